@@ -1,0 +1,5 @@
+export default {
+  displayName: 'bucket',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

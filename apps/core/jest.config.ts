@@ -1,0 +1,5 @@
+export default {
+  displayName: 'core',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

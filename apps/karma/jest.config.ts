@@ -1,0 +1,5 @@
+export default {
+  displayName: 'karma',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

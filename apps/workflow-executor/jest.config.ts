@@ -1,0 +1,5 @@
+export default {
+  displayName: 'workflow-executor',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

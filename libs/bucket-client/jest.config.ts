@@ -1,0 +1,5 @@
+export default {
+  displayName: 'bucket-client',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

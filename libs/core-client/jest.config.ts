@@ -1,0 +1,5 @@
+export default {
+  displayName: 'core-client',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

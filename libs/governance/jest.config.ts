@@ -1,0 +1,5 @@
+export default {
+  displayName: 'governance',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'karma-client',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'outbox',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'trace-context',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'workflow-executor-client',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};
