@@ -1,0 +1,33 @@
+/** The one error body every Pancha service answers with (SPEC §2 "Errors everywhere"). */
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  trace_id: string | null;
+  errors?: FieldError[];
+}
+
+/** One schema violation: the dotted path of the field and what is wrong with it. */
+export interface FieldError {
+  field: string;
+  messages: string[];
+}
+
+/** Codes shared by every service; features add their own string enums beside their code. */
+export enum CommonErrorCode {
+  BadRequest = 'bad_request',
+  InvalidJson = 'invalid_json',
+  ValidationFailed = 'validation_failed',
+  Unauthenticated = 'unauthenticated',
+  Forbidden = 'forbidden',
+  RequesterMismatch = 'requester_mismatch',
+  NotFound = 'not_found',
+  Conflict = 'conflict',
+  PayloadTooLarge = 'payload_too_large',
+  RateLimited = 'rate_limited',
+  DatabaseUnavailable = 'database_unavailable',
+  DependencyUnavailable = 'dependency_unavailable',
+  Internal = 'internal_error',
+}
+
+/** Request bodies above this are refused with 413 by every service. */
+export const MAX_BODY_BYTES = 256 * 1024;

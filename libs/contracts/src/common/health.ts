@@ -1,0 +1,6 @@
+export interface HealthResponse {
+  status: 'ok';
+  service: string;
+  environment: string;
+  timestamp: string;
+}

@@ -1,0 +1,2 @@
+export * from './http-service.client';
+export * from './service-call.error';

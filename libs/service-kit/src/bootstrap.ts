@@ -1,0 +1,36 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { MAX_BODY_BYTES } from '@pancha/contracts';
+import { Logger } from 'nestjs-pino';
+import type { BaseServiceConfig } from './config/env.validation';
+import { ApiExceptionFilter } from './errors/api-exception.filter';
+import { httpMetricsMiddleware } from './health/metrics';
+import { createValidationPipe } from './validation/validation.pipe';
+
+/** Pipes, filters, body limit and metrics: applied identically by main.ts and by tests that build the app. */
+export function configureApp(app: INestApplication): INestApplication {
+  const express = app as NestExpressApplication;
+  try {
+    express.useLogger(express.get(Logger));
+  } catch {
+    // A test module without LoggerModule keeps Nest's default logger.
+  }
+  express.use(httpMetricsMiddleware);
+  express.useBodyParser('json', { limit: MAX_BODY_BYTES });
+  express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
+  express.useGlobalPipes(createValidationPipe());
+  express.useGlobalFilters(new ApiExceptionFilter());
+  express.enableShutdownHooks();
+  return app;
+}
+
+export async function bootstrapService(
+  module: Type<unknown>,
+  options: { defaultPort: number; config: BaseServiceConfig },
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
+  configureApp(app);
+  await app.listen(options.config.PORT ?? options.defaultPort, options.config.HOST);
+  return app;
+}

@@ -1,0 +1,72 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
+import { ApiErrorBody, CommonErrorCode, FieldError } from '@pancha/contracts';
+import type { Response } from 'express';
+import { isDatabaseUnavailableError } from './database-errors';
+
+const CODE_BY_STATUS: Record<number, CommonErrorCode> = {
+  400: CommonErrorCode.BadRequest,
+  401: CommonErrorCode.Unauthenticated,
+  403: CommonErrorCode.Forbidden,
+  404: CommonErrorCode.NotFound,
+  409: CommonErrorCode.Conflict,
+  413: CommonErrorCode.PayloadTooLarge,
+  422: CommonErrorCode.ValidationFailed,
+  429: CommonErrorCode.RateLimited,
+  503: CommonErrorCode.DependencyUnavailable,
+};
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+  message?: string;
+}
+
+/** Renders every failure as `{ code, message, trace_id, errors? }`; nothing leaks a stack or a 5xx for bad input. */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ApiExceptionFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = this.toBody(exception);
+    if (status >= 500) {
+      this.logger.error({ err: exception, code: body.code }, body.message);
+    }
+    if (res.headersSent) return;
+    res.status(status).json(body);
+  }
+
+  toBody(exception: unknown): { status: number; body: ApiErrorBody } {
+    const trace_id = trace.getActiveSpan()?.spanContext().traceId ?? null;
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const obj = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
+      const code = typeof obj.code === 'string' ? obj.code : (CODE_BY_STATUS[status] ?? CommonErrorCode.BadRequest);
+      const rawMessage = obj.message ?? (typeof response === 'string' ? response : exception.message);
+      const message = Array.isArray(rawMessage) ? rawMessage.join('; ') : String(rawMessage);
+      const errors = Array.isArray(obj.errors) ? (obj.errors as FieldError[]) : undefined;
+      return { status, body: { code, message, trace_id, ...(errors ? { errors } : {}) } };
+    }
+    const bp = exception as BodyParserError;
+    if (bp && typeof bp === 'object' && typeof bp.type === 'string' && typeof bp.status === 'number' && bp.status < 500) {
+      // body-parser: oversized or unparsable bodies are the caller's problem, never ours.
+      if (bp.type === 'entity.too.large') {
+        return { status: 413, body: { code: CommonErrorCode.PayloadTooLarge, message: 'request body exceeds 256 KiB', trace_id } };
+      }
+      if (bp.type === 'entity.parse.failed') {
+        return { status: 400, body: { code: CommonErrorCode.InvalidJson, message: 'request body is not valid JSON', trace_id } };
+      }
+      return { status: bp.status, body: { code: CommonErrorCode.BadRequest, message: bp.message ?? 'bad request', trace_id } };
+    }
+    if (isDatabaseUnavailableError(exception)) {
+      return {
+        status: HttpStatus.SERVICE_UNAVAILABLE,
+        body: { code: CommonErrorCode.DatabaseUnavailable, message: 'the service database is unavailable; retry later', trace_id },
+      };
+    }
+    return { status: 500, body: { code: CommonErrorCode.Internal, message: 'internal error', trace_id } };
+  }
+}

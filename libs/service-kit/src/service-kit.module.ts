@@ -1,0 +1,53 @@
+import { DynamicModule, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { RequesterId, ServiceName } from '@pancha/contracts';
+import { GovernanceModule } from '@pancha/governance';
+import { shutdownTracing } from '@pancha/trace-context';
+import { LoggerModule } from 'nestjs-pino';
+import { BaseServiceConfig } from './config/env.validation';
+import { buildDataSourceOptions, DatabaseOptions } from './database/data-source-options';
+import { HealthController } from './health/health.controller';
+import { loggerOptions } from './logging/logger.options';
+import { ServiceIdentityOptions } from './service-identity';
+
+export interface ServiceKitOptions {
+  service: ServiceName;
+  self: RequesterId;
+  config: BaseServiceConfig;
+  database: Omit<DatabaseOptions, 'url'>;
+}
+
+@Injectable()
+class TracingShutdown implements OnApplicationShutdown {
+  async onApplicationShutdown(): Promise<void> {
+    // Flush spans still queued in the batch processor before the process goes away.
+    await shutdownTracing();
+  }
+}
+
+/** What every Pancha service has: JSON logging, its own database, service identity + policy, health, readiness, metrics. */
+@Module({})
+export class ServiceKitModule {
+  static forRoot(options: ServiceKitOptions): DynamicModule {
+    return {
+      module: ServiceKitModule,
+      global: true,
+      imports: [
+        LoggerModule.forRoot(loggerOptions(options.service, options.config.LOG_LEVEL)),
+        TypeOrmModule.forRoot({
+          ...buildDataSourceOptions({ ...options.database, url: options.config.DATABASE_URL }),
+          // Keep trying while the database comes up (compose/k8s start order is not guaranteed).
+          retryAttempts: 60,
+          retryDelay: 1000,
+        }),
+        GovernanceModule.forRoot({ service: options.service, self: options.self }),
+      ],
+      controllers: [HealthController],
+      providers: [
+        { provide: ServiceIdentityOptions, useValue: new ServiceIdentityOptions(options.service, options.config.APP_ENV) },
+        TracingShutdown,
+      ],
+      exports: [ServiceIdentityOptions],
+    };
+  }
+}
