@@ -1,1 +1,5 @@
 export * from './common';
+export * from './bucket';
+export * from './core';
+export * from './karma';
+export * from './workflow-executor';

@@ -1,4 +1,4 @@
-import type { INestApplication, Type } from '@nestjs/common';
+import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { MAX_BODY_BYTES } from '@pancha/contracts';
@@ -26,7 +26,7 @@ export function configureApp(app: INestApplication): INestApplication {
 }
 
 export async function bootstrapService(
-  module: Type<unknown>,
+  module: Type<unknown> | DynamicModule,
   options: { defaultPort: number; config: BaseServiceConfig },
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
