@@ -1,0 +1,256 @@
+/**
+ * The whole stack, as users run it: four services as separate compiled processes on a real PostgreSQL,
+ * one request to Core, then everything the issue promises: the executor's result, the Bucket row, the
+ * Karma profile, service identity, JSON logs with trace ids, and one trace across four services as
+ * captured by a local OTLP/JSON receiver.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { RequesterId, ServiceName } from '@pancha/contracts';
+import { loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { startStack, RunningStack } from '../../../tools/stack/src/stack';
+
+type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
+
+const ROOT = path.resolve(__dirname, '../../..');
+const SERVICES: ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+async function http(method: string, url: string, body?: unknown, token?: string) {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json };
+}
+
+describe('the Pancha stack, end to end', () => {
+  let stack: RunningStack;
+  let receiver: Receiver;
+  let logDir: string;
+  let tokensAs: (who: RequesterId) => TokenIssuer;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    logDir = mkdtempSync(path.join(tmpdir(), 'pancha-e2e-logs-'));
+    const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()] as const)));
+    stack = await startStack({
+      rootDir: ROOT,
+      dataDir: mkdtempSync(path.join(tmpdir(), 'pancha-e2e-data-')),
+      databaseUrl: testServerUrl(),
+      databasePrefix: `e2e_${randomBytes(3).toString('hex')}_`,
+      ports,
+      logDir,
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+        LOG_LEVEL: 'info',
+      },
+    });
+    tokensAs = (who) => new TokenIssuer(loadKeyStore(who, { PANCHA_KEYS_DIR: stack.keysDir }));
+  }, 180000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver?.close();
+  }, 60000);
+
+  let accepted: { task_id: string; trace_id: string; decision: string; status: string };
+
+  it('POST /handle_task answers 202 with task_id, trace_id and the decision within milliseconds', async () => {
+    const started = performance.now();
+    const res = await http('POST', `${stack.urls.core}/handle_task`, {
+      input: 'create a task to review the auth module',
+      user_id: 'u1',
+    });
+    const elapsed = performance.now() - started;
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ decision: 'workflow' });
+    expect(res.body.task_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.body.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(elapsed).toBeLessThan(1000);
+    accepted = res.body;
+  });
+
+  it('the executor runs the task adapter and Core shows the status and the Bucket timeline', async () => {
+    const task = await poll('the task to be dispatched', async () => {
+      const res = await http('GET', `${stack.urls.core}/tasks/${accepted.task_id}`);
+      const types = (res.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
+      return res.status === 200 && res.body.status === 'dispatched_success' && types.includes('workflow_execution')
+        ? res.body
+        : undefined;
+    });
+    expect(task.trace_id).toBe(accepted.trace_id);
+    expect(task.execution_result).toMatchObject({ success: true, task_status: 'CREATED' });
+    const timelineTypes = task.timeline.map((e: { event_type: string }) => e.event_type);
+    expect(timelineTypes).toEqual(expect.arrayContaining(['task_received', 'workflow_execution']));
+
+    const token = await tokensAs(RequesterId.Core).tokenFor('workflow-executor');
+    const tasks = await http('GET', `${stack.urls['workflow-executor']}/api/tasks?user_id=u1`, undefined, token);
+    expect(tasks.status).toBe(200);
+    const rows = Array.isArray(tasks.body) ? tasks.body : tasks.body.tasks;
+    expect(rows).toEqual(
+      expect.arrayContaining([expect.objectContaining({ title: 'review the auth module', trace_id: accepted.trace_id })]),
+    );
+  });
+
+  it('Bucket holds the workflow_execution event in PostgreSQL, hash-chained', async () => {
+    const db = new Client({ connectionString: stack.databaseUrls.bucket });
+    await db.connect();
+    try {
+      const { rows } = await db.query(
+        `SELECT requester_id, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
+        [accepted.trace_id],
+      );
+      const wf = rows.find((r) => r.event_type === 'workflow_execution');
+      expect(wf).toBeDefined();
+      expect(wf.requester_id).toBe('workflow_executor');
+      expect(wf.event_data).toMatchObject({
+        event_type: 'workflow_execution',
+        trace_id: accepted.trace_id,
+        action_type: 'task',
+        status: 'success',
+      });
+      expect(wf.event_data.execution_result).toMatchObject({ success: true });
+    } finally {
+      await db.end();
+    }
+    const token = await tokensAs(RequesterId.Core).tokenFor('bucket');
+    const verify = await http('GET', `${stack.urls.bucket}/audit/verify`, undefined, token);
+    expect(verify.status).toBe(200);
+    expect(verify.body.ok).toBe(true);
+    expect(verify.body.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it('Karma recorded the workflow_success life_event and has a profile for the user', async () => {
+    const token = await tokensAs(RequesterId.Core).tokenFor('karma');
+    const profile = await poll('the karma profile', async () => {
+      const res = await http('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
+      return res.status === 200 && JSON.stringify(res.body).includes('workflow_success') ? res.body : undefined;
+    });
+    expect(profile.user_id).toBe('u1');
+    const db = new Client({ connectionString: stack.databaseUrls.karma });
+    await db.connect();
+    try {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM karma_events WHERE user_id = 'u1'`);
+      expect(rows[0].n).toBeGreaterThanOrEqual(1);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('one trace holds spans from Core, Executor, Bucket and Karma, parented across every HTTP hop', async () => {
+    const spans = await poll('spans from all four services', async () => {
+      const mine = receiver.spans().filter((s) => s.traceId === accepted.trace_id);
+      const services = new Set(mine.map((s) => s.serviceName));
+      return SERVICES.every((s) => services.has(s)) && mine.filter((s) => s.serviceName === 'karma' && s.kind === 2).length
+        ? mine
+        : undefined;
+    });
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const roots = spans.filter((s) => !s.parentSpanId);
+    expect(roots).toHaveLength(1);
+    expect(roots[0].serviceName).toBe('core');
+    for (const s of spans) {
+      if (s.parentSpanId) expect(byId.has(s.parentSpanId)).toBe(true);
+    }
+    // Every server span of a downstream service hangs under a client span of its caller.
+    const SERVER = 2;
+    const serverSpanOf = (svc: string) => spans.filter((s) => s.serviceName === svc && s.kind === SERVER);
+    const callerOf = (s: { parentSpanId?: string }) => byId.get(s.parentSpanId ?? '')?.serviceName;
+    expect(serverSpanOf('workflow-executor').map(callerOf)).toContain('core');
+    expect(serverSpanOf('bucket').map(callerOf)).toEqual(expect.arrayContaining(['workflow-executor', 'core']));
+    expect(serverSpanOf('karma').map(callerOf)).toContain('workflow-executor');
+  });
+
+  it('every service logs JSON lines that carry trace_id and span_id', () => {
+    for (const svc of SERVICES) {
+      const lines = readFileSync(path.join(logDir, `${svc}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
+      const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
+      expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
+      expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
+    }
+  });
+
+  describe('service identity', () => {
+    it('the executor can never read Bucket (403), and no or forged credentials are 401', async () => {
+      const asExecutor = await tokensAs(RequesterId.WorkflowExecutor).tokenFor('bucket');
+      expect((await http('GET', `${stack.urls.bucket}/core/events?trace_id=${accepted.trace_id}`, undefined, asExecutor)).status).toBe(403);
+      expect((await http('GET', `${stack.urls.bucket}/core/events`)).status).toBe(401);
+      const forged = asExecutor.replace(/\.[^.]+$/, '.' + Buffer.alloc(64, 7).toString('base64url'));
+      expect((await http('GET', `${stack.urls.bucket}/core/events`, undefined, forged)).status).toBe(401);
+    });
+
+    it('a body requester_id that differs from the token subject is 403 and stores nothing', async () => {
+      const asCore = await tokensAs(RequesterId.Core).tokenFor('bucket');
+      const eventId = '5b0f6d52-6a3c-4b47-9d2e-0c1f3e7a9b10';
+      const res = await http(
+        'POST',
+        `${stack.urls.bucket}/core/write-event`,
+        { requester_id: 'workflow_executor', event_data: { event_id: eventId, event_type: 'forged' } },
+        asCore,
+      );
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe('requester_mismatch');
+      const db = new Client({ connectionString: stack.databaseUrls.bucket });
+      await db.connect();
+      try {
+        const { rows } = await db.query('SELECT count(*)::int AS n FROM bucket_entries WHERE event_id = $1', [eventId]);
+        expect(rows[0].n).toBe(0);
+      } finally {
+        await db.end();
+      }
+    });
+  });
+
+  it('bad input is a 422 naming each field and a body over 256 KiB is a 413, never a 5xx', async () => {
+    const bad = await http('POST', `${stack.urls.core}/handle_task`, { input: '', tags: 'x' });
+    expect(bad.status).toBe(422);
+    const fields = bad.body.errors.map((e: { field: string }) => e.field);
+    expect(fields).toEqual(expect.arrayContaining(['input', 'user_id', 'tags']));
+    const big = await http('POST', `${stack.urls.core}/handle_task`, { input: 'x'.repeat(300 * 1024), user_id: 'u1' });
+    expect(big.status).toBe(413);
+  });
+});
