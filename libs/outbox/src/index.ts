@@ -1,0 +1,31 @@
+import { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
+import { OutboxEntryEntity } from './outbox-entry.entity';
+import { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
+
+export { OutboxEntryEntity, type OutboxStatus } from './outbox-entry.entity';
+export { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
+export { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
+export { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
+export { OutboxDeliveryError, isRetryableHttpStatus } from './outbox-delivery.error';
+export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
+export {
+  decideTransition,
+  outcomeFromError,
+  NO_HANDLER_REASON,
+  type DeliveryOutcome,
+  type OutboxTransition,
+  type RetryPolicy,
+} from './outbox-transition';
+export { OUTBOX_OPTIONS, resolveOutboxOptions, type OutboxOptions } from './outbox.options';
+export { buildOutboxStats, type OutboxStats, type OutboxTopicStats, type OutboxStatusCount } from './outbox-stats';
+export { OutboxStore, type ClaimedOutboxEntry } from './outbox.store';
+export { PgOutboxStore } from './pg-outbox.store';
+export { OutboxRelay } from './outbox-relay.service';
+export { OutboxService, type EnqueueInput } from './outbox.service';
+export { OutboxStatsController } from './outbox-stats.controller';
+export { OutboxModule, type OutboxModuleOptions } from './outbox.module';
+
+/** Add to the app's DataSource `entities`. */
+export const OUTBOX_ENTITIES = [OutboxEntryEntity, OutboxDeadLetterEntity];
+/** Add to the app's DataSource `migrations` (never synchronize). */
+export const OUTBOX_MIGRATIONS = [CreateOutbox1763700000000];

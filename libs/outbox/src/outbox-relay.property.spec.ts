@@ -1,0 +1,129 @@
+import { Logger } from '@nestjs/common';
+import fc from 'fast-check';
+import { OutboxDeliveryError } from './outbox-delivery.error';
+import type { OutboxHandler, OutboxMessage } from './outbox-handler.interface';
+import { OutboxRelay } from './outbox-relay.service';
+import { InMemoryOutboxStore } from './testing/in-memory-outbox.store';
+
+type Step = 'success' | 'retryable' | 'plain_error' | 'fatal';
+
+interface Scenario {
+  maxAttempts: number;
+  batchSize: number;
+  concurrency: number;
+  /** (topic, key) pairs; repeats exercise the dedup, topic 'orphan' has no handler. */
+  messages: { topic: 'a' | 'b' | 'orphan'; key: number }[];
+  /** How many of the remaining messages to enqueue before each relay round. */
+  arrivals: number[];
+  /** Handler outcomes, consumed in call order; once exhausted every call succeeds. */
+  steps: Step[];
+}
+
+const scenario: fc.Arbitrary<Scenario> = fc.record({
+  maxAttempts: fc.integer({ min: 1, max: 6 }),
+  batchSize: fc.integer({ min: 1, max: 8 }),
+  concurrency: fc.integer({ min: 1, max: 4 }),
+  messages: fc.array(
+    fc.record({ topic: fc.constantFrom('a' as const, 'b' as const, 'orphan' as const), key: fc.integer({ min: 0, max: 25 }) }),
+    { minLength: 1, maxLength: 40 },
+  ),
+  arrivals: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 30 }),
+  steps: fc.array(fc.constantFrom<Step>('success', 'retryable', 'plain_error', 'fatal'), { maxLength: 200 }),
+});
+
+/** Runs the real OutboxRelay (and so the real decideTransition) over the in-memory store. */
+async function runScenario(s: Scenario): Promise<void> {
+  const store = new InMemoryOutboxStore();
+  const successCalls = new Map<string, number>();
+  const calls = new Map<string, number>();
+  const lastStep = new Map<string, Step>();
+  let cursor = 0;
+
+  const handler = (topic: string): OutboxHandler => ({
+    topic,
+    async deliver(message: OutboxMessage) {
+      const row = store.rows.get(message.id);
+      // The relay must only ever hand a handler a row that is still pending and claimed.
+      expect(row?.status).toBe('pending');
+      expect(message.attempts).toBe(row?.attempts);
+      calls.set(message.id, (calls.get(message.id) ?? 0) + 1);
+      const step = s.steps[cursor++] ?? 'success';
+      lastStep.set(message.id, step);
+      if (step === 'retryable') throw new OutboxDeliveryError('HTTP 503', { retryable: true });
+      if (step === 'plain_error') throw new Error('socket hang up');
+      if (step === 'fatal') throw new OutboxDeliveryError('HTTP 422', { retryable: false });
+      successCalls.set(message.id, (successCalls.get(message.id) ?? 0) + 1);
+    },
+  });
+
+  const relay = new OutboxRelay(store, [handler('a'), handler('b')], {
+    enabled: false,
+    maxAttempts: s.maxAttempts,
+    batchSize: s.batchSize,
+    concurrency: s.concurrency,
+    baseDelayMs: 10,
+    maxDelayMs: 500,
+    deliveryTimeoutMs: 1000,
+    leaseMs: 60_000,
+  });
+
+  const emitted = new Set<string>();
+  const remaining = [...s.messages];
+  const enqueue = (n: number): void => {
+    for (const m of remaining.splice(0, n)) {
+      store.insert(m.topic, String(m.key), { key: m.key });
+      emitted.add(`${m.topic}/${m.key}`);
+    }
+  };
+
+  const checkInvariants = async (): Promise<void> => {
+    const counts = await store.countByTopicAndStatus();
+    const total = counts.reduce((n, c) => n + c.count, 0);
+    const by = (status: string): number => counts.filter((c) => c.status === status).reduce((n, c) => n + c.count, 0);
+    // Nothing disappears, nothing is duplicated, and the identity holds.
+    expect(store.rows.size).toBe(emitted.size);
+    expect(total).toBe(emitted.size);
+    expect(by('delivered') + by('pending') + by('dead')).toBe(total);
+    for (const row of store.rows.values()) {
+      const successes = successCalls.get(row.id) ?? 0;
+      expect(successes).toBeLessThanOrEqual(1);
+      expect(row.status === 'delivered').toBe(successes === 1);
+      expect(row.status === 'dead').toBe(store.deadLetters.has(row.id));
+      expect(row.attempts).toBe(calls.get(row.id) ?? 0);
+      expect(row.attempts).toBeLessThanOrEqual(s.maxAttempts);
+      if (row.status === 'pending') expect(row.attempts).toBeLessThan(s.maxAttempts);
+    }
+  };
+
+  let rounds = 0;
+  const budget = 20 + (s.messages.length + s.arrivals.length) * (s.maxAttempts + 2) * 2;
+  for (let i = 0; remaining.length > 0 || store.nextDueAt() !== undefined; i++) {
+    expect(++rounds).toBeLessThan(budget);
+    enqueue(i < s.arrivals.length ? s.arrivals[i] : remaining.length);
+    const claimed = await relay.drainOnce();
+    await checkInvariants();
+    const due = store.nextDueAt();
+    if (claimed === 0 && due !== undefined) store.now = Math.max(store.now, due);
+  }
+
+  // Settled: every message ended delivered or dead, for the reason its history says.
+  for (const row of store.rows.values()) {
+    expect(row.status).not.toBe('pending');
+    if (row.status !== 'dead') continue;
+    const reason = store.deadLetters.get(row.id)?.reason;
+    if (row.topic === 'orphan') expect(reason).toBe('no_handler');
+    else if (lastStep.get(row.id) === 'fatal') expect(reason).toBe('non_retryable: HTTP 422');
+    else {
+      expect(reason).toMatch(/^max_attempts_exceeded: /);
+      expect(row.attempts).toBe(s.maxAttempts);
+    }
+  }
+}
+
+describe('OutboxRelay state machine (property)', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  it('keeps emitted = delivered + pending + dead, delivers each message at most once and loses none', async () => {
+    await fc.assert(fc.asyncProperty(scenario, runScenario), { numRuns: 300 });
+  });
+});

@@ -1,0 +1,70 @@
+import { computeBackoffMs } from './outbox-backoff';
+import { OutboxDeliveryError } from './outbox-delivery.error';
+
+/** What happened when the relay tried to deliver one message. */
+export type DeliveryOutcome =
+  | { kind: 'success' }
+  | { kind: 'failure'; retryable: boolean; reason: string }
+  | { kind: 'no_handler' };
+
+/** What the store must do with the row afterwards. The only way a pending row changes state. */
+export type OutboxTransition =
+  | { kind: 'delivered'; attempts: number }
+  | { kind: 'retry'; attempts: number; delayMs: number; error: string }
+  | { kind: 'dead'; attempts: number; reason: string };
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const NO_HANDLER_REASON = 'no_handler';
+const MAX_REASON_LENGTH = 2000;
+
+/**
+ * The relay's state machine, pure so the accounting can be property-tested without a database.
+ * `attemptsBefore` is the row's attempts column when it was claimed.
+ */
+export function decideTransition(
+  attemptsBefore: number,
+  outcome: DeliveryOutcome,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): OutboxTransition {
+  switch (outcome.kind) {
+    case 'success':
+      return { kind: 'delivered', attempts: attemptsBefore + 1 };
+    case 'no_handler':
+      // Nothing was attempted, so the count stays; retrying cannot make a handler appear in this process.
+      return { kind: 'dead', attempts: attemptsBefore, reason: NO_HANDLER_REASON };
+    case 'failure': {
+      const attempts = attemptsBefore + 1;
+      const reason = truncate(outcome.reason);
+      if (!outcome.retryable) return { kind: 'dead', attempts, reason: `non_retryable: ${reason}` };
+      if (attempts >= policy.maxAttempts) return { kind: 'dead', attempts, reason: `max_attempts_exceeded: ${reason}` };
+      const delayMs = computeBackoffMs(attemptsBefore, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs }, random);
+      return { kind: 'retry', attempts, delayMs, error: reason };
+    }
+    default:
+      return assertUnreachable(outcome);
+  }
+}
+
+/** Maps whatever a handler threw to an outcome: only an explicit OutboxDeliveryError can say "do not retry". */
+export function outcomeFromError(error: unknown): DeliveryOutcome {
+  if (error instanceof OutboxDeliveryError) {
+    return { kind: 'failure', retryable: error.retryable, reason: error.reason || error.message };
+  }
+  if (error instanceof Error) return { kind: 'failure', retryable: true, reason: error.message || error.name };
+  return { kind: 'failure', retryable: true, reason: String(error) };
+}
+
+function truncate(reason: string): string {
+  const text = reason || 'unknown error';
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text;
+}
+
+function assertUnreachable(value: never): never {
+  throw new Error(`Unhandled delivery outcome: ${JSON.stringify(value)}`);
+}

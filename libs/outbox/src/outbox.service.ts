@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { injectTraceHeaders } from '@pancha/trace-context';
+import type { DataSource, EntityManager, EntitySubscriberInterface, QueryRunner } from 'typeorm';
+import { OutboxRelay } from './outbox-relay.service';
+import { type OutboxStats, buildOutboxStats } from './outbox-stats';
+import { OutboxStore } from './outbox.store';
+
+export interface EnqueueInput {
+  /** Names the handler that will deliver it. */
+  topic: string;
+  /** Idempotency key within the topic (usually the event id the receiver deduplicates on). */
+  messageKey: string;
+  /** Stored as jsonb; must be JSON-serialisable. */
+  payload: unknown;
+}
+
+const MAX_NAME_LENGTH = 255;
+
+// A repeat of (topic, message_key) is the same message: keep the first, the receiver dedups anyway.
+const INSERT_SQL = `
+  INSERT INTO outbox (id, topic, message_key, payload, headers, status, attempts, next_attempt_at, created_at)
+  VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, 'pending', 0, now(), now())
+  ON CONFLICT (topic, message_key) DO NOTHING`;
+
+@Injectable()
+export class OutboxService {
+  private readonly watchedDataSources = new WeakSet<DataSource>();
+  private readonly awaitingCommit = new WeakSet<QueryRunner>();
+  private readonly commitSubscriber: EntitySubscriberInterface = {
+    afterTransactionCommit: (event) => {
+      // A savepoint release also fires this; only the outermost COMMIT makes the row visible to the relay.
+      if (!event.queryRunner.isTransactionActive && this.awaitingCommit.delete(event.queryRunner)) this.relay.poke();
+    },
+    afterTransactionRollback: (event) => {
+      if (!event.queryRunner.isTransactionActive) this.awaitingCommit.delete(event.queryRunner);
+    },
+  };
+
+  constructor(
+    private readonly relay: OutboxRelay,
+    private readonly store: OutboxStore,
+  ) {}
+
+  /**
+   * Records a message to deliver once the caller's transaction commits, and never before: pass the
+   * EntityManager of the transaction that makes the state change. Captures the active trace context so the
+   * delivery joins the caller's trace. Does not wait for any downstream.
+   */
+  async enqueue(manager: EntityManager, input: EnqueueInput): Promise<void> {
+    assertName('topic', input.topic);
+    assertName('messageKey', input.messageKey);
+    const runner = manager.queryRunner;
+    if (!runner?.isTransactionActive) {
+      throw new Error(
+        'OutboxService.enqueue must be called inside the producer transaction: pass the EntityManager given by ' +
+          'dataSource.transaction(...) (or queryRunner.manager after startTransaction)',
+      );
+    }
+    const headers = injectTraceHeaders();
+    await manager.query(INSERT_SQL, [
+      randomUUID(),
+      input.topic,
+      input.messageKey,
+      JSON.stringify(input.payload ?? null),
+      JSON.stringify(headers),
+    ]);
+    this.pokeAfterCommit(runner);
+  }
+
+  async stats(): Promise<OutboxStats> {
+    return buildOutboxStats(await this.store.countByTopicAndStatus());
+  }
+
+  /** Delivery starts right after COMMIT instead of at the next poll; a missed poke only costs one poll interval. */
+  private pokeAfterCommit(runner: QueryRunner): void {
+    const dataSource = runner.dataSource;
+    if (!this.watchedDataSources.has(dataSource)) {
+      dataSource.subscribers.push(this.commitSubscriber);
+      this.watchedDataSources.add(dataSource);
+    }
+    this.awaitingCommit.add(runner);
+  }
+}
+
+function assertName(field: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    throw new Error(`OutboxService.enqueue: ${field} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+  }
+}
