@@ -1,0 +1,58 @@
+import { type ActionType, ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import type { EntityManager } from 'typeorm';
+
+/** What every adapter knows about the execution it is part of. */
+export interface ActionContext {
+  /** payload.trace_id, or the request's trace_id when the payload has none. */
+  traceId: string;
+  userId?: string;
+  product?: string;
+  /** Aborted when ADAPTER_TIMEOUT_MS passes; adapters hand it to their network calls. */
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+export interface ActionFailure {
+  success: false;
+  error_code: ExecutorErrorCode;
+  message: string;
+}
+
+export interface ActionSuccess {
+  success: true;
+  result: Record<string, unknown>;
+  /**
+   * Rows the action consists of (a task, a captured message). Written in the transaction that records the
+   * execution's result, so the two can never disagree.
+   */
+  persist?: (manager: EntityManager) => Promise<void>;
+}
+
+export type ActionOutcome = ActionSuccess | ActionFailure;
+
+export type ParseResult<I> = { ok: true; input: I } | { ok: false; failure: ActionFailure };
+
+/** One action type, one adapter: `parse` checks the payload's fields, `execute` performs the real action. */
+export interface ActionAdapter<I = unknown> {
+  readonly actionType: ActionType;
+  parse(payload: WorkflowPayload): ParseResult<I>;
+  execute(input: I, context: ActionContext): Promise<ActionOutcome>;
+}
+
+export function failure(error_code: ExecutorErrorCode, message: string): ActionFailure {
+  return { success: false, error_code, message };
+}
+
+/** A field is present when it is a string with something other than whitespace in it. */
+export function textField(payload: WorkflowPayload, field: string): string | undefined {
+  const value = payload[field];
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+export function optionalTextField(payload: WorkflowPayload, field: string): string | null {
+  return textField(payload, field) ?? null;
+}
+
+export function timeoutFailure(timeoutMs: number): ActionFailure {
+  return failure(ExecutorErrorCode.AdapterTimeout, `the action did not complete within ${timeoutMs} ms`);
+}

@@ -1,0 +1,31 @@
+import type { MessageChannel } from '@pancha/contracts';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/**
+ * A message that was NOT delivered to anyone: with no SMTP server or WhatsApp account configured, the
+ * email and whatsapp adapters keep it here (transport "capture") so developers can see what would have gone out.
+ */
+@Entity({ name: 'captured_messages' })
+@Index('IDX_captured_messages_created_at', ['createdAt'])
+export class CapturedMessageEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  channel: MessageChannel;
+
+  @Column({ type: 'text' })
+  recipient: string;
+
+  @Column({ type: 'text', nullable: true })
+  subject: string | null;
+
+  @Column({ type: 'text' })
+  body: string;
+
+  @Column({ name: 'trace_id', type: 'varchar', length: 128 })
+  traceId: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt: Date;
+}

@@ -1,0 +1,21 @@
+import type { MessageChannel } from '@pancha/contracts';
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { CapturedMessageEntity } from './captured-message.entity';
+
+/** Prepares a captured (undelivered) message: its id now, its row in the execution's result transaction. */
+export function captureMessage(message: {
+  channel: MessageChannel;
+  recipient: string;
+  subject: string | null;
+  body: string;
+  traceId: string;
+}): { id: string; persist: (manager: EntityManager) => Promise<void> } {
+  const id = randomUUID();
+  return {
+    id,
+    persist: async (manager) => {
+      await manager.insert(CapturedMessageEntity, { id, ...message, createdAt: new Date() });
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { ActionType, type ExecutionResult, type ExecutionStatus, RequesterId } from '@pancha/contracts';
+import type { EnqueueInput } from '@pancha/outbox';
+import { randomUUID } from 'node:crypto';
+import type { WorkflowExecutorConfig } from '../config/env.validation';
+
+export const BUCKET_WORKFLOW_EVENT_TOPIC = 'bucket.workflow-event';
+export const KARMA_LIFE_EVENT_TOPIC = 'karma.life-event';
+export const WORKFLOW_EXECUTION_EVENT_TYPE = 'workflow_execution';
+
+/** A finished execution, as the events describe it. */
+export interface CompletedExecution {
+  /** The execution's key (the request's trace_id): one message per topic per execution. */
+  executionKey: string;
+  /** payload.trace_id or the request's: the trace the events belong to. */
+  traceId: string;
+  actionType: string | null;
+  status: ExecutionStatus;
+  result: ExecutionResult;
+  userId?: string;
+  product?: string;
+  completedAt: Date;
+}
+
+/** Body of Bucket's POST /workflow/write-event, stored whole so every retry sends the same event_id and content. */
+export interface WorkflowEventPayload {
+  requester_id: RequesterId.WorkflowExecutor;
+  event_data: {
+    event_id: string;
+    event_type: typeof WORKFLOW_EXECUTION_EVENT_TYPE;
+    trace_id: string;
+    action_type: string | null;
+    status: ExecutionStatus;
+    execution_result: ExecutionResult;
+    timestamp: string;
+    product?: string;
+    user_id?: string;
+  };
+}
+
+/** Body of Karma's POST /v1/event/ (a life_event), stored whole for the same reason. */
+export interface KarmaLifeEventPayload {
+  type: 'life_event';
+  source: 'workflow_executor';
+  data: {
+    event_id: string;
+    user_id: string;
+    action: 'workflow_success' | 'workflow_failure';
+    context: { trace_id: string; action_type: string | null };
+  };
+}
+
+/** The messages a finished execution emits, per the feature flags; enqueued with the execution's final update. */
+export function workflowOutboxMessages(
+  execution: CompletedExecution,
+  config: Pick<WorkflowExecutorConfig, 'WORKFLOW_EVENTS_ENABLED' | 'WORKFLOW_BEHAVIORAL_TRACKING'>,
+): EnqueueInput[] {
+  const messages: EnqueueInput[] = [];
+  const actionType = normalizedActionType(execution.actionType);
+  if (config.WORKFLOW_EVENTS_ENABLED) {
+    const payload: WorkflowEventPayload = {
+      requester_id: RequesterId.WorkflowExecutor,
+      event_data: {
+        event_id: randomUUID(),
+        event_type: WORKFLOW_EXECUTION_EVENT_TYPE,
+        trace_id: execution.traceId,
+        action_type: actionType,
+        status: execution.status,
+        execution_result: execution.result,
+        timestamp: execution.completedAt.toISOString(),
+        ...(execution.product !== undefined ? { product: execution.product } : {}),
+        ...(execution.userId !== undefined ? { user_id: execution.userId } : {}),
+      },
+    };
+    messages.push({ topic: BUCKET_WORKFLOW_EVENT_TOPIC, messageKey: execution.executionKey, payload });
+  }
+  if (config.WORKFLOW_BEHAVIORAL_TRACKING && execution.userId !== undefined) {
+    const payload: KarmaLifeEventPayload = {
+      type: 'life_event',
+      source: 'workflow_executor',
+      data: {
+        event_id: randomUUID(),
+        user_id: execution.userId,
+        action: execution.status === 'success' ? 'workflow_success' : 'workflow_failure',
+        context: { trace_id: execution.traceId, action_type: actionType },
+      },
+    };
+    messages.push({ topic: KARMA_LIFE_EVENT_TOPIC, messageKey: execution.executionKey, payload });
+  }
+  return messages;
+}
+
+/** The canonical name when the payload named a known action (any case), else what the caller sent. */
+function normalizedActionType(raw: string | null): string | null {
+  if (raw === null) return null;
+  const lower = raw.trim().toLowerCase();
+  return (Object.values(ActionType) as string[]).includes(lower) ? lower : raw;
+}
