@@ -1,0 +1,47 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { RequesterId } from '@pancha/contracts';
+import { OutboxModule, resolveOutboxOptions } from '@pancha/outbox';
+import { ServiceKitModule } from '@pancha/service-kit';
+import { ClientsModule } from './clients/clients.module';
+import { CoreConfigModule } from './config/core-config.module';
+import type { CoreConfig } from './config/env.validation';
+import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
+import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
+import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
+import { TasksModule } from './tasks/tasks.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: CoreConfig): DynamicModule {
+    assertTimeoutsFit(config);
+    return {
+      module: AppModule,
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'core',
+          self: RequesterId.Core,
+          config,
+          database: { entities: CORE_ENTITIES, migrations: CORE_MIGRATIONS },
+        }),
+        CoreConfigModule.forRoot(config),
+        ClientsModule.forRoot(config),
+        OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler] }),
+        TasksModule.forRoot(config),
+      ],
+    };
+  }
+}
+
+/**
+ * The relay abandons a delivery after OUTBOX_DELIVERY_TIMEOUT_MS without the handler knowing; an executor
+ * call allowed to run longer would then never get to record a dead dispatch on its task.
+ */
+function assertTimeoutsFit(config: CoreConfig): void {
+  const deliveryTimeoutMs = resolveOutboxOptions().deliveryTimeoutMs;
+  if (config.WORKFLOW_TIMEOUT * 1000 >= deliveryTimeoutMs) {
+    throw new Error(
+      `Invalid configuration: WORKFLOW_TIMEOUT (${config.WORKFLOW_TIMEOUT} s) must be shorter than ` +
+        `OUTBOX_DELIVERY_TIMEOUT_MS (${deliveryTimeoutMs} ms)`,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsPositive, IsString, IsUrl, Max, Min } from 'class-validator';
+
+const SERVICE_URL = { require_tld: false, protocols: ['http', 'https'], require_protocol: true };
+
+export const CORE_AGENTS = ['rule', 'llm'] as const;
+export type CoreAgentKind = (typeof CORE_AGENTS)[number];
+
+/** Core's environment, validated once at start (see apps/core/README.md for each variable). */
+export class CoreConfig extends BaseServiceConfig {
+  /** false: workflows are decided and recorded (status dispatch_skipped) but never sent to the executor. */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean({ message: 'ENABLE_WORKFLOW_EXECUTION must be true or false' })
+  ENABLE_WORKFLOW_EXECUTION = true;
+
+  @IsOptional() @IsUrl(SERVICE_URL, { message: 'WORKFLOW_EXECUTOR_URL must be an http(s) URL' })
+  WORKFLOW_EXECUTOR_URL = 'http://127.0.0.1:8003';
+
+  /** Seconds one executor call may take before the outbox counts it as a (retryable) timeout. */
+  @IsOptional() @Type(() => Number)
+  @IsNumber({}, { message: 'WORKFLOW_TIMEOUT must be a number of seconds' })
+  @IsPositive({ message: 'WORKFLOW_TIMEOUT must be a positive number of seconds' })
+  WORKFLOW_TIMEOUT = 2;
+
+  @IsOptional() @IsUrl(SERVICE_URL, { message: 'BUCKET_URL must be an http(s) URL' })
+  BUCKET_URL = 'http://127.0.0.1:8001';
+
+  @IsOptional() @IsUrl(SERVICE_URL, { message: 'KARMA_URL must be an http(s) URL' })
+  KARMA_URL = 'http://127.0.0.1:8000';
+
+  /** YAML rule file of the RuleAgent; default: agent/rules.yaml beside the code. */
+  @IsOptional() @IsString()
+  CORE_RULES_FILE?: string;
+
+  @IsOptional() @IsIn(CORE_AGENTS, { message: `CORE_AGENT must be one of: ${CORE_AGENTS.join(', ')}` })
+  CORE_AGENT: CoreAgentKind = 'rule';
+
+  /** OpenAI-compatible API base, e.g. https://api.openai.com/v1 (POST {base}/chat/completions). */
+  @IsOptional() @IsUrl(SERVICE_URL, { message: 'LLM_BASE_URL must be an http(s) URL' })
+  LLM_BASE_URL?: string;
+
+  @IsOptional() @IsString()
+  LLM_API_KEY?: string;
+
+  @IsOptional() @IsString()
+  LLM_MODEL = 'gpt-4o-mini';
+
+  /** How long a decision may wait for the LLM before the rules decide instead (the LLM sits on the request path). */
+  @IsOptional() @Type(() => Number)
+  @IsInt({ message: 'LLM_TIMEOUT_MS must be an integer number of milliseconds' })
+  @Min(100) @Max(120_000)
+  LLM_TIMEOUT_MS = 5000;
+}

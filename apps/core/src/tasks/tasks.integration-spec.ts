@@ -1,0 +1,521 @@
+// Core as users see it: the real app on a real PostgreSQL, with stand-in Executor and Bucket servers.
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { installInMemoryTracing } from '@pancha/trace-context';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { type BucketEntry, REQUESTER_IDS } from '@pancha/contracts';
+import { ensureKeyPairs } from '@pancha/governance';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+
+// What `register` does in a real process: a recording tracer plus http instrumentation, so the incoming
+// request gets a server span (its trace id is the task's trace_id) and outgoing calls carry traceparent.
+// Under Jest, require hooks never see `http` load, so the instrumentation's patch is applied directly.
+installInMemoryTracing();
+const httpInstrumentation = new HttpInstrumentation();
+for (const definition of (httpInstrumentation as unknown as { _modules: { name: string; patch?: (m: unknown, v?: string) => unknown }[] })._modules) {
+  if (definition.name === 'http') definition.patch?.(require('node:http'), process.versions.node);
+}
+
+jest.setTimeout(30_000);
+
+// ---- stand-ins ------------------------------------------------------------------------------------------
+
+interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+type StandInHandler = (req: RecordedRequest) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+
+/** A downstream service: records every request, answers with `handler`, can go down and come back on its port. */
+class StandInServer {
+  readonly requests: RecordedRequest[] = [];
+  private server?: Server;
+  private port = 0;
+
+  constructor(public handler: StandInHandler) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url ?? '/', 'http://stand-in');
+    const recorded: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: text ? (JSON.parse(text) as unknown) : undefined,
+    };
+    this.requests.push(recorded);
+    try {
+      const { status, body } = await this.handler(recorded);
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    } catch {
+      if (!res.destroyed) res.destroy();
+    }
+  }
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// ---- Core under test ------------------------------------------------------------------------------------
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TRACE_ID = /^[0-9a-f]{32}$/;
+
+const keysDir = mkdtempSync(path.join(tmpdir(), 'core-keys-'));
+const executor = new StandInServer(() => ({ status: 500, body: {} }));
+const bucket = new StandInServer(() => ({ status: 500, body: {} }));
+let executorMode: (req: RecordedRequest) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+
+/** The stand-in executor's answer for a real workflow request (SPEC §2 success body). */
+function executed(req: RecordedRequest, status: 'success' | 'failed' = 'success') {
+  const body = req.body as { trace_id: string };
+  return {
+    status: 200,
+    body: {
+      trace_id: body.trace_id,
+      status,
+      execution_result: status === 'success' ? { success: true, task_id: 'exec-task-1', task_status: 'CREATED' } : { success: false, error_code: 'missing_task_title' },
+    },
+  };
+}
+
+function bucketHandler(req: RecordedRequest): { status: number; body: unknown } {
+  if (req.method === 'POST' && req.path === '/core/write-event') {
+    const { event_data } = req.body as { event_data: { event_id: string } };
+    return { status: 201, body: { success: true, event_id: event_data.event_id, seq: bucket.requests.length, hash: 'h', replayed: false } };
+  }
+  if (req.method === 'GET' && req.path === '/core/events') {
+    const traceId = req.query.get('trace_id');
+    const events = writtenEvents()
+      .filter((e) => e.trace_id === traceId)
+      .map((event_data, i): BucketEntry => ({
+        seq: i + 1,
+        event_id: event_data.event_id as string,
+        requester_id: 'bhiv_core',
+        channel: 'core',
+        event_type: event_data.event_type as string,
+        trace_id: traceId,
+        product: null,
+        user_id: (event_data.user_id as string) ?? null,
+        event_data: event_data as BucketEntry['event_data'],
+        content_hash: 'c',
+        prev_hash: 'p',
+        hash: 'h',
+        created_at: new Date().toISOString(),
+      }));
+    return { status: 200, body: { events, next_after_seq: null } };
+  }
+  return { status: 404, body: { code: 'not_found' } };
+}
+
+function writtenEvents(): Record<string, unknown>[] {
+  return bucket.requests
+    .filter((r) => r.method === 'POST' && r.path === '/core/write-event')
+    .map((r) => (r.body as { event_data: Record<string, unknown> }).event_data);
+}
+
+function executeCalls(traceId?: string): RecordedRequest[] {
+  return executor.requests.filter(
+    (r) => r.path === '/api/workflow/execute' && (!traceId || (r.body as { trace_id: string }).trace_id === traceId),
+  );
+}
+
+interface RunningCore {
+  app: INestApplication;
+  db: TestDatabase;
+  dataSource: DataSource;
+  close(): Promise<void>;
+}
+
+async function startCore(env: Record<string, string>): Promise<RunningCore> {
+  const db = await createTestDatabase('core');
+  const config = validateEnv(CoreConfig, {
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'silent',
+    WORKFLOW_EXECUTOR_URL: executor.url,
+    BUCKET_URL: bucket.url,
+    WORKFLOW_TIMEOUT: '0.5',
+    ...env,
+  });
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false });
+  configureApp(app);
+  await app.init();
+  return {
+    app,
+    db,
+    dataSource: app.get(DataSource),
+    async close() {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
+
+async function taskRow(core: RunningCore, taskId: string): Promise<Record<string, unknown> | undefined> {
+  const rows = (await core.dataSource.query('SELECT * FROM tasks WHERE task_id = $1', [taskId])) as Record<string, unknown>[];
+  return rows[0];
+}
+
+async function counts(core: RunningCore): Promise<{ tasks: number; outbox: number }> {
+  const [row] = (await core.dataSource.query(
+    'SELECT (SELECT count(*) FROM tasks)::int AS tasks, (SELECT count(*) FROM outbox)::int AS outbox',
+  )) as { tasks: number; outbox: number }[];
+  return row;
+}
+
+function expectServiceToken(headers: IncomingHttpHeaders, audience: string): void {
+  const auth = headers.authorization ?? '';
+  expect(auth).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+  const token = auth.slice('Bearer '.length);
+  expect(decodeProtectedHeader(token).alg).toBe('EdDSA');
+  expect(decodeJwt(token)).toMatchObject({ iss: 'bhiv_core', sub: 'bhiv_core', aud: audience });
+}
+
+beforeAll(async () => {
+  ensureKeyPairs(keysDir, REQUESTER_IDS);
+  process.env.PANCHA_KEYS_DIR = keysDir;
+  // Fast relay for tests: poll often, retry quickly.
+  process.env.OUTBOX_POLL_INTERVAL_MS = '50';
+  process.env.OUTBOX_BASE_DELAY_MS = '50';
+  process.env.OUTBOX_MAX_DELAY_MS = '200';
+  process.env.OUTBOX_MAX_ATTEMPTS = '30';
+  executor.handler = (req) => executorMode(req);
+  bucket.handler = bucketHandler;
+  await executor.start();
+  await bucket.start();
+});
+
+afterAll(async () => {
+  await executor.stop();
+  await bucket.stop();
+  rmSync(keysDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  executorMode = (req) => executed(req);
+});
+
+describe('with workflow execution enabled', () => {
+  let core: RunningCore;
+
+  beforeAll(async () => {
+    core = await startCore({});
+  });
+
+  afterAll(async () => {
+    await core?.close();
+  });
+
+  describe('POST /handle_task', () => {
+    it('answers 202 within milliseconds while the executor sleeps 3 s, then records the dispatch', async () => {
+      await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'warm up', user_id: 'u-0' }).expect(202);
+      let sleeping = true;
+      executorMode = async (req) => {
+        if (sleeping) await new Promise((resolve) => setTimeout(resolve, 3000));
+        return executed(req);
+      };
+
+      const started = performance.now();
+      const res = await request(core.app.getHttpServer())
+        .post('/handle_task')
+        .send({ input: 'create a task to review the auth module', user_id: 'u-1', product: 'gurukul', tags: ['security'], agent: 'prana' });
+      const elapsedMs = performance.now() - started;
+
+      expect(res.status).toBe(202);
+      expect(elapsedMs).toBeLessThan(300);
+      expect(res.body).toEqual({ task_id: expect.stringMatching(UUID), trace_id: expect.stringMatching(TRACE_ID), decision: 'workflow', status: 'dispatching' });
+      const { task_id, trace_id } = res.body as { task_id: string; trace_id: string };
+
+      // The first call times out (WORKFLOW_TIMEOUT 0.5 s); the executor wakes up and the retry succeeds.
+      await waitFor(() => executeCalls(trace_id).length >= 1, 'the first execute call');
+      sleeping = false;
+      const row = await waitFor(async () => {
+        const r = await taskRow(core, task_id);
+        return r?.status === 'dispatched_success' ? r : undefined;
+      }, 'status dispatched_success');
+      expect(executeCalls(trace_id).length).toBeGreaterThanOrEqual(2);
+      expect(row).toMatchObject({
+        trace_id,
+        user_id: 'u-1',
+        product: 'gurukul',
+        agent: 'prana',
+        tags: ['security'],
+        decision: 'workflow',
+        action_type: 'task',
+        payload: { title: 'review the auth module', description: 'create a task to review the auth module' },
+        decided_by: 'rule:task.create',
+        execution_result: { success: true, task_id: 'exec-task-1', task_status: 'CREATED' },
+      });
+
+      const call = executeCalls(trace_id).at(-1) as RecordedRequest;
+      expect(call.method).toBe('POST');
+      expect(call.body).toEqual({
+        trace_id,
+        decision: 'workflow',
+        data: {
+          workflow_type: 'workflow',
+          payload: {
+            action_type: 'task',
+            user_id: 'u-1',
+            product: 'gurukul',
+            trace_id,
+            title: 'review the auth module',
+            description: 'create a task to review the auth module',
+          },
+        },
+      });
+      expectServiceToken(call.headers, 'workflow-executor');
+      expect(call.headers.traceparent).toMatch(new RegExp(`^00-${trace_id}-[0-9a-f]{16}-0[01]$`));
+    });
+
+    it('uses the W3C trace id of the request, and gives a second task on the same trace its own', async () => {
+      const callerTrace = 'a'.repeat(32);
+      const traceparent = `00-${callerTrace}-${'b'.repeat(16)}-01`;
+      const first = await request(core.app.getHttpServer()).post('/handle_task').set('traceparent', traceparent).send({ input: 'hello', user_id: 'u-2' }).expect(202);
+      expect(first.body.trace_id).toBe(callerTrace);
+      const second = await request(core.app.getHttpServer()).post('/handle_task').set('traceparent', traceparent).send({ input: 'hello again', user_id: 'u-2' }).expect(202);
+      expect(second.body.trace_id).toMatch(TRACE_ID);
+      expect(second.body.trace_id).not.toBe(callerTrace);
+    });
+
+    it('writes task_received and task_dispatched to Bucket with Core’s token, and shows them as the timeline', async () => {
+      const res = await request(core.app.getHttpServer())
+        .post('/handle_task')
+        .send({ input: 'email alice@example.com about the launch: it moves to Friday', user_id: 'u-3' })
+        .expect(202);
+      const { task_id, trace_id } = res.body as { task_id: string; trace_id: string };
+      await waitFor(() => writtenEvents().filter((e) => e.trace_id === trace_id).length >= 2, 'two Bucket events');
+
+      const writes = bucket.requests.filter((r) => r.method === 'POST' && (r.body as { event_data: { trace_id: string } }).event_data.trace_id === trace_id);
+      for (const w of writes) {
+        expect(w.path).toBe('/core/write-event');
+        expect((w.body as { requester_id: string }).requester_id).toBe('bhiv_core');
+        expectServiceToken(w.headers, 'bucket');
+      }
+      const received = writtenEvents().find((e) => e.trace_id === trace_id && e.event_type === 'task_received');
+      expect(received).toEqual({
+        event_id: expect.stringMatching(UUID),
+        event_type: 'task_received',
+        trace_id,
+        task_id,
+        user_id: 'u-3',
+        decision: 'workflow',
+        action_type: 'email',
+        timestamp: expect.any(String),
+      });
+      const dispatched = writtenEvents().find((e) => e.trace_id === trace_id && e.event_type === 'task_dispatched');
+      expect(dispatched).toMatchObject({ task_id, status: 'dispatched_success', execution_result: { success: true } });
+
+      const view = await request(core.app.getHttpServer()).get(`/tasks/${task_id}`).expect(200);
+      expect(view.body).toEqual({
+        task_id,
+        trace_id,
+        user_id: 'u-3',
+        product: null,
+        decision: 'workflow',
+        action_type: 'email',
+        status: 'dispatched_success',
+        execution_result: { success: true, task_id: 'exec-task-1', task_status: 'CREATED' },
+        created_at: expect.any(String),
+        updated_at: expect.any(String),
+        timeline: [
+          expect.objectContaining({ event_type: 'task_received', trace_id }),
+          expect.objectContaining({ event_type: 'task_dispatched', trace_id }),
+        ],
+      });
+      const timelineRead = bucket.requests.find((r) => r.method === 'GET' && r.query.get('trace_id') === trace_id);
+      expectServiceToken(timelineRead?.headers ?? {}, 'bucket');
+    });
+
+    it('stores a non-workflow decision as decided and sends nothing to the executor', async () => {
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-4' }).expect(202);
+      expect(res.body).toMatchObject({ decision: 'respond', status: 'decided' });
+      await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id), 'task_received');
+      expect(executeCalls(res.body.trace_id)).toHaveLength(0);
+      expect(await taskRow(core, res.body.task_id)).toMatchObject({ status: 'decided', action_type: null, payload: null });
+    });
+
+    it('delivers later when the executor is down at first (retry)', async () => {
+      await executor.stop();
+      try {
+        const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'remind me to renew the domain', user_id: 'u-5' }).expect(202);
+        const { task_id, trace_id } = res.body as { task_id: string; trace_id: string };
+        await waitFor(async () => {
+          const [row] = (await core.dataSource.query(
+            `SELECT attempts, last_error FROM outbox WHERE topic = 'workflow-executor.execute' AND message_key = $1`,
+            [task_id],
+          )) as { attempts: number; last_error: string | null }[];
+          return row && row.attempts >= 2 ? row : undefined;
+        }, 'two failed attempts');
+        expect((await taskRow(core, task_id))?.status).toBe('dispatching');
+        expect(executeCalls(trace_id)).toHaveLength(0);
+      } finally {
+        await executor.start();
+      }
+      const pending = (await core.dataSource.query(`SELECT message_key FROM outbox WHERE topic = 'workflow-executor.execute' AND status = 'pending'`)) as { message_key: string }[];
+      for (const { message_key } of pending) {
+        await waitFor(async () => (await taskRow(core, message_key))?.status === 'dispatched_success', `task ${message_key} dispatched`);
+      }
+    });
+
+    it('retries a 409 execution_in_progress until the executor answers', async () => {
+      let conflicts = 2;
+      executorMode = (req) =>
+        conflicts-- > 0 ? { status: 409, body: { code: 'execution_in_progress', message: 'busy', trace_id: null } } : executed(req);
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'ask ai what a hash chain is', user_id: 'u-6' }).expect(202);
+      await waitFor(async () => (await taskRow(core, res.body.task_id))?.status === 'dispatched_success', 'dispatched_success');
+      expect(executeCalls(res.body.trace_id)).toHaveLength(3);
+    });
+
+    it('records dispatched_failed when the executor ran the action and it failed', async () => {
+      executorMode = (req) => executed(req, 'failed');
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'whatsapp +15551234567 on my way', user_id: 'u-7' }).expect(202);
+      const row = await waitFor(async () => {
+        const r = await taskRow(core, res.body.task_id);
+        return r?.status === 'dispatched_failed' ? r : undefined;
+      }, 'dispatched_failed');
+      expect(row.execution_result).toEqual({ success: false, error_code: 'missing_task_title' });
+    });
+
+    it('marks the task dispatch_dead when the executor refuses it for good (4xx)', async () => {
+      executorMode = (req) => ({ status: 400, body: { trace_id: (req.body as { trace_id: string }).trace_id, status: 'failed', reason: 'missing_workflow_payload' } });
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'todo: rotate keys', user_id: 'u-8' }).expect(202);
+      const row = await waitFor(async () => {
+        const r = await taskRow(core, res.body.task_id);
+        return r?.status === 'dispatch_dead' ? r : undefined;
+      }, 'dispatch_dead');
+      expect(executeCalls(res.body.trace_id)).toHaveLength(1);
+      expect((row.execution_result as { reason: string }).reason).toMatch(/^non_retryable: workflow-executor answered 400/);
+      const dead = (await core.dataSource.query(`SELECT reason FROM outbox_dead_letter WHERE message_key = $1`, [res.body.task_id])) as { reason: string }[];
+      expect(dead).toHaveLength(1);
+      await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id && e.event_type === 'task_dispatch_dead'), 'task_dispatch_dead event');
+    });
+
+    it('answers 422 naming each bad field, and stores nothing', async () => {
+      const before = await counts(core);
+      const res = await request(core.app.getHttpServer())
+        .post('/handle_task')
+        .send({ input: '', user_id: 5, tags: ['ok', 3], input_type: 7 })
+        .expect(422);
+      expect(res.body.code).toBe('validation_failed');
+      expect(res.body.trace_id).toMatch(TRACE_ID);
+      expect((res.body.errors as { field: string }[]).map((e) => e.field).sort()).toEqual(['input', 'input_type', 'tags', 'user_id']);
+
+      const tooLong = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'x'.repeat(10_001), user_id: 'u' }).expect(422);
+      expect((tooLong.body.errors as { field: string }[]).map((e) => e.field)).toEqual(['input']);
+      const missing = await request(core.app.getHttpServer()).post('/handle_task').send({}).expect(422);
+      expect((missing.body.errors as { field: string }[]).map((e) => e.field).sort()).toEqual(['input', 'user_id']);
+      expect(await counts(core)).toEqual(before);
+    });
+
+    it('answers 413 for a body over 256 KiB, and stores nothing', async () => {
+      const before = await counts(core);
+      const res = await request(core.app.getHttpServer())
+        .post('/handle_task')
+        .set('content-type', 'application/json')
+        .send(JSON.stringify({ input: 'x'.repeat(300 * 1024), user_id: 'u' }))
+        .expect(413);
+      expect(res.body.code).toBe('payload_too_large');
+      expect(await counts(core)).toEqual(before);
+    });
+  });
+
+  describe('GET /tasks/:task_id', () => {
+    it('still shows the task, with timeline_error, while Bucket is down', async () => {
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'hi', user_id: 'u-9' }).expect(202);
+      await bucket.stop();
+      try {
+        const view = await request(core.app.getHttpServer()).get(`/tasks/${res.body.task_id}`).expect(200);
+        expect(view.body).toMatchObject({ task_id: res.body.task_id, status: 'decided', timeline: [], timeline_error: 'bucket_unavailable' });
+      } finally {
+        await bucket.start();
+      }
+    });
+
+    it('answers 404 for an unknown id and 422 for one that is not a uuid', async () => {
+      const missing = await request(core.app.getHttpServer()).get('/tasks/0b7e1a52-5f0e-4c1c-9a55-1f1d3f2a9c11').expect(404);
+      expect(missing.body).toMatchObject({ code: 'task_not_found' });
+      const bad = await request(core.app.getHttpServer()).get('/tasks/not-a-uuid').expect(422);
+      expect(bad.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'task_id', messages: ['task_id must be a UUID'] }] });
+    });
+  });
+
+  it('GET /health answers', async () => {
+    const res = await request(core.app.getHttpServer()).get('/health').expect(200);
+    expect(res.body).toMatchObject({ status: 'ok', service: 'core' });
+  });
+});
+
+describe('with ENABLE_WORKFLOW_EXECUTION=false', () => {
+  let core: RunningCore;
+
+  beforeAll(async () => {
+    core = await startCore({ ENABLE_WORKFLOW_EXECUTION: 'false' });
+  });
+
+  afterAll(async () => {
+    await core?.close();
+  });
+
+  it('stores the workflow as dispatch_skipped and never calls the executor', async () => {
+    const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'create a task to deploy', user_id: 'u-10' }).expect(202);
+    expect(res.body).toMatchObject({ decision: 'workflow', status: 'dispatch_skipped' });
+    // Once task_received reached Bucket the relay has been through this task's messages.
+    await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id), 'task_received');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(executeCalls(res.body.trace_id)).toHaveLength(0);
+    expect(await taskRow(core, res.body.task_id)).toMatchObject({ status: 'dispatch_skipped', action_type: 'task' });
+    const queued = (await core.dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE topic = 'workflow-executor.execute'`)) as { n: number }[];
+    expect(queued[0].n).toBe(0);
+  });
+});

@@ -1,0 +1,18 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { AgentModule } from '../agent/agent.module';
+import type { CoreConfig } from '../config/env.validation';
+import { TasksController } from './tasks.controller';
+import { TasksService } from './tasks.service';
+
+/** POST /handle_task and GET /tasks/:task_id. Its outbox handlers are registered by AppModule. */
+@Module({})
+export class TasksModule {
+  static forRoot(config: CoreConfig): DynamicModule {
+    return {
+      module: TasksModule,
+      imports: [AgentModule.forRoot(config)],
+      controllers: [TasksController],
+      providers: [TasksService],
+    };
+  }
+}

@@ -1,0 +1,46 @@
+import { ArrayMaxSize, IsArray, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import type { Decision } from '../workflow-executor';
+import type { TaskStatus } from './task-status';
+
+export const MAX_TASK_INPUT_LENGTH = 10_000;
+
+/** `POST /handle_task` body (SPEC §2). */
+export interface HandleTaskRequest {
+  /** The calling agent's name, kept with the task; the deciding agent is chosen by Core's configuration. */
+  agent?: string;
+  input: string;
+  input_type?: string;
+  user_id: string;
+  product?: string;
+  tags?: string[];
+}
+
+export class HandleTaskRequestDto implements HandleTaskRequest {
+  @IsOptional() @IsString() @MaxLength(255)
+  agent?: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(MAX_TASK_INPUT_LENGTH)
+  input: string;
+
+  @IsOptional() @IsString() @MaxLength(64)
+  input_type?: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(255)
+  user_id: string;
+
+  /** Bucket indexes product up to 128 characters; a longer one could never be recorded there. */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(128)
+  product?: string;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(100, { each: true })
+  tags?: string[];
+}
+
+/** `POST /handle_task` → 202: the task is stored and its workflow (if any) queued; nothing waited on. */
+export interface HandleTaskAccepted {
+  task_id: string;
+  /** W3C trace id of the request: paste it into Jaeger, or query Bucket with it. */
+  trace_id: string;
+  decision: Decision;
+  status: TaskStatus;
+}

@@ -1,0 +1,63 @@
+import { ServiceCallError } from '@pancha/http-client';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CoreClient } from './core.client';
+
+const seen: { method?: string; url?: string; headers: IncomingHttpHeaders; body: string }[] = [];
+let server: Server;
+let client: CoreClient;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/handle_task') {
+        const parsed = JSON.parse(body) as { input: string };
+        if (!parsed.input) {
+          res.statusCode = 422;
+          res.end(JSON.stringify({ code: 'validation_failed', message: 'invalid request: input', trace_id: null, errors: [{ field: 'input', messages: ['x'] }] }));
+          return;
+        }
+        res.statusCode = 202;
+        res.end(JSON.stringify({ task_id: 't-1', trace_id: 'a'.repeat(32), decision: 'workflow', status: 'dispatching' }));
+        return;
+      }
+      res.statusCode = 404;
+      res.end(JSON.stringify({ code: 'task_not_found', message: 'no task', trace_id: null }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  client = new CoreClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, tokens: { tokenFor: async (aud) => `token-for-${aud}` } });
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('CoreClient', () => {
+  it('posts a task to /handle_task with a token for the core audience', async () => {
+    await expect(client.handleTask({ input: 'todo: x', user_id: 'u' })).resolves.toEqual({
+      task_id: 't-1',
+      trace_id: 'a'.repeat(32),
+      decision: 'workflow',
+      status: 'dispatching',
+    });
+    const req = seen.at(-1);
+    expect(req).toMatchObject({ method: 'POST', url: '/handle_task' });
+    expect(req?.headers.authorization).toBe('Bearer token-for-core');
+    expect(JSON.parse(req?.body ?? '')).toEqual({ input: 'todo: x', user_id: 'u' });
+  });
+
+  it('throws a non-retryable ServiceCallError carrying the code for a 422 or a 404', async () => {
+    const invalid = await client.handleTask({ input: '', user_id: 'u' }).catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(ServiceCallError);
+    expect(invalid).toMatchObject({ status: 422, code: 'validation_failed', retryable: false });
+    const missing = await client.task('0b7e1a52-5f0e-4c1c-9a55-1f1d3f2a9c11').catch((e: unknown) => e);
+    expect(missing).toMatchObject({ status: 404, code: 'task_not_found' });
+    expect(seen.at(-1)?.url).toBe('/tasks/0b7e1a52-5f0e-4c1c-9a55-1f1d3f2a9c11');
+  });
+});
