@@ -1,7 +1,7 @@
 // Compiles apps/, libs/ and tools/ with SWC into dist/ (same tree), copying config files (YAML) beside the JS.
 // SWC rewrites the @pancha/* path aliases to relative requires, so dist/ runs on plain `node`.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(import.meta.url);
 const swc = require.resolve('@swc/cli/bin/swc.js');
 
-rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+// --if-missing: for commands (the token CLI) that only need a build to exist. The build never wipes dist/,
+// so rebuilding while the stack runs from it is safe (`npm run clean` removes it).
+if (process.argv.includes('--if-missing') && existsSync(path.join(root, 'dist/tools/token/src/main.js'))) process.exit(0);
 const result = spawnSync(
   process.execPath,
   [

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './common';
 export * from './bucket';
 export * from './core';

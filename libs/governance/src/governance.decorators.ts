@@ -1,0 +1,27 @@
+import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import type { Operation } from './policy.service';
+import type { VerifiedRequester } from './verified-requester';
+import { requesterOf } from './requester-context';
+
+export const IS_PUBLIC_KEY = Symbol('pancha.governance.public');
+export const REQUIRED_OPERATION_KEY = Symbol('pancha.governance.operation');
+
+/** No authentication or policy check at all: probes and scrapes (/health, /readyz, /metrics). */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_KEY, true);
+
+/**
+ * The policy operation a handler performs. Every non-public handler must declare one: the guard denies
+ * handlers without it (deny by default). On a class it applies to every handler without its own.
+ */
+export const RequireOperation = (operation: Operation): MethodDecorator & ClassDecorator =>
+  SetMetadata(REQUIRED_OPERATION_KEY, operation);
+
+/** The verified requester of this request (set by ServiceAuthGuard). */
+export const Requester = createParamDecorator((_data: unknown, ctx: ExecutionContext): VerifiedRequester => {
+  const requester = requesterOf(ctx);
+  if (!requester) {
+    // Only reachable on a @Public() handler, where nobody was authenticated.
+    throw new Error('@Requester() used on a handler that ServiceAuthGuard did not authenticate (is it @Public()?)');
+  }
+  return requester;
+});

@@ -1,0 +1,152 @@
+import { ANONYMOUS, isRequesterId, isServiceName, REQUESTER_IDS, SERVICE_NAMES } from '@pancha/contracts';
+import type { Anonymous, RequesterId, ServiceName } from '@pancha/contracts';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ALL_PRODUCTS } from './governance.constants';
+
+export const OPERATIONS = ['read', 'write', 'execute', 'submit'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export type PolicySubject = RequesterId | Anonymous;
+
+
+export interface Policy {
+  services: Partial<Record<ServiceName, Partial<Record<PolicySubject, Operation[]>>>>;
+  products: Partial<Record<PolicySubject, string[]>>;
+}
+
+export class PolicyError extends Error {}
+
+const isOperation = (v: unknown): v is Operation => typeof v === 'string' && (OPERATIONS as readonly string[]).includes(v);
+const isSubject = (v: unknown): v is PolicySubject => v === ANONYMOUS || isRequesterId(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates a parsed policy document; every problem is listed, with its path, in one error. */
+export function validatePolicy(doc: unknown, source = 'policy'): Policy {
+  const problems: string[] = [];
+  const policy: Policy = { services: {}, products: {} };
+  const subjects = [ANONYMOUS, ...REQUESTER_IDS].join(', ');
+
+  if (!isPlainObject(doc)) throw new PolicyError(`${source}: expected a mapping with "services" and "products"`);
+  for (const key of Object.keys(doc)) {
+    if (key !== 'services' && key !== 'products') problems.push(`${key}: unknown section (expected services, products)`);
+  }
+
+  const services = doc.services ?? {};
+  if (!isPlainObject(services)) problems.push('services: expected a mapping of service → requester → operations');
+  else {
+    for (const [service, grants] of Object.entries(services)) {
+      if (!isServiceName(service)) {
+        problems.push(`services.${service}: unknown service (known: ${SERVICE_NAMES.join(', ')})`);
+        continue;
+      }
+      if (grants === null) continue;
+      if (!isPlainObject(grants)) {
+        problems.push(`services.${service}: expected a mapping of requester → operations`);
+        continue;
+      }
+      const byRequester: Partial<Record<PolicySubject, Operation[]>> = {};
+      for (const [requester, ops] of Object.entries(grants)) {
+        const at = `services.${service}.${requester}`;
+        if (!isSubject(requester)) {
+          problems.push(`${at}: unknown requester (known: ${subjects})`);
+          continue;
+        }
+        if (!Array.isArray(ops)) {
+          problems.push(`${at}: expected a list of operations`);
+          continue;
+        }
+        const bad = ops.filter((op) => !isOperation(op));
+        if (bad.length > 0) problems.push(`${at}: unknown operation ${bad.map(String).join(', ')} (known: ${OPERATIONS.join(', ')})`);
+        byRequester[requester] = ops.filter(isOperation);
+      }
+      policy.services[service] = byRequester;
+    }
+  }
+
+  const products = doc.products ?? {};
+  if (!isPlainObject(products)) problems.push('products: expected a mapping of requester → product names');
+  else {
+    for (const [requester, names] of Object.entries(products)) {
+      const at = `products.${requester}`;
+      if (!isSubject(requester)) {
+        problems.push(`${at}: unknown requester (known: ${subjects})`);
+        continue;
+      }
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n.trim() === '')) {
+        problems.push(`${at}: expected a list of product names or "${ALL_PRODUCTS}"`);
+        continue;
+      }
+      policy.products[requester] = names.map((n: string) => n.trim());
+    }
+  }
+
+  if (problems.length > 0) throw new PolicyError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
+  return policy;
+}
+
+/**
+ * config/policy.yaml at the repository root, found by walking up from this file (works from src/ under
+ * Jest and from dist/ at run time), else under the working directory; PANCHA_POLICY_FILE overrides it.
+ */
+export function resolvePolicyFile(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PANCHA_POLICY_FILE?.trim()) return path.resolve(env.PANCHA_POLICY_FILE.trim());
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'config', 'policy.yaml');
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  const fromCwd = path.resolve('config', 'policy.yaml');
+  if (existsSync(fromCwd)) return fromCwd;
+  throw new PolicyError(
+    `No policy file: config/policy.yaml not found above ${__dirname} nor in ${process.cwd()}; set PANCHA_POLICY_FILE`,
+  );
+}
+
+export function loadPolicy(file: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError(`Cannot read policy file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new PolicyError(`Policy file ${file} is not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return validatePolicy(doc, `Policy file ${file}`);
+}
+
+/**
+ * Answers "may this requester do this on that service" and "which products may it see" from the policy
+ * loaded at start. Deny by default: whatever the policy does not grant is refused.
+ */
+export class PolicyService {
+  constructor(private readonly policy: Policy) {}
+
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): PolicyService {
+    return new PolicyService(loadPolicy(resolvePolicyFile(env)));
+  }
+
+  allowedOperations(service: ServiceName, requester: PolicySubject): readonly Operation[] {
+    return this.policy.services[service]?.[requester] ?? [];
+  }
+
+  isAllowed(service: ServiceName, requester: PolicySubject, operation: Operation): boolean {
+    return this.allowedOperations(service, requester).includes(operation);
+  }
+
+  /**
+   * The products a request may see: the policy's list for the requester, narrowed by the token's optional
+   * `products` claim. A claim can only narrow, never widen; "*" means every product.
+   */
+  effectiveProducts(requester: PolicySubject, tokenProducts?: readonly string[]): string[] {
+    const granted = this.policy.products[requester] ?? [];
+    if (tokenProducts === undefined) return [...granted];
+    if (granted.includes(ALL_PRODUCTS)) return [...new Set(tokenProducts)];
+    return granted.filter((p) => tokenProducts.includes(p) || tokenProducts.includes(ALL_PRODUCTS));
+  }
+}

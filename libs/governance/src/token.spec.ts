@@ -1,0 +1,138 @@
+import { RequesterId } from '@pancha/contracts';
+import { decodeJwt, decodeProtectedHeader, SignJWT, type JWTPayload } from 'jose';
+import { createSecretKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generatePairs, keyStoreFor, repoPolicy } from './governance.test-helpers';
+import { TokenIssuer } from './token-issuer.service';
+import { TokenVerificationError, TokenVerifier } from './token-verifier.service';
+
+const pairs = generatePairs();
+const policy = repoPolicy();
+const coreIssuer = new TokenIssuer(keyStoreFor(RequesterId.Core, pairs));
+const bucketVerifier = new TokenVerifier(keyStoreFor(RequesterId.Bucket, pairs), policy, 'bucket');
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** A hand-made token, to exercise what our issuer would never produce. */
+function craft(claims: JWTPayload, key = pairs[RequesterId.Core].privateKey, alg = 'EdDSA'): Promise<string> {
+  const iat = nowSeconds();
+  return new SignJWT({ iss: 'bhiv_core', sub: 'bhiv_core', aud: 'bucket', iat, exp: iat + 60, jti: randomUUID(), ...claims })
+    .setProtectedHeader({ alg })
+    .sign(key);
+}
+
+async function rejection(token: string): Promise<string> {
+  try {
+    await bucketVerifier.verify(token);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TokenVerificationError);
+    return (err as Error).message;
+  }
+  throw new Error('token was accepted');
+}
+
+describe('TokenIssuer', () => {
+  it('issues an EdDSA JWT with iss = sub = self, aud, iat, exp = iat + 60 and a uuid jti', async () => {
+    const token = await coreIssuer.issue('bucket');
+    expect(decodeProtectedHeader(token).alg).toBe('EdDSA');
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ iss: 'bhiv_core', sub: 'bhiv_core', aud: 'bucket' });
+    expect(Number(claims.exp) - Number(claims.iat)).toBe(60);
+    expect(claims.jti).toMatch(/^[0-9a-f-]{36}$/);
+    expect(claims.products).toBeUndefined();
+  });
+
+  it('reuses a token per audience until 15 s before expiry', async () => {
+    let now = 1_800_000_000_000;
+    const issuer = new TokenIssuer(keyStoreFor(RequesterId.Core, pairs), { now: () => now });
+    const first = await issuer.tokenFor('bucket');
+    expect(await issuer.tokenFor('bucket')).toBe(first);
+    expect(await issuer.tokenFor('karma')).not.toBe(first);
+    now += 44_000;
+    expect(await issuer.tokenFor('bucket')).toBe(first);
+    now += 2_000; // 14 s left
+    const second = await issuer.tokenFor('bucket');
+    expect(second).not.toBe(first);
+    expect(decodeJwt(second).jti).not.toBe(decodeJwt(first).jti);
+  });
+
+  it('keeps tokens with different products claims apart', async () => {
+    const a = await coreIssuer.issue('bucket', { products: ['gurukul'] });
+    const b = await coreIssuer.issue('bucket', { products: ['vedic'] });
+    expect(decodeJwt(a).products).toEqual(['gurukul']);
+    expect(decodeJwt(b).products).toEqual(['vedic']);
+  });
+
+  it('refuses a lifetime above 120 s', () => {
+    expect(() => new TokenIssuer(keyStoreFor(RequesterId.Core, pairs), { ttlSeconds: 121 })).toThrow(/1 to 120/);
+  });
+});
+
+describe('TokenVerifier', () => {
+  it('accepts a good token and returns the requester with its effective products', async () => {
+    const token = await coreIssuer.issue('bucket');
+    await expect(bucketVerifier.verify(token)).resolves.toEqual({
+      id: 'bhiv_core',
+      products: ['*'],
+      tokenId: decodeJwt(token).jti,
+    });
+  });
+
+  it('narrows products to the token claim', async () => {
+    const token = await coreIssuer.issue('bucket', { products: ['gurukul'] });
+    expect((await bucketVerifier.verify(token)).products).toEqual(['gurukul']);
+  });
+
+  it('rejects a token signed with a key that is not the pinned one (forged)', async () => {
+    const forger = generateKeyPairSync('ed25519').privateKey;
+    expect(await rejection(await craft({}, forger))).toBe('signature verification failed');
+  });
+
+  it('rejects a token for another audience', async () => {
+    expect(await rejection(await coreIssuer.issue('karma'))).toMatch(/aud/);
+  });
+
+  it('rejects an expired token (beyond the 5 s tolerance)', async () => {
+    const iat = nowSeconds() - 100;
+    expect(await rejection(await craft({ iat, exp: iat + 90 }))).toBe('token expired');
+  });
+
+  it('accepts a token expired by less than the clock tolerance', async () => {
+    const iat = nowSeconds() - 62;
+    await expect(bucketVerifier.verify(await craft({ iat, exp: iat + 60 }))).resolves.toMatchObject({ id: 'bhiv_core' });
+  });
+
+  it('rejects alg none', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+    const body = Buffer.from(
+      JSON.stringify({ iss: 'bhiv_core', sub: 'bhiv_core', aud: 'bucket', iat: nowSeconds(), exp: nowSeconds() + 60, jti: 'x' }),
+    ).toString('base64url');
+    expect(await rejection(`${header}.${body}.`)).toMatch(/algorithm none/);
+  });
+
+  it('rejects HS256 even when keyed with the peer public key bytes', async () => {
+    const secret = createSecretKey(pairs[RequesterId.Core].publicKey.export({ format: 'der', type: 'spki' }));
+    expect(await rejection(await craft({}, secret as never, 'HS256'))).toMatch(/algorithm HS256/);
+  });
+
+  it('rejects a lifetime above 120 s', async () => {
+    const iat = nowSeconds();
+    expect(await rejection(await craft({ iat, exp: iat + 121 }))).toMatch(/lifetime 121 s/);
+  });
+
+  it('rejects iss ≠ sub', async () => {
+    expect(await rejection(await craft({ sub: 'prana' }))).toMatch(/claim sub/);
+  });
+
+  it('rejects an issuer that is not a pinned peer', async () => {
+    expect(await rejection(await craft({ iss: 'mallory', sub: 'mallory' }))).toMatch(/not a trusted peer/);
+  });
+
+  it('rejects a token without jti or exp', async () => {
+    expect(await rejection(await craft({ jti: undefined }))).toMatch(/jti/);
+    expect(await rejection(await craft({ exp: undefined }))).toMatch(/exp/);
+  });
+
+  it('rejects garbage', async () => {
+    expect(await rejection('not.a.jwt')).toBe('malformed token');
+  });
+});
