@@ -1,0 +1,34 @@
+import { Module } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { RequesterId } from '@pancha/contracts';
+import { ServiceKitModule } from '@pancha/service-kit';
+import { AuditModule } from './audit/audit.module';
+import { StorableJsonInterceptor } from './common/storable-json.interceptor';
+import { BucketConfig } from './config/env.validation';
+import { BUCKET_ENTITIES, BUCKET_MIGRATIONS } from './database';
+import { EventsModule } from './events/events.module';
+import { PranaModule } from './prana/prana.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: BucketConfig): DynamicModule {
+    return {
+      module: AppModule,
+      global: true,
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'bucket',
+          self: RequesterId.Bucket,
+          config,
+          database: { entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS },
+        }),
+        EventsModule,
+        AuditModule,
+        PranaModule,
+      ],
+      providers: [{ provide: BucketConfig, useValue: config }, { provide: APP_INTERCEPTOR, useClass: StorableJsonInterceptor }],
+      exports: [BucketConfig],
+    };
+  }
+}

@@ -1,0 +1,25 @@
+import { findUnstorableJson } from './storable-json';
+
+describe('findUnstorableJson', () => {
+  it('accepts ordinary JSON', () => {
+    expect(findUnstorableJson({ a: ['x', 1, { b: 'é😀' }], c: null }, 32)).toEqual([]);
+  });
+
+  it('names strings and keys PostgreSQL cannot store', () => {
+    const body = JSON.parse('{"event_data":{"note":"a\\u0000b","list":["ok","\\ud800"],"k\\u0000":1}}');
+    expect(findUnstorableJson(body, 32).map((e) => e.field).sort()).toEqual(['event_data.k\u0000', 'event_data.list.1', 'event_data.note']);
+  });
+
+  it('stops at the depth limit without recursing (100k levels)', () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`);
+    const errors = findUnstorableJson(deep, 32);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].field.split('.')).toHaveLength(32);
+  });
+
+  it('allows exactly the depth limit', () => {
+    const atLimit = JSON.parse(`${'['.repeat(32)}${']'.repeat(32)}`);
+    expect(findUnstorableJson(atLimit, 32)).toEqual([]);
+    expect(findUnstorableJson([atLimit], 32)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,49 @@
+import type { FieldError } from '@pancha/contracts';
+
+// PostgreSQL text and jsonb cannot hold U+0000 or unpaired UTF-16 surrogates (JSON.parse accepts both).
+const NUL = String.fromCharCode(0);
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const MAX_REPORTED = 20;
+
+function stringProblem(value: string): string | undefined {
+  if (value.includes(NUL)) return 'must not contain U+0000 (PostgreSQL cannot store it)';
+  if (LONE_SURROGATE.test(value)) return 'must be well-formed Unicode (unpaired surrogate)';
+  return undefined;
+}
+
+/**
+ * Values in a parsed JSON body that the database could not store, or nesting deeper than `maxDepth`,
+ * named by dotted path. Iterative on purpose: a 256 KiB body can nest ~100k levels, which would
+ * overflow the stack of any recursive walker (class-transformer's included) and become a 500.
+ */
+export function findUnstorableJson(root: unknown, maxDepth: number): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value: root, path: '', depth: 0 }];
+  while (stack.length && errors.length < MAX_REPORTED) {
+    const { value, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
+    if (typeof value === 'string') {
+      const problem = stringProblem(value);
+      if (problem) errors.push({ field: path || '(body)', messages: [problem] });
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth + 1 > maxDepth) {
+      errors.push({ field: path || '(body)', messages: [`nests deeper than ${maxDepth} levels`] });
+      continue;
+    }
+    const entries: Array<[string, unknown]> = Array.isArray(value)
+      ? value.map((item, i) => [String(i), item])
+      : Object.entries(value as Record<string, unknown>);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, item] = entries[i];
+      const childPath = path ? `${path}.${key}` : key;
+      const keyProblem = Array.isArray(value) ? undefined : stringProblem(key);
+      if (keyProblem) {
+        errors.push({ field: childPath, messages: [`key ${keyProblem}`] });
+        continue;
+      }
+      stack.push({ value: item, path: childPath, depth: depth + 1 });
+    }
+  }
+  return errors;
+}

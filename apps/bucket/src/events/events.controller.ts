@@ -1,0 +1,66 @@
+import { Body, Controller, Get, HttpStatus, Post, Query, Res } from '@nestjs/common';
+import { EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
+import type { BucketEventData, BucketStats, BucketWriteChannel, EventsPage, ReadContextResult, WriteEventResult } from '@pancha/contracts';
+import { Requester, RequireOperation } from '@pancha/governance';
+import type { VerifiedRequester } from '@pancha/governance';
+import type { Response } from 'express';
+import { EventsService } from './events.service';
+
+@Controller()
+export class EventsController {
+  constructor(private readonly events: EventsService) {}
+
+  @Post('core/write-event')
+  @RequireOperation('write')
+  writeCore(
+    @Body() body: WriteEventRequestDto,
+    // The same event_data unvalidated: an object type is passed through by the validation pipe untouched.
+    @Body('event_data') eventData: BucketEventData,
+    @Requester() requester: VerifiedRequester,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<WriteEventResult> {
+    return this.write('core', body, eventData, requester, res);
+  }
+
+  @Post('workflow/write-event')
+  @RequireOperation('write')
+  writeWorkflow(
+    @Body() body: WriteEventRequestDto,
+    @Body('event_data') eventData: BucketEventData,
+    @Requester() requester: VerifiedRequester,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<WriteEventResult> {
+    return this.write('workflow', body, eventData, requester, res);
+  }
+
+  @Get('core/events')
+  @RequireOperation('read')
+  list(@Query() query: EventsQueryDto, @Requester() requester: VerifiedRequester): Promise<EventsPage> {
+    return this.events.events(query, requester);
+  }
+
+  @Get('core/stats')
+  @RequireOperation('read')
+  stats(@Requester() requester: VerifiedRequester): Promise<BucketStats> {
+    return this.events.stats(requester);
+  }
+
+  @Get('core/read-context')
+  @RequireOperation('read')
+  readContext(@Query() query: ReadContextQueryDto, @Requester() requester: VerifiedRequester): Promise<ReadContextResult> {
+    return this.events.readContext(query.agent_id, query.limit, requester);
+  }
+
+  private async write(
+    channel: BucketWriteChannel,
+    body: WriteEventRequestDto,
+    eventData: BucketEventData,
+    requester: VerifiedRequester,
+    res: Response,
+  ): Promise<WriteEventResult> {
+    const result = await this.events.write(channel, body, eventData, requester);
+    // 201 for a new entry; 200 when the same event was already recorded (the original entry).
+    res.status(result.replayed ? HttpStatus.OK : HttpStatus.CREATED);
+    return result;
+  }
+}

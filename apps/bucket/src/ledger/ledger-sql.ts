@@ -1,0 +1,39 @@
+import type { BucketChannel, BucketEntry, BucketEventData } from '@pancha/contracts';
+
+/**
+ * created_at as hashed and served: ISO 8601 in UTC with the full microsecond precision of timestamptz,
+ * so the text read back from any row is exactly the text that was hashed when it was appended.
+ */
+export function timestampSql(expression: string): string {
+  return `to_char(${expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
+
+export const ENTRY_COLUMNS_SQL = `
+  seq, event_id, requester_id, channel, event_type, trace_id, product, user_id, event_data,
+  content_hash, prev_hash, hash, ${timestampSql('created_at')} AS created_at`;
+
+export interface EntryRow {
+  seq: string;
+  event_id: string;
+  requester_id: string;
+  channel: BucketChannel;
+  event_type: string;
+  trace_id: string | null;
+  product: string | null;
+  user_id: string | null;
+  event_data: BucketEventData;
+  content_hash: string;
+  prev_hash: string;
+  hash: string;
+  created_at: string;
+}
+
+export function toBucketEntry(row: EntryRow): BucketEntry {
+  return { ...row, seq: Number(row.seq) };
+}
+
+/**
+ * Appends are serialized by this transaction-scoped advisory lock: read head, link, insert, commit,
+ * and only then may the next writer read the head. The number is arbitrary but fixed ("BUKT").
+ */
+export const CHAIN_LOCK_KEY = 0x42554b54;

@@ -1,0 +1,107 @@
+import { GENESIS_HASH } from '@pancha/contracts';
+import { buildDataSourceOptions } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { CheckpointKey } from '../audit/checkpoint-key';
+import { BucketConfig } from '../config/env.validation';
+import { BUCKET_ENTITIES, BUCKET_MIGRATIONS } from '../database';
+import { LedgerService, type NewEvent } from './ledger.service';
+
+function event(overrides: Partial<NewEvent> = {}): NewEvent {
+  const event_id = overrides.event_id ?? randomUUID();
+  return {
+    event_id,
+    requester_id: 'bhiv_core',
+    channel: 'core',
+    event_type: 'test_event',
+    trace_id: null,
+    product: null,
+    user_id: null,
+    event_data: { event_id, event_type: 'test_event', n: Math.random() },
+    ...overrides,
+  };
+}
+
+describe('LedgerService on PostgreSQL', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: LedgerService;
+  let audit: AuditService;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('bucket_ledger');
+    dataSource = new DataSource(buildDataSourceOptions({ url: db.url, entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS, poolSize: 10 }));
+    await dataSource.initialize();
+    ledger = new LedgerService(dataSource);
+    const config = Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 7 });
+    audit = new AuditService(dataSource, config, new CheckpointKey(generateKeyPairSync('ed25519').privateKey));
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+
+  it('starts empty and verifies', async () => {
+    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 0, head_hash: GENESIS_HASH });
+  });
+
+  it('appends contiguously from 1 under concurrency, linking each entry to the one before', async () => {
+    const results = await Promise.all(Array.from({ length: 60 }, () => ledger.append([event()])));
+    const seqs = results.map(([r]) => r.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const rows = await dataSource.query('SELECT seq, prev_hash, hash FROM bucket_entries ORDER BY seq');
+    expect(rows[0].prev_hash).toBe(GENESIS_HASH);
+    for (let i = 1; i < rows.length; i++) expect(rows[i].prev_hash).toBe(rows[i - 1].hash);
+    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 60, head_hash: rows[59].hash });
+  });
+
+  it('replays the same content, conflicts on different content or another requester', async () => {
+    const first = event();
+    const [appended] = await ledger.append([first]);
+    const reordered = { ...first, event_data: Object.fromEntries(Object.entries(first.event_data).reverse()) };
+    await expect(ledger.append([reordered])).resolves.toEqual([{ ...appended, status: 'replayed' }]);
+    await expect(ledger.append([{ ...first, event_data: { ...first.event_data, n: -1 } }])).resolves.toEqual([
+      { ...appended, status: 'conflict' },
+    ]);
+    await expect(ledger.append([{ ...first, requester_id: 'prana' }])).resolves.toEqual([{ ...appended, status: 'conflict' }]);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE through the application connection, even as table owner', async () => {
+    for (const sql of [
+      `UPDATE bucket_entries SET event_type = 'x' WHERE seq = 1`,
+      `UPDATE bucket_entries SET event_type = 'x' WHERE false`,
+      'DELETE FROM bucket_entries WHERE seq = 1',
+      'TRUNCATE bucket_entries',
+    ]) {
+      await expect(dataSource.query(sql)).rejects.toThrow(/append-only/);
+    }
+    const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries');
+    expect(n).toBe(61);
+  });
+
+  it('refuses an insert that does not extend the head', async () => {
+    await expect(
+      dataSource.query(
+        `INSERT INTO bucket_entries (seq, event_id, requester_id, channel, event_type, event_data, content_hash, prev_hash, hash, created_at)
+         VALUES (1000, gen_random_uuid(), 'x', 'core', 't', '{}', $1, $1, $1, now())`,
+        [GENESIS_HASH],
+      ),
+    ).rejects.toThrow(/must follow the head/);
+  });
+
+  it('appends a batch in one transaction, deduplicating within it', async () => {
+    const [{ n: before }] = await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries');
+    const a = event();
+    const b = event();
+    const results = await ledger.append([a, b, a, { ...b, event_data: { other: true } }]);
+    expect(results.map((r) => r.status)).toEqual(['appended', 'appended', 'replayed', 'conflict']);
+    expect(results[1].seq).toBe(results[0].seq + 1);
+    expect(results[2].seq).toBe(results[0].seq);
+    const [{ n: after }] = await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries');
+    expect(after - before).toBe(2);
+    await expect(audit.verify()).resolves.toMatchObject({ ok: true, size: after });
+  });
+});

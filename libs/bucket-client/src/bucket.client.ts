@@ -1,0 +1,93 @@
+import type {
+  AuditVerifyResult,
+  BucketStats,
+  BucketWriteChannel,
+  EventsPage,
+  HealthResponse,
+  PranaIngestResult,
+  PranaPacket,
+  PranaUserPackets,
+  ReadContextResult,
+  SignedCheckpoint,
+  WriteEventRequest,
+  WriteEventResult,
+} from '@pancha/contracts';
+import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
+
+export interface EventsQuery {
+  trace_id?: string;
+  product?: string;
+  after_seq?: number;
+  limit?: number;
+}
+
+/**
+ * Typed client of Bucket (port 8001). Writes are idempotent by event_data.event_id: resending the same
+ * event resolves with `replayed: true`; the same id with other content is a 409 event_id_conflict
+ * (a non-retryable ServiceCallError). Every other non-2xx is thrown as a ServiceCallError too.
+ */
+export class BucketClient extends HttpServiceClient {
+  constructor(options: ServiceClientOptions) {
+    super('bucket', options);
+  }
+
+  /** POST /core/write-event or /workflow/write-event. */
+  async writeEvent(channel: BucketWriteChannel, body: WriteEventRequest): Promise<WriteEventResult> {
+    const res = await this.request<WriteEventResult>({ method: 'POST', url: `/${channel}/write-event`, data: body });
+    return { ...res.data, replayed: res.data.replayed ?? res.status === 200 };
+  }
+
+  /** GET /core/events: one page in seq order; pass next_after_seq back as after_seq. */
+  async events(query: EventsQuery = {}): Promise<EventsPage> {
+    const res = await this.request<EventsPage>({ method: 'GET', url: '/core/events', params: query });
+    return res.data;
+  }
+
+  async stats(): Promise<BucketStats> {
+    const res = await this.request<BucketStats>({ method: 'GET', url: '/core/stats' });
+    return res.data;
+  }
+
+  /** GET /core/read-context: the latest entries whose user_id or event_data.agent_id is the agent, newest first. */
+  async readContext(agentId: string, options: { limit?: number } = {}): Promise<ReadContextResult> {
+    const res = await this.request<ReadContextResult>({
+      method: 'GET',
+      url: '/core/read-context',
+      params: { agent_id: agentId, ...options },
+    });
+    return res.data;
+  }
+
+  /** GET /audit/verify: recomputes the whole chain on the server. */
+  async verify(): Promise<AuditVerifyResult> {
+    const res = await this.request<AuditVerifyResult>({ method: 'GET', url: '/audit/verify', timeoutMs: 120_000 });
+    return res.data;
+  }
+
+  /** GET /audit/checkpoint: check it with verifyCheckpoint(checkpoint, bucketPublicKeyPem) and keep it. */
+  async checkpoint(): Promise<SignedCheckpoint> {
+    const res = await this.request<SignedCheckpoint>({ method: 'GET', url: '/audit/checkpoint' });
+    return res.data;
+  }
+
+  /** POST /bucket/prana/ingest: 1..500 packets in one transaction. */
+  async ingestPrana(packets: PranaPacket[]): Promise<PranaIngestResult> {
+    const res = await this.request<PranaIngestResult>({ method: 'POST', url: '/bucket/prana/ingest', data: { packets } });
+    return res.data;
+  }
+
+  /** GET /bucket/prana/user/:user_id. */
+  async pranaUser(userId: string, options: { limit?: number } = {}): Promise<PranaUserPackets> {
+    const res = await this.request<PranaUserPackets>({
+      method: 'GET',
+      url: `/bucket/prana/user/${encodeURIComponent(userId)}`,
+      params: options,
+    });
+    return res.data;
+  }
+
+  async health(): Promise<HealthResponse> {
+    const res = await this.request<HealthResponse>({ method: 'GET', url: '/health' });
+    return res.data;
+  }
+}

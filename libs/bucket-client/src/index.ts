@@ -1,0 +1,2 @@
+export { BucketClient, type EventsQuery } from './bucket.client';
+export { checkpointSigningBytes, verifyCheckpoint } from './verify-checkpoint';

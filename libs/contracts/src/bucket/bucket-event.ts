@@ -1,0 +1,40 @@
+/** The two write routes of Bucket; the channel an entry arrived on is recorded with it. */
+export const BUCKET_WRITE_CHANNELS = ['core', 'workflow'] as const;
+export type BucketWriteChannel = (typeof BUCKET_WRITE_CHANNELS)[number];
+
+/** Every channel an entry can carry: the write routes plus PRANA's packet ingest. */
+export type BucketChannel = BucketWriteChannel | 'prana';
+
+/**
+ * What a producer records. `event_id` (uuid) is the idempotency key; the named fields are indexed
+ * (trace_id, product, user_id); anything else is kept verbatim.
+ */
+export interface BucketEventData {
+  event_id: string;
+  event_type: string;
+  trace_id?: string;
+  product?: string;
+  user_id?: string;
+  [field: string]: unknown;
+}
+
+/** Body of `POST /core/write-event` and `POST /workflow/write-event`. */
+export interface WriteEventRequest {
+  /** Must equal the verified token subject, or the write is refused (403 requester_mismatch). */
+  requester_id: string;
+  event_data: BucketEventData;
+}
+
+/** Event type the executor records for every executed (or skipped) action. */
+export const WORKFLOW_EXECUTION_EVENT_TYPE = 'workflow_execution';
+
+/** The `workflow_execution` event (SPEC §2), as the executor writes it to `/workflow/write-event`. */
+export interface WorkflowExecutionEvent extends BucketEventData {
+  event_type: typeof WORKFLOW_EXECUTION_EVENT_TYPE;
+  trace_id: string;
+  action_type: string;
+  status: 'success' | 'failed' | 'skipped';
+  execution_result: Record<string, unknown>;
+  /** When the action finished, ISO 8601 (the producer's clock; the entry's created_at is Bucket's). */
+  timestamp: string;
+}

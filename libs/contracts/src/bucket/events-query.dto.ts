@@ -1,0 +1,59 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { BUCKET_LIMITS } from './write-event.dto';
+import type { BucketEntry } from './write-event.dto';
+
+export const MAX_EVENTS_PAGE = 1000;
+export const DEFAULT_EVENTS_PAGE = 100;
+export const DEFAULT_READ_CONTEXT_LIMIT = 20;
+
+/** `GET /core/events` query: filters plus keyset paging by seq. */
+export class EventsQueryDto {
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.traceId)
+  trace_id?: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.product)
+  product?: string;
+
+  /** Return entries with seq strictly greater than this (0 = from the start). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  after_seq?: number;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_EVENTS_PAGE)
+  limit?: number;
+}
+
+/** `GET /core/events` reply, ordered by seq; pass next_after_seq back as after_seq for the next page. */
+export interface EventsPage {
+  events: BucketEntry[];
+  /** null when there is nothing after this page. */
+  next_after_seq: number | null;
+}
+
+/** `GET /core/read-context` query. */
+export class ReadContextQueryDto {
+  @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.userId)
+  agent_id: string;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_EVENTS_PAGE)
+  limit?: number;
+}
+
+/** `GET /core/read-context` reply: the latest entries whose user_id or event_data.agent_id is the agent, newest first. */
+export interface ReadContextResult {
+  agent_id: string;
+  events: BucketEntry[];
+}
+
+/** `GET /core/stats` reply. Counts cover the entries the caller may see (its products). */
+export interface BucketStats {
+  /** Entries in the whole chain (= head seq). */
+  size: number;
+  /** Hash of the newest entry (64 zeros when empty). */
+  head_hash: string;
+  /** Entries the caller may see. */
+  visible: number;
+  by_event_type: Record<string, number>;
+  by_channel: Record<string, number>;
+  by_requester: Record<string, number>;
+}

@@ -1,0 +1,73 @@
+import { Type } from 'class-transformer';
+import { IsDefined, IsNotEmpty, IsObject, IsOptional, IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
+import type { BucketChannel, BucketEventData, WriteEventRequest } from './bucket-event';
+
+/** Longest accepted value of each indexed field (characters). */
+export const BUCKET_LIMITS = {
+  eventType: 128,
+  traceId: 128,
+  product: 128,
+  userId: 255,
+  requesterId: 64,
+  /** Deepest nesting of objects/arrays accepted in a request body (the body itself is depth 1). */
+  jsonDepth: 32,
+} as const;
+
+/**
+ * The validated part of event_data: the fields Bucket indexes. Any other member is accepted as is
+ * (the service stores the body's event_data verbatim, not this instance).
+ */
+export class BucketEventDataDto {
+  @IsUUID('all')
+  event_id: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.eventType)
+  event_type: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.traceId)
+  trace_id?: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.product)
+  product?: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.userId)
+  user_id?: string;
+}
+
+export class WriteEventRequestDto implements WriteEventRequest {
+  @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.requesterId)
+  requester_id: string;
+
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => BucketEventDataDto)
+  event_data: BucketEventDataDto & BucketEventData;
+}
+
+/** 201 (new entry) or 200 (replay of the same event_id with the same content). */
+export interface WriteEventResult {
+  success: true;
+  event_id: string;
+  seq: number;
+  hash: string;
+  /** True when the event was already recorded and the original entry is returned. */
+  replayed: boolean;
+}
+
+/** One entry of the chain as readers see it. */
+export interface BucketEntry {
+  seq: number;
+  event_id: string;
+  requester_id: string;
+  channel: BucketChannel;
+  event_type: string;
+  trace_id: string | null;
+  product: string | null;
+  user_id: string | null;
+  event_data: BucketEventData;
+  /** sha256 (hex) of the canonical JSON of event_data. */
+  content_hash: string;
+  /** Hash of the previous entry (64 zeros for seq 1). */
+  prev_hash: string;
+  hash: string;
+  /** Server time of the append, ISO 8601 in UTC with milliseconds (part of the hash). */
+  created_at: string;
+}
