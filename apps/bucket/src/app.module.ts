@@ -1,10 +1,8 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import { RequesterId } from '@pancha/contracts';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditModule } from './audit/audit.module';
-import { StorableJsonInterceptor } from './common/storable-json.interceptor';
 import { BucketConfig } from './config/env.validation';
 import { BUCKET_ENTITIES, BUCKET_MIGRATIONS } from './database';
 import { EventsModule } from './events/events.module';
@@ -27,7 +25,7 @@ export class AppModule {
         AuditModule,
         PranaModule,
       ],
-      providers: [{ provide: BucketConfig, useValue: config }, { provide: APP_INTERCEPTOR, useClass: StorableJsonInterceptor }],
+      providers: [{ provide: BucketConfig, useValue: config }],
       exports: [BucketConfig],
     };
   }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { SpanKind } from '@opentelemetry/api';
 import { Client } from 'pg';
 import { RequesterId, ServiceName } from '@pancha/contracts';
 import { loadKeyStore, TokenIssuer } from '@pancha/governance';
@@ -79,6 +80,7 @@ describe('the Pancha stack, end to end', () => {
       databasePrefix: `e2e_${randomBytes(3).toString('hex')}_`,
       ports,
       logDir,
+      dropDatabasesOnStop: true,
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -182,7 +184,7 @@ describe('the Pancha stack, end to end', () => {
     const spans = await poll('spans from all four services', async () => {
       const mine = receiver.spans().filter((s) => s.traceId === accepted.trace_id);
       const services = new Set(mine.map((s) => s.serviceName));
-      return SERVICES.every((s) => services.has(s)) && mine.filter((s) => s.serviceName === 'karma' && s.kind === 2).length
+      return SERVICES.every((s) => services.has(s)) && mine.filter((s) => s.serviceName === 'karma' && s.kind === SpanKind.SERVER).length
         ? mine
         : undefined;
     });
@@ -194,7 +196,7 @@ describe('the Pancha stack, end to end', () => {
       if (s.parentSpanId) expect(byId.has(s.parentSpanId)).toBe(true);
     }
     // Every server span of a downstream service hangs under a client span of its caller.
-    const SERVER = 2;
+    const SERVER = SpanKind.SERVER;
     const serverSpanOf = (svc: string) => spans.filter((s) => s.serviceName === svc && s.kind === SERVER);
     const callerOf = (s: { parentSpanId?: string }) => byId.get(s.parentSpanId ?? '')?.serviceName;
     expect(serverSpanOf('workflow-executor').map(callerOf)).toContain('core');
@@ -211,6 +213,18 @@ describe('the Pancha stack, end to end', () => {
       const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
       expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
       expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
+    }
+  });
+
+  it('the outbox accounting of Core and the Executor balances: emitted = delivered + pending + dead, nothing dead', async () => {
+    for (const svc of ['core', 'workflow-executor'] as const) {
+      const stats = await poll(`${svc} outbox drained`, async () => {
+        const res = await http('GET', `${stack.urls[svc]}/outbox/stats`);
+        return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
+      });
+      expect(stats.emitted).toBe(stats.delivered + stats.pending + stats.dead);
+      expect(stats.emitted).toBeGreaterThanOrEqual(svc === 'core' ? 2 : 2);
+      expect(stats.dead).toBe(0);
     }
   });
 

@@ -1,17 +1,15 @@
-import { Controller, Get, SetMetadata } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
+import { Public } from '@pancha/governance';
 import type { OutboxStats } from './outbox-stats';
 import { OutboxService } from './outbox.service';
 
-/**
- * Delivery accounting for operators and the stack e2e. Counts only, no payloads, so it is public;
- * 'isPublic' is the metadata key the governance guard honours (no import of governance from a util lib).
- */
+/** Delivery accounting for operators, the bench and the stack e2e. Counts only, no payloads, so it is public. */
 @Controller('outbox')
 export class OutboxStatsController {
   constructor(private readonly outbox: OutboxService) {}
 
   @Get('stats')
-  @SetMetadata('isPublic', true)
+  @Public()
   stats(): Promise<OutboxStats> {
     return this.outbox.stats();
   }

@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { BaseServiceConfig } from './config/env.validation';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { httpMetricsMiddleware } from './health/metrics';
+import { StorableJsonInterceptor } from './validation/storable-json.interceptor';
 import { createValidationPipe } from './validation/validation.pipe';
 
 /** Pipes, filters, body limit and metrics: applied identically by main.ts and by tests that build the app. */
@@ -19,6 +20,8 @@ export function configureApp(app: INestApplication): INestApplication {
   express.use(httpMetricsMiddleware);
   express.useBodyParser('json', { limit: MAX_BODY_BYTES });
   express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
+  // Runs before the pipe: input nested too deep or holding text PostgreSQL cannot store is a 422, never a 5xx.
+  express.useGlobalInterceptors(new StorableJsonInterceptor());
   express.useGlobalPipes(createValidationPipe());
   express.useGlobalFilters(new ApiExceptionFilter());
   express.enableShutdownHooks();

@@ -9,4 +9,6 @@ export * from './health/metrics';
 export * from './logging/logger.options';
 export * from './service-identity';
 export * from './service-kit.module';
+export * from './validation/storable-json';
+export * from './validation/storable-json.interceptor';
 export * from './validation/validation.pipe';

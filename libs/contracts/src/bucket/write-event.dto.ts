@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsDefined, IsNotEmpty, IsObject, IsOptional, IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
+import { MAX_JSON_DEPTH } from '../common/api-error';
 import type { BucketChannel, BucketEventData, WriteEventRequest } from './bucket-event';
 
 /** Longest accepted value of each indexed field (characters). */
@@ -10,7 +11,7 @@ export const BUCKET_LIMITS = {
   userId: 255,
   requesterId: 64,
   /** Deepest nesting of objects/arrays accepted in a request body (the body itself is depth 1). */
-  jsonDepth: 32,
+  jsonDepth: MAX_JSON_DEPTH,
 } as const;
 
 /**

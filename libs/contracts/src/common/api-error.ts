@@ -31,3 +31,6 @@ export enum CommonErrorCode {
 
 /** Request bodies above this are refused with 413 by every service. */
 export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Request JSON may nest at most this deep: deeper input is a 422, not a stack overflow in a validator. */
+export const MAX_JSON_DEPTH = 32;

@@ -1,1 +1,3 @@
-export {};
+export * from './karma-error-code';
+export * from './karma-event.dto';
+export * from './karma-views';

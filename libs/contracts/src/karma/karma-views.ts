@@ -1,0 +1,138 @@
+import type { KarmaEventType } from './karma-event.dto';
+
+/** Where `POST /v1/event/` sent the event and what it wrote. */
+export interface KarmaRoutingInfo {
+  handler: `${KarmaEventType}`;
+  /** Ledger entries this event appended (0 for a stats_request). */
+  ledger_entries: number;
+  /** Whether the Q-table was updated (every accepted life_event). */
+  q_update: boolean;
+}
+
+/** The reply of `POST /v1/event/` (names kept from the original service). A replay returns the first reply unchanged. */
+export interface KarmaEventReply<D = Record<string, unknown>> {
+  status: 'success';
+  event_type: `${KarmaEventType}`;
+  message: string;
+  data: D;
+  /** When Karma recorded the event (ISO 8601, server clock). */
+  timestamp: string;
+  routing_info: KarmaRoutingInfo;
+}
+
+export interface TokenGrantView {
+  token: string;
+  amount: number;
+}
+
+export interface QUpdateView {
+  role: string;
+  action: string;
+  reward: number;
+  next_role: string;
+  q_before: number;
+  q_after: number;
+}
+
+/** `data` of a life_event reply. */
+export interface LifeEventReplyData {
+  event_id: string;
+  user_id: string;
+  action: string;
+  /** Token change this action caused (a cheat's penalty is negative); null for paap-only actions. */
+  grant: TokenGrantView | null;
+  /** True when a daily cap reduced the grant. */
+  capped: boolean;
+  paap: { class: string; plan_id: string } | null;
+  cheat_count_30d: number;
+  merit_before: number;
+  merit_after: number;
+  net_karma: number;
+  role_before: string;
+  role_after: string;
+  q_update: QUpdateView;
+  occurred_at: string;
+}
+
+export interface AtonementPlanView {
+  plan_id: string;
+  action: string | null;
+  paap_class: string;
+  created_at: string;
+  expires_at: string;
+  required: Record<string, number>;
+  progress: Record<string, number>;
+  remaining: Record<string, number>;
+}
+
+export interface AppealView {
+  seq: number;
+  action: string;
+  context: string | Record<string, unknown> | null;
+  at: string;
+}
+
+export interface DeathView {
+  seq: number;
+  loka: string;
+  net_karma: number;
+  at: string;
+}
+
+/** `GET /api/v1/karma/:user_id`: everything computed from the ledger as of now. */
+export interface KarmaProfile {
+  user_id: string;
+  as_of: string;
+  /** Token balances after decay and expiry. */
+  balances: Record<string, number>;
+  merit: number;
+  /** Open (not atoned, not expired) paap entries by class. */
+  paap: Record<string, number>;
+  /** Σ class weight × open entries. */
+  paap_weighted: number;
+  net_karma: number;
+  role: string;
+  cheat_count_30d: number;
+  /** The loka a death_event would assign now. */
+  loka: string;
+  predicted_next_role: string;
+  recommended_action: string | null;
+  /** Q-values of the current role, by action. */
+  q_values: Record<string, number>;
+  atonement_plans: AtonementPlanView[];
+  atoned_count: number;
+  appeals: AppealView[];
+  last_death: DeathView | null;
+}
+
+/** `GET /v1/stats/user/:user_id`: the profile plus activity counts. */
+export interface KarmaUserStats extends KarmaProfile {
+  stats: {
+    events: number;
+    ledger_entries: number;
+    actions: Record<string, number>;
+    first_event_at: string | null;
+    last_event_at: string | null;
+  };
+}
+
+export interface QCellView {
+  role: string;
+  action: string;
+  value: number;
+  updates: number;
+}
+
+/** `GET /v1/q-table`. */
+export interface QTableView {
+  alpha: number;
+  gamma: number;
+  epsilon: number;
+  roles: string[];
+  actions: string[];
+  /** role → action → value (0 where never updated). */
+  table: Record<string, Record<string, number>>;
+  /** Sum of update counts: the number of accepted actions. */
+  updates: number;
+  cells: QCellView[];
+}

@@ -1,0 +1,313 @@
+/**
+ * The integrated stack as one programmatic call: a PostgreSQL (embedded, or a server you name), one
+ * database per service, the service key pairs, and the four compiled services as child processes in
+ * SPEC order (Karma → Bucket → Core → Executor), each waited on until healthy. Used by `npm start`
+ * (main.ts), `npm run bench` and the stack end-to-end test.
+ */
+// @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
+import 'reflect-metadata';
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { REQUESTER_IDS, type ServiceName } from '@pancha/contracts';
+import { ensureKeyPairs } from '@pancha/governance';
+import { databaseUrl, dropServerDatabases, ensureServerDatabases } from './databases';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+import { logFileFor, ServiceProcess, type StackLog } from './service-process';
+
+/** Start order (SPEC §1); stop runs in reverse. */
+export const STACK_SERVICES: readonly ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor'];
+
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = {
+  karma: 8000,
+  bucket: 8001,
+  core: 8002,
+  'workflow-executor': 8003,
+};
+
+/** Database name per service (before the optional prefix). */
+export const SERVICE_DATABASES: Readonly<Record<ServiceName, string>> = {
+  karma: 'karma',
+  bucket: 'bucket',
+  core: 'core',
+  'workflow-executor': 'executor',
+};
+
+export const DEFAULT_EMBEDDED_PG_PORT = 54329;
+
+const HEALTH_PATHS: Readonly<Record<ServiceName, string>> = {
+  karma: '/health',
+  bucket: '/health',
+  core: '/health',
+  'workflow-executor': '/healthz',
+};
+
+const URL_ENV: Readonly<Record<ServiceName, string>> = {
+  karma: 'KARMA_URL',
+  bucket: 'BUCKET_URL',
+  core: 'CORE_URL',
+  'workflow-executor': 'WORKFLOW_EXECUTOR_URL',
+};
+
+const HEALTH_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 10_000;
+
+export interface StackOptions {
+  /** Repository root: dist/ and config/policy.yaml are found under it. */
+  rootDir: string;
+  /** Embedded cluster (<dataDir>/pg) and keys (<dataDir>/keys). Default <rootDir>/.data. */
+  dataDir?: string;
+  /**
+   * A PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432/postgres): the service databases are
+   * created on it. Without it an embedded PostgreSQL runs with its data under <dataDir>/pg.
+   */
+  databaseUrl?: string;
+  /** Prefix for the four database names (`bench_` → bench_karma, …) so a test or benchmark gets fresh ones. */
+  databasePrefix?: string;
+  /** Drop the (prefixed) databases on stop(). For throw-away stacks; never the default. */
+  dropDatabasesOnStop?: boolean;
+  /** Embedded PostgreSQL port. Default env PANCHA_PG_PORT, else 54329 (a system server may hold 5432). */
+  postgresPort?: number;
+  ports?: Partial<Record<ServiceName, number>>;
+  /** Extra environment for every service (OTEL_*, WORKFLOW_TIMEOUT, LOG_LEVEL, …). */
+  env?: Record<string, string>;
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Each service's stdout/stderr goes to <logDir>/<service>.log; without it, to the console prefixed `[service]`. */
+  logDir?: string;
+  /** Launch only these (still in start order); the others' URLs are handed out anyway. */
+  services?: readonly ServiceName[];
+  /** How long each service may take to answer its health check. Default 60 s. */
+  healthTimeoutMs?: number;
+  /** Aborting stops whatever was started and rejects startStack. */
+  signal?: AbortSignal;
+  /** Stack messages (not service output). Default console.error. */
+  log?: StackLog;
+  /**
+   * The script each service runs. Default <rootDir>/dist/apps/<service>/src/main.js. Lets a test drive the
+   * supervision with a stand-in app.
+   */
+  entryFor?: (service: ServiceName) => string;
+}
+
+export interface RunningStack {
+  urls: Record<ServiceName, string>;
+  databaseUrls: Record<ServiceName, string>;
+  keysDir: string;
+  /** Health bodies as first seen at start, per launched service. */
+  health: Partial<Record<ServiceName, unknown>>;
+  /** SIGTERM every service in reverse order (SIGKILL after 10 s), then stop the embedded PostgreSQL. Idempotent. */
+  stop(): Promise<void>;
+  /** Stop one service (graceful degradation tests). */
+  stopService(name: ServiceName): Promise<void>;
+  /** (Re)start one service and wait until it is healthy; resolves with its health body. */
+  startService(name: ServiceName): Promise<unknown>;
+  /** Whether the service's process is running. */
+  isRunning(name: ServiceName): boolean;
+}
+
+/** Error from startStack: the message names the service and carries the tail of its log. */
+export class StackStartError extends Error {
+  constructor(
+    message: string,
+    readonly service?: ServiceName,
+  ) {
+    super(message);
+    this.name = 'StackStartError';
+  }
+}
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const rootDir = path.resolve(options.rootDir);
+  const dataDir = path.resolve(options.dataDir ?? path.join(rootDir, '.data'));
+  const log = options.log ?? ((line: string) => console.error(line));
+  const prefix = options.databasePrefix ?? '';
+  if (!/^[a-z0-9_]*$/i.test(prefix)) throw new StackStartError(`databasePrefix must be letters, digits and _: ${prefix}`);
+  const selected = STACK_SERVICES.filter((s) => !options.services || options.services.includes(s));
+  const ports = { ...DEFAULT_PORTS, ...options.ports };
+  const urls = Object.fromEntries(STACK_SERVICES.map((s) => [s, `http://127.0.0.1:${ports[s]}`])) as Record<
+    ServiceName,
+    string
+  >;
+  const dbNames = Object.fromEntries(STACK_SERVICES.map((s) => [s, `${prefix}${SERVICE_DATABASES[s]}`])) as Record<
+    ServiceName,
+    string
+  >;
+
+  checkBuilt(rootDir, selected, options.entryFor);
+  ensureDir(dataDir, 0o755);
+  // As root the embedded cluster runs as the `postgres` OS user, which must be able to reach <dataDir>/pg.
+  if (!options.databaseUrl && process.getuid?.() === 0) chmodSync(dataDir, 0o755);
+
+  // 1. PostgreSQL and the databases.
+  let postgres: RunningPostgres | undefined;
+  let serverUrl: string;
+  if (options.databaseUrl) {
+    serverUrl = options.databaseUrl;
+  } else {
+    const port = options.postgresPort ?? Number(process.env.PANCHA_PG_PORT || DEFAULT_EMBEDDED_PG_PORT);
+    const pgDir = path.join(dataDir, 'pg');
+    const fresh = !existsSync(path.join(pgDir, 'PG_VERSION'));
+    log(`[stack] ${fresh ? 'initialising' : 'starting'} embedded PostgreSQL on 127.0.0.1:${port} (data ${pgDir})`);
+    postgres = await startEmbeddedPostgres({ dataDir: pgDir, port, ownSignals: true });
+    serverUrl = postgres.url('postgres');
+  }
+  const databaseUrls = Object.fromEntries(STACK_SERVICES.map((s) => [s, databaseUrl(serverUrl, dbNames[s])])) as Record<
+    ServiceName,
+    string
+  >;
+  const names = selected.map((s) => dbNames[s]);
+  const dropDatabases = async () => {
+    if (options.dropDatabasesOnStop) await dropServerDatabases(serverUrl, names);
+  };
+
+  const processes = new Map<ServiceName, ServiceProcess>();
+  const killAll = () => {
+    for (const p of processes.values()) p.signal('SIGTERM');
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const name of [...selected].reverse()) {
+        const p = processes.get(name);
+        if (p?.running) log(`[stack] stopping ${name}`);
+        await p?.stop(STOP_GRACE_MS);
+        await p?.closeLog();
+      }
+      process.removeListener('exit', killAll);
+      await dropDatabases().catch((error: Error) => log(`[stack] could not drop databases: ${error.message}`));
+      if (postgres) {
+        log('[stack] stopping PostgreSQL');
+        await postgres.stop();
+      }
+    })());
+
+  try {
+    await ensureServerDatabases(serverUrl, names).catch((error: Error) => {
+      throw new StackStartError(`could not create the databases ${names.join(', ')} on ${redact(serverUrl)}: ${error.message}`);
+    });
+
+    // 2. Keys: generated once, reused by every later start.
+    const keysDir = path.join(dataDir, 'keys');
+    const generated = ensureKeyPairs(keysDir, REQUESTER_IDS);
+    if (generated.length) log(`[stack] generated key pairs for ${generated.join(', ')} in ${keysDir}`);
+    restrictPrivateKeys(keysDir);
+
+    // 3. The services, in order, each healthy before the next.
+    if (options.logDir) ensureDir(options.logDir, 0o755);
+    const shared: Record<string, string> = {
+      PANCHA_KEYS_DIR: keysDir,
+      PANCHA_POLICY_FILE: path.join(rootDir, 'config', 'policy.yaml'),
+      ...Object.fromEntries(STACK_SERVICES.map((s) => [URL_ENV[s], urls[s]])),
+    };
+    const register = path.join(rootDir, 'dist/libs/trace-context/src/register.js');
+    for (const name of selected) {
+      processes.set(
+        name,
+        new ServiceProcess(
+          {
+            name,
+            port: ports[name],
+            url: urls[name],
+            healthPath: HEALTH_PATHS[name],
+            command: process.execPath,
+            args: ['--require', register, entryPath(rootDir, name, options.entryFor)],
+            cwd: rootDir,
+            env: {
+              ...process.env,
+              // A development stack answers on loopback only; set HOST in options.env to expose it.
+              HOST: '127.0.0.1',
+              ...shared,
+              PORT: String(ports[name]),
+              DATABASE_URL: databaseUrls[name],
+              OTEL_SERVICE_NAME: name,
+              ...options.env,
+              ...options.serviceEnv?.[name],
+            },
+            logFile: options.logDir ? logFileFor(options.logDir, name) : undefined,
+          },
+          log,
+        ),
+      );
+    }
+    // If the launcher dies without stop(), the services must not outlive it holding their ports.
+    process.on('exit', killAll);
+
+    const health: Partial<Record<ServiceName, unknown>> = {};
+    const startService = async (name: ServiceName): Promise<unknown> => {
+      const p = processes.get(name);
+      if (!p) throw new StackStartError(`${name} is not part of this stack (services option)`, name);
+      if (stopping) throw new StackStartError('the stack is stopping', name);
+      log(`[stack] starting ${name} on ${urls[name]}`);
+      const started = Date.now();
+      try {
+        await p.start();
+        const body = await p.waitHealthy({ timeoutMs: options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS, signal: options.signal });
+        log(`[stack] ${name} healthy after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return body;
+      } catch (error) {
+        throw new StackStartError((error as Error).message, name);
+      }
+    };
+
+    for (const name of selected) {
+      if (options.signal?.aborted) throw new StackStartError('stack start aborted');
+      health[name] = await startService(name);
+    }
+
+    return {
+      urls,
+      databaseUrls,
+      keysDir,
+      health,
+      stop,
+      async stopService(name) {
+        log(`[stack] stopping ${name}`);
+        await processes.get(name)?.stop(STOP_GRACE_MS);
+      },
+      startService,
+      isRunning: (name) => processes.get(name)?.running ?? false,
+    };
+  } catch (error) {
+    // The error carries the details (and the log tail); here only what happens next.
+    log('[stack] start failed: stopping what was started');
+    await stop();
+    throw error;
+  }
+}
+
+function entryPath(rootDir: string, name: ServiceName, entryFor?: (s: ServiceName) => string): string {
+  return entryFor ? entryFor(name) : path.join(rootDir, 'dist/apps', name, 'src/main.js');
+}
+
+/** Fails early, naming the missing file, instead of four crash loops. */
+function checkBuilt(rootDir: string, services: readonly ServiceName[], entryFor?: (s: ServiceName) => string): void {
+  const required = [
+    path.join(rootDir, 'dist/libs/trace-context/src/register.js'),
+    ...services.map((s) => entryPath(rootDir, s, entryFor)),
+  ];
+  const missing = required.filter((f) => !existsSync(f));
+  if (missing.length) {
+    throw new StackStartError(`not built: ${missing.join(', ')} missing. Run \`npm run build\` first.`);
+  }
+}
+
+function ensureDir(dir: string, mode: number): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode });
+}
+
+/** Private keys are secrets: owner-only, also when an older or hand-copied file is more open. */
+function restrictPrivateKeys(keysDir: string): void {
+  for (const file of readdirSync(keysDir)) {
+    if (file.endsWith('.key.pem')) chmodSync(path.join(keysDir, file), 0o600);
+  }
+}
+
+/** A server URL fit for messages: the password replaced. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
