@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { RequesterId } from '@pancha/contracts';
+import { ServiceKitModule } from '@pancha/service-kit';
+import { DEFAULT_KARMA_CONFIG_FILE, loadKarmaConfig } from './config/karma-config';
+import { KarmaConfig } from './config/env.validation';
+import { KARMA_ENTITIES, KARMA_MIGRATIONS } from './database';
+import { EventsModule } from './events/events.module';
+import { LedgerModule } from './ledger/ledger.module';
+import { ProfileModule } from './profile/profile.module';
+
+@Module({})
+export class AppModule {
+  /** Loads and validates the model file first: a bad file stops the service before anything starts. */
+  static forRoot(config: KarmaConfig): DynamicModule {
+    const model = loadKarmaConfig(config.KARMA_CONFIG_FILE ?? DEFAULT_KARMA_CONFIG_FILE);
+    return {
+      module: AppModule,
+      imports: [
+        ServiceKitModule.forRoot({
+          service: 'karma',
+          self: RequesterId.Karma,
+          config,
+          database: { entities: KARMA_ENTITIES, migrations: KARMA_MIGRATIONS },
+        }),
+        LedgerModule.forRoot(model),
+        EventsModule,
+        ProfileModule,
+      ],
+      providers: [{ provide: KarmaConfig, useValue: config }],
+    };
+  }
+}

@@ -1,0 +1,9 @@
+import { BaseServiceConfig } from '@pancha/service-kit';
+import { IsOptional, IsString } from 'class-validator';
+
+/** Karma's environment (see .env.example). The behavioural model itself lives in karma.config.yaml. */
+export class KarmaConfig extends BaseServiceConfig {
+  /** Another model file instead of the karma.config.yaml shipped beside the code. */
+  @IsOptional() @IsString()
+  KARMA_CONFIG_FILE?: string;
+}

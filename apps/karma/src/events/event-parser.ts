@@ -1,0 +1,142 @@
+import { HttpStatus } from '@nestjs/common';
+import {
+  AppealDataDto,
+  AtonementDataDto,
+  FieldError,
+  KARMA_EVENT_DATA_DTOS,
+  KarmaErrorCode,
+  KarmaEventRequestDto,
+  KarmaEventType,
+  LifeEventDataDto,
+} from '@pancha/contracts';
+import { flattenValidationErrors, validationException } from '@pancha/service-kit';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { createHash, randomUUID } from 'node:crypto';
+import type { KarmaModelConfig } from '../config/karma-config';
+import { KarmaException, vocabularyException } from './karma.exception';
+
+interface ParsedBase {
+  eventId: string;
+  /** False when Karma made the id up: such an event cannot be replayed, and a stats_request is not stored. */
+  clientEventId: boolean;
+  /** sha256 of the canonical type + data (without event_id): tells a replay from a reuse of the id. */
+  fingerprint: string;
+  userId: string;
+  occurredAt: number | null;
+  source: string | null;
+}
+
+export type ParsedKarmaEvent =
+  | (ParsedBase & { type: KarmaEventType.LifeEvent; action: string; details: Record<string, unknown> })
+  | (ParsedBase & { type: KarmaEventType.Atonement; planId: string; atonementType: string; amount: number; details: Record<string, unknown> })
+  | (ParsedBase & { type: KarmaEventType.Appeal; action: string; context: string | Record<string, unknown> | null })
+  | (ParsedBase & { type: KarmaEventType.DeathEvent })
+  | (ParsedBase & { type: KarmaEventType.StatsRequest });
+
+/** JSON with object keys sorted, so equal content hashes equally whatever the key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    return `{${Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function oneOf(field: string, allowed: readonly string[]): FieldError {
+  return { field, messages: [`${field} must be one of: ${allowed.join(', ')}`] };
+}
+
+/** Names are matched case-insensitively (PRANA reports DEEP_FOCUS, the vocabulary says deep_focus). */
+function normalize(name: string): string {
+  return name.trim().toLowerCase();
+}
+
+function checkAction(cfg: KarmaModelConfig, action: string): FieldError | null {
+  return cfg.actions[normalize(action)] ? null : oneOf('data.action', cfg.actionNames);
+}
+
+/**
+ * Validates an event envelope's data for its type against the contracts and the configured vocabulary.
+ * Everything a caller can get wrong is a 422 here, before anything touches the database.
+ */
+export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDto, now: number): ParsedKarmaEvent {
+  const dto = KARMA_EVENT_DATA_DTOS[body.type];
+  const data = plainToInstance(dto as new () => object, body.data) as Record<string, unknown>;
+  const errors = validateSync(data, { validationError: { target: false, value: false } });
+  if (errors.length) throw validationException(flattenValidationErrors(errors, 'data'));
+
+  let occurredAt: number | null = null;
+  if (body.timestamp !== undefined) {
+    occurredAt = Date.parse(body.timestamp);
+    if (occurredAt > now + cfg.maxFutureSkewSeconds * 1000) {
+      throw new KarmaException(
+        HttpStatus.UNPROCESSABLE_ENTITY,
+        KarmaErrorCode.TimestampInFuture,
+        `timestamp ${body.timestamp} lies more than ${cfg.maxFutureSkewSeconds} s in the future`,
+        [{ field: 'timestamp', messages: [`must not lie more than ${cfg.maxFutureSkewSeconds} s in the future`] }],
+      );
+    }
+  }
+
+  const rawEventId = body.data.event_id as string | undefined;
+  const content = { ...body.data };
+  delete content.event_id;
+  const base: ParsedBase = {
+    eventId: rawEventId ? rawEventId.toLowerCase() : randomUUID(),
+    clientEventId: Boolean(rawEventId),
+    fingerprint: createHash('sha256').update(canonicalJson({ type: body.type, data: content })).digest('hex'),
+    userId: data.user_id as string,
+    occurredAt,
+    source: body.source ?? null,
+  };
+
+  switch (body.type) {
+    case KarmaEventType.LifeEvent: {
+      const d = data as unknown as LifeEventDataDto;
+      const actionError = checkAction(cfg, d.action);
+      const roles = cfg.roles.map((r) => r.name);
+      const roleError = d.role !== undefined && !roles.includes(normalize(d.role)) ? oneOf('data.role', roles) : null;
+      const bad = [actionError, roleError].filter((e): e is FieldError => e !== null);
+      if (bad.length) throw vocabularyException(actionError ? KarmaErrorCode.UnknownAction : KarmaErrorCode.UnknownRole, bad);
+      const details: Record<string, unknown> = {};
+      if (d.note !== undefined) details.note = d.note;
+      if (d.context !== undefined) details.context = d.context;
+      if (d.metadata !== undefined) details.metadata = d.metadata;
+      // Kept for the record only: the role that counts is derived from merit.
+      if (d.role !== undefined) details.role_claimed = normalize(d.role);
+      if (base.source) details.source = base.source;
+      return { ...base, type: body.type, action: normalize(d.action), details };
+    }
+    case KarmaEventType.Atonement: {
+      const d = data as unknown as AtonementDataDto;
+      const kind = cfg.atonementTypes.find((t) => t.toLowerCase() === normalize(d.atonement_type));
+      if (!kind) throw vocabularyException(KarmaErrorCode.UnknownAtonementType, [oneOf('data.atonement_type', cfg.atonementTypes)]);
+      const details: Record<string, unknown> = {};
+      if (d.proof_text !== undefined) details.proof_text = d.proof_text;
+      if (d.tx_hash !== undefined) details.tx_hash = d.tx_hash;
+      return { ...base, type: body.type, planId: d.plan_id.trim(), atonementType: kind, amount: d.amount, details };
+    }
+    case KarmaEventType.Appeal: {
+      const d = data as unknown as AppealDataDto;
+      const actionError = checkAction(cfg, d.action);
+      if (actionError) throw vocabularyException(KarmaErrorCode.UnknownAction, [actionError]);
+      return { ...base, type: body.type, action: normalize(d.action), context: d.context ?? null };
+    }
+    case KarmaEventType.DeathEvent:
+      return { ...base, type: body.type };
+    case KarmaEventType.StatsRequest:
+      return { ...base, type: body.type };
+    default:
+      return assertUnreachable(body.type);
+  }
+}
+
+function assertUnreachable(value: never): never {
+  throw new Error(`unhandled event type ${String(value)}`);
+}

@@ -1,0 +1,265 @@
+import { KarmaEventReply, KarmaEventType, LifeEventReplyData } from '@pancha/contracts';
+import type { KarmaModelConfig } from '../config/karma-config';
+import type { KarmaStore } from '../ledger/karma-store';
+import { decideAction, foldLedger, lokaFor, paapStates } from '../model/karma-model';
+import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
+import { buildProfile, buildUserStats, planIdOf, planView } from '../model/profile-view';
+import { maxQ, qUpdatedValue, qValue } from '../model/q-learning';
+import type { ParsedKarmaEvent } from './event-parser';
+import { eventIdConflict, planClosed, planNotFound, userNotFound } from './karma.exception';
+
+export interface IngestResult {
+  reply: KarmaEventReply;
+  /** True when the event_id was already recorded and the first reply is returned unchanged. */
+  replayed: boolean;
+}
+
+type Handled = Omit<KarmaEventReply, 'status' | 'event_type' | 'timestamp'>;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * Turns one validated event into ledger entries, a Q-update and the reply, against a KarmaStore.
+ * The caller guarantees exclusivity (the service runs it in a transaction holding the ledger lock), so the
+ * order of calls is the ledger order and the order of Q-updates.
+ *
+ * Invariant the group commit relies on: every refusal (404, 409) is thrown before the first write to the
+ * store, so a refused event leaves the batch it was part of untouched.
+ */
+export class KarmaEngine {
+  constructor(readonly config: KarmaModelConfig) {}
+
+  async ingest(store: KarmaStore, event: ParsedKarmaEvent, now: number): Promise<IngestResult> {
+    const existing = await store.findEvent(event.eventId);
+    if (existing) {
+      if (existing.fingerprint !== event.fingerprint || existing.type !== event.type) throw eventIdConflict(event.eventId);
+      return { reply: existing.reply, replayed: true };
+    }
+    const occurredAt = event.occurredAt ?? now;
+    const handled = await this.handle(store, event, now, occurredAt);
+    const reply: KarmaEventReply = { status: 'success', event_type: event.type, timestamp: iso(now), ...handled };
+    // A stats_request writes nothing; it is remembered only when the caller asked for idempotency.
+    if (event.type !== KarmaEventType.StatsRequest || event.clientEventId) {
+      await store.saveEvent({
+        eventId: event.eventId,
+        type: event.type,
+        userId: event.userId,
+        fingerprint: event.fingerprint,
+        source: event.source,
+        occurredAt,
+        recordedAt: now,
+        reply,
+      });
+    }
+    return { reply, replayed: false };
+  }
+
+  private async handle(store: KarmaStore, event: ParsedKarmaEvent, now: number, occurredAt: number): Promise<Handled> {
+    switch (event.type) {
+      case KarmaEventType.LifeEvent:
+        return this.lifeEvent(store, event, now, occurredAt);
+      case KarmaEventType.Atonement:
+        return this.atonement(store, event, now, occurredAt);
+      case KarmaEventType.Appeal:
+        return this.appeal(store, event, now, occurredAt);
+      case KarmaEventType.DeathEvent:
+        return this.death(store, event, now, occurredAt);
+      case KarmaEventType.StatsRequest:
+        return this.stats(store, event, now);
+      default:
+        return assertUnreachable(event);
+    }
+  }
+
+  private async lifeEvent(
+    store: KarmaStore,
+    event: Extract<ParsedKarmaEvent, { type: KarmaEventType.LifeEvent }>,
+    now: number,
+    occurredAt: number,
+  ): Promise<Handled> {
+    const cfg = this.config;
+    const entries = await store.userEntries(event.userId);
+    const d = decideAction(cfg, entries, {
+      eventId: event.eventId,
+      userId: event.userId,
+      action: event.action,
+      at: now,
+      occurredAt,
+      details: event.details,
+    });
+    const appended = await store.append(d.entries);
+
+    const q = await store.qTable([...new Set([d.roleBefore, d.roleAfter])]);
+    const qBefore = qValue(q, d.roleBefore, event.action);
+    const qAfter = qUpdatedValue(cfg, qBefore, d.reward, maxQ(cfg, q.get(d.roleAfter)));
+    await store.saveQ(d.roleBefore, event.action, qAfter);
+
+    const fold = foldLedger(cfg, [...entries, ...appended], now);
+    const paapEntry = appended.find((e) => e.kind === 'paap');
+    const data: LifeEventReplyData = {
+      event_id: event.eventId,
+      user_id: event.userId,
+      action: event.action,
+      grant: d.grant,
+      capped: d.capped,
+      paap: paapEntry ? { class: paapEntry.paapClass ?? '', plan_id: planIdOf(paapEntry.seq) } : null,
+      cheat_count_30d: fold.penaltyCounts.cheat ?? 0,
+      merit_before: d.meritBefore,
+      merit_after: d.meritAfter,
+      net_karma: fold.netKarma,
+      role_before: d.roleBefore,
+      role_after: d.roleAfter,
+      q_update: { role: d.roleBefore, action: event.action, reward: d.reward, next_role: d.roleAfter, q_before: qBefore, q_after: qAfter },
+      occurred_at: iso(occurredAt),
+    };
+    const what = d.grant ? `${d.grant.amount >= 0 ? '+' : ''}${d.grant.amount} ${d.grant.token}` : 'no tokens';
+    return {
+      message: `${event.action} recorded for ${event.userId}: ${what}${paapEntry ? `, ${paapEntry.paapClass} paap` : ''}${d.capped ? ' (daily cap reached)' : ''}`,
+      data: data as unknown as Record<string, unknown>,
+      routing_info: { handler: event.type, ledger_entries: appended.length, q_update: true },
+    };
+  }
+
+  private async atonement(
+    store: KarmaStore,
+    event: Extract<ParsedKarmaEvent, { type: KarmaEventType.Atonement }>,
+    now: number,
+    occurredAt: number,
+  ): Promise<Handled> {
+    const cfg = this.config;
+    const entries = await store.userEntries(event.userId);
+    const seq = /^\d+$/.test(event.planId) ? Number(event.planId) : NaN;
+    const state = paapStates(cfg, entries, now).find((s) => s.entry.seq === seq);
+    if (!state) throw planNotFound(event.userId, event.planId);
+    if (state.atonedAt !== null) throw planClosed(event.planId, 'atoned');
+    if (state.expired) throw planClosed(event.planId, 'expired');
+
+    const entry: NewLedgerEntry = {
+      eventId: event.eventId,
+      userId: event.userId,
+      kind: 'atonement',
+      action: state.entry.action,
+      token: event.atonementType,
+      amount: event.amount,
+      paapClass: state.entry.paapClass,
+      refSeq: state.entry.seq,
+      details: event.details,
+      at: now,
+      occurredAt,
+    };
+    const appended = await store.append([entry]);
+    const all = [...entries, ...appended];
+    const after = paapStates(cfg, all, now).find((s) => s.entry.seq === seq);
+    if (!after) throw new Error(`paap entry ${seq} vanished`);
+    const netBefore = foldLedger(cfg, entries, now).netKarma;
+    const netAfter = foldLedger(cfg, all, now).netKarma;
+    const atoned = after.atonedAt !== null;
+    return {
+      message: atoned
+        ? `atonement plan ${event.planId} of ${event.userId} met in full: the ${after.entry.paapClass} paap entry is atoned`
+        : `atonement progress recorded for plan ${event.planId} of ${event.userId}`,
+      data: {
+        event_id: event.eventId,
+        user_id: event.userId,
+        plan_id: event.planId,
+        atonement_type: event.atonementType,
+        amount: event.amount,
+        atoned,
+        plan: planView(cfg, after),
+        net_karma_before: netBefore,
+        net_karma_after: netAfter,
+        occurred_at: iso(occurredAt),
+      },
+      routing_info: { handler: event.type, ledger_entries: 1, q_update: false },
+    };
+  }
+
+  private async appeal(
+    store: KarmaStore,
+    event: Extract<ParsedKarmaEvent, { type: KarmaEventType.Appeal }>,
+    now: number,
+    occurredAt: number,
+  ): Promise<Handled> {
+    const cfg = this.config;
+    const entries = await this.requireUser(store, event.userId);
+    const [appended] = await store.append([
+      this.plainEntry(event, 'appeal', now, occurredAt, { action: event.action, details: event.context === null ? {} : { context: event.context } }),
+    ]);
+    // The plans the appellant can work off for this action: the original service answered an appeal with them.
+    const plans = paapStates(cfg, entries, now)
+      .filter((s) => s.open && s.entry.action === event.action)
+      .map((s) => planView(cfg, s));
+    return {
+      message: `appeal of ${event.action} recorded for ${event.userId}`,
+      data: { event_id: event.eventId, user_id: event.userId, action: event.action, appeal_seq: appended.seq, context: event.context, atonement_plans: plans },
+      routing_info: { handler: event.type, ledger_entries: 1, q_update: false },
+    };
+  }
+
+  private async death(
+    store: KarmaStore,
+    event: Extract<ParsedKarmaEvent, { type: KarmaEventType.DeathEvent }>,
+    now: number,
+    occurredAt: number,
+  ): Promise<Handled> {
+    const cfg = this.config;
+    const entries = await this.requireUser(store, event.userId);
+    const fold = foldLedger(cfg, entries, now);
+    const loka = lokaFor(cfg, fold.netKarma);
+    await store.append([this.plainEntry(event, 'death', now, occurredAt, { details: { loka, net_karma: fold.netKarma, merit: fold.merit } })]);
+    return {
+      message: `${event.userId} reaches ${loka} (net karma ${fold.netKarma})`,
+      data: { event_id: event.eventId, user_id: event.userId, loka, net_karma: fold.netKarma, merit: fold.merit, role: fold.role },
+      routing_info: { handler: event.type, ledger_entries: 1, q_update: false },
+    };
+  }
+
+  private async stats(store: KarmaStore, event: Extract<ParsedKarmaEvent, { type: KarmaEventType.StatsRequest }>, now: number): Promise<Handled> {
+    const entries = await this.requireUser(store, event.userId);
+    const stats = buildUserStats(this.config, event.userId, entries, now, await store.qTable());
+    return {
+      message: `karma statistics of ${event.userId}`,
+      data: { event_id: event.eventId, ...stats },
+      routing_info: { handler: event.type, ledger_entries: 0, q_update: false },
+    };
+  }
+
+  /** The profile as of now; 404 for a user with no ledger entry. */
+  async profile(store: KarmaStore, userId: string, now: number, withStats: boolean): Promise<ReturnType<typeof buildUserStats> | ReturnType<typeof buildProfile>> {
+    const entries = await this.requireUser(store, userId);
+    const table = await store.qTable();
+    return withStats ? buildUserStats(this.config, userId, entries, now, table) : buildProfile(this.config, userId, entries, now, table);
+  }
+
+  private async requireUser(store: KarmaStore, userId: string): Promise<LedgerEntry[]> {
+    const entries = await store.userEntries(userId);
+    if (entries.length === 0) throw userNotFound(userId);
+    return entries;
+  }
+
+  private plainEntry(
+    event: ParsedKarmaEvent,
+    kind: 'appeal' | 'death',
+    now: number,
+    occurredAt: number,
+    extra: { action?: string; details: Record<string, unknown> },
+  ): NewLedgerEntry {
+    return {
+      eventId: event.eventId,
+      userId: event.userId,
+      kind,
+      action: extra.action ?? null,
+      token: null,
+      amount: 0,
+      paapClass: null,
+      refSeq: null,
+      details: extra.details,
+      at: now,
+      occurredAt,
+    };
+  }
+}
+
+function assertUnreachable(value: never): never {
+  throw new Error(`unhandled event ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,107 @@
+import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { isDatabaseUnavailableError } from '@pancha/service-kit';
+import { DataSource } from 'typeorm';
+import { Clock } from '../clock/clock';
+import type { ParsedKarmaEvent } from '../events/event-parser';
+import { IngestResult, KarmaEngine } from '../events/karma-engine';
+import { BatchKarmaStore } from './batch-karma.store';
+import { PgKarmaStore } from './pg-karma.store';
+
+/**
+ * One lock for every write: pg_advisory_xact_lock on this key, taken first in each ingest transaction and
+ * released by its commit. Ledger seq order, Q-update order and per-user windows (cheats, caps) are then
+ * one and the same order, with no lost update, across any number of Karma processes.
+ */
+export const KARMA_LEDGER_LOCK = 0x4b41524d; // 'KARM'
+
+/** Events recorded per transaction at most (group commit). */
+export const MAX_BATCH = 128;
+
+interface Pending {
+  event: ParsedKarmaEvent;
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; result: IngestResult } | { ok: false; error: unknown };
+
+/**
+ * Writes events to the ledger with group commit: events that arrive while a transaction is running wait
+ * in a queue and go together into the next one, processed one after the other in arrival order. A caller's
+ * promise settles only after the commit that holds its event: a reply is never sent for an event that is
+ * not durable, and a database failure fails every event of the batch (503; callers' outboxes retry).
+ */
+@Injectable()
+export class KarmaLedgerService {
+  private readonly logger = new Logger(KarmaLedgerService.name);
+  private readonly queue: Pending[] = [];
+  private draining = false;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(KarmaEngine) private readonly engine: KarmaEngine,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
+
+  ingest(event: ParsedKarmaEvent): Promise<IngestResult> {
+    return new Promise<IngestResult>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** A store for reads outside any lock (profiles, the Q-table, stats without event_id). */
+  reader(): PgKarmaStore {
+    return new PgKarmaStore(this.dataSource.manager);
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length) await this.runBatch(this.queue.splice(0, MAX_BATCH));
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.dataSource.transaction(async (manager) => {
+        await manager.query('SELECT pg_advisory_xact_lock($1)', [KARMA_LEDGER_LOCK]);
+        const store = await BatchKarmaStore.open(
+          manager,
+          batch.map((p) => p.event.eventId),
+          batch.map((p) => p.event.userId),
+        );
+        const done: Outcome[] = [];
+        for (const { event } of batch) {
+          try {
+            done.push({ ok: true, result: await this.engine.ingest(store, event, this.clock.now().getTime()) });
+          } catch (error) {
+            // The engine refuses (404, 409, …) before it writes anything, so the batch goes on without it.
+            if (!(error instanceof HttpException)) throw error;
+            done.push({ ok: false, error });
+          }
+        }
+        await store.flush();
+        return done;
+      });
+    } catch (error) {
+      if (batch.length > 1 && !isDatabaseUnavailableError(error)) {
+        // Something unexpected broke the batch: isolate it so only the event that causes it fails.
+        this.logger.warn(`ingest batch of ${batch.length} failed (${(error as Error).message}); retrying one by one`);
+        for (const p of batch) await this.runBatch([p]);
+        return;
+      }
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const o = outcomes[i];
+      if (o.ok) p.resolve(o.result);
+      else p.reject(o.error);
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { Clock } from '../clock/clock';
+import type { KarmaModelConfig } from '../config/karma-config';
+import { KarmaEngine } from '../events/karma-engine';
+import { KarmaLedgerService } from './karma-ledger.service';
+
+/** The model (configuration + engine), the clock and the ledger's storage, shared by the event and profile features. */
+@Module({})
+export class LedgerModule {
+  static forRoot(model: KarmaModelConfig): DynamicModule {
+    return {
+      module: LedgerModule,
+      global: true,
+      providers: [{ provide: KarmaEngine, useValue: new KarmaEngine(model) }, Clock, KarmaLedgerService],
+      exports: [KarmaEngine, Clock, KarmaLedgerService],
+    };
+  }
+}

@@ -1,0 +1,43 @@
+import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
+import type { QTable } from '../model/q-learning';
+import type { KarmaStore, StoredEvent } from './karma-store';
+
+/** The ledger in memory, for unit and property tests of the engine (no database). */
+export class MemoryKarmaStore implements KarmaStore {
+  readonly ledger: LedgerEntry[] = [];
+  readonly events = new Map<string, StoredEvent>();
+  readonly table: QTable = new Map();
+
+  async findEvent(eventId: string): Promise<StoredEvent | null> {
+    return this.events.get(eventId) ?? null;
+  }
+
+  async userEntries(userId: string): Promise<LedgerEntry[]> {
+    return this.ledger.filter((e) => e.userId === userId).map((e) => ({ ...e, details: { ...e.details } }));
+  }
+
+  async append(entries: NewLedgerEntry[]): Promise<LedgerEntry[]> {
+    const added = entries.map((e) => ({ ...e, seq: this.ledger.length + 1 + entries.indexOf(e) }));
+    this.ledger.push(...added);
+    return added.map((e) => ({ ...e }));
+  }
+
+  async saveEvent(event: StoredEvent): Promise<void> {
+    if (this.events.has(event.eventId)) throw new Error(`duplicate event ${event.eventId}`);
+    this.events.set(event.eventId, structuredClone(event));
+  }
+
+  async qTable(roles?: string[]): Promise<QTable> {
+    const copy: QTable = new Map();
+    for (const [role, row] of this.table) {
+      if (!roles || roles.includes(role)) copy.set(role, new Map([...row].map(([a, c]) => [a, { ...c }])));
+    }
+    return copy;
+  }
+
+  async saveQ(role: string, action: string, value: number): Promise<void> {
+    let row = this.table.get(role);
+    if (!row) this.table.set(role, (row = new Map()));
+    row.set(action, { value, updates: (row.get(action)?.updates ?? 0) + 1 });
+  }
+}

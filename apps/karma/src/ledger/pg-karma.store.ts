@@ -1,0 +1,123 @@
+import type { KarmaEventReply } from '@pancha/contracts';
+import type { EntityManager } from 'typeorm';
+import type { LedgerEntry, LedgerKind, NewLedgerEntry } from '../model/ledger-entry';
+import type { QTable } from '../model/q-learning';
+import type { KarmaStore, StoredEvent } from './karma-store';
+
+export interface LedgerRow {
+  seq: string;
+  event_id: string;
+  user_id: string;
+  kind: LedgerKind;
+  action: string | null;
+  token: string | null;
+  amount: number;
+  paap_class: string | null;
+  ref_seq: string | null;
+  details: Record<string, unknown>;
+  effective_at: Date;
+  occurred_at: Date;
+}
+
+const LEDGER_COLUMNS = 'seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at';
+
+export function toLedgerEntry(row: LedgerRow): LedgerEntry {
+  return {
+    seq: Number(row.seq),
+    eventId: row.event_id,
+    userId: row.user_id,
+    kind: row.kind,
+    action: row.action,
+    token: row.token,
+    amount: row.amount,
+    paapClass: row.paap_class,
+    refSeq: row.ref_seq === null ? null : Number(row.ref_seq),
+    details: row.details,
+    at: row.effective_at.getTime(),
+    occurredAt: row.occurred_at.getTime(),
+  };
+}
+
+/** The store over one EntityManager: inside the ingest transaction, or the plain manager for reads. */
+export class PgKarmaStore implements KarmaStore {
+  constructor(private readonly manager: EntityManager) {}
+
+  async findEvent(eventId: string): Promise<StoredEvent | null> {
+    return (await this.findEvents([eventId]))[0] ?? null;
+  }
+
+  async findEvents(eventIds: string[]): Promise<StoredEvent[]> {
+    if (eventIds.length === 0) return [];
+    const rows: Array<{
+      event_id: string; type: string; user_id: string; fingerprint: string; source: string | null;
+      occurred_at: Date; recorded_at: Date; reply: KarmaEventReply;
+    }> = await this.manager.query(
+      `SELECT event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply FROM karma_event WHERE event_id = ANY($1::uuid[])`,
+      [eventIds],
+    );
+    return rows.map((r) => ({
+      eventId: r.event_id, type: r.type, userId: r.user_id, fingerprint: r.fingerprint, source: r.source,
+      occurredAt: r.occurred_at.getTime(), recordedAt: r.recorded_at.getTime(), reply: r.reply,
+    }));
+  }
+
+  async userEntries(userId: string): Promise<LedgerEntry[]> {
+    const rows: LedgerRow[] = await this.manager.query(`SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = $1 ORDER BY seq`, [userId]);
+    return rows.map(toLedgerEntry);
+  }
+
+  async append(entries: NewLedgerEntry[]): Promise<LedgerEntry[]> {
+    if (entries.length === 0) return [];
+    const params: unknown[] = [];
+    const tuples = entries.map((e) => {
+      const values = [e.eventId, e.userId, e.kind, e.action, e.token, e.amount, e.paapClass, e.refSeq, JSON.stringify(e.details), new Date(e.at), new Date(e.occurredAt)];
+      const placeholders = values.map((v) => {
+        params.push(v);
+        return `$${params.length}`;
+      });
+      return `(${placeholders.join(', ')})`;
+    });
+    // Multi-row VALUES keep their order, so seq follows the order of `entries`.
+    const rows: LedgerRow[] = await this.manager.query(
+      `INSERT INTO karma_ledger (event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at)
+       VALUES ${tuples.join(', ')} RETURNING ${LEDGER_COLUMNS}`,
+      params,
+    );
+    return rows.map(toLedgerEntry).sort((a, b) => a.seq - b.seq);
+  }
+
+  async saveEvent(e: StoredEvent): Promise<void> {
+    await this.manager.query(
+      `INSERT INTO karma_event (event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [e.eventId, e.type, e.userId, e.fingerprint, e.source, new Date(e.occurredAt), new Date(e.recordedAt), JSON.stringify(e.reply)],
+    );
+  }
+
+  async qTable(roles?: string[]): Promise<QTable> {
+    const rows: Array<{ role: string; action: string; value: number; updates: number }> = roles
+      ? await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value WHERE role = ANY($1)`, [roles])
+      : await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value`);
+    const table: QTable = new Map();
+    for (const r of rows) {
+      let row = table.get(r.role);
+      if (!row) table.set(r.role, (row = new Map()));
+      row.set(r.action, { value: r.value, updates: r.updates });
+    }
+    return table;
+  }
+
+  async saveQ(role: string, action: string, value: number): Promise<void> {
+    await this.manager.query(
+      `INSERT INTO karma_q_value (role, action, value, updates, updated_at) VALUES ($1, $2, $3, 1, now())
+       ON CONFLICT (role, action) DO UPDATE SET value = EXCLUDED.value, updates = karma_q_value.updates + 1, updated_at = EXCLUDED.updated_at`,
+      [role, action, value],
+    );
+  }
+
+  /** The whole ledger in seq order (integration checks and audits). */
+  async ledger(): Promise<LedgerEntry[]> {
+    const rows: LedgerRow[] = await this.manager.query(`SELECT ${LEDGER_COLUMNS} FROM karma_ledger ORDER BY seq`);
+    return rows.map(toLedgerEntry);
+  }
+}

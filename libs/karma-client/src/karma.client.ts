@@ -1,0 +1,50 @@
+import type {
+  HealthResponse,
+  KarmaEventReply,
+  KarmaEventRequest,
+  KarmaProfile,
+  KarmaUserStats,
+  QTableView,
+} from '@pancha/contracts';
+import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
+
+/**
+ * Typed client of Karma (port 8000). Events are idempotent by data.event_id: send one with every event an
+ * outbox may retry. Non-2xx replies throw a ServiceCallError: 422 (unknown_action, unknown_role,
+ * validation_failed, …) and 409 event_id_conflict are not retryable; 503 database_unavailable is.
+ */
+export class KarmaClient extends HttpServiceClient {
+  constructor(options: ServiceClientOptions) {
+    super('karma', options);
+  }
+
+  /** POST /v1/event/. A repeated data.event_id resolves with the first reply, unchanged. */
+  async submitEvent<D = Record<string, unknown>>(body: KarmaEventRequest): Promise<KarmaEventReply<D>> {
+    const res = await this.request<KarmaEventReply<D>>({ method: 'POST', url: '/v1/event/', data: body });
+    return res.data;
+  }
+
+  /** GET /api/v1/karma/:user_id (404 user_not_found for a user Karma never saw). */
+  async profile(userId: string): Promise<KarmaProfile> {
+    const res = await this.request<KarmaProfile>({ method: 'GET', url: `/api/v1/karma/${encodeURIComponent(userId)}` });
+    return res.data;
+  }
+
+  /** GET /v1/stats/user/:user_id: the profile plus activity counts. */
+  async userStats(userId: string): Promise<KarmaUserStats> {
+    const res = await this.request<KarmaUserStats>({ method: 'GET', url: `/v1/stats/user/${encodeURIComponent(userId)}` });
+    return res.data;
+  }
+
+  /** GET /v1/q-table. */
+  async qTable(): Promise<QTableView> {
+    const res = await this.request<QTableView>({ method: 'GET', url: '/v1/q-table' });
+    return res.data;
+  }
+
+  /** GET /health (no credential needed). */
+  async health(): Promise<HealthResponse> {
+    const res = await this.request<HealthResponse>({ method: 'GET', url: '/health' });
+    return res.data;
+  }
+}
