@@ -14,7 +14,7 @@ import { Client } from 'pg';
 import { RequesterId, ServiceName } from '@pancha/contracts';
 import { loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { startOtlpReceiver, testServerUrl } from '@pancha/testing';
-import { startStack, RunningStack } from '../../../tools/stack/src/stack';
+import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
 
@@ -54,7 +54,7 @@ async function http(method: string, url: string, body?: unknown, token?: string)
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  let json: any;
+  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- assertions walk arbitrary bodies
   try {
     json = JSON.parse(text);
   } catch {
@@ -163,21 +163,26 @@ describe('the Pancha stack, end to end', () => {
     expect(verify.body.size).toBeGreaterThanOrEqual(2);
   });
 
-  it('Karma recorded the workflow_success life_event and has a profile for the user', async () => {
-    const token = await tokensAs(RequesterId.Core).tokenFor('karma');
-    const profile = await poll('the karma profile', async () => {
-      const res = await http('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
-      return res.status === 200 && JSON.stringify(res.body).includes('workflow_success') ? res.body : undefined;
-    });
-    expect(profile.user_id).toBe('u1');
+  it('Karma recorded the workflow_success life_event in its ledger and the profile reflects it', async () => {
     const db = new Client({ connectionString: stack.databaseUrls.karma });
     await db.connect();
     try {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM karma_events WHERE user_id = 'u1'`);
-      expect(rows[0].n).toBeGreaterThanOrEqual(1);
+      await poll('the workflow_success ledger entry', async () => {
+        const { rows } = await db.query(
+          `SELECT count(*)::int AS n FROM karma_ledger WHERE user_id = 'u1' AND action = 'workflow_success'`,
+        );
+        return rows[0].n >= 1 ? rows[0].n : undefined;
+      });
     } finally {
       await db.end();
     }
+    const token = await tokensAs(RequesterId.Core).tokenFor('karma');
+    const res = await http('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ user_id: 'u1', role: 'learner' });
+    // workflow_success is +2 DharmaPoints (apps/karma/src/config/karma.config.yaml); merit = Dharma × 1.
+    expect(res.body.merit).toBeCloseTo(2, 6);
+    expect(res.body.net_karma).toBeCloseTo(2, 6);
   });
 
   it('one trace holds spans from Core, Executor, Bucket and Karma, parented across every HTTP hop', async () => {

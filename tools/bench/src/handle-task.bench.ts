@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { startStack, STACK_SERVICES, type RunningStack } from '../../stack/src/stack';
+import { startStack, STACK_SERVICES, type RunningStack } from '@pancha/stack';
 
 // dist/tools/<tool>/src → the repository root.
 const ROOT = path.resolve(__dirname, '../../../..');

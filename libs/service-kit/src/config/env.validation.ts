@@ -9,13 +9,13 @@ export class BaseServiceConfig {
   PORT?: number;
 
   @IsOptional() @IsString()
-  HOST: string = '0.0.0.0';
+  HOST = '0.0.0.0';
 
   @IsOptional() @IsString()
-  APP_ENV: string = 'development';
+  APP_ENV = 'development';
 
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-  LOG_LEVEL: string = 'info';
+  LOG_LEVEL = 'info';
 
   @IsString()
   DATABASE_URL: string;
