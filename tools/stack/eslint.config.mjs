@@ -1,1 +1,4 @@
-export { default } from '../../eslint.config.mjs';
+import base from '../../eslint.config.mjs';
+
+// A command-line tool / test helper: printing to the console is its job.
+export default [...base, { files: ['**/*.ts'], rules: { 'no-console': 'off' } }];

@@ -264,6 +264,43 @@ describe('the Pancha stack, end to end', () => {
     });
   });
 
+  describe('graceful degradation: a service that is down is caught up with when it returns', () => {
+    it('with the executor, Bucket and Karma down, Core still accepts; everything arrives after they return', async () => {
+      await stack.stopService('workflow-executor');
+      await stack.stopService('bucket');
+      await stack.stopService('karma');
+      const res = await http('POST', `${stack.urls.core}/handle_task`, {
+        input: 'create a task to rotate the signing keys',
+        user_id: 'u2',
+      });
+      expect(res.status).toBe(202);
+      const view = await http('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+      expect(view.status).toBe(200);
+      expect(view.body).toMatchObject({ status: 'dispatching', timeline: [], timeline_error: 'bucket_unavailable' });
+
+      await stack.startService('karma');
+      await stack.startService('bucket');
+      await stack.startService('workflow-executor');
+      const done = await poll(
+        'the dispatch and both timeline events after the restart',
+        async () => {
+          const r = await http('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+          const types = (r.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
+          return r.body.status === 'dispatched_success' && types.includes('task_received') && types.includes('workflow_execution')
+            ? r.body
+            : undefined;
+        },
+        60000,
+      );
+      expect(done.execution_result).toMatchObject({ success: true, task_status: 'CREATED' });
+      const token = await tokensAs(RequesterId.Core).tokenFor('karma');
+      await poll('karma to catch up', async () => {
+        const r = await http('GET', `${stack.urls.karma}/api/v1/karma/u2`, undefined, token);
+        return r.status === 200 && r.body.merit > 0 ? r.body : undefined;
+      }, 60000);
+    }, 120000);
+  });
+
   it('bad input is a 422 naming each field and a body over 256 KiB is a 413, never a 5xx', async () => {
     const bad = await http('POST', `${stack.urls.core}/handle_task`, { input: '', tags: 'x' });
     expect(bad.status).toBe(422);
