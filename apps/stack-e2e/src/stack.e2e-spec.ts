@@ -186,12 +186,21 @@ describe('the Pancha stack, end to end', () => {
   });
 
   it('one trace holds spans from Core, Executor, Bucket and Karma, parented across every HTTP hop', async () => {
-    const spans = await poll('spans from all four services', async () => {
-      const mine = receiver.spans().filter((s) => s.traceId === accepted.trace_id);
-      const services = new Set(mine.map((s) => s.serviceName));
-      return SERVICES.every((s) => services.has(s)) && mine.filter((s) => s.serviceName === 'karma' && s.kind === SpanKind.SERVER).length
-        ? mine
-        : undefined;
+    // Spans arrive in batches, children often before their parents: wait until the trace is complete,
+    // i.e. all four services are there and every parent a span names has arrived too.
+    let latest: ReturnType<Receiver['spans']> = [];
+    const spans = await poll('a complete trace from all four services', async () => {
+      latest = receiver.spans().filter((s) => s.traceId === accepted.trace_id);
+      const services = new Set(latest.map((s) => s.serviceName));
+      const ids = new Set(latest.map((s) => s.spanId));
+      const complete =
+        SERVICES.every((s) => services.has(s)) &&
+        latest.some((s) => s.serviceName === 'karma' && s.kind === SpanKind.SERVER) &&
+        latest.every((s) => !s.parentSpanId || ids.has(s.parentSpanId));
+      return complete ? latest : undefined;
+    }).catch((error: Error) => {
+      const dangling = latest.filter((s) => s.parentSpanId && !latest.some((p) => p.spanId === s.parentSpanId));
+      throw new Error(`${error.message}; dangling parents: ${dangling.map((s) => `${s.serviceName}:${s.name}`).join(', ')}`);
     });
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const roots = spans.filter((s) => !s.parentSpanId);
