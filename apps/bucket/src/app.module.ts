@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
+import { JetStreamConsumerModule } from '@pancha/nats-transport';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditModule } from './audit/audit.module';
 import { BucketConfig } from './config/env.validation';
@@ -21,6 +22,8 @@ export class AppModule {
           config,
           database: { entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS },
         }),
+        // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
+        JetStreamConsumerModule.forRoot({ service: 'bucket', config }),
         EventsModule,
         AuditModule,
         PranaModule,

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
+import { JetStreamConsumerModule } from '@pancha/nats-transport';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { DEFAULT_KARMA_CONFIG_FILE, loadKarmaConfig } from './config/karma-config';
 import { KarmaConfig } from './config/env.validation';
@@ -23,6 +24,8 @@ export class AppModule {
           database: { entities: KARMA_ENTITIES, migrations: KARMA_MIGRATIONS },
         }),
         LedgerModule.forRoot(model),
+        // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
+        JetStreamConsumerModule.forRoot({ service: 'karma', config }),
         EventsModule,
         ProfileModule,
       ],

@@ -86,6 +86,8 @@ describe('the Pancha stack, end to end', () => {
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '200',
         LOG_LEVEL: 'info',
+        // This run asserts the HTTP hops; stack-nats.e2e-spec.ts covers JetStream (a NATS_URL of the test runner must not leak in).
+        NATS_URL: '',
       },
     });
     tokensAs = (who) => new TokenIssuer(loadKeyStore(who, { PANCHA_KEYS_DIR: stack.keysDir }));

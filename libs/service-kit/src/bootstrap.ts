@@ -30,10 +30,19 @@ export function configureApp(app: INestApplication): INestApplication {
 
 export async function bootstrapService(
   module: Type<unknown> | DynamicModule,
-  options: { defaultPort: number; config: BaseServiceConfig },
+  options: {
+    defaultPort: number;
+    config: BaseServiceConfig;
+    /** Attaches message transports (e.g. @pancha/nats-transport's connectJetStream); they start before HTTP listens. */
+    microservices?: (app: INestApplication) => unknown;
+  },
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
   configureApp(app);
+  if (options.microservices) {
+    options.microservices(app);
+    await app.startAllMicroservices();
+  }
   await app.listen(options.config.PORT ?? options.defaultPort, options.config.HOST);
   return app;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
 import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsPositive, IsString, IsUrl, Max, Min } from 'class-validator';
@@ -50,4 +51,11 @@ export class CoreConfig extends BaseServiceConfig {
   @IsInt({ message: 'LLM_TIMEOUT_MS must be an integer number of milliseconds' })
   @Min(100) @Max(120_000)
   LLM_TIMEOUT_MS = 5000;
+
+  /** JetStream transport for the Bucket task events (libs/nats-transport); unset → HTTP. The executor call always stays HTTP. */
+  @IsOptional() @IsNatsUrl()
+  NATS_URL?: string;
+
+  @IsOptional() @IsNatsStreamName()
+  NATS_STREAM = DEFAULT_NATS_STREAM;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
 import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
@@ -57,6 +58,13 @@ export class WorkflowExecutorConfig extends BaseServiceConfig {
   @ValidateIf((c: WorkflowExecutorConfig) => c.AI_BASE_URL !== undefined)
   @IsString({ message: 'AI_MODEL is required when AI_BASE_URL is set' })
   AI_MODEL?: string;
+
+  /** JetStream transport for the Bucket and Karma events (libs/nats-transport); unset → HTTP. */
+  @IsOptional() @IsNatsUrl()
+  NATS_URL?: string;
+
+  @IsOptional() @IsNatsStreamName()
+  NATS_STREAM = DEFAULT_NATS_STREAM;
 
   get executionLeaseMs(): number {
     return this.EXECUTION_LEASE_MS ?? 2 * this.ADAPTER_TIMEOUT_MS;

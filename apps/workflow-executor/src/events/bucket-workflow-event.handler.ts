@@ -1,29 +1,43 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
 import { TokenIssuer } from '@pancha/governance';
+import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 import { toDeliveryError } from './delivery-error';
 import { BUCKET_WORKFLOW_EVENT_TOPIC, type WorkflowEventPayload } from './workflow-events';
 
 /**
- * Delivers workflow_execution events to Bucket's workflow channel. Bucket deduplicates on event_data.event_id,
+ * Delivers workflow_execution events to Bucket's workflow channel: over HTTP, or over JetStream when NATS_URL
+ * is set (the same body; delivered = persisted in the stream). Bucket deduplicates on event_data.event_id,
  * which is fixed in the stored payload, so redelivery is safe; a 409 (same id, other content) is never retried.
  */
 @Injectable()
-export class BucketWorkflowEventHandler implements OutboxHandler {
+export class BucketWorkflowEventHandler implements OutboxHandler, OnApplicationShutdown {
   readonly topic = BUCKET_WORKFLOW_EVENT_TOPIC;
   private readonly bucket: BucketClient;
+  private readonly nats?: JetStreamPublisher;
 
   constructor(config: WorkflowExecutorConfig, tokens: TokenIssuer) {
     this.bucket = new BucketClient({ baseUrl: config.BUCKET_URL, tokens });
+    const nats = natsSettings(config);
+    if (nats) this.nats = new JetStreamPublisher(nats, tokens, { name: 'workflow-executor-bucket-events' });
   }
 
   async deliver(message: OutboxMessage): Promise<void> {
+    if (this.nats) {
+      await this.nats.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: message.payload });
+      return;
+    }
     try {
       await this.bucket.writeEvent('workflow', message.payload as WorkflowEventPayload);
     } catch (error) {
       throw toDeliveryError(error);
     }
+  }
+
+  /** After the relay has stopped (beforeApplicationShutdown): pending publishes finish, then the connection closes. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.nats?.close();
   }
 }

@@ -99,6 +99,8 @@ describe('workflow-executor with providers configured', () => {
       AI_BASE_URL: `${ai.url}/v1`,
       AI_API_KEY: 'sk-test-secret',
       AI_MODEL: 'stand-in-model',
+      // These tests watch the HTTP hops to Bucket and Karma; the JetStream path has its own suite.
+      NATS_URL: '',
     };
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env))] }).compile();
     app = moduleRef.createNestApplication({ bodyParser: false, logger: false });

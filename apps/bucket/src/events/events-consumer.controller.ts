@@ -1,0 +1,40 @@
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { WriteEventRequestDto } from '@pancha/contracts';
+import type { BucketEventData, BucketWriteChannel } from '@pancha/contracts';
+import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
+import { EventsService } from './events.service';
+
+/**
+ * The write routes over JetStream (when NATS_URL is set): the same body, DTO validation and
+ * EventsService.write as POST /core/write-event and /workflow/write-event, so the same requester check,
+ * product scope and event_id dedup. The subjects are the producers' outbox topics. A replay (same event_id,
+ * same content) is acknowledged like a 200; a 409/403/422 dead-letters the message (see @pancha/nats-transport).
+ */
+@JetStreamConsumer()
+export class EventsConsumerController {
+  constructor(private readonly events: EventsService) {}
+
+  /** Core's task events (Core's outbox topic `bucket.core-event`). */
+  @EventPattern('bucket.core-event')
+  async core(
+    @Payload() body: WriteEventRequestDto,
+    @Payload('event_data') eventData: BucketEventData,
+    @Ctx() ctx: JetStreamContext,
+  ): Promise<void> {
+    await this.write('core', body, eventData, ctx);
+  }
+
+  /** The executor's workflow_execution events (its outbox topic `bucket.workflow-event`). */
+  @EventPattern('bucket.workflow-event')
+  async workflow(
+    @Payload() body: WriteEventRequestDto,
+    @Payload('event_data') eventData: BucketEventData,
+    @Ctx() ctx: JetStreamContext,
+  ): Promise<void> {
+    await this.write('workflow', body, eventData, ctx);
+  }
+
+  private async write(channel: BucketWriteChannel, body: WriteEventRequestDto, eventData: BucketEventData, ctx: JetStreamContext): Promise<void> {
+    await this.events.write(channel, body, eventData, ctx.getRequester());
+  }
+}

@@ -1,0 +1,21 @@
+import { Inject } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { KarmaEventRequestDto } from '@pancha/contracts';
+import { JetStreamConsumer } from '@pancha/nats-transport';
+import { EventsService } from './events.service';
+
+/**
+ * POST /v1/event/ over JetStream (when NATS_URL is set): the same DTO validation and EventsService.submit,
+ * so the same vocabulary checks and data.event_id dedup. The subject is the executor's outbox topic
+ * `karma.life-event`. A replay is acknowledged; a 422/409 dead-letters the message (see @pancha/nats-transport).
+ * The bearer token and the `write` policy are checked by the transport before this runs.
+ */
+@JetStreamConsumer()
+export class EventsConsumerController {
+  constructor(@Inject(EventsService) private readonly events: EventsService) {}
+
+  @EventPattern('karma.life-event')
+  async lifeEvent(@Payload() body: KarmaEventRequestDto): Promise<void> {
+    await this.events.submit(body);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Karma with NATS_URL set: the real app (real PostgreSQL, real NATS on a throw-away stream) consumes the
+ * life events the executor publishes (JetStreamPublisher, the same body as POST /v1/event/).
+ * Skipped, saying so, when NATS_URL is unset.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { KarmaConfig } from '../config/env.validation';
+
+jest.setTimeout(60_000);
+
+const NATS_URL = testNatsUrl();
+if (!NATS_URL) console.warn('[karma] NATS_URL is unset: skipping the JetStream consumer tests');
+const describeNats = NATS_URL ? describe : describe.skip;
+
+async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describeNats('karma consuming life events from JetStream', () => {
+  let db: TestDatabase;
+  let stream: TestStream;
+  let keysDir: string;
+  let app: INestApplication;
+  let dataSource: DataSource;
+  let asExecutor: JetStreamPublisher;
+
+  /** The body KarmaLifeEventHandler publishes (KarmaLifeEventPayload). */
+  function lifeEvent(userId: string, action = 'workflow_success', eventId = randomUUID()) {
+    return {
+      type: 'life_event',
+      source: 'workflow_executor',
+      data: { event_id: eventId, user_id: userId, action, context: { trace_id: 'b'.repeat(32), action_type: 'task' } },
+    };
+  }
+
+  const ledgerOf = async (userId: string) =>
+    (await dataSource.query('SELECT event_id, action, amount FROM karma_ledger WHERE user_id = $1 ORDER BY seq', [userId])) as {
+      event_id: string;
+      action: string;
+      amount: number;
+    }[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('karma_nats');
+    stream = await createTestStream(NATS_URL as string, 'KARMA');
+    keysDir = mkdtempSync(path.join(tmpdir(), 'karma-nats-keys-'));
+    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+    process.env.PANCHA_KEYS_DIR = keysDir;
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env };
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] }).compile();
+    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    configureApp(app);
+    expect(connectJetStream(app)).toBe(true);
+    await app.startAllMicroservices();
+    await app.init();
+    dataSource = app.get(DataSource);
+    asExecutor = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, env)));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await asExecutor?.close();
+    await stream?.delete();
+    await db?.drop();
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('records a workflow_success life event once, even when it is published twice', async () => {
+    const body = lifeEvent('u-nats-1');
+    await asExecutor.publish({ topic: 'karma.life-event', audience: 'karma', messageKey: 'exec-1', payload: body });
+    await asExecutor.publish({ topic: 'karma.life-event', audience: 'karma', messageKey: 'exec-1-again', payload: body });
+    await eventually(async () => expect(await stream.storedCount()).toBe(0));
+    const ledger = await ledgerOf('u-nats-1');
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({ event_id: body.data.event_id, action: 'workflow_success' });
+    expect(await stream.deadLetters('karma')).toHaveLength(0);
+  });
+
+  it('dead-letters an unknown action (422) without touching the ledger', async () => {
+    const body = lifeEvent('u-nats-2', 'teleporting');
+    await asExecutor.publish({ topic: 'karma.life-event', audience: 'karma', messageKey: 'bad-action', payload: body });
+    const dead = await eventually(async () => {
+      const found = (await stream.deadLetters('karma')).find((m) => JSON.parse(m.string()).data?.event_id === body.data.event_id);
+      if (!found) throw new Error('no dead letter yet');
+      return found;
+    });
+    expect(dead.headers?.get(DLQ_HEADERS.reason)).toMatch(/^422 /);
+    expect(await ledgerOf('u-nats-2')).toEqual([]);
+  });
+});

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'nats-transport',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

@@ -1,0 +1,20 @@
+export {
+  DEFAULT_NATS_STREAM,
+  IsNatsStreamName,
+  IsNatsUrl,
+  NatsConfig,
+  deadLetterSubject,
+  natsSettings,
+  subjectFor,
+  type NatsEnv,
+  type NatsSettings,
+} from './nats.config';
+export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
+export { NatsLinkManager, type NatsLink } from './nats-link';
+export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
+export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';
+export { JetStreamContext } from './jetstream.context';
+export { JetStreamConsumer, JetStreamExceptionFilter } from './jetstream-consumer.decorator';
+export { JetStreamRejection, dispositionForError, type MessageDisposition } from './message-disposition';
+export { JetStreamConsumerHost, JetStreamConsumerModule, connectJetStream, type JetStreamConsumerModuleOptions } from './jetstream-consumer.module';
+export { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
