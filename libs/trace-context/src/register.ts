@@ -9,6 +9,7 @@
  * `shutdownTracing()` from its Nest shutdown hook.
  */
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
+import { ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { IncomingMessage } from 'node:http';
@@ -18,6 +19,8 @@ import { getActiveSdk, setActiveSdk } from './tracing-sdk.registry';
 function startTracing(): void {
   if (getActiveSdk()) return;
 
+  // Only the libraries Pancha uses: each enabled instrumentation costs CPU on every request it touches.
+  process.env.OTEL_NODE_ENABLED_INSTRUMENTATIONS ??= 'http,express,nestjs-core,pg,pino,undici';
   const decision = decideTracing(process.env);
   for (const [name, value] of Object.entries(decision.defaults)) process.env[name] = value;
   const logsExported = process.env.OTEL_LOGS_EXPORTER !== 'none';
@@ -33,6 +36,12 @@ function startTracing(): void {
         '@opentelemetry/instrumentation-http': {
           ignoreIncomingRequestHook: (req: IncomingMessage) => isUntracedPath(req.url),
         },
+        // One span per Express middleware (body parser, logger, metrics...) says nothing a reader of a trace
+        // needs and costs a third of the tracing overhead; the route handler spans stay.
+        '@opentelemetry/instrumentation-express': { ignoreLayersType: [ExpressLayerType.MIDDLEWARE] },
+        // Queries belong to the request or delivery that made them; the outbox relay's idle polling would
+        // otherwise open a new root trace four times a second. Pool checkouts are not worth a span each.
+        '@opentelemetry/instrumentation-pg': { requireParentSpan: true, ignoreConnectSpans: true },
         // Correlation (trace_id/span_id on every log line) stays on; shipping log records over OTLP only
         // when a logs exporter was asked for.
         '@opentelemetry/instrumentation-pino': { disableLogSending: !logsExported },
