@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { isRetryableHttpStatus } from '@pancha/outbox';
+import { isRetryableStatus } from '@pancha/http-client';
 import { isDatabaseUnavailableError } from '@pancha/service-kit';
 
 /** What becomes of a consumed message: acknowledged, tried again later, or rejected for good (dead letter). */
@@ -23,7 +23,7 @@ export function dispositionForError(error: unknown): MessageDisposition {
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const reason = `${status} ${describeHttpException(error)}`;
-    return isRetryableHttpStatus(status) ? { action: 'retry', reason } : { action: 'reject', reason };
+    return isRetryableStatus(status) ? { action: 'retry', reason } : { action: 'reject', reason };
   }
   if (isDatabaseUnavailableError(error)) return { action: 'retry', reason: `database unavailable: ${messageOf(error)}` };
   return { action: 'retry', reason: `unexpected: ${messageOf(error)}` };

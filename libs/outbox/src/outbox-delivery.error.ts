@@ -13,11 +13,13 @@ export class OutboxDeliveryError extends Error {
 }
 
 /**
- * Whether an HTTP outcome is worth retrying: no response at all (network error, timeout), 408, 425, 429
- * and 5xx are transient; any other 4xx means the receiver will refuse this message however often it is sent.
+ * What a failed delivery means for the outbox. An error that carries its own verdict (an
+ * OutboxDeliveryError, or a client error such as http-client's ServiceCallError with a boolean
+ * `retryable`) keeps it; anything else is assumed transient, so a surprise is retried, never dropped.
  */
-export function isRetryableHttpStatus(status?: number): boolean {
-  if (status === undefined || status === null) return true;
-  if (status === 408 || status === 425 || status === 429) return true;
-  return status >= 500;
+export function toDeliveryError(error: unknown): OutboxDeliveryError {
+  if (error instanceof OutboxDeliveryError) return error;
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  const verdict = (error as { retryable?: unknown } | null)?.retryable;
+  return new OutboxDeliveryError(message, { retryable: typeof verdict === 'boolean' ? verdict : true });
 }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { OutboxDeliveryError, isRetryableHttpStatus } from './outbox-delivery.error';
+import { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 import { type DeliveryOutcome, decideTransition, outcomeFromError } from './outbox-transition';
 
 const policy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000 };
@@ -77,12 +77,18 @@ describe('outcomeFromError', () => {
   });
 });
 
-describe('isRetryableHttpStatus', () => {
-  it.each([undefined, 408, 425, 429, 500, 502, 503, 504])('retries %p', (status) => {
-    expect(isRetryableHttpStatus(status)).toBe(true);
+describe('toDeliveryError', () => {
+  it("keeps the verdict of an error that carries one (a client's ServiceCallError, say)", () => {
+    const clientError = Object.assign(new Error('bucket answered 409 event_id_conflict'), { retryable: false });
+    expect(outcomeFromError(clientError)).toEqual({
+      kind: 'failure',
+      retryable: false,
+      reason: 'bucket answered 409 event_id_conflict',
+    });
+    expect(toDeliveryError(Object.assign(new Error('503'), { retryable: true })).retryable).toBe(true);
   });
 
-  it.each([400, 401, 403, 404, 409, 413, 422])('gives up on %p', (status) => {
-    expect(isRetryableHttpStatus(status)).toBe(false);
+  it('does not trust a non-boolean retryable', () => {
+    expect(toDeliveryError(Object.assign(new Error('x'), { retryable: 'no' })).retryable).toBe(true);
   });
 });

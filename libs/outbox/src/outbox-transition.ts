@@ -1,5 +1,5 @@
 import { computeBackoffMs } from './outbox-backoff';
-import { OutboxDeliveryError } from './outbox-delivery.error';
+import { toDeliveryError } from './outbox-delivery.error';
 
 /** What happened when the relay tried to deliver one message. */
 export type DeliveryOutcome =
@@ -51,13 +51,10 @@ export function decideTransition(
   }
 }
 
-/** Maps whatever a handler threw to an outcome: only an explicit OutboxDeliveryError can say "do not retry". */
+/** Maps whatever a handler threw to an outcome (see toDeliveryError for who may say "do not retry"). */
 export function outcomeFromError(error: unknown): DeliveryOutcome {
-  if (error instanceof OutboxDeliveryError) {
-    return { kind: 'failure', retryable: error.retryable, reason: error.reason || error.message };
-  }
-  if (error instanceof Error) return { kind: 'failure', retryable: true, reason: error.message || error.name };
-  return { kind: 'failure', retryable: true, reason: String(error) };
+  const failure = toDeliveryError(error);
+  return { kind: 'failure', retryable: failure.retryable, reason: failure.reason || failure.message };
 }
 
 function truncate(reason: string): string {

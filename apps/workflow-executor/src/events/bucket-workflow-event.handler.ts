@@ -4,7 +4,6 @@ import { TokenIssuer } from '@pancha/governance';
 import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorConfig } from '../config/env.validation';
-import { toDeliveryError } from './delivery-error';
 import { BUCKET_WORKFLOW_EVENT_TOPIC, type WorkflowEventPayload } from './workflow-events';
 
 /**
@@ -29,11 +28,8 @@ export class BucketWorkflowEventHandler implements OutboxHandler, OnApplicationS
       await this.nats.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: message.payload });
       return;
     }
-    try {
-      await this.bucket.writeEvent('workflow', message.payload as WorkflowEventPayload);
-    } catch (error) {
-      throw toDeliveryError(error);
-    }
+    // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
+    await this.bucket.writeEvent('workflow', message.payload as WorkflowEventPayload);
   }
 
   /** After the relay has stopped (beforeApplicationShutdown): pending publishes finish, then the connection closes. */

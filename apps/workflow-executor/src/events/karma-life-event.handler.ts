@@ -4,7 +4,6 @@ import { KarmaClient } from '@pancha/karma-client';
 import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorConfig } from '../config/env.validation';
-import { toDeliveryError } from './delivery-error';
 import { KARMA_LIFE_EVENT_TOPIC, type KarmaLifeEventPayload } from './workflow-events';
 
 /**
@@ -28,11 +27,8 @@ export class KarmaLifeEventHandler implements OutboxHandler, OnApplicationShutdo
       await this.nats.publish({ topic: this.topic, audience: 'karma', messageKey: message.messageKey, payload: message.payload });
       return;
     }
-    try {
-      await this.karma.submitEvent(message.payload as KarmaLifeEventPayload);
-    } catch (error) {
-      throw toDeliveryError(error);
-    }
+    // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
+    await this.karma.submitEvent(message.payload as KarmaLifeEventPayload);
   }
 
   async onApplicationShutdown(): Promise<void> {

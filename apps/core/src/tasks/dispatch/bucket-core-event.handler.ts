@@ -6,7 +6,6 @@ import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { CoreConfig } from '../../config/env.validation';
 import { BUCKET_CORE_EVENT_TOPIC, type BucketCoreEventMessage } from '../core-events';
-import { toDeliveryError } from './delivery-errors';
 
 /**
  * Writes Core's task events to Bucket's `core` channel, over HTTP or, when NATS_URL is set, over JetStream
@@ -33,11 +32,8 @@ export class BucketCoreEventHandler implements OutboxHandler, OnApplicationShutd
       await this.nats.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: body });
       return;
     }
-    try {
-      await this.bucket.writeEvent('core', body);
-    } catch (error) {
-      throw toDeliveryError(error);
-    }
+    // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
+    await this.bucket.writeEvent('core', body);
   }
 
   /** After the relay has stopped (beforeApplicationShutdown): pending publishes finish, then the connection closes. */

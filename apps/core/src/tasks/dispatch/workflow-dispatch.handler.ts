@@ -8,6 +8,7 @@ import {
   type OutboxMessage,
   type OutboxOptions,
   OutboxService,
+  toDeliveryError,
 } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource } from 'typeorm';
@@ -23,7 +24,6 @@ import {
   type WorkflowDispatchMessage,
 } from '../core-events';
 import { TaskEntity } from '../task.entity';
-import { toDeliveryError } from './delivery-errors';
 
 type Outcome =
   | { status: TaskStatus.DispatchedSuccess | TaskStatus.DispatchedFailed; result: Record<string, unknown> | null }
