@@ -5,8 +5,8 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { SpanKind } from '@opentelemetry/api';
-import { runInTraceContext } from '@pancha/trace-context';
+import { SpanKind, trace } from '@opentelemetry/api';
+import { extractTraceContext, runInTraceContext } from '@pancha/trace-context';
 import { OutboxDeliveryError } from './outbox-delivery.error';
 import { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 import { type DeliveryOutcome, type OutboxTransition, decideTransition, outcomeFromError } from './outbox-transition';
@@ -224,7 +224,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private logOutcome(entry: ClaimedOutboxEntry, transition: OutboxTransition, recorded: boolean): void {
-    const fields = { topic: entry.topic, message_key: entry.messageKey, attempts: transition.attempts };
+    // Logged after the delivery span ended, so name the message's own trace for the reader of the logs.
+    const traceId = trace.getSpanContext(extractTraceContext(entry.headers))?.traceId;
+    const fields = { topic: entry.topic, message_key: entry.messageKey, attempts: transition.attempts, trace_id: traceId };
     if (!recorded) {
       this.logger.warn({
         msg: 'outbox lease expired before the outcome was recorded; the relay that re-claimed the row decides',
