@@ -7,14 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
-import { Client } from 'pg';
 import type { ServiceName } from '@pancha/contracts';
 import { createTestStream, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -24,58 +22,6 @@ const SERVICES: ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor']
 const NATS_URL = testNatsUrl();
 if (!NATS_URL) console.warn('[stack-e2e] NATS_URL is unset: skipping the stack over JetStream');
 const describeNats = NATS_URL ? describe : describe.skip;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-async function http(method: string, url: string, body?: unknown) {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- assertions walk arbitrary bodies
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json };
-}
-
-async function query<T>(url: string, sql: string, params: unknown[]): Promise<T[]> {
-  const db = new Client({ connectionString: url });
-  await db.connect();
-  try {
-    return (await db.query(sql, params)).rows as T[];
-  } finally {
-    await db.end();
-  }
-}
 
 describeNats('the Pancha stack over NATS JetStream, end to end', () => {
   let stack: RunningStack;
@@ -112,12 +58,12 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
   }, 60000);
 
   it('POST /handle_task answers 202 and the task is dispatched over HTTP to the executor', async () => {
-    const res = await http('POST', `${stack.urls.core}/handle_task`, { input: 'create a task to review the NATS transport', user_id: 'u-nats' });
+    const res = await httpJson('POST', `${stack.urls.core}/handle_task`, { input: 'create a task to review the NATS transport', user_id: 'u-nats' });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ decision: 'workflow' });
     accepted = res.body;
     const task = await poll('the task to be dispatched with its Bucket timeline', async () => {
-      const t = await http('GET', `${stack.urls.core}/tasks/${accepted.task_id}`);
+      const t = await httpJson('GET', `${stack.urls.core}/tasks/${accepted.task_id}`);
       const types = (t.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
       return t.body.status === 'dispatched_success' && types.includes('workflow_execution') ? t.body : undefined;
     });
@@ -126,7 +72,7 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
 
   it('Bucket stored the workflow_execution event (from JetStream) once, beside Core\'s two task events', async () => {
     const rows = await poll('the Bucket rows of the trace', async () => {
-      const found = await query<{ requester_id: string; channel: string; event_type: string; event_data: Record<string, unknown> }>(
+      const found = await queryRows<{ requester_id: string; channel: string; event_type: string; event_data: Record<string, unknown> }>(
         stack.databaseUrls.bucket,
         `SELECT requester_id, channel, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
         [accepted.trace_id],
@@ -142,7 +88,7 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
 
   it('Karma recorded the workflow_success life event in its ledger', async () => {
     const entries = await poll('the workflow_success ledger entry', async () => {
-      const found = await query<{ action: string; amount: number }>(
+      const found = await queryRows<{ action: string; amount: number }>(
         stack.databaseUrls.karma,
         `SELECT action, amount FROM karma_ledger WHERE user_id = 'u-nats'`,
         [],
@@ -158,7 +104,7 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
     await poll('the stream to drain', async () => ((await stream.storedCount()) === 0 ? true : undefined));
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        const res = await http('GET', `${stack.urls[svc]}/outbox/stats`);
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`);
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.dead).toBe(0);

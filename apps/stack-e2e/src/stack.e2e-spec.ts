@@ -6,62 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
-import { Client } from 'pg';
 import { RequesterId, ServiceName } from '@pancha/contracts';
 import { loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
 
 const ROOT = path.resolve(__dirname, '../../..');
 const SERVICES: ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-async function http(method: string, url: string, body?: unknown, token?: string) {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- assertions walk arbitrary bodies
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json };
-}
 
 describe('the Pancha stack, end to end', () => {
   let stack: RunningStack;
@@ -102,7 +58,7 @@ describe('the Pancha stack, end to end', () => {
 
   it('POST /handle_task answers 202 with task_id, trace_id and the decision within milliseconds', async () => {
     const started = performance.now();
-    const res = await http('POST', `${stack.urls.core}/handle_task`, {
+    const res = await httpJson('POST', `${stack.urls.core}/handle_task`, {
       input: 'create a task to review the auth module',
       user_id: 'u1',
     });
@@ -117,7 +73,7 @@ describe('the Pancha stack, end to end', () => {
 
   it('the executor runs the task adapter and Core shows the status and the Bucket timeline', async () => {
     const task = await poll('the task to be dispatched', async () => {
-      const res = await http('GET', `${stack.urls.core}/tasks/${accepted.task_id}`);
+      const res = await httpJson('GET', `${stack.urls.core}/tasks/${accepted.task_id}`);
       const types = (res.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
       return res.status === 200 && res.body.status === 'dispatched_success' && types.includes('workflow_execution')
         ? res.body
@@ -129,7 +85,7 @@ describe('the Pancha stack, end to end', () => {
     expect(timelineTypes).toEqual(expect.arrayContaining(['task_received', 'workflow_execution']));
 
     const token = await tokensAs(RequesterId.Core).tokenFor('workflow-executor');
-    const tasks = await http('GET', `${stack.urls['workflow-executor']}/api/tasks?user_id=u1`, undefined, token);
+    const tasks = await httpJson('GET', `${stack.urls['workflow-executor']}/api/tasks?user_id=u1`, undefined, token);
     expect(tasks.status).toBe(200);
     const rows = Array.isArray(tasks.body) ? tasks.body : tasks.body.tasks;
     expect(rows).toEqual(
@@ -138,48 +94,38 @@ describe('the Pancha stack, end to end', () => {
   });
 
   it('Bucket holds the workflow_execution event in PostgreSQL, hash-chained', async () => {
-    const db = new Client({ connectionString: stack.databaseUrls.bucket });
-    await db.connect();
-    try {
-      const { rows } = await db.query(
-        `SELECT requester_id, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
-        [accepted.trace_id],
-      );
-      const wf = rows.find((r) => r.event_type === 'workflow_execution');
-      expect(wf).toBeDefined();
-      expect(wf.requester_id).toBe('workflow_executor');
-      expect(wf.event_data).toMatchObject({
-        event_type: 'workflow_execution',
-        trace_id: accepted.trace_id,
-        action_type: 'task',
-        status: 'success',
-      });
-      expect(wf.event_data.execution_result).toMatchObject({ success: true });
-    } finally {
-      await db.end();
-    }
+    const rows = await queryRows<{ requester_id: string; event_type: string; event_data: Record<string, unknown> }>(
+      stack.databaseUrls.bucket,
+      `SELECT requester_id, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
+      [accepted.trace_id],
+    );
+    const wf = rows.find((r) => r.event_type === 'workflow_execution');
+    expect(wf).toBeDefined();
+    expect(wf?.requester_id).toBe('workflow_executor');
+    expect(wf?.event_data).toMatchObject({
+      event_type: 'workflow_execution',
+      trace_id: accepted.trace_id,
+      action_type: 'task',
+      status: 'success',
+    });
+    expect(wf?.event_data.execution_result).toMatchObject({ success: true });
     const token = await tokensAs(RequesterId.Core).tokenFor('bucket');
-    const verify = await http('GET', `${stack.urls.bucket}/audit/verify`, undefined, token);
+    const verify = await httpJson('GET', `${stack.urls.bucket}/audit/verify`, undefined, token);
     expect(verify.status).toBe(200);
     expect(verify.body.ok).toBe(true);
     expect(verify.body.size).toBeGreaterThanOrEqual(2);
   });
 
   it('Karma recorded the workflow_success life_event in its ledger and the profile reflects it', async () => {
-    const db = new Client({ connectionString: stack.databaseUrls.karma });
-    await db.connect();
-    try {
-      await poll('the workflow_success ledger entry', async () => {
-        const { rows } = await db.query(
-          `SELECT count(*)::int AS n FROM karma_ledger WHERE user_id = 'u1' AND action = 'workflow_success'`,
-        );
-        return rows[0].n >= 1 ? rows[0].n : undefined;
-      });
-    } finally {
-      await db.end();
-    }
+    await poll('the workflow_success ledger entry', async () => {
+      const [row] = await queryRows<{ n: number }>(
+        stack.databaseUrls.karma,
+        `SELECT count(*)::int AS n FROM karma_ledger WHERE user_id = 'u1' AND action = 'workflow_success'`,
+      );
+      return row.n >= 1 ? row.n : undefined;
+    });
     const token = await tokensAs(RequesterId.Core).tokenFor('karma');
-    const res = await http('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
+    const res = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ user_id: 'u1', role: 'learner' });
     // workflow_success is +2 DharmaPoints (apps/karma/src/config/karma.config.yaml); merit = Dharma × 1.
@@ -235,7 +181,7 @@ describe('the Pancha stack, end to end', () => {
   it('the outbox accounting of Core and the Executor balances: emitted = delivered + pending + dead, nothing dead', async () => {
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        const res = await http('GET', `${stack.urls[svc]}/outbox/stats`);
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`);
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.emitted).toBe(stats.delivered + stats.pending + stats.dead);
@@ -247,16 +193,16 @@ describe('the Pancha stack, end to end', () => {
   describe('service identity', () => {
     it('the executor can never read Bucket (403), and no or forged credentials are 401', async () => {
       const asExecutor = await tokensAs(RequesterId.WorkflowExecutor).tokenFor('bucket');
-      expect((await http('GET', `${stack.urls.bucket}/core/events?trace_id=${accepted.trace_id}`, undefined, asExecutor)).status).toBe(403);
-      expect((await http('GET', `${stack.urls.bucket}/core/events`)).status).toBe(401);
+      expect((await httpJson('GET', `${stack.urls.bucket}/core/events?trace_id=${accepted.trace_id}`, undefined, asExecutor)).status).toBe(403);
+      expect((await httpJson('GET', `${stack.urls.bucket}/core/events`)).status).toBe(401);
       const forged = asExecutor.replace(/\.[^.]+$/, '.' + Buffer.alloc(64, 7).toString('base64url'));
-      expect((await http('GET', `${stack.urls.bucket}/core/events`, undefined, forged)).status).toBe(401);
+      expect((await httpJson('GET', `${stack.urls.bucket}/core/events`, undefined, forged)).status).toBe(401);
     });
 
     it('a body requester_id that differs from the token subject is 403 and stores nothing', async () => {
       const asCore = await tokensAs(RequesterId.Core).tokenFor('bucket');
       const eventId = '5b0f6d52-6a3c-4b47-9d2e-0c1f3e7a9b10';
-      const res = await http(
+      const res = await httpJson(
         'POST',
         `${stack.urls.bucket}/core/write-event`,
         { requester_id: 'workflow_executor', event_data: { event_id: eventId, event_type: 'forged' } },
@@ -264,14 +210,12 @@ describe('the Pancha stack, end to end', () => {
       );
       expect(res.status).toBe(403);
       expect(res.body.code).toBe('requester_mismatch');
-      const db = new Client({ connectionString: stack.databaseUrls.bucket });
-      await db.connect();
-      try {
-        const { rows } = await db.query('SELECT count(*)::int AS n FROM bucket_entries WHERE event_id = $1', [eventId]);
-        expect(rows[0].n).toBe(0);
-      } finally {
-        await db.end();
-      }
+      const [row] = await queryRows<{ n: number }>(
+        stack.databaseUrls.bucket,
+        'SELECT count(*)::int AS n FROM bucket_entries WHERE event_id = $1',
+        [eventId],
+      );
+      expect(row.n).toBe(0);
     });
   });
 
@@ -280,12 +224,12 @@ describe('the Pancha stack, end to end', () => {
       await stack.stopService('workflow-executor');
       await stack.stopService('bucket');
       await stack.stopService('karma');
-      const res = await http('POST', `${stack.urls.core}/handle_task`, {
+      const res = await httpJson('POST', `${stack.urls.core}/handle_task`, {
         input: 'create a task to rotate the signing keys',
         user_id: 'u2',
       });
       expect(res.status).toBe(202);
-      const view = await http('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+      const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
       expect(view.status).toBe(200);
       expect(view.body).toMatchObject({ status: 'dispatching', timeline: [], timeline_error: 'bucket_unavailable' });
 
@@ -295,7 +239,7 @@ describe('the Pancha stack, end to end', () => {
       const done = await poll(
         'the dispatch and both timeline events after the restart',
         async () => {
-          const r = await http('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+          const r = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
           const types = (r.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
           return r.body.status === 'dispatched_success' && types.includes('task_received') && types.includes('workflow_execution')
             ? r.body
@@ -306,18 +250,18 @@ describe('the Pancha stack, end to end', () => {
       expect(done.execution_result).toMatchObject({ success: true, task_status: 'CREATED' });
       const token = await tokensAs(RequesterId.Core).tokenFor('karma');
       await poll('karma to catch up', async () => {
-        const r = await http('GET', `${stack.urls.karma}/api/v1/karma/u2`, undefined, token);
+        const r = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u2`, undefined, token);
         return r.status === 200 && r.body.merit > 0 ? r.body : undefined;
       }, 60000);
     }, 120000);
   });
 
   it('bad input is a 422 naming each field and a body over 256 KiB is a 413, never a 5xx', async () => {
-    const bad = await http('POST', `${stack.urls.core}/handle_task`, { input: '', tags: 'x' });
+    const bad = await httpJson('POST', `${stack.urls.core}/handle_task`, { input: '', tags: 'x' });
     expect(bad.status).toBe(422);
     const fields = bad.body.errors.map((e: { field: string }) => e.field);
     expect(fields).toEqual(expect.arrayContaining(['input', 'user_id', 'tags']));
-    const big = await http('POST', `${stack.urls.core}/handle_task`, { input: 'x'.repeat(300 * 1024), user_id: 'u1' });
+    const big = await httpJson('POST', `${stack.urls.core}/handle_task`, { input: 'x'.repeat(300 * 1024), user_id: 'u1' });
     expect(big.status).toBe(413);
   });
 });

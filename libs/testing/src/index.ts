@@ -1,2 +1,3 @@
 export * from './test-database';
 export * from './otlp-receiver';
+export * from './e2e-helpers';

@@ -1,24 +1,14 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@pancha/contracts';
-import type { BucketChannel } from '@pancha/contracts';
+import type { BucketEntry } from '@pancha/contracts';
 
 /**
  * Everything an entry's hash covers. Field names are the column names; absent optional fields are
  * null (never omitted) so "missing" and "null" hash the same on write and on re-read.
  */
-export interface ChainFields {
-  seq: number;
-  event_id: string;
-  requester_id: string;
-  channel: BucketChannel;
-  event_type: string;
-  trace_id: string | null;
-  product: string | null;
-  user_id: string | null;
+export type ChainFields = Omit<BucketEntry, 'event_data' | 'content_hash' | 'prev_hash' | 'hash'> & {
   event_data: unknown;
-  /** ISO 8601 UTC with microseconds, exactly as the row's timestamptz renders (see LEDGER_TIMESTAMP_SQL). */
-  created_at: string;
-}
+};
 
 /** A stored entry: its fields plus the hashes recorded with it. */
 export interface ChainEntry extends ChainFields {

@@ -1,4 +1,4 @@
-import type { BucketChannel, BucketEntry, BucketEventData } from '@pancha/contracts';
+import type { BucketEntry } from '@pancha/contracts';
 
 /**
  * created_at as hashed and served: ISO 8601 in UTC with the full microsecond precision of timestamptz,
@@ -12,21 +12,8 @@ export const ENTRY_COLUMNS_SQL = `
   seq, event_id, requester_id, channel, event_type, trace_id, product, user_id, event_data,
   content_hash, prev_hash, hash, ${timestampSql('created_at')} AS created_at`;
 
-export interface EntryRow {
-  seq: string;
-  event_id: string;
-  requester_id: string;
-  channel: BucketChannel;
-  event_type: string;
-  trace_id: string | null;
-  product: string | null;
-  user_id: string | null;
-  event_data: BucketEventData;
-  content_hash: string;
-  prev_hash: string;
-  hash: string;
-  created_at: string;
-}
+/** A row as node-postgres returns it: the wire entry, with the bigint seq as text. */
+export type EntryRow = Omit<BucketEntry, 'seq'> & { seq: string };
 
 export function toBucketEntry(row: EntryRow): BucketEntry {
   return { ...row, seq: Number(row.seq) };

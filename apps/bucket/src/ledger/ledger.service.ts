@@ -1,23 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { BucketChannel } from '@pancha/contracts';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
-import type { ChainEntry } from '../chain/chain-hash';
+import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
 
 /** An event to append; event_data is stored and hashed verbatim. */
-export interface NewEvent {
-  event_id: string;
-  requester_id: string;
-  channel: BucketChannel;
-  event_type: string;
-  trace_id: string | null;
-  product: string | null;
-  user_id: string | null;
-  event_data: Record<string, unknown>;
-}
+export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown> };
 
 /**
  * What happened to one event: appended now, a replay of the recorded one (same requester, same
