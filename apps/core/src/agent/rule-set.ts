@@ -11,7 +11,7 @@ export const DEFAULT_RULES_FILE = path.join(__dirname, 'rules.yaml');
 export interface Rule {
   name: string;
   description?: string;
-  /** Case-insensitive, `.` matches newlines; tested against the trimmed input. Null only for the default. */
+  /** Case-insensitive, `.` matches newlines; tested against the input with each whitespace run collapsed to one character (normalizeCommand). Null only for the default. */
   pattern: RegExp | null;
   decision: Decision;
   action_type: ActionType | null;

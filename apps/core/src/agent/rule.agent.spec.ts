@@ -85,6 +85,38 @@ describe('RuleAgent with the shipped rules.yaml', () => {
   });
 });
 
+describe('RuleAgent on hostile input', () => {
+  // Each of these held Core's event loop for seconds to minutes before the input was normalized
+  // (nested \s+ / free-text groups backtracking over a run of spaces). 10 000 characters is the API's limit.
+  const filler = (unit: string) => unit.repeat(Math.floor(9000 / unit.length));
+  const hostile = [
+    `email a@b about ${filler(' ')}x`,
+    `email a@b about ${filler(' \t\n')}x`,
+    `send an email to a@b about ${filler('x ')}saying`,
+    `send an email to a@b about ${filler(' ')}x saying${filler(' ')}`,
+    `email ${filler('a')}@${filler('b')} about x`,
+    `whatsapp +15551234567${filler(' ')}`,
+    `send a whatsapp to +15551234567 saying${filler(' ')}`,
+    `remind me to${filler(' ')}x`,
+    `ask ai${filler(' ')}`,
+    filler('email a@b about x '),
+  ];
+
+  it.each(hostile.map((text, i) => [i, text]))('decides hostile input %i in linear time', (_i, text) => {
+    const started = performance.now();
+    agent.decideSync({ input: text as string, user_id: 'u-1' });
+    // Generous: the linear matcher takes a few milliseconds; the backtracking one took from 0.4 s to minutes.
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+
+  it('reads a command whatever its spacing, keeping the lines of a body', async () => {
+    expect(await decide('email alice@example.com\n  about the launch:\n\n it moves   to Friday')).toMatchObject({
+      action_type: ActionType.Email,
+      payload: { recipient: 'alice@example.com', subject: 'the launch', body: 'it moves to Friday' },
+    });
+  });
+});
+
 describe('templates', () => {
   const ctx = { input: 'hi', user_id: 'u-7', product: 'gurukul', groups: { who: ' bob ' } };
 

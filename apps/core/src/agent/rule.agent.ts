@@ -14,7 +14,11 @@ export class RuleAgent extends DecisionAgent {
   }
 
   decideSync(input: AgentInput): AgentDecision {
-    const text = input.input.trim();
+    // Rules read a command, not its layout: every whitespace run becomes one character. Besides being what
+    // the rules mean, this is what keeps them linear: with runs of spaces, `\s+` before a free-text group like
+    // (?<subject>[^:\n]+?) can split a run in many ways, and one 10 kB input of spaces held the event loop
+    // for minutes (catastrophic backtracking).
+    const text = normalizeCommand(input.input);
     for (const rule of this.ruleSet.rules) {
       const match = rule.pattern?.exec(text);
       if (match) return this.apply(rule, input, text, match.groups ?? {});
@@ -30,4 +34,14 @@ export class RuleAgent extends DecisionAgent {
     }
     return { decision: rule.decision, action_type: rule.action_type, payload, decided_by: `rule:${rule.name}` };
   }
+}
+
+/**
+ * The text rules are matched against: a whitespace run that holds a line break becomes one newline (a
+ * multi-line email body keeps its lines), any other run one space; ends trimmed.
+ */
+export function normalizeCommand(input: string): string {
+  return input
+    .trim()
+    .replace(/\s+/g, (run) => (run.includes('\n') ? '\n' : ' '));
 }
