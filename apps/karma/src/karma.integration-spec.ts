@@ -206,6 +206,20 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         expect((await http().get('/v1/q-table')).status).toBe(401);
       });
 
+      it('the executor may only report workflow outcomes: no other action, no other event type (T8)', async () => {
+        const asExecutor = (body: object) => post(body, RequesterId.WorkflowExecutor);
+        const cheat = await asExecutor({ type: 'life_event', data: { user_id: 't8-user', action: 'cheat' } });
+        expect(cheat.status).toBe(403);
+        const death = await asExecutor({ type: 'death_event', data: { user_id: 't8-user' } });
+        expect(death.status).toBe(403);
+        const stats = await asExecutor({ type: 'stats_request', data: { user_id: 'exec-user' } });
+        expect(stats.status).toBe(403);
+        expect((await asExecutor({ type: 'life_event', data: { user_id: 't8-user', action: 'workflow_failure' } })).status).toBe(200);
+        // Nothing of the refused events was recorded: the only entry is the workflow_failure.
+        const profile = await get('/api/v1/karma/t8-user', RequesterId.Prana);
+        expect(profile.body).toMatchObject({ cheat_count_30d: 0, merit: 0, last_death: null });
+      });
+
       it('the executor may write events but not read profiles', async () => {
         expect((await get('/api/v1/karma/exec-user', RequesterId.WorkflowExecutor)).status).toBe(403);
         expect((await get('/api/v1/karma/exec-user', RequesterId.Prana)).status).toBe(200);

@@ -227,6 +227,8 @@ describe('the Pancha stack, end to end', () => {
       const res = await httpJson('POST', `${stack.urls.core}/handle_task`, {
         input: 'create a task to rotate the signing keys',
         user_id: 'u2',
+        // A product-scoped task: the executor's workflow_execution event must be accepted by Bucket too.
+        product: 'shop',
       });
       expect(res.status).toBe(202);
       const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);

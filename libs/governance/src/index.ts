@@ -2,7 +2,7 @@ export { GovernanceModule, type GovernanceModuleOptions } from './governance.mod
 export { GovernanceConfig } from './governance.config';
 export { ServiceAuthGuard } from './service-auth.guard';
 export { Public, RequireOperation, Requester, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
-export { assertBodyRequester, GovernanceErrorCode } from './governance.exception';
+export { assertBodyRequester, forbidden, GovernanceErrorCode } from './governance.exception';
 export { canAccessProduct, productFilter, type VerifiedRequester } from './verified-requester';
 export { KeyStore, ensureKeyPairs, loadKeyStore, loadPrivateKey, privateKeyFile, publicKeyFile } from './key-store';
 export { TokenIssuer, type TokenClaims, type TokenIssuerOptions } from './token-issuer.service';

@@ -130,7 +130,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
     'atonement_plans', 'lokas', 'q_learning', 'max_future_skew_seconds',
   ]);
 
-  const tokens: Record<string, TokenRule> = {};
+  const tokens = lookupTable<TokenRule>();
   for (const [name, v] of Object.entries(c.object(root.tokens, 'tokens') ?? {})) {
     const key = `tokens.${name}`;
     if (!c.name(name, key)) continue;
@@ -145,7 +145,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
   }
   if (root.tokens !== undefined && Object.keys(tokens).length === 0) c.fail('tokens', 'must define at least one token');
 
-  const paapClasses: Record<string, PaapClassRule> = {};
+  const paapClasses = lookupTable<PaapClassRule>();
   for (const [name, v] of Object.entries(c.object(root.paap_classes, 'paap_classes') ?? {})) {
     const key = `paap_classes.${name}`;
     if (!c.name(name, key)) continue;
@@ -176,7 +176,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
   });
   if (Array.isArray(root.roles) && roles.length === 0) c.fail('roles', 'must define at least one role');
 
-  const progressivePenalties: Record<string, ProgressivePenaltyRule> = {};
+  const progressivePenalties = lookupTable<ProgressivePenaltyRule>();
   for (const [name, v] of Object.entries(c.object(root.progressive_penalties ?? {}, 'progressive_penalties') ?? {})) {
     const key = `progressive_penalties.${name}`;
     if (!c.name(name, key)) continue;
@@ -190,7 +190,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
     progressivePenalties[name] = { token, windowDays: c.number(p.window_days, `${key}.window_days`, { positive: true }), amounts };
   }
 
-  const dailyCaps: Record<string, DailyCapRule> = {};
+  const dailyCaps = lookupTable<DailyCapRule>();
   for (const [name, v] of Object.entries(c.object(root.daily_caps ?? {}, 'daily_caps') ?? {})) {
     const key = `daily_caps.${name}`;
     if (!c.name(name, key)) continue;
@@ -203,7 +203,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
     };
   }
 
-  const actions: Record<string, ActionRule> = {};
+  const actions = lookupTable<ActionRule>();
   for (const [name, v] of Object.entries(c.object(root.actions, 'actions') ?? {})) {
     const key = `actions.${name}`;
     if (!c.name(name, key)) continue;
@@ -236,7 +236,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
   }
   if (root.actions !== undefined && Object.keys(actions).length === 0) c.fail('actions', 'must define at least one action');
 
-  const atonementPlans: Record<string, Record<string, number>> = {};
+  const atonementPlans = lookupTable<Record<string, number>>();
   let atonementTypes: string[] = [];
   const plans = c.object(root.atonement_plans, 'atonement_plans') ?? {};
   for (const cls of Object.keys(paapClasses)) {
@@ -321,4 +321,12 @@ export function loadKarmaConfig(file: string = DEFAULT_KARMA_CONFIG_FILE): Karma
     throw new KarmaConfigError(file, [`is not valid YAML: ${(error as Error).message}`]);
   }
   return validateKarmaConfig(doc, file);
+}
+
+/**
+ * A name → rule table with no prototype: a request naming "constructor" or "__proto__" finds nothing,
+ * instead of an inherited member that passes as a known action.
+ */
+function lookupTable<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }

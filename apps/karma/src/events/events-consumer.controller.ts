@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { KarmaEventRequestDto } from '@pancha/contracts';
-import { JetStreamConsumer } from '@pancha/nats-transport';
+import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
 import { EventsService } from './events.service';
 
 /**
@@ -15,7 +15,7 @@ export class EventsConsumerController {
   constructor(@Inject(EventsService) private readonly events: EventsService) {}
 
   @EventPattern('karma.life-event')
-  async lifeEvent(@Payload() body: KarmaEventRequestDto): Promise<void> {
-    await this.events.submit(body);
+  async lifeEvent(@Payload() body: KarmaEventRequestDto, @Ctx() ctx: JetStreamContext): Promise<void> {
+    await this.events.submit(body, ctx.getRequester());
   }
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, HttpStatus, Inject, Post, Res } from '@nestjs/common';
 import { KarmaEventReply, KarmaEventRequestDto } from '@pancha/contracts';
-import { RequireOperation } from '@pancha/governance';
+import { RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
 import type { Response } from 'express';
 import { EventsService } from './events.service';
 
@@ -12,8 +12,12 @@ export class EventsController {
   @Post()
   @HttpCode(HttpStatus.OK)
   @RequireOperation('write')
-  async submit(@Body() body: KarmaEventRequestDto, @Res({ passthrough: true }) res: Response): Promise<KarmaEventReply> {
-    const { reply, replayed } = await this.events.submit(body);
+  async submit(
+    @Body() body: KarmaEventRequestDto,
+    @Requester() requester: VerifiedRequester,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<KarmaEventReply> {
+    const { reply, replayed } = await this.events.submit(body, requester);
     if (replayed) res.setHeader('idempotent-replay', 'true');
     return reply;
   }

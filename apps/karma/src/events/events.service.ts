@@ -1,9 +1,18 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { KarmaEventReply, KarmaEventRequestDto, KarmaEventType } from '@pancha/contracts';
+import { KarmaEventReply, KarmaEventRequestDto, KarmaEventType, RequesterId } from '@pancha/contracts';
+import { forbidden, type VerifiedRequester } from '@pancha/governance';
 import { Clock } from '../clock/clock';
 import { KarmaLedgerService } from '../ledger/karma-ledger.service';
 import { parseKarmaEvent } from './event-parser';
 import { IngestResult, KarmaEngine } from './karma-engine';
+
+/**
+ * Requesters whose `write` on Karma is only reporting, and what they may report (T8: the executor records
+ * workflow outcomes and never changes karma data by other means, nor reads a profile via stats_request).
+ */
+const REPORT_ONLY: Partial<Record<string, { type: KarmaEventType; actions: readonly string[] }>> = {
+  [RequesterId.WorkflowExecutor]: { type: KarmaEventType.LifeEvent, actions: ['workflow_success', 'workflow_failure'] },
+};
 
 @Injectable()
 export class EventsService {
@@ -19,8 +28,10 @@ export class EventsService {
    * Validates (422 before any I/O), then records the event through the ledger's group commit.
    * Database errors propagate: the exception filter answers 503 and the caller's outbox retries.
    */
-  async submit(body: KarmaEventRequestDto): Promise<IngestResult> {
+  async submit(body: KarmaEventRequestDto, requester: VerifiedRequester): Promise<IngestResult> {
+    // Vocabulary first (an unknown action is a 422 for anyone), then who may report what.
     const event = parseKarmaEvent(this.engine.config, body, this.clock.now().getTime());
+    assertMayReport(body, requester);
     if (event.type === KarmaEventType.StatsRequest && !event.clientEventId) {
       // Nothing to write and nothing to remember: no lock needed.
       return this.engine.ingest(this.ledger.reader(), event, this.clock.now().getTime());
@@ -32,5 +43,14 @@ export class EventsService {
 
   private logEvent(reply: KarmaEventReply): void {
     this.logger.debug({ event_type: reply.event_type, routing_info: reply.routing_info }, reply.message);
+  }
+}
+
+function assertMayReport(body: KarmaEventRequestDto, requester: VerifiedRequester): void {
+  const allowed = REPORT_ONLY[requester.id];
+  if (!allowed) return;
+  const action = typeof body.data?.action === 'string' ? body.data.action.toLowerCase() : undefined;
+  if (body.type !== allowed.type || !action || !allowed.actions.includes(action)) {
+    throw forbidden(`${requester.id} may only report ${allowed.type} events with action ${allowed.actions.join(' or ')}`);
   }
 }
