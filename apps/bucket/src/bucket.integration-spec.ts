@@ -156,6 +156,19 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       expect(await countRows()).toBe(before);
     });
 
+    it('rejects a number JSON cannot store (1e400 parses to Infinity) with 422, not a 500', async () => {
+      const before = await countRows();
+      const { event_id } = newEvent();
+      const res = await http()
+        .post('/core/write-event')
+        .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
+        .set('content-type', 'application/json')
+        .send(`{"requester_id":"bhiv_core","event_data":{"event_id":"${event_id}","event_type":"x","n":1e400}}`);
+      expect(res.status).toBe(422);
+      expect(res.body.errors).toEqual([{ field: 'event_data.n', messages: ['must be a finite number'] }]);
+      expect(await countRows()).toBe(before);
+    });
+
     it('rejects 100k levels of nesting with 422, not a crash', async () => {
       const raw = `{"requester_id":"bhiv_core","event_data":{"event_id":"${randomUUID()}","event_type":"t","d":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
       const res = await http().post('/core/write-event').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`).set('content-type', 'application/json').send(raw);
@@ -235,6 +248,8 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       ['limit=1001', 'limit'],
       ['limit=abc', 'limit'],
       ['after_seq=-1', 'after_seq'],
+      ['after_seq=99999999999999999999', 'after_seq'],
+      ['after_seq=9223372036854775807', 'after_seq'],
       ['limit=1&limit=2', 'limit'],
     ])('GET /core/events?%s is 422 naming %s', async (query, field) => {
       const res = await get(`/core/events?${query}`);

@@ -16,7 +16,8 @@ export class EventsQueryDto {
   product?: string;
 
   /** Return entries with seq strictly greater than this (0 = from the start). */
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  // Beyond 2^53 a JS number no longer names one seq (and PostgreSQL's bigint ends at 2^63): a 422, not a 500.
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(Number.MAX_SAFE_INTEGER)
   after_seq?: number;
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_EVENTS_PAGE)

@@ -22,4 +22,11 @@ describe('findUnstorableJson', () => {
     expect(findUnstorableJson(atLimit, 32)).toEqual([]);
     expect(findUnstorableJson([atLimit], 32)).toHaveLength(1);
   });
+
+  it('refuses numbers JSON.parse made infinite', () => {
+    expect(findUnstorableJson(JSON.parse('{"a":{"n":1e400},"b":[-1e400]}'), 32)).toEqual([
+      { field: 'a.n', messages: ['must be a finite number'] },
+      { field: 'b.0', messages: ['must be a finite number'] },
+    ]);
+  });
 });

@@ -26,6 +26,11 @@ export function findUnstorableJson(root: unknown, maxDepth: number): FieldError[
       if (problem) errors.push({ field: path || '(body)', messages: [problem] });
       continue;
     }
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      // JSON.parse turns 1e400 into Infinity, which has no JSON form to store or hash.
+      errors.push({ field: path || '(body)', messages: ['must be a finite number'] });
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
     if (depth + 1 > maxDepth) {
       errors.push({ field: path || '(body)', messages: [`nests deeper than ${maxDepth} levels`] });
