@@ -9,7 +9,7 @@ describe('resolveOutboxOptions', () => {
       concurrency: 8,
       baseDelayMs: 200,
       maxDelayMs: 30_000,
-      maxAttempts: 12,
+      maxAttempts: 6000,
       deliveryTimeoutMs: 10_000,
       leaseMs: 120_000,
       shutdownTimeoutMs: 10_000,

@@ -32,7 +32,10 @@ const NUMERIC_FIELDS: Record<Exclude<keyof OutboxOptions, 'enabled'>, Field> = {
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 8, min: 1 },
   baseDelayMs: { env: 'OUTBOX_BASE_DELAY_MS', fallback: 200, min: 0 },
   maxDelayMs: { env: 'OUTBOX_MAX_DELAY_MS', fallback: 30_000, min: 0 },
-  maxAttempts: { env: 'OUTBOX_MAX_ATTEMPTS', fallback: 12, min: 1 },
+  // Transient failures are retried for about a day (mean wait ≈ maxDelay/2 once backoff reaches the cap),
+  // so a receiver that is down for hours is caught up with when it returns; 4xx verdicts still dead-letter
+  // at once. Twelve attempts gave up after about a minute of outage, and nothing replays dead letters.
+  maxAttempts: { env: 'OUTBOX_MAX_ATTEMPTS', fallback: 6000, min: 1 },
   deliveryTimeoutMs: { env: 'OUTBOX_DELIVERY_TIMEOUT_MS', fallback: 10_000, min: 1 },
   leaseMs: { env: 'OUTBOX_LEASE_MS', fallback: 120_000, min: 1 },
   shutdownTimeoutMs: { env: 'OUTBOX_SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 0 },

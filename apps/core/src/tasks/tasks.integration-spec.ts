@@ -152,7 +152,20 @@ function bucketHandler(req: RecordedRequest): { status: number; body: unknown } 
         hash: 'h',
         created_at: new Date().toISOString(),
       }));
-    return { status: 200, body: { events, next_after_seq: null } };
+    // Someone else's PRANA packet on the same trace (a caller chooses the traceparent it sends): Core must not show it.
+    const foreign: BucketEntry = {
+      ...(events[0] ?? { seq: 0, event_id: '0', content_hash: 'c', prev_hash: 'p', hash: 'h', created_at: new Date().toISOString() }),
+      seq: events.length + 1,
+      event_id: '7d1f4c2e-0000-4000-8000-000000000001',
+      requester_id: 'prana',
+      channel: 'prana',
+      event_type: 'prana_packet',
+      trace_id: traceId,
+      product: 'secret-product',
+      user_id: 'victim',
+      event_data: { event_id: '7d1f4c2e-0000-4000-8000-000000000001', event_type: 'prana_packet', state: 'DEEP_FOCUS' },
+    };
+    return { status: 200, body: { events: [...events, foreign], next_after_seq: null } };
   }
   return { status: 404, body: { code: 'not_found' } };
 }

@@ -30,6 +30,7 @@ import { TaskEntity } from './task.entity';
 import { TaskNotFoundException } from './tasks.exception';
 
 const TIMELINE_LIMIT = 1000;
+const TIMELINE_CHANNELS: ReadonlySet<string> = new Set(['core', 'workflow']);
 
 @Injectable()
 export class TasksService {
@@ -87,7 +88,10 @@ export class TasksService {
     };
     try {
       const page = await this.bucket.events({ trace_id: task.traceId, limit: TIMELINE_LIMIT });
-      view.timeline = page.events;
+      // Only what Core and the executor recorded for this task. Core reads Bucket with an all-products
+      // credential on behalf of a caller who may be anonymous, and a caller picks the trace id it sends
+      // (traceparent): other channels on that trace (PRANA packets, say) are not this task's to show.
+      view.timeline = page.events.filter((e) => TIMELINE_CHANNELS.has(e.channel));
     } catch (error) {
       // Bucket being down must not hide the task itself (graceful degradation).
       this.logger.warn({ msg: 'task timeline unavailable', task_id: taskId, error: (error as Error).message });
