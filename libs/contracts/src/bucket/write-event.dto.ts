@@ -1,13 +1,13 @@
 import { Type } from 'class-transformer';
 import { IsDefined, IsNotEmpty, IsObject, IsOptional, IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
-import { MAX_JSON_DEPTH } from '../common/api-error';
+import { ID_LIMITS, MAX_JSON_DEPTH } from '../common/api-error';
 import type { BucketChannel, BucketEventData, WriteEventRequest } from './bucket-event';
 
 /** Longest accepted value of each indexed field (characters). */
 export const BUCKET_LIMITS = {
   eventType: 128,
   traceId: 128,
-  product: 128,
+  product: ID_LIMITS.product,
   userId: 255,
   requesterId: 64,
   /** Deepest nesting of objects/arrays accepted in a request body (the body itself is depth 1). */

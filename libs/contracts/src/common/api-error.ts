@@ -34,3 +34,9 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 /** Request JSON may nest at most this deep: deeper input is a 422, not a stack overflow in a validator. */
 export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Identifier lengths every pillar accepts, so nothing one service acknowledged is refused by the next hop
+ * (an event Karma or Bucket would refuse is otherwise dead-lettered after the caller heard 2xx).
+ */
+export const ID_LIMITS = { userId: 128, product: 128 } as const;

@@ -1,4 +1,5 @@
 import { ArrayMaxSize, IsArray, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ID_LIMITS } from '../common/api-error';
 import type { Decision } from '../workflow-executor';
 import type { TaskStatus } from './task-status';
 
@@ -25,11 +26,11 @@ export class HandleTaskRequestDto implements HandleTaskRequest {
   @IsOptional() @IsString() @MaxLength(64)
   input_type?: string;
 
-  @IsString() @IsNotEmpty() @MaxLength(255)
+  /** Karma and Bucket take ids up to ID_LIMITS: a longer one accepted here could never be recorded there. */
+  @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.userId)
   user_id: string;
 
-  /** Bucket indexes product up to 128 characters; a longer one could never be recorded there. */
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(128)
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)
   product?: string;
 
   @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(100, { each: true })

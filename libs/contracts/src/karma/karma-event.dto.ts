@@ -13,6 +13,7 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
+import { ID_LIMITS } from '../common/api-error';
 
 /** The five event types of `POST /v1/event/` (SPEC §2; names kept from the original Karma service). */
 export enum KarmaEventType {
@@ -27,7 +28,7 @@ export const KARMA_EVENT_TYPES: readonly KarmaEventType[] = Object.values(KarmaE
 
 /** Longest accepted value of each field (characters). */
 export const KARMA_LIMITS = {
-  userId: 128,
+  userId: ID_LIMITS.userId,
   name: 64,
   source: 128,
   note: 1000,

@@ -14,6 +14,13 @@ function problems(body: unknown): string[] {
 }
 
 describe('ExecuteWorkflowRequestDto', () => {
+  it('refuses ids Karma and Bucket could never record (they would be dead-lettered after a 200)', () => {
+    const payload = (extra: object) => ({ trace_id: 't', decision: 'workflow', data: { workflow_type: 'workflow', payload: { action_type: 'task', title: 'x', ...extra } } });
+    expect(problems(payload({ user_id: 'u'.repeat(129) }))).toEqual(['data.payload']);
+    expect(problems(payload({ product: 'p'.repeat(129) }))).toEqual(['data.payload']);
+    expect(problems(payload({ user_id: 'u'.repeat(128), product: 'p'.repeat(128) }))).toEqual([]);
+  });
+
   it('accepts every decision, with or without data', () => {
     for (const decision of ['respond', 'task', 'workflow', 'insight', 'fallback']) {
       expect(problems({ trace_id: 't', decision })).toEqual([]);

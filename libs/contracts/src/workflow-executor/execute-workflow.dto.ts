@@ -1,4 +1,5 @@
 import { Type } from 'class-transformer';
+import { ID_LIMITS } from '../common/api-error';
 import {
   IsEnum,
   IsIn,
@@ -49,6 +50,10 @@ function payloadProblems(value: unknown): string[] {
   for (const field of PAYLOAD_STRING_FIELDS) {
     const v = payload[field];
     if (v !== undefined && v !== null && typeof v !== 'string') problems.push(`payload.${field} must be a string`);
+  }
+  for (const [field, max] of [['user_id', ID_LIMITS.userId], ['product', ID_LIMITS.product]] as const) {
+    const v = payload[field];
+    if (typeof v === 'string' && v.length > max) problems.push(`payload.${field} must be at most ${max} characters`);
   }
   const trace = payload.trace_id;
   if (typeof trace === 'string' && trace.length > MAX_TRACE_ID_LENGTH) {
