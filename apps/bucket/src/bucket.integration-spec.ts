@@ -303,7 +303,7 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       const packets = [packet(user, 'DEEP_FOCUS'), packet(user, 'DEEP_FOCUS'), packet(user, 'IDLE')];
       const first = await post('/bucket/prana/ingest', { packets }, RequesterId.Prana);
       expect(first.status).toBe(201);
-      expect(first.body).toMatchObject({ accepted: 3, duplicates: 0 });
+      expect(first.body).toMatchObject({ accepted: 3, duplicates: 0, conflicts: 0 });
       const seqs = first.body.entries.map((e: { seq: number }) => e.seq);
       expect(seqs).toEqual([seqs[0], seqs[0] + 1, seqs[0] + 2]);
 
@@ -313,12 +313,23 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       expect(second.body).toEqual({
         accepted: 1,
         duplicates: 2,
+        conflicts: 0,
         entries: [
-          { event_id: packets[0].event_id, seq: seqs[0], duplicate: true },
-          { event_id: extra.event_id, seq: seqs[2] + 1, duplicate: false },
-          { event_id: packets[2].event_id, seq: seqs[2], duplicate: true },
+          { event_id: packets[0].event_id, seq: seqs[0], duplicate: true, conflict: false },
+          { event_id: extra.event_id, seq: seqs[2] + 1, duplicate: false, conflict: false },
+          { event_id: packets[2].event_id, seq: seqs[2], duplicate: true, conflict: false },
         ],
       });
+
+      // The same event_id with other content is refused (409), not silently taken for a duplicate.
+      const changed = { ...packets[1], state: 'AWAY' };
+      const conflict = await post('/bucket/prana/ingest', { packets: [changed] }, RequesterId.Prana);
+      expect(conflict.status).toBe(409);
+      expect(conflict.body).toMatchObject({ accepted: 0, duplicates: 0, conflicts: 1, entries: [{ seq: seqs[1], conflict: true }] });
+
+      // Only the PRANA client speaks for a user's attention.
+      const forged = await post('/bucket/prana/ingest', { packets: [packet(user, 'DEEP_FOCUS')] }, RequesterId.WorkflowExecutor);
+      expect(forged.status).toBe(403);
       expect(await rowOf(extra.event_id)).toMatchObject({ channel: 'prana', event_type: 'prana_packet', requester_id: 'prana', user_id: user });
 
       const view = await get(`/bucket/prana/user/${user}`, RequesterId.Prana);

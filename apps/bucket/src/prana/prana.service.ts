@@ -45,11 +45,17 @@ export class PranaService {
         },
       })),
     );
-    const accepted = results.filter((r) => r.status === 'appended').length;
+    const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
-      accepted,
-      duplicates: results.length - accepted,
-      entries: results.map((r) => ({ event_id: r.event_id, seq: r.seq, duplicate: r.status !== 'appended' })),
+      accepted: count('appended'),
+      duplicates: count('replayed'),
+      conflicts: count('conflict'),
+      entries: results.map((r) => ({
+        event_id: r.event_id,
+        seq: r.seq,
+        duplicate: r.status === 'replayed',
+        conflict: r.status === 'conflict',
+      })),
     };
   }
 

@@ -70,10 +70,12 @@ export class PranaIngestDto {
 export interface PranaIngestResult {
   /** Packets recorded by this call. */
   accepted: number;
-  /** Packets whose event_id was already recorded (or repeated within the batch). */
+  /** Packets whose event_id was already recorded with the same content (or repeated within the batch). */
   duplicates: number;
-  /** Every packet in request order with the seq of its entry (the original one for duplicates). */
-  entries: Array<{ event_id: string; seq: number; duplicate: boolean }>;
+  /** Packets whose event_id was already recorded with other content: refused, the original stands. */
+  conflicts: number;
+  /** Every packet in request order with the seq of its entry (the original one for duplicates and conflicts). */
+  entries: Array<{ event_id: string; seq: number; duplicate: boolean; conflict: boolean }>;
 }
 
 /** `GET /bucket/prana/user/:user_id` query. */
