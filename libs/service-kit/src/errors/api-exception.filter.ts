@@ -44,9 +44,13 @@ export class ApiExceptionFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const response = exception.getResponse();
       const obj = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
-      const code = typeof obj.code === 'string' ? obj.code : (CODE_BY_STATUS[status] ?? CommonErrorCode.BadRequest);
       const rawMessage = obj.message ?? (typeof response === 'string' ? response : exception.message);
       const message = Array.isArray(rawMessage) ? rawMessage.join('; ') : String(rawMessage);
+      if (status === 400 && typeof obj.code !== 'string' && /JSON/.test(message)) {
+        // Nest turns body-parser's SyntaxError into a bare BadRequestException before any filter sees it.
+        return { status, body: { code: CommonErrorCode.InvalidJson, message: `request body is not valid JSON: ${message}`, trace_id } };
+      }
+      const code = typeof obj.code === 'string' ? obj.code : (CODE_BY_STATUS[status] ?? CommonErrorCode.BadRequest);
       const errors = Array.isArray(obj.errors) ? (obj.errors as FieldError[]) : undefined;
       return { status, body: { code, message, trace_id, ...(errors ? { errors } : {}) } };
     }
@@ -55,9 +59,6 @@ export class ApiExceptionFilter implements ExceptionFilter {
       // body-parser: oversized or unparsable bodies are the caller's problem, never ours.
       if (bp.type === 'entity.too.large') {
         return { status: 413, body: { code: CommonErrorCode.PayloadTooLarge, message: 'request body exceeds 256 KiB', trace_id } };
-      }
-      if (bp.type === 'entity.parse.failed') {
-        return { status: 400, body: { code: CommonErrorCode.InvalidJson, message: 'request body is not valid JSON', trace_id } };
       }
       return { status: bp.status, body: { code: CommonErrorCode.BadRequest, message: bp.message ?? 'bad request', trace_id } };
     }
