@@ -19,6 +19,7 @@ import { JetStreamPublisher } from './jetstream.publisher';
 import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
 import { subjectFor } from './nats.config';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
+import { eventually } from '@pancha/testing';
 
 jest.setTimeout(30000);
 const tracing = installInMemoryTracing();
@@ -63,18 +64,6 @@ class TestConsumer {
     if (left > 0) {
       failures.set(body.name, left - 1);
       throw new Error('database hiccup');
-    }
-  }
-}
-
-async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }

@@ -60,3 +60,16 @@ export async function queryRows<T>(url: string, sql: string, params: unknown[] =
     await db.end();
   }
 }
+
+/** Retries `fn` (an assertion, usually) every 100 ms until it stops throwing; after the timeout its last error stands. */
+export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -9,7 +9,7 @@ import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
 import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,18 +23,6 @@ jest.setTimeout(60_000);
 const NATS_URL = testNatsUrl();
 if (!NATS_URL) console.warn('[bucket] NATS_URL is unset: skipping the JetStream consumer tests');
 const describeNats = NATS_URL ? describe : describe.skip;
-
-async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describeNats('bucket consuming events from JetStream', () => {
   let db: TestDatabase;
