@@ -1,7 +1,7 @@
 import type { KarmaEventReply } from '@pancha/contracts';
 import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
-import type { QTable } from '../model/q-learning';
+import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
 import type { KarmaStore, StoredEvent } from './karma-store';
 import { LedgerRow, PgKarmaStore, toLedgerEntry } from './pg-karma.store';
 
@@ -71,17 +71,11 @@ export class BatchKarmaStore implements KarmaStore {
   }
 
   async qTable(roles?: string[]): Promise<QTable> {
-    const copy: QTable = new Map();
-    for (const [role, row] of this.table) {
-      if (!roles || roles.includes(role)) copy.set(role, new Map([...row].map(([a, c]) => [a, { ...c }])));
-    }
-    return copy;
+    return copyQTable(this.table, roles);
   }
 
   async saveQ(role: string, action: string, value: number): Promise<void> {
-    let row = this.table.get(role);
-    if (!row) this.table.set(role, (row = new Map()));
-    row.set(action, { value, updates: (row.get(action)?.updates ?? 0) + 1 });
+    recordQUpdate(this.table, role, action, value);
     const key = `${role}\u0000${action}`;
     const dirty = this.dirtyQ.get(key);
     if (dirty) dirty.updates += 1;

@@ -1,5 +1,5 @@
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
-import type { QTable } from '../model/q-learning';
+import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
 import type { KarmaStore, StoredEvent } from './karma-store';
 
 /** The ledger in memory, for unit and property tests of the engine (no database). */
@@ -28,16 +28,10 @@ export class MemoryKarmaStore implements KarmaStore {
   }
 
   async qTable(roles?: string[]): Promise<QTable> {
-    const copy: QTable = new Map();
-    for (const [role, row] of this.table) {
-      if (!roles || roles.includes(role)) copy.set(role, new Map([...row].map(([a, c]) => [a, { ...c }])));
-    }
-    return copy;
+    return copyQTable(this.table, roles);
   }
 
   async saveQ(role: string, action: string, value: number): Promise<void> {
-    let row = this.table.get(role);
-    if (!row) this.table.set(role, (row = new Map()));
-    row.set(action, { value, updates: (row.get(action)?.updates ?? 0) + 1 });
+    recordQUpdate(this.table, role, action, value);
   }
 }

@@ -42,10 +42,7 @@ export function qUpdatedValue(cfg: KarmaModelConfig, current: number, reward: nu
 export function applyQUpdate(cfg: KarmaModelConfig, table: QTable, t: QTransition): { before: number; after: number } {
   const before = qValue(table, t.role, t.action);
   const after = qUpdatedValue(cfg, before, t.reward, maxQ(cfg, table.get(t.nextRole)));
-  let row = table.get(t.role);
-  if (!row) table.set(t.role, (row = new Map()));
-  const cell = row.get(t.action);
-  row.set(t.action, { value: after, updates: (cell?.updates ?? 0) + 1 });
+  recordQUpdate(table, t.role, t.action, after);
   return { before, after };
 }
 
@@ -118,4 +115,20 @@ export function recommend(
     if (!best || q > best.q || (q === best.q && d.reward > best.reward)) best = { action, q, reward: d.reward, roleAfter: d.roleAfter };
   }
   return best ? { action: best.action, predictedRole: best.roleAfter } : { action: null, predictedRole: role };
+}
+
+/** A deep copy of the table, or of the rows of `roles` only (callers get values they may not mutate in place). */
+export function copyQTable(table: QTable, roles?: string[]): QTable {
+  const copy: QTable = new Map();
+  for (const [role, row] of table) {
+    if (!roles || roles.includes(role)) copy.set(role, new Map([...row].map(([a, c]) => [a, { ...c }])));
+  }
+  return copy;
+}
+
+/** Records one Q-update in the table: the new value, and one more update for that cell. */
+export function recordQUpdate(table: QTable, role: string, action: string, value: number): void {
+  let row = table.get(role);
+  if (!row) table.set(role, (row = new Map()));
+  row.set(action, { value, updates: (row.get(action)?.updates ?? 0) + 1 });
 }
