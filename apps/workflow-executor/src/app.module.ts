@@ -7,6 +7,7 @@ import { WorkflowExecutorConfig } from './config/env.validation';
 import { ExecutorConfigModule } from './config/executor-config.module';
 import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from './database';
 import { BucketWorkflowEventHandler } from './events/bucket-workflow-event.handler';
+import { EventsPublisherModule } from './events/events-publisher';
 import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
 import { ExecutionModule } from './execution/execution.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -25,7 +26,7 @@ export class AppModule {
         }),
         ExecutorConfigModule.forRoot(config),
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
-        OutboxModule.forRoot({ handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler] }),
+        OutboxModule.forRoot({ handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler], imports: [EventsPublisherModule] }),
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,

@@ -1,9 +1,9 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
 import { TokenIssuer } from '@pancha/governance';
-import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorConfig } from '../config/env.validation';
+import { EventsPublisher } from './events-publisher';
 import { BUCKET_WORKFLOW_EVENT_TOPIC, type WorkflowEventPayload } from './workflow-events';
 
 /**
@@ -12,28 +12,25 @@ import { BUCKET_WORKFLOW_EVENT_TOPIC, type WorkflowEventPayload } from './workfl
  * which is fixed in the stored payload, so redelivery is safe; a 409 (same id, other content) is never retried.
  */
 @Injectable()
-export class BucketWorkflowEventHandler implements OutboxHandler, OnApplicationShutdown {
+export class BucketWorkflowEventHandler implements OutboxHandler {
   readonly topic = BUCKET_WORKFLOW_EVENT_TOPIC;
   private readonly bucket: BucketClient;
-  private readonly nats?: JetStreamPublisher;
 
-  constructor(config: WorkflowExecutorConfig, tokens: TokenIssuer) {
+  constructor(
+    config: WorkflowExecutorConfig,
+    tokens: TokenIssuer,
+    private readonly publisher: EventsPublisher,
+  ) {
     this.bucket = new BucketClient({ baseUrl: config.BUCKET_URL, tokens });
-    const nats = natsSettings(config);
-    if (nats) this.nats = new JetStreamPublisher(nats, tokens, { name: 'workflow-executor-bucket-events' });
   }
 
   async deliver(message: OutboxMessage): Promise<void> {
-    if (this.nats) {
-      await this.nats.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: message.payload });
+    const { jetStream } = this.publisher;
+    if (jetStream) {
+      await jetStream.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: message.payload });
       return;
     }
     // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
     await this.bucket.writeEvent('workflow', message.payload as WorkflowEventPayload);
-  }
-
-  /** After the relay has stopped (beforeApplicationShutdown): pending publishes finish, then the connection closes. */
-  async onApplicationShutdown(): Promise<void> {
-    await this.nats?.close();
   }
 }

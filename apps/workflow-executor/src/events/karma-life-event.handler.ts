@@ -1,9 +1,9 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { TokenIssuer } from '@pancha/governance';
 import { KarmaClient } from '@pancha/karma-client';
-import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorConfig } from '../config/env.validation';
+import { EventsPublisher } from './events-publisher';
 import { KARMA_LIFE_EVENT_TOPIC, type KarmaLifeEventPayload } from './workflow-events';
 
 /**
@@ -11,27 +11,25 @@ import { KARMA_LIFE_EVENT_TOPIC, type KarmaLifeEventPayload } from './workflow-e
  * which deduplicates on data.event_id.
  */
 @Injectable()
-export class KarmaLifeEventHandler implements OutboxHandler, OnApplicationShutdown {
+export class KarmaLifeEventHandler implements OutboxHandler {
   readonly topic = KARMA_LIFE_EVENT_TOPIC;
   private readonly karma: KarmaClient;
-  private readonly nats?: JetStreamPublisher;
 
-  constructor(config: WorkflowExecutorConfig, tokens: TokenIssuer) {
+  constructor(
+    config: WorkflowExecutorConfig,
+    tokens: TokenIssuer,
+    private readonly publisher: EventsPublisher,
+  ) {
     this.karma = new KarmaClient({ baseUrl: config.KARMA_URL, tokens });
-    const nats = natsSettings(config);
-    if (nats) this.nats = new JetStreamPublisher(nats, tokens, { name: 'workflow-executor-karma-events' });
   }
 
   async deliver(message: OutboxMessage): Promise<void> {
-    if (this.nats) {
-      await this.nats.publish({ topic: this.topic, audience: 'karma', messageKey: message.messageKey, payload: message.payload });
+    const { jetStream } = this.publisher;
+    if (jetStream) {
+      await jetStream.publish({ topic: this.topic, audience: 'karma', messageKey: message.messageKey, payload: message.payload });
       return;
     }
     // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
     await this.karma.submitEvent(message.payload as KarmaLifeEventPayload);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.nats?.close();
   }
 }
