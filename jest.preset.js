@@ -13,5 +13,7 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   testMatch: ['**/?(*.)+(spec|integration-spec|e2e-spec).ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // ESM-only packages Jest's CommonJS runtime cannot load untransformed (Node itself requires them fine).
+  transformIgnorePatterns: ['/node_modules/(?!@marcbachmann/cel-js/)'],
   setupFiles: [path.join(__dirname, 'tools/test/jest-setup.js')],
 };
