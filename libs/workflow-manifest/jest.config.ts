@@ -1,0 +1,5 @@
+export default {
+  displayName: 'workflow-manifest',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};
