@@ -4,3 +4,4 @@ export * from './bucket';
 export * from './core';
 export * from './karma';
 export * from './workflow-executor';
+export * from './workflows';

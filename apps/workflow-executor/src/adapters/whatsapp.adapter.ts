@@ -36,7 +36,14 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
 
   async execute(input: WhatsappInput, context: ActionContext): Promise<ActionOutcome> {
     if (!this.config.whatsappConfigured) {
-      const captured = captureMessage({ channel: 'whatsapp', recipient: input.recipient, subject: null, body: input.message, traceId: context.traceId });
+      const captured = captureMessage({
+        channel: 'whatsapp',
+        recipient: input.recipient,
+        subject: null,
+        body: input.message,
+        traceId: context.traceId,
+        idempotencyKey: context.idempotencyKey,
+      });
       return {
         success: true,
         result: { whatsapp_message_id: captured.id, status: 'SENT', transport: 'capture' },
@@ -50,7 +57,12 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
         url,
         { messaging_product: 'whatsapp', to: input.recipient, type: 'text', text: { body: input.message } },
         {
-          headers: { authorization: `Bearer ${this.config.WHATSAPP_ACCESS_TOKEN}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${this.config.WHATSAPP_ACCESS_TOKEN}`,
+            'content-type': 'application/json',
+            // The Cloud API has no idempotency of its own today; a proxy or gateway in front of it may use this.
+            ...(context.idempotencyKey ? { 'idempotency-key': context.idempotencyKey } : {}),
+          },
           signal: context.signal,
         },
       );

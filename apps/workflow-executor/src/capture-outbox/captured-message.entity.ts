@@ -28,4 +28,7 @@ export class CapturedMessageEntity {
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;
+
+  @Column({ name: 'idempotency_key', type: 'text', nullable: true })
+  idempotencyKey?: string | null;
 }

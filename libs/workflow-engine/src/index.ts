@@ -1,0 +1,5 @@
+export * from './backoff';
+export * from './engine-errors';
+export * from './in-memory-runner';
+export * from './interpreter';
+export * from './run-state';
