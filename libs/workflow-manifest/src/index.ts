@@ -1,1 +1,5 @@
 export * from './manifest.types';
+export * from './duration';
+export * from './workflow-ref';
+export * from './versions';
+export * from './expressions';
