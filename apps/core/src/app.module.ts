@@ -9,6 +9,8 @@ import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
 import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
+import { RunStartHandler } from './workflows/run-start.handler';
+import { WorkflowsModule } from './workflows/workflows.module';
 
 @Module({})
 export class AppModule {
@@ -25,7 +27,8 @@ export class AppModule {
         }),
         CoreConfigModule.forRoot(config),
         ClientsModule.forRoot(config),
-        OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler] }),
+        OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler] }),
+        WorkflowsModule,
         TasksModule.forRoot(config),
       ],
     };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ALL_PRODUCTS } from './governance.constants';
 
-export const OPERATIONS = ['read', 'write', 'execute', 'submit'] as const;
+export const OPERATIONS = ['read', 'write', 'execute', 'submit', 'start', 'operate', 'admin'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export type PolicySubject = RequesterId | Anonymous;

@@ -3,3 +3,4 @@ export * from './engine-errors';
 export * from './in-memory-runner';
 export * from './interpreter';
 export * from './run-state';
+export * from './start-resolution';

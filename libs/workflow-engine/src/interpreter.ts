@@ -276,7 +276,10 @@ export class RunInterpreter {
     const timedOut = this.checkStepTimeout(step, rec, frame);
     if (timedOut) return this.afterFailure(step, rec, frame);
     const outcome = this.advanceKind(step, rec, frame);
-    return outcome.state === 'failed' ? this.afterFailure(step, rec, frame) : outcome;
+    if (outcome.state === 'failed') return this.afterFailure(step, rec, frame);
+    // A step that started waiting in this very round needs its deadline watched from now on.
+    if (outcome.state === 'waiting') this.checkStepTimeout(step, rec, frame);
+    return outcome;
   }
 
   private advanceKind(step: Step, rec: StepRecord, frame: Frame): Outcome {
@@ -350,8 +353,8 @@ export class RunInterpreter {
   }
 
   private checkStepTimeout(step: Step, rec: StepRecord, frame: Frame): boolean {
-    // Actions time out per attempt (the worker aborts them); every other kind as a whole.
-    if (step.kind === 'action' || step.timeout_ms === undefined || !rec.started_at) return false;
+    // Actions time out per attempt (the worker aborts them), approvals by their own on_timeout; other kinds as a whole.
+    if (step.kind === 'action' || step.kind === 'approval' || step.timeout_ms === undefined || !rec.started_at) return false;
     const deadline = rec.started_at.getTime() + step.timeout_ms;
     if (this.now.getTime() < deadline) {
       this.wakeAt(new Date(deadline));

@@ -52,6 +52,10 @@ export class CoreConfig extends BaseServiceConfig {
   @Min(100) @Max(120_000)
   LLM_TIMEOUT_MS = 5000;
 
+  /** How often Core refreshes its mirror of the executor's workflow catalog (a 304 when nothing changed). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(50) @Max(600_000)
+  WORKFLOW_CATALOG_REFRESH_MS = 1000;
+
   /** JetStream transport for the Bucket task events (libs/nats-transport); unset → HTTP. The executor call always stays HTTP. */
   @IsOptional() @IsNatsUrl()
   NATS_URL?: string;

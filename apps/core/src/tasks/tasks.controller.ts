@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto } from '@pancha/contracts';
-import { RequireOperation } from '@pancha/governance';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
 import { TasksService } from './tasks.service';
 
@@ -16,8 +16,8 @@ export class TasksController {
   @Post('handle_task')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('submit')
-  handleTask(@Body() body: HandleTaskRequestDto): Promise<HandleTaskAccepted> {
-    return this.tasks.handle(body);
+  handleTask(@Body() body: HandleTaskRequestDto, @Requester() requester: VerifiedRequester): Promise<HandleTaskAccepted> {
+    return this.tasks.handle(body, requester);
   }
 
   @Get('tasks/:task_id')

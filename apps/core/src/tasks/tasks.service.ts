@@ -12,9 +12,14 @@ import {
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
+import { ANONYMOUS } from '@pancha/contracts';
+import type { StartRunAccepted } from '@pancha/contracts';
+import type { VerifiedRequester } from '@pancha/governance';
 import { OutboxService } from '@pancha/outbox';
+import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
 import { CoreConfig } from '../config/env.validation';
 import {
@@ -28,6 +33,7 @@ import {
 } from './core-events';
 import { TaskEntity } from './task.entity';
 import { TaskNotFoundException } from './tasks.exception';
+import { WorkflowRunsService } from '../workflows/workflow-runs.service';
 
 const TIMELINE_LIMIT = 1000;
 const TIMELINE_CHANNELS: ReadonlySet<string> = new Set(['core', 'workflow']);
@@ -42,13 +48,14 @@ export class TasksService {
     private readonly outbox: OutboxService,
     private readonly bucket: BucketClient,
     private readonly config: CoreConfig,
+    private readonly workflowRuns: WorkflowRunsService,
   ) {}
 
   /**
    * Decides, then stores the task and its outbox messages in one transaction. Nothing downstream is called
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
-  async handle(body: HandleTaskRequestDto): Promise<HandleTaskAccepted> {
+  async handle(body: HandleTaskRequestDto, requester?: VerifiedRequester): Promise<HandleTaskAccepted> {
     const decided = await this.agent.decide({
       input: body.input,
       input_type: body.input_type,
@@ -59,7 +66,7 @@ export class TasksService {
     const traceId = currentTraceId();
     if (traceId) {
       try {
-        return await this.store(body, decided, traceId);
+        return await this.store(body, decided, traceId, requester);
       } catch (error) {
         if (!(error instanceof TraceIdTaken)) throw error;
         // The caller reused a trace for a second task. The trace id is the executor's idempotency key, so
@@ -67,7 +74,7 @@ export class TasksService {
         this.logger.warn({ msg: 'trace already has a task; starting a new linked trace', trace_id: traceId });
       }
     }
-    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId));
+    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester));
   }
 
   async view(taskId: string): Promise<CoreTaskView> {
@@ -80,6 +87,8 @@ export class TasksService {
       product: task.product,
       decision: task.decision,
       action_type: task.actionType,
+      workflow: task.workflow ?? null,
+      run_id: task.runId ?? null,
       status: task.status,
       execution_result: task.executionResult,
       created_at: task.createdAt.toISOString(),
@@ -100,15 +109,22 @@ export class TasksService {
     return view;
   }
 
-  private async store(body: HandleTaskRequestDto, decided: AgentDecision, traceId: string): Promise<HandleTaskAccepted> {
+  private async store(
+    body: HandleTaskRequestDto,
+    decided: AgentDecision,
+    traceId: string,
+    requester: VerifiedRequester = { id: ANONYMOUS, products: [] },
+  ): Promise<HandleTaskAccepted> {
     const now = new Date();
     const isWorkflow = decided.decision === Decision.Workflow;
-    const status = !isWorkflow
+    let status: TaskStatus = !isWorkflow
       ? TaskStatus.Decided
-      : this.config.ENABLE_WORKFLOW_EXECUTION
-        ? TaskStatus.Dispatching
-        : TaskStatus.DispatchSkipped;
-    const task = Object.assign(new TaskEntity(), {
+      : !this.config.ENABLE_WORKFLOW_EXECUTION
+        ? TaskStatus.DispatchSkipped
+        : decided.workflow
+          ? TaskStatus.RunStarted
+          : TaskStatus.Dispatching;
+    const task: TaskEntity = Object.assign(new TaskEntity(), {
       taskId: randomUUID(),
       traceId,
       userId: body.user_id,
@@ -124,13 +140,41 @@ export class TasksService {
       agentNote: decided.fallback_reason ?? null,
       status,
       executionResult: null,
+      workflow: decided.workflow?.name ?? null,
+      runId: null as string | null,
       createdAt: now,
       updatedAt: now,
     } satisfies Partial<TaskEntity>);
 
+    let run: StartRunAccepted | undefined;
     await this.dataSource.transaction(async (manager: EntityManager) => {
+      if (task.status === TaskStatus.RunStarted && decided.workflow) {
+        // The run and the task commit together: a task that says run_started always has its run queued.
+        try {
+          run = await this.workflowRuns.startIn(
+            manager,
+            {
+              workflow: decided.workflow.name,
+              version: decided.workflow.version,
+              inputs: decided.workflow.inputs,
+              user_id: body.user_id,
+              product: body.product,
+              actor: requester.id,
+              source: `task:${task.taskId}`,
+              trace_id: traceId,
+              checkProduct: false,
+            },
+            requester,
+          );
+          task.runId = run.run_id;
+        } catch (error) {
+          if (!(error instanceof DomainException)) throw error;
+          task.status = TaskStatus.RunRefused;
+          task.agentNote = `workflow ${decided.workflow.name} not started: ${error.code}: ${error.message}`;
+        }
+      }
       // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable and nothing is logged as failed.
-      const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task).orIgnore().returning(['task_id']).execute();
+      const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task as QueryDeepPartialEntity<TaskEntity>).orIgnore().returning(['task_id']).execute();
       if ((inserted.raw as unknown[]).length === 0) throw new TraceIdTaken();
       const received: BucketCoreEventMessage = { event_data: taskReceivedEvent(task) };
       await this.outbox.enqueue(manager, {
@@ -138,20 +182,29 @@ export class TasksService {
         messageKey: coreEventMessageKey(CoreEventType.TaskReceived, task.taskId),
         payload: received,
       });
-      if (status === TaskStatus.Dispatching) {
+      if (task.status === TaskStatus.Dispatching) {
         const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
         await this.outbox.enqueue(manager, { topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch });
       }
     });
+    status = task.status;
     this.logger.log({
       msg: 'task accepted',
       task_id: task.taskId,
       decision: task.decision,
       action_type: task.actionType,
+      workflow: task.workflow,
+      run_id: task.runId,
       decided_by: task.decidedBy,
       status,
     });
-    return { task_id: task.taskId, trace_id: traceId, decision: task.decision, status };
+    return {
+      task_id: task.taskId,
+      trace_id: traceId,
+      decision: task.decision,
+      status,
+      ...(run ? { run_id: run.run_id, workflow: run.workflow } : {}),
+    };
   }
 
   /** Runs `fn` in a fresh root span (linked to the current one); without a tracing SDK, a random trace id. */

@@ -207,7 +207,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       newRunId: randomUUID,
       secrets: this.secrets.valuesFor(manifest.security.secrets),
       validateOutput: (m, output) => this.registry.validateOutput(m, output),
-      resolveRef: (ref) => this.registry.resolve(ref.name, ref.range)?.version,
+      resolveRef: (ref) => this.registry.resolve(ref.name, ref.range)?.manifest.version,
     });
     return {
       lease,

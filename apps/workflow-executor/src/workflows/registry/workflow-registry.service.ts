@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError } from '@pancha/contracts';
-import type { ChildRunCommand, RunRecord } from '@pancha/workflow-engine';
+import { type ChildRunCommand, chooseStartVersion, type RunRecord, type StartableWorkflow, type StartRefusal } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
   compileJsonSchema,
@@ -45,9 +45,7 @@ export interface LoadReport {
   findings: Finding[];
 }
 
-export type StartResolution =
-  | { ok: true; manifest: WorkflowManifest }
-  | { ok: false; reason: 'unknown_workflow' | 'unknown_version' | 'workflow_disabled' | 'version_retired'; message: string };
+export type StartResolution = { ok: true; manifest: WorkflowManifest } | { ok: false; reason: StartRefusal; message: string };
 
 interface DefinitionRow {
   name: string;
@@ -150,17 +148,20 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
 
   /** Which definition a new run of `name` (optionally `version`: exact or a range) gets, or why none. */
   resolveForStart(name: string, version?: string): StartResolution {
+    const choice = chooseStartVersion(this.startable(name), name, version);
+    if (!choice.ok) return choice;
+    return { ok: true, manifest: this.definition(name, choice.version)! };
+  }
+
+  /** The workflow as chooseStartVersion sees it (shared with Core's mirror). */
+  startable(name: string): StartableWorkflow | undefined {
     const versions = this.workflows.get(name);
-    if (!versions || versions.size === 0) return { ok: false, reason: 'unknown_workflow', message: `no workflow named ${name}` };
-    if (!this.enabled(name)) return { ok: false, reason: 'workflow_disabled', message: `workflow ${name} is disabled` };
-    let chosen: RegisteredVersion | undefined;
-    if (version === undefined) chosen = this.defaultVersion(name);
-    else {
-      chosen = versions.get(version) ?? this.resolve(name, version);
-      if (chosen?.manifest.retired) return { ok: false, reason: 'version_retired', message: `${name}@${chosen.manifest.version} is retired` };
-    }
-    if (!chosen) return { ok: false, reason: 'unknown_version', message: `no version of ${name} matches ${version ?? 'the directory'}` };
-    return { ok: true, manifest: chosen.manifest };
+    if (!versions) return undefined;
+    return {
+      name,
+      enabled: this.enabled(name),
+      versions: [...versions.values()].map((v) => ({ version: v.manifest.version, present: v.present, retired: v.manifest.retired })),
+    };
   }
 
   /** Inputs checked against the definition's `inputs` schema; each problem names its field. */

@@ -50,6 +50,7 @@ interface RunRow {
   started_at: Date | null;
   completed_at: Date | null;
   deadline_at: Date | null;
+  cursor_at: string;
 }
 
 // created_at::text keeps the microseconds a JS Date would drop, so a page cursor never skips a row.
