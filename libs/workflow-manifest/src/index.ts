@@ -5,3 +5,5 @@ export * from './versions';
 export * from './expressions';
 export * from './canonical-json';
 export * from './json-schema';
+export * from './manifest.schema';
+export * from './parse-manifest';
