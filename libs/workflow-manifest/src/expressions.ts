@@ -257,6 +257,11 @@ function compileCel(text: string): CelExpression {
   return compiled;
 }
 
+/** The bare CEL source of a value written for `if`, `foreach`, `key`…: a `{{ }}` around the whole string is removed. */
+export function unwrapExpression(text: string): string {
+  return unwrapSingleTemplate(text).source;
+}
+
 function unwrapSingleTemplate(text: string): { source: string; offset: number } {
   if (!text.includes('{{')) return { source: text, offset: 0 };
   let segments: TemplateSegment[];

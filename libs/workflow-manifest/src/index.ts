@@ -3,3 +3,7 @@ export * from './duration';
 export * from './workflow-ref';
 export * from './versions';
 export * from './expressions';
+export * from './canonical-json';
+export * from './json-schema';
+export * from './manifest.schema';
+export * from './parse-manifest';
