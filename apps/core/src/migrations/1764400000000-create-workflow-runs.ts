@@ -5,8 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * can say "queued" before the executor knows the run), and the last catalog mirrored from the executor's registry
  * (so Core can accept or refuse starts while the executor is down).
  */
-export class CreateWorkflowRuns1764000000000 implements MigrationInterface {
-  name = 'CreateWorkflowRuns1764000000000';
+export class CreateWorkflowRuns1764400000000 implements MigrationInterface {
+  name = 'CreateWorkflowRuns1764400000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`

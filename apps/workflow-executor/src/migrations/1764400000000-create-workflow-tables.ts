@@ -4,8 +4,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Workflow definitions (the registry) and durable runs: every run, step and attempt is a row, so a run resumes
  * where it was after any crash. Runs are leased by one worker at a time (lease_token fences its writes).
  */
-export class CreateWorkflowTables1764000000000 implements MigrationInterface {
-  name = 'CreateWorkflowTables1764000000000';
+export class CreateWorkflowTables1764400000000 implements MigrationInterface {
+  name = 'CreateWorkflowTables1764400000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
