@@ -11,6 +11,9 @@ import { BucketConfig } from '../config/env.validation';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { CheckpointKey } from './checkpoint-key';
 
+/** Faults found against the verified point itself: the point stays, so every later run reports them too. */
+const ANCHOR_FAULTS = new Set<ChainFault | undefined>([ChainFault.Truncated, ChainFault.CheckpointMismatch]);
+
 interface VerifiedPoint {
   size: number;
   head_hash: string;
@@ -75,7 +78,7 @@ export class AuditService {
       if (result.ok) this.verified = { size: result.size, head_hash: result.head_hash };
       // An entry the last verification vouched for is bad (edited without re-hashing): until a full walk passes
       // again, every run walks from seq 1, so the fault keeps being reported instead of hidden behind the point.
-      else if (anchor && result.first_bad_seq !== undefined && result.first_bad_seq <= anchor.size && result.reason !== ChainFault.CheckpointMismatch) {
+      else if (anchor && result.first_bad_seq !== undefined && result.first_bad_seq <= anchor.size && !ANCHOR_FAULTS.has(result.reason)) {
         this.verified = undefined;
       }
       return result;
