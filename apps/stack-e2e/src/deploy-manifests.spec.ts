@@ -31,7 +31,7 @@ const URL_VARS: Record<string, string> = {
   WORKFLOW_EXECUTOR_URL: 'workflow-executor',
 };
 /** Created outside kustomize; docs/deploy.md says how. */
-const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-workflow-executor-providers'];
+const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-database-migration-urls', 'pancha-workflow-executor-providers'];
 const IMAGE = 'pancha';
 const REGISTER = './dist/libs/trace-context/src/register.js';
 
@@ -204,6 +204,15 @@ describe('docker-compose.yml', () => {
       expect(String(url).endsWith(`/${app.database}`)).toBe(true);
     });
 
+    it('serves as its database\'s runtime role and migrates as its owner role (two URLs, two roles)', () => {
+      const role = (value: unknown) => decodeURIComponent(new URL(String(value).replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')).username);
+      const migration = env.DATABASE_MIGRATION_URL;
+      expect(urlTarget(String(migration))).toEqual({ host: 'postgres', port: 5432 });
+      expect(String(migration).endsWith(`/${app.database}`)).toBe(true);
+      expect(role(env.DATABASE_URL)).toBe(`${app.database}_app`);
+      expect(role(migration)).toBe(`${app.database}_owner`);
+    });
+
     it('exports traces to jaeger over OTLP/HTTP and mounts the keys read-only', () => {
       expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
       expect(env.PANCHA_KEYS_DIR).toBe('/keys');
@@ -281,6 +290,16 @@ describe('docker-compose.yml', () => {
     const loop = /for db in ([a-z_ ]+); do/.exec(script);
     expect(loop?.[1].trim().split(/\s+/).sort()).toEqual(Object.values(APPS).map((a) => a.database).sort());
     expect(script).toContain('CREATE DATABASE');
+  });
+
+  it('makes the owner role own each database and the runtime role neither a superuser nor an owner', () => {
+    const script = readText('deploy/postgres/init-databases.sh');
+    expect(script).toMatch(/CREATE ROLE :"owner" LOGIN NOSUPERUSER/);
+    expect(script).toMatch(/CREATE ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE/);
+    expect(script).toMatch(/CREATE DATABASE :"db" OWNER :"owner"/);
+    expect(script).toMatch(/-v owner="\$\{db\}_owner" -v app="\$\{db\}_app"/);
+    const postgres = environmentOf(services.postgres);
+    expect(Object.keys(postgres)).toEqual(expect.arrayContaining(['PANCHA_DB_PASSWORD', 'PANCHA_DB_OWNER_PASSWORD']));
   });
 });
 
@@ -594,6 +613,9 @@ describe('k8s/', () => {
       expect(env.DATABASE_URL).toBeDefined();
       const database = container.env?.find((v) => v.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef;
       expect(database).toEqual({ name: 'pancha-database-urls', key: name });
+      // Two roles: the runtime role serves, the owner migrates (docs/ARCHITECTURE.md "Database roles").
+      const migration = container.env?.find((v) => v.name === 'DATABASE_MIGRATION_URL')?.valueFrom?.secretKeyRef;
+      expect(migration).toEqual({ name: 'pancha-database-migration-urls', key: name });
       for (const [variable, target] of Object.entries(URL_VARS)) {
         expect({ variable, value: env[variable] }).toEqual({ variable, value: `http://${target}:${APPS[target].port}` });
       }
