@@ -97,12 +97,18 @@ export async function ensureServiceRoles(serverUrl: string, roles: readonly Serv
         `DO $$
          DECLARE o record;
          BEGIN
+           -- Tables first: a table's owned sequences (serial) follow it; the other sequences after.
            FOR o IN SELECT c.relname, c.relkind FROM pg_class c
-                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
                       AND pg_get_userbyid(c.relowner) <> ${quoteLiteral(r.owner)} LOOP
-             EXECUTE format(CASE WHEN o.relkind = 'S' THEN 'ALTER SEQUENCE %I OWNER TO %I'
-                                 WHEN o.relkind IN ('v', 'm') THEN 'ALTER VIEW %I OWNER TO %I'
-                                 ELSE 'ALTER TABLE %I OWNER TO %I' END, o.relname, ${quoteLiteral(r.owner)});
+             EXECUTE format(CASE o.relkind WHEN 'v' THEN 'ALTER VIEW %I OWNER TO %I'
+                                           WHEN 'm' THEN 'ALTER MATERIALIZED VIEW %I OWNER TO %I'
+                                           ELSE 'ALTER TABLE %I OWNER TO %I' END, o.relname, ${quoteLiteral(r.owner)});
+           END LOOP;
+           FOR o IN SELECT c.relname FROM pg_class c
+                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S'
+                      AND pg_get_userbyid(c.relowner) <> ${quoteLiteral(r.owner)} LOOP
+             EXECUTE format('ALTER SEQUENCE %I OWNER TO %I', o.relname, ${quoteLiteral(r.owner)});
            END LOOP;
            FOR o IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
                     WHERE p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) <> ${quoteLiteral(r.owner)} LOOP
