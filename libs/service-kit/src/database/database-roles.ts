@@ -58,7 +58,8 @@ export async function migrateAsOwner(
     await ds.transaction(async (manager) => {
       await manager.query(`GRANT USAGE ON SCHEMA public TO ${r}`);
       await manager.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${r}`);
-      await manager.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${r}`);
+      // UPDATE: setval (Karma moves its ledger sequence past a batch it numbered itself); it cannot ALTER the sequence.
+      await manager.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ${r}`);
       // TypeORM's bookkeeping: the runtime role runs no migrations and may not fake one as applied.
       const migrationsTable = quoteIdent(ds.options.migrationsTableName ?? 'migrations');
       await manager.query(`REVOKE ALL ON ${migrationsTable} FROM ${r}`);
