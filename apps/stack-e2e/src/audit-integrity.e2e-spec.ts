@@ -133,6 +133,17 @@ describe('audit integrity under npm start: database roles and the checkpoint wit
     expect((await coreVerify(true)).body).toMatchObject({ ok: false, size: 0, first_bad_seq: 1, reason: ChainFault.Truncated });
   });
 
+  it('answers 503 dependency_unavailable, not a 500, while Bucket is down', async () => {
+    await stack.stopService('bucket');
+    try {
+      const res = await coreVerify();
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('dependency_unavailable');
+    } finally {
+      await stack.startService('bucket');
+    }
+  });
+
   it('gives the audit of the whole chain only to a reader of every product (anonymous: 403)', async () => {
     const anonymous = await httpJson('GET', `${stack.urls.core}/audit/verify`);
     expect(anonymous.status).toBe(403);
