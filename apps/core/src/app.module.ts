@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { OutboxModule, resolveOutboxOptions } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
+import { AuditWitnessModule } from './audit-witness/audit-witness.module';
 import { ClientsModule } from './clients/clients.module';
 import { CoreConfigModule } from './config/core-config.module';
 import type { CoreConfig } from './config/env.validation';
@@ -27,6 +28,7 @@ export class AppModule {
         ClientsModule.forRoot(config),
         OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler] }),
         TasksModule.forRoot(config),
+        AuditWitnessModule,
       ],
     };
   }

@@ -1,7 +1,8 @@
 import { OUTBOX_ENTITIES, OUTBOX_MIGRATIONS } from '@pancha/outbox';
 import { CreateTasks1763800000000 } from './migrations/1763800000000-create-tasks';
+import { CreateAuditCheckpoints1764200000000 } from './migrations/1764200000000-create-audit-checkpoints';
 import { TaskEntity } from './tasks/task.entity';
 
 /** Core's schema, listed once: used by AppModule (Nest) and data-source.ts (TypeORM CLI). */
 export const CORE_ENTITIES = [TaskEntity, ...OUTBOX_ENTITIES];
-export const CORE_MIGRATIONS = [...OUTBOX_MIGRATIONS, CreateTasks1763800000000];
+export const CORE_MIGRATIONS = [...OUTBOX_MIGRATIONS, CreateTasks1763800000000, CreateAuditCheckpoints1764200000000];
