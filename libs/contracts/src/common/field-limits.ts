@@ -24,6 +24,8 @@ export const FIELD_LIMITS = {
    * characters and names the field in `execution_result.truncated_fields`.
    */
   resultText: 8000,
+  /** The JSON (UTF-8 bytes) of an execution_result an event carries; longer strings are cut further to fit. */
+  resultBytes: 64 * 1024,
 } as const;
 
 /** Cuts `text` to at most `max` UTF-16 units without splitting a surrogate pair (which JSON would mangle). */
