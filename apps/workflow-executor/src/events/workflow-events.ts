@@ -1,4 +1,4 @@
-import { ActionType, type ExecutionResult, type ExecutionStatus, FIELD_LIMITS, RequesterId, truncateText } from '@pancha/contracts';
+import { ActionType, boundExecutionResult, type ExecutionResult, type ExecutionStatus, RequesterId } from '@pancha/contracts';
 import type { EnqueueInput } from '@pancha/outbox';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowExecutorConfig } from '../config/env.validation';
@@ -89,31 +89,9 @@ export function workflowOutboxMessages(
   return messages;
 }
 
-/**
- * The execution_result as the Bucket event carries it: every top-level string cut to FIELD_LIMITS.resultText
- * characters, then the longest ones halved until the whole result fits FIELD_LIMITS.resultBytes, the cut fields
- * named in `truncated_fields`. The action happened: its record must be deliverable whatever a provider answered
- * (an AI reply of 1 MB would exceed Bucket's body limit and be dead-lettered). The executor's reply is not cut.
- */
+/** The execution_result as the Bucket event carries it (bounded: see boundExecutionResult); the reply is not cut. */
 export function boundedResult(result: ExecutionResult): ExecutionResult {
-  const bounded: ExecutionResult = { ...result };
-  const cut = new Set<string>();
-  const strings = () => Object.keys(bounded).filter((k) => typeof bounded[k] === 'string');
-  for (const field of strings()) {
-    const value = bounded[field] as string;
-    if (value.length > FIELD_LIMITS.resultText) {
-      bounded[field] = truncateText(value, FIELD_LIMITS.resultText);
-      cut.add(field);
-    }
-  }
-  while (Buffer.byteLength(JSON.stringify(bounded)) > FIELD_LIMITS.resultBytes) {
-    const longest = strings().sort((a, b) => (bounded[b] as string).length - (bounded[a] as string).length)[0];
-    const value = longest === undefined ? '' : (bounded[longest] as string);
-    if (value.length === 0) break;
-    bounded[longest] = truncateText(value, Math.floor(value.length / 2));
-    cut.add(longest);
-  }
-  return cut.size ? { ...bounded, truncated_fields: [...cut].sort() } : bounded;
+  return boundExecutionResult(result);
 }
 
 /** The canonical name when the payload named a known action (any case), else what the caller sent. */

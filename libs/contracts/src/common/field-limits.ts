@@ -38,3 +38,33 @@ export function truncateText(text: string, max: number): string {
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
+
+const utf8 = new TextEncoder();
+
+/**
+ * An execution_result as an event may carry it to Bucket: every top-level string cut to FIELD_LIMITS.resultText
+ * characters, then the longest ones halved until the whole fits FIELD_LIMITS.resultBytes, the cut fields named
+ * in `truncated_fields`. The action happened, so its record must be deliverable whatever a provider answered
+ * (an AI reply of 1 MB would exceed Bucket's body limit and be dead-lettered). Results within bounds are
+ * returned unchanged.
+ */
+export function boundExecutionResult<R extends Record<string, unknown>>(result: R): R & { truncated_fields?: string[] } {
+  const bounded: Record<string, unknown> = { ...result };
+  const cut = new Set<string>();
+  const strings = () => Object.keys(bounded).filter((k) => typeof bounded[k] === 'string');
+  for (const field of strings()) {
+    const value = bounded[field] as string;
+    if (value.length > FIELD_LIMITS.resultText) {
+      bounded[field] = truncateText(value, FIELD_LIMITS.resultText);
+      cut.add(field);
+    }
+  }
+  while (utf8.encode(JSON.stringify(bounded)).length > FIELD_LIMITS.resultBytes) {
+    const longest = strings().sort((a, b) => (bounded[b] as string).length - (bounded[a] as string).length)[0];
+    const value = longest === undefined ? '' : (bounded[longest] as string);
+    if (value.length === 0) break;
+    bounded[longest] = truncateText(value, Math.floor(value.length / 2));
+    cut.add(longest);
+  }
+  return (cut.size ? { ...bounded, truncated_fields: [...cut].sort() } : bounded) as R & { truncated_fields?: string[] };
+}
