@@ -7,3 +7,4 @@ export * from './canonical-json';
 export * from './json-schema';
 export * from './manifest.schema';
 export * from './parse-manifest';
+export * from './validate-manifest';
