@@ -8,3 +8,5 @@ export * from './json-schema';
 export * from './manifest.schema';
 export * from './parse-manifest';
 export * from './validate-manifest';
+export * from './migrations';
+export * from './check-manifest';
