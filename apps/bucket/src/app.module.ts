@@ -5,7 +5,7 @@ import { JetStreamConsumerModule } from '@pancha/nats-transport';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditModule } from './audit/audit.module';
 import { BucketConfig } from './config/env.validation';
-import { BUCKET_ENTITIES, BUCKET_MIGRATIONS } from './database';
+import { BUCKET_ENTITIES, BUCKET_MIGRATIONS, BUCKET_RUNTIME_GRANTS } from './database';
 import { EventsModule } from './events/events.module';
 import { PranaModule } from './prana/prana.module';
 
@@ -20,7 +20,7 @@ export class AppModule {
           service: 'bucket',
           self: RequesterId.Bucket,
           config,
-          database: { entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS },
+          database: { entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS, runtimeGrants: BUCKET_RUNTIME_GRANTS },
         }),
         // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
         JetStreamConsumerModule.forRoot({ service: 'bucket', config }),

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { OutboxModule, resolveOutboxOptions } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
+import { AuditWitnessModule } from './audit-witness/audit-witness.module';
 import { ClientsModule } from './clients/clients.module';
 import { CoreConfigModule } from './config/core-config.module';
 import type { CoreConfig } from './config/env.validation';
@@ -30,6 +31,7 @@ export class AppModule {
         OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler] }),
         WorkflowsModule,
         TasksModule.forRoot(config),
+        AuditWitnessModule,
       ],
     };
   }

@@ -1,8 +1,17 @@
 import { OUTBOX_ENTITIES, OUTBOX_MIGRATIONS } from '@pancha/outbox';
 import { CreateTasks1763800000000 } from './migrations/1763800000000-create-tasks';
+import { CreateAuditCheckpoints1764200000000 } from './migrations/1764200000000-create-audit-checkpoints';
+import { TaskIdempotencyKeys1764345100000 } from './migrations/1764345100000-task-idempotency-keys';
 import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-create-workflow-runs';
+import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
 /** Core's schema, listed once: used by AppModule (Nest) and data-source.ts (TypeORM CLI). */
-export const CORE_ENTITIES = [TaskEntity, ...OUTBOX_ENTITIES];
-export const CORE_MIGRATIONS = [...OUTBOX_MIGRATIONS, CreateTasks1763800000000, CreateWorkflowRuns1764400000000];
+export const CORE_ENTITIES = [TaskEntity, TaskIdempotencyKeyEntity, ...OUTBOX_ENTITIES];
+export const CORE_MIGRATIONS = [
+  ...OUTBOX_MIGRATIONS,
+  CreateTasks1763800000000,
+  CreateAuditCheckpoints1764200000000,
+  TaskIdempotencyKeys1764345100000,
+  CreateWorkflowRuns1764400000000,
+];

@@ -86,11 +86,7 @@ describe('karma (HTTP, real PostgreSQL)', () => {
     });
 
     describe('POST /v1/event/', () => {
-      it('life_event: the executor\'s workflow_success with a context object and its role "user"... is 422, without role 200', async () => {
-        const withRole = await post({ type: 'life_event', data: { user_id: 'exec-user', action: 'workflow_success', role: 'user', context: { trace_id: 't' } } }, RequesterId.WorkflowExecutor);
-        expect(withRole.status).toBe(422);
-        expect(withRole.body).toMatchObject({ code: 'unknown_role', errors: [{ field: 'data.role', messages: ['data.role must be one of: learner, volunteer, seva, guru'] }] });
-
+      it('life_event: the executor\'s workflow_success with a context object (the original contract: events/original-contract.integration-spec.ts)', async () => {
         const ok = await post({ type: 'life_event', data: { user_id: 'exec-user', action: 'workflow_success', context: { trace_id: 't', status: 'success' } } }, RequesterId.WorkflowExecutor);
         expect(ok.status).toBe(200);
         expect(ok.body).toMatchObject({

@@ -31,7 +31,7 @@ const URL_VARS: Record<string, string> = {
   WORKFLOW_EXECUTOR_URL: 'workflow-executor',
 };
 /** Created outside kustomize; docs/deploy.md says how. */
-const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-workflow-executor-providers'];
+const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-database-migration-urls', 'pancha-workflow-executor-providers'];
 const IMAGE = 'pancha';
 const REGISTER = './dist/libs/trace-context/src/register.js';
 
@@ -204,6 +204,15 @@ describe('docker-compose.yml', () => {
       expect(String(url).endsWith(`/${app.database}`)).toBe(true);
     });
 
+    it('serves as its database\'s runtime role and migrates as its owner role (two URLs, two roles)', () => {
+      const role = (value: unknown) => decodeURIComponent(new URL(String(value).replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')).username);
+      const migration = env.DATABASE_MIGRATION_URL;
+      expect(urlTarget(String(migration))).toEqual({ host: 'postgres', port: 5432 });
+      expect(String(migration).endsWith(`/${app.database}`)).toBe(true);
+      expect(role(env.DATABASE_URL)).toBe(`${app.database}_app`);
+      expect(role(migration)).toBe(`${app.database}_owner`);
+    });
+
     it('exports traces to jaeger over OTLP/HTTP and mounts the keys read-only', () => {
       expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
       expect(env.PANCHA_KEYS_DIR).toBe('/keys');
@@ -282,6 +291,16 @@ describe('docker-compose.yml', () => {
     expect(loop?.[1].trim().split(/\s+/).sort()).toEqual(Object.values(APPS).map((a) => a.database).sort());
     expect(script).toContain('CREATE DATABASE');
   });
+
+  it('makes the owner role own each database and the runtime role neither a superuser nor an owner', () => {
+    const script = readText('deploy/postgres/init-databases.sh');
+    expect(script).toMatch(/CREATE ROLE :"owner" LOGIN NOSUPERUSER/);
+    expect(script).toMatch(/CREATE ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE/);
+    expect(script).toMatch(/CREATE DATABASE :"db" OWNER :"owner"/);
+    expect(script).toMatch(/-v owner="\$\{db\}_owner" -v app="\$\{db\}_app"/);
+    const postgres = environmentOf(services.postgres);
+    expect(Object.keys(postgres)).toEqual(expect.arrayContaining(['PANCHA_DB_PASSWORD', 'PANCHA_DB_OWNER_PASSWORD']));
+  });
 });
 
 describe('deploy/ (Prometheus and Grafana)', () => {
@@ -357,7 +376,9 @@ interface K8sObject {
 
 interface Kustomization {
   dir: string;
+  kind: 'Kustomization' | 'Component';
   resources: string[];
+  components: string[];
   patches: { path?: string; patch?: string; target?: Obj }[];
   replicas: { name: string; count: number }[];
   images: { name: string; newTag?: string; newName?: string }[];
@@ -367,13 +388,15 @@ interface Kustomization {
 function loadKustomization(dir: string): Kustomization {
   const file = path.join(dir, 'kustomization.yaml');
   const k = loadSingle(file);
-  expect(k.kind).toBe('Kustomization');
+  expect(['Kustomization', 'Component']).toContain(k.kind);
   for (const legacy of ['bases', 'patchesStrategicMerge', 'patchesJson6902', 'commonLabels']) {
     expect({ file: rel(file), legacy, used: legacy in k }).toEqual({ file: rel(file), legacy, used: false });
   }
   return {
     dir,
+    kind: k.kind as Kustomization['kind'],
     resources: (k.resources as string[] | undefined) ?? [],
+    components: (k.components as string[] | undefined) ?? [],
     patches: (k.patches as Kustomization['patches'] | undefined) ?? [],
     replicas: (k.replicas as Kustomization['replicas'] | undefined) ?? [],
     images: (k.images as Kustomization['images'] | undefined) ?? [],
@@ -395,7 +418,48 @@ function asK8sObject(doc: unknown, file: string): K8sObject {
   return o as unknown as K8sObject;
 }
 
-/** The objects a kustomization directory produces before patches (resources, recursively). */
+/** Whether `o` is selected by a kustomize patch target (kind, name, labelSelector `k=v,k=v`). */
+function targets(target: Obj, o: K8sObject): boolean {
+  const selector = Object.fromEntries(
+    String(target.labelSelector ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => pair.split('=').map((part) => part.trim()) as [string, string]),
+  );
+  return (
+    (!target.kind || o.kind === target.kind) &&
+    (!target.name || o.metadata.name === target.name) &&
+    (!target.labelSelector || selects(selector, o.metadata.labels))
+  );
+}
+
+/** Applies JSON 6902 add / replace / remove (what the component uses); a path that cannot be applied fails. */
+function applyJsonPatch(document: K8sObject, ops: Obj[], where: string): void {
+  for (const op of ops) {
+    const keys = String(op.path).split('/').slice(1).map((raw) => raw.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop() as string;
+    let parent: unknown = document;
+    for (const key of keys) {
+      parent = Array.isArray(parent) ? parent[Number(key)] : isObj(parent) ? parent[key] : undefined;
+      if (parent === undefined) throw new Error(`${where}: ${String(op.op)} ${String(op.path)}: no parent`);
+    }
+    const value = structuredClone(op.value);
+    if (Array.isArray(parent)) {
+      const index = last === '-' ? parent.length : Number(last);
+      if (op.op === 'add') parent.splice(index, 0, value);
+      else if (op.op === 'replace') parent[index] = value;
+      else if (op.op === 'remove') parent.splice(index, 1);
+    } else if (isObj(parent)) {
+      if (op.op === 'add' || op.op === 'replace') parent[last] = value;
+      else if (op.op === 'remove') delete parent[last];
+    } else throw new Error(`${where}: ${String(op.op)} ${String(op.path)}: parent is not a container`);
+  }
+}
+
+/**
+ * The objects a kustomization directory produces: its resources (recursively), then its components' patches
+ * (JSON 6902 with a target) applied to them. An overlay's own patches are checked, not applied, below.
+ */
 function kustomizeObjects(dir: string): K8sObject[] {
   const k = loadKustomization(dir);
   const out: K8sObject[] = [];
@@ -404,6 +468,17 @@ function kustomizeObjects(dir: string): K8sObject[] {
     expect({ resource: rel(target), exists: existsSync(target) }).toEqual({ resource: rel(target), exists: true });
     if (statSync(target).isDirectory()) out.push(...kustomizeObjects(target));
     else out.push(...loadDocuments(target).map((doc) => asK8sObject(doc, target)));
+  }
+  for (const component of k.components) {
+    const c = loadKustomization(path.resolve(dir, component));
+    expect({ component: rel(c.dir), kind: c.kind }).toEqual({ component: rel(c.dir), kind: 'Component' });
+    for (const patch of c.patches) {
+      const file = path.resolve(c.dir, String(patch.path));
+      const ops = arr(loadDocuments(file)[0], rel(file)).map((op) => obj(op, rel(file)));
+      const matched = out.filter((o) => patch.target && targets(patch.target, o));
+      expect({ patch: rel(file), matches: matched.length > 0 }).toEqual({ patch: rel(file), matches: true });
+      for (const o of matched) applyJsonPatch(o, ops, `${rel(file)} on ${o.kind}/${o.metadata.name}`);
+    }
   }
   return out;
 }
@@ -491,7 +566,7 @@ describe('k8s/', () => {
 
   it('finds files for every resource and patch of every kustomization', () => {
     const dirs = findKustomizations(k8sRoot).map(rel).sort();
-    expect(dirs).toEqual(['k8s/base', 'k8s/overlays/dev', 'k8s/overlays/prod']);
+    expect(dirs).toEqual(['k8s/base', 'k8s/components/pancha-service', 'k8s/overlays/dev', 'k8s/overlays/prod']);
     for (const dir of dirs) {
       const k = loadKustomization(path.join(root, dir));
       for (const resource of k.resources) {
@@ -506,6 +581,20 @@ describe('k8s/', () => {
           exists: true,
         });
       }
+    }
+  });
+
+  it('builds every Deployment from one shared component: each app file keeps only what is its own', () => {
+    expect(loadKustomization(baseDir).components).toEqual(['../components/pancha-service']);
+    for (const name of APP_NAMES) {
+      const own = loadSingle(path.join(baseDir, name, 'deployment.yaml'));
+      const spec = podTemplate(own as K8sObject).spec;
+      // Shared settings live once, in the component; an app file repeating them would drift from the others.
+      expect({ name, securityContext: spec.securityContext, resources: spec.containers[0].resources }).toEqual({
+        name,
+        securityContext: undefined,
+        resources: undefined,
+      });
     }
   });
 
@@ -594,6 +683,9 @@ describe('k8s/', () => {
       expect(env.DATABASE_URL).toBeDefined();
       const database = container.env?.find((v) => v.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef;
       expect(database).toEqual({ name: 'pancha-database-urls', key: name });
+      // Two roles: the runtime role serves, the owner migrates (docs/ARCHITECTURE.md "Database roles").
+      const migration = container.env?.find((v) => v.name === 'DATABASE_MIGRATION_URL')?.valueFrom?.secretKeyRef;
+      expect(migration).toEqual({ name: 'pancha-database-migration-urls', key: name });
       for (const [variable, target] of Object.entries(URL_VARS)) {
         expect({ variable, value: env[variable] }).toEqual({ variable, value: `http://${target}:${APPS[target].port}` });
       }

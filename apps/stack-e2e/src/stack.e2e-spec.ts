@@ -231,7 +231,8 @@ describe('the Pancha stack, end to end', () => {
         product: 'shop',
       });
       expect(res.status).toBe(202);
-      const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+      // A product's task is shown only to a reader whose products name it (anonymous callers get 404): read as PRANA.
+      const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await tokensAs(RequesterId.Prana).tokenFor('core'));
       expect(view.status).toBe(200);
       expect(view.body).toMatchObject({ status: 'dispatching', timeline: [], timeline_error: 'bucket_unavailable' });
 
@@ -241,7 +242,7 @@ describe('the Pancha stack, end to end', () => {
       const done = await poll(
         'the dispatch and both timeline events after the restart',
         async () => {
-          const r = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`);
+          const r = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await tokensAs(RequesterId.Prana).tokenFor('core'));
           const types = (r.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
           return r.body.status === 'dispatched_success' && types.includes('task_received') && types.includes('workflow_execution')
             ? r.body

@@ -58,9 +58,17 @@ export class BucketClient extends HttpServiceClient {
     return res.data;
   }
 
-  /** GET /audit/verify: recomputes the whole chain on the server. */
-  async verify(): Promise<AuditVerifyResult> {
-    const res = await this.request<AuditVerifyResult>({ method: 'GET', url: '/audit/verify', timeoutMs: 120_000 });
+  /**
+   * GET /audit/verify: re-hashes the entries after the server's last verified point (checking the chain still
+   * reaches it), or with `full` the whole chain.
+   */
+  async verify(options: { full?: boolean } = {}): Promise<AuditVerifyResult> {
+    const res = await this.request<AuditVerifyResult>({
+      method: 'GET',
+      url: '/audit/verify',
+      params: options.full ? { full: 'true' } : undefined,
+      timeoutMs: 120_000,
+    });
     return res.data;
   }
 

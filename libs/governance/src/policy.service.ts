@@ -14,6 +14,12 @@ export type PolicySubject = RequesterId | Anonymous;
 export interface Policy {
   services: Partial<Record<ServiceName, Partial<Record<PolicySubject, Operation[]>>>>;
   products: Partial<Record<PolicySubject, string[]>>;
+  /**
+   * Who may write each channel of a service (service → channel → requesters): a timeline is only as
+   * trustworthy as the rule that nobody else writes it. A service that lists channels refuses a write to a
+   * channel by anyone not listed for it (and to a channel not listed at all).
+   */
+  channels: Partial<Record<ServiceName, Record<string, PolicySubject[]>>>;
 }
 
 export class PolicyError extends Error {}
@@ -25,12 +31,12 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Validates a parsed policy document; every problem is listed, with its path, in one error. */
 export function validatePolicy(doc: unknown, source = 'policy'): Policy {
   const problems: string[] = [];
-  const policy: Policy = { services: {}, products: {} };
+  const policy: Policy = { services: {}, products: {}, channels: {} };
   const subjects = [ANONYMOUS, ...REQUESTER_IDS].join(', ');
 
   if (!isPlainObject(doc)) throw new PolicyError(`${source}: expected a mapping with "services" and "products"`);
   for (const key of Object.keys(doc)) {
-    if (key !== 'services' && key !== 'products') problems.push(`${key}: unknown section (expected services, products)`);
+    if (!['services', 'products', 'channels'].includes(key)) problems.push(`${key}: unknown section (expected services, products, channels)`);
   }
 
   const services = doc.services ?? {};
@@ -79,6 +85,33 @@ export function validatePolicy(doc: unknown, source = 'policy'): Policy {
         continue;
       }
       policy.products[requester] = names.map((n: string) => n.trim());
+    }
+  }
+
+  const channels = doc.channels ?? {};
+  if (!isPlainObject(channels)) problems.push('channels: expected a mapping of service → channel → requesters');
+  else {
+    for (const [service, byChannel] of Object.entries(channels)) {
+      if (!isServiceName(service)) {
+        problems.push(`channels.${service}: unknown service (known: ${SERVICE_NAMES.join(', ')})`);
+        continue;
+      }
+      if (!isPlainObject(byChannel)) {
+        problems.push(`channels.${service}: expected a mapping of channel → requesters`);
+        continue;
+      }
+      const writers: Record<string, PolicySubject[]> = {};
+      for (const [channel, requesters] of Object.entries(byChannel)) {
+        const at = `channels.${service}.${channel}`;
+        if (!Array.isArray(requesters)) {
+          problems.push(`${at}: expected a list of requesters`);
+          continue;
+        }
+        const bad = requesters.filter((r) => !isSubject(r));
+        if (bad.length > 0) problems.push(`${at}: unknown requester ${bad.map(String).join(', ')} (known: ${subjects})`);
+        writers[channel] = requesters.filter(isSubject);
+      }
+      policy.channels[service] = writers;
     }
   }
 
@@ -137,6 +170,22 @@ export class PolicyService {
 
   isAllowed(service: ServiceName, requester: PolicySubject, operation: Operation): boolean {
     return this.allowedOperations(service, requester).includes(operation);
+  }
+
+  /**
+   * Whether `requester` may write `channel` of `service`. A service without a channels section keeps no
+   * channel rule (true); one with it allows only the requesters listed for that channel (deny by default).
+   */
+  mayWriteChannel(service: ServiceName, requester: PolicySubject, channel: string): boolean {
+    const byChannel = this.policy.channels[service];
+    if (!byChannel) return true;
+    return Object.hasOwn(byChannel, channel) && byChannel[channel].includes(requester);
+  }
+
+  /** The requesters the policy lets write `channel` of `service` (empty when it names none). */
+  channelWriters(service: ServiceName, channel: string): readonly PolicySubject[] {
+    const byChannel = this.policy.channels[service];
+    return byChannel && Object.hasOwn(byChannel, channel) ? byChannel[channel] : [];
   }
 
   /**

@@ -10,7 +10,7 @@ import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-clien
 
 /**
  * Typed client of Karma (port 8000). Events are idempotent by data.event_id: send one with every event an
- * outbox may retry. Non-2xx replies throw a ServiceCallError: 422 (unknown_action, unknown_role,
+ * outbox may retry. Non-2xx replies throw a ServiceCallError: 422 (unknown_action, unknown_atonement_type,
  * validation_failed, …) and 409 event_id_conflict are not retryable; 503 database_unavailable is.
  */
 export class KarmaClient extends HttpServiceClient {

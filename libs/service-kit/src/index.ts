@@ -1,6 +1,7 @@
 export * from './bootstrap';
 export * from './config/env.validation';
 export * from './database/data-source-options';
+export * from './database/database-roles';
 export * from './errors/api-exception.filter';
 export * from './errors/database-errors';
 export * from './errors/domain.exception';

@@ -130,6 +130,26 @@ describe('compileExpression / evaluate', () => {
     expect(() => compileExpression('require("fs")')).toThrow(ExpressionSyntaxError);
   });
 
+  it('reads only the parts of the scope the expression names', () => {
+    // A getter that throws stands for a large output: converting it (or touching it) would fail the test.
+    const untouchable = {
+      get output(): unknown {
+        throw new Error('an unrelated step output was converted');
+      },
+    };
+    const big: ExpressionScope = { ...scope, inputs: { ...(scope.inputs as object), other: untouchable }, steps: { ...scope.steps, other: untouchable as never } };
+    expect(evaluate('steps.create_task.output.count + inputs.n', big)).toBe(44);
+    expect(renderTemplate(compileTemplate({ t: '{{ steps.create_task.output.reference }} {{ inputs.tags }}' }), big)).toEqual({ t: 'TASK-1 ["x","y"]' });
+  });
+
+  it('sees whole values where they are used whole', () => {
+    expect(evaluate('size(steps.create_task.output) == 3 && "count" in steps.create_task.output')).toBe(true);
+    expect(evaluate('inputs.nested == {"list": [{"id": "i0"}, {"id": "i1"}]}')).toBe(true);
+    expect(evaluate('inputs.nested.list[1].id')).toBe('i1');
+    expect(evaluate('has(inputs.nested.nope) || inputs.nested.?nope.orValue(7) == 7')).toBe(true);
+    expect(evaluate('steps[inputs.user_id == "u1" ? "create_task" : "x"].output.task_id')).toBe('t1');
+  });
+
   it('caches compiled expressions by source', () => {
     expect(compileExpression('inputs.n + 2')).toBe(compileExpression('inputs.n + 2'));
   });
@@ -145,7 +165,20 @@ describe('references()', () => {
       secrets: ['CRM_TOKEN'],
       dynamicSteps: false,
       dynamicSecrets: false,
+      paths: [
+        ['steps', 'create_task', 'output', 'x'],
+        ['secrets', 'CRM_TOKEN'],
+      ],
     });
+  });
+
+  it('records where each chain of literal selects ends', () => {
+    expect(refs('size(inputs.list) > 0 && inputs.list[0].id == steps["a"].output.id && "k" in inputs.m').paths).toEqual([
+      ['inputs', 'list'],
+      ['inputs', 'list'],
+      ['steps', 'a', 'output', 'id'],
+      ['inputs', 'm'],
+    ]);
   });
 
   it('counts has(), optional selects and index with a literal', () => {

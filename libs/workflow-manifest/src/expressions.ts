@@ -34,6 +34,11 @@ export interface ExpressionReferences {
   dynamicSteps: boolean;
   /** `secrets` used other than with a literal name: any secret may be read. */
   dynamicSecrets: boolean;
+  /**
+   * Every place the scope is read, as `[root, key, …]` select chains (`steps.a.output.x` → ['steps','a','output','x']);
+   * a chain ends where the value is used whole. Only these parts of the scope are converted for evaluation.
+   */
+  paths: string[][];
 }
 
 export interface CompiledExpression {
@@ -318,39 +323,60 @@ function lowerFirst(text: string): string {
   return text.length > 1 && /^[A-Z][a-z]/.test(text) ? text[0].toLowerCase() + text.slice(1) : text;
 }
 
+interface NeedNode {
+  /** The value here is read whole (compared, sized, iterated, …): convert all of it. */
+  full: boolean;
+  children: Map<string, NeedNode>;
+}
+
+const needTrees = new WeakMap<ExpressionReferences, Map<string, NeedNode>>();
+
+function needTree(refs: ExpressionReferences): Map<string, NeedNode> {
+  let roots = needTrees.get(refs);
+  if (roots) return roots;
+  roots = new Map();
+  for (const [root, ...keys] of refs.paths) {
+    let node = roots.get(root);
+    if (!node) roots.set(root, (node = { full: false, children: new Map() }));
+    for (const key of keys) {
+      if (node.full) break;
+      let child = node.children.get(key);
+      if (!child) node.children.set(key, (child = { full: false, children: new Map() }));
+      node = child;
+    }
+    node.full = true;
+  }
+  needTrees.set(refs, roots);
+  return roots;
+}
+
+/** Converts only what the expression can observe: a run's scope may hold many large step outputs. */
+function convertNeeded(value: unknown, need: NeedNode): unknown {
+  if (need.full || value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainObject(value)) return toCelValue(value);
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of need.children) {
+    if (Object.prototype.hasOwnProperty.call(value, key) && value[key] !== undefined) out[key] = convertNeeded(value[key], child);
+  }
+  return out;
+}
+
 function celScope(scope: ExpressionScope, refs: ExpressionReferences, secrets: 'reveal' | 'redact'): Record<string, unknown> {
   const context: Record<string, unknown> = {};
-  for (const root of refs.roots) {
+  for (const [root, need] of needTree(refs)) {
     const value = (scope as Record<string, unknown>)[root];
-    switch (root) {
-      case 'inputs':
-        context.inputs = toCelValue(value ?? {});
-        break;
-      case 'steps': {
-        const steps = (value ?? {}) as Record<string, unknown>;
-        if (refs.dynamicSteps) {
-          context.steps = toCelValue(steps);
-        } else {
-          // Convert only the steps the expression names: a run's scope can hold many large outputs.
-          const picked: Record<string, unknown> = {};
-          for (const id of refs.steps) if (Object.prototype.hasOwnProperty.call(steps, id)) picked[id] = toCelValue(steps[id]);
-          context.steps = picked;
-        }
-        break;
+    if (root === 'secrets') {
+      const values = (value ?? {}) as Record<string, string>;
+      if (secrets === 'redact') {
+        const redacted: Record<string, string> = {};
+        for (const name of new Set([...Object.keys(values), ...refs.secrets])) redacted[name] = `[secret:${name}]`;
+        context.secrets = redacted;
+      } else {
+        context.secrets = { ...values };
       }
-      case 'secrets': {
-        const values = (value ?? {}) as Record<string, string>;
-        if (secrets === 'redact') {
-          const redacted: Record<string, string> = {};
-          for (const name of new Set([...Object.keys(values), ...refs.secrets])) redacted[name] = `[secret:${name}]`;
-          context.secrets = redacted;
-        } else {
-          context.secrets = { ...values };
-        }
-        break;
-      }
-      default:
-        if (value !== undefined) context[root] = toCelValue(value);
+    } else if (root === 'inputs' || root === 'steps') {
+      context[root] = convertNeeded(value ?? {}, need);
+    } else if (value !== undefined) {
+      context[root] = convertNeeded(value, need);
     }
   }
   return context;
@@ -360,17 +386,36 @@ function collectReferences(ast: ASTNode): ExpressionReferences {
   const roots = new Set<string>();
   const steps = new Set<string>();
   const secrets = new Set<string>();
+  const paths: string[][] = [];
   let dynamicSteps = false;
   let dynamicSecrets = false;
 
-  const freeScopeId = (node: unknown, bound: ReadonlySet<string>): string | undefined => {
-    const n = node as ASTNode;
-    return n && n.op === 'id' && !bound.has(n.args) && SCOPE_VARIABLE_SET.has(n.args) ? n.args : undefined;
+  /** `[root, key, …]` when the node is a chain of selects with literal keys off a free scope variable. */
+  const chainOf = (node: ASTNode, bound: ReadonlySet<string>): string[] | undefined => {
+    const keys: string[] = [];
+    let n = node;
+    for (;;) {
+      if (n.op === '.' || n.op === '.?') {
+        keys.unshift(n.args[1]);
+        n = n.args[0];
+      } else if ((n.op === '[]' || n.op === '[?]') && n.args[1].op === 'value' && typeof n.args[1].args === 'string') {
+        keys.unshift(n.args[1].args);
+        n = n.args[0];
+      } else break;
+    }
+    if (n.op !== 'id' || bound.has(n.args) || !SCOPE_VARIABLE_SET.has(n.args)) return undefined;
+    return [n.args, ...keys];
   };
-  const named = (root: string, name: string) => {
-    roots.add(root);
-    if (root === 'steps') steps.add(name);
-    else if (root === 'secrets') secrets.add(name);
+  const record = (chain: string[]) => {
+    paths.push(chain);
+    roots.add(chain[0]);
+    if (chain[0] === 'steps') {
+      if (chain.length > 1) steps.add(chain[1]);
+      else dynamicSteps = true;
+    } else if (chain[0] === 'secrets') {
+      if (chain.length > 1) secrets.add(chain[1]);
+      else dynamicSecrets = true;
+    }
   };
 
   const walk = (node: unknown, bound: ReadonlySet<string>): void => {
@@ -380,38 +425,17 @@ function collectReferences(ast: ASTNode): ExpressionReferences {
       return;
     }
     const n = node as ASTNode;
-    switch (n.op) {
-      case 'id': {
-        const root = freeScopeId(n, bound);
-        if (root) {
-          roots.add(root);
-          if (root === 'steps') dynamicSteps = true;
-          if (root === 'secrets') dynamicSecrets = true;
-        }
+    if (n.op === 'id' || n.op === '.' || n.op === '.?' || n.op === '[]' || n.op === '[?]') {
+      const chain = chainOf(n, bound);
+      if (chain) {
+        record(chain);
         return;
       }
+    }
+    switch (n.op) {
+      case 'id':
       case 'value':
         return;
-      case '.':
-      case '.?': {
-        const [target, field] = n.args;
-        const root = freeScopeId(target, bound);
-        if (root === 'steps' || root === 'secrets') named(root, field);
-        else walk(target, bound);
-        return;
-      }
-      case '[]':
-      case '[?]': {
-        const [target, key] = n.args;
-        const root = freeScopeId(target, bound);
-        if ((root === 'steps' || root === 'secrets') && key.op === 'value' && typeof key.args === 'string') {
-          named(root, key.args);
-          return;
-        }
-        walk(target, bound);
-        walk(key, bound);
-        return;
-      }
       case 'rcall': {
         const [name, receiver, args] = n.args;
         const variable = args[0];
@@ -438,7 +462,7 @@ function collectReferences(ast: ASTNode): ExpressionReferences {
     }
   };
   walk(ast, new Set());
-  return { roots: [...roots], steps: [...steps], secrets: [...secrets], dynamicSteps, dynamicSecrets };
+  return { roots: [...roots], steps: [...steps], secrets: [...secrets], dynamicSteps, dynamicSecrets, paths };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -687,16 +711,18 @@ export function mergeReferences(all: readonly ExpressionReferences[]): Expressio
   const roots = new Set<string>();
   const steps = new Set<string>();
   const secrets = new Set<string>();
+  const paths: string[][] = [];
   let dynamicSteps = false;
   let dynamicSecrets = false;
   for (const r of all) {
     r.roots.forEach((x) => roots.add(x));
     r.steps.forEach((x) => steps.add(x));
     r.secrets.forEach((x) => secrets.add(x));
+    paths.push(...r.paths);
     dynamicSteps ||= r.dynamicSteps;
     dynamicSecrets ||= r.dynamicSecrets;
   }
-  return { roots: [...roots], steps: [...steps], secrets: [...secrets], dynamicSteps, dynamicSecrets };
+  return { roots: [...roots], steps: [...steps], secrets: [...secrets], dynamicSteps, dynamicSecrets, paths };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

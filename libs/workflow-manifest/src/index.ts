@@ -7,3 +7,6 @@ export * from './canonical-json';
 export * from './json-schema';
 export * from './manifest.schema';
 export * from './parse-manifest';
+export * from './validate-manifest';
+export * from './migrations';
+export * from './check-manifest';

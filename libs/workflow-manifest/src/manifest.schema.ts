@@ -1,8 +1,8 @@
 /**
- * JSON Schema (draft 2020-12) of the manifest format as users write it (docs: /work/shared/WORKFLOWS.md and this
+ * JSON Schema (draft 2020-12) of the manifest format as users write it (the WORKFLOWS.md contract and this
  * lib's README). It checks shape only: keys, types, durations, names and refs; which keys go together (a step's
  * kind, a switch case) is checked while normalising, where the message can say what was meant. Editors can use it
- * too (`pancha workflows schema` prints it).
+ * too.
  *
  * Custom formats (registered by parse-manifest.ts): `duration`, `semver`, `workflow-name`, `step-id`,
  * `workflow-ref`. A duration may be a string or a number of milliseconds, so it is typed

@@ -126,7 +126,10 @@ export type ForeachBody =
 
 export interface ForeachStep extends StepBase {
   kind: 'foreach';
-  /** A template (usually `{{ inputs.list }}`) or bare CEL expression giving the list; evaluated once, at the step's start. */
+  /**
+   * CEL giving the list, evaluated once, at the step's start. Stored bare: `foreach: "{{ inputs.list }}"` in the file
+   * becomes `inputs.list` (compileExpression accepts either form).
+   */
   items: string;
   concurrency: number;
   body: ForeachBody;
@@ -198,7 +201,7 @@ export interface TriggerSpec {
   dedup?: { window_ms: number };
   rate_limit?: { max: number; per_ms: number; mode: 'drop' | 'delay' };
   debounce?: { quiet_ms: number };
-  /** Templates over `event` giving the run's inputs. */
+  /** Templates over `event` giving the run's inputs (default `{{ event.data }}`). */
   inputs: TemplateValue;
   source: SourceLocation;
 }

@@ -199,6 +199,17 @@ describe('parseManifest: syntax findings', () => {
     expect(only(text, 'yaml_syntax')).toMatchObject({ line: lineOf(text, 'version: 2.0.0'), message: expect.stringContaining('"version"') });
   });
 
+  it('yaml_warning: an unresolved tag is a warning, and the value stays a string', () => {
+    const text = manifest('description: !custom hello', 'steps: [{ id: a, action: task, with: { b: !!binary aGVsbG8= } }]');
+    const { manifest: m, findings } = parseManifest(text, { file: 'demo.yaml' });
+    expect(findings.map((f) => [f.layer, f.severity, f.code, f.line])).toEqual([
+      ['syntax', 'warning', 'yaml_warning', lineOf(text, 'description:')],
+      ['syntax', 'warning', 'yaml_warning', lineOf(text, '!!binary')],
+    ]);
+    expect(m?.description).toBe('hello');
+    expect(m?.steps[0]).toMatchObject({ with: { b: 'aGVsbG8=' } });
+  });
+
   it('empty_manifest and not_a_mapping', () => {
     expect(only('', 'empty_manifest')).toMatchObject({ line: 1, path: '' });
     expect(only('- a\n- b\n', 'not_a_mapping')).toMatchObject({ line: 1, path: '' });

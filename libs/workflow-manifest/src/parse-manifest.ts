@@ -88,7 +88,8 @@ export function parseManifest(text: string, opts: ParseManifestOptions = {}): Pa
     findings.push({ layer: 'syntax', severity, code, message, file: opts.file, line, path });
 
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false, version: '1.2' });
+  // JSON-like YAML only: no merge keys, no !!binary/!!set/!!timestamp turning into non-JSON values (they stay strings, with a warning).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false, resolveKnownTags: false, version: '1.2' });
   const lineAt = (offset: number) => Math.max(1, lineCounter.linePos(offset).line);
   for (const error of doc.errors) {
     const detail = error.code === 'DUPLICATE_KEY' ? ` ("${/^[^:\n]*/.exec(text.slice(error.pos[0]))?.[0].trim() ?? ''}")` : '';

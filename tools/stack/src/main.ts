@@ -100,7 +100,8 @@ async function printSummary(stack: RunningStack, options: CliOptions, launched: 
     line('service', 'url', 'health'),
     ...rows.map((r) => line(...r)),
     '',
-    `  databases: ${launched.map((n) => stack.databaseUrls[n]).join('  ')}`,
+    `  databases: ${launched.map((n) => withoutPassword(stack.databaseUrls[n])).join('  ')}`,
+    ...(stack.migrationUrls ? ['  roles:     migrations as <db>_owner, services as <db>_app (not a superuser, owns nothing)'] : []),
     `  keys:      ${stack.keysDir}`,
     options.logDir ? `  logs:      ${options.logDir}/<service>.log` : '  logs:      below, prefixed [service]',
     '',
@@ -180,3 +181,10 @@ main().catch((error: Error) => {
   console.error(error);
   process.exit(1);
 });
+
+/** Role passwords are fresh per start and never printed. */
+function withoutPassword(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}

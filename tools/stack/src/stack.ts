@@ -6,11 +6,20 @@
  */
 // @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REQUESTER_IDS, type ServiceName } from '@pancha/contracts';
 import { ensureKeyPairs } from '@pancha/governance';
-import { databaseUrl, dropServerDatabases, ensureServerDatabases } from './databases';
+import {
+  databaseUrl,
+  dropServerDatabases,
+  dropServiceRoles,
+  ensureServerDatabases,
+  ensureServiceRoles,
+  roleUrl,
+  type ServiceDatabaseRoles,
+} from './databases';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
 import { logFileFor, ServiceProcess, type StackLog } from './service-process';
 
@@ -65,6 +74,12 @@ export interface StackOptions {
   databasePrefix?: string;
   /** Drop the (prefixed) databases on stop(). For throw-away stacks; never the default. */
   dropDatabasesOnStop?: boolean;
+  /**
+   * Per service database an owner role (`<db>_owner`, runs the migrations: DATABASE_MIGRATION_URL) and a runtime
+   * role (`<db>_app`, serves: DATABASE_URL) that owns nothing and is not a superuser. Default true; on a server
+   * whose URL cannot create roles the stack says so and runs every service as that URL's role.
+   */
+  databaseRoles?: boolean;
   /** Embedded PostgreSQL port. Default env PANCHA_PG_PORT, else 54329 (a system server may hold 5432). */
   postgresPort?: number;
   ports?: Partial<Record<ServiceName, number>>;
@@ -90,7 +105,10 @@ export interface StackOptions {
 
 export interface RunningStack {
   urls: Record<ServiceName, string>;
+  /** What each service serves with (its runtime role when databaseRoles is on). */
   databaseUrls: Record<ServiceName, string>;
+  /** Each database's owner URL (migrations), when the roles are split; else undefined. */
+  migrationUrls?: Record<ServiceName, string>;
   keysDir: string;
   /** Health bodies as first seen at start, per launched service. */
   health: Partial<Record<ServiceName, unknown>>;
@@ -150,13 +168,24 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     postgres = await startEmbeddedPostgres({ dataDir: pgDir, port, ownSignals: true });
     serverUrl = postgres.url('postgres');
   }
-  const databaseUrls = Object.fromEntries(STACK_SERVICES.map((s) => [s, databaseUrl(serverUrl, dbNames[s])])) as Record<
+  let databaseUrls = Object.fromEntries(STACK_SERVICES.map((s) => [s, databaseUrl(serverUrl, dbNames[s])])) as Record<
     ServiceName,
     string
   >;
+  let migrationUrls: Record<ServiceName, string> | undefined;
   const names = selected.map((s) => dbNames[s]);
+  // A fresh password per start (set on the roles below): nothing to keep on disk, and the services get it in their URLs.
+  const roles: ServiceDatabaseRoles[] = selected.map((s) => ({
+    database: dbNames[s],
+    owner: `${dbNames[s]}_owner`,
+    runtime: `${dbNames[s]}_app`,
+    password: randomBytes(18).toString('base64url'),
+  }));
+  let rolesCreated = false;
   const dropDatabases = async () => {
-    if (options.dropDatabasesOnStop) await dropServerDatabases(serverUrl, names);
+    if (!options.dropDatabasesOnStop) return;
+    await dropServerDatabases(serverUrl, names);
+    if (rolesCreated) await dropServiceRoles(serverUrl, roles);
   };
 
   const processes = new Map<ServiceName, ServiceProcess>();
@@ -184,6 +213,25 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await ensureServerDatabases(serverUrl, names).catch((error: Error) => {
       throw new StackStartError(`could not create the databases ${names.join(', ')} on ${redact(serverUrl)}: ${error.message}`);
     });
+    if (options.databaseRoles !== false) {
+      try {
+        await ensureServiceRoles(serverUrl, roles);
+        rolesCreated = true;
+        const byService = new Map(selected.map((s, i) => [s, roles[i]]));
+        const urlFor = (s: ServiceName, kind: 'owner' | 'runtime') => {
+          const r = byService.get(s);
+          return r ? roleUrl(serverUrl, r.database, r[kind], r.password) : databaseUrl(serverUrl, dbNames[s]);
+        };
+        databaseUrls = Object.fromEntries(STACK_SERVICES.map((s) => [s, urlFor(s, 'runtime')])) as Record<ServiceName, string>;
+        migrationUrls = Object.fromEntries(STACK_SERVICES.map((s) => [s, urlFor(s, 'owner')])) as Record<ServiceName, string>;
+        log(`[stack] databases migrate as <db>_owner and serve as <db>_app (owns nothing, not a superuser)`);
+      } catch (error) {
+        if ((error as { code?: string }).code !== '42501') throw error;
+        // A server we may not create roles on: the services run as the URL's role, and the append-only guarantee
+        // then rests on that role not being a superuser or the owner (docs/ARCHITECTURE.md "Database roles").
+        log(`[stack] WARNING: ${redact(serverUrl)} may not create roles (${(error as Error).message}): every service runs as its role`);
+      }
+    }
 
     // 2. Keys: generated once, reused by every later start.
     const keysDir = path.join(dataDir, 'keys');
@@ -218,6 +266,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
               ...shared,
               PORT: String(ports[name]),
               DATABASE_URL: databaseUrls[name],
+              ...(migrationUrls ? { DATABASE_MIGRATION_URL: migrationUrls[name] } : {}),
               OTEL_SERVICE_NAME: name,
               ...options.env,
               ...options.serviceEnv?.[name],
@@ -256,6 +305,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     return {
       urls,
       databaseUrls,
+      migrationUrls,
       keysDir,
       health,
       stop,

@@ -1,45 +1,87 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { canonicalJson, GENESIS_HASH } from '@pancha/contracts';
+import { canonicalJson, ChainFault } from '@pancha/contracts';
 import type { AuditVerifyResult, CheckpointPayload, SignedCheckpoint } from '@pancha/contracts';
 import { sign } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { ChainVerifier } from '../chain/chain-verifier';
 import { BucketConfig } from '../config/env.validation';
-import { ENTRY_COLUMNS_SQL, timestampSql, toBucketEntry } from '../ledger/ledger-sql';
-import type { EntryRow } from '../ledger/ledger-sql';
+import { LedgerReader } from '../ledger/ledger-reader';
 import { CheckpointKey } from './checkpoint-key';
+
+/** Faults found against the verified point itself: the point stays, so every later run reports them too. */
+const ANCHOR_FAULTS = new Set<ChainFault | undefined>([ChainFault.Truncated, ChainFault.CheckpointMismatch]);
+
+interface VerifiedPoint {
+  size: number;
+  head_hash: string;
+}
+
+interface Run {
+  full: boolean;
+  result: Promise<AuditVerifyResult>;
+}
 
 @Injectable()
 export class AuditService {
+  /** The newest point this process found the chain sound up to: incremental runs start after it. */
+  private verified: VerifiedPoint | undefined;
+  /** The verification running now: at most one at a time, and callers arriving meanwhile share it. */
+  private running: Run | undefined;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: BucketConfig,
     private readonly key: CheckpointKey,
+    private readonly reader: LedgerReader,
   ) {}
 
   /**
-   * Recomputes the whole chain from the rows, BUCKET_VERIFY_BATCH_SIZE rows at a time, inside one
-   * REPEATABLE READ snapshot so concurrent appends neither hide nor half-show an entry.
+   * Verifies the chain, one verification at a time per process: a caller arriving while one runs gets its
+   * result (a full request waits for a running incremental one, then runs). Incremental (the default)
+   * re-hashes only the entries after the last verified point, after checking the chain still reaches that
+   * point with the same hash (so cutting it back or rewriting it with re-computed hashes is found); `full`
+   * re-hashes everything, which also finds an old entry edited without re-hashing.
    */
-  async verify(): Promise<AuditVerifyResult> {
+  async verify(options: { full?: boolean } = {}): Promise<AuditVerifyResult> {
+    const full = options.full === true;
+    for (;;) {
+      const running = this.running;
+      if (!running) break;
+      if (running.full || !full) return running.result;
+      await running.result.catch(() => undefined);
+    }
+    const run: Run = { full, result: this.run(full) };
+    this.running = run;
+    try {
+      return await run.result;
+    } finally {
+      if (this.running === run) this.running = undefined;
+    }
+  }
+
+  /**
+   * Walks the rows BUCKET_VERIFY_BATCH_SIZE at a time inside one REPEATABLE READ snapshot (concurrent appends
+   * neither hide nor half-show an entry, and are not blocked), yielding to the event loop between batches so
+   * the requests this process serves meanwhile (appends above all) are not starved by the hashing.
+   */
+  private async run(full: boolean): Promise<AuditVerifyResult> {
+    const anchor = this.verified;
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
       await runner.startTransaction('REPEATABLE READ');
-      const verifier = new ChainVerifier();
-      const batch = this.config.BUCKET_VERIFY_BATCH_SIZE;
-      for (let after = 0; ; ) {
-        const rows = (await runner.query(
-          `SELECT ${ENTRY_COLUMNS_SQL} FROM bucket_entries WHERE seq > $1 ORDER BY seq LIMIT $2`,
-          [after, batch],
-        )) as EntryRow[];
-        for (const row of rows) verifier.push(toBucketEntry(row));
-        if (rows.length < batch) break;
-        after = Number(rows[rows.length - 1].seq);
-      }
+      const result = await this.walk(runner.manager, anchor, full);
       await runner.commitTransaction();
-      return verifier.result();
+      if (result.ok) this.verified = { size: result.size, head_hash: result.head_hash };
+      // An entry the last verification vouched for is bad (edited without re-hashing): until a full walk passes
+      // again, every run walks from seq 1, so the fault keeps being reported instead of hidden behind the point.
+      else if (anchor && result.first_bad_seq !== undefined && result.first_bad_seq <= anchor.size && !ANCHOR_FAULTS.has(result.reason)) {
+        this.verified = undefined;
+      }
+      return result;
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction();
       throw error;
@@ -48,18 +90,37 @@ export class AuditService {
     }
   }
 
+  /**
+   * Every run first checks the chain still reaches the last verified point with the same hash: a chain cut back
+   * below it or rewritten with re-computed hashes fails here even when it is self-consistent (and the point
+   * stays, so it keeps failing). Then the entries are re-hashed from that point (incremental) or from seq 1.
+   */
+  private async walk(manager: EntityManager, anchor: VerifiedPoint | undefined, full: boolean): Promise<AuditVerifyResult> {
+    if (anchor && anchor.size > 0) {
+      const head = await this.reader.head(manager);
+      const base = { ok: false, size: head.size, head_hash: head.head_hash, verified_from: full ? 0 : anchor.size };
+      if (head.size < anchor.size) return { ...base, first_bad_seq: head.size + 1, reason: ChainFault.Truncated };
+      if ((await this.reader.hashAt(anchor.size, manager)) !== anchor.head_hash) {
+        return { ...base, first_bad_seq: anchor.size, reason: ChainFault.CheckpointMismatch };
+      }
+    }
+    const from = full ? undefined : anchor;
+    const verifier = new ChainVerifier(from);
+    const batch = this.config.BUCKET_VERIFY_BATCH_SIZE;
+    for (let after = from?.size ?? 0; ; ) {
+      const entries = await this.reader.batchAfter(after, batch, manager);
+      for (const entry of entries) verifier.push(entry);
+      if (entries.length < batch) break;
+      after = entries[entries.length - 1].seq;
+      await yieldToEventLoop();
+    }
+    return { ...verifier.result(), verified_from: from?.size ?? 0 };
+  }
+
   /** The current head, signed: an auditor who keeps it can later prove the chain was not cut back or rewritten. */
   async checkpoint(): Promise<SignedCheckpoint> {
-    const [row] = (await this.dataSource.query(
-      `SELECT ${timestampSql('clock_timestamp()')} AS now, h.seq, h.hash
-       FROM (SELECT 1) AS one
-       LEFT JOIN LATERAL (SELECT seq, hash FROM bucket_entries ORDER BY seq DESC LIMIT 1) AS h ON true`,
-    )) as Array<{ now: string; seq: string | null; hash: string | null }>;
-    const payload: CheckpointPayload = {
-      size: row.seq === null ? 0 : Number(row.seq),
-      head_hash: row.hash ?? GENESIS_HASH,
-      timestamp: row.now,
-    };
+    const head = await this.reader.head();
+    const payload: CheckpointPayload = { size: head.size, head_hash: head.head_hash, timestamp: head.now };
     const signature = sign(null, Buffer.from(canonicalJson(payload), 'utf8'), this.key.privateKey).toString('base64url');
     return { ...payload, signature, key_id: 'bucket', alg: 'Ed25519' };
   }

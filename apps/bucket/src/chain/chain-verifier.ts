@@ -10,11 +10,22 @@ import type { ChainEntry } from './chain-hash';
  * Removing the newest entries leaves a valid shorter chain: compare with a signed checkpoint for that.
  */
 export class ChainVerifier {
-  private expectedSeq = 1;
-  private prevHash = GENESIS_HASH;
-  private size = 0;
-  private headHash = GENESIS_HASH;
+  private expectedSeq: number;
+  private prevHash: string;
+  private size: number;
+  private headHash: string;
   private fault: { seq: number; reason: ChainFault } | undefined;
+
+  /**
+   * `from` is a point already verified (entries 1..size, the last with hash head_hash): the walk then starts
+   * at seq size + 1, linked to that hash, and the result counts the verified prefix in its size.
+   */
+  constructor(from: { size: number; head_hash: string } = { size: 0, head_hash: GENESIS_HASH }) {
+    this.expectedSeq = from.size + 1;
+    this.prevHash = from.head_hash;
+    this.size = from.size;
+    this.headHash = from.head_hash;
+  }
 
   push(entry: ChainEntry): void {
     this.size += 1;

@@ -1,6 +1,6 @@
 import { productFilter } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { ProductForbiddenException } from '../ledger/ledger.exception';
+import { ProductForbiddenException, WholeChainForbiddenException } from '../ledger/ledger.exception';
 
 /**
  * Which products a caller may read or write (T9): its credential's `products`, '*' meaning all.
@@ -24,6 +24,11 @@ export class ProductScope {
   /** For an explicit product (query filter or written entry): 403 when the credential does not name it. */
   assertAllows(product: string | null | undefined): void {
     if (product !== null && product !== undefined && !this.allows(product)) throw new ProductForbiddenException(product);
+  }
+
+  /** For views of the whole chain (audit, size, head), which describe every product's entries: 403 otherwise. */
+  assertWholeChain(): void {
+    if (!this.unrestricted) throw new WholeChainForbiddenException();
   }
 
   /**

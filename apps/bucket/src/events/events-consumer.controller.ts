@@ -1,6 +1,6 @@
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { WriteEventRequestDto } from '@pancha/contracts';
-import type { BucketEventData, BucketWriteChannel } from '@pancha/contracts';
+import type { BucketWriteChannel, WriteEventData } from '@pancha/contracts';
 import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
 import { EventsService } from './events.service';
 
@@ -18,7 +18,7 @@ export class EventsConsumerController {
   @EventPattern('bucket.core-event')
   async core(
     @Payload() body: WriteEventRequestDto,
-    @Payload('event_data') eventData: BucketEventData,
+    @Payload('event_data') eventData: WriteEventData,
     @Ctx() ctx: JetStreamContext,
   ): Promise<void> {
     await this.write('core', body, eventData, ctx);
@@ -28,13 +28,13 @@ export class EventsConsumerController {
   @EventPattern('bucket.workflow-event')
   async workflow(
     @Payload() body: WriteEventRequestDto,
-    @Payload('event_data') eventData: BucketEventData,
+    @Payload('event_data') eventData: WriteEventData,
     @Ctx() ctx: JetStreamContext,
   ): Promise<void> {
     await this.write('workflow', body, eventData, ctx);
   }
 
-  private async write(channel: BucketWriteChannel, body: WriteEventRequestDto, eventData: BucketEventData, ctx: JetStreamContext): Promise<void> {
+  private async write(channel: BucketWriteChannel, body: WriteEventRequestDto, eventData: WriteEventData, ctx: JetStreamContext): Promise<void> {
     await this.events.write(channel, body, eventData, ctx.getRequester());
   }
 }

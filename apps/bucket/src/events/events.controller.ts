@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpStatus, Post, Query, Res } from '@nestjs/common';
 import { EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
-import type { BucketEventData, BucketStats, BucketWriteChannel, EventsPage, ReadContextResult, WriteEventResult } from '@pancha/contracts';
+import type { BucketStats, BucketWriteChannel, EventsPage, ReadContextResult, WriteEventData, WriteEventResult } from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import type { Response } from 'express';
@@ -15,7 +15,7 @@ export class EventsController {
   writeCore(
     @Body() body: WriteEventRequestDto,
     // The same event_data unvalidated: an object type is passed through by the validation pipe untouched.
-    @Body('event_data') eventData: BucketEventData,
+    @Body('event_data') eventData: WriteEventData,
     @Requester() requester: VerifiedRequester,
     @Res({ passthrough: true }) res: Response,
   ): Promise<WriteEventResult> {
@@ -26,7 +26,7 @@ export class EventsController {
   @RequireOperation('write')
   writeWorkflow(
     @Body() body: WriteEventRequestDto,
-    @Body('event_data') eventData: BucketEventData,
+    @Body('event_data') eventData: WriteEventData,
     @Requester() requester: VerifiedRequester,
     @Res({ passthrough: true }) res: Response,
   ): Promise<WriteEventResult> {
@@ -54,7 +54,7 @@ export class EventsController {
   private async write(
     channel: BucketWriteChannel,
     body: WriteEventRequestDto,
-    eventData: BucketEventData,
+    eventData: WriteEventData,
     requester: VerifiedRequester,
     res: Response,
   ): Promise<WriteEventResult> {

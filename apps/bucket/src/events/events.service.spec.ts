@@ -1,7 +1,8 @@
 import { RequesterId } from '@pancha/contracts';
 import type { WriteEventRequestDto } from '@pancha/contracts';
 import { getTracer, installInMemoryTracing } from '@pancha/trace-context';
-import type { DataSource } from 'typeorm';
+import type { PolicyService } from '@pancha/governance';
+import type { LedgerReader } from '../ledger/ledger-reader';
 import type { LedgerService, NewEvent } from '../ledger/ledger.service';
 import { EventsService } from './events.service';
 
@@ -14,7 +15,8 @@ describe('EventsService.write', () => {
       return events.map((e, i) => ({ status: 'appended' as const, event_id: e.event_id, seq: i + 1, hash: 'h' }));
     },
   } as unknown as LedgerService;
-  const service = new EventsService(ledger, {} as DataSource);
+  // Channel ownership is tested against the real policy elsewhere; here every channel is open.
+  const service = new EventsService(ledger, {} as LedgerReader, { mayWriteChannel: () => true } as unknown as PolicyService);
   const requester = { id: RequesterId.Core, products: ['*'] };
   const body = (eventData: Record<string, unknown>) =>
     ({ requester_id: 'bhiv_core', event_data: eventData }) as unknown as WriteEventRequestDto;

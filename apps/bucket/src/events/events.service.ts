@@ -1,31 +1,30 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DEFAULT_EVENTS_PAGE, DEFAULT_READ_CONTEXT_LIMIT, GENESIS_HASH } from '@pancha/contracts';
+import { DEFAULT_EVENTS_PAGE, DEFAULT_READ_CONTEXT_LIMIT } from '@pancha/contracts';
 import type {
-  BucketEventData,
   BucketStats,
   BucketWriteChannel,
   EventsPage,
   EventsQueryDto,
   ReadContextResult,
+  WriteEventData,
   WriteEventRequestDto,
   WriteEventResult,
 } from '@pancha/contracts';
-import { assertBodyRequester } from '@pancha/governance';
+import { assertBodyRequester, PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import { currentTraceId } from '@pancha/trace-context';
-import { DataSource } from 'typeorm';
+import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
-import { ENTRY_COLUMNS_SQL, toBucketEntry } from '../ledger/ledger-sql';
-import type { EntryRow } from '../ledger/ledger-sql';
-import { EventIdConflictException } from '../ledger/ledger.exception';
+import { LedgerReader } from '../ledger/ledger-reader';
+import { ChannelForbiddenException, EventIdConflictException } from '../ledger/ledger.exception';
 import { LedgerService } from '../ledger/ledger.service';
 
 @Injectable()
 export class EventsService {
   constructor(
     private readonly ledger: LedgerService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly reader: LedgerReader,
+    private readonly policy: PolicyService,
   ) {}
 
   /**
@@ -35,12 +34,16 @@ export class EventsService {
   async write(
     channel: BucketWriteChannel,
     body: WriteEventRequestDto,
-    eventData: BucketEventData,
+    eventData: WriteEventData,
     requester: VerifiedRequester,
   ): Promise<WriteEventResult> {
     assertBodyRequester(body.requester_id, requester);
-    const { event_id, event_type, trace_id, product, user_id } = body.event_data;
+    // A channel is a timeline its readers trust (Core's task view): only the requester the policy names writes it.
+    if (!this.policy.mayWriteChannel('bucket', requester.id, channel)) throw new ChannelForbiddenException(requester.id, channel);
+    const { event_type, trace_id, product, user_id } = body.event_data;
     ProductScope.of(requester).assertAllows(product);
+    // Without an event_id (the original clients) the key is derived from who sent what, so a retry is a replay.
+    const event_id = body.event_data.event_id ?? deriveEventId(body.requester_id, eventData);
     const [result] = await this.ledger.append([
       {
         event_id,
@@ -55,75 +58,46 @@ export class EventsService {
       },
     ]);
     if (result.status === 'conflict') throw new EventIdConflictException(result.event_id, result.seq);
-    return { success: true, event_id: result.event_id, seq: result.seq, hash: result.hash, replayed: result.status === 'replayed' };
+    const replayed = result.status === 'replayed';
+    return {
+      success: true,
+      message: replayed ? `event already recorded at seq ${result.seq}` : `event recorded at seq ${result.seq}`,
+      event_id: result.event_id,
+      seq: result.seq,
+      hash: result.hash,
+      replayed,
+    };
   }
 
   async events(query: EventsQueryDto, requester: VerifiedRequester): Promise<EventsPage> {
     const scope = ProductScope.of(requester);
     scope.assertAllows(query.product);
-    const limit = query.limit ?? DEFAULT_EVENTS_PAGE;
-    const params: unknown[] = [query.after_seq ?? 0];
-    const where = ['seq > $1'];
-    if (query.trace_id !== undefined) {
-      params.push(query.trace_id);
-      where.push(`trace_id = $${params.length}`);
-    }
-    if (query.product !== undefined) {
-      params.push(query.product);
-      where.push(`product = $${params.length}`);
-    }
-    const scoped = scope.sqlCondition(params);
-    if (scoped) where.push(scoped);
-    params.push(limit + 1);
-    const rows = (await this.dataSource.query(
-      `SELECT ${ENTRY_COLUMNS_SQL} FROM bucket_entries WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.length}`,
-      params,
-    )) as EntryRow[];
-    const events = rows.slice(0, limit).map(toBucketEntry);
-    return { events, next_after_seq: rows.length > limit ? events[events.length - 1].seq : null };
+    const { events, more } = await this.reader.page(
+      {
+        afterSeq: query.after_seq ?? 0,
+        limit: query.limit ?? DEFAULT_EVENTS_PAGE,
+        traceId: query.trace_id,
+        product: query.product,
+      },
+      scope,
+    );
+    return { events, next_after_seq: more ? events[events.length - 1].seq : null };
   }
 
+  /**
+   * Counts over what the caller may see. The chain's size and head describe every product's entries, so only
+   * a caller that sees every product gets them.
+   */
   async stats(requester: VerifiedRequester): Promise<BucketStats> {
-    const params: unknown[] = [];
-    const scoped = ProductScope.of(requester).sqlCondition(params);
-    // event_type, channel and requester_id are NOT NULL, so a NULL in a grouping column means "not grouped by it".
-    const groups = (await this.dataSource.query(
-      `SELECT event_type, channel, requester_id, count(*)::int AS n
-       FROM bucket_entries ${scoped ? `WHERE ${scoped}` : ''}
-       GROUP BY GROUPING SETS ((event_type), (channel), (requester_id), ())`,
-      params,
-    )) as Array<{ event_type: string | null; channel: string | null; requester_id: string | null; n: number }>;
-    const [head] = (await this.dataSource.query('SELECT seq, hash FROM bucket_entries ORDER BY seq DESC LIMIT 1')) as Array<{
-      seq: string;
-      hash: string;
-    }>;
-    const stats: BucketStats = {
-      size: head ? Number(head.seq) : 0,
-      head_hash: head?.hash ?? GENESIS_HASH,
-      visible: 0,
-      by_event_type: {},
-      by_channel: {},
-      by_requester: {},
-    };
-    for (const g of groups) {
-      if (g.event_type !== null) stats.by_event_type[g.event_type] = g.n;
-      else if (g.channel !== null) stats.by_channel[g.channel] = g.n;
-      else if (g.requester_id !== null) stats.by_requester[g.requester_id] = g.n;
-      else stats.visible = g.n;
-    }
-    return stats;
+    const scope = ProductScope.of(requester);
+    const groups = await this.reader.groups(scope);
+    if (!scope.unrestricted) return groups;
+    const { size, head_hash } = await this.reader.head();
+    return { size, head_hash, ...groups };
   }
 
   async readContext(agentId: string, limit: number | undefined, requester: VerifiedRequester): Promise<ReadContextResult> {
-    const params: unknown[] = [agentId];
-    const where = [`(user_id = $1 OR event_data ->> 'agent_id' = $1)`];
-    const scoped = ProductScope.of(requester).sqlCondition(params);
-    if (scoped) where.push(scoped);
-    params.push(limit ?? DEFAULT_READ_CONTEXT_LIMIT);
-    const rows = (await this.dataSource.query(
-      `SELECT ${ENTRY_COLUMNS_SQL} FROM bucket_entries WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    )) as EntryRow[];
-    return { agent_id: agentId, events: rows.map(toBucketEntry) };
+    const events = await this.reader.byAgent(agentId, limit ?? DEFAULT_READ_CONTEXT_LIMIT, ProductScope.of(requester));
+    return { agent_id: agentId, events };
   }
 }

@@ -7,6 +7,7 @@ import { AuditService } from '../audit/audit.service';
 import { CheckpointKey } from '../audit/checkpoint-key';
 import { BucketConfig } from '../config/env.validation';
 import { BUCKET_ENTITIES, BUCKET_MIGRATIONS } from '../database';
+import { LedgerReader } from './ledger-reader';
 import { LedgerService, type NewEvent } from './ledger.service';
 
 function event(overrides: Partial<NewEvent> = {}): NewEvent {
@@ -36,7 +37,7 @@ describe('LedgerService on PostgreSQL', () => {
     await dataSource.initialize();
     ledger = new LedgerService(dataSource);
     const config = Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 7 });
-    audit = new AuditService(dataSource, config, new CheckpointKey(generateKeyPairSync('ed25519').privateKey));
+    audit = new AuditService(dataSource, config, new CheckpointKey(generateKeyPairSync('ed25519').privateKey), new LedgerReader(dataSource));
   });
 
   afterAll(async () => {
@@ -45,7 +46,7 @@ describe('LedgerService on PostgreSQL', () => {
   });
 
   it('starts empty and verifies', async () => {
-    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 0, head_hash: GENESIS_HASH });
+    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 0, head_hash: GENESIS_HASH, verified_from: 0 });
   });
 
   it('appends contiguously from 1 under concurrency, linking each entry to the one before', async () => {
@@ -55,7 +56,7 @@ describe('LedgerService on PostgreSQL', () => {
     const rows = await dataSource.query('SELECT seq, prev_hash, hash FROM bucket_entries ORDER BY seq');
     expect(rows[0].prev_hash).toBe(GENESIS_HASH);
     for (let i = 1; i < rows.length; i++) expect(rows[i].prev_hash).toBe(rows[i - 1].hash);
-    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 60, head_hash: rows[59].hash });
+    await expect(audit.verify()).resolves.toEqual({ ok: true, size: 60, head_hash: rows[59].hash, verified_from: 0 });
   });
 
   it('replays the same content, conflicts on different content or another requester', async () => {

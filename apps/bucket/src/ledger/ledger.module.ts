@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
+import { LedgerReader } from './ledger-reader';
 import { LedgerService } from './ledger.service';
 
-/** The chain itself: the only code that inserts into bucket_entries. */
+/** The chain itself: LedgerService is the only code that inserts into bucket_entries, LedgerReader the only one that reads it. */
 @Module({
-  providers: [LedgerService],
-  exports: [LedgerService],
+  providers: [LedgerService, LedgerReader],
+  exports: [LedgerService, LedgerReader],
 })
 export class LedgerModule {}

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
-import { PranaIngestDto, PranaUserQueryDto, RequesterId } from '@pancha/contracts';
+import { PranaIngestDto, PranaUserQueryDto } from '@pancha/contracts';
 import type { PranaIngestResult, PranaUserPackets } from '@pancha/contracts';
-import { forbidden, Requester, RequireOperation } from '@pancha/governance';
+import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import type { Response } from 'express';
 import { PranaService } from './prana.service';
@@ -18,12 +18,10 @@ export class PranaController {
     @Requester() requester: VerifiedRequester,
     @Res({ passthrough: true }) res: Response,
   ): Promise<PranaIngestResult> {
-    // Focus telemetry comes from the PRANA client only; another writer must not speak for a user's attention.
-    if (requester.id !== RequesterId.Prana) throw forbidden(`only ${RequesterId.Prana} may ingest PRANA packets`);
     const result = await this.prana.ingest(body.packets, requester);
-    // Like write-event: 201 when something new was recorded; else 409 when a packet reused an event_id with
-    // other content (the body says which), 200 when the whole batch was already known.
-    res.status(result.accepted > 0 ? HttpStatus.CREATED : result.conflicts > 0 ? HttpStatus.CONFLICT : HttpStatus.OK);
+    // Like write-event: 201 when something new was recorded, 200 when the whole batch was already known (a batch
+    // with only conflicts is a 409 error body, thrown by the service).
+    res.status(result.accepted > 0 ? HttpStatus.CREATED : HttpStatus.OK);
     return result;
   }
 

@@ -1,13 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { PRANA_FOCUS_STATES, PRANA_PACKET_EVENT_TYPE } from '@pancha/contracts';
 import type { PranaFocusState, PranaIngestResult, PranaPacketDto, PranaPacketView, PranaUserPackets } from '@pancha/contracts';
+import { PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import { currentTraceId } from '@pancha/trace-context';
-import { DataSource } from 'typeorm';
 import { ProductScope } from '../common/product-scope';
-import { ENTRY_COLUMNS_SQL, toBucketEntry } from '../ledger/ledger-sql';
-import type { EntryRow } from '../ledger/ledger-sql';
+import { LedgerReader } from '../ledger/ledger-reader';
+import { ChannelForbiddenException, PacketConflictException } from '../ledger/ledger.exception';
 import { LedgerService } from '../ledger/ledger.service';
 
 const DEFAULT_PACKETS = 500;
@@ -16,11 +15,17 @@ const DEFAULT_PACKETS = 500;
 export class PranaService {
   constructor(
     private readonly ledger: LedgerService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly reader: LedgerReader,
+    private readonly policy: PolicyService,
   ) {}
 
-  /** Every packet becomes one `prana_packet` entry, all in one transaction; a known event_id is a duplicate. */
+  /**
+   * Every packet becomes one `prana_packet` entry, all in one transaction; a known event_id is a duplicate.
+   * A batch that stores nothing new because packets reused event_ids with other content is a 409 naming them.
+   */
   async ingest(packets: PranaPacketDto[], requester: VerifiedRequester): Promise<PranaIngestResult> {
+    // Focus telemetry is the prana channel's: another writer must not speak for a user's attention.
+    if (!this.policy.mayWriteChannel('bucket', requester.id, 'prana')) throw new ChannelForbiddenException(requester.id, 'prana');
     const scope = ProductScope.of(requester);
     for (const packet of packets) scope.assertAllows(packet.product);
     const traceId = currentTraceId() ?? null;
@@ -46,7 +51,7 @@ export class PranaService {
       })),
     );
     const count = (status: string) => results.filter((r) => r.status === status).length;
-    return {
+    const result: PranaIngestResult = {
       accepted: count('appended'),
       duplicates: count('replayed'),
       conflicts: count('conflict'),
@@ -57,27 +62,23 @@ export class PranaService {
         conflict: r.status === 'conflict',
       })),
     };
+    if (result.accepted === 0 && result.conflicts > 0) {
+      throw new PacketConflictException(
+        results.flatMap((r, i) =>
+          r.status === 'conflict'
+            ? [{ field: `packets.${i}.event_id`, messages: [`event_id ${r.event_id} is already recorded (seq ${r.seq}) with other content`] }]
+            : [],
+        ),
+      );
+    }
+    return result;
   }
 
   async user(userId: string, limit: number | undefined, requester: VerifiedRequester): Promise<PranaUserPackets> {
-    const params: unknown[] = [userId, PRANA_PACKET_EVENT_TYPE];
-    const where = [`user_id = $1`, `event_type = $2`, `channel = 'prana'`];
-    const scoped = ProductScope.of(requester).sqlCondition(params);
-    if (scoped) where.push(scoped);
-    const counted = (await this.dataSource.query(
-      `SELECT event_data ->> 'state' AS state, count(*)::int AS n FROM bucket_entries WHERE ${where.join(' AND ')} GROUP BY 1`,
-      params,
-    )) as Array<{ state: string; n: number }>;
-    params.push(limit ?? DEFAULT_PACKETS);
-    const rows = (await this.dataSource.query(
-      `SELECT ${ENTRY_COLUMNS_SQL} FROM bucket_entries WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $${params.length}`,
-      params,
-    )) as EntryRow[];
-
+    const { counts: counted, latest } = await this.reader.pranaPackets(userId, limit ?? DEFAULT_PACKETS, ProductScope.of(requester));
     const counts = Object.fromEntries(PRANA_FOCUS_STATES.map((s) => [s, 0])) as Record<PranaFocusState, number>;
     for (const c of counted) if (c.state in counts) counts[c.state as PranaFocusState] = c.n;
-    const packets = rows.reverse().map((row): PranaPacketView => {
-      const entry = toBucketEntry(row);
+    const packets = latest.reverse().map((entry): PranaPacketView => {
       const data = entry.event_data as unknown as PranaPacketView;
       return {
         seq: entry.seq,

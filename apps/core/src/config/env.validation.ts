@@ -56,6 +56,15 @@ export class CoreConfig extends BaseServiceConfig {
   @IsOptional() @Type(() => Number) @IsInt() @Min(50) @Max(600_000)
   WORKFLOW_CATALOG_REFRESH_MS = 1000;
 
+  /**
+   * How often Core fetches, checks and keeps Bucket's signed checkpoint (audit witness, apps/core/src/audit-witness);
+   * 0 = only when GET /audit/verify is called.
+   */
+  @IsOptional() @Type(() => Number)
+  @IsInt({ message: 'AUDIT_WITNESS_INTERVAL_MS must be an integer number of milliseconds' })
+  @Min(0) @Max(86_400_000)
+  AUDIT_WITNESS_INTERVAL_MS = 60_000;
+
   /** JetStream transport for the Bucket task events (libs/nats-transport); unset → HTTP. The executor call always stays HTTP. */
   @IsOptional() @IsNatsUrl()
   NATS_URL?: string;

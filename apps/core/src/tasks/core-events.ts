@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import {
+  boundExecutionResult,
   CoreEventType,
+  FIELD_LIMITS,
   type ExecuteWorkflowRequest,
   type TaskDispatchDeadEvent,
   type TaskDispatchedEvent,
   type TaskReceivedEvent,
   TaskStatus,
   type CoreEvent,
+  truncateText,
 } from '@pancha/contracts';
 import type { TaskEntity } from './task.entity';
 
@@ -51,11 +54,13 @@ export function taskDispatchedEvent(
   status: TaskStatus.DispatchedSuccess | TaskStatus.DispatchedFailed,
   executionResult: Record<string, unknown> | null,
 ): TaskDispatchedEvent {
-  return { ...base(task), event_type: CoreEventType.TaskDispatched, status, execution_result: executionResult };
+  // Bounded like the executor's own event: the executor's result (an AI answer, say) can exceed what Bucket takes.
+  const bounded = executionResult === null ? null : boundExecutionResult(executionResult);
+  return { ...base(task), event_type: CoreEventType.TaskDispatched, status, execution_result: bounded };
 }
 
 export function taskDispatchDeadEvent(task: TaskEntity, reason: string): TaskDispatchDeadEvent {
-  return { ...base(task), event_type: CoreEventType.TaskDispatchDead, status: TaskStatus.DispatchDead, reason };
+  return { ...base(task), event_type: CoreEventType.TaskDispatchDead, status: TaskStatus.DispatchDead, reason: truncateText(reason, FIELD_LIMITS.resultText) };
 }
 
 /** The SPEC §2 executor body for a workflow task. */

@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto } from '@pancha/contracts';
-import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, IDEMPOTENCY_KEY_PATTERN } from '@pancha/contracts';
+import { RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
+import type { Response } from 'express';
 import { TasksService } from './tasks.service';
 
 const taskIdPipe = new ParseUUIDPipe({
@@ -12,17 +13,32 @@ const taskIdPipe = new ParseUUIDPipe({
 export class TasksController {
   constructor(private readonly tasks: TasksService) {}
 
-  /** 202 as soon as the task and its outbox messages are committed; the workflow runs afterwards. */
+  /**
+   * 202 as soon as the task and its outbox messages are committed; the workflow runs afterwards. With an
+   * `Idempotency-Key`, a retry (same requester, same key, same body) gets the first 202 again and creates
+   * nothing (header `idempotent-replay: true`); the same key with another body is a 409.
+   */
   @Post('handle_task')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('submit')
-  handleTask(@Body() body: HandleTaskRequestDto, @Requester() requester: VerifiedRequester): Promise<HandleTaskAccepted> {
-    return this.tasks.handle(body, requester);
+  async handleTask(
+    @Body() body: HandleTaskRequestDto,
+    @Requester() requester: VerifiedRequester,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<HandleTaskAccepted> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+      throw validationException([{ field: 'Idempotency-Key', messages: ['Idempotency-Key must be 1 to 255 visible ASCII characters (a random UUID, say)'] }]);
+    }
+    const { reply, replayed } = await this.tasks.handle(body, requester, idempotencyKey);
+    if (replayed) res.setHeader('idempotent-replay', 'true');
+    return reply;
   }
 
+  /** The task if the caller's products allow it (a product-less task is open to every reader), else 404. */
   @Get('tasks/:task_id')
   @RequireOperation('read')
-  task(@Param('task_id', taskIdPipe) taskId: string): Promise<CoreTaskView> {
-    return this.tasks.view(taskId);
+  task(@Param('task_id', taskIdPipe) taskId: string, @Requester() requester: VerifiedRequester): Promise<CoreTaskView> {
+    return this.tasks.view(taskId, requester);
   }
 }

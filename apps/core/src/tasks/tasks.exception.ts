@@ -7,3 +7,14 @@ export class TaskNotFoundException extends DomainException {
     super(HttpStatus.NOT_FOUND, CoreErrorCode.TaskNotFound, `no task with task_id ${taskId}`);
   }
 }
+
+/** 409: the same requester used this Idempotency-Key for a different body; the key names one request only. */
+export class IdempotencyKeyReusedException extends DomainException {
+  constructor() {
+    super(
+      HttpStatus.CONFLICT,
+      CoreErrorCode.IdempotencyKeyReused,
+      'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+    );
+  }
+}

@@ -1,25 +1,25 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { context, trace } from '@opentelemetry/api';
 import { BucketClient } from '@pancha/bucket-client';
 import {
+  type BucketEntry,
+  canonicalJson,
   CoreEventType,
   type CoreTaskView,
   Decision,
   type HandleTaskAccepted,
   type HandleTaskRequestDto,
+  RequesterId,
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
-import { ANONYMOUS } from '@pancha/contracts';
-import type { StartRunAccepted } from '@pancha/contracts';
-import type { VerifiedRequester } from '@pancha/governance';
+import { productFilter, type VerifiedRequester } from '@pancha/governance';
 import { OutboxService } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
 import { CoreConfig } from '../config/env.validation';
 import {
@@ -31,12 +31,31 @@ import {
   WORKFLOW_EXECUTE_TOPIC,
   type WorkflowDispatchMessage,
 } from './core-events';
+import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
-import { TaskNotFoundException } from './tasks.exception';
-import { WorkflowRunsService } from '../workflows/workflow-runs.service';
+import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
+import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
 
 const TIMELINE_LIMIT = 1000;
-const TIMELINE_CHANNELS: ReadonlySet<string> = new Set(['core', 'workflow']);
+/**
+ * The Bucket channels a task's timeline shows, each with the one requester whose entries on it are trusted.
+ * Anyone with write on Bucket could put an entry on any channel and trace; only the channel's owner speaks for
+ * the task (Core for what it decided and dispatched, the executor for what it did).
+ */
+const TIMELINE_CHANNEL_OWNERS: Readonly<Record<string, RequesterId>> = { core: RequesterId.Core, workflow: RequesterId.WorkflowExecutor };
+
+/** What POST /handle_task answers, and whether it is the stored first answer to an Idempotency-Key retry. */
+export interface HandleTaskOutcome {
+  reply: HandleTaskAccepted;
+  replayed: boolean;
+}
+
+/** The key a retry names itself by, scoped to who sent it; the hash tells a retry from a reuse of the key. */
+interface IdempotencyClaim {
+  requesterId: string;
+  key: string;
+  requestHash: string;
+}
 
 @Injectable()
 export class TasksService {
@@ -55,7 +74,35 @@ export class TasksService {
    * Decides, then stores the task and its outbox messages in one transaction. Nothing downstream is called
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
-  async handle(body: HandleTaskRequestDto, requester?: VerifiedRequester): Promise<HandleTaskAccepted> {
+  async handle(body: HandleTaskRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome> {
+    const claim: IdempotencyClaim | undefined = idempotencyKey === undefined
+      ? undefined
+      : { requesterId: requester.id, key: idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(body)).digest('hex') };
+    // A retry of a finished request is answered before anything is decided again (an LLM agent costs money).
+    const earlier = claim && (await this.firstAnswer(claim));
+    if (earlier) return earlier;
+    try {
+      return { reply: await this.decideAndStore(body, requester, claim), replayed: false };
+    } catch (error) {
+      // A concurrent request with the same key committed first: its answer is the answer.
+      if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
+      const first = await this.firstAnswer(claim);
+      if (!first) throw new Error(`idempotency key of ${claim.requesterId} vanished after a conflict`);
+      return first;
+    }
+  }
+
+  /** The stored answer to this key, or a 409 when the key was used with another body; undefined when it is new. */
+  private async firstAnswer(claim: IdempotencyClaim): Promise<HandleTaskOutcome | undefined> {
+    const row = await this.dataSource.manager.findOne(TaskIdempotencyKeyEntity, {
+      where: { requesterId: claim.requesterId, idempotencyKey: claim.key },
+    });
+    if (!row) return undefined;
+    if (row.requestHash !== claim.requestHash) throw new IdempotencyKeyReusedException();
+    return { reply: row.response, replayed: true };
+  }
+
+  private async decideAndStore(body: HandleTaskRequestDto, requester: VerifiedRequester, claim: IdempotencyClaim | undefined): Promise<HandleTaskAccepted> {
     const decided = await this.agent.decide({
       input: body.input,
       input_type: body.input_type,
@@ -66,7 +113,7 @@ export class TasksService {
     const traceId = currentTraceId();
     if (traceId) {
       try {
-        return await this.store(body, decided, traceId, requester);
+        return await this.store(body, decided, traceId, requester, claim);
       } catch (error) {
         if (!(error instanceof TraceIdTaken)) throw error;
         // The caller reused a trace for a second task. The trace id is the executor's idempotency key, so
@@ -74,12 +121,19 @@ export class TasksService {
         this.logger.warn({ msg: 'trace already has a task; starting a new linked trace', trace_id: traceId });
       }
     }
-    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester));
+    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester, claim));
   }
 
-  async view(taskId: string): Promise<CoreTaskView> {
+  /**
+   * The task as the caller may see it (T9). A task without a product is open to every caller with read on Core:
+   * anonymous callers submit and follow such tasks, and hiding one from a narrowed credential would protect
+   * nothing, since the same caller could read it anonymously. A task with a product is shown only to callers
+   * whose products name it; to others it does not exist (404, so ids cannot be probed for existence).
+   */
+  async view(taskId: string, requester: VerifiedRequester): Promise<CoreTaskView> {
     const task = await this.dataSource.manager.findOne(TaskEntity, { where: { taskId } });
-    if (!task) throw new TaskNotFoundException(taskId);
+    const scope = productFilter(requester);
+    if (!task || (task.product !== null && scope !== undefined && !scope.includes(task.product))) throw new TaskNotFoundException(taskId);
     const view: CoreTaskView = {
       task_id: task.taskId,
       trace_id: task.traceId,
@@ -99,8 +153,9 @@ export class TasksService {
       const page = await this.bucket.events({ trace_id: task.traceId, limit: TIMELINE_LIMIT });
       // Only what Core and the executor recorded for this task. Core reads Bucket with an all-products
       // credential on behalf of a caller who may be anonymous, and a caller picks the trace id it sends
-      // (traceparent): other channels on that trace (PRANA packets, say) are not this task's to show.
-      view.timeline = page.events.filter((e) => TIMELINE_CHANNELS.has(e.channel));
+      // (traceparent): other channels on that trace (PRANA packets, say) are not this task's to show, and
+      // neither is an entry on the core or workflow channel that its owner did not write.
+      view.timeline = page.events.filter(writtenByChannelOwner);
     } catch (error) {
       // Bucket being down must not hide the task itself (graceful degradation).
       this.logger.warn({ msg: 'task timeline unavailable', task_id: taskId, error: (error as Error).message });
@@ -113,7 +168,8 @@ export class TasksService {
     body: HandleTaskRequestDto,
     decided: AgentDecision,
     traceId: string,
-    requester: VerifiedRequester = { id: ANONYMOUS, products: [] },
+    requester: VerifiedRequester,
+    claim?: IdempotencyClaim,
   ): Promise<HandleTaskAccepted> {
     const now = new Date();
     const isWorkflow = decided.decision === Decision.Workflow;
@@ -124,7 +180,33 @@ export class TasksService {
         : decided.workflow
           ? TaskStatus.RunStarted
           : TaskStatus.Dispatching;
-    const task: TaskEntity = Object.assign(new TaskEntity(), {
+    // A decision that names a versioned workflow starts a run with the task, checked first like any start.
+    let run: PreparedStart | undefined;
+    let runRefusal: string | undefined;
+    if (status === TaskStatus.RunStarted && decided.workflow) {
+      try {
+        run = this.workflowRuns.prepare(
+          {
+            workflow: decided.workflow.name,
+            version: decided.workflow.version,
+            inputs: decided.workflow.inputs,
+            user_id: body.user_id,
+            product: body.product,
+            actor: requester.id,
+            source: 'task',
+            trace_id: traceId,
+            // The task's own acceptance (submit on Core) covers the product it names.
+            checkProduct: false,
+          },
+          requester,
+        );
+      } catch (error) {
+        if (!(error instanceof DomainException)) throw error;
+        status = TaskStatus.RunRefused;
+        runRefusal = `workflow ${decided.workflow.name} not started: ${error.code}: ${error.message}`;
+      }
+    }
+    const task = Object.assign(new TaskEntity(), {
       taskId: randomUUID(),
       traceId,
       userId: body.user_id,
@@ -137,44 +219,28 @@ export class TasksService {
       actionType: decided.action_type,
       payload: decided.payload,
       decidedBy: decided.decided_by,
-      agentNote: decided.fallback_reason ?? null,
+      agentNote: runRefusal ?? decided.fallback_reason ?? null,
       status,
       executionResult: null,
       workflow: decided.workflow?.name ?? null,
-      runId: null as string | null,
+      runId: run?.start.run_id ?? null,
       createdAt: now,
       updatedAt: now,
     } satisfies Partial<TaskEntity>);
 
-    let run: StartRunAccepted | undefined;
+    const reply: HandleTaskAccepted = {
+      task_id: task.taskId,
+      trace_id: traceId,
+      decision: task.decision,
+      status,
+      ...(run ? { run_id: run.start.run_id, workflow: run.start.workflow } : {}),
+    };
     await this.dataSource.transaction(async (manager: EntityManager) => {
-      if (task.status === TaskStatus.RunStarted && decided.workflow) {
-        // The run and the task commit together: a task that says run_started always has its run queued.
-        try {
-          run = await this.workflowRuns.startIn(
-            manager,
-            {
-              workflow: decided.workflow.name,
-              version: decided.workflow.version,
-              inputs: decided.workflow.inputs,
-              user_id: body.user_id,
-              product: body.product,
-              actor: requester.id,
-              source: `task:${task.taskId}`,
-              trace_id: traceId,
-              checkProduct: false,
-            },
-            requester,
-          );
-          task.runId = run.run_id;
-        } catch (error) {
-          if (!(error instanceof DomainException)) throw error;
-          task.status = TaskStatus.RunRefused;
-          task.agentNote = `workflow ${decided.workflow.name} not started: ${error.code}: ${error.message}`;
-        }
-      }
+      // The key first: a concurrent request with the same key waits here until this transaction ends, then
+      // finds the key taken and answers with this reply (or commits its own if this one rolled back).
+      if (claim) await claimIdempotencyKey(manager, claim, reply);
       // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable and nothing is logged as failed.
-      const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task as QueryDeepPartialEntity<TaskEntity>).orIgnore().returning(['task_id']).execute();
+      const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task).orIgnore().returning(['task_id']).execute();
       if ((inserted.raw as unknown[]).length === 0) throw new TraceIdTaken();
       const received: BucketCoreEventMessage = { event_data: taskReceivedEvent(task) };
       await this.outbox.enqueue(manager, {
@@ -182,12 +248,12 @@ export class TasksService {
         messageKey: coreEventMessageKey(CoreEventType.TaskReceived, task.taskId),
         payload: received,
       });
-      if (task.status === TaskStatus.Dispatching) {
+      if (status === TaskStatus.Dispatching) {
         const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
         await this.outbox.enqueue(manager, { topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch });
       }
+      if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
     });
-    status = task.status;
     this.logger.log({
       msg: 'task accepted',
       task_id: task.taskId,
@@ -198,13 +264,7 @@ export class TasksService {
       decided_by: task.decidedBy,
       status,
     });
-    return {
-      task_id: task.taskId,
-      trace_id: traceId,
-      decision: task.decision,
-      status,
-      ...(run ? { run_id: run.run_id, workflow: run.workflow } : {}),
-    };
+    return reply;
   }
 
   /** Runs `fn` in a fresh root span (linked to the current one); without a tracing SDK, a random trace id. */
@@ -226,3 +286,22 @@ export class TasksService {
 
 /** The trace already has a task (tasks.trace_id is unique); thrown to roll back the empty transaction. */
 class TraceIdTaken extends Error {}
+
+/** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */
+class IdempotencyKeyTaken extends Error {}
+
+async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, reply: HandleTaskAccepted): Promise<void> {
+  const inserted = await manager
+    .createQueryBuilder()
+    .insert()
+    .into(TaskIdempotencyKeyEntity)
+    .values({ requesterId: claim.requesterId, idempotencyKey: claim.key, requestHash: claim.requestHash, taskId: reply.task_id, response: reply })
+    .orIgnore()
+    .returning(['idempotency_key'])
+    .execute();
+  if ((inserted.raw as unknown[]).length === 0) throw new IdempotencyKeyTaken();
+}
+
+function writtenByChannelOwner(entry: BucketEntry): boolean {
+  return Object.hasOwn(TIMELINE_CHANNEL_OWNERS, entry.channel) && TIMELINE_CHANNEL_OWNERS[entry.channel] === entry.requester_id;
+}

@@ -39,6 +39,12 @@ export interface StartRunParams {
   checkProduct?: boolean;
 }
 
+export interface PreparedStart {
+  start: ExecutorStartRunDto;
+  source: string;
+  accepted: StartRunAccepted;
+}
+
 interface RunRequestRow {
   run_id: string;
   workflow: string;
@@ -74,36 +80,56 @@ export class WorkflowRunsService {
     return this.dataSource.transaction((manager) => this.startIn(manager, params, requester));
   }
 
-  /** The same, inside the caller's transaction (a task whose rule decided a workflow commits both or neither). */
+  /** The same, inside the caller's transaction. */
   async startIn(manager: EntityManager, params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
-    const accepted = this.check(params, requester);
+    const prepared = this.prepare(params, requester);
+    await this.commit(manager, prepared);
+    return prepared.accepted;
+  }
+
+  /**
+   * Checks a start against the mirror (throws the 403/404/409/422/503 a caller gets) and fixes its run id and
+   * trace, without writing anything: a caller that must know the answer before its transaction (a task storing its
+   * reply under an Idempotency-Key) prepares first, then commits the start in its own transaction.
+   */
+  prepare(params: StartRunParams, requester: VerifiedRequester): PreparedStart {
+    const checked = this.check(params, requester);
     const runId = randomUUID();
     const traceId = params.trace_id ?? currentTraceId() ?? randomBytes(16).toString('hex');
     const start: ExecutorStartRunDto = {
       run_id: runId,
       workflow: params.workflow,
-      version: accepted.version,
+      version: checked.version,
       inputs: params.inputs,
       user_id: params.user_id,
       ...(params.product !== undefined ? { product: params.product } : {}),
       trace_id: traceId,
       actor: params.actor,
     };
+    return {
+      start,
+      source: params.source,
+      accepted: {
+        run_id: runId,
+        trace_id: traceId,
+        workflow: params.workflow,
+        version: checked.version,
+        status: 'pending',
+        ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
+      },
+    };
+  }
+
+  /** Stores a prepared start and its outbox message in the caller's transaction. */
+  async commit(manager: EntityManager, prepared: PreparedStart): Promise<void> {
+    const { start } = prepared;
     await manager.query(
       `INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)`,
-      [runId, params.workflow, accepted.version, JSON.stringify(params.inputs), params.user_id, params.product ?? null, traceId, params.actor, params.source],
+      [start.run_id, start.workflow, start.version, JSON.stringify(start.inputs), start.user_id, start.product ?? null, start.trace_id, start.actor ?? 'anonymous', prepared.source],
     );
-    await this.outbox.enqueue(manager, { topic: RUN_START_TOPIC, messageKey: runId, payload: start });
-    this.logger.log({ msg: 'workflow run accepted', run_id: runId, workflow: params.workflow, version: accepted.version, source: params.source });
-    return {
-      run_id: runId,
-      trace_id: traceId,
-      workflow: params.workflow,
-      version: accepted.version,
-      status: 'pending',
-      ...(accepted.warnings.length > 0 ? { warnings: accepted.warnings } : {}),
-    };
+    await this.outbox.enqueue(manager, { topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start });
+    this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
   }
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView | (RunSummaryView & { delivery: string; reason: string | null })> {

@@ -70,6 +70,16 @@ describe('karma.config.yaml', () => {
     expect(text).toContain(message);
   });
 
+  it('ships the original executor\'s workflow_failed as an alias of workflow_failure, and checks aliases', () => {
+    expect(loadKarmaConfig().actionAliases).toEqual({ workflow_failed: 'workflow_failure' });
+    const message = problemsOf((doc) => {
+      doc.action_aliases = { teleported: 'teleport', cheat: 'theft', Shouted: 'false_speech' };
+    });
+    expect(message).toContain('action_aliases.teleported: must name one of the actions');
+    expect(message).toContain('action_aliases.cheat: cheat is an action itself');
+    expect(message).toContain('action_aliases.Shouted: aliases must be lower case');
+  });
+
   it('reports every problem at once', () => {
     const text = problemsOf((d) => {
       d.q_learning.alpha = -1;

@@ -55,6 +55,8 @@ export interface KarmaModelConfig {
   dailyCaps: Record<string, DailyCapRule>;
   actions: Record<string, ActionRule>;
   actionNames: string[];
+  /** Other name → action name (lower case): older clients' names for the same action. */
+  actionAliases: Record<string, string>;
   /** Kinds of atonement (Jap, Tap, …), the same for every class. */
   atonementTypes: string[];
   atonementPlans: Record<string, Record<string, number>>;
@@ -126,7 +128,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
   const c = new Checker();
   const root = c.object(raw, '(root)') ?? {};
   c.unknownKeys(root, '', [
-    'tokens', 'paap_classes', 'roles', 'progressive_penalties', 'daily_caps', 'actions',
+    'tokens', 'paap_classes', 'roles', 'progressive_penalties', 'daily_caps', 'actions', 'action_aliases',
     'atonement_plans', 'lokas', 'q_learning', 'max_future_skew_seconds',
   ]);
 
@@ -236,6 +238,16 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
   }
   if (root.actions !== undefined && Object.keys(actions).length === 0) c.fail('actions', 'must define at least one action');
 
+  const actionAliases = lookupTable<string>();
+  for (const [alias, target] of Object.entries(c.object(root.action_aliases ?? {}, 'action_aliases') ?? {})) {
+    const key = `action_aliases.${alias}`;
+    if (!c.name(alias, key)) continue;
+    if (alias !== alias.toLowerCase()) c.fail(key, 'aliases must be lower case (events are matched case-insensitively)');
+    if (actions[alias]) c.fail(key, `${alias} is an action itself and cannot also be an alias`);
+    if (typeof target !== 'string' || !actions[target]) c.fail(key, 'must name one of the actions');
+    else actionAliases[alias] = target;
+  }
+
   const atonementPlans = lookupTable<Record<string, number>>();
   let atonementTypes: string[] = [];
   const plans = c.object(root.atonement_plans, 'atonement_plans') ?? {};
@@ -298,6 +310,7 @@ export function validateKarmaConfig(raw: unknown, source = '(inline)'): KarmaMod
     dailyCaps,
     actions,
     actionNames: Object.keys(actions),
+    actionAliases,
     atonementTypes,
     atonementPlans,
     lokas,

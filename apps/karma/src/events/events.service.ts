@@ -3,8 +3,8 @@ import { KarmaEventReply, KarmaEventRequestDto, KarmaEventType, RequesterId } fr
 import { forbidden, type VerifiedRequester } from '@pancha/governance';
 import { Clock } from '../clock/clock';
 import { KarmaLedgerService } from '../ledger/karma-ledger.service';
-import { parseKarmaEvent } from './event-parser';
-import { IngestResult, KarmaEngine } from './karma-engine';
+import { type ParsedKarmaEvent, parseKarmaEvent } from '../engine/event-parser';
+import { IngestResult, KarmaEngine } from '../engine/karma-engine';
 
 /**
  * Requesters whose `write` on Karma is only reporting, and what they may report (T8: the executor records
@@ -31,7 +31,7 @@ export class EventsService {
   async submit(body: KarmaEventRequestDto, requester: VerifiedRequester): Promise<IngestResult> {
     // Vocabulary first (an unknown action is a 422 for anyone), then who may report what.
     const event = parseKarmaEvent(this.engine.config, body, this.clock.now().getTime());
-    assertMayReport(body, requester);
+    assertMayReport(event, requester);
     if (event.type === KarmaEventType.StatsRequest && !event.clientEventId) {
       // Nothing to write and nothing to remember: no lock needed.
       return this.engine.ingest(this.ledger.reader(), event, this.clock.now().getTime());
@@ -46,11 +46,12 @@ export class EventsService {
   }
 }
 
-function assertMayReport(body: KarmaEventRequestDto, requester: VerifiedRequester): void {
+/** Judged on the parsed event, so an alias (the original executor's workflow_failed) counts as its action. */
+function assertMayReport(event: ParsedKarmaEvent, requester: VerifiedRequester): void {
   const allowed = REPORT_ONLY[requester.id];
   if (!allowed) return;
-  const action = typeof body.data?.action === 'string' ? body.data.action.toLowerCase() : undefined;
-  if (body.type !== allowed.type || !action || !allowed.actions.includes(action)) {
+  const action = event.type === KarmaEventType.LifeEvent ? event.action : undefined;
+  if (event.type !== allowed.type || !action || !allowed.actions.includes(action)) {
     throw forbidden(`${requester.id} may only report ${allowed.type} events with action ${allowed.actions.join(' or ')}`);
   }
 }

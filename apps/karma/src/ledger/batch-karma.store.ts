@@ -2,7 +2,7 @@ import type { KarmaEventReply } from '@pancha/contracts';
 import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
-import type { KarmaStore, StoredEvent } from './karma-store';
+import type { KarmaStore, StoredEvent } from '../engine/karma-store';
 import { LedgerRow, PgKarmaStore, toLedgerEntry } from './pg-karma.store';
 
 /**

@@ -3,8 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isDatabaseUnavailableError } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
 import { Clock } from '../clock/clock';
-import type { ParsedKarmaEvent } from '../events/event-parser';
-import { IngestResult, KarmaEngine } from '../events/karma-engine';
+import type { ParsedKarmaEvent } from '../engine/event-parser';
+import { IngestResult, KarmaEngine } from '../engine/karma-engine';
 import { BatchKarmaStore } from './batch-karma.store';
 import { PgKarmaStore } from './pg-karma.store';
 

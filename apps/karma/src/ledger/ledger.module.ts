@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { Clock } from '../clock/clock';
 import type { KarmaModelConfig } from '../config/karma-config';
-import { KarmaEngine } from '../events/karma-engine';
+import { KarmaEngine } from '../engine/karma-engine';
 import { KarmaLedgerService } from './karma-ledger.service';
 
 /** The model (configuration + engine), the clock and the ledger's storage, shared by the event and profile features. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
 import { Clock } from '../clock/clock';
-import { KarmaEngine } from '../events/karma-engine';
+import { KarmaEngine } from '../engine/karma-engine';
 import { KarmaLedgerService } from '../ledger/karma-ledger.service';
 import { qTableView } from '../model/profile-view';
 

@@ -29,6 +29,13 @@ describe('adapter field validation', () => {
     expect(codeOf(adapter as ActionAdapter, incomplete as WorkflowPayload)).toBe(code);
   });
 
+  it('whatsapp takes the design note\'s `phone` as the recipient; `recipient` wins when both are given', () => {
+    const adapter = new WhatsappAdapter(config);
+    expect(adapter.parse({ phone: ' +919800000001 ', message: 'hi' })).toEqual({ ok: true, input: { recipient: '+919800000001', message: 'hi' } });
+    expect(adapter.parse({ recipient: '+15550001', phone: '+919800000001', message: 'hi' })).toEqual({ ok: true, input: { recipient: '+15550001', message: 'hi' } });
+    expect(codeOf(adapter, { phone: '   ', message: 'hi' })).toBe(ExecutorErrorCode.MissingRecipient);
+  });
+
   it('checks email fields in the order recipient, subject, body', () => {
     expect(codeOf(new EmailAdapter(config), {})).toBe(ExecutorErrorCode.MissingRecipient);
     expect(codeOf(new EmailAdapter(config), { recipient: 'a@b.c' })).toBe(ExecutorErrorCode.MissingSubject);
@@ -46,8 +53,8 @@ describe('adapters without providers', () => {
   it('email and whatsapp say they were captured, not sent over a provider', async () => {
     const email = await new EmailAdapter(config).execute({ recipient: 'a@b.c', subject: 's', body: 'b' }, context);
     const whatsapp = await new WhatsappAdapter(config).execute({ recipient: '+1555', message: 'm' }, context);
-    expect(email).toMatchObject({ success: true, result: { status: 'SENT', transport: 'capture' } });
-    expect(whatsapp).toMatchObject({ success: true, result: { status: 'SENT', transport: 'capture' } });
+    expect(email).toMatchObject({ success: true, result: { status: 'CAPTURED', transport: 'capture' } });
+    expect(whatsapp).toMatchObject({ success: true, result: { status: 'CAPTURED', transport: 'capture' } });
     expect(email.success && typeof email.persist).toBe('function');
     expect(whatsapp.success && typeof whatsapp.persist).toBe('function');
   });

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { ActionType, ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import { ActionType, ExecutorErrorCode, MessageStatus, type WorkflowPayload } from '@pancha/contracts';
 import { createTransport, type Transporter } from 'nodemailer';
-import { captureMessage } from '../capture-outbox/message-capture';
+import { CAPTURED_RESULT, captureMessage } from '../capture-outbox/message-capture';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 import { type ActionAdapter, type ActionContext, type ActionOutcome, failure, type ParseResult, textField, timeoutFailure } from './action-adapter';
 import { describeProviderError } from './provider-error';
@@ -13,7 +13,7 @@ export interface EmailInput {
   body: string;
 }
 
-/** Sends over SMTP when SMTP_URL is set; otherwise keeps the message in the capture outbox (transport "capture"). */
+/** Sends over SMTP when SMTP_URL is set; otherwise keeps the message in the capture outbox (status "CAPTURED", transport "capture"). */
 @Injectable()
 export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShutdown {
   readonly actionType = ActionType.Email;
@@ -46,10 +46,16 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
 
   async execute(input: EmailInput, context: ActionContext): Promise<ActionOutcome> {
     if (!this.transporter) {
-      const captured = captureMessage({ channel: 'email', ...input, traceId: context.traceId, idempotencyKey: context.idempotencyKey });
+      const captured = captureMessage({
+        channel: 'email',
+        ...input,
+        traceId: context.traceId,
+        product: context.product ?? null,
+        idempotencyKey: context.idempotencyKey,
+      });
       return {
         success: true,
-        result: { message_id: captured.id, status: 'SENT', transport: 'capture' },
+        result: { message_id: captured.id, ...CAPTURED_RESULT },
         persist: captured.persist,
       };
     }
@@ -66,7 +72,7 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
       if (Array.isArray(info.rejected) && info.rejected.length > 0) {
         return failure(ExecutorErrorCode.AdapterExecutionFailed, 'smtp server rejected the recipient');
       }
-      return { success: true, result: { message_id: info.messageId, status: 'SENT', transport: 'smtp' } };
+      return { success: true, result: { message_id: info.messageId, status: MessageStatus.Sent, transport: 'smtp' } };
     } catch (error) {
       if (context.signal.aborted) return timeoutFailure(context.timeoutMs);
       const message = describeProviderError('smtp server', error);

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { ActionType, ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import { ActionType, ExecutorErrorCode, MessageStatus, type WorkflowPayload } from '@pancha/contracts';
 import axios from 'axios';
-import { captureMessage } from '../capture-outbox/message-capture';
+import { CAPTURED_RESULT, captureMessage } from '../capture-outbox/message-capture';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 import { type ActionAdapter, type ActionContext, type ActionOutcome, failure, type ParseResult, textField, timeoutFailure } from './action-adapter';
 import { describeProviderError } from './provider-error';
@@ -17,7 +17,7 @@ interface CloudApiReply {
 
 /**
  * Sends a text message through the WhatsApp Cloud API when WHATSAPP_PHONE_NUMBER_ID and
- * WHATSAPP_ACCESS_TOKEN are set; otherwise keeps it in the capture outbox (transport "capture").
+ * WHATSAPP_ACCESS_TOKEN are set; otherwise keeps it in the capture outbox (status "CAPTURED", transport "capture").
  */
 @Injectable()
 export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
@@ -27,8 +27,11 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
   constructor(private readonly config: WorkflowExecutorConfig) {}
 
   parse(payload: WorkflowPayload): ParseResult<WhatsappInput> {
-    const recipient = textField(payload, 'recipient')?.trim();
-    if (!recipient) return { ok: false, failure: failure(ExecutorErrorCode.MissingRecipient, 'payload.recipient is required for action_type "whatsapp"') };
+    // `phone` is the design note's name for the recipient (the original integration sends it); recipient wins when both are given.
+    const recipient = (textField(payload, 'recipient') ?? textField(payload, 'phone'))?.trim();
+    if (!recipient) {
+      return { ok: false, failure: failure(ExecutorErrorCode.MissingRecipient, 'payload.recipient (or payload.phone) is required for action_type "whatsapp"') };
+    }
     const message = textField(payload, 'message');
     if (!message) return { ok: false, failure: failure(ExecutorErrorCode.MissingMessage, 'payload.message is required for action_type "whatsapp"') };
     return { ok: true, input: { recipient, message } };
@@ -43,10 +46,11 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
         body: input.message,
         traceId: context.traceId,
         idempotencyKey: context.idempotencyKey,
+        product: context.product ?? null,
       });
       return {
         success: true,
-        result: { whatsapp_message_id: captured.id, status: 'SENT', transport: 'capture' },
+        result: { whatsapp_message_id: captured.id, ...CAPTURED_RESULT },
         persist: captured.persist,
       };
     }
@@ -70,7 +74,7 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
       if (typeof id !== 'string' || id === '') {
         return failure(ExecutorErrorCode.AdapterExecutionFailed, 'whatsapp provider accepted the request but returned no message id');
       }
-      return { success: true, result: { whatsapp_message_id: id, status: 'SENT', transport: 'whatsapp_cloud_api' } };
+      return { success: true, result: { whatsapp_message_id: id, status: MessageStatus.Sent, transport: 'whatsapp_cloud_api' } };
     } catch (error) {
       if (context.signal.aborted) return timeoutFailure(context.timeoutMs);
       const message = describeProviderError('whatsapp provider', error);

@@ -1,6 +1,6 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import type { CapturedMessageListResponse } from '@pancha/contracts';
-import { RequireOperation } from '@pancha/governance';
+import { productFilter, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
 import { CaptureOutboxService } from './capture-outbox.service';
 import { ListCapturedMessagesQuery } from './dto/list-captured-messages.query';
 
@@ -9,9 +9,12 @@ import { ListCapturedMessagesQuery } from './dto/list-captured-messages.query';
 export class CaptureOutboxController {
   constructor(private readonly captured: CaptureOutboxService) {}
 
+  /** Only messages of the caller's products (its token's `products` claim narrows the policy's). */
   @Get()
   @RequireOperation('read')
-  async list(@Query() query: ListCapturedMessagesQuery): Promise<CapturedMessageListResponse> {
-    return { messages: await this.captured.list({ channel: query.channel, traceId: query.trace_id, limit: query.limit }) };
+  async list(@Query() query: ListCapturedMessagesQuery, @Requester() requester: VerifiedRequester): Promise<CapturedMessageListResponse> {
+    return {
+      messages: await this.captured.list({ channel: query.channel, traceId: query.trace_id, limit: query.limit, products: productFilter(requester) }),
+    };
   }
 }

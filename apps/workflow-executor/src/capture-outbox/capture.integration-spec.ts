@@ -73,7 +73,7 @@ describe('workflow-executor without providers, events disabled', () => {
     expect(res.body).toEqual({
       trace_id: 't-cap-mail',
       status: 'success',
-      execution_result: { success: true, message_id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'SENT', transport: 'capture' },
+      execution_result: { success: true, message_id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'CAPTURED', transport: 'capture' },
     });
     const list = await outbox({ channel: 'email' });
     expect(list.status).toBe(200);
@@ -81,10 +81,13 @@ describe('workflow-executor without providers, events disabled', () => {
       {
         id: res.body.execution_result.message_id,
         channel: 'email',
+        status: 'CAPTURED',
+        transport: 'capture',
         recipient: 'ravi@example.com',
         subject: 'Hi',
         body: 'Body',
         trace_id: 't-cap-mail',
+        product: null,
         created_at: expect.any(String),
       },
     ]);
@@ -95,7 +98,7 @@ describe('workflow-executor without providers, events disabled', () => {
     expect(res.body.execution_result).toEqual({
       success: true,
       whatsapp_message_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      status: 'SENT',
+      status: 'CAPTURED',
       transport: 'capture',
     });
     const list = await outbox({ trace_id: 't-cap-wa-inner' });

@@ -7,6 +7,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
  */
 @Entity({ name: 'captured_messages' })
 @Index('IDX_captured_messages_created_at', ['createdAt'])
+@Index('IDX_captured_messages_product_created_at', ['product', 'createdAt'])
 export class CapturedMessageEntity {
   @PrimaryColumn({ type: 'uuid' })
   id: string;
@@ -25,6 +26,10 @@ export class CapturedMessageEntity {
 
   @Column({ name: 'trace_id', type: 'varchar', length: 128 })
   traceId: string;
+
+  /** payload.product of the workflow; readers narrowed to products see only theirs (T9). */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  product: string | null;
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;

@@ -1,7 +1,10 @@
-import type { MessageChannel } from '@pancha/contracts';
+import { type MessageChannel, MessageStatus } from '@pancha/contracts';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { CapturedMessageEntity } from './captured-message.entity';
+
+/** What a captured message's result says of it: kept here, reached nobody (never "SENT"). */
+export const CAPTURED_RESULT = { status: MessageStatus.Captured, transport: 'capture' } as const;
 
 /** Prepares a captured (undelivered) message: its id now, its row in the execution's result transaction. */
 export function captureMessage(message: {
@@ -10,6 +13,7 @@ export function captureMessage(message: {
   subject: string | null;
   body: string;
   traceId: string;
+  product: string | null;
   /** A workflow step's key: unique, so a repeated attempt captures no second message. */
   idempotencyKey?: string;
 }): { id: string; persist: (manager: EntityManager) => Promise<void> } {

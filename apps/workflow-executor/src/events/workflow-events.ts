@@ -1,4 +1,4 @@
-import { ActionType, type ExecutionResult, type ExecutionStatus, RequesterId } from '@pancha/contracts';
+import { ActionType, boundExecutionResult, type ExecutionResult, type ExecutionStatus, RequesterId } from '@pancha/contracts';
 import type { EnqueueInput } from '@pancha/outbox';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowExecutorConfig } from '../config/env.validation';
@@ -65,7 +65,7 @@ export function workflowOutboxMessages(
         trace_id: execution.traceId,
         action_type: actionType,
         status: execution.status,
-        execution_result: execution.result,
+        execution_result: boundedResult(execution.result),
         timestamp: execution.completedAt.toISOString(),
         ...(execution.product !== undefined ? { product: execution.product } : {}),
         ...(execution.userId !== undefined ? { user_id: execution.userId } : {}),
@@ -87,6 +87,11 @@ export function workflowOutboxMessages(
     messages.push({ topic: KARMA_LIFE_EVENT_TOPIC, messageKey: execution.executionKey, payload });
   }
   return messages;
+}
+
+/** The execution_result as the Bucket event carries it (bounded: see boundExecutionResult); the reply is not cut. */
+export function boundedResult(result: ExecutionResult): ExecutionResult {
+  return boundExecutionResult(result);
 }
 
 /** The canonical name when the payload named a known action (any case), else what the caller sent. */

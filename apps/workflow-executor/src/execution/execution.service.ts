@@ -20,6 +20,7 @@ import { WorkflowExecutorConfig } from '../config/env.validation';
 import { workflowOutboxMessages } from '../events/workflow-events';
 import type { ExecutionRowStatus } from './execution.entity';
 import { ExecutionInProgressException } from './execution.exception';
+import { storableResult } from './storable-result';
 
 export type ExecuteReply =
   | { httpStatus: 200; body: ExecutedWorkflowResponse | SkippedWorkflowResponse }
@@ -61,7 +62,7 @@ const EXPIRE_SQL = `
 class ExecutionAlreadyClosed extends Error {}
 
 /** The context an execution's records and events carry. */
-interface ExecutionScope {
+export interface ExecutionScope {
   key: string;
   traceId: string;
   actionType: string | null;
@@ -167,7 +168,8 @@ export class ExecutionService {
   }
 }
 
-function scopeOf(key: string, payload: WorkflowPayload): ExecutionScope {
+/** What the execution's records and events say about it, from the validated request's payload. */
+export function scopeOf(key: string, payload: WorkflowPayload): ExecutionScope {
   return {
     key,
     traceId: nonEmpty(payload.trace_id) ?? key,
@@ -182,9 +184,11 @@ function nonEmpty(value: unknown): string | undefined {
 }
 
 function resultOf(outcome: ActionOutcome): ExecutionResult {
-  return outcome.success
-    ? { success: true, ...outcome.result }
-    : { success: false, error_code: outcome.error_code, message: outcome.message };
+  return storableResult(
+    outcome.success
+      ? { success: true, ...outcome.result }
+      : { success: false, error_code: outcome.error_code, message: outcome.message },
+  );
 }
 
 function response(key: string, status: ExecutionStatus, result: ExecutionResult): ExecutedWorkflowResponse {

@@ -3,6 +3,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 /** A task created by the `task` adapter, in the same transaction as its execution's result. */
 @Entity({ name: 'tasks' })
 @Index('IDX_tasks_user_id_created_at', ['userId', 'createdAt'])
+@Index('IDX_tasks_product_created_at', ['product', 'createdAt'])
 export class TaskEntity {
   @PrimaryColumn({ type: 'uuid' })
   id: string;

@@ -4,6 +4,10 @@ export enum BucketErrorCode {
   EventIdConflict = 'event_id_conflict',
   /** The caller's credential does not name the product it asked for or wrote. */
   ProductForbidden = 'product_forbidden',
+  /** The policy does not let this requester write this channel (only a channel's owner writes its timeline). */
+  ChannelForbidden = 'channel_forbidden',
+  /** Whole-chain views (audit, chain size and head) are for callers that see every product. */
+  WholeChainForbidden = 'whole_chain_forbidden',
 }
 
 /** Why `GET /audit/verify` stopped trusting the chain at `first_bad_seq`. */
@@ -16,4 +20,8 @@ export enum ChainFault {
   ContentHashMismatch = 'content_hash_mismatch',
   /** The entry's fields no longer hash to its recorded hash. */
   HashMismatch = 'hash_mismatch',
+  /** The chain is shorter than a witnessed checkpoint: its newest entries were removed. */
+  Truncated = 'truncated',
+  /** The entry at a witnessed checkpoint's size no longer has the witnessed hash: the chain was rewritten. */
+  CheckpointMismatch = 'checkpoint_mismatch',
 }

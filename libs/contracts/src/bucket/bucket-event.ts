@@ -18,11 +18,18 @@ export interface BucketEventData {
   [field: string]: unknown;
 }
 
+/**
+ * event_data as a write may carry it: the original clients send no event_id, and Bucket then derives one
+ * from the requester and the canonical content (see deriveEventId), so a retried original write is still
+ * recorded once.
+ */
+export type WriteEventData = Omit<BucketEventData, 'event_id'> & { event_id?: string };
+
 /** Body of `POST /core/write-event` and `POST /workflow/write-event`. */
 export interface WriteEventRequest {
   /** Must equal the verified token subject, or the write is refused (403 requester_mismatch). */
   requester_id: string;
-  event_data: BucketEventData;
+  event_data: WriteEventData;
 }
 
 /** Event type the executor records for every executed (or skipped) action. */

@@ -48,10 +48,10 @@ export interface ReadContextResult {
 
 /** `GET /core/stats` reply. Counts cover the entries the caller may see (its products). */
 export interface BucketStats {
-  /** Entries in the whole chain (= head seq). */
-  size: number;
-  /** Hash of the newest entry (64 zeros when empty). */
-  head_hash: string;
+  /** Entries in the whole chain (= head seq); only for a caller that sees every product. */
+  size?: number;
+  /** Hash of the newest entry (64 zeros when empty); only for a caller that sees every product. */
+  head_hash?: string;
   /** Entries the caller may see. */
   visible: number;
   by_event_type: Record<string, number>;

@@ -7,6 +7,7 @@ import {
   IsInt,
   IsISO8601,
   IsNotEmpty,
+  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -63,7 +64,10 @@ export class PranaPacketDto implements PranaPacket {
 
 /** `POST /bucket/prana/ingest` body: 1..500 packets, appended in one transaction. */
 export class PranaIngestDto {
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(MAX_PRANA_PACKETS) @ValidateNested({ each: true }) @Type(() => PranaPacketDto)
+  // IsObject each: ValidateNested walks into a nested array ([[]]) and finds nothing wrong with it.
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(MAX_PRANA_PACKETS)
+  @IsObject({ each: true, message: 'each packet must be an object' })
+  @ValidateNested({ each: true }) @Type(() => PranaPacketDto)
   packets: PranaPacketDto[];
 }
 

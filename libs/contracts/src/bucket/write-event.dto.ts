@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsDefined, IsNotEmpty, IsObject, IsOptional, IsString, IsUUID, MaxLength, ValidateNested } from 'class-validator';
 import { ID_LIMITS, MAX_JSON_DEPTH } from '../common/api-error';
-import type { BucketChannel, BucketEventData, WriteEventRequest } from './bucket-event';
+import type { BucketChannel, BucketEventData, WriteEventData, WriteEventRequest } from './bucket-event';
 
 /** Longest accepted value of each indexed field (characters). */
 export const BUCKET_LIMITS = {
@@ -19,8 +19,9 @@ export const BUCKET_LIMITS = {
  * (the service stores the body's event_data verbatim, not this instance).
  */
 export class BucketEventDataDto {
-  @IsUUID('all')
-  event_id: string;
+  /** Optional: without it the key is derived from the requester and the canonical content. */
+  @IsOptional() @IsUUID('all')
+  event_id?: string;
 
   @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.eventType)
   event_type: string;
@@ -40,12 +41,18 @@ export class WriteEventRequestDto implements WriteEventRequest {
   requester_id: string;
 
   @IsDefined() @IsObject() @ValidateNested() @Type(() => BucketEventDataDto)
-  event_data: BucketEventDataDto & BucketEventData;
+  event_data: BucketEventDataDto & WriteEventData;
 }
 
-/** 201 (new entry) or 200 (replay of the same event_id with the same content). */
+/**
+ * 201 (new entry) or 200 (replay of the same event_id with the same content). `success` and `message` are the
+ * original service's reply, kept for its clients; the rest is Pancha's.
+ */
 export interface WriteEventResult {
   success: true;
+  /** Human-readable outcome ("event recorded" / "event already recorded"). */
+  message: string;
+  /** The idempotency key: the one sent, or the one derived from requester and content when none was. */
   event_id: string;
   seq: number;
   hash: string;

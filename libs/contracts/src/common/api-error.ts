@@ -1,3 +1,5 @@
+import { FIELD_LIMITS } from './field-limits';
+
 /** The one error body every Pancha service answers with (SPEC §2 "Errors everywhere"). */
 export interface ApiErrorBody {
   code: string;
@@ -39,4 +41,4 @@ export const MAX_JSON_DEPTH = 32;
  * Identifier lengths every pillar accepts, so nothing one service acknowledged is refused by the next hop
  * (an event Karma or Bucket would refuse is otherwise dead-lettered after the caller heard 2xx).
  */
-export const ID_LIMITS = { userId: 128, product: 128 } as const;
+export const ID_LIMITS = { userId: FIELD_LIMITS.userId, product: FIELD_LIMITS.product } as const;

@@ -1,3 +1,4 @@
 export * from './api-error';
+export * from './field-limits';
 export * from './health';
 export * from './identity';

@@ -2,8 +2,6 @@
 export enum KarmaErrorCode {
   /** 422: data.action is not in the configured vocabulary; the message lists the accepted values. */
   UnknownAction = 'unknown_action',
-  /** 422: data.role was sent and is not a configured role. */
-  UnknownRole = 'unknown_role',
   /** 422: data.atonement_type is not one of the plan's kinds. */
   UnknownAtonementType = 'unknown_atonement_type',
   /** 422: the event's timestamp lies in the future beyond the allowed clock skew. */

@@ -13,7 +13,7 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
-import { ID_LIMITS } from '../common/api-error';
+import { FIELD_LIMITS } from '../common/field-limits';
 
 /** The five event types of `POST /v1/event/` (SPEC §2; names kept from the original Karma service). */
 export enum KarmaEventType {
@@ -28,12 +28,12 @@ export const KARMA_EVENT_TYPES: readonly KarmaEventType[] = Object.values(KarmaE
 
 /** Longest accepted value of each field (characters). */
 export const KARMA_LIMITS = {
-  userId: ID_LIMITS.userId,
-  name: 64,
-  source: 128,
-  note: 1000,
+  userId: FIELD_LIMITS.userId,
+  name: FIELD_LIMITS.name,
+  source: FIELD_LIMITS.source,
+  note: FIELD_LIMITS.note,
   /** A string context, or the JSON of an object context. */
-  context: 4000,
+  context: FIELD_LIMITS.context,
   proof: 2000,
   txHash: 128,
 } as const;
@@ -42,9 +42,9 @@ export const KARMA_LIMITS = {
 export interface KarmaEventRequest {
   type: `${KarmaEventType}`;
   data: Record<string, unknown>;
-  /** When the event happened (ISO 8601); Karma scores by the time it received the event (see the Karma README). */
-  timestamp?: string;
-  source?: string;
+  /** When the event happened (ISO 8601); Karma scores by the time it received the event (see the Karma README). null = not given. */
+  timestamp?: string | null;
+  source?: string | null;
 }
 
 export class KarmaEventRequestDto implements KarmaEventRequest {
@@ -55,10 +55,10 @@ export class KarmaEventRequestDto implements KarmaEventRequest {
   data: Record<string, unknown>;
 
   @IsOptional() @IsISO8601({ strict: true })
-  timestamp?: string;
+  timestamp?: string | null;
 
   @IsOptional() @IsString() @MaxLength(KARMA_LIMITS.source)
-  source?: string;
+  source?: string | null;
 }
 
 /** A context is free text or a JSON object (the executor and PRANA send objects; the original service accepted only strings). */
@@ -89,7 +89,10 @@ class UserScopedDataDto {
   user_id: string;
 }
 
-/** life_event: a user did `action`. `role`, when sent, must be a known role but is never used: Karma derives it. */
+/**
+ * life_event: a user did `action`. `role` is the sender's claim (the original executor sends "user"): any
+ * name is accepted and recorded with the event, none is used to score; Karma derives the role from merit.
+ */
 export class LifeEventDataDto extends UserScopedDataDto {
   @IsString() @IsNotEmpty() @MaxLength(KARMA_LIMITS.name)
   action: string;

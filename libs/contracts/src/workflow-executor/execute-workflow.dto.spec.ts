@@ -21,6 +21,12 @@ describe('ExecuteWorkflowRequestDto', () => {
     expect(problems(payload({ user_id: 'u'.repeat(128), product: 'p'.repeat(128) }))).toEqual([]);
   });
 
+  it('refuses an action_type longer than 64 characters (it travels to Karma inside the life event\'s context)', () => {
+    const payload = (action_type: string) => ({ trace_id: 't', decision: 'workflow', data: { payload: { action_type } } });
+    expect(problems(payload('x'.repeat(65)))).toEqual(['data.payload']);
+    expect(problems(payload('x'.repeat(64)))).toEqual([]);
+  });
+
   it('accepts every decision, with or without data', () => {
     for (const decision of ['respond', 'task', 'workflow', 'insight', 'fallback']) {
       expect(problems({ trace_id: 't', decision })).toEqual([]);

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { ID_LIMITS } from '../common/api-error';
+import { FIELD_LIMITS } from '../common/field-limits';
 import {
   IsEnum,
   IsIn,
@@ -40,7 +40,18 @@ export interface ExecuteWorkflowRequest {
 }
 
 const PAYLOAD_STRING_FIELDS = ['action_type', 'user_id', 'product', 'trace_id'] as const;
-export const MAX_TRACE_ID_LENGTH = 128;
+export const MAX_TRACE_ID_LENGTH = FIELD_LIMITS.traceId;
+
+/**
+ * The payload fields that reach Bucket and Karma in the execution's events, with their limits there. A longer
+ * one is refused here (422, nothing executed, nothing stored): accepted, it would make the events undeliverable.
+ */
+const PAYLOAD_FIELD_LIMITS = [
+  ['action_type', FIELD_LIMITS.actionType],
+  ['user_id', FIELD_LIMITS.userId],
+  ['product', FIELD_LIMITS.product],
+  ['trace_id', FIELD_LIMITS.traceId],
+] as const;
 
 function payloadProblems(value: unknown): string[] {
   if (value === undefined || value === null) return [];
@@ -51,13 +62,9 @@ function payloadProblems(value: unknown): string[] {
     const v = payload[field];
     if (v !== undefined && v !== null && typeof v !== 'string') problems.push(`payload.${field} must be a string`);
   }
-  for (const [field, max] of [['user_id', ID_LIMITS.userId], ['product', ID_LIMITS.product]] as const) {
+  for (const [field, max] of PAYLOAD_FIELD_LIMITS) {
     const v = payload[field];
     if (typeof v === 'string' && v.length > max) problems.push(`payload.${field} must be at most ${max} characters`);
-  }
-  const trace = payload.trace_id;
-  if (typeof trace === 'string' && trace.length > MAX_TRACE_ID_LENGTH) {
-    problems.push(`payload.trace_id must be at most ${MAX_TRACE_ID_LENGTH} characters`);
   }
   return problems;
 }

@@ -48,7 +48,16 @@ export enum ExecutorApiErrorCode {
   ExecutionInProgress = 'execution_in_progress',
 }
 
-/** Where a message without a configured provider went: stored locally, never claimed as delivered elsewhere. */
+/** Where a message went: a provider (smtp, whatsapp_cloud_api), or the local capture outbox when none is configured. */
 export type MessageTransport = 'smtp' | 'capture' | 'whatsapp_cloud_api';
+
+/**
+ * `status` of an email or whatsapp result. SENT only when a provider accepted the message; CAPTURED when it
+ * was kept in the capture outbox (transport "capture") and reached nobody.
+ */
+export enum MessageStatus {
+  Sent = 'SENT',
+  Captured = 'CAPTURED',
+}
 
 export type MessageChannel = 'email' | 'whatsapp';

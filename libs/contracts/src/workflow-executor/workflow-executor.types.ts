@@ -1,4 +1,4 @@
-import type { ExecutorErrorCode, ExecuteReason, MessageChannel } from './workflow-executor.enums';
+import type { ExecutorErrorCode, ExecuteReason, MessageChannel, MessageStatus } from './workflow-executor.enums';
 
 /** The outcome of one action. Adapter-specific fields (task_id, message_id, response, …) sit beside `success`. */
 export interface ExecutionResult {
@@ -53,10 +53,15 @@ export interface TaskListResponse {
 export interface CapturedMessageView {
   id: string;
   channel: MessageChannel;
+  /** Always CAPTURED: the message reached nobody. */
+  status: MessageStatus.Captured;
+  transport: 'capture';
   recipient: string;
   subject: string | null;
   body: string;
   trace_id: string;
+  /** The product of the workflow that produced it (payload.product); null when it named none. */
+  product: string | null;
   created_at: string;
 }
 

@@ -17,8 +17,16 @@ export class BaseServiceConfig {
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
+  /** The role the service serves with; with DATABASE_MIGRATION_URL a runtime role that owns nothing. */
   @IsString()
   DATABASE_URL: string;
+
+  /**
+   * The database owner's URL: migrations run with it at start, then the service serves with DATABASE_URL's
+   * runtime role (which must differ, own nothing and not be a superuser). Unset: DATABASE_URL does both.
+   */
+  @IsOptional() @IsString()
+  DATABASE_MIGRATION_URL?: string;
 }
 
 /** `'true'/'1'/'yes'` → true, `'false'/'0'/'no'` → false; anything else is left for validation to reject. */

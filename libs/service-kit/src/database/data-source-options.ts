@@ -1,4 +1,5 @@
 import type { DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
+import type { RuntimeGrants } from './database-roles';
 
 export interface DatabaseOptions {
   url: string;
@@ -8,6 +9,8 @@ export interface DatabaseOptions {
   migrations: MixedList<Function | string>;
   /** Pool size per process. */
   poolSize?: number;
+  /** With DATABASE_MIGRATION_URL: tables the runtime role gets less than SELECT, INSERT, UPDATE, DELETE on. */
+  runtimeGrants?: RuntimeGrants;
 }
 
 /**

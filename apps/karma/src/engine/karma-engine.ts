@@ -1,6 +1,6 @@
 import { KarmaEventReply, KarmaEventType, LifeEventReplyData } from '@pancha/contracts';
 import type { KarmaModelConfig } from '../config/karma-config';
-import type { KarmaStore } from '../ledger/karma-store';
+import type { KarmaStore } from './karma-store';
 import { decideAction, foldLedger, lokaFor, paapStates } from '../model/karma-model';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { buildProfile, buildUserStats, planIdOf, planView } from '../model/profile-view';

@@ -4,7 +4,7 @@ import { plainToInstance } from 'class-transformer';
 import fc from 'fast-check';
 import type { KarmaModelConfig } from '../config/karma-config';
 import { loadKarmaConfig } from '../config/karma-config';
-import { MemoryKarmaStore } from '../ledger/memory-karma.store';
+import { MemoryKarmaStore } from './memory-karma.store';
 import { DAY_MS, LedgerEntry } from '../model/ledger-entry';
 import { buildProfile } from '../model/profile-view';
 import { replayQTable } from '../model/q-learning';

@@ -57,8 +57,11 @@ function normalize(name: string): string {
   return name.trim().toLowerCase();
 }
 
-function checkAction(cfg: KarmaModelConfig, action: string): FieldError | null {
-  return cfg.actions[normalize(action)] ? null : oneOf('data.action', cfg.actionNames);
+/** The configured action a name stands for (itself or through an alias), or null for an unknown name. */
+function resolveAction(cfg: KarmaModelConfig, action: string): string | null {
+  const name = normalize(action);
+  if (cfg.actions[name]) return name;
+  return cfg.actionAliases[name] ?? null;
 }
 
 /**
@@ -71,8 +74,9 @@ export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDt
   const errors = validateSync(data, { validationError: { target: false, value: false } });
   if (errors.length) throw validationException(flattenValidationErrors(errors, 'data'));
 
+  // An explicit null (what a Python client sends for None) means "not given", for the envelope as for data.
   let occurredAt: number | null = null;
-  if (body.timestamp !== undefined) {
+  if (body.timestamp !== undefined && body.timestamp !== null) {
     occurredAt = Date.parse(body.timestamp);
     if (occurredAt > now + cfg.maxFutureSkewSeconds * 1000) {
       throw new KarmaException(
@@ -99,34 +103,32 @@ export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDt
   switch (body.type) {
     case KarmaEventType.LifeEvent: {
       const d = data as unknown as LifeEventDataDto;
-      const actionError = checkAction(cfg, d.action);
-      const roles = cfg.roles.map((r) => r.name);
-      const roleError = d.role !== undefined && !roles.includes(normalize(d.role)) ? oneOf('data.role', roles) : null;
-      const bad = [actionError, roleError].filter((e): e is FieldError => e !== null);
-      if (bad.length) throw vocabularyException(actionError ? KarmaErrorCode.UnknownAction : KarmaErrorCode.UnknownRole, bad);
+      const action = resolveAction(cfg, d.action);
+      if (!action) throw vocabularyException(KarmaErrorCode.UnknownAction, [oneOf('data.action', cfg.actionNames)]);
       const details: Record<string, unknown> = {};
-      if (d.note !== undefined) details.note = d.note;
-      if (d.context !== undefined) details.context = d.context;
-      if (d.metadata !== undefined) details.metadata = d.metadata;
-      // Kept for the record only: the role that counts is derived from merit.
-      if (d.role !== undefined) details.role_claimed = normalize(d.role);
+      if (action !== normalize(d.action)) details.action_alias = normalize(d.action);
+      if (isGiven(d.note)) details.note = d.note;
+      if (isGiven(d.context)) details.context = d.context;
+      if (isGiven(d.metadata)) details.metadata = d.metadata;
+      // A claim, kept for the record only, whatever it says ("user", "guru"): the role that counts is derived from merit.
+      if (isGiven(d.role)) details.role_claimed = d.role.trim();
       if (base.source) details.source = base.source;
-      return { ...base, type: body.type, action: normalize(d.action), details };
+      return { ...base, type: body.type, action, details };
     }
     case KarmaEventType.Atonement: {
       const d = data as unknown as AtonementDataDto;
       const kind = cfg.atonementTypes.find((t) => t.toLowerCase() === normalize(d.atonement_type));
       if (!kind) throw vocabularyException(KarmaErrorCode.UnknownAtonementType, [oneOf('data.atonement_type', cfg.atonementTypes)]);
       const details: Record<string, unknown> = {};
-      if (d.proof_text !== undefined) details.proof_text = d.proof_text;
-      if (d.tx_hash !== undefined) details.tx_hash = d.tx_hash;
+      if (isGiven(d.proof_text)) details.proof_text = d.proof_text;
+      if (isGiven(d.tx_hash)) details.tx_hash = d.tx_hash;
       return { ...base, type: body.type, planId: d.plan_id.trim(), atonementType: kind, amount: d.amount, details };
     }
     case KarmaEventType.Appeal: {
       const d = data as unknown as AppealDataDto;
-      const actionError = checkAction(cfg, d.action);
-      if (actionError) throw vocabularyException(KarmaErrorCode.UnknownAction, [actionError]);
-      return { ...base, type: body.type, action: normalize(d.action), context: d.context ?? null };
+      const action = resolveAction(cfg, d.action);
+      if (!action) throw vocabularyException(KarmaErrorCode.UnknownAction, [oneOf('data.action', cfg.actionNames)]);
+      return { ...base, type: body.type, action, context: d.context ?? null };
     }
     case KarmaEventType.DeathEvent:
       return { ...base, type: body.type };
@@ -135,6 +137,11 @@ export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDt
     default:
       return assertUnreachable(body.type);
   }
+}
+
+/** Optional fields may arrive as null (a Python client's None): null is "not given", like undefined. */
+function isGiven<T>(value: T | null | undefined): value is T {
+  return value !== undefined && value !== null;
 }
 
 function assertUnreachable(value: never): never {

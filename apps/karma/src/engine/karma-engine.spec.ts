@@ -2,7 +2,7 @@ import { KarmaEventRequestDto } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 import { plainToInstance } from 'class-transformer';
 import { loadKarmaConfig } from '../config/karma-config';
-import { MemoryKarmaStore } from '../ledger/memory-karma.store';
+import { MemoryKarmaStore } from './memory-karma.store';
 import { DAY_MS } from '../model/ledger-entry';
 import { buildProfile } from '../model/profile-view';
 import { qValue, replayQTable } from '../model/q-learning';
@@ -103,11 +103,24 @@ describe('KarmaEngine', () => {
       expect(store.ledger).toHaveLength(0);
     });
 
-    it('rejects an unknown role with 422 unknown_role (the original "user")', async () => {
-      const { life } = setup();
-      const e = await rejection(life('u', 'completing_lessons', T0, { role: 'user' }));
-      expect(e.code).toBe('unknown_role');
-      expect(e.errors).toEqual([{ field: 'data.role', messages: ['data.role must be one of: learner, volunteer, seva, guru'] }]);
+    it('records a claimed role (the original "user", or a flattering "guru") and scores as the derived role', async () => {
+      const { store, life } = setup();
+      const claimed = await life('u', 'completing_lessons', T0, { role: 'guru' });
+      expect(claimed.reply.data).toMatchObject({
+        role_before: 'learner',
+        role_after: 'learner',
+        grant: { token: 'DharmaPoints', amount: 5 },
+        q_update: { role: 'learner', next_role: 'learner' },
+      });
+      expect(store.ledger[0].details).toMatchObject({ role_claimed: 'guru' });
+      await expect(life('w', 'completing_lessons', T0, { role: 'user' })).resolves.toMatchObject({ replayed: false });
+    });
+
+    it('scores workflow_failed, the original executor\'s name, as workflow_failure and records the name sent', async () => {
+      const { store, life } = setup();
+      const { reply } = await life('u', 'WORKFLOW_FAILED');
+      expect(reply.data).toMatchObject({ action: 'workflow_failure', q_update: { action: 'workflow_failure' } });
+      expect(store.ledger[0]).toMatchObject({ action: 'workflow_failure', details: { action_alias: 'workflow_failed' } });
     });
 
     it('names every missing field', async () => {

@@ -1,0 +1,22 @@
+import { canonicalJson } from '@pancha/contracts';
+import { createHash } from 'node:crypto';
+
+/** Namespace of Bucket's derived event ids (fixed forever: changing it would split retries from originals). */
+export const DERIVED_EVENT_ID_NAMESPACE = '6c1b9f8e-3d2a-4e57-9b0c-5f1e7a2d4c80';
+
+/**
+ * The idempotency key of a write that carries no event_id (the original clients never send one): an RFC 4122
+ * version 5 (name-based) uuid of the requester and the canonical JSON of event_data, so the same requester
+ * sending the same content again — a retry after a lost reply, in any key order — gets the same id and is
+ * recorded once. The price: two genuinely separate events with identical content from the same requester are
+ * one event; a producer that means "another event" sends its own event_id (or a timestamp in the content).
+ */
+export function deriveEventId(requesterId: string, eventData: Record<string, unknown>): string {
+  const namespace = Buffer.from(DERIVED_EVENT_ID_NAMESPACE.replace(/-/g, ''), 'hex');
+  const name = Buffer.from(`${requesterId}\n${canonicalJson(eventData)}`, 'utf8');
+  const bytes = createHash('sha1').update(namespace).update(name).digest().subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x50;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

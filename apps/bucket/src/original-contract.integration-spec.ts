@@ -1,0 +1,229 @@
+/**
+ * What the original clients send and what a hostile requester tries: writes without event_id, the original
+ * reply fields, channel ownership, malformed PRANA batches, the ingest 409 shape and whole-chain views.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { BucketErrorCode, CommonErrorCode, REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from './app.module';
+import { deriveEventId } from './chain/derived-event-id';
+import { BucketConfig } from './config/env.validation';
+
+jest.setTimeout(120_000);
+
+describe('bucket: the original contract and channel ownership (HTTP, real PostgreSQL)', () => {
+  /** The one error shape: exactly code, message and trace_id (null here: no OTel SDK in the test process), plus errors. */
+  const errorShape = (body: Record<string, unknown>, withErrors = false) =>
+    expect(Object.keys(body).sort()).toEqual(withErrors ? ['code', 'errors', 'message', 'trace_id'] : ['code', 'message', 'trace_id']);
+  let db: TestDatabase;
+  let keysDir: string;
+  let app: INestApplication;
+  let dataSource: DataSource;
+  let baseUrl: string;
+
+  /** A fresh token per request (tokens live 60 s; a cached one fails a slow run). */
+  const tokenOf = (who: RequesterId, products?: string[]) => {
+    const issuer = new TokenIssuer(loadKeyStore(who, { PANCHA_KEYS_DIR: keysDir }));
+    return products ? issuer.issue('bucket', { products }) : issuer.tokenFor('bucket');
+  };
+  const post = async (url: string, body: unknown, who: RequesterId = RequesterId.Core, products?: string[]) =>
+    request(baseUrl).post(url).set('authorization', `Bearer ${await tokenOf(who, products)}`).send(body as object);
+  const get = async (url: string, who: RequesterId = RequesterId.Core, products?: string[]) =>
+    request(baseUrl).get(url).set('authorization', `Bearer ${await tokenOf(who, products)}`);
+  const countRows = async (): Promise<number> => (await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('bucket_original');
+    keysDir = mkdtempSync(path.join(tmpdir(), 'bucket-keys-'));
+    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+    // Governance reads the keys from process.env when the module is instantiated.
+    process.env.PANCHA_KEYS_DIR = keysDir;
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot(validateEnv(BucketConfig, env))],
+    }).compile();
+    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    configureApp(app);
+    await app.listen(0, '127.0.0.1');
+    baseUrl = await app.getUrl();
+    dataSource = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  describe('event_data without event_id (the original clients)', () => {
+    // What the original executor sends: no event_id at all.
+    const original = () => ({
+      event_type: 'workflow_execution',
+      trace_id: randomUUID().replace(/-/g, ''),
+      action_type: 'email',
+      status: 'success',
+      execution_result: { success: true, message_id: `m-${randomUUID()}` },
+      timestamp: new Date().toISOString(),
+    });
+
+    it('is accepted (201) with the original reply fields beside Pancha\'s, keyed by requester and content', async () => {
+      const data = original();
+      const res = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: data }, RequesterId.WorkflowExecutor);
+      expect(res.status).toBe(201);
+      expect(res.body).toEqual({
+        success: true,
+        message: expect.stringMatching(/recorded/),
+        event_id: deriveEventId('workflow_executor', data),
+        seq: expect.any(Number),
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        replayed: false,
+      });
+      const [row] = await dataSource.query('SELECT event_id, event_data FROM bucket_entries WHERE seq = $1', [res.body.seq]);
+      // Stored verbatim: Bucket does not add the derived id to what the client sent.
+      expect(row).toEqual({ event_id: res.body.event_id, event_data: data });
+    });
+
+    it('records a retried original write once (200, the first entry), whatever the key order', async () => {
+      const data = original();
+      const first = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: data }, RequesterId.WorkflowExecutor);
+      const before = await countRows();
+      const reordered = Object.fromEntries(Object.entries(data).reverse());
+      const again = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: reordered }, RequesterId.WorkflowExecutor);
+      expect(again.status).toBe(200);
+      expect(again.body).toMatchObject({ success: true, event_id: first.body.event_id, seq: first.body.seq, hash: first.body.hash, replayed: true });
+      expect(again.body.message).toMatch(/already recorded/);
+      expect(await countRows()).toBe(before);
+    });
+
+    it('keeps different content apart, and an explicit event_id still says "same event"', async () => {
+      const data = original();
+      const a = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: data }, RequesterId.WorkflowExecutor);
+      const b = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: { ...data, status: 'failed' } }, RequesterId.WorkflowExecutor);
+      expect([a.status, b.status]).toEqual([201, 201]);
+      expect(b.body.event_id).not.toBe(a.body.event_id);
+
+      const explicit = { ...original(), event_id: randomUUID() };
+      const c = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: explicit }, RequesterId.WorkflowExecutor);
+      expect(c.status).toBe(201);
+      expect(c.body.event_id).toBe(explicit.event_id);
+      const conflict = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: { ...explicit, status: 'failed' } }, RequesterId.WorkflowExecutor);
+      expect(conflict.status).toBe(409);
+      errorShape(conflict.body);
+      expect(conflict.body).toMatchObject({ code: BucketErrorCode.EventIdConflict, message: expect.any(String) });
+    });
+
+    it('still refuses an event_id that is not a uuid (422) and stores nothing', async () => {
+      const before = await countRows();
+      const res = await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_id: 'not-a-uuid', event_type: 't' } });
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['event_data.event_id']);
+      expect(await countRows()).toBe(before);
+    });
+  });
+
+  describe('channels belong to requesters (config/policy.yaml channels.bucket)', () => {
+    it.each([
+      ['prana writes a task_dispatched to the core channel', '/core/write-event', RequesterId.Prana, 'core'],
+      ['the executor writes a task event to the core channel', '/core/write-event', RequesterId.WorkflowExecutor, 'core'],
+      ['core writes a workflow_execution to the workflow channel', '/workflow/write-event', RequesterId.Core, 'workflow'],
+      ['prana writes a workflow_execution to the workflow channel', '/workflow/write-event', RequesterId.Prana, 'workflow'],
+    ])('refuses when %s (403 channel_forbidden), storing nothing', async (_what, url, who, channel) => {
+      const before = await countRows();
+      const res = await post(url, { requester_id: who, event_data: { event_id: randomUUID(), event_type: 'task_dispatched', trace_id: 'f'.repeat(32) } }, who);
+      expect(res.status).toBe(403);
+      errorShape(res.body);
+      expect(res.body).toMatchObject({ code: BucketErrorCode.ChannelForbidden, message: expect.stringContaining(channel) });
+      expect(await countRows()).toBe(before);
+    });
+
+    it('gives karma no write on Bucket at all (least privilege)', async () => {
+      const res = await post('/workflow/write-event', { requester_id: 'karma', event_data: { event_id: randomUUID(), event_type: 'workflow_execution' } }, RequesterId.Karma);
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe(CommonErrorCode.Forbidden);
+    });
+
+    it('lets each owner write its own channel', async () => {
+      const core = await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_id: randomUUID(), event_type: 'task_received' } });
+      const workflow = await post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: { event_id: randomUUID(), event_type: 'workflow_execution' } }, RequesterId.WorkflowExecutor);
+      expect([core.status, workflow.status]).toEqual([201, 201]);
+    });
+  });
+
+  describe('POST /bucket/prana/ingest', () => {
+    const packet = (extra: Record<string, unknown> = {}) => ({
+      event_id: randomUUID(),
+      user_id: 'u-prana',
+      state: 'DEEP_FOCUS',
+      timestamp: new Date().toISOString(),
+      ...extra,
+    });
+
+    it.each([
+      ['an array as a packet', { packets: [[]] }],
+      ['a number as a packet', { packets: [1] }],
+      ['null as a packet', { packets: [null] }],
+      ['a string as a packet', { packets: ['x'] }],
+      ['packets as an object', { packets: { 0: {} } }],
+    ])('answers %s with 422, not a 500, storing nothing', async (_what, body) => {
+      const before = await countRows();
+      const res = await post('/bucket/prana/ingest', body, RequesterId.Prana);
+      expect(res.status).toBe(422);
+      errorShape(res.body, true);
+      expect(res.body.code).toBe(CommonErrorCode.ValidationFailed);
+      expect(res.body.errors.length).toBeGreaterThan(0);
+      expect(await countRows()).toBe(before);
+    });
+
+    it('answers a batch of only conflicts with 409 in the {code, message, trace_id} shape, naming each packet', async () => {
+      const a = packet();
+      const b = packet();
+      expect((await post('/bucket/prana/ingest', { packets: [a, b] }, RequesterId.Prana)).status).toBe(201);
+      const res = await post('/bucket/prana/ingest', { packets: [a, { ...b, state: 'IDLE' }] }, RequesterId.Prana);
+      expect(res.status).toBe(409);
+      errorShape(res.body, true);
+      expect(res.body).toMatchObject({
+        code: BucketErrorCode.EventIdConflict,
+        message: expect.stringMatching(/1 packet/),
+        errors: [{ field: 'packets.1.event_id', messages: [expect.stringContaining(b.event_id)] }],
+      });
+    });
+
+    it('is the prana channel\'s: another requester is refused (403 channel_forbidden)', async () => {
+      const res = await post('/bucket/prana/ingest', { packets: [packet()] }, RequesterId.Core);
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe(BucketErrorCode.ChannelForbidden);
+    });
+  });
+
+  describe('whole-chain views are for callers that see every product', () => {
+    it('GET /core/stats gives a product-scoped reader its counts but not the chain\'s size and head', async () => {
+      await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_id: randomUUID(), event_type: 't', product: 'p1' } });
+      await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_id: randomUUID(), event_type: 't', product: 'p2' } });
+      const scoped = await get('/core/stats', RequesterId.Prana, ['p1']);
+      expect(scoped.status).toBe(200);
+      expect(scoped.body).not.toHaveProperty('size');
+      expect(scoped.body).not.toHaveProperty('head_hash');
+      const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM bucket_entries WHERE product = 'p1'`);
+      expect(scoped.body).toMatchObject({ visible: n, by_channel: { core: n } });
+
+      const all = await get('/core/stats');
+      expect(all.body).toMatchObject({ size: await countRows(), head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    });
+
+    it.each(['/audit/verify', '/audit/checkpoint'])('GET %s is 403 whole_chain_forbidden for a product-scoped reader', async (url) => {
+      const res = await get(url, RequesterId.Prana, ['p1']);
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe(BucketErrorCode.WholeChainForbidden);
+      expect((await get(url, RequesterId.Prana)).status).toBe(200);
+    });
+  });
+});

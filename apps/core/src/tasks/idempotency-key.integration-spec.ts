@@ -1,0 +1,137 @@
+// A client that retries POST /handle_task after a connection reset must not create the task (and send its
+// email) twice: with an Idempotency-Key, the same key and body get the first answer, another body a 409.
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+import { StandInServer } from '../testing/stand-in-server';
+
+jest.setTimeout(60_000);
+
+describe('core: POST /handle_task with an Idempotency-Key', () => {
+  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-idem-keys-'));
+  // The executor stays unreachable for good: dispatch rows stay in the outbox, where they can be counted.
+  const executor = new StandInServer(() => ({ status: 503, body: {} }));
+  const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
+  let db: TestDatabase;
+  let app: INestApplication;
+  let dataSource: DataSource;
+
+  const submit = (body: object, key?: string, token?: string) => {
+    let req = request(app.getHttpServer()).post('/handle_task');
+    if (key !== undefined) req = req.set('idempotency-key', key);
+    if (token) req = req.set('authorization', `Bearer ${token}`);
+    return req.send(body);
+  };
+  const prana = () => new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env)).tokenFor('core');
+  /** Tasks (and their outbox messages) created from this input. */
+  async function stored(input: string): Promise<{ tasks: number; dispatches: number; keys: number }> {
+    const [row] = await dataSource.query(
+      `SELECT (SELECT count(*) FROM tasks WHERE input = $1)::int AS tasks,
+              (SELECT count(*) FROM outbox o JOIN tasks t ON o.message_key = t.task_id::text
+                WHERE t.input = $1 AND o.topic = 'workflow-executor.execute')::int AS dispatches,
+              (SELECT count(*) FROM task_idempotency_keys k JOIN tasks t USING (task_id) WHERE t.input = $1)::int AS keys`,
+      [input],
+    );
+    return row;
+  }
+
+  beforeAll(async () => {
+    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+    process.env.PANCHA_KEYS_DIR = keysDir;
+    await Promise.all([executor.start(), bucket.start()]);
+    db = await createTestDatabase('core_idem');
+    const config = validateEnv(CoreConfig, {
+      ...process.env,
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'silent',
+      WORKFLOW_EXECUTOR_URL: executor.url,
+      BUCKET_URL: bucket.url,
+      NATS_URL: '',
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    configureApp(app);
+    await app.init();
+    dataSource = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([executor.close(), bucket.close()]);
+    await db?.drop();
+    rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('a retry with the same key and body gets the first 202 and creates nothing (one task, one email dispatch)', async () => {
+    const key = randomUUID();
+    const body = { input: 'email alice@example.com about the launch: it moves to Friday', user_id: 'u-1' };
+    const first = await submit(body, key);
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ decision: 'workflow', status: 'dispatching' });
+    expect(first.headers['idempotent-replay']).toBeUndefined();
+    // The client retries after a reset, in a new trace of its own: still the same request.
+    const retry = await submit(body, key).set('traceparent', `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`);
+    expect(retry.status).toBe(202);
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers['idempotent-replay']).toBe('true');
+    expect(await stored(body.input)).toEqual({ tasks: 1, dispatches: 1, keys: 1 });
+  });
+
+  it('the same key with another body is a 409 that stores nothing', async () => {
+    const key = randomUUID();
+    await submit({ input: 'remind me to renew the domain', user_id: 'u-2' }, key).expect(202);
+    const other = await submit({ input: 'remind me to renew the certificate', user_id: 'u-2' }, key);
+    expect(other.status).toBe(409);
+    expect(other.body).toMatchObject({ code: 'idempotency_key_reused', message: expect.stringContaining('different request body') });
+    expect(await stored('remind me to renew the certificate')).toEqual({ tasks: 0, dispatches: 0, keys: 0 });
+  });
+
+  it('concurrent retries with one key create one task, and every one of them gets its answer', async () => {
+    const key = randomUUID();
+    const body = { input: 'create a task to rotate the signing keys', user_id: 'u-3' };
+    const answers = await Promise.all(Array.from({ length: 8 }, () => submit(body, key)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(202));
+    expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(1);
+    expect(await stored(body.input)).toEqual({ tasks: 1, dispatches: 1, keys: 1 });
+  });
+
+  it('scopes keys by requester: another requester\'s equal key is another request', async () => {
+    const key = randomUUID();
+    const body = { input: 'create a task to archive the logs', user_id: 'u-4' };
+    const anonymous = await submit(body, key).expect(202);
+    const fromPrana = await submit(body, key, await prana()).expect(202);
+    expect(fromPrana.body.task_id).not.toBe(anonymous.body.task_id);
+    expect(fromPrana.headers['idempotent-replay']).toBeUndefined();
+    expect((await stored(body.input)).tasks).toBe(2);
+  });
+
+  it('without a key every request is a new task (as before)', async () => {
+    const body = { input: 'create a task to water the plants', user_id: 'u-5' };
+    await submit(body).expect(202);
+    await submit(body).expect(202);
+    expect(await stored(body.input)).toEqual({ tasks: 2, dispatches: 2, keys: 0 });
+  });
+
+  it.each([
+    ['256 characters', 'x'.repeat(256)],
+    ['a space', 'has space'],
+    ['nothing', ''],
+  ])('refuses a key of %s with a 422 naming the header, storing nothing', async (_what, key) => {
+    const body = { input: `create a task for key ${key.length}-${key.slice(0, 3)}`, user_id: 'u-6' };
+    const res = await submit(body, key);
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ field: 'Idempotency-Key', messages: [expect.stringContaining('1 to 255 visible ASCII')] }]);
+    expect((await stored(body.input)).tasks).toBe(0);
+  });
+});

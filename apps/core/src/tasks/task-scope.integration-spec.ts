@@ -1,0 +1,127 @@
+// GET /tasks/:task_id shows a caller only what it may see: a task of a product only to callers whose products
+// name it (an anonymous caller or a reader narrowed to product A gets 404 for a product-B task), and in the
+// timeline only entries written by the requester that owns their Bucket channel (no spoofed history).
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { type BucketEntry, REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+import { StandInServer } from '../testing/stand-in-server';
+
+jest.setTimeout(60_000);
+
+/** Entries Bucket holds for a trace: what Core and the executor wrote, and what others forged on their channels. */
+function entriesFor(traceId: string): BucketEntry[] {
+  const entry = (seq: number, requester_id: string, channel: BucketEntry['channel'], event_type: string): BucketEntry => {
+    const event_id = randomUUID();
+    return {
+      seq,
+      event_id,
+      requester_id,
+      channel,
+      event_type,
+      trace_id: traceId,
+      product: null,
+      user_id: 'u-1',
+      event_data: { event_id, event_type, trace_id: traceId },
+      content_hash: 'c',
+      prev_hash: 'p',
+      hash: 'h',
+      created_at: new Date().toISOString(),
+    };
+  };
+  return [
+    entry(1, 'bhiv_core', 'core', 'task_received'),
+    entry(2, 'prana', 'core', 'task_dispatched'), // prana forging Core's history
+    entry(3, 'karma', 'workflow', 'workflow_execution'), // karma forging the executor's
+    entry(4, 'workflow_executor', 'workflow', 'workflow_execution'),
+    entry(5, 'bhiv_core', 'workflow', 'workflow_execution'), // even Core does not speak for the executor
+    entry(6, 'workflow_executor', 'core', 'task_dispatched'), // nor the executor for Core
+    entry(7, 'prana', 'prana', 'prana_packet'),
+  ];
+}
+
+describe('core: what GET /tasks/:task_id shows to whom', () => {
+  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-scope-keys-'));
+  const executor = new StandInServer(() => ({ status: 503, body: {} }));
+  const bucket = new StandInServer((req) =>
+    req.method === 'GET' && req.path === '/core/events'
+      ? { status: 200, body: { events: entriesFor(req.query.get('trace_id') ?? ''), next_after_seq: null } }
+      : { status: 201, body: { success: true } },
+  );
+  let db: TestDatabase;
+  let app: INestApplication;
+  const tasks: Record<'alpha' | 'beta' | 'none', string> = { alpha: '', beta: '', none: '' };
+
+  /** PRANA's token for Core, optionally narrowed to products; one per request. */
+  const prana = (products?: string[]) => new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env)).issue('core', products ? { products } : {});
+  const view = async (taskId: string, token?: Promise<string>) => {
+    const req = request(app.getHttpServer()).get(`/tasks/${taskId}`);
+    return token ? req.set('authorization', `Bearer ${await token}`) : req;
+  };
+
+  beforeAll(async () => {
+    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+    process.env.PANCHA_KEYS_DIR = keysDir;
+    await Promise.all([executor.start(), bucket.start()]);
+    db = await createTestDatabase('core_scope');
+    const config = validateEnv(CoreConfig, {
+      ...process.env,
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'silent',
+      WORKFLOW_EXECUTOR_URL: executor.url,
+      BUCKET_URL: bucket.url,
+      NATS_URL: '',
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    configureApp(app);
+    await app.init();
+    for (const product of ['alpha', 'beta', undefined] as const) {
+      const res = await request(app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-1', product }).expect(202);
+      tasks[product ?? 'none'] = res.body.task_id;
+    }
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([executor.close(), bucket.close()]);
+    await db?.drop();
+    rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('an anonymous caller sees a task of no product, and gets 404 for a product\'s task', async () => {
+    expect((await view(tasks.none)).status).toBe(200);
+    for (const id of [tasks.alpha, tasks.beta]) {
+      const res = await view(id);
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ code: 'task_not_found', message: `no task with task_id ${id}` });
+    }
+  });
+
+  it('a reader narrowed to product alpha sees alpha\'s task and open ones, not beta\'s', async () => {
+    expect((await view(tasks.alpha, prana(['alpha']))).body).toMatchObject({ task_id: tasks.alpha, product: 'alpha' });
+    expect((await view(tasks.none, prana(['alpha']))).status).toBe(200);
+    expect((await view(tasks.beta, prana(['alpha']))).status).toBe(404);
+  });
+
+  it('a reader of every product sees every task', async () => {
+    for (const id of Object.values(tasks)) expect((await view(id, prana())).status).toBe(200);
+  });
+
+  it('shows in the timeline only entries written by the owner of their channel', async () => {
+    const res = await view(tasks.none);
+    expect(res.body.timeline.map((e: BucketEntry) => [e.requester_id, e.channel, e.event_type])).toEqual([
+      ['bhiv_core', 'core', 'task_received'],
+      ['workflow_executor', 'workflow', 'workflow_execution'],
+    ]);
+  });
+});

@@ -1,0 +1,38 @@
+import { compileTemplate, renderTemplate } from './expressions';
+import type { WorkflowManifest } from './manifest.types';
+import { isValidVersion, majorOf } from './versions';
+
+export class MigrationError extends Error {
+  override readonly name = 'MigrationError';
+}
+
+/**
+ * Turns inputs written for an older major version into inputs of this manifest, with its `migrations['<major>.x']`
+ * templates (their scope: `inputs` = the old inputs). The same major returns the inputs unchanged (the
+ * compatibility layer guarantees a minor version accepts them). A key that renders to null is left out, so an
+ * optional input can be carried over with `{{ inputs.?phone.orValue(null) }}`. Throws MigrationError.
+ */
+export function migrateInputs(manifest: WorkflowManifest, fromVersion: string, inputs: unknown): Record<string, unknown> {
+  if (!isValidVersion(fromVersion)) throw new MigrationError(`"${fromVersion}" is not a version`);
+  const from = majorOf(fromVersion);
+  const to = majorOf(manifest.version);
+  if (from === to) return (inputs ?? {}) as Record<string, unknown>;
+  if (from > to) throw new MigrationError(`inputs for ${manifest.name}@${fromVersion} cannot be moved back to ${manifest.version}`);
+  const key = `${from}.x`;
+  const template = manifest.migrations[key];
+  if (!template) {
+    const known = Object.keys(manifest.migrations);
+    throw new MigrationError(
+      `${manifest.name}@${manifest.version} has no migration from ${key}${known.length > 0 ? ` (it has ${known.join(', ')})` : ''}: callers of ${fromVersion} must send ${to}.x inputs`,
+    );
+  }
+  let rendered: unknown;
+  try {
+    rendered = renderTemplate(compileTemplate(template), { inputs: inputs ?? {} });
+  } catch (error) {
+    throw new MigrationError(`migration of ${manifest.name} from ${key} failed: ${(error as Error).message}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(rendered as Record<string, unknown>)) if (value !== null && value !== undefined) out[name] = value;
+  return out;
+}
