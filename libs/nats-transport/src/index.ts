@@ -11,6 +11,7 @@ export {
 } from './nats.config';
 export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
 export { NatsLinkManager, type NatsLink } from './nats-link';
+export { createEventSink, EventSink, HttpEventSink, JetStreamEventSink, type EventSinkOptions, type HttpEventRoutes } from './event-sink';
 export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
 export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';
 export { JetStreamContext } from './jetstream.context';
