@@ -48,6 +48,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly topics: string[];
   private readonly options: OutboxOptions;
   private running = false;
+  /** Set while stop() runs: no new delivery starts. */
+  private stopping = false;
   private loop?: Promise<void>;
   private pokeRequested = false;
   private wakeSleep?: () => void;
@@ -55,8 +57,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   /** Claimed rows no worker has started yet, in claim order. */
   private readonly waiting: Job[] = [];
-  /** Rows being delivered or recorded. */
-  private active = 0;
+  /** Rows being delivered (each takes a worker); rows whose outcome is being recorded are only held. */
+  private delivering = 0;
   private readonly idleWaiters: (() => void)[] = [];
   /** Every row this relay holds until its outcome is recorded: the heartbeat renews their leases. */
   private readonly held = new Map<string, ClaimedOutboxEntry>();
@@ -110,6 +112,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping = true;
+    try {
+      await this.shutDown();
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  private async shutDown(): Promise<void> {
     this.wakeSleep?.();
     this.wakeRoom?.();
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
@@ -207,32 +218,43 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private pump(): void {
-    while (this.active < this.options.concurrency && this.waiting.length > 0) {
+    if (this.stopping) return;
+    while (this.delivering < this.options.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift() as Job;
-      this.active++;
-      void this.process(job.entry).finally(() => {
-        this.active--;
+      this.delivering++;
+      void this.process(job.entry, () => {
+        // The worker is free as soon as the downstream answered; recording the outcome goes on without it.
+        this.delivering--;
+        this.pump();
+        this.notifyProgress();
+      }).finally(() => {
         this.held.delete(job.entry.id);
         if (this.held.size === 0) this.stopHeartbeat();
         job.done();
-        this.pump();
         this.notifyProgress();
       });
     }
   }
 
-  private get backlog(): number {
-    return this.waiting.length + this.active;
+  /**
+   * Room for another claim: a worker free with nothing queued for it, and not too many outcomes still being
+   * recorded (if the database is slow, claiming more would only hold more rows).
+   */
+  private get hasRoom(): boolean {
+    return (
+      this.waiting.length + this.delivering < this.options.concurrency &&
+      this.held.size < Math.max(2 * this.options.batchSize, this.options.batchSize + this.options.concurrency)
+    );
   }
 
   private notifyProgress(): void {
-    if (this.backlog < this.options.concurrency) this.wakeRoom?.();
-    if (this.backlog === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.hasRoom) this.wakeRoom?.();
+    if (this.held.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  /** Until a worker is free with nothing queued for it (or the relay stops). */
+  /** Until there is room for another claim (or the relay stops). */
   private async waitForRoom(): Promise<void> {
-    while (this.running && this.backlog >= this.options.concurrency) {
+    while (this.running && !this.hasRoom) {
       await new Promise<void>((resolve) => {
         this.wakeRoom = () => {
           this.wakeRoom = undefined;
@@ -242,8 +264,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
+  /** Until every row held is recorded (or given back). */
   private whenIdle(): Promise<void> {
-    if (this.backlog === 0) return Promise.resolve();
+    if (this.held.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -302,12 +325,20 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
-  /** Never throws: every failure becomes a recorded transition or, if even that fails, a log line and a lease expiry. */
-  private async process(entry: ClaimedOutboxEntry): Promise<void> {
+  /**
+   * Never throws: every failure becomes a recorded transition or, if even that fails, a log line and a lease
+   * expiry. `delivered` is called once the handler is done, before the outcome is recorded.
+   */
+  private async process(entry: ClaimedOutboxEntry, delivered: () => void): Promise<void> {
     // Only rows of topics with a handler here are ever claimed.
     const handler = this.handlers.get(entry.topic) as OutboxHandler;
     const message = toMessage(entry);
-    const outcome = await this.attempt(handler, message, entry);
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.attempt(handler, message, entry);
+    } finally {
+      delivered();
+    }
     let transition = decideTransition(entry.attempts, outcome, this.options);
     let recorded: boolean;
     try {
