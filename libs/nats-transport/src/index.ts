@@ -19,3 +19,4 @@ export { JetStreamConsumer, JetStreamExceptionFilter } from './jetstream-consume
 export { JetStreamRejection, dispositionForError, type MessageDisposition } from './message-disposition';
 export { JetStreamConsumerHost, JetStreamConsumerModule, connectJetStream, type JetStreamConsumerModuleOptions } from './jetstream-consumer.module';
 export { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
+export { consumedTopics } from './testing/consumed-topics';
