@@ -8,6 +8,7 @@ import { CoreConfigModule } from './config/core-config.module';
 import type { CoreConfig } from './config/env.validation';
 import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
 import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
+import { CoreEventSinkModule } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
 import { RunStartHandler } from './workflows/run-start.handler';
@@ -28,7 +29,11 @@ export class AppModule {
         }),
         CoreConfigModule.forRoot(config),
         ClientsModule.forRoot(config),
-        OutboxModule.forRoot({ handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler] }),
+        OutboxModule.forRoot({
+          config,
+          handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
+          imports: [CoreEventSinkModule],
+        }),
         WorkflowsModule,
         TasksModule.forRoot(config),
         AuditWitnessModule,
@@ -42,7 +47,7 @@ export class AppModule {
  * call allowed to run longer would then never get to record a dead dispatch on its task.
  */
 function assertTimeoutsFit(config: CoreConfig): void {
-  const deliveryTimeoutMs = resolveOutboxOptions().deliveryTimeoutMs;
+  const deliveryTimeoutMs = resolveOutboxOptions({}, config).deliveryTimeoutMs;
   if (config.WORKFLOW_TIMEOUT * 1000 >= deliveryTimeoutMs) {
     throw new Error(
       `Invalid configuration: WORKFLOW_TIMEOUT (${config.WORKFLOW_TIMEOUT} s) must be shorter than ` +

@@ -7,7 +7,7 @@ import { WorkflowExecutorConfig } from './config/env.validation';
 import { ExecutorConfigModule } from './config/executor-config.module';
 import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from './database';
 import { BucketWorkflowEventHandler } from './events/bucket-workflow-event.handler';
-import { EventsPublisherModule } from './events/events-publisher';
+import { ExecutorEventSinkModule } from './events/executor-event-sink';
 import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
 import { ExecutionModule } from './execution/execution.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -27,7 +27,7 @@ export class AppModule {
         }),
         ExecutorConfigModule.forRoot(config),
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
-        OutboxModule.forRoot({ handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler], imports: [EventsPublisherModule] }),
+        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler], imports: [ExecutorEventSinkModule] }),
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,

@@ -11,6 +11,7 @@ export {
 } from './nats.config';
 export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
 export { NatsLinkManager, type NatsLink } from './nats-link';
+export { createEventSink, EventSink, HttpEventSink, JetStreamEventSink, type EventSinkOptions, type HttpEventRoutes } from './event-sink';
 export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
 export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';
 export { JetStreamContext } from './jetstream.context';
@@ -18,3 +19,4 @@ export { JetStreamConsumer, JetStreamExceptionFilter } from './jetstream-consume
 export { JetStreamRejection, dispositionForError, type MessageDisposition } from './message-disposition';
 export { JetStreamConsumerHost, JetStreamConsumerModule, connectJetStream, type JetStreamConsumerModuleOptions } from './jetstream-consumer.module';
 export { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
+export { consumedTopics } from './testing/consumed-topics';

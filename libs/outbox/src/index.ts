@@ -1,24 +1,26 @@
 import { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
 import { OutboxEntryEntity } from './outbox-entry.entity';
 import { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
+import { OutboxOrderAndRenewableLeases1764000000000 } from './migrations/1764000000000-outbox-order-and-renewable-leases';
 
 export { OutboxEntryEntity, type OutboxStatus } from './outbox-entry.entity';
 export { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
 export { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
+export { OutboxOrderAndRenewableLeases1764000000000 } from './migrations/1764000000000-outbox-order-and-renewable-leases';
 export { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
 export {
   decideTransition,
   outcomeFromError,
-  NO_HANDLER_REASON,
   type DeliveryOutcome,
   type OutboxTransition,
   type RetryPolicy,
 } from './outbox-transition';
-export { OUTBOX_OPTIONS, resolveOutboxOptions, type OutboxOptions } from './outbox.options';
+export { OUTBOX_OPTIONS, resolveOutboxOptions, type OutboxEnv, type OutboxOptions } from './outbox.options';
+export { withOutboxConfig, type OutboxConfigFields } from './outbox-config';
 export { buildOutboxStats, type OutboxStats, type OutboxTopicStats, type OutboxStatusCount } from './outbox-stats';
-export { OutboxStore, type ClaimedOutboxEntry } from './outbox.store';
+export { OutboxStore, type ClaimedOutboxEntry, type ClaimRequest, type DeadLetterHook, type SettledOutboxEntry } from './outbox.store';
 export { PgOutboxStore } from './pg-outbox.store';
 export { OutboxRelay } from './outbox-relay.service';
 export { OutboxService, type EnqueueInput } from './outbox.service';
@@ -28,4 +30,4 @@ export { OutboxModule, type OutboxModuleOptions } from './outbox.module';
 /** Add to the app's DataSource `entities`. */
 export const OUTBOX_ENTITIES = [OutboxEntryEntity, OutboxDeadLetterEntity];
 /** Add to the app's DataSource `migrations` (never synchronize). */
-export const OUTBOX_MIGRATIONS = [CreateOutbox1763700000000];
+export const OUTBOX_MIGRATIONS = [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000];

@@ -1,8 +1,12 @@
+import type { EntityManager } from 'typeorm';
+
 /** What a handler receives: one committed outbox row. */
 export interface OutboxMessage {
   id: string;
   topic: string;
   messageKey: string;
+  /** Set when the producer asked for ordered delivery: rows of one key reach the handler one at a time, in enqueue order. */
+  orderingKey: string | null;
   payload: unknown;
   /** W3C trace context captured at enqueue (already active around `deliver`). */
   headers: Record<string, string>;
@@ -18,6 +22,13 @@ export interface OutboxMessage {
 export interface OutboxHandler {
   readonly topic: string;
   deliver(message: OutboxMessage): Promise<void>;
+  /**
+   * Called when the relay gives up on a message (non-retryable failure or attempts used up), inside the very
+   * transaction that marks the row dead and writes its dead letter: whatever the handler writes with `manager`
+   * (and any `OutboxService.enqueue(manager, …)`) commits together with the dead letter or not at all. If it
+   * throws, nothing is recorded and the message is retried with backoff.
+   */
+  onDeadLetter?(manager: EntityManager, message: OutboxMessage, reason: string): Promise<void>;
 }
 
 /** Injection token for the list of handler instances registered through OutboxModule.forRoot. */

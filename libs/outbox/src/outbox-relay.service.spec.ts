@@ -57,6 +57,7 @@ describe('OutboxRelay', () => {
         id: only(store).id,
         topic: 't',
         messageKey: 'k1',
+        orderingKey: null,
         payload: { hello: 'world' },
         headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
         attempts: 0,
@@ -120,7 +121,7 @@ describe('OutboxRelay', () => {
     const store = new InMemoryOutboxStore();
     const { handler, received } = recordingHandler('t');
     store.insert('t', 'k', {});
-    const complete = jest.spyOn(store, 'complete').mockRejectedValueOnce(new Error('connection terminated'));
+    const settle = jest.spyOn(store, 'settle').mockRejectedValueOnce(new Error('connection terminated'));
     const relay = make(store, [handler], { leaseMs: 100_000 });
     await relay.drainOnce();
     expect(only(store)).toMatchObject({ status: 'pending', attempts: 0 });
@@ -129,7 +130,7 @@ describe('OutboxRelay', () => {
     await relay.drainOnce();
     expect(received).toHaveLength(2);
     expect(only(store).status).toBe('delivered');
-    complete.mockRestore();
+    settle.mockRestore();
   });
 
   it('starts delivering at once when poked instead of waiting for the next poll', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type BeforeApplicationShutdown,
   Inject,
@@ -7,28 +8,66 @@ import {
 } from '@nestjs/common';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { extractTraceContext, runInTraceContext } from '@pancha/trace-context';
+import { computeBackoffMs } from './outbox-backoff';
 import { OutboxDeliveryError } from './outbox-delivery.error';
 import { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 import { type DeliveryOutcome, type OutboxTransition, decideTransition, outcomeFromError } from './outbox-transition';
 import { OUTBOX_OPTIONS, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
-import { type ClaimedOutboxEntry, OutboxStore } from './outbox.store';
+import { type ClaimedOutboxEntry, OutboxStore, type SettledOutboxEntry } from './outbox.store';
 
 /** Longest pause between polls while the database is unreachable. */
 const MAX_ERROR_BACKOFF_MS = 5_000;
+/** Most outcomes recorded by one statement. */
+const MAX_SETTLE_BATCH = 500;
+
+interface Job {
+  entry: ClaimedOutboxEntry;
+  done: () => void;
+}
+
+interface QueuedSettle {
+  item: SettledOutboxEntry;
+  resolve: (recorded: boolean) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * Delivers committed outbox rows to their topic's handler, at least once, in the trace they were enqueued in.
  * One per process; any number of processes may share a table (rows are leased with FOR UPDATE SKIP LOCKED).
+ *
+ * Per round one claim statement leases up to `batchSize` rows of the topics this process handles; the rows are
+ * delivered by `concurrency` workers; delivered and retried outcomes are recorded together, one statement for
+ * whatever finished while the previous one ran; the leases of every row held are renewed by one statement every
+ * leaseMs/3, so a delivery may take as long as its timeout while a crashed process's rows come back within a
+ * lease. A new round starts as soon as a worker is free and there was more to claim.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
   private readonly handlers = new Map<string, OutboxHandler>();
+  private readonly topics: string[];
   private readonly options: OutboxOptions;
   private running = false;
+  /** Set while stop() runs: no new delivery starts. */
+  private stopping = false;
   private loop?: Promise<void>;
   private pokeRequested = false;
-  private wake?: () => void;
+  private wakeSleep?: () => void;
+  private wakeRoom?: () => void;
+
+  /** Claimed rows no worker has started yet, in claim order. */
+  private readonly waiting: Job[] = [];
+  /** Rows being delivered (each takes a worker); rows whose outcome is being recorded are only held. */
+  private delivering = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+  /** Every row this relay holds until its outcome is recorded: the heartbeat renews their leases. */
+  private readonly held = new Map<string, ClaimedOutboxEntry>();
+  private heartbeat?: NodeJS.Timeout;
+  private renewing = false;
+  private renewFailures = 0;
+
+  private settleQueue: QueuedSettle[] = [];
+  private settling?: Promise<void>;
 
   constructor(
     private readonly store: OutboxStore,
@@ -42,6 +81,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       }
       this.handlers.set(handler.topic, handler);
     }
+    this.topics = [...this.handlers.keys()];
   }
 
   onApplicationBootstrap(): void {
@@ -66,58 +106,76 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     });
   }
 
-  /** Stops polling and waits (bounded by shutdownTimeoutMs) for deliveries in flight. */
+  /**
+   * Stops claiming, gives back the rows claimed but not started (another process can take them at once) and
+   * waits, bounded by shutdownTimeoutMs, for the deliveries in flight to be recorded.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.stopping = true;
+    try {
+      await this.shutDown();
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  private async shutDown(): Promise<void> {
+    this.wakeSleep?.();
+    this.wakeRoom?.();
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
     const loop = this.loop;
     this.loop = undefined;
-    if (!loop) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      loop.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), this.options.shutdownTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
+    if (loop) await this.within(loop, deadline);
+    const notStarted = this.waiting.splice(0);
+    if (notStarted.length > 0) {
+      try {
+        await this.store.release(notStarted.map((job) => job.entry));
+      } catch (error) {
+        this.logger.warn({ msg: 'outbox rows not started could not be released; their leases will lapse', error: describe(error) });
+      }
+      for (const job of notStarted) {
+        this.held.delete(job.entry.id);
+        job.done();
+      }
+    }
+    const idle = await this.within(this.whenIdle(), deadline);
+    if (!idle) {
       this.logger.warn({
-        msg: 'outbox relay stopped with deliveries still in flight; their leases will expire and they will be retried',
+        msg: 'outbox relay stopped with deliveries still in flight; their leases will lapse and they will be retried',
         shutdown_timeout_ms: this.options.shutdownTimeoutMs,
       });
     }
+    this.stopHeartbeat();
   }
 
   /** Asks for a claim round now instead of at the next poll (called after a commit that enqueued rows). */
   poke(): void {
     this.pokeRequested = true;
-    this.wake?.();
+    this.wakeSleep?.();
   }
 
   /**
-   * One round: lease a batch of due rows, deliver them with bounded concurrency, record each outcome.
-   * Returns how many rows were claimed. Throws only if the claim itself fails (database unreachable).
+   * One round: lease a batch of due rows, deliver them with bounded concurrency, record each outcome, and
+   * return how many rows were claimed once all of them are recorded. Throws only if the claim itself fails.
    */
   async drainOnce(): Promise<number> {
-    const entries = await this.store.claim(this.options.batchSize, this.options.leaseMs);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < entries.length) {
-        await this.process(entries[next++]);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, entries.length) }, worker));
+    const entries = await this.claim();
+    await Promise.all(this.schedule(entries));
     return entries.length;
   }
 
   private async run(): Promise<void> {
     let failures = 0;
     while (this.running) {
+      await this.waitForRoom();
+      if (!this.running) break;
       this.pokeRequested = false;
       let claimed = 0;
       try {
-        claimed = await this.drainOnce();
+        const entries = await this.claim();
+        claimed = entries.length;
+        void this.schedule(entries);
         if (failures > 0) this.logger.log({ msg: 'outbox relay reached the database again', failures });
         failures = 0;
       } catch (error) {
@@ -128,7 +186,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         }
       }
       if (!this.running) break;
-      // A full batch or a poke during the round means there is likely more to do right away.
+      // A full batch or a poke during the round means there is likely more to do as soon as a worker is free.
       if (failures === 0 && (claimed >= this.options.batchSize || this.pokeRequested)) continue;
       const pause =
         failures === 0
@@ -138,31 +196,160 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
+  /** One statement; the rows are held (and their leases renewed) from here until their outcome is recorded. */
+  private async claim(): Promise<ClaimedOutboxEntry[]> {
+    const entries = await this.store.claim({
+      limit: this.options.batchSize,
+      leaseMs: this.options.leaseMs,
+      topics: this.topics,
+      lease: randomUUID(),
+    });
+    for (const entry of entries) this.held.set(entry.id, entry);
+    if (this.held.size > 0) this.startHeartbeat();
+    return entries;
+  }
+
+  private schedule(entries: readonly ClaimedOutboxEntry[]): Promise<void>[] {
+    const finished = entries.map(
+      (entry) => new Promise<void>((done) => this.waiting.push({ entry, done })),
+    );
+    this.pump();
+    return finished;
+  }
+
+  private pump(): void {
+    if (this.stopping) return;
+    while (this.delivering < this.options.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift() as Job;
+      this.delivering++;
+      void this.process(job.entry, () => {
+        // The worker is free as soon as the downstream answered; recording the outcome goes on without it.
+        this.delivering--;
+        this.pump();
+        this.notifyProgress();
+      }).finally(() => {
+        this.held.delete(job.entry.id);
+        if (this.held.size === 0) this.stopHeartbeat();
+        job.done();
+        this.notifyProgress();
+      });
+    }
+  }
+
+  /**
+   * Room for another claim: a worker free with nothing queued for it, and not too many outcomes still being
+   * recorded (if the database is slow, claiming more would only hold more rows).
+   */
+  private get hasRoom(): boolean {
+    return (
+      this.waiting.length + this.delivering < this.options.concurrency &&
+      this.held.size < Math.max(2 * this.options.batchSize, this.options.batchSize + this.options.concurrency)
+    );
+  }
+
+  private notifyProgress(): void {
+    if (this.hasRoom) this.wakeRoom?.();
+    if (this.held.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Until there is room for another claim (or the relay stops). */
+  private async waitForRoom(): Promise<void> {
+    while (this.running && !this.hasRoom) {
+      await new Promise<void>((resolve) => {
+        this.wakeRoom = () => {
+          this.wakeRoom = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Until every row held is recorded (or given back). */
+  private whenIdle(): Promise<void> {
+    if (this.held.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   private sleep(ms: number): Promise<void> {
     if (this.pokeRequested || !this.running) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.wake = undefined;
+        this.wakeSleep = undefined;
         resolve();
       };
       const timer = setTimeout(done, ms);
       timer.unref();
-      this.wake = done;
+      this.wakeSleep = done;
     });
   }
 
-  /** Never throws: every failure becomes a recorded transition or, if even that fails, a log line and a lease expiry. */
-  private async process(entry: ClaimedOutboxEntry): Promise<void> {
-    const handler = this.handlers.get(entry.topic);
-    const outcome: DeliveryOutcome = handler ? await this.attempt(handler, entry) : { kind: 'no_handler' };
-    const transition = decideTransition(entry.attempts, outcome, this.options);
+  /** Resolves true when `promise` settles before `deadline`, false otherwise. */
+  private async within(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    // Rows held by a process that is exiting anyway are better left to lapse than kept alive by a timer.
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  /** One statement for every row held; a missed renewal only risks a second (deduplicated) delivery. */
+  private async renewLeases(): Promise<void> {
+    if (this.renewing || this.held.size === 0) return;
+    this.renewing = true;
+    try {
+      await this.store.renew([...this.held.values()], this.options.leaseMs);
+      this.renewFailures = 0;
+    } catch (error) {
+      if (this.renewFailures++ % 20 === 0) {
+        this.logger.warn({ msg: 'outbox leases could not be renewed; another relay may retry these rows', held: this.held.size, error: describe(error) });
+      }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /**
+   * Never throws: every failure becomes a recorded transition or, if even that fails, a log line and a lease
+   * expiry. `delivered` is called once the handler is done, before the outcome is recorded.
+   */
+  private async process(entry: ClaimedOutboxEntry, delivered: () => void): Promise<void> {
+    // Only rows of topics with a handler here are ever claimed.
+    const handler = this.handlers.get(entry.topic) as OutboxHandler;
+    const message = toMessage(entry);
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.attempt(handler, message, entry);
+    } finally {
+      delivered();
+    }
+    let transition = decideTransition(entry.attempts, outcome, this.options);
     let recorded: boolean;
     try {
-      recorded = await this.store.complete(entry, transition);
+      if (transition.kind === 'dead') {
+        ({ recorded, transition } = await this.bury(handler, message, entry, transition));
+      } else {
+        recorded = await this.settle(entry, transition);
+      }
     } catch (error) {
       this.logger.error({
-        msg: 'outbox outcome could not be recorded; the message will be retried when its lease expires',
+        msg: 'outbox outcome could not be recorded; the message will be retried when its lease lapses',
         topic: entry.topic,
         message_key: entry.messageKey,
         attempts: transition.attempts,
@@ -172,17 +359,61 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       return;
     }
     this.logOutcome(entry, transition, recorded);
+    // The next row of its ordering key may be claimable now.
+    if (recorded && entry.orderingKey !== null && transition.kind !== 'retry') this.poke();
   }
 
-  private async attempt(handler: OutboxHandler, entry: ClaimedOutboxEntry): Promise<DeliveryOutcome> {
-    const message: OutboxMessage = {
-      id: entry.id,
-      topic: entry.topic,
-      messageKey: entry.messageKey,
-      payload: entry.payload,
-      headers: { ...entry.headers },
-      attempts: entry.attempts,
-    };
+  /**
+   * The dead row, its dead letter and the handler's onDeadLetter commit together. If the hook fails, none of
+   * them happened: the message is retried with backoff (and buried again once it fails again).
+   */
+  private async bury(
+    handler: OutboxHandler,
+    message: OutboxMessage,
+    entry: ClaimedOutboxEntry,
+    transition: Extract<OutboxTransition, { kind: 'dead' }>,
+  ): Promise<{ recorded: boolean; transition: OutboxTransition }> {
+    const onDeadLetter = handler.onDeadLetter?.bind(handler);
+    if (!onDeadLetter) return { recorded: await this.store.bury(entry, transition), transition };
+    try {
+      const hook = (manager: Parameters<typeof onDeadLetter>[0]) => onDeadLetter(manager, message, transition.reason);
+      return { recorded: await this.store.bury(entry, transition, hook), transition };
+    } catch (error) {
+      const retry: OutboxTransition = {
+        kind: 'retry',
+        attempts: transition.attempts,
+        delayMs: computeBackoffMs(entry.attempts, { baseMs: this.options.baseDelayMs, maxMs: this.options.maxDelayMs }),
+        error: `on_dead_letter_failed: ${describe(error)}; ${transition.reason}`,
+      };
+      return { recorded: await this.settle(entry, retry), transition: retry };
+    }
+  }
+
+  /** Group commit: queued outcomes are written together by one statement while no other is in flight. */
+  private settle(entry: ClaimedOutboxEntry, transition: SettledOutboxEntry['transition']): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.settleQueue.push({ item: { entry, transition }, resolve, reject });
+      if (!this.settling) this.settling = this.flushSettles();
+    });
+  }
+
+  private async flushSettles(): Promise<void> {
+    try {
+      while (this.settleQueue.length > 0) {
+        const batch = this.settleQueue.splice(0, MAX_SETTLE_BATCH);
+        try {
+          const recorded = await this.store.settle(batch.map((queued) => queued.item));
+          for (const queued of batch) queued.resolve(recorded.has(queued.item.entry.id));
+        } catch (error) {
+          for (const queued of batch) queued.reject(error);
+        }
+      }
+    } finally {
+      this.settling = undefined;
+    }
+  }
+
+  private async attempt(handler: OutboxHandler, message: OutboxMessage, entry: ClaimedOutboxEntry): Promise<DeliveryOutcome> {
     try {
       await runInTraceContext(
         entry.headers,
@@ -229,7 +460,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const fields = { topic: entry.topic, message_key: entry.messageKey, attempts: transition.attempts, trace_id: traceId };
     if (!recorded) {
       this.logger.warn({
-        msg: 'outbox lease expired before the outcome was recorded; the relay that re-claimed the row decides',
+        msg: 'outbox lease lapsed before the outcome was recorded; the relay that re-claimed the row decides',
         ...fields,
         outcome: transition.kind,
       });
@@ -251,6 +482,18 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       }
     }
   }
+}
+
+function toMessage(entry: ClaimedOutboxEntry): OutboxMessage {
+  return {
+    id: entry.id,
+    topic: entry.topic,
+    messageKey: entry.messageKey,
+    orderingKey: entry.orderingKey,
+    payload: entry.payload,
+    headers: { ...entry.headers },
+    attempts: entry.attempts,
+  };
 }
 
 function describe(error: unknown): string {

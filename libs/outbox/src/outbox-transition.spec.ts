@@ -34,10 +34,6 @@ describe('decideTransition', () => {
     });
   });
 
-  it('dead-letters a topic without handler as no_handler without counting an attempt', () => {
-    expect(decideTransition(0, { kind: 'no_handler' }, policy)).toEqual({ kind: 'dead', attempts: 0, reason: 'no_handler' });
-  });
-
   it('truncates huge reasons so one bad response cannot bloat the table', () => {
     const t = decideTransition(0, { kind: 'failure', retryable: false, reason: 'x'.repeat(10_000) }, policy);
     expect(t.kind === 'dead' && t.reason.length).toBeLessThan(2100);

@@ -2,10 +2,7 @@ import { computeBackoffMs } from './outbox-backoff';
 import { toDeliveryError } from './outbox-delivery.error';
 
 /** What happened when the relay tried to deliver one message. */
-export type DeliveryOutcome =
-  | { kind: 'success' }
-  | { kind: 'failure'; retryable: boolean; reason: string }
-  | { kind: 'no_handler' };
+export type DeliveryOutcome = { kind: 'success' } | { kind: 'failure'; retryable: boolean; reason: string };
 
 /** What the store must do with the row afterwards. The only way a pending row changes state. */
 export type OutboxTransition =
@@ -19,7 +16,6 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const NO_HANDLER_REASON = 'no_handler';
 const MAX_REASON_LENGTH = 2000;
 
 /**
@@ -35,9 +31,6 @@ export function decideTransition(
   switch (outcome.kind) {
     case 'success':
       return { kind: 'delivered', attempts: attemptsBefore + 1 };
-    case 'no_handler':
-      // Nothing was attempted, so the count stays; retrying cannot make a handler appear in this process.
-      return { kind: 'dead', attempts: attemptsBefore, reason: NO_HANDLER_REASON };
     case 'failure': {
       const attempts = attemptsBefore + 1;
       const reason = truncate(outcome.reason);

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { OUTBOX_HANDLERS, type OutboxHandler } from './outbox-handler.interface';
 import { OutboxRelay } from './outbox-relay.service';
 import { OutboxStatsController } from './outbox-stats.controller';
-import { OUTBOX_OPTIONS, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
+import { OUTBOX_OPTIONS, type OutboxEnv, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
 import { OutboxService } from './outbox.service';
 import { OutboxStore } from './outbox.store';
 import { PgOutboxStore } from './pg-outbox.store';
@@ -13,7 +13,9 @@ export interface OutboxModuleOptions {
   handlers: Type<OutboxHandler>[];
   /** Modules that provide what the handlers inject (clients, config). */
   imports?: ModuleMetadata['imports'];
-  /** Overrides of the OUTBOX_* environment variables (tests use tiny delays). */
+  /** The app's validated config (its OUTBOX_* fields, see withOutboxConfig); unset fields take the defaults. */
+  config?: OutboxEnv;
+  /** Overrides of the config (tests use tiny delays). */
   relay?: Partial<OutboxOptions>;
 }
 
@@ -36,7 +38,7 @@ export class OutboxModule {
           useFactory: (...handlers: OutboxHandler[]) => handlers,
           inject: options.handlers,
         },
-        { provide: OUTBOX_OPTIONS, useFactory: () => resolveOutboxOptions(options.relay) },
+        { provide: OUTBOX_OPTIONS, useFactory: () => resolveOutboxOptions(options.relay, options.config) },
         { provide: OutboxStore, useFactory: (dataSource: DataSource) => new PgOutboxStore(dataSource), inject: [DataSource] },
         OutboxRelay,
         OutboxService,

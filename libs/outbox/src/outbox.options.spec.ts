@@ -1,3 +1,6 @@
+import { validateSync } from 'class-validator';
+import { plainToInstance } from 'class-transformer';
+import { withOutboxConfig } from './outbox-config';
 import { resolveOutboxOptions } from './outbox.options';
 
 describe('resolveOutboxOptions', () => {
@@ -6,20 +9,34 @@ describe('resolveOutboxOptions', () => {
       enabled: true,
       pollIntervalMs: 250,
       batchSize: 50,
-      concurrency: 8,
+      concurrency: 16,
       baseDelayMs: 200,
       maxDelayMs: 30_000,
       maxAttempts: 6000,
       deliveryTimeoutMs: 10_000,
-      leaseMs: 120_000,
+      leaseMs: 5_000,
       shutdownTimeoutMs: 10_000,
     });
   });
 
-  it('reads OUTBOX_* variables, and explicit options win over them', () => {
-    const env = { OUTBOX_POLL_INTERVAL_MS: '100', OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_RELAY_ENABLED: 'false' };
-    expect(resolveOutboxOptions({}, env)).toMatchObject({ pollIntervalMs: 100, maxAttempts: 3, enabled: false });
-    expect(resolveOutboxOptions({ maxAttempts: 7, enabled: true }, env)).toMatchObject({ maxAttempts: 7, enabled: true });
+  it("reads the OUTBOX_* fields of the app's config, and explicit options win over them", () => {
+    const config = { OUTBOX_POLL_INTERVAL_MS: 100, OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_RELAY_ENABLED: false };
+    expect(resolveOutboxOptions({}, config)).toMatchObject({ pollIntervalMs: 100, maxAttempts: 3, enabled: false });
+    expect(resolveOutboxOptions({ maxAttempts: 7, enabled: true }, config)).toMatchObject({ maxAttempts: 7, enabled: true });
+  });
+
+  it('never reads process.env: the app reads its environment once, into its config', () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { OUTBOX_BATCH_SIZE: 'lots', OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_RELAY_ENABLED: 'maybe' });
+    try {
+      expect(resolveOutboxOptions({}, { OUTBOX_BATCH_SIZE: 7 })).toMatchObject({ batchSize: 7, maxAttempts: 6000, enabled: true });
+      expect(resolveOutboxOptions()).toMatchObject({ batchSize: 50, maxAttempts: 6000, enabled: true });
+    } finally {
+      for (const name of ['OUTBOX_BATCH_SIZE', 'OUTBOX_MAX_ATTEMPTS', 'OUTBOX_RELAY_ENABLED']) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
   });
 
   it('names the variable that is wrong', () => {
@@ -27,9 +44,35 @@ describe('resolveOutboxOptions', () => {
     expect(() => resolveOutboxOptions({}, { OUTBOX_MAX_ATTEMPTS: '0' })).toThrow(/OUTBOX_MAX_ATTEMPTS/);
     expect(() => resolveOutboxOptions({}, { OUTBOX_RELAY_ENABLED: 'maybe' })).toThrow(/OUTBOX_RELAY_ENABLED/);
     expect(() => resolveOutboxOptions({}, { OUTBOX_MAX_DELAY_MS: '10' })).toThrow(/OUTBOX_MAX_DELAY_MS/);
+    expect(() => resolveOutboxOptions({}, { OUTBOX_LEASE_MS: 100 })).toThrow(/OUTBOX_LEASE_MS.*>= 300/);
+  });
+});
+
+describe('withOutboxConfig', () => {
+  class BaseConfig {
+    DATABASE_URL = 'postgres://x';
+  }
+  class AppConfig extends withOutboxConfig(BaseConfig) {
+    OTHER = 'kept';
+  }
+  const load = (env: Record<string, string>) => {
+    const config = plainToInstance(AppConfig, env, { exposeDefaultValues: true });
+    return { config, errors: validateSync(config).map((e) => [e.property, Object.values(e.constraints ?? {}).join('; ')]) };
+  };
+
+  it('adds the OUTBOX_* variables, typed, to the app config class', () => {
+    const { config, errors } = load({ OUTBOX_BATCH_SIZE: '20', OUTBOX_RELAY_ENABLED: 'off' });
+    expect(errors).toEqual([]);
+    expect(config).toMatchObject({ DATABASE_URL: 'postgres://x', OTHER: 'kept', OUTBOX_BATCH_SIZE: 20, OUTBOX_RELAY_ENABLED: false });
+    expect(resolveOutboxOptions({}, config)).toMatchObject({ batchSize: 20, enabled: false });
   });
 
-  it('rejects a lease that a full batch of slow deliveries could outlive', () => {
-    expect(() => resolveOutboxOptions({}, { OUTBOX_LEASE_MS: '60000' })).toThrow(/OUTBOX_LEASE_MS.*70000/);
+  it('names each bad variable when the app validates its environment', () => {
+    const { errors } = load({ OUTBOX_BATCH_SIZE: 'lots', OUTBOX_LEASE_MS: '10', OUTBOX_RELAY_ENABLED: 'maybe' });
+    expect(errors).toEqual([
+      ['OUTBOX_RELAY_ENABLED', 'OUTBOX_RELAY_ENABLED must be true or false'],
+      ['OUTBOX_BATCH_SIZE', expect.stringContaining('OUTBOX_BATCH_SIZE must be an integer')],
+      ['OUTBOX_LEASE_MS', 'OUTBOX_LEASE_MS must be at least 300'],
+    ]);
   });
 });

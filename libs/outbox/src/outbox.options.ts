@@ -1,7 +1,9 @@
 export interface OutboxOptions {
   /** Start the relay loop on application bootstrap (tests turn it off and drive `drainOnce`). */
   enabled: boolean;
+  /** Pause between claim rounds when there was nothing (more) to claim. */
   pollIntervalMs: number;
+  /** Most rows one claim statement takes. */
   batchSize: number;
   /** Deliveries in flight at once per relay. */
   concurrency: number;
@@ -11,7 +13,10 @@ export interface OutboxOptions {
   maxAttempts: number;
   /** A delivery still running after this counts as a retryable failure. */
   deliveryTimeoutMs: number;
-  /** How long a claimed row stays invisible to other relays; must outlast a whole batch. */
+  /**
+   * How long a claimed row stays invisible to other relays without being renewed. The relay renews the leases
+   * of the rows it holds every leaseMs/3, so this is also how long rows of a crashed process wait.
+   */
   leaseMs: number;
   /** How long shutdown waits for in-flight deliveries. */
   shutdownTimeoutMs: number;
@@ -20,16 +25,35 @@ export interface OutboxOptions {
 /** Injection token for the resolved OutboxOptions. */
 export const OUTBOX_OPTIONS = Symbol('OUTBOX_OPTIONS');
 
-interface Field {
-  env: string;
+/**
+ * The OUTBOX_* settings as the app's validated config class holds them (see withOutboxConfig). Strings are
+ * accepted too, so a plain record of variables works in tests.
+ */
+export interface OutboxEnv {
+  OUTBOX_RELAY_ENABLED?: boolean | string;
+  OUTBOX_POLL_INTERVAL_MS?: number | string;
+  OUTBOX_BATCH_SIZE?: number | string;
+  OUTBOX_CONCURRENCY?: number | string;
+  OUTBOX_BASE_DELAY_MS?: number | string;
+  OUTBOX_MAX_DELAY_MS?: number | string;
+  OUTBOX_MAX_ATTEMPTS?: number | string;
+  OUTBOX_DELIVERY_TIMEOUT_MS?: number | string;
+  OUTBOX_LEASE_MS?: number | string;
+  OUTBOX_SHUTDOWN_TIMEOUT_MS?: number | string;
+}
+
+type NumericOption = Exclude<keyof OutboxOptions, 'enabled'>;
+
+export interface OutboxField {
+  env: Exclude<keyof OutboxEnv, 'OUTBOX_RELAY_ENABLED'>;
   fallback: number;
   min: number;
 }
 
-const NUMERIC_FIELDS: Record<Exclude<keyof OutboxOptions, 'enabled'>, Field> = {
+export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>> = {
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
   batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
-  concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 8, min: 1 },
+  concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
   baseDelayMs: { env: 'OUTBOX_BASE_DELAY_MS', fallback: 200, min: 0 },
   maxDelayMs: { env: 'OUTBOX_MAX_DELAY_MS', fallback: 30_000, min: 0 },
   // Transient failures are retried for about a day (mean wait ≈ maxDelay/2 once backoff reaches the cap),
@@ -37,29 +61,29 @@ const NUMERIC_FIELDS: Record<Exclude<keyof OutboxOptions, 'enabled'>, Field> = {
   // at once. Twelve attempts gave up after about a minute of outage, and nothing replays dead letters.
   maxAttempts: { env: 'OUTBOX_MAX_ATTEMPTS', fallback: 6000, min: 1 },
   deliveryTimeoutMs: { env: 'OUTBOX_DELIVERY_TIMEOUT_MS', fallback: 10_000, min: 1 },
-  leaseMs: { env: 'OUTBOX_LEASE_MS', fallback: 120_000, min: 1 },
+  // Renewed while the rows are held, so it bounds only how long a crashed relay's rows wait (kill -9 → a few
+  // seconds), not how long a delivery may take.
+  leaseMs: { env: 'OUTBOX_LEASE_MS', fallback: 5_000, min: 300 },
   shutdownTimeoutMs: { env: 'OUTBOX_SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 0 },
 };
 
 /**
- * Explicit overrides win over OUTBOX_* environment variables, which win over the defaults.
- * Read once at start; a bad value stops the process with a message naming the variable.
+ * Explicit overrides (tests) win over the app's validated config, which wins over the defaults. The library
+ * never reads process.env: the app reads its environment once, into its config class.
+ * A bad value stops the process with a message naming the variable.
  */
-export function resolveOutboxOptions(
-  overrides: Partial<OutboxOptions> = {},
-  env: NodeJS.ProcessEnv = process.env,
-): OutboxOptions {
-  const numbers = {} as Record<keyof typeof NUMERIC_FIELDS, number>;
-  for (const [key, field] of Object.entries(NUMERIC_FIELDS) as [keyof typeof NUMERIC_FIELDS, Field][]) {
+export function resolveOutboxOptions(overrides: Partial<OutboxOptions> = {}, config: OutboxEnv = {}): OutboxOptions {
+  const numbers = {} as Record<NumericOption, number>;
+  for (const [key, field] of Object.entries(OUTBOX_NUMERIC_FIELDS) as [NumericOption, OutboxField][]) {
     const override = overrides[key];
-    const raw = env[field.env];
+    const raw = config[field.env];
     let value: number;
     let source: string;
     if (override !== undefined) {
       value = override;
       source = `outbox option ${key}`;
-    } else if (raw !== undefined && raw.trim() !== '') {
-      value = Number(raw.trim());
+    } else if (raw !== undefined && String(raw).trim() !== '') {
+      value = typeof raw === 'number' ? raw : Number(String(raw).trim());
       source = field.env;
     } else {
       value = field.fallback;
@@ -75,19 +99,11 @@ export function resolveOutboxOptions(
       `Invalid OUTBOX_MAX_DELAY_MS: ${numbers.maxDelayMs} is below OUTBOX_BASE_DELAY_MS ${numbers.baseDelayMs}`,
     );
   }
-  // Rows of one batch are delivered ceil(batch/concurrency) rounds deep; a lease shorter than that would let
-  // another relay claim a row this one is still about to deliver.
-  const worstBatchMs = Math.ceil(numbers.batchSize / numbers.concurrency) * numbers.deliveryTimeoutMs;
-  if (numbers.leaseMs <= worstBatchMs) {
-    throw new Error(
-      `Invalid OUTBOX_LEASE_MS: ${numbers.leaseMs} must exceed ceil(OUTBOX_BATCH_SIZE / OUTBOX_CONCURRENCY) * ` +
-        `OUTBOX_DELIVERY_TIMEOUT_MS = ${worstBatchMs}`,
-    );
-  }
-  return { enabled: overrides.enabled ?? parseBoolean(env.OUTBOX_RELAY_ENABLED, true), ...numbers };
+  return { enabled: overrides.enabled ?? parseBoolean(config.OUTBOX_RELAY_ENABLED, true), ...numbers };
 }
 
-function parseBoolean(raw: string | undefined, fallback: boolean): boolean {
+function parseBoolean(raw: boolean | string | undefined, fallback: boolean): boolean {
+  if (typeof raw === 'boolean') return raw;
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = raw.trim().toLowerCase();
   if (['true', '1', 'yes', 'on'].includes(value)) return true;

@@ -13,6 +13,13 @@ export interface EnqueueInput {
   messageKey: string;
   /** Stored as jsonb; must be JSON-serialisable. */
   payload: unknown;
+  /**
+   * Delivers this message only after every earlier message with the same key is delivered or dead (one at a
+   * time, in enqueue order; a failing one holds back its successors), e.g. all events of one workflow run.
+   * Transactions enqueuing the same key take turns (the second waits for the first to commit), so enqueue
+   * order is commit order; a transaction enqueuing several keys should take them in a fixed order.
+   */
+  orderingKey?: string;
 }
 
 const MAX_NAME_LENGTH = 255;
@@ -21,6 +28,15 @@ const MAX_NAME_LENGTH = 255;
 const INSERT_SQL = `
   INSERT INTO outbox (id, topic, message_key, payload, headers, status, attempts, next_attempt_at, created_at)
   VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, 'pending', 0, now(), now())
+  ON CONFLICT (topic, message_key) DO NOTHING`;
+
+// The transaction-scoped lock on the key (taken by the same statement, before the row gets its seq) makes a
+// second transaction enqueuing the key wait for the first to commit: a row's seq is then never below that of
+// a row of its key that is not yet visible, so the relay cannot deliver a later row before an earlier one.
+const INSERT_ORDERED_SQL = `
+  INSERT INTO outbox (id, topic, message_key, ordering_key, payload, headers, status, attempts, next_attempt_at, created_at)
+  SELECT $1::uuid, $2::text, $3::text, $6::text, $4::jsonb, $5::jsonb, 'pending', 0, now(), now()
+  FROM (SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || $6::text, 0))) AS key_turn
   ON CONFLICT (topic, message_key) DO NOTHING`;
 
 @Injectable()
@@ -50,6 +66,7 @@ export class OutboxService {
   async enqueue(manager: EntityManager, input: EnqueueInput): Promise<void> {
     assertName('topic', input.topic);
     assertName('messageKey', input.messageKey);
+    if (input.orderingKey !== undefined) assertName('orderingKey', input.orderingKey);
     const runner = manager.queryRunner;
     if (!runner?.isTransactionActive) {
       throw new Error(
@@ -58,13 +75,9 @@ export class OutboxService {
       );
     }
     const headers = injectTraceHeaders();
-    await manager.query(INSERT_SQL, [
-      randomUUID(),
-      input.topic,
-      input.messageKey,
-      JSON.stringify(input.payload ?? null),
-      JSON.stringify(headers),
-    ]);
+    const values = [randomUUID(), input.topic, input.messageKey, JSON.stringify(input.payload ?? null), JSON.stringify(headers)];
+    if (input.orderingKey === undefined) await manager.query(INSERT_SQL, values);
+    else await manager.query(INSERT_ORDERED_SQL, [...values, input.orderingKey]);
     this.pokeAfterCommit(runner);
   }
 

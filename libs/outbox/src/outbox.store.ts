@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import type { OutboxStatusCount } from './outbox-stats';
 import type { OutboxTransition } from './outbox-transition';
 
@@ -6,24 +7,60 @@ export interface ClaimedOutboxEntry {
   id: string;
   topic: string;
   messageKey: string;
+  orderingKey: string | null;
   payload: unknown;
   headers: Record<string, string>;
   attempts: number;
   /**
-   * Opaque proof of the claim. Completing requires it, so a relay whose lease ran out cannot overwrite the
+   * The claim's token. Renewing and completing require it, so a relay whose lease ran out cannot overwrite the
    * outcome recorded by the relay that claimed the row after it.
    */
   lease: string;
 }
+
+export interface ClaimRequest {
+  /** Most rows to take. */
+  limit: number;
+  leaseMs: number;
+  /** Only rows of these topics (the ones this process has handlers for); the rest wait for a process that has. */
+  topics: readonly string[];
+  /** Written on every row taken; one per claim. */
+  lease: string;
+}
+
+/** A delivered or to-be-retried row: recorded in batches. */
+export interface SettledOutboxEntry {
+  entry: ClaimedOutboxEntry;
+  transition: Extract<OutboxTransition, { kind: 'delivered' | 'retry' }>;
+}
+
+/** Runs inside the dead-letter transaction (the handler's onDeadLetter). */
+export type DeadLetterHook = (manager: EntityManager) => Promise<void>;
 
 /**
  * Persistence the relay needs. PostgreSQL in production (PgOutboxStore); the property test drives the same
  * relay over an in-memory implementation.
  */
 export abstract class OutboxStore {
-  /** Leases up to `limit` due pending rows, oldest first, skipping rows other relays hold. */
-  abstract claim(limit: number, leaseMs: number): Promise<ClaimedOutboxEntry[]>;
-  /** Applies the transition if the lease is still ours; false when it was lost (nothing changed). */
-  abstract complete(entry: ClaimedOutboxEntry, transition: OutboxTransition): Promise<boolean>;
+  /**
+   * Leases up to `limit` due pending rows of `topics` in enqueue order, skipping rows other relays hold and
+   * rows whose ordering key has an earlier row still pending. One statement.
+   */
+  abstract claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]>;
+  /** Pushes back the lease expiry of these rows while they are still ours. One statement. */
+  abstract renew(entries: readonly ClaimedOutboxEntry[], leaseMs: number): Promise<void>;
+  /** Records delivered and retry outcomes whose lease is still ours, in one statement; returns the ids recorded. */
+  abstract settle(entries: readonly SettledOutboxEntry[]): Promise<Set<string>>;
+  /**
+   * Marks the row dead and writes its dead letter, then runs `hook`, all in one transaction. False (and nothing
+   * changed) when the lease was lost. If the hook throws, everything rolls back and the error propagates.
+   */
+  abstract bury(
+    entry: ClaimedOutboxEntry,
+    transition: Extract<OutboxTransition, { kind: 'dead' }>,
+    hook?: DeadLetterHook,
+  ): Promise<boolean>;
+  /** Gives back rows claimed but not started (shutdown), so another relay can take them at once. */
+  abstract release(entries: readonly ClaimedOutboxEntry[]): Promise<void>;
   abstract countByTopicAndStatus(): Promise<OutboxStatusCount[]>;
 }

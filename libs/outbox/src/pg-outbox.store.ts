@@ -2,48 +2,81 @@ import type { DataSource, QueryResult } from 'typeorm';
 import type { OutboxStatus } from './outbox-entry.entity';
 import type { OutboxStatusCount } from './outbox-stats';
 import type { OutboxTransition } from './outbox-transition';
-import { type ClaimedOutboxEntry, OutboxStore } from './outbox.store';
+import {
+  type ClaimedOutboxEntry,
+  type ClaimRequest,
+  type DeadLetterHook,
+  OutboxStore,
+  type SettledOutboxEntry,
+} from './outbox.store';
 
 interface ClaimedRow {
   id: string;
+  seq: string;
   topic: string;
   message_key: string;
+  ordering_key: string | null;
   payload: unknown;
   headers: Record<string, string> | null;
-  attempts: number;
-  lease: string;
 }
 
-// The row lock is held only for this statement: the lease (locked_until) is what keeps other relays away
-// during the network call, so no transaction stays open while a downstream is slow.
+interface AttemptsRow {
+  id: string;
+  attempts: number;
+}
+
+// The row locks are held only for this statement: the lease (locked_until, renewed while the relay works) is
+// what keeps other relays away during the network call, so no transaction stays open while a downstream is
+// slow. A row waits while an earlier row of its ordering key is pending (delivering, backing off, or of a topic
+// only another process handles); enqueue makes "earlier" mean committed earlier (see OutboxService).
 const CLAIM_SQL = `
-  UPDATE outbox SET locked_until = now() + ($2::int * interval '1 millisecond')
-  WHERE id IN (
-    SELECT id FROM outbox
-    WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
-    ORDER BY created_at
-    FOR UPDATE SKIP LOCKED
+  WITH picked AS (
+    SELECT c.id FROM outbox c
+    WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+      AND (c.locked_until IS NULL OR c.locked_until < now())
+      AND c.topic = ANY($3::text[])
+      AND (c.ordering_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.status = 'pending' AND e.seq < c.seq
+      ))
+    ORDER BY c.seq
     LIMIT $1
+    FOR UPDATE OF c SKIP LOCKED
   )
-  RETURNING id, topic, message_key, payload, headers, attempts, locked_until::text AS lease`;
+  UPDATE outbox o SET locked_until = now() + ($2::int * interval '1 millisecond'), lease_token = $4::uuid
+  FROM picked WHERE o.id = picked.id
+  RETURNING o.id, o.seq::text AS seq, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts`;
 
-// locked_until::text round-trips at full microsecond precision, which a JS Date would not.
-const OWNED = `id = $1 AND status = 'pending' AND locked_until = $2::timestamptz`;
+const RENEW_SQL = `
+  UPDATE outbox o SET locked_until = now() + ($3::int * interval '1 millisecond')
+  FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lease)
+  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'`;
 
-const DELIVERED_SQL = `
-  UPDATE outbox SET status = 'delivered', attempts = $3, delivered_at = now(), locked_until = NULL
-  WHERE ${OWNED}`;
+const RELEASE_SQL = `
+  UPDATE outbox o SET locked_until = NULL, lease_token = NULL
+  FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lease)
+  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'`;
 
-const RETRY_SQL = `
-  UPDATE outbox SET attempts = $3, last_error = $4, locked_until = NULL,
-    next_attempt_at = now() + ($5::int * interval '1 millisecond')
-  WHERE ${OWNED}`;
+// Every delivered and retried row of a moment in one statement; a null delay means delivered. A delivered row
+// keeps the error of its last failed attempt.
+const SETTLE_SQL = `
+  UPDATE outbox o SET
+    status = CASE WHEN v.delay_ms IS NULL THEN 'delivered' ELSE 'pending' END,
+    attempts = v.attempts,
+    delivered_at = CASE WHEN v.delay_ms IS NULL THEN now() END,
+    last_error = COALESCE(v.error, o.last_error),
+    next_attempt_at = CASE WHEN v.delay_ms IS NULL THEN o.next_attempt_at
+                           ELSE now() + (v.delay_ms * interval '1 millisecond') END,
+    locked_until = NULL,
+    lease_token = NULL
+  FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::text[]) AS v(id, lease, attempts, delay_ms, error)
+  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'
+  RETURNING o.id`;
 
-// One statement, hence one transaction: the row is never dead without its dead letter, or the reverse.
-const DEAD_SQL = `
+// The row is never dead without its dead letter, or the reverse; the handler's hook joins the same transaction.
+const BURY_SQL = `
   WITH dead AS (
-    UPDATE outbox SET status = 'dead', attempts = $3, last_error = $4, locked_until = NULL
-    WHERE ${OWNED}
+    UPDATE outbox SET status = 'dead', attempts = $3, last_error = $4, locked_until = NULL, lease_token = NULL
+    WHERE id = $1 AND lease_token = $2::uuid AND status = 'pending'
     RETURNING id, topic, message_key, payload, headers, attempts
   )
   INSERT INTO outbox_dead_letter (id, topic, message_key, payload, headers, attempts, reason, failed_at)
@@ -56,38 +89,64 @@ export class PgOutboxStore extends OutboxStore {
     super();
   }
 
-  async claim(limit: number, leaseMs: number): Promise<ClaimedOutboxEntry[]> {
-    const { records } = await this.run(CLAIM_SQL, [limit, leaseMs]);
-    return (records as ClaimedRow[]).map((row) => ({
-      id: row.id,
-      topic: row.topic,
-      messageKey: row.message_key,
-      payload: row.payload,
-      headers: row.headers ?? {},
-      attempts: row.attempts,
-      lease: row.lease,
-    }));
+  async claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]> {
+    if (request.topics.length === 0 || request.limit <= 0) return [];
+    const { records } = await this.run(CLAIM_SQL, [request.limit, request.leaseMs, request.topics, request.lease]);
+    // UPDATE … RETURNING does not keep the CTE's order.
+    return (records as (ClaimedRow & AttemptsRow)[])
+      .sort((a, b) => compareSeq(a.seq, b.seq))
+      .map((row) => ({
+        id: row.id,
+        topic: row.topic,
+        messageKey: row.message_key,
+        orderingKey: row.ordering_key,
+        payload: row.payload,
+        headers: row.headers ?? {},
+        attempts: row.attempts,
+        lease: request.lease,
+      }));
   }
 
-  async complete(entry: ClaimedOutboxEntry, transition: OutboxTransition): Promise<boolean> {
-    const owned = [entry.id, entry.lease, transition.attempts];
-    switch (transition.kind) {
-      case 'delivered':
-        return (await this.run(DELIVERED_SQL, owned)).affected === 1;
-      case 'retry':
-        return (await this.run(RETRY_SQL, [...owned, transition.error, transition.delayMs])).affected === 1;
-      case 'dead':
-        return (await this.run(DEAD_SQL, [...owned, transition.reason])).records.length === 1;
-      default:
-        return assertUnreachable(transition);
-    }
+  async renew(entries: readonly ClaimedOutboxEntry[], leaseMs: number): Promise<void> {
+    if (entries.length === 0) return;
+    await this.run(RENEW_SQL, [entries.map((e) => e.id), entries.map((e) => e.lease), leaseMs]);
+  }
+
+  async release(entries: readonly ClaimedOutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.run(RELEASE_SQL, [entries.map((e) => e.id), entries.map((e) => e.lease)]);
+  }
+
+  async settle(entries: readonly SettledOutboxEntry[]): Promise<Set<string>> {
+    if (entries.length === 0) return new Set();
+    const { records } = await this.run(SETTLE_SQL, [
+      entries.map((s) => s.entry.id),
+      entries.map((s) => s.entry.lease),
+      entries.map((s) => s.transition.attempts),
+      entries.map((s) => (s.transition.kind === 'retry' ? s.transition.delayMs : null)),
+      entries.map((s) => (s.transition.kind === 'retry' ? s.transition.error : null)),
+    ]);
+    return new Set((records as { id: string }[]).map((r) => r.id));
+  }
+
+  async bury(
+    entry: ClaimedOutboxEntry,
+    transition: Extract<OutboxTransition, { kind: 'dead' }>,
+    hook?: DeadLetterHook,
+  ): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const runner = manager.queryRunner;
+      if (!runner) throw new Error('PgOutboxStore.bury: the transaction has no query runner');
+      const { records } = await runner.query(BURY_SQL, [entry.id, entry.lease, transition.attempts, transition.reason], true);
+      // Lease lost: nothing was changed, and the hook must not run for a row another relay now owns.
+      if (records.length !== 1) return false;
+      await hook?.(manager);
+      return true;
+    });
   }
 
   async countByTopicAndStatus(): Promise<OutboxStatusCount[]> {
-    const { records } = await this.run(
-      `SELECT topic, status, count(*)::int AS count FROM outbox GROUP BY topic, status`,
-      [],
-    );
+    const { records } = await this.run(`SELECT topic, status, count(*)::int AS count FROM outbox GROUP BY topic, status`, []);
     return (records as { topic: string; status: OutboxStatus; count: number }[]).map((r) => ({
       topic: r.topic,
       status: r.status,
@@ -105,6 +164,7 @@ export class PgOutboxStore extends OutboxStore {
   }
 }
 
-function assertUnreachable(value: never): never {
-  throw new Error(`Unhandled outbox transition: ${JSON.stringify(value)}`);
+/** bigint seqs as text: shorter is smaller, then lexical. */
+function compareSeq(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }

@@ -1,5 +1,5 @@
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { WriteEventRequestDto } from '@pancha/contracts';
+import { EventTopic, WriteEventRequestDto } from '@pancha/contracts';
 import type { BucketWriteChannel, WriteEventData } from '@pancha/contracts';
 import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
 import { EventsService } from './events.service';
@@ -7,15 +7,15 @@ import { EventsService } from './events.service';
 /**
  * The write routes over JetStream (when NATS_URL is set): the same body, DTO validation and
  * EventsService.write as POST /core/write-event and /workflow/write-event, so the same requester check,
- * product scope and event_id dedup. The subjects are the producers' outbox topics. A replay (same event_id,
+ * product scope and event_id dedup. The patterns are the hops' topics from contracts (EVENT_HOPS, receiver bucket). A replay (same event_id,
  * same content) is acknowledged like a 200; a 409/403/422 dead-letters the message (see @pancha/nats-transport).
  */
 @JetStreamConsumer()
 export class EventsConsumerController {
   constructor(private readonly events: EventsService) {}
 
-  /** Core's task events (Core's outbox topic `bucket.core-event`). */
-  @EventPattern('bucket.core-event')
+  /** Core's task events. */
+  @EventPattern(EventTopic.BucketCoreEvent)
   async core(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,
@@ -24,8 +24,8 @@ export class EventsConsumerController {
     await this.write('core', body, eventData, ctx);
   }
 
-  /** The executor's workflow_execution events (its outbox topic `bucket.workflow-event`). */
-  @EventPattern('bucket.workflow-event')
+  /** The executor's workflow_execution events. */
+  @EventPattern(EventTopic.BucketWorkflowEvent)
   async workflow(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,

@@ -1,4 +1,5 @@
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
+import { withOutboxConfig } from '@pancha/outbox';
 import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsPositive, IsString, IsUrl, Max, Min } from 'class-validator';
@@ -8,8 +9,8 @@ const SERVICE_URL = { require_tld: false, protocols: ['http', 'https'], require_
 export const CORE_AGENTS = ['rule', 'llm'] as const;
 export type CoreAgentKind = (typeof CORE_AGENTS)[number];
 
-/** Core's environment, validated once at start (see apps/core/README.md for each variable). */
-export class CoreConfig extends BaseServiceConfig {
+/** Core's environment, validated once at start (see apps/core/README.md for each variable; OUTBOX_* in libs/outbox). */
+export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   /** false: workflows are decided and recorded (status dispatch_skipped) but never sent to the executor. */
   @IsOptional() @Transform(parseBoolean) @IsBoolean({ message: 'ENABLE_WORKFLOW_EXECUTION must be true or false' })
   ENABLE_WORKFLOW_EXECUTION = true;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   boundExecutionResult,
   CoreEventType,
+  EventTopic,
   FIELD_LIMITS,
   type ExecuteWorkflowRequest,
   type TaskDispatchDeadEvent,
@@ -13,11 +14,12 @@ import {
 } from '@pancha/contracts';
 import type { TaskEntity } from './task.entity';
 
-/** Outbox topic: one Core event for Bucket's `core` channel. Payload: BucketCoreEventMessage. */
-export const BUCKET_CORE_EVENT_TOPIC = 'bucket.core-event';
-/** Outbox topic: one workflow for the executor. Payload: WorkflowDispatchMessage. */
-export const WORKFLOW_EXECUTE_TOPIC = 'workflow-executor.execute';
+/** Outbox topic (named in contracts): one Core event for Bucket's `core` channel. Payload: BucketCoreEventMessage. */
+export const BUCKET_CORE_EVENT_TOPIC = EventTopic.BucketCoreEvent;
+/** Outbox topic (named in contracts): one workflow for the executor. Payload: WorkflowDispatchMessage. */
+export const WORKFLOW_EXECUTE_TOPIC = EventTopic.WorkflowExecute;
 
+/** What Core's outbox keeps for a Bucket event; the handler adds Core's requester_id (BucketCoreEventBody). */
 export interface BucketCoreEventMessage {
   event_data: CoreEvent;
 }

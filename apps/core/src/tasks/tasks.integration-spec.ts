@@ -197,6 +197,11 @@ async function startCore(env: Record<string, string>): Promise<RunningCore> {
     WORKFLOW_EXECUTOR_URL: executor.url,
     BUCKET_URL: bucket.url,
     WORKFLOW_TIMEOUT: '0.5',
+    // Fast relay for tests: poll often, retry quickly (the outbox reads these from Core's config).
+    OUTBOX_POLL_INTERVAL_MS: '50',
+    OUTBOX_BASE_DELAY_MS: '50',
+    OUTBOX_MAX_DELAY_MS: '200',
+    OUTBOX_MAX_ATTEMPTS: '30',
     ...env,
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
@@ -237,11 +242,6 @@ function expectServiceToken(headers: IncomingHttpHeaders, audience: string): voi
 beforeAll(async () => {
   ensureKeyPairs(keysDir, REQUESTER_IDS);
   process.env.PANCHA_KEYS_DIR = keysDir;
-  // Fast relay for tests: poll often, retry quickly.
-  process.env.OUTBOX_POLL_INTERVAL_MS = '50';
-  process.env.OUTBOX_BASE_DELAY_MS = '50';
-  process.env.OUTBOX_MAX_DELAY_MS = '200';
-  process.env.OUTBOX_MAX_ATTEMPTS = '30';
   executor.handler = (req) => executorMode(req);
   bucket.handler = bucketHandler;
   await executor.start();

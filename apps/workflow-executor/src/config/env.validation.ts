@@ -1,4 +1,5 @@
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
+import { withOutboxConfig } from '@pancha/outbox';
 import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
@@ -7,8 +8,8 @@ import path from 'node:path';
 
 const HTTP_URL = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
-/** Everything the executor reads from its environment, validated once at start (README lists each variable). */
-export class WorkflowExecutorConfig extends BaseServiceConfig {
+/** Everything the executor reads from its environment, validated once at start (README lists each variable; OUTBOX_* in libs/outbox). */
+export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) {
   /** Every adapter call (SMTP, WhatsApp, AI) is abandoned after this and fails with adapter_timeout. */
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(600_000)
   ADAPTER_TIMEOUT_MS = 10_000;

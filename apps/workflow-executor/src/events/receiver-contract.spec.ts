@@ -2,6 +2,7 @@
 // executor answered 200, i.e. lost. For any request the executor accepts and any result an adapter returns,
 // the Bucket and Karma events it builds pass the receivers' own DTOs (from libs/contracts) and body limits.
 import {
+  EventTopic,
   ExecuteWorkflowRequestDto,
   ExecutorErrorCode,
   FIELD_LIMITS,
@@ -18,7 +19,7 @@ import { validateSync } from 'class-validator';
 import fc from 'fast-check';
 import { scopeOf } from '../execution/execution.service';
 import { storableResult } from '../execution/storable-result';
-import { BUCKET_WORKFLOW_EVENT_TOPIC, boundedResult, KARMA_LIFE_EVENT_TOPIC, workflowOutboxMessages } from './workflow-events';
+import { boundedResult, workflowOutboxMessages } from './workflow-events';
 
 const on = { WORKFLOW_EVENTS_ENABLED: true, WORKFLOW_BEHAVIORAL_TRACKING: true };
 
@@ -34,8 +35,8 @@ function refusals(topic: string, payload: unknown): string[] {
   const problems: string[] = [];
   if (Buffer.byteLength(JSON.stringify(payload)) > MAX_BODY_BYTES) problems.push('body over MAX_BODY_BYTES');
   problems.push(...findUnstorableJson(payload, MAX_JSON_DEPTH).map((e) => `${e.field}: ${e.messages.join()}`));
-  if (topic === BUCKET_WORKFLOW_EVENT_TOPIC) problems.push(...errorsOf(WriteEventRequestDto, payload));
-  if (topic === KARMA_LIFE_EVENT_TOPIC) {
+  if (topic === EventTopic.BucketWorkflowEvent) problems.push(...errorsOf(WriteEventRequestDto, payload));
+  if (topic === EventTopic.KarmaLifeEvent) {
     const body = payload as { data: unknown };
     problems.push(...errorsOf(KarmaEventRequestDto, body), ...errorsOf(LifeEventDataDto, body.data).map((f) => `data.${f}`));
   }

@@ -1,5 +1,8 @@
-import { ExecutorErrorCode } from '@pancha/contracts';
-import { BUCKET_WORKFLOW_EVENT_TOPIC, type CompletedExecution, KARMA_LIFE_EVENT_TOPIC, workflowOutboxMessages } from './workflow-events';
+import { EventTopic, ExecutorErrorCode } from '@pancha/contracts';
+import { type CompletedExecution, workflowOutboxMessages } from './workflow-events';
+
+const BUCKET_WORKFLOW_EVENT_TOPIC = EventTopic.BucketWorkflowEvent;
+const KARMA_LIFE_EVENT_TOPIC = EventTopic.KarmaLifeEvent;
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const on = { WORKFLOW_EVENTS_ENABLED: true, WORKFLOW_BEHAVIORAL_TRACKING: true };

@@ -1,11 +1,17 @@
-import { ActionType, boundExecutionResult, type ExecutionResult, type ExecutionStatus, RequesterId } from '@pancha/contracts';
+import {
+  ActionType,
+  boundExecutionResult,
+  type BucketWorkflowEventBody,
+  EventTopic,
+  type ExecutionResult,
+  type ExecutionStatus,
+  type KarmaLifeEventBody,
+  RequesterId,
+  WORKFLOW_EXECUTION_EVENT_TYPE,
+} from '@pancha/contracts';
 import type { EnqueueInput } from '@pancha/outbox';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowExecutorConfig } from '../config/env.validation';
-
-export const BUCKET_WORKFLOW_EVENT_TOPIC = 'bucket.workflow-event';
-export const KARMA_LIFE_EVENT_TOPIC = 'karma.life-event';
-export const WORKFLOW_EXECUTION_EVENT_TYPE = 'workflow_execution';
 
 /** A finished execution, as the events describe it. */
 export interface CompletedExecution {
@@ -21,35 +27,10 @@ export interface CompletedExecution {
   completedAt: Date;
 }
 
-/** Body of Bucket's POST /workflow/write-event, stored whole so every retry sends the same event_id and content. */
-export interface WorkflowEventPayload {
-  requester_id: RequesterId.WorkflowExecutor;
-  event_data: {
-    event_id: string;
-    event_type: typeof WORKFLOW_EXECUTION_EVENT_TYPE;
-    trace_id: string;
-    action_type: string | null;
-    status: ExecutionStatus;
-    execution_result: ExecutionResult;
-    timestamp: string;
-    product?: string;
-    user_id?: string;
-  };
-}
-
-/** Body of Karma's POST /v1/event/ (a life_event), stored whole for the same reason. */
-export interface KarmaLifeEventPayload {
-  type: 'life_event';
-  source: 'workflow_executor';
-  data: {
-    event_id: string;
-    user_id: string;
-    action: 'workflow_success' | 'workflow_failure';
-    context: { trace_id: string; action_type: string | null };
-  };
-}
-
-/** The messages a finished execution emits, per the feature flags; enqueued with the execution's final update. */
+/**
+ * The messages a finished execution emits, per the feature flags; enqueued with the execution's final update.
+ * Each payload is the wire body, stored whole, so every retry sends the same event_id and content.
+ */
 export function workflowOutboxMessages(
   execution: CompletedExecution,
   config: Pick<WorkflowExecutorConfig, 'WORKFLOW_EVENTS_ENABLED' | 'WORKFLOW_BEHAVIORAL_TRACKING'>,
@@ -57,7 +38,7 @@ export function workflowOutboxMessages(
   const messages: EnqueueInput[] = [];
   const actionType = normalizedActionType(execution.actionType);
   if (config.WORKFLOW_EVENTS_ENABLED) {
-    const payload: WorkflowEventPayload = {
+    const payload: BucketWorkflowEventBody = {
       requester_id: RequesterId.WorkflowExecutor,
       event_data: {
         event_id: randomUUID(),
@@ -71,10 +52,10 @@ export function workflowOutboxMessages(
         ...(execution.userId !== undefined ? { user_id: execution.userId } : {}),
       },
     };
-    messages.push({ topic: BUCKET_WORKFLOW_EVENT_TOPIC, messageKey: execution.executionKey, payload });
+    messages.push({ topic: EventTopic.BucketWorkflowEvent, messageKey: execution.executionKey, payload });
   }
   if (config.WORKFLOW_BEHAVIORAL_TRACKING && execution.userId !== undefined) {
-    const payload: KarmaLifeEventPayload = {
+    const payload: KarmaLifeEventBody = {
       type: 'life_event',
       source: 'workflow_executor',
       data: {
@@ -84,7 +65,7 @@ export function workflowOutboxMessages(
         context: { trace_id: execution.traceId, action_type: actionType },
       },
     };
-    messages.push({ topic: KARMA_LIFE_EVENT_TOPIC, messageKey: execution.executionKey, payload });
+    messages.push({ topic: EventTopic.KarmaLifeEvent, messageKey: execution.executionKey, payload });
   }
   return messages;
 }

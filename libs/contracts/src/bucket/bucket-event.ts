@@ -31,17 +31,3 @@ export interface WriteEventRequest {
   requester_id: string;
   event_data: WriteEventData;
 }
-
-/** Event type the executor records for every executed (or skipped) action. */
-export const WORKFLOW_EXECUTION_EVENT_TYPE = 'workflow_execution';
-
-/** The `workflow_execution` event (SPEC §2), as the executor writes it to `/workflow/write-event`. */
-export interface WorkflowExecutionEvent extends BucketEventData {
-  event_type: typeof WORKFLOW_EXECUTION_EVENT_TYPE;
-  trace_id: string;
-  action_type: string;
-  status: 'success' | 'failed' | 'skipped';
-  execution_result: Record<string, unknown>;
-  /** When the action finished, ISO 8601 (the producer's clock; the entry's created_at is Bucket's). */
-  timestamp: string;
-}

@@ -1,12 +1,21 @@
+import type { EntityManager } from 'typeorm';
 import type { OutboxStatus } from '../outbox-entry.entity';
 import type { OutboxStatusCount } from '../outbox-stats';
 import type { OutboxTransition } from '../outbox-transition';
-import { type ClaimedOutboxEntry, OutboxStore } from '../outbox.store';
+import {
+  type ClaimedOutboxEntry,
+  type ClaimRequest,
+  type DeadLetterHook,
+  OutboxStore,
+  type SettledOutboxEntry,
+} from '../outbox.store';
 
 export interface InMemoryOutboxRow {
   id: string;
+  seq: number;
   topic: string;
   messageKey: string;
+  orderingKey: string | null;
   payload: unknown;
   headers: Record<string, string>;
   status: OutboxStatus;
@@ -15,13 +24,13 @@ export interface InMemoryOutboxRow {
   lockedUntil: number | null;
   lease: string | null;
   lastError: string | null;
-  createdSeq: number;
 }
 
 /**
- * Test double with the semantics of PgOutboxStore's SQL (due/lease filter, oldest first, lease-checked
- * completion, dead row and dead letter together) over a manual clock, so the relay's state machine can be
- * exercised thousands of times without a database.
+ * Test double with the semantics of PgOutboxStore's SQL (due/lease/topic filter, enqueue order, one row per
+ * ordering key at a time, lease-checked renewal and completion, dead row and dead letter together) over a
+ * manual clock, so the relay's state machine can be exercised thousands of times without a database.
+ * The dead-letter hook gets a stand-in manager; a hook that throws leaves the row as it was.
  */
 export class InMemoryOutboxStore extends OutboxStore {
   now = 0;
@@ -29,19 +38,29 @@ export class InMemoryOutboxStore extends OutboxStore {
   readonly deadLetters = new Map<string, { reason: string; attempts: number }>();
   /** When set, claim() rejects with it (simulates the database being unreachable). */
   failClaimsWith?: Error;
+  /** Statements run, by kind (the relay's round-trip budget). */
+  readonly statements = { claim: 0, renew: 0, settle: 0, bury: 0, release: 0 };
   private seq = 0;
-  private leases = 0;
 
   /** Mirrors INSERT … ON CONFLICT (topic, message_key) DO NOTHING; returns whether a row was added. */
-  insert(topic: string, messageKey: string, payload: unknown, headers: Record<string, string> = {}): boolean {
+  insert(
+    topic: string,
+    messageKey: string,
+    payload: unknown,
+    headers: Record<string, string> = {},
+    orderingKey: string | null = null,
+  ): boolean {
     for (const row of this.rows.values()) {
       if (row.topic === topic && row.messageKey === messageKey) return false;
     }
-    const id = `m${++this.seq}`;
+    const seq = ++this.seq;
+    const id = `m${seq}`;
     this.rows.set(id, {
       id,
+      seq,
       topic,
       messageKey,
+      orderingKey,
       payload,
       headers,
       status: 'pending',
@@ -50,54 +69,99 @@ export class InMemoryOutboxStore extends OutboxStore {
       lockedUntil: null,
       lease: null,
       lastError: null,
-      createdSeq: this.seq,
     });
     return true;
   }
 
-  async claim(limit: number, leaseMs: number): Promise<ClaimedOutboxEntry[]> {
+  /** Whether the claim query could take this row now, for these topics. */
+  claimable(row: InMemoryOutboxRow, topics: readonly string[]): boolean {
+    if (row.status !== 'pending' || row.nextAttemptAt > this.now) return false;
+    if (row.lockedUntil !== null && row.lockedUntil >= this.now) return false;
+    if (!topics.includes(row.topic)) return false;
+    if (row.orderingKey === null) return true;
+    for (const other of this.rows.values()) {
+      if (other.orderingKey === row.orderingKey && other.status === 'pending' && other.seq < row.seq) return false;
+    }
+    return true;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]> {
+    this.statements.claim++;
     if (this.failClaimsWith) throw this.failClaimsWith;
     const due = [...this.rows.values()]
-      .filter(
-        (r) => r.status === 'pending' && r.nextAttemptAt <= this.now && (r.lockedUntil === null || r.lockedUntil < this.now),
-      )
-      .sort((a, b) => a.createdSeq - b.createdSeq)
-      .slice(0, limit);
+      .filter((r) => this.claimable(r, request.topics))
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, request.limit);
     return due.map((row) => {
-      row.lockedUntil = this.now + leaseMs;
-      row.lease = `lease-${++this.leases}`;
+      row.lockedUntil = this.now + request.leaseMs;
+      row.lease = request.lease;
       return {
         id: row.id,
         topic: row.topic,
         messageKey: row.messageKey,
+        orderingKey: row.orderingKey,
         payload: row.payload,
         headers: { ...row.headers },
         attempts: row.attempts,
-        lease: row.lease,
+        lease: request.lease,
       };
     });
   }
 
-  async complete(entry: ClaimedOutboxEntry, transition: OutboxTransition): Promise<boolean> {
-    const row = this.rows.get(entry.id);
-    if (!row || row.status !== 'pending' || row.lease !== entry.lease) return false;
+  async renew(entries: readonly ClaimedOutboxEntry[], leaseMs: number): Promise<void> {
+    this.statements.renew++;
+    for (const entry of entries) {
+      const row = this.owned(entry);
+      if (row) row.lockedUntil = this.now + leaseMs;
+    }
+  }
+
+  async release(entries: readonly ClaimedOutboxEntry[]): Promise<void> {
+    this.statements.release++;
+    for (const entry of entries) {
+      const row = this.owned(entry);
+      if (row) {
+        row.lockedUntil = null;
+        row.lease = null;
+      }
+    }
+  }
+
+  async settle(entries: readonly SettledOutboxEntry[]): Promise<Set<string>> {
+    this.statements.settle++;
+    const recorded = new Set<string>();
+    for (const { entry, transition } of entries) {
+      const row = this.owned(entry);
+      if (!row) continue;
+      row.attempts = transition.attempts;
+      row.lockedUntil = null;
+      row.lease = null;
+      if (transition.kind === 'delivered') {
+        row.status = 'delivered';
+      } else {
+        row.lastError = transition.error;
+        row.nextAttemptAt = this.now + transition.delayMs;
+      }
+      recorded.add(row.id);
+    }
+    return recorded;
+  }
+
+  async bury(
+    entry: ClaimedOutboxEntry,
+    transition: Extract<OutboxTransition, { kind: 'dead' }>,
+    hook?: DeadLetterHook,
+  ): Promise<boolean> {
+    this.statements.bury++;
+    const row = this.owned(entry);
+    if (!row) return false;
+    await hook?.({} as EntityManager);
     row.attempts = transition.attempts;
     row.lockedUntil = null;
     row.lease = null;
-    switch (transition.kind) {
-      case 'delivered':
-        row.status = 'delivered';
-        break;
-      case 'retry':
-        row.lastError = transition.error;
-        row.nextAttemptAt = this.now + transition.delayMs;
-        break;
-      case 'dead':
-        row.status = 'dead';
-        row.lastError = transition.reason;
-        this.deadLetters.set(row.id, { reason: transition.reason, attempts: transition.attempts });
-        break;
-    }
+    row.status = 'dead';
+    row.lastError = transition.reason;
+    this.deadLetters.set(row.id, { reason: transition.reason, attempts: transition.attempts });
     return true;
   }
 
@@ -112,14 +176,27 @@ export class InMemoryOutboxStore extends OutboxStore {
     return [...counts.values()];
   }
 
-  /** Earliest time a pending row becomes due, or undefined when nothing is pending. */
-  nextDueAt(): number | undefined {
+  /** Earliest time a row of `topics` becomes claimable, or undefined when none will (without new rows). */
+  nextDueAt(topics: readonly string[]): number | undefined {
     let next: number | undefined;
     for (const row of this.rows.values()) {
-      if (row.status !== 'pending') continue;
+      if (row.status !== 'pending' || !topics.includes(row.topic)) continue;
+      if (row.orderingKey !== null && this.blockedByEarlier(row)) continue;
       const at = Math.max(row.nextAttemptAt, row.lockedUntil === null ? 0 : row.lockedUntil + 1);
       next = next === undefined ? at : Math.min(next, at);
     }
     return next;
+  }
+
+  private blockedByEarlier(row: InMemoryOutboxRow): boolean {
+    for (const other of this.rows.values()) {
+      if (other.orderingKey === row.orderingKey && other.status === 'pending' && other.seq < row.seq) return true;
+    }
+    return false;
+  }
+
+  private owned(entry: ClaimedOutboxEntry): InMemoryOutboxRow | undefined {
+    const row = this.rows.get(entry.id);
+    return row && row.status === 'pending' && row.lease === entry.lease ? row : undefined;
   }
 }

@@ -1,43 +1,23 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { BucketClient } from '@pancha/bucket-client';
-import { RequesterId } from '@pancha/contracts';
-import { TokenIssuer } from '@pancha/governance';
-import { JetStreamPublisher, natsSettings } from '@pancha/nats-transport';
+import { Injectable } from '@nestjs/common';
+import { type BucketCoreEventBody, EventTopic, RequesterId } from '@pancha/contracts';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
-import { CoreConfig } from '../../config/env.validation';
-import { BUCKET_CORE_EVENT_TOPIC, type BucketCoreEventMessage } from '../core-events';
+import type { BucketCoreEventMessage } from '../core-events';
+import { CoreEventSink } from './core-event-sink';
 
 /**
- * Writes Core's task events to Bucket's `core` channel, over HTTP or, when NATS_URL is set, over JetStream
- * (the same body); Bucket deduplicates by event_data.event_id.
+ * Writes Core's task events to Bucket's `core` channel through the app's event sink (HTTP or JetStream, the
+ * same body); Bucket deduplicates by event_data.event_id, so redelivery is safe, and a refusal (4xx) keeps
+ * its verdict: the relay dead-letters it.
  */
 @Injectable()
-export class BucketCoreEventHandler implements OutboxHandler, OnApplicationShutdown {
-  readonly topic = BUCKET_CORE_EVENT_TOPIC;
-  private readonly nats?: JetStreamPublisher;
+export class BucketCoreEventHandler implements OutboxHandler {
+  readonly topic = EventTopic.BucketCoreEvent;
 
-  constructor(
-    private readonly bucket: BucketClient,
-    config: CoreConfig,
-    tokens: TokenIssuer,
-  ) {
-    const nats = natsSettings(config);
-    if (nats) this.nats = new JetStreamPublisher(nats, tokens, { name: 'core-bucket-events' });
-  }
+  constructor(private readonly events: CoreEventSink) {}
 
   async deliver(message: OutboxMessage): Promise<void> {
     const { event_data } = message.payload as BucketCoreEventMessage;
-    const body = { requester_id: RequesterId.Core, event_data };
-    if (this.nats) {
-      await this.nats.publish({ topic: this.topic, audience: 'bucket', messageKey: message.messageKey, payload: body });
-      return;
-    }
-    // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
-    await this.bucket.writeEvent('core', body);
-  }
-
-  /** After the relay has stopped (beforeApplicationShutdown): pending publishes finish, then the connection closes. */
-  async onApplicationShutdown(): Promise<void> {
-    await this.nats?.close();
+    const body: BucketCoreEventBody = { requester_id: RequesterId.Core, event_data };
+    await this.events.sink.send(this.topic, message.messageKey, body);
   }
 }

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { RequesterId } from '@pancha/contracts';
+import { EventTopic, RequesterId } from '@pancha/contracts';
 import { OutboxService } from '@pancha/outbox';
 import { currentTraceId } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
 import type { EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
-import { BUCKET_WORKFLOW_EVENT_TOPIC, KARMA_LIFE_EVENT_TOPIC } from '../../events/workflow-events';
 
 /** Outputs and inputs larger than this are summarised in Bucket (the run's own rows keep them whole). */
 const MAX_EVENT_VALUE_BYTES = 8 * 1024;
@@ -30,10 +29,13 @@ export class RunEvents {
     const run = state.run;
     for (const event of events) {
       if (this.config.WORKFLOW_EVENTS_ENABLED) {
-        const key = messageKey(run.id, [event.type, event.path ?? '', event.attempts ?? ''].join(':'));
+        // The time is part of the key: a run retried after failing ends (and fails, or completes) a second time.
+        const key = messageKey(run.id, [event.type, event.path ?? '', event.attempts ?? '', event.at.getTime()].join(':'));
         await this.outbox.enqueue(manager, {
-          topic: BUCKET_WORKFLOW_EVENT_TOPIC,
+          topic: EventTopic.BucketWorkflowEvent,
           messageKey: key,
+          // One run's events reach Bucket in the order they happened (the chain records them in that order).
+          orderingKey: run.id,
           payload: {
             requester_id: RequesterId.WorkflowExecutor,
             event_data: {
@@ -60,9 +62,9 @@ export class RunEvents {
       }
       const scored = event.type === 'workflow.completed' || event.type === 'workflow.failed';
       if (scored && scope.isRoot && run.user_id !== undefined && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
-        const key = `${run.id}:karma`;
+        const key = `${run.id}:karma:${event.at.getTime()}`;
         await this.outbox.enqueue(manager, {
-          topic: KARMA_LIFE_EVENT_TOPIC,
+          topic: EventTopic.KarmaLifeEvent,
           messageKey: key,
           payload: {
             type: 'life_event',
@@ -89,7 +91,7 @@ export class RunEvents {
     const at = new Date(fields.at);
     const key = [type, fields.workflow, fields.version ?? '', at.toISOString()].join(':');
     await this.outbox.enqueue(manager, {
-      topic: BUCKET_WORKFLOW_EVENT_TOPIC,
+      topic: EventTopic.BucketWorkflowEvent,
       messageKey: key,
       payload: {
         requester_id: RequesterId.WorkflowExecutor,

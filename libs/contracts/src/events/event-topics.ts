@@ -1,0 +1,49 @@
+import type { ServiceName } from '../common/identity';
+
+/**
+ * Every topic that crosses a service boundary, named once. A topic is the producer's outbox topic and, over
+ * JetStream, the subject after the stream prefix (`pancha.bucket.core-event`); the receiver's
+ * `@EventPattern(...)` names the same constant, so a rename cannot silently break delivery.
+ */
+export enum EventTopic {
+  /** Core → Bucket `core` channel: a task event. Body: BucketCoreEventBody. */
+  BucketCoreEvent = 'bucket.core-event',
+  /** Executor → Bucket `workflow` channel: a `workflow_execution` event. Body: BucketWorkflowEventBody. */
+  BucketWorkflowEvent = 'bucket.workflow-event',
+  /** Executor → Karma: a `life_event` for the user the workflow ran for. Body: KarmaLifeEventBody. */
+  KarmaLifeEvent = 'karma.life-event',
+  /**
+   * Core → Executor: run a decided workflow. A command, not an event: it always goes over HTTP because its
+   * reply updates the task. Body: ExecuteWorkflowRequest.
+   */
+  WorkflowExecute = 'workflow-executor.execute',
+}
+
+/** The fire-and-forget event hops: they go over HTTP, or over JetStream when NATS_URL is set. */
+export type EventHopTopic = EventTopic.BucketCoreEvent | EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent;
+
+export interface EventHop {
+  /** Who produces it (its outbox holds the row). */
+  producer: ServiceName;
+  /** Who receives it: the audience of the token sent with it and the JetStream consumer that takes it. */
+  receiver: ServiceName;
+}
+
+/** Producer and receiver of every event hop; the JetStream sink reads the audience from here. */
+export const EVENT_HOPS: Readonly<Record<EventHopTopic, EventHop>> = {
+  [EventTopic.BucketCoreEvent]: { producer: 'core', receiver: 'bucket' },
+  [EventTopic.BucketWorkflowEvent]: { producer: 'workflow-executor', receiver: 'bucket' },
+  [EventTopic.KarmaLifeEvent]: { producer: 'workflow-executor', receiver: 'karma' },
+};
+
+export const EVENT_HOP_TOPICS: readonly EventHopTopic[] = Object.keys(EVENT_HOPS) as EventHopTopic[];
+
+/** The hops a service receives (its JetStream consumer must handle exactly these). */
+export function eventHopsReceivedBy(service: ServiceName): EventHopTopic[] {
+  return EVENT_HOP_TOPICS.filter((topic) => EVENT_HOPS[topic].receiver === service);
+}
+
+/** The hops a service produces (its outbox must have a handler for each). */
+export function eventHopsProducedBy(service: ServiceName): EventHopTopic[] {
+  return EVENT_HOP_TOPICS.filter((topic) => EVENT_HOPS[topic].producer === service);
+}

@@ -1,0 +1,2 @@
+export * from './event-topics';
+export * from './event-bodies';

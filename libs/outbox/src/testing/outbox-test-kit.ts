@@ -1,0 +1,78 @@
+import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
+import type { OutboxHandler, OutboxMessage } from '../outbox-handler.interface';
+import { OutboxRelay } from '../outbox-relay.service';
+import type { OutboxOptions } from '../outbox.options';
+import { OutboxService } from '../outbox.service';
+import { OutboxDeadLetterEntity } from '../outbox-dead-letter.entity';
+import { OutboxEntryEntity } from '../outbox-entry.entity';
+import { CreateOutbox1763700000000 } from '../migrations/1763700000000-create-outbox';
+import { OutboxOrderAndRenewableLeases1764000000000 } from '../migrations/1764000000000-outbox-order-and-renewable-leases';
+import { PgOutboxStore } from '../pg-outbox.store';
+
+/** Test helpers for the outbox suites (not part of the library's API). */
+
+/** A fast relay: tiny delays, a lease short enough to see expire in a test. */
+export const FAST_RELAY: Partial<OutboxOptions> = {
+  enabled: true,
+  pollIntervalMs: 20,
+  baseDelayMs: 1,
+  maxDelayMs: 5,
+  deliveryTimeoutMs: 5000,
+  shutdownTimeoutMs: 2000,
+};
+
+/** A DataSource of its own (its own pool, like another process), optionally recording every SQL statement. */
+export async function openOutboxDataSource(url: string, statements?: string[]): Promise<DataSource> {
+  const logger: TypeOrmLogger | undefined = statements && {
+    logQuery: (query: string) => void statements.push(query.replace(/\s+/g, ' ').trim()),
+    logQueryError: () => undefined,
+    logQuerySlow: () => undefined,
+    logSchemaBuild: () => undefined,
+    logMigration: () => undefined,
+    log: () => undefined,
+  };
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    entities: [OutboxEntryEntity, OutboxDeadLetterEntity],
+    migrations: [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000],
+    synchronize: false,
+    logging: statements ? ['query', 'error'] : ['error'],
+    logger,
+  });
+  return dataSource.initialize();
+}
+
+export interface RecordingHandler {
+  handler: OutboxHandler;
+  calls: OutboxMessage[];
+}
+
+export function recordingHandler(
+  topic: string,
+  behaviour: (message: OutboxMessage, call: number) => Promise<void> | void = () => undefined,
+): RecordingHandler {
+  const calls: OutboxMessage[] = [];
+  return {
+    calls,
+    handler: {
+      topic,
+      async deliver(message) {
+        calls.push(message);
+        await behaviour(message, calls.length);
+      },
+    },
+  };
+}
+
+/** A relay (started unless enabled: false) and an OutboxService over one DataSource. */
+export function relayOn(
+  dataSource: DataSource,
+  handlers: OutboxHandler[],
+  options: Partial<OutboxOptions> = {},
+): { relay: OutboxRelay; outbox: OutboxService } {
+  const store = new PgOutboxStore(dataSource);
+  const relay = new OutboxRelay(store, handlers, { ...FAST_RELAY, ...options });
+  if (options.enabled !== false) relay.start();
+  return { relay, outbox: new OutboxService(relay, store) };
+}
