@@ -133,6 +133,8 @@ const ROOT: Frame = { prefix: '' };
 export class RunInterpreter {
   private readonly secretNames: string[];
   private readonly secretValues: string[];
+  /** Every step id of the manifest: `steps.<id>` exists for each (pending until it has a record), so has() works. */
+  private readonly stepIds: string[];
   private round: Round = emptyRound();
   private now = new Date(0);
   private inFlight: ReadonlySet<string> = new Set();
@@ -144,6 +146,7 @@ export class RunInterpreter {
   ) {
     this.secretNames = manifest.security.secrets;
     this.secretValues = this.secretNames.map((n) => deps.secrets?.[n]).filter((v): v is string => typeof v === 'string');
+    this.stepIds = allStepIds(manifest);
   }
 
   get run(): RunRecord {
@@ -911,6 +914,7 @@ export class RunInterpreter {
   private scope(frame: Frame): ExpressionScope {
     const run = this.run;
     const steps: NonNullable<ExpressionScope['steps']> = {};
+    for (const id of this.stepIds) steps[id] = { output: null, status: 'pending', error: null };
     // Outer frames first, so a step of the current iteration shadows one of the same id further out.
     const frames: Frame[] = [];
     for (let f: Frame | undefined = frame; f; f = f.parent) frames.unshift(f);
@@ -970,6 +974,19 @@ export function findStep(manifest: WorkflowManifest, id: string): Step | undefin
     return undefined;
   };
   return search(manifest.steps) ?? search(manifest.on_failure?.steps);
+}
+
+function allStepIds(manifest: WorkflowManifest): string[] {
+  const ids: string[] = [];
+  const visit = (steps: readonly Step[] | undefined): void => {
+    for (const step of steps ?? []) {
+      ids.push(step.id);
+      for (const block of childSteps(step)) visit(block);
+    }
+  };
+  visit(manifest.steps);
+  visit(manifest.on_failure?.steps);
+  return ids;
 }
 
 /** The nested blocks of a step, in document order. */

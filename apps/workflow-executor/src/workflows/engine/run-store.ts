@@ -75,11 +75,12 @@ const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, u
 
 const INSERT_RUNS_SQL = `
   INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, user_id, product, actor, trace_id, traceparent, pins,
-    parent_run_id, parent_step_path, root_run_id, relation, deadline_at, error, completed_at, next_wake_at)
+    parent_run_id, parent_step_path, root_run_id, relation, deadline_at, error, completed_at, next_wake_at, created_at)
   SELECT r.run_id, r.workflow, r.version, r.status, r.inputs, r.user_id, r.product, r.actor, r.trace_id, r.traceparent,
     coalesce(r.pins, '{}'::jsonb), r.parent_run_id, r.parent_step_path, r.root_run_id, r.relation, r.deadline_at, r.error,
-    CASE WHEN r.status = 'pending' THEN NULL ELSE now() END,
-    CASE WHEN r.status = 'pending' THEN $2::timestamptz ELSE NULL END
+    CASE WHEN r.status = 'pending' THEN NULL ELSE $2::timestamptz END,
+    CASE WHEN r.status = 'pending' THEN $2::timestamptz ELSE NULL END,
+    $2::timestamptz
   FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, status text, inputs jsonb, user_id text,
     product text, actor text, trace_id text, traceparent text, pins jsonb, parent_run_id uuid, parent_step_path text,
     root_run_id uuid, relation text, deadline_at timestamptz, error jsonb)
@@ -129,10 +130,12 @@ const POKE_SQL = `
   WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')`;
 
 const CANCEL_SQL = `
-  UPDATE workflow_runs SET cancel_requested = true, next_wake_at = LEAST(coalesce(next_wake_at, $2::timestamptz), $2::timestamptz),
-    wake_version = wake_version + 1
-  WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')
-  RETURNING run_id`;
+  WITH cancelled AS (
+    UPDATE workflow_runs SET cancel_requested = true, next_wake_at = LEAST(coalesce(next_wake_at, $2::timestamptz), $2::timestamptz),
+      wake_version = wake_version + 1
+    WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')
+    RETURNING run_id
+  ) SELECT run_id FROM cancelled`;
 
 /**
  * The workflow tables, in single SQL statements (no ORM query building on the hot path). Everything a round
@@ -156,16 +159,19 @@ export class RunStore {
   /** Leases up to `limit` runs that are due, for `leaseMs` of database time. */
   async claim(owner: string, limit: number, leaseMs: number, now: Date): Promise<Lease[]> {
     const rows: { run_id: string; lease_token: string; wake_version: number }[] = await this.dataSource.query(
-      `UPDATE workflow_runs SET lease_owner = $1, lease_token = gen_random_uuid(),
-         lease_until = now() + ($2::int * interval '1 millisecond')
-       WHERE run_id IN (
-         SELECT run_id FROM workflow_runs
-         WHERE status IN ('pending', 'running') AND next_wake_at IS NOT NULL AND next_wake_at <= $3::timestamptz
-           AND (lease_until IS NULL OR lease_until < now())
-         ORDER BY next_wake_at
-         FOR UPDATE SKIP LOCKED
-         LIMIT $4)
-       RETURNING run_id, lease_token, wake_version`,
+      // (UPDATE … RETURNING inside a CTE: TypeORM hands back the rows of a SELECT as they are.)
+      `WITH claimed AS (
+         UPDATE workflow_runs SET lease_owner = $1, lease_token = gen_random_uuid(),
+           lease_until = now() + ($2::int * interval '1 millisecond')
+         WHERE run_id IN (
+           SELECT run_id FROM workflow_runs
+           WHERE status IN ('pending', 'running') AND next_wake_at IS NOT NULL AND next_wake_at <= $3::timestamptz
+             AND (lease_until IS NULL OR lease_until < now())
+           ORDER BY next_wake_at
+           FOR UPDATE SKIP LOCKED
+           LIMIT $4)
+         RETURNING run_id, lease_token, wake_version
+       ) SELECT run_id, lease_token, wake_version FROM claimed`,
       [owner, leaseMs, now.toISOString(), limit],
     );
     return rows.map((r) => ({ runId: r.run_id, token: r.lease_token, wakeVersion: Number(r.wake_version) }));
@@ -175,9 +181,11 @@ export class RunStore {
   async renew(owner: string, leases: Lease[], leaseMs: number): Promise<Map<string, number>> {
     if (leases.length === 0) return new Map();
     const rows: { run_id: string; wake_version: number }[] = await this.dataSource.query(
-      `UPDATE workflow_runs SET lease_until = now() + ($2::int * interval '1 millisecond')
-       WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[]) AND lease_until >= now()
-       RETURNING run_id, wake_version`,
+      `WITH renewed AS (
+         UPDATE workflow_runs SET lease_until = now() + ($2::int * interval '1 millisecond')
+         WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[]) AND lease_until >= now()
+         RETURNING run_id, wake_version
+       ) SELECT run_id, wake_version FROM renewed`,
       [owner, leaseMs, leases.map((l) => l.token)],
     );
     return new Map(rows.map((r) => [r.run_id, Number(r.wake_version)]));

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SpanKind } from '@opentelemetry/api';
+import { context as otelContext, ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
 import {
   type ExecutorStartRunDto,
   type RunListQueryDto,
@@ -80,15 +80,7 @@ export class RunsService {
     const problems = this.registry.validateInputs(manifest, dto.inputs);
     if (problems.length > 0) throw validationException(problems);
     const now = this.clock.now();
-    const traceparent = getTracer().startActiveSpan(
-      `workflow.run ${dto.workflow}@${dto.version}`,
-      { kind: SpanKind.INTERNAL, attributes: { 'pancha.run_id': dto.run_id, 'pancha.workflow': dto.workflow, 'pancha.workflow.version': dto.version } },
-      (span) => {
-        const value = currentTraceparent();
-        span.end();
-        return value;
-      },
-    );
+    const traceparent = openRunSpan(dto);
     await this.dataSource.transaction((manager) =>
       this.store.insertRuns(
         manager,
@@ -305,6 +297,32 @@ interface AttemptRow {
   started_at: Date;
   completed_at: Date | null;
   error: StepAttemptView['error'];
+}
+
+/**
+ * The run's span, under the caller's span when the call carries the run's trace (Core's outbox delivery does), else
+ * under the run's trace id all the same, so every step span and event of the run lands in the trace Core answered
+ * with. Its context is stored with the run: every attempt's span is its child, whichever process runs it.
+ */
+function openRunSpan(dto: ExecutorStartRunDto): string | undefined {
+  const active = trace.getSpanContext(otelContext.active());
+  const parent =
+    active?.traceId === dto.trace_id
+      ? otelContext.active()
+      : trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: dto.trace_id,
+          spanId: randomBytes(8).toString('hex'),
+          traceFlags: TraceFlags.SAMPLED,
+          isRemote: true,
+        });
+  const span = getTracer().startSpan(
+    `workflow.run ${dto.workflow}@${dto.version}`,
+    { kind: SpanKind.INTERNAL, attributes: { 'pancha.run_id': dto.run_id, 'pancha.workflow': dto.workflow, 'pancha.workflow.version': dto.version } },
+    parent,
+  );
+  const value = currentTraceparent(trace.setSpan(parent, span));
+  span.end();
+  return value;
 }
 
 function toSummary(row: RunRow): RunSummaryView {
