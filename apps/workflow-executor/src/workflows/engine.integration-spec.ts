@@ -2,7 +2,7 @@ import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import request from 'supertest';
 import { eventually } from '../testing/recording-server';
-import { IdempotentSink } from '../testing/idempotent-sink';
+import { IdempotentSink } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
 
 jest.setTimeout(60_000);
