@@ -23,17 +23,10 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
   let keysDir: string;
   let app: INestApplication;
   let dataSource: DataSource;
-  const tokens = new Map<string, { token: string; at: number }>();
-
-  /** A service token for `who`, optionally naming only some products (T9); reused for 20 s of its 60 s life. */
+  /** A fresh service token for `who` per request (a write token is single-use), optionally naming only some products (T9). */
   async function tokenOf(who: RequesterId, products?: string[]): Promise<string> {
-    const key = `${who}:${products?.join(',') ?? '*'}`;
-    const cached = tokens.get(key);
-    if (cached && Date.now() - cached.at < 20_000) return cached.token;
     const issuer = new TokenIssuer(loadKeyStore(who, process.env));
-    const token = products ? await issuer.issue('bucket', { products }) : await issuer.tokenFor('bucket');
-    tokens.set(key, { token, at: Date.now() });
-    return token;
+    return products ? issuer.issue('bucket', { products }) : issuer.tokenFor('bucket');
   }
 
   let baseUrl: string;

@@ -46,11 +46,9 @@ async function buildApp(databaseUrl: string, clock: FixedClock): Promise<Harness
 
 describe('karma (HTTP, real PostgreSQL)', () => {
   let keysDir: string;
-  const tokens = new Map<RequesterId, string>();
-
+  // A fresh token per request: tokens live 60 s, and a write token is single-use (replay protection).
   async function tokenOf(who: RequesterId): Promise<string> {
-    if (!tokens.has(who)) tokens.set(who, await new TokenIssuer(loadKeyStore(who, process.env)).tokenFor('karma'));
-    return tokens.get(who) as string;
+    return new TokenIssuer(loadKeyStore(who, process.env)).tokenFor('karma');
   }
 
   beforeAll(() => {
@@ -230,14 +228,13 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         const server = h.app.getHttpServer();
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const token = await tokenOf(RequesterId.Core);
         const actions = cfg.actionNames;
         const ids: string[] = [];
 
         const send = async (body: unknown) => {
           const res = await fetch(`${base}/v1/event/`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenOf(RequesterId.Core)}` },
             body: JSON.stringify(body),
           });
           return { status: res.status, body: (await res.json()) as KarmaEventReply };
@@ -306,16 +303,15 @@ describe('karma (HTTP, real PostgreSQL)', () => {
     });
 
     it('answers 503 database_unavailable, never a fake success, and accepts the retry once it is back', async () => {
-      const token = await tokenOf(RequesterId.Core);
-      const send = () =>
+      const send = async () =>
         request(h.app.getHttpServer())
           .post('/v1/event/')
-          .set('authorization', `Bearer ${token}`)
+          .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
           .send({ type: 'life_event', data: { event_id: retryId, user_id: 'down', action: 'helping_peers' } });
       const retryId = randomUUID();
       const first = await request(h.app.getHttpServer())
         .post('/v1/event/')
-        .set('authorization', `Bearer ${token}`)
+        .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
         .send({ type: 'life_event', data: { user_id: 'down', action: 'completing_lessons' } });
       expect(first.status).toBe(200);
 
@@ -323,7 +319,7 @@ describe('karma (HTTP, real PostgreSQL)', () => {
       const down = await send();
       expect(down.status).toBe(503);
       expect(down.body).toMatchObject({ code: 'database_unavailable' });
-      const profile = await request(h.app.getHttpServer()).get('/api/v1/karma/down').set('authorization', `Bearer ${token}`);
+      const profile = await request(h.app.getHttpServer()).get('/api/v1/karma/down').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`);
       expect(profile.status).toBe(503);
       expect(profile.body.code).toBe('database_unavailable');
       expect((await request(h.app.getHttpServer()).get('/readyz')).status).toBe(503);

@@ -10,7 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
-import type { ServiceName } from '@pancha/contracts';
+import { RequesterId, type ServiceName } from '@pancha/contracts';
+import { loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { createTestStream, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
@@ -104,7 +105,10 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
     await poll('the stream to drain', async () => ((await stream.storedCount()) === 0 ? true : undefined));
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`);
+        // Operator data: prana may read Core, bhiv_core the executor (a fresh token per request).
+        const reader = svc === 'core' ? RequesterId.Prana : RequesterId.Core;
+        const token = await new TokenIssuer(loadKeyStore(reader, { PANCHA_KEYS_DIR: stack.keysDir })).tokenFor(svc);
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, token);
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.dead).toBe(0);

@@ -181,7 +181,9 @@ describe('the Pancha stack, end to end', () => {
   it('the outbox accounting of Core and the Executor balances: emitted = delivered + pending + dead, nothing dead', async () => {
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`);
+        // Operator data: prana may read Core, bhiv_core the executor (a fresh token per request).
+        const reader = svc === 'core' ? RequesterId.Prana : RequesterId.Core;
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, await tokensAs(reader).tokenFor(svc));
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.emitted).toBe(stats.delivered + stats.pending + stats.dead);

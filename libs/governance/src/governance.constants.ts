@@ -1,8 +1,6 @@
 /** Hard ceiling of a service token's lifetime (SPEC §3: exp ≤ 120 s). */
 export const MAX_TOKEN_TTL_SECONDS = 120;
 export const DEFAULT_TOKEN_TTL_SECONDS = 60;
-/** A cached token is replaced this long before it expires, so it never expires in flight. */
-export const TOKEN_REFRESH_MARGIN_SECONDS = 15;
 /** Allowed clock skew between services when checking exp/iat. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
 export const TOKEN_ALGORITHM = 'EdDSA';

@@ -5,6 +5,7 @@ import { requesterOf } from './requester-context';
 
 export const IS_PUBLIC_KEY = Symbol('pancha.governance.public');
 export const REQUIRED_OPERATION_KEY = Symbol('pancha.governance.operation');
+export const CREDENTIAL_REQUIRED_KEY = Symbol('pancha.governance.credential-required');
 
 /** No authentication or policy check at all: probes and scrapes (/health, /readyz, /metrics). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_KEY, true);
@@ -15,6 +16,12 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUB
  */
 export const RequireOperation = (operation: Operation): MethodDecorator & ClassDecorator =>
   SetMetadata(REQUIRED_OPERATION_KEY, operation);
+
+/**
+ * A verified service token is required even where the policy grants `anonymous` the operation (Core lets
+ * anonymous callers `read` their tasks, but not operator data such as outbox statistics).
+ */
+export const RequireCredential = (): MethodDecorator & ClassDecorator => SetMetadata(CREDENTIAL_REQUIRED_KEY, true);
 
 /** The verified requester of this request (set by ServiceAuthGuard). */
 export const Requester = createParamDecorator((_data: unknown, ctx: ExecutionContext): VerifiedRequester => {

@@ -1,14 +1,28 @@
-import { ForbiddenException, UnauthorizedException } from '@nestjs/common';
+import { ForbiddenException, HttpException, HttpStatus, UnauthorizedException } from '@nestjs/common';
 import type { VerifiedRequester } from './verified-requester';
 
 export enum GovernanceErrorCode {
   Unauthenticated = 'unauthenticated',
   Forbidden = 'forbidden',
   RequesterMismatch = 'requester_mismatch',
+  /** A write presented a token whose jti was already used (captured and replayed, or reused by mistake). */
+  TokenReplayed = 'token_replayed',
+  /** Too many failed authentications from this client; the response carries Retry-After. */
+  RateLimited = 'rate_limited',
 }
 
-export function unauthenticated(message: string): UnauthorizedException {
-  return new UnauthorizedException({ code: GovernanceErrorCode.Unauthenticated, message });
+export function unauthenticated(message: string, code = GovernanceErrorCode.Unauthenticated): UnauthorizedException {
+  return new UnauthorizedException({ code, message });
+}
+
+export function tooManyAuthFailures(retryAfterSeconds: number): HttpException {
+  return new HttpException(
+    {
+      code: GovernanceErrorCode.RateLimited,
+      message: `too many failed authentications from this client; retry after ${retryAfterSeconds} s`,
+    },
+    HttpStatus.TOO_MANY_REQUESTS,
+  );
 }
 
 export function forbidden(message: string): ForbiddenException {

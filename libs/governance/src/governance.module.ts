@@ -1,25 +1,34 @@
-import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { Global, Module, type DynamicModule, type FactoryProvider, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { RequesterId, ServiceName } from '@pancha/contracts';
-import { GovernanceConfig } from './governance.config';
+import { AuthFailureLimiter } from './auth-failure-limiter';
+import { GovernanceConfig, type GovernanceSource } from './governance.config';
 import { KeyStore, loadKeyStore } from './key-store';
 import { PolicyService } from './policy.service';
 import { ServiceAuthGuard } from './service-auth.guard';
 import { TokenIssuer } from './token-issuer.service';
+import { InMemoryTokenReplayStore, TokenReplayStore } from './token-replay.store';
 import { TokenVerifier } from './token-verifier.service';
+
+/** How to build one of governance's pluggable pieces from the app's providers (e.g. its DataSource). */
+export type GovernanceFactory<T> = Omit<FactoryProvider<T>, 'provide'>;
 
 export interface GovernanceModuleOptions {
   /** This service: the audience its tokens must carry. */
   service: ServiceName;
   /** The requester id this service signs its outgoing tokens as. */
   self: RequesterId;
-  /** Environment to read keys and PANCHA_POLICY_FILE from (default process.env). */
-  env?: NodeJS.ProcessEnv;
-  /** Ready-made pieces instead of loading from the environment (tests). */
+  /** The app's validated config: where keys and the policy are. Never process.env. */
+  config?: GovernanceSource;
+  /** Ready-made pieces instead of loading them from `config` (tests). */
   keyStore?: KeyStore;
   policy?: PolicyService;
   /** Lifetime of issued tokens, 1..120 s (default 60). */
   tokenTtlSeconds?: number;
+  /** Where the jti of write tokens is remembered; default in this process only (service-kit passes PostgreSQL). */
+  tokenReplayStore?: GovernanceFactory<TokenReplayStore>;
+  /** Failed-authentication budget per client; default none (service-kit passes the app's rate-limit storage). */
+  authFailureLimiter?: GovernanceFactory<AuthFailureLimiter>;
 }
 
 @Global()
@@ -30,14 +39,15 @@ export class GovernanceModule {
    * service at start with a message naming what to fix.
    */
   static forRoot(options: GovernanceModuleOptions): DynamicModule {
-    const env = options.env ?? process.env;
+    const settings: GovernanceSource = options.config ?? {};
+    const optional: Provider[] = options.authFailureLimiter ? [{ provide: AuthFailureLimiter, ...options.authFailureLimiter }] : [];
     return {
       module: GovernanceModule,
       global: true,
       providers: [
         { provide: GovernanceConfig, useValue: new GovernanceConfig(options.service, options.self) },
-        { provide: KeyStore, useFactory: () => options.keyStore ?? loadKeyStore(options.self, env) },
-        { provide: PolicyService, useFactory: () => options.policy ?? PolicyService.fromEnv(env) },
+        { provide: KeyStore, useFactory: () => options.keyStore ?? loadKeyStore(options.self, settings) },
+        { provide: PolicyService, useFactory: () => options.policy ?? PolicyService.fromEnv(settings) },
         {
           provide: TokenIssuer,
           useFactory: (keys: KeyStore) => new TokenIssuer(keys, { ttlSeconds: options.tokenTtlSeconds }),
@@ -48,10 +58,14 @@ export class GovernanceModule {
           useFactory: (keys: KeyStore, policy: PolicyService) => new TokenVerifier(keys, policy, options.service),
           inject: [KeyStore, PolicyService],
         },
+        options.tokenReplayStore
+          ? { provide: TokenReplayStore, ...options.tokenReplayStore }
+          : { provide: TokenReplayStore, useFactory: () => new InMemoryTokenReplayStore() },
+        ...optional,
         ServiceAuthGuard,
         { provide: APP_GUARD, useExisting: ServiceAuthGuard },
       ],
-      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, ServiceAuthGuard],
+      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, TokenReplayStore, ServiceAuthGuard, ...(options.authFailureLimiter ? [AuthFailureLimiter] : [])],
     };
   }
 }

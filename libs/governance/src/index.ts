@@ -1,8 +1,18 @@
-export { GovernanceModule, type GovernanceModuleOptions } from './governance.module';
-export { GovernanceConfig } from './governance.config';
-export { ServiceAuthGuard } from './service-auth.guard';
-export { Public, RequireOperation, Requester, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
+export { GovernanceModule, type GovernanceFactory, type GovernanceModuleOptions } from './governance.module';
+export { GovernanceConfig, type GovernanceSettings, type GovernanceSource } from './governance.config';
+export { ServiceAuthGuard, isReplayProtected } from './service-auth.guard';
+export {
+  Public,
+  RequireCredential,
+  RequireOperation,
+  Requester,
+  CREDENTIAL_REQUIRED_KEY,
+  IS_PUBLIC_KEY,
+  REQUIRED_OPERATION_KEY,
+} from './governance.decorators';
 export { assertBodyRequester, forbidden, GovernanceErrorCode } from './governance.exception';
+export { AuthFailureLimiter } from './auth-failure-limiter';
+export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse } from './token-replay.store';
 export { canAccessProduct, productFilter, type VerifiedRequester } from './verified-requester';
 export { KeyStore, ensureKeyPairs, loadKeyStore, loadPrivateKey, privateKeyFile, publicKeyFile } from './key-store';
 export { TokenIssuer, type TokenClaims, type TokenIssuerOptions } from './token-issuer.service';

@@ -1,4 +1,5 @@
 import { isRequesterId, RequesterId } from '@pancha/contracts';
+import type { GovernanceSource } from './governance.config';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -77,7 +78,7 @@ function parseKey<T>(what: string, source: string, parse: () => T): T {
 }
 
 /** Our signing key alone (what the token CLI needs): SERVICE_PRIVATE_KEY, SERVICE_PRIVATE_KEY_FILE or PANCHA_KEYS_DIR. */
-export function loadPrivateKey(self: RequesterId, env: NodeJS.ProcessEnv = process.env): KeyObject {
+export function loadPrivateKey(self: RequesterId, env: GovernanceSource): KeyObject {
   const inline = env.SERVICE_PRIVATE_KEY;
   if (inline?.trim()) {
     return parseKey(`private key of ${self}`, 'SERVICE_PRIVATE_KEY', () => createPrivateKey(pemFromEnv(inline)));
@@ -110,7 +111,7 @@ function loadPublicKeysFromDir(dir: string, variable: string, into: Map<Requeste
   }
 }
 
-function loadPeerKeys(env: NodeJS.ProcessEnv): Map<RequesterId, KeyObject> {
+function loadPeerKeys(env: GovernanceSource): Map<RequesterId, KeyObject> {
   const peers = new Map<RequesterId, KeyObject>();
   if (env.PANCHA_KEYS_DIR?.trim()) loadPublicKeysFromDir(env.PANCHA_KEYS_DIR.trim(), 'PANCHA_KEYS_DIR', peers);
   if (env.PEER_PUBLIC_KEYS_DIR?.trim()) loadPublicKeysFromDir(env.PEER_PUBLIC_KEYS_DIR.trim(), 'PEER_PUBLIC_KEYS_DIR', peers);
@@ -136,11 +137,12 @@ function loadPeerKeys(env: NodeJS.ProcessEnv): Map<RequesterId, KeyObject> {
 }
 
 /**
- * Loads our private key and the pinned peer keys from the environment (see README): PANCHA_KEYS_DIR for
- * development and the stack launcher; SERVICE_PRIVATE_KEY[_FILE] and PEER_PUBLIC_KEYS[_DIR] in production.
+ * Loads our private key and the pinned peer keys from the app's validated settings (see README):
+ * PANCHA_KEYS_DIR for development and the stack launcher; SERVICE_PRIVATE_KEY[_FILE] and
+ * PEER_PUBLIC_KEYS[_DIR] in production.
  * Fails with a message naming the variable to set.
  */
-export function loadKeyStore(self: RequesterId, env: NodeJS.ProcessEnv = process.env): KeyStore {
+export function loadKeyStore(self: RequesterId, env: GovernanceSource): KeyStore {
   const privateKey = loadPrivateKey(self, env);
   const peers = loadPeerKeys(env);
   if (peers.size === 0) {

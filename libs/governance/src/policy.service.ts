@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ALL_PRODUCTS } from './governance.constants';
+import type { GovernanceSource } from './governance.config';
 
 export const OPERATIONS = ['read', 'write', 'execute', 'submit', 'start', 'operate', 'admin'] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -123,7 +124,7 @@ export function validatePolicy(doc: unknown, source = 'policy'): Policy {
  * config/policy.yaml at the repository root, found by walking up from this file (works from src/ under
  * Jest and from dist/ at run time), else under the working directory; PANCHA_POLICY_FILE overrides it.
  */
-export function resolvePolicyFile(env: NodeJS.ProcessEnv = process.env): string {
+export function resolvePolicyFile(env: GovernanceSource): string {
   if (env.PANCHA_POLICY_FILE?.trim()) return path.resolve(env.PANCHA_POLICY_FILE.trim());
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'config', 'policy.yaml');
@@ -160,7 +161,8 @@ export function loadPolicy(file: string): Policy {
 export class PolicyService {
   constructor(private readonly policy: Policy) {}
 
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): PolicyService {
+  /** From the app's validated settings (PANCHA_POLICY_FILE, else the default file). */
+  static fromEnv(env: GovernanceSource): PolicyService {
     return new PolicyService(loadPolicy(resolvePolicyFile(env)));
   }
 

@@ -109,7 +109,11 @@ describe('ServiceAuthGuard (Bucket-like service with the shipped policy)', () =>
   it('lets the executor write, as itself only', async () => {
     const auth = await bearer(RequesterId.WorkflowExecutor);
     await http().post('/core/write-event').set('Authorization', auth).send({ requester_id: 'workflow_executor' }).expect(201);
-    const res = await http().post('/core/write-event').set('Authorization', auth).send({ requester_id: 'bhiv_core' }).expect(403);
+    const res = await http()
+      .post('/core/write-event')
+      .set('Authorization', await bearer(RequesterId.WorkflowExecutor))
+      .send({ requester_id: 'bhiv_core' })
+      .expect(403);
     expect(res.body.code).toBe('requester_mismatch');
   });
 
@@ -172,7 +176,7 @@ describe('GovernanceModule start-up', () => {
     writeFileSync(file, 'services:\n  bucket:\n    bhiv_core: [read, destroy]\n');
     await expect(
       Test.createTestingModule({
-        imports: [GovernanceModule.forRoot({ service: 'bucket', self: RequesterId.Bucket, keyStore: keyStoreFor(RequesterId.Bucket, pairs), env: { PANCHA_POLICY_FILE: file } })],
+        imports: [GovernanceModule.forRoot({ service: 'bucket', self: RequesterId.Bucket, keyStore: keyStoreFor(RequesterId.Bucket, pairs), config: { PANCHA_POLICY_FILE: file } })],
       }).compile(),
     ).rejects.toThrow(/services\.bucket\.bhiv_core: unknown operation destroy/);
   });
@@ -180,7 +184,7 @@ describe('GovernanceModule start-up', () => {
   it('refuses to start without keys, naming the variable', async () => {
     await expect(
       Test.createTestingModule({
-        imports: [GovernanceModule.forRoot({ service: 'bucket', self: RequesterId.Bucket, policy: repoPolicy(), env: {} })],
+        imports: [GovernanceModule.forRoot({ service: 'bucket', self: RequesterId.Bucket, policy: repoPolicy(), config: {} })],
       }).compile(),
     ).rejects.toThrow(/No private key for bucket: set PANCHA_KEYS_DIR/);
   });

@@ -1,20 +1,34 @@
-import { Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { HttpException, Injectable, Logger, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ANONYMOUS } from '@pancha/contracts';
-import { IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
+import { AuthFailureLimiter } from './auth-failure-limiter';
+import { CREDENTIAL_REQUIRED_KEY, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
 import { GovernanceConfig } from './governance.config';
-import { forbidden, unauthenticated } from './governance.exception';
+import { forbidden, GovernanceErrorCode, tooManyAuthFailures, unauthenticated } from './governance.exception';
 import { PolicyService, type Operation } from './policy.service';
 import { attachRequester, authorizationHeader } from './requester-context';
+import { TokenReplayStore } from './token-replay.store';
 import { TokenVerificationError, TokenVerifier } from './token-verifier.service';
 import type { VerifiedRequester } from './verified-requester';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** Reads may reuse a token within its short lifetime (an operator's curl); every other operation changes something. */
+export const isReplayProtected = (operation: Operation): boolean => operation !== 'read';
+
+interface HttpRequestLike {
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+interface HttpResponseLike {
+  setHeader(name: string, value: string): unknown;
+}
+
 /**
  * Global guard (APP_GUARD): authenticates the caller's service token and checks the policy for the
- * handler's declared operation. 401 for a missing (when anonymous may not) or bad credential, 403 when
- * the policy refuses or the handler declares no operation.
+ * handler's declared operation. 401 for a missing (when anonymous may not) or bad credential, or for a
+ * write whose token was already used; 403 when the policy refuses or the handler declares no operation;
+ * 429 with Retry-After once a client has failed authentication too often (when a limiter is provided).
  */
 @Injectable()
 export class ServiceAuthGuard implements CanActivate {
@@ -25,6 +39,8 @@ export class ServiceAuthGuard implements CanActivate {
     private readonly config: GovernanceConfig,
     private readonly verifier: TokenVerifier,
     private readonly policy: PolicyService,
+    private readonly replay: TokenReplayStore,
+    @Optional() private readonly failures?: AuthFailureLimiter,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -37,18 +53,25 @@ export class ServiceAuthGuard implements CanActivate {
       this.logger.error(`${handler} declares neither @RequireOperation() nor @Public(): denied`);
       throw forbidden(`${handler} declares no operation; denied by default`);
     }
+    const credentialRequired = this.reflector.getAllAndOverride<boolean>(CREDENTIAL_REQUIRED_KEY, targets) === true;
 
-    const requester = await this.authenticate(authorizationHeader(ctx), operation);
-    if (!this.policy.isAllowed(this.config.service, requester.id, operation)) {
-      throw forbidden(`requester ${requester.id} may not ${operation} on ${this.config.service}`);
+    let requester: VerifiedRequester;
+    try {
+      requester = await this.authenticate(authorizationHeader(ctx), operation, credentialRequired);
+      if (!this.policy.isAllowed(this.config.service, requester.id, operation)) {
+        throw forbidden(`requester ${requester.id} may not ${operation} on ${this.config.service}`);
+      }
+      await this.refuseReplay(ctx, requester, operation);
+    } catch (error) {
+      throw await this.limited(ctx, error);
     }
     attachRequester(ctx, requester);
     return true;
   }
 
-  private async authenticate(header: string | undefined, operation: Operation): Promise<VerifiedRequester> {
+  private async authenticate(header: string | undefined, operation: Operation, credentialRequired: boolean): Promise<VerifiedRequester> {
     if (header === undefined || header.trim() === '') {
-      if (this.policy.isAllowed(this.config.service, ANONYMOUS, operation)) {
+      if (!credentialRequired && this.policy.isAllowed(this.config.service, ANONYMOUS, operation)) {
         return { id: ANONYMOUS, products: this.policy.effectiveProducts(ANONYMOUS) };
       }
       throw unauthenticated('a bearer token is required');
@@ -61,5 +84,34 @@ export class ServiceAuthGuard implements CanActivate {
       if (err instanceof TokenVerificationError) throw unauthenticated(err.message);
       throw err;
     }
+  }
+
+  /**
+   * A write's token is single-use: its jti is claimed in this service's own database (shared by every
+   * replica) before the handler runs, and a second claim is refused. Message consumers claim theirs with the
+   * message's stream sequence as binding, so redeliveries of one message pass; HTTP has no such binding.
+   */
+  private async refuseReplay(ctx: ExecutionContext, requester: VerifiedRequester, operation: Operation): Promise<void> {
+    if (!isReplayProtected(operation) || requester.tokenId === undefined || requester.tokenExpiresAt === undefined) return;
+    if (ctx.getType() !== 'http') return;
+    const first = await this.replay.claim({ issuer: requester.id, jti: requester.tokenId, expiresAt: requester.tokenExpiresAt });
+    if (!first) {
+      throw unauthenticated(
+        `token ${requester.tokenId} was already used; every ${operation} needs a fresh token`,
+        GovernanceErrorCode.TokenReplayed,
+      );
+    }
+  }
+
+  /** A 401 counts against the client's failed-authentication budget; over it, the answer is 429 instead. */
+  private async limited(ctx: ExecutionContext, error: unknown): Promise<unknown> {
+    if (!this.failures || ctx.getType() !== 'http' || !(error instanceof HttpException) || error.getStatus() !== 401) return error;
+    const http = ctx.switchToHttp();
+    const req = http.getRequest<HttpRequestLike>();
+    const client = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
+    const retryAfter = await this.failures.recordFailure(client);
+    if (retryAfter === undefined) return error;
+    http.getResponse<HttpResponseLike>().setHeader('Retry-After', String(retryAfter));
+    return tooManyAuthFailures(retryAfter);
   }
 }

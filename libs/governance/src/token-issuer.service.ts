@@ -1,12 +1,7 @@
 import type { ServiceName, TokenSource } from '@pancha/contracts';
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
-import {
-  DEFAULT_TOKEN_TTL_SECONDS,
-  MAX_TOKEN_TTL_SECONDS,
-  TOKEN_ALGORITHM,
-  TOKEN_REFRESH_MARGIN_SECONDS,
-} from './governance.constants';
+import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, TOKEN_ALGORITHM } from './governance.constants';
 import { KeyStore } from './key-store';
 
 export interface TokenIssuerOptions {
@@ -21,19 +16,14 @@ export interface TokenClaims {
   products?: string[];
 }
 
-interface CachedToken {
-  token: string;
-  exp: number;
-}
-
 /**
  * Signs this service's short-lived EdDSA tokens (iss = sub = our requester id, aud = the target service).
- * One token per audience (and products claim) is reused until 15 s before it expires.
+ * Every call mints a new token with its own jti: receivers refuse a jti they have seen on a write (replay
+ * protection), so a token is never shared between two requests. Signing costs tens of microseconds.
  */
 export class TokenIssuer implements TokenSource {
   private readonly ttlSeconds: number;
   private readonly now: () => number;
-  private readonly cache = new Map<string, CachedToken>();
 
   constructor(
     private readonly keys: KeyStore,
@@ -53,11 +43,7 @@ export class TokenIssuer implements TokenSource {
 
   async issue(audience: ServiceName, claims: TokenClaims = {}): Promise<string> {
     const products = claims.products === undefined ? undefined : normaliseProducts(claims.products);
-    const key = `${audience}|${products?.join(',') ?? '*'}`;
     const nowSeconds = Math.floor(this.now() / 1000);
-    const cached = this.cache.get(key);
-    if (cached && cached.exp - nowSeconds > TOKEN_REFRESH_MARGIN_SECONDS) return cached.token;
-
     const exp = nowSeconds + this.ttlSeconds;
     const jwt = new SignJWT(products === undefined ? {} : { products })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: 'JWT' })
@@ -67,9 +53,7 @@ export class TokenIssuer implements TokenSource {
       .setIssuedAt(nowSeconds)
       .setExpirationTime(exp)
       .setJti(randomUUID());
-    const token = await jwt.sign(this.keys.privateKey);
-    this.cache.set(key, { token, exp });
-    return token;
+    return jwt.sign(this.keys.privateKey);
   }
 }
 

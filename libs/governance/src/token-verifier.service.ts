@@ -73,7 +73,13 @@ export class TokenVerifier {
       throw new TokenVerificationError('products claim must be a list of strings');
     }
     const id = issuer as RequesterId;
-    return { id, products: this.policy.effectiveProducts(id, claim as string[] | undefined), tokenId: jti };
+    return {
+      id,
+      products: this.policy.effectiveProducts(id, claim as string[] | undefined),
+      tokenId: jti,
+      // Past this instant the token is refused anyway, so its jti need not be remembered longer.
+      tokenExpiresAt: new Date((exp + CLOCK_TOLERANCE_SECONDS) * 1000),
+    };
   }
 }
 

@@ -8,6 +8,8 @@ export interface VerifiedRequester {
   products: string[];
   /** The token's jti; absent for anonymous requests. */
   tokenId?: string;
+  /** When the token stops being accepted (exp + clock tolerance); absent for anonymous requests. */
+  tokenExpiresAt?: Date;
 }
 
 /** Whether `requester` may see data of `product` (product isolation, T9). */

@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import type { ServiceName } from '@pancha/contracts';
-import { KeyStore, PolicyService } from '@pancha/governance';
+import { KeyStore, PolicyService, TokenReplayStore } from '@pancha/governance';
 import { JetStreamServer, type JetStreamServerOptions } from './jetstream.server';
 import { natsSettings, type NatsEnv } from './nats.config';
 
@@ -9,7 +9,7 @@ export interface JetStreamConsumerModuleOptions {
   /** The app's validated config (NATS_URL, NATS_STREAM). Without NATS_URL there is no server. */
   config: NatsEnv;
   /** Tuning (tests use short delays). */
-  server?: Partial<Omit<JetStreamServerOptions, 'settings' | 'service' | 'keys' | 'policy'>>;
+  server?: Partial<Omit<JetStreamServerOptions, 'settings' | 'service' | 'keys' | 'policy' | 'replay'>>;
 }
 
 /**
@@ -35,11 +35,11 @@ export class JetStreamConsumerModule {
       providers: [
         {
           provide: JetStreamConsumerHost,
-          useFactory: (keys: KeyStore, policy: PolicyService) =>
+          useFactory: (keys: KeyStore, policy: PolicyService, replay: TokenReplayStore) =>
             new JetStreamConsumerHost(
-              settings && new JetStreamServer({ ...options.server, settings, service: options.service, keys, policy }),
+              settings && new JetStreamServer({ ...options.server, settings, service: options.service, keys, policy, replay }),
             ),
-          inject: [KeyStore, PolicyService],
+          inject: [KeyStore, PolicyService, TokenReplayStore],
         },
       ],
       exports: [JetStreamConsumerHost],

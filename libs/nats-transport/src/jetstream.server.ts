@@ -1,7 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { MAX_JSON_DEPTH, type ServiceName } from '@pancha/contracts';
-import { KeyStore, PolicyService, TokenVerificationError, TokenVerifier, type Operation, type VerifiedRequester } from '@pancha/governance';
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  isReplayProtected,
+  KeyStore,
+  MAX_TOKEN_TTL_SECONDS,
+  PolicyService,
+  TokenReplayStore,
+  TokenVerificationError,
+  TokenVerifier,
+  type Operation,
+  type VerifiedRequester,
+} from '@pancha/governance';
 import { findUnstorableJson } from '@pancha/service-kit';
 import { currentTraceId, runInTraceContext, SpanKind } from '@pancha/trace-context';
 import {
@@ -38,6 +49,8 @@ export interface JetStreamServerOptions {
   service: ServiceName;
   keys: KeyStore;
   policy: PolicyService;
+  /** Where write tokens' jti are remembered (governance's store, this service's database); none: not checked. */
+  replay?: TokenReplayStore;
   /** Policy operation every message needs (default `write`: the hops are writes). */
   operation?: Operation;
   /** Deliveries before a message that keeps failing is dead-lettered (default 20). */
@@ -228,7 +241,23 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     if (!this.options.policy.isAllowed(this.options.service, requester.id, this.operation)) {
       throw new JetStreamRejection(`forbidden: requester ${requester.id} may not ${this.operation} on ${this.options.service}`);
     }
+    await this.refuseReplay(requester, msg);
     return requester;
+  }
+
+  /**
+   * A token carried by one message is single-use like an HTTP write's: its jti is claimed with the message's
+   * stream sequence as binding, so redeliveries of that message pass and any other message with the same
+   * token (a replay) is dead-lettered. The record outlives the token by its whole lifetime counted from now,
+   * since a message may be consumed long after it was stored.
+   */
+  private async refuseReplay(requester: VerifiedRequester, msg: JsMsg): Promise<void> {
+    if (!this.options.replay || !isReplayProtected(this.operation) || requester.tokenId === undefined) return;
+    const expiresAt = new Date(Date.now() + (MAX_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000);
+    const binding = `${this.options.settings.stream}:${msg.info.streamSequence}`;
+    if (!(await this.options.replay.claim({ issuer: requester.id, jti: requester.tokenId, expiresAt, binding }))) {
+      throw new JetStreamRejection(`unauthenticated: token ${requester.tokenId} was already used by another message (replay)`);
+    }
   }
 
   private async settle(link: NatsLink, msg: JsMsg, headers: Record<string, string>, disposition: MessageDisposition): Promise<void> {

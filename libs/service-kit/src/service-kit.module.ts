@@ -1,23 +1,30 @@
 import { DynamicModule, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { ThrottlerStorage } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { RequesterId, ServiceName } from '@pancha/contracts';
 import { GovernanceModule } from '@pancha/governance';
 import { shutdownTracing } from '@pancha/trace-context';
 import { LoggerModule } from 'nestjs-pino';
-import { BaseServiceConfig } from './config/env.validation';
+import type { Writable } from 'node:stream';
 import { DataSource } from 'typeorm';
+import { BaseServiceConfig } from './config/env.validation';
 import type { DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions, DatabaseOptions } from './database/data-source-options';
 import { DatabaseRoleError, migrateAsOwner } from './database/database-roles';
 import { HealthController } from './health/health.controller';
 import { loggerOptions } from './logging/logger.options';
+import { ThrottlerAuthFailureLimiter } from './rate-limit/auth-failure.limiter';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { ServiceIdentityOptions } from './service-identity';
+import { PgTokenReplayStore } from './token-replay/pg-token-replay.store';
 
 export interface ServiceKitOptions {
   service: ServiceName;
   self: RequesterId;
   config: BaseServiceConfig;
   database: Omit<DatabaseOptions, 'url'>;
+  /** Where the JSON log lines go; default stdout (tests capture them). */
+  logDestination?: Writable;
 }
 
 @Injectable()
@@ -28,15 +35,20 @@ class TracingShutdown implements OnApplicationShutdown {
   }
 }
 
-/** What every Pancha service has: JSON logging, its own database, service identity + policy, health, readiness, metrics. */
+/**
+ * What every Pancha service has: JSON logging, its own database, service identity + policy (with replay
+ * protection and failed-authentication limits), the anonymous rate limit, health, readiness, metrics.
+ * The app's validated config is provided as BaseServiceConfig, so configureApp finds the edge settings.
+ */
 @Module({})
 export class ServiceKitModule {
   static forRoot(options: ServiceKitOptions): DynamicModule {
+    const { config } = options;
     return {
       module: ServiceKitModule,
       global: true,
       imports: [
-        LoggerModule.forRoot(loggerOptions(options.service, options.config.LOG_LEVEL)),
+        LoggerModule.forRoot(loggerOptions(options.service, config.LOG_LEVEL, options.logDestination)),
         TypeOrmModule.forRootAsync({
           useFactory: () => ({
             ...buildDataSourceOptions({ ...options.database, url: options.config.DATABASE_URL }),
@@ -56,14 +68,35 @@ export class ServiceKitModule {
             return new DataSource(dataSourceOptions as DataSourceOptions).initialize();
           },
         }),
-        GovernanceModule.forRoot({ service: options.service, self: options.self }),
+        RateLimitModule.forRoot(options.service, config),
+        GovernanceModule.forRoot({
+          service: options.service,
+          self: options.self,
+          config,
+          tokenReplayStore: { useFactory: (dataSource: DataSource) => new PgTokenReplayStore(dataSource), inject: [DataSource] },
+          ...(config.RATE_LIMIT_AUTH_FAILURE_LIMIT > 0
+            ? {
+                authFailureLimiter: {
+                  useFactory: (storage: ThrottlerStorage) =>
+                    new ThrottlerAuthFailureLimiter(storage, {
+                      service: options.service,
+                      limit: config.RATE_LIMIT_AUTH_FAILURE_LIMIT,
+                      windowMs: config.RATE_LIMIT_AUTH_FAILURE_WINDOW_MS,
+                      blockMs: config.RATE_LIMIT_AUTH_FAILURE_BLOCK_MS,
+                    }),
+                  inject: [ThrottlerStorage],
+                },
+              }
+            : {}),
+        }),
       ],
       controllers: [HealthController],
       providers: [
-        { provide: ServiceIdentityOptions, useValue: new ServiceIdentityOptions(options.service, options.config.APP_ENV) },
+        { provide: ServiceIdentityOptions, useValue: new ServiceIdentityOptions(options.service, config.APP_ENV) },
+        { provide: BaseServiceConfig, useValue: config },
         TracingShutdown,
       ],
-      exports: [ServiceIdentityOptions],
+      exports: [ServiceIdentityOptions, BaseServiceConfig],
     };
   }
 }

@@ -65,14 +65,10 @@ async function main(): Promise<void> {
     await app.listen(0, '127.0.0.1');
     const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     const issuer = new TokenIssuer(loadKeyStore(RequesterId.Core, process.env));
-    let token = await issuer.tokenFor('karma');
-    let tokenAt = Date.now();
 
     const send = async (i: number): Promise<{ ok: boolean; status: number; ms: number }> => {
-      if (Date.now() - tokenAt > 30_000) {
-        token = await issuer.tokenFor('karma');
-        tokenAt = Date.now();
-      }
+      // A write token is single-use (replay protection): one per request, as the services' own clients do.
+      const token = await issuer.tokenFor('karma');
       const body = {
         type: 'life_event',
         source: 'bench',

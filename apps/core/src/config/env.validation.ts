@@ -1,6 +1,6 @@
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
 import { withOutboxConfig } from '@pancha/outbox';
-import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
+import { BaseServiceConfig, parseBoolean, Secret } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsPositive, IsString, IsUrl, Max, Min } from 'class-validator';
 
@@ -41,7 +41,7 @@ export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   @IsOptional() @IsUrl(SERVICE_URL, { message: 'LLM_BASE_URL must be an http(s) URL' })
   LLM_BASE_URL?: string;
 
-  @IsOptional() @IsString()
+  @Secret() @IsOptional() @IsString()
   LLM_API_KEY?: string;
 
   @IsOptional() @IsString()

@@ -193,6 +193,7 @@ async function startCore(env: Record<string, string>): Promise<RunningCore> {
   const db = await createTestDatabase('core');
   const config = validateEnv(CoreConfig, {
     DATABASE_URL: db.url,
+    PANCHA_KEYS_DIR: keysDir,
     LOG_LEVEL: 'silent',
     WORKFLOW_EXECUTOR_URL: executor.url,
     BUCKET_URL: bucket.url,

@@ -25,10 +25,11 @@ describe('workflow-executor without providers, events disabled', () => {
   const bucket = new RecordingServer(() => ({ status: 201, body: { success: true } }));
   const karma = new RecordingServer(() => ({ status: 200, body: { status: 'success' } }));
 
-  const execute = (traceId: string, payload: Record<string, unknown>) =>
+  // A fresh Core token per execute: it is single-use (replay protection); reads may reuse `token`.
+  const execute = async (traceId: string, payload: Record<string, unknown>) =>
     request(app.getHttpServer())
       .post('/api/workflow/execute')
-      .set('authorization', `Bearer ${token}`)
+      .set('authorization', `Bearer ${await new TokenIssuer(loadKeyStore(RequesterId.Core, process.env)).tokenFor('workflow-executor')}`)
       .send({ trace_id: traceId, decision: 'workflow', data: { workflow_type: 'workflow', payload } });
 
   const outbox = (query: Record<string, string> = {}) =>

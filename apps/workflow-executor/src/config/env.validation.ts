@@ -1,6 +1,6 @@
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
 import { withOutboxConfig } from '@pancha/outbox';
-import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
+import { BaseServiceConfig, parseBoolean, Secret } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
 import { existsSync } from 'node:fs';
@@ -34,7 +34,7 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   KARMA_URL = 'http://127.0.0.1:8000';
 
   /** smtp://user:pass@host:port or smtps://…; unset → email goes to the capture outbox. */
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['smtp', 'smtps'] })
+  @Secret() @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['smtp', 'smtps'] })
   SMTP_URL?: string;
 
   @IsOptional() @IsString()
@@ -49,13 +49,14 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
 
   @ValidateIf((c: WorkflowExecutorConfig) => c.WHATSAPP_PHONE_NUMBER_ID !== undefined || c.WHATSAPP_ACCESS_TOKEN !== undefined)
   @IsString({ message: 'WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID must be set together' })
+  @Secret()
   WHATSAPP_ACCESS_TOKEN?: string;
 
   /** OpenAI-compatible base URL (…/v1); unset → the ai adapter fails with provider_not_configured. */
   @IsOptional() @IsUrl(HTTP_URL)
   AI_BASE_URL?: string;
 
-  @IsOptional() @IsString()
+  @Secret() @IsOptional() @IsString()
   AI_API_KEY?: string;
 
   @ValidateIf((c: WorkflowExecutorConfig) => c.AI_BASE_URL !== undefined)

@@ -48,8 +48,9 @@ describe('workflow-executor with providers configured', () => {
     };
   });
 
-  const execute = (body: object, token = coreToken) =>
-    request(app.getHttpServer()).post(EXECUTE).set('authorization', `Bearer ${token}`).send(body);
+  // A fresh Core token per call: an execute token is single-use (replay protection).
+  const execute = async (body: object, token?: string) =>
+    request(app.getHttpServer()).post(EXECUTE).set('authorization', `Bearer ${token ?? (await mint(RequesterId.Core))}`).send(body);
 
   const workflow = (traceId: string, payload: Record<string, unknown>) => ({
     trace_id: traceId,

@@ -25,6 +25,7 @@ export enum CommonErrorCode {
   NotFound = 'not_found',
   Conflict = 'conflict',
   PayloadTooLarge = 'payload_too_large',
+  UnsupportedMediaType = 'unsupported_media_type',
   RateLimited = 'rate_limited',
   DatabaseUnavailable = 'database_unavailable',
   DependencyUnavailable = 'dependency_unavailable',

@@ -1,10 +1,12 @@
 import type { DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
 import type { RuntimeGrants } from './database-roles';
+import { SERVICE_KIT_MIGRATIONS } from '../token-replay/pg-token-replay.store';
 
 export interface DatabaseOptions {
   url: string;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   entities: MixedList<Function | string | EntitySchema>;
+  /** The app's own migrations; service-kit adds its own (the `used_tokens` table of replay protection). */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   migrations: MixedList<Function | string>;
   /** Pool size per process. */
@@ -22,7 +24,7 @@ export function buildDataSourceOptions(options: DatabaseOptions): DataSourceOpti
     type: 'postgres',
     url: options.url,
     entities: options.entities,
-    migrations: options.migrations,
+    migrations: [...(Array.isArray(options.migrations) ? options.migrations : Object.values(options.migrations)), ...SERVICE_KIT_MIGRATIONS],
     migrationsRun: true,
     migrationsTransactionMode: 'each',
     synchronize: false,

@@ -11,6 +11,7 @@ const CODE_BY_STATUS: Record<number, CommonErrorCode> = {
   404: CommonErrorCode.NotFound,
   409: CommonErrorCode.Conflict,
   413: CommonErrorCode.PayloadTooLarge,
+  415: CommonErrorCode.UnsupportedMediaType,
   422: CommonErrorCode.ValidationFailed,
   429: CommonErrorCode.RateLimited,
   503: CommonErrorCode.DependencyUnavailable,

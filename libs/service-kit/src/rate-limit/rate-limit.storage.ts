@@ -1,0 +1,75 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
+import Redis from 'ioredis';
+
+type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+export interface RateLimitStorageSettings {
+  REDIS_URL?: string;
+  RATE_LIMIT_KEY_PREFIX: string;
+}
+
+/**
+ * The counters behind every rate limit of a service. With REDIS_URL: in Redis (one Lua script per hit,
+ * @nest-lab/throttler-storage-redis), so every replica counts against the same limit. Without: in this
+ * process (@nestjs/throttler's own storage).
+ *
+ * Fails open: when Redis is unreachable a hit is not counted (and is allowed) instead of failing the request;
+ * the rate limit protects the service, it must not be the reason it is down. Commands never queue while
+ * Redis is away, so a request never waits on it.
+ */
+export class RateLimitStorage implements ThrottlerStorage, OnApplicationShutdown {
+  private readonly logger = new Logger('RateLimitStorage');
+  private failing = false;
+
+  private constructor(
+    private readonly inner: ThrottlerStorage & { onApplicationShutdown?: () => void },
+    private readonly redis?: Redis,
+  ) {}
+
+  static create(settings: RateLimitStorageSettings): RateLimitStorage {
+    if (!settings.REDIS_URL) return new RateLimitStorage(new ThrottlerStorageService());
+    const redis = new Redis(settings.REDIS_URL, {
+      keyPrefix: settings.RATE_LIMIT_KEY_PREFIX,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 1000,
+      connectTimeout: 2000,
+    });
+    const storage = new RateLimitStorage(new ThrottlerStorageRedisService(redis), redis);
+    redis.on('error', (error: Error) => storage.degraded(error));
+    redis.on('ready', () => storage.recovered());
+    return storage;
+  }
+
+  get shared(): boolean {
+    return this.redis !== undefined;
+  }
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<StorageRecord> {
+    try {
+      return await this.inner.increment(key, ttl, limit, blockDuration, throttlerName);
+    } catch (error) {
+      this.degraded(error as Error);
+      return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.inner.onApplicationShutdown?.();
+    this.redis?.disconnect(false);
+  }
+
+  private degraded(error: Error): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.logger.warn(`rate-limit storage unavailable, requests are not being counted: ${error.message}`);
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.logger.log('rate-limit storage available again');
+  }
+}
