@@ -6,6 +6,7 @@ import {
   type ExpressionScope,
   type ForeachStep,
   isExpressionString,
+  parseDuration,
   type ParallelStep,
   redactSecrets,
   renderTemplate,
@@ -473,6 +474,15 @@ export class RunInterpreter {
         until = typeof text === 'string' || text instanceof Date ? new Date(text).getTime() : Number.NaN;
         if (Number.isNaN(until)) {
           this.failStep(rec, engineError(EngineErrorCode.SleepUntilInvalid, `sleep.until of step ${step.id} is not a time: ${String(text)}`));
+          return { state: 'failed', error: rec.error! };
+        }
+      } else if (step.for !== undefined) {
+        let wait: unknown;
+        try {
+          wait = this.render(step.for, this.scope(frame));
+          until = this.now.getTime() + parseDuration(wait as string | number);
+        } catch (error) {
+          this.failStep(rec, engineError(EngineErrorCode.SleepUntilInvalid, `sleep.for of step ${step.id} is not a duration: ${String(wait ?? (error as Error).message)}`));
           return { state: 'failed', error: rec.error! };
         }
       } else {

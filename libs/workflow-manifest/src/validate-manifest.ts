@@ -578,6 +578,7 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
         break;
       case 'sleep':
         if (step.until !== undefined) sites.push({ ...base, path: `${p}/sleep/until`, mode: 'template', value: step.until });
+        if (step.for !== undefined) sites.push({ ...base, path: `${p}/sleep/for`, mode: 'template', value: step.for });
         break;
       default:
         break;
