@@ -4,3 +4,4 @@ export * from './in-memory-runner';
 export * from './interpreter';
 export * from './run-state';
 export * from './start-resolution';
+export * from './manifest-tests';
