@@ -772,8 +772,15 @@ class SecurityChecks {
     const declared = this.manifest.security.http_hosts;
     if (policy) {
       declared.forEach((entry, i) => {
+        // A warning: one manifest serves deployments with different egress; a step that calls such a host fails
+        // when it runs (and a literal URL to one is an error below).
         if (!policy.some((p) => patternWithin(entry, p))) {
-          this.error('http_host_not_in_policy', `http host "${entry}" is not allowed by the deployment's policy (${policy.join(', ') || 'none'})`, `/security/http_hosts/${i}`);
+          this.error(
+            'http_host_not_in_policy',
+            `http host "${entry}" is not allowed by this deployment's policy (${policy.join(', ') || 'none'}); steps calling it will fail`,
+            `/security/http_hosts/${i}`,
+            'warning',
+          );
         }
       });
     }

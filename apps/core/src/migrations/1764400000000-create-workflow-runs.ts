@@ -19,7 +19,7 @@ export class CreateWorkflowRuns1764400000000 implements MigrationInterface {
         "product"     varchar(128) NULL,
         "trace_id"    varchar(32)  NOT NULL,
         "actor"       varchar(160) NOT NULL,
-        "source"      varchar(32)  NOT NULL,
+        "source"      varchar(64)  NOT NULL,
         "delivery"    varchar(16)  NOT NULL DEFAULT 'queued',
         "reason"      text         NULL,
         "created_at"  timestamptz  NOT NULL DEFAULT now(),
