@@ -1,15 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { RequesterId } from '@pancha/contracts';
 import type { KarmaEventReply, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
@@ -28,40 +22,31 @@ const cfg = loadKarmaConfig();
 
 interface Harness {
   app: INestApplication;
+  url: string;
   dataSource: DataSource;
   clock: FixedClock;
 }
 
 async function buildApp(databaseUrl: string, clock: FixedClock): Promise<Harness> {
   const env = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' };
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] })
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-  configureApp(app);
-  await app.init();
-  return { app, dataSource: app.get(DataSource), clock };
+  const { app, url } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
+    override: (builder) => builder.overrideProvider(Clock).useValue(clock),
+  });
+  return { app, url, dataSource: app.get(DataSource), clock };
 }
 
 describe('karma (HTTP, real PostgreSQL)', () => {
-  let keysDir: string;
-  const tokens = new Map<RequesterId, string>();
+  let keys: TestKeys;
 
-  async function tokenOf(who: RequesterId): Promise<string> {
-    if (!tokens.has(who)) tokens.set(who, await new TokenIssuer(loadKeyStore(who, process.env)).tokenFor('karma'));
-    return tokens.get(who) as string;
-  }
+  /** A token of its own for every request: tokens live 60 s, and a write may refuse a jti it has seen. */
+  const tokenOf = (who: RequesterId): Promise<string> => keys.mint(who, 'karma');
 
   beforeAll(() => {
-    keysDir = mkdtempSync(path.join(tmpdir(), 'karma-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
+    keys = createTestKeys('karma');
+    process.env.PANCHA_KEYS_DIR = keys.dir;
   });
 
-  afterAll(() => {
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => keys?.remove());
 
   describe('the service', () => {
     let db: TestDatabase;
@@ -231,17 +216,14 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         // A clock that ticks 1 ms per reading, so events get distinct times in arrival order.
         let tick = T0 + 2 * DAY_MS;
         jest.spyOn(h.clock, 'now').mockImplementation(() => new Date(tick++));
-        const server = h.app.getHttpServer();
-        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const token = await tokenOf(RequesterId.Core);
+        const base = h.url;
         const actions = cfg.actionNames;
         const ids: string[] = [];
 
         const send = async (body: unknown) => {
           const res = await fetch(`${base}/v1/event/`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenOf(RequesterId.Core)}` },
             body: JSON.stringify(body),
           });
           return { status: res.status, body: (await res.json()) as KarmaEventReply };
@@ -310,16 +292,15 @@ describe('karma (HTTP, real PostgreSQL)', () => {
     });
 
     it('answers 503 database_unavailable, never a fake success, and accepts the retry once it is back', async () => {
-      const token = await tokenOf(RequesterId.Core);
-      const send = () =>
+      const send = async () =>
         request(h.app.getHttpServer())
           .post('/v1/event/')
-          .set('authorization', `Bearer ${token}`)
+          .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
           .send({ type: 'life_event', data: { event_id: retryId, user_id: 'down', action: 'helping_peers' } });
       const retryId = randomUUID();
       const first = await request(h.app.getHttpServer())
         .post('/v1/event/')
-        .set('authorization', `Bearer ${token}`)
+        .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
         .send({ type: 'life_event', data: { user_id: 'down', action: 'completing_lessons' } });
       expect(first.status).toBe(200);
 
@@ -327,7 +308,7 @@ describe('karma (HTTP, real PostgreSQL)', () => {
       const down = await send();
       expect(down.status).toBe(503);
       expect(down.body).toMatchObject({ code: 'database_unavailable' });
-      const profile = await request(h.app.getHttpServer()).get('/api/v1/karma/down').set('authorization', `Bearer ${token}`);
+      const profile = await request(h.app.getHttpServer()).get('/api/v1/karma/down').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`);
       expect(profile.status).toBe(503);
       expect(profile.body.code).toBe('database_unavailable');
       expect((await request(h.app.getHttpServer()).get('/readyz')).status).toBe(503);
