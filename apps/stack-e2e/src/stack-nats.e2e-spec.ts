@@ -10,9 +10,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
-import type { ServiceName } from '@pancha/contracts';
+import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { createTestStream, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testKeysAt, testServerUrl } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -104,7 +104,9 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
     await poll('the stream to drain', async () => ((await stream.storedCount()) === 0 ? true : undefined));
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`);
+        // A reader each service's policy names: PRANA on Core, Core on the executor.
+        const reader = svc === 'core' ? RequesterId.Prana : RequesterId.Core;
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, await testKeysAt(stack.keysDir).mint(reader, svc));
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.dead).toBe(0);
