@@ -31,7 +31,7 @@ for (const definition of (httpInstrumentation as unknown as { _modules: { name: 
   if (definition.name === 'http') definition.patch?.(require('node:http'), process.versions.node);
 }
 
-jest.setTimeout(30_000);
+jest.setTimeout(60_000);
 
 /** libs/testing's `poll` for probes that may also answer false. */
 const waitFor = <T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string): Promise<T> =>
