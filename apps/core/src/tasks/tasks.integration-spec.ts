@@ -323,6 +323,10 @@ describe('with workflow execution enabled', () => {
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-4' }).expect(202);
       expect(res.body).toMatchObject({ decision: 'respond', status: 'decided' });
       await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id), 'task_received');
+      // Nothing for the executor was enqueued with the task, so nothing can reach it later either.
+      const queued = (await core.dataSource.query(`SELECT topic FROM outbox WHERE strpos(payload::text, $1) > 0`, [res.body.trace_id])) as { topic: string }[];
+      expect(queued.length).toBeGreaterThan(0); // the Bucket event: the query does find this task's rows
+      expect(queued.filter((r) => r.topic === 'workflow-executor.execute')).toEqual([]);
       expect(executeCalls(res.body.trace_id)).toHaveLength(0);
       expect(await taskRow(core, res.body.task_id)).toMatchObject({ status: 'decided', action_type: null, payload: null });
     });

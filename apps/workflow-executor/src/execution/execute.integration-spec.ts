@@ -481,6 +481,9 @@ describe('workflow-executor with providers configured', () => {
       await execute(workflow('t-events-nouser', { action_type: 'task', title: 'anonymous' }));
       await eventually(() => expect(karma.requests.find((r) => lifeEvent(r)?.user_id === 'user-fail')?.body).toMatchObject({ data: { action: 'workflow_failure' } }));
       await eventually(() => expect(bucket.requests.some((r) => bodyTrace(r) === 't-events-nouser')).toBe(true));
+      // No life event was even enqueued (same transaction as the execution), so none can arrive later.
+      const queued: { topic: string }[] = await dataSource.query(`SELECT topic FROM outbox WHERE strpos(payload::text, 't-events-nouser') > 0`);
+      expect(queued.map((r) => r.topic)).toEqual(['bucket.workflow-event']);
       expect(karma.requests.some((r) => (lifeEvent(r)?.context as { trace_id?: string })?.trace_id === 't-events-nouser')).toBe(false);
     });
 
