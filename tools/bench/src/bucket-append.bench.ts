@@ -3,7 +3,7 @@
  * chain verification (GET /audit/verify).
  *
  * Starts Bucket alone (tools/stack) on a fresh database and appends BENCH_APPENDS events one at a time, then
- * BENCH_APPENDS more with BENCH_CONCURRENCY writers, each request with its own bhiv_core token; prints appends/s
+ * BENCH_APPENDS more with BENCH_WRITERS writers, each request with its own bhiv_core token; prints appends/s
  * and latency percentiles for both, then times GET /audit/verify over the whole chain and checks it is intact
  * and as long as the number of appends.
  */
@@ -12,7 +12,7 @@ import { RequesterId } from '@pancha/contracts';
 import { inParallel, latencyLine, positive, runBench, send, startBenchStack, type Reply } from './bench-support';
 
 const APPENDS = positive('BENCH_APPENDS', 1000);
-const CONCURRENCY = positive('BENCH_CONCURRENCY', 20);
+const WRITERS = positive('BENCH_WRITERS', 20);
 
 runBench('bench:bucket', async () => {
   const { stack, keys, stop } = await startBenchStack('bench-bucket', ['bucket']);
@@ -37,10 +37,10 @@ runBench('bench:bucket', async () => {
     };
 
     const sequential = await round(1);
-    const concurrent = await round(CONCURRENCY);
+    const concurrent = await round(WRITERS);
     for (const [what, r] of [
       ['1 writer', sequential],
-      [`${CONCURRENCY} writers`, concurrent],
+      [`${WRITERS} writers`, concurrent],
     ] as const) {
       console.log(`[bench:bucket] ${APPENDS} appends, ${what}: ${(APPENDS / r.seconds).toFixed(0)}/s; latency ms  ${latencyLine(r.latencies)}`);
     }
