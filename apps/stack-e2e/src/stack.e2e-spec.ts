@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { RequesterId, ServiceName } from '@pancha/contracts';
-import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testKeysAt, testServerUrl, type TestKeys } from '@pancha/testing';
+import { eventually, freePort, httpJson, poll, queryRows, startOtlpReceiver, testKeysAt, testServerUrl, type TestKeys } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -167,16 +167,19 @@ describe('the Pancha stack, end to end', () => {
     expect(serverSpanOf('karma').map(callerOf)).toContain('workflow-executor');
   });
 
-  it('every service logs JSON lines that carry trace_id and span_id', () => {
-    for (const svc of SERVICES) {
-      const lines = readFileSync(path.join(logDir, `${svc}.log`), 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l));
-      const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
-      expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
-      expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
-    }
+  it('every service logs JSON lines that carry trace_id and span_id', async () => {
+    // Another process writes these files: read until its lines are there (pino may still be flushing).
+    await eventually(() => {
+      for (const svc of SERVICES) {
+        const lines = readFileSync(path.join(logDir, `${svc}.log`), 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l));
+        const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
+        expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
+        expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
+      }
+    });
   });
 
   it('the outbox accounting of Core and the Executor balances: emitted = delivered + pending + dead, nothing dead', async () => {
