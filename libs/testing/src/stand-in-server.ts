@@ -14,8 +14,12 @@ export interface RecordedRequest {
   abandoned: boolean;
 }
 
-/** What to answer: a status and a JSON body, or `'hang'` (never answer; the caller's timeout must act). */
-export type StandInAnswer = { status: number; body: unknown } | 'hang';
+/**
+ * What to answer: a status and a JSON body, or `'hang'` (never answer; the caller's timeout must act).
+ * `delayMs` waits before answering; prefer holding the answer on a `deferred()` the test releases, which no
+ * machine load can reorder.
+ */
+export type StandInAnswer = { status: number; body: unknown; delayMs?: number } | 'hang';
 export type StandInHandler = (req: RecordedRequest) => StandInAnswer | Promise<StandInAnswer>;
 
 /**
@@ -52,6 +56,11 @@ export class StandInServer {
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
     return this;
+  }
+
+  /** The same as stop(). */
+  close(): Promise<void> {
+    return this.stop();
   }
 
   /** Closes the port and every open connection (answers held by the handler are dropped). */
@@ -97,7 +106,9 @@ export class StandInServer {
       res.destroy();
       return;
     }
-    if (answer === 'hang' || res.destroyed) return;
+    if (answer === 'hang') return;
+    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    if (res.destroyed) return;
     res.writeHead(answer.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(answer.body));
   }
