@@ -35,8 +35,9 @@ export default [
     },
   },
   {
-    // Tests may use the testing lib (fresh databases, OTLP receiver) on top of what their project may import.
-    files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts'],
+    // Tests may use the testing lib (fresh databases, OTLP receiver) on top of what their project may import,
+    // and so may test support in a `testing/` folder under src/, which only specs import.
+    files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts', '**/src/**/testing/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',
