@@ -52,7 +52,14 @@ export interface BenchStack {
  * on stop) or on an embedded PostgreSQL in a temporary directory; every port is picked free so a running
  * `npm start` is left alone. Ctrl-C stops the stack before exiting.
  */
-export async function startBenchStack(label: string, services: readonly ServiceName[]): Promise<BenchStack> {
+export interface BenchStackOptions {
+  /** Another build's repository root (its dist/ and config/), for before/after numbers. Default this one. */
+  rootDir?: string;
+  /** Owner and runtime database roles per service (default true; false for a build that predates them). */
+  databaseRoles?: boolean;
+}
+
+export async function startBenchStack(label: string, services: readonly ServiceName[], options: BenchStackOptions = {}): Promise<BenchStack> {
   const serverUrl = process.env.DATABASE_URL || undefined;
   const tempDir = mkdtempSync(path.join(tmpdir(), `pancha-${label}-`));
   // As root the embedded cluster runs as the `postgres` user, which must reach <tempDir>/data/pg.
@@ -62,11 +69,12 @@ export async function startBenchStack(label: string, services: readonly ServiceN
   let stack: RunningStack;
   try {
     stack = await startStack({
-      rootDir: ROOT,
+      rootDir: options.rootDir ?? ROOT,
       dataDir: path.join(tempDir, 'data'),
       databaseUrl: serverUrl,
       databasePrefix: serverUrl ? `bench_${randomBytes(3).toString('hex')}_` : undefined,
       dropDatabasesOnStop: Boolean(serverUrl),
+      databaseRoles: options.databaseRoles,
       postgresPort: serverUrl ? undefined : await freePort(),
       ports,
       services,
