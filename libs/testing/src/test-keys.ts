@@ -34,7 +34,7 @@ function keysIn(dir: string, owned: boolean): TestKeys {
     return store;
   };
   const mint = (who: RequesterId, audience: ServiceName, claims?: TokenClaims) =>
-    // A fresh issuer each time: an issuer reuses its token per audience, which is what a test must not do.
+    // TokenIssuer.issue signs a new token (its own jti) on every call, as the services' clients do.
     new TokenIssuer(storeOf(who)).issue(audience, claims);
   return {
     dir,
