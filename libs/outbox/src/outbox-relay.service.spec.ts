@@ -192,6 +192,8 @@ describe('OutboxRelay', () => {
     } finally {
       jest.useRealTimers();
     }
+    // Stopped here already: another stop() (afterEach) would wait the 5 s out again for the delivery that hangs.
+    relays = relays.filter((r) => r !== relay);
     expect(only(store).status).toBe('pending');
   });
 });
