@@ -1,6 +1,11 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+// The harness boots services with service-kit's configureApp, and service-kit's own integration specs use the
+// harness (a test database): a cycle through spec files only. The tag rules below still keep every
+// non-spec service-kit file away from type:testing, so the only edge allowed back is a test's.
+const ignoredCircularDependencies = [['service-kit', 'testing']];
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -13,6 +18,7 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: false,
+          ignoredCircularDependencies,
           allow: [],
           depConstraints: [
             // contracts is the leaf: wire types only, nothing of ours.
@@ -35,13 +41,15 @@ export default [
     },
   },
   {
-    // Tests may use the testing lib (fresh databases, OTLP receiver) on top of what their project may import.
-    files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts'],
+    // Tests may use the testing lib (fresh databases, OTLP receiver) on top of what their project may import,
+    // and so may test support in a `testing/` folder under src/, which only specs import.
+    files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts', '**/src/**/testing/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',
         {
           enforceBuildableLibDependency: false,
+          ignoredCircularDependencies,
           allow: [],
           depConstraints: [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:testing'] },

@@ -1,15 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { RequesterId } from '@pancha/contracts';
 import type { KarmaEventReply, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
@@ -28,38 +22,31 @@ const cfg = loadKarmaConfig();
 
 interface Harness {
   app: INestApplication;
+  url: string;
   dataSource: DataSource;
   clock: FixedClock;
 }
 
 async function buildApp(databaseUrl: string, clock: FixedClock): Promise<Harness> {
   const env = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' };
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] })
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-  configureApp(app);
-  await app.init();
-  return { app, dataSource: app.get(DataSource), clock };
+  const { app, url } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
+    override: (builder) => builder.overrideProvider(Clock).useValue(clock),
+  });
+  return { app, url, dataSource: app.get(DataSource), clock };
 }
 
 describe('karma (HTTP, real PostgreSQL)', () => {
-  let keysDir: string;
-  // A fresh token per request: tokens live 60 s, and a write token is single-use (replay protection).
-  async function tokenOf(who: RequesterId): Promise<string> {
-    return new TokenIssuer(loadKeyStore(who, process.env)).tokenFor('karma');
-  }
+  let keys: TestKeys;
+
+  /** A token of its own for every request: tokens live 60 s, and a write may refuse a jti it has seen. */
+  const tokenOf = (who: RequesterId): Promise<string> => keys.mint(who, 'karma');
 
   beforeAll(() => {
-    keysDir = mkdtempSync(path.join(tmpdir(), 'karma-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
+    keys = createTestKeys('karma');
+    process.env.PANCHA_KEYS_DIR = keys.dir;
   });
 
-  afterAll(() => {
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => keys?.remove());
 
   describe('the service', () => {
     let db: TestDatabase;
@@ -225,9 +212,7 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         // A clock that ticks 1 ms per reading, so events get distinct times in arrival order.
         let tick = T0 + 2 * DAY_MS;
         jest.spyOn(h.clock, 'now').mockImplementation(() => new Date(tick++));
-        const server = h.app.getHttpServer();
-        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const base = h.url;
         const actions = cfg.actionNames;
         const ids: string[] = [];
 

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
-import { loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { createTestStream, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testKeysAt, testServerUrl } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -105,10 +104,9 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
     await poll('the stream to drain', async () => ((await stream.storedCount()) === 0 ? true : undefined));
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        // Operator data: prana may read Core, bhiv_core the executor (a fresh token per request).
+        // A reader each service's policy names: PRANA on Core, Core on the executor.
         const reader = svc === 'core' ? RequesterId.Prana : RequesterId.Core;
-        const token = await new TokenIssuer(loadKeyStore(reader, { PANCHA_KEYS_DIR: stack.keysDir })).tokenFor(svc);
-        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, token);
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, await testKeysAt(stack.keysDir).mint(reader, svc));
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
       expect(stats.dead).toBe(0);

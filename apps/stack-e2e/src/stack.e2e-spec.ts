@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { RequesterId, ServiceName } from '@pancha/contracts';
-import { loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { freePort, httpJson, poll, queryRows, startOtlpReceiver, testServerUrl } from '@pancha/testing';
+import { eventually, freePort, httpJson, poll, queryRows, startOtlpReceiver, testKeysAt, testServerUrl, type TestKeys } from '@pancha/testing';
 import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -23,7 +22,8 @@ describe('the Pancha stack, end to end', () => {
   let stack: RunningStack;
   let receiver: Receiver;
   let logDir: string;
-  let tokensAs: (who: RequesterId) => TokenIssuer;
+  /** Tokens from the stack's own keys, a new one per request. */
+  let keys: TestKeys;
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
@@ -46,7 +46,7 @@ describe('the Pancha stack, end to end', () => {
         NATS_URL: '',
       },
     });
-    tokensAs = (who) => new TokenIssuer(loadKeyStore(who, { PANCHA_KEYS_DIR: stack.keysDir }));
+    keys = testKeysAt(stack.keysDir);
   }, 180000);
 
   afterAll(async () => {
@@ -56,18 +56,17 @@ describe('the Pancha stack, end to end', () => {
 
   let accepted: { task_id: string; trace_id: string; decision: string; status: string };
 
-  it('POST /handle_task answers 202 with task_id, trace_id and the decision within milliseconds', async () => {
-    const started = performance.now();
+  // That Core does not wait for the executor is shown with an executor that never answers, in
+  // apps/core/src/tasks/tasks.integration-spec.ts; a stopwatch here would only measure how busy the machine is.
+  it('POST /handle_task answers 202 with task_id, trace_id and the decision, before the dispatch', async () => {
     const res = await httpJson('POST', `${stack.urls.core}/handle_task`, {
       input: 'create a task to review the auth module',
       user_id: 'u1',
     });
-    const elapsed = performance.now() - started;
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ decision: 'workflow' });
+    expect(res.body).toMatchObject({ decision: 'workflow', status: 'dispatching' });
     expect(res.body.task_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.body.trace_id).toMatch(/^[0-9a-f]{32}$/);
-    expect(elapsed).toBeLessThan(1000);
     accepted = res.body;
   });
 
@@ -84,8 +83,7 @@ describe('the Pancha stack, end to end', () => {
     const timelineTypes = task.timeline.map((e: { event_type: string }) => e.event_type);
     expect(timelineTypes).toEqual(expect.arrayContaining(['task_received', 'workflow_execution']));
 
-    const token = await tokensAs(RequesterId.Core).tokenFor('workflow-executor');
-    const tasks = await httpJson('GET', `${stack.urls['workflow-executor']}/api/tasks?user_id=u1`, undefined, token);
+    const tasks = await httpJson('GET', `${stack.urls['workflow-executor']}/api/tasks?user_id=u1`, undefined, await keys.mint(RequesterId.Core, 'workflow-executor'));
     expect(tasks.status).toBe(200);
     const rows = Array.isArray(tasks.body) ? tasks.body : tasks.body.tasks;
     expect(rows).toEqual(
@@ -94,11 +92,16 @@ describe('the Pancha stack, end to end', () => {
   });
 
   it('Bucket holds the workflow_execution event in PostgreSQL, hash-chained', async () => {
-    const rows = await queryRows<{ requester_id: string; event_type: string; event_data: Record<string, unknown> }>(
-      stack.databaseUrls.bucket,
-      `SELECT requester_id, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
-      [accepted.trace_id],
-    );
+    // Core writes task_dispatched after the executor's reply: wait for all three events of the trace.
+    const rows = await poll('the three Bucket events of the trace', async () => {
+      const found = await queryRows<{ requester_id: string; event_type: string; event_data: Record<string, unknown> }>(
+        stack.databaseUrls.bucket,
+        `SELECT requester_id, event_type, event_data FROM bucket_entries WHERE trace_id = $1 ORDER BY seq`,
+        [accepted.trace_id],
+      );
+      return found.length >= 3 ? found : undefined;
+    });
+    expect(rows.map((r) => r.event_type).sort()).toEqual(['task_dispatched', 'task_received', 'workflow_execution']);
     const wf = rows.find((r) => r.event_type === 'workflow_execution');
     expect(wf).toBeDefined();
     expect(wf?.requester_id).toBe('workflow_executor');
@@ -109,11 +112,10 @@ describe('the Pancha stack, end to end', () => {
       status: 'success',
     });
     expect(wf?.event_data.execution_result).toMatchObject({ success: true });
-    const token = await tokensAs(RequesterId.Core).tokenFor('bucket');
-    const verify = await httpJson('GET', `${stack.urls.bucket}/audit/verify`, undefined, token);
+    const verify = await httpJson('GET', `${stack.urls.bucket}/audit/verify`, undefined, await keys.mint(RequesterId.Core, 'bucket'));
     expect(verify.status).toBe(200);
-    expect(verify.body.ok).toBe(true);
-    expect(verify.body.size).toBeGreaterThanOrEqual(2);
+    // This trace is all the stack has done so far: the verifier walked exactly its three entries.
+    expect(verify.body).toMatchObject({ ok: true, size: 3 });
   });
 
   it('Karma recorded the workflow_success life_event in its ledger and the profile reflects it', async () => {
@@ -124,8 +126,7 @@ describe('the Pancha stack, end to end', () => {
       );
       return row.n >= 1 ? row.n : undefined;
     });
-    const token = await tokensAs(RequesterId.Core).tokenFor('karma');
-    const res = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, token);
+    const res = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u1`, undefined, await keys.mint(RequesterId.Core, 'karma'));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ user_id: 'u1', role: 'learner' });
     // workflow_success is +2 DharmaPoints (apps/karma/src/config/karma.config.yaml); merit = Dharma × 1.
@@ -166,35 +167,45 @@ describe('the Pancha stack, end to end', () => {
     expect(serverSpanOf('karma').map(callerOf)).toContain('workflow-executor');
   });
 
-  it('every service logs JSON lines that carry trace_id and span_id', () => {
-    for (const svc of SERVICES) {
-      const lines = readFileSync(path.join(logDir, `${svc}.log`), 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l));
-      const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
-      expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
-      expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
-    }
+  it('every service logs JSON lines that carry trace_id and span_id', async () => {
+    // Another process writes these files: read until its lines are there (pino may still be flushing).
+    await eventually(() => {
+      for (const svc of SERVICES) {
+        const lines = readFileSync(path.join(logDir, `${svc}.log`), 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l));
+        const traced = lines.filter((l) => l.trace_id === accepted.trace_id);
+        expect({ svc, traced: traced.length > 0 }).toEqual({ svc, traced: true });
+        expect(traced[0].span_id).toMatch(/^[0-9a-f]{16}$/);
+      }
+    });
   });
 
   it('the outbox accounting of Core and the Executor balances: emitted = delivered + pending + dead, nothing dead', async () => {
+    // One workflow task so far. Core: task_received and task_dispatched for Bucket, the execute call for the
+    // executor. The executor: workflow_execution for Bucket, the life event for Karma.
+    const expected = { core: 3, 'workflow-executor': 2 };
     for (const svc of ['core', 'workflow-executor'] as const) {
       const stats = await poll(`${svc} outbox drained`, async () => {
-        // Operator data: prana may read Core, bhiv_core the executor (a fresh token per request).
+        // A reader each service's policy names: PRANA on Core, Core on the executor.
         const reader = svc === 'core' ? RequesterId.Prana : RequesterId.Core;
-        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, await tokensAs(reader).tokenFor(svc));
+        const res = await httpJson('GET', `${stack.urls[svc]}/outbox/stats`, undefined, await keys.mint(reader, svc));
         return res.status === 200 && res.body.pending === 0 ? res.body : undefined;
       });
+      expect({ svc, emitted: stats.emitted, delivered: stats.delivered, dead: stats.dead }).toEqual({
+        svc,
+        emitted: expected[svc],
+        delivered: expected[svc],
+        dead: 0,
+      });
       expect(stats.emitted).toBe(stats.delivered + stats.pending + stats.dead);
-      expect(stats.emitted).toBeGreaterThanOrEqual(svc === 'core' ? 2 : 2);
-      expect(stats.dead).toBe(0);
     }
   });
 
   describe('service identity', () => {
     it('the executor can never read Bucket (403), and no or forged credentials are 401', async () => {
-      const asExecutor = await tokensAs(RequesterId.WorkflowExecutor).tokenFor('bucket');
+      const asExecutor = await keys.mint(RequesterId.WorkflowExecutor, 'bucket');
       expect((await httpJson('GET', `${stack.urls.bucket}/core/events?trace_id=${accepted.trace_id}`, undefined, asExecutor)).status).toBe(403);
       expect((await httpJson('GET', `${stack.urls.bucket}/core/events`)).status).toBe(401);
       const forged = asExecutor.replace(/\.[^.]+$/, '.' + Buffer.alloc(64, 7).toString('base64url'));
@@ -202,7 +213,7 @@ describe('the Pancha stack, end to end', () => {
     });
 
     it('a body requester_id that differs from the token subject is 403 and stores nothing', async () => {
-      const asCore = await tokensAs(RequesterId.Core).tokenFor('bucket');
+      const asCore = await keys.mint(RequesterId.Core, 'bucket');
       const eventId = '5b0f6d52-6a3c-4b47-9d2e-0c1f3e7a9b10';
       const res = await httpJson(
         'POST',
@@ -234,7 +245,7 @@ describe('the Pancha stack, end to end', () => {
       });
       expect(res.status).toBe(202);
       // A product's task is shown only to a reader whose products name it (anonymous callers get 404): read as PRANA.
-      const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await tokensAs(RequesterId.Prana).tokenFor('core'));
+      const view = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await keys.mint(RequesterId.Prana, 'core'));
       expect(view.status).toBe(200);
       expect(view.body).toMatchObject({ status: 'dispatching', timeline: [], timeline_error: 'bucket_unavailable' });
 
@@ -244,7 +255,7 @@ describe('the Pancha stack, end to end', () => {
       const done = await poll(
         'the dispatch and both timeline events after the restart',
         async () => {
-          const r = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await tokensAs(RequesterId.Prana).tokenFor('core'));
+          const r = await httpJson('GET', `${stack.urls.core}/tasks/${res.body.task_id}`, undefined, await keys.mint(RequesterId.Prana, 'core'));
           const types = (r.body.timeline ?? []).map((e: { event_type: string }) => e.event_type);
           return r.body.status === 'dispatched_success' && types.includes('task_received') && types.includes('workflow_execution')
             ? r.body
@@ -253,9 +264,8 @@ describe('the Pancha stack, end to end', () => {
         60000,
       );
       expect(done.execution_result).toMatchObject({ success: true, task_status: 'CREATED' });
-      const token = await tokensAs(RequesterId.Core).tokenFor('karma');
       await poll('karma to catch up', async () => {
-        const r = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u2`, undefined, token);
+        const r = await httpJson('GET', `${stack.urls.karma}/api/v1/karma/u2`, undefined, await keys.mint(RequesterId.Core, 'karma'));
         return r.status === 200 && r.body.merit > 0 ? r.body : undefined;
       }, 60000);
     }, 120000);

@@ -5,7 +5,7 @@
 import { ConflictException, type INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId, type ServiceName } from '@pancha/contracts';
+import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { ensureKeyPairs, loadKeyStore, PolicyService, TokenIssuer, TokenVerifier } from '@pancha/governance';
 import { getTracer, installInMemoryTracing, SpanKind } from '@pancha/trace-context';
 import { IsOptional, IsString } from 'class-validator';
@@ -19,7 +19,7 @@ import { JetStreamPublisher } from './jetstream.publisher';
 import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
 import { subjectFor } from './nats.config';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
-import { eventually } from '@pancha/testing';
+import { createTestKeys, eventually, type TestKeys } from '@pancha/testing';
 
 jest.setTimeout(30000);
 const tracing = installInMemoryTracing();
@@ -70,7 +70,7 @@ class TestConsumer {
 
 describeNats('JetStream transport (real NATS)', () => {
   let stream: TestStream;
-  let keysDir: string;
+  let keys: TestKeys;
   let env: NodeJS.ProcessEnv;
   let policy: PolicyService;
   let publisher: JetStreamPublisher;
@@ -100,11 +100,11 @@ describeNats('JetStream transport (real NATS)', () => {
 
   beforeAll(async () => {
     stream = await createTestStream(NATS_URL as string);
-    keysDir = mkdtempSync(path.join(tmpdir(), 'nats-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    env = { PANCHA_KEYS_DIR: keysDir };
+    keys = createTestKeys('nats');
+    env = { PANCHA_KEYS_DIR: keys.dir };
     policy = PolicyService.fromEnv({});
-    publisher = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, env)));
+    // A new token per message, as the outbox mints them.
+    publisher = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
     await startConsumer('bucket');
   });
 
@@ -112,7 +112,7 @@ describeNats('JetStream transport (real NATS)', () => {
     for (const app of apps) await app.close();
     await publisher?.close();
     await stream?.delete();
-    rmSync(keysDir, { recursive: true, force: true });
+    keys?.remove();
   });
 
   it('delivers a published message once to its @EventPattern handler, with payload, token subject and headers', async () => {
@@ -136,7 +136,8 @@ describeNats('JetStream transport (real NATS)', () => {
     expect(first.duplicate).toBe(false);
     expect(second).toMatchObject({ duplicate: true, seq: first.seq });
     await eventually(() => expect(callsNamed('twice')).toHaveLength(1));
-    await new Promise((r) => setTimeout(r, 500));
+    // Work-queue retention: once the stream is empty there is nothing left that could be delivered again.
+    await eventually(async () => expect(await stream.storedCount()).toBe(0));
     expect(callsNamed('twice')).toHaveLength(1);
   });
 
@@ -207,20 +208,27 @@ describeNats('JetStream transport (real NATS)', () => {
   });
 
   it('accepts a token that expired while the message waited, judging it at the time JetStream stored the message', async () => {
-    // Karma's consumer is not running yet: the message waits in the stream past its token's life.
+    // Karma's consumer is not running yet: the message waits in the stream.
     const shortLived = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, env), { ttlSeconds: 1 }));
     try {
       await shortLived.publish({ topic: 'karma.test-event', audience: 'karma', messageKey: 'waited', payload: { name: 'waited' } });
     } finally {
       await shortLived.close();
     }
-    await new Promise((r) => setTimeout(r, 7000));
-    await startConsumer('karma');
-    await eventually(() => expect(callsNamed('waited')).toHaveLength(1));
-    const bearer = callsNamed('waited')[0].headers['authorization'].replace(/^Bearer /, '');
-    // The same token checked against the clock now is refused: only the stored timestamp made it valid.
-    await expect(new TokenVerifier(loadKeyStore(RequesterId.Karma, env), policy, 'karma').verify(bearer)).rejects.toThrow('token expired');
-  }, 30000);
+    // The wait, without waiting: this process's clock jumps ten minutes, far past the token's life and the
+    // verifier's tolerance. A consumer that judged the token by the clock would refuse it now.
+    const realNow = Date.now.bind(Date);
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 10 * 60_000);
+    try {
+      await startConsumer('karma');
+      await eventually(() => expect(callsNamed('waited')).toHaveLength(1));
+      const bearer = callsNamed('waited')[0].headers['authorization'].replace(/^Bearer /, '');
+      // The same token checked against the clock now is refused: only the stored timestamp made it valid.
+      await expect(new TokenVerifier(loadKeyStore(RequesterId.Karma, env), policy, 'karma').verify(bearer)).rejects.toThrow('token expired');
+    } finally {
+      clock.mockRestore();
+    }
+  });
 
   it('continues the producer trace: the consumer span is a child of the publish span', async () => {
     tracing.reset();

@@ -2,14 +2,18 @@
  * Recovery after kill -9: the rows a dead relay was delivering come back within one lease (seconds, not the
  * two minutes of the old fixed lease), and each message's effect happens exactly once. A live relay renews its
  * leases, so a delivery slower than the lease is never taken over by another relay.
+ * Time is read from the database, which sets and checks the leases: no stopwatch in the test, no sleep.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
-import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
+import { createTestDatabase, deferred, eventually, type TestDatabase } from '@pancha/testing';
 import type { DataSource } from 'typeorm';
 import type { OutboxRelay } from './outbox-relay.service';
+import { OUTBOX_NUMERIC_FIELDS } from './outbox.options';
 import { openOutboxDataSource, recordingHandler, relayOn } from './testing/outbox-test-kit';
+
+const DEFAULT_LEASE_MS = OUTBOX_NUMERIC_FIELDS.leaseMs.fallback;
 
 jest.setTimeout(60_000);
 
@@ -54,6 +58,13 @@ describe('outbox recovery after a crash', () => {
 
   const effects = async (): Promise<{ message_key: string; relay: string }[]> =>
     dataSource.query(`SELECT message_key, relay FROM effects ORDER BY message_key, relay`);
+  /** Each held row's lease: when it lapses, and how far that is from the database's now (ms, may be negative). */
+  const leases = async (keys: string[]): Promise<{ message_key: string; locked_until: Date; remaining_ms: number }[]> =>
+    dataSource.query(
+      `SELECT message_key, locked_until, (extract(epoch FROM locked_until - now()) * 1000)::float8 AS remaining_ms
+       FROM outbox WHERE message_key = ANY($1) ORDER BY message_key`,
+      [keys],
+    );
   const statuses = async (): Promise<Record<string, number>> => {
     const rows: { status: string; n: number }[] = await dataSource.query(`SELECT status, count(*)::int AS n FROM outbox GROUP BY status`);
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
@@ -64,7 +75,7 @@ describe('outbox recovery after a crash', () => {
     db = await createTestDatabase('outbox_crash');
     dataSource = await openOutboxDataSource(db.url);
     await dataSource.runMigrations();
-    await dataSource.query(`CREATE TABLE effects (message_key text NOT NULL, relay text NOT NULL)`);
+    await dataSource.query(`CREATE TABLE effects (message_key text NOT NULL, relay text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   });
 
   afterEach(async () => {
@@ -100,9 +111,14 @@ describe('outbox recovery after a crash', () => {
       expect(await statuses()).toEqual({ delivered: 17, pending: 3 });
     }, 30_000);
 
+    // The dead relay's rows are held by a lease of the default length (renewed while it lived), not minutes.
+    const held = await leases(hanging);
+    for (const lease of held) expect(lease.remaining_ms).toBeLessThanOrEqual(DEFAULT_LEASE_MS);
+
     spawned.child.kill('SIGKILL');
     await spawned.exited;
-    const killedAt = Date.now();
+    // Nothing renews them now: these are the moments the rows come free.
+    const lapse = new Map((await leases(hanging)).map((l) => [l.message_key, l.locked_until.getTime()]));
 
     const second = await openOutboxDataSource(db.url);
     extra.push(second);
@@ -112,10 +128,16 @@ describe('outbox recovery after a crash', () => {
     // Default poll interval and lease, as in a service.
     relays.push(relayOn(second, [taker.handler], { pollIntervalMs: 250 }).relay);
 
-    await eventually(async () => expect(await statuses()).toEqual({ delivered: 20 }), 30_000);
-    const recoveredInMs = Date.now() - killedAt;
-    // One default lease (5 s) plus a poll; the old fixed 120 s lease made this 78-110 s.
-    expect(recoveredInMs).toBeLessThan(10_000);
+    await eventually(async () => expect(await statuses()).toEqual({ delivered: 20 }), {
+      timeoutMs: 30_000,
+      what: 'the dead relay\'s rows to be delivered by the other relay',
+    });
+    // Taken over once the dead relay's lease lapsed, not before (the old fixed lease kept them two minutes).
+    const taken: { message_key: string; at: Date }[] = await dataSource.query(
+      `SELECT message_key, at FROM effects WHERE relay = 'second' ORDER BY message_key`,
+    );
+    expect(taken.map((t) => t.message_key)).toEqual(hanging);
+    for (const t of taken) expect(t.at.getTime()).toBeGreaterThanOrEqual(lapse.get(t.message_key) as number);
 
     const byKey = new Map<string, string[]>();
     for (const e of await effects()) byKey.set(e.message_key, [...(byKey.get(e.message_key) ?? []), e.relay]);
@@ -131,22 +153,50 @@ describe('outbox recovery after a crash', () => {
   });
 
   it('a live relay keeps renewing its lease: a delivery slower than the lease is not taken by another relay', async () => {
+    const LEASE_MS = 900;
+    const delivering = deferred();
+    const release = deferred();
     const slow = recordingHandler('t', async (message) => {
-      await new Promise((r) => setTimeout(r, 2500));
+      delivering.resolve();
+      await release.promise;
       await dataSource.query(`INSERT INTO effects (message_key, relay) VALUES ($1, 'slow')`, [message.messageKey]);
     });
-    const { relay, outbox } = relayOn(dataSource, [slow.handler], { leaseMs: 600 });
+    const { relay, outbox } = relayOn(dataSource, [slow.handler], { leaseMs: LEASE_MS });
     relays.push(relay);
     await dataSource.transaction((m) => outbox.enqueue(m, { topic: 't', messageKey: 'long', payload: {} }));
-    await eventually(() => expect(slow.calls).toHaveLength(1));
+    await delivering.promise;
+    const [first] = await leases(['long']);
 
-    // A second relay polling all the while: without renewal the 600 ms lease lapses four times over.
-    const second = await openOutboxDataSource(db.url);
+    // A second relay polling all the while, each of its claim statements recorded.
+    const statements: string[] = [];
+    const second = await openOutboxDataSource(db.url, statements);
     extra.push(second);
     const other = recordingHandler('t');
-    relays.push(relayOn(second, [other.handler], { leaseMs: 600, pollIntervalMs: 10 }).relay);
+    relays.push(relayOn(second, [other.handler], { leaseMs: LEASE_MS, pollIntervalMs: 10 }).relay);
+    const claims = () => statements.filter((q) => q.includes('WITH picked AS')).length;
 
-    await eventually(async () => expect(await statuses()).toEqual({ delivered: 1 }), 10_000);
+    // Hold the delivery until, by the database's clock, the first lease lapsed twice over ...
+    await eventually(
+      async () => {
+        const [{ lapsed }] = await dataSource.query(`SELECT now() > $1::timestamptz + ($2::int * interval '1 millisecond') AS lapsed`, [
+          first.locked_until,
+          2 * LEASE_MS,
+        ]);
+        expect(lapsed).toBe(true);
+      },
+      { what: 'two lease lengths to pass on the database clock' },
+    );
+    // ... and the other relay has looked for work since (a claim begun after that and then another one).
+    const claimsThen = claims();
+    await eventually(() => expect(claims()).toBeGreaterThanOrEqual(claimsThen + 2), { what: 'two more claim rounds of the other relay' });
+
+    // The row is still held by the first relay, with a renewed lease; nobody else touched it.
+    expect(other.calls).toHaveLength(0);
+    const [renewed] = await leases(['long']);
+    expect(renewed.locked_until.getTime()).toBeGreaterThan(first.locked_until.getTime() + LEASE_MS);
+
+    release.resolve();
+    await eventually(async () => expect(await statuses()).toEqual({ delivered: 1 }));
     expect(other.calls).toHaveLength(0);
     expect(await effects()).toEqual([{ message_key: 'long', relay: 'slow' }]);
   });

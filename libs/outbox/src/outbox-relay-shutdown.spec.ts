@@ -25,7 +25,7 @@ describe('OutboxRelay shutdown (rolling update)', () => {
       { enabled: false, concurrency: 1, batchSize: 5, pollIntervalMs: 5, leaseMs: 60_000 },
     );
     relay.start();
-    await eventually(() => expect(started).toEqual(['k0']), 2000);
+    await eventually(() => expect(started).toEqual(['k0']));
     // All five are leased to this relay; one is being delivered.
     expect([...store.rows.values()].every((r) => r.lease !== null)).toBe(true);
 

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { deferred, eventually } from '@pancha/testing';
 import type { OutboxHandler, OutboxMessage } from './outbox-handler.interface';
 import { OutboxRelay } from './outbox-relay.service';
 import type { OutboxOptions } from './outbox.options';
@@ -18,13 +19,8 @@ function recordingHandler(topic: string, deliver: (m: OutboxMessage) => Promise<
   return { handler, received };
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const waitFor = (predicate: () => boolean, timeoutMs = 4000): Promise<void> =>
+  eventually(() => expect(predicate()).toBe(true), { timeoutMs, intervalMs: 5 });
 
 const only = (store: InMemoryOutboxStore) => [...store.rows.values()][0];
 
@@ -106,10 +102,12 @@ describe('OutboxRelay', () => {
     const store = new InMemoryOutboxStore();
     const { handler, received } = recordingHandler('t');
     store.failClaimsWith = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    const claims = jest.spyOn(store, 'claim');
     const relay = make(store, [handler]);
     relay.start();
     store.insert('t', 'k', {});
-    await new Promise((r) => setTimeout(r, 60));
+    // It has failed and come back for more, still running.
+    await waitFor(() => claims.mock.calls.length >= 3);
     expect(relay.isRunning).toBe(true);
     expect(received).toHaveLength(0);
     store.failClaimsWith = undefined;
@@ -136,36 +134,66 @@ describe('OutboxRelay', () => {
   it('starts delivering at once when poked instead of waiting for the next poll', async () => {
     const store = new InMemoryOutboxStore();
     const { handler } = recordingHandler('t');
+    const claims = jest.spyOn(store, 'claim');
     const relay = make(store, [handler], { pollIntervalMs: 60_000 });
     relay.start();
-    await new Promise((r) => setTimeout(r, 20)); // first empty round done, now sleeping a minute
+    // The first round has looked at the (empty) table; the next one is a minute away.
+    await waitFor(() => claims.mock.calls.length === 1);
+    await claims.mock.results[0].value;
     store.insert('t', 'k', {});
     relay.poke();
-    await waitFor(() => only(store).status === 'delivered', 1000);
+    await waitFor(() => only(store).status === 'delivered');
+    expect(claims).toHaveBeenCalledTimes(2);
   });
 
   it('on stop, waits for the deliveries in flight and records them', async () => {
     const store = new InMemoryOutboxStore();
-    const { handler } = recordingHandler('t', () => new Promise((r) => setTimeout(r, 100)));
+    const delivering = deferred();
+    const release = deferred();
+    const { handler } = recordingHandler('t', async () => {
+      delivering.resolve();
+      await release.promise;
+    });
     store.insert('t', 'k', {});
     const relay = make(store, [handler]);
     relay.start();
-    await new Promise((r) => setTimeout(r, 20));
-    await relay.stop();
+    await delivering.promise;
+    let stopped = false;
+    const stopping = relay.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
     expect(relay.isRunning).toBe(false);
+    expect(stopped).toBe(false); // still waiting for the delivery
+    release.resolve();
+    await stopping;
     expect(only(store).status).toBe('delivered');
   });
 
   it('bounds the wait on stop by shutdownTimeoutMs', async () => {
     const store = new InMemoryOutboxStore();
-    const { handler } = recordingHandler('t', () => new Promise(() => undefined));
+    const delivering = deferred();
+    const { handler } = recordingHandler('t', () => {
+      delivering.resolve();
+      return new Promise(() => undefined);
+    });
     store.insert('t', 'k', {});
-    const relay = make(store, [handler], { shutdownTimeoutMs: 50, deliveryTimeoutMs: 60_000, leaseMs: 10_000_000 });
+    const relay = make(store, [handler], { shutdownTimeoutMs: 5000, deliveryTimeoutMs: 60_000, leaseMs: 10_000_000 });
     relay.start();
-    await new Promise((r) => setTimeout(r, 20));
-    const started = Date.now();
-    await relay.stop();
-    expect(Date.now() - started).toBeLessThan(1000);
+    await delivering.promise;
+    // The shutdown clock is the test's: stop() gives up exactly at shutdownTimeoutMs, not before.
+    jest.useFakeTimers();
+    try {
+      let stopped = false;
+      const stopping = relay.stop().then(() => (stopped = true));
+      await jest.advanceTimersByTimeAsync(4999);
+      expect(stopped).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(stopped).toBe(true);
+      await stopping;
+    } finally {
+      jest.useRealTimers();
+    }
+    // Stopped here already: another stop() (afterEach) would wait the 5 s out again for the delivery that hangs.
+    relays = relays.filter((r) => r !== relay);
     expect(only(store).status).toBe('pending');
   });
 });

@@ -13,22 +13,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Calls `fn` every 200 ms until it returns something other than undefined, or fails naming `what`. */
-export async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
 export interface JsonResponse {
   status: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions walk arbitrary bodies
@@ -58,18 +42,5 @@ export async function queryRows<T>(url: string, sql: string, params: unknown[] =
     return (await db.query(sql, params)).rows as T[];
   } finally {
     await db.end();
-  }
-}
-
-/** Retries `fn` (an assertion, usually) every 100 ms until it stops throwing; after the timeout its last error stands. */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 }

@@ -15,12 +15,11 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
-import { loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { startStack, STACK_SERVICES, type RunningStack } from '@pancha/stack';
+import { freePort, testKeysAt, type TestKeys } from '@pancha/testing';
 
 // dist/tools/<tool>/src → the repository root.
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -75,17 +74,6 @@ function positive(name: string, fallback: number): number {
   return n;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -133,7 +121,7 @@ async function pollUntil<T>(deadline: number, probe: () => Promise<T | undefined
 class Bench {
   private stack?: RunningStack;
   private tempDir?: string;
-  private tokens?: TokenIssuer;
+  private keys?: TestKeys;
 
   async run(): Promise<boolean> {
     const serverUrl = process.env.DATABASE_URL || undefined;
@@ -163,7 +151,7 @@ class Bench {
       env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0' },
     });
     const stack = this.stack;
-    this.tokens = new TokenIssuer(loadKeyStore(RequesterId.Core, { PANCHA_KEYS_DIR: stack.keysDir }));
+    this.keys = testKeysAt(stack.keysDir);
 
     const handleTask = `${stack.urls.core}/handle_task`;
     const probe = await request('POST', handleTask, { input: INPUT, user_id: 'bench-warmup' });
@@ -235,7 +223,7 @@ class Bench {
 
   private async waitForWorkflowEvent(traceId: string, deadline: number): Promise<number | undefined> {
     const stack = this.stack as RunningStack;
-    const token = async () => (this.tokens as TokenIssuer).tokenFor('bucket');
+    const token = async () => (this.keys as TestKeys).mint(RequesterId.Core, 'bucket');
     return pollUntil(deadline, async () => {
       const reply = await request(
         'GET',
@@ -248,12 +236,11 @@ class Bench {
     });
   }
 
-  /** Operator data, never anonymous: as prana on Core, as bhiv_core on the Executor (their policies). */
+  /** As a reader the service's policy names: PRANA on Core, bhiv_core on the Executor. */
   private async outboxStats(service: ServiceName): Promise<JsonReply> {
-    const stack = this.stack as RunningStack;
-    const url = `${stack.urls[service]}/outbox/stats`;
+    const url = `${(this.stack as RunningStack).urls[service]}/outbox/stats`;
     const reader = service === 'core' ? RequesterId.Prana : RequesterId.Core;
-    return request('GET', url, undefined, await new TokenIssuer(loadKeyStore(reader, { PANCHA_KEYS_DIR: stack.keysDir })).tokenFor(service));
+    return request('GET', url, undefined, await (this.keys as TestKeys).mint(reader, service));
   }
 
   private async waitForOutboxDrain(loadStopped: number, deadline: number): Promise<{ ok: boolean; lines: string[] }> {

@@ -1,159 +1,111 @@
 /**
  * `npm run bench:verify`: Bucket's write latency while auditors hammer GET /audit/verify (issue 6, finding 6).
  *
- * 1. startStack with Bucket only, on DATABASE_URL (fresh `bench_<hex>_bucket`, dropped afterwards) or an embedded
- *    PostgreSQL in a temporary directory; free ports.
+ * 1. Starts Bucket alone (tools/stack) on a fresh database of DATABASE_URL's server or an embedded PostgreSQL.
  * 2. Fills the chain with BENCH_VERIFY_ENTRIES (20,000) PRANA packets, 500 per request.
  * 3. Three phases of BENCH_VERIFY_WRITES (400) POST /core/write-event, 4 at a time, each write timed:
  *      idle            no verification running;
  *      verify          8 loops calling GET /audit/verify (the default: incremental) back to back;
  *      verify?full     8 loops calling GET /audit/verify?full=true back to back.
+ *    The writes of a verifying phase start once every verifier has finished one verification (so they are
+ *    measured against verifications in flight, whatever the machine's load).
  *    Prints per phase the write p50 / p99 / max and how many verifications completed, with their p50.
+ * Every request carries a token of its own (a write refuses a token id it has seen). Exit code 0 only when every
+ * write was a 201 and every verification found an intact chain.
  * BENCH_ROOT runs another build (e.g. an export of main with its dist/) for before/after numbers; with
  * BENCH_DATABASE_ROLES=false the stack runs Bucket as the server's role (a build that predates DATABASE_MIGRATION_URL).
  */
-// @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
-import 'reflect-metadata';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { RequesterId } from '@pancha/contracts';
-import { loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { startStack, type RunningStack } from '@pancha/stack';
+import { deferred } from '@pancha/testing';
+import { inParallel, percentile, positive, runBench, send, startBenchStack, type Reply } from './bench-support';
 
-// dist/tools/<tool>/src → the repository root.
-const ROOT = process.env.BENCH_ROOT ? path.resolve(process.env.BENCH_ROOT) : path.resolve(__dirname, '../../../..');
 const ENTRIES = positive('BENCH_VERIFY_ENTRIES', 20_000);
 const WRITES = positive('BENCH_VERIFY_WRITES', 400);
 const WRITE_CONCURRENCY = 4;
 const VERIFIERS = 8;
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
+const PACKETS_PER_INGEST = 500;
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
-async function main(): Promise<void> {
-  const tmp = mkdtempSync(path.join(tmpdir(), 'pancha-bench-verify-'));
-  chmodSync(tmp, 0o755);
-  let stack: RunningStack | undefined;
+runBench('bench:verify', async () => {
+  const { stack, keys, stop } = await startBenchStack('bench-verify', ['bucket'], {
+    rootDir: process.env.BENCH_ROOT ? path.resolve(process.env.BENCH_ROOT) : undefined,
+    databaseRoles: process.env.BENCH_DATABASE_ROLES !== 'false',
+  });
   try {
-    stack = await startStack({
-      rootDir: ROOT,
-      dataDir: path.join(tmp, 'data'),
-      databaseUrl: process.env.DATABASE_URL || undefined,
-      databasePrefix: `bench_${randomBytes(3).toString('hex')}_`,
-      dropDatabasesOnStop: true,
-      databaseRoles: process.env.BENCH_DATABASE_ROLES !== 'false',
-      postgresPort: await freePort(),
-      ports: { bucket: await freePort() },
-      services: ['bucket'],
-      logDir: path.join(tmp, 'logs'),
-      env: { LOG_LEVEL: 'warn', NATS_URL: '' },
-      log: () => undefined,
-    });
     const url = stack.urls.bucket;
-    const issuers = {
-      core: new TokenIssuer(loadKeyStore(RequesterId.Core, { PANCHA_KEYS_DIR: stack.keysDir })),
-      prana: new TokenIssuer(loadKeyStore(RequesterId.Prana, { PANCHA_KEYS_DIR: stack.keysDir })),
-    };
-    const call = async (who: keyof typeof issuers, method: string, route: string, body?: unknown) => {
-      const res = await fetch(`${url}${route}`, {
-        method,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await issuers[who].tokenFor('bucket')}` },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (res.status >= 300) throw new Error(`${method} ${route} → ${res.status} ${text.slice(0, 200)}`);
-      return JSON.parse(text) as Record<string, unknown>;
-    };
+    // A new token for every request, as Bucket's callers do.
+    const call = async (who: RequesterId, method: string, route: string, body?: unknown): Promise<Reply> =>
+      send(method, `${url}${route}`, body, await keys.bearer(who, 'bucket'));
 
-    process.stdout.write(`filling the chain with ${ENTRIES} entries… `);
-    for (let done = 0; done < ENTRIES; done += 500) {
-      const n = Math.min(500, ENTRIES - done);
-      const packets = Array.from({ length: n }, (_, i) => ({
+    process.stdout.write(`[bench:verify] filling the chain with ${ENTRIES} entries… `);
+    for (let done = 0; done < ENTRIES; done += PACKETS_PER_INGEST) {
+      const packets = Array.from({ length: Math.min(PACKETS_PER_INGEST, ENTRIES - done) }, (_, i) => ({
         event_id: randomUUID(),
         user_id: `bench-u${(done + i) % 100}`,
         state: 'DEEP_FOCUS',
         timestamp: new Date().toISOString(),
       }));
-      await call('prana', 'POST', '/bucket/prana/ingest', { packets });
+      const r = await call(RequesterId.Prana, 'POST', '/bucket/prana/ingest', { packets });
+      if (r.status >= 300) throw new Error(`POST /bucket/prana/ingest → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
     }
     console.log('done');
 
-    const phase = async (label: string, verifyRoute?: string) => {
-      let stop = false;
+    let failures = 0;
+    const phase = async (label: string, verifyRoute?: string): Promise<void> => {
+      let stopped = false;
       const verifyLatencies: number[] = [];
+      let warmedUp = 0;
+      const allVerifying = deferred();
       const loops = verifyRoute
         ? Array.from({ length: VERIFIERS }, async () => {
-            while (!stop) {
-              const started = performance.now();
-              const result = await call('core', 'GET', verifyRoute);
-              if (result.ok !== true) throw new Error(`verify not ok: ${JSON.stringify(result)}`);
-              verifyLatencies.push(performance.now() - started);
+            let first = true;
+            while (!stopped) {
+              const r = await call(RequesterId.Core, 'GET', verifyRoute);
+              const result = r.body as { ok?: boolean };
+              if (r.status !== 200 || result.ok !== true) {
+                failures++;
+                console.log(`[bench:verify] ${verifyRoute} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+              }
+              verifyLatencies.push(r.ms);
+              if (first && ++warmedUp === VERIFIERS) allVerifying.resolve();
+              first = false;
             }
           })
         : [];
-      // Let the verifiers get going before the writes are timed.
-      if (verifyRoute) await new Promise((r) => setTimeout(r, 500));
+      // A verifier that throws (a dropped connection) ends the wait too, with its error.
+      if (verifyRoute) await Promise.race([allVerifying.promise, Promise.all(loops)]);
       const latencies: number[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: WRITE_CONCURRENCY }, async () => {
-          while (next < WRITES) {
-            next += 1;
-            const started = performance.now();
-            await call('core', 'POST', '/core/write-event', {
-              requester_id: 'bhiv_core',
-              event_data: { event_id: randomUUID(), event_type: 'bench_write' },
-            });
-            latencies.push(performance.now() - started);
-          }
-        }),
-      );
-      stop = true;
+      await inParallel(WRITES, WRITE_CONCURRENCY, async () => {
+        const r = await call(RequesterId.Core, 'POST', '/core/write-event', {
+          requester_id: RequesterId.Core,
+          event_data: { event_id: randomUUID(), event_type: 'bench_write' },
+        });
+        latencies.push(r.ms);
+        if (r.status !== 201) {
+          failures++;
+          console.log(`[bench:verify] POST /core/write-event → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+        }
+      });
+      stopped = true;
       await Promise.all(loops);
       latencies.sort((a, b) => a - b);
       verifyLatencies.sort((a, b) => a - b);
       const verifies = verifyRoute ? `; ${verifyLatencies.length} verifications, p50 ${ms(percentile(verifyLatencies, 50))}` : '';
       console.log(
-        `${label.padEnd(28)} writes p50 ${ms(percentile(latencies, 50))}  p99 ${ms(percentile(latencies, 99))}  max ${ms(latencies[latencies.length - 1])}${verifies}`,
+        `[bench:verify] ${label.padEnd(28)} writes p50 ${ms(percentile(latencies, 50))}  p99 ${ms(percentile(latencies, 99))}  max ${ms(latencies.at(-1) ?? NaN)}${verifies}`,
       );
     };
 
-    console.log(`${WRITES} writes (${WRITE_CONCURRENCY} at a time) on a chain of ~${ENTRIES} entries, ${VERIFIERS} concurrent verifiers:`);
+    console.log(`[bench:verify] ${WRITES} writes (${WRITE_CONCURRENCY} at a time) on a chain of ~${ENTRIES} entries, ${VERIFIERS} concurrent verifiers:`);
     await phase('idle');
-    await phase('8 × GET /audit/verify', '/audit/verify');
-    await phase('8 × GET /audit/verify?full', '/audit/verify?full=true');
+    await phase(`${VERIFIERS} × GET /audit/verify`, '/audit/verify');
+    await phase(`${VERIFIERS} × GET /audit/verify?full`, '/audit/verify?full=true');
+    if (failures) console.log(`[bench:verify] ${failures} requests failed`);
+    return failures === 0;
   } finally {
-    await stack?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    await stop();
   }
-}
-
-main().catch((error: Error) => {
-  console.error(error.message);
-  process.exitCode = 1;
 });

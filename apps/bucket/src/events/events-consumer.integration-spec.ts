@@ -4,16 +4,11 @@
  * POST /workflow/write-event and /core/write-event). Skipped, saying so, when NATS_URL is unset.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { RequesterId } from '@pancha/contracts';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, eventually, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { BucketConfig } from '../config/env.validation';
@@ -27,7 +22,7 @@ const describeNats = NATS_URL ? describe : describe.skip;
 describeNats('bucket consuming events from JetStream', () => {
   let db: TestDatabase;
   let stream: TestStream;
-  let keysDir: string;
+  let keys: TestKeys;
   let app: INestApplication;
   let dataSource: DataSource;
   let asExecutor: JetStreamPublisher;
@@ -70,19 +65,15 @@ describeNats('bucket consuming events from JetStream', () => {
   beforeAll(async () => {
     db = await createTestDatabase('bucket_nats');
     stream = await createTestStream(NATS_URL as string, 'BUCKET');
-    keysDir = mkdtempSync(path.join(tmpdir(), 'bucket-nats-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
+    keys = createTestKeys('bucket-nats');
+    process.env.PANCHA_KEYS_DIR = keys.dir;
     const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env };
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(BucketConfig, env))] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    expect(connectJetStream(app)).toBe(true);
-    await app.startAllMicroservices();
-    await app.init();
+    ({ app } = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)), {
+      microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
+    }));
     dataSource = app.get(DataSource);
-    asExecutor = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, env)));
-    asCore = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.Core, env)));
+    asExecutor = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
+    asCore = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.Core));
   });
 
   afterAll(async () => {
@@ -91,7 +82,7 @@ describeNats('bucket consuming events from JetStream', () => {
     await asCore?.close();
     await stream?.delete();
     await db?.drop();
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+    keys?.remove();
   });
 
   it('stores a workflow_execution event from the executor once, even when it is published twice', async () => {

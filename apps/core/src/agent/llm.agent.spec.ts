@@ -10,7 +10,8 @@ interface StubReply {
   status?: number;
   content?: string;
   raw?: string;
-  delayMs?: number;
+  /** Never answer: the agent's own timeout must act. */
+  hang?: boolean;
 }
 
 let server: Server;
@@ -28,8 +29,7 @@ beforeAll(async () => {
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
         res.end(reply.raw ?? JSON.stringify({ id: 'cmpl-1', choices: [{ index: 0, message: { role: 'assistant', content: reply.content } }] }));
       };
-      if (reply.delayMs) setTimeout(send, reply.delayMs);
-      else send();
+      if (!reply.hang) send();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -46,7 +46,10 @@ beforeEach(() => {
 });
 
 const rules = new RuleAgent(loadRuleSet());
-const agent = () => new LlmAgent({ baseUrl, apiKey: 'sk-test', model: 'test-model', timeoutMs: 500 }, rules);
+// The shipped default (LLM_TIMEOUT_MS): a stub that answers at once must never meet it, however busy the machine.
+// The timeout case does not race a clock either: its stub never answers.
+const TIMEOUT_MS = 5000;
+const agent = () => new LlmAgent({ baseUrl, apiKey: 'sk-test', model: 'test-model', timeoutMs: TIMEOUT_MS }, rules);
 const answer = (value: unknown) => ({ content: JSON.stringify(value) });
 
 describe('LlmAgent', () => {
@@ -87,7 +90,6 @@ describe('LlmAgent', () => {
     ['a recipient the user never wrote', answer({ decision: 'workflow', action_type: 'whatsapp', payload: { recipient: '+19998887777', message: 'x' } }), /recipient does not appear in the request/],
     ['a 500', { status: 500, raw: '{"error":"boom"}' }, /^llm_unavailable: chat completions answered HTTP 500/],
     ['no choices', { raw: '{"choices":[]}' }, /no message content/],
-    ['a timeout', { delayMs: 1500, content: '{}' }, /^llm_unavailable: timeout of 500ms exceeded/],
   ])('falls back to the rules on %s, recording why', async (_label, stub, reason) => {
     reply = stub;
     const d = await agent().decide({ input: 'create a task to review the auth module', user_id: 'u-1' });
@@ -100,8 +102,17 @@ describe('LlmAgent', () => {
     expect(d.fallback_reason).toMatch(reason);
   });
 
+  it('falls back to the rules when the LLM does not answer within its timeout', async () => {
+    reply = { hang: true };
+    const impatient = new LlmAgent({ baseUrl, apiKey: 'sk-test', model: 'test-model', timeoutMs: 200 }, rules);
+    const d = await impatient.decide({ input: 'create a task to review the auth module', user_id: 'u-1' });
+    expect(d).toMatchObject({ decision: Decision.Workflow, action_type: ActionType.Task, decided_by: 'rule:task.create' });
+    expect(d.fallback_reason).toMatch(/^llm_unavailable: timeout of 200ms exceeded/);
+    expect(requests).toHaveLength(1);
+  });
+
   it('falls back when the LLM endpoint is unreachable', async () => {
-    const unreachable = new LlmAgent({ baseUrl: 'http://127.0.0.1:1/v1', model: 'm', timeoutMs: 500 }, rules);
+    const unreachable = new LlmAgent({ baseUrl: 'http://127.0.0.1:1/v1', model: 'm', timeoutMs: TIMEOUT_MS }, rules);
     const d = await unreachable.decide({ input: 'hello', user_id: 'u-1' });
     expect(d).toMatchObject({ decision: Decision.Respond, decided_by: 'rule:default' });
     expect(d.fallback_reason).toMatch(/^llm_unavailable: /);
@@ -115,7 +126,7 @@ describe('LlmAgent', () => {
       ),
     );
     reply = answer({ decision: 'workflow', action_type: 'task', payload: { title: 'sneaky' } });
-    const d = await new LlmAgent({ baseUrl, model: 'm', timeoutMs: 500 }, emailOnly).decide({ input: 'make a task', user_id: 'u' });
+    const d = await new LlmAgent({ baseUrl, model: 'm', timeoutMs: TIMEOUT_MS }, emailOnly).decide({ input: 'make a task', user_id: 'u' });
     expect(d.fallback_reason).toMatch(/action_type "task" is not one the rules know \(email\)/);
     expect(d.decision).toBe(Decision.Respond);
   });

@@ -4,16 +4,11 @@
  * Skipped, saying so, when NATS_URL is unset.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { RequesterId } from '@pancha/contracts';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, eventually, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { KarmaConfig } from '../config/env.validation';
@@ -27,7 +22,7 @@ const describeNats = NATS_URL ? describe : describe.skip;
 describeNats('karma consuming life events from JetStream', () => {
   let db: TestDatabase;
   let stream: TestStream;
-  let keysDir: string;
+  let keys: TestKeys;
   let app: INestApplication;
   let dataSource: DataSource;
   let asExecutor: JetStreamPublisher;
@@ -51,18 +46,14 @@ describeNats('karma consuming life events from JetStream', () => {
   beforeAll(async () => {
     db = await createTestDatabase('karma_nats');
     stream = await createTestStream(NATS_URL as string, 'KARMA');
-    keysDir = mkdtempSync(path.join(tmpdir(), 'karma-nats-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
+    keys = createTestKeys('karma-nats');
+    process.env.PANCHA_KEYS_DIR = keys.dir;
     const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env };
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    expect(connectJetStream(app)).toBe(true);
-    await app.startAllMicroservices();
-    await app.init();
+    ({ app } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
+      microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
+    }));
     dataSource = app.get(DataSource);
-    asExecutor = new JetStreamPublisher(stream.settings, new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, env)));
+    asExecutor = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
   });
 
   afterAll(async () => {
@@ -70,7 +61,7 @@ describeNats('karma consuming life events from JetStream', () => {
     await asExecutor?.close();
     await stream?.delete();
     await db?.drop();
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+    keys?.remove();
   });
 
   it('records a workflow_success life event once, even when it is published twice', async () => {

@@ -10,7 +10,7 @@ import {
 } from './karma-model';
 import { DAY_MS, HOUR_MS, LedgerEntry } from './ledger-entry';
 
-// Every expected number below is computed by hand from ../shared/KARMA.md, not by the code under test.
+// Every expected number below is computed by hand from docs/KARMA.md, not by the code under test.
 const cfg = loadKarmaConfig();
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 

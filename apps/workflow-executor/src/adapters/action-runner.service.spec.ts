@@ -61,21 +61,31 @@ describe('ActionRunner', () => {
     expect(execute).not.toHaveBeenCalled();
   });
 
-  it('turns an adapter that never answers into adapter_timeout and aborts it', async () => {
-    let signal: AbortSignal | undefined;
-    const hanging: ActionAdapter = {
-      actionType: ActionType.Ai,
-      parse: () => ({ ok: true, input: {} }),
-      execute: (_input, ctx) => {
-        signal = ctx.signal;
-        return new Promise<ActionOutcome>(() => undefined);
-      },
-    };
-    const started = Date.now();
-    const outcome = await runner({ ai: hanging }, { ADAPTER_TIMEOUT_MS: '50' }).run({ action_type: 'ai' }, context);
-    expect(outcome).toMatchObject({ success: false, error_code: ExecutorErrorCode.AdapterTimeout });
-    expect(Date.now() - started).toBeLessThan(2000);
-    expect(signal?.aborted).toBe(true);
+  describe('on a clock the test moves', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('turns an adapter that never answers into adapter_timeout at ADAPTER_TIMEOUT_MS, not before, and aborts it', async () => {
+      let signal: AbortSignal | undefined;
+      const hanging: ActionAdapter = {
+        actionType: ActionType.Ai,
+        parse: () => ({ ok: true, input: {} }),
+        execute: (_input, ctx) => {
+          signal = ctx.signal;
+          return new Promise<ActionOutcome>(() => undefined);
+        },
+      };
+      let outcome: ActionOutcome | undefined;
+      void runner({ ai: hanging }, { ADAPTER_TIMEOUT_MS: '5000' })
+        .run({ action_type: 'ai' }, context)
+        .then((o) => (outcome = o));
+      await jest.advanceTimersByTimeAsync(4999);
+      expect(outcome).toBeUndefined();
+      expect(signal?.aborted).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(outcome).toMatchObject({ success: false, error_code: ExecutorErrorCode.AdapterTimeout, message: 'the action did not complete within 5000 ms' });
+      expect(signal?.aborted).toBe(true);
+    });
   });
 
   it('turns an adapter that throws into adapter_execution_failed', async () => {

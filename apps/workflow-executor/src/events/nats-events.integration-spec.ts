@@ -4,22 +4,17 @@
  * headers), and with NATS down they stay pending in the outbox while the executor keeps answering.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId, type ServiceName } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, PolicyService, TokenIssuer, TokenVerifier } from '@pancha/governance';
+import { RequesterId, type ServiceName } from '@pancha/contracts';
+import { loadKeyStore, PolicyService, TokenVerifier } from '@pancha/governance';
 import { createTestStream, headerRecord, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { configureApp, validateEnv } from '@pancha/service-kit';
+import { validateEnv } from '@pancha/service-kit';
 import { installInMemoryTracing } from '@pancha/trace-context';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { bootService, createTestDatabase, createTestKeys, eventually, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { AckPolicy, type JsMsg } from 'nats';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { WorkflowExecutorConfig } from '../config/env.validation';
-import { eventually } from '../testing/recording-server';
 
 jest.setTimeout(60_000);
 // Spans are recorded as in a service (register), so the relay's trace reaches the message headers.
@@ -35,12 +30,13 @@ interface Harness {
   app: INestApplication;
   db: TestDatabase;
   dataSource: DataSource;
-  coreToken: string;
+  /** `Bearer <a new Core token>`: one per request. */
+  coreBearer(): Promise<string>;
 }
 
-async function buildExecutor(keysDir: string, nats: Record<string, string>): Promise<Harness> {
+async function buildExecutor(keys: TestKeys, nats: Record<string, string>): Promise<Harness> {
   const db = await createTestDatabase('executor_nats');
-  Object.assign(process.env, { PANCHA_KEYS_DIR: keysDir, OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '200' });
+  Object.assign(process.env, { PANCHA_KEYS_DIR: keys.dir, OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '200' });
   const env = {
     ...process.env,
     DATABASE_URL: db.url,
@@ -53,12 +49,8 @@ async function buildExecutor(keysDir: string, nats: Record<string, string>): Pro
   for (const name of ['SMTP_URL', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN', 'AI_BASE_URL', 'AI_MODEL', 'AI_API_KEY']) {
     delete (env as Record<string, string | undefined>)[name];
   }
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env))] }).compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-  configureApp(app);
-  await app.init();
-  const coreToken = await new TokenIssuer(loadKeyStore(RequesterId.Core, env)).tokenFor('workflow-executor');
-  return { app, db, dataSource: app.get(DataSource), coreToken };
+  const { app } = await bootService(AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env)));
+  return { app, db, dataSource: app.get(DataSource), coreBearer: () => keys.bearer(RequesterId.Core, 'workflow-executor') };
 }
 
 const taskWorkflow = (traceId: string, userId: string) => ({
@@ -68,14 +60,13 @@ const taskWorkflow = (traceId: string, userId: string) => ({
 });
 
 describe('executor events over JetStream', () => {
-  let keysDir: string;
+  let keys: TestKeys;
 
   beforeAll(() => {
-    keysDir = mkdtempSync(path.join(tmpdir(), 'executor-nats-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+    keys = createTestKeys('executor-nats');
   });
 
-  afterAll(() => rmSync(keysDir, { recursive: true, force: true }));
+  afterAll(() => keys?.remove());
 
   describeNats('with NATS up', () => {
     let h: Harness;
@@ -96,7 +87,7 @@ describe('executor events over JetStream', () => {
 
     beforeAll(async () => {
       stream = await createTestStream(NATS_URL as string, 'EXEC');
-      h = await buildExecutor(keysDir, stream.env);
+      h = await buildExecutor(keys, stream.env);
     });
 
     afterAll(async () => {
@@ -108,7 +99,7 @@ describe('executor events over JetStream', () => {
     it('publishes the workflow_execution event for Bucket and the life event for Karma, signed and traced', async () => {
       const res = await request(h.app.getHttpServer())
         .post(EXECUTE)
-        .set('authorization', `Bearer ${h.coreToken}`)
+        .set('authorization', await h.coreBearer())
         .send(taskWorkflow('t-nats-1', 'u-nats'));
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('success');
@@ -133,7 +124,7 @@ describe('executor events over JetStream', () => {
         expect(headers['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
         // A token for this very receiver, from the executor.
         const token = headers['authorization'].replace(/^Bearer /, '');
-        const requester = await new TokenVerifier(loadKeyStore(receiver, { PANCHA_KEYS_DIR: keysDir }), policy, service).verify(token);
+        const requester = await new TokenVerifier(loadKeyStore(receiver, { PANCHA_KEYS_DIR: keys.dir }), policy, service).verify(token);
         expect(requester.id).toBe(RequesterId.WorkflowExecutor);
       }
 
@@ -153,7 +144,7 @@ describe('executor events over JetStream', () => {
     let h: Harness;
 
     beforeAll(async () => {
-      h = await buildExecutor(keysDir, { NATS_URL: 'nats://127.0.0.1:1', NATS_STREAM: 'UNREACHABLE' });
+      h = await buildExecutor(keys, { NATS_URL: 'nats://127.0.0.1:1', NATS_STREAM: 'UNREACHABLE' });
     });
 
     afterAll(async () => {
@@ -164,7 +155,7 @@ describe('executor events over JetStream', () => {
     it('still executes and answers, and keeps the events pending in the outbox (retrying)', async () => {
       const res = await request(h.app.getHttpServer())
         .post(EXECUTE)
-        .set('authorization', `Bearer ${h.coreToken}`)
+        .set('authorization', await h.coreBearer())
         .send(taskWorkflow('t-nats-down', 'u-down'));
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('success');

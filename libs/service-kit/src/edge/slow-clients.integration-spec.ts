@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { startEdgeApp, testKeysDir, type EdgeTestApp } from '../edge.test-helpers';
 
+// Above the client's own ceiling (20 s), so a server that never hangs up fails on byServer, not on Jest's timeout.
 jest.setTimeout(30_000);
 
 const keysDir = testKeysDir();
@@ -33,13 +34,14 @@ afterAll(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
-// A bound generous enough for a busy machine, far below the ~100 s a slow body could hold a socket before.
-const CUT_WITHIN_MS = REQUEST_TIMEOUT_MS + 5000;
+// The client gives up after this: a ceiling for a busy machine (like eventually's), not a pace, and far below the
+// ~100 s a slow body could hold a socket before. What the tests assert is that the server hung up, and not early.
+const CLIENT_GIVES_UP_MS = 20_000;
 
 interface Drip {
   /**
    * Resolves when the connection closes, with what the server answered, after how long, and whether the
-   * server hung up (false: the client gave up at CUT_WITHIN_MS, the server would have let it go on).
+   * server hung up (false: the client gave up at CLIENT_GIVES_UP_MS, the server would have let it go on).
    */
   closed: Promise<{ afterMs: number; answer: string; dripped: number; byServer: boolean }>;
 }
@@ -55,7 +57,7 @@ function slowClient(head: string, drip: string, everyMs: number): Drip {
   const giveUp = setTimeout(() => {
     gaveUp = true;
     socket.destroy();
-  }, CUT_WITHIN_MS);
+  }, CLIENT_GIVES_UP_MS);
   socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
   socket.on('error', () => undefined);
   socket.on('connect', () => {
@@ -79,7 +81,7 @@ function slowClient(head: string, drip: string, everyMs: number): Drip {
 }
 
 describe('slow clients are cut off', () => {
-  it('closes a connection whose body trickles in (408), before the request timeout is far behind', async () => {
+  it('closes a connection whose body trickles in (408), once the request timeout has passed', async () => {
     const client = slowClient(
       'POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"name":"',
       'a',
@@ -88,8 +90,8 @@ describe('slow clients are cut off', () => {
     const { afterMs, answer, dripped, byServer } = await client.closed;
     expect(byServer).toBe(true);
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    // A floor, which load cannot break (timers never fire early): the server did not cut it short.
     expect(afterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS);
-    expect(afterMs).toBeLessThan(CUT_WITHIN_MS);
     expect(dripped).toBeGreaterThan(0);
     expect(await svc.things()).toBe(0);
   });
@@ -99,7 +101,6 @@ describe('slow clients are cut off', () => {
     const { afterMs, byServer } = await client.closed;
     expect(byServer).toBe(true);
     expect(afterMs).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS);
-    expect(afterMs).toBeLessThan(CUT_WITHIN_MS);
   });
 
   it('closes a connection that never sends anything', async () => {
@@ -108,7 +109,6 @@ describe('slow clients are cut off', () => {
     expect(byServer).toBe(true);
     expect(answer).toMatch(/^$|^HTTP\/1\.1 408/);
     expect(afterMs).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 50);
-    expect(afterMs).toBeLessThan(CUT_WITHIN_MS);
   });
 
   it('closes an idle keep-alive connection after the keep-alive timeout, having served its request', async () => {
@@ -118,7 +118,6 @@ describe('slow clients are cut off', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
     expect(answer).toMatch(/Keep-Alive: timeout=\d+/i);
     expect(afterMs).toBeGreaterThanOrEqual(KEEP_ALIVE_TIMEOUT_MS - 50);
-    expect(afterMs).toBeLessThan(CUT_WITHIN_MS);
   });
 });
 

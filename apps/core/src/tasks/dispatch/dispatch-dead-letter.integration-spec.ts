@@ -4,16 +4,8 @@
  * marked the task in a transaction of its own, ahead of the relay's dead letter).
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS } from '@pancha/contracts';
-import { ensureKeyPairs } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, eventually, queryRows, type TestDatabase } from '@pancha/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, eventually, queryRows, StandInServer, type RecordedRequest, type TestDatabase } from '@pancha/testing';
 import { Client } from 'pg';
 import request from 'supertest';
 import { AppModule } from '../../app.module';
@@ -21,44 +13,21 @@ import { CoreConfig } from '../../config/env.validation';
 
 jest.setTimeout(60_000);
 
-interface StandIn {
-  url: string;
-  calls: { path: string; body: Record<string, unknown> }[];
-  close(): Promise<void>;
-}
-
-/** A downstream that records each JSON call and answers `reply(path)`. */
-async function standIn(reply: (path: string) => { status: number; body: unknown }): Promise<StandIn> {
-  const calls: StandIn['calls'] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      calls.push({ path: req.url ?? '/', body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-      const { status, body } = reply(req.url ?? '/');
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+/** The JSON body of a call a stand-in received. */
+const bodyOf = (req: RecordedRequest) => (req.body ?? {}) as Record<string, unknown>;
 
 describe('a dispatch the relay gives up on', () => {
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-dead-keys-'));
+  const keys = createTestKeys('core-dead');
   let executorStatus = 400;
-  let executor: StandIn;
-  let bucket: StandIn;
+  const executor = new StandInServer(() =>
+    executorStatus === 400
+      ? { status: 400, body: { status: 'failed', reason: 'missing_workflow_payload' } }
+      : { status: executorStatus, body: { code: 'unavailable', message: 'down' } },
+  );
+  const bucket = new StandInServer(() => ({ status: 201, body: { success: true, event_id: 'e', seq: 1, hash: 'h' } }));
   let db: TestDatabase;
   let app: INestApplication;
+  const executeCalls = (traceId: string) => executor.requests.filter((r) => bodyOf(r).trace_id === traceId);
 
   /** The task and its dead letter, read together in one snapshot from outside Core. */
   const taskAndDeadLetter = async (taskId: string) =>
@@ -73,39 +42,32 @@ describe('a dispatch the relay gives up on', () => {
     )[0];
 
   beforeAll(async () => {
-    ensureKeyPairs(keysDir, REQUESTER_IDS);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    executor = await standIn(() =>
-      executorStatus === 400
-        ? { status: 400, body: { status: 'failed', reason: 'missing_workflow_payload' } }
-        : { status: executorStatus, body: { code: 'unavailable', message: 'down' } },
-    );
-    bucket = await standIn(() => ({ status: 201, body: { success: true, event_id: 'e', seq: 1, hash: 'h' } }));
+    process.env.PANCHA_KEYS_DIR = keys.dir;
+    await executor.start();
+    await bucket.start();
     db = await createTestDatabase('core_dead_letter');
+    // WORKFLOW_TIMEOUT stays at its default: a short one times out healthy calls on a busy machine, and a timeout
+    // is retried, which would add calls these tests count.
     const config = validateEnv(CoreConfig, {
       DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keysDir,
+      PANCHA_KEYS_DIR: keys.dir,
       LOG_LEVEL: 'silent',
       WORKFLOW_EXECUTOR_URL: executor.url,
       BUCKET_URL: bucket.url,
-      WORKFLOW_TIMEOUT: '0.5',
       OUTBOX_POLL_INTERVAL_MS: '20',
       OUTBOX_BASE_DELAY_MS: '10',
       OUTBOX_MAX_DELAY_MS: '20',
       OUTBOX_MAX_ATTEMPTS: '3',
     });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
+    ({ app } = await bootService(AppModule.forRoot(config)));
   });
 
   afterAll(async () => {
     await app?.close();
     await db?.drop();
-    await executor?.close();
-    await bucket?.close();
-    rmSync(keysDir, { recursive: true, force: true });
+    await executor.stop();
+    await bucket.stop();
+    keys.remove();
   });
 
   it('is marked dispatch_dead in the dead-letter transaction: never before its dead letter exists', async () => {
@@ -119,7 +81,7 @@ describe('a dispatch the relay gives up on', () => {
 
       const res = await request(app.getHttpServer()).post('/handle_task').send({ input: 'todo: rotate keys', user_id: 'u-dead' }).expect(202);
       const taskId = res.body.task_id as string;
-      await eventually(() => expect(executor.calls.filter((c) => c.body.trace_id === res.body.trace_id)).toHaveLength(1));
+      await eventually(() => expect(executeCalls(res.body.trace_id)).toHaveLength(1));
       // The relay has judged the 400 and is now waiting to write the dead letter...
       await eventually(async () => {
         const waiting = await queryRows<{ n: number }>(
@@ -139,7 +101,12 @@ describe('a dispatch the relay gives up on', () => {
       expect(after.reason).toBe(after.dead_letter);
       // Its Bucket event was enqueued in the same transaction and goes out.
       await eventually(() =>
-        expect(bucket.calls.some((c) => (c.body.event_data as { event_type?: string; task_id?: string })?.event_type === 'task_dispatch_dead' && (c.body.event_data as { task_id?: string }).task_id === taskId)).toBe(true),
+        expect(
+          bucket.requests.some((r) => {
+            const event = bodyOf(r).event_data as { event_type?: string; task_id?: string } | undefined;
+            return event?.event_type === 'task_dispatch_dead' && event.task_id === taskId;
+          }),
+        ).toBe(true),
       );
     } finally {
       await locker.end();
@@ -154,6 +121,6 @@ describe('a dispatch the relay gives up on', () => {
     const after = await taskAndDeadLetter(taskId);
     expect(after.dead_letter).toMatch(/^max_attempts_exceeded: /);
     expect(after.reason).toBe(after.dead_letter);
-    expect(executor.calls.filter((c) => c.body.trace_id === res.body.trace_id)).toHaveLength(3);
+    expect(executeCalls(res.body.trace_id)).toHaveLength(3);
   });
 });
