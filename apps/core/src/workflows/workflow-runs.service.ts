@@ -167,11 +167,6 @@ export class WorkflowRunsService {
     }
   }
 
-  /** Records that the executor refused a start for good (the outbox dead-letters it): GET /runs says so. */
-  async markRefused(manager: EntityManager, runId: string, reason: string): Promise<void> {
-    await manager.query(`UPDATE workflow_run_requests SET delivery = 'refused', reason = $2, updated_at = now() WHERE run_id = $1`, [runId, reason]);
-  }
-
   /** Any executor refusal as the same HTTP answer; an executor that cannot be reached is a 503. */
   translate(error: unknown): Error {
     if (error instanceof ServiceCallError && error.status !== undefined && error.status >= 400 && error.status < 500) {

@@ -1,8 +1,6 @@
 import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
-import request from 'supertest';
-import { eventually } from '../testing/recording-server';
-import { IdempotentSink } from '@pancha/testing';
+import { eventually, IdempotentSink } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -179,9 +177,7 @@ describe('workflow engine on PostgreSQL', () => {
     expect(failed.steps.map((s) => s.status)).toEqual(['completed', 'failed']);
 
     sink.decide = () => ({ status: 200, body: { ok: true } });
-    const res = await request(h.app.getHttpServer())
-      .post(`/api/runs/${runId}/retry`)
-      .set('authorization', `Bearer ${await h.token()}`);
+    const res = await h.call('POST', `/api/runs/${runId}/retry`);
     expect(res.status).toBe(202);
     const done = await finished(runId);
     expect(done.status).toBe('completed');
@@ -207,10 +203,7 @@ describe('workflow engine on PostgreSQL', () => {
     h.clock!.advance(3_600_000);
     h.worker.poke();
     await eventually(async () => expect((await h.run(runId)).steps.find((s) => s.step_id === 'approve')?.status).toBe('running'));
-    const res = await request(h.app.getHttpServer())
-      .post(`/api/runs/${runId}/signals/mentor_ok`)
-      .set('authorization', `Bearer ${await h.token()}`)
-      .send({ payload: { by: 'guru-1' } });
+    const res = await h.call('POST', `/api/runs/${runId}/signals/mentor_ok`, { payload: { by: 'guru-1' } });
     expect(res.status).toBe(202);
     const run = await finished(runId);
     expect(run.status).toBe('completed');
@@ -235,9 +228,7 @@ describe('workflow engine on PostgreSQL', () => {
     sink.decide = () => ({ status: 200, delayMs: 10_000 });
     const runId = await h.startRun('slow', '1.0.0', {});
     await eventually(() => expect(sink.requests.some((r) => r.key === `${runId}:wait`)).toBe(true));
-    const res = await request(h.app.getHttpServer())
-      .post(`/api/runs/${runId}/cancel`)
-      .set('authorization', `Bearer ${await h.token()}`);
+    const res = await h.call('POST', `/api/runs/${runId}/cancel`);
     expect(res.status).toBe(202);
     const run = await finished(runId);
     expect(run.status).toBe('cancelled');

@@ -3,31 +3,41 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId, type RunView } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
-import request from 'supertest';
+import { RequesterId, type RunView } from '@pancha/contracts';
+import { validateEnv } from '@pancha/service-kit';
+import {
+  bootService,
+  createTestDatabase,
+  createTestKeys,
+  httpJson,
+  type JsonResponse,
+  StandInServer,
+  type TestDatabase,
+  type TestKeys,
+} from '@pancha/testing';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../app.module';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
-import { RecordingServer } from '../../testing/recording-server';
 import { EngineClock, ManualClock } from '../engine/engine-clock';
 import { RunWorker } from '../engine/run-worker.service';
 
 /** An executor app on a fresh database, with a workflows directory, fake Bucket/Karma and (optionally) a manual clock. */
 export interface ExecutorHarness {
   app: INestApplication;
+  /** http://127.0.0.1:<port> of the app. */
+  url: string;
+  keys: TestKeys;
   db: TestDatabase;
   dataSource: DataSource;
   workflowsDir: string;
   clock?: ManualClock;
   worker: RunWorker;
-  bucket: RecordingServer;
-  karma: RecordingServer;
-  /** A fresh Core token per call (tokens are short-lived; never cache one for a whole file). */
+  bucket: StandInServer;
+  karma: StandInServer;
+  /** A fresh token per call (write tokens are single-use; never cache one for a whole file). */
   token(requester?: RequesterId): Promise<string>;
+  /** One request to the app as Core (or `as`), with a fresh token. */
+  call(method: string, route: string, body?: unknown, as?: RequesterId): Promise<JsonResponse>;
   startRun(workflow: string, version: string, inputs: Record<string, unknown>, extra?: Partial<{ user_id: string; product: string }>): Promise<string>;
   run(runId: string): Promise<RunView>;
   writeWorkflow(file: string, yaml: string): void;
@@ -39,16 +49,16 @@ export async function startExecutorHarness(options: {
   env?: Record<string, string>;
   manualClock?: boolean;
   /** Share a database and keys with another harness (two replicas). */
-  shared?: { db: TestDatabase; keysDir: string; workflowsDir: string; bucket: RecordingServer; karma: RecordingServer };
+  shared?: { db: TestDatabase; keys: TestKeys; workflowsDir: string; bucket: StandInServer; karma: StandInServer };
 }): Promise<ExecutorHarness> {
   const db = options.shared?.db ?? (await createTestDatabase('wf'));
-  const keysDir = options.shared?.keysDir ?? mkdtempSync(path.join(tmpdir(), 'wf-keys-'));
-  if (!options.shared) ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+  const keys = options.shared?.keys ?? createTestKeys('wf');
+  const keysDir = keys.dir;
   const workflowsDir = options.shared?.workflowsDir ?? mkdtempSync(path.join(tmpdir(), 'wf-dir-'));
   mkdirSync(workflowsDir, { recursive: true });
   for (const [file, yaml] of Object.entries(options.workflows)) writeFileSync(path.join(workflowsDir, file), yaml);
-  const bucket = options.shared?.bucket ?? (await new RecordingServer(() => ({ status: 201, body: { success: true } })).start());
-  const karma = options.shared?.karma ?? (await new RecordingServer(() => ({ status: 200, body: { status: 'success' } })).start());
+  const bucket = options.shared?.bucket ?? (await new StandInServer(() => ({ status: 201, body: { success: true } })).start());
+  const karma = options.shared?.karma ?? (await new StandInServer(() => ({ status: 200, body: { status: 'success' } })).start());
   const env = {
     DATABASE_URL: db.url,
     PANCHA_KEYS_DIR: keysDir,
@@ -66,27 +76,19 @@ export async function startExecutorHarness(options: {
     OUTBOX_MAX_DELAY_MS: '300',
     ...options.env,
   };
-  // The outbox and governance libraries still read a few variables from the process environment.
-  Object.assign(process.env, { PANCHA_KEYS_DIR: keysDir, OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '300' });
   const clock = options.manualClock ? new ManualClock(new Date('2026-03-01T00:00:00.000Z')) : undefined;
-  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(WorkflowExecutorConfig, { ...process.env, ...env }))] });
-  if (clock) builder = builder.overrideProvider(EngineClock).useValue(clock);
-  const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-  configureApp(app);
-  await app.init();
+  const service = await bootService(AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env)), {
+    override: (builder) => (clock ? builder.overrideProvider(EngineClock).useValue(clock) : builder),
+  });
+  const app = service.app;
   const dataSource = app.get(DataSource);
-  const issuers = new Map<RequesterId, TokenIssuer>();
-  const token = async (requester: RequesterId = RequesterId.Core): Promise<string> => {
-    let issuer = issuers.get(requester);
-    if (!issuer) {
-      issuer = new TokenIssuer(loadKeyStore(requester, { PANCHA_KEYS_DIR: keysDir }));
-      issuers.set(requester, issuer);
-    }
-    return issuer.tokenFor('workflow-executor');
-  };
+  const token = (requester: RequesterId = RequesterId.Core): Promise<string> => keys.mint(requester, 'workflow-executor');
+  const call = async (method: string, route: string, body?: unknown, as: RequesterId = RequesterId.Core): Promise<JsonResponse> =>
+    httpJson(method, `${service.url}${route}`, body, await token(as));
   const harness: ExecutorHarness = {
     app,
+    url: service.url,
+    keys,
     db,
     dataSource,
     workflowsDir,
@@ -95,17 +97,23 @@ export async function startExecutorHarness(options: {
     bucket,
     karma,
     token,
+    call,
     async startRun(workflow, version, inputs, extra = {}) {
       const runId = randomUUID();
-      const res = await request(app.getHttpServer())
-        .post('/api/runs')
-        .set('authorization', `Bearer ${await token()}`)
-        .send({ run_id: runId, workflow, version, inputs, user_id: extra.user_id ?? 'u1', product: extra.product, trace_id: randomBytes(16).toString('hex') });
+      const res = await call('POST', '/api/runs', {
+        run_id: runId,
+        workflow,
+        version,
+        inputs,
+        user_id: extra.user_id ?? 'u1',
+        product: extra.product,
+        trace_id: randomBytes(16).toString('hex'),
+      });
       if (res.status !== 202) throw new Error(`start ${workflow}@${version}: ${res.status} ${JSON.stringify(res.body)}`);
       return runId;
     },
     async run(runId) {
-      const res = await request(app.getHttpServer()).get(`/api/runs/${runId}`).set('authorization', `Bearer ${await token()}`);
+      const res = await call('GET', `/api/runs/${runId}`);
       if (res.status !== 200) throw new Error(`GET run ${runId}: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body as RunView;
     },
@@ -113,11 +121,11 @@ export async function startExecutorHarness(options: {
       writeFileSync(path.join(workflowsDir, file), yaml);
     },
     async close() {
-      await app.close();
+      await service.close();
       if (!options.shared) {
         await Promise.all([bucket.close(), karma.close()]);
         await db.drop();
-        rmSync(keysDir, { recursive: true, force: true });
+        keys.remove();
         rmSync(workflowsDir, { recursive: true, force: true });
       }
     },
