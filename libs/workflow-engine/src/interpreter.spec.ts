@@ -429,3 +429,20 @@ function interp(m: ReturnType<typeof manifest>, inputs: Record<string, unknown> 
   };
   return { interpreter: new RunInterpreter(m, state, { newRunId: () => 'child-1', random: () => 0.5 }), state };
 }
+
+describe('advanceUntilStable', () => {
+  it('does not take an attempt the same round started for an interrupted one', () => {
+    const m = manifest([action('a', 'echo'), action('b', 'echo')]);
+    const state: RunState = {
+      run: { id: 'r', workflow: m.name, version: m.version, status: 'pending', inputs: {}, trace_id: 't', pins: {}, cancel_requested: false, created_at: new Date() },
+      steps: new Map(),
+      signals: [],
+      children: new Map(),
+    };
+    const interpreter = new RunInterpreter(m, state, { newRunId: () => 'c' });
+    interpreter.advanceUntilStable(new Date());
+    const round = interpreter.takeRound();
+    expect(round.actions.map((a) => [a.path, a.attempt])).toEqual([['a', 1]]);
+    expect(state.steps.get('a')?.interruptions).toBe(0);
+  });
+});

@@ -164,6 +164,24 @@ export class RunInterpreter {
     return round;
   }
 
+  /** How much the round taken next holds so far (changed records, commands, events): grows when a pass moved something. */
+  get pending(): number {
+    const r = this.round;
+    return r.dirtySteps.size + r.dirtySignals.size + r.actions.length + r.children.length + r.cancels.length + r.events.length + (r.runChanged ? 1 : 0);
+  }
+
+  /**
+   * Advances until a pass moves nothing more (a pass can unblock what an earlier part of the same pass had already
+   * looked at, e.g. a parallel branch cancelled by its sibling), so one round carries everything that can happen now.
+   */
+  advanceUntilStable(now: Date, inFlight: ReadonlySet<string> = new Set(), maxPasses = 16): void {
+    for (let pass = 0; pass < maxPasses; pass++) {
+      const before = this.pending;
+      this.advance(now, inFlight);
+      if (this.pending === before) return;
+    }
+  }
+
   /** Advances everything that can move now. `inFlight` = action paths this process is executing right now. */
   advance(now: Date, inFlight: ReadonlySet<string> = new Set()): void {
     this.now = now;
@@ -377,7 +395,8 @@ export class RunInterpreter {
     frame: Frame,
   ): Outcome {
     if (rec.status === 'running') {
-      if (this.inFlight.has(rec.path)) return WAITING;
+      // In flight here, or started by this very round (its command is not performed until the round is written).
+      if (this.inFlight.has(rec.path) || this.round.actions.some((a) => a.path === rec.path)) return WAITING;
       // Running in the database but not here: the process that started it died. Same key, new attempt.
       rec.interruptions++;
       if (rec.interruptions > (this.deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS)) {

@@ -120,6 +120,8 @@ export interface RunningStack {
   startService(name: ServiceName): Promise<unknown>;
   /** Whether the service's process is running. */
   isRunning(name: ServiceName): boolean;
+  /** The service's process id while it runs (CPU accounting in benchmarks). */
+  pidOf(name: ServiceName): number | undefined;
   /** SIGKILL one service (crash-recovery tests); startService brings it back. */
   killService(name: ServiceName): Promise<void>;
   /**
@@ -321,6 +323,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       },
       startService,
       isRunning: (name) => processes.get(name)?.running ?? false,
+      pidOf: (name) => processes.get(name)?.pid,
       async killService(name) {
         log(`[stack] killing ${name} (SIGKILL)`);
         await processes.get(name)?.kill();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { EventTopic, RequesterId } from '@pancha/contracts';
-import { OutboxService } from '@pancha/outbox';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { currentTraceId } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
 import type { EntityManager } from 'typeorm';
@@ -27,11 +27,12 @@ export class RunEvents {
   async record(manager: EntityManager, state: RunState, events: readonly EngineEvent[], scope: { rootRunId: string; isRoot: boolean }): Promise<void> {
     if (events.length === 0) return;
     const run = state.run;
+    const messages: EnqueueInput[] = [];
     for (const event of events) {
       if (this.config.WORKFLOW_EVENTS_ENABLED) {
         // The time is part of the key: a run retried after failing ends (and fails, or completes) a second time.
         const key = messageKey(run.id, [event.type, event.path ?? '', event.attempts ?? '', event.at.getTime()].join(':'));
-        await this.outbox.enqueue(manager, {
+        messages.push({
           topic: EventTopic.BucketWorkflowEvent,
           messageKey: key,
           // One run's events reach Bucket in the order they happened (the chain records them in that order).
@@ -63,7 +64,7 @@ export class RunEvents {
       const scored = event.type === 'workflow.completed' || event.type === 'workflow.failed';
       if (scored && scope.isRoot && run.user_id !== undefined && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
         const key = `${run.id}:karma:${event.at.getTime()}`;
-        await this.outbox.enqueue(manager, {
+        messages.push({
           topic: EventTopic.KarmaLifeEvent,
           messageKey: key,
           payload: {
@@ -79,6 +80,8 @@ export class RunEvents {
         });
       }
     }
+    // One statement for the round's events (in order: the run's ordering key keeps them so on the chain).
+    await this.outbox.enqueueAll(manager, messages);
   }
 
   /** Registry facts (registered with its content hash, enabled, disabled) recorded in Bucket. */

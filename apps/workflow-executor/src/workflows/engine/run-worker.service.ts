@@ -24,7 +24,7 @@ import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { ActionInvoker, type InvokedAction } from './action-invoker.service';
 import { EngineClock } from './engine-clock';
-import { type Lease, LeaseLostError, RunStore } from './run-store';
+import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
 import { RunEvents } from './run-events';
 
 /** A run this process holds: its lease, interpreter and the actions in flight. */
@@ -40,6 +40,8 @@ interface HeldRun {
   results: { command: ActionCommand; invoked: InvokedAction }[];
   /** Set by renewal when the lease is gone: stop, write nothing more. */
   lost: boolean;
+  /** Set while the round that releases the run is written: renewal must not take the cleared lease for a lost one. */
+  releasing?: boolean;
   /** Set when wake_version moved while held (a signal, a cancel, a child's end): reload those before the next round. */
   poked: boolean;
   wake?: () => void;
@@ -151,7 +153,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   private async renewLeases(): Promise<void> {
     if (this.held.size === 0) return;
-    const runs = [...this.held.values()];
+    const runs = [...this.held.values()].filter((r) => !r.releasing);
     let versions: Map<string, number>;
     try {
       versions = await this.store.renew(this.owner, runs.map((r) => r.lease), this.config.WORKFLOW_LEASE_MS);
@@ -162,7 +164,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     for (const run of runs) {
       const version = versions.get(run.lease.runId);
       if (version === undefined) {
-        if (!this.held.has(run.lease.runId)) continue;
+        if (!this.held.has(run.lease.runId) || run.releasing) continue;
         this.logger.warn({ msg: 'workflow run lease lost; another worker resumes it', run_id: run.lease.runId });
         run.lost = true;
         for (const { abort } of run.inFlight.values()) abort.abort();
@@ -176,11 +178,25 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     }
   }
 
+  /**
+   * A lease for a run this process is about to insert (started here), if it has room: the insert takes the lease
+   * itself, and `adopt` then runs it from the state in hand, with no claim and no load.
+   */
+  offerLease(runId: string): Lease | undefined {
+    if (!this.running || this.held.size >= this.config.WORKFLOW_MAX_ACTIVE_RUNS) return undefined;
+    return { runId, token: randomUUID(), wakeVersion: 0 };
+  }
+
+  /** Runs a run inserted here with a lease from offerLease (its state is what was inserted). */
+  adopt(lease: Lease, loaded: LoadedRun): void {
+    void this.drive(lease, loaded);
+  }
+
   /** Holds one run until it has nothing to do now (or ends), one durable round at a time. */
-  private async drive(lease: Lease): Promise<void> {
+  private async drive(lease: Lease, loaded?: LoadedRun): Promise<void> {
     let run: HeldRun | undefined;
     try {
-      run = await this.open(lease);
+      run = await this.open(lease, loaded);
       if (!run) return;
       this.held.set(lease.runId, run);
       await this.runUntilIdle(run);
@@ -193,8 +209,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     }
   }
 
-  private async open(lease: Lease): Promise<HeldRun | undefined> {
-    const loaded = await this.store.load(lease.runId);
+  private async open(lease: Lease, given?: LoadedRun): Promise<HeldRun | undefined> {
+    const loaded = given ?? (await this.store.load(lease.runId));
     if (!loaded) return undefined;
     const { state } = loaded;
     const manifest = this.registry.definition(state.run.workflow, state.run.version);
@@ -225,7 +241,6 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   private async runUntilIdle(run: HeldRun): Promise<void> {
-    let quietPasses = 0;
     for (;;) {
       if (run.lost) throw new LeaseLostError(run.lease.runId);
       if (run.poked) {
@@ -235,27 +250,28 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const now = this.clock.now();
       const results = run.results.splice(0);
       for (const { command, invoked } of results) run.interpreter.applyActionResult(command.path, invoked.result, now);
-      run.interpreter.advance(now, new Set(run.inFlight.keys()));
+      run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
       const round = run.interpreter.takeRound();
-      await this.persist(run, round, results, now);
+      const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
+      const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
+      // A child that cannot start is failed at birth: the parent must look again at once, not wait for a poke.
+      const stillborn = childRows.filter((row) => row.status === 'failed');
+      for (const row of stillborn) run.state.children.set(row.run_id, { id: row.run_id, status: 'failed', error: row.error ?? undefined });
+      // Nothing left running here once this round is written: the same transaction lets the run go.
+      const idle = round.actions.length === 0 && run.inFlight.size === 0 && run.results.length === 0 && stillborn.length === 0;
+      // An ended run with attempts still out waits for their aborts to return, so their attempt rows are closed.
+      const release = idle || (ended && run.inFlight.size === 0) ? { nextWakeAt: ended ? undefined : round.nextWakeAt, now: this.clock.now() } : undefined;
+      if (release) run.releasing = true;
+      const written = await this.persist(run, round, childRows, results, now, release);
+      if (release && !written) await this.store.release(run.lease, release.nextWakeAt, release.now);
       for (const cancel of round.cancels) {
         if (cancel.kind === 'abort_action') run.inFlight.get(cancel.path)?.abort.abort();
       }
+      if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
+      if (release) return;
       for (const command of round.actions) this.launch(run, command);
-
-      const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
-      if (ended) {
-        for (const { abort } of run.inFlight.values()) abort.abort();
-      }
-      if (run.inFlight.size === 0 && run.results.length === 0) {
-        // A round that only moved records may have unblocked more; a bounded number of extra passes settles it.
-        if (round.dirtySteps.size > 0 && !ended && round.actions.length === 0 && round.children.length === 0 && ++quietPasses < 100) continue;
-        await this.store.release(run.lease, ended ? undefined : round.nextWakeAt, this.clock.now());
-        if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
-        return;
-      }
-      quietPasses = 0;
-      if (round.children.length > 0) this.poke();
+      if (ended) for (const { abort } of run.inFlight.values()) abort.abort();
+      if (stillborn.length > 0) continue;
       await this.waitForNews(run, round.nextWakeAt);
     }
   }
@@ -319,22 +335,28 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       });
   }
 
-  /** One transaction: the round's records, attempts, children, events and the results' own rows. */
+  /**
+   * One transaction: the run row (fence, state, and the release when `release` is given), the round's records,
+   * attempts, children, events and the results' own rows. Returns false when the round changed nothing (no write).
+   */
   private async persist(
     run: HeldRun,
     round: Round,
+    childRows: NewRun[],
     results: { command: ActionCommand; invoked: InvokedAction }[],
     now: Date,
-  ): Promise<void> {
+    release?: { nextWakeAt?: Date; now: Date },
+  ): Promise<boolean> {
     const state = run.state;
     const dirty = [...round.dirtySteps].map((p) => state.steps.get(p)).filter((r) => r !== undefined);
-    if (dirty.length === 0 && !round.runChanged && round.children.length === 0 && round.cancels.length === 0 && results.length === 0 && round.dirtySignals.size === 0) {
-      return;
+    if (dirty.length === 0 && !round.runChanged && childRows.length === 0 && round.cancels.length === 0 && results.length === 0 && round.dirtySignals.size === 0) {
+      return false;
     }
     const parent = extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined);
+    const adopted: { lease: Lease; row: NewRun }[] = [];
     await otelContext.with(parent, () =>
       this.store.dataSource.transaction(async (manager: EntityManager) => {
-        await this.store.fence(manager, run.lease);
+        await this.store.writeRun(manager, run.lease, state.run, release);
         await this.store.upsertSteps(manager, state.run.id, dirty);
         await this.store.finishAttempts(
           manager,
@@ -358,19 +380,20 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           this.owner,
           now,
         );
-        if (round.children.length > 0) {
-          await this.store.insertRuns(
-            manager,
-            round.children.map((child) => this.registry.childRun(child, state.run, run.rootRunId, run.traceparent)),
-            now,
-          );
+        if (childRows.length > 0) {
+          const children = childRows.map((row) => {
+            // A child that can start is run here too, from the state in hand (no claim, no load).
+            const lease = row.status === undefined ? this.offerLease(row.run_id) : undefined;
+            if (lease) adopted.push({ lease, row });
+            return lease ? { ...row, lease: { owner: this.owner, token: lease.token, ms: this.config.WORKFLOW_LEASE_MS } } : row;
+          });
+          await this.store.insertRuns(manager, children, now);
         }
         const toCancel = round.cancels.filter((c) => c.kind === 'cancel_child').map((c) => (c as { run_id: string }).run_id);
         await this.store.requestCancel(manager, toCancel, now);
         await this.store.consumeSignals(manager, state.signals.filter((s) => round.dirtySignals.has(s.id)));
-        if (round.runChanged) {
-          await this.store.updateRun(manager, state.run);
-          if (TERMINAL_RUN_STATUSES.includes(state.run.status) && run.parentRunId) await this.store.poke(manager, [run.parentRunId], now);
+        if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status) && run.parentRunId) {
+          await this.store.poke(manager, [run.parentRunId], now);
         }
         // The action's own rows (a task, a captured message) commit with its step's completion, or not at all.
         for (const { invoked, command } of results) {
@@ -379,17 +402,15 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         await this.events.record(manager, state, round.events, { rootRunId: run.rootRunId, isRoot: !run.parentRunId });
       }),
     );
+    for (const { lease, row } of adopted) this.adopt(lease, { ...loadedFromNew(row, now), parentRunId: row.parent_run_id ?? undefined });
+    return true;
   }
 
   private async failUnstartable(lease: Lease, state: RunState, message: string): Promise<void> {
-    await this.store.dataSource.transaction(async (manager) => {
-      await this.store.fence(manager, lease);
-      state.run.status = 'failed';
-      state.run.completed_at = this.clock.now();
-      state.run.error = engineError(EngineErrorCode.WorkflowNotFound, message);
-      await this.store.updateRun(manager, state.run);
-    });
-    await this.store.release(lease, undefined, this.clock.now());
+    state.run.status = 'failed';
+    state.run.completed_at = this.clock.now();
+    state.run.error = engineError(EngineErrorCode.WorkflowNotFound, message);
+    await this.store.dataSource.transaction((manager) => this.store.writeRun(manager, lease, state.run, { now: this.clock.now() }));
   }
 }
 

@@ -186,7 +186,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
   }
 
   /** The row of a run started by another run (a sub-workflow or a fallback), pinned and checked like any start. */
-  childRun(child: ChildRunCommand, parent: RunRecord, rootRunId: string, traceparent: string | undefined): NewRun {
+  childRun(child: ChildRunCommand, parent: RunRecord, rootRunId: string, traceparent: string | undefined, now: Date): NewRun {
     const manifest = this.definition(child.workflow, child.version);
     const base: NewRun = {
       run_id: child.run_id,
@@ -203,7 +203,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
       parent_step_path: child.parent_step_path ?? null,
       root_run_id: rootRunId,
       relation: child.relation,
-      deadline_at: manifest?.timeout_ms !== undefined ? new Date(Date.now() + manifest.timeout_ms) : null,
+      deadline_at: manifest?.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
     };
     if (!manifest) {
       return { ...base, status: 'failed', error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not registered`, retryable: false } };

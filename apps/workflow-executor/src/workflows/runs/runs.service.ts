@@ -18,8 +18,9 @@ import { validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import type { RunStatus } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { EngineClock } from '../engine/engine-clock';
-import { RunStore } from '../engine/run-store';
+import { loadedFromNew, type NewRun, RunStore } from '../engine/run-store';
 import { RunWorker } from '../engine/run-worker.service';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowException } from '../workflow.exception';
@@ -66,6 +67,7 @@ export class RunsService {
     private readonly registry: WorkflowRegistry,
     private readonly worker: RunWorker,
     private readonly clock: EngineClock,
+    private readonly config: WorkflowExecutorConfig,
   ) {}
 
   /**
@@ -81,30 +83,43 @@ export class RunsService {
     if (problems.length > 0) throw validationException(problems);
     const now = this.clock.now();
     const traceparent = openRunSpan(dto);
-    await this.dataSource.transaction((manager) =>
-      this.store.insertRuns(
-        manager,
-        [
-          {
-            run_id: dto.run_id,
-            workflow: dto.workflow,
-            version: dto.version,
-            inputs: dto.inputs,
-            user_id: dto.user_id,
-            product: dto.product ?? null,
-            actor: dto.actor ?? requester.id,
-            trace_id: dto.trace_id,
-            traceparent: traceparent ?? null,
-            pins: this.registry.pinsFor(manifest),
-            root_run_id: dto.run_id,
-            deadline_at: manifest.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
-          },
-        ],
-        now,
-      ),
-    );
-    this.worker.poke();
-    return this.summary(dto.run_id, requester);
+    // Started here, run here: the insert takes this worker's lease, and the worker starts from the state in hand.
+    const lease = this.worker.offerLease(dto.run_id);
+    const run: NewRun = {
+      run_id: dto.run_id,
+      workflow: dto.workflow,
+      version: dto.version,
+      inputs: dto.inputs,
+      user_id: dto.user_id,
+      product: dto.product ?? null,
+      actor: dto.actor ?? requester.id,
+      trace_id: dto.trace_id,
+      traceparent: traceparent ?? null,
+      pins: this.registry.pinsFor(manifest),
+      root_run_id: dto.run_id,
+      deadline_at: manifest.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
+      ...(lease ? { lease: { owner: this.worker.owner, token: lease.token, ms: this.config.WORKFLOW_LEASE_MS } } : {}),
+    };
+    const inserted = await this.dataSource.transaction((manager) => this.store.insertRuns(manager, [run], now));
+    if (inserted.length === 1 && lease) this.worker.adopt(lease, loadedFromNew(run, now));
+    else if (inserted.length === 1) this.worker.poke();
+    const summary: RunSummaryView = {
+      run_id: dto.run_id,
+      workflow: dto.workflow,
+      version: dto.version,
+      status: 'pending',
+      user_id: dto.user_id,
+      product: dto.product ?? null,
+      trace_id: dto.trace_id,
+      parent_run_id: null,
+      created_at: now.toISOString(),
+      started_at: null,
+      completed_at: null,
+      duration_ms: null,
+      error: null,
+    };
+    // A redelivered start (already inserted) answers with the run as it is now.
+    return inserted.length === 1 ? summary : this.summary(dto.run_id, requester);
   }
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView> {
