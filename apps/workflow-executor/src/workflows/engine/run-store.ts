@@ -91,42 +91,11 @@ const INSERT_RUNS_SQL = `
   ON CONFLICT (run_id) DO NOTHING
   RETURNING run_id`;
 
-const UPSERT_STEPS_SQL = `
-  INSERT INTO workflow_steps (run_id, path, step_id, kind, status, attempts, interruptions, attempt_base, input, output, error,
-    handled, decision, child_run_id, fallback_run_id, wake_at, started_at, completed_at)
-  SELECT $1::uuid, s.path, s.step_id, s.kind, s.status, s.attempts, s.interruptions, s.attempt_base, s.input, s.output, s.error,
-    s.handled, s.decision, s.child_run_id, s.fallback_run_id, s.wake_at, s.started_at, s.completed_at
-  FROM jsonb_to_recordset($2::jsonb) AS s(path text, step_id text, kind text, status text, attempts int, interruptions int,
-    attempt_base int, input jsonb, output jsonb, error jsonb, handled boolean, decision jsonb, child_run_id uuid, fallback_run_id uuid,
-    wake_at timestamptz, started_at timestamptz, completed_at timestamptz)
-  ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
-    interruptions = excluded.interruptions, attempt_base = excluded.attempt_base, input = excluded.input, output = excluded.output, error = excluded.error,
-    handled = excluded.handled, decision = excluded.decision, child_run_id = excluded.child_run_id,
-    fallback_run_id = excluded.fallback_run_id, wake_at = excluded.wake_at, started_at = excluded.started_at,
-    completed_at = excluded.completed_at`;
-
-// Attempts started in this round: any older attempt of the same step still marked running was interrupted.
-const START_ATTEMPTS_SQL = `
-  WITH a AS (
-    SELECT * FROM jsonb_to_recordset($2::jsonb) AS a(path text, attempt int, idempotency_key text)
-  ), interrupted AS (
-    UPDATE workflow_step_attempts w SET status = 'interrupted', completed_at = $4::timestamptz
-    FROM a WHERE w.run_id = $1::uuid AND w.path = a.path AND w.status = 'running' AND w.attempt < a.attempt
-  )
-  INSERT INTO workflow_step_attempts (run_id, path, attempt, status, idempotency_key, worker, started_at)
-  SELECT $1::uuid, a.path, a.attempt, 'running', a.idempotency_key, $3, $4::timestamptz FROM a
-  ON CONFLICT (run_id, path, attempt) DO NOTHING`;
-
-const FINISH_ATTEMPTS_SQL = `
-  UPDATE workflow_step_attempts w SET status = f.status, completed_at = f.completed_at, error = f.error
-  FROM jsonb_to_recordset($2::jsonb) AS f(path text, attempt int, status text, completed_at timestamptz, error jsonb)
-  WHERE w.run_id = $1::uuid AND w.path = f.path AND w.attempt = f.attempt AND w.status = 'running'`;
-
-// The first statement of every round: it fences (no row unless the lease is still ours), locks the run row for
-// the round's transaction, writes the run's own state and, when the round leaves nothing running, releases the
-// lease with the run's next wake (at once if it was poked while held). One statement instead of three.
-const ROUND_RUN_SQL = `
-  WITH round AS (
+// A whole round in one statement: the run row (fence, state, release) and, only if the fence passed, the step
+// records, the attempts it started (older running ones marked interrupted) and the attempts it finished. Fewer
+// round trips is most of what stands between a step's result and its successor's start.
+const ROUND_SQL = `
+  WITH run AS (
     UPDATE workflow_runs SET status = $3::text, output = $4::jsonb, error = $5::jsonb, started_at = $6, completed_at = $7,
       fallback_run_id = $8, updated_at = now(),
       lease_owner = CASE WHEN $9::boolean THEN NULL ELSE lease_owner END,
@@ -137,8 +106,47 @@ const ROUND_RUN_SQL = `
                           WHEN wake_version <> $10 THEN $12::timestamptz
                           ELSE $11::timestamptz END
     WHERE run_id = $1 AND lease_token = $2 AND lease_until >= now()
-    RETURNING 1 AS fenced
-  ) SELECT fenced FROM round`;
+    RETURNING run_id
+  ), steps AS (
+    INSERT INTO workflow_steps (run_id, path, step_id, kind, status, attempts, interruptions, attempt_base, input, output, error,
+      handled, decision, child_run_id, fallback_run_id, wake_at, started_at, completed_at)
+    SELECT $1::uuid, s.path, s.step_id, s.kind, s.status, s.attempts, s.interruptions, s.attempt_base, s.input, s.output, s.error,
+      s.handled, s.decision, s.child_run_id, s.fallback_run_id, s.wake_at, s.started_at, s.completed_at
+    FROM jsonb_to_recordset($13::jsonb) AS s(path text, step_id text, kind text, status text, attempts int, interruptions int,
+      attempt_base int, input jsonb, output jsonb, error jsonb, handled boolean, decision jsonb, child_run_id uuid, fallback_run_id uuid,
+      wake_at timestamptz, started_at timestamptz, completed_at timestamptz)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+      interruptions = excluded.interruptions, attempt_base = excluded.attempt_base, input = excluded.input, output = excluded.output,
+      error = excluded.error, handled = excluded.handled, decision = excluded.decision, child_run_id = excluded.child_run_id,
+      fallback_run_id = excluded.fallback_run_id, wake_at = excluded.wake_at, started_at = excluded.started_at,
+      completed_at = excluded.completed_at
+    RETURNING 1
+  ), started AS (
+    SELECT * FROM jsonb_to_recordset($14::jsonb) AS a(path text, attempt int, idempotency_key text)
+  ), finishing AS (
+    SELECT * FROM jsonb_to_recordset($17::jsonb) AS f(path text, attempt int, status text, completed_at timestamptz, error jsonb)
+  ), interrupted AS (
+    UPDATE workflow_step_attempts w SET status = 'interrupted', completed_at = $16::timestamptz
+    FROM started a
+    WHERE EXISTS (SELECT 1 FROM run) AND w.run_id = $1::uuid AND w.path = a.path AND w.status = 'running' AND w.attempt < a.attempt
+      AND NOT EXISTS (SELECT 1 FROM finishing f WHERE f.path = w.path AND f.attempt = w.attempt)
+    RETURNING 1
+  ), inserted AS (
+    INSERT INTO workflow_step_attempts (run_id, path, attempt, status, idempotency_key, worker, started_at)
+    SELECT $1::uuid, a.path, a.attempt, 'running', a.idempotency_key, $15, $16::timestamptz FROM started a
+    WHERE EXISTS (SELECT 1 FROM run)
+    ON CONFLICT (run_id, path, attempt) DO NOTHING
+    RETURNING 1
+  ), finished AS (
+    UPDATE workflow_step_attempts w SET status = f.status, completed_at = f.completed_at, error = f.error
+    FROM finishing f
+    WHERE EXISTS (SELECT 1 FROM run) AND w.run_id = $1::uuid AND w.path = f.path AND w.attempt = f.attempt AND w.status = 'running'
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM run)::int AS fenced,
+    (SELECT count(*) FROM steps)::int + (SELECT count(*) FROM interrupted)::int + (SELECT count(*) FROM inserted)::int
+      + (SELECT count(*) FROM finished)::int AS written`;
 
 /** Pokes a run: it is due now, and a worker holding it will see wake_version move. */
 const POKE_SQL = `
@@ -255,12 +263,30 @@ export class RunStore {
     if (flags[0]?.cancel_requested) state.run.cancel_requested = true;
   }
 
-  /**
-   * A round's first write: fails unless the lease is still ours (holding the run row until the transaction ends),
-   * writes the run's state, and with `release` lets the run go, due again at `release.nextWakeAt`.
-   */
+  /** The run row alone (a run that cannot start is failed and let go): a round with nothing else in it. */
   async writeRun(manager: EntityManager, lease: Lease, run: RunRecord, release?: { nextWakeAt?: Date; now: Date }): Promise<void> {
-    const rows: unknown[] = await manager.query(ROUND_RUN_SQL, [
+    await this.writeRound(manager, lease, { run, release, steps: [], started: [], finished: [], worker: '', now: release?.now ?? new Date() });
+  }
+
+  /**
+   * Everything of a round that belongs to the run itself, in one statement (see ROUND_SQL); throws LeaseLostError
+   * (and writes nothing) when the lease is no longer ours.
+   */
+  async writeRound(
+    manager: EntityManager,
+    lease: Lease,
+    round: {
+      run: RunRecord;
+      release?: { nextWakeAt?: Date; now: Date };
+      steps: StepRecord[];
+      started: { path: string; attempt: number; idempotency_key: string }[];
+      finished: { path: string; attempt: number; status: 'completed' | 'failed' | 'cancelled'; completed_at: Date; error?: StepError }[];
+      worker: string;
+      now: Date;
+    },
+  ): Promise<void> {
+    const { run, release } = round;
+    const rows: { fenced: number }[] = await manager.query(ROUND_SQL, [
       lease.runId,
       lease.token,
       run.status,
@@ -273,33 +299,13 @@ export class RunStore {
       lease.wakeVersion,
       release?.nextWakeAt?.toISOString() ?? null,
       release?.now.toISOString() ?? null,
+      JSON.stringify(round.steps.map(stepRow)),
+      JSON.stringify(round.started),
+      round.worker,
+      round.now.toISOString(),
+      JSON.stringify(round.finished.map((a) => ({ ...a, error: a.error ?? null }))),
     ]);
-    if (rows.length === 0) throw new LeaseLostError(lease.runId);
-  }
-
-  async upsertSteps(manager: EntityManager, runId: string, steps: StepRecord[]): Promise<void> {
-    if (steps.length === 0) return;
-    await manager.query(UPSERT_STEPS_SQL, [runId, JSON.stringify(steps.map(stepRow))]);
-  }
-
-  async startAttempts(
-    manager: EntityManager,
-    runId: string,
-    attempts: { path: string; attempt: number; idempotency_key: string }[],
-    worker: string,
-    now: Date,
-  ): Promise<void> {
-    if (attempts.length === 0) return;
-    await manager.query(START_ATTEMPTS_SQL, [runId, JSON.stringify(attempts), worker, now.toISOString()]);
-  }
-
-  async finishAttempts(
-    manager: EntityManager,
-    runId: string,
-    attempts: { path: string; attempt: number; status: 'completed' | 'failed' | 'cancelled'; completed_at: Date; error?: StepError }[],
-  ): Promise<void> {
-    if (attempts.length === 0) return;
-    await manager.query(FINISH_ATTEMPTS_SQL, [runId, JSON.stringify(attempts.map((a) => ({ ...a, error: a.error ?? null })))]);
+    if (!rows[0] || Number(rows[0].fenced) === 0) throw new LeaseLostError(lease.runId);
   }
 
   async consumeSignals(manager: EntityManager, signals: SignalRecord[]): Promise<void> {

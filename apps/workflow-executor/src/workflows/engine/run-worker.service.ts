@@ -26,6 +26,7 @@ import { ActionInvoker, type InvokedAction } from './action-invoker.service';
 import { EngineClock } from './engine-clock';
 import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
 import { RunEvents } from './run-events';
+import { workflowMetrics } from './workflow-metrics';
 
 /** A run this process holds: its lease, interpreter and the actions in flight. */
 interface HeldRun {
@@ -37,7 +38,7 @@ interface HeldRun {
   rootRunId: string;
   parentRunId?: string;
   inFlight: Map<string, { command: ActionCommand; abort: AbortController }>;
-  results: { command: ActionCommand; invoked: InvokedAction }[];
+  results: { command: ActionCommand; invoked: InvokedAction; at: number }[];
   /** Set by renewal when the lease is gone: stop, write nothing more. */
   lost: boolean;
   /** Set while the round that releases the run is written: renewal must not take the cleared lease for a lost one. */
@@ -269,6 +270,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       }
       if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
       if (release) return;
+      if (results.length > 0 && round.actions.length > 0) {
+        // What the engine adds between steps: the results arrived, the round that follows from them is written.
+        const arrived = Math.min(...results.map((r) => r.at));
+        const waited = (performance.now() - arrived) / 1000;
+        for (let i = 0; i < round.actions.length; i++) workflowMetrics.scheduling.observe(waited);
+      }
       for (const command of round.actions) this.launch(run, command);
       if (ended) for (const { abort } of run.inFlight.values()) abort.abort();
       if (stillborn.length > 0) continue;
@@ -313,6 +320,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       parent,
     );
     const spanContext = trace.setSpan(parent, span);
+    const launched = performance.now();
     void otelContext
       .with(spanContext, () =>
         this.invoker.invoke(command, {
@@ -328,9 +336,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       .then((invoked) => {
         if (!invoked.result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: invoked.result.error.code });
         span.end();
+        const labels = { workflow: run.state.run.workflow, action: command.action };
+        workflowMetrics.attemptDuration.observe(labels, (performance.now() - launched) / 1000);
+        workflowMetrics.attempts.inc({ ...labels, outcome: invoked.result.ok ? 'completed' : abort.signal.aborted ? 'cancelled' : 'failed' });
         run.inFlight.delete(command.path);
         // Kept even when aborted: the attempt row is closed (as cancelled) and a stale result changes nothing.
-        run.results.push({ command, invoked });
+        run.results.push({ command, invoked, at: performance.now() });
         run.wake?.();
       });
   }
@@ -343,7 +354,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     run: HeldRun,
     round: Round,
     childRows: NewRun[],
-    results: { command: ActionCommand; invoked: InvokedAction }[],
+    results: { command: ActionCommand; invoked: InvokedAction; at: number }[],
     now: Date,
     release?: { nextWakeAt?: Date; now: Date },
   ): Promise<boolean> {
@@ -356,30 +367,21 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const adopted: { lease: Lease; row: NewRun }[] = [];
     await otelContext.with(parent, () =>
       this.store.dataSource.transaction(async (manager: EntityManager) => {
-        await this.store.writeRun(manager, run.lease, state.run, release);
-        await this.store.upsertSteps(manager, state.run.id, dirty);
-        await this.store.finishAttempts(
-          manager,
-          state.run.id,
-          results.map(({ command, invoked }) => {
-            const rec = state.steps.get(command.path);
-            const cancelled = rec?.status === 'cancelled';
-            return {
-              path: command.path,
-              attempt: command.attempt,
-              status: cancelled ? 'cancelled' : invoked.result.ok ? 'completed' : 'failed',
-              completed_at: now,
-              error: invoked.result.ok ? undefined : invoked.result.error,
-            };
-          }),
-        );
-        await this.store.startAttempts(
-          manager,
-          state.run.id,
-          round.actions.map((a) => ({ path: a.path, attempt: a.attempt, idempotency_key: a.idempotency_key })),
-          this.owner,
+        await this.store.writeRound(manager, run.lease, {
+          run: state.run,
+          release,
+          steps: dirty,
+          started: round.actions.map((a) => ({ path: a.path, attempt: a.attempt, idempotency_key: a.idempotency_key })),
+          finished: results.map(({ command, invoked }) => ({
+            path: command.path,
+            attempt: command.attempt,
+            status: state.steps.get(command.path)?.status === 'cancelled' ? 'cancelled' : invoked.result.ok ? 'completed' : 'failed',
+            completed_at: now,
+            error: invoked.result.ok ? undefined : invoked.result.error,
+          })),
+          worker: this.owner,
           now,
-        );
+        });
         if (childRows.length > 0) {
           const children = childRows.map((row) => {
             // A child that can start is run here too, from the state in hand (no claim, no load).
@@ -403,6 +405,13 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       }),
     );
     for (const { lease, row } of adopted) this.adopt(lease, { ...loadedFromNew(row, now), parentRunId: row.parent_run_id ?? undefined });
+    if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status)) {
+      const { workflow, version, status } = state.run;
+      workflowMetrics.runsEnded.inc({ workflow, version, status });
+      if (state.run.started_at && state.run.completed_at) {
+        workflowMetrics.runDuration.observe({ workflow, status }, (state.run.completed_at.getTime() - state.run.started_at.getTime()) / 1000);
+      }
+    }
     return true;
   }
 
