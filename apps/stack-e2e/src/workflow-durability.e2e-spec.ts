@@ -59,6 +59,11 @@ describe('workflow runs survive SIGKILL and share work between replicas', () => 
       serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_LEASE_MS: '2000', WORKFLOW_MAX_ACTIVE_RUNS: '16' } },
     });
     operator = new TokenIssuer(loadKeyStore(RequesterId.Operator, { PANCHA_KEYS_DIR: stack.keysDir }));
+    // Core learns the workflow from the executor's catalog, which the executor serves once it has loaded it.
+    await poll('Core to know crash-three', async () => {
+      const res = await httpJson('GET', `${stack.urls.core}/workflows/crash-three`, undefined, await operator.tokenFor('core'));
+      return res.status === 200 ? true : undefined;
+    });
   });
 
   afterAll(async () => {

@@ -184,6 +184,7 @@ export class TasksService {
     let run: PreparedStart | undefined;
     let runRefusal: string | undefined;
     if (status === TaskStatus.RunStarted && decided.workflow) {
+      await this.workflowRuns.catalogKnown();
       try {
         run = this.workflowRuns.prepare(
           {

@@ -77,7 +77,13 @@ export class WorkflowRunsService {
   ) {}
 
   async start(params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
+    await this.catalogKnown();
     return this.dataSource.transaction((manager) => this.startIn(manager, params, requester));
+  }
+
+  /** A Core that has never seen the catalog (just started, nothing cached) asks the executor once before refusing. */
+  async catalogKnown(): Promise<void> {
+    if (!this.catalog.known) await this.catalog.refresh();
   }
 
   /** The same, inside the caller's transaction. */
