@@ -11,6 +11,8 @@ import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handl
 import { CoreEventSinkModule } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
+import { RunStartHandler } from './workflows/run-start.handler';
+import { WorkflowsModule } from './workflows/workflows.module';
 
 @Module({})
 export class AppModule {
@@ -27,7 +29,12 @@ export class AppModule {
         }),
         CoreConfigModule.forRoot(config),
         ClientsModule.forRoot(config),
-        OutboxModule.forRoot({ config, handlers: [BucketCoreEventHandler, WorkflowDispatchHandler], imports: [CoreEventSinkModule] }),
+        OutboxModule.forRoot({
+          config,
+          handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
+          imports: [CoreEventSinkModule],
+        }),
+        WorkflowsModule,
         TasksModule.forRoot(config),
         AuditWitnessModule,
       ],

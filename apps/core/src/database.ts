@@ -2,6 +2,7 @@ import { OUTBOX_ENTITIES, OUTBOX_MIGRATIONS } from '@pancha/outbox';
 import { CreateTasks1763800000000 } from './migrations/1763800000000-create-tasks';
 import { CreateAuditCheckpoints1764200000000 } from './migrations/1764200000000-create-audit-checkpoints';
 import { TaskIdempotencyKeys1764345100000 } from './migrations/1764345100000-task-idempotency-keys';
+import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-create-workflow-runs';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -12,4 +13,5 @@ export const CORE_MIGRATIONS = [
   CreateTasks1763800000000,
   CreateAuditCheckpoints1764200000000,
   TaskIdempotencyKeys1764345100000,
+  CreateWorkflowRuns1764400000000,
 ];

@@ -48,6 +48,8 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
         OTEL_BSP_SCHEDULE_DELAY: '200',
         LOG_LEVEL: 'info',
       },
+      // The single-action path alone: no workflow manifests, so nothing else (workflow.registered) is on the chain.
+      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: mkdtempSync(path.join(tmpdir(), 'no-workflows-')) } },
     });
   }, 180000);
 

@@ -45,6 +45,8 @@ describe('the Pancha stack, end to end', () => {
         // This run asserts the HTTP hops; stack-nats.e2e-spec.ts covers JetStream (a NATS_URL of the test runner must not leak in).
         NATS_URL: '',
       },
+      // The single-action path alone: no workflow manifests, so nothing else (workflow.registered) is on the chain.
+      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: mkdtempSync(path.join(tmpdir(), 'no-workflows-')) } },
     });
     keys = testKeysAt(stack.keysDir);
   }, 180000);

@@ -11,6 +11,7 @@ import { ExecutorEventSinkModule } from './events/executor-event-sink';
 import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
 import { ExecutionModule } from './execution/execution.module';
 import { TasksModule } from './tasks/tasks.module';
+import { WorkflowsModule } from './workflows/workflows.module';
 
 @Module({})
 export class AppModule {
@@ -30,6 +31,7 @@ export class AppModule {
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,
+        WorkflowsModule,
       ],
     };
   }

@@ -5,3 +5,4 @@ export * from './core';
 export * from './events';
 export * from './karma';
 export * from './workflow-executor';
+export * from './workflows';

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { ALL_PRODUCTS } from './governance.constants';
 import type { GovernanceSource } from './governance.config';
 
-export const OPERATIONS = ['read', 'write', 'execute', 'submit'] as const;
+export const OPERATIONS = ['read', 'write', 'execute', 'submit', 'start', 'operate', 'admin'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export type PolicySubject = RequesterId | Anonymous;

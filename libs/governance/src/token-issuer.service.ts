@@ -37,8 +37,8 @@ export class TokenIssuer implements TokenSource {
     this.now = options.now ?? Date.now;
   }
 
-  tokenFor(audience: ServiceName): Promise<string> {
-    return this.issue(audience);
+  tokenFor(audience: ServiceName, claims: TokenClaims = {}): Promise<string> {
+    return this.issue(audience, claims);
   }
 
   async issue(audience: ServiceName, claims: TokenClaims = {}): Promise<string> {

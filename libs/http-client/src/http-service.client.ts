@@ -38,14 +38,29 @@ export abstract class HttpServiceClient {
     });
   }
 
-  protected async request<T>(config: AxiosRequestConfig & { timeoutMs?: number }): Promise<{ status: number; data: T }> {
-    const headers: Record<string, string> = { ...(config.headers as Record<string, string> | undefined) };
+  /**
+   * `products`: the call acts for a caller who may see only these products, so its token says so and the
+   * receiver applies that scope (a requester's products can only narrow, never widen).
+   */
+  protected async request<T>(
+    config: AxiosRequestConfig & { timeoutMs?: number; products?: string[] },
+  ): Promise<{ status: number; data: T }> {
+    const { status, data } = await this.requestWithHeaders<T>(config);
+    return { status, data };
+  }
+
+  /** As `request`, with the response headers, and statuses besides 2xx that are answers rather than errors (304). */
+  protected async requestWithHeaders<T>(
+    config: AxiosRequestConfig & { timeoutMs?: number; products?: string[]; acceptStatus?: number[] },
+  ): Promise<{ status: number; data: T; headers: Record<string, string | undefined> }> {
+    const { products, timeoutMs, acceptStatus, ...axiosConfig } = config;
+    const headers: Record<string, string> = { ...(axiosConfig.headers as Record<string, string> | undefined) };
     if (this.options.tokens) {
-      headers.authorization = `Bearer ${await this.options.tokens.tokenFor(this.audience)}`;
+      headers.authorization = `Bearer ${await this.options.tokens.tokenFor(this.audience, products ? { products } : undefined)}`;
     }
     try {
-      const res = await this.http.request<T>({ ...config, headers, timeout: config.timeoutMs ?? config.timeout });
-      if (res.status < 200 || res.status >= 300) {
+      const res = await this.http.request<T>({ ...axiosConfig, headers, timeout: timeoutMs ?? axiosConfig.timeout });
+      if ((res.status < 200 || res.status >= 300) && !acceptStatus?.includes(res.status)) {
         const code = (res.data as { code?: string } | undefined)?.code;
         throw new ServiceCallError(
           `${this.audience} answered ${res.status}${code ? ` ${code}` : ''} to ${config.method ?? 'GET'} ${config.url}`,
@@ -54,7 +69,7 @@ export abstract class HttpServiceClient {
           isRetryableStatus(res.status),
         );
       }
-      return { status: res.status, data: res.data };
+      return { status: res.status, data: res.data, headers: res.headers as Record<string, string | undefined> };
     } catch (error) {
       if (error instanceof ServiceCallError) throw error;
       const timedOut = isAxiosError(error) && (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT');

@@ -39,6 +39,19 @@ const INSERT_ORDERED_SQL = `
   FROM (SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || $6::text, 0))) AS key_turn
   ON CONFLICT (topic, message_key) DO NOTHING`;
 
+// Many messages in one statement: the keys' turns are taken first (in a fixed order, so two transactions never
+// wait on each other crosswise), then the rows are inserted in the order given, so their seq keeps that order.
+const INSERT_MANY_SQL = `
+  WITH turns AS (
+    SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || k, 0)) FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys
+  )
+  INSERT INTO outbox (id, topic, message_key, ordering_key, payload, headers, status, attempts, next_attempt_at, created_at)
+  SELECT m.id, m.topic, m.message_key, m.ordering_key, m.payload, $3::jsonb, 'pending', 0, now(), now()
+  FROM jsonb_to_recordset($1::jsonb) AS m(ord int, id uuid, topic text, message_key text, ordering_key text, payload jsonb)
+  CROSS JOIN (SELECT count(*) FROM turns) AS taken
+  ORDER BY m.ord
+  ON CONFLICT (topic, message_key) DO NOTHING`;
+
 @Injectable()
 export class OutboxService {
   private readonly watchedDataSources = new WeakSet<DataSource>();
@@ -78,6 +91,35 @@ export class OutboxService {
     const values = [randomUUID(), input.topic, input.messageKey, JSON.stringify(input.payload ?? null), JSON.stringify(headers)];
     if (input.orderingKey === undefined) await manager.query(INSERT_SQL, values);
     else await manager.query(INSERT_ORDERED_SQL, [...values, input.orderingKey]);
+    this.pokeAfterCommit(runner);
+  }
+
+  /**
+   * Several messages in one statement (what `enqueue` does for each, in the order given), for a producer that
+   * commits many at once: a workflow round's events, a batch of results.
+   */
+  async enqueueAll(manager: EntityManager, inputs: readonly EnqueueInput[]): Promise<void> {
+    if (inputs.length === 0) return;
+    if (inputs.length === 1) return this.enqueue(manager, inputs[0]);
+    for (const input of inputs) {
+      assertName('topic', input.topic);
+      assertName('messageKey', input.messageKey);
+      if (input.orderingKey !== undefined) assertName('orderingKey', input.orderingKey);
+    }
+    const runner = manager.queryRunner;
+    if (!runner?.isTransactionActive) {
+      throw new Error('OutboxService.enqueueAll must be called inside the producer transaction (see enqueue)');
+    }
+    const rows = inputs.map((input, ord) => ({
+      ord,
+      id: randomUUID(),
+      topic: input.topic,
+      message_key: input.messageKey,
+      ordering_key: input.orderingKey ?? null,
+      payload: input.payload ?? null,
+    }));
+    const keys = [...new Set(inputs.map((i) => i.orderingKey).filter((k): k is string => k !== undefined))];
+    await manager.query(INSERT_MANY_SQL, [JSON.stringify(rows), keys, JSON.stringify(injectTraceHeaders())]);
     this.pokeAfterCommit(runner);
   }
 

@@ -1,4 +1,12 @@
 import {
+  type ExecutorStartRunDto,
+  type RunListQueryDto,
+  type RunListResponse,
+  type RunSummaryView,
+  type RunView,
+  type WorkflowCatalog,
+  type WorkflowListResponse,
+  type WorkflowSummaryView,
   type CapturedMessageListResponse,
   type CapturedMessageView,
   type ExecuteWorkflowRequest,
@@ -9,6 +17,11 @@ import {
   type TaskView,
 } from '@pancha/contracts';
 import { HttpServiceClient, ServiceCallError, type ServiceClientOptions } from '@pancha/http-client';
+
+/** Product scope of the caller a request is made for (undefined: every product this service may see). */
+export interface ProductScopeOption {
+  products?: string[];
+}
 
 /**
  * Typed client of the Workflow Executor (port 8003). Every non-2xx reply, including the 400
@@ -53,6 +66,70 @@ export class WorkflowExecutorClient extends HttpServiceClient {
   async outbox(options: { channel?: 'email' | 'whatsapp'; trace_id?: string; limit?: number } = {}): Promise<CapturedMessageView[]> {
     const res = await this.request<CapturedMessageListResponse>({ method: 'GET', url: '/api/outbox', params: options });
     return res.data.messages;
+  }
+
+  /** POST /api/runs: starts a run Core accepted (idempotent on run_id). */
+  async startRun(body: ExecutorStartRunDto): Promise<RunSummaryView> {
+    return (await this.request<RunSummaryView>({ method: 'POST', url: '/api/runs', data: body })).data;
+  }
+
+  async run(runId: string, scope: ProductScopeOption = {}): Promise<RunView> {
+    return (await this.request<RunView>({ method: 'GET', url: `/api/runs/${encodeURIComponent(runId)}`, products: scope.products })).data;
+  }
+
+  async runs(query: RunListQueryDto, scope: ProductScopeOption = {}): Promise<RunListResponse> {
+    return (await this.request<RunListResponse>({ method: 'GET', url: '/api/runs', params: query, products: scope.products })).data;
+  }
+
+  async cancelRun(runId: string, scope: ProductScopeOption = {}): Promise<RunSummaryView> {
+    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/cancel`, products: scope.products })).data;
+  }
+
+  async retryRun(runId: string, scope: ProductScopeOption = {}): Promise<RunSummaryView> {
+    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/retry`, products: scope.products })).data;
+  }
+
+  async signalRun(runId: string, name: string, payload: unknown, scope: ProductScopeOption = {}): Promise<{ signal_id: string; run: RunSummaryView }> {
+    const url = `/api/runs/${encodeURIComponent(runId)}/signals/${encodeURIComponent(name)}`;
+    return (await this.request<{ signal_id: string; run: RunSummaryView }>({ method: 'POST', url, data: { payload }, products: scope.products })).data;
+  }
+
+  /** GET /api/workflows/catalog: undefined when `etag` still matches (304). */
+  async catalog(etag?: string): Promise<{ catalog: WorkflowCatalog; etag?: string } | undefined> {
+    const res = await this.requestWithHeaders<WorkflowCatalog>({
+      method: 'GET',
+      url: '/api/workflows/catalog',
+      headers: etag ? { 'if-none-match': etag } : {},
+      acceptStatus: [304],
+    });
+    if (res.status === 304) return undefined;
+    return { catalog: res.data, etag: res.headers.etag };
+  }
+
+  async workflows(): Promise<WorkflowListResponse> {
+    return (await this.request<WorkflowListResponse>({ method: 'GET', url: '/api/workflows' })).data;
+  }
+
+  async workflow(name: string): Promise<WorkflowSummaryView> {
+    return (await this.request<WorkflowSummaryView>({ method: 'GET', url: `/api/workflows/${encodeURIComponent(name)}` })).data;
+  }
+
+  async workflowVersion(name: string, version: string): Promise<Record<string, unknown>> {
+    const url = `/api/workflows/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`;
+    return (await this.request<Record<string, unknown>>({ method: 'GET', url })).data;
+  }
+
+  async setWorkflowEnabled(name: string, enabled: boolean, reason?: string): Promise<WorkflowSummaryView> {
+    const url = `/api/workflows/${encodeURIComponent(name)}/${enabled ? 'enable' : 'disable'}`;
+    return (await this.request<WorkflowSummaryView>({ method: 'POST', url, data: reason ? { reason } : {} })).data;
+  }
+
+  async reloadWorkflows(): Promise<unknown> {
+    return (await this.request<unknown>({ method: 'POST', url: '/api/workflows/reload', timeoutMs: 60_000 })).data;
+  }
+
+  async workflowFindings(): Promise<unknown> {
+    return (await this.request<unknown>({ method: 'GET', url: '/api/workflows/findings' })).data;
   }
 
   async health(): Promise<HealthResponse> {

@@ -113,14 +113,15 @@ export const MANIFEST_JSON_SCHEMA = {
         foreach: expression,
         concurrency: { type: 'integer', minimum: 1 },
         workflow: workflowRef,
-        // `sleep: 1h` (string), `sleep: 5000` (ms) or `sleep: { until: "{{ inputs.at }}" }`.
+        // `sleep: 1h` (string), `sleep: 5000` (ms), `sleep: { until: "{{ inputs.at }}" }` or `sleep: { for: "{{ inputs.wait }}" }`.
         sleep: {
           type: ['string', 'integer', 'object'],
           format: 'duration',
           minimum: 0,
-          required: ['until'],
+          minProperties: 1,
+          maxProperties: 1,
           additionalProperties: false,
-          properties: { until: { type: 'string', minLength: 1 } },
+          properties: { until: { type: 'string', minLength: 1 }, for: { type: 'string', minLength: 1 } },
         },
         approval: {
           type: 'object',

@@ -148,6 +148,8 @@ export interface SleepStep extends StepBase {
   duration_ms?: number;
   /** `sleep: { until: "{{ inputs.at }}" }`: an RFC 3339 time. */
   until?: string;
+  /** `sleep: { for: "{{ inputs.wait }}" }`: a duration (`90s`, or milliseconds) known only when the step starts. */
+  for?: string;
 }
 
 export interface ApprovalStep extends StepBase {

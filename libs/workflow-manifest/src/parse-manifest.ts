@@ -316,7 +316,7 @@ interface RawStep {
   foreach?: string;
   concurrency?: number;
   workflow?: string;
-  sleep?: Duration | { until: string };
+  sleep?: Duration | { until?: string; for?: string };
   approval?: { signal: string; timeout?: Duration; on_timeout?: 'fail' | 'continue' };
 }
 
@@ -484,8 +484,10 @@ class Normaliser {
       case 'workflow':
         return compact({ ...base, kind, workflow: parseWorkflowRef(raw.workflow as string), with: raw.with ?? {}, retry });
       case 'sleep': {
-        const sleep = raw.sleep as Duration | { until: string };
-        return compact(typeof sleep === 'object' ? { ...base, kind, until: sleep.until } : { ...base, kind, duration_ms: parseDuration(sleep) });
+        const sleep = raw.sleep as Duration | { until?: string; for?: string };
+        return compact(
+          typeof sleep === 'object' ? { ...base, kind, until: sleep.until, for: sleep.for } : { ...base, kind, duration_ms: parseDuration(sleep) },
+        );
       }
       case 'approval': {
         const approval = raw.approval as NonNullable<RawStep['approval']>;

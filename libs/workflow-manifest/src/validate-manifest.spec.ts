@@ -284,10 +284,13 @@ describe('security layer', () => {
     expect(findingsOf(yaml('steps:', '  - id: call', '    action: http', '    with: { method: GET, url: "https://a.internal.example.com/{{ inputs.p }}" }'))).toEqual([]);
   });
 
-  it('http_host_not_in_policy: the manifest may not allow more than the deployment', () => {
+  it('http_host_not_in_policy: a declared host the deployment forbids is a warning; a literal URL to one is an error', () => {
     const ctx = { ...baseCtx, policyHttpHosts: ['hooks.example.com'] };
     const text = yaml('steps:', '  - id: call', '    action: http', '    with: { method: GET, url: "https://hooks.example.com/x" }');
-    expectOne(text, { code: 'http_host_not_in_policy', layer, path: '/security/http_hosts/1', needle: 'http_hosts:' }, ctx);
+    expectOne(text, { code: 'http_host_not_in_policy', layer, severity: 'warning', path: '/security/http_hosts/1', needle: 'http_hosts:' }, ctx);
+    const forbidden = { ...baseCtx, policyHttpHosts: ['other.example.com'] };
+    const literal = findingsOf(text, forbidden).filter((f) => f.code === 'http_host_not_in_policy' && f.path === '/steps/0/with/url');
+    expect(literal).toEqual([expect.objectContaining({ severity: 'error' })]);
   });
 
   it('http_host_unchecked is a warning; invalid_url an error', () => {

@@ -497,13 +497,27 @@ class SemanticChecks {
     }
   }
 
+  /** Step ids of the workflows this one starts (any registered version): a test may stub those steps too. */
+  private subworkflowStepIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const { ref } of workflowRefsOf(this.manifest)) {
+      for (const version of this.ctx.versionsOf?.(ref.name) ?? []) {
+        if (version.manifest) for (const id of indexSteps(version.manifest).byId.keys()) ids.add(id);
+      }
+    }
+    return ids;
+  }
+
   private tests(): void {
     const ids = [...this.index.byId.keys()];
+    const nested = this.manifest.tests.length > 0 ? this.subworkflowStepIds() : new Set<string>();
     const validateInputs = this.manifest.inputs !== undefined && jsonSchemaProblem(this.manifest.inputs) === null ? compileJsonSchema(this.manifest.inputs) : undefined;
     this.manifest.tests.forEach((test, i) => {
       const base = `/tests/${i}`;
       for (const id of Object.keys(test.stub)) {
-        if (!this.index.byId.has(id)) this.error('unknown_test_step', `test "${test.name}" stubs "${id}", which is not a step${suggestId(id, ids)}`, `${base}/stub/${id}`);
+        if (!this.index.byId.has(id) && !nested.has(id)) {
+          this.error('unknown_test_step', `test "${test.name}" stubs "${id}", which is not a step here or of a workflow this one starts${suggestId(id, ids)}`, `${base}/stub/${id}`);
+        }
       }
       (test.expect.steps_taken ?? []).forEach((id, j) => {
         if (!this.index.byId.has(id)) this.error('unknown_test_step', `test "${test.name}" expects step "${id}", which is not a step${suggestId(id, ids)}`, `${base}/expect/steps_taken/${j}`);
@@ -578,6 +592,7 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
         break;
       case 'sleep':
         if (step.until !== undefined) sites.push({ ...base, path: `${p}/sleep/until`, mode: 'template', value: step.until });
+        if (step.for !== undefined) sites.push({ ...base, path: `${p}/sleep/for`, mode: 'template', value: step.for });
         break;
       default:
         break;
@@ -757,8 +772,15 @@ class SecurityChecks {
     const declared = this.manifest.security.http_hosts;
     if (policy) {
       declared.forEach((entry, i) => {
+        // A warning: one manifest serves deployments with different egress; a step that calls such a host fails
+        // when it runs (and a literal URL to one is an error below).
         if (!policy.some((p) => patternWithin(entry, p))) {
-          this.error('http_host_not_in_policy', `http host "${entry}" is not allowed by the deployment's policy (${policy.join(', ') || 'none'})`, `/security/http_hosts/${i}`);
+          this.error(
+            'http_host_not_in_policy',
+            `http host "${entry}" is not allowed by this deployment's policy (${policy.join(', ') || 'none'}); steps calling it will fail`,
+            `/security/http_hosts/${i}`,
+            'warning',
+          );
         }
       });
     }

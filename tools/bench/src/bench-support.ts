@@ -6,7 +6,7 @@
 // @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServiceName } from '@pancha/contracts';
@@ -57,6 +57,9 @@ export interface BenchStackOptions {
   rootDir?: string;
   /** Owner and runtime database roles per service (default true; false for a build that predates them). */
   databaseRoles?: boolean;
+  /** Extra environment for every service, and per service. */
+  env?: Record<string, string>;
+  serviceEnv?: Parameters<typeof startStack>[0]['serviceEnv'];
 }
 
 export async function startBenchStack(label: string, services: readonly ServiceName[], options: BenchStackOptions = {}): Promise<BenchStack> {
@@ -79,7 +82,8 @@ export async function startBenchStack(label: string, services: readonly ServiceN
       ports,
       services,
       logDir: path.join(tempDir, 'logs'),
-      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
+      serviceEnv: options.serviceEnv,
       log: (line) => console.log(line),
     });
   } catch (error) {
@@ -96,6 +100,32 @@ export async function startBenchStack(label: string, services: readonly ServiceN
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return { stack, keys: testKeysAt(stack.keysDir), stop };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of stat, i.e. 12 and 13 after "pid (comm) ".
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (getconf CLK_TCK; 100 on Linux x86-64). */
+const CLOCK_TICKS = 100;
+
+/** Resident memory of a process in MiB, from /proc. */
+export function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 export interface Reply {

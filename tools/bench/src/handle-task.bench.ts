@@ -324,4 +324,9 @@ async function main(): Promise<void> {
   process.exit(ok ? 0 : 1);
 }
 
-void main();
+/** The default `npm run bench`. */
+export function runHandleTaskBench(): void {
+  void main();
+}
+
+if (require.main === module) runHandleTaskBench();

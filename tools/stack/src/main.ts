@@ -108,6 +108,10 @@ async function printSummary(stack: RunningStack, options: CliOptions, launched: 
     'Try it:',
     `  curl -H 'content-type: application/json' -d '{"input":"create a task to review the auth module","user_id":"u1"}' ${stack.urls.core.replace('http://127.0.0.1', 'localhost')}/handle_task`,
     `  curl ${stack.urls.core.replace('http://127.0.0.1', 'localhost')}/tasks/<task_id>`,
+    'Workflows (workflows/*.yaml; starting one needs a token, e.g. the operator\'s):',
+    `  TOKEN=$(npm run -s token -- --requester operator --audience core)`,
+    `  curl -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"user_id":"u1","inputs":{"user_id":"u1","email":"u1@example.com"}}' ${stack.urls.core.replace('http://127.0.0.1', 'localhost')}/workflows/onboard-learner/runs`,
+    `  curl -H "authorization: Bearer $TOKEN" ${stack.urls.core.replace('http://127.0.0.1', 'localhost')}/runs/<run_id>`,
     'A service token for the protected endpoints (e.g. Bucket reads):',
     '  npm run token -- --requester bhiv_core --audience bucket',
     `  curl -H "authorization: Bearer <token>" '${stack.urls.bucket.replace('http://127.0.0.1', 'localhost')}/core/events?limit=5'`,
@@ -160,6 +164,9 @@ async function main(): Promise<void> {
       databaseUrl: options.databaseUrl,
       logDir: options.logDir,
       services: options.services,
+      // A development stack may call handlers on this machine from `http` workflow steps (the examples do);
+      // an operator's own WORKFLOW_HTTP_ALLOWED_HOSTS wins.
+      serviceEnv: { 'workflow-executor': { WORKFLOW_HTTP_ALLOWED_HOSTS: process.env.WORKFLOW_HTTP_ALLOWED_HOSTS ?? '127.0.0.1,localhost' } },
       signal: aborter.signal,
       entryFor: entryTemplate ? (name) => entryTemplate.replace('{service}', name) : undefined,
     });

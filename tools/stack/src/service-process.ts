@@ -153,6 +153,15 @@ export class ServiceProcess {
     await this.exit;
   }
 
+  /** SIGKILL at once (a crash, for recovery tests); resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    this.stopping = true;
+    child.kill('SIGKILL');
+    await this.exit;
+  }
+
   /** Last resort from a process 'exit' handler: synchronous, no waiting. */
   signal(signal: NodeJS.Signals): void {
     if (this.running) this.child?.kill(signal);

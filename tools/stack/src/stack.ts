@@ -120,6 +120,15 @@ export interface RunningStack {
   startService(name: ServiceName): Promise<unknown>;
   /** Whether the service's process is running. */
   isRunning(name: ServiceName): boolean;
+  /** The service's process id while it runs (CPU accounting in benchmarks). */
+  pidOf(name: ServiceName): number | undefined;
+  /** SIGKILL one service (crash-recovery tests); startService brings it back. */
+  killService(name: ServiceName): Promise<void>;
+  /**
+   * Another process of a service on the same database and configuration, on its own port (replica tests); it is
+   * stopped with the stack.
+   */
+  startReplica(name: ServiceName, port: number): Promise<{ url: string; kill(): Promise<void>; stop(): Promise<void> }>;
 }
 
 /** Error from startStack: the message names the service and carries the tail of its log. */
@@ -189,12 +198,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   const processes = new Map<ServiceName, ServiceProcess>();
+  const replicas: ServiceProcess[] = [];
   const killAll = () => {
     for (const p of processes.values()) p.signal('SIGTERM');
   };
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      for (const replica of replicas) await replica.stop(STOP_GRACE_MS);
       for (const name of [...selected].reverse()) {
         const p = processes.get(name);
         if (p?.running) log(`[stack] stopping ${name}`);
@@ -247,36 +258,33 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ...Object.fromEntries(STACK_SERVICES.map((s) => [URL_ENV[s], urls[s]])),
     };
     const register = path.join(rootDir, 'dist/libs/trace-context/src/register.js');
-    for (const name of selected) {
-      processes.set(
-        name,
-        new ServiceProcess(
-          {
-            name,
-            port: ports[name],
-            url: urls[name],
-            healthPath: HEALTH_PATHS[name],
-            command: process.execPath,
-            args: ['--require', register, entryPath(rootDir, name, options.entryFor)],
-            cwd: rootDir,
-            env: {
-              ...process.env,
-              // A development stack answers on loopback only; set HOST in options.env to expose it.
-              HOST: '127.0.0.1',
-              ...shared,
-              PORT: String(ports[name]),
-              DATABASE_URL: databaseUrls[name],
-              ...(migrationUrls ? { DATABASE_MIGRATION_URL: migrationUrls[name] } : {}),
-              OTEL_SERVICE_NAME: name,
-              ...options.env,
-              ...options.serviceEnv?.[name],
-            },
-            logFile: options.logDir ? logFileFor(options.logDir, name) : undefined,
+    const processFor = (name: ServiceName, port: number, logName: string): ServiceProcess =>
+      new ServiceProcess(
+        {
+          name,
+          port,
+          url: `http://127.0.0.1:${port}`,
+          healthPath: HEALTH_PATHS[name],
+          command: process.execPath,
+          args: ['--require', register, entryPath(rootDir, name, options.entryFor)],
+          cwd: rootDir,
+          env: {
+            ...process.env,
+            // A development stack answers on loopback only; set HOST in options.env to expose it.
+            HOST: '127.0.0.1',
+            ...shared,
+            PORT: String(port),
+            DATABASE_URL: databaseUrls[name],
+            ...(migrationUrls ? { DATABASE_MIGRATION_URL: migrationUrls[name] } : {}),
+            OTEL_SERVICE_NAME: name,
+            ...options.env,
+            ...options.serviceEnv?.[name],
           },
-          log,
-        ),
+          logFile: options.logDir ? (logName === name ? logFileFor(options.logDir, name) : path.join(options.logDir, `${logName}.log`)) : undefined,
+        },
+        log,
       );
-    }
+    for (const name of selected) processes.set(name, processFor(name, ports[name], name));
     // If the launcher dies without stop(), the services must not outlive it holding their ports.
     process.on('exit', killAll);
 
@@ -315,6 +323,19 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       },
       startService,
       isRunning: (name) => processes.get(name)?.running ?? false,
+      pidOf: (name) => processes.get(name)?.pid,
+      async killService(name) {
+        log(`[stack] killing ${name} (SIGKILL)`);
+        await processes.get(name)?.kill();
+      },
+      async startReplica(name, port) {
+        const replica = processFor(name, port, `${name}-replica-${replicas.length + 1}`);
+        replicas.push(replica);
+        log(`[stack] starting a replica of ${name} on port ${port}`);
+        await replica.start();
+        await replica.waitHealthy({ timeoutMs: options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS, signal: options.signal });
+        return { url: replica.spec.url, kill: () => replica.kill(), stop: () => replica.stop(STOP_GRACE_MS) };
+      },
     };
   } catch (error) {
     // The error carries the details (and the log tail); here only what happens next.

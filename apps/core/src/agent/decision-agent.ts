@@ -14,6 +14,8 @@ export interface AgentDecision {
   decision: Decision;
   action_type: ActionType | null;
   payload: Record<string, string> | null;
+  /** A versioned workflow to run instead of one action (action_type and payload are then null). */
+  workflow?: { name: string; version?: string; inputs: Record<string, string> };
   /** Which agent decided, and by which rule: `rule:email.about`, `rule:default`, `llm`. */
   decided_by: string;
   /** Set when the LLM agent was asked but the rules decided: why its answer was not used. */

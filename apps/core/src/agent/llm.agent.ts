@@ -17,6 +17,8 @@ export interface LlmAgentOptions {
 export class LlmAnswerRejected extends Error {}
 
 const MAX_ANSWER_CHARS = 32_000;
+const MAX_WORKFLOW_INPUTS = 32;
+const MAX_INPUT_CHARS = 4_000;
 
 /**
  * Asks an OpenAI-compatible chat-completions API for the decision, then treats the answer as untrusted
@@ -63,6 +65,13 @@ export class LlmAgent extends DecisionAgent {
       'otherwise use "respond" with action_type null and payload null.',
       'For "workflow", action_type and payload fields (all strings, taken from the request) are:',
       actions,
+      ...(this.rules.ruleSet.workflows.length > 0
+        ? [
+            'Or, to start one of these versioned workflows instead of one action, reply',
+            '{"decision": "workflow", "workflow": <name>, "inputs": {<string fields taken from the request>}} with <name> one of:',
+            this.rules.ruleSet.workflows.map((w) => `- ${w}`).join('\n'),
+          ]
+        : []),
     ].join('\n');
   }
 
@@ -93,6 +102,10 @@ export class LlmAgent extends DecisionAgent {
     return content;
   }
 
+  private interpretWorkflow(answer: Record<string, unknown>): AgentDecision {
+    return interpretWorkflowAnswer(answer, this.rules.ruleSet.workflows);
+  }
+
   /** Exported behaviour for tests through decide(); kept strict on purpose. */
   private interpret(content: string, input: AgentInput): AgentDecision {
     if (content.length > MAX_ANSWER_CHARS) throw new LlmAnswerRejected(`answer longer than ${MAX_ANSWER_CHARS} characters`);
@@ -114,6 +127,7 @@ export class LlmAgent extends DecisionAgent {
       return { decision: decision as Decision, action_type: null, payload: null, decided_by: 'llm' };
     }
 
+    if (answer.workflow !== undefined && answer.workflow !== null) return this.interpretWorkflow(answer);
     const actionType = answer.action_type;
     if (!isActionType(actionType) || !this.allowedActionTypes.includes(actionType)) {
       throw new LlmAnswerRejected(
@@ -130,6 +144,27 @@ export class LlmAgent extends DecisionAgent {
     }
     return { decision: Decision.Workflow, action_type: actionType, payload, decided_by: 'llm' };
   }
+}
+
+/** A workflow chosen by the model: only one the rules name, with string inputs (the run checks them against its schema). */
+function interpretWorkflowAnswer(answer: Record<string, unknown>, allowed: readonly string[]): AgentDecision {
+  const name = answer.workflow;
+  if (typeof name !== 'string' || !allowed.includes(name)) {
+    throw new LlmAnswerRejected(`workflow ${JSON.stringify(name)} is not one the rules know (${allowed.join(', ')})`);
+  }
+  const raw = answer.inputs ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new LlmAnswerRejected('inputs must be an object');
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length > MAX_WORKFLOW_INPUTS || entries.some(([, v]) => typeof v !== 'string' || v.length > MAX_INPUT_CHARS)) {
+    throw new LlmAnswerRejected(`inputs must be at most ${MAX_WORKFLOW_INPUTS} string fields of at most ${MAX_INPUT_CHARS} characters`);
+  }
+  return {
+    decision: Decision.Workflow,
+    action_type: null,
+    payload: null,
+    workflow: { name, inputs: Object.fromEntries(entries.map(([k, v]) => [k, (v as string).trim()])) },
+    decided_by: 'llm',
+  };
 }
 
 /** The LLM may route a message only to an address the user typed (digits compared for phone numbers). */

@@ -17,6 +17,8 @@ export interface Rule {
   action_type: ActionType | null;
   /** Field → template. */
   payload: Record<string, string> | null;
+  /** A workflow decision that starts a versioned workflow run instead of one action (`workflow: name[@range]`). */
+  workflow: { name: string; version?: string; inputs: Record<string, string> } | null;
 }
 
 export interface RuleSet {
@@ -27,6 +29,8 @@ export interface RuleSet {
   fallback: Rule;
   /** The action types the rules can produce: the only ones an LLM may choose. */
   actionTypes: ActionType[];
+  /** The workflows the rules can start: the only ones an LLM may choose. */
+  workflows: string[];
 }
 
 /** A rule file that cannot be used; the message names the file and every bad rule. */
@@ -40,7 +44,8 @@ export class RuleFileError extends Error {
   }
 }
 
-const RULE_KEYS = new Set(['name', 'description', 'match', 'decision', 'action_type', 'payload']);
+const RULE_KEYS = new Set(['name', 'description', 'match', 'decision', 'action_type', 'payload', 'workflow', 'inputs']);
+const WORKFLOW_REF = /^([a-z0-9][a-z0-9-]{0,63})(?:@(\S{1,64}))?$/;
 const DEFAULT_KEYS = new Set(['description', 'decision', 'action_type', 'payload']);
 const NAMED_GROUP = /\(\?<([A-Za-z_$][\w$]*)>/g;
 const DEFAULT_NAME = 'default';
@@ -91,6 +96,7 @@ export function parseRuleSet(text: string, source: string): RuleSet {
     decision: Decision.Respond,
     action_type: null,
     payload: null,
+    workflow: null,
   };
   if (doc.default !== undefined) {
     fallback = parseRule(doc.default, true, (p) => problems.push(`default: ${p}`));
@@ -98,7 +104,8 @@ export function parseRuleSet(text: string, source: string): RuleSet {
 
   if (problems.length || !fallback) throw new RuleFileError(source, problems);
   const actionTypes = ACTION_TYPES.filter((t) => [...rules, fallback].some((r) => r.action_type === t));
-  return { source, rules, fallback, actionTypes };
+  const workflows = [...new Set([...rules, fallback].flatMap((r) => (r.workflow ? [r.workflow.name] : [])))];
+  return { source, rules, fallback, actionTypes, workflows };
 }
 
 function parseRule(raw: unknown, isDefault: boolean, report: (problem: string) => void): Rule | null {
@@ -142,44 +149,61 @@ function parseRule(raw: unknown, isDefault: boolean, report: (problem: string) =
 
   let actionType: ActionType | null = null;
   let payload: Record<string, string> | null = null;
-  if (decision === Decision.Workflow) {
+  let workflow: Rule['workflow'] = null;
+  const checkTemplates = (where: string, raw: unknown): Record<string, string> | null => {
+    if (!isRecord(raw)) {
+      fail(`${where} must be a mapping of field: template`);
+      return null;
+    }
+    const out: Record<string, string> = {};
+    for (const [field, template] of Object.entries(raw)) {
+      if (typeof template !== 'string') {
+        fail(`${where}.${field} must be a string template`);
+        continue;
+      }
+      const parsed = templateVariables(template);
+      if ('error' in parsed) {
+        fail(`${where}.${field}: ${parsed.error}`);
+        continue;
+      }
+      for (const variable of parsed.variables) {
+        const known = variable.startsWith('groups.')
+          ? groups.has(variable.slice('groups.'.length))
+          : (TEMPLATE_VARIABLES as readonly string[]).includes(variable);
+        if (!known) {
+          fail(
+            variable.startsWith('groups.')
+              ? `${where}.${field} uses {{ ${variable} }} but match has no named group "${variable.slice(7)}"`
+              : `${where}.${field} uses unknown variable {{ ${variable} }} (known: ${TEMPLATE_VARIABLES.join(', ')}, groups.<name>)`,
+          );
+        }
+      }
+      out[field] = template;
+    }
+    return out;
+  };
+  if (decision === Decision.Workflow && raw.workflow !== undefined) {
+    // A versioned workflow: its inputs are checked against the workflow's schema when a run starts.
+    if (raw.action_type !== undefined || raw.payload !== undefined) fail('a rule names either workflow (+ inputs) or action_type (+ payload), not both');
+    const ref = typeof raw.workflow === 'string' ? WORKFLOW_REF.exec(raw.workflow.trim()) : null;
+    if (!ref) fail('workflow must be a workflow name, optionally @version or @range (e.g. onboard-learner@^1)');
+    const inputs = raw.inputs === undefined ? {} : checkTemplates('inputs', raw.inputs);
+    if (ref && inputs) workflow = { name: ref[1], ...(ref[2] ? { version: ref[2] } : {}), inputs };
+  } else if (decision === Decision.Workflow) {
     if (!isActionType(raw.action_type)) {
-      fail(`action_type must be one of: ${ACTION_TYPES.join(', ')} (a workflow needs one)`);
+      fail(`action_type must be one of: ${ACTION_TYPES.join(', ')} (a workflow needs one, or a workflow: name)`);
     } else {
       actionType = raw.action_type;
     }
+    if (raw.inputs !== undefined) fail('inputs are only for a rule that names a workflow');
     if (!isRecord(raw.payload)) {
       fail('payload must be a mapping of field: template (a workflow needs one)');
     } else {
-      payload = {};
-      for (const [field, template] of Object.entries(raw.payload)) {
-        if (typeof template !== 'string') {
-          fail(`payload.${field} must be a string template`);
-          continue;
-        }
-        const parsed = templateVariables(template);
-        if ('error' in parsed) {
-          fail(`payload.${field}: ${parsed.error}`);
-          continue;
-        }
-        for (const variable of parsed.variables) {
-          const known = variable.startsWith('groups.')
-            ? groups.has(variable.slice('groups.'.length))
-            : (TEMPLATE_VARIABLES as readonly string[]).includes(variable);
-          if (!known) {
-            fail(
-              variable.startsWith('groups.')
-                ? `payload.${field} uses {{ ${variable} }} but match has no named group "${variable.slice(7)}"`
-                : `payload.${field} uses unknown variable {{ ${variable} }} (known: ${TEMPLATE_VARIABLES.join(', ')}, groups.<name>)`,
-            );
-          }
-        }
-        payload[field] = template;
-      }
-      if (actionType) for (const p of payloadFieldProblems(actionType, Object.keys(payload))) fail(p);
+      payload = checkTemplates('payload', raw.payload);
+      if (actionType && payload) for (const p of payloadFieldProblems(actionType, Object.keys(payload))) fail(p);
     }
-  } else if (raw.action_type !== undefined || raw.payload !== undefined) {
-    fail('action_type and payload are only for decision "workflow"');
+  } else if (raw.action_type !== undefined || raw.payload !== undefined || raw.workflow !== undefined || raw.inputs !== undefined) {
+    fail('action_type, payload, workflow and inputs are only for decision "workflow"');
   }
 
   if (!ok) return null;
@@ -190,6 +214,7 @@ function parseRule(raw: unknown, isDefault: boolean, report: (problem: string) =
     decision: decision as Decision,
     action_type: actionType,
     payload,
+    workflow,
   };
 }
 

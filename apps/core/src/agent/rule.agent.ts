@@ -27,12 +27,23 @@ export class RuleAgent extends DecisionAgent {
   }
 
   private apply(rule: Rule, input: AgentInput, text: string, groups: Record<string, string | undefined>): AgentDecision {
-    let payload: Record<string, string> | null = null;
-    if (rule.payload) {
-      const ctx = { input: text, input_type: input.input_type, user_id: input.user_id, product: input.product, groups };
-      payload = Object.fromEntries(Object.entries(rule.payload).map(([field, template]) => [field, renderTemplate(template, ctx)]));
+    const ctx = { input: text, input_type: input.input_type, user_id: input.user_id, product: input.product, groups };
+    const render = (templates: Record<string, string>): Record<string, string> =>
+      Object.fromEntries(Object.entries(templates).map(([field, template]) => [field, renderTemplate(template, ctx)]));
+    const decided: AgentDecision = {
+      decision: rule.decision,
+      action_type: rule.action_type,
+      payload: rule.payload ? render(rule.payload) : null,
+      decided_by: `rule:${rule.name}`,
+    };
+    if (rule.workflow) {
+      decided.workflow = {
+        name: rule.workflow.name,
+        ...(rule.workflow.version ? { version: rule.workflow.version } : {}),
+        inputs: render(rule.workflow.inputs),
+      };
     }
-    return { decision: rule.decision, action_type: rule.action_type, payload, decided_by: `rule:${rule.name}` };
+    return decided;
   }
 }
 

@@ -53,6 +53,10 @@ export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   @Min(100) @Max(120_000)
   LLM_TIMEOUT_MS = 5000;
 
+  /** How often Core refreshes its mirror of the executor's workflow catalog (a 304 when nothing changed). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(50) @Max(600_000)
+  WORKFLOW_CATALOG_REFRESH_MS = 1000;
+
   /**
    * How often Core fetches, checks and keeps Bucket's signed checkpoint (audit witness, apps/core/src/audit-witness);
    * 0 = only when GET /audit/verify is called.

@@ -52,6 +52,13 @@ export class TaskEntity {
   @Column({ type: 'varchar', length: 32 })
   status: TaskStatus;
 
+  /** The workflow run a workflow decision started (decisions that name a versioned workflow). */
+  @Column({ name: 'run_id', type: 'uuid', nullable: true })
+  runId?: string | null;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  workflow?: string | null;
+
   @Column({ name: 'execution_result', type: 'jsonb', nullable: true })
   executionResult: Record<string, unknown> | null;
 

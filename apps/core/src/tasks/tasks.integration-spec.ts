@@ -307,6 +307,9 @@ describe('with workflow execution enabled', () => {
         product: null,
         decision: 'workflow',
         action_type: 'email',
+        // One action, not a versioned workflow run.
+        workflow: null,
+        run_id: null,
         status: 'dispatched_success',
         execution_result: { success: true, task_id: 'exec-task-1', task_status: 'CREATED' },
         created_at: expect.any(String),

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AgentModule } from '../agent/agent.module';
+import { WorkflowsModule } from '../workflows/workflows.module';
 import type { CoreConfig } from '../config/env.validation';
 import { TasksController } from './tasks.controller';
 import { TasksService } from './tasks.service';
@@ -10,7 +11,7 @@ export class TasksModule {
   static forRoot(config: CoreConfig): DynamicModule {
     return {
       module: TasksModule,
-      imports: [AgentModule.forRoot(config)],
+      imports: [AgentModule.forRoot(config), WorkflowsModule],
       controllers: [TasksController],
       providers: [TasksService],
     };

@@ -17,6 +17,7 @@ import {
 } from '@pancha/contracts';
 import { productFilter, type VerifiedRequester } from '@pancha/governance';
 import { OutboxService } from '@pancha/outbox';
+import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
@@ -33,6 +34,7 @@ import {
 import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
 import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
+import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
 
 const TIMELINE_LIMIT = 1000;
 /**
@@ -65,6 +67,7 @@ export class TasksService {
     private readonly outbox: OutboxService,
     private readonly bucket: BucketClient,
     private readonly config: CoreConfig,
+    private readonly workflowRuns: WorkflowRunsService,
   ) {}
 
   /**
@@ -79,7 +82,7 @@ export class TasksService {
     const earlier = claim && (await this.firstAnswer(claim));
     if (earlier) return earlier;
     try {
-      return { reply: await this.decideAndStore(body, claim), replayed: false };
+      return { reply: await this.decideAndStore(body, requester, claim), replayed: false };
     } catch (error) {
       // A concurrent request with the same key committed first: its answer is the answer.
       if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
@@ -99,7 +102,7 @@ export class TasksService {
     return { reply: row.response, replayed: true };
   }
 
-  private async decideAndStore(body: HandleTaskRequestDto, claim: IdempotencyClaim | undefined): Promise<HandleTaskAccepted> {
+  private async decideAndStore(body: HandleTaskRequestDto, requester: VerifiedRequester, claim: IdempotencyClaim | undefined): Promise<HandleTaskAccepted> {
     const decided = await this.agent.decide({
       input: body.input,
       input_type: body.input_type,
@@ -110,7 +113,7 @@ export class TasksService {
     const traceId = currentTraceId();
     if (traceId) {
       try {
-        return await this.store(body, decided, traceId, claim);
+        return await this.store(body, decided, traceId, requester, claim);
       } catch (error) {
         if (!(error instanceof TraceIdTaken)) throw error;
         // The caller reused a trace for a second task. The trace id is the executor's idempotency key, so
@@ -118,7 +121,7 @@ export class TasksService {
         this.logger.warn({ msg: 'trace already has a task; starting a new linked trace', trace_id: traceId });
       }
     }
-    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, claim));
+    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester, claim));
   }
 
   /**
@@ -138,6 +141,8 @@ export class TasksService {
       product: task.product,
       decision: task.decision,
       action_type: task.actionType,
+      workflow: task.workflow ?? null,
+      run_id: task.runId ?? null,
       status: task.status,
       execution_result: task.executionResult,
       created_at: task.createdAt.toISOString(),
@@ -159,14 +164,49 @@ export class TasksService {
     return view;
   }
 
-  private async store(body: HandleTaskRequestDto, decided: AgentDecision, traceId: string, claim?: IdempotencyClaim): Promise<HandleTaskAccepted> {
+  private async store(
+    body: HandleTaskRequestDto,
+    decided: AgentDecision,
+    traceId: string,
+    requester: VerifiedRequester,
+    claim?: IdempotencyClaim,
+  ): Promise<HandleTaskAccepted> {
     const now = new Date();
     const isWorkflow = decided.decision === Decision.Workflow;
-    const status = !isWorkflow
+    let status: TaskStatus = !isWorkflow
       ? TaskStatus.Decided
-      : this.config.ENABLE_WORKFLOW_EXECUTION
-        ? TaskStatus.Dispatching
-        : TaskStatus.DispatchSkipped;
+      : !this.config.ENABLE_WORKFLOW_EXECUTION
+        ? TaskStatus.DispatchSkipped
+        : decided.workflow
+          ? TaskStatus.RunStarted
+          : TaskStatus.Dispatching;
+    // A decision that names a versioned workflow starts a run with the task, checked first like any start.
+    let run: PreparedStart | undefined;
+    let runRefusal: string | undefined;
+    if (status === TaskStatus.RunStarted && decided.workflow) {
+      await this.workflowRuns.catalogKnown();
+      try {
+        run = this.workflowRuns.prepare(
+          {
+            workflow: decided.workflow.name,
+            version: decided.workflow.version,
+            inputs: decided.workflow.inputs,
+            user_id: body.user_id,
+            product: body.product,
+            actor: requester.id,
+            source: 'task',
+            trace_id: traceId,
+            // The task's own acceptance (submit on Core) covers the product it names.
+            checkProduct: false,
+          },
+          requester,
+        );
+      } catch (error) {
+        if (!(error instanceof DomainException)) throw error;
+        status = TaskStatus.RunRefused;
+        runRefusal = `workflow ${decided.workflow.name} not started: ${error.code}: ${error.message}`;
+      }
+    }
     const task = Object.assign(new TaskEntity(), {
       taskId: randomUUID(),
       traceId,
@@ -180,14 +220,22 @@ export class TasksService {
       actionType: decided.action_type,
       payload: decided.payload,
       decidedBy: decided.decided_by,
-      agentNote: decided.fallback_reason ?? null,
+      agentNote: runRefusal ?? decided.fallback_reason ?? null,
       status,
       executionResult: null,
+      workflow: decided.workflow?.name ?? null,
+      runId: run?.start.run_id ?? null,
       createdAt: now,
       updatedAt: now,
     } satisfies Partial<TaskEntity>);
 
-    const reply: HandleTaskAccepted = { task_id: task.taskId, trace_id: traceId, decision: task.decision, status };
+    const reply: HandleTaskAccepted = {
+      task_id: task.taskId,
+      trace_id: traceId,
+      decision: task.decision,
+      status,
+      ...(run ? { run_id: run.start.run_id, workflow: run.start.workflow } : {}),
+    };
     await this.dataSource.transaction(async (manager: EntityManager) => {
       // The key first: a concurrent request with the same key waits here until this transaction ends, then
       // finds the key taken and answers with this reply (or commits its own if this one rolled back).
@@ -205,12 +253,15 @@ export class TasksService {
         const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
         await this.outbox.enqueue(manager, { topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch });
       }
+      if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
     });
     this.logger.log({
       msg: 'task accepted',
       task_id: task.taskId,
       decision: task.decision,
       action_type: task.actionType,
+      workflow: task.workflow,
+      run_id: task.runId,
       decided_by: task.decidedBy,
       status,
     });

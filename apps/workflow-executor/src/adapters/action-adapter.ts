@@ -10,12 +10,19 @@ export interface ActionContext {
   /** Aborted when ADAPTER_TIMEOUT_MS passes; adapters hand it to their network calls. */
   signal: AbortSignal;
   timeoutMs: number;
+  /**
+   * The same for every attempt of one workflow step (`<run_id>:<step path>`); adapters hand it to their
+   * provider (a unique key on rows, SMTP Message-ID, an Idempotency-Key header) so a repeat has no second effect.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ActionFailure {
   success: false;
   error_code: ExecutorErrorCode;
   message: string;
+  /** Whether trying again could succeed, when the adapter knows better than its error code says (a provider's 4xx). */
+  retryable?: boolean;
 }
 
 export interface ActionSuccess {

@@ -7,6 +7,6 @@ import { WhatsappAdapter } from './whatsapp.adapter';
 
 @Module({
   providers: [TaskAdapter, EmailAdapter, WhatsappAdapter, AiAdapter, ActionRunner],
-  exports: [ActionRunner],
+  exports: [ActionRunner, TaskAdapter, EmailAdapter, WhatsappAdapter, AiAdapter],
 })
 export class AdaptersModule {}

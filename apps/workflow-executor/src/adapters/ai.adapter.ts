@@ -39,6 +39,8 @@ export class AiAdapter implements ActionAdapter<AiInput> {
     const url = `${this.config.AI_BASE_URL.replace(/\/+$/, '')}/chat/completions`;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.config.AI_API_KEY) headers.authorization = `Bearer ${this.config.AI_API_KEY}`;
+    // OpenAI-compatible providers that honour it answer a repeated attempt without a second completion.
+    if (context.idempotencyKey) headers['idempotency-key'] = context.idempotencyKey;
     try {
       const res = await axios.post<ChatCompletionReply>(
         url,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ActionType, ExecutorErrorCode, MessageStatus, type WorkflowPayload } from '@pancha/contracts';
 import { createTransport, type Transporter } from 'nodemailer';
@@ -45,7 +46,13 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
 
   async execute(input: EmailInput, context: ActionContext): Promise<ActionOutcome> {
     if (!this.transporter) {
-      const captured = captureMessage({ channel: 'email', ...input, traceId: context.traceId, product: context.product ?? null });
+      const captured = captureMessage({
+        channel: 'email',
+        ...input,
+        traceId: context.traceId,
+        product: context.product ?? null,
+        idempotencyKey: context.idempotencyKey,
+      });
       return {
         success: true,
         result: { message_id: captured.id, ...CAPTURED_RESULT },
@@ -58,6 +65,8 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
         to: input.recipient,
         subject: input.subject,
         text: input.body,
+        // A stable Message-ID per workflow step: a repeated attempt is the same message to every receiver.
+        ...(context.idempotencyKey ? { messageId: messageIdFor(context.idempotencyKey) } : {}),
         headers: { 'X-Pancha-Trace-Id': context.traceId },
       })) as { messageId: string; rejected?: unknown[] };
       if (Array.isArray(info.rejected) && info.rejected.length > 0) {
@@ -75,4 +84,9 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
   onApplicationShutdown(): void {
     this.transporter?.close();
   }
+}
+
+/** RFC 5322 Message-ID derived from a workflow step's idempotency key. */
+export function messageIdFor(idempotencyKey: string): string {
+  return `<${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 40)}@pancha.workflow>`;
 }

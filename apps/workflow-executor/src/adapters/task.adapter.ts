@@ -31,12 +31,13 @@ export class TaskAdapter implements ActionAdapter<TaskInput> {
       traceId: context.traceId,
       product: context.product ?? null,
       createdAt: new Date(),
+      idempotencyKey: context.idempotencyKey ?? null,
     };
     return {
       success: true,
       result: { task_id: taskId, task_status: 'CREATED', reference: taskReference(taskId) },
       persist: async (manager) => {
-        await manager.insert(TaskEntity, row);
+        await manager.createQueryBuilder().insert().into(TaskEntity).values(row).orIgnore().execute();
       },
     };
   }

@@ -45,6 +45,7 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
         subject: null,
         body: input.message,
         traceId: context.traceId,
+        idempotencyKey: context.idempotencyKey,
         product: context.product ?? null,
       });
       return {
@@ -60,7 +61,12 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
         url,
         { messaging_product: 'whatsapp', to: input.recipient, type: 'text', text: { body: input.message } },
         {
-          headers: { authorization: `Bearer ${this.config.WHATSAPP_ACCESS_TOKEN}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${this.config.WHATSAPP_ACCESS_TOKEN}`,
+            'content-type': 'application/json',
+            // The Cloud API has no idempotency of its own today; a proxy or gateway in front of it may use this.
+            ...(context.idempotencyKey ? { 'idempotency-key': context.idempotencyKey } : {}),
+          },
           signal: context.signal,
         },
       );

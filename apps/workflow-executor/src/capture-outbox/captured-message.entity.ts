@@ -33,4 +33,7 @@ export class CapturedMessageEntity {
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;
+
+  @Column({ name: 'idempotency_key', type: 'text', nullable: true })
+  idempotencyKey?: string | null;
 }

@@ -14,12 +14,21 @@ export function captureMessage(message: {
   body: string;
   traceId: string;
   product: string | null;
+  /** A workflow step's key: unique, so a repeated attempt captures no second message. */
+  idempotencyKey?: string;
 }): { id: string; persist: (manager: EntityManager) => Promise<void> } {
   const id = randomUUID();
+  const { idempotencyKey, ...fields } = message;
   return {
     id,
     persist: async (manager) => {
-      await manager.insert(CapturedMessageEntity, { id, ...message, createdAt: new Date() });
+      await manager
+        .createQueryBuilder()
+        .insert()
+        .into(CapturedMessageEntity)
+        .values({ id, ...fields, idempotencyKey: idempotencyKey ?? null, createdAt: new Date() })
+        .orIgnore()
+        .execute();
     },
   };
 }

@@ -2,7 +2,9 @@ import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-t
 import { withOutboxConfig } from '@pancha/outbox';
 import { BaseServiceConfig, parseBoolean, Secret } from '@pancha/service-kit';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 const HTTP_URL = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
@@ -68,6 +70,49 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   @IsOptional() @IsNatsStreamName()
   NATS_STREAM = DEFAULT_NATS_STREAM;
 
+  /** Workflow manifests (`<name>.yaml`); default: `workflows/` at the repository root (found from the code's location). */
+  @IsOptional() @IsString()
+  WORKFLOWS_DIR?: string;
+
+  /** strict: any error refuses a manifest; permissive: limits/compatibility errors are warnings; audit: nothing refused. */
+  @IsOptional() @IsIn(['strict', 'permissive', 'audit'])
+  WORKFLOW_VALIDATION_MODE: 'strict' | 'permissive' | 'audit' = 'strict';
+
+  /** Run the durable workflow worker in this process (a replica that only serves the API can turn it off). */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean()
+  WORKFLOW_WORKER_ENABLED = true;
+
+  /** How long a worker holds a run without renewing; a crashed worker's runs resume after at most this. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(300) @Max(600_000)
+  WORKFLOW_LEASE_MS = 5_000;
+
+  /** How often an idle worker looks for due runs (a run started in this process is picked up at once). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(5) @Max(60_000)
+  WORKFLOW_POLL_MS = 200;
+
+  /** Runs one worker holds at once (their actions run concurrently). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000)
+  WORKFLOW_MAX_ACTIVE_RUNS = 64;
+
+  /**
+   * Hosts an `http` step may call, on top of each manifest's own security.http_hosts (comma-separated; `*.x.com`
+   * for subdomains, `*` for any). Empty: no http step can run in this deployment.
+   */
+  @IsOptional() @IsString()
+  WORKFLOW_HTTP_ALLOWED_HOSTS = '';
+
+  /** A YAML/JSON map of secret name → value for manifests' `secrets.<NAME>`; WORKFLOW_SECRET_<NAME> variables win. */
+  @IsOptional() @IsString()
+  WORKFLOW_SECRETS_FILE?: string;
+
+  get workflowsDir(): string {
+    return this.WORKFLOWS_DIR ? path.resolve(this.WORKFLOWS_DIR) : defaultWorkflowsDir();
+  }
+
+  get workflowHttpHosts(): string[] {
+    return this.WORKFLOW_HTTP_ALLOWED_HOSTS.split(',').map((h) => h.trim()).filter((h) => h !== '');
+  }
+
   get executionLeaseMs(): number {
     return this.EXECUTION_LEASE_MS ?? 2 * this.ADAPTER_TIMEOUT_MS;
   }
@@ -75,4 +120,12 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   get whatsappConfigured(): boolean {
     return Boolean(this.WHATSAPP_PHONE_NUMBER_ID && this.WHATSAPP_ACCESS_TOKEN);
   }
+}
+
+/** `workflows/` beside the repository's package.json, found by walking up from this file (src/ or dist/). */
+function defaultWorkflowsDir(): string {
+  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'workflows'))) return path.join(dir, 'workflows');
+  }
+  return path.resolve('workflows');
 }

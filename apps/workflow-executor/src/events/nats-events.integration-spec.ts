@@ -3,6 +3,8 @@
  * JetStream messages (the same bodies as the HTTP hops, a bearer token for each audience, the trace in the
  * headers), and with NATS down they stay pending in the outbox while the executor keeps answering.
  */
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { loadKeyStore, PolicyService, TokenVerifier } from '@pancha/governance';
@@ -44,6 +46,8 @@ async function buildExecutor(keys: TestKeys, nats: Record<string, string>): Prom
     // Nothing listens here: any HTTP delivery attempt would fail and show up as a retry.
     BUCKET_URL: 'http://127.0.0.1:9',
     KARMA_URL: 'http://127.0.0.1:9',
+    // No workflow manifests: registering them would publish workflow.registered events ahead of the one asserted.
+    WORKFLOWS_DIR: path.join(tmpdir(), 'no-workflows-here'),
     ...nats,
   };
   for (const name of ['SMTP_URL', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN', 'AI_BASE_URL', 'AI_MODEL', 'AI_API_KEY']) {

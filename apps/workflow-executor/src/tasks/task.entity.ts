@@ -28,4 +28,8 @@ export class TaskEntity {
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;
+
+  /** `<run_id>:<step path>` when a workflow step created it: unique, so a repeated attempt adds no second task. */
+  @Column({ name: 'idempotency_key', type: 'text', nullable: true })
+  idempotencyKey?: string | null;
 }

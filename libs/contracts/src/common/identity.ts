@@ -10,6 +10,8 @@ export enum RequesterId {
   Bucket = 'bucket',
   Karma = 'karma',
   Prana = 'prana',
+  /** A person operating Pancha from a terminal (the `pancha` CLI) with a key from the keys directory. */
+  Operator = 'operator',
 }
 
 export const REQUESTER_IDS: readonly RequesterId[] = Object.values(RequesterId);
@@ -33,5 +35,6 @@ export function isServiceName(value: unknown): value is ServiceName {
 
 /** Anything that can hand a client a bearer token for a target service (governance's TokenIssuer implements it). */
 export interface TokenSource {
-  tokenFor(audience: ServiceName): Promise<string>;
+  /** `products` narrows what the receiver lets the token see (a caller acting for a product-scoped requester). */
+  tokenFor(audience: ServiceName, claims?: { products?: string[] }): Promise<string>;
 }

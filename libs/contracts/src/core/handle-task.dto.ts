@@ -44,4 +44,7 @@ export interface HandleTaskAccepted {
   trace_id: string;
   decision: Decision;
   status: TaskStatus;
+  /** When the decision started a versioned workflow run. */
+  run_id?: string;
+  workflow?: string;
 }

@@ -12,6 +12,10 @@ export enum TaskStatus {
   DispatchSkipped = 'dispatch_skipped',
   /** The executor refused the request for good, or every retry failed: see execution_result.reason. */
   DispatchDead = 'dispatch_dead',
+  /** The decision named a versioned workflow and its run was started: follow it at GET /runs/:run_id. */
+  RunStarted = 'run_started',
+  /** The decision named a workflow that could not start (unknown, disabled, inputs invalid): see agent_note. */
+  RunRefused = 'run_refused',
 }
 
 export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
@@ -23,4 +27,6 @@ export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = [
   TaskStatus.DispatchedFailed,
   TaskStatus.DispatchSkipped,
   TaskStatus.DispatchDead,
+  TaskStatus.RunStarted,
+  TaskStatus.RunRefused,
 ];

@@ -14,6 +14,9 @@ export interface CoreTaskView {
   product: string | null;
   decision: Decision;
   action_type: string | null;
+  /** For a decision that started a versioned workflow: which one, and its run (GET /runs/:run_id). */
+  workflow?: string | null;
+  run_id?: string | null;
   status: TaskStatus;
   /** The executor's execution_result once it answered (or the reason the dispatch died); null before. */
   execution_result: Record<string, unknown> | null;

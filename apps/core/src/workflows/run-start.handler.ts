@@ -1,0 +1,39 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { ExecutorStartRunDto } from '@pancha/contracts';
+import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
+import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import { DataSource, type EntityManager } from 'typeorm';
+import { RUN_START_TOPIC } from './workflow-runs.service';
+
+/**
+ * Delivers an accepted run to the executor (POST /api/runs, idempotent on run_id). A refusal (4xx) is final:
+ * the relay dead-letters it; anything else is retried with backoff while Core keeps answering.
+ */
+@Injectable()
+export class RunStartHandler implements OutboxHandler {
+  readonly topic = RUN_START_TOPIC;
+
+  constructor(
+    private readonly executor: WorkflowExecutorClient,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  async deliver(message: OutboxMessage): Promise<void> {
+    const start = message.payload as ExecutorStartRunDto;
+    await this.executor.startRun(start);
+    await this.dataSource.query(
+      `UPDATE workflow_run_requests SET delivery = 'delivered', updated_at = now() WHERE run_id = $1 AND delivery = 'queued'`,
+      [start.run_id],
+    );
+  }
+
+  /** The executor refused the start for good: the run request says so, in the dead-letter transaction. */
+  async onDeadLetter(manager: EntityManager, message: OutboxMessage, reason: string): Promise<void> {
+    const start = message.payload as ExecutorStartRunDto;
+    await manager.query(
+      `UPDATE workflow_run_requests SET delivery = 'refused', reason = $2, updated_at = now() WHERE run_id = $1 AND delivery <> 'delivered'`,
+      [start.run_id, reason.slice(0, 2000)],
+    );
+  }
+}

@@ -1,0 +1,54 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { validationException } from '@pancha/service-kit';
+import { WorkflowRunsService } from './workflow-runs.service';
+
+const runIdPipe = new ParseUUIDPipe({
+  exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
+});
+
+/** Runs: status, steps, attempts (from the executor), and cancel / retry / signal, within the caller's products. */
+@Controller('runs')
+export class RunsController {
+  constructor(private readonly runs: WorkflowRunsService) {}
+
+  @Get()
+  @RequireOperation('read')
+  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
+    return this.runs.list(query, requester);
+  }
+
+  @Get(':run_id')
+  @RequireOperation('read')
+  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<unknown> {
+    return this.runs.view(runId, requester);
+  }
+
+  @Post(':run_id/cancel')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  cancel(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.control(runId, 'cancel', requester);
+  }
+
+  @Post(':run_id/retry')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  retry(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.control(runId, 'retry', requester);
+  }
+
+  @Post(':run_id/signals/:name')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  signal(
+    @Param('run_id', runIdPipe) runId: string,
+    @Param('name') name: string,
+    @Body() body: RunSignalRequestDto,
+    @Requester() requester: VerifiedRequester,
+  ): Promise<{ signal_id: string; run: RunSummaryView }> {
+    if (!SIGNAL_NAME_REGEX.test(name)) throw validationException([{ field: 'name', messages: ['a signal name is 1-128 of [a-z0-9_.-]'] }]);
+    return this.runs.signal(runId, name, body.payload, requester);
+  }
+}

@@ -1,0 +1,175 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { FieldError, WorkflowCatalog } from '@pancha/contracts';
+import { chooseStartVersion, type StartChoice } from '@pancha/workflow-engine';
+import { compileJsonSchema, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import { DataSource } from 'typeorm';
+import { CoreConfig } from '../config/env.validation';
+
+export interface CatalogWorkflow {
+  name: string;
+  enabled: boolean;
+  default_version: string | null;
+  versions: Map<string, { version: string; present: boolean; deprecated: boolean; retired: boolean; manifest: WorkflowManifest }>;
+}
+
+/**
+ * Core's mirror of the executor's registry: fetched at start and every WORKFLOW_CATALOG_REFRESH_MS (a 304 when
+ * nothing changed), kept in Core's database so Core accepts and refuses run starts, and routes events, while the
+ * executor is down. A change made through this Core (enable/disable) is applied here at once.
+ */
+@Injectable()
+export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkflowCatalogService.name);
+  private workflows = new Map<string, CatalogWorkflow>();
+  private etag?: string;
+  private revision?: string;
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<boolean>;
+  private failures = 0;
+  private readonly listeners: ((catalog: ReadonlyMap<string, CatalogWorkflow>) => void)[] = [];
+
+  constructor(
+    private readonly executor: WorkflowExecutorClient,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: CoreConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.loadCached();
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.config.WORKFLOW_CATALOG_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Called with the whole catalog after every change (the event router rebuilds its trigger index). */
+  onChange(listener: (catalog: ReadonlyMap<string, CatalogWorkflow>) => void): void {
+    this.listeners.push(listener);
+    listener(this.workflows);
+  }
+
+  get all(): ReadonlyMap<string, CatalogWorkflow> {
+    return this.workflows;
+  }
+
+  get known(): boolean {
+    return this.revision !== undefined;
+  }
+
+  get(name: string): CatalogWorkflow | undefined {
+    return this.workflows.get(name);
+  }
+
+  choose(name: string, version?: string): StartChoice {
+    const workflow = this.workflows.get(name);
+    return chooseStartVersion(
+      workflow && { name, enabled: workflow.enabled, versions: [...workflow.versions.values()] },
+      name,
+      version,
+    );
+  }
+
+  manifest(name: string, version: string): WorkflowManifest | undefined {
+    return this.workflows.get(name)?.versions.get(version)?.manifest;
+  }
+
+  validateInputs(manifest: WorkflowManifest, inputs: unknown): FieldError[] {
+    return manifest.inputs === undefined ? [] : compileJsonSchema(manifest.inputs, { rootName: 'inputs' })(inputs);
+  }
+
+  /** Every trigger of every enabled workflow's default version (what the event router matches against). */
+  triggers(): { workflow: string; version: string; trigger: TriggerSpec; enabled: boolean }[] {
+    const out: { workflow: string; version: string; trigger: TriggerSpec; enabled: boolean }[] = [];
+    for (const wf of this.workflows.values()) {
+      const version = wf.default_version ? wf.versions.get(wf.default_version) : undefined;
+      for (const trigger of version?.manifest.triggers ?? []) out.push({ workflow: wf.name, version: version!.version, trigger, enabled: wf.enabled });
+    }
+    return out;
+  }
+
+  /** Applies an enable/disable this Core just made through the executor, without waiting for the next poll. */
+  applyEnabled(name: string, enabled: boolean): void {
+    const wf = this.workflows.get(name);
+    if (!wf || wf.enabled === enabled) return;
+    wf.enabled = enabled;
+    this.etag = undefined;
+    this.notify();
+  }
+
+  /** Fetches the catalog now (concurrent callers share one fetch); true when it changed. */
+  refresh(): Promise<boolean> {
+    this.refreshing ??= this.fetch().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async fetch(): Promise<boolean> {
+    let fetched: Awaited<ReturnType<WorkflowExecutorClient['catalog']>>;
+    try {
+      fetched = await this.executor.catalog(this.etag);
+    } catch (error) {
+      this.failures++;
+      if (this.failures === 1 || this.failures % 60 === 0) {
+        this.logger.warn({ msg: 'workflow catalog not refreshed; serving the last one', failures: this.failures, error: (error as Error).message });
+      }
+      return false;
+    }
+    if (this.failures > 0) this.logger.log({ msg: 'workflow catalog reachable again', failures: this.failures });
+    this.failures = 0;
+    if (!fetched) return false;
+    this.apply(fetched.catalog, fetched.etag);
+    try {
+      await this.dataSource.query(
+        `INSERT INTO workflow_catalog_cache (id, etag, catalog, fetched_at) VALUES (1, $1, $2::jsonb, now())
+         ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, catalog = excluded.catalog, fetched_at = excluded.fetched_at`,
+        [fetched.etag ?? null, JSON.stringify(fetched.catalog)],
+      );
+    } catch (error) {
+      this.logger.warn({ msg: 'workflow catalog not cached in the database', error: (error as Error).message });
+    }
+    return true;
+  }
+
+  private async loadCached(): Promise<void> {
+    try {
+      const [row]: { etag: string | null; catalog: WorkflowCatalog }[] = await this.dataSource.query(
+        `SELECT etag, catalog FROM workflow_catalog_cache WHERE id = 1`,
+      );
+      // The cached copy serves until the executor answers; its etag is not reused (the executor may have restarted).
+      if (row) this.apply(row.catalog, undefined);
+    } catch (error) {
+      this.logger.warn({ msg: 'no cached workflow catalog', error: (error as Error).message });
+    }
+  }
+
+  private apply(catalog: WorkflowCatalog, etag: string | undefined): void {
+    const next = new Map<string, CatalogWorkflow>();
+    for (const wf of catalog.workflows) {
+      next.set(wf.name, {
+        name: wf.name,
+        enabled: wf.enabled,
+        default_version: wf.default_version,
+        versions: new Map(
+          wf.versions.map((v) => [
+            v.version,
+            { version: v.version, present: v.present, deprecated: v.deprecated, retired: v.retired, manifest: v.manifest as unknown as WorkflowManifest },
+          ]),
+        ),
+      });
+    }
+    this.workflows = next;
+    this.etag = etag;
+    this.revision = catalog.revision;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener(this.workflows);
+  }
+}

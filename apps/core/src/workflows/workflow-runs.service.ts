@@ -1,0 +1,254 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import {
+  CommonErrorCode,
+  type ExecutorStartRunDto,
+  type RunListQueryDto,
+  type RunListResponse,
+  type RunSummaryView,
+  type RunView,
+  type StartRunAccepted,
+  WorkflowErrorCode,
+} from '@pancha/contracts';
+import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { ServiceCallError } from '@pancha/http-client';
+import { OutboxService } from '@pancha/outbox';
+import { DomainException } from '@pancha/service-kit';
+import { currentTraceId } from '@pancha/trace-context';
+import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import { DataSource, type EntityManager } from 'typeorm';
+import { WorkflowCatalogService } from './workflow-catalog.service';
+
+/** Outbox topic: a run Core accepted, for the executor to start. Payload: ExecutorStartRunDto. */
+export const RUN_START_TOPIC = 'workflow-executor.run-start';
+
+export interface StartRunParams {
+  workflow: string;
+  version?: string;
+  inputs: Record<string, unknown>;
+  user_id: string;
+  product?: string;
+  /** Who asked: a requester id or `user:<subject>`. */
+  actor: string;
+  /** How the run was asked for: `api`, `task:<task_id>`, `event:<event_id>`. */
+  source: string;
+  /** The trace the run belongs to (default: the active one, else a new id). */
+  trace_id?: string;
+  /** False when the caller's acceptance already covers the product (a task whose rule decided the workflow). */
+  checkProduct?: boolean;
+}
+
+export interface PreparedStart {
+  start: ExecutorStartRunDto;
+  source: string;
+  accepted: StartRunAccepted;
+}
+
+interface RunRequestRow {
+  run_id: string;
+  workflow: string;
+  version: string;
+  inputs: Record<string, unknown>;
+  user_id: string;
+  product: string | null;
+  trace_id: string;
+  actor: string;
+  delivery: 'queued' | 'delivered' | 'refused';
+  reason: string | null;
+  created_at: Date;
+}
+
+/**
+ * Public entry to workflows (SPEC §5): a start is checked against Core's mirror of the registry (unknown 404,
+ * disabled or retired 409, inputs 422 naming each field), then stored with its outbox message in one transaction
+ * and answered 202 at once; the executor starts the run when the relay reaches it. Reads and run controls are
+ * passed to the executor's governed runs API with the caller's product scope.
+ */
+@Injectable()
+export class WorkflowRunsService {
+  private readonly logger = new Logger(WorkflowRunsService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly catalog: WorkflowCatalogService,
+    private readonly outbox: OutboxService,
+    private readonly executor: WorkflowExecutorClient,
+  ) {}
+
+  async start(params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
+    await this.catalogKnown();
+    return this.dataSource.transaction((manager) => this.startIn(manager, params, requester));
+  }
+
+  /** A Core that has never seen the catalog (just started, nothing cached) asks the executor once before refusing. */
+  async catalogKnown(): Promise<void> {
+    if (!this.catalog.known) await this.catalog.refresh();
+  }
+
+  /** The same, inside the caller's transaction. */
+  async startIn(manager: EntityManager, params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
+    const prepared = this.prepare(params, requester);
+    await this.commit(manager, prepared);
+    return prepared.accepted;
+  }
+
+  /**
+   * Checks a start against the mirror (throws the 403/404/409/422/503 a caller gets) and fixes its run id and
+   * trace, without writing anything: a caller that must know the answer before its transaction (a task storing its
+   * reply under an Idempotency-Key) prepares first, then commits the start in its own transaction.
+   */
+  prepare(params: StartRunParams, requester: VerifiedRequester): PreparedStart {
+    const checked = this.check(params, requester);
+    const runId = randomUUID();
+    const traceId = params.trace_id ?? currentTraceId() ?? randomBytes(16).toString('hex');
+    const start: ExecutorStartRunDto = {
+      run_id: runId,
+      workflow: params.workflow,
+      version: checked.version,
+      inputs: params.inputs,
+      user_id: params.user_id,
+      ...(params.product !== undefined ? { product: params.product } : {}),
+      trace_id: traceId,
+      actor: params.actor,
+    };
+    return {
+      start,
+      source: params.source,
+      accepted: {
+        run_id: runId,
+        trace_id: traceId,
+        workflow: params.workflow,
+        version: checked.version,
+        status: 'pending',
+        ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
+      },
+    };
+  }
+
+  /** Stores a prepared start and its outbox message in the caller's transaction. */
+  async commit(manager: EntityManager, prepared: PreparedStart): Promise<void> {
+    const { start } = prepared;
+    await manager.query(
+      `INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)`,
+      [start.run_id, start.workflow, start.version, JSON.stringify(start.inputs), start.user_id, start.product ?? null, start.trace_id, start.actor ?? 'anonymous', prepared.source],
+    );
+    await this.outbox.enqueue(manager, { topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start });
+    this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
+  }
+
+  async view(runId: string, requester: VerifiedRequester): Promise<RunView | (RunSummaryView & { delivery: string; reason: string | null })> {
+    try {
+      return await this.executor.run(runId, scopeOf(requester));
+    } catch (error) {
+      // The executor may not have the run yet (queued in Core's outbox) or be down: Core's own record still answers.
+      const queued = await this.ownRecord(runId, requester);
+      if (queued && (isStatus(error, 404) || isUnavailable(error))) return queued;
+      throw this.translate(error);
+    }
+  }
+
+  async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
+    try {
+      return await this.executor.runs(query, scopeOf(requester));
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async control(runId: string, action: 'cancel' | 'retry', requester: VerifiedRequester): Promise<RunSummaryView> {
+    try {
+      return action === 'cancel' ? await this.executor.cancelRun(runId, scopeOf(requester)) : await this.executor.retryRun(runId, scopeOf(requester));
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
+    try {
+      return await this.executor.signalRun(runId, name, payload, scopeOf(requester));
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  /** Any executor refusal as the same HTTP answer; an executor that cannot be reached is a 503. */
+  translate(error: unknown): Error {
+    if (error instanceof ServiceCallError && error.status !== undefined && error.status >= 400 && error.status < 500) {
+      const body = (error.body ?? {}) as { code?: string; message?: string; errors?: { field: string; messages: string[] }[] };
+      return new DomainException(error.status, body.code ?? CommonErrorCode.BadRequest, body.message ?? error.message, body.errors);
+    }
+    this.logger.warn({ msg: 'workflow executor unavailable', error: (error as Error).message });
+    return new DomainException(HttpStatus.SERVICE_UNAVAILABLE, WorkflowErrorCode.ExecutorUnavailable, 'the workflow executor cannot be reached; try again');
+  }
+
+  private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[] } {
+    const allowed = productFilter(requester);
+    if (params.checkProduct !== false && params.product !== undefined && allowed && !allowed.includes(params.product)) {
+      throw new DomainException(HttpStatus.FORBIDDEN, CommonErrorCode.Forbidden, `requester ${requester.id} may not act for product ${params.product}`);
+    }
+    if (!this.catalog.known) {
+      throw new DomainException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        WorkflowErrorCode.ExecutorUnavailable,
+        'the workflow catalog has not been fetched from the executor yet; try again',
+      );
+    }
+    const choice = this.catalog.choose(params.workflow, params.version);
+    if (!choice.ok) {
+      const status = choice.reason === 'unknown_workflow' || choice.reason === 'unknown_version' ? HttpStatus.NOT_FOUND : HttpStatus.CONFLICT;
+      throw new DomainException(status, choice.reason, choice.message);
+    }
+    const entry = this.catalog.get(params.workflow)!.versions.get(choice.version)!;
+    const problems = this.catalog.validateInputs(entry.manifest, params.inputs);
+    if (problems.length > 0) {
+      throw new DomainException(
+        HttpStatus.UNPROCESSABLE_ENTITY,
+        WorkflowErrorCode.InputsInvalid,
+        `invalid inputs: ${problems.map((p) => p.field).join(', ')}`,
+        problems,
+      );
+    }
+    return { version: choice.version, warnings: entry.deprecated ? [`${params.workflow}@${choice.version} is deprecated`] : [] };
+  }
+
+  private async ownRecord(runId: string, requester: VerifiedRequester): Promise<(RunSummaryView & { delivery: string; reason: string | null }) | undefined> {
+    if (!/^[0-9a-f-]{36}$/.test(runId)) return undefined;
+    const [row]: RunRequestRow[] = await this.dataSource.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1`, [runId]);
+    if (!row) return undefined;
+    const allowed = productFilter(requester);
+    if (allowed && (row.product === null || !allowed.includes(row.product))) return undefined;
+    return {
+      run_id: row.run_id,
+      workflow: row.workflow,
+      version: row.version,
+      status: row.delivery === 'refused' ? 'failed' : 'pending',
+      user_id: row.user_id,
+      product: row.product,
+      trace_id: row.trace_id,
+      parent_run_id: null,
+      created_at: row.created_at.toISOString(),
+      started_at: null,
+      completed_at: null,
+      duration_ms: null,
+      error: row.delivery === 'refused' ? { code: 'start_refused', message: row.reason ?? 'the executor refused the start', retryable: false } : null,
+      delivery: row.delivery,
+      reason: row.reason,
+    };
+  }
+}
+
+/** The caller's products for the executor (undefined: every product). */
+function scopeOf(requester: VerifiedRequester): { products?: string[] } {
+  const products = productFilter(requester);
+  return products ? { products } : {};
+}
+
+function isStatus(error: unknown, status: number): boolean {
+  return error instanceof ServiceCallError && error.status === status;
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof ServiceCallError && (error.status === undefined || error.status >= 500);
+}

@@ -1,0 +1,134 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import {
+  SetWorkflowEnabledDto,
+  type StartRunAccepted,
+  StartRunRequestDto,
+  WORKFLOW_NAME_REGEX,
+  WorkflowErrorCode,
+  type WorkflowListResponse,
+  type WorkflowSummaryView,
+} from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { DomainException } from '@pancha/service-kit';
+import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import { WorkflowCatalogService } from './workflow-catalog.service';
+import { WorkflowRunsService } from './workflow-runs.service';
+
+/** Workflows on Core's public port: start runs, and look at or manage the executor's registry. */
+@Controller('workflows')
+export class WorkflowsController {
+  constructor(
+    private readonly runs: WorkflowRunsService,
+    private readonly catalog: WorkflowCatalogService,
+    private readonly executor: WorkflowExecutorClient,
+  ) {}
+
+  /** 202 once the run is stored with its outbox message; the executor starts it right after. */
+  @Post(':name/runs')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('start')
+  start(@Param('name') name: string, @Body() body: StartRunRequestDto, @Requester() requester: VerifiedRequester): Promise<StartRunAccepted> {
+    assertName(name);
+    return this.runs.start(
+      {
+        workflow: name,
+        version: body.version,
+        inputs: body.inputs ?? {},
+        user_id: body.user_id,
+        product: body.product,
+        actor: requester.id,
+        source: 'api',
+      },
+      requester,
+    );
+  }
+
+  @Get()
+  @RequireOperation('read')
+  async list(): Promise<WorkflowListResponse> {
+    try {
+      return await this.executor.workflows();
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  @Post('reload')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  async reload(): Promise<unknown> {
+    try {
+      const report = await this.executor.reloadWorkflows();
+      await this.catalog.refresh();
+      return report;
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  @Get('findings')
+  @RequireOperation('read')
+  async findings(): Promise<unknown> {
+    try {
+      return await this.executor.workflowFindings();
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  @Get(':name')
+  @RequireOperation('read')
+  async show(@Param('name') name: string): Promise<WorkflowSummaryView> {
+    assertName(name);
+    try {
+      return await this.executor.workflow(name);
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  @Get(':name/versions/:version')
+  @RequireOperation('read')
+  async version(@Param('name') name: string, @Param('version') version: string): Promise<Record<string, unknown>> {
+    assertName(name);
+    try {
+      return await this.executor.workflowVersion(name, version);
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  /** Takes effect for new runs on this Core at once (others within one catalog refresh); in-flight runs finish. */
+  @Post(':name/enable')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  enable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto): Promise<WorkflowSummaryView> {
+    return this.setEnabled(name, true, body.reason);
+  }
+
+  @Post(':name/disable')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  disable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto): Promise<WorkflowSummaryView> {
+    return this.setEnabled(name, false, body.reason);
+  }
+
+  private async setEnabled(name: string, enabled: boolean, reason?: string): Promise<WorkflowSummaryView> {
+    assertName(name);
+    let summary: WorkflowSummaryView;
+    try {
+      summary = await this.executor.setWorkflowEnabled(name, enabled, reason);
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+    this.catalog.applyEnabled(name, enabled);
+    void this.catalog.refresh();
+    return summary;
+  }
+}
+
+function assertName(name: string): void {
+  if (!WORKFLOW_NAME_REGEX.test(name)) {
+    throw new DomainException(HttpStatus.NOT_FOUND, WorkflowErrorCode.UnknownWorkflow, `no workflow named ${name.slice(0, 80)}`);
+  }
+}

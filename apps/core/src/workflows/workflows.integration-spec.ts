@@ -1,0 +1,209 @@
+// Workflow runs on Core's public port: the real app on PostgreSQL, with a stand-in executor serving the catalog.
+import { randomUUID } from 'node:crypto';
+import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { validateEnv } from '@pancha/service-kit';
+import {
+  bootService,
+  createTestDatabase,
+  createTestKeys,
+  httpJson,
+  poll,
+  type RecordedRequest,
+  StandInServer,
+  type TestDatabase,
+  type TestService,
+} from '@pancha/testing';
+import { parseManifest } from '@pancha/workflow-manifest';
+import { decodeJwt } from 'jose';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+
+jest.setTimeout(60_000);
+
+const ONBOARD = parseManifest(`
+name: onboard
+version: 1.2.0
+inputs:
+  type: object
+  required: [user_id, email]
+  properties: { user_id: { type: string }, email: { type: string, format: email } }
+security: { actions: [task] }
+steps: [{ id: a, action: task, with: { title: x } }]
+`).manifest!;
+const OLD = { ...ONBOARD, version: '1.0.0', retired: true };
+
+const keys = createTestKeys('core-wf');
+let catalogEnabled = true;
+let startAnswer: (req: RecordedRequest) => { status: number; body: unknown } = (req) => ({ status: 202, body: { run_id: (req.body as { run_id: string }).run_id } });
+const executor = new StandInServer((req) => {
+  if (req.path === '/api/workflows/catalog') {
+    const catalog: WorkflowCatalog = {
+      revision: `r-${catalogEnabled}`,
+      workflows: [
+        {
+          name: 'onboard',
+          enabled: catalogEnabled,
+          default_version: '1.2.0',
+          versions: [
+            { version: '1.2.0', present: true, deprecated: false, retired: false, manifest: ONBOARD as unknown as Record<string, unknown> },
+            { version: '1.0.0', present: false, deprecated: false, retired: true, manifest: OLD as unknown as Record<string, unknown> },
+          ],
+        },
+      ],
+    };
+    return { status: 200, body: catalog };
+  }
+  if (req.method === 'POST' && req.path === '/api/runs') return startAnswer(req);
+  if (req.method === 'GET' && req.path.startsWith('/api/runs/')) return { status: 404, body: { code: 'run_not_found', message: 'no run' } };
+  return { status: 404, body: { code: 'not_found' } };
+});
+const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
+
+describe('Core workflow runs', () => {
+  let db: TestDatabase;
+  let core: TestService;
+  let dataSource: DataSource;
+
+  const as = async (who: RequesterId | 'anonymous', method: string, route: string, body?: unknown, claims?: { products?: string[] }) =>
+    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await keys.mint(who, 'core', claims));
+  const count = async (sql: string): Promise<number> => Number((await dataSource.query(sql))[0].n);
+
+  beforeAll(async () => {
+    await Promise.all([executor.start(), bucket.start()]);
+    db = await createTestDatabase('core_wf');
+    const config = validateEnv(CoreConfig, {
+      DATABASE_URL: db.url,
+      PANCHA_KEYS_DIR: keys.dir,
+      APP_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      WORKFLOW_EXECUTOR_URL: executor.url,
+      BUCKET_URL: bucket.url,
+      WORKFLOW_CATALOG_REFRESH_MS: '100',
+      AUDIT_WITNESS_INTERVAL_MS: '0',
+      OUTBOX_POLL_INTERVAL_MS: '50',
+      OUTBOX_BASE_DELAY_MS: '50',
+      OUTBOX_MAX_DELAY_MS: '200',
+      NATS_URL: '',
+    });
+    core = await bootService(AppModule.forRoot(config));
+    dataSource = core.app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await core?.close();
+    await db?.drop();
+    await Promise.all([executor.close(), bucket.close()]);
+    keys.remove();
+  });
+
+  describe('POST /workflows/:name/runs', () => {
+    it('answers 202 with the run and its trace at once, and the executor receives the start in that trace', async () => {
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'u1@example.com' } });
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ workflow: 'onboard', version: '1.2.0', status: 'pending' });
+      const start = await poll('the start at the executor', async () =>
+        executor.requests.find((r) => r.method === 'POST' && (r.body as { run_id: string }).run_id === res.body.run_id),
+      );
+      expect(start.body).toMatchObject({ workflow: 'onboard', version: '1.2.0', trace_id: res.body.trace_id, user_id: 'u1', actor: 'prana' });
+      await poll('the request marked delivered', async () =>
+        (await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE run_id = '${res.body.run_id}' AND delivery = 'delivered'`)) === 1 || undefined,
+      );
+    });
+
+    it('bad inputs are a 422 naming each field, and nothing is stored or sent', async () => {
+      const before = await count(`SELECT count(*) AS n FROM outbox`);
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { email: 'nope' } });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('inputs_invalid');
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['inputs.email', 'inputs.user_id']);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(before);
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE inputs->>'email' = 'nope'`)).toBe(0);
+    });
+
+    it('an unknown workflow or version is a 404; a retired version a 409', async () => {
+      expect((await as(RequesterId.Prana, 'POST', '/workflows/nope/runs', { user_id: 'u1' })).body).toMatchObject({ code: 'unknown_workflow' });
+      const version = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', version: '^2', inputs: { user_id: 'u1', email: 'a@b.co' } });
+      expect([version.status, version.body.code]).toEqual([404, 'unknown_version']);
+      const retired = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', version: '1.0.0', inputs: { user_id: 'u1', email: 'a@b.co' } });
+      expect([retired.status, retired.body.code]).toEqual([409, 'version_retired']);
+    });
+
+    it('a disabled workflow is a 409 workflow_disabled once the catalog says so', async () => {
+      catalogEnabled = false;
+      try {
+        const res = await poll('the disabled catalog', async () => {
+          const r = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'a@b.co' } });
+          return r.status === 409 ? r : undefined;
+        });
+        expect(res.body.code).toBe('workflow_disabled');
+      } finally {
+        catalogEnabled = true;
+      }
+      await poll('enabled again', async () => {
+        const r = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'a@b.co' } });
+        return r.status === 202 || undefined;
+      });
+    });
+
+    it('starting runs is its own operation: anonymous callers may submit tasks but not start workflows', async () => {
+      const res = await as('anonymous', 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'a@b.co' } });
+      expect(res.status).toBe(401);
+    });
+
+    it('a caller narrowed to product A may not start a run for product B (403)', async () => {
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', product: 'b', inputs: { user_id: 'u1', email: 'a@b.co' } }, { products: ['a'] });
+      expect([res.status, res.body.code]).toEqual([403, 'forbidden']);
+    });
+  });
+
+  describe('when the executor refuses or is down', () => {
+    it('a start the executor refuses for good is dead-lettered and GET /runs/:id says refused', async () => {
+      startAnswer = () => ({ status: 422, body: { code: 'validation_failed', message: 'refused' } });
+      try {
+        const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'r@b.co' } });
+        expect(res.status).toBe(202);
+        const view = await poll('the refusal recorded', async () => {
+          const r = await as(RequesterId.Prana, 'GET', `/runs/${res.body.run_id}`);
+          return r.body.delivery === 'refused' ? r.body : undefined;
+        });
+        expect(view).toMatchObject({ status: 'failed', error: { code: 'start_refused' } });
+      } finally {
+        startAnswer = (req) => ({ status: 202, body: { run_id: (req.body as { run_id: string }).run_id } });
+      }
+    });
+
+    it('with the executor unreachable a start is still accepted (queued) and readable from Core', async () => {
+      startAnswer = () => ({ status: 503, body: {} });
+      try {
+        const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'q@b.co' } });
+        expect(res.status).toBe(202);
+        const view = await as(RequesterId.Prana, 'GET', `/runs/${res.body.run_id}`);
+        expect(view.status).toBe(200);
+        expect(view.body).toMatchObject({ run_id: res.body.run_id, status: 'pending', delivery: 'queued' });
+      } finally {
+        startAnswer = (req) => ({ status: 202, body: { run_id: (req.body as { run_id: string }).run_id } });
+      }
+    });
+
+    it('reads pass the caller’s products on to the executor in the token', async () => {
+      const runId = randomUUID();
+      await as(RequesterId.Prana, 'GET', `/runs/${runId}`, undefined, { products: ['shop'] });
+      const read = executor.requests.find((r) => r.path === `/api/runs/${runId}`)!;
+      const token = String(read.headers.authorization).replace('Bearer ', '');
+      expect(decodeJwt(token)).toMatchObject({ sub: 'bhiv_core', products: ['shop'] });
+    });
+  });
+
+  describe('POST /handle_task with a rule that names a workflow', () => {
+    it('a rule naming a workflow the catalog lacks records the task run_refused, with why, and starts nothing', async () => {
+      const res = await as('anonymous', 'POST', '/handle_task', { input: 'onboard asha at asha@example.com', user_id: 'asha' });
+      // The shipped rules start onboard-learner, which this stand-in catalog does not have.
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ decision: 'workflow', status: 'run_refused' });
+      const task = await as('anonymous', 'GET', `/tasks/${res.body.task_id}`);
+      expect(task.body).toMatchObject({ status: 'run_refused', workflow: 'onboard-learner', run_id: null });
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE user_id = 'asha'`)).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { RunsController } from './runs.controller';
+import { WorkflowCatalogService } from './workflow-catalog.service';
+import { WorkflowRunsService } from './workflow-runs.service';
+import { WorkflowsController } from './workflows.controller';
+
+/** Workflow runs and the registry on Core's public port; the mirror of the executor's catalog. */
+@Module({
+  controllers: [WorkflowsController, RunsController],
+  providers: [WorkflowCatalogService, WorkflowRunsService],
+  exports: [WorkflowCatalogService, WorkflowRunsService],
+})
+export class WorkflowsModule {}

@@ -1,0 +1,245 @@
+import type { RunView } from '@pancha/contracts';
+import { installInMemoryTracing } from '@pancha/trace-context';
+import { eventually, IdempotentSink } from '@pancha/testing';
+import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
+
+jest.setTimeout(60_000);
+
+const sink = new IdempotentSink();
+
+/** Every manifest of this suite: one per behaviour, all calling the local sink through `http`. */
+function workflows(sinkUrl: string): Record<string, string> {
+  return {
+    'three-steps.yaml': `
+name: three-steps
+version: 1.0.0
+inputs: { type: object, required: [user], properties: { user: { type: string } } }
+security: { actions: [task, http, email], http_hosts: [127.0.0.1] }
+retry: { max_attempts: 5, initial_interval: 1s, backoff_coefficient: 2, max_interval: 1m }
+steps:
+  - id: create
+    action: task
+    with: { title: "Welcome {{ inputs.user }}" }
+  - id: call
+    action: http
+    with: { method: POST, url: "${sinkUrl}/hook", body: { task: "{{ steps.create.output.task_id }}" } }
+  - id: mail
+    action: email
+    with: { recipient: "{{ inputs.user }}@example.com", subject: Hi, body: "Task {{ steps.create.output.reference }}" }
+output: { task_id: "{{ steps.create.output.task_id }}", hook: "{{ steps.call.output.status }}" }
+`,
+    'fan-out.yaml': `
+name: fan-out
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: both
+    parallel:
+      - id: left
+        action: http
+        with: { method: POST, url: "${sinkUrl}/left" }
+      - id: right
+        action: http
+        with: { method: POST, url: "${sinkUrl}/right" }
+  - id: each
+    foreach: "{{ inputs.items }}"
+    concurrency: 2
+    workflow: one-item@^1
+    with: { item: "{{ item }}" }
+`,
+    'one-item.yaml': `
+name: one-item
+version: 1.2.0
+inputs: { type: object, required: [item], properties: { item: { type: string } } }
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: publish
+    action: http
+    with: { method: POST, url: "${sinkUrl}/item/{{ inputs.item }}" }
+output: { published: "{{ inputs.item }}" }
+`,
+    'waits.yaml': `
+name: waits
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - id: nap
+    sleep: 1h
+  - id: approve
+    approval: { signal: mentor_ok, timeout: 2d, on_timeout: fail }
+  - id: after
+    action: task
+    with: { title: "approved by {{ steps.approve.output.by }}" }
+`,
+    'slow.yaml': `
+name: slow
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: wait
+    action: http
+    timeout: 20s
+    with: { method: POST, url: "${sinkUrl}/slow" }
+`,
+  };
+}
+
+describe('workflow engine on PostgreSQL', () => {
+  let h: ExecutorHarness;
+
+  beforeAll(async () => {
+    installInMemoryTracing();
+    await sink.start();
+    h = await startExecutorHarness({ workflows: workflows(sink.url), manualClock: true });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await sink.close();
+  });
+
+  beforeEach(() => {
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+  });
+
+  async function finished(runId: string): Promise<RunView> {
+    return eventually(async () => {
+      const run = await h.run(runId);
+      if (!['completed', 'failed', 'cancelled', 'timed_out'].includes(run.status)) throw new Error(`run is ${run.status}`);
+      return run;
+    });
+  }
+
+  it('runs three steps in order: rows for the run, each step and attempt, one effect each, output rendered', async () => {
+    const runId = await h.startRun('three-steps', '1.0.0', { user: 'asha' });
+    const run = await finished(runId);
+    expect(run.status).toBe('completed');
+    expect(run.steps.map((s) => [s.step_id, s.status, s.attempts.length])).toEqual([
+      ['create', 'completed', 1],
+      ['call', 'completed', 1],
+      ['mail', 'completed', 1],
+    ]);
+    const taskId = run.steps[0].output as { task_id: string };
+    expect(run.output).toEqual({ task_id: taskId.task_id, hook: 200 });
+    const tasks: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE idempotency_key = $1`, [`${runId}:create`]);
+    expect(tasks[0].n).toBe(1);
+    const captured: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM captured_messages WHERE idempotency_key = $1`, [`${runId}:mail`]);
+    expect(captured[0].n).toBe(1);
+    expect(sink.requestsFor(`${runId}:call`)).toBe(1);
+    expect(sink.requests.find((r) => r.key === `${runId}:call`)?.traceparent).toMatch(new RegExp(`^00-${run.trace_id}-`));
+  });
+
+  it('records the lifecycle in Bucket in order and scores the run once in Karma', async () => {
+    const runId = await h.startRun('three-steps', '1.0.0', { user: 'ravi' });
+    await finished(runId);
+    const types = await eventually(() => {
+      const events = h.bucket.requests
+        .map((r) => (r.body as { event_data?: { run_id?: string; event_type?: string; step?: { id: string } } }).event_data)
+        .filter((e) => e?.run_id === runId)
+        .map((e) => `${e!.event_type}${e!.step ? `:${e!.step.id}` : ''}`);
+      expect(events).toContain('workflow.completed');
+      return events;
+    });
+    expect(types).toEqual(['workflow.started', 'workflow.step_completed:create', 'workflow.step_completed:call', 'workflow.step_completed:mail', 'workflow.completed']);
+    const karma = h.karma.requests.filter((r) => JSON.stringify(r.body).includes(runId));
+    expect(karma).toHaveLength(1);
+    expect(karma[0].body).toMatchObject({ type: 'life_event', data: { action: 'workflow_success', user_id: 'u1' } });
+  });
+
+  it('retries a 503 with backoff on the engine clock, with the same Idempotency-Key every attempt', async () => {
+    sink.decide = (_req, n) => (n <= 2 ? { status: 503 } : { status: 200, body: { ok: true } });
+    const runId = await h.startRun('three-steps', '1.0.0', { user: 'mei' });
+    for (let i = 0; i < 2; i++) {
+      await eventually(async () => {
+        const run = await h.run(runId);
+        const call = run.steps.find((s) => s.step_id === 'call');
+        expect(call?.attempts.filter((a) => a.status === 'failed')).toHaveLength(i + 1);
+        expect(call?.wake_at).not.toBeNull();
+      });
+      h.clock!.advance(60_000);
+      h.worker.poke();
+    }
+    const run = await finished(runId);
+    expect(run.status).toBe('completed');
+    const call = run.steps.find((s) => s.step_id === 'call')!;
+    expect(call.attempts.map((a) => a.status)).toEqual(['failed', 'failed', 'completed']);
+    expect(new Set(call.attempts.map((a) => a.idempotency_key))).toEqual(new Set([`${runId}:call`]));
+    expect(sink.requestsFor(`${runId}:call`)).toBe(3);
+    expect(sink.effects.get(`${runId}:call`)).toBe(1);
+  });
+
+  it('a terminal failure fails the run; retry resumes from the failed step and never reruns completed ones', async () => {
+    sink.decide = () => ({ status: 400, body: { error: 'bad' } });
+    const runId = await h.startRun('three-steps', '1.0.0', { user: 'li' });
+    const failed = await finished(runId);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('http_unexpected_status');
+    expect(failed.steps.map((s) => s.status)).toEqual(['completed', 'failed']);
+
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+    const res = await h.call('POST', `/api/runs/${runId}/retry`);
+    expect(res.status).toBe(202);
+    const done = await finished(runId);
+    expect(done.status).toBe('completed');
+    expect(done.steps.find((s) => s.step_id === 'create')?.attempts).toHaveLength(1);
+    const tasks: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE idempotency_key = $1`, [`${runId}:create`]);
+    expect(tasks[0].n).toBe(1);
+  });
+
+  it('parallel branches and a foreach of pinned sub-workflows, two at a time', async () => {
+    const runId = await h.startRun('fan-out', '1.0.0', { items: ['a', 'b', 'c'] });
+    const run = await finished(runId);
+    expect(run.status).toBe('completed');
+    expect(run.pins).toEqual({ 'one-item@^1': '1.2.0' });
+    expect(run.children).toHaveLength(3);
+    expect(run.children.every((c) => c.workflow === 'one-item' && c.version === '1.2.0' && c.status === 'completed')).toBe(true);
+    expect(run.output).toEqual([{ published: 'a' }, { published: 'b' }, { published: 'c' }]);
+    expect(sink.requests.filter((r) => r.path.startsWith('/item/')).map((r) => r.path).sort()).toEqual(expect.arrayContaining(['/item/a', '/item/b', '/item/c']));
+  });
+
+  it('sleep is a durable timer and approval waits for its signal', async () => {
+    const runId = await h.startRun('waits', '1.0.0', {});
+    await eventually(async () => expect((await h.run(runId)).steps[0]?.status).toBe('running'));
+    h.clock!.advance(3_600_000);
+    h.worker.poke();
+    await eventually(async () => expect((await h.run(runId)).steps.find((s) => s.step_id === 'approve')?.status).toBe('running'));
+    const res = await h.call('POST', `/api/runs/${runId}/signals/mentor_ok`, { payload: { by: 'guru-1' } });
+    expect(res.status).toBe(202);
+    const run = await finished(runId);
+    expect(run.status).toBe('completed');
+    expect(run.steps.find((s) => s.step_id === 'approve')?.output).toEqual({ by: 'guru-1' });
+    expect(run.signals).toEqual([expect.objectContaining({ name: 'mentor_ok', consumed_by: 'approve' })]);
+  });
+
+  it('an approval that times out fails the run', async () => {
+    const runId = await h.startRun('waits', '1.0.0', {});
+    await eventually(async () => expect((await h.run(runId)).steps[0]?.status).toBe('running'));
+    h.clock!.advance(3_600_000);
+    h.worker.poke();
+    await eventually(async () => expect((await h.run(runId)).steps.find((s) => s.step_id === 'approve')?.status).toBe('running'));
+    h.clock!.advance(3 * 86_400_000);
+    h.worker.poke();
+    const run = await finished(runId);
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('approval_timeout');
+  });
+
+  it('cancel aborts the running attempt and ends the run cancelled', async () => {
+    sink.decide = () => ({ status: 200, delayMs: 10_000 });
+    const runId = await h.startRun('slow', '1.0.0', {});
+    await eventually(() => expect(sink.requests.some((r) => r.key === `${runId}:wait`)).toBe(true));
+    const res = await h.call('POST', `/api/runs/${runId}/cancel`);
+    expect(res.status).toBe(202);
+    const run = await finished(runId);
+    expect(run.status).toBe('cancelled');
+    expect(run.steps[0].status).toBe('cancelled');
+    // The aborted attempt is closed by the round after its abort returns.
+    await eventually(async () => expect((await h.run(runId)).steps[0].attempts[0].status).toBe('cancelled'));
+  });
+
+  it('refuses a start with inputs the schema rejects, naming the field, and stores nothing', async () => {
+    await expect(h.startRun('three-steps', '1.0.0', { user: 42 })).rejects.toThrow(/422.*inputs\.user/);
+    const rows: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE workflow = 'three-steps' AND inputs->>'user' = '42'`);
+    expect(rows[0].n).toBe(0);
+  });
+});

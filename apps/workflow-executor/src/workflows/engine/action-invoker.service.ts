@@ -1,0 +1,162 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import { type ActionCommand, type ActionResult, EngineErrorCode, engineError, type RunRecord } from '@pancha/workflow-engine';
+import type { JsonSchema, WorkflowManifest } from '@pancha/workflow-manifest';
+import type { EntityManager } from 'typeorm';
+import type { ActionAdapter } from '../../adapters/action-adapter';
+import { AiAdapter } from '../../adapters/ai.adapter';
+import { EmailAdapter } from '../../adapters/email.adapter';
+import { TaskAdapter } from '../../adapters/task.adapter';
+import { WhatsappAdapter } from '../../adapters/whatsapp.adapter';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
+import { HttpAction } from './http.action';
+
+/** What an action attempt produced, plus the rows it consists of (written with the step's completion). */
+export interface InvokedAction {
+  result: ActionResult;
+  persist?: (manager: EntityManager) => Promise<void>;
+}
+
+export interface ActionRunContext {
+  run: RunRecord;
+  manifest: WorkflowManifest;
+  /** `<run_id>:<step path>`: the same for every attempt of the step; handed to the provider. */
+  idempotencyKey: string;
+  /** Aborted on the attempt's timeout or when the run or step is cancelled. */
+  signal: AbortSignal;
+  timeoutMs: number;
+  secrets: Readonly<Record<string, string>>;
+}
+
+/** An action the engine can run: the built-in adapters and `http` today, plugins through the same shape. */
+export interface ExecutorAction {
+  readonly name: string;
+  readonly version: string;
+  readonly inputSchema?: JsonSchema;
+  run(input: Record<string, unknown>, ctx: ActionRunContext): Promise<InvokedAction>;
+}
+
+/** Codes a repeat cannot fix: a missing field stays missing, an unconfigured provider stays unconfigured. */
+const TERMINAL_CODES: ReadonlySet<string> = new Set([
+  ExecutorErrorCode.MissingActionType,
+  ExecutorErrorCode.UnsupportedActionType,
+  ExecutorErrorCode.MissingRecipient,
+  ExecutorErrorCode.MissingMessage,
+  ExecutorErrorCode.MissingSubject,
+  ExecutorErrorCode.MissingBody,
+  ExecutorErrorCode.MissingPrompt,
+  ExecutorErrorCode.MissingTaskTitle,
+  ExecutorErrorCode.ProviderNotConfigured,
+]);
+
+export function isRetryableCode(code: string): boolean {
+  return !TERMINAL_CODES.has(code);
+}
+
+/**
+ * Runs one action attempt for the engine: checks the manifest allows it, finds it, bounds it by its timeout and
+ * the run's cancellation, and classifies its failure as retryable or terminal.
+ */
+@Injectable()
+export class ActionInvoker {
+  private readonly logger = new Logger(ActionInvoker.name);
+  private readonly actions = new Map<string, ExecutorAction>();
+
+  constructor(
+    private readonly config: WorkflowExecutorConfig,
+    task: TaskAdapter,
+    email: EmailAdapter,
+    whatsapp: WhatsappAdapter,
+    ai: AiAdapter,
+    http: HttpAction,
+  ) {
+    for (const adapter of [task, email, whatsapp, ai] as ActionAdapter[]) this.register(adapterAction(adapter));
+    this.register(http);
+  }
+
+  register(action: ExecutorAction): void {
+    if (this.actions.has(action.name)) throw new Error(`Two actions named "${action.name}"`);
+    this.actions.set(action.name, action);
+  }
+
+  /** Names and input schemas, for the registry's validation of manifests. */
+  catalog(): ReadonlyMap<string, { inputSchema?: JsonSchema; version: string }> {
+    return new Map([...this.actions.values()].map((a) => [a.name, { inputSchema: a.inputSchema, version: a.version }]));
+  }
+
+  async invoke(
+    command: ActionCommand,
+    ctx: { run: RunRecord; manifest: WorkflowManifest; signal: AbortSignal; secrets: Readonly<Record<string, string>> },
+  ): Promise<InvokedAction> {
+    if (!ctx.manifest.security.actions.includes(command.action)) {
+      return fail(engineError(EngineErrorCode.ActionNotAllowed, `action ${command.action} is not in security.actions of ${ctx.manifest.name}`));
+    }
+    const action = this.actions.get(command.action);
+    if (!action) return fail(engineError(EngineErrorCode.UnknownAction, `no action named ${command.action} is registered`));
+    const input = command.input;
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      return fail(engineError(EngineErrorCode.ExpressionFailed, `the with of step ${command.step_id} must be a mapping`));
+    }
+    const timeoutMs = command.timeout_ms ?? this.config.ADAPTER_TIMEOUT_MS;
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, timeout.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = new Promise<InvokedAction>((resolve) => {
+      const finish = (): void =>
+        resolve(
+          ctx.signal.aborted
+            ? fail(engineError(EngineErrorCode.Cancelled, `step ${command.step_id} was cancelled`))
+            : fail({ code: ExecutorErrorCode.AdapterTimeout, message: `the action did not complete within ${timeoutMs} ms`, retryable: true }),
+        );
+      timer = setTimeout(() => {
+        timeout.abort();
+        finish();
+      }, timeoutMs);
+      signal.addEventListener('abort', finish, { once: true });
+    });
+    const ran = action
+      .run(input as Record<string, unknown>, {
+        run: ctx.run,
+        manifest: ctx.manifest,
+        idempotencyKey: command.idempotency_key,
+        signal,
+        timeoutMs,
+        secrets: ctx.secrets,
+      })
+      .catch((error: unknown): InvokedAction => {
+        this.logger.error({ msg: 'action threw', action: command.action, run_id: ctx.run.id, step: command.path, error: (error as Error)?.message });
+        return fail({ code: ExecutorErrorCode.AdapterExecutionFailed, message: `${command.action} failed unexpectedly`, retryable: true });
+      });
+    try {
+      return await Promise.race([ran, stopped]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function fail(error: { code: string; message: string; retryable: boolean }): InvokedAction {
+  return { result: { ok: false, error } };
+}
+
+/** A built-in adapter (task, email, whatsapp, ai) seen as an engine action: `with` is its payload. */
+function adapterAction(adapter: ActionAdapter): ExecutorAction {
+  return {
+    name: adapter.actionType,
+    version: 'builtin',
+    async run(input, ctx) {
+      const parsed = adapter.parse({ ...input, action_type: adapter.actionType } as WorkflowPayload);
+      if (!parsed.ok) return fail({ code: parsed.failure.error_code, message: parsed.failure.message, retryable: false });
+      const outcome = await adapter.execute(parsed.input, {
+        traceId: ctx.run.trace_id,
+        userId: ctx.run.user_id,
+        product: ctx.run.product,
+        signal: ctx.signal,
+        timeoutMs: ctx.timeoutMs,
+        idempotencyKey: ctx.idempotencyKey,
+      });
+      if (outcome.success) return { result: { ok: true, output: outcome.result }, persist: outcome.persist };
+      return fail({ code: outcome.error_code, message: outcome.message, retryable: outcome.retryable ?? isRetryableCode(outcome.error_code) });
+    },
+  };
+}

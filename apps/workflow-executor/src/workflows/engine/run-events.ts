@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { EventTopic, RequesterId } from '@pancha/contracts';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
+import { currentTraceId } from '@pancha/trace-context';
+import type { EngineEvent, RunState } from '@pancha/workflow-engine';
+import type { EntityManager } from 'typeorm';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
+
+/** Outputs and inputs larger than this are summarised in Bucket (the run's own rows keep them whole). */
+const MAX_EVENT_VALUE_BYTES = 8 * 1024;
+
+export type DefinitionEventType = 'workflow.registered' | 'workflow.enabled' | 'workflow.disabled';
+
+/**
+ * Turns a round's engine events into outbox messages, in the round's transaction: every lifecycle event to
+ * Bucket's workflow channel (ordered per run), and one workflow_success / workflow_failure to Karma per
+ * top-level run (not per step, not per sub-workflow).
+ */
+@Injectable()
+export class RunEvents {
+  constructor(
+    private readonly outbox: OutboxService,
+    private readonly config: WorkflowExecutorConfig,
+  ) {}
+
+  async record(manager: EntityManager, state: RunState, events: readonly EngineEvent[], scope: { rootRunId: string; isRoot: boolean }): Promise<void> {
+    if (events.length === 0) return;
+    const run = state.run;
+    const messages: EnqueueInput[] = [];
+    for (const event of events) {
+      if (this.config.WORKFLOW_EVENTS_ENABLED) {
+        // The time is part of the key: a run retried after failing ends (and fails, or completes) a second time.
+        const key = messageKey(run.id, [event.type, event.path ?? '', event.attempts ?? '', event.at.getTime()].join(':'));
+        messages.push({
+          topic: EventTopic.BucketWorkflowEvent,
+          messageKey: key,
+          // One run's events reach Bucket in the order they happened (the chain records them in that order).
+          orderingKey: run.id,
+          payload: {
+            requester_id: RequesterId.WorkflowExecutor,
+            event_data: {
+              event_id: uuidFrom(key),
+              event_type: event.type,
+              trace_id: run.trace_id,
+              run_id: run.id,
+              root_run_id: scope.rootRunId,
+              workflow: run.workflow,
+              version: run.version,
+              status: event.status,
+              ...(event.path !== undefined
+                ? { step: { id: event.step_id, path: event.path, kind: event.kind, attempts: event.attempts } }
+                : {}),
+              ...(event.output !== undefined ? bounded('output', event.output) : {}),
+              ...(event.error !== undefined ? { error: event.error } : {}),
+              ...(event.type === 'workflow.started' ? bounded('inputs', run.inputs) : {}),
+              timestamp: event.at.toISOString(),
+              ...(run.user_id !== undefined ? { user_id: run.user_id } : {}),
+              ...(run.product !== undefined ? { product: run.product } : {}),
+            },
+          },
+        });
+      }
+      const scored = event.type === 'workflow.completed' || event.type === 'workflow.failed';
+      if (scored && scope.isRoot && run.user_id !== undefined && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
+        const key = `${run.id}:karma:${event.at.getTime()}`;
+        messages.push({
+          topic: EventTopic.KarmaLifeEvent,
+          messageKey: key,
+          payload: {
+            type: 'life_event',
+            source: 'workflow_executor',
+            data: {
+              event_id: uuidFrom(key),
+              user_id: run.user_id,
+              action: event.type === 'workflow.completed' ? 'workflow_success' : 'workflow_failure',
+              context: { trace_id: run.trace_id, run_id: run.id, workflow: run.workflow, version: run.version },
+            },
+          },
+        });
+      }
+    }
+    // One statement for the round's events (in order: the run's ordering key keeps them so on the chain).
+    await this.outbox.enqueueAll(manager, messages);
+  }
+
+  /** Registry facts (registered with its content hash, enabled, disabled) recorded in Bucket. */
+  async recordDefinitionEvent(
+    manager: EntityManager,
+    type: DefinitionEventType,
+    fields: { workflow: string; version?: string; content_hash?: string; file?: string; actor?: string; reason?: string; at: Date },
+  ): Promise<void> {
+    if (!this.config.WORKFLOW_EVENTS_ENABLED) return;
+    const at = new Date(fields.at);
+    const key = [type, fields.workflow, fields.version ?? '', at.toISOString()].join(':');
+    await this.outbox.enqueue(manager, {
+      topic: EventTopic.BucketWorkflowEvent,
+      messageKey: key,
+      payload: {
+        requester_id: RequesterId.WorkflowExecutor,
+        event_data: {
+          event_id: uuidFrom(key),
+          event_type: type,
+          ...(currentTraceId() ? { trace_id: currentTraceId() } : {}),
+          workflow: fields.workflow,
+          ...(fields.version !== undefined ? { version: fields.version } : {}),
+          ...(fields.content_hash !== undefined ? { content_hash: fields.content_hash } : {}),
+          ...(fields.file !== undefined ? { file: fields.file } : {}),
+          ...(fields.actor !== undefined ? { actor: fields.actor } : {}),
+          ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
+          timestamp: at.toISOString(),
+        },
+      },
+    });
+  }
+}
+
+/** Outbox keys are at most 255 characters; a deep foreach path could exceed that, so long tails are hashed. */
+function messageKey(runId: string, rest: string): string {
+  return rest.length <= 180 ? `${runId}:${rest}` : `${runId}:${createHash('sha256').update(rest).digest('hex')}`;
+}
+
+/** A UUID-shaped id derived from a message key: a re-enqueued event keeps its id, so Bucket dedups it. */
+export function uuidFrom(key: string): string {
+  const h = createHash('sha256').update(key).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function bounded(field: string, value: unknown): Record<string, unknown> {
+  const text = JSON.stringify(value) ?? 'null';
+  if (Buffer.byteLength(text) <= MAX_EVENT_VALUE_BYTES) return { [field]: value };
+  return {
+    [`${field}_truncated`]: true,
+    [`${field}_sha256`]: createHash('sha256').update(text).digest('hex'),
+    [`${field}_bytes`]: Buffer.byteLength(text),
+  };
+}

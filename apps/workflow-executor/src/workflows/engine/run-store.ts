@@ -1,0 +1,475 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { ChildRunView, RunRecord, RunState, SignalRecord, StepError, StepRecord } from '@pancha/workflow-engine';
+import type { RunStatus } from '@pancha/workflow-manifest';
+import { DataSource, type EntityManager } from 'typeorm';
+
+/** A run as the worker holds it: the lease token fences every write (a worker whose lease expired writes nothing). */
+export interface Lease {
+  runId: string;
+  token: string;
+  /** wake_version when claimed: a signal, cancel or child end since then bumps it, so release cannot lose the poke. */
+  wakeVersion: number;
+}
+
+export class LeaseLostError extends Error {
+  constructor(runId: string) {
+    super(`lease on run ${runId} lost`);
+  }
+}
+
+/** A new run row (Core's start, a sub-workflow, a fallback). */
+export interface NewRun {
+  run_id: string;
+  workflow: string;
+  version: string;
+  inputs: Record<string, unknown>;
+  user_id?: string | null;
+  product?: string | null;
+  actor?: string | null;
+  trace_id: string;
+  traceparent?: string | null;
+  pins: Record<string, string>;
+  parent_run_id?: string | null;
+  parent_step_path?: string | null;
+  root_run_id: string;
+  relation?: string | null;
+  deadline_at?: Date | null;
+  /** A run that cannot start (inputs invalid, workflow unknown) is inserted already failed. */
+  status?: RunStatus;
+  error?: StepError | null;
+  /** Inserted already leased by this worker (it runs it at once from the state in hand: RunWorker.adopt). */
+  lease?: { owner: string; token: string; ms: number };
+}
+
+interface RunRow {
+  run_id: string;
+  workflow: string;
+  version: string;
+  status: RunStatus;
+  inputs: Record<string, unknown>;
+  output: unknown;
+  error: StepError | null;
+  user_id: string | null;
+  product: string | null;
+  trace_id: string;
+  traceparent: string | null;
+  pins: Record<string, string>;
+  parent_run_id: string | null;
+  root_run_id: string;
+  fallback_run_id: string | null;
+  cancel_requested: boolean;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  deadline_at: Date | null;
+}
+
+export interface LoadedRun {
+  state: RunState;
+  traceparent?: string;
+  parentRunId?: string;
+  rootRunId: string;
+}
+
+const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, trace_id, traceparent, pins,
+  parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at`;
+
+const INSERT_RUNS_SQL = `
+  INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, user_id, product, actor, trace_id, traceparent, pins,
+    parent_run_id, parent_step_path, root_run_id, relation, deadline_at, error, completed_at, next_wake_at, created_at,
+    lease_owner, lease_token, lease_until)
+  SELECT r.run_id, r.workflow, r.version, r.status, r.inputs, r.user_id, r.product, r.actor, r.trace_id, r.traceparent,
+    coalesce(r.pins, '{}'::jsonb), r.parent_run_id, r.parent_step_path, r.root_run_id, r.relation, r.deadline_at, r.error,
+    CASE WHEN r.status = 'pending' THEN NULL ELSE $2::timestamptz END,
+    CASE WHEN r.status = 'pending' THEN $2::timestamptz ELSE NULL END,
+    $2::timestamptz,
+    r.lease_owner, r.lease_token, CASE WHEN r.lease_token IS NULL THEN NULL ELSE now() + (r.lease_ms * interval '1 millisecond') END
+  FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, status text, inputs jsonb, user_id text,
+    product text, actor text, trace_id text, traceparent text, pins jsonb, parent_run_id uuid, parent_step_path text,
+    root_run_id uuid, relation text, deadline_at timestamptz, error jsonb, lease_owner text, lease_token uuid, lease_ms int)
+  ON CONFLICT (run_id) DO NOTHING
+  RETURNING run_id`;
+
+// A whole round in one statement: the run row (fence, state, release) and, only if the fence passed, the step
+// records, the attempts it started (older running ones marked interrupted) and the attempts it finished. Fewer
+// round trips is most of what stands between a step's result and its successor's start.
+const ROUND_SQL = `
+  WITH run AS (
+    UPDATE workflow_runs SET status = $3::text, output = $4::jsonb, error = $5::jsonb, started_at = $6, completed_at = $7,
+      fallback_run_id = $8, updated_at = now(),
+      lease_owner = CASE WHEN $9::boolean THEN NULL ELSE lease_owner END,
+      lease_token = CASE WHEN $9::boolean THEN NULL ELSE lease_token END,
+      lease_until = CASE WHEN $9::boolean THEN NULL ELSE lease_until END,
+      next_wake_at = CASE WHEN NOT $9::boolean THEN next_wake_at
+                          WHEN $3::text NOT IN ('pending', 'running') THEN NULL
+                          WHEN wake_version <> $10 THEN $12::timestamptz
+                          ELSE $11::timestamptz END
+    WHERE run_id = $1 AND lease_token = $2 AND lease_until >= now()
+    RETURNING run_id
+  ), steps AS (
+    INSERT INTO workflow_steps (run_id, path, step_id, kind, status, attempts, interruptions, attempt_base, input, output, error,
+      handled, decision, child_run_id, fallback_run_id, wake_at, started_at, completed_at)
+    SELECT $1::uuid, s.path, s.step_id, s.kind, s.status, s.attempts, s.interruptions, s.attempt_base, s.input, s.output, s.error,
+      s.handled, s.decision, s.child_run_id, s.fallback_run_id, s.wake_at, s.started_at, s.completed_at
+    FROM jsonb_to_recordset($13::jsonb) AS s(path text, step_id text, kind text, status text, attempts int, interruptions int,
+      attempt_base int, input jsonb, output jsonb, error jsonb, handled boolean, decision jsonb, child_run_id uuid, fallback_run_id uuid,
+      wake_at timestamptz, started_at timestamptz, completed_at timestamptz)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+      interruptions = excluded.interruptions, attempt_base = excluded.attempt_base, input = excluded.input, output = excluded.output,
+      error = excluded.error, handled = excluded.handled, decision = excluded.decision, child_run_id = excluded.child_run_id,
+      fallback_run_id = excluded.fallback_run_id, wake_at = excluded.wake_at, started_at = excluded.started_at,
+      completed_at = excluded.completed_at
+    RETURNING 1
+  ), started AS (
+    SELECT * FROM jsonb_to_recordset($14::jsonb) AS a(path text, attempt int, idempotency_key text)
+  ), finishing AS (
+    SELECT * FROM jsonb_to_recordset($17::jsonb) AS f(path text, attempt int, status text, completed_at timestamptz, error jsonb)
+  ), interrupted AS (
+    UPDATE workflow_step_attempts w SET status = 'interrupted', completed_at = $16::timestamptz
+    FROM started a
+    WHERE EXISTS (SELECT 1 FROM run) AND w.run_id = $1::uuid AND w.path = a.path AND w.status = 'running' AND w.attempt < a.attempt
+      AND NOT EXISTS (SELECT 1 FROM finishing f WHERE f.path = w.path AND f.attempt = w.attempt)
+    RETURNING 1
+  ), inserted AS (
+    INSERT INTO workflow_step_attempts (run_id, path, attempt, status, idempotency_key, worker, started_at)
+    SELECT $1::uuid, a.path, a.attempt, 'running', a.idempotency_key, $15, $16::timestamptz FROM started a
+    WHERE EXISTS (SELECT 1 FROM run)
+    ON CONFLICT (run_id, path, attempt) DO NOTHING
+    RETURNING 1
+  ), finished AS (
+    UPDATE workflow_step_attempts w SET status = f.status, completed_at = f.completed_at, error = f.error
+    FROM finishing f
+    WHERE EXISTS (SELECT 1 FROM run) AND w.run_id = $1::uuid AND w.path = f.path AND w.attempt = f.attempt AND w.status = 'running'
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM run)::int AS fenced,
+    (SELECT count(*) FROM steps)::int + (SELECT count(*) FROM interrupted)::int + (SELECT count(*) FROM inserted)::int
+      + (SELECT count(*) FROM finished)::int AS written`;
+
+/** Pokes a run: it is due now, and a worker holding it will see wake_version move. */
+const POKE_SQL = `
+  UPDATE workflow_runs SET next_wake_at = LEAST(coalesce(next_wake_at, $2::timestamptz), $2::timestamptz),
+    wake_version = wake_version + 1
+  WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')`;
+
+const CANCEL_SQL = `
+  WITH cancelled AS (
+    UPDATE workflow_runs SET cancel_requested = true, next_wake_at = LEAST(coalesce(next_wake_at, $2::timestamptz), $2::timestamptz),
+      wake_version = wake_version + 1
+    WHERE run_id = ANY($1::uuid[]) AND status IN ('pending', 'running')
+    RETURNING run_id
+  ) SELECT run_id FROM cancelled`;
+
+/**
+ * The workflow tables, in single SQL statements (no ORM query building on the hot path). Everything a round
+ * of the interpreter decided is written in one transaction, fenced by the run's lease token.
+ */
+@Injectable()
+export class RunStore {
+  constructor(@InjectDataSource() readonly dataSource: DataSource) {}
+
+  async insertRuns(manager: EntityManager, runs: NewRun[], now: Date): Promise<string[]> {
+    if (runs.length === 0) return [];
+    const rows = runs.map(({ lease, ...r }) => ({
+      ...r,
+      status: r.status ?? 'pending',
+      deadline_at: r.deadline_at?.toISOString() ?? null,
+      lease_owner: lease?.owner ?? null,
+      lease_token: lease?.token ?? null,
+      lease_ms: lease?.ms ?? null,
+    }));
+    const inserted: { run_id: string }[] = await manager.query(INSERT_RUNS_SQL, [JSON.stringify(rows), now.toISOString()]);
+    return inserted.map((r) => r.run_id);
+  }
+
+  /** Leases up to `limit` runs that are due, for `leaseMs` of database time. */
+  async claim(owner: string, limit: number, leaseMs: number, now: Date): Promise<Lease[]> {
+    const rows: { run_id: string; lease_token: string; wake_version: number }[] = await this.dataSource.query(
+      // (UPDATE … RETURNING inside a CTE: TypeORM hands back the rows of a SELECT as they are.)
+      `WITH claimed AS (
+         UPDATE workflow_runs SET lease_owner = $1, lease_token = gen_random_uuid(),
+           lease_until = now() + ($2::int * interval '1 millisecond')
+         WHERE run_id IN (
+           SELECT run_id FROM workflow_runs
+           WHERE status IN ('pending', 'running') AND next_wake_at IS NOT NULL AND next_wake_at <= $3::timestamptz
+             AND (lease_until IS NULL OR lease_until < now())
+           ORDER BY next_wake_at
+           FOR UPDATE SKIP LOCKED
+           LIMIT $4)
+         RETURNING run_id, lease_token, wake_version
+       ) SELECT run_id, lease_token, wake_version FROM claimed`,
+      [owner, leaseMs, now.toISOString(), limit],
+    );
+    return rows.map((r) => ({ runId: r.run_id, token: r.lease_token, wakeVersion: Number(r.wake_version) }));
+  }
+
+  /** Extends the leases still held; returns each one's wake_version (a moved one means: look again). Missing = lost. */
+  async renew(owner: string, leases: Lease[], leaseMs: number): Promise<Map<string, number>> {
+    if (leases.length === 0) return new Map();
+    const rows: { run_id: string; wake_version: number }[] = await this.dataSource.query(
+      `WITH renewed AS (
+         UPDATE workflow_runs SET lease_until = now() + ($2::int * interval '1 millisecond')
+         WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[]) AND lease_until >= now()
+         RETURNING run_id, wake_version
+       ) SELECT run_id, wake_version FROM renewed`,
+      [owner, leaseMs, leases.map((l) => l.token)],
+    );
+    return new Map(rows.map((r) => [r.run_id, Number(r.wake_version)]));
+  }
+
+  /**
+   * Lets the run go: due again at `nextWakeAt` (undefined = only when poked), or at once if it was poked while held.
+   */
+  async release(lease: Lease, nextWakeAt: Date | undefined, now: Date): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+         next_wake_at = CASE WHEN status NOT IN ('pending', 'running') THEN NULL
+                             WHEN wake_version <> $2 THEN $4::timestamptz
+                             ELSE $3::timestamptz END
+       WHERE run_id = $1 AND lease_token = $5`,
+      [lease.runId, lease.wakeVersion, nextWakeAt?.toISOString() ?? null, now.toISOString(), lease.token],
+    );
+  }
+
+  async load(runId: string, manager: EntityManager = this.dataSource.manager): Promise<LoadedRun | undefined> {
+    const [row]: RunRow[] = await manager.query(`SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE run_id = $1`, [runId]);
+    if (!row) return undefined;
+    const [steps, signals, children] = await Promise.all([
+      manager.query(`SELECT * FROM workflow_steps WHERE run_id = $1 ORDER BY seq`, [runId]) as Promise<StepRow[]>,
+      this.loadSignals(runId, manager),
+      this.loadChildren(runId, manager),
+    ]);
+    const state: RunState = {
+      run: toRunRecord(row),
+      steps: new Map(steps.map((s) => [s.path, toStepRecord(s)])),
+      signals,
+      children,
+    };
+    return { state, traceparent: row.traceparent ?? undefined, parentRunId: row.parent_run_id ?? undefined, rootRunId: row.root_run_id };
+  }
+
+  /** What others may have changed while a worker holds the run: signals, children's ends, a cancel request. */
+  async refreshExternal(state: RunState): Promise<void> {
+    const [signals, children, flags] = await Promise.all([
+      this.loadSignals(state.run.id),
+      this.loadChildren(state.run.id),
+      this.dataSource.query(`SELECT cancel_requested FROM workflow_runs WHERE run_id = $1`, [state.run.id]) as Promise<{ cancel_requested: boolean }[]>,
+    ]);
+    const consumed = new Map(state.signals.filter((s) => s.consumed_by).map((s) => [s.id, s.consumed_by]));
+    state.signals = signals.map((s) => ({ ...s, consumed_by: s.consumed_by ?? consumed.get(s.id) }));
+    for (const [id, child] of children) state.children.set(id, child);
+    if (flags[0]?.cancel_requested) state.run.cancel_requested = true;
+  }
+
+  /** The run row alone (a run that cannot start is failed and let go): a round with nothing else in it. */
+  async writeRun(manager: EntityManager, lease: Lease, run: RunRecord, release?: { nextWakeAt?: Date; now: Date }): Promise<void> {
+    await this.writeRound(manager, lease, { run, release, steps: [], started: [], finished: [], worker: '', now: release?.now ?? new Date() });
+  }
+
+  /**
+   * Everything of a round that belongs to the run itself, in one statement (see ROUND_SQL); throws LeaseLostError
+   * (and writes nothing) when the lease is no longer ours.
+   */
+  async writeRound(
+    manager: EntityManager,
+    lease: Lease,
+    round: {
+      run: RunRecord;
+      release?: { nextWakeAt?: Date; now: Date };
+      steps: StepRecord[];
+      started: { path: string; attempt: number; idempotency_key: string }[];
+      finished: { path: string; attempt: number; status: 'completed' | 'failed' | 'cancelled'; completed_at: Date; error?: StepError }[];
+      worker: string;
+      now: Date;
+    },
+  ): Promise<void> {
+    const { run, release } = round;
+    const rows: { fenced: number }[] = await manager.query(ROUND_SQL, [
+      lease.runId,
+      lease.token,
+      run.status,
+      json(run.output),
+      json(run.error),
+      run.started_at ?? null,
+      run.completed_at ?? null,
+      run.fallback_run_id ?? null,
+      release !== undefined,
+      lease.wakeVersion,
+      release?.nextWakeAt?.toISOString() ?? null,
+      release?.now.toISOString() ?? null,
+      JSON.stringify(round.steps.map(stepRow)),
+      JSON.stringify(round.started),
+      round.worker,
+      round.now.toISOString(),
+      JSON.stringify(round.finished.map((a) => ({ ...a, error: a.error ?? null }))),
+    ]);
+    if (!rows[0] || Number(rows[0].fenced) === 0) throw new LeaseLostError(lease.runId);
+  }
+
+  async consumeSignals(manager: EntityManager, signals: SignalRecord[]): Promise<void> {
+    if (signals.length === 0) return;
+    await manager.query(
+      `UPDATE workflow_signals s SET consumed_by = c.consumed_by
+       FROM jsonb_to_recordset($1::jsonb) AS c(id uuid, consumed_by text) WHERE s.id = c.id AND s.consumed_by IS NULL`,
+      [JSON.stringify(signals.map((s) => ({ id: s.id, consumed_by: s.consumed_by })))],
+    );
+  }
+
+  async poke(manager: EntityManager, runIds: string[], now: Date): Promise<void> {
+    if (runIds.length === 0) return;
+    await manager.query(POKE_SQL, [runIds, now.toISOString()]);
+  }
+
+  async requestCancel(manager: EntityManager, runIds: string[], now: Date): Promise<string[]> {
+    if (runIds.length === 0) return [];
+    const rows: { run_id: string }[] = await manager.query(CANCEL_SQL, [runIds, now.toISOString()]);
+    return rows.map((r) => r.run_id);
+  }
+
+  async insertSignal(
+    manager: EntityManager,
+    signal: { id: string; run_id: string; name: string; payload: unknown; sender: string },
+    now: Date,
+  ): Promise<void> {
+    await manager.query(
+      `INSERT INTO workflow_signals (id, run_id, name, payload, sender, received_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6)`,
+      [signal.id, signal.run_id, signal.name, json(signal.payload), signal.sender, now.toISOString()],
+    );
+    await this.poke(manager, [signal.run_id], now);
+  }
+
+  private async loadSignals(runId: string, manager: EntityManager = this.dataSource.manager): Promise<SignalRecord[]> {
+    const rows: { id: string; name: string; payload: unknown; received_at: Date; consumed_by: string | null }[] = await manager.query(
+      `SELECT id, name, payload, received_at, consumed_by FROM workflow_signals WHERE run_id = $1 ORDER BY received_at, id`,
+      [runId],
+    );
+    return rows.map((r) => ({ id: r.id, name: r.name, payload: r.payload, received_at: r.received_at, consumed_by: r.consumed_by ?? undefined }));
+  }
+
+  private async loadChildren(runId: string, manager: EntityManager = this.dataSource.manager): Promise<Map<string, ChildRunView>> {
+    const rows: { run_id: string; status: RunStatus; output: unknown; error: StepError | null }[] = await manager.query(
+      `SELECT run_id, status, output, error FROM workflow_runs WHERE parent_run_id = $1`,
+      [runId],
+    );
+    return new Map(rows.map((r) => [r.run_id, { id: r.run_id, status: r.status, output: r.output ?? undefined, error: r.error ?? undefined }]));
+  }
+}
+
+/** The state of a run just inserted, as the worker would load it. */
+export function loadedFromNew(run: NewRun, now: Date): LoadedRun {
+  return {
+    state: {
+      run: {
+        id: run.run_id,
+        workflow: run.workflow,
+        version: run.version,
+        status: 'pending',
+        inputs: run.inputs,
+        user_id: run.user_id ?? undefined,
+        product: run.product ?? undefined,
+        trace_id: run.trace_id,
+        pins: run.pins,
+        cancel_requested: false,
+        created_at: now,
+        deadline_at: run.deadline_at ?? undefined,
+      },
+      steps: new Map(),
+      signals: [],
+      children: new Map(),
+    },
+    traceparent: run.traceparent ?? undefined,
+    rootRunId: run.root_run_id,
+  };
+}
+
+interface StepRow {
+  path: string;
+  step_id: string;
+  kind: StepRecord['kind'];
+  status: StepRecord['status'];
+  attempts: number;
+  interruptions: number;
+  attempt_base: number;
+  input: unknown;
+  output: unknown;
+  error: StepError | null;
+  handled: boolean;
+  decision: StepRecord['decision'] | null;
+  child_run_id: string | null;
+  fallback_run_id: string | null;
+  wake_at: Date | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+function toRunRecord(row: RunRow): RunRecord {
+  return {
+    id: row.run_id,
+    workflow: row.workflow,
+    version: row.version,
+    status: row.status,
+    inputs: row.inputs,
+    output: row.output ?? undefined,
+    error: row.error ?? undefined,
+    user_id: row.user_id ?? undefined,
+    product: row.product ?? undefined,
+    trace_id: row.trace_id,
+    pins: row.pins ?? {},
+    cancel_requested: row.cancel_requested,
+    created_at: row.created_at,
+    started_at: row.started_at ?? undefined,
+    completed_at: row.completed_at ?? undefined,
+    deadline_at: row.deadline_at ?? undefined,
+    fallback_run_id: row.fallback_run_id ?? undefined,
+  };
+}
+
+function toStepRecord(row: StepRow): StepRecord {
+  return {
+    path: row.path,
+    step_id: row.step_id,
+    kind: row.kind,
+    status: row.status,
+    attempts: row.attempts,
+    interruptions: row.interruptions,
+    attempt_base: row.attempt_base,
+    input: row.input ?? undefined,
+    output: row.output ?? undefined,
+    error: row.error ?? undefined,
+    handled: row.handled,
+    decision: row.decision ?? undefined,
+    child_run_id: row.child_run_id ?? undefined,
+    fallback_run_id: row.fallback_run_id ?? undefined,
+    wake_at: row.wake_at ?? undefined,
+    started_at: row.started_at ?? undefined,
+    completed_at: row.completed_at ?? undefined,
+  };
+}
+
+function stepRow(rec: StepRecord): Record<string, unknown> {
+  return {
+    path: rec.path,
+    step_id: rec.step_id,
+    kind: rec.kind,
+    status: rec.status,
+    attempts: rec.attempts,
+    interruptions: rec.interruptions,
+    attempt_base: rec.attempt_base,
+    input: rec.input ?? null,
+    output: rec.output ?? null,
+    error: rec.error ?? null,
+    handled: rec.handled,
+    decision: rec.decision ?? null,
+    child_run_id: rec.child_run_id ?? null,
+    fallback_run_id: rec.fallback_run_id ?? null,
+    wake_at: rec.wake_at?.toISOString() ?? null,
+    started_at: rec.started_at?.toISOString() ?? null,
+    completed_at: rec.completed_at?.toISOString() ?? null,
+  };
+}
+
+function json(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}

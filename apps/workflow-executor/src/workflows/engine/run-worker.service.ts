@@ -1,0 +1,430 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { extractTraceContext, getTracer } from '@pancha/trace-context';
+import {
+  type ActionCommand,
+  type ActionResult,
+  EngineErrorCode,
+  engineError,
+  type Round,
+  RunInterpreter,
+  type RunState,
+} from '@pancha/workflow-engine';
+import { TERMINAL_RUN_STATUSES, type WorkflowManifest } from '@pancha/workflow-manifest';
+import type { EntityManager } from 'typeorm';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
+import { WorkflowRegistry } from '../registry/workflow-registry.service';
+import { WorkflowSecrets } from '../registry/workflow-secrets';
+import { ActionInvoker, type InvokedAction } from './action-invoker.service';
+import { EngineClock } from './engine-clock';
+import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
+import { RunEvents } from './run-events';
+import { workflowMetrics } from './workflow-metrics';
+
+/** A run this process holds: its lease, interpreter and the actions in flight. */
+interface HeldRun {
+  lease: Lease;
+  state: RunState;
+  manifest: WorkflowManifest;
+  interpreter: RunInterpreter;
+  traceparent?: string;
+  rootRunId: string;
+  parentRunId?: string;
+  inFlight: Map<string, { command: ActionCommand; abort: AbortController }>;
+  results: { command: ActionCommand; invoked: InvokedAction; at: number }[];
+  /** Set by renewal when the lease is gone: stop, write nothing more. */
+  lost: boolean;
+  /** Set while the round that releases the run is written: renewal must not take the cleared lease for a lost one. */
+  releasing?: boolean;
+  /** Set when wake_version moved while held (a signal, a cancel, a child's end): reload those before the next round. */
+  poked: boolean;
+  wake?: () => void;
+}
+
+/**
+ * Runs workflows durably: leases due runs (FOR UPDATE SKIP LOCKED, any number of replicas), asks the interpreter
+ * what to do, writes each round's decisions in one fenced transaction, then performs the actions. A completed
+ * step is never run again; an attempt interrupted by a crash is repeated with the same idempotency key.
+ */
+@Injectable()
+export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RunWorker.name);
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly held = new Map<string, HeldRun>();
+  private running = false;
+  private loop?: Promise<void>;
+  private renewTimer?: NodeJS.Timeout;
+  private wakeLoop?: () => void;
+  private pokeRequested = false;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly registry: WorkflowRegistry,
+    private readonly invoker: ActionInvoker,
+    private readonly events: RunEvents,
+    private readonly secrets: WorkflowSecrets,
+    private readonly config: WorkflowExecutorConfig,
+    private readonly clock: EngineClock,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.WORKFLOW_WORKER_ENABLED) this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const renewEvery = Math.max(50, Math.floor(this.config.WORKFLOW_LEASE_MS / 3));
+    this.renewTimer = setInterval(() => void this.renewLeases(), renewEvery);
+    this.renewTimer.unref();
+    this.loop = this.claimLoop().catch((error: unknown) => {
+      this.logger.error({ msg: 'workflow worker loop stopped unexpectedly', error: describe(error) });
+      this.running = false;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.renewTimer);
+    this.wakeLoop?.();
+    await this.loop;
+    // Runs still held keep their actions going until shutdown ends; their leases expire and another worker resumes them.
+    for (const run of this.held.values()) {
+      for (const { abort } of run.inFlight.values()) abort.abort();
+      run.lost = true;
+      run.wake?.();
+    }
+  }
+
+  /** Asks for a claim round now (a run was started or poked in this process). */
+  poke(): void {
+    this.pokeRequested = true;
+    this.wakeLoop?.();
+  }
+
+  /** Number of runs this process holds right now (tests and metrics). */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      this.pokeRequested = false;
+      const free = this.config.WORKFLOW_MAX_ACTIVE_RUNS - this.held.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const leases = await this.store.claim(this.owner, free, this.config.WORKFLOW_LEASE_MS, this.clock.now());
+          claimed = leases.length;
+          for (const lease of leases) void this.drive(lease);
+          failures = 0;
+        } catch (error) {
+          failures++;
+          if (failures === 1 || failures % 50 === 0) this.logger.error({ msg: 'cannot claim workflow runs; will keep polling', failures, error: describe(error) });
+        }
+      }
+      if (!this.running) break;
+      if (claimed > 0 && claimed === free) continue;
+      if (this.pokeRequested && free > 0) continue;
+      const pause = failures === 0 ? this.config.WORKFLOW_POLL_MS : Math.min(5_000, this.config.WORKFLOW_POLL_MS * 2 ** failures);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pause);
+        timer.unref();
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeLoop = done;
+      });
+      this.wakeLoop = undefined;
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.held.size === 0) return;
+    const runs = [...this.held.values()].filter((r) => !r.releasing);
+    let versions: Map<string, number>;
+    try {
+      versions = await this.store.renew(this.owner, runs.map((r) => r.lease), this.config.WORKFLOW_LEASE_MS);
+    } catch (error) {
+      this.logger.warn({ msg: 'could not renew workflow leases', error: describe(error) });
+      return;
+    }
+    for (const run of runs) {
+      const version = versions.get(run.lease.runId);
+      if (version === undefined) {
+        if (!this.held.has(run.lease.runId) || run.releasing) continue;
+        this.logger.warn({ msg: 'workflow run lease lost; another worker resumes it', run_id: run.lease.runId });
+        run.lost = true;
+        for (const { abort } of run.inFlight.values()) abort.abort();
+      } else if (version !== run.lease.wakeVersion) {
+        run.lease.wakeVersion = version;
+        run.poked = true;
+      } else {
+        continue;
+      }
+      run.wake?.();
+    }
+  }
+
+  /**
+   * A lease for a run this process is about to insert (started here), if it has room: the insert takes the lease
+   * itself, and `adopt` then runs it from the state in hand, with no claim and no load.
+   */
+  offerLease(runId: string): Lease | undefined {
+    if (!this.running || this.held.size >= this.config.WORKFLOW_MAX_ACTIVE_RUNS) return undefined;
+    return { runId, token: randomUUID(), wakeVersion: 0 };
+  }
+
+  /** Runs a run inserted here with a lease from offerLease (its state is what was inserted). */
+  adopt(lease: Lease, loaded: LoadedRun): void {
+    void this.drive(lease, loaded);
+  }
+
+  /** Holds one run until it has nothing to do now (or ends), one durable round at a time. */
+  private async drive(lease: Lease, loaded?: LoadedRun): Promise<void> {
+    let run: HeldRun | undefined;
+    try {
+      run = await this.open(lease, loaded);
+      if (!run) return;
+      this.held.set(lease.runId, run);
+      await this.runUntilIdle(run);
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) {
+        this.logger.error({ msg: 'workflow run round failed; the run is retried when its lease expires', run_id: lease.runId, error: describe(error) });
+      }
+    } finally {
+      this.held.delete(lease.runId);
+    }
+  }
+
+  private async open(lease: Lease, given?: LoadedRun): Promise<HeldRun | undefined> {
+    const loaded = given ?? (await this.store.load(lease.runId));
+    if (!loaded) return undefined;
+    const { state } = loaded;
+    const manifest = this.registry.definition(state.run.workflow, state.run.version);
+    if (!manifest) {
+      // The definition should always be in the registry (it is stored when registered); fail loudly, not silently.
+      await this.failUnstartable(lease, state, `${state.run.workflow}@${state.run.version} is not registered on this executor`);
+      return undefined;
+    }
+    const interpreter = new RunInterpreter(manifest, state, {
+      newRunId: randomUUID,
+      secrets: this.secrets.valuesFor(manifest.security.secrets),
+      validateOutput: (m, output) => this.registry.validateOutput(m, output),
+      resolveRef: (ref) => this.registry.resolve(ref.name, ref.range)?.manifest.version,
+    });
+    return {
+      lease,
+      state,
+      manifest,
+      interpreter,
+      traceparent: loaded.traceparent,
+      rootRunId: loaded.rootRunId,
+      parentRunId: loaded.parentRunId,
+      inFlight: new Map(),
+      results: [],
+      lost: false,
+      poked: false,
+    };
+  }
+
+  private async runUntilIdle(run: HeldRun): Promise<void> {
+    for (;;) {
+      if (run.lost) throw new LeaseLostError(run.lease.runId);
+      if (run.poked) {
+        run.poked = false;
+        await this.store.refreshExternal(run.state);
+      }
+      const now = this.clock.now();
+      const results = run.results.splice(0);
+      for (const { command, invoked } of results) run.interpreter.applyActionResult(command.path, invoked.result, now);
+      run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
+      const round = run.interpreter.takeRound();
+      const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
+      const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
+      // A child that cannot start is failed at birth: the parent must look again at once, not wait for a poke.
+      const stillborn = childRows.filter((row) => row.status === 'failed');
+      for (const row of stillborn) run.state.children.set(row.run_id, { id: row.run_id, status: 'failed', error: row.error ?? undefined });
+      // Nothing left running here once this round is written: the same transaction lets the run go.
+      const idle = round.actions.length === 0 && run.inFlight.size === 0 && run.results.length === 0 && stillborn.length === 0;
+      // An ended run with attempts still out waits for their aborts to return, so their attempt rows are closed.
+      const release = idle || (ended && run.inFlight.size === 0) ? { nextWakeAt: ended ? undefined : round.nextWakeAt, now: this.clock.now() } : undefined;
+      if (release) run.releasing = true;
+      const written = await this.persist(run, round, childRows, results, now, release);
+      if (release && !written) await this.store.release(run.lease, release.nextWakeAt, release.now);
+      for (const cancel of round.cancels) {
+        if (cancel.kind === 'abort_action') run.inFlight.get(cancel.path)?.abort.abort();
+      }
+      if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
+      if (release) return;
+      if (results.length > 0 && round.actions.length > 0) {
+        // What the engine adds between steps: the results arrived, the round that follows from them is written.
+        const arrived = Math.min(...results.map((r) => r.at));
+        const waited = (performance.now() - arrived) / 1000;
+        for (let i = 0; i < round.actions.length; i++) workflowMetrics.scheduling.observe(waited);
+      }
+      for (const command of round.actions) this.launch(run, command);
+      if (ended) for (const { abort } of run.inFlight.values()) abort.abort();
+      if (stillborn.length > 0) continue;
+      await this.waitForNews(run, round.nextWakeAt);
+    }
+  }
+
+  /** Until an action returns, the run is poked, its lease is lost, or a timer of the run falls due. */
+  private waitForNews(run: HeldRun, nextWakeAt: Date | undefined): Promise<void> {
+    if (run.results.length > 0 || run.lost || run.poked) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        run.wake = undefined;
+        resolve();
+      };
+      if (nextWakeAt) {
+        timer = setTimeout(done, Math.max(0, nextWakeAt.getTime() - this.clock.now().getTime()));
+        timer.unref();
+      }
+      run.wake = done;
+    });
+  }
+
+  private launch(run: HeldRun, command: ActionCommand): void {
+    const abort = new AbortController();
+    run.inFlight.set(command.path, { command, abort });
+    const parent = extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined);
+    const span = getTracer().startSpan(
+      `workflow.step ${command.step_id}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'pancha.run_id': run.state.run.id,
+          'pancha.workflow': `${run.state.run.workflow}@${run.state.run.version}`,
+          'pancha.step.path': command.path,
+          'pancha.step.action': command.action,
+          'pancha.step.attempt': command.attempt,
+        },
+      },
+      parent,
+    );
+    const spanContext = trace.setSpan(parent, span);
+    const launched = performance.now();
+    void otelContext
+      .with(spanContext, () =>
+        this.invoker.invoke(command, {
+          run: run.state.run,
+          manifest: run.manifest,
+          signal: abort.signal,
+          secrets: this.secrets.valuesFor(run.manifest.security.secrets),
+        }),
+      )
+      .catch((error: unknown): InvokedAction => ({
+        result: { ok: false, error: engineError(EngineErrorCode.ActionNotAllowed, `action failed unexpectedly: ${describe(error)}`, true) },
+      }))
+      .then((invoked) => {
+        if (!invoked.result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: invoked.result.error.code });
+        span.end();
+        const labels = { workflow: run.state.run.workflow, action: command.action };
+        workflowMetrics.attemptDuration.observe(labels, (performance.now() - launched) / 1000);
+        workflowMetrics.attempts.inc({ ...labels, outcome: invoked.result.ok ? 'completed' : abort.signal.aborted ? 'cancelled' : 'failed' });
+        run.inFlight.delete(command.path);
+        // Kept even when aborted: the attempt row is closed (as cancelled) and a stale result changes nothing.
+        run.results.push({ command, invoked, at: performance.now() });
+        run.wake?.();
+      });
+  }
+
+  /**
+   * One transaction: the run row (fence, state, and the release when `release` is given), the round's records,
+   * attempts, children, events and the results' own rows. Returns false when the round changed nothing (no write).
+   */
+  private async persist(
+    run: HeldRun,
+    round: Round,
+    childRows: NewRun[],
+    results: { command: ActionCommand; invoked: InvokedAction; at: number }[],
+    now: Date,
+    release?: { nextWakeAt?: Date; now: Date },
+  ): Promise<boolean> {
+    const state = run.state;
+    const dirty = [...round.dirtySteps].map((p) => state.steps.get(p)).filter((r) => r !== undefined);
+    if (dirty.length === 0 && !round.runChanged && childRows.length === 0 && round.cancels.length === 0 && results.length === 0 && round.dirtySignals.size === 0) {
+      return false;
+    }
+    const parent = extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined);
+    const adopted: { lease: Lease; row: NewRun }[] = [];
+    await otelContext.with(parent, () =>
+      this.store.dataSource.transaction(async (manager: EntityManager) => {
+        await this.store.writeRound(manager, run.lease, {
+          run: state.run,
+          release,
+          steps: dirty,
+          started: round.actions.map((a) => ({ path: a.path, attempt: a.attempt, idempotency_key: a.idempotency_key })),
+          finished: results.map(({ command, invoked }) => ({
+            path: command.path,
+            attempt: command.attempt,
+            status: state.steps.get(command.path)?.status === 'cancelled' ? 'cancelled' : invoked.result.ok ? 'completed' : 'failed',
+            completed_at: now,
+            error: invoked.result.ok ? undefined : invoked.result.error,
+          })),
+          worker: this.owner,
+          now,
+        });
+        if (childRows.length > 0) {
+          const children = childRows.map((row) => {
+            // A child that can start is run here too, from the state in hand (no claim, no load).
+            const lease = row.status === undefined ? this.offerLease(row.run_id) : undefined;
+            if (lease) adopted.push({ lease, row });
+            return lease ? { ...row, lease: { owner: this.owner, token: lease.token, ms: this.config.WORKFLOW_LEASE_MS } } : row;
+          });
+          await this.store.insertRuns(manager, children, now);
+        }
+        const toCancel = round.cancels.filter((c) => c.kind === 'cancel_child').map((c) => (c as { run_id: string }).run_id);
+        await this.store.requestCancel(manager, toCancel, now);
+        await this.store.consumeSignals(manager, state.signals.filter((s) => round.dirtySignals.has(s.id)));
+        if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status) && run.parentRunId) {
+          await this.store.poke(manager, [run.parentRunId], now);
+        }
+        // The action's own rows (a task, a captured message) commit with its step's completion, or not at all.
+        for (const { invoked, command } of results) {
+          if (invoked.result.ok && invoked.persist && state.steps.get(command.path)?.status === 'completed') await invoked.persist(manager);
+        }
+        await this.events.record(manager, state, round.events, { rootRunId: run.rootRunId, isRoot: !run.parentRunId });
+      }),
+    );
+    for (const { lease, row } of adopted) this.adopt(lease, { ...loadedFromNew(row, now), parentRunId: row.parent_run_id ?? undefined });
+    if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status)) {
+      const { workflow, version, status } = state.run;
+      workflowMetrics.runsEnded.inc({ workflow, version, status });
+      if (state.run.started_at && state.run.completed_at) {
+        workflowMetrics.runDuration.observe({ workflow, status }, (state.run.completed_at.getTime() - state.run.started_at.getTime()) / 1000);
+      }
+    }
+    return true;
+  }
+
+  private async failUnstartable(lease: Lease, state: RunState, message: string): Promise<void> {
+    state.run.status = 'failed';
+    state.run.completed_at = this.clock.now();
+    state.run.error = engineError(EngineErrorCode.WorkflowNotFound, message);
+    await this.store.dataSource.transaction((manager) => this.store.writeRun(manager, lease, state.run, { now: this.clock.now() }));
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export type { ActionResult };

@@ -1,0 +1,443 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { FieldError } from '@pancha/contracts';
+import { type ChildRunCommand, chooseStartVersion, type RunRecord, type StartableWorkflow, type StartRefusal } from '@pancha/workflow-engine';
+import {
+  applyValidationMode,
+  compileJsonSchema,
+  type Finding,
+  parseManifest,
+  resolveVersion,
+  type Step,
+  validateWorkflowSet,
+  type WorkflowManifest,
+  type WorkflowRef,
+} from '@pancha/workflow-manifest';
+import { DataSource, type EntityManager } from 'typeorm';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
+import { ActionInvoker } from '../engine/action-invoker.service';
+import type { NewRun } from '../engine/run-store';
+import { RunEvents } from '../engine/run-events';
+
+export interface RegisteredVersion {
+  manifest: WorkflowManifest;
+  registered_at: Date;
+  /** In the workflows directory as of the last load: only present versions start new runs by default. */
+  present: boolean;
+}
+
+export interface WorkflowSetting {
+  enabled: boolean;
+  updated_by: string;
+  updated_at: Date;
+  reason?: string;
+}
+
+/** What one (re)load of the workflows directory did, per file. */
+export interface LoadReport {
+  loaded_at: string;
+  registered: { workflow: string; version: string; file?: string }[];
+  unchanged: number;
+  refused: { file: string; findings: Finding[] }[];
+  findings: Finding[];
+}
+
+export type StartResolution = { ok: true; manifest: WorkflowManifest } | { ok: false; reason: StartRefusal; message: string };
+
+interface DefinitionRow {
+  name: string;
+  version: string;
+  content_hash: string;
+  source: string;
+  file: string | null;
+  registered_at: Date;
+}
+
+/**
+ * The executor's registry of workflow definitions: the manifests of WORKFLOWS_DIR, validated in layers and
+ * registered once per name@version (immutable: the same version with other content is refused, the registered
+ * one keeps serving). Every registered version stays in the database, so runs pinned to it finish even after its
+ * file changed or went away. Enable/disable is a setting stored beside it (survives restarts).
+ */
+@Injectable()
+export class WorkflowRegistry implements OnApplicationBootstrap {
+  private readonly logger = new Logger(WorkflowRegistry.name);
+  private readonly workflows = new Map<string, Map<string, RegisteredVersion>>();
+  private readonly settings = new Map<string, WorkflowSetting>();
+  private lastReport?: LoadReport;
+  private revisionCounter = 0;
+  private loading?: Promise<LoadReport>;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: WorkflowExecutorConfig,
+    private readonly actions: ActionInvoker,
+    private readonly events: RunEvents,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.loadStored();
+    const report = await this.reload();
+    if (report.refused.length > 0) {
+      this.logger.warn({ msg: 'some workflow manifests were refused', refused: report.refused.map((r) => r.file) });
+    }
+  }
+
+  /** A revision string that changes whenever what Core mirrors changes (definitions, presence, settings). */
+  get revision(): string {
+    return `${this.revisionCounter}`;
+  }
+
+  get report(): LoadReport | undefined {
+    return this.lastReport;
+  }
+
+  /** Reads WORKFLOWS_DIR again; concurrent calls share one load. */
+  reload(): Promise<LoadReport> {
+    this.loading ??= this.load().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  names(): string[] {
+    return [...this.workflows.keys()].sort();
+  }
+
+  versions(name: string): Map<string, RegisteredVersion> | undefined {
+    return this.workflows.get(name);
+  }
+
+  /** The exact registered definition a run is pinned to. */
+  definition(name: string, version: string): WorkflowManifest | undefined {
+    return this.workflows.get(name)?.get(version)?.manifest;
+  }
+
+  enabled(name: string): boolean {
+    const setting = this.settings.get(name);
+    if (setting) return setting.enabled;
+    return this.defaultVersion(name)?.manifest.enabled ?? true;
+  }
+
+  setting(name: string): WorkflowSetting | undefined {
+    return this.settings.get(name);
+  }
+
+  /** The version new runs get: the highest one present in the directory and not retired. */
+  defaultVersion(name: string): RegisteredVersion | undefined {
+    const versions = this.workflows.get(name);
+    if (!versions) return undefined;
+    const present = [...versions.values()].filter((v) => v.present).map((v) => ({ version: v.manifest.version, retired: v.manifest.retired }));
+    const chosen = resolveVersion('*', present);
+    return chosen ? versions.get(chosen) : undefined;
+  }
+
+  /** name@range → the registered version a sub-workflow reference means now (highest non-retired). */
+  resolve(name: string, range: string): RegisteredVersion | undefined {
+    const versions = this.workflows.get(name);
+    if (!versions) return undefined;
+    const chosen = resolveVersion(
+      range,
+      [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired })),
+    );
+    return chosen ? versions.get(chosen) : undefined;
+  }
+
+  /** Which definition a new run of `name` (optionally `version`: exact or a range) gets, or why none. */
+  resolveForStart(name: string, version?: string): StartResolution {
+    const choice = chooseStartVersion(this.startable(name), name, version);
+    if (!choice.ok) return choice;
+    return { ok: true, manifest: this.definition(name, choice.version)! };
+  }
+
+  /** The workflow as chooseStartVersion sees it (shared with Core's mirror). */
+  startable(name: string): StartableWorkflow | undefined {
+    const versions = this.workflows.get(name);
+    if (!versions) return undefined;
+    return {
+      name,
+      enabled: this.enabled(name),
+      versions: [...versions.values()].map((v) => ({ version: v.manifest.version, present: v.present, retired: v.manifest.retired })),
+    };
+  }
+
+  /** Inputs checked against the definition's `inputs` schema; each problem names its field. */
+  validateInputs(manifest: WorkflowManifest, inputs: unknown): FieldError[] {
+    if (manifest.inputs === undefined) return [];
+    return compileJsonSchema(manifest.inputs, { rootName: 'inputs' })(inputs);
+  }
+
+  validateOutput(manifest: WorkflowManifest, output: unknown): string[] {
+    if (manifest.outputs === undefined) return [];
+    return compileJsonSchema(manifest.outputs, { rootName: 'output' })(output).map((e) => `${e.field}: ${e.messages.join(', ')}`);
+  }
+
+  /** Every sub-workflow and fallback reference of a manifest resolved now: a run is pinned to these at its start. */
+  pinsFor(manifest: WorkflowManifest): Record<string, string> {
+    const pins: Record<string, string> = {};
+    for (const ref of workflowRefs(manifest)) {
+      const resolved = this.resolve(ref.name, ref.range);
+      if (resolved) pins[`${ref.name}@${ref.range}`] = resolved.manifest.version;
+    }
+    return pins;
+  }
+
+  /** The row of a run started by another run (a sub-workflow or a fallback), pinned and checked like any start. */
+  childRun(child: ChildRunCommand, parent: RunRecord, rootRunId: string, traceparent: string | undefined, now: Date): NewRun {
+    const manifest = this.definition(child.workflow, child.version);
+    const base: NewRun = {
+      run_id: child.run_id,
+      workflow: child.workflow,
+      version: child.version,
+      inputs: child.inputs,
+      user_id: parent.user_id ?? null,
+      product: parent.product ?? null,
+      actor: `run:${parent.id}`,
+      trace_id: parent.trace_id,
+      traceparent: traceparent ?? null,
+      pins: manifest ? this.pinsFor(manifest) : {},
+      parent_run_id: parent.id,
+      parent_step_path: child.parent_step_path ?? null,
+      root_run_id: rootRunId,
+      relation: child.relation,
+      deadline_at: manifest?.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
+    };
+    if (!manifest) {
+      return { ...base, status: 'failed', error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not registered`, retryable: false } };
+    }
+    const problems = this.validateInputs(manifest, child.inputs);
+    if (problems.length > 0) {
+      return {
+        ...base,
+        status: 'failed',
+        error: { code: 'inputs_invalid', message: problems.map((p) => `${p.field}: ${p.messages.join(', ')}`).join('; '), retryable: false },
+      };
+    }
+    return base;
+  }
+
+  /** Enable or disable new runs of a workflow (in-flight runs finish); stored, and recorded in Bucket. */
+  async setEnabled(name: string, enabled: boolean, actor: string, reason?: string): Promise<WorkflowSetting> {
+    const rows: { updated_at: Date }[] = await this.dataSource.transaction(async (manager) => {
+      const saved: { updated_at: Date }[] = await manager.query(
+        `INSERT INTO workflow_settings (name, enabled, updated_by, reason, updated_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_by = excluded.updated_by,
+           reason = excluded.reason, updated_at = excluded.updated_at
+         RETURNING updated_at`,
+        [name, enabled, actor, reason ?? null],
+      );
+      await this.events.recordDefinitionEvent(manager, enabled ? 'workflow.enabled' : 'workflow.disabled', {
+        workflow: name,
+        actor,
+        reason,
+        at: saved[0].updated_at,
+      });
+      return saved;
+    });
+    const setting: WorkflowSetting = { enabled, updated_by: actor, updated_at: rows[0].updated_at, reason };
+    this.settings.set(name, setting);
+    this.revisionCounter++;
+    return setting;
+  }
+
+  /** Settings written by another replica become visible here (Core mirrors the catalog through any replica). */
+  async refreshSettings(): Promise<void> {
+    const rows: { name: string; enabled: boolean; updated_by: string; updated_at: Date; reason: string | null }[] =
+      await this.dataSource.query(`SELECT name, enabled, updated_by, updated_at, reason FROM workflow_settings`);
+    let changed = false;
+    for (const row of rows) {
+      const current = this.settings.get(row.name);
+      if (current?.enabled === row.enabled && current.updated_at.getTime() === row.updated_at.getTime()) continue;
+      this.settings.set(row.name, { enabled: row.enabled, updated_by: row.updated_by, updated_at: row.updated_at, reason: row.reason ?? undefined });
+      changed = true;
+    }
+    if (changed) this.revisionCounter++;
+  }
+
+  private async loadStored(): Promise<void> {
+    const rows: DefinitionRow[] = await this.dataSource.query(
+      `SELECT name, version, content_hash, source, file, registered_at FROM workflow_definitions`,
+    );
+    for (const row of rows) {
+      const { manifest, findings } = parseManifest(row.source, { file: row.file ?? undefined });
+      if (!manifest) {
+        // Registered once, so it parsed then; a parser change must not strand the runs pinned to it.
+        this.logger.error({ msg: 'a registered workflow no longer parses', workflow: row.name, version: row.version, findings: findings.length });
+        continue;
+      }
+      this.put({ manifest: { ...manifest, file: row.file ?? undefined }, registered_at: row.registered_at, present: false });
+    }
+    await this.refreshSettings();
+  }
+
+  private async load(): Promise<LoadReport> {
+    const dir = this.config.workflowsDir;
+    const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], findings: [] };
+    const files = listManifestFiles(dir);
+    const parsed: { file: string; text: string; manifest?: WorkflowManifest; findings: Finding[] }[] = files.map((file) => {
+      let text: string;
+      try {
+        text = readFileSync(path.join(dir, file), 'utf8');
+      } catch (error) {
+        return { file, text: '', findings: [readFinding(file, error)] };
+      }
+      const { manifest, findings } = parseManifest(text, { file, expectedName: path.basename(file).replace(/\.ya?ml$/, '') });
+      return { file, text, manifest, findings };
+    });
+
+    const candidates = parsed.filter((p) => p.manifest !== undefined);
+    const setFindings = validateWorkflowSet(
+      candidates.map((c) => ({ manifest: c.manifest! })),
+      {
+        actions: this.actions.catalog(),
+        policyHttpHosts: this.config.workflowHttpHosts,
+        versionsOf: (name) => {
+          const stored = [...(this.workflows.get(name)?.values() ?? [])].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
+          const fresh = candidates.filter((c) => c.manifest!.name === name && !stored.some((s) => s.version === c.manifest!.version))
+            .map((c) => ({ version: c.manifest!.version, retired: c.manifest!.retired, manifest: c.manifest! }));
+          return [...stored, ...fresh];
+        },
+      },
+    );
+
+    const presentNow = new Set<string>();
+    for (const entry of parsed) {
+      const key = entry.manifest ? `${entry.manifest.name}@${entry.manifest.version}` : undefined;
+      const findings = [...entry.findings, ...(key ? (setFindings.get(key) ?? []) : [])];
+      const verdict = applyValidationMode(findings, this.config.WORKFLOW_VALIDATION_MODE);
+      report.findings.push(...verdict.findings);
+      if (!entry.manifest || !verdict.accepted) {
+        report.refused.push({ file: entry.file, findings: verdict.findings });
+        continue;
+      }
+      const manifest = { ...entry.manifest, file: entry.file };
+      const outcome = await this.register(manifest, entry.text);
+      if (outcome === 'conflict') {
+        const finding: Finding = {
+          layer: 'compatibility',
+          severity: 'error',
+          code: 'version_immutable',
+          message: `${key} is already registered with other content; change the version to publish a change`,
+          file: entry.file,
+          path: '/version',
+        };
+        report.findings.push(finding);
+        report.refused.push({ file: entry.file, findings: [...verdict.findings, finding] });
+        // The registered content keeps serving, and stays present: the file still names that version.
+        presentNow.add(key!);
+        continue;
+      }
+      presentNow.add(key!);
+      if (outcome === 'registered') report.registered.push({ workflow: manifest.name, version: manifest.version, file: entry.file });
+      else report.unchanged++;
+    }
+    for (const [name, versions] of this.workflows) {
+      for (const [version, registered] of versions) registered.present = presentNow.has(`${name}@${version}`);
+    }
+    this.revisionCounter++;
+    this.lastReport = report;
+    for (const finding of report.findings.filter((f) => f.severity === 'error')) {
+      this.logger.warn({ msg: 'workflow manifest finding', file: finding.file, line: finding.line, layer: finding.layer, code: finding.code, detail: finding.message, path: finding.path });
+    }
+    return report;
+  }
+
+  /** Inserts name@version once; the same content again is a no-op, other content a conflict. */
+  private async register(manifest: WorkflowManifest, source: string): Promise<'registered' | 'unchanged' | 'conflict'> {
+    const existing = this.workflows.get(manifest.name)?.get(manifest.version);
+    if (existing) return existing.manifest.content_hash === manifest.content_hash ? 'unchanged' : 'conflict';
+    const result = await this.dataSource.transaction(async (manager: EntityManager) => {
+      const inserted: { registered_at: Date }[] = await manager.query(
+        `INSERT INTO workflow_definitions (name, version, content_hash, manifest, source, file)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (name, version) DO NOTHING RETURNING registered_at`,
+        [manifest.name, manifest.version, manifest.content_hash, JSON.stringify(manifest), source, manifest.file ?? null],
+      );
+      if (inserted.length === 0) {
+        // Another replica registered it first: same content is fine, other content is a conflict.
+        const [row]: { content_hash: string; registered_at: Date }[] = await manager.query(
+          `SELECT content_hash, registered_at FROM workflow_definitions WHERE name = $1 AND version = $2`,
+          [manifest.name, manifest.version],
+        );
+        return row.content_hash === manifest.content_hash ? { status: 'unchanged' as const, at: row.registered_at } : { status: 'conflict' as const };
+      }
+      await this.events.recordDefinitionEvent(manager, 'workflow.registered', {
+        workflow: manifest.name,
+        version: manifest.version,
+        content_hash: manifest.content_hash,
+        file: manifest.file,
+        at: inserted[0].registered_at,
+      });
+      return { status: 'registered' as const, at: inserted[0].registered_at };
+    });
+    if (result.status === 'conflict') return 'conflict';
+    this.put({ manifest, registered_at: result.at, present: true });
+    return result.status;
+  }
+
+  private put(version: RegisteredVersion): void {
+    const name = version.manifest.name;
+    let versions = this.workflows.get(name);
+    if (!versions) {
+      versions = new Map();
+      this.workflows.set(name, versions);
+    }
+    versions.set(version.manifest.version, version);
+  }
+}
+
+/** Every workflow a manifest may start: sub-workflows, foreach bodies, step and run fallbacks. */
+export function workflowRefs(manifest: WorkflowManifest): WorkflowRef[] {
+  const refs: WorkflowRef[] = [];
+  const visit = (steps: readonly Step[] | undefined): void => {
+    for (const step of steps ?? []) {
+      if (step.on_failure && 'workflow' in step.on_failure) refs.push(step.on_failure.workflow);
+      switch (step.kind) {
+        case 'workflow':
+          refs.push(step.workflow);
+          break;
+        case 'group':
+          visit(step.steps);
+          break;
+        case 'parallel':
+          visit(step.branches);
+          break;
+        case 'switch':
+          step.cases.forEach((c) => visit(c.steps));
+          visit(step.default);
+          break;
+        case 'foreach':
+          if (step.body.kind === 'workflow') refs.push(step.body.workflow);
+          if (step.body.kind === 'group') visit(step.body.steps);
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  visit(manifest.steps);
+  visit(manifest.on_failure?.steps);
+  if (manifest.on_failure?.workflow) refs.push(manifest.on_failure.workflow);
+  return refs;
+}
+
+function listManifestFiles(dir: string): string[] {
+  try {
+    if (!statSync(dir).isDirectory()) return [];
+    return readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function readFinding(file: string, error: unknown): Finding {
+  return { layer: 'syntax', severity: 'error', code: 'unreadable_file', message: `cannot read: ${(error as Error).message}`, file, path: '' };
+}
+
+export function contentHashOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,138 @@
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Res } from '@nestjs/common';
+import {
+  SetWorkflowEnabledDto,
+  type WorkflowCatalog,
+  WorkflowErrorCode,
+  type WorkflowListResponse,
+  type WorkflowSummaryView,
+} from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { compareVersions } from '@pancha/workflow-manifest';
+import type { Response } from 'express';
+import { RunsService } from '../runs/runs.service';
+import { WorkflowException } from '../workflow.exception';
+import { type LoadReport, WorkflowRegistry } from './workflow-registry.service';
+
+/** The registry: definitions with their versions, enable/disable, reload, and the catalog Core mirrors. */
+@Controller('api/workflows')
+export class WorkflowsController {
+  constructor(
+    private readonly registry: WorkflowRegistry,
+    private readonly runs: RunsService,
+  ) {}
+
+  @Get()
+  @RequireOperation('read')
+  async list(): Promise<WorkflowListResponse> {
+    const live = await this.runs.liveRunCounts();
+    return { workflows: this.registry.names().map((name) => this.summary(name, live)), revision: this.registry.revision };
+  }
+
+  /** Everything Core needs to accept runs and route events without asking; 304 when nothing changed. */
+  @Get('catalog')
+  @RequireOperation('read')
+  async catalog(@Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: Response): Promise<WorkflowCatalog | undefined> {
+    await this.registry.refreshSettings();
+    const etag = `"${this.registry.revision}"`;
+    res.setHeader('etag', etag);
+    if (ifNoneMatch === etag) {
+      res.status(HttpStatus.NOT_MODIFIED);
+      return undefined;
+    }
+    return {
+      revision: this.registry.revision,
+      workflows: this.registry.names().map((name) => ({
+        name,
+        enabled: this.registry.enabled(name),
+        default_version: this.registry.defaultVersion(name)?.manifest.version ?? null,
+        versions: [...(this.registry.versions(name)?.values() ?? [])].map((v) => ({
+          version: v.manifest.version,
+          present: v.present,
+          deprecated: v.manifest.deprecated,
+          retired: v.manifest.retired,
+          manifest: v.manifest as unknown as Record<string, unknown>,
+        })),
+      })),
+    };
+  }
+
+  /** The last (re)load's findings, per file: what was refused and why (layer, code, file:line). */
+  @Get('findings')
+  @RequireOperation('read')
+  findings(): LoadReport | { loaded_at: null } {
+    return this.registry.report ?? { loaded_at: null };
+  }
+
+  @Post('reload')
+  @RequireOperation('admin')
+  reload(): Promise<LoadReport> {
+    return this.registry.reload();
+  }
+
+  @Get(':name')
+  @RequireOperation('read')
+  async show(@Param('name') name: string): Promise<WorkflowSummaryView> {
+    this.assertKnown(name);
+    return this.summary(name, await this.runs.liveRunCounts());
+  }
+
+  @Get(':name/versions/:version')
+  @RequireOperation('read')
+  version(@Param('name') name: string, @Param('version') version: string): Record<string, unknown> {
+    const manifest = this.registry.definition(name, version);
+    if (!manifest) throw new WorkflowException(WorkflowErrorCode.UnknownVersion, `${name}@${version} is not registered`, 404);
+    return manifest as unknown as Record<string, unknown>;
+  }
+
+  @Post(':name/enable')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  async enable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
+    this.assertKnown(name);
+    await this.registry.setEnabled(name, true, requester.id, body.reason);
+    return this.summary(name, await this.runs.liveRunCounts());
+  }
+
+  @Post(':name/disable')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  async disable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
+    this.assertKnown(name);
+    await this.registry.setEnabled(name, false, requester.id, body.reason);
+    return this.summary(name, await this.runs.liveRunCounts());
+  }
+
+  private assertKnown(name: string): void {
+    if (!this.registry.versions(name)) throw new WorkflowException(WorkflowErrorCode.UnknownWorkflow, `no workflow named ${name}`, 404);
+  }
+
+  private summary(name: string, live: Map<string, number>): WorkflowSummaryView {
+    const versions = [...(this.registry.versions(name)?.values() ?? [])].sort((a, b) => compareDesc(a.manifest.version, b.manifest.version));
+    const defaultVersion = this.registry.defaultVersion(name);
+    const setting = this.registry.setting(name);
+    return {
+      name,
+      enabled: this.registry.enabled(name),
+      default_version: defaultVersion?.manifest.version ?? null,
+      description: (defaultVersion ?? versions[0])?.manifest.description ?? null,
+      versions: versions.map((v) => ({
+        version: v.manifest.version,
+        content_hash: v.manifest.content_hash,
+        registered_at: v.registered_at.toISOString(),
+        present: v.present,
+        deprecated: v.manifest.deprecated,
+        retired: v.manifest.retired,
+        description: v.manifest.description ?? null,
+        file: v.manifest.file ?? null,
+        live_runs: live.get(`${name}@${v.manifest.version}`) ?? 0,
+      })),
+      setting: setting
+        ? { enabled: setting.enabled, updated_by: setting.updated_by, updated_at: setting.updated_at.toISOString(), reason: setting.reason ?? null }
+        : null,
+    };
+  }
+}
+
+function compareDesc(a: string, b: string): number {
+  return compareVersions(b, a);
+}

@@ -1,0 +1,70 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import {
+  ExecutorStartRunDto,
+  RunListQueryDto,
+  type RunListResponse,
+  RunSignalRequestDto,
+  type RunSummaryView,
+  type RunView,
+  SIGNAL_NAME_REGEX,
+} from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { validationException } from '@pancha/service-kit';
+import { RunsService } from './runs.service';
+
+const runIdPipe = new ParseUUIDPipe({
+  exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
+});
+
+/** The executor's governed runs API (Core's public /runs routes sit on top of it). */
+@Controller('api/runs')
+export class RunsController {
+  constructor(private readonly runs: RunsService) {}
+
+  /** Starts a run Core accepted; idempotent on run_id (a redelivered start answers with the run as it is). */
+  @Post()
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('execute')
+  start(@Body() body: ExecutorStartRunDto, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.start(body, requester);
+  }
+
+  @Get()
+  @RequireOperation('read')
+  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
+    return this.runs.list(query, requester);
+  }
+
+  @Get(':run_id')
+  @RequireOperation('read')
+  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunView> {
+    return this.runs.view(runId, requester);
+  }
+
+  @Post(':run_id/cancel')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  cancel(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.cancel(runId, requester);
+  }
+
+  @Post(':run_id/retry')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  retry(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.retry(runId, requester);
+  }
+
+  @Post(':run_id/signals/:name')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('operate')
+  signal(
+    @Param('run_id', runIdPipe) runId: string,
+    @Param('name') name: string,
+    @Body() body: RunSignalRequestDto,
+    @Requester() requester: VerifiedRequester,
+  ): Promise<{ signal_id: string; run: RunSummaryView }> {
+    if (!SIGNAL_NAME_REGEX.test(name)) throw validationException([{ field: 'name', messages: ['a signal name is 1-128 of [a-z0-9_.-]'] }]);
+    return this.runs.signal(runId, name, body.payload, requester);
+  }
+}

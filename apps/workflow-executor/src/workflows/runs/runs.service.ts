@@ -1,0 +1,394 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { context as otelContext, ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
+import {
+  type ExecutorStartRunDto,
+  type RunListQueryDto,
+  type RunListResponse,
+  type RunStepView,
+  type RunSummaryView,
+  type RunView,
+  type StepAttemptView,
+  WorkflowErrorCode,
+  type WorkflowRunStatus,
+} from '@pancha/contracts';
+import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { validationException } from '@pancha/service-kit';
+import { currentTraceparent, getTracer } from '@pancha/trace-context';
+import type { RunStatus } from '@pancha/workflow-manifest';
+import { DataSource } from 'typeorm';
+import { WorkflowExecutorConfig } from '../../config/env.validation';
+import { EngineClock } from '../engine/engine-clock';
+import { loadedFromNew, type NewRun, RunStore } from '../engine/run-store';
+import { RunWorker } from '../engine/run-worker.service';
+import { WorkflowRegistry } from '../registry/workflow-registry.service';
+import { WorkflowException } from '../workflow.exception';
+
+const TERMINAL: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
+const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'];
+const DEFAULT_PAGE = 50;
+
+interface RunRow {
+  run_id: string;
+  workflow: string;
+  version: string;
+  status: WorkflowRunStatus;
+  inputs: Record<string, unknown>;
+  output: unknown;
+  error: RunView['error'];
+  user_id: string | null;
+  product: string | null;
+  actor: string | null;
+  trace_id: string;
+  pins: Record<string, string>;
+  parent_run_id: string | null;
+  root_run_id: string;
+  relation: string | null;
+  fallback_run_id: string | null;
+  cancel_requested: boolean;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  deadline_at: Date | null;
+  cursor_at: string;
+}
+
+// created_at::text keeps the microseconds a JS Date would drop, so a page cursor never skips a row.
+const SUMMARY_COLUMNS = `run_id, workflow, version, status, user_id, product, trace_id, parent_run_id, created_at, started_at,
+  completed_at, error, created_at::text AS cursor_at`;
+
+/** The executor's governed runs API: start (from Core's outbox), read, list, cancel, retry, signal. */
+@Injectable()
+export class RunsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly store: RunStore,
+    private readonly registry: WorkflowRegistry,
+    private readonly worker: RunWorker,
+    private readonly clock: EngineClock,
+    private readonly config: WorkflowExecutorConfig,
+  ) {}
+
+  /**
+   * Creates the run Core accepted (idempotent on run_id: a redelivery answers with the run as it is). The run's
+   * span is opened here, under the caller's trace, and every step attempt becomes its child.
+   */
+  async start(dto: ExecutorStartRunDto, requester: VerifiedRequester): Promise<RunSummaryView> {
+    const manifest = this.registry.definition(dto.workflow, dto.version);
+    if (!manifest) {
+      throw new WorkflowException(WorkflowErrorCode.UnknownVersion, `${dto.workflow}@${dto.version} is not registered`, 404);
+    }
+    const problems = this.registry.validateInputs(manifest, dto.inputs);
+    if (problems.length > 0) throw validationException(problems);
+    const now = this.clock.now();
+    const traceparent = openRunSpan(dto);
+    // Started here, run here: the insert takes this worker's lease, and the worker starts from the state in hand.
+    const lease = this.worker.offerLease(dto.run_id);
+    const run: NewRun = {
+      run_id: dto.run_id,
+      workflow: dto.workflow,
+      version: dto.version,
+      inputs: dto.inputs,
+      user_id: dto.user_id,
+      product: dto.product ?? null,
+      actor: dto.actor ?? requester.id,
+      trace_id: dto.trace_id,
+      traceparent: traceparent ?? null,
+      pins: this.registry.pinsFor(manifest),
+      root_run_id: dto.run_id,
+      deadline_at: manifest.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
+      ...(lease ? { lease: { owner: this.worker.owner, token: lease.token, ms: this.config.WORKFLOW_LEASE_MS } } : {}),
+    };
+    const inserted = await this.dataSource.transaction((manager) => this.store.insertRuns(manager, [run], now));
+    if (inserted.length === 1 && lease) this.worker.adopt(lease, loadedFromNew(run, now));
+    else if (inserted.length === 1) this.worker.poke();
+    const summary: RunSummaryView = {
+      run_id: dto.run_id,
+      workflow: dto.workflow,
+      version: dto.version,
+      status: 'pending',
+      user_id: dto.user_id,
+      product: dto.product ?? null,
+      trace_id: dto.trace_id,
+      parent_run_id: null,
+      created_at: now.toISOString(),
+      started_at: null,
+      completed_at: null,
+      duration_ms: null,
+      error: null,
+    };
+    // A redelivered start (already inserted) answers with the run as it is now.
+    return inserted.length === 1 ? summary : this.summary(dto.run_id, requester);
+  }
+
+  async view(runId: string, requester: VerifiedRequester): Promise<RunView> {
+    const row = await this.visibleRun(runId, requester);
+    const [steps, attempts, signals, children] = await Promise.all([
+      this.dataSource.query(`SELECT * FROM workflow_steps WHERE run_id = $1 ORDER BY seq`, [runId]) as Promise<StepRow[]>,
+      this.dataSource.query(
+        `SELECT path, attempt, status, idempotency_key, started_at, completed_at, error FROM workflow_step_attempts
+         WHERE run_id = $1 ORDER BY path, attempt`,
+        [runId],
+      ) as Promise<AttemptRow[]>,
+      this.dataSource.query(
+        `SELECT name, received_at, consumed_by, sender FROM workflow_signals WHERE run_id = $1 ORDER BY received_at`,
+        [runId],
+      ) as Promise<{ name: string; received_at: Date; consumed_by: string | null; sender: string }[]>,
+      this.dataSource.query(`SELECT ${SUMMARY_COLUMNS} FROM workflow_runs WHERE parent_run_id = $1 ORDER BY created_at`, [runId]) as Promise<RunRow[]>,
+    ]);
+    const byPath = new Map<string, StepAttemptView[]>();
+    for (const a of attempts) {
+      const list = byPath.get(a.path) ?? [];
+      list.push({
+        attempt: a.attempt,
+        status: a.status,
+        idempotency_key: a.idempotency_key,
+        started_at: a.started_at.toISOString(),
+        completed_at: iso(a.completed_at),
+        duration_ms: a.completed_at ? a.completed_at.getTime() - a.started_at.getTime() : null,
+        error: a.error,
+      });
+      byPath.set(a.path, list);
+    }
+    return {
+      ...toSummary(row),
+      inputs: row.inputs,
+      output: row.output ?? null,
+      actor: row.actor,
+      root_run_id: row.root_run_id,
+      relation: row.relation,
+      fallback_run_id: row.fallback_run_id,
+      cancel_requested: row.cancel_requested,
+      deadline_at: iso(row.deadline_at),
+      pins: row.pins,
+      steps: steps.map((s) => toStepView(s, byPath.get(s.path) ?? [])),
+      signals: signals.map((s) => ({ name: s.name, received_at: s.received_at.toISOString(), consumed_by: s.consumed_by, sender: s.sender })),
+      children: children.map(toSummary),
+    };
+  }
+
+  async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.workflow) add('workflow = ?', query.workflow);
+    if (query.version) add('version = ?', query.version);
+    if (query.status) add('status = ?', query.status);
+    if (query.user_id) add('user_id = ?', query.user_id);
+    if (query.product) add('product = ?', query.product);
+    if (query.trace_id) add('trace_id = ?', query.trace_id);
+    if (query.since) add('created_at >= ?', query.since);
+    if (query.until) add('created_at < ?', query.until);
+    if (query.include_children !== 'true') where.push('parent_run_id IS NULL');
+    const products = productFilter(requester);
+    if (products) add('product = ANY(?)', products);
+    if (query.cursor) {
+      const cursor = decodeCursor(query.cursor);
+      if (!cursor) throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
+      params.push(cursor.created_at, cursor.run_id);
+      where.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    const limit = query.limit ?? DEFAULT_PAGE;
+    params.push(limit + 1);
+    const rows: RunRow[] = await this.dataSource.query(
+      `SELECT ${SUMMARY_COLUMNS} FROM workflow_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      runs: page.map(toSummary),
+      next_cursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.run_id) : null,
+    };
+  }
+
+  /** Asks the run to stop: running actions are aborted, sub-workflows cancelled; the run ends `cancelled`. */
+  async cancel(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
+    const row = await this.visibleRun(runId, requester);
+    if (TERMINAL.includes(row.status)) {
+      throw new WorkflowException(WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${row.status}`, 409);
+    }
+    await this.dataSource.transaction((manager) => this.store.requestCancel(manager, [runId], this.clock.now()));
+    this.worker.poke();
+    return this.summary(runId, requester);
+  }
+
+  /**
+   * Resumes a run that ended failed, timed out or cancelled from where it failed: completed steps stay completed
+   * (never run again); failed and cancelled ones run again with the same idempotency keys.
+   */
+  async retry(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
+    await this.visibleRun(runId, requester);
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (manager) => {
+      const [row]: { status: RunStatus; workflow: string; version: string }[] = await manager.query(
+        `SELECT status, workflow, version FROM workflow_runs WHERE run_id = $1 FOR UPDATE`,
+        [runId],
+      );
+      if (!RETRYABLE_FROM.includes(row.status)) {
+        throw new WorkflowException(WorkflowErrorCode.RunNotRetryable, `run ${runId} is ${row.status}; only failed, timed out or cancelled runs can be retried`, 409);
+      }
+      const timeout = this.registry.definition(row.workflow, row.version)?.timeout_ms;
+      await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [runId]);
+      await manager.query(
+        `UPDATE workflow_steps SET status = 'pending', error = NULL, wake_at = NULL, completed_at = NULL, handled = false,
+           fallback_run_id = NULL, attempt_base = attempts - interruptions
+         WHERE run_id = $1 AND (status = 'cancelled' OR (status = 'failed' AND NOT handled))`,
+        [runId],
+      );
+      await manager.query(
+        `UPDATE workflow_runs SET status = 'running', error = NULL, output = NULL, completed_at = NULL, fallback_run_id = NULL,
+           cancel_requested = false, deadline_at = $2, next_wake_at = $3, wake_version = wake_version + 1, updated_at = now()
+         WHERE run_id = $1`,
+        [runId, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
+      );
+    });
+    this.worker.poke();
+    return this.summary(runId, requester);
+  }
+
+  /** Delivers a signal (an approval); kept until a step waiting for that name consumes it. */
+  async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
+    const row = await this.visibleRun(runId, requester);
+    if (TERMINAL.includes(row.status)) throw new WorkflowException(WorkflowErrorCode.RunFinished, `run ${runId} already ended ${row.status}`, 409);
+    const id = randomUUID();
+    await this.dataSource.transaction((manager) =>
+      this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender: requester.id }, this.clock.now()),
+    );
+    this.worker.poke();
+    return { signal_id: id, run: await this.summary(runId, requester) };
+  }
+
+  /** Runs of each version not ended yet (the drain of a replaced version). */
+  async liveRunCounts(): Promise<Map<string, number>> {
+    const rows: { workflow: string; version: string; n: number }[] = await this.dataSource.query(
+      `SELECT workflow, version, count(*)::int AS n FROM workflow_runs WHERE status IN ('pending', 'running') GROUP BY workflow, version`,
+    );
+    return new Map(rows.map((r) => [`${r.workflow}@${r.version}`, Number(r.n)]));
+  }
+
+  private async summary(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
+    return toSummary(await this.visibleRun(runId, requester));
+  }
+
+  /** The run, if the caller's products include it; otherwise it does not exist for them (404, not 403). */
+  private async visibleRun(runId: string, requester: VerifiedRequester): Promise<RunRow> {
+    const [row]: RunRow[] = await this.dataSource.query(`SELECT *, created_at::text AS cursor_at FROM workflow_runs WHERE run_id = $1`, [runId]);
+    const products = productFilter(requester);
+    if (!row || (products && (row.product === null || !products.includes(row.product)))) {
+      throw new WorkflowException(WorkflowErrorCode.RunNotFound, `no run ${runId}`, 404);
+    }
+    return row;
+  }
+}
+
+interface StepRow {
+  path: string;
+  step_id: string;
+  kind: string;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: RunView['error'];
+  handled: boolean;
+  decision: unknown;
+  child_run_id: string | null;
+  fallback_run_id: string | null;
+  wake_at: Date | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+interface AttemptRow {
+  path: string;
+  attempt: number;
+  status: StepAttemptView['status'];
+  idempotency_key: string;
+  started_at: Date;
+  completed_at: Date | null;
+  error: StepAttemptView['error'];
+}
+
+/**
+ * The run's span, under the caller's span when the call carries the run's trace (Core's outbox delivery does), else
+ * under the run's trace id all the same, so every step span and event of the run lands in the trace Core answered
+ * with. Its context is stored with the run: every attempt's span is its child, whichever process runs it.
+ */
+function openRunSpan(dto: ExecutorStartRunDto): string | undefined {
+  const active = trace.getSpanContext(otelContext.active());
+  const parent =
+    active?.traceId === dto.trace_id
+      ? otelContext.active()
+      : trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: dto.trace_id,
+          spanId: randomBytes(8).toString('hex'),
+          traceFlags: TraceFlags.SAMPLED,
+          isRemote: true,
+        });
+  const span = getTracer().startSpan(
+    `workflow.run ${dto.workflow}@${dto.version}`,
+    { kind: SpanKind.INTERNAL, attributes: { 'pancha.run_id': dto.run_id, 'pancha.workflow': dto.workflow, 'pancha.workflow.version': dto.version } },
+    parent,
+  );
+  const value = currentTraceparent(trace.setSpan(parent, span));
+  span.end();
+  return value;
+}
+
+function toSummary(row: RunRow): RunSummaryView {
+  return {
+    run_id: row.run_id,
+    workflow: row.workflow,
+    version: row.version,
+    status: row.status,
+    user_id: row.user_id,
+    product: row.product,
+    trace_id: row.trace_id,
+    parent_run_id: row.parent_run_id,
+    created_at: row.created_at.toISOString(),
+    started_at: iso(row.started_at),
+    completed_at: iso(row.completed_at),
+    duration_ms: row.started_at && row.completed_at ? row.completed_at.getTime() - row.started_at.getTime() : null,
+    error: row.error ?? null,
+  };
+}
+
+function toStepView(row: StepRow, attempts: StepAttemptView[]): RunStepView {
+  return {
+    path: row.path,
+    step_id: row.step_id,
+    kind: row.kind,
+    status: row.status,
+    attempts,
+    input: row.input ?? null,
+    output: row.output ?? null,
+    error: row.error ?? null,
+    handled: row.handled,
+    decision: row.decision ?? null,
+    child_run_id: row.child_run_id,
+    fallback_run_id: row.fallback_run_id,
+    wake_at: iso(row.wake_at),
+    started_at: iso(row.started_at),
+    completed_at: iso(row.completed_at),
+    duration_ms: row.started_at && row.completed_at ? row.completed_at.getTime() - row.started_at.getTime() : null,
+  };
+}
+
+function iso(value: Date | null): string | null {
+  return value ? value.toISOString() : null;
+}
+
+function encodeCursor(createdAt: string, runId: string): string {
+  return Buffer.from(`${createdAt}|${runId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { created_at: string; run_id: string } | undefined {
+  const [createdAt, runId] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (!createdAt || !runId || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(runId)) return undefined;
+  return { created_at: createdAt, run_id: runId };
+}

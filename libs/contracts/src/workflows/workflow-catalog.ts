@@ -1,0 +1,58 @@
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+
+/** One registered version as the catalog describes it. */
+export interface WorkflowVersionView {
+  version: string;
+  content_hash: string;
+  registered_at: string;
+  /** In the workflows directory now: only present versions start new runs by default. */
+  present: boolean;
+  deprecated: boolean;
+  retired: boolean;
+  description: string | null;
+  file: string | null;
+  /** Runs of this version not yet ended (pending or running): what a drain waits for. */
+  live_runs: number;
+}
+
+export interface WorkflowSummaryView {
+  name: string;
+  enabled: boolean;
+  /** The version a run started without `version` gets; null when no version is present in the directory. */
+  default_version: string | null;
+  description: string | null;
+  versions: WorkflowVersionView[];
+  setting: { enabled: boolean; updated_by: string; updated_at: string; reason: string | null } | null;
+}
+
+export interface WorkflowListResponse {
+  workflows: WorkflowSummaryView[];
+  revision: string;
+}
+
+/**
+ * What Core mirrors from the executor's registry (GET /api/workflows/catalog, ETag = revision): enough to accept
+ * or refuse a run start (enabled, versions, inputs schema) and to route events (triggers) without asking.
+ */
+export interface WorkflowCatalog {
+  revision: string;
+  workflows: {
+    name: string;
+    enabled: boolean;
+    default_version: string | null;
+    versions: {
+      version: string;
+      present: boolean;
+      deprecated: boolean;
+      retired: boolean;
+      /** The normalised manifest (@pancha/workflow-manifest WorkflowManifest). */
+      manifest: Record<string, unknown>;
+    }[];
+  }[];
+}
+
+export class SetWorkflowEnabledDto {
+  /** Why (recorded in Bucket with the change). */
+  @IsOptional() @IsString() @MaxLength(500)
+  reason?: string;
+}

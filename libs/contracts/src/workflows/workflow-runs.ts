@@ -1,0 +1,208 @@
+import { Type } from 'class-transformer';
+import {
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { ID_LIMITS } from '../common/api-error';
+
+/** Run states (WORKFLOWS.md): pending → running → completed | failed | cancelled | timed_out. */
+export const WORKFLOW_RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export type WorkflowRunStatus = (typeof WORKFLOW_RUN_STATUSES)[number];
+
+export const WORKFLOW_NAME_REGEX = /^[a-z0-9][a-z0-9-]{0,63}$/;
+export const SIGNAL_NAME_REGEX = /^[a-z0-9_.-]{1,128}$/;
+
+/** `code` of workflow API errors. */
+export enum WorkflowErrorCode {
+  UnknownWorkflow = 'unknown_workflow',
+  UnknownVersion = 'unknown_version',
+  WorkflowDisabled = 'workflow_disabled',
+  VersionRetired = 'version_retired',
+  InputsInvalid = 'inputs_invalid',
+  RunNotFound = 'run_not_found',
+  RunNotCancellable = 'run_not_cancellable',
+  RunNotRetryable = 'run_not_retryable',
+  RunFinished = 'run_finished',
+  /** The executor has not answered (down or unreachable): the request is refused, nothing changed. */
+  ExecutorUnavailable = 'executor_unavailable',
+}
+
+/** Body of `POST /workflows/:name/runs` (Core). */
+export class StartRunRequestDto {
+  @IsOptional() @IsObject()
+  inputs?: Record<string, unknown>;
+
+  @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.userId)
+  user_id: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)
+  product?: string;
+
+  /** An exact version or a semver range; default: the newest version in the workflows directory. */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(64)
+  version?: string;
+}
+
+/** 202 of `POST /workflows/:name/runs`. */
+export interface StartRunAccepted {
+  run_id: string;
+  trace_id: string;
+  workflow: string;
+  version: string;
+  status: WorkflowRunStatus;
+  /** Present when the version is deprecated (the run still starts). */
+  warnings?: string[];
+}
+
+/** What Core sends the executor to start a run it accepted (the outbox message; idempotent on run_id). */
+export class ExecutorStartRunDto {
+  @IsUUID('all')
+  run_id: string;
+
+  @IsString() @Matches(WORKFLOW_NAME_REGEX)
+  workflow: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(64)
+  version: string;
+
+  @IsDefined() @IsObject()
+  inputs: Record<string, unknown>;
+
+  @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.userId)
+  user_id: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)
+  product?: string;
+
+  @IsString() @Matches(/^[0-9a-f]{32}$/)
+  trace_id: string;
+
+  /** Who asked: a requester id, or `user:<subject>` for a signed-in person. */
+  @IsOptional() @IsString() @MaxLength(160)
+  actor?: string;
+}
+
+export class RunSignalRequestDto {
+  /** Any JSON; becomes the approval step's output. */
+  @IsOptional()
+  payload?: unknown;
+}
+
+export class RunListQueryDto {
+  @IsOptional() @IsString() @Matches(WORKFLOW_NAME_REGEX)
+  workflow?: string;
+
+  @IsOptional() @IsString() @MaxLength(64)
+  version?: string;
+
+  @IsOptional() @IsIn(WORKFLOW_RUN_STATUSES)
+  status?: WorkflowRunStatus;
+
+  @IsOptional() @IsString() @MaxLength(ID_LIMITS.userId)
+  user_id?: string;
+
+  @IsOptional() @IsString() @MaxLength(ID_LIMITS.product)
+  product?: string;
+
+  @IsOptional() @IsString() @Matches(/^[0-9a-f]{32}$/)
+  trace_id?: string;
+
+  @IsOptional() @IsISO8601()
+  since?: string;
+
+  @IsOptional() @IsISO8601()
+  until?: string;
+
+  /** Only top-level runs (default) or sub-workflow runs too. */
+  @IsOptional() @IsIn(['true', 'false'])
+  include_children?: 'true' | 'false';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
+  limit?: number;
+
+  /** Opaque cursor from the previous page's `next_cursor`. */
+  @IsOptional() @IsString() @MaxLength(200)
+  cursor?: string;
+}
+
+export interface RunErrorView {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface StepAttemptView {
+  attempt: number;
+  status: 'running' | 'completed' | 'failed' | 'interrupted' | 'cancelled';
+  idempotency_key: string;
+  started_at: string;
+  completed_at: string | null;
+  duration_ms: number | null;
+  error: RunErrorView | null;
+}
+
+export interface RunStepView {
+  path: string;
+  step_id: string;
+  kind: string;
+  status: string;
+  attempts: StepAttemptView[];
+  input: unknown;
+  output: unknown;
+  error: RunErrorView | null;
+  handled: boolean;
+  decision: unknown;
+  child_run_id: string | null;
+  fallback_run_id: string | null;
+  wake_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface RunSummaryView {
+  run_id: string;
+  workflow: string;
+  version: string;
+  status: WorkflowRunStatus;
+  user_id: string | null;
+  product: string | null;
+  trace_id: string;
+  parent_run_id: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  duration_ms: number | null;
+  error: RunErrorView | null;
+}
+
+export interface RunView extends RunSummaryView {
+  inputs: Record<string, unknown>;
+  output: unknown;
+  actor: string | null;
+  root_run_id: string;
+  relation: string | null;
+  fallback_run_id: string | null;
+  cancel_requested: boolean;
+  deadline_at: string | null;
+  pins: Record<string, string>;
+  steps: RunStepView[];
+  signals: { name: string; received_at: string; consumed_by: string | null; sender: string }[];
+  children: RunSummaryView[];
+}
+
+export interface RunListResponse {
+  runs: RunSummaryView[];
+  next_cursor: string | null;
+}

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'workflow-engine',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

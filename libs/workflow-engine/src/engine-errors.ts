@@ -1,0 +1,30 @@
+import type { StepError } from './run-state';
+
+/** Error codes the engine itself produces (actions bring their own, e.g. missing_recipient). */
+export enum EngineErrorCode {
+  ExpressionFailed = 'expression_failed',
+  StepTimeout = 'step_timeout',
+  RunTimeout = 'run_timeout',
+  ApprovalTimeout = 'approval_timeout',
+  Cancelled = 'cancelled',
+  SubworkflowFailed = 'subworkflow_failed',
+  FallbackFailed = 'fallback_failed',
+  ForeachItemsInvalid = 'foreach_items_invalid',
+  OutputInvalid = 'output_invalid',
+  InputsInvalid = 'inputs_invalid',
+  InterruptedTooOften = 'interrupted_too_often',
+  ActionNotAllowed = 'action_not_allowed',
+  UnknownAction = 'unknown_action',
+  WorkflowNotFound = 'workflow_not_found',
+  SleepUntilInvalid = 'sleep_until_invalid',
+}
+
+export function engineError(code: EngineErrorCode, message: string, retryable = false): StepError {
+  return { code, message, retryable };
+}
+
+/** Any thrown value as a terminal engine error (expressions that fail do not get better by retrying). */
+export function expressionError(where: string, error: unknown): StepError {
+  const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return engineError(EngineErrorCode.ExpressionFailed, `${where}: ${detail}`);
+}

@@ -1,0 +1,448 @@
+import type { Step } from '@pancha/workflow-manifest';
+import { runInMemory } from './in-memory-runner';
+import { type ActionCommand, type ActionResult, RunInterpreter } from './interpreter';
+import type { RunState } from './run-state';
+import { action, manifest, retry } from './testing/manifest-builders';
+
+const ok = (output: unknown): ActionResult => ({ ok: true, output });
+const err = (code: string, retryable: boolean): ActionResult => ({ ok: false, error: { code, message: code, retryable } });
+
+/** An action double: echoes its input, or answers from a script of results per step id. */
+function actions(script: Record<string, ActionResult[]> = {}) {
+  const calls: ActionCommand[] = [];
+  const fn = (command: ActionCommand): ActionResult => {
+    calls.push(command);
+    const queue = script[command.step_id];
+    if (queue && queue.length > 0) return queue.shift()!;
+    return ok({ echo: command.input });
+  };
+  return { fn, calls };
+}
+
+describe('RunInterpreter (in memory, fake clock)', () => {
+  it('runs steps in order and passes outputs on through templates', async () => {
+    const a = actions({ create: [ok({ task_id: 't1', reference: 'TASK-1' })] });
+    const result = await runInMemory({
+      manifest: manifest([
+        action('create', 'task', { title: 'Welcome {{ inputs.user }}' }),
+        action('notify', 'email', { body: 'Task {{ steps.create.output.reference }}', n: '{{ inputs.n + 1 }}' }),
+      ]),
+      inputs: { user: 'u1', n: 41 },
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(a.calls.map((c) => c.input)).toEqual([{ title: 'Welcome u1' }, { body: 'Task TASK-1', n: 42 }]);
+    expect(result.stepsTaken).toEqual(['create', 'notify']);
+    expect(result.run.output).toEqual({ echo: { body: 'Task TASK-1', n: 42 } });
+    expect(a.calls[0].idempotency_key).toBe(`${result.run.id}:create`);
+  });
+
+  it('skips a step whose if is false, and later steps see its status', async () => {
+    const a = actions();
+    const result = await runInMemory({
+      manifest: manifest([
+        action('text', 'whatsapp', { to: '{{ inputs.phone }}' }, { if: 'has(inputs.phone)' }),
+        action('after', 'echo', { status: '{{ steps.text.status }}' }),
+      ]),
+      inputs: {},
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.stepsTaken).toEqual(['after']);
+    expect(a.calls[0].input).toEqual({ status: 'skipped' });
+  });
+
+  it('retries a retryable failure with full-jitter backoff and the same idempotency key', async () => {
+    const a = actions({ flaky: [err('adapter_timeout', true), err('adapter_timeout', true), ok({ done: true })] });
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({
+      manifest: manifest([action('flaky', 'flaky', {}, { retry: retry({ initial_interval_ms: 1000, backoff_coefficient: 2, max_attempts: 5 }) })]),
+      inputs: {},
+      action: a.fn,
+      startAt: start,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(a.calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
+    expect(new Set(a.calls.map((c) => c.idempotency_key)).size).toBe(1);
+    // random() = 0.5: 0.5 × 1000 then 0.5 × 2000
+    expect(result.endedAt.getTime() - start.getTime()).toBe(500 + 1000);
+  });
+
+  it('does not retry a terminal error, and the run fails with its code', async () => {
+    const a = actions({ mail: [err('missing_recipient', false)] });
+    const result = await runInMemory({ manifest: manifest([action('mail', 'email', {})]), inputs: {}, action: a.fn });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error?.code).toBe('missing_recipient');
+    expect(a.calls).toHaveLength(1);
+  });
+
+  it('treats a code listed in non_retryable as terminal', async () => {
+    const a = actions({ s: [err('http_unexpected_status', true)] });
+    const result = await runInMemory({
+      manifest: manifest([action('s', 'http', {}, { retry: retry({ non_retryable: ['http_unexpected_status'] }) })]),
+      inputs: {},
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('failed');
+    expect(a.calls).toHaveLength(1);
+  });
+
+  it('fails the step once max_attempts are spent', async () => {
+    const a = actions({ s: [err('x', true), err('x', true), err('x', true)] });
+    const result = await runInMemory({ manifest: manifest([action('s', 'flaky', {}, { retry: retry({ max_attempts: 2 }) })]), inputs: {}, action: a.fn });
+    expect(result.run.status).toBe('failed');
+    expect(a.calls).toHaveLength(2);
+  });
+
+  it('on_failure continue: the run goes on and later steps see the failure', async () => {
+    const a = actions({ summary: [err('provider_not_configured', false)] });
+    const result = await runInMemory({
+      manifest: manifest([
+        action('summary', 'ai', {}, { on_failure: { continue: true } }),
+        action('next', 'echo', { s: '{{ steps.summary.status }}', code: '{{ steps.summary.error.code }}' }),
+      ]),
+      inputs: {},
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(a.calls[1].input).toEqual({ s: 'failed', code: 'provider_not_configured' });
+  });
+
+  it('on_failure goto: jumps to a later step and skips those between', async () => {
+    const a = actions({ a: [err('boom', false)] });
+    const result = await runInMemory({
+      manifest: manifest([action('a', 'echo', {}, { on_failure: { goto: 'c' } }), action('b', 'echo'), action('c', 'echo')]),
+      inputs: {},
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.stepsTaken).toEqual(['a', 'c']);
+    expect(result.steps.find((s) => s.step_id === 'b')?.status).toBe('skipped');
+  });
+
+  it('parallel join all: every branch runs, the output maps branch ids to outputs', async () => {
+    const a = actions({ mail: [ok({ m: 1 })], text: [ok({ t: 2 })] });
+    const par: Step = { kind: 'parallel', id: 'notify', join: 'all', fail_fast: true, branches: [action('mail', 'email'), action('text', 'whatsapp')], source: { pointer: '' } };
+    const result = await runInMemory({ manifest: manifest([par]), inputs: {}, action: a.fn });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ mail: { m: 1 }, text: { t: 2 } });
+  });
+
+  it('parallel fail_fast: one branch failing cancels the other that is still running', () => {
+    const par: Step = { kind: 'parallel', id: 'p', join: 'all', fail_fast: true, branches: [action('a', 'echo'), action('b', 'echo')], source: { pointer: '' } };
+    const { interpreter, state } = interp(manifest([par]));
+    const now = new Date();
+    interpreter.advance(now);
+    const started = interpreter.takeRound().actions.map((c) => c.path);
+    expect(started).toEqual(['a', 'b']);
+    interpreter.applyActionResult('a', err('boom', false), now);
+    interpreter.advance(now, new Set(['b']));
+    const round = interpreter.takeRound();
+    expect(round.cancels).toEqual([{ kind: 'abort_action', path: 'b' }]);
+    expect(state.steps.get('b')?.status).toBe('cancelled');
+    expect(state.run.status).toBe('failed');
+  });
+
+  it('parallel join any: the first branch to complete wins and the rest are cancelled', () => {
+    const par: Step = { kind: 'parallel', id: 'p', join: 'any', fail_fast: true, branches: [action('a', 'echo'), action('b', 'echo')], source: { pointer: '' } };
+    const { interpreter, state } = interp(manifest([par]));
+    const now = new Date();
+    interpreter.advance(now);
+    interpreter.takeRound();
+    interpreter.applyActionResult('b', ok({ fast: true }), now);
+    interpreter.advance(now, new Set(['a']));
+    expect(interpreter.takeRound().cancels).toEqual([{ kind: 'abort_action', path: 'a' }]);
+    expect(state.run.status).toBe('completed');
+    expect(state.run.output).toEqual({ winner: 'b', output: { fast: true } });
+  });
+
+  it('switch runs the first case whose condition holds, else the default', async () => {
+    const sw = (severity: string) =>
+      runInMemory({
+        manifest: manifest([
+          {
+            kind: 'switch',
+            id: 'route',
+            cases: [
+              { when: 'inputs.severity == "CRITICAL"', steps: [action('escalate', 'echo')], source: { pointer: '' } },
+              { when: 'inputs.severity == "WARNING"', steps: [action('learn', 'echo')], source: { pointer: '' } },
+            ],
+            default: [action('ignore', 'echo')],
+            source: { pointer: '' },
+          },
+        ]),
+        inputs: { severity },
+        action: actions().fn,
+      });
+    expect((await sw('CRITICAL')).stepsTaken).toEqual(['escalate']);
+    expect((await sw('WARNING')).stepsTaken).toEqual(['learn']);
+    expect((await sw('INFO')).stepsTaken).toEqual(['ignore']);
+  });
+
+  it('foreach keeps at most `concurrency` items in flight and returns outputs in item order', () => {
+    const fe: Step = {
+      kind: 'foreach',
+      id: 'each',
+      items: '{{ inputs.platforms }}',
+      concurrency: 2,
+      body: { kind: 'action', action: 'echo', with: { p: '{{ item }}', i: '{{ index }}' }, retry: retry({}) },
+      source: { pointer: '' },
+    };
+    const { interpreter, state } = interp(manifest([fe]), { platforms: ['x', 'y', 'z'] });
+    const now = new Date();
+    interpreter.advance(now);
+    let round = interpreter.takeRound();
+    expect(round.actions.map((a) => a.path)).toEqual(['each[0]', 'each[1]']);
+    expect(round.actions.map((a) => a.input)).toEqual([{ p: 'x', i: 0 }, { p: 'y', i: 1 }]);
+    interpreter.applyActionResult('each[1]', ok('Y'), now);
+    interpreter.advance(now, new Set(['each[0]']));
+    round = interpreter.takeRound();
+    expect(round.actions.map((a) => a.path)).toEqual(['each[2]']);
+    interpreter.applyActionResult('each[2]', ok('Z'), now);
+    interpreter.applyActionResult('each[0]', ok('X'), now);
+    interpreter.advance(now);
+    interpreter.takeRound();
+    expect(state.run.status).toBe('completed');
+    expect(state.run.output).toEqual(['X', 'Y', 'Z']);
+  });
+
+  it('foreach with a sequence body: inner steps see item, index and their own iteration', async () => {
+    const a = actions();
+    const result = await runInMemory({
+      manifest: manifest([
+        {
+          kind: 'foreach',
+          id: 'each',
+          items: 'inputs.list',
+          concurrency: 1,
+          body: { kind: 'group', steps: [action('first', 'echo', { v: '{{ item }}' }), action('second', 'echo', { prev: '{{ steps.first.output.echo.v }}', i: '{{ index }}' })] },
+          source: { pointer: '' },
+        },
+      ]),
+      inputs: { list: ['a', 'b'] },
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(a.calls.map((c) => [c.path, c.input])).toEqual([
+      ['each[0].first', { v: 'a' }],
+      ['each[0].second', { prev: 'a', i: 0 }],
+      ['each[1].first', { v: 'b' }],
+      ['each[1].second', { prev: 'b', i: 1 }],
+    ]);
+  });
+
+  it('a sub-workflow runs pinned to the version resolved at the start, and its output is the step output', async () => {
+    const child = manifest([action('inner', 'echo', { x: '{{ inputs.platform }}' })], { name: 'publish-one', version: '1.2.0' });
+    const result = await runInMemory({
+      manifest: manifest([{ kind: 'workflow', id: 'sub', workflow: { name: 'publish-one', range: '^1' }, with: { platform: 'web' }, retry: retry({}), source: { pointer: '' } }]),
+      inputs: {},
+      pins: { 'publish-one@^1': '1.2.0' },
+      manifestOf: (name, version) => (name === 'publish-one' && version === '1.2.0' ? child : undefined),
+      action: actions().fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ echo: { x: 'web' } });
+  });
+
+  it('sleep is a durable timer: the clock moves, nothing waits', async () => {
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({
+      manifest: manifest([{ kind: 'sleep', id: 'wait', duration_ms: 3_600_000, source: { pointer: '' } }, action('after', 'echo')]),
+      inputs: {},
+      action: actions().fn,
+      startAt: start,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.endedAt.getTime() - start.getTime()).toBe(3_600_000);
+  });
+
+  it('approval completes with the signal payload; without one it times out as told', async () => {
+    const approval = (on_timeout: 'fail' | 'continue'): Step => ({ kind: 'approval', id: 'approve', signal: 'mentor_ok', timeout_ms: 60_000, on_timeout, source: { pointer: '' } });
+    const approved = await runInMemory({ manifest: manifest([approval('fail')]), inputs: {}, action: actions().fn, signals: [{ name: 'mentor_ok', payload: { by: 'm1' } }] });
+    expect(approved.run.status).toBe('completed');
+    expect(approved.run.output).toEqual({ by: 'm1' });
+    const failed = await runInMemory({ manifest: manifest([approval('fail')]), inputs: {}, action: actions().fn });
+    expect(failed.run.status).toBe('failed');
+    expect(failed.run.error?.code).toBe('approval_timeout');
+    const continued = await runInMemory({ manifest: manifest([approval('continue')]), inputs: {}, action: actions().fn });
+    expect(continued.run.status).toBe('completed');
+    expect(continued.run.output).toEqual({ timed_out: true });
+  });
+
+  it('an approval without a timeout and without a signal waits (and says for what)', async () => {
+    const result = await runInMemory({
+      manifest: manifest([{ kind: 'approval', id: 'approve', signal: 'ok', on_timeout: 'fail', source: { pointer: '' } }]),
+      inputs: {},
+      action: actions().fn,
+    });
+    expect(result.run.status).toBe('running');
+    expect(result.stuck).toContain('approve');
+  });
+
+  it('the run times out at its deadline, cancelling what is still waiting', async () => {
+    const result = await runInMemory({
+      manifest: manifest([{ kind: 'sleep', id: 'long', duration_ms: 10 * 60_000, source: { pointer: '' } }], { timeout_ms: 60_000 }),
+      inputs: {},
+      action: actions().fn,
+    });
+    expect(result.run.status).toBe('timed_out');
+    expect(result.run.error?.code).toBe('run_timeout');
+    expect(result.steps[0].status).toBe('cancelled');
+  });
+
+  it('a cancel request stops the run and aborts what is in flight', () => {
+    const { interpreter, state } = interp(manifest([action('a', 'echo'), action('b', 'echo')]));
+    const now = new Date();
+    interpreter.advance(now);
+    interpreter.takeRound();
+    state.run.cancel_requested = true;
+    interpreter.advance(now, new Set(['a']));
+    const round = interpreter.takeRound();
+    expect(round.cancels).toEqual([{ kind: 'abort_action', path: 'a' }]);
+    expect(state.run.status).toBe('cancelled');
+    expect(round.events.map((e) => e.type)).toEqual(['workflow.cancelled']);
+  });
+
+  it('renders `output` and checks it against outputs', async () => {
+    const m = manifest([action('a', 'echo', { v: 1 })], { output: { v: '{{ steps.a.output.echo.v }}' } });
+    const good = await runInMemory({ manifest: m, inputs: {}, action: actions().fn });
+    expect(good.run.output).toEqual({ v: 1 });
+    const bad = await runInMemory({ manifest: m, inputs: {}, action: actions().fn, deps: { validateOutput: () => ['v: must be string'] } });
+    expect(bad.run.status).toBe('failed');
+    expect(bad.run.error?.code).toBe('output_invalid');
+  });
+
+  it('runs compensating steps after a failure; the run still ends failed with the first error', async () => {
+    const a = actions({ charge: [err('declined', false)] });
+    const result = await runInMemory({
+      manifest: manifest([action('charge', 'echo')], { on_failure: { steps: [action('undo', 'echo', { why: '{{ run.error.code }}' })] } }),
+      inputs: {},
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error?.code).toBe('declined');
+    expect(a.calls.map((c) => [c.step_id, c.input])).toEqual([['charge', {}], ['undo', { why: 'declined' }]]);
+  });
+
+  it('starts the run-level fallback workflow with the failure as inputs', async () => {
+    const started: unknown[] = [];
+    const result = await runInMemory({
+      manifest: manifest([action('a', 'echo')], { on_failure: { workflow: { name: 'notify-ops', range: '^1' } } }),
+      inputs: {},
+      pins: { 'notify-ops@^1': '1.0.0' },
+      action: () => err('boom', false),
+      child: (command) => {
+        started.push(command);
+        return { id: command.run_id, status: 'completed' };
+      },
+    });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.fallback_run_id).toBeDefined();
+    expect(started).toEqual([expect.objectContaining({ workflow: 'notify-ops', version: '1.0.0', relation: 'run_fallback' })]);
+    expect((started[0] as { inputs: Record<string, unknown> }).inputs).toMatchObject({ failed_run_id: result.run.id, error: { code: 'boom' } });
+  });
+
+  it('a step fallback workflow stands in for the failed step', async () => {
+    const result = await runInMemory({
+      manifest: manifest([
+        action('summary', 'ai', {}, { on_failure: { workflow: { name: 'plain-summary', range: '*' } } }),
+        action('next', 'echo', { text: '{{ steps.summary.output.text }}' }),
+      ]),
+      inputs: {},
+      pins: { 'plain-summary@*': '1.0.0' },
+      action: (c) => (c.step_id === 'summary' ? err('provider_not_configured', false) : ok({ echo: c.input })),
+      child: (command) => ({ id: command.run_id, status: 'completed', output: { text: 'fallback summary' } }),
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ echo: { text: 'fallback summary' } });
+  });
+
+  it('secrets reach the action but never the stored input or output', async () => {
+    const a = actions({ call: [ok({ echoed: 'Bearer s3cr3t-token' })] });
+    const result = await runInMemory({
+      manifest: manifest([action('call', 'http', { headers: { authorization: 'Bearer {{ secrets.CRM_TOKEN }}' } })], {
+        security: { actions: ['http'], http_hosts: [], secrets: ['CRM_TOKEN'] },
+      }),
+      inputs: {},
+      secrets: { CRM_TOKEN: 's3cr3t-token' },
+      action: a.fn,
+    });
+    expect(a.calls[0].input).toEqual({ headers: { authorization: 'Bearer s3cr3t-token' } });
+    const rec = result.steps[0];
+    expect(JSON.stringify(rec)).not.toContain('s3cr3t-token');
+    expect(rec.input).toEqual({ headers: { authorization: 'Bearer [secret:CRM_TOKEN]' } });
+    expect(JSON.stringify(result.run.output)).not.toContain('s3cr3t-token');
+  });
+
+  it('an attempt found running after a crash is repeated with the same key, and not counted against retries', () => {
+    const m = manifest([action('a', 'echo', {}, { retry: retry({ max_attempts: 1 }) })]);
+    const { interpreter, state } = interp(m);
+    const now = new Date();
+    interpreter.advance(now);
+    const first = interpreter.takeRound().actions[0];
+    // A new process loads the same state: nothing is in flight here, so the running attempt was interrupted.
+    const resumed = new RunInterpreter(m, state, { newRunId: () => 'x' });
+    resumed.advance(now, new Set());
+    const second = resumed.takeRound().actions[0];
+    expect(second.idempotency_key).toBe(first.idempotency_key);
+    expect(second.attempt).toBe(2);
+    resumed.applyActionResult('a', err('adapter_timeout', true), now);
+    resumed.advance(now);
+    expect(state.steps.get('a')?.status).toBe('failed');
+    expect(state.steps.get('a')?.interruptions).toBe(1);
+  });
+
+  it('a step timeout bounds a sub-workflow as a whole and cancels it', async () => {
+    const { interpreter, state } = interp(
+      manifest([{ kind: 'workflow', id: 'sub', workflow: { name: 'slow', range: '*' }, with: {}, retry: retry({}), timeout_ms: 5_000, source: { pointer: '' } }]),
+    );
+    state.run.pins = { 'slow@*': '1.0.0' };
+    const t0 = new Date('2026-01-01T00:00:00.000Z');
+    interpreter.advance(t0);
+    const first = interpreter.takeRound();
+    expect(first.children).toHaveLength(1);
+    expect(first.nextWakeAt).toEqual(new Date(t0.getTime() + 5_000));
+    interpreter.advance(new Date(t0.getTime() + 5_000));
+    const round = interpreter.takeRound();
+    expect(round.cancels).toEqual([{ kind: 'cancel_child', run_id: 'child-1' }]);
+    expect(state.run.status).toBe('failed');
+    expect(state.run.error?.code).toBe('step_timeout');
+  });
+
+  it('emits started, one event per step end, and completed, in order', async () => {
+    const result = await runInMemory({ manifest: manifest([action('a', 'echo'), action('b', 'echo')]), inputs: {}, action: actions().fn });
+    expect(result.events.map((e) => `${e.type}${e.step_id ? `:${e.step_id}` : ''}`)).toEqual([
+      'workflow.started',
+      'workflow.step_completed:a',
+      'workflow.step_completed:b',
+      'workflow.completed',
+    ]);
+  });
+});
+
+function interp(m: ReturnType<typeof manifest>, inputs: Record<string, unknown> = {}): { interpreter: RunInterpreter; state: RunState } {
+  const state: RunState = {
+    run: { id: 'run-1', workflow: m.name, version: m.version, status: 'pending', inputs, trace_id: 't', pins: {}, cancel_requested: false, created_at: new Date() },
+    steps: new Map(),
+    signals: [],
+    children: new Map(),
+  };
+  return { interpreter: new RunInterpreter(m, state, { newRunId: () => 'child-1', random: () => 0.5 }), state };
+}
+
+describe('advanceUntilStable', () => {
+  it('does not take an attempt the same round started for an interrupted one', () => {
+    const m = manifest([action('a', 'echo'), action('b', 'echo')]);
+    const state: RunState = {
+      run: { id: 'r', workflow: m.name, version: m.version, status: 'pending', inputs: {}, trace_id: 't', pins: {}, cancel_requested: false, created_at: new Date() },
+      steps: new Map(),
+      signals: [],
+      children: new Map(),
+    };
+    const interpreter = new RunInterpreter(m, state, { newRunId: () => 'c' });
+    interpreter.advanceUntilStable(new Date());
+    const round = interpreter.takeRound();
+    expect(round.actions.map((a) => [a.path, a.attempt])).toEqual([['a', 1]]);
+    expect(state.steps.get('a')?.interruptions).toBe(0);
+  });
+});

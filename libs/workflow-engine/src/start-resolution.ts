@@ -1,0 +1,41 @@
+import { resolveVersion } from '@pancha/workflow-manifest';
+
+/** A workflow as far as starting a run is concerned (the executor's registry and Core's mirror both have this). */
+export interface StartableWorkflow {
+  name: string;
+  enabled: boolean;
+  versions: readonly { version: string; present: boolean; retired: boolean }[];
+}
+
+export type StartRefusal = 'unknown_workflow' | 'unknown_version' | 'workflow_disabled' | 'version_retired';
+
+export type StartChoice = { ok: true; version: string } | { ok: false; reason: StartRefusal; message: string };
+
+/**
+ * Which version a new run gets: without `requested`, the newest version present in the workflows directory and
+ * not retired; with it, that exact version or the newest matching a semver range. Disabled workflows and
+ * retired versions start nothing. One function, so the executor and Core's mirror can never disagree.
+ */
+export function chooseStartVersion(workflow: StartableWorkflow | undefined, name: string, requested?: string): StartChoice {
+  if (!workflow || workflow.versions.length === 0) return { ok: false, reason: 'unknown_workflow', message: `no workflow named ${name}` };
+  if (!workflow.enabled) return { ok: false, reason: 'workflow_disabled', message: `workflow ${name} is disabled` };
+  if (requested === undefined) {
+    const chosen = resolveVersion('*', workflow.versions.filter((v) => v.present));
+    return chosen
+      ? { ok: true, version: chosen }
+      : { ok: false, reason: 'unknown_version', message: `no version of ${name} is in the workflows directory` };
+  }
+  const exact = workflow.versions.find((v) => v.version === requested);
+  if (exact) {
+    return exact.retired
+      ? { ok: false, reason: 'version_retired', message: `${name}@${requested} is retired` }
+      : { ok: true, version: exact.version };
+  }
+  let chosen: string | undefined;
+  try {
+    chosen = resolveVersion(requested, workflow.versions);
+  } catch {
+    chosen = undefined;
+  }
+  return chosen ? { ok: true, version: chosen } : { ok: false, reason: 'unknown_version', message: `no version of ${name} matches ${requested}` };
+}
