@@ -14,6 +14,6 @@ module.exports = {
   testMatch: ['**/?(*.)+(spec|integration-spec|e2e-spec).ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // ESM-only packages Jest's CommonJS runtime cannot load untransformed (Node itself requires them fine).
-  transformIgnorePatterns: ['/node_modules/(?!@marcbachmann/cel-js/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js|oidc-provider|openid-client|oauth4webapi|jose)/)'],
   setupFiles: [path.join(__dirname, 'tools/test/jest-setup.js')],
 };
