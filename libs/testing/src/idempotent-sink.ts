@@ -6,6 +6,7 @@ export interface SinkRequest {
   path: string;
   key: string | undefined;
   traceparent: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
   body: unknown;
 }
 
@@ -66,7 +67,7 @@ export class IdempotentSink {
       // keep the text
     }
     const key = header(req, 'idempotency-key');
-    const request: SinkRequest = { method: req.method ?? '', path: req.url ?? '', key, traceparent: header(req, 'traceparent'), body };
+    const request: SinkRequest = { method: req.method ?? '', path: req.url ?? '', key, traceparent: header(req, 'traceparent'), headers: req.headers, body };
     this.requests.push(request);
     const known = key === undefined ? undefined : this.remembered.get(key);
     const answer = known ?? this.decide(request, key === undefined ? 1 : this.requestsFor(key));

@@ -71,6 +71,15 @@ steps:
     action: task
     with: { title: "approved by {{ steps.approve.output.by }}" }
 `,
+    'with-secret.yaml': `
+name: with-secret
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1], secrets: [CRM_TOKEN] }
+steps:
+  - id: crm
+    action: http
+    with: { method: POST, url: "${sinkUrl}/echo", headers: { authorization: "Bearer {{ secrets.CRM_TOKEN }}" } }
+`,
     'slow.yaml': `
 name: slow
 version: 1.0.0
@@ -87,15 +96,20 @@ steps:
 describe('workflow engine on PostgreSQL', () => {
   let h: ExecutorHarness;
 
+  const SECRET = 'crm-s3cr3t-value-9f2c';
+
   beforeAll(async () => {
     installInMemoryTracing();
     await sink.start();
+    // Secrets come only from WORKFLOW_SECRET_<NAME> variables (or the secrets file).
+    process.env.WORKFLOW_SECRET_CRM_TOKEN = SECRET;
     h = await startExecutorHarness({ workflows: workflows(sink.url), manualClock: true });
   });
 
   afterAll(async () => {
     await h?.close();
     await sink.close();
+    delete process.env.WORKFLOW_SECRET_CRM_TOKEN;
   });
 
   beforeEach(() => {
@@ -235,6 +249,29 @@ describe('workflow engine on PostgreSQL', () => {
     expect(run.steps[0].status).toBe('cancelled');
     // The aborted attempt is closed by the round after its abort returns.
     await eventually(async () => expect((await h.run(runId)).steps[0].attempts[0].status).toBe('cancelled'));
+  });
+
+  it('a secret reaches the provider but no stored row, no Bucket event and no span', async () => {
+    sink.decide = (req) => ({ status: 200, body: { echoed_headers: req.headers } });
+    const tracing = installInMemoryTracing();
+    const runId = await h.startRun('with-secret', '1.0.0', {});
+    const run = await finished(runId);
+    expect(run.status).toBe('completed');
+    // The provider got it…
+    expect(sink.requests.find((r) => r.key === `${runId}:crm`)?.headers?.authorization).toBe(`Bearer ${SECRET}`);
+    // …and nothing Pancha keeps or sends on does: the run's rows, the step input (redacted), its output (scrubbed).
+    const rows = await h.dataSource.query(
+      `SELECT r.*, s.*, a.* FROM workflow_runs r JOIN workflow_steps s USING (run_id) JOIN workflow_step_attempts a USING (run_id) WHERE r.run_id = $1`,
+      [runId],
+    );
+    expect(JSON.stringify(rows)).not.toContain(SECRET);
+    expect(run.steps[0].input).toEqual(expect.objectContaining({ headers: { authorization: 'Bearer [secret:CRM_TOKEN]' } }));
+    await eventually(() => expect(h.bucket.requests.some((r) => JSON.stringify(r.body).includes(runId))).toBe(true));
+    const outbox = await h.dataSource.query(`SELECT payload FROM outbox WHERE payload::text LIKE $1`, [`%${runId}%`]);
+    expect(outbox.length).toBeGreaterThan(0);
+    expect(JSON.stringify(outbox)).not.toContain(SECRET);
+    expect(JSON.stringify(h.bucket.requests.map((r) => r.body))).not.toContain(SECRET);
+    expect(JSON.stringify(tracing.spans().map((s) => s.attributes))).not.toContain(SECRET);
   });
 
   it('refuses a start with inputs the schema rejects, naming the field, and stores nothing', async () => {

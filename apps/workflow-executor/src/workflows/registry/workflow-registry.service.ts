@@ -9,6 +9,7 @@ import {
   applyValidationMode,
   compileJsonSchema,
   type Finding,
+  type ManifestSource,
   parseManifest,
   resolveVersion,
   type Step,
@@ -277,20 +278,20 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
     const dir = this.config.workflowsDir;
     const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], findings: [] };
     const files = listManifestFiles(dir);
-    const parsed: { file: string; text: string; manifest?: WorkflowManifest; findings: Finding[] }[] = files.map((file) => {
+    const parsed: { file: string; text: string; manifest?: WorkflowManifest; source?: ManifestSource; findings: Finding[] }[] = files.map((file) => {
       let text: string;
       try {
         text = readFileSync(path.join(dir, file), 'utf8');
       } catch (error) {
         return { file, text: '', findings: [readFinding(file, error)] };
       }
-      const { manifest, findings } = parseManifest(text, { file, expectedName: path.basename(file).replace(/\.ya?ml$/, '') });
-      return { file, text, manifest, findings };
+      const { manifest, source, findings } = parseManifest(text, { file, expectedName: path.basename(file).replace(/\.ya?ml$/, '') });
+      return { file, text, manifest, source, findings };
     });
 
     const candidates = parsed.filter((p) => p.manifest !== undefined);
     const setFindings = validateWorkflowSet(
-      candidates.map((c) => ({ manifest: c.manifest! })),
+      candidates.map((c) => ({ manifest: c.manifest!, source: c.source })),
       {
         actions: this.actions.catalog(),
         policyHttpHosts: this.config.workflowHttpHosts,
