@@ -13,6 +13,8 @@ import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.hand
 import { TasksModule } from './tasks/tasks.module';
 import { RunStartHandler } from './workflows/run-start.handler';
 import { WorkflowsModule } from './workflows/workflows.module';
+// Registers the event router's counters (at 0) so they are on /metrics from the start.
+import './metrics/router-metrics';
 
 @Module({})
 export class AppModule {

@@ -31,3 +31,4 @@ export { OutboxModule, type OutboxModuleOptions } from './outbox.module';
 export const OUTBOX_ENTITIES = [OutboxEntryEntity, OutboxDeadLetterEntity];
 /** Add to the app's DataSource `migrations` (never synchronize). */
 export const OUTBOX_MIGRATIONS = [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000];
+export { OutboxMetrics, recordOutboxOutcome } from './outbox-metrics';

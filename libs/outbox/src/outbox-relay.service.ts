@@ -9,6 +9,7 @@ import {
 import { SpanKind, trace } from '@opentelemetry/api';
 import { extractTraceContext, runInTraceContext } from '@pancha/trace-context';
 import { computeBackoffMs } from './outbox-backoff';
+import { recordOutboxOutcome } from './outbox-metrics';
 import { OutboxDeliveryError } from './outbox-delivery.error';
 import { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 import { type DeliveryOutcome, type OutboxTransition, decideTransition, outcomeFromError } from './outbox-transition';
@@ -466,6 +467,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       });
       return;
     }
+    recordOutboxOutcome(entry, transition);
     switch (transition.kind) {
       case 'delivered':
         this.logger.log({ msg: 'outbox message delivered', ...fields });

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module, type ModuleMetadata, type Type } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { OUTBOX_HANDLERS, type OutboxHandler } from './outbox-handler.interface';
+import { OutboxMetrics } from './outbox-metrics';
 import { OutboxRelay } from './outbox-relay.service';
 import { OutboxStatsController } from './outbox-stats.controller';
 import { OUTBOX_OPTIONS, type OutboxEnv, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
@@ -42,6 +43,7 @@ export class OutboxModule {
         { provide: OutboxStore, useFactory: (dataSource: DataSource) => new PgOutboxStore(dataSource), inject: [DataSource] },
         OutboxRelay,
         OutboxService,
+        OutboxMetrics,
       ],
       exports: [OutboxService, OutboxRelay],
     };

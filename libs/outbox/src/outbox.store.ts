@@ -16,6 +16,8 @@ export interface ClaimedOutboxEntry {
    * outcome recorded by the relay that claimed the row after it.
    */
   lease: string;
+  /** When the row was enqueued (delivery latency is measured from here); stores that do not know leave it unset. */
+  createdAt?: Date;
 }
 
 export interface ClaimRequest {

@@ -18,6 +18,7 @@ interface ClaimedRow {
   ordering_key: string | null;
   payload: unknown;
   headers: Record<string, string> | null;
+  created_at: Date;
 }
 
 interface AttemptsRow {
@@ -44,7 +45,7 @@ const CLAIM_SQL = `
   )
   UPDATE outbox o SET locked_until = now() + ($2::int * interval '1 millisecond'), lease_token = $4::uuid
   FROM picked WHERE o.id = picked.id
-  RETURNING o.id, o.seq::text AS seq, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts`;
+  RETURNING o.id, o.seq::text AS seq, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
 
 const RENEW_SQL = `
   UPDATE outbox o SET locked_until = now() + ($3::int * interval '1 millisecond')
@@ -104,6 +105,7 @@ export class PgOutboxStore extends OutboxStore {
         headers: row.headers ?? {},
         attempts: row.attempts,
         lease: request.lease,
+        createdAt: row.created_at,
       }));
   }
 

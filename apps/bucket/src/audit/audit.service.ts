@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { ChainVerifier } from '../chain/chain-verifier';
 import { BucketConfig } from '../config/env.validation';
+import { recordVerification } from '../ledger/bucket-metrics';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { CheckpointKey } from './checkpoint-key';
 
@@ -55,6 +56,7 @@ export class AuditService {
     }
     const run: Run = { full, result: this.run(full) };
     this.running = run;
+    run.result.then((r) => recordVerification(full, r.ok), () => recordVerification(full, undefined));
     try {
       return await run.result;
     } finally {

@@ -5,6 +5,7 @@ import type { EntityManager } from 'typeorm';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
 import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
+import { bucketMetrics } from './bucket-metrics';
 
 /** An event to append; event_data is stored and hashed verbatim. */
 export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown> };
@@ -111,6 +112,7 @@ export class LedgerService {
         }
         try {
           const results = await this.appendLocked(group.flatMap((p) => p.events));
+          bucketMetrics.appends.inc(results.filter((r) => r.status === 'appended').length);
           let offset = 0;
           for (const pending of group) {
             pending.resolve(results.slice(offset, offset + pending.events.length));

@@ -5,6 +5,7 @@ import { Clock } from '../clock/clock';
 import { KarmaLedgerService } from '../ledger/karma-ledger.service';
 import { type ParsedKarmaEvent, parseKarmaEvent } from '../engine/event-parser';
 import { IngestResult, KarmaEngine } from '../engine/karma-engine';
+import { karmaEvents } from './karma-metrics';
 
 /**
  * Requesters whose `write` on Karma is only reporting, and what they may report (T8: the executor records
@@ -37,6 +38,7 @@ export class EventsService {
       return this.engine.ingest(this.ledger.reader(), event, this.clock.now().getTime());
     }
     const result = await this.ledger.ingest(event);
+    karmaEvents.inc({ type: event.type, result: result.replayed ? 'replayed' : 'recorded' });
     if (!result.replayed) this.logEvent(result.reply);
     return result;
   }

@@ -2,3 +2,4 @@ export * from './api-error';
 export * from './field-limits';
 export * from './health';
 export * from './identity';
+export * from './metrics';

@@ -1,11 +1,11 @@
-import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpStatus, Inject, Res } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { HealthResponse } from '@pancha/contracts';
 import { Public } from '@pancha/governance';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { ServiceIdentityOptions } from '../service-identity';
-import { metricsRegistry } from './metrics';
+import { renderMetrics } from './metrics';
 
 @Public()
 @Controller()
@@ -54,9 +54,11 @@ export class HealthController {
     }
   }
 
+  /** Prometheus text format, or OpenMetrics with trace exemplars when the Accept header asks for it. */
   @Get('metrics')
-  async metrics(@Res() res: Response): Promise<void> {
-    res.setHeader('content-type', metricsRegistry.contentType);
-    res.send(await metricsRegistry.metrics());
+  async metrics(@Headers('accept') accept: string | undefined, @Res() res: Response): Promise<void> {
+    const { contentType, body } = await renderMetrics(accept);
+    res.setHeader('content-type', contentType);
+    res.send(body);
   }
 }

@@ -26,7 +26,7 @@ import { ActionInvoker, type InvokedAction } from './action-invoker.service';
 import { EngineClock } from './engine-clock';
 import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
 import { RunEvents } from './run-events';
-import { workflowMetrics } from './workflow-metrics';
+import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
 
 /** A run this process holds: its lease, interpreter and the actions in flight. */
 interface HeldRun {
@@ -337,7 +337,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         if (!invoked.result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: invoked.result.error.code });
         span.end();
         const labels = { workflow: run.state.run.workflow, action: command.action };
-        workflowMetrics.attemptDuration.observe(labels, (performance.now() - launched) / 1000);
+        workflowMetrics.attemptDuration.observe(labels, (performance.now() - launched) / 1000, { trace_id: span.spanContext().traceId });
         workflowMetrics.attempts.inc({ ...labels, outcome: invoked.result.ok ? 'completed' : abort.signal.aborted ? 'cancelled' : 'failed' });
         run.inFlight.delete(command.path);
         // Kept even when aborted: the attempt row is closed (as cancelled) and a stale result changes nothing.
@@ -409,7 +409,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const { workflow, version, status } = state.run;
       workflowMetrics.runsEnded.inc({ workflow, version, status });
       if (state.run.started_at && state.run.completed_at) {
-        workflowMetrics.runDuration.observe({ workflow, status }, (state.run.completed_at.getTime() - state.run.started_at.getTime()) / 1000);
+        workflowMetrics.runDuration.observe({ workflow, status }, (state.run.completed_at.getTime() - state.run.started_at.getTime()) / 1000, traceparentExemplar(run.traceparent));
       }
     }
     return true;
