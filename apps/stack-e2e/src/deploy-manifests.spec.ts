@@ -318,6 +318,55 @@ describe('deploy/ (Prometheus and Grafana)', () => {
     expect(targets).toEqual(Object.fromEntries(APP_NAMES.map((name) => [name, [`${name}:${APPS[name].port}`]])));
   });
 
+  it('loads the alert rules it names, each mounted next to prometheus.yml in the container', () => {
+    const config = loadSingle(path.join(root, 'deploy/prometheus/prometheus.yml'));
+    const ruleFiles = arr(config.rule_files, 'rule_files').map(String);
+    expect(ruleFiles.length).toBeGreaterThan(0);
+    const mounts = arr(services.prometheus.volumes, 'prometheus.volumes').map(String);
+    for (const file of ruleFiles) {
+      expect({ file, exists: existsSync(path.join(root, 'deploy/prometheus', file)) }).toEqual({ file, exists: true });
+      expect(mounts).toContain(`./deploy/prometheus/${file}:/etc/prometheus/${file}:ro`);
+    }
+    const groups = arr(loadSingle(path.join(root, 'deploy/prometheus/alerts.yml')).groups, 'groups').map((g) => obj(g, 'group'));
+    const alerts = groups.flatMap((g) => arr(g.rules, 'rules').map((r) => String(obj(r, 'rule').alert)));
+    expect(alerts.sort()).toEqual(['PanchaAuditVerificationFailed', 'PanchaHighErrorRate', 'PanchaOutboxDeadLetters', 'PanchaOutboxLag', 'PanchaServiceDown']);
+    // Scrapes negotiate OpenMetrics; exemplar storage keeps the trace ids the histograms carry.
+    expect(arr(services.prometheus.command, 'prometheus.command')).toEqual(
+      expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--enable-feature=exemplar-storage']),
+    );
+  });
+
+  it('provisions every dashboard in deploy/grafana/dashboards from where compose mounts it, on a provisioned datasource', () => {
+    const provider = loadSingle(path.join(root, 'deploy/grafana/provisioning/dashboards/dashboards.yml'));
+    const providers = arr(provider.providers, 'providers').map((p) => obj(p, 'provider'));
+    expect(providers).toHaveLength(1);
+    const inContainer = String(obj(providers[0].options, 'options').path);
+    expect(arr(services.grafana.volumes, 'grafana.volumes').map(String)).toContain(`./deploy/grafana/dashboards:${inContainer}:ro`);
+    const datasourceUids = arr(loadSingle(path.join(root, 'deploy/grafana/provisioning/datasources/datasources.yml')).datasources, 'datasources').map(
+      (d) => String(obj(d, 'datasource').uid),
+    );
+    const files = readdirSync(path.join(root, 'deploy/grafana/dashboards')).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    const uids = new Set<string>();
+    for (const file of files) {
+      const dashboard = obj(JSON.parse(readText(`deploy/grafana/dashboards/${file}`)), file);
+      expect(typeof dashboard.uid).toBe('string');
+      uids.add(String(dashboard.uid));
+      const panels = arr(dashboard.panels, `${file} panels`).map((p) => obj(p, 'panel'));
+      const ids = panels.map((p) => p.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      for (const panel of panels.filter((p) => p.type !== 'row')) {
+        const targets = arr(panel.targets, `${file} ${String(panel.title)} targets`).map((t) => obj(t, 'target'));
+        expect(targets.length).toBeGreaterThan(0);
+        for (const source of [panel.datasource, ...targets.map((t) => t.datasource)]) {
+          expect(datasourceUids).toContain(String(obj(source, `${String(panel.title)} datasource`).uid));
+        }
+        for (const target of targets) expect(String(target.expr).length).toBeGreaterThan(0);
+      }
+    }
+    expect(uids.size).toBe(files.length);
+  });
+
   it('provisions Prometheus and Jaeger datasources at their compose services', () => {
     const config = loadSingle(path.join(root, 'deploy/grafana/provisioning/datasources/datasources.yml'));
     const sources = arr(config.datasources, 'datasources').map((d) => obj(d, 'datasource'));
