@@ -1,11 +1,14 @@
 /**
- * `npm run bench [-- --workflow]`: the stack's benchmarks (scripts that print numbers, not tests).
- *   (no flag)    POST /handle_task under load, then the fire-and-forget work behind it (handle-task.bench.ts)
- *   --workflow   durable workflow runs: runs/s, scheduling overhead, CPU per step (workflow-runs.bench.ts)
+ * `npm run bench [-- <mode> <flags>]`: the stack's benchmarks (scripts that print numbers, not tests).
+ *   (no mode)       the suite: floor, Pancha tasks and 3-step runs end to end, pg-boss, CPU and RSS (suite.bench.ts)
+ *   --handle-task   POST /handle_task under autocannon for BENCH_DURATION, then the drain (handle-task.bench.ts)
+ *   --workflow      durable workflow runs: runs/s, scheduling overhead, CPU per step (workflow-runs.bench.ts)
  */
 import { runHandleTaskBench } from './handle-task.bench';
+import { runSuiteBench } from './suite.bench';
 import { runWorkflowBench } from './workflow-runs.bench';
 
 const flags = new Set(process.argv.slice(2));
 if (flags.has('--workflow')) runWorkflowBench();
-else runHandleTaskBench();
+else if (flags.has('--handle-task')) runHandleTaskBench();
+else runSuiteBench();

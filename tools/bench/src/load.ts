@@ -1,0 +1,163 @@
+/**
+ * The suite's load generator and CPU accounting. Load: closed-loop clients on one keep-alive undici Pool (one
+ * request in flight per connection), timing each request. CPU: /proc times of given processes and of the
+ * PostgreSQL backends serving given databases (pg_stat_activity), so PostgreSQL's work is charged to the service
+ * whose database it is.
+ */
+import { readFileSync } from 'node:fs';
+import { Client } from 'pg';
+import { Pool } from 'undici';
+import { cpuSeconds, percentile, rssMiB } from './bench-support';
+
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  statuses: Record<number, number>;
+  errors: number;
+  latenciesMs: number[];
+  startedAt: number;
+  endedAt: number;
+  /** The load generator's own CPU seconds (this process) during the load. */
+  selfCpu: number;
+}
+
+export interface LoadOptions {
+  origin: string;
+  connections: number;
+  /** Stop after this many requests (a fixed batch) … */
+  count?: number;
+  /** … or after this many seconds. */
+  seconds?: number;
+  path: (i: number) => string;
+  body: (i: number) => string;
+  headers?: (i: number) => Record<string, string> | Promise<Record<string, string>>;
+  okStatus?: number;
+}
+
+export async function drive(options: LoadOptions): Promise<LoadResult> {
+  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const okStatus = options.okStatus ?? 202;
+  const result: LoadResult = { sent: 0, ok: 0, statuses: {}, errors: 0, latenciesMs: [], startedAt: Date.now(), endedAt: 0, selfCpu: 0 };
+  const cpu0 = process.cpuUsage();
+  const deadline = options.seconds === undefined ? Infinity : result.startedAt + options.seconds * 1000;
+  const count = options.count ?? Number.MAX_SAFE_INTEGER;
+  let next = 0;
+  const client = async () => {
+    while (next < count && Date.now() < deadline) {
+      const i = next++;
+      const headers = { 'content-type': 'application/json', ...(await options.headers?.(i)) };
+      const started = performance.now();
+      try {
+        const res = await pool.request({ method: 'POST', path: options.path(i), headers, body: options.body(i) });
+        await res.body.dump();
+        result.latenciesMs.push(performance.now() - started);
+        result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
+        if (res.statusCode === okStatus) result.ok++;
+      } catch {
+        result.errors++;
+      }
+      result.sent++;
+    }
+  };
+  await Promise.all(Array.from({ length: options.connections }, client));
+  result.endedAt = Date.now();
+  const used = process.cpuUsage(cpu0);
+  result.selfCpu = (used.user + used.system) / 1e6;
+  await pool.close();
+  return result;
+}
+
+export function describeLoad(r: LoadResult): string {
+  const sorted = [...r.latenciesMs].sort((a, b) => a - b);
+  const seconds = (r.endedAt - r.startedAt) / 1000;
+  const other = Object.entries(r.statuses)
+    .filter(([s]) => Number(s) !== 202)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(' ');
+  return `${(r.ok / seconds).toFixed(0)} accepted/s (${r.ok} in ${seconds.toFixed(1)} s${other ? `, other ${other}` : ''}${r.errors ? `, ${r.errors} errors` : ''}), p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms; generator CPU ${((100 * r.selfCpu) / seconds).toFixed(0)} % of a core`;
+}
+
+/** CPU seconds of a group of processes: named Node processes plus the PostgreSQL backends of named databases. */
+export class CpuMeter {
+  private readonly admin: Client;
+  private pgStart = new Map<number, number>();
+  private procStart = new Map<string, number>();
+  private readonly peakRss = new Map<string, number>();
+  private sampler?: NodeJS.Timeout;
+
+  constructor(
+    serverUrl: string,
+    /** label → pid of a Node process. */
+    private readonly processes: () => Record<string, number | undefined>,
+    /** database name → label its backends are charged to. */
+    private readonly databases: Record<string, string>,
+  ) {
+    this.admin = new Client({ connectionString: serverUrl, application_name: 'bench-meter' });
+  }
+
+  async connect(): Promise<void> {
+    await this.admin.connect();
+  }
+
+  async close(): Promise<void> {
+    this.stopSampling();
+    await this.admin.end();
+  }
+
+  /** PostgreSQL backends by pid → label (ours, by database), plus the server's background processes. */
+  private async backends(): Promise<Map<number, string>> {
+    const { rows } = await this.admin.query<{ pid: number; datname: string | null; backend_type: string }>(
+      `SELECT pid, datname, backend_type FROM pg_stat_activity WHERE pid <> pg_backend_pid()`,
+    );
+    const out = new Map<number, string>();
+    for (const row of rows) {
+      if (row.datname && this.databases[row.datname]) out.set(row.pid, `pg:${this.databases[row.datname]}`);
+      else if (!row.datname && row.backend_type !== 'client backend') out.set(row.pid, 'pg:background (shared)');
+    }
+    return out;
+  }
+
+  async start(): Promise<void> {
+    this.procStart = new Map(Object.entries(this.processes()).map(([label, pid]) => [label, cpuSeconds(pid)]));
+    this.pgStart = new Map([...(await this.backends()).keys()].map((pid) => [pid, cpuSeconds(pid)]));
+    this.peakRss.clear();
+    this.stopSampling();
+    const sample = () => {
+      for (const [label, pid] of Object.entries(this.processes())) {
+        const rss = rssMiB(pid);
+        if (Number.isFinite(rss)) this.peakRss.set(label, Math.max(this.peakRss.get(label) ?? 0, rss));
+      }
+    };
+    sample();
+    this.sampler = setInterval(sample, 1000);
+    this.sampler.unref();
+  }
+
+  private stopSampling(): void {
+    clearInterval(this.sampler);
+    this.sampler = undefined;
+  }
+
+  /** CPU seconds per label since start(), and the peak RSS (MiB) of each Node process. */
+  async stop(): Promise<{ cpu: Record<string, number>; rss: Record<string, number> }> {
+    this.stopSampling();
+    const cpu: Record<string, number> = {};
+    for (const [label, pid] of Object.entries(this.processes())) cpu[label] = cpuSeconds(pid) - (this.procStart.get(label) ?? 0);
+    for (const [pid, label] of await this.backends()) {
+      const now = cpuSeconds(pid);
+      if (!Number.isFinite(now)) continue;
+      // A backend that started during the phase is charged all it used (it did nothing before).
+      cpu[label] = (cpu[label] ?? 0) + now - (this.pgStart.get(pid) ?? 0);
+    }
+    return { cpu, rss: Object.fromEntries(this.peakRss) };
+  }
+}
+
+/** The load average now (1 min), to print beside the numbers. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * `npm run bench`: Pancha beside its floor and pg-boss, in one run, on the same PostgreSQL (DATABASE_URL's server).
+ *
+ *  1. Load generator capacity: closed-loop clients against a bare node:http server (no database).
+ *  2. The floor: node:http + one durable INSERT per request, 202 after the commit (floor-server.ts).
+ *  3. Pancha, a fixed batch of --tasks POST /handle_task at --connections: Core's accept rate and p50/p99 accept
+ *     latency, then end to end: from the first request until the last task is audited in Bucket (its
+ *     workflow_execution entry) and scored in Karma (its karma_event row).
+ *  4. Pancha, a fixed batch of --runs 3-step workflow runs (three task steps): runs/s until every run completed,
+ *     its Karma event is recorded and the executor's outbox (Bucket's audit trail of each step) has drained.
+ *  5. pg-boss 10 doing the same job (pgboss-server.ts): accept over node:http with a durable send, a worker that
+ *     records the task, its audit row and the score; end to end until the last job's rows are written.
+ * For 2-5: CPU seconds per task of each process from /proc, PostgreSQL backends charged to the service whose
+ * database they serve; peak RSS per process; the ratios to the floor.
+ *
+ * Flags (sizes are for quick runs; the issue's numbers use the defaults):
+ *   --tasks N (5000)  --runs N (= tasks)  --connections N (50)  --floor-seconds S (10)
+ *   --skip-pgboss  --skip-workflow  --skip-floor
+ */
+import 'reflect-metadata';
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RequesterId, type ServiceName } from '@pancha/contracts';
+import { freePort } from '@pancha/testing';
+import { Client } from 'pg';
+import { runBench, startBenchStack } from './bench-support';
+import { CpuMeter, describeLoad, drive, type LoadResult, loadAverage } from './load';
+
+interface Flags {
+  tasks: number;
+  runs: number;
+  connections: number;
+  floorSeconds: number;
+  pgboss: boolean;
+  workflow: boolean;
+  floor: boolean;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const value = (name: string, fallback: number): number => {
+    const i = argv.indexOf(`--${name}`);
+    const inline = argv.find((a) => a.startsWith(`--${name}=`));
+    const raw = inline ? inline.split('=')[1] : i >= 0 ? argv[i + 1] : undefined;
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n <= 0) {
+      console.error(`--${name} must be a positive integer, got ${raw}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const tasks = value('tasks', 5000);
+  return {
+    tasks,
+    runs: value('runs', tasks),
+    connections: value('connections', 50),
+    floorSeconds: value('floor-seconds', 10),
+    pgboss: !argv.includes('--skip-pgboss'),
+    workflow: !argv.includes('--skip-workflow'),
+    floor: !argv.includes('--skip-floor'),
+  };
+}
+
+const THREE = `
+name: bench-three
+version: 1.0.0
+inputs: { type: object, required: [n], properties: { n: { type: integer } } }
+security: { actions: [task] }
+steps:
+  - { id: first, action: task, with: { title: "bench {{ inputs.n }} first" } }
+  - { id: second, action: task, with: { title: "bench {{ inputs.n }} after {{ steps.first.output.reference }}" } }
+  - { id: third, action: task, with: { title: "bench {{ inputs.n }} after {{ steps.second.output.reference }}" } }
+`;
+const INPUT = 'create a task to review the auth module';
+const USERS = 1000;
+const WAIT_LIMIT_MS = 15 * 60_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withDatabase(serverUrl: string, db: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${db}`;
+  return url.toString();
+}
+const databaseOf = (url: string) => new URL(url).pathname.slice(1);
+
+/** Until `probe` is true (checked every 100 ms); the time it first was, or undefined after WAIT_LIMIT_MS. */
+async function until(probe: () => Promise<boolean>): Promise<number | undefined> {
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  while (Date.now() < deadline) {
+    if (await probe()) return Date.now();
+    await sleep(100);
+  }
+  return undefined;
+}
+
+async function count(client: Client, sql: string): Promise<number> {
+  return Number((await client.query<{ n: string }>(sql)).rows[0].n);
+}
+
+/** A helper server (floor, pg-boss) as a child process on a free port; resolves once it listens. */
+async function child(script: string, env: Record<string, string>): Promise<{ proc: ChildProcess; origin: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const proc = fork(path.join(__dirname, script), [], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.once('message', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    proc,
+    origin: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+interface PhaseResult {
+  label: string;
+  items: number;
+  /** Items per second end to end (or accepted per second for the floor). */
+  rate: number;
+  cpu: Record<string, number>;
+  rss: Record<string, number>;
+  load?: LoadResult;
+}
+
+function cpuLines(phase: PhaseResult): string[] {
+  const total = Object.entries(phase.cpu).filter(([label]) => !label.includes('shared')).reduce((s, [, v]) => s + v, 0);
+  const shared = Object.entries(phase.cpu).filter(([label]) => label.includes('shared')).reduce((s, [, v]) => s + v, 0);
+  const per = (v: number) => `${((v * 1000) / phase.items).toFixed(2)} ms`;
+  const labels = Object.keys(phase.cpu).filter((l) => !l.includes('shared')).sort();
+  return [
+    `  CPU per item: ${per(total)} in all (${total.toFixed(1)} s)${shared ? `; + PostgreSQL background ${per(shared)} (walwriter etc., shared with anything else on the server)` : ''}`,
+    `    ${labels.map((l) => `${l} ${per(phase.cpu[l])}`).join(' · ')}`,
+    `  peak RSS: ${Object.entries(phase.rss).map(([l, v]) => `${l} ${v.toFixed(0)} MiB`).join(' · ')}`,
+  ];
+}
+
+async function main(): Promise<boolean> {
+  const flags = parseFlags(process.argv.slice(2));
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    console.error('[bench] set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres): the floor, Pancha and pg-boss all run on it');
+    return false;
+  }
+  console.log(`[bench] ${flags.tasks} tasks, ${flags.runs} workflow runs, ${flags.connections} connections; load average ${loadAverage()}`);
+  const prefix = `bench_${randomBytes(3).toString('hex')}_`;
+  const admin = new Client({ connectionString: serverUrl });
+  await admin.connect();
+  const created: string[] = [];
+  const createDb = async (name: string) => {
+    await admin.query(`CREATE DATABASE "${prefix}${name}"`);
+    created.push(`${prefix}${name}`);
+    return withDatabase(serverUrl, `${prefix}${name}`);
+  };
+  const results: PhaseResult[] = [];
+  let ok = true;
+  let generatorBare: LoadResult | undefined;
+  const body = (i: number) => JSON.stringify({ input: INPUT, user_id: `bench-u${i % USERS}` });
+  try {
+    // ---- 1-2. generator capacity and the floor -------------------------------------------------------------
+    if (flags.floor) {
+      const bare = await child('floor-server.js', { FLOOR_MODE: 'bare' });
+      generatorBare = await drive({ origin: bare.origin, connections: flags.connections, seconds: flags.floorSeconds, path: () => '/', body });
+      await bare.stop();
+      console.log(`generator vs bare node:http:   ${describeLoad(generatorBare)}`);
+
+      const floorDb = await createDb('floor');
+      const floor = await child('floor-server.js', { DATABASE_URL: floorDb });
+      const meter = new CpuMeter(serverUrl, () => ({ floor: floor.proc.pid }), { [databaseOf(floorDb)]: 'floor' });
+      await meter.connect();
+      await drive({ origin: floor.origin, connections: flags.connections, count: 500, path: () => '/', body }); // warm-up
+      await meter.start();
+      const load = await drive({ origin: floor.origin, connections: flags.connections, seconds: flags.floorSeconds, path: () => '/', body });
+      const { cpu, rss } = await meter.stop();
+      await meter.close();
+      await floor.stop();
+      const phase = { label: 'floor', items: load.ok, rate: load.ok / ((load.endedAt - load.startedAt) / 1000), cpu, rss, load };
+      results.push(phase);
+      console.log(`floor (node:http + INSERT):    ${describeLoad(load)}`);
+      for (const line of cpuLines(phase)) console.log(line);
+    }
+
+    // ---- 3-4. Pancha ------------------------------------------------------------------------------------------
+    const workflowsDir = mkdtempSync(path.join(tmpdir(), 'bench-suite-workflows-'));
+    writeFileSync(path.join(workflowsDir, 'bench-three.yaml'), THREE);
+    const bench = await startBenchStack('bench', ['karma', 'bucket', 'core', 'workflow-executor'], {
+      env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500' },
+      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir } },
+    });
+    const { stack, keys } = bench;
+    const services: ServiceName[] = ['core', 'workflow-executor', 'bucket', 'karma'];
+    const short: Record<ServiceName, string> = { core: 'core', 'workflow-executor': 'executor', bucket: 'bucket', karma: 'karma', prana: 'prana' } as Record<ServiceName, string>;
+    const dbs = Object.fromEntries(services.map((s) => [s, new Client({ connectionString: stack.databaseUrls[s] })])) as Record<ServiceName, Client>;
+    const meter = new CpuMeter(
+      serverUrl,
+      () => Object.fromEntries(services.map((s) => [short[s], stack.pidOf(s)])),
+      Object.fromEntries(services.map((s) => [databaseOf(stack.databaseUrls[s]), short[s]])),
+    );
+    try {
+      await Promise.all(Object.values(dbs).map((c) => c.connect()));
+      await meter.connect();
+      const audited = () => count(dbs.bucket, `SELECT count(*) AS n FROM bucket_entries WHERE event_type = 'workflow_execution'`);
+      const scored = () => count(dbs.karma, `SELECT count(*) AS n FROM karma_event`);
+      const pendingOutbox = async () =>
+        (await count(dbs.core, `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`)) +
+        (await count(dbs['workflow-executor'], `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`));
+      const quiet = () => until(async () => (await pendingOutbox()) === 0);
+      const core = new URL(stack.urls.core).origin;
+
+      // Warm-up (JIT, pools): unmeasured tasks and runs, then the backlog drained.
+      await drive({ origin: core, connections: flags.connections, count: 300, path: () => '/handle_task', body });
+      await quiet();
+
+      // ---- 3. tasks end to end
+      const base = { audited: await audited(), scored: await scored() };
+      await meter.start();
+      const load = await drive({ origin: core, connections: flags.connections, count: flags.tasks, path: () => '/handle_task', body });
+      console.log(`\nPancha POST /handle_task:      ${describeLoad(load)}`);
+      const done = await until(async () => (await audited()) >= base.audited + load.ok && (await scored()) >= base.scored + load.ok);
+      const { cpu, rss } = await meter.stop();
+      if (done === undefined) {
+        ok = false;
+        console.log(`  NOT all tasks audited and scored after ${WAIT_LIMIT_MS / 60000} min`);
+      } else {
+        const seconds = (done - load.startedAt) / 1000;
+        const phase = { label: 'pancha tasks', items: load.ok, rate: load.ok / seconds, cpu, rss, load };
+        results.push(phase);
+        console.log(`  end to end: ${phase.rate.toFixed(1)} tasks/s (${load.ok} tasks audited in Bucket and scored in Karma ${seconds.toFixed(1)} s after the first request; last one ${((done - load.endedAt) / 1000).toFixed(1)} s after the last accept)`);
+        for (const line of cpuLines(phase)) console.log(line);
+      }
+
+      // ---- 4. 3-step workflow runs end to end
+      if (flags.workflow) {
+        await quiet();
+        const operator = () => keys.bearer(RequesterId.Operator, 'core').then((authorization) => ({ authorization }));
+        const ready = await until(async () => {
+          const probe = await drive({ origin: core, connections: 1, count: 1, path: () => '/workflows/bench-three/runs', body: () => JSON.stringify({ user_id: 'bench-w0', inputs: { n: 0 } }), headers: operator });
+          return probe.ok === 1;
+        });
+        if (ready === undefined) throw new Error('Core never accepted a bench-three run');
+        const completedRuns = () => count(dbs['workflow-executor'], `SELECT count(*) AS n FROM workflow_runs WHERE workflow = 'bench-three' AND status IN ('completed', 'failed')`);
+        await drive({ origin: core, connections: flags.connections, count: 100, path: () => '/workflows/bench-three/runs', body: (i) => JSON.stringify({ user_id: `bench-w${i % USERS}`, inputs: { n: i } }), headers: operator });
+        const warm = await until(async () => (await completedRuns()) >= 101);
+        if (warm === undefined) throw new Error('warm-up runs did not complete');
+        await quiet();
+        const baseRuns = { done: await completedRuns(), scored: await scored() };
+        await meter.start();
+        const runs = await drive({
+          origin: core,
+          connections: flags.connections,
+          count: flags.runs,
+          path: () => '/workflows/bench-three/runs',
+          body: (i) => JSON.stringify({ user_id: `bench-w${i % USERS}`, inputs: { n: 1000 + i } }),
+          headers: operator,
+        });
+        console.log(`\nPancha 3-step workflow runs:   ${describeLoad(runs)}`);
+        const finished = await until(
+          async () => (await completedRuns()) >= baseRuns.done + runs.ok && (await scored()) >= baseRuns.scored + runs.ok && (await pendingOutbox()) === 0,
+        );
+        const measured = await meter.stop();
+        const failed = await count(dbs['workflow-executor'], `SELECT count(*) AS n FROM workflow_runs WHERE workflow = 'bench-three' AND status <> 'completed'`);
+        if (finished === undefined) {
+          ok = false;
+          console.log(`  NOT all runs completed after ${WAIT_LIMIT_MS / 60000} min`);
+        } else {
+          const seconds = (finished - runs.startedAt) / 1000;
+          const phase = { label: 'pancha 3-step runs', items: runs.ok, rate: runs.ok / seconds, ...measured, load: runs };
+          results.push(phase);
+          console.log(`  end to end: ${phase.rate.toFixed(1)} runs/s (${(3 * phase.rate).toFixed(1)} steps/s; ${runs.ok} runs completed, scored and audited ${seconds.toFixed(1)} s after the first request; ${failed} not completed)`);
+          for (const line of cpuLines(phase)) console.log(line);
+          if (failed > 0) ok = false;
+        }
+      }
+    } finally {
+      await meter.close().catch(() => undefined);
+      await Promise.all(Object.values(dbs).map((c) => c.end().catch(() => undefined)));
+      await bench.stop();
+      rmSync(workflowsDir, { recursive: true, force: true });
+    }
+
+    // ---- 5. pg-boss -----------------------------------------------------------------------------------------------
+    if (flags.pgboss) {
+      const bossDb = await createDb('pgboss');
+      const boss = await child('pgboss-server.js', { DATABASE_URL: bossDb });
+      const reader = new Client({ connectionString: bossDb });
+      await reader.connect();
+      const meter = new CpuMeter(serverUrl, () => ({ pgboss: boss.proc.pid }), { [databaseOf(bossDb)]: 'pgboss' });
+      await meter.connect();
+      try {
+        const recorded = () => count(reader, 'SELECT count(*) AS n FROM boss_audit');
+        await drive({ origin: boss.origin, connections: flags.connections, count: 300, path: () => '/', body });
+        await until(async () => (await recorded()) >= 300);
+        const base = await recorded();
+        await meter.start();
+        const load = await drive({ origin: boss.origin, connections: flags.connections, count: flags.tasks, path: () => '/', body });
+        console.log(`\npg-boss (same job):            ${describeLoad(load)}`);
+        const done = await until(async () => (await recorded()) >= base + load.ok);
+        const { cpu, rss } = await meter.stop();
+        if (done === undefined) {
+          console.log('  pg-boss did not finish');
+        } else {
+          const seconds = (done - load.startedAt) / 1000;
+          const phase = { label: 'pg-boss', items: load.ok, rate: load.ok / seconds, cpu, rss, load };
+          results.push(phase);
+          console.log(`  end to end: ${phase.rate.toFixed(1)} jobs/s (${load.ok} jobs executed and recorded ${seconds.toFixed(1)} s after the first request)`);
+          for (const line of cpuLines(phase)) console.log(line);
+        }
+      } finally {
+        await meter.close().catch(() => undefined);
+        await reader.end().catch(() => undefined);
+        await boss.stop();
+      }
+    }
+
+    // ---- summary ------------------------------------------------------------------------------------------------
+    const floor = results.find((r) => r.label === 'floor');
+    const cpuPer = (r: PhaseResult) => (Object.entries(r.cpu).filter(([l]) => !l.includes('shared')).reduce((s, [, v]) => s + v, 0) * 1000) / r.items;
+    console.log(`\nsummary (load average ${loadAverage()}):`);
+    console.log(`  ${'system'.padEnd(22)}${'items/s'.padStart(9)}${'CPU/item'.padStart(11)}${'rate/floor'.padStart(12)}${'CPU/floor'.padStart(11)}`);
+    for (const r of results) {
+      console.log(
+        `  ${r.label.padEnd(22)}${r.rate.toFixed(1).padStart(9)}${`${cpuPer(r).toFixed(2)} ms`.padStart(11)}${floor ? (r.rate / floor.rate).toFixed(3).padStart(12) : ''}${floor ? `${(cpuPer(r) / cpuPer(floor)).toFixed(1)}×`.padStart(11) : ''}`,
+      );
+    }
+    const tasks = results.find((r) => r.label === 'pancha tasks');
+    const boss = results.find((r) => r.label === 'pg-boss');
+    if (tasks && boss) console.log(`  Pancha tasks / pg-boss: ${(tasks.rate / boss.rate).toFixed(2)}× (target ≥ 1.5×)`);
+    if (generatorBare && floor?.load) {
+      const bareRate = generatorBare.ok / ((generatorBare.endedAt - generatorBare.startedAt) / 1000);
+      console.log(
+        `  load generator: ${bareRate.toFixed(0)} req/s against bare node:http (${(bareRate / floor.rate).toFixed(1)}× the floor's rate), ` +
+          `its own CPU ${((100 * (tasks?.load?.selfCpu ?? 0)) / Math.max(0.001, ((tasks?.load?.endedAt ?? 1) - (tasks?.load?.startedAt ?? 0)) / 1000)).toFixed(0)} % of a core while driving Pancha: not the bottleneck when both hold`,
+      );
+    }
+    return ok;
+  } finally {
+    for (const db of created) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+export function runSuiteBench(): void {
+  runBench('bench', main);
+}
+
+if (require.main === module) runSuiteBench();
