@@ -1,8 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { trace } from '@opentelemetry/api';
 import { MetricName } from '@pancha/contracts';
 import { exemplarHistogram, metricsRegistry } from '@pancha/service-kit';
-import { extractTraceContext } from '@pancha/trace-context';
 import { Counter, Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { OUTBOX_HANDLERS, type OutboxHandler } from './outbox-handler.interface';
@@ -33,7 +31,8 @@ const deliveryLatency = exemplarHistogram({
 export function recordOutboxOutcome(entry: ClaimedOutboxEntry, transition: OutboxTransition): void {
   deliveries.inc({ topic: entry.topic, outcome: transition.kind });
   if (transition.kind === 'delivered' && entry.createdAt) {
-    const traceId = trace.getSpanContext(extractTraceContext(entry.headers))?.traceId;
+    // Read from the W3C header itself: no propagator needed, and the same trace the delivery span joined.
+    const traceId = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(entry.headers?.traceparent ?? '')?.[1];
     deliveryLatency.observe({ topic: entry.topic }, Math.max(0, Date.now() - new Date(entry.createdAt).getTime()) / 1000, traceId ? { trace_id: traceId } : {});
   }
 }
