@@ -117,9 +117,20 @@ export class CpuMeter {
     return out;
   }
 
+  /** Last CPU seen per backend (label, seconds): a backend that exits mid-phase (an idle pool connection) keeps its share. */
+  private readonly seen = new Map<number, { label: string; cpu: number }>();
+
+  private async sampleBackends(): Promise<void> {
+    for (const [pid, label] of await this.backends()) {
+      const cpu = cpuSeconds(pid);
+      if (Number.isFinite(cpu)) this.seen.set(pid, { label, cpu });
+    }
+  }
+
   async start(): Promise<void> {
     this.procStart = new Map(Object.entries(this.processes()).map(([label, pid]) => [label, cpuSeconds(pid)]));
     this.pgStart = new Map([...(await this.backends()).keys()].map((pid) => [pid, cpuSeconds(pid)]));
+    this.seen.clear();
     this.peakRss.clear();
     this.stopSampling();
     const sample = () => {
@@ -127,6 +138,7 @@ export class CpuMeter {
         const rss = rssMiB(pid);
         if (Number.isFinite(rss)) this.peakRss.set(label, Math.max(this.peakRss.get(label) ?? 0, rss));
       }
+      void this.sampleBackends().catch(() => undefined);
     };
     sample();
     this.sampler = setInterval(sample, 1000);
@@ -141,13 +153,12 @@ export class CpuMeter {
   /** CPU seconds per label since start(), and the peak RSS (MiB) of each Node process. */
   async stop(): Promise<{ cpu: Record<string, number>; rss: Record<string, number> }> {
     this.stopSampling();
+    await this.sampleBackends();
     const cpu: Record<string, number> = {};
     for (const [label, pid] of Object.entries(this.processes())) cpu[label] = cpuSeconds(pid) - (this.procStart.get(label) ?? 0);
-    for (const [pid, label] of await this.backends()) {
-      const now = cpuSeconds(pid);
-      if (!Number.isFinite(now)) continue;
+    for (const [pid, { label, cpu: used }] of this.seen) {
       // A backend that started during the phase is charged all it used (it did nothing before).
-      cpu[label] = (cpu[label] ?? 0) + now - (this.pgStart.get(pid) ?? 0);
+      cpu[label] = (cpu[label] ?? 0) + used - (this.pgStart.get(pid) ?? 0);
     }
     return { cpu, rss: Object.fromEntries(this.peakRss) };
   }

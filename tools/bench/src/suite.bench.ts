@@ -334,9 +334,17 @@ async function main(): Promise<boolean> {
     if (tasks && boss) console.log(`  Pancha tasks / pg-boss: ${(tasks.rate / boss.rate).toFixed(2)}× (target ≥ 1.5×)`);
     if (generatorBare && floor?.load) {
       const bareRate = generatorBare.ok / ((generatorBare.endedAt - generatorBare.startedAt) / 1000);
+      const driving = tasks?.load;
+      const share = driving ? driving.selfCpu / ((driving.endedAt - driving.startedAt) / 1000) : NaN;
+      const headroom = bareRate / floor.rate;
       console.log(
-        `  load generator: ${bareRate.toFixed(0)} req/s against bare node:http (${(bareRate / floor.rate).toFixed(1)}× the floor's rate), ` +
-          `its own CPU ${((100 * (tasks?.load?.selfCpu ?? 0)) / Math.max(0.001, ((tasks?.load?.endedAt ?? 1) - (tasks?.load?.startedAt ?? 0)) / 1000)).toFixed(0)} % of a core while driving Pancha: not the bottleneck when both hold`,
+        `  load generator: ${bareRate.toFixed(0)} req/s against bare node:http (${headroom.toFixed(1)}× the floor's rate); ` +
+          `its own CPU ${(100 * share).toFixed(0)} % of a core while driving Pancha → ` +
+          (headroom >= 2 && share < 0.25
+            ? 'not the bottleneck'
+            : share < 0.25
+              ? 'light on Pancha, but the floor is capped by the machine (the generator against bare node:http barely beats it): rerun on a quieter machine'
+              : 'possibly the bottleneck'),
       );
     }
     return ok;
