@@ -87,8 +87,13 @@ export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+  const unit = (big: number, bigName: string, small: number, smallName: string) => {
+    const rest = Math.round((ms % big) / small);
+    return `${Math.floor(ms / big)}${bigName}${rest > 0 ? `${rest}${smallName}` : ''}`;
+  };
+  if (ms < 3_600_000) return unit(60_000, 'm', 1000, 's');
+  if (ms < 86_400_000) return unit(3_600_000, 'h', 60_000, 'm');
+  return unit(86_400_000, 'd', 3_600_000, 'h');
 }
 
 export function percent(rate: number | null | undefined): string {

@@ -120,9 +120,9 @@ function dur(ms: number): string {
 
 function typeOf(schema: JsonSchema): string {
   const s = schema as Record<string, unknown>;
-  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
+  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
   if ('const' in s) return JSON.stringify(s.const);
-  const type = Array.isArray(s.type) ? s.type.join(' \\| ') : typeof s.type === 'string' ? s.type : 'any';
+  const type = Array.isArray(s.type) ? s.type.join(' | ') : typeof s.type === 'string' ? s.type : 'any';
   if (type === 'array' && s.items && typeof s.items === 'object') return `array of ${typeOf(s.items as JsonSchema)}`;
   return typeof s.format === 'string' ? `${type} (${s.format})` : type;
 }
