@@ -107,6 +107,7 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
     .option('--out <dir>', 'where to write (default ./workflows)')
     .option('--stdout', 'print the manifests instead of writing files (notes go to stderr)')
     .option('--force', 'overwrite existing files')
+    .option('--actions <names>', 'plugin action names to accept when checking the result, comma-separated')
     .action(act((f, o, c) => imports().workflowsImport(f, o, c)));
 
   const runs = p.command('runs').description('workflow runs: list, inspect, cancel, retry, signal');

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
+import { checkWorkflowFiles, listWorkflowFiles } from '@pancha/workflow-engine';
 import { checkManifest, WORKFLOW_NAME_PATTERN } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
@@ -26,16 +27,21 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   } else {
     throw new UsageError(`--from must be one of ${Object.keys(TEMPLATES).join(', ')} or an existing manifest file, got "${opts.from}"`);
   }
-  const checked = checkManifest(text, offlineContext({}), { file: `${name}.yaml`, expectedName: name });
-  const errors = checked.findings.filter((f) => f.severity === 'error');
   if (opts.stdout) {
     process.stdout.write(text);
-    return errors.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    const alone = checkManifest(text, offlineContext({}), { file: `${name}.yaml`, expectedName: name }).findings;
+    return alone.some((f) => f.severity === 'error') ? EXIT_FAILURE : EXIT_OK;
   }
-  const file = path.join(opts.dir ?? defaultWorkflowsDir(), `${name}.yaml`);
+  const dir = opts.dir ?? defaultWorkflowsDir();
+  const file = path.join(dir, `${name}.yaml`);
   if (existsSync(file) && !opts.force) throw new UsageError(`${file} exists; choose another --name or pass --force`);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, text);
+  // Checked as part of its set (the directory it joins, and the copied manifest's own), so sub-workflows resolve.
+  const neighbours = new Map<string, string>();
+  for (const f of listWorkflowFiles([...(template ? [] : [path.dirname(opts.from)]), dir])) if (path.basename(f) !== `${name}.yaml`) neighbours.set(path.basename(f), f);
+  const checked = checkWorkflowFiles([...neighbours.values(), file], offlineContext({})).find((c) => c.file === file)!;
+  const errors = checked.findings.filter((f) => f.severity === 'error');
   const json = cmd.optsWithGlobals<{ json?: boolean }>().json;
   if (json) printJson({ file, workflow: `${name}@0.1.0`, findings: checked.findings });
   else {

@@ -29,7 +29,7 @@ export function detectAndImport(file: string, text: string, format: string | und
   throw new UsageError('--format must be dreamnet or triggermesh');
 }
 
-export async function workflowsImport(file: string, opts: { format?: string; out?: string; stdout?: boolean; force?: boolean }, cmd: Command): Promise<number> {
+export async function workflowsImport(file: string, opts: { format?: string; out?: string; stdout?: boolean; force?: boolean; actions?: string }, cmd: Command): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -41,7 +41,7 @@ export async function workflowsImport(file: string, opts: { format?: string; out
   const results = workflows.map((w) => {
     const header = [`Imported from ${path.basename(file)} (${format}) by \`npx pancha workflows import\`.`, ...(w.notes.length > 0 ? ['Not carried over / to check:', ...w.notes.map((n) => `- ${n}`)] : [])];
     const yaml = `${header.map((l) => `# ${l}`).join('\n')}\n${stringify(w.manifest, { lineWidth: 0 })}`;
-    const findings: Finding[] = checkManifest(yaml, offlineContext({}), { file: `${w.name}.yaml`, expectedName: w.name }).findings;
+    const findings: Finding[] = checkManifest(yaml, offlineContext({ actions: opts.actions }), { file: `${w.name}.yaml`, expectedName: w.name }).findings;
     return { ...w, yaml, findings, target: path.join(outDir, `${w.name}.yaml`) };
   });
   const invalid = results.some((r) => r.findings.some((f) => f.severity === 'error'));

@@ -39,7 +39,7 @@ export function importDreamNet(doc: Obj): ImportedWorkflow {
   }
   if (eh.fallback !== undefined) {
     const fb = typeof eh.fallback === 'string' ? eh.fallback : String((eh.fallback as Obj)?.workflow ?? (eh.fallback as Obj)?.name ?? '');
-    if (/^[a-z0-9][a-z0-9-]*(@.+)?$/.test(fb)) manifest.on_failure = { workflow: fb.includes('@') ? fb : `${fb}@*` };
+    if (/^[a-z0-9][a-z0-9-]*(@.+)?$/.test(fb)) manifest.on_failure = { workflow: fb };
     else notes.push(`errorHandling.fallback ${JSON.stringify(eh.fallback)} is not a workflow name; set on_failure by hand`);
   }
   for (const key of Object.keys(eh)) if (!['retryable', 'maxRetries', 'fallback', 'backoff', 'retryDelay'].includes(key)) notes.push(`errorHandling.${key} has no Pancha equivalent`);
@@ -60,6 +60,9 @@ export function importDreamNet(doc: Obj): ImportedWorkflow {
     else notes.push(`dependency ${JSON.stringify(d)} is not a workflow reference; left out (packages and services are not workflow dependencies in Pancha)`);
   }
 
+  const onFailure = manifest.on_failure as { workflow: string } | undefined;
+  if (onFailure && !onFailure.workflow.includes('@')) onFailure.workflow = `${onFailure.workflow}@${depRefs.get(onFailure.workflow) ?? '*'}`;
+
   const comp = (doc.composition ?? doc.workflow ?? {}) as Obj;
   const rawSteps = (Array.isArray(doc.steps) ? doc.steps : Array.isArray(comp.steps) ? comp.steps : []) as Obj[];
   const mode = String(comp.type ?? doc.type ?? 'sequential');
@@ -72,6 +75,7 @@ export function importDreamNet(doc: Obj): ImportedWorkflow {
   if (mode === 'parallel' && steps.length > 1) manifest.steps = [{ id: 'all', parallel: steps }];
   else manifest.steps = steps;
   if (!['sequential', 'parallel', 'conditional'].includes(mode)) notes.push(`composition type "${mode}" is unknown: steps run in sequence`);
+  if (onFailure) used.add(onFailure.workflow.split('@')[0]);
   for (const [dep] of depRefs) if (!used.has(dep)) notes.push(`dependency ${dep} is not called by any step; Pancha resolves sub-workflows from workflow steps only`);
   for (const key of Object.keys(doc)) if (!HANDLED.has(key)) notes.push(`${key} has no Pancha equivalent; left out`);
   notes.push('no tests: add `tests:` cases (stubs by step id) and run `npx pancha workflows test`');

@@ -20,6 +20,7 @@ function importOne(w: Obj, index: number): ImportedWorkflow {
   const manifest: Obj = { name, version: semverOf(w.version ?? '1.0.0', notes) };
   if (typeof w.description === 'string') manifest.description = w.description;
   if (w.enabled === false) manifest.enabled = false;
+  manifest.inputs = undefined; // keeps its place before the steps; filled from the payload fields the actions read
 
   const payloadFields = new Set<string>();
   const trigger = (w.trigger ?? {}) as Obj;
@@ -91,6 +92,7 @@ function importOne(w: Obj, index: number): ImportedWorkflow {
   if (parallel && steps.length > 1) manifest.steps = [{ id: 'actions', parallel: steps }];
   else manifest.steps = steps;
   if (payloadFields.size > 0) manifest.inputs = { type: 'object', properties: Object.fromEntries([...payloadFields].sort().map((f) => [f, {}])) };
+  else delete manifest.inputs;
 
   for (const key of ['on_success', 'on_failure', 'success_event', 'failure_event']) {
     if (w[key] !== undefined) notes.push(`${key}: Pancha publishes workflow.completed / workflow.failed itself (another workflow can trigger on them); left out`);
