@@ -1,0 +1,85 @@
+/**
+ * `pancha events stats|list|show`: the event router on Core (`GET /events/stats`, `GET /events?type=&since=`,
+ * `GET /events/<id>`). Rendered from the shape of what comes back (scalars as fields, maps of counts and lists of
+ * records as tables), so a field the router adds shows up without a CLI release.
+ */
+import type { Command } from 'commander';
+import { EXIT_OK, UsageError } from '../cli-errors';
+import { colours, fields, print, printJson, table } from '../output';
+import { coreClient, globals, query, seg, sinceToIso } from './context';
+
+export async function eventsStats(opts: { window?: string }, cmd: Command): Promise<number> {
+  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/stats${query({ window: opts.window })}`);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  print(renderRecord(res));
+  return EXIT_OK;
+}
+
+export async function eventsList(opts: { type?: string; since?: string; limit?: string }, cmd: Command): Promise<number> {
+  const limit = opts.limit === undefined ? undefined : Number(opts.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new UsageError('--limit must be a positive integer');
+  const res = await coreClient(cmd).get<unknown>(`/events${query({ type: opts.type, since: opts.since === undefined ? undefined : sinceToIso(opts.since), limit })}`);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  const events = Array.isArray(res) ? res : Array.isArray((res as { events?: unknown }).events) ? (res as { events: unknown[] }).events : [];
+  if (events.length === 0) return print('no events match'), EXIT_OK;
+  print(recordsTable(events as Record<string, unknown>[]));
+  return EXIT_OK;
+}
+
+export async function eventsShow(id: string, cmd: Command): Promise<number> {
+  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/${seg(id)}`);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  print(renderRecord(res));
+  return EXIT_OK;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isScalar(v: unknown): v is string | number | boolean | null {
+  return v === null || ['string', 'number', 'boolean'].includes(typeof v);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function brief(v: unknown): string {
+  if (isScalar(v)) return v === null ? '-' : String(v);
+  if (Array.isArray(v)) return v.every(isScalar) ? v.join(', ') : `${v.length} item${v.length === 1 ? '' : 's'}`;
+  return JSON.stringify(v);
+}
+
+/** Scalars first (aligned fields), then one titled table per map or list of records. */
+export function renderRecord(record: Record<string, unknown>, title?: string): string {
+  const out: string[] = [];
+  if (title) out.push(colours.bold(title));
+  const scalars = Object.entries(record).filter(([, v]) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
+  if (scalars.length > 0) out.push(fields(scalars.map(([k, v]) => [k, brief(v)])));
+  for (const [key, value] of Object.entries(record)) {
+    if (isScalar(value) || (Array.isArray(value) && value.every(isScalar))) continue;
+    out.push('');
+    if (Array.isArray(value)) {
+      out.push(colours.bold(key));
+      out.push(recordsTable(value.map((v) => (isPlainObject(v) ? v : { value: v as Json }))));
+    } else if (isPlainObject(value) && Object.values(value).every(isScalar)) {
+      out.push(colours.bold(key));
+      out.push(table(['KEY', 'VALUE'], Object.entries(value).map(([k, v]) => [k, brief(v)])));
+    } else if (isPlainObject(value) && Object.values(value).every(isPlainObject)) {
+      // e.g. per type → { received, matched, … }: one row per entry
+      out.push(colours.bold(key));
+      out.push(recordsTable(Object.entries(value).map(([k, v]) => ({ [key.replace(/^by_|s$/g, '') || 'key']: k, ...(v as Record<string, unknown>) }))));
+    } else if (isPlainObject(value)) {
+      out.push(renderRecord(value, key));
+    }
+  }
+  return out.join('\n');
+}
+
+function recordsTable(records: Record<string, unknown>[]): string {
+  const columns: string[] = [];
+  for (const r of records) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  return table(
+    columns.map((c) => c.toUpperCase()),
+    records.map((r) => columns.map((c) => brief(r[c]))),
+  );
+}

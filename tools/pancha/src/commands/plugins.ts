@@ -1,0 +1,42 @@
+/** `pancha plugins list|show`: the executor's action plugins (built-in and loaded) through Core. */
+import type { Command } from 'commander';
+import type { PluginDetailView, PluginListResponse } from '@pancha/contracts';
+import { EXIT_OK } from '../cli-errors';
+import { colours, fields, print, printJson, statusColour, table } from '../output';
+import { coreClient, globals, seg } from './context';
+
+export async function pluginsList(cmd: Command): Promise<number> {
+  const res = await coreClient(cmd).get<PluginListResponse>('/plugins');
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  if (res.plugins.length === 0) return print('no plugins'), EXIT_OK;
+  print(
+    table(
+      ['NAME', 'VERSION', 'SOURCE', 'STATUS', 'DESCRIPTION'],
+      res.plugins.map((p) => [p.name, p.version, p.source, statusColour(p.status), p.status === 'failed' ? colours.red(p.error ?? '') : p.description]),
+    ),
+  );
+  return EXIT_OK;
+}
+
+export async function pluginsShow(name: string, cmd: Command): Promise<number> {
+  const p = await coreClient(cmd).get<PluginDetailView>(`/plugins/${seg(name)}`);
+  if (globals(cmd).json) return printJson(p), EXIT_OK;
+  print(
+    fields([
+      ['name', `${p.name}@${p.version}`],
+      ['source', p.source],
+      ['status', statusColour(p.status)],
+      ['description', p.description],
+      ['file', p.file],
+      ['retryable codes', p.retryable_codes.join(', ')],
+      ['secrets', p.secrets.join(', ')],
+      ['error', p.error],
+    ]),
+  );
+  for (const [title, schema] of [['input', p.input_schema], ['output', p.output_schema]] as const) {
+    print('');
+    print(colours.bold(`${title} schema`));
+    print(JSON.stringify(schema ?? null, null, 2));
+  }
+  return EXIT_OK;
+}

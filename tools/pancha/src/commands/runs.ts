@@ -1,0 +1,104 @@
+/** `pancha runs list|show|cancel|retry|signal`: runs through Core's public API. */
+import type { Command } from 'commander';
+import { type RunListResponse, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
+import { EXIT_OK, UsageError } from '../cli-errors';
+import { colours, duration, fields, print, printJson, statusColour, table, when } from '../output';
+import { coreClient, globals, query, seg, sinceToIso } from './context';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function runId(value: string): string {
+  if (!UUID.test(value)) throw new UsageError(`<run_id> must be a UUID, got "${value}"`);
+  return value.toLowerCase();
+}
+
+export interface RunsListOptions {
+  workflow?: string;
+  status?: string;
+  since?: string;
+  limit?: string;
+  children?: boolean;
+}
+
+export async function runsList(opts: RunsListOptions, cmd: Command): Promise<number> {
+  if (opts.status && !(WORKFLOW_RUN_STATUSES as readonly string[]).includes(opts.status)) {
+    throw new UsageError(`--status must be one of ${WORKFLOW_RUN_STATUSES.join(', ')}`);
+  }
+  const limit = opts.limit === undefined ? undefined : Number(opts.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 500)) throw new UsageError('--limit must be an integer from 1 to 500');
+  const q = query({
+    workflow: opts.workflow,
+    status: opts.status,
+    since: opts.since === undefined ? undefined : sinceToIso(opts.since),
+    limit,
+    include_children: opts.children ? 'true' : undefined,
+  });
+  const res = await coreClient(cmd).get<RunListResponse>(`/runs${q}`);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  if (res.runs.length === 0) return print('no runs match'), EXIT_OK;
+  print(runTable(res.runs));
+  if (res.next_cursor) print(colours.dim(`more runs match: narrow with --since/--status or raise --limit`));
+  return EXIT_OK;
+}
+
+function runTable(runs: RunSummaryView[]): string {
+  return table(
+    ['RUN', 'WORKFLOW', 'STATUS', 'CREATED', 'DURATION', 'ERROR'],
+    runs.map((r) => [r.run_id, `${r.workflow}@${r.version}`, statusColour(r.status), when(r.created_at), duration(r.duration_ms), r.error ? `${r.error.code}: ${r.error.message}` : null]),
+  );
+}
+
+export async function runsShow(id: string, cmd: Command): Promise<number> {
+  const run = await coreClient(cmd).get<RunView>(`/runs/${runId(id)}`);
+  if (globals(cmd).json) return printJson(run), EXIT_OK;
+  print(
+    fields([
+      ['run', run.run_id],
+      ['workflow', `${run.workflow}@${run.version}`],
+      ['status', statusColour(run.status) + (run.cancel_requested && run.status === 'running' ? ' (cancel requested)' : '')],
+      ['trace', run.trace_id],
+      ['actor', run.actor],
+      ['user / product', `${run.user_id ?? '-'} / ${run.product ?? '-'}`],
+      ['created', when(run.created_at)],
+      ['duration', duration(run.duration_ms)],
+      ['parent', run.parent_run_id],
+      ['error', run.error ? `${run.error.code}: ${run.error.message}` : null],
+    ]),
+  );
+  if (run.steps.length > 0) {
+    print('');
+    print(
+      table(
+        ['STEP', 'KIND', 'STATUS', 'ATTEMPTS', 'DURATION', 'ERROR'],
+        run.steps.map((s) => [s.path, s.kind, statusColour(s.status), s.attempts.length, duration(s.duration_ms), s.error ? `${s.error.code}: ${s.error.message}` : null]),
+      ),
+    );
+  }
+  if (run.children.length > 0) {
+    print('');
+    print(runTable(run.children));
+  }
+  return EXIT_OK;
+}
+
+export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: Command): Promise<number> {
+  const run = await coreClient(cmd).post<RunSummaryView>(`/runs/${runId(id)}/${action}`);
+  if (globals(cmd).json) return printJson(run), EXIT_OK;
+  print(`${action === 'cancel' ? 'cancel requested for' : 'retrying'} ${run.run_id} (${run.workflow}@${run.version}, now ${statusColour(run.status)})`);
+  return EXIT_OK;
+}
+
+export async function runsSignal(id: string, name: string, opts: { payload?: string }, cmd: Command): Promise<number> {
+  let payload: unknown;
+  if (opts.payload !== undefined) {
+    try {
+      payload = JSON.parse(opts.payload);
+    } catch (error) {
+      throw new UsageError(`--payload must be JSON: ${(error as Error).message}`);
+    }
+  }
+  const res = await coreClient(cmd).post<{ signal_id: string; run: RunSummaryView }>(`/runs/${runId(id)}/signals/${seg(name)}`, payload === undefined ? {} : { payload });
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  print(`signal ${name} sent to ${res.run.run_id} (signal ${res.signal_id}; run ${statusColour(res.run.status)})`);
+  return EXIT_OK;
+}

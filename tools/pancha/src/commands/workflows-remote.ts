@@ -1,0 +1,136 @@
+/** `pancha workflows list|show|enable|disable|reload|stats`: the executor's registry through Core's public API. */
+import type { Command } from 'commander';
+import type { WorkflowListResponse, WorkflowStatsResponse, WorkflowSummaryView } from '@pancha/contracts';
+import type { Finding, WorkflowManifest } from '@pancha/workflow-manifest';
+import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
+import { formatFindingLine } from '../findings';
+import { colours, duration, fields, percent, print, printJson, Progress, statusColour, table, when } from '../output';
+import { coreClient, globals, query, seg } from './context';
+
+export async function workflowsList(cmd: Command): Promise<number> {
+  const res = await coreClient(cmd).get<WorkflowListResponse>('/workflows');
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  if (res.workflows.length === 0) return print('no workflows registered'), EXIT_OK;
+  print(
+    table(
+      ['NAME', 'STATE', 'DEFAULT', 'VERSIONS', 'LIVE RUNS', 'DESCRIPTION'],
+      res.workflows.map((w) => [
+        w.name,
+        statusColour(w.enabled ? 'enabled' : 'disabled'),
+        w.default_version,
+        w.versions.map((v) => v.version + (v.retired ? ' (retired)' : v.deprecated ? ' (deprecated)' : '')).join(', '),
+        w.versions.reduce((n, v) => n + v.live_runs, 0),
+        w.description,
+      ]),
+    ),
+  );
+  return EXIT_OK;
+}
+
+export async function workflowsShow(ref: string, cmd: Command): Promise<number> {
+  const at = ref.indexOf('@');
+  const name = at < 0 ? ref : ref.slice(0, at);
+  const version = at < 0 ? undefined : ref.slice(at + 1);
+  if (!name || version === '') throw new UsageError(`expected <name> or <name>@<version>, got "${ref}"`);
+  const client = coreClient(cmd);
+  if (version !== undefined) {
+    const manifest = await client.get<WorkflowManifest>(`/workflows/${seg(name)}/versions/${seg(version)}`);
+    if (globals(cmd).json) return printJson(manifest), EXIT_OK;
+    // Only this command needs the manifest library.
+    (require('./manifest-view') as typeof import('./manifest-view')).printManifest(manifest);
+    return EXIT_OK;
+  }
+  const w = await client.get<WorkflowSummaryView>(`/workflows/${seg(name)}`);
+  if (globals(cmd).json) return printJson(w), EXIT_OK;
+  print(
+    fields([
+      ['name', w.name],
+      ['state', statusColour(w.enabled ? 'enabled' : 'disabled')],
+      ['default version', w.default_version],
+      ['description', w.description],
+      ['setting', w.setting ? `${w.setting.enabled ? 'enabled' : 'disabled'} by ${w.setting.updated_by} at ${when(w.setting.updated_at)}${w.setting.reason ? ` (${w.setting.reason})` : ''}` : null],
+    ]),
+  );
+  print('');
+  print(
+    table(
+      ['VERSION', 'IN DIRECTORY', 'LIFECYCLE', 'LIVE RUNS', 'REGISTERED', 'FILE'],
+      w.versions.map((v) => [
+        v.version === w.default_version ? `${v.version} ${colours.cyan('(default)')}` : v.version,
+        v.present ? 'yes' : 'no',
+        v.retired ? colours.red('retired') : v.deprecated ? colours.yellow('deprecated') : 'active',
+        v.live_runs,
+        when(v.registered_at),
+        v.file,
+      ]),
+    ),
+  );
+  return EXIT_OK;
+}
+
+export async function workflowsSetEnabled(name: string, enabled: boolean, opts: { reason?: string }, cmd: Command): Promise<number> {
+  const w = await coreClient(cmd).post<WorkflowSummaryView>(`/workflows/${seg(name)}/${enabled ? 'enable' : 'disable'}`, opts.reason ? { reason: opts.reason } : {});
+  if (globals(cmd).json) return printJson(w), EXIT_OK;
+  const live = w.versions.reduce((n, v) => n + v.live_runs, 0);
+  print(
+    enabled
+      ? `${w.name} ${statusColour('enabled')}: new runs start again`
+      : `${w.name} ${statusColour('disabled')}: new runs are refused; ${live} run${live === 1 ? '' : 's'} in flight will finish`,
+  );
+  return EXIT_OK;
+}
+
+interface LoadReport {
+  loaded_at: string;
+  registered: { workflow: string; version: string; file?: string }[];
+  unchanged: number;
+  refused: { file: string; findings: Finding[] }[];
+  findings: Finding[];
+}
+
+export async function workflowsReload(cmd: Command): Promise<number> {
+  const progress = new Progress();
+  progress.update('reloading the workflows directory…');
+  const report = await coreClient(cmd)
+    .post<LoadReport>('/workflows/reload')
+    .finally(() => progress.done());
+  const failed = report.refused.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  if (globals(cmd).json) return printJson(report), failed;
+  for (const r of report.registered) print(`${colours.green('registered')} ${r.workflow}@${r.version}${r.file ? ` (${r.file})` : ''}`);
+  for (const r of report.refused) {
+    print(`${colours.red('refused')} ${r.file}: the version registered before keeps serving`);
+    for (const f of r.findings) print(`  ${formatFindingLine({ ...f, file: f.file ?? r.file })}`);
+  }
+  const warnings = report.findings.filter((f) => f.severity !== 'error' && !report.refused.some((r) => r.findings.includes(f)));
+  for (const f of warnings) print(formatFindingLine(f));
+  print(`${report.registered.length} registered, ${report.unchanged} unchanged, ${report.refused.length} refused`);
+  return failed;
+}
+
+export async function workflowsStats(name: string | undefined, opts: { window: string }, cmd: Command): Promise<number> {
+  if (!/^\d+(m|h|d)$/.test(opts.window)) throw new UsageError(`--window must be a duration like 1h, 24h or 7d, got "${opts.window}"`);
+  const res = await coreClient(cmd).get<WorkflowStatsResponse>(`/workflows/stats${query({ window: opts.window, name })}`);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  print(colours.dim(`runs started since ${when(res.since)} (${res.window})`));
+  if (res.workflows.length === 0) return print('no runs in this window'), EXIT_OK;
+  print(
+    table(
+      ['WORKFLOW', 'RUNS', 'BY STATUS', 'SUCCESS', 'P50', 'P95', 'SLOWEST STEP (P95)', 'RETRIES', 'LAST FAILURE'],
+      res.workflows.map((s) => [
+        `${s.name}@${s.version}`,
+        s.total,
+        Object.entries(s.runs)
+          .filter(([, n]) => n > 0)
+          .map(([status, n]) => `${statusColour(status)} ${n}`)
+          .join(', '),
+        percent(s.success_rate),
+        duration(s.p50_ms),
+        duration(s.p95_ms),
+        s.slowest_step ? `${s.slowest_step.step_id} (${duration(s.slowest_step.p95_ms)})` : null,
+        s.retries,
+        s.last_failure ? `${when(s.last_failure.at)} ${s.last_failure.run_id.slice(0, 8)} ${s.last_failure.error}` : null,
+      ]),
+    ),
+  );
+  return EXIT_OK;
+}

@@ -1,0 +1,105 @@
+/**
+ * Core's public API as the operator: every request carries a fresh short-lived operator token (writes refuse a
+ * reused one), minted from the keys directory, or `PANCHA_TOKEN` when set. The CLI never opens a database.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { TokenIssuer } from '@pancha/governance';
+import { ApiError, ConnectionError } from './cli-errors';
+import { repoRoot } from './repo';
+
+export const DEFAULT_CORE_URL = 'http://127.0.0.1:8002';
+const TOKEN_TTL_SECONDS = 60;
+
+export interface CoreClientOptions {
+  url: string;
+  /** Per request; default PANCHA_TIMEOUT_MS or 30 s. */
+  timeoutMs?: number;
+}
+
+export class CoreClient {
+  private issuer?: TokenIssuer;
+  readonly url: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: CoreClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? (Number(process.env.PANCHA_TIMEOUT_MS) || 30_000);
+  }
+
+  get<T>(pathAndQuery: string): Promise<T> {
+    return this.request<T>('GET', pathAndQuery);
+  }
+
+  post<T>(pathAndQuery: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', pathAndQuery, body);
+  }
+
+  async request<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+    const token = await this.token();
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${pathAndQuery}`, {
+        method,
+        headers: { accept: 'application/json', authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw new ConnectionError(`cannot reach Core at ${this.url}: ${reason(error, this.timeoutMs)}`);
+    }
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // not JSON: kept as text for the error message
+    }
+    if (!res.ok) {
+      const b = (parsed ?? {}) as { code?: unknown; message?: unknown };
+      const code = typeof b.code === 'string' ? b.code : undefined;
+      const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : String(text).slice(0, 200) || res.statusText;
+      throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`);
+    }
+    return parsed as T;
+  }
+
+  private async token(): Promise<string> {
+    const fixed = process.env.PANCHA_TOKEN?.trim();
+    if (fixed) return fixed;
+    if (!this.issuer) {
+      const keysDir = path.resolve(process.env.PANCHA_KEYS_DIR?.trim() || path.join(repoRoot(), '.data', 'keys'));
+      const keyFile = path.join(keysDir, 'operator.key.pem');
+      if (!existsSync(keyFile)) {
+        throw new ConnectionError(
+          `no operator key at ${keyFile}: start the stack once (npm start makes the keys), set PANCHA_KEYS_DIR, or set PANCHA_TOKEN`,
+        );
+      }
+      // Loaded here, not at startup: the governance library brings Nest with it, and PANCHA_TOKEN needs none of it.
+      const { operatorIssuer } = require('./operator-token') as typeof import('./operator-token');
+      this.issuer = operatorIssuer(keysDir, TOKEN_TTL_SECONDS);
+    }
+    return this.issuer.tokenFor('core');
+  }
+}
+
+/** One short reason a request never got an answer ("connection refused", "no answer within 30s"). */
+function reason(error: unknown, timeoutMs: number): string {
+  const e = error as { name?: string; cause?: { code?: string; message?: string }; message?: string };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${Math.round(timeoutMs / 1000)}s`;
+  switch (e.cause?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection reset';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    default:
+      return e.cause?.message ?? e.message ?? String(error);
+  }
+}

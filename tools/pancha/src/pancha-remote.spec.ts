@@ -1,0 +1,331 @@
+/**
+ * The remote commands as a user runs them: the built `pancha` binary in a child process, against a stand-in Core
+ * (libs/testing) that records what it was asked. Asserts the requests (path, query, body, a valid operator token),
+ * what is printed (plain tables when piped, boxed with FORCE_COLOR, `--json`), and the exit status.
+ */
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { jwtVerify } from 'jose';
+import { RequesterId } from '@pancha/contracts';
+import { createTestKeys, freePort, type RecordedRequest, StandInServer, type TestKeys } from '@pancha/testing';
+import { parseManifest } from '@pancha/workflow-manifest';
+import { json, pancha, REPO_ROOT } from './testing/run-cli';
+
+jest.setTimeout(60_000);
+
+const RUN = '3f0c8f7e-9a51-4d4e-8e1a-2b7c1d9e0a11';
+const summary = (over: Record<string, unknown> = {}) => ({
+  name: 'onboard-learner',
+  enabled: true,
+  default_version: '1.2.0',
+  description: 'Welcome a new learner',
+  setting: null,
+  versions: [
+    { version: '1.1.0', content_hash: 'a', registered_at: '2026-11-01T10:00:00.000Z', present: false, deprecated: true, retired: false, description: null, file: null, live_runs: 2 },
+    { version: '1.2.0', content_hash: 'b', registered_at: '2026-11-02T10:00:00.000Z', present: true, deprecated: false, retired: false, description: null, file: 'onboard-learner.yaml', live_runs: 3 },
+  ],
+  ...over,
+});
+const runSummary = { run_id: RUN, workflow: 'onboard-learner', version: '1.2.0', status: 'failed', user_id: 'u1', product: null, trace_id: 'a'.repeat(32), parent_run_id: null, created_at: '2026-11-28T10:00:00.000Z', started_at: '2026-11-28T10:00:00.100Z', completed_at: '2026-11-28T10:00:01.600Z', duration_ms: 1500, error: { code: 'provider_down', message: 'email provider refused' } };
+const manifest = parseManifest(readFileSync(path.join(REPO_ROOT, 'workflows/onboard-learner.yaml'), 'utf8')).manifest;
+
+function answer(req: RecordedRequest): { status: number; body: unknown } {
+  const route = `${req.method} ${req.path}`;
+  switch (route) {
+    case 'GET /workflows':
+      return { status: 200, body: { workflows: [summary(), summary({ name: 'notify-ops', enabled: false, default_version: '1.0.0', description: null, versions: [] })], revision: '7' } };
+    case 'GET /workflows/onboard-learner':
+      return { status: 200, body: summary({ setting: { enabled: true, updated_by: 'operator', updated_at: '2026-11-03T09:00:00.000Z', reason: 'back on' } }) };
+    case 'GET /workflows/onboard-learner/versions/1.2.0':
+      return { status: 200, body: manifest };
+    case 'GET /workflows/nope':
+      return { status: 404, body: { code: 'unknown_workflow', message: 'no workflow named nope', trace_id: 'x' } };
+    case 'POST /workflows/onboard-learner/disable':
+      return { status: 200, body: summary({ enabled: false }) };
+    case 'POST /workflows/onboard-learner/enable':
+      return { status: 200, body: summary() };
+    case 'POST /workflows/reload':
+      return {
+        status: 200,
+        body: {
+          loaded_at: '2026-11-28T10:00:00.000Z',
+          registered: [{ workflow: 'onboard-learner', version: '1.3.0', file: 'onboard-learner.yaml' }],
+          unchanged: 5,
+          refused: [{ file: 'broken.yaml', findings: [{ layer: 'semantic', severity: 'error', code: 'unknown_action', message: 'action "fax" is not known', file: 'broken.yaml', line: 9, column: 13, path: '/steps/1/action' }] }],
+          findings: [],
+        },
+      };
+    case 'GET /workflows/stats':
+      return {
+        status: 200,
+        body: {
+          window: req.query.get('window'),
+          since: '2026-11-27T10:00:00.000Z',
+          workflows: [{ name: 'onboard-learner', version: '1.2.0', runs: { completed: 40, failed: 2 }, total: 42, success_rate: 40 / 42, p50_ms: 850, p95_ms: 2400, slowest_step: { step_id: 'summary', p95_ms: 1900 }, retries: 3, last_failure: { run_id: RUN, at: '2026-11-28T09:00:00.000Z', error: 'provider_down' } }],
+        },
+      };
+    case 'GET /runs':
+      return { status: 200, body: { runs: [runSummary], next_cursor: null } };
+    case `GET /runs/${RUN}`:
+      return { status: 200, body: { ...runSummary, inputs: {}, output: null, actor: 'operator', root_run_id: RUN, relation: null, fallback_run_id: null, cancel_requested: false, deadline_at: null, pins: {}, steps: [{ path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{}], input: {}, output: {}, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: null, completed_at: null, duration_ms: 120 }], signals: [], children: [] } };
+    case `POST /runs/${RUN}/cancel`:
+    case `POST /runs/${RUN}/retry`:
+      return { status: 202, body: { ...runSummary, status: 'running' } };
+    case `POST /runs/${RUN}/signals/mentor_ok`:
+      return { status: 202, body: { signal_id: 'sig-1', run: { ...runSummary, status: 'running' } } };
+    case 'GET /plugins':
+      return { status: 200, body: { plugins: [{ name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js' }, { name: 'broken', version: '0.0.1', source: 'directory', status: 'failed', description: null, retryable_codes: [], secrets: [], error: 'threw at load: boom', file: 'plugins/broken/index.js' }] } };
+    case 'GET /plugins/sms':
+      return { status: 200, body: { name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js', input_schema: { type: 'object', required: ['to'] }, output_schema: { type: 'object' } } };
+    case 'GET /events/stats':
+      return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10 } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
+    case 'GET /events':
+      return { status: 200, body: { events: [{ event_id: 'ev-1', type: 'test_quality.healing_required', received_at: '2026-11-28T10:00:00.000Z', runs_started: 1 }] } };
+    case 'GET /events/ev-1':
+      return { status: 200, body: { event_id: 'ev-1', type: 'test_quality.healing_required', decisions: [{ workflow: 'incident-escalation', outcome: 'started', run_id: RUN }, { workflow: 'learning-path', outcome: 'skipped', reason: 'condition_false' }] } };
+    default:
+      return { status: 404, body: { code: 'not_found', message: `no route ${route}` } };
+  }
+}
+
+describe('pancha against Core (a stand-in)', () => {
+  let core: StandInServer;
+  let keys: TestKeys;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    keys = createTestKeys('pancha-cli');
+    core = await new StandInServer(answer).start();
+    env = { PANCHA_URL: core.url, PANCHA_KEYS_DIR: keys.dir };
+  });
+  afterAll(async () => {
+    await core.close();
+    keys.remove();
+  });
+  beforeEach(() => core.requests.splice(0));
+
+  const last = () => core.requests[core.requests.length - 1];
+
+  it('calls Core as the operator with a fresh token for each request', async () => {
+    expect((await pancha(['workflows', 'list'], { env })).status).toBe(0);
+    expect((await pancha(['workflows', 'list'], { env })).status).toBe(0);
+    const tokens = core.requests.map((r) => /^Bearer (.+)$/.exec(String(r.headers.authorization))?.[1]);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).not.toEqual(tokens[1]);
+    const key = createPublicKey(keys.publicKeyPem(RequesterId.Operator));
+    for (const token of tokens) {
+      const { payload } = await jwtVerify(token!, key, { issuer: 'operator', audience: 'core' });
+      expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('uses PANCHA_TOKEN as is when set', async () => {
+    await pancha(['workflows', 'list'], { env: { PANCHA_URL: core.url, PANCHA_TOKEN: 'given-token' } });
+    expect(last().headers.authorization).toBe('Bearer given-token');
+  });
+
+  describe('workflows list', () => {
+    it('prints a plain table when piped', async () => {
+      const res = await pancha(['workflows', 'list'], { env });
+      expect(res.status).toBe(0);
+      const lines = res.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^NAME\s+STATE\s+DEFAULT\s+VERSIONS\s+LIVE RUNS\s+DESCRIPTION$/);
+      expect(lines[1]).toMatch(/^onboard-learner\s+enabled\s+1\.2\.0\s+1\.1\.0 \(deprecated\), 1\.2\.0\s+5\s+Welcome a new learner$/);
+      expect(lines[2]).toMatch(/^notify-ops\s+disabled\s+1\.0\.0\s+-\s+0\s+-$/);
+      expect(res.stdout).not.toMatch(/[│┌─\u001b]/);
+    });
+
+    it('prints a boxed, coloured table on a terminal (FORCE_COLOR)', async () => {
+      const res = await pancha(['workflows', 'list'], { env: { ...env, NO_COLOR: undefined, FORCE_COLOR: '1' } });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toContain('┌');
+      expect(res.stdout).toContain('\u001b[32menabled');
+    });
+
+    it('--json prints what Core answered', async () => {
+      const res = await pancha(['--json', 'workflows', 'list'], { env });
+      expect(json(res).workflows.map((w: { name: string }) => w.name)).toEqual(['onboard-learner', 'notify-ops']);
+      // --json is accepted after the command too
+      expect(json(await pancha(['workflows', 'list', '--json'], { env })).revision).toBe('7');
+    });
+  });
+
+  describe('workflows show', () => {
+    it('shows versions with their live runs and the setting', async () => {
+      const res = await pancha(['workflows', 'show', 'onboard-learner'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/setting\s+enabled by operator at 2026-11-03 09:00:00Z \(back on\)/);
+      expect(res.stdout).toMatch(/1\.1\.0\s+no\s+deprecated\s+2\s+2026-11-01 10:00:00Z/);
+      expect(res.stdout).toMatch(/1\.2\.0 \(default\)\s+yes\s+active\s+3\s+.*onboard-learner\.yaml/);
+    });
+
+    it('name@version shows that version\'s steps', async () => {
+      const res = await pancha(['workflows', 'show', 'onboard-learner@1.2.0'], { env });
+      expect(res.status).toBe(0);
+      expect(last().path).toBe('/workflows/onboard-learner/versions/1.2.0');
+      expect(res.stdout).toMatch(/name\s+onboard-learner@1\.0\.0/);
+      expect(res.stdout).toMatch(/timeout\s+14d/);
+      expect(res.stdout).toMatch(/mentor_ok\s+approval\s+wait for signal mentor_ok \(7d, then continue\)\s+has\(inputs\.mentor\)/);
+      expect(res.stdout).toMatch(/^STEP\s+KIND\s+DOES/m);
+      expect(res.stdout).toMatch(/create_task\s+action\s+task/);
+    });
+
+    it('an unknown workflow is a failure (exit 1) with Core\'s code and message on stderr', async () => {
+      const res = await pancha(['workflows', 'show', 'nope'], { env });
+      expect(res.status).toBe(1);
+      expect(res.stdout).toBe('');
+      expect(res.stderr.trim()).toBe('pancha: Core answered 404 unknown_workflow: no workflow named nope');
+    });
+  });
+
+  it('disable and enable send the reason and say what happens to runs', async () => {
+    const off = await pancha(['workflows', 'disable', 'onboard-learner', '--reason', 'provider outage'], { env });
+    expect(off.status).toBe(0);
+    expect(last()).toMatchObject({ method: 'POST', path: '/workflows/onboard-learner/disable', body: { reason: 'provider outage' } });
+    expect(off.stdout.trim()).toBe('onboard-learner disabled: new runs are refused; 5 runs in flight will finish');
+    const on = await pancha(['workflows', 'enable', 'onboard-learner'], { env });
+    expect(on.status).toBe(0);
+    expect(last()).toMatchObject({ method: 'POST', path: '/workflows/onboard-learner/enable', body: {} });
+    expect(on.stdout.trim()).toBe('onboard-learner enabled: new runs start again');
+  });
+
+  it('reload lists what registered and what was refused (file:line:col), exit 1 when something was refused', async () => {
+    const res = await pancha(['workflows', 'reload'], { env });
+    expect(res.status).toBe(1);
+    expect(res.stdout).toContain('registered onboard-learner@1.3.0 (onboard-learner.yaml)');
+    expect(res.stdout).toContain('refused broken.yaml: the version registered before keeps serving');
+    expect(res.stdout).toContain('broken.yaml:9:13: error unknown_action action "fax" is not known (at /steps/1/action)');
+    expect(res.stdout).toContain('1 registered, 5 unchanged, 1 refused');
+    expect(json(await pancha(['workflows', 'reload', '--json'], { env })).refused).toHaveLength(1);
+  });
+
+  it('stats asks for the window and shows rates, percentiles, the slowest step and the last failure', async () => {
+    const res = await pancha(['workflows', 'stats', 'onboard-learner', '--window', '7d'], { env });
+    expect(res.status).toBe(0);
+    expect(last().path).toBe('/workflows/stats');
+    expect(Object.fromEntries(last().query)).toEqual({ window: '7d', name: 'onboard-learner' });
+    expect(res.stdout).toMatch(/onboard-learner@1\.2\.0\s+42\s+completed 40, failed 2\s+95\.2%\s+850ms\s+2\.40s\s+summary \(1\.90s\)\s+3\s+2026-11-28 09:00:00Z 3f0c8f7e provider_down/);
+    const bad = await pancha(['workflows', 'stats', '--window', 'forever'], { env });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--window must be a duration');
+  });
+
+  describe('runs', () => {
+    it('list passes the filters (a relative --since becomes a time) and prints a table', async () => {
+      const before = Date.now();
+      const res = await pancha(['runs', 'list', '--workflow', 'onboard-learner', '--status', 'failed', '--since', '2h', '--limit', '20'], { env });
+      expect(res.status).toBe(0);
+      const q = Object.fromEntries(last().query);
+      expect(q).toMatchObject({ workflow: 'onboard-learner', status: 'failed', limit: '20' });
+      const since = Date.parse(q.since);
+      expect(since).toBeGreaterThanOrEqual(before - 2 * 3_600_000 - 1000);
+      expect(since).toBeLessThanOrEqual(Date.now() - 2 * 3_600_000 + 1000);
+      expect(res.stdout).toMatch(new RegExp(`${RUN}\\s+onboard-learner@1\\.2\\.0\\s+failed\\s+2026-11-28 10:00:00Z\\s+1\\.50s\\s+provider_down: email provider refused`));
+    });
+
+    it('refuses a bad status or run id before calling Core (exit 2)', async () => {
+      const status = await pancha(['runs', 'list', '--status', 'exploded'], { env });
+      expect(status.status).toBe(2);
+      expect(status.stderr).toContain('--status must be one of pending, running, completed, failed, cancelled, timed_out');
+      const id = await pancha(['runs', 'show', 'not-a-uuid'], { env });
+      expect(id.status).toBe(2);
+      expect(id.stderr).toContain('<run_id> must be a UUID');
+      expect(core.requests).toHaveLength(0);
+    });
+
+    it('show prints the run and its steps; --json the whole view', async () => {
+      const res = await pancha(['runs', 'show', RUN], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/workflow\s+onboard-learner@1\.2\.0/);
+      expect(res.stdout).toMatch(/create_task\s+action\s+completed\s+1\s+120ms/);
+      expect(json(await pancha(['runs', 'show', RUN, '--json'], { env })).steps).toHaveLength(1);
+    });
+
+    it('cancel, retry and signal post to the run', async () => {
+      expect((await pancha(['runs', 'cancel', RUN], { env })).stdout).toContain(`cancel requested for ${RUN}`);
+      expect(last()).toMatchObject({ method: 'POST', path: `/runs/${RUN}/cancel` });
+      expect((await pancha(['runs', 'retry', RUN], { env })).stdout).toContain(`retrying ${RUN}`);
+      expect(last()).toMatchObject({ method: 'POST', path: `/runs/${RUN}/retry` });
+      const sig = await pancha(['runs', 'signal', RUN, 'mentor_ok', '--payload', '{"by":"mentor"}'], { env });
+      expect(sig.status).toBe(0);
+      expect(last()).toMatchObject({ method: 'POST', path: `/runs/${RUN}/signals/mentor_ok`, body: { payload: { by: 'mentor' } } });
+      const bad = await pancha(['runs', 'signal', RUN, 'mentor_ok', '--payload', '{oops'], { env });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--payload must be JSON');
+    });
+  });
+
+  describe('plugins', () => {
+    it('list shows each plugin\'s source and status, the load error of a failed one', async () => {
+      const res = await pancha(['plugins', 'list'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/sms\s+1\.0\.0\s+directory\s+loaded\s+Send an SMS/);
+      expect(res.stdout).toMatch(/broken\s+0\.0\.1\s+directory\s+failed\s+threw at load: boom/);
+    });
+
+    it('show prints the schemas', async () => {
+      const res = await pancha(['plugins', 'show', 'sms'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/retryable codes\s+rate_limited/);
+      expect(res.stdout).toContain('"required": [\n    "to"\n  ]');
+      expect(json(await pancha(['plugins', 'show', 'sms', '--json'], { env })).input_schema).toEqual({ type: 'object', required: ['to'] });
+    });
+  });
+
+  describe('events', () => {
+    it('stats renders counts, skips by reason and per-type rows', async () => {
+      const res = await pancha(['events', 'stats'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/received\s+120/);
+      expect(res.stdout).toMatch(/duplicate\s+10/);
+      expect(res.stdout).toMatch(/test_quality\.healing_required\s+100\s+10/);
+      expect(res.stdout).toMatch(/auth-tests\s+40/);
+    });
+
+    it('list passes --type and --since; show prints the decision trail', async () => {
+      const list = await pancha(['events', 'list', '--type', 'test_quality.healing_required', '--since', '2026-11-28T00:00:00Z'], { env });
+      expect(list.status).toBe(0);
+      expect(Object.fromEntries(last().query)).toEqual({ type: 'test_quality.healing_required', since: '2026-11-28T00:00:00.000Z' });
+      expect(list.stdout).toMatch(/ev-1\s+test_quality\.healing_required/);
+      const show = await pancha(['events', 'show', 'ev-1'], { env });
+      expect(show.stdout).toMatch(/learning-path\s+skipped\s+-\s+condition_false/);
+    });
+  });
+
+  describe('when Core is not there', () => {
+    it('says so in one line and exits 2', async () => {
+      const port = await freePort();
+      const res = await pancha(['workflows', 'list'], { env: { ...env, PANCHA_URL: `http://127.0.0.1:${port}` } });
+      expect(res.status).toBe(2);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toBe(`pancha: cannot reach Core at http://127.0.0.1:${port}: connection refused\n`);
+    });
+
+    it('without keys or a token, says how to get them (exit 2)', async () => {
+      const res = await pancha(['runs', 'list'], { env: { PANCHA_URL: core.url, PANCHA_KEYS_DIR: '/nonexistent/keys' } });
+      expect(res.status).toBe(2);
+      expect(res.stderr).toContain('no operator key at /nonexistent/keys/operator.key.pem');
+    });
+  });
+
+  describe('usage', () => {
+    it('--help works on every command and exits 0', async () => {
+      for (const args of [[], ['workflows'], ['workflows', 'validate'], ['runs', 'list'], ['plugins', 'show'], ['events', 'list']]) {
+        const res = await pancha([...args, '--help']);
+        expect({ args, status: res.status }).toEqual({ args, status: 0 });
+        expect(res.stdout).toContain('Usage: pancha');
+      }
+    });
+
+    it('an unknown command or a missing argument exits 2 with a hint', async () => {
+      const unknown = await pancha(['workflows', 'frobnicate'], { env });
+      expect(unknown.status).toBe(2);
+      expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+      const missing = await pancha(['runs', 'show'], { env });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain("missing required argument 'run_id'");
+      expect(core.requests).toHaveLength(0);
+    });
+  });
+});
