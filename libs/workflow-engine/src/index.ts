@@ -5,3 +5,4 @@ export * from './interpreter';
 export * from './run-state';
 export * from './start-resolution';
 export * from './manifest-tests';
+export * from './workflow-set';

@@ -267,6 +267,8 @@ export interface Finding {
   message: string;
   file?: string;
   line?: number;
+  /** 1-based column on `line`, when the source map knows it. */
+  column?: number;
   /** JSON pointer into the manifest (e.g. `/steps/2/with/recipient`). */
   path: string;
 }

@@ -273,7 +273,7 @@ describe('parseManifest: syntax findings', () => {
     const { manifest: m, findings } = parseManifest(text, { file: 'other.yaml', expectedName: 'other' });
     expect(m).toBeUndefined();
     expect(findings).toEqual([
-      { layer: 'syntax', severity: 'error', code: 'name_mismatch', path: '/name', line: 1, file: 'other.yaml', message: 'name "demo" does not match the file name "other"' },
+      { layer: 'syntax', severity: 'error', code: 'name_mismatch', path: '/name', line: 1, column: 1, file: 'other.yaml', message: 'name "demo" does not match the file name "other"' },
     ]);
   });
 
@@ -332,5 +332,13 @@ describe('parseManifest: syntax findings', () => {
     const text = ['name: Bad', 'version: 1', 'steps:', '  - id: A', '    action: task', '    timeout: soon', ''].join('\n');
     const codes = parseManifest(text).findings.map((f) => f.code).sort();
     expect(codes).toEqual(['invalid_duration', 'invalid_name', 'invalid_step_id', 'wrong_type']);
+  });
+});
+
+describe('finding positions', () => {
+  it('gives the line and column of the offending key, so editors jump to it', () => {
+    const text = ['name: demo', 'version: 1.0.0', 'steps:', '  - id: Bad-Id', '    action: task', ''].join('\n');
+    const { findings } = parseManifest(text, { file: 'demo.yaml' });
+    expect(findings).toEqual(expect.arrayContaining([expect.objectContaining({ path: '/steps/0/id', line: 4, column: 5 })]));
   });
 });

@@ -37,6 +37,8 @@ export interface ManifestSource {
   file?: string;
   /** 1-based line of the value at `pointer`, or of its nearest ancestor that is in the file. */
   lineOf(pointer: string): number | undefined;
+  /** 1-based column on that same line (of the key, for a mapping entry), when known. */
+  columnOf?(pointer: string): number | undefined;
 }
 
 export interface ParseManifestOptions {
@@ -81,16 +83,19 @@ function refProblem(value: string): string | null {
 }
 
 export function parseManifest(text: string, opts: ParseManifestOptions = {}): ParseManifestResult {
-  const lines = new Map<string, number>();
+  const lines = new Map<string, LinePos>();
   const source = manifestSource(lines, opts.file);
   const findings: Finding[] = [];
-  const add = (code: string, message: string, path: string, severity: FindingSeverity = 'error', line = source.lineOf(path)) =>
-    findings.push({ layer: 'syntax', severity, code, message, file: opts.file, line, path });
+  const add = (code: string, message: string, path: string, severity: FindingSeverity = 'error', at: LinePos | undefined = positionOf(lines, path)) =>
+    findings.push({ layer: 'syntax', severity, code, message, file: opts.file, line: at?.line, ...(at?.column !== undefined ? { column: at.column } : {}), path });
 
   const lineCounter = new LineCounter();
   // JSON-like YAML only: no merge keys, no !!binary/!!set/!!timestamp turning into non-JSON values (they stay strings, with a warning).
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false, resolveKnownTags: false, version: '1.2' });
-  const lineAt = (offset: number) => Math.max(1, lineCounter.linePos(offset).line);
+  const lineAt = (offset: number): LinePos => {
+    const pos = lineCounter.linePos(offset);
+    return pos.line < 1 ? { line: 1, column: 1 } : { line: pos.line, column: Math.max(1, pos.col) };
+  };
   for (const error of doc.errors) {
     const detail = error.code === 'DUPLICATE_KEY' ? ` ("${/^[^:\n]*/.exec(text.slice(error.pos[0]))?.[0].trim() ?? ''}")` : '';
     add('yaml_syntax', `${error.message.split('\n')[0]}${detail}`, '', 'error', lineAt(error.pos[0]));
@@ -107,7 +112,7 @@ export function parseManifest(text: string, opts: ParseManifestOptions = {}): Pa
     return { findings, source };
   }
   if (raw === null || raw === undefined) {
-    add('empty_manifest', 'the manifest is empty', '', 'error', 1);
+    add('empty_manifest', 'the manifest is empty', '', 'error', { line: 1, column: 1 });
     return { findings, source };
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
@@ -131,22 +136,31 @@ export function parseManifest(text: string, opts: ParseManifestOptions = {}): Pa
   return { manifest: failed ? undefined : manifest, findings, source };
 }
 
-function manifestSource(lines: Map<string, number>, file: string | undefined): ManifestSource {
+interface LinePos {
+  line: number;
+  column: number;
+}
+
+/** The position of `pointer`, or of its nearest ancestor that is in the file. */
+function positionOf(lines: Map<string, LinePos>, pointer: string): LinePos | undefined {
+  let p = pointer;
+  for (;;) {
+    const at = lines.get(p);
+    if (at !== undefined) return at;
+    if (p === '') return undefined;
+    p = p.slice(0, p.lastIndexOf('/'));
+  }
+}
+
+function manifestSource(lines: Map<string, LinePos>, file: string | undefined): ManifestSource {
   return {
     file,
-    lineOf(pointer: string): number | undefined {
-      let p = pointer;
-      for (;;) {
-        const line = lines.get(p);
-        if (line !== undefined) return line;
-        if (p === '') return undefined;
-        p = p.slice(0, p.lastIndexOf('/'));
-      }
-    },
+    lineOf: (pointer) => positionOf(lines, pointer)?.line,
+    columnOf: (pointer) => positionOf(lines, pointer)?.column,
   };
 }
 
-function collectLines(node: unknown, pointer: string, lines: Map<string, number>, lineAt: (offset: number) => number, depth: number): void {
+function collectLines(node: unknown, pointer: string, lines: Map<string, LinePos>, lineAt: (offset: number) => LinePos, depth: number): void {
   if (!node || typeof node !== 'object' || depth > 256) return;
   const range = (node as { range?: [number, number, number] }).range;
   if (range && !lines.has(pointer)) lines.set(pointer, lineAt(range[0]));
@@ -394,7 +408,8 @@ class Normaliser {
   ) {}
 
   private error(code: string, message: string, path: string): void {
-    this.findings.push({ layer: 'syntax', severity: 'error', code, message, file: this.file, line: this.source.lineOf(path), path });
+    const column = this.source.columnOf?.(path);
+    this.findings.push({ layer: 'syntax', severity: 'error', code, message, file: this.file, line: this.source.lineOf(path), ...(column !== undefined ? { column } : {}), path });
   }
 
   private at(pointer: string): SourceLocation {

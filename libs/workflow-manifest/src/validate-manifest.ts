@@ -213,7 +213,10 @@ class Findings {
   }
 
   add(layer: ValidationLayer, severity: FindingSeverity, code: string, message: string, path: string): void {
-    this.list.push({ layer, severity, code, message, file: this.source?.file ?? this.manifest.file, line: this.lineOf(path), path });
+    const line = this.lineOf(path);
+    // A column only when the line is the source map's own for this pointer (not a fallback to the enclosing step).
+    const column = line !== undefined && line === this.source?.lineOf(path) ? this.source.columnOf?.(path) : undefined;
+    this.list.push({ layer, severity, code, message, file: this.source?.file ?? this.manifest.file, line, ...(column !== undefined ? { column } : {}), path });
   }
 
   private lineOf(path: string): number | undefined {

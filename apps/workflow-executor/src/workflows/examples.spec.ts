@@ -4,8 +4,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runManifestTests } from '@pancha/workflow-engine';
-import { applyValidationMode, parseManifest, resolveVersion, validateWorkflowSet, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { runWorkflowSetTests } from '@pancha/workflow-engine';
+import { applyValidationMode, parseManifest, validateWorkflowSet, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { testConfig } from '../config/test-config';
 import { HttpAction } from './engine/http.action';
 
@@ -49,13 +49,8 @@ describe('workflows/ (the shipped examples)', () => {
 
   for (const manifest of manifests.values()) {
     it(`${manifest.name}: its tests pass in the engine`, async () => {
-      const results = await runManifestTests(manifest, {
-        manifestOf: (name, version) => (manifests.get(name)?.version === version ? manifests.get(name) : undefined),
-        resolve: (name, range) => {
-          const m = manifests.get(name);
-          return m ? resolveVersion(range, [{ version: m.version }]) : undefined;
-        },
-      });
+      // The same set runner as `pancha workflows test`: sub-workflows resolve within workflows/.
+      const results = await runWorkflowSetTests([...manifests.values()], { only: (m) => m === manifest });
       expect(results.length).toBeGreaterThan(0);
       for (const r of results) expect({ test: `${r.workflow}: ${r.name}`, failures: r.failures }).toEqual({ test: `${r.workflow}: ${r.name}`, failures: [] });
     });

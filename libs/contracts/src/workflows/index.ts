@@ -1,2 +1,3 @@
 export * from './workflow-catalog';
 export * from './workflow-runs';
+export * from './operations';

@@ -1,0 +1,57 @@
+/**
+ * Operational views of workflows and plugins served by Core's public API and read by the `pancha` CLI and PRANA:
+ * `GET /workflows/stats`, `GET /plugins`, `GET /plugins/<name>`.
+ */
+
+/** Per-workflow run statistics over a window (`GET /workflows/stats?window=24h[&name=]`). */
+export interface WorkflowStats {
+  name: string;
+  version: string;
+  /** Runs started in the window, by status (e.g. `succeeded`, `failed`, `cancelled`, `running`). */
+  runs: Record<string, number>;
+  total: number;
+  /** Succeeded / ended runs in the window; null when no run ended. */
+  success_rate: number | null;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  slowest_step: { step_id: string; p95_ms: number } | null;
+  retries: number;
+  last_failure: { run_id: string; at: string; error: string } | null;
+}
+
+export interface WorkflowStatsResponse {
+  /** The window asked for, as given (e.g. `24h`). */
+  window: string;
+  /** Start of the window (ISO 8601). */
+  since: string;
+  workflows: WorkflowStats[];
+}
+
+export type PluginSource = 'builtin' | 'directory' | 'package';
+export type PluginStatus = 'loaded' | 'failed';
+
+/** One action plugin as the executor loaded it (`GET /plugins`). */
+export interface PluginView {
+  name: string;
+  version: string;
+  source: PluginSource;
+  status: PluginStatus;
+  description: string | null;
+  retryable_codes: string[];
+  /** Names of the secrets the plugin declares (never their values). */
+  secrets: string[];
+  /** Why loading failed (status `failed`), else null. */
+  error: string | null;
+  /** Where the plugin was loaded from (directory plugins), else null. */
+  file: string | null;
+}
+
+export interface PluginListResponse {
+  plugins: PluginView[];
+}
+
+/** `GET /plugins/<name>`: the plugin with its input and output JSON Schemas. */
+export type PluginDetailView = PluginView & {
+  input_schema: Record<string, unknown> | null;
+  output_schema: Record<string, unknown> | null;
+};
