@@ -12,6 +12,7 @@ import { WorkflowSecrets } from './registry/workflow-secrets';
 import { WorkflowsController } from './registry/workflows.controller';
 import { RunsController } from './runs/runs.controller';
 import { RunsService } from './runs/runs.service';
+import { WorkflowStatsService } from './stats/workflow-stats.service';
 
 /** Versioned workflow definitions (the registry), the durable step engine, and the governed runs API. */
 @Module({
@@ -26,6 +27,7 @@ import { RunsService } from './runs/runs.service';
     RunWorker,
     RunsService,
     WorkflowRegistry,
+    WorkflowStatsService,
     { provide: WorkflowSecrets, useFactory: (config: WorkflowExecutorConfig) => new WorkflowSecrets(config), inject: [WorkflowExecutorConfig] },
   ],
   exports: [RunWorker, WorkflowRegistry, RunsService, ActionInvoker],
