@@ -37,6 +37,11 @@ Module._load = function load(request, parent, isMain) {
   const bare = request.startsWith('node:') ? request.slice(5) : request;
   if (DENIED.has(bare.split('/')[0])) throw new ForbiddenAccess('a plugin may not load ' + request);
   if (request.startsWith('@pancha/')) throw new ForbiddenAccess('a plugin may not load the executor\'s modules (' + request + ')');
+  if (request.startsWith('.') || path.isAbsolute(request)) {
+    // Checked before resolving: a path into the executor is refused even where it would not resolve (.ts sources).
+    const base = parent && parent.filename ? path.dirname(parent.filename) : process.cwd();
+    if (isForbiddenPath(path.resolve(base, request))) throw new ForbiddenAccess('a plugin may not load the executor\'s modules (' + request + ')');
+  }
   if (!Module.isBuiltin(request)) {
     const resolved = Module._resolveFilename(request, parent, isMain);
     if (isForbiddenPath(resolved)) throw new ForbiddenAccess('a plugin may not load the executor\'s modules (' + request + ')');
