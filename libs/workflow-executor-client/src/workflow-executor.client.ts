@@ -7,6 +7,9 @@ import {
   type WorkflowCatalog,
   type WorkflowListResponse,
   type WorkflowSummaryView,
+  type PluginDetailView,
+  type PluginListResponse,
+  type WorkflowStatsResponse,
   type CapturedMessageListResponse,
   type CapturedMessageView,
   type ExecuteWorkflowRequest,
@@ -130,6 +133,22 @@ export class WorkflowExecutorClient extends HttpServiceClient {
 
   async workflowFindings(): Promise<unknown> {
     return (await this.request<unknown>({ method: 'GET', url: '/api/workflows/findings' })).data;
+  }
+
+  async workflowStats(query: { window?: string; name?: string } = {}): Promise<WorkflowStatsResponse> {
+    const params = new URLSearchParams();
+    if (query.window) params.set('window', query.window);
+    if (query.name) params.set('name', query.name);
+    const qs = params.size > 0 ? `?${params.toString()}` : '';
+    return (await this.request<WorkflowStatsResponse>({ method: 'GET', url: `/api/workflows/stats${qs}` })).data;
+  }
+
+  async plugins(): Promise<PluginListResponse> {
+    return (await this.request<PluginListResponse>({ method: 'GET', url: '/api/plugins' })).data;
+  }
+
+  async plugin(name: string): Promise<PluginDetailView> {
+    return (await this.request<PluginDetailView>({ method: 'GET', url: `/api/plugins/${encodeURIComponent(name)}` })).data;
   }
 
   async health(): Promise<HealthResponse> {

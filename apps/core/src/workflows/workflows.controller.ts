@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
 import {
   SetWorkflowEnabledDto,
   type StartRunAccepted,
@@ -6,6 +6,7 @@ import {
   WORKFLOW_NAME_REGEX,
   WorkflowErrorCode,
   type WorkflowListResponse,
+  type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
@@ -61,6 +62,17 @@ export class WorkflowsController {
       const report = await this.executor.reloadWorkflows();
       await this.catalog.refresh();
       return report;
+    } catch (error) {
+      throw this.runs.translate(error);
+    }
+  }
+
+  /** The executor's stats (`window` default 24h, optional `name`); the executor refuses a bad window with 400. */
+  @Get('stats')
+  @RequireOperation('read')
+  async stats(@Query('window') window?: string, @Query('name') name?: string): Promise<WorkflowStatsResponse> {
+    try {
+      return await this.executor.workflowStats({ window, name });
     } catch (error) {
       throw this.runs.translate(error);
     }

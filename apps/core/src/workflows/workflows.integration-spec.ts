@@ -55,6 +55,12 @@ const executor = new StandInServer((req) => {
     return { status: 200, body: catalog };
   }
   if (req.method === 'POST' && req.path === '/api/runs') return startAnswer(req);
+  if (req.path === '/api/workflows/stats') {
+    if (req.query.get('window') === 'soon') return { status: 400, body: { code: 'invalid_stats_window', message: 'window must be a duration such as 90m, 24h or 7d, not "soon"' } };
+    return { status: 200, body: { window: req.query.get('window') ?? '24h', since: '2026-01-01T00:00:00.000Z', workflows: [{ name: req.query.get('name') ?? 'onboard', version: '1.2.0', runs: { completed: 2 }, total: 2, success_rate: 1, p50_ms: 10, p95_ms: 20, slowest_step: null, retries: 0, last_failure: null }] } };
+  }
+  if (req.path === '/api/plugins') return { status: 200, body: { plugins: [{ name: 'json-transform', version: '1.0.0', source: 'directory', status: 'loaded', description: null, retryable_codes: [], secrets: [], error: null, file: 'json-transform/index.js' }] } };
+  if (req.path === '/api/plugins/nope') return { status: 404, body: { code: 'unknown_plugin', message: 'no plugin named nope' } };
   if (req.method === 'GET' && req.path.startsWith('/api/runs/')) return { status: 404, body: { code: 'run_not_found', message: 'no run' } };
   return { status: 404, body: { code: 'not_found' } };
 });
@@ -95,6 +101,30 @@ describe('Core workflow runs', () => {
     await db?.drop();
     await Promise.all([executor.close(), bucket.close()]);
     keys.remove();
+  });
+
+  describe('GET /workflows/stats and GET /plugins (the executor’s, through Core)', () => {
+    it('passes window and name on and answers with the executor’s stats', async () => {
+      const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=7d&name=onboard');
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ window: '7d', workflows: [expect.objectContaining({ name: 'onboard', runs: { completed: 2 } })] });
+      const seen = executor.requests.filter((r) => r.path === '/api/workflows/stats').at(-1);
+      expect([seen?.query.get('window'), seen?.query.get('name')]).toEqual(['7d', 'onboard']);
+    });
+
+    it('a bad window is the executor’s 400 with its code', async () => {
+      const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=soon');
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'invalid_stats_window' });
+    });
+
+    it('lists plugins and answers 404 unknown_plugin for a name the executor does not have', async () => {
+      const list = await as(RequesterId.Operator, 'GET', '/plugins');
+      expect(list.body).toEqual({ plugins: [expect.objectContaining({ name: 'json-transform', status: 'loaded' })] });
+      const missing = await as(RequesterId.Operator, 'GET', '/plugins/nope');
+      expect(missing.status).toBe(404);
+      expect(missing.body).toMatchObject({ code: 'unknown_plugin' });
+    });
   });
 
   describe('POST /workflows/:name/runs', () => {

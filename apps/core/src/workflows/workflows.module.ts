@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PluginsController } from './plugins.controller';
 import { RunsController } from './runs.controller';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 import { WorkflowRunsService } from './workflow-runs.service';
@@ -6,7 +7,7 @@ import { WorkflowsController } from './workflows.controller';
 
 /** Workflow runs and the registry on Core's public port; the mirror of the executor's catalog. */
 @Module({
-  controllers: [WorkflowsController, RunsController],
+  controllers: [WorkflowsController, RunsController, PluginsController],
   providers: [WorkflowCatalogService, WorkflowRunsService],
   exports: [WorkflowCatalogService, WorkflowRunsService],
 })

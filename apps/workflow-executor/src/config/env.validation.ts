@@ -105,8 +105,36 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   @IsOptional() @IsString()
   WORKFLOW_SECRETS_FILE?: string;
 
+  /** Watch WORKFLOWS_DIR and reload on change (a debounced `POST /api/workflows/reload`); off: reload only on request. */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean()
+  WORKFLOWS_WATCH = true;
+
+  /** Quiet time after the last file change before a watched directory is reloaded (editors write in bursts). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(10) @Max(60_000)
+  WORKFLOWS_WATCH_DEBOUNCE_MS = 300;
+
+  /** Action plugins (`<name>.js` or `<name>/index.js`); default: `plugins/` at the repository root. */
+  @IsOptional() @IsString()
+  PLUGINS_DIR?: string;
+
+  /** npm packages that export a plugin (comma-separated), resolved from the executor's node_modules. */
+  @IsOptional() @IsString()
+  PLUGIN_PACKAGES = '';
+
+  /** Heap limit of each plugin's worker thread; a plugin that allocates past it fails its step with plugin_crashed. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(8) @Max(4096)
+  PLUGIN_MAX_MEMORY_MB = 64;
+
   get workflowsDir(): string {
     return this.WORKFLOWS_DIR ? path.resolve(this.WORKFLOWS_DIR) : defaultWorkflowsDir();
+  }
+
+  get pluginsDir(): string {
+    return this.PLUGINS_DIR ? path.resolve(this.PLUGINS_DIR) : repositoryDir('plugins');
+  }
+
+  get pluginPackages(): string[] {
+    return this.PLUGIN_PACKAGES.split(',').map((p) => p.trim()).filter((p) => p !== '');
   }
 
   get workflowHttpHosts(): string[] {
@@ -124,8 +152,12 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
 
 /** `workflows/` beside the repository's package.json, found by walking up from this file (src/ or dist/). */
 function defaultWorkflowsDir(): string {
+  return repositoryDir('workflows');
+}
+
+function repositoryDir(name: string): string {
   for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'workflows'))) return path.join(dir, 'workflows');
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, name))) return path.join(dir, name);
   }
-  return path.resolve('workflows');
+  return path.resolve(name);
 }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runWorkflowSetTests } from '@pancha/workflow-engine';
 import { applyValidationMode, parseManifest, validateWorkflowSet, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { discoverPluginFiles, PluginHost } from '@pancha/plugin-sdk';
 import { testConfig } from '../config/test-config';
 import { HttpAction } from './engine/http.action';
 
@@ -33,9 +34,15 @@ describe('workflows/ (the shipped examples)', () => {
     expect([...kinds].sort()).toEqual(['action', 'approval', 'foreach', 'if', 'parallel', 'sleep', 'switch', 'workflow']);
   });
 
-  it('every manifest validates in strict mode with the executor actions and no errors', () => {
+  it('every manifest validates in strict mode with the executor actions (and the plugins of plugins/) and no errors', async () => {
     for (const p of parsed) expect({ file: p.file, findings: p.findings.filter((f) => f.severity === 'error') }).toEqual({ file: p.file, findings: [] });
-    const actions = new Map([['task', {}], ['email', {}], ['whatsapp', {}], ['ai', {}], ['http', { inputSchema: new HttpAction(testConfig()).inputSchema }]]);
+    const actions = new Map<string, { inputSchema?: Record<string, unknown> }>([['task', {}], ['email', {}], ['whatsapp', {}], ['ai', {}], ['http', { inputSchema: new HttpAction(testConfig()).inputSchema }]]);
+    const host = new PluginHost({ forbiddenPaths: [], maxMemoryMb: 64, loadTimeoutMs: 20_000 });
+    for (const entry of discoverPluginFiles(path.resolve(__dirname, '../../../../plugins'))) {
+      const described = await host.describe(entry);
+      if (!described.ok) throw new Error(`plugin ${entry.label}: ${described.error}`);
+      actions.set(described.declaration.name, { inputSchema: described.declaration.input });
+    }
     const set = validateWorkflowSet(
       parsed.map((p) => ({ manifest: p.manifest!, source: p.source })),
       { actions, policyHttpHosts: ['127.0.0.1', 'localhost', 'healing.pancha.local', 'publish.pancha.local'] },

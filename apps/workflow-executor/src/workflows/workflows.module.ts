@@ -10,24 +10,29 @@ import { RunWorker } from './engine/run-worker.service';
 import { WorkflowRegistry } from './registry/workflow-registry.service';
 import { WorkflowSecrets } from './registry/workflow-secrets';
 import { WorkflowsController } from './registry/workflows.controller';
+import { PluginRegistry } from './plugins/plugin-registry.service';
+import { PluginsController } from './plugins/plugins.controller';
 import { RunsController } from './runs/runs.controller';
 import { RunsService } from './runs/runs.service';
+import { WorkflowStatsService } from './stats/workflow-stats.service';
 
 /** Versioned workflow definitions (the registry), the durable step engine, and the governed runs API. */
 @Module({
   imports: [AdaptersModule],
-  controllers: [RunsController, WorkflowsController],
+  controllers: [RunsController, WorkflowsController, PluginsController],
   providers: [
     { provide: EngineClock, useClass: SystemClock },
     ActionInvoker,
     HttpAction,
+    PluginRegistry,
     RunEvents,
     RunStore,
     RunWorker,
     RunsService,
     WorkflowRegistry,
+    WorkflowStatsService,
     { provide: WorkflowSecrets, useFactory: (config: WorkflowExecutorConfig) => new WorkflowSecrets(config), inject: [WorkflowExecutorConfig] },
   ],
-  exports: [RunWorker, WorkflowRegistry, RunsService, ActionInvoker],
+  exports: [RunWorker, WorkflowRegistry, RunsService, ActionInvoker, PluginRegistry],
 })
 export class WorkflowsModule {}

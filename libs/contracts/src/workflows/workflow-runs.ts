@@ -36,6 +36,8 @@ export enum WorkflowErrorCode {
   RunFinished = 'run_finished',
   /** The executor has not answered (down or unreachable): the request is refused, nothing changed. */
   ExecutorUnavailable = 'executor_unavailable',
+  /** `GET /workflows/stats?window=`: not a duration (`90m`, `24h`, `7d`) or longer than 90 days. */
+  InvalidStatsWindow = 'invalid_stats_window',
 }
 
 /** Body of `POST /workflows/:name/runs` (Core). */

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import { ExecutorErrorCode, type PluginSource, type WorkflowPayload } from '@pancha/contracts';
 import { type ActionCommand, type ActionResult, EngineErrorCode, engineError, type RunRecord } from '@pancha/workflow-engine';
+import type { ActionDeclaration } from '@pancha/plugin-sdk';
 import type { JsonSchema, WorkflowManifest } from '@pancha/workflow-manifest';
 import type { EntityManager } from 'typeorm';
 import type { ActionAdapter } from '../../adapters/action-adapter';
@@ -28,13 +29,30 @@ export interface ActionRunContext {
   secrets: Readonly<Record<string, string>>;
 }
 
-/** An action the engine can run: the built-in adapters and `http` today, plugins through the same shape. */
+/**
+ * An action the engine can run, registered through `ActionInvoker.register`: the built-ins (task, email, whatsapp,
+ * ai, http; in-process) and plugins (in worker threads) alike, each described by the SDK's `ActionDeclaration`.
+ */
 export interface ExecutorAction {
   readonly name: string;
   readonly version: string;
   readonly inputSchema?: JsonSchema;
+  readonly declaration: ActionDeclaration;
+  readonly source: PluginSource;
+  /** Directory plugins: the file, relative to PLUGINS_DIR. */
+  readonly file?: string;
+  /** Set when the plugin did not load: every step using it fails with plugin_load_failed. */
+  readonly loadError?: string;
   run(input: Record<string, unknown>, ctx: ActionRunContext): Promise<InvokedAction>;
 }
+
+/** The built-in adapters, declared with the plugin SDK's types (their `with` is checked by the adapter itself). */
+export const BUILTIN_DECLARATIONS: Record<'task' | 'email' | 'whatsapp' | 'ai', ActionDeclaration> = {
+  task: { name: 'task', version: 'builtin', description: 'Creates a task row (title, description) for the run’s user', secrets: [] },
+  email: { name: 'email', version: 'builtin', description: 'Sends an email over SMTP_URL (or to the capture outbox)', retryableCodes: ['adapter_timeout', 'adapter_execution_failed'], secrets: [] },
+  whatsapp: { name: 'whatsapp', version: 'builtin', description: 'Sends a WhatsApp message through the Cloud API (or to the capture outbox)', retryableCodes: ['adapter_timeout', 'adapter_execution_failed'], secrets: [] },
+  ai: { name: 'ai', version: 'builtin', description: 'Asks the OpenAI-compatible model at AI_BASE_URL', retryableCodes: ['adapter_timeout', 'adapter_execution_failed'], secrets: [] },
+};
 
 /** Codes a repeat cannot fix: a missing field stays missing, an unconfigured provider stays unconfigured. */
 const TERMINAL_CODES: ReadonlySet<string> = new Set([
@@ -77,6 +95,19 @@ export class ActionInvoker {
   register(action: ExecutorAction): void {
     if (this.actions.has(action.name)) throw new Error(`Two actions named "${action.name}"`);
     this.actions.set(action.name, action);
+  }
+
+  has(name: string): boolean {
+    return this.actions.has(name);
+  }
+
+  /** Every registered action (built-ins first, then plugins), for the plugins API. */
+  list(): ExecutorAction[] {
+    return [...this.actions.values()];
+  }
+
+  get(name: string): ExecutorAction | undefined {
+    return this.actions.get(name);
   }
 
   /** Names and input schemas, for the registry's validation of manifests. */
@@ -141,9 +172,12 @@ function fail(error: { code: string; message: string; retryable: boolean }): Inv
 
 /** A built-in adapter (task, email, whatsapp, ai) seen as an engine action: `with` is its payload. */
 function adapterAction(adapter: ActionAdapter): ExecutorAction {
+  const declaration = BUILTIN_DECLARATIONS[adapter.actionType as keyof typeof BUILTIN_DECLARATIONS] ?? { name: adapter.actionType, version: 'builtin' };
   return {
     name: adapter.actionType,
     version: 'builtin',
+    declaration,
+    source: 'builtin',
     async run(input, ctx) {
       const parsed = adapter.parse({ ...input, action_type: adapter.actionType } as WorkflowPayload);
       if (!parsed.ok) return fail({ code: parsed.failure.error_code, message: parsed.failure.message, retryable: false });

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ActionDeclaration } from '@pancha/plugin-sdk';
 import { injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { hostAllowed } from '../registry/http-hosts';
@@ -36,6 +37,17 @@ export class HttpAction implements ExecutorAction {
       body: {},
       expect_status: { oneOf: [{ type: 'integer' }, { type: 'array', items: { type: 'integer' } }] },
     },
+  };
+
+  readonly source = 'builtin' as const;
+  readonly declaration: ActionDeclaration = {
+    name: this.name,
+    version: this.version,
+    description: 'One HTTP request to a host allowed by the manifest and the deployment, with Idempotency-Key and traceparent',
+    input: this.inputSchema,
+    // http_unexpected_status is retryable only for 5xx, 408, 425 and 429.
+    retryableCodes: [HttpActionErrorCode.Unreachable, HttpActionErrorCode.UnexpectedStatus, 'adapter_timeout'],
+    secrets: [],
   };
 
   constructor(private readonly config: WorkflowExecutorConfig) {}

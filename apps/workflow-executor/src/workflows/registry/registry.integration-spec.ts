@@ -3,6 +3,8 @@
  * immutable (other content under the same version is refused and the registered one keeps serving), and an
  * invalid manifest is refused with findings that name layer, code, file and line.
  */
+import { RequesterId } from '@pancha/contracts';
+import { eventually, poll } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -71,5 +73,88 @@ describe('workflow registry', () => {
     expect(refused?.findings).toEqual(expect.arrayContaining([expect.objectContaining({ layer: 'security', file: 'broken.yaml', line: 6 })]));
     const show = await h.call('GET', '/api/workflows/broken');
     expect(show.status).toBe(404);
+  });
+});
+
+describe('hot reload, drain and enable/disable', () => {
+  let h: ExecutorHarness;
+
+  beforeAll(async () => {
+    h = await startExecutorHarness({ workflows: { 'greet.yaml': V1 }, env: { WORKFLOWS_WATCH: 'true', WORKFLOWS_WATCH_DEBOUNCE_MS: '50' } });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('picks up a changed file without a reload request: the new version registers beside the old and becomes the default', async () => {
+    h.writeWorkflow('greet.yaml', V1.replace('version: 1.0.0', 'version: 1.2.0'));
+    const show = await poll('the watcher to register 1.2.0', async () => {
+      const res = await h.call('GET', '/api/workflows/greet');
+      return res.body.default_version === '1.2.0' ? res : undefined;
+    });
+    expect(show.body.versions.map((v: { version: string; present: boolean }) => [v.version, v.present])).toEqual([
+      ['1.2.0', true],
+      ['1.0.0', false],
+    ]);
+    const findings = await h.call('GET', '/api/workflows/findings');
+    expect(findings.body).toMatchObject({ trigger: 'watch', registered: [expect.objectContaining({ workflow: 'greet', version: '1.2.0' })] });
+  });
+
+  it('an invalid edit never replaces the valid version: it keeps serving and the findings say why', async () => {
+    h.writeWorkflow('greet.yaml', V1.replace('version: 1.0.0', 'version: 1.3.0').replace('action: task', 'action: nope'));
+    const report = await h.call('POST', '/api/workflows/reload');
+    expect(report.body.refused).toEqual([expect.objectContaining({ file: 'greet.yaml', findings: expect.arrayContaining([expect.objectContaining({ layer: 'security', line: expect.any(Number) })]) })]);
+    expect(report.body.kept).toEqual([{ file: 'greet.yaml', workflow: 'greet', version: '1.2.0' }]);
+    const show = await h.call('GET', '/api/workflows/greet');
+    expect(show.body).toMatchObject({ default_version: '1.2.0' });
+    expect(show.body.versions.find((v: { version: string }) => v.version === '1.2.0')).toMatchObject({ present: true });
+    const catalog = await h.call('GET', '/api/workflows/catalog');
+    expect(catalog.body.workflows.find((w: { name: string }) => w.name === 'greet')).toMatchObject({ default_version: '1.2.0' });
+    // Unparseable YAML is the same: the previous version keeps serving.
+    h.writeWorkflow('greet.yaml', 'name: greet\nversion: [unclosed\n');
+    const again = await h.call('POST', '/api/workflows/reload');
+    expect(again.body.kept).toEqual([{ file: 'greet.yaml', workflow: 'greet', version: '1.2.0' }]);
+    expect((await h.call('GET', '/api/workflows/greet')).body).toMatchObject({ default_version: '1.2.0' });
+  });
+
+  it('runs pinned to an older version finish on it (drain), counted per version as live runs until they end', async () => {
+    h.writeWorkflow('greet.yaml', V1.replace('version: 1.0.0', 'version: 1.4.0').replace('steps:', 'steps:\n  - { id: gate, approval: { signal: go } }'));
+    await h.call('POST', '/api/workflows/reload');
+    const held = await h.startRun('greet', '1.4.0', { who: 'held' });
+    const old = await h.startRun('greet', '1.0.0', { who: 'old' });
+    await eventually(async () => expect((await h.run(old)).status).toBe('completed'));
+    const show = await h.call('GET', '/api/workflows/greet');
+    const live = Object.fromEntries(show.body.versions.map((v: { version: string; live_runs: number }) => [v.version, v.live_runs]));
+    expect(live).toMatchObject({ '1.4.0': 1, '1.0.0': 0 });
+    await h.call('POST', `/api/runs/${held}/signals/go`, { payload: {} });
+    await eventually(async () => expect((await h.run(held)).status).toBe('completed'));
+    expect((await h.run(held)).version).toBe('1.4.0');
+  });
+
+  it('disable is stored, recorded in Bucket with the actor, survives a restart, and enable restores it', async () => {
+    const disabled = await h.call('POST', '/api/workflows/greet/disable', { reason: 'night incident' }, RequesterId.Core);
+    expect(disabled.status).toBe(200);
+    expect(disabled.body).toMatchObject({ enabled: false, setting: { enabled: false, updated_by: RequesterId.Core, reason: 'night incident' } });
+    const [row] = await h.dataSource.query(`SELECT enabled, updated_by, reason FROM workflow_settings WHERE name = 'greet'`);
+    expect(row).toEqual({ enabled: false, updated_by: RequesterId.Core, reason: 'night incident' });
+    await eventually(() => {
+      const events = h.bucket.requests.map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data).filter((e) => e?.event_type === 'workflow.disabled');
+      expect(events).toEqual([expect.objectContaining({ workflow: 'greet', actor: RequesterId.Core, reason: 'night incident' })]);
+    });
+
+    const replica = await startExecutorHarness({
+      workflows: {},
+      shared: { db: h.db, keys: h.keys, workflowsDir: h.workflowsDir, bucket: h.bucket, karma: h.karma },
+    });
+    try {
+      expect((await replica.call('GET', '/api/workflows/greet')).body).toMatchObject({ enabled: false });
+      const catalog = await replica.call('GET', '/api/workflows/catalog');
+      expect(catalog.body.workflows.find((w: { name: string }) => w.name === 'greet')).toMatchObject({ enabled: false });
+    } finally {
+      await replica.close();
+    }
+    const enabled = await h.call('POST', '/api/workflows/greet/enable', {}, RequesterId.Core);
+    expect(enabled.body).toMatchObject({ enabled: true });
   });
 });

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError } from '@pancha/contracts';
 import { type ChildRunCommand, chooseStartVersion, type RunRecord, type StartableWorkflow, type StartRefusal } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
   compileJsonSchema,
+  compareVersions,
   type Finding,
   type ManifestSource,
   parseManifest,
@@ -43,7 +44,11 @@ export interface LoadReport {
   registered: { workflow: string; version: string; file?: string }[];
   unchanged: number;
   refused: { file: string; findings: Finding[] }[];
+  /** Refused files whose previously registered version keeps serving new runs (an invalid edit never replaces a valid one). */
+  kept: { file: string; workflow: string; version: string }[];
   findings: Finding[];
+  /** What triggered the load: `start`, `request` (POST …/reload) or `watch` (a file changed). */
+  trigger?: 'start' | 'request' | 'watch';
 }
 
 export type StartResolution = { ok: true; manifest: WorkflowManifest } | { ok: false; reason: StartRefusal; message: string };
@@ -64,13 +69,18 @@ interface DefinitionRow {
  * file changed or went away. Enable/disable is a setting stored beside it (survives restarts).
  */
 @Injectable()
-export class WorkflowRegistry implements OnApplicationBootstrap {
+export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkflowRegistry.name);
   private readonly workflows = new Map<string, Map<string, RegisteredVersion>>();
   private readonly settings = new Map<string, WorkflowSetting>();
   private lastReport?: LoadReport;
   private revisionCounter = 0;
   private loading?: Promise<LoadReport>;
+  /** A load requested while one runs: files may have changed after the running load read them. */
+  private pending?: Promise<LoadReport>;
+  private watcher?: FSWatcher;
+  private debounce?: NodeJS.Timeout;
+  private closed = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -81,10 +91,52 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     await this.loadStored();
-    const report = await this.reload();
+    const report = await this.reload('start');
     if (report.refused.length > 0) {
       this.logger.warn({ msg: 'some workflow manifests were refused', refused: report.refused.map((r) => r.file) });
     }
+    if (this.config.WORKFLOWS_WATCH) this.watch();
+  }
+
+  onApplicationShutdown(): void {
+    this.closed = true;
+    clearTimeout(this.debounce);
+    this.watcher?.close();
+  }
+
+  /**
+   * Hot reload: any change under WORKFLOWS_DIR schedules one reload after WORKFLOWS_WATCH_DEBOUNCE_MS of quiet
+   * (editors and `git checkout` write in bursts). The reload is the same as `POST …/reload`: new versions register
+   * beside the old, runs keep their pinned version, refused files keep their previous version serving.
+   */
+  private watch(): void {
+    const dir = this.config.workflowsDir;
+    try {
+      this.watcher = watch(dir, { persistent: false }, (_event, file) => {
+        if (file && !/\.ya?ml$/.test(String(file))) return;
+        this.scheduleReload();
+      });
+      this.watcher.on('error', (error) => this.logger.warn({ msg: 'watching the workflows directory failed; reload on request only', dir, error: error.message }));
+      this.logger.log({ msg: 'watching workflows directory', dir });
+    } catch (error) {
+      this.logger.warn({ msg: 'cannot watch the workflows directory; reload on request only', dir, error: (error as Error).message });
+    }
+  }
+
+  private scheduleReload(): void {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      if (this.closed) return;
+      this.reload('watch').then(
+        (report) => {
+          if (report.registered.length > 0 || report.refused.length > 0) {
+            this.logger.log({ msg: 'workflows reloaded after a file change', registered: report.registered, refused: report.refused.map((r) => r.file), kept: report.kept });
+          }
+        },
+        (error: unknown) => this.logger.error({ msg: 'reload after a file change failed', error: (error as Error).message }),
+      );
+    }, this.config.WORKFLOWS_WATCH_DEBOUNCE_MS);
+    this.debounce.unref();
   }
 
   /** A revision string that changes whenever what Core mirrors changes (definitions, presence, settings). */
@@ -96,12 +148,24 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
     return this.lastReport;
   }
 
-  /** Reads WORKFLOWS_DIR again; concurrent calls share one load. */
-  reload(): Promise<LoadReport> {
-    this.loading ??= this.load().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+  /**
+   * Reads WORKFLOWS_DIR again. A call while a load runs waits for it and then loads once more (shared by every
+   * caller that arrives meanwhile), so a change written during a load is never missed.
+   */
+  reload(trigger: LoadReport['trigger'] = 'request'): Promise<LoadReport> {
+    if (!this.loading) {
+      this.loading = this.load(trigger).finally(() => {
+        this.loading = undefined;
+      });
+      return this.loading;
+    }
+    this.pending ??= this.loading
+      .catch(() => undefined)
+      .then(() => {
+        this.pending = undefined;
+        return this.reload(trigger);
+      });
+    return this.pending;
   }
 
   names(): string[] {
@@ -274,9 +338,9 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
     await this.refreshSettings();
   }
 
-  private async load(): Promise<LoadReport> {
+  private async load(trigger: LoadReport['trigger']): Promise<LoadReport> {
     const dir = this.config.workflowsDir;
-    const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], findings: [] };
+    const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], kept: [], findings: [], trigger };
     const files = listManifestFiles(dir);
     const parsed: { file: string; text: string; manifest?: WorkflowManifest; source?: ManifestSource; findings: Finding[] }[] = files.map((file) => {
       let text: string;
@@ -312,6 +376,11 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
       report.findings.push(...verdict.findings);
       if (!entry.manifest || !verdict.accepted) {
         report.refused.push({ file: entry.file, findings: verdict.findings });
+        const kept = this.servingFrom(entry.file);
+        if (kept) {
+          presentNow.add(`${kept.manifest.name}@${kept.manifest.version}`);
+          report.kept.push({ file: entry.file, workflow: kept.manifest.name, version: kept.manifest.version });
+        }
         continue;
       }
       const manifest = { ...entry.manifest, file: entry.file };
@@ -344,6 +413,17 @@ export class WorkflowRegistry implements OnApplicationBootstrap {
       this.logger.warn({ msg: 'workflow manifest finding', file: finding.file, line: finding.line, layer: finding.layer, code: finding.code, detail: finding.message, path: finding.path });
     }
     return report;
+  }
+
+  /**
+   * The version a file served before this load: the present one registered from it, else (first load after a
+   * restart) the highest registered from it. It keeps serving while the file is invalid.
+   */
+  private servingFrom(file: string): RegisteredVersion | undefined {
+    const fromFile = [...this.workflows.values()].flatMap((versions) => [...versions.values()]).filter((v) => v.manifest.file === file);
+    const present = fromFile.filter((v) => v.present);
+    const pool = present.length > 0 ? present : fromFile;
+    return pool.sort((a, b) => compareVersions(b.manifest.version, a.manifest.version))[0];
   }
 
   /** Inserts name@version once; the same content again is a no-op, other content a conflict. */

@@ -1,15 +1,17 @@
-import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   SetWorkflowEnabledDto,
   type WorkflowCatalog,
   WorkflowErrorCode,
   type WorkflowListResponse,
+  type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
 import { RunsService } from '../runs/runs.service';
+import { WorkflowStatsService } from '../stats/workflow-stats.service';
 import { WorkflowException } from '../workflow.exception';
 import { type LoadReport, WorkflowRegistry } from './workflow-registry.service';
 
@@ -19,6 +21,7 @@ export class WorkflowsController {
   constructor(
     private readonly registry: WorkflowRegistry,
     private readonly runs: RunsService,
+    private readonly stats: WorkflowStatsService,
   ) {}
 
   @Get()
@@ -61,6 +64,13 @@ export class WorkflowsController {
   @RequireOperation('read')
   findings(): LoadReport | { loaded_at: null } {
     return this.registry.report ?? { loaded_at: null };
+  }
+
+  /** Per workflow@version over `window` (default 24h): runs by status, success rate, p50/p95, slowest step, retries, last failure. */
+  @Get('stats')
+  @RequireOperation('read')
+  statistics(@Query('window') window?: string, @Query('name') name?: string): Promise<WorkflowStatsResponse> {
+    return this.stats.stats(window || undefined, name || undefined);
   }
 
   @Post('reload')

@@ -71,6 +71,9 @@ export async function startExecutorHarness(options: {
     WORKFLOW_POLL_MS: '25',
     WORKFLOW_LEASE_MS: '3000',
     WORKFLOW_HTTP_ALLOWED_HOSTS: '127.0.0.1',
+    // Tests reload on request unless they test the watcher; plugins only where a test brings its own.
+    WORKFLOWS_WATCH: 'false',
+    PLUGINS_DIR: path.join(workflowsDir, '.no-plugins'),
     OUTBOX_POLL_INTERVAL_MS: '50',
     OUTBOX_BASE_DELAY_MS: '50',
     OUTBOX_MAX_DELAY_MS: '300',

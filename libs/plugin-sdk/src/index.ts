@@ -1,0 +1,2 @@
+export * from './plugin.types';
+export * from './plugin-host';

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'plugin-slack-webhook',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};
