@@ -8,6 +8,7 @@ import { CoreConfigModule } from './config/core-config.module';
 import type { CoreConfig } from './config/env.validation';
 import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
 import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
+import { EventsModule } from './events/events.module';
 import { CoreEventSinkModule } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
@@ -35,6 +36,7 @@ export class AppModule {
           imports: [CoreEventSinkModule],
         }),
         WorkflowsModule,
+        EventsModule,
         TasksModule.forRoot(config),
         AuditWitnessModule,
       ],
