@@ -10,7 +10,6 @@ import {
   type EventSkip,
   EventSkipReason,
   EventTopic,
-  type PublishEventRequest,
 } from '@pancha/contracts';
 import {
   applyFilters,
@@ -141,7 +140,8 @@ export class EventRouterService implements OnModuleInit {
     const skipped: EventSkip[] = [];
     const deferred: EventDeferred[] = [];
     const decisions: EventDecisionView[] = [];
-    const base = (c: Candidate) => ({ workflow: c.trigger.workflow, version: c.trigger.version, trigger: c.trigger.name, key: c.key });
+    let seq: number | undefined;
+    const base = (c: Candidate) => ({ workflow: c.trigger.workflow, version: c.trigger.version, trigger: c.trigger.name, key: c.key, ...(seq !== undefined ? { seq } : {}) });
     const skip = (c: Candidate, reason: EventSkipReason, detail: string) => {
       skipped.push({ workflow: c.trigger.workflow, trigger: c.trigger.name, reason, detail });
       decisions.push({ ...base(c), outcome: 'skipped', reason, detail });
@@ -153,10 +153,12 @@ export class EventRouterService implements OnModuleInit {
         continue;
       }
       let result: FilterResult = { outcome: 'run' };
+      seq = undefined;
       if (c.trigger.stateful) {
         const state = await this.lockState(manager, c);
         const next = applyFilters(c.trigger.filters, c.values ?? {}, state, Date.now());
         result = next.result;
+        seq = next.state.seq;
         await manager.query(
           `UPDATE event_filter_state SET state = $4::jsonb, updated_at = now() WHERE workflow = $1 AND "trigger" = $2 AND key = $3`,
           [c.trigger.workflow, c.trigger.name, c.key, JSON.stringify(next.state)],

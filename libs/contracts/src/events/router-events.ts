@@ -85,6 +85,8 @@ export interface EventDecisionView {
   version: string | null;
   trigger: string;
   key: string | null;
+  /** For a trigger with stateful filters: this event's place among the key's events (the order they were serialised in). */
+  seq?: number;
   outcome: 'run' | 'skipped' | 'deferred';
   reason?: EventSkipReason;
   detail?: string;
