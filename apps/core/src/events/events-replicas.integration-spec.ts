@@ -22,24 +22,24 @@ security: { actions: [task] }
 triggers:
   - name: once
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     dedup: { window: 1h }
   - name: limited
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     rate_limit: { max: 7, per: 1h, mode: drop }
   - name: high
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     if: event.data.value % 2 == 0
     threshold: { field: event.data.value, above: 50, on: every }
   - name: crossing
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     threshold: { field: event.data.value, above: 50, on: crossing }
   - name: jump
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     delta: { field: event.data.value, min_change: 30, relative: false }
     dedup: { window: 1h }
 steps: [{ id: a, action: task, with: { title: x } }]
@@ -108,7 +108,7 @@ describe('event router on two Core replicas', () => {
 
   it(`${EVENTS} events for ${KEYS} keys from ${CLIENTS} clients give exactly the sequential runs, and every skip its reason`, async () => {
     const vals = values(42, EVENTS);
-    const events = vals.map((value, i) => ({ id: `ev-${i}`, type: 'kpi.metric_updated', data: { kpi: `k${i % KEYS}`, value } }));
+    const events = vals.map((value, i) => ({ id: `ev-${i}`, type: 'kpi.metric_updated', data: { metric: `k${i % KEYS}`, value } }));
     let next = 0;
     const client = async (n: number) => {
       for (let i = next++; i < EVENTS; i = next++) {
@@ -119,11 +119,11 @@ describe('event router on two Core replicas', () => {
     };
     await Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n)));
 
-    const rows: { event_id: string; data: { kpi: string; value: number }; decisions: EventDecisionView[] }[] = await dataSource.query(
+    const rows: { event_id: string; data: { metric: string; value: number }; decisions: EventDecisionView[] }[] = await dataSource.query(
       `SELECT event_id, data, decisions FROM events`,
     );
     expect(rows).toHaveLength(EVENTS);
-    const decisions = rows.flatMap((r) => r.decisions.map((d) => ({ ...d, value: r.data.value, kpi: r.data.kpi })));
+    const decisions = rows.flatMap((r) => r.decisions.map((d) => ({ ...d, value: r.data.value, kpi: r.data.metric })));
     // Every event has one decision per trigger, and every non-run says why.
     expect(decisions).toHaveLength(EVENTS * 5);
     for (const d of decisions) if (d.outcome !== 'run') expect(d.reason).toEqual(expect.any(String));

@@ -49,12 +49,12 @@ security: { actions: [task] }
 triggers:
   - name: crossing
     event: kpi.*
-    key: event.data.kpi
+    key: event.data.metric
     threshold: { field: event.data.value, above: 100, on: crossing }
     inputs: { value: "{{ event.data.value }}" }
   - name: quiet
     event: kpi.metric_updated
-    key: event.data.kpi
+    key: event.data.metric
     debounce: { quiet: 300ms }
     inputs: { value: "{{ event.data.value }}" }
 steps: [{ id: a, action: task, with: { title: x } }]
@@ -169,7 +169,7 @@ describe('Core event router', () => {
       expect(res.status).toBe(422);
       expect(res.body.code).toBe('event_invalid');
       expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['data.component', 'data.failing_tests', 'data.severity', 'time']);
-      const batch = await publish([{ type: 'kpi.metric_updated', data: { kpi: 'a', value: 1 } }, { type: 'kpi.metric_updated', data: { kpi: 'b' } }, { data: {} }]);
+      const batch = await publish([{ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, { type: 'kpi.metric_updated', data: { metric: 'b' } }, { data: {} }]);
       expect(batch.status).toBe(422);
       expect(batch.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['[1].data.value', '[2].type']);
       expect(await count(`SELECT count(*) AS n FROM events`)).toBe(events);
@@ -177,7 +177,7 @@ describe('Core event router', () => {
     });
 
     it('who may publish which types is policy: karma may publish karma.* but not kpi.*, anonymous nothing', async () => {
-      expect((await publish({ type: 'kpi.metric_updated', data: { kpi: 'a', value: 1 } }, RequesterId.Karma)).status).toBe(403);
+      expect((await publish({ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, RequesterId.Karma)).status).toBe(403);
       expect((await publish({ type: 'karma.role_changed', data: { user_id: 'u1', role: 'mentor' } }, RequesterId.Karma)).status).toBe(202);
       expect((await as('anonymous', 'POST', '/events', { type: 'karma.role_changed', data: { user_id: 'u1', role: 'x' } })).status).toBe(401);
     });
@@ -193,14 +193,14 @@ describe('Core event router', () => {
 
     it('threshold on: crossing starts one run per crossing, and a batch answers each event', async () => {
       const values = [50, 150, 160, 90, 120];
-      const res = await publish(values.map((value) => ({ type: 'kpi.threshold_breach', data: { kpi: 'latency', value, threshold: 100 } })));
+      const res = await publish(values.map((value) => ({ type: 'kpi.threshold_breach', data: { metric: 'latency', value, threshold: 100 } })));
       expect(res.status).toBe(202);
       const outcome = res.body.events.map((e: { runs: unknown[]; skipped: { reason: string }[] }) => (e.runs.length > 0 ? 'run' : e.skipped[0].reason));
       expect(outcome).toEqual(['below_threshold', 'run', 'below_threshold', 'below_threshold', 'run']);
     });
 
     it('debounce: a burst of one key starts one run, from its last event, once the key is quiet; earlier events say superseded', async () => {
-      const burst = [1, 2, 3].map((value) => ({ type: 'kpi.metric_updated', data: { kpi: 'queue', value } }));
+      const burst = [1, 2, 3].map((value) => ({ type: 'kpi.metric_updated', data: { metric: 'queue', value } }));
       const res = await publish(burst);
       const ids: string[] = res.body.events.map((e: { event_id: string }) => e.event_id);
       expect(res.body.events.map((e: { deferred: { reason: string }[] }) => e.deferred.map((d) => d.reason))).toEqual([['debounced'], ['debounced'], ['debounced']]);
