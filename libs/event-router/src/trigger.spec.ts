@@ -30,7 +30,7 @@ describe('the TriggerMesh routes of the shipped workflows', () => {
       ok: true,
       key: 'checkout',
       values: {},
-      inputs: { component: 'checkout', severity: 'CRITICAL', handler_url: 'http://healing.pancha.local/heal' },
+      inputs: { component: 'checkout', severity: 'CRITICAL', handler_url: 'http://healing.pancha.local/heal', settle: '2m' },
     });
     const [learn] = route(learning, event('test_quality.healing_required', { component: 'checkout', severity: 'CRITICAL' }));
     expect(learn.pre).toMatchObject({ ok: false, reason: 'condition_false' });
