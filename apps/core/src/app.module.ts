@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
+import { JetStreamConsumerModule } from '@pancha/nats-transport';
 import { OutboxModule, resolveOutboxOptions } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditWitnessModule } from './audit-witness/audit-witness.module';
@@ -35,6 +36,8 @@ export class AppModule {
           handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
           imports: [CoreEventSinkModule],
         }),
+        // The pillars' events reach the router over JetStream when NATS_URL is set (the `publish` grant, like POST /events).
+        JetStreamConsumerModule.forRoot({ service: 'core', config, server: { operation: 'publish' } }),
         WorkflowsModule,
         EventsModule,
         TasksModule.forRoot(config),
