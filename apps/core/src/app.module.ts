@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
+import { JetStreamConsumerModule } from '@pancha/nats-transport';
 import { OutboxModule, resolveOutboxOptions } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditWitnessModule } from './audit-witness/audit-witness.module';
@@ -8,6 +9,7 @@ import { CoreConfigModule } from './config/core-config.module';
 import type { CoreConfig } from './config/env.validation';
 import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
 import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
+import { EventsModule } from './events/events.module';
 import { CoreEventSinkModule } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
@@ -36,7 +38,10 @@ export class AppModule {
           handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
           imports: [CoreEventSinkModule],
         }),
+        // The pillars' events reach the router over JetStream when NATS_URL is set (the `publish` grant, like POST /events).
+        JetStreamConsumerModule.forRoot({ service: 'core', config, server: { operation: 'publish' } }),
         WorkflowsModule,
+        EventsModule,
         TasksModule.forRoot(config),
         AuditWitnessModule,
       ],

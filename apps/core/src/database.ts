@@ -3,6 +3,7 @@ import { CreateTasks1763800000000 } from './migrations/1763800000000-create-task
 import { CreateAuditCheckpoints1764200000000 } from './migrations/1764200000000-create-audit-checkpoints';
 import { TaskIdempotencyKeys1764345100000 } from './migrations/1764345100000-task-idempotency-keys';
 import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-create-workflow-runs';
+import { CreateEvents1764500000000 } from './migrations/1764500000000-create-events';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -14,4 +15,5 @@ export const CORE_MIGRATIONS = [
   CreateAuditCheckpoints1764200000000,
   TaskIdempotencyKeys1764345100000,
   CreateWorkflowRuns1764400000000,
+  CreateEvents1764500000000,
 ];

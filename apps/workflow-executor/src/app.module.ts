@@ -9,6 +9,7 @@ import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from './database';
 import { BucketWorkflowEventHandler } from './events/bucket-workflow-event.handler';
 import { ExecutorEventSinkModule } from './events/executor-event-sink';
 import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
+import { CoreWorkflowEventHandler } from './events/core-workflow-event.handler';
 import { ExecutionModule } from './execution/execution.module';
 import { TasksModule } from './tasks/tasks.module';
 import { WorkflowsModule } from './workflows/workflows.module';
@@ -27,7 +28,7 @@ export class AppModule {
         }),
         ExecutorConfigModule.forRoot(config),
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
-        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler], imports: [ExecutorEventSinkModule] }),
+        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler, CoreWorkflowEventHandler], imports: [ExecutorEventSinkModule] }),
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,

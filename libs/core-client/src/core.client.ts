@@ -1,4 +1,4 @@
-import type { CoreTaskView, HandleTaskAccepted, HandleTaskRequest, HealthResponse } from '@pancha/contracts';
+import type { CoreTaskView, EventAccepted, EventBatchAccepted, HandleTaskAccepted, HandleTaskRequest, HealthResponse, PublishEventRequest } from '@pancha/contracts';
 import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
 
 /**
@@ -19,6 +19,14 @@ export class CoreClient extends HttpServiceClient {
   /** GET /tasks/:task_id: status, execution_result and the Bucket timeline of the task's trace. */
   async task(taskId: string): Promise<CoreTaskView> {
     const res = await this.request<CoreTaskView>({ method: 'GET', url: `/tasks/${encodeURIComponent(taskId)}` });
+    return res.data;
+  }
+
+  /** POST /events → 202: the event is recorded and routed (a repeated id starts nothing; 422 names each bad field). */
+  async publishEvent(body: PublishEventRequest): Promise<EventAccepted>;
+  async publishEvent(body: PublishEventRequest[]): Promise<EventBatchAccepted>;
+  async publishEvent(body: PublishEventRequest | PublishEventRequest[]): Promise<EventAccepted | EventBatchAccepted> {
+    const res = await this.request<EventAccepted | EventBatchAccepted>({ method: 'POST', url: '/events', data: body });
     return res.data;
   }
 

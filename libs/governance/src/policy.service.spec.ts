@@ -103,3 +103,22 @@ describe('policy validation', () => {
     });
   });
 });
+
+describe('who may publish which event types (events section)', () => {
+  it('the shipped policy lets each pillar publish only its own events, and operators any', () => {
+    expect(policy.isAllowed('core', RequesterId.WorkflowExecutor, 'publish')).toBe(true);
+    expect(policy.mayPublish(RequesterId.WorkflowExecutor, 'workflow.completed')).toBe(true);
+    expect(policy.mayPublish(RequesterId.WorkflowExecutor, 'kpi.threshold_breach')).toBe(false);
+    expect(policy.mayPublish(RequesterId.Karma, 'karma.role_changed')).toBe(true);
+    expect(policy.mayPublish(RequesterId.Bucket, 'audit.verify_failed')).toBe(true);
+    expect(policy.mayPublish(RequesterId.Operator, 'anything.at_all')).toBe(true);
+    expect(policy.mayPublish('anonymous', 'kpi.metric_updated')).toBe(false);
+    expect(policy.isAllowed('core', 'anonymous', 'publish')).toBe(false);
+  });
+
+  it('refuses an events section naming an unknown requester or a malformed pattern', () => {
+    expect(() => validatePolicy({ events: { mallory: ['*'] } })).toThrow(/events\.mallory: unknown requester/);
+    expect(() => validatePolicy({ events: { karma: ['karma.**'] } })).toThrow(/events\.karma: expected a list of event types/);
+    expect(new PolicyService(validatePolicy({ events: { karma: ['kpi.*'] } })).mayPublish(RequesterId.Karma, 'kpis.x')).toBe(false);
+  });
+});

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { ALL_PRODUCTS } from './governance.constants';
 import type { GovernanceSource } from './governance.config';
 
-export const OPERATIONS = ['read', 'write', 'execute', 'submit', 'start', 'operate', 'admin'] as const;
+export const OPERATIONS = ['read', 'write', 'execute', 'submit', 'start', 'operate', 'admin', 'publish'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export type PolicySubject = RequesterId | Anonymous;
@@ -21,10 +21,16 @@ export interface Policy {
    * channel by anyone not listed for it (and to a channel not listed at all).
    */
   channels: Partial<Record<ServiceName, Record<string, PolicySubject[]>>>;
+  /**
+   * Which event types each requester may publish to Core's router (requester → type patterns: `kpi.*`, an exact
+   * type, or `*`). Deny by default: a requester not listed may publish nothing, whatever its `publish` grant.
+   */
+  events: Partial<Record<PolicySubject, string[]>>;
 }
 
 export class PolicyError extends Error {}
 
+const EVENT_TYPE_PATTERN = /^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?)$/i;
 const isOperation = (v: unknown): v is Operation => typeof v === 'string' && (OPERATIONS as readonly string[]).includes(v);
 const isSubject = (v: unknown): v is PolicySubject => v === ANONYMOUS || isRequesterId(v);
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -32,12 +38,12 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Validates a parsed policy document; every problem is listed, with its path, in one error. */
 export function validatePolicy(doc: unknown, source = 'policy'): Policy {
   const problems: string[] = [];
-  const policy: Policy = { services: {}, products: {}, channels: {} };
+  const policy: Policy = { services: {}, products: {}, channels: {}, events: {} };
   const subjects = [ANONYMOUS, ...REQUESTER_IDS].join(', ');
 
   if (!isPlainObject(doc)) throw new PolicyError(`${source}: expected a mapping with "services" and "products"`);
   for (const key of Object.keys(doc)) {
-    if (!['services', 'products', 'channels'].includes(key)) problems.push(`${key}: unknown section (expected services, products, channels)`);
+    if (!['services', 'products', 'channels', 'events'].includes(key)) problems.push(`${key}: unknown section (expected services, products, channels, events)`);
   }
 
   const services = doc.services ?? {};
@@ -116,6 +122,23 @@ export function validatePolicy(doc: unknown, source = 'policy'): Policy {
     }
   }
 
+  const events = doc.events ?? {};
+  if (!isPlainObject(events)) problems.push('events: expected a mapping of requester → event type patterns');
+  else {
+    for (const [requester, patterns] of Object.entries(events)) {
+      const at = `events.${requester}`;
+      if (!isSubject(requester)) {
+        problems.push(`${at}: unknown requester (known: ${subjects})`);
+        continue;
+      }
+      if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string' || !EVENT_TYPE_PATTERN.test(p))) {
+        problems.push(`${at}: expected a list of event types, prefixes such as "kpi.*", or "*"`);
+        continue;
+      }
+      policy.events[requester] = patterns as string[];
+    }
+  }
+
   if (problems.length > 0) throw new PolicyError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
   return policy;
 }
@@ -188,6 +211,11 @@ export class PolicyService {
   channelWriters(service: ServiceName, channel: string): readonly PolicySubject[] {
     const byChannel = this.policy.channels[service];
     return byChannel && Object.hasOwn(byChannel, channel) ? byChannel[channel] : [];
+  }
+
+  /** Whether `requester` may publish events of `type` (the policy's `events` section; deny by default). */
+  mayPublish(requester: PolicySubject, type: string): boolean {
+    return (this.policy.events[requester] ?? []).some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
   }
 
   /**

@@ -66,6 +66,14 @@ export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   @Min(0) @Max(86_400_000)
   AUDIT_WITNESS_INTERVAL_MS = 60_000;
 
+  /** Folder of event type schemas (`*.yaml`) for POST /events; default: `events/` at the repository root. */
+  @IsOptional() @IsString()
+  EVENTS_DIR?: string;
+
+  /** How often the router looks for deferred starts (rate_limit delay, debounce) that are due. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(20) @Max(60_000)
+  EVENTS_DEFERRED_POLL_MS = 250;
+
   /** JetStream transport for the Bucket task events (libs/nats-transport); unset → HTTP. The executor call always stays HTTP. */
   @IsOptional() @IsNatsUrl()
   NATS_URL?: string;

@@ -33,6 +33,14 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   @IsOptional() @IsUrl(HTTP_URL)
   KARMA_URL = 'http://127.0.0.1:8000';
 
+  /** Core, for the `workflow.completed` / `workflow.failed` events published to its router (docs/events.md). */
+  @IsOptional() @IsUrl(HTTP_URL)
+  CORE_URL = 'http://127.0.0.1:8002';
+
+  /** Publish `workflow.completed` / `workflow.failed` to Core's event router, so a workflow can trigger another. */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean()
+  WORKFLOW_ROUTER_EVENTS_ENABLED = true;
+
   /** smtp://user:pass@host:port or smtps://…; unset → email goes to the capture outbox. */
   @Secret() @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['smtp', 'smtps'] })
   SMTP_URL?: string;

@@ -2,15 +2,16 @@ import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
 import { EventTopic } from '@pancha/contracts';
 import { TokenIssuer } from '@pancha/governance';
+import { CoreClient } from '@pancha/core-client';
 import { KarmaClient } from '@pancha/karma-client';
 import { createEventSink, type EventSink } from '@pancha/nats-transport';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 
-type ExecutorEventHop = EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent;
+type ExecutorEventHop = EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent | EventTopic.CoreWorkflowEvent;
 
 /**
  * The executor's one event transport, shared by its outbox handlers: one JetStream connection when NATS_URL is
- * set, else the Bucket and Karma HTTP clients. Closed after the relay has stopped, so pending publishes finish first.
+ * set, else the Bucket, Karma and Core HTTP clients. Closed after the relay has stopped, so pending publishes finish first.
  */
 @Injectable()
 export class ExecutorEventSink implements OnApplicationShutdown {
@@ -19,6 +20,7 @@ export class ExecutorEventSink implements OnApplicationShutdown {
   constructor(config: WorkflowExecutorConfig, tokens: TokenIssuer) {
     const bucket = new BucketClient({ baseUrl: config.BUCKET_URL, tokens });
     const karma = new KarmaClient({ baseUrl: config.KARMA_URL, tokens });
+    const core = new CoreClient({ baseUrl: config.CORE_URL, tokens });
     this.sink = createEventSink<ExecutorEventHop>({
       config,
       tokens,
@@ -26,6 +28,7 @@ export class ExecutorEventSink implements OnApplicationShutdown {
       http: {
         [EventTopic.BucketWorkflowEvent]: (body) => bucket.writeEvent('workflow', body),
         [EventTopic.KarmaLifeEvent]: (body) => karma.submitEvent(body),
+        [EventTopic.CoreWorkflowEvent]: (body) => core.publishEvent(body),
       },
     });
   }

@@ -1,3 +1,4 @@
+import type { EventRoutedAuditEvent } from '../events/router-events';
 import type { Decision } from '../workflow-executor';
 import type { TaskStatus } from './task-status';
 
@@ -38,4 +39,5 @@ export interface TaskDispatchDeadEvent extends CoreEventBase {
   reason: string;
 }
 
-export type CoreEvent = TaskReceivedEvent | TaskDispatchedEvent | TaskDispatchDeadEvent;
+/** Task events, and the router's record of each event it routed (`event_routed`). */
+export type CoreEvent = TaskReceivedEvent | TaskDispatchedEvent | TaskDispatchDeadEvent | EventRoutedAuditEvent;

@@ -3,6 +3,7 @@ import type { CoreEvent } from '../core/core-events';
 import type { RequesterId } from '../common/identity';
 import type { ExecutionResult, ExecutionStatus } from '../workflow-executor/workflow-executor.types';
 import type { EventTopic } from './event-topics';
+import type { PublishEventRequest } from './router-events';
 
 /** Event type the executor records for every executed action. */
 export const WORKFLOW_EXECUTION_EVENT_TYPE = 'workflow_execution';
@@ -57,4 +58,5 @@ export interface EventHopBodies {
   [EventTopic.BucketCoreEvent]: BucketCoreEventBody;
   [EventTopic.BucketWorkflowEvent]: BucketWorkflowEventBody;
   [EventTopic.KarmaLifeEvent]: KarmaLifeEventBody;
+  [EventTopic.CoreWorkflowEvent]: PublishEventRequest;
 }

@@ -13,6 +13,11 @@ export enum EventTopic {
   /** Executor → Karma: a `life_event` for the user the workflow ran for. Body: KarmaLifeEventBody. */
   KarmaLifeEvent = 'karma.life-event',
   /**
+   * Executor → Core's event router: a run ended (`workflow.completed` / `workflow.failed`), so a workflow can
+   * trigger another. Body: PublishEventRequest (= POST /events).
+   */
+  CoreWorkflowEvent = 'core.workflow-event',
+  /**
    * Core → Executor: run a decided workflow. A command, not an event: it always goes over HTTP because its
    * reply updates the task. Body: ExecuteWorkflowRequest.
    */
@@ -20,7 +25,7 @@ export enum EventTopic {
 }
 
 /** The fire-and-forget event hops: they go over HTTP, or over JetStream when NATS_URL is set. */
-export type EventHopTopic = EventTopic.BucketCoreEvent | EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent;
+export type EventHopTopic = EventTopic.BucketCoreEvent | EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent | EventTopic.CoreWorkflowEvent;
 
 export interface EventHop {
   /** Who produces it (its outbox holds the row). */
@@ -34,6 +39,7 @@ export const EVENT_HOPS: Readonly<Record<EventHopTopic, EventHop>> = {
   [EventTopic.BucketCoreEvent]: { producer: 'core', receiver: 'bucket' },
   [EventTopic.BucketWorkflowEvent]: { producer: 'workflow-executor', receiver: 'bucket' },
   [EventTopic.KarmaLifeEvent]: { producer: 'workflow-executor', receiver: 'karma' },
+  [EventTopic.CoreWorkflowEvent]: { producer: 'workflow-executor', receiver: 'core' },
 };
 
 export const EVENT_HOP_TOPICS: readonly EventHopTopic[] = Object.keys(EVENT_HOPS) as EventHopTopic[];

@@ -1,2 +1,3 @@
 export * from './event-topics';
 export * from './event-bodies';
+export * from './router-events';

@@ -6,6 +6,7 @@ import { currentTraceId } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
 import type { EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
+import { routerEventMessage } from '../../events/router-events';
 
 /** Outputs and inputs larger than this are summarised in Bucket (the run's own rows keep them whole). */
 const MAX_EVENT_VALUE_BYTES = 8 * 1024;
@@ -79,6 +80,9 @@ export class RunEvents {
           },
         });
       }
+      // A run's end also goes to Core's event router (docs/events.md): a workflow can trigger another.
+      const routed = this.config.WORKFLOW_ROUTER_EVENTS_ENABLED ? routerEventMessage(run, event, scope.rootRunId) : undefined;
+      if (routed) messages.push(routed);
     }
     // One statement for the round's events (in order: the run's ordering key keeps them so on the chain).
     await this.outbox.enqueueAll(manager, messages);

@@ -1,0 +1,179 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { EventDecisionView, EventListResponse, EventStats, EventStatsCounts, EventView } from '@pancha/contracts';
+import { DomainException } from '@pancha/service-kit';
+import { DataSource } from 'typeorm';
+import { EventErrorCode } from './event-intake';
+
+interface EventRow {
+  event_id: string;
+  type: string;
+  source: string | null;
+  subject: string | null;
+  time: Date;
+  received_at: Date;
+  trace_id: string;
+  publisher: string;
+  data?: unknown;
+  decisions: EventDecisionView[];
+}
+
+export interface EventListQuery {
+  type?: string;
+  since?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 500;
+const DAY_MS = 86_400_000;
+
+/** What `GET /events…` show: one event's decision trail, pages of events (keyset paging), and the router's counts. */
+@Injectable()
+export class EventQueriesService {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async view(eventId: string): Promise<EventView> {
+    const [row]: EventRow[] = await this.dataSource.query(`SELECT * FROM events WHERE event_id = $1`, [eventId]);
+    if (!row) throw new DomainException(HttpStatus.NOT_FOUND, EventErrorCode.EventNotFound, `no event ${eventId.slice(0, 128)}`);
+    return { ...toView(row), data: row.data };
+  }
+
+  /** Newest first; `cursor` continues after the last event of the previous page. */
+  async list(query: EventListQuery): Promise<EventListResponse> {
+    const limit = intIn(query.limit, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (query.type !== undefined) {
+      params.push(query.type);
+      where.push(`type = $${params.length}`);
+    }
+    if (query.since !== undefined) {
+      params.push(dateParam(query.since, 'since'));
+      where.push(`received_at >= $${params.length}`);
+    }
+    if (query.cursor !== undefined) {
+      const [at, id] = decodeCursor(query.cursor);
+      params.push(at, id);
+      where.push(`(received_at, event_id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(limit + 1);
+    const rows: (EventRow & { cursor_at: string })[] = await this.dataSource.query(
+      `SELECT event_id, type, source, subject, time, received_at, received_at::text AS cursor_at, trace_id, publisher, decisions FROM events
+       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, event_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map(({ cursor_at: _cursor, ...row }) => toView(row)),
+      ...(rows.length > limit && last ? { next_cursor: encodeCursor(last.cursor_at, last.event_id) } : {}),
+    };
+  }
+
+  /** Counts since `since` (default: the last 24 hours), computed from the recorded decisions. */
+  async stats(sinceParam?: string): Promise<EventStats> {
+    const since = sinceParam === undefined ? new Date(Date.now() - DAY_MS) : dateParam(sinceParam, 'since');
+    const [byType, byDecision, noisiest]: [
+      { type: string; received: string; matched: string }[],
+      { type: string; workflow: string; trigger: string; outcome: string; reason: string | null; n: string }[],
+      { workflow: string; trigger: string; key: string; n: string }[],
+    ] = await Promise.all([
+      this.dataSource.query(
+        `SELECT type, count(*) AS received, count(*) FILTER (WHERE jsonb_array_length(decisions) > 0) AS matched
+         FROM events WHERE received_at >= $1 GROUP BY type`,
+        [since],
+      ),
+      this.dataSource.query(
+        `SELECT e.type, d->>'workflow' AS workflow, d->>'trigger' AS "trigger", d->>'outcome' AS outcome, d->>'reason' AS reason, count(*) AS n
+         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 GROUP BY 1, 2, 3, 4, 5`,
+        [since],
+      ),
+      this.dataSource.query(
+        `SELECT d->>'workflow' AS workflow, d->>'trigger' AS "trigger", d->>'key' AS key, count(*) AS n
+         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 AND d->>'key' IS NOT NULL
+         GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT 10`,
+        [since],
+      ),
+    ]);
+    const total = emptyCounts();
+    const types: Record<string, EventStatsCounts> = {};
+    const triggers: EventStats['by_trigger'] = {};
+    for (const row of byType) {
+      const counts = (types[row.type] ??= emptyCounts());
+      counts.received += Number(row.received);
+      counts.matched += Number(row.matched);
+      total.received += Number(row.received);
+      total.matched += Number(row.matched);
+    }
+    for (const row of byDecision) {
+      const n = Number(row.n);
+      const { received: _ignored, ...fresh } = emptyCounts();
+      const targets = [total, (types[row.type] ??= emptyCounts()), (triggers[`${row.workflow}/${row.trigger}`] ??= fresh)];
+      for (const counts of targets) {
+        if (row.outcome === 'run') counts.runs_started += n;
+        else if (row.outcome === 'deferred') counts.deferred += n;
+        else if (row.reason) counts.skipped[row.reason as keyof EventStatsCounts['skipped']] = (counts.skipped[row.reason as keyof EventStatsCounts['skipped']] ?? 0) + n;
+      }
+    }
+    for (const counts of Object.values(triggers)) counts.matched = counts.runs_started + counts.deferred + Object.values(counts.skipped).reduce((a, b) => a + (b ?? 0), 0);
+    return {
+      since: since.toISOString(),
+      ...total,
+      by_type: types,
+      by_trigger: triggers,
+      noisiest_keys: noisiest.map((r) => ({ workflow: r.workflow, trigger: r.trigger, key: r.key, events: Number(r.n) })),
+    };
+  }
+}
+
+function toView(row: EventRow): Omit<EventView, 'data'> {
+  return {
+    event_id: row.event_id,
+    type: row.type,
+    source: row.source,
+    subject: row.subject,
+    time: row.time.toISOString(),
+    received_at: row.received_at.toISOString(),
+    trace_id: row.trace_id,
+    publisher: row.publisher,
+    decisions: row.decisions,
+  };
+}
+
+function emptyCounts(): EventStatsCounts {
+  return { received: 0, matched: 0, runs_started: 0, skipped: {}, deferred: 0 };
+}
+
+function bad(field: string, message: string): DomainException {
+  return new DomainException(HttpStatus.BAD_REQUEST, 'bad_request', `${field} ${message}`, [{ field, messages: [message] }]);
+}
+
+function intIn(value: string | undefined, field: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw bad(field, `must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function dateParam(value: string, field: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw bad(field, 'must be an ISO 8601 timestamp');
+  return date;
+}
+
+/** Microseconds matter: PostgreSQL keeps them, and a cursor that dropped them would skip or repeat rows. */
+function encodeCursor(receivedAt: string, eventId: string): string {
+  return Buffer.from(JSON.stringify([receivedAt, eventId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(new Date(at).getTime())) return [at, id];
+  } catch {
+    // fall through to the 400
+  }
+  throw bad('cursor', 'is not a cursor this API returned');
+}

@@ -1,0 +1,120 @@
+/**
+ * Core with NATS_URL set: the router consumes the executor's `workflow.completed` / `workflow.failed` from JetStream
+ * (JetStreamPublisher, the body CoreWorkflowEventHandler sends) with the guarantees of POST /events: a workflow
+ * triggered by another's end starts once even when the message is published twice; a bad event is dead-lettered.
+ * Skipped, saying so, when NATS_URL is unset.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { EventTopic, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { connectJetStream, createTestStream, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+
+jest.setTimeout(90_000);
+
+const NATS_URL = testNatsUrl();
+if (!NATS_URL) console.warn('[core] NATS_URL is unset: skipping the JetStream event router tests');
+const describeNats = NATS_URL ? describe : describe.skip;
+
+const FOLLOW_UP = parseManifest(`
+name: follow-up
+version: 1.0.0
+security: { actions: [task] }
+triggers:
+  - event: workflow.completed
+    if: event.data.workflow == "onboard"
+    inputs: { after: "{{ event.data.run_id }}" }
+steps: [{ id: a, action: task, with: { title: x } }]
+`).manifest as WorkflowManifest;
+
+const executor = new StandInServer((req) => {
+  if (req.path === '/api/workflows/catalog') {
+    const catalog: WorkflowCatalog = {
+      revision: 'r1',
+      workflows: [
+        {
+          name: 'follow-up',
+          enabled: true,
+          default_version: '1.0.0',
+          versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: FOLLOW_UP as unknown as Record<string, unknown> }],
+        },
+      ],
+    };
+    return { status: 200, body: catalog };
+  }
+  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
+  return { status: 404, body: { code: 'not_found' } };
+});
+const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
+
+describeNats('Core consuming the pillars’ events from JetStream', () => {
+  let db: TestDatabase;
+  let stream: TestStream;
+  let keys: TestKeys;
+  let app: INestApplication;
+  let dataSource: DataSource;
+  let asExecutor: JetStreamPublisher;
+
+  beforeAll(async () => {
+    await Promise.all([executor.start(), bucket.start()]);
+    db = await createTestDatabase('core_events_nats');
+    stream = await createTestStream(NATS_URL as string, 'COREEV');
+    keys = createTestKeys('core-events-nats');
+    const env = {
+      DATABASE_URL: db.url,
+      PANCHA_KEYS_DIR: keys.dir,
+      APP_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      WORKFLOW_EXECUTOR_URL: executor.url,
+      BUCKET_URL: bucket.url,
+      WORKFLOW_CATALOG_REFRESH_MS: '200',
+      AUDIT_WITNESS_INTERVAL_MS: '0',
+      ...stream.env,
+    };
+    ({ app } = await bootService(AppModule.forRoot(validateEnv(CoreConfig, env)), {
+      microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
+    }));
+    dataSource = app.get(DataSource);
+    asExecutor = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await asExecutor?.close();
+    await stream?.delete();
+    await db?.drop();
+    await Promise.all([executor.close(), bucket.close()]);
+    keys?.remove();
+  });
+
+  const completed = (runId: string, workflow = 'onboard') => ({
+    id: `${runId}:workflow.completed:1`,
+    type: 'workflow.completed',
+    source: 'workflow-executor',
+    subject: runId,
+    data: { run_id: runId, workflow, version: '1.2.0', user_id: 'u1', trace_id: 'c'.repeat(32) },
+  });
+
+  it('a workflow.completed starts the workflow it triggers, once, even when published twice', async () => {
+    const body = completed('11111111-1111-4111-8111-111111111111');
+    await asExecutor.publish({ topic: EventTopic.CoreWorkflowEvent, audience: 'core', messageKey: 'run-1-end', payload: body });
+    await asExecutor.publish({ topic: EventTopic.CoreWorkflowEvent, audience: 'core', messageKey: 'run-1-end-again', payload: body });
+    await eventually(async () => expect(await stream.storedCount()).toBe(0), { timeoutMs: 60_000 });
+    const [event] = await dataSource.query(`SELECT publisher, decisions FROM events WHERE event_id = $1`, [body.id]);
+    expect(event).toMatchObject({ publisher: 'workflow_executor', decisions: [expect.objectContaining({ workflow: 'follow-up', outcome: 'run' })] });
+    const runs = await dataSource.query(`SELECT inputs, source FROM workflow_run_requests WHERE workflow = 'follow-up'`);
+    expect(runs).toEqual([{ inputs: { after: body.data.run_id }, source: `event:${body.id}` }]);
+    expect(await stream.deadLetters('core')).toHaveLength(0);
+  });
+
+  it('dead-letters an event its schema refuses (422), storing nothing', async () => {
+    const body = { ...completed('22222222-2222-4222-8222-222222222222'), data: { workflow: 'onboard' } };
+    await asExecutor.publish({ topic: EventTopic.CoreWorkflowEvent, audience: 'core', messageKey: 'bad-end', payload: body });
+    await eventually(async () => expect(await stream.deadLetters('core')).toHaveLength(1), { timeoutMs: 60_000 });
+    expect(await dataSource.query(`SELECT 1 FROM events WHERE event_id = $1`, [body.id])).toEqual([]);
+  });
+});

@@ -1,0 +1,40 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import type { EventAccepted, EventBatchAccepted, EventListResponse, EventStats, EventView } from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { EventPublishService } from './event-publish.service';
+import { type EventListQuery, EventQueriesService } from './event-queries.service';
+
+/** The event router on Core's public port (SPEC §5): publish events, and see what each one did and why. */
+@Controller('events')
+export class EventsController {
+  constructor(
+    private readonly publisher: EventPublishService,
+    private readonly queries: EventQueriesService,
+  ) {}
+
+  /** 202 once each event is recorded with its decisions and its run starts are stored (never waiting on a run). */
+  @Post()
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('publish')
+  publish(@Body() body: unknown, @Requester() requester: VerifiedRequester): Promise<EventAccepted | EventBatchAccepted> {
+    return this.publisher.publish(body, requester);
+  }
+
+  @Get('stats')
+  @RequireOperation('read')
+  stats(@Query('since') since?: string): Promise<EventStats> {
+    return this.queries.stats(since);
+  }
+
+  @Get(':event_id')
+  @RequireOperation('read')
+  view(@Param('event_id') eventId: string): Promise<EventView> {
+    return this.queries.view(eventId);
+  }
+
+  @Get()
+  @RequireOperation('read')
+  list(@Query() query: EventListQuery): Promise<EventListResponse> {
+    return this.queries.list(query);
+  }
+}

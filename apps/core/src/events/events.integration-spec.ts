@@ -1,0 +1,267 @@
+// The event router on Core's public port: the real app on PostgreSQL, a stand-in executor serving the catalog and
+// taking run starts, a stand-in Bucket taking the audit entries.
+import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
+import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+
+jest.setTimeout(90_000);
+
+function manifest(text: string): WorkflowManifest {
+  const parsed = parseManifest(text);
+  if (!parsed.manifest) throw new Error(JSON.stringify(parsed));
+  return parsed.manifest;
+}
+
+const ESCALATE = manifest(`
+name: escalate
+version: 1.1.0
+inputs: { type: object, required: [component], properties: { component: { type: string } } }
+security: { actions: [task] }
+triggers:
+  - name: critical
+    event: test_quality.healing_required
+    key: event.data.component
+    if: event.data.severity == "CRITICAL"
+    dedup: { window: 1h }
+    inputs: { component: "{{ event.data.component }}" }
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+const LEARN = manifest(`
+name: learn
+version: 1.1.0
+security: { actions: [task] }
+triggers:
+  - name: warning
+    event: test_quality.healing_required
+    if: event.data.severity == "WARNING"
+    inputs: { component: "{{ event.data.component }}" }
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+const KPI = manifest(`
+name: kpi-watch
+version: 1.0.0
+inputs: { type: object, required: [value], properties: { value: { type: number } } }
+security: { actions: [task] }
+triggers:
+  - name: crossing
+    event: kpi.*
+    key: event.data.metric
+    threshold: { field: event.data.value, above: 100, on: crossing }
+    inputs: { value: "{{ event.data.value }}" }
+  - name: quiet
+    event: kpi.metric_updated
+    key: event.data.metric
+    debounce: { quiet: 300ms }
+    inputs: { value: "{{ event.data.value }}" }
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+const OFF = manifest(`
+name: switched-off
+version: 1.0.0
+security: { actions: [task] }
+triggers: [{ event: system.critical_error }]
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+
+const keys = createTestKeys('core-events');
+const entry = (m: WorkflowManifest, enabled = true) => ({
+  name: m.name,
+  enabled,
+  default_version: m.version,
+  versions: [{ version: m.version, present: true, deprecated: false, retired: false, manifest: m as unknown as Record<string, unknown> }],
+});
+const executor = new StandInServer((req) => {
+  if (req.path === '/api/workflows/catalog') {
+    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(ESCALATE), entry(LEARN), entry(KPI), entry(OFF, false)] };
+    return { status: 200, body: catalog };
+  }
+  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
+  return { status: 404, body: { code: 'not_found' } };
+});
+const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
+
+describe('Core event router', () => {
+  let db: TestDatabase;
+  let core: TestService;
+  let dataSource: DataSource;
+
+  const as = async (who: RequesterId | 'anonymous', method: string, route: string, body?: unknown) =>
+    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await keys.mint(who, 'core'));
+  const publish = (body: unknown, who: RequesterId = RequesterId.Operator) => as(who, 'POST', '/events', body);
+  const count = async (sql: string, params: unknown[] = []): Promise<number> => Number((await dataSource.query(sql, params))[0].n);
+  const startsFor = (runId: string) => executor.requests.filter((r) => r.method === 'POST' && r.path === '/api/runs' && (r.body as { run_id: string }).run_id === runId);
+
+  beforeAll(async () => {
+    await Promise.all([executor.start(), bucket.start()]);
+    db = await createTestDatabase('core_events');
+    const config = validateEnv(CoreConfig, {
+      DATABASE_URL: db.url,
+      PANCHA_KEYS_DIR: keys.dir,
+      APP_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      WORKFLOW_EXECUTOR_URL: executor.url,
+      BUCKET_URL: bucket.url,
+      WORKFLOW_CATALOG_REFRESH_MS: '100',
+      AUDIT_WITNESS_INTERVAL_MS: '0',
+      OUTBOX_POLL_INTERVAL_MS: '50',
+      OUTBOX_BASE_DELAY_MS: '50',
+      OUTBOX_MAX_DELAY_MS: '200',
+      EVENTS_DEFERRED_POLL_MS: '50',
+      NATS_URL: '',
+    });
+    core = await bootService(AppModule.forRoot(config));
+    dataSource = core.app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await core?.close();
+    await db?.drop();
+    await Promise.all([executor.close(), bucket.close()]);
+    keys.remove();
+  });
+
+  describe('POST /events', () => {
+    it('a CRITICAL healing_required starts the escalation workflow, says why learn did not start, and the executor gets the start', async () => {
+      const res = await publish({ id: 'tm-1', type: 'test_quality.healing_required', source: 'tests', data: { component: 'checkout', severity: 'CRITICAL' } });
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({
+        event_id: 'tm-1',
+        runs: [{ workflow: 'escalate', version: '1.1.0', trigger: 'critical' }],
+        skipped: [{ workflow: 'learn', trigger: 'warning', reason: 'condition_false' }],
+        deferred: [],
+      });
+      const runId = res.body.runs[0].run_id;
+      const start = await poll('the start at the executor', async () => startsFor(runId)[0]);
+      expect(start.body).toMatchObject({ workflow: 'escalate', inputs: { component: 'checkout' }, trace_id: res.body.trace_id, actor: 'operator' });
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE run_id = $1 AND source = 'event:tm-1'`, [runId])).toBe(1);
+    });
+
+    it('a WARNING starts the learning workflow; a repeat of the CRITICAL within the dedup window starts nothing and says duplicate', async () => {
+      const warning = await publish({ type: 'test_quality.healing_required', data: { component: 'checkout', severity: 'WARNING' } });
+      expect(warning.body.runs).toMatchObject([{ workflow: 'learn' }]);
+      const repeat = await publish({ id: 'tm-2', type: 'test_quality.healing_required', data: { component: 'checkout', severity: 'CRITICAL' } });
+      expect(repeat.status).toBe(202);
+      expect(repeat.body.runs).toEqual([]);
+      expect(repeat.body.skipped).toEqual(
+        expect.arrayContaining([expect.objectContaining({ workflow: 'escalate', trigger: 'critical', reason: 'duplicate' })]),
+      );
+      // Another key is not a duplicate.
+      const other = await publish({ type: 'test_quality.healing_required', data: { component: 'payments', severity: 'CRITICAL' } });
+      expect(other.body.runs).toMatchObject([{ workflow: 'escalate' }]);
+    });
+
+    it('the same id twice starts nothing the second time and answers the first decision', async () => {
+      const before = await count(`SELECT count(*) AS n FROM workflow_run_requests`);
+      const again = await publish({ id: 'tm-1', type: 'test_quality.healing_required', data: { component: 'checkout', severity: 'CRITICAL' } });
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ event_id: 'tm-1', replayed: true, runs: [{ workflow: 'escalate' }] });
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests`)).toBe(before);
+      expect(await count(`SELECT count(*) AS n FROM events WHERE event_id = 'tm-1'`)).toBe(1);
+    });
+
+    it('a bad event is a 422 naming each field, and nothing is stored or sent', async () => {
+      const [events, outbox] = [await count(`SELECT count(*) AS n FROM events`), await count(`SELECT count(*) AS n FROM outbox`)];
+      const res = await publish({ type: 'test_quality.healing_required', time: 'yesterday', data: { severity: 'LOUD', failing_tests: -1 } });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('event_invalid');
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['data.component', 'data.failing_tests', 'data.severity', 'time']);
+      const batch = await publish([{ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, { type: 'kpi.metric_updated', data: { metric: 'b' } }, { data: {} }]);
+      expect(batch.status).toBe(422);
+      expect(batch.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['[1].data.value', '[2].type']);
+      expect(await count(`SELECT count(*) AS n FROM events`)).toBe(events);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(outbox);
+    });
+
+    it('who may publish which types is policy: karma may publish karma.* but not kpi.*, anonymous nothing', async () => {
+      expect((await publish({ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, RequesterId.Karma)).status).toBe(403);
+      expect((await publish({ type: 'karma.role_changed', data: { user_id: 'u1', role: 'mentor' } }, RequesterId.Karma)).status).toBe(202);
+      expect((await as('anonymous', 'POST', '/events', { type: 'karma.role_changed', data: { user_id: 'u1', role: 'x' } })).status).toBe(401);
+    });
+
+    it('a disabled workflow and inputs its schema refuses are recorded skips, not errors', async () => {
+      const off = await publish({ type: 'system.critical_error', data: { service: 'core', message: 'boom' } });
+      expect(off.status).toBe(202);
+      expect(off.body.skipped).toEqual([expect.objectContaining({ workflow: 'switched-off', reason: 'workflow_disabled' })]);
+      const unknownType = await publish({ type: 'custom.thing', data: 'anything' });
+      expect(unknownType.status).toBe(202);
+      expect(unknownType.body).toMatchObject({ runs: [], skipped: [] });
+    });
+
+    it('threshold on: crossing starts one run per crossing, and a batch answers each event', async () => {
+      const values = [50, 150, 160, 90, 120];
+      const res = await publish(values.map((value) => ({ type: 'kpi.threshold_breach', data: { metric: 'latency', value, threshold: 100 } })));
+      expect(res.status).toBe(202);
+      const outcome = res.body.events.map((e: { runs: unknown[]; skipped: { reason: string }[] }) => (e.runs.length > 0 ? 'run' : e.skipped[0].reason));
+      expect(outcome).toEqual(['below_threshold', 'run', 'below_threshold', 'below_threshold', 'run']);
+    });
+
+    it('debounce: a burst of one key starts one run, from its last event, once the key is quiet; earlier events say superseded', async () => {
+      const burst = [1, 2, 3].map((value) => ({ type: 'kpi.metric_updated', data: { metric: 'queue', value } }));
+      const res = await publish(burst);
+      const ids: string[] = res.body.events.map((e: { event_id: string }) => e.event_id);
+      expect(res.body.events.map((e: { deferred: { reason: string }[] }) => e.deferred.map((d) => d.reason))).toEqual([['debounced'], ['debounced'], ['debounced']]);
+      const last = await poll('the debounced start made', async () => {
+        const view = await as(RequesterId.Operator, 'GET', `/events/${ids[2]}`);
+        return view.body.decisions.find((d: { trigger: string; outcome: string }) => d.trigger === 'quiet' && d.outcome === 'run');
+      });
+      await poll('the start at the executor', async () => startsFor(last.run_id)[0]);
+      expect(startsFor(last.run_id)[0].body).toMatchObject({ inputs: { value: 3 } });
+      for (const id of ids.slice(0, 2)) {
+        const view = await as(RequesterId.Operator, 'GET', `/events/${id}`);
+        expect(view.body.decisions.find((d: { trigger: string }) => d.trigger === 'quiet')).toMatchObject({ outcome: 'skipped', reason: 'debounced' });
+      }
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE workflow = 'kpi-watch' AND inputs->>'value' IN ('1', '2', '3')`)).toBe(1);
+    });
+  });
+
+  describe('reading the trail', () => {
+    it('GET /events/:id shows the event and each decision; every event reached Bucket with what it started and why not', async () => {
+      const view = await as(RequesterId.Operator, 'GET', '/events/tm-2');
+      expect(view.status).toBe(200);
+      expect(view.body).toMatchObject({ event_id: 'tm-2', type: 'test_quality.healing_required', publisher: 'operator', data: { component: 'checkout' } });
+      expect(view.body.decisions).toEqual(
+        expect.arrayContaining([expect.objectContaining({ workflow: 'escalate', key: 'checkout', outcome: 'skipped', reason: 'duplicate' })]),
+      );
+      expect((await as(RequesterId.Operator, 'GET', '/events/nope')).status).toBe(404);
+      const audit = await poll('the audit entry at Bucket', async () =>
+        bucket.requests.find((r) => (r.body as { event_data?: { routed_event_id?: string } }).event_data?.routed_event_id === 'tm-2'),
+      );
+      expect(audit.path).toBe('/core/write-event');
+      expect(audit.body).toMatchObject({
+        requester_id: 'bhiv_core',
+        event_data: { event_type: 'event_routed', type: 'test_quality.healing_required', runs: [], skipped: expect.arrayContaining([expect.objectContaining({ reason: 'duplicate' })]) },
+      });
+    });
+
+    it('GET /events pages newest first by type and since, without repeating or losing an event', async () => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await as(RequesterId.Operator, 'GET', `/events?type=kpi.threshold_breach&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(page.status).toBe(200);
+        seen.push(...page.body.events.map((e: { event_id: string }) => e.event_id));
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      expect(seen).toHaveLength(5);
+      expect(new Set(seen).size).toBe(5);
+      const future = await as(RequesterId.Operator, 'GET', `/events?since=${new Date(Date.now() + 60_000).toISOString()}`);
+      expect(future.body.events).toEqual([]);
+      expect((await as(RequesterId.Operator, 'GET', '/events?cursor=garbage')).status).toBe(400);
+    });
+
+    it('GET /events/stats counts received, matched, runs and skips by reason, per type and trigger, and the noisiest keys', async () => {
+      const stats = await as(RequesterId.Operator, 'GET', '/events/stats');
+      expect(stats.status).toBe(200);
+      const events = await count(`SELECT count(*) AS n FROM events`);
+      expect(stats.body.received).toBe(events);
+      expect(stats.body.by_type['kpi.threshold_breach']).toMatchObject({ received: 5, runs_started: 2, skipped: { below_threshold: 3 } });
+      expect(stats.body.by_trigger['escalate/critical']).toMatchObject({ runs_started: 2, skipped: { duplicate: 1 } });
+      expect(stats.body.skipped.workflow_disabled).toBe(1);
+      expect(stats.body.noisiest_keys[0]).toEqual(expect.objectContaining({ events: expect.any(Number) }));
+    });
+  });
+});

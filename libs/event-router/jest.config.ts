@@ -1,0 +1,5 @@
+export default {
+  displayName: 'event-router',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};

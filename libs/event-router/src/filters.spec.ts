@@ -1,0 +1,123 @@
+import { EventSkipReason } from '@pancha/contracts';
+import { applyFilters, EMPTY_STATE, type FilterResult, type FilterValues, type StatefulFilters, type TriggerState } from './filters';
+
+/** Feeds events to one key's filters in order with a fake clock; returns each outcome (run / reason / deferred@t). */
+function feed(filters: StatefulFilters, events: { at: number; values?: FilterValues }[]): string[] {
+  let state: TriggerState = EMPTY_STATE;
+  return events.map(({ at, values }) => {
+    const next = applyFilters(filters, values ?? {}, state, at);
+    state = next.state;
+    return outcomeOf(next.result);
+  });
+}
+
+function outcomeOf(result: FilterResult): string {
+  if (result.outcome === 'run') return 'run';
+  if (result.outcome === 'skipped') return result.reason;
+  return `${result.reason}@${result.due_at}`;
+}
+
+const v = (threshold: number) => ({ threshold });
+const d = (delta: number) => ({ delta });
+
+describe('threshold', () => {
+  it('on: every starts a run for each event beyond the line', () => {
+    const f: StatefulFilters = { threshold: { field: 'x', above: 10, on: 'every' } };
+    expect(feed(f, [5, 11, 12, 10, 20].map((x, i) => ({ at: i, values: v(x) })))).toEqual(['below_threshold', 'run', 'run', 'below_threshold', 'run']);
+  });
+
+  it('on: crossing starts a run only when the value moves across the line, not for every event above it', () => {
+    const f: StatefulFilters = { threshold: { field: 'x', above: 10, on: 'crossing' } };
+    expect(feed(f, [5, 11, 12, 10, 20, 30].map((x, i) => ({ at: i, values: v(x) })))).toEqual([
+      'below_threshold',
+      'run',
+      'below_threshold',
+      'below_threshold',
+      'run',
+      'below_threshold',
+    ]);
+  });
+
+  it('the first event already beyond the line counts as a crossing; the line itself is not beyond it', () => {
+    const f: StatefulFilters = { threshold: { field: 'x', below: 0.5, on: 'crossing' } };
+    expect(feed(f, [0.4, 0.5, 0.49].map((x, i) => ({ at: i, values: v(x) })))).toEqual(['run', 'below_threshold', 'run']);
+  });
+});
+
+describe('delta', () => {
+  it('absolute: a change of at least min_change since the previous event of the key (the first event passes)', () => {
+    const f: StatefulFilters = { delta: { field: 'x', min_change: 5, relative: false } };
+    expect(feed(f, [100, 103, 108, 104, 99].map((x, i) => ({ at: i, values: d(x) })))).toEqual(['run', 'delta_too_small', 'run', 'delta_too_small', 'run']);
+  });
+
+  it('relative: a change of at least min_change percent of the previous value, in either direction', () => {
+    const f: StatefulFilters = { delta: { field: 'x', min_change: 10, relative: true } };
+    expect(feed(f, [100, 109, 120, 108, 0, 0, 1].map((x, i) => ({ at: i, values: d(x) })))).toEqual([
+      'run',
+      'delta_too_small', // 9 %
+      'run', // 10.09 % of 109
+      'run', // exactly 10 % of 120
+      'run', // 100 %
+      'delta_too_small', // 0 → 0
+      'run', // from 0: any change is infinite
+    ]);
+  });
+});
+
+describe('dedup', () => {
+  const f: StatefulFilters = { dedup: { window_ms: 1000 } };
+
+  it('drops the same key within the window; the window ends exactly window ms after the event that passed', () => {
+    expect(feed(f, [0, 1, 999, 1000, 1500, 2001].map((at) => ({ at })))).toEqual(['run', 'duplicate', 'duplicate', 'run', 'duplicate', 'run']);
+  });
+
+  it('a duplicate does not extend the window', () => {
+    expect(feed(f, [0, 900, 1000].map((at) => ({ at })))).toEqual(['run', 'duplicate', 'run']);
+  });
+});
+
+describe('rate_limit', () => {
+  it('drop: at most max runs in any sliding window of `per`', () => {
+    const f: StatefulFilters = { rate_limit: { max: 2, per_ms: 1000, mode: 'drop' } };
+    expect(feed(f, [0, 10, 20, 999, 1000, 1010, 1020].map((at) => ({ at })))).toEqual([
+      'run',
+      'run',
+      'rate_limited',
+      'rate_limited',
+      'run', // the slot taken at 0 frees at 1000
+      'run',
+      'rate_limited',
+    ]);
+  });
+
+  it('delay: an event over the limit is started when a slot frees, after the ones already waiting', () => {
+    const f: StatefulFilters = { rate_limit: { max: 1, per_ms: 1000, mode: 'delay' } };
+    expect(feed(f, [0, 10, 20, 3500].map((at) => ({ at })))).toEqual(['run', 'rate_limited@1000', 'rate_limited@2000', 'run']);
+  });
+});
+
+describe('debounce', () => {
+  it('defers every event by the quiet window; each new event restarts it', () => {
+    const f: StatefulFilters = { debounce: { quiet_ms: 500 } };
+    expect(feed(f, [0, 100, 450, 2000].map((at) => ({ at })))).toEqual(['debounced@500', 'debounced@600', 'debounced@950', 'debounced@2500']);
+  });
+});
+
+describe('filters in order', () => {
+  it('a filter sees only the events the ones before it let through (dedup is not armed by an event below the threshold)', () => {
+    const f: StatefulFilters = { threshold: { field: 'x', above: 10, on: 'every' }, dedup: { window_ms: 1000 } };
+    expect(feed(f, [{ at: 0, values: v(1) }, { at: 100, values: v(50) }, { at: 200, values: v(60) }, { at: 1100, values: v(70) }])).toEqual([
+      'below_threshold',
+      'run',
+      'duplicate',
+      'run',
+    ]);
+  });
+
+  it('counts every event that reached the stateful filters', () => {
+    let state: TriggerState = EMPTY_STATE;
+    for (let i = 0; i < 3; i++) state = applyFilters({ dedup: { window_ms: 10 } }, {}, state, i).state;
+    expect(state.seq).toBe(3);
+    expect(applyFilters({ dedup: { window_ms: 10 } }, {}, state, 5).result).toMatchObject({ outcome: 'skipped', reason: EventSkipReason.Duplicate });
+  });
+});

@@ -1,0 +1,116 @@
+import { EventSkipReason } from '@pancha/contracts';
+import type { TriggerSpec } from '@pancha/workflow-manifest';
+
+/**
+ * What a trigger remembers about one key, between events (stored as JSON in Core's `event_filter_state`).
+ * Every stateful filter reads and writes only its own member, and only for events that reached it.
+ */
+export interface TriggerState {
+  /** Events of this key that reached the stateful filters: the order a sequential evaluation would use. */
+  seq: number;
+  /** threshold: the field's value on the previous event (for `on: crossing`). */
+  last?: number;
+  /** delta: the field's value on the previous event. */
+  ref?: number;
+  /** dedup: until when (ms epoch, exclusive) an event of this key is a duplicate. */
+  dedup_until?: number;
+  /** rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included. */
+  runs?: number[];
+}
+
+export const EMPTY_STATE: TriggerState = Object.freeze({ seq: 0 }) as TriggerState;
+
+/** The stateful filters of a trigger, in the order they are evaluated. */
+export type StatefulFilters = Pick<TriggerSpec, 'threshold' | 'delta' | 'dedup' | 'rate_limit' | 'debounce'>;
+
+/** The numbers the filters compare, evaluated from the event before the key's state is locked. */
+export interface FilterValues {
+  threshold?: number;
+  delta?: number;
+}
+
+export type FilterResult =
+  | { outcome: 'run' }
+  | { outcome: 'skipped'; reason: EventSkipReason; detail: string }
+  | { outcome: 'deferred'; reason: EventSkipReason.RateLimited | EventSkipReason.Debounced; due_at: number };
+
+export function isStateful(filters: StatefulFilters): boolean {
+  return !!(filters.threshold || filters.delta || filters.dedup || filters.rate_limit || filters.debounce);
+}
+
+/**
+ * Runs the stateful filters in order (threshold, delta, dedup, rate_limit, debounce) on one event of one key.
+ * Pure: the same state, values and clock give the same result and next state, so a sequential replay of a key's
+ * events reproduces what the router decided. A filter sees only the events every filter before it let through.
+ */
+export function applyFilters(
+  filters: StatefulFilters,
+  values: FilterValues,
+  previous: TriggerState,
+  now: number,
+): { result: FilterResult; state: TriggerState } {
+  const state: TriggerState = { ...previous, seq: previous.seq + 1 };
+  const skip = (reason: EventSkipReason, detail: string) => ({ result: { outcome: 'skipped' as const, reason, detail }, state });
+
+  if (filters.threshold) {
+    const { above, below, on } = filters.threshold;
+    const value = values.threshold as number;
+    const prev = state.last;
+    state.last = value;
+    const beyond = (v: number) => (above !== undefined ? v > above : v < (below as number));
+    const line = above !== undefined ? `above ${above}` : `below ${below}`;
+    if (!beyond(value)) return skip(EventSkipReason.BelowThreshold, `${value} is not ${line}`);
+    if (on === 'crossing' && prev !== undefined && beyond(prev)) {
+      return skip(EventSkipReason.BelowThreshold, `${value} is ${line} but did not cross it (previous ${prev})`);
+    }
+  }
+
+  if (filters.delta) {
+    const { min_change, relative } = filters.delta;
+    const value = values.delta as number;
+    const prev = state.ref;
+    state.ref = value;
+    if (prev !== undefined) {
+      const change = Math.abs(value - prev);
+      const measured = relative ? (prev === 0 ? (change === 0 ? 0 : Infinity) : (change / Math.abs(prev)) * 100) : change;
+      if (measured < min_change) {
+        return skip(EventSkipReason.DeltaTooSmall, `changed by ${round(measured)}${relative ? '%' : ''} (from ${prev} to ${value}); needs ${min_change}${relative ? '%' : ''}`);
+      }
+    }
+  }
+
+  if (filters.dedup) {
+    if (state.dedup_until !== undefined && now < state.dedup_until) {
+      return skip(EventSkipReason.Duplicate, `same key within ${filters.dedup.window_ms} ms (until ${new Date(state.dedup_until).toISOString()})`);
+    }
+    state.dedup_until = now + filters.dedup.window_ms;
+  }
+
+  let due = now;
+  if (filters.rate_limit) {
+    const { max, per_ms, mode } = filters.rate_limit;
+    // Times still in the window: a run at t occupies a slot until t + per (exclusive).
+    const runs = (state.runs ?? []).filter((t) => t + per_ms > now).sort((a, b) => a - b);
+    if (runs.length >= max) {
+      if (mode === 'drop') {
+        state.runs = runs;
+        return skip(EventSkipReason.RateLimited, `${max} runs per ${per_ms} ms already started for this key`);
+      }
+      // delay: the earliest time a slot frees up once the runs already queued have taken theirs.
+      due = runs[runs.length - max] + per_ms;
+    }
+    runs.push(due);
+    state.runs = runs;
+  }
+
+  if (filters.debounce) {
+    // Every event restarts the quiet period; only the last one's start fires (the caller keeps one pending start per key).
+    return { result: { outcome: 'deferred', reason: EventSkipReason.Debounced, due_at: Math.max(due, now + filters.debounce.quiet_ms) }, state };
+  }
+  if (due > now) return { result: { outcome: 'deferred', reason: EventSkipReason.RateLimited, due_at: due }, state };
+  return { result: { outcome: 'run' }, state };
+}
+
+function round(n: number): string {
+  return Number.isFinite(n) ? String(Math.round(n * 1000) / 1000) : 'infinity';
+}
