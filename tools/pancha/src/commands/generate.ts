@@ -40,7 +40,7 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   // Checked as part of its set (the directory it joins, and the copied manifest's own), so sub-workflows resolve.
   const neighbours = new Map<string, string>();
   for (const f of listWorkflowFiles([...(template ? [] : [path.dirname(opts.from)]), dir])) if (path.basename(f) !== `${name}.yaml`) neighbours.set(path.basename(f), f);
-  const checked = checkWorkflowFiles([...neighbours.values(), file], offlineContext({})).find((c) => c.file === file)!;
+  const checked = checkWorkflowFiles([...neighbours.values(), file], offlineContext({})).find((c) => c.file === file) ?? { findings: [] };
   const errors = checked.findings.filter((f) => f.severity === 'error');
   const json = cmd.optsWithGlobals<{ json?: boolean }>().json;
   if (json) printJson({ file, workflow: `${name}@0.1.0`, findings: checked.findings });
