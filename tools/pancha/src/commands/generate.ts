@@ -8,7 +8,7 @@ import { checkManifest, WORKFLOW_NAME_PATTERN } from '@pancha/workflow-manifest'
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
 import { print, printJson } from '../output';
-import { defaultWorkflowsDir, offlineContext } from './offline';
+import { defaultWorkflowsDir, loadPluginActions, offlineContext } from './offline';
 import { HEADER, TEMPLATES } from './templates';
 
 export async function workflowsGenerate(opts: { name?: string; from: string; dir?: string; force?: boolean; stdout?: boolean }, cmd: Command): Promise<number> {
@@ -27,6 +27,7 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   } else {
     throw new UsageError(`--from must be one of ${Object.keys(TEMPLATES).join(', ')} or an existing manifest file, got "${opts.from}"`);
   }
+  await loadPluginActions({});
   if (opts.stdout) {
     process.stdout.write(text);
     const alone = checkManifest(text, offlineContext({}), { file: `${name}.yaml`, expectedName: name }).findings;
