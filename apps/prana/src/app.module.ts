@@ -5,6 +5,7 @@ import { BaseServiceConfig, loggerOptions, ServiceIdentityOptions } from '@panch
 import { LoggerModule } from 'nestjs-pino';
 import type { Writable } from 'node:stream';
 import { HealthController } from './api/health.controller';
+import { ProbesController } from './api/probes.controller';
 import { ProxyController } from './api/proxy.controller';
 import { SessionController } from './api/session.controller';
 import { TelemetryController } from './api/telemetry.controller';
@@ -36,7 +37,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [LoggerModule.forRoot(loggerOptions('prana', config.LOG_LEVEL, options.logDestination))],
-      controllers: [AuthController, SessionController, HealthController, TelemetryController, ProxyController],
+      controllers: [ProbesController, AuthController, SessionController, HealthController, TelemetryController, ProxyController],
       providers: [
         { provide: PranaConfig, useValue: config },
         { provide: BaseServiceConfig, useValue: config },

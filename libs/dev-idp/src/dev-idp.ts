@@ -20,7 +20,13 @@ export interface DevIdpOptions {
   clients: DevIdpClient[];
   /** 0 = a free port. */
   port?: number;
+  /** Address to listen on (default 127.0.0.1; a container: 0.0.0.0). */
   host?: string;
+  /**
+   * The issuer as browsers reach it, when it is not http://<host>:<port> (a container published on
+   * localhost: http://localhost:4300 while listening on 0.0.0.0).
+   */
+  issuer?: string;
   /** The audience of the access tokens (the Pancha API), as OIDC_AUDIENCE: an absolute URI (RFC 8707). Default `urn:pancha:api`. */
   audience?: string;
   /** Claim carrying the roles, in ID and access tokens, as OIDC_ROLES_CLAIM. Default `roles`. */
@@ -66,7 +72,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<RunningDevIdp
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://${host}:${port}`;
+  const issuer = (options.issuer ?? `http://${host}:${port}`).replace(/\/+$/, '');
   const userOf = (sub: string) => users.find((u) => u.username === sub);
   const claimsOf = (user: DevUser) => ({ sub: user.username, name: user.username, preferred_username: user.username, [rolesClaim]: user.roles });
 

@@ -31,15 +31,22 @@ export class OidcClientService {
   discover(): Promise<oidc.Configuration> {
     if (!this.configuration) {
       const issuer = new URL(this.config.OIDC_ISSUER ?? '');
-      const insecure = issuer.protocol === 'http:';
+      const internal = this.config.OIDC_INTERNAL_URL?.replace(/\/+$/, '');
+      const insecure = issuer.protocol === 'http:' || internal?.startsWith('http:') === true;
+      // The well-known URL of the issuer, fetched at the internal address; the issuer it names is checked below.
+      const discovery = internal ? new URL(`${issuer.href.replace(/\/+$/, '')}/.well-known/openid-configuration`) : issuer;
       this.configuration = oidc
-        .discovery(
-          issuer,
-          this.config.OIDC_CLIENT_ID,
-          this.config.OIDC_CLIENT_SECRET,
-          undefined,
-          insecure ? { execute: [oidc.allowInsecureRequests], timeout: 10 } : { timeout: 10 },
-        )
+        .discovery(discovery, this.config.OIDC_CLIENT_ID, this.config.OIDC_CLIENT_SECRET, undefined, {
+          ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
+          timeout: 10,
+          // Server-side calls (discovery, token, JWKS) go to the internal address; the browser keeps the issuer's.
+          ...(internal ? { [oidc.customFetch]: (url: string, init: RequestInit) => fetch(rebase(url, issuer.origin, internal), init) } : {}),
+        })
+        .then((configuration) => {
+          const named = configuration.serverMetadata().issuer;
+          if (named.replace(/\/+$/, '') !== issuer.href.replace(/\/+$/, '')) throw new Error(`the provider names itself ${named}, not OIDC_ISSUER ${issuer.href}`);
+          return configuration;
+        })
         .catch((error: Error) => {
           this.configuration = undefined;
           this.logger.warn(`OIDC discovery at ${issuer.href} failed: ${error.message}`);
@@ -129,6 +136,11 @@ export class OidcClientService {
       expires_at: this.clock.now() + expiresIn * 1000,
     };
   }
+}
+
+/** `url` with the issuer's origin replaced by the internal base URL (other URLs unchanged). */
+function rebase(url: string, issuerOrigin: string, internal: string): string {
+  return url.startsWith(issuerOrigin) ? `${internal}${url.slice(issuerOrigin.length)}` : url;
 }
 
 function stringClaim(value: unknown): string | undefined {

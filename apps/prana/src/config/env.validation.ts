@@ -28,6 +28,13 @@ export class PranaConfig extends BaseServiceConfig {
   @IsOptional() @IsIn(['static', 'vite'])
   PRANA_WEB_MODE = 'static';
 
+  /**
+   * Where PRANA itself reaches the provider when that differs from OIDC_ISSUER (a container network: the
+   * browser uses http://localhost:4300, PRANA http://dev-idp:4300). Only the server-side calls go there.
+   */
+  @IsOptional() @Matches(HTTP_URL)
+  OIDC_INTERNAL_URL?: string;
+
   /** PRANA's client at the provider (OIDC_ISSUER, from the base settings, is required for PRANA). */
   @IsString()
   OIDC_CLIENT_ID: string;
