@@ -10,6 +10,7 @@
  */
 // @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
 import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { isServiceName, type ServiceName } from '@pancha/contracts';
 import { startStack, STACK_SERVICES, StackStartError, type PranaStackOptions, type RunningStack } from './stack';
@@ -197,6 +198,9 @@ async function main(): Promise<void> {
   process.on('SIGHUP', shutdown);
 
   const entryTemplate = options.entry;
+  // nx serve prana: SWC recompiles the BFF (and the libraries) into dist/ on every change; node --watch-path restarts it.
+  const compiler = options.pranaDev ? watchBackEnd() : undefined;
+  process.on('exit', () => compiler?.kill('SIGTERM'));
   try {
     stack = await startStack({
       rootDir: ROOT,
@@ -229,6 +233,20 @@ main().catch((error: Error) => {
   console.error(error);
   process.exit(1);
 });
+
+function watchBackEnd(): ChildProcess {
+  const swc = require.resolve('@swc/cli/bin/swc.js');
+  const child = spawn(
+    process.execPath,
+    [
+      swc, 'apps/prana/src', 'libs', '-d', 'dist', '--config-file', '.swcrc', '--copy-files', '--quiet', '--watch',
+      '--ignore', '**/*.spec.ts,**/*.integration-spec.ts,**/*.e2e-spec.ts,**/jest.config.ts,**/*.md,**/eslint.config.mjs,**/project.json,**/tsconfig*.json',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  child.on('error', (error) => console.error(`[stack] the BFF watcher could not start: ${error.message}`));
+  return child;
+}
 
 /** Where to open the console and who can sign in; the generated passwords only on the start that created them. */
 function pranaLines(stack: RunningStack): string[] {
