@@ -30,6 +30,7 @@ import { CoreConfig } from '../config/env.validation';
 jest.setTimeout(90_000);
 
 const AUDIENCE = 'urn:pancha:api';
+type SigningKey = Awaited<ReturnType<typeof importJWK>>;
 const ONBOARD = parseManifest(`
 name: onboard
 version: 1.0.0
@@ -66,13 +67,13 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
   let core: TestService;
   let idp: RunningDevIdp;
   let dataDir: string;
-  let signingKey: CryptoKey | Uint8Array;
+  let signingKey: SigningKey;
   let kid: string;
   const realTokens = new Map<string, string>();
   let callbackPort: number;
 
   /** A token signed by the provider's own key: only the claims differ from a real one. */
-  const providerToken = async (claims: Record<string, unknown>, options: { exp?: number; aud?: string; key?: CryptoKey | Uint8Array; iss?: string } = {}) => {
+  const providerToken = async (claims: Record<string, unknown>, options: { exp?: number; aud?: string; key?: SigningKey; iss?: string } = {}) => {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ roles: ['operator'], preferred_username: 'mallory', ...claims })
       .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' })
@@ -144,7 +145,7 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
     });
     const stored = JSON.parse(readFileSync(path.join(dataDir, 'dev-idp', 'keys.json'), 'utf8')) as { signing: JWK & { kid: string } };
     kid = stored.signing.kid;
-    signingKey = (await importJWK(stored.signing, 'RS256')) as CryptoKey;
+    signingKey = (await importJWK(stored.signing, 'RS256')) as SigningKey;
 
     db = await createTestDatabase('core_people');
     const config = validateEnv(CoreConfig, {

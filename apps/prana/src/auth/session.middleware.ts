@@ -109,7 +109,6 @@ function needsCsrf(req: Request): boolean {
 
 function redisStore(redis: Redis, config: PranaConfig): Store {
   // connect-redis 7 ships CommonJS and ESM; the class is its default export.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RedisStore = (require('connect-redis') as { default: new (o: { client: Redis; prefix: string; ttl: number }) => Store }).default;
   return new RedisStore({ client: redis, prefix: config.SESSION_REDIS_PREFIX, ttl: config.SESSION_ABSOLUTE_SECONDS });
 }
