@@ -275,8 +275,10 @@ export class PolicyService {
   }
 
   /** Whether `requester` may publish events of `type` (the policy's `events` section; deny by default). */
-  mayPublish(requester: PolicySubject, type: string): boolean {
-    return (this.policy.events[requester] ?? []).some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
+  mayPublish(requester: PolicySubject | `user:${string}`, type: string): boolean {
+    // People publish nothing: the events section names services (and anonymous) only.
+    if (requester.startsWith('user:')) return false;
+    return (this.policy.events[requester as PolicySubject] ?? []).some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
   }
 
   /**
