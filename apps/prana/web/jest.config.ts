@@ -6,6 +6,8 @@ const root = path.resolve(__dirname, '../../..');
 
 export default {
   displayName: 'prana-web',
+  // Rendering React Flow and Recharts in jsdom on a busy 2-core machine takes seconds, not milliseconds.
+  testTimeout: 30_000,
   rootDir: '.',
   testEnvironment: 'jsdom',
   testMatch: ['<rootDir>/src/**/*.spec.tsx'],

@@ -132,7 +132,8 @@ export function RunView({ runId }: { runId: string }) {
               {busy === 'retry' ? 'Retrying…' : 'Retry run'}
             </button>
           )}
-          {waiting.map((s) => {
+          {/* The signal name comes from the manifest: no approve button until it is known (or failed to load). */}
+          {(manifest.data || manifest.error) && waiting.map((s) => {
             const signal = approvalSignal(manifest.data, s.step_id);
             return (
               <button type="button" key={s.path} disabled={!!busy} onClick={() => act(`approve ${s.path}`, () => api.post(paths.signal(r.run_id, signal), { payload: { approved: true } }))}>
