@@ -115,7 +115,7 @@ export function Shell({ ctx, telemetry, onSignOut }: { ctx: AppContextValue; tel
   );
 }
 
-export function App({ api = new Api() }: { api?: Api }) {
+export function App({ api = new Api(), redirect = (url: string) => window.location.assign(url) }: { api?: Api; redirect?: (url: string) => void }) {
   const [session, setSession] = useState<Session | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [expired, setExpired] = useState(false);
@@ -156,7 +156,7 @@ export function App({ api = new Api() }: { api?: Api }) {
   const signOut = async () => {
     const r = await api.logout().catch(() => null);
     telemetry?.stop();
-    window.location.assign(r?.logout_url ?? '/');
+    redirect(r?.logout_url ?? '/');
   };
   return (
     <Router>
