@@ -35,6 +35,7 @@ export default [
             { sourceTag: 'scope:bucket', onlyDependOnLibsWithTags: ['scope:bucket', 'scope:shared'] },
             { sourceTag: 'scope:karma', onlyDependOnLibsWithTags: ['scope:karma', 'scope:shared'] },
             { sourceTag: 'scope:workflow-executor', onlyDependOnLibsWithTags: ['scope:workflow-executor', 'scope:shared'] },
+            { sourceTag: 'scope:prana', onlyDependOnLibsWithTags: ['scope:prana', 'scope:shared'] },
           ],
         },
       ],
