@@ -4,13 +4,16 @@ class ResizeObserverStub {
   observe(target: Element) {
     this.cb([{ target, contentRect: { width: 800, height: 400 } } as unknown as ResizeObserverEntry], this as unknown as ResizeObserver);
   }
-  unobserve() {}
-  disconnect() {}
+  unobserve(): void {
+    // nothing is observed for real
+  }
+  disconnect(): void {
+    // nothing is observed for real
+  }
 }
 (globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = ResizeObserverStub;
 (globalThis as unknown as { DOMMatrixReadOnly: unknown }).DOMMatrixReadOnly = class {
   m22 = 1;
-  constructor() {}
 };
 Object.defineProperties(HTMLElement.prototype, {
   offsetWidth: { configurable: true, get: () => 800 },
@@ -18,5 +21,4 @@ Object.defineProperties(HTMLElement.prototype, {
 });
 
 // findBy*/waitFor wait on a condition; on a busy machine the default 1 s ceiling is too tight.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 require('@testing-library/react').configure({ asyncUtilTimeout: 10_000 });
