@@ -134,8 +134,9 @@ export function App({ api = new Api(), redirect = (url: string) => window.locati
 
   useEffect(() => {
     if (!session) return;
+    // The BFF records packets under the signed-in username (whatever user_id a packet names): the same id here.
     const t = new PranaTelemetry({
-      context: { user_id: session.user.sub, session_id: sessionId(), lesson_id: 'prana-console', system_type: 'ems', role: 'employee' },
+      context: { user_id: session.user.username, session_id: sessionId(), lesson_id: 'prana-console', system_type: 'ems', role: 'employee' },
       headers: () => ({ 'x-csrf-token': api.csrfToken }),
       panel: () => document.getElementById('main'),
     });

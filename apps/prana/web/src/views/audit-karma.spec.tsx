@@ -57,14 +57,14 @@ describe('Audit', () => {
 
 describe('Karma', () => {
   const profile = {
-    user_id: 'viewer-sub', as_of: '2026-11-28T10:00:00.000Z', balances: { DHARMA: 12, SEVA: 3 }, merit: 15, paap: { minor: 1 }, paap_weighted: 2,
+    user_id: 'viewer', as_of: '2026-11-28T10:00:00.000Z', balances: { DHARMA: 12, SEVA: 3 }, merit: 15, paap: { minor: 1 }, paap_weighted: 2,
     net_karma: 13, role: 'learner', predicted_next_role: 'volunteer', recommended_action: 'help', q_values: { help: 0.8, study: 0.2, rest: -0.1 },
   };
 
   it('shows merit, paap, net karma, role, next role and Q-values as a heat map, and the ledger chart', async () => {
     const bff = new FakeBff('viewer');
-    bff.on('GET', '/api/karma/api/v1/karma/viewer-sub', () => profile);
-    bff.on('GET', '/api/karma/v1/ledger/viewer-sub', () => ({ points: [{ at: '2026-11-27T00:00:00Z', net_karma: 5 }, { at: '2026-11-28T00:00:00Z', net_karma: 13 }] }));
+    bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
+    bff.on('GET', '/api/karma/v1/ledger/viewer', () => ({ points: [{ at: '2026-11-27T00:00:00Z', net_karma: 5 }, { at: '2026-11-28T00:00:00Z', net_karma: 13 }] }));
     const { container } = renderApp(bff, '/karma');
     expect(await screen.findByText('volunteer')).toBeTruthy();
     expect(screen.getByText('Net karma').nextElementSibling?.textContent).toBe('13');
@@ -78,7 +78,7 @@ describe('Karma', () => {
 
   it('falls back to the balances chart when Karma has no ledger history, and says why', async () => {
     const bff = new FakeBff('viewer');
-    bff.on('GET', '/api/karma/api/v1/karma/viewer-sub', () => profile);
+    bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
     renderApp(bff, '/karma');
     expect((await screen.findByText(/Token balances now/)).textContent).toContain('ledger history is not available');
   });

@@ -49,7 +49,7 @@ export function QHeatMap({ values }: { values: Record<string, number> }) {
 
 export function KarmaView() {
   const { api, session } = useApp();
-  const [userId, setUserId] = useState(session.user.sub);
+  const [userId, setUserId] = useState(session.user.username);
   const [draft, setDraft] = useState(userId);
   const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, 15_000);
   const ledger = useLoad(() => api.get<unknown>(paths.karmaLedger(userId)), `l:${userId}`, 30_000);

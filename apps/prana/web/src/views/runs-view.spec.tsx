@@ -57,7 +57,7 @@ describe('Tasks and runs', () => {
     expect(within(status).getByRole('link', { name: /Watch its run/ }).getAttribute('href')).toBe('/runs/r-1');
     const [write] = bff.writes();
     expect(write.headers['x-csrf-token']).toBe('csrf-operator');
-    expect(write.body).toEqual({ input: 'Onboard Asha', user_id: 'operator-sub' });
+    expect(write.body).toEqual({ input: 'Onboard Asha', user_id: 'operator' });
   });
 
   it('a viewer gets no task form', async () => {

@@ -29,7 +29,7 @@ export function SubmitTask() {
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await api.post<Accepted>(paths.handleTask, { input, user_id: session.user.sub }));
+      setResult(await api.post<Accepted>(paths.handleTask, { input, user_id: session.user.username }));
       setInput('');
     } catch (err) {
       setError(err as ApiError);

@@ -52,7 +52,7 @@ describe('Workflows', () => {
     const [start] = bff.writes();
     expect(start.path).toBe('/api/core/workflows/onboard-learner/runs');
     expect(start.headers['x-csrf-token']).toBe('csrf-operator');
-    expect(start.body).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com', attempts: 3, urgent: true, platforms: ['web', 'ios'] }, user_id: 'operator-sub', version: '1.0.0' });
+    expect(start.body).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com', attempts: 3, urgent: true, platforms: ['web', 'ios'] }, user_id: 'operator', version: '1.0.0' });
     await waitFor(() => expect(window.location.pathname).toBe('/runs/r-9'));
   });
 

@@ -173,7 +173,7 @@ export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
   const { navigate } = useRouter();
   const startable = workflow.versions.filter((v) => v.present && !v.retired);
   const [version, setVersion] = useState(workflow.default_version ?? startable[0]?.version ?? '');
-  const [userId, setUserId] = useState(session.user.sub);
+  const [userId, setUserId] = useState(session.user.username);
   const manifest = useLoad(() => (version ? api.get<{ inputs?: JsonSchema; manifest?: { inputs?: JsonSchema } }>(paths.workflowVersion(workflow.name, version)) : Promise.resolve(null)), `${workflow.name}@${version}`);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError>();
