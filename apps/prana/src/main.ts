@@ -10,6 +10,7 @@ function fail(error: unknown): never {
 
 async function main(): Promise<void> {
   const config = validateEnv(PranaConfig);
+  if (!config.OIDC_ISSUER) throw new Error('Invalid configuration (see .env.example):\n  OIDC_ISSUER: PRANA signs people in with an OIDC provider; set its URL');
   const app = await createPranaApp(config);
   await app.listen(config.PORT ?? config.PRANA_PORT ?? 4200, config.HOST);
 }

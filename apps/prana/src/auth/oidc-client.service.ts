@@ -30,7 +30,7 @@ export class OidcClientService {
   /** Discovery once, retried on the next call when the provider was not reachable (it may start after PRANA). */
   discover(): Promise<oidc.Configuration> {
     if (!this.configuration) {
-      const issuer = new URL(this.config.OIDC_ISSUER);
+      const issuer = new URL(this.config.OIDC_ISSUER ?? '');
       const insecure = issuer.protocol === 'http:';
       this.configuration = oidc
         .discovery(

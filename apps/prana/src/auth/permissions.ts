@@ -26,7 +26,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> =
 /** The union of the roles' permissions; unknown roles grant nothing. */
 export function permissionsFor(roles: readonly string[]): Permission[] {
   const granted = new Set<Permission>();
-  for (const role of roles) for (const p of ROLE_PERMISSIONS[role] ?? []) granted.add(p);
+  // Own keys only: a role named `toString` or `__proto__` is just an unknown role.
+  for (const role of roles) if (Object.hasOwn(ROLE_PERMISSIONS, role)) for (const p of ROLE_PERMISSIONS[role]) granted.add(p);
   return PERMISSIONS.filter((p) => granted.has(p));
 }
 

@@ -28,9 +28,7 @@ export class PranaConfig extends BaseServiceConfig {
   @IsOptional() @IsIn(['static', 'vite'])
   PRANA_WEB_MODE = 'static';
 
-  @Matches(HTTP_URL, { message: 'OIDC_ISSUER must be the provider URL, e.g. https://idp.example.org/realms/pancha' })
-  OIDC_ISSUER: string;
-
+  /** PRANA's client at the provider (OIDC_ISSUER, from the base settings, is required for PRANA). */
   @IsString()
   OIDC_CLIENT_ID: string;
 
@@ -39,7 +37,7 @@ export class PranaConfig extends BaseServiceConfig {
 
   /** The audience of the access tokens Core and the executor accept. */
   @IsOptional() @IsString()
-  OIDC_AUDIENCE = 'urn:pancha:api';
+  override OIDC_AUDIENCE = 'urn:pancha:api';
 
   /**
    * Sent as the RFC 8707 `resource` of the sign-in when set (providers that issue JWT access tokens per API,
@@ -47,10 +45,6 @@ export class PranaConfig extends BaseServiceConfig {
    */
   @IsOptional() @IsString()
   OIDC_RESOURCE?: string;
-
-  /** Claim with the user's roles; a dotted path reaches nested claims (Keycloak: realm_access.roles). */
-  @IsOptional() @IsString()
-  OIDC_ROLES_CLAIM = 'roles';
 
   @IsOptional() @IsString()
   OIDC_SCOPES = 'openid profile roles offline_access';

@@ -1,5 +1,5 @@
 /**
- * A browser as far as sign-in needs one: cookies per host (not per port, as browsers keep them), manual
+ * A browser as far as OIDC sign-in needs one: cookies per host (not per port, as browsers keep them), manual
  * redirects so each hop can be checked, forms posted urlencoded. Only specs import this.
  */
 export class TestBrowser {
@@ -41,6 +41,7 @@ export class TestBrowser {
     return res;
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions walk arbitrary bodies
   async json(url: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<{ status: number; body: any }> {
     const res = await this.request(url, {
       method: init.method,
