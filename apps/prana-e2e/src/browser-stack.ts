@@ -21,6 +21,7 @@ export async function startBrowserStack(): Promise<{ stack: RunningStack; pranaU
   const services = ['karma', 'bucket', 'core', 'workflow-executor'] as const;
   const ports = Object.fromEntries(await Promise.all(services.map(async (s) => [s, await freePort()] as const)));
   const stack = await startStack({
+    log: () => undefined,
     rootDir: ROOT,
     dataDir: mkdtempSync(path.join(tmpdir(), 'prana-e2e-data-')),
     databaseUrl: testServerUrl(),
