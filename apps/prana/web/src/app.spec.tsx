@@ -1,4 +1,5 @@
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { App } from './app';
 import { FakeBff } from './testing/fake-bff';
 import { runSummary, runView, workflowSummary } from './testing/fixtures';
 import { renderApp } from './testing/render';
@@ -10,6 +11,25 @@ afterEach(() => {
 });
 
 describe('Session', () => {
+  it('asks for the session once when the app builds its own Api (no render loop)', async () => {
+    const bff = new FakeBff('viewer');
+    bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    const saved = globalThis.fetch;
+    globalThis.fetch = bff.fetch as typeof fetch;
+    try {
+      window.history.replaceState(null, '', '/');
+      localStorage.setItem('PRANA_DISABLED', '1');
+      render(<App />);
+      await screen.findByText('No runs match these filters.');
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 200));
+      });
+      expect(bff.requests.filter((r) => r.path === '/api/session')).toHaveLength(1);
+    } finally {
+      globalThis.fetch = saved;
+    }
+  });
+
   it('signed out: a sign-in link that returns to the page asked for', async () => {
     renderApp(new FakeBff(null), '/runs/abc?x=1');
     const link = await screen.findByRole('link', { name: 'Sign in' });

@@ -115,7 +115,9 @@ export function Shell({ ctx, telemetry, onSignOut }: { ctx: AppContextValue; tel
   );
 }
 
-export function App({ api = new Api(), redirect = (url: string) => window.location.assign(url) }: { api?: Api; redirect?: (url: string) => void }) {
+export function App({ api: given, redirect = (url: string) => window.location.assign(url) }: { api?: Api; redirect?: (url: string) => void }) {
+  // One Api for the app's life: a new one per render would re-run the session effect forever.
+  const [api] = useState(() => given ?? new Api());
   const [session, setSession] = useState<Session | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [expired, setExpired] = useState(false);
