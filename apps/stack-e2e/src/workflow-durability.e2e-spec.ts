@@ -56,7 +56,7 @@ describe('workflow runs survive SIGKILL and share work between replicas', () => 
       ports,
       logDir: mkdtempSync(path.join(tmpdir(), 'crash-logs-')),
       env: { LOG_LEVEL: 'warn', NATS_URL: '', WORKFLOW_HTTP_ALLOWED_HOSTS: '127.0.0.1', WORKFLOW_CATALOG_REFRESH_MS: '200' },
-      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_LEASE_MS: '2000', WORKFLOW_MAX_ACTIVE_RUNS: '16' } },
+      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_LEASE_MS: '5000', WORKFLOW_MAX_ACTIVE_RUNS: '16' } },
     });
     operator = new TokenIssuer(loadKeyStore(RequesterId.Operator, { PANCHA_KEYS_DIR: stack.keysDir }));
     // Core learns the workflow from the executor's catalog, which the executor serves once it has loaded it.
@@ -76,7 +76,11 @@ describe('workflow runs survive SIGKILL and share work between replicas', () => 
     for (let i = from; i < from + count; i += 20) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(20, from + count - i) }, async (_, k) => {
-          const res = await httpJson('POST', `${stack.urls.core}/workflows/crash-three/runs`, { inputs: { n: i + k }, user_id: `u${i + k}` }, await operator.tokenFor('core'));
+          // A 503 means Core refused before storing anything (as a client would, try again); anything else but 202 fails.
+          const res = await poll(`start ${i + k}`, async () => {
+            const r = await httpJson('POST', `${stack.urls.core}/workflows/crash-three/runs`, { inputs: { n: i + k }, user_id: `u${i + k}` }, await operator.tokenFor('core'));
+            return r.status === 503 ? undefined : r;
+          }, 60_000);
           if (res.status !== 202) throw new Error(`start ${i + k}: ${res.status} ${JSON.stringify(res.body)}`);
           return res.body.run_id as string;
         }),

@@ -359,9 +359,14 @@ describe('with workflow execution enabled', () => {
     });
 
     it('retries a 409 execution_in_progress until the executor answers', async () => {
-      let conflicts = 2;
-      executorMode = (req) =>
-        conflicts-- > 0 ? { status: 409, body: { code: 'execution_in_progress', message: 'busy', trace_id: null } } : executed(req);
+      // Counted per trace: a delivery of an earlier test's task arriving now must not use up this task's conflicts.
+      const conflicts = new Map<string, number>();
+      executorMode = (req) => {
+        const trace = (req.body as { trace_id: string }).trace_id;
+        const n = (conflicts.get(trace) ?? 0) + 1;
+        conflicts.set(trace, n);
+        return n <= 2 ? { status: 409, body: { code: 'execution_in_progress', message: 'busy', trace_id: null } } : executed(req);
+      };
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'ask ai what a hash chain is', user_id: 'u-6' }).expect(202);
       await waitFor(async () => (await taskRow(core, res.body.task_id))?.status === 'dispatched_success', 'dispatched_success');
       expect(executeCalls(res.body.trace_id)).toHaveLength(3);
