@@ -1,5 +1,5 @@
 import { PranaTelemetry } from '@pancha/prana-telemetry';
-import { useEffect, useMemo, useState } from 'react';
+import { Component, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { Api, ApiError, type Session } from './api';
 import { AppContext, DEFAULT_JAEGER_UI_URL, permissionCheck, useLoad, type AppContextValue } from './app-context';
 import { ErrorState, Loading } from './components/common';
@@ -49,6 +49,26 @@ export function SignIn({ reason }: { reason?: string }) {
       </a>
     </main>
   );
+}
+
+/** A view that throws shows what broke instead of a blank page; moving to another page clears it. */
+class ViewBoundary extends Component<{ children: ReactNode; path: string }, { error: Error | null; path: string }> {
+  override state = { error: null as Error | null, path: this.props.path };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  static getDerivedStateFromProps(props: { path: string }, state: { error: Error | null; path: string }) {
+    return props.path !== state.path ? { error: null, path: props.path } : null;
+  }
+  override render() {
+    if (this.state.error)
+      return (
+        <div role="alert" className="error-state">
+          <strong>This view failed to show.</strong> {this.state.error.message}
+        </div>
+      );
+    return this.props.children;
+  }
 }
 
 function Routes({ telemetry }: { telemetry: PranaTelemetry | null }) {
@@ -109,7 +129,9 @@ export function Shell({ ctx, telemetry, onSignOut }: { ctx: AppContextValue; tel
       </header>
       <HealthBanner api={ctx.api} />
       <main id="main" tabIndex={-1}>
-        <Routes telemetry={telemetry} />
+        <ViewBoundary path={location.pathname}>
+          <Routes telemetry={telemetry} />
+        </ViewBoundary>
       </main>
     </AppContext.Provider>
   );

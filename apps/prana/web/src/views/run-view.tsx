@@ -61,7 +61,8 @@ export function approvalSignal(manifest: unknown, stepId: string): string {
 export function RunView({ runId }: { runId: string }) {
   const { api, can } = useApp();
   const run = useLoad(() => api.get<Run>(paths.run(runId)), runId, 2_000);
-  const r = run.data;
+  // Tolerate a run view without steps/attempts/signals (queued runs, an older executor): never a blank page.
+  const r = run.data ? { ...run.data, steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })), signals: run.data.signals ?? [] } : undefined;
   const manifest = useLoad(() => (r ? api.get<unknown>(paths.workflowVersion(r.workflow, r.version)) : Promise.resolve(null)), r ? `${r.workflow}@${r.version}` : '');
   const [actionError, setActionError] = useState<ApiError>();
   const [busy, setBusy] = useState('');
