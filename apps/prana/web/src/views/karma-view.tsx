@@ -96,7 +96,9 @@ export function KarmaView() {
           </dl>
           <section className="card" aria-labelledby="q-h">
             <h2 id="q-h">Q-values</h2>
-            <QHeatMap values={p.q_values} />
+            <div className="table-wrap">
+              <QHeatMap values={p.q_values} />
+            </div>
           </section>
         </>
       )}
