@@ -112,7 +112,7 @@ describe('PRANA console in Chromium', () => {
   it('karma: a profile with a chart', async () => {
     const page = await as('operator', '/karma');
     await step(page, 'karma', async () => {
-      await page.getByLabel('User').fill('asha');
+      await page.getByRole('textbox', { name: 'User' }).fill('operator');
       await page.getByRole('button', { name: 'Show' }).click();
       await page.getByRole('heading', { name: 'Ledger over time' }).waitFor({ timeout: 60_000 });
       await page.locator('.facts, [role=alert]').first().waitFor({ timeout: 60_000 });

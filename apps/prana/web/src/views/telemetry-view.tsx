@@ -13,6 +13,11 @@ export function TelemetryView({ telemetry }: { telemetry: PranaTelemetry | null 
   const [dropped, setDropped] = useState(telemetry?.queue.dropped ?? { queue_full: 0, rejected: 0 });
   useEffect(() => {
     if (!telemetry) return;
+    // The client may have started before this view mounted: take its current state first.
+    setStatus(telemetry.status);
+    setState(telemetry.state);
+    setQueued(telemetry.queue.size);
+    setDropped({ ...telemetry.queue.dropped });
     return telemetry.subscribe((e: TelemetryEvent) => {
       if (e.type === 'status') setStatus(e.status);
       if (e.type === 'state') setState(e.state);
