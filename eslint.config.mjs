@@ -36,6 +36,9 @@ export default [
             { sourceTag: 'scope:karma', onlyDependOnLibsWithTags: ['scope:karma', 'scope:shared'] },
             { sourceTag: 'scope:workflow-executor', onlyDependOnLibsWithTags: ['scope:workflow-executor', 'scope:shared'] },
             { sourceTag: 'scope:prana', onlyDependOnLibsWithTags: ['scope:prana', 'scope:shared'] },
+            // an action plugin sees only the SDK (the executor's worker fence enforces the same at run time)
+            { sourceTag: 'type:plugin', onlyDependOnLibsWithTags: ['type:util'] },
+            { sourceTag: 'scope:plugins', onlyDependOnLibsWithTags: ['scope:shared'] },
           ],
         },
       ],
@@ -60,6 +63,7 @@ export default [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data-access', 'type:testing'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data-access', 'type:testing', 'type:tool'] },
             { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data-access', 'type:testing', 'type:tool'] },
+            { sourceTag: 'type:plugin', onlyDependOnLibsWithTags: ['type:util', 'type:testing'] },
           ],
         },
       ],
