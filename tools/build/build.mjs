@@ -17,8 +17,16 @@ const result = spawnSync(
   process.execPath,
   [
     swc, 'apps', 'libs', 'tools', '-d', 'dist', '--config-file', '.swcrc', '--copy-files', '--quiet',
-    '--ignore', '**/*.spec.ts,**/*.integration-spec.ts,**/*.e2e-spec.ts,**/jest.config.ts,**/*.md,**/eslint.config.mjs,**/project.json,**/tsconfig*.json',
+    '--ignore', '**/*.spec.ts,**/*.integration-spec.ts,**/*.e2e-spec.ts,**/jest.config.ts,**/*.md,**/eslint.config.mjs,**/project.json,**/tsconfig*.json,apps/prana/web/**',
   ],
   { cwd: root, stdio: 'inherit' },
 );
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+// PRANA's console (React + Vite) into dist/apps/prana/web, which the PRANA BFF serves at /.
+const vite = spawnSync(process.execPath, [path.join(path.dirname(require.resolve('vite/package.json')), 'bin/vite.js'), 'build', '--logLevel', 'warn'], {
+  cwd: path.join(root, 'apps/prana/web'),
+  stdio: 'inherit',
+  env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' },
+});
+process.exit(vite.status ?? 1);

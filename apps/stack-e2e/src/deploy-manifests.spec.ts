@@ -24,6 +24,10 @@ const APPS: Record<string, AppSpec> = {
   'workflow-executor': { port: 8003, database: 'executor', health: '/healthz', requesterId: 'workflow_executor' },
 };
 const APP_NAMES = Object.keys(APPS);
+/** PRANA: the console's back end. No database of its own; it signs people in with an OIDC provider. */
+const PRANA = { name: 'prana', port: 4200, health: '/health', requesterId: 'prana' };
+/** Every deployable app: the four services and PRANA. */
+const DEPLOYED = [...APP_NAMES, PRANA.name];
 const URL_VARS: Record<string, string> = {
   KARMA_URL: 'karma',
   BUCKET_URL: 'bucket',
@@ -31,7 +35,7 @@ const URL_VARS: Record<string, string> = {
   WORKFLOW_EXECUTOR_URL: 'workflow-executor',
 };
 /** Created outside kustomize; docs/deploy.md says how. */
-const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-database-migration-urls', 'pancha-workflow-executor-providers'];
+const EXTERNAL_SECRETS = ['pancha-service-keys', 'pancha-database-urls', 'pancha-database-migration-urls', 'pancha-workflow-executor-providers', 'pancha-prana'];
 const IMAGE = 'pancha';
 const REGISTER = './dist/libs/trace-context/src/register.js';
 
@@ -136,6 +140,9 @@ const INFRA_PORTS: Record<string, number[]> = {
   jaeger: [4317, 4318, 16686],
   prometheus: [9090],
   grafana: [3000],
+  redis: [6379],
+  'dev-idp': [4300],
+  prana: [PRANA.port],
 };
 
 function portsOf(services: Record<string, ComposeService>, name: string): number[] {
@@ -152,7 +159,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs exactly the apps of this repository, each an Nx project under apps/', () => {
-    expect(composeAppServices(services).sort()).toEqual([...APP_NAMES].sort());
+    expect(composeAppServices(services).sort()).toEqual([...DEPLOYED].sort());
     for (const name of APP_NAMES) {
       expect(existsSync(path.join(root, 'apps', name, 'project.json'))).toBe(true);
     }
@@ -163,7 +170,7 @@ describe('docker-compose.yml', () => {
       const tags = (JSON.parse(readFileSync(project, 'utf8')) as { tags?: string[] }).tags ?? [];
       return tags.includes('type:app');
     });
-    expect(deployable.sort()).toEqual([...APP_NAMES].sort());
+    expect(deployable.sort()).toEqual([...DEPLOYED].sort());
   });
 
   it('has the infrastructure: postgres, nats (JetStream), jaeger, prometheus, grafana and the keys job', () => {
@@ -303,6 +310,50 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml: PRANA and its sign-in', () => {
+  const { services } = loadCompose();
+  const prana = services.prana;
+  const env = environmentOf(prana ?? {});
+  const idp = environmentOf(services['dev-idp'] ?? {});
+  const resolve = (value: unknown) => String(value).replace(/\$\{[A-Z0-9_]+(?::?-([^}]*))?\}/g, (_m, def: string | undefined) => def ?? '');
+
+  it('runs the shared image as prana on 4200 with no database, tracing to jaeger, its keys read-only', () => {
+    expect(prana.image).toBe('pancha:local');
+    expect([env.APP, env.OTEL_SERVICE_NAME, String(env.PORT)]).toEqual(['prana', 'prana', '4200']);
+    expect(arr(prana.ports, 'ports').map(String)).toEqual(['4200:4200']);
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+    expect(arr(prana.volumes, 'volumes')).toContain('keys:/keys:ro');
+    for (const [variable, target] of Object.entries(URL_VARS)) expect(env[variable]).toBe(`http://${target}:${APPS[target].port}`);
+  });
+
+  it('probes /readyz on its port and waits for the keys, Redis, the provider and Core', () => {
+    const test = arr(obj(prana.healthcheck, 'healthcheck').test, 'test').map(String);
+    expect(test[3]).toContain('http://127.0.0.1:4200/readyz');
+    const deps = obj(prana.depends_on, 'depends_on');
+    expect(obj(deps.keys, 'keys').condition).toBe('service_completed_successfully');
+    for (const dep of ['redis', 'dev-idp', 'core']) expect(obj(deps[dep], dep).condition).toBe('service_healthy');
+    expect(urlTarget(String(env.REDIS_URL))).toEqual({ host: 'redis', port: 6379 });
+  });
+
+  it('agrees with the provider on issuer, client secret and redirect URI; reaches it inside the network', () => {
+    expect(resolve(env.OIDC_ISSUER)).toBe(resolve(idp.DEV_IDP_ISSUER));
+    expect(resolve(env.OIDC_CLIENT_SECRET)).toBe(resolve(idp.DEV_IDP_CLIENT_SECRET));
+    expect(resolve(idp.DEV_IDP_REDIRECT_URIS)).toBe(`${resolve(env.PRANA_PUBLIC_URL)}/auth/callback`);
+    expect(resolve(env.OIDC_AUDIENCE)).toBe(resolve(idp.OIDC_AUDIENCE));
+    expect(urlTarget(resolve(env.OIDC_INTERNAL_URL))).toEqual({ host: 'dev-idp', port: 4300 });
+    expect(services['dev-idp'].command).toEqual(['node', 'dist/tools/stack/src/dev-idp.js']);
+    expect(existsSync(path.join(root, 'tools/stack/src/dev-idp.ts'))).toBe(true);
+  });
+
+  it.each(['core', 'workflow-executor'])("gives %s the same issuer and audience, with the provider's keys fetched inside the network", (name) => {
+    const serviceEnv = environmentOf(services[name]);
+    expect(resolve(serviceEnv.OIDC_ISSUER)).toBe(resolve(env.OIDC_ISSUER));
+    expect(resolve(serviceEnv.OIDC_AUDIENCE)).toBe(resolve(env.OIDC_AUDIENCE));
+    expect(urlTarget(resolve(serviceEnv.OIDC_JWKS_URI))).toEqual({ host: 'dev-idp', port: 4300 });
+  });
+});
+
 describe('deploy/ (Prometheus and Grafana)', () => {
   const { services } = loadCompose();
 
@@ -315,7 +366,10 @@ describe('deploy/ (Prometheus and Grafana)', () => {
       const statics = arr(job.static_configs, 'static_configs').map((c) => obj(c, 'static_config'));
       targets[String(job.job_name)] = statics.flatMap((c) => arr(c.targets, 'targets').map(String));
     }
-    expect(targets).toEqual(Object.fromEntries(APP_NAMES.map((name) => [name, [`${name}:${APPS[name].port}`]])));
+    expect(targets).toEqual({
+      ...Object.fromEntries(APP_NAMES.map((name) => [name, [`${name}:${APPS[name].port}`]])),
+      prana: [`prana:${PRANA.port}`],
+    });
   });
 
   it('loads the alert rules it names, each mounted next to prometheus.yml in the container', () => {
@@ -635,7 +689,7 @@ describe('k8s/', () => {
 
   it('builds every Deployment from one shared component: each app file keeps only what is its own', () => {
     expect(loadKustomization(baseDir).components).toEqual(['../components/pancha-service']);
-    for (const name of APP_NAMES) {
+    for (const name of DEPLOYED) {
       const own = loadSingle(path.join(baseDir, name, 'deployment.yaml'));
       const spec = podTemplate(own as K8sObject).spec;
       // Shared settings live once, in the component; an app file repeating them would drift from the others.
@@ -655,9 +709,9 @@ describe('k8s/', () => {
   it('has unique objects and, per app, exactly a Deployment, a Service and a ConfigMap', () => {
     const ids = base.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(byKind(base, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...APP_NAMES].sort());
-    expect(byKind(base, 'Service').map((d) => d.metadata.name).sort()).toEqual([...APP_NAMES].sort());
-    for (const name of APP_NAMES) expect(named(base, 'ConfigMap', name)).toBeDefined();
+    expect(byKind(base, 'Deployment').map((d) => d.metadata.name).sort()).toEqual([...DEPLOYED].sort());
+    expect(byKind(base, 'Service').map((d) => d.metadata.name).sort()).toEqual([...DEPLOYED].sort());
+    for (const name of DEPLOYED) expect(named(base, 'ConfigMap', name)).toBeDefined();
   });
 
   describe.each(APP_NAMES)('%s', (name) => {
@@ -747,9 +801,10 @@ describe('k8s/', () => {
       const keys = volume?.secret?.items?.map((i) => i.key).sort();
       const privateKeys = keys?.filter((k) => k.endsWith('.key.pem'));
       expect(privateKeys).toEqual([`${app.requesterId}.key.pem`]);
+      // Every service's public key and PRANA's (it reads Bucket and Karma, and writes telemetry, as itself).
       expect(keys?.filter((k) => k.endsWith('.pub.pem'))).toEqual(
-        Object.values(APPS)
-          .map((a) => `${a.requesterId}.pub.pem`)
+        [...Object.values(APPS).map((a) => a.requesterId), PRANA.requesterId]
+          .map((id) => `${id}.pub.pem`)
           .sort(),
       );
       expect(container.volumeMounts?.find((m) => m.name === volume?.name)?.mountPath).toBe(common.PANCHA_KEYS_DIR);
@@ -769,6 +824,46 @@ describe('k8s/', () => {
       const targetPort = ports[0].targetPort;
       const resolved = typeof targetPort === 'number' ? targetPort : container.ports?.find((p) => p.name === targetPort)?.containerPort;
       expect(resolved).toBe(app.port);
+    });
+  });
+
+  describe('prana', () => {
+    const deployment = named(base, 'Deployment', PRANA.name);
+    const { labels, spec } = podTemplate(deployment);
+    const container = spec.containers[0];
+    const common = named(configMaps, 'ConfigMap', 'pancha-common').data as Record<string, string>;
+
+    it('runs the shared image as prana on 4200, labelled and selected like the services', () => {
+      expect(labels?.['app.kubernetes.io/name']).toBe('prana');
+      expect(labels?.['app.kubernetes.io/part-of']).toBe('pancha');
+      expect(container.image).toBe(IMAGE);
+      expect(container.command).toEqual(['node', '--require', REGISTER, 'dist/apps/prana/src/main.js']);
+      expect(container.ports?.map((p) => p.containerPort)).toEqual([PRANA.port]);
+      expect(container.livenessProbe?.httpGet?.path).toBe(PRANA.health);
+      expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
+      expect(spec.securityContext?.runAsNonRoot).toBe(true);
+      const service = named(base, 'Service', PRANA.name);
+      expect(selects(obj(service.spec, 'spec').selector as Record<string, string>, labels)).toBe(true);
+    });
+
+    it('has no database and takes its secrets from pancha-prana; OIDC settings from the ConfigMaps', () => {
+      const env = Object.fromEntries((container.env ?? []).map((v) => [v.name, v.valueFrom?.secretKeyRef]));
+      expect(env.DATABASE_URL).toBeUndefined();
+      expect(env.OIDC_CLIENT_SECRET).toEqual({ name: 'pancha-prana', key: 'oidc_client_secret' });
+      expect(env.SESSION_SECRET).toEqual({ name: 'pancha-prana', key: 'session_secret' });
+      expect(env.REDIS_URL).toEqual({ name: 'pancha-prana', key: 'redis_url', optional: true });
+      const own = named(configMaps, 'ConfigMap', 'prana').data as Record<string, string>;
+      expect([own.PORT, own.OTEL_SERVICE_NAME, own.OIDC_CLIENT_ID]).toEqual(['4200', 'prana', 'prana']);
+      expect(own.PRANA_PUBLIC_URL).toMatch(/^https:\/\//);
+      expect(common.OIDC_ISSUER).toMatch(/^https:\/\//);
+      expect(common.OIDC_AUDIENCE).toBeTruthy();
+    });
+
+    it("mounts only its own private key, and the services' public keys", () => {
+      const volume = spec.volumes?.find((v) => v.secret?.secretName === 'pancha-service-keys');
+      const keys = volume?.secret?.items?.map((i) => i.key) ?? [];
+      expect(keys.filter((k) => k.endsWith('.key.pem'))).toEqual(['prana.key.pem']);
+      expect(container.volumeMounts?.find((m) => m.name === volume?.name)?.mountPath).toBe(common.PANCHA_KEYS_DIR);
     });
   });
 
@@ -842,7 +937,7 @@ describe('k8s/', () => {
     });
 
     it('sets replicas and the image tag for objects and images the base has', () => {
-      expect(k.replicas.map((r) => r.name).sort()).toEqual([...APP_NAMES].sort());
+      expect(k.replicas.map((r) => r.name).sort()).toEqual([...DEPLOYED].sort());
       for (const r of k.replicas) {
         expect(named(base, 'Deployment', r.name)).toBeDefined();
         expect(r.count).toBeGreaterThanOrEqual(1);

@@ -3,12 +3,14 @@ import { APP_GUARD } from '@nestjs/core';
 import type { RequesterId, ServiceName } from '@pancha/contracts';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 import { GovernanceConfig, type GovernanceSource } from './governance.config';
+import type { UserTokenSettings } from './user-token-verifier';
 import { KeyStore, loadKeyStore } from './key-store';
 import { PolicyService } from './policy.service';
 import { ServiceAuthGuard } from './service-auth.guard';
 import { TokenIssuer } from './token-issuer.service';
 import { InMemoryTokenReplayStore, TokenReplayStore } from './token-replay.store';
 import { TokenVerifier } from './token-verifier.service';
+import { UserTokenVerifier } from './user-token-verifier';
 
 /** How to build one of governance's pluggable pieces from the app's providers (e.g. its DataSource). */
 export type GovernanceFactory<T> = Omit<FactoryProvider<T>, 'provide'>;
@@ -27,6 +29,8 @@ export interface GovernanceModuleOptions {
   tokenTtlSeconds?: number;
   /** Where the jti of write tokens is remembered; default in this process only (service-kit passes PostgreSQL). */
   tokenReplayStore?: GovernanceFactory<TokenReplayStore>;
+  /** People's tokens: the verifier to use instead of one built from config's OIDC_* settings (tests). */
+  userTokens?: UserTokenVerifier;
   /** Failed-authentication budget per client; default none (service-kit passes the app's rate-limit storage). */
   authFailureLimiter?: GovernanceFactory<AuthFailureLimiter>;
 }
@@ -61,11 +65,16 @@ export class GovernanceModule {
         options.tokenReplayStore
           ? { provide: TokenReplayStore, ...options.tokenReplayStore }
           : { provide: TokenReplayStore, useFactory: () => new InMemoryTokenReplayStore() },
+        {
+          provide: UserTokenVerifier,
+          useFactory: (policy: PolicyService) => options.userTokens ?? UserTokenVerifier.fromSettings(settings as UserTokenSettings, policy),
+          inject: [PolicyService],
+        },
         ...optional,
         ServiceAuthGuard,
         { provide: APP_GUARD, useExisting: ServiceAuthGuard },
       ],
-      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, TokenReplayStore, ServiceAuthGuard, ...(options.authFailureLimiter ? [AuthFailureLimiter] : [])],
+      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, TokenReplayStore, UserTokenVerifier, ServiceAuthGuard, ...(options.authFailureLimiter ? [AuthFailureLimiter] : [])],
     };
   }
 }

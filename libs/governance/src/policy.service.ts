@@ -14,6 +14,11 @@ export type PolicySubject = RequesterId | Anonymous;
 
 export interface Policy {
   services: Partial<Record<ServiceName, Partial<Record<PolicySubject, Operation[]>>>>;
+  /**
+   * People (OIDC access tokens): what each role may do, per service, and which products people see. A role
+   * not listed grants nothing; a service not listed accepts no person at all.
+   */
+  people: { roles: Partial<Record<ServiceName, Record<string, Operation[]>>>; products: string[] };
   products: Partial<Record<PolicySubject, string[]>>;
   /**
    * Who may write each channel of a service (service → channel → requesters): a timeline is only as
@@ -38,12 +43,12 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Validates a parsed policy document; every problem is listed, with its path, in one error. */
 export function validatePolicy(doc: unknown, source = 'policy'): Policy {
   const problems: string[] = [];
-  const policy: Policy = { services: {}, products: {}, channels: {}, events: {} };
+  const policy: Policy = { services: {}, products: {}, channels: {}, events: {}, people: { roles: {}, products: [] } };
   const subjects = [ANONYMOUS, ...REQUESTER_IDS].join(', ');
 
   if (!isPlainObject(doc)) throw new PolicyError(`${source}: expected a mapping with "services" and "products"`);
   for (const key of Object.keys(doc)) {
-    if (!['services', 'products', 'channels', 'events'].includes(key)) problems.push(`${key}: unknown section (expected services, products, channels, events)`);
+    if (!['services', 'products', 'channels', 'events', 'people'].includes(key)) problems.push(`${key}: unknown section (expected services, products, channels, events, people)`);
   }
 
   const services = doc.services ?? {};
@@ -139,6 +144,44 @@ export function validatePolicy(doc: unknown, source = 'policy'): Policy {
     }
   }
 
+  const people = doc.people ?? {};
+  if (!isPlainObject(people)) problems.push('people: expected a mapping with "roles" and "products"');
+  else {
+    for (const key of Object.keys(people)) {
+      if (!['roles', 'products'].includes(key)) problems.push(`people.${key}: unknown key (expected roles, products)`);
+    }
+    const roles = people.roles ?? {};
+    if (!isPlainObject(roles)) problems.push('people.roles: expected a mapping of service → role → operations');
+    else {
+      for (const [service, byRole] of Object.entries(roles)) {
+        if (!isServiceName(service)) {
+          problems.push(`people.roles.${service}: unknown service (known: ${SERVICE_NAMES.join(', ')})`);
+          continue;
+        }
+        if (!isPlainObject(byRole)) {
+          problems.push(`people.roles.${service}: expected a mapping of role → operations`);
+          continue;
+        }
+        const grants: Record<string, Operation[]> = {};
+        for (const [role, ops] of Object.entries(byRole)) {
+          const at = `people.roles.${service}.${role}`;
+          if (!Array.isArray(ops)) {
+            problems.push(`${at}: expected a list of operations`);
+            continue;
+          }
+          const bad = ops.filter((op) => !isOperation(op));
+          if (bad.length > 0) problems.push(`${at}: unknown operation ${bad.map(String).join(', ')} (known: ${OPERATIONS.join(', ')})`);
+          grants[role] = ops.filter(isOperation);
+        }
+        policy.people.roles[service] = grants;
+      }
+    }
+    const names = people.products ?? [];
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n.trim() === '')) {
+      problems.push(`people.products: expected a list of product names or "${ALL_PRODUCTS}"`);
+    } else policy.people.products = names.map((n: string) => n.trim());
+  }
+
   if (problems.length > 0) throw new PolicyError(`${source} is invalid:\n  - ${problems.join('\n  - ')}`);
   return policy;
 }
@@ -197,14 +240,32 @@ export class PolicyService {
     return this.allowedOperations(service, requester).includes(operation);
   }
 
+  /** What a person holding `roles` may do on `service`: the union of the roles' grants (none for unknown roles). */
+  peopleOperations(service: ServiceName, roles: readonly string[]): Operation[] {
+    const byRole = this.policy.people.roles[service] ?? {};
+    const granted = new Set<Operation>();
+    for (const role of roles) if (Object.hasOwn(byRole, role)) for (const op of byRole[role]) granted.add(op);
+    return OPERATIONS.filter((op) => granted.has(op));
+  }
+
+  /** Whether this service accepts people's tokens at all (a `people.roles` entry for it). */
+  acceptsPeople(service: ServiceName): boolean {
+    return this.policy.people.roles[service] !== undefined;
+  }
+
+  /** The products people see. */
+  peopleProducts(): string[] {
+    return [...this.policy.people.products];
+  }
+
   /**
    * Whether `requester` may write `channel` of `service`. A service without a channels section keeps no
    * channel rule (true); one with it allows only the requesters listed for that channel (deny by default).
    */
-  mayWriteChannel(service: ServiceName, requester: PolicySubject, channel: string): boolean {
+  mayWriteChannel(service: ServiceName, requester: PolicySubject | `user:${string}`, channel: string): boolean {
     const byChannel = this.policy.channels[service];
     if (!byChannel) return true;
-    return Object.hasOwn(byChannel, channel) && byChannel[channel].includes(requester);
+    return Object.hasOwn(byChannel, channel) && (byChannel[channel] as string[]).includes(requester);
   }
 
   /** The requesters the policy lets write `channel` of `service` (empty when it names none). */
@@ -214,8 +275,10 @@ export class PolicyService {
   }
 
   /** Whether `requester` may publish events of `type` (the policy's `events` section; deny by default). */
-  mayPublish(requester: PolicySubject, type: string): boolean {
-    return (this.policy.events[requester] ?? []).some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
+  mayPublish(requester: PolicySubject | `user:${string}`, type: string): boolean {
+    // People publish nothing: the events section names services (and anonymous) only.
+    if (requester.startsWith('user:')) return false;
+    return (this.policy.events[requester as PolicySubject] ?? []).some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
   }
 
   /**

@@ -5,10 +5,11 @@ import { AuthFailureLimiter } from './auth-failure-limiter';
 import { CREDENTIAL_REQUIRED_KEY, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
 import { GovernanceConfig } from './governance.config';
 import { forbidden, GovernanceErrorCode, tooManyAuthFailures, unauthenticated } from './governance.exception';
-import { PolicyService, type Operation } from './policy.service';
+import { PolicyService, type Operation, type PolicySubject } from './policy.service';
 import { attachRequester, authorizationHeader } from './requester-context';
 import { TokenReplayStore } from './token-replay.store';
 import { TokenVerificationError, TokenVerifier } from './token-verifier.service';
+import { UserTokenVerifier } from './user-token-verifier';
 import type { VerifiedRequester } from './verified-requester';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -41,6 +42,7 @@ export class ServiceAuthGuard implements CanActivate {
     private readonly policy: PolicyService,
     private readonly replay: TokenReplayStore,
     @Optional() private readonly failures?: AuthFailureLimiter,
+    @Optional() private readonly people?: UserTokenVerifier,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -58,7 +60,13 @@ export class ServiceAuthGuard implements CanActivate {
     let requester: VerifiedRequester;
     try {
       requester = await this.authenticate(authorizationHeader(ctx), operation, credentialRequired);
-      if (!this.policy.isAllowed(this.config.service, requester.id, operation)) {
+      if (requester.user) {
+        // A person: their roles, through the policy's people section, decide.
+        if (!this.policy.peopleOperations(this.config.service, requester.user.roles).includes(operation)) {
+          const roles = requester.user.roles.length ? `roles ${requester.user.roles.join(', ')}` : 'no role';
+          throw forbidden(`${requester.id} (${roles}) may not ${operation} on ${this.config.service}`);
+        }
+      } else if (!this.policy.isAllowed(this.config.service, requester.id as PolicySubject, operation)) {
         throw forbidden(`requester ${requester.id} may not ${operation} on ${this.config.service}`);
       }
       await this.refuseReplay(ctx, requester, operation);
@@ -79,6 +87,11 @@ export class ServiceAuthGuard implements CanActivate {
     const match = BEARER.exec(header);
     if (!match) throw unauthenticated('Authorization must be "Bearer <token>"');
     try {
+      // A person's token names the OIDC provider as issuer; a service token names a requester id.
+      if (this.people?.claims(match[1])) {
+        if (!this.policy.acceptsPeople(this.config.service)) throw unauthenticated(`${this.config.service} does not accept people's tokens`);
+        return await this.people.verify(match[1]);
+      }
       return await this.verifier.verify(match[1]);
     } catch (err) {
       if (err instanceof TokenVerificationError) throw unauthenticated(err.message);

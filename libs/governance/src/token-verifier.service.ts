@@ -31,7 +31,7 @@ export class TokenVerifier {
     this.now = options.now ?? Date.now;
   }
 
-  async verify(token: string): Promise<VerifiedRequester> {
+  async verify(token: string): Promise<VerifiedRequester & { id: RequesterId }> {
     let issuer: unknown;
     try {
       const header = decodeProtectedHeader(token);

@@ -1,15 +1,34 @@
 import type { Anonymous, RequesterId } from '@pancha/contracts';
 import { ALL_PRODUCTS } from './governance.constants';
 
+/** A person, signed in with the organisation's OIDC provider: `user:<username>`. */
+export type UserSubject = `user:${string}`;
+
+/** A person behind a request, from their verified access token. */
+export interface VerifiedUser {
+  /** The provider's subject. */
+  sub: string;
+  /** preferred_username, else sub: what audit entries name. */
+  username: string;
+  roles: string[];
+}
+
 /** Who made the request, as established by the guard (never by the request body). */
 export interface VerifiedRequester {
-  id: RequesterId | Anonymous;
+  /** A service, anonymous, or a person (`user:<username>`, with `user` set). */
+  id: RequesterId | Anonymous | UserSubject;
+  user?: VerifiedUser;
   /** Effective products (policy ∩ token claim); contains "*" when every product is visible. */
   products: string[];
   /** The token's jti; absent for anonymous requests. */
   tokenId?: string;
   /** When the token stops being accepted (exp + clock tolerance); absent for anonymous requests. */
   tokenExpiresAt?: Date;
+}
+
+/** What audit and run records name as the actor: `user:<username>` for a person, else the requester id. */
+export function actorOf(requester: VerifiedRequester): string {
+  return requester.user ? `user:${requester.user.username}` : requester.id;
 }
 
 /** Whether `requester` may see data of `product` (product isolation, T9). */

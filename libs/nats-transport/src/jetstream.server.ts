@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import { MAX_JSON_DEPTH, type ServiceName } from '@pancha/contracts';
+import { MAX_JSON_DEPTH, type RequesterId, type ServiceName } from '@pancha/contracts';
 import {
   CLOCK_TOLERANCE_SECONDS,
   isReplayProtected,
@@ -231,7 +231,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     // The token was valid when JetStream stored the message; a receiver that was down meanwhile must not refuse it.
     const storedAtMs = Math.floor(msg.info.timestampNanos / 1e6);
     const verifier = new TokenVerifier(this.options.keys, this.options.policy, this.options.service, { now: () => storedAtMs });
-    let requester: VerifiedRequester;
+    let requester: VerifiedRequester & { id: RequesterId };
     try {
       requester = await verifier.verify(match[1]);
     } catch (error) {

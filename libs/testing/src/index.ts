@@ -6,3 +6,4 @@ export * from './idempotent-sink';
 export * from './stand-in-server';
 export * from './test-keys';
 export * from './test-service';
+export * from './test-browser';

@@ -18,6 +18,8 @@ export interface RunRecord {
   error?: StepError;
   user_id?: string;
   product?: string;
+  /** Who started it: a requester id, `user:<username>` for a person, `run:<id>` for a sub-workflow. */
+  actor?: string;
   trace_id: string;
   /** Sub-workflow refs (`name@range`) resolved to versions when the run started. */
   pins: Record<string, string>;

@@ -50,6 +50,15 @@ describe('pancha workflows validate', () => {
     expect(res.stdout).toMatch(/2 files: [1-9]\d* errors?/);
   });
 
+  it('knows the actions of plugins/ as the executor does (described in the same fenced worker)', async () => {
+    const manifest = path.join(REPO_ROOT, 'workflows', 'release-announce.yaml');
+    const withPlugins = await pancha(['workflows', 'validate', manifest]);
+    expect(withPlugins.status).toBe(0);
+    const withoutPlugins = await pancha(['workflows', 'validate', manifest], { env: { PLUGINS_DIR: tmp('no-plugins') } });
+    expect(withoutPlugins.status).toBe(1);
+    expect(withoutPlugins.stdout).toMatch(/error unknown_action .*slack-webhook/);
+  });
+
   it('--json gives per-file verdicts; plugin actions can be declared with --actions', async () => {
     const dir = tmp('validate-json');
     writeFileSync(path.join(dir, 'faxer.yaml'), GOOD.replace('name: greet', 'name: faxer').replace(/task\b/g, 'fax').replace(/make_fax/g, 'make_task'));

@@ -3,13 +3,17 @@
  * start, Karma → Bucket → Core → Executor launched in order, URLs printed, service logs on the console.
  * Ctrl-C (or SIGTERM) stops the services in reverse order, then PostgreSQL, and exits 0.
  *
- *   node dist/tools/stack/src/main.js [--data-dir DIR] [--database-url URL] [--services a,b] [--log-dir DIR]
+ * PRANA (the console, http://127.0.0.1:4200) starts last, with the embedded development OIDC provider
+ * unless OIDC_ISSUER names a real one; the first start creates the dev users and prints their passwords once.
+ *
+ *   node dist/tools/stack/src/main.js [--data-dir DIR] [--database-url URL] [--services a,b] [--log-dir DIR] [--no-prana] [--prana-dev]
  */
 // @pancha/contracts' DTO classes carry class-transformer decorators, which need the metadata polyfill first.
 import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { isServiceName, type ServiceName } from '@pancha/contracts';
-import { startStack, STACK_SERVICES, StackStartError, type RunningStack } from './stack';
+import { startStack, STACK_SERVICES, StackStartError, type PranaStackOptions, type RunningStack } from './stack';
 
 // dist/tools/<tool>/src → the repository root.
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -21,6 +25,10 @@ interface CliOptions {
   databaseUrl?: string;
   logDir?: string;
   services?: ServiceName[];
+  /** PRANA and its provider: on unless --no-prana, or --services names only some services. */
+  prana: boolean;
+  /** nx serve prana: Vite middleware (hot reload) and a BFF restarted when its build changes. */
+  pranaDev: boolean;
   /** Undocumented: a script standing in for every app, `{service}` replaced by the name (supervision tests). */
   entry?: string;
 }
@@ -29,10 +37,14 @@ const USAGE = `usage: npm start -- [--data-dir DIR] [--database-url URL] [--serv
   --data-dir      embedded PostgreSQL cluster and keys (default .data)
   --database-url  use this PostgreSQL server instead of the embedded one (also env DATABASE_URL)
   --services      launch only these services
-  --log-dir       write each service's output to DIR/<service>.log instead of the console`;
+  --log-dir       write each service's output to DIR/<service>.log instead of the console
+  --no-prana      do not start PRANA (the console) and its development OIDC provider
+  --prana-dev     PRANA with Vite in middleware mode (hot reload) and a BFF that restarts on rebuild (nx serve prana)
+  env OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_AUDIENCE, OIDC_ROLES_CLAIM: sign in with a real provider`;
 
 function parseArgs(argv: string[]): CliOptions {
-  const options: CliOptions = {};
+  const options: CliOptions = { prana: true, pranaDev: false };
+  let pranaAsked = false;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => {
@@ -57,6 +69,16 @@ function parseArgs(argv: string[]): CliOptions {
         options.services = names as ServiceName[];
         break;
       }
+      case '--no-prana':
+        options.prana = false;
+        break;
+      case '--prana':
+        pranaAsked = true;
+        break;
+      case '--prana-dev':
+        options.pranaDev = true;
+        pranaAsked = true;
+        break;
       case '--entry':
         options.entry = path.resolve(value());
         break;
@@ -70,7 +92,25 @@ function parseArgs(argv: string[]): CliOptions {
     }
   }
   options.databaseUrl ??= process.env.DATABASE_URL || undefined;
+  // `--services karma` (nx serve karma) is one service alone; PRANA joins only when asked for.
+  if (options.services && !pranaAsked) options.prana = false;
+  if (pranaAsked && options.prana === false) fail('--no-prana and --prana/--prana-dev contradict each other');
   return options;
+}
+
+function pranaOptions(options: CliOptions): PranaStackOptions | undefined {
+  if (!options.prana) return undefined;
+  const env = process.env;
+  const oidc = env.OIDC_ISSUER
+    ? {
+        issuer: env.OIDC_ISSUER,
+        clientId: env.OIDC_CLIENT_ID || 'prana',
+        clientSecret: env.OIDC_CLIENT_SECRET || undefined,
+        audience: env.OIDC_AUDIENCE || undefined,
+        rolesClaim: env.OIDC_ROLES_CLAIM || undefined,
+      }
+    : undefined;
+  return { oidc, webMode: options.pranaDev ? 'vite' : 'static', watch: options.pranaDev };
 }
 
 function fail(message: string): never {
@@ -103,6 +143,7 @@ async function printSummary(stack: RunningStack, options: CliOptions, launched: 
     `  databases: ${launched.map((n) => withoutPassword(stack.databaseUrls[n])).join('  ')}`,
     ...(stack.migrationUrls ? ['  roles:     migrations as <db>_owner, services as <db>_app (not a superuser, owns nothing)'] : []),
     `  keys:      ${stack.keysDir}`,
+    ...pranaLines(stack),
     options.logDir ? `  logs:      ${options.logDir}/<service>.log` : '  logs:      below, prefixed [service]',
     '',
     'Try it:',
@@ -157,6 +198,9 @@ async function main(): Promise<void> {
   process.on('SIGHUP', shutdown);
 
   const entryTemplate = options.entry;
+  // nx serve prana: SWC recompiles the BFF (and the libraries) into dist/ on every change; node --watch-path restarts it.
+  const compiler = options.pranaDev ? watchBackEnd() : undefined;
+  process.on('exit', () => compiler?.kill('SIGTERM'));
   try {
     stack = await startStack({
       rootDir: ROOT,
@@ -167,6 +211,7 @@ async function main(): Promise<void> {
       // A development stack may call handlers on this machine from `http` workflow steps (the examples do);
       // an operator's own WORKFLOW_HTTP_ALLOWED_HOSTS wins.
       serviceEnv: { 'workflow-executor': { WORKFLOW_HTTP_ALLOWED_HOSTS: process.env.WORKFLOW_HTTP_ALLOWED_HOSTS ?? '127.0.0.1,localhost' } },
+      prana: pranaOptions(options),
       signal: aborter.signal,
       entryFor: entryTemplate ? (name) => entryTemplate.replace('{service}', name) : undefined,
     });
@@ -188,6 +233,35 @@ main().catch((error: Error) => {
   console.error(error);
   process.exit(1);
 });
+
+function watchBackEnd(): ChildProcess {
+  const swc = require.resolve('@swc/cli/bin/swc.js');
+  const child = spawn(
+    process.execPath,
+    [
+      swc, 'apps/prana/src', 'libs', '-d', 'dist', '--config-file', '.swcrc', '--copy-files', '--quiet', '--watch',
+      '--ignore', '**/*.spec.ts,**/*.integration-spec.ts,**/*.e2e-spec.ts,**/jest.config.ts,**/*.md,**/eslint.config.mjs,**/project.json,**/tsconfig*.json',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  child.on('error', (error) => console.error(`[stack] the BFF watcher could not start: ${error.message}`));
+  return child;
+}
+
+/** Where to open the console and who can sign in; the generated passwords only on the start that created them. */
+function pranaLines(stack: RunningStack): string[] {
+  const prana = stack.prana;
+  if (!prana) return [];
+  const lines = ['', `  PRANA:     ${prana.url}   (open this; sign in at ${prana.issuer})`];
+  if (prana.usersFile) {
+    lines.push(`  dev users: ${prana.usersFile}`);
+    if (prana.usersCreated && prana.users) {
+      lines.push('  created now (shown once; kept in the file above):');
+      for (const u of prana.users) lines.push(`    ${u.username.padEnd(9)} ${u.password}   roles: ${u.roles.join(', ')}`);
+    }
+  }
+  return lines;
+}
 
 /** Role passwords are fresh per start and never printed. */
 function withoutPassword(url: string): string {

@@ -5,8 +5,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ServiceName } from '@pancha/contracts';
 
+/** A launched process: one of the four services, or PRANA (the console's back end). */
+export type ProcessName = ServiceName | 'prana';
+
 export interface ServiceProcessSpec {
-  name: ServiceName;
+  name: ProcessName;
   port: number;
   /** Base URL the other services and the user reach it on. */
   url: string;
@@ -28,7 +31,7 @@ export interface WaitOptions {
 const TAIL_LINES = 60;
 const POLL_INTERVAL_MS = 250;
 const PROBE_TIMEOUT_MS = 2000;
-const COLORS: Record<ServiceName, number> = { karma: 35, bucket: 36, core: 32, 'workflow-executor': 33 };
+const COLORS: Record<ProcessName, number> = { karma: 35, bucket: 36, core: 32, 'workflow-executor': 33, prana: 34 };
 
 /** Where stack messages (not service output) go; tools may use the console. */
 export type StackLog = (line: string) => void;
@@ -193,7 +196,7 @@ export class ServiceProcess {
   }
 }
 
-function prefix(name: ServiceName, color: boolean): string {
+function prefix(name: ProcessName, color: boolean): string {
   return color ? `\x1b[${COLORS[name]}m[${name}]\x1b[0m` : `[${name}]`;
 }
 
@@ -226,6 +229,6 @@ export function isPortTaken(port: number): Promise<boolean> {
   });
 }
 
-export function logFileFor(logDir: string, name: ServiceName): string {
+export function logFileFor(logDir: string, name: ProcessName): string {
   return path.join(logDir, `${name}.log`);
 }

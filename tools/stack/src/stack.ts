@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REQUESTER_IDS, type ServiceName } from '@pancha/contracts';
+import { startDevIdp, type DevUser, type RunningDevIdp } from '@pancha/dev-idp';
 import { ensureKeyPairs } from '@pancha/governance';
 import {
   databaseUrl,
@@ -42,6 +43,37 @@ export const SERVICE_DATABASES: Readonly<Record<ServiceName, string>> = {
 };
 
 export const DEFAULT_EMBEDDED_PG_PORT = 54329;
+
+/** PRANA (the console) and the embedded development OIDC provider it signs people in with. */
+export const DEFAULT_PRANA_PORT = 4200;
+export const DEFAULT_DEV_IDP_PORT = 4300;
+/** The audience of people's access tokens (Core and the executor accept them) and the client id of PRANA. */
+export const DEV_OIDC_AUDIENCE = 'urn:pancha:api';
+export const DEV_OIDC_CLIENT_ID = 'prana';
+
+/** PRANA in the stack. Without `oidc`, the embedded provider (oidc-provider) signs in the users of <dataDir>/dev-users.json. */
+export interface PranaStackOptions {
+  /** Default env PRANA_PORT, else 4200. */
+  port?: number;
+  /** The embedded provider's port. Default env PANCHA_IDP_PORT, else 4300. */
+  idpPort?: number;
+  /** A real provider instead of the embedded one. */
+  oidc?: { issuer: string; clientId: string; clientSecret?: string; audience?: string; rolesClaim?: string };
+  /** `vite`: the console from apps/prana/web through Vite (hot reload) instead of dist/apps/prana/web. */
+  webMode?: 'static' | 'vite';
+  /** Restart the BFF when its compiled files change (nx serve prana). */
+  watch?: boolean;
+}
+
+export interface RunningPrana {
+  url: string;
+  issuer: string;
+  /** The embedded provider's users (absent with a real provider). */
+  usersFile?: string;
+  users?: DevUser[];
+  /** True when this start created the users file (their passwords are printed once). */
+  usersCreated: boolean;
+}
 
 const HEALTH_PATHS: Readonly<Record<ServiceName, string>> = {
   karma: '/health',
@@ -92,6 +124,8 @@ export interface StackOptions {
   services?: readonly ServiceName[];
   /** How long each service may take to answer its health check. Default 60 s. */
   healthTimeoutMs?: number;
+  /** Also start PRANA (and its development OIDC provider) after the services. Off unless given (npm start gives it). */
+  prana?: PranaStackOptions;
   /** Aborting stops whatever was started and rejects startStack. */
   signal?: AbortSignal;
   /** Stack messages (not service output). Default console.error. */
@@ -110,6 +144,8 @@ export interface RunningStack {
   /** Each database's owner URL (migrations), when the roles are split; else undefined. */
   migrationUrls?: Record<ServiceName, string>;
   keysDir: string;
+  /** PRANA, when started (options.prana). */
+  prana?: RunningPrana;
   /** Health bodies as first seen at start, per launched service. */
   health: Partial<Record<ServiceName, unknown>>;
   /** SIGTERM every service in reverse order (SIGKILL after 10 s), then stop the embedded PostgreSQL. Idempotent. */
@@ -159,7 +195,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     string
   >;
 
-  checkBuilt(rootDir, selected, options.entryFor);
+  checkBuilt(rootDir, selected, options.entryFor, options.prana !== undefined);
   ensureDir(dataDir, 0o755);
   // As root the embedded cluster runs as the `postgres` OS user, which must be able to reach <dataDir>/pg.
   if (!options.databaseUrl && process.getuid?.() === 0) chmodSync(dataDir, 0o755);
@@ -198,13 +234,19 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   const processes = new Map<ServiceName, ServiceProcess>();
+  let pranaProcess: ServiceProcess | undefined;
+  let idp: RunningDevIdp | undefined;
   const replicas: ServiceProcess[] = [];
   const killAll = () => {
     for (const p of processes.values()) p.signal('SIGTERM');
+    pranaProcess?.signal('SIGTERM');
   };
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      if (pranaProcess?.running) log('[stack] stopping prana');
+      await pranaProcess?.stop(STOP_GRACE_MS);
+      await pranaProcess?.closeLog();
       for (const replica of replicas) await replica.stop(STOP_GRACE_MS);
       for (const name of [...selected].reverse()) {
         const p = processes.get(name);
@@ -213,6 +255,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         await p?.closeLog();
       }
       process.removeListener('exit', killAll);
+      await idp?.close();
       await dropDatabases().catch((error: Error) => log(`[stack] could not drop databases: ${error.message}`));
       if (postgres) {
         log('[stack] stopping PostgreSQL');
@@ -252,10 +295,45 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     // 3. The services, in order, each healthy before the next.
     if (options.logDir) ensureDir(options.logDir, 0o755);
+    // People's sign-in: the provider comes first, since Core and the executor verify people's tokens against it.
+    const pranaPort = options.prana?.port ?? Number(process.env.PRANA_PORT || DEFAULT_PRANA_PORT);
+    const pranaUrl = `http://127.0.0.1:${pranaPort}`;
+    const clientSecret = randomBytes(24).toString('base64url');
+    let oidcEnv: Record<string, string> = {};
+    if (options.prana) {
+      const given = options.prana.oidc;
+      if (!given) {
+        const idpPort = options.prana.idpPort ?? Number(process.env.PANCHA_IDP_PORT || DEFAULT_DEV_IDP_PORT);
+        idp = await startDevIdp({
+          dataDir,
+          port: idpPort,
+          audience: DEV_OIDC_AUDIENCE,
+          clients: [
+            {
+              client_id: DEV_OIDC_CLIENT_ID,
+              client_secret: clientSecret,
+              redirect_uris: [`${pranaUrl}/auth/callback`],
+              post_logout_redirect_uris: [`${pranaUrl}/`],
+            },
+          ],
+        }).catch((error: Error) => {
+          throw new StackStartError(`could not start the development OIDC provider on port ${idpPort}: ${error.message}`);
+        });
+        log(`[stack] development OIDC provider at ${idp.issuer} (users in ${idp.usersFile})`);
+      }
+      oidcEnv = {
+        OIDC_ISSUER: given?.issuer ?? (idp as RunningDevIdp).issuer,
+        OIDC_AUDIENCE: given?.audience ?? DEV_OIDC_AUDIENCE,
+        // The embedded provider issues JWT access tokens per API (RFC 8707 resource); a real one may choose itself.
+        ...(given ? {} : { OIDC_RESOURCE: DEV_OIDC_AUDIENCE }),
+        OIDC_ROLES_CLAIM: given?.rolesClaim ?? 'roles',
+      };
+    }
     const shared: Record<string, string> = {
       PANCHA_KEYS_DIR: keysDir,
       PANCHA_POLICY_FILE: path.join(rootDir, 'config', 'policy.yaml'),
       ...Object.fromEntries(STACK_SERVICES.map((s) => [URL_ENV[s], urls[s]])),
+      ...oidcEnv,
     };
     const register = path.join(rootDir, 'dist/libs/trace-context/src/register.js');
     const processFor = (name: ServiceName, port: number, logName: string): ServiceProcess =>
@@ -310,11 +388,65 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       health[name] = await startService(name);
     }
 
+    let prana: RunningPrana | undefined;
+    if (options.prana) {
+      if (options.signal?.aborted) throw new StackStartError('stack start aborted');
+      const watch = options.prana.watch === true;
+      pranaProcess = new ServiceProcess(
+        {
+          name: 'prana',
+          port: pranaPort,
+          url: pranaUrl,
+          healthPath: '/api/health',
+          command: process.execPath,
+          args: [
+            ...(watch ? ['--watch-path', path.join(rootDir, 'dist/apps/prana'), '--watch-path', path.join(rootDir, 'dist/libs')] : []),
+            '--require',
+            register,
+            path.join(rootDir, 'dist/apps/prana/src/main.js'),
+          ],
+          cwd: rootDir,
+          env: {
+            ...process.env,
+            HOST: '127.0.0.1',
+            ...shared,
+            PORT: String(pranaPort),
+            PRANA_PUBLIC_URL: pranaUrl,
+            PRANA_WEB_MODE: options.prana.webMode ?? 'static',
+            OIDC_CLIENT_ID: options.prana.oidc?.clientId ?? DEV_OIDC_CLIENT_ID,
+            ...(options.prana.oidc ? (options.prana.oidc.clientSecret ? { OIDC_CLIENT_SECRET: options.prana.oidc.clientSecret } : {}) : { OIDC_CLIENT_SECRET: clientSecret }),
+            SESSION_SECRET: randomBytes(32).toString('base64url'),
+            OTEL_SERVICE_NAME: 'prana',
+            ...options.env,
+          },
+          logFile: options.logDir ? logFileFor(options.logDir, 'prana') : undefined,
+        },
+        log,
+      );
+      log(`[stack] starting prana on ${pranaUrl}`);
+      const started = Date.now();
+      try {
+        await pranaProcess.start();
+        await pranaProcess.waitHealthy({ timeoutMs: options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS, signal: options.signal });
+      } catch (error) {
+        throw new StackStartError((error as Error).message);
+      }
+      log(`[stack] prana healthy after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      prana = {
+        url: pranaUrl,
+        issuer: oidcEnv.OIDC_ISSUER,
+        usersFile: idp?.usersFile,
+        users: idp?.users,
+        usersCreated: idp?.usersCreated ?? false,
+      };
+    }
+
     return {
       urls,
       databaseUrls,
       migrationUrls,
       keysDir,
+      prana,
       health,
       stop,
       async stopService(name) {
@@ -350,10 +482,11 @@ function entryPath(rootDir: string, name: ServiceName, entryFor?: (s: ServiceNam
 }
 
 /** Fails early, naming the missing file, instead of four crash loops. */
-function checkBuilt(rootDir: string, services: readonly ServiceName[], entryFor?: (s: ServiceName) => string): void {
+function checkBuilt(rootDir: string, services: readonly ServiceName[], entryFor?: (s: ServiceName) => string, prana = false): void {
   const required = [
     path.join(rootDir, 'dist/libs/trace-context/src/register.js'),
     ...services.map((s) => entryPath(rootDir, s, entryFor)),
+    ...(prana ? [path.join(rootDir, 'dist/apps/prana/src/main.js')] : []),
   ];
   const missing = required.filter((f) => !existsSync(f));
   if (missing.length) {

@@ -15,7 +15,7 @@ import {
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
-import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { OutboxService } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer } from '@pancha/trace-context';
@@ -193,7 +193,7 @@ export class TasksService {
             inputs: decided.workflow.inputs,
             user_id: body.user_id,
             product: body.product,
-            actor: requester.id,
+            actor: actorOf(requester),
             source: 'task',
             trace_id: traceId,
             // The task's own acceptance (submit on Core) covers the product it names.

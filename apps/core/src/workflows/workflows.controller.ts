@@ -9,7 +9,7 @@ import {
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { DomainException } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
@@ -37,7 +37,7 @@ export class WorkflowsController {
         inputs: body.inputs ?? {},
         user_id: body.user_id,
         product: body.product,
-        actor: requester.id,
+        actor: actorOf(requester),
         source: 'api',
       },
       requester,

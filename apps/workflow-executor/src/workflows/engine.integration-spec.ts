@@ -155,6 +155,11 @@ describe('workflow engine on PostgreSQL', () => {
       return events;
     });
     expect(types).toEqual(['workflow.started', 'workflow.step_completed:create', 'workflow.step_completed:call', 'workflow.step_completed:mail', 'workflow.completed']);
+    // Who started it is in the chain with the start (a person would be user:<username>; here Core itself).
+    const started = h.bucket.requests
+      .map((r) => (r.body as { event_data?: { run_id?: string; event_type?: string; actor?: string } }).event_data)
+      .find((e) => e?.run_id === runId && e.event_type === 'workflow.started');
+    expect(started?.actor).toBe('bhiv_core');
     const karma = h.karma.requests.filter((r) => JSON.stringify(r.body).includes(runId));
     expect(karma).toHaveLength(1);
     expect(karma[0].body).toMatchObject({ type: 'life_event', data: { action: 'workflow_success', user_id: 'u1' } });

@@ -99,7 +99,25 @@ export class BaseServiceConfig extends RedactedConfig {
   @IsOptional() @IsString()
   PANCHA_POLICY_FILE?: string;
 
-  // ---- the HTTP edge ---------------------------------------------------------------------------------
+  // ---- people's tokens (OIDC access tokens; Core and the executor act for the person) --------------
+
+  /** The OIDC provider people sign in with (its `iss`); unset: people's tokens are refused (401). */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'OIDC_ISSUER must be the provider URL, e.g. https://idp.example.org/realms/pancha' })
+  OIDC_ISSUER?: string;
+
+  /** The audience people's access tokens must carry. */
+  @IsOptional() @IsString()
+  OIDC_AUDIENCE?: string;
+
+  /** The claim with the person's roles (dotted for nested claims, e.g. realm_access.roles). */
+  @IsOptional() @IsString()
+  OIDC_ROLES_CLAIM = 'roles';
+
+  /** The provider's JWKS URL when it differs from the one its discovery document names. */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/)
+  OIDC_JWKS_URI?: string;
+
+    // ---- the HTTP edge ---------------------------------------------------------------------------------
 
   /**
    * Browser origins allowed to call this service cross-site (CORS), comma-separated exact origins such as

@@ -8,7 +8,7 @@ import { checkManifest, WORKFLOW_NAME_PATTERN } from '@pancha/workflow-manifest'
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
 import { print, printJson } from '../output';
-import { defaultWorkflowsDir, offlineContext } from './offline';
+import { defaultWorkflowsDir, loadPluginActions, offlineContext } from './offline';
 import { HEADER, TEMPLATES } from './templates';
 
 export async function workflowsGenerate(opts: { name?: string; from: string; dir?: string; force?: boolean; stdout?: boolean }, cmd: Command): Promise<number> {
@@ -27,6 +27,7 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   } else {
     throw new UsageError(`--from must be one of ${Object.keys(TEMPLATES).join(', ')} or an existing manifest file, got "${opts.from}"`);
   }
+  await loadPluginActions({});
   if (opts.stdout) {
     process.stdout.write(text);
     const alone = checkManifest(text, offlineContext({}), { file: `${name}.yaml`, expectedName: name }).findings;
@@ -40,7 +41,7 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   // Checked as part of its set (the directory it joins, and the copied manifest's own), so sub-workflows resolve.
   const neighbours = new Map<string, string>();
   for (const f of listWorkflowFiles([...(template ? [] : [path.dirname(opts.from)]), dir])) if (path.basename(f) !== `${name}.yaml`) neighbours.set(path.basename(f), f);
-  const checked = checkWorkflowFiles([...neighbours.values(), file], offlineContext({})).find((c) => c.file === file)!;
+  const checked = checkWorkflowFiles([...neighbours.values(), file], offlineContext({})).find((c) => c.file === file) ?? { findings: [] };
   const errors = checked.findings.filter((f) => f.severity === 'error');
   const json = cmd.optsWithGlobals<{ json?: boolean }>().json;
   if (json) printJson({ file, workflow: `${name}@0.1.0`, findings: checked.findings });

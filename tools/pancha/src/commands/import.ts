@@ -11,7 +11,7 @@ import type { ImportedWorkflow } from '../import/import-common';
 import { importTriggerMesh } from '../import/triggermesh';
 import { colours, print, printJson } from '../output';
 import { globals } from './context';
-import { defaultWorkflowsDir, offlineContext } from './offline';
+import { defaultWorkflowsDir, loadPluginActions, offlineContext } from './offline';
 
 export function detectAndImport(file: string, text: string, format: string | undefined): { format: 'dreamnet' | 'triggermesh'; workflows: ImportedWorkflow[] } {
   let doc: unknown;
@@ -38,6 +38,7 @@ export async function workflowsImport(file: string, opts: { format?: string; out
   }
   const { format, workflows } = detectAndImport(file, text, opts.format);
   const outDir = opts.out ?? defaultWorkflowsDir();
+  await loadPluginActions({ dir: opts.out });
   const results = workflows.map((w) => {
     const header = [`Imported from ${path.basename(file)} (${format}) by \`npx pancha workflows import\`.`, ...(w.notes.length > 0 ? ['Not carried over / to check:', ...w.notes.map((n) => `- ${n}`)] : [])];
     const yaml = `${header.map((l) => `# ${l}`).join('\n')}\n${stringify(w.manifest, { lineWidth: 0 })}`;

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { checkWorkflowFiles, type CheckedWorkflowFile, listWorkflowFiles, type ManifestTestResult, runWorkflowSetTests } from '@pancha/workflow-engine';
+import { discoverPluginFiles, PluginHost } from '@pancha/plugin-sdk';
 import { applyValidationMode, BUILTIN_ACTIONS, type ValidationContext, type ValidationMode } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { renderWorkflowDoc } from '../docs/workflow-docs';
@@ -18,6 +19,7 @@ export interface SetOptions {
   dir?: string;
   actions?: string;
   httpHosts?: string;
+  pluginsDir?: string;
 }
 
 /** workflows/ under the current directory when there is one, else the repository's. */
@@ -30,9 +32,36 @@ function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
-/** Built-in actions plus the ones named (plugins); the http allow-list from the option or WORKFLOW_HTTP_ALLOWED_HOSTS. */
+/** The action plugins a set may use: --plugins-dir, else PLUGINS_DIR, else plugins/ beside workflows/ (or the repository's). */
+function pluginsDir(opts: SetOptions): string {
+  if (opts.pluginsDir) return path.resolve(opts.pluginsDir);
+  if (process.env.PLUGINS_DIR) return path.resolve(process.env.PLUGINS_DIR);
+  const beside = path.join(path.dirname(path.resolve(opts.dir ?? defaultWorkflowsDir())), 'plugins');
+  return existsSync(beside) ? beside : path.join(repoRoot(), 'plugins');
+}
+
+const pluginActions = new Map<string, { inputSchema?: Record<string, unknown> }>();
+
+/**
+ * Declares the plugins' actions (with their input schemas) to the offline checks, exactly as the executor sees
+ * them: each plugin is described in the same fenced worker the executor loads it in. A plugin that fails to load
+ * is left out, so a workflow using it gets the same unknown-action finding the executor's registry would give.
+ */
+export async function loadPluginActions(opts: SetOptions): Promise<void> {
+  const entries = discoverPluginFiles(pluginsDir(opts));
+  if (entries.length === 0) return;
+  const host = new PluginHost({ forbiddenPaths: [], maxMemoryMb: 64, loadTimeoutMs: 20_000 });
+  for (const entry of entries) {
+    const described = await host.describe(entry);
+    if (described.ok) pluginActions.set(described.declaration.name, { inputSchema: described.declaration.input });
+    else process.stderr.write(`pancha: plugin ${entry.label} not loaded: ${described.error}\n`);
+  }
+}
+
+/** Built-in actions, the plugins (after loadPluginActions) and the ones named; the http allow-list from the option or WORKFLOW_HTTP_ALLOWED_HOSTS. */
 export function offlineContext(opts: SetOptions): ValidationContext {
   const actions = new Map<string, object>([...BUILTIN_ACTIONS, ...list(opts.actions)].map((a) => [a, {}]));
+  for (const [name, action] of pluginActions) actions.set(name, action);
   const hosts = opts.httpHosts ?? process.env.WORKFLOW_HTTP_ALLOWED_HOSTS;
   return { actions, policyHttpHosts: hosts === undefined || hosts.trim() === '' ? undefined : list(hosts) };
 }
@@ -43,7 +72,8 @@ function shown(file: string): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
 }
 
-function loadSet(paths: string[], opts: SetOptions, progress?: Progress): CheckedWorkflowFile[] {
+async function loadSet(paths: string[], opts: SetOptions, progress?: Progress): Promise<CheckedWorkflowFile[]> {
+  await loadPluginActions(opts);
   const files = listWorkflowFiles(paths.length > 0 ? paths : [opts.dir ?? defaultWorkflowsDir()]).map(shown);
   if (files.length === 0) throw new UsageError(`no workflow files (*.yaml) in ${paths.join(' ') || opts.dir || defaultWorkflowsDir()}`);
   progress?.update(`checking ${files.length} file${files.length === 1 ? '' : 's'}…`);
@@ -53,7 +83,7 @@ function loadSet(paths: string[], opts: SetOptions, progress?: Progress): Checke
 export async function workflowsValidate(paths: string[], opts: SetOptions & { mode: string }, cmd: Command): Promise<number> {
   if (!['strict', 'permissive', 'audit'].includes(opts.mode)) throw new UsageError('--mode must be strict, permissive or audit');
   const progress = new Progress();
-  const checked = loadSet(paths, opts, progress);
+  const checked = await loadSet(paths, opts, progress);
   progress.done();
   const verdicts = checked.map((c) => ({ c, ...applyValidationMode(c.findings, opts.mode as ValidationMode) }));
   const errors = verdicts.reduce((n, v) => n + v.findings.filter((f) => f.severity === 'error').length, 0);
@@ -77,7 +107,7 @@ export async function workflowsValidate(paths: string[], opts: SetOptions & { mo
 
 export async function workflowsTest(name: string | undefined, opts: SetOptions, cmd: Command): Promise<number> {
   const progress = new Progress();
-  const checked = loadSet([], opts, progress);
+  const checked = await loadSet([], opts, progress);
   const broken = checked.filter((c) => !c.manifest);
   const manifests = checked.flatMap((c) => (c.manifest ? [c.manifest] : []));
   if (name !== undefined && !manifests.some((m) => m.name === name)) {
@@ -117,7 +147,7 @@ function printResult(r: ManifestTestResult): void {
 }
 
 export async function workflowsDocs(name: string | undefined, opts: SetOptions & { out?: string; check?: boolean }, cmd: Command): Promise<number> {
-  const checked = loadSet([], opts);
+  const checked = await loadSet([], opts);
   const manifests = checked.flatMap((c) => (c.manifest ? [{ manifest: c.manifest, file: c.file }] : []));
   const selected = manifests.filter((m) => name === undefined || m.manifest.name === name);
   if (name !== undefined && selected.length === 0) throw new UsageError(`no workflow named ${name} in ${opts.dir ?? defaultWorkflowsDir()}`);

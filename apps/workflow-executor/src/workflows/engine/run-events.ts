@@ -55,6 +55,8 @@ export class RunEvents {
               ...(event.output !== undefined ? bounded('output', event.output) : {}),
               ...(event.error !== undefined ? { error: event.error } : {}),
               ...(event.type === 'workflow.started' ? bounded('inputs', run.inputs) : {}),
+              // Who started the run (a person as user:<username>), in the audit chain with the start itself.
+              ...(event.type === 'workflow.started' && run.actor ? { actor: run.actor } : {}),
               timestamp: event.at.toISOString(),
               ...(run.user_id !== undefined ? { user_id: run.user_id } : {}),
               ...(run.product !== undefined ? { product: run.product } : {}),

@@ -51,6 +51,7 @@ interface RunRow {
   output: unknown;
   error: StepError | null;
   user_id: string | null;
+  actor: string | null;
   product: string | null;
   trace_id: string;
   traceparent: string | null;
@@ -72,7 +73,7 @@ export interface LoadedRun {
   rootRunId: string;
 }
 
-const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, trace_id, traceparent, pins,
+const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, actor, trace_id, traceparent, pins,
   parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at`;
 
 const INSERT_RUNS_SQL = `
@@ -369,6 +370,7 @@ export function loadedFromNew(run: NewRun, now: Date): LoadedRun {
         inputs: run.inputs,
         user_id: run.user_id ?? undefined,
         product: run.product ?? undefined,
+        actor: run.actor ?? undefined,
         trace_id: run.trace_id,
         pins: run.pins,
         cancel_requested: false,
@@ -415,6 +417,7 @@ function toRunRecord(row: RunRow): RunRecord {
     error: row.error ?? undefined,
     user_id: row.user_id ?? undefined,
     product: row.product ?? undefined,
+    actor: row.actor ?? undefined,
     trace_id: row.trace_id,
     pins: row.pins ?? {},
     cancel_requested: row.cancel_requested,

@@ -7,7 +7,7 @@ import {
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
 import { RunsService } from '../runs/runs.service';
@@ -99,7 +99,7 @@ export class WorkflowsController {
   @RequireOperation('admin')
   async enable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
-    await this.registry.setEnabled(name, true, requester.id, body.reason);
+    await this.registry.setEnabled(name, true, actorOf(requester), body.reason);
     return this.summary(name, await this.runs.liveRunCounts());
   }
 
@@ -108,7 +108,7 @@ export class WorkflowsController {
   @RequireOperation('admin')
   async disable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
-    await this.registry.setEnabled(name, false, requester.id, body.reason);
+    await this.registry.setEnabled(name, false, actorOf(requester), body.reason);
     return this.summary(name, await this.runs.liveRunCounts());
   }
 

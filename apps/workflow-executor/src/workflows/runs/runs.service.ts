@@ -13,7 +13,7 @@ import {
   WorkflowErrorCode,
   type WorkflowRunStatus,
 } from '@pancha/contracts';
-import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import type { RunStatus } from '@pancha/workflow-manifest';
@@ -92,7 +92,7 @@ export class RunsService {
       inputs: dto.inputs,
       user_id: dto.user_id,
       product: dto.product ?? null,
-      actor: dto.actor ?? requester.id,
+      actor: dto.actor ?? actorOf(requester),
       trace_id: dto.trace_id,
       traceparent: traceparent ?? null,
       pins: this.registry.pinsFor(manifest),
@@ -258,7 +258,7 @@ export class RunsService {
     if (TERMINAL.includes(row.status)) throw new WorkflowException(WorkflowErrorCode.RunFinished, `run ${runId} already ended ${row.status}`, 409);
     const id = randomUUID();
     await this.dataSource.transaction((manager) =>
-      this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender: requester.id }, this.clock.now()),
+      this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender: actorOf(requester) }, this.clock.now()),
     );
     this.worker.poke();
     return { signal_id: id, run: await this.summary(runId, requester) };

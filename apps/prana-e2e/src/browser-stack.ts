@@ -1,0 +1,95 @@
+/**
+ * The whole stack as `npm start` starts it (tools/stack startStack, from dist/, PRANA and its embedded OIDC
+ * provider included) on free ports, and Debian's Chromium driven by playwright-core. Screenshots go to
+ * tmp/prana-e2e/; `step` saves one of the page a failing step failed on.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type RunningStack, startStack } from '@pancha/stack';
+import { freePort, testServerUrl } from '@pancha/testing';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const ARTEFACTS = path.join(ROOT, 'tmp', 'prana-e2e');
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--no-first-run'];
+
+export async function startBrowserStack(): Promise<{ stack: RunningStack; pranaUrl: string; browser: Browser }> {
+  mkdirSync(ARTEFACTS, { recursive: true });
+  const services = ['karma', 'bucket', 'core', 'workflow-executor'] as const;
+  const ports = Object.fromEntries(await Promise.all(services.map(async (s) => [s, await freePort()] as const)));
+  const stack = await startStack({
+    log: () => undefined,
+    rootDir: ROOT,
+    dataDir: mkdtempSync(path.join(tmpdir(), 'prana-e2e-data-')),
+    databaseUrl: testServerUrl(),
+    databasePrefix: `pranae2e_${randomBytes(3).toString('hex')}_`,
+    dropDatabasesOnStop: true,
+    ports,
+    logDir: mkdtempSync(path.join(tmpdir(), 'prana-e2e-logs-')),
+    env: { LOG_LEVEL: 'info', NATS_URL: '', WORKFLOW_CATALOG_REFRESH_MS: '200' },
+    serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: path.join(ROOT, 'workflows') } },
+    prana: { port: await freePort(), idpPort: await freePort() },
+  });
+  if (!stack.prana) throw new Error('the stack did not start PRANA');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  return { stack, pranaUrl: stack.prana.url, browser };
+}
+
+export function passwordOf(stack: RunningStack, username: string): string {
+  const user = stack.prana?.users?.find((u) => u.username === username);
+  if (!user) throw new Error(`no dev user ${username}`);
+  return user.password;
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTEFACTS, `${name.replace(/[^a-z0-9-]+/gi, '-')}.png`), fullPage: true });
+}
+
+/** Runs `fn`; if it throws, saves a screenshot of the page as FAILED-<name>.png first. */
+export async function step<T>(page: Page, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    await shot(page, `FAILED-${name}`).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A fresh browser context (own cookies and localStorage) signed in as `username` through the provider's form. */
+export async function signedIn(browser: Browser, pranaUrl: string, stack: RunningStack, username: string, returnTo = '/'): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await step(page, `sign-in-${username}`, async () => {
+    await page.goto(`${pranaUrl}/auth/login?return_to=${encodeURIComponent(returnTo)}`);
+    await page.locator('#username').fill(username);
+    await page.locator('#password').fill(passwordOf(stack, username));
+    await page.locator('form button[type=submit], form button').first().click();
+    await page.getByTestId('who').waitFor({ timeout: 60_000 });
+  });
+  return { context, page };
+}
+
+/** The CSRF token of the page's session (what the console sends on writes). */
+export async function csrfOf(page: Page): Promise<string> {
+  return page.evaluate(async () => ((await (await fetch('/api/session')).json()) as { csrf_token: string }).csrf_token);
+}
+
+export async function apiFrom(page: Page, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+  return page.evaluate(
+    async ({ method, url, body, headers }) => {
+      const res = await fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body: parsed };
+    },
+    { method, url, body, headers },
+  );
+}

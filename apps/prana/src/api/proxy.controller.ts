@@ -1,0 +1,85 @@
+import { All, Controller, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { corePermission, type Permission } from '../auth/permissions';
+import { SignedInService } from '../auth/signed-in.service';
+import { PranaException } from '../prana.exception';
+import { UpstreamService, type Upstream } from './upstream.service';
+
+/** Everything after `/api/<service>` (path and query), refusing dot segments that could climb out of it. */
+function upstreamPath(req: Request, prefix: string): string {
+  const raw = req.originalUrl.slice(prefix.length);
+  const q = raw.indexOf('?');
+  const path = q === -1 ? raw : raw.slice(0, q);
+  const query = q === -1 ? '' : raw.slice(q);
+  const decoded = safeDecode(path);
+  if (decoded === undefined || /(^|\/)\.\.?(\/|$)/.test(decoded) || decoded.includes('\\')) {
+    throw new PranaException(400, 'bad_path', 'the path may not contain dot segments or backslashes');
+  }
+  return `${path.startsWith('/') ? path : `/${path}`}${query}`;
+}
+
+function safeDecode(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `/api/core/**`, `/api/bucket/**`, `/api/karma/**`: the console's window on the services. Each call is
+ * checked against the person's permissions first; Core then gets the person's own token (and applies its
+ * RBAC again), Bucket and Karma get reads with PRANA's identity and the person named as the acting user.
+ */
+@Controller('api')
+export class ProxyController {
+  constructor(
+    private readonly signedIn: SignedInService,
+    private readonly upstream: UpstreamService,
+  ) {}
+
+  @All('core/*path')
+  async core(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const path = upstreamPath(req, '/api/core');
+    const permission = corePermission(req.method, path.split('?')[0]);
+    if (!permission) throw notPassedOn('core', req.method, path);
+    const { tokens } = await this.signedIn.require(req, permission);
+    await this.forward('core', req, res, path, tokens.access_token);
+  }
+
+  @All('bucket/*path')
+  async bucket(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const path = upstreamPath(req, '/api/bucket');
+    const bare = path.split('?')[0];
+    // Reads only; /audit/verify whatever its method (it changes nothing).
+    if (req.method !== 'GET' && !/^\/audit\/verify$/.test(bare)) throw notPassedOn('bucket', req.method, path);
+    await this.viaPrana('bucket', 'view:audit', req, res, path);
+  }
+
+  @All('karma/*path')
+  async karma(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const path = upstreamPath(req, '/api/karma');
+    if (req.method !== 'GET') throw notPassedOn('karma', req.method, path);
+    await this.viaPrana('karma', 'view:karma', req, res, path);
+  }
+
+  private async viaPrana(service: Upstream, permission: Permission, req: Request, res: Response, path: string): Promise<void> {
+    const { user } = await this.signedIn.require(req, permission);
+    await this.forward(service, req, res, path, await this.upstream.bearer(service), { 'x-pancha-acting-user': user.username });
+  }
+
+  private async forward(service: Upstream, req: Request, res: Response, path: string, bearer: string, headers?: Record<string, string>): Promise<void> {
+    const answer = await this.upstream.call(service, req.method, path, { bearer, body: req.body as unknown, req, headers });
+    res.status(answer.status);
+    if (answer.body === undefined) {
+      res.end();
+      return;
+    }
+    if (answer.contentType.includes('json')) res.json(answer.body);
+    else res.type('text/plain').send(String(answer.body));
+  }
+}
+
+function notPassedOn(service: string, method: string, path: string): PranaException {
+  return new PranaException(404, 'not_found', `PRANA does not pass ${method} ${path.split('?')[0]} on to ${service}`);
+}

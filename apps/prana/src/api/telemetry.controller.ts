@@ -1,0 +1,130 @@
+import { Body, Controller, HttpCode, HttpStatus, Logger, Post, Req } from '@nestjs/common';
+import { MAX_PRANA_PACKETS, PRANA_FOCUS_STATES, type PranaFocusState, type PranaIngestResult, type PranaPacket } from '@pancha/contracts';
+import type { Request } from 'express';
+import { SignedInService } from '../auth/signed-in.service';
+import { PranaException } from '../prana.exception';
+import { UpstreamService } from './upstream.service';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PACKET_SECONDS = 5;
+
+interface FieldProblem {
+  field: string;
+  messages: string[];
+}
+
+/** A packet as the telemetry client sends it (the original PRANA fields, /work/shared/PRANA.md, plus event_id). */
+export interface ClientPacket {
+  event_id: string;
+  cognitive_state: PranaFocusState;
+  timestamp: string;
+  session_id?: string;
+  lesson_id?: string;
+  product?: string;
+  active_seconds?: number;
+  idle_seconds?: number;
+  away_seconds?: number;
+}
+
+/** Checks the fields PRANA relies on; the user named in a packet is ignored: the signed-in user is the user. */
+export function parseTelemetry(body: unknown): { packets: ClientPacket[]; problems: FieldProblem[] } {
+  const problems: FieldProblem[] = [];
+  const packets = (body as { packets?: unknown } | undefined)?.packets;
+  if (!Array.isArray(packets) || packets.length === 0 || packets.length > MAX_PRANA_PACKETS) {
+    return { packets: [], problems: [{ field: 'packets', messages: [`packets must be a list of 1 to ${MAX_PRANA_PACKETS} packets`] }] };
+  }
+  packets.forEach((p: unknown, i) => {
+    const at = (f: string) => `packets[${i}].${f}`;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) {
+      problems.push({ field: `packets[${i}]`, messages: ['each packet must be an object'] });
+      return;
+    }
+    const packet = p as Record<string, unknown>;
+    if (typeof packet.event_id !== 'string' || !UUID.test(packet.event_id)) problems.push({ field: at('event_id'), messages: ['event_id must be a UUID'] });
+    if (!PRANA_FOCUS_STATES.includes(packet.cognitive_state as PranaFocusState)) {
+      problems.push({ field: at('cognitive_state'), messages: [`cognitive_state must be one of ${PRANA_FOCUS_STATES.join(', ')}`] });
+    }
+    if (typeof packet.timestamp !== 'string' || Number.isNaN(Date.parse(packet.timestamp))) {
+      problems.push({ field: at('timestamp'), messages: ['timestamp must be an ISO 8601 date-time'] });
+    }
+    for (const f of ['session_id', 'lesson_id', 'product'] as const) {
+      if (packet[f] !== undefined && (typeof packet[f] !== 'string' || packet[f] === '' || (packet[f] as string).length > 255)) {
+        problems.push({ field: at(f), messages: [`${f} must be a non-empty string of at most 255 characters`] });
+      }
+    }
+  });
+  return { packets: problems.length ? [] : (packets as ClientPacket[]), problems };
+}
+
+/**
+ * Focus telemetry from the console: validated, stamped with the signed-in user, appended to Bucket's PRANA
+ * channel with PRANA's identity, and each change of focus state reported to Karma (which caps what it rewards
+ * per day). Packets are deduplicated by event_id in Bucket, so a client retry counts once.
+ */
+@Controller('api')
+export class TelemetryController {
+  private readonly logger = new Logger(TelemetryController.name);
+
+  constructor(
+    private readonly signedIn: SignedInService,
+    private readonly upstream: UpstreamService,
+  ) {}
+
+  @Post('telemetry')
+  @HttpCode(HttpStatus.ACCEPTED)
+  async ingest(@Body() body: unknown, @Req() req: Request): Promise<{ accepted: number; duplicates: number }> {
+    const { user } = await this.signedIn.require(req);
+    const { packets, problems } = parseTelemetry(body);
+    if (problems.length) throw new PranaException(422, 'validation_failed', problems.map((p) => `${p.field}: ${p.messages.join(', ')}`).join('; '), { errors: problems });
+
+    const forBucket: PranaPacket[] = packets.map((p) => ({
+      event_id: p.event_id,
+      user_id: user.username,
+      ...(p.session_id ? { session_id: p.session_id } : {}),
+      state: p.cognitive_state,
+      timestamp: new Date(p.timestamp).toISOString(),
+      duration_ms: PACKET_SECONDS * 1000,
+      ...(p.product ? { product: p.product } : {}),
+    }));
+    const answer = await this.upstream.call('bucket', 'POST', '/bucket/prana/ingest', {
+      bearer: await this.upstream.bearer('bucket'),
+      body: { packets: forBucket },
+      req,
+    });
+    if (answer.status !== 200 && answer.status !== 201) {
+      const status = answer.status >= 500 ? HttpStatus.BAD_GATEWAY : answer.status;
+      throw new PranaException(status, 'bucket_refused', `Bucket answered ${answer.status}`, { service: 'bucket', upstream: answer.body });
+    }
+    const result = answer.body as PranaIngestResult;
+    await this.reportFocusChanges(req, user.username, packets, result);
+    return { accepted: result.accepted, duplicates: result.duplicates };
+  }
+
+  /** Karma hears of each new state (not every 5 s sample); it rewards focus under its own daily cap. */
+  private async reportFocusChanges(req: Request, userId: string, packets: ClientPacket[], result: PranaIngestResult): Promise<void> {
+    const fresh = new Set(result.entries.filter((e) => !e.duplicate && !e.conflict).map((e) => e.event_id));
+    let last = req.session.last_focus_state;
+    const sorted = [...packets].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+    for (const p of sorted) {
+      if (!fresh.has(p.event_id) || p.cognitive_state === last) continue;
+      last = p.cognitive_state;
+      try {
+        const answer = await this.upstream.call('karma', 'POST', '/v1/event', {
+          bearer: await this.upstream.bearer('karma'),
+          body: {
+            type: 'life_event',
+            data: { event_id: p.event_id, user_id: userId, action: p.cognitive_state.toLowerCase() },
+            timestamp: new Date(p.timestamp).toISOString(),
+            source: 'prana',
+          },
+          req,
+        });
+        if (answer.status >= 300) this.logger.warn(`Karma refused the focus state of ${p.event_id}: ${answer.status}`);
+      } catch (error) {
+        // Bucket holds the packet; a missed Karma reward is not worth failing the client's batch over.
+        this.logger.warn(`Karma unreachable for focus state ${p.event_id}: ${(error as Error).message}`);
+      }
+    }
+    req.session.last_focus_state = last;
+  }
+}

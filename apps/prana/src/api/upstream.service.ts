@@ -1,0 +1,96 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { TokenIssuer } from '@pancha/governance';
+import { injectTraceHeaders } from '@pancha/trace-context';
+import type { Request } from 'express';
+import { PranaConfig } from '../config/env.validation';
+import { PranaException } from '../prana.exception';
+
+export type Upstream = 'core' | 'workflow-executor' | 'bucket' | 'karma';
+
+export interface UpstreamAnswer {
+  status: number;
+  body: unknown;
+  contentType: string;
+}
+
+/** Request headers passed on as they are; everything else (cookies above all) stays in PRANA. */
+const PASSED_HEADERS = ['accept', 'idempotency-key'];
+
+/**
+ * Calls to the Pancha services: Core with the user's own access token (Core authorises the person), Bucket
+ * and Karma with PRANA's service identity. Trace context goes along; a service that does not answer is a
+ * 502/504 naming it, never a hang.
+ */
+@Injectable()
+export class UpstreamService {
+  constructor(
+    private readonly config: PranaConfig,
+    private readonly tokens: TokenIssuer,
+  ) {}
+
+  baseUrl(service: Upstream): string {
+    const urls: Record<Upstream, string> = {
+      core: this.config.CORE_URL,
+      'workflow-executor': this.config.WORKFLOW_EXECUTOR_URL,
+      bucket: this.config.BUCKET_URL,
+      karma: this.config.KARMA_URL,
+    };
+    return urls[service].replace(/\/+$/, '');
+  }
+
+  /** A bearer for `service`: the user's token for Core, else a fresh PRANA service token. */
+  async bearer(service: Upstream, userToken?: string): Promise<string> {
+    if (service === 'core' && userToken) return userToken;
+    if (service === 'core') throw new Error('Core calls are made with the user token');
+    return this.tokens.issue(service);
+  }
+
+  async call(
+    service: Upstream,
+    method: string,
+    pathAndQuery: string,
+    options: { bearer?: string; body?: unknown; req?: Request; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<UpstreamAnswer> {
+    const headers: Record<string, string> = injectTraceHeaders({ accept: 'application/json', ...options.headers });
+    if (options.req) {
+      for (const name of PASSED_HEADERS) {
+        const value = options.req.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      const traceparent = options.req.headers.traceparent;
+      if (typeof traceparent === 'string' && !headers.traceparent) headers.traceparent = traceparent;
+    }
+    if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
+    const hasBody = options.body !== undefined && !['GET', 'HEAD'].includes(method);
+    if (hasBody) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl(service)}${pathAndQuery}`, {
+        method,
+        headers,
+        body: hasBody ? JSON.stringify(options.body) : undefined,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PRANA_UPSTREAM_TIMEOUT_MS),
+      });
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError';
+      throw new PranaException(
+        timedOut ? HttpStatus.GATEWAY_TIMEOUT : HttpStatus.BAD_GATEWAY,
+        'service_unavailable',
+        `${service} ${timedOut ? 'did not answer in time' : 'cannot be reached'}`,
+        { service },
+      );
+    }
+    const contentType = res.headers.get('content-type') ?? 'application/json';
+    const text = await res.text();
+    let body: unknown = text;
+    if (contentType.includes('json') && text !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    return { status: res.status, body: text === '' ? undefined : body, contentType };
+  }
+}

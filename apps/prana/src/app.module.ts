@@ -1,0 +1,55 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { RequesterId } from '@pancha/contracts';
+import { KeyStore, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { BaseServiceConfig, loggerOptions, ServiceIdentityOptions } from '@pancha/service-kit';
+import { LoggerModule } from 'nestjs-pino';
+import type { Writable } from 'node:stream';
+import { HealthController } from './api/health.controller';
+import { ProbesController } from './api/probes.controller';
+import { ProxyController } from './api/proxy.controller';
+import { SessionController } from './api/session.controller';
+import { TelemetryController } from './api/telemetry.controller';
+import { UpstreamService } from './api/upstream.service';
+import { AuthController } from './auth/auth.controller';
+import { OidcClientService } from './auth/oidc-client.service';
+import { CsrfTokens } from './auth/session-parts';
+import { SignedInService } from './auth/signed-in.service';
+import { Clock } from './clock';
+import { PranaConfig } from './config/env.validation';
+
+export interface PranaModuleOptions {
+  config: PranaConfig;
+  clock: Clock;
+  csrf: CsrfTokens;
+  /** PRANA's own key (service identity) instead of loading it from the config (tests). */
+  keyStore?: KeyStore;
+  logDestination?: Writable;
+}
+
+/**
+ * PRANA's BFF: sign-in (OIDC client), sessions, the console's API (a checked window on Core, Bucket and
+ * Karma) and telemetry forwarding. It holds PRANA's service key; the browser never sees it nor any token.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(options: PranaModuleOptions): DynamicModule {
+    const { config } = options;
+    return {
+      module: AppModule,
+      imports: [LoggerModule.forRoot(loggerOptions('prana', config.LOG_LEVEL, options.logDestination))],
+      controllers: [ProbesController, AuthController, SessionController, HealthController, TelemetryController, ProxyController],
+      providers: [
+        { provide: PranaConfig, useValue: config },
+        { provide: BaseServiceConfig, useValue: config },
+        { provide: ServiceIdentityOptions, useValue: new ServiceIdentityOptions('prana', config.APP_ENV) },
+        { provide: Clock, useValue: options.clock },
+        { provide: CsrfTokens, useValue: options.csrf },
+        { provide: KeyStore, useFactory: () => options.keyStore ?? loadKeyStore(RequesterId.Prana, config) },
+        { provide: TokenIssuer, useFactory: (keys: KeyStore) => new TokenIssuer(keys), inject: [KeyStore] },
+        OidcClientService,
+        SignedInService,
+        UpstreamService,
+      ],
+    };
+  }
+}

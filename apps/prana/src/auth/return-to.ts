@@ -1,0 +1,20 @@
+/**
+ * Where the browser may be sent after sign-in: a same-origin path only. Anything that a browser could read
+ * as another origin (`//evil.com`, `/\evil.com`, `https://evil.com`, control characters) falls back to `/`.
+ */
+export function safeReturnTo(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/';
+  if (!value.startsWith('/')) return '/';
+  // Browsers treat a backslash like a slash and drop tabs and newlines, so `/\evil.com` and `/\t/evil.com` are `//evil.com`.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  if (/[\\\u0000-\u001f\u007f]/.test(value)) return '/';
+  if (value.startsWith('//')) return '/';
+  try {
+    const base = 'http://prana.invalid';
+    const url = new URL(value, base);
+    if (url.origin !== base) return '/';
+    return `${url.pathname}${url.search}${url.hash}`;
+  } catch {
+    return '/';
+  }
+}

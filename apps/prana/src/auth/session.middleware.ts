@@ -1,0 +1,114 @@
+import { doubleCsrf } from 'csrf-csrf';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import session, { type Store } from 'express-session';
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock';
+import type { PranaConfig } from '../config/env.validation';
+import './session-data';
+
+export const SESSION_COOKIE = 'prana.sid';
+export const CSRF_COOKIE = 'prana.csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export interface SessionParts {
+  /** cookie parsing, express-session, idle/absolute expiry, CSRF on writes: mounted in this order. */
+  middleware: RequestHandler[];
+  /** A CSRF token bound to the current session (the cookie is set on the response). */
+  csrfToken(req: Request, res: Response): string;
+  store: Store;
+}
+
+/**
+ * Sessions with tokens held server-side: express-session (connect-redis when REDIS_URL is set, so every
+ * replica sees every session; memory otherwise), the cookie `prana.sid` (httpOnly, SameSite=Lax, Secure
+ * over https), idle and absolute expiry checked against the injected clock, and double-submit CSRF tokens
+ * (csrf-csrf) bound to the session id for every write under /api and for /auth/logout.
+ */
+export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): SessionParts {
+  const secrets = config.SESSION_SECRET?.length ? config.SESSION_SECRET : [randomBytes(32).toString('base64url')];
+  const store: Store = redis ? redisStore(redis, config) : new session.MemoryStore();
+  const secure = (config.PRANA_PUBLIC_URL ?? '').startsWith('https:');
+
+  const sessions = session({
+    name: SESSION_COOKIE,
+    secret: secrets,
+    store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    proxy: config.TRUST_PROXY !== 'false' ? true : undefined,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: secure ? true : 'auto', path: '/', maxAge: config.SESSION_IDLE_SECONDS * 1000 },
+  });
+
+  const { generateCsrfToken, validateRequest } = doubleCsrf({
+    getSecret: () => secrets,
+    getSessionIdentifier: (req) => req.sessionID ?? '',
+    cookieName: CSRF_COOKIE,
+    cookieOptions: { httpOnly: true, sameSite: 'strict', secure, path: '/' },
+    getCsrfTokenFromRequest: (req) => req.headers[CSRF_HEADER],
+  });
+
+  const cookies: RequestHandler = (req, _res, next) => {
+    (req as Request & { cookies: Record<string, string | undefined> }).cookies ??= parseCookies(req.headers.cookie ?? '');
+    next();
+  };
+
+  /** An expired session is destroyed before anything reads it: the request then counts as signed out. */
+  const expiry: RequestHandler = (req, _res, next) => {
+    const s = req.session;
+    if (!s?.user) return next();
+    const now = clock.now();
+    const idle = now - (s.last_seen_at ?? 0) > config.SESSION_IDLE_SECONDS * 1000;
+    const absolute = now - (s.created_at ?? 0) > config.SESSION_ABSOLUTE_SECONDS * 1000;
+    if (idle || absolute) {
+      s.destroy(() => next());
+      return;
+    }
+    s.last_seen_at = now;
+    next();
+  };
+
+  const csrf: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    if (!needsCsrf(req)) return next();
+    if (req.session?.user && validateRequest(req)) return next();
+    res.status(403).json({ error: 'csrf', message: `a write needs the ${CSRF_HEADER} header from GET /api/session` });
+  };
+
+  return {
+    middleware: [cookies, sessions, expiry, csrf],
+    csrfToken: (req, res) => generateCsrfToken(req, res, { overwrite: false, validateOnReuse: true }),
+    store,
+  };
+}
+
+/** `a=1; b=2` → { a: '1', b: '2' } (the first of repeated names wins, as browsers send the most specific first). */
+export function parseCookies(header: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 1) continue;
+    const name = part.slice(0, eq).trim();
+    if (name in out) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      out[name] = decodeURIComponent(value);
+    } catch {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+function needsCsrf(req: Request): boolean {
+  if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return false;
+  const path = req.path;
+  return path.startsWith('/api/') || path === '/auth/logout';
+}
+
+function redisStore(redis: Redis, config: PranaConfig): Store {
+  // connect-redis 7 ships CommonJS and ESM; the class is its default export.
+  const RedisStore = (require('connect-redis') as { default: new (o: { client: Redis; prefix: string; ttl: number }) => Store }).default;
+  return new RedisStore({ client: redis, prefix: config.SESSION_REDIS_PREFIX, ttl: config.SESSION_ABSOLUTE_SECONDS });
+}

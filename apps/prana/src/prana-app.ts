@@ -1,0 +1,80 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { MAX_BODY_BYTES } from '@pancha/contracts';
+import type { KeyStore } from '@pancha/governance';
+import { applyHttpTimeouts, httpMetricsMiddleware, jsonOnly, trustProxySetting } from '@pancha/service-kit';
+import type { Request, RequestHandler } from 'express';
+import { Redis } from 'ioredis';
+import { Logger } from 'nestjs-pino';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { AppModule } from './app.module';
+import { sessionParts } from './auth/session.middleware';
+import { Clock } from './clock';
+import type { PranaConfig } from './config/env.validation';
+import { PranaExceptionFilter } from './prana.exception';
+import { defaultWebDir, staticConsole, viteConsole } from './web/web-console';
+
+export interface PranaAppOptions {
+  clock?: Clock;
+  keyStore?: KeyStore;
+  logDestination?: Writable;
+  /** Repository root, for Vite mode (apps/prana/web). Default: the working directory. */
+  rootDir?: string;
+}
+
+/**
+ * The BFF, configured but not listening: main.ts listens, tests listen on a free port. Order matters:
+ * sessions and CSRF run before any route; the console's files come last so that /api and /auth win.
+ */
+export async function createPranaApp(config: PranaConfig, options: PranaAppOptions = {}): Promise<INestApplication> {
+  const clock = options.clock ?? new Clock();
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 }) : undefined;
+  const parts = sessionParts(config, clock, redis);
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot({ config, clock, csrf: parts, keyStore: options.keyStore, logDestination: options.logDestination }),
+    { bufferLogs: true, bodyParser: false },
+  );
+  try {
+    app.useLogger(app.get(Logger));
+  } catch {
+    // no pino logger module: Nest's default logger
+  }
+  app.disable('x-powered-by');
+  app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
+  applyHttpTimeouts(app.getHttpServer() as Server, {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  });
+  app.use(httpMetricsMiddleware);
+  app.use(onlyUnder('/api', jsonOnly));
+  app.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
+  for (const handler of parts.middleware) app.use(handler);
+
+  let closeVite: (() => Promise<void>) | undefined;
+  if (config.PRANA_WEB_MODE === 'vite') {
+    const vite = await viteConsole(options.rootDir ?? process.cwd());
+    if (vite) {
+      for (const handler of vite.handlers) app.use(handler);
+      closeVite = vite.close;
+    }
+  }
+  if (!closeVite) for (const handler of staticConsole(path.resolve(config.PRANA_WEB_DIR ?? defaultWebDir()))) app.use(handler);
+
+  app.useGlobalFilters(new PranaExceptionFilter());
+  app.enableShutdownHooks();
+  const close = app.close.bind(app);
+  app.close = async () => {
+    await close();
+    await closeVite?.();
+    redis?.disconnect();
+  };
+  return app;
+}
+
+function onlyUnder(prefix: string, handler: RequestHandler): RequestHandler {
+  return (req: Request, res, next) => (req.path.startsWith(prefix) ? handler(req, res, next) : next());
+}

@@ -1,0 +1,82 @@
+import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { FakeBff } from '../testing/fake-bff';
+import { ONBOARD_MANIFEST, runView } from '../testing/fixtures';
+import { renderApp } from '../testing/render';
+import { approvalSignal, stepGraph } from './run-view';
+
+function serve(bff: FakeBff, run = runView()) {
+  bff.on('GET', `/api/core/runs/${run.run_id}`, () => run);
+  bff.on('GET', '/api/core/workflows/onboard-learner/versions/1.0.0', () => ONBOARD_MANIFEST);
+  return run;
+}
+
+describe('Run page', () => {
+  it('draws the step graph and shows each step’s attempts, timing, input and output', async () => {
+    const bff = new FakeBff('viewer');
+    const run = serve(bff);
+    const { container } = renderApp(bff, `/runs/${run.run_id}`);
+    await screen.findByText(/create_task · action · completed/);
+    expect(container.querySelectorAll('.react-flow__node')).toHaveLength(2);
+    fireEvent.click(screen.getByRole('button', { name: 'create_task' }));
+    expect(await screen.findByRole('heading', { name: 'Step create_task' })).toBeTruthy();
+    expect(screen.getByLabelText('step input').textContent).toContain('Welcome u-1');
+    expect(screen.getByLabelText('step output').textContent).toContain('"task_id": "t1"');
+    expect(screen.getByText(/#1/).textContent).toContain('200 ms');
+  });
+
+  it('a viewer sees no cancel, retry or approve button', async () => {
+    const bff = new FakeBff('viewer');
+    const run = serve(bff);
+    renderApp(bff, `/runs/${run.run_id}`);
+    await screen.findByText(/mentor_ok · approval · running/);
+    expect(screen.queryByRole('button', { name: /Cancel run|Retry run|Approve/ })).toBeNull();
+  });
+
+  it('an operator cancels and approves (the manifest’s signal name) with the CSRF token', async () => {
+    const bff = new FakeBff('operator');
+    const run = serve(bff);
+    bff.on('POST', `/api/core/runs/${run.run_id}/cancel`, () => ({ status: 202, body: { ...run, status: 'running' } }));
+    bff.on('POST', `/api/core/runs/${run.run_id}/signals/mentor_ok_signal`, () => ({ status: 202, body: { signal_id: 's1' } }));
+    renderApp(bff, `/runs/${run.run_id}`);
+    fireEvent.click(await screen.findByRole('button', { name: 'Approve mentor_ok' }));
+    await waitFor(() => expect(bff.writes()).toHaveLength(1));
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Cancel run' }).hasAttribute('disabled')).toBe(false));
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel run' }));
+    await waitFor(() => expect(bff.writes()).toHaveLength(2));
+    const [approve, cancel] = bff.writes();
+    expect(approve.path).toBe(`/api/core/runs/${run.run_id}/signals/mentor_ok_signal`);
+    expect(approve.body).toEqual({ payload: { approved: true } });
+    expect(cancel.path).toBe(`/api/core/runs/${run.run_id}/cancel`);
+    for (const w of bff.writes()) expect(w.headers['x-csrf-token']).toBe('csrf-operator');
+  });
+
+  it('shows retry, not cancel, on a failed run, and the server’s refusal when it says no', async () => {
+    const bff = new FakeBff('operator');
+    const run = serve(bff, runView({ status: 'failed', error: { code: 'step_failed', message: 'mail bounced', retryable: true } }));
+    bff.on('POST', `/api/core/runs/${run.run_id}/retry`, () => ({ status: 409, body: { code: 'run_not_retryable', message: 'the run is not retryable' } }));
+    renderApp(bff, `/runs/${run.run_id}`);
+    fireEvent.click(await screen.findByRole('button', { name: 'Retry run' }));
+    expect(screen.queryByRole('button', { name: 'Cancel run' })).toBeNull();
+    expect((await screen.findByText(/Could not load that action/)).closest('[role=alert]')?.textContent).toContain('the run is not retryable');
+  });
+
+  it('a run that does not exist is a clear error', async () => {
+    const bff = new FakeBff('viewer');
+    bff.on('GET', /^\/api\/core\/runs\/.+/, () => ({ status: 404, body: { code: 'run_not_found', message: 'no run 123' } }));
+    renderApp(bff, '/runs/123');
+    expect((await screen.findByText(/Could not load run 123/)).closest('[role=alert]')?.textContent).toContain('It does not exist');
+  });
+});
+
+describe('stepGraph and approvalSignal', () => {
+  it('links a nested step to its parent or previous sibling, and the next top-level step to the group', () => {
+    const steps = ['a', 'notify', 'notify.mail', 'notify.text', 'b'].map((p) => ({ ...runView().steps[0], path: p, step_id: p.split('.').pop() ?? p }));
+    const g = stepGraph(steps);
+    expect(g.edges.map((e) => `${e.source}->${e.target}`)).toEqual(['a->notify', 'notify->notify.mail', 'notify.mail->notify.text', 'notify->b']);
+    expect(g.nodes.find((n) => n.id === 'notify.mail')?.position.x).toBeGreaterThan(0);
+  });
+  it('finds the approval signal in the manifest, else uses the step id', () => {
+    expect(approvalSignal(ONBOARD_MANIFEST, 'mentor_ok')).toBe('mentor_ok_signal');
+    expect(approvalSignal(ONBOARD_MANIFEST, 'other')).toBe('other');
+  });
+});

@@ -1,0 +1,91 @@
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { FakeBff } from '../testing/fake-bff';
+import { runSummary } from '../testing/fixtures';
+import { renderApp } from '../testing/render';
+
+describe('Tasks and runs', () => {
+  it('lists runs from the server, filters and pages on the server (cursor), each linked to its run and trace', async () => {
+    const bff = new FakeBff('viewer');
+    const page1 = Array.from({ length: 50 }, () => runSummary());
+    const page2 = [runSummary({ status: 'failed', workflow: 'notify-ops' })];
+    bff.on('GET', '/api/core/runs', (req) => ({
+      runs: req.query.get('cursor') === 'c2' ? page2 : req.query.get('status') === 'failed' ? page2 : page1,
+      next_cursor: req.query.get('cursor') ? null : 'c2',
+    }));
+    renderApp(bff, '/');
+    await screen.findByText(page1[0].run_id.slice(0, 8));
+    expect(screen.getAllByRole('row')).toHaveLength(51);
+    const link = screen.getByRole('link', { name: page1[0].run_id.slice(0, 8) });
+    expect(link.getAttribute('href')).toBe(`/runs/${page1[0].run_id}`);
+    expect(screen.getAllByRole('link', { name: /in Jaeger/ })[0].getAttribute('href')).toBe(`http://jaeger.test:16686/trace/${'a'.repeat(32)}`);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Next →' }));
+    await screen.findByText('notify-ops');
+    expect(bff.requests.filter((r) => r.path === '/api/core/runs').at(-1)?.query.get('cursor')).toBe('c2');
+
+    fireEvent.change(screen.getByLabelText('Status'), { target: { value: 'failed' } });
+    await waitFor(() => expect(bff.requests.filter((r) => r.path === '/api/core/runs').at(-1)?.query.get('status')).toBe('failed'));
+    const last = bff.requests.filter((r) => r.path === '/api/core/runs').at(-1);
+    expect(last?.query.get('cursor')).toBeNull();
+    expect(last?.query.get('limit')).toBe('50');
+  });
+
+  it('shows an empty state, and an error naming the service that is down', async () => {
+    const bff = new FakeBff('viewer');
+    bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    const { unmount } = renderApp(bff, '/');
+    await screen.findByText('No runs match these filters.');
+    unmount();
+
+    const down = new FakeBff('viewer');
+    down.health = { core: 'down', executor: 'up', bucket: 'up', karma: 'up' };
+    down.on('GET', '/api/core/runs', () => ({ status: 502, body: { error: 'upstream_unavailable', message: 'core did not answer' } }));
+    renderApp(down, '/');
+    expect(await screen.findByText(/core is down/)).toBeTruthy();
+    const alert = await screen.findByText(/Could not load runs/);
+    expect(alert.closest('[role=alert]')?.textContent).toContain('core did not answer');
+  });
+
+  it('submits a task in words with the CSRF token and links to its run', async () => {
+    const bff = new FakeBff('operator');
+    bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    bff.on('POST', '/api/core/handle_task', () => ({ status: 202, body: { task_id: 't-1', trace_id: 'b'.repeat(32), status: 'PENDING', run_id: 'r-1', workflow: 'onboard-learner' } }));
+    renderApp(bff, '/');
+    fireEvent.change(await screen.findByLabelText('What should Pancha do?'), { target: { value: 'Onboard Asha' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Submit task' }));
+    const status = await screen.findByRole('status');
+    expect(within(status).getByRole('link', { name: /Watch its run/ }).getAttribute('href')).toBe('/runs/r-1');
+    const [write] = bff.writes();
+    expect(write.headers['x-csrf-token']).toBe('csrf-operator');
+    expect(write.body).toEqual({ input: 'Onboard Asha', user_id: 'operator' });
+  });
+
+  it('a viewer gets no task form', async () => {
+    const bff = new FakeBff('viewer');
+    bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    renderApp(bff, '/');
+    await screen.findByText('No runs match these filters.');
+    expect(screen.queryByLabelText('What should Pancha do?')).toBeNull();
+  });
+
+  it('refreshes the list live (polling) without a reload', async () => {
+    jest.useFakeTimers();
+    try {
+      const bff = new FakeBff('viewer');
+      const run = runSummary({ status: 'running' });
+      bff.on('GET', '/api/core/runs', () => ({ runs: [run], next_cursor: null }));
+      renderApp(bff, '/');
+      await act(async () => {
+        await jest.advanceTimersByTimeAsync(100);
+      });
+      expect(within(screen.getByRole('table')).getByText('running')).toBeTruthy();
+      run.status = 'completed';
+      await act(async () => {
+        await jest.advanceTimersByTimeAsync(3_100);
+      });
+      expect(within(screen.getByRole('table')).getByText('completed')).toBeTruthy();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

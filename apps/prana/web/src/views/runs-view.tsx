@@ -1,0 +1,168 @@
+import { useState, type FormEvent } from 'react';
+import { ApiError, paths } from '../api';
+import { useApp, useLoad } from '../app-context';
+import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, Time, TraceLink, useCursorPager } from '../components/common';
+import { Link } from '../router';
+import type { RunListResponse } from '../types';
+
+const STATUSES = ['', 'pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
+const PAGE = 50;
+
+interface Accepted {
+  task_id: string;
+  trace_id: string;
+  status: string;
+  run_id?: string;
+  workflow?: string;
+}
+
+/** "Submit a task in words": POST /handle_task as the signed-in user. */
+export function SubmitTask() {
+  const { api, session, can } = useApp();
+  const [input, setInput] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<Accepted>();
+  const [error, setError] = useState<ApiError>();
+  if (!can('submit:tasks')) return null;
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      setResult(await api.post<Accepted>(paths.handleTask, { input, user_id: session.user.username }));
+      setInput('');
+    } catch (err) {
+      setError(err as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="submit-task-h" className="card">
+      <h2 id="submit-task-h">Submit a task</h2>
+      <form onSubmit={submit}>
+        <label htmlFor="task-input">What should Pancha do?</label>
+        <textarea id="task-input" value={input} onChange={(e) => setInput(e.target.value)} required maxLength={10_000} rows={3} />
+        <button type="submit" disabled={busy || !input.trim()}>
+          {busy ? 'Submitting…' : 'Submit task'}
+        </button>
+      </form>
+      {error && <ErrorState error={error} what="the task" />}
+      {result && (
+        <p role="status" className="ok">
+          Task <code>{result.task_id}</code> accepted ({result.status}).{' '}
+          {result.run_id ? (
+            <Link to={`/runs/${result.run_id}`}>Watch its run ({result.workflow})</Link>
+          ) : (
+            <Link to={`/tasks/${result.task_id}`}>Follow the task</Link>
+          )}{' '}
+          <TraceLink traceId={result.trace_id} />
+        </p>
+      )}
+    </section>
+  );
+}
+
+export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
+  const { api } = useApp();
+  const [status, setStatus] = useState('');
+  const [workflow, setWorkflow] = useState(fixedWorkflow ?? '');
+  const [since, setSince] = useState('');
+  const pager = useCursorPager();
+  const query = { workflow: fixedWorkflow ?? (workflow || undefined), status: status || undefined, since: since ? new Date(since).toISOString() : undefined, limit: PAGE, cursor: pager.cursor };
+  const key = JSON.stringify(query);
+  const runs = useLoad(() => api.get<RunListResponse>(paths.runs(query)), key, 3_000);
+  const onFilter = (fn: () => void) => {
+    fn();
+    pager.reset();
+  };
+  return (
+    <section aria-labelledby="runs-h" className="card">
+      <h2 id="runs-h">Runs</h2>
+      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter runs">
+        {!fixedWorkflow && (
+          <label>
+            Workflow
+            <input value={workflow} onChange={(e) => onFilter(() => setWorkflow(e.target.value.trim()))} placeholder="any" pattern="[a-z0-9][a-z0-9\-]{0,63}" />
+          </label>
+        )}
+        <label>
+          Status
+          <select value={status} onChange={(e) => onFilter(() => setStatus(e.target.value))}>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s || 'any'}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Since
+          <input type="datetime-local" value={since} onChange={(e) => onFilter(() => setSince(e.target.value))} />
+        </label>
+      </form>
+      {runs.error && <ErrorState error={runs.error} what="runs" />}
+      {!runs.data && !runs.error && <Loading what="runs" />}
+      {runs.data && runs.data.runs.length === 0 && <EmptyState>No runs match these filters.</EmptyState>}
+      {runs.data && runs.data.runs.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <caption className="sr-only">Runs, newest first, refreshed every 3 seconds</caption>
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">Workflow</th>
+                <th scope="col">Status</th>
+                <th scope="col">Started</th>
+                <th scope="col">Duration</th>
+                <th scope="col">User</th>
+                <th scope="col">Trace</th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.data.runs.map((r) => (
+                <tr key={r.run_id}>
+                  <td>
+                    <Link to={`/runs/${r.run_id}`}>
+                      <code>{r.run_id.slice(0, 8)}</code>
+                    </Link>
+                  </td>
+                  <td>
+                    <Link to={`/workflows/${encodeURIComponent(r.workflow)}`}>{r.workflow}</Link> <span className="muted">{r.version}</span>
+                  </td>
+                  <td>
+                    <StatusBadge status={r.status} />
+                  </td>
+                  <td>
+                    <Time iso={r.started_at ?? r.created_at} />
+                  </td>
+                  <td>
+                    <Duration ms={r.duration_ms} />
+                  </td>
+                  <td>{r.user_id ?? <span className="muted">—</span>}</td>
+                  <td>
+                    <TraceLink traceId={r.trace_id} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {runs.data && <Pager page={pager.page} hasNext={!!runs.data.next_cursor} onNext={() => runs.data?.next_cursor && pager.next(runs.data.next_cursor)} onPrev={pager.prev} />}
+    </section>
+  );
+}
+
+export function RunsView() {
+  return (
+    <>
+      <h1>Tasks and runs</h1>
+      <SubmitTask />
+      <p>
+        <Link to="/workflows">Start a workflow from its form →</Link>
+      </p>
+      <RunsList />
+    </>
+  );
+}

@@ -1,0 +1,91 @@
+import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { FakeBff } from '../testing/fake-bff';
+import { ONBOARD_MANIFEST, runSummary, workflowSummary } from '../testing/fixtures';
+import { renderApp } from '../testing/render';
+import { percentile, runStats } from './workflow-stats';
+
+function serve(bff: FakeBff) {
+  bff.on('GET', '/api/core/workflows', () => ({ workflows: [workflowSummary(), workflowSummary({ name: 'notify-ops', enabled: false })], revision: 'r1' }));
+  bff.on('GET', '/api/core/workflows/onboard-learner', () => workflowSummary());
+  bff.on('GET', '/api/core/workflows/findings', () => ({ findings: [{ file: 'workflows/bad.yaml', line: 3, severity: 'error', message: 'unknown action teleport' }] }));
+  bff.on('GET', '/api/core/workflows/onboard-learner/versions/1.0.0', () => ONBOARD_MANIFEST);
+  const now = Date.now();
+  bff.on('GET', '/api/core/runs', () => ({
+    runs: [
+      runSummary({ created_at: new Date(now - 3_600_000).toISOString(), duration_ms: 100 }),
+      runSummary({ created_at: new Date(now - 3_500_000).toISOString(), duration_ms: 300, status: 'failed' }),
+    ],
+    next_cursor: null,
+  }));
+}
+
+describe('Workflows', () => {
+  it('lists definitions with enabled state, versions with live runs, and validation findings', async () => {
+    const bff = new FakeBff('viewer');
+    serve(bff);
+    renderApp(bff, '/workflows');
+    expect((await screen.findByRole('link', { name: 'onboard-learner' })).getAttribute('href')).toBe('/workflows/onboard-learner');
+    expect(screen.getByText('disabled')).toBeTruthy();
+    expect(screen.getAllByText('1.0.0 (2)')).toHaveLength(2);
+    expect(await screen.findByText(/unknown action teleport/)).toBeTruthy();
+    expect(screen.getByText('workflows/bad.yaml:3')).toBeTruthy();
+  });
+
+  it('starts a workflow from a form generated from its inputs schema, typed values, with CSRF', async () => {
+    const bff = new FakeBff('operator');
+    serve(bff);
+    bff.on('POST', '/api/core/workflows/onboard-learner/runs', () => ({ status: 202, body: { run_id: 'r-9', trace_id: 'c'.repeat(32), workflow: 'onboard-learner', version: '1.0.0', status: 'pending' } }));
+    bff.on('GET', '/api/core/runs/r-9', () => ({ status: 404, body: { message: 'not yet' } }));
+    renderApp(bff, '/workflows/onboard-learner');
+    const email = await screen.findByLabelText(/^email/);
+    expect(email.getAttribute('type')).toBe('email');
+    fireEvent.click(screen.getByRole('button', { name: 'Start run' }));
+    expect(await screen.findByText('user_id is required')).toBeTruthy();
+    expect(bff.writes()).toHaveLength(0);
+    fireEvent.change(screen.getByLabelText(/^user_id/), { target: { value: 'asha' } });
+    fireEvent.change(email, { target: { value: 'asha@example.com' } });
+    fireEvent.change(screen.getByLabelText(/^attempts/), { target: { value: '3' } });
+    fireEvent.click(screen.getByLabelText(/^urgent/));
+    fireEvent.change(screen.getByLabelText(/^platforms/), { target: { value: 'web, ios' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Start run' }));
+    await waitFor(() => expect(bff.writes()).toHaveLength(1));
+    const [start] = bff.writes();
+    expect(start.path).toBe('/api/core/workflows/onboard-learner/runs');
+    expect(start.headers['x-csrf-token']).toBe('csrf-operator');
+    expect(start.body).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com', attempts: 3, urgent: true, platforms: ['web', 'ios'] }, user_id: 'operator', version: '1.0.0' });
+    await waitFor(() => expect(window.location.pathname).toBe('/runs/r-9'));
+  });
+
+  it('draws the runs-by-status and p50/p95 charts from the runs; admin alone can disable', async () => {
+    const bff = new FakeBff('viewer');
+    serve(bff);
+    const { container } = renderApp(bff, '/workflows/onboard-learner');
+    await screen.findByText('Runs by status per hour (UTC)');
+    expect(container.querySelectorAll('.recharts-wrapper').length).toBe(2);
+    expect(screen.getByText(/p50 100 ms/)).toBeTruthy();
+    expect(screen.getByText(/p95 300 ms/)).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Disable' })).toBeNull();
+  });
+
+  it('an admin disables a workflow', async () => {
+    const bff = new FakeBff('admin');
+    serve(bff);
+    bff.on('POST', '/api/core/workflows/onboard-learner/disable', () => workflowSummary({ enabled: false }));
+    renderApp(bff, '/workflows/onboard-learner');
+    fireEvent.click(await screen.findByRole('button', { name: 'Disable' }));
+    await waitFor(() => expect(bff.writes().map((w) => w.path)).toEqual(['/api/core/workflows/onboard-learner/disable']));
+  });
+});
+
+describe('runStats', () => {
+  it('counts per status per bucket and takes nearest-rank percentiles of durations', () => {
+    const at = (m: number) => new Date(Date.UTC(2026, 10, 28, 10, m)).toISOString();
+    const runs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => runSummary({ created_at: at(i), duration_ms: i * 100, status: i === 10 ? 'failed' : 'completed' }));
+    runs.push(runSummary({ created_at: new Date(Date.UTC(2026, 10, 28, 11, 5)).toISOString(), duration_ms: null, status: 'running' }));
+    const s = runStats(runs, 3_600_000, ['completed', 'failed', 'running']);
+    expect(s).toHaveLength(2);
+    expect(s[0]).toEqual(expect.objectContaining({ total: 10, completed: 9, failed: 1, running: 0, p50_ms: 500, p95_ms: 1000 }));
+    expect(s[1]).toEqual(expect.objectContaining({ total: 1, running: 1, p50_ms: null }));
+    expect(percentile([], 50)).toBeNull();
+  });
+});

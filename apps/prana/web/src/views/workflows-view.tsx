@@ -1,0 +1,306 @@
+import { useState } from 'react';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
+import { ApiError, paths } from '../api';
+import { useApp, useLoad } from '../app-context';
+import { EmptyState, ErrorState, Json, Loading, StatusBadge, Time } from '../components/common';
+import { SchemaForm, type JsonSchema } from '../components/schema-form';
+import { Link, useRouter } from '../router';
+import type { RunListResponse, RunSummaryView, WorkflowListResponse, WorkflowSummaryView } from '../types';
+import { RunsList } from './runs-view';
+import { runStats } from './workflow-stats';
+
+const STATUS_COLORS: Record<string, string> = {
+  completed: '#1a7f37',
+  failed: '#cf222e',
+  running: '#0969da',
+  pending: '#8c6d1f',
+  cancelled: '#57606a',
+  timed_out: '#953800',
+};
+const STATUSES = Object.keys(STATUS_COLORS);
+
+interface Finding {
+  file?: string;
+  line?: number;
+  severity?: string;
+  level?: string;
+  message?: string;
+  code?: string;
+  workflow?: string;
+}
+
+function findingsOf(data: unknown): Finding[] {
+  if (Array.isArray(data)) return data as Finding[];
+  const o = (data ?? {}) as { findings?: unknown };
+  return Array.isArray(o.findings) ? (o.findings as Finding[]) : [];
+}
+
+export function FindingsList({ findings, workflow }: { findings: Finding[]; workflow?: string }) {
+  const shown = workflow ? findings.filter((f) => !f.workflow || f.workflow === workflow || f.file?.includes(workflow)) : findings;
+  if (shown.length === 0) return <EmptyState>No validation findings.</EmptyState>;
+  return (
+    <ul className="findings">
+      {shown.map((f, i) => (
+        <li key={i}>
+          <StatusBadge status={f.severity ?? f.level ?? 'finding'} /> {f.file && <code>{f.file}{f.line ? `:${f.line}` : ''}</code>} {f.code && <span className="muted">{f.code}</span>} {f.message}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function WorkflowsView() {
+  const { api } = useApp();
+  const list = useLoad(() => api.get<WorkflowListResponse>(paths.workflows), 'workflows', 10_000);
+  const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
+  return (
+    <>
+      <h1>Workflows</h1>
+      {list.error && <ErrorState error={list.error} what="workflows" />}
+      {!list.data && !list.error && <Loading what="workflows" />}
+      {list.data && list.data.workflows.length === 0 && <EmptyState>No workflow is registered. Put manifests in the workflows directory.</EmptyState>}
+      {list.data && list.data.workflows.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <caption className="sr-only">Workflow definitions</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Enabled</th>
+                <th scope="col">Default version</th>
+                <th scope="col">Versions (live runs)</th>
+                <th scope="col">Description</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.workflows.map((w) => (
+                <tr key={w.name}>
+                  <td>
+                    <Link to={`/workflows/${encodeURIComponent(w.name)}`}>{w.name}</Link>
+                  </td>
+                  <td>{w.enabled ? <StatusBadge status="enabled" /> : <StatusBadge status="disabled" />}</td>
+                  <td>{w.default_version ?? '—'}</td>
+                  <td>
+                    {w.versions.map((v) => (
+                      <span key={v.version} className="version-chip">
+                        {v.version} ({v.live_runs}){v.deprecated ? ' deprecated' : ''}
+                        {v.retired ? ' retired' : ''}
+                      </span>
+                    ))}
+                  </td>
+                  <td>{w.description}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <section className="card" aria-labelledby="findings-h">
+        <h2 id="findings-h">Validation findings</h2>
+        {findings.error && <ErrorState error={findings.error} what="findings" />}
+        {findings.data !== undefined && <FindingsList findings={findingsOf(findings.data)} />}
+      </section>
+    </>
+  );
+}
+
+/** Up to 1,000 runs of the last 7 days for the charts (two pages of 500, the API's largest). */
+async function recentRuns(get: <T>(u: string) => Promise<T>, workflow: string): Promise<RunSummaryView[]> {
+  const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
+  const out: RunSummaryView[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < 2; i++) {
+    const page = await get<RunListResponse>(paths.runs({ workflow, since, limit: 500, cursor }));
+    out.push(...page.runs);
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return out;
+}
+
+export function WorkflowCharts({ runs }: { runs: RunSummaryView[] }) {
+  const spanMs = runs.length ? Date.now() - Math.min(...runs.map((r) => Date.parse(r.created_at))) : 0;
+  const bucketMs = spanMs > 2 * 86_400_000 ? 86_400_000 : 3_600_000;
+  const data = runStats(runs, bucketMs, STATUSES);
+  if (data.length === 0) return <EmptyState>No runs in the last 7 days to chart.</EmptyState>;
+  const width = Math.min(720, Math.max(320, (typeof window !== 'undefined' ? window.innerWidth : 720) - 64));
+  return (
+    <div className="charts">
+      <figure>
+        <figcaption>Runs by status per {bucketMs === 86_400_000 ? 'day' : 'hour'} (UTC)</figcaption>
+        <BarChart width={width} height={220} data={data} accessibilityLayer>
+          <CartesianGrid strokeDasharray="3 3" />
+          <XAxis dataKey="label" />
+          <YAxis allowDecimals={false} />
+          <Tooltip />
+          <Legend />
+          {STATUSES.map((s) => (
+            <Bar key={s} dataKey={s} stackId="s" fill={STATUS_COLORS[s]} isAnimationActive={false} />
+          ))}
+        </BarChart>
+      </figure>
+      <figure>
+        <figcaption>Duration p50 / p95 (ms)</figcaption>
+        <LineChart width={width} height={220} data={data} accessibilityLayer>
+          <CartesianGrid strokeDasharray="3 3" />
+          <XAxis dataKey="label" />
+          <YAxis />
+          <Tooltip />
+          <Legend />
+          <Line dataKey="p50_ms" name="p50" stroke="#0969da" isAnimationActive={false} connectNulls />
+          <Line dataKey="p95_ms" name="p95" stroke="#cf222e" isAnimationActive={false} connectNulls />
+        </LineChart>
+      </figure>
+      <table className="sr-only">
+        <caption>Chart data</caption>
+        <tbody>
+          {data.map((d) => (
+            <tr key={d.at}>
+              <th scope="row">{d.at}</th>
+              <td>{d.total} runs</td>
+              <td>p50 {d.p50_ms ?? '—'} ms</td>
+              <td>p95 {d.p95_ms ?? '—'} ms</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
+  const { api, session, can } = useApp();
+  const { navigate } = useRouter();
+  const startable = workflow.versions.filter((v) => v.present && !v.retired);
+  const [version, setVersion] = useState(workflow.default_version ?? startable[0]?.version ?? '');
+  const [userId, setUserId] = useState(session.user.username);
+  const manifest = useLoad(() => (version ? api.get<{ inputs?: JsonSchema; manifest?: { inputs?: JsonSchema } }>(paths.workflowVersion(workflow.name, version)) : Promise.resolve(null)), `${workflow.name}@${version}`);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError>();
+  if (!can('start:runs')) return null;
+  if (!workflow.enabled) return <p className="muted">This workflow is disabled: no new runs start.</p>;
+  const schema: JsonSchema = manifest.data?.inputs ?? manifest.data?.manifest?.inputs ?? { type: 'object', properties: {} };
+  const start = async (inputs: Record<string, unknown>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const r = await api.post<{ run_id: string }>(paths.startRun(workflow.name), { inputs, user_id: userId, version });
+      navigate(`/runs/${r.run_id}`);
+    } catch (e) {
+      setError(e as ApiError);
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="start-h">
+      <h2 id="start-h">Start a run</h2>
+      <div className="field-row">
+        <label>
+          Version
+          <select value={version} onChange={(e) => setVersion(e.target.value)}>
+            {startable.map((v) => (
+              <option key={v.version} value={v.version}>
+                {v.version}
+                {v.deprecated ? ' (deprecated)' : ''}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          For user
+          <input value={userId} onChange={(e) => setUserId(e.target.value)} required />
+        </label>
+      </div>
+      {manifest.error && <ErrorState error={manifest.error} what="the inputs schema" />}
+      {manifest.data && <SchemaForm key={version} schema={schema} onSubmit={start} submitLabel="Start run" busy={busy} />}
+      {error && <ErrorState error={error} what="the run" />}
+    </section>
+  );
+}
+
+export function WorkflowView({ name }: { name: string }) {
+  const { api, can } = useApp();
+  const wf = useLoad(() => api.get<WorkflowSummaryView>(paths.workflow(name)), name, 10_000);
+  const runs = useLoad(() => recentRuns((u) => api.get(u), name), `runs:${name}`, 30_000);
+  const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
+  const [toggleError, setToggleError] = useState<ApiError>();
+  if (wf.error && !wf.data) return <ErrorState error={wf.error} what={`workflow ${name}`} />;
+  const w = wf.data;
+  if (!w) return <Loading what="the workflow" />;
+  const toggle = async () => {
+    setToggleError(undefined);
+    try {
+      await api.post(paths.setEnabled(w.name, !w.enabled), { reason: `from PRANA` });
+      wf.reload();
+    } catch (e) {
+      setToggleError(e as ApiError);
+    }
+  };
+  return (
+    <>
+      <h1>Workflow {w.name}</h1>
+      <p>{w.description}</p>
+      <p>
+        {w.enabled ? <StatusBadge status="enabled" /> : <StatusBadge status="disabled" />}{' '}
+        {w.setting && (
+          <span className="muted">
+            set by {w.setting.updated_by} <Time iso={w.setting.updated_at} />
+            {w.setting.reason ? ` — ${w.setting.reason}` : ''}
+          </span>
+        )}{' '}
+        {can('admin:workflows') && (
+          <button type="button" onClick={toggle}>
+            {w.enabled ? 'Disable' : 'Enable'}
+          </button>
+        )}
+      </p>
+      {toggleError && <ErrorState error={toggleError} what="the change" />}
+      <section className="card" aria-labelledby="versions-h">
+        <h2 id="versions-h">Versions</h2>
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Version</th>
+                <th scope="col">Registered</th>
+                <th scope="col">State</th>
+                <th scope="col">Live runs</th>
+              </tr>
+            </thead>
+            <tbody>
+              {w.versions.map((v) => (
+                <tr key={v.version}>
+                  <td>
+                    {v.version}
+                    {v.version === w.default_version ? ' (default)' : ''}
+                  </td>
+                  <td>
+                    <Time iso={v.registered_at} />
+                  </td>
+                  <td>{[v.present ? 'present' : 'absent', v.deprecated && 'deprecated', v.retired && 'retired'].filter(Boolean).join(', ')}</td>
+                  <td>{v.live_runs}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </section>
+      <StartWorkflow workflow={w} />
+      <section className="card" aria-labelledby="charts-h">
+        <h2 id="charts-h">Last 7 days</h2>
+        {runs.error && <ErrorState error={runs.error} what="runs for the charts" />}
+        {runs.data ? <WorkflowCharts runs={runs.data} /> : !runs.error && <Loading what="charts" />}
+      </section>
+      <section className="card" aria-labelledby="wf-findings-h">
+        <h2 id="wf-findings-h">Validation findings</h2>
+        {findings.error && <ErrorState error={findings.error} what="findings" />}
+        {findings.data !== undefined && <FindingsList findings={findingsOf(findings.data)} workflow={w.name} />}
+      </section>
+      <RunsList workflow={w.name} />
+      <details>
+        <summary>Raw definition</summary>
+        <Json value={w} label="workflow summary" />
+      </details>
+    </>
+  );
+}

@@ -1,0 +1,5 @@
+export default {
+  displayName: 'dev-idp',
+  preset: '../../jest.preset.js',
+  rootDir: '.',
+};
