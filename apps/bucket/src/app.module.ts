@@ -2,12 +2,14 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { JetStreamConsumerModule } from '@pancha/nats-transport';
+import { OutboxModule } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditModule } from './audit/audit.module';
 import { BucketConfig } from './config/env.validation';
 import { BUCKET_ENTITIES, BUCKET_MIGRATIONS, BUCKET_RUNTIME_GRANTS } from './database';
 import { EventsModule } from './events/events.module';
 import { PranaModule } from './prana/prana.module';
+import { BucketEventSinkModule, CoreBucketEventHandler } from './router-events/bucket-event-sink';
 
 @Module({})
 export class AppModule {
@@ -24,6 +26,8 @@ export class AppModule {
         }),
         // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
         JetStreamConsumerModule.forRoot({ service: 'bucket', config }),
+        // The outbox carries `audit.verify_failed` to Core's event router (docs/events.md).
+        OutboxModule.forRoot({ config, handlers: [CoreBucketEventHandler], imports: [BucketEventSinkModule.forRoot(config)] }),
         EventsModule,
         AuditModule,
         PranaModule,

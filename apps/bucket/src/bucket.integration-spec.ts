@@ -45,7 +45,8 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
     db = await createTestDatabase('bucket_app');
     keys = createTestKeys('bucket');
     process.env.PANCHA_KEYS_DIR = keys.dir;
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_VERIFY_BATCH_SIZE: '50' };
+    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_VERIFY_BATCH_SIZE: '50', BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
     const service = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)));
     app = service.app;
     baseUrl = service.url;

@@ -1,9 +1,13 @@
+import { OUTBOX_ENTITIES, OUTBOX_MIGRATIONS } from '@pancha/outbox';
 import { BucketEntryEntity } from './ledger/bucket-entry.entity';
 import { CreateBucketEntries1763710000000 } from './migrations/1763710000000-create-bucket-entries';
 
-/** Bucket produces no outbox messages (it is the end of every hop), so these are its whole schema. */
-export const BUCKET_ENTITIES = [BucketEntryEntity];
-export const BUCKET_MIGRATIONS = [CreateBucketEntries1763710000000];
+/**
+ * The chain, and the outbox (libs/outbox) that carries `audit.verify_failed` to Core's event router: a table of its
+ * own, outside the append-only chain (which keeps its triggers and its SELECT/INSERT-only runtime grant).
+ */
+export const BUCKET_ENTITIES = [BucketEntryEntity, ...OUTBOX_ENTITIES];
+export const BUCKET_MIGRATIONS = [CreateBucketEntries1763710000000, ...OUTBOX_MIGRATIONS];
 
 /**
  * What Bucket's runtime role may do to the chain when it serves with DATABASE_URL and migrates with

@@ -47,7 +47,8 @@ describe('bucket: the original contract and channel ownership (HTTP, real Postgr
     ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
     // Governance reads the keys from process.env when the module is instantiated.
     process.env.PANCHA_KEYS_DIR = keysDir;
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
     const moduleRef = await Test.createTestingModule({
       imports: [AppModule.forRoot(validateEnv(BucketConfig, env))],
     }).compile();

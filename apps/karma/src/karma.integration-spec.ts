@@ -28,7 +28,8 @@ interface Harness {
 }
 
 async function buildApp(databaseUrl: string, clock: FixedClock): Promise<Harness> {
-  const env = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' };
+  // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
+  const env = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
   const { app, url } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
     override: (builder) => builder.overrideProvider(Clock).useValue(clock),
   });

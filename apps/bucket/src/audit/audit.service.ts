@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { OutboxService } from '@pancha/outbox';
 import { canonicalJson, ChainFault } from '@pancha/contracts';
 import type { AuditVerifyResult, CheckpointPayload, SignedCheckpoint } from '@pancha/contracts';
 import { sign } from 'node:crypto';
@@ -10,6 +11,7 @@ import { ChainVerifier } from '../chain/chain-verifier';
 import { BucketConfig } from '../config/env.validation';
 import { recordVerification } from '../ledger/bucket-metrics';
 import { LedgerReader } from '../ledger/ledger-reader';
+import { verifyFailedMessage } from '../router-events/verify-failed';
 import { CheckpointKey } from './checkpoint-key';
 
 /** Faults found against the verified point itself: the point stays, so every later run reports them too. */
@@ -37,6 +39,7 @@ export class AuditService {
     private readonly config: BucketConfig,
     private readonly key: CheckpointKey,
     private readonly reader: LedgerReader,
+    private readonly outbox: OutboxService,
   ) {}
 
   /**
@@ -76,6 +79,10 @@ export class AuditService {
     try {
       await runner.startTransaction('REPEATABLE READ');
       const result = await this.walk(runner.manager, anchor, full);
+      // A finding is published to Core's router (deduplicated per finding) before the answer says it: once the
+      // caller sees ok: false, the event is durable.
+      const message = this.config.BUCKET_ROUTER_EVENTS_ENABLED ? verifyFailedMessage(result, full, new Date()) : undefined;
+      if (message) await this.outbox.enqueue(runner.manager, message);
       await runner.commitTransaction();
       if (result.ok) this.verified = { size: result.size, head_hash: result.head_hash };
       // An entry the last verification vouched for is bad (edited without re-hashing): until a full walk passes

@@ -6,6 +6,7 @@ import { ChainFault } from '@pancha/contracts';
 import { buildDataSourceOptions } from '@pancha/service-kit';
 import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { OutboxService } from '@pancha/outbox';
 import { DataSource } from 'typeorm';
 import { sealEntry } from '../chain/chain-hash';
 import { BucketConfig } from '../config/env.validation';
@@ -17,6 +18,9 @@ import { CheckpointKey } from './checkpoint-key';
 
 jest.setTimeout(120_000);
 
+// The verify_failed events are tested with the app (router-events/verify-failed.integration-spec.ts).
+const noOutbox = { enqueue: () => Promise.reject(new Error('router events are off in this test')) } as unknown as OutboxService;
+
 describe('AuditService.verify: incremental, one at a time (real PostgreSQL)', () => {
   let db: TestDatabase;
   let dataSource: DataSource;
@@ -26,9 +30,10 @@ describe('AuditService.verify: incremental, one at a time (real PostgreSQL)', ()
   const newAudit = () =>
     new AuditService(
       dataSource,
-      Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 10 }),
+      Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 10, BUCKET_ROUTER_EVENTS_ENABLED: false }),
       new CheckpointKey(generateKeyPairSync('ed25519').privateKey),
       reader,
+      noOutbox,
     );
 
   const append = async (n: number) => {

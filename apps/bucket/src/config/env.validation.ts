@@ -1,10 +1,11 @@
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, IsUrl, Max, Min } from 'class-validator';
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
-import { BaseServiceConfig } from '@pancha/service-kit';
+import { withOutboxConfig } from '@pancha/outbox';
+import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
 
 /** Bucket's environment (keys and policy are read by governance: PANCHA_KEYS_DIR, PANCHA_POLICY_FILE). */
-export class BucketConfig extends BaseServiceConfig {
+export class BucketConfig extends withOutboxConfig(BaseServiceConfig) {
   /** Rows per query while GET /audit/verify walks the chain; bounds its memory, not its length. */
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000)
   BUCKET_VERIFY_BATCH_SIZE = 1000;
@@ -15,4 +16,12 @@ export class BucketConfig extends BaseServiceConfig {
 
   @IsOptional() @IsNatsStreamName()
   NATS_STREAM = DEFAULT_NATS_STREAM;
+
+  /** Core, for the `audit.verify_failed` events published to its router (docs/events.md). */
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  CORE_URL = 'http://127.0.0.1:8002';
+
+  /** Publish `audit.verify_failed` to Core's event router when a verification finds a bad entry. */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean()
+  BUCKET_ROUTER_EVENTS_ENABLED = true;
 }

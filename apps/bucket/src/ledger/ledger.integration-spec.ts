@@ -2,6 +2,7 @@ import { GENESIS_HASH } from '@pancha/contracts';
 import { buildDataSourceOptions } from '@pancha/service-kit';
 import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { OutboxService } from '@pancha/outbox';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CheckpointKey } from '../audit/checkpoint-key';
@@ -36,8 +37,10 @@ describe('LedgerService on PostgreSQL', () => {
     dataSource = new DataSource(buildDataSourceOptions({ url: db.url, entities: BUCKET_ENTITIES, migrations: BUCKET_MIGRATIONS, poolSize: 10 }));
     await dataSource.initialize();
     ledger = new LedgerService(dataSource);
-    const config = Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 7 });
-    audit = new AuditService(dataSource, config, new CheckpointKey(generateKeyPairSync('ed25519').privateKey), new LedgerReader(dataSource));
+    // The verify_failed events are tested with the app (router-events/verify-failed.integration-spec.ts).
+    const config = Object.assign(new BucketConfig(), { BUCKET_VERIFY_BATCH_SIZE: 7, BUCKET_ROUTER_EVENTS_ENABLED: false });
+    const noOutbox = { enqueue: () => Promise.reject(new Error('router events are off in this test')) } as unknown as OutboxService;
+    audit = new AuditService(dataSource, config, new CheckpointKey(generateKeyPairSync('ed25519').privateKey), new LedgerReader(dataSource), noOutbox);
   });
 
   afterAll(async () => {

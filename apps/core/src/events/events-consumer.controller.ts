@@ -17,4 +17,14 @@ export class EventsConsumerController {
   async workflowEvent(@Payload() body: PublishEventRequest, @Ctx() ctx: JetStreamContext): Promise<void> {
     await this.publisher.publish(body, ctx.getRequester());
   }
+
+  @EventPattern(EventTopic.CoreKarmaEvent)
+  async karmaEvent(@Payload() body: PublishEventRequest, @Ctx() ctx: JetStreamContext): Promise<void> {
+    await this.publisher.publish(body, ctx.getRequester());
+  }
+
+  @EventPattern(EventTopic.CoreBucketEvent)
+  async bucketEvent(@Payload() body: PublishEventRequest, @Ctx() ctx: JetStreamContext): Promise<void> {
+    await this.publisher.publish(body, ctx.getRequester());
+  }
 }

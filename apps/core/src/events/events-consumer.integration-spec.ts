@@ -117,4 +117,30 @@ describeNats('Core consuming the pillars’ events from JetStream', () => {
     await eventually(async () => expect(await stream.deadLetters('core')).toHaveLength(1), { timeoutMs: 60_000 });
     expect(await dataSource.query(`SELECT 1 FROM events WHERE event_id = $1`, [body.id])).toEqual([]);
   });
+
+  it("takes Karma's and Bucket's own events from their hops, each held to its publisher's types", async () => {
+    const asKarma = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.Karma));
+    const asBucket = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.Bucket));
+    try {
+      const dead = (await stream.deadLetters('core')).length;
+      const role = { id: 'karma:role_changed:7', type: 'karma.role_changed', source: 'karma', subject: 'u7', data: { user_id: 'u7', role: 'volunteer', previous_role: 'learner' } };
+      const finding = { id: 'bucket:verify_failed:3:hash_mismatch', type: 'audit.verify_failed', source: 'bucket', subject: 'seq:3', data: { seq: 3, reason: 'hash_mismatch' } };
+      const forged = { id: 'karma-forges-audit', type: 'audit.verify_failed', source: 'karma', data: { seq: 1, reason: 'x' } };
+      await asKarma.publish({ topic: EventTopic.CoreKarmaEvent, audience: 'core', messageKey: role.id, payload: role });
+      await asBucket.publish({ topic: EventTopic.CoreBucketEvent, audience: 'core', messageKey: finding.id, payload: finding });
+      await asKarma.publish({ topic: EventTopic.CoreKarmaEvent, audience: 'core', messageKey: forged.id, payload: forged });
+      // Karma may publish karma.* only: its audit.* event is refused (403) and dead-lettered, never stored.
+      await eventually(async () => expect(await stream.deadLetters('core')).toHaveLength(dead + 1), { timeoutMs: 60_000 });
+      await eventually(async () => {
+        const rows = await dataSource.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1) ORDER BY event_id`, [[role.id, finding.id, forged.id]]);
+        expect(rows).toEqual([
+          { event_id: finding.id, publisher: 'bucket' },
+          { event_id: role.id, publisher: 'karma' },
+        ]);
+      }, { timeoutMs: 60_000 });
+    } finally {
+      await asKarma.close();
+      await asBucket.close();
+    }
+  });
 });

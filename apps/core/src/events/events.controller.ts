@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
 import type { EventAccepted, EventBatchAccepted, EventListResponse, EventStats, EventView } from '@pancha/contracts';
-import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { Requester, RequireCredential, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { EventPublishService } from './event-publish.service';
 import { type EventListQuery, EventQueriesService } from './event-queries.service';
 
@@ -22,18 +22,24 @@ export class EventsController {
 
   @Get('stats')
   @RequireOperation('read')
+  // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
+  @RequireCredential()
   stats(@Query('since') since?: string): Promise<EventStats> {
     return this.queries.stats(since);
   }
 
   @Get(':event_id')
   @RequireOperation('read')
+  // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
+  @RequireCredential()
   view(@Param('event_id') eventId: string): Promise<EventView> {
     return this.queries.view(eventId);
   }
 
   @Get()
   @RequireOperation('read')
+  // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
+  @RequireCredential()
   list(@Query() query: EventListQuery): Promise<EventListResponse> {
     return this.queries.list(query);
   }

@@ -182,6 +182,18 @@ describe('Core event router', () => {
       expect((await as('anonymous', 'POST', '/events', { type: 'karma.role_changed', data: { user_id: 'u1', role: 'x' } })).status).toBe(401);
     });
 
+    it('reading events needs a verified token with read: anonymous gets 401, a publisher without read 403', async () => {
+      const accepted = await publish({ type: 'karma.role_changed', data: { user_id: 'u-read', role: 'mentor' } }, RequesterId.Karma);
+      expect(accepted.status).toBe(202);
+      const id = (accepted.body as { event_id: string }).event_id;
+      for (const route of ['/events', `/events/${id}`, '/events/stats']) {
+        const anonymous = await as('anonymous', 'GET', route);
+        expect({ route, status: anonymous.status }).toEqual({ route, status: 401 });
+        expect({ route, status: (await as(RequesterId.Karma, 'GET', route)).status }).toEqual({ route, status: 403 });
+        expect({ route, status: (await as(RequesterId.Operator, 'GET', route)).status }).toEqual({ route, status: 200 });
+      }
+    });
+
     it('a disabled workflow and inputs its schema refuses are recorded skips, not errors', async () => {
       const off = await publish({ type: 'system.critical_error', data: { service: 'core', message: 'boom' } });
       expect(off.status).toBe(202);

@@ -8,13 +8,29 @@ import { maxQ, qUpdatedValue, qValue } from '../model/q-learning';
 import type { ParsedKarmaEvent } from './event-parser';
 import { eventIdConflict, planClosed, planNotFound, userNotFound } from './karma.exception';
 
+/** A user's derived role moved because of one recorded event (published as `karma.role_changed`). */
+export interface RoleChange {
+  userId: string;
+  from: string;
+  to: string;
+  netKarma: number;
+  merit: number;
+  /** The seq of the event's first ledger entry: the change's identity (its event id is derived from it). */
+  ledgerSeq: number;
+  eventId: string;
+  /** When the change was recorded (ms). */
+  at: number;
+}
+
 export interface IngestResult {
   reply: KarmaEventReply;
   /** True when the event_id was already recorded and the first reply is returned unchanged. */
   replayed: boolean;
+  /** Set only when this (new) event changed the user's role. */
+  roleChange?: RoleChange;
 }
 
-type Handled = Omit<KarmaEventReply, 'status' | 'event_type' | 'timestamp'>;
+type Handled = Omit<KarmaEventReply, 'status' | 'event_type' | 'timestamp'> & { roleChange?: RoleChange };
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -36,7 +52,7 @@ export class KarmaEngine {
       return { reply: existing.reply, replayed: true };
     }
     const occurredAt = event.occurredAt ?? now;
-    const handled = await this.handle(store, event, now, occurredAt);
+    const { roleChange, ...handled } = await this.handle(store, event, now, occurredAt);
     const reply: KarmaEventReply = { status: 'success', event_type: event.type, timestamp: iso(now), ...handled };
     // A stats_request writes nothing; it is remembered only when the caller asked for idempotency.
     if (event.type !== KarmaEventType.StatsRequest || event.clientEventId) {
@@ -51,7 +67,7 @@ export class KarmaEngine {
         reply,
       });
     }
-    return { reply, replayed: false };
+    return { reply, replayed: false, ...(roleChange ? { roleChange } : {}) };
   }
 
   private async handle(store: KarmaStore, event: ParsedKarmaEvent, now: number, occurredAt: number): Promise<Handled> {
@@ -117,6 +133,20 @@ export class KarmaEngine {
       message: `${event.action} recorded for ${event.userId}: ${what}${paapEntry ? `, ${paapEntry.paapClass} paap` : ''}${d.capped ? ' (daily cap reached)' : ''}`,
       data: data as unknown as Record<string, unknown>,
       routing_info: { handler: event.type, ledger_entries: appended.length, q_update: true },
+      ...(d.roleBefore !== d.roleAfter && appended.length > 0
+        ? {
+            roleChange: {
+              userId: event.userId,
+              from: d.roleBefore,
+              to: d.roleAfter,
+              netKarma: fold.netKarma,
+              merit: d.meritAfter,
+              ledgerSeq: appended[0].seq,
+              eventId: event.eventId,
+              at: now,
+            },
+          }
+        : {}),
     };
   }
 

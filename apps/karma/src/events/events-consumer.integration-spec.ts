@@ -48,7 +48,8 @@ describeNats('karma consuming life events from JetStream', () => {
     stream = await createTestStream(NATS_URL as string, 'KARMA');
     keys = createTestKeys('karma-nats');
     process.env.PANCHA_KEYS_DIR = keys.dir;
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env };
+    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env, KARMA_ROUTER_EVENTS_ENABLED: 'false' };
     ({ app } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
       microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
     }));

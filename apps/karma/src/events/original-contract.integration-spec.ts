@@ -68,7 +68,8 @@ describe('karma: the original contract (HTTP, real PostgreSQL)', () => {
     ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
     process.env.PANCHA_KEYS_DIR = keysDir;
     db = await createTestDatabase('karma_original');
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] }).compile();
     app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
     configureApp(app);

@@ -1,10 +1,12 @@
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { isDatabaseUnavailableError } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
 import { Clock } from '../clock/clock';
 import type { ParsedKarmaEvent } from '../engine/event-parser';
 import { IngestResult, KarmaEngine } from '../engine/karma-engine';
+import { roleChangedMessage } from '../router-events/role-changed';
 import { BatchKarmaStore } from './batch-karma.store';
 import { PgKarmaStore } from './pg-karma.store';
 
@@ -14,6 +16,12 @@ import { PgKarmaStore } from './pg-karma.store';
  * one and the same order, with no lost update, across any number of Karma processes.
  */
 export const KARMA_LEDGER_LOCK = 0x4b41524d; // 'KARM'
+
+export const LEDGER_OPTIONS = Symbol('karma.ledger-options');
+export interface LedgerOptions {
+  /** Enqueue `karma.role_changed` for Core's event router with each role change (KARMA_ROUTER_EVENTS_ENABLED). */
+  routerEvents: boolean;
+}
 
 /** Events recorded per transaction at most (group commit). */
 export const MAX_BATCH = 128;
@@ -42,6 +50,8 @@ export class KarmaLedgerService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(KarmaEngine) private readonly engine: KarmaEngine,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(OutboxService) private readonly outbox: OutboxService,
+    @Inject(LEDGER_OPTIONS) private readonly options: LedgerOptions,
   ) {}
 
   ingest(event: ParsedKarmaEvent): Promise<IngestResult> {
@@ -86,6 +96,10 @@ export class KarmaLedgerService {
           }
         }
         await store.flush();
+        // In the same transaction as the ledger rows: a role change is published if and only if it is recorded.
+        const messages: EnqueueInput[] = [];
+        for (const o of done) if (this.options.routerEvents && o.ok && o.result.roleChange) messages.push(roleChangedMessage(o.result.roleChange));
+        await this.outbox.enqueueAll(manager, messages);
         return done;
       });
     } catch (error) {

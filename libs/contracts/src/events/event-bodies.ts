@@ -59,4 +59,6 @@ export interface EventHopBodies {
   [EventTopic.BucketWorkflowEvent]: BucketWorkflowEventBody;
   [EventTopic.KarmaLifeEvent]: KarmaLifeEventBody;
   [EventTopic.CoreWorkflowEvent]: PublishEventRequest;
+  [EventTopic.CoreKarmaEvent]: PublishEventRequest;
+  [EventTopic.CoreBucketEvent]: PublishEventRequest;
 }

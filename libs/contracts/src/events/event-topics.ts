@@ -17,6 +17,10 @@ export enum EventTopic {
    * trigger another. Body: PublishEventRequest (= POST /events).
    */
   CoreWorkflowEvent = 'core.workflow-event',
+  /** Karma → Core's event router: `karma.role_changed`. Body: PublishEventRequest (= POST /events). */
+  CoreKarmaEvent = 'core.karma-event',
+  /** Bucket → Core's event router: `audit.verify_failed`. Body: PublishEventRequest (= POST /events). */
+  CoreBucketEvent = 'core.bucket-event',
   /**
    * Core → Executor: run a decided workflow. A command, not an event: it always goes over HTTP because its
    * reply updates the task. Body: ExecuteWorkflowRequest.
@@ -25,7 +29,13 @@ export enum EventTopic {
 }
 
 /** The fire-and-forget event hops: they go over HTTP, or over JetStream when NATS_URL is set. */
-export type EventHopTopic = EventTopic.BucketCoreEvent | EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent | EventTopic.CoreWorkflowEvent;
+export type EventHopTopic =
+  | EventTopic.BucketCoreEvent
+  | EventTopic.BucketWorkflowEvent
+  | EventTopic.KarmaLifeEvent
+  | EventTopic.CoreWorkflowEvent
+  | EventTopic.CoreKarmaEvent
+  | EventTopic.CoreBucketEvent;
 
 export interface EventHop {
   /** Who produces it (its outbox holds the row). */
@@ -40,6 +50,8 @@ export const EVENT_HOPS: Readonly<Record<EventHopTopic, EventHop>> = {
   [EventTopic.BucketWorkflowEvent]: { producer: 'workflow-executor', receiver: 'bucket' },
   [EventTopic.KarmaLifeEvent]: { producer: 'workflow-executor', receiver: 'karma' },
   [EventTopic.CoreWorkflowEvent]: { producer: 'workflow-executor', receiver: 'core' },
+  [EventTopic.CoreKarmaEvent]: { producer: 'karma', receiver: 'core' },
+  [EventTopic.CoreBucketEvent]: { producer: 'bucket', receiver: 'core' },
 };
 
 export const EVENT_HOP_TOPICS: readonly EventHopTopic[] = Object.keys(EVENT_HOPS) as EventHopTopic[];

@@ -1,0 +1,118 @@
+import type { INestApplication } from '@nestjs/common';
+import { ChainFault, RequesterId } from '@pancha/contracts';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { BucketConfig } from '../config/env.validation';
+
+jest.setTimeout(240_000);
+
+interface OutboxRow {
+  message_key: string;
+  topic: string;
+  status: string;
+  payload: { id: string; type: string; source: string; data: Record<string, unknown> };
+}
+
+describe('audit.verify_failed (real PostgreSQL, outbox to a stand-in Core)', () => {
+  let keys: TestKeys;
+  let db: TestDatabase;
+  let app: INestApplication;
+  let dataSource: DataSource;
+  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
+
+  const get = async (url: string) => request(app.getHttpServer()).get(url).set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'bucket')}`);
+  const write = async () => {
+    const event_id = randomUUID();
+    const res = await request(app.getHttpServer())
+      .post('/core/write-event')
+      .set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'bucket')}`)
+      .send({ requester_id: RequesterId.Core, event_data: { event_id, event_type: 'task_received' } });
+    expect(res.status).toBe(201);
+  };
+  const outboxRows = (): Promise<OutboxRow[]> => dataSource.query(`SELECT message_key, topic, status, payload FROM outbox ORDER BY seq`);
+  /** What an attacker with the database superuser does: guards off, change a row, guards on. */
+  const tamper = (sql: string) => dataSource.transaction(async (m) => {
+    await m.query('ALTER TABLE bucket_entries DISABLE TRIGGER ALL');
+    await m.query(sql);
+    await m.query('ALTER TABLE bucket_entries ENABLE TRIGGER ALL');
+  });
+  const posted = () => core.requests.filter((r) => r.method === 'POST' && r.path === '/events');
+
+  beforeAll(async () => {
+    keys = createTestKeys('bucket-verify-events');
+    await core.start();
+    db = await createTestDatabase('bucket_verify_events');
+    const env = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      PANCHA_KEYS_DIR: keys.dir,
+      LOG_LEVEL: 'silent',
+      CORE_URL: core.url,
+      NATS_URL: '',
+      BUCKET_VERIFY_BATCH_SIZE: '4',
+      OUTBOX_POLL_INTERVAL_MS: '50',
+      OUTBOX_BASE_DELAY_MS: '50',
+      OUTBOX_MAX_DELAY_MS: '200',
+    };
+    ({ app } = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env))));
+    dataSource = app.get(DataSource);
+    for (let i = 0; i < 10; i++) await write();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    await core.close();
+    keys?.remove();
+  });
+
+  it('a sound chain publishes nothing', async () => {
+    expect((await get('/audit/verify')).body).toMatchObject({ ok: true, size: 10 });
+    expect((await get('/audit/verify?full=true')).body).toMatchObject({ ok: true, size: 10 });
+    expect(await outboxRows()).toEqual([]);
+  });
+
+  it('a tampered entry: the finding is in the outbox when the answer says ok: false, reaches Core, and is published once', async () => {
+    await tamper(`UPDATE bucket_entries SET event_data = event_data || '{"tampered": true}' WHERE seq = 6`);
+    const found = await get('/audit/verify?full=true');
+    expect(found.body).toMatchObject({ ok: false, first_bad_seq: 6, reason: ChainFault.ContentHashMismatch });
+
+    // Durable before the answer: no waiting.
+    const rows = await outboxRows();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      topic: 'core.bucket-event',
+      message_key: 'bucket:verify_failed:6:content_hash_mismatch',
+      payload: {
+        id: 'bucket:verify_failed:6:content_hash_mismatch',
+        type: 'audit.verify_failed',
+        source: 'bucket',
+        data: { seq: 6, reason: 'content_hash_mismatch', checked_from: 0, checked_to: 10, full: true, head_hash: found.body.head_hash },
+      },
+    });
+    const sent = await eventually(() => {
+      expect(posted()).toHaveLength(1);
+      return posted()[0];
+    }, { what: 'the finding to reach Core' });
+    expect(sent.headers.authorization).toMatch(/^Bearer /);
+    expect(sent.body).toEqual(rows[0].payload);
+    await eventually(async () => expect((await outboxRows())[0].status).toBe('delivered'));
+
+    // The same finding again (incremental and full): no second message.
+    expect((await get('/audit/verify')).body).toMatchObject({ ok: false, first_bad_seq: 6 });
+    expect((await get('/audit/verify?full=true')).body).toMatchObject({ ok: false, first_bad_seq: 6 });
+    expect(await outboxRows()).toHaveLength(1);
+  });
+
+  it('another finding is another event', async () => {
+    await tamper(`UPDATE bucket_entries SET requester_id = 'karma' WHERE seq = 3`);
+    expect((await get('/audit/verify?full=true')).body).toMatchObject({ ok: false, first_bad_seq: 3, reason: ChainFault.HashMismatch });
+    const rows = await outboxRows();
+    expect(rows.map((r) => r.message_key)).toEqual(['bucket:verify_failed:6:content_hash_mismatch', 'bucket:verify_failed:3:hash_mismatch']);
+    await eventually(() => expect(posted().map((r) => (r.body as { id: string }).id)).toEqual(rows.map((r) => r.payload.id)));
+  });
+});
