@@ -17,6 +17,9 @@ import { Client } from 'pg';
 const ROOT = path.resolve(__dirname, '../../..');
 const SERVICES: ServiceName[] = ['bucket', 'core'];
 
+// Tests restart Bucket (migrations, now including its outbox): far more than Jest's 5 s default on a busy machine.
+jest.setTimeout(180_000);
+
 describe('audit integrity under npm start: database roles and the checkpoint witness', () => {
   let stack: RunningStack;
   let prefix: string;

@@ -34,7 +34,8 @@ describe('pancha against a running stack', () => {
       ports,
       logDir: mkdtempSync(path.join(tmpdir(), 'pancha-e2e-logs-')),
       env: { LOG_LEVEL: 'warn', NATS_URL: '', WORKFLOW_CATALOG_REFRESH_MS: '200' },
-      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_HTTP_ALLOWED_HOSTS: '127.0.0.1' } },
+      // No file watching: the test drives reload itself (`pancha workflows reload` must be what registers the new version).
+      serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_HTTP_ALLOWED_HOSTS: '127.0.0.1', WORKFLOWS_WATCH: 'false' } },
     });
     env = { PANCHA_URL: stack.urls.core, PANCHA_KEYS_DIR: stack.keysDir };
   });

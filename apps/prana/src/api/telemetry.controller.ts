@@ -13,7 +13,7 @@ interface FieldProblem {
   messages: string[];
 }
 
-/** A packet as the telemetry client sends it (the original PRANA fields, /work/shared/PRANA.md, plus event_id). */
+/** A packet as the telemetry client sends it (the original PRANA fields, docs/PRANA.md, plus event_id). */
 export interface ClientPacket {
   event_id: string;
   cognitive_state: PranaFocusState;
