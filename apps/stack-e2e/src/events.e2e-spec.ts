@@ -114,14 +114,16 @@ describe('the TriggerMesh scenario through the event router', () => {
 
     // One trace: the publisher's span → Core's routing span → the run and its steps, to the last one.
     // Spans arrive in batches from four processes: wait until every span but the routing one has its parent in the
-    // trace (nothing between the event and the last step is cut).
+    // trace (nothing between the event and the last step is cut) and all four services have reported.
     const spans = await poll('the trace from the event to the last step, every parent present', async () => {
       const list = receiver.spans().filter((s) => s.traceId === traceId);
       const ids = new Set(list.map((s) => s.spanId));
       const route = list.find((s) => s.name.startsWith('event.route'));
+      // Bucket's and Karma's spans come from the audit and scoring deliveries, which may trail the last step.
       const complete =
         route !== undefined &&
         list.some((s) => s.name === 'workflow.step verify') &&
+        ['core', 'workflow-executor', 'bucket', 'karma'].every((svc) => list.some((s) => s.serviceName === svc)) &&
         list.every((s) => s === route || !s.parentSpanId || ids.has(s.parentSpanId));
       return complete ? list : undefined;
     }, 90_000);

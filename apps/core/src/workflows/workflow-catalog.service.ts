@@ -109,6 +109,21 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplica
     return this.refreshing;
   }
 
+  /**
+   * A fetch that starts after this call: an in-flight one may have left before a change the caller just made or saw
+   * (a reload, an enable, a newer version in the executor's answer), so it waits that one out and fetches again.
+   */
+  async sync(): Promise<boolean> {
+    await this.refreshing?.catch(() => false);
+    return this.refresh();
+  }
+
+  /** True when the executor's view of a workflow (as a caller just read it) is not what this mirror holds. */
+  differs(view: { name: string; enabled: boolean; default_version: string | null }): boolean {
+    const mine = this.workflows.get(view.name);
+    return !mine || mine.enabled !== view.enabled || mine.default_version !== view.default_version;
+  }
+
   private async fetch(): Promise<boolean> {
     let fetched: Awaited<ReturnType<WorkflowExecutorClient['catalog']>>;
     try {

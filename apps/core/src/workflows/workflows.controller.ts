@@ -60,7 +60,7 @@ export class WorkflowsController {
   async reload(): Promise<unknown> {
     try {
       const report = await this.executor.reloadWorkflows();
-      await this.catalog.refresh();
+      await this.catalog.sync();
       return report;
     } catch (error) {
       throw this.runs.translate(error);
@@ -88,15 +88,22 @@ export class WorkflowsController {
     }
   }
 
+  /**
+   * The executor's view; when it is ahead of this Core's mirror (a version the watcher just registered), the mirror
+   * catches up before the answer, so a start right after a show gets the version the show named.
+   */
   @Get(':name')
   @RequireOperation('read')
   async show(@Param('name') name: string): Promise<WorkflowSummaryView> {
     assertName(name);
+    let summary: WorkflowSummaryView;
     try {
-      return await this.executor.workflow(name);
+      summary = await this.executor.workflow(name);
     } catch (error) {
       throw this.runs.translate(error);
     }
+    if (this.catalog.differs(summary)) await this.catalog.sync();
+    return summary;
   }
 
   @Get(':name/versions/:version')
@@ -134,7 +141,7 @@ export class WorkflowsController {
       throw this.runs.translate(error);
     }
     this.catalog.applyEnabled(name, enabled);
-    void this.catalog.refresh();
+    await this.catalog.sync();
     return summary;
   }
 }
