@@ -186,7 +186,11 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
 
     // The values behind the panels are the stack's: the chain holds entries, the verification passed.
     expect(Number(((await query('max(pancha_bucket_chain_entries)')).data?.result[0] as { value: [number, string] }).value[1])).toBeGreaterThan(0);
-    expect(Number(((await query('min(pancha_bucket_last_verification_ok)')).data?.result[0] as { value: [number, string] }).value[1])).toBe(1);
+    // The verification above finished after Prometheus's last scrape, perhaps: wait for a scrape that carries it.
+    await poll('Prometheus to scrape the verification verdict', async () => {
+      const result = (await query('min(pancha_bucket_last_verification_ok)')).data?.result[0] as { value: [number, string] } | undefined;
+      return result && Number(result.value[1]) === 1 ? true : undefined;
+    }, 60_000);
 
     // Prometheus negotiated OpenMetrics and stored the run's trace as an exemplar.
     const now = Date.now() / 1000;

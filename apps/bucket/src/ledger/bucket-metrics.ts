@@ -25,12 +25,14 @@ export const bucketMetrics = {
     help: 'Unix time the latest chain verification in this process finished (0: none yet)',
     registers: [metricsRegistry],
   }),
-  lastVerificationOk: new Gauge({
-    name: MetricName.BucketLastVerificationOk,
-    help: '1 when the latest chain verification found the chain intact, 0 when it found a fault; absent before the first',
-    registers: [metricsRegistry],
-  }),
 };
+
+/**
+ * Registered at the first verification's end, so the series is absent before it: prom-client exports an unlabelled
+ * gauge that was never set as 0, which a fresh Bucket would have reported as "the chain is broken" (and the
+ * PanchaAuditVerificationFailed alert fired on every healthy stack until someone verified).
+ */
+let lastVerificationOk: Gauge | undefined;
 for (const result of ['ok', 'failed', 'error']) for (const mode of ['incremental', 'full']) bucketMetrics.verifications.inc({ result, mode }, 0);
 bucketMetrics.lastVerification.set(0);
 
@@ -39,7 +41,12 @@ export function recordVerification(full: boolean, ok: boolean | undefined): void
   bucketMetrics.verifications.inc({ result: ok === undefined ? 'error' : ok ? 'ok' : 'failed', mode: full ? 'full' : 'incremental' });
   if (ok === undefined) return;
   bucketMetrics.lastVerification.set(Date.now() / 1000);
-  bucketMetrics.lastVerificationOk.set(ok ? 1 : 0);
+  lastVerificationOk ??= new Gauge({
+    name: MetricName.BucketLastVerificationOk,
+    help: '1 when the latest chain verification found the chain intact, 0 when it found a fault; absent before the first',
+    registers: [metricsRegistry],
+  });
+  lastVerificationOk.set(ok ? 1 : 0);
 }
 
 let headReader: (() => Promise<number>) | undefined;
