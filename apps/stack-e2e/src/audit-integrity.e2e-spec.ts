@@ -64,8 +64,13 @@ describe('audit integrity under npm start: database roles and the checkpoint wit
       logDir: mkdtempSync(path.join(tmpdir(), 'pancha-e2e-logs-')),
       dropDatabasesOnStop: true,
       env: { LOG_LEVEL: 'warn', NATS_URL: '' },
-      // Witness rounds only when verify is called: the test decides when a checkpoint is taken.
-      serviceEnv: { core: { ENABLE_WORKFLOW_EXECUTION: 'false', AUDIT_WITNESS_INTERVAL_MS: '0' } },
+      // Witness rounds only when verify is called: the test decides when a checkpoint is taken. Bucket does not
+      // publish its findings to Core's router here: Core would record each routed audit.verify_failed in Bucket,
+      // appending to the chain this test cuts back and counts (pillar-events.e2e-spec covers that path).
+      serviceEnv: {
+        core: { ENABLE_WORKFLOW_EXECUTION: 'false', AUDIT_WITNESS_INTERVAL_MS: '0' },
+        bucket: { BUCKET_ROUTER_EVENTS_ENABLED: 'false' },
+      },
     });
   }, 180_000);
 

@@ -9,8 +9,11 @@ export interface TestStream {
   /** What to put in an app's environment to use this stream. */
   env: { NATS_URL: string; NATS_STREAM: string };
   nc: NatsConnection;
-  /** Messages currently stored (work-queue retention: acknowledged ones are gone). */
-  storedCount(): Promise<number>;
+  /**
+   * Messages currently stored (work-queue retention: acknowledged ones are gone); with `service`, only those on its
+   * subjects (a service under test may itself publish to others that no consumer reads in the test).
+   */
+  storedCount(service?: string): Promise<number>;
   /** Every dead letter of `service` so far (read with a durable consumer of the dead-letter subject). */
   deadLetters(service: string): Promise<JsMsg[]>;
   delete(): Promise<void>;
@@ -34,8 +37,10 @@ export async function createTestStream(url: string, label = 'T'): Promise<TestSt
     settings,
     env: { NATS_URL: url, NATS_STREAM: stream },
     nc,
-    async storedCount() {
-      return (await jsm.streams.info(stream)).state.messages;
+    async storedCount(service?: string) {
+      if (service === undefined) return (await jsm.streams.info(stream)).state.messages;
+      const info = await jsm.streams.info(stream, { subjects_filter: `${settings.subjectPrefix}.${service}.>` });
+      return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
     },
     async deadLetters(service) {
       const durable = `dlq-${service}`;
