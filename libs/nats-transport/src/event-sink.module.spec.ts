@@ -22,7 +22,7 @@ function boot<T extends EventHopTopic>(options: EventSinkModuleOptions<T>, handl
 
 const message = (topic: string, payload: unknown): OutboxMessage => ({ id: '1', topic, messageKey: 'k-1', orderingKey: null, payload, headers: {}, attempts: 0 });
 const routerBody: PublishEventRequest = { id: 'karma:role_changed:7', type: 'karma.role_changed', source: 'karma', data: { user_id: 'u-1' } };
-const lifeBody: KarmaLifeEventBody = { type: 'life_event', source: 'workflow_executor', data: { event_id: 'e-1', user_id: 'u-1', action: 'workflow_success' } };
+const lifeBody: KarmaLifeEventBody = { type: 'life_event', source: 'workflow_executor', data: { event_id: 'e-1', user_id: 'u-1', action: 'workflow_success', context: { trace_id: 't-1', action_type: 'task' } } };
 
 describe('EventSinkModule and EventHopHandler', () => {
   it('without NATS_URL, each hop handler sends the stored payload through the route the app declared, built once with its injected providers', async () => {
