@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
-import { RequesterId } from '@pancha/contracts';
-import { JetStreamConsumerModule } from '@pancha/nats-transport';
+import { EventTopic, RequesterId } from '@pancha/contracts';
+import { EventHopHandler, JetStreamConsumerModule } from '@pancha/nats-transport';
 import { OutboxModule } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { AuditModule } from './audit/audit.module';
@@ -9,7 +9,7 @@ import { BucketConfig } from './config/env.validation';
 import { BUCKET_ENTITIES, BUCKET_MIGRATIONS, BUCKET_RUNTIME_GRANTS } from './database';
 import { EventsModule } from './events/events.module';
 import { PranaModule } from './prana/prana.module';
-import { BucketEventSinkModule, CoreBucketEventHandler } from './router-events/bucket-event-sink';
+import { bucketEventSink } from './router-events/bucket-event-sink';
 
 @Module({})
 export class AppModule {
@@ -27,7 +27,7 @@ export class AppModule {
         // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
         JetStreamConsumerModule.forRoot({ service: 'bucket', config }),
         // The outbox carries `audit.verify_failed` to Core's event router (docs/events.md).
-        OutboxModule.forRoot({ config, handlers: [CoreBucketEventHandler], imports: [BucketEventSinkModule.forRoot(config)] }),
+        OutboxModule.forRoot({ config, handlers: [EventHopHandler(EventTopic.CoreBucketEvent)], imports: [bucketEventSink(config)] }),
         EventsModule,
         AuditModule,
         PranaModule,

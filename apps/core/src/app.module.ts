@@ -10,7 +10,7 @@ import type { CoreConfig } from './config/env.validation';
 import { CORE_ENTITIES, CORE_MIGRATIONS } from './database';
 import { BucketCoreEventHandler } from './tasks/dispatch/bucket-core-event.handler';
 import { EventsModule } from './events/events.module';
-import { CoreEventSinkModule } from './tasks/dispatch/core-event-sink';
+import { coreEventSink } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
 import { RunStartHandler } from './workflows/run-start.handler';
@@ -36,7 +36,7 @@ export class AppModule {
         OutboxModule.forRoot({
           config,
           handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
-          imports: [CoreEventSinkModule],
+          imports: [coreEventSink(config)],
         }),
         // The pillars' events reach the router over JetStream when NATS_URL is set (the `publish` grant, like POST /events).
         JetStreamConsumerModule.forRoot({ service: 'core', config, server: { operation: 'publish' } }),

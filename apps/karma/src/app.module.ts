@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { RequesterId } from '@pancha/contracts';
-import { JetStreamConsumerModule } from '@pancha/nats-transport';
+import { EventTopic, RequesterId } from '@pancha/contracts';
+import { EventHopHandler, JetStreamConsumerModule } from '@pancha/nats-transport';
 import { OutboxModule } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { DEFAULT_KARMA_CONFIG_FILE, loadKarmaConfig } from './config/karma-config';
@@ -9,7 +9,7 @@ import { KARMA_ENTITIES, KARMA_MIGRATIONS } from './database';
 import { EventsModule } from './events/events.module';
 import { LedgerModule } from './ledger/ledger.module';
 import { ProfileModule } from './profile/profile.module';
-import { CoreKarmaEventHandler, KarmaEventSinkModule } from './router-events/karma-event-sink';
+import { karmaEventSink } from './router-events/karma-event-sink';
 
 @Module({})
 export class AppModule {
@@ -26,7 +26,7 @@ export class AppModule {
           database: { entities: KARMA_ENTITIES, migrations: KARMA_MIGRATIONS },
         }),
         // The outbox carries `karma.role_changed` to Core's event router (docs/events.md).
-        OutboxModule.forRoot({ config, handlers: [CoreKarmaEventHandler], imports: [KarmaEventSinkModule.forRoot(config)] }),
+        OutboxModule.forRoot({ config, handlers: [EventHopHandler(EventTopic.CoreKarmaEvent)], imports: [karmaEventSink(config)] }),
         LedgerModule.forRoot(model, { routerEvents: config.KARMA_ROUTER_EVENTS_ENABLED }),
         // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
         JetStreamConsumerModule.forRoot({ service: 'karma', config }),

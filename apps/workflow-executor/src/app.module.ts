@@ -1,15 +1,13 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { RequesterId } from '@pancha/contracts';
+import { EventTopic, RequesterId } from '@pancha/contracts';
+import { EventHopHandler } from '@pancha/nats-transport';
 import { OutboxModule } from '@pancha/outbox';
 import { ServiceKitModule } from '@pancha/service-kit';
 import { CaptureOutboxModule } from './capture-outbox/capture-outbox.module';
 import { WorkflowExecutorConfig } from './config/env.validation';
 import { ExecutorConfigModule } from './config/executor-config.module';
 import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from './database';
-import { BucketWorkflowEventHandler } from './events/bucket-workflow-event.handler';
-import { ExecutorEventSinkModule } from './events/executor-event-sink';
-import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
-import { CoreWorkflowEventHandler } from './events/core-workflow-event.handler';
+import { executorEventSink } from './events/executor-event-sink';
 import { ExecutionModule } from './execution/execution.module';
 import { TasksModule } from './tasks/tasks.module';
 import { WorkflowsModule } from './workflows/workflows.module';
@@ -28,7 +26,11 @@ export class AppModule {
         }),
         ExecutorConfigModule.forRoot(config),
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
-        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler, CoreWorkflowEventHandler], imports: [ExecutorEventSinkModule] }),
+        OutboxModule.forRoot({
+          config,
+          handlers: [EventHopHandler(EventTopic.BucketWorkflowEvent), EventHopHandler(EventTopic.KarmaLifeEvent), EventHopHandler(EventTopic.CoreWorkflowEvent)],
+          imports: [executorEventSink(config)],
+        }),
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,

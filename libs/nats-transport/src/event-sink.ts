@@ -1,4 +1,5 @@
 import { EVENT_HOPS, type EventHopBodies, type EventHopTopic, type TokenSource } from '@pancha/contracts';
+import { OutboxDeliveryError } from '@pancha/outbox';
 import { JetStreamPublisher } from './jetstream.publisher';
 import { natsSettings, type NatsEnv } from './nats.config';
 
@@ -26,7 +27,11 @@ export class HttpEventSink<T extends EventHopTopic> extends EventSink<T> {
   }
 
   async send<K extends T>(topic: K, _messageKey: string, body: EventHopBodies[K]): Promise<void> {
-    await this.routes[topic](body);
+    const route = this.routes[topic];
+    // Only reachable when an app registers a handler for a hop its sink does not declare: a wiring fault that no
+    // retry mends, so the row is dead-lettered with this reason rather than retried for ever.
+    if (typeof route !== 'function') throw new OutboxDeliveryError(`no HTTP route for ${topic} in this app's event sink`, { retryable: false });
+    await route(body);
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ export {
 export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
 export { NatsLinkManager, type NatsLink } from './nats-link';
 export { createEventSink, EventSink, HttpEventSink, JetStreamEventSink, type EventSinkOptions, type HttpEventRoutes } from './event-sink';
+export { EventHopHandler, EventSinkModule, type EventSinkModuleOptions } from './event-sink.module';
 export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
 export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';
 export { JetStreamContext } from './jetstream.context';

@@ -1,4 +1,5 @@
 import {
+  type ExecutorSetWorkflowEnabledDto,
   type ExecutorStartRunDto,
   type RunListQueryDto,
   type RunListResponse,
@@ -122,9 +123,14 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     return (await this.request<Record<string, unknown>>({ method: 'GET', url })).data;
   }
 
-  async setWorkflowEnabled(name: string, enabled: boolean, reason?: string): Promise<WorkflowSummaryView> {
+  /** `actor`: who asked Core (actorOf), recorded by the executor and in Bucket instead of Core itself. */
+  async setWorkflowEnabled(name: string, enabled: boolean, change: ExecutorSetWorkflowEnabledDto = {}): Promise<WorkflowSummaryView> {
     const url = `/api/workflows/${encodeURIComponent(name)}/${enabled ? 'enable' : 'disable'}`;
-    return (await this.request<WorkflowSummaryView>({ method: 'POST', url, data: reason ? { reason } : {} })).data;
+    const data: ExecutorSetWorkflowEnabledDto = {
+      ...(change.reason ? { reason: change.reason } : {}),
+      ...(change.actor ? { actor: change.actor } : {}),
+    };
+    return (await this.request<WorkflowSummaryView>({ method: 'POST', url, data })).data;
   }
 
   async reloadWorkflows(): Promise<unknown> {

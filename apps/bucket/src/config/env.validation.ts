@@ -10,6 +10,13 @@ export class BucketConfig extends withOutboxConfig(BaseServiceConfig) {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000)
   BUCKET_VERIFY_BATCH_SIZE = 1000;
 
+  /**
+   * How often Bucket verifies its own chain (incremental; one replica at a time), publishing `audit.verify_failed`
+   * on a fault without anyone calling GET /audit/verify. 0 turns the schedule off. At most a day.
+   */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(86_400_000)
+  BUCKET_VERIFY_INTERVAL_MS = 300_000;
+
   /** JetStream transport (libs/nats-transport): when set, Bucket also consumes its events from NATS. */
   @IsOptional() @IsNatsUrl()
   NATS_URL?: string;

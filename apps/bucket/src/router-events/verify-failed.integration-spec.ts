@@ -1,12 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
 import { ChainFault, RequesterId } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
-import { randomUUID } from 'node:crypto';
+import { createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { BucketConfig } from '../config/env.validation';
+import { bootBucket, tamperChain, writeCoreEvents } from '../testing/bucket-test-app';
 
 jest.setTimeout(240_000);
 
@@ -25,42 +22,17 @@ describe('audit.verify_failed (real PostgreSQL, outbox to a stand-in Core)', () 
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
 
   const get = async (url: string) => request(app.getHttpServer()).get(url).set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'bucket')}`);
-  const write = async () => {
-    const event_id = randomUUID();
-    const res = await request(app.getHttpServer())
-      .post('/core/write-event')
-      .set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'bucket')}`)
-      .send({ requester_id: RequesterId.Core, event_data: { event_id, event_type: 'task_received' } });
-    expect(res.status).toBe(201);
-  };
   const outboxRows = (): Promise<OutboxRow[]> => dataSource.query(`SELECT message_key, topic, status, payload FROM outbox ORDER BY seq`);
-  /** What an attacker with the database superuser does: guards off, change a row, guards on. */
-  const tamper = (sql: string) => dataSource.transaction(async (m) => {
-    await m.query('ALTER TABLE bucket_entries DISABLE TRIGGER ALL');
-    await m.query(sql);
-    await m.query('ALTER TABLE bucket_entries ENABLE TRIGGER ALL');
-  });
+  const tamper = (sql: string) => tamperChain(app, sql);
   const posted = () => core.requests.filter((r) => r.method === 'POST' && r.path === '/events');
 
   beforeAll(async () => {
     keys = createTestKeys('bucket-verify-events');
     await core.start();
     db = await createTestDatabase('bucket_verify_events');
-    const env = {
-      ...process.env,
-      DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keys.dir,
-      LOG_LEVEL: 'silent',
-      CORE_URL: core.url,
-      NATS_URL: '',
-      BUCKET_VERIFY_BATCH_SIZE: '4',
-      OUTBOX_POLL_INTERVAL_MS: '50',
-      OUTBOX_BASE_DELAY_MS: '50',
-      OUTBOX_MAX_DELAY_MS: '200',
-    };
-    ({ app } = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env))));
+    app = await bootBucket({ db, keys, coreUrl: core.url, env: { BUCKET_VERIFY_BATCH_SIZE: '4' } });
     dataSource = app.get(DataSource);
-    for (let i = 0; i < 10; i++) await write();
+    await writeCoreEvents(app, keys, 10);
   });
 
   afterAll(async () => {

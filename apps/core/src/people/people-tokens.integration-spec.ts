@@ -58,6 +58,7 @@ const executor = new StandInServer((req) => {
   if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
   if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/cancel$/.test(req.path)) return { status: 202, body: { run_id: 'x', status: 'cancelled' } };
   if (req.method === 'GET' && req.path === '/api/runs') return { status: 200, body: { runs: [], next_cursor: null } };
+  if (req.method === 'POST' && req.path === '/api/workflows/onboard/disable') return { status: 200, body: { name: 'onboard', enabled: false } };
   return { status: 404, body: { code: 'not_found' } };
 });
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
@@ -213,6 +214,13 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
 
     it('an admin may do what an operator may, and admin operations', async () => {
       expect((await asUser(realTokens.get('admin'), 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: {} })).status).toBe(202);
+    });
+
+    it("an admin's disable reaches the executor in the person's name (actor user:admin, which it records and sends to Bucket)", async () => {
+      const res = await asUser(realTokens.get('admin'), 'POST', '/workflows/onboard/disable', { reason: 'maintenance' });
+      expect(res.status).toBe(200);
+      const sent = executor.requests.filter((r) => r.method === 'POST' && r.path === '/api/workflows/onboard/disable');
+      expect(sent.map((r) => r.body)).toEqual([{ reason: 'maintenance', actor: 'user:admin' }]);
     });
   });
 

@@ -121,22 +121,23 @@ export class WorkflowsController {
   @Post(':name/enable')
   @HttpCode(HttpStatus.OK)
   @RequireOperation('admin')
-  enable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto): Promise<WorkflowSummaryView> {
-    return this.setEnabled(name, true, body.reason);
+  enable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
+    return this.setEnabled(name, true, body.reason, requester);
   }
 
   @Post(':name/disable')
   @HttpCode(HttpStatus.OK)
   @RequireOperation('admin')
-  disable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto): Promise<WorkflowSummaryView> {
-    return this.setEnabled(name, false, body.reason);
+  disable(@Param('name') name: string, @Body() body: SetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
+    return this.setEnabled(name, false, body.reason, requester);
   }
 
-  private async setEnabled(name: string, enabled: boolean, reason?: string): Promise<WorkflowSummaryView> {
+  /** The executor records the change (its setting and the Bucket entry) in the name of who asked Core, not Core's. */
+  private async setEnabled(name: string, enabled: boolean, reason: string | undefined, requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     assertName(name);
     let summary: WorkflowSummaryView;
     try {
-      summary = await this.executor.setWorkflowEnabled(name, enabled, reason);
+      summary = await this.executor.setWorkflowEnabled(name, enabled, { reason, actor: actorOf(requester) });
     } catch (error) {
       throw this.runs.translate(error);
     }

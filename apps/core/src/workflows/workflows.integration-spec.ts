@@ -62,6 +62,11 @@ const executor = new StandInServer((req) => {
   if (req.path === '/api/plugins') return { status: 200, body: { plugins: [{ name: 'json-transform', version: '1.0.0', source: 'directory', status: 'loaded', description: null, retryable_codes: [], secrets: [], error: null, file: 'json-transform/index.js' }] } };
   if (req.path === '/api/plugins/nope') return { status: 404, body: { code: 'unknown_plugin', message: 'no plugin named nope' } };
   if (req.method === 'GET' && req.path.startsWith('/api/runs/')) return { status: 404, body: { code: 'run_not_found', message: 'no run' } };
+  const toggle = /^\/api\/workflows\/onboard\/(enable|disable)$/.exec(req.path);
+  if (req.method === 'POST' && toggle) {
+    const { actor, reason } = req.body as { actor?: string; reason?: string };
+    return { status: 200, body: { name: 'onboard', enabled: toggle[1] === 'enable', setting: { enabled: toggle[1] === 'enable', updated_by: actor, reason } } };
+  }
   return { status: 404, body: { code: 'not_found' } };
 });
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
@@ -124,6 +129,22 @@ describe('Core workflow runs', () => {
       const missing = await as(RequesterId.Operator, 'GET', '/plugins/nope');
       expect(missing.status).toBe(404);
       expect(missing.body).toMatchObject({ code: 'unknown_plugin' });
+    });
+  });
+
+  describe('POST /workflows/:name/enable and /disable', () => {
+    it('the executor is told who asked Core (actorOf), so its setting and Bucket entry name the operator, not Core', async () => {
+      const off = await as(RequesterId.Operator, 'POST', '/workflows/onboard/disable', { reason: 'provider outage', actor: 'user:someone-else' });
+      expect(off.status).toBe(200);
+      const on = await as(RequesterId.Operator, 'POST', '/workflows/onboard/enable', {});
+      expect(on.status).toBe(200);
+      const sent = executor.requests.filter((r) => r.method === 'POST' && /^\/api\/workflows\/onboard\/(enable|disable)$/.test(r.path));
+      // Core's own DTO has no actor: a caller cannot name someone else through Core (the field is dropped).
+      expect(sent.map((r) => [r.path, r.body])).toEqual([
+        ['/api/workflows/onboard/disable', { reason: 'provider outage', actor: RequesterId.Operator }],
+        ['/api/workflows/onboard/enable', { actor: RequesterId.Operator }],
+      ]);
+      expect(decodeJwt(String(sent[0].headers.authorization).replace(/^Bearer /, ''))).toMatchObject({ sub: RequesterId.Core });
     });
   });
 

@@ -1,43 +1,31 @@
-import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
-import { EventTopic } from '@pancha/contracts';
-import { TokenIssuer } from '@pancha/governance';
+import { EventTopic, type BucketWorkflowEventBody, type KarmaLifeEventBody, type PublishEventRequest } from '@pancha/contracts';
 import { CoreClient } from '@pancha/core-client';
+import type { TokenIssuer } from '@pancha/governance';
 import { KarmaClient } from '@pancha/karma-client';
-import { createEventSink, type EventSink } from '@pancha/nats-transport';
-import { WorkflowExecutorConfig } from '../config/env.validation';
-
-type ExecutorEventHop = EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent | EventTopic.CoreWorkflowEvent;
+import { EventSinkModule } from '@pancha/nats-transport';
+import type { WorkflowExecutorConfig } from '../config/env.validation';
 
 /**
- * The executor's one event transport, shared by its outbox handlers: one JetStream connection when NATS_URL is
- * set, else the Bucket, Karma and Core HTTP clients. Closed after the relay has stopped, so pending publishes finish first.
+ * The executor's one event transport, shared by its outbox handlers (EventHopHandler, one per hop): one JetStream
+ * connection when NATS_URL is set, else the Bucket, Karma and Core HTTP clients. Every receiver deduplicates on the
+ * event id fixed in the stored payload, so redelivery is safe; a refusal (a 409: same id, other content) keeps its
+ * verdict and is never retried.
+ * - bucket.workflow-event: workflow_execution events to Bucket's workflow channel;
+ * - karma.life-event: workflow_success / workflow_failure life events to Karma (dedup on data.event_id);
+ * - core.workflow-event: a run's end (`workflow.completed` / `workflow.failed`) to Core's event router.
  */
-@Injectable()
-export class ExecutorEventSink implements OnApplicationShutdown {
-  readonly sink: EventSink<ExecutorEventHop>;
-
-  constructor(config: WorkflowExecutorConfig, tokens: TokenIssuer) {
+export function executorEventSink(config: WorkflowExecutorConfig): DynamicModule {
+  const http = (tokens: TokenIssuer) => {
     const bucket = new BucketClient({ baseUrl: config.BUCKET_URL, tokens });
     const karma = new KarmaClient({ baseUrl: config.KARMA_URL, tokens });
     const core = new CoreClient({ baseUrl: config.CORE_URL, tokens });
-    this.sink = createEventSink<ExecutorEventHop>({
-      config,
-      tokens,
-      name: 'workflow-executor-events',
-      http: {
-        [EventTopic.BucketWorkflowEvent]: (body) => bucket.writeEvent('workflow', body),
-        [EventTopic.KarmaLifeEvent]: (body) => karma.submitEvent(body),
-        [EventTopic.CoreWorkflowEvent]: (body) => core.publishEvent(body),
-      },
-    });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.sink.close();
-  }
+    return {
+      [EventTopic.BucketWorkflowEvent]: (body: BucketWorkflowEventBody) => bucket.writeEvent('workflow', body),
+      [EventTopic.KarmaLifeEvent]: (body: KarmaLifeEventBody) => karma.submitEvent(body),
+      [EventTopic.CoreWorkflowEvent]: (body: PublishEventRequest) => core.publishEvent(body),
+    };
+  };
+  return EventSinkModule.forRoot({ name: 'workflow-executor-events', config, http });
 }
-
-/** Gives the outbox handlers (built inside OutboxModule) the app's sink. */
-@Module({ providers: [ExecutorEventSink], exports: [ExecutorEventSink] })
-export class ExecutorEventSinkModule {}

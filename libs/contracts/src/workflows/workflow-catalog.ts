@@ -1,4 +1,4 @@
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /** One registered version as the catalog describes it. */
 export interface WorkflowVersionView {
@@ -55,4 +55,14 @@ export class SetWorkflowEnabledDto {
   /** Why (recorded in Bucket with the change). */
   @IsOptional() @IsString() @MaxLength(500)
   reason?: string;
+}
+
+/**
+ * What Core sends the executor to enable or disable a workflow for someone: the change and who asked
+ * (ExecutorStartRunDto carries `actor` the same way). The executor takes `actor` only from Core.
+ */
+export class ExecutorSetWorkflowEnabledDto extends SetWorkflowEnabledDto {
+  /** Who asked Core: a requester id, or `user:<username>` for a signed-in person (governance actorOf). */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
+  actor?: string;
 }

@@ -1,35 +1,18 @@
-import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
-import { EventTopic } from '@pancha/contracts';
-import { TokenIssuer } from '@pancha/governance';
-import { createEventSink, type EventSink } from '@pancha/nats-transport';
-import { CoreConfig } from '../../config/env.validation';
-
-type CoreEventHop = EventTopic.BucketCoreEvent;
+import { EventTopic, type BucketCoreEventBody } from '@pancha/contracts';
+import type { TokenIssuer } from '@pancha/governance';
+import { EventSinkModule } from '@pancha/nats-transport';
+import type { CoreConfig } from '../../config/env.validation';
 
 /**
- * Core's one event transport: its Bucket task events go over JetStream when NATS_URL is set, else over HTTP.
- * (The executor call is a command whose reply updates the task, so it always stays HTTP.) Closed after the
- * relay has stopped, so pending publishes finish first.
+ * Core's one event transport: its Bucket task events go over JetStream when NATS_URL is set, else over HTTP with
+ * Core's own BucketClient (ClientsModule). The executor call is a command whose reply updates the task, so it
+ * always stays HTTP.
  */
-@Injectable()
-export class CoreEventSink implements OnApplicationShutdown {
-  readonly sink: EventSink<CoreEventHop>;
-
-  constructor(config: CoreConfig, tokens: TokenIssuer, bucket: BucketClient) {
-    this.sink = createEventSink<CoreEventHop>({
-      config,
-      tokens,
-      name: 'core-events',
-      http: { [EventTopic.BucketCoreEvent]: (body) => bucket.writeEvent('core', body) },
-    });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.sink.close();
-  }
+export function coreEventSink(config: CoreConfig): DynamicModule {
+  const http = (_tokens: TokenIssuer, bucket: BucketClient) => ({
+    [EventTopic.BucketCoreEvent]: (body: BucketCoreEventBody) => bucket.writeEvent('core', body),
+  });
+  return EventSinkModule.forRoot({ name: 'core-events', config, http, inject: [BucketClient] });
 }
-
-/** Gives the outbox handlers (built inside OutboxModule) the app's sink. */
-@Module({ providers: [CoreEventSink], exports: [CoreEventSink] })
-export class CoreEventSinkModule {}

@@ -132,15 +132,18 @@ describe('hot reload, drain and enable/disable', () => {
     expect((await h.run(held)).version).toBe('1.4.0');
   });
 
-  it('disable is stored, recorded in Bucket with the actor, survives a restart, and enable restores it', async () => {
-    const disabled = await h.call('POST', '/api/workflows/greet/disable', { reason: 'night incident' }, RequesterId.Core);
+  const settingEvents = (type: string) =>
+    h.bucket.requests.map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data).filter((e) => e?.event_type === type);
+
+  it('disable is stored, recorded in Bucket with the person Core acted for, survives a restart, and enable restores it', async () => {
+    // Core's POST /workflows/greet/disable by a signed-in operator: Core forwards who asked (actorOf).
+    const disabled = await h.call('POST', '/api/workflows/greet/disable', { reason: 'night incident', actor: 'user:asha' }, RequesterId.Core);
     expect(disabled.status).toBe(200);
-    expect(disabled.body).toMatchObject({ enabled: false, setting: { enabled: false, updated_by: RequesterId.Core, reason: 'night incident' } });
+    expect(disabled.body).toMatchObject({ enabled: false, setting: { enabled: false, updated_by: 'user:asha', reason: 'night incident' } });
     const [row] = await h.dataSource.query(`SELECT enabled, updated_by, reason FROM workflow_settings WHERE name = 'greet'`);
-    expect(row).toEqual({ enabled: false, updated_by: RequesterId.Core, reason: 'night incident' });
+    expect(row).toEqual({ enabled: false, updated_by: 'user:asha', reason: 'night incident' });
     await eventually(() => {
-      const events = h.bucket.requests.map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data).filter((e) => e?.event_type === 'workflow.disabled');
-      expect(events).toEqual([expect.objectContaining({ workflow: 'greet', actor: RequesterId.Core, reason: 'night incident' })]);
+      expect(settingEvents('workflow.disabled')).toEqual([expect.objectContaining({ workflow: 'greet', actor: 'user:asha', reason: 'night incident' })]);
     });
 
     const replica = await startExecutorHarness({
@@ -154,7 +157,11 @@ describe('hot reload, drain and enable/disable', () => {
     } finally {
       await replica.close();
     }
+    // Core acting for nobody else (its own call, or an older Core that sends no actor): Core is the actor.
     const enabled = await h.call('POST', '/api/workflows/greet/enable', {}, RequesterId.Core);
-    expect(enabled.body).toMatchObject({ enabled: true });
+    expect(enabled.body).toMatchObject({ enabled: true, setting: { updated_by: RequesterId.Core } });
+    await eventually(() => {
+      expect(settingEvents('workflow.enabled')).toEqual([expect.objectContaining({ workflow: 'greet', actor: RequesterId.Core })]);
+    });
   });
 });
