@@ -134,18 +134,47 @@ describe('PRANA console in Chromium', () => {
     });
   });
 
-  // SKIPPED, an open defect (see the session note, issue 10): after clearing the browser's cookies and reloading,
-  // the console still showed the viewer signed in, in Chromium against the whole stack. The BFF's own integration
-  // tests (expiry on an injected clock, open redirects in return_to) pass; what differs in the browser is not yet known.
-  it.skip('an expired session shows the sign-in screen; return_to never leaves PRANA', async () => {
+  // Once an open defect: the cookies were cleared while the console's first calls were in flight, and the answer
+  // to one of them (sent with the cookie) carried Set-Cookie: prana.sid again (express-session `rolling`), so the
+  // reload was signed in. Here an answer is held until the cookies are gone, so the race happens every time.
+  it('a session whose cookie is gone shows the sign-in screen, never the old identity; return_to never leaves PRANA', async () => {
     const page = await as('viewer');
-    await step(page, 'expired', async () => {
-      await page.context().clearCookies();
-      // A reload asks /api/session again. (Clicking to another view instead showed that view's data in one CI run:
-      // open question in the session note, whether a cached response or a real gap.)
+    const context = page.context();
+    await step(page, 'cookie-gone-reload', async () => {
+      await page.getByRole('heading', { name: 'Tasks and runs' }).waitFor();
+      let heldStatus = 0;
+      await page.route(
+        '**/api/core/workflows',
+        async (route) => {
+          const response = await route.fetch(); // sent with the cookie: signed in
+          heldStatus = response.status();
+          await context.clearCookies(); // the cookie goes while the answer is on its way
+          await route.fulfill({ response });
+        },
+        { times: 1 },
+      );
+      await page.getByRole('link', { name: 'Workflows' }).click();
+      await page.waitForResponse('**/api/core/workflows');
+      expect(heldStatus).toBe(200);
+      expect((await context.cookies()).map((c) => c.name)).not.toContain('prana.sid');
       await page.reload();
-      await page.getByText(/session has expired|Sign in/).first().waitFor({ timeout: 60_000 });
-      await shot(page, 'view-expired');
+      await page.getByRole('link', { name: 'Sign in' }).waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId('who').count()).toBe(0);
+      await shot(page, 'view-signed-out');
+    });
+
+    // Without a reload: the next call of the open console is a 401, and the console says the session is over.
+    const second = await as('viewer');
+    await step(second, 'cookie-gone-navigate', async () => {
+      await second.getByRole('heading', { name: 'Tasks and runs' }).waitFor();
+      await second.context().clearCookies();
+      const answer = second.waitForResponse((r) => r.url().includes('/api/core/workflows'));
+      await second.getByRole('link', { name: 'Workflows' }).click();
+      expect((await answer).status()).toBe(401);
+      await second.getByText('Your session has expired').waitFor({ timeout: 60_000 });
+      expect(await second.getByTestId('who').count()).toBe(0);
+      expect(await second.getByRole('link', { name: 'Sign in' }).getAttribute('href')).toBe('/auth/login?return_to=%2Fworkflows');
+      await shot(second, 'view-expired');
     });
     for (const evil of ['//evil.example/x', 'https://evil.example/', '/\\evil.example']) {
       const { context, page: p } = await signedIn(browser, pranaUrl, stack, 'viewer', evil);

@@ -187,6 +187,27 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect((await browser.json(`${prana.url}/api/session`)).status).toBe(401);
     });
 
+    it('the session cookie is issued at sign-in only: a cookie the browser dropped is never handed back by a later response', async () => {
+      // The browser e2e cleared its cookies while the console's /api/health was in flight; that response re-set
+      // prana.sid (express-session `rolling`), and the reload came back signed in. No response but the sign-in's may set it.
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const sid = browser.cookie(prana.url, 'prana.sid') as string;
+      for (const url of ['/api/session', '/api/health', '/api/core/runs', '/', '/runs/x']) {
+        const res = await browser.request(`${prana.url}${url}`);
+        expect({ url, setCookie: res.headers.getSetCookie().filter((c) => c.startsWith('prana.sid=')) }).toEqual({ url, setCookie: [] });
+      }
+      // No Expires/Max-Age on the cookie: the server's idle and absolute limits decide, not the browser's clock.
+      const fresh = new TestBrowser();
+      const login = await fresh.request(`${prana.url}/auth/login`);
+      expect(login.headers.getSetCookie().find((c) => c.startsWith('prana.sid='))).not.toMatch(/Expires=|Max-Age=/i);
+      browser.clearCookie(prana.url, 'prana.sid');
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(401);
+      expect(browser.cookie(prana.url, 'prana.sid')).toBeUndefined();
+      // The session itself is still live on the server (nothing ended it): the old cookie still works.
+      browser.setCookie(prana.url, 'prana.sid', sid);
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(200);
+    });
+
     it('a busy session still ends at the absolute limit', async () => {
       const { browser } = await signedIn('viewer', 'viewer-pass-1');
       try {
