@@ -213,6 +213,16 @@ describe('PRANA console in Chromium', () => {
         const rows = await queryRows<{ n: string }>(stack.databaseUrls.bucket, `SELECT count(*) AS n FROM bucket_entries WHERE event_type = 'prana_packet' AND user_id = $1`, ['operator']);
         return Number(rows[0].n) >= 5 ? true : undefined;
       }, 120_000);
+      // Each entry keeps the original packet (docs/PRANA.md), not only the state.
+      const [stored] = await queryRows<{ event_data: Record<string, unknown> }>(
+        stack.databaseUrls.bucket,
+        `SELECT event_data FROM bucket_entries WHERE event_type = 'prana_packet' AND user_id = $1 ORDER BY seq DESC LIMIT 1`,
+        ['operator'],
+      );
+      const d = stored.event_data as { active_seconds: number; idle_seconds: number; away_seconds: number; focus_score: number; raw_signals: Record<string, unknown> };
+      expect(stored.event_data).toEqual(expect.objectContaining({ user_id: 'operator', lesson_id: 'prana-console', system_type: 'ems', role: 'employee', focus_score: expect.any(Number) }));
+      expect(d.active_seconds + d.idle_seconds + d.away_seconds).toBeCloseTo(5, 5);
+      expect(d.raw_signals).toEqual(expect.objectContaining({ keystrokes: expect.any(Number), visible: expect.any(Boolean), panel_focused: expect.any(Boolean) }));
 
       // Offline: packets queue in localStorage; online: the queue goes once.
       await page.context().setOffline(true);

@@ -297,16 +297,24 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
   });
 
   describe('POST /api/telemetry', () => {
+    const RAW = {
+      keystrokes: 9, mouse_moves: 30, mouse_velocity_peak: 700.5, mouse_velocity_avg: 120, scrolls: 1, clicks: 2, rapid_clicks: 0,
+      tab_switches: 0, dwell_seconds: 12.5, idle_seconds: 0.4, visible: true, window_focused: true, panel_focused: true,
+    };
     const packet = (state: string, t: number) => ({
       event_id: randomUUID(),
       user_id: 'someone-else',
       session_id: 's-1',
       cognitive_state: state,
       timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, t)).toISOString(),
+      lesson_id: 'prana-console',
+      system_type: 'ems',
+      role: 'employee',
       active_seconds: 4,
       idle_seconds: 1,
       away_seconds: 0,
       focus_score: 70,
+      raw_signals: RAW,
     });
 
     it('forwards to Bucket as the signed-in user (not the one in the packet) and reports state changes to Karma', async () => {
@@ -317,6 +325,12 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(res).toEqual({ status: 202, body: { accepted: 3, duplicates: 0 } });
       const ingest = bucket.requests.filter((r) => r.path === '/bucket/prana/ingest').pop() as { body: { packets: Array<Record<string, unknown>> }; headers: Record<string, string> };
       expect(ingest.body.packets.map((p) => [p.user_id, p.state, p.event_id])).toEqual(packets.map((p) => ['operator', p.cognitive_state, p.event_id]));
+      // The original packet's fields reach Bucket as sent (only the user and the state's name change).
+      expect(ingest.body.packets[0]).toEqual({
+        event_id: packets[0].event_id, user_id: 'operator', session_id: 's-1', state: 'ON_TASK', timestamp: packets[0].timestamp, duration_ms: 5000,
+        lesson_id: 'prana-console', system_type: 'ems', role: 'employee', active_seconds: 4, idle_seconds: 1, away_seconds: 0, focus_score: 70,
+        raw_signals: RAW,
+      });
       expect(decodeJwt(ingest.headers.authorization.slice(7)).iss).toBe('prana');
       const toKarma = karma.requests.slice(karmaBefore).map((r) => (r.body as { data: { action: string; user_id: string } }).data);
       expect(toKarma).toEqual([
@@ -331,6 +345,20 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [{ ...packet('SLEEPY', 0) }] } });
       expect(res.status).toBe(422);
       expect(res.body.errors[0].field).toBe('packets[0].cognitive_state');
+      expect(bucket.requests.length).toBe(before);
+    });
+
+    it.each([
+      ['seconds not summing to 5.0', { active_seconds: 5, idle_seconds: 5 }, ['packets[0].active_seconds', 'packets[0].idle_seconds', 'packets[0].away_seconds']],
+      ['a focus_score of 250', { focus_score: 250 }, ['packets[0].focus_score']],
+      ['an unknown system_type', { system_type: 'school' }, ['packets[0].system_type']],
+      ['a raw signal of the wrong kind', { raw_signals: { ...RAW, clicks: 'many' } }, ['packets[0].raw_signals.clicks']],
+    ])('refuses a packet with %s (422 naming the fields) and sends nothing to Bucket', async (_name, extra, fields) => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const before = bucket.requests.length;
+      const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [{ ...packet('ON_TASK', 0), ...extra }] } });
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([...fields].sort());
       expect(bucket.requests.length).toBe(before);
     });
   });
