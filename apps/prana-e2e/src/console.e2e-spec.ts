@@ -81,6 +81,20 @@ describe('PRANA console in Chromium', () => {
       await page.locator('.facts .badge', { hasText: 'completed' }).waitFor({ timeout: 120_000 });
       expect(await page.getByLabel('run inputs').textContent()).toContain('<img src=x');
       await shot(page, 'view-run-completed');
+      // Bucket records the person, not a service, as who started and who approved the run.
+      const actors = await poll('the start and the approval in Bucket', async () => {
+        const rows = await queryRows<{ event_type: string; actor: string }>(
+          stack.databaseUrls.bucket,
+          `SELECT event_type, event_data->>'actor' AS actor FROM bucket_entries
+            WHERE event_data->>'run_id' = $1 AND event_type IN ('workflow.started', 'workflow.signal_received') ORDER BY seq`,
+          [approvedRunId],
+        );
+        return rows.length === 2 ? rows : undefined;
+      }, 60_000);
+      expect(actors).toEqual([
+        { event_type: 'workflow.started', actor: 'user:operator' },
+        { event_type: 'workflow.signal_received', actor: 'user:operator' },
+      ]);
       expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     });
   });

@@ -21,17 +21,19 @@ const bucket = new StandInServer((req) =>
     : { status: 200, body: { ok: true } },
 );
 const karma = new StandInServer(() => ({ status: 201, body: { ok: true } }));
+// Only the run controls: its /healthz is a 404, so /api/health still reports the executor down.
+const executor = new StandInServer((req) => (/^\/api\/runs\//.test(req.path) ? { status: 202, body: { run_id: req.path.split('/')[3], status: 'running' } } : { status: 404, body: {} }));
 
 describe('PRANA BFF (real oidc-provider in-process)', () => {
   let prana: PranaHarness;
 
   beforeAll(async () => {
-    await Promise.all([core.start(), bucket.start(), karma.start()]);
-    prana = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, SESSION_IDLE_SECONDS: '600', SESSION_ABSOLUTE_SECONDS: '3600' });
+    await Promise.all([core.start(), bucket.start(), karma.start(), executor.start()]);
+    prana = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, WORKFLOW_EXECUTOR_URL: executor.url, SESSION_IDLE_SECONDS: '600', SESSION_ABSOLUTE_SECONDS: '3600' });
   });
   afterAll(async () => {
     await prana?.close();
-    await Promise.all([core.close(), bucket.close(), karma.close()]);
+    await Promise.all([core.close(), bucket.close(), karma.close(), executor.close()]);
   });
 
   const signedIn = async (username: string, password: string): Promise<{ browser: TestBrowser; csrf: string }> => {
@@ -263,6 +265,30 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(seen.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-/);
       const claims = decodeJwt((seen.headers.authorization as string).replace(/^Bearer /, ''));
       expect(claims).toEqual(expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }));
+    });
+
+    it("sends cancel, retry and signals to the executor with the person's own token (the executor records the actor), not through Core", async () => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const runId = randomUUID();
+      const coreBefore = core.requests.length;
+      for (const [action, body] of [['cancel', {}], ['retry', {}], ['signals/mentor_ok', { payload: { ok: true } }]] as const) {
+        const res = await browser.json(`${prana.url}/api/core/runs/${runId}/${action}`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body });
+        expect(res).toEqual({ status: 202, body: { run_id: runId, status: 'running' } });
+        const seen = executor.requests[executor.requests.length - 1];
+        expect(seen.path).toBe(`/api/runs/${runId}/${action}`);
+        expect(seen.body).toEqual(body);
+        expect(seen.headers.cookie).toBeUndefined();
+        expect(decodeJwt((seen.headers.authorization as string).replace(/^Bearer /, ''))).toEqual(
+          expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }),
+        );
+      }
+      expect(core.requests.length).toBe(coreBefore);
+      // A viewer is stopped at the BFF: nothing reaches the executor.
+      const viewer = await signedIn('viewer', 'viewer-pass-1');
+      const executorBefore = executor.requests.length;
+      const refused = await viewer.browser.json(`${prana.url}/api/core/runs/${runId}/cancel`, { method: 'POST', headers: { 'x-csrf-token': viewer.csrf }, body: {} });
+      expect(refused.status).toBe(403);
+      expect(executor.requests.length).toBe(executorBefore);
     });
 
     it('refuses paths PRANA does not pass on, and dot segments', async () => {
