@@ -203,11 +203,12 @@ describe('PRANA console in Chromium', () => {
       await page.getByTestId('telemetry-status').filter({ hasText: 'running' }).waitFor({ timeout: 30_000 });
       // Click into the work area and type: ON_TASK.
       await page.locator('main').click({ position: { x: 5, y: 5 } });
-      for (let i = 0; i < 6; i++) {
+      // Typing until the state shows (a condition, not a fixed number of keys over a fixed time).
+      const onTask = page.getByTestId('telemetry-state').filter({ hasText: 'ON_TASK' });
+      await poll('ON_TASK', async () => {
         await page.keyboard.press('Shift');
-        await page.waitForTimeout(500);
-      }
-      await page.getByTestId('telemetry-state').filter({ hasText: 'ON_TASK' }).waitFor({ timeout: 30_000 });
+        return (await onTask.count()) > 0 ? true : undefined;
+      }, 30_000);
       // Focus leaves the work area (the sign-out button in the header): DISTRACTED within 5 s of the last change.
       await page.getByRole('button', { name: 'Sign out' }).focus();
       await page.getByTestId('telemetry-state').filter({ hasText: 'DISTRACTED' }).waitFor({ timeout: 30_000 });
