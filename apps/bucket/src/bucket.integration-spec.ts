@@ -328,6 +328,56 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       expect(view.body.packets[0]).toMatchObject({ ...packets[0], seq: seqs[0] });
     });
 
+    /** The original client's packet (docs/PRANA.md), as the PRANA BFF forwards it. */
+    const original = (user: string, extra: Record<string, unknown> = {}) =>
+      packet(user, 'ON_TASK', {
+        lesson_id: 'lesson-7',
+        system_type: 'gurukul',
+        role: 'student',
+        active_seconds: 3.5,
+        idle_seconds: 1,
+        away_seconds: 0.5,
+        focus_score: 61,
+        raw_signals: {
+          keystrokes: 12, mouse_moves: 40, mouse_velocity_peak: 812.5, mouse_velocity_avg: 230.25, scrolls: 2, clicks: 3, rapid_clicks: 0,
+          tab_switches: 0, dwell_seconds: 42.5, idle_seconds: null, visible: true, window_focused: true, panel_focused: true,
+        },
+        ...extra,
+      });
+
+    it("keeps the original packet's fields (seconds, focus_score, lesson_id, system_type, role, raw_signals) in the entry and the user view", async () => {
+      const user = `u-${randomUUID()}`;
+      const sent = original(user);
+      const res = await post('/bucket/prana/ingest', { packets: [sent] }, RequesterId.Prana);
+      expect(res.status).toBe(201);
+      const { user_id, state, ...rest } = sent;
+      const row = await rowOf(sent.event_id);
+      expect(row).toMatchObject({ user_id, event_type: 'prana_packet' });
+      expect(row.event_data).toEqual({ ...rest, user_id, state, event_type: 'prana_packet' });
+      const view = await get(`/bucket/prana/user/${user}`, RequesterId.Prana);
+      expect(view.body.packets).toEqual([{ ...sent, seq: Number(row.seq), created_at: expect.any(String) }]);
+      // Unknown keys inside raw_signals are dropped, not stored.
+      const padded = original(user, { raw_signals: { keystrokes: 1, secret: 'x'.repeat(10_000) } });
+      expect((await post('/bucket/prana/ingest', { packets: [padded] }, RequesterId.Prana)).status).toBe(201);
+      expect((await rowOf(padded.event_id)).event_data.raw_signals).toEqual({ keystrokes: 1 });
+    });
+
+    it.each([
+      ['seconds that do not sum to 5.0', { active_seconds: 4, idle_seconds: 4, away_seconds: 0 }, ['packets.0.active_seconds', 'packets.0.idle_seconds', 'packets.0.away_seconds']],
+      ['one of the three seconds alone', { active_seconds: 5, idle_seconds: undefined, away_seconds: undefined }, ['packets.0.active_seconds']],
+      ['a focus_score over 100', { focus_score: 101 }, ['packets.0.focus_score']],
+      ['an unknown system_type and role', { system_type: 'school', role: 'teacher' }, ['packets.0.system_type', 'packets.0.role']],
+      ['an over-long lesson_id', { lesson_id: 'l'.repeat(256) }, ['packets.0.lesson_id']],
+      ['raw_signals that are not an object', { raw_signals: 'lots' }, ['packets.0.raw_signals']],
+      ['raw_signals with a negative count and a string', { raw_signals: { keystrokes: -1, visible: 'yes' } }, ['packets.0.raw_signals.keystrokes', 'packets.0.raw_signals.visible']],
+    ])('rejects a packet with %s (422 naming the fields) and stores nothing', async (_name, extra, fields) => {
+      const before = await countRows();
+      const res = await post('/bucket/prana/ingest', { packets: [original('u', extra)] }, RequesterId.Prana);
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([...fields].sort());
+      expect(await countRows()).toBe(before);
+    });
+
     it.each([
       ['no packets', { packets: [] }, ['packets']],
       ['an unknown state and a bad timestamp', { packets: [packet('u', 'SLEEPING', { timestamp: 'yesterday' })] }, ['packets.0.state', 'packets.0.timestamp']],

@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { KeyStore, loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { BaseServiceConfig, loggerOptions, ServiceIdentityOptions } from '@pancha/service-kit';
@@ -24,6 +24,21 @@ export interface PranaModuleOptions {
   /** PRANA's own key (service identity) instead of loading it from the config (tests). */
   keyStore?: KeyStore;
   logDestination?: Writable;
+  /** What the app must release when it closes (its Redis connection, Vite in dev mode). */
+  closeHooks?: CloseHooks;
+}
+
+/** Releases what createPranaApp opened outside Nest, when Nest closes the app (app.close() or a signal). */
+export class CloseHooks implements OnApplicationShutdown {
+  private readonly hooks: Array<() => unknown> = [];
+
+  add(hook: () => unknown): void {
+    this.hooks.push(hook);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const hook of this.hooks.splice(0)) await hook();
+  }
 }
 
 /**
@@ -44,6 +59,7 @@ export class AppModule {
         { provide: ServiceIdentityOptions, useValue: new ServiceIdentityOptions('prana', config.APP_ENV) },
         { provide: Clock, useValue: options.clock },
         { provide: CsrfTokens, useValue: options.csrf },
+        { provide: CloseHooks, useValue: options.closeHooks ?? new CloseHooks() },
         { provide: KeyStore, useFactory: () => options.keyStore ?? loadKeyStore(RequesterId.Prana, config) },
         { provide: TokenIssuer, useFactory: (keys: KeyStore) => new TokenIssuer(keys), inject: [KeyStore] },
         OidcClientService,

@@ -10,7 +10,7 @@ import { Logger } from 'nestjs-pino';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AppModule } from './app.module';
+import { AppModule, CloseHooks } from './app.module';
 import { sessionParts } from './auth/session.middleware';
 import { Clock } from './clock';
 import type { PranaConfig } from './config/env.validation';
@@ -33,8 +33,12 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
   const clock = options.clock ?? new Clock();
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 }) : undefined;
   const parts = sessionParts(config, clock, redis);
+  // Run by Nest's app.close() (and on SIGTERM). Not an override of app.close: Nest returns the app behind a
+  // Proxy whose `set` trap drops assignments, so an overridden close never ran and Redis stayed connected.
+  const closeHooks = new CloseHooks();
+  if (redis) closeHooks.add(() => redis.disconnect());
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.forRoot({ config, clock, csrf: parts, keyStore: options.keyStore, logDestination: options.logDestination }),
+    AppModule.forRoot({ config, clock, csrf: parts, keyStore: options.keyStore, logDestination: options.logDestination, closeHooks }),
     { bufferLogs: true, bodyParser: false },
   );
   try {
@@ -54,24 +58,18 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
   app.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   for (const handler of parts.middleware) app.use(handler);
 
-  let closeVite: (() => Promise<void>) | undefined;
+  let vite: Awaited<ReturnType<typeof viteConsole>>;
   if (config.PRANA_WEB_MODE === 'vite') {
-    const vite = await viteConsole(options.rootDir ?? process.cwd());
+    vite = await viteConsole(options.rootDir ?? process.cwd());
     if (vite) {
       for (const handler of vite.handlers) app.use(handler);
-      closeVite = vite.close;
+      closeHooks.add(vite.close);
     }
   }
-  if (!closeVite) for (const handler of staticConsole(path.resolve(config.PRANA_WEB_DIR ?? defaultWebDir()))) app.use(handler);
+  if (!vite) for (const handler of staticConsole(path.resolve(config.PRANA_WEB_DIR ?? defaultWebDir()))) app.use(handler);
 
   app.useGlobalFilters(new PranaExceptionFilter());
   app.enableShutdownHooks();
-  const close = app.close.bind(app);
-  app.close = async () => {
-    await close();
-    await closeVite?.();
-    redis?.disconnect();
-  };
   return app;
 }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PRANA_FOCUS_STATES, PRANA_PACKET_EVENT_TYPE } from '@pancha/contracts';
+import { PRANA_FOCUS_STATES, PRANA_PACKET_DETAIL_FIELDS, PRANA_PACKET_EVENT_TYPE } from '@pancha/contracts';
 import type { PranaFocusState, PranaIngestResult, PranaPacketDto, PranaPacketView, PranaUserPackets } from '@pancha/contracts';
 import { PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
@@ -10,6 +10,13 @@ import { ChannelForbiddenException, PacketConflictException } from '../ledger/le
 import { LedgerService } from '../ledger/ledger.service';
 
 const DEFAULT_PACKETS = 500;
+
+/** The named fields of `from` that are present (a DTO instance's raw_signals becomes a plain object). */
+function pick<T extends object, K extends keyof T>(from: T, fields: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const f of fields) if (from[f] !== undefined) out[f] = (from[f] !== null && typeof from[f] === 'object' ? { ...from[f] } : from[f]) as T[K];
+  return out;
+}
 
 @Injectable()
 export class PranaService {
@@ -47,6 +54,8 @@ export class PranaService {
           timestamp: p.timestamp,
           duration_ms: p.duration_ms,
           product: p.product,
+          // The original packet's fields as sent (validated and bounded by PranaPacketDto); absent ones stay absent.
+          ...pick(p, PRANA_PACKET_DETAIL_FIELDS),
         },
       })),
     );
@@ -89,6 +98,7 @@ export class PranaService {
         timestamp: data.timestamp,
         ...(data.duration_ms !== undefined ? { duration_ms: data.duration_ms } : {}),
         ...(data.product !== undefined ? { product: data.product } : {}),
+        ...pick(data, PRANA_PACKET_DETAIL_FIELDS),
         created_at: entry.created_at,
       };
     });

@@ -1,5 +1,17 @@
 import { Body, Controller, HttpCode, HttpStatus, Logger, Post, Req } from '@nestjs/common';
-import { MAX_PRANA_PACKETS, PRANA_FOCUS_STATES, type PranaFocusState, type PranaIngestResult, type PranaPacket } from '@pancha/contracts';
+import {
+  MAX_PRANA_PACKETS,
+  PRANA_FOCUS_STATES,
+  PRANA_PACKET_DETAIL_FIELDS,
+  PranaIngestDto,
+  type PranaFocusState,
+  type PranaIngestResult,
+  type PranaPacket,
+  type PranaRawSignals,
+} from '@pancha/contracts';
+import { flattenValidationErrors } from '@pancha/service-kit';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
 import type { Request } from 'express';
 import { SignedInService } from '../auth/signed-in.service';
 import { PranaException } from '../prana.exception';
@@ -21,9 +33,13 @@ export interface ClientPacket {
   session_id?: string;
   lesson_id?: string;
   product?: string;
+  system_type?: PranaPacket['system_type'];
+  role?: PranaPacket['role'];
   active_seconds?: number;
   idle_seconds?: number;
   away_seconds?: number;
+  focus_score?: number;
+  raw_signals?: PranaRawSignals;
 }
 
 /** Checks the fields PRANA relies on; the user named in a packet is ignored: the signed-in user is the user. */
@@ -57,6 +73,38 @@ export function parseTelemetry(body: unknown): { packets: ClientPacket[]; proble
 }
 
 /**
+ * The packets as Bucket stores them: the signed-in user, `state` for cognitive_state, and the original packet's
+ * fields (seconds, focus_score, lesson_id, system_type, role, raw_signals) checked by the same rules Bucket
+ * applies (PranaIngestDto in contracts), unknown keys dropped. Problems are named by the client's field names.
+ */
+export function forBucket(packets: ClientPacket[], userId: string): { packets: PranaPacket[]; problems: FieldProblem[] } {
+  const mapped: PranaPacket[] = packets.map((p) => {
+    const detail = Object.fromEntries(PRANA_PACKET_DETAIL_FIELDS.filter((f) => p[f] !== undefined).map((f) => [f, p[f]]));
+    return {
+      event_id: p.event_id,
+      user_id: userId,
+      ...(p.session_id ? { session_id: p.session_id } : {}),
+      state: p.cognitive_state,
+      timestamp: new Date(p.timestamp).toISOString(),
+      duration_ms: PACKET_SECONDS * 1000,
+      ...(p.product ? { product: p.product } : {}),
+      ...detail,
+    };
+  });
+  const dto = plainToInstance(PranaIngestDto, { packets: mapped });
+  const errors = validateSync(dto, { whitelist: true, validationError: { target: false, value: false } });
+  if (errors.length) {
+    const problems = flattenValidationErrors(errors).map((e) => ({
+      field: e.field.replace(/^packets\.(\d+)\.state$/, 'packets.$1.cognitive_state').replace(/^packets\.(\d+)/, 'packets[$1]'),
+      messages: e.messages,
+    }));
+    return { packets: [], problems };
+  }
+  // Plain objects again (the DTO instances, with unknown keys dropped, serialise to the same JSON).
+  return { packets: JSON.parse(JSON.stringify(dto.packets)) as PranaPacket[], problems: [] };
+}
+
+/**
  * Focus telemetry from the console: validated, stamped with the signed-in user, appended to Bucket's PRANA
  * channel with PRANA's identity, and each change of focus state reported to Karma (which caps what it rewards
  * per day). Packets are deduplicated by event_id in Bucket, so a client retry counts once.
@@ -74,21 +122,15 @@ export class TelemetryController {
   @HttpCode(HttpStatus.ACCEPTED)
   async ingest(@Body() body: unknown, @Req() req: Request): Promise<{ accepted: number; duplicates: number }> {
     const { user } = await this.signedIn.require(req);
-    const { packets, problems } = parseTelemetry(body);
+    const parsed = parseTelemetry(body);
+    const mapped = parsed.problems.length ? { packets: [], problems: parsed.problems } : forBucket(parsed.packets, user.username);
+    const { problems } = mapped;
     if (problems.length) throw new PranaException(422, 'validation_failed', problems.map((p) => `${p.field}: ${p.messages.join(', ')}`).join('; '), { errors: problems });
-
-    const forBucket: PranaPacket[] = packets.map((p) => ({
-      event_id: p.event_id,
-      user_id: user.username,
-      ...(p.session_id ? { session_id: p.session_id } : {}),
-      state: p.cognitive_state,
-      timestamp: new Date(p.timestamp).toISOString(),
-      duration_ms: PACKET_SECONDS * 1000,
-      ...(p.product ? { product: p.product } : {}),
-    }));
+    const packets = parsed.packets;
+    const toBucket = mapped.packets;
     const answer = await this.upstream.call('bucket', 'POST', '/bucket/prana/ingest', {
       bearer: await this.upstream.bearer('bucket'),
-      body: { packets: forBucket },
+      body: { packets: toBucket },
       req,
     });
     if (answer.status !== 200 && answer.status !== 201) {

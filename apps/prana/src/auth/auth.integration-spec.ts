@@ -21,17 +21,19 @@ const bucket = new StandInServer((req) =>
     : { status: 200, body: { ok: true } },
 );
 const karma = new StandInServer(() => ({ status: 201, body: { ok: true } }));
+// Only the run controls: its /healthz is a 404, so /api/health still reports the executor down.
+const executor = new StandInServer((req) => (/^\/api\/runs\//.test(req.path) ? { status: 202, body: { run_id: req.path.split('/')[3], status: 'running' } } : { status: 404, body: {} }));
 
 describe('PRANA BFF (real oidc-provider in-process)', () => {
   let prana: PranaHarness;
 
   beforeAll(async () => {
-    await Promise.all([core.start(), bucket.start(), karma.start()]);
-    prana = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, SESSION_IDLE_SECONDS: '600', SESSION_ABSOLUTE_SECONDS: '3600' });
+    await Promise.all([core.start(), bucket.start(), karma.start(), executor.start()]);
+    prana = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, WORKFLOW_EXECUTOR_URL: executor.url, SESSION_IDLE_SECONDS: '600', SESSION_ABSOLUTE_SECONDS: '3600' });
   });
   afterAll(async () => {
     await prana?.close();
-    await Promise.all([core.close(), bucket.close(), karma.close()]);
+    await Promise.all([core.close(), bucket.close(), karma.close(), executor.close()]);
   });
 
   const signedIn = async (username: string, password: string): Promise<{ browser: TestBrowser; csrf: string }> => {
@@ -187,6 +189,27 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect((await browser.json(`${prana.url}/api/session`)).status).toBe(401);
     });
 
+    it('the session cookie is issued at sign-in only: a cookie the browser dropped is never handed back by a later response', async () => {
+      // The browser e2e cleared its cookies while the console's /api/health was in flight; that response re-set
+      // prana.sid (express-session `rolling`), and the reload came back signed in. No response but the sign-in's may set it.
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const sid = browser.cookie(prana.url, 'prana.sid') as string;
+      for (const url of ['/api/session', '/api/health', '/api/core/runs', '/', '/runs/x']) {
+        const res = await browser.request(`${prana.url}${url}`);
+        expect({ url, setCookie: res.headers.getSetCookie().filter((c) => c.startsWith('prana.sid=')) }).toEqual({ url, setCookie: [] });
+      }
+      // No Expires/Max-Age on the cookie: the server's idle and absolute limits decide, not the browser's clock.
+      const fresh = new TestBrowser();
+      const login = await fresh.request(`${prana.url}/auth/login`);
+      expect(login.headers.getSetCookie().find((c) => c.startsWith('prana.sid='))).not.toMatch(/Expires=|Max-Age=/i);
+      browser.clearCookie(prana.url, 'prana.sid');
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(401);
+      expect(browser.cookie(prana.url, 'prana.sid')).toBeUndefined();
+      // The session itself is still live on the server (nothing ended it): the old cookie still works.
+      browser.setCookie(prana.url, 'prana.sid', sid);
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(200);
+    });
+
     it('a busy session still ends at the absolute limit', async () => {
       const { browser } = await signedIn('viewer', 'viewer-pass-1');
       try {
@@ -244,6 +267,30 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(claims).toEqual(expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }));
     });
 
+    it("sends cancel, retry and signals to the executor with the person's own token (the executor records the actor), not through Core", async () => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const runId = randomUUID();
+      const coreBefore = core.requests.length;
+      for (const [action, body] of [['cancel', {}], ['retry', {}], ['signals/mentor_ok', { payload: { ok: true } }]] as const) {
+        const res = await browser.json(`${prana.url}/api/core/runs/${runId}/${action}`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body });
+        expect(res).toEqual({ status: 202, body: { run_id: runId, status: 'running' } });
+        const seen = executor.requests[executor.requests.length - 1];
+        expect(seen.path).toBe(`/api/runs/${runId}/${action}`);
+        expect(seen.body).toEqual(body);
+        expect(seen.headers.cookie).toBeUndefined();
+        expect(decodeJwt((seen.headers.authorization as string).replace(/^Bearer /, ''))).toEqual(
+          expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }),
+        );
+      }
+      expect(core.requests.length).toBe(coreBefore);
+      // A viewer is stopped at the BFF: nothing reaches the executor.
+      const viewer = await signedIn('viewer', 'viewer-pass-1');
+      const executorBefore = executor.requests.length;
+      const refused = await viewer.browser.json(`${prana.url}/api/core/runs/${runId}/cancel`, { method: 'POST', headers: { 'x-csrf-token': viewer.csrf }, body: {} });
+      expect(refused.status).toBe(403);
+      expect(executor.requests.length).toBe(executorBefore);
+    });
+
     it('refuses paths PRANA does not pass on, and dot segments', async () => {
       const { browser } = await signedIn('admin', 'admin-pass-1');
       expect((await browser.json(`${prana.url}/api/core/internal/outbox`)).status).toBe(404);
@@ -276,16 +323,24 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
   });
 
   describe('POST /api/telemetry', () => {
+    const RAW = {
+      keystrokes: 9, mouse_moves: 30, mouse_velocity_peak: 700.5, mouse_velocity_avg: 120, scrolls: 1, clicks: 2, rapid_clicks: 0,
+      tab_switches: 0, dwell_seconds: 12.5, idle_seconds: 0.4, visible: true, window_focused: true, panel_focused: true,
+    };
     const packet = (state: string, t: number) => ({
       event_id: randomUUID(),
       user_id: 'someone-else',
       session_id: 's-1',
       cognitive_state: state,
       timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, t)).toISOString(),
+      lesson_id: 'prana-console',
+      system_type: 'ems',
+      role: 'employee',
       active_seconds: 4,
       idle_seconds: 1,
       away_seconds: 0,
       focus_score: 70,
+      raw_signals: RAW,
     });
 
     it('forwards to Bucket as the signed-in user (not the one in the packet) and reports state changes to Karma', async () => {
@@ -296,6 +351,12 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(res).toEqual({ status: 202, body: { accepted: 3, duplicates: 0 } });
       const ingest = bucket.requests.filter((r) => r.path === '/bucket/prana/ingest').pop() as { body: { packets: Array<Record<string, unknown>> }; headers: Record<string, string> };
       expect(ingest.body.packets.map((p) => [p.user_id, p.state, p.event_id])).toEqual(packets.map((p) => ['operator', p.cognitive_state, p.event_id]));
+      // The original packet's fields reach Bucket as sent (only the user and the state's name change).
+      expect(ingest.body.packets[0]).toEqual({
+        event_id: packets[0].event_id, user_id: 'operator', session_id: 's-1', state: 'ON_TASK', timestamp: packets[0].timestamp, duration_ms: 5000,
+        lesson_id: 'prana-console', system_type: 'ems', role: 'employee', active_seconds: 4, idle_seconds: 1, away_seconds: 0, focus_score: 70,
+        raw_signals: RAW,
+      });
       expect(decodeJwt(ingest.headers.authorization.slice(7)).iss).toBe('prana');
       const toKarma = karma.requests.slice(karmaBefore).map((r) => (r.body as { data: { action: string; user_id: string } }).data);
       expect(toKarma).toEqual([
@@ -310,6 +371,20 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [{ ...packet('SLEEPY', 0) }] } });
       expect(res.status).toBe(422);
       expect(res.body.errors[0].field).toBe('packets[0].cognitive_state');
+      expect(bucket.requests.length).toBe(before);
+    });
+
+    it.each([
+      ['seconds not summing to 5.0', { active_seconds: 5, idle_seconds: 5 }, ['packets[0].active_seconds', 'packets[0].idle_seconds', 'packets[0].away_seconds']],
+      ['a focus_score of 250', { focus_score: 250 }, ['packets[0].focus_score']],
+      ['an unknown system_type', { system_type: 'school' }, ['packets[0].system_type']],
+      ['a raw signal of the wrong kind', { raw_signals: { ...RAW, clicks: 'many' } }, ['packets[0].raw_signals.clicks']],
+    ])('refuses a packet with %s (422 naming the fields) and sends nothing to Bucket', async (_name, extra, fields) => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const before = bucket.requests.length;
+      const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [{ ...packet('ON_TASK', 0), ...extra }] } });
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([...fields].sort());
       expect(bucket.requests.length).toBe(before);
     });
   });

@@ -1,6 +1,6 @@
 import { doubleCsrf } from 'csrf-csrf';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import session, { type Store } from 'express-session';
+import session, { type SessionData, type Store } from 'express-session';
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock';
@@ -22,23 +22,29 @@ export interface SessionParts {
 /**
  * Sessions with tokens held server-side: express-session (connect-redis when REDIS_URL is set, so every
  * replica sees every session; memory otherwise), the cookie `prana.sid` (httpOnly, SameSite=Lax, Secure
- * over https), idle and absolute expiry checked against the injected clock, and double-submit CSRF tokens
+ * over https, set only when a session id is issued), idle and absolute expiry checked against the injected clock, and double-submit CSRF tokens
  * (csrf-csrf) bound to the session id for every write under /api and for /auth/logout.
  */
 export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): SessionParts {
   const secrets = config.SESSION_SECRET?.length ? config.SESSION_SECRET : [randomBytes(32).toString('base64url')];
-  const store: Store = redis ? redisStore(redis, config) : new session.MemoryStore();
+  const store: Store = redis ? redisStore(redis, config, clock) : new session.MemoryStore();
   const secure = (config.PRANA_PUBLIC_URL ?? '').startsWith('https:');
 
+  // The cookie is set when a session id is issued (a sign-in starting, then the new id at the callback) and
+  // never again: no `rolling`, and no Max-Age/Expires (with an expiry, express-session re-sends the cookie on
+  // every response that touches the session, and each request touches last_seen_at). A re-sent cookie on the
+  // response to a request that was in flight when the browser dropped its cookie put the dropped cookie back:
+  // the browser e2e cleared its cookies, reloaded and was still signed in. Idle and absolute expiry are the
+  // server's (the `expiry` step below, and the store's TTL), not the browser's clock.
   const sessions = session({
     name: SESSION_COOKIE,
     secret: secrets,
     store,
     resave: false,
     saveUninitialized: false,
-    rolling: true,
+    rolling: false,
     proxy: config.TRUST_PROXY !== 'false' ? true : undefined,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: secure ? true : 'auto', path: '/', maxAge: config.SESSION_IDLE_SECONDS * 1000 },
+    cookie: { httpOnly: true, sameSite: 'lax', secure: secure ? true : 'auto', path: '/' },
   });
 
   const { generateCsrfToken, validateRequest } = doubleCsrf({
@@ -107,8 +113,20 @@ function needsCsrf(req: Request): boolean {
   return path.startsWith('/api/') || path === '/auth/logout';
 }
 
-function redisStore(redis: Redis, config: PranaConfig): Store {
+/**
+ * Seconds a stored session may still live: until the earlier of its idle and absolute ends (a sign-in in
+ * progress, not yet signed in, gets the idle limit). Redis drops the key then, whatever the cookie says.
+ */
+export function sessionTtlSeconds(sess: Partial<SessionData>, config: PranaConfig, now: number): number {
+  if (!sess.created_at) return config.SESSION_IDLE_SECONDS;
+  const idleEnd = (sess.last_seen_at ?? sess.created_at) + config.SESSION_IDLE_SECONDS * 1000;
+  const absoluteEnd = sess.created_at + config.SESSION_ABSOLUTE_SECONDS * 1000;
+  return Math.max(1, Math.ceil((Math.min(idleEnd, absoluteEnd) - now) / 1000));
+}
+
+function redisStore(redis: Redis, config: PranaConfig, clock: Clock): Store {
   // connect-redis 7 ships CommonJS and ESM; the class is its default export.
-  const RedisStore = (require('connect-redis') as { default: new (o: { client: Redis; prefix: string; ttl: number }) => Store }).default;
-  return new RedisStore({ client: redis, prefix: config.SESSION_REDIS_PREFIX, ttl: config.SESSION_ABSOLUTE_SECONDS });
+  type Options = { client: Redis; prefix: string; ttl: (sess: Partial<SessionData>) => number };
+  const RedisStore = (require('connect-redis') as { default: new (o: Options) => Store }).default;
+  return new RedisStore({ client: redis, prefix: config.SESSION_REDIS_PREFIX, ttl: (sess) => sessionTtlSeconds(sess, config, clock.now()) });
 }

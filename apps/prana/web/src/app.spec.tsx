@@ -48,6 +48,21 @@ describe('Session', () => {
     expect(await screen.findByText(/Your session has expired/)).toBeTruthy();
   });
 
+  it('the header links move within the page (no reload): the menu closing does not replace the router', async () => {
+    // The nav passed its own onClick (close the menu) to Link, which overrode Link's: every header click was a
+    // full page load, which is how the browser e2e's click after clearing cookies became a reload.
+    const bff = new FakeBff('viewer');
+    bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    bff.on('GET', '/api/core/workflows', () => ({ workflows: [] }));
+    renderApp(bff, '/');
+    await screen.findByText('No runs match these filters.');
+    const notCancelled = fireEvent.click(screen.getByRole('link', { name: 'Workflows' }));
+    expect(notCancelled).toBe(false);
+    expect(window.location.pathname).toBe('/workflows');
+    await waitFor(() => expect(bff.requests.map((r) => r.path)).toContain('/api/core/workflows'));
+    expect(bff.requests.filter((r) => r.path === '/api/session')).toHaveLength(1);
+  });
+
   it('navigation follows the role: a viewer sees no admin or write controls', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));

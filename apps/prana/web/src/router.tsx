@@ -55,15 +55,17 @@ export function match(pattern: string, pathname: string): Record<string, string>
   return out;
 }
 
-export function Link({ to, children, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {
+/** A caller's onClick runs first and may cancel the move (preventDefault); it never replaces the routing. */
+export function Link({ to, children, onClick: callerOnClick, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {
   const { navigate } = useRouter();
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
+    callerOnClick?.(e);
     if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     navigate(to);
   };
   return (
-    <a href={to} onClick={onClick} {...rest}>
+    <a href={to} {...rest} onClick={onClick}>
       {children}
     </a>
   );

@@ -116,6 +116,13 @@ describe('workflow engine on PostgreSQL', () => {
     sink.decide = () => ({ status: 200, body: { ok: true } });
   });
 
+  /** The Bucket events the executor sent for a run, in the order Bucket received them. */
+  function bucketEvents(runId: string): Array<{ event_type: string; actor?: string; run_id?: string; [k: string]: unknown }> {
+    return h.bucket.requests
+      .map((r) => (r.body as { event_data?: { run_id?: string; event_type: string } }).event_data)
+      .filter((e): e is { run_id: string; event_type: string } => e?.run_id === runId);
+  }
+
   async function finished(runId: string): Promise<RunView> {
     return eventually(async () => {
       const run = await h.run(runId);
@@ -203,6 +210,7 @@ describe('workflow engine on PostgreSQL', () => {
     expect(done.steps.find((s) => s.step_id === 'create')?.attempts).toHaveLength(1);
     const tasks: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE idempotency_key = $1`, [`${runId}:create`]);
     expect(tasks[0].n).toBe(1);
+    await eventually(() => expect(bucketEvents(runId).find((e) => e.event_type === 'workflow.retry_requested')).toMatchObject({ actor: 'bhiv_core', workflow: 'three-steps' }));
   });
 
   it('parallel branches and a foreach of pinned sub-workflows, two at a time', async () => {
@@ -228,6 +236,13 @@ describe('workflow engine on PostgreSQL', () => {
     expect(run.status).toBe('completed');
     expect(run.steps.find((s) => s.step_id === 'approve')?.output).toEqual({ by: 'guru-1' });
     expect(run.signals).toEqual([expect.objectContaining({ name: 'mentor_ok', consumed_by: 'approve' })]);
+    // Who approved is in the chain (the caller as verified here: Core's token in this test, a person's in PRANA's).
+    const received = await eventually(() => {
+      const e = bucketEvents(runId).find((x) => x.event_type === 'workflow.signal_received');
+      expect(e).toBeDefined();
+      return e as NonNullable<typeof e>;
+    });
+    expect(received).toMatchObject({ actor: 'bhiv_core', signal: 'mentor_ok', signal_id: res.body.signal_id, workflow: 'waits', trace_id: run.trace_id });
   });
 
   it('an approval that times out fails the run', async () => {
@@ -254,6 +269,15 @@ describe('workflow engine on PostgreSQL', () => {
     expect(run.steps[0].status).toBe('cancelled');
     // The aborted attempt is closed by the round after its abort returns.
     await eventually(async () => expect((await h.run(runId)).steps[0].attempts[0].status).toBe('cancelled'));
+    // Who asked for the cancel is in the chain, before the run's end.
+    const types = await eventually(() => {
+      const t = bucketEvents(runId).map((e) => e.event_type);
+      expect(t).toContain('workflow.cancelled');
+      return t;
+    });
+    expect(types.indexOf('workflow.cancel_requested')).toBeGreaterThan(-1);
+    expect(types.indexOf('workflow.cancel_requested')).toBeLessThan(types.indexOf('workflow.cancelled'));
+    expect(bucketEvents(runId).find((e) => e.event_type === 'workflow.cancel_requested')).toMatchObject({ actor: 'bhiv_core', run_id: runId });
   });
 
   it('a secret reaches the provider but no stored row, no Bucket event and no span', async () => {

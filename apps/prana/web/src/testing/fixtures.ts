@@ -28,12 +28,17 @@ export function runView(patch: Partial<RunView> = {}): RunView {
     inputs: { user_id: 'u-1', email: 'a@example.com', mentor: 'm' },
     output: null,
     actor: 'user:operator-sub',
+    root_run_id: '',
+    relation: null,
+    fallback_run_id: null,
     cancel_requested: false,
+    deadline_at: null,
+    pins: {},
     signals: [],
     children: [],
     steps: [
-      { path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{ attempt: 1, status: 'completed', started_at: '2026-11-28T10:00:00.200Z', completed_at: '2026-11-28T10:00:00.400Z', duration_ms: 200, error: null }], input: { title: 'Welcome u-1' }, output: { task_id: 't1' }, error: null, child_run_id: null, started_at: '2026-11-28T10:00:00.200Z', completed_at: '2026-11-28T10:00:00.400Z', duration_ms: 200 },
-      { path: 'mentor_ok', step_id: 'mentor_ok', kind: 'approval', status: 'running', attempts: [], input: null, output: null, error: null, child_run_id: null, started_at: '2026-11-28T10:00:00.500Z', completed_at: null, duration_ms: null },
+      { path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{ attempt: 1, status: 'completed', idempotency_key: 'run:create_task', started_at: '2026-11-28T10:00:00.200Z', completed_at: '2026-11-28T10:00:00.400Z', duration_ms: 200, error: null }], input: { title: 'Welcome u-1' }, output: { task_id: 't1' }, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: '2026-11-28T10:00:00.200Z', completed_at: '2026-11-28T10:00:00.400Z', duration_ms: 200 },
+      { path: 'mentor_ok', step_id: 'mentor_ok', kind: 'approval', status: 'running', attempts: [], input: null, output: null, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: '2026-11-28T10:00:00.500Z', completed_at: null, duration_ms: null },
     ],
     ...patch,
   };
@@ -45,7 +50,7 @@ export function workflowSummary(patch: Partial<WorkflowSummaryView> = {}): Workf
     enabled: true,
     default_version: '1.0.0',
     description: 'Welcome a new learner',
-    versions: [{ version: '1.0.0', registered_at: '2026-11-28T09:00:00.000Z', present: true, deprecated: false, retired: false, description: null, live_runs: 2 }],
+    versions: [{ version: '1.0.0', content_hash: 'c'.repeat(64), file: 'onboard-learner.yaml', registered_at: '2026-11-28T09:00:00.000Z', present: true, deprecated: false, retired: false, description: null, live_runs: 2 }],
     setting: null,
     ...patch,
   };

@@ -7,7 +7,7 @@ const h = (c: string) => c.repeat(64);
 function entry(seq: number, patch: Partial<BucketEntry> = {}): BucketEntry {
   return {
     seq, event_id: `e${seq}`, requester_id: 'core', channel: 'core', event_type: 'task_received', trace_id: 'd'.repeat(32), product: null, user_id: 'u-1',
-    event_data: { input: 'hello' }, content_hash: h('c'), prev_hash: h(String(seq - 1)), hash: h(String(seq)), created_at: '2026-11-28T10:00:00.000Z', ...patch,
+    event_data: { event_id: `e${seq}`, event_type: 'task_received', input: 'hello' }, content_hash: h('c'), prev_hash: h(String(seq - 1)), hash: h(String(seq)), created_at: '2026-11-28T10:00:00.000Z', ...patch,
   };
 }
 

@@ -3,19 +3,13 @@ import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Json, Loading, Time, TraceLink } from '../components/common';
 import { Link, useRouter } from '../router';
-import type { EventsPage } from '../types';
+import type { AuditVerifyResult, EventsPage, WitnessedVerifyResult } from '../types';
 
 const PAGE = 50;
 const FILTERS = ['trace_id', 'user_id', 'product'] as const;
 
-interface VerifyResult {
-  ok: boolean;
-  size: number;
-  head_hash: string;
-  first_bad_seq?: number;
-  reason?: string;
-  witnessed?: unknown;
-}
+/** Bucket's verification; Core's answer also names the checkpoint it witnessed. */
+type VerifyResult = AuditVerifyResult & Partial<Pick<WitnessedVerifyResult, 'witnessed'>>;
 
 export function VerifyPanel() {
   const { api } = useApp();

@@ -3,25 +3,17 @@ import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, Time, TraceLink, useCursorPager } from '../components/common';
 import { Link } from '../router';
-import type { RunListResponse } from '../types';
+import type { HandleTaskAccepted, RunListResponse } from '../types';
 
 const STATUSES = ['', 'pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
 const PAGE = 50;
-
-interface Accepted {
-  task_id: string;
-  trace_id: string;
-  status: string;
-  run_id?: string;
-  workflow?: string;
-}
 
 /** "Submit a task in words": POST /handle_task as the signed-in user. */
 export function SubmitTask() {
   const { api, session, can } = useApp();
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<Accepted>();
+  const [result, setResult] = useState<HandleTaskAccepted>();
   const [error, setError] = useState<ApiError>();
   if (!can('submit:tasks')) return null;
   const submit = async (e: FormEvent) => {
@@ -29,7 +21,7 @@ export function SubmitTask() {
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await api.post<Accepted>(paths.handleTask, { input, user_id: session.user.username }));
+      setResult(await api.post<HandleTaskAccepted>(paths.handleTask, { input, user_id: session.user.username }));
       setInput('');
     } catch (err) {
       setError(err as ApiError);

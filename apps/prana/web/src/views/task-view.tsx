@@ -2,25 +2,11 @@ import { paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { ErrorState, Json, Loading, StatusBadge, Time, TraceLink } from '../components/common';
 import { Link } from '../router';
-import type { BucketEntry } from '../types';
-
-interface TaskView {
-  task_id: string;
-  trace_id: string;
-  user_id: string;
-  status: string;
-  decision: unknown;
-  action_type: string | null;
-  workflow?: string | null;
-  run_id?: string | null;
-  execution_result: unknown;
-  created_at: string;
-  timeline: BucketEntry[];
-}
+import type { CoreTaskView } from '../types';
 
 export function TaskView({ taskId }: { taskId: string }) {
   const { api } = useApp();
-  const task = useLoad(() => api.get<TaskView>(paths.task(taskId)), taskId, 2_000);
+  const task = useLoad(() => api.get<CoreTaskView>(paths.task(taskId)), taskId, 2_000);
   if (task.error && !task.data) return <ErrorState error={task.error} what={`task ${taskId}`} />;
   const t = task.data;
   if (!t) return <Loading what="the task" />;

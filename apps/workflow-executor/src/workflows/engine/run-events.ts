@@ -13,6 +13,19 @@ const MAX_EVENT_VALUE_BYTES = 8 * 1024;
 
 export type DefinitionEventType = 'workflow.registered' | 'workflow.enabled' | 'workflow.disabled';
 
+/** A person's (or a service's) hand on a run: who asked for a cancel, a retry, or sent a signal (an approval). */
+export type ControlEventType = 'workflow.cancel_requested' | 'workflow.retry_requested' | 'workflow.signal_received';
+
+export interface ControlledRun {
+  run_id: string;
+  root_run_id: string;
+  workflow: string;
+  version: string;
+  trace_id: string;
+  user_id: string | null;
+  product: string | null;
+}
+
 /**
  * Turns a round's engine events into outbox messages, in the round's transaction: every lifecycle event to
  * Bucket's workflow channel (ordered per run), and one workflow_success / workflow_failure to Karma per
@@ -88,6 +101,43 @@ export class RunEvents {
     }
     // One statement for the round's events (in order: the run's ordering key keeps them so on the chain).
     await this.outbox.enqueueAll(manager, messages);
+  }
+
+  /**
+   * A control request recorded in Bucket, in the transaction that makes it: the actor is the caller as the
+   * executor verified it (`user:<username>` for a person's token), so the chain says who cancelled, retried or
+   * approved, not which service relayed it. A signal's payload is not copied (it may be large; the run keeps it).
+   */
+  async recordControlEvent(
+    manager: EntityManager,
+    type: ControlEventType,
+    run: ControlledRun,
+    fields: { actor: string; at: Date; request_id: string; signal?: string },
+  ): Promise<void> {
+    if (!this.config.WORKFLOW_EVENTS_ENABLED) return;
+    const key = messageKey(run.run_id, [type, fields.request_id].join(':'));
+    await this.outbox.enqueue(manager, {
+      topic: EventTopic.BucketWorkflowEvent,
+      messageKey: key,
+      orderingKey: run.run_id,
+      payload: {
+        requester_id: RequesterId.WorkflowExecutor,
+        event_data: {
+          event_id: uuidFrom(key),
+          event_type: type,
+          trace_id: run.trace_id,
+          run_id: run.run_id,
+          root_run_id: run.root_run_id,
+          workflow: run.workflow,
+          version: run.version,
+          actor: fields.actor,
+          ...(fields.signal !== undefined ? { signal: fields.signal, signal_id: fields.request_id } : {}),
+          timestamp: fields.at.toISOString(),
+          ...(run.user_id !== null ? { user_id: run.user_id } : {}),
+          ...(run.product !== null ? { product: run.product } : {}),
+        },
+      },
+    });
   }
 
   /** Registry facts (registered with its content hash, enabled, disabled) recorded in Bucket. */

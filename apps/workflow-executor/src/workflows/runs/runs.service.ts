@@ -20,6 +20,7 @@ import type { RunStatus } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { EngineClock } from '../engine/engine-clock';
+import { RunEvents } from '../engine/run-events';
 import { loadedFromNew, type NewRun, RunStore } from '../engine/run-store';
 import { RunWorker } from '../engine/run-worker.service';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
@@ -66,6 +67,7 @@ export class RunsService {
     private readonly store: RunStore,
     private readonly registry: WorkflowRegistry,
     private readonly worker: RunWorker,
+    private readonly events: RunEvents,
     private readonly clock: EngineClock,
     private readonly config: WorkflowExecutorConfig,
   ) {}
@@ -213,7 +215,11 @@ export class RunsService {
     if (TERMINAL.includes(row.status)) {
       throw new WorkflowException(WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${row.status}`, 409);
     }
-    await this.dataSource.transaction((manager) => this.store.requestCancel(manager, [runId], this.clock.now()));
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (manager) => {
+      await this.store.requestCancel(manager, [runId], now);
+      await this.events.recordControlEvent(manager, 'workflow.cancel_requested', row, { actor: actorOf(requester), at: now, request_id: randomUUID() });
+    });
     this.worker.poke();
     return this.summary(runId, requester);
   }
@@ -223,7 +229,7 @@ export class RunsService {
    * (never run again); failed and cancelled ones run again with the same idempotency keys.
    */
   async retry(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
-    await this.visibleRun(runId, requester);
+    const visible = await this.visibleRun(runId, requester);
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
       const [row]: { status: RunStatus; workflow: string; version: string }[] = await manager.query(
@@ -247,6 +253,7 @@ export class RunsService {
          WHERE run_id = $1`,
         [runId, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
       );
+      await this.events.recordControlEvent(manager, 'workflow.retry_requested', visible, { actor: actorOf(requester), at: now, request_id: randomUUID() });
     });
     this.worker.poke();
     return this.summary(runId, requester);
@@ -257,9 +264,12 @@ export class RunsService {
     const row = await this.visibleRun(runId, requester);
     if (TERMINAL.includes(row.status)) throw new WorkflowException(WorkflowErrorCode.RunFinished, `run ${runId} already ended ${row.status}`, 409);
     const id = randomUUID();
-    await this.dataSource.transaction((manager) =>
-      this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender: actorOf(requester) }, this.clock.now()),
-    );
+    const now = this.clock.now();
+    const sender = actorOf(requester);
+    await this.dataSource.transaction(async (manager) => {
+      await this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender }, now);
+      await this.events.recordControlEvent(manager, 'workflow.signal_received', row, { actor: sender, at: now, request_id: id, signal: name });
+    });
     this.worker.poke();
     return { signal_id: id, run: await this.summary(runId, requester) };
   }
