@@ -6,7 +6,8 @@ const root = path.resolve(__dirname, '../../..');
 
 export default {
   displayName: 'prana-web',
-  // Rendering React Flow and Recharts in jsdom on a busy 2-core machine takes seconds, not milliseconds.
+  // Rendering React Flow and Recharts in jsdom on a busy 2-core machine takes seconds, not milliseconds (this
+  // applies when the project runs alone; `npm test` runs all projects, where the root config's testTimeout does).
   testTimeout: 30_000,
   rootDir: '.',
   testEnvironment: 'jsdom',

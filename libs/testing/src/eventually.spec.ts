@@ -22,7 +22,8 @@ describe('eventually', () => {
         calls += 1;
         expect(calls).toBe(0);
       },
-      { timeoutMs: 30, intervalMs: 5 },
+      // A deadline a starved machine still gets a second try inside (at 30 ms it once did not).
+      { timeoutMs: 1_000, intervalMs: 5 },
     ).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
     expect((failure as Error).message).toContain('toBe');

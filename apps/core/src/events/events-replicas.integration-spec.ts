@@ -113,7 +113,13 @@ describe('event router on two Core replicas', () => {
     const client = async (n: number) => {
       for (let i = next++; i < EVENTS; i = next++) {
         const core = cores[(i + n) % 2];
-        const res = await httpJson('POST', `${core.url}/events`, events[i], await keys.mint(RequesterId.Operator, 'core'));
+        // A 503 says "nothing decided, retry" (a starved machine can time out waiting for a pooled connection);
+        // a client retries it, and the event's id makes the retry safe either way.
+        let res = await httpJson('POST', `${core.url}/events`, events[i], await keys.mint(RequesterId.Operator, 'core'));
+        for (let retry = 1; res.status === 503 && retry <= 10; retry++) {
+          await new Promise((resolve) => setTimeout(resolve, 100 * retry));
+          res = await httpJson('POST', `${core.url}/events`, events[i], await keys.mint(RequesterId.Operator, 'core'));
+        }
         if (res.status !== 202) throw new Error(`event ${i}: ${res.status} ${JSON.stringify(res.body)}`);
       }
     };
