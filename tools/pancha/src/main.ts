@@ -131,7 +131,7 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
   plugins.command('list').description('every plugin with its source and status').action(act((_o, c) => pluginsCmd().pluginsList(c)));
   plugins.command('show <name>').description('one plugin with its input and output schemas').action(act((n, _o, c) => pluginsCmd().pluginsShow(n, c)));
 
-  const events = p.command('events').description('the event router: statistics, recent events and their decisions');
+  const events = p.command('events').description('the event router: statistics, recent events and their decisions, and publishing one by hand');
   events.command('stats').description('received, matched, runs started and skipped by reason, per type and workflow').option('--window <duration>', 'how far back (e.g. 1h, 24h)').action(act((o, c) => eventsCmd().eventsStats(o, c)));
   events.command('list')
     .description('recent events')
@@ -139,6 +139,13 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
     .option('--since <when>', 'received since: a duration back (30m, 24h) or an ISO time')
     .option('--limit <n>', 'at most n events')
     .action(act((o, c) => eventsCmd().eventsList(o, c)));
+  events.command('send <type>')
+    .description('publish one event by hand (checked against its type\'s schema) and print what it started and skipped')
+    .option('--data <json>', 'the event\'s data (JSON object)', undefined)
+    .option('--id <id>', 'the event id (a resend with the same id starts nothing)')
+    .option('--source <source>', 'who the event is from')
+    .option('--subject <subject>', 'what the event is about')
+    .action(act((type, o, c) => eventsCmd().eventsSend(type, o, c)));
   events.command('show <event_id>').description("an event and its decision trail (what it started, and why not the others)").action(act((id, _o, c) => eventsCmd().eventsShow(id, c)));
   return p;
 }

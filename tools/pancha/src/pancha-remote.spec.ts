@@ -82,6 +82,16 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
       return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10 } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
     case 'GET /events':
       return { status: 200, body: { events: [{ event_id: 'ev-1', type: 'test_quality.healing_required', received_at: '2026-11-28T10:00:00.000Z', runs_started: 1 }] } };
+    case 'POST /events': {
+      const event = req.body as { type: string; data: { component?: string } };
+      if (!event.data.component) {
+        return { status: 422, body: { code: 'event_invalid', message: 'invalid event: data.component', errors: [{ field: 'data.component', messages: ['is required'] }], trace_id: 'x' } };
+      }
+      return {
+        status: 202,
+        body: { event_id: 'ev-2', trace_id: 't'.repeat(32), runs: [{ workflow: 'incident-escalation', version: '1.1.0', run_id: RUN, trigger: 'critical' }], skipped: [{ workflow: 'learning-path', trigger: 'warning', reason: 'condition_false', detail: 'severity is CRITICAL' }], deferred: [] },
+      };
+    }
     case 'GET /events/ev-1':
       return { status: 200, body: { event_id: 'ev-1', type: 'test_quality.healing_required', decisions: [{ workflow: 'incident-escalation', outcome: 'started', run_id: RUN }, { workflow: 'learning-path', outcome: 'skipped', reason: 'condition_false' }] } };
     default:
@@ -291,6 +301,21 @@ describe('pancha against Core (a stand-in)', () => {
       expect(list.stdout).toMatch(/ev-1\s+test_quality\.healing_required/);
       const show = await pancha(['events', 'show', 'ev-1'], { env });
       expect(show.stdout).toMatch(/learning-path\s+skipped\s+-\s+condition_false/);
+    });
+
+    it('send publishes one event with its id and prints what it started and skipped; a bad one is refused with exit 1', async () => {
+      const data = { component: 'auth-tests', severity: 'CRITICAL' };
+      const sent = await pancha(['events', 'send', 'test_quality.healing_required', '--data', JSON.stringify(data), '--id', 'by-hand-1'], { env });
+      expect(sent.status).toBe(0);
+      expect(last().body).toEqual({ type: 'test_quality.healing_required', data, id: 'by-hand-1' });
+      expect(sent.stdout).toMatch(/incident-escalation\s+1\.1\.0/);
+      expect(sent.stdout).toMatch(/learning-path\s+warning\s+condition_false/);
+      const bad = await pancha(['events', 'send', 'test_quality.healing_required', '--data', '{}'], { env });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain('data.component');
+      const notJson = await pancha(['events', 'send', 'test_quality.healing_required', '--data', '{nope'], { env });
+      expect(notJson.status).toBe(2);
+      expect(notJson.stderr).toContain('--data must be JSON');
     });
   });
 

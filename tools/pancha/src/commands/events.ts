@@ -1,6 +1,6 @@
 /**
- * `pancha events stats|list|show`: the event router on Core (`GET /events/stats`, `GET /events?type=&since=`,
- * `GET /events/<id>`). Rendered from the shape of what comes back (scalars as fields, maps of counts and lists of
+ * `pancha events stats|list|show|send`: the event router on Core (`GET /events/stats`, `GET /events?type=&since=`,
+ * `GET /events/<id>`, `POST /events`). Rendered from the shape of what comes back (scalars as fields, maps of counts and lists of
  * records as tables), so a field the router adds shows up without a CLI release.
  */
 import type { Command } from 'commander';
@@ -23,6 +23,30 @@ export async function eventsList(opts: { type?: string; since?: string; limit?: 
   const events = Array.isArray(res) ? res : Array.isArray((res as { events?: unknown }).events) ? (res as { events: unknown[] }).events : [];
   if (events.length === 0) return print('no events match'), EXIT_OK;
   print(recordsTable(events as Record<string, unknown>[]));
+  return EXIT_OK;
+}
+
+/**
+ * Publishes one event by hand, as the operator: Core checks it against its type's schema (a 422 names each field, exit
+ * 1) and answers what it started and what it skipped, and why. `--id` makes a resend a no-op, like any publisher's.
+ */
+export async function eventsSend(
+  type: string,
+  opts: { data?: string; id?: string; source?: string; subject?: string },
+  cmd: Command,
+): Promise<number> {
+  let data: unknown = {};
+  if (opts.data !== undefined) {
+    try {
+      data = JSON.parse(opts.data);
+    } catch (error) {
+      throw new UsageError(`--data must be JSON: ${(error as Error).message}`);
+    }
+  }
+  const event = { type, data, ...(opts.id ? { id: opts.id } : {}), ...(opts.source ? { source: opts.source } : {}), ...(opts.subject ? { subject: opts.subject } : {}) };
+  const res = await coreClient(cmd).post<Record<string, unknown>>('/events', event);
+  if (globals(cmd).json) return printJson(res), EXIT_OK;
+  print(renderRecord(res));
   return EXIT_OK;
 }
 
