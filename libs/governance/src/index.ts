@@ -13,7 +13,7 @@ export {
 export { assertBodyRequester, forbidden, GovernanceErrorCode } from './governance.exception';
 export { AuthFailureLimiter } from './auth-failure-limiter';
 export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse } from './token-replay.store';
-export { actorOf, canAccessProduct, productFilter, type UserSubject, type VerifiedRequester, type VerifiedUser } from './verified-requester';
+export { actingFor, actorOf, canAccessProduct, productFilter, type UserSubject, type VerifiedRequester, type VerifiedUser } from './verified-requester';
 export { UserTokenVerifier, type UserTokenSettings, type UserTokenVerifierOptions } from './user-token-verifier';
 export { KeyStore, ensureKeyPairs, loadKeyStore, loadPrivateKey, privateKeyFile, publicKeyFile } from './key-store';
 export { TokenIssuer, type TokenClaims, type TokenIssuerOptions } from './token-issuer.service';

@@ -1,5 +1,6 @@
-import type { Anonymous, RequesterId } from '@pancha/contracts';
+import { type Anonymous, RequesterId } from '@pancha/contracts';
 import { ALL_PRODUCTS } from './governance.constants';
+import { forbidden } from './governance.exception';
 
 /** A person, signed in with the organisation's OIDC provider: `user:<username>`. */
 export type UserSubject = `user:${string}`;
@@ -29,6 +30,19 @@ export interface VerifiedRequester {
 /** What audit and run records name as the actor: `user:<username>` for a person, else the requester id. */
 export function actorOf(requester: VerifiedRequester): string {
   return requester.user ? `user:${requester.user.username}` : requester.id;
+}
+
+/**
+ * Who an action is recorded for: the person or service Core acted for when Core forwards `claimed` (Core takes it
+ * from its own verified caller with actorOf), else the caller itself. Only Core's service token may name someone
+ * else: a person or any other service could otherwise record an action in another's name (403).
+ */
+export function actingFor(requester: VerifiedRequester, claimed: string | undefined): string {
+  if (claimed === undefined) return actorOf(requester);
+  if (requester.id !== RequesterId.Core) {
+    throw forbidden(`only ${RequesterId.Core} may name the actor of a change; ${actorOf(requester)} sent actor ${JSON.stringify(claimed)}`);
+  }
+  return claimed;
 }
 
 /** Whether `requester` may see data of `product` (product isolation, T9). */

@@ -1,4 +1,6 @@
 import {
+  type ExecutorRunControlDto,
+  type ExecutorRunSignalDto,
   type ExecutorSetWorkflowEnabledDto,
   type ExecutorStartRunDto,
   type RunListQueryDto,
@@ -85,17 +87,27 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     return (await this.request<RunListResponse>({ method: 'GET', url: '/api/runs', params: query, products: scope.products })).data;
   }
 
-  async cancelRun(runId: string, scope: ProductScopeOption = {}): Promise<RunSummaryView> {
-    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/cancel`, products: scope.products })).data;
+  /** `actor`: who asked Core (governance actorOf), recorded as the control's actor; only Core's token may send it. */
+  async cancelRun(runId: string, scope: ProductScopeOption = {}, actor?: string): Promise<RunSummaryView> {
+    const data: ExecutorRunControlDto = actor ? { actor } : {};
+    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/cancel`, data, products: scope.products })).data;
   }
 
-  async retryRun(runId: string, scope: ProductScopeOption = {}): Promise<RunSummaryView> {
-    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/retry`, products: scope.products })).data;
+  async retryRun(runId: string, scope: ProductScopeOption = {}, actor?: string): Promise<RunSummaryView> {
+    const data: ExecutorRunControlDto = actor ? { actor } : {};
+    return (await this.request<RunSummaryView>({ method: 'POST', url: `/api/runs/${encodeURIComponent(runId)}/retry`, data, products: scope.products })).data;
   }
 
-  async signalRun(runId: string, name: string, payload: unknown, scope: ProductScopeOption = {}): Promise<{ signal_id: string; run: RunSummaryView }> {
+  async signalRun(
+    runId: string,
+    name: string,
+    payload: unknown,
+    scope: ProductScopeOption = {},
+    actor?: string,
+  ): Promise<{ signal_id: string; run: RunSummaryView }> {
     const url = `/api/runs/${encodeURIComponent(runId)}/signals/${encodeURIComponent(name)}`;
-    return (await this.request<{ signal_id: string; run: RunSummaryView }>({ method: 'POST', url, data: { payload }, products: scope.products })).data;
+    const data: ExecutorRunSignalDto = { payload, ...(actor ? { actor } : {}) };
+    return (await this.request<{ signal_id: string; run: RunSummaryView }>({ method: 'POST', url, data, products: scope.products })).data;
   }
 
   /** GET /api/workflows/catalog: undefined when `etag` still matches (304). */

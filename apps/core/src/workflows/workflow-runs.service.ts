@@ -11,7 +11,7 @@ import {
   type StartRunAccepted,
   WorkflowErrorCode,
 } from '@pancha/contracts';
-import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
 import { OutboxService } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
@@ -159,7 +159,11 @@ export class WorkflowRunsService {
 
   async control(runId: string, action: 'cancel' | 'retry', requester: VerifiedRequester): Promise<RunSummaryView> {
     try {
-      return action === 'cancel' ? await this.executor.cancelRun(runId, scopeOf(requester)) : await this.executor.retryRun(runId, scopeOf(requester));
+      // The executor records who asked Core (a person through PRANA or the CLI), not Core, as the control's actor.
+      const actor = actorOf(requester);
+      return action === 'cancel'
+        ? await this.executor.cancelRun(runId, scopeOf(requester), actor)
+        : await this.executor.retryRun(runId, scopeOf(requester), actor);
     } catch (error) {
       throw this.translate(error);
     }
@@ -167,7 +171,7 @@ export class WorkflowRunsService {
 
   async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
     try {
-      return await this.executor.signalRun(runId, name, payload, scopeOf(requester));
+      return await this.executor.signalRun(runId, name, payload, scopeOf(requester), actorOf(requester));
     } catch (error) {
       throw this.translate(error);
     }

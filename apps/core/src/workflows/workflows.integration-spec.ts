@@ -62,6 +62,8 @@ const executor = new StandInServer((req) => {
   if (req.path === '/api/plugins') return { status: 200, body: { plugins: [{ name: 'json-transform', version: '1.0.0', source: 'directory', status: 'loaded', description: null, retryable_codes: [], secrets: [], error: null, file: 'json-transform/index.js' }] } };
   if (req.path === '/api/plugins/nope') return { status: 404, body: { code: 'unknown_plugin', message: 'no plugin named nope' } };
   if (req.method === 'GET' && req.path.startsWith('/api/runs/')) return { status: 404, body: { code: 'run_not_found', message: 'no run' } };
+  if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/(cancel|retry)$/.test(req.path)) return { status: 202, body: { run_id: 'x', status: 'running' } };
+  if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/signals\/[^/]+$/.test(req.path)) return { status: 202, body: { signal_id: 's', run: { run_id: 'x', status: 'running' } } };
   const toggle = /^\/api\/workflows\/onboard\/(enable|disable)$/.exec(req.path);
   if (req.method === 'POST' && toggle) {
     const { actor, reason } = req.body as { actor?: string; reason?: string };
@@ -145,6 +147,21 @@ describe('Core workflow runs', () => {
         ['/api/workflows/onboard/enable', { actor: RequesterId.Operator }],
       ]);
       expect(decodeJwt(String(sent[0].headers.authorization).replace(/^Bearer /, ''))).toMatchObject({ sub: RequesterId.Core });
+    });
+  });
+
+  describe('POST /runs/:id/cancel, /retry and /signals/:name', () => {
+    it('tell the executor who asked Core, so the control is recorded in their name, not Core\'s; a caller cannot name another', async () => {
+      const run = '7a1d3c1e-0f3b-4a55-9d6f-0d2b9c1f4e12';
+      expect((await as(RequesterId.Operator, 'POST', `/runs/${run}/cancel`, { actor: 'user:someone-else' })).status).toBe(202);
+      expect((await as(RequesterId.Operator, 'POST', `/runs/${run}/retry`)).status).toBe(202);
+      expect((await as(RequesterId.Operator, 'POST', `/runs/${run}/signals/approve`, { payload: { ok: true }, actor: 'user:someone-else' })).status).toBe(202);
+      const sent = executor.requests.filter((r) => r.method === 'POST' && r.path.startsWith(`/api/runs/${run}/`));
+      expect(sent.map((r) => [r.path, r.body])).toEqual([
+        [`/api/runs/${run}/cancel`, { actor: RequesterId.Operator }],
+        [`/api/runs/${run}/retry`, { actor: RequesterId.Operator }],
+        [`/api/runs/${run}/signals/approve`, { payload: { ok: true }, actor: RequesterId.Operator }],
+      ]);
     });
   });
 

@@ -101,6 +101,19 @@ export class RunSignalRequestDto {
   payload?: unknown;
 }
 
+/** Core → executor on a run control: who asked Core (governance actorOf), recorded as the control's actor. */
+export class ExecutorRunControlDto {
+  /** A requester id, or `user:<username>` for a signed-in person; only Core's service token may send it. */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
+  actor?: string;
+}
+
+/** Core → executor on a signal: the payload and who sent it to Core. */
+export class ExecutorRunSignalDto extends RunSignalRequestDto {
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
+  actor?: string;
+}
+
 export class RunListQueryDto {
   @IsOptional() @IsString() @Matches(WORKFLOW_NAME_REGEX)
   workflow?: string;

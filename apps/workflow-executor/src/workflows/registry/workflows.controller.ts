@@ -1,14 +1,13 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ExecutorSetWorkflowEnabledDto,
-  RequesterId,
   type WorkflowCatalog,
   WorkflowErrorCode,
   type WorkflowListResponse,
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { actorOf, forbidden, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
 import { RunsService } from '../runs/runs.service';
@@ -100,7 +99,7 @@ export class WorkflowsController {
   @RequireOperation('admin')
   async enable(@Param('name') name: string, @Body() body: ExecutorSetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
-    await this.registry.setEnabled(name, true, changedBy(requester, body), body.reason);
+    await this.registry.setEnabled(name, true, actingFor(requester, body.actor), body.reason);
     return this.summary(name, await this.runs.liveRunCounts());
   }
 
@@ -109,7 +108,7 @@ export class WorkflowsController {
   @RequireOperation('admin')
   async disable(@Param('name') name: string, @Body() body: ExecutorSetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
-    await this.registry.setEnabled(name, false, changedBy(requester, body), body.reason);
+    await this.registry.setEnabled(name, false, actingFor(requester, body.actor), body.reason);
     return this.summary(name, await this.runs.liveRunCounts());
   }
 
@@ -146,17 +145,4 @@ export class WorkflowsController {
 
 function compareDesc(a: string, b: string): number {
   return compareVersions(b, a);
-}
-
-/**
- * Who the setting and its Bucket entry name: the person or service Core acted for (`actor`, which Core takes from
- * the verified caller), else the caller itself. Only Core's service token may name someone else: a person with
- * admin here, or any other service, would otherwise be able to record a change in another's name (403).
- */
-function changedBy(requester: VerifiedRequester, body: ExecutorSetWorkflowEnabledDto): string {
-  if (body.actor === undefined) return actorOf(requester);
-  if (requester.id !== RequesterId.Core) {
-    throw forbidden(`only ${RequesterId.Core} may name the actor of a change; ${actorOf(requester)} sent actor ${JSON.stringify(body.actor)}`);
-  }
-  return body.actor;
 }

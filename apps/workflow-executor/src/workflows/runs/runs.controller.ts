@@ -1,14 +1,15 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
+  ExecutorRunControlDto,
+  ExecutorRunSignalDto,
   ExecutorStartRunDto,
   RunListQueryDto,
   type RunListResponse,
-  RunSignalRequestDto,
   type RunSummaryView,
   type RunView,
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
-import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
@@ -44,15 +45,15 @@ export class RunsController {
   @Post(':run_id/cancel')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('operate')
-  cancel(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
-    return this.runs.cancel(runId, requester);
+  cancel(@Param('run_id', runIdPipe) runId: string, @Body() body: ExecutorRunControlDto, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.cancel(runId, requester, actingFor(requester, body.actor));
   }
 
   @Post(':run_id/retry')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('operate')
-  retry(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
-    return this.runs.retry(runId, requester);
+  retry(@Param('run_id', runIdPipe) runId: string, @Body() body: ExecutorRunControlDto, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+    return this.runs.retry(runId, requester, actingFor(requester, body.actor));
   }
 
   @Post(':run_id/signals/:name')
@@ -61,10 +62,10 @@ export class RunsController {
   signal(
     @Param('run_id', runIdPipe) runId: string,
     @Param('name') name: string,
-    @Body() body: RunSignalRequestDto,
+    @Body() body: ExecutorRunSignalDto,
     @Requester() requester: VerifiedRequester,
   ): Promise<{ signal_id: string; run: RunSummaryView }> {
     if (!SIGNAL_NAME_REGEX.test(name)) throw validationException([{ field: 'name', messages: ['a signal name is 1-128 of [a-z0-9_.-]'] }]);
-    return this.runs.signal(runId, name, body.payload, requester);
+    return this.runs.signal(runId, name, body.payload, requester, actingFor(requester, body.actor));
   }
 }

@@ -210,7 +210,7 @@ export class RunsService {
   }
 
   /** Asks the run to stop: running actions are aborted, sub-workflows cancelled; the run ends `cancelled`. */
-  async cancel(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
+  async cancel(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
     const row = await this.visibleRun(runId, requester);
     if (TERMINAL.includes(row.status)) {
       throw new WorkflowException(WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${row.status}`, 409);
@@ -218,7 +218,7 @@ export class RunsService {
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
       await this.store.requestCancel(manager, [runId], now);
-      await this.events.recordControlEvent(manager, 'workflow.cancel_requested', row, { actor: actorOf(requester), at: now, request_id: randomUUID() });
+      await this.events.recordControlEvent(manager, 'workflow.cancel_requested', row, { actor, at: now, request_id: randomUUID() });
     });
     this.worker.poke();
     return this.summary(runId, requester);
@@ -228,7 +228,7 @@ export class RunsService {
    * Resumes a run that ended failed, timed out or cancelled from where it failed: completed steps stay completed
    * (never run again); failed and cancelled ones run again with the same idempotency keys.
    */
-  async retry(runId: string, requester: VerifiedRequester): Promise<RunSummaryView> {
+  async retry(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
     const visible = await this.visibleRun(runId, requester);
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
@@ -253,19 +253,24 @@ export class RunsService {
          WHERE run_id = $1`,
         [runId, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
       );
-      await this.events.recordControlEvent(manager, 'workflow.retry_requested', visible, { actor: actorOf(requester), at: now, request_id: randomUUID() });
+      await this.events.recordControlEvent(manager, 'workflow.retry_requested', visible, { actor, at: now, request_id: randomUUID() });
     });
     this.worker.poke();
     return this.summary(runId, requester);
   }
 
   /** Delivers a signal (an approval); kept until a step waiting for that name consumes it. */
-  async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
+  async signal(
+    runId: string,
+    name: string,
+    payload: unknown,
+    requester: VerifiedRequester,
+    sender = actorOf(requester),
+  ): Promise<{ signal_id: string; run: RunSummaryView }> {
     const row = await this.visibleRun(runId, requester);
     if (TERMINAL.includes(row.status)) throw new WorkflowException(WorkflowErrorCode.RunFinished, `run ${runId} already ended ${row.status}`, 409);
     const id = randomUUID();
     const now = this.clock.now();
-    const sender = actorOf(requester);
     await this.dataSource.transaction(async (manager) => {
       await this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender }, now);
       await this.events.recordControlEvent(manager, 'workflow.signal_received', row, { actor: sender, at: now, request_id: id, signal: name });
