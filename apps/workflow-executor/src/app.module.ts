@@ -7,6 +7,7 @@ import { WorkflowExecutorConfig } from './config/env.validation';
 import { ExecutorConfigModule } from './config/executor-config.module';
 import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from './database';
 import { BucketWorkflowEventHandler } from './events/bucket-workflow-event.handler';
+import { ExecutorEventBatchesModule } from './events/executor-event-batches';
 import { ExecutorEventSinkModule } from './events/executor-event-sink';
 import { KarmaLifeEventHandler } from './events/karma-life-event.handler';
 import { CoreWorkflowEventHandler } from './events/core-workflow-event.handler';
@@ -28,7 +29,7 @@ export class AppModule {
         }),
         ExecutorConfigModule.forRoot(config),
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
-        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler, CoreWorkflowEventHandler], imports: [ExecutorEventSinkModule] }),
+        OutboxModule.forRoot({ config, handlers: [BucketWorkflowEventHandler, KarmaLifeEventHandler, CoreWorkflowEventHandler], imports: [ExecutorEventSinkModule, ExecutorEventBatchesModule] }),
         ExecutionModule,
         TasksModule,
         CaptureOutboxModule,

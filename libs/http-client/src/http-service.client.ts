@@ -1,5 +1,7 @@
+import { context } from '@opentelemetry/api';
 import { Pool } from 'undici';
-import type { ServiceName, TokenSource } from '@pancha/contracts';
+import { type EventBatchItem, type EventBatchReply, MAX_BODY_BYTES, type ServiceName, type TokenSource } from '@pancha/contracts';
+import { extractTraceContext } from '@pancha/trace-context';
 import { isRetryableStatus, ServiceCallError } from './service-call.error';
 
 export interface ServiceClientOptions {
@@ -19,6 +21,8 @@ export interface ServiceRequest {
   url: string;
   /** Sent as JSON (content-type application/json) when defined. */
   data?: unknown;
+  /** Already serialized JSON, sent instead of `data`. */
+  json?: string;
   params?: object;
   headers?: Record<string, string>;
   /** Overrides the client's timeout for this call (the whole exchange: connect, headers and body). */
@@ -29,6 +33,14 @@ export interface ServiceRequest {
    */
   products?: string[];
 }
+
+/** What became of one event of a batch call: the single route's answer, or the error it would have thrown. */
+export type BatchCallResult<R> = { ok: true; data: R; replayed?: boolean } | { ok: false; error: ServiceCallError };
+
+/** How long a process remembers that a receiver has no batch route (an older release) before trying it again. */
+export const MISSING_BATCH_ROUTE_RECHECK_MS = 60_000;
+/** `<origin><path>` of batch routes answered 404 → until when to send single requests instead. */
+const missingBatchRoutes = new Map<string, number>();
 
 export interface ServiceResponse<T> {
   status: number;
@@ -83,11 +95,9 @@ export abstract class HttpServiceClient {
     if (this.options.tokens) {
       headers.authorization = `Bearer ${await this.options.tokens.tokenFor(this.audience, config.products ? { products: config.products } : undefined)}`;
     }
-    let body: string | undefined;
-    if (config.data !== undefined) {
-      body = JSON.stringify(config.data);
-      headers['content-type'] ??= 'application/json';
-    }
+    let body: string | undefined = config.json;
+    if (body === undefined && config.data !== undefined) body = JSON.stringify(config.data);
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
     let status: number;
     let data: unknown;
     let responseHeaders: Record<string, string | undefined>;
@@ -117,6 +127,69 @@ export abstract class HttpServiceClient {
       );
     }
     return { status, data: data as T, headers: responseHeaders };
+  }
+
+  /**
+   * Sends `items` to a batch route (`{ events }` → `{ results }`, see EventBatchRequest in contracts) and answers
+   * one result per item, in order: an item the receiver refused carries the ServiceCallError its single request
+   * would have thrown (status, body, retry verdict). A failure of the whole request that another try may fix
+   * (no answer, 5xx, 429) is thrown, for the caller to retry every item. Falls back to `single` per item, each in
+   * the trace its item carries: when the receiver has no batch route (404: an older release; remembered for
+   * MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for good (a 4xx other than 404),
+   * so each event still gets its own verdict. A batch too large for one request body is split.
+   */
+  protected async requestBatch<B, R>(url: string, items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
+    if (items.length === 0) return [];
+    const route = `${this.origin}${this.basePath}${url}`;
+    const missingUntil = missingBatchRoutes.get(route);
+    if (missingUntil !== undefined && missingUntil > Date.now()) return this.sendSingly(items, single);
+    const json = JSON.stringify({ events: items });
+    if (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES) {
+      const half = Math.ceil(items.length / 2);
+      const parts = await Promise.all([this.requestBatch(url, items.slice(0, half), single), this.requestBatch(url, items.slice(half), single)]);
+      return parts.flat();
+    }
+    let reply: EventBatchReply<R>;
+    try {
+      reply = (await this.request<EventBatchReply<R>>({ method: 'POST', url, json })).data;
+    } catch (error) {
+      if (!(error instanceof ServiceCallError) || error.retryable || error.status === undefined) throw error;
+      if (error.status === 404) missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
+      return this.sendSingly(items, single);
+    }
+    if (!Array.isArray(reply?.results) || reply.results.length !== items.length) {
+      throw new ServiceCallError(`${this.audience} answered POST ${url} without one result per event`, 200, reply, true);
+    }
+    missingBatchRoutes.delete(route);
+    return reply.results.map((outcome, i): BatchCallResult<R> => {
+      if (outcome.status >= 200 && outcome.status < 300) return { ok: true, data: outcome.body as R, replayed: outcome.replayed };
+      const code = (outcome.body as { code?: unknown } | undefined)?.code;
+      return {
+        ok: false,
+        error: new ServiceCallError(
+          `${this.audience} answered ${outcome.status}${typeof code === 'string' ? ` ${code}` : ''} to event ${i} of POST ${url}`,
+          outcome.status,
+          outcome.body,
+          isRetryableStatus(outcome.status),
+        ),
+      };
+    });
+  }
+
+  private sendSingly<B, R>(items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
+    return Promise.all(
+      items.map((item) =>
+        context
+          .with(item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active(), () => single(item.body))
+          .then(
+            (data): BatchCallResult<R> => ({ ok: true, data }),
+            (error: unknown): BatchCallResult<R> => ({
+              ok: false,
+              error: error instanceof ServiceCallError ? error : new ServiceCallError(String((error as Error)?.message ?? error), undefined, undefined, true),
+            }),
+          ),
+      ),
+    );
   }
 }
 
