@@ -134,9 +134,10 @@ export abstract class HttpServiceClient {
    * one result per item, in order: an item the receiver refused carries the ServiceCallError its single request
    * would have thrown (status, body, retry verdict). A failure of the whole request that another try may fix
    * (no answer, 5xx, 429) is thrown, for the caller to retry every item. Falls back to `single` per item, each in
-   * the trace its item carries: when the receiver has no batch route (404: an older release; remembered for
-   * MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for good (a 4xx other than 404),
-   * so each event still gets its own verdict. A batch too large for one request body is split.
+   * the trace its item carries: when the receiver has no batch route (404: an older release, or a 2xx that is not
+   * a batch answer; remembered for MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for
+   * good (a 4xx other than 404), so each event still gets its own verdict. A batch too large for one request body
+   * is split.
    */
   protected async requestBatch<B, R>(url: string, items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
     if (items.length === 0) return [];
@@ -158,7 +159,10 @@ export abstract class HttpServiceClient {
       return this.sendSingly(items, single);
     }
     if (!Array.isArray(reply?.results) || reply.results.length !== items.length) {
-      throw new ServiceCallError(`${this.audience} answered POST ${url} without one result per event`, 200, reply, true);
+      // A 2xx that is not a batch answer: whatever answered does not speak the batch route (a catch-all stand-in).
+      // Single sends are safe either way: every receiver deduplicates by event id.
+      missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
+      return this.sendSingly(items, single);
     }
     missingBatchRoutes.delete(route);
     return reply.results.map((outcome, i): BatchCallResult<R> => {
