@@ -39,6 +39,7 @@ steps:
 describe('workflow runs survive SIGKILL and share work between replicas', () => {
   let stack: RunningStack;
   let operator: TokenIssuer;
+  let logDir: string;
   const sink = new IdempotentSink((_req) => ({ status: 200, body: { ok: true }, delayMs: 50 + Math.floor(Math.random() * 250) }));
 
   beforeAll(async () => {
@@ -54,7 +55,7 @@ describe('workflow runs survive SIGKILL and share work between replicas', () => 
       databasePrefix: `crash_${randomBytes(3).toString('hex')}_`,
       dropDatabasesOnStop: true,
       ports,
-      logDir: mkdtempSync(path.join(tmpdir(), 'crash-logs-')),
+      logDir: (logDir = mkdtempSync(path.join(tmpdir(), 'crash-logs-'))),
       env: { LOG_LEVEL: 'warn', NATS_URL: '', WORKFLOW_HTTP_ALLOWED_HOSTS: '127.0.0.1', WORKFLOW_CATALOG_REFRESH_MS: '200' },
       serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir, WORKFLOW_LEASE_MS: '5000', WORKFLOW_MAX_ACTIVE_RUNS: '16' } },
     });
@@ -163,12 +164,19 @@ describe('workflow runs survive SIGKILL and share work between replicas', () => 
     const ids = await startRuns(RUNS, RUNS);
     await poll(`all ${RUNS} runs completed`, async () => ((await completed(ids)) === RUNS ? true : undefined), 240_000);
     await assertEveryEffectOnce(ids);
-    const attempts = await queryRows<{ path: string; n: number; workers: number }>(
+    // On failure the history says why a step ran twice: a first attempt `interrupted` on one worker and retried on
+    // the other is a lease lost (the worker could not renew within WORKFLOW_LEASE_MS: its log says "workflow run
+    // lease lost"); `failed` then retried on one worker is an action that failed and was retried.
+    const attempts = await queryRows<{ path: string; n: number; workers: number; history: string }>(
       stack.databaseUrls['workflow-executor'],
-      `SELECT path, count(*)::int AS n, count(DISTINCT worker)::int AS workers FROM workflow_step_attempts
+      `SELECT path, count(*)::int AS n, count(DISTINCT worker)::int AS workers,
+              string_agg(attempt || ' ' || status || ' on ' || coalesce(worker, '?') || ' ' || started_at || '→' || coalesce(completed_at::text, '…')
+                         || coalesce(' ' || error::text, ''), ' | ' ORDER BY attempt) AS history
+       FROM workflow_step_attempts
        WHERE run_id = ANY($1::uuid[]) GROUP BY run_id, path HAVING count(*) > 1`,
       [ids],
     );
+    if (attempts.length > 0) process.stdout.write(`[replicas] a step ran more than once; the services' logs are in ${logDir}\n`);
     expect(attempts).toEqual([]);
     const [workers] = await queryRows<{ n: number }>(
       stack.databaseUrls['workflow-executor'],

@@ -1,18 +1,20 @@
-import type {
-  AuditVerifyResult,
-  BucketStats,
-  BucketWriteChannel,
-  EventsPage,
-  HealthResponse,
-  PranaIngestResult,
-  PranaPacket,
-  PranaUserPackets,
-  ReadContextResult,
-  SignedCheckpoint,
-  WriteEventRequest,
-  WriteEventResult,
+import {
+  BUCKET_WRITE_EVENTS_ROUTES,
+  type AuditVerifyResult,
+  type BucketStats,
+  type BucketWriteChannel,
+  type EventsPage,
+  type HealthResponse,
+  type PranaIngestResult,
+  type PranaPacket,
+  type PranaUserPackets,
+  type ReadContextResult,
+  type SignedCheckpoint,
+  type WriteEventRequest,
+  type WriteEventResult,
+  type EventBatchItem,
 } from '@pancha/contracts';
-import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
+import { type BatchCallResult, HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
 
 export interface EventsQuery {
   trace_id?: string;
@@ -35,6 +37,15 @@ export class BucketClient extends HttpServiceClient {
   async writeEvent(channel: BucketWriteChannel, body: WriteEventRequest): Promise<WriteEventResult> {
     const res = await this.request<WriteEventResult>({ method: 'POST', url: `/${channel}/write-event`, data: body });
     return { ...res.data, replayed: res.data.replayed ?? res.status === 200 };
+  }
+
+  /**
+   * POST /core/write-events or /workflow/write-events: many writes in one request, one result per event in
+   * order (a refused event carries the ServiceCallError its single write would have thrown). A receiver without
+   * the batch route (an older Bucket) gets single writes instead; see HttpServiceClient.requestBatch.
+   */
+  writeEvents(channel: BucketWriteChannel, items: readonly EventBatchItem<WriteEventRequest>[]): Promise<BatchCallResult<WriteEventResult>[]> {
+    return this.requestBatch(BUCKET_WRITE_EVENTS_ROUTES[channel], items, (body) => this.writeEvent(channel, body));
   }
 
   /** GET /core/events: one page in seq order; pass next_after_seq back as after_seq. */

@@ -1,7 +1,7 @@
-import axios, { AxiosInstance, AxiosRequestConfig, isAxiosError } from 'axios';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import type { ServiceName, TokenSource } from '@pancha/contracts';
+import { context } from '@opentelemetry/api';
+import { Pool } from 'undici';
+import { type EventBatchItem, type EventBatchReply, MAX_BODY_BYTES, type ServiceName, type TokenSource } from '@pancha/contracts';
+import { extractTraceContext } from '@pancha/trace-context';
 import { isRetryableStatus, ServiceCallError } from './service-call.error';
 
 export interface ServiceClientOptions {
@@ -12,69 +12,232 @@ export interface ServiceClientOptions {
   timeoutMs?: number;
 }
 
-// Keep-alive: service-to-service traffic is many small requests to the same few peers.
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
-const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+/** Query values: undefined and null are left out, arrays repeat the key, anything else is its string. */
+export type QueryValue = string | number | boolean | Date | null | undefined | readonly (string | number | boolean)[];
+
+/** One call of a typed client. `url` is relative to the client's base URL. */
+export interface ServiceRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  url: string;
+  /** Sent as JSON (content-type application/json) when defined. */
+  data?: unknown;
+  /** Already serialized JSON, sent instead of `data`. */
+  json?: string;
+  params?: object;
+  headers?: Record<string, string>;
+  /** Overrides the client's timeout for this call (the whole exchange: connect, headers and body). */
+  timeoutMs?: number;
+  /**
+   * The call acts for a caller who may see only these products, so its token says so and the receiver
+   * applies that scope (a requester's products can only narrow, never widen).
+   */
+  products?: string[];
+}
+
+/** What became of one event of a batch call: the single route's answer, or the error it would have thrown. */
+export type BatchCallResult<R> = { ok: true; data: R; replayed?: boolean } | { ok: false; error: ServiceCallError };
+
+/** How long a process remembers that a receiver has no batch route (an older release) before trying it again. */
+export const MISSING_BATCH_ROUTE_RECHECK_MS = 60_000;
+/** `<origin><path>` of batch routes answered 404 → until when to send single requests instead. */
+const missingBatchRoutes = new Map<string, number>();
+
+export interface ServiceResponse<T> {
+  status: number;
+  data: T;
+  headers: Record<string, string | undefined>;
+}
+
+// Keep-alive: service-to-service traffic is many small requests to the same few peers. One pool per origin,
+// shared by every client of the process (a client is built per caller in places).
+const MAX_CONNECTIONS_PER_ORIGIN = 64;
+const pools = new Map<string, Pool>();
+
+function poolFor(origin: string): Pool {
+  let pool = pools.get(origin);
+  if (!pool) {
+    pool = new Pool(origin, { connections: MAX_CONNECTIONS_PER_ORIGIN });
+    pools.set(origin, pool);
+  }
+  return pool;
+}
 
 /**
- * Base of the typed clients. Trace context needs nothing here: OpenTelemetry's http instrumentation
- * injects `traceparent` into every outgoing request from the active context.
+ * Base of the typed clients: requests go through a keep-alive undici pool per origin. Trace context needs
+ * nothing here: OpenTelemetry's undici instrumentation (enabled by `@pancha/trace-context/register`) opens a
+ * client span and injects `traceparent` into every request from the active context.
  */
 export abstract class HttpServiceClient {
-  protected readonly http: AxiosInstance;
+  private readonly origin: string;
+  /** The base URL's path (no trailing slash), prefixed to every request's url. */
+  private readonly basePath: string;
+  private readonly timeoutMs: number;
 
   protected constructor(
     protected readonly audience: ServiceName,
     protected readonly options: ServiceClientOptions,
   ) {
-    this.http = axios.create({
-      baseURL: options.baseUrl.replace(/\/+$/, ''),
-      timeout: options.timeoutMs ?? 5000,
-      httpAgent,
-      httpsAgent,
-      headers: { 'content-type': 'application/json' },
-      // Status handling is ours: every non-2xx becomes a ServiceCallError with the body kept.
-      validateStatus: () => true,
-    });
+    const base = new URL(options.baseUrl);
+    this.origin = base.origin;
+    this.basePath = base.pathname.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? 5000;
   }
 
-  /**
-   * `products`: the call acts for a caller who may see only these products, so its token says so and the
-   * receiver applies that scope (a requester's products can only narrow, never widen).
-   */
-  protected async request<T>(
-    config: AxiosRequestConfig & { timeoutMs?: number; products?: string[] },
-  ): Promise<{ status: number; data: T }> {
+  protected async request<T>(config: ServiceRequest): Promise<{ status: number; data: T }> {
     const { status, data } = await this.requestWithHeaders<T>(config);
     return { status, data };
   }
 
   /** As `request`, with the response headers, and statuses besides 2xx that are answers rather than errors (304). */
-  protected async requestWithHeaders<T>(
-    config: AxiosRequestConfig & { timeoutMs?: number; products?: string[]; acceptStatus?: number[] },
-  ): Promise<{ status: number; data: T; headers: Record<string, string | undefined> }> {
-    const { products, timeoutMs, acceptStatus, ...axiosConfig } = config;
-    const headers: Record<string, string> = { ...(axiosConfig.headers as Record<string, string> | undefined) };
+  protected async requestWithHeaders<T>(config: ServiceRequest & { acceptStatus?: number[] }): Promise<ServiceResponse<T>> {
+    const method = config.method ?? 'GET';
+    const headers: Record<string, string> = { ...config.headers };
     if (this.options.tokens) {
-      headers.authorization = `Bearer ${await this.options.tokens.tokenFor(this.audience, products ? { products } : undefined)}`;
+      headers.authorization = `Bearer ${await this.options.tokens.tokenFor(this.audience, config.products ? { products: config.products } : undefined)}`;
     }
+    let body: string | undefined = config.json;
+    if (body === undefined && config.data !== undefined) body = JSON.stringify(config.data);
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
+    let status: number;
+    let data: unknown;
+    let responseHeaders: Record<string, string | undefined>;
     try {
-      const res = await this.http.request<T>({ ...axiosConfig, headers, timeout: timeoutMs ?? axiosConfig.timeout });
-      if ((res.status < 200 || res.status >= 300) && !acceptStatus?.includes(res.status)) {
-        const code = (res.data as { code?: string } | undefined)?.code;
-        throw new ServiceCallError(
-          `${this.audience} answered ${res.status}${code ? ` ${code}` : ''} to ${config.method ?? 'GET'} ${config.url}`,
-          res.status,
-          res.data,
-          isRetryableStatus(res.status),
-        );
-      }
-      return { status: res.status, data: res.data, headers: res.headers as Record<string, string | undefined> };
+      const res = await poolFor(this.origin).request({
+        method,
+        path: `${this.basePath}${config.url}${queryString(config.params)}`,
+        headers,
+        body,
+        signal: AbortSignal.timeout(config.timeoutMs ?? this.timeoutMs),
+      });
+      status = res.statusCode;
+      responseHeaders = flattenHeaders(res.headers);
+      // Always read the body: an unread body keeps its connection out of the pool.
+      data = parseBody(await res.body.text());
     } catch (error) {
-      if (error instanceof ServiceCallError) throw error;
-      const timedOut = isAxiosError(error) && (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT');
-      const reason = timedOut ? 'timed out' : (error as Error).message;
-      throw new ServiceCallError(`${this.audience} unreachable (${reason}) on ${config.method ?? 'GET'} ${config.url}`, undefined, undefined, true);
+      const reason = isTimeout(error) ? 'timed out' : describe(error);
+      throw new ServiceCallError(`${this.audience} unreachable (${reason}) on ${method} ${config.url}`, undefined, undefined, true);
     }
+    if ((status < 200 || status >= 300) && !config.acceptStatus?.includes(status)) {
+      const code = (data as { code?: string } | undefined)?.code;
+      throw new ServiceCallError(
+        `${this.audience} answered ${status}${typeof code === 'string' ? ` ${code}` : ''} to ${method} ${config.url}`,
+        status,
+        data,
+        isRetryableStatus(status),
+      );
+    }
+    return { status, data: data as T, headers: responseHeaders };
   }
+
+  /**
+   * Sends `items` to a batch route (`{ events }` → `{ results }`, see EventBatchRequest in contracts) and answers
+   * one result per item, in order: an item the receiver refused carries the ServiceCallError its single request
+   * would have thrown (status, body, retry verdict). A failure of the whole request that another try may fix
+   * (no answer, 5xx, 429) is thrown, for the caller to retry every item. Falls back to `single` per item, each in
+   * the trace its item carries: when the receiver has no batch route (404: an older release, or a 2xx that is not
+   * a batch answer; remembered for MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for
+   * good (a 4xx other than 404), so each event still gets its own verdict. A batch too large for one request body
+   * is split.
+   */
+  protected async requestBatch<B, R>(url: string, items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
+    if (items.length === 0) return [];
+    const route = `${this.origin}${this.basePath}${url}`;
+    const missingUntil = missingBatchRoutes.get(route);
+    if (missingUntil !== undefined && missingUntil > Date.now()) return this.sendSingly(items, single);
+    const json = JSON.stringify({ events: items });
+    if (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES) {
+      const half = Math.ceil(items.length / 2);
+      const parts = await Promise.all([this.requestBatch(url, items.slice(0, half), single), this.requestBatch(url, items.slice(half), single)]);
+      return parts.flat();
+    }
+    let reply: EventBatchReply<R>;
+    try {
+      reply = (await this.request<EventBatchReply<R>>({ method: 'POST', url, json })).data;
+    } catch (error) {
+      if (!(error instanceof ServiceCallError) || error.retryable || error.status === undefined) throw error;
+      if (error.status === 404) missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
+      return this.sendSingly(items, single);
+    }
+    if (!Array.isArray(reply?.results) || reply.results.length !== items.length) {
+      // A 2xx that is not a batch answer: whatever answered does not speak the batch route (a catch-all stand-in).
+      // Single sends are safe either way: every receiver deduplicates by event id.
+      missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
+      return this.sendSingly(items, single);
+    }
+    missingBatchRoutes.delete(route);
+    return reply.results.map((outcome, i): BatchCallResult<R> => {
+      if (outcome.status >= 200 && outcome.status < 300) return { ok: true, data: outcome.body as R, replayed: outcome.replayed };
+      const code = (outcome.body as { code?: unknown } | undefined)?.code;
+      return {
+        ok: false,
+        error: new ServiceCallError(
+          `${this.audience} answered ${outcome.status}${typeof code === 'string' ? ` ${code}` : ''} to event ${i} of POST ${url}`,
+          outcome.status,
+          outcome.body,
+          isRetryableStatus(outcome.status),
+        ),
+      };
+    });
+  }
+
+  private sendSingly<B, R>(items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
+    return Promise.all(
+      items.map((item) =>
+        context
+          .with(item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active(), () => single(item.body))
+          .then(
+            (data): BatchCallResult<R> => ({ ok: true, data }),
+            (error: unknown): BatchCallResult<R> => ({
+              ok: false,
+              error: error instanceof ServiceCallError ? error : new ServiceCallError(String((error as Error)?.message ?? error), undefined, undefined, true),
+            }),
+          ),
+      ),
+    );
+  }
+}
+
+function queryString(params: object | undefined): string {
+  if (!params) return '';
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params) as [string, QueryValue][]) {
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value)) for (const item of value) search.append(key, String(item));
+    else search.append(key, value instanceof Date ? value.toISOString() : String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** JSON when it parses (every Pancha answer), else the text as is; undefined for an empty body (204, 304). */
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+function isTimeout(error: unknown): boolean {
+  const e = error as { name?: string; code?: string } | undefined;
+  return (
+    e?.name === 'TimeoutError' ||
+    e?.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    e?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e?.code === 'UND_ERR_BODY_TIMEOUT'
+  );
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // undici wraps socket errors: the cause says what happened (ECONNREFUSED …).
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Error && cause.message ? cause.message : error.message;
 }

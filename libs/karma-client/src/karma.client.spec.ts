@@ -69,3 +69,59 @@ describe('KarmaClient', () => {
     expect(down).toMatchObject({ status: 503, code: 'database_unavailable', retryable: true });
   });
 });
+
+describe('KarmaClient.submitEvents', () => {
+  let server: Server;
+  let baseUrl: string;
+  const urls: string[] = [];
+  let batchRoute = true;
+
+  beforeAll(async () => {
+    server = createServer((req: IncomingMessage, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        // A base path of its own per test (/p<n>): the "no batch route" memory is per route.
+        const url = (req.url ?? '').replace(/^\/p\d+/, '');
+        urls.push(url);
+        const body = JSON.parse(raw);
+        const send = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+        if (url === '/v1/events' && batchRoute) {
+          return send(200, {
+            results: body.events.map((e: { body: { data: { action: string } } }) =>
+              e.body.data.action === 'x' ? { status: 422, body: { code: 'unknown_action', message: 'no' } } : { status: 200, body: { status: 'success' }, replayed: true },
+            ),
+          });
+        }
+        if (url === '/v1/event/') return body.data.action === 'x' ? send(422, { code: 'unknown_action', message: 'no' }) : send(200, { status: 'success' });
+        send(404, { code: 'not_found', message: `Cannot POST ${url}` });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const events = (...actions: string[]) => actions.map((action) => ({ body: { type: 'life_event' as const, data: { user_id: 'u', action } } }));
+
+  it('posts the batch to /v1/events and answers each event (a refusal keeps its verdict)', async () => {
+    urls.length = 0;
+    batchRoute = true;
+    const results = await new KarmaClient({ baseUrl: `${baseUrl}/p1` }).submitEvents(events('workflow_success', 'x'));
+    expect(urls).toEqual(['/v1/events']);
+    expect(results[0]).toEqual({ ok: true, data: { status: 'success' }, replayed: true });
+    expect(!results[1].ok && results[1].error).toMatchObject({ status: 422, code: 'unknown_action', retryable: false });
+  });
+
+  it('falls back to POST /v1/event/ per event when Karma has no batch route (404)', async () => {
+    urls.length = 0;
+    batchRoute = false;
+    const results = await new KarmaClient({ baseUrl: `${baseUrl}/p2` }).submitEvents(events('workflow_success', 'x'));
+    expect(urls).toEqual(['/v1/events', '/v1/event/', '/v1/event/']);
+    expect(results.map((r) => r.ok)).toEqual([true, false]);
+  });
+});

@@ -1,12 +1,14 @@
-import type {
-  HealthResponse,
-  KarmaEventReply,
-  KarmaEventRequest,
-  KarmaProfile,
-  KarmaUserStats,
-  QTableView,
+import {
+  type EventBatchItem,
+  type HealthResponse,
+  KARMA_EVENTS_ROUTE,
+  type KarmaEventReply,
+  type KarmaEventRequest,
+  type KarmaProfile,
+  type KarmaUserStats,
+  type QTableView,
 } from '@pancha/contracts';
-import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
+import { type BatchCallResult, HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
 
 /**
  * Typed client of Karma (port 8000). Events are idempotent by data.event_id: send one with every event an
@@ -22,6 +24,15 @@ export class KarmaClient extends HttpServiceClient {
   async submitEvent<D = Record<string, unknown>>(body: KarmaEventRequest): Promise<KarmaEventReply<D>> {
     const res = await this.request<KarmaEventReply<D>>({ method: 'POST', url: '/v1/event/', data: body });
     return res.data;
+  }
+
+  /**
+   * POST /v1/events: many events in one request, one result per event in order (a refused event carries the
+   * ServiceCallError its single request would have thrown). A Karma without the batch route gets single
+   * requests instead; see HttpServiceClient.requestBatch.
+   */
+  submitEvents<D = Record<string, unknown>>(items: readonly EventBatchItem<KarmaEventRequest>[]): Promise<BatchCallResult<KarmaEventReply<D>>[]> {
+    return this.requestBatch(KARMA_EVENTS_ROUTE, items, (body) => this.submitEvent<D>(body));
   }
 
   /** GET /api/v1/karma/:user_id (404 user_not_found for a user Karma never saw). */

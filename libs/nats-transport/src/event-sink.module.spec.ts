@@ -61,6 +61,50 @@ describe('EventSinkModule and EventHopHandler', () => {
     await app.close();
   });
 
+  it('over HTTP, a hop with a batch call gets deliverBatch (one request for the relay\'s batch, each message with its trace); one without does not', async () => {
+    const KarmaLife = EventHopHandler(EventTopic.KarmaLifeEvent);
+    const CoreKarma = EventHopHandler(EventTopic.CoreKarmaEvent);
+    const batches: unknown[] = [];
+    const moduleRef = await boot<EventTopic.KarmaLifeEvent | EventTopic.CoreKarmaEvent>(
+      {
+        name: 'test-events',
+        config: {},
+        http: () => ({
+          send: { [EventTopic.KarmaLifeEvent]: async () => undefined, [EventTopic.CoreKarmaEvent]: async () => undefined },
+          batch: {
+            [EventTopic.KarmaLifeEvent]: async (items) => {
+              batches.push(items);
+              return items.map((_, i) => (i === 1 ? { ok: false as const, error: new Error('refused') } : { ok: true as const }));
+            },
+          },
+        }),
+      },
+      [KarmaLife, CoreKarma],
+    );
+    const karmaHandler = moduleRef.get(KarmaLife);
+    expect(moduleRef.get(CoreKarma).deliverBatch).toBeUndefined();
+    const traced = { ...message('karma.life-event', lifeBody), headers: { traceparent: '00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01' } };
+    const results = await karmaHandler.deliverBatch!([traced, message('karma.life-event', { ...lifeBody, data: { ...lifeBody.data, event_id: 'e-2' } })]);
+    expect(results.map((r) => r.ok)).toEqual([true, false]);
+    expect(batches).toEqual([
+      [
+        { body: lifeBody, traceparent: traced.headers.traceparent, tracestate: undefined },
+        { body: { ...lifeBody, data: { ...lifeBody.data, event_id: 'e-2' } }, traceparent: undefined, tracestate: undefined },
+      ],
+    ]);
+  });
+
+  it('over JetStream there is no batch call: messages are published one by one', async () => {
+    const KarmaLife = EventHopHandler(EventTopic.KarmaLifeEvent);
+    const batch = jest.fn();
+    const moduleRef = await boot<EventTopic.KarmaLifeEvent>(
+      { name: 'test-events', config: { NATS_URL: 'nats://127.0.0.1:1', NATS_STREAM: 'X' }, http: () => ({ send: { [EventTopic.KarmaLifeEvent]: async () => undefined }, batch: { [EventTopic.KarmaLifeEvent]: batch } }) },
+      [KarmaLife],
+    );
+    expect(moduleRef.get(KarmaLife).deliverBatch).toBeUndefined();
+    await moduleRef.get(EventSink).close();
+  });
+
   it('a handler for a hop the sink does not declare fails for good (dead letter), not as a retry', async () => {
     const Stray = EventHopHandler(EventTopic.CoreBucketEvent);
     const moduleRef = await boot({ name: 'test-events', config: {}, http: () => ({ [EventTopic.CoreKarmaEvent]: async () => undefined }) }, [Stray]);

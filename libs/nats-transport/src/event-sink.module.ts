@@ -2,7 +2,7 @@ import { type DynamicModule, type InjectionToken, Injectable, Module, type OnApp
 import type { EventHopBodies, EventHopTopic } from '@pancha/contracts';
 import { TokenIssuer } from '@pancha/governance';
 import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
-import { createEventSink, EventSink, type HttpEventRoutes } from './event-sink';
+import { batchItemsOf, createEventSink, EventSink, type HttpEventBatchRoutes, type HttpEventRoutes } from './event-sink';
 import type { NatsEnv } from './nats.config';
 
 /** What an app declares about its event sink; everything else (transport choice, shutdown) is the module's. */
@@ -15,7 +15,7 @@ export interface EventSinkModuleOptions<T extends EventHopTopic> {
    * Each hop's HTTP call (used without NATS_URL), built once from the app's TokenIssuer and the providers
    * listed in `inject` (an app's own typed clients, when it has them as providers).
    */
-  http: (tokens: TokenIssuer, ...injected: never[]) => HttpEventRoutes<T>;
+  http: (tokens: TokenIssuer, ...injected: never[]) => HttpEventRoutes<T> | { send: HttpEventRoutes<T>; batch: HttpEventBatchRoutes<T> };
   inject?: InjectionToken[];
 }
 
@@ -34,8 +34,11 @@ export class EventSinkModule implements OnApplicationShutdown {
       providers: [
         {
           provide: EventSink,
-          useFactory: (tokens: TokenIssuer, ...injected: never[]) =>
-            createEventSink<T>({ config: options.config, tokens, name: options.name, http: options.http(tokens, ...injected) }),
+          useFactory: (tokens: TokenIssuer, ...injected: never[]) => {
+            const routes = options.http(tokens, ...injected);
+            const [http, httpBatch] = isWithBatch(routes) ? [routes.send, routes.batch] : [routes, undefined];
+            return createEventSink<T>({ config: options.config, tokens, name: options.name, http, httpBatch });
+          },
           inject: [TokenIssuer, ...(options.inject ?? [])],
         },
       ],
@@ -48,18 +51,29 @@ export class EventSinkModule implements OnApplicationShutdown {
   }
 }
 
+function isWithBatch<T extends EventHopTopic>(
+  routes: HttpEventRoutes<T> | { send: HttpEventRoutes<T>; batch: HttpEventBatchRoutes<T> },
+): routes is { send: HttpEventRoutes<T>; batch: HttpEventBatchRoutes<T> } {
+  return typeof (routes as { send?: unknown }).send === 'object';
+}
+
 /**
  * The outbox handler of one event hop whose stored payload is the hop's body: it sends the row as stored through
  * the app's EventSink (HTTP or JetStream, the same body; the event id was fixed at enqueue, so the receiver
- * deduplicates a redelivery). A failure keeps its verdict for the relay. An app lists one per topic:
+ * deduplicates a redelivery). A failure keeps its verdict for the relay. When the sink has a batch call for the
+ * hop, the relay's batches go in one request, each event answered on its own. An app lists one per topic:
  * `OutboxModule.forRoot({ handlers: [EventHopHandler(EventTopic.CoreKarmaEvent)], imports: [sinkModule] })`.
  */
 export function EventHopHandler<K extends EventHopTopic>(topic: K): Type<OutboxHandler & { readonly topic: K }> {
   @Injectable()
   class EventHopHandlerHost implements OutboxHandler {
     readonly topic = topic;
+    readonly deliverBatch?: OutboxHandler['deliverBatch'];
 
-    constructor(private readonly events: EventSink) {}
+    constructor(private readonly events: EventSink) {
+      const batch = events.batchRoute(topic);
+      if (batch) this.deliverBatch = (messages) => batch(batchItemsOf<EventHopBodies[K]>(messages));
+    }
 
     async deliver(message: OutboxMessage): Promise<void> {
       await this.events.send(topic, message.messageKey, message.payload as EventHopBodies[K]);

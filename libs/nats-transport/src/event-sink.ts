@@ -1,10 +1,21 @@
-import { EVENT_HOPS, type EventHopBodies, type EventHopTopic, type TokenSource } from '@pancha/contracts';
-import { OutboxDeliveryError } from '@pancha/outbox';
+import { EVENT_HOPS, type EventBatchItem, type EventHopBodies, type EventHopTopic, type TokenSource } from '@pancha/contracts';
+import { OutboxDeliveryError, type OutboxBatchResult, type OutboxMessage } from '@pancha/outbox';
 import { JetStreamPublisher } from './jetstream.publisher';
 import { natsSettings, type NatsEnv } from './nats.config';
 
 /** How one app sends one event hop over HTTP: the typed client call (its errors keep their retry verdict). */
 export type HttpEventRoutes<T extends EventHopTopic> = { [K in T]: (body: EventHopBodies[K]) => Promise<unknown> };
+
+/** A hop's batch call: many events of the hop in one request, answered one by one (in order). */
+export type HttpEventBatchRoute<K extends EventHopTopic> = (items: readonly EventBatchItem<EventHopBodies[K]>[]) => Promise<readonly OutboxBatchResult[]>;
+
+/** The hops whose receiver takes a batch over HTTP (Bucket's write-events, Karma's /v1/events). */
+export type HttpEventBatchRoutes<T extends EventHopTopic> = { [K in T]?: HttpEventBatchRoute<K> };
+
+/** One batch item per outbox message: its stored body (the hop's body), and the trace context of its delivery. */
+export function batchItemsOf<B>(messages: readonly OutboxMessage[], bodyOf: (message: OutboxMessage) => B = (m) => m.payload as B): EventBatchItem<B>[] {
+  return messages.map((m) => ({ body: bodyOf(m), traceparent: m.headers.traceparent, tracestate: m.headers.tracestate }));
+}
 
 /**
  * Where an app's outbox handlers send their event hops. Chosen once per app by createEventSink (JetStream when
@@ -15,6 +26,13 @@ export abstract class EventSink<T extends EventHopTopic = EventHopTopic> {
   abstract readonly transport: 'http' | 'jetstream';
   /** Resolves once the receiver has the event (HTTP 2xx) or the stream has persisted it (PubAck). */
   abstract send<K extends T>(topic: K, messageKey: string, body: EventHopBodies[K]): Promise<void>;
+  /**
+   * The hop's batch call when this transport has one (HTTP to a receiver with a batch route), else undefined and
+   * events go one by one through `send` (JetStream publishes each message on its own).
+   */
+  batchRoute<K extends T>(_topic: K): HttpEventBatchRoute<K> | undefined {
+    return undefined;
+  }
   /** Call after the outbox relay has stopped (onApplicationShutdown). */
   abstract close(): Promise<void>;
 }
@@ -22,8 +40,15 @@ export abstract class EventSink<T extends EventHopTopic = EventHopTopic> {
 export class HttpEventSink<T extends EventHopTopic> extends EventSink<T> {
   readonly transport = 'http';
 
-  constructor(private readonly routes: HttpEventRoutes<T>) {
+  constructor(
+    private readonly routes: HttpEventRoutes<T>,
+    private readonly batches: HttpEventBatchRoutes<T> = {},
+  ) {
     super();
+  }
+
+  override batchRoute<K extends T>(topic: K): HttpEventBatchRoute<K> | undefined {
+    return this.batches[topic] as HttpEventBatchRoute<K> | undefined;
   }
 
   async send<K extends T>(topic: K, _messageKey: string, body: EventHopBodies[K]): Promise<void> {
@@ -66,6 +91,8 @@ export interface EventSinkOptions<T extends EventHopTopic> {
   tokens: TokenSource;
   /** The HTTP call of every hop the app sends (used without NATS_URL). */
   http: HttpEventRoutes<T>;
+  /** The batch calls of the hops whose receiver has a batch route (used without NATS_URL). */
+  httpBatch?: HttpEventBatchRoutes<T>;
   /** Connection name shown by the NATS server. */
   name: string;
 }
@@ -73,6 +100,6 @@ export interface EventSinkOptions<T extends EventHopTopic> {
 /** The one place an app chooses its event transport. */
 export function createEventSink<T extends EventHopTopic>(options: EventSinkOptions<T>): EventSink<T> {
   const settings = natsSettings(options.config);
-  if (!settings) return new HttpEventSink(options.http);
+  if (!settings) return new HttpEventSink(options.http, options.httpBatch);
   return new JetStreamEventSink(new JetStreamPublisher(settings, options.tokens, { name: options.name }));
 }

@@ -11,7 +11,17 @@ export {
 } from './nats.config';
 export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
 export { NatsLinkManager, type NatsLink } from './nats-link';
-export { createEventSink, EventSink, HttpEventSink, JetStreamEventSink, type EventSinkOptions, type HttpEventRoutes } from './event-sink';
+export {
+  batchItemsOf,
+  createEventSink,
+  EventSink,
+  HttpEventSink,
+  JetStreamEventSink,
+  type EventSinkOptions,
+  type HttpEventBatchRoute,
+  type HttpEventBatchRoutes,
+  type HttpEventRoutes,
+} from './event-sink';
 export { EventHopHandler, EventSinkModule, type EventSinkModuleOptions } from './event-sink.module';
 export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
 export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';

@@ -11,6 +11,7 @@ export interface OutboxConfigFields {
   OUTBOX_POLL_INTERVAL_MS?: number;
   OUTBOX_BATCH_SIZE?: number;
   OUTBOX_CONCURRENCY?: number;
+  OUTBOX_MAX_BATCH?: number;
   OUTBOX_BASE_DELAY_MS?: number;
   OUTBOX_MAX_DELAY_MS?: number;
   OUTBOX_MAX_ATTEMPTS?: number;

@@ -14,6 +14,9 @@ export interface OutboxMessage {
   attempts: number;
 }
 
+/** What became of one message of a batch: delivered, or the error its single delivery would have thrown. */
+export type OutboxBatchResult = { ok: true } | { ok: false; error: unknown };
+
 /**
  * Delivers the messages of one topic to their downstream. It must be idempotent on the receiver's side
  * (the receiver deduplicates by the event id in the payload): delivery is at least once.
@@ -22,6 +25,17 @@ export interface OutboxMessage {
 export interface OutboxHandler {
   readonly topic: string;
   deliver(message: OutboxMessage): Promise<void>;
+  /**
+   * Optional: delivers several messages of this topic at once (one request to a receiver that takes a batch)
+   * and answers one result per message, in order. A result's error is judged exactly like an error thrown by
+   * `deliver` (retried with backoff or dead-lettered, for that message alone); a throw fails every message of
+   * the batch with that error. When present the relay hands over up to `maxBatch` claimed messages of the topic
+   * at a time (never two of one ordering key); each message's `headers` then carry the trace context of its own
+   * delivery span, for the receiver to continue its trace. The batch runs inside a span of its own, linked to them.
+   */
+  deliverBatch?(messages: readonly OutboxMessage[]): Promise<readonly OutboxBatchResult[]>;
+  /** Most messages per `deliverBatch` call; default the relay's maxBatch (OUTBOX_MAX_BATCH). */
+  readonly maxBatch?: number;
   /**
    * Called when the relay gives up on a message (non-retryable failure or attempts used up), inside the very
    * transaction that marks the row dead and writes its dead letter: whatever the handler writes with `manager`

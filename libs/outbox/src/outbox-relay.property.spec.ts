@@ -11,6 +11,9 @@ interface Scenario {
   maxAttempts: number;
   batchSize: number;
   concurrency: number;
+  /** Topic 'a''s handler also implements deliverBatch (at most maxBatch messages per call). */
+  batching: boolean;
+  maxBatch: number;
   /** (topic, key, ordering key); repeats exercise the dedup, topic 'orphan' has no handler in this process. */
   messages: { topic: 'a' | 'b' | 'orphan'; key: number; orderingKey: string | null }[];
   /** How many of the remaining messages to enqueue before each relay round. */
@@ -25,6 +28,8 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   maxAttempts: fc.integer({ min: 1, max: 6 }),
   batchSize: fc.integer({ min: 1, max: 8 }),
   concurrency: fc.integer({ min: 1, max: 4 }),
+  batching: fc.boolean(),
+  maxBatch: fc.integer({ min: 1, max: 5 }),
   messages: fc.array(
     fc.record({
       topic: fc.constantFrom('a' as const, 'b' as const, 'orphan' as const),
@@ -47,9 +52,8 @@ async function runScenario(s: Scenario): Promise<void> {
   const finishedInOrder = new Map<string, number[]>();
   let cursor = 0;
 
-  const handler = (topic: string): OutboxHandler => ({
-    topic,
-    async deliver(message: OutboxMessage) {
+  const handler = (topic: string): OutboxHandler => {
+    const one = async (message: OutboxMessage): Promise<void> => {
       const row = store.rows.get(message.id);
       // The relay must only ever hand a handler a row that is still pending and claimed.
       expect(row?.status).toBe('pending');
@@ -69,8 +73,19 @@ async function runScenario(s: Scenario): Promise<void> {
       if (step === 'fatal') throw new OutboxDeliveryError('HTTP 422', { retryable: false });
       successCalls.set(message.id, (successCalls.get(message.id) ?? 0) + 1);
       if (row?.orderingKey) finishedInOrder.set(row.orderingKey, [...(finishedInOrder.get(row.orderingKey) ?? []), row.seq]);
-    },
-  });
+    };
+    if (!s.batching || topic !== 'a') return { topic, deliver: one };
+    return {
+      topic,
+      deliver: one,
+      maxBatch: s.maxBatch,
+      async deliverBatch(messages) {
+        expect(messages.length).toBeLessThanOrEqual(s.maxBatch);
+        expect(new Set(messages.map((m) => m.topic))).toEqual(new Set([topic]));
+        return Promise.all(messages.map((m) => one(m).then(() => ({ ok: true as const }), (error: unknown) => ({ ok: false as const, error }))));
+      },
+    };
+  };
 
   const relay = new OutboxRelay(store, [handler('a'), handler('b')], {
     enabled: false,
@@ -149,7 +164,7 @@ async function runScenario(s: Scenario): Promise<void> {
 describe('OutboxRelay state machine (property)', () => {
   beforeAll(() => Logger.overrideLogger(false));
 
-  it('keeps emitted = delivered + pending + dead, delivers each message at most once, in order per key, and loses none', async () => {
+  it('keeps emitted = delivered + pending + dead, delivers each message at most once, in order per key, and loses none, batched or not', async () => {
     await fc.assert(fc.asyncProperty(scenario, runScenario), { numRuns: 300 });
   });
 });

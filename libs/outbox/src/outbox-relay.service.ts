@@ -6,12 +6,12 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { SpanKind, trace } from '@opentelemetry/api';
-import { extractTraceContext, runInTraceContext } from '@pancha/trace-context';
+import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { extractTraceContext, getTracer, injectTraceHeaders, runInTraceContext } from '@pancha/trace-context';
 import { computeBackoffMs } from './outbox-backoff';
 import { recordOutboxOutcome } from './outbox-metrics';
 import { OutboxDeliveryError } from './outbox-delivery.error';
-import { OUTBOX_HANDLERS, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
+import { OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 import { type DeliveryOutcome, type OutboxTransition, decideTransition, outcomeFromError } from './outbox-transition';
 import { OUTBOX_OPTIONS, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
 import { type ClaimedOutboxEntry, OutboxStore, type SettledOutboxEntry } from './outbox.store';
@@ -37,7 +37,10 @@ interface QueuedSettle {
  * One per process; any number of processes may share a table (rows are leased with FOR UPDATE SKIP LOCKED).
  *
  * Per round one claim statement leases up to `batchSize` rows of the topics this process handles; the rows are
- * delivered by `concurrency` workers; delivered and retried outcomes are recorded together, one statement for
+ * delivered by `concurrency` workers, one row per worker, or, for a topic whose handler implements
+ * `deliverBatch`, up to `maxBatch` claimed rows of that topic per worker in one call (never two rows of one
+ * ordering key: the claim already holds back every row of a key but its earliest pending one); each row of a
+ * batch keeps its own outcome, retry and dead letter. Delivered and retried outcomes are recorded together, one statement for
  * whatever finished while the previous one ran; the leases of every row held are renewed by one statement every
  * leaseMs/3, so a delivery may take as long as its timeout while a crashed process's rows come back within a
  * lease. A new round starts as soon as a worker is free and there was more to claim.
@@ -221,20 +224,47 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private pump(): void {
     if (this.stopping) return;
     while (this.delivering < this.options.concurrency && this.waiting.length > 0) {
-      const job = this.waiting.shift() as Job;
+      const first = this.waiting.shift() as Job;
+      // Only rows of topics with a handler here are ever claimed.
+      const handler = this.handlers.get(first.entry.topic) as OutboxHandler;
+      const jobs = handler.deliverBatch ? [first, ...this.takeBatchMates(first, handler)] : [first];
       this.delivering++;
-      void this.process(job.entry, () => {
+      const freeWorker = (): void => {
         // The worker is free as soon as the downstream answered; recording the outcome goes on without it.
         this.delivering--;
         this.pump();
         this.notifyProgress();
-      }).finally(() => {
-        this.held.delete(job.entry.id);
+      };
+      // A lone row goes the single way even when the handler batches: the simplest request, in its own trace.
+      const work = jobs.length === 1 ? this.process(first.entry, freeWorker) : this.processBatch(handler, jobs.map((job) => job.entry), freeWorker);
+      void work.finally(() => {
+        for (const job of jobs) {
+          this.held.delete(job.entry.id);
+          job.done();
+        }
         if (this.held.size === 0) this.stopHeartbeat();
-        job.done();
         this.notifyProgress();
       });
     }
+  }
+
+  /** Takes from the waiting rows up to maxBatch − 1 more of `first`'s topic, at most one per ordering key. */
+  private takeBatchMates(first: Job, handler: OutboxHandler): Job[] {
+    const limit = Math.max(1, handler.maxBatch ?? this.options.maxBatch);
+    const keys = new Set<string>(first.entry.orderingKey === null ? [] : [first.entry.orderingKey]);
+    const mates: Job[] = [];
+    for (let i = 0; i < this.waiting.length && mates.length < limit - 1; ) {
+      const job = this.waiting[i];
+      const key = job.entry.orderingKey;
+      if (job.entry.topic !== first.entry.topic || (key !== null && keys.has(key))) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      mates.push(job);
+      if (key !== null) keys.add(key);
+    }
+    return mates;
   }
 
   /**
@@ -340,6 +370,74 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     } finally {
       delivered();
     }
+    await this.record(handler, message, entry, outcome);
+  }
+
+  /**
+   * As `process`, for rows of one topic handed to the handler's deliverBatch in one call. Each row gets a
+   * delivery span in its own trace (its headers, as the handler sees them, are that span's context, so the
+   * receiver continues each message's trace); the call runs in a span of its own linked to them. Each row's
+   * outcome is then recorded exactly as a single delivery's.
+   */
+  private async processBatch(handler: OutboxHandler, entries: readonly ClaimedOutboxEntry[], delivered: () => void): Promise<void> {
+    const topic = entries[0].topic;
+    const deliverBatch = (handler.deliverBatch as NonNullable<OutboxHandler['deliverBatch']>).bind(handler);
+    const tracer = getTracer();
+    const spans: Span[] = [];
+    const sent: OutboxMessage[] = [];
+    for (const entry of entries) {
+      const parent = extractTraceContext(entry.headers);
+      const span = tracer.startSpan(`outbox deliver ${topic}`, { kind: SpanKind.PRODUCER, attributes: deliveryAttributes(entry) }, parent);
+      spans.push(span);
+      sent.push({ ...toMessage(entry), headers: injectTraceHeaders({}, trace.setSpan(parent, span)) });
+    }
+    let results: readonly OutboxBatchResult[];
+    try {
+      results = await tracer.startActiveSpan(
+        `outbox deliver batch ${topic}`,
+        {
+          kind: SpanKind.PRODUCER,
+          links: spans.map((span) => ({ context: span.spanContext() })),
+          attributes: { 'messaging.system': 'pancha_outbox', 'messaging.destination.name': topic, 'messaging.batch.message_count': entries.length },
+        },
+        ROOT_CONTEXT,
+        async (span) => {
+          try {
+            const answered = await this.withTimeout(() => deliverBatch(sent));
+            if (!Array.isArray(answered) || answered.length !== entries.length) {
+              throw new OutboxDeliveryError(
+                `deliverBatch answered ${Array.isArray(answered) ? answered.length : 'no'} results for ${entries.length} messages`,
+                { retryable: true },
+              );
+            }
+            return answered;
+          } catch (error) {
+            span.recordException(error instanceof Error ? error : new Error(String(error)));
+            span.setStatus({ code: SpanStatusCode.ERROR, message: describe(error) });
+            throw error;
+          } finally {
+            span.end();
+          }
+        },
+      );
+    } catch (error) {
+      results = entries.map(() => ({ ok: false, error }));
+    } finally {
+      delivered();
+    }
+    await Promise.all(
+      entries.map((entry, i) => {
+        const result = results[i];
+        const outcome: DeliveryOutcome = result?.ok ? { kind: 'success' } : outcomeFromError(result?.error);
+        if (outcome.kind === 'failure') spans[i].setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason });
+        spans[i].end();
+        return this.record(handler, toMessage(entry), entry, outcome);
+      }),
+    );
+  }
+
+  /** Records one row's outcome (settle, or bury with the handler's hook); never throws. */
+  private async record(handler: OutboxHandler, message: OutboxMessage, entry: ClaimedOutboxEntry, outcome: DeliveryOutcome): Promise<void> {
     let transition = decideTransition(entry.attempts, outcome, this.options);
     let recorded: boolean;
     try {
@@ -400,6 +498,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   private async flushSettles(): Promise<void> {
     try {
+      // Outcomes queued in the same tick (every row of a batch) go into the first statement together.
+      await Promise.resolve();
       while (this.settleQueue.length > 0) {
         const batch = this.settleQueue.splice(0, MAX_SETTLE_BATCH);
         try {
@@ -421,12 +521,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         `outbox deliver ${entry.topic}`,
         SpanKind.PRODUCER,
         () => this.withTimeout(() => handler.deliver(message)),
-        {
-          'messaging.system': 'pancha_outbox',
-          'messaging.destination.name': entry.topic,
-          'messaging.message.id': entry.id,
-          'pancha.outbox.attempt': entry.attempts + 1,
-        },
+        deliveryAttributes(entry),
       );
       return { kind: 'success' };
     } catch (error) {
@@ -434,11 +529,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
-  private async withTimeout(deliver: () => Promise<void>): Promise<void> {
+  private async withTimeout<T>(deliver: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeoutMs = this.options.deliveryTimeoutMs;
     try {
-      await Promise.race([
+      return await Promise.race([
         // Promise.resolve().then turns a handler that throws synchronously into a rejection.
         Promise.resolve().then(deliver),
         new Promise<never>((_, reject) => {
@@ -484,6 +579,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       }
     }
   }
+}
+
+function deliveryAttributes(entry: ClaimedOutboxEntry): Record<string, string | number> {
+  return {
+    'messaging.system': 'pancha_outbox',
+    'messaging.destination.name': entry.topic,
+    'messaging.message.id': entry.id,
+    'pancha.outbox.attempt': entry.attempts + 1,
+  };
 }
 
 function toMessage(entry: ClaimedOutboxEntry): OutboxMessage {

@@ -24,6 +24,11 @@ describe('outbox relay round trips', () => {
     statements.length = 0; // the connection's own start-up queries
   });
 
+  afterEach(async () => {
+    await dataSource.query(`TRUNCATE outbox, outbox_dead_letter`);
+    statements.length = 0;
+  });
+
   afterAll(async () => {
     await relayDataSource?.destroy();
     await dataSource?.destroy();
@@ -63,5 +68,35 @@ describe('outbox relay round trips', () => {
     expect(settles).toBeLessThanOrEqual(rows / 4);
     // Nothing else: no statement per row, no transaction per delivery.
     expect(statements.length).toBe(claims + settles + renewals);
+  });
+
+  it('with a batching handler, records each batch of rows with one outcome statement', async () => {
+    const rows = 400;
+    const { outbox } = relayOn(dataSource, [], { enabled: false });
+    await dataSource.transaction(async (manager) => {
+      for (let i = 0; i < rows; i++) await outbox.enqueue(manager, { topic: 't', messageKey: `b${i}`, payload: { i } });
+    });
+    const batches: number[] = [];
+    const handler = {
+      ...recordingHandler('t').handler,
+      deliverBatch: async (messages: readonly unknown[]) => {
+        batches.push(messages.length);
+        return messages.map(() => ({ ok: true as const }));
+      },
+    };
+    const { relay } = relayOn(relayDataSource, [handler], { batchSize: 50, maxBatch: 50, concurrency: 16, pollIntervalMs: 60_000 });
+    try {
+      await eventually(async () => {
+        const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'delivered'`);
+        expect(n).toBe(rows);
+      }, 30_000);
+    } finally {
+      await relay.stop();
+    }
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(rows);
+    expect(batches).toEqual(Array(rows / 50).fill(50));
+    const settles = statements.filter((s) => /status = CASE WHEN v\.delay_ms IS NULL/.test(s)).length;
+    // One statement per batch at most (batches that finish together share one).
+    expect(settles).toBeLessThanOrEqual(batches.length);
   });
 });

@@ -10,6 +10,7 @@ describe('resolveOutboxOptions', () => {
       pollIntervalMs: 250,
       batchSize: 50,
       concurrency: 16,
+      maxBatch: 50,
       baseDelayMs: 200,
       maxDelayMs: 30_000,
       maxAttempts: 6000,

@@ -5,8 +5,10 @@ export interface OutboxOptions {
   pollIntervalMs: number;
   /** Most rows one claim statement takes. */
   batchSize: number;
-  /** Deliveries in flight at once per relay. */
+  /** Deliveries in flight at once per relay (a batch handed to a handler's deliverBatch is one). */
   concurrency: number;
+  /** Most messages handed to one `deliverBatch` call (handlers that implement it; a handler's own maxBatch wins). */
+  maxBatch: number;
   baseDelayMs: number;
   maxDelayMs: number;
   /** Delivery attempts before a retryable failure becomes a dead letter. */
@@ -34,6 +36,7 @@ export interface OutboxEnv {
   OUTBOX_POLL_INTERVAL_MS?: number | string;
   OUTBOX_BATCH_SIZE?: number | string;
   OUTBOX_CONCURRENCY?: number | string;
+  OUTBOX_MAX_BATCH?: number | string;
   OUTBOX_BASE_DELAY_MS?: number | string;
   OUTBOX_MAX_DELAY_MS?: number | string;
   OUTBOX_MAX_ATTEMPTS?: number | string;
@@ -54,6 +57,7 @@ export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>>
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
   batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
+  maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 50, min: 1 },
   baseDelayMs: { env: 'OUTBOX_BASE_DELAY_MS', fallback: 200, min: 0 },
   maxDelayMs: { env: 'OUTBOX_MAX_DELAY_MS', fallback: 30_000, min: 0 },
   // Transient failures are retried for about a day (mean wait ≈ maxDelay/2 once backoff reaches the cap),

@@ -22,3 +22,4 @@ export * from './token-replay/pg-token-replay.store';
 export * from './validation/storable-json';
 export * from './validation/storable-json.interceptor';
 export * from './validation/validation.pipe';
+export * from './validation/batch-items';

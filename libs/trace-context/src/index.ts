@@ -7,6 +7,7 @@ export {
   getTracer,
   injectTraceHeaders,
   runInTraceContext,
+  traceIdOfTraceparent,
   type TraceCarrier,
 } from './trace-context';
 export { shutdownTracing } from './tracing-sdk.registry';

@@ -8,6 +8,7 @@ import {
   getTracer,
   injectTraceHeaders,
   runInTraceContext,
+  traceIdOfTraceparent,
 } from './trace-context';
 
 const tracing = installInMemoryTracing();
@@ -114,5 +115,14 @@ describe('runInTraceContext', () => {
     const [span] = tracing.spans();
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(span.attributes.k).toBe(1);
+  });
+});
+
+describe('traceIdOfTraceparent', () => {
+  it('reads the trace id of a W3C traceparent, and nothing from a missing, malformed or all-zero one', () => {
+    expect(traceIdOfTraceparent(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`)).toBe('a'.repeat(32));
+    expect(traceIdOfTraceparent(undefined)).toBeUndefined();
+    expect(traceIdOfTraceparent('nonsense')).toBeUndefined();
+    expect(traceIdOfTraceparent(`00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`)).toBeUndefined();
   });
 });

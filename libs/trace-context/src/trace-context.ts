@@ -83,3 +83,11 @@ export function runInTraceContext<T>(
     }
   });
 }
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The trace id a W3C `traceparent` value names; undefined when absent, malformed or all zeros. */
+export function traceIdOfTraceparent(traceparent: string | undefined): string | undefined {
+  const traceId = traceparent === undefined ? undefined : TRACEPARENT.exec(traceparent.trim())?.[1];
+  return traceId && !/^0+$/.test(traceId) ? traceId : undefined;
+}

@@ -1,6 +1,15 @@
-import { Body, Controller, Get, HttpStatus, Post, Query, Res } from '@nestjs/common';
-import { EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
-import type { BucketStats, BucketWriteChannel, EventsPage, ReadContextResult, WriteEventData, WriteEventResult } from '@pancha/contracts';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
+import { BUCKET_WRITE_EVENTS_ROUTES, EventBatchRequestDto, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
+import type {
+  BucketStats,
+  BucketWriteChannel,
+  EventBatchItem,
+  EventBatchReply,
+  EventsPage,
+  ReadContextResult,
+  WriteEventData,
+  WriteEventResult,
+} from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import type { Response } from 'express';
@@ -33,6 +42,34 @@ export class EventsController {
     return this.write('workflow', body, eventData, requester, res);
   }
 
+  /**
+   * The batch twins of the write routes (the outbox relays of Core and the executor send their audit events
+   * here): the same token, `write` operation, requester and channel checks, product scope and event_id dedup,
+   * per event; one append transaction; 200 with one outcome (status + body) per event, in order.
+   */
+  @Post(BUCKET_WRITE_EVENTS_ROUTES.core)
+  @RequireOperation('write')
+  @HttpCode(HttpStatus.OK)
+  writeCoreBatch(
+    // The envelope is validated; each event's body is validated on its own by the service, so a bad one fails alone.
+    @Body() _envelope: EventBatchRequestDto,
+    @Body('events') events: EventBatchItem[],
+    @Requester() requester: VerifiedRequester,
+  ): Promise<EventBatchReply<WriteEventResult>> {
+    return this.writeBatch('core', events, requester);
+  }
+
+  @Post(BUCKET_WRITE_EVENTS_ROUTES.workflow)
+  @RequireOperation('write')
+  @HttpCode(HttpStatus.OK)
+  writeWorkflowBatch(
+    @Body() _envelope: EventBatchRequestDto,
+    @Body('events') events: EventBatchItem[],
+    @Requester() requester: VerifiedRequester,
+  ): Promise<EventBatchReply<WriteEventResult>> {
+    return this.writeBatch('workflow', events, requester);
+  }
+
   @Get('core/events')
   @RequireOperation('read')
   list(@Query() query: EventsQueryDto, @Requester() requester: VerifiedRequester): Promise<EventsPage> {
@@ -49,6 +86,10 @@ export class EventsController {
   @RequireOperation('read')
   readContext(@Query() query: ReadContextQueryDto, @Requester() requester: VerifiedRequester): Promise<ReadContextResult> {
     return this.events.readContext(query.agent_id, query.limit, requester);
+  }
+
+  private async writeBatch(channel: BucketWriteChannel, events: EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchReply<WriteEventResult>> {
+    return { results: await this.events.writeBatch(channel, events, requester) };
   }
 
   private async write(

@@ -1,23 +1,25 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_EVENTS_PAGE, DEFAULT_READ_CONTEXT_LIMIT } from '@pancha/contracts';
+import { DEFAULT_EVENTS_PAGE, DEFAULT_READ_CONTEXT_LIMIT, WriteEventRequestDto } from '@pancha/contracts';
 import type {
   BucketStats,
   BucketWriteChannel,
+  EventBatchItem,
+  EventBatchOutcome,
   EventsPage,
   EventsQueryDto,
   ReadContextResult,
   WriteEventData,
-  WriteEventRequestDto,
   WriteEventResult,
 } from '@pancha/contracts';
 import { assertBodyRequester, PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { currentTraceId } from '@pancha/trace-context';
+import { batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
+import { currentTraceId, extractTraceContext, getTracer, type Span, SpanKind, SpanStatusCode, traceIdOfTraceparent } from '@pancha/trace-context';
 import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { ChannelForbiddenException, EventIdConflictException } from '../ledger/ledger.exception';
-import { LedgerService } from '../ledger/ledger.service';
+import { type AppendResult, LedgerService, type NewEvent } from '../ledger/ledger.service';
 
 @Injectable()
 export class EventsService {
@@ -37,6 +39,65 @@ export class EventsService {
     eventData: WriteEventData,
     requester: VerifiedRequester,
   ): Promise<WriteEventResult> {
+    const event = this.prepare(channel, body, eventData, requester, currentTraceId());
+    const [result] = await this.ledger.append([event]);
+    return toWriteResult(result);
+  }
+
+  /**
+   * A batch of writes to one channel: each event validated, governed and deduplicated exactly as `write` would,
+   * the valid ones appended together (one transaction), and one outcome per event in order (a refused event
+   * never fails its neighbours). Only a failure of the append itself (the database) fails the whole request.
+   * An event that carries a traceparent gets a span of its own in that trace (the producer's).
+   */
+  async writeBatch(channel: BucketWriteChannel, items: readonly EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchOutcome<WriteEventResult>[]> {
+    const outcomes: EventBatchOutcome<WriteEventResult>[] = new Array(items.length);
+    const accepted: { index: number; event: NewEvent; span?: Span }[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      const span = item.traceparent
+        ? getTracer().startSpan(`bucket write-event ${channel}`, { kind: SpanKind.CONSUMER, attributes: { 'pancha.batch.index': index } }, extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }))
+        : undefined;
+      try {
+        const body = await validateBatchItem(WriteEventRequestDto, item.body);
+        // event_data exactly as sent: validation drops members it does not know, but every member is part of the record.
+        const eventData = (item.body as { event_data: WriteEventData }).event_data;
+        const traceId = traceIdOfTraceparent(item.traceparent) ?? currentTraceId();
+        accepted.push({ index, event: this.prepare(channel, body, eventData, requester, traceId), span });
+      } catch (error) {
+        outcomes[index] = batchErrorOutcome(error);
+        endSpan(span, outcomes[index].status);
+      }
+    }
+    if (accepted.length === 0) return outcomes;
+    let results: AppendResult[];
+    try {
+      results = await this.ledger.append(accepted.map((a) => a.event));
+    } catch (error) {
+      for (const a of accepted) endSpan(a.span, 503);
+      throw error;
+    }
+    accepted.forEach(({ index, span }, k) => {
+      try {
+        const result = toWriteResult(results[k]);
+        // 201 for a new entry; 200 when the same event was already recorded (the original entry).
+        outcomes[index] = { status: result.replayed ? 200 : 201, body: result, replayed: result.replayed };
+      } catch (error) {
+        outcomes[index] = batchErrorOutcome(error);
+      }
+      endSpan(span, outcomes[index].status);
+    });
+    return outcomes;
+  }
+
+  /** The checks and the entry of one write; throws the refusal (403, 422) before anything is stored. */
+  private prepare(
+    channel: BucketWriteChannel,
+    body: WriteEventRequestDto,
+    eventData: WriteEventData,
+    requester: VerifiedRequester,
+    requestTraceId: string | undefined,
+  ): NewEvent {
     assertBodyRequester(body.requester_id, requester);
     // A channel is a timeline its readers trust (Core's task view): only the requester the policy names writes it.
     if (!this.policy.mayWriteChannel('bucket', requester.id, channel)) throw new ChannelForbiddenException(requester.id, channel);
@@ -44,28 +105,16 @@ export class EventsService {
     ProductScope.of(requester).assertAllows(product);
     // Without an event_id (the original clients) the key is derived from who sent what, so a retry is a replay.
     const event_id = body.event_data.event_id ?? deriveEventId(body.requester_id, eventData);
-    const [result] = await this.ledger.append([
-      {
-        event_id,
-        requester_id: body.requester_id,
-        channel,
-        event_type,
-        // The producer's trace id when it sent one (a relayed outbox hop), else this request's own trace.
-        trace_id: trace_id ?? currentTraceId() ?? null,
-        product: product ?? null,
-        user_id: user_id ?? null,
-        event_data: eventData,
-      },
-    ]);
-    if (result.status === 'conflict') throw new EventIdConflictException(result.event_id, result.seq);
-    const replayed = result.status === 'replayed';
     return {
-      success: true,
-      message: replayed ? `event already recorded at seq ${result.seq}` : `event recorded at seq ${result.seq}`,
-      event_id: result.event_id,
-      seq: result.seq,
-      hash: result.hash,
-      replayed,
+      event_id,
+      requester_id: body.requester_id,
+      channel,
+      event_type,
+      // The producer's trace id when it sent one (a relayed outbox hop), else this request's (or event's) own trace.
+      trace_id: trace_id ?? requestTraceId ?? null,
+      product: product ?? null,
+      user_id: user_id ?? null,
+      event_data: eventData,
     };
   }
 
@@ -100,4 +149,25 @@ export class EventsService {
     const events = await this.reader.byAgent(agentId, limit ?? DEFAULT_READ_CONTEXT_LIMIT, ProductScope.of(requester));
     return { agent_id: agentId, events };
   }
+}
+
+/** The answer to one appended (or replayed) event; a conflict is the 409 a single write answers. */
+function toWriteResult(result: AppendResult): WriteEventResult {
+  if (result.status === 'conflict') throw new EventIdConflictException(result.event_id, result.seq);
+  const replayed = result.status === 'replayed';
+  return {
+    success: true,
+    message: replayed ? `event already recorded at seq ${result.seq}` : `event recorded at seq ${result.seq}`,
+    event_id: result.event_id,
+    seq: result.seq,
+    hash: result.hash,
+    replayed,
+  };
+}
+
+function endSpan(span: Span | undefined, status: number): void {
+  if (!span) return;
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
 }

@@ -1,5 +1,6 @@
 // Core as users see it: the real app on a real PostgreSQL, with stand-in Executor and Bucket servers.
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import type { INestApplication } from '@nestjs/common';
 import { type BucketEntry } from '@pancha/contracts';
@@ -22,10 +23,12 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
 
-// What `register` does in a real process: a recording tracer plus http instrumentation, so the incoming
-// request gets a server span (its trace id is the task's trace_id) and outgoing calls carry traceparent.
-// Under Jest, require hooks never see `http` load, so the instrumentation's patch is applied directly.
+// What `register` does in a real process: a recording tracer plus the http and undici instrumentations, so the
+// incoming request gets a server span (its trace id is the task's trace_id) and outgoing calls (the service
+// clients use undici) carry traceparent. Under Jest, require hooks never see `http` load, so the http
+// instrumentation's patch is applied directly; undici's listens on diagnostics channels and needs no hook.
 installInMemoryTracing();
+new UndiciInstrumentation().enable();
 const httpInstrumentation = new HttpInstrumentation();
 for (const definition of (httpInstrumentation as unknown as { _modules: { name: string; patch?: (m: unknown, v?: string) => unknown }[] })._modules) {
   if (definition.name === 'http') definition.patch?.(require('node:http'), process.versions.node);

@@ -55,10 +55,19 @@ export class KarmaLedgerService {
   ) {}
 
   ingest(event: ParsedKarmaEvent): Promise<IngestResult> {
-    return new Promise<IngestResult>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      if (!this.draining) void this.drain();
-    });
+    return this.ingestAll([event])[0];
+  }
+
+  /**
+   * Queues every event before the next transaction starts, so a batch request's events share one commit
+   * (up to MAX_BATCH) instead of the first going alone. One promise per event, settled after its commit.
+   */
+  ingestAll(events: readonly ParsedKarmaEvent[]): Promise<IngestResult>[] {
+    const promises = events.map(
+      (event) => new Promise<IngestResult>((resolve, reject) => this.queue.push({ event, resolve, reject })),
+    );
+    if (!this.draining && events.length > 0) void this.drain();
+    return promises;
   }
 
   /** A store for reads outside any lock (profiles, the Q-table, stats without event_id). */

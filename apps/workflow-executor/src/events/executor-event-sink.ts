@@ -1,6 +1,6 @@
 import type { DynamicModule } from '@nestjs/common';
 import { BucketClient } from '@pancha/bucket-client';
-import { EventTopic, type BucketWorkflowEventBody, type KarmaLifeEventBody, type PublishEventRequest } from '@pancha/contracts';
+import { EventTopic, type BucketWorkflowEventBody, type EventBatchItem, type KarmaLifeEventBody, type PublishEventRequest } from '@pancha/contracts';
 import { CoreClient } from '@pancha/core-client';
 import type { TokenIssuer } from '@pancha/governance';
 import { KarmaClient } from '@pancha/karma-client';
@@ -22,10 +22,17 @@ export function executorEventSink(config: WorkflowExecutorConfig): DynamicModule
     const karma = new KarmaClient({ baseUrl: config.KARMA_URL, tokens });
     const core = new CoreClient({ baseUrl: config.CORE_URL, tokens });
     return {
-      [EventTopic.BucketWorkflowEvent]: (body: BucketWorkflowEventBody) => bucket.writeEvent('workflow', body),
-      [EventTopic.KarmaLifeEvent]: (body: KarmaLifeEventBody) => karma.submitEvent(body),
-      [EventTopic.CoreWorkflowEvent]: (body: PublishEventRequest) => core.publishEvent(body),
+      send: {
+        [EventTopic.BucketWorkflowEvent]: (body: BucketWorkflowEventBody) => bucket.writeEvent('workflow', body),
+        [EventTopic.KarmaLifeEvent]: (body: KarmaLifeEventBody) => karma.submitEvent(body),
+        [EventTopic.CoreWorkflowEvent]: (body: PublishEventRequest) => core.publishEvent(body),
+      },
+      // Bucket's /workflow/write-events and Karma's /v1/events: the relay's batches in one request each.
+      batch: {
+        [EventTopic.BucketWorkflowEvent]: (items: readonly EventBatchItem<BucketWorkflowEventBody>[]) => bucket.writeEvents('workflow', items),
+        [EventTopic.KarmaLifeEvent]: (items: readonly EventBatchItem<KarmaLifeEventBody>[]) => karma.submitEvents(items),
+      },
     };
   };
-  return EventSinkModule.forRoot({ name: 'workflow-executor-events', config, http });
+  return EventSinkModule.forRoot<EventTopic.BucketWorkflowEvent | EventTopic.KarmaLifeEvent | EventTopic.CoreWorkflowEvent>({ name: 'workflow-executor-events', config, http });
 }

@@ -1,3 +1,4 @@
 export * from './event-topics';
 export * from './event-bodies';
 export * from './router-events';
+export * from './event-batches';

@@ -1,0 +1,100 @@
+// POST /v1/events (the batch twin of POST /v1/event/) on the real app and PostgreSQL.
+import type { INestApplication } from '@nestjs/common';
+import { CommonErrorCode, KARMA_EVENTS_ROUTE, RequesterId } from '@pancha/contracts';
+import { validateEnv } from '@pancha/service-kit';
+import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { KarmaConfig } from '../config/env.validation';
+
+jest.setTimeout(60_000);
+
+describe('karma batch events (HTTP, real PostgreSQL)', () => {
+  let db: TestDatabase;
+  let keys: TestKeys;
+  let app: INestApplication;
+  let dataSource: DataSource;
+  let baseUrl: string;
+
+  const tokenOf = (who: RequesterId): Promise<string> => keys.mint(who, 'karma');
+  const postWith = (url: string, body: unknown, token: string) => request(baseUrl).post(url).set('authorization', `Bearer ${token}`).send(body as object);
+  const batch = async (bodies: unknown[], who: RequesterId = RequesterId.WorkflowExecutor) =>
+    postWith(KARMA_EVENTS_ROUTE, { events: bodies.map((body) => ({ body })) }, await tokenOf(who));
+  const lifeEvent = (action: string, extra: Record<string, unknown> = {}) => ({
+    type: 'life_event',
+    source: 'workflow_executor',
+    data: { event_id: randomUUID(), user_id: 'batch-user', action, context: { trace_id: 't', action_type: null }, ...extra },
+  });
+  const recorded = async (ids: string[]): Promise<number> =>
+    (await dataSource.query('SELECT count(*)::int AS n FROM karma_event WHERE event_id = ANY($1)', [ids]))[0].n;
+  const statuses = (res: request.Response) => res.body.results.map((r: { status: number }) => r.status);
+
+  beforeAll(async () => {
+    db = await createTestDatabase('karma_batch');
+    keys = createTestKeys('karma');
+    process.env.PANCHA_KEYS_DIR = keys.dir;
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
+    const service = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)));
+    app = service.app;
+    baseUrl = service.url;
+    dataSource = app.get(DataSource);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    keys?.remove();
+  });
+
+  it('answers each event on its own: the good ones are recorded, a bad one gets its own 4xx', async () => {
+    const good = [lifeEvent('workflow_success'), lifeEvent('workflow_failure')];
+    const conflicting = lifeEvent('workflow_success');
+    expect(statuses(await batch([conflicting]))).toEqual([200]);
+
+    const res = await batch([
+      good[0],
+      { type: 'life_event', data: { user_id: 'batch-user', action: 'no_such_action' } }, // 422 unknown action
+      lifeEvent('cheat'), // 403: the executor may only report workflow outcomes
+      { ...conflicting, data: { ...conflicting.data, action: 'workflow_failure' } }, // 409 event_id_conflict
+      { type: 'nonsense', data: {} }, // 422 validation
+      good[1],
+    ]);
+    expect(res.status).toBe(200);
+    expect(statuses(res)).toEqual([200, 422, 403, 409, 422, 200]);
+    expect(res.body.results[0]).toMatchObject({ replayed: false, body: { status: 'success', event_type: 'life_event' } });
+    expect(res.body.results[3].body.code).toBe('event_id_conflict');
+    expect(res.body.results[4].body.code).toBe(CommonErrorCode.ValidationFailed);
+    expect(await recorded(good.map((e) => e.data.event_id))).toBe(2);
+  });
+
+  it('deduplicates a retried batch: the first replies come back as replays and nothing is recorded twice', async () => {
+    const events = [lifeEvent('workflow_success'), lifeEvent('workflow_success')];
+    const first = await batch(events);
+    const ledger = async () => (await dataSource.query('SELECT count(*)::int AS n FROM karma_ledger'))[0].n;
+    const before = await ledger();
+    const retry = await batch([...events, events[1]]);
+    expect(retry.body.results.map((r: { status: number; replayed: boolean }) => [r.status, r.replayed])).toEqual([[200, true], [200, true], [200, true]]);
+    expect(retry.body.results[0].body).toEqual(first.body.results[0].body);
+    expect(await ledger()).toBe(before);
+    expect(await recorded(events.map((e) => e.data.event_id))).toBe(2);
+  });
+
+  it('applies governance as the single route does: 401 without or with a reused token, 403 without the write operation', async () => {
+    const body = { events: [{ body: lifeEvent('workflow_success') }] };
+    expect((await request(baseUrl).post(KARMA_EVENTS_ROUTE).send(body)).status).toBe(401);
+    const token = await tokenOf(RequesterId.WorkflowExecutor);
+    expect((await postWith(KARMA_EVENTS_ROUTE, body, token)).status).toBe(200);
+    expect((await postWith(KARMA_EVENTS_ROUTE, { events: [{ body: lifeEvent('workflow_success') }] }, token)).status).toBe(401);
+    // Bucket has no grant on Karma at all.
+    const refused = lifeEvent('workflow_success');
+    expect((await batch([refused], RequesterId.Bucket)).status).toBe(403);
+    expect(await recorded([refused.data.event_id])).toBe(0);
+  });
+
+  it('refuses a malformed envelope whole (422)', async () => {
+    expect((await postWith(KARMA_EVENTS_ROUTE, { events: [] }, await tokenOf(RequesterId.WorkflowExecutor))).status).toBe(422);
+    expect((await postWith(KARMA_EVENTS_ROUTE, { events: 'x' }, await tokenOf(RequesterId.WorkflowExecutor))).status).toBe(422);
+  });
+});
