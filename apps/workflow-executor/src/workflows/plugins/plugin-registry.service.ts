@@ -47,7 +47,6 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
   private readonly logger = new Logger(PluginRegistry.name);
   readonly host: PluginHost;
   private readonly known = new Map<string, Known>();
-  private lastReport?: PluginReloadReport;
   private loading?: Promise<PluginReloadReport>;
   private pending?: Promise<PluginReloadReport>;
   private watcher?: FSWatcher;
@@ -83,10 +82,6 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
     clearTimeout(this.debounce);
     this.watcher?.close();
     await this.host.close();
-  }
-
-  get report(): PluginReloadReport | undefined {
-    return this.lastReport;
   }
 
   /**
@@ -197,7 +192,6 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
         this.logger.log({ msg: 'plugin removed: new steps naming it fail with unknown_action', plugin: name, file: known.entry.label });
       }
     }
-    this.lastReport = report;
     return report;
   }
 

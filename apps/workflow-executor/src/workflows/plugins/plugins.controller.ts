@@ -23,13 +23,6 @@ export class PluginsController {
     return this.plugins.reloadWithWorkflows('request');
   }
 
-  /** The last plugin (re)load: what loaded, what failed (and which version kept serving), what went. */
-  @Get('reload')
-  @RequireOperation('read')
-  lastReload(): PluginReloadReport | { loaded_at: null } {
-    return this.plugins.report ?? { loaded_at: null };
-  }
-
   @Get(':name')
   @RequireOperation('read')
   show(@Param('name') name: string): PluginDetailView {
