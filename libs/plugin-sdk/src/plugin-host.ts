@@ -31,6 +31,8 @@ export interface PluginHostOptions {
   idleMs?: number;
   /** After an abort, how long the plugin has to see its signal before its worker is terminated (default 100 ms). */
   abortGraceMs?: number;
+  /** Called for every worker started (a load, or an attempt that found no warm worker): for metrics. */
+  onWorkerStart?: (plugin: PluginEntry) => void;
 }
 
 export type PluginFailure = { code: string; message: string; retryable: boolean };
@@ -198,6 +200,7 @@ export class PluginHost {
     worker.stderr.resume();
     this.live.add(worker);
     worker.once('exit', () => this.live.delete(worker));
+    this.options.onWorkerStart?.(plugin);
     return new PluginWorker(worker, plugin, this.options.maxMemoryMb, this.options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS);
   }
 }

@@ -1,9 +1,9 @@
 import { existsSync, type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { PluginDetailView, PluginReloadReport, PluginView } from '@pancha/contracts';
+import { MetricName, type PluginDetailView, type PluginReloadReport, type PluginView } from '@pancha/contracts';
 import { discoverPluginFiles, type PluginEntry, PluginHost, packagePluginEntries, PLUGIN_NAME_REGEX } from '@pancha/plugin-sdk';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { metricsRegistry } from '@pancha/service-kit';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker, type ExecutorAction } from '../engine/action-invoker.service';
@@ -12,10 +12,33 @@ import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { FailedPluginAction, PluginAction } from './plugin.action';
 
 const pluginLoads = new Counter({
-  name: 'pancha_plugin_loads_total',
+  name: MetricName.PluginLoads,
   help: 'Plugin loads (at executor start and on reload), by source and result (loaded, failed)',
   labelNames: ['source', 'status'],
   registers: [metricsRegistry],
+});
+
+const workerStarts = new Counter({
+  name: MetricName.PluginWorkerStarts,
+  help: 'Plugin worker threads started: one per load, plus one per attempt that found no warm worker (a cold start)',
+  labelNames: ['plugin'],
+  registers: [metricsRegistry],
+});
+
+/** The registries whose pools the workers gauge reads at scrape time (one per executor app in this process). */
+const scraped = new Set<PluginRegistry>();
+new Gauge({
+  name: MetricName.PluginWorkers,
+  help: 'Worker threads of each plugin version serving, by state (warm: parked for the next attempt, busy)',
+  labelNames: ['plugin', 'state'],
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const { plugin, warm, busy } of [...scraped].flatMap((registry) => registry.workerCounts())) {
+      this.inc({ plugin, state: 'warm' }, warm);
+      this.inc({ plugin, state: 'busy' }, busy);
+    }
+  },
 });
 
 /** What the registry knows of one entry of PLUGINS_DIR / PLUGIN_PACKAGES. */
@@ -66,7 +89,14 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
       resolveFrom: path.join(repositoryRoot() ?? process.cwd(), 'package.json'),
       poolSize: config.PLUGIN_POOL_SIZE,
       idleMs: config.PLUGIN_POOL_IDLE_MS,
+      onWorkerStart: (entry) => workerStarts.inc({ plugin: this.known.get(keyOf(entry))?.serving?.name ?? nameOf(entry) ?? entry.label }),
     });
+    scraped.add(this);
+  }
+
+  /** Warm and busy workers of each plugin serving (the pancha_plugin_workers gauge). */
+  workerCounts(): { plugin: string; warm: number; busy: number }[] {
+    return [...this.known.values()].flatMap((k) => (k.serving ? [{ plugin: k.serving.name, ...pick(k.serving.pool.stats()) }] : []));
   }
 
   async onModuleInit(): Promise<void> {
@@ -81,6 +111,7 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
     this.closed = true;
     clearTimeout(this.debounce);
     this.watcher?.close();
+    scraped.delete(this);
     await this.host.close();
   }
 
@@ -269,6 +300,10 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
     if (report.loaded.length > 0 || report.removed.length > 0) await this.workflows.reload(trigger);
     return report;
   }
+}
+
+function pick(stats: { idle: number; busy: number }): { warm: number; busy: number } {
+  return { warm: stats.idle, busy: stats.busy };
 }
 
 function keyOf(entry: PluginEntry): string {

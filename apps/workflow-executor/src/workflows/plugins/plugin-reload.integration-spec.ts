@@ -71,6 +71,9 @@ describe('plugin workers and hot reload', () => {
     expect((await run('count')).steps[0]).toMatchObject({ status: 'completed', output: { version: '1.0.0', n: 2 } });
     // The worker that loaded the plugin at start served both attempts.
     expect((await plugin('counter')).workers).toMatchObject({ started: 1, reused: 2, alive: 1, warm: 1, busy: 0 });
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toContain('pancha_plugin_worker_starts_total{plugin="counter"} 1');
+    expect(metrics).toContain('pancha_plugin_workers{plugin="counter",state="warm"} 1');
   });
 
   it('a changed file reloads: the run in flight finishes on 1.0.0, new runs get 2.0.0; an invalid edit keeps 2.0.0 serving', async () => {
