@@ -16,7 +16,10 @@ const post = (input: Record<string, unknown>, secrets: Record<string, string> = 
   host.execute(plugin, { input, idempotencyKey: 'run-9:notify', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', secrets, signal: new AbortController().signal, log: () => undefined });
 
 beforeAll(() => slack.start());
-afterAll(() => slack.close());
+afterAll(async () => {
+  await host.close();
+  await slack.close();
+});
 beforeEach(() => {
   answer = { status: 200, body: 'ok' };
 });

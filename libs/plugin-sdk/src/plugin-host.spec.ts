@@ -49,7 +49,10 @@ const entry = (file: string): PluginEntry => ({ source: 'directory', entry: path
 const run = (file: string, input: Record<string, unknown>, extra: Partial<ExecuteOptions> = {}) =>
   host.execute(entry(file), { input, idempotencyKey: 'run-1:step', traceparent: undefined, secrets: {}, signal: new AbortController().signal, log: () => undefined, ...extra });
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(async () => {
+  await host.close();
+  rmSync(root, { recursive: true, force: true });
+});
 
 describe('discoverPluginFiles', () => {
   it('finds .js files and directories with an index, skipping tests and dotfiles', () => {
@@ -99,12 +102,12 @@ describe('PluginHost.execute', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     abort.abort();
     expect(await pending).toEqual({ ok: false, error: expect.objectContaining({ code: 'cancelled' }) });
-    await waitFor(() => host.activeWorkers === 0);
+    await waitFor(() => host.busyWorkers === 0);
   });
 
   it('a plugin that allocates without bound fails with plugin_out_of_memory', async () => {
     expect(await run('hogs.js', {})).toEqual({ ok: false, error: expect.objectContaining({ code: 'plugin_out_of_memory', retryable: false }) });
-    await waitFor(() => host.activeWorkers === 0);
+    await waitFor(() => host.busyWorkers === 0);
   });
 
   it.each(['require', 'pancha', 'keys', 'spawn', 'binding'])('a plugin reaching for the executor (%s) fails with plugin_forbidden_access', async (how) => {

@@ -1,6 +1,10 @@
 /**
  * The code each plugin worker runs (`new Worker(source, { eval: true })`): a string, so the executor's bundle and its
- * tests need no separate worker file. Before the plugin loads it fences the worker: the executor's code and keys
+ * tests need no separate worker file. A worker loads its plugin once, answers `ready` (the declaration, or why it
+ * did not load), then runs `execute` messages one at a time, each with a fresh ctx (its own abort signal, logger,
+ * idempotency key and secrets, which arrive with the message); `abort` aborts that attempt's signal. The plugin's code
+ * comes from workerData.snapshot (read by the host when it loaded that version) where present, so a version keeps
+ * serving after its files changed on disk. Before the plugin loads it fences the worker: the executor's code and keys
  * (workerData.forbidden), `@pancha/*` modules other than the SDK, child processes, other workers, the inspector and
  * native bindings are refused with plugin_forbidden_access; the environment is empty (Worker `env: {}`); secrets
  * arrive in workerData, only the declared ones. A worker thread shares the process: this keeps a careless or buggy
@@ -70,8 +74,35 @@ for (const name of ['binding', '_linkedBinding', 'dlopen']) {
   process[name] = () => { throw new ForbiddenAccess('a plugin may not use process.' + name); };
 }
 
+// The version's code as the host read it: .js/.cjs/.json under the plugin's root are compiled from the snapshot, not
+// from disk, so an edit on disk (valid or not) never changes a version that is serving.
+const snapshot = workerData.snapshot || {};
+const snapshotted = (file) => Object.prototype.hasOwnProperty.call(snapshot, file);
+const originalResolve = Module._resolveFilename;
+Module._resolveFilename = function resolveFilename(request, parent) {
+  if (typeof request === 'string' && (request.startsWith('.') || path.isAbsolute(request))) {
+    const base = path.resolve(parent && parent.filename ? path.dirname(parent.filename) : process.cwd(), request);
+    for (const candidate of [base, base + '.js', base + '.cjs', base + '.json', path.join(base, 'index.js'), path.join(base, 'index.cjs')]) {
+      if (snapshotted(candidate)) return candidate;
+    }
+  }
+  return originalResolve.apply(this, arguments);
+};
+for (const ext of ['.js', '.cjs']) {
+  const original = Module._extensions[ext] || Module._extensions['.js'];
+  Module._extensions[ext] = function compile(module, filename) {
+    if (snapshotted(filename)) return module._compile(snapshot[filename], filename);
+    return original(module, filename);
+  };
+}
+const originalJson = Module._extensions['.json'];
+Module._extensions['.json'] = function json(module, filename) {
+  if (!snapshotted(filename)) return originalJson(module, filename);
+  try { module.exports = JSON.parse(snapshot[filename].replace(/^\uFEFF/, '')); }
+  catch (error) { error.message = filename + ': ' + error.message; throw error; }
+};
+
 const post = (message) => parentPort.postMessage(message);
-const fail = (code, message, retryable) => post({ type: 'result', ok: false, error: { code, message: String(message).slice(0, 2000), retryable: Boolean(retryable) } });
 
 function loadDefinition() {
   let exported;
@@ -95,38 +126,51 @@ function loadDefinition() {
 }
 
 const loaded = loadDefinition();
-if (workerData.mode === 'describe') {
-  if (loaded.error) post({ type: 'describe', ok: false, error: loaded.error });
-  else {
-    const d = loaded.definition;
-    post({ type: 'describe', ok: true, declaration: JSON.parse(JSON.stringify({
-      name: d.name, version: d.version, description: d.description, input: d.input, output: d.output,
-      retryableCodes: Array.isArray(d.retryable) ? d.retryable : [], secrets: d.secrets || [],
-    })) });
-  }
-} else if (loaded.error) {
-  fail(loaded.error.startsWith(FORBIDDEN_CODE) ? FORBIDDEN_CODE : 'plugin_load_failed', loaded.error, false);
+if (loaded.error) {
+  post({ type: 'ready', ok: false, code: loaded.error.startsWith(FORBIDDEN_CODE) ? FORBIDDEN_CODE : 'plugin_load_failed', error: loaded.error });
 } else {
   const d = loaded.definition;
+  post({ type: 'ready', ok: true, declaration: JSON.parse(JSON.stringify({
+    name: d.name, version: d.version, description: d.description, input: d.input, output: d.output,
+    retryableCodes: Array.isArray(d.retryable) ? d.retryable : [], secrets: d.secrets || [],
+  })) });
+}
+
+const attempts = new Map();
+parentPort.on('message', (m) => {
+  if (!m || typeof m !== 'object') return;
+  if (m.type === 'abort') {
+    const controller = attempts.get(m.id);
+    if (controller) controller.abort(new Error('the step was aborted'));
+  } else if (m.type === 'execute' && !loaded.error) {
+    attempt(loaded.definition, m);
+  }
+});
+
+// One attempt: everything it can see is made here, from its message, and dropped when it ends.
+function attempt(d, m) {
+  const id = m.id;
   const controller = new AbortController();
-  parentPort.on('message', (m) => { if (m && m.type === 'abort') controller.abort(new Error('the step was aborted')); });
+  attempts.set(id, controller);
   const log = (level) => (message, fields) => {
     let safe;
     try { safe = fields === undefined ? undefined : JSON.parse(JSON.stringify(fields)); } catch { safe = { fields: 'unserialisable' }; }
-    post({ type: 'log', level, message: String(message), fields: safe });
+    post({ type: 'log', id, level, message: String(message), fields: safe });
   };
   const ctx = Object.freeze({
-    idempotencyKey: workerData.ctx.idempotencyKey,
-    traceparent: workerData.ctx.traceparent,
+    idempotencyKey: m.ctx.idempotencyKey,
+    traceparent: m.ctx.traceparent,
     logger: Object.freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }),
     signal: controller.signal,
-    secrets: Object.freeze({ ...workerData.secrets }),
+    secrets: Object.freeze({ ...m.secrets }),
   });
+  const fail = (code, message, retryable) =>
+    post({ type: 'result', id, ok: false, error: { code, message: String(message).slice(0, 2000), retryable: Boolean(retryable) } });
   Promise.resolve()
-    .then(() => d.execute(ctx, workerData.input))
+    .then(() => d.execute(ctx, m.input))
     .then(
       (output) => {
-        try { post({ type: 'result', ok: true, output: output === undefined ? null : output }); }
+        try { post({ type: 'result', id, ok: true, output: output === undefined ? null : output }); }
         catch (error) { fail('plugin_invalid_output', 'the output cannot be sent as JSON: ' + error.message, false); }
       },
       (error) => {
@@ -139,6 +183,7 @@ if (workerData.mode === 'describe') {
         else retryable = Boolean(error && error.retryable === true);
         fail(code, (error && error.message) || String(error), retryable);
       },
-    );
+    )
+    .finally(() => attempts.delete(id));
 }
 `;

@@ -25,7 +25,10 @@ export interface PluginLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** What `execute` gets besides its input. */
+/**
+ * What `execute` gets besides its input: made for one attempt. Module-level state of a plugin lives as long as its
+ * worker, which serves many attempts one after another: never keep a ctx, a secret or a run's data there.
+ */
 export interface PluginContext<S extends string = string> {
   /** `<run_id>:<step path>`: the same for every attempt of the step; hand it to the provider. */
   idempotencyKey: string;
@@ -33,7 +36,7 @@ export interface PluginContext<S extends string = string> {
   traceparent: string | undefined;
   /** JSON-line logs in the executor's log, with the run's trace_id, run_id and step. */
   logger: PluginLogger;
-  /** Aborted when the step times out or the run is cancelled; the worker is stopped right after. */
+  /** Aborted when the step times out or the run is cancelled; the worker is stopped shortly after (100 ms). */
   signal: AbortSignal;
   /** Only the secrets the plugin declared, and only those that have a value. */
   secrets: Readonly<Partial<Record<S, string>>>;

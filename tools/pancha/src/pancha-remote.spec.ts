@@ -54,6 +54,14 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
           unchanged: 5,
           refused: [{ file: 'broken.yaml', findings: [{ layer: 'semantic', severity: 'error', code: 'unknown_action', message: 'action "fax" is not known', file: 'broken.yaml', line: 9, column: 13, path: '/steps/1/action' }] }],
           findings: [],
+          plugins: {
+            loaded_at: '2026-11-28T10:00:00.000Z',
+            trigger: 'request',
+            loaded: [{ name: 'sms', version: '1.1.0', file: 'sms/index.js', previous: '1.0.0' }],
+            unchanged: 1,
+            failed: [{ file: 'slack/index.js', name: 'slack', error: "loading threw: Unexpected token '}'", kept: '2.0.0' }],
+            removed: [{ name: 'fax', file: 'fax.js' }],
+          },
         },
       };
     case 'GET /workflows/stats':
@@ -75,9 +83,9 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
     case `POST /runs/${RUN}/signals/mentor_ok`:
       return { status: 202, body: { signal_id: 'sig-1', run: { ...runSummary, status: 'running' } } };
     case 'GET /plugins':
-      return { status: 200, body: { plugins: [{ name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js' }, { name: 'broken', version: '0.0.1', source: 'directory', status: 'failed', description: null, retryable_codes: [], secrets: [], error: 'threw at load: boom', file: 'plugins/broken/index.js' }] } };
+      return { status: 200, body: { plugins: [{ name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js' }, { name: 'broken', version: '0.0.1', source: 'directory', status: 'failed', description: null, retryable_codes: [], secrets: [], error: 'threw at load: boom', file: 'plugins/broken/index.js' }, { name: 'slack', version: '2.0.0', source: 'directory', status: 'loaded', description: 'Posts to Slack', retryable_codes: [], secrets: [], error: null, file: 'slack/index.js', reload_error: "loading threw: Unexpected token '}'" }] } };
     case 'GET /plugins/sms':
-      return { status: 200, body: { name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js', input_schema: { type: 'object', required: ['to'] }, output_schema: { type: 'object' } } };
+      return { status: 200, body: { name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js', loaded_at: '2026-11-28T09:00:00.000Z', reload_error: null, workers: { alive: 2, warm: 2, busy: 0, started: 2, reused: 40 }, input_schema: { type: 'object', required: ['to'] }, output_schema: { type: 'object' } } };
     case 'GET /events/stats':
       return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10 } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
     case 'GET /events':
@@ -208,6 +216,10 @@ describe('pancha against Core (a stand-in)', () => {
     expect(res.stdout).toContain('refused broken.yaml: the version registered before keeps serving');
     expect(res.stdout).toContain('broken.yaml:9:13: error unknown_action action "fax" is not known (at /steps/1/action)');
     expect(res.stdout).toContain('1 registered, 5 unchanged, 1 refused');
+    // The plugins are reloaded first: what loaded, what failed with the version that keeps serving, what went.
+    expect(res.stdout).toContain('plugin loaded sms@1.1.0 (sms/index.js), replacing 1.0.0 for new attempts');
+    expect(res.stdout).toContain("plugin failed slack/index.js: loading threw: Unexpected token '}' (slack@2.0.0 keeps serving)");
+    expect(res.stdout).toContain('plugin removed fax (fax.js)');
     expect(json(await pancha(['workflows', 'reload', '--json'], { env })).refused).toHaveLength(1);
   });
 
@@ -273,12 +285,15 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.status).toBe(0);
       expect(res.stdout).toMatch(/sms\s+1\.0\.0\s+directory\s+loaded\s+Send an SMS/);
       expect(res.stdout).toMatch(/broken\s+0\.0\.1\s+directory\s+failed\s+threw at load: boom/);
+      // Its files changed and did not load: still loaded, the version listed keeps serving, and why.
+      expect(res.stdout).toMatch(/slack\s+2\.0\.0\s+directory\s+loaded\s+reload failed, 2\.0\.0 keeps serving: loading threw: Unexpected token/);
     });
 
     it('show prints the schemas', async () => {
       const res = await pancha(['plugins', 'show', 'sms'], { env });
       expect(res.status).toBe(0);
       expect(res.stdout).toMatch(/retryable codes\s+rate_limited/);
+      expect(res.stdout).toMatch(/workers\s+2 alive \(2 warm, 0 busy\); 2 started, 40 attempts reused one/);
       expect(res.stdout).toContain('"required": [\n    "to"\n  ]');
       expect(json(await pancha(['plugins', 'show', 'sms', '--json'], { env })).input_schema).toEqual({ type: 'object', required: ['to'] });
     });

@@ -129,9 +129,21 @@ export class WorkflowExecutorConfig extends withOutboxConfig(BaseServiceConfig) 
   @IsOptional() @IsString()
   PLUGIN_PACKAGES = '';
 
-  /** Heap limit of each plugin's worker thread; a plugin that allocates past it fails its step with plugin_crashed. */
+  /** Heap limit of each plugin's worker thread; a plugin that allocates past it fails its step with plugin_out_of_memory. */
   @IsOptional() @Type(() => Number) @IsInt() @Min(8) @Max(4096)
   PLUGIN_MAX_MEMORY_MB = 64;
+
+  /** Loaded workers kept warm per plugin version and reused by the next attempt; 0: a fresh worker per attempt. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(64)
+  PLUGIN_POOL_SIZE = 2;
+
+  /** A warm plugin worker unused for this long is stopped. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1_000) @Max(86_400_000)
+  PLUGIN_POOL_IDLE_MS = 300_000;
+
+  /** Watch PLUGINS_DIR and reload a changed plugin (after WORKFLOWS_WATCH_DEBOUNCE_MS of quiet); off: reload only on request. */
+  @IsOptional() @Transform(parseBoolean) @IsBoolean()
+  PLUGINS_WATCH = true;
 
   get workflowsDir(): string {
     return this.WORKFLOWS_DIR ? path.resolve(this.WORKFLOWS_DIR) : defaultWorkflowsDir();

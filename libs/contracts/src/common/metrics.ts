@@ -13,6 +13,10 @@ export const MetricName = {
   WorkflowSteps: 'pancha_workflow_step_attempts_total',
   WorkflowStepDuration: 'pancha_workflow_step_attempt_duration_seconds',
   WorkflowStepScheduling: 'pancha_workflow_step_scheduling_seconds',
+  // Action plugins (the executor).
+  PluginLoads: 'pancha_plugin_loads_total',
+  PluginWorkerStarts: 'pancha_plugin_worker_starts_total',
+  PluginWorkers: 'pancha_plugin_workers',
   // Outbox (every service with an outbox, libs/outbox), per topic.
   OutboxPending: 'pancha_outbox_pending',
   OutboxDead: 'pancha_outbox_dead',

@@ -44,6 +44,28 @@ export interface PluginView {
   error: string | null;
   /** Where the plugin was loaded from (directory plugins), else null. */
   file: string | null;
+  /** When the version listed was loaded (plugins; null for built-ins). */
+  loaded_at?: string | null;
+  /**
+   * The plugin's files changed but the new version did not load: why. The version listed keeps serving (status
+   * `loaded`) until a valid one replaces it. Null when the files on disk are the version serving.
+   */
+  reload_error?: string | null;
+  /** The plugin's warm worker pool (plugins that loaded): alive, parked warm, busy; started and reused since load. */
+  workers?: { alive: number; warm: number; busy: number; started: number; reused: number } | null;
+}
+
+/** What one plugin reload did (`POST /api/plugins/reload`, the watcher, and `plugins` of a workflows reload). */
+export interface PluginReloadReport {
+  loaded_at: string;
+  trigger: 'start' | 'request' | 'watch';
+  /** New plugins, and new versions that replaced the one serving (`previous`). */
+  loaded: { name: string; version: string; file: string; previous?: string }[];
+  unchanged: number;
+  /** Plugins that did not load. `kept`: the version named keeps serving (an invalid edit never replaces a valid one). */
+  failed: { file: string; name: string | null; error: string; kept: string | null }[];
+  /** Plugins whose files went away: no longer registered (running attempts finish). */
+  removed: { name: string; file: string }[];
 }
 
 export interface PluginListResponse {

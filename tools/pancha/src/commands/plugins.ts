@@ -12,7 +12,17 @@ export async function pluginsList(cmd: Command): Promise<number> {
   print(
     table(
       ['NAME', 'VERSION', 'SOURCE', 'STATUS', 'DESCRIPTION'],
-      res.plugins.map((p) => [p.name, p.version, p.source, statusColour(p.status), p.status === 'failed' ? colours.red(p.error ?? '') : p.description]),
+      res.plugins.map((p) => [
+        p.name,
+        p.version,
+        p.source,
+        statusColour(p.status),
+        p.status === 'failed'
+          ? colours.red(p.error ?? '')
+          : p.reload_error
+            ? colours.yellow(`reload failed, ${p.version} keeps serving: ${p.reload_error}`)
+            : p.description,
+      ]),
     ),
   );
   return EXIT_OK;
@@ -31,6 +41,9 @@ export async function pluginsShow(name: string, cmd: Command): Promise<number> {
       ['retryable codes', p.retryable_codes.join(', ')],
       ['secrets', p.secrets.join(', ')],
       ['error', p.error],
+      ['loaded at', p.loaded_at ?? null],
+      ['reload error', p.reload_error ? colours.yellow(`${p.reload_error} (${p.version} keeps serving)`) : null],
+      ['workers', p.workers ? `${p.workers.alive} alive (${p.workers.warm} warm, ${p.workers.busy} busy); ${p.workers.started} started, ${p.workers.reused} attempts reused one` : null],
     ]),
   );
   for (const [title, schema] of [['input', p.input_schema], ['output', p.output_schema]] as const) {

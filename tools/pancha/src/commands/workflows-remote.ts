@@ -1,6 +1,6 @@
 /** `pancha workflows list|show|enable|disable|reload|stats`: the executor's registry through Core's public API. */
 import type { Command } from 'commander';
-import type { WorkflowListResponse, WorkflowStatsResponse, WorkflowSummaryView } from '@pancha/contracts';
+import type { PluginReloadReport, WorkflowListResponse, WorkflowStatsResponse, WorkflowSummaryView } from '@pancha/contracts';
 import type { Finding, WorkflowManifest } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
@@ -86,16 +86,26 @@ interface LoadReport {
   unchanged: number;
   refused: { file: string; findings: Finding[] }[];
   findings: Finding[];
+  /** The plugin reload the executor does first (absent from executors that predate it). */
+  plugins?: PluginReloadReport;
 }
 
 export async function workflowsReload(cmd: Command): Promise<number> {
   const progress = new Progress();
-  progress.update('reloading the workflows directory…');
+  progress.update('reloading the plugins and the workflows directory…');
   const report = await coreClient(cmd)
     .post<LoadReport>('/workflows/reload')
     .finally(() => progress.done());
-  const failed = report.refused.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  const failed = report.refused.length > 0 || (report.plugins?.failed.length ?? 0) > 0 ? EXIT_FAILURE : EXIT_OK;
   if (globals(cmd).json) return printJson(report), failed;
+  const plugins = report.plugins;
+  for (const p of plugins?.loaded ?? []) {
+    print(`${colours.green('plugin loaded')} ${p.name}@${p.version} (${p.file})${p.previous ? `, replacing ${p.previous} for new attempts` : ''}`);
+  }
+  for (const p of plugins?.failed ?? []) {
+    print(`${colours.red('plugin failed')} ${p.file}: ${p.error}${p.kept ? ` (${p.name}@${p.kept} keeps serving)` : ''}`);
+  }
+  for (const p of plugins?.removed ?? []) print(`${colours.yellow('plugin removed')} ${p.name} (${p.file})`);
   for (const r of report.registered) print(`${colours.green('registered')} ${r.workflow}@${r.version}${r.file ? ` (${r.file})` : ''}`);
   for (const r of report.refused) {
     print(`${colours.red('refused')} ${r.file}: the version registered before keeps serving`);

@@ -97,6 +97,17 @@ export class ActionInvoker {
     this.actions.set(action.name, action);
   }
 
+  /** A new version of a registered action (a plugin reload): new attempts get it, running ones keep the old. */
+  replace(action: ExecutorAction): void {
+    if (!this.actions.has(action.name)) throw new Error(`No action named "${action.name}" to replace`);
+    this.actions.set(action.name, action);
+  }
+
+  /** A plugin gone from PLUGINS_DIR: steps naming it fail with unknown_action from now on. */
+  unregister(name: string): void {
+    this.actions.delete(name);
+  }
+
   has(name: string): boolean {
     return this.actions.has(name);
   }

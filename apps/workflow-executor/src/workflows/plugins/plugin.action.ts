@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { PluginErrorCode, type PluginSource } from '@pancha/contracts';
-import type { ActionDeclaration, PluginEntry, PluginHost } from '@pancha/plugin-sdk';
+import type { ActionDeclaration, PluginEntry, PluginPool } from '@pancha/plugin-sdk';
 import { injectTraceHeaders } from '@pancha/trace-context';
 import { compileJsonSchema, type JsonSchema } from '@pancha/workflow-manifest';
 import type { ActionRunContext, ExecutorAction, InvokedAction } from '../engine/action-invoker.service';
@@ -9,8 +9,9 @@ import type { WorkflowSecrets } from '../registry/workflow-secrets';
 type Validator = ReturnType<typeof compileJsonSchema>;
 
 /**
- * A loaded plugin as an engine action: the input is checked against its schema here, the attempt runs in a
- * fresh worker (PluginHost), and the output is checked before it is stored. Only declared secrets cross over.
+ * A loaded plugin version as an engine action: the input is checked against its schema here, the attempt runs on
+ * a worker of the version's pool (a warm one when there is one), and the output is checked before it is stored.
+ * Only declared secrets cross over. A reload replaces the whole object (and closes its pool once idle).
  */
 export class PluginAction implements ExecutorAction {
   readonly name: string;
@@ -18,13 +19,14 @@ export class PluginAction implements ExecutorAction {
   readonly inputSchema?: JsonSchema;
   readonly source: PluginSource;
   readonly file?: string;
+  readonly loadedAt = new Date();
   private readonly checkInput?: Validator;
   private readonly checkOutput?: Validator;
 
   constructor(
     readonly declaration: ActionDeclaration,
-    private readonly entry: PluginEntry,
-    private readonly host: PluginHost,
+    readonly entry: PluginEntry,
+    readonly pool: PluginPool,
     private readonly secrets: WorkflowSecrets,
     private readonly logger: Logger,
   ) {
@@ -45,7 +47,7 @@ export class PluginAction implements ExecutorAction {
     const headers: Record<string, string> = {};
     injectTraceHeaders(headers);
     const fields = { plugin: this.name, plugin_version: this.version, run_id: ctx.run.id, trace_id: ctx.run.trace_id, idempotency_key: ctx.idempotencyKey };
-    const result = await this.host.execute(this.entry, {
+    const result = await this.pool.execute({
       input,
       idempotencyKey: ctx.idempotencyKey,
       traceparent: headers.traceparent,
@@ -74,10 +76,11 @@ export class FailedPluginAction implements ExecutorAction {
   readonly declaration: ActionDeclaration;
   readonly source: PluginSource;
   readonly file?: string;
+  readonly loadedAt = new Date();
 
   constructor(
     readonly name: string,
-    entry: PluginEntry,
+    readonly entry: PluginEntry,
     readonly loadError: string,
   ) {
     this.declaration = { name, version: this.version };

@@ -1,5 +1,5 @@
-import { Controller, Get, Param } from '@nestjs/common';
-import { type PluginDetailView, PluginErrorCode, type PluginListResponse } from '@pancha/contracts';
+import { Controller, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import { type PluginDetailView, PluginErrorCode, type PluginListResponse, type PluginReloadReport } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
 import { DomainException } from '@pancha/service-kit';
 import { PluginRegistry } from './plugin-registry.service';
@@ -13,6 +13,14 @@ export class PluginsController {
   @RequireOperation('read')
   list(): PluginListResponse {
     return { plugins: this.plugins.list() };
+  }
+
+  /** Loads changed plugins again (new ones, new versions; removed ones go), then the workflows when actions changed. */
+  @Post('reload')
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('admin')
+  reload(): Promise<PluginReloadReport> {
+    return this.plugins.reloadWithWorkflows('request');
   }
 
   @Get(':name')

@@ -63,8 +63,9 @@ steps:
       },
       env: { PLUGINS_DIR: pluginsDir, WORKFLOW_SECRETS_FILE: secretsFile, PLUGIN_MAX_MEMORY_MB: '32' },
     });
-    // The keys directory exists only now: point the sneaky plugin at it.
+    // The keys directory exists only now: point the sneaky plugin at it (a loaded version keeps its code: reload).
     writeFileSync(path.join(pluginsDir, 'sneaky.js'), (await import('node:fs')).readFileSync(path.join(pluginsDir, 'sneaky.js'), 'utf8').replace('__KEYS__', h.keys.dir));
+    expect((await h.call('POST', '/api/plugins/reload')).status).toBe(200);
   });
 
   afterAll(async () => {
@@ -117,6 +118,7 @@ steps:
     );
     expect(run.steps[0]).toMatchObject({ status: 'failed', error: expect.objectContaining({ code }) });
     expect((await httpJson('GET', `${h.url}/healthz`)).status).toBe(200);
-    await eventually(() => expect(h.app.get(PluginRegistry).host.activeWorkers).toBe(0));
+    // The hung or exhausted worker is gone (warm workers of other plugins stay parked).
+    await eventually(() => expect(h.app.get(PluginRegistry).host.busyWorkers).toBe(0));
   });
 });

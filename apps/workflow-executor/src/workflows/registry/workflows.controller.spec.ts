@@ -1,6 +1,7 @@
 import { ForbiddenException } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import type { VerifiedRequester } from '@pancha/governance';
+import type { PluginRegistry } from '../plugins/plugin-registry.service';
 import { RunsController } from '../runs/runs.controller';
 import type { RunsService } from '../runs/runs.service';
 import type { WorkflowStatsService } from '../stats/workflow-stats.service';
@@ -11,7 +12,7 @@ import { WorkflowsController } from './workflows.controller';
 describe('WorkflowsController enable/disable: who may name the actor', () => {
   const setEnabled = jest.fn();
   const registry = { versions: () => new Map([['1.0.0', {}]]), setEnabled } as unknown as WorkflowRegistry;
-  const controller = new WorkflowsController(registry, {} as RunsService, {} as WorkflowStatsService);
+  const controller = new WorkflowsController(registry, {} as RunsService, {} as WorkflowStatsService, {} as PluginRegistry);
   const person: VerifiedRequester = { id: 'user:mallory', user: { sub: 'mallory', username: 'mallory', roles: ['admin'] }, products: ['*'] };
   const prana: VerifiedRequester = { id: RequesterId.Prana, products: ['*'] };
 

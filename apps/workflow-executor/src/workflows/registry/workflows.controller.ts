@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ExecutorSetWorkflowEnabledDto,
+  type PluginReloadReport,
   type WorkflowCatalog,
   WorkflowErrorCode,
   type WorkflowListResponse,
@@ -10,6 +11,7 @@ import {
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
+import { PluginRegistry } from '../plugins/plugin-registry.service';
 import { RunsService } from '../runs/runs.service';
 import { WorkflowStatsService } from '../stats/workflow-stats.service';
 import { WorkflowException } from '../workflow.exception';
@@ -22,6 +24,7 @@ export class WorkflowsController {
     private readonly registry: WorkflowRegistry,
     private readonly runs: RunsService,
     private readonly stats: WorkflowStatsService,
+    private readonly plugins: PluginRegistry,
   ) {}
 
   @Get()
@@ -73,10 +76,12 @@ export class WorkflowsController {
     return this.stats.stats(window || undefined, name || undefined);
   }
 
+  /** Plugins first (a manifest may name an action that just came), then the workflows directory. */
   @Post('reload')
   @RequireOperation('admin')
-  reload(): Promise<LoadReport> {
-    return this.registry.reload();
+  async reload(): Promise<LoadReport & { plugins: PluginReloadReport }> {
+    const plugins = await this.plugins.reload('request');
+    return { ...(await this.registry.reload()), plugins };
   }
 
   @Get(':name')

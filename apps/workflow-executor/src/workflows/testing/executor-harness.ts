@@ -74,6 +74,7 @@ export async function startExecutorHarness(options: {
     // Tests reload on request unless they test the watcher; plugins only where a test brings its own.
     WORKFLOWS_WATCH: 'false',
     PLUGINS_DIR: path.join(workflowsDir, '.no-plugins'),
+    PLUGINS_WATCH: 'false',
     OUTBOX_POLL_INTERVAL_MS: '50',
     OUTBOX_BASE_DELAY_MS: '50',
     OUTBOX_MAX_DELAY_MS: '300',
