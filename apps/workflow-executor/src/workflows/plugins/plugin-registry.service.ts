@@ -1,4 +1,4 @@
-import { existsSync, type FSWatcher, watch } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { MetricName, type PluginDetailView, type PluginReloadReport, type PluginView } from '@pancha/contracts';
@@ -10,6 +10,7 @@ import { ActionInvoker, type ExecutorAction } from '../engine/action-invoker.ser
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { FailedPluginAction, PluginAction } from './plugin.action';
+import { SerialLoad, watchDirectory } from '../hot-reload';
 
 const pluginLoads = new Counter({
   name: MetricName.PluginLoads,
@@ -70,11 +71,8 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
   private readonly logger = new Logger(PluginRegistry.name);
   readonly host: PluginHost;
   private readonly known = new Map<string, Known>();
-  private loading?: Promise<PluginReloadReport>;
-  private pending?: Promise<PluginReloadReport>;
-  private watcher?: FSWatcher;
-  private debounce?: NodeJS.Timeout;
-  private closed = false;
+  private readonly loads = new SerialLoad((trigger: PluginReloadReport['trigger']) => this.load(trigger));
+  private watcher?: { close(): void };
 
   constructor(
     private readonly config: WorkflowExecutorConfig,
@@ -108,8 +106,6 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.debounce);
     this.watcher?.close();
     scraped.delete(this);
     await this.host.close();
@@ -120,19 +116,7 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
    * waits for it and then reloads once more (shared by every caller that arrives meanwhile).
    */
   reload(trigger: PluginReloadReport['trigger'] = 'request'): Promise<PluginReloadReport> {
-    if (!this.loading) {
-      this.loading = this.load(trigger).finally(() => {
-        this.loading = undefined;
-      });
-      return this.loading;
-    }
-    this.pending ??= this.loading
-      .catch(() => undefined)
-      .then(() => {
-        this.pending = undefined;
-        return this.reload(trigger);
-      });
-    return this.pending;
+    return this.loads.run(trigger);
   }
 
   /** Built-ins and plugins, loaded or failed. */
@@ -272,26 +256,15 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
    * unknown action can register now).
    */
   private watch(): void {
-    const dir = this.config.pluginsDir;
-    try {
-      this.watcher = watch(dir, { persistent: false, recursive: true }, (_event, file) => {
-        if (file && String(file).split(path.sep).some((part) => part.startsWith('.') || part === 'node_modules')) return;
-        this.scheduleReload();
-      });
-      this.watcher.on('error', (error) => this.logger.warn({ msg: 'watching the plugins directory failed; reload on request only', dir, error: error.message }));
-      this.logger.log({ msg: 'watching plugins directory', dir });
-    } catch (error) {
-      this.logger.warn({ msg: 'cannot watch the plugins directory; reload on request only', dir, error: (error as Error).message });
-    }
-  }
-
-  private scheduleReload(): void {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      if (this.closed) return;
-      this.reloadWithWorkflows('watch').catch((error: unknown) => this.logger.error({ msg: 'plugin reload after a file change failed', error: (error as Error).message }));
-    }, this.config.WORKFLOWS_WATCH_DEBOUNCE_MS);
-    this.debounce.unref();
+    this.watcher = watchDirectory({
+      dir: this.config.pluginsDir,
+      what: 'plugins',
+      recursive: true,
+      accept: (file) => !file.split(path.sep).some((part) => part.startsWith('.') || part === 'node_modules'),
+      debounceMs: this.config.WORKFLOWS_WATCH_DEBOUNCE_MS,
+      onQuiet: async () => void (await this.reloadWithWorkflows('watch')),
+      logger: this.logger,
+    });
   }
 
   /** A plugin reload, then a workflows reload when actions came, changed or went. */

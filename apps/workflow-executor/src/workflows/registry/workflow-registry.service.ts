@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -23,6 +23,7 @@ import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker } from '../engine/action-invoker.service';
 import type { NewRun } from '../engine/run-store';
 import { RunEvents } from '../engine/run-events';
+import { SerialLoad, watchDirectory } from '../hot-reload';
 
 export interface RegisteredVersion {
   manifest: WorkflowManifest;
@@ -75,12 +76,9 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   private readonly settings = new Map<string, WorkflowSetting>();
   private lastReport?: LoadReport;
   private revisionCounter = 0;
-  private loading?: Promise<LoadReport>;
-  /** A load requested while one runs: files may have changed after the running load read them. */
-  private pending?: Promise<LoadReport>;
-  private watcher?: FSWatcher;
-  private debounce?: NodeJS.Timeout;
-  private closed = false;
+  /** A load requested while one runs loads again after it: files may have changed after the running load read them. */
+  private readonly loads = new SerialLoad((trigger: LoadReport['trigger']) => this.load(trigger));
+  private watcher?: { close(): void };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -99,8 +97,6 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   }
 
   onApplicationShutdown(): void {
-    this.closed = true;
-    clearTimeout(this.debounce);
     this.watcher?.close();
   }
 
@@ -110,33 +106,19 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
    * beside the old, runs keep their pinned version, refused files keep their previous version serving.
    */
   private watch(): void {
-    const dir = this.config.workflowsDir;
-    try {
-      this.watcher = watch(dir, { persistent: false }, (_event, file) => {
-        if (file && !/\.ya?ml$/.test(String(file))) return;
-        this.scheduleReload();
-      });
-      this.watcher.on('error', (error) => this.logger.warn({ msg: 'watching the workflows directory failed; reload on request only', dir, error: error.message }));
-      this.logger.log({ msg: 'watching workflows directory', dir });
-    } catch (error) {
-      this.logger.warn({ msg: 'cannot watch the workflows directory; reload on request only', dir, error: (error as Error).message });
-    }
-  }
-
-  private scheduleReload(): void {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      if (this.closed) return;
-      this.reload('watch').then(
-        (report) => {
-          if (report.registered.length > 0 || report.refused.length > 0) {
-            this.logger.log({ msg: 'workflows reloaded after a file change', registered: report.registered, refused: report.refused.map((r) => r.file), kept: report.kept });
-          }
-        },
-        (error: unknown) => this.logger.error({ msg: 'reload after a file change failed', error: (error as Error).message }),
-      );
-    }, this.config.WORKFLOWS_WATCH_DEBOUNCE_MS);
-    this.debounce.unref();
+    this.watcher = watchDirectory({
+      dir: this.config.workflowsDir,
+      what: 'workflows',
+      accept: (file) => /\.ya?ml$/.test(file),
+      debounceMs: this.config.WORKFLOWS_WATCH_DEBOUNCE_MS,
+      onQuiet: async () => {
+        const report = await this.reload('watch');
+        if (report.registered.length > 0 || report.refused.length > 0) {
+          this.logger.log({ msg: 'workflows reloaded after a file change', registered: report.registered, refused: report.refused.map((r) => r.file), kept: report.kept });
+        }
+      },
+      logger: this.logger,
+    });
   }
 
   /** A revision string that changes whenever what Core mirrors changes (definitions, presence, settings). */
@@ -153,19 +135,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
    * caller that arrives meanwhile), so a change written during a load is never missed.
    */
   reload(trigger: LoadReport['trigger'] = 'request'): Promise<LoadReport> {
-    if (!this.loading) {
-      this.loading = this.load(trigger).finally(() => {
-        this.loading = undefined;
-      });
-      return this.loading;
-    }
-    this.pending ??= this.loading
-      .catch(() => undefined)
-      .then(() => {
-        this.pending = undefined;
-        return this.reload(trigger);
-      });
-    return this.pending;
+    return this.loads.run(trigger);
   }
 
   names(): string[] {

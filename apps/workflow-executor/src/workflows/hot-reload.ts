@@ -1,0 +1,79 @@
+import { type FSWatcher, watch } from 'node:fs';
+import type { Logger } from '@nestjs/common';
+
+/**
+ * Runs a load one at a time: a call while one runs waits for it and then loads once more (shared by every caller
+ * that arrives meanwhile), so a change written during a load is never missed and a burst costs at most two loads.
+ * The workflow registry and the plugin registry reload this way.
+ */
+export class SerialLoad<A, T> {
+  private running?: Promise<T>;
+  private next?: Promise<T>;
+
+  constructor(private readonly load: (arg: A) => Promise<T>) {}
+
+  run(arg: A): Promise<T> {
+    if (!this.running) {
+      this.running = this.load(arg).finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.run(arg);
+      });
+    return this.next;
+  }
+}
+
+export interface DirectoryWatchOptions {
+  dir: string;
+  /** What is watched, in log lines: "workflows" or "plugins". */
+  what: string;
+  recursive?: boolean;
+  /** Which changed file names count (undefined name: the platform did not say, so it counts). */
+  accept: (file: string) => boolean;
+  /** Quiet time after the last change before `onQuiet` (editors and `git checkout` write in bursts). */
+  debounceMs: number;
+  onQuiet: () => Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * Hot reload's trigger: a change under `dir` schedules one `onQuiet` after `debounceMs` of quiet. A directory that
+ * cannot be watched is logged and left to reload on request only. `close()` stops it for good.
+ */
+export function watchDirectory(options: DirectoryWatchOptions): { close(): void } {
+  const { dir, what, logger } = options;
+  let closed = false;
+  let debounce: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  const schedule = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      if (closed) return;
+      options.onQuiet().catch((error: unknown) => logger.error({ msg: `${what} reload after a file change failed`, error: (error as Error).message }));
+    }, options.debounceMs);
+    debounce.unref();
+  };
+  try {
+    watcher = watch(dir, { persistent: false, recursive: options.recursive ?? false }, (_event, file) => {
+      if (file && !options.accept(String(file))) return;
+      schedule();
+    });
+    watcher.on('error', (error) => logger.warn({ msg: `watching the ${what} directory failed; reload on request only`, dir, error: error.message }));
+    logger.log({ msg: `watching ${what} directory`, dir });
+  } catch (error) {
+    logger.warn({ msg: `cannot watch the ${what} directory; reload on request only`, dir, error: (error as Error).message });
+  }
+  return {
+    close() {
+      closed = true;
+      clearTimeout(debounce);
+      watcher?.close();
+    },
+  };
+}
