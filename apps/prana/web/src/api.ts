@@ -117,6 +117,6 @@ export const paths = {
   auditCheckpoint: '/api/bucket/audit/checkpoint',
   karmaProfile: (user: string) => `/api/karma/api/v1/karma/${enc(user)}`,
   karmaStats: (user: string) => `/api/karma/v1/stats/user/${enc(user)}`,
-  karmaLedger: (user: string) => `/api/karma/v1/ledger/${enc(user)}`,
+  karmaHistory: (user: string, bucket: 'hour' | 'day') => `/api/karma/v1/karma/${enc(user)}/history${qs({ bucket })}`,
   telemetry: '/api/telemetry',
 };
