@@ -55,15 +55,17 @@ export function match(pattern: string, pathname: string): Record<string, string>
   return out;
 }
 
-export function Link({ to, children, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {
+export function Link({ to, children, onClick: also, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {
   const { navigate } = useRouter();
+  // A caller's onClick (the nav closes the phone menu) runs too; it used to replace this one, so nav links reloaded the page.
   const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
+    also?.(e);
     if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     navigate(to);
   };
   return (
-    <a href={to} onClick={onClick} {...rest}>
+    <a href={to} {...rest} onClick={onClick}>
       {children}
     </a>
   );
