@@ -2,6 +2,9 @@
 import type { RunListResponse, RunSummaryView } from '@pancha/contracts';
 import { deferred, eventually, StandInServer, TestBrowser, type Deferred } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
 import { RunWatch } from './run-watch.service';
 import { StreamController } from './stream.controller';
@@ -205,5 +208,37 @@ describe('PRANA live stream (GET /api/stream)', () => {
     const seen = karma.requests.find((r) => r.path === '/v1/karma/operator/history');
     expect(seen?.query.get('bucket')).toBe('hour');
     expect(seen?.headers.authorization).toMatch(/^Bearer /);
+  });
+
+  it('passes on only runs of the products people may see (policy people.products)', async () => {
+    // A policy where people see product "learning" only: a second BFF with it, on the same stand-ins.
+    const dir = mkdtempSync(path.join(tmpdir(), 'prana-policy-'));
+    const file = path.join(dir, 'policy.yaml');
+    const policy = readFileSync(path.resolve(__dirname, '../../../../config/policy.yaml'), 'utf8');
+    expect(policy).toMatch(/^  products: \['\*'\]$/m);
+    writeFileSync(file, policy.replace(/^  products: \['\*'\]$/m, "  products: ['learning']"));
+    const scoped = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, PRANA_STREAM_POLL_MS: '100', PANCHA_POLICY_FILE: file });
+    try {
+      const browser = new TestBrowser();
+      await browser.signIn(scoped.url, 'viewer', 'viewer-pass-1');
+      const s = await open(browser, scoped.url, 'runs');
+      expect(s.status).toBe(200);
+      const before = feedCalls();
+      await eventually(() => expect(feedCalls()).toBeGreaterThan(before + 1));
+      const t = Date.now() + 10_000;
+      const mine = summary(randomUUID(), 'running', new Date(t).toISOString(), { product: 'learning' });
+      const theirs = summary(randomUUID(), 'running', new Date(t + 1).toISOString(), { product: 'billing' });
+      const none = summary(randomUUID(), 'running', new Date(t + 2).toISOString(), { product: null });
+      feed = [mine, theirs, none];
+      await eventually(() => expect(s.events.some((e) => e.event === 'runs')).toBe(true));
+      const seenIds = () => s.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id));
+      // the watch handed all three to the stream: it passed on only the one of a product people see
+      await eventually(() => expect(seenIds()).toEqual([mine.run_id]));
+      expect(seenIds()).not.toContain(theirs.run_id);
+      expect(seenIds()).not.toContain(none.run_id);
+    } finally {
+      await scoped.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
