@@ -91,6 +91,8 @@ describe('PRANA console in Chromium', () => {
       await shot(page, 'view-run-waiting');
       await page.getByRole('button', { name: 'Approve mentor_ok' }).click();
       await page.locator('.facts .badge', { hasText: 'completed' }).waitFor({ timeout: 120_000 });
+      // Still live when it completed: the page did not fall back to polling, so completion came by push.
+      expect(await page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
       expect(await page.getByLabel('run inputs').textContent()).toContain('<img src=x');
       await shot(page, 'view-run-completed');
       expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
