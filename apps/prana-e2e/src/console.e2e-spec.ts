@@ -56,8 +56,18 @@ describe('PRANA console in Chromium', () => {
       await page.getByRole('button', { name: 'Submit task' }).click();
       const status = page.getByRole('status').filter({ hasText: 'accepted' });
       await status.waitFor({ timeout: 60_000 });
-      await status.getByRole('link', { name: /Follow the task|Watch its run/ }).click();
-      await page.getByText(/dispatched_success|run_started|completed/).first().waitFor({ timeout: 120_000 });
+      // The runs list beside the form is fed by the live stream (GET /api/stream), not by polling.
+      await page.locator('[data-testid=live-state][data-state=live]').first().waitFor({ timeout: 60_000 });
+      const link = status.getByRole('link', { name: /Follow the task|Watch its run/ });
+      const toRun = /Watch its run/.test((await link.textContent()) ?? '');
+      await link.click();
+      if (toRun) {
+        // The run page is live (no polling while it is): completion can only arrive by push.
+        await page.locator('[data-testid=live-state][data-state=live]').waitFor({ timeout: 60_000 });
+        await page.locator('.facts .badge', { hasText: 'completed' }).waitFor({ timeout: 120_000 });
+      } else {
+        await page.getByText(/dispatched_success|run_started|completed/).first().waitFor({ timeout: 120_000 });
+      }
       await shot(page, 'view-task');
       expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     });
@@ -74,11 +84,15 @@ describe('PRANA console in Chromium', () => {
       await page.getByRole('button', { name: 'Start run' }).click();
       await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/, { timeout: 60_000 });
       approvedRunId = page.url().split('/').pop() ?? '';
+      // Live: while the stream is up the run page does not poll, so every change below arrives by push.
+      await page.locator('[data-testid=live-state][data-state=live]').waitFor({ timeout: 60_000 });
       await page.getByRole('button', { name: 'Approve mentor_ok' }).waitFor({ timeout: 120_000 });
       expect(await page.locator('.react-flow__node').count()).toBeGreaterThan(0);
       await shot(page, 'view-run-waiting');
       await page.getByRole('button', { name: 'Approve mentor_ok' }).click();
       await page.locator('.facts .badge', { hasText: 'completed' }).waitFor({ timeout: 120_000 });
+      // Still live when it completed: the page did not fall back to polling, so completion came by push.
+      expect(await page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
       expect(await page.getByLabel('run inputs').textContent()).toContain('<img src=x');
       await shot(page, 'view-run-completed');
       // Bucket records the person, not a service, as who started and who approved the run.
@@ -130,8 +144,10 @@ describe('PRANA console in Chromium', () => {
       await page.getByRole('button', { name: 'Show' }).click();
       await page.getByRole('heading', { name: 'Ledger over time' }).waitFor({ timeout: 60_000 });
       await page.locator('.facts, [role=alert]').first().waitFor({ timeout: 60_000 });
-      await shot(page, 'view-karma');
+      // The ledger chart from Karma's history (the operator earned workflow_success above).
+      await page.getByText(/Merit and paap recorded per day/).waitFor({ timeout: 60_000 });
       await page.locator('.recharts-wrapper').first().waitFor({ timeout: 60_000 });
+      await shot(page, 'view-karma');
     });
   });
 

@@ -1,13 +1,15 @@
 import { Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
-import { KeyStore, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { type GovernanceSource, KeyStore, loadKeyStore, PolicyService, TokenIssuer } from '@pancha/governance';
 import { BaseServiceConfig, loggerOptions, ServiceIdentityOptions } from '@pancha/service-kit';
 import { LoggerModule } from 'nestjs-pino';
 import type { Writable } from 'node:stream';
 import { HealthController } from './api/health.controller';
 import { ProbesController } from './api/probes.controller';
 import { ProxyController } from './api/proxy.controller';
+import { RunWatch } from './api/run-watch.service';
 import { SessionController } from './api/session.controller';
+import { StreamController } from './api/stream.controller';
 import { TelemetryController } from './api/telemetry.controller';
 import { UpstreamService } from './api/upstream.service';
 import { AuthController } from './auth/auth.controller';
@@ -52,7 +54,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [LoggerModule.forRoot(loggerOptions('prana', config.LOG_LEVEL, options.logDestination))],
-      controllers: [ProbesController, AuthController, SessionController, HealthController, TelemetryController, ProxyController],
+      controllers: [ProbesController, AuthController, SessionController, HealthController, TelemetryController, StreamController, ProxyController],
       providers: [
         { provide: PranaConfig, useValue: config },
         { provide: BaseServiceConfig, useValue: config },
@@ -65,6 +67,9 @@ export class AppModule {
         OidcClientService,
         SignedInService,
         UpstreamService,
+        RunWatch,
+        // The live stream shows each person only runs of the products people may see (policy.yaml people.products).
+        { provide: PolicyService, useFactory: () => PolicyService.fromEnv(config as unknown as GovernanceSource) },
       ],
     };
   }

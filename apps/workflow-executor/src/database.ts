@@ -4,6 +4,7 @@ import { ExecutionEntity } from './execution/execution.entity';
 import { CreateExecutorTables1763800000000 } from './migrations/1763800000000-create-executor-tables';
 import { ProductScopedReads1764345000000 } from './migrations/1764345000000-product-scoped-reads';
 import { CreateWorkflowTables1764400000000 } from './migrations/1764400000000-create-workflow-tables';
+import { RunsChangeFeed1764500000000 } from './migrations/1764500000000-runs-change-feed';
 import { TaskEntity } from './tasks/task.entity';
 
 /** The executor database's schema, listed once for Nest (app.module.ts) and the TypeORM CLI (data-source.ts). */
@@ -13,4 +14,5 @@ export const EXECUTOR_MIGRATIONS = [
   CreateExecutorTables1763800000000,
   ProductScopedReads1764345000000,
   CreateWorkflowTables1764400000000,
+  RunsChangeFeed1764500000000,
 ];

@@ -58,6 +58,17 @@ describe('KarmaClient', () => {
     expect(seen.map((s) => s.url)).toEqual(['/api/v1/karma/a%2Fb%20c', '/v1/stats/user/u1', '/v1/q-table']);
   });
 
+  it('reads the ledger history with its query, escaping the user id', async () => {
+    reply = { status: 200, body: { user_id: 'a/b', bucket: 'hour', points: [] } };
+    const client = new KarmaClient({ baseUrl, tokens });
+    await client.history('a/b', { bucket: 'hour', since: new Date('2025-06-01T00:00:00Z'), until: '2025-06-02T00:00:00Z' });
+    await client.history('u1');
+    expect(seen.map((s) => s.url)).toEqual([
+      '/v1/karma/a%2Fb/history?since=2025-06-01T00:00:00.000Z&until=2025-06-02T00:00:00Z&bucket=hour',
+      '/v1/karma/u1/history',
+    ]);
+  });
+
   it('throws a non-retryable ServiceCallError for a 422 and a retryable one for a 503', async () => {
     const client = new KarmaClient({ baseUrl, tokens });
     reply = { status: 422, body: { code: 'unknown_action', message: 'data.action must be one of: …' } };

@@ -4,6 +4,8 @@ import {
   KARMA_EVENTS_ROUTE,
   type KarmaEventReply,
   type KarmaEventRequest,
+  type KarmaHistory,
+  type KarmaHistoryBucket,
   type KarmaProfile,
   type KarmaUserStats,
   type QTableView,
@@ -44,6 +46,19 @@ export class KarmaClient extends HttpServiceClient {
   /** GET /v1/stats/user/:user_id: the profile plus activity counts. */
   async userStats(userId: string): Promise<KarmaUserStats> {
     const res = await this.request<KarmaUserStats>({ method: 'GET', url: `/v1/stats/user/${encodeURIComponent(userId)}` });
+    return res.data;
+  }
+
+  /**
+   * GET /v1/karma/:user_id/history: merit, paap and net per hour or day bucket of the ledger (every bucket of
+   * the range; a range over KARMA_HISTORY_MAX_BUCKETS buckets or a bad parameter is a 422 naming it).
+   */
+  async history(userId: string, query: { since?: Date | string; until?: Date | string; bucket?: KarmaHistoryBucket } = {}): Promise<KarmaHistory> {
+    const params: Record<string, string> = {};
+    if (query.since !== undefined) params.since = query.since instanceof Date ? query.since.toISOString() : query.since;
+    if (query.until !== undefined) params.until = query.until instanceof Date ? query.until.toISOString() : query.until;
+    if (query.bucket !== undefined) params.bucket = query.bucket;
+    const res = await this.request<KarmaHistory>({ method: 'GET', url: `/v1/karma/${encodeURIComponent(userId)}/history`, params });
     return res.data;
   }
 

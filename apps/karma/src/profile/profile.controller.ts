@@ -1,16 +1,27 @@
-import { Controller, Get, Inject, Param } from '@nestjs/common';
-import type { KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
+import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import type { KarmaHistory, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
+import { HistoryService, type HistoryQuery } from './history.service';
 import { ProfileService } from './profile.service';
 
 @Controller()
 export class ProfileController {
-  constructor(@Inject(ProfileService) private readonly profiles: ProfileService) {}
+  constructor(
+    @Inject(ProfileService) private readonly profiles: ProfileService,
+    @Inject(HistoryService) private readonly histories: HistoryService,
+  ) {}
 
   @Get('api/v1/karma/:user_id')
   @RequireOperation('read')
   profile(@Param('user_id') userId: string): Promise<KarmaProfile> {
     return this.profiles.profile(userId);
+  }
+
+  /** The ledger over time: merit, paap and net per hour or day bucket (KarmaHistory). */
+  @Get('v1/karma/:user_id/history')
+  @RequireOperation('read')
+  history(@Param('user_id') userId: string, @Query() query: HistoryQuery): Promise<KarmaHistory> {
+    return this.histories.history(userId, query);
   }
 
   @Get('v1/stats/user/:user_id')

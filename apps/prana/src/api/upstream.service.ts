@@ -45,6 +45,14 @@ export class UpstreamService {
     return this.tokens.issue(service);
   }
 
+  /**
+   * PRANA's own service token for `service`, Core included: only for the live stream's shared watch, which reads
+   * for everyone at once and whose results each stream filters to what its person may see.
+   */
+  async serviceBearer(service: Upstream): Promise<string> {
+    return this.tokens.issue(service);
+  }
+
   async call(
     service: Upstream,
     method: string,

@@ -87,4 +87,20 @@ export class PranaConfig extends BaseServiceConfig {
   /** Upstream call timeout. */
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(120_000)
   PRANA_UPSTREAM_TIMEOUT_MS = 10_000;
+
+  /** Live stream (GET /api/stream): how often the one shared watch asks Core for changed runs while anyone listens. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(60_000)
+  PRANA_STREAM_POLL_MS = 1_000;
+
+  /** Live stream: a comment line this often keeps proxies and the browser from closing an idle stream. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(120_000)
+  PRANA_STREAM_HEARTBEAT_MS = 15_000;
+
+  /** Live stream: open streams per session at most (tabs); one more is a 429. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100)
+  PRANA_STREAM_MAX_PER_SESSION = 8;
+
+  /** Live stream: a stream ends after this long and the browser reconnects, so a signed-out session stops receiving. */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1_000) @Max(3_600_000)
+  PRANA_STREAM_MAX_AGE_MS = 300_000;
 }

@@ -37,6 +37,13 @@ export class Api {
   /** Called on a 401 from any call: the session expired; the app shows the sign-in screen. */
   onUnauthenticated: () => void = () => undefined;
 
+  /**
+   * Opens the BFF's live stream (server-sent events, same-origin cookie). Undefined where the browser has no
+   * EventSource: the views then poll slowly instead. Tests put a stand-in here.
+   */
+  openStream: ((url: string) => EventSource) | undefined =
+    typeof globalThis.EventSource === 'function' ? (url) => new globalThis.EventSource(url, { withCredentials: true }) : undefined;
+
   constructor(private readonly fetchImpl: Fetch = (...args) => globalThis.fetch(...args)) {}
 
   async request<T>(method: string, url: string, body?: unknown): Promise<T> {
@@ -117,6 +124,7 @@ export const paths = {
   auditCheckpoint: '/api/bucket/audit/checkpoint',
   karmaProfile: (user: string) => `/api/karma/api/v1/karma/${enc(user)}`,
   karmaStats: (user: string) => `/api/karma/v1/stats/user/${enc(user)}`,
-  karmaLedger: (user: string) => `/api/karma/v1/ledger/${enc(user)}`,
+  karmaHistory: (user: string, bucket: 'hour' | 'day') => `/api/karma/v1/karma/${enc(user)}/history${qs({ bucket })}`,
   telemetry: '/api/telemetry',
+  stream: (topics: string[]) => `/api/stream${qs({ topics: topics.join(',') })}`,
 };

@@ -28,6 +28,8 @@ export interface Loaded<T> {
   error: ApiError | undefined;
   loading: boolean;
   reload: () => void;
+  /** Replaces the data in place (a live push patched it); the next load replaces it again. */
+  set: (data: T) => void;
 }
 
 /**
@@ -72,5 +74,6 @@ export function useLoad<T>(fn: () => Promise<T>, key: string, pollMs?: number): 
     return () => clearInterval(t);
   }, [pollMs, key]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
-  return { data, error, loading, reload };
+  const set = useCallback((d: T) => setData(d), []);
+  return { data, error, loading, reload, set };
 }

@@ -150,6 +150,28 @@ describe('workflow engine on PostgreSQL', () => {
     expect(sink.requests.find((r) => r.key === `${runId}:call`)?.traceparent).toMatch(new RegExp(`^00-${run.trace_id}-`));
   });
 
+  it('GET /api/runs?updated_since= is a change feed: runs changed after the position, oldest change first, and where to continue', async () => {
+    const first = await h.call('GET', `/api/runs?updated_since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}&include_children=true&limit=500`);
+    expect(first.status).toBe(200);
+    const body = first.body as { runs: Array<{ run_id: string; updated_at: string }>; next_updated_since: string | null };
+    const at = body.runs.map((r) => r.updated_at);
+    expect([...at].sort()).toEqual(at);
+    // Continue from the newest position: nothing, until a run changes.
+    const after = body.next_updated_since ?? new Date(Date.now() - 3_600_000).toISOString();
+    const runId = await h.startRun('three-steps', '1.0.0', { user: 'feed' });
+    await finished(runId);
+    const next = await h.call('GET', `/api/runs?updated_since=${encodeURIComponent(after)}`);
+    const changed = (next.body as { runs: Array<{ run_id: string; status: string; updated_at: string }> }).runs;
+    expect(changed.map((r) => r.run_id)).toContain(runId);
+    expect(changed.find((r) => r.run_id === runId)).toMatchObject({ status: 'completed', updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:]+\.\d{6}Z$/) });
+    const last = (next.body as { next_updated_since: string }).next_updated_since;
+    const none = await h.call('GET', `/api/runs?updated_since=${encodeURIComponent(last)}`);
+    expect((none.body as { runs: unknown[]; next_updated_since: null }).runs).toEqual([]);
+    expect((none.body as { next_updated_since: null }).next_updated_since).toBeNull();
+    const both = await h.call('GET', `/api/runs?updated_since=${encodeURIComponent(last)}&cursor=abc`);
+    expect(both.status).toBe(422);
+  });
+
   it('records the lifecycle in Bucket in order and scores the run once in Karma', async () => {
     const runId = await h.startRun('three-steps', '1.0.0', { user: 'ravi' });
     await finished(runId);

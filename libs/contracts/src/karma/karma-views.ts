@@ -136,3 +136,37 @@ export interface QTableView {
   updates: number;
   cells: QCellView[];
 }
+
+/** The width of one bucket of `GET /v1/karma/:user_id/history`. */
+export type KarmaHistoryBucket = 'hour' | 'day';
+export const KARMA_HISTORY_BUCKETS: readonly KarmaHistoryBucket[] = ['hour', 'day'];
+/** A history answer spans at most this many buckets (a wider range is a 422 naming `since`). */
+export const KARMA_HISTORY_MAX_BUCKETS = 1000;
+
+/**
+ * One bucket of a user's ledger: what was recorded in it (by the time Karma recorded it, UTC buckets).
+ * merit = Σ merit_weight × amount of the action entries (penalties are negative); paap = Σ class weight of the
+ * paap entries recorded; net = merit − paap; net_cumulative runs from the first bucket of the answer. These are
+ * flows per bucket, not balances: decay, expiry and atonement show in the profile, not here.
+ */
+export interface KarmaHistoryPoint {
+  /** Start of the bucket (ISO 8601, UTC). */
+  at: string;
+  merit: number;
+  paap: number;
+  net: number;
+  net_cumulative: number;
+  /** Ledger entries recorded in the bucket. */
+  entries: number;
+}
+
+/** `GET /v1/karma/:user_id/history?since=&until=&bucket=hour|day`: every bucket of the range, empty ones as zeros. */
+export interface KarmaHistory {
+  user_id: string;
+  bucket: KarmaHistoryBucket;
+  since: string;
+  until: string;
+  /** Ledger entries in the whole range (0: nothing to draw). */
+  entries: number;
+  points: KarmaHistoryPoint[];
+}

@@ -149,6 +149,15 @@ export class RunListQueryDto {
   /** Opaque cursor from the previous page's `next_cursor`. */
   @IsOptional() @IsString() @MaxLength(200)
   cursor?: string;
+
+  /**
+   * Change feed: only runs whose row changed after this instant (`updated_at` > it), oldest change first, with
+   * `next_updated_since` to pass on next time (microsecond precision). Not combinable with `cursor`. A watcher
+   * (PRANA's live stream) asks with a small overlap and de-duplicates by (run_id, updated_at): a transaction
+   * that commits late can carry an earlier timestamp.
+   */
+  @IsOptional() @IsISO8601()
+  updated_since?: string;
 }
 
 export interface RunErrorView {
@@ -200,6 +209,8 @@ export interface RunSummaryView {
   completed_at: string | null;
   duration_ms: number | null;
   error: RunErrorView | null;
+  /** When the run's row last changed (ISO 8601 with microseconds): the change-feed position of `updated_since`. */
+  updated_at?: string;
 }
 
 export interface RunView extends RunSummaryView {
@@ -220,4 +231,6 @@ export interface RunView extends RunSummaryView {
 export interface RunListResponse {
   runs: RunSummaryView[];
   next_cursor: string | null;
+  /** With `updated_since`: the newest `updated_at` of this page (pass it as the next `updated_since`), or null when empty. */
+  next_updated_since?: string | null;
 }

@@ -70,3 +70,62 @@ export class FakeBff {
     return this.requests.filter((r) => r.method !== 'GET');
   }
 }
+
+/**
+ * A stand-in for the browser's EventSource on the BFF's live stream (jsdom has none): the test opens, pushes,
+ * drops and restores it. Created through Api.openStream (render.tsx wires FakeBff.openStream in).
+ */
+export class FakeEventSource extends EventTarget {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSED = 2;
+  readyState = 0;
+  onerror: ((e: Event) => void) | null = null;
+  closed = false;
+
+  constructor(readonly url: string) {
+    super();
+  }
+
+  get topics(): string[] {
+    return (new URL(this.url, 'http://prana.test').searchParams.get('topics') ?? '').split(',');
+  }
+
+  /** The BFF accepted the stream: `ready`. */
+  open(upstream: 'up' | 'down' = 'up'): void {
+    this.readyState = 1;
+    this.emit('ready', { topics: this.topics, upstream });
+  }
+
+  emit(event: string, data: unknown): void {
+    this.dispatchEvent(new MessageEvent(event, { data: JSON.stringify(data) }));
+  }
+
+  /** The connection dropped; the browser would retry (CONNECTING), or gave up (CLOSED). */
+  drop(closed = false): void {
+    this.readyState = closed ? 2 : 0;
+    this.onerror?.(new Event('error'));
+  }
+
+  close(): void {
+    this.readyState = 2;
+    this.closed = true;
+  }
+}
+
+export interface FakeBffStreams {
+  streams: FakeEventSource[];
+  openStream: (url: string) => EventSource;
+}
+
+/** Adds live-stream stand-ins to a FakeBff: every stream the console opens is kept in `streams`. */
+export function withStreams(bff: FakeBff): FakeBff & FakeBffStreams {
+  const b = bff as FakeBff & FakeBffStreams;
+  b.streams = [];
+  b.openStream = (url: string) => {
+    const es = new FakeEventSource(url);
+    b.streams.push(es);
+    return es as unknown as EventSource;
+  };
+  return b;
+}

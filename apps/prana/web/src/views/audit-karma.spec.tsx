@@ -61,10 +61,16 @@ describe('Karma', () => {
     net_karma: 13, role: 'learner', predicted_next_role: 'volunteer', recommended_action: 'help', q_values: { help: 0.8, study: 0.2, rest: -0.1 },
   };
 
-  it('shows merit, paap, net karma, role, next role and Q-values as a heat map, and the ledger chart', async () => {
+  const history = (points: Array<[string, number, number, number]>) => ({
+    user_id: 'viewer', bucket: 'day', since: '2026-10-29T10:00:00.000Z', until: '2026-11-28T10:00:00.000Z',
+    entries: points.reduce((n, [, merit, paap]) => n + (merit || paap ? 2 : 0), 0),
+    points: points.map(([at, merit, paap, net_cumulative]) => ({ at, merit, paap, net: merit - paap, net_cumulative, entries: merit || paap ? 2 : 0 })),
+  });
+
+  it('shows merit, paap, net karma, role, next role and Q-values as a heat map, and the ledger chart from Karma\'s history', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
-    bff.on('GET', '/api/karma/v1/ledger/viewer', () => ({ points: [{ at: '2026-11-27T00:00:00Z', net_karma: 5 }, { at: '2026-11-28T00:00:00Z', net_karma: 13 }] }));
+    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => history([['2026-11-27T00:00:00.000Z', 5, 0, 5], ['2026-11-28T00:00:00.000Z', 10, 2, 13]]));
     const { container } = renderApp(bff, '/karma');
     expect(await screen.findByText('volunteer')).toBeTruthy();
     expect(screen.getByText('Net karma').nextElementSibling?.textContent).toBe('13');
@@ -72,14 +78,30 @@ describe('Karma', () => {
     expect([...cells].map((c) => c.title)).toEqual(['help: 0.8', 'study: 0.2', 'rest: -0.1']);
     // highest value darkest
     expect(cells[0].style.background).not.toBe(cells[2].style.background);
-    await screen.findByText('Net karma over time');
+    await screen.findByText(/Merit and paap recorded per day/);
     expect(container.querySelector('.recharts-wrapper')).toBeTruthy();
+    expect(bff.requests.find((r) => r.path === '/api/karma/v1/karma/viewer/history')?.query.get('bucket')).toBe('day');
+    // by hour: asks Karma again with the other bucket
+    fireEvent.change(screen.getByLabelText(/Bucket/), { target: { value: 'hour' } });
+    await waitFor(() => expect(bff.requests.filter((r) => r.path === '/api/karma/v1/karma/viewer/history').at(-1)?.query.get('bucket')).toBe('hour'));
   });
 
-  it('falls back to the balances chart when Karma has no ledger history, and says why', async () => {
+  it('says so when the user has no ledger entries in the range', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
+    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => history([['2026-11-28T00:00:00.000Z', 0, 0, 0]]));
+    const { container } = renderApp(bff, '/karma');
+    expect(await screen.findByText('No ledger entries for viewer in this range.')).toBeTruthy();
+    expect(container.querySelector('.recharts-wrapper')).toBeNull();
+  });
+
+  it('shows which service failed when the history cannot be loaded, and still shows the profile', async () => {
+    const bff = new FakeBff('viewer');
+    bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
+    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => ({ status: 503, body: { error: 'upstream_unavailable', message: 'karma is not answering' } }));
     renderApp(bff, '/karma');
-    expect((await screen.findByText(/Token balances now/)).textContent).toContain('ledger history is not available');
+    const alert = await screen.findByText(/Could not load the karma ledger of viewer \(Karma\)/);
+    expect(alert.closest('[role=alert]')?.textContent).toContain('karma is not answering');
+    expect(await screen.findByText('volunteer')).toBeTruthy();
   });
 });

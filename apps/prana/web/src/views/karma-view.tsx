@@ -1,22 +1,10 @@
 import { useState, type FormEvent } from 'react';
-import { CartesianGrid, Line, LineChart, Tooltip, XAxis, YAxis, Bar, BarChart } from 'recharts';
+import type { KarmaHistory, KarmaHistoryBucket } from '@pancha/contracts';
+import { Bar, CartesianGrid, ComposedChart, Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Loading } from '../components/common';
 import type { KarmaProfile } from '../types';
-
-interface LedgerPoint {
-  at: string;
-  net_karma?: number;
-  merit?: number;
-  paap?: number;
-  [k: string]: unknown;
-}
-
-function ledgerPoints(data: unknown): LedgerPoint[] {
-  const arr = Array.isArray(data) ? data : ((data ?? {}) as { points?: unknown; entries?: unknown }).points ?? ((data ?? {}) as { entries?: unknown }).entries;
-  return Array.isArray(arr) ? (arr as LedgerPoint[]) : [];
-}
 
 /** Q-values as a heat map: one cell per action, colour from the lowest (light) to the highest value (dark). */
 export function QHeatMap({ values }: { values: Record<string, number> }) {
@@ -52,14 +40,14 @@ export function KarmaView() {
   const [userId, setUserId] = useState(session.user.username);
   const [draft, setDraft] = useState(userId);
   const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, 15_000);
-  const ledger = useLoad(() => api.get<unknown>(paths.karmaLedger(userId)), `l:${userId}`, 30_000);
+  const [bucket, setBucket] = useState<KarmaHistoryBucket>('day');
+  const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, 60_000);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setUserId(draft.trim());
   };
   const p = profile.data;
-  const points = ledgerPoints(ledger.data);
-  const balances = p ? Object.entries(p.balances).map(([token, value]) => ({ token, value })) : [];
+  const h = history.data;
   return (
     <>
       <h1>Karma</h1>
@@ -104,30 +92,32 @@ export function KarmaView() {
       )}
       <section className="card" aria-labelledby="ledger-h">
         <h2 id="ledger-h">Ledger over time</h2>
-        {points.length > 0 ? (
+        <label>
+          Bucket{' '}
+          <select value={bucket} onChange={(e) => setBucket(e.target.value as KarmaHistoryBucket)}>
+            <option value="day">day (last 30 days)</option>
+            <option value="hour">hour (last 48 hours)</option>
+          </select>
+        </label>
+        {history.error && <ErrorState error={history.error} what={`the karma ledger of ${userId} (Karma)`} />}
+        {!h && !history.error && <Loading what="the ledger history" />}
+        {h && h.entries === 0 && <EmptyState>No ledger entries for {userId} in this range.</EmptyState>}
+        {h && h.entries > 0 && (
           <figure>
-            <figcaption>Net karma over time</figcaption>
-            <LineChart width={640} height={220} data={points} accessibilityLayer>
+            <figcaption>
+              Merit and paap recorded per {h.bucket}, and net karma accumulated since <time dateTime={h.since}>{h.since.slice(0, 10)}</time>
+            </figcaption>
+            <ComposedChart width={640} height={240} data={h.points} accessibilityLayer>
               <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="at" tickFormatter={(v: string) => String(v).slice(5, 16)} />
+              <XAxis dataKey="at" tickFormatter={(v: string) => (h.bucket === 'hour' ? String(v).slice(5, 13).replace('T', ' ') + 'h' : String(v).slice(5, 10))} />
               <YAxis />
               <Tooltip />
-              <Line dataKey="net_karma" stroke="#0969da" isAnimationActive={false} />
-            </LineChart>
+              <Legend />
+              <Bar dataKey="merit" name="merit" fill="#1a7f37" isAnimationActive={false} />
+              <Bar dataKey="paap" name="paap" fill="#cf222e" isAnimationActive={false} />
+              <Line dataKey="net_cumulative" name="net karma (cumulative)" stroke="#0969da" dot={false} isAnimationActive={false} />
+            </ComposedChart>
           </figure>
-        ) : balances.length > 0 ? (
-          <figure>
-            <figcaption>Token balances now{ledger.error ? ' (the ledger history is not available: ' + ledger.error.message + ')' : ''}</figcaption>
-            <BarChart width={640} height={220} data={balances} accessibilityLayer>
-              <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="token" />
-              <YAxis />
-              <Tooltip />
-              <Bar dataKey="value" fill="#0969da" isAnimationActive={false} />
-            </BarChart>
-          </figure>
-        ) : (
-          !profile.error && <EmptyState>No ledger entries for this user yet.</EmptyState>
         )}
       </section>
     </>

@@ -1,5 +1,6 @@
 import { fireEvent, screen, waitFor } from '@testing-library/react';
-import { FakeBff } from '../testing/fake-bff';
+import { act } from '@testing-library/react';
+import { FakeBff, withStreams } from '../testing/fake-bff';
 import { ONBOARD_MANIFEST, runView } from '../testing/fixtures';
 import { renderApp } from '../testing/render';
 import { approvalSignal, stepGraph } from './run-view';
@@ -11,6 +12,22 @@ function serve(bff: FakeBff, run = runView()) {
 }
 
 describe('Run page', () => {
+  it('subscribes to its run and reloads it when a change is pushed (no polling while live)', async () => {
+    const bff = withStreams(new FakeBff('viewer'));
+    let run = serve(bff);
+    bff.on('GET', `/api/core/runs/${run.run_id}`, () => run);
+    renderApp(bff, `/runs/${run.run_id}`);
+    await screen.findByText(/mentor_ok · approval · running/);
+    await waitFor(() => expect(bff.streams).toHaveLength(1));
+    const es = bff.streams[0];
+    expect(es.topics).toEqual([`run:${run.run_id}`]);
+    act(() => es.open());
+    run = { ...run, status: 'completed', steps: run.steps.map((s) => ({ ...s, status: 'completed' })) };
+    act(() => es.emit('runs', { topic: `run:${run.run_id}`, runs: [{ run_id: run.run_id, status: 'completed' }] }));
+    await screen.findByText(/mentor_ok · approval · completed/);
+    expect(screen.getByTestId('live-state').textContent).toBe('Live');
+  });
+
   it('draws the step graph and shows each step’s attempts, timing, input and output', async () => {
     const bff = new FakeBff('viewer');
     const run = serve(bff);

@@ -4,6 +4,7 @@ import { useMemo, useState } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { Duration, ErrorState, Json, Loading, StatusBadge, Time, TraceLink } from '../components/common';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { RunStepView, RunView as Run } from '../types';
 
@@ -60,7 +61,9 @@ export function approvalSignal(manifest: unknown, stepId: string): string {
 
 export function RunView({ runId }: { runId: string }) {
   const { api, can } = useApp();
-  const run = useLoad(() => api.get<Run>(paths.run(runId)), runId, 2_000);
+  // A push for this run (or one of its sub-runs) reloads it; it polls slowly only while the stream is down.
+  const live = useLive([`run:${runId}`], { onRuns: () => run.reload(), onReconnect: () => run.reload() });
+  const run = useLoad(() => api.get<Run>(paths.run(runId)), runId, live === 'down' ? FALLBACK_POLL_MS : undefined);
   // Tolerate a run view without steps/attempts/signals (queued runs, an older executor): never a blank page.
   const r = run.data ? { ...run.data, steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })), signals: run.data.signals ?? [] } : undefined;
   const manifest = useLoad(() => (r ? api.get<unknown>(paths.workflowVersion(r.workflow, r.version)) : Promise.resolve(null)), r ? `${r.workflow}@${r.version}` : '');
@@ -91,7 +94,7 @@ export function RunView({ runId }: { runId: string }) {
   return (
     <>
       <h1>
-        Run <code>{r.run_id.slice(0, 8)}</code> of <Link to={`/workflows/${encodeURIComponent(r.workflow)}`}>{r.workflow}</Link> {r.version}
+        Run <code>{r.run_id.slice(0, 8)}</code> of <Link to={`/workflows/${encodeURIComponent(r.workflow)}`}>{r.workflow}</Link> {r.version} <LiveBadge state={live} />
       </h1>
       <dl className="facts">
         <dt>Status</dt>

@@ -1,5 +1,5 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { FakeBff } from '../testing/fake-bff';
+import { FakeBff, withStreams } from '../testing/fake-bff';
 import { runSummary } from '../testing/fixtures';
 import { renderApp } from '../testing/render';
 
@@ -68,22 +68,67 @@ describe('Tasks and runs', () => {
     expect(screen.queryByLabelText('What should Pancha do?')).toBeNull();
   });
 
-  it('refreshes the list live (polling) without a reload', async () => {
+  it('updates the list from the live stream: a pushed change patches its row, a new run reloads, a reconnect reloads once', async () => {
+    const bff = withStreams(new FakeBff('viewer'));
+    const run = runSummary({ status: 'running' });
+    const other = runSummary({ status: 'running' });
+    let list = [run];
+    bff.on('GET', '/api/core/runs', () => ({ runs: list, next_cursor: null }));
+    renderApp(bff, '/');
+    await screen.findByText(run.run_id.slice(0, 8));
+    await waitFor(() => expect(bff.streams).toHaveLength(1));
+    const es = bff.streams[0];
+    expect(es.url).toBe('/api/stream?topics=runs');
+    act(() => es.open());
+    expect(screen.getByTestId('live-state').textContent).toBe('Live');
+    const loads = () => bff.requests.filter((r) => r.path === '/api/core/runs').length;
+    const before = loads();
+
+    // the run completes: its row changes without asking the server
+    act(() => es.emit('runs', { topic: 'runs', runs: [{ ...run, status: 'completed' }] }));
+    expect(within(screen.getByRole('table')).getByText('completed')).toBeTruthy();
+    expect(loads()).toBe(before);
+
+    // a new run: the first page is asked for again
+    list = [other, run];
+    act(() => es.emit('runs', { topic: 'runs', runs: [other] }));
+    await screen.findByText(other.run_id.slice(0, 8));
+    expect(loads()).toBe(before + 1);
+
+    // a drop: paused (polling slowly); back: one reload
+    act(() => es.drop());
+    expect(screen.getByTestId('live-state').textContent).toMatch(/paused; refreshing every 15 s/);
+    act(() => es.open());
+    await waitFor(() => expect(loads()).toBe(before + 2));
+    expect(screen.getByTestId('live-state').textContent).toBe('Live');
+  });
+
+  it('polls slowly, and says so, only while the stream is down', async () => {
     jest.useFakeTimers();
     try {
-      const bff = new FakeBff('viewer');
+      const bff = withStreams(new FakeBff('viewer'));
       const run = runSummary({ status: 'running' });
       bff.on('GET', '/api/core/runs', () => ({ runs: [run], next_cursor: null }));
       renderApp(bff, '/');
       await act(async () => {
         await jest.advanceTimersByTimeAsync(100);
       });
-      expect(within(screen.getByRole('table')).getByText('running')).toBeTruthy();
+      const es = bff.streams[0];
+      act(() => es.open());
+      const loads = () => bff.requests.filter((r) => r.path === '/api/core/runs').length;
+      const live = loads();
+      await act(async () => {
+        await jest.advanceTimersByTimeAsync(60_000);
+      });
+      expect(loads()).toBe(live); // live: no polling at all
+      act(() => es.emit('upstream', { up: false, message: 'Core is not answering' }));
+      expect(screen.getByTestId('live-state').dataset.state).toBe('down');
       run.status = 'completed';
       await act(async () => {
-        await jest.advanceTimersByTimeAsync(3_100);
+        await jest.advanceTimersByTimeAsync(15_100);
       });
       expect(within(screen.getByRole('table')).getByText('completed')).toBeTruthy();
+      expect(loads()).toBe(live + 1);
     } finally {
       jest.useRealTimers();
     }

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, Time, TraceLink, useCursorPager } from '../components/common';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { HandleTaskAccepted, RunListResponse } from '../types';
 
@@ -63,14 +64,30 @@ export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
   const pager = useCursorPager();
   const query = { workflow: fixedWorkflow ?? (workflow || undefined), status: status || undefined, since: since ? new Date(since).toISOString() : undefined, limit: PAGE, cursor: pager.cursor };
   const key = JSON.stringify(query);
-  const runs = useLoad(() => api.get<RunListResponse>(paths.runs(query)), key, 3_000);
+  // Pushes patch the list (or reload it for a new run); it polls slowly only while the stream is down.
+  const state = useLive(['runs'], {
+    onRuns: (pushed) => {
+      const current = runs.data;
+      const top = pushed.filter((r) => r.parent_run_id === null && (!query.workflow || r.workflow === query.workflow));
+      if (!current || top.length === 0) return;
+      const byId = new Map(top.map((r) => [r.run_id, r]));
+      const fresh = top.some((r) => !current.runs.some((c) => c.run_id === r.run_id));
+      // A new run (first page only) or a status filter the change may leave: ask again; otherwise patch in place.
+      if ((fresh && !pager.cursor) || (query.status && current.runs.some((c) => byId.has(c.run_id)))) runs.reload();
+      else if (current.runs.some((c) => byId.has(c.run_id))) runs.set({ ...current, runs: current.runs.map((c) => ({ ...c, ...(byId.get(c.run_id) ?? {}) })) });
+    },
+    onReconnect: () => runs.reload(),
+  });
+  const runs = useLoad(() => api.get<RunListResponse>(paths.runs(query)), key, state === 'down' ? FALLBACK_POLL_MS : undefined);
   const onFilter = (fn: () => void) => {
     fn();
     pager.reset();
   };
   return (
     <section aria-labelledby="runs-h" className="card">
-      <h2 id="runs-h">Runs</h2>
+      <h2 id="runs-h">
+        Runs <LiveBadge state={state} />
+      </h2>
       <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter runs">
         {!fixedWorkflow && (
           <label>
@@ -99,7 +116,7 @@ export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
       {runs.data && runs.data.runs.length > 0 && (
         <div className="table-wrap">
           <table>
-            <caption className="sr-only">Runs, newest first, refreshed every 3 seconds</caption>
+            <caption className="sr-only">Runs, newest first, updated live</caption>
             <thead>
               <tr>
                 <th scope="col">Run</th>

@@ -53,11 +53,13 @@ interface RunRow {
   completed_at: Date | null;
   deadline_at: Date | null;
   cursor_at: string;
+  updated_at_text: string;
 }
 
 // created_at::text keeps the microseconds a JS Date would drop, so a page cursor never skips a row.
 const SUMMARY_COLUMNS = `run_id, workflow, version, status, user_id, product, trace_id, parent_run_id, created_at, started_at,
-  completed_at, error, created_at::text AS cursor_at`;
+  completed_at, error, created_at::text AS cursor_at,
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at_text`;
 
 /** The executor's governed runs API: start (from Core's outbox), read, list, cancel, retry, signal. */
 @Injectable()
@@ -188,6 +190,10 @@ export class RunsService {
     if (query.include_children !== 'true') where.push('parent_run_id IS NULL');
     const products = productFilter(requester);
     if (products) add('product = ANY(?)', products);
+    if (query.updated_since) {
+      if (query.cursor) throw validationException([{ field: 'cursor', messages: ['cursor pages the list by creation; it cannot be combined with updated_since'] }]);
+      add('updated_at > ?', query.updated_since);
+    }
     if (query.cursor) {
       const cursor = decodeCursor(query.cursor);
       if (!cursor) throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
@@ -198,11 +204,15 @@ export class RunsService {
     params.push(limit + 1);
     const rows: RunRow[] = await this.dataSource.query(
       `SELECT ${SUMMARY_COLUMNS} FROM workflow_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
+       ORDER BY ${query.updated_since ? 'updated_at ASC, run_id ASC' : 'created_at DESC, run_id DESC'} LIMIT $${params.length}`,
       params,
     );
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
+    if (query.updated_since) {
+      // The change feed: oldest change first; the caller continues from the last one it got.
+      return { runs: page.map(toSummary), next_cursor: null, next_updated_since: last ? last.updated_at_text : null };
+    }
     return {
       runs: page.map(toSummary),
       next_cursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.run_id) : null,
@@ -370,6 +380,7 @@ function toSummary(row: RunRow): RunSummaryView {
     completed_at: iso(row.completed_at),
     duration_ms: row.started_at && row.completed_at ? row.completed_at.getTime() - row.started_at.getTime() : null,
     error: row.error ?? null,
+    ...(row.updated_at_text ? { updated_at: row.updated_at_text } : {}),
   };
 }
 

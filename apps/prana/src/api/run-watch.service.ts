@@ -1,0 +1,147 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import type { RunListResponse, RunSummaryView } from '@pancha/contracts';
+import { PranaConfig } from '../config/env.validation';
+import { UpstreamService } from './upstream.service';
+
+/** What a subscriber hears: runs that changed, or that the watch lost (or regained) Core. */
+export type RunWatchEvent = { type: 'runs'; runs: RunSummaryView[] } | { type: 'upstream'; up: boolean; message?: string };
+export type RunWatchListener = (event: RunWatchEvent) => void;
+
+/** A transaction that commits late can carry an earlier updated_at: each ask reaches back this far and de-duplicates. */
+export const WATCH_OVERLAP_MS = 3_000;
+const PAGE = 500;
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * The one upstream watch of PRANA's live stream: however many browser tabs listen, a single loop asks Core's
+ * change feed (`GET /runs?updated_since=`, with PRANA's service identity) for runs changed since its position
+ * and hands each change to every listener; it starts with the first listener and stops with the last. Each
+ * listener (a stream) decides what its person may see (stream.controller.ts).
+ */
+@Injectable()
+export class RunWatch implements OnModuleDestroy {
+  private readonly logger = new Logger(RunWatch.name);
+  private readonly listeners = new Set<RunWatchListener>();
+  private timer: NodeJS.Timeout | undefined;
+  private generation = 0;
+  private position: string | undefined;
+  /** run_id → updated_at already announced, for the overlap window. */
+  private readonly seen = new Map<string, string>();
+  private up = true;
+  private failures = 0;
+  /** Calls made to Core's change feed (tests and /metrics-style checks: one watch, not one per tab). */
+  upstreamCalls = 0;
+
+  constructor(
+    private readonly config: PranaConfig,
+    private readonly upstream: UpstreamService,
+  ) {}
+
+  get listening(): number {
+    return this.listeners.size;
+  }
+
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
+  get upstreamUp(): boolean {
+    return this.up;
+  }
+
+  subscribe(listener: RunWatchListener): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) this.start();
+    return () => {
+      if (!this.listeners.delete(listener)) return;
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  onModuleDestroy(): void {
+    this.listeners.clear();
+    this.stop();
+  }
+
+  private start(): void {
+    this.generation += 1;
+    this.position = undefined;
+    this.seen.clear();
+    this.up = true;
+    this.failures = 0;
+    this.schedule(0, this.generation);
+  }
+
+  private stop(): void {
+    this.generation += 1;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(ms: number, generation: number): void {
+    this.timer = setTimeout(() => void this.tick(generation), ms);
+    this.timer.unref?.();
+  }
+
+  private async tick(generation: number): Promise<void> {
+    let delay = this.config.PRANA_STREAM_POLL_MS;
+    try {
+      const first = this.position === undefined;
+      // Listeners load their view when they connect: the first ask only sets the position.
+      const since = first ? new Date(Date.now() - WATCH_OVERLAP_MS).toISOString() : new Date(Date.parse(this.position!) - WATCH_OVERLAP_MS).toISOString();
+      this.upstreamCalls += 1;
+      const answer = await this.upstream.call('core', 'GET', `/runs?updated_since=${encodeURIComponent(since)}&include_children=true&limit=${PAGE}`, {
+        bearer: await this.upstream.serviceBearer('core'),
+      });
+      if (generation !== this.generation) return;
+      if (answer.status !== 200) throw new Error(`core answered ${answer.status} to the runs change feed`);
+      const body = answer.body as RunListResponse;
+      const changed: RunSummaryView[] = [];
+      for (const run of body.runs ?? []) {
+        const at = run.updated_at ?? run.completed_at ?? run.started_at ?? run.created_at;
+        const known = this.seen.get(run.run_id);
+        if (known !== undefined && known >= at) continue;
+        this.seen.set(run.run_id, at);
+        if (!first) changed.push(run);
+        if (!this.position || at > this.position) this.position = at;
+      }
+      if (!this.position) this.position = since;
+      this.forget();
+      if (!this.up) {
+        this.up = true;
+        this.emit({ type: 'upstream', up: true });
+      }
+      this.failures = 0;
+      if (changed.length) this.emit({ type: 'runs', runs: changed });
+      // A full page: more are waiting; ask again at once.
+      if ((body.runs?.length ?? 0) >= PAGE && changed.length) delay = 0;
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.failures += 1;
+      delay = Math.min(MAX_BACKOFF_MS, this.config.PRANA_STREAM_POLL_MS * 2 ** Math.min(this.failures, 4));
+      if (this.up) {
+        this.up = false;
+        this.logger.warn(`live stream: the runs change feed failed: ${(error as Error).message}`);
+        this.emit({ type: 'upstream', up: false, message: 'Core is not answering; live updates paused' });
+      }
+    }
+    if (generation === this.generation) this.schedule(delay, generation);
+  }
+
+  /** Keeps the de-duplication map to the overlap window. */
+  private forget(): void {
+    if (!this.position) return;
+    const horizon = new Date(Date.parse(this.position) - 2 * WATCH_OVERLAP_MS).toISOString();
+    for (const [id, at] of this.seen) if (at < horizon) this.seen.delete(id);
+  }
+
+  private emit(event: RunWatchEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.warn(`live stream listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+}

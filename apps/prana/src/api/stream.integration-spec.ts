@@ -1,0 +1,244 @@
+// The live stream (GET /api/stream) and the karma history route, against a real oidc-provider and stand-ins.
+import type { RunListResponse, RunSummaryView } from '@pancha/contracts';
+import { deferred, eventually, StandInServer, TestBrowser, type Deferred } from '@pancha/testing';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
+import { RunWatch } from './run-watch.service';
+import { StreamController } from './stream.controller';
+
+jest.setTimeout(60_000);
+
+function summary(run_id: string, status: RunSummaryView['status'], updated_at: string, patch: Partial<RunSummaryView> = {}): RunSummaryView {
+  return {
+    run_id, workflow: 'onboard', version: '1.0.0', status, user_id: 'u', product: null, trace_id: 'a'.repeat(32), parent_run_id: null,
+    created_at: '2026-11-29T00:00:00.000Z', started_at: null, completed_at: null, duration_ms: null, error: null, updated_at, ...patch,
+  };
+}
+
+/** Core's change feed as a stand-in: runs with their updated_at; answers what changed after updated_since. */
+let feed: RunSummaryView[] = [];
+let hold: Deferred<void> | null = null;
+let pending = 0;
+const core = new StandInServer(async (req) => {
+  if (req.path === '/runs' && req.query.get('updated_since')) {
+    pending += 1;
+    try {
+      if (hold) await hold.promise;
+    } finally {
+      pending -= 1;
+    }
+    const since = req.query.get('updated_since')!;
+    const runs = feed.filter((r) => r.updated_at! > since).sort((a, b) => a.updated_at!.localeCompare(b.updated_at!));
+    const body: RunListResponse = { runs, next_cursor: null, next_updated_since: runs.at(-1)?.updated_at ?? null };
+    return { status: 200, body };
+  }
+  return { status: 200, body: { path: req.path } };
+});
+const karma = new StandInServer((req) => ({ status: 200, body: { user_id: 'operator', bucket: req.query.get('bucket'), points: [] } }));
+const bucket = new StandInServer(() => ({ status: 200, body: {} }));
+
+const opened: Stream[] = [];
+
+interface Stream {
+  status: number;
+  events: Array<{ event: string; data: unknown }>;
+  raw: string;
+  close(): void;
+}
+
+async function open(browser: TestBrowser, url: string, topics: string): Promise<Stream> {
+  const ac = new AbortController();
+  const sid = browser.cookie(url, 'prana.sid');
+  const res = await fetch(`${url}/api/stream?topics=${encodeURIComponent(topics)}`, { headers: sid ? { cookie: `prana.sid=${sid}`, accept: 'text/event-stream' } : {}, signal: ac.signal });
+  const stream: Stream = { status: res.status, events: [], raw: '', close: () => ac.abort() };
+  opened.push(stream);
+  if (res.status !== 200 || !res.body) {
+    stream.raw = await res.text();
+    return stream;
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const text = decoder.decode(value, { stream: true });
+        stream.raw += text;
+        buffer += text;
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) stream.events.push({ event, data: JSON.parse(data) });
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return stream;
+}
+
+describe('PRANA live stream (GET /api/stream)', () => {
+  let prana: PranaHarness;
+  let operator: TestBrowser;
+  let viewer: TestBrowser;
+  const feedCalls = () => core.requests.filter((r) => r.path === '/runs' && r.query.get('updated_since')).length;
+
+  beforeAll(async () => {
+    await Promise.all([core.start(), karma.start(), bucket.start()]);
+    prana = await startPranaHarness({
+      CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url,
+      PRANA_STREAM_POLL_MS: '100', PRANA_STREAM_HEARTBEAT_MS: '200', PRANA_STREAM_MAX_PER_SESSION: '2',
+    });
+    operator = new TestBrowser();
+    await operator.signIn(prana.url, 'operator', 'operator-pass-1');
+    viewer = new TestBrowser();
+    await viewer.signIn(prana.url, 'viewer', 'viewer-pass-1');
+  });
+  afterEach(() => {
+    for (const s of opened.splice(0)) s.close();
+    hold?.resolve();
+    hold = null;
+    core.down = false;
+  });
+  afterAll(async () => {
+    await prana?.close();
+    await Promise.all([core.close(), karma.close(), bucket.close()]);
+  });
+
+  it('is 401 without a session, and 400 naming topics for a bad topic', async () => {
+    const anon = await open(new TestBrowser(), prana.url, 'runs');
+    expect(anon.status).toBe(401);
+    expect(JSON.parse(anon.raw)).toEqual(expect.objectContaining({ error: 'unauthenticated' }));
+    const bad = await open(operator, prana.url, 'runs,everything');
+    expect(bad.status).toBe(400);
+    expect(bad.raw).toContain('topics');
+    expect(prana.app.get(RunWatch).listening).toBe(0);
+  });
+
+  it('pushes a changed run to two subscribers from one upstream watch, by topic, with heartbeats; stops when both leave', async () => {
+    const watch = prana.app.get(RunWatch);
+    const runA = randomUUID();
+    const runB = randomUUID();
+    const before = feedCalls();
+    const a = await open(operator, prana.url, 'runs');
+    const b = await open(viewer, prana.url, `run:${runA}`);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    expect(watch.listening).toBe(2);
+
+    // The first ask sets the watch's position; from then on changes are pushed.
+    await eventually(() => expect(feedCalls()).toBeGreaterThan(before + 1));
+    // One watch: with Core's answer held, only one feed request is ever outstanding, however many listen.
+    hold = deferred();
+    await eventually(() => expect(pending).toBe(1));
+    const heldAt = feedCalls();
+    await eventually(() => expect(a.raw.split(': hb').length).toBeGreaterThan(3)); // ≥ 3 heartbeats (600 ms) pass
+    expect(pending).toBe(1);
+    expect(feedCalls()).toBe(heldAt);
+    const now = new Date();
+    feed = [summary(runA, 'running', new Date(now.getTime() + 1).toISOString()), summary(runB, 'running', new Date(now.getTime() + 2).toISOString())];
+    hold.resolve();
+    hold = null;
+
+    await eventually(() => {
+      const runs = a.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id));
+      expect(runs).toEqual(expect.arrayContaining([runA, runB]));
+    });
+    await eventually(() => expect(b.events.some((e) => e.event === 'runs')).toBe(true));
+    // The run topic carries only that run.
+    const bRuns = b.events.filter((e) => e.event === 'runs').map((e) => e.data as { topic: string; runs: RunSummaryView[] });
+    expect(bRuns.every((e) => e.topic === `run:${runA}` && e.runs.every((r) => r.run_id === runA))).toBe(true);
+
+    // A later change is pushed once, not again on every poll.
+    feed = [summary(runA, 'completed', new Date(now.getTime() + 3).toISOString()), feed[1]];
+    await eventually(() => expect(b.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs).map((r) => r.status)).toContain('completed'));
+    const callsSeen = feedCalls();
+    await eventually(() => expect(feedCalls()).toBeGreaterThan(callsSeen + 3));
+    expect(b.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs).filter((r) => r.status === 'completed')).toHaveLength(1);
+    expect(feedCalls()).toBeGreaterThan(before);
+
+    a.close();
+    b.close();
+    await eventually(() => {
+      expect(watch.listening).toBe(0);
+      expect(watch.running).toBe(false);
+      expect(prana.app.get(StreamController).openStreams).toBe(0);
+    });
+    // The watch's timer is gone (running false): no more asks. Every feed request came from the one watch.
+    expect(feedCalls()).toBe(watch.upstreamCalls);
+  });
+
+  it('tells subscribers when Core is lost and when it is back', async () => {
+    const a = await open(operator, prana.url, 'runs');
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    core.down = true;
+    await eventually(() => expect(a.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ up: false }) }));
+    core.down = false;
+    await eventually(() => expect(a.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ up: true }) }), 20_000);
+    a.close();
+  });
+
+  it('bounds the streams of one session (429 beyond PRANA_STREAM_MAX_PER_SESSION)', async () => {
+    const s1 = await open(operator, prana.url, 'runs');
+    const s2 = await open(operator, prana.url, 'runs');
+    const s3 = await open(operator, prana.url, 'runs');
+    expect([s1.status, s2.status, s3.status]).toEqual([200, 200, 429]);
+    // another session is not affected
+    const v = await open(viewer, prana.url, 'runs');
+    expect(v.status).toBe(200);
+    for (const s of [s1, s2, v]) s.close();
+    await eventually(() => expect(prana.app.get(StreamController).openStreams).toBe(0));
+    const again = await open(operator, prana.url, 'runs');
+    expect(again.status).toBe(200);
+    again.close();
+  });
+
+  it('passes the karma ledger history on to Karma with its query', async () => {
+    const res = await operator.json(`${prana.url}/api/karma/v1/karma/operator/history?bucket=hour`);
+    expect(res.status).toBe(200);
+    const seen = karma.requests.find((r) => r.path === '/v1/karma/operator/history');
+    expect(seen?.query.get('bucket')).toBe('hour');
+    expect(seen?.headers.authorization).toMatch(/^Bearer /);
+  });
+
+  it('passes on only runs of the products people may see (policy people.products)', async () => {
+    // A policy where people see product "learning" only: a second BFF with it, on the same stand-ins.
+    const dir = mkdtempSync(path.join(tmpdir(), 'prana-policy-'));
+    const file = path.join(dir, 'policy.yaml');
+    const policy = readFileSync(path.resolve(__dirname, '../../../../config/policy.yaml'), 'utf8');
+    expect(policy).toMatch(/^  products: \['\*'\]$/m);
+    writeFileSync(file, policy.replace(/^  products: \['\*'\]$/m, "  products: ['learning']"));
+    const scoped = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, PRANA_STREAM_POLL_MS: '100', PANCHA_POLICY_FILE: file });
+    try {
+      const browser = new TestBrowser();
+      await browser.signIn(scoped.url, 'viewer', 'viewer-pass-1');
+      const s = await open(browser, scoped.url, 'runs');
+      expect(s.status).toBe(200);
+      const before = feedCalls();
+      await eventually(() => expect(feedCalls()).toBeGreaterThan(before + 1));
+      const t = Date.now() + 10_000;
+      const mine = summary(randomUUID(), 'running', new Date(t).toISOString(), { product: 'learning' });
+      const theirs = summary(randomUUID(), 'running', new Date(t + 1).toISOString(), { product: 'billing' });
+      const none = summary(randomUUID(), 'running', new Date(t + 2).toISOString(), { product: null });
+      feed = [mine, theirs, none];
+      await eventually(() => expect(s.events.some((e) => e.event === 'runs')).toBe(true));
+      const seenIds = () => s.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id));
+      // the watch handed all three to the stream: it passed on only the one of a product people see
+      await eventually(() => expect(seenIds()).toEqual([mine.run_id]));
+      expect(seenIds()).not.toContain(theirs.run_id);
+      expect(seenIds()).not.toContain(none.run_id);
+    } finally {
+      await scoped.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
