@@ -10,6 +10,7 @@ import { RunView } from './views/run-view';
 import { RunsView } from './views/runs-view';
 import { TaskView } from './views/task-view';
 import { TelemetryView } from './views/telemetry-view';
+import { TraceView } from './views/trace-view';
 import { WorkflowsView, WorkflowView } from './views/workflows-view';
 
 const NAV: Array<{ to: string; label: string; permission: string }> = [
@@ -81,6 +82,7 @@ function Routes({ telemetry }: { telemetry: PranaTelemetry | null }) {
   if (path === '/workflows') return <WorkflowsView />;
   if ((m = match('/workflows/:name', path))) return <WorkflowView key={m.name} name={m.name} />;
   if (path === '/audit') return <AuditView />;
+  if ((m = match('/traces/:id', path))) return <TraceView key={m.id} traceId={m.id} />;
   if (path === '/karma') return <KarmaView />;
   if (path === '/telemetry') return <TelemetryView telemetry={telemetry} />;
   return (

@@ -50,7 +50,7 @@ export function TraceLink({ traceId }: { traceId: string | null | undefined }) {
   if (!traceId) return <span className="muted">no trace</span>;
   return (
     <span className="trace-link">
-      <Link to={`/audit?trace_id=${encodeURIComponent(traceId)}`} title="Audit entries of this trace">
+      <Link to={`/traces/${encodeURIComponent(traceId)}`} title="Timeline of this trace (audit entries, runs and steps)">
         <code>{traceId.slice(0, 12)}…</code>
       </Link>{' '}
       <a href={`${jaegerUrl.replace(/\/$/, '')}/trace/${encodeURIComponent(traceId)}`} target="_blank" rel="noopener noreferrer" aria-label={`Trace ${traceId} in Jaeger (opens a new tab)`}>
