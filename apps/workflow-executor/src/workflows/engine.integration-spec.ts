@@ -172,6 +172,18 @@ describe('workflow engine on PostgreSQL', () => {
     expect(both.status).toBe(422);
   });
 
+  it("GET /api/runs?trace_id= lists the runs of that trace only (the console's trace timeline), and refuses an id that is not a trace id", async () => {
+    const a = await finished(await h.startRun('three-steps', '1.0.0', { user: 'trace-a' }));
+    const b = await finished(await h.startRun('three-steps', '1.0.0', { user: 'trace-b' }));
+    expect(a.trace_id).not.toBe(b.trace_id);
+    const list = await h.call('GET', `/api/runs?trace_id=${a.trace_id}&include_children=true`);
+    expect(list.status).toBe(200);
+    expect((list.body as { runs: Array<{ run_id: string; trace_id: string }> }).runs.map((r) => [r.run_id, r.trace_id])).toEqual([[a.run_id, a.trace_id]]);
+    const bad = await h.call('GET', '/api/runs?trace_id=not-a-trace');
+    expect(bad.status).toBe(422);
+    expect(JSON.stringify(bad.body)).toContain('trace_id');
+  });
+
   it('records the lifecycle in Bucket in order and scores the run once in Karma', async () => {
     const runId = await h.startRun('three-steps', '1.0.0', { user: 'ravi' });
     await finished(runId);
