@@ -122,7 +122,7 @@ export function TraceView({ traceId }: { traceId: string }) {
                         </>
                       )}{' '}
                       {it.what === 'started' || it.what === 'created' ? it.what : <StatusBadge status={it.what} />}
-                      {it.duration_ms !== undefined && (
+                      {typeof it.duration_ms === 'number' && (
                         <>
                           {' '}
                           after <Duration ms={it.duration_ms} />
