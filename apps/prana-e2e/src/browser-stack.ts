@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type RunningStack, startStack } from '@pancha/stack';
 import { freePort, testServerUrl } from '@pancha/testing';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const ARTEFACTS = path.join(ROOT, 'tmp', 'prana-e2e');
@@ -48,6 +48,30 @@ export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTEFACTS, `${name.replace(/[^a-z0-9-]+/gi, '-')}.png`), fullPage: true });
 }
 
+/** A phone (iPhone 12-14 size, touch): the layout must not scroll sideways. */
+export const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
+/**
+ * The page is wider than the phone: by how many CSS pixels, and the elements that stick out (to fix). Measured
+ * against the viewport the context was made with, not innerWidth: with mobile emulation Chromium widens the layout
+ * viewport to fit wide content (the page zooms out), so scrollWidth <= innerWidth would hold even then.
+ */
+export async function horizontalOverflow(page: Page): Promise<{ by: number; culprits: string[] }> {
+  const width = page.viewportSize()?.width;
+  if (!width) throw new Error('the page has no fixed viewport to measure against');
+  return page.evaluate((width) => {
+    const by = Math.max(document.documentElement.scrollWidth, window.innerWidth) - width;
+    const culprits: string[] = [];
+    if (by > 0) {
+      for (const el of Array.from(document.querySelectorAll('body *'))) {
+        const r = el.getBoundingClientRect();
+        if (r.right > width + 1 && culprits.length < 8) culprits.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${String(el.className).split(' ').join('.')} right=${Math.round(r.right)}`);
+      }
+    }
+    return { by, culprits };
+  }, width);
+}
+
 /** Runs `fn`; if it throws, saves a screenshot of the page as FAILED-<name>.png first. */
 export async function step<T>(page: Page, name: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -59,8 +83,15 @@ export async function step<T>(page: Page, name: string, fn: () => Promise<T>): P
 }
 
 /** A fresh browser context (own cookies and localStorage) signed in as `username` through the provider's form. */
-export async function signedIn(browser: Browser, pranaUrl: string, stack: RunningStack, username: string, returnTo = '/'): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+export async function signedIn(
+  browser: Browser,
+  pranaUrl: string,
+  stack: RunningStack,
+  username: string,
+  returnTo = '/',
+  device: BrowserContextOptions = { viewport: { width: 1280, height: 900 } },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext(device);
   const page = await context.newPage();
   await step(page, `sign-in-${username}`, async () => {
     await page.goto(`${pranaUrl}/auth/login?return_to=${encodeURIComponent(returnTo)}`);

@@ -6,7 +6,7 @@
 import type { RunningStack } from '@pancha/stack';
 import { poll, queryRows } from '@pancha/testing';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { apiFrom, csrfOf, shot, signedIn, startBrowserStack, step } from './browser-stack';
+import { apiFrom, csrfOf, horizontalOverflow, PHONE, shot, signedIn, startBrowserStack, step } from './browser-stack';
 
 jest.setTimeout(300_000);
 
@@ -134,6 +134,58 @@ describe('PRANA console in Chromium', () => {
       await page.getByText(/Chain intact/).waitFor({ timeout: 60_000 });
       expect(await page.getByLabel('signed checkpoint').textContent()).toContain('Ed25519');
       await shot(page, 'view-audit');
+    });
+  });
+
+  it('on a phone (390×844): runs list, a run page, a trace and the audit view never scroll sideways; the menu opens by keyboard and by tap', async () => {
+    const { context, page } = await signedIn(browser, pranaUrl, stack, 'operator', '/', PHONE);
+    contexts.push(context);
+    const noOverflow = async (name: string) => {
+      const o = await horizontalOverflow(page);
+      await shot(page, `phone-${name}`);
+      expect({ view: name, ...o }).toEqual({ view: name, by: expect.any(Number), culprits: [] });
+      expect(o.by).toBeLessThanOrEqual(0);
+    };
+    await step(page, 'phone-runs', async () => {
+      await page.getByRole('heading', { name: 'Tasks and runs' }).waitFor({ timeout: 60_000 });
+      await page.locator('a[href^="/runs/"]').first().waitFor({ timeout: 60_000 });
+      await noOverflow('runs');
+    });
+    const nav = page.locator('nav#nav');
+    const toggle = page.getByRole('button', { name: 'Menu' });
+    await step(page, 'phone-menu-keyboard', async () => {
+      // The nav is folded away on a phone: only the Menu button shows it.
+      expect(await nav.isVisible()).toBe(false);
+      expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+      await toggle.focus();
+      await page.keyboard.press('Enter');
+      await nav.getByRole('link', { name: 'Audit' }).waitFor({ state: 'visible' });
+      expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+      await shot(page, 'phone-menu-open');
+      await noOverflow('menu-open');
+      await page.keyboard.press('Space');
+      await nav.waitFor({ state: 'hidden' });
+      expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    });
+    await step(page, 'phone-run', async () => {
+      await page.locator('a[href^="/runs/"]').first().tap();
+      await page.getByRole('heading', { name: /^Run / }).waitFor({ timeout: 60_000 });
+      await page.locator('.facts .badge').first().waitFor({ timeout: 60_000 });
+      await noOverflow('run');
+    });
+    await step(page, 'phone-trace', async () => {
+      await page.locator('.trace-link a[href^="/traces/"]').first().tap();
+      await page.getByRole('list', { name: 'Trace timeline' }).waitFor({ timeout: 60_000 });
+      await noOverflow('trace');
+    });
+    await step(page, 'phone-menu-tap', async () => {
+      await toggle.tap();
+      await nav.getByRole('link', { name: 'Audit' }).tap();
+      await page.getByRole('heading', { name: 'Entries' }).waitFor({ timeout: 60_000 });
+      await page.locator('.entry').first().waitFor({ timeout: 60_000 });
+      // Following a link closes the menu again.
+      await nav.waitFor({ state: 'hidden' });
+      await noOverflow('audit');
     });
   });
 
