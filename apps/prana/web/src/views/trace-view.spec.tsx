@@ -32,10 +32,10 @@ describe('Trace page', () => {
     expect(rows[4]).toContain('mentor_ok started');
     expect(rows[5]).toContain('completed after 900 ms');
     expect(rows[6]).toContain('workflow.run.completed');
-    const runs = bff.requests.find((r) => r.path === '/api/core/runs')!;
-    expect(runs.query.get('trace_id')).toBe(TRACE);
-    expect(runs.query.get('include_children')).toBe('true');
-    expect(bff.requests.find((r) => r.path === '/api/bucket/core/events')!.query.get('trace_id')).toBe(TRACE);
+    const runs = bff.requests.find((r) => r.path === '/api/core/runs');
+    expect(runs?.query.get('trace_id')).toBe(TRACE);
+    expect(runs?.query.get('include_children')).toBe('true');
+    expect(bff.requests.find((r) => r.path === '/api/bucket/core/events')?.query.get('trace_id')).toBe(TRACE);
     expect(within(list).getAllByRole('link', { name: /onboard-learner/ })[0].getAttribute('href')).toBe(`/runs/${run.run_id}`);
     expect(screen.getByRole('link', { name: /in Jaeger/ }).getAttribute('href')).toBe(`http://jaeger.test:16686/trace/${TRACE}`);
   });

@@ -110,10 +110,10 @@ export function TraceView({ traceId }: { traceId: string }) {
                     <>
                       <code>{it.entry.event_type}</code> <span className="muted">#{it.entry.seq}</span> <Json value={it.entry.event_data} label={`audit entry ${it.entry.seq}`} />
                     </>
-                  ) : (
+                  ) : it.run ? (
                     <>
-                      <Link to={`/runs/${it.run!.run_id}`}>
-                        {it.run!.workflow} {it.run!.version}
+                      <Link to={`/runs/${it.run.run_id}`}>
+                        {it.run.workflow} {it.run.version}
                       </Link>
                       {it.step && (
                         <>
@@ -129,7 +129,7 @@ export function TraceView({ traceId }: { traceId: string }) {
                         </>
                       )}
                     </>
-                  )}
+                  ) : null}
                 </li>
               ))}
             </ol>
