@@ -65,7 +65,7 @@ describe('KarmaClient', () => {
     await client.history('u1');
     // The query as the server reads it (how ':' is escaped is the HTTP client's business).
     const read = seen.map((s) => {
-      const url = new URL(s.url, 'http://karma');
+      const url = new URL(s.url ?? '', 'http://karma');
       return [url.pathname, Object.fromEntries(url.searchParams)];
     });
     expect(read).toEqual([

@@ -215,8 +215,8 @@ describe('PRANA live stream (GET /api/stream)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'prana-policy-'));
     const file = path.join(dir, 'policy.yaml');
     const policy = readFileSync(path.resolve(__dirname, '../../../../config/policy.yaml'), 'utf8');
-    expect(policy).toMatch(/^  products: \['\*'\]$/m);
-    writeFileSync(file, policy.replace(/^  products: \['\*'\]$/m, "  products: ['learning']"));
+    expect(policy).toMatch(/^ {2}products: \['\*'\]$/m);
+    writeFileSync(file, policy.replace(/^ {2}products: \['\*'\]$/m, "  products: ['learning']"));
     const scoped = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, PRANA_STREAM_POLL_MS: '100', PANCHA_POLICY_FILE: file });
     try {
       const browser = new TestBrowser();
