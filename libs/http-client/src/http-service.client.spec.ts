@@ -8,8 +8,12 @@ import { ServiceCallError } from './service-call.error';
 
 // What `register` does in a service: a recording tracer and the undici instrumentation (it listens on
 // undici's diagnostics channels, so no require hook is needed under Jest).
+// Undici's diagnostics channels are process-wide: a subscriber left behind would add its own traceparent to every
+// later test file's requests in this Jest worker (from a tracer nobody exports), so it is disabled after the file.
 installInMemoryTracing();
-new UndiciInstrumentation().enable();
+const undiciInstrumentation = new UndiciInstrumentation();
+undiciInstrumentation.enable();
+afterAll(() => undiciInstrumentation.disable());
 
 class TestClient extends HttpServiceClient {
   constructor(options: ServiceClientOptions) {

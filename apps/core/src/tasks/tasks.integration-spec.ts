@@ -27,12 +27,19 @@ import { CoreConfig } from '../config/env.validation';
 // incoming request gets a server span (its trace id is the task's trace_id) and outgoing calls (the service
 // clients use undici) carry traceparent. Under Jest, require hooks never see `http` load, so the http
 // instrumentation's patch is applied directly; undici's listens on diagnostics channels and needs no hook.
+// Both outlive the file otherwise (undici's diagnostics channels and Node's own http module are shared by every test
+// file of a Jest worker), and would trace later files' requests with this file's tracer: undone after the file.
 installInMemoryTracing();
-new UndiciInstrumentation().enable();
+const undiciInstrumentation = new UndiciInstrumentation();
+undiciInstrumentation.enable();
 const httpInstrumentation = new HttpInstrumentation();
-for (const definition of (httpInstrumentation as unknown as { _modules: { name: string; patch?: (m: unknown, v?: string) => unknown }[] })._modules) {
-  if (definition.name === 'http') definition.patch?.(require('node:http'), process.versions.node);
-}
+type ModuleDefinition = { name: string; patch?: (m: unknown, v?: string) => unknown; unpatch?: (m: unknown, v?: string) => void };
+const httpDefinitions = (httpInstrumentation as unknown as { _modules: ModuleDefinition[] })._modules.filter((d) => d.name === 'http');
+for (const definition of httpDefinitions) definition.patch?.(require('node:http'), process.versions.node);
+afterAll(() => {
+  undiciInstrumentation.disable();
+  for (const definition of httpDefinitions) definition.unpatch?.(require('node:http'), process.versions.node);
+});
 
 jest.setTimeout(60_000);
 
