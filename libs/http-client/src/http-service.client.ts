@@ -117,15 +117,7 @@ export abstract class HttpServiceClient {
       const reason = isTimeout(error) ? 'timed out' : describe(error);
       throw new ServiceCallError(`${this.audience} unreachable (${reason}) on ${method} ${config.url}`, undefined, undefined, true);
     }
-    if ((status < 200 || status >= 300) && !config.acceptStatus?.includes(status)) {
-      const code = (data as { code?: string } | undefined)?.code;
-      throw new ServiceCallError(
-        `${this.audience} answered ${status}${typeof code === 'string' ? ` ${code}` : ''} to ${method} ${config.url}`,
-        status,
-        data,
-        isRetryableStatus(status),
-      );
-    }
+    if ((status < 200 || status >= 300) && !config.acceptStatus?.includes(status)) throw this.refusal(status, data, `${method} ${config.url}`);
     return { status, data: data as T, headers: responseHeaders };
   }
 
@@ -167,17 +159,14 @@ export abstract class HttpServiceClient {
     missingBatchRoutes.delete(route);
     return reply.results.map((outcome, i): BatchCallResult<R> => {
       if (outcome.status >= 200 && outcome.status < 300) return { ok: true, data: outcome.body as R, replayed: outcome.replayed };
-      const code = (outcome.body as { code?: unknown } | undefined)?.code;
-      return {
-        ok: false,
-        error: new ServiceCallError(
-          `${this.audience} answered ${outcome.status}${typeof code === 'string' ? ` ${code}` : ''} to event ${i} of POST ${url}`,
-          outcome.status,
-          outcome.body,
-          isRetryableStatus(outcome.status),
-        ),
-      };
+      return { ok: false, error: this.refusal(outcome.status, outcome.body, `event ${i} of POST ${url}`) };
     });
+  }
+
+  /** A non-2xx answer (of a request, or of one event of a batch) as the error its caller judges: status, code, verdict. */
+  private refusal(status: number, body: unknown, what: string): ServiceCallError {
+    const code = (body as { code?: unknown } | undefined)?.code;
+    return new ServiceCallError(`${this.audience} answered ${status}${typeof code === 'string' ? ` ${code}` : ''} to ${what}`, status, body, isRetryableStatus(status));
   }
 
   private sendSingly<B, R>(items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
