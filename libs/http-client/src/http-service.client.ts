@@ -131,7 +131,12 @@ export abstract class HttpServiceClient {
    * good (a 4xx other than 404), so each event still gets its own verdict. A batch too large for one request body
    * is split.
    */
-  protected async requestBatch<B, R>(url: string, items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
+  protected async requestBatch<B, R>(
+    url: string,
+    items: readonly EventBatchItem<B>[],
+    single: (body: B) => Promise<R>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<BatchCallResult<R>[]> {
     if (items.length === 0) return [];
     const route = `${this.origin}${this.basePath}${url}`;
     const missingUntil = missingBatchRoutes.get(route);
@@ -139,12 +144,12 @@ export abstract class HttpServiceClient {
     const json = JSON.stringify({ events: items });
     if (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES) {
       const half = Math.ceil(items.length / 2);
-      const parts = await Promise.all([this.requestBatch(url, items.slice(0, half), single), this.requestBatch(url, items.slice(half), single)]);
+      const parts = await Promise.all([this.requestBatch(url, items.slice(0, half), single, options), this.requestBatch(url, items.slice(half), single, options)]);
       return parts.flat();
     }
     let reply: EventBatchReply<R>;
     try {
-      reply = (await this.request<EventBatchReply<R>>({ method: 'POST', url, json })).data;
+      reply = (await this.request<EventBatchReply<R>>({ method: 'POST', url, json, timeoutMs: options.timeoutMs })).data;
     } catch (error) {
       if (!(error instanceof ServiceCallError) || error.retryable || error.status === undefined) throw error;
       if (error.status === 404) missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);

@@ -1,8 +1,8 @@
 import { type DynamicModule, type InjectionToken, Injectable, Module, type OnApplicationShutdown, type Type } from '@nestjs/common';
 import type { EventHopBodies, EventHopTopic } from '@pancha/contracts';
 import { TokenIssuer } from '@pancha/governance';
-import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
-import { batchItemsOf, createEventSink, EventSink, type HttpEventBatchRoutes, type HttpEventRoutes } from './event-sink';
+import { batchItemsOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
+import { createEventSink, EventSink, type HttpEventBatchRoutes, type HttpEventRoutes } from './event-sink';
 import type { NatsEnv } from './nats.config';
 
 /** What an app declares about its event sink; everything else (transport choice, shutdown) is the module's. */

@@ -12,11 +12,6 @@ export type HttpEventBatchRoute<K extends EventHopTopic> = (items: readonly Even
 /** The hops whose receiver takes a batch over HTTP (Bucket's write-events, Karma's /v1/events). */
 export type HttpEventBatchRoutes<T extends EventHopTopic> = { [K in T]?: HttpEventBatchRoute<K> };
 
-/** One batch item per outbox message: its stored body (the hop's body), and the trace context of its delivery. */
-export function batchItemsOf<B>(messages: readonly OutboxMessage[], bodyOf: (message: OutboxMessage) => B = (m) => m.payload as B): EventBatchItem<B>[] {
-  return messages.map((m) => ({ body: bodyOf(m), traceparent: m.headers.traceparent, tracestate: m.headers.tracestate }));
-}
-
 /**
  * Where an app's outbox handlers send their event hops. Chosen once per app by createEventSink (JetStream when
  * NATS_URL is set, HTTP otherwise), so no handler branches on the transport. A failure keeps its verdict

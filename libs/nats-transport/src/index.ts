@@ -12,7 +12,6 @@ export {
 export { DUPLICATE_WINDOW_MS, ensureStream, streamConfig } from './jetstream-stream';
 export { NatsLinkManager, type NatsLink } from './nats-link';
 export {
-  batchItemsOf,
   createEventSink,
   EventSink,
   HttpEventSink,

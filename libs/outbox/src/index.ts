@@ -7,7 +7,7 @@ export { OutboxEntryEntity, type OutboxStatus } from './outbox-entry.entity';
 export { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
 export { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
 export { OutboxOrderAndRenewableLeases1764000000000 } from './migrations/1764000000000-outbox-order-and-renewable-leases';
-export { OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
+export { batchItemsOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
 export {

@@ -1,3 +1,4 @@
+import type { EventBatchItem } from '@pancha/contracts';
 import type { EntityManager } from 'typeorm';
 
 /** What a handler receives: one committed outbox row. */
@@ -47,3 +48,8 @@ export interface OutboxHandler {
 
 /** Injection token for the list of handler instances registered through OutboxModule.forRoot. */
 export const OUTBOX_HANDLERS = Symbol('OUTBOX_HANDLERS');
+
+/** One batch item per outbox message: its stored body (the hop's body), and the trace context of its delivery. */
+export function batchItemsOf<B>(messages: readonly OutboxMessage[], bodyOf: (message: OutboxMessage) => B = (m) => m.payload as B): EventBatchItem<B>[] {
+  return messages.map((m) => ({ body: bodyOf(m), traceparent: m.headers.traceparent, tracestate: m.headers.tracestate }));
+}

@@ -20,6 +20,11 @@ export interface EnqueueInput {
    * order is commit order; a transaction enqueuing several keys should take them in a fixed order.
    */
   orderingKey?: string;
+  /**
+   * The W3C trace context the delivery continues (`traceparent`, `tracestate`); default: the active context's. A
+   * producer committing the work of many requests at once (a group commit, a batch of results) passes each one's.
+   */
+  headers?: Record<string, string>;
 }
 
 const MAX_NAME_LENGTH = 255;
@@ -46,8 +51,8 @@ const INSERT_MANY_SQL = `
     SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || k, 0)) FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys
   )
   INSERT INTO outbox (id, topic, message_key, ordering_key, payload, headers, status, attempts, next_attempt_at, created_at)
-  SELECT m.id, m.topic, m.message_key, m.ordering_key, m.payload, $3::jsonb, 'pending', 0, now(), now()
-  FROM jsonb_to_recordset($1::jsonb) AS m(ord int, id uuid, topic text, message_key text, ordering_key text, payload jsonb)
+  SELECT m.id, m.topic, m.message_key, m.ordering_key, m.payload, COALESCE(m.headers, $3::jsonb), 'pending', 0, now(), now()
+  FROM jsonb_to_recordset($1::jsonb) AS m(ord int, id uuid, topic text, message_key text, ordering_key text, payload jsonb, headers jsonb)
   CROSS JOIN (SELECT count(*) FROM turns) AS taken
   ORDER BY m.ord
   ON CONFLICT (topic, message_key) DO NOTHING`;
@@ -87,7 +92,7 @@ export class OutboxService {
           'dataSource.transaction(...) (or queryRunner.manager after startTransaction)',
       );
     }
-    const headers = injectTraceHeaders();
+    const headers = input.headers ?? injectTraceHeaders();
     const values = [randomUUID(), input.topic, input.messageKey, JSON.stringify(input.payload ?? null), JSON.stringify(headers)];
     if (input.orderingKey === undefined) await manager.query(INSERT_SQL, values);
     else await manager.query(INSERT_ORDERED_SQL, [...values, input.orderingKey]);
@@ -117,6 +122,7 @@ export class OutboxService {
       message_key: input.messageKey,
       ordering_key: input.orderingKey ?? null,
       payload: input.payload ?? null,
+      headers: input.headers ?? null,
     }));
     const keys = [...new Set(inputs.map((i) => i.orderingKey).filter((k): k is string => k !== undefined))];
     await manager.query(INSERT_MANY_SQL, [JSON.stringify(rows), keys, JSON.stringify(injectTraceHeaders())]);

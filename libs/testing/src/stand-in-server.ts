@@ -34,8 +34,22 @@ export class StandInServer {
   private server?: Server;
   private port = 0;
   private readonly sockets = new Set<Socket>();
+  /** Batch route path → the single route each of its items stands for (see `speaksBatch`). */
+  private readonly batchRoutes = new Map<string, string>();
 
   constructor(public handler: StandInHandler) {}
+
+  /**
+   * Makes the stand-in answer POST `batchPath` (`{ events: [{ body, traceparent? }] }`, see EventBatchRequest) the
+   * way a real receiver does: each item is recorded and handled as its own POST `singlePath` request (its headers
+   * carry the item's traceparent; it is abandoned when the batch request is), and the answers come back as
+   * `{ results: [{ status, body }] }` in order. Tests then see the same requests whether the caller batched or not;
+   * the batch request itself is recorded too, before its items.
+   */
+  speaksBatch(batchPath: string, singlePath: string): this {
+    this.batchRoutes.set(batchPath, singlePath);
+    return this;
+  }
 
   get url(): string {
     if (!this.port) throw new Error('the stand-in has not been started');
@@ -98,10 +112,15 @@ export class StandInServer {
     res.on('close', () => {
       if (!res.writableFinished) recorded.abandoned = true;
     });
-    this.requests.push(recorded);
+    const singlePath = recorded.method === 'POST' ? this.batchRoutes.get(recorded.path) : undefined;
     let answer: StandInAnswer;
     try {
-      answer = await this.handler(recorded);
+      if (singlePath !== undefined) {
+        answer = await this.answerBatch(recorded, singlePath);
+      } else {
+        this.requests.push(recorded);
+        answer = await this.handler(recorded);
+      }
     } catch {
       res.destroy();
       return;
@@ -111,5 +130,31 @@ export class StandInServer {
     if (res.destroyed) return;
     res.writeHead(answer.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(answer.body));
+  }
+
+  private async answerBatch(batch: RecordedRequest, singlePath: string): Promise<StandInAnswer> {
+    const events = (batch.body as { events?: { body: unknown; traceparent?: string; tracestate?: string }[] } | undefined)?.events;
+    if (!Array.isArray(events)) return { status: 422, body: { code: 'validation_failed', message: 'events must be an array' } };
+    const items = events.map((event): RecordedRequest => {
+      const headers = { ...batch.headers };
+      delete headers.traceparent;
+      delete headers.tracestate;
+      if (event.traceparent) headers.traceparent = event.traceparent;
+      if (event.tracestate) headers.tracestate = event.tracestate;
+      return {
+        method: 'POST',
+        path: singlePath,
+        query: batch.query,
+        headers,
+        body: event.body,
+        get abandoned() {
+          return batch.abandoned;
+        },
+      };
+    });
+    this.requests.push(batch, ...items);
+    const answers = await Promise.all(items.map((item) => this.handler(item)));
+    if (answers.includes('hang')) return 'hang';
+    return { status: 200, body: { results: answers.map((a) => (a === 'hang' ? undefined : { status: a.status, body: a.body })) } };
   }
 }

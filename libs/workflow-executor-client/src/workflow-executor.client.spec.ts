@@ -48,6 +48,26 @@ describe('WorkflowExecutorClient', () => {
     expect(bad).toMatchObject({ status: 400, retryable: false, body: { reason: 'missing_workflow_payload' } });
   });
 
+  it('sends a batch of executions in one request and judges each answer as execute would', async () => {
+    const executed = { trace_id: 'a', status: 'success', execution_result: { success: true } };
+    reply = () => ({
+      status: 200,
+      body: {
+        results: [
+          { status: 200, body: executed },
+          { status: 409, body: { code: 'execution_in_progress', message: 'busy', trace_id: null } },
+          { status: 400, body: { trace_id: 'c', status: 'failed', reason: 'missing_workflow_payload' } },
+        ],
+      },
+    });
+    const items = ['a', 'b', 'c'].map((t) => ({ body: { trace_id: t, decision: 'workflow' as const }, traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01` }));
+    const results = await client.executeBatch(items);
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/workflow/execute-batch', body: JSON.stringify({ events: items }) });
+    expect(results[0]).toEqual({ ok: true, data: executed });
+    expect(results[1]).toMatchObject({ ok: false, error: { status: 409, code: 'execution_in_progress', retryable: true } });
+    expect(results[2]).toMatchObject({ ok: false, error: { status: 400, retryable: false } });
+  });
+
   it('unwraps task and captured-message lists', async () => {
     reply = (req) => (req.url?.startsWith('/api/tasks') ? { status: 200, body: { tasks: [{ task_id: '1' }] } } : { status: 200, body: { messages: [{ id: 'm' }] } });
     await expect(client.tasks('u 1')).resolves.toEqual([{ task_id: '1' }]);

@@ -17,12 +17,15 @@ import {
   type CapturedMessageView,
   type ExecuteWorkflowRequest,
   type ExecuteWorkflowResponse,
+  type EventBatchItem,
+  EXECUTOR_EXECUTE_BATCH_ROUTE,
+  EXECUTOR_RUN_STARTS_ROUTE,
   ExecutorApiErrorCode,
   type HealthResponse,
   type TaskListResponse,
   type TaskView,
 } from '@pancha/contracts';
-import { HttpServiceClient, ServiceCallError, type ServiceClientOptions } from '@pancha/http-client';
+import { type BatchCallResult, HttpServiceClient, ServiceCallError, type ServiceClientOptions } from '@pancha/http-client';
 
 /** Product scope of the caller a request is made for (undefined: every product this service may see). */
 export interface ProductScopeOption {
@@ -50,13 +53,17 @@ export class WorkflowExecutorClient extends HttpServiceClient {
       });
       return res.data;
     } catch (error) {
-      // 409 is normally final, but execution_in_progress only means "the first attempt has not finished yet":
-      // a retry later gets the stored result.
-      if (error instanceof ServiceCallError && error.status === 409 && error.code === ExecutorApiErrorCode.ExecutionInProgress) {
-        throw new ServiceCallError(error.message, error.status, error.body, true);
-      }
-      throw error;
+      throw inProgressIsRetryable(error);
     }
+  }
+
+  /**
+   * POST /api/workflow/execute-batch: many executions in one request, one result per item in order, each what
+   * `execute` would have answered or thrown for it (an executor without the route gets single requests).
+   */
+  async executeBatch(items: readonly EventBatchItem<ExecuteWorkflowRequest>[], options: { timeoutMs?: number } = {}): Promise<BatchCallResult<ExecuteWorkflowResponse>[]> {
+    const results = await this.requestBatch(EXECUTOR_EXECUTE_BATCH_ROUTE, items, (body) => this.execute(body, options), options);
+    return results.map((result) => (result.ok ? result : { ok: false, error: inProgressIsRetryable(result.error) as ServiceCallError }));
   }
 
   /** GET /api/tasks?user_id=: task rows created by the `task` adapter, newest first. */
@@ -77,6 +84,11 @@ export class WorkflowExecutorClient extends HttpServiceClient {
   /** POST /api/runs: starts a run Core accepted (idempotent on run_id). */
   async startRun(body: ExecutorStartRunDto): Promise<RunSummaryView> {
     return (await this.request<RunSummaryView>({ method: 'POST', url: '/api/runs', data: body })).data;
+  }
+
+  /** POST /api/runs/batch: many starts in one request, one result per start in order (single requests without the route). */
+  startRuns(items: readonly EventBatchItem<ExecutorStartRunDto>[]): Promise<BatchCallResult<RunSummaryView>[]> {
+    return this.requestBatch(EXECUTOR_RUN_STARTS_ROUTE, items, (body) => this.startRun(body));
   }
 
   async run(runId: string, scope: ProductScopeOption = {}): Promise<RunView> {
@@ -173,4 +185,15 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     const res = await this.request<HealthResponse>({ method: 'GET', url: '/healthz' });
     return res.data;
   }
+}
+
+/**
+ * 409 is normally final, but execution_in_progress only means "the first attempt has not finished yet": a retry
+ * later gets the stored result.
+ */
+function inProgressIsRetryable(error: unknown): unknown {
+  if (error instanceof ServiceCallError && error.status === 409 && error.code === ExecutorApiErrorCode.ExecutionInProgress && !error.retryable) {
+    return new ServiceCallError(error.message, error.status, error.body, true);
+  }
+  return error;
 }

@@ -1,6 +1,6 @@
 // Two Core replicas on one PostgreSQL, 20 concurrent clients, 1,000 events for 10 keys: the runs are exactly the ones a
 // sequential evaluation gives, and every event that did not start a trigger's workflow records why.
-import { type EventDecisionView, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { type EventDecisionView, RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { applyFilters, EMPTY_STATE, type StatefulFilters, type TriggerState } from '@pancha/event-router';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
@@ -64,6 +64,7 @@ const executor = new StandInServer((req) => {
   if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
   return { status: 404, body: { code: 'not_found' } };
 });
+executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 /** Deterministic pseudo-random values (seeded), so a failure reproduces. */

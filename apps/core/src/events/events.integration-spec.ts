@@ -1,6 +1,6 @@
 // The event router on Core's public port: the real app on PostgreSQL, a stand-in executor serving the catalog and
 // taking run starts, a stand-in Bucket taking the audit entries.
-import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
@@ -85,6 +85,7 @@ const executor = new StandInServer((req) => {
   if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
   return { status: 404, body: { code: 'not_found' } };
 });
+executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core event router', () => {

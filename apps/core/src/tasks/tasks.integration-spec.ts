@@ -3,7 +3,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import type { INestApplication } from '@nestjs/common';
-import { type BucketEntry } from '@pancha/contracts';
+import { type BucketEntry, EXECUTOR_EXECUTE_BATCH_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import {
   bootService,
@@ -54,6 +54,7 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 
 const keys = createTestKeys('core');
 const executor = new StandInServer(() => ({ status: 500, body: {} }));
+executor.speaksBatch(EXECUTOR_EXECUTE_BATCH_ROUTE, '/api/workflow/execute');
 const bucket = new StandInServer(() => ({ status: 500, body: {} }));
 let executorMode: (req: RecordedRequest) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
 
@@ -458,6 +459,59 @@ describe('with workflow execution enabled', () => {
   it('GET /health answers', async () => {
     const res = await request(core.app.getHttpServer()).get('/health').expect(200);
     expect(res.body).toMatchObject({ status: 'ok', service: 'core' });
+  });
+});
+
+describe('dispatches delivered together (POST /api/workflow/execute-batch)', () => {
+  let core: RunningCore;
+
+  beforeAll(async () => {
+    // One relay worker: while it waits on the executor, the tasks accepted meanwhile queue up and go out together.
+    core = await startCore({ OUTBOX_CONCURRENCY: '1' });
+  });
+
+  afterAll(async () => {
+    await core?.close();
+  });
+
+  it('sends the queued dispatches in one request, records each answer, and dead-letters only the one refused', async () => {
+    const gate = deferred();
+    const held = { trace: '' };
+    executorMode = async (req) => {
+      const body = req.body as { trace_id: string; data: { payload: { description?: string } } };
+      if (body.trace_id === held.trace) await gate.promise;
+      if (body.data.payload.description?.includes('poisoned')) return { status: 400, body: { trace_id: body.trace_id, status: 'failed', reason: 'missing_workflow_payload' } };
+      return executed(req);
+    };
+    const submit = async (input: string) =>
+      (await request(core.app.getHttpServer()).post('/handle_task').send({ input, user_id: 'u-batch' }).expect(202)).body as { task_id: string; trace_id: string };
+
+    const first = await submit('create a task to hold the relay');
+    held.trace = first.trace_id;
+    await eventually(() => expect(executeCalls(first.trace_id)).toHaveLength(1), { what: 'the first dispatch to reach the executor' });
+    const queued: { task_id: string; trace_id: string }[] = [];
+    for (const input of ['create a task to a', 'create a task to b', 'create a task to poisoned c', 'create a task to d']) queued.push(await submit(input));
+    gate.resolve();
+
+    const statusOf = async (taskId: string) => (await taskRow(core, taskId))?.status;
+    await eventually(async () => {
+      expect(await Promise.all(queued.map((t) => statusOf(t.task_id)))).toEqual(['dispatched_success', 'dispatched_success', 'dispatch_dead', 'dispatched_success']);
+    }, { what: 'every queued dispatch recorded' });
+    expect(await statusOf(first.task_id)).toBe('dispatched_success');
+
+    const traces = queued.map((t) => t.trace_id);
+    const batches = executor.requests.filter((r) => r.path === EXECUTOR_EXECUTE_BATCH_ROUTE);
+    const together = batches.find((b) => (b.body as { events: { body: { trace_id: string } }[] }).events.some((e) => traces.includes(e.body.trace_id)));
+    expect((together?.body as { events: { body: { trace_id: string }; traceparent?: string }[] }).events.map((e) => e.body.trace_id)).toEqual(traces);
+    // Each item carries its own task's trace, so the executor continues four traces, not one.
+    for (const event of (together?.body as { events: { body: { trace_id: string }; traceparent?: string }[] }).events) {
+      expect(event.traceparent).toMatch(new RegExp(`^00-${event.body.trace_id}-[0-9a-f]{16}-0[01]$`));
+    }
+    // The refused one was tried once and is dead alone; nothing else was sent twice.
+    for (const trace of traces) expect(executeCalls(trace)).toHaveLength(1);
+    const dead = (await core.dataSource.query(`SELECT message_key FROM outbox_dead_letter`)) as { message_key: string }[];
+    expect(dead.map((d) => d.message_key)).toEqual([queued[2].task_id]);
+    await waitFor(() => writtenEvents().filter((e) => traces.includes(e.trace_id as string) && /^task_dispatch/.test(e.event_type as string)).length === 4, 'the four outcome events in Bucket');
   });
 });
 

@@ -1,6 +1,6 @@
 // Workflow runs on Core's public port: the real app on PostgreSQL, with a stand-in executor serving the catalog.
 import { randomUUID } from 'node:crypto';
-import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import {
   bootService,
@@ -71,6 +71,7 @@ const executor = new StandInServer((req) => {
   }
   return { status: 404, body: { code: 'not_found' } };
 });
+executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core workflow runs', () => {

@@ -166,6 +166,53 @@ describe('workflow-executor with providers configured', () => {
     });
   });
 
+  describe('POST /api/workflow/execute-batch', () => {
+    const executeBatch = async (events: object[], requester: RequesterId = RequesterId.Core) =>
+      request(app.getHttpServer()).post('/api/workflow/execute-batch').set('authorization', await bearer(requester)).send({ events });
+
+    it('answers each request as the single route would, in order: executed, replayed, 400, 422 and skipped side by side', async () => {
+      const first = await execute(workflow('t-batch-seen', { action_type: 'task', title: 'seen before' }));
+      expect(first.status).toBe(200);
+      const res = await executeBatch([
+        { body: workflow('t-batch-new', { action_type: 'task', title: 'batched', user_id: 'user-batch' }) },
+        { body: workflow('t-batch-seen', { action_type: 'task', title: 'seen before' }) },
+        { body: { trace_id: 't-batch-nopayload', decision: 'workflow' } },
+        { body: { trace_id: 't-batch-bad', decision: 'nonsense' } },
+        { body: { trace_id: 't-batch-skip', decision: 'respond' } },
+      ]);
+      expect(res.status).toBe(200);
+      expect(res.body.results).toEqual([
+        {
+          status: 200,
+          body: { trace_id: 't-batch-new', status: 'success', execution_result: expect.objectContaining({ success: true, task_status: 'CREATED' }) },
+        },
+        { status: 200, body: first.body },
+        { status: 400, body: { trace_id: 't-batch-nopayload', status: 'failed', reason: 'missing_workflow_payload' } },
+        { status: 422, body: expect.objectContaining({ code: 'validation_failed', errors: [expect.objectContaining({ field: 'decision' })] }) },
+        { status: 200, body: { trace_id: 't-batch-skip', status: 'skipped', reason: 'decision_not_workflow' } },
+      ]);
+      expect(await taskCount('t-batch-new')).toBe(1);
+      expect(await taskCount('t-batch-seen')).toBe(1);
+      const rows: { trace_id: string }[] = await dataSource.query(`SELECT trace_id FROM executions WHERE trace_id = ANY($1) ORDER BY trace_id`, [
+        ['t-batch-new', 't-batch-seen', 't-batch-nopayload', 't-batch-bad', 't-batch-skip'],
+      ]);
+      expect(rows.map((r) => r.trace_id)).toEqual(['t-batch-new', 't-batch-seen']);
+    });
+
+    it('holds a batch to the same token and operation as the single route: 401 without one, 403 for a reader', async () => {
+      const body = { events: [{ body: workflow('t-batch-denied', { action_type: 'task', title: 'x' }) }] };
+      expect((await request(app.getHttpServer()).post('/api/workflow/execute-batch').send(body)).status).toBe(401);
+      expect((await executeBatch(body.events, RequesterId.Prana)).status).toBe(403);
+      expect(await taskCount('t-batch-denied')).toBe(0);
+    });
+
+    it('refuses a malformed envelope whole with a 422 naming it', async () => {
+      const res = await request(app.getHttpServer()).post('/api/workflow/execute-batch').set('authorization', await bearer()).send({ events: [] });
+      expect(res.status).toBe(422);
+      expect(JSON.stringify(res.body)).toContain('events');
+    });
+  });
+
   describe('task adapter', () => {
     it('creates a task row and reports it, listed at GET /api/tasks', async () => {
       const res = await execute(

@@ -1,10 +1,17 @@
-import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
-import { ExecuteWorkflowRequestDto } from '@pancha/contracts';
+import { Body, Controller, HttpCode, HttpStatus, Post, Res } from '@nestjs/common';
+import {
+  EXECUTOR_EXECUTE_BATCH_ROUTE,
+  type EventBatchItem,
+  type EventBatchReply,
+  EventBatchRequestDto,
+  ExecuteWorkflowRequestDto,
+} from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
+import { answerEachItem } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { ExecutionService, type ExecuteReply } from './execution.service';
 
-@Controller('api/workflow')
+@Controller()
 export class ExecutionController {
   constructor(private readonly executions: ExecutionService) {}
 
@@ -12,7 +19,7 @@ export class ExecutionController {
    * Executes the action of a `workflow` decision once per trace_id. The 400 for a missing payload keeps the
    * original service's `{ trace_id, status, reason }` body, which clients of it depend on (SPEC §2).
    */
-  @Post('execute')
+  @Post('api/workflow/execute')
   @HttpCode(200)
   @RequireOperation('execute')
   async execute(
@@ -22,5 +29,25 @@ export class ExecutionController {
     const reply = await this.executions.execute(body);
     res.status(reply.httpStatus);
     return reply.body;
+  }
+
+  /**
+   * The batch twin of POST /api/workflow/execute (Core's outbox relay sends its claimed dispatches here): the same
+   * token and `execute` operation; each request validated and executed as the single route would, concurrently, in
+   * the trace its item carries; 200 with one outcome (status + body) per request, in order.
+   */
+  @Post(EXECUTOR_EXECUTE_BATCH_ROUTE.slice(1))
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('execute')
+  async executeBatch(
+    // The envelope is validated; each request body on its own, so a bad one fails alone.
+    @Body() _envelope: EventBatchRequestDto,
+    @Body('events') events: EventBatchItem[],
+  ): Promise<EventBatchReply<ExecuteReply['body']>> {
+    const results = await answerEachItem(events, ExecuteWorkflowRequestDto, 'workflow execute', async (body) => {
+      const reply = await this.executions.execute(body);
+      return { status: reply.httpStatus, body: reply.body };
+    });
+    return { results };
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import { eventually, IdempotentSink } from '@pancha/testing';
@@ -341,5 +342,39 @@ describe('workflow engine on PostgreSQL', () => {
     await expect(h.startRun('three-steps', '1.0.0', { user: 42 })).rejects.toThrow(/422.*inputs\.user/);
     const rows: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE workflow = 'three-steps' AND inputs->>'user' = '42'`);
     expect(rows[0].n).toBe(0);
+  });
+
+  it('POST /api/runs/batch starts each run as POST /api/runs would, in its own trace: a refused start fails alone', async () => {
+    const start = (inputs: Record<string, unknown>) => ({
+      run_id: randomUUID(),
+      workflow: 'three-steps',
+      version: '1.0.0',
+      inputs,
+      user_id: 'u1',
+      trace_id: randomBytes(16).toString('hex'),
+    });
+    const good = start({ user: 'batch-a' });
+    const bad = start({ user: 42 });
+    const again = start({ user: 'batch-b' });
+    const events = [good, bad, again].map((body) => ({ body, traceparent: `00-${body.trace_id}-${randomBytes(8).toString('hex')}-01` }));
+    const res = await h.call('POST', '/api/runs/batch', { events });
+    expect(res.status).toBe(200);
+    const results = (res.body as { results: { status: number; body: { run_id?: string; code?: string; message?: string } }[] }).results;
+    expect(results.map((r) => r.status)).toEqual([202, 422, 202]);
+    expect(results[0].body.run_id).toBe(good.run_id);
+    expect(results[1].body).toMatchObject({ code: 'validation_failed' });
+    expect(JSON.stringify(results[1].body)).toContain('inputs.user');
+    for (const run of [good, again]) {
+      const done = await finished(run.run_id);
+      expect(done.status).toBe('completed');
+      expect(done.trace_id).toBe(run.trace_id);
+    }
+    const stored: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE run_id = $1`, [bad.run_id]);
+    expect(stored[0].n).toBe(0);
+    // A redelivered batch answers with the runs as they are and starts nothing twice.
+    const replay = await h.call('POST', '/api/runs/batch', { events: [events[0]] });
+    expect((replay.body as { results: { status: number; body: { run_id: string } }[] }).results[0]).toMatchObject({ status: 202, body: { run_id: good.run_id } });
+    const runs: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE run_id = $1`, [good.run_id]);
+    expect(runs[0].n).toBe(1);
   });
 });

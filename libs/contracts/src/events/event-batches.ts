@@ -18,6 +18,14 @@ export const BUCKET_WRITE_EVENTS_ROUTES: Readonly<Record<BucketWriteChannel, str
 /** Karma's batch route (the batch twin of `POST /v1/event/`). */
 export const KARMA_EVENTS_ROUTE = '/v1/events';
 
+/**
+ * The executor's batch routes for Core's two commands (Core's outbox relay sends its claimed rows of a topic in one
+ * request): the twins of `POST /api/workflow/execute` (items: ExecuteWorkflowRequest) and `POST /api/runs` (items:
+ * ExecutorStartRunDto). Each item is answered with what its single request would have answered.
+ */
+export const EXECUTOR_EXECUTE_BATCH_ROUTE = '/api/workflow/execute-batch';
+export const EXECUTOR_RUN_STARTS_ROUTE = '/api/runs/batch';
+
 /** Most events one batch request may carry; a longer list is refused whole (422). */
 export const MAX_EVENT_BATCH = 100;
 

@@ -1,5 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
-import type { EventBatchOutcome } from '@pancha/contracts';
+import { context } from '@opentelemetry/api';
+import type { EventBatchItem, EventBatchOutcome } from '@pancha/contracts';
+import { extractTraceContext, getTracer, SpanKind, SpanStatusCode } from '@pancha/trace-context';
 import { type ClassConstructor, plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { ApiExceptionFilter } from '../errors/api-exception.filter';
@@ -25,4 +27,42 @@ export async function validateBatchItem<T extends object>(cls: ClassConstructor<
 export function batchErrorOutcome(error: unknown): EventBatchOutcome<never> {
   const { status, body } = filter.toBody(error);
   return { status: status || HttpStatus.INTERNAL_SERVER_ERROR, body };
+}
+
+/** What one item of a batch answered: the single route's status and body. */
+export interface BatchItemAnswer<R> {
+  status: number;
+  body: R;
+  replayed?: boolean;
+}
+
+/**
+ * Answers every item of a batch request the way its single route would, each on its own and concurrently: the
+ * body validated as `cls`, then `handle` run inside a span of its own (`spanName`) that continues the trace the
+ * item carries, so what the item causes (its outbox messages, its calls) stays in the producer's trace. A refusal
+ * or failure of one item (thrown) becomes that item's error outcome and never fails its neighbours.
+ */
+export function answerEachItem<T extends object, R>(
+  items: readonly EventBatchItem[],
+  cls: ClassConstructor<T>,
+  spanName: string,
+  handle: (body: T) => Promise<BatchItemAnswer<R>>,
+): Promise<EventBatchOutcome<R>[]> {
+  return Promise.all(
+    items.map((item, index) => {
+      const parent = item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active();
+      return getTracer().startActiveSpan(spanName, { kind: SpanKind.SERVER, attributes: { 'pancha.batch.index': index } }, parent, async (span) => {
+        let outcome: EventBatchOutcome<R>;
+        try {
+          outcome = await handle(await validateBatchItem(cls, item.body));
+        } catch (error) {
+          outcome = batchErrorOutcome(error);
+        }
+        span.setAttribute('http.response.status_code', outcome.status);
+        if (outcome.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        return outcome;
+      });
+    }),
+  );
 }

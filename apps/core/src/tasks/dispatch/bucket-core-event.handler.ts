@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { type BucketCoreEventBody, EventTopic, RequesterId } from '@pancha/contracts';
-import { batchItemsOf, EventSink } from '@pancha/nats-transport';
-import type { OutboxHandler, OutboxMessage } from '@pancha/outbox';
+import { EventSink } from '@pancha/nats-transport';
+import { batchItemsOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import type { BucketCoreEventMessage } from '../core-events';
 
 /**

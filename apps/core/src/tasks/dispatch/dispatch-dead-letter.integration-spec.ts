@@ -4,6 +4,7 @@
  * marked the task in a transaction of its own, ahead of the relay's dead letter).
  */
 import type { INestApplication } from '@nestjs/common';
+import { EXECUTOR_EXECUTE_BATCH_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, eventually, queryRows, StandInServer, type RecordedRequest, type TestDatabase } from '@pancha/testing';
 import { Client } from 'pg';
@@ -24,6 +25,7 @@ describe('a dispatch the relay gives up on', () => {
       ? { status: 400, body: { status: 'failed', reason: 'missing_workflow_payload' } }
       : { status: executorStatus, body: { code: 'unavailable', message: 'down' } },
   );
+  executor.speaksBatch(EXECUTOR_EXECUTE_BATCH_ROUTE, '/api/workflow/execute');
   const bucket = new StandInServer(() => ({ status: 201, body: { success: true, event_id: 'e', seq: 1, hash: 'h' } }));
   let db: TestDatabase;
   let app: INestApplication;

@@ -1,11 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CoreEventType, type ExecuteWorkflowResponse, type SkippedWorkflowResponse, TaskStatus } from '@pancha/contracts';
-import { type OutboxHandler, type OutboxMessage, OutboxService } from '@pancha/outbox';
+import { CoreEventType, type ExecuteWorkflowRequest, type ExecuteWorkflowResponse, type SkippedWorkflowResponse, TaskStatus } from '@pancha/contracts';
+import { batchItemsOf, type EnqueueInput, type OutboxBatchResult, type OutboxHandler, type OutboxMessage, OutboxService } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
-import { DataSource, type EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { DataSource, type EntityManager, In } from 'typeorm';
 import { CoreConfig } from '../../config/env.validation';
 import {
   BUCKET_CORE_EVENT_TOPIC,
@@ -27,7 +26,8 @@ type Outcome =
  * the answer on the task. Safe to run more than once: the executor is idempotent per trace_id and a task
  * whose outcome is already recorded is left alone. A failure is thrown with the client's verdict; when the
  * relay gives up, it calls onDeadLetter inside its dead-letter transaction, so the task says dispatch_dead
- * exactly when the message is dead.
+ * exactly when the message is dead. The relay's claimed dispatches go to the executor in one request
+ * (POST /api/workflow/execute-batch) and their answers are recorded in one transaction.
  */
 @Injectable()
 export class WorkflowDispatchHandler implements OutboxHandler {
@@ -53,15 +53,23 @@ export class WorkflowDispatchHandler implements OutboxHandler {
     const { task_id, request } = message.payload as WorkflowDispatchMessage;
     // A failure keeps the client's verdict (ServiceCallError.retryable): the relay retries or dead-letters.
     const response: ExecuteWorkflowResponse = await this.executor.execute(request, { timeoutMs: this.config.WORKFLOW_TIMEOUT * 1000 });
-    const outcome: Outcome =
-      response.status === 'success' || response.status === 'failed'
-        ? {
-            status: response.status === 'success' ? TaskStatus.DispatchedSuccess : TaskStatus.DispatchedFailed,
-            result: response.execution_result ?? null,
-          }
-        : // Only a non-workflow decision is skipped, and Core sends nothing else: record it as a failed dispatch.
-          { status: TaskStatus.DispatchedFailed, result: { success: false, reason: (response as SkippedWorkflowResponse).reason } };
-    await this.dataSource.transaction((manager) => this.record(manager, task_id, outcome));
+    await this.dataSource.transaction((manager) => this.record(manager, task_id, outcomeOf(response)));
+  }
+
+  /**
+   * Many dispatches in one request; each answer judged as `deliver` judges it (a refused one keeps its verdict for
+   * the relay, alone), and the answered ones recorded together. If that commit fails, the whole batch is retried:
+   * the executor replays its stored results and a task already recorded is left alone.
+   */
+  async deliverBatch(messages: readonly OutboxMessage[]): Promise<readonly OutboxBatchResult[]> {
+    const items = batchItemsOf<ExecuteWorkflowRequest>(messages, (m) => (m.payload as WorkflowDispatchMessage).request);
+    const results = await this.executor.executeBatch(items, { timeoutMs: this.config.WORKFLOW_TIMEOUT * 1000 });
+    const answered: Answered[] = [];
+    results.forEach((result, i) => {
+      if (result.ok) answered.push({ taskId: (messages[i].payload as WorkflowDispatchMessage).task_id, outcome: outcomeOf(result.data), headers: messages[i].headers });
+    });
+    if (answered.length > 0) await this.dataSource.transaction((manager) => this.recordAll(manager, answered));
+    return results.map((result) => (result.ok ? { ok: true } : { ok: false, error: result.error }));
   }
 
   /** In the relay's dead-letter transaction: the task, its Bucket event and the dead letter commit together. */
@@ -71,29 +79,75 @@ export class WorkflowDispatchHandler implements OutboxHandler {
   }
 
   /** Task row and its Bucket event in the caller's transaction; a second delivery of the same outcome changes nothing. */
-  private async record(manager: EntityManager, taskId: string, outcome: Outcome): Promise<void> {
-    const task = await manager.findOne(TaskEntity, { where: { taskId }, lock: { mode: 'pessimistic_write' } });
-    if (!task) {
-      this.logger.error({ msg: 'dispatched task no longer exists', task_id: taskId });
-      return;
-    }
-    if (task.status !== TaskStatus.Dispatching) return;
-    const now = new Date();
-    const executionResult = outcome.status === TaskStatus.DispatchDead ? { success: false, reason: outcome.reason } : outcome.result;
-    const changes = { status: outcome.status, executionResult, updatedAt: now };
-    await manager.update(TaskEntity, { taskId }, changes as QueryDeepPartialEntity<TaskEntity>);
-    Object.assign(task, changes);
-
-    const event =
-      outcome.status === TaskStatus.DispatchDead
-        ? taskDispatchDeadEvent(task, outcome.reason)
-        : taskDispatchedEvent(task, outcome.status, outcome.result);
-    const message: BucketCoreEventMessage = { event_data: event };
-    await this.outbox.enqueue(manager, {
-      topic: BUCKET_CORE_EVENT_TOPIC,
-      messageKey: coreEventMessageKey(event.event_type as CoreEventType, taskId),
-      payload: message,
-    });
-    this.logger.log({ msg: 'task dispatch recorded', task_id: taskId, status: outcome.status });
+  private record(manager: EntityManager, taskId: string, outcome: Outcome): Promise<void> {
+    return this.recordAll(manager, [{ taskId, outcome }]);
   }
+
+  /**
+   * The outcomes on their tasks and one Bucket event each, in the caller's transaction: the tasks still
+   * dispatching are locked (in key order, so two batches never wait on each other crosswise), updated in one
+   * statement, and their events enqueued in one; a task whose outcome is already recorded is left alone.
+   */
+  private async recordAll(manager: EntityManager, answered: readonly Answered[]): Promise<void> {
+    const byId = new Map(answered.map((a) => [a.taskId, a]));
+    const tasks = await manager.find(TaskEntity, {
+      where: { taskId: In([...byId.keys()]) },
+      order: { taskId: 'ASC' },
+      lock: { mode: 'pessimistic_write' },
+    });
+    for (const id of byId.keys()) {
+      if (!tasks.some((t) => t.taskId === id)) this.logger.error({ msg: 'dispatched task no longer exists', task_id: id });
+    }
+    const now = new Date();
+    const changed = tasks.filter((task) => task.status === TaskStatus.Dispatching);
+    if (changed.length === 0) return;
+    const events: EnqueueInput[] = [];
+    for (const task of changed) {
+      const { outcome, headers } = byId.get(task.taskId) as Answered;
+      const executionResult = outcome.status === TaskStatus.DispatchDead ? { success: false, reason: outcome.reason } : outcome.result;
+      Object.assign(task, { status: outcome.status, executionResult, updatedAt: now });
+      const event =
+        outcome.status === TaskStatus.DispatchDead
+          ? taskDispatchDeadEvent(task, outcome.reason)
+          : taskDispatchedEvent(task, outcome.status, outcome.result);
+      const message: BucketCoreEventMessage = { event_data: event };
+      events.push({
+        topic: BUCKET_CORE_EVENT_TOPIC,
+        messageKey: coreEventMessageKey(event.event_type as CoreEventType, task.taskId),
+        payload: message,
+        ...(headers ? { headers } : {}),
+      });
+    }
+    await manager.query(UPDATE_OUTCOMES_SQL, [
+      changed.map((t) => t.taskId),
+      changed.map((t) => t.status),
+      changed.map((t) => (t.executionResult === null ? null : JSON.stringify(t.executionResult))),
+      now,
+    ]);
+    await this.outbox.enqueueAll(manager, events);
+    for (const task of changed) this.logger.log({ msg: 'task dispatch recorded', task_id: task.taskId, status: task.status });
+  }
+}
+
+/** One answered dispatch: its task, what the executor said, and the trace context of its delivery. */
+interface Answered {
+  taskId: string;
+  outcome: Outcome;
+  headers?: Record<string, string>;
+}
+
+const UPDATE_OUTCOMES_SQL = `
+  UPDATE tasks SET status = v.status, execution_result = v.result::jsonb, updated_at = $4
+  FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(task_id, status, result)
+  WHERE tasks.task_id = v.task_id`;
+
+/** What the executor's answer means for the task. */
+function outcomeOf(response: ExecuteWorkflowResponse): Outcome {
+  return response.status === 'success' || response.status === 'failed'
+    ? {
+        status: response.status === 'success' ? TaskStatus.DispatchedSuccess : TaskStatus.DispatchedFailed,
+        result: response.execution_result ?? null,
+      }
+    : // Only a non-workflow decision is skipped, and Core sends nothing else: record it as a failed dispatch.
+      { status: TaskStatus.DispatchedFailed, result: { success: false, reason: (response as SkippedWorkflowResponse).reason } };
 }

@@ -1,5 +1,9 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import {
+  type EventBatchItem,
+  type EventBatchReply,
+  EventBatchRequestDto,
+  EXECUTOR_RUN_STARTS_ROUTE,
   ExecutorRunControlDto,
   ExecutorRunSignalDto,
   ExecutorStartRunDto,
@@ -10,7 +14,7 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { validationException } from '@pancha/service-kit';
+import { answerEachItem, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -28,6 +32,26 @@ export class RunsController {
   @RequireOperation('execute')
   start(@Body() body: ExecutorStartRunDto, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
     return this.runs.start(body, requester);
+  }
+
+  /**
+   * The batch twin of POST /api/runs (Core's outbox relay sends its claimed starts here): the same token and
+   * `execute` operation, each start validated and made as the single route would (idempotent on run_id), in the
+   * trace its item carries; 200 with one outcome (202 + the run, or the refusal) per start, in order.
+   */
+  @Post(EXECUTOR_RUN_STARTS_ROUTE.slice('/api/runs/'.length))
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('execute')
+  async startBatch(
+    @Body() _envelope: EventBatchRequestDto,
+    @Body('events') events: EventBatchItem[],
+    @Requester() requester: VerifiedRequester,
+  ): Promise<EventBatchReply<RunSummaryView>> {
+    const results = await answerEachItem(events, ExecutorStartRunDto, 'workflow run start', async (body) => ({
+      status: HttpStatus.ACCEPTED,
+      body: await this.runs.start(body, requester),
+    }));
+    return { results };
   }
 
   @Get()
