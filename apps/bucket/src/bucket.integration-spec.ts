@@ -1,39 +1,31 @@
-import type { INestApplication } from '@nestjs/common';
 import { BucketErrorCode, ChainFault, CommonErrorCode, GENESIS_HASH, MAX_BODY_BYTES, RequesterId } from '@pancha/contracts';
 import type { BucketEntry, SignedCheckpoint } from '@pancha/contracts';
 import { verifyCheckpoint } from '@pancha/bucket-client';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from './app.module';
-import { BucketConfig } from './config/env.validation';
+import { bootBucket } from './testing/bucket-test-app';
 
 jest.setTimeout(60_000);
 
 describe('bucket (HTTP, real PostgreSQL)', () => {
-  let db: TestDatabase;
-  let keys: TestKeys;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let bucket: ServiceWithDatabase;
 
   /** A new service token per request for `who`, optionally naming only some products (T9). */
   const tokenOf = (who: RequesterId, products?: string[]): Promise<string> =>
-    keys.mint(who, 'bucket', products ? { products } : undefined);
+    bucket.keys.mint(who, 'bucket', products ? { products } : undefined);
 
-  let baseUrl: string;
   // One real listener: supertest on an unbound server opens a new ephemeral one per request, which
   // resets connections under hundreds of parallel requests.
-  const http = () => request(baseUrl);
+  const http = () => request(bucket.url);
   const post = async (url: string, body: unknown, who: RequesterId = RequesterId.Core, products?: string[]) =>
     http().post(url).set('authorization', `Bearer ${await tokenOf(who, products)}`).send(body as object);
   const get = async (url: string, who: RequesterId = RequesterId.Core, products?: string[]) =>
     http().get(url).set('authorization', `Bearer ${await tokenOf(who, products)}`);
 
-  const countRows = async (): Promise<number> => (await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
-  const rowOf = async (eventId: string) => (await dataSource.query('SELECT * FROM bucket_entries WHERE event_id = $1', [eventId]))[0];
+  const countRows = async (): Promise<number> => (await bucket.dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
+  const rowOf = async (eventId: string) => (await bucket.dataSource.query('SELECT * FROM bucket_entries WHERE event_id = $1', [eventId]))[0];
 
   function newEvent(extra: Record<string, unknown> = {}) {
     return { event_id: randomUUID(), event_type: 'task_received', ...extra };
@@ -42,22 +34,10 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
     post('/core/write-event', { requester_id: RequesterId.Core, event_data: eventData });
 
   beforeAll(async () => {
-    db = await createTestDatabase('bucket_app');
-    keys = createTestKeys('bucket');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_VERIFY_BATCH_SIZE: '50', BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
-    const service = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)));
-    app = service.app;
-    baseUrl = service.url;
-    dataSource = app.get(DataSource);
+    bucket = await bootBucket({ database: 'bucket_app', env: { BUCKET_VERIFY_BATCH_SIZE: '50' } });
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    keys?.remove();
-  });
+  afterAll(() => bucket?.close());
 
   describe('GET /health', () => {
     it('answers without a credential', async () => {
@@ -446,7 +426,7 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       const res = await get('/audit/checkpoint');
       expect(res.status).toBe(200);
       const checkpoint = res.body as SignedCheckpoint;
-      const [head] = await dataSource.query('SELECT seq, hash FROM bucket_entries ORDER BY seq DESC LIMIT 1');
+      const [head] = await bucket.dataSource.query('SELECT seq, hash FROM bucket_entries ORDER BY seq DESC LIMIT 1');
       expect(checkpoint).toEqual({
         size: Number(head.seq),
         head_hash: head.hash,
@@ -455,10 +435,10 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
         key_id: 'bucket',
         alg: 'Ed25519',
       });
-      const publicPem = keys.publicKeyPem(RequesterId.Bucket);
+      const publicPem = bucket.keys.publicKeyPem(RequesterId.Bucket);
       expect(verifyCheckpoint(checkpoint, publicPem)).toBe(true);
       expect(verifyCheckpoint({ ...checkpoint, size: checkpoint.size - 1 }, publicPem)).toBe(false);
-      expect(verifyCheckpoint(checkpoint, keys.publicKeyPem(RequesterId.Core))).toBe(false);
+      expect(verifyCheckpoint(checkpoint, bucket.keys.publicKeyPem(RequesterId.Core))).toBe(false);
     });
   });
 
@@ -466,7 +446,7 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
     let superuser: Client;
 
     beforeAll(async () => {
-      superuser = new Client({ connectionString: db.url });
+      superuser = new Client({ connectionString: bucket.db.url });
       await superuser.connect();
     });
     afterAll(async () => superuser?.end());
@@ -487,7 +467,7 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
         'DELETE FROM bucket_entries WHERE seq = 1',
         'TRUNCATE bucket_entries',
       ]) {
-        await expect(dataSource.query(sql)).rejects.toThrow(/append-only/);
+        await expect(bucket.dataSource.query(sql)).rejects.toThrow(/append-only/);
       }
       expect(await countRows()).toBe(before);
     });

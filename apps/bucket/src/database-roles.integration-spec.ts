@@ -4,19 +4,12 @@
  * superuser, so it cannot change, delete, truncate, disable the triggers of, alter or drop the chain.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, testServerUrl, type TestDatabase } from '@pancha/testing';
+import { RequesterId } from '@pancha/contracts';
+import { createTestDatabase, createTestKeys, testServerUrl, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
-import { AppModule } from './app.module';
-import { BucketConfig } from './config/env.validation';
+import { bootBucket } from './testing/bucket-test-app';
 
 jest.setTimeout(120_000);
 
@@ -45,25 +38,18 @@ describe('bucket serves as a runtime role that cannot lift the append-only guara
   const runtime = `t_bucket_app_${suffix}`;
   const password = randomBytes(12).toString('hex');
   let db: TestDatabase;
-  let keysDir: string;
+  let keys: TestKeys;
   let app: INestApplication | undefined;
   let runtimeUrl: string;
   let ownerUrl: string;
 
-  const boot = async (databaseUrl: string, migrationUrl?: string): Promise<INestApplication> => {
-    const env = { ...process.env, DATABASE_URL: databaseUrl, DATABASE_MIGRATION_URL: migrationUrl ?? '', LOG_LEVEL: 'silent' };
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(BucketConfig, env))] }).compile();
-    const nest = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(nest);
-    await nest.listen(0, '127.0.0.1');
-    return nest;
-  };
+  /** Bucket on the test's database, connecting as `databaseUrl` and migrating as `migrationUrl`. */
+  const boot = async (databaseUrl: string, migrationUrl?: string): Promise<INestApplication> =>
+    (await bootBucket({ database: db, keys, env: { DATABASE_URL: databaseUrl, DATABASE_MIGRATION_URL: migrationUrl ?? '' } })).app;
 
   beforeAll(async () => {
     db = await createTestDatabase('bucket_roles');
-    keysDir = mkdtempSync(path.join(tmpdir(), 'bucket-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
+    keys = createTestKeys('bucket-roles');
     // What tools/stack, deploy/postgres/init-databases.sh and the k8s notes provision for each service database.
     await asAdmin(async (c) => {
       await c.query(`CREATE ROLE ${owner} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
@@ -88,11 +74,11 @@ describe('bucket serves as a runtime role that cannot lift the append-only guara
       await c.query(`DROP ROLE IF EXISTS ${runtime}`);
       await c.query(`DROP ROLE IF EXISTS ${owner}`);
     });
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+    keys?.remove();
   });
 
   const write = async () => {
-    const token = await new TokenIssuer(loadKeyStore(RequesterId.Core, process.env)).tokenFor('bucket');
+    const token = await keys.mint(RequesterId.Core, 'bucket');
     return request(await (app as INestApplication).getUrl())
       .post('/core/write-event')
       .set('authorization', `Bearer ${token}`)
@@ -140,7 +126,7 @@ describe('bucket serves as a runtime role that cannot lift the append-only guara
   });
 
   it('keeps the chain whole and verifiable after every attempt', async () => {
-    const token = await new TokenIssuer(loadKeyStore(RequesterId.Core, process.env)).tokenFor('bucket');
+    const token = await keys.mint(RequesterId.Core, 'bucket');
     const res = await request(await (app as INestApplication).getUrl()).get('/audit/verify?full=true').set('authorization', `Bearer ${token}`);
     expect(res.body).toMatchObject({ ok: true, size: 3 });
   });

@@ -2,21 +2,12 @@
  * What the original clients send and what a hostile requester tries: writes without event_id, the original
  * reply fields, channel ownership, malformed PRANA batches, the ingest 409 shape and whole-chain views.
  */
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { BucketErrorCode, CommonErrorCode, REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { BucketErrorCode, CommonErrorCode, RequesterId } from '@pancha/contracts';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from './app.module';
 import { deriveEventId } from './chain/derived-event-id';
-import { BucketConfig } from './config/env.validation';
+import { bootBucket } from './testing/bucket-test-app';
 
 jest.setTimeout(120_000);
 
@@ -24,46 +15,21 @@ describe('bucket: the original contract and channel ownership (HTTP, real Postgr
   /** The one error shape: exactly code, message and trace_id (null here: no OTel SDK in the test process), plus errors. */
   const errorShape = (body: Record<string, unknown>, withErrors = false) =>
     expect(Object.keys(body).sort()).toEqual(withErrors ? ['code', 'errors', 'message', 'trace_id'] : ['code', 'message', 'trace_id']);
-  let db: TestDatabase;
-  let keysDir: string;
-  let app: INestApplication;
-  let dataSource: DataSource;
-  let baseUrl: string;
+  let bucket: ServiceWithDatabase;
 
   /** A fresh token per request (tokens live 60 s; a cached one fails a slow run). */
-  const tokenOf = (who: RequesterId, products?: string[]) => {
-    const issuer = new TokenIssuer(loadKeyStore(who, { PANCHA_KEYS_DIR: keysDir }));
-    return products ? issuer.issue('bucket', { products }) : issuer.tokenFor('bucket');
-  };
+  const tokenOf = (who: RequesterId, products?: string[]) => bucket.keys.mint(who, 'bucket', products ? { products } : undefined);
   const post = async (url: string, body: unknown, who: RequesterId = RequesterId.Core, products?: string[]) =>
-    request(baseUrl).post(url).set('authorization', `Bearer ${await tokenOf(who, products)}`).send(body as object);
+    request(bucket.url).post(url).set('authorization', `Bearer ${await tokenOf(who, products)}`).send(body as object);
   const get = async (url: string, who: RequesterId = RequesterId.Core, products?: string[]) =>
-    request(baseUrl).get(url).set('authorization', `Bearer ${await tokenOf(who, products)}`);
-  const countRows = async (): Promise<number> => (await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
+    request(bucket.url).get(url).set('authorization', `Bearer ${await tokenOf(who, products)}`);
+  const countRows = async (): Promise<number> => (await bucket.dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
 
   beforeAll(async () => {
-    db = await createTestDatabase('bucket_original');
-    keysDir = mkdtempSync(path.join(tmpdir(), 'bucket-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    // Governance reads the keys from process.env when the module is instantiated.
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
-    const moduleRef = await Test.createTestingModule({
-      imports: [AppModule.forRoot(validateEnv(BucketConfig, env))],
-    }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.listen(0, '127.0.0.1');
-    baseUrl = await app.getUrl();
-    dataSource = app.get(DataSource);
+    bucket = await bootBucket({ database: 'bucket_original' });
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => bucket?.close());
 
   describe('event_data without event_id (the original clients)', () => {
     // What the original executor sends: no event_id at all.
@@ -88,7 +54,7 @@ describe('bucket: the original contract and channel ownership (HTTP, real Postgr
         hash: expect.stringMatching(/^[0-9a-f]{64}$/),
         replayed: false,
       });
-      const [row] = await dataSource.query('SELECT event_id, event_data FROM bucket_entries WHERE seq = $1', [res.body.seq]);
+      const [row] = await bucket.dataSource.query('SELECT event_id, event_data FROM bucket_entries WHERE seq = $1', [res.body.seq]);
       // Stored verbatim: Bucket does not add the derived id to what the client sent.
       expect(row).toEqual({ event_id: res.body.event_id, event_data: data });
     });
@@ -213,7 +179,7 @@ describe('bucket: the original contract and channel ownership (HTTP, real Postgr
       expect(scoped.status).toBe(200);
       expect(scoped.body).not.toHaveProperty('size');
       expect(scoped.body).not.toHaveProperty('head_hash');
-      const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM bucket_entries WHERE product = 'p1'`);
+      const [{ n }] = await bucket.dataSource.query(`SELECT count(*)::int AS n FROM bucket_entries WHERE product = 'p1'`);
       expect(scoped.body).toMatchObject({ visible: n, by_channel: { core: n } });
 
       const all = await get('/core/stats');

@@ -1,18 +1,14 @@
-import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import type { KarmaEventReply, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { createTestDatabase, createTestKeys, type ServiceEnv, type ServiceWithDatabase, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from './app.module';
-import { Clock, FixedClock } from './clock/clock';
+import { FixedClock } from './clock/clock';
 import { loadKarmaConfig } from './config/karma-config';
-import { KarmaConfig } from './config/env.validation';
 import { PgKarmaStore } from './ledger/pg-karma.store';
 import { DAY_MS } from './model/ledger-entry';
 import { replayQTable } from './model/q-learning';
+import { bootKarma } from './testing/karma-test-app';
 import { TcpProxy } from './testing/tcp-proxy';
 
 jest.setTimeout(240_000);
@@ -20,20 +16,14 @@ jest.setTimeout(240_000);
 const T0 = Date.parse('2025-06-01T08:00:00.000Z');
 const cfg = loadKarmaConfig();
 
-interface Harness {
-  app: INestApplication;
-  url: string;
-  dataSource: DataSource;
+interface Harness extends ServiceWithDatabase {
   clock: FixedClock;
 }
 
-async function buildApp(databaseUrl: string, clock: FixedClock): Promise<Harness> {
-  // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-  const env = { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
-  const { app, url } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
-    override: (builder) => builder.overrideProvider(Clock).useValue(clock),
-  });
-  return { app, url, dataSource: app.get(DataSource), clock };
+/** Karma with the suite's keys, reading time from a clock the test sets (at T0 to begin with). */
+async function buildApp(database: string | TestDatabase, keys: TestKeys, env?: ServiceEnv): Promise<Harness> {
+  const clock = new FixedClock(T0);
+  return Object.assign(await bootKarma({ database, keys, clock, env }), { clock });
 }
 
 describe('karma (HTTP, real PostgreSQL)', () => {
@@ -44,13 +34,11 @@ describe('karma (HTTP, real PostgreSQL)', () => {
 
   beforeAll(() => {
     keys = createTestKeys('karma');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
   });
 
   afterAll(() => keys?.remove());
 
   describe('the service', () => {
-    let db: TestDatabase;
     let h: Harness;
 
     const http = () => request(h.app.getHttpServer());
@@ -62,14 +50,10 @@ describe('karma (HTTP, real PostgreSQL)', () => {
     const ledgerRows = async (): Promise<number> => (await h.dataSource.query('SELECT count(*)::int AS n FROM karma_ledger'))[0].n;
 
     beforeAll(async () => {
-      db = await createTestDatabase('karma_app');
-      h = await buildApp(db.url, new FixedClock(T0));
+      h = await buildApp('karma_app', keys);
     });
 
-    afterAll(async () => {
-      await h?.app.close();
-      await db?.drop();
-    });
+    afterAll(() => h?.close());
 
     describe('POST /v1/event/', () => {
       it('life_event: the executor\'s workflow_success with a context object (the original contract: events/original-contract.integration-spec.ts)', async () => {
@@ -278,12 +262,12 @@ describe('karma (HTTP, real PostgreSQL)', () => {
       const target = new URL(db.url);
       proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
       target.host = `127.0.0.1:${proxy.port}`;
-      h = await buildApp(target.toString(), new FixedClock(T0));
+      h = await buildApp(db, keys, { DATABASE_URL: target.toString() });
     });
 
     afterAll(async () => {
       await proxy?.start();
-      await h?.app.close();
+      await h?.close();
       await proxy?.stop();
       await db?.drop();
     });

@@ -1,4 +1,5 @@
 export * from './bootstrap';
+export * from './concurrency/serial-load';
 export * from './config/env.validation';
 export * from './config/secret';
 export * from './database/data-source-options';

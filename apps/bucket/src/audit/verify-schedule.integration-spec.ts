@@ -39,8 +39,9 @@ describe('scheduled chain verification (real PostgreSQL, outbox to a stand-in Co
   let keys: TestKeys;
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
 
-  const boot = (db: TestDatabase, env: Record<string, string>, timer?: VerifyTimer) =>
-    bootBucket({ db, keys, coreUrl: core.url, env, override: timer ? (builder) => builder.overrideProvider(VerifyTimer).useValue(timer) : undefined });
+  /** Bucket on `db`, which the test drops: several boots share one database here. */
+  const boot = async (db: TestDatabase, env: Record<string, string>, timer?: VerifyTimer) =>
+    (await bootBucket({ database: db, keys, coreUrl: core.url, env, override: timer ? (builder) => builder.overrideProvider(VerifyTimer).useValue(timer) : undefined })).app;
   const write = (app: INestApplication, n: number) => writeCoreEvents(app, keys, n);
   const outboxRows = (app: INestApplication): Promise<OutboxRow[]> =>
     app.get(DataSource).query(`SELECT message_key, status FROM outbox WHERE topic = 'core.bucket-event' ORDER BY seq`);

@@ -3,15 +3,11 @@
  * events its producers publish the way their outbox handlers do (JetStreamPublisher, the same bodies as
  * POST /workflow/write-event and /core/write-event). Skipped, saying so, when NATS_URL is unset.
  */
-import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, eventually, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { eventually, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { BucketConfig } from '../config/env.validation';
+import { bootBucket } from '../testing/bucket-test-app';
 
 jest.setTimeout(60_000);
 
@@ -20,16 +16,13 @@ if (!NATS_URL) console.warn('[bucket] NATS_URL is unset: skipping the JetStream 
 const describeNats = NATS_URL ? describe : describe.skip;
 
 describeNats('bucket consuming events from JetStream', () => {
-  let db: TestDatabase;
   let stream: TestStream;
-  let keys: TestKeys;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let bucket: ServiceWithDatabase;
   let asExecutor: JetStreamPublisher;
   let asCore: JetStreamPublisher;
 
   const rowsOf = async (eventId: string) =>
-    (await dataSource.query('SELECT requester_id, channel, event_type, trace_id, event_data FROM bucket_entries WHERE event_id = $1', [eventId])) as {
+    (await bucket.dataSource.query('SELECT requester_id, channel, event_type, trace_id, event_data FROM bucket_entries WHERE event_id = $1', [eventId])) as {
       requester_id: string;
       channel: string;
       event_type: string;
@@ -63,27 +56,17 @@ describeNats('bucket consuming events from JetStream', () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase('bucket_nats');
     stream = await createTestStream(NATS_URL as string, 'BUCKET');
-    keys = createTestKeys('bucket-nats');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env, BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
-    ({ app } = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)), {
-      microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
-    }));
-    dataSource = app.get(DataSource);
-    asExecutor = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
-    asCore = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.Core));
+    bucket = await bootBucket({ database: 'bucket_nats', env: stream.env, microservices: (nest) => expect(connectJetStream(nest)).toBe(true) });
+    asExecutor = new JetStreamPublisher(stream.settings, bucket.keys.tokensFor(RequesterId.WorkflowExecutor));
+    asCore = new JetStreamPublisher(stream.settings, bucket.keys.tokensFor(RequesterId.Core));
   });
 
   afterAll(async () => {
-    await app?.close();
     await asExecutor?.close();
     await asCore?.close();
+    await bucket?.close();
     await stream?.delete();
-    await db?.drop();
-    keys?.remove();
   });
 
   it('stores a workflow_execution event from the executor once, even when it is published twice', async () => {

@@ -1,31 +1,23 @@
 // The batch write routes (POST /core/write-events, /workflow/write-events) on the real app and PostgreSQL.
-import type { INestApplication } from '@nestjs/common';
 import { BUCKET_WRITE_EVENTS_ROUTES, BucketErrorCode, CommonErrorCode, MAX_EVENT_BATCH, RequesterId } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { BucketConfig } from '../config/env.validation';
+import { bootBucket } from '../testing/bucket-test-app';
 
 jest.setTimeout(60_000);
 
 describe('bucket batch writes (HTTP, real PostgreSQL)', () => {
-  let db: TestDatabase;
-  let keys: TestKeys;
-  let app: INestApplication;
-  let dataSource: DataSource;
-  let baseUrl: string;
+  let bucket: ServiceWithDatabase;
 
-  const tokenOf = (who: RequesterId, products?: string[]): Promise<string> => keys.mint(who, 'bucket', products ? { products } : undefined);
-  const postWith = (url: string, body: unknown, token: string) => request(baseUrl).post(url).set('authorization', `Bearer ${token}`).send(body as object);
+  const tokenOf = (who: RequesterId, products?: string[]): Promise<string> => bucket.keys.mint(who, 'bucket', products ? { products } : undefined);
+  const postWith = (url: string, body: unknown, token: string) => request(bucket.url).post(url).set('authorization', `Bearer ${token}`).send(body as object);
   const post = async (url: string, body: unknown, who: RequesterId = RequesterId.Core, products?: string[]) => postWith(url, body, await tokenOf(who, products));
   const coreBatch = (events: unknown[], who: RequesterId = RequesterId.Core, products?: string[]) =>
     post(BUCKET_WRITE_EVENTS_ROUTES.core, { events }, who, products);
 
-  const countRows = async (): Promise<number> => (await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
-  const rowOf = async (eventId: string) => (await dataSource.query('SELECT * FROM bucket_entries WHERE event_id = $1', [eventId]))[0];
+  const countRows = async (): Promise<number> => (await bucket.dataSource.query('SELECT count(*)::int AS n FROM bucket_entries'))[0].n;
+  const rowOf = async (eventId: string) => (await bucket.dataSource.query('SELECT * FROM bucket_entries WHERE event_id = $1', [eventId]))[0];
   const newEvent = (extra: Record<string, unknown> = {}) => ({ event_id: randomUUID(), event_type: 'task_received', ...extra });
   const coreItem = (eventData: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     body: { requester_id: RequesterId.Core, event_data: eventData },
@@ -33,21 +25,10 @@ describe('bucket batch writes (HTTP, real PostgreSQL)', () => {
   });
 
   beforeAll(async () => {
-    db = await createTestDatabase('bucket_batch');
-    keys = createTestKeys('bucket');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
-    const service = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)));
-    app = service.app;
-    baseUrl = service.url;
-    dataSource = app.get(DataSource);
+    bucket = await bootBucket({ database: 'bucket_batch' });
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    keys?.remove();
-  });
+  afterAll(() => bucket?.close());
 
   it('answers each event on its own: the good ones commit, a bad one gets its own 4xx and stores nothing', async () => {
     const before = await countRows();
@@ -107,7 +88,7 @@ describe('bucket batch writes (HTTP, real PostgreSQL)', () => {
   describe('governance, as on the single routes', () => {
     it('refuses a request without a credential, with a bad one, or with a write token used twice (401)', async () => {
       const body = { events: [coreItem(newEvent())] };
-      expect((await request(baseUrl).post(BUCKET_WRITE_EVENTS_ROUTES.core).send(body)).status).toBe(401);
+      expect((await request(bucket.url).post(BUCKET_WRITE_EVENTS_ROUTES.core).send(body)).status).toBe(401);
       expect((await postWith(BUCKET_WRITE_EVENTS_ROUTES.core, body, 'not.a.jwt')).status).toBe(401);
       const token = await tokenOf(RequesterId.Core);
       expect((await postWith(BUCKET_WRITE_EVENTS_ROUTES.core, body, token)).status).toBe(200);

@@ -1,8 +1,6 @@
-import type { INestApplication } from '@nestjs/common';
 import { ChainFault, RequesterId } from '@pancha/contracts';
-import { createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { eventually, StandInServer, type ServiceWithDatabase } from '@pancha/testing';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { bootBucket, tamperChain, writeCoreEvents } from '../testing/bucket-test-app';
 
 jest.setTimeout(240_000);
@@ -15,31 +13,23 @@ interface OutboxRow {
 }
 
 describe('audit.verify_failed (real PostgreSQL, outbox to a stand-in Core)', () => {
-  let keys: TestKeys;
-  let db: TestDatabase;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let bucket: ServiceWithDatabase;
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
 
-  const get = async (url: string) => request(app.getHttpServer()).get(url).set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'bucket')}`);
-  const outboxRows = (): Promise<OutboxRow[]> => dataSource.query(`SELECT message_key, topic, status, payload FROM outbox ORDER BY seq`);
-  const tamper = (sql: string) => tamperChain(app, sql);
+  const get = async (url: string) => request(bucket.url).get(url).set('authorization', `Bearer ${await bucket.keys.mint(RequesterId.Core, 'bucket')}`);
+  const outboxRows = (): Promise<OutboxRow[]> => bucket.dataSource.query(`SELECT message_key, topic, status, payload FROM outbox ORDER BY seq`);
+  const tamper = (sql: string) => tamperChain(bucket.app, sql);
   const posted = () => core.requests.filter((r) => r.method === 'POST' && r.path === '/events');
 
   beforeAll(async () => {
-    keys = createTestKeys('bucket-verify-events');
     await core.start();
-    db = await createTestDatabase('bucket_verify_events');
-    app = await bootBucket({ db, keys, coreUrl: core.url, env: { BUCKET_VERIFY_BATCH_SIZE: '4' } });
-    dataSource = app.get(DataSource);
-    await writeCoreEvents(app, keys, 10);
+    bucket = await bootBucket({ database: 'bucket_verify_events', coreUrl: core.url, env: { BUCKET_VERIFY_BATCH_SIZE: '4' } });
+    await writeCoreEvents(bucket.app, bucket.keys, 10);
   });
 
   afterAll(async () => {
-    await app?.close();
-    await db?.drop();
+    await bucket?.close();
     await core.close();
-    keys?.remove();
   });
 
   it('a sound chain publishes nothing', async () => {

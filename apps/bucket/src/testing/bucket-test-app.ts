@@ -1,35 +1,26 @@
 import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
-import { bootService, type BootServiceOptions, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { bootServiceWithDatabase, routerEventsTo, type ServiceEnv, type ServiceWithDatabase, type ServiceWithDatabaseOptions, type TestKeys } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { BucketConfig } from '../config/env.validation';
 
+/** Bucket's root module from an environment, validated as main.ts validates it. */
+export const bucketModule = (env: ServiceEnv) => AppModule.forRoot(validateEnv(BucketConfig, env));
+
 /**
- * Bucket on a test database, its outbox relaying quickly over HTTP (no NATS) to a stand-in Core at `coreUrl`. The
- * scheduled verification is off unless `env` sets BUCKET_VERIFY_INTERVAL_MS: a test decides when a verification runs.
+ * Bucket on a test database with keys of its own (or the test's). Without `coreUrl` its router events are off:
+ * they are tested in router-events/, and would otherwise go to a CORE_URL nobody started. With `coreUrl` its outbox
+ * relays quickly over HTTP to that stand-in Core, and the scheduled verification is off unless `env` sets
+ * BUCKET_VERIFY_INTERVAL_MS: a test decides when a verification runs.
  */
-export async function bootBucket(
-  options: { db: TestDatabase; keys: TestKeys; coreUrl: string; env?: Record<string, string> } & Pick<BootServiceOptions, 'override'>,
-): Promise<INestApplication> {
-  const env = {
-    ...process.env,
-    DATABASE_URL: options.db.url,
-    PANCHA_KEYS_DIR: options.keys.dir,
-    LOG_LEVEL: 'silent',
-    CORE_URL: options.coreUrl,
-    NATS_URL: '',
-    OUTBOX_POLL_INTERVAL_MS: '50',
-    OUTBOX_BASE_DELAY_MS: '50',
-    OUTBOX_MAX_DELAY_MS: '200',
-    BUCKET_VERIFY_INTERVAL_MS: '0',
-    ...options.env,
-  };
-  const { app } = await bootService(AppModule.forRoot(validateEnv(BucketConfig, env)), { override: options.override });
-  return app;
+export function bootBucket(options: Omit<ServiceWithDatabaseOptions, 'module'> & { coreUrl?: string }): Promise<ServiceWithDatabase> {
+  const { coreUrl, env, ...rest } = options;
+  const events = coreUrl ? { ...routerEventsTo(coreUrl), BUCKET_VERIFY_INTERVAL_MS: '0' } : { BUCKET_ROUTER_EVENTS_ENABLED: 'false' };
+  return bootServiceWithDatabase({ ...rest, module: bucketModule, env: { ...events, ...env } });
 }
 
 /** Appends `n` task events as Core does (POST /core/write-event), one at a time. */

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError, WorkflowCatalog } from '@pancha/contracts';
 import { chooseStartVersion, type StartChoice } from '@pancha/workflow-engine';
+import { SerialLoad } from '@pancha/service-kit';
 import { compileJsonSchema, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource } from 'typeorm';
@@ -26,7 +27,8 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplica
   private etag?: string;
   private revision?: string;
   private timer?: NodeJS.Timeout;
-  private refreshing?: Promise<boolean>;
+  /** One fetch at a time: a poll shares the one in flight, a sync gets one that starts after it asked. */
+  private readonly fetches = new SerialLoad(() => this.fetch());
   private failures = 0;
   private readonly listeners: ((catalog: ReadonlyMap<string, CatalogWorkflow>) => void)[] = [];
 
@@ -103,19 +105,16 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplica
 
   /** Fetches the catalog now (concurrent callers share one fetch); true when it changed. */
   refresh(): Promise<boolean> {
-    this.refreshing ??= this.fetch().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+    return this.fetches.joinOrStart();
   }
 
   /**
    * A fetch that starts after this call: an in-flight one may have left before a change the caller just made or saw
-   * (a reload, an enable, a newer version in the executor's answer), so it waits that one out and fetches again.
+   * (a reload, an enable, a newer version in the executor's answer), so it waits that one out and fetches again
+   * (one follow-up fetch shared by every caller meanwhile).
    */
-  async sync(): Promise<boolean> {
-    await this.refreshing?.catch(() => false);
-    return this.refresh();
+  sync(): Promise<boolean> {
+    return this.fetches.fresh();
   }
 
   /** True when the executor's view of a workflow (as a caller just read it) is not what this mirror holds. */

@@ -1,25 +1,17 @@
 // POST /v1/events (the batch twin of POST /v1/event/) on the real app and PostgreSQL.
-import type { INestApplication } from '@nestjs/common';
 import { CommonErrorCode, KARMA_EVENTS_ROUTE, RequesterId } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { KarmaConfig } from '../config/env.validation';
+import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(60_000);
 
 describe('karma batch events (HTTP, real PostgreSQL)', () => {
-  let db: TestDatabase;
-  let keys: TestKeys;
-  let app: INestApplication;
-  let dataSource: DataSource;
-  let baseUrl: string;
+  let karma: ServiceWithDatabase;
 
-  const tokenOf = (who: RequesterId): Promise<string> => keys.mint(who, 'karma');
-  const postWith = (url: string, body: unknown, token: string) => request(baseUrl).post(url).set('authorization', `Bearer ${token}`).send(body as object);
+  const tokenOf = (who: RequesterId): Promise<string> => karma.keys.mint(who, 'karma');
+  const postWith = (url: string, body: unknown, token: string) => request(karma.url).post(url).set('authorization', `Bearer ${token}`).send(body as object);
   const batch = async (bodies: unknown[], who: RequesterId = RequesterId.WorkflowExecutor) =>
     postWith(KARMA_EVENTS_ROUTE, { events: bodies.map((body) => ({ body })) }, await tokenOf(who));
   const lifeEvent = (action: string, extra: Record<string, unknown> = {}) => ({
@@ -28,25 +20,14 @@ describe('karma batch events (HTTP, real PostgreSQL)', () => {
     data: { event_id: randomUUID(), user_id: 'batch-user', action, context: { trace_id: 't', action_type: null }, ...extra },
   });
   const recorded = async (ids: string[]): Promise<number> =>
-    (await dataSource.query('SELECT count(*)::int AS n FROM karma_event WHERE event_id = ANY($1)', [ids]))[0].n;
+    (await karma.dataSource.query('SELECT count(*)::int AS n FROM karma_event WHERE event_id = ANY($1)', [ids]))[0].n;
   const statuses = (res: request.Response) => res.body.results.map((r: { status: number }) => r.status);
 
   beforeAll(async () => {
-    db = await createTestDatabase('karma_batch');
-    keys = createTestKeys('karma');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
-    const service = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)));
-    app = service.app;
-    baseUrl = service.url;
-    dataSource = app.get(DataSource);
+    karma = await bootKarma({ database: 'karma_batch' });
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    keys?.remove();
-  });
+  afterAll(() => karma?.close());
 
   it('answers each event on its own: the good ones are recorded, a bad one gets its own 4xx', async () => {
     const good = [lifeEvent('workflow_success'), lifeEvent('workflow_failure')];
@@ -72,7 +53,7 @@ describe('karma batch events (HTTP, real PostgreSQL)', () => {
   it('deduplicates a retried batch: the first replies come back as replays and nothing is recorded twice', async () => {
     const events = [lifeEvent('workflow_success'), lifeEvent('workflow_success')];
     const first = await batch(events);
-    const ledger = async () => (await dataSource.query('SELECT count(*)::int AS n FROM karma_ledger'))[0].n;
+    const ledger = async () => (await karma.dataSource.query('SELECT count(*)::int AS n FROM karma_ledger'))[0].n;
     const before = await ledger();
     const retry = await batch([...events, events[1]]);
     expect(retry.body.results.map((r: { status: number; replayed: boolean }) => [r.status, r.replayed])).toEqual([[200, true], [200, true], [200, true]]);
@@ -83,7 +64,7 @@ describe('karma batch events (HTTP, real PostgreSQL)', () => {
 
   it('applies governance as the single route does: 401 without or with a reused token, 403 without the write operation', async () => {
     const body = { events: [{ body: lifeEvent('workflow_success') }] };
-    expect((await request(baseUrl).post(KARMA_EVENTS_ROUTE).send(body)).status).toBe(401);
+    expect((await request(karma.url).post(KARMA_EVENTS_ROUTE).send(body)).status).toBe(401);
     const token = await tokenOf(RequesterId.WorkflowExecutor);
     expect((await postWith(KARMA_EVENTS_ROUTE, body, token)).status).toBe(200);
     expect((await postWith(KARMA_EVENTS_ROUTE, { events: [{ body: lifeEvent('workflow_success') }] }, token)).status).toBe(401);

@@ -3,15 +3,11 @@
  * life events the executor publishes (JetStreamPublisher, the same body as POST /v1/event/).
  * Skipped, saying so, when NATS_URL is unset.
  */
-import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, eventually, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { eventually, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { KarmaConfig } from '../config/env.validation';
+import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(60_000);
 
@@ -20,11 +16,8 @@ if (!NATS_URL) console.warn('[karma] NATS_URL is unset: skipping the JetStream c
 const describeNats = NATS_URL ? describe : describe.skip;
 
 describeNats('karma consuming life events from JetStream', () => {
-  let db: TestDatabase;
   let stream: TestStream;
-  let keys: TestKeys;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let karma: ServiceWithDatabase;
   let asExecutor: JetStreamPublisher;
 
   /** The body KarmaLifeEventHandler publishes (KarmaLifeEventPayload). */
@@ -37,32 +30,22 @@ describeNats('karma consuming life events from JetStream', () => {
   }
 
   const ledgerOf = async (userId: string) =>
-    (await dataSource.query('SELECT event_id, action, amount FROM karma_ledger WHERE user_id = $1 ORDER BY seq', [userId])) as {
+    (await karma.dataSource.query('SELECT event_id, action, amount FROM karma_ledger WHERE user_id = $1 ORDER BY seq', [userId])) as {
       event_id: string;
       action: string;
       amount: number;
     }[];
 
   beforeAll(async () => {
-    db = await createTestDatabase('karma_nats');
     stream = await createTestStream(NATS_URL as string, 'KARMA');
-    keys = createTestKeys('karma-nats');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', ...stream.env, KARMA_ROUTER_EVENTS_ENABLED: 'false' };
-    ({ app } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
-      microservices: (nest) => expect(connectJetStream(nest)).toBe(true),
-    }));
-    dataSource = app.get(DataSource);
-    asExecutor = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
+    karma = await bootKarma({ database: 'karma_nats', env: stream.env, microservices: (nest) => expect(connectJetStream(nest)).toBe(true) });
+    asExecutor = new JetStreamPublisher(stream.settings, karma.keys.tokensFor(RequesterId.WorkflowExecutor));
   });
 
   afterAll(async () => {
-    await app?.close();
     await asExecutor?.close();
+    await karma?.close();
     await stream?.delete();
-    await db?.drop();
-    keys?.remove();
   });
 
   it('records a workflow_success life event once, even when it is published twice', async () => {

@@ -1,19 +1,10 @@
 // Clients of the original Karma service keep working: the original workflow executor's life_event, byte for
 // byte as its karma_client sends it (SPEC §2), is accepted over HTTP against a real PostgreSQL.
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { RequesterId } from '@pancha/contracts';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { KarmaConfig } from '../config/env.validation';
+import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(60_000);
 
@@ -47,41 +38,24 @@ function originalLifeEvent(userId: string, status: 'success' | 'failed', actionT
 }
 
 describe('karma: the original contract (HTTP, real PostgreSQL)', () => {
-  let keysDir: string;
-  let db: TestDatabase;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let karma: ServiceWithDatabase;
 
   /** A token minted for this one request (tokens live 60 s; a replay-checking receiver refuses a reused jti on writes). */
-  const tokenOf = (who: RequesterId) => new TokenIssuer(loadKeyStore(who, process.env)).tokenFor('karma');
+  const tokenOf = (who: RequesterId) => karma.keys.mint(who, 'karma');
   const post = async (body: unknown, who: RequesterId) =>
-    request(app.getHttpServer()).post('/v1/event/').set('authorization', `Bearer ${await tokenOf(who)}`).send(body as object);
+    request(karma.url).post('/v1/event/').set('authorization', `Bearer ${await tokenOf(who)}`).send(body as object);
   const ledgerOf = async (userId: string) =>
-    (await dataSource.query('SELECT action, amount, details FROM karma_ledger WHERE user_id = $1 ORDER BY seq', [userId])) as {
+    (await karma.dataSource.query('SELECT action, amount, details FROM karma_ledger WHERE user_id = $1 ORDER BY seq', [userId])) as {
       action: string;
       amount: number;
       details: Record<string, unknown>;
     }[];
 
   beforeAll(async () => {
-    keysDir = mkdtempSync(path.join(tmpdir(), 'karma-original-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    db = await createTestDatabase('karma_original');
-    // Router events are tested in router-events/; here they would go to a CORE_URL nobody started.
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(KarmaConfig, env))] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
-    dataSource = app.get(DataSource);
+    karma = await bootKarma({ database: 'karma_original' });
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => karma?.close());
 
   it('accepts the original executor\'s workflow_success: role "user" recorded as a claim, note, object context and source kept', async () => {
     const body = originalLifeEvent('orig-1', 'success');
@@ -100,7 +74,7 @@ describe('karma: the original contract (HTTP, real PostgreSQL)', () => {
         details: { role_claimed: 'user', note: body.data.note, context: body.data.context, source: 'workflow_executor' },
       },
     ]);
-    const [event] = await dataSource.query('SELECT source, occurred_at FROM karma_event WHERE user_id = $1', ['orig-1']);
+    const [event] = await karma.dataSource.query('SELECT source, occurred_at FROM karma_event WHERE user_id = $1', ['orig-1']);
     expect(event.source).toBe('workflow_executor');
     expect(new Date(event.occurred_at).getTime()).toBe(Date.parse(body.timestamp));
   });
@@ -121,7 +95,7 @@ describe('karma: the original contract (HTTP, real PostgreSQL)', () => {
     expect(plain.status).toBe(200);
     for (const key of ['grant', 'merit_after', 'role_before', 'role_after'] as const) expect(claimed.body.data[key]).toEqual(plain.body.data[key]);
     expect(claimed.body.data.q_update).toMatchObject({ role: 'learner', action: 'helping_peers', reward: 12 });
-    const profile = await request(app.getHttpServer()).get('/api/v1/karma/orig-3').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`);
+    const profile = await request(karma.url).get('/api/v1/karma/orig-3').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`);
     expect(profile.body.role).toBe('learner');
   });
 

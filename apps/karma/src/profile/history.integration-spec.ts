@@ -1,25 +1,20 @@
-import type { INestApplication } from '@nestjs/common';
 import { RequesterId, type KarmaHistory } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, type TestDatabase, type TestKeys } from '@pancha/testing';
+import type { ServiceWithDatabase } from '@pancha/testing';
 import request from 'supertest';
-import { AppModule } from '../app.module';
-import { Clock, FixedClock } from '../clock/clock';
-import { KarmaConfig } from '../config/env.validation';
+import { FixedClock } from '../clock/clock';
 import { DAY_MS, HOUR_MS } from '../model/ledger-entry';
+import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(240_000);
 
 const T0 = Date.parse('2025-06-01T00:00:00.000Z');
 
 describe('GET /v1/karma/:user_id/history (real PostgreSQL)', () => {
-  let keys: TestKeys;
-  let db: TestDatabase;
-  let app: INestApplication;
+  let karma: ServiceWithDatabase;
   const clock = new FixedClock(T0);
 
-  const token = (who: RequesterId = RequesterId.Core) => keys.mint(who, 'karma');
-  const http = () => request(app.getHttpServer());
+  const token = (who: RequesterId = RequesterId.Core) => karma.keys.mint(who, 'karma');
+  const http = () => request(karma.url);
   const get = async (url: string) => http().get(url).set('authorization', `Bearer ${await token()}`);
   const life = async (user_id: string, action: string) => {
     const res = await http().post('/v1/event/').set('authorization', `Bearer ${await token()}`).send({ type: 'life_event', data: { user_id, action }, source: 'test' });
@@ -27,13 +22,7 @@ describe('GET /v1/karma/:user_id/history (real PostgreSQL)', () => {
   };
 
   beforeAll(async () => {
-    keys = createTestKeys('karma');
-    process.env.PANCHA_KEYS_DIR = keys.dir;
-    db = await createTestDatabase('karma_history');
-    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent', KARMA_ROUTER_EVENTS_ENABLED: 'false' };
-    ({ app } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
-      override: (builder) => builder.overrideProvider(Clock).useValue(clock),
-    }));
+    karma = await bootKarma({ database: 'karma_history', clock });
     // Day 1, 10:00: a lesson (5 Dharma × 1) and help (10 Seva × 1.2). Day 1, 14:00: a broken promise (minor paap, weight 1).
     clock.set(T0 + 10 * HOUR_MS);
     await life('hist-user', 'completing_lessons');
@@ -47,11 +36,7 @@ describe('GET /v1/karma/:user_id/history (real PostgreSQL)', () => {
     clock.set(T0 + 4 * DAY_MS);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    keys?.remove();
-  });
+  afterAll(() => karma?.close());
 
   it('sums merit, paap and net per day, with empty days as zeros and a running net', async () => {
     const res = await get(`/v1/karma/hist-user/history?bucket=day&since=2025-06-01T00:00:00Z&until=2025-06-04T00:00:00Z`);

@@ -1,13 +1,9 @@
-import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { eventually, StandInServer, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { Clock, FixedClock } from '../clock/clock';
-import { KarmaConfig } from '../config/env.validation';
+import { FixedClock } from '../clock/clock';
+import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(240_000);
 
@@ -21,46 +17,25 @@ interface OutboxRow {
 }
 
 describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () => {
-  let keys: TestKeys;
-  let db: TestDatabase;
-  let app: INestApplication;
-  let dataSource: DataSource;
+  let karma: ServiceWithDatabase;
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
 
   const life = async (user_id: string, action: string, event_id: string = randomUUID()) =>
-    request(app.getHttpServer())
+    request(karma.url)
       .post('/v1/event/')
-      .set('authorization', `Bearer ${await keys.mint(RequesterId.Core, 'karma')}`)
+      .set('authorization', `Bearer ${await karma.keys.mint(RequesterId.Core, 'karma')}`)
       .send({ type: 'life_event', data: { user_id, action, event_id }, source: 'test' });
   const outboxRows = (): Promise<OutboxRow[]> =>
-    dataSource.query(`SELECT message_key, topic, status, payload, created_at FROM outbox ORDER BY created_at, message_key`);
+    karma.dataSource.query(`SELECT message_key, topic, status, payload, created_at FROM outbox ORDER BY created_at, message_key`);
 
   beforeAll(async () => {
-    keys = createTestKeys('karma-role-events');
     await core.start();
-    db = await createTestDatabase('karma_role_events');
-    const env = {
-      ...process.env,
-      DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keys.dir,
-      LOG_LEVEL: 'silent',
-      CORE_URL: core.url,
-      NATS_URL: '',
-      OUTBOX_POLL_INTERVAL_MS: '50',
-      OUTBOX_BASE_DELAY_MS: '50',
-      OUTBOX_MAX_DELAY_MS: '200',
-    };
-    ({ app } = await bootService(AppModule.forRoot(validateEnv(KarmaConfig, env)), {
-      override: (builder) => builder.overrideProvider(Clock).useValue(new FixedClock(T0)),
-    }));
-    dataSource = app.get(DataSource);
+    karma = await bootKarma({ database: 'karma_role_events', coreUrl: core.url, clock: new FixedClock(T0) });
   });
 
   afterAll(async () => {
-    await app?.close();
-    await db?.drop();
+    await karma?.close();
     await core.close();
-    keys?.remove();
   });
 
   it('a role change is enqueued in the ledger transaction, with an id from the ledger row, and reaches Core once', async () => {
@@ -69,7 +44,7 @@ describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () =
     expect(res.status).toBe(200);
     expect(res.body.data).toMatchObject({ role_before: 'learner', role_after: 'volunteer' });
 
-    const [ledger] = await dataSource.query(`SELECT seq::text AS seq FROM karma_ledger WHERE event_id = $1 ORDER BY seq LIMIT 1`, [eventId]);
+    const [ledger] = await karma.dataSource.query(`SELECT seq::text AS seq FROM karma_ledger WHERE event_id = $1 ORDER BY seq LIMIT 1`, [eventId]);
     const rows = await outboxRows();
     expect(rows).toHaveLength(1);
     const [row] = rows;
@@ -97,7 +72,7 @@ describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () =
   });
 
   it('the ledger rows and the event commit together: when the enqueue fails, the event is not recorded either', async () => {
-    await dataSource.query(`
+    await karma.dataSource.query(`
       CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.payload->>'subject' = 'doomed' THEN RAISE EXCEPTION 'outbox refuses doomed'; END IF; RETURN NEW; END $$;
       CREATE TRIGGER refuse_doomed BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_doomed();`);
@@ -106,11 +81,11 @@ describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () =
     try {
       const refused = await life('doomed', 'selfless_service', eventId);
       expect(refused.status).toBeGreaterThanOrEqual(500);
-      expect(await dataSource.query(`SELECT seq FROM karma_ledger WHERE user_id = 'doomed'`)).toEqual([]);
-      expect(await dataSource.query(`SELECT event_id FROM karma_event WHERE event_id = $1`, [eventId])).toEqual([]);
+      expect(await karma.dataSource.query(`SELECT seq FROM karma_ledger WHERE user_id = 'doomed'`)).toEqual([]);
+      expect(await karma.dataSource.query(`SELECT event_id FROM karma_event WHERE event_id = $1`, [eventId])).toEqual([]);
       expect(await outboxRows()).toHaveLength(before);
     } finally {
-      await dataSource.query(`DROP TRIGGER refuse_doomed ON outbox; DROP FUNCTION refuse_doomed();`);
+      await karma.dataSource.query(`DROP TRIGGER refuse_doomed ON outbox; DROP FUNCTION refuse_doomed();`);
     }
     // The caller's retry (same event id) records it, with its role change.
     expect((await life('doomed', 'selfless_service', eventId)).status).toBe(200);

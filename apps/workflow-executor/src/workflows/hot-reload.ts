@@ -1,34 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from '@nestjs/common';
 
-/**
- * Runs a load one at a time: a call while one runs waits for it and then loads once more (shared by every caller
- * that arrives meanwhile), so a change written during a load is never missed and a burst costs at most two loads.
- * The workflow registry and the plugin registry reload this way.
- */
-export class SerialLoad<A, T> {
-  private running?: Promise<T>;
-  private next?: Promise<T>;
-
-  constructor(private readonly load: (arg: A) => Promise<T>) {}
-
-  run(arg: A): Promise<T> {
-    if (!this.running) {
-      this.running = this.load(arg).finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    this.next ??= this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.next = undefined;
-        return this.run(arg);
-      });
-    return this.next;
-  }
-}
-
 export interface DirectoryWatchOptions {
   dir: string;
   /** What is watched, in log lines: "workflows" or "plugins". */

@@ -4,13 +4,13 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { MetricName, type PluginDetailView, type PluginReloadReport, type PluginView } from '@pancha/contracts';
 import { discoverPluginFiles, type PluginEntry, PluginHost, packagePluginEntries, PLUGIN_NAME_REGEX } from '@pancha/plugin-sdk';
 import { Counter, Gauge } from 'prom-client';
-import { metricsRegistry } from '@pancha/service-kit';
+import { metricsRegistry, SerialLoad } from '@pancha/service-kit';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker, type ExecutorAction } from '../engine/action-invoker.service';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { FailedPluginAction, PluginAction } from './plugin.action';
-import { SerialLoad, watchDirectory } from '../hot-reload';
+import { watchDirectory } from '../hot-reload';
 
 const pluginLoads = new Counter({
   name: MetricName.PluginLoads,
@@ -116,7 +116,7 @@ export class PluginRegistry implements OnModuleInit, OnApplicationBootstrap, OnA
    * waits for it and then reloads once more (shared by every caller that arrives meanwhile).
    */
   reload(trigger: PluginReloadReport['trigger'] = 'request'): Promise<PluginReloadReport> {
-    return this.loads.run(trigger);
+    return this.loads.fresh(trigger);
   }
 
   /** Built-ins and plugins, loaded or failed. */

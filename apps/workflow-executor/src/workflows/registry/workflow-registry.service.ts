@@ -18,12 +18,13 @@ import {
   type WorkflowManifest,
   type WorkflowRef,
 } from '@pancha/workflow-manifest';
+import { SerialLoad } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker } from '../engine/action-invoker.service';
 import type { NewRun } from '../engine/run-store';
 import { RunEvents } from '../engine/run-events';
-import { SerialLoad, watchDirectory } from '../hot-reload';
+import { watchDirectory } from '../hot-reload';
 
 export interface RegisteredVersion {
   manifest: WorkflowManifest;
@@ -135,7 +136,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
    * caller that arrives meanwhile), so a change written during a load is never missed.
    */
   reload(trigger: LoadReport['trigger'] = 'request'): Promise<LoadReport> {
-    return this.loads.run(trigger);
+    return this.loads.fresh(trigger);
   }
 
   names(): string[] {
