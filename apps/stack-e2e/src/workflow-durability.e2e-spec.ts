@@ -30,6 +30,9 @@ steps:
     with: { title: "run {{ inputs.n }} opened" }
   - id: call
     action: http
+    # The test is about crashes and replicas, not timeouts: on a starved machine the sink (in the test process) can
+    # take longer than the 10 s default to answer, and a timed-out attempt is retried, which would read as a double run.
+    timeout: 60s
     with: { method: POST, url: "${sinkUrl}/effect/{{ inputs.n }}", body: { n: "{{ inputs.n }}" } }
   - id: close
     action: task

@@ -1,5 +1,6 @@
 export * from './bootstrap';
 export * from './concurrency/serial-load';
+export * from './concurrency/group-commit';
 export * from './config/env.validation';
 export * from './config/secret';
 export * from './database/data-source-options';

@@ -22,6 +22,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { TaskAcceptWriter } from './task-accept.writer';
 
 // What `register` does in a real process: a recording tracer plus the http and undici instrumentations, so the
 // incoming request gets a server span (its trace id is the task's trace_id) and outgoing calls (the service
@@ -405,6 +406,45 @@ describe('with workflow execution enabled', () => {
       const dead = (await core.dataSource.query(`SELECT reason FROM outbox_dead_letter WHERE message_key = $1`, [res.body.task_id])) as { reason: string }[];
       expect(dead).toHaveLength(1);
       await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id && e.event_type === 'task_dispatch_dead'), 'task_dispatch_dead event');
+    });
+
+    it('stores the tasks of concurrent requests in one commit, each answered after it and each message in its own trace', async () => {
+      // Hold the table: the first request's transaction waits on the lock, and the requests after it queue for the next commit.
+      const blocker = core.dataSource.createQueryRunner();
+      await blocker.connect();
+      await blocker.startTransaction();
+      await blocker.query('LOCK TABLE tasks IN EXCLUSIVE MODE');
+      const writer = core.app.get(TaskAcceptWriter);
+      const send = (n: number) => request(core.app.getHttpServer()).post('/handle_task').send({ input: `good morning ${n}`, user_id: `u-group-${n}` });
+      let answered = 0;
+      const first = send(0).then((r) => (answered++, r));
+      await waitFor(async () => {
+        const rows = (await core.dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "tasks"%'`)) as unknown[];
+        return rows.length === 1;
+      }, 'the first insert to wait on the lock');
+      const rest = [1, 2, 3, 4, 5].map((n) => send(n).then((r) => (answered++, r)));
+      await waitFor(() => writer.queued === 5, 'five tasks queued for the next commit');
+      expect(answered).toBe(0);
+      await blocker.commitTransaction();
+      await blocker.release();
+      const replies = await Promise.all([first, ...rest]);
+      expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202, 202]);
+      const ids = replies.map((r) => (r.body as { task_id: string }).task_id);
+      const rows = (await core.dataSource.query(`SELECT task_id, trace_id, xmin::text AS tx FROM tasks WHERE task_id = ANY($1)`, [ids])) as { task_id: string; trace_id: string; tx: string }[];
+      expect(rows).toHaveLength(6);
+      // Two commits: the first request's, then the five that queued behind it together.
+      expect(new Set(rows.map((r) => r.tx)).size).toBe(2);
+      const txOf = new Map(rows.map((r) => [r.task_id, r.tx]));
+      expect(new Set(ids.slice(1).map((id) => txOf.get(id))).size).toBe(1);
+      // Each task's Bucket event continues its own request's trace, though five committed in one transaction.
+      const messages = (await core.dataSource.query(`SELECT message_key, headers FROM outbox WHERE message_key = ANY($1)`, [
+        ids.map((id) => `task_received:${id}`),
+      ])) as { message_key: string; headers: { traceparent?: string } }[];
+      expect(messages).toHaveLength(6);
+      for (const row of rows) {
+        const message = messages.find((m) => m.message_key === `task_received:${row.task_id}`);
+        expect(message?.headers.traceparent).toMatch(new RegExp(`^00-${row.trace_id}-`));
+      }
     });
 
     it('answers 422 naming each bad field, and stores nothing', async () => {

@@ -4,6 +4,7 @@ import { WorkflowsModule } from '../workflows/workflows.module';
 import type { CoreConfig } from '../config/env.validation';
 import { TasksController } from './tasks.controller';
 import { TasksService } from './tasks.service';
+import { TaskAcceptWriter } from './task-accept.writer';
 
 /** POST /handle_task and GET /tasks/:task_id. Its outbox handlers are registered by AppModule. */
 @Module({})
@@ -13,7 +14,7 @@ export class TasksModule {
       module: TasksModule,
       imports: [AgentModule.forRoot(config), WorkflowsModule],
       controllers: [TasksController],
-      providers: [TasksService],
+      providers: [TasksService, TaskAcceptWriter],
     };
   }
 }

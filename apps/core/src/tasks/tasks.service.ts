@@ -16,9 +16,9 @@ import {
   TimelineError,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
-import { OutboxService } from '@pancha/outbox';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
-import { currentTraceId, getTracer } from '@pancha/trace-context';
+import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
 import { CoreConfig } from '../config/env.validation';
@@ -31,6 +31,7 @@ import {
   WORKFLOW_EXECUTE_TOPIC,
   type WorkflowDispatchMessage,
 } from './core-events';
+import { TaskAcceptWriter, TraceIdTaken } from './task-accept.writer';
 import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
 import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
@@ -68,6 +69,7 @@ export class TasksService {
     private readonly bucket: BucketClient,
     private readonly config: CoreConfig,
     private readonly workflowRuns: WorkflowRunsService,
+    private readonly accepted: TaskAcceptWriter,
   ) {}
 
   /**
@@ -236,25 +238,31 @@ export class TasksService {
       status,
       ...(run ? { run_id: run.start.run_id, workflow: run.start.workflow } : {}),
     };
-    await this.dataSource.transaction(async (manager: EntityManager) => {
-      // The key first: a concurrent request with the same key waits here until this transaction ends, then
-      // finds the key taken and answers with this reply (or commits its own if this one rolled back).
-      if (claim) await claimIdempotencyKey(manager, claim, reply);
-      // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable and nothing is logged as failed.
-      const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task).orIgnore().returning(['task_id']).execute();
-      if ((inserted.raw as unknown[]).length === 0) throw new TraceIdTaken();
-      const received: BucketCoreEventMessage = { event_data: taskReceivedEvent(task) };
-      await this.outbox.enqueue(manager, {
-        topic: BUCKET_CORE_EVENT_TOPIC,
-        messageKey: coreEventMessageKey(CoreEventType.TaskReceived, task.taskId),
-        payload: received,
+    const received: BucketCoreEventMessage = { event_data: taskReceivedEvent(task) };
+    // Each message continues this request's trace, whichever request's transaction commits it.
+    const headers = injectTraceHeaders();
+    const messages: EnqueueInput[] = [
+      { topic: BUCKET_CORE_EVENT_TOPIC, messageKey: coreEventMessageKey(CoreEventType.TaskReceived, task.taskId), payload: received, headers },
+    ];
+    if (status === TaskStatus.Dispatching) {
+      const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
+      messages.push({ topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch, headers });
+    }
+    if (!claim && !run) {
+      // The common case: stored with the tasks of concurrent requests in one commit (group commit).
+      await this.accepted.store({ task, messages });
+    } else {
+      await this.dataSource.transaction(async (manager: EntityManager) => {
+        // The key first: a concurrent request with the same key waits here until this transaction ends, then
+        // finds the key taken and answers with this reply (or commits its own if this one rolled back).
+        if (claim) await claimIdempotencyKey(manager, claim, reply);
+        // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable and nothing is logged as failed.
+        const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task).orIgnore().returning(['task_id']).execute();
+        if ((inserted.raw as unknown[]).length === 0) throw new TraceIdTaken();
+        await this.outbox.enqueueAll(manager, messages);
+        if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
       });
-      if (status === TaskStatus.Dispatching) {
-        const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
-        await this.outbox.enqueue(manager, { topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch });
-      }
-      if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
-    });
+    }
     this.logger.log({
       msg: 'task accepted',
       task_id: task.taskId,
@@ -284,9 +292,6 @@ export class TasksService {
     );
   }
 }
-
-/** The trace already has a task (tasks.trace_id is unique); thrown to roll back the empty transaction. */
-class TraceIdTaken extends Error {}
 
 /** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */
 class IdempotencyKeyTaken extends Error {}

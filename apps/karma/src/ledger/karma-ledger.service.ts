@@ -1,7 +1,7 @@
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { isDatabaseUnavailableError } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
 import { Clock } from '../clock/clock';
 import type { ParsedKarmaEvent } from '../engine/event-parser';
@@ -26,14 +26,6 @@ export interface LedgerOptions {
 /** Events recorded per transaction at most (group commit). */
 export const MAX_BATCH = 128;
 
-interface Pending {
-  event: ParsedKarmaEvent;
-  resolve: (result: IngestResult) => void;
-  reject: (error: unknown) => void;
-}
-
-type Outcome = { ok: true; result: IngestResult } | { ok: false; error: unknown };
-
 /**
  * Writes events to the ledger with group commit: events that arrive while a transaction is running wait
  * in a queue and go together into the next one, processed one after the other in arrival order. A caller's
@@ -43,8 +35,10 @@ type Outcome = { ok: true; result: IngestResult } | { ok: false; error: unknown 
 @Injectable()
 export class KarmaLedgerService {
   private readonly logger = new Logger(KarmaLedgerService.name);
-  private readonly queue: Pending[] = [];
-  private draining = false;
+  private readonly group = new GroupCommit<ParsedKarmaEvent, IngestResult>((events) => this.commit(events), {
+    maxBatch: MAX_BATCH,
+    onIsolate: (size, error) => this.logger.warn(`ingest batch of ${size} failed (${(error as Error).message}); retrying one by one`),
+  });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -63,11 +57,7 @@ export class KarmaLedgerService {
    * (up to MAX_BATCH) instead of the first going alone. One promise per event, settled after its commit.
    */
   ingestAll(events: readonly ParsedKarmaEvent[]): Promise<IngestResult>[] {
-    const promises = events.map(
-      (event) => new Promise<IngestResult>((resolve, reject) => this.queue.push({ event, resolve, reject })),
-    );
-    if (!this.draining && events.length > 0) void this.drain();
-    return promises;
+    return this.group.submitAll(events);
   }
 
   /** A store for reads outside any lock (profiles, the Q-table, stats without event_id). */
@@ -75,56 +65,31 @@ export class KarmaLedgerService {
     return new PgKarmaStore(this.dataSource.manager);
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      while (this.queue.length) await this.runBatch(this.queue.splice(0, MAX_BATCH));
-    } finally {
-      this.draining = false;
-    }
-  }
-
-  private async runBatch(batch: Pending[]): Promise<void> {
-    let outcomes: Outcome[];
-    try {
-      outcomes = await this.dataSource.transaction(async (manager) => {
-        await manager.query('SELECT pg_advisory_xact_lock($1)', [KARMA_LEDGER_LOCK]);
-        const store = await BatchKarmaStore.open(
-          manager,
-          batch.map((p) => p.event.eventId),
-          batch.map((p) => p.event.userId),
-        );
-        const done: Outcome[] = [];
-        for (const { event } of batch) {
-          try {
-            done.push({ ok: true, result: await this.engine.ingest(store, event, this.clock.now().getTime()) });
-          } catch (error) {
-            // The engine refuses (404, 409, …) before it writes anything, so the batch goes on without it.
-            if (!(error instanceof HttpException)) throw error;
-            done.push({ ok: false, error });
-          }
+  /** One transaction under the ledger lock for the group's events, in arrival order; a refused event fails alone. */
+  private commit(batch: readonly ParsedKarmaEvent[]): Promise<GroupItemOutcome<IngestResult>[]> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [KARMA_LEDGER_LOCK]);
+      const store = await BatchKarmaStore.open(
+        manager,
+        batch.map((event) => event.eventId),
+        batch.map((event) => event.userId),
+      );
+      const done: GroupItemOutcome<IngestResult>[] = [];
+      for (const event of batch) {
+        try {
+          done.push({ ok: true, result: await this.engine.ingest(store, event, this.clock.now().getTime()) });
+        } catch (error) {
+          // The engine refuses (404, 409, …) before it writes anything, so the batch goes on without it.
+          if (!(error instanceof HttpException)) throw error;
+          done.push({ ok: false, error });
         }
-        await store.flush();
-        // In the same transaction as the ledger rows: a role change is published if and only if it is recorded.
-        const messages: EnqueueInput[] = [];
-        for (const o of done) if (this.options.routerEvents && o.ok && o.result.roleChange) messages.push(roleChangedMessage(o.result.roleChange));
-        await this.outbox.enqueueAll(manager, messages);
-        return done;
-      });
-    } catch (error) {
-      if (batch.length > 1 && !isDatabaseUnavailableError(error)) {
-        // Something unexpected broke the batch: isolate it so only the event that causes it fails.
-        this.logger.warn(`ingest batch of ${batch.length} failed (${(error as Error).message}); retrying one by one`);
-        for (const p of batch) await this.runBatch([p]);
-        return;
       }
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    batch.forEach((p, i) => {
-      const o = outcomes[i];
-      if (o.ok) p.resolve(o.result);
-      else p.reject(o.error);
+      await store.flush();
+      // In the same transaction as the ledger rows: a role change is published if and only if it is recorded.
+      const messages: EnqueueInput[] = [];
+      for (const o of done) if (this.options.routerEvents && o.ok && o.result.roleChange) messages.push(roleChangedMessage(o.result.roleChange));
+      await this.outbox.enqueueAll(manager, messages);
+      return done;
     });
   }
 }

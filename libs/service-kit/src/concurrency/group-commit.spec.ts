@@ -1,0 +1,109 @@
+import { GroupCommit, type GroupItemOutcome } from './group-commit';
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A commit the test settles by hand: each call records its items and waits for the test's answer. */
+function controlledCommit<I>() {
+  const calls: { items: readonly I[]; answer: ReturnType<typeof deferred<readonly GroupItemOutcome<string>[]>> }[] = [];
+  const commit = (items: readonly I[]) => {
+    const answer = deferred<readonly GroupItemOutcome<string>[]>();
+    calls.push({ items, answer });
+    return answer.promise;
+  };
+  return { calls, commit };
+}
+
+const ok = (items: readonly string[]): GroupItemOutcome<string>[] => items.map((i) => ({ ok: true, result: `done ${i}` }));
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('commits the first item at once and everything submitted meanwhile together in the next commit', async () => {
+    const { calls, commit } = controlledCommit<string>();
+    const group = new GroupCommit(commit, { maxBatch: 10 });
+    const first = group.submit('a');
+    await settle();
+    const later = ['b', 'c', 'd'].map((i) => group.submit(i));
+    await settle();
+    expect(calls.map((c) => c.items)).toEqual([['a']]);
+    calls[0].answer.resolve(ok(['a']));
+    await expect(first).resolves.toBe('done a');
+    await settle();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd']]);
+    calls[1].answer.resolve(ok(['b', 'c', 'd']));
+    await expect(Promise.all(later)).resolves.toEqual(['done b', 'done c', 'done d']);
+  });
+
+  it('settles no caller before the commit that holds its item', async () => {
+    const { calls, commit } = controlledCommit<string>();
+    const group = new GroupCommit(commit, { maxBatch: 10 });
+    let settled = false;
+    void group.submit('a').then(() => (settled = true));
+    await settle();
+    expect(settled).toBe(false);
+    calls[0].answer.resolve(ok(['a']));
+    await settle();
+    expect(settled).toBe(true);
+  });
+
+  it('never puts more than maxBatch items in one commit', async () => {
+    const sizes: number[] = [];
+    const group = new GroupCommit(async (items: readonly number[]) => {
+      sizes.push(items.length);
+      return items.map((i) => ({ ok: true as const, result: String(i) }));
+    }, { maxBatch: 3 });
+    await Promise.all(group.submitAll([1, 2, 3, 4, 5, 6, 7]));
+    expect(sizes).toEqual([3, 3, 1]);
+  });
+
+  it("answers each item's own refusal without failing its neighbours", async () => {
+    const group = new GroupCommit(async (items: readonly string[]) => items.map((i): GroupItemOutcome<string> => (i === 'bad' ? { ok: false, error: new Error('refused bad') } : { ok: true, result: i })), { maxBatch: 10 });
+    const results = await Promise.allSettled(group.submitAll(['a', 'bad', 'c']));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error('refused bad'));
+  });
+
+  it('isolates a group that fails as a whole: the items are retried one by one and only the culprit fails', async () => {
+    const commits: string[][] = [];
+    const isolated: number[] = [];
+    const group = new GroupCommit(
+      async (items: readonly string[]) => {
+        commits.push([...items]);
+        if (items.includes('poison')) throw new Error('value too long');
+        return items.map((i) => ({ ok: true as const, result: i }));
+      },
+      { maxBatch: 10, onIsolate: (size) => isolated.push(size) },
+    );
+    const results = await Promise.allSettled(group.submitAll(['a', 'poison', 'c']));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(commits).toEqual([['a', 'poison', 'c'], ['a'], ['poison'], ['c']]);
+    expect(isolated).toEqual([3]);
+  });
+
+  it('fails every item of the group when the database is unavailable (no one-by-one retries against a dead server)', async () => {
+    let commits = 0;
+    const group = new GroupCommit(async () => {
+      commits++;
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    }, { maxBatch: 10 });
+    const results = await Promise.allSettled(group.submitAll(['a', 'b']));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(commits).toBe(1);
+  });
+
+  it('keeps committing after a failed group', async () => {
+    let fail = true;
+    const group = new GroupCommit(async (items: readonly string[]) => {
+      if (fail) {
+        fail = false;
+        throw Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+      }
+      return items.map((i) => ({ ok: true as const, result: i }));
+    }, { maxBatch: 10 });
+    await expect(group.submit('a')).rejects.toThrow('down');
+    await expect(group.submit('b')).resolves.toBe('b');
+  });
+});
