@@ -4,6 +4,7 @@ import { Bar, CartesianGrid, ComposedChart, Legend, Line, Tooltip, XAxis, YAxis 
 import { paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Loading } from '../components/common';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import type { KarmaProfile } from '../types';
 
 /** Q-values as a heat map: one cell per action, colour from the lowest (light) to the highest value (dark). */
@@ -39,9 +40,22 @@ export function KarmaView() {
   const { api, session } = useApp();
   const [userId, setUserId] = useState(session.user.username);
   const [draft, setDraft] = useState(userId);
-  const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, 15_000);
+  // Live: Karma recording something for this user (`karma:<user>` on the stream) reloads the profile and the
+  // ledger; they poll only while the stream is down.
+  const live = useLive(userId ? [`karma:${userId}`] : [], {
+    onKarma: () => {
+      profile.reload();
+      history.reload();
+    },
+    onReconnect: () => {
+      profile.reload();
+      history.reload();
+    },
+  });
+  const pollMs = live === 'down' ? FALLBACK_POLL_MS : undefined;
+  const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, pollMs);
   const [bucket, setBucket] = useState<KarmaHistoryBucket>('day');
-  const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, 60_000);
+  const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, pollMs);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setUserId(draft.trim());
@@ -50,7 +64,9 @@ export function KarmaView() {
   const h = history.data;
   return (
     <>
-      <h1>Karma</h1>
+      <h1>
+        Karma <LiveBadge state={live} />
+      </h1>
       <form className="filters" onSubmit={submit} aria-label="Choose a user">
         <label>
           User

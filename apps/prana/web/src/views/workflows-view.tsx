@@ -4,6 +4,7 @@ import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Json, Loading, StatusBadge, Time } from '../components/common';
 import { SchemaForm, type JsonSchema } from '../components/schema-form';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link, useRouter } from '../router';
 import type { RunListResponse, RunSummaryView, WorkflowListResponse, WorkflowSummaryView } from '../types';
 import { RunsList } from './runs-view';
@@ -51,11 +52,16 @@ export function FindingsList({ findings, workflow }: { findings: Finding[]; work
 
 export function WorkflowsView() {
   const { api } = useApp();
-  const list = useLoad(() => api.get<WorkflowListResponse>(paths.workflows), 'workflows', 10_000);
+  // Live: a run of any workflow changing (live runs per version) or a definition enabled, disabled or registered
+  // (`workflows` on the stream) reloads the list; it polls only while the stream is down.
+  const live = useLive(['workflows'], { onWorkflows: () => list.reload(), onReconnect: () => list.reload() });
+  const list = useLoad(() => api.get<WorkflowListResponse>(paths.workflows), 'workflows', live === 'down' ? FALLBACK_POLL_MS : undefined);
   const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
   return (
     <>
-      <h1>Workflows</h1>
+      <h1>
+        Workflows <LiveBadge state={live} />
+      </h1>
       {list.error && <ErrorState error={list.error} what="workflows" />}
       {!list.data && !list.error && <Loading what="workflows" />}
       {list.data && list.data.workflows.length === 0 && <EmptyState>No workflow is registered. Put manifests in the workflows directory.</EmptyState>}
@@ -220,8 +226,21 @@ export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
 
 export function WorkflowView({ name }: { name: string }) {
   const { api, can } = useApp();
-  const wf = useLoad(() => api.get<WorkflowSummaryView>(paths.workflow(name)), name, 10_000);
-  const runs = useLoad(() => recentRuns((u) => api.get(u), name), `runs:${name}`, 30_000);
+  // Live: a change to this workflow's runs or definition (`workflows` on the stream) reloads it and its charts.
+  const live = useLive(['workflows'], {
+    onWorkflows: (names) => {
+      if (!names.includes(name)) return;
+      wf.reload();
+      runs.reload();
+    },
+    onReconnect: () => {
+      wf.reload();
+      runs.reload();
+    },
+  });
+  const pollMs = live === 'down' ? FALLBACK_POLL_MS : undefined;
+  const wf = useLoad(() => api.get<WorkflowSummaryView>(paths.workflow(name)), name, pollMs);
+  const runs = useLoad(() => recentRuns((u) => api.get(u), name), `runs:${name}`, pollMs);
   const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
   const [toggleError, setToggleError] = useState<ApiError>();
   if (wf.error && !wf.data) return <ErrorState error={wf.error} what={`workflow ${name}`} />;
@@ -238,7 +257,9 @@ export function WorkflowView({ name }: { name: string }) {
   };
   return (
     <>
-      <h1>Workflow {w.name}</h1>
+      <h1>
+        Workflow {w.name} <LiveBadge state={live} />
+      </h1>
       <p>{w.description}</p>
       <p>
         {w.enabled ? <StatusBadge status="enabled" /> : <StatusBadge status="disabled" />}{' '}
