@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import type { BucketEntry, BucketStats, EventsPage, KarmaUserStats } from '@pancha/contracts';
+import type { BucketEntry, BucketStats, EventsPage, KarmaLedgerHead } from '@pancha/contracts';
 import { PranaConfig } from '../config/env.validation';
 import { UpstreamService, type Upstream } from './upstream.service';
 
@@ -10,12 +10,8 @@ export type FeedEvent =
   | { type: 'upstream'; service: Upstream; up: boolean; message?: string };
 export type FeedListener = (event: FeedEvent) => void;
 
-/** What changes in a user's karma when Karma records something for them. */
-export interface KarmaMarker {
-  events: number;
-  ledger_entries: number;
-  last_event_at: string | null;
-}
+/** Where a user's karma ledger stands: it moves exactly when Karma records something for them. */
+export type KarmaMarker = Pick<KarmaLedgerHead, 'entries' | 'last_seq' | 'last_at'>;
 
 const AUDIT_PAGE = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -146,11 +142,14 @@ export class FeedWatch implements OnModuleDestroy {
     return { state: entries[entries.length - 1].seq, events: [{ type: 'audit', entries }], again: page.next_after_seq !== null };
   }
 
-  /** Karma: the user's counts; a change from the last ask is a push. */
+  /**
+   * Karma: where the user's ledger stands (`GET /v1/karma/<user>/head`, one index lookup: the profile itself is a
+   * fold of every entry, far too dear to ask every second); a change from the last ask is a push.
+   */
   private async karmaStep(userId: string, last: string | undefined): Promise<{ state: string; events: FeedEvent[] }> {
     const bearer = await this.upstream.serviceBearer('karma');
-    const stats = await this.ask<KarmaUserStats>('karma', `/v1/stats/user/${encodeURIComponent(userId)}`, bearer, 'user stats');
-    const marker: KarmaMarker = { events: stats.stats?.events ?? 0, ledger_entries: stats.stats?.ledger_entries ?? 0, last_event_at: stats.stats?.last_event_at ?? null };
+    const head = await this.ask<KarmaLedgerHead>('karma', `/v1/karma/${encodeURIComponent(userId)}/head`, bearer, 'ledger head');
+    const marker: KarmaMarker = { entries: head.entries ?? 0, last_seq: head.last_seq ?? null, last_at: head.last_at ?? null };
     const key = JSON.stringify(marker);
     return { state: key, events: last !== undefined && last !== key ? [{ type: 'karma', user_id: userId, marker }] : [] };
   }

@@ -38,11 +38,11 @@ const core = new StandInServer(async (req) => {
   }
   return { status: 200, body: { path: req.path } };
 });
-/** Karma's per-user counts, by user (what the karma:<user> topic watches). */
-const karmaCounts = new Map<string, { events: number; ledger_entries: number; last_event_at: string | null }>();
+/** The head of each user's Karma ledger (what the karma:<user> topic watches). */
+const karmaCounts = new Map<string, { entries: number; last_seq: string | null; last_at: string | null }>();
 const karma = new StandInServer((req) => {
-  const user = /^\/v1\/stats\/user\/([^/]+)$/.exec(req.path)?.[1];
-  if (user) return { status: 200, body: { user_id: decodeURIComponent(user), stats: karmaCounts.get(decodeURIComponent(user)) ?? { events: 0, ledger_entries: 0, last_event_at: null } } };
+  const user = /^\/v1\/karma\/([^/]+)\/head$/.exec(req.path)?.[1];
+  if (user) return { status: 200, body: { user_id: decodeURIComponent(user), ...(karmaCounts.get(decodeURIComponent(user)) ?? { entries: 0, last_seq: null, last_at: null }) } };
   return { status: 200, body: { user_id: 'operator', bucket: req.query.get('bucket'), points: [] } };
 });
 /** Bucket's chain as a stand-in: its head (stats) and the entries after a seq. */
@@ -61,7 +61,7 @@ function bucketEntry(patch: Partial<BucketEntry>): BucketEntry {
   const seq = chain.length + 1;
   return {
     seq, event_id: randomUUID(), requester_id: 'bhiv_core', channel: 'core', event_type: 'task_received', trace_id: 'c'.repeat(32), product: null, user_id: null,
-    event_data: {}, content_hash: '0'.repeat(64), prev_hash: '0'.repeat(64), hash: '0'.repeat(64), created_at: new Date().toISOString(), ...patch,
+    event_data: { event_id: randomUUID(), event_type: 'task_received' }, content_hash: '0'.repeat(64), prev_hash: '0'.repeat(64), hash: '0'.repeat(64), created_at: new Date().toISOString(), ...patch,
   };
 }
 
@@ -281,7 +281,7 @@ describe('PRANA live stream (GET /api/stream)', () => {
     chain.push(bucketEntry({ user_id: 'ravi' }));
     chain.push(bucketEntry({ user_id: 'asha' }));
     chain.push(bucketEntry({ user_id: 'ravi', trace_id: 'e'.repeat(32) }));
-    chain.push(bucketEntry({ event_type: 'workflow.disabled', channel: 'workflow', event_data: { workflow: 'onboard-learner', actor: 'user:admin' } }));
+    chain.push(bucketEntry({ event_type: 'workflow.disabled', channel: 'workflow', event_data: { event_id: randomUUID(), event_type: 'workflow.disabled', workflow: 'onboard-learner', actor: 'user:admin' } }));
     const seqs = (s: Stream, topic?: string) =>
       s.events.filter((e) => e.event === 'audit' && (!topic || (e.data as { topic: string }).topic === topic)).flatMap((e) => (e.data as { entries: BucketEntry[] }).entries.map((x) => x.seq));
     await eventually(() => expect(seqs(all)).toEqual([4, 5, 6, 7]));
@@ -299,16 +299,16 @@ describe('PRANA live stream (GET /api/stream)', () => {
     karmaCounts.clear();
     const s = await open(viewer, prana.url, 'karma:asha');
     expect(s.status).toBe(200);
-    const asked = () => karma.requests.filter((r) => r.path === '/v1/stats/user/asha').length;
+    const asked = () => karma.requests.filter((r) => r.path === '/v1/karma/asha/head').length;
     await eventually(() => expect(asked()).toBeGreaterThan(1));
-    karmaCounts.set('ravi', { events: 1, ledger_entries: 1, last_event_at: '2026-11-29T10:00:00.000Z' });
+    karmaCounts.set('ravi', { entries: 1, last_seq: '7', last_at: '2026-11-29T10:00:00.000Z' });
     const seen = asked();
     await eventually(() => expect(asked()).toBeGreaterThan(seen + 1));
     expect(s.events.filter((e) => e.event === 'karma')).toEqual([]);
-    karmaCounts.set('asha', { events: 1, ledger_entries: 2, last_event_at: '2026-11-29T10:00:01.000Z' });
+    karmaCounts.set('asha', { entries: 2, last_seq: '9', last_at: '2026-11-29T10:00:01.000Z' });
     await eventually(() =>
       expect(s.events.filter((e) => e.event === 'karma').map((e) => e.data)).toEqual([
-        { topic: 'karma:asha', user_id: 'asha', marker: { events: 1, ledger_entries: 2, last_event_at: '2026-11-29T10:00:01.000Z' } },
+        { topic: 'karma:asha', user_id: 'asha', marker: { entries: 2, last_seq: '9', last_at: '2026-11-29T10:00:01.000Z' } },
       ]),
     );
     s.close();

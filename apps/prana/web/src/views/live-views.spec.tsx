@@ -9,7 +9,7 @@ const h = (c: string) => c.repeat(64);
 function entry(seq: number, patch: Partial<BucketEntry> = {}): BucketEntry {
   return {
     seq, event_id: `e${seq}`, requester_id: 'core', channel: 'core', event_type: 'task_received', trace_id: 'd'.repeat(32), product: null, user_id: 'asha',
-    event_data: { event_type: 'task_received' }, content_hash: h('c'), prev_hash: h(String(seq - 1)), hash: h(String(seq)), created_at: '2026-11-28T10:00:00.000Z', ...patch,
+    event_data: { event_id: `e${seq}`, event_type: 'task_received' }, content_hash: h('c'), prev_hash: h(String(seq - 1)), hash: h(String(seq)), created_at: '2026-11-28T10:00:00.000Z', ...patch,
   };
 }
 const gets = (bff: FakeBff, path: string) => bff.requests.filter((r) => r.method === 'GET' && r.path === path).length;
@@ -62,7 +62,7 @@ describe('live views', () => {
     act(() => jest.advanceTimersByTime(120_000));
     expect(gets(bff, '/api/karma/api/v1/karma/viewer')).toBe(before);
     merit = 40;
-    act(() => es.emit('karma', { topic: 'karma:viewer', user_id: 'viewer', marker: { events: 3, ledger_entries: 2, last_event_at: '2026-11-28T10:01:00.000Z' } }));
+    act(() => es.emit('karma', { topic: 'karma:viewer', user_id: 'viewer', marker: { entries: 2, last_seq: '12', last_at: '2026-11-28T10:01:00.000Z' } }));
     await waitFor(() => expect(screen.getByText('Merit').nextElementSibling?.textContent).toBe('40'));
     expect(gets(bff, '/api/karma/v1/karma/viewer/history')).toBe(historyBefore + 1);
   });
