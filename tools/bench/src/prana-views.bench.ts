@@ -180,7 +180,9 @@ runBench('bench:prana', async () => {
     // --- workflows ----------------------------------------------------------------------------------------
     await timeBff('workflows', 'BFF definitions (live runs per version)', '/api/core/workflows', count('workflows'));
     const since7 = encodeURIComponent(new Date(Date.now() - 7 * 86_400_000).toISOString());
-    await timeBff('workflows', 'BFF charts: 500 runs of 7 days (page 1 of 2)', `/api/core/runs?workflow=onboard-learner&since=${since7}&limit=500`, count('runs'));
+    await timeBff('workflows', 'BFF charts: 7-day series by hour (SQL)', '/api/core/workflows/stats?window=7d&name=onboard-learner&bucket=hour', count('series'));
+    await timeBff('workflows', 'BFF charts: 7-day series by day (SQL)', '/api/core/workflows/stats?window=7d&name=onboard-learner&bucket=day', count('series'));
+    await timeBff('workflows', 'BFF the workflow’s runs, first page (50)', `/api/core/runs?workflow=onboard-learner&since=${since7}&limit=50`, count('runs'));
     await timeRender('workflows', 'render /workflows', '/workflows', (p) => p.getByRole('link', { name: 'onboard-learner' }).first().waitFor({ timeout: 60_000 }));
     await timeRender('workflows', 'render /workflows/onboard-learner (charts + runs)', '/workflows/onboard-learner', async (p) => {
       await p.locator('.charts .recharts-wrapper').first().waitFor({ timeout: 60_000 });
