@@ -27,6 +27,9 @@ interface Loop<S> {
   state: S | undefined;
   up: boolean;
   failures: number;
+  /** Resolves once the loop has its position (or its first ask failed). */
+  positioned: Promise<void>;
+  markPositioned: () => void;
   /** Asks the service once: the new state, the events to hand out, and whether to ask again at once. */
   step: (state: S | undefined) => Promise<{ state: S; events: FeedEvent[]; again?: boolean }>;
 }
@@ -54,6 +57,11 @@ export class FeedWatch implements OnModuleDestroy {
     return [...this.loops.keys()];
   }
 
+  /** Resolves when the loop of `key` has its position (see RunWatch.whenPositioned); at once when none runs. */
+  whenPositioned(key: string): Promise<void> {
+    return this.loops.get(key)?.positioned ?? Promise.resolve();
+  }
+
   upstreamUp(key: string): boolean {
     return this.loops.get(key)?.up ?? true;
   }
@@ -76,7 +84,9 @@ export class FeedWatch implements OnModuleDestroy {
   private subscribe<S>(key: string, service: Upstream, listener: FeedListener, step: Loop<S>['step']): () => void {
     let loop = this.loops.get(key) as Loop<S> | undefined;
     if (!loop) {
-      loop = { key, service, listeners: new Set(), timer: undefined, generation: 0, state: undefined, up: true, failures: 0, step };
+      let markPositioned: () => void = () => undefined;
+      const positioned = new Promise<void>((resolve) => (markPositioned = resolve));
+      loop = { key, service, listeners: new Set(), timer: undefined, generation: 0, state: undefined, up: true, failures: 0, positioned, markPositioned, step };
       this.loops.set(key, loop as Loop<unknown>);
     }
     loop.listeners.add(listener);
@@ -126,7 +136,9 @@ export class FeedWatch implements OnModuleDestroy {
         this.emit(loop, { type: 'upstream', service: loop.service, up: false, message: `${loop.service} is not answering; live updates paused` });
       }
     }
-    if (generation === loop.generation) this.schedule(loop, delay, generation);
+    if (generation !== loop.generation) return;
+    loop.markPositioned();
+    this.schedule(loop, delay, generation);
   }
 
   /** Bucket: the first ask finds the head (every entry before it is already in the views); then entries after it. */

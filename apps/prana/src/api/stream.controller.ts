@@ -14,6 +14,8 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const VALUE = '[^,\\s]{1,200}';
 const TOPIC = new RegExp(`^(runs|run:${UUID}|workflows|audit|audit:(trace|user|product):${VALUE}|karma:${VALUE})$`);
 const MAX_TOPICS = 16;
+/** Longest a stream waits for its watches' positions before it says `ready` anyway. */
+const READY_WAIT_MS = 5_000;
 /** Bucket entries that change a workflow definition's state (the executor records them). */
 const WORKFLOW_DEFINITION_EVENTS = new Set(['workflow.enabled', 'workflow.disabled', 'workflow.registered']);
 
@@ -185,6 +187,13 @@ export class StreamController implements BeforeApplicationShutdown {
 
     // retry: how long the browser waits before it reconnects after a drop.
     res.write('retry: 3000\n\n');
+    // `ready` only once every watch behind the topics has its position (bounded, should a service hang): the view
+    // reloads on `ready`, so a change between its first load and the first push is never lost.
+    const positioned = watched.map((w) => (w === 'core' ? this.watch.whenPositioned() : this.feeds.whenPositioned(w)));
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(positioned), new Promise<void>((resolve) => (waited = setTimeout(resolve, READY_WAIT_MS)))]);
+    clearTimeout(waited);
+    if (closed) return;
     const down = watched.filter((w) => (w === 'core' ? !this.watch.upstreamUp : !this.feeds.upstreamUp(w)));
     send('ready', { topics, upstream: down.length ? 'down' : 'up', down });
   }

@@ -202,6 +202,22 @@ describe('PRANA live stream (GET /api/stream)', () => {
     expect(feedCalls()).toBe(watch.upstreamCalls);
   });
 
+  it('says ready only once the watch has its position (the view reloads on ready and misses nothing before it)', async () => {
+    const watch = prana.app.get(RunWatch);
+    await eventually(() => expect(watch.running).toBe(false));
+    hold = deferred();
+    const a = await open(operator, prana.url, 'runs');
+    expect(a.status).toBe(200);
+    await eventually(() => expect(pending).toBe(1));
+    // The first ask (which sets the position) is held: no ready yet.
+    await eventually(() => expect(a.raw).toContain('retry: 3000'));
+    expect(a.events.map((e) => e.event)).not.toContain('ready');
+    hold.resolve();
+    hold = null;
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    a.close();
+  });
+
   it('tells subscribers when Core is lost and when it is back', async () => {
     const a = await open(operator, prana.url, 'runs');
     await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));

@@ -20,7 +20,7 @@ export interface LiveHandlers {
   onWorkflows?: (names: string[]) => void;
   /** Karma recorded something for this user (`karma:<user>` topic). */
   onKarma?: (userId: string) => void;
-  /** The stream is back after a drop: reload the view once (changes during the gap were not pushed). */
+  /** The stream is ready (first open, or back after a drop): reload the view once (changes before it were not pushed). */
   onReconnect: () => void;
 }
 
@@ -42,7 +42,6 @@ export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
       return;
     }
     const es = api.openStream(paths.stream(key.split(',')));
-    let dropped = false;
     const down = new Set<string>();
     let reopen: ReturnType<typeof setTimeout> | undefined;
     const parse = (e: Event): Record<string, unknown> => {
@@ -58,10 +57,9 @@ export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
       if (Array.isArray(d.down)) for (const s of d.down) down.add(String(s));
       else if (d.upstream === 'down') down.add('core');
       setState(down.size ? 'down' : 'live');
-      if (dropped) {
-        dropped = false;
-        ref.current.onReconnect();
-      }
+      // Every `ready`, the first included: the BFF says it once its watches have their position, so reloading now
+      // catches whatever changed between the view's first load and the first push (and during a drop).
+      ref.current.onReconnect();
     });
     es.addEventListener('runs', (e) => {
       const d = parse(e) as { topic?: string; runs?: RunSummaryView[] };
@@ -88,7 +86,6 @@ export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
       if (d.up === true) ref.current.onReconnect();
     });
     es.onerror = () => {
-      dropped = true;
       setState('down');
       // CLOSED: the BFF refused the stream (signed out, too many tabs); the browser will not retry by itself.
       if (es.readyState === 2) reopen = setTimeout(() => setAttempt((n) => n + 1), REOPEN_MS);

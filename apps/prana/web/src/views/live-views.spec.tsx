@@ -103,4 +103,16 @@ describe('live views', () => {
     act(() => es.emit('upstream', { service: 'audit', up: true }));
     await waitFor(() => expect(screen.getByTestId('live-state').getAttribute('data-state')).toBe('live'));
   });
+  it('reloads once when the stream is ready, so a change between the first load and the first push is not lost', async () => {
+    const bff = withStreams(new FakeBff('viewer'));
+    let events = [entry(7)];
+    bff.on('GET', '/api/bucket/core/events', () => ({ events, next_after_seq: null }));
+    renderApp(bff, '/audit');
+    await screen.findByText('#7', { selector: 'strong' });
+    await waitFor(() => expect(bff.streams).toHaveLength(1));
+    // Written after the view loaded, before the BFF's watch had its position: never pushed.
+    events = [entry(7), entry(8)];
+    act(() => bff.streams[0].open());
+    expect(await screen.findByText('#8', { selector: 'strong' })).toBeTruthy();
+  });
 });
