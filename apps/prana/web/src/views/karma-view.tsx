@@ -132,7 +132,7 @@ export function KarmaView() {
           </dl>
           <section className="card" aria-labelledby="q-h">
             <h2 id="q-h">Q-values</h2>
-            <TableScroll label="Q-values">
+            <TableScroll label="Q-values heat map">
               <QHeatMap values={p.q_values} />
             </TableScroll>
           </section>

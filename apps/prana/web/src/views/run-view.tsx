@@ -161,7 +161,7 @@ export function RunView({ runId }: { runId: string }) {
             </ReactFlow>
           </div>
         )}
-        <TableScroll label="Steps">
+        <TableScroll label="Steps table">
           <table>
             <caption className="sr-only">Steps with their attempts</caption>
             <thead>

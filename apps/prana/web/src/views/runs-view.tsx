@@ -114,7 +114,7 @@ export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
       {!runs.data && !runs.error && <Loading what="runs" />}
       {runs.data && runs.data.runs.length === 0 && <EmptyState>No runs match these filters.</EmptyState>}
       {runs.data && runs.data.runs.length > 0 && (
-        <TableScroll label="Runs">
+        <TableScroll label="Runs table">
           <table>
             <caption className="sr-only">Runs, newest first, updated live</caption>
             <thead>

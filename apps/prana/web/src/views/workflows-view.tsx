@@ -66,7 +66,7 @@ export function WorkflowsView() {
       {!list.data && !list.error && <Loading what="workflows" />}
       {list.data && list.data.workflows.length === 0 && <EmptyState>No workflow is registered. Put manifests in the workflows directory.</EmptyState>}
       {list.data && list.data.workflows.length > 0 && (
-        <TableScroll label="Workflow definitions">
+        <TableScroll label="Workflow definitions table">
           <table>
             <caption className="sr-only">Workflow definitions</caption>
             <thead>
@@ -274,7 +274,7 @@ export function WorkflowView({ name }: { name: string }) {
       {toggleError && <ErrorState error={toggleError} what="the change" />}
       <section className="card" aria-labelledby="versions-h">
         <h2 id="versions-h">Versions</h2>
-        <TableScroll label="Versions">
+        <TableScroll label="Versions table">
           <table>
             <thead>
               <tr>
