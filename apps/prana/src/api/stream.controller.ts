@@ -194,7 +194,9 @@ export class StreamController implements BeforeApplicationShutdown {
     await Promise.race([Promise.all(positioned), new Promise<void>((resolve) => (waited = setTimeout(resolve, READY_WAIT_MS)))]);
     clearTimeout(waited);
     if (closed) return;
-    const down = watched.filter((w) => (w === 'core' ? !this.watch.upstreamUp : !this.feeds.upstreamUp(w)));
+    // Named by service, as the `upstream` events are (core, bucket, karma).
+    const serviceOf = (w: string) => (w === 'core' ? 'core' : w === 'audit' ? 'bucket' : 'karma');
+    const down = [...new Set(watched.filter((w) => (w === 'core' ? !this.watch.upstreamUp : !this.feeds.upstreamUp(w))).map(serviceOf))];
     send('ready', { topics, upstream: down.length ? 'down' : 'up', down });
   }
 }

@@ -331,6 +331,22 @@ describe('PRANA live stream (GET /api/stream)', () => {
     await eventually(() => expect(feeds.running).toEqual([]));
   });
 
+  it('names Bucket when its feed is lost and back, in ready and in upstream events', async () => {
+    const feeds = prana.app.get(FeedWatch);
+    await eventually(() => expect(feeds.running).toEqual([]));
+    bucket.down = true;
+    try {
+      const s = await open(viewer, prana.url, 'audit');
+      await eventually(() => expect(s.events.find((e) => e.event === 'ready')?.data).toEqual(expect.objectContaining({ upstream: 'down', down: ['bucket'] })));
+      expect(s.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ service: 'bucket', up: false }) });
+      bucket.down = false;
+      await eventually(() => expect(s.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ service: 'bucket', up: true }) }), 20_000);
+      s.close();
+    } finally {
+      bucket.down = false;
+    }
+  });
+
   it('a bad audit or karma topic is a 400 naming the topics', async () => {
     const noValue = await open(operator, prana.url, 'audit:user:');
     expect(noValue.status).toBe(400);

@@ -98,9 +98,9 @@ describe('live views', () => {
     await screen.findByText('#7', { selector: 'strong' });
     await waitFor(() => expect(bff.streams).toHaveLength(1));
     const es = bff.streams[0];
-    act(() => es.emit('ready', { topics: ['audit'], upstream: 'down', down: ['audit'] }));
+    act(() => es.emit('ready', { topics: ['audit'], upstream: 'down', down: ['bucket'] }));
     await waitFor(() => expect(screen.getByTestId('live-state').getAttribute('data-state')).toBe('down'));
-    act(() => es.emit('upstream', { service: 'audit', up: true }));
+    act(() => es.emit('upstream', { service: 'bucket', up: true }));
     await waitFor(() => expect(screen.getByTestId('live-state').getAttribute('data-state')).toBe('live'));
   });
   it('reloads once when the stream is ready, so a change between the first load and the first push is not lost', async () => {
