@@ -308,8 +308,9 @@ describe('PRANA console in Chromium', () => {
         },
         { times: 1 },
       );
-      // Waited on before the click: the answer can arrive before click() returns.
-      const answered = page.waitForResponse('**/api/core/workflows');
+      // Waited on before the click (the answer can arrive before click() returns), and the held answer itself: the
+      // view asks again when its live stream is ready, and that second answer may come first.
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/core/workflows' && heldStatus !== 0);
       await page.getByRole('link', { name: 'Workflows' }).click();
       await answered;
       expect(heldStatus).toBe(200);
