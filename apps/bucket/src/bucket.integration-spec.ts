@@ -208,6 +208,32 @@ describe('bucket (HTTP, real PostgreSQL)', () => {
       });
     });
 
+    it('GET /core/events filters by user_id (alone and with trace_id) and pages within the filter', async () => {
+      const trace = randomUUID().replace(/-/g, '');
+      const asha = `asha-${randomUUID()}`;
+      const ravi = `ravi-${randomUUID()}`;
+      const mine: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const user = i % 2 === 0 ? asha : ravi;
+        const seq = (await coreWrite(newEvent({ trace_id: trace, user_id: user, i }))).body.seq as number;
+        if (user === asha) mine.push(seq);
+      }
+      const first = await get(`/core/events?user_id=${asha}&limit=2`);
+      expect(first.status).toBe(200);
+      expect(first.body.events.map((e: BucketEntry) => [e.seq, e.user_id])).toEqual([
+        [mine[0], asha],
+        [mine[1], asha],
+      ]);
+      expect(first.body.next_after_seq).toBe(mine[1]);
+      const rest = await get(`/core/events?user_id=${asha}&after_seq=${first.body.next_after_seq}&limit=2`);
+      expect(rest.body.events.map((e: BucketEntry) => e.event_data.i)).toEqual([4]);
+      expect(rest.body.next_after_seq).toBeNull();
+      const both = await get(`/core/events?user_id=${ravi}&trace_id=${trace}`);
+      expect(both.body.events.map((e: BucketEntry) => e.event_data.i)).toEqual([1, 3]);
+      expect((await get(`/core/events?user_id=${ravi}&trace_id=${'f'.repeat(32)}`)).body).toEqual({ events: [], next_after_seq: null });
+      expect((await get(`/core/events?user_id=${'x'.repeat(300)}`)).status).toBe(422);
+    });
+
     it.each([
       ['limit=0', 'limit'],
       ['limit=1001', 'limit'],

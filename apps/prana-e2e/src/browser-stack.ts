@@ -4,7 +4,8 @@
  * tmp/prana-e2e/; `step` saves one of the page a failing step failed on.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type RunningStack, startStack } from '@pancha/stack';
@@ -123,4 +124,37 @@ export async function apiFrom(page: Page, method: string, url: string, body?: un
     },
     { method, url, body, headers },
   );
+}
+
+/** What axe-core's `axe.run` reports of one rule that failed (the fields used here; axe-core's own axe.d.ts has them all). */
+export interface AxeViolation {
+  id: string;
+  impact: 'minor' | 'moderate' | 'serious' | 'critical' | null;
+  help: string;
+  helpUrl: string;
+  nodes: Array<{ target: unknown[]; failureSummary?: string }>;
+}
+
+let axeSource: string | undefined;
+
+/**
+ * Runs axe-core (the devDependency `axe-core`, its documented `axe.run`) on the page as it is and returns the
+ * violations that fail a view: every color-contrast one and every serious or critical one (WCAG 2.x A/AA and
+ * axe's best practices). Minor and moderate findings are returned apart, to print.
+ */
+export async function axeCheck(page: Page): Promise<{ failing: AxeViolation[]; other: AxeViolation[] }> {
+  axeSource ??= readFileSync(createRequire(__filename).resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: axeSource });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, options: unknown) => Promise<{ violations: AxeViolation[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl, nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })) }));
+  });
+  const fails = (v: AxeViolation) => v.id === 'color-contrast' || v.impact === 'serious' || v.impact === 'critical';
+  return { failing: violations.filter(fails), other: violations.filter((v) => !fails(v)) };
+}
+
+/** One line per violation and element, to read in a failing test's message. */
+export function describeViolations(violations: AxeViolation[]): string[] {
+  return violations.flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}) ${JSON.stringify(n.target)}: ${(n.failureSummary ?? v.help).replace(/\s+/g, ' ')}`));
 }

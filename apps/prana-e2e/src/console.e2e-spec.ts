@@ -6,7 +6,7 @@
 import type { RunningStack } from '@pancha/stack';
 import { poll, queryRows } from '@pancha/testing';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { apiFrom, csrfOf, horizontalOverflow, PHONE, shot, signedIn, startBrowserStack, step } from './browser-stack';
+import { apiFrom, axeCheck, csrfOf, describeViolations, horizontalOverflow, PHONE, shot, signedIn, startBrowserStack, step } from './browser-stack';
 
 jest.setTimeout(300_000);
 
@@ -18,6 +18,7 @@ describe('PRANA console in Chromium', () => {
   let pranaUrl: string;
   const contexts: BrowserContext[] = [];
   let approvedRunId = '';
+  let submittedTaskId = '';
 
   beforeAll(async () => {
     ({ stack, browser, pranaUrl } = await startBrowserStack());
@@ -56,6 +57,7 @@ describe('PRANA console in Chromium', () => {
       await page.getByRole('button', { name: 'Submit task' }).click();
       const status = page.getByRole('status').filter({ hasText: 'accepted' });
       await status.waitFor({ timeout: 60_000 });
+      submittedTaskId = (await status.locator('code').first().textContent()) ?? '';
       // The runs list beside the form is fed by the live stream (GET /api/stream), not by polling.
       await page.locator('[data-testid=live-state][data-state=live]').first().waitFor({ timeout: 60_000 });
       const link = status.getByRole('link', { name: /Follow the task|Watch its run/ });
@@ -203,6 +205,77 @@ describe('PRANA console in Chromium', () => {
     });
   });
 
+  it('audit updates live: a task submitted from another session appears in the view filtered by its user, without a reload', async () => {
+    const user = `live-${Date.now().toString(36)}`;
+    const page = await as('operator', `/audit?user_id=${user}`);
+    await step(page, 'audit-live', async () => {
+      await page.getByText('No audit entries match.').waitFor({ timeout: 60_000 });
+      // Live: while the stream is up the view does not poll, so the entry below can only arrive by push.
+      await page.locator('[data-testid=live-state][data-state=live]').waitFor({ timeout: 60_000 });
+      const navigations: string[] = [];
+      page.on('framenavigated', (frame) => frame === page.mainFrame() && navigations.push(frame.url()));
+      const other = await as('operator');
+      const res = await apiFrom(other, 'POST', '/api/core/handle_task', { input: 'create a task to check the live audit view', user_id: user }, { 'x-csrf-token': await csrfOf(other) });
+      expect(res.status).toBe(202);
+      await page.locator('.entry').first().waitFor({ timeout: 60_000 });
+      expect(await page.locator('.entry').first().textContent()).toContain(`user ${user}`);
+      expect(navigations).toEqual([]);
+      expect(await page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
+      await shot(page, 'view-audit-live');
+    });
+  });
+
+  it('axe-core on every view, at 1280 px and on a phone (390×844): no color-contrast, serious or critical violation', async () => {
+    expect(approvedRunId).not.toBe('');
+    expect(submittedTaskId).not.toBe('');
+    let traceId = '';
+    const views: Array<{ name: string; path: () => string; ready: (page: Page) => Promise<unknown> }> = [
+      { name: 'runs', path: () => '/', ready: (p) => p.locator('a[href^="/runs/"]').first().waitFor({ timeout: 60_000 }) },
+      { name: 'task', path: () => `/tasks/${submittedTaskId}`, ready: (p) => p.getByRole('heading', { name: 'Timeline' }).waitFor({ timeout: 60_000 }) },
+      {
+        name: 'run',
+        path: () => `/runs/${approvedRunId}`,
+        ready: async (p) => {
+          await p.locator('.react-flow__node').first().waitFor({ timeout: 60_000 });
+          traceId = (await p.locator('a[href^="/traces/"]').first().getAttribute('href'))?.split('/').pop() ?? '';
+        },
+      },
+      { name: 'trace', path: () => `/traces/${traceId}`, ready: (p) => p.getByRole('list', { name: 'Trace timeline' }).waitFor({ timeout: 60_000 }) },
+      { name: 'workflows', path: () => '/workflows', ready: (p) => p.getByRole('link', { name: 'onboard-learner' }).first().waitFor({ timeout: 60_000 }) },
+      { name: 'workflow', path: () => '/workflows/onboard-learner', ready: (p) => p.locator('.charts .recharts-wrapper').first().waitFor({ timeout: 60_000 }) },
+      {
+        name: 'audit',
+        path: () => '/audit',
+        ready: async (p) => {
+          await p.locator('.entry').first().waitFor({ timeout: 60_000 });
+          await p.getByRole('button', { name: 'Verify' }).click();
+          await p.getByText(/Chain intact/).waitFor({ timeout: 60_000 });
+        },
+      },
+      { name: 'karma', path: () => '/karma', ready: (p) => p.locator('.heatmap, .empty-state').first().waitFor({ timeout: 60_000 }) },
+      { name: 'telemetry', path: () => '/telemetry', ready: (p) => p.getByTestId('telemetry-status').waitFor({ timeout: 60_000 }) },
+    ];
+    const found: string[] = [];
+    for (const [device, options] of [
+      ['desktop', { viewport: { width: 1280, height: 900 } }],
+      ['phone', PHONE],
+    ] as const) {
+      const { context, page } = await signedIn(browser, pranaUrl, stack, 'admin', '/', options);
+      contexts.push(context);
+      for (const view of views) {
+        await step(page, `axe-${device}-${view.name}`, async () => {
+          await page.goto(`${pranaUrl}${view.path()}`);
+          await view.ready(page);
+          const { failing, other } = await axeCheck(page);
+          if (other.length) console.log(`axe ${device} ${view.name}, minor/moderate (not failing):\n  ${describeViolations(other).join('\n  ')}`);
+          found.push(...describeViolations(failing).map((line) => `${device} ${view.name}: ${line}`));
+          if (failing.length) await shot(page, `axe-${device}-${view.name}`);
+        });
+      }
+    }
+    expect(found).toEqual([]);
+  });
+
   it('CSRF: a write without the token is a 403; with it the write goes through', async () => {
     const page = await as('operator');
     await step(page, 'csrf', async () => {
@@ -235,8 +308,11 @@ describe('PRANA console in Chromium', () => {
         },
         { times: 1 },
       );
+      // Waited on before the click (the answer can arrive before click() returns), and the held answer itself: the
+      // view asks again when its live stream is ready, and that second answer may come first.
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/core/workflows' && heldStatus !== 0);
       await page.getByRole('link', { name: 'Workflows' }).click();
-      await page.waitForResponse('**/api/core/workflows');
+      await answered;
       expect(heldStatus).toBe(200);
       expect((await context.cookies()).map((c) => c.name)).not.toContain('prana.sid');
       await page.reload();

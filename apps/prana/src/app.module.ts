@@ -7,6 +7,7 @@ import type { Writable } from 'node:stream';
 import { HealthController } from './api/health.controller';
 import { ProbesController } from './api/probes.controller';
 import { ProxyController } from './api/proxy.controller';
+import { FeedWatch } from './api/feed-watch.service';
 import { RunWatch } from './api/run-watch.service';
 import { SessionController } from './api/session.controller';
 import { StreamController } from './api/stream.controller';
@@ -68,6 +69,7 @@ export class AppModule {
         SignedInService,
         UpstreamService,
         RunWatch,
+        FeedWatch,
         // The live stream shows each person only runs of the products people may see (policy.yaml people.products).
         { provide: PolicyService, useFactory: () => PolicyService.fromEnv(config as unknown as GovernanceSource) },
       ],

@@ -60,6 +60,8 @@ export interface BenchStackOptions {
   /** Extra environment for every service, and per service. */
   env?: Record<string, string>;
   serviceEnv?: Parameters<typeof startStack>[0]['serviceEnv'];
+  /** Also start PRANA and its embedded OIDC provider (on free ports). */
+  prana?: boolean;
 }
 
 export async function startBenchStack(label: string, services: readonly ServiceName[], options: BenchStackOptions = {}): Promise<BenchStack> {
@@ -84,6 +86,7 @@ export async function startBenchStack(label: string, services: readonly ServiceN
       logDir: path.join(tempDir, 'logs'),
       env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
       serviceEnv: options.serviceEnv,
+      prana: options.prana ? { port: await freePort(), idpPort: await freePort() } : undefined,
       log: (line) => console.log(line),
     });
   } catch (error) {

@@ -127,6 +127,7 @@ export class EventsService {
         limit: query.limit ?? DEFAULT_EVENTS_PAGE,
         traceId: query.trace_id,
         product: query.product,
+        userId: query.user_id,
       },
       scope,
     );

@@ -20,6 +20,7 @@ export interface EntriesFilter {
   limit: number;
   traceId?: string;
   product?: string;
+  userId?: string;
 }
 
 export interface EntryGroups {
@@ -73,6 +74,10 @@ export class LedgerReader {
     if (filter.product !== undefined) {
       params.push(filter.product);
       where.push(`product = $${params.length}`);
+    }
+    if (filter.userId !== undefined) {
+      params.push(filter.userId);
+      where.push(`user_id = $${params.length}`);
     }
     const scoped = scope.sqlCondition(params);
     if (scoped) where.push(scoped);

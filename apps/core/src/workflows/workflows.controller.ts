@@ -67,12 +67,15 @@ export class WorkflowsController {
     }
   }
 
-  /** The executor's stats (`window` default 24h, optional `name`); the executor refuses a bad window with 400. */
+  /**
+   * The executor's stats (`window` default 24h, optional `name`, optional `bucket=hour|day` for the per-bucket
+   * series); the executor refuses a bad window or bucket with 400.
+   */
   @Get('stats')
   @RequireOperation('read')
-  async stats(@Query('window') window?: string, @Query('name') name?: string): Promise<WorkflowStatsResponse> {
+  async stats(@Query('window') window?: string, @Query('name') name?: string, @Query('bucket') bucket?: string): Promise<WorkflowStatsResponse> {
     try {
-      return await this.executor.workflowStats({ window, name });
+      return await this.executor.workflowStats({ window, name, bucket });
     } catch (error) {
       throw this.runs.translate(error);
     }

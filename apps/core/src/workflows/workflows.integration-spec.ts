@@ -120,6 +120,13 @@ describe('Core workflow runs', () => {
       expect([seen?.query.get('window'), seen?.query.get('name')]).toEqual(['7d', 'onboard']);
     });
 
+    it('passes bucket on (the per-bucket series of PRANA’s charts)', async () => {
+      const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=7d&name=onboard&bucket=hour');
+      expect(res.status).toBe(200);
+      const seen = executor.requests.filter((r) => r.path === '/api/workflows/stats').at(-1);
+      expect(Object.fromEntries(seen?.query ?? [])).toEqual({ window: '7d', name: 'onboard', bucket: 'hour' });
+    });
+
     it('a bad window is the executor’s 400 with its code', async () => {
       const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=soon');
       expect(res.status).toBe(400);

@@ -1,4 +1,4 @@
-import { RequesterId, type KarmaHistory } from '@pancha/contracts';
+import { RequesterId, type KarmaHistory, type KarmaLedgerHead } from '@pancha/contracts';
 import type { ServiceWithDatabase } from '@pancha/testing';
 import request from 'supertest';
 import { FixedClock } from '../clock/clock';
@@ -52,6 +52,24 @@ describe('GET /v1/karma/:user_id/history (real PostgreSQL)', () => {
     ]);
     expect(body.points[0].entries).toBeGreaterThanOrEqual(3);
     expect(body.entries).toBe(body.points.reduce((n, p) => n + p.entries, 0));
+  });
+
+  it('GET /v1/karma/:user_id/head: the user’s entry count and newest seq, moving only with that user’s entries; an unknown user is empty, not 404', async () => {
+    const before = (await get('/v1/karma/head-user/head')).body as KarmaLedgerHead;
+    expect(before).toEqual({ user_id: 'head-user', entries: 0, last_seq: null, last_at: null });
+    await life('head-user', 'completing_lessons');
+    const one = (await get('/v1/karma/head-user/head')).body as KarmaLedgerHead;
+    expect(one.entries).toBeGreaterThan(0);
+    expect(one.last_seq).toMatch(/^\d+$/);
+    expect(one.last_at).toBe(new Date(clock.now().getTime()).toISOString());
+    await life('other-user', 'helping_peers');
+    expect((await get('/v1/karma/head-user/head')).body).toEqual(one);
+    await life('head-user', 'helping_peers');
+    const two = (await get('/v1/karma/head-user/head')).body as KarmaLedgerHead;
+    expect(two.entries).toBeGreaterThan(one.entries);
+    expect(BigInt(two.last_seq!)).toBeGreaterThan(BigInt(one.last_seq!));
+    const noToken = await http().get('/v1/karma/head-user/head');
+    expect(noToken.status).toBe(401);
   });
 
   it('by hour, the entries fall into their own hours', async () => {

@@ -7,6 +7,7 @@ import {
   type FieldError,
   type KarmaHistory,
   type KarmaHistoryBucket,
+  type KarmaLedgerHead,
 } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
@@ -44,6 +45,15 @@ export class HistoryService {
     @Inject(KarmaEngine) private readonly engine: KarmaEngine,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
+
+  /** Where the user's ledger stands: count and newest seq from the (user_id, seq) index, no fold of the entries. */
+  async head(userId: string): Promise<KarmaLedgerHead> {
+    const [row] = (await this.dataSource.query(
+      `SELECT count(*)::int AS entries, max(seq)::text AS last_seq, max(effective_at) AS last_at FROM karma_ledger WHERE user_id = $1`,
+      [userId],
+    )) as Array<{ entries: number; last_seq: string | null; last_at: Date | null }>;
+    return { user_id: userId, entries: row.entries, last_seq: row.last_seq, last_at: row.last_at ? new Date(row.last_at).toISOString() : null };
+  }
 
   async history(userId: string, query: HistoryQuery): Promise<KarmaHistory> {
     const { bucket, since, until } = this.parse(query);

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
-import type { KarmaHistory, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
+import type { KarmaHistory, KarmaLedgerHead, KarmaProfile, KarmaUserStats, QTableView } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
 import { HistoryService, type HistoryQuery } from './history.service';
 import { ProfileService } from './profile.service';
@@ -22,6 +22,13 @@ export class ProfileController {
   @RequireOperation('read')
   history(@Param('user_id') userId: string, @Query() query: HistoryQuery): Promise<KarmaHistory> {
     return this.histories.history(userId, query);
+  }
+
+  /** Where the user's ledger stands (count, newest seq): a cheap change marker for PRANA's live karma view. */
+  @Get('v1/karma/:user_id/head')
+  @RequireOperation('read')
+  head(@Param('user_id') userId: string): Promise<KarmaLedgerHead> {
+    return this.histories.head(userId);
   }
 
   @Get('v1/stats/user/:user_id')

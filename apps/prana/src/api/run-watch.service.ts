@@ -29,6 +29,9 @@ export class RunWatch implements OnModuleDestroy {
   private readonly seen = new Map<string, string>();
   private up = true;
   private failures = 0;
+  /** Resolves once the running watch has its position (or its first ask failed): changes from then on are pushed. */
+  private positioned: Promise<void> = Promise.resolve();
+  private markPositioned: () => void = () => undefined;
   /** Calls made to Core's change feed (tests and /metrics-style checks: one watch, not one per tab). */
   upstreamCalls = 0;
 
@@ -47,6 +50,14 @@ export class RunWatch implements OnModuleDestroy {
 
   get upstreamUp(): boolean {
     return this.up;
+  }
+
+  /**
+   * Resolves when the watch has its position: a stream says `ready` only then, so that a view reloading on `ready`
+   * misses nothing between its first load and the first push (a change before the position is in the reload).
+   */
+  whenPositioned(): Promise<void> {
+    return this.positioned;
   }
 
   subscribe(listener: RunWatchListener): () => void {
@@ -69,6 +80,7 @@ export class RunWatch implements OnModuleDestroy {
     this.seen.clear();
     this.up = true;
     this.failures = 0;
+    this.positioned = new Promise((resolve) => (this.markPositioned = resolve));
     this.schedule(0, this.generation);
   }
 
@@ -125,7 +137,9 @@ export class RunWatch implements OnModuleDestroy {
         this.emit({ type: 'upstream', up: false, message: 'Core is not answering; live updates paused' });
       }
     }
-    if (generation === this.generation) this.schedule(delay, generation);
+    if (generation !== this.generation) return;
+    this.markPositioned();
+    this.schedule(delay, generation);
   }
 
   /** Keeps the de-duplication map to the overlap window. */

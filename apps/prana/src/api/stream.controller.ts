@@ -1,14 +1,23 @@
 import { type BeforeApplicationShutdown, Controller, Get, HttpStatus, Query, Req, Res } from '@nestjs/common';
-import type { RunSummaryView } from '@pancha/contracts';
+import type { BucketEntry } from '@pancha/contracts';
 import { PolicyService } from '@pancha/governance';
 import type { Request, Response } from 'express';
 import { SignedInService } from '../auth/signed-in.service';
 import { PranaConfig } from '../config/env.validation';
+import type { Permission } from '../auth/permissions';
 import { PranaException } from '../prana.exception';
+import { FeedWatch, type FeedEvent } from './feed-watch.service';
 import { RunWatch, type RunWatchEvent } from './run-watch.service';
 
-const TOPIC = /^(runs|run:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** A value inside a topic: anything but a comma or white space, up to 200 characters. */
+const VALUE = '[^,\\s]{1,200}';
+const TOPIC = new RegExp(`^(runs|run:${UUID}|workflows|audit|audit:(trace|user|product):${VALUE}|karma:${VALUE})$`);
 const MAX_TOPICS = 16;
+/** Longest a stream waits for its watches' positions before it says `ready` anyway. */
+const READY_WAIT_MS = 5_000;
+/** Bucket entries that change a workflow definition's state (the executor records them). */
+const WORKFLOW_DEFINITION_EVENTS = new Set(['workflow.enabled', 'workflow.disabled', 'workflow.registered']);
 
 /** Parses `topics=runs,run:<uuid>,…` or refuses it with a 400 naming the parameter. */
 export function parseTopics(raw: unknown): string[] {
@@ -18,19 +27,42 @@ export function parseTopics(raw: unknown): string[] {
     throw new PranaException(
       HttpStatus.BAD_REQUEST,
       'bad_topics',
-      `topics must be 1-${MAX_TOPICS} of: runs, run:<run_id>${bad.length ? ` (not ${bad.slice(0, 3).join(', ')})` : ''}`,
+      `topics must be 1-${MAX_TOPICS} of: runs, run:<run_id>, workflows, audit, audit:trace:<id>, audit:user:<id>, audit:product:<name>, karma:<user>${bad.length ? ` (not ${bad.slice(0, 3).join(', ')})` : ''}`,
     );
   }
   return [...new Set(list)];
 }
 
+/** The permission a topic needs: each view's own. */
+export function topicPermission(topic: string): Permission {
+  if (topic === 'runs' || topic.startsWith('run:')) return 'view:runs';
+  if (topic === 'workflows') return 'view:workflows';
+  if (topic.startsWith('karma:')) return 'view:karma';
+  return 'view:audit';
+}
+
+/** Does an audit topic (`audit`, `audit:trace:<id>`, `audit:user:<id>`, `audit:product:<p>`) take this entry? */
+export function auditTopicTakes(topic: string, entry: BucketEntry): boolean {
+  if (topic === 'audit') return true;
+  const [, field, ...rest] = topic.split(':');
+  const value = rest.join(':');
+  if (field === 'trace') return entry.trace_id === value;
+  if (field === 'user') return entry.user_id === value;
+  if (field === 'product') return entry.product === value;
+  return false;
+}
+
 /**
- * `GET /api/stream?topics=runs,run:<id>`: server-sent events for the console. Session-authenticated like every
- * /api route (401 without a session, 403 without view:runs; a GET needs no CSRF token). Events:
- * `ready` once, `runs` with `{ topic, runs }` (summaries of the runs that changed: every run for `runs`, the run and
- * its sub-runs for `run:<id>`), `upstream` with `{ up }` when Core's change feed is lost or back, and a `: hb` comment
- * line as heartbeat. At most PRANA_STREAM_MAX_PER_SESSION streams per session; each ends after PRANA_STREAM_MAX_AGE_MS
- * (the browser reconnects, and with it the session is checked again).
+ * `GET /api/stream?topics=…`: server-sent events for the console. Session-authenticated like every /api route (401
+ * without a session, 403 without the permission of one of the topics: view:runs for `runs`/`run:<id>`,
+ * view:workflows for `workflows`, view:audit for `audit…`, view:karma for `karma:<user>`; a GET needs no CSRF token).
+ * Events: `ready` once; `runs` with `{ topic, runs }` (summaries of the runs that changed: every run for `runs`, the
+ * run and its sub-runs for `run:<id>`); `audit` with `{ topic, entries }` (new Bucket entries: all of them for
+ * `audit`, those of one trace, user or product for `audit:trace|user|product:<value>`); `workflows` with
+ * `{ topic, workflows }` (names of workflows whose runs or definition state changed); `karma` with `{ topic,
+ * user_id, marker }` (Karma recorded something for the user); `upstream` with `{ service, up }` when a service's
+ * feed is lost or back; and a `: hb` comment line as heartbeat. At most PRANA_STREAM_MAX_PER_SESSION streams per
+ * session; each ends after PRANA_STREAM_MAX_AGE_MS (the browser reconnects, and with it the session is checked again).
  */
 @Controller('api')
 export class StreamController implements BeforeApplicationShutdown {
@@ -40,6 +72,7 @@ export class StreamController implements BeforeApplicationShutdown {
   constructor(
     private readonly signedIn: SignedInService,
     private readonly watch: RunWatch,
+    private readonly feeds: FeedWatch,
     private readonly config: PranaConfig,
     private readonly policy: PolicyService,
   ) {}
@@ -58,8 +91,9 @@ export class StreamController implements BeforeApplicationShutdown {
 
   @Get('stream')
   async stream(@Req() req: Request, @Res() res: Response, @Query('topics') rawTopics: unknown): Promise<void> {
-    await this.signedIn.require(req, 'view:runs');
+    await this.signedIn.require(req);
     const topics = parseTopics(rawTopics);
+    for (const permission of new Set(topics.map(topicPermission))) await this.signedIn.require(req, permission);
     const sid = req.sessionID;
     const open = this.perSession.get(sid) ?? 0;
     if (open >= this.config.PRANA_STREAM_MAX_PER_SESSION) {
@@ -80,17 +114,58 @@ export class StreamController implements BeforeApplicationShutdown {
       if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
     const products = this.policy.peopleProducts();
-    const visible = (run: RunSummaryView) => products.includes('*') || (run.product !== null && products.includes(run.product));
+    const visible = (item: { product: string | null }) => products.includes('*') || (item.product !== null && products.includes(item.product));
+    const runTopics = topics.filter((t) => t === 'runs' || t.startsWith('run:'));
+    const auditTopics = topics.filter((t) => t.startsWith('audit'));
+    const wantsWorkflows = topics.includes('workflows');
+    const karmaUsers = topics.filter((t) => t.startsWith('karma:')).map((t) => t.slice('karma:'.length));
+    const sendWorkflows = (names: string[]) => {
+      const unique = [...new Set(names)];
+      if (unique.length) send('workflows', { topic: 'workflows', workflows: unique });
+    };
+    const unsubscribers: Array<() => void> = [];
+    const watched: string[] = [];
 
-    const unsubscribe = this.watch.subscribe((event: RunWatchEvent) => {
-      if (event.type === 'upstream') return send('upstream', { up: event.up, message: event.message ?? null });
-      const runs = event.runs.filter(visible);
-      for (const topic of topics) {
-        const id = topic === 'runs' ? null : topic.slice(4);
-        const mine = id === null ? runs : runs.filter((r) => r.run_id === id || r.parent_run_id === id);
-        if (mine.length) send('runs', { topic, runs: mine });
+    if (runTopics.length || wantsWorkflows) {
+      watched.push('core');
+      unsubscribers.push(
+        this.watch.subscribe((event: RunWatchEvent) => {
+          if (event.type === 'upstream') return send('upstream', { service: 'core', up: event.up, message: event.message ?? null });
+          const runs = event.runs.filter(visible);
+          for (const topic of runTopics) {
+            const id = topic === 'runs' ? null : topic.slice(4);
+            const mine = id === null ? runs : runs.filter((r) => r.run_id === id || r.parent_run_id === id);
+            if (mine.length) send('runs', { topic, runs: mine });
+          }
+          if (wantsWorkflows) sendWorkflows(runs.map((r) => r.workflow));
+        }),
+      );
+    }
+    const onFeed = (event: FeedEvent) => {
+      if (event.type === 'upstream') return send('upstream', { service: event.service, up: event.up, message: event.message ?? null });
+      if (event.type === 'karma') return send('karma', { topic: `karma:${event.user_id}`, user_id: event.user_id, marker: event.marker });
+      const entries = event.entries.filter(visible);
+      for (const topic of auditTopics) {
+        const mine = entries.filter((e) => auditTopicTakes(topic, e));
+        if (mine.length) send('audit', { topic, entries: mine });
       }
-    });
+      if (wantsWorkflows) {
+        sendWorkflows(
+          entries
+            .filter((e) => WORKFLOW_DEFINITION_EVENTS.has(e.event_type))
+            .map((e) => (e.event_data as { workflow?: unknown }).workflow)
+            .filter((w): w is string => typeof w === 'string'),
+        );
+      }
+    };
+    if (auditTopics.length || wantsWorkflows) {
+      watched.push('audit');
+      unsubscribers.push(this.feeds.subscribeAudit(onFeed));
+    }
+    for (const user of karmaUsers) {
+      watched.push(`karma:${user}`);
+      unsubscribers.push(this.feeds.subscribeKarma(user, onFeed));
+    }
     const heartbeat = setInterval(() => !res.writableEnded && res.write(': hb\n\n'), this.config.PRANA_STREAM_HEARTBEAT_MS);
     const maxAge = setTimeout(() => res.end(), this.config.PRANA_STREAM_MAX_AGE_MS);
     let closed = false;
@@ -101,7 +176,7 @@ export class StreamController implements BeforeApplicationShutdown {
       this.open.delete(res);
       clearInterval(heartbeat);
       clearTimeout(maxAge);
-      unsubscribe();
+      for (const unsubscribe of unsubscribers) unsubscribe();
       const left = (this.perSession.get(sid) ?? 1) - 1;
       if (left > 0) this.perSession.set(sid, left);
       else this.perSession.delete(sid);
@@ -112,6 +187,16 @@ export class StreamController implements BeforeApplicationShutdown {
 
     // retry: how long the browser waits before it reconnects after a drop.
     res.write('retry: 3000\n\n');
-    send('ready', { topics, upstream: this.watch.upstreamUp ? 'up' : 'down' });
+    // `ready` only once every watch behind the topics has its position (bounded, should a service hang): the view
+    // reloads on `ready`, so a change between its first load and the first push is never lost.
+    const positioned = watched.map((w) => (w === 'core' ? this.watch.whenPositioned() : this.feeds.whenPositioned(w)));
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(positioned), new Promise<void>((resolve) => (waited = setTimeout(resolve, READY_WAIT_MS)))]);
+    clearTimeout(waited);
+    if (closed) return;
+    // Named by service, as the `upstream` events are (core, bucket, karma).
+    const serviceOf = (w: string) => (w === 'core' ? 'core' : w === 'audit' ? 'bucket' : 'karma');
+    const down = [...new Set(watched.filter((w) => (w === 'core' ? !this.watch.upstreamUp : !this.feeds.upstreamUp(w))).map(serviceOf))];
+    send('ready', { topics, upstream: down.length ? 'down' : 'up', down });
   }
 }

@@ -1,11 +1,12 @@
 // The live stream (GET /api/stream) and the karma history route, against a real oidc-provider and stand-ins.
-import type { RunListResponse, RunSummaryView } from '@pancha/contracts';
+import type { BucketEntry, RunListResponse, RunSummaryView } from '@pancha/contracts';
 import { deferred, eventually, StandInServer, TestBrowser, type Deferred } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
+import { FeedWatch } from './feed-watch.service';
 import { RunWatch } from './run-watch.service';
 import { StreamController } from './stream.controller';
 
@@ -37,8 +38,32 @@ const core = new StandInServer(async (req) => {
   }
   return { status: 200, body: { path: req.path } };
 });
-const karma = new StandInServer((req) => ({ status: 200, body: { user_id: 'operator', bucket: req.query.get('bucket'), points: [] } }));
-const bucket = new StandInServer(() => ({ status: 200, body: {} }));
+/** The head of each user's Karma ledger (what the karma:<user> topic watches). */
+const karmaCounts = new Map<string, { entries: number; last_seq: string | null; last_at: string | null }>();
+const karma = new StandInServer((req) => {
+  const user = /^\/v1\/karma\/([^/]+)\/head$/.exec(req.path)?.[1];
+  if (user) return { status: 200, body: { user_id: decodeURIComponent(user), ...(karmaCounts.get(decodeURIComponent(user)) ?? { entries: 0, last_seq: null, last_at: null }) } };
+  return { status: 200, body: { user_id: 'operator', bucket: req.query.get('bucket'), points: [] } };
+});
+/** Bucket's chain as a stand-in: its head (stats) and the entries after a seq. */
+let chain: BucketEntry[] = [];
+const bucket = new StandInServer((req) => {
+  if (req.path === '/core/stats') return { status: 200, body: { size: chain.length, visible: chain.length, by_event_type: {}, by_channel: {}, by_requester: {} } };
+  if (req.path === '/core/events') {
+    const after = Number(req.query.get('after_seq') ?? 0);
+    const limit = Number(req.query.get('limit') ?? 100);
+    const rest = chain.filter((e) => e.seq > after);
+    return { status: 200, body: { events: rest.slice(0, limit), next_after_seq: rest.length > limit ? rest[limit - 1].seq : null } };
+  }
+  return { status: 200, body: {} };
+});
+function bucketEntry(patch: Partial<BucketEntry>): BucketEntry {
+  const seq = chain.length + 1;
+  return {
+    seq, event_id: randomUUID(), requester_id: 'bhiv_core', channel: 'core', event_type: 'task_received', trace_id: 'c'.repeat(32), product: null, user_id: null,
+    event_data: { event_id: randomUUID(), event_type: 'task_received' }, content_hash: '0'.repeat(64), prev_hash: '0'.repeat(64), hash: '0'.repeat(64), created_at: new Date().toISOString(), ...patch,
+  };
+}
 
 const opened: Stream[] = [];
 
@@ -177,6 +202,22 @@ describe('PRANA live stream (GET /api/stream)', () => {
     expect(feedCalls()).toBe(watch.upstreamCalls);
   });
 
+  it('says ready only once the watch has its position (the view reloads on ready and misses nothing before it)', async () => {
+    const watch = prana.app.get(RunWatch);
+    await eventually(() => expect(watch.running).toBe(false));
+    hold = deferred();
+    const a = await open(operator, prana.url, 'runs');
+    expect(a.status).toBe(200);
+    await eventually(() => expect(pending).toBe(1));
+    // The first ask (which sets the position) is held: no ready yet.
+    await eventually(() => expect(a.raw).toContain('retry: 3000'));
+    expect(a.events.map((e) => e.event)).not.toContain('ready');
+    hold.resolve();
+    hold = null;
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    a.close();
+  });
+
   it('tells subscribers when Core is lost and when it is back', async () => {
     const a = await open(operator, prana.url, 'runs');
     await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
@@ -240,5 +281,77 @@ describe('PRANA live stream (GET /api/stream)', () => {
       await scoped.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+  it('audit topics: one Bucket watch for every stream, new entries after the head pushed by trace, user or product; workflow definition changes on `workflows`', async () => {
+    const feeds = prana.app.get(FeedWatch);
+    chain = [];
+    for (let i = 0; i < 3; i++) chain.push(bucketEntry({ user_id: 'asha' }));
+    const all = await open(operator, prana.url, 'audit');
+    const asha = await open(viewer, prana.url, 'audit:user:asha,audit:trace:' + 'e'.repeat(32));
+    const wf = await open(viewer, prana.url, 'workflows');
+    expect([all.status, asha.status, wf.status]).toEqual([200, 200, 200]);
+    await eventually(() => expect(feeds.running).toEqual(['audit']));
+    const calls = () => bucket.requests.filter((r) => r.path === '/core/events').length;
+    // The head is found first; entries already there are not pushed.
+    await eventually(() => expect(calls()).toBeGreaterThan(1));
+    chain.push(bucketEntry({ user_id: 'ravi' }));
+    chain.push(bucketEntry({ user_id: 'asha' }));
+    chain.push(bucketEntry({ user_id: 'ravi', trace_id: 'e'.repeat(32) }));
+    chain.push(bucketEntry({ event_type: 'workflow.disabled', channel: 'workflow', event_data: { event_id: randomUUID(), event_type: 'workflow.disabled', workflow: 'onboard-learner', actor: 'user:admin' } }));
+    const seqs = (s: Stream, topic?: string) =>
+      s.events.filter((e) => e.event === 'audit' && (!topic || (e.data as { topic: string }).topic === topic)).flatMap((e) => (e.data as { entries: BucketEntry[] }).entries.map((x) => x.seq));
+    await eventually(() => expect(seqs(all)).toEqual([4, 5, 6, 7]));
+    await eventually(() => expect(seqs(asha, 'audit:user:asha')).toEqual([5]));
+    expect(seqs(asha, `audit:trace:${'e'.repeat(32)}`)).toEqual([6]);
+    await eventually(() => expect(wf.events.filter((e) => e.event === 'workflows').map((e) => e.data)).toEqual([{ topic: 'workflows', workflows: ['onboard-learner'] }]));
+    for (const s of [all, asha, wf]) s.close();
+    await eventually(() => expect(feeds.running).toEqual([]));
+    // One loop asked Bucket for all three streams: every call Bucket saw (its head, then the feed) is the watch's.
+    await eventually(() => expect(calls() + bucket.requests.filter((r) => r.path === '/core/stats').length).toBe(feeds.upstreamCalls.get('audit')));
+  });
+
+  it('karma:<user> pushes when Karma records something for that user, and only for that user', async () => {
+    const feeds = prana.app.get(FeedWatch);
+    karmaCounts.clear();
+    const s = await open(viewer, prana.url, 'karma:asha');
+    expect(s.status).toBe(200);
+    const asked = () => karma.requests.filter((r) => r.path === '/v1/karma/asha/head').length;
+    await eventually(() => expect(asked()).toBeGreaterThan(1));
+    karmaCounts.set('ravi', { entries: 1, last_seq: '7', last_at: '2026-11-29T10:00:00.000Z' });
+    const seen = asked();
+    await eventually(() => expect(asked()).toBeGreaterThan(seen + 1));
+    expect(s.events.filter((e) => e.event === 'karma')).toEqual([]);
+    karmaCounts.set('asha', { entries: 2, last_seq: '9', last_at: '2026-11-29T10:00:01.000Z' });
+    await eventually(() =>
+      expect(s.events.filter((e) => e.event === 'karma').map((e) => e.data)).toEqual([
+        { topic: 'karma:asha', user_id: 'asha', marker: { entries: 2, last_seq: '9', last_at: '2026-11-29T10:00:01.000Z' } },
+      ]),
+    );
+    s.close();
+    await eventually(() => expect(feeds.running).toEqual([]));
+  });
+
+  it('names Bucket when its feed is lost and back, in ready and in upstream events', async () => {
+    const feeds = prana.app.get(FeedWatch);
+    await eventually(() => expect(feeds.running).toEqual([]));
+    bucket.down = true;
+    try {
+      const s = await open(viewer, prana.url, 'audit');
+      await eventually(() => expect(s.events.find((e) => e.event === 'ready')?.data).toEqual(expect.objectContaining({ upstream: 'down', down: ['bucket'] })));
+      expect(s.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ service: 'bucket', up: false }) });
+      bucket.down = false;
+      await eventually(() => expect(s.events).toContainEqual({ event: 'upstream', data: expect.objectContaining({ service: 'bucket', up: true }) }), 20_000);
+      s.close();
+    } finally {
+      bucket.down = false;
+    }
+  });
+
+  it('a bad audit or karma topic is a 400 naming the topics', async () => {
+    const noValue = await open(operator, prana.url, 'audit:user:');
+    expect(noValue.status).toBe(400);
+    const wrongKind = await open(operator, prana.url, 'audit:seq:4');
+    expect(wrongKind.status).toBe(400);
+    expect(wrongKind.raw).toContain('audit:user:<id>');
   });
 });

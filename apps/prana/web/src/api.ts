@@ -112,7 +112,7 @@ export const paths = {
   workflow: (name: string) => `/api/core/workflows/${enc(name)}`,
   workflowVersion: (name: string, v: string) => `/api/core/workflows/${enc(name)}/versions/${enc(v)}`,
   findings: '/api/core/workflows/findings',
-  stats: (window: string) => `/api/core/workflows/stats${qs({ window })}`,
+  stats: (q: { window: string; name?: string; bucket?: 'hour' | 'day' }) => `/api/core/workflows/stats${qs(q)}`,
   startRun: (name: string) => `/api/core/workflows/${enc(name)}/runs`,
   setEnabled: (name: string, enabled: boolean) => `/api/core/workflows/${enc(name)}/${enabled ? 'enable' : 'disable'}`,
   runs: (q: Record<string, string | number | undefined>) => `/api/core/runs${qs(q)}`,

@@ -1,4 +1,4 @@
-import type { RunSummaryView } from '@pancha/contracts';
+import type { BucketEntry, RunSummaryView } from '@pancha/contracts';
 import { useEffect, useRef, useState } from 'react';
 import { paths } from './api';
 import { useApp } from './app-context';
@@ -12,15 +12,22 @@ export const FALLBACK_POLL_MS = 15_000;
 const REOPEN_MS = 15_000;
 
 export interface LiveHandlers {
-  /** Runs that changed, for one of the topics. */
-  onRuns: (runs: RunSummaryView[], topic: string) => void;
-  /** The stream is back after a drop: reload the view once (changes during the gap were not pushed). */
+  /** Runs that changed, for one of the `runs` / `run:<id>` topics. */
+  onRuns?: (runs: RunSummaryView[], topic: string) => void;
+  /** New Bucket entries, for one of the `audit…` topics. */
+  onAudit?: (entries: BucketEntry[], topic: string) => void;
+  /** Workflows whose runs or definition state changed (`workflows` topic). */
+  onWorkflows?: (names: string[]) => void;
+  /** Karma recorded something for this user (`karma:<user>` topic). */
+  onKarma?: (userId: string) => void;
+  /** The stream is ready (first open, or back after a drop): reload the view once (changes before it were not pushed). */
   onReconnect: () => void;
 }
 
 /**
  * Subscribes to the BFF's live stream (GET /api/stream) for `topics` with EventSource, which reconnects by itself
- * after a drop; on reconnect the view reloads once. Returns the state to show and to choose the fallback poll by.
+ * after a drop; on reconnect the view reloads once. Returns the state to show and to choose the fallback poll by:
+ * `down` while the stream is closed or any service behind the topics has lost its feed.
  */
 export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
   const { api } = useApp();
@@ -35,7 +42,7 @@ export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
       return;
     }
     const es = api.openStream(paths.stream(key.split(',')));
-    let dropped = false;
+    const down = new Set<string>();
     let reopen: ReturnType<typeof setTimeout> | undefined;
     const parse = (e: Event): Record<string, unknown> => {
       try {
@@ -45,23 +52,40 @@ export function useLive(topics: string[], handlers: LiveHandlers): LiveState {
       }
     };
     es.addEventListener('ready', (e) => {
-      setState(parse(e).upstream === 'down' ? 'down' : 'live');
-      if (dropped) {
-        dropped = false;
-        ref.current.onReconnect();
-      }
+      const d = parse(e);
+      down.clear();
+      if (Array.isArray(d.down)) for (const s of d.down) down.add(String(s));
+      else if (d.upstream === 'down') down.add('core');
+      setState(down.size ? 'down' : 'live');
+      // Every `ready`, the first included: the BFF says it once its watches have their position, so reloading now
+      // catches whatever changed between the view's first load and the first push (and during a drop).
+      ref.current.onReconnect();
     });
     es.addEventListener('runs', (e) => {
       const d = parse(e) as { topic?: string; runs?: RunSummaryView[] };
-      if (Array.isArray(d.runs)) ref.current.onRuns(d.runs, String(d.topic ?? ''));
+      if (Array.isArray(d.runs)) ref.current.onRuns?.(d.runs, String(d.topic ?? ''));
+    });
+    es.addEventListener('audit', (e) => {
+      const d = parse(e) as { topic?: string; entries?: BucketEntry[] };
+      if (Array.isArray(d.entries)) ref.current.onAudit?.(d.entries, String(d.topic ?? ''));
+    });
+    es.addEventListener('workflows', (e) => {
+      const d = parse(e) as { workflows?: string[] };
+      if (Array.isArray(d.workflows)) ref.current.onWorkflows?.(d.workflows);
+    });
+    es.addEventListener('karma', (e) => {
+      const d = parse(e) as { user_id?: string };
+      if (typeof d.user_id === 'string') ref.current.onKarma?.(d.user_id);
     });
     es.addEventListener('upstream', (e) => {
-      const up = parse(e).up === true;
-      setState(up ? 'live' : 'down');
-      if (up) ref.current.onReconnect();
+      const d = parse(e);
+      const service = String(d.service ?? 'core');
+      if (d.up === true) down.delete(service);
+      else down.add(service);
+      setState(down.size ? 'down' : 'live');
+      if (d.up === true) ref.current.onReconnect();
     });
     es.onerror = () => {
-      dropped = true;
       setState('down');
       // CLOSED: the BFF refused the stream (signed out, too many tabs); the browser will not retry by itself.
       if (es.readyState === 2) reopen = setTimeout(() => setAttempt((n) => n + 1), REOPEN_MS);

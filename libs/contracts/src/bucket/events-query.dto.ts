@@ -15,6 +15,10 @@ export class EventsQueryDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.product)
   product?: string;
 
+  /** Entries recorded for this user (the entry's user_id column; indexed with seq). */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.userId)
+  user_id?: string;
+
   /** Return entries with seq strictly greater than this (0 = from the start). */
   // Beyond 2^53 a JS number no longer names one seq (and PostgreSQL's bigint ends at 2^63): a 422, not a 500.
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(Number.MAX_SAFE_INTEGER)

@@ -161,6 +161,20 @@ export interface KarmaHistoryPoint {
 }
 
 /** `GET /v1/karma/:user_id/history?since=&until=&bucket=hour|day`: every bucket of the range, empty ones as zeros. */
+/**
+ * `GET /v1/karma/<user>/head`: where a user's ledger stands, cheaply (one index lookup, no fold): the newest entry's
+ * seq changes exactly when Karma records something for the user (the ledger is append-only). PRANA's live stream
+ * watches it; an unknown user is `{ entries: 0, last_seq: null }`, not a 404.
+ */
+export interface KarmaLedgerHead {
+  user_id: string;
+  entries: number;
+  /** seq of the user's newest ledger entry (a bigint as a string), or null. */
+  last_seq: string | null;
+  /** When that entry was recorded (ISO 8601), or null. */
+  last_at: string | null;
+}
+
 export interface KarmaHistory {
   user_id: string;
   bucket: KarmaHistoryBucket;

@@ -19,12 +19,33 @@ export interface WorkflowStats {
   last_failure: { run_id: string; at: string; error: string } | null;
 }
 
+/** One time bucket of `series` (`GET /workflows/stats?bucket=hour|day`): the runs created in it. */
+export interface WorkflowStatsPoint {
+  /** Start of the bucket (ISO 8601, UTC). */
+  at: string;
+  /** Runs created in the bucket, by status. */
+  runs: Record<string, number>;
+  total: number;
+  /** Durations (first start to end) of the bucket's runs that ended; null when none did. */
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+
+export type WorkflowStatsBucket = 'hour' | 'day';
+export const WORKFLOW_STATS_BUCKETS: readonly WorkflowStatsBucket[] = ['hour', 'day'];
+
 export interface WorkflowStatsResponse {
   /** The window asked for, as given (e.g. `24h`). */
   window: string;
   /** Start of the window (ISO 8601). */
   since: string;
   workflows: WorkflowStats[];
+  /**
+   * With `bucket`: the window's runs (of `name`, or of every workflow) per UTC hour or day, only buckets with runs,
+   * oldest first, aggregated in one statement (PRANA's per-workflow charts).
+   */
+  bucket?: WorkflowStatsBucket;
+  series?: WorkflowStatsPoint[];
 }
 
 export type PluginSource = 'builtin' | 'directory' | 'package';

@@ -71,6 +71,18 @@ export function Duration({ ms }: { ms: number | null | undefined }) {
   return <span>{ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`}</span>;
 }
 
+/**
+ * A table that may be wider than the screen scrolls sideways in this box, which is focusable and named so that a
+ * keyboard user can reach and scroll it (axe scrollable-region-focusable).
+ */
+export function TableScroll({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}
+
 /** JSON as text (React escapes it), folded when long. */
 export function Json({ value, label }: { value: unknown; label?: string }) {
   const text = value === undefined ? 'undefined' : JSON.stringify(value, null, 2);
@@ -82,7 +94,12 @@ export function Json({ value, label }: { value: unknown; label?: string }) {
           {open ? 'Hide' : 'Show'} {label ?? 'JSON'} ({text.length} chars)
         </button>
       )}
-      {open && <pre aria-label={label}>{text}</pre>}
+      {/* Focusable: a keyboard user can scroll it when it overflows (axe scrollable-region-focusable). */}
+      {open && (
+        <pre aria-label={label} tabIndex={0}>
+          {text}
+        </pre>
+      )}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 import { fireEvent, screen, waitFor } from '@testing-library/react';
 import { FakeBff } from '../testing/fake-bff';
 import { renderApp } from '../testing/render';
+import { contrastRatio, heatColors } from './karma-view';
 import type { BucketEntry } from '../types';
 
 const h = (c: string) => c.repeat(64);
@@ -103,5 +104,18 @@ describe('Karma', () => {
     const alert = await screen.findByText(/Could not load the karma ledger of viewer \(Karma\)/);
     expect(alert.closest('[role=alert]')?.textContent).toContain('karma is not answering');
     expect(await screen.findByText('volunteer')).toBeTruthy();
+  });
+});
+
+describe('heat map colours', () => {
+  it('keep text contrast at or above 4.5:1 on every shade, from the lowest value to the highest', () => {
+    for (let i = 0; i <= 200; i++) {
+      const c = heatColors(i / 200);
+      expect({ t: i / 200, ok: c.ratio >= 4.5 }).toEqual({ t: i / 200, ok: true });
+    }
+    expect(heatColors(0).color).toBe('#000');
+    expect(heatColors(1).color).toBe('#fff');
+    // the WCAG formula: white on black is 21:1
+    expect(contrastRatio(1, 0)).toBe(21);
   });
 });

@@ -2,8 +2,9 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Json, Loading, Time, TraceLink } from '../components/common';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link, useRouter } from '../router';
-import type { AuditVerifyResult, EventsPage, WitnessedVerifyResult } from '../types';
+import type { AuditVerifyResult, BucketEntry, EventsPage, WitnessedVerifyResult } from '../types';
 
 const PAGE = 50;
 const FILTERS = ['trace_id', 'user_id', 'product'] as const;
@@ -64,7 +65,18 @@ export function AuditView() {
   const [draft, setDraft] = useState(filter);
   const query = { ...filter, after_seq: afterSeq || undefined, limit: q.get('limit') ?? PAGE };
   const key = JSON.stringify(query);
-  const page = useLoad(() => api.get<EventsPage>(paths.auditEvents(query)), key);
+  // Live: the stream's audit topic for the narrowest filter; an entry that matches every filter reloads the page
+  // when it is the last one (where a new entry appears). It polls only while the stream is down.
+  const topic = filter.trace_id ? `audit:trace:${filter.trace_id}` : filter.user_id ? `audit:user:${filter.user_id}` : filter.product ? `audit:product:${filter.product}` : 'audit';
+  const matches = (e: BucketEntry) =>
+    (!filter.trace_id || e.trace_id === filter.trace_id) && (!filter.user_id || e.user_id === filter.user_id) && (!filter.product || e.product === filter.product);
+  const live = useLive([topic], {
+    onAudit: (entries) => {
+      if (page.data && page.data.next_after_seq === null && entries.some(matches)) page.reload();
+    },
+    onReconnect: () => page.reload(),
+  });
+  const page = useLoad(() => api.get<EventsPage>(paths.auditEvents(query)), key, live === 'down' ? FALLBACK_POLL_MS : undefined);
   const go = (params: Record<string, string | undefined>) => {
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v) p.set(k, v);
@@ -88,7 +100,9 @@ export function AuditView() {
       </form>
       <VerifyPanel />
       <section className="card" aria-labelledby="chain-h">
-        <h2 id="chain-h">Entries</h2>
+        <h2 id="chain-h">
+          Entries <LiveBadge state={live} />
+        </h2>
         {page.error && <ErrorState error={page.error} what="audit entries" />}
         {!page.data && !page.error && <Loading what="audit entries" />}
         {page.data && page.data.events.length === 0 && <EmptyState>No audit entries match.</EmptyState>}

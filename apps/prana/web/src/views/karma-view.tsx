@@ -3,8 +3,40 @@ import type { KarmaHistory, KarmaHistoryBucket } from '@pancha/contracts';
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, Tooltip, XAxis, YAxis } from 'recharts';
 import { paths } from '../api';
 import { useApp, useLoad } from '../app-context';
-import { EmptyState, ErrorState, Loading } from '../components/common';
+import { EmptyState, ErrorState, Loading, TableScroll } from '../components/common';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import type { KarmaProfile } from '../types';
+
+/** sRGB relative luminance (WCAG 2.x) of an `hsl(h s% l%)` colour. */
+function luminanceOfHsl(h: number, s: number, l: number): number {
+  const a = s * Math.min(l, 1 - l);
+  const channel = (n: number) => {
+    const k = (n + h / 30) % 12;
+    const c = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(0) + 0.7152 * channel(8) + 0.0722 * channel(4);
+}
+
+export function contrastRatio(l1: number, l2: number): number {
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+}
+
+/**
+ * A heat map cell's colours for t in [0, 1] (lowest value light, highest dark) and the text colour that contrasts
+ * more with it, black or white: the better of the two is always ≥ 4.5:1 (WCAG AA), checked in the tests for every t.
+ */
+export function heatColors(t: number): { background: string; color: string; ratio: number } {
+  const lightness = 0.92 - t * 0.62;
+  const bg = luminanceOfHsl(212, 0.8, lightness);
+  const onWhite = contrastRatio(1, bg);
+  const onBlack = contrastRatio(0, bg);
+  return {
+    background: `hsl(212 80% ${(lightness * 100).toFixed(1)}%)`,
+    color: onWhite >= onBlack ? '#fff' : '#000',
+    ratio: Math.max(onWhite, onBlack),
+  };
+}
 
 /** Q-values as a heat map: one cell per action, colour from the lowest (light) to the highest value (dark). */
 export function QHeatMap({ values }: { values: Record<string, number> }) {
@@ -20,8 +52,9 @@ export function QHeatMap({ values }: { values: Record<string, number> }) {
         <tr>
           {entries.map(([action, v]) => {
             const t = max === min ? 0.5 : (v - min) / (max - min);
-            // dark text on light cells, white on dark: contrast stays ≥ 4.5:1
-            const style = { background: `hsl(212 80% ${92 - t * 62}%)`, color: t > 0.55 ? '#fff' : '#111' };
+            // black text on light cells, white on dark, whichever contrasts more: ≥ 4.5:1 (heatColors)
+            const { background, color } = heatColors(t);
+            const style = { background, color };
             return (
               <td key={action} style={style} title={`${action}: ${v}`}>
                 <div className="heat-action">{action}</div>
@@ -39,9 +72,22 @@ export function KarmaView() {
   const { api, session } = useApp();
   const [userId, setUserId] = useState(session.user.username);
   const [draft, setDraft] = useState(userId);
-  const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, 15_000);
+  // Live: Karma recording something for this user (`karma:<user>` on the stream) reloads the profile and the
+  // ledger; they poll only while the stream is down.
+  const live = useLive(userId ? [`karma:${userId}`] : [], {
+    onKarma: () => {
+      profile.reload();
+      history.reload();
+    },
+    onReconnect: () => {
+      profile.reload();
+      history.reload();
+    },
+  });
+  const pollMs = live === 'down' ? FALLBACK_POLL_MS : undefined;
+  const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, pollMs);
   const [bucket, setBucket] = useState<KarmaHistoryBucket>('day');
-  const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, 60_000);
+  const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, pollMs);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setUserId(draft.trim());
@@ -50,7 +96,9 @@ export function KarmaView() {
   const h = history.data;
   return (
     <>
-      <h1>Karma</h1>
+      <h1>
+        Karma <LiveBadge state={live} />
+      </h1>
       <form className="filters" onSubmit={submit} aria-label="Choose a user">
         <label>
           User
@@ -84,9 +132,9 @@ export function KarmaView() {
           </dl>
           <section className="card" aria-labelledby="q-h">
             <h2 id="q-h">Q-values</h2>
-            <div className="table-wrap">
+            <TableScroll label="Q-values heat map">
               <QHeatMap values={p.q_values} />
-            </div>
+            </TableScroll>
           </section>
         </>
       )}

@@ -3,7 +3,7 @@ import '@xyflow/react/dist/style.css';
 import { useMemo, useState } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
-import { Duration, ErrorState, Json, Loading, StatusBadge, Time, TraceLink } from '../components/common';
+import { Duration, ErrorState, Json, Loading, StatusBadge, TableScroll, Time, TraceLink } from '../components/common';
 import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { RunStepView, RunView as Run } from '../types';
@@ -161,7 +161,7 @@ export function RunView({ runId }: { runId: string }) {
             </ReactFlow>
           </div>
         )}
-        <div className="table-wrap">
+        <TableScroll label="Steps table">
           <table>
             <caption className="sr-only">Steps with their attempts</caption>
             <thead>
@@ -197,7 +197,7 @@ export function RunView({ runId }: { runId: string }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       </section>
       {step && (
         <section aria-labelledby="step-h" className="card">

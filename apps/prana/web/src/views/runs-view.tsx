@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
-import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, Time, TraceLink, useCursorPager } from '../components/common';
+import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, TableScroll, Time, TraceLink, useCursorPager } from '../components/common';
 import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { HandleTaskAccepted, RunListResponse } from '../types';
@@ -114,7 +114,7 @@ export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
       {!runs.data && !runs.error && <Loading what="runs" />}
       {runs.data && runs.data.runs.length === 0 && <EmptyState>No runs match these filters.</EmptyState>}
       {runs.data && runs.data.runs.length > 0 && (
-        <div className="table-wrap">
+        <TableScroll label="Runs table">
           <table>
             <caption className="sr-only">Runs, newest first, updated live</caption>
             <thead>
@@ -156,7 +156,7 @@ export function RunsList({ workflow: fixedWorkflow }: { workflow?: string }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       {runs.data && <Pager page={pager.page} hasNext={!!runs.data.next_cursor} onNext={() => runs.data?.next_cursor && pager.next(runs.data.next_cursor)} onPrev={pager.prev} />}
     </section>

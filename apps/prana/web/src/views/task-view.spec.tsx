@@ -38,7 +38,7 @@ describe('Task page', () => {
     await screen.findByRole('link', { name: 'onboard-learner' });
     await waitFor(() => expect(bff.streams).toHaveLength(1));
     const es = bff.streams[0];
-    expect(es.topics).toEqual([`run:${RUN_ID}`]);
+    expect(es.topics).toEqual([`audit:trace:${'a'.repeat(32)}`, `run:${RUN_ID}`]);
     act(() => es.open());
     await waitFor(() => expect(screen.getByTestId('live-state').textContent).toBe('Live'));
     const before = taskGets(bff);
@@ -67,20 +67,26 @@ describe('Task page', () => {
     await waitFor(() => expect(taskGets(bff)).toBeGreaterThan(live));
   });
 
-  it('a task still dispatching (no run in the feed) polls until its outcome is known, then stops', async () => {
+  it('a task still dispatching (no run in the feed) follows its trace live: a new Bucket entry of the trace brings the outcome, with no timed poll', async () => {
     jest.useFakeTimers();
     const bff = withStreams(new FakeBff('viewer'));
     let t = task({ run_id: null, workflow: null, status: 'dispatching' as CoreTaskView['status'] });
     bff.on('GET', `/api/core/tasks/${TASK_ID}`, () => t);
     renderApp(bff, `/tasks/${TASK_ID}`);
     await screen.findByText('dispatching');
-    expect(bff.streams).toHaveLength(0);
-    expect(screen.queryByTestId('live-state')).toBeNull();
-    t = task({ run_id: null, workflow: null, status: 'dispatched_success' as CoreTaskView['status'] });
-    act(() => jest.advanceTimersByTime(2_100));
-    await screen.findByText('dispatched_success');
-    const done = taskGets(bff);
+    await waitFor(() => expect(bff.streams).toHaveLength(1));
+    const es = bff.streams[0];
+    expect(es.topics).toEqual([`audit:trace:${'a'.repeat(32)}`]);
+    act(() => es.open());
+    await waitFor(() => expect(screen.getByTestId('live-state').getAttribute('data-state')).toBe('live'));
+    // While live nothing is asked again, however long the task stays dispatching.
+    const waiting = taskGets(bff);
     act(() => jest.advanceTimersByTime(60_000));
-    expect(taskGets(bff)).toBe(done);
+    expect(taskGets(bff)).toBe(waiting);
+    t = task({ run_id: null, workflow: null, status: 'dispatched_success' as CoreTaskView['status'] });
+    act(() => es.emit('audit', { topic: `audit:trace:${'a'.repeat(32)}`, entries: [{ seq: 9, event_type: 'workflow_execution', trace_id: 'a'.repeat(32) }] }));
+    await screen.findByText('dispatched_success');
+    expect(taskGets(bff)).toBe(waiting + 1);
+    expect(screen.queryByText('dispatching')).toBeNull();
   });
 });

@@ -6,39 +6,37 @@ import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { CoreTaskView, RunSummaryView } from '../types';
 
-/** How often a task still being dispatched (no run yet: the runs feed cannot tell its outcome) is reloaded. */
-export const DISPATCH_POLL_MS = 2_000;
-
 /**
- * A task is written once with its decision; after that, what moves is the run it started (and the Bucket entries
- * the run writes). So the page follows the run on the live stream (`run:<run_id>`, which also carries sub-runs) and
- * reloads the task on each push; it polls only while the stream is down, or while the task is still `dispatching`
- * (the legacy executor path has no run in the feed).
+ * A task is written once with its decision; after that, what moves is its trace in Bucket (the dispatch, the
+ * outcome, the entries of the run it started) and the run itself. So the page follows the task's trace on the live
+ * stream (`audit:trace:<trace_id>`: each new Bucket entry of the trace reloads the task, which is how a task still
+ * `dispatching` on the legacy executor path learns its outcome) and, when it started a run, the run
+ * (`run:<run_id>`, sub-runs included). It polls only while the stream is down.
  */
 export function TaskView({ taskId }: { taskId: string }) {
   const { api } = useApp();
   const [runNow, setRunNow] = useState<RunSummaryView>();
   const [runId, setRunId] = useState<string | null>(null);
-  const live = useLive(runId ? [`run:${runId}`] : [], {
+  const [traceId, setTraceId] = useState<string | null>(null);
+  const topics = [traceId && `audit:trace:${traceId}`, runId && `run:${runId}`].filter((t): t is string => !!t);
+  const live = useLive(topics, {
     onRuns: (runs) => {
       const mine = runs.find((r) => r.run_id === runId);
       if (mine) setRunNow(mine);
       task.reload();
     },
+    onAudit: () => task.reload(),
     onReconnect: () => task.reload(),
   });
-  const dispatching = (s: string | undefined) => s === 'dispatching';
-  const [status, setStatus] = useState<string>();
-  const pollMs = dispatching(status) ? DISPATCH_POLL_MS : runId && live === 'down' ? FALLBACK_POLL_MS : undefined;
   const task = useLoad(
     () =>
       api.get<CoreTaskView>(paths.task(taskId)).then((t) => {
-        setStatus(t.status);
         setRunId(t.run_id ?? null);
+        setTraceId(t.trace_id ?? null);
         return t;
       }),
     taskId,
-    pollMs,
+    topics.length && live === 'down' ? FALLBACK_POLL_MS : undefined,
   );
   if (task.error && !task.data) return <ErrorState error={task.error} what={`task ${taskId}`} />;
   const t = task.data;
@@ -46,7 +44,7 @@ export function TaskView({ taskId }: { taskId: string }) {
   return (
     <>
       <h1>
-        Task <code>{t.task_id.slice(0, 8)}</code> {t.run_id && <LiveBadge state={live} />}
+        Task <code>{t.task_id.slice(0, 8)}</code> <LiveBadge state={live} />
       </h1>
       <dl className="facts">
         <dt>Status</dt>

@@ -1,4 +1,4 @@
-import type { RunSummaryView } from '../types';
+import type { WorkflowStatsBucket, WorkflowStatsPoint } from '../types';
 
 export interface StatsBucket {
   /** Start of the bucket, ISO. */
@@ -10,37 +10,20 @@ export interface StatsBucket {
   [status: string]: number | string | null;
 }
 
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
-}
-
-/** Runs grouped in buckets of `bucketMs` by creation time: counts per status and p50/p95 of ended runs' durations. */
-export function runStats(runs: RunSummaryView[], bucketMs: number, statuses: readonly string[]): StatsBucket[] {
-  const groups = new Map<number, RunSummaryView[]>();
-  for (const r of runs) {
-    const t = Date.parse(r.created_at);
-    if (Number.isNaN(t)) continue;
-    const k = Math.floor(t / bucketMs) * bucketMs;
-    const g = groups.get(k);
-    if (g) g.push(r);
-    else groups.set(k, [r]);
-  }
-  return [...groups.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([k, g]) => {
-      const durations = g.map((r) => r.duration_ms).filter((d): d is number => typeof d === 'number').sort((a, b) => a - b);
-      const at = new Date(k).toISOString();
-      const row: StatsBucket = {
-        at,
-        label: bucketMs >= 86_400_000 ? at.slice(5, 10) : at.slice(11, 16),
-        total: g.length,
-        p50_ms: percentile(durations, 50),
-        p95_ms: percentile(durations, 95),
-      };
-      for (const s of statuses) row[s] = g.filter((r) => r.status === s).length;
-      return row;
-    });
+/**
+ * Chart rows from the executor's per-bucket series (`GET /workflows/stats?bucket=`, aggregated in SQL over every run
+ * of the window): one row per bucket with a count per status (0 where none) and the p50/p95 durations.
+ */
+export function seriesRows(points: readonly WorkflowStatsPoint[], bucket: WorkflowStatsBucket, statuses: readonly string[]): StatsBucket[] {
+  return points.map((p) => {
+    const row: StatsBucket = {
+      at: p.at,
+      label: bucket === 'day' ? p.at.slice(5, 10) : p.at.slice(11, 16),
+      total: p.total,
+      p50_ms: p.p50_ms,
+      p95_ms: p.p95_ms,
+    };
+    for (const s of statuses) row[s] = p.runs[s] ?? 0;
+    return row;
+  });
 }

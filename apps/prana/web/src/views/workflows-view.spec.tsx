@@ -2,7 +2,8 @@ import { fireEvent, screen, waitFor } from '@testing-library/react';
 import { FakeBff } from '../testing/fake-bff';
 import { ONBOARD_MANIFEST, runSummary, workflowSummary } from '../testing/fixtures';
 import { renderApp } from '../testing/render';
-import { percentile, runStats } from './workflow-stats';
+import type { WorkflowStatsPoint } from '../types';
+import { seriesRows } from './workflow-stats';
 
 function serve(bff: FakeBff) {
   bff.on('GET', '/api/core/workflows', () => ({ workflows: [workflowSummary(), workflowSummary({ name: 'notify-ops', enabled: false })], revision: 'r1' }));
@@ -10,6 +11,18 @@ function serve(bff: FakeBff) {
   bff.on('GET', '/api/core/workflows/findings', () => ({ findings: [{ file: 'workflows/bad.yaml', line: 3, severity: 'error', message: 'unknown action teleport' }] }));
   bff.on('GET', '/api/core/workflows/onboard-learner/versions/1.0.0', () => ONBOARD_MANIFEST);
   const now = Date.now();
+  // The executor's per-bucket series for the charts: two hours of runs in the last day (hourly buckets).
+  const hour = (h: number) => new Date(Math.floor(now / 3_600_000) * 3_600_000 - h * 3_600_000).toISOString();
+  bff.on('GET', '/api/core/workflows/stats', (req) => ({
+    window: req.query.get('window'),
+    since: new Date(now - 7 * 86_400_000).toISOString(),
+    workflows: [],
+    bucket: req.query.get('bucket'),
+    series: [
+      { at: hour(2), runs: { completed: 4000, failed: 1000 }, total: 5000, p50_ms: 100, p95_ms: 300 },
+      { at: hour(1), runs: { running: 2 }, total: 2, p50_ms: null, p95_ms: null },
+    ],
+  }));
   bff.on('GET', '/api/core/runs', () => ({
     runs: [
       runSummary({ created_at: new Date(now - 3_600_000).toISOString(), duration_ms: 100 }),
@@ -56,12 +69,15 @@ describe('Workflows', () => {
     await waitFor(() => expect(window.location.pathname).toBe('/runs/r-9'));
   });
 
-  it('draws the runs-by-status and p50/p95 charts from the runs; admin alone can disable', async () => {
+  it('draws the runs-by-status and p50/p95 charts from the executor’s per-bucket series (every run of 7 days); admin alone can disable', async () => {
     const bff = new FakeBff('viewer');
     serve(bff);
     const { container } = renderApp(bff, '/workflows/onboard-learner');
     await screen.findByText('Runs by status per hour (UTC)');
+    const asked = bff.requests.find((r) => r.path === '/api/core/workflows/stats');
+    expect(Object.fromEntries(asked?.query ?? [])).toEqual({ window: '7d', name: 'onboard-learner', bucket: 'hour' });
     expect(container.querySelectorAll('.recharts-wrapper').length).toBe(2);
+    expect(screen.getByText('5000 runs')).toBeTruthy();
     expect(screen.getByText(/p50 100 ms/)).toBeTruthy();
     expect(screen.getByText(/p95 300 ms/)).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'Disable' })).toBeNull();
@@ -77,15 +93,17 @@ describe('Workflows', () => {
   });
 });
 
-describe('runStats', () => {
-  it('counts per status per bucket and takes nearest-rank percentiles of durations', () => {
-    const at = (m: number) => new Date(Date.UTC(2026, 10, 28, 10, m)).toISOString();
-    const runs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => runSummary({ created_at: at(i), duration_ms: i * 100, status: i === 10 ? 'failed' : 'completed' }));
-    runs.push(runSummary({ created_at: new Date(Date.UTC(2026, 10, 28, 11, 5)).toISOString(), duration_ms: null, status: 'running' }));
-    const s = runStats(runs, 3_600_000, ['completed', 'failed', 'running']);
-    expect(s).toHaveLength(2);
-    expect(s[0]).toEqual(expect.objectContaining({ total: 10, completed: 9, failed: 1, running: 0, p50_ms: 500, p95_ms: 1000 }));
-    expect(s[1]).toEqual(expect.objectContaining({ total: 1, running: 1, p50_ms: null }));
-    expect(percentile([], 50)).toBeNull();
+describe('seriesRows', () => {
+  it('gives each bucket a count for every status (0 where none), its total and percentiles, labelled by hour or day', () => {
+    const points: WorkflowStatsPoint[] = [
+      { at: '2026-11-28T10:00:00.000Z', runs: { completed: 9, failed: 1 }, total: 10, p50_ms: 500, p95_ms: 1000 },
+      { at: '2026-11-28T11:00:00.000Z', runs: { running: 1 }, total: 1, p50_ms: null, p95_ms: null },
+    ];
+    const s = seriesRows(points, 'hour', ['completed', 'failed', 'running']);
+    expect(s).toEqual([
+      expect.objectContaining({ label: '10:00', total: 10, completed: 9, failed: 1, running: 0, p50_ms: 500, p95_ms: 1000 }),
+      expect.objectContaining({ label: '11:00', total: 1, completed: 0, failed: 0, running: 1, p50_ms: null }),
+    ]);
+    expect(seriesRows(points, 'day', ['completed'])[0].label).toBe('11-28');
   });
 });

@@ -2,12 +2,13 @@ import { useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
-import { EmptyState, ErrorState, Json, Loading, StatusBadge, Time } from '../components/common';
+import { EmptyState, ErrorState, Json, Loading, StatusBadge, TableScroll, Time } from '../components/common';
 import { SchemaForm, type JsonSchema } from '../components/schema-form';
+import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link, useRouter } from '../router';
-import type { RunListResponse, RunSummaryView, WorkflowListResponse, WorkflowSummaryView } from '../types';
+import type { WorkflowListResponse, WorkflowStatsBucket, WorkflowStatsResponse, WorkflowSummaryView } from '../types';
 import { RunsList } from './runs-view';
-import { runStats } from './workflow-stats';
+import { seriesRows } from './workflow-stats';
 
 const STATUS_COLORS: Record<string, string> = {
   completed: '#1a7f37',
@@ -51,16 +52,21 @@ export function FindingsList({ findings, workflow }: { findings: Finding[]; work
 
 export function WorkflowsView() {
   const { api } = useApp();
-  const list = useLoad(() => api.get<WorkflowListResponse>(paths.workflows), 'workflows', 10_000);
+  // Live: a run of any workflow changing (live runs per version) or a definition enabled, disabled or registered
+  // (`workflows` on the stream) reloads the list; it polls only while the stream is down.
+  const live = useLive(['workflows'], { onWorkflows: () => list.reload(), onReconnect: () => list.reload() });
+  const list = useLoad(() => api.get<WorkflowListResponse>(paths.workflows), 'workflows', live === 'down' ? FALLBACK_POLL_MS : undefined);
   const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
   return (
     <>
-      <h1>Workflows</h1>
+      <h1>
+        Workflows <LiveBadge state={live} />
+      </h1>
       {list.error && <ErrorState error={list.error} what="workflows" />}
       {!list.data && !list.error && <Loading what="workflows" />}
       {list.data && list.data.workflows.length === 0 && <EmptyState>No workflow is registered. Put manifests in the workflows directory.</EmptyState>}
       {list.data && list.data.workflows.length > 0 && (
-        <div className="table-wrap">
+        <TableScroll label="Workflow definitions table">
           <table>
             <caption className="sr-only">Workflow definitions</caption>
             <thead>
@@ -93,7 +99,7 @@ export function WorkflowsView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <section className="card" aria-labelledby="findings-h">
         <h2 id="findings-h">Validation findings</h2>
@@ -104,30 +110,26 @@ export function WorkflowsView() {
   );
 }
 
-/** Up to 1,000 runs of the last 7 days for the charts (two pages of 500, the API's largest). */
-async function recentRuns(get: <T>(u: string) => Promise<T>, workflow: string): Promise<RunSummaryView[]> {
-  const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
-  const out: RunSummaryView[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 2; i++) {
-    const page = await get<RunListResponse>(paths.runs({ workflow, since, limit: 500, cursor }));
-    out.push(...page.runs);
-    if (!page.next_cursor) break;
-    cursor = page.next_cursor;
-  }
-  return out;
+/**
+ * The last 7 days of a workflow's runs per hour, or per day when they span more than two days: the executor
+ * aggregates every run of the window in SQL (`GET /workflows/stats?window=7d&name=&bucket=`), however many there are.
+ */
+async function recentSeries(get: <T>(u: string) => Promise<T>, name: string): Promise<{ bucket: WorkflowStatsBucket; series: NonNullable<WorkflowStatsResponse['series']> }> {
+  const hourly = await get<WorkflowStatsResponse>(paths.stats({ window: '7d', name, bucket: 'hour' }));
+  const series = hourly.series ?? [];
+  if (series.length === 0 || Date.now() - Date.parse(series[0].at) <= 2 * 86_400_000) return { bucket: 'hour', series };
+  const daily = await get<WorkflowStatsResponse>(paths.stats({ window: '7d', name, bucket: 'day' }));
+  return { bucket: 'day', series: daily.series ?? [] };
 }
 
-export function WorkflowCharts({ runs }: { runs: RunSummaryView[] }) {
-  const spanMs = runs.length ? Date.now() - Math.min(...runs.map((r) => Date.parse(r.created_at))) : 0;
-  const bucketMs = spanMs > 2 * 86_400_000 ? 86_400_000 : 3_600_000;
-  const data = runStats(runs, bucketMs, STATUSES);
+export function WorkflowCharts({ bucket, series }: { bucket: WorkflowStatsBucket; series: NonNullable<WorkflowStatsResponse['series']> }) {
+  const data = seriesRows(series, bucket, STATUSES);
   if (data.length === 0) return <EmptyState>No runs in the last 7 days to chart.</EmptyState>;
   const width = Math.min(720, Math.max(320, (typeof window !== 'undefined' ? window.innerWidth : 720) - 64));
   return (
     <div className="charts">
       <figure>
-        <figcaption>Runs by status per {bucketMs === 86_400_000 ? 'day' : 'hour'} (UTC)</figcaption>
+        <figcaption>Runs by status per {bucket} (UTC)</figcaption>
         <BarChart width={width} height={220} data={data} accessibilityLayer>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="label" />
@@ -220,8 +222,21 @@ export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
 
 export function WorkflowView({ name }: { name: string }) {
   const { api, can } = useApp();
-  const wf = useLoad(() => api.get<WorkflowSummaryView>(paths.workflow(name)), name, 10_000);
-  const runs = useLoad(() => recentRuns((u) => api.get(u), name), `runs:${name}`, 30_000);
+  // Live: a change to this workflow's runs or definition (`workflows` on the stream) reloads it and its charts.
+  const live = useLive(['workflows'], {
+    onWorkflows: (names) => {
+      if (!names.includes(name)) return;
+      wf.reload();
+      runs.reload();
+    },
+    onReconnect: () => {
+      wf.reload();
+      runs.reload();
+    },
+  });
+  const pollMs = live === 'down' ? FALLBACK_POLL_MS : undefined;
+  const wf = useLoad(() => api.get<WorkflowSummaryView>(paths.workflow(name)), name, pollMs);
+  const runs = useLoad(() => recentSeries((u) => api.get(u), name), `series:${name}`, pollMs);
   const findings = useLoad(() => api.get<unknown>(paths.findings), 'findings');
   const [toggleError, setToggleError] = useState<ApiError>();
   if (wf.error && !wf.data) return <ErrorState error={wf.error} what={`workflow ${name}`} />;
@@ -238,7 +253,9 @@ export function WorkflowView({ name }: { name: string }) {
   };
   return (
     <>
-      <h1>Workflow {w.name}</h1>
+      <h1>
+        Workflow {w.name} <LiveBadge state={live} />
+      </h1>
       <p>{w.description}</p>
       <p>
         {w.enabled ? <StatusBadge status="enabled" /> : <StatusBadge status="disabled" />}{' '}
@@ -257,7 +274,7 @@ export function WorkflowView({ name }: { name: string }) {
       {toggleError && <ErrorState error={toggleError} what="the change" />}
       <section className="card" aria-labelledby="versions-h">
         <h2 id="versions-h">Versions</h2>
-        <div className="table-wrap">
+        <TableScroll label="Versions table">
           <table>
             <thead>
               <tr>
@@ -283,13 +300,13 @@ export function WorkflowView({ name }: { name: string }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       </section>
       <StartWorkflow workflow={w} />
       <section className="card" aria-labelledby="charts-h">
         <h2 id="charts-h">Last 7 days</h2>
-        {runs.error && <ErrorState error={runs.error} what="runs for the charts" />}
-        {runs.data ? <WorkflowCharts runs={runs.data} /> : !runs.error && <Loading what="charts" />}
+        {runs.error && <ErrorState error={runs.error} what="run statistics for the charts" />}
+        {runs.data ? <WorkflowCharts bucket={runs.data.bucket} series={runs.data.series} /> : !runs.error && <Loading what="charts" />}
       </section>
       <section className="card" aria-labelledby="wf-findings-h">
         <h2 id="wf-findings-h">Validation findings</h2>

@@ -69,11 +69,14 @@ export class WorkflowsController {
     return this.registry.report ?? { loaded_at: null };
   }
 
-  /** Per workflow@version over `window` (default 24h): runs by status, success rate, p50/p95, slowest step, retries, last failure. */
+  /**
+   * Per workflow@version over `window` (default 24h): runs by status, success rate, p50/p95, slowest step, retries, last
+   * failure; with `bucket=hour|day` also `series`, the window's runs per bucket (a bad bucket is a 400).
+   */
   @Get('stats')
   @RequireOperation('read')
-  statistics(@Query('window') window?: string, @Query('name') name?: string): Promise<WorkflowStatsResponse> {
-    return this.stats.stats(window || undefined, name || undefined);
+  statistics(@Query('window') window?: string, @Query('name') name?: string, @Query('bucket') bucket?: string): Promise<WorkflowStatsResponse> {
+    return this.stats.stats(window || undefined, name || undefined, bucket || undefined);
   }
 
   /** Plugins first (a manifest may name an action that just came), then the workflows directory. */

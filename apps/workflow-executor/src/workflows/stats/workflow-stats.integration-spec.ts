@@ -2,7 +2,7 @@
  * GET /api/workflows/stats on PostgreSQL: real runs (one flaky provider, one that refuses for good) and the figures
  * a user reads from them — runs by status, success rate, durations, the slowest step, retries, the last failure.
  */
-import { type WorkflowStats, WorkflowErrorCode } from '@pancha/contracts';
+import { type WorkflowStats, type WorkflowStatsPoint, WorkflowErrorCode } from '@pancha/contracts';
 import { eventually, StandInServer } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
@@ -93,6 +93,32 @@ describe('GET /api/workflows/stats', () => {
   it('filters by name', async () => {
     const res = await h.call('GET', '/api/workflows/stats?window=24h&name=stats-bad');
     expect((res.body.workflows as WorkflowStats[]).map((w) => w.name)).toEqual(['stats-bad']);
+  });
+
+  it('with bucket=hour|day adds the window’s runs per UTC bucket, aggregated from every run (PRANA’s charts)', async () => {
+    const hourly = await h.call('GET', '/api/workflows/stats?window=24h&name=stats-bad&bucket=hour');
+    expect(hourly.status).toBe(200);
+    expect(hourly.body.bucket).toBe('hour');
+    const points = hourly.body.series as WorkflowStatsPoint[];
+    // Each point starts on an hour; together they hold both failed runs, each with its duration percentiles.
+    for (const p of points) expect(p.at).toMatch(/T\d\d:00:00\.000Z$/);
+    expect(points.reduce((n, p) => n + p.total, 0)).toBe(2);
+    expect(points.reduce((n, p) => n + (p.runs.failed ?? 0), 0)).toBe(2);
+    expect(points.every((p) => typeof p.p50_ms === 'number' && p.p95_ms! >= p.p50_ms!)).toBe(true);
+    // The buckets are the runs' own: moving one run two days back puts it in its own day.
+    const [one] = await h.dataSource.query(`SELECT run_id FROM workflow_runs WHERE workflow = 'stats-bad' LIMIT 1`);
+    await h.dataSource.query(`UPDATE workflow_runs SET created_at = created_at - interval '2 days', completed_at = completed_at - interval '2 days' WHERE run_id = $1`, [one.run_id]);
+    const daily = await h.call('GET', '/api/workflows/stats?window=7d&name=stats-bad&bucket=day');
+    const days = daily.body.series as WorkflowStatsPoint[];
+    expect(days.map((p) => p.total)).toEqual([1, 1]);
+    expect(days.every((p) => p.at.endsWith('T00:00:00.000Z'))).toBe(true);
+    expect(Date.parse(days[1].at) - Date.parse(days[0].at)).toBeGreaterThanOrEqual(86_400_000);
+    await h.dataSource.query(`UPDATE workflow_runs SET created_at = created_at + interval '2 days', completed_at = completed_at + interval '2 days' WHERE run_id = $1`, [one.run_id]);
+    // Without bucket there is no series.
+    expect((await h.call('GET', '/api/workflows/stats?window=24h')).body.series).toBeUndefined();
+    const bad = await h.call('GET', '/api/workflows/stats?window=24h&bucket=week');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('bucket must be hour or day');
   });
 
   it('counts only runs created inside the window', async () => {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { WorkflowErrorCode, type WorkflowStats, type WorkflowStatsResponse } from '@pancha/contracts';
+import { WORKFLOW_STATS_BUCKETS, WorkflowErrorCode, type WorkflowStats, type WorkflowStatsBucket, type WorkflowStatsPoint, type WorkflowStatsResponse } from '@pancha/contracts';
 import { parseDuration } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { EngineClock } from '../engine/engine-clock';
@@ -73,6 +73,32 @@ LEFT JOIN retries rt ON rt.workflow = b.workflow AND rt.version = b.version
 LEFT JOIN last_failure lf ON lf.workflow = b.workflow AND lf.version = b.version
 ORDER BY b.workflow, b.version`;
 
+/** The window's runs per bucket of $3 seconds: counts by status, and p50/p95 of the durations of those that ended. */
+const SERIES_SQL = `
+WITH runs AS (
+  SELECT to_timestamp(floor(extract(epoch FROM created_at) / $3) * $3) AS at, status, created_at, started_at, completed_at
+  FROM workflow_runs
+  WHERE created_at >= $1 AND ($2::text IS NULL OR workflow = $2)
+),
+by_status AS (
+  SELECT at, jsonb_object_agg(status, n) AS runs, sum(n)::int AS total
+  FROM (SELECT at, status, count(*)::int AS n FROM runs GROUP BY 1, 2) s
+  GROUP BY 1
+),
+durations AS (
+  SELECT at,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - coalesce(started_at, created_at)) * 1000) AS p50_ms,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - coalesce(started_at, created_at)) * 1000) AS p95_ms
+  FROM runs
+  WHERE status IN ('completed', 'failed', 'cancelled', 'timed_out') AND completed_at IS NOT NULL
+  GROUP BY 1
+)
+SELECT b.at, b.runs, b.total, d.p50_ms, d.p95_ms
+FROM by_status b LEFT JOIN durations d ON d.at = b.at
+ORDER BY b.at`;
+
+const BUCKET_SECONDS: Record<WorkflowStatsBucket, number> = { hour: 3_600, day: 86_400 };
+
 interface StatsRow {
   name: string;
   version: string;
@@ -98,11 +124,28 @@ export class WorkflowStatsService {
     private readonly clock: EngineClock,
   ) {}
 
-  async stats(window: string = DEFAULT_STATS_WINDOW, name?: string): Promise<WorkflowStatsResponse> {
+  async stats(window: string = DEFAULT_STATS_WINDOW, name?: string, bucket?: string): Promise<WorkflowStatsResponse> {
     const windowMs = parseWindow(window);
+    if (bucket !== undefined && !(WORKFLOW_STATS_BUCKETS as readonly string[]).includes(bucket)) {
+      throw new WorkflowException(WorkflowErrorCode.InvalidStatsWindow, `bucket must be hour or day, not "${bucket}"`, 400);
+    }
     const since = new Date(this.clock.now().getTime() - windowMs);
     const rows: StatsRow[] = await this.dataSource.query(STATS_SQL, [since, name ?? null, CONTAINER_KINDS]);
-    return { window, since: since.toISOString(), workflows: rows.map(toStats) };
+    const answer: WorkflowStatsResponse = { window, since: since.toISOString(), workflows: rows.map(toStats) };
+    if (bucket === undefined) return answer;
+    const b = bucket as WorkflowStatsBucket;
+    const points: Array<{ at: Date; runs: Record<string, number>; total: number; p50_ms: number | null; p95_ms: number | null }> = await this.dataSource.query(
+      SERIES_SQL,
+      [since, name ?? null, BUCKET_SECONDS[b]],
+    );
+    const series: WorkflowStatsPoint[] = points.map((p) => ({
+      at: new Date(p.at).toISOString(),
+      runs: p.runs,
+      total: Number(p.total),
+      p50_ms: roundOrNull(p.p50_ms),
+      p95_ms: roundOrNull(p.p95_ms),
+    }));
+    return { ...answer, bucket: b, series };
   }
 }
 
