@@ -22,6 +22,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { WorkflowDispatchHandler } from './dispatch/workflow-dispatch.handler';
 import { TaskAcceptWriter } from './task-accept.writer';
 
 // What `register` does in a real process: a recording tracer plus the http and undici instrumentations, so the
@@ -552,6 +553,22 @@ describe('dispatches delivered together (POST /api/workflow/execute-batch)', () 
     const dead = (await core.dataSource.query(`SELECT message_key FROM outbox_dead_letter`)) as { message_key: string }[];
     expect(dead.map((d) => d.message_key)).toEqual([queued[2].task_id]);
     await waitFor(() => writtenEvents().filter((e) => traces.includes(e.trace_id as string) && /^task_dispatch/.test(e.event_type as string)).length === 4, 'the four outcome events in Bucket');
+
+    // A relay that died after the executor answered but before it marked the rows delivered sends the batch again:
+    // the executor replays its answers and Core, finding the outcomes recorded, changes and enqueues nothing.
+    const before = (await core.dataSource.query(`SELECT task_id, status, updated_at FROM tasks WHERE task_id = ANY($1) ORDER BY task_id`, [queued.map((t) => t.task_id)])) as unknown[];
+    const outboxBefore = (await counts(core)).outbox;
+    const rows = (await core.dataSource.query(`SELECT id::text, topic, message_key, payload, headers FROM outbox WHERE topic = 'workflow-executor.execute' AND message_key = ANY($1)`, [
+      queued.map((t) => t.task_id),
+    ])) as { id: string; topic: string; message_key: string; payload: unknown; headers: Record<string, string> }[];
+    expect(rows).toHaveLength(4);
+    const again = await core.app.get(WorkflowDispatchHandler).deliverBatch(
+      rows.map((r) => ({ id: r.id, topic: r.topic, messageKey: r.message_key, orderingKey: null, payload: r.payload, headers: r.headers, attempts: 1 })),
+    );
+    // The refused one is refused again (its task stays dispatch_dead); the three others replay.
+    expect(again.filter((r) => r.ok)).toHaveLength(3);
+    expect(await core.dataSource.query(`SELECT task_id, status, updated_at FROM tasks WHERE task_id = ANY($1) ORDER BY task_id`, [queued.map((t) => t.task_id)])).toEqual(before);
+    expect((await counts(core)).outbox).toBe(outboxBefore);
   });
 });
 

@@ -199,6 +199,23 @@ describe('workflow-executor with providers configured', () => {
       expect(rows.map((r) => r.trace_id)).toEqual(['t-batch-new', 't-batch-seen']);
     });
 
+    it('a batch delivered again (the relay died after the executor committed, before it recorded the answers) executes nothing twice', async () => {
+      const events = ['t-batch-again-1', 't-batch-again-2'].map((t) => ({ body: workflow(t, { action_type: 'task', title: `again ${t}`, user_id: 'user-again' }) }));
+      const first = await executeBatch(events);
+      const second = await executeBatch(events);
+      expect(second.status).toBe(200);
+      expect(second.body.results).toEqual(first.body.results);
+      expect(await taskCount('t-batch-again-1')).toBe(1);
+      expect(await taskCount('t-batch-again-2')).toBe(1);
+      // One workflow_execution event per execution reaches Bucket, however many times the batch came.
+      await eventually(() => expect(bucket.requests.filter((r) => ['t-batch-again-1', 't-batch-again-2'].includes(bodyTrace(r) ?? '')).length).toBe(2));
+      const outbox: { n: number }[] = await dataSource.query(
+        `SELECT count(*)::int AS n FROM outbox WHERE payload->'event_data'->>'trace_id' = ANY($1)`,
+        [['t-batch-again-1', 't-batch-again-2']],
+      );
+      expect(outbox[0].n).toBe(2);
+    });
+
     it('holds a batch to the same token and operation as the single route: 401 without one, 403 for a reader', async () => {
       const body = { events: [{ body: workflow('t-batch-denied', { action_type: 'task', title: 'x' }) }] };
       expect((await request(app.getHttpServer()).post('/api/workflow/execute-batch').send(body)).status).toBe(401);
