@@ -216,6 +216,21 @@ describe('workflow-executor with providers configured', () => {
       expect(outbox[0].n).toBe(2);
     });
 
+    it('claims and records the executions of a batch in shared statements, not one transaction per request', async () => {
+      const traces = [1, 2, 3, 4, 5, 6].map((n) => `t-batch-group-${n}`);
+      const res = await executeBatch(traces.map((t) => ({ body: workflow(t, { action_type: 'task', title: `grouped ${t}`, user_id: 'user-group' }) })));
+      expect(res.body.results.map((r: { status: number }) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      // xmin is the transaction that last wrote a row: the first request's claim and completion go alone (nothing was
+      // waiting yet), the five that arrived meanwhile share the next claim and the next completion.
+      const rows: { tx: string; status: string }[] = await dataSource.query(`SELECT xmin::text AS tx, status FROM executions WHERE trace_id = ANY($1)`, [traces]);
+      expect(rows.map((r) => r.status)).toEqual(Array(6).fill('success'));
+      expect(new Set(rows.map((r) => r.tx)).size).toBeLessThanOrEqual(2);
+      const tasks: { tx: string }[] = await dataSource.query(`SELECT xmin::text AS tx FROM tasks WHERE trace_id = ANY($1)`, [traces]);
+      expect(tasks).toHaveLength(6);
+      // Each task commits with its execution's completion.
+      expect(new Set(tasks.map((t) => t.tx))).toEqual(new Set(rows.map((r) => r.tx)));
+    });
+
     it('holds a batch to the same token and operation as the single route: 401 without one, 403 for a reader', async () => {
       const body = { events: [{ body: workflow('t-batch-denied', { action_type: 'task', title: 'x' }) }] };
       expect((await request(app.getHttpServer()).post('/api/workflow/execute-batch').send(body)).status).toBe(401);

@@ -11,7 +11,9 @@ import {
   type SkippedWorkflowResponse,
   type WorkflowPayload,
 } from '@pancha/contracts';
-import { OutboxService } from '@pancha/outbox';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
+import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { injectTraceHeaders } from '@pancha/trace-context';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ActionOutcome } from '../adapters/action-adapter';
 import { timeoutFailure } from '../adapters/action-adapter';
@@ -33,11 +35,13 @@ interface StoredExecution {
 }
 
 // The unique constraint on trace_id decides who executes: exactly one INSERT wins, every other request replays.
+// One statement claims the executions of every request that arrived while the previous claim ran.
 const CLAIM_SQL = `
   INSERT INTO executions (trace_id, status, action_type, request, started_at)
-  VALUES ($1, 'running', $2, $3::jsonb, now())
+  SELECT c.trace_id, 'running', c.action_type, c.request, now()
+  FROM jsonb_to_recordset($1::jsonb) AS c(trace_id text, action_type text, request jsonb)
   ON CONFLICT (trace_id) DO NOTHING
-  RETURNING id`;
+  RETURNING trace_id`;
 
 const READ_SQL = `
   SELECT status, result, started_at < now() - ($2::int * interval '1 millisecond') AS expired
@@ -46,10 +50,14 @@ const READ_SQL = `
 // Only a row still running can be completed: if a lease takeover closed it first, that answer stands.
 const COMPLETE_SQL = `
   WITH done AS (
-    UPDATE executions SET status = $2, result = $3::jsonb, completed_at = now(), updated_at = now()
-    WHERE trace_id = $1 AND status = 'running'
-    RETURNING completed_at
-  ) SELECT completed_at FROM done`;
+    UPDATE executions e SET status = v.status, result = v.result, completed_at = now(), updated_at = now()
+    FROM jsonb_to_recordset($1::jsonb) AS v(trace_id text, status text, result jsonb)
+    WHERE e.trace_id = v.trace_id AND e.status = 'running'
+    RETURNING e.trace_id, e.completed_at
+  ) SELECT trace_id, completed_at FROM done`;
+
+/** Executions claimed or completed per statement at most. */
+const MAX_GROUP = 100;
 
 const EXPIRE_SQL = `
   WITH done AS (
@@ -61,6 +69,21 @@ const EXPIRE_SQL = `
 /** Thrown inside a transaction to roll it back when the execution row was closed by someone else meanwhile. */
 class ExecutionAlreadyClosed extends Error {}
 
+interface Claim {
+  key: string;
+  actionType: string | null;
+  request: ExecuteWorkflowRequestDto;
+}
+
+/** A finished action to record: its execution row, the effect to persist with it, and the trace its events continue. */
+interface Completion {
+  scope: ExecutionScope;
+  status: ExecutionStatus;
+  result: ExecutionResult;
+  persist?: (manager: EntityManager) => Promise<void>;
+  headers: Record<string, string>;
+}
+
 /** The context an execution's records and events carry. */
 export interface ExecutionScope {
   key: string;
@@ -70,9 +93,20 @@ export interface ExecutionScope {
   product?: string;
 }
 
+/**
+ * Executes each `workflow` decision once per trace_id. The claims and the completions of concurrent requests (a batch
+ * from Core's relay is many at once) are group-committed: one INSERT claims every execution that arrived while the
+ * previous claim ran, and one transaction records every action that finished meanwhile (its effect, the row, its
+ * events), each request answered only after the commit that holds it.
+ */
 @Injectable()
 export class ExecutionService {
   private readonly logger = new Logger(ExecutionService.name);
+  private readonly claims = new GroupCommit<Claim, boolean>((claims) => this.claimAll(claims), { maxBatch: MAX_GROUP });
+  private readonly completions = new GroupCommit<Completion, Date>((completions) => this.completeAll(completions), {
+    maxBatch: MAX_GROUP,
+    onIsolate: (size, error) => this.logger.warn({ msg: 'execution completion group failed; recording one by one', size, error: (error as Error).message }),
+  });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -91,8 +125,8 @@ export class ExecutionService {
       return { httpStatus: 400, body: { trace_id: key, status: 'failed', reason: ExecuteReason.MissingWorkflowPayload } };
     }
     const scope = scopeOf(key, payload);
-    const claimed: unknown[] = await this.dataSource.query(CLAIM_SQL, [key, scope.actionType?.slice(0, 64) ?? null, JSON.stringify(request)]);
-    if (claimed.length === 0) return { httpStatus: 200, body: await this.replay(key) };
+    const claimed = await this.claims.submit({ key, actionType: scope.actionType?.slice(0, 64) ?? null, request });
+    if (!claimed) return { httpStatus: 200, body: await this.replay(key) };
 
     const outcome = await this.runner.run(payload, { traceId: scope.traceId, userId: scope.userId, product: scope.product });
     return { httpStatus: 200, body: await this.complete(scope, outcome) };
@@ -133,12 +167,7 @@ export class ExecutionService {
     const status: ExecutionStatus = outcome.success ? 'success' : 'failed';
     const result = resultOf(outcome);
     try {
-      await this.dataSource.transaction(async (manager) => {
-        if (outcome.success && outcome.persist) await outcome.persist(manager);
-        const rows: { completed_at: Date }[] = await manager.query(COMPLETE_SQL, [scope.key, status, JSON.stringify(result)]);
-        if (rows.length === 0) throw new ExecutionAlreadyClosed();
-        await this.enqueueEvents(manager, scope, status, result, rows[0].completed_at);
-      });
+      await this.completions.submit({ scope, status, result, persist: outcome.success ? outcome.persist : undefined, headers: injectTraceHeaders() });
     } catch (error) {
       if (error instanceof ExecutionAlreadyClosed) return this.replay(scope.key);
       throw error;
@@ -153,6 +182,40 @@ export class ExecutionService {
     return response(scope.key, status, result);
   }
 
+  /** One statement for the group's claims; only the first claim of a trace_id in the group can win. */
+  private async claimAll(claims: readonly Claim[]): Promise<GroupItemOutcome<boolean>[]> {
+    const rows: { trace_id: string }[] = await this.dataSource.query(CLAIM_SQL, [
+      JSON.stringify(claims.map((c) => ({ trace_id: c.key, action_type: c.actionType, request: c.request }))),
+    ]);
+    const won = new Set(rows.map((r) => r.trace_id));
+    return claims.map((c) => {
+      const claimed = won.delete(c.key);
+      return { ok: true, result: claimed };
+    });
+  }
+
+  /**
+   * One transaction for the group's finished actions: their effects, their rows (one UPDATE) and their events (one
+   * INSERT). If a lease takeover closed any of the rows first, the transaction rolls back (that action's effect must
+   * not be stored) and the group is recorded one by one, where only that request replays the answer that stands.
+   */
+  private completeAll(completions: readonly Completion[]): Promise<GroupItemOutcome<Date>[]> {
+    return this.dataSource.transaction(async (manager) => {
+      for (const c of completions) if (c.persist) await c.persist(manager);
+      const rows: { trace_id: string; completed_at: Date }[] = await manager.query(COMPLETE_SQL, [
+        JSON.stringify(completions.map((c) => ({ trace_id: c.scope.key, status: c.status, result: c.result }))),
+      ]);
+      if (rows.length !== completions.length) throw new ExecutionAlreadyClosed();
+      const completedAt = new Map(rows.map((r) => [r.trace_id, new Date(r.completed_at)]));
+      const messages: EnqueueInput[] = [];
+      for (const c of completions) {
+        for (const message of this.eventsOf(c.scope, c.status, c.result, completedAt.get(c.scope.key) as Date)) messages.push({ ...message, headers: c.headers });
+      }
+      await this.outbox.enqueueAll(manager, messages);
+      return completions.map((c) => ({ ok: true as const, result: completedAt.get(c.scope.key) as Date }));
+    });
+  }
+
   private async enqueueEvents(
     manager: EntityManager,
     scope: ExecutionScope,
@@ -160,11 +223,14 @@ export class ExecutionService {
     result: ExecutionResult,
     completedAt: Date,
   ): Promise<void> {
-    const messages = workflowOutboxMessages(
+    await this.outbox.enqueueAll(manager, this.eventsOf(scope, status, result, completedAt));
+  }
+
+  private eventsOf(scope: ExecutionScope, status: ExecutionStatus, result: ExecutionResult, completedAt: Date): EnqueueInput[] {
+    return workflowOutboxMessages(
       { executionKey: scope.key, traceId: scope.traceId, actionType: scope.actionType, status, result, userId: scope.userId, product: scope.product, completedAt: new Date(completedAt) },
       this.config,
     );
-    for (const message of messages) await this.outbox.enqueue(manager, message);
   }
 }
 
