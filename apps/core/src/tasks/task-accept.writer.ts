@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TaskEntity } from './task.entity';
 
@@ -46,22 +46,31 @@ export class TaskAcceptWriter {
     return this.group.submit(accepted);
   }
 
+  /**
+   * Inserts the tasks and, for those stored, their messages, in the caller's transaction; answers the ids stored. A
+   * task whose trace already has one is skipped (ON CONFLICT DO NOTHING rather than a unique violation: the
+   * transaction stays usable for the others). Also the write of a request that needs its own transaction.
+   */
+  async insert(manager: EntityManager, accepted: readonly AcceptedTask[]): Promise<Set<string>> {
+    const inserted = await manager
+      .createQueryBuilder()
+      .insert()
+      .into(TaskEntity)
+      .values(accepted.map((a) => a.task) as QueryDeepPartialEntity<TaskEntity>[])
+      .orIgnore()
+      .returning('task_id')
+      .execute();
+    const stored = new Set((inserted.raw as { task_id: string }[]).map((row) => row.task_id));
+    await this.outbox.enqueueAll(
+      manager,
+      accepted.filter((a) => stored.has(a.task.taskId)).flatMap((a) => a.messages),
+    );
+    return stored;
+  }
+
   private commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
     return this.dataSource.transaction(async (manager) => {
-      // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable for the others.
-      const inserted = await manager
-        .createQueryBuilder()
-        .insert()
-        .into(TaskEntity)
-        .values(accepted.map((a) => a.task) as QueryDeepPartialEntity<TaskEntity>[])
-        .orIgnore()
-        .returning('task_id')
-        .execute();
-      const stored = new Set((inserted.raw as { task_id: string }[]).map((row) => row.task_id));
-      await this.outbox.enqueueAll(
-        manager,
-        accepted.filter((a) => stored.has(a.task.taskId)).flatMap((a) => a.messages),
-      );
+      const stored = await this.insert(manager, accepted);
       return accepted.map((a): GroupItemOutcome<void> => (stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken() }));
     });
   }

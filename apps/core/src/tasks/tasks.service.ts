@@ -16,7 +16,7 @@ import {
   TimelineError,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
-import { type EnqueueInput, OutboxService } from '@pancha/outbox';
+import type { EnqueueInput } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -65,7 +65,6 @@ export class TasksService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly agent: DecisionAgent,
-    private readonly outbox: OutboxService,
     private readonly bucket: BucketClient,
     private readonly config: CoreConfig,
     private readonly workflowRuns: WorkflowRunsService,
@@ -256,10 +255,7 @@ export class TasksService {
         // The key first: a concurrent request with the same key waits here until this transaction ends, then
         // finds the key taken and answers with this reply (or commits its own if this one rolled back).
         if (claim) await claimIdempotencyKey(manager, claim, reply);
-        // ON CONFLICT DO NOTHING rather than a unique violation: the transaction stays usable and nothing is logged as failed.
-        const inserted = await manager.createQueryBuilder().insert().into(TaskEntity).values(task).orIgnore().returning(['task_id']).execute();
-        if ((inserted.raw as unknown[]).length === 0) throw new TraceIdTaken();
-        await this.outbox.enqueueAll(manager, messages);
+        if (!(await this.accepted.insert(manager, [{ task, messages }])).has(task.taskId)) throw new TraceIdTaken();
         if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
       });
     }

@@ -115,7 +115,7 @@ export class WorkflowDispatchHandler implements OutboxHandler {
         topic: BUCKET_CORE_EVENT_TOPIC,
         messageKey: coreEventMessageKey(event.event_type as CoreEventType, task.taskId),
         payload: message,
-        ...(headers ? { headers } : {}),
+        headers,
       });
     }
     await manager.query(UPDATE_OUTCOMES_SQL, [
