@@ -325,8 +325,17 @@ describe('PRANA console in Chromium', () => {
     const second = await as('viewer');
     await step(second, 'cookie-gone-navigate', async () => {
       await second.getByRole('heading', { name: 'Tasks and runs' }).waitFor();
-      await second.context().clearCookies();
-      const answer = second.waitForResponse((r) => r.url().includes('/api/core/workflows'));
+      // The cookie goes when the navigation's own call leaves, not before the click: cleared earlier, a live update
+      // of the open page (runs other tests started) could be the first 401 and replace the nav before the click.
+      await second.route(
+        '**/api/core/workflows',
+        async (route) => {
+          await second.context().clearCookies();
+          await route.continue(); // no header overrides: the browser reads the (now empty) cookie store
+        },
+        { times: 1 },
+      );
+      const answer = second.waitForResponse((r) => new URL(r.url()).pathname === '/api/core/workflows');
       await second.getByRole('link', { name: 'Workflows' }).click();
       expect((await answer).status()).toBe(401);
       await second.getByText('Your session has expired').waitFor({ timeout: 60_000 });
