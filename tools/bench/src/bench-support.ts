@@ -86,6 +86,10 @@ export async function startBenchStack(label: string, services: readonly ServiceN
       logDir: path.join(tempDir, 'logs'),
       env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
       serviceEnv: options.serviceEnv,
+      // BENCH_PROFILE_DIR=/tmp/prof: a V8 CPU profile of each service in <dir>/<service>/ when the bench stops it.
+      nodeArgs: process.env.BENCH_PROFILE_DIR
+        ? Object.fromEntries(services.map((s) => [s, ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_PROFILE_DIR as string, s)}`]]))
+        : undefined,
       prana: options.prana ? { port: await freePort(), idpPort: await freePort() } : undefined,
       log: (line) => console.log(line),
     });

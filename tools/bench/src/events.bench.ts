@@ -45,8 +45,6 @@ async function main(): Promise<boolean> {
     env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500' },
     serviceEnv: {
       'workflow-executor': { WORKFLOWS_DIR: workflowsDir },
-      // e.g. BENCH_CORE_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/core-prof" to see where Core's time goes.
-      ...(process.env.BENCH_CORE_NODE_OPTIONS ? { core: { NODE_OPTIONS: process.env.BENCH_CORE_NODE_OPTIONS } } : {}),
     },
   });
   const { stack, keys } = bench;

@@ -118,6 +118,8 @@ export interface StackOptions {
   /** Extra environment for every service (OTEL_*, WORKFLOW_TIMEOUT, LOG_LEVEL, …). */
   env?: Record<string, string>;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Node options per service, before the entry point (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
   /** Each service's stdout/stderr goes to <logDir>/<service>.log; without it, to the console prefixed `[service]`. */
   logDir?: string;
   /** Launch only these (still in start order); the others' URLs are handed out anyway. */
@@ -344,7 +346,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
           url: `http://127.0.0.1:${port}`,
           healthPath: HEALTH_PATHS[name],
           command: process.execPath,
-          args: ['--require', register, entryPath(rootDir, name, options.entryFor)],
+          args: [...(options.nodeArgs?.[name] ?? []), '--require', register, entryPath(rootDir, name, options.entryFor)],
           cwd: rootDir,
           env: {
             ...process.env,

@@ -6,8 +6,6 @@ import {
   type EventDecisionView,
   type EventDeferred,
   type EventRoutedAuditEvent,
-  type EventRunStarted,
-  type EventSkip,
   EventSkipReason,
   EventTopic,
 } from '@pancha/contracts';
@@ -23,9 +21,9 @@ import {
   typeMatches,
 } from '@pancha/event-router';
 import type { VerifiedRequester } from '@pancha/governance';
-import { OutboxService } from '@pancha/outbox';
-import { DomainException } from '@pancha/service-kit';
-import { currentTraceId, currentTraceparent, runInTraceContext, SpanKind } from '@pancha/trace-context';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
+import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { currentTraceId, currentTraceparent, injectTraceHeaders, runInTraceContext, SpanKind } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
@@ -46,20 +44,41 @@ interface Candidate {
   skip?: { reason: EventSkipReason; detail: string };
 }
 
-/** Thrown inside an event's transaction when its id was already received: everything it did is rolled back. */
-class AlreadyReceived extends Error {}
+/** One event on its way into a group commit: everything decided before the transaction. */
+interface Routing {
+  event: AcceptedEvent;
+  requester: VerifiedRequester;
+  traceId: string;
+  candidates: Candidate[];
+  /** The event's span, for its outbox messages (the run starts and the audit entry stay in the event's trace). */
+  headers: Record<string, string>;
+}
+
+/** An event's outcome in its group: its answer, or "this id was already received" (answered from the stored record). */
+type Routed = EventAccepted | typeof ALREADY_RECEIVED;
+const ALREADY_RECEIVED = Symbol('already received');
+
+/** Events routed per transaction at most. */
+const MAX_GROUP = 100;
 
 /**
  * Core's event router (SPEC §5, WORKFLOWS.md "Events and triggers"): matches an event to the triggers of every
- * workflow's default version, runs their filters in the manifest's order and, in ONE transaction with the event's
- * record, updates each key's filter state (row-locked: replicas serialise one key's events), stores the run
- * starts with their outbox messages (the path POST /workflows/:name/runs takes) and the Bucket audit entry.
+ * workflow's default version and runs their filters in the manifest's order. Events are committed with group commit:
+ * those that arrive while a commit runs share the next transaction, which claims their ids, locks every key's filter
+ * state they touch in one global order (workflow, trigger, key: replicas serialise one key's events and never
+ * deadlock), evaluates the events one after another in arrival order (a sequential evaluation), and stores the
+ * state, the run starts with their outbox messages (the path POST /workflows/:name/runs takes), the decisions and
+ * the Bucket audit entries. Each event is answered only after that commit.
  */
 @Injectable()
 export class EventRouterService implements OnModuleInit {
   private readonly logger = new Logger(EventRouterService.name);
   private exact = new Map<string, CompiledTrigger[]>();
   private patterns: CompiledTrigger[] = [];
+  private readonly group = new GroupCommit<Routing, Routed>((items) => this.dataSource.transaction((manager) => this.decide(manager, items)), {
+    maxBatch: MAX_GROUP,
+    onIsolate: (size, error) => this.logger.warn({ msg: 'event group failed; routing its events one by one', size, error: (error as Error).message }),
+  });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -72,6 +91,11 @@ export class EventRouterService implements OnModuleInit {
     this.catalog.onChange((workflows) => this.rebuild(workflows));
   }
 
+  /** Events waiting for the next commit (not those of the commit running now). */
+  get queued(): number {
+    return this.group.queued;
+  }
+
   /** The triggers an event of `type` is routed to (every version's default, enabled or not: a disabled one records why). */
   triggersFor(type: string): CompiledTrigger[] {
     const exact = this.exact.get(type) ?? [];
@@ -79,7 +103,10 @@ export class EventRouterService implements OnModuleInit {
     return matching.length === 0 ? exact : [...exact, ...matching];
   }
 
-  /** Routes one event: its own transaction, its own span (a child of the publisher's traceparent when it sent one). */
+  /**
+   * Routes one event in its own span (a child of the publisher's traceparent when it sent one). Events routed in
+   * the same tick (a batch) join the same commit, in the order of the calls.
+   */
   async route(event: AcceptedEvent, requester: VerifiedRequester): Promise<EventAccepted> {
     if (!this.catalog.known) await this.runs.catalogKnown();
     const carrier = { traceparent: event.traceparent ?? currentTraceparent() ?? '' };
@@ -92,14 +119,9 @@ export class EventRouterService implements OnModuleInit {
   private async routeInTrace(event: AcceptedEvent, requester: VerifiedRequester): Promise<EventAccepted> {
     const traceId = currentTraceId() ?? traceIdOf(event.traceparent) ?? randomUUID().replace(/-/g, '');
     const candidates = this.triggersFor(event.type).map((trigger) => this.candidate(trigger, event, requester, traceId));
-    // Locks in one global order (workflow, trigger, key): two events touching the same keys can never deadlock.
     candidates.sort((a, b) => compare(a, b));
-    try {
-      return await this.dataSource.transaction((manager) => this.decide(manager, event, candidates, requester, traceId));
-    } catch (error) {
-      if (error instanceof AlreadyReceived) return { ...(await this.answerOf(event.id)), replayed: true };
-      throw error;
-    }
+    const routed = await this.group.submit({ event, requester, traceId, candidates, headers: injectTraceHeaders() });
+    return routed === ALREADY_RECEIVED ? { ...(await this.answerOf(event.id)), replayed: true } : routed;
   }
 
   /** Everything that needs no state: enabled, `if`, key, filter fields, inputs and the start's own checks. */
@@ -129,121 +151,180 @@ export class EventRouterService implements OnModuleInit {
     return candidate;
   }
 
-  private async decide(
-    manager: EntityManager,
-    event: AcceptedEvent,
-    candidates: Candidate[],
-    requester: VerifiedRequester,
-    traceId: string,
-  ): Promise<EventAccepted> {
-    const runs: EventRunStarted[] = [];
-    const skipped: EventSkip[] = [];
-    const deferred: EventDeferred[] = [];
-    const decisions: EventDecisionView[] = [];
-    let seq: number | undefined;
-    const base = (c: Candidate) => ({ workflow: c.trigger.workflow, version: c.trigger.version, trigger: c.trigger.name, key: c.key, ...(seq !== undefined ? { seq } : {}) });
-    const skip = (c: Candidate, reason: EventSkipReason, detail: string) => {
-      skipped.push({ workflow: c.trigger.workflow, trigger: c.trigger.name, reason, detail });
-      decisions.push({ ...base(c), outcome: 'skipped', reason, detail });
-    };
+  /** One group's transaction: see the class comment. Answers one outcome per item, in order. */
+  private async decide(manager: EntityManager, items: readonly Routing[]): Promise<GroupItemOutcome<Routed>[]> {
+    // 1. Claim the ids (in one order; the placeholder decisions are replaced in step 5). An id another transaction
+    //    is inserting waits for it; one already stored, or earlier in this group, is a replay.
+    const firstOf = new Map<string, number>();
+    items.forEach((item, i) => firstOf.has(item.event.id) || firstOf.set(item.event.id, i));
+    const claimed = new Set(
+      (
+        (await manager.query(
+          `INSERT INTO events (event_id, type, source, subject, time, trace_id, publisher, data, decisions)
+           SELECT e.event_id, e.type, e.source, e.subject, e.time, e.trace_id, e.publisher, COALESCE(e.data, 'null'::jsonb), '[]'::jsonb
+           FROM jsonb_to_recordset($1::jsonb) AS e(ord int, event_id text, type text, source text, subject text, time timestamptz, trace_id text, publisher text, data jsonb)
+           ORDER BY e.ord
+           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+          [
+            JSON.stringify(
+              [...firstOf.values()]
+                .map((i) => items[i])
+                .sort((a, b) => cmp(a.event.id, b.event.id))
+                .map(({ event, traceId, requester }, ord) => ({
+                  ord,
+                  event_id: event.id,
+                  type: event.type,
+                  source: event.source ?? null,
+                  subject: event.subject ?? null,
+                  time: event.time,
+                  trace_id: traceId,
+                  publisher: requester.id,
+                  data: event.data ?? null,
+                })),
+            ),
+          ],
+        )) as { event_id: string }[]
+      ).map((row) => row.event_id),
+    );
+    const routing = items.filter((item, i) => firstOf.get(item.event.id) === i && claimed.has(item.event.id));
 
-    for (const c of candidates) {
-      if (c.skip) {
-        skip(c, c.skip.reason, c.skip.detail);
-        continue;
+    // 2. Lock every key's state the group needs, in the global order, in one statement.
+    const states = await this.lockStates(manager, routing.flatMap((item) => item.candidates.filter((c) => !c.skip && c.trigger.stateful)));
+
+    // 3. The events one after another, as a sequential evaluation would take them.
+    const decisionsOf = new Map<string, EventDecisionView[]>();
+    const answers = new Map<string, EventAccepted>();
+    const starts: { prepared: PreparedStart; headers: Record<string, string> }[] = [];
+    for (const item of routing) {
+      const decisions: EventDecisionView[] = [];
+      decisionsOf.set(item.event.id, decisions);
+      for (const c of item.candidates) {
+        const base = { workflow: c.trigger.workflow, version: c.trigger.version, trigger: c.trigger.name, key: c.key };
+        if (c.skip) {
+          decisions.push({ ...base, outcome: 'skipped', reason: c.skip.reason, detail: c.skip.detail });
+          continue;
+        }
+        let result: FilterResult = { outcome: 'run' };
+        let seq: { seq: number } | Record<string, never> = {};
+        if (c.trigger.stateful) {
+          const slot = states.get(stateKey(c.trigger.workflow, c.trigger.name, c.key))!;
+          const next = applyFilters(c.trigger.filters, c.values ?? {}, slot.state, Date.now());
+          slot.state = next.state;
+          result = next.result;
+          seq = { seq: next.state.seq };
+        }
+        if (result.outcome === 'skipped') {
+          decisions.push({ ...base, ...seq, outcome: 'skipped', reason: result.reason, detail: result.detail });
+        } else if (result.outcome === 'deferred') {
+          const dueAt = new Date(result.due_at).toISOString();
+          for (const superseded of await this.deferStart(manager, item, c, result.reason, result.due_at)) {
+            const patch = { outcome: 'skipped' as const, reason: EventSkipReason.Debounced, detail: `superseded by event ${item.event.id} before the key was quiet` };
+            // An event of this group has its decisions here, not yet in its row.
+            const inGroup = decisionsOf.get(superseded);
+            if (inGroup) patchDeferred(inGroup, c.trigger.workflow, c.trigger.name, patch);
+            else await setDecision(manager, superseded, c.trigger.workflow, c.trigger.name, patch);
+          }
+          decisions.push({ ...base, ...seq, outcome: 'deferred', reason: result.reason, due_at: dueAt });
+        } else {
+          const prepared = c.prepared!;
+          starts.push({ prepared, headers: item.headers });
+          decisions.push({ ...base, ...seq, outcome: 'run', run_id: prepared.start.run_id });
+        }
       }
-      let result: FilterResult = { outcome: 'run' };
-      seq = undefined;
-      if (c.trigger.stateful) {
-        const state = await this.lockState(manager, c);
-        const next = applyFilters(c.trigger.filters, c.values ?? {}, state, Date.now());
-        result = next.result;
-        seq = next.state.seq;
-        await manager.query(
-          `UPDATE event_filter_state SET state = $4::jsonb, updated_at = now() WHERE workflow = $1 AND "trigger" = $2 AND key = $3`,
-          [c.trigger.workflow, c.trigger.name, c.key, JSON.stringify(next.state)],
-        );
-      }
-      if (result.outcome === 'skipped') {
-        skip(c, result.reason, result.detail);
-      } else if (result.outcome === 'deferred') {
-        const dueAt = new Date(result.due_at).toISOString();
-        await this.deferStart(manager, event, c, result.reason, result.due_at, requester, traceId);
-        deferred.push({ workflow: c.trigger.workflow, trigger: c.trigger.name, reason: result.reason, due_at: dueAt });
-        decisions.push({ ...base(c), outcome: 'deferred', reason: result.reason, due_at: dueAt });
-      } else {
-        const prepared = c.prepared!;
-        await this.runs.commit(manager, prepared);
-        runs.push({ workflow: c.trigger.workflow, version: prepared.start.version, run_id: prepared.start.run_id, trigger: c.trigger.name });
-        decisions.push({ ...base(c), outcome: 'run', run_id: prepared.start.run_id });
-      }
+      // The event's answer and audit entry say what its evaluation decided; a later event of the group that
+      // supersedes its debounced start rewrites only its stored trail (as it would a committed event's).
+      answers.set(item.event.id, answerFromDecisions(item.event.id, item.traceId, decisions));
     }
 
-    // Last, so a second delivery of the same id (blocked until the first commits) rolls all of the above back.
-    const inserted: unknown[] = await manager.query(
-      `INSERT INTO events (event_id, type, source, subject, time, trace_id, publisher, data, decisions)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb) ON CONFLICT (event_id) DO NOTHING RETURNING 1`,
-      [event.id, event.type, event.source ?? null, event.subject ?? null, event.time, traceId, requester.id, JSON.stringify(event.data ?? null), JSON.stringify(decisions)],
-    );
-    if (inserted.length === 0) throw new AlreadyReceived();
+    // 4. The new states, the run starts (with their messages) …
+    const changed = [...states.values()];
+    if (changed.length > 0) {
+      await manager.query(
+        `UPDATE event_filter_state s SET state = v.state, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS v(workflow text, "trigger" text, key text, state jsonb)
+         WHERE s.workflow = v.workflow AND s."trigger" = v."trigger" AND s.key = v.key`,
+        [JSON.stringify(changed)],
+      );
+    }
+    await this.runs.commitAll(manager, starts);
 
-    const audit: EventRoutedAuditEvent = {
-      event_id: randomUUID(),
-      event_type: 'event_routed',
-      trace_id: traceId,
-      routed_event_id: event.id,
-      type: event.type,
-      source: event.source ?? null,
-      subject: event.subject ?? null,
-      publisher: requester.id,
-      runs,
-      skipped,
-      deferred,
-      timestamp: new Date().toISOString(),
-      ...owner(event),
-    };
-    await this.outbox.enqueue(manager, { topic: EventTopic.BucketCoreEvent, messageKey: `event_routed:${audit.event_id}`, payload: { event_data: audit } });
-    return { event_id: event.id, trace_id: traceId, runs, skipped, deferred };
+    // 5. … each event's decisions, and its audit entry for Bucket.
+    if (routing.length > 0) {
+      await manager.query(
+        `UPDATE events e SET decisions = v.decisions FROM jsonb_to_recordset($1::jsonb) AS v(event_id text, decisions jsonb) WHERE e.event_id = v.event_id`,
+        [JSON.stringify(routing.map((item) => ({ event_id: item.event.id, decisions: decisionsOf.get(item.event.id) })))],
+      );
+    }
+    const audits: EnqueueInput[] = [];
+    for (const item of routing) {
+      const { event, requester, traceId } = item;
+      const answer = answers.get(event.id)!;
+      const audit: EventRoutedAuditEvent = {
+        event_id: randomUUID(),
+        event_type: 'event_routed',
+        trace_id: traceId,
+        routed_event_id: event.id,
+        type: event.type,
+        source: event.source ?? null,
+        subject: event.subject ?? null,
+        publisher: requester.id,
+        runs: answer.runs,
+        skipped: answer.skipped,
+        deferred: answer.deferred,
+        timestamp: new Date().toISOString(),
+        ...owner(event),
+      };
+      audits.push({ topic: EventTopic.BucketCoreEvent, messageKey: `event_routed:${audit.event_id}`, payload: { event_data: audit }, headers: item.headers });
+    }
+    await this.outbox.enqueueAll(manager, audits);
+    return items.map((item, i): GroupItemOutcome<Routed> => {
+      const answer = firstOf.get(item.event.id) === i ? answers.get(item.event.id) : undefined;
+      return { ok: true, result: answer ?? ALREADY_RECEIVED };
+    });
   }
 
   /**
-   * The key's state, locked until the transaction ends. One statement: the upsert creates the row the first time and
-   * otherwise takes its row lock (a concurrent event of the same key, on any replica, waits here) and returns the
-   * latest committed state.
+   * The keys' states, locked until the transaction ends. One statement, in the global order: the upsert creates a
+   * row the first time and otherwise takes its row lock (a concurrent event of the same key, on any replica, waits
+   * here) and returns the latest committed state.
    */
-  private async lockState(manager: EntityManager, c: Candidate): Promise<TriggerState> {
-    const [row]: { state: TriggerState }[] = await manager.query(
-      `INSERT INTO event_filter_state (workflow, "trigger", key, state) VALUES ($1, $2, $3, $4::jsonb)
-       ON CONFLICT (workflow, "trigger", key) DO UPDATE SET updated_at = now() RETURNING state`,
-      [c.trigger.workflow, c.trigger.name, c.key, JSON.stringify(EMPTY_STATE)],
+  private async lockStates(manager: EntityManager, candidates: readonly Candidate[]): Promise<Map<string, StateSlot>> {
+    const slots = new Map<string, StateSlot>();
+    for (const c of candidates) {
+      const id = stateKey(c.trigger.workflow, c.trigger.name, c.key);
+      if (!slots.has(id)) slots.set(id, { workflow: c.trigger.workflow, trigger: c.trigger.name, key: c.key ?? '', state: EMPTY_STATE });
+    }
+    if (slots.size === 0) return slots;
+    const ordered = [...slots.values()].sort((a, b) => cmp(a.workflow, b.workflow) || cmp(a.trigger, b.trigger) || cmp(a.key, b.key));
+    const rows: { workflow: string; trigger: string; key: string; state: TriggerState }[] = await manager.query(
+      `INSERT INTO event_filter_state (workflow, "trigger", key, state)
+       SELECT k.workflow, k."trigger", k.key, $2::jsonb
+       FROM jsonb_to_recordset($1::jsonb) AS k(ord int, workflow text, "trigger" text, key text)
+       ORDER BY k.ord
+       ON CONFLICT (workflow, "trigger", key) DO UPDATE SET updated_at = now() RETURNING workflow, "trigger", key, state`,
+      [JSON.stringify(ordered.map(({ workflow, trigger, key }, ord) => ({ ord, workflow, trigger, key }))), JSON.stringify(EMPTY_STATE)],
     );
-    return row.state;
+    for (const row of rows) slots.get(stateKey(row.workflow, row.trigger, row.key))!.state = row.state;
+    return slots;
   }
 
   /**
    * A start made later by the deferred-start poller. A debounced one replaces the key's pending start (serialised by
-   * the state row's lock); the event that had it is told it was superseded.
+   * the state row's lock); answers the events whose pending start it replaced.
    */
   private async deferStart(
     manager: EntityManager,
-    event: AcceptedEvent,
+    { event, requester, traceId }: Routing,
     c: Candidate,
     reason: EventSkipReason.RateLimited | EventSkipReason.Debounced,
     dueAt: number,
-    requester: VerifiedRequester,
-    traceId: string,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const slot = reason === EventSkipReason.Debounced ? JSON.stringify([c.trigger.workflow, c.trigger.name, c.key]) : null;
+    let superseded: string[] = [];
     if (slot) {
       // TypeORM answers a DELETE … RETURNING with [rows, count].
-      const [superseded]: [{ event_id: string }[], number] = await manager.query(`DELETE FROM event_deferred_starts WHERE debounce_slot = $1 RETURNING event_id`, [slot]);
-      for (const { event_id } of superseded) {
-        await setDecision(manager, event_id, c.trigger.workflow, c.trigger.name, {
-          outcome: 'skipped',
-          reason: EventSkipReason.Debounced,
-          detail: `superseded by event ${event.id} before the key was quiet`,
-        });
-      }
+      const [rows]: [{ event_id: string }[], number] = await manager.query(`DELETE FROM event_deferred_starts WHERE debounce_slot = $1 RETURNING event_id`, [slot]);
+      superseded = rows.map((row) => row.event_id);
     }
     const { user_id, product } = runOwner(event);
     await manager.query(
@@ -251,6 +332,7 @@ export class EventRouterService implements OnModuleInit {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13)`,
       [randomUUID(), event.id, c.trigger.workflow, c.trigger.name, c.key, reason, new Date(dueAt), JSON.stringify(c.inputs ?? {}), user_id, product ?? null, traceId, requester.id, slot],
     );
+    return superseded;
   }
 
   /** The stored answer for an event id (a replay, or GET). */
@@ -285,6 +367,15 @@ export class EventRouterService implements OnModuleInit {
     this.exact = exact;
     this.patterns = patterns;
   }
+}
+
+/** The deferred decision of one trigger in a trail, rewritten in memory (what setDecision does to a stored row). */
+function patchDeferred(decisions: EventDecisionView[], workflow: string, trigger: string, patch: Partial<EventDecisionView>): void {
+  decisions.forEach((d, i) => {
+    if (d.workflow !== workflow || d.trigger !== trigger || d.outcome !== 'deferred') return;
+    const { due_at: _dueAt, ...rest } = d;
+    decisions[i] = { ...rest, ...patch };
+  });
 }
 
 /** Rewrites one trigger's decision in an event's trail (a deferred start made, or superseded). */
@@ -333,6 +424,18 @@ export function startRefusal(error: unknown): { reason: EventSkipReason; detail:
     return { reason: EventSkipReason.Invalid, detail };
   }
   throw error;
+}
+
+/** One key's filter state in a group: the locked row's, then each event's result in turn. */
+interface StateSlot {
+  workflow: string;
+  trigger: string;
+  key: string;
+  state: TriggerState;
+}
+
+function stateKey(workflow: string, trigger: string, key: string | null): string {
+  return JSON.stringify([workflow, trigger, key ?? '']);
 }
 
 function compare(a: Candidate, b: Candidate): number {

@@ -2,13 +2,17 @@
 // taking run starts, a stand-in Bucket taking the audit entries.
 import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
+import { installInMemoryTracing } from '@pancha/trace-context';
 import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
+import { EventRouterService } from './event-router.service';
 import { CoreConfig } from '../config/env.validation';
 
 jest.setTimeout(90_000);
+// A recording tracer, as `register` installs in a real process: each event's span has a trace the test can follow.
+installInMemoryTracing();
 
 function manifest(text: string): WorkflowManifest {
   const parsed = parseManifest(text);
@@ -55,9 +59,8 @@ triggers:
   - name: quiet
     event: kpi.metric_updated
     key: event.data.metric
-    # Long enough that one batch (routed event by event) is a burst even on a starved machine: with 300 ms the key
-    # really was quiet between two events of the batch under load, and the first event started a run (the window
-    # edges are unit-tested with a fake clock in libs/event-router).
+    # Long enough that one batch (its events evaluated one after another, each at its own clock reading) is a burst
+    # even on a starved machine (the window edges are unit-tested with a fake clock in libs/event-router).
     debounce: { quiet: 5s }
     inputs: { value: "{{ event.data.value }}" }
 steps: [{ id: a, action: task, with: { title: x } }]
@@ -106,7 +109,7 @@ describe('Core event router', () => {
       DATABASE_URL: db.url,
       PANCHA_KEYS_DIR: keys.dir,
       APP_ENV: 'test',
-      LOG_LEVEL: 'silent',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       WORKFLOW_EXECUTOR_URL: executor.url,
       BUCKET_URL: bucket.url,
       WORKFLOW_CATALOG_REFRESH_MS: '100',
@@ -279,5 +282,49 @@ describe('Core event router', () => {
       expect(stats.body.skipped.workflow_disabled).toBe(1);
       expect(stats.body.noisiest_keys[0]).toEqual(expect.objectContaining({ events: expect.any(Number) }));
     });
+  });
+
+  it('concurrent events share one commit, each answered after it and each in its own trace; a repeated id in the group is a replay', async () => {
+    // Hold the table: the first event's transaction waits on the lock, and the events after it queue for the next commit.
+    const blocker = dataSource.createQueryRunner();
+    await blocker.connect();
+    await blocker.startTransaction();
+    await blocker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+    const router = core.app.get(EventRouterService);
+    let answered = 0;
+    const send = (id: string) =>
+      publish({ id, type: 'test_quality.healing_required', data: { component: `c-${id}`, severity: 'CRITICAL' } }).then((r) => (answered++, r));
+    const first = send('gc-0');
+    // pg_stat_activity is the whole server's: other test files' databases wait on their own locks.
+    await poll('the first event to wait on the lock', async () => {
+      const rows = (await dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'`)) as unknown[];
+      return rows.length === 1;
+    });
+    const rest = ['gc-1', 'gc-2', 'gc-1', 'gc-3'].map(send);
+    await poll('four events queued for the next commit', async () => router.queued === 4);
+    expect(answered).toBe(0);
+    await blocker.commitTransaction();
+    await blocker.release();
+    const replies = await Promise.all([first, ...rest]);
+    expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+    // The repeat of gc-1 in the same group started nothing and answers the first one's decision.
+    expect(replies[1].body.replayed).toBeUndefined();
+    expect(replies[3].body).toMatchObject({ event_id: 'gc-1', replayed: true, runs: [{ run_id: replies[1].body.runs[0].run_id }] });
+    const ids = ['gc-0', 'gc-1', 'gc-2', 'gc-3'];
+    const rows = (await dataSource.query(`SELECT event_id, trace_id, xmin::text AS tx FROM events WHERE event_id = ANY($1)`, [ids])) as { event_id: string; trace_id: string; tx: string }[];
+    const txOf = new Map(rows.map((r) => [r.event_id, r.tx]));
+    expect(new Set(ids.slice(1).map((id) => txOf.get(id))).size).toBe(1);
+    expect(txOf.get('gc-0')).not.toBe(txOf.get('gc-1'));
+    for (const id of ids) expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE source = $1`, [`event:${id}`])).toBe(1);
+    // Each event's run start and audit entry continue its own trace, though three committed in one transaction.
+    for (const row of rows) {
+      const runId = replies.find((r) => r.body.event_id === row.event_id)!.body.runs[0].run_id as string;
+      const messages = (await dataSource.query(`SELECT message_key, headers FROM outbox WHERE message_key = $1 OR payload->'event_data'->>'routed_event_id' = $2`, [
+        runId,
+        row.event_id,
+      ])) as { message_key: string; headers: { traceparent?: string } }[];
+      expect(messages).toHaveLength(2);
+      for (const m of messages) expect(m.headers.traceparent).toMatch(new RegExp(`^00-${row.trace_id}-`));
+    }
   });
 });

@@ -127,15 +127,44 @@ export class WorkflowRunsService {
   }
 
   /** Stores a prepared start and its outbox message in the caller's transaction. */
-  async commit(manager: EntityManager, prepared: PreparedStart): Promise<void> {
-    const { start } = prepared;
+  commit(manager: EntityManager, prepared: PreparedStart): Promise<void> {
+    return this.commitAll(manager, [{ prepared }]);
+  }
+
+  /**
+   * Stores prepared starts in the caller's transaction: one INSERT of the requests, one of their outbox messages, each
+   * message carrying `headers` (its own trace context) when given, else the active one.
+   */
+  async commitAll(manager: EntityManager, starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): Promise<void> {
+    if (starts.length === 0) return;
     await manager.query(
       `INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)`,
-      [start.run_id, start.workflow, start.version, JSON.stringify(start.inputs), start.user_id, start.product ?? null, start.trace_id, start.actor ?? 'anonymous', prepared.source],
+       SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source
+       FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)`,
+      [
+        JSON.stringify(
+          starts.map(({ prepared: { start, source } }) => ({
+            run_id: start.run_id,
+            workflow: start.workflow,
+            version: start.version,
+            inputs: start.inputs,
+            user_id: start.user_id,
+            product: start.product ?? null,
+            trace_id: start.trace_id,
+            actor: start.actor ?? 'anonymous',
+            source,
+          })),
+        ),
+      ],
     );
-    await this.outbox.enqueue(manager, { topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start });
-    this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
+    await this.outbox.enqueueAll(
+      manager,
+      starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) })),
+    );
+    for (const { prepared } of starts) {
+      const { start } = prepared;
+      this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
+    }
   }
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView | (RunSummaryView & { delivery: string; reason: string | null })> {

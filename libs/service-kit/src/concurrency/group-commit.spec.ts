@@ -37,6 +37,16 @@ describe('GroupCommit', () => {
     await expect(Promise.all(later)).resolves.toEqual(['done b', 'done c', 'done d']);
   });
 
+  it('puts items submitted in one tick (separate submit calls) into the first commit together, in call order', async () => {
+    const { calls, commit } = controlledCommit<string>();
+    const group = new GroupCommit(commit, { maxBatch: 10 });
+    const all = ['a', 'b', 'c'].map((i) => group.submit(i));
+    await settle();
+    expect(calls.map((c) => c.items)).toEqual([['a', 'b', 'c']]);
+    calls[0].answer.resolve(ok(['a', 'b', 'c']));
+    await expect(Promise.all(all)).resolves.toEqual(['done a', 'done b', 'done c']);
+  });
+
   it('settles no caller before the commit that holds its item', async () => {
     const { calls, commit } = controlledCommit<string>();
     const group = new GroupCommit(commit, { maxBatch: 10 });

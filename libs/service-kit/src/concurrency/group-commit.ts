@@ -44,15 +44,19 @@ export class GroupCommit<I, R> {
     return this.submitAll([item])[0];
   }
 
-  /** Queues every item before the next commit starts, so they share it (up to maxBatch) rather than the first going alone. */
+  /** Queues every item before the next commit starts, so they share it (up to maxBatch). */
   submitAll(items: readonly I[]): Promise<R>[] {
     const promises = items.map((item) => new Promise<R>((resolve, reject) => this.queue.push({ item, resolve, reject })));
-    if (!this.draining && items.length > 0) void this.drain();
+    if (!this.draining && items.length > 0) {
+      // The first commit starts once the current synchronous code is done, so items submitted together in one tick
+      // (the events of a batch routed side by side) share it rather than the first going alone.
+      this.draining = true;
+      queueMicrotask(() => void this.drain());
+    }
     return promises;
   }
 
   private async drain(): Promise<void> {
-    this.draining = true;
     try {
       while (this.queue.length) await this.run(this.queue.splice(0, this.options.maxBatch));
     } finally {
