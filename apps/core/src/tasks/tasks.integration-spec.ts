@@ -420,7 +420,7 @@ describe('with workflow execution enabled', () => {
       let answered = 0;
       const first = send(0).then((r) => (answered++, r));
       await waitFor(async () => {
-        const rows = (await core.dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "tasks"%'`)) as unknown[];
+        const rows = (await core.dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "tasks"%'`)) as unknown[];
         return rows.length === 1;
       }, 'the first insert to wait on the lock');
       const rest = [1, 2, 3, 4, 5].map((n) => send(n).then((r) => (answered++, r)));

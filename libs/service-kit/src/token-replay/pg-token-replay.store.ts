@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { TokenReplayStore, type TokenUse } from '@pancha/governance';
 import type { DataSource } from 'typeorm';
+import { GroupCommit, type GroupItemOutcome } from '../concurrency/group-commit';
 import { CreateUsedTokens1763650000000 } from './migrations/1763650000000-create-used-tokens';
 
 /** Added to every service's migrations by buildDataSourceOptions. */
@@ -8,15 +9,23 @@ export const SERVICE_KIT_MIGRATIONS = [CreateUsedTokens1763650000000];
 
 const PURGE_EVERY_MS = 60_000;
 
+/** Claims per statement at most. */
+const MAX_GROUP = 200;
+
 /**
  * The jti of every write token, in this service's own database (`used_tokens`), so every replica of the
- * service refuses a token any of them has seen. A claim is one INSERT … ON CONFLICT DO NOTHING in its own
- * transaction: the first use wins atomically, before the handler runs. Expired rows are purged at most
- * once a minute, by the claims themselves.
+ * service refuses a token any of them has seen. Claims are group-committed: those that arrive while a claim
+ * statement runs share the next one, an `INSERT … ON CONFLICT DO NOTHING` of all their rows (one statement, so
+ * atomic: the first use of a jti wins, here or on another replica, before the handler runs). Expired rows are
+ * purged at most once a minute, by the claims themselves.
  */
 export class PgTokenReplayStore extends TokenReplayStore {
   private readonly logger = new Logger(PgTokenReplayStore.name);
   private purgedAt = Date.now();
+  private readonly group = new GroupCommit<TokenUse, boolean>((uses) => this.claimAll(uses), {
+    maxBatch: MAX_GROUP,
+    onIsolate: (size, error) => this.logger.warn({ msg: 'token claims failed together; claiming them one by one', size, error: (error as Error).message }),
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -25,17 +34,36 @@ export class PgTokenReplayStore extends TokenReplayStore {
     super();
   }
 
-  async claim(use: TokenUse): Promise<boolean> {
+  claim(use: TokenUse): Promise<boolean> {
     this.purgeIfDue();
+    return this.group.submit(use);
+  }
+
+  private async claimAll(uses: readonly TokenUse[]): Promise<GroupItemOutcome<boolean>[]> {
+    // One row per jti: a second use of a jti in the same group is a later use, decided below like any other.
+    const first = new Map<string, number>();
+    uses.forEach((use, i) => first.has(idOf(use)) || first.set(idOf(use), i));
+    const rows = [...first.values()].map((i) => uses[i]);
     const inserted = (await this.dataSource.query(
-      `INSERT INTO used_tokens (issuer, jti, expires_at, binding) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (issuer, jti) DO NOTHING RETURNING 1 AS first`,
-      [use.issuer, use.jti, use.expiresAt, use.binding ?? null],
-    )) as unknown[];
-    if (inserted.length > 0) return true;
-    if (use.binding === undefined) return false;
-    // A redelivery of the same message presents the same token: allowed. A separate statement, so it sees
-    // a row a concurrent first claim committed after this INSERT started.
+      `INSERT INTO used_tokens (issuer, jti, expires_at, binding)
+       SELECT u.issuer, u.jti, u.expires_at, u.binding FROM jsonb_to_recordset($1::jsonb) AS u(issuer text, jti text, expires_at timestamptz, binding text)
+       ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti`,
+      [JSON.stringify(rows.map((u) => ({ issuer: u.issuer, jti: u.jti, expires_at: u.expiresAt.toISOString(), binding: u.binding ?? null })))],
+    )) as { issuer: string; jti: string }[];
+    const won = new Set(inserted.map((row) => idOf(row)));
+    const outcomes: GroupItemOutcome<boolean>[] = [];
+    for (const [i, use] of uses.entries()) {
+      if (first.get(idOf(use)) === i && won.has(idOf(use))) outcomes.push({ ok: true, result: true });
+      else outcomes.push({ ok: true, result: use.binding !== undefined && (await this.sameBinding(use)) });
+    }
+    return outcomes;
+  }
+
+  /**
+   * A redelivery of the same message presents the same token: allowed. A separate statement, so it sees a row a
+   * concurrent first claim committed after the INSERT started.
+   */
+  private async sameBinding(use: TokenUse): Promise<boolean> {
     const rows = (await this.dataSource.query(
       'SELECT 1 FROM used_tokens WHERE issuer = $1 AND jti = $2 AND binding = $3 AND expires_at > now()',
       [use.issuer, use.jti, use.binding],
@@ -52,4 +80,8 @@ export class PgTokenReplayStore extends TokenReplayStore {
       this.logger.warn(`could not purge expired used_tokens: ${(error as Error).message}`);
     });
   }
+}
+
+function idOf(use: { issuer: string; jti: string }): string {
+  return JSON.stringify([use.issuer, use.jti]);
 }

@@ -86,6 +86,33 @@ describe('read tokens may be reused within their lifetime', () => {
 });
 
 describe('PgTokenReplayStore', () => {
+  it('claims concurrent uses in one statement, each answered as if alone: first use wins, a repeat only with its binding', async () => {
+    const dataSource = a.app.get(DataSource);
+    const statements: string[] = [];
+    const counting = new Proxy(dataSource, {
+      get: (target, name, receiver) =>
+        name === 'query'
+          ? (sql: string, params?: unknown[]) => (statements.push(sql.trim().split(/\s+/)[0]), target.query(sql, params))
+          : Reflect.get(target, name, receiver),
+    });
+    const store = new PgTokenReplayStore(counting);
+    const live = new Date(Date.now() + 60_000);
+    const tag = `group-${Date.now()}`;
+    const uses = [
+      ...Array.from({ length: 10 }, (_, i) => ({ issuer: 'bhiv_core', jti: `${tag}-${i}`, expiresAt: live })),
+      { issuer: 'bhiv_core', jti: `${tag}-3`, expiresAt: live }, // a replay inside the group
+      { issuer: 'karma', jti: `${tag}-3`, expiresAt: live }, // another issuer's jti of the same value
+      { issuer: 'workflow_executor', jti: `${tag}-m`, expiresAt: live, binding: 'PANCHA:7' },
+      { issuer: 'workflow_executor', jti: `${tag}-m`, expiresAt: live, binding: 'PANCHA:7' }, // a redelivery
+      { issuer: 'workflow_executor', jti: `${tag}-m`, expiresAt: live, binding: 'PANCHA:8' }, // another message
+    ];
+    const answers = await Promise.all(uses.map((use) => store.claim(use)));
+    expect(answers).toEqual([...Array(10).fill(true), false, true, true, true, false]);
+    expect(statements.filter((s) => s === 'INSERT')).toHaveLength(1);
+    const rows = await queryRows(db.url, 'SELECT 1 FROM used_tokens WHERE jti LIKE $1', [`${tag}-%`]);
+    expect(rows).toHaveLength(12);
+  });
+
   it('lets redeliveries of one message (same binding) through and purges expired rows', async () => {
     let now = Date.now();
     const store = new PgTokenReplayStore(a.app.get(DataSource), () => now);
