@@ -1,6 +1,7 @@
 import type { DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
 import type { RuntimeGrants } from './database-roles';
 import { SERVICE_KIT_MIGRATIONS } from '../token-replay/pg-token-replay.store';
+import { PreparingClient } from './preparing-client';
 
 export interface DatabaseOptions {
   url: string;
@@ -36,6 +37,8 @@ export function buildDataSourceOptions(options: DatabaseOptions): DataSourceOpti
       // connection at once (ECONNREFUSED), so this only bounds a black-holed one.
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30000,
+      // Hot statements prepared once per connection (preparing-client.ts).
+      Client: PreparingClient,
     },
   };
 }

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { Client } from 'pg';
+
+/** A statement text is prepared once it has run this many times in the process (JDBC's prepareThreshold is 5). */
+export const PREPARE_AFTER = 5;
+/** Distinct statement texts counted at most: texts that vary (generated IN lists) never crowd out the hot ones. */
+export const MAX_PREPARED_TEXTS = 200;
+
+const runs = new Map<string, number>();
+const names = new Map<string, string>();
+
+/**
+ * The name a parameterised statement runs under, once it is hot: the same text always gets the same name, so
+ * node-postgres parses it once per connection and PostgreSQL keeps its plan (a generic plan after five custom
+ * ones, by `plan_cache_mode`). Undefined while the text is cold, has no parameters, or the table of texts is full.
+ */
+export function preparedName(text: string, values: unknown): string | undefined {
+  if (!Array.isArray(values) || values.length === 0) return undefined;
+  const known = names.get(text);
+  if (known) return known;
+  const count = (runs.get(text) ?? 0) + 1;
+  if (count === 1 && runs.size >= MAX_PREPARED_TEXTS) return undefined;
+  runs.set(text, count);
+  if (count < PREPARE_AFTER) return undefined;
+  // The statement's verb first: OpenTelemetry's pg spans are named after a prepared statement's name.
+  const verb = /^\s*([a-z]+)/i.exec(text)?.[1]?.toLowerCase() ?? 'sql';
+  const name = `${verb}_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+  names.set(text, name);
+  return name;
+}
+
+/**
+ * The pool's client class (buildDataSourceOptions' `extra.Client`): hot parameterised statements run as named
+ * prepared statements, so PostgreSQL stops parsing and planning the engine's round, the outbox's claim and every
+ * other statement a service repeats thousands of times (what postgres.js and JDBC do by default). Everything else
+ * (TypeORM's errors, OpenTelemetry's pg spans, which wrap Client.prototype.query) is unchanged.
+ */
+export class PreparingClient extends Client {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's query has a dozen overloads; this forwards them all
+  override query(...args: any[]): any {
+    const [config, values] = args;
+    const name = typeof config === 'string' ? preparedName(config, values) : undefined;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const query = super.query as (...a: any[]) => any;
+    return name ? query.call(this, { name, text: config, values }, ...args.slice(2)) : query.apply(this, args);
+  }
+}
