@@ -14,8 +14,8 @@ import {
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
 import { OutboxService } from '@pancha/outbox';
-import { DomainException } from '@pancha/service-kit';
-import { currentTraceId } from '@pancha/trace-context';
+import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowCatalogService } from './workflow-catalog.service';
@@ -59,6 +59,9 @@ interface RunRequestRow {
   created_at: Date;
 }
 
+/** Run starts stored per transaction at most. */
+const MAX_GROUP = 100;
+
 /**
  * Public entry to workflows (SPEC §5): a start is checked against Core's mirror of the registry (unknown 404,
  * disabled or retired 409, inputs 422 naming each field), then stored with its outbox message in one transaction
@@ -68,6 +71,17 @@ interface RunRequestRow {
 @Injectable()
 export class WorkflowRunsService {
   private readonly logger = new Logger(WorkflowRunsService.name);
+  private readonly group = new GroupCommit<{ prepared: PreparedStart; headers: Record<string, string> }, void>(
+    (starts) =>
+      this.dataSource.transaction(async (manager) => {
+        await this.commitAll(manager, starts);
+        return starts.map((): GroupItemOutcome<void> => ({ ok: true, result: undefined }));
+      }),
+    {
+      maxBatch: MAX_GROUP,
+      onIsolate: (size, error) => this.logger.warn({ msg: 'run start group failed; storing its starts one by one', size, error: (error as Error).message }),
+    },
+  );
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -76,21 +90,26 @@ export class WorkflowRunsService {
     private readonly executor: WorkflowExecutorClient,
   ) {}
 
+  /** Runs waiting for the next commit (not those of the commit running now). */
+  get queued(): number {
+    return this.group.queued;
+  }
+
+  /**
+   * POST /workflows/:name/runs: group-committed like a task's accept. Starts that arrive while a commit runs share
+   * the next transaction (one INSERT of the requests, one of their messages, each message in its own request's
+   * trace), and each is answered only after the commit that holds it.
+   */
   async start(params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
     await this.catalogKnown();
-    return this.dataSource.transaction((manager) => this.startIn(manager, params, requester));
+    const prepared = this.prepare(params, requester);
+    await this.group.submit({ prepared, headers: injectTraceHeaders() });
+    return prepared.accepted;
   }
 
   /** A Core that has never seen the catalog (just started, nothing cached) asks the executor once before refusing. */
   async catalogKnown(): Promise<void> {
     if (!this.catalog.known) await this.catalog.refresh();
-  }
-
-  /** The same, inside the caller's transaction. */
-  async startIn(manager: EntityManager, params: StartRunParams, requester: VerifiedRequester): Promise<StartRunAccepted> {
-    const prepared = this.prepare(params, requester);
-    await this.commit(manager, prepared);
-    return prepared.accepted;
   }
 
   /**

@@ -18,6 +18,7 @@ import { decodeJwt } from 'jose';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { WorkflowRunsService } from './workflow-runs.service';
 
 jest.setTimeout(60_000);
 
@@ -185,6 +186,52 @@ describe('Core workflow runs', () => {
       await poll('the request marked delivered', async () =>
         (await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE run_id = '${res.body.run_id}' AND delivery = 'delivered'`)) === 1 || undefined,
       );
+    });
+
+    it('starts that arrive while one commits share the next transaction, each answered after it, each message in its own trace', async () => {
+      // Hold the table: the first start's transaction waits on the lock, and the starts after it queue for the next commit.
+      const blocker = dataSource.createQueryRunner();
+      await blocker.connect();
+      await blocker.startTransaction();
+      await blocker.query('LOCK TABLE workflow_run_requests IN EXCLUSIVE MODE');
+      const runs = core.app.get(WorkflowRunsService);
+      let answered = 0;
+      const send = (n: number) =>
+        as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: `g${n}`, inputs: { user_id: `g${n}`, email: `g${n}@example.com` } }).then(
+          (r) => (answered++, r),
+        );
+      const first = send(0);
+      // pg_stat_activity is the whole server's: other test files' databases wait on their own locks.
+      await poll('the first start to wait on the lock', async () => {
+        const rows = (await dataSource.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO workflow_run_requests%'`,
+        )) as unknown[];
+        return rows.length === 1 || undefined;
+      });
+      const rest = [1, 2, 3, 4].map(send);
+      await poll('four starts queued for the next commit', async () => runs.queued === 4 || undefined);
+      expect(answered).toBe(0);
+      await blocker.commitTransaction();
+      await blocker.release();
+      const replies = await Promise.all([first, ...rest]);
+      expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+      const ids = replies.map((r) => r.body.run_id as string);
+      const rows = (await dataSource.query(`SELECT run_id, trace_id, xmin::text AS tx FROM workflow_run_requests WHERE run_id = ANY($1)`, [ids])) as {
+        run_id: string;
+        trace_id: string;
+        tx: string;
+      }[];
+      const txOf = new Map(rows.map((r) => [r.run_id, r.tx]));
+      expect(new Set(ids.slice(1).map((id) => txOf.get(id))).size).toBe(1);
+      expect(txOf.get(ids[0])).not.toBe(txOf.get(ids[1]));
+      // Each start reaches the executor as its own, in its own trace, though four committed together.
+      for (const [n, reply] of replies.entries()) {
+        const start = await poll('the start at the executor', async () =>
+          executor.requests.find((r) => r.method === 'POST' && r.path === '/api/runs' && (r.body as { run_id: string }).run_id === reply.body.run_id),
+        );
+        expect(start.body).toMatchObject({ trace_id: reply.body.trace_id, user_id: `g${n}` });
+      }
+      expect(new Set(replies.map((r) => r.body.trace_id)).size).toBe(5);
     });
 
     it('bad inputs are a 422 naming each field, and nothing is stored or sent', async () => {
