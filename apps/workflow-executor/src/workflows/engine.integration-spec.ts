@@ -151,6 +151,28 @@ describe('workflow engine on PostgreSQL', () => {
     expect(sink.requests.find((r) => r.key === `${runId}:call`)?.traceparent).toMatch(new RegExp(`^00-${run.trace_id}-`));
   });
 
+  it('rounds of different runs that are ready while one commits share the next transaction, and each run ends as if alone', async () => {
+    // Hold the attempts table: the first round's transaction waits on the lock, the rounds of the other runs queue.
+    const blocker = h.dataSource.createQueryRunner();
+    await blocker.connect();
+    await blocker.startTransaction();
+    await blocker.query('LOCK TABLE workflow_step_attempts IN EXCLUSIVE MODE');
+    let runIds: string[] = [];
+    try {
+      runIds = await Promise.all(['g1', 'g2', 'g3', 'g4', 'g5'].map((item) => h.startRun('one-item', '1.2.0', { item })));
+      await eventually(async () => expect(h.worker.queuedRounds).toBeGreaterThanOrEqual(2));
+    } finally {
+      await blocker.commitTransaction();
+      await blocker.release();
+    }
+    for (const runId of runIds) {
+      const run = await finished(runId);
+      expect(run.status).toBe('completed');
+      expect(run.steps.map((s) => [s.step_id, s.status, s.attempts.length])).toEqual([['publish', 'completed', 1]]);
+    }
+    for (const item of ['g1', 'g2', 'g3', 'g4', 'g5']) expect(sink.requests.filter((r) => r.path === `/item/${item}`)).toHaveLength(1);
+  });
+
   it('GET /api/runs?updated_since= is a change feed: runs changed after the position, oldest change first, and where to continue', async () => {
     const first = await h.call('GET', `/api/runs?updated_since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}&include_children=true&limit=500`);
     expect(first.status).toBe(200);

@@ -6,7 +6,8 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { type Context, SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { extractTraceContext, getTracer } from '@pancha/trace-context';
 import {
   type ActionCommand,
@@ -27,6 +28,15 @@ import { EngineClock } from './engine-clock';
 import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
 import { RunEvents } from './run-events';
 import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
+
+/** Rounds of different runs written per transaction at most. */
+const MAX_ROUNDS_PER_COMMIT = 50;
+
+/** One run's round, waiting for the next group commit. */
+interface RoundWrite {
+  context: Context;
+  write: (manager: EntityManager) => Promise<void>;
+}
 
 /** A run this process holds: its lease, interpreter and the actions in flight. */
 interface HeldRun {
@@ -63,6 +73,31 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private renewTimer?: NodeJS.Timeout;
   private wakeLoop?: () => void;
   private pokeRequested = false;
+  /**
+   * Group commit of rounds: the rounds of different runs that are ready while one transaction commits share the
+   * next, each written in its run's trace context. A round whose lease is gone wrote nothing (every statement of
+   * the round is fenced on the lease) and fails alone with LeaseLostError; any other failure splits the group.
+   */
+  private readonly rounds = new GroupCommit<RoundWrite, void>(
+    (writes) =>
+      this.store.dataSource.transaction(async (manager) => {
+        const outcomes: GroupItemOutcome<void>[] = [];
+        for (const { context, write } of writes) {
+          try {
+            await otelContext.with(context, () => write(manager));
+            outcomes.push({ ok: true, result: undefined });
+          } catch (error) {
+            if (!(error instanceof LeaseLostError)) throw error;
+            outcomes.push({ ok: false, error });
+          }
+        }
+        return outcomes;
+      }),
+    {
+      maxBatch: MAX_ROUNDS_PER_COMMIT,
+      onIsolate: (size, error) => this.logger.warn({ msg: 'workflow round group failed; writing its rounds one by one', size, error: describe(error) }),
+    },
+  );
 
   constructor(
     private readonly store: RunStore,
@@ -111,6 +146,11 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   poke(): void {
     this.pokeRequested = true;
     this.wakeLoop?.();
+  }
+
+  /** Rounds waiting for the next group commit (not those of the commit running now). */
+  get queuedRounds(): number {
+    return this.rounds.queued;
   }
 
   /** Number of runs this process holds right now (tests and metrics). */
@@ -348,7 +388,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   /**
    * One transaction: the run row (fence, state, and the release when `release` is given), the round's records,
-   * attempts, children, events and the results' own rows. Returns false when the round changed nothing (no write).
+   * attempts, children, events and the results' own rows; group-committed with the rounds of other runs that are
+   * ready meanwhile. Returns false when the round changed nothing (no write).
    */
   private async persist(
     run: HeldRun,
@@ -363,10 +404,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     if (dirty.length === 0 && !round.runChanged && childRows.length === 0 && round.cancels.length === 0 && results.length === 0 && round.dirtySignals.size === 0) {
       return false;
     }
-    const parent = extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined);
     const adopted: { lease: Lease; row: NewRun }[] = [];
-    await otelContext.with(parent, () =>
-      this.store.dataSource.transaction(async (manager: EntityManager) => {
+    await this.rounds.submit({
+      context: extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined),
+      write: async (manager: EntityManager) => {
+        // Written again alone when its group had to be split: only the last attempt's children are adopted.
+        adopted.length = 0;
         await this.store.writeRound(manager, run.lease, {
           run: state.run,
           release,
@@ -402,8 +445,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           if (invoked.result.ok && invoked.persist && state.steps.get(command.path)?.status === 'completed') await invoked.persist(manager);
         }
         await this.events.record(manager, state, round.events, { rootRunId: run.rootRunId, isRoot: !run.parentRunId });
-      }),
-    );
+      },
+    });
     for (const { lease, row } of adopted) this.adopt(lease, { ...loadedFromNew(row, now), parentRunId: row.parent_run_id ?? undefined });
     if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status)) {
       const { workflow, version, status } = state.run;
