@@ -61,6 +61,13 @@ describe('poll', () => {
     expect(i).toBe(3);
   });
 
+  it('waits for a condition to hold: false is "not yet", not an answer', async () => {
+    let queued = 0;
+    const condition = poll('four queued', () => ++queued === 4);
+    await expect(condition).resolves.toBe(true);
+    expect(queued).toBe(4);
+  });
+
   it('names what it waited for', async () => {
     await expect(poll('the outbox to drain', () => undefined, 10)).rejects.toThrow(/waiting for the outbox to drain: not yet/);
   });

@@ -36,15 +36,17 @@ export async function eventually<T>(check: () => T | Promise<T>, options: number
 }
 
 /**
- * `eventually` for probes that answer "not yet" with undefined instead of throwing: resolves with the first
- * value that is not undefined. Errors thrown by `probe` count as "not yet" too (a service still starting).
+ * `eventually` for probes that answer "not yet" with undefined (or false) instead of throwing: resolves with the
+ * first other value. `false` is "not yet" too, so a condition (`() => queue.length === 4`) waits for it to hold
+ * rather than resolving at once with its first answer. Errors thrown by `probe` count as "not yet" (a service
+ * still starting).
  */
-export function poll<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+export function poll<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<Exclude<T, false>> {
   return eventually(
     async () => {
       const value = await probe();
-      if (value === undefined) throw new Error('not yet');
-      return value;
+      if (value === undefined || value === false) throw new Error('not yet');
+      return value as Exclude<T, false>;
     },
     { timeoutMs, intervalMs: 100, what },
   );

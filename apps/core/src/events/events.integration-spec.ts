@@ -3,7 +3,7 @@
 import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import { installInMemoryTracing } from '@pancha/trace-context';
-import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
+import { bootService, createTestDatabase, createTestKeys, holdTable, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
@@ -286,25 +286,17 @@ describe('Core event router', () => {
 
   it('concurrent events share one commit, each answered after it and each in its own trace; a repeated id in the group is a replay', async () => {
     // Hold the table: the first event's transaction waits on the lock, and the events after it queue for the next commit.
-    const blocker = dataSource.createQueryRunner();
-    await blocker.connect();
-    await blocker.startTransaction();
-    await blocker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+    const held = await holdTable(dataSource, 'events');
     const router = core.app.get(EventRouterService);
     let answered = 0;
     const send = (id: string) =>
       publish({ id, type: 'test_quality.healing_required', data: { component: `c-${id}`, severity: 'CRITICAL' } }).then((r) => (answered++, r));
     const first = send('gc-0');
-    // pg_stat_activity is the whole server's: other test files' databases wait on their own locks.
-    await poll('the first event to wait on the lock', async () => {
-      const rows = (await dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'`)) as unknown[];
-      return rows.length === 1;
-    });
+    await held.waiting('INSERT INTO events');
     const rest = ['gc-1', 'gc-2', 'gc-1', 'gc-3'].map(send);
-    await poll('four events queued for the next commit', async () => router.queued === 4);
+    await poll('four events queued for the next commit', async () => router.queued === 4 || undefined);
     expect(answered).toBe(0);
-    await blocker.commitTransaction();
-    await blocker.release();
+    await held.release();
     const replies = await Promise.all([first, ...rest]);
     expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
     // The repeat of gc-1 in the same group started nothing and answers the first one's decision.

@@ -11,6 +11,7 @@ import {
   createTestKeys,
   deferred,
   eventually,
+  holdTable,
   poll,
   type RecordedRequest,
   StandInServer,
@@ -411,23 +412,16 @@ describe('with workflow execution enabled', () => {
 
     it('stores the tasks of concurrent requests in one commit, each answered after it and each message in its own trace', async () => {
       // Hold the table: the first request's transaction waits on the lock, and the requests after it queue for the next commit.
-      const blocker = core.dataSource.createQueryRunner();
-      await blocker.connect();
-      await blocker.startTransaction();
-      await blocker.query('LOCK TABLE tasks IN EXCLUSIVE MODE');
+      const held = await holdTable(core.dataSource, 'tasks');
       const writer = core.app.get(TaskAcceptWriter);
       const send = (n: number) => request(core.app.getHttpServer()).post('/handle_task').send({ input: `good morning ${n}`, user_id: `u-group-${n}` });
       let answered = 0;
       const first = send(0).then((r) => (answered++, r));
-      await waitFor(async () => {
-        const rows = (await core.dataSource.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "tasks"%'`)) as unknown[];
-        return rows.length === 1;
-      }, 'the first insert to wait on the lock');
+      await held.waiting('INSERT INTO "tasks"');
       const rest = [1, 2, 3, 4, 5].map((n) => send(n).then((r) => (answered++, r)));
       await waitFor(() => writer.queued === 5, 'five tasks queued for the next commit');
       expect(answered).toBe(0);
-      await blocker.commitTransaction();
-      await blocker.release();
+      await held.release();
       const replies = await Promise.all([first, ...rest]);
       expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202, 202]);
       const ids = replies.map((r) => (r.body as { task_id: string }).task_id);

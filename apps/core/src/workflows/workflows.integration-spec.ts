@@ -6,6 +6,7 @@ import {
   bootService,
   createTestDatabase,
   createTestKeys,
+  holdTable,
   httpJson,
   poll,
   type RecordedRequest,
@@ -190,10 +191,7 @@ describe('Core workflow runs', () => {
 
     it('starts that arrive while one commits share the next transaction, each answered after it, each message in its own trace', async () => {
       // Hold the table: the first start's transaction waits on the lock, and the starts after it queue for the next commit.
-      const blocker = dataSource.createQueryRunner();
-      await blocker.connect();
-      await blocker.startTransaction();
-      await blocker.query('LOCK TABLE workflow_run_requests IN EXCLUSIVE MODE');
+      const held = await holdTable(dataSource, 'workflow_run_requests');
       const runs = core.app.get(WorkflowRunsService);
       let answered = 0;
       const send = (n: number) =>
@@ -201,18 +199,11 @@ describe('Core workflow runs', () => {
           (r) => (answered++, r),
         );
       const first = send(0);
-      // pg_stat_activity is the whole server's: other test files' databases wait on their own locks.
-      await poll('the first start to wait on the lock', async () => {
-        const rows = (await dataSource.query(
-          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO workflow_run_requests%'`,
-        )) as unknown[];
-        return rows.length === 1 || undefined;
-      });
+      await held.waiting('INSERT INTO workflow_run_requests');
       const rest = [1, 2, 3, 4].map(send);
       await poll('four starts queued for the next commit', async () => runs.queued === 4 || undefined);
       expect(answered).toBe(0);
-      await blocker.commitTransaction();
-      await blocker.release();
+      await held.release();
       const replies = await Promise.all([first, ...rest]);
       expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
       const ids = replies.map((r) => r.body.run_id as string);

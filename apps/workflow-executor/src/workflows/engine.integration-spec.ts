@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
-import { eventually, IdempotentSink } from '@pancha/testing';
+import { eventually, holdTable, IdempotentSink } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -153,17 +153,13 @@ describe('workflow engine on PostgreSQL', () => {
 
   it('rounds of different runs that are ready while one commits share the next transaction, and each run ends as if alone', async () => {
     // Hold the attempts table: the first round's transaction waits on the lock, the rounds of the other runs queue.
-    const blocker = h.dataSource.createQueryRunner();
-    await blocker.connect();
-    await blocker.startTransaction();
-    await blocker.query('LOCK TABLE workflow_step_attempts IN EXCLUSIVE MODE');
+    const held = await holdTable(h.dataSource, 'workflow_step_attempts');
     let runIds: string[] = [];
     try {
       runIds = await Promise.all(['g1', 'g2', 'g3', 'g4', 'g5'].map((item) => h.startRun('one-item', '1.2.0', { item })));
       await eventually(async () => expect(h.worker.queuedRounds).toBeGreaterThanOrEqual(2));
     } finally {
-      await blocker.commitTransaction();
-      await blocker.release();
+      await held.release();
     }
     for (const runId of runIds) {
       const run = await finished(runId);
