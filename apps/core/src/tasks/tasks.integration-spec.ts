@@ -46,9 +46,6 @@ afterAll(() => {
 
 jest.setTimeout(60_000);
 
-/** libs/testing's `poll` for probes that may also answer false. */
-const waitFor = <T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string): Promise<T> =>
-  poll(what, async () => (await probe()) || undefined);
 
 // ---- Core under test ------------------------------------------------------------------------------------
 
@@ -235,10 +232,10 @@ describe('with workflow execution enabled', () => {
       // Core gives up on the held call after WORKFLOW_TIMEOUT; only then is the executor let go, and the retry succeeds.
       await eventually(() => expect(executeCalls(trace_id).some((c) => c.abandoned)).toBe(true), { what: 'Core to time out the held call' });
       gate.resolve();
-      const row = await waitFor(async () => {
+      const row = await poll('status dispatched_success', async () => {
         const r = await taskRow(core, task_id);
         return r?.status === 'dispatched_success' ? r : undefined;
-      }, 'status dispatched_success');
+      });
       expect(executeCalls(trace_id).length).toBeGreaterThanOrEqual(2);
       expect(executeCalls(trace_id).at(-1)?.abandoned).toBe(false);
       expect(row).toMatchObject({
@@ -291,7 +288,7 @@ describe('with workflow execution enabled', () => {
         .send({ input: 'email alice@example.com about the launch: it moves to Friday', user_id: 'u-3' })
         .expect(202);
       const { task_id, trace_id } = res.body as { task_id: string; trace_id: string };
-      await waitFor(() => writtenEvents().filter((e) => e.trace_id === trace_id).length >= 2, 'two Bucket events');
+      await poll('two Bucket events', () => writtenEvents().filter((e) => e.trace_id === trace_id).length >= 2);
 
       const writes = bucket.requests.filter((r) => r.method === 'POST' && (r.body as { event_data: { trace_id: string } }).event_data.trace_id === trace_id);
       for (const w of writes) {
@@ -340,7 +337,7 @@ describe('with workflow execution enabled', () => {
     it('stores a non-workflow decision as decided and sends nothing to the executor', async () => {
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-4' }).expect(202);
       expect(res.body).toMatchObject({ decision: 'respond', status: 'decided' });
-      await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id), 'task_received');
+      await poll('task_received', () => writtenEvents().some((e) => e.trace_id === res.body.trace_id));
       // Nothing for the executor was enqueued with the task, so nothing can reach it later either.
       const queued = (await core.dataSource.query(`SELECT topic FROM outbox WHERE strpos(payload::text, $1) > 0`, [res.body.trace_id])) as { topic: string }[];
       expect(queued.length).toBeGreaterThan(0); // the Bucket event: the query does find this task's rows
@@ -354,13 +351,13 @@ describe('with workflow execution enabled', () => {
       try {
         const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'remind me to renew the domain', user_id: 'u-5' }).expect(202);
         const { task_id, trace_id } = res.body as { task_id: string; trace_id: string };
-        await waitFor(async () => {
+        await poll('two failed attempts', async () => {
           const [row] = (await core.dataSource.query(
             `SELECT attempts, last_error FROM outbox WHERE topic = 'workflow-executor.execute' AND message_key = $1`,
             [task_id],
           )) as { attempts: number; last_error: string | null }[];
           return row && row.attempts >= 2 ? row : undefined;
-        }, 'two failed attempts');
+        });
         expect((await taskRow(core, task_id))?.status).toBe('dispatching');
         expect(executeCalls(trace_id)).toHaveLength(0);
       } finally {
@@ -368,7 +365,7 @@ describe('with workflow execution enabled', () => {
       }
       const pending = (await core.dataSource.query(`SELECT message_key FROM outbox WHERE topic = 'workflow-executor.execute' AND status = 'pending'`)) as { message_key: string }[];
       for (const { message_key } of pending) {
-        await waitFor(async () => (await taskRow(core, message_key))?.status === 'dispatched_success', `task ${message_key} dispatched`);
+        await poll(`task ${message_key} dispatched`, async () => (await taskRow(core, message_key))?.status === 'dispatched_success');
       }
     });
 
@@ -382,32 +379,32 @@ describe('with workflow execution enabled', () => {
         return n <= 2 ? { status: 409, body: { code: 'execution_in_progress', message: 'busy', trace_id: null } } : executed(req);
       };
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'ask ai what a hash chain is', user_id: 'u-6' }).expect(202);
-      await waitFor(async () => (await taskRow(core, res.body.task_id))?.status === 'dispatched_success', 'dispatched_success');
+      await poll('dispatched_success', async () => (await taskRow(core, res.body.task_id))?.status === 'dispatched_success');
       expect(executeCalls(res.body.trace_id)).toHaveLength(3);
     });
 
     it('records dispatched_failed when the executor ran the action and it failed', async () => {
       executorMode = (req) => executed(req, 'failed');
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'whatsapp +15551234567 on my way', user_id: 'u-7' }).expect(202);
-      const row = await waitFor(async () => {
+      const row = await poll('dispatched_failed', async () => {
         const r = await taskRow(core, res.body.task_id);
         return r?.status === 'dispatched_failed' ? r : undefined;
-      }, 'dispatched_failed');
+      });
       expect(row.execution_result).toEqual({ success: false, error_code: 'missing_task_title' });
     });
 
     it('marks the task dispatch_dead when the executor refuses it for good (4xx)', async () => {
       executorMode = (req) => ({ status: 400, body: { trace_id: (req.body as { trace_id: string }).trace_id, status: 'failed', reason: 'missing_workflow_payload' } });
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'todo: rotate keys', user_id: 'u-8' }).expect(202);
-      const row = await waitFor(async () => {
+      const row = await poll('dispatch_dead', async () => {
         const r = await taskRow(core, res.body.task_id);
         return r?.status === 'dispatch_dead' ? r : undefined;
-      }, 'dispatch_dead');
+      });
       expect(executeCalls(res.body.trace_id)).toHaveLength(1);
       expect((row.execution_result as { reason: string }).reason).toMatch(/^non_retryable: workflow-executor answered 400/);
       const dead = (await core.dataSource.query(`SELECT reason FROM outbox_dead_letter WHERE message_key = $1`, [res.body.task_id])) as { reason: string }[];
       expect(dead).toHaveLength(1);
-      await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id && e.event_type === 'task_dispatch_dead'), 'task_dispatch_dead event');
+      await poll('task_dispatch_dead event', () => writtenEvents().some((e) => e.trace_id === res.body.trace_id && e.event_type === 'task_dispatch_dead'));
     });
 
     it('stores the tasks of concurrent requests in one commit, each answered after it and each message in its own trace', async () => {
@@ -419,7 +416,7 @@ describe('with workflow execution enabled', () => {
       const first = send(0).then((r) => (answered++, r));
       await held.waiting('INSERT INTO "tasks"');
       const rest = [1, 2, 3, 4, 5].map((n) => send(n).then((r) => (answered++, r)));
-      await waitFor(() => writer.queued === 5, 'five tasks queued for the next commit');
+      await poll('five tasks queued for the next commit', () => writer.queued === 5);
       expect(answered).toBe(0);
       await held.release();
       const replies = await Promise.all([first, ...rest]);
@@ -546,7 +543,7 @@ describe('dispatches delivered together (POST /api/workflow/execute-batch)', () 
     for (const trace of traces) expect(executeCalls(trace)).toHaveLength(1);
     const dead = (await core.dataSource.query(`SELECT message_key FROM outbox_dead_letter`)) as { message_key: string }[];
     expect(dead.map((d) => d.message_key)).toEqual([queued[2].task_id]);
-    await waitFor(() => writtenEvents().filter((e) => traces.includes(e.trace_id as string) && /^task_dispatch/.test(e.event_type as string)).length === 4, 'the four outcome events in Bucket');
+    await poll('the four outcome events in Bucket', () => writtenEvents().filter((e) => traces.includes(e.trace_id as string) && /^task_dispatch/.test(e.event_type as string)).length === 4);
 
     // A relay that died after the executor answered but before it marked the rows delivered sends the batch again:
     // the executor replays its answers and Core, finding the outcomes recorded, changes and enqueues nothing.
@@ -582,7 +579,7 @@ describe('with ENABLE_WORKFLOW_EXECUTION=false', () => {
     expect(res.body).toMatchObject({ decision: 'workflow', status: 'dispatch_skipped' });
     // Nothing for the executor was enqueued (below), so nothing can be sent later; once task_received
     // reached Bucket the relay has been through this task's messages.
-    await waitFor(() => writtenEvents().some((e) => e.trace_id === res.body.trace_id), 'task_received');
+    await poll('task_received', () => writtenEvents().some((e) => e.trace_id === res.body.trace_id));
     expect(executeCalls(res.body.trace_id)).toHaveLength(0);
     expect(await taskRow(core, res.body.task_id)).toMatchObject({ status: 'dispatch_skipped', action_type: 'task' });
     const queued = (await core.dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE topic = 'workflow-executor.execute'`)) as { n: number }[];
