@@ -173,7 +173,7 @@ describe('outbox recovery after a crash', () => {
     extra.push(second);
     const other = recordingHandler('t');
     relays.push(relayOn(second, [other.handler], { leaseMs: LEASE_MS, pollIntervalMs: 10 }).relay);
-    const claims = () => statements.filter((q) => q.includes('WITH picked AS')).length;
+    const claims = () => statements.filter((q) => q.includes('outbox_claim(')).length;
 
     // Hold the delivery until, by the database's clock, the first lease lapsed twice over ...
     await eventually(

@@ -111,7 +111,7 @@ describe('outbox over PostgreSQL', () => {
   });
 
   describe('migration', () => {
-    it('creates both tables with the unique (topic, message_key) and the claim index, and down removes them', async () => {
+    it('creates both tables with the unique (topic, message_key), the claim index and the claim function, and down removes them', async () => {
       const indexes: { indexname: string }[] = await dataSource.query(
         `SELECT indexname FROM pg_indexes WHERE tablename = 'outbox' ORDER BY indexname`,
       );
@@ -124,12 +124,14 @@ describe('outbox over PostgreSQL', () => {
       // The entities mirror the hand-written SQL: a generated migration would have nothing to do.
       const drift = await dataSource.driver.createSchemaBuilder().log();
       expect(drift.upQueries.map((q) => q.query)).toEqual([]);
-      await dataSource.undoLastMigration();
-      await dataSource.undoLastMigration();
+      const [{ claim }] = await dataSource.query(`SELECT to_regprocedure('outbox_claim(int, int, text[], uuid)')::text AS claim`);
+      expect(claim).toBe('outbox_claim(integer,integer,text[],uuid)');
+      for (let i = 0; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
       const left: unknown[] = await dataSource.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ('outbox', 'outbox_dead_letter')`,
       );
       expect(left).toEqual([]);
+      await expect(dataSource.query(`SELECT to_regproc('outbox_claim') AS claim`)).resolves.toEqual([{ claim: null }]);
       await dataSource.runMigrations();
       await expect(rows()).resolves.toEqual([]);
     });

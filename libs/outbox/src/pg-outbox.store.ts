@@ -29,23 +29,10 @@ interface AttemptsRow {
 // The row locks are held only for this statement: the lease (locked_until, renewed while the relay works) is
 // what keeps other relays away during the network call, so no transaction stays open while a downstream is
 // slow. A row waits while an earlier row of its ordering key is pending (delivering, backing off, or of a topic
-// only another process handles); enqueue makes "earlier" mean committed earlier (see OutboxService).
-const CLAIM_SQL = `
-  WITH picked AS (
-    SELECT c.id FROM outbox c
-    WHERE c.status = 'pending' AND c.next_attempt_at <= now()
-      AND (c.locked_until IS NULL OR c.locked_until < now())
-      AND c.topic = ANY($3::text[])
-      AND (c.ordering_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.status = 'pending' AND e.seq < c.seq
-      ))
-    ORDER BY c.seq
-    LIMIT $1
-    FOR UPDATE OF c SKIP LOCKED
-  )
-  UPDATE outbox o SET locked_until = now() + ($2::int * interval '1 millisecond'), lease_token = $4::uuid
-  FROM picked WHERE o.id = picked.id
-  RETURNING o.id, o.seq::text AS seq, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
+// only another process handles); enqueue makes "earlier" mean committed earlier (see OutboxService). The statement
+// is the function outbox_claim (migration OutboxClaimFunction1764900000000), which plans it without a sort so
+// the claim reads the pending rows in seq order and stops at the batch whatever the table's statistics say.
+const CLAIM_SQL = `SELECT * FROM outbox_claim($1::int, $2::int, $3::text[], $4::uuid)`;
 
 const RENEW_SQL = `
   UPDATE outbox o SET locked_until = now() + ($3::int * interval '1 millisecond')

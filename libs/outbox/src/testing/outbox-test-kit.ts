@@ -6,6 +6,7 @@ import { OutboxService } from '../outbox.service';
 import { OutboxDeadLetterEntity } from '../outbox-dead-letter.entity';
 import { OutboxEntryEntity } from '../outbox-entry.entity';
 import { CreateOutbox1763700000000 } from '../migrations/1763700000000-create-outbox';
+import { OutboxClaimFunction1764900000000 } from '../migrations/1764900000000-outbox-claim-function';
 import { OutboxOrderAndRenewableLeases1764000000000 } from '../migrations/1764000000000-outbox-order-and-renewable-leases';
 import { PgOutboxStore } from '../pg-outbox.store';
 
@@ -35,7 +36,7 @@ export async function openOutboxDataSource(url: string, statements?: string[]): 
     type: 'postgres',
     url,
     entities: [OutboxEntryEntity, OutboxDeadLetterEntity],
-    migrations: [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000],
+    migrations: [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000, OutboxClaimFunction1764900000000],
     synchronize: false,
     logging: statements ? ['query', 'error'] : ['error'],
     logger,
