@@ -6,14 +6,16 @@
  * (50) clients POST one event each per request for BENCH_DURATION (20) s, then batches of BENCH_BATCH (20) for
  * BENCH_COMPARE_DURATION (10) s. Prints events/s accepted (each one is routed before its 202: its decisions, state
  * updates and run starts are committed), p50/p99 accept latency, the decisions by outcome from GET /events/stats,
- * and how long the run starts and the Bucket audit entries took to drain through the outboxes.
+ * and, after each phase, how long its Bucket audit entries, its run starts and the runs themselves took to drain,
+ * with the CPU per event of every process and its PostgreSQL backends over the phase and its drain.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RequesterId } from '@pancha/contracts';
+import { EventTopic, RequesterId } from '@pancha/contracts';
 import { queryRows } from '@pancha/testing';
 import { cpuSeconds, inParallel, latencyLine, positive, runBench, send, startBenchStack } from './bench-support';
+import { CpuMeter } from './load';
 
 const DURATION_S = positive('BENCH_DURATION', 20);
 const BATCH_S = positive('BENCH_COMPARE_DURATION', 10);
@@ -49,7 +51,15 @@ async function main(): Promise<boolean> {
   });
   const { stack, keys } = bench;
   const coreDb = stack.databaseUrls.core;
+  const executorDb = stack.databaseUrls['workflow-executor'];
   const corePid = stack.pidOf('core');
+  const short = { core: 'core', 'workflow-executor': 'executor', bucket: 'bucket', karma: 'karma' } as const;
+  const meter = new CpuMeter(
+    process.env.DATABASE_URL ?? coreDb,
+    () => Object.fromEntries(Object.entries(short).map(([service, label]) => [label, stack.pidOf(service as keyof typeof short)])),
+    Object.fromEntries(Object.entries(short).map(([service, label]) => [new URL(stack.databaseUrls[service as keyof typeof short]).pathname.slice(1), label])),
+  );
+  await meter.connect();
   try {
     // Core routes to the workflows once its catalog mirror has them.
     for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 250))) {
@@ -66,6 +76,7 @@ async function main(): Promise<boolean> {
     await inParallel(500, 10, async () => void (await send('POST', `${stack.urls.core}/events`, eventOf(n++), await keys.bearer(RequesterId.Operator, 'core'))));
 
     const phase = async (label: string, seconds: number, perRequest: number) => {
+      await meter.start();
       const latencies: number[] = [];
       let accepted = 0;
       let refused = 0;
@@ -90,7 +101,41 @@ async function main(): Promise<boolean> {
         `${label}: ${accepted} events accepted and routed (${refused} refused) in ${elapsed.toFixed(1)} s = ${(accepted / elapsed).toFixed(0)} events/s; ` +
           `accept latency per request ${latencyLine(latencies)}; Core CPU ${((cpu / accepted) * 1e6).toFixed(0)} µs/event`,
       );
+      await drained(label);
+      const used = (await meter.stop()).cpu;
+      const total = Object.entries(used).filter(([l]) => !l.includes('shared')).reduce((sum, [, v]) => sum + v, 0);
+      console.log(
+        `  CPU per event over the phase and its drain: ${((total / accepted) * 1000).toFixed(2)} ms in all; ` +
+          Object.keys(used).filter((l) => !l.includes('shared')).sort().map((l) => `${l} ${((used[l] / accepted) * 1000).toFixed(2)}`).join(' · '),
+      );
       return { accepted, elapsed };
+    };
+
+    // After the load: Core's outbox delivers the audit entries to Bucket and the run starts to the executor, which
+    // then runs them. Each is timed until nothing of it is left.
+    const drained = async (label: string) => {
+      const start = Date.now();
+      const left = {
+        'Bucket audit entries': async () => (await queryRows<{ n: number }>(coreDb, `SELECT count(*)::int AS n FROM outbox WHERE status = 'pending' AND topic = $1`, [EventTopic.BucketCoreEvent]))[0].n,
+        'run starts': async () => (await queryRows<{ n: number }>(coreDb, `SELECT count(*)::int AS n FROM outbox WHERE status = 'pending' AND topic <> $1`, [EventTopic.BucketCoreEvent]))[0].n,
+        'runs finished': async () => (await queryRows<{ n: number }>(executorDb, `SELECT count(*)::int AS n FROM workflow_runs WHERE status IN ('pending', 'running')`))[0].n,
+      };
+      const times: string[] = [];
+      for (const [what, count] of Object.entries(left)) {
+        for (;;) {
+          const n = await count();
+          if (n === 0) {
+            times.push(`${what} ${((Date.now() - start) / 1000).toFixed(1)} s`);
+            break;
+          }
+          if (Date.now() - start > DRAIN_TIMEOUT_MS) {
+            times.push(`${what}: ${n} left after ${DRAIN_TIMEOUT_MS / 1000} s`);
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+      console.log(`  ${label}: drained after the load: ${times.join(', ')}`);
     };
 
     console.log(`[bench-events] ${CONNECTIONS} connections, 5 workflows, ${KEYS} keys per type`);
@@ -106,21 +151,10 @@ async function main(): Promise<boolean> {
         `${(100 * (1 - s.runs_started / Math.max(1, s.received))).toFixed(1)} % of events started nothing`,
     );
 
-    // The outboxes drain after the load: run starts to the executor, audit entries to Bucket.
-    const drainStart = Date.now();
-    for (;;) {
-      const [row] = await queryRows<{ n: number }>(coreDb, `SELECT count(*)::int AS n FROM outbox WHERE status <> 'delivered' AND status <> 'dead'`);
-      if (row.n === 0) break;
-      if (Date.now() - drainStart > DRAIN_TIMEOUT_MS) {
-        console.log(`outbox: ${row.n} messages still pending after ${DRAIN_TIMEOUT_MS / 1000} s`);
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    console.log(`outbox drained (run starts + one Bucket entry per event) ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the load`);
     console.log(`summary: single ${(single.accepted / single.elapsed).toFixed(0)} events/s, batched ${(batched.accepted / batched.elapsed).toFixed(0)} events/s`);
     return true;
   } finally {
+    await meter.close();
     await bench.stop();
   }
 }
