@@ -33,7 +33,7 @@ describe('PreparingClient against PostgreSQL', () => {
     expect(prepared?.name).toMatch(/^select_/);
 
     await client.query(`INSERT INTO grows SELECT i, 'n' || i, 'pending' FROM generate_series(1, 50000) AS i`);
-    const plan = (await client.query(`EXPLAIN EXECUTE ${prepared.name}('{1,2,3}')`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+    const plan = (await client.query(`EXPLAIN EXECUTE ${prepared.name}('{1,2,3}')`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
     expect(plan).toMatch(/Index (Only )?Scan/);
     expect(plan).not.toMatch(/Seq Scan/);
     expect((await client.query(`SHOW plan_cache_mode`)).rows[0].plan_cache_mode).toBe('force_custom_plan');
