@@ -210,10 +210,16 @@ export class RunStore {
   async renew(owner: string, leases: Lease[], leaseMs: number): Promise<Map<string, number>> {
     if (leases.length === 0) return new Map();
     const rows: { run_id: string; wake_version: number }[] = await this.dataSource.query(
-      `WITH renewed AS (
-         UPDATE workflow_runs SET lease_until = now() + ($2::int * interval '1 millisecond')
+      // The rows are locked in run_id order, as a group of rounds locks them (RunWorker.rounds), so the two never
+      // deadlock.
+      `WITH held AS (
+         SELECT run_id FROM workflow_runs
          WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[]) AND lease_until >= now()
-         RETURNING run_id, wake_version
+         ORDER BY run_id FOR UPDATE
+       ), renewed AS (
+         UPDATE workflow_runs w SET lease_until = now() + ($2::int * interval '1 millisecond')
+         FROM held WHERE w.run_id = held.run_id
+         RETURNING w.run_id, w.wake_version
        ) SELECT run_id, wake_version FROM renewed`,
       [owner, leaseMs, leases.map((l) => l.token)],
     );

@@ -34,6 +34,8 @@ const MAX_ROUNDS_PER_COMMIT = 50;
 
 /** One run's round, waiting for the next group commit. */
 interface RoundWrite {
+  /** The run whose row the round writes first: a group writes its rounds in run_id order (see `rounds`). */
+  runId: string;
   context: Context;
   write: (manager: EntityManager) => Promise<void>;
 }
@@ -81,14 +83,19 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly rounds = new GroupCommit<RoundWrite, void>(
     (writes) =>
       this.store.dataSource.transaction(async (manager) => {
-        const outcomes: GroupItemOutcome<void>[] = [];
-        for (const { context, write } of writes) {
+        // Run rows are locked in run_id order, the order lease renewal locks them in (RunStore.renew): in arrival
+        // order a group and a renewal could each hold a row the other waits for, and PostgreSQL broke the deadlock
+        // by failing one of them (renewals failed that way under load until leases lapsed).
+        const outcomes: GroupItemOutcome<void>[] = new Array(writes.length);
+        const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
+        for (const i of order) {
+          const { context, write } = writes[i];
           try {
             await otelContext.with(context, () => write(manager));
-            outcomes.push({ ok: true, result: undefined });
+            outcomes[i] = { ok: true, result: undefined };
           } catch (error) {
             if (!(error instanceof LeaseLostError)) throw error;
-            outcomes.push({ ok: false, error });
+            outcomes[i] = { ok: false, error };
           }
         }
         return outcomes;
@@ -406,6 +413,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     }
     const adopted: { lease: Lease; row: NewRun }[] = [];
     await this.rounds.submit({
+      runId: run.lease.runId,
       context: extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined),
       write: async (manager: EntityManager) => {
         // Written again alone when its group had to be split: only the last attempt's children are adopted.
