@@ -1,8 +1,5 @@
 import { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
 import { OutboxEntryEntity } from './outbox-entry.entity';
-import { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
-import { OutboxOrderAndRenewableLeases1764000000000 } from './migrations/1764000000000-outbox-order-and-renewable-leases';
-import { OutboxClaimFunction1764900000000 } from './migrations/1764900000000-outbox-claim-function';
 
 export { OutboxEntryEntity, type OutboxStatus } from './outbox-entry.entity';
 export { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
@@ -31,6 +28,5 @@ export { OutboxModule, type OutboxModuleOptions } from './outbox.module';
 
 /** Add to the app's DataSource `entities`. */
 export const OUTBOX_ENTITIES = [OutboxEntryEntity, OutboxDeadLetterEntity];
-/** Add to the app's DataSource `migrations` (never synchronize). */
-export const OUTBOX_MIGRATIONS = [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000, OutboxClaimFunction1764900000000];
+export { OUTBOX_MIGRATIONS } from './migrations/outbox-migrations';
 export { OutboxMetrics, recordOutboxOutcome } from './outbox-metrics';

@@ -5,9 +5,7 @@ import type { OutboxOptions } from '../outbox.options';
 import { OutboxService } from '../outbox.service';
 import { OutboxDeadLetterEntity } from '../outbox-dead-letter.entity';
 import { OutboxEntryEntity } from '../outbox-entry.entity';
-import { CreateOutbox1763700000000 } from '../migrations/1763700000000-create-outbox';
-import { OutboxClaimFunction1764900000000 } from '../migrations/1764900000000-outbox-claim-function';
-import { OutboxOrderAndRenewableLeases1764000000000 } from '../migrations/1764000000000-outbox-order-and-renewable-leases';
+import { OUTBOX_MIGRATIONS } from '../migrations/outbox-migrations';
 import { PgOutboxStore } from '../pg-outbox.store';
 
 /** Test helpers for the outbox suites (not part of the library's API). */
@@ -36,7 +34,7 @@ export async function openOutboxDataSource(url: string, statements?: string[]): 
     type: 'postgres',
     url,
     entities: [OutboxEntryEntity, OutboxDeadLetterEntity],
-    migrations: [CreateOutbox1763700000000, OutboxOrderAndRenewableLeases1764000000000, OutboxClaimFunction1764900000000],
+    migrations: OUTBOX_MIGRATIONS,
     synchronize: false,
     logging: statements ? ['query', 'error'] : ['error'],
     logger,
