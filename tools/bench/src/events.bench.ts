@@ -15,7 +15,7 @@ import path from 'node:path';
 import { EventTopic, RequesterId } from '@pancha/contracts';
 import { queryRows } from '@pancha/testing';
 import { cpuSeconds, inParallel, latencyLine, positive, runBench, send, startBenchStack } from './bench-support';
-import { CpuMeter } from './load';
+import { cpuPerItemLines, stackCpuMeter } from './load';
 
 const DURATION_S = positive('BENCH_DURATION', 20);
 const BATCH_S = positive('BENCH_COMPARE_DURATION', 10);
@@ -53,12 +53,7 @@ async function main(): Promise<boolean> {
   const coreDb = stack.databaseUrls.core;
   const executorDb = stack.databaseUrls['workflow-executor'];
   const corePid = stack.pidOf('core');
-  const short = { core: 'core', 'workflow-executor': 'executor', bucket: 'bucket', karma: 'karma' } as const;
-  const meter = new CpuMeter(
-    process.env.DATABASE_URL ?? coreDb,
-    () => Object.fromEntries(Object.entries(short).map(([service, label]) => [label, stack.pidOf(service as keyof typeof short)])),
-    Object.fromEntries(Object.entries(short).map(([service, label]) => [new URL(stack.databaseUrls[service as keyof typeof short]).pathname.slice(1), label])),
-  );
+  const meter = stackCpuMeter(process.env.DATABASE_URL ?? coreDb, stack);
   await meter.connect();
   try {
     // Core routes to the workflows once its catalog mirror has them.
@@ -102,12 +97,8 @@ async function main(): Promise<boolean> {
           `accept latency per request ${latencyLine(latencies)}; Core CPU ${((cpu / accepted) * 1e6).toFixed(0)} µs/event`,
       );
       await drained(label);
-      const used = (await meter.stop()).cpu;
-      const total = Object.entries(used).filter(([l]) => !l.includes('shared')).reduce((sum, [, v]) => sum + v, 0);
-      console.log(
-        `  CPU per event over the phase and its drain: ${((total / accepted) * 1000).toFixed(2)} ms in all; ` +
-          Object.keys(used).filter((l) => !l.includes('shared')).sort().map((l) => `${l} ${((used[l] / accepted) * 1000).toFixed(2)}`).join(' · '),
-      );
+      // Over the phase and its drain, per event accepted.
+      for (const line of cpuPerItemLines((await meter.stop()).cpu, accepted)) console.log(line);
       return { accepted, elapsed };
     };
 

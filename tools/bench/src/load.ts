@@ -5,6 +5,8 @@
  * whose database it is.
  */
 import { readFileSync } from 'node:fs';
+import type { ServiceName } from '@pancha/contracts';
+import type { RunningStack } from '@pancha/stack';
 import { Client } from 'pg';
 import { Pool } from 'undici';
 import { cpuSeconds, percentile, rssMiB } from './bench-support';
@@ -171,4 +173,40 @@ export function loadAverage(): string {
   } catch {
     return 'n/a';
   }
+}
+
+/** The database a PostgreSQL URL names. */
+export const databaseOf = (url: string): string => new URL(url).pathname.slice(1);
+
+/** The stack's four services by the labels CPU lines use. */
+const SERVICE_LABELS: Readonly<Partial<Record<ServiceName, string>>> = {
+  core: 'core',
+  'workflow-executor': 'executor',
+  bucket: 'bucket',
+  karma: 'karma',
+};
+
+/** A CpuMeter over the stack's services: each Node process, and its database's backends as `pg:<label>`. */
+export function stackCpuMeter(serverUrl: string, stack: RunningStack): CpuMeter {
+  const services = Object.entries(SERVICE_LABELS) as [ServiceName, string][];
+  return new CpuMeter(
+    serverUrl,
+    () => Object.fromEntries(services.map(([service, label]) => [label, stack.pidOf(service)])),
+    Object.fromEntries(services.map(([service, label]) => [databaseOf(stack.databaseUrls[service]), label])),
+  );
+}
+
+/**
+ * CPU per item from a CpuMeter's seconds: all processes together (with the server's shared background apart),
+ * then each process and PostgreSQL label.
+ */
+export function cpuPerItemLines(cpu: Record<string, number>, items: number): string[] {
+  const own = Object.keys(cpu).filter((label) => !label.includes('shared')).sort();
+  const total = own.reduce((sum, label) => sum + cpu[label], 0);
+  const shared = Object.entries(cpu).filter(([label]) => label.includes('shared')).reduce((sum, [, v]) => sum + v, 0);
+  const per = (v: number) => `${((v * 1000) / items).toFixed(2)} ms`;
+  return [
+    `  CPU per item: ${per(total)} in all (${total.toFixed(1)} s)${shared ? `; + PostgreSQL background ${per(shared)} (walwriter etc., shared with anything else on the server)` : ''}`,
+    `    ${own.map((label) => `${label} ${per(cpu[label])}`).join(' · ')}`,
+  ];
 }

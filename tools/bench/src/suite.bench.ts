@@ -27,7 +27,7 @@ import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { freePort } from '@pancha/testing';
 import { Client } from 'pg';
 import { runBench, startBenchStack } from './bench-support';
-import { CpuMeter, describeLoad, drive, type LoadResult, loadAverage } from './load';
+import { CpuMeter, cpuPerItemLines, databaseOf, describeLoad, drive, type LoadResult, loadAverage, stackCpuMeter } from './load';
 
 interface Flags {
   tasks: number;
@@ -84,7 +84,6 @@ function withDatabase(serverUrl: string, db: string): string {
   url.pathname = `/${db}`;
   return url.toString();
 }
-const databaseOf = (url: string) => new URL(url).pathname.slice(1);
 
 /** Until `probe` is true (checked every 100 ms); the time it first was, or undefined after WAIT_LIMIT_MS. */
 async function until(probe: () => Promise<boolean>): Promise<number | undefined> {
@@ -131,13 +130,8 @@ interface PhaseResult {
 }
 
 function cpuLines(phase: PhaseResult): string[] {
-  const total = Object.entries(phase.cpu).filter(([label]) => !label.includes('shared')).reduce((s, [, v]) => s + v, 0);
-  const shared = Object.entries(phase.cpu).filter(([label]) => label.includes('shared')).reduce((s, [, v]) => s + v, 0);
-  const per = (v: number) => `${((v * 1000) / phase.items).toFixed(2)} ms`;
-  const labels = Object.keys(phase.cpu).filter((l) => !l.includes('shared')).sort();
   return [
-    `  CPU per item: ${per(total)} in all (${total.toFixed(1)} s)${shared ? `; + PostgreSQL background ${per(shared)} (walwriter etc., shared with anything else on the server)` : ''}`,
-    `    ${labels.map((l) => `${l} ${per(phase.cpu[l])}`).join(' · ')}`,
+    ...cpuPerItemLines(phase.cpu, phase.items),
     `  peak RSS: ${Object.entries(phase.rss).map(([l, v]) => `${l} ${v.toFixed(0)} MiB`).join(' · ')}`,
   ];
 }
@@ -196,13 +190,8 @@ async function main(): Promise<boolean> {
     });
     const { stack, keys } = bench;
     const services: ServiceName[] = ['core', 'workflow-executor', 'bucket', 'karma'];
-    const short: Record<ServiceName, string> = { core: 'core', 'workflow-executor': 'executor', bucket: 'bucket', karma: 'karma', prana: 'prana' } as Record<ServiceName, string>;
     const dbs = Object.fromEntries(services.map((s) => [s, new Client({ connectionString: stack.databaseUrls[s] })])) as Record<ServiceName, Client>;
-    const meter = new CpuMeter(
-      serverUrl,
-      () => Object.fromEntries(services.map((s) => [short[s], stack.pidOf(s)])),
-      Object.fromEntries(services.map((s) => [databaseOf(stack.databaseUrls[s]), short[s]])),
-    );
+    const meter = stackCpuMeter(serverUrl, stack);
     try {
       await Promise.all(Object.values(dbs).map((c) => c.connect()));
       await meter.connect();
