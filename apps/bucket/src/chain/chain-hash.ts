@@ -4,7 +4,8 @@ import type { BucketEntry } from '@pancha/contracts';
 
 /**
  * Everything an entry's hash covers. Field names are the column names; absent optional fields are
- * null (never omitted) so "missing" and "null" hash the same on write and on re-read.
+ * null (never omitted) so "missing" and "null" hash the same on write and on re-read. event_data may be
+ * given as its CanonicalJson (written once by the appender): every hash below reads the same text.
  */
 export type ChainFields = Omit<BucketEntry, 'event_data' | 'content_hash' | 'prev_hash' | 'hash'> & {
   event_data: unknown;

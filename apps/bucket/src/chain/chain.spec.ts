@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { canonicalJson, ChainFault, GENESIS_HASH } from '@pancha/contracts';
+import { canonicalJson, CanonicalJson, ChainFault, GENESIS_HASH } from '@pancha/contracts';
 import type { BucketChannel } from '@pancha/contracts';
 import { computeContentHash, computeEntryHash, sealEntry } from './chain-hash';
 import type { ChainEntry, ChainFields } from './chain-hash';
@@ -91,6 +91,16 @@ describe('canonicalJson', () => {
     );
   });
 
+  it('embeds a value canonicalised once as the text it would have been written as, at any depth', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (inner, outer) => {
+        const once = CanonicalJson.of(reorderKeys(inner));
+        expect(canonicalJson(once)).toBe(canonicalJson(inner));
+        expect(canonicalJson({ outer, z: [once], a: once })).toBe(canonicalJson({ outer, z: [inner], a: inner }));
+      }),
+    );
+  });
+
   it('refuses values JSON cannot carry', () => {
     expect(() => canonicalJson({ a: Number.NaN })).toThrow(TypeError);
     expect(() => canonicalJson({ a: 1n })).toThrow(TypeError);
@@ -122,6 +132,15 @@ describe('entry hash', () => {
 
   it('depends on the previous hash', () => {
     expect(computeEntryHash('1'.repeat(64), fields)).not.toBe(computeEntryHash(GENESIS_HASH, fields));
+  });
+
+  it('is the same when the appender passes event_data canonicalised once', () => {
+    const once = { ...fields, event_data: CanonicalJson.of(reorderKeys(fields.event_data)) };
+    expect(computeEntryHash(GENESIS_HASH, once)).toBe(computeEntryHash(GENESIS_HASH, fields));
+    expect(sealEntry(GENESIS_HASH, once)).toMatchObject({
+      content_hash: computeContentHash(fields.event_data),
+      hash: sealEntry(GENESIS_HASH, fields).hash,
+    });
   });
 
   it('does not depend on key order of event_data', () => {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
+import { canonicalJson, CanonicalJson } from '@pancha/contracts';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
 import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
@@ -58,7 +59,8 @@ interface LockedRead {
 /** Most events one append transaction takes from the queue (a PRANA batch larger than this still goes whole). */
 const MAX_GROUP_EVENTS = 500;
 
-type PreparedEvent = NewEvent & { content_hash: string };
+/** An event with its data canonicalised once: the content hash, the entry hash and the stored row all use that text. */
+type PreparedEvent = NewEvent & { content_hash: string; event_json: CanonicalJson };
 
 interface PendingAppend {
   events: PreparedEvent[];
@@ -81,11 +83,10 @@ export class LedgerService {
    * latency per event (≈110 appends/s here), while a group pays that latency once.
    */
   async append(events: NewEvent[]): Promise<AppendResult[]> {
-    const prepared: PreparedEvent[] = events.map((event) => ({
-      ...event,
-      event_id: event.event_id.toLowerCase(),
-      content_hash: computeContentHash(event.event_data),
-    }));
+    const prepared: PreparedEvent[] = events.map((event) => {
+      const event_json = CanonicalJson.of(event.event_data);
+      return { ...event, event_id: event.event_id.toLowerCase(), event_json, content_hash: computeContentHash(event_json) };
+    });
     const ids = [...new Set(prepared.map((e) => e.event_id))];
 
     // Retries of events already recorded (the outbox's normal case) are answered without the lock.
@@ -155,7 +156,7 @@ export class LedgerService {
           trace_id: event.trace_id,
           product: event.product,
           user_id: event.user_id,
-          event_data: event.event_data,
+          event_data: event.event_json,
           created_at: head.now,
         });
         rows.push(entry);
@@ -187,7 +188,8 @@ async function insertRows(manager: EntityManager, rows: ChainEntry[]): Promise<v
   const tuples = rows.map((row) => {
     const placeholders = INSERT_COLUMNS.map((column) => {
       const value = row[column];
-      params.push(column === 'event_data' ? JSON.stringify(value) : value);
+      // event_data is a CanonicalJson here (its text as is); jsonb keeps the same document whatever the key order.
+      params.push(column === 'event_data' ? canonicalJson(value) : value);
       return `$${params.length}${COLUMN_CASTS[column]}`;
     });
     return `(${placeholders.join(', ')})`;

@@ -8,6 +8,18 @@ export function canonicalJson(value: unknown): string {
   return write(value, new Set());
 }
 
+/**
+ * A value's canonical JSON, written once and embedded as is wherever the value appears in a larger document
+ * (Bucket hashes an entry's event_data alone and inside the entry; canonicalising it once serves both).
+ */
+export class CanonicalJson {
+  private constructor(readonly text: string) {}
+
+  static of(value: unknown): CanonicalJson {
+    return new CanonicalJson(canonicalJson(value));
+  }
+}
+
 function write(value: unknown, ancestors: Set<object>): string {
   if (value === null) return 'null';
   switch (typeof value) {
@@ -23,6 +35,7 @@ function write(value: unknown, ancestors: Set<object>): string {
       throw new TypeError(`canonicalJson: a ${typeof value} is not representable in JSON`);
   }
   const obj = value as object;
+  if (obj instanceof CanonicalJson) return obj.text;
   if (ancestors.has(obj)) throw new TypeError('canonicalJson: cyclic structure');
   if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
     return write((obj as { toJSON(): unknown }).toJSON(), ancestors);
