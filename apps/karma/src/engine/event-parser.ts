@@ -2,6 +2,7 @@ import { HttpStatus } from '@nestjs/common';
 import {
   AppealDataDto,
   AtonementDataDto,
+  canonicalJson,
   FieldError,
   KARMA_EVENT_DATA_DTOS,
   KarmaErrorCode,
@@ -34,19 +35,6 @@ export type ParsedKarmaEvent =
   | (ParsedBase & { type: KarmaEventType.DeathEvent })
   | (ParsedBase & { type: KarmaEventType.StatsRequest });
 
-/** JSON with object keys sorted, so equal content hashes equally whatever the key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
 
 function oneOf(field: string, allowed: readonly string[]): FieldError {
   return { field, messages: [`${field} must be one of: ${allowed.join(', ')}`] };
