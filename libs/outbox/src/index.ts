@@ -6,6 +6,7 @@ export { OutboxDeadLetterEntity } from './outbox-dead-letter.entity';
 export { CreateOutbox1763700000000 } from './migrations/1763700000000-create-outbox';
 export { OutboxOrderAndRenewableLeases1764000000000 } from './migrations/1764000000000-outbox-order-and-renewable-leases';
 export { OutboxClaimFunction1764900000000 } from './migrations/1764900000000-outbox-claim-function';
+export { OutboxDeliveredRetention1765000000000 } from './migrations/1765000000000-outbox-delivered-retention';
 export { batchItemsOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
@@ -22,6 +23,7 @@ export { buildOutboxStats, type OutboxStats, type OutboxTopicStats, type OutboxS
 export { OutboxStore, type ClaimedOutboxEntry, type ClaimRequest, type DeadLetterHook, type SettledOutboxEntry } from './outbox.store';
 export { PgOutboxStore } from './pg-outbox.store';
 export { OutboxRelay } from './outbox-relay.service';
+export { OutboxPruner } from './outbox-pruner.service';
 export { OutboxService, type EnqueueInput } from './outbox.service';
 export { OutboxStatsController } from './outbox-stats.controller';
 export { OutboxModule, type OutboxModuleOptions } from './outbox.module';

@@ -18,6 +18,7 @@ export interface OutboxConfigFields {
   OUTBOX_DELIVERY_TIMEOUT_MS?: number;
   OUTBOX_LEASE_MS?: number;
   OUTBOX_SHUTDOWN_TIMEOUT_MS?: number;
+  OUTBOX_RETENTION_HOURS?: number;
 }
 
 /**

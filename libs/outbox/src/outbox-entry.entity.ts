@@ -10,6 +10,7 @@ export type OutboxStatus = 'pending' | 'delivered' | 'dead';
 @Entity({ name: 'outbox' })
 @Unique('UQ_outbox_topic_message_key', ['topic', 'messageKey'])
 @Index('IDX_outbox_pending_seq', ['seq'], { where: `"status" = 'pending'` })
+@Index('IDX_outbox_delivered_at', ['deliveredAt'], { where: `"status" = 'delivered'` })
 @Index('IDX_outbox_pending_ordering_key', ['orderingKey', 'seq'], { where: `"status" = 'pending' AND "ordering_key" IS NOT NULL` })
 @Check('CHK_outbox_status', `"status" IN ('pending', 'delivered', 'dead')`)
 @Check('CHK_outbox_attempts', `"attempts" >= 0`)

@@ -27,6 +27,17 @@ const deliveryLatency = exemplarHistogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
 });
 
+const pruned = new Counter({
+  name: MetricName.OutboxPruned,
+  help: 'Delivered outbox rows deleted after OUTBOX_RETENTION_HOURS',
+  registers: [metricsRegistry],
+});
+
+/** Called by the pruner after each delete. */
+export function recordOutboxPruned(rows: number): void {
+  pruned.inc(rows);
+}
+
 /** Called by the relay once an outcome is recorded. */
 export function recordOutboxOutcome(entry: ClaimedOutboxEntry, transition: OutboxTransition): void {
   deliveries.inc({ topic: entry.topic, outcome: transition.kind });

@@ -111,11 +111,12 @@ describe('outbox over PostgreSQL', () => {
   });
 
   describe('migration', () => {
-    it('creates both tables with the unique (topic, message_key), the claim index and the claim function, and down removes them', async () => {
+    it('creates both tables with the unique (topic, message_key), the claim and retention indexes and the claim function, and down removes them', async () => {
       const indexes: { indexname: string }[] = await dataSource.query(
         `SELECT indexname FROM pg_indexes WHERE tablename = 'outbox' ORDER BY indexname`,
       );
       expect(indexes.map((i) => i.indexname)).toEqual([
+        'IDX_outbox_delivered_at',
         'IDX_outbox_pending_ordering_key',
         'IDX_outbox_pending_seq',
         'PK_outbox',

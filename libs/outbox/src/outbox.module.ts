@@ -2,6 +2,7 @@ import { type DynamicModule, Module, type ModuleMetadata, type Type } from '@nes
 import { DataSource } from 'typeorm';
 import { OUTBOX_HANDLERS, type OutboxHandler } from './outbox-handler.interface';
 import { OutboxMetrics } from './outbox-metrics';
+import { OutboxPruner } from './outbox-pruner.service';
 import { OutboxRelay } from './outbox-relay.service';
 import { OutboxStatsController } from './outbox-stats.controller';
 import { OUTBOX_OPTIONS, type OutboxEnv, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
@@ -42,10 +43,11 @@ export class OutboxModule {
         { provide: OUTBOX_OPTIONS, useFactory: () => resolveOutboxOptions(options.relay, options.config) },
         { provide: OutboxStore, useFactory: (dataSource: DataSource) => new PgOutboxStore(dataSource), inject: [DataSource] },
         OutboxRelay,
+        OutboxPruner,
         OutboxService,
         OutboxMetrics,
       ],
-      exports: [OutboxService, OutboxRelay],
+      exports: [OutboxService, OutboxRelay, OutboxPruner],
     };
   }
 }

@@ -17,6 +17,7 @@ describe('resolveOutboxOptions', () => {
       deliveryTimeoutMs: 10_000,
       leaseMs: 5_000,
       shutdownTimeoutMs: 10_000,
+      retentionHours: 168,
     });
   });
 
@@ -46,6 +47,8 @@ describe('resolveOutboxOptions', () => {
     expect(() => resolveOutboxOptions({}, { OUTBOX_RELAY_ENABLED: 'maybe' })).toThrow(/OUTBOX_RELAY_ENABLED/);
     expect(() => resolveOutboxOptions({}, { OUTBOX_MAX_DELAY_MS: '10' })).toThrow(/OUTBOX_MAX_DELAY_MS/);
     expect(() => resolveOutboxOptions({}, { OUTBOX_LEASE_MS: 100 })).toThrow(/OUTBOX_LEASE_MS.*>= 300/);
+    expect(() => resolveOutboxOptions({}, { OUTBOX_RETENTION_HOURS: '-1' })).toThrow(/OUTBOX_RETENTION_HOURS/);
+    expect(resolveOutboxOptions({}, { OUTBOX_RETENTION_HOURS: '0' }).retentionHours).toBe(0);
   });
 });
 

@@ -22,6 +22,8 @@ export interface OutboxOptions {
   leaseMs: number;
   /** How long shutdown waits for in-flight deliveries. */
   shutdownTimeoutMs: number;
+  /** Delivered rows older than this are deleted (OutboxPruner); 0 keeps them forever. Pending and dead rows stay. */
+  retentionHours: number;
 }
 
 /** Injection token for the resolved OutboxOptions. */
@@ -43,6 +45,7 @@ export interface OutboxEnv {
   OUTBOX_DELIVERY_TIMEOUT_MS?: number | string;
   OUTBOX_LEASE_MS?: number | string;
   OUTBOX_SHUTDOWN_TIMEOUT_MS?: number | string;
+  OUTBOX_RETENTION_HOURS?: number | string;
 }
 
 type NumericOption = Exclude<keyof OutboxOptions, 'enabled'>;
@@ -69,6 +72,9 @@ export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>>
   // seconds), not how long a delivery may take.
   leaseMs: { env: 'OUTBOX_LEASE_MS', fallback: 5_000, min: 300 },
   shutdownTimeoutMs: { env: 'OUTBOX_SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 0 },
+  // A week, like pg-boss's default for completed jobs: long enough to answer "was it sent" about last week's
+  // incident, short enough that the table stays the size of a week's traffic. 0 keeps delivered rows forever.
+  retentionHours: { env: 'OUTBOX_RETENTION_HOURS', fallback: 168, min: 0 },
 };
 
 /**

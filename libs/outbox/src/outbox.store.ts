@@ -65,4 +65,6 @@ export abstract class OutboxStore {
   /** Gives back rows claimed but not started (shutdown), so another relay can take them at once. */
   abstract release(entries: readonly ClaimedOutboxEntry[]): Promise<void>;
   abstract countByTopicAndStatus(): Promise<OutboxStatusCount[]>;
+  /** Deletes up to `limit` delivered rows delivered more than `olderThanMs` ago, oldest first; returns how many. */
+  abstract pruneDelivered(olderThanMs: number, limit: number): Promise<number>;
 }

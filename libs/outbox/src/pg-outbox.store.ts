@@ -72,6 +72,16 @@ const BURY_SQL = `
   ON CONFLICT (id) DO NOTHING
   RETURNING id`;
 
+// Oldest delivered rows first, through the partial index IDX_outbox_delivered_at; rows another pruner is deleting
+// are skipped, so two replicas pruning at once split the work.
+export const PRUNE_SQL = `
+  DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox
+    WHERE status = 'delivered' AND delivered_at < now() - ($1::bigint * interval '1 millisecond')
+    ORDER BY delivered_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)`;
+
 export class PgOutboxStore extends OutboxStore {
   constructor(private readonly dataSource: DataSource) {
     super();
@@ -141,6 +151,11 @@ export class PgOutboxStore extends OutboxStore {
       status: r.status,
       count: Number(r.count),
     }));
+  }
+
+  async pruneDelivered(olderThanMs: number, limit: number): Promise<number> {
+    const { affected } = await this.run(PRUNE_SQL, [olderThanMs, limit]);
+    return affected ?? 0;
   }
 
   private async run(sql: string, parameters: unknown[]): Promise<QueryResult> {

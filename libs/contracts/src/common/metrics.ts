@@ -23,6 +23,7 @@ export const MetricName = {
   OutboxOldestPendingAge: 'pancha_outbox_oldest_pending_age_seconds',
   OutboxDeliveries: 'pancha_outbox_deliveries_total',
   OutboxDeliveryLatency: 'pancha_outbox_delivery_latency_seconds',
+  OutboxPruned: 'pancha_outbox_pruned_total',
   // Event router (Core).
   RouterEventsReceived: 'pancha_router_events_received_total',
   RouterDecisions: 'pancha_router_decisions_total',

@@ -24,6 +24,7 @@ export interface InMemoryOutboxRow {
   lockedUntil: number | null;
   lease: string | null;
   lastError: string | null;
+  deliveredAt: number | null;
 }
 
 /**
@@ -39,7 +40,7 @@ export class InMemoryOutboxStore extends OutboxStore {
   /** When set, claim() rejects with it (simulates the database being unreachable). */
   failClaimsWith?: Error;
   /** Statements run, by kind (the relay's round-trip budget). */
-  readonly statements = { claim: 0, renew: 0, settle: 0, bury: 0, release: 0 };
+  readonly statements = { claim: 0, renew: 0, settle: 0, bury: 0, release: 0, prune: 0 };
   private seq = 0;
 
   /** Mirrors INSERT … ON CONFLICT (topic, message_key) DO NOTHING; returns whether a row was added. */
@@ -66,6 +67,7 @@ export class InMemoryOutboxStore extends OutboxStore {
       status: 'pending',
       attempts: 0,
       nextAttemptAt: this.now,
+      deliveredAt: null,
       lockedUntil: null,
       lease: null,
       lastError: null,
@@ -138,6 +140,7 @@ export class InMemoryOutboxStore extends OutboxStore {
       row.lease = null;
       if (transition.kind === 'delivered') {
         row.status = 'delivered';
+        row.deliveredAt = this.now;
       } else {
         row.lastError = transition.error;
         row.nextAttemptAt = this.now + transition.delayMs;
@@ -174,6 +177,16 @@ export class InMemoryOutboxStore extends OutboxStore {
       counts.set(key, entry);
     }
     return [...counts.values()];
+  }
+
+  async pruneDelivered(olderThanMs: number, limit: number): Promise<number> {
+    this.statements.prune++;
+    const old = [...this.rows.values()]
+      .filter((row) => row.status === 'delivered' && row.deliveredAt !== null && row.deliveredAt < this.now - olderThanMs)
+      .sort((a, b) => (a.deliveredAt as number) - (b.deliveredAt as number))
+      .slice(0, limit);
+    for (const row of old) this.rows.delete(row.id);
+    return old.length;
   }
 
   /** Earliest time a row of `topics` becomes claimable, or undefined when none will (without new rows). */
