@@ -17,6 +17,10 @@ import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
 
+// Per test: the root config's 30 s (a project's own testTimeout is ignored when every project runs) is no more than
+// one of the polls below may take on a busy machine, as in the other stack e2e suites.
+jest.setTimeout(300_000);
+
 const ROOT = path.resolve(__dirname, '../../..');
 const SERVICES: ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor'];
 const NATS_URL = testNatsUrl();
@@ -118,11 +122,19 @@ describeNats('the Pancha stack over NATS JetStream, end to end', () => {
 
   it('one trace holds all four services; every consumer span hangs under its producer publish span', async () => {
     const subject = (topic: string) => `${stream.settings.subjectPrefix}.${topic}`;
-    const spans = await poll('the consumer spans of Bucket and Karma', async () => {
+    // Spans arrive in batches, children often before their parents: wait until every parent a span names has
+    // arrived too (and the executor's server span), not only until the consumer spans are there.
+    const spans = await poll('the consumer spans of Bucket and Karma, every parent present', async () => {
       const mine = receiver.spans().filter((s) => s.traceId === accepted.trace_id);
       const services = new Set(mine.map((s) => s.serviceName));
+      const ids = new Set(mine.map((s) => s.spanId));
       const consumers = mine.filter((s) => s.kind === SpanKind.CONSUMER && s.name.endsWith(' process'));
-      return SERVICES.every((s) => services.has(s)) && consumers.length >= 4 ? mine : undefined;
+      const complete =
+        SERVICES.every((s) => services.has(s)) &&
+        consumers.length >= 4 &&
+        mine.some((s) => s.serviceName === 'workflow-executor' && s.kind === SpanKind.SERVER) &&
+        mine.every((s) => !s.parentSpanId || ids.has(s.parentSpanId));
+      return complete ? mine : undefined;
     });
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const roots = spans.filter((s) => !s.parentSpanId);

@@ -15,6 +15,10 @@ import { startStack, RunningStack } from '@pancha/stack';
 
 type Receiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
 
+// Per test: the root config's 30 s (a project's own testTimeout is ignored when every project runs) is no more than
+// one of the polls below may take on a busy machine, as in the other stack e2e suites.
+jest.setTimeout(300_000);
+
 const ROOT = path.resolve(__dirname, '../../..');
 const SERVICES: ServiceName[] = ['karma', 'bucket', 'core', 'workflow-executor'];
 

@@ -32,7 +32,7 @@ module.exports = definePlugin({
 });`,
   'throws-at-load.js': `throw new Error('boom at load');`,
   'not-a-plugin.js': `module.exports = { name: 'Bad Name', version: 'x' };`,
-  'hangs.js': `module.exports = { name: 'hangs', version: '1.0.0', execute: () => { for (;;) {} } };`,
+  'hangs.js': `module.exports = { name: 'hangs', version: '1.0.0', execute: (ctx) => { ctx.logger.info('spinning'); for (;;) {} } };`,
   'hogs.js': `module.exports = { name: 'hogs', version: '1.0.0', execute: () => { const keep = []; for (;;) keep.push(new Array(1e5).fill({ x: Math.random() })); } };`,
   'sneaky.js': `module.exports = { name: 'sneaky', version: '1.0.0', execute: (ctx, input) => {
     if (input.how === 'require') return require(${JSON.stringify(path.join(executorDir, 'internals.js'))});
@@ -98,8 +98,12 @@ describe('PluginHost.execute', () => {
 
   it('a plugin that hangs is stopped when the step’s signal aborts; its worker ends', async () => {
     const abort = new AbortController();
-    const pending = run('hangs.js', {}, { signal: abort.signal });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Abort once the plugin is spinning (its log line is out before the loop), not after a fixed pause: on a busy
+    // machine the worker may not have loaded yet, and the abort would stop a load instead of a hanging plugin.
+    let spinning!: () => void;
+    const started = new Promise<void>((resolve) => (spinning = resolve));
+    const pending = run('hangs.js', {}, { signal: abort.signal, log: (_level, message) => message === 'spinning' && spinning() });
+    await started;
     abort.abort();
     expect(await pending).toEqual({ ok: false, error: expect.objectContaining({ code: 'cancelled' }) });
     await waitFor(() => host.busyWorkers === 0);

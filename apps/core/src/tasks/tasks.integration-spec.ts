@@ -499,7 +499,10 @@ describe('dispatches delivered together (POST /api/workflow/execute-batch)', () 
 
   beforeAll(async () => {
     // One relay worker: while it waits on the executor, the tasks accepted meanwhile queue up and go out together.
-    core = await startCore({ OUTBOX_CONCURRENCY: '1' });
+    // The executor holds that first call until the test has submitted the others; at the default WORKFLOW_TIMEOUT
+    // (2 s) a busy machine can take longer than that to accept four tasks, and Core would give up on the held call
+    // and send the ones queued so far without the rest. Nothing here waits for a timeout, so the test allows a long one.
+    core = await startCore({ OUTBOX_CONCURRENCY: '1', WORKFLOW_TIMEOUT: '30', OUTBOX_DELIVERY_TIMEOUT_MS: '40000' });
   });
 
   afterAll(async () => {

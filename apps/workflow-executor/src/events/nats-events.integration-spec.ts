@@ -83,7 +83,8 @@ describe('executor events over JetStream', () => {
         filter_subject: `${stream.settings.subjectPrefix}.${service}.>`,
         ack_policy: AckPolicy.Explicit,
       });
-      const msg = await (await stream.nc.jetstream().consumers.get(stream.settings.stream, service)).next({ expires: 10_000 });
+      // The relay publishes after the execute call has answered: a ceiling for a busy machine (eventually's), not a pace.
+      const msg = await (await stream.nc.jetstream().consumers.get(stream.settings.stream, service)).next({ expires: 20_000 });
       if (!msg) throw new Error(`nothing published for ${service}`);
       msg.ack();
       return msg;
