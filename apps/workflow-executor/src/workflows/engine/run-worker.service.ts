@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { type Context, SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, useKeyedPlans } from '@pancha/service-kit';
 import { extractTraceContext, getTracer } from '@pancha/trace-context';
 import {
   type ActionCommand,
@@ -83,6 +83,9 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly rounds = new GroupCommit<RoundWrite, void>(
     (writes) =>
       this.store.dataSource.transaction(async (manager) => {
+        // Every statement of a round finds its rows by key: plan each once per connection (useKeyedPlans), not at every
+        // execution, which cost as much as running the round statement.
+        await useKeyedPlans(manager);
         // Run rows are locked in run_id order, the order lease renewal locks them in (RunStore.renew): in arrival
         // order a group and a renewal could each hold a row the other waits for, and PostgreSQL broke the deadlock
         // by failing one of them (renewals failed that way under load until leases lapsed).
