@@ -220,8 +220,12 @@ describe('workflow engine on PostgreSQL', () => {
       .map((r) => (r.body as { event_data?: { run_id?: string; event_type?: string; actor?: string } }).event_data)
       .find((e) => e?.run_id === runId && e.event_type === 'workflow.started');
     expect(started?.actor).toBe('bhiv_core');
-    const karma = h.karma.requests.filter((r) => JSON.stringify(r.body).includes(runId));
-    expect(karma).toHaveLength(1);
+    // Karma's event goes on its own outbox topic: its delivery is not ordered with Bucket's, so wait for it too.
+    const karma = await eventually(() => {
+      const scored = h.karma.requests.filter((r) => JSON.stringify(r.body).includes(runId));
+      expect(scored).toHaveLength(1);
+      return scored;
+    });
     expect(karma[0].body).toMatchObject({ type: 'life_event', data: { action: 'workflow_success', user_id: 'u1' } });
   });
 

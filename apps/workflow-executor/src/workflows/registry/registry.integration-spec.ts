@@ -35,10 +35,13 @@ describe('workflow registry', () => {
     const again = await h.call('POST', '/api/workflows/reload');
     expect(again.status).toBe(201);
     expect(again.body).toMatchObject({ registered: [], unchanged: 1 });
-    const registered = h.bucket.requests
-      .map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data)
-      .filter((e) => e?.event_type === 'workflow.registered' && e.workflow === 'greet');
-    expect(registered).toEqual([expect.objectContaining({ version: '1.0.0', content_hash: row.content_hash })]);
+    // The Bucket event travels through the executor's outbox after the registration commits: wait for its delivery.
+    await eventually(() => {
+      const registered = h.bucket.requests
+        .map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data)
+        .filter((e) => e?.event_type === 'workflow.registered' && e.workflow === 'greet');
+      expect(registered).toEqual([expect.objectContaining({ version: '1.0.0', content_hash: row.content_hash })]);
+    });
   });
 
   it('refuses other content under a registered version; the registered one keeps serving', async () => {
