@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import type { DataSource } from 'typeorm';
 import { OutboxPruner, PRUNE_BATCH } from './outbox-pruner.service';
 import { PgOutboxStore, PRUNE_SQL } from './pg-outbox.store';
-import { openOutboxDataSource } from './testing/outbox-test-kit';
+import { openOutboxDataSource, outboxPagesRead } from './testing/outbox-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -87,11 +87,9 @@ describe('outbox pruner', () => {
     const runner = dataSource.createQueryRunner();
     await runner.startTransaction();
     try {
-      // The backend's counters not yet flushed to the statistics include its earlier statements: count the difference.
-      const pagesRead = async () => (await runner.query(`SELECT pg_stat_get_xact_blocks_fetched('outbox'::regclass)::int AS n`))[0].n as number;
-      const before = await pagesRead();
+      const before = await outboxPagesRead(runner);
       const result = await runner.query(PRUNE_SQL, [168 * 3_600_000, PRUNE_BATCH], true);
-      const read = (await pagesRead()) - before;
+      const read = (await outboxPagesRead(runner)) - before;
       expect(result.affected).toBe(20);
       // Each deleted row's page, found through the index and again by id (about three reads a row: 302 for 100 rows
       // here), not the table: without the index the same statement read 924 pages of this 624-page table.

@@ -5,7 +5,7 @@
 import { Logger } from '@nestjs/common';
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import type { DataSource } from 'typeorm';
-import { openOutboxDataSource, recordingHandler, relayOn } from './testing/outbox-test-kit';
+import { openOutboxDataSource, outboxPagesRead, recordingHandler, relayOn } from './testing/outbox-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -111,12 +111,9 @@ describe('outbox relay round trips', () => {
     const runner = dataSource.createQueryRunner();
     await runner.startTransaction();
     try {
-      // The backend's counters not yet flushed to the statistics include its earlier statements: count the difference.
-      const pagesRead = async () =>
-        (await runner.query(`SELECT pg_stat_get_xact_blocks_fetched('outbox'::regclass)::int AS n`))[0].n as number;
-      const before = await pagesRead();
+      const before = await outboxPagesRead(runner);
       const claimed: { seq: string }[] = await runner.query(`SELECT seq FROM outbox_claim(50, 30000, ARRAY['t'], gen_random_uuid())`);
-      const pages = (await pagesRead()) - before;
+      const pages = (await outboxPagesRead(runner)) - before;
       // The 50 earliest rows.
       const [{ first }] = await runner.query(`SELECT min(seq)::int AS first FROM outbox`);
       expect(claimed.map((r) => Number(r.seq)).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => first + i));

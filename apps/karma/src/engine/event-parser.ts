@@ -35,7 +35,6 @@ export type ParsedKarmaEvent =
   | (ParsedBase & { type: KarmaEventType.DeathEvent })
   | (ParsedBase & { type: KarmaEventType.StatsRequest });
 
-
 function oneOf(field: string, allowed: readonly string[]): FieldError {
   return { field, messages: [`${field} must be one of: ${allowed.join(', ')}`] };
 }

@@ -1,4 +1,4 @@
-import { DataSource, type Logger as TypeOrmLogger } from 'typeorm';
+import { DataSource, type Logger as TypeOrmLogger, type QueryRunner } from 'typeorm';
 import type { OutboxHandler, OutboxMessage } from '../outbox-handler.interface';
 import { OutboxRelay } from '../outbox-relay.service';
 import type { OutboxOptions } from '../outbox.options';
@@ -40,6 +40,15 @@ export async function openOutboxDataSource(url: string, statements?: string[]): 
     logger,
   });
   return dataSource.initialize();
+}
+
+/**
+ * Heap pages of `outbox` the runner's transaction has read so far. These are the backend's own counters, not yet
+ * flushed to the statistics and including its earlier statements: compare two readings.
+ */
+export async function outboxPagesRead(runner: QueryRunner): Promise<number> {
+  const [{ n }] = (await runner.query(`SELECT pg_stat_get_xact_blocks_fetched('outbox'::regclass)::int AS n`)) as { n: number }[];
+  return n;
 }
 
 export interface RecordingHandler {
