@@ -124,4 +124,35 @@ describe('outbox relay round trips', () => {
       await runner.release();
     }
   });
+
+  it('a connection that first claimed from an empty table still reads only its batch of a large keyed backlog', async () => {
+    // outbox_claim keeps one plan per connection. Made on an empty, unanalysed table, a plan left to the statistics
+    // could scan the table for the ordering-key check (or sort it) and keep doing so at any size; the function allows
+    // only the index walk.
+    await dataSource.query(`TRUNCATE outbox`);
+    const runner = dataSource.createQueryRunner();
+    try {
+      for (let i = 0; i < 8; i++) {
+        await expect(runner.query(`SELECT seq FROM outbox_claim(50, 30000, ARRAY['t'], gen_random_uuid())`)).resolves.toEqual([]);
+      }
+      // 20,000 pending rows on 2,000 ordering keys, and as many delivered rows.
+      await dataSource.query(`
+        INSERT INTO outbox (id, topic, message_key, ordering_key, payload, status, delivered_at)
+        SELECT gen_random_uuid(), 't', 'p' || i, 'k' || (i % 2000), '{}',
+               CASE WHEN i <= 20000 THEN 'delivered' ELSE 'pending' END, CASE WHEN i <= 20000 THEN now() END
+        FROM generate_series(1, 40000) AS i`);
+      await runner.startTransaction();
+      const before = await outboxPagesRead(runner);
+      const claimed: { seq: string }[] = await runner.query(`SELECT seq FROM outbox_claim(50, 30000, ARRAY['t'], gen_random_uuid())`);
+      const pages = (await outboxPagesRead(runner)) - before;
+      // The first row of each of the first 50 keys: the 50 earliest pending rows, each key's first.
+      const [{ first }] = await runner.query(`SELECT min(seq)::int AS first FROM outbox WHERE status = 'pending'`);
+      expect(claimed.map((r) => Number(r.seq)).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => first + i));
+      // A scan would read the table's 604 pages and more; the claim reads its 50 rows, about 360 page reads.
+      expect(pages).toBeLessThan(500);
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      await runner.release();
+    }
+  });
 });

@@ -127,7 +127,20 @@ describe('outbox over PostgreSQL', () => {
       expect(drift.upQueries.map((q) => q.query)).toEqual([]);
       const [{ claim }] = await dataSource.query(`SELECT to_regprocedure('outbox_claim(int, int, text[], uuid)')::text AS claim`);
       expect(claim).toBe('outbox_claim(integer,integer,text[],uuid)');
-      for (let i = 0; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
+      const claimFunction = async () =>
+        (await dataSource.query(
+          `SELECT l.lanname AS language, p.proconfig AS config FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'outbox_claim'`,
+        )) as { language: string; config: string[] }[];
+      await expect(claimFunction()).resolves.toEqual([
+        {
+          language: 'plpgsql',
+          config: ['enable_sort=off', 'enable_seqscan=off', 'enable_hashjoin=off', 'enable_mergejoin=off', 'plan_cache_mode=force_generic_plan'],
+        },
+      ]);
+      // The last migration's down puts the SQL function back.
+      await dataSource.undoLastMigration();
+      await expect(claimFunction()).resolves.toEqual([{ language: 'sql', config: ['enable_sort=off'] }]);
+      for (let i = 1; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
       const left: unknown[] = await dataSource.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ('outbox', 'outbox_dead_letter')`,
       );

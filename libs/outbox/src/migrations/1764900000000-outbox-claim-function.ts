@@ -11,17 +11,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * choices for this one statement (the ordered index scan is the only order left), whatever the statistics say.
  * SECURITY INVOKER (the default): the caller's privileges on `outbox` apply, as for the statement it replaces.
  */
-export class OutboxClaimFunction1764900000000 implements MigrationInterface {
-  name = 'OutboxClaimFunction1764900000000';
-
-  public async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`
-      CREATE FUNCTION outbox_claim(batch int, lease_ms int, claim_topics text[], lease uuid)
-      RETURNS TABLE (id uuid, seq text, topic varchar, message_key varchar, ordering_key varchar, payload jsonb,
-                     headers jsonb, attempts int, created_at timestamptz)
-      LANGUAGE sql VOLATILE
-      SET enable_sort = off
-      AS $$
+/** The claim (outbox_claim's body): the earliest due, unleased rows of the topics whose ordering key is free. */
+export const CLAIM_QUERY = `
         WITH picked AS (
           SELECT c.id FROM outbox c
           WHERE c.status = 'pending' AND c.next_attempt_at <= now()
@@ -36,8 +27,26 @@ export class OutboxClaimFunction1764900000000 implements MigrationInterface {
         )
         UPDATE outbox o SET locked_until = now() + (lease_ms * interval '1 millisecond'), lease_token = lease
         FROM picked WHERE o.id = picked.id
-        RETURNING o.id, o.seq::text, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at
-      $$`);
+        RETURNING o.id, o.seq::text, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
+
+/** outbox_claim's signature and result, one text for this migration and the ones that replace its body. */
+export const CLAIM_FUNCTION = `outbox_claim(batch int, lease_ms int, claim_topics text[], lease uuid)
+      RETURNS TABLE (id uuid, seq text, topic varchar, message_key varchar, ordering_key varchar, payload jsonb,
+                     headers jsonb, attempts int, created_at timestamptz)`;
+
+/** The function this migration creates (the next one replaces it, and its down puts this one back). */
+export const SQL_CLAIM_FUNCTION = `FUNCTION ${CLAIM_FUNCTION}
+      LANGUAGE sql VOLATILE
+      SET enable_sort = off
+      AS $$
+${CLAIM_QUERY}
+      $$`;
+
+export class OutboxClaimFunction1764900000000 implements MigrationInterface {
+  name = 'OutboxClaimFunction1764900000000';
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`CREATE ${SQL_CLAIM_FUNCTION}`);
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {

@@ -2,6 +2,7 @@ import { CreateOutbox1763700000000 } from './1763700000000-create-outbox';
 import { OutboxOrderAndRenewableLeases1764000000000 } from './1764000000000-outbox-order-and-renewable-leases';
 import { OutboxClaimFunction1764900000000 } from './1764900000000-outbox-claim-function';
 import { OutboxDeliveredRetention1765000000000 } from './1765000000000-outbox-delivered-retention';
+import { OutboxClaimPlannedOnce1765100000000 } from './1765100000000-outbox-claim-planned-once';
 
 /** Add to the app's DataSource `migrations` (never synchronize). */
 export const OUTBOX_MIGRATIONS = [
@@ -9,4 +10,5 @@ export const OUTBOX_MIGRATIONS = [
   OutboxOrderAndRenewableLeases1764000000000,
   OutboxClaimFunction1764900000000,
   OutboxDeliveredRetention1765000000000,
+  OutboxClaimPlannedOnce1765100000000,
 ];
