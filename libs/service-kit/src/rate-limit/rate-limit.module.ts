@@ -21,8 +21,8 @@ export class RateLimitModule {
       module: RateLimitModule,
       imports: [
         ThrottlerModule.forRootAsync({
-          useFactory: () => ({
-            storage: RateLimitStorage.create(config),
+          useFactory: async () => ({
+            storage: await RateLimitStorage.create(config),
             throttlers: anonymous
               ? [{ name: ANONYMOUS_THROTTLER, limit: config.RATE_LIMIT_ANONYMOUS_LIMIT, ttl: config.RATE_LIMIT_ANONYMOUS_WINDOW_MS }]
               : [],

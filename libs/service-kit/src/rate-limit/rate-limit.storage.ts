@@ -3,6 +3,8 @@ import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis'
 import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
 import Redis from 'ioredis';
 
+const CONNECT_TIMEOUT_MS = 2000;
+
 type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 export interface RateLimitStorageSettings {
@@ -28,18 +30,34 @@ export class RateLimitStorage implements ThrottlerStorage, OnApplicationShutdown
     private readonly redis?: Redis,
   ) {}
 
-  static create(settings: RateLimitStorageSettings): RateLimitStorage {
+  /**
+   * Resolves once Redis is ready, or has refused the first connection, or CONNECT_TIMEOUT_MS has passed: the
+   * service then starts listening. Without the wait, every hit in the first moments after a start was uncounted
+   * (commands never queue, and the connection was still being made), so a replica that had just started let a
+   * burst through whole.
+   */
+  static async create(settings: RateLimitStorageSettings): Promise<RateLimitStorage> {
     if (!settings.REDIS_URL) return new RateLimitStorage(new ThrottlerStorageService());
     const redis = new Redis(settings.REDIS_URL, {
       keyPrefix: settings.RATE_LIMIT_KEY_PREFIX,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 1000,
-      connectTimeout: 2000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
     });
     const storage = new RateLimitStorage(new ThrottlerStorageRedisService(redis), redis);
+    const settled = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CONNECT_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once('ready', done);
+      redis.once('error', done);
+    });
     redis.on('error', (error: Error) => storage.degraded(error));
     redis.on('ready', () => storage.recovered());
+    await settled;
     return storage;
   }
 
