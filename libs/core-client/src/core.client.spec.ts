@@ -25,6 +25,21 @@ beforeAll(async () => {
         res.end(JSON.stringify({ task_id: 't-1', trace_id: 'a'.repeat(32), decision: 'workflow', status: 'dispatching' }));
         return;
       }
+      if (req.url === '/events/batch') {
+        // A Core with the batch route: each event answered on its own.
+        const { events } = JSON.parse(body) as { events: { body: { id: string; type?: string } }[] };
+        res.statusCode = 200;
+        res.end(
+          JSON.stringify({
+            results: events.map(({ body: event }) =>
+              event.type
+                ? { status: 202, body: { event_id: event.id, trace_id: 'b'.repeat(32), runs: [], skipped: [], deferred: [] } }
+                : { status: 422, body: { code: 'event_invalid', message: 'invalid event: type', trace_id: null, errors: [{ field: 'type', messages: ['x'] }] } },
+            ),
+          }),
+        );
+        return;
+      }
       res.statusCode = 404;
       res.end(JSON.stringify({ code: 'task_not_found', message: 'no task', trace_id: null }));
     });
@@ -59,5 +74,17 @@ describe('CoreClient', () => {
     const missing = await client.task('0b7e1a52-5f0e-4c1c-9a55-1f1d3f2a9c11').catch((e: unknown) => e);
     expect(missing).toMatchObject({ status: 404, code: 'task_not_found' });
     expect(seen.at(-1)?.url).toBe('/tasks/0b7e1a52-5f0e-4c1c-9a55-1f1d3f2a9c11');
+  });
+
+  it('publishes a batch of events in one POST /events/batch and answers each event on its own', async () => {
+    const before = seen.length;
+    const results = await client.publishEvents([
+      { body: { id: 'e-1', type: 'karma.role_changed', data: { user_id: 'u', role: 'mentor' } }, traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01` },
+      { body: { id: 'e-2', data: {} } as never },
+    ]);
+    expect(seen.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual(['POST /events/batch']);
+    expect(JSON.parse(seen.at(-1)?.body ?? '').events[0]).toMatchObject({ body: { id: 'e-1' }, traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01` });
+    expect(results[0]).toEqual({ ok: true, data: expect.objectContaining({ event_id: 'e-1' }) });
+    expect(results[1]).toMatchObject({ ok: false, error: { status: 422, code: 'event_invalid', retryable: false } });
   });
 });

@@ -1,5 +1,15 @@
-import type { CoreTaskView, EventAccepted, EventBatchAccepted, HandleTaskAccepted, HandleTaskRequest, HealthResponse, PublishEventRequest } from '@pancha/contracts';
-import { HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
+import {
+  CORE_EVENTS_BATCH_ROUTE,
+  type CoreTaskView,
+  type EventAccepted,
+  type EventBatchAccepted,
+  type EventBatchItem,
+  type HandleTaskAccepted,
+  type HandleTaskRequest,
+  type HealthResponse,
+  type PublishEventRequest,
+} from '@pancha/contracts';
+import { type BatchCallResult, HttpServiceClient, type ServiceClientOptions } from '@pancha/http-client';
 
 /**
  * Typed client of Core (port 8002). Non-2xx replies are thrown as ServiceCallError (422 validation_failed,
@@ -28,6 +38,14 @@ export class CoreClient extends HttpServiceClient {
   async publishEvent(body: PublishEventRequest | PublishEventRequest[]): Promise<EventAccepted | EventBatchAccepted> {
     const res = await this.request<EventAccepted | EventBatchAccepted>({ method: 'POST', url: '/events', data: body });
     return res.data;
+  }
+
+  /**
+   * POST /events/batch: each event with its own trace, answered on its own (one refused event fails alone); against a
+   * Core without the route, one POST /events per event.
+   */
+  publishEvents(items: readonly EventBatchItem<PublishEventRequest>[]): Promise<BatchCallResult<EventAccepted>[]> {
+    return this.requestBatch(CORE_EVENTS_BATCH_ROUTE, items, (body) => this.publishEvent(body));
   }
 
   async health(): Promise<HealthResponse> {

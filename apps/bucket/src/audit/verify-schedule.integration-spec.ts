@@ -4,7 +4,7 @@
  * real timer and a short interval; every wait is on a condition.
  */
 import type { INestApplication } from '@nestjs/common';
-import { ChainFault } from '@pancha/contracts';
+import { ChainFault, CORE_EVENTS_BATCH_ROUTE } from '@pancha/contracts';
 import { createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { bootBucket, tamperChain as tamper, writeCoreEvents } from '../testing/bucket-test-app';
@@ -37,7 +37,7 @@ interface OutboxRow {
 
 describe('scheduled chain verification (real PostgreSQL, outbox to a stand-in Core)', () => {
   let keys: TestKeys;
-  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
+  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } })).speaksBatch(CORE_EVENTS_BATCH_ROUTE, '/events');
 
   /** Bucket on `db`, which the test drops: several boots share one database here. */
   const boot = async (db: TestDatabase, env: Record<string, string>, timer?: VerifyTimer) =>

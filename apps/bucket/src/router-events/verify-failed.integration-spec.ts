@@ -1,4 +1,4 @@
-import { ChainFault, RequesterId } from '@pancha/contracts';
+import { ChainFault, CORE_EVENTS_BATCH_ROUTE, RequesterId } from '@pancha/contracts';
 import { eventually, StandInServer, type ServiceWithDatabase } from '@pancha/testing';
 import request from 'supertest';
 import { bootBucket, tamperChain, writeCoreEvents } from '../testing/bucket-test-app';
@@ -14,7 +14,7 @@ interface OutboxRow {
 
 describe('audit.verify_failed (real PostgreSQL, outbox to a stand-in Core)', () => {
   let bucket: ServiceWithDatabase;
-  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
+  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } })).speaksBatch(CORE_EVENTS_BATCH_ROUTE, '/events');
 
   const get = async (url: string) => request(bucket.url).get(url).set('authorization', `Bearer ${await bucket.keys.mint(RequesterId.Core, 'bucket')}`);
   const outboxRows = (): Promise<OutboxRow[]> => bucket.dataSource.query(`SELECT message_key, topic, status, payload FROM outbox ORDER BY seq`);

@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { EVENT_LIMITS, type EventAccepted, type EventBatchAccepted, type FieldError } from '@pancha/contracts';
+import { EVENT_LIMITS, type EventAccepted, type EventBatchAccepted, type EventBatchItem, type EventBatchOutcome, type FieldError } from '@pancha/contracts';
 import { PolicyService, type VerifiedRequester } from '@pancha/governance';
-import { DomainException } from '@pancha/service-kit';
+import { answerEachItemWith, DomainException } from '@pancha/service-kit';
 import { batchTooLarge, EventErrorCode, invalidEvents, readEvent } from './event-intake';
 import { type AcceptedEvent, EventRouterService } from './event-router.service';
 import { EventSchemasService } from './event-schemas.service';
@@ -27,19 +27,49 @@ export class EventPublishService {
     const errors: FieldError[] = [];
     const events: AcceptedEvent[] = [];
     raws.forEach((raw, i) => {
-      const at = batch ? `[${i}].` : '';
-      const event = readEvent(raw, at, errors, now);
-      if (!event) return;
-      for (const problem of this.schemas.validate(event.type, event.data)) errors.push({ ...problem, field: `${at}${problem.field}` });
-      events.push(event);
+      const event = this.read(raw, batch ? `[${i}].` : '', errors, now);
+      if (event) events.push(event);
     });
     if (errors.length > 0) throw invalidEvents(errors);
+    this.mayPublish(events, requester);
+    // Side by side: a batch's events join one commit, evaluated in the batch's order.
+    const answers = await Promise.all(events.map((event) => this.router.route(event, requester)));
+    return batch ? { events: answers } : answers[0];
+  }
+
+  /**
+   * The pillars' batches (POST /events/batch, their outboxes' event hops): each event answered as `POST /events` would
+   * answer it alone (202, or the 422 / 403 that names its problem), so one bad event never fails its neighbours; the
+   * accepted ones join one commit like the events of any concurrent requests.
+   */
+  publishEach(items: readonly EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchOutcome<EventAccepted>[]> {
+    const now = new Date();
+    const readOne = (raw: unknown): AcceptedEvent => {
+      const errors: FieldError[] = [];
+      const event = this.read(raw, '', errors, now);
+      if (!event || errors.length > 0) throw invalidEvents(errors);
+      this.mayPublish([event], requester);
+      return event;
+    };
+    return answerEachItemWith(items, readOne, 'POST /events', async (event) => {
+      const body = await this.router.route(event, requester);
+      return { status: HttpStatus.ACCEPTED, body, ...(body.replayed ? { replayed: true } : {}) };
+    });
+  }
+
+  /** The event's shape and its type's schema; each problem is added to `errors` with its field under `at`. */
+  private read(raw: unknown, at: string, errors: FieldError[], now: Date): AcceptedEvent | undefined {
+    const event = readEvent(raw, at, errors, now);
+    if (!event) return undefined;
+    for (const problem of this.schemas.validate(event.type, event.data)) errors.push({ ...problem, field: `${at}${problem.field}` });
+    return event;
+  }
+
+  /** 403 naming every type among `events` the requester may not publish. */
+  private mayPublish(events: readonly AcceptedEvent[], requester: VerifiedRequester): void {
     const forbidden = [...new Set(events.map((e) => e.type).filter((type) => !this.policy.mayPublish(requester.id, type)))];
     if (forbidden.length > 0) {
       throw new DomainException(HttpStatus.FORBIDDEN, EventErrorCode.PublishForbidden, `requester ${requester.id} may not publish ${forbidden.join(', ')}`);
     }
-    // Side by side: a batch's events join one commit, evaluated in the batch's order.
-    const answers = await Promise.all(events.map((event) => this.router.route(event, requester)));
-    return batch ? { events: answers } : answers[0];
   }
 }

@@ -1,6 +1,6 @@
 // The event router on Core's public port: the real app on PostgreSQL, a stand-in executor serving the catalog and
 // taking run starts, a stand-in Bucket taking the audit entries.
-import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
+import { CORE_EVENTS_BATCH_ROUTE, RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import { bootService, createTestDatabase, createTestKeys, holdTable, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
@@ -234,6 +234,54 @@ describe('Core event router', () => {
         expect(view.body.decisions.find((d: { trigger: string }) => d.trigger === 'quiet')).toMatchObject({ outcome: 'skipped', reason: 'debounced' });
       }
       expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE workflow = 'kpi-watch' AND inputs->>'value' IN ('1', '2', '3')`)).toBe(1);
+    });
+  });
+
+  describe('POST /events/batch (the pillars\' outboxes)', () => {
+    const batch = (events: unknown[], who: RequesterId | 'anonymous' = RequesterId.Karma) => as(who, 'POST', CORE_EVENTS_BATCH_ROUTE, { events });
+
+    it('answers each event as POST /events would alone: a bad or forbidden event fails alone, the others are routed', async () => {
+      const res = await batch([
+        { body: { id: 'kb-1', type: 'karma.role_changed', data: { user_id: 'u-b1', role: 'mentor' } } },
+        { body: { id: 'kb-2', type: 'karma.role_changed', data: { user_id: 'u-b2' } } },
+        { body: { id: 'kb-3', type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } } },
+        { body: 'not an event' },
+        { body: { id: 'kb-5', type: 'karma.role_changed', data: { user_id: 'u-b5', role: 'steward' } } },
+      ]);
+      expect(res.status).toBe(200);
+      expect(res.body.results.map((r: { status: number }) => r.status)).toEqual([202, 422, 403, 422, 202]);
+      expect(res.body.results[0].body).toMatchObject({ event_id: 'kb-1', runs: [], skipped: [] });
+      expect(res.body.results[1].body).toMatchObject({ code: 'event_invalid', errors: [expect.objectContaining({ field: 'data.role' })] });
+      expect(res.body.results[2].body).toMatchObject({ code: 'publish_forbidden', message: expect.stringContaining('kpi.metric_updated') });
+      expect(await count(`SELECT count(*) AS n FROM events WHERE event_id IN ('kb-1', 'kb-2', 'kb-3', 'kb-5')`)).toBe(2);
+      // A redelivery of the batch routes nothing again and says so per event.
+      const again = await batch([{ body: { id: 'kb-1', type: 'karma.role_changed', data: { user_id: 'u-b1', role: 'mentor' } } }]);
+      expect(again.body.results).toEqual([expect.objectContaining({ status: 202, replayed: true, body: expect.objectContaining({ event_id: 'kb-1', replayed: true }) })]);
+      expect(await count(`SELECT count(*) AS n FROM events WHERE event_id = 'kb-1'`)).toBe(1);
+    });
+
+    it('each event continues the trace its item carries, and starts its runs as a single publish would', async () => {
+      const traceIds = ['0af7651916cd43dd8448eb211c80319c', '1bf7651916cd43dd8448eb211c80319d'];
+      const res = await batch(
+        traceIds.map((traceId, i) => ({
+          body: { id: `kb-t${i}`, type: 'test_quality.healing_required', data: { component: `batch-${i}`, severity: 'WARNING' } },
+          traceparent: `00-${traceId}-b7ad6b7169203331-01`,
+        })),
+        RequesterId.Operator,
+      );
+      expect(res.body.results.map((r: { status: number }) => r.status)).toEqual([202, 202]);
+      for (const [i, traceId] of traceIds.entries()) {
+        const accepted = res.body.results[i].body;
+        expect(accepted).toMatchObject({ event_id: `kb-t${i}`, trace_id: traceId, runs: [{ workflow: 'learn' }] });
+        const start = await poll('the start at the executor', async () => startsFor(accepted.runs[0].run_id)[0]);
+        expect(start.body).toMatchObject({ trace_id: traceId, inputs: { component: `batch-${i}` } });
+      }
+    });
+
+    it('refuses a malformed envelope whole (422), and anonymous callers (401)', async () => {
+      expect((await batch([])).status).toBe(422);
+      expect((await as(RequesterId.Karma, 'POST', CORE_EVENTS_BATCH_ROUTE, { events: 'x' })).status).toBe(422);
+      expect((await batch([{ body: { type: 'karma.role_changed', data: { user_id: 'u', role: 'r' } } }], 'anonymous')).status).toBe(401);
     });
   });
 

@@ -6,12 +6,13 @@ import { EventQueriesService } from './event-queries.service';
 import { EventRouterService } from './event-router.service';
 import { EventSchemasService } from './event-schemas.service';
 import { EventsConsumerController } from './events-consumer.controller';
+import { EventsBatchController } from './events-batch.controller';
 import { EventsController } from './events.controller';
 
 /** The event router: POST /events, the decision trail and stats, and the deferred starts it makes later. */
 @Module({
   imports: [WorkflowsModule],
-  controllers: [EventsController, EventsConsumerController],
+  controllers: [EventsController, EventsBatchController, EventsConsumerController],
   providers: [EventSchemasService, EventRouterService, EventPublishService, EventQueriesService, DeferredStartsService],
   exports: [EventRouterService],
 })

@@ -1,4 +1,4 @@
-import { RequesterId } from '@pancha/contracts';
+import { CORE_EVENTS_BATCH_ROUTE, RequesterId } from '@pancha/contracts';
 import { eventually, StandInServer, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
@@ -18,7 +18,7 @@ interface OutboxRow {
 
 describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () => {
   let karma: ServiceWithDatabase;
-  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } }));
+  const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } })).speaksBatch(CORE_EVENTS_BATCH_ROUTE, '/events');
 
   const life = async (user_id: string, action: string, event_id: string = randomUUID()) =>
     request(karma.url)

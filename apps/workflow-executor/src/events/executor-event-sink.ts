@@ -27,10 +27,11 @@ export function executorEventSink(config: WorkflowExecutorConfig): DynamicModule
         [EventTopic.KarmaLifeEvent]: (body: KarmaLifeEventBody) => karma.submitEvent(body),
         [EventTopic.CoreWorkflowEvent]: (body: PublishEventRequest) => core.publishEvent(body),
       },
-      // Bucket's /workflow/write-events and Karma's /v1/events: the relay's batches in one request each.
+      // Bucket's /workflow/write-events, Karma's /v1/events and Core's /events/batch: the relay's batches in one request each.
       batch: {
         [EventTopic.BucketWorkflowEvent]: (items: readonly EventBatchItem<BucketWorkflowEventBody>[]) => bucket.writeEvents('workflow', items),
         [EventTopic.KarmaLifeEvent]: (items: readonly EventBatchItem<KarmaLifeEventBody>[]) => karma.submitEvents(items),
+        [EventTopic.CoreWorkflowEvent]: (items: readonly EventBatchItem<PublishEventRequest>[]) => core.publishEvents(items),
       },
     };
   };

@@ -26,6 +26,13 @@ export const KARMA_EVENTS_ROUTE = '/v1/events';
 export const EXECUTOR_EXECUTE_BATCH_ROUTE = '/api/workflow/execute-batch';
 export const EXECUTOR_RUN_STARTS_ROUTE = '/api/runs/batch';
 
+/**
+ * Core's batch route for the pillars' events (the batch twin of `POST /events` with one event; items:
+ * PublishEventRequest): each event is read, checked against its type's schema and the publisher's right to it, and
+ * routed on its own, so one bad event fails alone (the public array form of `POST /events` refuses a batch whole).
+ */
+export const CORE_EVENTS_BATCH_ROUTE = '/events/batch';
+
 /** Most events one batch request may carry; a longer list is refused whole (422). */
 export const MAX_EVENT_BATCH = 100;
 

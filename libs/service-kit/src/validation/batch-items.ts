@@ -48,13 +48,23 @@ export function answerEachItem<T extends object, R>(
   spanName: string,
   handle: (body: T) => Promise<BatchItemAnswer<R>>,
 ): Promise<EventBatchOutcome<R>[]> {
+  return answerEachItemWith(items, (plain) => validateBatchItem(cls, plain), spanName, handle);
+}
+
+/** answerEachItem for a body read by the route's own reader (`read` throws the 4xx that names what is wrong). */
+export function answerEachItemWith<T, R>(
+  items: readonly EventBatchItem[],
+  read: (plain: unknown) => T | Promise<T>,
+  spanName: string,
+  handle: (body: T) => Promise<BatchItemAnswer<R>>,
+): Promise<EventBatchOutcome<R>[]> {
   return Promise.all(
     items.map((item, index) => {
       const parent = item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active();
       return getTracer().startActiveSpan(spanName, { kind: SpanKind.SERVER, attributes: { 'pancha.batch.index': index } }, parent, async (span) => {
         let outcome: EventBatchOutcome<R>;
         try {
-          outcome = await handle(await validateBatchItem(cls, item.body));
+          outcome = await handle(await read(item.body));
         } catch (error) {
           outcome = batchErrorOutcome(error);
         }

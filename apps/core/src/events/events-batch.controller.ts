@@ -1,0 +1,25 @@
+import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { CORE_EVENTS_BATCH_ROUTE, type EventAccepted, type EventBatchItem, type EventBatchReply, EventBatchRequestDto } from '@pancha/contracts';
+import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { EventPublishService } from './event-publish.service';
+
+@Controller()
+export class EventsBatchController {
+  constructor(private readonly publisher: EventPublishService) {}
+
+  /**
+   * The pillars' outboxes send their events here in batches: the same token and `publish` operation as POST /events;
+   * 200 with one outcome per event, in order, each what `POST /events` would have answered for it alone.
+   */
+  @Post(CORE_EVENTS_BATCH_ROUTE)
+  @HttpCode(HttpStatus.OK)
+  @RequireOperation('publish')
+  async publishBatch(
+    // The envelope is validated; each event on its own by the publisher, so a bad one fails alone.
+    @Body() _envelope: EventBatchRequestDto,
+    @Body('events') events: EventBatchItem[],
+    @Requester() requester: VerifiedRequester,
+  ): Promise<EventBatchReply<EventAccepted>> {
+    return { results: await this.publisher.publishEach(events, requester) };
+  }
+}
