@@ -1,4 +1,4 @@
-import { BUCKET_WRITE_EVENTS_ROUTES, type EventBatchItem, type WriteEventRequest } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, type EventBatchItem, MAX_EVENT_BATCH, type WriteEventRequest } from '@pancha/contracts';
 import { ServiceCallError } from '@pancha/http-client';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -121,6 +121,15 @@ describe('BucketClient.writeEvents', () => {
     const results = await client().writeEvents('core', items('ok', 'bad'));
     expect(seen.map((s) => s.url)).toEqual([BUCKET_WRITE_EVENTS_ROUTES.core, '/core/write-event', '/core/write-event']);
     expect(results.map((r) => r.ok)).toEqual([true, false]);
+  });
+
+  it('splits a batch longer than a receiver takes into batches it takes, answering every event in order', async () => {
+    const long = items(...Array.from({ length: MAX_EVENT_BATCH * 2 + 5 }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? 'bad' : 'ok')));
+    const results = await client().writeEvents('core', long);
+    // The chunks travel side by side, so they may arrive in any order.
+    expect(seen.map((s) => s.url)).toEqual(Array(3).fill(BUCKET_WRITE_EVENTS_ROUTES.core));
+    expect(seen.map((s) => s.body.events?.length ?? 0).sort((a, b) => b - a)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
+    expect(results.map((r, i) => (r.ok ? 'ok' : i))).toEqual(Array.from({ length: long.length }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? i : 'ok')));
   });
 
   it('splits a batch too large for one request body', async () => {

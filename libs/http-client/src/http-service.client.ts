@@ -1,6 +1,6 @@
 import { context } from '@opentelemetry/api';
 import { Pool } from 'undici';
-import { type EventBatchItem, type EventBatchReply, MAX_BODY_BYTES, type ServiceName, type TokenSource } from '@pancha/contracts';
+import { type EventBatchItem, type EventBatchReply, MAX_BODY_BYTES, MAX_EVENT_BATCH, type ServiceName, type TokenSource } from '@pancha/contracts';
 import { extractTraceContext } from '@pancha/trace-context';
 import { isRetryableStatus, ServiceCallError } from './service-call.error';
 
@@ -128,8 +128,8 @@ export abstract class HttpServiceClient {
    * (no answer, 5xx, 429) is thrown, for the caller to retry every item. Falls back to `single` per item, each in
    * the trace its item carries: when the receiver has no batch route (404: an older release, or a 2xx that is not
    * a batch answer; remembered for MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for
-   * good (a 4xx other than 404), so each event still gets its own verdict. A batch too large for one request body
-   * is split.
+   * good (a 4xx other than 404), so each event still gets its own verdict. A batch longer than MAX_EVENT_BATCH, or
+   * too large for one request body, is split.
    */
   protected async requestBatch<B, R>(
     url: string,
@@ -141,6 +141,11 @@ export abstract class HttpServiceClient {
     const route = `${this.origin}${this.basePath}${url}`;
     const missingUntil = missingBatchRoutes.get(route);
     if (missingUntil !== undefined && missingUntil > Date.now()) return this.sendSingly(items, single);
+    if (items.length > MAX_EVENT_BATCH) {
+      // The receivers refuse a longer list whole (422); each chunk of it is a batch they take.
+      const chunks = Array.from({ length: Math.ceil(items.length / MAX_EVENT_BATCH) }, (_, i) => items.slice(i * MAX_EVENT_BATCH, (i + 1) * MAX_EVENT_BATCH));
+      return (await Promise.all(chunks.map((chunk) => this.requestBatch(url, chunk, single, options)))).flat();
+    }
     const json = JSON.stringify({ events: items });
     if (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES) {
       const half = Math.ceil(items.length / 2);

@@ -30,8 +30,9 @@ interface AttemptsRow {
 // what keeps other relays away during the network call, so no transaction stays open while a downstream is
 // slow. A row waits while an earlier row of its ordering key is pending (delivering, backing off, or of a topic
 // only another process handles); enqueue makes "earlier" mean committed earlier (see OutboxService). The statement
-// is the function outbox_claim (migration OutboxClaimFunction1764900000000), which plans it without a sort so
-// the claim reads the pending rows in seq order and stops at the batch whatever the table's statistics say.
+// is the function outbox_claim (migrations OutboxClaimFunction1764900000000 and OutboxClaimPlannedOnce1765100000000),
+// which plans it without a sort so the claim reads the pending rows in seq order and stops at the batch whatever the
+// table's statistics say, once per connection.
 const CLAIM_SQL = `SELECT * FROM outbox_claim($1::int, $2::int, $3::text[], $4::uuid)`;
 
 const RENEW_SQL = `

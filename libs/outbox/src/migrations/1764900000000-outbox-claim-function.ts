@@ -1,16 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/**
- * The relay's claim as a function that plans it without sorts (docs/ARCHITECTURE.md, "Fire-and-forget without loss").
- *
- * The claim wants the earliest due rows in `seq` order, which the pending-only index gives in order, so the scan stops
- * after the batch. While the table's statistics are missing or stale (a young table that autovacuum has not analysed
- * yet, or a backlog that grew since the last ANALYZE), the planner guessed "about a hundred pending rows" and chose to
- * read every pending row of the topics and sort them: with a backlog of 30,000 rows each claim took 120 ms instead of
- * 1 ms, and the relay drained its backlog in minutes. `SET enable_sort = off` on the function takes the sort out of the
- * choices for this one statement (the ordered index scan is the only order left), whatever the statistics say.
- * SECURITY INVOKER (the default): the caller's privileges on `outbox` apply, as for the statement it replaces.
+/*
+ * The texts below are what migrations ran on databases that exist: never edit them. A new claim is a new constant
+ * and a new migration (whose down restores the function as it was).
  */
+
 /** The claim (outbox_claim's body): the earliest due, unleased rows of the topics whose ordering key is free. */
 export const CLAIM_QUERY = `
         WITH picked AS (
@@ -42,6 +36,17 @@ export const SQL_CLAIM_FUNCTION = `FUNCTION ${CLAIM_FUNCTION}
 ${CLAIM_QUERY}
       $$`;
 
+/**
+ * The relay's claim as a function that plans it without sorts (docs/ARCHITECTURE.md, "Fire-and-forget without loss").
+ *
+ * The claim wants the earliest due rows in `seq` order, which the pending-only index gives in order, so the scan stops
+ * after the batch. While the table's statistics are missing or stale (a young table that autovacuum has not analysed
+ * yet, or a backlog that grew since the last ANALYZE), the planner guessed "about a hundred pending rows" and chose to
+ * read every pending row of the topics and sort them: with a backlog of 30,000 rows each claim took 120 ms instead of
+ * 1 ms, and the relay drained its backlog in minutes. `SET enable_sort = off` on the function takes the sort out of the
+ * choices for this one statement (the ordered index scan is the only order left), whatever the statistics say.
+ * SECURITY INVOKER (the default): the caller's privileges on `outbox` apply, as for the statement it replaces.
+ */
 export class OutboxClaimFunction1764900000000 implements MigrationInterface {
   name = 'OutboxClaimFunction1764900000000';
 

@@ -6,7 +6,8 @@ const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const opened: RateLimitStorage[] = [];
 
 async function open(url: string): Promise<RateLimitStorage> {
-  const storage = await RateLimitStorage.create({ REDIS_URL: url, RATE_LIMIT_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:` });
+  // The product waits 2 s for Redis at start; a starved test machine may take longer to connect.
+  const storage = await RateLimitStorage.create({ REDIS_URL: url, RATE_LIMIT_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:`, connectTimeoutMs: 30_000 });
   opened.push(storage);
   return storage;
 }
@@ -26,7 +27,7 @@ describe('RateLimitStorage with REDIS_URL', () => {
 
   it('two storages on one Redis count one key together', async () => {
     const prefix = `test:${randomBytes(6).toString('hex')}:`;
-    const [a, b] = await Promise.all([0, 1].map(() => RateLimitStorage.create({ REDIS_URL, RATE_LIMIT_KEY_PREFIX: prefix })));
+    const [a, b] = await Promise.all([0, 1].map(() => RateLimitStorage.create({ REDIS_URL, RATE_LIMIT_KEY_PREFIX: prefix, connectTimeoutMs: 30_000 })));
     opened.push(a, b);
     await a.increment('k', 60_000, 10, 60_000, 'anonymous');
     expect((await b.increment('k', 60_000, 10, 60_000, 'anonymous')).totalHits).toBe(2);

@@ -10,6 +10,8 @@ type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 export interface RateLimitStorageSettings {
   REDIS_URL?: string;
   RATE_LIMIT_KEY_PREFIX: string;
+  /** Longest wait for the Redis connection at start (default 2 s; a test on a starved machine waits longer). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -31,27 +33,30 @@ export class RateLimitStorage implements ThrottlerStorage, OnApplicationShutdown
   ) {}
 
   /**
-   * Resolves once Redis is ready, or has refused the first connection, or CONNECT_TIMEOUT_MS has passed: the
+   * Resolves once Redis is ready, or has refused the first connection, or the connect timeout has passed: the
    * service then starts listening. Without the wait, every hit in the first moments after a start was uncounted
    * (commands never queue, and the connection was still being made), so a replica that had just started let a
    * burst through whole.
    */
   static async create(settings: RateLimitStorageSettings): Promise<RateLimitStorage> {
     if (!settings.REDIS_URL) return new RateLimitStorage(new ThrottlerStorageService());
+    const connectTimeoutMs = settings.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     const redis = new Redis(settings.REDIS_URL, {
       keyPrefix: settings.RATE_LIMIT_KEY_PREFIX,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 1000,
-      connectTimeout: CONNECT_TIMEOUT_MS,
+      connectTimeout: connectTimeoutMs,
     });
     const storage = new RateLimitStorage(new ThrottlerStorageRedisService(redis), redis);
     const settled = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, CONNECT_TIMEOUT_MS);
       const done = () => {
         clearTimeout(timer);
+        redis.off('ready', done);
+        redis.off('error', done);
         resolve();
       };
+      const timer = setTimeout(done, connectTimeoutMs);
       redis.once('ready', done);
       redis.once('error', done);
     });
