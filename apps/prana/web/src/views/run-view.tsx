@@ -1,6 +1,6 @@
-import { Background, Controls, MarkerType, ReactFlow, type Edge, type Node } from '@xyflow/react';
+import { Background, Controls, MarkerType, ReactFlow, useNodesState, type Edge, type Node } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { Duration, ErrorState, Json, Loading, StatusBadge, TableScroll, Time, TraceLink } from '../components/common';
@@ -64,13 +64,27 @@ export function RunView({ runId }: { runId: string }) {
   // A push for this run (or one of its sub-runs) reloads it; it polls slowly only while the stream is down.
   const live = useLive([`run:${runId}`], { onRuns: () => run.reload(), onReconnect: () => run.reload() });
   const run = useLoad(() => api.get<Run>(paths.run(runId)), runId, live === 'down' ? FALLBACK_POLL_MS : undefined);
-  // Tolerate a run view without steps/attempts/signals (queued runs, an older executor): never a blank page.
-  const r = run.data ? { ...run.data, steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })), signals: run.data.signals ?? [] } : undefined;
+  // Tolerate a run view without steps/attempts/signals (queued runs, an older executor): never a blank page. Made
+  // again only when the run is loaded again, so the graph below keeps its nodes across the page's other renders.
+  const r = useMemo(
+    () => (run.data ? { ...run.data, steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })), signals: run.data.signals ?? [] } : undefined),
+    [run.data],
+  );
   const manifest = useLoad(() => (r ? api.get<unknown>(paths.workflowVersion(r.workflow, r.version)) : Promise.resolve(null)), r ? `${r.workflow}@${r.version}` : '');
   const [actionError, setActionError] = useState<ApiError>();
   const [busy, setBusy] = useState('');
   const [selected, setSelected] = useState<string>();
   const graph = useMemo(() => stepGraph(r?.steps ?? []), [r?.steps]);
+  // React Flow shows a node once it has measured it, and a node object without `measured` is a node to measure again:
+  // handing it new objects on every reload hid the graph (sometimes for good: nothing resized, so nothing re-measured).
+  // The nodes are state that keeps each node's measured size (onNodesChange records it), carried into a reload's nodes.
+  const [nodes, setNodes, onNodesChange] = useNodesState<Node>([]);
+  useEffect(() => {
+    setNodes((current) => {
+      const measured = new Map(current.map((n) => [n.id, n.measured]));
+      return graph.nodes.map((n) => ({ ...n, measured: measured.get(n.id) }));
+    });
+  }, [graph, setNodes]);
 
   if (run.error && !r) return <ErrorState error={run.error} what={`run ${runId}`} />;
   if (!r) return <Loading what="the run" />;
@@ -155,7 +169,7 @@ export function RunView({ runId }: { runId: string }) {
           <p className="empty-state">No step has started yet.</p>
         ) : (
           <div className="graph" data-testid="run-graph">
-            <ReactFlow nodes={graph.nodes} edges={graph.edges} fitView nodesDraggable={false} nodesConnectable={false} onNodeClick={(_, n) => setSelected(n.id)} proOptions={{ hideAttribution: true }}>
+            <ReactFlow nodes={nodes} onNodesChange={onNodesChange} edges={graph.edges} fitView nodesDraggable={false} nodesConnectable={false} onNodeClick={(_, n) => setSelected(n.id)} proOptions={{ hideAttribution: true }}>
               <Background />
               <Controls showInteractive={false} />
             </ReactFlow>
