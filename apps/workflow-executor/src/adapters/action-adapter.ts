@@ -1,5 +1,5 @@
 import { type ActionType, ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
-import type { EntityManager } from 'typeorm';
+import type { ActionRow } from './action-rows';
 
 /** What every adapter knows about the execution it is part of. */
 export interface ActionContext {
@@ -30,9 +30,9 @@ export interface ActionSuccess {
   result: Record<string, unknown>;
   /**
    * Rows the action consists of (a task, a captured message). Written in the transaction that records the
-   * execution's result, so the two can never disagree.
+   * execution's result, so the two can never disagree (`insertActionRows`).
    */
-  persist?: (manager: EntityManager) => Promise<void>;
+  rows?: readonly ActionRow[];
 }
 
 export type ActionOutcome = ActionSuccess | ActionFailure;

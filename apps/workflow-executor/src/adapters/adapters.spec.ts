@@ -1,9 +1,11 @@
 import { ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
+import { CapturedMessageEntity } from '../capture-outbox/captured-message.entity';
 import { testConfig } from '../config/test-config';
 import type { ActionAdapter } from './action-adapter';
 import { AiAdapter } from './ai.adapter';
 import { EmailAdapter } from './email.adapter';
 import { TaskAdapter, taskReference } from './task.adapter';
+import { TaskEntity } from '../tasks/task.entity';
 import { WhatsappAdapter } from './whatsapp.adapter';
 
 const config = testConfig();
@@ -55,8 +57,13 @@ describe('adapters without providers', () => {
     const whatsapp = await new WhatsappAdapter(config).execute({ recipient: '+1555', message: 'm' }, context);
     expect(email).toMatchObject({ success: true, result: { status: 'CAPTURED', transport: 'capture' } });
     expect(whatsapp).toMatchObject({ success: true, result: { status: 'CAPTURED', transport: 'capture' } });
-    expect(email.success && typeof email.persist).toBe('function');
-    expect(whatsapp.success && typeof whatsapp.persist).toBe('function');
+    // The message is kept as a row written with the execution's result, under the id the result names.
+    expect(email.success && email.rows).toEqual([
+      { into: CapturedMessageEntity, values: expect.objectContaining({ id: email.success && email.result.message_id, channel: 'email', recipient: 'a@b.c', subject: 's', body: 'b' }) },
+    ]);
+    expect(whatsapp.success && whatsapp.rows).toEqual([
+      { into: CapturedMessageEntity, values: expect.objectContaining({ id: whatsapp.success && whatsapp.result.whatsapp_message_id, channel: 'whatsapp', recipient: '+1555', body: 'm' }) },
+    ]);
   });
 
   it('task returns a CREATED task with a reference derived from its id', async () => {
@@ -68,6 +75,7 @@ describe('adapters without providers', () => {
       task_status: 'CREATED',
       reference: taskReference(outcome.result.task_id as string),
     });
+    expect(outcome.rows).toEqual([{ into: TaskEntity, values: expect.objectContaining({ id: outcome.result.task_id, title: 't', status: 'CREATED', traceId: 't-1' }) }]);
     expect(taskReference('1a2b3c4d-0000-4000-8000-000000000000')).toBe('TASK-1A2B3C4D');
   });
 });

@@ -56,7 +56,7 @@ export class EmailAdapter implements ActionAdapter<EmailInput>, OnApplicationShu
       return {
         success: true,
         result: { message_id: captured.id, ...CAPTURED_RESULT },
-        persist: captured.persist,
+        rows: [captured.row],
       };
     }
     try {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ActionType, ExecutorErrorCode, type WorkflowPayload } from '@pancha/contracts';
 import { randomUUID } from 'node:crypto';
 import { TaskEntity } from '../tasks/task.entity';
+import { actionRow } from './action-rows';
 import { type ActionAdapter, type ActionContext, type ActionOutcome, failure, optionalTextField, type ParseResult, textField } from './action-adapter';
 
 export interface TaskInput {
@@ -36,9 +37,7 @@ export class TaskAdapter implements ActionAdapter<TaskInput> {
     return {
       success: true,
       result: { task_id: taskId, task_status: 'CREATED', reference: taskReference(taskId) },
-      persist: async (manager) => {
-        await manager.createQueryBuilder().insert().into(TaskEntity).values(row).orIgnore().execute();
-      },
+      rows: [actionRow(TaskEntity, row)],
     };
   }
 }

@@ -51,7 +51,7 @@ export class WhatsappAdapter implements ActionAdapter<WhatsappInput> {
       return {
         success: true,
         result: { whatsapp_message_id: captured.id, ...CAPTURED_RESULT },
-        persist: captured.persist,
+        rows: [captured.row],
       };
     }
     const base = this.config.WHATSAPP_API_BASE_URL.replace(/\/+$/, '');

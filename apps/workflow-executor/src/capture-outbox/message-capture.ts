@@ -1,6 +1,6 @@
 import { type MessageChannel, MessageStatus } from '@pancha/contracts';
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { type ActionRow, actionRow } from '../adapters/action-rows';
 import { CapturedMessageEntity } from './captured-message.entity';
 
 /** What a captured message's result says of it: kept here, reached nobody (never "SENT"). */
@@ -16,19 +16,8 @@ export function captureMessage(message: {
   product: string | null;
   /** A workflow step's key: unique, so a repeated attempt captures no second message. */
   idempotencyKey?: string;
-}): { id: string; persist: (manager: EntityManager) => Promise<void> } {
+}): { id: string; row: ActionRow } {
   const id = randomUUID();
   const { idempotencyKey, ...fields } = message;
-  return {
-    id,
-    persist: async (manager) => {
-      await manager
-        .createQueryBuilder()
-        .insert()
-        .into(CapturedMessageEntity)
-        .values({ id, ...fields, idempotencyKey: idempotencyKey ?? null, createdAt: new Date() })
-        .orIgnore()
-        .execute();
-    },
-  };
+  return { id, row: actionRow(CapturedMessageEntity, { id, ...fields, idempotencyKey: idempotencyKey ?? null, createdAt: new Date() }) };
 }

@@ -17,6 +17,7 @@ import { injectTraceHeaders } from '@pancha/trace-context';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ActionOutcome } from '../adapters/action-adapter';
 import { timeoutFailure } from '../adapters/action-adapter';
+import { insertActionRows, type ActionRow } from '../adapters/action-rows';
 import { ActionRunner } from '../adapters/action-runner.service';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 import { workflowOutboxMessages } from '../events/workflow-events';
@@ -75,12 +76,12 @@ interface Claim {
   request: ExecuteWorkflowRequestDto;
 }
 
-/** A finished action to record: its execution row, the effect to persist with it, and the trace its events continue. */
+/** A finished action to record: its execution row, the rows it consists of, and the trace its events continue. */
 interface Completion {
   scope: ExecutionScope;
   status: ExecutionStatus;
   result: ExecutionResult;
-  persist?: (manager: EntityManager) => Promise<void>;
+  rows?: readonly ActionRow[];
   headers: Record<string, string>;
 }
 
@@ -167,7 +168,7 @@ export class ExecutionService {
     const status: ExecutionStatus = outcome.success ? 'success' : 'failed';
     const result = resultOf(outcome);
     try {
-      await this.completions.submit({ scope, status, result, persist: outcome.success ? outcome.persist : undefined, headers: injectTraceHeaders() });
+      await this.completions.submit({ scope, status, result, rows: outcome.success ? outcome.rows : undefined, headers: injectTraceHeaders() });
     } catch (error) {
       if (error instanceof ExecutionAlreadyClosed) return this.replay(scope.key);
       throw error;
@@ -195,17 +196,17 @@ export class ExecutionService {
   }
 
   /**
-   * One transaction for the group's finished actions: their effects, their rows (one UPDATE) and their events (one
-   * INSERT). If a lease takeover closed any of the rows first, the transaction rolls back (that action's effect must
+   * One transaction for the group's finished actions: their rows (one UPDATE), their effects (one INSERT per table)
+   * and their events (one INSERT). If a lease takeover closed any of the rows first, the transaction rolls back (that action's effect must
    * not be stored) and the group is recorded one by one, where only that request replays the answer that stands.
    */
   private completeAll(completions: readonly Completion[]): Promise<GroupItemOutcome<Date>[]> {
     return this.dataSource.transaction(async (manager) => {
-      for (const c of completions) if (c.persist) await c.persist(manager);
       const rows: { trace_id: string; completed_at: Date }[] = await manager.query(COMPLETE_SQL, [
         JSON.stringify(completions.map((c) => ({ trace_id: c.scope.key, status: c.status, result: c.result }))),
       ]);
       if (rows.length !== completions.length) throw new ExecutionAlreadyClosed();
+      await insertActionRows(manager, completions.flatMap((c) => c.rows ?? []));
       const completedAt = new Map(rows.map((r) => [r.trace_id, new Date(r.completed_at)]));
       const messages: EnqueueInput[] = [];
       for (const c of completions) {

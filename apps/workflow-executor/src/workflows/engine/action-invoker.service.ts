@@ -3,8 +3,8 @@ import { ExecutorErrorCode, type PluginSource, type WorkflowPayload } from '@pan
 import { type ActionCommand, type ActionResult, EngineErrorCode, engineError, type RunRecord } from '@pancha/workflow-engine';
 import type { ActionDeclaration } from '@pancha/plugin-sdk';
 import type { JsonSchema, WorkflowManifest } from '@pancha/workflow-manifest';
-import type { EntityManager } from 'typeorm';
 import type { ActionAdapter } from '../../adapters/action-adapter';
+import type { ActionRow } from '../../adapters/action-rows';
 import { AiAdapter } from '../../adapters/ai.adapter';
 import { EmailAdapter } from '../../adapters/email.adapter';
 import { TaskAdapter } from '../../adapters/task.adapter';
@@ -15,7 +15,7 @@ import { HttpAction } from './http.action';
 /** What an action attempt produced, plus the rows it consists of (written with the step's completion). */
 export interface InvokedAction {
   result: ActionResult;
-  persist?: (manager: EntityManager) => Promise<void>;
+  rows?: readonly ActionRow[];
 }
 
 export interface ActionRunContext {
@@ -200,7 +200,7 @@ function adapterAction(adapter: ActionAdapter): ExecutorAction {
         timeoutMs: ctx.timeoutMs,
         idempotencyKey: ctx.idempotencyKey,
       });
-      if (outcome.success) return { result: { ok: true, output: outcome.result }, persist: outcome.persist };
+      if (outcome.success) return { result: { ok: true, output: outcome.result }, rows: outcome.rows };
       return fail({ code: outcome.error_code, message: outcome.message, retryable: outcome.retryable ?? isRetryableCode(outcome.error_code) });
     },
   };

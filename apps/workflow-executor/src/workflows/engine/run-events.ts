@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { EventTopic, RequesterId } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { currentTraceId } from '@pancha/trace-context';
+import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
 import type { EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
@@ -38,9 +38,14 @@ export class RunEvents {
     private readonly config: WorkflowExecutorConfig,
   ) {}
 
-  async record(manager: EntityManager, state: RunState, events: readonly EngineEvent[], scope: { rootRunId: string; isRoot: boolean }): Promise<void> {
-    if (events.length === 0) return;
+  /**
+   * A round's events as outbox messages, each carrying the active trace context (the round's): the round's group
+   * enqueues the messages of all its rounds at once (`enqueue`).
+   */
+  messages(state: RunState, events: readonly EngineEvent[], scope: { rootRunId: string; isRoot: boolean }): EnqueueInput[] {
+    if (events.length === 0) return [];
     const run = state.run;
+    const headers = injectTraceHeaders();
     const messages: EnqueueInput[] = [];
     for (const event of events) {
       if (this.config.WORKFLOW_EVENTS_ENABLED) {
@@ -99,8 +104,13 @@ export class RunEvents {
       const routed = this.config.WORKFLOW_ROUTER_EVENTS_ENABLED ? routerEventMessage(run, event, scope.rootRunId) : undefined;
       if (routed) messages.push(routed);
     }
-    // One statement for the round's events (in order: the run's ordering key keeps them so on the chain).
-    await this.outbox.enqueueAll(manager, messages);
+    for (const message of messages) message.headers ??= headers;
+    return messages;
+  }
+
+  /** One statement for the messages of a group of rounds (in order: each run's ordering key keeps its own so on the chain). */
+  enqueue(manager: EntityManager, messages: readonly EnqueueInput[]): Promise<void> {
+    return this.outbox.enqueueAll(manager, messages);
   }
 
   /**

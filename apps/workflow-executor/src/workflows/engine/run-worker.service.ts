@@ -19,7 +19,9 @@ import {
   type RunState,
 } from '@pancha/workflow-engine';
 import { TERMINAL_RUN_STATUSES, type WorkflowManifest } from '@pancha/workflow-manifest';
+import type { EnqueueInput } from '@pancha/outbox';
 import type { EntityManager } from 'typeorm';
+import { type ActionRow, insertActionRows } from '../../adapters/action-rows';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
@@ -37,7 +39,17 @@ interface RoundWrite {
   /** The run whose row the round writes first: a group writes its rounds in run_id order (see `rounds`). */
   runId: string;
   context: Context;
-  write: (manager: EntityManager) => Promise<void>;
+  /** The round's own statements; what the group writes for all its rounds at once goes into `tail`. */
+  write: (manager: EntityManager, tail: RoundTail) => Promise<void>;
+}
+
+/**
+ * What a round adds to its group's last statements rather than writing it itself: its actions' rows and its
+ * events (each with the round's trace context), one INSERT per table and one for the outbox for the whole group.
+ */
+interface RoundTail {
+  rows: ActionRow[];
+  messages: EnqueueInput[];
 }
 
 /** A run this process holds: its lease, interpreter and the actions in flight. */
@@ -91,16 +103,24 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         // by failing one of them (renewals failed that way under load until leases lapsed).
         const outcomes: GroupItemOutcome<void>[] = new Array(writes.length);
         const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
+        const written: RoundTail = { rows: [], messages: [] };
         for (const i of order) {
           const { context, write } = writes[i];
+          const tail: RoundTail = { rows: [], messages: [] };
           try {
-            await otelContext.with(context, () => write(manager));
+            await otelContext.with(context, () => write(manager, tail));
             outcomes[i] = { ok: true, result: undefined };
           } catch (error) {
             if (!(error instanceof LeaseLostError)) throw error;
             outcomes[i] = { ok: false, error };
+            continue;
           }
+          written.rows.push(...tail.rows);
+          written.messages.push(...tail.messages);
         }
+        // A round whose lease was gone adds nothing: its run's rows were not written either.
+        await insertActionRows(manager, written.rows);
+        await this.events.enqueue(manager, written.messages);
         return outcomes;
       }),
     {
@@ -418,7 +438,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     await this.rounds.submit({
       runId: run.lease.runId,
       context: extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined),
-      write: async (manager: EntityManager) => {
+      write: async (manager: EntityManager, tail: RoundTail) => {
         // Written again alone when its group had to be split: only the last attempt's children are adopted.
         adopted.length = 0;
         await this.store.writeRound(manager, run.lease, {
@@ -453,9 +473,9 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         }
         // The action's own rows (a task, a captured message) commit with its step's completion, or not at all.
         for (const { invoked, command } of results) {
-          if (invoked.result.ok && invoked.persist && state.steps.get(command.path)?.status === 'completed') await invoked.persist(manager);
+          if (invoked.result.ok && invoked.rows && state.steps.get(command.path)?.status === 'completed') tail.rows.push(...invoked.rows);
         }
-        await this.events.record(manager, state, round.events, { rootRunId: run.rootRunId, isRoot: !run.parentRunId });
+        tail.messages.push(...this.events.messages(state, round.events, { rootRunId: run.rootRunId, isRoot: !run.parentRunId }));
       },
     });
     for (const { lease, row } of adopted) this.adopt(lease, { ...loadedFromNew(row, now), parentRunId: row.parent_run_id ?? undefined });
