@@ -76,6 +76,24 @@ export interface LoadedRun {
 const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, actor, trace_id, traceparent, pins,
   parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at`;
 
+const SIGNAL_COLUMNS = 'id, name, payload, received_at, consumed_by';
+const CHILD_COLUMNS = 'run_id, status, output, error';
+
+/**
+ * A run's whole state in one statement (it was four): the run row, its steps in seq order, its signals in arrival
+ * order and its children, the last three as JSON arrays (timestamps arrive as text: toStepRecord and
+ * toSignalRecord make them Dates again).
+ */
+const LOAD_SQL = `
+  SELECT ${RUN_COLUMNS},
+    (SELECT coalesce(json_agg(s ORDER BY s.seq), '[]'::json) FROM workflow_steps s WHERE s.run_id = r.run_id) AS steps_json,
+    (SELECT coalesce(json_agg(json_build_object('id', g.id, 'name', g.name, 'payload', g.payload, 'received_at', g.received_at,
+       'consumed_by', g.consumed_by) ORDER BY g.received_at, g.id), '[]'::json)
+     FROM workflow_signals g WHERE g.run_id = r.run_id) AS signals_json,
+    (SELECT coalesce(json_agg(json_build_object('run_id', c.run_id, 'status', c.status, 'output', c.output, 'error', c.error)), '[]'::json)
+     FROM workflow_runs c WHERE c.parent_run_id = r.run_id) AS children_json
+  FROM workflow_runs r WHERE r.run_id = $1`;
+
 const INSERT_RUNS_SQL = `
   INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, user_id, product, actor, trace_id, traceparent, pins,
     parent_run_id, parent_step_path, root_run_id, relation, deadline_at, error, completed_at, next_wake_at, created_at,
@@ -241,18 +259,13 @@ export class RunStore {
   }
 
   async load(runId: string, manager: EntityManager = this.dataSource.manager): Promise<LoadedRun | undefined> {
-    const [row]: RunRow[] = await manager.query(`SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE run_id = $1`, [runId]);
+    const [row]: (RunRow & { steps_json: StepRow[]; signals_json: SignalRow[]; children_json: ChildRow[] })[] = await manager.query(LOAD_SQL, [runId]);
     if (!row) return undefined;
-    const [steps, signals, children] = await Promise.all([
-      manager.query(`SELECT * FROM workflow_steps WHERE run_id = $1 ORDER BY seq`, [runId]) as Promise<StepRow[]>,
-      this.loadSignals(runId, manager),
-      this.loadChildren(runId, manager),
-    ]);
     const state: RunState = {
       run: toRunRecord(row),
-      steps: new Map(steps.map((s) => [s.path, toStepRecord(s)])),
-      signals,
-      children,
+      steps: new Map(row.steps_json.map((s) => [s.path, toStepRecord(s)])),
+      signals: row.signals_json.map(toSignalRecord),
+      children: new Map(row.children_json.map((c) => [c.run_id, toChildRunView(c)])),
     };
     return { state, traceparent: row.traceparent ?? undefined, parentRunId: row.parent_run_id ?? undefined, rootRunId: row.root_run_id };
   }
@@ -348,19 +361,13 @@ export class RunStore {
   }
 
   private async loadSignals(runId: string, manager: EntityManager = this.dataSource.manager): Promise<SignalRecord[]> {
-    const rows: { id: string; name: string; payload: unknown; received_at: Date; consumed_by: string | null }[] = await manager.query(
-      `SELECT id, name, payload, received_at, consumed_by FROM workflow_signals WHERE run_id = $1 ORDER BY received_at, id`,
-      [runId],
-    );
-    return rows.map((r) => ({ id: r.id, name: r.name, payload: r.payload, received_at: r.received_at, consumed_by: r.consumed_by ?? undefined }));
+    const rows: SignalRow[] = await manager.query(`SELECT ${SIGNAL_COLUMNS} FROM workflow_signals WHERE run_id = $1 ORDER BY received_at, id`, [runId]);
+    return rows.map(toSignalRecord);
   }
 
   private async loadChildren(runId: string, manager: EntityManager = this.dataSource.manager): Promise<Map<string, ChildRunView>> {
-    const rows: { run_id: string; status: RunStatus; output: unknown; error: StepError | null }[] = await manager.query(
-      `SELECT run_id, status, output, error FROM workflow_runs WHERE parent_run_id = $1`,
-      [runId],
-    );
-    return new Map(rows.map((r) => [r.run_id, { id: r.run_id, status: r.status, output: r.output ?? undefined, error: r.error ?? undefined }]));
+    const rows: ChildRow[] = await manager.query(`SELECT ${CHILD_COLUMNS} FROM workflow_runs WHERE parent_run_id = $1`, [runId]);
+    return new Map(rows.map((r) => [r.run_id, toChildRunView(r)]));
   }
 }
 
@@ -407,9 +414,9 @@ interface StepRow {
   decision: StepRecord['decision'] | null;
   child_run_id: string | null;
   fallback_run_id: string | null;
-  wake_at: Date | null;
-  started_at: Date | null;
-  completed_at: Date | null;
+  wake_at: Date | string | null;
+  started_at: Date | string | null;
+  completed_at: Date | string | null;
 }
 
 function toRunRecord(row: RunRow): RunRecord {
@@ -435,6 +442,34 @@ function toRunRecord(row: RunRow): RunRecord {
   };
 }
 
+interface SignalRow {
+  id: string;
+  name: string;
+  payload: unknown;
+  received_at: Date | string;
+  consumed_by: string | null;
+}
+
+interface ChildRow {
+  run_id: string;
+  status: RunStatus;
+  output: unknown;
+  error: StepError | null;
+}
+
+/** A column of timestamptz as a Date, whether it came as a column (a Date) or inside a JSON array (text). */
+function dateOf(value: Date | string | null): Date | undefined {
+  return value === null ? undefined : value instanceof Date ? value : new Date(value);
+}
+
+function toSignalRecord(row: SignalRow): SignalRecord {
+  return { id: row.id, name: row.name, payload: row.payload, received_at: dateOf(row.received_at) as Date, consumed_by: row.consumed_by ?? undefined };
+}
+
+function toChildRunView(row: ChildRow): ChildRunView {
+  return { id: row.run_id, status: row.status, output: row.output ?? undefined, error: row.error ?? undefined };
+}
+
 function toStepRecord(row: StepRow): StepRecord {
   return {
     path: row.path,
@@ -451,9 +486,9 @@ function toStepRecord(row: StepRow): StepRecord {
     decision: row.decision ?? undefined,
     child_run_id: row.child_run_id ?? undefined,
     fallback_run_id: row.fallback_run_id ?? undefined,
-    wake_at: row.wake_at ?? undefined,
-    started_at: row.started_at ?? undefined,
-    completed_at: row.completed_at ?? undefined,
+    wake_at: dateOf(row.wake_at),
+    started_at: dateOf(row.started_at),
+    completed_at: dateOf(row.completed_at),
   };
 }
 
