@@ -189,6 +189,9 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   private async claimLoop(): Promise<void> {
+    // The registry reads its definitions in the same bootstrap: a run claimed before it has would be failed as
+    // `workflow_not_found` (seen after a restart under load: one run of 200 failed so).
+    await this.registry.loaded;
     let failures = 0;
     while (this.running) {
       this.pokeRequested = false;

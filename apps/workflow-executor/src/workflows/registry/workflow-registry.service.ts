@@ -74,6 +74,13 @@ interface DefinitionRow {
 export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkflowRegistry.name);
   private readonly workflows = new Map<string, Map<string, RegisteredVersion>>();
+  private markLoaded!: () => void;
+  /**
+   * Settles once the start's load is over (the stored definitions, then WORKFLOWS_DIR). Until then a run's pinned
+   * definition may be missing only because it is not read yet: the worker claims no run before (it would fail the
+   * run as not registered).
+   */
+  readonly loaded = new Promise<void>((resolve) => (this.markLoaded = resolve));
   private readonly settings = new Map<string, WorkflowSetting>();
   private lastReport?: LoadReport;
   private revisionCounter = 0;
@@ -89,10 +96,14 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.loadStored();
-    const report = await this.reload('start');
-    if (report.refused.length > 0) {
-      this.logger.warn({ msg: 'some workflow manifests were refused', refused: report.refused.map((r) => r.file) });
+    try {
+      await this.loadStored();
+      const report = await this.reload('start');
+      if (report.refused.length > 0) {
+        this.logger.warn({ msg: 'some workflow manifests were refused', refused: report.refused.map((r) => r.file) });
+      }
+    } finally {
+      this.markLoaded();
     }
     if (this.config.WORKFLOWS_WATCH) this.watch();
   }
