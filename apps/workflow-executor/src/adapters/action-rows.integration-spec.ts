@@ -1,29 +1,24 @@
 // The rows of many actions, written as the executor's groups write them: one INSERT per table, a row already
 // stored skipped without failing its neighbours (a repeated attempt of a workflow step adds no second task).
-import { buildDataSourceOptions } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { CapturedMessageEntity } from '../capture-outbox/captured-message.entity';
-import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from '../database';
 import { TaskEntity } from '../tasks/task.entity';
+import { executorTestDatabase } from '../testing/executor-database';
 import { type ActionRow, actionRow, insertActionRows } from './action-rows';
 
 jest.setTimeout(60_000);
 
 describe('insertActionRows (real PostgreSQL)', () => {
-  let db: TestDatabase;
+  let close: (() => Promise<void>) | undefined;
   let dataSource: DataSource;
 
   beforeAll(async () => {
-    db = await createTestDatabase('executor_action_rows');
-    dataSource = new DataSource({ ...buildDataSourceOptions({ url: db.url, entities: EXECUTOR_ENTITIES, migrations: EXECUTOR_MIGRATIONS }), migrationsRun: true });
-    await dataSource.initialize();
+    ({ dataSource, close } = await executorTestDatabase('executor_action_rows'));
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
+    await close?.();
   });
 
   const task = (title: string, id = randomUUID(), idempotencyKey: string | null = null): ActionRow =>

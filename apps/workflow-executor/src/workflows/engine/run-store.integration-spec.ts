@@ -1,29 +1,24 @@
 // A run's state as the worker loads it after a claim (one statement): steps in seq order with their times as Dates,
 // signals in arrival order, child runs, and nothing for a run that is not there.
-import { buildDataSourceOptions } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { EXECUTOR_ENTITIES, EXECUTOR_MIGRATIONS } from '../../database';
+import type { DataSource } from 'typeorm';
+import { executorTestDatabase } from '../../testing/executor-database';
 import { RunStore } from './run-store';
 
 jest.setTimeout(60_000);
 
 describe('RunStore.load (real PostgreSQL)', () => {
-  let db: TestDatabase;
+  let close: (() => Promise<void>) | undefined;
   let dataSource: DataSource;
   let store: RunStore;
 
   beforeAll(async () => {
-    db = await createTestDatabase('executor_run_load');
-    dataSource = new DataSource({ ...buildDataSourceOptions({ url: db.url, entities: EXECUTOR_ENTITIES, migrations: EXECUTOR_MIGRATIONS }), migrationsRun: true });
-    await dataSource.initialize();
+    ({ dataSource, close } = await executorTestDatabase('executor_run_load'));
     store = new RunStore(dataSource);
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
+    await close?.();
   });
 
   async function insertRun(fields: { id: string; status: string; parent?: string; root?: string; output?: unknown }): Promise<void> {
