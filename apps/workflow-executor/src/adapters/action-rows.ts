@@ -5,9 +5,9 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
  * One row an action consists of (a task, a captured message): inserted, unless its key is already there, in the
  * transaction that records the action's result, so the two can never disagree.
  */
-export interface ActionRow<T extends ObjectLiteral = ObjectLiteral> {
-  into: EntityTarget<T>;
-  values: QueryDeepPartialEntity<T>;
+export interface ActionRow {
+  into: EntityTarget<ObjectLiteral>;
+  values: QueryDeepPartialEntity<ObjectLiteral>;
 }
 
 /** Rows per INSERT: a task row binds 9 parameters, far below PostgreSQL's 65,535 per statement. */

@@ -197,8 +197,9 @@ export class ExecutionService {
 
   /**
    * One transaction for the group's finished actions: their rows (one UPDATE), their effects (one INSERT per table)
-   * and their events (one INSERT). If a lease takeover closed any of the rows first, the transaction rolls back (that action's effect must
-   * not be stored) and the group is recorded one by one, where only that request replays the answer that stands.
+   * and their events (one INSERT). If a lease takeover closed any of the rows first, the transaction rolls back (that
+   * action's effect must not be stored) and the group is recorded one by one, where only that request replays the
+   * answer that stands.
    */
   private completeAll(completions: readonly Completion[]): Promise<GroupItemOutcome<Date>[]> {
     return this.dataSource.transaction(async (manager) => {

@@ -87,11 +87,10 @@ const CHILD_COLUMNS = 'run_id, status, output, error';
 const LOAD_SQL = `
   SELECT ${RUN_COLUMNS},
     (SELECT coalesce(json_agg(s ORDER BY s.seq), '[]'::json) FROM workflow_steps s WHERE s.run_id = r.run_id) AS steps_json,
-    (SELECT coalesce(json_agg(json_build_object('id', g.id, 'name', g.name, 'payload', g.payload, 'received_at', g.received_at,
-       'consumed_by', g.consumed_by) ORDER BY g.received_at, g.id), '[]'::json)
-     FROM workflow_signals g WHERE g.run_id = r.run_id) AS signals_json,
-    (SELECT coalesce(json_agg(json_build_object('run_id', c.run_id, 'status', c.status, 'output', c.output, 'error', c.error)), '[]'::json)
-     FROM workflow_runs c WHERE c.parent_run_id = r.run_id) AS children_json
+    (SELECT coalesce(json_agg(g ORDER BY g.received_at, g.id), '[]'::json)
+     FROM (SELECT ${SIGNAL_COLUMNS} FROM workflow_signals WHERE run_id = r.run_id) g) AS signals_json,
+    (SELECT coalesce(json_agg(c), '[]'::json)
+     FROM (SELECT ${CHILD_COLUMNS} FROM workflow_runs WHERE parent_run_id = r.run_id) c) AS children_json
   FROM workflow_runs r WHERE r.run_id = $1`;
 
 const INSERT_RUNS_SQL = `
@@ -360,13 +359,13 @@ export class RunStore {
     await this.poke(manager, [signal.run_id], now);
   }
 
-  private async loadSignals(runId: string, manager: EntityManager = this.dataSource.manager): Promise<SignalRecord[]> {
-    const rows: SignalRow[] = await manager.query(`SELECT ${SIGNAL_COLUMNS} FROM workflow_signals WHERE run_id = $1 ORDER BY received_at, id`, [runId]);
+  private async loadSignals(runId: string): Promise<SignalRecord[]> {
+    const rows: SignalRow[] = await this.dataSource.query(`SELECT ${SIGNAL_COLUMNS} FROM workflow_signals WHERE run_id = $1 ORDER BY received_at, id`, [runId]);
     return rows.map(toSignalRecord);
   }
 
-  private async loadChildren(runId: string, manager: EntityManager = this.dataSource.manager): Promise<Map<string, ChildRunView>> {
-    const rows: ChildRow[] = await manager.query(`SELECT ${CHILD_COLUMNS} FROM workflow_runs WHERE parent_run_id = $1`, [runId]);
+  private async loadChildren(runId: string): Promise<Map<string, ChildRunView>> {
+    const rows: ChildRow[] = await this.dataSource.query(`SELECT ${CHILD_COLUMNS} FROM workflow_runs WHERE parent_run_id = $1`, [runId]);
     return new Map(rows.map((r) => [r.run_id, toChildRunView(r)]));
   }
 }
