@@ -9,7 +9,7 @@ import { applyHttpTimeouts } from './edge/http-timeouts';
 import { jsonOnly } from './edge/json-only.middleware';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { httpMetricsMiddleware } from './health/metrics';
-import { StorableJsonInterceptor } from './validation/storable-json.interceptor';
+import { StorableJsonGuard } from './validation/storable-json.guard';
 import { createValidationPipe } from './validation/validation.pipe';
 
 /** Request headers a browser on an allowed origin may send (CORS preflight). */
@@ -51,8 +51,9 @@ export function configureApp(app: INestApplication): INestApplication {
   }
   express.use(jsonOnly);
   express.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
-  // Runs before the pipe: input nested too deep or holding text PostgreSQL cannot store is a 422, never a 5xx.
-  express.useGlobalInterceptors(new StorableJsonInterceptor());
+  // After the APP_GUARDs (the caller is known), before the pipe: input nested too deep or holding text
+  // PostgreSQL cannot store is a 422, never a 5xx.
+  express.useGlobalGuards(new StorableJsonGuard());
   express.useGlobalPipes(createValidationPipe());
   express.useGlobalFilters(new ApiExceptionFilter());
   express.enableShutdownHooks();

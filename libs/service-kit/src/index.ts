@@ -23,6 +23,6 @@ export * from './service-identity';
 export * from './service-kit.module';
 export * from './token-replay/pg-token-replay.store';
 export * from './validation/storable-json';
-export * from './validation/storable-json.interceptor';
+export * from './validation/storable-json.guard';
 export * from './validation/validation.pipe';
 export * from './validation/batch-items';
