@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
-import { BUCKET_WRITE_EVENTS_ROUTES, EventBatchRequestDto, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
 import type {
   BucketStats,
   BucketWriteChannel,
@@ -12,6 +12,7 @@ import type {
 } from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
+import { BatchEvents } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { EventsService } from './events.service';
 
@@ -51,9 +52,7 @@ export class EventsController {
   @RequireOperation('write')
   @HttpCode(HttpStatus.OK)
   writeCoreBatch(
-    // The envelope is validated; each event's body is validated on its own by the service, so a bad one fails alone.
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
   ): Promise<EventBatchReply<WriteEventResult>> {
     return this.writeBatch('core', events, requester);
@@ -63,8 +62,7 @@ export class EventsController {
   @RequireOperation('write')
   @HttpCode(HttpStatus.OK)
   writeWorkflowBatch(
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
   ): Promise<EventBatchReply<WriteEventResult>> {
     return this.writeBatch('workflow', events, requester);

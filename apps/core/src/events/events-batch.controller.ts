@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
-import { CORE_EVENTS_BATCH_ROUTE, type EventAccepted, type EventBatchItem, type EventBatchReply, EventBatchRequestDto } from '@pancha/contracts';
+import { Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { CORE_EVENTS_BATCH_ROUTE, type EventAccepted, type EventBatchItem, type EventBatchReply } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { BatchEvents } from '@pancha/service-kit';
 import { EventPublishService } from './event-publish.service';
 
 @Controller()
@@ -15,9 +16,7 @@ export class EventsBatchController {
   @HttpCode(HttpStatus.OK)
   @RequireOperation('publish')
   async publishBatch(
-    // The envelope is validated; each event on its own by the publisher, so a bad one fails alone.
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
   ): Promise<EventBatchReply<EventAccepted>> {
     return { results: await this.publisher.publishEach(events, requester) };

@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
-import { type EventBatchItem, type EventBatchReply, EventBatchRequestDto, KARMA_EVENTS_ROUTE, type KarmaEventReply } from '@pancha/contracts';
+import { Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
+import { type EventBatchItem, type EventBatchReply, KARMA_EVENTS_ROUTE, type KarmaEventReply } from '@pancha/contracts';
 import { RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
+import { BatchEvents } from '@pancha/service-kit';
 import { EventsService } from './events.service';
 
 @Controller()
@@ -16,9 +17,7 @@ export class EventsBatchController {
   @HttpCode(HttpStatus.OK)
   @RequireOperation('write')
   async submitBatch(
-    // The envelope is validated; each event's body is validated on its own by the service, so a bad one fails alone.
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
   ): Promise<EventBatchReply<KarmaEventReply>> {
     return { results: await this.events.submitBatch(events, requester) };

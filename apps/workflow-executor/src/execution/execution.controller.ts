@@ -3,11 +3,10 @@ import {
   EXECUTOR_EXECUTE_BATCH_ROUTE,
   type EventBatchItem,
   type EventBatchReply,
-  EventBatchRequestDto,
   ExecuteWorkflowRequestDto,
 } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
-import { answerEachItem } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { ExecutionService, type ExecuteReply } from './execution.service';
 
@@ -40,9 +39,7 @@ export class ExecutionController {
   @HttpCode(HttpStatus.OK)
   @RequireOperation('execute')
   async executeBatch(
-    // The envelope is validated; each request body on its own, so a bad one fails alone.
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
   ): Promise<EventBatchReply<ExecuteReply['body']>> {
     const results = await answerEachItem(events, ExecuteWorkflowRequestDto, 'workflow execute', async (body) => {
       const reply = await this.executions.execute(body);

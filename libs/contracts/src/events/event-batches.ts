@@ -1,6 +1,4 @@
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
-import type { ApiErrorBody } from '../common/api-error';
+import type { ApiErrorBody, FieldError } from '../common/api-error';
 import type { BucketWriteChannel } from '../bucket/bucket-event';
 
 /**
@@ -68,19 +66,33 @@ export interface EventBatchReply<R = unknown> {
   results: EventBatchOutcome<R>[];
 }
 
-/** The envelope only: each `body` is validated on its own by the receiver, so a bad one fails alone. */
-export class EventBatchItemDto implements EventBatchItem<unknown> {
-  @IsDefined()
-  body: unknown;
-
-  @IsOptional() @IsString() @MaxLength(MAX_TRACE_HEADER)
-  traceparent?: string;
-
-  @IsOptional() @IsString() @MaxLength(MAX_TRACE_HEADER)
-  tracestate?: string;
-}
-
-export class EventBatchRequestDto implements EventBatchRequest<unknown> {
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(MAX_EVENT_BATCH) @ValidateNested({ each: true }) @Type(() => EventBatchItemDto)
-  events: EventBatchItemDto[];
+/**
+ * What is wrong with a batch request's envelope (one entry per bad field, class-validator's wording), or nothing.
+ * The envelope only: each `body` is validated on its own by the receiver, so a bad one fails alone. Checked by hand
+ * rather than through a DTO because class-transformer deep-copies every member it is given, and the bodies, which
+ * the receivers read from the raw items anyway, are most of a batch's bytes.
+ */
+export function eventBatchErrors(envelope: unknown): FieldError[] {
+  const events = (envelope as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) return [{ field: 'events', messages: ['events must be an array'] }];
+  if (events.length < 1) return [{ field: 'events', messages: ['events must contain at least 1 elements'] }];
+  if (events.length > MAX_EVENT_BATCH) return [{ field: 'events', messages: [`events must contain no more than ${MAX_EVENT_BATCH} elements`] }];
+  const errors: FieldError[] = [];
+  events.forEach((item: unknown, index) => {
+    const field = `events.${index}`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      errors.push({ field, messages: [`${field} must be an object`] });
+      return;
+    }
+    const { body, traceparent, tracestate } = item as Partial<EventBatchItem>;
+    if (body === undefined || body === null) errors.push({ field: `${field}.body`, messages: [`${field}.body should not be null or undefined`] });
+    for (const [name, value] of [['traceparent', traceparent], ['tracestate', tracestate]] as const) {
+      if (value === undefined || value === null) continue;
+      if (typeof value !== 'string') errors.push({ field: `${field}.${name}`, messages: [`${field}.${name} must be a string`] });
+      else if (value.length > MAX_TRACE_HEADER) {
+        errors.push({ field: `${field}.${name}`, messages: [`${field}.${name} must be shorter than or equal to ${MAX_TRACE_HEADER} characters`] });
+      }
+    }
+  });
+  return errors;
 }

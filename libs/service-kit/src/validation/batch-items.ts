@@ -1,6 +1,6 @@
-import { HttpStatus } from '@nestjs/common';
+import { Body, HttpStatus, type PipeTransform } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
-import type { EventBatchItem, EventBatchOutcome } from '@pancha/contracts';
+import { type EventBatchItem, type EventBatchOutcome, type EventBatchRequest, eventBatchErrors } from '@pancha/contracts';
 import { extractTraceContext, getTracer, SpanKind, SpanStatusCode } from '@pancha/trace-context';
 import { type ClassConstructor, plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
@@ -8,6 +8,22 @@ import { ApiExceptionFilter } from '../errors/api-exception.filter';
 import { flattenValidationErrors, validationException } from './validation.pipe';
 
 const filter = new ApiExceptionFilter();
+
+/** Checks a batch request's envelope (422 naming every bad field) and answers its items exactly as sent. */
+class EventBatchPipe implements PipeTransform<unknown, EventBatchItem[]> {
+  transform(envelope: unknown): EventBatchItem[] {
+    const errors = eventBatchErrors(envelope);
+    if (errors.length) throw validationException(errors);
+    return (envelope as EventBatchRequest).events;
+  }
+}
+
+/**
+ * The items of a batch route's body (`{ events: [...] }`), its envelope checked; each item's body is left as sent
+ * for the route to validate on its own, so a bad one fails alone. Declare the parameter as `EventBatchItem[]` (an
+ * array type, which the global validation pipe leaves alone).
+ */
+export const BatchEvents = (): ParameterDecorator => Body(new EventBatchPipe());
 
 /**
  * One body of a batch request validated as the global validation pipe validates a single request's body

@@ -2,7 +2,6 @@ import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post
 import {
   type EventBatchItem,
   type EventBatchReply,
-  EventBatchRequestDto,
   EXECUTOR_RUN_STARTS_ROUTE,
   ExecutorRunControlDto,
   ExecutorRunSignalDto,
@@ -14,7 +13,7 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { answerEachItem, validationException } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -43,8 +42,7 @@ export class RunsController {
   @HttpCode(HttpStatus.OK)
   @RequireOperation('execute')
   async startBatch(
-    @Body() _envelope: EventBatchRequestDto,
-    @Body('events') events: EventBatchItem[],
+    @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
   ): Promise<EventBatchReply<RunSummaryView>> {
     const results = await answerEachItem(events, ExecutorStartRunDto, 'workflow run start', async (body) => ({
