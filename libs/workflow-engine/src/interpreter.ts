@@ -154,6 +154,11 @@ export class RunInterpreter {
     return this.state.run;
   }
 
+  /** The commands the round taken next starts, so far (a worker may perform a local one before taking it). */
+  get roundActions(): readonly ActionCommand[] {
+    return this.round.actions;
+  }
+
   /**
    * What the calls since the last take decided (records to write, commands to perform, events to record);
    * the worker persists it in one transaction, then performs the commands.

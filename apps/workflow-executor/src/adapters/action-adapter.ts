@@ -42,6 +42,11 @@ export type ParseResult<I> = { ok: true; input: I } | { ok: false; failure: Acti
 /** One action type, one adapter: `parse` checks the payload's fields, `execute` performs the real action. */
 export interface ActionAdapter<I = unknown> {
   readonly actionType: ActionType;
+  /**
+   * True when the action's whole effect is the rows it answers (nothing leaves the process): the engine may then
+   * perform it inside the round that starts it and write its start and its end together (see ExecutorAction.local).
+   */
+  readonly local?: boolean;
   parse(payload: WorkflowPayload): ParseResult<I>;
   execute(input: I, context: ActionContext): Promise<ActionOutcome>;
 }

@@ -14,6 +14,8 @@ export interface TaskInput {
 @Injectable()
 export class TaskAdapter implements ActionAdapter<TaskInput> {
   readonly actionType = ActionType.Task;
+  /** The task row is its only effect, written with the step's completion. */
+  readonly local = true;
 
   parse(payload: WorkflowPayload): ParseResult<TaskInput> {
     const title = textField(payload, 'title');

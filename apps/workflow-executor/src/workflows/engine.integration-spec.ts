@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import { eventually, holdTable, IdempotentSink } from '@pancha/testing';
+import { RunStore } from './engine/run-store';
 import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -28,6 +29,23 @@ steps:
     action: email
     with: { recipient: "{{ inputs.user }}@example.com", subject: Hi, body: "Task {{ steps.create.output.reference }}" }
 output: { task_id: "{{ steps.create.output.task_id }}", hook: "{{ steps.call.output.status }}" }
+`,
+    'local-steps.yaml': `
+name: local-steps
+version: 1.0.0
+inputs: { type: object, required: [user], properties: { user: { type: string } } }
+security: { actions: [task] }
+steps:
+  - id: first
+    action: task
+    with: { title: "First for {{ inputs.user }}" }
+  - id: second
+    action: task
+    with: { title: "Second after {{ steps.first.output.reference }}" }
+  - id: third
+    action: task
+    with: { title: "Third" }
+output: { last: "{{ steps.third.output.task_id }}" }
 `,
     'fan-out.yaml': `
 name: fan-out
@@ -149,6 +167,41 @@ describe('workflow engine on PostgreSQL', () => {
     expect(captured[0].n).toBe(1);
     expect(sink.requestsFor(`${runId}:call`)).toBe(1);
     expect(sink.requests.find((r) => r.key === `${runId}:call`)?.traceparent).toMatch(new RegExp(`^00-${run.trace_id}-`));
+  });
+
+  it('a run of local actions (task steps) is one round: every attempt started and ended in it, each row once, events in order', async () => {
+    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
+    try {
+      const runId = await h.startRun('local-steps', '1.0.0', { user: 'ravi' });
+      const run = await finished(runId);
+      expect(run.status).toBe('completed');
+      expect(writeRound.mock.calls.filter(([, lease]) => lease.runId === runId)).toHaveLength(1);
+      expect(run.steps.map((s) => [s.step_id, s.status, s.attempts.map((a) => a.status)])).toEqual([
+        ['first', 'completed', ['completed']],
+        ['second', 'completed', ['completed']],
+        ['third', 'completed', ['completed']],
+      ]);
+      for (const step of run.steps) expect(step.attempts[0].completed_at).toBeTruthy();
+      const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
+        `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY idempotency_key`,
+        [`${runId}:%`],
+      );
+      const first = run.steps[0].output as { task_id: string; reference: string };
+      expect(tasks).toEqual([
+        { idempotency_key: `${runId}:first`, title: 'First for ravi' },
+        { idempotency_key: `${runId}:second`, title: `Second after ${first.reference}` },
+        { idempotency_key: `${runId}:third`, title: 'Third' },
+      ]);
+      expect(run.output).toEqual({ last: (run.steps[2].output as { task_id: string }).task_id });
+      const types = await eventually(async () => {
+        const seen = bucketEvents(runId).map((e) => `${e.event_type}${e.step ? `:${(e.step as { id: string }).id}` : ''}`);
+        expect(seen).toContain('workflow.completed');
+        return seen;
+      });
+      expect(types).toEqual(['workflow.started', 'workflow.step_completed:first', 'workflow.step_completed:second', 'workflow.step_completed:third', 'workflow.completed']);
+    } finally {
+      writeRound.mockRestore();
+    }
   });
 
   it('rounds of different runs that are ready while one commits share the next transaction, and each run ends as if alone', async () => {

@@ -43,6 +43,12 @@ export interface ExecutorAction {
   readonly file?: string;
   /** Set when the plugin did not load: every step using it fails with plugin_load_failed. */
   readonly loadError?: string;
+  /**
+   * Its whole effect is the rows it answers, and it does no I/O (the task action). A run's worker performs such an
+   * action as soon as a round starts it and writes the attempt's start and end in that same round: a crash before
+   * the round commits leaves no trace of the attempt, so there is nothing to recover and nothing can happen twice.
+   */
+  readonly local?: boolean;
   run(input: Record<string, unknown>, ctx: ActionRunContext): Promise<InvokedAction>;
 }
 
@@ -110,6 +116,11 @@ export class ActionInvoker {
 
   has(name: string): boolean {
     return this.actions.has(name);
+  }
+
+  /** See ExecutorAction.local. */
+  isLocal(name: string): boolean {
+    return this.actions.get(name)?.local === true;
   }
 
   /** Every registered action (built-ins first, then plugins), for the plugins API. */
@@ -189,6 +200,7 @@ function adapterAction(adapter: ActionAdapter): ExecutorAction {
     version: 'builtin',
     declaration,
     source: 'builtin',
+    local: adapter.local,
     async run(input, ctx) {
       const parsed = adapter.parse({ ...input, action_type: adapter.actionType } as WorkflowPayload);
       if (!parsed.ok) return fail({ code: parsed.failure.error_code, message: parsed.failure.message, retryable: false });

@@ -151,8 +151,11 @@ const ROUND_SQL = `
       AND NOT EXISTS (SELECT 1 FROM finishing f WHERE f.path = w.path AND f.attempt = w.attempt)
     RETURNING 1
   ), inserted AS (
-    INSERT INTO workflow_step_attempts (run_id, path, attempt, status, idempotency_key, worker, started_at)
-    SELECT $1::uuid, a.path, a.attempt, 'running', a.idempotency_key, $15, $16::timestamptz FROM started a
+    -- An attempt started and finished in this one round (a local action) is inserted finished: the UPDATE of
+    -- 'finished' cannot see a row this statement inserts.
+    INSERT INTO workflow_step_attempts (run_id, path, attempt, status, idempotency_key, worker, started_at, completed_at, error)
+    SELECT $1::uuid, a.path, a.attempt, coalesce(f.status, 'running'), a.idempotency_key, $15, $16::timestamptz, f.completed_at, f.error
+    FROM started a LEFT JOIN finishing f ON f.path = a.path AND f.attempt = a.attempt
     WHERE EXISTS (SELECT 1 FROM run)
     ON CONFLICT (run_id, path, attempt) DO NOTHING
     RETURNING 1

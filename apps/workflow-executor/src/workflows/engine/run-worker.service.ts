@@ -33,6 +33,8 @@ import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
 
 /** Rounds of different runs written per transaction at most. */
 const MAX_ROUNDS_PER_COMMIT = 50;
+/** Local actions performed while one round is built, in passes (a step's result can start the next step's action). */
+const MAX_LOCAL_PASSES = 64;
 
 /** One run's round, waiting for the next group commit. */
 interface RoundWrite {
@@ -325,31 +327,34 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const results = run.results.splice(0);
       for (const { command, invoked } of results) run.interpreter.applyActionResult(command.path, invoked.result, now);
       run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
+      const local = await this.performLocalActions(run, now);
       const round = run.interpreter.takeRound();
+      // Performed already (their start and end are written by this round); the others are launched once it is written.
+      const toLaunch = local.length > 0 ? round.actions.filter((a) => !local.some((l) => l.command === a)) : round.actions;
       const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
       const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
       // A child that cannot start is failed at birth: the parent must look again at once, not wait for a poke.
       const stillborn = childRows.filter((row) => row.status === 'failed');
       for (const row of stillborn) run.state.children.set(row.run_id, { id: row.run_id, status: 'failed', error: row.error ?? undefined });
       // Nothing left running here once this round is written: the same transaction lets the run go.
-      const idle = round.actions.length === 0 && run.inFlight.size === 0 && run.results.length === 0 && stillborn.length === 0;
+      const idle = toLaunch.length === 0 && run.inFlight.size === 0 && run.results.length === 0 && stillborn.length === 0;
       // An ended run with attempts still out waits for their aborts to return, so their attempt rows are closed.
       const release = idle || (ended && run.inFlight.size === 0) ? { nextWakeAt: ended ? undefined : round.nextWakeAt, now: this.clock.now() } : undefined;
       if (release) run.releasing = true;
-      const written = await this.persist(run, round, childRows, results, now, release);
+      const written = await this.persist(run, round, childRows, local.length > 0 ? [...results, ...local] : results, now, release);
       if (release && !written) await this.store.release(run.lease, release.nextWakeAt, release.now);
       for (const cancel of round.cancels) {
         if (cancel.kind === 'abort_action') run.inFlight.get(cancel.path)?.abort.abort();
       }
       if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
       if (release) return;
-      if (results.length > 0 && round.actions.length > 0) {
+      if (results.length > 0 && toLaunch.length > 0) {
         // What the engine adds between steps: the results arrived, the round that follows from them is written.
         const arrived = Math.min(...results.map((r) => r.at));
         const waited = (performance.now() - arrived) / 1000;
-        for (let i = 0; i < round.actions.length; i++) workflowMetrics.scheduling.observe(waited);
+        for (let i = 0; i < toLaunch.length; i++) workflowMetrics.scheduling.observe(waited);
       }
-      for (const command of round.actions) this.launch(run, command);
+      for (const command of toLaunch) this.launch(run, command);
       if (ended) for (const { abort } of run.inFlight.values()) abort.abort();
       if (stillborn.length > 0) continue;
       await this.waitForNews(run, round.nextWakeAt);
@@ -374,9 +379,40 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     });
   }
 
+  /**
+   * Performs the local actions (ExecutorAction.local) the round being built starts, feeds their results back and
+   * advances again, until the round starts no local action it has not performed (at most MAX_LOCAL_PASSES times):
+   * a run of task steps is one round, one transaction, instead of a start and an end round per step. Nothing of
+   * it is written yet: the round writes each attempt's start and end together, with its rows, or nothing.
+   */
+  private async performLocalActions(run: HeldRun, now: Date): Promise<{ command: ActionCommand; invoked: InvokedAction; at: number }[]> {
+    const performed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
+    for (let pass = 0; pass < MAX_LOCAL_PASSES; pass++) {
+      const due = run.interpreter.roundActions.filter((a) => this.invoker.isLocal(a.action) && !performed.some((p) => p.command === a));
+      if (due.length === 0) break;
+      for (const command of due) {
+        const invoked = await this.invokeTraced(run, command, new AbortController().signal);
+        performed.push({ command, invoked, at: performance.now() });
+        run.interpreter.applyActionResult(command.path, invoked.result, now);
+      }
+      run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
+    }
+    return performed;
+  }
+
   private launch(run: HeldRun, command: ActionCommand): void {
     const abort = new AbortController();
     run.inFlight.set(command.path, { command, abort });
+    void this.invokeTraced(run, command, abort.signal).then((invoked) => {
+      run.inFlight.delete(command.path);
+      // Kept even when aborted: the attempt row is closed (as cancelled) and a stale result changes nothing.
+      run.results.push({ command, invoked, at: performance.now() });
+      run.wake?.();
+    });
+  }
+
+  /** One attempt of an action in a span of its own (in the run's trace), with its duration and outcome counted. */
+  private invokeTraced(run: HeldRun, command: ActionCommand, signal: AbortSignal): Promise<InvokedAction> {
     const parent = extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined);
     const span = getTracer().startSpan(
       `workflow.step ${command.step_id}`,
@@ -394,12 +430,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     );
     const spanContext = trace.setSpan(parent, span);
     const launched = performance.now();
-    void otelContext
+    return otelContext
       .with(spanContext, () =>
         this.invoker.invoke(command, {
           run: run.state.run,
           manifest: run.manifest,
-          signal: abort.signal,
+          signal,
           secrets: this.secrets.valuesFor(run.manifest.security.secrets),
         }),
       )
@@ -411,11 +447,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         span.end();
         const labels = { workflow: run.state.run.workflow, action: command.action };
         workflowMetrics.attemptDuration.observe(labels, (performance.now() - launched) / 1000, { trace_id: span.spanContext().traceId });
-        workflowMetrics.attempts.inc({ ...labels, outcome: invoked.result.ok ? 'completed' : abort.signal.aborted ? 'cancelled' : 'failed' });
-        run.inFlight.delete(command.path);
-        // Kept even when aborted: the attempt row is closed (as cancelled) and a stale result changes nothing.
-        run.results.push({ command, invoked, at: performance.now() });
-        run.wake?.();
+        workflowMetrics.attempts.inc({ ...labels, outcome: invoked.result.ok ? 'completed' : signal.aborted ? 'cancelled' : 'failed' });
+        return invoked;
       });
   }
 
