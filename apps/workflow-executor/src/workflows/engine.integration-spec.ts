@@ -47,6 +47,23 @@ steps:
     with: { title: "Third" }
 output: { last: "{{ steps.third.output.task_id }}" }
 `,
+    'local-parallel.yaml': `
+name: local-parallel
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - id: both
+    parallel:
+      - id: left
+        action: task
+        with: { title: "left" }
+      - id: right
+        action: task
+        with: { title: "right" }
+  - id: join
+    action: task
+    with: { title: "after {{ steps.left.output.reference }} and {{ steps.right.output.reference }}" }
+`,
     'fan-out.yaml': `
 name: fan-out
 version: 1.0.0
@@ -199,6 +216,24 @@ describe('workflow engine on PostgreSQL', () => {
         return seen;
       });
       expect(types).toEqual(['workflow.started', 'workflow.step_completed:first', 'workflow.step_completed:second', 'workflow.step_completed:third', 'workflow.completed']);
+    } finally {
+      writeRound.mockRestore();
+    }
+  });
+
+  it('parallel local branches and the step that joins them are one round too, each task row once', async () => {
+    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
+    try {
+      const runId = await h.startRun('local-parallel', '1.0.0', {});
+      const run = await finished(runId);
+      expect(run.status).toBe('completed');
+      expect(writeRound.mock.calls.filter(([, lease]) => lease.runId === runId)).toHaveLength(1);
+      const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
+        `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY title`,
+        [`${runId}:%`],
+      );
+      expect(tasks.map((t) => t.title)).toEqual([expect.stringMatching(/^after TASK-\w+ and TASK-\w+$/), 'left', 'right']);
+      expect(new Set(tasks.map((t) => t.idempotency_key)).size).toBe(3);
     } finally {
       writeRound.mockRestore();
     }

@@ -330,7 +330,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const local = await this.performLocalActions(run, now);
       const round = run.interpreter.takeRound();
       // Performed already (their start and end are written by this round); the others are launched once it is written.
-      const toLaunch = local.length > 0 ? round.actions.filter((a) => !local.some((l) => l.command === a)) : round.actions;
+      const performed = new Set(local.map((l) => l.command));
+      const toLaunch = local.length > 0 ? round.actions.filter((a) => !performed.has(a)) : round.actions;
       const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
       const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
       // A child that cannot start is failed at birth: the parent must look again at once, not wait for a poke.
@@ -387,10 +388,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    */
   private async performLocalActions(run: HeldRun, now: Date): Promise<{ command: ActionCommand; invoked: InvokedAction; at: number }[]> {
     const performed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
+    const seen = new Set<ActionCommand>();
     for (let pass = 0; pass < MAX_LOCAL_PASSES; pass++) {
-      const due = run.interpreter.roundActions.filter((a) => this.invoker.isLocal(a.action) && !performed.some((p) => p.command === a));
+      const due = run.interpreter.roundActions.filter((a) => !seen.has(a) && this.invoker.isLocal(a.action));
       if (due.length === 0) break;
       for (const command of due) {
+        seen.add(command);
         const invoked = await this.invokeTraced(run, command, new AbortController().signal);
         performed.push({ command, invoked, at: performance.now() });
         run.interpreter.applyActionResult(command.path, invoked.result, now);
