@@ -23,7 +23,8 @@ module.exports = { name: 'counter', version: '1.0.0', execute: (ctx, input) => {
   if (input.stale && previous) previous.logger.info('stale line from an earlier attempt');
   ctx.logger.info('attempt', { n });
   if (input.crash) return new Promise(() => setImmediate(() => { throw new Error('async boom'); }));
-  if (input.hang) return new Promise(() => ctx.signal.addEventListener('abort', () => require('node:fs').writeFileSync(${JSON.stringify(marker)}, ctx.idempotencyKey)));
+  // Written aside then renamed: the test waits for the file to exist, and a file being written exists empty first.
+  if (input.hang) return new Promise(() => ctx.signal.addEventListener('abort', () => { const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(marker + '.tmp')}, ctx.idempotencyKey); fs.renameSync(${JSON.stringify(marker + '.tmp')}, ${JSON.stringify(marker)}); }));
   if (input.hog) { const keep = []; for (;;) keep.push(new Array(1e5).fill({ x: Math.random() })); }
   return { n, key: ctx.idempotencyKey, secrets: Object.keys(ctx.secrets), sameCtx: previous === ctx, previousAborted: previous ? previous.signal.aborted : null };
 } };`;
