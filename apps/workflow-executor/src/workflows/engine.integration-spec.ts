@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunView } from '@pancha/contracts';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import { eventually, holdTable, IdempotentSink } from '@pancha/testing';
+import { ActionInvoker } from './engine/action-invoker.service';
 import { RunStore } from './engine/run-store';
 import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
 
@@ -63,6 +64,24 @@ steps:
   - id: join
     action: task
     with: { title: "after {{ steps.left.output.reference }} and {{ steps.right.output.reference }}" }
+`,
+    'local-race.yaml': `
+name: local-race
+version: 1.0.0
+security: { actions: [task, http], http_hosts: [127.0.0.1] }
+steps:
+  - id: race
+    join: any
+    parallel:
+      - id: quick
+        action: task
+        with: { title: "quick" }
+      - id: slow
+        action: http
+        with: { method: POST, url: "${sinkUrl}/race" }
+  - id: after
+    action: http
+    with: { method: POST, url: "${sinkUrl}/after" }
 `,
     'fan-out.yaml': `
 name: fan-out
@@ -236,6 +255,27 @@ describe('workflow engine on PostgreSQL', () => {
       expect(new Set(tasks.map((t) => t.idempotency_key)).size).toBe(3);
     } finally {
       writeRound.mockRestore();
+    }
+  });
+
+  it('a branch that loses to a local one in the round that starts both is never run: its attempt is written cancelled', async () => {
+    const invoke = jest.spyOn(h.app.get(ActionInvoker), 'invoke');
+    try {
+      const runId = await h.startRun('local-race', '1.0.0', {});
+      const run = await finished(runId);
+      expect(run.status).toBe('completed');
+      const byId = Object.fromEntries(run.steps.map((s) => [s.step_id, s]));
+      expect(byId.quick.status).toBe('completed');
+      expect(byId.slow.status).toBe('cancelled');
+      expect(byId.slow.attempts.map((a) => a.status)).toEqual(['cancelled']);
+      expect(byId.slow.attempts[0].completed_at).toBeTruthy();
+      expect(byId.after.status).toBe('completed');
+      // 'after' was launched by the same loop that would have launched 'slow', and the run ended after it came back.
+      const invoked = invoke.mock.calls.filter(([, ctx]) => ctx.run.id === runId).map(([command]) => command.step_id);
+      expect(invoked.sort()).toEqual(['after', 'quick']);
+      expect(sink.requests.filter((r) => r.path === '/race')).toHaveLength(0);
+    } finally {
+      invoke.mockRestore();
     }
   });
 

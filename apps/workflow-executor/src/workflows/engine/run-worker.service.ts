@@ -326,12 +326,23 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const now = this.clock.now();
       const results = run.results.splice(0);
       for (const { command, invoked } of results) run.interpreter.applyActionResult(command.path, invoked.result, now);
-      run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
-      const local = await this.performLocalActions(run, now);
+      // What is out now, fixed for the whole round: an attempt that comes back while local actions run leaves
+      // run.inFlight before its result is applied, and must not look like one whose process died.
+      const inFlight = new Set(run.inFlight.keys());
+      run.interpreter.advanceUntilStable(now, inFlight);
+      const local = await this.performLocalActions(run, now, inFlight);
       const round = run.interpreter.takeRound();
-      // Performed already (their start and end are written by this round); the others are launched once it is written.
+      // Performed already (their start and end are written by this round); the others are launched once it is
+      // written, unless the round itself already closed their step (a parallel branch that lost to a local one):
+      // those attempts are written cancelled and never run.
       const performed = new Set(local.map((l) => l.command));
-      const toLaunch = local.length > 0 ? round.actions.filter((a) => !performed.has(a)) : round.actions;
+      const toLaunch: ActionCommand[] = [];
+      const closed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
+      for (const command of round.actions) {
+        if (performed.has(command)) continue;
+        if (stillRunning(run.state, command)) toLaunch.push(command);
+        else closed.push({ command, invoked: { result: { ok: false, error: engineError(EngineErrorCode.Cancelled, `step ${command.step_id} was closed before it ran`) } }, at: performance.now() });
+      }
       const ended = TERMINAL_RUN_STATUSES.includes(run.state.run.status);
       const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
       // A child that cannot start is failed at birth: the parent must look again at once, not wait for a poke.
@@ -342,7 +353,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       // An ended run with attempts still out waits for their aborts to return, so their attempt rows are closed.
       const release = idle || (ended && run.inFlight.size === 0) ? { nextWakeAt: ended ? undefined : round.nextWakeAt, now: this.clock.now() } : undefined;
       if (release) run.releasing = true;
-      const written = await this.persist(run, round, childRows, local.length > 0 ? [...results, ...local] : results, now, release);
+      const written = await this.persist(run, round, childRows, local.length + closed.length > 0 ? [...results, ...local, ...closed] : results, now, release);
       if (release && !written) await this.store.release(run.lease, release.nextWakeAt, release.now);
       for (const cancel of round.cancels) {
         if (cancel.kind === 'abort_action') run.inFlight.get(cancel.path)?.abort.abort();
@@ -386,11 +397,11 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * a run of task steps is one round, one transaction, instead of a start and an end round per step. Nothing of
    * it is written yet: the round writes each attempt's start and end together, with its rows, or nothing.
    */
-  private async performLocalActions(run: HeldRun, now: Date): Promise<{ command: ActionCommand; invoked: InvokedAction; at: number }[]> {
+  private async performLocalActions(run: HeldRun, now: Date, inFlight: ReadonlySet<string>): Promise<{ command: ActionCommand; invoked: InvokedAction; at: number }[]> {
     const performed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
     const seen = new Set<ActionCommand>();
     for (let pass = 0; pass < MAX_LOCAL_PASSES; pass++) {
-      const due = run.interpreter.roundActions.filter((a) => !seen.has(a) && this.invoker.isLocal(a.action));
+      const due = run.interpreter.roundActions.filter((a) => !seen.has(a) && this.invoker.isLocal(a.action) && stillRunning(run.state, a));
       if (due.length === 0) break;
       for (const command of due) {
         seen.add(command);
@@ -398,7 +409,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         performed.push({ command, invoked, at: performance.now() });
         run.interpreter.applyActionResult(command.path, invoked.result, now);
       }
-      run.interpreter.advanceUntilStable(now, new Set(run.inFlight.keys()));
+      run.interpreter.advanceUntilStable(now, inFlight);
     }
     return performed;
   }
@@ -488,7 +499,9 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           finished: results.map(({ command, invoked }) => ({
             path: command.path,
             attempt: command.attempt,
-            status: state.steps.get(command.path)?.status === 'cancelled' ? 'cancelled' : invoked.result.ok ? 'completed' : 'failed',
+            status: invoked.result.ok
+              ? state.steps.get(command.path)?.status === 'cancelled' ? 'cancelled' : 'completed'
+              : state.steps.get(command.path)?.status === 'cancelled' || invoked.result.error.code === EngineErrorCode.Cancelled ? 'cancelled' : 'failed',
             completed_at: now,
             error: invoked.result.ok ? undefined : invoked.result.error,
           })),
@@ -541,3 +554,9 @@ function describe(error: unknown): string {
 }
 
 export type { ActionResult };
+
+/** The step of `command` is still running that attempt (a later pass of the same round may have closed it). */
+function stillRunning(state: RunState, command: ActionCommand): boolean {
+  const rec = state.steps.get(command.path);
+  return rec?.status === 'running' && rec.attempts === command.attempt;
+}
