@@ -186,6 +186,23 @@ describe('workflow engine on PostgreSQL', () => {
     });
   }
 
+  /** Runs `workflow`@1.0.0 to its end: the run, how many rounds were written for it, and its task rows by title. */
+  async function runCountingRounds(workflow: string, inputs: Record<string, unknown>) {
+    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
+    try {
+      const runId = await h.startRun(workflow, '1.0.0', inputs);
+      const run = await finished(runId);
+      const rounds = writeRound.mock.calls.filter(([, lease]) => lease.runId === runId).length;
+      const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
+        `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY title`,
+        [`${runId}:%`],
+      );
+      return { runId, run, rounds, tasks };
+    } finally {
+      writeRound.mockRestore();
+    }
+  }
+
   it('runs three steps in order: rows for the run, each step and attempt, one effect each, output rendered', async () => {
     const runId = await h.startRun('three-steps', '1.0.0', { user: 'asha' });
     const run = await finished(runId);
@@ -206,56 +223,36 @@ describe('workflow engine on PostgreSQL', () => {
   });
 
   it('a run of local actions (task steps) is one round: every attempt started and ended in it, each row once, events in order', async () => {
-    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
-    try {
-      const runId = await h.startRun('local-steps', '1.0.0', { user: 'ravi' });
-      const run = await finished(runId);
-      expect(run.status).toBe('completed');
-      expect(writeRound.mock.calls.filter(([, lease]) => lease.runId === runId)).toHaveLength(1);
-      expect(run.steps.map((s) => [s.step_id, s.status, s.attempts.map((a) => a.status)])).toEqual([
-        ['first', 'completed', ['completed']],
-        ['second', 'completed', ['completed']],
-        ['third', 'completed', ['completed']],
-      ]);
-      for (const step of run.steps) expect(step.attempts[0].completed_at).toBeTruthy();
-      const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
-        `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY idempotency_key`,
-        [`${runId}:%`],
-      );
-      const first = run.steps[0].output as { task_id: string; reference: string };
-      expect(tasks).toEqual([
-        { idempotency_key: `${runId}:first`, title: 'First for ravi' },
-        { idempotency_key: `${runId}:second`, title: `Second after ${first.reference}` },
-        { idempotency_key: `${runId}:third`, title: 'Third' },
-      ]);
-      expect(run.output).toEqual({ last: (run.steps[2].output as { task_id: string }).task_id });
-      const types = await eventually(async () => {
-        const seen = bucketEvents(runId).map((e) => `${e.event_type}${e.step ? `:${(e.step as { id: string }).id}` : ''}`);
-        expect(seen).toContain('workflow.completed');
-        return seen;
-      });
-      expect(types).toEqual(['workflow.started', 'workflow.step_completed:first', 'workflow.step_completed:second', 'workflow.step_completed:third', 'workflow.completed']);
-    } finally {
-      writeRound.mockRestore();
-    }
+    const { runId, run, rounds, tasks } = await runCountingRounds('local-steps', { user: 'ravi' });
+    expect(run.status).toBe('completed');
+    expect(rounds).toBe(1);
+    expect(run.steps.map((s) => [s.step_id, s.status, s.attempts.map((a) => a.status)])).toEqual([
+      ['first', 'completed', ['completed']],
+      ['second', 'completed', ['completed']],
+      ['third', 'completed', ['completed']],
+    ]);
+    for (const step of run.steps) expect(step.attempts[0].completed_at).toBeTruthy();
+    const first = run.steps[0].output as { task_id: string; reference: string };
+    expect(tasks).toEqual([
+      { idempotency_key: `${runId}:first`, title: 'First for ravi' },
+      { idempotency_key: `${runId}:second`, title: `Second after ${first.reference}` },
+      { idempotency_key: `${runId}:third`, title: 'Third' },
+    ]);
+    expect(run.output).toEqual({ last: (run.steps[2].output as { task_id: string }).task_id });
+    const types = await eventually(async () => {
+      const seen = bucketEvents(runId).map((e) => `${e.event_type}${e.step ? `:${(e.step as { id: string }).id}` : ''}`);
+      expect(seen).toContain('workflow.completed');
+      return seen;
+    });
+    expect(types).toEqual(['workflow.started', 'workflow.step_completed:first', 'workflow.step_completed:second', 'workflow.step_completed:third', 'workflow.completed']);
   });
 
   it('parallel local branches and the step that joins them are one round too, each task row once', async () => {
-    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
-    try {
-      const runId = await h.startRun('local-parallel', '1.0.0', {});
-      const run = await finished(runId);
-      expect(run.status).toBe('completed');
-      expect(writeRound.mock.calls.filter(([, lease]) => lease.runId === runId)).toHaveLength(1);
-      const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
-        `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY title`,
-        [`${runId}:%`],
-      );
-      expect(tasks.map((t) => t.title)).toEqual([expect.stringMatching(/^after TASK-\w+ and TASK-\w+$/), 'left', 'right']);
-      expect(new Set(tasks.map((t) => t.idempotency_key)).size).toBe(3);
-    } finally {
-      writeRound.mockRestore();
-    }
+    const { run, rounds, tasks } = await runCountingRounds('local-parallel', {});
+    expect(run.status).toBe('completed');
+    expect(rounds).toBe(1);
+    expect(tasks.map((t) => t.title)).toEqual([expect.stringMatching(/^after TASK-\w+ and TASK-\w+$/), 'left', 'right']);
+    expect(new Set(tasks.map((t) => t.idempotency_key)).size).toBe(3);
   });
 
   it('a branch that loses to a local one in the round that starts both is never run: its attempt is written cancelled', async () => {
