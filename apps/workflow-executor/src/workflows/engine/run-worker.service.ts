@@ -54,6 +54,13 @@ interface RoundTail {
   messages: EnqueueInput[];
 }
 
+/** An action attempt that came back (or was closed before it ran), and when (performance.now()). */
+interface AttemptResult {
+  command: ActionCommand;
+  invoked: InvokedAction;
+  at: number;
+}
+
 /** A run this process holds: its lease, interpreter and the actions in flight. */
 interface HeldRun {
   lease: Lease;
@@ -64,7 +71,7 @@ interface HeldRun {
   rootRunId: string;
   parentRunId?: string;
   inFlight: Map<string, { command: ActionCommand; abort: AbortController }>;
-  results: { command: ActionCommand; invoked: InvokedAction; at: number }[];
+  results: AttemptResult[];
   /** Set by renewal when the lease is gone: stop, write nothing more. */
   lost: boolean;
   /** Set while the round that releases the run is written: renewal must not take the cleared lease for a lost one. */
@@ -337,7 +344,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       // those attempts are written cancelled and never run.
       const performed = new Set(local.map((l) => l.command));
       const toLaunch: ActionCommand[] = [];
-      const closed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
+      const closed: AttemptResult[] = [];
       for (const command of round.actions) {
         if (performed.has(command)) continue;
         if (stillRunning(run.state, command)) toLaunch.push(command);
@@ -353,7 +360,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       // An ended run with attempts still out waits for their aborts to return, so their attempt rows are closed.
       const release = idle || (ended && run.inFlight.size === 0) ? { nextWakeAt: ended ? undefined : round.nextWakeAt, now: this.clock.now() } : undefined;
       if (release) run.releasing = true;
-      const written = await this.persist(run, round, childRows, local.length + closed.length > 0 ? [...results, ...local, ...closed] : results, now, release);
+      const written = await this.persist(run, round, childRows, [...results, ...local, ...closed], now, release);
       if (release && !written) await this.store.release(run.lease, release.nextWakeAt, release.now);
       for (const cancel of round.cancels) {
         if (cancel.kind === 'abort_action') run.inFlight.get(cancel.path)?.abort.abort();
@@ -397,8 +404,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * a run of task steps is one round, one transaction, instead of a start and an end round per step. Nothing of
    * it is written yet: the round writes each attempt's start and end together, with its rows, or nothing.
    */
-  private async performLocalActions(run: HeldRun, now: Date, inFlight: ReadonlySet<string>): Promise<{ command: ActionCommand; invoked: InvokedAction; at: number }[]> {
-    const performed: { command: ActionCommand; invoked: InvokedAction; at: number }[] = [];
+  private async performLocalActions(run: HeldRun, now: Date, inFlight: ReadonlySet<string>): Promise<AttemptResult[]> {
+    const performed: AttemptResult[] = [];
     const seen = new Set<ActionCommand>();
     for (let pass = 0; pass < MAX_LOCAL_PASSES; pass++) {
       const due = run.interpreter.roundActions.filter((a) => !seen.has(a) && this.invoker.isLocal(a.action) && stillRunning(run.state, a));
@@ -475,7 +482,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     run: HeldRun,
     round: Round,
     childRows: NewRun[],
-    results: { command: ActionCommand; invoked: InvokedAction; at: number }[],
+    results: AttemptResult[],
     now: Date,
     release?: { nextWakeAt?: Date; now: Date },
   ): Promise<boolean> {
@@ -499,9 +506,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           finished: results.map(({ command, invoked }) => ({
             path: command.path,
             attempt: command.attempt,
-            status: invoked.result.ok
-              ? state.steps.get(command.path)?.status === 'cancelled' ? 'cancelled' : 'completed'
-              : state.steps.get(command.path)?.status === 'cancelled' || invoked.result.error.code === EngineErrorCode.Cancelled ? 'cancelled' : 'failed',
+            status: attemptStatus(state, command.path, invoked.result),
             completed_at: now,
             error: invoked.result.ok ? undefined : invoked.result.error,
           })),
@@ -559,4 +564,10 @@ export type { ActionResult };
 function stillRunning(state: RunState, command: ActionCommand): boolean {
   const rec = state.steps.get(command.path);
   return rec?.status === 'running' && rec.attempts === command.attempt;
+}
+
+/** How an attempt ends in its row: cancelled when its step was, or when it was stopped as cancelled; else by its result. */
+function attemptStatus(state: RunState, path: string, result: ActionResult): 'completed' | 'failed' | 'cancelled' {
+  const cancelled = state.steps.get(path)?.status === 'cancelled' || (!result.ok && result.error.code === EngineErrorCode.Cancelled);
+  return cancelled ? 'cancelled' : result.ok ? 'completed' : 'failed';
 }
