@@ -69,6 +69,67 @@ export async function drive(options: LoadOptions): Promise<LoadResult> {
   return result;
 }
 
+export interface PacedResult extends LoadResult {
+  /** Per accepted request: when its 202 arrived (epoch ms) and the body's trace_id, to follow it downstream. */
+  accepted: { at: number; traceId: string }[];
+  /** How far the generator's sends fell behind their schedule at worst (ms): large means the generator lagged. */
+  maxScheduleLagMs: number;
+}
+
+/**
+ * Open-loop load: `rate` requests per second for `seconds`, each sent at its scheduled time whatever the answers
+ * before it (a closed loop hides latency by waiting). Latency is timed from the moment a request was handed to the
+ * pool, so waiting for a free connection counts. `onTick` runs about once a second (a backlog sampler).
+ */
+export async function driveAtRate(
+  options: Omit<LoadOptions, 'count' | 'seconds' | 'connections'> & { rate: number; seconds: number; onTick?: () => void },
+): Promise<PacedResult> {
+  const pool = new Pool(options.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+  const okStatus = options.okStatus ?? 202;
+  const result: PacedResult = { sent: 0, ok: 0, statuses: {}, errors: 0, latenciesMs: [], startedAt: Date.now(), endedAt: 0, selfCpu: 0, accepted: [], maxScheduleLagMs: 0 };
+  const cpu0 = process.cpuUsage();
+  const total = Math.round(options.rate * options.seconds);
+  const t0 = performance.now();
+  const inFlight = new Set<Promise<void>>();
+  const send = async (i: number) => {
+    const headers = { 'content-type': 'application/json', ...(await options.headers?.(i)) };
+    const started = performance.now();
+    try {
+      const res = await pool.request({ method: 'POST', path: options.path(i), headers, body: options.body(i) });
+      const text = await res.body.text();
+      result.latenciesMs.push(performance.now() - started);
+      result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
+      if (res.statusCode === okStatus) {
+        result.ok++;
+        result.accepted.push({ at: Date.now(), traceId: (JSON.parse(text) as { trace_id: string }).trace_id });
+      }
+    } catch {
+      result.errors++;
+    }
+  };
+  let nextTick = 1000;
+  while (result.sent < total) {
+    const elapsed = performance.now() - t0;
+    const due = Math.min(total, Math.floor((elapsed * options.rate) / 1000) + 1);
+    if (due > result.sent) result.maxScheduleLagMs = Math.max(result.maxScheduleLagMs, elapsed - (result.sent * 1000) / options.rate);
+    while (result.sent < due) {
+      const request = send(result.sent++).finally(() => inFlight.delete(request));
+      inFlight.add(request);
+    }
+    if (elapsed >= nextTick) {
+      nextTick += 1000;
+      options.onTick?.();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(inFlight);
+  result.endedAt = Date.now();
+  const used = process.cpuUsage(cpu0);
+  result.selfCpu = (used.user + used.system) / 1e6;
+  await pool.close();
+  return result;
+}
+
 export function describeLoad(r: LoadResult): string {
   const sorted = [...r.latenciesMs].sort((a, b) => a - b);
   const seconds = (r.endedAt - r.startedAt) / 1000;

@@ -6,16 +6,20 @@
  *  3. Pancha, a fixed batch of --tasks POST /handle_task at --connections: Core's accept rate and p50/p99 accept
  *     latency, then end to end: from the first request until the last task is audited in Bucket (its
  *     workflow_execution entry) and scored in Karma (its karma_event row).
- *  4. Pancha, a fixed batch of --runs 3-step workflow runs (three task steps): runs/s until every run completed,
+ *  4. Pancha held at half that end-to-end rate (open loop) for --steady-seconds: p50/p99 accept latency, p50/p99
+ *     from a task's 202 to its audit entry in Bucket (the entry's created_at), and the outboxes' backlog each
+ *     second, to show whether it grows.
+ *  5. Pancha, a fixed batch of --runs 3-step workflow runs (three task steps): runs/s until every run completed,
  *     its Karma event is recorded and the executor's outbox (Bucket's audit trail of each step) has drained.
- *  5. pg-boss 10 doing the same job (pgboss-server.ts): accept over node:http with a durable send, a worker that
+ *  6. pg-boss 10 doing the same job (pgboss-server.ts): accept over node:http with a durable send, a worker that
  *     records the task, its audit row and the score; end to end until the last job's rows are written.
- * For 2-5: CPU seconds per task of each process from /proc, PostgreSQL backends charged to the service whose
+ * For 2-6: CPU seconds per task of each process from /proc, PostgreSQL backends charged to the service whose
  * database they serve; peak RSS per process; the ratios to the floor.
  *
  * Flags (sizes are for quick runs; the issue's numbers use the defaults):
  *   --tasks N (5000)  --runs N (= tasks)  --connections N (50)  --floor-seconds S (10)
- *   --skip-pgboss  --skip-workflow  --skip-floor
+ *   --steady-seconds S (60)  --steady-rate R (half the end-to-end tasks/s measured in 3)
+ *   --skip-pgboss  --skip-workflow  --skip-floor  --skip-steady
  */
 import 'reflect-metadata';
 import { type ChildProcess, fork } from 'node:child_process';
@@ -26,8 +30,8 @@ import path from 'node:path';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { freePort } from '@pancha/testing';
 import { Client } from 'pg';
-import { runBench, startBenchStack } from './bench-support';
-import { CpuMeter, cpuPerItemLines, databaseOf, describeLoad, drive, type LoadResult, loadAverage, stackCpuMeter } from './load';
+import { latencyLine, runBench, startBenchStack } from './bench-support';
+import { CpuMeter, cpuPerItemLines, databaseOf, describeLoad, drive, driveAtRate, type LoadResult, loadAverage, stackCpuMeter } from './load';
 
 interface Flags {
   tasks: number;
@@ -37,6 +41,9 @@ interface Flags {
   pgboss: boolean;
   workflow: boolean;
   floor: boolean;
+  steady: boolean;
+  steadySeconds: number;
+  steadyRate?: number;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -61,6 +68,9 @@ function parseFlags(argv: readonly string[]): Flags {
     pgboss: !argv.includes('--skip-pgboss'),
     workflow: !argv.includes('--skip-workflow'),
     floor: !argv.includes('--skip-floor'),
+    steady: !argv.includes('--skip-steady'),
+    steadySeconds: value('steady-seconds', 60),
+    steadyRate: argv.some((a) => a.startsWith('--steady-rate')) ? value('steady-rate', 1) : undefined,
   };
 }
 
@@ -181,7 +191,7 @@ async function main(): Promise<boolean> {
       for (const line of cpuLines(phase)) console.log(line);
     }
 
-    // ---- 3-4. Pancha ------------------------------------------------------------------------------------------
+    // ---- 3-5. Pancha ------------------------------------------------------------------------------------------
     const workflowsDir = mkdtempSync(path.join(tmpdir(), 'bench-suite-workflows-'));
     writeFileSync(path.join(workflowsDir, 'bench-three.yaml'), THREE);
     const bench = await startBenchStack('bench', ['karma', 'bucket', 'core', 'workflow-executor'], {
@@ -225,7 +235,55 @@ async function main(): Promise<boolean> {
         for (const line of cpuLines(phase)) console.log(line);
       }
 
-      // ---- 4. 3-step workflow runs end to end
+      // ---- 4. held at half the maximum
+      const maximum = results.find((r) => r.label === 'pancha tasks')?.rate;
+      const steadyRate = flags.steadyRate ?? (maximum === undefined ? undefined : Math.max(1, Math.round(maximum / 2)));
+      if (flags.steady && steadyRate !== undefined) {
+        await quiet();
+        const backlog: { core: number; executor: number }[] = [];
+        const samples: Promise<void>[] = [];
+        const sampleBacklog = () => {
+          samples.push(
+            Promise.all([
+              count(dbs.core, `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`),
+              count(dbs['workflow-executor'], `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`),
+            ]).then(([core, executor]) => void backlog.push({ core, executor })),
+          );
+        };
+        const base = { audited: await audited(), scored: await scored() };
+        await meter.start();
+        const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, onTick: sampleBacklog });
+        await Promise.all(samples);
+        const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
+        console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}`);
+        const done = await until(async () => (await audited()) >= base.audited + held.ok && (await scored()) >= base.scored + held.ok);
+        const { cpu, rss } = await meter.stop();
+        if (done === undefined) {
+          ok = false;
+          console.log(`  NOT all tasks audited and scored after ${WAIT_LIMIT_MS / 60000} min`);
+        } else {
+          const { rows } = await dbs.bucket.query<{ trace_id: string; at: number }>(
+            `SELECT trace_id, max(extract(epoch FROM created_at) * 1000)::float8 AS at FROM bucket_entries
+              WHERE event_type = 'workflow_execution' AND trace_id = ANY($1::text[]) GROUP BY trace_id`,
+            [held.accepted.map((a) => a.traceId)],
+          );
+          const auditedAt = new Map(rows.map((r) => [r.trace_id, r.at]));
+          const toAudit = held.accepted.flatMap((a) => (auditedAt.has(a.traceId) ? [(auditedAt.get(a.traceId) as number) - a.at] : []));
+          console.log(`  202 → audit entry in Bucket (${toAudit.length} of ${held.ok} found by trace id): ${latencyLine(toAudit)} ms`);
+          const half = Math.floor(backlog.length / 2);
+          const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+          const pending = backlog.map((b) => b.core + b.executor);
+          console.log(
+            `  outbox backlog (Core + executor, pending rows, sampled each second): first half mean ${mean(pending.slice(0, half)).toFixed(0)}, ` +
+              `second half mean ${mean(pending.slice(half)).toFixed(0)}, max ${Math.max(...pending)}, last ${pending.at(-1)}; ` +
+              `all audited and scored ${((done - held.endedAt) / 1000).toFixed(1)} s after the last accept; generator fell behind its schedule by ${held.maxScheduleLagMs.toFixed(1)} ms at most`,
+          );
+          const phase = { label: 'pancha held', items: held.ok, rate: held.ok / ((held.endedAt - held.startedAt) / 1000), cpu, rss, load: held };
+          for (const line of cpuLines(phase)) console.log(line);
+        }
+      }
+
+      // ---- 5. 3-step workflow runs end to end
       if (flags.workflow) {
         await quiet();
         const operator = () => keys.bearer(RequesterId.Operator, 'core').then((authorization) => ({ authorization }));
@@ -274,7 +332,7 @@ async function main(): Promise<boolean> {
       rmSync(workflowsDir, { recursive: true, force: true });
     }
 
-    // ---- 5. pg-boss -----------------------------------------------------------------------------------------------
+    // ---- 6. pg-boss -----------------------------------------------------------------------------------------------
     if (flags.pgboss) {
       const bossDb = await createDb('pgboss');
       const boss = await child('pgboss-server.js', { DATABASE_URL: bossDb });
