@@ -9,6 +9,7 @@ type Constructor<T = object> = new (...args: any[]) => T;
 export interface OutboxConfigFields {
   OUTBOX_RELAY_ENABLED?: boolean;
   OUTBOX_POLL_INTERVAL_MS?: number;
+  OUTBOX_LINGER_MS?: number;
   OUTBOX_BATCH_SIZE?: number;
   OUTBOX_CONCURRENCY?: number;
   OUTBOX_MAX_BATCH?: number;

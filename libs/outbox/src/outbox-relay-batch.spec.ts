@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { eventually } from '@pancha/testing';
 import { getTracer, installInMemoryTracing } from '@pancha/trace-context';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { OutboxDeliveryError } from './outbox-delivery.error';
@@ -67,6 +68,24 @@ describe('OutboxRelay batch delivery', () => {
     expect([...store.rows.values()].every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
     // The first batch's outcomes are in flight while the others finish: a few settle statements, not twelve.
     expect(store.statements.settle).toBeLessThanOrEqual(3);
+  });
+
+  it('lingers after a poke, so the rows of commits that follow within lingerMs leave in one claim and one batch', async () => {
+    const store = new InMemoryOutboxStore();
+    const handler = batchingHandler('t');
+    // A long linger so the three pokes below fall inside it however busy the machine is; the poll never fires.
+    const relay = make(store, [handler], { lingerMs: 2_000, pollIntervalMs: 600_000, concurrency: 4 });
+    relay.start();
+    await eventually(() => expect(store.statements.claim).toBe(1)); // the start's claim, which found nothing
+    for (let i = 0; i < 3; i++) {
+      store.insert('t', `k${i}`, { n: i });
+      relay.poke();
+      // A turn of the event loop between commits: without the linger the first poke's claim would run here.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await eventually(() => expect(handler.batches.flat().length + handler.singles.length).toBe(3));
+    expect(handler.batches.map((b) => b.map((m) => m.messageKey))).toEqual([['k0', 'k1', 'k2']]);
+    expect(store.statements.claim).toBe(2);
   });
 
   it("lets a handler's own maxBatch win, and sends a lone row through deliver", async () => {

@@ -57,6 +57,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private loop?: Promise<void>;
   private pokeRequested = false;
   private wakeSleep?: () => void;
+  private wakeLinger?: () => void;
   private wakeRoom?: () => void;
 
   /** Claimed rows no worker has started yet, in claim order. */
@@ -126,6 +127,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   private async shutDown(): Promise<void> {
     this.wakeSleep?.();
+    this.wakeLinger?.();
     this.wakeRoom?.();
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     const loop = this.loop;
@@ -171,8 +173,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   private async run(): Promise<void> {
     let failures = 0;
+    let full = false;
     while (this.running) {
       await this.waitForRoom();
+      if (!this.running) break;
+      // Rows of the commits that follow within the linger join this claim; a backlog (full rounds) never waits.
+      if (!full && this.options.lingerMs > 0) await this.linger();
       if (!this.running) break;
       this.pokeRequested = false;
       let claimed = 0;
@@ -190,8 +196,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         }
       }
       if (!this.running) break;
+      full = failures === 0 && claimed >= this.options.batchSize;
       // A full batch or a poke during the round means there is likely more to do as soon as a worker is free.
-      if (failures === 0 && (claimed >= this.options.batchSize || this.pokeRequested)) continue;
+      if (failures === 0 && (full || this.pokeRequested)) continue;
       const pause =
         failures === 0
           ? this.options.pollIntervalMs
@@ -299,6 +306,20 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private whenIdle(): Promise<void> {
     if (this.held.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** lingerMs, cut short only by stop(); pokes meanwhile are absorbed into the claim that follows. */
+  private linger(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeLinger = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.lingerMs);
+      timer.unref();
+      this.wakeLinger = done;
+    });
   }
 
   private sleep(ms: number): Promise<void> {

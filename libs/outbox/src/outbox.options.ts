@@ -3,6 +3,12 @@ export interface OutboxOptions {
   enabled: boolean;
   /** Pause between claim rounds when there was nothing (more) to claim. */
   pollIntervalMs: number;
+  /**
+   * How long a poke (a commit that enqueued rows) waits before its claim, so the rows of commits close together
+   * leave in one claim and one request per topic (Kafka's linger.ms). Skipped while rounds come back full.
+   * 0 claims at once: each commit then costs a claim, a request and a settle of its own.
+   */
+  lingerMs: number;
   /** Most rows one claim statement takes. */
   batchSize: number;
   /** Deliveries in flight at once per relay (a batch handed to a handler's deliverBatch is one). */
@@ -36,6 +42,7 @@ export const OUTBOX_OPTIONS = Symbol('OUTBOX_OPTIONS');
 export interface OutboxEnv {
   OUTBOX_RELAY_ENABLED?: boolean | string;
   OUTBOX_POLL_INTERVAL_MS?: number | string;
+  OUTBOX_LINGER_MS?: number | string;
   OUTBOX_BATCH_SIZE?: number | string;
   OUTBOX_CONCURRENCY?: number | string;
   OUTBOX_MAX_BATCH?: number | string;
@@ -58,6 +65,7 @@ export interface OutboxField {
 
 export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>> = {
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
+  lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 10, min: 0 },
   batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
   maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 50, min: 1 },
