@@ -25,7 +25,7 @@ export { OutboxStore, type ClaimedOutboxEntry, type ClaimRequest, type DeadLette
 export { PgOutboxStore } from './pg-outbox.store';
 export { OutboxRelay } from './outbox-relay.service';
 export { OutboxPruner } from './outbox-pruner.service';
-export { OutboxService, type EnqueueInput } from './outbox.service';
+export { OutboxService, type EnqueueInput, type OutboxStatementPart, type OwnedEnqueueInput } from './outbox.service';
 export { OutboxStatsController } from './outbox-stats.controller';
 export { OutboxModule, type OutboxModuleOptions } from './outbox.module';
 

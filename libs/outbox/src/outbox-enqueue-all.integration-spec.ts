@@ -1,7 +1,11 @@
-/** enqueueAll: many messages in one statement, exactly as that many enqueue calls would have recorded them. */
+/**
+ * enqueueAll: many messages in one statement, exactly as that many enqueue calls would have recorded them; inStatement:
+ * the same rows as CTEs of a producer's own single statement.
+ */
 import { Logger } from '@nestjs/common';
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import type { DataSource } from 'typeorm';
+import { PgOutboxStore } from './pg-outbox.store';
 import { openOutboxDataSource, recordingHandler, relayOn } from './testing/outbox-test-kit';
 
 jest.setTimeout(60_000);
@@ -53,5 +57,68 @@ describe('OutboxService.enqueueAll', () => {
     const run1 = seen.calls.filter((m) => m.orderingKey === 'run-1').map((m) => m.messageKey);
     expect(run1).toEqual(['a', 'b']);
     await relay.stop();
+  });
+
+  describe('inStatement', () => {
+    beforeAll(async () => {
+      await dataSource.query(`CREATE TABLE owned_things (id text PRIMARY KEY, size int NOT NULL)`);
+      await dataSource.query(`INSERT INTO owned_things VALUES ('taken', 1)`);
+    });
+
+    const write = (outbox: ReturnType<typeof relayOn>['outbox'], things: { id: string; size: number | null }[], messages: Parameters<typeof outbox.inStatement>[0]) => {
+      const part = outbox.inStatement(messages, 2, 'SELECT id FROM mine');
+      const sql = `WITH mine AS (
+          INSERT INTO owned_things SELECT t.id, t.size FROM jsonb_to_recordset($1::jsonb) AS t(id text, size int) ON CONFLICT DO NOTHING RETURNING id
+        ), ${part.ctes} SELECT id FROM mine`;
+      return { part, run: () => dataSource.query(sql, [JSON.stringify(things), ...part.params]) as Promise<{ id: string }[]> };
+    };
+
+    it("stores the messages of the rows the caller's statement stored, and those without an owner, in order; committed() wakes the relay", async () => {
+      const seen = recordingHandler('owned');
+      const { relay, outbox } = relayOn(dataSource, [seen.handler], { enabled: false, pollIntervalMs: 600_000, lingerMs: 0 });
+      // The relay makes its first claim (nothing yet) and then sleeps through its poll: only committed() wakes it.
+      const claims = jest.spyOn(PgOutboxStore.prototype, 'claim');
+      relay.start();
+      await eventually(() => expect(claims).toHaveBeenCalledTimes(1));
+      await claims.mock.results[0].value;
+      const { part, run } = write(
+        outbox,
+        [
+          { id: 'new-1', size: 1 },
+          { id: 'taken', size: 2 },
+          { id: 'new-2', size: 3 },
+        ],
+        [
+          { topic: 'owned', messageKey: 'm-new-1', payload: { n: 1 }, owner: 'new-1', orderingKey: 'things' },
+          { topic: 'owned', messageKey: 'm-taken', payload: { n: 2 }, owner: 'taken', orderingKey: 'things' },
+          { topic: 'owned', messageKey: 'm-free', payload: { n: 3 } },
+          { topic: 'owned', messageKey: 'm-new-2', payload: { n: 4 }, owner: 'new-2', orderingKey: 'things' },
+        ],
+      );
+      expect((await run()).map((r) => r.id).sort()).toEqual(['new-1', 'new-2']);
+      const rows: { message_key: string; ordering_key: string | null }[] = await dataSource.query(
+        `SELECT message_key, ordering_key FROM outbox WHERE topic = 'owned' ORDER BY seq`,
+      );
+      expect(rows).toEqual([
+        { message_key: 'm-new-1', ordering_key: 'things' },
+        { message_key: 'm-free', ordering_key: null },
+        { message_key: 'm-new-2', ordering_key: 'things' },
+      ]);
+      part.committed();
+      await eventually(() => expect(seen.calls.map((m) => m.messageKey).sort()).toEqual(['m-free', 'm-new-1', 'm-new-2']));
+      expect(seen.calls.filter((m) => m.orderingKey === 'things').map((m) => m.messageKey)).toEqual(['m-new-1', 'm-new-2']);
+      claims.mockRestore();
+      await relay.stop();
+    });
+
+    it('stores no message when the statement fails', async () => {
+      const { outbox } = relayOn(dataSource, [recordingHandler('failing').handler], { enabled: false });
+      const { run } = write(outbox, [{ id: 'bad', size: null }], [
+        { topic: 'failing', messageKey: 'm-bad', payload: {}, owner: 'bad' },
+        { topic: 'failing', messageKey: 'm-free', payload: {} },
+      ]);
+      await expect(run()).rejects.toThrow(/null value in column "size"/);
+      expect(await dataSource.query(`SELECT 1 FROM outbox WHERE topic = 'failing'`)).toHaveLength(0);
+    });
   });
 });

@@ -46,16 +46,35 @@ const INSERT_ORDERED_SQL = `
 
 // Many messages in one statement: the keys' turns are taken first (in a fixed order, so two transactions never
 // wait on each other crosswise), then the rows are inserted in the order given, so their seq keeps that order.
-const INSERT_MANY_SQL = `
-  WITH turns AS (
-    SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || k, 0)) FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys
-  )
+// $p: the rows (jsonb), $p+1: the ordering keys, $p+2: the default headers. `owners` (a subquery of text) keeps
+// only the rows whose owner it returns, and those with none.
+const turnsCte = (p: number) => `outbox_turns AS (
+    SELECT pg_advisory_xact_lock(hashtextextended('pancha.outbox:' || k, 0)) FROM (SELECT DISTINCT unnest($${p + 1}::text[]) AS k ORDER BY 1) AS keys
+  )`;
+const insertManySql = (p: number, owners?: string) => `
   INSERT INTO outbox (id, topic, message_key, ordering_key, payload, headers, status, attempts, next_attempt_at, created_at)
-  SELECT m.id, m.topic, m.message_key, m.ordering_key, m.payload, COALESCE(m.headers, $3::jsonb), 'pending', 0, now(), now()
-  FROM jsonb_to_recordset($1::jsonb) AS m(ord int, id uuid, topic text, message_key text, ordering_key text, payload jsonb, headers jsonb)
-  CROSS JOIN (SELECT count(*) FROM turns) AS taken
+  SELECT m.id, m.topic, m.message_key, m.ordering_key, m.payload, COALESCE(m.headers, $${p + 2}::jsonb), 'pending', 0, now(), now()
+  FROM jsonb_to_recordset($${p}::jsonb) AS m(ord int, id uuid, topic text, message_key text, ordering_key text, payload jsonb, headers jsonb, owner text)
+  CROSS JOIN (SELECT count(*) FROM outbox_turns) AS taken
+  ${owners ? `WHERE m.owner IS NULL OR m.owner IN (${owners})` : ''}
   ORDER BY m.ord
   ON CONFLICT (topic, message_key) DO NOTHING`;
+const INSERT_MANY_SQL = `WITH ${turnsCte(1)} ${insertManySql(1)}`;
+
+/** A message that belongs to a row the same statement may or may not store (see OutboxService.inStatement). */
+export interface OwnedEnqueueInput extends EnqueueInput {
+  /** Enqueued only if the statement's `owners` subquery returns this value. */
+  owner?: string;
+}
+
+/** CTEs to put in the caller's own statement, their parameters, and what to call once it has committed. */
+export interface OutboxStatementPart {
+  /** `outbox_turns AS (…), outbox_enqueued AS (INSERT …)`: append after the caller's own CTEs, comma-separated. */
+  ctes: string;
+  params: unknown[];
+  /** Call after the statement's transaction committed: the relay claims the rows now rather than at its next poll. */
+  committed(): void;
+}
 
 @Injectable()
 export class OutboxService {
@@ -82,9 +101,7 @@ export class OutboxService {
    * delivery joins the caller's trace. Does not wait for any downstream.
    */
   async enqueue(manager: EntityManager, input: EnqueueInput): Promise<void> {
-    assertName('topic', input.topic);
-    assertName('messageKey', input.messageKey);
-    if (input.orderingKey !== undefined) assertName('orderingKey', input.orderingKey);
+    assertInput(input);
     const runner = manager.queryRunner;
     if (!runner?.isTransactionActive) {
       throw new Error(
@@ -106,27 +123,29 @@ export class OutboxService {
   async enqueueAll(manager: EntityManager, inputs: readonly EnqueueInput[]): Promise<void> {
     if (inputs.length === 0) return;
     if (inputs.length === 1) return this.enqueue(manager, inputs[0]);
-    for (const input of inputs) {
-      assertName('topic', input.topic);
-      assertName('messageKey', input.messageKey);
-      if (input.orderingKey !== undefined) assertName('orderingKey', input.orderingKey);
-    }
+    inputs.forEach(assertInput);
     const runner = manager.queryRunner;
     if (!runner?.isTransactionActive) {
       throw new Error('OutboxService.enqueueAll must be called inside the producer transaction (see enqueue)');
     }
-    const rows = inputs.map((input, ord) => ({
-      ord,
-      id: randomUUID(),
-      topic: input.topic,
-      message_key: input.messageKey,
-      ordering_key: input.orderingKey ?? null,
-      payload: input.payload ?? null,
-      headers: input.headers ?? null,
-    }));
-    const keys = [...new Set(inputs.map((i) => i.orderingKey).filter((k): k is string => k !== undefined))];
-    await manager.query(INSERT_MANY_SQL, [JSON.stringify(rows), keys, JSON.stringify(injectTraceHeaders())]);
+    await manager.query(INSERT_MANY_SQL, manyParams(inputs));
     this.pokeAfterCommit(runner);
+  }
+
+  /**
+   * The messages as part of one statement of the caller's, for a producer whose whole write is one statement
+   * (no BEGIN and COMMIT around it): `WITH mine AS (INSERT … RETURNING id), ${part.ctes} SELECT … FROM mine`.
+   * PostgreSQL runs every data-modifying CTE to completion, so the messages commit exactly when the caller's rows
+   * do. `owners`, a subquery of text over the caller's CTEs, keeps a message with an `owner` only if it returns
+   * that owner (the caller's row was stored, not skipped by ON CONFLICT). Parameters are numbered from firstParam.
+   */
+  inStatement(inputs: readonly OwnedEnqueueInput[], firstParam: number, owners?: string): OutboxStatementPart {
+    inputs.forEach(assertInput);
+    return {
+      ctes: `${turnsCte(firstParam)}, outbox_enqueued AS (${insertManySql(firstParam, owners)})`,
+      params: manyParams(inputs),
+      committed: () => this.relay.poke(),
+    };
   }
 
   async stats(): Promise<OutboxStats> {
@@ -142,6 +161,28 @@ export class OutboxService {
     }
     this.awaitingCommit.add(runner);
   }
+}
+
+/** INSERT_MANY_SQL's three parameters for `inputs`. */
+function manyParams(inputs: readonly OwnedEnqueueInput[]): unknown[] {
+  const rows = inputs.map((input, ord) => ({
+    ord,
+    id: randomUUID(),
+    topic: input.topic,
+    message_key: input.messageKey,
+    ordering_key: input.orderingKey ?? null,
+    payload: input.payload ?? null,
+    headers: input.headers ?? null,
+    owner: input.owner ?? null,
+  }));
+  const keys = [...new Set(inputs.map((i) => i.orderingKey).filter((k): k is string => k !== undefined))];
+  return [JSON.stringify(rows), keys, JSON.stringify(injectTraceHeaders())];
+}
+
+function assertInput(input: EnqueueInput): void {
+  assertName('topic', input.topic);
+  assertName('messageKey', input.messageKey);
+  if (input.orderingKey !== undefined) assertName('orderingKey', input.orderingKey);
 }
 
 function assertName(field: string, value: unknown): void {

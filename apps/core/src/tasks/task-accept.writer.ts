@@ -20,8 +20,8 @@ export class TraceIdTaken extends Error {}
 
 /**
  * Stores accepted tasks with group commit (POST /handle_task's write): the tasks of requests that arrive while a
- * commit runs go together into the next transaction — one multi-row INSERT of the tasks, one of their outbox
- * messages — and each request is answered only after the commit that holds its task. A task whose trace already
+ * commit runs go together into the next one, a single statement that inserts the tasks and their outbox messages,
+ * and each request is answered only after the commit that holds its task. A task whose trace already
  * has one is refused alone (TraceIdTaken) and its messages are not stored.
  */
 @Injectable()
@@ -68,10 +68,58 @@ export class TaskAcceptWriter {
     return stored;
   }
 
-  private commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
-    return this.dataSource.transaction(async (manager) => {
-      const stored = await this.insert(manager, accepted);
-      return accepted.map((a): GroupItemOutcome<void> => (stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken() }));
-    });
+  /**
+   * A group's write is one statement, atomic without BEGIN and COMMIT around it: the tasks' INSERT and, as CTEs of
+   * the same statement, the outbox rows of the tasks it stored. Two round trips to PostgreSQL fewer per group than
+   * a transaction, and the statement holds the outbox's key locks only while it runs.
+   */
+  private async commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
+    const messages = accepted.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
+    const outbox = this.outbox.inStatement(messages, 2, 'SELECT task_id::text FROM stored');
+    const rows = (await this.dataSource.query(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
+      JSON.stringify(accepted.map((a) => taskRow(a.task))),
+      ...outbox.params,
+    ])) as { task_id: string }[];
+    outbox.committed();
+    const stored = new Set(rows.map((row) => row.task_id));
+    return accepted.map((a): GroupItemOutcome<void> => (stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken() }));
   }
+}
+
+/** $1: the tasks as a JSON array of taskRow objects. A task whose id or trace is taken is skipped. */
+const INSERT_TASKS_SQL = `
+  INSERT INTO tasks (task_id, trace_id, user_id, product, agent, input, input_type, tags, decision, action_type, payload,
+                     decided_by, agent_note, status, run_id, workflow, execution_result, created_at, updated_at)
+  SELECT t.task_id, t.trace_id, t.user_id, t.product, t.agent, t.input, t.input_type, COALESCE(t.tags, '[]'::jsonb), t.decision,
+         t.action_type, t.payload, t.decided_by, t.agent_note, t.status, t.run_id, t.workflow, t.execution_result,
+         COALESCE(t.created_at, now()), COALESCE(t.updated_at, now())
+  FROM jsonb_to_recordset($1::jsonb) AS t(task_id uuid, trace_id text, user_id text, product text, agent text, input text,
+       input_type text, tags jsonb, decision text, action_type text, payload jsonb, decided_by text, agent_note text,
+       status text, run_id uuid, workflow text, execution_result jsonb, created_at timestamptz, updated_at timestamptz)
+  ON CONFLICT DO NOTHING
+  RETURNING task_id`;
+
+/** A task as INSERT_TASKS_SQL reads it (column names; absent and undefined become NULL). */
+function taskRow(task: TaskEntity): Record<string, unknown> {
+  return {
+    task_id: task.taskId,
+    trace_id: task.traceId,
+    user_id: task.userId,
+    product: task.product,
+    agent: task.agent,
+    input: task.input,
+    input_type: task.inputType,
+    tags: task.tags,
+    decision: task.decision,
+    action_type: task.actionType,
+    payload: task.payload,
+    decided_by: task.decidedBy,
+    agent_note: task.agentNote,
+    status: task.status,
+    run_id: task.runId,
+    workflow: task.workflow,
+    execution_result: task.executionResult,
+    created_at: task.createdAt,
+    updated_at: task.updatedAt,
+  };
 }
