@@ -70,13 +70,14 @@ describe('OutboxRelay batch delivery', () => {
     expect(store.statements.settle).toBeLessThanOrEqual(3);
   });
 
-  it('lingers after a poke, so the rows of commits that follow within lingerMs leave in one claim and one batch', async () => {
+  it('claims at most once per lingerMs while pokes keep coming, so the rows of commits close together leave in one claim and one batch', async () => {
     const store = new InMemoryOutboxStore();
     const handler = batchingHandler('t');
     // A long linger so the three pokes below fall inside it however busy the machine is; the poll never fires.
     const relay = make(store, [handler], { lingerMs: 2_000, pollIntervalMs: 600_000, concurrency: 4 });
     relay.start();
-    await eventually(() => expect(store.statements.claim).toBe(1)); // the start's claim, which found nothing
+    // The start's claim, which found nothing: the pokes below come less than lingerMs after it.
+    await eventually(() => expect(store.statements.claim).toBe(1));
     for (let i = 0; i < 3; i++) {
       store.insert('t', `k${i}`, { n: i });
       relay.poke();

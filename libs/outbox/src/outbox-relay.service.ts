@@ -174,12 +174,16 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private async run(): Promise<void> {
     let failures = 0;
     let full = false;
+    let lastClaimAt = -Infinity;
     while (this.running) {
       await this.waitForRoom();
       if (!this.running) break;
-      // Rows of the commits that follow within the linger join this claim; a backlog (full rounds) never waits.
-      if (!full && this.options.lingerMs > 0) await this.linger();
+      // At most one claim per lingerMs while pokes keep coming: the rows of the commits meanwhile join the next
+      // claim. The first poke after a quiet spell claims at once, and a backlog (full rounds) never waits.
+      const wait = lastClaimAt + this.options.lingerMs - Date.now();
+      if (!full && wait > 0) await this.linger(wait);
       if (!this.running) break;
+      lastClaimAt = Date.now();
       this.pokeRequested = false;
       let claimed = 0;
       try {
@@ -308,15 +312,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** lingerMs, cut short only by stop(); pokes meanwhile are absorbed into the claim that follows. */
-  private linger(): Promise<void> {
+  /** `ms`, cut short only by stop(); pokes meanwhile are absorbed into the claim that follows. */
+  private linger(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.wakeLinger = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.options.lingerMs);
+      const timer = setTimeout(done, ms);
       timer.unref();
       this.wakeLinger = done;
     });

@@ -4,9 +4,9 @@ export interface OutboxOptions {
   /** Pause between claim rounds when there was nothing (more) to claim. */
   pollIntervalMs: number;
   /**
-   * How long a poke (a commit that enqueued rows) waits before its claim, so the rows of commits close together
-   * leave in one claim and one request per topic (Kafka's linger.ms). Skipped while rounds come back full.
-   * 0 claims at once: each commit then costs a claim, a request and a settle of its own.
+   * Least time between two claims while pokes (commits that enqueued rows) keep coming, so the rows of the commits
+   * in between leave in one claim and one request per topic (like Kafka's linger.ms). The first poke after a quiet
+   * spell claims at once, and claims that come back full (a backlog) never wait. 0 claims on every poke.
    */
   lingerMs: number;
   /** Most rows one claim statement takes. */
@@ -65,7 +65,7 @@ export interface OutboxField {
 
 export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>> = {
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
-  lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 10, min: 0 },
+  lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 40, min: 0 },
   batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
   maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 50, min: 1 },
