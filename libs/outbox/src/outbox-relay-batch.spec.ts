@@ -89,6 +89,16 @@ describe('OutboxRelay batch delivery', () => {
     expect(store.statements.claim).toBe(2);
   });
 
+  it('does not linger for the next row of an ordering key: a chain of one key is delivered back to back', async () => {
+    const store = new InMemoryOutboxStore();
+    const handler = batchingHandler('t');
+    // A linger and a poll far beyond the test's patience: only a claim right after each delivery finishes the chain.
+    const relay = make(store, [handler], { lingerMs: 600_000, pollIntervalMs: 600_000 });
+    for (let i = 0; i < 3; i++) store.insert('t', `k${i}`, { n: i }, {}, 'run-1');
+    relay.start();
+    await eventually(() => expect(handler.singles.map((m) => m.messageKey)).toEqual(['k0', 'k1', 'k2']));
+  });
+
   it("lets a handler's own maxBatch win, and sends a lone row through deliver", async () => {
     const store = new InMemoryOutboxStore();
     const handler = batchingHandler('t', undefined, { maxBatch: 2 });

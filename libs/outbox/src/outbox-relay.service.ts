@@ -56,6 +56,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private stopping = false;
   private loop?: Promise<void>;
   private pokeRequested = false;
+  /** A delivery freed an ordering key since the last claim (its next row is claimable). */
+  private keyFreed = false;
   private wakeSleep?: () => void;
   private wakeLinger?: () => void;
   private wakeRoom?: () => void;
@@ -181,10 +183,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       // At most one claim per lingerMs while pokes keep coming: the rows of the commits meanwhile join the next
       // claim. The first poke after a quiet spell claims at once, and a backlog (full rounds) never waits.
       const wait = lastClaimAt + this.options.lingerMs - Date.now();
-      if (!full && wait > 0) await this.linger(wait);
+      if (!full && !this.keyFreed && wait > 0) await this.linger(wait);
       if (!this.running) break;
       lastClaimAt = Date.now();
       this.pokeRequested = false;
+      this.keyFreed = false;
       let claimed = 0;
       try {
         const entries = await this.claim();
@@ -483,8 +486,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       return;
     }
     this.logOutcome(entry, transition, recorded);
-    // The next row of its ordering key may be claimable now.
-    if (recorded && entry.orderingKey !== null && transition.kind !== 'retry') this.poke();
+    // The next row of its ordering key may be claimable now: claim without lingering, since rows of one key never
+    // share a claim and a run's events would otherwise reach their receiver a linger apart.
+    if (recorded && entry.orderingKey !== null && transition.kind !== 'retry') {
+      this.keyFreed = true;
+      this.wakeLinger?.();
+      this.poke();
+    }
   }
 
   /**

@@ -6,7 +6,8 @@ export interface OutboxOptions {
   /**
    * Least time between two claims while pokes (commits that enqueued rows) keep coming, so the rows of the commits
    * in between leave in one claim and one request per topic (like Kafka's linger.ms). The first poke after a quiet
-   * spell claims at once, and claims that come back full (a backlog) never wait. 0 claims on every poke.
+   * spell claims at once; claims that come back full (a backlog) and a delivery that frees an ordering key never
+   * wait. 0 claims on every poke.
    */
   lingerMs: number;
   /** Most rows one claim statement takes. */
