@@ -315,31 +315,27 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** `ms`, cut short only by stop(); pokes meanwhile are absorbed into the claim that follows. */
+  /** `ms`, cut short by stop() or a freed ordering key; pokes meanwhile are absorbed into the claim that follows. */
   private linger(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakeLinger = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.wakeLinger = done;
-    });
+    return this.pause(ms, 'wakeLinger');
   }
 
   private sleep(ms: number): Promise<void> {
     if (this.pokeRequested || !this.running) return Promise.resolve();
+    return this.pause(ms, 'wakeSleep');
+  }
+
+  /** `ms`, or until the function kept in `wake` is called. */
+  private pause(ms: number, wake: 'wakeSleep' | 'wakeLinger'): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.wakeSleep = undefined;
+        this[wake] = undefined;
         resolve();
       };
       const timer = setTimeout(done, ms);
       timer.unref();
-      this.wakeSleep = done;
+      this[wake] = done;
     });
   }
 
