@@ -75,18 +75,30 @@ describe('OutboxRelay batch delivery', () => {
     const handler = batchingHandler('t');
     // A long linger so the three pokes below fall inside it however busy the machine is; the poll never fires.
     const relay = make(store, [handler], { lingerMs: 2_000, pollIntervalMs: 600_000, concurrency: 4 });
+    store.insert('t', 'first', {});
     relay.start();
-    // The start's claim, which found nothing: the pokes below come less than lingerMs after it.
-    await eventually(() => expect(store.statements.claim).toBe(1));
+    // The start's claim took a row: the pokes below come less than lingerMs after it.
+    await eventually(() => expect(handler.singles.map((m) => m.messageKey)).toEqual(['first']));
     for (let i = 0; i < 3; i++) {
       store.insert('t', `k${i}`, { n: i });
       relay.poke();
       // A turn of the event loop between commits: without the linger the first poke's claim would run here.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await eventually(() => expect(handler.batches.flat().length + handler.singles.length).toBe(3));
+    await eventually(() => expect(handler.batches.flat().length).toBe(3));
     expect(handler.batches.map((b) => b.map((m) => m.messageKey))).toEqual([['k0', 'k1', 'k2']]);
     expect(store.statements.claim).toBe(2);
+  }, 20_000);
+
+  it('claims at once on the first poke after a claim that found nothing (a lone commit does not wait)', async () => {
+    const store = new InMemoryOutboxStore();
+    const handler = batchingHandler('t');
+    const relay = make(store, [handler], { lingerMs: 600_000, pollIntervalMs: 600_000 });
+    relay.start();
+    await eventually(() => expect(store.statements.claim).toBe(1)); // found nothing
+    store.insert('t', 'lone', {});
+    relay.poke();
+    await eventually(() => expect(handler.singles.map((m) => m.messageKey)).toEqual(['lone']));
   });
 
   it('does not linger for the next row of an ordering key: a chain of one key is delivered back to back', async () => {

@@ -181,17 +181,19 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       await this.waitForRoom();
       if (!this.running) break;
       // At most one claim per lingerMs while pokes keep coming: the rows of the commits meanwhile join the next
-      // claim. The first poke after a quiet spell claims at once, and a backlog (full rounds) never waits.
+      // claim. The first poke after a quiet spell (the last claim found nothing) claims at once, and a backlog
+      // (full rounds) never waits.
       const wait = lastClaimAt + this.options.lingerMs - Date.now();
       if (!full && !this.keyFreed && wait > 0) await this.linger(wait);
       if (!this.running) break;
-      lastClaimAt = Date.now();
+      const claimStartedAt = Date.now();
       this.pokeRequested = false;
       this.keyFreed = false;
       let claimed = 0;
       try {
         const entries = await this.claim();
         claimed = entries.length;
+        lastClaimAt = claimed > 0 ? claimStartedAt : -Infinity;
         void this.schedule(entries);
         if (failures > 0) this.logger.log({ msg: 'outbox relay reached the database again', failures });
         failures = 0;

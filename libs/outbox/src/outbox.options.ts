@@ -5,9 +5,9 @@ export interface OutboxOptions {
   pollIntervalMs: number;
   /**
    * Least time between two claims while pokes (commits that enqueued rows) keep coming, so the rows of the commits
-   * in between leave in one claim and one request per topic (like Kafka's linger.ms). The first poke after a quiet
-   * spell claims at once; claims that come back full (a backlog) and a delivery that frees an ordering key never
-   * wait. 0 claims on every poke.
+   * in between leave in one claim and one request per topic (like Kafka's linger.ms). The first poke after a claim
+   * that found nothing claims at once; claims that come back full (a backlog) and a delivery that frees an ordering
+   * key never wait. 0 claims on every poke.
    */
   lingerMs: number;
   /** Most rows one claim statement takes. */
