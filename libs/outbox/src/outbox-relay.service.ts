@@ -183,10 +183,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       // At most one claim per lingerMs while pokes keep coming: the rows of the commits meanwhile join the next
       // claim. The first poke after a quiet spell (the last claim found nothing) claims at once, and a backlog
       // (full rounds) never waits.
-      const wait = lastClaimAt + this.options.lingerMs - Date.now();
+      // A monotonic clock: a wall clock stepped back would stretch the wait by as much.
+      const wait = lastClaimAt + this.options.lingerMs - performance.now();
       if (!full && !this.keyFreed && wait > 0) await this.linger(wait);
       if (!this.running) break;
-      const claimStartedAt = Date.now();
+      const claimStartedAt = performance.now();
       this.pokeRequested = false;
       this.keyFreed = false;
       let claimed = 0;
