@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TaskEntity } from './task.entity';
@@ -77,7 +77,9 @@ export class TaskAcceptWriter {
     const messages = accepted.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
     const outbox = this.outbox.inStatement(messages, 2, 'SELECT task_id::text FROM stored');
     const rows = (await this.dataSource.query(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
-      JSON.stringify(accepted.map((a) => taskRow(a.task))),
+      // The agent's note and decision come from a model, not the request the guard checked: JSON would carry a lone
+      // surrogate as an escape jsonb refuses, failing the whole group.
+      JSON.stringify(toStorableJson(accepted.map((a) => taskRow(a.task)))),
       ...outbox.params,
     ])) as { task_id: string }[];
     outbox.committed();

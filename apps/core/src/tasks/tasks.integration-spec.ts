@@ -3,7 +3,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import type { INestApplication } from '@nestjs/common';
-import { BUCKET_WRITE_EVENTS_ROUTES, type BucketEntry, EXECUTOR_EXECUTE_BATCH_ROUTE } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, type BucketEntry, Decision, EXECUTOR_EXECUTE_BATCH_ROUTE, TaskStatus } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import {
   bootService,
@@ -18,6 +18,7 @@ import {
   type TestDatabase,
 } from '@pancha/testing';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -25,6 +26,7 @@ import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
 import { WorkflowDispatchHandler } from './dispatch/workflow-dispatch.handler';
 import { TaskAcceptWriter } from './task-accept.writer';
+import { TaskEntity } from './task.entity';
 
 // What `register` does in a real process: a recording tracer plus the http and undici instrumentations, so the
 // incoming request gets a server span (its trace id is the task's trace_id) and outgoing calls (the service
@@ -440,6 +442,32 @@ describe('with workflow execution enabled', () => {
         const message = messages.find((m) => m.message_key === `task_received:${row.task_id}`);
         expect(message?.headers.traceparent).toMatch(new RegExp(`^00-${row.trace_id}-`));
       }
+    });
+
+    it("stores a task whose agent note (a model's text, which the request's guard never saw) holds an unpaired surrogate", async () => {
+      const writer = core.app.get(TaskAcceptWriter);
+      const now = new Date();
+      const task = Object.assign(new TaskEntity(), {
+        taskId: randomUUID(),
+        traceId: randomBytes(16).toString('hex'),
+        userId: 'u-note',
+        product: null,
+        agent: null,
+        input: 'hello',
+        inputType: null,
+        tags: [],
+        decision: Decision.Respond,
+        actionType: null,
+        payload: null,
+        decidedBy: 'llm',
+        agentNote: 'payload.\ud800 is not a field',
+        status: TaskStatus.Decided,
+        executionResult: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      await writer.store({ task, messages: [] });
+      expect(await taskRow(core, task.taskId)).toMatchObject({ agent_note: 'payload.\ufffd is not a field', decided_by: 'llm', tags: [] });
     });
 
     it('answers 422 naming each bad field, and stores nothing', async () => {

@@ -1,4 +1,4 @@
-import { findUnstorableJson } from './storable-json';
+import { findUnstorableJson, toStorableJson } from './storable-json';
 
 describe('findUnstorableJson', () => {
   it('accepts ordinary JSON', () => {
@@ -28,5 +28,16 @@ describe('findUnstorableJson', () => {
       { field: 'a.n', messages: ['must be a finite number'] },
       { field: 'b.0', messages: ['must be a finite number'] },
     ]);
+  });
+});
+
+describe('toStorableJson', () => {
+  it('replaces U+0000 and unpaired surrogates with U+FFFD in strings and keys, keeps pairs, and leaves non-plain objects alone', () => {
+    const at = new Date('2026-11-30T00:00:00Z');
+    const value = { note: 'a\u0000b\ud800', ok: 'é😀', list: ['\udc00x', 1, null], ['k\ud800']: true, at };
+    const out = toStorableJson(value);
+    expect(out).toEqual({ note: 'a\ufffdb\ufffd', ok: 'é😀', list: ['\ufffdx', 1, null], ['k\ufffd']: true, at });
+    expect(out.at).toBe(at);
+    expect(findUnstorableJson(JSON.parse(JSON.stringify(out)), 32)).toEqual([]);
   });
 });

@@ -4,6 +4,27 @@ import type { FieldError } from '@pancha/contracts';
 const NUL = String.fromCharCode(0);
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const MAX_REPORTED = 20;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+const REPLACEMENT = '\ufffd';
+
+/**
+ * `value` with every string (object keys too) made storable: U+0000 and unpaired surrogates become U+FFFD. For text
+ * a service made or was handed rather than received in a request (a model's reply, a provider's id), which no guard
+ * has seen: without it the transaction storing it fails. Walks arrays and plain objects to `maxDepth` and returns
+ * anything else (a Date, a number) as it is.
+ */
+export function toStorableJson<T>(value: T, maxDepth = 8): T {
+  return storable(value, 0, maxDepth) as T;
+}
+
+function storable(value: unknown, depth: number, maxDepth: number): unknown {
+  if (typeof value === 'string') return value.split(NUL).join(REPLACEMENT).replace(LONE_SURROGATES, REPLACEMENT);
+  if (value === null || typeof value !== 'object' || depth > maxDepth) return value;
+  if (Array.isArray(value)) return value.map((item) => storable(item, depth + 1, maxDepth));
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k, depth + 1, maxDepth) as string, storable(v, depth + 1, maxDepth)]));
+}
 
 function stringProblem(value: string): string | undefined {
   if (value.includes(NUL)) return 'must not contain U+0000 (PostgreSQL cannot store it)';
