@@ -3,7 +3,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TaskEntity } from './task.entity';
 
 /** Tasks accepted per transaction at most. */
@@ -52,15 +51,8 @@ export class TaskAcceptWriter {
    * transaction stays usable for the others). Also the write of a request that needs its own transaction.
    */
   async insert(manager: EntityManager, accepted: readonly AcceptedTask[]): Promise<Set<string>> {
-    const inserted = await manager
-      .createQueryBuilder()
-      .insert()
-      .into(TaskEntity)
-      .values(accepted.map((a) => a.task) as QueryDeepPartialEntity<TaskEntity>[])
-      .orIgnore()
-      .returning('task_id')
-      .execute();
-    const stored = new Set((inserted.raw as { task_id: string }[]).map((row) => row.task_id));
+    const inserted = (await manager.query(INSERT_TASKS_SQL, [taskRowsJson(accepted)])) as { task_id: string }[];
+    const stored = new Set(inserted.map((row) => row.task_id));
     await this.outbox.enqueueAll(
       manager,
       accepted.filter((a) => stored.has(a.task.taskId)).flatMap((a) => a.messages),
@@ -77,9 +69,7 @@ export class TaskAcceptWriter {
     const messages = accepted.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
     const outbox = this.outbox.inStatement(messages, 2, 'SELECT task_id::text FROM stored');
     const rows = (await this.dataSource.query(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
-      // The agent's note and decision come from a model, not the request the guard checked: JSON would carry a lone
-      // surrogate as an escape jsonb refuses, failing the whole group.
-      JSON.stringify(toStorableJson(accepted.map((a) => taskRow(a.task)))),
+      taskRowsJson(accepted),
       ...outbox.params,
     ])) as { task_id: string }[];
     outbox.committed();
@@ -100,6 +90,14 @@ const INSERT_TASKS_SQL = `
        status text, run_id uuid, workflow text, execution_result jsonb, created_at timestamptz, updated_at timestamptz)
   ON CONFLICT DO NOTHING
   RETURNING task_id`;
+
+/**
+ * INSERT_TASKS_SQL's $1. The agent's note and decision come from a model, not the request the guard checked: JSON
+ * would carry a lone surrogate as an escape jsonb refuses, failing the whole group, so every string is made storable.
+ */
+function taskRowsJson(accepted: readonly AcceptedTask[]): string {
+  return JSON.stringify(toStorableJson(accepted.map((a) => taskRow(a.task))));
+}
 
 /** A task as INSERT_TASKS_SQL reads it (column names; absent and undefined become NULL). */
 function taskRow(task: TaskEntity): Record<string, unknown> {
