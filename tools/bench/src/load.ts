@@ -38,7 +38,6 @@ export interface LoadOptions {
 
 export async function drive(options: LoadOptions): Promise<LoadResult> {
   const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, keepAliveTimeout: 60_000 });
-  const okStatus = options.okStatus ?? 202;
   const result: LoadResult = { sent: 0, ok: 0, statuses: {}, errors: 0, latenciesMs: [], startedAt: Date.now(), endedAt: 0, selfCpu: 0 };
   const cpu0 = process.cpuUsage();
   const deadline = options.seconds === undefined ? Infinity : result.startedAt + options.seconds * 1000;
@@ -46,22 +45,37 @@ export async function drive(options: LoadOptions): Promise<LoadResult> {
   let next = 0;
   const client = async () => {
     while (next < count && Date.now() < deadline) {
-      const i = next++;
-      const headers = { 'content-type': 'application/json', ...(await options.headers?.(i)) };
-      const started = performance.now();
-      try {
-        const res = await pool.request({ method: 'POST', path: options.path(i), headers, body: options.body(i) });
-        await res.body.dump();
-        result.latenciesMs.push(performance.now() - started);
-        result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode === okStatus) result.ok++;
-      } catch {
-        result.errors++;
-      }
+      await post(pool, options, next++, result, false);
       result.sent++;
     }
   };
   await Promise.all(Array.from({ length: options.connections }, client));
+  return finish(result, cpu0, pool);
+}
+
+/**
+ * One request of a load, recorded in `result` (latency from the hand-off to the pool, status, ok, errors). Resolves
+ * to the answer's body when it had the ok status and `keepBody`; otherwise the body is discarded unread.
+ */
+async function post(pool: Pool, options: Pick<LoadOptions, 'path' | 'body' | 'headers' | 'okStatus'>, i: number, result: LoadResult, keepBody: boolean): Promise<string | undefined> {
+  const headers = { 'content-type': 'application/json', ...(await options.headers?.(i)) };
+  const started = performance.now();
+  try {
+    const res = await pool.request({ method: 'POST', path: options.path(i), headers, body: options.body(i) });
+    const ok = res.statusCode === (options.okStatus ?? 202);
+    const text = ok && keepBody ? await res.body.text() : await res.body.dump().then(() => undefined);
+    result.latenciesMs.push(performance.now() - started);
+    result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
+    if (ok) result.ok++;
+    return text;
+  } catch {
+    result.errors++;
+    return undefined;
+  }
+}
+
+/** Closes a load: its end time, the generator's own CPU since `cpu0`, and the pool. */
+async function finish<R extends LoadResult>(result: R, cpu0: NodeJS.CpuUsage, pool: Pool): Promise<R> {
   result.endedAt = Date.now();
   const used = process.cpuUsage(cpu0);
   result.selfCpu = (used.user + used.system) / 1e6;
@@ -85,27 +99,14 @@ export async function driveAtRate(
   options: Omit<LoadOptions, 'count' | 'seconds' | 'connections'> & { rate: number; seconds: number; onTick?: () => void },
 ): Promise<PacedResult> {
   const pool = new Pool(options.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
-  const okStatus = options.okStatus ?? 202;
   const result: PacedResult = { sent: 0, ok: 0, statuses: {}, errors: 0, latenciesMs: [], startedAt: Date.now(), endedAt: 0, selfCpu: 0, accepted: [], maxScheduleLagMs: 0 };
   const cpu0 = process.cpuUsage();
   const total = Math.round(options.rate * options.seconds);
   const t0 = performance.now();
   const inFlight = new Set<Promise<void>>();
   const send = async (i: number) => {
-    const headers = { 'content-type': 'application/json', ...(await options.headers?.(i)) };
-    const started = performance.now();
-    try {
-      const res = await pool.request({ method: 'POST', path: options.path(i), headers, body: options.body(i) });
-      const text = await res.body.text();
-      result.latenciesMs.push(performance.now() - started);
-      result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
-      if (res.statusCode === okStatus) {
-        result.ok++;
-        result.accepted.push({ at: Date.now(), traceId: (JSON.parse(text) as { trace_id: string }).trace_id });
-      }
-    } catch {
-      result.errors++;
-    }
+    const text = await post(pool, options, i, result, true);
+    if (text !== undefined) result.accepted.push({ at: Date.now(), traceId: (JSON.parse(text) as { trace_id: string }).trace_id });
   };
   let nextTick = 1000;
   while (result.sent < total) {
@@ -123,11 +124,7 @@ export async function driveAtRate(
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
-  result.endedAt = Date.now();
-  const used = process.cpuUsage(cpu0);
-  result.selfCpu = (used.user + used.system) / 1e6;
-  await pool.close();
-  return result;
+  return finish(result, cpu0, pool);
 }
 
 export function describeLoad(r: LoadResult): string {

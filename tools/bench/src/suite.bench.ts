@@ -240,16 +240,9 @@ async function main(): Promise<boolean> {
       const steadyRate = flags.steadyRate ?? (maximum === undefined ? undefined : Math.max(1, Math.round(maximum / 2)));
       if (flags.steady && steadyRate !== undefined) {
         await quiet();
-        const backlog: { core: number; executor: number }[] = [];
+        const pending: number[] = [];
         const samples: Promise<void>[] = [];
-        const sampleBacklog = () => {
-          samples.push(
-            Promise.all([
-              count(dbs.core, `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`),
-              count(dbs['workflow-executor'], `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`),
-            ]).then(([core, executor]) => void backlog.push({ core, executor })),
-          );
-        };
+        const sampleBacklog = () => void samples.push(pendingOutbox().then((n) => void pending.push(n)));
         const base = { audited: await audited(), scored: await scored() };
         await meter.start();
         const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, onTick: sampleBacklog });
@@ -270,9 +263,8 @@ async function main(): Promise<boolean> {
           const auditedAt = new Map(rows.map((r) => [r.trace_id, r.at]));
           const toAudit = held.accepted.flatMap((a) => (auditedAt.has(a.traceId) ? [(auditedAt.get(a.traceId) as number) - a.at] : []));
           console.log(`  202 → audit entry in Bucket (${toAudit.length} of ${held.ok} found by trace id): ${latencyLine(toAudit)} ms`);
-          const half = Math.floor(backlog.length / 2);
+          const half = Math.floor(pending.length / 2);
           const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-          const pending = backlog.map((b) => b.core + b.executor);
           console.log(
             `  outbox backlog (Core + executor, pending rows, sampled each second): first half mean ${mean(pending.slice(0, half)).toFixed(0)}, ` +
               `second half mean ${mean(pending.slice(half)).toFixed(0)}, max ${Math.max(...pending)}, last ${pending.at(-1)}; ` +
