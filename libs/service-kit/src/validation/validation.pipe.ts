@@ -1,6 +1,11 @@
 import { HttpStatus, ValidationError, ValidationPipe } from '@nestjs/common';
 import { CommonErrorCode, FieldError } from '@pancha/contracts';
 import { DomainException } from '../errors/domain.exception';
+import { memoizeValidationMetadata } from './validation-metadata-cache';
+
+// Every service validates through this module (the global pipe, batch items): its bodies then skip class-validator's
+// scan of every registered class per object.
+memoizeValidationMetadata();
 
 /** Flattens class-validator's tree into one entry per bad field, named by its dotted path. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
