@@ -3,6 +3,8 @@ import { CommonErrorCode, KARMA_EVENTS_ROUTE, RequesterId } from '@pancha/contra
 import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { BatchKarmaStore } from '../ledger/batch-karma.store';
+import { PgKarmaStore } from '../ledger/pg-karma.store';
 import { bootKarma } from '../testing/karma-test-app';
 
 jest.setTimeout(60_000);
@@ -72,6 +74,31 @@ describe('karma batch events (HTTP, real PostgreSQL)', () => {
     const refused = lifeEvent('workflow_success');
     expect((await batch([refused], RequesterId.Bucket)).status).toBe(403);
     expect(await recorded([refused.data.event_id])).toBe(0);
+  });
+
+  it("a batch's one read (json_agg) loads exactly what column reads return: entries, events, Q-table, last seq", async () => {
+    const user = `read-${randomUUID()}`;
+    const ofUser = (action: string) => ({ ...lifeEvent(action), data: { ...lifeEvent(action).data, user_id: user } });
+    const outcomes = [ofUser('workflow_success'), ofUser('workflow_failure'), ofUser('workflow_success')];
+    expect(statuses(await batch(outcomes))).toEqual([200, 200, 200]);
+    // A paap entry (details, a class) from Core's report of a cheat.
+    expect(statuses(await batch([ofUser('cheat')], RequesterId.Core))).toEqual([200]);
+
+    const ids = [...outcomes, ofUser('cheat')].map((e) => e.data.event_id);
+    const columns = new PgKarmaStore(karma.dataSource.manager);
+    await karma.dataSource.transaction(async (manager) => {
+      const store = await BatchKarmaStore.open(manager, ids, [user]);
+      const entries = await store.userEntries(user);
+      expect(entries.length).toBeGreaterThanOrEqual(4);
+      expect(entries).toEqual(await columns.userEntries(user));
+      expect(await store.qTable()).toEqual(await columns.qTable());
+      for (const id of ids.slice(0, 3)) expect(await store.findEvent(id)).toEqual(await columns.findEvent(id));
+      expect(await store.findEvent(ids[3])).toBeNull(); // not recorded: a fresh id
+      // The next seq follows the last stored one.
+      const [{ max }] = await manager.query('SELECT max(seq)::int AS max FROM karma_ledger');
+      const [appended] = await store.append([{ ...entries[0], eventId: randomUUID() }]);
+      expect(appended.seq).toBe(max + 1);
+    });
   });
 
   it('refuses a malformed envelope whole (422)', async () => {

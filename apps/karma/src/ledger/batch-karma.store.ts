@@ -3,7 +3,20 @@ import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
 import type { KarmaStore, StoredEvent } from '../engine/karma-store';
-import { LedgerRow, PgKarmaStore, toLedgerEntry } from './pg-karma.store';
+import { EVENT_COLUMNS, type EventRow, LEDGER_COLUMNS, type LedgerRow, type QValueRow, toLedgerEntry, toQTable, toStoredEvent } from './pg-karma.store';
+
+/**
+ * Everything a batch can touch, in one statement (one round trip instead of four; its one snapshot is taken after
+ * the caller's ledger lock): the batch's stored events, its users' ledger entries in seq order, the Q-table and the
+ * last seq. Rows come as json_agg text: times as ISO text (read back to the millisecond, as node-postgres does),
+ * float8 in its shortest exact form.
+ */
+const LOAD_SQL = `
+  SELECT
+    (SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT ${EVENT_COLUMNS} FROM karma_event WHERE event_id = ANY($1::uuid[])) e) AS events,
+    (SELECT coalesce(json_agg(l ORDER BY l.seq), '[]'::json) FROM (SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($2::text[])) l) AS ledger,
+    (SELECT coalesce(json_agg(q), '[]'::json) FROM (SELECT role, action, value, updates FROM karma_q_value) q) AS q_values,
+    (SELECT coalesce(max(seq), 0)::text FROM karma_ledger) AS last_seq`;
 
 /**
  * The store of one ingest batch (group commit). Inside the transaction that holds the ledger lock it loads,
@@ -25,22 +38,16 @@ export class BatchKarmaStore implements KarmaStore {
 
   static async open(manager: EntityManager, eventIds: string[], userIds: string[]): Promise<BatchKarmaStore> {
     const store = new BatchKarmaStore(manager);
-    const pg = new PgKarmaStore(manager);
     const users = [...new Set(userIds)];
     for (const u of users) store.entries.set(u, []);
-    // One connection: the queries run one after the other anyway.
-    const events = await pg.findEvents([...new Set(eventIds)]);
-    const rows: LedgerRow[] = await manager.query(
-      `SELECT seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at
-       FROM karma_ledger WHERE user_id = ANY($1) ORDER BY seq`,
-      [users],
-    );
-    const table = await pg.qTable();
-    const last: Array<{ seq: string }> = await manager.query(`SELECT coalesce(max(seq), 0)::bigint AS seq FROM karma_ledger`);
-    for (const e of events) store.events.set(e.eventId, e);
-    for (const row of rows) store.entries.get(row.user_id)?.push(toLedgerEntry(row));
-    store.table = table;
-    store.lastSeq = Number(last[0].seq);
+    const [loaded]: Array<{ events: EventRow[]; ledger: LedgerRow[]; q_values: QValueRow[]; last_seq: string }> = await manager.query(LOAD_SQL, [
+      [...new Set(eventIds)],
+      users,
+    ]);
+    for (const row of loaded.events) store.events.set(row.event_id, toStoredEvent(row));
+    for (const row of loaded.ledger) store.entries.get(row.user_id)?.push(toLedgerEntry(row));
+    store.table = toQTable(loaded.q_values);
+    store.lastSeq = Number(loaded.last_seq);
     return store;
   }
 
@@ -82,45 +89,42 @@ export class BatchKarmaStore implements KarmaStore {
     else this.dirtyQ.set(key, { role, action, updates: 1 });
   }
 
-  /** Writes what the batch produced; the caller commits. */
+  /**
+   * Writes what the batch produced in one statement, the caller commits: its ledger entries (the serial sequence moved
+   * past their seqs, so a plain INSERT would still continue after them), its events and its Q cells.
+   */
   async flush(): Promise<void> {
+    const params: unknown[] = [];
+    const writes: string[] = [];
     if (this.newEntries.length) {
-      const params: unknown[] = [];
       const tuples = this.newEntries.map((e) =>
         tuple(params, [e.seq, e.eventId, e.userId, e.kind, e.action, e.token, e.amount, e.paapClass, e.refSeq, JSON.stringify(e.details), new Date(e.at), new Date(e.occurredAt)]),
       );
-      // The sequence follows, so a plain INSERT (default nextval) would still continue after these seqs.
-      await this.manager.query(
-        `WITH ins AS (
-           INSERT INTO karma_ledger (seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at)
-           VALUES ${tuples.join(', ')} RETURNING seq)
-         SELECT setval(pg_get_serial_sequence('karma_ledger', 'seq'), (SELECT max(seq) FROM ins))`,
-        params,
-      );
+      writes.push(`ledger AS (
+        INSERT INTO karma_ledger (seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at)
+        VALUES ${tuples.join(', ')} RETURNING seq)`);
     }
     if (this.newEvents.length) {
-      const params: unknown[] = [];
       const tuples = this.newEvents.map((e) =>
         tuple(params, [e.eventId, e.type, e.userId, e.fingerprint, e.source, new Date(e.occurredAt), new Date(e.recordedAt), JSON.stringify(e.reply as KarmaEventReply)]),
       );
-      await this.manager.query(
-        `INSERT INTO karma_event (event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply) VALUES ${tuples.join(', ')}`,
-        params,
-      );
+      writes.push(`events AS (
+        INSERT INTO karma_event (event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply) VALUES ${tuples.join(', ')})`);
     }
     if (this.dirtyQ.size) {
-      const params: unknown[] = [];
       const tuples = [...this.dirtyQ.values()].map((d) => {
         const value = this.table.get(d.role)?.get(d.action)?.value ?? 0;
         return tuple(params, [d.role, d.action, value, d.updates]).replace(/\)$/, ', now())');
       });
-      await this.manager.query(
-        `INSERT INTO karma_q_value (role, action, value, updates, updated_at) VALUES ${tuples.join(', ')}
-         ON CONFLICT (role, action) DO UPDATE
-         SET value = EXCLUDED.value, updates = karma_q_value.updates + EXCLUDED.updates, updated_at = EXCLUDED.updated_at`,
-        params,
-      );
+      writes.push(`q AS (
+        INSERT INTO karma_q_value (role, action, value, updates, updated_at) VALUES ${tuples.join(', ')}
+        ON CONFLICT (role, action) DO UPDATE
+        SET value = EXCLUDED.value, updates = karma_q_value.updates + EXCLUDED.updates, updated_at = EXCLUDED.updated_at)`);
     }
+    if (writes.length === 0) return;
+    // PostgreSQL runs every data-modifying CTE to completion, read or not.
+    const result = this.newEntries.length ? `SELECT setval(pg_get_serial_sequence('karma_ledger', 'seq'), (SELECT max(seq) FROM ledger))` : 'SELECT 1';
+    await this.manager.query(`WITH ${writes.join(',\n')}\n${result}`, params);
   }
 }
 

@@ -15,11 +15,12 @@ export interface LedgerRow {
   paap_class: string | null;
   ref_seq: string | null;
   details: Record<string, unknown>;
-  effective_at: Date;
-  occurred_at: Date;
+  /** A Date from a column, ISO text from a row inside json_agg (BatchKarmaStore's one read). */
+  effective_at: Date | string;
+  occurred_at: Date | string;
 }
 
-const LEDGER_COLUMNS = 'seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at';
+export const LEDGER_COLUMNS = 'seq, event_id, user_id, kind, action, token, amount, paap_class, ref_seq, details, effective_at, occurred_at';
 
 export function toLedgerEntry(row: LedgerRow): LedgerEntry {
   return {
@@ -33,9 +34,47 @@ export function toLedgerEntry(row: LedgerRow): LedgerEntry {
     paapClass: row.paap_class,
     refSeq: row.ref_seq === null ? null : Number(row.ref_seq),
     details: row.details,
-    at: row.effective_at.getTime(),
-    occurredAt: row.occurred_at.getTime(),
+    at: new Date(row.effective_at).getTime(),
+    occurredAt: new Date(row.occurred_at).getTime(),
   };
+}
+
+export const EVENT_COLUMNS = 'event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply';
+
+/** A karma_event row (EVENT_COLUMNS); times as Date from a column or ISO text from json_agg. */
+export interface EventRow {
+  event_id: string;
+  type: string;
+  user_id: string;
+  fingerprint: string;
+  source: string | null;
+  occurred_at: Date | string;
+  recorded_at: Date | string;
+  reply: KarmaEventReply;
+}
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    eventId: r.event_id, type: r.type, userId: r.user_id, fingerprint: r.fingerprint, source: r.source,
+    occurredAt: new Date(r.occurred_at).getTime(), recordedAt: new Date(r.recorded_at).getTime(), reply: r.reply,
+  };
+}
+
+export interface QValueRow {
+  role: string;
+  action: string;
+  value: number;
+  updates: number;
+}
+
+export function toQTable(rows: readonly QValueRow[]): QTable {
+  const table: QTable = new Map();
+  for (const r of rows) {
+    let row = table.get(r.role);
+    if (!row) table.set(r.role, (row = new Map()));
+    row.set(r.action, { value: r.value, updates: r.updates });
+  }
+  return table;
 }
 
 /** The store over one EntityManager: inside the ingest transaction, or the plain manager for reads. */
@@ -48,17 +87,8 @@ export class PgKarmaStore implements KarmaStore {
 
   async findEvents(eventIds: string[]): Promise<StoredEvent[]> {
     if (eventIds.length === 0) return [];
-    const rows: Array<{
-      event_id: string; type: string; user_id: string; fingerprint: string; source: string | null;
-      occurred_at: Date; recorded_at: Date; reply: KarmaEventReply;
-    }> = await this.manager.query(
-      `SELECT event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply FROM karma_event WHERE event_id = ANY($1::uuid[])`,
-      [eventIds],
-    );
-    return rows.map((r) => ({
-      eventId: r.event_id, type: r.type, userId: r.user_id, fingerprint: r.fingerprint, source: r.source,
-      occurredAt: r.occurred_at.getTime(), recordedAt: r.recorded_at.getTime(), reply: r.reply,
-    }));
+    const rows: EventRow[] = await this.manager.query(`SELECT ${EVENT_COLUMNS} FROM karma_event WHERE event_id = ANY($1::uuid[])`, [eventIds]);
+    return rows.map(toStoredEvent);
   }
 
   async userEntries(userId: string): Promise<LedgerEntry[]> {
@@ -95,16 +125,10 @@ export class PgKarmaStore implements KarmaStore {
   }
 
   async qTable(roles?: string[]): Promise<QTable> {
-    const rows: Array<{ role: string; action: string; value: number; updates: number }> = roles
+    const rows: QValueRow[] = roles
       ? await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value WHERE role = ANY($1)`, [roles])
       : await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value`);
-    const table: QTable = new Map();
-    for (const r of rows) {
-      let row = table.get(r.role);
-      if (!row) table.set(r.role, (row = new Map()));
-      row.set(r.action, { value: r.value, updates: r.updates });
-    }
-    return table;
+    return toQTable(rows);
   }
 
   async saveQ(role: string, action: string, value: number): Promise<void> {
