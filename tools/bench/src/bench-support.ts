@@ -87,9 +87,15 @@ export async function startBenchStack(label: string, services: readonly ServiceN
       env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
       serviceEnv: options.serviceEnv,
       // BENCH_PROFILE_DIR=/tmp/prof: a V8 CPU profile of each service in <dir>/<service>/ when the bench stops it.
-      nodeArgs: process.env.BENCH_PROFILE_DIR
-        ? Object.fromEntries(services.map((s) => [s, ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_PROFILE_DIR as string, s)}`]]))
-        : undefined,
+      nodeArgs: Object.fromEntries(
+        services.map((s) => [
+          s,
+          [
+            ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : []),
+            ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_PROFILE_DIR, s)}`] : []),
+          ],
+        ]),
+      ),
       prana: options.prana ? { port: await freePort(), idpPort: await freePort() } : undefined,
       log: (line) => console.log(line),
     });
