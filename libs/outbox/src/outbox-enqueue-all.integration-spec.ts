@@ -111,6 +111,25 @@ describe('OutboxService.enqueueAll', () => {
       await relay.stop();
     });
 
+    it('inTransactionStatement: the messages of a statement inside a transaction wake the relay when it commits', async () => {
+      const seen = recordingHandler('in-tx');
+      const { relay, outbox } = relayOn(dataSource, [seen.handler], { enabled: false, pollIntervalMs: 600_000, lingerMs: 0 });
+      const claims = jest.spyOn(PgOutboxStore.prototype, 'claim');
+      relay.start();
+      await eventually(() => expect(claims).toHaveBeenCalledTimes(1));
+      await claims.mock.results[0].value;
+      expect(() => outbox.inTransactionStatement(dataSource.manager, [], 1)).toThrow(/inside the producer transaction/);
+      await dataSource.transaction(async (manager) => {
+        const part = outbox.inTransactionStatement(manager, [{ topic: 'in-tx', messageKey: 'm-1', payload: { n: 1 } }], 2);
+        await manager.query(`WITH mine AS (INSERT INTO owned_things VALUES ($1, 5) RETURNING id), ${part.ctes} SELECT id FROM mine`, ['in-tx-1', ...part.params]);
+        // Still inside the transaction: the relay has not been woken to claim a row it could not see.
+        expect(claims).toHaveBeenCalledTimes(1);
+      });
+      await eventually(() => expect(seen.calls.map((m) => m.messageKey)).toEqual(['m-1']));
+      claims.mockRestore();
+      await relay.stop();
+    });
+
     it('stores no message when the statement fails', async () => {
       const { outbox } = relayOn(dataSource, [recordingHandler('failing').handler], { enabled: false });
       const { run } = write(outbox, [{ id: 'bad', size: null }], [

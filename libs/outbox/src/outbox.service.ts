@@ -148,6 +148,20 @@ export class OutboxService {
     };
   }
 
+  /**
+   * inStatement for a statement inside the caller's transaction (`manager`'s, as for enqueueAll): the relay is poked
+   * when that transaction commits, so the part's `committed` has nothing left to do.
+   */
+  inTransactionStatement(manager: EntityManager, inputs: readonly OwnedEnqueueInput[], firstParam: number, owners?: string): OutboxStatementPart {
+    const runner = manager.queryRunner;
+    if (!runner?.isTransactionActive) {
+      throw new Error('OutboxService.inTransactionStatement must be called inside the producer transaction (see enqueue)');
+    }
+    const part = this.inStatement(inputs, firstParam, owners);
+    this.pokeAfterCommit(runner);
+    return { ...part, committed: () => undefined };
+  }
+
   async stats(): Promise<OutboxStats> {
     return buildOutboxStats(await this.store.countByTopicAndStatus());
   }

@@ -35,7 +35,10 @@ export function coreEventMessageKey(type: CoreEventType, taskId: string): string
   return `${type}:${taskId}`;
 }
 
-function base(task: TaskEntity) {
+/** What a task's Bucket events say about it besides their own fields. */
+export type TaskEventSubject = Pick<TaskEntity, 'taskId' | 'traceId' | 'userId' | 'product' | 'actionType'>;
+
+function base(task: TaskEventSubject) {
   return {
     event_id: randomUUID(),
     trace_id: task.traceId,
@@ -52,7 +55,7 @@ export function taskReceivedEvent(task: TaskEntity): TaskReceivedEvent {
 }
 
 export function taskDispatchedEvent(
-  task: TaskEntity,
+  task: TaskEventSubject,
   status: TaskStatus.DispatchedSuccess | TaskStatus.DispatchedFailed,
   executionResult: Record<string, unknown> | null,
 ): TaskDispatchedEvent {
@@ -61,7 +64,7 @@ export function taskDispatchedEvent(
   return { ...base(task), event_type: CoreEventType.TaskDispatched, status, execution_result: bounded };
 }
 
-export function taskDispatchDeadEvent(task: TaskEntity, reason: string): TaskDispatchDeadEvent {
+export function taskDispatchDeadEvent(task: TaskEventSubject, reason: string): TaskDispatchDeadEvent {
   return { ...base(task), event_type: CoreEventType.TaskDispatchDead, status: TaskStatus.DispatchDead, reason: truncateText(reason, FIELD_LIMITS.resultText) };
 }
 
