@@ -73,14 +73,19 @@ describe('OutboxService.enqueueAll', () => {
       return { part, run: () => dataSource.query(sql, [JSON.stringify(things), ...part.params]) as Promise<{ id: string }[]> };
     };
 
-    it("stores the messages of the rows the caller's statement stored, and those without an owner, in order; committed() wakes the relay", async () => {
-      const seen = recordingHandler('owned');
+    /** A relay that has made its first claim (nothing yet) and sleeps through its ten-minute poll: only a poke wakes it. */
+    const sleepingRelay = async (topic: string) => {
+      const seen = recordingHandler(topic);
       const { relay, outbox } = relayOn(dataSource, [seen.handler], { enabled: false, pollIntervalMs: 600_000, lingerMs: 0 });
-      // The relay makes its first claim (nothing yet) and then sleeps through its poll: only committed() wakes it.
       const claims = jest.spyOn(PgOutboxStore.prototype, 'claim');
       relay.start();
       await eventually(() => expect(claims).toHaveBeenCalledTimes(1));
       await claims.mock.results[0].value;
+      return { seen, relay, outbox, claims };
+    };
+
+    it("stores the messages of the rows the caller's statement stored, and those without an owner, in order; committed() wakes the relay", async () => {
+      const { seen, relay, outbox, claims } = await sleepingRelay('owned');
       const { part, run } = write(
         outbox,
         [
@@ -112,12 +117,7 @@ describe('OutboxService.enqueueAll', () => {
     });
 
     it('inTransactionStatement: the messages of a statement inside a transaction wake the relay when it commits', async () => {
-      const seen = recordingHandler('in-tx');
-      const { relay, outbox } = relayOn(dataSource, [seen.handler], { enabled: false, pollIntervalMs: 600_000, lingerMs: 0 });
-      const claims = jest.spyOn(PgOutboxStore.prototype, 'claim');
-      relay.start();
-      await eventually(() => expect(claims).toHaveBeenCalledTimes(1));
-      await claims.mock.results[0].value;
+      const { seen, relay, outbox, claims } = await sleepingRelay('in-tx');
       expect(() => outbox.inTransactionStatement(dataSource.manager, [], 1)).toThrow(/inside the producer transaction/);
       await dataSource.transaction(async (manager) => {
         const part = outbox.inTransactionStatement(manager, [{ topic: 'in-tx', messageKey: 'm-1', payload: { n: 1 } }], 2);
