@@ -19,11 +19,10 @@ const LOAD_SQL = `
     (SELECT coalesce(max(seq), 0)::text FROM karma_ledger) AS last_seq`;
 
 /**
- * The store of one ingest batch (group commit). Inside the transaction that holds the ledger lock it loads,
- * in a handful of queries, everything the batch's events can touch (their event ids, their users' entries,
- * the Q-table, the last seq); the engine then works in memory, and flush() writes the new ledger entries,
- * events and Q cells in three statements. Seqs are assigned here, contiguous after the last one: the lock
- * makes this process the only writer.
+ * The store of one ingest batch (group commit). Inside the transaction that holds the ledger lock it loads, in one
+ * statement (LOAD_SQL), everything the batch's events can touch (their event ids, their users' entries, the Q-table,
+ * the last seq); the engine then works in memory, and flush() writes the new ledger entries, events and Q cells in
+ * one statement. Seqs are assigned here, contiguous after the last one: the lock makes this process the only writer.
  */
 export class BatchKarmaStore implements KarmaStore {
   private readonly events = new Map<string, StoredEvent>();

@@ -52,6 +52,11 @@ describe('memoizeValidationMetadata', () => {
     expect(without.map((e) => e.property).sort()).toEqual(['label', 'size']);
   });
 
+  it('passes a plain object whose own `constructor` is not a class through to class-validator (no throw)', async () => {
+    const errors = await validate(JSON.parse('{"constructor":"x","a":1}') as object);
+    expect(errors.map((e) => Object.keys(e.constraints ?? {}))).toEqual([['unknownValue']]);
+  });
+
   it('applies a rule added after the class was first validated', async () => {
     class Late {
       @IsString() a!: string;

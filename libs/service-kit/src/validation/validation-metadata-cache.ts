@@ -29,6 +29,9 @@ export function memoizeValidationMetadata(storage: MetadataStorage = getMetadata
 
   const lookup: Lookup = storage.getTargetValidationMetadatas.bind(storage);
   storage.getTargetValidationMetadatas = (target, schema, always, strictGroups, groups) => {
+    // An object that was never transformed may carry a `constructor` of its own (JSON.parse('{"constructor":"x"}')):
+    // not a class, so not a WeakMap key; class-validator answers it with its usual unknownValue error.
+    if (typeof target !== 'function') return lookup(target, schema, always, strictGroups, groups);
     let byOptions = rules.get(target);
     if (!byOptions) rules.set(target, (byOptions = new Map()));
     const key = `${schema}\u0000${always}\u0000${strictGroups}\u0000${groups?.join('\u0001') ?? ''}\u0000${groups === undefined}`;
@@ -39,6 +42,7 @@ export function memoizeValidationMetadata(storage: MetadataStorage = getMetadata
 
   const constraintLookup: ConstraintLookup = storage.getTargetValidatorConstraints.bind(storage);
   storage.getTargetValidatorConstraints = (target) => {
+    if (typeof target !== 'function') return constraintLookup(target);
     let found = constraints.get(target);
     if (!found) constraints.set(target, (found = constraintLookup(target)));
     return found;
