@@ -6,7 +6,8 @@
  * client and its PostgreSQL backend (`SELECT 1`, DATABASE_URL). For each gap between round trips it prints the CPU
  * (user + system, from process.cpuUsage and /proc) each side used per round trip. The difference between gap 0 and
  * the paced rows is the price of waking an idle process, which a service pays per message, per SQL statement and
- * per timer below saturation: it is why CPU per task grows as the rate falls (docs/PERFORMANCE.md).
+ * per timer below saturation: it is why CPU per task grows as the rate falls (docs/ARCHITECTURE.md, "Why CPU per
+ * task grows as the rate falls").
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
