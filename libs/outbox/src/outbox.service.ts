@@ -102,13 +102,7 @@ export class OutboxService {
    */
   async enqueue(manager: EntityManager, input: EnqueueInput): Promise<void> {
     assertInput(input);
-    const runner = manager.queryRunner;
-    if (!runner?.isTransactionActive) {
-      throw new Error(
-        'OutboxService.enqueue must be called inside the producer transaction: pass the EntityManager given by ' +
-          'dataSource.transaction(...) (or queryRunner.manager after startTransaction)',
-      );
-    }
+    const runner = producerRunner(manager, 'enqueue');
     const headers = input.headers ?? injectTraceHeaders();
     const values = [randomUUID(), input.topic, input.messageKey, JSON.stringify(input.payload ?? null), JSON.stringify(headers)];
     if (input.orderingKey === undefined) await manager.query(INSERT_SQL, values);
@@ -124,10 +118,7 @@ export class OutboxService {
     if (inputs.length === 0) return;
     if (inputs.length === 1) return this.enqueue(manager, inputs[0]);
     inputs.forEach(assertInput);
-    const runner = manager.queryRunner;
-    if (!runner?.isTransactionActive) {
-      throw new Error('OutboxService.enqueueAll must be called inside the producer transaction (see enqueue)');
-    }
+    const runner = producerRunner(manager, 'enqueueAll');
     await manager.query(INSERT_MANY_SQL, manyParams(inputs));
     this.pokeAfterCommit(runner);
   }
@@ -153,10 +144,7 @@ export class OutboxService {
    * when that transaction commits, so the part's `committed` has nothing left to do.
    */
   inTransactionStatement(manager: EntityManager, inputs: readonly OwnedEnqueueInput[], firstParam: number, owners?: string): OutboxStatementPart {
-    const runner = manager.queryRunner;
-    if (!runner?.isTransactionActive) {
-      throw new Error('OutboxService.inTransactionStatement must be called inside the producer transaction (see enqueue)');
-    }
+    const runner = producerRunner(manager, 'inTransactionStatement');
     const part = this.inStatement(inputs, firstParam, owners);
     this.pokeAfterCommit(runner);
     return { ...part, committed: () => undefined };
@@ -175,6 +163,18 @@ export class OutboxService {
     }
     this.awaitingCommit.add(runner);
   }
+}
+
+/** The query runner of the producer's open transaction: a message must commit with the state change, never alone. */
+function producerRunner(manager: EntityManager, method: string): QueryRunner {
+  const runner = manager.queryRunner;
+  if (!runner?.isTransactionActive) {
+    throw new Error(
+      `OutboxService.${method} must be called inside the producer transaction: pass the EntityManager given by ` +
+        'dataSource.transaction(...) (or queryRunner.manager after startTransaction)',
+    );
+  }
+  return runner;
 }
 
 /** INSERT_MANY_SQL's three parameters for `inputs`. */

@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
 import type { KarmaStore, StoredEvent } from '../engine/karma-store';
-import { EVENT_COLUMNS, type EventRow, LEDGER_COLUMNS, type LedgerRow, type QValueRow, toLedgerEntry, toQTable, toStoredEvent } from './pg-karma.store';
+import { EVENT_COLUMNS, type EventRow, LEDGER_COLUMNS, type LedgerRow, Q_COLUMNS, type QValueRow, toLedgerEntry, toQTable, toStoredEvent } from './pg-karma.store';
 
 /**
  * Everything a batch can touch, in one statement (one round trip instead of four; its one snapshot is taken after
@@ -15,7 +15,7 @@ const LOAD_SQL = `
   SELECT
     (SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT ${EVENT_COLUMNS} FROM karma_event WHERE event_id = ANY($1::uuid[])) e) AS events,
     (SELECT coalesce(json_agg(l ORDER BY l.seq), '[]'::json) FROM (SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($2::text[])) l) AS ledger,
-    (SELECT coalesce(json_agg(q), '[]'::json) FROM (SELECT role, action, value, updates FROM karma_q_value) q) AS q_values,
+    (SELECT coalesce(json_agg(q), '[]'::json) FROM (SELECT ${Q_COLUMNS} FROM karma_q_value) q) AS q_values,
     (SELECT coalesce(max(seq), 0)::text FROM karma_ledger) AS last_seq`;
 
 /**

@@ -41,6 +41,9 @@ export function toLedgerEntry(row: LedgerRow): LedgerEntry {
 
 export const EVENT_COLUMNS = 'event_id, type, user_id, fingerprint, source, occurred_at, recorded_at, reply';
 
+/** A karma_q_value cell as the engine reads it (QValueRow). */
+export const Q_COLUMNS = 'role, action, value, updates';
+
 /** A karma_event row (EVENT_COLUMNS); times as Date from a column or ISO text from json_agg. */
 export interface EventRow {
   event_id: string;
@@ -126,8 +129,8 @@ export class PgKarmaStore implements KarmaStore {
 
   async qTable(roles?: string[]): Promise<QTable> {
     const rows: QValueRow[] = roles
-      ? await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value WHERE role = ANY($1)`, [roles])
-      : await this.manager.query(`SELECT role, action, value, updates FROM karma_q_value`);
+      ? await this.manager.query(`SELECT ${Q_COLUMNS} FROM karma_q_value WHERE role = ANY($1)`, [roles])
+      : await this.manager.query(`SELECT ${Q_COLUMNS} FROM karma_q_value`);
     return toQTable(rows);
   }
 

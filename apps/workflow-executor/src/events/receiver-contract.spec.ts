@@ -13,12 +13,11 @@ import {
   type ExecutionResult,
   WriteEventRequestDto,
 } from '@pancha/contracts';
-import { findUnstorableJson } from '@pancha/service-kit';
+import { findUnstorableJson, toStorableJson } from '@pancha/service-kit';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import fc from 'fast-check';
 import { scopeOf } from '../execution/execution.service';
-import { storableResult } from '../execution/storable-result';
 import { boundedResult, workflowOutboxMessages } from './workflow-events';
 
 const on = { WORKFLOW_EVENTS_ENABLED: true, WORKFLOW_BEHAVIORAL_TRACKING: true };
@@ -90,7 +89,7 @@ describe('events against their receivers\' contracts', () => {
               traceId: scope.traceId,
               actionType: scope.actionType,
               status: succeeded ? 'success' : 'failed',
-              result: storableResult(result),
+              result: toStorableJson(result),
               userId: scope.userId,
               product: scope.product,
               completedAt: new Date(),
@@ -125,6 +124,6 @@ describe('events against their receivers\' contracts', () => {
   });
 
   it('makes a provider\'s U+0000 and lone surrogates storable', () => {
-    expect(storableResult({ success: true, response: 'a\u0000b\ud800c', model: 'ok 😀' })).toEqual({ success: true, response: 'a\ufffdb\ufffdc', model: 'ok 😀' });
+    expect(toStorableJson({ success: true, response: 'a\u0000b\ud800c', model: 'ok 😀' })).toEqual({ success: true, response: 'a\ufffdb\ufffdc', model: 'ok 😀' });
   });
 });

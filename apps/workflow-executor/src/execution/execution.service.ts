@@ -12,7 +12,7 @@ import {
   type WorkflowPayload,
 } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
 import { injectTraceHeaders } from '@pancha/trace-context';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ActionOutcome } from '../adapters/action-adapter';
@@ -23,7 +23,6 @@ import { WorkflowExecutorConfig } from '../config/env.validation';
 import { workflowOutboxMessages } from '../events/workflow-events';
 import type { ExecutionRowStatus } from './execution.entity';
 import { ExecutionInProgressException } from './execution.exception';
-import { storableResult } from './storable-result';
 
 export type ExecuteReply =
   | { httpStatus: 200; body: ExecutedWorkflowResponse | SkippedWorkflowResponse }
@@ -251,8 +250,14 @@ function nonEmpty(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;
 }
 
+/**
+ * The result with every string made storable (U+0000 and unpaired surrogates become U+FFFD). PostgreSQL's jsonb
+ * (ours, Bucket's, Karma's) cannot hold either and every receiver refuses them (422), yet a provider's text can
+ * contain both (a model's reply, an SMTP server's id). Without it the transaction recording an action that did
+ * happen would fail (500, and the action reported as a timeout later).
+ */
 function resultOf(outcome: ActionOutcome): ExecutionResult {
-  return storableResult(
+  return toStorableJson(
     outcome.success
       ? { success: true, ...outcome.result }
       : { success: false, error_code: outcome.error_code, message: outcome.message },
