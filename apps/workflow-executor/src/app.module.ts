@@ -28,7 +28,7 @@ export class AppModule {
         // Registered even with both event flags off, so rows enqueued before a restart still get delivered.
         OutboxModule.forRoot({
           config,
-          handlers: [EventHopHandler(EventTopic.BucketWorkflowEvent), EventHopHandler(EventTopic.KarmaLifeEvent), EventHopHandler(EventTopic.CoreWorkflowEvent)],
+          handlers: [EventHopHandler(EventTopic.BucketWorkflowEvent, { ordersBatch: true }), EventHopHandler(EventTopic.KarmaLifeEvent), EventHopHandler(EventTopic.CoreWorkflowEvent)],
           imports: [executorEventSink(config)],
         }),
         ExecutionModule,

@@ -63,12 +63,15 @@ function isWithBatch<T extends EventHopTopic>(
  * deduplicates a redelivery). A failure keeps its verdict for the relay. When the sink has a batch call for the
  * hop, the relay's batches go in one request, each event answered on its own. An app lists one per topic:
  * `OutboxModule.forRoot({ handlers: [EventHopHandler(EventTopic.CoreKarmaEvent)], imports: [sinkModule] })`.
+ * `ordersBatch` (OutboxHandler.ordersBatch) only for a receiver whose batch route applies its events in the order
+ * sent and refuses one only for itself with a 4xx: Bucket's write-events route does.
  */
-export function EventHopHandler<K extends EventHopTopic>(topic: K): Type<OutboxHandler & { readonly topic: K }> {
+export function EventHopHandler<K extends EventHopTopic>(topic: K, options: { ordersBatch?: boolean } = {}): Type<OutboxHandler & { readonly topic: K }> {
   @Injectable()
   class EventHopHandlerHost implements OutboxHandler {
     readonly topic = topic;
     readonly deliverBatch?: OutboxHandler['deliverBatch'];
+    readonly ordersBatch = options.ordersBatch === true;
 
     constructor(private readonly events: EventSink) {
       const batch = events.batchRoute(topic);

@@ -6,7 +6,10 @@ export interface OutboxMessage {
   id: string;
   topic: string;
   messageKey: string;
-  /** Set when the producer asked for ordered delivery: rows of one key reach the handler one at a time, in enqueue order. */
+  /**
+   * Set when the producer asked for ordered delivery: rows of one key reach the handler in enqueue order, one at a
+   * time (or, to a handler that `ordersBatch`, consecutive ones together in one batch, in that order).
+   */
   orderingKey: string | null;
   payload: unknown;
   /** W3C trace context captured at enqueue (already active around `deliver`). */
@@ -31,12 +34,21 @@ export interface OutboxHandler {
    * and answers one result per message, in order. A result's error is judged exactly like an error thrown by
    * `deliver` (retried with backoff or dead-lettered, for that message alone); a throw fails every message of
    * the batch with that error. When present the relay hands over up to `maxBatch` claimed messages of the topic
-   * at a time (never two of one ordering key); each message's `headers` then carry the trace context of its own
-   * delivery span, for the receiver to continue its trace. The batch runs inside a span of its own, linked to them.
+   * at a time (never two of one ordering key, unless `ordersBatch`); each message's `headers` then carry the trace
+   * context of its own delivery span, for the receiver to continue its trace. The batch runs inside a span of its
+   * own, linked to them.
    */
   deliverBatch?(messages: readonly OutboxMessage[]): Promise<readonly OutboxBatchResult[]>;
   /** Most messages per `deliverBatch` call; default the relay's maxBatch (OUTBOX_MAX_BATCH). */
   readonly maxBatch?: number;
+  /**
+   * Set when the receiver applies a `deliverBatch` batch in the order given and refuses a message only for itself,
+   * for good (a permanent error), or the whole batch: then a key's consecutive pending rows go in one claim and one
+   * batch, in enqueue order, instead of one claim and one delivery each (a workflow run's events committed together
+   * reach Bucket in one request). A retryable error for one message while a later message of its key was applied
+   * would break the key's order, so a receiver that can answer that must leave this unset.
+   */
+  readonly ordersBatch?: boolean;
   /**
    * Called when the relay gives up on a message (non-retryable failure or attempts used up), inside the very
    * transaction that marks the row dead and writes its dead letter: whatever the handler writes with `manager`

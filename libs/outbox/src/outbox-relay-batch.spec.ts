@@ -190,6 +190,37 @@ describe('OutboxRelay batch delivery', () => {
     expect([...store.rows.values()].every((r) => r.status === 'delivered')).toBe(true);
   });
 
+  it("hands an ordered handler each key's claimed run whole, in enqueue order, and keeps a run that does not fit for the next batch", async () => {
+    const store = new InMemoryOutboxStore();
+    const handler = batchingHandler('t', undefined, { ordersBatch: true });
+    // Claim order: a0 a1 a2 (key a), b0 b1 b2 b3 (key b), then c0 and u (unkeyed), each key's rows enqueued together.
+    for (const key of ['a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'b3', 'c0']) store.insert('t', key, {}, {}, key[0]);
+    store.insert('t', 'u', {});
+    await make(store, [handler], { batchSize: 50, maxBatch: 5, concurrency: 1 }).drainOnce();
+    const batches = handler.batches.map((b) => b.map((m) => m.messageKey));
+    // Key b's run of four does not fit beside a's three: the rest of the first batch is c0 and u, and b goes next.
+    expect(batches).toEqual([
+      ['a0', 'a1', 'a2', 'c0', 'u'],
+      ['b0', 'b1', 'b2', 'b3'],
+    ]);
+    expect([...store.rows.values()].every((r) => r.status === 'delivered')).toBe(true);
+    // One claim took them all: the runs came with their heads.
+    expect(store.statements.claim).toBe(1);
+  });
+
+  it('takes no key runs for a handler that does not order its batches', async () => {
+    const store = new InMemoryOutboxStore();
+    const ordered = batchingHandler('o', undefined, { ordersBatch: true });
+    const plain = batchingHandler('p');
+    for (const key of ['o0', 'o1', 'p0', 'p1']) store.insert(key[0], key, {}, {}, `key-${key[0]}`);
+    const relay = make(store, [ordered, plain], { batchSize: 50, maxBatch: 5, concurrency: 2 });
+    await relay.drainOnce();
+    expect(ordered.batches.map((b) => b.map((m) => m.messageKey))).toEqual([['o0', 'o1']]);
+    expect(plain.singles.map((m) => m.messageKey)).toEqual(['p0']);
+    await relay.drainOnce();
+    expect(plain.singles.map((m) => m.messageKey)).toEqual(['p0', 'p1']);
+  });
+
   it("gives each message a delivery span in its own trace, hands that context to the handler, and links the batch's span to them", async () => {
     const store = new InMemoryOutboxStore();
     const handler = batchingHandler('t', (m) => (m.messageKey === 'bad' ? { ok: false, error: new Error('nope') } : { ok: true }));

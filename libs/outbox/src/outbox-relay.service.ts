@@ -50,6 +50,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly logger = new Logger(OutboxRelay.name);
   private readonly handlers = new Map<string, OutboxHandler>();
   private readonly topics: string[];
+  /** Topics whose handler takes a key's consecutive rows in one ordered batch (OutboxHandler.ordersBatch). */
+  private readonly orderedTopics: string[];
+  /** Most rows of one key per claim: the smallest batch of those handlers (Infinity when there are none; unused). */
+  private readonly keyRun: number;
   private readonly options: OutboxOptions;
   private running = false;
   /** Set while stop() runs: no new delivery starts. */
@@ -89,6 +93,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       this.handlers.set(handler.topic, handler);
     }
     this.topics = [...this.handlers.keys()];
+    const ordered = [...this.handlers.values()].filter((h) => h.deliverBatch && h.ordersBatch);
+    this.orderedTopics = ordered.map((h) => h.topic);
+    // A key's rows must fit in one batch: they are delivered together or the later ones would overtake the earlier.
+    this.keyRun = Math.min(...ordered.map((h) => Math.max(1, h.maxBatch ?? this.options.maxBatch)));
   }
 
   onApplicationBootstrap(): void {
@@ -224,6 +232,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       leaseMs: this.options.leaseMs,
       topics: this.topics,
       lease: randomUUID(),
+      ...(this.orderedTopics.length > 0 ? { orderedTopics: this.orderedTopics, keyRun: this.keyRun } : {}),
     });
     for (const entry of entries) this.held.set(entry.id, entry);
     if (this.held.size > 0) this.startHeartbeat();
@@ -265,22 +274,35 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
-  /** Takes from the waiting rows up to maxBatch − 1 more of `first`'s topic, at most one per ordering key. */
+  /**
+   * Takes from the waiting rows up to maxBatch − 1 more of `first`'s topic. The claim gives at most one row per
+   * ordering key, or for an ordered topic (ordersBatch) a key's run of consecutive rows: those always go together,
+   * in claim (enqueue) order, first's own run included; a run that does not fit waits whole for the next batch.
+   */
   private takeBatchMates(first: Job, handler: OutboxHandler): Job[] {
     const limit = Math.max(1, handler.maxBatch ?? this.options.maxBatch);
-    const keys = new Set<string>(first.entry.orderingKey === null ? [] : [first.entry.orderingKey]);
-    const mates: Job[] = [];
-    for (let i = 0; i < this.waiting.length && mates.length < limit - 1; ) {
-      const job = this.waiting[i];
-      const key = job.entry.orderingKey;
-      if (job.entry.topic !== first.entry.topic || (key !== null && keys.has(key))) {
-        i++;
+    const runOf = (key: string | null, from: number): number[] => {
+      const indexes: number[] = [];
+      if (key === null) return indexes;
+      for (let i = from; i < this.waiting.length; i++) if (this.waiting[i].entry.orderingKey === key) indexes.push(i);
+      return indexes;
+    };
+    const taken = new Set<number>(runOf(first.entry.orderingKey, 0));
+    const seenKeys = new Set<string>(first.entry.orderingKey === null ? [] : [first.entry.orderingKey]);
+    for (let i = 0; i < this.waiting.length && taken.size < limit - 1; i++) {
+      const entry = this.waiting[i].entry;
+      if (taken.has(i) || entry.topic !== first.entry.topic) continue;
+      if (entry.orderingKey === null) {
+        taken.add(i);
         continue;
       }
-      this.waiting.splice(i, 1);
-      mates.push(job);
-      if (key !== null) keys.add(key);
+      if (seenKeys.has(entry.orderingKey)) continue;
+      seenKeys.add(entry.orderingKey);
+      const run = [i, ...runOf(entry.orderingKey, i + 1)];
+      if (taken.size + run.length <= limit - 1) for (const j of run) taken.add(j);
     }
+    const mates = [...taken].sort((a, b) => a - b).map((i) => this.waiting[i]);
+    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((_, i) => !taken.has(i)));
     return mates;
   }
 

@@ -21,13 +21,21 @@ export interface ClaimedOutboxEntry {
 }
 
 export interface ClaimRequest {
-  /** Most rows to take. */
+  /** Most rows to take, not counting the rows that follow a key's earliest one (orderedTopics). */
   limit: number;
   leaseMs: number;
   /** Only rows of these topics (the ones this process has handlers for); the rest wait for a process that has. */
   topics: readonly string[];
   /** Written on every row taken; one per claim. */
   lease: string;
+  /**
+   * Topics whose handler takes a key's consecutive rows in one ordered batch (OutboxHandler.ordersBatch): with each
+   * ordering key's earliest pending row of such a topic, the claim also takes the rows right after it (same key, same
+   * topic, due, unleased), up to `keyRun` rows of the key in all, so one delivery carries them in order. Default none.
+   */
+  orderedTopics?: readonly string[];
+  /** Most rows of one ordering key per claim (≤ the handler's batch size, so a key's rows always share one batch). */
+  keyRun?: number;
 }
 
 /** A delivered or to-be-retried row: recorded in batches. */
@@ -46,7 +54,8 @@ export type DeadLetterHook = (manager: EntityManager) => Promise<void>;
 export abstract class OutboxStore {
   /**
    * Leases up to `limit` due pending rows of `topics` in enqueue order, skipping rows other relays hold and
-   * rows whose ordering key has an earlier row still pending. One statement.
+   * rows whose ordering key has an earlier row still pending (unless this claim takes that row too: orderedTopics).
+   * One statement; the rows come back in enqueue order.
    */
   abstract claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]>;
   /** Pushes back the lease expiry of these rows while they are still ours. One statement. */

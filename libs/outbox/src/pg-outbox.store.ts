@@ -30,10 +30,11 @@ interface AttemptsRow {
 // what keeps other relays away during the network call, so no transaction stays open while a downstream is
 // slow. A row waits while an earlier row of its ordering key is pending (delivering, backing off, or of a topic
 // only another process handles); enqueue makes "earlier" mean committed earlier (see OutboxService). The statement
-// is the function outbox_claim (migrations OutboxClaimFunction1764900000000 and OutboxClaimPlannedOnce1765100000000),
-// which plans it without a sort so the claim reads the pending rows in seq order and stops at the batch whatever the
-// table's statistics say, once per connection.
-const CLAIM_SQL = `SELECT * FROM outbox_claim($1::int, $2::int, $3::text[], $4::uuid)`;
+// is the function outbox_claim (migrations OutboxClaimFunction1764900000000, OutboxClaimPlannedOnce1765100000000 and
+// OutboxClaimKeyRuns1765200000000), which plans it without a sort so the claim reads the pending rows in seq order and
+// stops at the batch whatever the table's statistics say, once per connection; with a head of an ordered topic it
+// takes the key's next rows too (ClaimRequest.orderedTopics).
+const CLAIM_SQL = `SELECT * FROM outbox_claim($1::int, $2::int, $3::text[], $4::uuid, $5::text[], $6::int)`;
 
 const RENEW_SQL = `
   UPDATE outbox o SET locked_until = now() + ($3::int * interval '1 millisecond')
@@ -90,7 +91,14 @@ export class PgOutboxStore extends OutboxStore {
 
   async claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]> {
     if (request.topics.length === 0 || request.limit <= 0) return [];
-    const { records } = await this.run(CLAIM_SQL, [request.limit, request.leaseMs, request.topics, request.lease]);
+    const { records } = await this.run(CLAIM_SQL, [
+      request.limit,
+      request.leaseMs,
+      request.topics,
+      request.lease,
+      request.orderedTopics ?? [],
+      request.keyRun ?? 1,
+    ]);
     // UPDATE … RETURNING does not keep the CTE's order.
     return (records as (ClaimedRow & AttemptsRow)[])
       .sort((a, b) => compareSeq(a.seq, b.seq))

@@ -3,6 +3,7 @@ import { OutboxOrderAndRenewableLeases1764000000000 } from './1764000000000-outb
 import { OutboxClaimFunction1764900000000 } from './1764900000000-outbox-claim-function';
 import { OutboxDeliveredRetention1765000000000 } from './1765000000000-outbox-delivered-retention';
 import { OutboxClaimPlannedOnce1765100000000 } from './1765100000000-outbox-claim-planned-once';
+import { OutboxClaimKeyRuns1765200000000 } from './1765200000000-outbox-claim-key-runs';
 
 /** Add to the app's DataSource `migrations` (never synchronize). */
 export const OUTBOX_MIGRATIONS = [
@@ -11,4 +12,5 @@ export const OUTBOX_MIGRATIONS = [
   OutboxClaimFunction1764900000000,
   OutboxDeliveredRetention1765000000000,
   OutboxClaimPlannedOnce1765100000000,
+  OutboxClaimKeyRuns1765200000000,
 ];

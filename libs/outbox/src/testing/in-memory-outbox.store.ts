@@ -90,10 +90,11 @@ export class InMemoryOutboxStore extends OutboxStore {
   async claim(request: ClaimRequest): Promise<ClaimedOutboxEntry[]> {
     this.statements.claim++;
     if (this.failClaimsWith) throw this.failClaimsWith;
-    const due = [...this.rows.values()]
+    const heads = [...this.rows.values()]
       .filter((r) => this.claimable(r, request.topics))
       .sort((a, b) => a.seq - b.seq)
       .slice(0, request.limit);
+    const due = [...heads, ...heads.flatMap((head) => this.followers(head, request))].sort((a, b) => a.seq - b.seq);
     return due.map((row) => {
       row.lockedUntil = this.now + request.leaseMs;
       row.lease = request.lease;
@@ -108,6 +109,22 @@ export class InMemoryOutboxStore extends OutboxStore {
         lease: request.lease,
       };
     });
+  }
+
+  /** The rows right after a head of an ordered topic that the claim takes with it (outbox_claim's key runs). */
+  private followers(head: InMemoryOutboxRow, request: ClaimRequest): InMemoryOutboxRow[] {
+    if (head.orderingKey === null || !(request.orderedTopics ?? []).includes(head.topic)) return [];
+    const next = [...this.rows.values()]
+      .filter((r) => r.orderingKey === head.orderingKey && r.status === 'pending' && r.seq > head.seq)
+      .sort((a, b) => a.seq - b.seq);
+    const taken: InMemoryOutboxRow[] = [];
+    for (const row of next) {
+      if (taken.length >= (request.keyRun ?? 1) - 1) break;
+      const free = row.lockedUntil === null || row.lockedUntil < this.now;
+      if (row.topic !== head.topic || row.nextAttemptAt > this.now || !free) break;
+      taken.push(row);
+    }
+    return taken;
   }
 
   async renew(entries: readonly ClaimedOutboxEntry[], leaseMs: number): Promise<void> {
