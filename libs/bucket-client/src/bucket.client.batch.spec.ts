@@ -46,6 +46,7 @@ beforeAll(async () => {
       }
       if (url === '/core/write-event') {
         if (body.event_data?.event_type === 'bad') return send(422, { code: 'validation_failed', message: 'invalid', trace_id: null });
+        if (body.event_data?.event_type === 'down') return send(503, { code: 'database_unavailable', message: 'later', trace_id: null });
         return send(201, result(100 + seen.length));
       }
       send(404, { code: 'not_found', message: 'no', trace_id: null });
@@ -126,10 +127,20 @@ describe('BucketClient.writeEvents', () => {
   it('splits a batch longer than a receiver takes into batches it takes, answering every event in order', async () => {
     const long = items(...Array.from({ length: MAX_EVENT_BATCH * 2 + 5 }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? 'bad' : 'ok')));
     const results = await client().writeEvents('core', long);
-    // The chunks travel side by side, so they may arrive in any order.
+    // Bucket appends in the order sent: the chunks go one after another, in order.
     expect(seen.map((s) => s.url)).toEqual(Array(3).fill(BUCKET_WRITE_EVENTS_ROUTES.core));
-    expect(seen.map((s) => s.body.events?.length ?? 0).sort((a, b) => b - a)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
+    expect(seen.map((s) => s.body.events?.length ?? 0)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
+    expect(seen.flatMap((s) => s.body.events?.map((e) => e.body.event_data.event_id) ?? [])).toEqual(long.map((e) => e.body.event_data.event_id));
     expect(results.map((r, i) => (r.ok ? 'ok' : i))).toEqual(Array.from({ length: long.length }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? i : 'ok')));
+  });
+
+  it('keeps the order when it falls back to single writes: one at a time, and none after one that failed retryably', async () => {
+    mode = 'old';
+    const results = await client().writeEvents('core', items('ok', 'bad', 'ok', 'down', 'ok', 'ok'));
+    // A refusal for good (422) lets the next event go, as a dead outbox row releases the rows after it.
+    expect(seen.map((s) => s.body.event_data?.event_type ?? 'batch')).toEqual(['batch', 'ok', 'bad', 'ok', 'down']);
+    expect(results.map((r) => (r.ok ? 'ok' : `${r.error.status ?? '-'}:${r.error.retryable}`))).toEqual(['ok', '422:false', 'ok', '503:true', '-:true', '-:true']);
+    expect(!results[4].ok && results[4].error.message).toMatch(/not sent: an earlier event of this ordered batch failed/);
   });
 
   it('splits a batch too large for one request body', async () => {

@@ -130,27 +130,31 @@ export abstract class HttpServiceClient {
    * a batch answer; remembered for MISSING_BATCH_ROUTE_RECHECK_MS), and when it refuses the request as a whole for
    * good (a 4xx other than 404), so each event still gets its own verdict. A batch longer than MAX_EVENT_BATCH, or
    * too large for one request body, is split.
+   *
+   * `ordered`: the items must be applied in the order given (a receiver that appends a batch in order, fed a key's
+   * consecutive outbox rows: OutboxHandler.ordersBatch). The parts of a split batch are then sent one after another,
+   * a later part only once the earlier one was answered, and single requests one at a time; after a single request
+   * that failed retryably the rest are not sent (each fails retryably), so no item is applied before one that failed.
    */
   protected async requestBatch<B, R>(
     url: string,
     items: readonly EventBatchItem<B>[],
     single: (body: B) => Promise<R>,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; ordered?: boolean } = {},
   ): Promise<BatchCallResult<R>[]> {
     if (items.length === 0) return [];
     const route = `${this.origin}${this.basePath}${url}`;
     const missingUntil = missingBatchRoutes.get(route);
-    if (missingUntil !== undefined && missingUntil > Date.now()) return this.sendSingly(items, single);
-    if (items.length > MAX_EVENT_BATCH) {
-      // The receivers refuse a longer list whole (422); each chunk of it is a batch they take.
-      const chunks = Array.from({ length: Math.ceil(items.length / MAX_EVENT_BATCH) }, (_, i) => items.slice(i * MAX_EVENT_BATCH, (i + 1) * MAX_EVENT_BATCH));
-      return (await Promise.all(chunks.map((chunk) => this.requestBatch(url, chunk, single, options)))).flat();
-    }
-    const json = JSON.stringify({ events: items });
-    if (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES) {
-      const half = Math.ceil(items.length / 2);
-      const parts = await Promise.all([this.requestBatch(url, items.slice(0, half), single, options), this.requestBatch(url, items.slice(half), single, options)]);
-      return parts.flat();
+    if (missingUntil !== undefined && missingUntil > Date.now()) return this.sendSingly(items, single, options.ordered);
+    const json = items.length > MAX_EVENT_BATCH ? '' : JSON.stringify({ events: items });
+    if (items.length > MAX_EVENT_BATCH || (items.length > 1 && Buffer.byteLength(json) > MAX_BODY_BYTES)) {
+      // The receivers refuse a longer list whole (422); each chunk of it is a batch they take. A body too large is halved.
+      const size = items.length > MAX_EVENT_BATCH ? MAX_EVENT_BATCH : Math.ceil(items.length / 2);
+      const parts = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+      if (!options.ordered) return (await Promise.all(parts.map((part) => this.requestBatch(url, part, single, options)))).flat();
+      const results: BatchCallResult<R>[] = [];
+      for (const part of parts) results.push(...(await this.requestBatch(url, part, single, options)));
+      return results;
     }
     let reply: EventBatchReply<R>;
     try {
@@ -158,13 +162,13 @@ export abstract class HttpServiceClient {
     } catch (error) {
       if (!(error instanceof ServiceCallError) || error.retryable || error.status === undefined) throw error;
       if (error.status === 404) missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
-      return this.sendSingly(items, single);
+      return this.sendSingly(items, single, options.ordered);
     }
     if (!Array.isArray(reply?.results) || reply.results.length !== items.length) {
       // A 2xx that is not a batch answer: whatever answered does not speak the batch route (a catch-all stand-in).
       // Single sends are safe either way: every receiver deduplicates by event id.
       missingBatchRoutes.set(route, Date.now() + MISSING_BATCH_ROUTE_RECHECK_MS);
-      return this.sendSingly(items, single);
+      return this.sendSingly(items, single, options.ordered);
     }
     missingBatchRoutes.delete(route);
     return reply.results.map((outcome, i): BatchCallResult<R> => {
@@ -179,20 +183,28 @@ export abstract class HttpServiceClient {
     return new ServiceCallError(`${this.audience} answered ${status}${typeof code === 'string' ? ` ${code}` : ''} to ${what}`, status, body, isRetryableStatus(status));
   }
 
-  private sendSingly<B, R>(items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>): Promise<BatchCallResult<R>[]> {
-    return Promise.all(
-      items.map((item) =>
-        context
-          .with(item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active(), () => single(item.body))
-          .then(
-            (data): BatchCallResult<R> => ({ ok: true, data }),
-            (error: unknown): BatchCallResult<R> => ({
-              ok: false,
-              error: error instanceof ServiceCallError ? error : new ServiceCallError(String((error as Error)?.message ?? error), undefined, undefined, true),
-            }),
-          ),
-      ),
-    );
+  private async sendSingly<B, R>(items: readonly EventBatchItem<B>[], single: (body: B) => Promise<R>, ordered = false): Promise<BatchCallResult<R>[]> {
+    const send = (item: EventBatchItem<B>): Promise<BatchCallResult<R>> =>
+      context
+        .with(item.traceparent ? extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }) : context.active(), () => single(item.body))
+        .then(
+          (data): BatchCallResult<R> => ({ ok: true, data }),
+          (error: unknown): BatchCallResult<R> => ({
+            ok: false,
+            error: error instanceof ServiceCallError ? error : new ServiceCallError(String((error as Error)?.message ?? error), undefined, undefined, true),
+          }),
+        );
+    if (!ordered) return Promise.all(items.map(send));
+    const results: BatchCallResult<R>[] = [];
+    for (const item of items) {
+      const failed = results.find((r): r is Extract<BatchCallResult<R>, { ok: false }> => !r.ok && r.error.retryable);
+      results.push(
+        failed
+          ? { ok: false, error: new ServiceCallError(`not sent: an earlier event of this ordered batch failed (${failed.error.message})`, undefined, undefined, true) }
+          : await send(item),
+      );
+    }
+    return results;
   }
 }
 
