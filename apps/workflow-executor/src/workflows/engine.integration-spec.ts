@@ -491,6 +491,49 @@ describe('workflow engine on PostgreSQL', () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it('starts that arrive while an insert runs share the next one, each keeping its own creation time; a start repeated in a batch starts its run once', async () => {
+    const starts = ['grouped-a', 'grouped-b', 'grouped-c', 'grouped-d'].map((user) => ({
+      run_id: randomUUID(),
+      workflow: 'three-steps',
+      version: '1.0.0',
+      inputs: { user },
+      user_id: 'u1',
+      trace_id: randomBytes(16).toString('hex'),
+    }));
+    const bodies = [...starts, starts[1]];
+    const ids = new Set<string>(starts.map((s) => s.run_id));
+    const insertRuns = jest.spyOn(h.app.get(RunStore), 'insertRuns');
+    const held = await holdTable(h.dataSource, 'workflow_runs');
+    let results: { status: number; body: { run_id: string; created_at: string } }[];
+    let calls: (typeof insertRuns.mock.calls)[number][];
+    try {
+      const call = h.call('POST', '/api/runs/batch', { events: bodies.map((body) => ({ body })) });
+      // The first insert waits on the lock; every other start of the batch is queued behind it meanwhile.
+      await held.waiting('INSERT INTO workflow_runs');
+      await held.release();
+      results = ((await call).body as { results: typeof results }).results;
+    } finally {
+      calls = [...insertRuns.mock.calls];
+      insertRuns.mockRestore();
+    }
+    expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+    expect(results.map((r) => r.body.run_id)).toEqual(bodies.map((b) => b.run_id));
+    const inserts = calls.filter(([, runs]) => runs.some((r) => ids.has(r.run_id)));
+    expect(inserts.length).toBeLessThanOrEqual(2);
+    expect(inserts.flatMap(([, runs]) => runs.map((r) => r.run_id)).sort()).toEqual(bodies.map((b) => b.run_id).sort());
+    for (const run of starts) expect((await finished(run.run_id)).status).toBe('completed');
+    const rows: { run_id: string; created_at: Date }[] = await h.dataSource.query(
+      `SELECT run_id, created_at FROM workflow_runs WHERE run_id = ANY($1::uuid[])`,
+      [[...ids]],
+    );
+    expect(rows).toHaveLength(4);
+    // The answer of each (first) start names the creation time its row holds.
+    for (const row of rows) expect(results.find((r) => r.body.run_id === row.run_id)?.body.created_at).toBe(row.created_at.toISOString());
+    // The repeated start's run ran once: one attempt per step.
+    const repeated = await finished(starts[1].run_id);
+    expect(repeated.steps.map((step) => step.attempts.length)).toEqual([1, 1, 1]);
+  });
+
   it('POST /api/runs/batch starts each run as POST /api/runs would, in its own trace: a refused start fails alone', async () => {
     const start = (inputs: Record<string, unknown>) => ({
       run_id: randomUUID(),

@@ -40,6 +40,8 @@ export interface NewRun {
   error?: StepError | null;
   /** Inserted already leased by this worker (it runs it at once from the state in hand: RunWorker.adopt). */
   lease?: { owner: string; token: string; ms: number };
+  /** When it was created, if not the `now` of the insert (starts inserted together keep their own times). */
+  at?: Date;
 }
 
 interface RunRow {
@@ -99,13 +101,13 @@ const INSERT_RUNS_SQL = `
     lease_owner, lease_token, lease_until)
   SELECT r.run_id, r.workflow, r.version, r.status, r.inputs, r.user_id, r.product, r.actor, r.trace_id, r.traceparent,
     coalesce(r.pins, '{}'::jsonb), r.parent_run_id, r.parent_step_path, r.root_run_id, r.relation, r.deadline_at, r.error,
-    CASE WHEN r.status = 'pending' THEN NULL ELSE $2::timestamptz END,
-    CASE WHEN r.status = 'pending' THEN $2::timestamptz ELSE NULL END,
-    $2::timestamptz,
+    CASE WHEN r.status = 'pending' THEN NULL ELSE coalesce(r.at, $2::timestamptz) END,
+    CASE WHEN r.status = 'pending' THEN coalesce(r.at, $2::timestamptz) ELSE NULL END,
+    coalesce(r.at, $2::timestamptz),
     r.lease_owner, r.lease_token, CASE WHEN r.lease_token IS NULL THEN NULL ELSE now() + (r.lease_ms * interval '1 millisecond') END
   FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, status text, inputs jsonb, user_id text,
     product text, actor text, trace_id text, traceparent text, pins jsonb, parent_run_id uuid, parent_step_path text,
-    root_run_id uuid, relation text, deadline_at timestamptz, error jsonb, lease_owner text, lease_token uuid, lease_ms int)
+    root_run_id uuid, relation text, deadline_at timestamptz, error jsonb, lease_owner text, lease_token uuid, lease_ms int, at timestamptz)
   ON CONFLICT (run_id) DO NOTHING
   RETURNING run_id`;
 
@@ -191,10 +193,12 @@ const CANCEL_SQL = `
 export class RunStore {
   constructor(@InjectDataSource() readonly dataSource: DataSource) {}
 
-  async insertRuns(manager: EntityManager, runs: NewRun[], now: Date): Promise<string[]> {
+  /** Inserts the runs that do not exist yet (one statement); `now` is each one's creation time unless it has its own `at`. */
+  async insertRuns(manager: EntityManager, runs: readonly NewRun[], now: Date): Promise<string[]> {
     if (runs.length === 0) return [];
-    const rows = runs.map(({ lease, ...r }) => ({
+    const rows = runs.map(({ lease, at, ...r }) => ({
       ...r,
+      at: at?.toISOString() ?? null,
       status: r.status ?? 'pending',
       deadline_at: r.deadline_at?.toISOString() ?? null,
       lease_owner: lease?.owner ?? null,

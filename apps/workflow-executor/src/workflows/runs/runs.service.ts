@@ -14,7 +14,7 @@ import {
   type WorkflowRunStatus,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
-import { validationException } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import type { RunStatus } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
@@ -29,6 +29,8 @@ import { WorkflowException } from '../workflow.exception';
 const TERMINAL: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'];
 const DEFAULT_PAGE = 50;
+/** Most starts inserted by one statement. */
+const MAX_STARTS_PER_INSERT = 100;
 
 interface RunRow {
   run_id: string;
@@ -64,6 +66,12 @@ const SUMMARY_COLUMNS = `run_id, workflow, version, status, user_id, product, tr
 /** The executor's governed runs API: start (from Core's outbox), read, list, cancel, retry, signal. */
 @Injectable()
 export class RunsService {
+  /**
+   * Starts that arrive while an insert runs (a batch of starts from Core, concurrent requests) share the next one: one
+   * statement and one commit for all of them instead of one each. Each start is answered after the commit holding it.
+   */
+  private readonly starts = new GroupCommit<NewRun, boolean>((runs) => this.insertStarts(runs), { maxBatch: MAX_STARTS_PER_INSERT });
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly store: RunStore,
@@ -102,12 +110,12 @@ export class RunsService {
       pins: this.registry.pinsFor(manifest),
       root_run_id: dto.run_id,
       deadline_at: manifest.timeout_ms !== undefined ? new Date(now.getTime() + manifest.timeout_ms) : null,
+      at: now,
       ...(lease ? { lease: { owner: this.worker.owner, token: lease.token, ms: this.config.WORKFLOW_LEASE_MS } } : {}),
     };
-    // One statement, atomic on its own: no transaction around it (BEGIN and COMMIT were two round trips per start).
-    const inserted = await this.store.insertRuns(this.dataSource.manager, [run], now);
-    if (inserted.length === 1 && lease) this.worker.adopt(lease, loadedFromNew(run, now));
-    else if (inserted.length === 1) this.worker.poke();
+    const inserted = await this.starts.submit(run);
+    if (inserted && lease) this.worker.adopt(lease, loadedFromNew(run, now));
+    else if (inserted) this.worker.poke();
     const summary: RunSummaryView = {
       run_id: dto.run_id,
       workflow: dto.workflow,
@@ -124,7 +132,16 @@ export class RunsService {
       error: null,
     };
     // A redelivered start (already inserted) answers with the run as it is now.
-    return inserted.length === 1 ? summary : this.summary(dto.run_id, requester);
+    return inserted ? summary : this.summary(dto.run_id, requester);
+  }
+
+  /**
+   * One statement, atomic on its own (no BEGIN and COMMIT around it); a start is inserted unless its run exists. Of
+   * two starts of one run in a group only the first can be: the second is a redelivery, answered like one.
+   */
+  private async insertStarts(runs: readonly NewRun[]): Promise<GroupItemOutcome<boolean>[]> {
+    const inserted = new Set(await this.store.insertRuns(this.dataSource.manager, runs, this.clock.now()));
+    return runs.map((run) => ({ ok: true, result: inserted.delete(run.run_id) }));
   }
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView> {
