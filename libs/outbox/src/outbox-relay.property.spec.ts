@@ -13,6 +13,11 @@ interface Scenario {
   concurrency: number;
   /** Topic 'a''s handler also implements deliverBatch (at most maxBatch messages per call). */
   batching: boolean;
+  /**
+   * With batching: topic 'a''s handler orders its batches (ordersBatch), as Bucket does: it applies a batch in order,
+   * refuses a message only for itself for good, and a transient failure fails the whole batch (nothing applied).
+   */
+  ordered: boolean;
   maxBatch: number;
   /** (topic, key, ordering key); repeats exercise the dedup, topic 'orphan' has no handler in this process. */
   messages: { topic: 'a' | 'b' | 'orphan'; key: number; orderingKey: string | null }[];
@@ -29,6 +34,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   batchSize: fc.integer({ min: 1, max: 8 }),
   concurrency: fc.integer({ min: 1, max: 4 }),
   batching: fc.boolean(),
+  ordered: fc.boolean(),
   maxBatch: fc.integer({ min: 1, max: 5 }),
   messages: fc.array(
     fc.record({
@@ -53,28 +59,62 @@ async function runScenario(s: Scenario): Promise<void> {
   let cursor = 0;
 
   const handler = (topic: string): OutboxHandler => {
-    const one = async (message: OutboxMessage): Promise<void> => {
+    /** `sameBatch`: the messages handed over with it; an ordered batch may carry earlier rows of its key, before it. */
+    const check = (message: OutboxMessage, sameBatch: readonly OutboxMessage[] = [message]) => {
       const row = store.rows.get(message.id);
       // The relay must only ever hand a handler a row that is still pending and claimed.
       expect(row?.status).toBe('pending');
       expect(message.attempts).toBe(row?.attempts);
       expect(message.orderingKey).toBe(row?.orderingKey);
-      // Nothing earlier of its ordering key may still be pending.
+      // Nothing earlier of its ordering key may still be pending, unless it comes before it in the same ordered batch.
       if (row?.orderingKey) {
+        const before = new Set(sameBatch.slice(0, sameBatch.indexOf(message)).map((m) => m.id));
         for (const other of store.rows.values()) {
-          if (other.orderingKey === row.orderingKey && other.seq < row.seq) expect(other.status).not.toBe('pending');
+          if (other.orderingKey === row.orderingKey && other.seq < row.seq && other.status === 'pending') expect(before.has(other.id)).toBe(true);
         }
       }
       calls.set(message.id, (calls.get(message.id) ?? 0) + 1);
       const step = s.steps[cursor++] ?? 'success';
       lastStep.set(message.id, step);
-      if (step === 'retryable') throw new OutboxDeliveryError('HTTP 503', { retryable: true });
-      if (step === 'plain_error') throw new Error('socket hang up');
-      if (step === 'fatal') throw new OutboxDeliveryError('HTTP 422', { retryable: false });
+      return row;
+    };
+    const succeed = (message: OutboxMessage): void => {
+      const row = store.rows.get(message.id);
       successCalls.set(message.id, (successCalls.get(message.id) ?? 0) + 1);
       if (row?.orderingKey) finishedInOrder.set(row.orderingKey, [...(finishedInOrder.get(row.orderingKey) ?? []), row.seq]);
     };
+    const one = async (message: OutboxMessage): Promise<void> => {
+      check(message);
+      const step = lastStep.get(message.id);
+      if (step === 'retryable') throw new OutboxDeliveryError('HTTP 503', { retryable: true });
+      if (step === 'plain_error') throw new Error('socket hang up');
+      if (step === 'fatal') throw new OutboxDeliveryError('HTTP 422', { retryable: false });
+      succeed(message);
+    };
     if (!s.batching || topic !== 'a') return { topic, deliver: one };
+    if (s.ordered) {
+      return {
+        topic,
+        deliver: one,
+        maxBatch: s.maxBatch,
+        ordersBatch: true,
+        async deliverBatch(messages) {
+          expect(messages.length).toBeLessThanOrEqual(s.maxBatch);
+          for (const m of messages) check(m, messages);
+          const steps = messages.map((m) => lastStep.get(m.id));
+          // A transient failure is the whole batch's (Bucket's transaction rolls back): nothing of it is applied.
+          if (steps.some((step) => step === 'retryable' || step === 'plain_error')) {
+            for (const m of messages) lastStep.set(m.id, 'retryable');
+            throw new OutboxDeliveryError('HTTP 503', { retryable: true });
+          }
+          return messages.map((m, i) => {
+            if (steps[i] === 'fatal') return { ok: false as const, error: new OutboxDeliveryError('HTTP 422', { retryable: false }) };
+            succeed(m);
+            return { ok: true as const };
+          });
+        },
+      };
+    }
     return {
       topic,
       deliver: one,
