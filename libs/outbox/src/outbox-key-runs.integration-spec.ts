@@ -3,14 +3,12 @@
  * consecutive rows and one batch carries them in enqueue order; everything the ordering keys promise still holds.
  */
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@nestjs/common';
-import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
-import type { DataSource } from 'typeorm';
+import { createTestDatabase, eventually } from '@pancha/testing';
 import { OutboxDeliveryError } from './outbox-delivery.error';
 import type { OutboxBatchResult, OutboxHandler, OutboxMessage } from './outbox-handler.interface';
 import type { OutboxRelay } from './outbox-relay.service';
 import { PgOutboxStore } from './pg-outbox.store';
-import { openOutboxDataSource, relayOn } from './testing/outbox-test-kit';
+import { outboxSuite, relayOn } from './testing/outbox-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -36,43 +34,22 @@ function orderedHandler(topic: string, answer: (m: OutboxMessage) => OutboxBatch
 }
 
 describe('outbox key runs', () => {
-  let db: TestDatabase;
-  let dataSource: DataSource;
-  let relays: OutboxRelay[] = [];
-  const extra: DataSource[] = [];
+  const suite = outboxSuite(() => createTestDatabase('outbox_key_runs'));
+  const db = () => suite.dataSource;
 
   const status = async (key: string): Promise<string> =>
-    (await dataSource.query(`SELECT status FROM outbox WHERE message_key = $1`, [key]))[0]?.status;
+    (await db().query(`SELECT status FROM outbox WHERE message_key = $1`, [key]))[0]?.status;
 
   /** Rows as one producer transaction enqueues them: [topic, messageKey, orderingKey?]. */
   const enqueue = async (rows: [string, string, string?][]): Promise<void> => {
-    const { outbox } = relayOn(dataSource, [], { enabled: false });
-    await dataSource.transaction((m) =>
+    const { outbox } = relayOn(db(), [], { enabled: false });
+    await db().transaction((m) =>
       outbox.enqueueAll(
         m,
         rows.map(([topic, messageKey, orderingKey]) => ({ topic, messageKey, payload: {}, ...(orderingKey ? { orderingKey } : {}) })),
       ),
     );
   };
-
-  beforeAll(async () => {
-    Logger.overrideLogger(false);
-    db = await createTestDatabase('outbox_key_runs');
-    dataSource = await openOutboxDataSource(db.url);
-    await dataSource.runMigrations();
-  });
-
-  afterEach(async () => {
-    await Promise.all(relays.map((r) => r.stop()));
-    relays = [];
-    await dataSource.query(`TRUNCATE outbox, outbox_dead_letter`);
-  });
-
-  afterAll(async () => {
-    for (const ds of extra) await ds.destroy();
-    await dataSource?.destroy();
-    await db?.drop();
-  });
 
   describe('the claim', () => {
     const claim = (store: PgOutboxStore, orderedTopics: string[], keyRun: number, limit = 10) =>
@@ -88,7 +65,7 @@ describe('outbox key runs', () => {
         ['run', 'a4', 'A'],
         ['run', 'solo'],
       ]);
-      const store = new PgOutboxStore(dataSource);
+      const store = new PgOutboxStore(db());
       const first = await claim(store, ['run'], 3);
       expect(first.map((e) => e.messageKey)).toEqual(['a1', 'p1', 'a2', 'a3', 'solo']);
       // a4 waits behind rows this claim holds; p2 behind p1: another claim takes neither.
@@ -102,7 +79,7 @@ describe('outbox key runs', () => {
         ['run', 'a1', 'A'],
         ['run', 'a2', 'A'],
       ]);
-      const store = new PgOutboxStore(dataSource);
+      const store = new PgOutboxStore(db());
       expect((await claim(store, [], 50)).map((e) => e.messageKey)).toEqual(['a1']);
     });
 
@@ -119,10 +96,10 @@ describe('outbox key runs', () => {
         ['run', 'c2', 'C'],
         ['run', 'c3', 'C'],
       ]);
-      await dataSource.query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'b2'`);
+      await db().query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'b2'`);
       // c2 under a lease that has not lapsed (as if another relay held it).
-      await dataSource.query(`UPDATE outbox SET locked_until = now() + interval '1 hour', lease_token = $1 WHERE message_key = 'c2'`, [randomUUID()]);
-      const store = new PgOutboxStore(dataSource);
+      await db().query(`UPDATE outbox SET locked_until = now() + interval '1 hour', lease_token = $1 WHERE message_key = 'c2'`, [randomUUID()]);
+      const store = new PgOutboxStore(db());
       expect((await claim(store, ['run', 'other'], 50)).map((e) => e.messageKey)).toEqual(['a1', 'a2', 'b1', 'c1']);
     });
 
@@ -130,8 +107,7 @@ describe('outbox key runs', () => {
       const rows: [string, string, string?][] = [];
       for (let i = 0; i < 240; i++) rows.push(['run', `r${String(i).padStart(3, '0')}`, `K${i % 12}`]);
       await enqueue(rows);
-      const pools = await Promise.all([openOutboxDataSource(db.url), openOutboxDataSource(db.url), openOutboxDataSource(db.url)]);
-      extra.push(...pools);
+      const pools = await Promise.all([suite.openPool(), suite.openPool(), suite.openPool()]);
       const stores = pools.map((p) => new PgOutboxStore(p));
       const held = new Set<string>();
       for (let round = 0; round < 40 && held.size < rows.length; round++) {
@@ -161,8 +137,7 @@ describe('outbox key runs', () => {
 
   describe('the relay', () => {
     it("hands a key's rows to an ordered handler in one batch, and each key reaches it in enqueue order across two relays", async () => {
-      const second = await openOutboxDataSource(db.url);
-      extra.push(second);
+      const second = await suite.openPool();
       // One log for both relays, in call order: a key's next rows are claimed only once its batch is recorded.
       const log: string[][] = [];
       const a = orderedHandler('run');
@@ -181,13 +156,13 @@ describe('outbox key runs', () => {
         await enqueue(rows);
       }
       const options = { concurrency: 4, batchSize: 3, maxBatch: 8, enabled: false };
-      const first = relayOn(dataSource, [a.handler], options).relay;
+      const first = relayOn(db(), [a.handler], options).relay;
       const other = relayOn(second, [b.handler], options).relay;
-      relays.push(first, other);
+      suite.relays.push(first, other);
       first.start();
       other.start();
       await eventually(async () => {
-        const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'delivered'`);
+        const [{ n }] = await db().query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'delivered'`);
         expect(n).toBe(72);
       }, 30_000);
       const keyOf = new Map([...expected].flatMap(([key, keys]) => keys.map((k) => [k, key] as const)));
@@ -212,9 +187,9 @@ describe('outbox key runs', () => {
         }
         return deliverBatch(messages);
       };
-      const { relay, outbox } = relayOn(dataSource, [h.handler]);
-      relays.push(relay);
-      await dataSource.transaction((m) =>
+      const { relay, outbox } = relayOn(db(), [h.handler]);
+      suite.relays.push(relay);
+      await db().transaction((m) =>
         outbox.enqueueAll(m, ['k1', 'k2', 'k3'].map((messageKey) => ({ topic: 'run', messageKey, payload: {}, orderingKey: 'K' }))),
       );
       await eventually(async () => expect(await status('k3')).toBe('delivered'));
@@ -222,7 +197,7 @@ describe('outbox key runs', () => {
       expect(h.batches[0]).toEqual(['failed:k1', 'failed:k2', 'failed:k3']);
       expect(h.batches.slice(1).flat()).toEqual(['k1', 'k2', 'k3']);
       expect([await status('k1'), await status('k2')]).toEqual(['delivered', 'dead']);
-      const dead: { id: string }[] = await dataSource.query(`SELECT id FROM outbox_dead_letter WHERE message_key = 'k2'`);
+      const dead: { id: string }[] = await db().query(`SELECT id FROM outbox_dead_letter WHERE message_key = 'k2'`);
       expect(dead).toHaveLength(1);
     });
 
@@ -231,15 +206,15 @@ describe('outbox key runs', () => {
       const h = orderedHandler('run', (m) =>
         m.messageKey === 'k1' && k1Fails ? { ok: false, error: new OutboxDeliveryError('HTTP 503', { retryable: true }) } : { ok: true },
       );
-      const { relay, outbox } = relayOn(dataSource, [h.handler], { baseDelayMs: 60_000, maxDelayMs: 60_000 });
-      relays.push(relay);
-      await dataSource.transaction((m) => outbox.enqueue(m, { topic: 'run', messageKey: 'k1', payload: {}, orderingKey: 'K' }));
+      const { relay, outbox } = relayOn(db(), [h.handler], { baseDelayMs: 60_000, maxDelayMs: 60_000 });
+      suite.relays.push(relay);
+      await db().transaction((m) => outbox.enqueue(m, { topic: 'run', messageKey: 'k1', payload: {}, orderingKey: 'K' }));
       await eventually(async () => {
-        const [row] = await dataSource.query(`SELECT attempts FROM outbox WHERE message_key = 'k1'`);
+        const [row] = await db().query(`SELECT attempts FROM outbox WHERE message_key = 'k1'`);
         expect(row.attempts).toBeGreaterThanOrEqual(1);
       });
-      await dataSource.query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'k1'`);
-      await dataSource.transaction((m) =>
+      await db().query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'k1'`);
+      await db().transaction((m) =>
         outbox.enqueueAll(m, [
           { topic: 'run', messageKey: 'k2', payload: {}, orderingKey: 'K' },
           { topic: 'run', messageKey: 'free', payload: {} },
@@ -249,7 +224,7 @@ describe('outbox key runs', () => {
       expect(await status('k2')).toBe('pending');
       expect(h.batches.flat().filter((k) => k === 'k2')).toEqual([]);
       k1Fails = false;
-      await dataSource.query(`UPDATE outbox SET next_attempt_at = now() WHERE message_key = 'k1'`);
+      await db().query(`UPDATE outbox SET next_attempt_at = now() WHERE message_key = 'k1'`);
       await eventually(async () => expect(await status('k2')).toBe('delivered'));
       expect(h.batches[h.batches.length - 1]).toEqual(['k1', 'k2']);
     });

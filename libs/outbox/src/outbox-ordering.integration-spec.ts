@@ -2,43 +2,19 @@
  * Ordering keys: rows with the same key reach their handler one at a time, in enqueue order; a failing row
  * holds back its successors until it is delivered or dead; other keys and unkeyed rows are not held back.
  */
-import { Logger } from '@nestjs/common';
-import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
-import type { DataSource } from 'typeorm';
+import { createTestDatabase, eventually } from '@pancha/testing';
 import { OutboxDeliveryError } from './outbox-delivery.error';
 import type { OutboxMessage } from './outbox-handler.interface';
-import type { OutboxRelay } from './outbox-relay.service';
-import { openOutboxDataSource, recordingHandler, relayOn } from './testing/outbox-test-kit';
+import { outboxSuite, recordingHandler, relayOn } from './testing/outbox-test-kit';
 
 jest.setTimeout(60_000);
 
 describe('outbox ordering keys', () => {
-  let db: TestDatabase;
-  let dataSource: DataSource;
-  let relays: OutboxRelay[] = [];
-  const extra: DataSource[] = [];
+  const suite = outboxSuite(() => createTestDatabase('outbox_ordering'));
+  const db = () => suite.dataSource;
 
   const status = async (key: string): Promise<string> =>
-    (await dataSource.query(`SELECT status FROM outbox WHERE message_key = $1`, [key]))[0]?.status;
-
-  beforeAll(async () => {
-    Logger.overrideLogger(false);
-    db = await createTestDatabase('outbox_ordering');
-    dataSource = await openOutboxDataSource(db.url);
-    await dataSource.runMigrations();
-  });
-
-  afterEach(async () => {
-    await Promise.all(relays.map((r) => r.stop()));
-    relays = [];
-    await dataSource.query(`TRUNCATE outbox, outbox_dead_letter`);
-  });
-
-  afterAll(async () => {
-    for (const ds of extra) await ds.destroy();
-    await dataSource?.destroy();
-    await db?.drop();
-  });
+    (await db().query(`SELECT status FROM outbox WHERE message_key = $1`, [key]))[0]?.status;
 
   it('delivers each key strictly in enqueue order, one at a time, across two relays, without serialising other rows', async () => {
     const order = new Map<string, string[]>();
@@ -56,15 +32,14 @@ describe('outbox ordering keys', () => {
       inFlight.set(key, (inFlight.get(key) as number) - 1);
       inFlightAll--;
     };
-    const second = await openOutboxDataSource(db.url);
-    extra.push(second);
-    const a = relayOn(dataSource, [recordingHandler('run-event', deliver).handler], { concurrency: 8, batchSize: 10 });
+    const second = await suite.openPool();
+    const a = relayOn(db(), [recordingHandler('run-event', deliver).handler], { concurrency: 8, batchSize: 10 });
     const b = relayOn(second, [recordingHandler('run-event', deliver).handler], { concurrency: 8, batchSize: 10 });
-    relays.push(a.relay, b.relay);
+    suite.relays.push(a.relay, b.relay);
 
     const expected = new Map<string, string[]>();
     for (let tx = 0; tx < 10; tx++) {
-      await dataSource.transaction(async (manager) => {
+      await db().transaction(async (manager) => {
         for (let i = 0; i < 9; i++) {
           const n = tx * 9 + i;
           const run = i % 3 === 2 ? undefined : `run-${i % 3}`;
@@ -75,7 +50,7 @@ describe('outbox ordering keys', () => {
       });
     }
     await eventually(async () => {
-      const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'delivered'`);
+      const [{ n }] = await db().query(`SELECT count(*)::int AS n FROM outbox WHERE status = 'delivered'`);
       expect(n).toBe(90);
     }, 30_000);
     expect(order).toEqual(expected);
@@ -94,18 +69,18 @@ describe('outbox ordering keys', () => {
       if (m.messageKey === 'k1' && k1Fails) throw new OutboxDeliveryError('HTTP 503', { retryable: true });
     });
     // A retry is up to a minute away (then pinned to an hour below), so "held back" is observable.
-    const { relay, outbox } = relayOn(dataSource, [handler.handler], { baseDelayMs: 60_000, maxDelayMs: 60_000 });
-    relays.push(relay);
-    await dataSource.transaction(async (m) => {
+    const { relay, outbox } = relayOn(db(), [handler.handler], { baseDelayMs: 60_000, maxDelayMs: 60_000 });
+    suite.relays.push(relay);
+    await db().transaction(async (m) => {
       for (const key of ['k1', 'k2', 'k3']) await outbox.enqueue(m, { topic: 'run-event', messageKey: key, payload: {}, orderingKey: 'run-K' });
     });
     await eventually(async () => {
-      const [row] = await dataSource.query(`SELECT attempts FROM outbox WHERE message_key = 'k1'`);
+      const [row] = await db().query(`SELECT attempts FROM outbox WHERE message_key = 'k1'`);
       expect(row.attempts).toBeGreaterThanOrEqual(1);
     });
-    await dataSource.query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'k1'`);
+    await db().query(`UPDATE outbox SET next_attempt_at = now() + interval '1 hour' WHERE message_key = 'k1'`);
     // Its successors must wait, another key must not.
-    await dataSource.transaction(async (m) => {
+    await db().transaction(async (m) => {
       await outbox.enqueue(m, { topic: 'run-event', messageKey: 'l1', payload: {}, orderingKey: 'run-L' });
       await outbox.enqueue(m, { topic: 'run-event', messageKey: 'solo', payload: {} });
     });
@@ -114,7 +89,7 @@ describe('outbox ordering keys', () => {
     expect([await status('k1'), await status('k2'), await status('k3')]).toEqual(['pending', 'pending', 'pending']);
 
     k1Fails = false;
-    await dataSource.query(`UPDATE outbox SET next_attempt_at = now() WHERE message_key = 'k1'`);
+    await db().query(`UPDATE outbox SET next_attempt_at = now() WHERE message_key = 'k1'`);
     await eventually(async () => expect(await status('k3')).toBe('delivered'));
     // k1 (however often it failed), then k2 and k3, each once and in order.
     const ks = seen.filter((k) => k.startsWith('k'));
@@ -126,9 +101,9 @@ describe('outbox ordering keys', () => {
     const handler = recordingHandler('run-event', (m) => {
       if (m.messageKey === 'd1') throw new OutboxDeliveryError('HTTP 422', { retryable: false });
     });
-    const { relay, outbox } = relayOn(dataSource, [handler.handler]);
-    relays.push(relay);
-    await dataSource.transaction(async (m) => {
+    const { relay, outbox } = relayOn(db(), [handler.handler]);
+    suite.relays.push(relay);
+    await db().transaction(async (m) => {
       for (const key of ['d1', 'd2', 'd3']) await outbox.enqueue(m, { topic: 'run-event', messageKey: key, payload: {}, orderingKey: 'run-D' });
     });
     await eventually(async () => expect(await status('d3')).toBe('delivered'));
@@ -138,9 +113,9 @@ describe('outbox ordering keys', () => {
 
   it('a row waits behind an earlier row of its key that only another process can deliver', async () => {
     const old = recordingHandler('old-topic');
-    const { relay, outbox } = relayOn(dataSource, [old.handler]);
-    relays.push(relay);
-    await dataSource.transaction(async (m) => {
+    const { relay, outbox } = relayOn(db(), [old.handler]);
+    suite.relays.push(relay);
+    await db().transaction(async (m) => {
       await outbox.enqueue(m, { topic: 'new-topic', messageKey: 'n1', payload: {}, orderingKey: 'run-R' });
       await outbox.enqueue(m, { topic: 'old-topic', messageKey: 'o2', payload: {}, orderingKey: 'run-R' });
       await outbox.enqueue(m, { topic: 'old-topic', messageKey: 'free', payload: {} });
@@ -149,19 +124,18 @@ describe('outbox ordering keys', () => {
     expect(await status('o2')).toBe('pending');
     expect(old.calls.map((c) => c.messageKey)).toEqual(['free']);
 
-    const newer = await openOutboxDataSource(db.url);
-    extra.push(newer);
-    relays.push(relayOn(newer, [recordingHandler('new-topic').handler]).relay);
+    const newer = await suite.openPool();
+    suite.relays.push(relayOn(newer, [recordingHandler('new-topic').handler]).relay);
     await eventually(async () => expect(await status('o2')).toBe('delivered'));
     expect(await status('n1')).toBe('delivered');
   });
 
   it('transactions enqueuing the same key take turns, so a later commit is never delivered first', async () => {
     const handler = recordingHandler('run-event');
-    const { relay, outbox } = relayOn(dataSource, [handler.handler]);
-    relays.push(relay);
-    const first = dataSource.createQueryRunner();
-    const second = dataSource.createQueryRunner();
+    const { relay, outbox } = relayOn(db(), [handler.handler]);
+    suite.relays.push(relay);
+    const first = db().createQueryRunner();
+    const second = db().createQueryRunner();
     try {
       await first.connect();
       await second.connect();
@@ -176,12 +150,12 @@ describe('outbox ordering keys', () => {
         });
       // The second transaction waits for the first one's turn on the key...
       await eventually(async () => {
-        const [{ waiting }] = await dataSource.query(`SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+        const [{ waiting }] = await db().query(`SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
         expect(waiting).toBe(1);
       }, 10_000);
       expect(secondEnqueued).toBe(false);
       // ...and an unrelated key does not.
-      await dataSource.transaction((m) => outbox.enqueue(m, { topic: 'run-event', messageKey: 'other', payload: {}, orderingKey: 'run-U' }));
+      await db().transaction((m) => outbox.enqueue(m, { topic: 'run-event', messageKey: 'other', payload: {}, orderingKey: 'run-U' }));
 
       await first.commitTransaction();
       await enqueueB;
@@ -192,7 +166,7 @@ describe('outbox ordering keys', () => {
     }
     await eventually(async () => expect(await status('B')).toBe('delivered'));
     expect(handler.calls.map((c) => c.messageKey).filter((k) => k !== 'other')).toEqual(['A', 'B']);
-    const seqs: { message_key: string }[] = await dataSource.query(`SELECT message_key FROM outbox WHERE ordering_key = 'run-T' ORDER BY seq`);
+    const seqs: { message_key: string }[] = await db().query(`SELECT message_key FROM outbox WHERE ordering_key = 'run-T' ORDER BY seq`);
     expect(seqs.map((r) => r.message_key)).toEqual(['A', 'B']);
   });
 });

@@ -1,14 +1,12 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /*
- * The texts below are what migrations ran on databases that exist: never edit them. A new claim is a new constant
- * and a new migration (whose down restores the function as it was).
+ * The texts below are what migrations ran on databases that exist: never edit what they make. A new claim is a new
+ * constant and a new migration (whose down restores the function as it was).
  */
 
-/** The claim (outbox_claim's body): the earliest due, unleased rows of the topics whose ordering key is free. */
-export const CLAIM_QUERY = `
-        WITH picked AS (
-          SELECT c.id FROM outbox c
+/** The earliest due, unleased rows (`c`) of the topics whose ordering key is free, locked: what every claim starts from. */
+export const DUE_HEADS = `FROM outbox c
           WHERE c.status = 'pending' AND c.next_attempt_at <= now()
             AND (c.locked_until IS NULL OR c.locked_until < now())
             AND c.topic = ANY(claim_topics)
@@ -17,7 +15,12 @@ export const CLAIM_QUERY = `
             ))
           ORDER BY c.seq
           LIMIT batch
-          FOR UPDATE OF c SKIP LOCKED
+          FOR UPDATE OF c SKIP LOCKED`;
+
+/** The claim (outbox_claim's body): the earliest due, unleased rows of the topics whose ordering key is free. */
+export const CLAIM_QUERY = `
+        WITH picked AS (
+          SELECT c.id ${DUE_HEADS}
         )
         UPDATE outbox o SET locked_until = now() + (lease_ms * interval '1 millisecond'), lease_token = lease
         FROM picked WHERE o.id = picked.id

@@ -13,18 +13,21 @@ import { CLAIM_FUNCTION, CLAIM_QUERY, SQL_CLAIM_FUNCTION } from './1764900000000
  * UPDATE's join look rows up by index), and the generic plan from the first call on. Same signature and result, so
  * callers do not change; `#variable_conflict use_column` because the result's column names are PL/pgSQL variables.
  */
+/** A claim function's language and settings: PL/pgSQL, one generic plan per connection, index walks only. */
+export const PLANNED_ONCE = `LANGUAGE plpgsql VOLATILE
+      SET enable_sort = off
+      SET enable_seqscan = off
+      SET enable_hashjoin = off
+      SET enable_mergejoin = off
+      SET plan_cache_mode = force_generic_plan`;
+
 export class OutboxClaimPlannedOnce1765100000000 implements MigrationInterface {
   name = 'OutboxClaimPlannedOnce1765100000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
       CREATE OR REPLACE FUNCTION ${CLAIM_FUNCTION}
-      LANGUAGE plpgsql VOLATILE
-      SET enable_sort = off
-      SET enable_seqscan = off
-      SET enable_hashjoin = off
-      SET enable_mergejoin = off
-      SET plan_cache_mode = force_generic_plan
+      ${PLANNED_ONCE}
       AS $$
       #variable_conflict use_column
       BEGIN

@@ -1,4 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { DUE_HEADS } from './1764900000000-outbox-claim-function';
+import { PLANNED_ONCE } from './1765100000000-outbox-claim-planned-once';
 
 /*
  * The text below is what this migration runs on databases that exist: never edit it. A new claim is a new constant
@@ -11,8 +13,8 @@ export const KEY_RUN_CLAIM_FUNCTION = `outbox_claim(batch int, lease_ms int, cla
                      headers jsonb, attempts int, created_at timestamptz)`;
 
 /**
- * The claim's body. `heads` is the four-argument claim's pick: the earliest due, unleased rows of the topics whose
- * ordering key has no earlier pending row. For a head of a `run_topics` topic, `candidates` locks the next rows of its
+ * The claim's body. `heads` is the four-argument claim's pick (DUE_HEADS): the earliest due, unleased rows of the
+ * topics whose ordering key has no earlier pending row. For a head of a `run_topics` topic, `candidates` locks the next rows of its
  * key (same topic, due, unleased), at most key_run − 1, and `followers` keeps a candidate only if every pending row of
  * the key between the head and it is a candidate too (its rank among the candidates equals its rank among the key's
  * pending rows; an index range count): a key's rows are taken as an unbroken run from its head, so no later row of a
@@ -21,16 +23,7 @@ export const KEY_RUN_CLAIM_FUNCTION = `outbox_claim(batch int, lease_ms int, cla
  */
 export const KEY_RUN_CLAIM_QUERY = `
         WITH heads AS (
-          SELECT c.id, c.seq, c.topic, c.ordering_key FROM outbox c
-          WHERE c.status = 'pending' AND c.next_attempt_at <= now()
-            AND (c.locked_until IS NULL OR c.locked_until < now())
-            AND c.topic = ANY(claim_topics)
-            AND (c.ordering_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.status = 'pending' AND e.seq < c.seq
-            ))
-          ORDER BY c.seq
-          LIMIT batch
-          FOR UPDATE OF c SKIP LOCKED
+          SELECT c.id, c.seq, c.topic, c.ordering_key ${DUE_HEADS}
         ),
         candidates AS (
           SELECT n.id, n.seq, n.ordering_key, h.seq AS head_seq, n.rank
@@ -80,12 +73,7 @@ export class OutboxClaimKeyRuns1765200000000 implements MigrationInterface {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
       CREATE FUNCTION ${KEY_RUN_CLAIM_FUNCTION}
-      LANGUAGE plpgsql VOLATILE
-      SET enable_sort = off
-      SET enable_seqscan = off
-      SET enable_hashjoin = off
-      SET enable_mergejoin = off
-      SET plan_cache_mode = force_generic_plan
+      ${PLANNED_ONCE}
       SET jit = off
       AS $$
       #variable_conflict use_column

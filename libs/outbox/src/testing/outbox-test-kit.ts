@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { DataSource, type Logger as TypeOrmLogger, type QueryRunner } from 'typeorm';
 import type { OutboxHandler, OutboxMessage } from '../outbox-handler.interface';
 import { OutboxRelay } from '../outbox-relay.service';
@@ -83,4 +84,49 @@ export function relayOn(
   const relay = new OutboxRelay(store, handlers, { ...FAST_RELAY, ...options });
   if (options.enabled !== false) relay.start();
   return { relay, outbox: new OutboxService(relay, store) };
+}
+
+/** What an outbox suite shares between its tests (see outboxSuite). */
+export interface OutboxSuite {
+  /** The suite's migrated DataSource (set before the first test). */
+  dataSource: DataSource;
+  /** Relays to stop after each test. */
+  relays: OutboxRelay[];
+  /** Opens another pool on the suite's database (as another process would), closed after the suite. */
+  openPool(): Promise<DataSource>;
+}
+
+/**
+ * Registers a suite's database life with Jest: created (by `createDatabase`, e.g. `() => createTestDatabase(name)`)
+ * and migrated before the suite, relays stopped and the outbox tables emptied after each test, pools closed and the
+ * database dropped after the suite.
+ */
+export function outboxSuite(createDatabase: () => Promise<{ url: string; drop(): Promise<void> }>): OutboxSuite {
+  let database: { url: string; drop(): Promise<void> } | undefined;
+  const extra: DataSource[] = [];
+  const suite = {
+    relays: [],
+    async openPool() {
+      const pool = await openOutboxDataSource((database as { url: string }).url);
+      extra.push(pool);
+      return pool;
+    },
+  } as unknown as OutboxSuite;
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    database = await createDatabase();
+    suite.dataSource = await openOutboxDataSource(database.url);
+    await suite.dataSource.runMigrations();
+  });
+  afterEach(async () => {
+    await Promise.all(suite.relays.map((r) => r.stop()));
+    suite.relays = [];
+    await suite.dataSource.query(`TRUNCATE outbox, outbox_dead_letter`);
+  });
+  afterAll(async () => {
+    for (const ds of extra) await ds.destroy();
+    await suite.dataSource?.destroy();
+    await database?.drop();
+  });
+  return suite;
 }
