@@ -15,6 +15,9 @@ interface Seen {
 /** A stand-in Bucket: the batch route answers per event (event_type 'bad' → 422), or behaves as `mode` says. */
 let mode: Mode = 'batch';
 const seen: Seen[] = [];
+/** Requests being answered right now, and the most at once (each answer waits 20 ms, so requests sent side by side overlap). */
+let inFlight = 0;
+let peakInFlight = 0;
 let server: Server;
 let baseUrl: string;
 
@@ -29,7 +32,12 @@ beforeAll(async () => {
       // Each test's client has a base path of its own (/p<n>): the "no batch route" memory is per route.
       const url = (req.url ?? '').replace(/^\/p\d+/, '');
       seen.push({ url, body, traceparent: req.headers.traceparent as string | undefined });
-      const send = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+      peakInFlight = Math.max(peakInFlight, ++inFlight);
+      const send = (status: number, payload: unknown) =>
+        setTimeout(() => {
+          inFlight--;
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+        }, 20);
       if (url === BUCKET_WRITE_EVENTS_ROUTES.core) {
         if (mode === 'old') return send(404, { code: 'not_found', message: 'Cannot POST /core/write-events', trace_id: null });
         if (mode === 'refuses-whole') return send(422, { code: 'validation_failed', message: 'invalid request: events', trace_id: null });
@@ -64,6 +72,7 @@ afterAll(async () => {
 beforeEach(() => {
   seen.length = 0;
   mode = 'batch';
+  peakInFlight = 0;
 });
 
 let prefix = 0;
@@ -127,20 +136,39 @@ describe('BucketClient.writeEvents', () => {
   it('splits a batch longer than a receiver takes into batches it takes, answering every event in order', async () => {
     const long = items(...Array.from({ length: MAX_EVENT_BATCH * 2 + 5 }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? 'bad' : 'ok')));
     const results = await client().writeEvents('core', long);
-    // Bucket appends in the order sent: the chunks go one after another, in order.
+    // Unordered, the chunks travel side by side, so they may arrive in any order.
     expect(seen.map((s) => s.url)).toEqual(Array(3).fill(BUCKET_WRITE_EVENTS_ROUTES.core));
-    expect(seen.map((s) => s.body.events?.length ?? 0)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
-    expect(seen.flatMap((s) => s.body.events?.map((e) => e.body.event_data.event_id) ?? [])).toEqual(long.map((e) => e.body.event_data.event_id));
+    expect(seen.map((s) => s.body.events?.length ?? 0).sort((a, b) => b - a)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
     expect(results.map((r, i) => (r.ok ? 'ok' : i))).toEqual(Array.from({ length: long.length }, (_, i) => (i === MAX_EVENT_BATCH + 1 ? i : 'ok')));
   });
 
-  it('keeps the order when it falls back to single writes: one at a time, and none after one that failed retryably', async () => {
+  it('ordered, sends the chunks of a long batch one after another, in order', async () => {
+    const long = items(...Array.from({ length: MAX_EVENT_BATCH * 2 + 5 }, () => 'ok'));
+    const results = await client().writeEvents('core', long, { ordered: true });
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(peakInFlight).toBe(1);
+    expect(seen.map((s) => s.body.events?.length ?? 0)).toEqual([MAX_EVENT_BATCH, MAX_EVENT_BATCH, 5]);
+    expect(seen.flatMap((s) => s.body.events?.map((e) => e.body.event_data.event_id) ?? [])).toEqual(long.map((e) => e.body.event_data.event_id));
+  });
+
+  it('ordered, sends no chunk after one in which an event failed retryably', async () => {
     mode = 'old';
-    const results = await client().writeEvents('core', items('ok', 'bad', 'ok', 'down', 'ok', 'ok'));
+    const long = items(...Array.from({ length: MAX_EVENT_BATCH + 3 }, (_, i) => (i === 2 ? 'down' : 'ok')));
+    const results = await client().writeEvents('core', long, { ordered: true });
+    // The first chunk's batch route is missing: single writes up to the failed one; the second chunk is not sent.
+    expect(seen.map((s) => s.body.event_data?.event_type ?? 'batch')).toEqual(['batch', 'ok', 'ok', 'down']);
+    expect(results.slice(0, 3).map((r) => r.ok)).toEqual([true, true, false]);
+    expect(results.slice(3).every((r) => !r.ok && r.error.retryable && /not sent/.test(r.error.message))).toBe(true);
+  });
+
+  it('ordered, keeps the order when it falls back to single writes: one at a time, and none after one that failed retryably', async () => {
+    mode = 'old';
+    const results = await client().writeEvents('core', items('ok', 'bad', 'ok', 'down', 'ok', 'ok'), { ordered: true });
     // A refusal for good (422) lets the next event go, as a dead outbox row releases the rows after it.
     expect(seen.map((s) => s.body.event_data?.event_type ?? 'batch')).toEqual(['batch', 'ok', 'bad', 'ok', 'down']);
     expect(results.map((r) => (r.ok ? 'ok' : `${r.error.status ?? '-'}:${r.error.retryable}`))).toEqual(['ok', '422:false', 'ok', '503:true', '-:true', '-:true']);
     expect(!results[4].ok && results[4].error.message).toMatch(/not sent: an earlier event of this ordered batch failed/);
+    expect(peakInFlight).toBe(1);
   });
 
   it('splits a batch too large for one request body', async () => {

@@ -42,12 +42,16 @@ export class BucketClient extends HttpServiceClient {
   /**
    * POST /core/write-events or /workflow/write-events: many writes in one request, one result per event in
    * order (a refused event carries the ServiceCallError its single write would have thrown). A receiver without
-   * the batch route (an older Bucket) gets single writes instead; see HttpServiceClient.requestBatch. Ordered: Bucket
-   * appends a batch's events in the order sent, and this client keeps that order when it splits a batch or falls
-   * back to single writes, so the outbox may hand it a key's consecutive events at once (OutboxHandler.ordersBatch).
+   * the batch route (an older Bucket) gets single writes instead; see HttpServiceClient.requestBatch. `ordered`: Bucket
+   * appends a batch's events in the order sent, and with it this client keeps that order when it splits a batch or
+   * falls back to single writes, so the outbox may hand it a key's consecutive events at once (OutboxHandler.ordersBatch).
    */
-  writeEvents(channel: BucketWriteChannel, items: readonly EventBatchItem<WriteEventRequest>[]): Promise<BatchCallResult<WriteEventResult>[]> {
-    return this.requestBatch(BUCKET_WRITE_EVENTS_ROUTES[channel], items, (body) => this.writeEvent(channel, body), { ordered: true });
+  writeEvents(
+    channel: BucketWriteChannel,
+    items: readonly EventBatchItem<WriteEventRequest>[],
+    options: { ordered?: boolean } = {},
+  ): Promise<BatchCallResult<WriteEventResult>[]> {
+    return this.requestBatch(BUCKET_WRITE_EVENTS_ROUTES[channel], items, (body) => this.writeEvent(channel, body), options);
   }
 
   /** GET /core/events: one page in seq order; pass next_after_seq back as after_seq. */

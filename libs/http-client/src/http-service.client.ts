@@ -153,7 +153,10 @@ export abstract class HttpServiceClient {
       const parts = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
       if (!options.ordered) return (await Promise.all(parts.map((part) => this.requestBatch(url, part, single, options)))).flat();
       const results: BatchCallResult<R>[] = [];
-      for (const part of parts) results.push(...(await this.requestBatch(url, part, single, options)));
+      for (const part of parts) {
+        const failed = firstRetryableFailure(results);
+        results.push(...(failed ? part.map(() => notSent<R>(failed)) : await this.requestBatch(url, part, single, options)));
+      }
       return results;
     }
     let reply: EventBatchReply<R>;
@@ -197,15 +200,22 @@ export abstract class HttpServiceClient {
     if (!ordered) return Promise.all(items.map(send));
     const results: BatchCallResult<R>[] = [];
     for (const item of items) {
-      const failed = results.find((r): r is Extract<BatchCallResult<R>, { ok: false }> => !r.ok && r.error.retryable);
-      results.push(
-        failed
-          ? { ok: false, error: new ServiceCallError(`not sent: an earlier event of this ordered batch failed (${failed.error.message})`, undefined, undefined, true) }
-          : await send(item),
-      );
+      const failed = firstRetryableFailure(results);
+      results.push(failed ? notSent<R>(failed) : await send(item));
     }
     return results;
   }
+}
+
+/** In an ordered batch, the first event that failed in a way another try may fix: nothing after it may be sent. */
+function firstRetryableFailure<R>(results: readonly BatchCallResult<R>[]): ServiceCallError | undefined {
+  for (const result of results) if (!result.ok && result.error.retryable) return result.error;
+  return undefined;
+}
+
+/** The answer for an event of an ordered batch held back behind `failed`: retryable, never sent. */
+function notSent<R>(failed: ServiceCallError): BatchCallResult<R> {
+  return { ok: false, error: new ServiceCallError(`not sent: an earlier event of this ordered batch failed (${failed.message})`, undefined, undefined, true) };
 }
 
 function queryString(params: object | undefined): string {

@@ -29,7 +29,8 @@ export function executorEventSink(config: WorkflowExecutorConfig): DynamicModule
       },
       // Bucket's /workflow/write-events, Karma's /v1/events and Core's /events/batch: the relay's batches in one request each.
       batch: {
-        [EventTopic.BucketWorkflowEvent]: (items: readonly EventBatchItem<BucketWorkflowEventBody>[]) => bucket.writeEvents('workflow', items),
+        // Ordered: a run's consecutive events may share a batch (the outbox's key runs), and must reach the chain in order.
+        [EventTopic.BucketWorkflowEvent]: (items: readonly EventBatchItem<BucketWorkflowEventBody>[]) => bucket.writeEvents('workflow', items, { ordered: true }),
         [EventTopic.KarmaLifeEvent]: (items: readonly EventBatchItem<KarmaLifeEventBody>[]) => karma.submitEvents(items),
         [EventTopic.CoreWorkflowEvent]: (items: readonly EventBatchItem<PublishEventRequest>[]) => core.publishEvents(items),
       },
