@@ -39,8 +39,9 @@ interface QueuedSettle {
  * Per round one claim statement leases up to `batchSize` rows of the topics this process handles; the rows are
  * delivered by `concurrency` workers, one row per worker, or, for a topic whose handler implements
  * `deliverBatch`, up to `maxBatch` claimed rows of that topic per worker in one call (never two rows of one
- * ordering key: the claim already holds back every row of a key but its earliest pending one); each row of a
- * batch keeps its own outcome, retry and dead letter. Delivered and retried outcomes are recorded together, one statement for
+ * ordering key: the claim already holds back every row of a key but its earliest pending one; except, for a handler
+ * that `ordersBatch`, the key's run of consecutive rows the claim took with it, which always share one batch); each
+ * row of a batch keeps its own outcome, retry and dead letter. Delivered and retried outcomes are recorded together, one statement for
  * whatever finished while the previous one ran; the leases of every row held are renewed by one statement every
  * leaseMs/3, so a delivery may take as long as its timeout while a crashed process's rows come back within a
  * lease. A new round starts as soon as a worker is free and there was more to claim.
@@ -201,7 +202,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       let claimed = 0;
       try {
         const entries = await this.claim();
-        claimed = entries.length;
+        // The claim's batch counts heads: a key run's followers ride along with their head.
+        claimed = countHeads(entries);
         lastClaimAt = claimed > 0 ? claimStartedAt : -Infinity;
         void this.schedule(entries);
         if (failures > 0) this.logger.log({ msg: 'outbox relay reached the database again', failures });
@@ -507,8 +509,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       return;
     }
     this.logOutcome(entry, transition, recorded);
-    // The next row of its ordering key may be claimable now: claim without lingering, since rows of one key never
-    // share a claim and a run's events would otherwise reach their receiver a linger apart.
+    // The next row of its ordering key may be claimable now: claim without lingering, since rows of one key committed
+    // apart never share a claim and a run's events would otherwise reach their receiver a linger apart.
     if (recorded && entry.orderingKey !== null && transition.kind !== 'retry') {
       this.keyFreed = true;
       this.wakeLinger?.();
@@ -633,6 +635,20 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       }
     }
   }
+}
+
+/** Rows of a claim that are not a key run's followers: every unkeyed row and one per ordering key. */
+function countHeads(entries: readonly ClaimedOutboxEntry[]): number {
+  const keys = new Set<string>();
+  let heads = 0;
+  for (const entry of entries) {
+    if (entry.orderingKey === null) heads++;
+    else if (!keys.has(entry.orderingKey)) {
+      keys.add(entry.orderingKey);
+      heads++;
+    }
+  }
+  return heads;
 }
 
 function deliveryAttributes(entry: ClaimedOutboxEntry): Record<string, string | number> {

@@ -1,6 +1,14 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { CLAIM_FUNCTION, CLAIM_QUERY, SQL_CLAIM_FUNCTION } from './1764900000000-outbox-claim-function';
 
+/** A claim function's language and settings: PL/pgSQL, one generic plan per connection, index walks only. */
+export const PLANNED_ONCE = `LANGUAGE plpgsql VOLATILE
+      SET enable_sort = off
+      SET enable_seqscan = off
+      SET enable_hashjoin = off
+      SET enable_mergejoin = off
+      SET plan_cache_mode = force_generic_plan`;
+
 /**
  * outbox_claim keeps one plan per connection (docs/ARCHITECTURE.md, "Cost per delivery").
  *
@@ -13,14 +21,6 @@ import { CLAIM_FUNCTION, CLAIM_QUERY, SQL_CLAIM_FUNCTION } from './1764900000000
  * UPDATE's join look rows up by index), and the generic plan from the first call on. Same signature and result, so
  * callers do not change; `#variable_conflict use_column` because the result's column names are PL/pgSQL variables.
  */
-/** A claim function's language and settings: PL/pgSQL, one generic plan per connection, index walks only. */
-export const PLANNED_ONCE = `LANGUAGE plpgsql VOLATILE
-      SET enable_sort = off
-      SET enable_seqscan = off
-      SET enable_hashjoin = off
-      SET enable_mergejoin = off
-      SET plan_cache_mode = force_generic_plan`;
-
 export class OutboxClaimPlannedOnce1765100000000 implements MigrationInterface {
   name = 'OutboxClaimPlannedOnce1765100000000';
 

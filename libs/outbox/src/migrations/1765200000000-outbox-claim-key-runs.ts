@@ -36,7 +36,7 @@ export const KEY_RUN_CLAIM_QUERY = `
                 AND f.topic = h.topic AND f.next_attempt_at <= now()
                 AND (f.locked_until IS NULL OR f.locked_until < now())
               ORDER BY f.seq
-              LIMIT greatest(key_run - 1, 0)
+              LIMIT greatest(coalesce(key_run, 1) - 1, 0)
               FOR UPDATE OF f SKIP LOCKED
             ) l
           ) n
