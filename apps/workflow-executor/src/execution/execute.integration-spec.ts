@@ -48,9 +48,11 @@ describe('workflow-executor with providers configured', () => {
     const prompt = (req.body as { messages: { content: string }[] }).messages[0].content;
     if (prompt === 'hang') return 'hang';
     if (prompt === 'slow') await aiGate.promise;
+    // A reply PostgreSQL's jsonb cannot hold as it is: a NUL and a lone surrogate (JSON.stringify escapes both).
+    const content = prompt === 'unstorable' ? 'a\u0000b\ud800c' : `echo: ${prompt}`;
     return {
       status: 200,
-      body: { id: `chatcmpl-${++aiCalls}`, model: 'stand-in-model', choices: [{ message: { role: 'assistant', content: `echo: ${prompt}` } }] },
+      body: { id: `chatcmpl-${++aiCalls}`, model: 'stand-in-model', choices: [{ message: { role: 'assistant', content } }] },
     };
   });
 
@@ -471,6 +473,17 @@ describe('workflow-executor with providers configured', () => {
       expect(call).toMatchObject({ method: 'POST', path: '/v1/chat/completions' });
       expect(call?.headers.authorization).toBe('Bearer sk-test-secret');
       expect(call?.body).toEqual({ model: 'stand-in-model', messages: [{ role: 'user', content: 'Summarise karma' }] });
+    });
+
+    it("stores and answers a reply holding U+0000 and a lone surrogate with both made U+FFFD (the action happened: no 500)", async () => {
+      const res = await execute(workflow('t-ai-unstorable', { action_type: 'ai', prompt: 'unstorable' }));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ status: 'success', execution_result: { success: true, response: 'a\ufffdb\ufffdc' } });
+      const rows: { status: string; response: string }[] = await dataSource.query(
+        `SELECT status, result->>'response' AS response FROM executions WHERE trace_id = $1`,
+        ['t-ai-unstorable'],
+      );
+      expect(rows).toEqual([{ status: 'success', response: 'a\ufffdb\ufffdc' }]);
     });
 
     it('missing prompt → missing_prompt', async () => {
