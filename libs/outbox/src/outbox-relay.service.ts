@@ -283,24 +283,22 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    */
   private takeBatchMates(first: Job, handler: OutboxHandler): Job[] {
     const limit = Math.max(1, handler.maxBatch ?? this.options.maxBatch);
-    const runOf = (key: string | null, from: number): number[] => {
-      const indexes: number[] = [];
-      if (key === null) return indexes;
-      for (let i = from; i < this.waiting.length; i++) if (this.waiting[i].entry.orderingKey === key) indexes.push(i);
-      return indexes;
-    };
-    const taken = new Set<number>(runOf(first.entry.orderingKey, 0));
-    const seenKeys = new Set<string>(first.entry.orderingKey === null ? [] : [first.entry.orderingKey]);
+    const topic = first.entry.topic;
+    // Each key's waiting rows of the topic, in claim order: its run (a single row unless the topic is ordered).
+    const runs = new Map<string, number[]>();
+    this.waiting.forEach((job, i) => {
+      const key = job.entry.orderingKey;
+      if (key === null || job.entry.topic !== topic) return;
+      const run = runs.get(key);
+      if (run) run.push(i);
+      else runs.set(key, [i]);
+    });
+    const taken = new Set<number>(first.entry.orderingKey === null ? [] : (runs.get(first.entry.orderingKey) ?? []));
     for (let i = 0; i < this.waiting.length && taken.size < limit - 1; i++) {
       const entry = this.waiting[i].entry;
-      if (taken.has(i) || entry.topic !== first.entry.topic) continue;
-      if (entry.orderingKey === null) {
-        taken.add(i);
-        continue;
-      }
-      if (seenKeys.has(entry.orderingKey)) continue;
-      seenKeys.add(entry.orderingKey);
-      const run = [i, ...runOf(entry.orderingKey, i + 1)];
+      if (taken.has(i) || entry.topic !== topic) continue;
+      const run = entry.orderingKey === null ? [i] : (runs.get(entry.orderingKey) as number[]);
+      // A run that does not fit stays whole for the next batch (at its later rows it fits no better).
       if (taken.size + run.length <= limit - 1) for (const j of run) taken.add(j);
     }
     const mates = [...taken].sort((a, b) => a - b).map((i) => this.waiting[i]);

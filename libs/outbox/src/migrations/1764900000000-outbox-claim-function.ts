@@ -17,19 +17,25 @@ export const DUE_HEADS = `FROM outbox c
           LIMIT batch
           FOR UPDATE OF c SKIP LOCKED`;
 
+/** Leases the rows of the CTE `picked` to the claim and returns them as outbox_claim does (CLAIM_RESULT). */
+export const LEASE_PICKED = `UPDATE outbox o SET locked_until = now() + (lease_ms * interval '1 millisecond'), lease_token = lease
+        FROM picked WHERE o.id = picked.id
+        RETURNING o.id, o.seq::text, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
+
 /** The claim (outbox_claim's body): the earliest due, unleased rows of the topics whose ordering key is free. */
 export const CLAIM_QUERY = `
         WITH picked AS (
           SELECT c.id ${DUE_HEADS}
         )
-        UPDATE outbox o SET locked_until = now() + (lease_ms * interval '1 millisecond'), lease_token = lease
-        FROM picked WHERE o.id = picked.id
-        RETURNING o.id, o.seq::text, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
+        ${LEASE_PICKED}`;
+
+/** What every outbox_claim returns: the leased rows (LEASE_PICKED's RETURNING). */
+export const CLAIM_RESULT = `RETURNS TABLE (id uuid, seq text, topic varchar, message_key varchar, ordering_key varchar, payload jsonb,
+                     headers jsonb, attempts int, created_at timestamptz)`;
 
 /** outbox_claim's signature and result, one text for this migration and the ones that replace its body. */
 export const CLAIM_FUNCTION = `outbox_claim(batch int, lease_ms int, claim_topics text[], lease uuid)
-      RETURNS TABLE (id uuid, seq text, topic varchar, message_key varchar, ordering_key varchar, payload jsonb,
-                     headers jsonb, attempts int, created_at timestamptz)`;
+      ${CLAIM_RESULT}`;
 
 /** The function this migration creates (the next one replaces it, and its down puts this one back). */
 export const SQL_CLAIM_FUNCTION = `FUNCTION ${CLAIM_FUNCTION}

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { DUE_HEADS } from './1764900000000-outbox-claim-function';
+import { CLAIM_RESULT, DUE_HEADS, LEASE_PICKED } from './1764900000000-outbox-claim-function';
 import { PLANNED_ONCE } from './1765100000000-outbox-claim-planned-once';
 
 /*
@@ -9,8 +9,7 @@ import { PLANNED_ONCE } from './1765100000000-outbox-claim-planned-once';
 
 /** outbox_claim with key runs: its signature and result (the result is the four-argument claim's). */
 export const KEY_RUN_CLAIM_FUNCTION = `outbox_claim(batch int, lease_ms int, claim_topics text[], lease uuid, run_topics text[], key_run int)
-      RETURNS TABLE (id uuid, seq text, topic varchar, message_key varchar, ordering_key varchar, payload jsonb,
-                     headers jsonb, attempts int, created_at timestamptz)`;
+      ${CLAIM_RESULT}`;
 
 /**
  * The claim's body. `heads` is the four-argument claim's pick (DUE_HEADS): the earliest due, unleased rows of the
@@ -50,9 +49,7 @@ export const KEY_RUN_CLAIM_QUERY = `
           )
         ),
         picked AS (SELECT id FROM heads UNION ALL SELECT id FROM followers)
-        UPDATE outbox o SET locked_until = now() + (lease_ms * interval '1 millisecond'), lease_token = lease
-        FROM picked WHERE o.id = picked.id
-        RETURNING o.id, o.seq::text, o.topic, o.message_key, o.ordering_key, o.payload, o.headers, o.attempts, o.created_at`;
+        ${LEASE_PICKED}`;
 
 /**
  * A claim that takes a key's consecutive rows together (docs/ARCHITECTURE.md, "Key runs").

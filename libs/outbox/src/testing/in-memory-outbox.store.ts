@@ -77,9 +77,7 @@ export class InMemoryOutboxStore extends OutboxStore {
 
   /** Whether the claim query could take this row now, for these topics. */
   claimable(row: InMemoryOutboxRow, topics: readonly string[]): boolean {
-    if (row.status !== 'pending' || row.nextAttemptAt > this.now) return false;
-    if (row.lockedUntil !== null && row.lockedUntil >= this.now) return false;
-    if (!topics.includes(row.topic)) return false;
+    if (!this.dueAndFree(row) || !topics.includes(row.topic)) return false;
     if (row.orderingKey === null) return true;
     for (const other of this.rows.values()) {
       if (other.orderingKey === row.orderingKey && other.status === 'pending' && other.seq < row.seq) return false;
@@ -111,6 +109,11 @@ export class InMemoryOutboxStore extends OutboxStore {
     });
   }
 
+  /** Pending, due and not leased by anyone (a lapsed lease counts as none). */
+  private dueAndFree(row: InMemoryOutboxRow): boolean {
+    return row.status === 'pending' && row.nextAttemptAt <= this.now && (row.lockedUntil === null || row.lockedUntil < this.now);
+  }
+
   /** The rows right after a head of an ordered topic that the claim takes with it (outbox_claim's key runs). */
   private followers(head: InMemoryOutboxRow, request: ClaimRequest): InMemoryOutboxRow[] {
     if (head.orderingKey === null || !(request.orderedTopics ?? []).includes(head.topic)) return [];
@@ -120,8 +123,7 @@ export class InMemoryOutboxStore extends OutboxStore {
     const taken: InMemoryOutboxRow[] = [];
     for (const row of next) {
       if (taken.length >= (request.keyRun ?? 1) - 1) break;
-      const free = row.lockedUntil === null || row.lockedUntil < this.now;
-      if (row.topic !== head.topic || row.nextAttemptAt > this.now || !free) break;
+      if (row.topic !== head.topic || !this.dueAndFree(row)) break;
       taken.push(row);
     }
     return taken;
