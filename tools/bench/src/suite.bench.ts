@@ -8,7 +8,9 @@
  *     workflow_execution entry) and scored in Karma (its karma_event row).
  *  4. Pancha held at half that end-to-end rate (open loop) for --steady-seconds: p50/p99 accept latency, p50/p99
  *     from a task's 202 to its audit entry in Bucket (the entry's created_at), and the outboxes' backlog each
- *     second, to show whether it grows.
+ *     second, to show whether it grows; beside the generator's latency, the accept as Core's own request histogram
+ *     timed it (the bucket holding p50 and p99: queueing before Node reads the request is outside it) and each
+ *     service's event-loop delay (p50/p99/max, prom-client's monitor at 10 ms resolution: a p50 of 10 ms is idle).
  *  5. Pancha, a fixed batch of --runs 3-step workflow runs (three task steps): runs/s until every run completed,
  *     its Karma event is recorded and the executor's outbox (Bucket's audit trail of each step) has drained.
  *  6. pg-boss 10 doing the same job (pgboss-server.ts): accept over node:http with a durable send, a worker that
@@ -139,6 +141,44 @@ interface PhaseResult {
   load?: LoadResult;
 }
 
+/**
+ * Each service's event-loop delay since the last scrape of its /metrics (prom-client's default metrics reset their
+ * histogram when collected), as 'service p50 / p99 / max' in ms: what a request waited behind other work.
+ */
+async function loopDelay(urls: Record<string, string>): Promise<string> {
+  const parts = await Promise.all(
+    Object.entries(urls).map(async ([service, url]) => {
+      const text = await (await fetch(new URL('/metrics', url))).text();
+      const ms = (name: string) => Number(text.match(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm'))?.[1] ?? NaN) * 1000;
+      return `${service} ${ms('p50').toFixed(1)} / ${ms('p99').toFixed(1)} / ${ms('max').toFixed(1)}`;
+    }),
+  );
+  return parts.join(' · ');
+}
+
+/** Core's request-duration histogram for POST /handle_task 202: cumulative count per upper bound (ms). */
+async function acceptBuckets(origin: string): Promise<Map<number, number>> {
+  const text = await (await fetch(new URL('/metrics', origin))).text();
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(/^http_server_request_duration_seconds_bucket\{([^}]*)\} (\S+)/gm)) {
+    if (!/method="POST"/.test(m[1]) || !/route="\/handle_task"/.test(m[1]) || !/status_code="202"/.test(m[1])) continue;
+    const le = m[1].match(/le="([^"]+)"/)?.[1];
+    if (le) buckets.set(le === '+Inf' ? Infinity : Number(le) * 1000, Number(m[2]));
+  }
+  return buckets;
+}
+
+/** The histogram bucket (upper bound, ms) that holds the p50 and the p99 of the requests between two scrapes. */
+function bucketQuantiles(before: Map<number, number>, after: Map<number, number>): { p50: string; p99: string } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  const at = (q: number) => {
+    const bound = bounds.find((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total);
+    return bound === undefined ? '?' : String(bound);
+  };
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
 function cpuLines(phase: PhaseResult): string[] {
   return [
     ...cpuPerItemLines(phase.cpu, phase.items),
@@ -244,9 +284,13 @@ async function main(): Promise<boolean> {
         const samples: Promise<void>[] = [];
         const sampleBacklog = () => void samples.push(pendingOutbox().then((n) => void pending.push(n)));
         const base = { audited: await audited(), scored: await scored() };
+        await loopDelay(stack.urls); // prom-client resets its event-loop delay histogram at each scrape
+        const acceptBefore = await acceptBuckets(core);
         await meter.start();
         const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, onTick: sampleBacklog });
         await Promise.all(samples);
+        const delays = await loopDelay(stack.urls);
+        const serverSide = bucketQuantiles(acceptBefore, await acceptBuckets(core));
         const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
         console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}`);
         const done = await until(async () => (await audited()) >= base.audited + held.ok && (await scored()) >= base.scored + held.ok);
@@ -270,6 +314,8 @@ async function main(): Promise<boolean> {
               `second half mean ${mean(pending.slice(half)).toFixed(0)}, max ${Math.max(...pending)}, last ${pending.at(-1)}; ` +
               `all audited and scored ${((done - held.endedAt) / 1000).toFixed(1)} s after the last accept; generator fell behind its schedule by ${held.maxScheduleLagMs.toFixed(1)} ms at most`,
           );
+          console.log(`  accept as Core timed it (its request histogram: the bucket holding each quantile): p50 ≤ ${serverSide.p50} ms, p99 ≤ ${serverSide.p99} ms`);
+          console.log(`  event-loop delay while held (p50 / p99 / max ms): ${delays}`);
           const phase = { label: 'pancha held', items: held.ok, rate: held.ok / ((held.endedAt - held.startedAt) / 1000), cpu, rss, load: held };
           for (const line of cpuLines(phase)) console.log(line);
         }
