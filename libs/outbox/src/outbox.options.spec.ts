@@ -8,7 +8,7 @@ describe('resolveOutboxOptions', () => {
     expect(resolveOutboxOptions({}, {})).toEqual({
       enabled: true,
       pollIntervalMs: 250,
-      lingerMs: 40,
+      lingerMs: 80,
       batchSize: 50,
       concurrency: 16,
       maxBatch: 50,

@@ -66,7 +66,7 @@ export interface OutboxField {
 
 export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>> = {
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
-  lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 40, min: 0 },
+  lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 80, min: 0 },
   batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
   maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 50, min: 1 },
