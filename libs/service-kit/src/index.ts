@@ -5,7 +5,6 @@ export * from './config/env.validation';
 export * from './config/secret';
 export * from './database/data-source-options';
 export * from './database/database-roles';
-export { KEYED_PLANS_SQL, useKeyedPlans } from './database/preparing-client';
 export * from './edge/http-timeouts';
 export * from './edge/json-only.middleware';
 export * from './errors/api-exception.filter';

@@ -188,18 +188,18 @@ describe('workflow engine on PostgreSQL', () => {
 
   /** Runs `workflow`@1.0.0 to its end: the run, how many rounds were written for it, and its task rows by title. */
   async function runCountingRounds(workflow: string, inputs: Record<string, unknown>) {
-    const writeRound = jest.spyOn(h.app.get(RunStore), 'writeRound');
+    const writeRounds = jest.spyOn(h.app.get(RunStore), 'writeRounds');
     try {
       const runId = await h.startRun(workflow, '1.0.0', inputs);
       const run = await finished(runId);
-      const rounds = writeRound.mock.calls.filter(([, lease]) => lease.runId === runId).length;
+      const rounds = writeRounds.mock.calls.flatMap(([, records]) => records).filter((r) => r.lease.runId === runId).length;
       const tasks: { idempotency_key: string; title: string }[] = await h.dataSource.query(
         `SELECT idempotency_key, title FROM tasks WHERE idempotency_key LIKE $1 ORDER BY title`,
         [`${runId}:%`],
       );
       return { runId, run, rounds, tasks };
     } finally {
-      writeRound.mockRestore();
+      writeRounds.mockRestore();
     }
   }
 

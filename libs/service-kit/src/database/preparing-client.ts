@@ -18,19 +18,6 @@ const names = new Map<string, string>();
  */
 export const PLAN_CACHE_OPTION = '-c plan_cache_mode=force_custom_plan';
 
-/**
- * For a transaction whose statements all find their rows by a primary or unique key (the executor's rounds): each
- * prepared statement keeps one generic plan per connection instead of being planned at every execution, and that
- * plan is made with sequential scans off, so it is an index plan whatever the tables' statistics (the hazard
- * PLAN_CACHE_OPTION guards against). Local to the transaction: the connection's setting is back at its COMMIT.
- * The round statement's bind (its planning) cost 0.63 ms an execution, as much as running it (0.66 ms).
- */
-export const KEYED_PLANS_SQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`;
-
-export async function useKeyedPlans(manager: { query(sql: string): Promise<unknown> }): Promise<void> {
-  await manager.query(KEYED_PLANS_SQL);
-}
-
 /** The client's configuration with PLAN_CACHE_OPTION added to its startup options (kept if already there). */
 export function withCustomPlans(config?: string | ClientConfig): ClientConfig {
   const base: ClientConfig = typeof config === 'string' ? { connectionString: config } : { ...(config ?? {}) };

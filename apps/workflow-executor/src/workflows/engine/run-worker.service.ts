@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { type Context, SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import { GroupCommit, type GroupItemOutcome, useKeyedPlans } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { extractTraceContext, getTracer } from '@pancha/trace-context';
 import {
   type ActionCommand,
@@ -27,7 +27,7 @@ import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { ActionInvoker, type InvokedAction } from './action-invoker.service';
 import { EngineClock } from './engine-clock';
-import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, RunStore } from './run-store';
+import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, type RoundRecord, RunStore } from './run-store';
 import { RunEvents } from './run-events';
 import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
 
@@ -38,11 +38,16 @@ const MAX_LOCAL_PASSES = 64;
 
 /** One run's round, waiting for the next group commit. */
 interface RoundWrite {
-  /** The run whose row the round writes first: a group writes its rounds in run_id order (see `rounds`). */
+  /** The run whose row the round writes (a group writes its rounds' run rows in run_id order: RunStore.writeRounds). */
   runId: string;
   context: Context;
-  /** The round's own statements; what the group writes for all its rounds at once goes into `tail`. */
-  write: (manager: EntityManager, tail: RoundTail) => Promise<void>;
+  /** What the round writes to its run's own rows: with the group's other rounds, in one statement. */
+  round: () => RoundRecord;
+  /**
+   * Only once the round's lease held: its statements beyond its run's rows (children, cancels, signals, the parent's
+   * poke), and what the group writes for all its rounds at once (`tail`).
+   */
+  then: (manager: EntityManager, tail: RoundTail) => Promise<void>;
 }
 
 /**
@@ -98,32 +103,39 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private pokeRequested = false;
   /**
    * Group commit of rounds: the rounds of different runs that are ready while one transaction commits share the
-   * next, each written in its run's trace context. A round whose lease is gone wrote nothing (every statement of
-   * the round is fenced on the lease) and fails alone with LeaseLostError; any other failure splits the group.
+   * next. Their run rows, steps and attempts are one statement for the whole group (RunStore.writeRounds, in a span
+   * linked to each run's trace); the rest of each round is written in its run's trace context. A round whose lease
+   * is gone wrote nothing (the statement fences each run on its lease) and fails alone with LeaseLostError; any other
+   * failure splits the group.
    */
   private readonly rounds = new GroupCommit<RoundWrite, void>(
     (writes) =>
       this.store.dataSource.transaction(async (manager) => {
-        // Every statement of a round finds its rows by key: plan each once per connection (useKeyedPlans), not at every
-        // execution, which cost as much as running the round statement.
-        await useKeyedPlans(manager);
-        // Run rows are locked in run_id order, the order lease renewal locks them in (RunStore.renew): in arrival
-        // order a group and a renewal could each hold a row the other waits for, and PostgreSQL broke the deadlock
-        // by failing one of them (renewals failed that way under load until leases lapsed).
-        const outcomes: GroupItemOutcome<void>[] = new Array(writes.length);
-        const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
-        const written: RoundTail = { rows: [], messages: [] };
-        for (const i of order) {
-          const { context, write } = writes[i];
-          const tail: RoundTail = { rows: [], messages: [] };
+        const records = writes.map((w) => w.round());
+        const links = writes.flatMap((w) => {
+          const spanContext = trace.getSpanContext(w.context);
+          return spanContext ? [{ context: spanContext }] : [];
+        });
+        const held = await getTracer().startActiveSpan('workflow.rounds', { attributes: { 'pancha.workflow.rounds': writes.length }, links }, async (span) => {
           try {
-            await otelContext.with(context, () => write(manager, tail));
-            outcomes[i] = { ok: true, result: undefined };
-          } catch (error) {
-            if (!(error instanceof LeaseLostError)) throw error;
-            outcomes[i] = { ok: false, error };
+            return await this.store.writeRounds(manager, records);
+          } finally {
+            span.end();
+          }
+        });
+        const outcomes: GroupItemOutcome<void>[] = new Array(writes.length);
+        const written: RoundTail = { rows: [], messages: [] };
+        // The rest of each round in run_id order too, as it was when each round was its own statements.
+        const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
+        for (const i of order) {
+          const { runId, context, then } = writes[i];
+          if (!held.has(runId)) {
+            outcomes[i] = { ok: false, error: new LeaseLostError(runId) };
             continue;
           }
+          const tail: RoundTail = { rows: [], messages: [] };
+          await otelContext.with(context, () => then(manager, tail));
+          outcomes[i] = { ok: true, result: undefined };
           written.rows.push(...tail.rows);
           written.messages.push(...tail.messages);
         }
@@ -495,24 +507,25 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     await this.rounds.submit({
       runId: run.lease.runId,
       context: extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined),
-      write: async (manager: EntityManager, tail: RoundTail) => {
+      round: () => ({
+        lease: run.lease,
+        run: state.run,
+        release,
+        steps: dirty,
+        started: round.actions.map((a) => ({ path: a.path, attempt: a.attempt, idempotency_key: a.idempotency_key })),
+        finished: results.map(({ command, invoked }) => ({
+          path: command.path,
+          attempt: command.attempt,
+          status: attemptStatus(state, command.path, invoked.result),
+          completed_at: now,
+          error: invoked.result.ok ? undefined : invoked.result.error,
+        })),
+        worker: this.owner,
+        now,
+      }),
+      then: async (manager: EntityManager, tail: RoundTail) => {
         // Written again alone when its group had to be split: only the last attempt's children are adopted.
         adopted.length = 0;
-        await this.store.writeRound(manager, run.lease, {
-          run: state.run,
-          release,
-          steps: dirty,
-          started: round.actions.map((a) => ({ path: a.path, attempt: a.attempt, idempotency_key: a.idempotency_key })),
-          finished: results.map(({ command, invoked }) => ({
-            path: command.path,
-            attempt: command.attempt,
-            status: attemptStatus(state, command.path, invoked.result),
-            completed_at: now,
-            error: invoked.result.ok ? undefined : invoked.result.error,
-          })),
-          worker: this.owner,
-          now,
-        });
         if (childRows.length > 0) {
           const children = childRows.map((row) => {
             // A child that can start is run here too, from the state in hand (no claim, no load).
