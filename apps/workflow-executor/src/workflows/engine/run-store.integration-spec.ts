@@ -225,11 +225,29 @@ describe('RunStore.writeRounds (real PostgreSQL)', () => {
     const round = (lease: Lease, release?: RoundRecord['release']): RoundRecord => ({
       lease, run: record(lease, 'running'), release, steps: [step('a', 'running', 1)], started: [{ path: 'a', attempt: 1, idempotency_key: `${lease.runId}:a` }], finished: [], worker: 'worker-1', now: T1,
     });
-    const written = await store.writeRounds(dataSource.manager, [round(kept), round(released, { nextWakeAt: later, now: T1 })]);
-    expect(written).toEqual(new Set([kept.runId, released.runId]));
+    const sleeping = await leasedRun();
+    const written = await store.writeRounds(dataSource.manager, [
+      round(kept),
+      round(released, { nextWakeAt: later, now: T1 }),
+      round(sleeping, { nextWakeAt: later, now: T1 }),
+    ]);
+    expect(written).toEqual(new Set([kept.runId, released.runId, sleeping.runId]));
     expect((await rowsOf(kept.runId)).run).toMatchObject({ lease_token: kept.token });
     // Released, but due at once (the release's now), not at its own wake: the poke is not lost.
     expect((await rowsOf(released.runId)).run).toMatchObject({ lease_token: null, next_wake_at: T1 });
+    // Released without a poke since its claim: due at its own wake.
+    expect((await rowsOf(sleeping.runId)).run).toMatchObject({ lease_token: null, next_wake_at: later });
+  });
+
+  it('names the runs it wrote as the rounds named them, and locks the other runs a round changes without writing them', async () => {
+    const lease = await leasedRun();
+    const parent = await leasedRun();
+    const upper = { ...lease, runId: lease.runId.toUpperCase() };
+    const written = await store.writeRounds(dataSource.manager, [{ ...finishingRound(upper), locks: [parent.runId] }]);
+    expect(written).toEqual(new Set([upper.runId]));
+    expect((await rowsOf(lease.runId)).run).toMatchObject({ status: 'completed' });
+    // The parent (another worker's, say) is only locked for the transaction: its row is as it was.
+    expect((await rowsOf(parent.runId)).run).toMatchObject({ status: 'running', lease_token: parent.token });
   });
 
   it('refuses two rounds of one run in one statement', async () => {

@@ -24,6 +24,8 @@ export interface RoundRecord {
   run: RunRecord;
   /** Lets the run go with this round: due again at `nextWakeAt` (undefined = only when poked), or at once if poked. */
   release?: { nextWakeAt?: Date; now: Date };
+  /** Other runs whose rows the round's later statements change (a parent it pokes, children it cancels): locked in order with the group's. */
+  locks?: string[];
   steps: StepRecord[];
   started: { path: string; attempt: number; idempotency_key: string }[];
   finished: { path: string; attempt: number; status: 'completed' | 'failed' | 'cancelled'; completed_at: Date; error?: StepError }[];
@@ -128,17 +130,23 @@ const INSERT_RUNS_SQL = `
 // fence passed, their step records, the attempts they started (older running ones marked interrupted) and the
 // attempts they finished. Fewer round trips is most of what stands between a step's result and its successor's
 // start, and one statement per group instead of one per round is most of what the rounds cost PostgreSQL.
-// The run rows are locked in run_id order (as lease renewal locks them, RunStore.renew), so the two never deadlock.
-// Every table is reached through $5, the group's run ids, as an index condition: the generic plan a connection keeps
-// (useKeyedPlans) may join the batch's rows by hash, but it never scans more of a table than the group's runs.
+// `held` first locks, in run_id order, the group's runs whose lease is still theirs ($1's tokens) and the other runs
+// the rounds' later statements change ($6: a parent to poke, children to cancel). Lease renewal locks the rows it
+// holds in run_id order too (RunStore.renew), so the two never wait on each other crosswise; a run taken over by
+// another worker is not locked. $5 is every id of the two, so the lock reads only those rows.
+// Planned at each execution (the connection's default): a generic plan made on small tables joined each run
+// through a scan of a whole index (measured), and planning once per group costs little.
 const ROUNDS_SQL = `
   WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, token uuid, status text, output jsonb, error jsonb,
       started_at timestamptz, completed_at timestamptz, fallback_run_id uuid, release boolean, wake_version int,
       next_wake_at timestamptz, released_at timestamptz)
   ), held AS MATERIALIZED (
-    SELECT run_id FROM workflow_runs WHERE run_id = ANY($5::uuid[]) AND lease_until >= now()
-    ORDER BY run_id FOR UPDATE
+    SELECT w.run_id FROM workflow_runs w
+    WHERE w.run_id = ANY($5::uuid[])
+      AND (w.run_id = ANY($6::uuid[])
+           OR EXISTS (SELECT 1 FROM r WHERE r.run_id = w.run_id AND r.token = w.lease_token AND w.lease_until >= now()))
+    ORDER BY w.run_id FOR NO KEY UPDATE
   ), run AS (
     UPDATE workflow_runs w SET status = r.status, output = r.output, error = r.error, started_at = r.started_at,
       completed_at = r.completed_at, fallback_run_id = r.fallback_run_id, updated_at = now(),
@@ -323,8 +331,9 @@ export class RunStore {
 
   /**
    * Everything of each round that belongs to its run, for many runs in one statement (see ROUNDS_SQL); answers the
-   * runs whose lease held. A round whose lease is no longer ours wrote nothing. One round per run: two would be
-   * written in no defined order, so they are refused (an Error, which fails the group's transaction).
+   * runs whose lease held, as the rounds name them. A round whose lease is no longer ours wrote nothing. One round
+   * per run: two would be written in no defined order, so they are refused (an Error, which fails the group's
+   * transaction).
    */
   async writeRounds(manager: EntityManager, rounds: readonly RoundRecord[]): Promise<Set<string>> {
     if (rounds.length === 0) return new Set();
@@ -354,14 +363,18 @@ export class RunStore {
       });
     });
     const finished = rounds.flatMap((r) => r.finished.map((a) => ({ run_id: r.lease.runId, ...a, error: a.error ?? null })));
+    const others = [...new Set(rounds.flatMap((r) => r.locks ?? []))];
     const rows: { run_id: string }[] = await manager.query(ROUNDS_SQL, [
       JSON.stringify(runs),
       JSON.stringify(steps),
       JSON.stringify(started),
       JSON.stringify(finished),
-      runs.map((r) => r.run_id),
+      [...runs.map((r) => r.run_id), ...others],
+      others,
     ]);
-    return new Set(rows.map((r) => r.run_id));
+    // PostgreSQL answers uuids in lower case; a round may name its run otherwise.
+    const written = new Set(rows.map((r) => r.run_id));
+    return new Set(runs.map((r) => r.run_id).filter((id) => written.has(id.toLowerCase())));
   }
 
   async consumeSignals(manager: EntityManager, signals: SignalRecord[]): Promise<void> {

@@ -6,7 +6,7 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { type Context, SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { type Context, ROOT_CONTEXT, SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import { GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { extractTraceContext, getTracer } from '@pancha/trace-context';
 import {
@@ -116,16 +116,22 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           const spanContext = trace.getSpanContext(w.context);
           return spanContext ? [{ context: spanContext }] : [];
         });
-        const held = await getTracer().startActiveSpan('workflow.rounds', { attributes: { 'pancha.workflow.rounds': writes.length }, links }, async (span) => {
+        // A span of its own (not under whichever request's context started this drain), linked to each run's trace.
+        const attributes = { 'pancha.workflow.rounds': writes.length };
+        const held = await getTracer().startActiveSpan('workflow.rounds', { attributes, links }, ROOT_CONTEXT, async (span) => {
           try {
             return await this.store.writeRounds(manager, records);
+          } catch (error) {
+            span.recordException(error as Error);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: describe(error) });
+            throw error;
           } finally {
             span.end();
           }
         });
         const outcomes: GroupItemOutcome<void>[] = new Array(writes.length);
         const written: RoundTail = { rows: [], messages: [] };
-        // The rest of each round in run_id order too, as it was when each round was its own statements.
+        // The rest of each round, in run_id order (the run rows it changes were locked above, in order, with the group's).
         const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
         for (const i of order) {
           const { runId, context, then } = writes[i];
@@ -504,6 +510,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       return false;
     }
     const adopted: { lease: Lease; row: NewRun }[] = [];
+    const toCancel = round.cancels.filter((c) => c.kind === 'cancel_child').map((c) => (c as { run_id: string }).run_id);
+    const parentToPoke = round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status) ? run.parentRunId : undefined;
     await this.rounds.submit({
       runId: run.lease.runId,
       context: extractTraceContext(run.traceparent ? { traceparent: run.traceparent } : undefined),
@@ -522,6 +530,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         })),
         worker: this.owner,
         now,
+        locks: parentToPoke ? [...toCancel, parentToPoke] : toCancel,
       }),
       then: async (manager: EntityManager, tail: RoundTail) => {
         // Written again alone when its group had to be split: only the last attempt's children are adopted.
@@ -535,12 +544,9 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           });
           await this.store.insertRuns(manager, children, now);
         }
-        const toCancel = round.cancels.filter((c) => c.kind === 'cancel_child').map((c) => (c as { run_id: string }).run_id);
         await this.store.requestCancel(manager, toCancel, now);
         await this.store.consumeSignals(manager, state.signals.filter((s) => round.dirtySignals.has(s.id)));
-        if (round.runChanged && TERMINAL_RUN_STATUSES.includes(state.run.status) && run.parentRunId) {
-          await this.store.poke(manager, [run.parentRunId], now);
-        }
+        if (parentToPoke) await this.store.poke(manager, [parentToPoke], now);
         // The action's own rows (a task, a captured message) commit with its step's completion, or not at all.
         for (const { invoked, command } of results) {
           if (invoked.result.ok && invoked.rows && state.steps.get(command.path)?.status === 'completed') tail.rows.push(...invoked.rows);
