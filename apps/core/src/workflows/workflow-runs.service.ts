@@ -13,7 +13,7 @@ import {
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
-import { OutboxService } from '@pancha/outbox';
+import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
@@ -71,12 +71,18 @@ const MAX_GROUP = 100;
 @Injectable()
 export class WorkflowRunsService {
   private readonly logger = new Logger(WorkflowRunsService.name);
+  /**
+   * A group's write is one statement, atomic without BEGIN and COMMIT around it (as a task's accept group): the
+   * requests' INSERT and, as CTEs of the same statement, their outbox messages. It was a transaction of two.
+   */
   private readonly group = new GroupCommit<{ prepared: PreparedStart; headers: Record<string, string> }, void>(
-    (starts) =>
-      this.dataSource.transaction(async (manager) => {
-        await this.commitAll(manager, starts);
-        return starts.map((): GroupItemOutcome<void> => ({ ok: true, result: undefined }));
-      }),
+    async (starts) => {
+      const enqueue = this.outbox.inStatement(this.messagesOf(starts), 2);
+      await this.dataSource.query(`WITH stored AS (${INSERT_REQUESTS_SQL}), ${enqueue.ctes} SELECT 1`, [requestsJson(starts), ...enqueue.params]);
+      enqueue.committed();
+      this.logAccepted(starts);
+      return starts.map((): GroupItemOutcome<void> => ({ ok: true, result: undefined }));
+    },
     {
       maxBatch: MAX_GROUP,
       onIsolate: (size, error) => this.logger.warn({ msg: 'run start group failed; storing its starts one by one', size, error: (error as Error).message }),
@@ -151,35 +157,21 @@ export class WorkflowRunsService {
   }
 
   /**
-   * Stores prepared starts in the caller's transaction: one INSERT of the requests, one of their outbox messages, each
-   * message carrying `headers` (its own trace context) when given, else the active one.
+   * Stores prepared starts in the caller's transaction, in one statement: the requests' INSERT and their outbox
+   * messages, each message carrying `headers` (its own trace context) when given, else the active one.
    */
   async commitAll(manager: EntityManager, starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): Promise<void> {
     if (starts.length === 0) return;
-    await manager.query(
-      `INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
-       SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source
-       FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)`,
-      [
-        JSON.stringify(
-          starts.map(({ prepared: { start, source } }) => ({
-            run_id: start.run_id,
-            workflow: start.workflow,
-            version: start.version,
-            inputs: start.inputs,
-            user_id: start.user_id,
-            product: start.product ?? null,
-            trace_id: start.trace_id,
-            actor: start.actor ?? 'anonymous',
-            source,
-          })),
-        ),
-      ],
-    );
-    await this.outbox.enqueueAll(
-      manager,
-      starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) })),
-    );
+    const enqueue = this.outbox.inTransactionStatement(manager, this.messagesOf(starts), 2);
+    await manager.query(`WITH stored AS (${INSERT_REQUESTS_SQL}), ${enqueue.ctes} SELECT 1`, [requestsJson(starts), ...enqueue.params]);
+    this.logAccepted(starts);
+  }
+
+  private messagesOf(starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): EnqueueInput[] {
+    return starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) }));
+  }
+
+  private logAccepted(starts: readonly { prepared: PreparedStart }[]): void {
     for (const { prepared } of starts) {
       const { start } = prepared;
       this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
@@ -303,4 +295,27 @@ function isStatus(error: unknown, status: number): boolean {
 
 function isUnavailable(error: unknown): boolean {
   return error instanceof ServiceCallError && (error.status === undefined || error.status >= 500);
+}
+
+/** $1: the starts as a JSON array (requestsJson). */
+const INSERT_REQUESTS_SQL = `
+  INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
+  SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source
+  FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)
+  RETURNING run_id`;
+
+function requestsJson(starts: readonly { prepared: PreparedStart }[]): string {
+  return JSON.stringify(
+    starts.map(({ prepared: { start, source } }) => ({
+      run_id: start.run_id,
+      workflow: start.workflow,
+      version: start.version,
+      inputs: start.inputs,
+      user_id: start.user_id,
+      product: start.product ?? null,
+      trace_id: start.trace_id,
+      actor: start.actor ?? 'anonymous',
+      source,
+    })),
+  );
 }
