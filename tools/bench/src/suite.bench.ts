@@ -173,6 +173,7 @@ function bucketQuantiles(before: Map<number, number>, after: Map<number, number>
   const bounds = [...after.keys()].sort((a, b) => a - b);
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
   const at = (q: number) => {
+    if (total <= 0) return '?';
     const bound = bounds.find((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total);
     return bound === undefined ? '?' : String(bound);
   };
