@@ -13,7 +13,7 @@ import {
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
-import { type EnqueueInput, OutboxService } from '@pancha/outbox';
+import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pancha/outbox';
 import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
@@ -77,10 +77,7 @@ export class WorkflowRunsService {
    */
   private readonly group = new GroupCommit<{ prepared: PreparedStart; headers: Record<string, string> }, void>(
     async (starts) => {
-      const enqueue = this.outbox.inStatement(this.messagesOf(starts), 2);
-      await this.dataSource.query(`WITH stored AS (${INSERT_REQUESTS_SQL}), ${enqueue.ctes} SELECT 1`, [requestsJson(starts), ...enqueue.params]);
-      enqueue.committed();
-      this.logAccepted(starts);
+      await this.store(this.dataSource, this.outbox.inStatement(this.messagesOf(starts), 2), starts);
       return starts.map((): GroupItemOutcome<void> => ({ ok: true, result: undefined }));
     },
     {
@@ -162,20 +159,21 @@ export class WorkflowRunsService {
    */
   async commitAll(manager: EntityManager, starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): Promise<void> {
     if (starts.length === 0) return;
-    const enqueue = this.outbox.inTransactionStatement(manager, this.messagesOf(starts), 2);
-    await manager.query(`WITH stored AS (${INSERT_REQUESTS_SQL}), ${enqueue.ctes} SELECT 1`, [requestsJson(starts), ...enqueue.params]);
-    this.logAccepted(starts);
+    await this.store(manager, this.outbox.inTransactionStatement(manager, this.messagesOf(starts), 2), starts);
   }
 
-  private messagesOf(starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): EnqueueInput[] {
-    return starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) }));
-  }
-
-  private logAccepted(starts: readonly { prepared: PreparedStart }[]): void {
+  /** The starts' INSERT with `enqueue`'s CTEs, one statement on `db` (a data source's own, or a transaction's). */
+  private async store(db: Pick<DataSource, 'query'>, enqueue: OutboxStatementPart, starts: readonly { prepared: PreparedStart }[]): Promise<void> {
+    await db.query(`WITH stored AS (${INSERT_REQUESTS_SQL}), ${enqueue.ctes} SELECT 1`, [requestsJson(starts), ...enqueue.params]);
+    enqueue.committed();
     for (const { prepared } of starts) {
       const { start } = prepared;
       this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
     }
+  }
+
+  private messagesOf(starts: readonly { prepared: PreparedStart; headers?: Record<string, string> }[]): EnqueueInput[] {
+    return starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) }));
   }
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView | (RunSummaryView & { delivery: string; reason: string | null })> {
@@ -301,8 +299,7 @@ function isUnavailable(error: unknown): boolean {
 const INSERT_REQUESTS_SQL = `
   INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
   SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source
-  FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)
-  RETURNING run_id`;
+  FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)`;
 
 function requestsJson(starts: readonly { prepared: PreparedStart }[]): string {
   return JSON.stringify(
