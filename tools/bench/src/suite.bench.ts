@@ -142,23 +142,26 @@ interface PhaseResult {
 }
 
 /**
- * Each service's event-loop delay since the last scrape of its /metrics (prom-client's default metrics reset their
- * histogram when collected), as 'service p50 / p99 / max' in ms: what a request waited behind other work.
+ * Every service's /metrics text, one scrape each. Scraping resets prom-client's event-loop delay histogram, so
+ * loopDelay reads what happened since the previous scrape.
  */
-async function loopDelay(urls: Record<string, string>): Promise<string> {
-  const parts = await Promise.all(
-    Object.entries(urls).map(async ([service, url]) => {
-      const text = await (await fetch(new URL('/metrics', url))).text();
-      const ms = (name: string) => Number(text.match(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm'))?.[1] ?? NaN) * 1000;
-      return `${service} ${ms('p50').toFixed(1)} / ${ms('p99').toFixed(1)} / ${ms('max').toFixed(1)}`;
-    }),
-  );
-  return parts.join(' · ');
+async function scrapeMetrics(urls: Record<string, string>): Promise<Record<string, string>> {
+  const texts = await Promise.all(Object.entries(urls).map(async ([service, url]) => [service, await (await fetch(new URL('/metrics', url))).text()] as const));
+  return Object.fromEntries(texts);
 }
 
-/** Core's request-duration histogram for POST /handle_task 202: cumulative count per upper bound (ms). */
-async function acceptBuckets(origin: string): Promise<Map<number, number>> {
-  const text = await (await fetch(new URL('/metrics', origin))).text();
+/** Each service's event-loop delay in its scrape, as 'service p50 / p99 / max' in ms: what a request waited behind other work. */
+function loopDelay(metrics: Record<string, string>): string {
+  return Object.entries(metrics)
+    .map(([service, text]) => {
+      const ms = (name: string) => Number(text.match(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm'))?.[1] ?? NaN) * 1000;
+      return `${service} ${ms('p50').toFixed(1)} / ${ms('p99').toFixed(1)} / ${ms('max').toFixed(1)}`;
+    })
+    .join(' · ');
+}
+
+/** Core's request-duration histogram for POST /handle_task 202 in its scrape: cumulative count per upper bound (ms). */
+function acceptBuckets(text: string): Map<number, number> {
   const buckets = new Map<number, number>();
   for (const m of text.matchAll(/^http_server_request_duration_seconds_bucket\{([^}]*)\} (\S+)/gm)) {
     if (!/method="POST"/.test(m[1]) || !/route="\/handle_task"/.test(m[1]) || !/status_code="202"/.test(m[1])) continue;
@@ -285,13 +288,13 @@ async function main(): Promise<boolean> {
         const samples: Promise<void>[] = [];
         const sampleBacklog = () => void samples.push(pendingOutbox().then((n) => void pending.push(n)));
         const base = { audited: await audited(), scored: await scored() };
-        await loopDelay(stack.urls); // prom-client resets its event-loop delay histogram at each scrape
-        const acceptBefore = await acceptBuckets(core);
+        const metricsBefore = await scrapeMetrics(stack.urls);
         await meter.start();
         const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, onTick: sampleBacklog });
         await Promise.all(samples);
-        const delays = await loopDelay(stack.urls);
-        const serverSide = bucketQuantiles(acceptBefore, await acceptBuckets(core));
+        const metricsAfter = await scrapeMetrics(stack.urls);
+        const delays = loopDelay(metricsAfter);
+        const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core), acceptBuckets(metricsAfter.core));
         const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
         console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}`);
         const done = await until(async () => (await audited()) >= base.audited + held.ok && (await scored()) >= base.scored + held.ok);
