@@ -9,6 +9,7 @@ export { OutboxClaimFunction1764900000000 } from './migrations/1764900000000-out
 export { OutboxDeliveredRetention1765000000000 } from './migrations/1765000000000-outbox-delivered-retention';
 export { OutboxClaimPlannedOnce1765100000000 } from './migrations/1765100000000-outbox-claim-planned-once';
 export { OutboxClaimKeyRuns1765200000000 } from './migrations/1765200000000-outbox-claim-key-runs';
+export { OutboxFillfactor1765300000000 } from './migrations/1765300000000-outbox-fillfactor';
 export { batchItemsOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';

@@ -140,12 +140,19 @@ describe('outbox over PostgreSQL', () => {
         // Its runs' ranks need a (tiny) sort, which enable_sort = off prices out of the range where JIT stays off.
         { signature: 'outbox_claim(integer,integer,text[],uuid,text[],integer)', ...plannedOnce, config: [...plannedOnce.config, 'jit=off'] },
       ]);
-      // The last migration's down drops the claim with key runs; the one before puts the SQL function back.
+      // Half of each page is left for the rows' next versions (the lease is then a heap-only update).
+      const fillfactor = async () =>
+        ((await dataSource.query(`SELECT reloptions FROM pg_class WHERE relname = 'outbox'`)) as { reloptions: string[] | null }[])[0]
+          .reloptions;
+      await expect(fillfactor()).resolves.toEqual(['fillfactor=50']);
+      await dataSource.undoLastMigration();
+      await expect(fillfactor()).resolves.toBeNull();
+      // The key-run migration's down drops the claim with key runs; the one before puts the SQL function back.
       await dataSource.undoLastMigration();
       await expect(claimFunctions()).resolves.toEqual([{ signature: 'outbox_claim(integer,integer,text[],uuid)', ...plannedOnce }]);
       await dataSource.undoLastMigration();
       await expect(claimFunctions()).resolves.toEqual([{ signature: 'outbox_claim(integer,integer,text[],uuid)', language: 'sql', config: ['enable_sort=off'] }]);
-      for (let i = 2; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
+      for (let i = 3; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
       const left: unknown[] = await dataSource.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ('outbox', 'outbox_dead_letter')`,
       );

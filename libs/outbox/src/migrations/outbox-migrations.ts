@@ -4,6 +4,7 @@ import { OutboxClaimFunction1764900000000 } from './1764900000000-outbox-claim-f
 import { OutboxDeliveredRetention1765000000000 } from './1765000000000-outbox-delivered-retention';
 import { OutboxClaimPlannedOnce1765100000000 } from './1765100000000-outbox-claim-planned-once';
 import { OutboxClaimKeyRuns1765200000000 } from './1765200000000-outbox-claim-key-runs';
+import { OutboxFillfactor1765300000000 } from './1765300000000-outbox-fillfactor';
 
 /** Add to the app's DataSource `migrations` (never synchronize). */
 export const OUTBOX_MIGRATIONS = [
@@ -13,4 +14,5 @@ export const OUTBOX_MIGRATIONS = [
   OutboxDeliveredRetention1765000000000,
   OutboxClaimPlannedOnce1765100000000,
   OutboxClaimKeyRuns1765200000000,
+  OutboxFillfactor1765300000000,
 ];
