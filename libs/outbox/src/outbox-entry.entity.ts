@@ -14,6 +14,7 @@ export type OutboxStatus = 'pending' | 'delivered' | 'dead';
 @Index('IDX_outbox_pending_ordering_key', ['orderingKey', 'seq'], { where: `"status" = 'pending' AND "ordering_key" IS NOT NULL` })
 @Check('CHK_outbox_status', `"status" IN ('pending', 'delivered', 'dead')`)
 @Check('CHK_outbox_attempts', `"attempts" >= 0`)
+@Check('CHK_outbox_lease_only_while_pending', `"lease_token" IS NULL OR "status" = 'pending'`)
 export class OutboxEntryEntity {
   /** Assigned by OutboxService.enqueue (no database default, so no uuid extension is needed). */
   @PrimaryColumn({ type: 'uuid', primaryKeyConstraintName: 'PK_outbox' })

@@ -140,6 +140,17 @@ describe('outbox over PostgreSQL', () => {
         // Its runs' ranks need a (tiny) sort, which enable_sort = off prices out of the range where JIT stays off.
         { signature: 'outbox_claim(integer,integer,text[],uuid,text[],integer)', ...plannedOnce, config: [...plannedOnce.config, 'jit=off'] },
       ]);
+      // Only a pending row holds a lease: the relay's statements on leased rows rely on it.
+      const leaseCheck = `SELECT 1 FROM pg_constraint WHERE conname = 'CHK_outbox_lease_only_while_pending' AND convalidated`;
+      await expect(dataSource.query(leaseCheck)).resolves.toHaveLength(1);
+      await expect(
+        dataSource.query(
+          `INSERT INTO outbox (id, topic, message_key, payload, status, attempts, next_attempt_at, created_at, lease_token)
+           VALUES (gen_random_uuid(), 't', 'leased-but-delivered', '{}', 'delivered', 1, now(), now(), gen_random_uuid())`,
+        ),
+      ).rejects.toThrow(/CHK_outbox_lease_only_while_pending/);
+      await dataSource.undoLastMigration();
+      await expect(dataSource.query(leaseCheck)).resolves.toHaveLength(0);
       // Half of each page is left for the rows' next versions (the lease is then a heap-only update).
       const fillfactor = async () =>
         ((await dataSource.query(`SELECT reloptions FROM pg_class WHERE relname = 'outbox'`)) as { reloptions: string[] | null }[])[0]
@@ -152,7 +163,7 @@ describe('outbox over PostgreSQL', () => {
       await expect(claimFunctions()).resolves.toEqual([{ signature: 'outbox_claim(integer,integer,text[],uuid)', ...plannedOnce }]);
       await dataSource.undoLastMigration();
       await expect(claimFunctions()).resolves.toEqual([{ signature: 'outbox_claim(integer,integer,text[],uuid)', language: 'sql', config: ['enable_sort=off'] }]);
-      for (let i = 3; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
+      for (let i = 4; i < OUTBOX_MIGRATIONS.length; i++) await dataSource.undoLastMigration();
       const left: unknown[] = await dataSource.query(
         `SELECT table_name FROM information_schema.tables WHERE table_name IN ('outbox', 'outbox_dead_letter')`,
       );

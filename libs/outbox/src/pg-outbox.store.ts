@@ -36,15 +36,21 @@ interface AttemptsRow {
 // takes the key's next rows too (ClaimRequest.orderedTopics).
 const CLAIM_SQL = `SELECT * FROM outbox_claim($1::int, $2::int, $3::text[], $4::uuid, $5::text[], $6::int)`;
 
+// Statements on leased rows find them by primary key: `o.id = ANY($1)` is what the planner reads them by, and a held
+// lease means pending (CHK_outbox_lease_only_while_pending), so no `status = 'pending'` here. That predicate made the
+// planner walk the pending partial index instead: every pending row, and every entry a settled row left there until
+// vacuum (migration OutboxLeaseOnlyWhilePending1765400000000).
+const LEASED_ROWS = `o.id = ANY($1::uuid[]) AND o.id = v.id AND o.lease_token = v.lease`;
+
 const RENEW_SQL = `
   UPDATE outbox o SET locked_until = now() + ($3::int * interval '1 millisecond')
   FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lease)
-  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'`;
+  WHERE ${LEASED_ROWS}`;
 
 const RELEASE_SQL = `
   UPDATE outbox o SET locked_until = NULL, lease_token = NULL
   FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lease)
-  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'`;
+  WHERE ${LEASED_ROWS}`;
 
 // Every delivered and retried row of a moment in one statement; a null delay means delivered. A delivered row
 // keeps the error of its last failed attempt.
@@ -59,7 +65,7 @@ const SETTLE_SQL = `
     locked_until = NULL,
     lease_token = NULL
   FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::text[]) AS v(id, lease, attempts, delay_ms, error)
-  WHERE o.id = v.id AND o.lease_token = v.lease AND o.status = 'pending'
+  WHERE ${LEASED_ROWS}
   RETURNING o.id`;
 
 // The row is never dead without its dead letter, or the reverse; the handler's hook joins the same transaction.

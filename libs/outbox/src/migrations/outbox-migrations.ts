@@ -5,6 +5,7 @@ import { OutboxDeliveredRetention1765000000000 } from './1765000000000-outbox-de
 import { OutboxClaimPlannedOnce1765100000000 } from './1765100000000-outbox-claim-planned-once';
 import { OutboxClaimKeyRuns1765200000000 } from './1765200000000-outbox-claim-key-runs';
 import { OutboxFillfactor1765300000000 } from './1765300000000-outbox-fillfactor';
+import { OutboxLeaseOnlyWhilePending1765400000000 } from './1765400000000-outbox-lease-only-while-pending';
 
 /** Add to the app's DataSource `migrations` (never synchronize). */
 export const OUTBOX_MIGRATIONS = [
@@ -15,4 +16,5 @@ export const OUTBOX_MIGRATIONS = [
   OutboxClaimPlannedOnce1765100000000,
   OutboxClaimKeyRuns1765200000000,
   OutboxFillfactor1765300000000,
+  OutboxLeaseOnlyWhilePending1765400000000,
 ];
