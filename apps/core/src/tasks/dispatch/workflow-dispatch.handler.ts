@@ -151,10 +151,12 @@ interface DispatchedTaskRow {
   status: TaskStatus;
 }
 
+// `task_id = ANY($1)` makes the tasks side a primary-key lookup whatever the statistics say: with only the join
+// condition the planner, on a table grown since its last ANALYZE, read every task (a sequential scan per batch).
 const UPDATE_OUTCOMES_SQL = `
   UPDATE tasks SET status = v.status, execution_result = v.result::jsonb, updated_at = $4
   FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(task_id, status, result)
-  WHERE tasks.task_id = v.task_id`;
+  WHERE tasks.task_id = ANY($1::uuid[]) AND tasks.task_id = v.task_id`;
 
 /** What the executor's answer means for the task. */
 function outcomeOf(response: ExecuteWorkflowResponse): Outcome {
