@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { CapturedMessageEntity } from '../capture-outbox/captured-message.entity';
+import { ExecutionEntity } from '../execution/execution.entity';
 import { TaskEntity } from '../tasks/task.entity';
 import { executorTestDatabase } from '../testing/executor-database';
 import { type ActionRow, actionRow, insertActionRows } from './action-rows';
@@ -39,6 +40,9 @@ describe('insertActionRows (real PostgreSQL)', () => {
       await runner.startTransaction();
       await insertActionRows(runner.manager, rows);
       await runner.commitTransaction();
+    } catch (error) {
+      await runner.rollbackTransaction();
+      throw error;
     } finally {
       await runner.release();
     }
@@ -72,6 +76,20 @@ describe('insertActionRows (real PostgreSQL)', () => {
     expect(sent).toHaveLength(3);
     const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE title LIKE 'bulk-%'`);
     expect(n).toBe(1001);
+  });
+
+  it('writes a row without a property with the column default', async () => {
+    const id = randomUUID();
+    await insertCounting([actionRow(TaskEntity, { id, userId: null, title: 'defaults', description: null, traceId: 'trace-defaults', product: null })]);
+    const [row] = await dataSource.query(`SELECT status, created_at, idempotency_key FROM tasks WHERE id = $1`, [id]);
+    expect(row.status).toBe('CREATED');
+    expect(row.created_at).toBeInstanceOf(Date);
+    expect(row.idempotency_key).toBeNull();
+  });
+
+  it('refuses a table whose values would need a conversion (a JSON column) and writes nothing', async () => {
+    const row = actionRow(ExecutionEntity, { traceId: 'trace-json', status: 'running', request: { a: 1 } } as never);
+    await expect(insertCounting([row])).rejects.toThrow(/executions\.request needs a conversion/);
   });
 
   it('writes nothing for no rows', async () => {
