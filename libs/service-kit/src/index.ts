@@ -5,6 +5,7 @@ export * from './config/env.validation';
 export * from './config/secret';
 export * from './database/data-source-options';
 export * from './database/database-roles';
+export * from './database/generic-plan-connection';
 export * from './edge/http-timeouts';
 export * from './edge/json-only.middleware';
 export * from './errors/api-exception.filter';

@@ -1,7 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
+import { GenericPlanConnection, GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { TaskEntity } from './task.entity';
 
@@ -24,8 +24,10 @@ export class TraceIdTaken extends Error {}
  * has one is refused alone (TraceIdTaken) and its messages are not stored.
  */
 @Injectable()
-export class TaskAcceptWriter {
+export class TaskAcceptWriter implements OnModuleDestroy {
   private readonly logger = new Logger(TaskAcceptWriter.name);
+  /** The group's statement is planned once per connection: its parameters are JSON the planner cannot look into. */
+  private readonly connection: GenericPlanConnection;
   private readonly group = new GroupCommit<AcceptedTask, void>((tasks) => this.commit(tasks), {
     maxBatch: MAX_GROUP,
     onIsolate: (size, error) => this.logger.warn({ msg: 'task accept group failed; storing its tasks one by one', size, error: (error as Error).message }),
@@ -34,7 +36,13 @@ export class TaskAcceptWriter {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly outbox: OutboxService,
-  ) {}
+  ) {
+    this.connection = new GenericPlanConnection(dataSource);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.connection.close();
+  }
 
   /** Tasks waiting for the next commit. */
   get queued(): number {
@@ -68,10 +76,10 @@ export class TaskAcceptWriter {
   private async commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
     const messages = accepted.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
     const outbox = this.outbox.inStatement(messages, 2, 'SELECT task_id::text FROM stored');
-    const rows = (await this.dataSource.query(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
+    const rows = await this.connection.query<{ task_id: string }>(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
       taskRowsJson(accepted),
       ...outbox.params,
-    ])) as { task_id: string }[];
+    ]);
     outbox.committed();
     const stored = new Set(rows.map((row) => row.task_id));
     return accepted.map((a): GroupItemOutcome<void> => (stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken() }));

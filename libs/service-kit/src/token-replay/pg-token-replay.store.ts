@@ -1,7 +1,8 @@
-import { Logger } from '@nestjs/common';
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { TokenReplayStore, type TokenUse } from '@pancha/governance';
 import type { DataSource } from 'typeorm';
 import { GroupCommit, type GroupItemOutcome } from '../concurrency/group-commit';
+import { GenericPlanConnection } from '../database/generic-plan-connection';
 import { CreateUsedTokens1763650000000 } from './migrations/1763650000000-create-used-tokens';
 
 /** Added to every service's migrations by buildDataSourceOptions. */
@@ -17,10 +18,12 @@ const MAX_GROUP = 200;
  * service refuses a token any of them has seen. Claims are group-committed: those that arrive while a claim
  * statement runs share the next one, an `INSERT … ON CONFLICT DO NOTHING` of all their rows (one statement, so
  * atomic: the first use of a jti wins, here or on another replica, before the handler runs). Expired rows are
- * purged at most once a minute, by the claims themselves.
+ * purged at most once a minute, by the claims themselves. The claim statement runs on a connection of its own,
+ * planned once (GenericPlanConnection: its rows come from a JSON parameter, so there is nothing to plan per group).
  */
-export class PgTokenReplayStore extends TokenReplayStore {
+export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDestroy {
   private readonly logger = new Logger(PgTokenReplayStore.name);
+  private readonly connection: GenericPlanConnection;
   private purgedAt = Date.now();
   private readonly group = new GroupCommit<TokenUse, boolean>((uses) => this.claimAll(uses), {
     maxBatch: MAX_GROUP,
@@ -32,6 +35,12 @@ export class PgTokenReplayStore extends TokenReplayStore {
     private readonly now: () => number = Date.now,
   ) {
     super();
+    this.connection = new GenericPlanConnection(dataSource);
+  }
+
+  /** Gives the claims' connection back to the pool (before the data source closes). */
+  async onModuleDestroy(): Promise<void> {
+    await this.connection.close();
   }
 
   claim(use: TokenUse): Promise<boolean> {
@@ -44,12 +53,12 @@ export class PgTokenReplayStore extends TokenReplayStore {
     const first = new Map<string, number>();
     uses.forEach((use, i) => first.has(idOf(use)) || first.set(idOf(use), i));
     const rows = [...first.values()].map((i) => uses[i]);
-    const inserted = (await this.dataSource.query(
+    const inserted = await this.connection.query<{ issuer: string; jti: string }>(
       `INSERT INTO used_tokens (issuer, jti, expires_at, binding)
        SELECT u.issuer, u.jti, u.expires_at, u.binding FROM jsonb_to_recordset($1::jsonb) AS u(issuer text, jti text, expires_at timestamptz, binding text)
        ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti`,
       [JSON.stringify(rows.map((u) => ({ issuer: u.issuer, jti: u.jti, expires_at: u.expiresAt.toISOString(), binding: u.binding ?? null })))],
-    )) as { issuer: string; jti: string }[];
+    );
     const won = new Set(inserted.map((row) => idOf(row)));
     const outcomes: GroupItemOutcome<boolean>[] = [];
     for (const [i, use] of uses.entries()) {
