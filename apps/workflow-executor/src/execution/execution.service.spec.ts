@@ -7,7 +7,15 @@ import { ExecutionInProgressException } from './execution.exception';
 import { ExecutionService } from './execution.service';
 
 function service() {
-  const dataSource = { query: jest.fn(), transaction: jest.fn() };
+  const dataSource = { query: jest.fn(), transaction: jest.fn(), driver: {} };
+  // The claim runs on a connection the service holds from the pool (GenericPlanConnection): its statements reach the
+  // same mock, so each test scripts every statement in order.
+  const client = {
+    query: async (text: string, params?: unknown[]) => ({ rows: text.startsWith('SET ') ? [] : await dataSource.query(text, params) }),
+    on: () => client,
+    release: () => undefined,
+  };
+  dataSource.driver = { master: { connect: async () => client } };
   const runner = { run: jest.fn() };
   const outbox = { enqueue: jest.fn() };
   const svc = new ExecutionService(dataSource as unknown as DataSource, runner as unknown as ActionRunner, outbox as unknown as OutboxService, testConfig());

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
   Decision,
@@ -12,7 +12,7 @@ import {
   type WorkflowPayload,
 } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
+import { GenericPlanConnection, GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
 import { injectTraceHeaders } from '@pancha/trace-context';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ActionOutcome } from '../adapters/action-adapter';
@@ -99,11 +99,13 @@ export interface ExecutionScope {
  * Executes each `workflow` decision once per trace_id. The claims and the completions of concurrent requests (a batch
  * from Core's relay is many at once) are group-committed: one INSERT claims every execution that arrived while the
  * previous claim ran, and one transaction records every action that finished meanwhile (its effect, the row, its
- * events), each request answered only after the commit that holds it.
+ * events), each request answered only after the commit that holds it. The claim statement is planned once, on a
+ * connection of its own (GenericPlanConnection: an INSERT fed from a JSON parameter, nothing to plan per group).
  */
 @Injectable()
-export class ExecutionService {
+export class ExecutionService implements OnModuleDestroy {
   private readonly logger = new Logger(ExecutionService.name);
+  private readonly claimConnection: GenericPlanConnection;
   private readonly claims = new GroupCommit<Claim, boolean>((claims) => this.claimAll(claims), { maxBatch: MAX_GROUP });
   private readonly completions = new GroupCommit<Completion, Date>((completions) => this.completeAll(completions), {
     maxBatch: MAX_GROUP,
@@ -115,7 +117,13 @@ export class ExecutionService {
     private readonly runner: ActionRunner,
     private readonly outbox: OutboxService,
     private readonly config: WorkflowExecutorConfig,
-  ) {}
+  ) {
+    this.claimConnection = new GenericPlanConnection(dataSource);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.claimConnection.close();
+  }
 
   async execute(request: ExecuteWorkflowRequestDto): Promise<ExecuteReply> {
     const key = request.trace_id;
@@ -186,7 +194,7 @@ export class ExecutionService {
 
   /** One statement for the group's claims; only the first claim of a trace_id in the group can win. */
   private async claimAll(claims: readonly Claim[]): Promise<GroupItemOutcome<boolean>[]> {
-    const rows: { trace_id: string }[] = await this.dataSource.query(CLAIM_SQL, [
+    const rows = await this.claimConnection.query<{ trace_id: string }>(CLAIM_SQL, [
       JSON.stringify(claims.map((c) => ({ trace_id: c.key, action_type: c.actionType, request: c.request }))),
     ]);
     const won = new Set(rows.map((r) => r.trace_id));
