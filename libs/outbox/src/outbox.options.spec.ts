@@ -9,9 +9,9 @@ describe('resolveOutboxOptions', () => {
       enabled: true,
       pollIntervalMs: 250,
       lingerMs: 80,
-      batchSize: 50,
+      batchSize: 200,
       concurrency: 16,
-      maxBatch: 50,
+      maxBatch: 100,
       baseDelayMs: 200,
       maxDelayMs: 30_000,
       maxAttempts: 6000,
@@ -33,7 +33,7 @@ describe('resolveOutboxOptions', () => {
     Object.assign(process.env, { OUTBOX_BATCH_SIZE: 'lots', OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_RELAY_ENABLED: 'maybe' });
     try {
       expect(resolveOutboxOptions({}, { OUTBOX_BATCH_SIZE: 7 })).toMatchObject({ batchSize: 7, maxAttempts: 6000, enabled: true });
-      expect(resolveOutboxOptions()).toMatchObject({ batchSize: 50, maxAttempts: 6000, enabled: true });
+      expect(resolveOutboxOptions()).toMatchObject({ batchSize: 200, maxAttempts: 6000, enabled: true });
     } finally {
       for (const name of ['OUTBOX_BATCH_SIZE', 'OUTBOX_MAX_ATTEMPTS', 'OUTBOX_RELAY_ENABLED']) {
         if (saved[name] === undefined) delete process.env[name];

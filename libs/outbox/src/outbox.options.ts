@@ -67,9 +67,9 @@ export interface OutboxField {
 export const OUTBOX_NUMERIC_FIELDS: Readonly<Record<NumericOption, OutboxField>> = {
   pollIntervalMs: { env: 'OUTBOX_POLL_INTERVAL_MS', fallback: 250, min: 1 },
   lingerMs: { env: 'OUTBOX_LINGER_MS', fallback: 80, min: 0 },
-  batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 50, min: 1 },
+  batchSize: { env: 'OUTBOX_BATCH_SIZE', fallback: 200, min: 1 },
   concurrency: { env: 'OUTBOX_CONCURRENCY', fallback: 16, min: 1 },
-  maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 50, min: 1 },
+  maxBatch: { env: 'OUTBOX_MAX_BATCH', fallback: 100, min: 1 },
   baseDelayMs: { env: 'OUTBOX_BASE_DELAY_MS', fallback: 200, min: 0 },
   maxDelayMs: { env: 'OUTBOX_MAX_DELAY_MS', fallback: 30_000, min: 0 },
   // Transient failures are retried for about a day (mean wait ≈ maxDelay/2 once backoff reaches the cap),
