@@ -20,6 +20,12 @@ import { type ClaimedOutboxEntry, OutboxStore, type SettledOutboxEntry } from '.
 const MAX_ERROR_BACKOFF_MS = 5_000;
 /** Most outcomes recorded by one statement. */
 const MAX_SETTLE_BATCH = 500;
+/**
+ * Most rows of one ordering key a claim takes behind its head (a key run), whatever the handlers' maxBatch: a claim
+ * holds at most batchSize × this many rows (200 × 25 = 5,000 at the defaults). A workflow round's events, the runs
+ * this exists for, are a handful per key.
+ */
+const MAX_KEY_RUN = 25;
 
 interface Job {
   entry: ClaimedOutboxEntry;
@@ -97,7 +103,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const ordered = [...this.handlers.values()].filter((h) => h.deliverBatch && h.ordersBatch);
     this.orderedTopics = ordered.map((h) => h.topic);
     // A key's rows must fit in one batch: they are delivered together or the later ones would overtake the earlier.
-    this.keyRun = Math.min(...ordered.map((h) => Math.max(1, h.maxBatch ?? this.options.maxBatch)));
+    this.keyRun = Math.min(MAX_KEY_RUN, ...ordered.map((h) => Math.max(1, h.maxBatch ?? this.options.maxBatch)));
   }
 
   onApplicationBootstrap(): void {

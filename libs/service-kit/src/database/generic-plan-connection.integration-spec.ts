@@ -102,6 +102,28 @@ describe('GenericPlanConnection against PostgreSQL', () => {
     }
   });
 
+  it('closes only after the statement running on it has finished: a group that may commit is never cut', async () => {
+    const connection = new GenericPlanConnection(dataSource);
+    const key = 7_300_001;
+    await admin.query('SELECT pg_advisory_lock($1)', [key]);
+    const pid = await pidOf(connection);
+    // The statement waits for the lock the test holds; close() is asked for while it waits.
+    const statement = connection.query<{ n: number }>('SELECT 1 AS n FROM (SELECT pg_advisory_xact_lock($1::bigint)) AS locked', [key]);
+    for (let i = 0; i < 500; i++) {
+      const waiting = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid]);
+      if (waiting.rowCount === 1) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    let closed = false;
+    const closing = connection.close().then(() => (closed = true));
+    expect(await backendAlive(pid)).toBe(true);
+    expect(closed).toBe(false);
+    await admin.query('SELECT pg_advisory_unlock($1)', [key]);
+    expect((await statement).map((r) => r.n)).toEqual([1]);
+    await closing;
+    expect(await gone(pid)).toBe(true);
+  });
+
   it('never hands its setting to the pool: close() destroys the connection and later queries go through the pool', async () => {
     const connection = new GenericPlanConnection(dataSource);
     const pid = await pidOf(connection);

@@ -20,32 +20,45 @@ export const GENERIC_PLAN_SQL = 'SET plan_cache_mode = force_generic_plan';
  *
  * The connection is taken from the data source's pool once and held; any error gives it back destroyed (it may be
  * broken, and a connection set to generic plans must never serve anyone else), and the next query takes another.
- * `close()` destroys it too: call it before the data source is destroyed (queries after it go through the pool).
+ * `close()` destroys it too, after the statements running on it: call it before the data source is destroyed (queries
+ * after it go through the pool). The connection is one of the pool's for as long as it is held.
  * Queries on it run one after another (one connection): it is for a writer that has one statement in flight.
  */
 export class GenericPlanConnection {
   /** The connection held (or being taken); cleared when it is given back, so the next query takes another. */
   private held?: Promise<Held>;
   private closed = false;
+  /** Statements sent on the held connection and not yet answered. */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(private readonly dataSource: DataSource) {}
 
   async query<T>(text: string, params: readonly unknown[]): Promise<T[]> {
-    // Closed (the app is shutting down): a request still in flight goes through the pool, planned as usual.
+    // Closed (the app is shutting down): a statement that starts now goes through the pool, planned as usual.
     if (this.closed) return (await this.dataSource.query(text, params as unknown[])) as T[];
     const held = await (this.held ??= this.connect());
+    // Given back while this call waited for it (closed, or an error on it): the pool, or another connection.
+    if (held.released) return this.query(text, params);
+    const running = held.client.query(text, params as unknown[]);
+    this.running.add(running);
     try {
-      return (await held.client.query(text, params as unknown[])).rows as T[];
+      return (await running).rows as T[];
     } catch (error) {
       this.discard(held, error);
       throw error;
+    } finally {
+      this.running.delete(running);
     }
   }
 
-  /** Gives the connection back to the pool destroyed (its session setting leaves with it). */
+  /**
+   * Gives the connection back to the pool destroyed (its session setting leaves with it), once the statements already
+   * sent on it have finished: destroying it under one would cut a group that may have committed.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const held = await this.held?.catch(() => undefined);
+    await Promise.allSettled([...this.running]);
     if (held) this.discard(held, true);
   }
 
