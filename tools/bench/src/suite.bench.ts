@@ -164,13 +164,20 @@ function loopDelay(metrics: Record<string, string>): string {
     .join(' · ');
 }
 
+/** The samples of http_server_request_duration_seconds_<part> in one service's scrape, each with its labels. */
+function requestSamples(text: string, part: 'bucket' | 'count'): { labels: Record<string, string>; value: number }[] {
+  return [...text.matchAll(new RegExp(`^http_server_request_duration_seconds_${part}\\{([^}]*)\\} (\\S+)`, 'gm'))].map((m) => ({
+    labels: Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((label) => [label[1], label[2]])),
+    value: Number(m[2]),
+  }));
+}
+
 /** Core's request-duration histogram for POST /handle_task 202 in its scrape: cumulative count per upper bound (ms). */
 function acceptBuckets(text: string): Map<number, number> {
   const buckets = new Map<number, number>();
-  for (const m of text.matchAll(/^http_server_request_duration_seconds_bucket\{([^}]*)\} (\S+)/gm)) {
-    if (!/method="POST"/.test(m[1]) || !/route="\/handle_task"/.test(m[1]) || !/status_code="202"/.test(m[1])) continue;
-    const le = m[1].match(/le="([^"]+)"/)?.[1];
-    if (le) buckets.set(le === '+Inf' ? Infinity : Number(le) * 1000, Number(m[2]));
+  for (const { labels, value } of requestSamples(text, 'bucket')) {
+    if (labels.method !== 'POST' || labels.route !== '/handle_task' || labels.status_code !== '202' || !labels.le) continue;
+    buckets.set(labels.le === '+Inf' ? Infinity : Number(labels.le) * 1000, value);
   }
   return buckets;
 }
@@ -190,9 +197,8 @@ function bucketQuantiles(before: Map<number, number>, after: Map<number, number>
 /** POST requests per route in one service's scrape (http_server_request_duration_seconds_count, all statuses). */
 function postCounts(text: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const m of text.matchAll(/^http_server_request_duration_seconds_count\{([^}]*)\} (\S+)/gm)) {
-    const route = /method="POST"/.test(m[1]) ? m[1].match(/route="([^"]+)"/)?.[1] : undefined;
-    if (route) counts.set(route, (counts.get(route) ?? 0) + Number(m[2]));
+  for (const { labels, value } of requestSamples(text, 'count')) {
+    if (labels.method === 'POST' && labels.route) counts.set(labels.route, (counts.get(labels.route) ?? 0) + value);
   }
   return counts;
 }
