@@ -430,7 +430,8 @@ async function main(): Promise<boolean> {
         const done = await until(async () => (await recorded()) >= base + load.ok);
         const { cpu, rss } = await meter.stop();
         if (done === undefined) {
-          console.log('  pg-boss did not finish');
+          const failed = await count(reader, "SELECT count(*) AS n FROM pgboss.job WHERE state = 'failed'");
+          console.log(`  pg-boss did not finish: ${(await recorded()) - base} of ${load.ok} recorded, ${failed} jobs failed after their retries`);
         } else {
           const seconds = (done - load.startedAt) / 1000;
           const phase = { label: 'pg-boss', items: load.ok, rate: load.ok / seconds, cpu, rss, load };
