@@ -1,8 +1,7 @@
 import { Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
 import { type GovernanceSource, KeyStore, loadKeyStore, PolicyService, TokenIssuer } from '@pancha/governance';
-import { BaseServiceConfig, loggerOptions, ServiceIdentityOptions } from '@pancha/service-kit';
-import { LoggerModule } from 'nestjs-pino';
+import { BaseServiceConfig, ServiceIdentityOptions, ServiceLoggingModule } from '@pancha/service-kit';
 import type { Writable } from 'node:stream';
 import { HealthController } from './api/health.controller';
 import { ProbesController } from './api/probes.controller';
@@ -54,7 +53,7 @@ export class AppModule {
     const { config } = options;
     return {
       module: AppModule,
-      imports: [LoggerModule.forRoot(loggerOptions('prana', config.LOG_LEVEL, options.logDestination))],
+      imports: [ServiceLoggingModule.forRoot('prana', config.LOG_LEVEL, options.logDestination)],
       controllers: [ProbesController, AuthController, SessionController, HealthController, TelemetryController, StreamController, ProxyController],
       providers: [
         { provide: PranaConfig, useValue: config },

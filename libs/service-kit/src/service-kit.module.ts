@@ -4,7 +4,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { RequesterId, ServiceName } from '@pancha/contracts';
 import { GovernanceModule } from '@pancha/governance';
 import { shutdownTracing } from '@pancha/trace-context';
-import { LoggerModule } from 'nestjs-pino';
 import type { Writable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { BaseServiceConfig } from './config/env.validation';
@@ -12,7 +11,7 @@ import type { DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions, DatabaseOptions } from './database/data-source-options';
 import { DatabaseRoleError, migrateAsOwner } from './database/database-roles';
 import { HealthController } from './health/health.controller';
-import { loggerOptions } from './logging/logger.options';
+import { ServiceLoggingModule } from './logging/logger.options';
 import { ThrottlerAuthFailureLimiter } from './rate-limit/auth-failure.limiter';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { ServiceIdentityOptions } from './service-identity';
@@ -48,7 +47,7 @@ export class ServiceKitModule {
       module: ServiceKitModule,
       global: true,
       imports: [
-        LoggerModule.forRoot(loggerOptions(options.service, config.LOG_LEVEL, options.logDestination)),
+        ServiceLoggingModule.forRoot(options.service, config.LOG_LEVEL, options.logDestination),
         TypeOrmModule.forRootAsync({
           useFactory: () => ({
             ...buildDataSourceOptions({ ...options.database, url: options.config.DATABASE_URL }),
