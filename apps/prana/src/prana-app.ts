@@ -3,10 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { MAX_BODY_BYTES } from '@pancha/contracts';
 import type { KeyStore } from '@pancha/governance';
-import { applyHttpTimeouts, httpMetricsMiddleware, jsonOnly, trustProxySetting } from '@pancha/service-kit';
+import { applyHttpTimeouts, httpMetricsMiddleware, jsonOnly, trustProxySetting, useServiceLogging } from '@pancha/service-kit';
 import type { Request, RequestHandler } from 'express';
 import { Redis } from 'ioredis';
-import { Logger } from 'nestjs-pino';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -41,11 +40,7 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
     AppModule.forRoot({ config, clock, csrf: parts, keyStore: options.keyStore, logDestination: options.logDestination, closeHooks }),
     { bufferLogs: true, bodyParser: false },
   );
-  try {
-    app.useLogger(app.get(Logger));
-  } catch {
-    // no pino logger module: Nest's default logger
-  }
+  useServiceLogging(app);
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   applyHttpTimeouts(app.getHttpServer() as Server, {

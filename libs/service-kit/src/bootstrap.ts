@@ -3,12 +3,12 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { MAX_BODY_BYTES } from '@pancha/contracts';
 import type { Server } from 'node:http';
-import { Logger } from 'nestjs-pino';
 import { BaseServiceConfig } from './config/env.validation';
 import { applyHttpTimeouts } from './edge/http-timeouts';
 import { jsonOnly } from './edge/json-only.middleware';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { httpMetricsMiddleware } from './health/metrics';
+import { useServiceLogging } from './logging/logger.options';
 import { StorableJsonGuard } from './validation/storable-json.guard';
 import { createValidationPipe } from './validation/validation.pipe';
 
@@ -32,11 +32,7 @@ export function trustProxySetting(value: string): boolean | number | string {
  */
 export function configureApp(app: INestApplication): INestApplication {
   const express = app as NestExpressApplication;
-  try {
-    express.useLogger(express.get(Logger));
-  } catch {
-    // A test module without LoggerModule keeps Nest's default logger.
-  }
+  useServiceLogging(app);
   const config = configOf(app);
   express.disable('x-powered-by');
   express.set('trust proxy', trustProxySetting(config.TRUST_PROXY));

@@ -1,16 +1,20 @@
 // Finding 3 (cross-site requests) and 11 (X-Powered-By): JSON endpoints take JSON only, CORS is an explicit
 // allow-list, and nothing advertises the framework.
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { createTestDatabase, poll, type TestDatabase } from '@pancha/testing';
 import { rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { startEdgeApp, testKeysDir, type EdgeTestApp } from '../edge.test-helpers';
 
 const keysDir = testKeysDir();
 let db: TestDatabase;
 let svc: EdgeTestApp;
+const logLines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase('edge_json');
-  svc = await startEdgeApp({ databaseUrl: db.url, keysDir });
+  const logDestination = new PassThrough();
+  logDestination.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => logLines.push(JSON.parse(l))));
+  svc = await startEdgeApp({ databaseUrl: db.url, keysDir, logDestination, env: { LOG_LEVEL: 'warn' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -31,6 +35,13 @@ describe('JSON only', () => {
       trace_id: null,
     });
     expect(await svc.things()).toBe(0);
+  });
+
+  it('logs the refusal: a request the edge answers before any route still has its completion line', async () => {
+    const res = await post('text/plain', 'refused-and-logged');
+    expect(res.status).toBe(415);
+    const line = await poll('the 415 line', async () => logLines.find((l) => (l.res as { status_code?: number } | undefined)?.status_code === 415));
+    expect(line).toEqual(expect.objectContaining({ level: 40, msg: 'request completed', req: { method: 'POST', url: '/things' }, service: 'core' }));
   });
 
   it.each([

@@ -1,5 +1,5 @@
-import { Global, Inject, type DynamicModule, type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import { Global, type DynamicModule, type INestApplication, Module } from '@nestjs/common';
+import { Logger as NestPinoLogger, LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import pino, { type Logger, type LoggerOptions } from 'pino';
@@ -73,13 +73,10 @@ export function requestLog(logger: Logger): (req: IncomingMessage, res: ServerRe
 
 const SERVICE_LOGGER = Symbol('SERVICE_LOGGER');
 
-/**
- * A service's logging: nestjs-pino's Logger (what `app.useLogger` takes, and what Nest's `Logger` writes through)
- * on the service's pino logger, and requestLog on every route.
- */
+/** A service's logging: its pino logger, and nestjs-pino's Logger (what `app.useLogger` takes) writing through it. */
 @Global()
 @Module({})
-export class ServiceLoggingModule implements NestModule {
+export class ServiceLoggingModule {
   static forRoot(service: string, level: string, destination?: Writable): DynamicModule {
     const logger = serviceLogger(service, level, destination);
     return {
@@ -88,12 +85,25 @@ export class ServiceLoggingModule implements NestModule {
       // per-request logger in an AsyncLocalStorage), and logs everything through `logger`.
       imports: [LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true, forRoutes: [] })],
       providers: [{ provide: SERVICE_LOGGER, useValue: logger }],
+      exports: [SERVICE_LOGGER],
     };
   }
+}
 
-  constructor(@Inject(SERVICE_LOGGER) private readonly logger: Logger) {}
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(requestLog(this.logger)).forRoutes({ path: '*', method: RequestMethod.ALL });
+/**
+ * Nest logs through the service's logger, and requestLog runs first on every request: mounted on the app before the
+ * edge's own middleware, so a request the edge refuses (415, a body that is not JSON, too large) has its line too,
+ * and responseTime covers reading the body (as a Nest module middleware it ran after them, and those requests had no
+ * line). Both bootstraps (configureApp, PRANA's) call this. An app built without ServiceLoggingModule (a library's
+ * own test) keeps Nest's logger.
+ */
+export function useServiceLogging(app: INestApplication): void {
+  let logger: Logger;
+  try {
+    logger = app.get<Logger>(SERVICE_LOGGER, { strict: false });
+  } catch {
+    return;
   }
+  app.useLogger(app.get(NestPinoLogger));
+  app.use(requestLog(logger));
 }
