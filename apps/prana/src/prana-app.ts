@@ -40,7 +40,8 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
     AppModule.forRoot({ config, clock, csrf: parts, keyStore: options.keyStore, logDestination: options.logDestination, closeHooks }),
     { bufferLogs: true, bodyParser: false },
   );
-  useServiceLogging(app);
+  // The console's pages and assets (anything outside /api and /auth) log at debug: a page load is dozens of them.
+  useServiceLogging(app, { quieter: (req) => !/^\/(api|auth)(\/|\?|$)/.test(req.url ?? '') });
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   applyHttpTimeouts(app.getHttpServer() as Server, {

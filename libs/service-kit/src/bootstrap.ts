@@ -8,7 +8,7 @@ import { applyHttpTimeouts } from './edge/http-timeouts';
 import { jsonOnly } from './edge/json-only.middleware';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { httpMetricsMiddleware } from './health/metrics';
-import { useServiceLogging } from './logging/logger.options';
+import { useServiceLogging } from './logging/service-logging.module';
 import { StorableJsonGuard } from './validation/storable-json.guard';
 import { createValidationPipe } from './validation/validation.pipe';
 

@@ -11,7 +11,7 @@ import type { DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions, DatabaseOptions } from './database/data-source-options';
 import { DatabaseRoleError, migrateAsOwner } from './database/database-roles';
 import { HealthController } from './health/health.controller';
-import { ServiceLoggingModule } from './logging/logger.options';
+import { ServiceLoggingModule } from './logging/service-logging.module';
 import { ThrottlerAuthFailureLimiter } from './rate-limit/auth-failure.limiter';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { ServiceIdentityOptions } from './service-identity';

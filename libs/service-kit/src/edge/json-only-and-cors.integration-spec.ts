@@ -38,10 +38,10 @@ describe('JSON only', () => {
   });
 
   it('logs the refusal: a request the edge answers before any route still has its completion line', async () => {
-    const res = await post('text/plain', 'refused-and-logged');
+    const res = await fetch(`${svc.url}/things?refused-and-logged`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
     expect(res.status).toBe(415);
-    const line = await poll('the 415 line', async () => logLines.find((l) => (l.res as { status_code?: number } | undefined)?.status_code === 415));
-    expect(line).toEqual(expect.objectContaining({ level: 40, msg: 'request completed', req: { method: 'POST', url: '/things' }, service: 'core' }));
+    const line = await poll('the 415 line', async () => logLines.find((l) => (l.req as { url?: string } | undefined)?.url === '/things?refused-and-logged'));
+    expect(line).toEqual(expect.objectContaining({ level: 40, msg: 'request completed', req: { method: 'POST', url: '/things?refused-and-logged' }, res: { status_code: 415 }, service: 'core' }));
   });
 
   it.each([

@@ -4,7 +4,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { requestLog, serviceLogger } from './logger.options';
+import { requestLog, type RequestLogOptions } from './request-log.middleware';
+import { serviceLogger } from './service-logging.module';
 
 /** The completion lines a service writes: requestLog on a plain node:http server, with the service's logger. */
 describe('requestLog', () => {
@@ -14,12 +15,12 @@ describe('requestLog', () => {
   let hold: Promise<void> | undefined;
   let reached: () => void = () => undefined;
 
-  async function start(level: string): Promise<void> {
+  async function start(level: string, options: RequestLogOptions = {}): Promise<void> {
     lines = [];
     const destination = new PassThrough();
     destination.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => lines.push(JSON.parse(l))));
     logger = serviceLogger('svc', level, destination);
-    const log = requestLog(logger);
+    const log = requestLog(logger, options);
     server = createServer((req, res) => {
       log(req, res, () => {
         const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
@@ -94,6 +95,13 @@ describe('requestLog', () => {
     expect(await linesFor('/a?status=409', 418)).toEqual([expect.objectContaining({ level: 40, res: { status_code: 409 } })]);
     expect(child).not.toHaveBeenCalled();
     expect(info).not.toHaveBeenCalled();
+  });
+
+  it('logs the requests `quieter` names at debug where they would be info, and keeps their 4xx at warn', async () => {
+    await start('info', { quieter: (req) => req.url?.startsWith('/assets/') ?? false });
+    expect(await linesFor('/assets/app.js')).toEqual([]);
+    expect(await linesFor('/assets/gone.js?status=404')).toEqual([expect.objectContaining({ level: 40, res: { status_code: 404 } })]);
+    expect(await linesFor('/api/x')).toEqual([expect.objectContaining({ level: 30, req: { method: 'GET', url: '/api/x' } })]);
   });
 
   it('says a request was aborted when the client went away before the answer', async () => {
