@@ -26,13 +26,10 @@ export interface RequestLogOptions {
  * In place of pino-http, which builds a child logger for every request (its bindings serialised up front) and
  * writes the line through it even where the level drops it. Here a request costs its listeners, and a line is built
  * only when the level keeps it (Core's CPU per task 1.29–1.33 → 1.16 ms in three pairs at the bench's level, warn).
- * `req.log` is the service's logger itself, which nestjs-pino binds for the request: lines Nest's `Logger` writes
- * while it runs go to this service's logger (in a process with several apps, each to its own), with the request's
- * trace_id and span_id, but no longer with `req` (method and url) of their own.
+ * Lines Nest's `Logger` writes while a request runs carry its trace_id and span_id, but no `req` of their own.
  */
 export function requestLog(logger: Logger, options: RequestLogOptions = {}): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   return function requestLogMiddleware(req, res, next) {
-    (req as IncomingMessage & { log?: Logger }).log = logger;
     if (!QUIET_PATHS.test(req.url ?? '')) {
       const started = Date.now();
       const done = (err?: Error): void => {

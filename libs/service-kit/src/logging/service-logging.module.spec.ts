@@ -37,21 +37,19 @@ async function start(service: string): Promise<LoggingApp> {
   return { app, url: `http://127.0.0.1:${port}`, lines };
 }
 
-/** Two services in one process (as in a test run): each request's lines reach its own service's log. */
+/** A service's Nest logging: what its code says through Nest's Logger and its requests' lines, in its own log. */
 describe('useServiceLogging', () => {
-  const apps: LoggingApp[] = [];
+  let svc: LoggingApp | undefined;
   afterAll(async () => {
-    for (const { app } of apps) await app.close();
+    await svc?.app.close();
   });
 
-  it("writes what Nest's Logger says inside a request, and the request's completion line, to that service's log", async () => {
-    apps.push(await start('first'), await start('second'));
-    for (const { url } of [...apps].reverse()) expect((await fetch(`${url}/noisy`)).status).toBe(200);
-    for (const [i, service] of ['first', 'second'].entries()) {
-      const lines = apps[i].lines;
-      await poll(`${service}'s completion line`, async () => lines.find((l) => l.msg === 'request completed'));
-      expect(lines.filter((l) => l.msg === 'written inside the request')).toEqual([expect.objectContaining({ service, level: 40, context: 'Noisy' })]);
-      expect(lines.filter((l) => l.msg === 'request completed')).toEqual([expect.objectContaining({ service, req: { method: 'GET', url: '/noisy' } })]);
-    }
+  it("writes what Nest's Logger says inside a request, and the request's completion line, to the service's log", async () => {
+    svc = await start('svc');
+    expect((await fetch(`${svc.url}/noisy`)).status).toBe(200);
+    const lines = svc.lines;
+    await poll('the completion line', async () => lines.find((l) => l.msg === 'request completed'));
+    expect(lines.filter((l) => l.msg === 'written inside the request')).toEqual([expect.objectContaining({ service: 'svc', level: 40, context: 'Noisy' })]);
+    expect(lines.filter((l) => l.msg === 'request completed')).toEqual([expect.objectContaining({ service: 'svc', req: { method: 'GET', url: '/noisy' } })]);
   });
 });
