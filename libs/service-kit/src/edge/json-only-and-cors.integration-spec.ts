@@ -2,19 +2,17 @@
 // allow-list, and nothing advertises the framework.
 import { createTestDatabase, poll, type TestDatabase } from '@pancha/testing';
 import { rmSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { startEdgeApp, testKeysDir, type EdgeTestApp } from '../edge.test-helpers';
+import { logLines } from '../logging/log-lines.test-helpers';
 
 const keysDir = testKeysDir();
 let db: TestDatabase;
 let svc: EdgeTestApp;
-const logLines: Record<string, unknown>[] = [];
+const log = logLines();
 
 beforeAll(async () => {
   db = await createTestDatabase('edge_json');
-  const logDestination = new PassThrough();
-  logDestination.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => logLines.push(JSON.parse(l))));
-  svc = await startEdgeApp({ databaseUrl: db.url, keysDir, logDestination, env: { LOG_LEVEL: 'warn' } });
+  svc = await startEdgeApp({ databaseUrl: db.url, keysDir, logDestination: log.destination, env: { LOG_LEVEL: 'warn' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -40,7 +38,7 @@ describe('JSON only', () => {
   it('logs the refusal: a request the edge answers before any route still has its completion line', async () => {
     const res = await fetch(`${svc.url}/things?refused-and-logged`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
     expect(res.status).toBe(415);
-    const line = await poll('the 415 line', async () => logLines.find((l) => (l.req as { url?: string } | undefined)?.url === '/things?refused-and-logged'));
+    const line = await poll('the 415 line', async () => log.lines.find((l) => (l.req as { url?: string } | undefined)?.url === '/things?refused-and-logged'));
     expect(line).toEqual(expect.objectContaining({ level: 40, msg: 'request completed', req: { method: 'POST', url: '/things?refused-and-logged' }, res: { status_code: 415 }, service: 'core' }));
   });
 

@@ -2,8 +2,8 @@ import { poll } from '@pancha/testing';
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
+import { logLines } from './log-lines.test-helpers';
 import { requestLog, type RequestLogOptions } from './request-log.middleware';
 import { serviceLogger } from './service-logging.module';
 
@@ -16,13 +16,12 @@ describe('requestLog', () => {
   let reached: () => void = () => undefined;
 
   async function start(level: string, options: RequestLogOptions = {}): Promise<void> {
-    lines = [];
-    const destination = new PassThrough();
-    destination.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => lines.push(JSON.parse(l))));
-    logger = serviceLogger('svc', level, destination);
-    const log = requestLog(logger, options);
+    const log = logLines();
+    lines = log.lines;
+    logger = serviceLogger('svc', level, log.destination);
+    const logRequest = requestLog(logger, options);
     server = createServer((req, res) => {
-      log(req, res, () => {
+      logRequest(req, res, () => {
         const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
         res.statusCode = status;
         reached();
@@ -61,7 +60,7 @@ describe('requestLog', () => {
       return at >= 0 ? at : undefined;
     });
     const before = lines.slice(0, marker);
-    lines = [];
+    lines.length = 0;
     return before;
   }
 

@@ -8,7 +8,7 @@ const QUIET_PATHS = /^\/(health|healthz|readyz|metrics)\b/;
  * the executor's workflow catalog every second), so it is debug: at the default level it would be one line a second
  * that says nothing.
  */
-export function requestLogLevel(_req: IncomingMessage, res: ServerResponse, err?: Error): 'error' | 'warn' | 'info' | 'debug' {
+export function requestLogLevel(res: ServerResponse, err?: Error): 'error' | 'warn' | 'info' | 'debug' {
   if (err || res.statusCode >= 500) return 'error';
   if (res.statusCode >= 400) return 'warn';
   return res.statusCode === 304 ? 'debug' : 'info';
@@ -36,7 +36,7 @@ export function requestLog(logger: Logger, options: RequestLogOptions = {}): (re
         res.removeListener('finish', done);
         res.removeListener('close', done);
         res.removeListener('error', done);
-        let level = requestLogLevel(req, res, err);
+        let level = requestLogLevel(res, err);
         if (level === 'info' && options.quieter?.(req)) level = 'debug';
         if (!logger.isLevelEnabled(level)) return;
         const fields = { req, res, responseTime: Date.now() - started };
