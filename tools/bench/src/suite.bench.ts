@@ -24,6 +24,8 @@
  *   --tasks N (5000)  --runs N (= tasks)  --connections N (50)  --floor-seconds S (10)
  *   --steady-seconds S (60)  --steady-rate R (half the end-to-end tasks/s measured in 3)  --pgboss-workers N (8)
  *   --skip-pgboss  --skip-workflow  --skip-floor  --skip-steady
+ *   --task-token   each POST /handle_task of 3 and 4 carries a fresh one-use PRANA service token (as the console
+ *                  submits) instead of none (anonymous): the token's verification and its replay claim are measured too
  */
 import 'reflect-metadata';
 import { type ChildProcess, fork } from 'node:child_process';
@@ -49,6 +51,7 @@ interface Flags {
   steadySeconds: number;
   steadyRate?: number;
   pgbossWorkers: number;
+  taskToken: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -77,6 +80,7 @@ function parseFlags(argv: readonly string[]): Flags {
     steadySeconds: value('steady-seconds', 60),
     steadyRate: argv.some((a) => a.startsWith('--steady-rate')) ? value('steady-rate', 1) : undefined,
     pgbossWorkers: value('pgboss-workers', 8),
+    taskToken: argv.includes('--task-token'),
   };
 }
 
@@ -231,7 +235,9 @@ async function main(): Promise<boolean> {
     console.error('[bench] set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres): the floor, Pancha and pg-boss all run on it');
     return false;
   }
-  console.log(`[bench] ${flags.tasks} tasks, ${flags.runs} workflow runs, ${flags.connections} connections; load average ${loadAverage()}`);
+  console.log(
+    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections; load average ${loadAverage()}`,
+  );
   const prefix = `bench_${randomBytes(3).toString('hex')}_`;
   const admin = new Client({ connectionString: serverUrl });
   await admin.connect();
@@ -290,16 +296,17 @@ async function main(): Promise<boolean> {
         (await count(dbs['workflow-executor'], `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`));
       const quiet = () => until(async () => (await pendingOutbox()) === 0);
       const core = new URL(stack.urls.core).origin;
+      const headers = flags.taskToken ? () => keys.bearer(RequesterId.Prana, 'core').then((authorization) => ({ authorization })) : undefined;
 
       // Warm-up (JIT, pools): unmeasured tasks and runs, then the backlog drained.
-      await drive({ origin: core, connections: flags.connections, count: 300, path: () => '/handle_task', body });
+      await drive({ origin: core, connections: flags.connections, count: 300, path: () => '/handle_task', body, headers });
       await quiet();
 
       // ---- 3. tasks end to end
       const base = { audited: await audited(), scored: await scored() };
       const requestsBefore = await scrapeMetrics(stack.urls);
       await meter.start();
-      const load = await drive({ origin: core, connections: flags.connections, count: flags.tasks, path: () => '/handle_task', body });
+      const load = await drive({ origin: core, connections: flags.connections, count: flags.tasks, path: () => '/handle_task', body, headers });
       console.log(`\nPancha POST /handle_task:      ${describeLoad(load)}`);
       const done = await until(async () => (await audited()) >= base.audited + load.ok && (await scored()) >= base.scored + load.ok);
       const { cpu, rss } = await meter.stop();
@@ -327,7 +334,7 @@ async function main(): Promise<boolean> {
         const base = { audited: await audited(), scored: await scored() };
         const metricsBefore = await scrapeMetrics(stack.urls);
         await meter.start();
-        const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, onTick: sampleBacklog });
+        const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, headers, onTick: sampleBacklog });
         await Promise.all(samples);
         const metricsAfter = await scrapeMetrics(stack.urls);
         const delays = loopDelay(metricsAfter);
