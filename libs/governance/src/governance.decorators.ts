@@ -6,6 +6,7 @@ import { requesterOf } from './requester-context';
 export const IS_PUBLIC_KEY = Symbol('pancha.governance.public');
 export const REQUIRED_OPERATION_KEY = Symbol('pancha.governance.operation');
 export const CREDENTIAL_REQUIRED_KEY = Symbol('pancha.governance.credential-required');
+export const TOKEN_CLAIMED_BY_WRITE_KEY = Symbol('pancha.governance.token-claimed-by-write');
 
 /** No authentication or policy check at all: probes and scrapes (/health, /readyz, /metrics). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_KEY, true);
@@ -22,6 +23,15 @@ export const RequireOperation = (operation: Operation): MethodDecorator & ClassD
  * anonymous callers `read` their tasks, but not operator data such as outbox statistics).
  */
 export const RequireCredential = (): MethodDecorator & ClassDecorator => SetMetadata(CREDENTIAL_REQUIRED_KEY, true);
+
+/**
+ * The handler claims its write token itself, in the statement or transaction of the write it makes (writeTokenOf
+ * gives the use to claim, tokenReplayed the answer when the claim loses), instead of the guard claiming it in a commit
+ * of its own before the handler runs: one commit per write instead of two. The token is used by the write it made: a
+ * request that writes nothing (refused by validation, answered from an earlier Idempotency-Key answer) leaves it
+ * unused. The handler tells WrittenTokens what it claimed; the guard refuses those at once.
+ */
+export const ClaimTokenWithWrite = (): MethodDecorator => SetMetadata(TOKEN_CLAIMED_BY_WRITE_KEY, true);
 
 /** The verified requester of this request (set by ServiceAuthGuard). */
 export const Requester = createParamDecorator((_data: unknown, ctx: ExecutionContext): VerifiedRequester => {

@@ -15,6 +15,11 @@ export function unauthenticated(message: string, code = GovernanceErrorCode.Unau
   return new UnauthorizedException({ code, message });
 }
 
+/** 401 token_replayed: the token's jti was already claimed for another write (here or on another replica). */
+export function tokenReplayed(tokenId: string, operation: string): UnauthorizedException {
+  return unauthenticated(`token ${tokenId} was already used; every ${operation} needs a fresh token`, GovernanceErrorCode.TokenReplayed);
+}
+
 export function tooManyAuthFailures(retryAfterSeconds: number): HttpException {
   return new HttpException(
     {

@@ -2,6 +2,7 @@ export { GovernanceModule, type GovernanceFactory, type GovernanceModuleOptions 
 export { GovernanceConfig, type GovernanceSettings, type GovernanceSource } from './governance.config';
 export { ServiceAuthGuard, isReplayProtected } from './service-auth.guard';
 export {
+  ClaimTokenWithWrite,
   Public,
   RequireCredential,
   RequireOperation,
@@ -9,11 +10,21 @@ export {
   CREDENTIAL_REQUIRED_KEY,
   IS_PUBLIC_KEY,
   REQUIRED_OPERATION_KEY,
+  TOKEN_CLAIMED_BY_WRITE_KEY,
 } from './governance.decorators';
-export { assertBodyRequester, forbidden, GovernanceErrorCode } from './governance.exception';
+export { assertBodyRequester, forbidden, GovernanceErrorCode, tokenReplayed } from './governance.exception';
 export { AuthFailureLimiter } from './auth-failure-limiter';
-export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse } from './token-replay.store';
-export { actingFor, actorOf, canAccessProduct, productFilter, type UserSubject, type VerifiedRequester, type VerifiedUser } from './verified-requester';
+export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse, WrittenTokens } from './token-replay.store';
+export {
+  actingFor,
+  actorOf,
+  canAccessProduct,
+  productFilter,
+  writeTokenOf,
+  type UserSubject,
+  type VerifiedRequester,
+  type VerifiedUser,
+} from './verified-requester';
 export { UserTokenVerifier, type UserTokenSettings, type UserTokenVerifierOptions } from './user-token-verifier';
 export { KeyStore, ensureKeyPairs, loadKeyStore, loadPrivateKey, privateKeyFile, publicKeyFile } from './key-store';
 export { TokenIssuer, type TokenClaims, type TokenIssuerOptions } from './token-issuer.service';

@@ -2,15 +2,15 @@ import { HttpException, Injectable, Logger, Optional, type CanActivate, type Exe
 import { Reflector } from '@nestjs/core';
 import { ANONYMOUS } from '@pancha/contracts';
 import { AuthFailureLimiter } from './auth-failure-limiter';
-import { CREDENTIAL_REQUIRED_KEY, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY } from './governance.decorators';
+import { CREDENTIAL_REQUIRED_KEY, IS_PUBLIC_KEY, REQUIRED_OPERATION_KEY, TOKEN_CLAIMED_BY_WRITE_KEY } from './governance.decorators';
 import { GovernanceConfig } from './governance.config';
-import { forbidden, GovernanceErrorCode, tooManyAuthFailures, unauthenticated } from './governance.exception';
+import { forbidden, tokenReplayed, tooManyAuthFailures, unauthenticated } from './governance.exception';
 import { PolicyService, type Operation, type PolicySubject } from './policy.service';
 import { attachRequester, authorizationHeader } from './requester-context';
-import { TokenReplayStore } from './token-replay.store';
+import { TokenReplayStore, WrittenTokens } from './token-replay.store';
 import { TokenVerificationError, TokenVerifier } from './token-verifier.service';
 import { UserTokenVerifier } from './user-token-verifier';
-import type { VerifiedRequester } from './verified-requester';
+import { type VerifiedRequester, writeTokenOf } from './verified-requester';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -41,6 +41,7 @@ export class ServiceAuthGuard implements CanActivate {
     private readonly verifier: TokenVerifier,
     private readonly policy: PolicyService,
     private readonly replay: TokenReplayStore,
+    private readonly written: WrittenTokens,
     @Optional() private readonly failures?: AuthFailureLimiter,
     @Optional() private readonly people?: UserTokenVerifier,
   ) {}
@@ -102,18 +103,15 @@ export class ServiceAuthGuard implements CanActivate {
   /**
    * A write's token is single-use: its jti is claimed in this service's own database (shared by every
    * replica) before the handler runs, and a second claim is refused. Message consumers claim theirs with the
-   * message's stream sequence as binding, so redeliveries of one message pass; HTTP has no such binding.
+   * message's stream sequence as binding, so redeliveries of one message pass; HTTP has no such binding. A
+   * @ClaimTokenWithWrite() handler claims the token with its write; here it is only checked against the tokens such
+   * handlers of this process have already claimed (WrittenTokens).
    */
   private async refuseReplay(ctx: ExecutionContext, requester: VerifiedRequester, operation: Operation): Promise<void> {
-    if (!isReplayProtected(operation) || requester.tokenId === undefined || requester.tokenExpiresAt === undefined) return;
-    if (ctx.getType() !== 'http') return;
-    const first = await this.replay.claim({ issuer: requester.id, jti: requester.tokenId, expiresAt: requester.tokenExpiresAt });
-    if (!first) {
-      throw unauthenticated(
-        `token ${requester.tokenId} was already used; every ${operation} needs a fresh token`,
-        GovernanceErrorCode.TokenReplayed,
-      );
-    }
+    const use = writeTokenOf(requester);
+    if (!isReplayProtected(operation) || use === undefined || ctx.getType() !== 'http') return;
+    const claimedByWrite = this.reflector.get<boolean | undefined>(TOKEN_CLAIMED_BY_WRITE_KEY, ctx.getHandler()) === true;
+    if (claimedByWrite ? this.written.has(use) : !(await this.replay.claim(use))) throw tokenReplayed(use.jti, operation);
   }
 
   /** A 401 counts against the client's failed-authentication budget; over it, the answer is 429 instead. */

@@ -5,11 +5,12 @@ import { Test } from '@nestjs/testing';
 import { RequesterId } from '@pancha/contracts';
 import request from 'supertest';
 import { AuthFailureLimiter } from './auth-failure-limiter';
-import { RequireCredential, RequireOperation } from './governance.decorators';
+import { ClaimTokenWithWrite, RequireCredential, RequireOperation, Requester } from './governance.decorators';
 import { GovernanceModule } from './governance.module';
 import { generatePairs, keyStoreFor, repoPolicy } from './governance.test-helpers';
 import { TokenIssuer } from './token-issuer.service';
-import { InMemoryTokenReplayStore } from './token-replay.store';
+import { InMemoryTokenReplayStore, WrittenTokens } from './token-replay.store';
+import { type VerifiedRequester, writeTokenOf } from './verified-requester';
 
 @Controller()
 class BucketLikeController {
@@ -25,6 +26,35 @@ class BucketLikeController {
   @Post('events')
   write(): { writes: number } {
     return { writes: ++this.writes };
+  }
+}
+
+/** Handlers that claim their token with their write, as Core's POST /handle_task does. */
+@Controller()
+class ClaimsWithWriteController {
+  constructor(private readonly written: WrittenTokens) {}
+
+  @RequireOperation('submit')
+  @ClaimTokenWithWrite()
+  @Post('writes')
+  write(@Requester() requester: VerifiedRequester): { ok: true } {
+    const use = writeTokenOf(requester);
+    if (use) this.written.remember(use);
+    return { ok: true };
+  }
+
+  /** Refused after the guard (as by validation): writes nothing, so its token stays unused. */
+  @RequireOperation('submit')
+  @ClaimTokenWithWrite()
+  @Post('refuses')
+  refuse(): { ok: true } {
+    return { ok: true };
+  }
+
+  @RequireOperation('submit')
+  @Post('guarded')
+  guarded(): { ok: true } {
+    return { ok: true };
   }
 }
 
@@ -118,6 +148,31 @@ describe('token replay (ServiceAuthGuard + TokenReplayStore)', () => {
   });
 });
 
+describe('@ClaimTokenWithWrite()', () => {
+  let app: INestApplication;
+  beforeAll(async () => (app = await boot('core', ClaimsWithWriteController)));
+  afterAll(() => app.close());
+  const prana = new TokenIssuer(keyStoreFor(RequesterId.Prana, pairs));
+  const post = (path: string, auth: string) => request(app.getHttpServer()).post(path).set('Authorization', auth);
+
+  it('leaves the claim to the handler: a token its handler did not claim is not used', async () => {
+    const auth = `Bearer ${await prana.issue('core')}`;
+    await post('/refuses', auth).expect(201);
+    await post('/refuses', auth).expect(201);
+    // The guard's own claim (another handler) finds it unused too, and takes it.
+    await post('/guarded', auth).expect(201);
+    await post('/guarded', auth).expect(401);
+  });
+
+  it('refuses with 401 token_replayed, before the handler, a token a handler of this process claimed', async () => {
+    const auth = `Bearer ${await prana.issue('core')}`;
+    await post('/writes', auth).expect(201);
+    const replay = await post('/writes', auth).expect(401);
+    expect(replay.body).toMatchObject({ code: 'token_replayed', message: expect.stringMatching(/already used; every submit needs a fresh token/) });
+    await post('/refuses', auth).expect(401);
+  });
+});
+
 describe('InMemoryTokenReplayStore', () => {
   it('forgets a jti once its token has expired, and lets redeliveries with the same binding through', async () => {
     let now = 1_000_000;
@@ -132,6 +187,24 @@ describe('InMemoryTokenReplayStore', () => {
     expect(await store.claim({ ...use, jti: 'b' })).toBe(false);
     now += 66_000;
     expect(await store.claim(use)).toBe(true);
+  });
+});
+
+describe('WrittenTokens', () => {
+  it('knows a remembered token until it expires, and sweeps expired ones behind a live one later', () => {
+    let now = 1_000_000;
+    const written = new WrittenTokens(() => now);
+    const short = { issuer: 'prana', jti: 'short', expiresAt: new Date(now + 10_000) };
+    const long = { issuer: 'prana', jti: 'long', expiresAt: new Date(now + 120_000) };
+    written.remember(long);
+    written.remember(short);
+    expect(written.has(short)).toBe(true);
+    expect(written.has({ ...short, issuer: 'bhiv_core' })).toBe(false);
+    now += 11_000;
+    expect(written.has(short)).toBe(false);
+    expect(written.has(long)).toBe(true);
+    now += 110_000;
+    expect(written.has(long)).toBe(false);
   });
 });
 

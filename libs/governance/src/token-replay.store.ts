@@ -25,29 +25,81 @@ export abstract class TokenReplayStore {
 }
 
 /**
+ * Token uses remembered until their tokens expire. In memory, one process: the fast path in front of a shared store.
+ * Sweeping walks the uses in the order remembered, which is nearly expiry order (tokens live 60 s by default, 120 s
+ * at most), and stops at the first live one, so a sweep costs what it removes, not the whole map (a guard sees
+ * hundreds of tokens a second). A use held back behind a longer-lived one goes a little later; lookups ignore it.
+ */
+class RememberedUses {
+  private readonly uses = new Map<string, { expiresAt: number; binding?: string }>();
+  private sweptAt = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  /** The first use of this token, while the token lives. */
+  first(use: TokenUse): { binding?: string } | undefined {
+    const now = this.now();
+    if (now - this.sweptAt >= 1000) {
+      this.sweptAt = now;
+      for (const [key, entry] of this.uses) {
+        if (entry.expiresAt > now) break;
+        this.uses.delete(key);
+      }
+    }
+    const entry = this.uses.get(keyOf(use));
+    return entry && entry.expiresAt > now ? entry : undefined;
+  }
+
+  remember(use: TokenUse): void {
+    const key = keyOf(use);
+    this.uses.delete(key);
+    this.uses.set(key, { expiresAt: use.expiresAt.getTime(), binding: use.binding });
+  }
+}
+
+function keyOf(use: TokenUse): string {
+  return `${use.issuer}\u0000${use.jti}`;
+}
+
+/**
  * One process only: for tests and tools that build GovernanceModule without a database. Services use
  * service-kit's PostgreSQL store, which every replica shares.
  */
 export class InMemoryTokenReplayStore extends TokenReplayStore {
-  private readonly seen = new Map<string, { expiresAt: number; binding?: string }>();
-  private sweptAt = 0;
+  private readonly uses: RememberedUses;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(now: () => number = Date.now) {
     super();
+    this.uses = new RememberedUses(now);
   }
 
   async claim(use: TokenUse): Promise<boolean> {
-    const now = this.now();
-    if (now - this.sweptAt >= 1000) {
-      this.sweptAt = now;
-      for (const [key, entry] of this.seen) if (entry.expiresAt <= now) this.seen.delete(key);
-    }
-    const key = `${use.issuer}\u0000${use.jti}`;
-    const first = this.seen.get(key);
-    if (!first || first.expiresAt <= now) {
-      this.seen.set(key, { expiresAt: use.expiresAt.getTime(), binding: use.binding });
+    const first = this.uses.first(use);
+    if (!first) {
+      this.uses.remember(use);
       return true;
     }
     return first.binding !== undefined && first.binding === use.binding;
+  }
+}
+
+/**
+ * The write tokens this process's @ClaimTokenWithWrite() handlers have claimed (or found claimed): the guard refuses
+ * them before the handler runs, so a replay to the same replica costs no work. Only a cache of the shared claims: a
+ * token it has not seen is claimed, or refused, by the write.
+ */
+export class WrittenTokens {
+  private readonly uses: RememberedUses;
+
+  constructor(now: () => number = Date.now) {
+    this.uses = new RememberedUses(now);
+  }
+
+  has(use: TokenUse): boolean {
+    return this.uses.first(use) !== undefined;
+  }
+
+  remember(use: TokenUse): void {
+    this.uses.remember(use);
   }
 }

@@ -1,6 +1,7 @@
 import { type Anonymous, RequesterId } from '@pancha/contracts';
 import { ALL_PRODUCTS } from './governance.constants';
 import { forbidden } from './governance.exception';
+import type { TokenUse } from './token-replay.store';
 
 /** A person, signed in with the organisation's OIDC provider: `user:<username>`. */
 export type UserSubject = `user:${string}`;
@@ -25,6 +26,16 @@ export interface VerifiedRequester {
   tokenId?: string;
   /** When the token stops being accepted (exp + clock tolerance); absent for anonymous requests. */
   tokenExpiresAt?: Date;
+}
+
+/**
+ * The use of the requester's token a write claims (single-use tokens, see TokenReplayStore); undefined for a request
+ * without a token id (anonymous). The guard claims it for most writes; a @ClaimTokenWithWrite() handler claims it
+ * with its write.
+ */
+export function writeTokenOf(requester: VerifiedRequester): TokenUse | undefined {
+  if (requester.tokenId === undefined || requester.tokenExpiresAt === undefined) return undefined;
+  return { issuer: requester.id, jti: requester.tokenId, expiresAt: requester.tokenExpiresAt };
 }
 
 /** What audit and run records name as the actor: `user:<username>` for a person, else the requester id. */

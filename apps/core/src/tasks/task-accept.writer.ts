@@ -1,7 +1,8 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { TokenUse } from '@pancha/governance';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GenericPlanConnection, GroupCommit, type GroupItemOutcome, toStorableJson } from '@pancha/service-kit';
+import { GenericPlanConnection, claimTokenIn, GroupCommit, type GroupItemOutcome, tokenClaimCte, tokenKey, tokenUsesParam, toStorableJson } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { TaskEntity } from './task.entity';
 
@@ -12,10 +13,26 @@ const MAX_GROUP = 100;
 export interface AcceptedTask {
   task: TaskEntity;
   messages: EnqueueInput[];
+  /** The request's write token, claimed in the statement that stores the task (the task is stored only if it wins). */
+  token?: TokenUse;
 }
 
-/** The task's trace already has a task (tasks.trace_id is unique): nothing of it was stored. */
-export class TraceIdTaken extends Error {}
+/**
+ * The task's trace already has a task (tasks.trace_id is unique): nothing of it was stored. `tokenClaimed`: its token
+ * was claimed all the same (by the group's statement, which committed), so a second attempt must not claim it again.
+ */
+export class TraceIdTaken extends Error {
+  constructor(readonly tokenClaimed = false) {
+    super('the trace already has a task');
+  }
+}
+
+/** The task's write token was already used (here, on another replica, or by another task of the same group): nothing was stored. */
+export class WriteTokenReplayed extends Error {
+  constructor(readonly token: TokenUse) {
+    super(`token ${token.jti} was already used`);
+  }
+}
 
 /**
  * Stores accepted tasks with group commit (POST /handle_task's write): the tasks of requests that arrive while a
@@ -56,9 +73,12 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   /**
    * Inserts the tasks and, for those stored, their messages, in the caller's transaction; answers the ids stored. A
    * task whose trace already has one is skipped (ON CONFLICT DO NOTHING rather than a unique violation: the
-   * transaction stays usable for the others). Also the write of a request that needs its own transaction.
+   * transaction stays usable for the others). The tasks' tokens are claimed first, in the same transaction: a token
+   * already used throws WriteTokenReplayed (roll the transaction back). Also the write of a request that needs its own
+   * transaction.
    */
   async insert(manager: EntityManager, accepted: readonly AcceptedTask[]): Promise<Set<string>> {
+    for (const { token } of accepted) if (token && !(await claimTokenIn(manager, token))) throw new WriteTokenReplayed(token);
     const inserted = (await manager.query(INSERT_TASKS_SQL, [taskRowsJson(accepted)])) as { task_id: string }[];
     const stored = new Set(inserted.map((row) => row.task_id));
     await this.outbox.enqueueAll(
@@ -69,25 +89,41 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   }
 
   /**
-   * A group's write is one statement, atomic without BEGIN and COMMIT around it: the tasks' INSERT and, as CTEs of
-   * the same statement, the outbox rows of the tasks it stored. Two round trips to PostgreSQL fewer per group than
-   * a transaction, and the statement holds the outbox's key locks only while it runs.
+   * A group's write is one statement, atomic without BEGIN and COMMIT around it: the requests' token claims, the
+   * tasks' INSERT (only of tasks whose token it claimed, or that came without one) and, as CTEs of the same statement,
+   * the outbox rows of the tasks it stored. Two round trips to PostgreSQL fewer per group than a transaction, one
+   * commit for the claims and the tasks they allow, and the statement holds the outbox's key locks only while it runs.
    */
   private async commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
-    const messages = accepted.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
-    const outbox = this.outbox.inStatement(messages, 2, 'SELECT task_id::text FROM stored');
-    const rows = await this.connection.query<{ task_id: string }>(`WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id FROM stored`, [
-      taskRowsJson(accepted),
-      ...outbox.params,
-    ]);
+    // A token presented twice in one group: the first of its tasks claims it, the others are replays.
+    const firstUse = new Map<string, AcceptedTask>();
+    for (const a of accepted) if (a.token && !firstUse.has(tokenKey(a.token))) firstUse.set(tokenKey(a.token), a);
+    const writing = accepted.filter((a) => !a.token || firstUse.get(tokenKey(a.token)) === a);
+    const messages = writing.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
+    const outbox = this.outbox.inStatement(messages, 3, 'SELECT task_id::text FROM stored');
+    const rows = await this.connection.query<{ task_id: string | null; issuer: string | null; jti: string | null }>(
+      `WITH ${tokenClaimCte(2)}, stored AS (${insertTasksSql(CLAIMED_OR_TOKENLESS)}), ${outbox.ctes}
+       SELECT task_id::text, NULL AS issuer, NULL AS jti FROM stored UNION ALL SELECT NULL, issuer, jti FROM claimed_tokens`,
+      [taskRowsJson(writing), tokenUsesParam(writing.flatMap((a) => (a.token ? [a.token] : []))), ...outbox.params],
+    );
     outbox.committed();
-    const stored = new Set(rows.map((row) => row.task_id));
-    return accepted.map((a): GroupItemOutcome<void> => (stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken() }));
+    const stored = new Set(rows.flatMap((row) => (row.task_id ? [row.task_id] : [])));
+    const claimed = new Set(rows.flatMap((row) => (row.issuer !== null && row.jti !== null ? [tokenKey({ issuer: row.issuer, jti: row.jti })] : [])));
+    return accepted.map((a): GroupItemOutcome<void> => {
+      if (a.token && (firstUse.get(tokenKey(a.token)) !== a || !claimed.has(tokenKey(a.token)))) return { ok: false, error: new WriteTokenReplayed(a.token) };
+      return stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken(a.token !== undefined) };
+    });
   }
 }
 
-/** $1: the tasks as a JSON array of taskRow objects. A task whose id or trace is taken is skipped. */
-const INSERT_TASKS_SQL = `
+/** The statement's claimed_tokens decide which tasks it stores: those whose token it claimed, and those without one. */
+const CLAIMED_OR_TOKENLESS = `WHERE t.token_jti IS NULL OR EXISTS (SELECT 1 FROM claimed_tokens c WHERE c.issuer = t.token_issuer AND c.jti = t.token_jti)`;
+
+/**
+ * $1: the tasks as a JSON array of taskRow objects. A task whose id or trace is taken is skipped, as is one `where`
+ * (a condition on t, the row) leaves out.
+ */
+const insertTasksSql = (where = '') => `
   INSERT INTO tasks (task_id, trace_id, user_id, product, agent, input, input_type, tags, decision, action_type, payload,
                      decided_by, agent_note, status, run_id, workflow, execution_result, created_at, updated_at)
   SELECT t.task_id, t.trace_id, t.user_id, t.product, t.agent, t.input, t.input_type, COALESCE(t.tags, '[]'::jsonb), t.decision,
@@ -95,16 +131,19 @@ const INSERT_TASKS_SQL = `
          COALESCE(t.created_at, now()), COALESCE(t.updated_at, now())
   FROM jsonb_to_recordset($1::jsonb) AS t(task_id uuid, trace_id text, user_id text, product text, agent text, input text,
        input_type text, tags jsonb, decision text, action_type text, payload jsonb, decided_by text, agent_note text,
-       status text, run_id uuid, workflow text, execution_result jsonb, created_at timestamptz, updated_at timestamptz)
+       status text, run_id uuid, workflow text, execution_result jsonb, created_at timestamptz, updated_at timestamptz,
+       token_issuer text, token_jti text)
+  ${where}
   ON CONFLICT DO NOTHING
   RETURNING task_id`;
+const INSERT_TASKS_SQL = insertTasksSql();
 
 /**
  * INSERT_TASKS_SQL's $1. The agent's note and decision come from a model, not the request the guard checked: JSON
  * would carry a lone surrogate as an escape jsonb refuses, failing the whole group, so every string is made storable.
  */
 function taskRowsJson(accepted: readonly AcceptedTask[]): string {
-  return JSON.stringify(toStorableJson(accepted.map((a) => taskRow(a.task))));
+  return JSON.stringify(toStorableJson(accepted.map((a) => ({ ...taskRow(a.task), token_issuer: a.token?.issuer, token_jti: a.token?.jti }))));
 }
 
 /** A task as INSERT_TASKS_SQL reads it (column names; absent and undefined become NULL). */

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
 import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, IDEMPOTENCY_KEY_PATTERN } from '@pancha/contracts';
-import { RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
+import { ClaimTokenWithWrite, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { TasksService } from './tasks.service';
@@ -16,11 +16,13 @@ export class TasksController {
   /**
    * 202 as soon as the task and its outbox messages are committed; the workflow runs afterwards. With an
    * `Idempotency-Key`, a retry (same requester, same key, same body) gets the first 202 again and creates
-   * nothing (header `idempotent-replay: true`); the same key with another body is a 409.
+   * nothing (header `idempotent-replay: true`); the same key with another body is a 409. A caller's token is
+   * claimed in the commit that stores the task, not in one of its own before it (401 token_replayed if already used).
    */
   @Post('handle_task')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('submit')
+  @ClaimTokenWithWrite()
   async handleTask(
     @Body() body: HandleTaskRequestDto,
     @Requester() requester: VerifiedRequester,

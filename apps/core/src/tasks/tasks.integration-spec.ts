@@ -3,7 +3,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { installInMemoryTracing } from '@pancha/trace-context';
 import type { INestApplication } from '@nestjs/common';
-import { BUCKET_WRITE_EVENTS_ROUTES, type BucketEntry, Decision, EXECUTOR_EXECUTE_BATCH_ROUTE, TaskStatus } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, type BucketEntry, Decision, EXECUTOR_EXECUTE_BATCH_ROUTE, RequesterId, TaskStatus } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
 import {
   bootService,
@@ -283,6 +283,21 @@ describe('with workflow execution enabled', () => {
       const second = await request(core.app.getHttpServer()).post('/handle_task').set('traceparent', traceparent).send({ input: 'hello again', user_id: 'u-2' }).expect(202);
       expect(second.body.trace_id).toMatch(TRACE_ID);
       expect(second.body.trace_id).not.toBe(callerTrace);
+    });
+
+    it('gives a task with a token on a trace that already has one a trace of its own: the first try claimed the token, the second does not claim it again', async () => {
+      const traceparent = `00-${'e'.repeat(32)}-${'b'.repeat(16)}-01`;
+      await request(core.app.getHttpServer()).post('/handle_task').set('traceparent', traceparent).send({ input: 'hello', user_id: 'u-2' }).expect(202);
+      const token = await keys.mint(RequesterId.Prana, 'core');
+      const second = await request(core.app.getHttpServer())
+        .post('/handle_task')
+        .set('traceparent', traceparent)
+        .set('authorization', `Bearer ${token}`)
+        .send({ input: 'hello with a token', user_id: 'u-2' });
+      expect(second.status).toBe(202);
+      expect(second.body.trace_id).not.toBe('e'.repeat(32));
+      const claims = (await core.dataSource.query('SELECT issuer FROM used_tokens WHERE jti = $1', [decodeJwt(token).jti])) as { issuer: string }[];
+      expect(claims).toEqual([{ issuer: 'prana' }]);
     });
 
     it('writes task_received and task_dispatched to Bucket with Core’s token, and shows them as the timeline', async () => {

@@ -15,7 +15,7 @@ import {
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
-import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf, WrittenTokens } from '@pancha/governance';
 import type { EnqueueInput } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
@@ -31,7 +31,7 @@ import {
   WORKFLOW_EXECUTE_TOPIC,
   type WorkflowDispatchMessage,
 } from './core-events';
-import { TaskAcceptWriter, TraceIdTaken } from './task-accept.writer';
+import { TaskAcceptWriter, TraceIdTaken, WriteTokenReplayed } from './task-accept.writer';
 import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
 import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
@@ -69,6 +69,7 @@ export class TasksService {
     private readonly config: CoreConfig,
     private readonly workflowRuns: WorkflowRunsService,
     private readonly accepted: TaskAcceptWriter,
+    private readonly written: WrittenTokens,
   ) {}
 
   /**
@@ -82,9 +83,18 @@ export class TasksService {
     // A retry of a finished request is answered before anything is decided again (an LLM agent costs money).
     const earlier = claim && (await this.firstAnswer(claim));
     if (earlier) return earlier;
+    // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token, and the guard refuses at once
+    // the tokens this process's writes claimed.
+    const token = writeTokenOf(requester);
     try {
-      return { reply: await this.decideAndStore(body, requester, claim), replayed: false };
+      const reply = await this.decideAndStore(body, token, requester, claim);
+      if (token) this.written.remember(token);
+      return { reply, replayed: false };
     } catch (error) {
+      if (error instanceof WriteTokenReplayed) {
+        this.written.remember(error.token);
+        throw tokenReplayed(error.token.jti, 'submit');
+      }
       // A concurrent request with the same key committed first: its answer is the answer.
       if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
       const first = await this.firstAnswer(claim);
@@ -103,7 +113,13 @@ export class TasksService {
     return { reply: row.response, replayed: true };
   }
 
-  private async decideAndStore(body: HandleTaskRequestDto, requester: VerifiedRequester, claim: IdempotencyClaim | undefined): Promise<HandleTaskAccepted> {
+  /** `token`: the request's write token, claimed by the commit that stores the task. */
+  private async decideAndStore(
+    body: HandleTaskRequestDto,
+    token: TokenUse | undefined,
+    requester: VerifiedRequester,
+    claim: IdempotencyClaim | undefined,
+  ): Promise<HandleTaskAccepted> {
     const decided = await this.agent.decide({
       input: body.input,
       input_type: body.input_type,
@@ -114,15 +130,17 @@ export class TasksService {
     const traceId = currentTraceId();
     if (traceId) {
       try {
-        return await this.store(body, decided, traceId, requester, claim);
+        return await this.store(body, decided, traceId, requester, token, claim);
       } catch (error) {
         if (!(error instanceof TraceIdTaken)) throw error;
         // The caller reused a trace for a second task. The trace id is the executor's idempotency key, so
-        // this task gets a trace of its own, linked to the caller's span so the two stay navigable.
+        // this task gets a trace of its own, linked to the caller's span so the two stay navigable. A token the
+        // first attempt's commit claimed is this request's already.
         this.logger.warn({ msg: 'trace already has a task; starting a new linked trace', trace_id: traceId });
+        if (error.tokenClaimed) token = undefined;
       }
     }
-    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester, claim));
+    return this.inNewTrace((newTraceId) => this.store(body, decided, newTraceId, requester, token, claim));
   }
 
   /**
@@ -170,6 +188,7 @@ export class TasksService {
     decided: AgentDecision,
     traceId: string,
     requester: VerifiedRequester,
+    token: TokenUse | undefined,
     claim?: IdempotencyClaim,
   ): Promise<HandleTaskAccepted> {
     const now = new Date();
@@ -249,13 +268,13 @@ export class TasksService {
     }
     if (!claim && !run) {
       // The common case: stored with the tasks of concurrent requests in one commit (group commit).
-      await this.accepted.store({ task, messages });
+      await this.accepted.store({ task, messages, token });
     } else {
       await this.dataSource.transaction(async (manager: EntityManager) => {
         // The key first: a concurrent request with the same key waits here until this transaction ends, then
         // finds the key taken and answers with this reply (or commits its own if this one rolled back).
         if (claim) await claimIdempotencyKey(manager, claim, reply);
-        if (!(await this.accepted.insert(manager, [{ task, messages }])).has(task.taskId)) throw new TraceIdTaken();
+        if (!(await this.accepted.insert(manager, [{ task, messages, token }])).has(task.taskId)) throw new TraceIdTaken();
         if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
       });
     }

@@ -1,6 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { TokenReplayStore, type TokenUse } from '@pancha/governance';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { GroupCommit, type GroupItemOutcome } from '../concurrency/group-commit';
 import { GenericPlanConnection } from '../database/generic-plan-connection';
 import { CreateUsedTokens1763650000000 } from './migrations/1763650000000-create-used-tokens';
@@ -12,6 +12,36 @@ const PURGE_EVERY_MS = 60_000;
 
 /** Claims per statement at most. */
 const MAX_GROUP = 200;
+
+/**
+ * `claimed_tokens AS (…)`: a CTE inserting the uses in $`param` (tokenUsesParam) into used_tokens, returning (issuer,
+ * jti) of those it claimed; a use whose jti is already there, committed or being inserted by another statement, is
+ * not returned (ON CONFLICT DO NOTHING waits for that statement and loses to it). For a writer that claims its
+ * requests' tokens in the statement of their write, so a claim commits with the write it allowed, and only then.
+ */
+export function tokenClaimCte(param: number): string {
+  return `claimed_tokens AS (
+    INSERT INTO used_tokens (issuer, jti, expires_at, binding)
+    SELECT u.issuer, u.jti, u.expires_at, u.binding FROM jsonb_to_recordset($${param}::jsonb) AS u(issuer text, jti text, expires_at timestamptz, binding text)
+    ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti
+  )`;
+}
+
+/** tokenClaimCte's parameter. */
+export function tokenUsesParam(uses: readonly TokenUse[]): string {
+  return JSON.stringify(uses.map((u) => ({ issuer: u.issuer, jti: u.jti, expires_at: u.expiresAt.toISOString(), binding: u.binding ?? null })));
+}
+
+/** Claims one use in the caller's transaction (it commits, or rolls back, with the transaction): false for a replay. */
+export async function claimTokenIn(manager: EntityManager, use: TokenUse): Promise<boolean> {
+  const claimed = (await manager.query(`WITH ${tokenClaimCte(1)} SELECT jti FROM claimed_tokens`, [tokenUsesParam([use])])) as unknown[];
+  return claimed.length === 1;
+}
+
+/** The key of a use in a set of claimed tokens: issuer and jti (a requester id holds no newline). */
+export function tokenKey(use: { issuer: string; jti: string }): string {
+  return `${use.issuer}\n${use.jti}`;
+}
 
 /**
  * The jti of every write token, in this service's own database (`used_tokens`), so every replica of the
@@ -51,18 +81,15 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
   private async claimAll(uses: readonly TokenUse[]): Promise<GroupItemOutcome<boolean>[]> {
     // One row per jti: a second use of a jti in the same group is a later use, decided below like any other.
     const first = new Map<string, number>();
-    uses.forEach((use, i) => first.has(idOf(use)) || first.set(idOf(use), i));
+    uses.forEach((use, i) => first.has(tokenKey(use)) || first.set(tokenKey(use), i));
     const rows = [...first.values()].map((i) => uses[i]);
-    const inserted = await this.connection.query<{ issuer: string; jti: string }>(
-      `INSERT INTO used_tokens (issuer, jti, expires_at, binding)
-       SELECT u.issuer, u.jti, u.expires_at, u.binding FROM jsonb_to_recordset($1::jsonb) AS u(issuer text, jti text, expires_at timestamptz, binding text)
-       ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti`,
-      [JSON.stringify(rows.map((u) => ({ issuer: u.issuer, jti: u.jti, expires_at: u.expiresAt.toISOString(), binding: u.binding ?? null })))],
-    );
-    const won = new Set(inserted.map((row) => idOf(row)));
+    const inserted = await this.connection.query<{ issuer: string; jti: string }>(`WITH ${tokenClaimCte(1)} SELECT issuer, jti FROM claimed_tokens`, [
+      tokenUsesParam(rows),
+    ]);
+    const won = new Set(inserted.map((row) => tokenKey(row)));
     const outcomes: GroupItemOutcome<boolean>[] = [];
     for (const [i, use] of uses.entries()) {
-      if (first.get(idOf(use)) === i && won.has(idOf(use))) outcomes.push({ ok: true, result: true });
+      if (first.get(tokenKey(use)) === i && won.has(tokenKey(use))) outcomes.push({ ok: true, result: true });
       else outcomes.push({ ok: true, result: use.binding !== undefined && (await this.sameBinding(use)) });
     }
     return outcomes;
@@ -91,6 +118,3 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
   }
 }
 
-function idOf(use: { issuer: string; jti: string }): string {
-  return JSON.stringify([use.issuer, use.jti]);
-}
