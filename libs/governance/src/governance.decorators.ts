@@ -27,9 +27,10 @@ export const RequireCredential = (): MethodDecorator & ClassDecorator => SetMeta
 /**
  * The handler claims its write token itself, in the statement or transaction of the write it makes (writeTokenOf
  * gives the use to claim, tokenReplayed the answer when the claim loses), instead of the guard claiming it in a commit
- * of its own before the handler runs: one commit per write instead of two. The token is used by the write it made: a
- * request that writes nothing (refused by validation, answered from an earlier Idempotency-Key answer) leaves it
- * unused. The handler tells WrittenTokens what it claimed; the guard refuses those at once.
+ * of its own before the handler runs: one commit per write instead of two. The guard only takes the token in this
+ * process (TakenTokens): a second use on the same replica is refused before the handler. In the shared database the
+ * token is used by the write it made: a request refused before its write leaves it unused there, so another replica
+ * would let it write once.
  */
 export const ClaimTokenWithWrite = (): MethodDecorator => SetMetadata(TOKEN_CLAIMED_BY_WRITE_KEY, true);
 

@@ -8,7 +8,7 @@ import { KeyStore, loadKeyStore } from './key-store';
 import { PolicyService } from './policy.service';
 import { ServiceAuthGuard } from './service-auth.guard';
 import { TokenIssuer } from './token-issuer.service';
-import { InMemoryTokenReplayStore, TokenReplayStore, WrittenTokens } from './token-replay.store';
+import { InMemoryTokenReplayStore, TokenReplayStore, TakenTokens } from './token-replay.store';
 import { TokenVerifier } from './token-verifier.service';
 import { UserTokenVerifier } from './user-token-verifier';
 
@@ -71,11 +71,11 @@ export class GovernanceModule {
           inject: [PolicyService],
         },
         ...optional,
-        { provide: WrittenTokens, useFactory: () => new WrittenTokens() },
+        { provide: TakenTokens, useFactory: () => new TakenTokens() },
         ServiceAuthGuard,
         { provide: APP_GUARD, useExisting: ServiceAuthGuard },
       ],
-      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, TokenReplayStore, WrittenTokens, UserTokenVerifier, ServiceAuthGuard, ...(options.authFailureLimiter ? [AuthFailureLimiter] : [])],
+      exports: [GovernanceConfig, KeyStore, PolicyService, TokenIssuer, TokenVerifier, TokenReplayStore, TakenTokens, UserTokenVerifier, ServiceAuthGuard, ...(options.authFailureLimiter ? [AuthFailureLimiter] : [])],
     };
   }
 }

@@ -7,7 +7,7 @@ import { GovernanceConfig } from './governance.config';
 import { forbidden, tokenReplayed, tooManyAuthFailures, unauthenticated } from './governance.exception';
 import { PolicyService, type Operation, type PolicySubject } from './policy.service';
 import { attachRequester, authorizationHeader } from './requester-context';
-import { TokenReplayStore, WrittenTokens } from './token-replay.store';
+import { TokenReplayStore, TakenTokens } from './token-replay.store';
 import { TokenVerificationError, TokenVerifier } from './token-verifier.service';
 import { UserTokenVerifier } from './user-token-verifier';
 import { type VerifiedRequester, writeTokenOf } from './verified-requester';
@@ -41,7 +41,7 @@ export class ServiceAuthGuard implements CanActivate {
     private readonly verifier: TokenVerifier,
     private readonly policy: PolicyService,
     private readonly replay: TokenReplayStore,
-    private readonly written: WrittenTokens,
+    private readonly taken: TakenTokens,
     @Optional() private readonly failures?: AuthFailureLimiter,
     @Optional() private readonly people?: UserTokenVerifier,
   ) {}
@@ -104,14 +104,14 @@ export class ServiceAuthGuard implements CanActivate {
    * A write's token is single-use: its jti is claimed in this service's own database (shared by every
    * replica) before the handler runs, and a second claim is refused. Message consumers claim theirs with the
    * message's stream sequence as binding, so redeliveries of one message pass; HTTP has no such binding. A
-   * @ClaimTokenWithWrite() handler claims the token with its write; here it is only checked against the tokens such
-   * handlers of this process have already claimed (WrittenTokens).
+   * @ClaimTokenWithWrite() handler claims the token with its write; here it is only taken in this process
+   * (TakenTokens), so a second use on this replica is refused before any handler work, and counts as a failure.
    */
   private async refuseReplay(ctx: ExecutionContext, requester: VerifiedRequester, operation: Operation): Promise<void> {
     const use = writeTokenOf(requester);
     if (!isReplayProtected(operation) || use === undefined || ctx.getType() !== 'http') return;
     const claimedByWrite = this.reflector.get<boolean | undefined>(TOKEN_CLAIMED_BY_WRITE_KEY, ctx.getHandler()) === true;
-    if (claimedByWrite ? this.written.has(use) : !(await this.replay.claim(use))) throw tokenReplayed(use.jti, operation);
+    if (claimedByWrite ? !this.taken.take(use) : !(await this.replay.claim(use))) throw tokenReplayed(use.jti, operation);
   }
 
   /** A 401 counts against the client's failed-authentication budget; over it, the answer is 429 instead. */

@@ -3,14 +3,15 @@
 import { Controller, Get, Post, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { RequesterId } from '@pancha/contracts';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { AuthFailureLimiter } from './auth-failure-limiter';
-import { ClaimTokenWithWrite, RequireCredential, RequireOperation, Requester } from './governance.decorators';
+import { ClaimTokenWithWrite, RequireCredential, RequireOperation } from './governance.decorators';
 import { GovernanceModule } from './governance.module';
 import { generatePairs, keyStoreFor, repoPolicy } from './governance.test-helpers';
 import { TokenIssuer } from './token-issuer.service';
-import { InMemoryTokenReplayStore, WrittenTokens } from './token-replay.store';
-import { type VerifiedRequester, writeTokenOf } from './verified-requester';
+import { InMemoryTokenReplayStore, TakenTokens } from './token-replay.store';
 
 @Controller()
 class BucketLikeController {
@@ -29,25 +30,13 @@ class BucketLikeController {
   }
 }
 
-/** Handlers that claim their token with their write, as Core's POST /handle_task does. */
+/** Handlers that claim their token with their write, as Core's POST /handle_task does (here: they claim nothing). */
 @Controller()
 class ClaimsWithWriteController {
-  constructor(private readonly written: WrittenTokens) {}
-
   @RequireOperation('submit')
   @ClaimTokenWithWrite()
   @Post('writes')
-  write(@Requester() requester: VerifiedRequester): { ok: true } {
-    const use = writeTokenOf(requester);
-    if (use) this.written.remember(use);
-    return { ok: true };
-  }
-
-  /** Refused after the guard (as by validation): writes nothing, so its token stays unused. */
-  @RequireOperation('submit')
-  @ClaimTokenWithWrite()
-  @Post('refuses')
-  refuse(): { ok: true } {
+  write(): { ok: true } {
     return { ok: true };
   }
 
@@ -155,21 +144,30 @@ describe('@ClaimTokenWithWrite()', () => {
   const prana = new TokenIssuer(keyStoreFor(RequesterId.Prana, pairs));
   const post = (path: string, auth: string) => request(app.getHttpServer()).post(path).set('Authorization', auth);
 
-  it('leaves the claim to the handler: a token its handler did not claim is not used', async () => {
-    const auth = `Bearer ${await prana.issue('core')}`;
-    await post('/refuses', auth).expect(201);
-    await post('/refuses', auth).expect(201);
-    // The guard's own claim (another handler) finds it unused too, and takes it.
-    await post('/guarded', auth).expect(201);
-    await post('/guarded', auth).expect(401);
-  });
-
-  it('refuses with 401 token_replayed, before the handler, a token a handler of this process claimed', async () => {
+  it('leaves the shared claim to the handler, and refuses a second use on this process before the handler', async () => {
     const auth = `Bearer ${await prana.issue('core')}`;
     await post('/writes', auth).expect(201);
     const replay = await post('/writes', auth).expect(401);
     expect(replay.body).toMatchObject({ code: 'token_replayed', message: expect.stringMatching(/already used; every submit needs a fresh token/) });
-    await post('/refuses', auth).expect(401);
+    // The shared store (the guard's own claim, for another handler) never saw it: the handler's write would claim it.
+    await post('/guarded', auth).expect(201);
+    await post('/guarded', auth).expect(401);
+  });
+
+  it('lets exactly one of many concurrent uses of one token reach the handler', async () => {
+    const auth = `Bearer ${await prana.issue('core')}`;
+    // A listening server: supertest on an unbound one opens a server per request, which resets some of 8 at once.
+    const server = app.getHttpServer() as Server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => fetch(`http://127.0.0.1:${port}/writes`, { method: 'POST', headers: { authorization: auth } })),
+      );
+      expect(answers.map((r) => r.status).sort()).toEqual([201, ...Array(7).fill(401)]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
@@ -190,21 +188,26 @@ describe('InMemoryTokenReplayStore', () => {
   });
 });
 
-describe('WrittenTokens', () => {
-  it('knows a remembered token until it expires, and sweeps expired ones behind a live one later', () => {
+describe('TakenTokens', () => {
+  it('takes a token once until it expires, and sweeps expired ones in the order taken', () => {
     let now = 1_000_000;
-    const written = new WrittenTokens(() => now);
-    const short = { issuer: 'prana', jti: 'short', expiresAt: new Date(now + 10_000) };
-    const long = { issuer: 'prana', jti: 'long', expiresAt: new Date(now + 120_000) };
-    written.remember(long);
-    written.remember(short);
-    expect(written.has(short)).toBe(true);
-    expect(written.has({ ...short, issuer: 'bhiv_core' })).toBe(false);
+    const taken = new TakenTokens(() => now);
+    const use = (jti: string, ttl: number) => ({ issuer: 'prana', jti, expiresAt: new Date(now + ttl) });
+    const short = use('short', 10_000);
+    const long = use('long', 120_000);
+    expect(taken.take(short)).toBe(true);
+    expect(taken.take(short)).toBe(false);
+    expect(taken.take({ ...short, issuer: 'bhiv_core' })).toBe(true);
+    expect(taken.take(long)).toBe(true);
+    expect(taken.size).toBe(3);
     now += 11_000;
-    expect(written.has(short)).toBe(false);
-    expect(written.has(long)).toBe(true);
+    // Expired: may be taken again (a token refused anyway by then), and the two taken before `long` are swept.
+    expect(taken.take(short)).toBe(true);
+    expect(taken.size).toBe(2);
+    expect(taken.take(long)).toBe(false);
     now += 110_000;
-    expect(written.has(long)).toBe(false);
+    expect(taken.take(use('later', 10_000))).toBe(true);
+    expect(taken.size).toBe(1);
   });
 });
 

@@ -50,6 +50,10 @@ class RememberedUses {
     return entry && entry.expiresAt > now ? entry : undefined;
   }
 
+  get size(): number {
+    return this.uses.size;
+  }
+
   remember(use: TokenUse): void {
     const key = keyOf(use);
     this.uses.delete(key);
@@ -84,22 +88,26 @@ export class InMemoryTokenReplayStore extends TokenReplayStore {
 }
 
 /**
- * The write tokens this process's @ClaimTokenWithWrite() handlers have claimed (or found claimed): the guard refuses
- * them before the handler runs, so a replay to the same replica costs no work. Only a cache of the shared claims: a
- * token it has not seen is claimed, or refused, by the write.
+ * The write tokens this process's guard let through to @ClaimTokenWithWrite() handlers, until they expire: taken at
+ * once (check and add in one step), so a second use of a token on this replica is refused before its handler runs,
+ * however close behind the first. The shared claim is the handler's, with its write; this is the fast path in front.
  */
-export class WrittenTokens {
+export class TakenTokens {
   private readonly uses: RememberedUses;
 
   constructor(now: () => number = Date.now) {
     this.uses = new RememberedUses(now);
   }
 
-  has(use: TokenUse): boolean {
-    return this.uses.first(use) !== undefined;
+  /** False when this process has already taken the token. */
+  take(use: TokenUse): boolean {
+    if (this.uses.first(use)) return false;
+    this.uses.remember(use);
+    return true;
   }
 
-  remember(use: TokenUse): void {
-    this.uses.remember(use);
+  /** Tokens held, expired ones not yet swept included. */
+  get size(): number {
+    return this.uses.size;
   }
 }

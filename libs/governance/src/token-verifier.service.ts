@@ -67,6 +67,8 @@ export class TokenVerifier {
     }
     if (iat > this.now() / 1000 + CLOCK_TOLERANCE_SECONDS) throw new TokenVerificationError('token issued in the future');
     if (typeof jti !== 'string' || jti === '') throw new TokenVerificationError('token has no jti');
+    // Stored as used_tokens.jti (varchar(255)), in the statement of a write that may carry other requests' rows too.
+    if (!STORABLE_JTI.test(jti)) throw new TokenVerificationError('token jti must be at most 255 visible ASCII characters');
 
     const claim = payload.products;
     if (claim !== undefined && (!Array.isArray(claim) || claim.some((p) => typeof p !== 'string'))) {
@@ -82,6 +84,8 @@ export class TokenVerifier {
     };
   }
 }
+
+const STORABLE_JTI = /^[\x21-\x7e]{1,255}$/;
 
 function describeJoseError(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'token expired';

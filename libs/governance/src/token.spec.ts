@@ -130,6 +130,15 @@ describe('TokenVerifier', () => {
     expect(await rejection(await craft({ exp: undefined }))).toMatch(/exp/);
   });
 
+  it.each([
+    ['256 characters', 'j'.repeat(256)],
+    ['a NUL', 'a\u0000b'],
+    ['a lone surrogate', 'a\ud800b'],
+    ['a space', 'a b'],
+  ])('rejects a jti of %s: it could not be stored with the write it allows', async (_what, jti) => {
+    expect(await rejection(await craft({ jti }))).toBe('token jti must be at most 255 visible ASCII characters');
+  });
+
   it('rejects garbage', async () => {
     expect(await rejection('not.a.jwt')).toBe('malformed token');
   });

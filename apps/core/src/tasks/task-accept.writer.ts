@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { TokenUse } from '@pancha/governance';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GenericPlanConnection, claimTokenIn, GroupCommit, type GroupItemOutcome, tokenClaimCte, tokenKey, tokenUsesParam, toStorableJson } from '@pancha/service-kit';
+import { GenericPlanConnection, claimTokenIn, GroupCommit, type GroupItemOutcome, tokenClaimCte, tokenKey, tokenUsesParam, toStorableJson, UsedTokensPurge } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { TaskEntity } from './task.entity';
 
@@ -45,6 +45,8 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   private readonly logger = new Logger(TaskAcceptWriter.name);
   /** The group's statement is planned once per connection: its parameters are JSON the planner cannot look into. */
   private readonly connection: GenericPlanConnection;
+  /** This writer's claims are the service's used_tokens rows too: it purges the expired ones as the guard's store does. */
+  private readonly purge: UsedTokensPurge;
   private readonly group = new GroupCommit<AcceptedTask, void>((tasks) => this.commit(tasks), {
     maxBatch: MAX_GROUP,
     onIsolate: (size, error) => this.logger.warn({ msg: 'task accept group failed; storing its tasks one by one', size, error: (error as Error).message }),
@@ -55,6 +57,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     private readonly outbox: OutboxService,
   ) {
     this.connection = new GenericPlanConnection(dataSource);
+    this.purge = new UsedTokensPurge(dataSource);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -67,6 +70,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   }
 
   store(accepted: AcceptedTask): Promise<void> {
+    if (accepted.token) this.purge.ifDue();
     return this.group.submit(accepted);
   }
 
@@ -78,7 +82,11 @@ export class TaskAcceptWriter implements OnModuleDestroy {
    * transaction.
    */
   async insert(manager: EntityManager, accepted: readonly AcceptedTask[]): Promise<Set<string>> {
-    for (const { token } of accepted) if (token && !(await claimTokenIn(manager, token))) throw new WriteTokenReplayed(token);
+    for (const { token } of accepted) {
+      if (!token) continue;
+      this.purge.ifDue();
+      if (!(await claimTokenIn(manager, token))) throw new WriteTokenReplayed(token);
+    }
     const inserted = (await manager.query(INSERT_TASKS_SQL, [taskRowsJson(accepted)])) as { task_id: string }[];
     const stored = new Set(inserted.map((row) => row.task_id));
     await this.outbox.enqueueAll(

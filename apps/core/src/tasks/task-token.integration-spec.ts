@@ -16,6 +16,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { DecisionAgent } from '../agent/decision-agent';
 import { StandInServer } from '../testing/stand-in-server';
 import { TaskAcceptWriter, WriteTokenReplayed } from './task-accept.writer';
 import { TaskEntity } from './task.entity';
@@ -89,19 +90,27 @@ describe('core: the write token of POST /handle_task', () => {
   it('refuses the token a second time with 401 token_replayed, on the replica that took it and on another, storing one task', async () => {
     const token = await prana();
     await submit(a, 'create a task to rotate the keys', token).expect(202);
+    const decisions = [a, b].map((app) => jest.spyOn(app.get(DecisionAgent), 'decide'));
     for (const app of [a, b]) {
       const replay = await submit(app, 'create a task to rotate the keys', token);
       expect(replay.status).toBe(401);
       expect(replay.body).toMatchObject({ code: 'token_replayed', message: `token ${decodeJwt(token).jti} was already used; every submit needs a fresh token` });
     }
     expect(await tasksFrom('create a task to rotate the keys')).toBe(1);
+    // The replica that took the token refuses it in its guard, before any decision; the other, at its write's claim.
+    expect(decisions.map((spy) => spy.mock.calls.length)).toEqual([0, 1]);
+    for (const spy of decisions) spy.mockRestore();
   });
 
   it('lets exactly one of many concurrent uses of one token through, across replicas', async () => {
     const token = await prana();
     const input = 'create a task to race the token';
+    const decisions = [a, b].map((app) => jest.spyOn(app.get(DecisionAgent), 'decide'));
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(i % 2 ? a : b, input, token)));
     expect(answers.map((r) => r.status).sort()).toEqual([202, ...Array(9).fill(401)]);
+    // Each replica's guard let the token through once: at most one decision per replica, however many arrive at once.
+    expect(decisions.map((spy) => spy.mock.calls.length)).toEqual([1, 1]);
+    for (const spy of decisions) spy.mockRestore();
     expect(await tasksFrom(input)).toBe(1);
   });
 
@@ -157,7 +166,7 @@ describe('core: the write token of POST /handle_task', () => {
     expect(n).toBe(1);
   });
 
-  it('leaves unused the token of a request that wrote nothing (422): it may then write once', async () => {
+  it('leaves unused in the database the token of a request that wrote nothing (422): another replica lets it write once', async () => {
     const token = await prana();
     await request(a.getHttpServer()).post('/handle_task').set('authorization', `Bearer ${token}`).send({ user_id: 'u-token' }).expect(422);
     expect(await claimOf(token)).toEqual([]);

@@ -15,7 +15,7 @@ import {
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
-import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf, WrittenTokens } from '@pancha/governance';
+import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf } from '@pancha/governance';
 import type { EnqueueInput } from '@pancha/outbox';
 import { DomainException } from '@pancha/service-kit';
 import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
@@ -69,7 +69,6 @@ export class TasksService {
     private readonly config: CoreConfig,
     private readonly workflowRuns: WorkflowRunsService,
     private readonly accepted: TaskAcceptWriter,
-    private readonly written: WrittenTokens,
   ) {}
 
   /**
@@ -83,18 +82,11 @@ export class TasksService {
     // A retry of a finished request is answered before anything is decided again (an LLM agent costs money).
     const earlier = claim && (await this.firstAnswer(claim));
     if (earlier) return earlier;
-    // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token, and the guard refuses at once
-    // the tokens this process's writes claimed.
-    const token = writeTokenOf(requester);
     try {
-      const reply = await this.decideAndStore(body, token, requester, claim);
-      if (token) this.written.remember(token);
-      return { reply, replayed: false };
+      // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
+      return { reply: await this.decideAndStore(body, writeTokenOf(requester), requester, claim), replayed: false };
     } catch (error) {
-      if (error instanceof WriteTokenReplayed) {
-        this.written.remember(error.token);
-        throw tokenReplayed(error.token.jti, 'submit');
-      }
+      if (error instanceof WriteTokenReplayed) throw tokenReplayed(error.token.jti, 'submit');
       // A concurrent request with the same key committed first: its answer is the answer.
       if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
       const first = await this.firstAnswer(claim);

@@ -16,13 +16,15 @@ const MAX_GROUP = 200;
 /**
  * `claimed_tokens AS (…)`: a CTE inserting the uses in $`param` (tokenUsesParam) into used_tokens, returning (issuer,
  * jti) of those it claimed; a use whose jti is already there, committed or being inserted by another statement, is
- * not returned (ON CONFLICT DO NOTHING waits for that statement and loses to it). For a writer that claims its
+ * not returned (ON CONFLICT DO NOTHING waits for that statement and loses to it). Inserted in (issuer, jti) order, so
+ * two statements claiming some of the same tokens wait on each other in one direction only. For a writer that claims its
  * requests' tokens in the statement of their write, so a claim commits with the write it allowed, and only then.
  */
 export function tokenClaimCte(param: number): string {
   return `claimed_tokens AS (
     INSERT INTO used_tokens (issuer, jti, expires_at, binding)
     SELECT u.issuer, u.jti, u.expires_at, u.binding FROM jsonb_to_recordset($${param}::jsonb) AS u(issuer text, jti text, expires_at timestamptz, binding text)
+    ORDER BY u.issuer, u.jti
     ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti
   )`;
 }
@@ -44,6 +46,32 @@ export function tokenKey(use: { issuer: string; jti: string }): string {
 }
 
 /**
+ * Deletes the used_tokens rows of expired tokens, at most once a minute, when a claim tells it one happened: no timer,
+ * no idle database traffic. For every writer of claims (PgTokenReplayStore, and a writer that claims with its write).
+ */
+export class UsedTokensPurge {
+  private readonly logger = new Logger(UsedTokensPurge.name);
+  private purgedAt: number;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.purgedAt = now();
+  }
+
+  ifDue(): void {
+    const now = this.now();
+    if (now - this.purgedAt < PURGE_EVERY_MS) return;
+    this.purgedAt = now;
+    this.dataSource.query('DELETE FROM used_tokens WHERE expires_at < now()').catch((error: unknown) => {
+      // Only housekeeping: the rows are retried a minute later.
+      this.logger.warn(`could not purge expired used_tokens: ${(error as Error).message}`);
+    });
+  }
+}
+
+/**
  * The jti of every write token, in this service's own database (`used_tokens`), so every replica of the
  * service refuses a token any of them has seen. Claims are group-committed: those that arrive while a claim
  * statement runs share the next one, an `INSERT … ON CONFLICT DO NOTHING` of all their rows (one statement, so
@@ -54,7 +82,7 @@ export function tokenKey(use: { issuer: string; jti: string }): string {
 export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDestroy {
   private readonly logger = new Logger(PgTokenReplayStore.name);
   private readonly connection: GenericPlanConnection;
-  private purgedAt = Date.now();
+  private readonly purge: UsedTokensPurge;
   private readonly group = new GroupCommit<TokenUse, boolean>((uses) => this.claimAll(uses), {
     maxBatch: MAX_GROUP,
     onIsolate: (size, error) => this.logger.warn({ msg: 'token claims failed together; claiming them one by one', size, error: (error as Error).message }),
@@ -62,10 +90,11 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
     super();
     this.connection = new GenericPlanConnection(dataSource);
+    this.purge = new UsedTokensPurge(dataSource, now);
   }
 
   /** Gives the claims' connection back to the pool (before the data source closes). */
@@ -74,7 +103,7 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
   }
 
   claim(use: TokenUse): Promise<boolean> {
-    this.purgeIfDue();
+    this.purge.ifDue();
     return this.group.submit(use);
   }
 
@@ -106,15 +135,4 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
     )) as unknown[];
     return rows.length > 0;
   }
-
-  private purgeIfDue(): void {
-    const now = this.now();
-    if (now - this.purgedAt < PURGE_EVERY_MS) return;
-    this.purgedAt = now;
-    this.dataSource.query('DELETE FROM used_tokens WHERE expires_at < now()').catch((error: unknown) => {
-      // Only housekeeping: the rows are retried a minute later.
-      this.logger.warn(`could not purge expired used_tokens: ${(error as Error).message}`);
-    });
-  }
 }
-
