@@ -108,11 +108,15 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     for (const a of accepted) if (a.token && !firstUse.has(tokenKey(a.token))) firstUse.set(tokenKey(a.token), a);
     const writing = accepted.filter((a) => !a.token || firstUse.get(tokenKey(a.token)) === a);
     const messages = writing.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
-    const outbox = this.outbox.inStatement(messages, 3, 'SELECT task_id::text FROM stored');
+    const tokens = writing.flatMap((a) => (a.token ? [a.token] : []));
+    // A group of anonymous requests has nothing to claim: its statement is the one without the claim.
+    const outbox = this.outbox.inStatement(messages, tokens.length ? 3 : 2, 'SELECT task_id::text FROM stored');
     const rows = await this.connection.query<{ task_id: string | null; issuer: string | null; jti: string | null }>(
-      `WITH ${tokenClaimCte(2)}, stored AS (${insertTasksSql(CLAIMED_OR_TOKENLESS)}), ${outbox.ctes}
-       SELECT task_id::text, NULL AS issuer, NULL AS jti FROM stored UNION ALL SELECT NULL, issuer, jti FROM claimed_tokens`,
-      [taskRowsJson(writing), tokenUsesParam(writing.flatMap((a) => (a.token ? [a.token] : []))), ...outbox.params],
+      tokens.length
+        ? `WITH ${tokenClaimCte(2)}, stored AS (${insertTasksSql(CLAIMED_OR_TOKENLESS)}), ${outbox.ctes}
+           SELECT task_id::text, NULL AS issuer, NULL AS jti FROM stored UNION ALL SELECT NULL, issuer, jti FROM claimed_tokens`
+        : `WITH stored AS (${INSERT_TASKS_SQL}), ${outbox.ctes} SELECT task_id::text, NULL AS issuer, NULL AS jti FROM stored`,
+      [taskRowsJson(writing), ...(tokens.length ? [tokenUsesParam(tokens)] : []), ...outbox.params],
     );
     outbox.committed();
     const stored = new Set(rows.flatMap((row) => (row.task_id ? [row.task_id] : [])));
