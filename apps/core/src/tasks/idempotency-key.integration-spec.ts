@@ -1,39 +1,27 @@
 // A client that retries POST /handle_task after a connection reset must not create the task (and send its
 // email) twice: with an Idempotency-Key, the same key and body get the first answer, another body a 409.
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
+import type { DataSource } from 'typeorm';
+import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
 import { StandInServer } from '../testing/stand-in-server';
 
 jest.setTimeout(60_000);
 
 describe('core: POST /handle_task with an Idempotency-Key', () => {
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-idem-keys-'));
   // The executor stays unreachable for good: dispatch rows stay in the outbox, where they can be counted.
   const executor = new StandInServer(() => ({ status: 503, body: {} }));
   const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
-  let db: TestDatabase;
-  let app: INestApplication;
+  let core: CoreTestApp;
   let dataSource: DataSource;
 
   const submit = (body: object, key?: string, token?: string) => {
-    let req = request(app.getHttpServer()).post('/handle_task');
+    let req = request(core.app.getHttpServer()).post('/handle_task');
     if (key !== undefined) req = req.set('idempotency-key', key);
     if (token) req = req.set('authorization', `Bearer ${token}`);
     return req.send(body);
   };
-  const prana = () => new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env)).tokenFor('core');
+  const prana = () => core.pranaToken();
   /** Tasks (and their outbox messages) created from this input. */
   async function stored(input: string): Promise<{ tasks: number; dispatches: number; keys: number }> {
     const [row] = await dataSource.query(
@@ -47,31 +35,11 @@ describe('core: POST /handle_task with an Idempotency-Key', () => {
   }
 
   beforeAll(async () => {
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_idem');
-    const config = validateEnv(CoreConfig, {
-      ...process.env,
-      DATABASE_URL: db.url,
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      NATS_URL: '',
-    });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
-    dataSource = app.get(DataSource);
+    core = await startCoreTestApp({ name: 'core_idem', executor, bucket });
+    dataSource = core.dataSource;
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await Promise.all([executor.close(), bucket.close()]);
-    await db?.drop();
-    rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => core?.close());
 
   it('a retry with the same key and body gets the first 202 and creates nothing (one task, one email dispatch)', async () => {
     const key = randomUUID();

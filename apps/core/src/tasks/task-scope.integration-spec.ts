@@ -1,19 +1,10 @@
 // GET /tasks/:task_id shows a caller only what it may see: a task of a product only to callers whose products
 // name it (an anonymous caller or a reader narrowed to product A gets 404 for a product-B task), and in the
 // timeline only entries written by the requester that owns their Bucket channel (no spoofed history).
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { type BucketEntry, REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { type BucketEntry } from '@pancha/contracts';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
+import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
 import { StandInServer } from '../testing/stand-in-server';
 
 jest.setTimeout(60_000);
@@ -50,53 +41,31 @@ function entriesFor(traceId: string): BucketEntry[] {
 }
 
 describe('core: what GET /tasks/:task_id shows to whom', () => {
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-scope-keys-'));
   const executor = new StandInServer(() => ({ status: 503, body: {} }));
   const bucket = new StandInServer((req) =>
     req.method === 'GET' && req.path === '/core/events'
       ? { status: 200, body: { events: entriesFor(req.query.get('trace_id') ?? ''), next_after_seq: null } }
       : { status: 201, body: { success: true } },
   );
-  let db: TestDatabase;
-  let app: INestApplication;
+  let core: CoreTestApp;
   const tasks: Record<'alpha' | 'beta' | 'none', string> = { alpha: '', beta: '', none: '' };
 
   /** PRANA's token for Core, optionally narrowed to products; one per request. */
-  const prana = (products?: string[]) => new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env)).issue('core', products ? { products } : {});
+  const prana = (products?: string[]) => core.pranaToken(products ? { products } : {});
   const view = async (taskId: string, token?: Promise<string>) => {
-    const req = request(app.getHttpServer()).get(`/tasks/${taskId}`);
+    const req = request(core.app.getHttpServer()).get(`/tasks/${taskId}`);
     return token ? req.set('authorization', `Bearer ${await token}`) : req;
   };
 
   beforeAll(async () => {
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_scope');
-    const config = validateEnv(CoreConfig, {
-      ...process.env,
-      DATABASE_URL: db.url,
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      NATS_URL: '',
-    });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
+    core = await startCoreTestApp({ name: 'core_scope', executor, bucket });
     for (const product of ['alpha', 'beta', undefined] as const) {
-      const res = await request(app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-1', product }).expect(202);
+      const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-1', product }).expect(202);
       tasks[product ?? 'none'] = res.body.task_id;
     }
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await Promise.all([executor.close(), bucket.close()]);
-    await db?.drop();
-    rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => core?.close());
 
   it('an anonymous caller sees a task of no product, and gets 404 for a product\'s task', async () => {
     expect((await view(tasks.none)).status).toBe(200);

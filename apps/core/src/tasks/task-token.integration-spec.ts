@@ -2,21 +2,13 @@
 // in a commit of its own before it: a token still writes once, on any replica, and the claim commits only with the
 // task it allowed.
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, holdTable, poll, type TestDatabase } from '@pancha/testing';
+import { holdTable, poll } from '@pancha/testing';
 import { decodeJwt } from 'jose';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
+import type { DataSource } from 'typeorm';
 import { DecisionAgent } from '../agent/decision-agent';
+import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
 import { StandInServer } from '../testing/stand-in-server';
 import { TaskAcceptWriter, WriteTokenReplayed } from './task-accept.writer';
 import { TaskEntity } from './task.entity';
@@ -24,17 +16,16 @@ import { TaskEntity } from './task.entity';
 jest.setTimeout(60_000);
 
 describe('core: the write token of POST /handle_task', () => {
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'core-token-keys-'));
   // The executor stays unreachable: dispatches stay in the outbox, where they can be counted.
   const executor = new StandInServer(() => ({ status: 503, body: {} }));
   const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
-  let db: TestDatabase;
+  let core: CoreTestApp;
   /** Two replicas of Core on one database, as two pods behind a load balancer. */
   let a: INestApplication;
   let b: INestApplication;
   let dataSource: DataSource;
 
-  const prana = () => new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env)).tokenFor('core');
+  const prana = () => core.pranaToken();
   const submit = (app: INestApplication, input: string, token?: string, extra: Record<string, string> = {}) => {
     let req = request(app.getHttpServer()).post('/handle_task');
     if (token) req = req.set('authorization', `Bearer ${token}`);
@@ -46,39 +37,13 @@ describe('core: the write token of POST /handle_task', () => {
   const claimOf = async (token: string): Promise<{ issuer: string; tx: string }[]> =>
     (await dataSource.query('SELECT issuer, xmin::text AS tx FROM used_tokens WHERE jti = $1', [decodeJwt(token).jti])) as { issuer: string; tx: string }[];
 
-  async function replica(config: CoreConfig): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-    const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
-    return app;
-  }
-
   beforeAll(async () => {
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_token');
-    const config = validateEnv(CoreConfig, {
-      ...process.env,
-      DATABASE_URL: db.url,
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      NATS_URL: '',
-    });
-    a = await replica(config);
-    b = await replica(config);
-    dataSource = a.get(DataSource);
+    core = await startCoreTestApp({ name: 'core_token', executor, bucket, replicas: 2 });
+    [a, b] = core.replicas;
+    dataSource = core.dataSource;
   });
 
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await Promise.all([executor.close(), bucket.close()]);
-    await db?.drop();
-    rmSync(keysDir, { recursive: true, force: true });
-  });
+  afterAll(() => core?.close());
 
   it('commits the claim with the task: one transaction holds the task and its token', async () => {
     const token = await prana();

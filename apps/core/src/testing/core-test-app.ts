@@ -1,0 +1,71 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
+import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
+import { configureApp, validateEnv } from '@pancha/service-kit';
+import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../app.module';
+import { CoreConfig } from '../config/env.validation';
+import type { StandInServer } from './stand-in-server';
+
+/** Core as its HTTP specs run it: a fresh database, key pairs for every requester, and stand-ins for its peers. */
+export interface CoreTestApp {
+  /** The first replica. */
+  app: INestApplication;
+  /** Every replica, on the one database (as pods behind a load balancer). */
+  replicas: INestApplication[];
+  dataSource: DataSource;
+  db: TestDatabase;
+  /** A fresh PRANA service token for Core (one per request: writes refuse a used one). */
+  pranaToken(claims?: { products?: string[] }): Promise<string>;
+  /** Closes the replicas and the stand-ins, drops the database, removes the keys. */
+  close(): Promise<void>;
+}
+
+export async function startCoreTestApp(options: {
+  /** Names the database and the keys directory. */
+  name: string;
+  executor: StandInServer;
+  bucket: StandInServer;
+  replicas?: number;
+}): Promise<CoreTestApp> {
+  const keysDir = mkdtempSync(path.join(tmpdir(), `${options.name}-keys-`));
+  ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
+  process.env.PANCHA_KEYS_DIR = keysDir;
+  await Promise.all([options.executor.start(), options.bucket.start()]);
+  const db = await createTestDatabase(options.name);
+  const config = validateEnv(CoreConfig, {
+    ...process.env,
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'silent',
+    WORKFLOW_EXECUTOR_URL: options.executor.url,
+    BUCKET_URL: options.bucket.url,
+    NATS_URL: '',
+  });
+  const replicas: INestApplication[] = [];
+  for (let i = 0; i < (options.replicas ?? 1); i++) {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+    const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    configureApp(app);
+    await app.init();
+    replicas.push(app);
+  }
+  const issuer = new TokenIssuer(loadKeyStore(RequesterId.Prana, process.env));
+  return {
+    app: replicas[0],
+    replicas,
+    dataSource: replicas[0].get(DataSource),
+    db,
+    pranaToken: (claims = {}) => issuer.issue('core', claims),
+    async close() {
+      for (const app of replicas) await app.close();
+      await Promise.all([options.executor.close(), options.bucket.close()]);
+      await db.drop();
+      rmSync(keysDir, { recursive: true, force: true });
+    },
+  };
+}
