@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { AdaptersModule } from '../adapters/adapters.module';
 import { WorkflowExecutorConfig } from '../config/env.validation';
 import { ActionInvoker } from './engine/action-invoker.service';
-import { EngineClock, SystemClock } from './engine/engine-clock';
+import { EngineClock, EngineRandom, MathRandom, SystemClock } from './engine/engine-clock';
 import { HttpAction } from './engine/http.action';
 import { RunEvents } from './engine/run-events';
 import { RunStore } from './engine/run-store';
@@ -22,6 +22,7 @@ import { WorkflowStatsService } from './stats/workflow-stats.service';
   controllers: [RunsController, WorkflowsController, PluginsController],
   providers: [
     { provide: EngineClock, useClass: SystemClock },
+    { provide: EngineRandom, useClass: MathRandom },
     ActionInvoker,
     HttpAction,
     PluginRegistry,

@@ -27,3 +27,28 @@ export class ManualClock extends EngineClock {
     return this.now();
   }
 }
+
+/**
+ * The engine's chance: the full jitter of retry backoffs (a wait drawn from 0 up to the backoff's ceiling). Tests that
+ * move time by hand fix it, so a retry never falls due without the clock moving (a draw of 0 ms would).
+ */
+export abstract class EngineRandom {
+  /** In [0, 1). */
+  abstract next(): number;
+}
+
+export class MathRandom extends EngineRandom {
+  next(): number {
+    return Math.random();
+  }
+}
+
+export class FixedRandom extends EngineRandom {
+  constructor(private readonly value = 0.5) {
+    super();
+  }
+
+  next(): number {
+    return this.value;
+  }
+}

@@ -4,7 +4,7 @@ import { testConfig } from '../../config/test-config';
 import type { WorkflowSecrets } from '../registry/workflow-secrets';
 import type { WorkflowRegistry } from '../registry/workflow-registry.service';
 import type { ActionInvoker } from './action-invoker.service';
-import { SystemClock } from './engine-clock';
+import { MathRandom, SystemClock } from './engine-clock';
 import type { RunEvents } from './run-events';
 import { LeaseLostError, type RoundRecord, type RunStore } from './run-store';
 import { RunWorker } from './run-worker.service';
@@ -28,6 +28,7 @@ describe('RunWorker', () => {
       {} as WorkflowSecrets,
       testConfig({ WORKFLOW_POLL_MS: '60000' }),
       new SystemClock(),
+      new MathRandom(),
     );
     worker.start();
     await settle();
@@ -51,6 +52,7 @@ describe('RunWorker', () => {
       {} as WorkflowSecrets,
       testConfig({}),
       new SystemClock(),
+      new MathRandom(),
     );
     const then = { 'run-a': jest.fn(), 'run-b': jest.fn() };
     const write = (runId: 'run-a' | 'run-b') => ({

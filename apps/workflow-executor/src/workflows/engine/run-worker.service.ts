@@ -26,7 +26,7 @@ import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowSecrets } from '../registry/workflow-secrets';
 import { ActionInvoker, type InvokedAction } from './action-invoker.service';
-import { EngineClock } from './engine-clock';
+import { EngineClock, EngineRandom } from './engine-clock';
 import { type Lease, type LoadedRun, LeaseLostError, loadedFromNew, type NewRun, type RoundRecord, RunStore } from './run-store';
 import { RunEvents } from './run-events';
 import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
@@ -164,6 +164,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly secrets: WorkflowSecrets,
     private readonly config: WorkflowExecutorConfig,
     private readonly clock: EngineClock,
+    private readonly random: EngineRandom,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -322,6 +323,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     }
     const interpreter = new RunInterpreter(manifest, state, {
       newRunId: randomUUID,
+      random: () => this.random.next(),
       secrets: this.secrets.valuesFor(manifest.security.secrets),
       validateOutput: (m, output) => this.registry.validateOutput(m, output),
       resolveRef: (ref) => this.registry.resolve(ref.name, ref.range)?.manifest.version,

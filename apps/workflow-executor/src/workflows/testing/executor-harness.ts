@@ -18,7 +18,7 @@ import {
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../app.module';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
-import { EngineClock, ManualClock } from '../engine/engine-clock';
+import { EngineClock, EngineRandom, FixedRandom, ManualClock } from '../engine/engine-clock';
 import { RunWorker } from '../engine/run-worker.service';
 
 /** An executor app on a fresh database, with a workflows directory, fake Bucket/Karma and (optionally) a manual clock. */
@@ -82,7 +82,8 @@ export async function startExecutorHarness(options: {
   };
   const clock = options.manualClock ? new ManualClock(new Date('2026-03-01T00:00:00.000Z')) : undefined;
   const service = await bootService(AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env)), {
-    override: (builder) => (clock ? builder.overrideProvider(EngineClock).useValue(clock) : builder),
+    // Time moved by hand: backoffs are fixed at half their ceiling, so no retry falls due before the test moves it.
+    override: (builder) => (clock ? builder.overrideProvider(EngineClock).useValue(clock).overrideProvider(EngineRandom).useValue(new FixedRandom()) : builder),
   });
   const app = service.app;
   const dataSource = app.get(DataSource);
