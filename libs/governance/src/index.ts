@@ -14,7 +14,7 @@ export {
 } from './governance.decorators';
 export { assertBodyRequester, forbidden, GovernanceErrorCode, tokenReplayed } from './governance.exception';
 export { AuthFailureLimiter } from './auth-failure-limiter';
-export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse, TakenTokens } from './token-replay.store';
+export { InMemoryTokenReplayStore, TokenReplayStore, type TokenUse, TakenTokens, tokenKey } from './token-replay.store';
 export {
   actingFor,
   actorOf,

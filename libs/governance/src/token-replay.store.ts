@@ -46,7 +46,7 @@ class RememberedUses {
         this.uses.delete(key);
       }
     }
-    const entry = this.uses.get(keyOf(use));
+    const entry = this.uses.get(tokenKey(use));
     return entry && entry.expiresAt > now ? entry : undefined;
   }
 
@@ -55,13 +55,14 @@ class RememberedUses {
   }
 
   remember(use: TokenUse): void {
-    const key = keyOf(use);
+    const key = tokenKey(use);
     this.uses.delete(key);
     this.uses.set(key, { expiresAt: use.expiresAt.getTime(), binding: use.binding });
   }
 }
 
-function keyOf(use: TokenUse): string {
+/** A token's identity among its uses: jti values are only unique per issuer. */
+export function tokenKey(use: { issuer: string; jti: string }): string {
   return `${use.issuer}\u0000${use.jti}`;
 }
 

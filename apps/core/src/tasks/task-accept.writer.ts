@@ -1,8 +1,8 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { TokenUse } from '@pancha/governance';
+import { tokenKey, type TokenUse } from '@pancha/governance';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { GenericPlanConnection, claimTokenIn, GroupCommit, type GroupItemOutcome, tokenClaimCte, tokenKey, tokenUsesParam, toStorableJson, UsedTokensPurge } from '@pancha/service-kit';
+import { GenericPlanConnection, claimTokenIn, GroupCommit, type GroupItemOutcome, tokenClaimCte, tokenUsesParam, toStorableJson, UsedTokensPurge } from '@pancha/service-kit';
 import { DataSource, type EntityManager } from 'typeorm';
 import { TaskEntity } from './task.entity';
 

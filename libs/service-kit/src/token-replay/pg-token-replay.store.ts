@@ -1,5 +1,5 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import { TokenReplayStore, type TokenUse } from '@pancha/governance';
+import { tokenKey, TokenReplayStore, type TokenUse } from '@pancha/governance';
 import type { DataSource, EntityManager } from 'typeorm';
 import { GroupCommit, type GroupItemOutcome } from '../concurrency/group-commit';
 import { GenericPlanConnection } from '../database/generic-plan-connection';
@@ -38,11 +38,6 @@ export function tokenUsesParam(uses: readonly TokenUse[]): string {
 export async function claimTokenIn(manager: EntityManager, use: TokenUse): Promise<boolean> {
   const claimed = (await manager.query(`WITH ${tokenClaimCte(1)} SELECT jti FROM claimed_tokens`, [tokenUsesParam([use])])) as unknown[];
   return claimed.length === 1;
-}
-
-/** The key of a use in a set of claimed tokens: issuer and jti (a requester id holds no newline). */
-export function tokenKey(use: { issuer: string; jti: string }): string {
-  return `${use.issuer}\n${use.jti}`;
 }
 
 /**
