@@ -94,15 +94,31 @@ describe('EventSinkModule and EventHopHandler', () => {
     ]);
   });
 
-  it('over JetStream there is no batch call: messages are published one by one', async () => {
+  it("over JetStream every hop gets deliverBatch: the relay's batch is one publishBatch to the hop's receiver, named by the messages' keys (not the HTTP batch call)", async () => {
     const KarmaLife = EventHopHandler(EventTopic.KarmaLifeEvent);
-    const batch = jest.fn();
+    const httpBatch = jest.fn();
     const moduleRef = await boot<EventTopic.KarmaLifeEvent>(
-      { name: 'test-events', config: { NATS_URL: 'nats://127.0.0.1:1', NATS_STREAM: 'X' }, http: () => ({ send: { [EventTopic.KarmaLifeEvent]: async () => undefined }, batch: { [EventTopic.KarmaLifeEvent]: batch } }) },
+      { name: 'test-events', config: { NATS_URL: 'nats://127.0.0.1:1', NATS_STREAM: 'X' }, http: () => ({ send: { [EventTopic.KarmaLifeEvent]: async () => undefined }, batch: { [EventTopic.KarmaLifeEvent]: httpBatch } }) },
       [KarmaLife],
     );
-    expect(moduleRef.get(KarmaLife).deliverBatch).toBeUndefined();
-    await moduleRef.get(EventSink).close();
+    const sink = moduleRef.get(EventSink) as JetStreamEventSink<EventTopic.KarmaLifeEvent>;
+    const publishBatch = jest.spyOn(sink.publisher, 'publishBatch').mockImplementation(async ({ items }) => items.map(() => ({ ok: true as const })));
+    const traced = { ...message('karma.life-event', lifeBody), headers: { traceparent: '00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01' } };
+    const second = { ...message('karma.life-event', { ...lifeBody, data: { ...lifeBody.data, event_id: 'e-2' } }), messageKey: 'k-2' };
+    const results = await moduleRef.get(KarmaLife).deliverBatch!([traced, second]);
+    expect(results).toEqual([{ ok: true }, { ok: true }]);
+    expect(publishBatch).toHaveBeenCalledTimes(1);
+    expect(publishBatch).toHaveBeenCalledWith({
+      topic: 'karma.life-event',
+      audience: 'karma',
+      messageKeys: ['k-1', 'k-2'],
+      items: [
+        { body: lifeBody, traceparent: traced.headers.traceparent, tracestate: undefined },
+        { body: second.payload, traceparent: undefined, tracestate: undefined },
+      ],
+    });
+    expect(httpBatch).not.toHaveBeenCalled();
+    await sink.close();
   });
 
   it('a handler for a hop the sink does not declare fails for good (dead letter), not as a retry', async () => {

@@ -1,7 +1,7 @@
 import { type DynamicModule, type InjectionToken, Injectable, Module, type OnApplicationShutdown, type Type } from '@nestjs/common';
 import type { EventHopBodies, EventHopTopic } from '@pancha/contracts';
 import { TokenIssuer } from '@pancha/governance';
-import { batchItemsOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
+import { batchItemsOf, messageKeysOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import { createEventSink, EventSink, type HttpEventBatchRoutes, type HttpEventRoutes } from './event-sink';
 import type { NatsEnv } from './nats.config';
 
@@ -75,7 +75,7 @@ export function EventHopHandler<K extends EventHopTopic>(topic: K, options: { or
 
     constructor(private readonly events: EventSink) {
       const batch = events.batchRoute(topic);
-      if (batch) this.deliverBatch = (messages) => batch(batchItemsOf<EventHopBodies[K]>(messages));
+      if (batch) this.deliverBatch = (messages) => batch(batchItemsOf<EventHopBodies[K]>(messages), messageKeysOf(messages));
     }
 
     async deliver(message: OutboxMessage): Promise<void> {

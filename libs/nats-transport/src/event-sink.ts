@@ -9,6 +9,15 @@ export type HttpEventRoutes<T extends EventHopTopic> = { [K in T]: (body: EventH
 /** A hop's batch call: many events of the hop in one request, answered one by one (in order). */
 export type HttpEventBatchRoute<K extends EventHopTopic> = (items: readonly EventBatchItem<EventHopBodies[K]>[]) => Promise<readonly OutboxBatchResult[]>;
 
+/**
+ * How the outbox handlers send a relay's batch of one hop through the sink: the events and their outbox message keys
+ * (in the same order), answered one result per event, in order. HTTP ignores the keys; JetStream names its messages by them.
+ */
+export type EventBatchRoute<K extends EventHopTopic> = (
+  items: readonly EventBatchItem<EventHopBodies[K]>[],
+  messageKeys: readonly string[],
+) => Promise<readonly OutboxBatchResult[]>;
+
 /** The hops whose receiver takes a batch over HTTP (Bucket's write-events, Karma's /v1/events). */
 export type HttpEventBatchRoutes<T extends EventHopTopic> = { [K in T]?: HttpEventBatchRoute<K> };
 
@@ -22,10 +31,10 @@ export abstract class EventSink<T extends EventHopTopic = EventHopTopic> {
   /** Resolves once the receiver has the event (HTTP 2xx) or the stream has persisted it (PubAck). */
   abstract send<K extends T>(topic: K, messageKey: string, body: EventHopBodies[K]): Promise<void>;
   /**
-   * The hop's batch call when this transport has one (HTTP to a receiver with a batch route), else undefined and
-   * events go one by one through `send` (JetStream publishes each message on its own).
+   * The hop's batch call when this transport has one (HTTP to a receiver with a batch route; JetStream for every
+   * hop), else undefined and events go one by one through `send`.
    */
-  batchRoute<K extends T>(_topic: K): HttpEventBatchRoute<K> | undefined {
+  batchRoute<K extends T>(_topic: K): EventBatchRoute<K> | undefined {
     return undefined;
   }
   /** Call after the outbox relay has stopped (onApplicationShutdown). */
@@ -42,7 +51,7 @@ export class HttpEventSink<T extends EventHopTopic> extends EventSink<T> {
     super();
   }
 
-  override batchRoute<K extends T>(topic: K): HttpEventBatchRoute<K> | undefined {
+  override batchRoute<K extends T>(topic: K): EventBatchRoute<K> | undefined {
     return this.batches[topic] as HttpEventBatchRoute<K> | undefined;
   }
 
@@ -62,6 +71,8 @@ export class HttpEventSink<T extends EventHopTopic> extends EventSink<T> {
 /**
  * Publishes to `<prefix>.<topic>` with a token for the hop's receiver (EVENT_HOPS) and Nats-Msg-Id
  * `<topic>:<messageKey>`; the receiver's JetStream consumer takes it with the same DTO and service method as HTTP.
+ * A relay's batch goes as one message to `<prefix>.<topic>.batch` (JetStreamPublisher.publishBatch), which the
+ * receiver handles with its batch method, as its HTTP batch route would.
  */
 export class JetStreamEventSink<T extends EventHopTopic> extends EventSink<T> {
   readonly transport = 'jetstream';
@@ -72,6 +83,10 @@ export class JetStreamEventSink<T extends EventHopTopic> extends EventSink<T> {
 
   async send<K extends T>(topic: K, messageKey: string, body: EventHopBodies[K]): Promise<void> {
     await this.publisher.publish({ topic, audience: EVENT_HOPS[topic].receiver, messageKey, payload: body });
+  }
+
+  override batchRoute<K extends T>(topic: K): EventBatchRoute<K> {
+    return (items, messageKeys) => this.publisher.publishBatch({ topic, audience: EVENT_HOPS[topic].receiver, messageKeys, items });
   }
 
   close(): Promise<void> {

@@ -17,12 +17,13 @@ export {
   HttpEventSink,
   JetStreamEventSink,
   type EventSinkOptions,
+  type EventBatchRoute,
   type HttpEventBatchRoute,
   type HttpEventBatchRoutes,
   type HttpEventRoutes,
 } from './event-sink';
 export { EventHopHandler, EventSinkModule, type EventSinkModuleOptions } from './event-sink.module';
-export { JetStreamPublisher, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
+export { JetStreamPublisher, type JetStreamBatchPublishInput, type JetStreamPublishInput, type JetStreamPublisherOptions } from './jetstream.publisher';
 export { JetStreamServer, DLQ_HEADERS, headerRecord, type JetStreamServerOptions } from './jetstream.server';
 export { JetStreamContext } from './jetstream.context';
 export { JetStreamConsumer, JetStreamExceptionFilter } from './jetstream-consumer.decorator';

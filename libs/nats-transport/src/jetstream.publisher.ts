@@ -1,5 +1,6 @@
-import type { ServiceName, TokenSource } from '@pancha/contracts';
-import { OutboxDeliveryError } from '@pancha/outbox';
+import { eventBatchTopic, type EventBatchItem, type EventHopTopic, type ServiceName, type TokenSource } from '@pancha/contracts';
+import { OutboxDeliveryError, type OutboxBatchResult } from '@pancha/outbox';
+import { createHash } from 'node:crypto';
 import { getTracer, injectTraceHeaders, SpanKind, SpanStatusCode } from '@pancha/trace-context';
 import { headers as natsHeaders, type PubAck } from 'nats';
 import { NatsLinkManager } from './nats-link';
@@ -14,6 +15,17 @@ export interface JetStreamPublishInput {
   messageKey: string;
   /** The body the receiver's HTTP endpoint would get; sent as JSON. */
   payload: unknown;
+}
+
+export interface JetStreamBatchPublishInput {
+  /** The hop; the batch goes to `<prefix>.<topic>.batch` (eventBatchTopic). */
+  topic: EventHopTopic;
+  /** The receiving service: the audience of the one bearer token sent with each message. */
+  audience: ServiceName;
+  /** One per item, in order: the outbox message keys (they name the message for JetStream's duplicate window). */
+  messageKeys: readonly string[];
+  /** The hop's batch body's events: each its body and the trace context of its own delivery. */
+  items: readonly EventBatchItem[];
 }
 
 export interface JetStreamPublisherOptions {
@@ -47,9 +59,51 @@ export class JetStreamPublisher {
     return `${topic}:${messageKey}`;
   }
 
+  /**
+   * Nats-Msg-Id of a batch message: the same keys in the same order name the same message, so a publish retried after
+   * a lost PubAck is dropped by the stream's duplicate window (the receiver's event-id dedup covers any other overlap).
+   */
+  static batchMessageId(topic: string, messageKeys: readonly string[]): string {
+    return `${topic}:batch:${createHash('sha256').update(messageKeys.join('\n')).digest('base64url')}`;
+  }
+
   async publish(input: JetStreamPublishInput): Promise<PubAck> {
-    const subject = subjectFor(this.settings, input.topic);
-    const msgID = JetStreamPublisher.messageId(input.topic, input.messageKey);
+    return this.publishBody(input.topic, input.audience, JetStreamPublisher.messageId(input.topic, input.messageKey), Buffer.from(JSON.stringify(input.payload)));
+  }
+
+  /**
+   * A relay's batch of one hop as few messages as the server's max_payload allows (usually one), each the hop's
+   * batch body with one token; answers one result per item, in order: delivered once its message's PubAck came,
+   * else that message's retryable error. One item that alone exceeds max_payload still goes in a message of its own
+   * (the stream refuses it, and the relay retries it and then dead-letters it, as it would a single publish).
+   */
+  async publishBatch(input: JetStreamBatchPublishInput): Promise<OutboxBatchResult[]> {
+    const { items, messageKeys } = input;
+    if (items.length !== messageKeys.length) throw new Error(`publishBatch: ${items.length} items but ${messageKeys.length} message keys`);
+    const maxPayload = this.link.connected?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    const chunks = chunkBySize(items.map((item) => JSON.stringify(item)), maxPayload - BATCH_ENVELOPE_BYTES);
+    const results: OutboxBatchResult[] = new Array(items.length);
+    const topic = eventBatchTopic(input.topic);
+    // The messages are published at once; each resolves on its own PubAck.
+    await Promise.all(
+      chunks.map(async ({ start, end, json }) => {
+        const keys = messageKeys.slice(start, end);
+        const body = Buffer.from(`{"events":[${json.join(',')}]}`);
+        let result: OutboxBatchResult;
+        try {
+          await this.publishBody(topic, input.audience, JetStreamPublisher.batchMessageId(topic, keys), body, end - start);
+          result = { ok: true };
+        } catch (error) {
+          result = { ok: false, error };
+        }
+        results.fill(result, start, end);
+      }),
+    );
+    return results;
+  }
+
+  private async publishBody(topic: string, audience: ServiceName, msgID: string, body: Buffer, batchSize?: number): Promise<PubAck> {
+    const subject = subjectFor(this.settings, topic);
     // A child of the active context: inside the outbox relay that is the stored producer trace.
     return getTracer().startActiveSpan(
       `${subject} publish`,
@@ -60,6 +114,7 @@ export class JetStreamPublisher {
           'messaging.operation.type': 'publish',
           'messaging.destination.name': subject,
           'messaging.message.id': msgID,
+          ...(batchSize === undefined ? {} : { 'messaging.batch.message_count': batchSize }),
         },
       },
       async (span) => {
@@ -68,8 +123,8 @@ export class JetStreamPublisher {
           const headers = natsHeaders();
           // Injected while the publish span is active: the consumer's span becomes its child.
           for (const [name, value] of Object.entries(injectTraceHeaders())) headers.set(name, value);
-          headers.set('authorization', `Bearer ${await this.tokens.tokenFor(input.audience)}`);
-          const ack = await js.publish(subject, Buffer.from(JSON.stringify(input.payload)), {
+          headers.set('authorization', `Bearer ${await this.tokens.tokenFor(audience)}`);
+          const ack = await js.publish(subject, body, {
             msgID,
             headers,
             timeout: this.timeoutMs,
@@ -93,6 +148,29 @@ export class JetStreamPublisher {
   close(): Promise<void> {
     return this.link.close();
   }
+}
+
+/** NATS's default max_payload, for a publisher not yet connected (the publish then fails and is retried anyway). */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Room for `{"events":[…]}`, the commas and the headers, which count against max_payload too. */
+const BATCH_ENVELOPE_BYTES = 8 * 1024;
+
+/** Consecutive runs of serialised items whose bytes stay within `limit` (an item larger than it is a run alone). */
+function chunkBySize(json: readonly string[], limit: number): { start: number; end: number; json: string[] }[] {
+  const chunks: { start: number; end: number; json: string[] }[] = [];
+  let start = 0;
+  let bytes = 0;
+  json.forEach((item, index) => {
+    const size = Buffer.byteLength(item) + 1;
+    if (index > start && bytes + size > limit) {
+      chunks.push({ start, end: index, json: json.slice(start, index) });
+      start = index;
+      bytes = 0;
+    }
+    bytes += size;
+  });
+  if (json.length > start) chunks.push({ start, end: json.length, json: json.slice(start) });
+  return chunks;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,6 +1,15 @@
 import { Logger } from '@nestjs/common';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import { MAX_JSON_DEPTH, type RequesterId, type ServiceName } from '@pancha/contracts';
+import {
+  eventBatchErrors,
+  hopOfEventBatchTopic,
+  MAX_JSON_DEPTH,
+  type EventBatchItem,
+  type EventBatchOutcome,
+  type RequesterId,
+  type ServiceName,
+} from '@pancha/contracts';
+import { isRetryableStatus } from '@pancha/http-client';
 import {
   CLOCK_TOLERANCE_SECONDS,
   isReplayProtected,
@@ -31,7 +40,7 @@ import { apiErrorCode } from './jetstream-stream';
 import { JetStreamContext } from './jetstream.context';
 import { dispositionForError, JetStreamRejection, type MessageDisposition } from './message-disposition';
 import { NatsLinkManager, type NatsLink } from './nats-link';
-import { deadLetterSubject, type NatsSettings } from './nats.config';
+import { deadLetterSubject, subjectFor, type NatsSettings } from './nats.config';
 
 /** Headers added to a dead-lettered copy. */
 export const DLQ_HEADERS = {
@@ -39,6 +48,8 @@ export const DLQ_HEADERS = {
   subject: 'pancha-dlq-subject',
   streamSequence: 'pancha-dlq-stream-seq',
   deliveries: 'pancha-dlq-deliveries',
+  /** On an event dead-lettered out of a batch message: its place in that message's `events` (from 0). */
+  batchIndex: 'pancha-dlq-batch-index',
 } as const;
 
 const CONSUMER_NOT_FOUND = 10014;
@@ -72,6 +83,12 @@ export interface JetStreamServerOptions {
  * stream longer than the token lives), and the policy must grant the operation. Then: success → ack;
  * retryable failure → nak with backoff; permanent failure (bad payload, bad credential, 4xx) → the original
  * message with a reason goes to `<prefix>.dlq.<service>` and is then terminated, never silently dropped.
+ *
+ * A batch message (`<topic>.batch`, the hop's HTTP batch body) is authenticated once and handed whole to the
+ * handler of that pattern, which answers one outcome per event (EventBatchOutcome, as the batch route would). Each
+ * event is settled on its own: a refused one (4xx) goes to the dead-letter subject alone, as the single message it
+ * would have been, and the others stay delivered; if any may succeed later (5xx, 429) the message is redelivered
+ * whole with backoff, and the events already stored are replays the receiver answers from its dedup.
  *
  * `listen` returns at once and connects in the background, so the service serves HTTP while NATS is down.
  */
@@ -192,9 +209,11 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         `${msg.subject} process`,
         SpanKind.CONSUMER,
         async (span) => {
-          const disposition = await this.process(msg, topic, headers);
+          const hop = hopOfEventBatchTopic(topic);
+          const disposition = hop === undefined ? await this.process(msg, topic, headers) : await this.processBatch(msg, topic, headers);
           span.setAttribute('messaging.nats.disposition', disposition.action);
-          await this.settle(link, msg, headers, disposition);
+          if (disposition.action === 'events') await this.settleEvents(link, msg, headers, hop as string, disposition);
+          else await this.settle(link, msg, headers, disposition);
         },
         {
           'messaging.system': 'nats',
@@ -220,6 +239,31 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const context = new JetStreamContext([msg.subject, headers, msg, requester]);
       await lastValueFrom(this.transformToObservable(await handler(payload, context)), { defaultValue: undefined });
       return { action: 'ack' };
+    } catch (error) {
+      return dispositionForError(error);
+    }
+  }
+
+  /**
+   * A batch message: the envelope checked as the HTTP batch route checks it, the token once, then the handler's
+   * outcome per event. A failure of the message itself (no handler, bad envelope or credential, the handler throwing)
+   * concerns every event: it is settled like a single message's.
+   */
+  private async processBatch(msg: JsMsg, topic: string, headers: Record<string, string>): Promise<BatchDisposition> {
+    try {
+      const handler = this.getHandlerByPattern(topic);
+      if (!handler) throw new JetStreamRejection(`no_handler: nothing handles ${topic}`);
+      const payload = parsePayload(msg.data);
+      const envelope = eventBatchErrors(payload);
+      if (envelope.length > 0) throw new JetStreamRejection(`validation_failed: ${envelope.map((e) => `${e.field}: ${e.messages.join('; ')}`).join(', ')}`);
+      const items = (payload as { events: EventBatchItem[] }).events;
+      const requester = await this.authenticate(headers, msg);
+      const context = new JetStreamContext([msg.subject, headers, msg, requester]);
+      const outcomes: unknown = await lastValueFrom(this.transformToObservable(await handler(payload, context)), { defaultValue: undefined });
+      if (!Array.isArray(outcomes) || outcomes.length !== items.length) {
+        throw new Error(`the handler of ${topic} answered ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${items.length} events`);
+      }
+      return { action: 'events', items, verdicts: (outcomes as EventBatchOutcome[]).map(verdictOf) };
     } catch (error) {
       return dispositionForError(error);
     }
@@ -288,20 +332,63 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.log.error({ msg: 'message dead-lettered', ...context, reason, dead_letter_subject: deadLetterSubject(this.options.settings, this.options.service) });
   }
 
-  private async deadLetter(link: NatsLink, msg: JsMsg, headers: Record<string, string>, reason: string): Promise<void> {
+  /**
+   * A batch message's events, each settled on its own. While any may succeed later and deliveries are left, the
+   * whole message is redelivered (the refused ones are dead-lettered only when the message is done, so once). Then
+   * every event not delivered goes to the dead-letter subject alone (the single message of its hop it would have
+   * been: its body, its trace context) and the message is acknowledged; if a copy cannot be stored, the message is
+   * redelivered instead (the copies' message ids keep a second one out).
+   */
+  private async settleEvents(link: NatsLink, msg: JsMsg, headers: Record<string, string>, hop: string, batch: EventsDisposition): Promise<void> {
+    const deliveries = msg.info.deliveryCount;
+    const context = { subject: msg.subject, stream_seq: msg.info.streamSequence, deliveries, events: batch.items.length, trace_id: currentTraceId() };
+    const retrying = batch.verdicts.filter((v): v is ItemVerdict & { action: 'retry' } => v.action === 'retry');
+    if (retrying.length > 0 && deliveries < this.maxDeliver) {
+      const delay = this.retryDelayMs(deliveries);
+      this.log.warn({ msg: 'batch message will be redelivered', ...context, retrying: retrying.length, reason: retrying[0].reason, retry_in_ms: delay });
+      msg.nak(delay);
+      return;
+    }
+    const subject = subjectFor(this.options.settings, hop);
+    try {
+      for (const [index, verdict] of batch.verdicts.entries()) {
+        if (verdict.action === 'ack') continue;
+        const reason = verdict.action === 'retry' ? `max_deliver_exceeded: ${verdict.reason}` : verdict.reason;
+        const item = batch.items[index];
+        const traceHeaders = { traceparent: item.traceparent, tracestate: item.tracestate };
+        await this.deadLetter(link, msg, { ...headers, ...traceHeaders }, reason, { subject, data: Buffer.from(JSON.stringify(item.body)), index });
+        this.log.error({ msg: 'event of a batch message dead-lettered', ...context, index, reason, dead_letter_subject: deadLetterSubject(this.options.settings, this.options.service) });
+      }
+    } catch (error) {
+      this.log.error({ msg: 'dead-letter publish failed; batch message will be redelivered', ...context, error: (error as Error).message });
+      msg.nak(this.retryDelayMs(deliveries));
+      return;
+    }
+    msg.ack();
+  }
+
+  /** Publishes a copy of a message (or of one event of a batch message, `event`) with the reason to the dead-letter subject. */
+  private async deadLetter(
+    link: NatsLink,
+    msg: JsMsg,
+    headers: Record<string, string | undefined>,
+    reason: string,
+    event?: { subject: string; data: Uint8Array; index: number },
+  ): Promise<void> {
     const copy = natsHeaders();
     for (const [name, value] of Object.entries(headers)) {
       // The bearer token is a credential; a replay needs a fresh one anyway.
-      if (name !== 'authorization') copy.set(name, value);
+      if (name !== 'authorization' && value !== undefined) copy.set(name, value);
     }
     copy.set(DLQ_HEADERS.reason, reason.replace(/[\r\n]+/g, ' '));
-    copy.set(DLQ_HEADERS.subject, msg.subject);
+    copy.set(DLQ_HEADERS.subject, event?.subject ?? msg.subject);
     copy.set(DLQ_HEADERS.streamSequence, String(msg.info.streamSequence));
     copy.set(DLQ_HEADERS.deliveries, String(msg.info.deliveryCount));
-    await link.js.publish(deadLetterSubject(this.options.settings, this.options.service), msg.data, {
+    if (event) copy.set(DLQ_HEADERS.batchIndex, String(event.index));
+    await link.js.publish(deadLetterSubject(this.options.settings, this.options.service), event?.data ?? msg.data, {
       headers: copy,
-      // Once per original message, even if this one is dead-lettered twice (a lost term).
-      msgID: `dlq:${this.options.service}:${msg.info.streamSequence}`,
+      // Once per original message (or event of it), even if it is dead-lettered twice (a lost term or ack).
+      msgID: `dlq:${this.options.service}:${msg.info.streamSequence}${event ? `:${event.index}` : ''}`,
       expect: { streamName: this.options.settings.stream },
     });
   }
@@ -320,6 +407,21 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       };
     });
   }
+}
+
+/** One event of a batch message: delivered, worth another delivery, or refused for good. */
+type ItemVerdict = { action: 'ack' } | { action: 'retry'; reason: string } | { action: 'reject'; reason: string };
+type EventsDisposition = { action: 'events'; items: readonly EventBatchItem[]; verdicts: ItemVerdict[] };
+type BatchDisposition = MessageDisposition | EventsDisposition;
+
+/** The verdict on one event from the outcome its batch handler answered (the status its single route would have). */
+function verdictOf(outcome: EventBatchOutcome): ItemVerdict {
+  const status = Number(outcome?.status);
+  if (status >= 200 && status < 300) return { action: 'ack' };
+  const body = (outcome?.body ?? {}) as { code?: unknown; message?: unknown };
+  const text = Array.isArray(body.message) ? body.message.join('; ') : typeof body.message === 'string' ? body.message : '';
+  const reason = `${Number.isFinite(status) ? status : 'no status'}${typeof body.code === 'string' ? ` ${body.code}` : ''}${text ? `: ${text}` : ''}`;
+  return isRetryableStatus(Number.isFinite(status) ? status : undefined) ? { action: 'retry', reason } : { action: 'reject', reason };
 }
 
 /** NATS headers as a plain record with lower-case names (the trace propagator and the verifier read it). */

@@ -11,7 +11,7 @@ export { OutboxClaimPlannedOnce1765100000000 } from './migrations/1765100000000-
 export { OutboxClaimKeyRuns1765200000000 } from './migrations/1765200000000-outbox-claim-key-runs';
 export { OutboxFillfactor1765300000000 } from './migrations/1765300000000-outbox-fillfactor';
 export { OutboxLeaseOnlyWhilePending1765400000000 } from './migrations/1765400000000-outbox-lease-only-while-pending';
-export { batchItemsOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
+export { batchItemsOf, messageKeysOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
 export {

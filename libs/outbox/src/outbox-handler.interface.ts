@@ -65,3 +65,8 @@ export const OUTBOX_HANDLERS = Symbol('OUTBOX_HANDLERS');
 export function batchItemsOf<B>(messages: readonly OutboxMessage[], bodyOf: (message: OutboxMessage) => B = (m) => m.payload as B): EventBatchItem<B>[] {
   return messages.map((m) => ({ body: bodyOf(m), traceparent: m.headers.traceparent, tracestate: m.headers.tracestate }));
 }
+
+/** The messages' keys, in order (what a batch transport names its messages by). */
+export function messageKeysOf(messages: readonly OutboxMessage[]): string[] {
+  return messages.map((m) => m.messageKey);
+}

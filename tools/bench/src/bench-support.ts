@@ -86,13 +86,14 @@ export async function startBenchStack(label: string, services: readonly ServiceN
       logDir: path.join(tempDir, 'logs'),
       env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
       serviceEnv: options.serviceEnv,
-      // BENCH_PROFILE_DIR=/tmp/prof: a V8 CPU profile of each service in <dir>/<service>/ when the bench stops it.
+      // BENCH_PROFILE_DIR=/tmp/prof: a V8 CPU profile of each service in <dir>/<service>/ when the bench stops it;
+      // BENCH_PROFILE_SERVICES=core,bucket profiles only those (a profiler slows the process it watches).
       nodeArgs: Object.fromEntries(
         services.map((s) => [
           s,
           [
             ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : []),
-            ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_PROFILE_DIR, s)}`] : []),
+            ...(process.env.BENCH_PROFILE_DIR && profiled(s) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_PROFILE_DIR, s)}`] : []),
           ],
         ]),
       ),
@@ -113,6 +114,12 @@ export async function startBenchStack(label: string, services: readonly ServiceN
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return { stack, keys: testKeysAt(stack.keysDir), stop };
+}
+
+/** Whether BENCH_PROFILE_SERVICES (a comma-separated list; unset: every service) names this service. */
+function profiled(service: string): boolean {
+  const only = process.env.BENCH_PROFILE_SERVICES;
+  return !only || only.split(',').map((s) => s.trim()).includes(service);
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */

@@ -244,12 +244,15 @@ const SERVICE_LABELS: Readonly<Partial<Record<ServiceName, string>>> = {
   karma: 'karma',
 };
 
-/** A CpuMeter over the stack's services: each Node process, and its database's backends as `pg:<label>`. */
-export function stackCpuMeter(serverUrl: string, stack: RunningStack): CpuMeter {
+/**
+ * A CpuMeter over the stack's services: each Node process, and its database's backends as `pg:<label>`; `others`
+ * (label → pid) are counted beside them (the nats-server the hops go through).
+ */
+export function stackCpuMeter(serverUrl: string, stack: RunningStack, others: Record<string, number> = {}): CpuMeter {
   const services = Object.entries(SERVICE_LABELS) as [ServiceName, string][];
   return new CpuMeter(
     serverUrl,
-    () => Object.fromEntries(services.map(([service, label]) => [label, stack.pidOf(service)])),
+    () => ({ ...Object.fromEntries(services.map(([service, label]) => [label, stack.pidOf(service)])), ...others }),
     Object.fromEntries(services.map(([service, label]) => [databaseOf(stack.databaseUrls[service]), label])),
   );
 }

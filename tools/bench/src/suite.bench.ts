@@ -26,15 +26,20 @@
  *   --skip-pgboss  --skip-workflow  --skip-floor  --skip-steady
  *   --task-token   each POST /handle_task of 3 and 4 carries a fresh one-use PRANA service token (as the console
  *                  submits) instead of none (anonymous): the token's verification and its replay claim are measured too
+ *   --nats         the event hops over NATS JetStream (NATS_URL, a stream of the bench's own, deleted after), as
+ *                  docker-compose deploys them; the nats-server's CPU is counted when it runs on this machine.
+ *                  Without it the hops are HTTP, whatever NATS_URL says
  */
 import 'reflect-metadata';
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
+import { natsSettings } from '@pancha/nats-transport';
 import { freePort } from '@pancha/testing';
+import { connect } from 'nats';
 import { Client } from 'pg';
 import { latencyLine, runBench, startBenchStack } from './bench-support';
 import { CpuMeter, cpuPerItemLines, databaseOf, describeLoad, drive, driveAtRate, type LoadResult, loadAverage, stackCpuMeter } from './load';
@@ -52,6 +57,7 @@ interface Flags {
   steadyRate?: number;
   pgbossWorkers: number;
   taskToken: boolean;
+  nats: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -81,6 +87,7 @@ function parseFlags(argv: readonly string[]): Flags {
     steadyRate: argv.some((a) => a.startsWith('--steady-rate')) ? value('steady-rate', 1) : undefined,
     pgbossWorkers: value('pgboss-workers', 8),
     taskToken: argv.includes('--task-token'),
+    nats: argv.includes('--nats'),
   };
 }
 
@@ -235,8 +242,16 @@ async function main(): Promise<boolean> {
     console.error('[bench] set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres): the floor, Pancha and pg-boss all run on it');
     return false;
   }
+  const natsUrl = process.env.NATS_URL?.trim();
+  if (flags.nats && !natsUrl) {
+    console.error('[bench] --nats needs NATS_URL (e.g. nats://127.0.0.1:4222, a server with JetStream)');
+    return false;
+  }
+  // The services inherit this environment: without --nats their hops are HTTP even if the shell exports NATS_URL.
+  if (!flags.nats) delete process.env.NATS_URL;
+  const natsStream = flags.nats ? `BENCH_${randomBytes(3).toString('hex').toUpperCase()}` : undefined;
   console.log(
-    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections; load average ${loadAverage()}`,
+    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections, event hops over ${natsStream ? `NATS JetStream (stream ${natsStream})` : 'HTTP'}; load average ${loadAverage()}`,
   );
   const prefix = `bench_${randomBytes(3).toString('hex')}_`;
   const admin = new Client({ connectionString: serverUrl });
@@ -279,13 +294,15 @@ async function main(): Promise<boolean> {
     const workflowsDir = mkdtempSync(path.join(tmpdir(), 'bench-suite-workflows-'));
     writeFileSync(path.join(workflowsDir, 'bench-three.yaml'), THREE);
     const bench = await startBenchStack('bench', ['karma', 'bucket', 'core', 'workflow-executor'], {
-      env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500' },
+      env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500', ...(natsStream ? { NATS_STREAM: natsStream } : {}) },
       serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir } },
     });
     const { stack, keys } = bench;
     const services: ServiceName[] = ['core', 'workflow-executor', 'bucket', 'karma'];
     const dbs = Object.fromEntries(services.map((s) => [s, new Client({ connectionString: stack.databaseUrls[s] })])) as Record<ServiceName, Client>;
-    const meter = stackCpuMeter(serverUrl, stack);
+    const natsServer = natsStream ? localNatsServerPid() : undefined;
+    if (natsStream) console.log(`[bench] ${natsServer ? `nats-server (pid ${natsServer}) counted as "nats"` : 'no nats-server process on this machine: its CPU is not counted'}`);
+    const meter = stackCpuMeter(serverUrl, stack, natsServer ? { nats: natsServer } : {});
     try {
       await Promise.all(Object.values(dbs).map((c) => c.connect()));
       await meter.connect();
@@ -416,6 +433,7 @@ async function main(): Promise<boolean> {
       await Promise.all(Object.values(dbs).map((c) => c.end().catch(() => undefined)));
       await bench.stop();
       rmSync(workflowsDir, { recursive: true, force: true });
+      if (natsUrl && natsStream) await deleteNatsStream(natsUrl, natsStream);
     }
 
     // ---- 6. pg-boss -----------------------------------------------------------------------------------------------
@@ -485,6 +503,32 @@ async function main(): Promise<boolean> {
   } finally {
     for (const db of created) await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
     await admin.end();
+  }
+}
+
+/** The pid of a nats-server process on this machine (the first found in /proc), or undefined. */
+function localNatsServerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'nats-server') return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+async function deleteNatsStream(url: string, stream: string): Promise<void> {
+  const settings = natsSettings({ NATS_URL: url, NATS_STREAM: stream });
+  if (!settings) return;
+  const nc = await connect({ servers: settings.servers, name: 'bench-cleanup' });
+  try {
+    await (await nc.jetstreamManager()).streams.delete(stream);
+  } catch (error) {
+    console.warn(`[bench] could not delete NATS stream ${stream}: ${(error as Error).message}`);
+  } finally {
+    await nc.close();
   }
 }
 

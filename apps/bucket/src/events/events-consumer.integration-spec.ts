@@ -3,11 +3,12 @@
  * events its producers publish the way their outbox handlers do (JetStreamPublisher, the same bodies as
  * POST /workflow/write-event and /core/write-event). Skipped, saying so, when NATS_URL is unset.
  */
-import { RequesterId } from '@pancha/contracts';
-import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
+import { EventTopic, RequesterId } from '@pancha/contracts';
+import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamConsumerHost, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { eventually, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import { bootBucket } from '../testing/bucket-test-app';
+import { EventsService } from './events.service';
 
 jest.setTimeout(60_000);
 
@@ -120,5 +121,65 @@ describeNats('bucket consuming events from JetStream', () => {
     const invalid = { requester_id: RequesterId.WorkflowExecutor, event_data: { event_id: 'not-a-uuid', event_type: 'workflow_execution' } };
     await asExecutor.publish({ topic: 'bucket.workflow-event', audience: 'bucket', messageKey: 'invalid', payload: invalid });
     expect((await deadLetter('not-a-uuid')).headers?.get(DLQ_HEADERS.reason)).toMatch(/^422 validation_failed: .*event_data\.event_id/);
+  });
+
+  describe('a relay batch (one message on <topic>.batch)', () => {
+    const batchOf = (bodies: ReturnType<typeof workflowEvent>[]) => ({
+      topic: EventTopic.BucketWorkflowEvent as const,
+      audience: 'bucket' as const,
+      messageKeys: bodies.map((b) => `batch-${b.event_data.event_id}`),
+      items: bodies.map((body) => ({ body })),
+    });
+
+    it('appends the good events in one transaction and dead-letters only the poisoned one', async () => {
+      const [first, third] = [workflowEvent(), workflowEvent()];
+      const poisoned = { ...workflowEvent(), requester_id: RequesterId.Core };
+      const writeBatch = jest.spyOn(bucket.app.get(EventsService), 'writeBatch');
+      try {
+        expect(await asExecutor.publishBatch(batchOf([first, poisoned, third]))).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+        const dead = await deadLetter(poisoned.event_data.event_id);
+        expect(dead.headers?.get(DLQ_HEADERS.reason)).toMatch(/^403 requester_mismatch: /);
+        expect(dead.headers?.get(DLQ_HEADERS.batchIndex)).toBe('1');
+        expect(dead.headers?.get(DLQ_HEADERS.subject)).toBe(`${stream.settings.subjectPrefix}.bucket.workflow-event`);
+        expect(await rowsOf(poisoned.event_data.event_id)).toEqual([]);
+        expect(await rowsOf(first.event_data.event_id)).toHaveLength(1);
+        expect(await rowsOf(third.event_data.event_id)).toHaveLength(1);
+        // One call of the batch method for the three events: one append.
+        expect(writeBatch).toHaveBeenCalledTimes(1);
+        // The two stored entries share one transaction.
+        const xmins = (await bucket.dataSource.query('SELECT DISTINCT xmin::text FROM bucket_entries WHERE event_id = ANY($1)', [
+          [first.event_data.event_id, third.event_data.event_id],
+        ])) as unknown[];
+        expect(xmins).toHaveLength(1);
+        await eventually(async () => expect(await stream.storedCount('bucket')).toBe(0));
+      } finally {
+        writeBatch.mockRestore();
+      }
+    });
+
+    it('duplicates nothing when the consumer stops between the commit and the acknowledgement', async () => {
+      const bodies = [workflowEvent(), workflowEvent()];
+      const server = bucket.app.get(JetStreamConsumerHost).server as unknown as { settleEvents: (...args: unknown[]) => Promise<void> };
+      const writeBatch = jest.spyOn(bucket.app.get(EventsService), 'writeBatch');
+      // The first delivery commits, then its acknowledgement never happens (as if the process died there): the
+      // message is redelivered (nak stands in for the ack timeout, which would take 30 s).
+      const settle = jest.spyOn(server, 'settleEvents').mockImplementationOnce(async (_link, msg) => (msg as { nak(): void }).nak());
+      try {
+        await asExecutor.publishBatch(batchOf(bodies));
+        await eventually(async () => expect(writeBatch).toHaveBeenCalledTimes(2));
+        await eventually(async () => expect(await stream.storedCount('bucket')).toBe(0));
+        for (const body of bodies) expect(await rowsOf(body.event_data.event_id)).toHaveLength(1);
+        // The redelivery found both events stored: replays, answered 200, nothing dead-lettered.
+        const second = (await writeBatch.mock.results[1].value) as { status: number; replayed?: boolean }[];
+        expect(second.map((o) => [o.status, o.replayed])).toEqual([
+          [200, true],
+          [200, true],
+        ]);
+        expect((await stream.deadLetters('bucket')).filter((m) => bodies.some((b) => m.string().includes(b.event_data.event_id)))).toEqual([]);
+      } finally {
+        settle.mockRestore();
+        writeBatch.mockRestore();
+      }
+    });
   });
 });

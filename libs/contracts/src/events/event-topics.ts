@@ -65,3 +65,28 @@ export function eventHopsReceivedBy(service: ServiceName): EventHopTopic[] {
 export function eventHopsProducedBy(service: ServiceName): EventHopTopic[] {
   return EVENT_HOP_TOPICS.filter((topic) => EVENT_HOPS[topic].producer === service);
 }
+
+const EVENT_BATCH_SUFFIX = '.batch';
+
+/**
+ * Over JetStream a relay's batch of one hop travels as one message on `<topic>.batch` (`pancha.bucket.core-event.batch`),
+ * its body the hop's HTTP batch body (EventBatchRequest: `{ events: [{ body, traceparent }] }`); the receiver handles it
+ * with its batch method (one transaction, one outcome per event) and settles each event on its own.
+ */
+export function eventBatchTopic(topic: EventHopTopic): string {
+  return `${topic}${EVENT_BATCH_SUFFIX}`;
+}
+
+/** The hop a batch topic carries (`bucket.core-event.batch` → `bucket.core-event`), or undefined for any other topic. */
+export function hopOfEventBatchTopic(topic: string): EventHopTopic | undefined {
+  if (!topic.endsWith(EVENT_BATCH_SUFFIX)) return undefined;
+  const hop = topic.slice(0, -EVENT_BATCH_SUFFIX.length);
+  return (EVENT_HOP_TOPICS as readonly string[]).includes(hop) ? (hop as EventHopTopic) : undefined;
+}
+
+/** What a service's JetStream consumer handles: each hop it receives, as single events and as batches. */
+export function consumedEventTopicsOf(service: ServiceName): string[] {
+  return eventHopsReceivedBy(service)
+    .flatMap((topic) => [topic, eventBatchTopic(topic)])
+    .sort();
+}

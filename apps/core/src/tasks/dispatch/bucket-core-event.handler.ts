@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { type BucketCoreEventBody, EventTopic, RequesterId } from '@pancha/contracts';
 import { EventSink } from '@pancha/nats-transport';
-import { batchItemsOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
+import { batchItemsOf, messageKeysOf, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import type { BucketCoreEventMessage } from '../core-events';
 
 /**
@@ -17,7 +17,7 @@ export class BucketCoreEventHandler implements OutboxHandler {
 
   constructor(private readonly events: EventSink) {
     const batch = events.batchRoute(EventTopic.BucketCoreEvent);
-    if (batch) this.deliverBatch = (messages) => batch(batchItemsOf(messages, bodyOf));
+    if (batch) this.deliverBatch = (messages) => batch(batchItemsOf(messages, bodyOf), messageKeysOf(messages));
   }
 
   async deliver(message: OutboxMessage): Promise<void> {

@@ -1,0 +1,186 @@
+/**
+ * A relay's batch over JetStream: JetStreamPublisher.publishBatch → one message on `<topic>.batch` → the receiver's
+ * batch handler, each event settled on its own. Against the real NATS of NATS_URL, on a stream of its own (deleted
+ * afterwards). Skipped, saying so, when NATS_URL is unset.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Test } from '@nestjs/testing';
+import { eventBatchTopic, EventTopic, RequesterId, type EventBatchItem, type EventBatchOutcome } from '@pancha/contracts';
+import { loadKeyStore, PolicyService } from '@pancha/governance';
+import { createTestKeys, eventually, type TestKeys } from '@pancha/testing';
+import { headers as natsHeaders, type JsMsg } from 'nats';
+import { JetStreamConsumer } from './jetstream-consumer.decorator';
+import { JetStreamContext } from './jetstream.context';
+import { JetStreamPublisher } from './jetstream.publisher';
+import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
+import { subjectFor } from './nats.config';
+import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
+
+jest.setTimeout(30000);
+const NATS_URL = testNatsUrl();
+if (!NATS_URL) console.warn('[nats-transport] NATS_URL is unset: skipping the JetStream batch tests');
+const describeNats = NATS_URL ? describe : describe.skip;
+
+const HOP = EventTopic.BucketWorkflowEvent;
+
+interface Body {
+  name: string;
+  /** refuse: answered 422; flaky: 503 while failures.get(name) > 0; hopeless: 503 always. */
+  mode?: 'refuse' | 'flaky' | 'hopeless';
+  pad?: string;
+}
+
+interface Call {
+  names: string[];
+  deliveries: number;
+  requester: string;
+}
+
+const calls: Call[] = [];
+const failures = new Map<string, number>();
+
+@JetStreamConsumer()
+class BatchConsumer {
+  @EventPattern(eventBatchTopic(HOP))
+  handle(@Payload('events') events: EventBatchItem<Body>[], @Ctx() ctx: JetStreamContext): EventBatchOutcome[] {
+    calls.push({ names: events.map((e) => e.body.name), deliveries: ctx.getMessage().info.deliveryCount, requester: ctx.getRequester().id });
+    return events.map(({ body }) => {
+      if (body.mode === 'refuse') return { status: 422, body: { code: 'validation_failed', message: `${body.name} is refused` } };
+      const left = failures.get(body.name) ?? 0;
+      if (body.mode === 'hopeless' || left > 0) {
+        failures.set(body.name, left - 1);
+        return { status: 503, body: { code: 'database_unavailable', message: 'try later' } };
+      }
+      return { status: 201, body: { stored: body.name } };
+    });
+  }
+}
+
+const traceparentOf = (n: number) => `00-${n.toString(16).padStart(32, '0')}-${'b'.repeat(16)}-01`;
+const item = (name: string, extra: Partial<Body> = {}, n = 1): EventBatchItem<Body> => ({ body: { name, ...extra }, traceparent: traceparentOf(n) });
+
+describeNats('JetStream batches (real NATS)', () => {
+  let stream: TestStream;
+  let keys: TestKeys;
+  let publisher: JetStreamPublisher;
+  let app: INestApplication;
+
+  const callsWith = (name: string) => calls.filter((c) => c.names.includes(name));
+  const publishBatch = (items: EventBatchItem<Body>[]) =>
+    publisher.publishBatch({ topic: HOP, audience: 'bucket', messageKeys: items.map((i) => `key-${i.body.name}`), items });
+  const deadLettersOf = async (name: string): Promise<JsMsg[]> =>
+    (await stream.deadLetters('bucket')).filter((m) => {
+      const body = JSON.parse(m.string()) as { name?: string; events?: { body: Body }[] };
+      return body.name === name || body.events?.some((e) => e.body.name === name);
+    });
+  const drained = () => eventually(async () => expect(await stream.storedCount('bucket')).toBe(0));
+
+  beforeAll(async () => {
+    stream = await createTestStream(NATS_URL as string, 'BATCH');
+    keys = createTestKeys('nats-batch');
+    const env = { PANCHA_KEYS_DIR: keys.dir };
+    publisher = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
+    const moduleRef = await Test.createTestingModule({ controllers: [BatchConsumer] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    const server = new JetStreamServer({
+      settings: stream.settings,
+      service: 'bucket',
+      keys: loadKeyStore(RequesterId.Bucket, env),
+      policy: PolicyService.fromEnv({}),
+      maxDeliver: 3,
+      retryBaseMs: 50,
+      retryMaxMs: 200,
+    });
+    app.connectMicroservice({ strategy: server }, { inheritAppConfig: false });
+    await app.startAllMicroservices();
+    await app.init();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await publisher?.close();
+    await stream?.delete();
+    keys?.remove();
+  });
+
+  it('sends a batch as one message, handled by one call with every event in order, and keeps a retried publish out', async () => {
+    const items = [item('one-a', {}, 1), item('one-b', {}, 2), item('one-c', {}, 3)];
+    expect(await publishBatch(items)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    await eventually(() => expect(callsWith('one-a')).toEqual([{ names: ['one-a', 'one-b', 'one-c'], deliveries: 1, requester: RequesterId.WorkflowExecutor }]));
+    // The same keys again (a publish retried after a lost PubAck): the stream's duplicate window drops it.
+    expect(await publishBatch(items)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    await drained();
+    expect(callsWith('one-a')).toHaveLength(1);
+    expect(await deadLettersOf('one-a')).toEqual([]);
+  });
+
+  it('dead-letters a poisoned event alone, as the single message of its hop, and delivers its neighbours', async () => {
+    expect(await publishBatch([item('poison-a', {}, 4), item('poison-b', { mode: 'refuse' }, 5), item('poison-c', {}, 6)])).toHaveLength(3);
+    const [dead] = await eventually(async () => {
+      const found = await deadLettersOf('poison-b');
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(JSON.parse(dead.string())).toEqual({ name: 'poison-b', mode: 'refuse' });
+    expect(dead.headers?.get(DLQ_HEADERS.reason)).toBe('422 validation_failed: poison-b is refused');
+    expect(dead.headers?.get(DLQ_HEADERS.subject)).toBe(subjectFor(stream.settings, HOP));
+    expect(dead.headers?.get(DLQ_HEADERS.batchIndex)).toBe('1');
+    expect(dead.headers?.get('traceparent')).toBe(traceparentOf(5));
+    expect(dead.headers?.get('authorization')).toBe('');
+    await drained();
+    // Handled once: the neighbours were delivered, and neither of them has a dead letter.
+    expect(callsWith('poison-a')).toHaveLength(1);
+    expect(await deadLettersOf('poison-a')).toEqual([]);
+    expect(await deadLettersOf('poison-c')).toEqual([]);
+  });
+
+  it('redelivers the whole message while an event may succeed later, then acknowledges it with nothing dead-lettered', async () => {
+    failures.set('flaky-b', 1);
+    await publishBatch([item('flaky-a'), item('flaky-b', { mode: 'flaky' })]);
+    await eventually(() => expect(callsWith('flaky-a').map((c) => c.deliveries)).toEqual([1, 2]));
+    await drained();
+    expect(await deadLettersOf('flaky-a')).toEqual([]);
+    expect(await deadLettersOf('flaky-b')).toEqual([]);
+  });
+
+  it('after max_deliver dead-letters each event still failing and each refused one, once, and not the delivered one', async () => {
+    await publishBatch([item('last-a'), item('last-b', { mode: 'hopeless' }), item('last-c', { mode: 'refuse' })]);
+    await eventually(async () => {
+      expect(await deadLettersOf('last-b')).toHaveLength(1);
+      expect(await deadLettersOf('last-c')).toHaveLength(1);
+    });
+    expect(callsWith('last-a').map((c) => c.deliveries)).toEqual([1, 2, 3]);
+    expect((await deadLettersOf('last-b'))[0].headers?.get(DLQ_HEADERS.reason)).toBe('max_deliver_exceeded: 503 database_unavailable: try later');
+    expect((await deadLettersOf('last-c'))[0].headers?.get(DLQ_HEADERS.reason)).toBe('422 validation_failed: last-c is refused');
+    expect((await deadLettersOf('last-c'))[0].headers?.get(DLQ_HEADERS.deliveries)).toBe('3');
+    expect(await deadLettersOf('last-a')).toEqual([]);
+    await drained();
+  });
+
+  it('dead-letters a malformed batch envelope whole, without calling the handler', async () => {
+    const h = natsHeaders();
+    h.set('authorization', `Bearer ${await keys.tokensFor(RequesterId.WorkflowExecutor).tokenFor('bucket')}`);
+    const body = { events: [{ body: null, name: 'envelope' }] };
+    const callsBefore = calls.length;
+    await stream.nc.jetstream().publish(subjectFor(stream.settings, eventBatchTopic(HOP)), Buffer.from(JSON.stringify(body)), { headers: h });
+    const dead = await eventually(async () => {
+      const found = (await stream.deadLetters('bucket')).find((m) => JSON.parse(m.string()).events?.[0]?.name === 'envelope');
+      if (!found) throw new Error('no dead letter yet');
+      return found;
+    });
+    expect(dead.headers?.get(DLQ_HEADERS.reason)).toBe('validation_failed: events.0.body: events.0.body should not be null or undefined');
+    expect(dead.headers?.get(DLQ_HEADERS.subject)).toBe(subjectFor(stream.settings, eventBatchTopic(HOP)));
+    expect(calls).toHaveLength(callsBefore);
+  });
+
+  it("splits a batch larger than the server's max_payload into several messages, every event delivered once", async () => {
+    const maxPayload = stream.nc.info?.max_payload ?? 1024 * 1024;
+    const pad = 'x'.repeat(Math.floor(maxPayload / 3));
+    const items = ['big-1', 'big-2', 'big-3', 'big-4', 'big-5'].map((name) => item(name, { pad }));
+    expect(await publishBatch(items)).toEqual(items.map(() => ({ ok: true })));
+    await eventually(() => expect(calls.flatMap((c) => c.names).filter((n) => n.startsWith('big-')).sort()).toEqual(['big-1', 'big-2', 'big-3', 'big-4', 'big-5']));
+    expect(calls.filter((c) => c.names.some((n) => n.startsWith('big-'))).length).toBeGreaterThanOrEqual(3);
+    await drained();
+  });
+});
