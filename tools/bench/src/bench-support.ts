@@ -74,7 +74,7 @@ export async function startBenchStack(label: string, services: readonly ServiceN
   let stack: RunningStack;
   try {
     stack = await startStack({
-      rootDir: options.rootDir ?? ROOT,
+      rootDir: options.rootDir ?? process.env.BENCH_ROOT ?? ROOT,
       dataDir: path.join(tempDir, 'data'),
       databaseUrl: serverUrl,
       databasePrefix: serverUrl ? `bench_${randomBytes(3).toString('hex')}_` : undefined,

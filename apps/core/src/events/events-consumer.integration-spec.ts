@@ -6,7 +6,7 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { EventTopic, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
-import { connectJetStream, createTestStream, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
+import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
@@ -142,6 +142,28 @@ describeNats('Core consuming the pillars’ events from JetStream', () => {
     } finally {
       await asKarma.close();
       await asBucket.close();
+    }
+  });
+
+  it('takes a relay batch of router events as one message: each event answered as POST /events/batch would, a refused one dead-lettered alone', async () => {
+    const asKarma = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.Karma));
+    try {
+      const dead = (await stream.deadLetters('core')).length;
+      const roles = [8, 9].map((n) => ({ id: `karma:role_changed:${n}`, type: 'karma.role_changed', source: 'karma', subject: `u${n}`, data: { user_id: `u${n}`, role: 'volunteer', previous_role: 'learner' } }));
+      const forged = { id: 'karma-forges-audit-in-a-batch', type: 'audit.verify_failed', source: 'karma', data: { seq: 1, reason: 'x' } };
+      const bodies = [roles[0], forged, roles[1]];
+      const results = await asKarma.publishBatch({ topic: EventTopic.CoreKarmaEvent, audience: 'core', messageKeys: bodies.map((b) => b.id), items: bodies.map((body) => ({ body })) });
+      expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+      await eventually(async () => expect(await stream.deadLetters('core')).toHaveLength(dead + 1), { timeoutMs: 60_000 });
+      const letter = (await stream.deadLetters('core')).at(-1);
+      expect(JSON.parse(letter?.string() ?? '{}')).toMatchObject({ id: forged.id });
+      expect(letter?.headers?.get(DLQ_HEADERS.batchIndex)).toBe('1');
+      await eventually(async () => {
+        const rows = await dataSource.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1) ORDER BY event_id`, [bodies.map((b) => b.id)]);
+        expect(rows).toEqual(roles.map((r) => ({ event_id: r.id, publisher: 'karma' })));
+      }, { timeoutMs: 60_000 });
+    } finally {
+      await asKarma.close();
     }
   });
 });
