@@ -5,19 +5,19 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Test } from '@nestjs/testing';
-import { eventBatchTopic, EventTopic, RequesterId, type EventBatchItem, type EventBatchOutcome } from '@pancha/contracts';
-import { loadKeyStore, PolicyService } from '@pancha/governance';
+import { eventBatchTopic, EventTopic, MAX_EVENT_BATCH, MAX_JSON_DEPTH, RequesterId, type EventBatchItem, type EventBatchOutcome } from '@pancha/contracts';
+import { loadKeyStore } from '@pancha/governance';
 import { createTestKeys, eventually, type TestKeys } from '@pancha/testing';
 import { headers as natsHeaders, type JsMsg } from 'nats';
 import { JetStreamConsumer } from './jetstream-consumer.decorator';
 import { JetStreamContext } from './jetstream.context';
 import { JetStreamPublisher } from './jetstream.publisher';
-import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
+import { DLQ_HEADERS } from './jetstream.server';
 import { subjectFor } from './nats.config';
+import { startTestConsumer } from './testing/test-consumer';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
 
-jest.setTimeout(30000);
+jest.setTimeout(60_000);
 const NATS_URL = testNatsUrl();
 if (!NATS_URL) console.warn('[nats-transport] NATS_URL is unset: skipping the JetStream batch tests');
 const describeNats = NATS_URL ? describe : describe.skip;
@@ -71,8 +71,8 @@ describeNats('JetStream batches (real NATS)', () => {
     publisher.publishBatch({ topic: HOP, audience: 'bucket', messageKeys: items.map((i) => `key-${i.body.name}`), items });
   const deadLettersOf = async (name: string): Promise<JsMsg[]> =>
     (await stream.deadLetters('bucket')).filter((m) => {
-      const body = JSON.parse(m.string()) as { name?: string; events?: { body: Body }[] };
-      return body.name === name || body.events?.some((e) => e.body.name === name);
+      const body = JSON.parse(m.string()) as { name?: string; events?: { body: Body | null }[] };
+      return body.name === name || body.events?.some((e) => e.body?.name === name);
     });
   const drained = () => eventually(async () => expect(await stream.storedCount('bucket')).toBe(0));
 
@@ -81,20 +81,7 @@ describeNats('JetStream batches (real NATS)', () => {
     keys = createTestKeys('nats-batch');
     const env = { PANCHA_KEYS_DIR: keys.dir };
     publisher = new JetStreamPublisher(stream.settings, keys.tokensFor(RequesterId.WorkflowExecutor));
-    const moduleRef = await Test.createTestingModule({ controllers: [BatchConsumer] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    const server = new JetStreamServer({
-      settings: stream.settings,
-      service: 'bucket',
-      keys: loadKeyStore(RequesterId.Bucket, env),
-      policy: PolicyService.fromEnv({}),
-      maxDeliver: 3,
-      retryBaseMs: 50,
-      retryMaxMs: 200,
-    });
-    app.connectMicroservice({ strategy: server }, { inheritAppConfig: false });
-    await app.startAllMicroservices();
-    await app.init();
+    app = await startTestConsumer({ stream, controller: BatchConsumer, service: 'bucket', keys: loadKeyStore(RequesterId.Bucket, env) });
   });
 
   afterAll(async () => {
@@ -174,13 +161,44 @@ describeNats('JetStream batches (real NATS)', () => {
     expect(calls).toHaveLength(callsBefore);
   });
 
-  it("splits a batch larger than the server's max_payload into several messages, every event delivered once", async () => {
+  const namesStartingWith = (prefix: string) => calls.flatMap((c) => c.names).filter((n) => n.startsWith(prefix));
+  const callsStartingWith = (prefix: string) => calls.filter((c) => c.names.some((n) => n.startsWith(prefix)));
+
+  it("splits a batch larger than the server's max_payload into several messages, in order, every event delivered once", async () => {
     const maxPayload = stream.nc.info?.max_payload ?? 1024 * 1024;
     const pad = 'x'.repeat(Math.floor(maxPayload / 3));
-    const items = ['big-1', 'big-2', 'big-3', 'big-4', 'big-5'].map((name) => item(name, { pad }));
-    expect(await publishBatch(items)).toEqual(items.map(() => ({ ok: true })));
-    await eventually(() => expect(calls.flatMap((c) => c.names).filter((n) => n.startsWith('big-')).sort()).toEqual(['big-1', 'big-2', 'big-3', 'big-4', 'big-5']));
-    expect(calls.filter((c) => c.names.some((n) => n.startsWith('big-'))).length).toBeGreaterThanOrEqual(3);
+    const names = ['big-1', 'big-2', 'big-3', 'big-4', 'big-5'];
+    expect(await publishBatch(names.map((name) => item(name, { pad })))).toEqual(names.map(() => ({ ok: true })));
+    await eventually(() => expect(namesStartingWith('big-').sort()).toEqual(names));
     await drained();
+    expect(namesStartingWith('big-').sort()).toEqual(names);
+    // Two of these bodies fill a message: three messages at least, each a consecutive run of the batch.
+    const messages = callsStartingWith('big-');
+    expect(messages.length).toBeGreaterThanOrEqual(3);
+    for (const m of messages) expect(m.names).toEqual(names.slice(names.indexOf(m.names[0]), names.indexOf(m.names[0]) + m.names.length));
+  });
+
+  it('splits a batch of more events than a receiver takes (MAX_EVENT_BATCH) into messages within it', async () => {
+    const names = Array.from({ length: MAX_EVENT_BATCH + 30 }, (_, i) => `many-${String(i).padStart(3, '0')}`);
+    expect(await publishBatch(names.map((name) => item(name)))).toEqual(names.map(() => ({ ok: true })));
+    await eventually(() => expect(namesStartingWith('many-').sort()).toEqual(names));
+    await drained();
+    expect(callsStartingWith('many-').map((c) => c.names.length).sort((a, b) => b - a)).toEqual([MAX_EVENT_BATCH, 30]);
+    expect(await deadLettersOf('many-000')).toEqual([]);
+  });
+
+  it('refuses a body the single path would refuse before validation (too deep) for itself alone', async () => {
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < MAX_JSON_DEPTH + 2; i++) deep = { deep };
+    await publishBatch([item('deep-a'), { body: { name: 'deep-b', ...deep } as unknown as Body, traceparent: traceparentOf(7) }, item('deep-c')]);
+    const [dead] = await eventually(async () => {
+      const found = await deadLettersOf('deep-b');
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(dead.headers?.get(DLQ_HEADERS.reason)).toMatch(/^422 validation_failed: .*deep/);
+    await drained();
+    // The handler saw the two others, in one call, and never the deep one.
+    expect(callsWith('deep-a')).toEqual([expect.objectContaining({ names: ['deep-a', 'deep-c'] })]);
   });
 });

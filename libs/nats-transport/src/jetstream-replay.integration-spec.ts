@@ -5,9 +5,8 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Test } from '@nestjs/testing';
 import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, InMemoryTokenReplayStore, loadKeyStore, PolicyService, TokenIssuer } from '@pancha/governance';
+import { ensureKeyPairs, InMemoryTokenReplayStore, loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { eventually } from '@pancha/testing';
 import { IsOptional, IsString } from 'class-validator';
 import { headers as natsHeaders } from 'nats';
@@ -16,8 +15,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { JetStreamConsumer } from './jetstream-consumer.decorator';
 import { JetStreamContext } from './jetstream.context';
-import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
+import { DLQ_HEADERS } from './jetstream.server';
 import { subjectFor } from './nats.config';
+import { startTestConsumer } from './testing/test-consumer';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
 
 jest.setTimeout(30000);
@@ -66,21 +66,13 @@ describeNats('JetStream token replay (real NATS)', () => {
     keysDir = mkdtempSync(path.join(tmpdir(), 'nats-replay-keys-'));
     ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
     issuer = new TokenIssuer(loadKeyStore(RequesterId.WorkflowExecutor, { PANCHA_KEYS_DIR: keysDir }));
-    const moduleRef = await Test.createTestingModule({ controllers: [ReplayConsumer] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    const server = new JetStreamServer({
-      settings: stream.settings,
+    app = await startTestConsumer({
+      stream,
+      controller: ReplayConsumer,
       service: 'bucket',
       keys: loadKeyStore(RequesterId.Bucket, { PANCHA_KEYS_DIR: keysDir }),
-      policy: PolicyService.fromEnv({}),
       replay: new InMemoryTokenReplayStore(),
-      maxDeliver: 3,
-      retryBaseMs: 50,
-      retryMaxMs: 200,
     });
-    app.connectMicroservice({ strategy: server }, { inheritAppConfig: false });
-    await app.startAllMicroservices();
-    await app.init();
   });
 
   afterAll(async () => {

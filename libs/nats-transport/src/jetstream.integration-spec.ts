@@ -4,7 +4,6 @@
  */
 import { ConflictException, type INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Test } from '@nestjs/testing';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
 import { ensureKeyPairs, loadKeyStore, PolicyService, TokenIssuer, TokenVerifier } from '@pancha/governance';
 import { getTracer, installInMemoryTracing, SpanKind } from '@pancha/trace-context';
@@ -16,8 +15,9 @@ import path from 'node:path';
 import { JetStreamConsumer } from './jetstream-consumer.decorator';
 import { JetStreamContext } from './jetstream.context';
 import { JetStreamPublisher } from './jetstream.publisher';
-import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
+import { DLQ_HEADERS } from './jetstream.server';
 import { subjectFor } from './nats.config';
+import { startTestConsumer } from './testing/test-consumer';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
 import { createTestKeys, eventually, type TestKeys } from '@pancha/testing';
 
@@ -77,21 +77,7 @@ describeNats('JetStream transport (real NATS)', () => {
   const apps: INestApplication[] = [];
 
   async function startConsumer(service: ServiceName): Promise<void> {
-    const moduleRef = await Test.createTestingModule({ controllers: [TestConsumer] }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    const server = new JetStreamServer({
-      settings: stream.settings,
-      service,
-      keys: loadKeyStore(service === 'bucket' ? RequesterId.Bucket : RequesterId.Karma, env),
-      policy,
-      maxDeliver: 3,
-      retryBaseMs: 50,
-      retryMaxMs: 200,
-    });
-    app.connectMicroservice({ strategy: server }, { inheritAppConfig: false });
-    await app.startAllMicroservices();
-    await app.init();
-    apps.push(app);
+    apps.push(await startTestConsumer({ stream, controller: TestConsumer, service, keys: loadKeyStore(service === 'bucket' ? RequesterId.Bucket : RequesterId.Karma, env) }));
   }
 
   const callsNamed = (name: string) => calls.filter((c) => c.body.name === name);

@@ -1,4 +1,4 @@
-import { eventBatchTopic, type EventBatchItem, type EventHopTopic, type ServiceName, type TokenSource } from '@pancha/contracts';
+import { eventBatchTopic, MAX_EVENT_BATCH, type EventBatchItem, type EventHopTopic, type ServiceName, type TokenSource } from '@pancha/contracts';
 import { OutboxDeliveryError, type OutboxBatchResult } from '@pancha/outbox';
 import { createHash } from 'node:crypto';
 import { getTracer, injectTraceHeaders, SpanKind, SpanStatusCode } from '@pancha/trace-context';
@@ -72,33 +72,30 @@ export class JetStreamPublisher {
   }
 
   /**
-   * A relay's batch of one hop as few messages as the server's max_payload allows (usually one), each the hop's
-   * batch body with one token; answers one result per item, in order: delivered once its message's PubAck came,
-   * else that message's retryable error. One item that alone exceeds max_payload still goes in a message of its own
-   * (the stream refuses it, and the relay retries it and then dead-letters it, as it would a single publish).
+   * A relay's batch of one hop as few messages as the server's max_payload and the receivers' MAX_EVENT_BATCH allow
+   * (usually one), each the hop's batch body with one token; answers one result per item, in order. The messages go
+   * one after another: an item is delivered once its message's PubAck came, and after a failed message the later
+   * items fail with it unsent (a key's rows are never recorded delivered past an earlier one that was not). One item
+   * that alone exceeds max_payload still goes in a message of its own (the stream refuses it, and the relay retries
+   * it and then dead-letters it, as it would a single publish).
    */
   async publishBatch(input: JetStreamBatchPublishInput): Promise<OutboxBatchResult[]> {
     const { items, messageKeys } = input;
     if (items.length !== messageKeys.length) throw new Error(`publishBatch: ${items.length} items but ${messageKeys.length} message keys`);
     const maxPayload = this.link.connected?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-    const chunks = chunkBySize(items.map((item) => JSON.stringify(item)), maxPayload - BATCH_ENVELOPE_BYTES);
+    const chunks = chunkBySize(items.map((item) => JSON.stringify(item)), maxPayload - BATCH_ENVELOPE_BYTES, MAX_EVENT_BATCH);
     const results: OutboxBatchResult[] = new Array(items.length);
     const topic = eventBatchTopic(input.topic);
-    // The messages are published at once; each resolves on its own PubAck.
-    await Promise.all(
-      chunks.map(async ({ start, end, json }) => {
-        const keys = messageKeys.slice(start, end);
+    for (const { start, end, json } of chunks) {
+      try {
         const body = Buffer.from(`{"events":[${json.join(',')}]}`);
-        let result: OutboxBatchResult;
-        try {
-          await this.publishBody(topic, input.audience, JetStreamPublisher.batchMessageId(topic, keys), body, end - start);
-          result = { ok: true };
-        } catch (error) {
-          result = { ok: false, error };
-        }
-        results.fill(result, start, end);
-      }),
-    );
+        await this.publishBody(topic, input.audience, JetStreamPublisher.batchMessageId(topic, messageKeys.slice(start, end)), body, end - start);
+        results.fill({ ok: true }, start, end);
+      } catch (error) {
+        results.fill({ ok: false, error }, start);
+        break;
+      }
+    }
     return results;
   }
 
@@ -155,14 +152,14 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Room for `{"events":[…]}`, the commas and the headers, which count against max_payload too. */
 const BATCH_ENVELOPE_BYTES = 8 * 1024;
 
-/** Consecutive runs of serialised items whose bytes stay within `limit` (an item larger than it is a run alone). */
-function chunkBySize(json: readonly string[], limit: number): { start: number; end: number; json: string[] }[] {
+/** Consecutive runs of at most `maxItems` serialised items whose bytes stay within `limit` (an item larger than it is a run alone). */
+function chunkBySize(json: readonly string[], limit: number, maxItems: number): { start: number; end: number; json: string[] }[] {
   const chunks: { start: number; end: number; json: string[] }[] = [];
   let start = 0;
   let bytes = 0;
   json.forEach((item, index) => {
     const size = Buffer.byteLength(item) + 1;
-    if (index > start && bytes + size > limit) {
+    if (index > start && (bytes + size > limit || index - start >= maxItems)) {
       chunks.push({ start, end: index, json: json.slice(start, index) });
       start = index;
       bytes = 0;

@@ -53,6 +53,8 @@ export const DLQ_HEADERS = {
 } as const;
 
 const CONSUMER_NOT_FOUND = 10014;
+/** Deliveries JetStream allows past the server's maxDeliver, for a final settlement that failed to run. */
+const SETTLEMENT_REDELIVERIES = 5;
 
 export interface JetStreamServerOptions {
   settings: NatsSettings;
@@ -183,7 +185,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.ackWaitMs),
-      max_deliver: this.maxDeliver,
+      // Room past the last delivery the server settles (maxDeliver): if that one cannot store its dead letters (or
+      // the process dies during it), JetStream still redelivers the message and the settlement runs again.
+      max_deliver: this.maxDeliver + SETTLEMENT_REDELIVERIES,
       max_ack_pending: Math.max(1000, this.concurrency * 4),
     };
     try {
@@ -252,18 +256,33 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private async processBatch(msg: JsMsg, topic: string, headers: Record<string, string>): Promise<BatchDisposition> {
     try {
       const handler = this.getHandlerByPattern(topic);
-      if (!handler) throw new JetStreamRejection(`no_handler: nothing handles ${topic}`);
-      const payload = parsePayload(msg.data);
+      // A receiver of an earlier release has no batch handler yet: retried (until max_deliver), not refused for
+      // good, so receivers upgraded after their producers catch up. Deploy receivers first.
+      if (!handler) throw new Error(`no_handler: nothing handles ${topic} yet`);
+      const payload = parseJson(msg.data);
       const envelope = eventBatchErrors(payload);
-      if (envelope.length > 0) throw new JetStreamRejection(`validation_failed: ${envelope.map((e) => `${e.field}: ${e.messages.join('; ')}`).join(', ')}`);
+      if (envelope.length > 0) throw new JetStreamRejection(`validation_failed: ${describeFieldErrors(envelope)}`);
       const items = (payload as { events: EventBatchItem[] }).events;
       const requester = await this.authenticate(headers, msg);
-      const context = new JetStreamContext([msg.subject, headers, msg, requester]);
-      const outcomes: unknown = await lastValueFrom(this.transformToObservable(await handler(payload, context)), { defaultValue: undefined });
-      if (!Array.isArray(outcomes) || outcomes.length !== items.length) {
-        throw new Error(`the handler of ${topic} answered ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${items.length} events`);
+      // What the single path refuses before validation (U+0000, lone surrogates, deep nesting), per event: one such
+      // body is a 422 for itself, and its neighbours go on.
+      const verdicts: ItemVerdict[] = new Array(items.length);
+      const passed: number[] = [];
+      items.forEach((item, index) => {
+        const unstorable = findUnstorableJson(item.body, MAX_JSON_DEPTH);
+        if (unstorable.length === 0) passed.push(index);
+        else verdicts[index] = { action: 'reject', reason: `422 validation_failed: ${describeFieldErrors(unstorable)}` };
+      });
+      if (passed.length > 0) {
+        const context = new JetStreamContext([msg.subject, headers, msg, requester]);
+        const events = passed.length === items.length ? items : passed.map((index) => items[index]);
+        const outcomes: unknown = await lastValueFrom(this.transformToObservable(await handler({ events }, context)), { defaultValue: undefined });
+        if (!Array.isArray(outcomes) || outcomes.length !== events.length) {
+          throw new Error(`the handler of ${topic} answered ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${events.length} events`);
+        }
+        passed.forEach((index, k) => (verdicts[index] = verdictOf(outcomes[k] as EventBatchOutcome)));
       }
-      return { action: 'events', items, verdicts: (outcomes as EventBatchOutcome[]).map(verdictOf) };
+      return { action: 'events', items, verdicts };
     } catch (error) {
       return dispositionForError(error);
     }
@@ -378,7 +397,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const copy = natsHeaders();
     for (const [name, value] of Object.entries(headers)) {
       // The bearer token is a credential; a replay needs a fresh one anyway.
-      if (name !== 'authorization' && value !== undefined) copy.set(name, value);
+      // A header value cannot hold a line break (a sender's traceparent could): such a value is left out.
+      if (name !== 'authorization' && value !== undefined && !/[\r\n]/.test(value)) copy.set(name, value);
     }
     copy.set(DLQ_HEADERS.reason, reason.replace(/[\r\n]+/g, ' '));
     copy.set(DLQ_HEADERS.subject, event?.subject ?? msg.subject);
@@ -432,17 +452,22 @@ export function headerRecord(headers: MsgHdrs | undefined): Record<string, strin
   return out;
 }
 
-function parsePayload(data: Uint8Array): unknown {
-  let payload: unknown;
+function parseJson(data: Uint8Array): unknown {
   try {
-    payload = JSON.parse(Buffer.from(data).toString('utf8'));
+    return JSON.parse(Buffer.from(data).toString('utf8'));
   } catch {
     throw new JetStreamRejection('malformed_payload: the message body is not JSON');
   }
+}
+
+function parsePayload(data: Uint8Array): unknown {
+  const payload = parseJson(data);
   // What the HTTP app refuses before validation (U+0000, lone surrogates, deep nesting) is refused here too.
   const unstorable = findUnstorableJson(payload, MAX_JSON_DEPTH);
-  if (unstorable.length > 0) {
-    throw new JetStreamRejection(`validation_failed: ${unstorable.map((e) => `${e.field}: ${e.messages.join('; ')}`).join(', ')}`);
-  }
+  if (unstorable.length > 0) throw new JetStreamRejection(`validation_failed: ${describeFieldErrors(unstorable)}`);
   return payload;
+}
+
+function describeFieldErrors(errors: readonly { field: string; messages: readonly string[] }[]): string {
+  return errors.map((e) => `${e.field}: ${e.messages.join('; ')}`).join(', ');
 }
