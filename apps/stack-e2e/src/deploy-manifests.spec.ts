@@ -383,7 +383,7 @@ describe('deploy/ (Prometheus and Grafana)', () => {
     }
     const groups = arr(loadSingle(path.join(root, 'deploy/prometheus/alerts.yml')).groups, 'groups').map((g) => obj(g, 'group'));
     const alerts = groups.flatMap((g) => arr(g.rules, 'rules').map((r) => String(obj(r, 'rule').alert)));
-    expect(alerts.sort()).toEqual(['PanchaAuditVerificationFailed', 'PanchaHighErrorRate', 'PanchaOutboxDeadLetters', 'PanchaOutboxLag', 'PanchaServiceDown']);
+    expect(alerts.sort()).toEqual(['PanchaAuditVerificationFailed', 'PanchaHighErrorRate', 'PanchaJetStreamDeadLetters', 'PanchaOutboxDeadLetters', 'PanchaOutboxLag', 'PanchaServiceDown']);
     // Scrapes negotiate OpenMetrics; exemplar storage keeps the trace ids the histograms carry.
     expect(arr(services.prometheus.command, 'prometheus.command')).toEqual(
       expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--enable-feature=exemplar-storage']),

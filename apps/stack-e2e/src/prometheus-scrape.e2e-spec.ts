@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId } from '@pancha/contracts';
+import { createTestStream, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { type RunningStack, startStack } from '@pancha/stack';
 import { freePort, httpJson, poll, testKeysAt, testServerUrl, type TestKeys } from '@pancha/testing';
 import { stringify } from 'yaml';
@@ -52,7 +53,7 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
   it('finds every metric the dashboard names in the dashboard JSON', () => {
     const names = new Set(dashboardQueries().flatMap((q) => metricNames(q.expr)));
     expect(names.size).toBeGreaterThan(15);
-    for (const area of ['pancha_workflow_', 'pancha_outbox_', 'pancha_router_', 'pancha_bucket_', 'pancha_karma_', 'http_server_']) {
+    for (const area of ['pancha_workflow_', 'pancha_outbox_', 'pancha_router_', 'pancha_bucket_', 'pancha_karma_', 'pancha_jetstream_', 'http_server_']) {
       expect([...names].some((n) => n.startsWith(area))).toBe(true);
     }
   });
@@ -73,6 +74,9 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
   let keys: TestKeys;
   let server: ChildProcess | undefined;
   let promUrl: string;
+  // With NATS (CI), the event hops go over JetStream as docker-compose deploys them, so the JetStream consumers'
+  // metrics are scraped too; without it they cannot exist and are not asked for.
+  let stream: TestStream | undefined;
   const dirs: string[] = [];
   const temp = (label: string) => {
     const dir = mkdtempSync(path.join(tmpdir(), label));
@@ -84,6 +88,9 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
     const workflows = temp('prom-e2e-workflows-');
     writeFileSync(path.join(workflows, 'metrics-two.yaml'), WORKFLOW);
     const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()] as const)));
+    const natsUrl = testNatsUrl();
+    if (natsUrl) stream = await createTestStream(natsUrl, 'PROME2E');
+    else console.warn('[prometheus-scrape] NATS_URL is unset: the hops are HTTP, and the JetStream panels are not checked');
     stack = await startStack({
       rootDir: ROOT,
       dataDir: temp('prom-e2e-data-'),
@@ -92,7 +99,7 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
       dropDatabasesOnStop: true,
       ports,
       logDir: temp('prom-e2e-logs-'),
-      env: { LOG_LEVEL: 'warn', NATS_URL: '', WORKFLOW_CATALOG_REFRESH_MS: '200' },
+      env: { LOG_LEVEL: 'warn', ...(stream?.env ?? { NATS_URL: '' }), WORKFLOW_CATALOG_REFRESH_MS: '200' },
       serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflows } },
     });
     keys = testKeysAt(stack.keysDir);
@@ -137,6 +144,7 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
       await exited;
     }
     await stack?.stop();
+    await stream?.delete();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -169,7 +177,7 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
     expect(verify.body.ok).toBe(true);
 
     const queries = dashboardQueries();
-    const names = [...new Set(queries.flatMap((q) => metricNames(q.expr)))];
+    const names = [...new Set(queries.flatMap((q) => metricNames(q.expr)))].filter((name) => stream || !name.startsWith('pancha_jetstream_'));
     let missing: string[] = names;
     await poll('every dashboard metric in Prometheus', async () => {
       const found = await Promise.all(names.map(async (name) => ((await query(`count({__name__="${name}"})`)).data?.result.length ?? 0) > 0));
@@ -182,6 +190,15 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
     for (const { panel, expr } of queries) {
       const res = await query(expr);
       expect({ panel, expr, status: res.status, error: res.error }).toEqual({ panel, expr, status: 'success', error: undefined });
+    }
+
+    if (stream) {
+      // The tasks' audit events and life events reached Bucket and Karma over JetStream, and were counted.
+      await poll('JetStream deliveries counted', async () => {
+        const result = (await query('sum by (job) (pancha_jetstream_events_total{outcome="delivered"}) > 0')).data?.result as { metric: { job: string } }[] | undefined;
+        const jobs = (result ?? []).map((r) => r.metric.job).sort();
+        return jobs.includes('bucket') && jobs.includes('karma') ? true : undefined;
+      }, 60_000);
     }
 
     // The values behind the panels are the stack's: the chain holds entries, the verification passed.
@@ -205,7 +222,7 @@ describe('the dashboard queries, against a real Prometheus scraping the stack', 
   it('loads the shipped alert rules, and none fires on a healthy stack', async () => {
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; state: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
-    expect(loaded.map((r) => r.name).sort()).toEqual(['PanchaAuditVerificationFailed', 'PanchaHighErrorRate', 'PanchaOutboxDeadLetters', 'PanchaOutboxLag', 'PanchaServiceDown']);
+    expect(loaded.map((r) => r.name).sort()).toEqual(['PanchaAuditVerificationFailed', 'PanchaHighErrorRate', 'PanchaJetStreamDeadLetters', 'PanchaOutboxDeadLetters', 'PanchaOutboxLag', 'PanchaServiceDown']);
     expect(loaded.filter((r) => r.state === 'firing').map((r) => r.name)).toEqual([]);
   });
 });

@@ -5,8 +5,9 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { eventBatchTopic, EventTopic, MAX_EVENT_BATCH, MAX_JSON_DEPTH, RequesterId, type EventBatchItem, type EventBatchOutcome } from '@pancha/contracts';
+import { eventBatchTopic, EventTopic, MAX_EVENT_BATCH, MAX_JSON_DEPTH, MetricName, RequesterId, type EventBatchItem, type EventBatchOutcome } from '@pancha/contracts';
 import { loadKeyStore } from '@pancha/governance';
+import { metricsRegistry } from '@pancha/service-kit';
 import { createTestKeys, eventually, type TestKeys } from '@pancha/testing';
 import { headers as natsHeaders, type JsMsg } from 'nats';
 import { JetStreamConsumer } from './jetstream-consumer.decorator';
@@ -57,6 +58,12 @@ class BatchConsumer {
   }
 }
 
+/** pancha_jetstream_events_total for the hop and an outcome, as GET /metrics would show it. */
+async function eventsCounted(outcome: string): Promise<number> {
+  const metric = await metricsRegistry.getSingleMetric(MetricName.JetStreamEvents)?.get();
+  return metric?.values.find((v) => v.labels.topic === HOP && v.labels.outcome === outcome)?.value ?? NaN;
+}
+
 const traceparentOf = (n: number) => `00-${n.toString(16).padStart(32, '0')}-${'b'.repeat(16)}-01`;
 const item = (name: string, extra: Partial<Body> = {}, n = 1): EventBatchItem<Body> => ({ body: { name, ...extra }, traceparent: traceparentOf(n) });
 
@@ -103,6 +110,7 @@ describeNats('JetStream batches (real NATS)', () => {
   });
 
   it('dead-letters a poisoned event alone, as the single message of its hop, and delivers its neighbours', async () => {
+    const [deliveredBefore, deadBefore] = [await eventsCounted('delivered'), await eventsCounted('dead')];
     expect(await publishBatch([item('poison-a', {}, 4), item('poison-b', { mode: 'refuse' }, 5), item('poison-c', {}, 6)])).toHaveLength(3);
     const [dead] = await eventually(async () => {
       const found = await deadLettersOf('poison-b');
@@ -120,13 +128,17 @@ describeNats('JetStream batches (real NATS)', () => {
     expect(callsWith('poison-a')).toHaveLength(1);
     expect(await deadLettersOf('poison-a')).toEqual([]);
     expect(await deadLettersOf('poison-c')).toEqual([]);
+    // What an operator sees: two events delivered, one dead, on the hop's series.
+    expect([(await eventsCounted('delivered')) - deliveredBefore, (await eventsCounted('dead')) - deadBefore]).toEqual([2, 1]);
   });
 
   it('redelivers the whole message while an event may succeed later, then acknowledges it with nothing dead-lettered', async () => {
     failures.set('flaky-b', 1);
+    const [delivered, retried] = [await eventsCounted('delivered'), await eventsCounted('retry')];
     await publishBatch([item('flaky-a'), item('flaky-b', { mode: 'flaky' })]);
     await eventually(() => expect(callsWith('flaky-a').map((c) => c.deliveries)).toEqual([1, 2]));
     await drained();
+    expect([(await eventsCounted('delivered')) - delivered, (await eventsCounted('retry')) - retried]).toEqual([2, 1]);
     expect(await deadLettersOf('flaky-a')).toEqual([]);
     expect(await deadLettersOf('flaky-b')).toEqual([]);
   });

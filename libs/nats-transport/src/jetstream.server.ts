@@ -37,6 +37,7 @@ import {
 } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { apiErrorCode } from './jetstream-stream';
+import { initJetStreamMetrics, recordJetStreamEvents } from './jetstream-metrics';
 import { JetStreamContext } from './jetstream.context';
 import { dispositionForError, JetStreamRejection, type MessageDisposition } from './message-disposition';
 import { NatsLinkManager, type NatsLink } from './nats-link';
@@ -119,6 +120,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.concurrency = options.concurrency ?? 16;
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
+    initJetStreamMetrics(options.service);
   }
 
   get durableName(): string {
@@ -325,8 +327,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   private async settle(link: NatsLink, msg: JsMsg, headers: Record<string, string>, disposition: MessageDisposition): Promise<void> {
     const deliveries = msg.info.deliveryCount;
+    const hop = this.hopOf(msg);
     if (disposition.action === 'ack') {
       msg.ack();
+      recordJetStreamEvents(hop, 'delivered');
       return;
     }
     const context = { subject: msg.subject, stream_seq: msg.info.streamSequence, deliveries, trace_id: currentTraceId() };
@@ -334,6 +338,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const delay = this.retryDelayMs(deliveries);
       this.log.warn({ msg: 'message will be redelivered', ...context, reason: disposition.reason, retry_in_ms: delay });
       msg.nak(delay);
+      recordJetStreamEvents(hop, 'retry');
       return;
     }
     const reason = disposition.action === 'retry' ? `max_deliver_exceeded: ${disposition.reason}` : disposition.reason;
@@ -343,9 +348,11 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       // Not terminated unless the copy is safely stored: try the whole message again later.
       this.log.error({ msg: 'dead-letter publish failed; message will be redelivered', ...context, reason, error: (error as Error).message });
       msg.nak(this.retryDelayMs(deliveries));
+      recordJetStreamEvents(hop, 'retry');
       return;
     }
     msg.term(reason.slice(0, 200));
+    recordJetStreamEvents(hop, 'dead');
     // A terminated message would otherwise stay in the work-queue stream for good; its copy is in the DLQ.
     await link.jsm.streams.deleteMessage(this.options.settings.stream, msg.info.streamSequence, false).catch(() => undefined);
     this.log.error({ msg: 'message dead-lettered', ...context, reason, dead_letter_subject: deadLetterSubject(this.options.settings, this.options.service) });
@@ -366,9 +373,11 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const delay = this.retryDelayMs(deliveries);
       this.log.warn({ msg: 'batch message will be redelivered', ...context, retrying: retrying.length, reason: retrying[0].reason, retry_in_ms: delay });
       msg.nak(delay);
+      recordJetStreamEvents(hop, 'retry', retrying.length);
       return;
     }
     const subject = subjectFor(this.options.settings, hop);
+    const undelivered = batch.verdicts.filter((v) => v.action !== 'ack').length;
     try {
       for (const [index, verdict] of batch.verdicts.entries()) {
         if (verdict.action === 'ack') continue;
@@ -381,9 +390,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     } catch (error) {
       this.log.error({ msg: 'dead-letter publish failed; batch message will be redelivered', ...context, error: (error as Error).message });
       msg.nak(this.retryDelayMs(deliveries));
+      recordJetStreamEvents(hop, 'retry', undelivered);
       return;
     }
     msg.ack();
+    recordJetStreamEvents(hop, 'delivered', batch.verdicts.length - undelivered);
+    recordJetStreamEvents(hop, 'dead', undelivered);
   }
 
   /** Publishes a copy of a message (or of one event of a batch message, `event`) with the reason to the dead-letter subject. */
@@ -411,6 +423,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       msgID: `dlq:${this.options.service}:${msg.info.streamSequence}${event ? `:${event.index}` : ''}`,
       expect: { streamName: this.options.settings.stream },
     });
+  }
+
+  /** The hop a message carries (a batch topic's hop), for the metrics' topic label. */
+  private hopOf(msg: JsMsg): string {
+    const topic = msg.subject.slice(this.options.settings.subjectPrefix.length + 1);
+    return hopOfEventBatchTopic(topic) ?? topic;
   }
 
   private retryDelayMs(deliveries: number): number {

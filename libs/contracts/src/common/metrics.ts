@@ -24,6 +24,8 @@ export const MetricName = {
   OutboxDeliveries: 'pancha_outbox_deliveries_total',
   OutboxDeliveryLatency: 'pancha_outbox_delivery_latency_seconds',
   OutboxPruned: 'pancha_outbox_pruned_total',
+  // JetStream consumers (Bucket, Karma, Core with NATS_URL, libs/nats-transport), per hop.
+  JetStreamEvents: 'pancha_jetstream_events_total',
   // Event router (Core).
   RouterEventsReceived: 'pancha_router_events_received_total',
   RouterDecisions: 'pancha_router_decisions_total',
@@ -37,6 +39,13 @@ export const MetricName = {
   KarmaEvents: 'pancha_karma_events_total',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
+
+/**
+ * What a JetStream consumer did with an event it received (one per event, a batch message's included): `delivered`
+ * (acknowledged), `retry` (its message redelivered for it) or `dead` (copied to the service's dead-letter subject).
+ */
+export const JETSTREAM_OUTCOMES = ['delivered', 'retry', 'dead'] as const;
+export type JetStreamOutcome = (typeof JETSTREAM_OUTCOMES)[number];
 
 /**
  * What the router decided for one (event, trigger) pair: `run_started` (reason `none`) or `skipped` with the
