@@ -1,4 +1,4 @@
-import { EVENT_HOP_TOPICS, eventHopsReceivedBy, JETSTREAM_OUTCOMES, MetricName, type JetStreamOutcome, type ServiceName } from '@pancha/contracts';
+import { eventHopsReceivedBy, isEventHopTopic, JETSTREAM_OUTCOMES, MetricName, type JetStreamOutcome, type ServiceName } from '@pancha/contracts';
 import { metricsRegistry } from '@pancha/service-kit';
 import { Counter } from 'prom-client';
 
@@ -22,5 +22,5 @@ export function initJetStreamMetrics(service: ServiceName): void {
 /** `count` events of `topic` (a hop; anything else is counted as `other`, so a stray subject adds no series) settled as `outcome`. */
 export function recordJetStreamEvents(topic: string, outcome: JetStreamOutcome, count = 1): void {
   if (count <= 0) return;
-  events.inc({ topic: (EVENT_HOP_TOPICS as readonly string[]).includes(topic) ? topic : 'other', outcome }, count);
+  events.inc({ topic: isEventHopTopic(topic) ? topic : 'other', outcome }, count);
 }

@@ -9,7 +9,6 @@ import {
   type RequesterId,
   type ServiceName,
 } from '@pancha/contracts';
-import { isRetryableStatus } from '@pancha/http-client';
 import {
   CLOCK_TOLERANCE_SECONDS,
   isReplayProtected,
@@ -39,7 +38,7 @@ import { lastValueFrom } from 'rxjs';
 import { apiErrorCode } from './jetstream-stream';
 import { initJetStreamMetrics, recordJetStreamEvents } from './jetstream-metrics';
 import { JetStreamContext } from './jetstream.context';
-import { dispositionForError, JetStreamRejection, type MessageDisposition } from './message-disposition';
+import { dispositionForError, dispositionForStatus, JetStreamRejection, type MessageDisposition } from './message-disposition';
 import { NatsLinkManager, type NatsLink } from './nats-link';
 import { deadLetterSubject, subjectFor, type NatsSettings } from './nats.config';
 
@@ -219,7 +218,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           const disposition = hop === undefined ? await this.process(msg, topic, headers) : await this.processBatch(msg, topic, headers);
           span.setAttribute('messaging.nats.disposition', disposition.action);
           if (disposition.action === 'events') await this.settleEvents(link, msg, headers, hop as string, disposition);
-          else await this.settle(link, msg, headers, disposition);
+          else await this.settle(link, msg, headers, hop ?? topic, disposition);
         },
         {
           'messaging.system': 'nats',
@@ -268,7 +267,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const requester = await this.authenticate(headers, msg);
       // What the single path refuses before validation (U+0000, lone surrogates, deep nesting), per event: one such
       // body is a 422 for itself, and its neighbours go on.
-      const verdicts: ItemVerdict[] = new Array(items.length);
+      const verdicts: MessageDisposition[] = new Array(items.length);
       const passed: number[] = [];
       items.forEach((item, index) => {
         const unstorable = findUnstorableJson(item.body, MAX_JSON_DEPTH);
@@ -325,9 +324,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
-  private async settle(link: NatsLink, msg: JsMsg, headers: Record<string, string>, disposition: MessageDisposition): Promise<void> {
+  /** A message settled whole; `hop` (the hop it carries, a batch message's included) labels the metrics. */
+  private async settle(link: NatsLink, msg: JsMsg, headers: Record<string, string>, hop: string, disposition: MessageDisposition): Promise<void> {
     const deliveries = msg.info.deliveryCount;
-    const hop = this.hopOf(msg);
     if (disposition.action === 'ack') {
       msg.ack();
       recordJetStreamEvents(hop, 'delivered');
@@ -368,7 +367,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private async settleEvents(link: NatsLink, msg: JsMsg, headers: Record<string, string>, hop: string, batch: EventsDisposition): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     const context = { subject: msg.subject, stream_seq: msg.info.streamSequence, deliveries, events: batch.items.length, trace_id: currentTraceId() };
-    const retrying = batch.verdicts.filter((v): v is ItemVerdict & { action: 'retry' } => v.action === 'retry');
+    const retrying = batch.verdicts.filter((v): v is MessageDisposition & { action: 'retry' } => v.action === 'retry');
     if (retrying.length > 0 && deliveries < this.maxDeliver) {
       const delay = this.retryDelayMs(deliveries);
       this.log.warn({ msg: 'batch message will be redelivered', ...context, retrying: retrying.length, reason: retrying[0].reason, retry_in_ms: delay });
@@ -425,12 +424,6 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     });
   }
 
-  /** The hop a message carries (a batch topic's hop), for the metrics' topic label. */
-  private hopOf(msg: JsMsg): string {
-    const topic = msg.subject.slice(this.options.settings.subjectPrefix.length + 1);
-    return hopOfEventBatchTopic(topic) ?? topic;
-  }
-
   private retryDelayMs(deliveries: number): number {
     const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.min(deliveries - 1, 20));
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
@@ -447,19 +440,16 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   }
 }
 
-/** One event of a batch message: delivered, worth another delivery, or refused for good. */
-type ItemVerdict = { action: 'ack' } | { action: 'retry'; reason: string } | { action: 'reject'; reason: string };
-type EventsDisposition = { action: 'events'; items: readonly EventBatchItem[]; verdicts: ItemVerdict[] };
+/** A batch message's events, each with its own verdict (delivered, worth another delivery, or refused for good). */
+type EventsDisposition = { action: 'events'; items: readonly EventBatchItem[]; verdicts: MessageDisposition[] };
 type BatchDisposition = MessageDisposition | EventsDisposition;
 
 /** The verdict on one event from the outcome its batch handler answered (the status its single route would have). */
-function verdictOf(outcome: EventBatchOutcome): ItemVerdict {
+function verdictOf(outcome: EventBatchOutcome): MessageDisposition {
   const status = Number(outcome?.status);
   if (status >= 200 && status < 300) return { action: 'ack' };
-  const body = (outcome?.body ?? {}) as { code?: unknown; message?: unknown };
-  const text = Array.isArray(body.message) ? body.message.join('; ') : typeof body.message === 'string' ? body.message : '';
-  const reason = `${Number.isFinite(status) ? status : 'no status'}${typeof body.code === 'string' ? ` ${body.code}` : ''}${text ? `: ${text}` : ''}`;
-  return isRetryableStatus(Number.isFinite(status) ? status : undefined) ? { action: 'retry', reason } : { action: 'reject', reason };
+  if (!Number.isFinite(status)) return { action: 'retry', reason: 'no status: the handler answered an outcome without one' };
+  return dispositionForStatus(status, outcome.body, 'no message');
 }
 
 /** NATS headers as a plain record with lower-case names (the trace propagator and the verifier read it). */

@@ -20,20 +20,25 @@ export class JetStreamRejection extends Error {
  */
 export function dispositionForError(error: unknown): MessageDisposition {
   if (error instanceof JetStreamRejection) return { action: 'reject', reason: error.reason };
-  if (error instanceof HttpException) {
-    const status = error.getStatus();
-    const reason = `${status} ${describeHttpException(error)}`;
-    return isRetryableStatus(status) ? { action: 'retry', reason } : { action: 'reject', reason };
-  }
+  if (error instanceof HttpException) return dispositionForStatus(error.getStatus(), error.getResponse(), error.message);
   if (isDatabaseUnavailableError(error)) return { action: 'retry', reason: `database unavailable: ${messageOf(error)}` };
   return { action: 'retry', reason: `unexpected: ${messageOf(error)}` };
 }
 
-function describeHttpException(error: HttpException): string {
-  const body = error.getResponse();
+/**
+ * The verdict on an answer's status and body (an HttpException's, or one event's outcome in a batch): a 4xx other
+ * than 408/425/429 is rejected, anything else retried; the reason reads `<status> <code>: <message>`, the message
+ * falling back to `fallback` when the body has none.
+ */
+export function dispositionForStatus(status: number, body: unknown, fallback: string): MessageDisposition {
+  const reason = `${status} ${describeBody(body, fallback)}`;
+  return isRetryableStatus(status) ? { action: 'retry', reason } : { action: 'reject', reason };
+}
+
+function describeBody(body: unknown, fallback: string): string {
   if (typeof body === 'object' && body !== null) {
     const { code, message } = body as { code?: unknown; message?: unknown };
-    const text = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : error.message;
+    const text = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : fallback;
     return typeof code === 'string' ? `${code}: ${text}` : text;
   }
   return String(body);

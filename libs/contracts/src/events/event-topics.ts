@@ -56,6 +56,11 @@ export const EVENT_HOPS: Readonly<Record<EventHopTopic, EventHop>> = {
 
 export const EVENT_HOP_TOPICS: readonly EventHopTopic[] = Object.keys(EVENT_HOPS) as EventHopTopic[];
 
+/** Whether a topic is one of the event hops (not the executor command, not a batch topic). */
+export function isEventHopTopic(topic: string): topic is EventHopTopic {
+  return (EVENT_HOP_TOPICS as readonly string[]).includes(topic);
+}
+
 /** The hops a service receives (its JetStream consumer must handle exactly these). */
 export function eventHopsReceivedBy(service: ServiceName): EventHopTopic[] {
   return EVENT_HOP_TOPICS.filter((topic) => EVENT_HOPS[topic].receiver === service);
@@ -81,7 +86,7 @@ export function eventBatchTopic(topic: EventHopTopic): string {
 export function hopOfEventBatchTopic(topic: string): EventHopTopic | undefined {
   if (!topic.endsWith(EVENT_BATCH_SUFFIX)) return undefined;
   const hop = topic.slice(0, -EVENT_BATCH_SUFFIX.length);
-  return (EVENT_HOP_TOPICS as readonly string[]).includes(hop) ? (hop as EventHopTopic) : undefined;
+  return isEventHopTopic(hop) ? hop : undefined;
 }
 
 /** What a service's JetStream consumer handles: each hop it receives, as single events and as batches. */
