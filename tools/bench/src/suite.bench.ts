@@ -37,9 +37,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId, type ServiceName } from '@pancha/contracts';
-import { natsSettings } from '@pancha/nats-transport';
+import { createTestStream, type TestStream } from '@pancha/nats-transport';
 import { freePort } from '@pancha/testing';
-import { connect } from 'nats';
 import { Client } from 'pg';
 import { latencyLine, runBench, startBenchStack } from './bench-support';
 import { CpuMeter, cpuPerItemLines, databaseOf, describeLoad, drive, driveAtRate, type LoadResult, loadAverage, stackCpuMeter } from './load';
@@ -249,9 +248,18 @@ async function main(): Promise<boolean> {
   }
   // The services inherit this environment: without --nats their hops are HTTP even if the shell exports NATS_URL.
   if (!flags.nats) delete process.env.NATS_URL;
-  const natsStream = flags.nats ? `BENCH_${randomBytes(3).toString('hex').toUpperCase()}` : undefined;
+  // A stream of the bench's own, deleted afterwards (a running `npm start` keeps its PANCHA stream).
+  const natsStream = flags.nats && natsUrl ? await createTestStream(natsUrl, 'BENCH') : undefined;
+  try {
+    return await suite(flags, serverUrl, natsStream);
+  } finally {
+    await natsStream?.delete();
+  }
+}
+
+async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | undefined): Promise<boolean> {
   console.log(
-    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections, event hops over ${natsStream ? `NATS JetStream (stream ${natsStream})` : 'HTTP'}; load average ${loadAverage()}`,
+    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections, event hops over ${natsStream ? `NATS JetStream (stream ${natsStream.settings.stream})` : 'HTTP'}; load average ${loadAverage()}`,
   );
   const prefix = `bench_${randomBytes(3).toString('hex')}_`;
   const admin = new Client({ connectionString: serverUrl });
@@ -294,7 +302,7 @@ async function main(): Promise<boolean> {
     const workflowsDir = mkdtempSync(path.join(tmpdir(), 'bench-suite-workflows-'));
     writeFileSync(path.join(workflowsDir, 'bench-three.yaml'), THREE);
     const bench = await startBenchStack('bench', ['karma', 'bucket', 'core', 'workflow-executor'], {
-      env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500', ...(natsStream ? { NATS_STREAM: natsStream } : {}) },
+      env: { RATE_LIMIT_ANONYMOUS_LIMIT: '0', WORKFLOW_CATALOG_REFRESH_MS: '500', ...(natsStream?.env ?? {}) },
       serviceEnv: { 'workflow-executor': { WORKFLOWS_DIR: workflowsDir } },
     });
     const { stack, keys } = bench;
@@ -433,7 +441,6 @@ async function main(): Promise<boolean> {
       await Promise.all(Object.values(dbs).map((c) => c.end().catch(() => undefined)));
       await bench.stop();
       rmSync(workflowsDir, { recursive: true, force: true });
-      if (natsUrl && natsStream) await deleteNatsStream(natsUrl, natsStream);
     }
 
     // ---- 6. pg-boss -----------------------------------------------------------------------------------------------
@@ -517,19 +524,6 @@ function localNatsServerPid(): number | undefined {
     }
   }
   return undefined;
-}
-
-async function deleteNatsStream(url: string, stream: string): Promise<void> {
-  const settings = natsSettings({ NATS_URL: url, NATS_STREAM: stream });
-  if (!settings) return;
-  const nc = await connect({ servers: settings.servers, name: 'bench-cleanup' });
-  try {
-    await (await nc.jetstreamManager()).streams.delete(stream);
-  } catch (error) {
-    console.warn(`[bench] could not delete NATS stream ${stream}: ${(error as Error).message}`);
-  } finally {
-    await nc.close();
-  }
 }
 
 export function runSuiteBench(): void {
