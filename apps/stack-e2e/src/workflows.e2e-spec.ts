@@ -218,4 +218,21 @@ describe('the example workflows through the stack', () => {
     expect(run.status).toBe('completed');
     expect(run.inputs).toMatchObject({ user_id: 'learner-9', email: 'learner-9@example.com' });
   });
+
+  it('tasks sent together to /handle_tasks are each decided as one would be: the workflow task starts its run, which completes', async () => {
+    const res = await core('POST', '/handle_tasks', {
+      tasks: [
+        { input: 'good morning', user_id: 'learner-10' },
+        { input: 'onboard learner-11 at learner-11@example.com', user_id: 'learner-11' },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const [greeting, onboarding] = res.body.tasks as { trace_id: string; decision: string; status: string; run_id?: string; workflow?: string }[];
+    expect(greeting).toMatchObject({ decision: 'respond', status: 'decided' });
+    expect(onboarding).toMatchObject({ decision: 'workflow', status: 'run_started', workflow: 'onboard-learner' });
+    expect(onboarding.trace_id).not.toBe(greeting.trace_id);
+    const run = await ended(onboarding.run_id ?? '');
+    expect(run.status).toBe('completed');
+    expect(run).toMatchObject({ trace_id: onboarding.trace_id, inputs: { user_id: 'learner-11', email: 'learner-11@example.com' } });
+  });
 });

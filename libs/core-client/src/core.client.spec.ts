@@ -25,6 +25,12 @@ beforeAll(async () => {
         res.end(JSON.stringify({ task_id: 't-1', trace_id: 'a'.repeat(32), decision: 'workflow', status: 'dispatching' }));
         return;
       }
+      if (req.url === '/handle_tasks') {
+        const { tasks } = JSON.parse(body) as { tasks: { user_id: string }[] };
+        res.statusCode = 202;
+        res.end(JSON.stringify({ tasks: tasks.map((t, i) => ({ task_id: `t-${t.user_id}`, trace_id: String(i).repeat(32), decision: 'respond', status: 'decided' })) }));
+        return;
+      }
       if (req.url === '/events/batch') {
         // A Core with the batch route: each event answered on its own.
         const { events } = JSON.parse(body) as { events: { body: { id: string; type?: string } }[] };
@@ -65,6 +71,15 @@ describe('CoreClient', () => {
     expect(req).toMatchObject({ method: 'POST', url: '/handle_task' });
     expect(req?.headers.authorization).toBe('Bearer token-for-core');
     expect(JSON.parse(req?.body ?? '')).toEqual({ input: 'todo: x', user_id: 'u' });
+  });
+
+  it('posts tasks together to /handle_tasks and answers each in order', async () => {
+    const accepted = await client.handleTasks([{ input: 'hi', user_id: 'u1' }, { input: 'hello', user_id: 'u2' }]);
+    expect(accepted.tasks.map((t) => t.task_id)).toEqual(['t-u1', 't-u2']);
+    const req = seen.at(-1);
+    expect(req).toMatchObject({ method: 'POST', url: '/handle_tasks' });
+    expect(req?.headers.authorization).toBe('Bearer token-for-core');
+    expect(JSON.parse(req?.body ?? '')).toEqual({ tasks: [{ input: 'hi', user_id: 'u1' }, { input: 'hello', user_id: 'u2' }] });
   });
 
   it('throws a non-retryable ServiceCallError carrying the code for a 422 or a 404', async () => {

@@ -6,6 +6,7 @@ import {
   type EventBatchItem,
   type HandleTaskAccepted,
   type HandleTaskRequest,
+  type HandleTasksAccepted,
   type HealthResponse,
   type PublishEventRequest,
 } from '@pancha/contracts';
@@ -23,6 +24,12 @@ export class CoreClient extends HttpServiceClient {
   /** POST /handle_task → 202: the task is stored and its workflow queued; nothing downstream is awaited. */
   async handleTask(body: HandleTaskRequest): Promise<HandleTaskAccepted> {
     const res = await this.request<HandleTaskAccepted>({ method: 'POST', url: '/handle_task', data: body });
+    return res.data;
+  }
+
+  /** POST /handle_tasks → 202: up to 100 tasks stored in one commit (or none), their answers in order. Needs a credential. */
+  async handleTasks(tasks: HandleTaskRequest[]): Promise<HandleTasksAccepted> {
+    const res = await this.request<HandleTasksAccepted>({ method: 'POST', url: '/handle_tasks', data: { tasks } });
     return res.data;
   }
 

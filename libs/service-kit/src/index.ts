@@ -1,6 +1,7 @@
 export * from './bootstrap';
 export * from './concurrency/serial-load';
 export * from './concurrency/group-commit';
+export * from './concurrency/map-concurrently';
 export * from './config/env.validation';
 export * from './config/secret';
 export * from './database/data-source-options';

@@ -9,16 +9,24 @@ import { TaskEntity } from './task.entity';
 /** Tasks accepted per transaction at most. */
 const MAX_GROUP = 100;
 
-/** One accepted task and the outbox messages that commit with it (each carrying its request's trace context). */
-export interface AcceptedTask {
+/** One accepted task and the outbox messages that commit with it (each carrying its task's trace context). */
+export interface TaskWithMessages {
   task: TaskEntity;
   messages: EnqueueInput[];
-  /** The request's write token, claimed in the statement that stores the task (the task is stored only if it wins). */
+}
+
+/**
+ * What one request stores: its task, or a batch's tasks (POST /handle_tasks), all or none. `token`: the request's write
+ * token, claimed in the statement that stores the tasks (they are stored only if it wins).
+ */
+export interface AcceptedTasks {
+  tasks: readonly TaskWithMessages[];
   token?: TokenUse;
 }
 
 /**
- * The task's trace already has a task (tasks.trace_id is unique): nothing of it was stored. `tokenClaimed`: its token
+ * A task's trace already has a task (tasks.trace_id is unique): that task was not stored (nor, in a group statement,
+ * were the others of its request that were; in a transaction, roll back). `tokenClaimed`: its token
  * was claimed all the same (by the group's statement, which committed), so a second attempt must not claim it again.
  */
 export class TraceIdTaken extends Error {
@@ -35,7 +43,7 @@ export class WriteTokenReplayed extends Error {
 }
 
 /**
- * Stores accepted tasks with group commit (POST /handle_task's write): the tasks of requests that arrive while a
+ * Stores accepted tasks with group commit (POST /handle_task's and /handle_tasks' write): the tasks of requests that arrive while a
  * commit runs go together into the next one, a single statement that inserts the tasks and their outbox messages,
  * and each request is answered only after the commit that holds its task. A task whose trace already
  * has one is refused alone (TraceIdTaken) and its messages are not stored.
@@ -47,8 +55,9 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   private readonly connection: GenericPlanConnection;
   /** This writer's claims are the service's used_tokens rows too: it purges the expired ones as the guard's store does. */
   private readonly purge: UsedTokensPurge;
-  private readonly group = new GroupCommit<AcceptedTask, void>((tasks) => this.commit(tasks), {
+  private readonly group = new GroupCommit<AcceptedTasks, void>((tasks) => this.commit(tasks), {
     maxBatch: MAX_GROUP,
+    weight: (accepted) => accepted.tasks.length,
     onIsolate: (size, error) => this.logger.warn({ msg: 'task accept group failed; storing its tasks one by one', size, error: (error as Error).message }),
   });
 
@@ -69,7 +78,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     return this.group.queued;
   }
 
-  store(accepted: AcceptedTask): Promise<void> {
+  store(accepted: AcceptedTasks): Promise<void> {
     if (accepted.token) this.purge.ifDue();
     return this.group.submit(accepted);
   }
@@ -81,7 +90,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
    * already used throws WriteTokenReplayed (roll the transaction back). Also the write of a request that needs its own
    * transaction.
    */
-  async insert(manager: EntityManager, accepted: readonly AcceptedTask[]): Promise<Set<string>> {
+  async insert(manager: EntityManager, accepted: readonly AcceptedTasks[]): Promise<Set<string>> {
     for (const { token } of accepted) {
       if (!token) continue;
       this.purge.ifDue();
@@ -91,7 +100,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     const stored = new Set(inserted.map((row) => row.task_id));
     await this.outbox.enqueueAll(
       manager,
-      accepted.filter((a) => stored.has(a.task.taskId)).flatMap((a) => a.messages),
+      accepted.flatMap((a) => a.tasks).filter((t) => stored.has(t.task.taskId)).flatMap((t) => t.messages),
     );
     return stored;
   }
@@ -102,12 +111,12 @@ export class TaskAcceptWriter implements OnModuleDestroy {
    * the outbox rows of the tasks it stored. Two round trips to PostgreSQL fewer per group than a transaction, one
    * commit for the claims and the tasks they allow, and the statement holds the outbox's key locks only while it runs.
    */
-  private async commit(accepted: readonly AcceptedTask[]): Promise<GroupItemOutcome<void>[]> {
-    // A token presented twice in one group: the first of its tasks claims it, the others are replays.
-    const firstUse = new Map<string, AcceptedTask>();
+  private async commit(accepted: readonly AcceptedTasks[]): Promise<GroupItemOutcome<void>[]> {
+    // A token presented twice in one group: the first of its requests claims it, the others are replays.
+    const firstUse = new Map<string, AcceptedTasks>();
     for (const a of accepted) if (a.token && !firstUse.has(tokenKey(a.token))) firstUse.set(tokenKey(a.token), a);
     const writing = accepted.filter((a) => !a.token || firstUse.get(tokenKey(a.token)) === a);
-    const messages = writing.flatMap((a) => a.messages.map((m) => ({ ...m, owner: a.task.taskId })));
+    const messages = writing.flatMap((a) => a.tasks.flatMap((t) => t.messages.map((m) => ({ ...m, owner: t.task.taskId }))));
     const tokens = writing.flatMap((a) => (a.token ? [a.token] : []));
     // A group of anonymous requests has nothing to claim: its statement is the one without the claim.
     const outbox = this.outbox.inStatement(messages, tokens.length ? 3 : 2, 'SELECT task_id::text FROM stored');
@@ -123,7 +132,7 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     const claimed = new Set(rows.flatMap((row) => (row.issuer !== null && row.jti !== null ? [tokenKey({ issuer: row.issuer, jti: row.jti })] : [])));
     return accepted.map((a): GroupItemOutcome<void> => {
       if (a.token && (firstUse.get(tokenKey(a.token)) !== a || !claimed.has(tokenKey(a.token)))) return { ok: false, error: new WriteTokenReplayed(a.token) };
-      return stored.has(a.task.taskId) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken(a.token !== undefined) };
+      return a.tasks.every((t) => stored.has(t.task.taskId)) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken(a.token !== undefined) };
     });
   }
 }
@@ -154,8 +163,10 @@ const INSERT_TASKS_SQL = insertTasksSql();
  * INSERT_TASKS_SQL's $1. The agent's note and decision come from a model, not the request the guard checked: JSON
  * would carry a lone surrogate as an escape jsonb refuses, failing the whole group, so every string is made storable.
  */
-function taskRowsJson(accepted: readonly AcceptedTask[]): string {
-  return JSON.stringify(toStorableJson(accepted.map((a) => ({ ...taskRow(a.task), token_issuer: a.token?.issuer, token_jti: a.token?.jti }))));
+function taskRowsJson(accepted: readonly AcceptedTasks[]): string {
+  return JSON.stringify(
+    toStorableJson(accepted.flatMap((a) => a.tasks.map((t) => ({ ...taskRow(t.task), token_issuer: a.token?.issuer, token_jti: a.token?.jti })))),
+  );
 }
 
 /** A task as INSERT_TASKS_SQL reads it (column names; absent and undefined become NULL). */

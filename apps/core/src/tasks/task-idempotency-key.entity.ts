@@ -1,8 +1,8 @@
-import type { HandleTaskAccepted } from '@pancha/contracts';
+import type { HandleTaskAccepted, HandleTasksAccepted } from '@pancha/contracts';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
- * An Idempotency-Key a requester sent with POST /handle_task, and the first answer to it. Schema owned by
+ * An Idempotency-Key a requester sent with POST /handle_task or /handle_tasks, and the first answer to it. Schema owned by
  * TaskIdempotencyKeys1764345100000; kept as long as the task it names.
  */
 @Entity({ name: 'task_idempotency_keys' })
@@ -17,12 +17,13 @@ export class TaskIdempotencyKeyEntity {
   @Column({ name: 'request_hash', type: 'char', length: 64 })
   requestHash: string;
 
+  /** The task the answer names (a batch's first): the key is kept as long as it. */
   @Column({ name: 'task_id', type: 'uuid' })
   taskId: string;
 
   /** The 202 body, returned unchanged to every retry. */
   @Column({ type: 'jsonb' })
-  response: HandleTaskAccepted;
+  response: HandleTaskAccepted | HandleTasksAccepted;
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;

@@ -103,9 +103,9 @@ describe('core: the write token of POST /handle_task', () => {
           tags: [],
         });
       const outcomes = [
-        writer.store({ task: task('group first use'), messages: [], token }),
-        writer.store({ task: task('group second use'), messages: [], token }),
-        writer.store({ task: task('group fresh token'), messages: [], token: { ...token, jti: randomUUID() } }),
+        writer.store({ tasks: [{ task: task('group first use'), messages: [] }], token }),
+        writer.store({ tasks: [{ task: task('group second use'), messages: [] }], token }),
+        writer.store({ tasks: [{ task: task('group fresh token'), messages: [] }], token: { ...token, jti: randomUUID() } }),
       ].map((p) => p.then(() => 'stored', (error: unknown) => (error instanceof WriteTokenReplayed ? 'replayed' : String(error))));
       await poll('three tasks queued for the next commit', () => writer.queued === 3);
       await held.release();

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
-import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, IDEMPOTENCY_KEY_PATTERN } from '@pancha/contracts';
-import { ClaimTokenWithWrite, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
+import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, type HandleTasksAccepted, HandleTasksRequestDto, IDEMPOTENCY_KEY_PATTERN } from '@pancha/contracts';
+import { ClaimTokenWithWrite, RequireCredential, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
 import { validationException } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { TasksService } from './tasks.service';
@@ -29,10 +29,28 @@ export class TasksController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<HandleTaskAccepted> {
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-      throw validationException([{ field: 'Idempotency-Key', messages: ['Idempotency-Key must be 1 to 255 visible ASCII characters (a random UUID, say)'] }]);
-    }
-    const { reply, replayed } = await this.tasks.handle(body, requester, idempotencyKey);
+    const { reply, replayed } = await this.tasks.handle(body, requester, checkedIdempotencyKey(idempotencyKey));
+    if (replayed) res.setHeader('idempotent-replay', 'true');
+    return reply;
+  }
+
+  /**
+   * Up to 100 tasks in one request, each decided and stored as POST /handle_task would, all in one commit: 202 with
+   * their answers in order, or one 4xx and nothing stored (a bad task is a 422 naming it: `tasks.3.user_id`). Each
+   * task gets a trace of its own. Needs a credential: the anonymous budget counts requests, not tasks.
+   */
+  @Post('handle_tasks')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @RequireOperation('submit')
+  @RequireCredential()
+  @ClaimTokenWithWrite()
+  async handleTasks(
+    @Body() body: HandleTasksRequestDto,
+    @Requester() requester: VerifiedRequester,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<HandleTasksAccepted> {
+    const { reply, replayed } = await this.tasks.handleMany(body, requester, checkedIdempotencyKey(idempotencyKey));
     if (replayed) res.setHeader('idempotent-replay', 'true');
     return reply;
   }
@@ -43,4 +61,11 @@ export class TasksController {
   task(@Param('task_id', taskIdPipe) taskId: string, @Requester() requester: VerifiedRequester): Promise<CoreTaskView> {
     return this.tasks.view(taskId, requester);
   }
+}
+
+function checkedIdempotencyKey(key: string | undefined): string | undefined {
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw validationException([{ field: 'Idempotency-Key', messages: ['Idempotency-Key must be 1 to 255 visible ASCII characters (a random UUID, say)'] }]);
+  }
+  return key;
 }

@@ -481,7 +481,7 @@ describe('with workflow execution enabled', () => {
         createdAt: now,
         updatedAt: now,
       });
-      await writer.store({ task, messages: [] });
+      await writer.store({ tasks: [{ task, messages: [] }] });
       expect(await taskRow(core, task.taskId)).toMatchObject({ agent_note: 'payload.\ufffd is not a field', decided_by: 'llm', tags: [] });
     });
 

@@ -11,13 +11,15 @@ import {
   Decision,
   type HandleTaskAccepted,
   type HandleTaskRequestDto,
+  type HandleTasksAccepted,
+  type HandleTasksRequestDto,
   RequesterId,
   TaskStatus,
   TimelineError,
 } from '@pancha/contracts';
 import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf } from '@pancha/governance';
 import type { EnqueueInput } from '@pancha/outbox';
-import { DomainException } from '@pancha/service-kit';
+import { DomainException, mapConcurrently } from '@pancha/service-kit';
 import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
@@ -31,7 +33,7 @@ import {
   WORKFLOW_EXECUTE_TOPIC,
   type WorkflowDispatchMessage,
 } from './core-events';
-import { TaskAcceptWriter, TraceIdTaken, WriteTokenReplayed } from './task-accept.writer';
+import { TaskAcceptWriter, type TaskWithMessages, TraceIdTaken, WriteTokenReplayed } from './task-accept.writer';
 import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
 import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
@@ -45,11 +47,14 @@ const TIMELINE_LIMIT = 1000;
  */
 const TIMELINE_CHANNEL_OWNERS: Readonly<Record<string, RequesterId>> = { core: RequesterId.Core, workflow: RequesterId.WorkflowExecutor };
 
-/** What POST /handle_task answers, and whether it is the stored first answer to an Idempotency-Key retry. */
-export interface HandleTaskOutcome {
-  reply: HandleTaskAccepted;
+/** What POST /handle_task (or /handle_tasks) answers, and whether it is the stored first answer to an Idempotency-Key retry. */
+export interface HandleTaskOutcome<R extends IdempotentReply = HandleTaskAccepted> {
+  reply: R;
   replayed: boolean;
 }
+
+/** The answer an Idempotency-Key keeps: a task's 202 or a batch's. */
+type IdempotentReply = HandleTaskAccepted | HandleTasksAccepted;
 
 /** The key a retry names itself by, scoped to who sent it; the hash tells a retry from a reuse of the key. */
 interface IdempotencyClaim {
@@ -57,6 +62,15 @@ interface IdempotencyClaim {
   key: string;
   requestHash: string;
 }
+
+/** A decided task ready to store: its row, its outbox messages, its 202, and the run it starts, if any. */
+interface PreparedTask extends TaskWithMessages {
+  reply: HandleTaskAccepted;
+  run?: PreparedStart;
+}
+
+/** Decisions made at once for one batch (an LLM agent is a remote call each). */
+const DECIDE_CONCURRENCY = 8;
 
 @Injectable()
 export class TasksService {
@@ -76,33 +90,71 @@ export class TasksService {
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
   async handle(body: HandleTaskRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome> {
+    // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
+    return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStore(body, token, requester, claim));
+  }
+
+  /**
+   * POST /handle_tasks: decides each task, then stores them all in one commit (or none), each in a trace of its own
+   * linked to the request's; answers their 202s in request order. Idempotency-Key and token as for one task.
+   */
+  async handleMany(body: HandleTasksRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome<HandleTasksAccepted>> {
+    return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStoreMany(body.tasks, token, requester, claim));
+  }
+
+  /**
+   * Runs `store` once per Idempotency-Key: a retry of a finished request (same requester, key and body) gets the first
+   * answer, before anything is decided again (an LLM agent costs money); a concurrent one waits for the first's commit.
+   */
+  private async once<R extends IdempotentReply>(
+    body: object,
+    requester: VerifiedRequester,
+    idempotencyKey: string | undefined,
+    store: (token: TokenUse | undefined, claim: IdempotencyClaim | undefined) => Promise<R>,
+  ): Promise<HandleTaskOutcome<R>> {
     const claim: IdempotencyClaim | undefined = idempotencyKey === undefined
       ? undefined
       : { requesterId: requester.id, key: idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(body)).digest('hex') };
-    // A retry of a finished request is answered before anything is decided again (an LLM agent costs money).
-    const earlier = claim && (await this.firstAnswer(claim));
+    const earlier = claim && (await this.firstAnswer<R>(claim));
     if (earlier) return earlier;
     try {
-      // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
-      return { reply: await this.decideAndStore(body, writeTokenOf(requester), requester, claim), replayed: false };
+      return { reply: await store(writeTokenOf(requester), claim), replayed: false };
     } catch (error) {
       if (error instanceof WriteTokenReplayed) throw tokenReplayed(error.token.jti, 'submit');
       // A concurrent request with the same key committed first: its answer is the answer.
       if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
-      const first = await this.firstAnswer(claim);
+      const first = await this.firstAnswer<R>(claim);
       if (!first) throw new Error(`idempotency key of ${claim.requesterId} vanished after a conflict`);
       return first;
     }
   }
 
-  /** The stored answer to this key, or a 409 when the key was used with another body; undefined when it is new. */
-  private async firstAnswer(claim: IdempotencyClaim): Promise<HandleTaskOutcome | undefined> {
+  /**
+   * The stored answer to this key, or a 409 when the key was used with another body; undefined when it is new. The
+   * hash covers the body's shape, so a key first used on the other route is a 409 too, never the wrong answer type.
+   */
+  private async firstAnswer<R extends IdempotentReply>(claim: IdempotencyClaim): Promise<HandleTaskOutcome<R> | undefined> {
     const row = await this.dataSource.manager.findOne(TaskIdempotencyKeyEntity, {
       where: { requesterId: claim.requesterId, idempotencyKey: claim.key },
     });
     if (!row) return undefined;
     if (row.requestHash !== claim.requestHash) throw new IdempotencyKeyReusedException();
-    return { reply: row.response, replayed: true };
+    return { reply: row.response as R, replayed: true };
+  }
+
+  private async decideAndStoreMany(
+    bodies: readonly HandleTaskRequestDto[],
+    token: TokenUse | undefined,
+    requester: VerifiedRequester,
+    claim: IdempotencyClaim | undefined,
+  ): Promise<HandleTasksAccepted> {
+    const decisions = await mapConcurrently(bodies, DECIDE_CONCURRENCY, (body) => this.agent.decide(decisionInput(body)));
+    const prepared: PreparedTask[] = [];
+    // Each task's trace is its own (the trace id is the executor's idempotency key, and Jaeger shows one task a trace).
+    for (const [i, body] of bodies.entries()) prepared.push(await this.inNewTrace((traceId) => this.prepare(body, decisions[i], traceId, requester)));
+    const reply: HandleTasksAccepted = { tasks: prepared.map((p) => p.reply) };
+    await this.commit(prepared, token, claim, reply);
+    return reply;
   }
 
   /** `token`: the request's write token, claimed by the commit that stores the task. */
@@ -112,13 +164,7 @@ export class TasksService {
     requester: VerifiedRequester,
     claim: IdempotencyClaim | undefined,
   ): Promise<HandleTaskAccepted> {
-    const decided = await this.agent.decide({
-      input: body.input,
-      input_type: body.input_type,
-      user_id: body.user_id,
-      product: body.product,
-      tags: body.tags,
-    });
+    const decided = await this.agent.decide(decisionInput(body));
     const traceId = currentTraceId();
     if (traceId) {
       try {
@@ -183,6 +229,16 @@ export class TasksService {
     token: TokenUse | undefined,
     claim?: IdempotencyClaim,
   ): Promise<HandleTaskAccepted> {
+    const prepared = await this.prepare(body, decided, traceId, requester);
+    await this.commit([prepared], token, claim, prepared.reply);
+    return prepared.reply;
+  }
+
+  /**
+   * The task a decision makes, its outbox messages (continuing the active trace) and its 202; a decision naming a
+   * versioned workflow prepares its run too (a run the catalog refuses leaves the task run_refused, not the request).
+   */
+  private async prepare(body: HandleTaskRequestDto, decided: AgentDecision, traceId: string, requester: VerifiedRequester): Promise<PreparedTask> {
     const now = new Date();
     const isWorkflow = decided.decision === Decision.Workflow;
     let status: TaskStatus = !isWorkflow
@@ -249,7 +305,7 @@ export class TasksService {
       ...(run ? { run_id: run.start.run_id, workflow: run.start.workflow } : {}),
     };
     const received: BucketCoreEventMessage = { event_data: taskReceivedEvent(task) };
-    // Each message continues this request's trace, whichever request's transaction commits it.
+    // Each message continues this task's trace, whichever request's transaction commits it.
     const headers = injectTraceHeaders();
     const messages: EnqueueInput[] = [
       { topic: BUCKET_CORE_EVENT_TOPIC, messageKey: coreEventMessageKey(CoreEventType.TaskReceived, task.taskId), payload: received, headers },
@@ -258,29 +314,41 @@ export class TasksService {
       const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
       messages.push({ topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch, headers });
     }
-    if (!claim && !run) {
+    return { task, messages, reply, run };
+  }
+
+  /**
+   * Stores one request's tasks, all or none, with its token claim: by group commit in the common case; in a
+   * transaction of its own when the request claims an Idempotency-Key (answered later with `reply`) or starts runs.
+   */
+  private async commit(prepared: readonly PreparedTask[], token: TokenUse | undefined, claim: IdempotencyClaim | undefined, reply: IdempotentReply): Promise<void> {
+    const tasks = prepared.map(({ task, messages }) => ({ task, messages }));
+    const runs = prepared.flatMap((p) => (p.run ? [{ ...p.run, source: `task:${p.task.taskId}` }] : []));
+    if (!claim && runs.length === 0) {
       // The common case: stored with the tasks of concurrent requests in one commit (group commit).
-      await this.accepted.store({ task, messages, token });
+      await this.accepted.store({ tasks, token });
     } else {
       await this.dataSource.transaction(async (manager: EntityManager) => {
         // The key first: a concurrent request with the same key waits here until this transaction ends, then
         // finds the key taken and answers with this reply (or commits its own if this one rolled back).
-        if (claim) await claimIdempotencyKey(manager, claim, reply);
-        if (!(await this.accepted.insert(manager, [{ task, messages, token }])).has(task.taskId)) throw new TraceIdTaken();
-        if (run) await this.workflowRuns.commit(manager, { ...run, source: `task:${task.taskId}` });
+        if (claim) await claimIdempotencyKey(manager, claim, prepared[0].task.taskId, reply);
+        const stored = await this.accepted.insert(manager, [{ tasks, token }]);
+        if (!tasks.every(({ task }) => stored.has(task.taskId))) throw new TraceIdTaken();
+        for (const run of runs) await this.workflowRuns.commit(manager, run);
       });
     }
-    this.logger.log({
-      msg: 'task accepted',
-      task_id: task.taskId,
-      decision: task.decision,
-      action_type: task.actionType,
-      workflow: task.workflow,
-      run_id: task.runId,
-      decided_by: task.decidedBy,
-      status,
-    });
-    return reply;
+    for (const { task } of prepared) {
+      this.logger.log({
+        msg: 'task accepted',
+        task_id: task.taskId,
+        decision: task.decision,
+        action_type: task.actionType,
+        workflow: task.workflow,
+        run_id: task.runId,
+        decided_by: task.decidedBy,
+        status: task.status,
+      });
+    }
   }
 
   /** Runs `fn` in a fresh root span (linked to the current one); without a tracing SDK, a random trace id. */
@@ -300,15 +368,19 @@ export class TasksService {
   }
 }
 
+function decisionInput(body: HandleTaskRequestDto) {
+  return { input: body.input, input_type: body.input_type, user_id: body.user_id, product: body.product, tags: body.tags };
+}
+
 /** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */
 class IdempotencyKeyTaken extends Error {}
 
-async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, reply: HandleTaskAccepted): Promise<void> {
+async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, taskId: string, reply: IdempotentReply): Promise<void> {
   const inserted = await manager
     .createQueryBuilder()
     .insert()
     .into(TaskIdempotencyKeyEntity)
-    .values({ requesterId: claim.requesterId, idempotencyKey: claim.key, requestHash: claim.requestHash, taskId: reply.task_id, response: reply })
+    .values({ requesterId: claim.requesterId, idempotencyKey: claim.key, requestHash: claim.requestHash, taskId, response: reply })
     .orIgnore()
     .returning(['idempotency_key'])
     .execute();

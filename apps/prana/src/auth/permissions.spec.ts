@@ -11,6 +11,7 @@ describe('permissions', () => {
 
   it.each([
     ['POST', '/handle_task', 'submit:tasks'],
+    ['POST', '/handle_tasks', 'submit:tasks'],
     ['GET', '/tasks/1', 'view:tasks'],
     ['GET', '/workflows/stats', 'view:workflows'],
     ['POST', '/workflows/onboard/runs', 'start:runs'],

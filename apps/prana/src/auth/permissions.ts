@@ -48,7 +48,7 @@ export function corePermission(method: string, path: string): Permission | undef
     return undefined;
   }
   if (m !== 'POST') return undefined;
-  if (p === '/handle_task') return 'submit:tasks';
+  if (p === '/handle_task' || p === '/handle_tasks') return 'submit:tasks';
   if (/^\/workflows\/[^/]+\/runs$/.test(p)) return 'start:runs';
   if (/^\/workflows\/[^/]+\/(enable|disable)$/.test(p) || p === '/workflows/reload') return 'admin:workflows';
   if (/^\/runs\/[^/]+\/(cancel|retry)$/.test(p) || /^\/runs\/[^/]+\/signals\/[^/]+$/.test(p)) return 'operate:runs';

@@ -1,9 +1,12 @@
-import { ArrayMaxSize, IsArray, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import { ID_LIMITS } from '../common/api-error';
 import type { Decision } from '../workflow-executor';
 import type { TaskStatus } from './task-status';
 
 export const MAX_TASK_INPUT_LENGTH = 10_000;
+/** Tasks one `POST /handle_tasks` request may carry. */
+export const MAX_TASK_BATCH = 100;
 
 /** `POST /handle_task` body (SPEC §2). */
 export interface HandleTaskRequest {
@@ -47,4 +50,21 @@ export interface HandleTaskAccepted {
   /** When the decision started a versioned workflow run. */
   run_id?: string;
   workflow?: string;
+}
+
+/**
+ * `POST /handle_tasks` body: 1..MAX_TASK_BATCH tasks, each as `POST /handle_task` takes it, accepted together or not at
+ * all (one bad task is a 422 naming it, e.g. `tasks.3.user_id`, and nothing is stored).
+ */
+export class HandleTasksRequestDto {
+  // IsObject each: ValidateNested walks into a nested array ([[]]) and finds nothing wrong with it.
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(MAX_TASK_BATCH)
+  @IsObject({ each: true, message: 'each task must be an object' })
+  @ValidateNested({ each: true }) @Type(() => HandleTaskRequestDto)
+  tasks: HandleTaskRequestDto[];
+}
+
+/** `POST /handle_tasks` → 202: every task stored, in request order, each with a trace of its own. */
+export interface HandleTasksAccepted {
+  tasks: HandleTaskAccepted[];
 }

@@ -47,6 +47,20 @@ describe('GroupCommit', () => {
     await expect(Promise.all(all)).resolves.toEqual(['done a', 'done b', 'done c']);
   });
 
+  it('fills a group by weight: items in order while they fit, and a heavy one alone rather than never', async () => {
+    const { calls, commit } = controlledCommit<string>();
+    // Each item weighs its length: 'aaaa' 4, 'bb' 2, 'ccccc' 5, 'dddddddddddd' 12 (over the limit on its own), 'e' 1.
+    const group = new GroupCommit(commit, { maxBatch: 6, weight: (item) => item.length });
+    const all = ['aaaa', 'bb', 'ccccc', 'dddddddddddd', 'e'].map((i) => group.submit(i));
+    for (const expected of [['aaaa', 'bb'], ['ccccc'], ['dddddddddddd'], ['e']]) {
+      await settle();
+      expect(calls.at(-1)?.items).toEqual(expected);
+      calls.at(-1)?.answer.resolve(ok(expected));
+    }
+    await expect(Promise.all(all)).resolves.toHaveLength(5);
+    expect(calls).toHaveLength(4);
+  });
+
   it('settles no caller before the commit that holds its item', async () => {
     const { calls, commit } = controlledCommit<string>();
     const group = new GroupCommit(commit, { maxBatch: 10 });

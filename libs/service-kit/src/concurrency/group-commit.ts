@@ -3,9 +3,14 @@ import { isDatabaseUnavailableError } from '../errors/database-errors';
 /** What became of one item of a group: its result, or the refusal that item alone gets. */
 export type GroupItemOutcome<R> = { ok: true; result: R } | { ok: false; error: unknown };
 
-export interface GroupCommitOptions {
-  /** Most items per commit. */
+export interface GroupCommitOptions<I = unknown> {
+  /** Most items per commit, or most weight when `weight` is given. */
   maxBatch: number;
+  /**
+   * What one item counts for against maxBatch (say, the rows it writes); 1 when absent. A group takes items in order
+   * while they fit, and always at least one, however heavy.
+   */
+  weight?: (item: I) => number;
   /**
    * Called when a group of several items failed as a whole for a reason other than the database being unavailable,
    * before its items are retried one by one (so only the item that causes it fails).
@@ -32,7 +37,7 @@ export class GroupCommit<I, R> {
 
   constructor(
     private readonly commit: (items: readonly I[]) => Promise<readonly GroupItemOutcome<R>[]>,
-    private readonly options: GroupCommitOptions,
+    private readonly options: GroupCommitOptions<I>,
   ) {}
 
   /** Items waiting for the next commit (not those of the commit running now). */
@@ -58,10 +63,22 @@ export class GroupCommit<I, R> {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length) await this.run(this.queue.splice(0, this.options.maxBatch));
+      while (this.queue.length) await this.run(this.queue.splice(0, this.nextGroupSize()));
     } finally {
       this.draining = false;
     }
+  }
+
+  /** How many of the queue's first items the next commit takes. */
+  private nextGroupSize(): number {
+    const { maxBatch, weight } = this.options;
+    if (!weight) return maxBatch;
+    let size = 0;
+    for (let total = 0; size < this.queue.length; size++) {
+      total += weight(this.queue[size].item);
+      if (total > maxBatch && size > 0) break;
+    }
+    return size;
   }
 
   private async run(group: Pending<I, R>[]): Promise<void> {
