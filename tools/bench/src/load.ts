@@ -84,7 +84,7 @@ async function finish<R extends LoadResult>(result: R, cpu0: NodeJS.CpuUsage, po
 }
 
 export interface PacedResult extends LoadResult {
-  /** Per accepted request: when its 202 arrived (epoch ms) and the body's trace_id, to follow it downstream. */
+  /** Per accepted task: when its request's 202 arrived (epoch ms) and the task's trace_id, to follow it downstream. */
   accepted: { at: number; traceId: string }[];
   /** How far the generator's sends fell behind their schedule at worst (ms): large means the generator lagged. */
   maxScheduleLagMs: number;
@@ -106,7 +106,11 @@ export async function driveAtRate(
   const inFlight = new Set<Promise<void>>();
   const send = async (i: number) => {
     const text = await post(pool, options, i, result, true);
-    if (text !== undefined) result.accepted.push({ at: Date.now(), traceId: (JSON.parse(text) as { trace_id: string }).trace_id });
+    if (text === undefined) return;
+    const at = Date.now();
+    // One task's 202, or a batch's (`tasks`: each task in its own trace).
+    const answer = JSON.parse(text) as { trace_id: string } | { tasks: { trace_id: string }[] };
+    for (const { trace_id } of 'tasks' in answer ? answer.tasks : [answer]) result.accepted.push({ at, traceId: trace_id });
   };
   let nextTick = 1000;
   while (result.sent < total) {

@@ -1,7 +1,7 @@
 /**
  * pg-boss (10.4.2, durable jobs in PostgreSQL) doing the job `npm run bench` gives Pancha's POST /handle_task,
  * for a side-by-side rate on the same PostgreSQL: node:http accepts a task and answers 202 once `boss.send` has
- * committed the job; PGBOSS_WORKERS workers (each fetching batches of PGBOSS_BATCH, polling every 0.5 s, pg-boss's
+ * committed the job (a body `{ tasks: [...] }` is a batch, sent with `boss.insert`, one statement); PGBOSS_WORKERS workers (each fetching batches of PGBOSS_BATCH, polling every 0.5 s, pg-boss's
  * floor) execute it and record its outcome: one transaction inserting the task row, its audit row and upserting the
  * user's score; pg-boss then marks the job completed. Run as a child process so its CPU is its own.
  *
@@ -60,14 +60,17 @@ async function main(): Promise<void> {
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.end(text);
       };
-      let data: { user_id: string; input: string };
+      type Task = { user_id: string; input: string };
+      let data: Task | { tasks: Task[] };
       try {
-        data = JSON.parse(Buffer.concat(chunks).toString()) as { user_id: string; input: string };
+        data = JSON.parse(Buffer.concat(chunks).toString()) as Task | { tasks: Task[] };
       } catch {
         return answer(400, '{"error":"invalid json"}');
       }
-      boss.send(QUEUE, data).then(
-        (id) => answer(202, JSON.stringify({ id })),
+      // A batch (the bench's --submit-batch) goes in with pg-boss's bulk insert: one statement for its jobs.
+      const sent = 'tasks' in data ? boss.insert(data.tasks.map((task) => ({ name: QUEUE, data: task }))).then(() => ({ jobs: data.tasks.length })) : boss.send(QUEUE, data).then((id) => ({ id }));
+      sent.then(
+        (body) => answer(202, JSON.stringify(body)),
         (e: Error) => answer(503, JSON.stringify({ error: e.message })),
       );
     });

@@ -26,6 +26,9 @@
  *   --skip-pgboss  --skip-workflow  --skip-floor  --skip-steady
  *   --task-token   each POST /handle_task of 3 and 4 carries a fresh one-use PRANA service token (as the console
  *                  submits) instead of none (anonymous): the token's verification and its replay claim are measured too
+ *   --submit-batch N (1)  with N > 1, 3, 4 and 6 submit N tasks per request: Pancha's POST /handle_tasks (each request
+ *                  with a fresh PRANA token, which the route requires) and pg-boss's insert([...]) (its bulk send), as
+ *                  a producer with many tasks would; 4 then holds the task rate with batch requests (rate / N per s)
  *   --nats         the event hops over NATS JetStream (NATS_URL, a stream of the bench's own, deleted after), as
  *                  docker-compose deploys them; the nats-server's CPU is counted when it runs on this machine.
  *                  Without it the hops are HTTP, whatever NATS_URL says
@@ -57,6 +60,7 @@ interface Flags {
   pgbossWorkers: number;
   taskToken: boolean;
   nats: boolean;
+  submitBatch: number;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -87,6 +91,7 @@ function parseFlags(argv: readonly string[]): Flags {
     pgbossWorkers: value('pgboss-workers', 8),
     taskToken: argv.includes('--task-token'),
     nats: argv.includes('--nats'),
+    submitBatch: value('submit-batch', 1),
   };
 }
 
@@ -259,7 +264,7 @@ async function main(): Promise<boolean> {
 
 async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | undefined): Promise<boolean> {
   console.log(
-    `[bench] ${flags.tasks} tasks (${flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections, event hops over ${natsStream ? `NATS JetStream (stream ${natsStream.settings.stream})` : 'HTTP'}; load average ${loadAverage()}`,
+    `[bench] ${flags.tasks} tasks (${flags.submitBatch > 1 ? `${flags.submitBatch} per request, each request with a fresh PRANA token` : flags.taskToken ? 'each with a fresh PRANA token' : 'anonymous'}), ${flags.runs} workflow runs, ${flags.connections} connections, event hops over ${natsStream ? `NATS JetStream (stream ${natsStream.settings.stream})` : 'HTTP'}; load average ${loadAverage()}`,
   );
   const prefix = `bench_${randomBytes(3).toString('hex')}_`;
   const admin = new Client({ connectionString: serverUrl });
@@ -274,6 +279,12 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
   let ok = true;
   let generatorBare: LoadResult | undefined;
   const body = (i: number) => JSON.stringify({ input: INPUT, user_id: `bench-u${i % USERS}` });
+  // A submit of 3, 4 and 6: one task per request, or --submit-batch of them (request i carries tasks i·N … i·N+N-1).
+  const per = flags.submitBatch;
+  const submits = (count: number) => Math.ceil(count / per);
+  const submitBody = per > 1 ? (i: number) => JSON.stringify({ tasks: Array.from({ length: per }, (_, j) => JSON.parse(body(i * per + j)) as unknown) }) : body;
+  const tasksOf = (load: LoadResult) => load.ok * per;
+  const perRequest = per > 1 ? ` (requests of ${per} tasks)` : '';
   try {
     // ---- 1-2. generator capacity and the floor -------------------------------------------------------------
     if (flags.floor) {
@@ -321,31 +332,32 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
         (await count(dbs['workflow-executor'], `SELECT count(*) AS n FROM outbox WHERE status = 'pending'`));
       const quiet = () => until(async () => (await pendingOutbox()) === 0);
       const core = new URL(stack.urls.core).origin;
-      const headers = flags.taskToken ? () => keys.bearer(RequesterId.Prana, 'core').then((authorization) => ({ authorization })) : undefined;
+      const headers = flags.taskToken || per > 1 ? () => keys.bearer(RequesterId.Prana, 'core').then((authorization) => ({ authorization })) : undefined;
+      const submitPath = () => (per > 1 ? '/handle_tasks' : '/handle_task');
 
       // Warm-up (JIT, pools): unmeasured tasks and runs, then the backlog drained.
-      await drive({ origin: core, connections: flags.connections, count: 300, path: () => '/handle_task', body, headers });
+      await drive({ origin: core, connections: flags.connections, count: submits(300), path: submitPath, body: submitBody, headers });
       await quiet();
 
       // ---- 3. tasks end to end
       const base = { audited: await audited(), scored: await scored() };
       const requestsBefore = await scrapeMetrics(stack.urls);
       await meter.start();
-      const load = await drive({ origin: core, connections: flags.connections, count: flags.tasks, path: () => '/handle_task', body, headers });
-      console.log(`\nPancha POST /handle_task:      ${describeLoad(load)}`);
-      const done = await until(async () => (await audited()) >= base.audited + load.ok && (await scored()) >= base.scored + load.ok);
+      const load = await drive({ origin: core, connections: flags.connections, count: submits(flags.tasks), path: submitPath, body: submitBody, headers });
+      console.log(`\nPancha POST ${submitPath()}:      ${describeLoad(load)}${perRequest}`);
+      const done = await until(async () => (await audited()) >= base.audited + tasksOf(load) && (await scored()) >= base.scored + tasksOf(load));
       const { cpu, rss } = await meter.stop();
       if (done === undefined) {
         ok = false;
         console.log(`  NOT all tasks audited and scored after ${WAIT_LIMIT_MS / 60000} min`);
       } else {
         const seconds = (done - load.startedAt) / 1000;
-        const phase = { label: 'pancha tasks', items: load.ok, rate: load.ok / seconds, cpu, rss, load };
+        const phase = { label: 'pancha tasks', items: tasksOf(load), rate: tasksOf(load) / seconds, cpu, rss, load };
         results.push(phase);
-        console.log(`  end to end: ${phase.rate.toFixed(1)} tasks/s (${load.ok} tasks audited in Bucket and scored in Karma ${seconds.toFixed(1)} s after the first request; last one ${((done - load.endedAt) / 1000).toFixed(1)} s after the last accept)`);
+        console.log(`  end to end: ${phase.rate.toFixed(1)} tasks/s (${tasksOf(load)} tasks audited in Bucket and scored in Karma ${seconds.toFixed(1)} s after the first request; last one ${((done - load.endedAt) / 1000).toFixed(1)} s after the last accept)`);
         for (const line of cpuLines(phase)) console.log(line);
         console.log('  POST requests each service received (tasks per request):');
-        for (const line of requestsPerHop(requestsBefore, await scrapeMetrics(stack.urls), load.ok)) console.log(line);
+        for (const line of requestsPerHop(requestsBefore, await scrapeMetrics(stack.urls), tasksOf(load))) console.log(line);
       }
 
       // ---- 4. held at half the maximum
@@ -359,14 +371,14 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
         const base = { audited: await audited(), scored: await scored() };
         const metricsBefore = await scrapeMetrics(stack.urls);
         await meter.start();
-        const held = await driveAtRate({ origin: core, rate: steadyRate, seconds: flags.steadySeconds, path: () => '/handle_task', body, headers, onTick: sampleBacklog });
+        const held = await driveAtRate({ origin: core, rate: steadyRate / per, seconds: flags.steadySeconds, path: submitPath, body: submitBody, headers, onTick: sampleBacklog });
         await Promise.all(samples);
         const metricsAfter = await scrapeMetrics(stack.urls);
         const delays = loopDelay(metricsAfter);
         const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core), acceptBuckets(metricsAfter.core));
         const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
-        console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}`);
-        const done = await until(async () => (await audited()) >= base.audited + held.ok && (await scored()) >= base.scored + held.ok);
+        console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}${perRequest}`);
+        const done = await until(async () => (await audited()) >= base.audited + tasksOf(held) && (await scored()) >= base.scored + tasksOf(held));
         const { cpu, rss } = await meter.stop();
         if (done === undefined) {
           ok = false;
@@ -379,7 +391,7 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
           );
           const auditedAt = new Map(rows.map((r) => [r.trace_id, r.at]));
           const toAudit = held.accepted.flatMap((a) => (auditedAt.has(a.traceId) ? [(auditedAt.get(a.traceId) as number) - a.at] : []));
-          console.log(`  202 → audit entry in Bucket (${toAudit.length} of ${held.ok} found by trace id): ${latencyLine(toAudit)} ms`);
+          console.log(`  202 → audit entry in Bucket (${toAudit.length} of ${tasksOf(held)} found by trace id): ${latencyLine(toAudit)} ms`);
           const half = Math.floor(pending.length / 2);
           const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
           console.log(
@@ -389,7 +401,7 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
           );
           console.log(`  accept as Core timed it (its request histogram: the bucket holding each quantile): p50 ≤ ${serverSide.p50} ms, p99 ≤ ${serverSide.p99} ms`);
           console.log(`  event-loop delay while held (p50 / p99 / max ms): ${delays}`);
-          const phase = { label: 'pancha held', items: held.ok, rate: held.ok / ((held.endedAt - held.startedAt) / 1000), cpu, rss, load: held };
+          const phase = { label: 'pancha held', items: tasksOf(held), rate: tasksOf(held) / ((held.endedAt - held.startedAt) / 1000), cpu, rss, load: held };
           for (const line of cpuLines(phase)) console.log(line);
         }
       }
@@ -453,22 +465,22 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
       await meter.connect();
       try {
         const recorded = () => count(reader, 'SELECT count(*) AS n FROM boss_audit');
-        await drive({ origin: boss.origin, connections: flags.connections, count: 300, path: () => '/', body });
-        await until(async () => (await recorded()) >= 300);
+        await drive({ origin: boss.origin, connections: flags.connections, count: submits(300), path: () => '/', body: submitBody });
+        await until(async () => (await recorded()) >= submits(300) * per);
         const base = await recorded();
         await meter.start();
-        const load = await drive({ origin: boss.origin, connections: flags.connections, count: flags.tasks, path: () => '/', body });
-        console.log(`\npg-boss (same job, ${flags.pgbossWorkers} workers): ${describeLoad(load)}`);
-        const done = await until(async () => (await recorded()) >= base + load.ok);
+        const load = await drive({ origin: boss.origin, connections: flags.connections, count: submits(flags.tasks), path: () => '/', body: submitBody });
+        console.log(`\npg-boss (same job, ${flags.pgbossWorkers} workers): ${describeLoad(load)}${perRequest}`);
+        const done = await until(async () => (await recorded()) >= base + tasksOf(load));
         const { cpu, rss } = await meter.stop();
         if (done === undefined) {
           const failed = await count(reader, "SELECT count(*) AS n FROM pgboss.job WHERE state = 'failed'");
-          console.log(`  pg-boss did not finish: ${(await recorded()) - base} of ${load.ok} recorded, ${failed} jobs failed after their retries`);
+          console.log(`  pg-boss did not finish: ${(await recorded()) - base} of ${tasksOf(load)} recorded, ${failed} jobs failed after their retries`);
         } else {
           const seconds = (done - load.startedAt) / 1000;
-          const phase = { label: 'pg-boss', items: load.ok, rate: load.ok / seconds, cpu, rss, load };
+          const phase = { label: 'pg-boss', items: tasksOf(load), rate: tasksOf(load) / seconds, cpu, rss, load };
           results.push(phase);
-          console.log(`  end to end: ${phase.rate.toFixed(1)} jobs/s (${load.ok} jobs executed and recorded ${seconds.toFixed(1)} s after the first request)`);
+          console.log(`  end to end: ${phase.rate.toFixed(1)} jobs/s (${tasksOf(load)} jobs executed and recorded ${seconds.toFixed(1)} s after the first request)`);
           for (const line of cpuLines(phase)) console.log(line);
         }
       } finally {
