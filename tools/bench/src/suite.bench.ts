@@ -187,11 +187,11 @@ function requestSamples(text: string, part: 'bucket' | 'count'): { labels: Recor
   }));
 }
 
-/** Core's request-duration histogram for POST /handle_task 202 in its scrape: cumulative count per upper bound (ms). */
-function acceptBuckets(text: string): Map<number, number> {
+/** Core's request-duration histogram for POST `route` 202 in its scrape: cumulative count per upper bound (ms). */
+function acceptBuckets(text: string, route: string): Map<number, number> {
   const buckets = new Map<number, number>();
   for (const { labels, value } of requestSamples(text, 'bucket')) {
-    if (labels.method !== 'POST' || labels.route !== '/handle_task' || labels.status_code !== '202' || !labels.le) continue;
+    if (labels.method !== 'POST' || labels.route !== route || labels.status_code !== '202' || !labels.le) continue;
     buckets.set(labels.le === '+Inf' ? Infinity : Number(labels.le) * 1000, value);
   }
   return buckets;
@@ -375,7 +375,7 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
         await Promise.all(samples);
         const metricsAfter = await scrapeMetrics(stack.urls);
         const delays = loopDelay(metricsAfter);
-        const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core), acceptBuckets(metricsAfter.core));
+        const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core, submitPath()), acceptBuckets(metricsAfter.core, submitPath()));
         const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
         console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}${perRequest}`);
         const done = await until(async () => (await audited()) >= base.audited + tasksOf(held) && (await scored()) >= base.scored + tasksOf(held));
