@@ -234,5 +234,16 @@ describe('the example workflows through the stack', () => {
     const run = await ended(onboarding.run_id ?? '');
     expect(run.status).toBe('completed');
     expect(run).toMatchObject({ trace_id: onboarding.trace_id, inputs: { user_id: 'learner-11', email: 'learner-11@example.com' } });
+    // The task's trace, not the request's: the run's message carries it to the executor, so the run's spans hang
+    // under Core's root span for the task (one root, every parent present; a message with the request's trace would
+    // leave the run span a parent this trace does not hold).
+    const spans = await poll('the onboarding task trace', async () => {
+      const list = receiver.spans().filter((s) => s.traceId === onboarding.trace_id);
+      const ids = new Set(list.map((s) => s.spanId));
+      const complete = list.some((s) => s.name.startsWith('workflow.run onboard-learner')) && list.every((s) => !s.parentSpanId || ids.has(s.parentSpanId));
+      return complete ? list : undefined;
+    }, 60_000);
+    expect(spans.filter((s) => !s.parentSpanId).map((s) => [s.serviceName, s.name])).toEqual([['core', 'core handle_task']]);
+    expect(receiver.spans().some((s) => s.traceId === greeting.trace_id && s.name === 'core handle_task')).toBe(true);
   });
 });

@@ -74,11 +74,12 @@ describe('CoreClient', () => {
   });
 
   it('posts tasks together to /handle_tasks and answers each in order', async () => {
-    const accepted = await client.handleTasks([{ input: 'hi', user_id: 'u1' }, { input: 'hello', user_id: 'u2' }]);
+    const accepted = await client.handleTasks([{ input: 'hi', user_id: 'u1' }, { input: 'hello', user_id: 'u2' }], { idempotencyKey: 'import-7' });
     expect(accepted.tasks.map((t) => t.task_id)).toEqual(['t-u1', 't-u2']);
     const req = seen.at(-1);
     expect(req).toMatchObject({ method: 'POST', url: '/handle_tasks' });
     expect(req?.headers.authorization).toBe('Bearer token-for-core');
+    expect(req?.headers['idempotency-key']).toBe('import-7');
     expect(JSON.parse(req?.body ?? '')).toEqual({ tasks: [{ input: 'hi', user_id: 'u1' }, { input: 'hello', user_id: 'u2' }] });
   });
 

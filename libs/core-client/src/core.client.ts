@@ -27,9 +27,19 @@ export class CoreClient extends HttpServiceClient {
     return res.data;
   }
 
-  /** POST /handle_tasks → 202: up to 100 tasks stored in one commit (or none), their answers in order. Needs a credential. */
-  async handleTasks(tasks: HandleTaskRequest[]): Promise<HandleTasksAccepted> {
-    const res = await this.request<HandleTasksAccepted>({ method: 'POST', url: '/handle_tasks', data: { tasks } });
+  /**
+   * POST /handle_tasks → 202: up to 100 tasks (and 256 KiB of body) stored in one commit, or none; their answers in
+   * order. Needs a credential. A batch decided by an LLM agent can take longer than one task: give it a `timeoutMs`,
+   * and an `idempotencyKey` so that a retry after a timeout is answered from the first commit instead of storing twice.
+   */
+  async handleTasks(tasks: HandleTaskRequest[], options: { idempotencyKey?: string; timeoutMs?: number } = {}): Promise<HandleTasksAccepted> {
+    const res = await this.request<HandleTasksAccepted>({
+      method: 'POST',
+      url: '/handle_tasks',
+      data: { tasks },
+      ...(options.idempotencyKey !== undefined ? { headers: { 'idempotency-key': options.idempotencyKey } } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    });
     return res.data;
   }
 

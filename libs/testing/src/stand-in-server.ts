@@ -19,7 +19,7 @@ export interface RecordedRequest {
  * `delayMs` waits before answering; prefer holding the answer on a `deferred()` the test releases, which no
  * machine load can reorder.
  */
-export type StandInAnswer = { status: number; body: unknown; delayMs?: number } | 'hang';
+export type StandInAnswer = { status: number; body: unknown; delayMs?: number; headers?: Record<string, string> } | 'hang';
 export type StandInHandler = (req: RecordedRequest) => StandInAnswer | Promise<StandInAnswer>;
 
 /**
@@ -128,7 +128,7 @@ export class StandInServer {
     if (answer === 'hang') return;
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
     if (res.destroyed) return;
-    res.writeHead(answer.status, { 'content-type': 'application/json' });
+    res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json' });
     res.end(JSON.stringify(answer.body));
   }
 

@@ -39,7 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RequesterId, type ServiceName } from '@pancha/contracts';
+import { MAX_TASK_BATCH, RequesterId, type ServiceName } from '@pancha/contracts';
 import { createTestStream, type TestStream } from '@pancha/nats-transport';
 import { freePort } from '@pancha/testing';
 import { Client } from 'pg';
@@ -91,7 +91,7 @@ function parseFlags(argv: readonly string[]): Flags {
     pgbossWorkers: value('pgboss-workers', 8),
     taskToken: argv.includes('--task-token'),
     nats: argv.includes('--nats'),
-    submitBatch: value('submit-batch', 1),
+    submitBatch: Math.min(value('submit-batch', 1), MAX_TASK_BATCH),
   };
 }
 

@@ -9,12 +9,19 @@ export class UsageError extends Error {}
 /** The stack cannot be reached (or no identity to call it with): exit 2. */
 export class ConnectionError extends Error {}
 
+/** A bad field Core named in a 422. */
+export interface FieldError {
+  field: string;
+  messages: string[];
+}
+
 /** Core answered with an error (4xx/5xx): exit 1. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string | undefined,
     message: string,
+    readonly errors?: FieldError[],
   ) {
     super(message);
   }

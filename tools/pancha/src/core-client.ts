@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TokenIssuer } from '@pancha/governance';
-import { ApiError, ConnectionError } from './cli-errors';
+import { ApiError, ConnectionError, type FieldError } from './cli-errors';
 import { repoRoot } from './repo';
 
 export const DEFAULT_CORE_URL = 'http://127.0.0.1:8002';
@@ -31,17 +31,22 @@ export class CoreClient {
     return this.request<T>('GET', pathAndQuery);
   }
 
-  post<T>(pathAndQuery: string, body: unknown = {}): Promise<T> {
-    return this.request<T>('POST', pathAndQuery, body);
+  post<T>(pathAndQuery: string, body: unknown = {}, headers: Record<string, string> = {}): Promise<T> {
+    return this.request<T>('POST', pathAndQuery, body, headers);
   }
 
-  async request<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    return (await this.exchange<T>(method, pathAndQuery, body, headers)).body;
+  }
+
+  /** The request's answer with its response headers (`idempotent-replay`, say). */
+  async exchange<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
     const token = await this.token();
     let res: Response;
     try {
       res = await fetch(`${this.url}${pathAndQuery}`, {
         method,
-        headers: { accept: 'application/json', authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { ...headers, accept: 'application/json', authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -56,12 +61,12 @@ export class CoreClient {
       // not JSON: kept as text for the error message
     }
     if (!res.ok) {
-      const b = (parsed ?? {}) as { code?: unknown; message?: unknown };
+      const b = (parsed ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
       const code = typeof b.code === 'string' ? b.code : undefined;
       const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : String(text).slice(0, 200) || res.statusText;
-      throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`);
+      throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`, fieldErrors(b.errors));
     }
-    return parsed as T;
+    return { body: parsed as T, headers: res.headers };
   }
 
   private async token(): Promise<string> {
@@ -102,4 +107,12 @@ function reason(error: unknown, timeoutMs: number): string {
     default:
       return e.cause?.message ?? e.message ?? String(error);
   }
+}
+
+/** The `errors` of an error body (each bad field with its messages), when it has them. */
+function fieldErrors(errors: unknown): FieldError[] | undefined {
+  if (!Array.isArray(errors)) return undefined;
+  return errors.flatMap((e: { field?: unknown; messages?: unknown }) =>
+    typeof e?.field === 'string' ? [{ field: e.field, messages: Array.isArray(e.messages) ? e.messages.map(String) : [] }] : [],
+  );
 }

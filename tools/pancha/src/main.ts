@@ -22,6 +22,7 @@ const imports = lazy(() => require('./commands/import') as typeof import('./comm
 const runsCmd = lazy(() => require('./commands/runs') as typeof import('./commands/runs'));
 const pluginsCmd = lazy(() => require('./commands/plugins') as typeof import('./commands/plugins'));
 const eventsCmd = lazy(() => require('./commands/events') as typeof import('./commands/events'));
+const tasksCmd = lazy(() => require('./commands/tasks') as typeof import('./commands/tasks'));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands each action its own argument list
 type Handler = (...args: any[]) => Promise<number>;
@@ -147,6 +148,17 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
     .option('--subject <subject>', 'what the event is about')
     .action(act((type, o, c) => eventsCmd().eventsSend(type, o, c)));
   events.command('show <event_id>').description("an event and its decision trail (what it started, and why not the others)").action(act((id, _o, c) => eventsCmd().eventsShow(id, c)));
+  const tasks = p.command('tasks').description('tasks for Core to decide, as a producer sends them');
+  tasks.command('submit [file]')
+    .description('submit one task (--input, --user) or a file of them (JSON Lines or a JSON array; - for stdin), up to 100 a request; running it again after a failure resumes without storing anything twice')
+    .option('--input <text>', 'the task\'s text (one task, no file)')
+    .option('--user <user_id>', 'the user the task is for (one task, no file)')
+    .option('--product <product>', 'the product, for every task that names none')
+    .option('--agent <name>', 'the calling agent\'s name, for every task that names none')
+    .option('--tag <tag>', 'a tag for every task that has none (repeatable)', (tag: string, all: string[] = []) => [...all, tag])
+    .option('--batch <n>', 'tasks per request (1 to 100, default 100)')
+    .option('--key <name>', 'names this submission: the same file with another key is submitted again as new tasks')
+    .action(act((file, o, c) => tasksCmd().tasksSubmit(file, o, c)));
   return p;
 }
 

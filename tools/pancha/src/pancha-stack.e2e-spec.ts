@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RequesterId } from '@pancha/contracts';
 import { type RunningStack, startStack } from '@pancha/stack';
-import { freePort, httpJson, poll, testKeysAt, testServerUrl } from '@pancha/testing';
+import { freePort, httpJson, poll, queryRows, testKeysAt, testServerUrl } from '@pancha/testing';
 import { json, pancha, REPO_ROOT } from './testing/run-cli';
 
 jest.setTimeout(300_000);
@@ -120,5 +120,27 @@ describe('pancha against a running stack', () => {
     const offline = await pancha(['workflows', 'validate', file]);
     expect(offline.status).toBe(1);
     expect(offline.stdout).toMatch(/plain-summary\.yaml:\d+:\d+: error unknown_action /);
+  });
+
+  it('tasks submit stores a file of tasks in Core once: the workflow task starts its run, and a rerun stores nothing twice', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'pancha-e2e-tasks-')), 'tasks.jsonl');
+    const tag = `e2e-${randomBytes(3).toString('hex')}`;
+    writeFileSync(file, ['{"input":"good morning","user_id":"cli-1"}', '{"input":"onboard cli-2 at cli-2@example.com","user_id":"cli-2"}', '{"input":"hello","user_id":"cli-3"}'].join('\n'));
+    const first = await pancha(['--json', 'tasks', 'submit', file, '--batch', '2', '--tag', tag], { env });
+    expect(first.status).toBe(0);
+    const answers = json(first).tasks as { line: number; task_id: string; status: string; run_id?: string; replayed: boolean }[];
+    expect(answers.map((t) => [t.line, t.status, t.replayed])).toEqual([[1, 'decided', false], [2, 'run_started', false], [3, 'decided', false]]);
+    const stored = () => queryRows<{ task_id: string }>(stack.databaseUrls.core, `SELECT task_id FROM tasks WHERE tags @> $1::jsonb ORDER BY created_at`, [JSON.stringify([tag])]);
+    expect((await stored()).map((r) => r.task_id).sort()).toEqual(answers.map((t) => t.task_id).sort());
+    const run = await poll('the onboarding run to complete', async () => {
+      const res = await pancha(['--json', 'runs', 'show', answers[1].run_id ?? ''], { env });
+      return res.status === 0 && json(res).status === 'completed' ? json(res) : undefined;
+    });
+    expect(run.inputs).toMatchObject({ user_id: 'cli-2', email: 'cli-2@example.com' });
+
+    const again = await pancha(['tasks', 'submit', file, '--batch', '2', '--tag', tag], { env });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('3 tasks in 2 requests; 3 stored by an earlier run of this command');
+    expect(await stored()).toHaveLength(3);
   });
 });

@@ -109,6 +109,14 @@ describe('core: POST /handle_tasks', () => {
     expect(await counts()).toEqual(before);
   });
 
+  it('answers 413 for a batch over the body limit (256 KiB), and stores nothing', async () => {
+    const before = await counts();
+    const tasks = Array.from({ length: 30 }, (_, i) => ({ input: 'x'.repeat(10_000), user_id: `u-big-${i}` }));
+    const res = await send({ tasks }, await core.pranaToken()).expect(413);
+    expect(res.body.code).toBe('payload_too_large');
+    expect(await counts()).toEqual(before);
+  });
+
   it('refuses a token used once already (401 token_replayed), storing nothing the second time', async () => {
     const token = await core.pranaToken();
     const body = { tasks: [{ input: 'good morning', user_id: 'u-replay-1' }, { input: 'good evening', user_id: 'u-replay-2' }] };

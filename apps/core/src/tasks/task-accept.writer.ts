@@ -25,8 +25,9 @@ export interface AcceptedTasks {
 }
 
 /**
- * A task's trace already has a task (tasks.trace_id is unique): that task was not stored (nor, in a group statement,
- * were the others of its request that were; in a transaction, roll back). `tokenClaimed`: its token
+ * A task's trace already has a task (tasks.trace_id is unique): that task was not stored. In a group statement the
+ * other tasks of its request were stored all the same (a batch's tasks get fresh random traces, so only a single
+ * task, whose trace its caller chose, meets this); in a transaction, roll back. `tokenClaimed`: its token
  * was claimed all the same (by the group's statement, which committed), so a second attempt must not claim it again.
  */
 export class TraceIdTaken extends Error {

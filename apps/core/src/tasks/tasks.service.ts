@@ -63,10 +63,14 @@ interface IdempotencyClaim {
   requestHash: string;
 }
 
-/** A decided task ready to store: its row, its outbox messages, its 202, and the run it starts, if any. */
+/**
+ * A decided task ready to store: its row, its outbox messages, its 202, the run it starts, if any, and its trace context
+ * (`headers`) for the run's message, which a batch commits after the task's span has ended.
+ */
 interface PreparedTask extends TaskWithMessages {
   reply: HandleTaskAccepted;
   run?: PreparedStart;
+  headers: Record<string, string>;
 }
 
 /** Decisions made at once for one batch (an LLM agent is a remote call each). */
@@ -314,7 +318,7 @@ export class TasksService {
       const dispatch: WorkflowDispatchMessage = { task_id: task.taskId, request: executeRequestFor(task) };
       messages.push({ topic: WORKFLOW_EXECUTE_TOPIC, messageKey: task.taskId, payload: dispatch, headers });
     }
-    return { task, messages, reply, run };
+    return { task, messages, reply, run, headers };
   }
 
   /**
@@ -323,7 +327,7 @@ export class TasksService {
    */
   private async commit(prepared: readonly PreparedTask[], token: TokenUse | undefined, claim: IdempotencyClaim | undefined, reply: IdempotentReply): Promise<void> {
     const tasks = prepared.map(({ task, messages }) => ({ task, messages }));
-    const runs = prepared.flatMap((p) => (p.run ? [{ ...p.run, source: `task:${p.task.taskId}` }] : []));
+    const runs = prepared.flatMap((p) => (p.run ? [{ prepared: { ...p.run, source: `task:${p.task.taskId}` }, headers: p.headers }] : []));
     if (!claim && runs.length === 0) {
       // The common case: stored with the tasks of concurrent requests in one commit (group commit).
       await this.accepted.store({ tasks, token });
@@ -334,12 +338,14 @@ export class TasksService {
         if (claim) await claimIdempotencyKey(manager, claim, prepared[0].task.taskId, reply);
         const stored = await this.accepted.insert(manager, [{ tasks, token }]);
         if (!tasks.every(({ task }) => stored.has(task.taskId))) throw new TraceIdTaken();
-        for (const run of runs) await this.workflowRuns.commit(manager, run);
+        await this.workflowRuns.commitAll(manager, runs);
       });
     }
     for (const { task } of prepared) {
       this.logger.log({
         msg: 'task accepted',
+        // The task's own trace: a batch's tasks are logged after their spans have ended.
+        trace_id: task.traceId,
         task_id: task.taskId,
         decision: task.decision,
         action_type: task.actionType,

@@ -168,7 +168,8 @@ export class WorkflowRunsService {
     enqueue.committed();
     for (const { prepared } of starts) {
       const { start } = prepared;
-      this.logger.log({ msg: 'workflow run accepted', run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
+      // The run's own trace: a batch of tasks commits its tasks' runs after their spans have ended.
+      this.logger.log({ msg: 'workflow run accepted', trace_id: start.trace_id, run_id: start.run_id, workflow: start.workflow, version: start.version, source: prepared.source });
     }
   }
 

@@ -54,7 +54,8 @@ export interface HandleTaskAccepted {
 
 /**
  * `POST /handle_tasks` body: 1..MAX_TASK_BATCH tasks, each as `POST /handle_task` takes it, accepted together or not at
- * all (one bad task is a 422 naming it, e.g. `tasks.3.user_id`, and nothing is stored).
+ * all (one bad task is a 422 naming it, e.g. `tasks.3.user_id`, and nothing is stored). The body as a whole is held to
+ * MAX_BODY_BYTES like any (413): a hundred tasks fit when their inputs average under about 2,500 bytes.
  */
 export class HandleTasksRequestDto {
   // IsObject each: ValidateNested walks into a nested array ([[]]) and finds nothing wrong with it.

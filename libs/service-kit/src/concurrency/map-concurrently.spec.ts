@@ -32,6 +32,10 @@ describe('mapConcurrently', () => {
     expect(started).toEqual([1, 2]);
   });
 
+  it('refuses a limit that would start no call', async () => {
+    for (const limit of [0, NaN, 1.5]) await expect(mapConcurrently([1], limit, async (n) => n)).rejects.toThrow(RangeError);
+  });
+
   it('answers an empty list without calling', async () => {
     await expect(mapConcurrently([], 4, async () => 1)).resolves.toEqual([]);
   });

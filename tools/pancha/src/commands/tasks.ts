@@ -1,0 +1,173 @@
+/**
+ * `pancha tasks submit [file]`: tasks to Core as a producer sends them, as the operator. One task from the options
+ * (`--input`, `--user`), or a file of them (JSON Lines, or one JSON array; `-` reads stdin) in batches of up to 100 (and
+ * 256 KiB) per `POST /handle_tasks`: each batch is stored whole or not at all, and a refused one is reported by the file's line.
+ * Every batch carries an Idempotency-Key made from its content and position, so running the same command again after a
+ * failure resumes it: batches already stored are answered from their key and stored nothing twice.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type HandleTaskAccepted, type HandleTasksAccepted, MAX_BODY_BYTES, MAX_TASK_BATCH } from '@pancha/contracts';
+import type { Command } from 'commander';
+import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
+import { print, printJson, table } from '../output';
+import { coreClient, globals } from './context';
+
+export interface SubmitOptions {
+  input?: string;
+  user?: string;
+  product?: string;
+  agent?: string;
+  tag?: string[];
+  batch?: string;
+  key?: string;
+}
+
+/** A task as read: its body and the line of the file it came from (1 for a task given by options). */
+interface TaskLine {
+  line: number;
+  body: Record<string, unknown>;
+}
+
+type Submitted = HandleTaskAccepted & { line: number; replayed: boolean };
+
+export async function tasksSubmit(file: string | undefined, opts: SubmitOptions, cmd: Command): Promise<number> {
+  const tasks = file === undefined ? [taskFromOptions(opts)] : readTasks(file, opts);
+  const client = coreClient(cmd);
+  const submitted: Submitted[] = [];
+  let requests = 0;
+  for (const [index, batch] of batches(tasks, batchSize(opts.batch)).entries()) {
+    const bodies = batch.map((t) => t.body);
+    let answer: { body: HandleTasksAccepted; headers: Headers };
+    try {
+      answer = await client.exchange<HandleTasksAccepted>('POST', '/handle_tasks', { tasks: bodies }, { 'idempotency-key': idempotencyKey(opts.key, index, bodies) });
+    } catch (error) {
+      throw refusal(error, batch, submitted.length);
+    }
+    requests++;
+    const replayed = answer.headers.get('idempotent-replay') === 'true';
+    answer.body.tasks.forEach((task, i) => submitted.push({ ...task, line: batch[i].line, replayed }));
+  }
+  const again = submitted.filter((t) => t.replayed).length;
+  if (globals(cmd).json) return printJson({ tasks: submitted, requests }), EXIT_OK;
+  print(
+    table(
+      ['LINE', 'TASK', 'TRACE', 'DECISION', 'STATUS', 'RUN'],
+      submitted.map((t) => [t.line, t.task_id, t.trace_id, t.decision, t.status, t.run_id ? `${t.workflow ?? ''} ${t.run_id}`.trim() : null]),
+    ),
+  );
+  print(`${submitted.length} task${submitted.length === 1 ? '' : 's'} in ${requests} request${requests === 1 ? '' : 's'}${again ? `; ${again} stored by an earlier run of this command (answered from their Idempotency-Key, nothing stored twice)` : ''}`);
+  return EXIT_OK;
+}
+
+function taskFromOptions(opts: SubmitOptions): TaskLine {
+  if (opts.input === undefined || opts.user === undefined) throw new UsageError('give a file of tasks, or --input and --user for one task');
+  return { line: 1, body: withOptions({ input: opts.input, user_id: opts.user }, opts) };
+}
+
+/** Options that apply to every task of a file fill what a line leaves out (`--product`, `--agent`, `--tag`). */
+function withOptions(body: Record<string, unknown>, opts: SubmitOptions): Record<string, unknown> {
+  return {
+    ...(opts.agent !== undefined ? { agent: opts.agent } : {}),
+    ...(opts.product !== undefined ? { product: opts.product } : {}),
+    ...(opts.tag?.length ? { tags: opts.tag } : {}),
+    ...body,
+  };
+}
+
+function readTasks(file: string, opts: SubmitOptions): TaskLine[] {
+  if (opts.input !== undefined || opts.user !== undefined) throw new UsageError('--input and --user are for one task without a file: put them in the file instead');
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const name = file === '-' ? 'stdin' : file;
+  const tasks = text.trimStart().startsWith('[') ? fromArray(text, name) : fromLines(text, name);
+  if (tasks.length === 0) throw new UsageError(`${name} holds no tasks`);
+  return tasks.map((t) => ({ ...t, body: withOptions(t.body, opts) }));
+}
+
+function fromArray(text: string, name: string): TaskLine[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${name} is not JSON: ${(error as Error).message}`);
+  }
+  // An array's items have no lines: each is numbered by its place (1 for the first).
+  return (parsed as unknown[]).map((item, i) => ({ line: i + 1, body: taskObject(item, `${name} item ${i + 1}`) }));
+}
+
+function fromLines(text: string, name: string): TaskLine[] {
+  const tasks: TaskLine[] = [];
+  text.split('\n').forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch (error) {
+      throw new UsageError(`${name}:${i + 1}: not JSON: ${(error as Error).message}`);
+    }
+    tasks.push({ line: i + 1, body: taskObject(parsed, `${name}:${i + 1}`) });
+  });
+  return tasks;
+}
+
+function taskObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${where}: a task must be a JSON object ({"input": …, "user_id": …})`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The requests' batches, in file order: up to `size` tasks each, and no larger than a body Core takes (MAX_BODY_BYTES,
+ * with room for the envelope). A task too large on its own goes alone, for Core to refuse by its line (413).
+ */
+function batches(tasks: readonly TaskLine[], size: number): TaskLine[][] {
+  const room = MAX_BODY_BYTES - 1024;
+  const out: TaskLine[][] = [];
+  let current: TaskLine[] = [];
+  let bytes = 0;
+  for (const task of tasks) {
+    const taskBytes = Buffer.byteLength(JSON.stringify(task.body)) + 1;
+    if (current.length > 0 && (current.length === size || bytes + taskBytes > room)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(task);
+    bytes += taskBytes;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+function batchSize(raw: string | undefined): number {
+  if (raw === undefined) return MAX_TASK_BATCH;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TASK_BATCH) throw new UsageError(`--batch must be an integer from 1 to ${MAX_TASK_BATCH}, got "${raw}"`);
+  return n;
+}
+
+/**
+ * The same batch at the same place of the same submission gets the same key, so a rerun is answered from it. `--key`
+ * names a submission: another key submits the same tasks again as new ones.
+ */
+function idempotencyKey(prefix: string | undefined, index: number, bodies: readonly unknown[]): string {
+  const hash = createHash('sha256').update(`${prefix ?? ''}\n${index}\n${JSON.stringify(bodies)}`).digest('hex');
+  return `pancha-tasks-${hash}`;
+}
+
+/** Core's refusal of a batch, told by the file's lines, with what was stored before it. */
+function refusal(error: unknown, batch: readonly TaskLine[], before: number): unknown {
+  if (!(error instanceof ApiError)) return error;
+  const lines = batch.length === 1 ? `line ${batch[0].line}` : `lines ${batch[0].line}–${batch[batch.length - 1].line}`;
+  const fields = (error.errors ?? []).map(({ field, messages }) => {
+    const m = /^tasks\.(\d+)(?:\.(.+))?$/.exec(field);
+    const task = m ? batch[Number(m[1])] : undefined;
+    return `${task ? `line ${task.line}${m?.[2] ? ` ${m[2]}` : ''}` : field}: ${messages.join('; ')}`;
+  });
+  const stored = before ? `; the ${before} task${before === 1 ? '' : 's'} before them were stored: run the same command again to resume` : '';
+  return new ApiError(error.status, error.code, `${lines} not stored: ${fields.length ? fields.join(', ') : error.message}${stored}`, error.errors);
+}
