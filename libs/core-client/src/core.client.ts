@@ -29,8 +29,9 @@ export class CoreClient extends HttpServiceClient {
 
   /**
    * POST /handle_tasks → 202: up to 100 tasks (and 256 KiB of body) stored in one commit, or none; their answers in
-   * order. Needs a credential. A batch decided by an LLM agent can take longer than one task: give it a `timeoutMs`,
-   * and an `idempotencyKey` so that a retry after a timeout is answered from the first commit instead of storing twice.
+   * order. Needs a credential. With an LLM agent a batch's decisions take up to 2 × Core's LLM_TIMEOUT_MS: give it a
+   * `timeoutMs` above that, and an `idempotencyKey` so that a retry after a timeout is answered from the first commit
+   * instead of storing twice.
    */
   async handleTasks(tasks: HandleTaskRequest[], options: { idempotencyKey?: string; timeoutMs?: number } = {}): Promise<HandleTasksAccepted> {
     const res = await this.request<HandleTasksAccepted>({

@@ -27,5 +27,9 @@ export interface AgentDecision {
  * it by class; implementations never throw for an input they do not understand, they decide `respond`.
  */
 export abstract class DecisionAgent {
-  abstract decide(input: AgentInput): Promise<AgentDecision>;
+  /**
+   * `deadline`: once it aborts, an agent that waits on something remote stops waiting and decides by its fallback
+   * (a batch of tasks shares one, so its 202 does not wait a timeout per task).
+   */
+  abstract decide(input: AgentInput, deadline?: AbortSignal): Promise<AgentDecision>;
 }

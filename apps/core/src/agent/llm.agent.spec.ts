@@ -111,6 +111,22 @@ describe('LlmAgent', () => {
     expect(requests).toHaveLength(1);
   });
 
+  it("stops waiting when the caller's deadline aborts (a batch's), and asks nothing once it has passed", async () => {
+    reply = { hang: true };
+    const deadline = new AbortController();
+    const waiting = agent().decide({ input: 'create a task to review the auth module', user_id: 'u-1' }, deadline.signal);
+    // Aborted once the LLM holds the request: the 5 s timeout must not be what ends the wait.
+    while (requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    deadline.abort();
+    const d = await waiting;
+    expect(d).toMatchObject({ decision: Decision.Workflow, action_type: ActionType.Task, decided_by: 'rule:task.create' });
+    expect(d.fallback_reason).toBe('llm_unavailable: the decision deadline of the request passed');
+
+    const after = await agent().decide({ input: 'hello', user_id: 'u-1' }, deadline.signal);
+    expect(after).toMatchObject({ decision: Decision.Respond, decided_by: 'rule:default', fallback_reason: 'llm_unavailable: the decision deadline of the request passed' });
+    expect(requests).toHaveLength(1);
+  });
+
   it('falls back when the LLM endpoint is unreachable', async () => {
     const unreachable = new LlmAgent({ baseUrl: 'http://127.0.0.1:1/v1', model: 'm', timeoutMs: TIMEOUT_MS }, rules);
     const d = await unreachable.decide({ input: 'hello', user_id: 'u-1' });

@@ -16,6 +16,13 @@ export interface LlmAgentOptions {
 /** Why an LLM answer was not used; becomes the task's fallback_reason. */
 export class LlmAnswerRejected extends Error {}
 
+/** The caller's deadline for its decisions passed (a batch's): the rules decide the rest. */
+class DeadlinePassed extends Error {
+  constructor() {
+    super('the decision deadline of the request passed');
+  }
+}
+
 const MAX_ANSWER_CHARS = 32_000;
 const MAX_WORKFLOW_INPUTS = 32;
 const MAX_INPUT_CHARS = 4_000;
@@ -36,12 +43,16 @@ export class LlmAgent extends DecisionAgent {
     super();
   }
 
-  async decide(input: AgentInput): Promise<AgentDecision> {
+  async decide(input: AgentInput, deadline?: AbortSignal): Promise<AgentDecision> {
     try {
-      const answer = await this.ask(input);
+      if (deadline?.aborted) throw new DeadlinePassed();
+      const answer = await this.ask(input, deadline);
       return this.interpret(answer, input);
     } catch (error) {
-      const reason = error instanceof LlmAnswerRejected ? `llm_answer_rejected: ${error.message}` : `llm_unavailable: ${describe(error)}`;
+      const reason =
+        error instanceof LlmAnswerRejected
+          ? `llm_answer_rejected: ${error.message}`
+          : `llm_unavailable: ${deadline?.aborted ? new DeadlinePassed().message : describe(error)}`;
       this.logger.warn({ msg: 'LLM agent fell back to the rules', reason });
       return { ...this.rules.decideSync(input), fallback_reason: reason };
     }
@@ -75,7 +86,7 @@ export class LlmAgent extends DecisionAgent {
     ].join('\n');
   }
 
-  private async ask(input: AgentInput): Promise<string> {
+  private async ask(input: AgentInput, deadline?: AbortSignal): Promise<string> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     const res = await axios.post(
       url,
@@ -90,6 +101,7 @@ export class LlmAgent extends DecisionAgent {
       },
       {
         timeout: this.options.timeoutMs,
+        ...(deadline ? { signal: deadline } : {}),
         headers: this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {},
         validateStatus: () => true,
         // Bounds what a misbehaving endpoint can make us buffer.

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
+import { DecisionAgent } from '../agent/decision-agent';
 import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
 import { StandInServer } from '../testing/stand-in-server';
 
@@ -87,6 +88,19 @@ describe('core: POST /handle_tasks', () => {
     // Jaeger shows each task's trace starting at Core: a root span per task.
     const roots = tracing.spans().filter((span) => span.name === 'core handle_task' && replies.some((r) => r.trace_id === span.spanContext().traceId));
     expect(roots.map((span) => span.parentSpanContext)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("decides a batch's tasks under one deadline, so an LLM agent's waits end together rather than one timeout per task", async () => {
+    const decide = jest.spyOn(core.app.get(DecisionAgent), 'decide');
+    try {
+      await send({ tasks: [{ input: 'good morning', user_id: 'u-dl-1' }, { input: 'hello', user_id: 'u-dl-2' }] }, await core.pranaToken()).expect(202);
+      const deadlines = decide.mock.calls.map(([, deadline]) => deadline);
+      expect(deadlines).toHaveLength(2);
+      expect(deadlines[0]).toBeInstanceOf(AbortSignal);
+      expect(deadlines[1]).toBe(deadlines[0]);
+    } finally {
+      decide.mockRestore();
+    }
   });
 
   it('needs a credential: without one it is a 401 and stores nothing', async () => {

@@ -75,6 +75,12 @@ interface PreparedTask extends TaskWithMessages {
 
 /** Decisions made at once for one batch (an LLM agent is a remote call each). */
 const DECIDE_CONCURRENCY = 8;
+/**
+ * A batch's decisions together wait at most this many times LLM_TIMEOUT_MS (one task's wait); after it the rules decide
+ * the rest, each task's agent_note saying so. Without it a batch of 100 could hold its 202 for 13 timeouts, past any
+ * caller's patience, and a retry without an Idempotency-Key would store the batch twice.
+ */
+const BATCH_DECISION_TIMEOUTS = 2;
 
 @Injectable()
 export class TasksService {
@@ -152,7 +158,8 @@ export class TasksService {
     requester: VerifiedRequester,
     claim: IdempotencyClaim | undefined,
   ): Promise<HandleTasksAccepted> {
-    const decisions = await mapConcurrently(bodies, DECIDE_CONCURRENCY, (body) => this.agent.decide(decisionInput(body)));
+    const deadline = AbortSignal.timeout(BATCH_DECISION_TIMEOUTS * this.config.LLM_TIMEOUT_MS);
+    const decisions = await mapConcurrently(bodies, DECIDE_CONCURRENCY, (body) => this.agent.decide(decisionInput(body), deadline));
     const prepared: PreparedTask[] = [];
     // Each task's trace is its own (the trace id is the executor's idempotency key, and Jaeger shows one task a trace).
     for (const [i, body] of bodies.entries()) prepared.push(await this.inNewTrace((traceId) => this.prepare(body, decisions[i], traceId, requester)));
