@@ -278,11 +278,12 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
   const results: PhaseResult[] = [];
   let ok = true;
   let generatorBare: LoadResult | undefined;
-  const body = (i: number) => JSON.stringify({ input: INPUT, user_id: `bench-u${i % USERS}` });
+  const task = (i: number) => ({ input: INPUT, user_id: `bench-u${i % USERS}` });
+  const body = (i: number) => JSON.stringify(task(i));
   // A submit of 3, 4 and 6: one task per request, or --submit-batch of them (request i carries tasks i·N … i·N+N-1).
   const per = flags.submitBatch;
   const submits = (count: number) => Math.ceil(count / per);
-  const submitBody = per > 1 ? (i: number) => JSON.stringify({ tasks: Array.from({ length: per }, (_, j) => JSON.parse(body(i * per + j)) as unknown) }) : body;
+  const submitBody = per > 1 ? (i: number) => JSON.stringify({ tasks: Array.from({ length: per }, (_, j) => task(i * per + j)) }) : body;
   const tasksOf = (load: LoadResult) => load.ok * per;
   const perRequest = per > 1 ? ` (requests of ${per} tasks)` : '';
   try {
@@ -333,7 +334,8 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
       const quiet = () => until(async () => (await pendingOutbox()) === 0);
       const core = new URL(stack.urls.core).origin;
       const headers = flags.taskToken || per > 1 ? () => keys.bearer(RequesterId.Prana, 'core').then((authorization) => ({ authorization })) : undefined;
-      const submitPath = () => (per > 1 ? '/handle_tasks' : '/handle_task');
+      const submitRoute = per > 1 ? '/handle_tasks' : '/handle_task';
+      const submitPath = () => submitRoute;
 
       // Warm-up (JIT, pools): unmeasured tasks and runs, then the backlog drained.
       await drive({ origin: core, connections: flags.connections, count: submits(300), path: submitPath, body: submitBody, headers });
@@ -344,7 +346,7 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
       const requestsBefore = await scrapeMetrics(stack.urls);
       await meter.start();
       const load = await drive({ origin: core, connections: flags.connections, count: submits(flags.tasks), path: submitPath, body: submitBody, headers });
-      console.log(`\nPancha POST ${submitPath()}:      ${describeLoad(load)}${perRequest}`);
+      console.log(`\nPancha POST ${submitRoute}:      ${describeLoad(load)}${perRequest}`);
       const done = await until(async () => (await audited()) >= base.audited + tasksOf(load) && (await scored()) >= base.scored + tasksOf(load));
       const { cpu, rss } = await meter.stop();
       if (done === undefined) {
@@ -375,7 +377,7 @@ async function suite(flags: Flags, serverUrl: string, natsStream: TestStream | u
         await Promise.all(samples);
         const metricsAfter = await scrapeMetrics(stack.urls);
         const delays = loopDelay(metricsAfter);
-        const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core, submitPath()), acceptBuckets(metricsAfter.core, submitPath()));
+        const serverSide = bucketQuantiles(acceptBuckets(metricsBefore.core, submitRoute), acceptBuckets(metricsAfter.core, submitRoute));
         const label = flags.steadyRate === undefined ? `half of ${maximum?.toFixed(0)}/s` : 'as asked';
         console.log(`\nPancha held at ${steadyRate} tasks/s (${label}) for ${flags.steadySeconds} s, open loop: ${describeLoad(held)}${perRequest}`);
         const done = await until(async () => (await audited()) >= base.audited + tasksOf(held) && (await scored()) >= base.scored + tasksOf(held));

@@ -31,15 +31,15 @@ export class CoreClient {
     return this.request<T>('GET', pathAndQuery);
   }
 
-  post<T>(pathAndQuery: string, body: unknown = {}, headers: Record<string, string> = {}): Promise<T> {
-    return this.request<T>('POST', pathAndQuery, body, headers);
+  post<T>(pathAndQuery: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', pathAndQuery, body);
   }
 
-  async request<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    return (await this.exchange<T>(method, pathAndQuery, body, headers)).body;
+  async request<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+    return (await this.exchange<T>(method, pathAndQuery, body)).body;
   }
 
-  /** The request's answer with its response headers (`idempotent-replay`, say). */
+  /** The request (with `headers` of its own: an Idempotency-Key, say) and its answer with the response headers. */
   async exchange<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
     const token = await this.token();
     let res: Response;

@@ -16,12 +16,8 @@ export interface LlmAgentOptions {
 /** Why an LLM answer was not used; becomes the task's fallback_reason. */
 export class LlmAnswerRejected extends Error {}
 
-/** The caller's deadline for its decisions passed (a batch's): the rules decide the rest. */
-class DeadlinePassed extends Error {
-  constructor() {
-    super('the decision deadline of the request passed');
-  }
-}
+/** Why the rules decided when the caller's deadline for its decisions (a batch's) passed. */
+const DEADLINE_PASSED = 'the decision deadline of the request passed';
 
 const MAX_ANSWER_CHARS = 32_000;
 const MAX_WORKFLOW_INPUTS = 32;
@@ -45,14 +41,14 @@ export class LlmAgent extends DecisionAgent {
 
   async decide(input: AgentInput, deadline?: AbortSignal): Promise<AgentDecision> {
     try {
-      if (deadline?.aborted) throw new DeadlinePassed();
+      if (deadline?.aborted) throw new Error(DEADLINE_PASSED);
       const answer = await this.ask(input, deadline);
       return this.interpret(answer, input);
     } catch (error) {
       const reason =
         error instanceof LlmAnswerRejected
           ? `llm_answer_rejected: ${error.message}`
-          : `llm_unavailable: ${deadline?.aborted ? new DeadlinePassed().message : describe(error)}`;
+          : `llm_unavailable: ${deadline?.aborted ? DEADLINE_PASSED : describe(error)}`;
       this.logger.warn({ msg: 'LLM agent fell back to the rules', reason });
       return { ...this.rules.decideSync(input), fallback_reason: reason };
     }

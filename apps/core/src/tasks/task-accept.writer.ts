@@ -85,25 +85,19 @@ export class TaskAcceptWriter implements OnModuleDestroy {
   }
 
   /**
-   * Inserts the tasks and, for those stored, their messages, in the caller's transaction; answers the ids stored. A
-   * task whose trace already has one is skipped (ON CONFLICT DO NOTHING rather than a unique violation: the
-   * transaction stays usable for the others). The tasks' tokens are claimed first, in the same transaction: a token
-   * already used throws WriteTokenReplayed (roll the transaction back). Also the write of a request that needs its own
-   * transaction.
+   * The write of a request that needs its own transaction (an Idempotency-Key, a run to start): its token claim, its
+   * tasks and their messages, in the caller's transaction. A token already used throws WriteTokenReplayed, a task whose
+   * trace already has one TraceIdTaken (ON CONFLICT DO NOTHING, so the transaction stays usable to the caller that
+   * catches it); either way roll the transaction back.
    */
-  async insert(manager: EntityManager, accepted: readonly AcceptedTasks[]): Promise<Set<string>> {
-    for (const { token } of accepted) {
-      if (!token) continue;
+  async insert(manager: EntityManager, accepted: AcceptedTasks): Promise<void> {
+    if (accepted.token) {
       this.purge.ifDue();
-      if (!(await claimTokenIn(manager, token))) throw new WriteTokenReplayed(token);
+      if (!(await claimTokenIn(manager, accepted.token))) throw new WriteTokenReplayed(accepted.token);
     }
-    const inserted = (await manager.query(INSERT_TASKS_SQL, [taskRowsJson(accepted)])) as { task_id: string }[];
-    const stored = new Set(inserted.map((row) => row.task_id));
-    await this.outbox.enqueueAll(
-      manager,
-      accepted.flatMap((a) => a.tasks).filter((t) => stored.has(t.task.taskId)).flatMap((t) => t.messages),
-    );
-    return stored;
+    const inserted = (await manager.query(INSERT_TASKS_SQL, [taskRowsJson([accepted])])) as { task_id: string }[];
+    if (!allStored(accepted, new Set(inserted.map((row) => row.task_id)))) throw new TraceIdTaken();
+    await this.outbox.enqueueAll(manager, accepted.tasks.flatMap((t) => t.messages));
   }
 
   /**
@@ -133,9 +127,14 @@ export class TaskAcceptWriter implements OnModuleDestroy {
     const claimed = new Set(rows.flatMap((row) => (row.issuer !== null && row.jti !== null ? [tokenKey({ issuer: row.issuer, jti: row.jti })] : [])));
     return accepted.map((a): GroupItemOutcome<void> => {
       if (a.token && (firstUse.get(tokenKey(a.token)) !== a || !claimed.has(tokenKey(a.token)))) return { ok: false, error: new WriteTokenReplayed(a.token) };
-      return a.tasks.every((t) => stored.has(t.task.taskId)) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken(a.token !== undefined) };
+      return allStored(a, stored) ? { ok: true, result: undefined } : { ok: false, error: new TraceIdTaken(a.token !== undefined) };
     });
   }
+}
+
+/** Whether every task of a request is among the task ids a statement stored. */
+function allStored(accepted: AcceptedTasks, stored: ReadonlySet<string>): boolean {
+  return accepted.tasks.every((t) => stored.has(t.task.taskId));
 }
 
 /** The statement's claimed_tokens decide which tasks it stores: those whose token it claimed, and those without one. */

@@ -333,18 +333,16 @@ export class TasksService {
    * transaction of its own when the request claims an Idempotency-Key (answered later with `reply`) or starts runs.
    */
   private async commit(prepared: readonly PreparedTask[], token: TokenUse | undefined, claim: IdempotencyClaim | undefined, reply: IdempotentReply): Promise<void> {
-    const tasks = prepared.map(({ task, messages }) => ({ task, messages }));
     const runs = prepared.flatMap((p) => (p.run ? [{ prepared: { ...p.run, source: `task:${p.task.taskId}` }, headers: p.headers }] : []));
     if (!claim && runs.length === 0) {
       // The common case: stored with the tasks of concurrent requests in one commit (group commit).
-      await this.accepted.store({ tasks, token });
+      await this.accepted.store({ tasks: prepared, token });
     } else {
       await this.dataSource.transaction(async (manager: EntityManager) => {
         // The key first: a concurrent request with the same key waits here until this transaction ends, then
         // finds the key taken and answers with this reply (or commits its own if this one rolled back).
         if (claim) await claimIdempotencyKey(manager, claim, prepared[0].task.taskId, reply);
-        const stored = await this.accepted.insert(manager, [{ tasks, token }]);
-        if (!tasks.every(({ task }) => stored.has(task.taskId))) throw new TraceIdTaken();
+        await this.accepted.insert(manager, { tasks: prepared, token });
         await this.workflowRuns.commitAll(manager, runs);
       });
     }

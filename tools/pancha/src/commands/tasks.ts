@@ -35,8 +35,8 @@ export async function tasksSubmit(file: string | undefined, opts: SubmitOptions,
   const tasks = file === undefined ? [taskFromOptions(opts)] : readTasks(file, opts);
   const client = coreClient(cmd);
   const submitted: Submitted[] = [];
-  let requests = 0;
-  for (const [index, batch] of batches(tasks, batchSize(opts.batch)).entries()) {
+  const requests = batches(tasks, batchSize(opts.batch));
+  for (const [index, batch] of requests.entries()) {
     const bodies = batch.map((t) => t.body);
     let answer: { body: HandleTasksAccepted; headers: Headers };
     try {
@@ -44,19 +44,18 @@ export async function tasksSubmit(file: string | undefined, opts: SubmitOptions,
     } catch (error) {
       throw refusal(error, batch, submitted.length);
     }
-    requests++;
     const replayed = answer.headers.get('idempotent-replay') === 'true';
     answer.body.tasks.forEach((task, i) => submitted.push({ ...task, line: batch[i].line, replayed }));
   }
   const again = submitted.filter((t) => t.replayed).length;
-  if (globals(cmd).json) return printJson({ tasks: submitted, requests }), EXIT_OK;
+  if (globals(cmd).json) return printJson({ tasks: submitted, requests: requests.length }), EXIT_OK;
   print(
     table(
       ['LINE', 'TASK', 'TRACE', 'DECISION', 'STATUS', 'RUN'],
       submitted.map((t) => [t.line, t.task_id, t.trace_id, t.decision, t.status, t.run_id ? `${t.workflow ?? ''} ${t.run_id}`.trim() : null]),
     ),
   );
-  print(`${submitted.length} task${submitted.length === 1 ? '' : 's'} in ${requests} request${requests === 1 ? '' : 's'}${again ? `; ${again} stored by an earlier run of this command (answered from their Idempotency-Key, nothing stored twice)` : ''}`);
+  print(`${submitted.length} task${submitted.length === 1 ? '' : 's'} in ${requests.length} request${requests.length === 1 ? '' : 's'}${again ? `; ${again} stored by an earlier run of this command (answered from their Idempotency-Key, nothing stored twice)` : ''}`);
   return EXIT_OK;
 }
 
