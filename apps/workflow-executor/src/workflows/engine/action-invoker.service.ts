@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ExecutorErrorCode, type PluginSource, type WorkflowPayload } from '@pancha/contracts';
-import { type ActionCommand, type ActionResult, EngineErrorCode, engineError, type RunRecord } from '@pancha/workflow-engine';
+import { type ActionCommand, type ActionResult, EngineErrorCode, engineError, type RunRecord, timerDelay } from '@pancha/workflow-engine';
 import type { ActionDeclaration } from '@pancha/plugin-sdk';
+import { findUnstorableJson, toStorableJson } from '@pancha/service-kit';
 import type { JsonSchema, WorkflowManifest } from '@pancha/workflow-manifest';
 import type { ActionAdapter } from '../../adapters/action-adapter';
 import type { ActionRow } from '../../adapters/action-rows';
@@ -150,7 +151,8 @@ export class ActionInvoker {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
       return fail(engineError(EngineErrorCode.ExpressionFailed, `the with of step ${command.step_id} must be a mapping`));
     }
-    const timeoutMs = command.timeout_ms ?? this.config.ADAPTER_TIMEOUT_MS;
+    // Beyond a timer's reach (about 24.8 days) Node would fire at once: such an attempt is bounded by that reach.
+    const timeoutMs = timerDelay(command.timeout_ms ?? this.config.ADAPTER_TIMEOUT_MS);
     const timeout = new AbortController();
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
     let timer: NodeJS.Timeout | undefined;
@@ -181,11 +183,32 @@ export class ActionInvoker {
         return fail({ code: ExecutorErrorCode.AdapterExecutionFailed, message: `${command.action} failed unexpectedly`, retryable: true });
       });
     try {
-      return await Promise.race([ran, stopped]);
+      return storable(await Promise.race([ran, stopped]));
     } finally {
       clearTimeout(timer);
     }
   }
+}
+
+/** Deepest action output stored as it is; a provider's reply nested deeper fails its step (PostgreSQL's jsonb would). */
+const MAX_OUTPUT_DEPTH = 64;
+
+/**
+ * The attempt's result as the run's tables can hold it: a provider's reply (or error message) may carry U+0000 or
+ * unpaired surrogates, which become U+FFFD. Left as they were, the round writing them would fail and the attempt be
+ * run again, its effect repeated, until the run gave up. An output nesting too deep or holding a non-finite number
+ * fails the step instead (not retryable: the provider would answer the same).
+ */
+function storable(invoked: InvokedAction): InvokedAction {
+  const result = toStorableJson(invoked.result, MAX_OUTPUT_DEPTH + 2);
+  if (result.ok) {
+    const problems = findUnstorableJson(result.output, MAX_OUTPUT_DEPTH);
+    if (problems.length > 0) {
+      const where = problems[0].field === '(body)' ? 'the output' : `output.${problems[0].field}`;
+      return { ...invoked, result: { ok: false, error: engineError(EngineErrorCode.OutputInvalid, `the action's output cannot be stored: ${where} ${problems[0].messages[0]}`) } };
+    }
+  }
+  return { ...invoked, result };
 }
 
 function fail(error: { code: string; message: string; retryable: boolean }): InvokedAction {

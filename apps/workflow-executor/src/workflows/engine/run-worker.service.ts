@@ -17,6 +17,7 @@ import {
   type Round,
   RunInterpreter,
   type RunState,
+  timerDelay,
 } from '@pancha/workflow-engine';
 import { TERMINAL_RUN_STATUSES, type WorkflowManifest } from '@pancha/workflow-manifest';
 import type { EnqueueInput } from '@pancha/outbox';
@@ -411,7 +412,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         resolve();
       };
       if (nextWakeAt) {
-        timer = setTimeout(done, Math.max(0, nextWakeAt.getTime() - this.clock.now().getTime()));
+        // A wake-up past a timer's reach (a run timeout of 30 days) wakes early, finds nothing due and waits again.
+        timer = setTimeout(done, timerDelay(nextWakeAt.getTime() - this.clock.now().getTime()));
         timer.unref();
       }
       run.wake = done;

@@ -17,7 +17,7 @@ import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governan
 import { GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import type { RunStatus } from '@pancha/workflow-manifest';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { EngineClock } from '../engine/engine-clock';
 import { RunEvents } from '../engine/run-events';
@@ -28,6 +28,8 @@ import { WorkflowException } from '../workflow.exception';
 
 const TERMINAL: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'];
+/** The steps a retry runs again: the cancelled ones and the failed ones no handler dealt with. */
+const RESET_STEPS = `(s.status = 'cancelled' OR (s.status = 'failed' AND NOT s.handled))`;
 const DEFAULT_PAGE = 50;
 /** Most starts inserted by one statement. */
 const MAX_STARTS_PER_INSERT = 100;
@@ -254,37 +256,51 @@ export class RunsService {
 
   /**
    * Resumes a run that ended failed, timed out or cancelled from where it failed: completed steps stay completed
-   * (never run again); failed and cancelled ones run again with the same idempotency keys.
+   * (never run again); failed and cancelled ones run again with the same idempotency keys, each with a fresh retry
+   * budget and, for a step with a `timeout`, a fresh deadline. A failed sub-workflow step resumes its child run the
+   * same way rather than starting a new one, so the child's completed steps are not repeated either.
    */
   async retry(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
-    const visible = await this.visibleRun(runId, requester);
+    await this.visibleRun(runId, requester);
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
-      const [row]: { status: RunStatus; workflow: string; version: string }[] = await manager.query(
-        `SELECT status, workflow, version FROM workflow_runs WHERE run_id = $1 FOR UPDATE`,
-        [runId],
-      );
+      const [row]: RunRow[] = await manager.query(`SELECT * FROM workflow_runs WHERE run_id = $1 FOR UPDATE`, [runId]);
       if (!RETRYABLE_FROM.includes(row.status)) {
         throw new WorkflowException(WorkflowErrorCode.RunNotRetryable, `run ${runId} is ${row.status}; only failed, timed out or cancelled runs can be retried`, 409);
       }
-      const timeout = this.registry.definition(row.workflow, row.version)?.timeout_ms;
-      await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [runId]);
-      await manager.query(
-        `UPDATE workflow_steps SET status = 'pending', error = NULL, wake_at = NULL, completed_at = NULL, handled = false,
-           fallback_run_id = NULL, attempt_base = attempts - interruptions
-         WHERE run_id = $1 AND (status = 'cancelled' OR (status = 'failed' AND NOT handled))`,
-        [runId],
-      );
-      await manager.query(
-        `UPDATE workflow_runs SET status = 'running', error = NULL, output = NULL, completed_at = NULL, fallback_run_id = NULL,
-           cancel_requested = false, deadline_at = $2, next_wake_at = $3, wake_version = wake_version + 1, updated_at = now()
-         WHERE run_id = $1`,
-        [runId, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
-      );
-      await this.events.recordControlEvent(manager, 'workflow.retry_requested', visible, { actor, at: now, request_id: randomUUID() });
+      await this.resume(manager, row, { actor, now });
     });
     this.worker.poke();
     return this.summary(runId, requester);
+  }
+
+  /** `run` (locked, ended) set going again in the caller's transaction; its ended sub-workflow children with it. */
+  private async resume(manager: EntityManager, run: RunRow, control: { actor: string; now: Date }): Promise<void> {
+    const { now } = control;
+    // Sub-workflow steps keep their child: it is resumed (or, if it completed, its output taken) instead of replaced.
+    const children: (RunRow & { step_path: string })[] = await manager.query(
+      `SELECT c.*, s.path AS step_path FROM workflow_steps s JOIN workflow_runs c ON c.run_id = s.child_run_id
+       WHERE s.run_id = $1 AND ${RESET_STEPS} ORDER BY c.run_id FOR UPDATE OF c`,
+      [run.run_id],
+    );
+    for (const child of children) if (RETRYABLE_FROM.includes(child.status)) await this.resume(manager, child, control);
+    const timeout = this.registry.definition(run.workflow, run.version)?.timeout_ms;
+    await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [run.run_id]);
+    await manager.query(
+      `UPDATE workflow_steps s SET error = NULL, wake_at = NULL, completed_at = NULL, handled = false, fallback_run_id = NULL,
+         attempt_base = attempts - interruptions,
+         status = CASE WHEN path = ANY($2::text[]) THEN 'running' ELSE 'pending' END,
+         started_at = CASE WHEN path = ANY($2::text[]) THEN $3::timestamptz END
+       WHERE run_id = $1 AND ${RESET_STEPS}`,
+      [run.run_id, children.map((c) => c.step_path), now],
+    );
+    await manager.query(
+      `UPDATE workflow_runs SET status = 'running', error = NULL, output = NULL, completed_at = NULL, fallback_run_id = NULL,
+         cancel_requested = false, deadline_at = $2, next_wake_at = $3, wake_version = wake_version + 1, updated_at = now()
+       WHERE run_id = $1`,
+      [run.run_id, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
+    );
+    await this.events.recordControlEvent(manager, 'workflow.retry_requested', run, { actor: control.actor, at: now, request_id: randomUUID() });
   }
 
   /** Delivers a signal (an approval); kept until a step waiting for that name consumes it. */

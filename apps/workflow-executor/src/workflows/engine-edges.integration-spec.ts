@@ -1,0 +1,160 @@
+import type { RunView } from '@pancha/contracts';
+import { eventually, IdempotentSink } from '@pancha/testing';
+import { RunInterpreter } from '@pancha/workflow-engine';
+import { type ExecutorHarness, startExecutorHarness } from './testing/executor-harness';
+
+jest.setTimeout(60_000);
+
+const sink = new IdempotentSink();
+
+/** Edges of the engine: retries of composite steps and sub-workflows, timers past Node's reach, odd provider replies. */
+function workflows(s: string): Record<string, string> {
+  const http = (id: string, path: string): string => `
+  - id: ${id}
+    action: http
+    with: { method: POST, url: "${s}/${path}" }`;
+  return {
+    'group-timeout.yaml': `
+name: group-timeout
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: grp
+    timeout: 10m
+    steps:${http('call', 'grp').replace(/\n {2}/g, '\n      ')}
+`,
+    'parent.yaml': `
+name: parent
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: sub
+    workflow: child@^1
+    with: { x: "1" }
+`,
+    'child.yaml': `
+name: child
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:${http('first', 'child-first')}${http('second', 'child-second')}
+`,
+    'month-long.yaml': `
+name: month-long
+version: 1.0.0
+timeout: 30d
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:${http('call', 'slow')}
+`,
+    'odd-reply.yaml': `
+name: odd-reply
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+retry: { max_attempts: 3, initial_interval: 1s }
+steps:${http('call', 'odd')}
+output: { v: "{{ steps.call.output.body.v }}" }
+`,
+  };
+}
+
+describe('workflow engine edges on PostgreSQL', () => {
+  let h: ExecutorHarness;
+
+  beforeAll(async () => {
+    await sink.start();
+    h = await startExecutorHarness({ workflows: workflows(sink.url), manualClock: true });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await sink.close();
+  });
+
+  beforeEach(() => {
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+  });
+
+  async function finished(runId: string, notStatus?: string): Promise<RunView> {
+    return eventually(async () => {
+      const run = await h.run(runId);
+      if (!['completed', 'failed', 'cancelled', 'timed_out'].includes(run.status) || run.status === notStatus) throw new Error(`run is ${run.status}`);
+      return run;
+    });
+  }
+
+  const calls = (path: string): number => sink.requests.filter((r) => r.path === `/${path}`).length;
+
+  it('a retried group step gets a fresh timeout: its deadline counts from the retry, not from its first start', async () => {
+    sink.decide = (req) => (req.path === '/grp' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('group-timeout', '1.0.0', {});
+    expect((await finished(runId)).error?.code).toBe('http_unexpected_status');
+    h.clock!.advance(11 * 60_000); // past the group's 10m since its first start
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+    const before = calls('grp');
+
+    expect((await h.call('POST', `/api/runs/${runId}/retry`)).status).toBe(202);
+    const done = await finished(runId, 'failed');
+
+    expect(done.status).toBe('completed');
+    expect(calls('grp') - before).toBe(1);
+  });
+
+  it('retrying a parent resumes its failed child: the child keeps its run and keys, its completed steps are not repeated', async () => {
+    sink.decide = (req) => (req.path === '/child-second' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('parent', '1.0.0', {});
+    const failed = await finished(runId);
+    expect(failed.error?.code).toBe('subworkflow_failed');
+    const childId = failed.steps[0].child_run_id as string;
+    expect((await h.run(childId)).status).toBe('failed');
+
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+    expect((await h.call('POST', `/api/runs/${runId}/retry`)).status).toBe(202);
+    const done = await finished(runId, 'failed');
+
+    expect(done.status).toBe('completed');
+    expect(done.steps[0].child_run_id).toBe(childId);
+    expect((await h.run(childId)).status).toBe('completed');
+    const children: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE parent_run_id = $1`, [runId]);
+    expect(children[0].n).toBe(1);
+    // One request for the completed step; the failed one asked again with the key it had.
+    expect(sink.requests.filter((r) => r.key === `${childId}:first`)).toHaveLength(1);
+    expect(sink.requests.filter((r) => r.key === `${childId}:second`)).toHaveLength(2);
+    expect(sink.effects.get(`${childId}:second`)).toBe(1);
+  });
+
+  it('a run whose deadline is past a timer\'s reach (30 days) waits for its action instead of spinning', async () => {
+    sink.decide = () => ({ status: 200, body: {}, delayMs: 1000 });
+    const advance = jest.spyOn(RunInterpreter.prototype, 'advanceUntilStable');
+    try {
+      const runId = await h.startRun('month-long', '1.0.0', {});
+      expect((await finished(runId)).status).toBe('completed');
+      // A start round and the round after the result (a poke or two besides); a timer set to 30 days fired every
+      // millisecond instead, hundreds of rounds while the provider took its second.
+      expect(advance.mock.calls.length).toBeLessThan(20);
+    } finally {
+      advance.mockRestore();
+    }
+  });
+
+  it('a provider reply holding U+0000 completes the step once, the character stored as U+FFFD', async () => {
+    sink.decide = () => ({ status: 200, body: { v: 'a\u0000b' } });
+    const runId = await h.startRun('odd-reply', '1.0.0', {});
+    const done = await finished(runId);
+
+    expect(done.status).toBe('completed');
+    expect(done.output).toEqual({ v: 'a\ufffdb' });
+    expect(sink.requests.filter((r) => r.key === `${runId}:call`)).toHaveLength(1);
+  });
+
+  it('a provider reply nested deeper than 64 levels fails the step at once, naming why, after one request', async () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 70; i++) deep = { d: deep };
+    sink.decide = () => ({ status: 200, body: deep });
+    const runId = await h.startRun('odd-reply', '1.0.0', {});
+    const failed = await finished(runId);
+
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatchObject({ code: 'output_invalid' });
+    expect(failed.error?.message).toMatch(/cannot be stored: output\.body(\.d)+ nests deeper than 64 levels/);
+    expect(sink.requests.filter((r) => r.key === `${runId}:call`)).toHaveLength(1);
+  });
+});
