@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { applyFilters, EMPTY_STATE } from './filters';
-import { type CompiledTrigger, compileTrigger, prefilter, type RoutedEvent, typeMatches } from './trigger';
+import { boundedKey, type CompiledTrigger, compileTrigger, MAX_KEY_CHARS, prefilter, type RoutedEvent, typeMatches } from './trigger';
 
 const shipped = (name: string): WorkflowManifest =>
   parseManifest(readFileSync(path.resolve(__dirname, `../../../workflows/${name}.yaml`), 'utf8')).manifest as WorkflowManifest;
@@ -60,5 +60,22 @@ describe('the TriggerMesh routes of the shipped workflows', () => {
     expect(first.result.outcome).toBe('run');
     expect(applyFilters(t.filters, {}, first.state, 9 * 60_000).result).toMatchObject({ outcome: 'skipped', reason: 'duplicate' });
     expect(applyFilters(t.filters, {}, first.state, 10 * 60_000).result.outcome).toBe('run');
+  });
+});
+
+describe('boundedKey', () => {
+  it('keeps a key of up to 200 characters and stands a longer one in by its sha256, the same for the same key', () => {
+    expect(boundedKey('k'.repeat(MAX_KEY_CHARS))).toBe('k'.repeat(MAX_KEY_CHARS));
+    const long = boundedKey('k'.repeat(MAX_KEY_CHARS + 1));
+    expect(long).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(boundedKey('k'.repeat(MAX_KEY_CHARS + 1))).toBe(long);
+    expect(boundedKey('j'.repeat(MAX_KEY_CHARS + 1))).not.toBe(long);
+  });
+
+  it('is what prefilter keys an event by', () => {
+    const [trigger] = triggersOf(shipped('incident-escalation'));
+    const component = 'x'.repeat(5_000);
+    const pre = prefilter(trigger, event(trigger.event, { component, severity: 'CRITICAL' }));
+    expect(pre).toMatchObject({ key: boundedKey(component) });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventSkipReason } from '@pancha/contracts';
 import {
   type CompiledExpression,
@@ -85,7 +86,7 @@ export function prefilter(trigger: CompiledTrigger, event: RoutedEvent): Prefilt
   if (trigger.key) {
     try {
       const value = trigger.key.evaluate(scope);
-      key = typeof value === 'string' ? value : JSON.stringify(value);
+      key = boundedKey(typeof value === 'string' ? value : JSON.stringify(value));
     } catch (error) {
       return { ok: false, key: null, reason: EventSkipReason.Invalid, detail: `key: ${(error as Error).message}` };
     }
@@ -111,4 +112,12 @@ export function prefilter(trigger: CompiledTrigger, event: RoutedEvent): Prefilt
     return { ok: false, key, reason: EventSkipReason.Invalid, detail: `inputs: ${(error as Error).message}` };
   }
   return { ok: true, key, values, inputs };
+}
+
+/** Longest key kept as written; a filter's state row is indexed by it, and an index entry holds at most ~2.7 kB. */
+export const MAX_KEY_CHARS = 200;
+
+/** `key` itself, or `sha256:<hex>` of it when it is longer than MAX_KEY_CHARS: the same events share the same key. */
+export function boundedKey(key: string): string {
+  return key.length <= MAX_KEY_CHARS ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }

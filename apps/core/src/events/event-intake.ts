@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HttpStatus } from '@nestjs/common';
-import { CommonErrorCode, EVENT_LIMITS, type FieldError } from '@pancha/contracts';
+import { CommonErrorCode, EVENT_LIMITS, type FieldError, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 import type { AcceptedEvent } from './event-router.service';
 
@@ -43,10 +43,10 @@ export function readEvent(raw: unknown, at: string, errors: FieldError[], now: D
   const source = text('source', EVENT_LIMITS.source);
   const subject = text('subject', EVENT_LIMITS.subject);
   const time = text('time', 64);
-  let when = now;
+  let when: Date | undefined = now;
   if (time !== undefined) {
-    when = new Date(time);
-    if (Number.isNaN(when.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(time)) problem('time', 'must be an ISO 8601 timestamp');
+    when = parseTimestamp(time);
+    if (!when) problem('time', `must be ${TIMESTAMP_RULE}`);
   }
   if (!('data' in e) || e.data === undefined) problem('data', 'is required');
   const traceparent = text('traceparent', 55);
@@ -57,7 +57,7 @@ export function readEvent(raw: unknown, at: string, errors: FieldError[], now: D
     type,
     ...(source !== undefined ? { source } : {}),
     ...(subject !== undefined ? { subject } : {}),
-    time: Number.isNaN(when.getTime()) ? now.toISOString() : when.toISOString(),
+    time: (when ?? now).toISOString(),
     data: e.data,
     ...(traceparent !== undefined ? { traceparent } : {}),
   };

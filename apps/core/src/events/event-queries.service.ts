@@ -1,6 +1,6 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { EventDecisionView, EventListResponse, EventStats, EventStatsCounts, EventView } from '@pancha/contracts';
+import { type EventDecisionView, type EventListResponse, type EventStats, type EventStatsCounts, type EventView, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
 import { EventErrorCode } from './event-intake';
@@ -158,8 +158,8 @@ function intIn(value: string | undefined, field: string, min: number, max: numbe
 }
 
 function dateParam(value: string, field: string): Date {
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw bad(field, 'must be an ISO 8601 timestamp');
+  const date = parseTimestamp(value);
+  if (!date) throw bad(field, `must be ${TIMESTAMP_RULE}`);
   return date;
 }
 
@@ -171,7 +171,7 @@ function encodeCursor(receivedAt: string, eventId: string): string {
 function decodeCursor(cursor: string): [string, string] {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(new Date(at).getTime())) return [at, id];
+    if (parseTimestamp(at) && typeof id === 'string') return [at as string, id];
   } catch {
     // fall through to the 400
   }

@@ -183,6 +183,39 @@ describe('Core event router', () => {
       expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(outbox);
     });
 
+    it('a time PostgreSQL cannot hold (year 0, 30 February) is a 422 on time, and a batch holding one is refused whole', async () => {
+      const [events, outbox] = [await count(`SELECT count(*) AS n FROM events`), await count(`SELECT count(*) AS n FROM outbox`)];
+      for (const time of ['0000-06-01T00:00:00Z', '2026-02-30T10:00:00Z', '-010000-01-01T00:00:00Z']) {
+        const res = await publish({ type: 'kpi.metric_updated', time, data: { metric: 'y0', value: 1 } });
+        expect(res.status).toBe(422);
+        expect(res.body.errors).toEqual([{ field: 'time', messages: [expect.stringContaining('real date between years 0001 and 9999')] }]);
+      }
+      const batch = await publish([
+        { id: 'y0-ok', type: 'kpi.metric_updated', data: { metric: 'y0', value: 1 } },
+        { id: 'y0-bad', type: 'kpi.metric_updated', time: '0000-01-01T00:00:00Z', data: { metric: 'y0', value: 1 } },
+      ]);
+      expect(batch.status).toBe(422);
+      expect(batch.body.errors.map((e: { field: string }) => e.field)).toEqual(['[1].time']);
+      expect(await count(`SELECT count(*) AS n FROM events`)).toBe(events);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(outbox);
+    });
+
+    it('a key longer than 200 characters keys its filter state by its sha256: each long key keeps its own state', async () => {
+      const metric = (c: string) => c.repeat(4_800);
+      const decide = async (id: string, m: string) => {
+        expect((await publish({ id, type: 'kpi.long_key', data: { metric: m, value: 150 } })).status).toBe(202);
+        const read = await as(RequesterId.Operator, 'GET', `/events/${id}`);
+        return read.body.decisions.find((d: { trigger: string }) => d.trigger === 'crossing');
+      };
+      const first = await decide('long-key-1', metric('a'));
+      expect(first).toMatchObject({ outcome: 'run', key: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+      // Still above the line: the same long key remembers it crossed already.
+      expect(await decide('long-key-2', metric('a'))).toMatchObject({ outcome: 'skipped', key: first.key });
+      const other = await decide('long-key-3', metric('b'));
+      expect(other).toMatchObject({ outcome: 'run' });
+      expect(other.key).not.toBe(first.key);
+    });
+
     it('who may publish which types is policy: karma may publish karma.* but not kpi.*, anonymous nothing', async () => {
       expect((await publish({ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, RequesterId.Karma)).status).toBe(403);
       expect((await publish({ type: 'karma.role_changed', data: { user_id: 'u1', role: 'mentor' } }, RequesterId.Karma)).status).toBe(202);
@@ -318,6 +351,13 @@ describe('Core event router', () => {
       const future = await as(RequesterId.Operator, 'GET', `/events?since=${new Date(Date.now() + 60_000).toISOString()}`);
       expect(future.body.events).toEqual([]);
       expect((await as(RequesterId.Operator, 'GET', '/events?cursor=garbage')).status).toBe(400);
+      // Times JavaScript reads and PostgreSQL refuses: a 400 naming the parameter, never a 500.
+      const feb30 = Buffer.from(JSON.stringify(['2026-02-30 10:00:00+00', 'x'])).toString('base64url');
+      for (const query of ['since=-010000-01-01T00:00:00Z', 'since=2026-02-30', `cursor=${feb30}`]) {
+        const res = await as(RequesterId.Operator, 'GET', `/events?${query}`);
+        expect([res.status, res.body.errors?.[0]?.field]).toEqual([400, query.split('=')[0]]);
+      }
+      expect((await as(RequesterId.Operator, 'GET', '/events/stats?since=0000-01-01T00:00:00Z')).status).toBe(400);
     });
 
     it('GET /events/stats counts received, matched, runs and skips by reason, per type and trigger, and the noisiest keys', async () => {

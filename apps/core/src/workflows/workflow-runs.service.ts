@@ -216,14 +216,19 @@ export class WorkflowRunsService {
     }
   }
 
-  /** Any executor refusal as the same HTTP answer; an executor that cannot be reached is a 503. */
+  /** Any executor refusal as the same HTTP answer; an executor that cannot be reached, or fails, is a 503 saying which. */
   translate(error: unknown): Error {
     if (error instanceof ServiceCallError && error.status !== undefined && error.status >= 400 && error.status < 500) {
       const body = (error.body ?? {}) as { code?: string; message?: string; errors?: { field: string; messages: string[] }[] };
       return new DomainException(error.status, body.code ?? CommonErrorCode.BadRequest, body.message ?? error.message, body.errors);
     }
     this.logger.warn({ msg: 'workflow executor unavailable', error: (error as Error).message });
-    return new DomainException(HttpStatus.SERVICE_UNAVAILABLE, WorkflowErrorCode.ExecutorUnavailable, 'the workflow executor cannot be reached; try again');
+    const failed = error instanceof ServiceCallError && error.status !== undefined;
+    return new DomainException(
+      HttpStatus.SERVICE_UNAVAILABLE,
+      WorkflowErrorCode.ExecutorUnavailable,
+      failed ? `the workflow executor failed to answer (HTTP ${error.status}); try again` : 'the workflow executor cannot be reached; try again',
+    );
   }
 
   private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[] } {

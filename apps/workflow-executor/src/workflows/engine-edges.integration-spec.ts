@@ -157,4 +157,19 @@ describe('workflow engine edges on PostgreSQL', () => {
     expect(failed.error?.message).toMatch(/cannot be stored: output\.body(\.d)+ nests deeper than 64 levels/);
     expect(sink.requests.filter((r) => r.key === `${runId}:call`)).toHaveLength(1);
   });
+
+  it('GET /api/runs refuses times and cursors PostgreSQL could not read with a 422 naming the parameter, never a 500', async () => {
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    const cases: Array<[string, string]> = [
+      ['since=2026-02-30', 'since'],
+      ['until=2026-13-01T00:00:00Z', 'until'],
+      ['updated_since=0000-01-01T00:00:00Z', 'updated_since'],
+      [`cursor=${cursor(`2026-01-01 00:00:00+00|${'-'.repeat(36)}`)}`, 'cursor'],
+      [`cursor=${cursor('0000-01-01 00:00:00+00|3f0c8f7e-9a51-4d4e-8e1a-2b7c1d9e0a11')}`, 'cursor'],
+    ];
+    for (const [query, field] of cases) {
+      const res = await h.call('GET', `/api/runs?${query}`);
+      expect([query, res.status, (res.body as { errors?: { field: string }[] }).errors?.[0]?.field]).toEqual([query, 422, field]);
+    }
+  });
 });

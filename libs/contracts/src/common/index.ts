@@ -3,3 +3,4 @@ export * from './field-limits';
 export * from './health';
 export * from './identity';
 export * from './metrics';
+export * from './timestamp';

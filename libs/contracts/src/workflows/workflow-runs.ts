@@ -3,7 +3,6 @@ import {
   IsDefined,
   IsIn,
   IsInt,
-  IsISO8601,
   IsNotEmpty,
   IsObject,
   IsOptional,
@@ -15,6 +14,7 @@ import {
   Min,
 } from 'class-validator';
 import { ID_LIMITS } from '../common/api-error';
+import { IsTimestamp } from '../common/timestamp';
 
 /** Run states (WORKFLOWS.md): pending → running → completed | failed | cancelled | timed_out. */
 export const WORKFLOW_RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
@@ -133,10 +133,10 @@ export class RunListQueryDto {
   @IsOptional() @IsString() @Matches(/^[0-9a-f]{32}$/)
   trace_id?: string;
 
-  @IsOptional() @IsISO8601()
+  @IsOptional() @IsTimestamp()
   since?: string;
 
-  @IsOptional() @IsISO8601()
+  @IsOptional() @IsTimestamp()
   until?: string;
 
   /** Only top-level runs (default) or sub-workflow runs too. */
@@ -156,7 +156,7 @@ export class RunListQueryDto {
    * (PRANA's live stream) asks with a small overlap and de-duplicates by (run_id, updated_at): a transaction
    * that commits late can carry an earlier timestamp.
    */
-  @IsOptional() @IsISO8601()
+  @IsOptional() @IsTimestamp()
   updated_since?: string;
 }
 

@@ -9,6 +9,7 @@ import {
   type RunStepView,
   type RunSummaryView,
   type RunView,
+  parseTimestamp,
   type StepAttemptView,
   WorkflowErrorCode,
   type WorkflowRunStatus,
@@ -447,8 +448,10 @@ function encodeCursor(createdAt: string, runId: string): string {
   return Buffer.from(`${createdAt}|${runId}`).toString('base64url');
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function decodeCursor(cursor: string): { created_at: string; run_id: string } | undefined {
   const [createdAt, runId] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (!createdAt || !runId || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(runId)) return undefined;
+  if (!parseTimestamp(createdAt) || !UUID.test(runId ?? '')) return undefined;
   return { created_at: createdAt, run_id: runId };
 }
