@@ -107,6 +107,23 @@ describe('semantic layer', () => {
     expect(f.message).toContain(`first at line ${lineOf(text, '  - id: a')}`);
   });
 
+  it('duplicate_trigger_name: two triggers sharing a name (and so filter state), at the second one\'s name', () => {
+    const text = yaml(
+      'triggers:',
+      '  - name: t',
+      '    event: kpi.a',
+      '  - event: kpi.b',
+      '  - name: t',
+      '    event: kpi.c',
+      'steps:',
+      '  - id: a',
+      '    action: task',
+    );
+    const found = findingsOf(text).filter((f) => f.code === 'duplicate_trigger_name');
+    expect(found).toEqual([expect.objectContaining({ layer, severity: 'error', path: '/triggers/2/name', line: lineOf(text, 'event: kpi.c') - 1 })]);
+    expect(found[0].message).toContain('first by triggers[0]');
+  });
+
   it('invalid_expression: in an if, with its column', () => {
     const text = yaml('steps:', '  - id: a', '    if: inputs.x >', '    action: task');
     expectOne(text, { code: 'invalid_expression', layer, path: '/steps/0/if', needle: 'if: inputs', message: /column 11/ });

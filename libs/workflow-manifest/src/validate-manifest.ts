@@ -304,6 +304,7 @@ class SemanticChecks {
 
   run(): void {
     this.duplicateIds();
+    this.duplicateTriggerNames();
     for (const site of expressionSites(this.manifest, this.index)) this.expression(site);
     this.gotos();
     this.approvals();
@@ -320,6 +321,16 @@ class SemanticChecks {
       const where = first?.step.source.line !== undefined ? ` (first at line ${first.step.source.line})` : ` (first at ${first?.step.source.pointer})`;
       this.error('duplicate_step_id', `step id "${dup.step.id}" is used twice${where}; ids are unique in the whole manifest`, `${dup.step.source.pointer}/id`);
     }
+  }
+
+  /** A trigger's filter state is kept by its name: two triggers of one name would overwrite each other's. */
+  private duplicateTriggerNames(): void {
+    const first = new Map<string, number>();
+    this.manifest.triggers.forEach((trigger, i) => {
+      const earlier = first.get(trigger.name);
+      if (earlier === undefined) first.set(trigger.name, i);
+      else this.error('duplicate_trigger_name', `trigger name "${trigger.name}" is used twice (first by triggers[${earlier}]); each trigger keeps its filter state under its own name`, `/triggers/${i}/name`);
+    });
   }
 
   private expression(site: ExpressionSite): void {
