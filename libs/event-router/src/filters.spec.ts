@@ -101,6 +101,29 @@ describe('debounce', () => {
     const f: StatefulFilters = { debounce: { quiet_ms: 500 } };
     expect(feed(f, [0, 100, 450, 2000].map((at) => ({ at })))).toEqual(['debounced@500', 'debounced@600', 'debounced@950', 'debounced@2500']);
   });
+
+  it('with rate_limit, a replaced start gives back its slot: a burst takes one slot, the one that fires, at its firing time', () => {
+    const f: StatefulFilters = { rate_limit: { max: 2, per_ms: 3_600_000, mode: 'drop' }, debounce: { quiet_ms: 2000 } };
+    // One burst (each event within the quiet period of the last) is one start, at 3500; a second burst is the second.
+    // Before, each replaced event kept a slot and the third event of the burst was already rate_limited.
+    expect(feed(f, [0, 100, 1000, 1500, 5000, 6000].map((at) => ({ at })))).toEqual([
+      'debounced@2000',
+      'debounced@2100',
+      'debounced@3000',
+      'debounced@3500',
+      'debounced@7000',
+      'debounced@8000',
+    ]);
+    // Two starts have fired (at 1000 and 6000): a third quiet period is refused, and a dropped event leaves alone
+    // the slots of the starts it did not replace.
+    const g: StatefulFilters = { rate_limit: { max: 2, per_ms: 3_600_000, mode: 'drop' }, debounce: { quiet_ms: 1000 } };
+    expect(feed(g, [0, 5000, 10_000, 10_500].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@6000', 'rate_limited', 'rate_limited']);
+  });
+
+  it('with rate_limit in delay mode, the start fires once a slot is free and the quiet period has passed', () => {
+    const f: StatefulFilters = { rate_limit: { max: 1, per_ms: 10_000, mode: 'delay' }, debounce: { quiet_ms: 1000 } };
+    expect(feed(f, [0, 500, 3000].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@1500', 'debounced@11500']);
+  });
 });
 
 describe('filters in order', () => {

@@ -16,6 +16,8 @@ export interface TriggerState {
   dedup_until?: number;
   /** rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included. */
   runs?: number[];
+  /** debounce: when the key's pending start fires (ms epoch); until then the next event replaces it, and its rate_limit slot. */
+  pending?: number;
 }
 
 export const EMPTY_STATE: TriggerState = Object.freeze({ seq: 0 }) as TriggerState;
@@ -87,28 +89,39 @@ export function applyFilters(
   }
 
   let due = now;
+  let runs: number[] | undefined;
   if (filters.rate_limit) {
     const { max, per_ms, mode } = filters.rate_limit;
     // Times still in the window: a run at t occupies a slot until t + per (exclusive).
-    const runs = (state.runs ?? []).filter((t) => t + per_ms > now).sort((a, b) => a - b);
+    const live = (state.runs ?? []).filter((t) => t + per_ms > now).sort((a, b) => a - b);
+    // Under debounce this event replaces the key's pending start (if it has not fired), and takes back its slot.
+    runs = filters.debounce ? without(live, state.pending !== undefined && state.pending > now ? state.pending : undefined) : live;
     if (runs.length >= max) {
       if (mode === 'drop') {
-        state.runs = runs;
+        // Dropped, the event replaces nothing: a pending start keeps its slot.
+        state.runs = live;
         return skip(EventSkipReason.RateLimited, `${max} runs per ${per_ms} ms already started for this key`);
       }
       // delay: the earliest time a slot frees up once the runs already queued have taken theirs.
       due = runs[runs.length - max] + per_ms;
     }
-    runs.push(due);
-    state.runs = runs;
   }
 
+  // Every event restarts the quiet period; only the last one's start fires (the caller keeps one pending start per key).
+  const fires = filters.debounce ? Math.max(due, now + filters.debounce.quiet_ms) : due;
+  if (runs) state.runs = [...runs, fires];
   if (filters.debounce) {
-    // Every event restarts the quiet period; only the last one's start fires (the caller keeps one pending start per key).
-    return { result: { outcome: 'deferred', reason: EventSkipReason.Debounced, due_at: Math.max(due, now + filters.debounce.quiet_ms) }, state };
+    state.pending = fires;
+    return { result: { outcome: 'deferred', reason: EventSkipReason.Debounced, due_at: fires }, state };
   }
   if (due > now) return { result: { outcome: 'deferred', reason: EventSkipReason.RateLimited, due_at: due }, state };
   return { result: { outcome: 'run' }, state };
+}
+
+/** `times` less one occurrence of `time` (when given and present). */
+function without(times: number[], time: number | undefined): number[] {
+  const i = time === undefined ? -1 : times.indexOf(time);
+  return i < 0 ? times : [...times.slice(0, i), ...times.slice(i + 1)];
 }
 
 function round(n: number): string {
