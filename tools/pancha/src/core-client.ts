@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TokenIssuer } from '@pancha/governance';
-import { ApiError, ConnectionError, type FieldError } from './cli-errors';
+import { ApiError, ConnectionError, UsageError, type FieldError } from './cli-errors';
 import { repoRoot } from './repo';
 
 export const DEFAULT_CORE_URL = 'http://127.0.0.1:8002';
@@ -42,12 +42,13 @@ export class CoreClient {
   /** The request (with `headers` of its own: an Idempotency-Key, say) and its answer with the response headers. */
   async exchange<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
     const token = await this.token();
+    const payload = body === undefined ? undefined : serialised(body);
     let res: Response;
     try {
       res = await fetch(`${this.url}${pathAndQuery}`, {
         method,
         headers: { ...headers, accept: 'application/json', authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: payload,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
@@ -66,6 +67,12 @@ export class CoreClient {
       const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : String(text).slice(0, 200) || res.statusText;
       throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`, fieldErrors(b.errors));
     }
+    if (text !== '' && (typeof parsed === 'string' || !/json/i.test(res.headers.get('content-type') ?? ''))) {
+      // A web page (PRANA's console answers 200 with its index for any path) is not an answer to draw as data.
+      throw new ConnectionError(
+        `${this.url} answered ${res.status} with ${res.headers.get('content-type') || 'no content type'}, not JSON: is it Core's address (PANCHA_URL, --url)?`,
+      );
+    }
     return { body: parsed as T, headers: res.headers };
   }
 
@@ -82,9 +89,22 @@ export class CoreClient {
       }
       // Loaded here, not at startup: the governance library brings Nest with it, and PANCHA_TOKEN needs none of it.
       const { operatorIssuer } = require('./operator-token') as typeof import('./operator-token');
-      this.issuer = operatorIssuer(keysDir, TOKEN_TTL_SECONDS);
+      try {
+        this.issuer = operatorIssuer(keysDir, TOKEN_TTL_SECONDS);
+      } catch (error) {
+        throw new ConnectionError(`cannot use the operator key at ${keyFile}: ${(error as Error).message}`);
+      }
     }
     return this.issuer.tokenFor('core');
+  }
+}
+
+/** The request body as JSON; input nested too deep to serialise is a usage error, not a connection failure. */
+function serialised(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (error) {
+    throw new UsageError(`the request body cannot be sent as JSON: ${(error as Error).message}`);
   }
 }
 

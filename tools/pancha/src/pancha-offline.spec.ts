@@ -128,6 +128,15 @@ describe('pancha workflows docs', () => {
     const page = readFileSync(path.join(out, 'greet.md'), 'utf8');
     for (const part of ['# greet', '## Inputs', '## Outputs', '```mermaid', 'start --> s_make_task', '## Retries and timeouts', '## Security', '### makes the task']) expect(page).toContain(part);
     expect((await pancha(['workflows', 'docs', '--dir', dir, '--out', out, '--check'])).status).toBe(0);
+    // A manifest that does not load is not documented: --check fails naming it, though every page it has is current.
+    writeFileSync(path.join(dir, 'broken.yaml'), 'name: broken\nversion: 1.0.0\nsteps: [\n');
+    const broken = await pancha(['workflows', 'docs', '--dir', dir, '--out', out, '--check']);
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toMatch(/broken\.yaml:\d+:\d+: error/);
+    expect(broken.stdout).toContain('1 of 1 page up to date, 1 file not loaded');
+    const missing = await pancha(['workflows', 'docs', '--dir', path.join(dir, 'nope'), '--out', out, '--check']);
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toContain('unreadable_file');
   });
 });
 

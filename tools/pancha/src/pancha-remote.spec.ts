@@ -5,6 +5,8 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { RequesterId } from '@pancha/contracts';
@@ -309,6 +311,19 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.stdout).toMatch(/auth-tests\s+40/);
     });
 
+    it("stats --window asks for the window's start (since), and a window that is no duration is exit 2 before any request", async () => {
+      const before = Date.now();
+      expect((await pancha(['events', 'stats', '--window', '1h'], { env })).status).toBe(0);
+      const since = Date.parse(String(last().query.get('since')));
+      expect(since).toBeGreaterThanOrEqual(before - 3_600_000);
+      expect(since).toBeLessThanOrEqual(Date.now() - 3_600_000);
+      expect(last().query.has('window')).toBe(false);
+      core.requests.splice(0);
+      const bogus = await pancha(['events', 'stats', '--window', 'bogus'], { env });
+      expect([bogus.status, bogus.stderr]).toEqual([2, 'pancha: --window must be a duration like 1h, 24h or 7d, got "bogus"\n']);
+      expect(core.requests).toHaveLength(0);
+    });
+
     it('list passes --type and --since; show prints the decision trail', async () => {
       const list = await pancha(['events', 'list', '--type', 'test_quality.healing_required', '--since', '2026-11-28T00:00:00Z'], { env });
       expect(list.status).toBe(0);
@@ -332,6 +347,22 @@ describe('pancha against Core (a stand-in)', () => {
       expect(notJson.status).toBe(2);
       expect(notJson.stderr).toContain('--data must be JSON');
     });
+
+    it('input it cannot send is exit 2 naming the option, and nothing reaches Core', async () => {
+      const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
+      const cases: Array<[string[], string]> = [
+        [['events', 'send', 'x.y', '--id', ''], '--id must not be empty'],
+        [['events', 'send', 'x.y', '--data', deep], 'the request body cannot be sent as JSON'],
+        [['events', 'show', ''], 'expected an event id'],
+        [['events', 'list', '--since', '999999999d'], '--since must be a duration (30m, 24h, 7d) or an ISO 8601 time in years 0001-9999'],
+      ];
+      for (const [args, message] of cases) {
+        const res = await pancha(args, { env });
+        expect({ args: args.slice(0, 3), status: res.status }).toEqual({ args: args.slice(0, 3), status: 2 });
+        expect(res.stderr).toContain(message);
+      }
+      expect(core.requests).toHaveLength(0);
+    });
   });
 
   describe('when Core is not there', () => {
@@ -341,6 +372,19 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.status).toBe(2);
       expect(res.stdout).toBe('');
       expect(res.stderr).toBe(`pancha: cannot reach Core at http://127.0.0.1:${port}: connection refused\n`);
+    });
+
+    it('a server that answers a web page rather than JSON is not drawn as data: exit 2 asking whether it is Core', async () => {
+      const page = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>PRANA</title>'));
+      await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
+        const res = await pancha(['events', 'stats'], { env: { ...env, PANCHA_URL: url } });
+        expect([res.status, res.stdout]).toEqual([2, '']);
+        expect(res.stderr).toBe(`pancha: ${url} answered 200 with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
+      } finally {
+        await new Promise((resolve) => page.close(resolve));
+      }
     });
 
     it('without keys or a token, says how to get them (exit 2)', async () => {

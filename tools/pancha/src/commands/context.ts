@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseTimestamp } from '@pancha/contracts';
 import { UsageError } from '../cli-errors';
 import { CoreClient, DEFAULT_CORE_URL } from '../core-client';
 
@@ -19,11 +20,19 @@ export function coreClient(cmd: Command): CoreClient {
 }
 
 /** `24h`, `30m`, `7d`, `90s` before now, or an ISO 8601 time as is. */
-export function sinceToIso(value: string, now = Date.now()): string {
+export function sinceToIso(value: string, now = Date.now(), option = '--since'): string {
   const m = /^(\d+)(s|m|h|d)$/.exec(value.trim());
-  if (m) return new Date(now - Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']).toISOString();
-  if (!Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}/.test(value)) return new Date(value).toISOString();
-  throw new UsageError(`--since must be a duration (30m, 24h, 7d) or an ISO 8601 time, got "${value}"`);
+  const at = m ? new Date(now - Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']) : parseTimestamp(value.trim());
+  // A duration reaching back before year 1 is no time the server can hold either.
+  const iso = at && !Number.isNaN(at.getTime()) ? at.toISOString() : undefined;
+  if (iso && parseTimestamp(iso)) return iso;
+  throw new UsageError(`${option} must be a duration (30m, 24h, 7d) or an ISO 8601 time in years 0001-9999, got "${value}"`);
+}
+
+/** A `--window` of whole minutes, hours or days (what the stats routes take), or a usage error naming it. */
+export function checkWindow(window: string): string {
+  if (!/^\d+(m|h|d)$/.test(window)) throw new UsageError(`--window must be a duration like 1h, 24h or 7d, got "${window}"`);
+  return window;
 }
 
 export function query(params: Record<string, string | number | undefined>): string {

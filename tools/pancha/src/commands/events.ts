@@ -6,10 +6,12 @@
 import type { Command } from 'commander';
 import { EXIT_OK, UsageError } from '../cli-errors';
 import { colours, fields, print, printJson, table } from '../output';
-import { coreClient, globals, query, seg, sinceToIso } from './context';
+import { checkWindow, coreClient, globals, query, seg, sinceToIso } from './context';
 
 export async function eventsStats(opts: { window?: string }, cmd: Command): Promise<number> {
-  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/stats${query({ window: opts.window })}`);
+  // Core's route takes the start of the window (default 24 h back).
+  const since = opts.window === undefined ? undefined : sinceToIso(checkWindow(opts.window), Date.now(), '--window');
+  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/stats${query({ since })}`);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));
   return EXIT_OK;
@@ -43,6 +45,10 @@ export async function eventsSend(
       throw new UsageError(`--data must be JSON: ${(error as Error).message}`);
     }
   }
+  for (const option of ['id', 'source', 'subject'] as const) {
+    // Dropped, an empty --id would make a resend a second event instead of a no-op.
+    if (opts[option] !== undefined && opts[option]?.trim() === '') throw new UsageError(`--${option} must not be empty`);
+  }
   const event = { type, data, ...(opts.id ? { id: opts.id } : {}), ...(opts.source ? { source: opts.source } : {}), ...(opts.subject ? { subject: opts.subject } : {}) };
   const res = await coreClient(cmd).post<Record<string, unknown>>('/events', event);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
@@ -51,6 +57,7 @@ export async function eventsSend(
 }
 
 export async function eventsShow(id: string, cmd: Command): Promise<number> {
+  if (id.trim() === '') throw new UsageError('expected an event id, got an empty one');
   const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/${seg(id)}`);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));

@@ -158,18 +158,27 @@ export async function workflowsDocs(name: string | undefined, opts: SetOptions &
     text: renderWorkflowDoc(manifest, { sourceFile: path.relative(repoRoot(), path.resolve(file)) }),
   }));
   const stale = pages.filter((p) => !existsSync(p.file) || readFileSync(p.file, 'utf8') !== p.text);
+  // A file that does not load has no page to check: the set is not documented, so neither mode passes.
+  const broken = name === undefined ? checked.filter((c) => !c.manifest) : [];
+  const json = globals(cmd).json;
+  if (!json) for (const b of broken) for (const f of b.findings.filter((x) => x.severity === 'error')) print(formatFindingLine(f));
+  const unreadable = broken.map((b) => ({ file: b.file, findings: b.findings }));
   if (opts.check) {
-    if (globals(cmd).json) printJson({ ok: stale.length === 0, stale: stale.map((p) => shown(p.file)) });
+    const ok = stale.length === 0 && broken.length === 0;
+    if (json) printJson({ ok, stale: stale.map((p) => shown(p.file)), unreadable });
     else for (const p of stale) print(`${shown(p.file)}: stale; run \`npx pancha workflows docs${name ? ` ${name}` : ''}\` and commit it`);
-    if (!globals(cmd).json && stale.length === 0) print(colours.green(`${pages.length} page${pages.length === 1 ? '' : 's'} up to date`));
-    return stale.length === 0 ? EXIT_OK : EXIT_FAILURE;
+    if (!json) {
+      const summary = `${pages.length - stale.length} of ${pages.length} page${pages.length === 1 ? '' : 's'} up to date${broken.length ? `, ${broken.length} file${broken.length === 1 ? '' : 's'} not loaded` : ''}`;
+      print(ok ? colours.green(summary) : colours.red(summary));
+    }
+    return ok ? EXIT_OK : EXIT_FAILURE;
   }
   mkdirSync(outDir, { recursive: true });
   for (const p of stale) writeFileSync(p.file, p.text);
-  if (globals(cmd).json) printJson({ written: stale.map((p) => shown(p.file)), unchanged: pages.length - stale.length });
+  if (json) printJson({ written: stale.map((p) => shown(p.file)), unchanged: pages.length - stale.length, unreadable });
   else {
     for (const p of stale) print(`wrote ${shown(p.file)}`);
-    print(`${stale.length} written, ${pages.length - stale.length} unchanged`);
+    print(`${stale.length} written, ${pages.length - stale.length} unchanged${broken.length ? `, ${broken.length} file${broken.length === 1 ? '' : 's'} not loaded` : ''}`);
   }
-  return EXIT_OK;
+  return broken.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }

@@ -5,7 +5,7 @@ import type { Finding, WorkflowManifest } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
 import { colours, duration, fields, percent, print, printJson, Progress, statusColour, table, when } from '../output';
-import { coreClient, globals, query, seg } from './context';
+import { checkWindow, coreClient, globals, query, seg } from './context';
 
 export async function workflowsList(cmd: Command): Promise<number> {
   const res = await coreClient(cmd).get<WorkflowListResponse>('/workflows');
@@ -118,8 +118,7 @@ export async function workflowsReload(cmd: Command): Promise<number> {
 }
 
 export async function workflowsStats(name: string | undefined, opts: { window: string }, cmd: Command): Promise<number> {
-  if (!/^\d+(m|h|d)$/.test(opts.window)) throw new UsageError(`--window must be a duration like 1h, 24h or 7d, got "${opts.window}"`);
-  const res = await coreClient(cmd).get<WorkflowStatsResponse>(`/workflows/stats${query({ window: opts.window, name })}`);
+  const res = await coreClient(cmd).get<WorkflowStatsResponse>(`/workflows/stats${query({ window: checkWindow(opts.window), name })}`);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(colours.dim(`runs started since ${when(res.since)} (${res.window})`));
   if (res.workflows.length === 0) return print('no runs in this window'), EXIT_OK;
