@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { EventTopic, RequesterId } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
+import type { Finding } from '@pancha/workflow-manifest';
 import type { EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { routerEventMessage } from '../../events/router-events';
@@ -179,7 +180,42 @@ export class RunEvents {
       },
     });
   }
+
+  /**
+   * `workflow.validation_findings` (validation mode `audit`): what validating one file found, registered or not. Its
+   * content and event id come only from the file, its text and the findings, so loading the same file again (a
+   * restart, a reload) sends the same event and Bucket keeps the first. At most MAX_AUDITED_FINDINGS findings are
+   * listed; `finding_count` counts them all.
+   */
+  async recordFindings(
+    manager: EntityManager,
+    fields: { file: string; text: string; workflow?: string; version?: string; findings: readonly Finding[] },
+  ): Promise<void> {
+    if (!this.config.WORKFLOW_EVENTS_ENABLED || fields.findings.length === 0) return;
+    const digest = createHash('sha256').update(fields.file).update('\0').update(fields.text).update('\0').update(JSON.stringify(fields.findings)).digest('hex');
+    await this.outbox.enqueue(manager, {
+      topic: EventTopic.BucketWorkflowEvent,
+      // One outbox row per load (the table's key is unique); Bucket deduplicates by the event id.
+      messageKey: `workflow.validation_findings:${digest}:${randomUUID()}`,
+      payload: {
+        requester_id: RequesterId.WorkflowExecutor,
+        event_data: {
+          event_id: uuidFrom(`workflow.validation_findings:${digest}`),
+          event_type: 'workflow.validation_findings',
+          ...(fields.workflow !== undefined ? { workflow: fields.workflow } : {}),
+          ...(fields.version !== undefined ? { version: fields.version } : {}),
+          file: fields.file,
+          validation_mode: 'audit',
+          finding_count: fields.findings.length,
+          findings: fields.findings.slice(0, MAX_AUDITED_FINDINGS),
+        },
+      },
+    });
+  }
 }
+
+/** How many findings one `workflow.validation_findings` event lists (a Bucket entry stays small). */
+export const MAX_AUDITED_FINDINGS = 50;
 
 /** Outbox keys are at most 255 characters; a deep foreach path could exceed that, so long tails are hashed. */
 function messageKey(runId: string, rest: string): string {

@@ -356,6 +356,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       const findings = [...entry.findings, ...(key ? (setFindings.get(key) ?? []) : [])];
       const verdict = applyValidationMode(findings, this.config.WORKFLOW_VALIDATION_MODE);
       report.findings.push(...verdict.findings);
+      if (this.config.WORKFLOW_VALIDATION_MODE === 'audit') await this.auditFindings(entry, verdict.findings);
       if (!entry.manifest || !verdict.accepted) {
         report.refused.push({ file: entry.file, findings: verdict.findings });
         const kept = this.servingFrom(entry.file);
@@ -395,6 +396,14 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       this.logger.warn({ msg: 'workflow manifest finding', file: finding.file, line: finding.line, layer: finding.layer, code: finding.code, detail: finding.message, path: finding.path });
     }
     return report;
+  }
+
+  /** Validation mode audit refuses nothing and records every finding in Bucket, a file at a time (its own commit). */
+  private async auditFindings(entry: { file: string; text: string; manifest?: WorkflowManifest }, findings: readonly Finding[]): Promise<void> {
+    if (findings.length === 0) return;
+    await this.dataSource.transaction((manager) =>
+      this.events.recordFindings(manager, { file: entry.file, text: entry.text, workflow: entry.manifest?.name, version: entry.manifest?.version, findings }),
+    );
   }
 
   /**
