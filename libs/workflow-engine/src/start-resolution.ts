@@ -1,15 +1,19 @@
-import { resolveVersion } from '@pancha/workflow-manifest';
+import { majorOf, majorOfRange, resolveVersion } from '@pancha/workflow-manifest';
 
 /** A workflow as far as starting a run is concerned (the executor's registry and Core's mirror both have this). */
 export interface StartableWorkflow {
   name: string;
   enabled: boolean;
-  versions: readonly { version: string; present: boolean; retired: boolean }[];
+  versions: readonly { version: string; present: boolean; retired: boolean; /** Its manifest's `migrations` keys (`1.x`). */ migrations?: readonly string[] }[];
 }
 
 export type StartRefusal = 'unknown_workflow' | 'unknown_version' | 'workflow_disabled' | 'version_retired';
 
-export type StartChoice = { ok: true; version: string } | { ok: false; reason: StartRefusal; message: string };
+/**
+ * `migrateFrom` (a version of the requested major, for migrateInputs): the request named a version no live one
+ * matches, and the chosen one, of a later major, carries a migration of its inputs.
+ */
+export type StartChoice = { ok: true; version: string; migrateFrom?: string } | { ok: false; reason: StartRefusal; message: string };
 
 /**
  * Which version a new run gets: without `requested`, the newest version present in the workflows directory and
@@ -28,7 +32,7 @@ export function chooseStartVersion(workflow: StartableWorkflow | undefined, name
   const exact = workflow.versions.find((v) => v.version === requested);
   if (exact) {
     return exact.retired
-      ? { ok: false, reason: 'version_retired', message: `${name}@${requested} is retired` }
+      ? (migrated(workflow, requested) ?? { ok: false, reason: 'version_retired', message: `${name}@${requested} is retired` })
       : { ok: true, version: exact.version };
   }
   let chosen: string | undefined;
@@ -37,5 +41,19 @@ export function chooseStartVersion(workflow: StartableWorkflow | undefined, name
   } catch {
     chosen = undefined;
   }
-  return chosen ? { ok: true, version: chosen } : { ok: false, reason: 'unknown_version', message: `no version of ${name} matches ${requested}` };
+  if (chosen) return { ok: true, version: chosen };
+  return migrated(workflow, requested) ?? { ok: false, reason: 'unknown_version', message: `no version of ${name} matches ${requested}` };
+}
+
+/**
+ * WORKFLOWS.md's migrations: callers of an old major move without a change. When nothing live matches `requested`,
+ * the newest version in the directory, not retired, of a later major whose manifest migrates inputs from the
+ * requested major (`migrations['1.x']`) runs instead, its inputs migrated.
+ */
+function migrated(workflow: StartableWorkflow, requested: string): StartChoice | undefined {
+  const from = majorOfRange(requested);
+  if (from === undefined) return undefined;
+  const heirs = workflow.versions.filter((v) => v.present && !v.retired && majorOf(v.version) > from && v.migrations?.includes(`${from}.x`));
+  const chosen = resolveVersion('*', heirs);
+  return chosen ? { ok: true, version: chosen, migrateFrom: `${from}.0.0` } : undefined;
 }

@@ -14,6 +14,16 @@ export function majorOf(version: string): number {
   return semver.major(version);
 }
 
+/** The major version a requested version or range names (its lowest match's: `^1` and `1.4.0` are 1), if it is one. */
+export function majorOfRange(range: string): number | undefined {
+  try {
+    const lowest = semver.minVersion(range);
+    return lowest ? lowest.major : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The highest version satisfying `range` that is not retired (prereleases only when the range names one). */
 export function resolveVersion(range: string, versions: readonly { version: string; retired?: boolean }[]): string | undefined {
   const candidates = versions.filter((v) => !v.retired && isValidVersion(v.version)).map((v) => v.version);

@@ -17,6 +17,7 @@ import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pan
 import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import { majorOf, migrateInputs } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 
@@ -128,7 +129,7 @@ export class WorkflowRunsService {
       run_id: runId,
       workflow: params.workflow,
       version: checked.version,
-      inputs: params.inputs,
+      inputs: checked.inputs,
       user_id: params.user_id,
       ...(params.product !== undefined ? { product: params.product } : {}),
       trace_id: traceId,
@@ -231,7 +232,7 @@ export class WorkflowRunsService {
     );
   }
 
-  private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[] } {
+  private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[]; inputs: Record<string, unknown> } {
     const allowed = productFilter(requester);
     if (params.checkProduct !== false && params.product !== undefined && allowed && !allowed.includes(params.product)) {
       throw new DomainException(HttpStatus.FORBIDDEN, CommonErrorCode.Forbidden, `requester ${requester.id} may not act for product ${params.product}`);
@@ -249,7 +250,19 @@ export class WorkflowRunsService {
       throw new DomainException(status, choice.reason, choice.message);
     }
     const entry = this.catalog.get(params.workflow)!.versions.get(choice.version)!;
-    const problems = this.catalog.validateInputs(entry.manifest, params.inputs);
+    const warnings = entry.deprecated ? [`${params.workflow}@${choice.version} is deprecated`] : [];
+    let inputs = params.inputs;
+    if (choice.migrateFrom !== undefined) {
+      // A caller of an old major, moved to the version that migrates its inputs (WORKFLOWS.md: without a change).
+      try {
+        inputs = migrateInputs(entry.manifest, choice.migrateFrom, params.inputs);
+      } catch (error) {
+        const message = (error as Error).message;
+        throw new DomainException(HttpStatus.UNPROCESSABLE_ENTITY, WorkflowErrorCode.InputsInvalid, message, [{ field: 'inputs', messages: [message] }]);
+      }
+      warnings.push(`no live version of ${params.workflow} matches ${params.version}: started ${choice.version} with the inputs migrated from ${majorOf(choice.migrateFrom)}.x`);
+    }
+    const problems = this.catalog.validateInputs(entry.manifest, inputs);
     if (problems.length > 0) {
       throw new DomainException(
         HttpStatus.UNPROCESSABLE_ENTITY,
@@ -258,7 +271,7 @@ export class WorkflowRunsService {
         problems,
       );
     }
-    return { version: choice.version, warnings: entry.deprecated ? [`${params.workflow}@${choice.version} is deprecated`] : [] };
+    return { version: choice.version, warnings, inputs };
   }
 
   private async ownRecord(runId: string, requester: VerifiedRequester): Promise<(RunSummaryView & { delivery: string; reason: string | null }) | undefined> {

@@ -34,6 +34,17 @@ security: { actions: [task] }
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest!;
 const OLD = { ...ONBOARD, version: '1.0.0', retired: true };
+// notify 2.x renamed its input: callers of the retired 1.x are moved by its migration (WORKFLOWS.md).
+const NOTIFY = parseManifest(`
+name: notify
+version: 2.0.0
+inputs: { type: object, required: [email], properties: { email: { type: string }, channel: { type: string } } }
+migrations:
+  1.x: { email: "{{ inputs.mail }}", channel: "{{ inputs.?via.orValue(null) }}" }
+security: { actions: [task] }
+steps: [{ id: a, action: task, with: { title: x } }]
+`).manifest!;
+const NOTIFY_1 = { ...NOTIFY, version: '1.0.0', retired: true, migrations: {} };
 
 const keys = createTestKeys('core-wf');
 let catalogEnabled = true;
@@ -50,6 +61,15 @@ const executor = new StandInServer((req) => {
           versions: [
             { version: '1.2.0', present: true, deprecated: false, retired: false, manifest: ONBOARD as unknown as Record<string, unknown> },
             { version: '1.0.0', present: false, deprecated: false, retired: true, manifest: OLD as unknown as Record<string, unknown> },
+          ],
+        },
+        {
+          name: 'notify',
+          enabled: true,
+          default_version: '2.0.0',
+          versions: [
+            { version: '2.0.0', present: true, deprecated: false, retired: false, manifest: NOTIFY as unknown as Record<string, unknown> },
+            { version: '1.0.0', present: false, deprecated: false, retired: true, manifest: NOTIFY_1 as unknown as Record<string, unknown> },
           ],
         },
       ],
@@ -241,6 +261,28 @@ describe('Core workflow runs', () => {
       expect([version.status, version.body.code]).toEqual([404, 'unknown_version']);
       const retired = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', version: '1.0.0', inputs: { user_id: 'u1', email: 'a@b.co' } });
       expect([retired.status, retired.body.code]).toEqual([409, 'version_retired']);
+    });
+
+    it('a caller of a retired major is moved to the version that migrates its inputs, told so, and the executor gets the new inputs', async () => {
+      for (const version of ['1.0.0', '^1']) {
+        const res = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version, inputs: { mail: 'old@example.com' } });
+        expect(res.status).toBe(202);
+        expect(res.body).toMatchObject({ workflow: 'notify', version: '2.0.0', warnings: ['no live version of notify matches ' + version + ': started 2.0.0 with the inputs migrated from 1.x'] });
+        const start = await poll('the migrated start at the executor', async () =>
+          executor.requests.find((r) => r.method === 'POST' && (r.body as { run_id: string }).run_id === res.body.run_id),
+        );
+        // A migrated key that renders to null (no `via`) is left out.
+        expect((start.body as { version: string; inputs: unknown }).version).toBe('2.0.0');
+        expect((start.body as { inputs: unknown }).inputs).toEqual({ email: 'old@example.com' });
+      }
+      // Old inputs the migration cannot carry are a 422 saying so; inputs it carries are checked by the new schema.
+      const bad = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '1.0.0', inputs: {} });
+      expect([bad.status, bad.body.code, bad.body.errors?.[0]?.field]).toEqual([422, 'inputs_invalid', 'inputs']);
+      expect(bad.body.message).toMatch(/^migration of notify from 1\.x failed/);
+      const wrongType = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '1.0.0', inputs: { mail: 42 } });
+      expect([wrongType.status, wrongType.body.errors?.[0]?.field]).toEqual([422, 'inputs.email']);
+      // No migration from a major that never existed.
+      expect((await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '^3', inputs: {} })).body.code).toBe('unknown_version');
     });
 
     it('a disabled workflow is a 409 workflow_disabled once the catalog says so', async () => {

@@ -1,0 +1,34 @@
+import { chooseStartVersion, type StartableWorkflow } from './start-resolution';
+
+const wf = (versions: StartableWorkflow['versions'], enabled = true): StartableWorkflow => ({ name: 'notify', enabled, versions });
+const v = (version: string, extra: Partial<StartableWorkflow['versions'][number]> = {}) => ({ version, present: true, retired: false, ...extra });
+
+describe('chooseStartVersion', () => {
+  const set = wf([v('1.0.0', { retired: true }), v('1.1.0', { present: false, retired: true }), v('2.0.0', { migrations: ['1.x'] }), v('2.1.0', { migrations: ['1.x'] }), v('3.0.0', { present: false })]);
+
+  it('a live match is taken as asked, never migrated', () => {
+    expect(chooseStartVersion(set, 'notify', '2.0.0')).toEqual({ ok: true, version: '2.0.0' });
+    expect(chooseStartVersion(set, 'notify', '^2')).toEqual({ ok: true, version: '2.1.0' });
+    expect(chooseStartVersion(set, 'notify')).toEqual({ ok: true, version: '2.1.0' });
+  });
+
+  it('a retired or missing old major moves to the newest present version that migrates from it', () => {
+    for (const requested of ['1.0.0', '^1', '1.x', '~1.1.0']) {
+      expect(chooseStartVersion(set, 'notify', requested)).toEqual({ ok: true, version: '2.1.0', migrateFrom: '1.0.0' });
+    }
+  });
+
+  it('without such a migration the refusal stands', () => {
+    const none = wf([v('1.0.0', { retired: true }), v('2.0.0')]);
+    expect(chooseStartVersion(none, 'notify', '1.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
+    expect(chooseStartVersion(none, 'notify', '^1')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(set, 'notify', '^4')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(set, 'notify', 'not a range')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    // Only a later major inherits: 2.x inputs are not moved back to 1.x, nor forward past what was asked.
+    expect(chooseStartVersion(wf([v('1.0.0', { migrations: ['0.x'] })]), 'notify', '^2')).toMatchObject({ ok: false, reason: 'unknown_version' });
+  });
+
+  it('a disabled workflow starts nothing, migrated or not', () => {
+    expect(chooseStartVersion(wf(set.versions, false), 'notify', '1.0.0')).toMatchObject({ ok: false, reason: 'workflow_disabled' });
+  });
+});
