@@ -5,6 +5,7 @@ import { CreateExecutorTables1763800000000 } from './migrations/1763800000000-cr
 import { ProductScopedReads1764345000000 } from './migrations/1764345000000-product-scoped-reads';
 import { CreateWorkflowTables1764400000000 } from './migrations/1764400000000-create-workflow-tables';
 import { RunsChangeFeed1764500000000 } from './migrations/1764500000000-runs-change-feed';
+import { RunStartWarnings1764600000000 } from './migrations/1764600000000-run-start-warnings';
 import { TaskEntity } from './tasks/task.entity';
 
 /** The executor database's schema, listed once for Nest (app.module.ts) and the TypeORM CLI (data-source.ts). */
@@ -15,4 +16,5 @@ export const EXECUTOR_MIGRATIONS = [
   ProductScopedReads1764345000000,
   CreateWorkflowTables1764400000000,
   RunsChangeFeed1764500000000,
+  RunStartWarnings1764600000000,
 ];

@@ -30,6 +30,8 @@ export interface RunRecord {
   deadline_at?: Date;
   /** Set when the run failed and its `on_failure.workflow` fallback was started. */
   fallback_run_id?: string;
+  /** What its start was warned of (a deprecated version, migrated inputs): recorded with `workflow.started`. */
+  warnings?: string[];
 }
 
 /**

@@ -134,6 +134,7 @@ export class WorkflowRunsService {
       ...(params.product !== undefined ? { product: params.product } : {}),
       trace_id: traceId,
       actor: params.actor,
+      ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
     };
     return {
       start,

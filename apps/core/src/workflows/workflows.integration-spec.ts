@@ -274,6 +274,8 @@ describe('Core workflow runs', () => {
         // A migrated key that renders to null (no `via`) is left out.
         expect((start.body as { version: string; inputs: unknown }).version).toBe('2.0.0');
         expect((start.body as { inputs: unknown }).inputs).toEqual({ email: 'old@example.com' });
+        // The executor records the warning with the run (workflow.started in Bucket).
+        expect((start.body as { warnings?: string[] }).warnings).toEqual(res.body.warnings);
       }
       // Old inputs the migration cannot carry are a 422 saying so; inputs it carries are checked by the new schema.
       const bad = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '1.0.0', inputs: {} });

@@ -172,4 +172,20 @@ describe('workflow engine edges on PostgreSQL', () => {
       expect([query, res.status, (res.body as { errors?: { field: string }[] }).errors?.[0]?.field]).toEqual([query, 422, field]);
     }
   });
+
+  it("a start's warnings (a deprecated version, migrated inputs) are recorded with the run's workflow.started in Bucket", async () => {
+    const warnings = ['odd-reply@1.0.0 is deprecated'];
+    const runId = await h.startRun('odd-reply', '1.0.0', {}, { warnings });
+    await finished(runId);
+    const started = await eventually(() => {
+      const event = h.bucket.requests
+        .map((r) => (r.body as { event_data?: { run_id?: string; event_type: string; warnings?: string[] } }).event_data)
+        .find((e) => e?.run_id === runId && e.event_type === 'workflow.started');
+      if (!event) throw new Error('no workflow.started yet');
+      return event;
+    });
+    expect(started.warnings).toEqual(warnings);
+    const rows: { warnings: string[] }[] = await h.dataSource.query(`SELECT warnings FROM workflow_runs WHERE run_id = $1`, [runId]);
+    expect(rows[0].warnings).toEqual(warnings);
+  });
 });

@@ -1,5 +1,7 @@
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  IsArray,
   IsDefined,
   IsIn,
   IsInt,
@@ -93,6 +95,10 @@ export class ExecutorStartRunDto {
   /** Who asked: a requester id, or `user:<subject>` for a signed-in person. */
   @IsOptional() @IsString() @MaxLength(160)
   actor?: string;
+
+  /** What Core warned the start of (a deprecated version, inputs migrated from an older major): recorded with the run. */
+  @IsOptional() @IsArray() @ArrayMaxSize(8) @IsString({ each: true }) @MaxLength(500, { each: true })
+  warnings?: string[];
 }
 
 export class RunSignalRequestDto {

@@ -76,6 +76,8 @@ export class RunEvents {
               ...(event.type === 'workflow.started' ? bounded('inputs', run.inputs) : {}),
               // Who started the run (a person as user:<username>), in the audit chain with the start itself.
               ...(event.type === 'workflow.started' && run.actor ? { actor: run.actor } : {}),
+              // WORKFLOWS.md: a deprecated version's start is recorded with its warning (so are migrated inputs).
+              ...(event.type === 'workflow.started' && run.warnings?.length ? { warnings: run.warnings } : {}),
               timestamp: event.at.toISOString(),
               ...(run.user_id !== undefined ? { user_id: run.user_id } : {}),
               ...(run.product !== undefined ? { product: run.product } : {}),

@@ -50,6 +50,8 @@ export interface NewRun {
   root_run_id: string;
   relation?: string | null;
   deadline_at?: Date | null;
+  /** What its start was warned of (Core's 202 warnings: a deprecated version, migrated inputs). */
+  warnings?: string[] | null;
   /** A run that cannot start (inputs invalid, workflow unknown) is inserted already failed. */
   status?: RunStatus;
   error?: StepError | null;
@@ -69,6 +71,7 @@ interface RunRow {
   error: StepError | null;
   user_id: string | null;
   actor: string | null;
+  warnings?: string[] | null;
   product: string | null;
   trace_id: string;
   traceparent: string | null;
@@ -90,7 +93,7 @@ export interface LoadedRun {
   rootRunId: string;
 }
 
-const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, actor, trace_id, traceparent, pins,
+const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, actor, warnings, trace_id, traceparent, pins,
   parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at`;
 
 const SIGNAL_COLUMNS = 'id, name, payload, received_at, consumed_by';
@@ -111,17 +114,17 @@ const LOAD_SQL = `
   FROM workflow_runs r WHERE r.run_id = $1`;
 
 const INSERT_RUNS_SQL = `
-  INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, user_id, product, actor, trace_id, traceparent, pins,
+  INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, user_id, product, actor, warnings, trace_id, traceparent, pins,
     parent_run_id, parent_step_path, root_run_id, relation, deadline_at, error, completed_at, next_wake_at, created_at,
     lease_owner, lease_token, lease_until)
-  SELECT r.run_id, r.workflow, r.version, r.status, r.inputs, r.user_id, r.product, r.actor, r.trace_id, r.traceparent,
+  SELECT r.run_id, r.workflow, r.version, r.status, r.inputs, r.user_id, r.product, r.actor, r.warnings, r.trace_id, r.traceparent,
     coalesce(r.pins, '{}'::jsonb), r.parent_run_id, r.parent_step_path, r.root_run_id, r.relation, r.deadline_at, r.error,
     CASE WHEN r.status = 'pending' THEN NULL ELSE coalesce(r.at, $2::timestamptz) END,
     CASE WHEN r.status = 'pending' THEN coalesce(r.at, $2::timestamptz) ELSE NULL END,
     coalesce(r.at, $2::timestamptz),
     r.lease_owner, r.lease_token, CASE WHEN r.lease_token IS NULL THEN NULL ELSE now() + (r.lease_ms * interval '1 millisecond') END
   FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, status text, inputs jsonb, user_id text,
-    product text, actor text, trace_id text, traceparent text, pins jsonb, parent_run_id uuid, parent_step_path text,
+    product text, actor text, warnings jsonb, trace_id text, traceparent text, pins jsonb, parent_run_id uuid, parent_step_path text,
     root_run_id uuid, relation text, deadline_at timestamptz, error jsonb, lease_owner text, lease_token uuid, lease_ms int, at timestamptz)
   ON CONFLICT (run_id) DO NOTHING
   RETURNING run_id`;
@@ -433,6 +436,7 @@ export function loadedFromNew(run: NewRun, now: Date): LoadedRun {
         user_id: run.user_id ?? undefined,
         product: run.product ?? undefined,
         actor: run.actor ?? undefined,
+        ...(run.warnings ? { warnings: run.warnings } : {}),
         trace_id: run.trace_id,
         pins: run.pins,
         cancel_requested: false,
@@ -480,6 +484,7 @@ function toRunRecord(row: RunRow): RunRecord {
     user_id: row.user_id ?? undefined,
     product: row.product ?? undefined,
     actor: row.actor ?? undefined,
+    ...(row.warnings ? { warnings: row.warnings } : {}),
     trace_id: row.trace_id,
     pins: row.pins ?? {},
     cancel_requested: row.cancel_requested,

@@ -108,6 +108,7 @@ export class RunsService {
       user_id: dto.user_id,
       product: dto.product ?? null,
       actor: dto.actor ?? actorOf(requester),
+      warnings: dto.warnings?.length ? dto.warnings : null,
       trace_id: dto.trace_id,
       traceparent: traceparent ?? null,
       pins: this.registry.pinsFor(manifest),

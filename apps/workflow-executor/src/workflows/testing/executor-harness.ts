@@ -38,7 +38,7 @@ export interface ExecutorHarness {
   token(requester?: RequesterId): Promise<string>;
   /** One request to the app as Core (or `as`), with a fresh token. */
   call(method: string, route: string, body?: unknown, as?: RequesterId): Promise<JsonResponse>;
-  startRun(workflow: string, version: string, inputs: Record<string, unknown>, extra?: Partial<{ user_id: string; product: string }>): Promise<string>;
+  startRun(workflow: string, version: string, inputs: Record<string, unknown>, extra?: Partial<{ user_id: string; product: string; warnings: string[] }>): Promise<string>;
   run(runId: string): Promise<RunView>;
   writeWorkflow(file: string, yaml: string): void;
   close(): Promise<void>;
@@ -113,6 +113,7 @@ export async function startExecutorHarness(options: {
         user_id: extra.user_id ?? 'u1',
         product: extra.product,
         trace_id: randomBytes(16).toString('hex'),
+        warnings: extra.warnings,
       });
       if (res.status !== 202) throw new Error(`start ${workflow}@${version}: ${res.status} ${JSON.stringify(res.body)}`);
       return runId;
