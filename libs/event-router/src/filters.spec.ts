@@ -120,6 +120,16 @@ describe('debounce', () => {
     expect(feed(g, [0, 5000, 10_000, 10_500].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@6000', 'rate_limited', 'rate_limited']);
   });
 
+  it('with rate_limit, the window is judged when the start fires (after the quiet period), in drop mode as in delay mode', () => {
+    // Starts at 1000 and 11500 are 10.5 s apart: one per 10 s holds, so neither mode holds the second back.
+    const drop: StatefulFilters = { rate_limit: { max: 1, per_ms: 10_000, mode: 'drop' }, debounce: { quiet_ms: 1000 } };
+    expect(feed(drop, [0, 10_500].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@11500']);
+    const delay: StatefulFilters = { rate_limit: { max: 1, per_ms: 10_000, mode: 'delay' }, debounce: { quiet_ms: 1000 } };
+    expect(feed(delay, [0, 10_500].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@11500']);
+    // 9 s apart is too close: dropped.
+    expect(feed(drop, [0, 8_500].map((at) => ({ at })))).toEqual(['debounced@1000', 'rate_limited']);
+  });
+
   it('with rate_limit in delay mode, the start fires once a slot is free and the quiet period has passed', () => {
     const f: StatefulFilters = { rate_limit: { max: 1, per_ms: 10_000, mode: 'delay' }, debounce: { quiet_ms: 1000 } };
     expect(feed(f, [0, 500, 3000].map((at) => ({ at })))).toEqual(['debounced@1000', 'debounced@1500', 'debounced@11500']);

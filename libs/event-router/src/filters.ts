@@ -92,8 +92,10 @@ export function applyFilters(
   let runs: number[] | undefined;
   if (filters.rate_limit) {
     const { max, per_ms, mode } = filters.rate_limit;
-    // Times still in the window: a run at t occupies a slot until t + per (exclusive).
-    const live = (state.runs ?? []).filter((t) => t + per_ms > now).sort((a, b) => a - b);
+    // Times still in the window: a run at t occupies a slot until t + per (exclusive). Under debounce the window is
+    // judged when the start would fire (after the quiet period), which is when it takes its slot.
+    const at = filters.debounce ? now + filters.debounce.quiet_ms : now;
+    const live = (state.runs ?? []).filter((t) => t + per_ms > at).sort((a, b) => a - b);
     // Under debounce this event replaces the key's pending start (if it has not fired), and takes back its slot.
     runs = filters.debounce ? without(live, state.pending !== undefined && state.pending > now ? state.pending : undefined) : live;
     if (runs.length >= max) {

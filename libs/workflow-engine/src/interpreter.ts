@@ -638,8 +638,9 @@ export class RunInterpreter {
         return { state: 'failed', error: rec.error! };
       }
       rec.decision = { items: this.scrub(items) as unknown[] };
-      this.markRunning(rec);
     }
+    // Also after a retry, which keeps the items decided: the step's timeout counts from now.
+    this.markRunning(rec);
     const items = (rec.decision as { items: unknown[] }).items;
     let active = 0;
     let failure: StepError | undefined;
@@ -1008,6 +1009,19 @@ export function findStep(manifest: WorkflowManifest, id: string): Step | undefin
     return undefined;
   };
   return search(manifest.steps) ?? search(manifest.on_failure?.steps);
+}
+
+/** The ids of the steps of `on_failure.steps`, nested ones included: the run's compensation, not its main path. */
+export function compensationStepIds(manifest: WorkflowManifest): Set<string> {
+  const ids = new Set<string>();
+  const visit = (steps: readonly Step[] | undefined): void => {
+    for (const step of steps ?? []) {
+      ids.add(step.id);
+      for (const block of childSteps(step)) visit(block);
+    }
+  };
+  visit(manifest.on_failure?.steps);
+  return ids;
 }
 
 function allStepIds(manifest: WorkflowManifest): string[] {

@@ -24,6 +24,11 @@ describe('chooseStartVersion', () => {
     expect(chooseStartVersion(none, 'notify', '^1')).toMatchObject({ ok: false, reason: 'unknown_version' });
     expect(chooseStartVersion(set, 'notify', '^4')).toMatchObject({ ok: false, reason: 'unknown_version' });
     expect(chooseStartVersion(set, 'notify', 'not a range')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    // A range reaching into more than one major names no single format for its inputs: nothing to migrate from.
+    const wide = wf([v('1.0.0', { retired: true }), v('3.0.0', { migrations: ['1.x', '2.x'] })]);
+    expect(chooseStartVersion(wide, 'notify', '>=1 <3')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(wide, 'notify', '1.x || 2.x')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(wide, 'notify', '^1')).toEqual({ ok: true, version: '3.0.0', migrateFrom: '1.0.0' });
     // Only a later major inherits: 2.x inputs are not moved back to 1.x, nor forward past what was asked.
     expect(chooseStartVersion(wf([v('1.0.0', { migrations: ['0.x'] })]), 'notify', '^2')).toMatchObject({ ok: false, reason: 'unknown_version' });
   });

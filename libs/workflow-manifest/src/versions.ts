@@ -14,11 +14,15 @@ export function majorOf(version: string): number {
   return semver.major(version);
 }
 
-/** The major version a requested version or range names (its lowest match's: `^1` and `1.4.0` are 1), if it is one. */
+/**
+ * The one major version a requested version or range stays within (`^1`, `1.x` and `1.4.0` are 1), or undefined when
+ * it is no range or reaches into more than one (`>=1 <3`, `1.x || 2.x`): inputs written for it have no single major.
+ */
 export function majorOfRange(range: string): number | undefined {
   try {
     const lowest = semver.minVersion(range);
-    return lowest ? lowest.major : undefined;
+    if (!lowest || semver.intersects(range, `>=${lowest.major + 1}.0.0-0`, { includePrerelease: true })) return undefined;
+    return lowest.major;
   } catch {
     return undefined;
   }

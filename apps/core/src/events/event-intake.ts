@@ -38,8 +38,8 @@ export function readEvent(raw: unknown, at: string, errors: FieldError[], now: D
     return undefined;
   };
   const id = text('id', EVENT_LIMITS.id);
-  // GET /events/stats is the statistics: an event of that id could never be read back.
-  if (id === 'stats') problem('id', 'is reserved ("stats" names GET /events/stats); choose another id');
+  // GET /events/stats is the statistics (routes match case-insensitively): an event of that id could never be read back.
+  if (id?.toLowerCase() === 'stats') problem('id', 'is reserved ("stats" names GET /events/stats); choose another id');
   const type = text('type', EVENT_LIMITS.type, true);
   if (type !== undefined && !TYPE.test(type)) problem('type', 'must be dotted words such as kpi.threshold_breach');
   const source = text('source', EVENT_LIMITS.source);

@@ -185,8 +185,11 @@ describe('Core event router', () => {
 
     it('a time PostgreSQL cannot hold (year 0, 30 February), or the id stats (GET /events/stats), is a 422 naming it; a batch holding one is refused whole', async () => {
       const [events, outbox] = [await count(`SELECT count(*) AS n FROM events`), await count(`SELECT count(*) AS n FROM outbox`)];
-      const reserved = await publish({ id: 'stats', type: 'kpi.metric_updated', data: { metric: 'y0', value: 1 } });
-      expect([reserved.status, reserved.body.errors?.[0]?.field]).toEqual([422, 'id']);
+      for (const id of ['stats', 'STATS']) {
+        // Routes match case-insensitively: GET /events/STATS is the statistics too.
+        const reserved = await publish({ id, type: 'kpi.metric_updated', data: { metric: 'y0', value: 1 } });
+        expect([reserved.status, reserved.body.errors?.[0]?.field]).toEqual([422, 'id']);
+      }
       for (const time of ['0000-06-01T00:00:00Z', '2026-02-30T10:00:00Z', '-010000-01-01T00:00:00Z']) {
         const res = await publish({ type: 'kpi.metric_updated', time, data: { metric: 'y0', value: 1 } });
         expect(res.status).toBe(422);

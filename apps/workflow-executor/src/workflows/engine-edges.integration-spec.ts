@@ -38,6 +38,33 @@ version: 1.0.0
 security: { actions: [http], http_hosts: [127.0.0.1] }
 steps:${http('first', 'child-first')}${http('second', 'child-second')}
 `,
+    'compensated.yaml': `
+name: compensated
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:${http('call', 'main')}
+on_failure:
+  steps:
+    - id: undo
+      workflow: undo-child@^1
+`,
+    'undo-child.yaml': `
+name: undo-child
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:${http('revert', 'undo')}
+`,
+    'loop-timeout.yaml': `
+name: loop-timeout
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: loop
+    timeout: 10m
+    foreach: "{{ [1, 2] }}"
+    action: http
+    with: { method: POST, url: "${s}/each", body: { i: "{{ item }}" } }
+`,
     'month-long.yaml': `
 name: month-long
 version: 1.0.0
@@ -119,6 +146,55 @@ describe('workflow engine edges on PostgreSQL', () => {
     expect(sink.requests.filter((r) => r.key === `${childId}:first`)).toHaveLength(1);
     expect(sink.requests.filter((r) => r.key === `${childId}:second`)).toHaveLength(2);
     expect(sink.effects.get(`${childId}:second`)).toBe(1);
+  });
+
+  it('a retry leaves the compensation (on_failure.steps) alone: its failed child is not resumed while the main path is retried', async () => {
+    sink.decide = (req) => (req.path === '/main' || req.path === '/undo' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('compensated', '1.0.0', {});
+    expect((await finished(runId)).status).toBe('failed');
+    await eventually(() => expect(calls('undo')).toBeGreaterThanOrEqual(1));
+    const undos = calls('undo');
+
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+    expect((await h.call('POST', `/api/runs/${runId}/retry`)).status).toBe(202);
+    const done = await finished(runId, 'failed');
+
+    expect(done.status).toBe('completed');
+    expect(calls('undo')).toBe(undos);
+    expect(done.steps.find((st) => st.step_id === 'undo')?.status).not.toBe('running');
+  });
+
+  it('a retried foreach with a timeout is running again from the retry on, so its timeout counts from then', async () => {
+    // The second item is refused the first time it is asked (a terminal 400); asked again, it answers slowly.
+    sink.decide = (req, n) => (req.path === '/each' && (req.body as { i?: number }).i === 2 ? (n === 1 ? { status: 400, body: {} } : { status: 200, body: {}, delayMs: 4000 }) : { status: 200, body: {} });
+    const runId = await h.startRun('loop-timeout', '1.0.0', {});
+    expect((await finished(runId)).status).toBe('failed');
+    h.clock!.advance(11 * 60_000);
+    const retriedAt = h.clock!.now().getTime();
+    expect((await h.call('POST', `/api/runs/${runId}/retry`)).status).toBe(202);
+    // While the retried item is out, the step is running with its deadline's start: before, it stayed pending with
+    // none, and its timeout could never fire.
+    await eventually(() => expect(sink.requests.filter((r) => r.path === '/each' && (r.body as { i?: number }).i === 2)).toHaveLength(2));
+    const [loop]: { status: string; started_at: Date | null }[] = await h.dataSource.query(
+      `SELECT status, started_at FROM workflow_steps WHERE run_id = $1 AND path = 'loop'`,
+      [runId],
+    );
+    expect(loop.status).toBe('running');
+    expect(loop.started_at?.getTime()).toBeGreaterThanOrEqual(retriedAt);
+    expect((await finished(runId, 'failed')).status).toBe('completed');
+  });
+
+  it('a retry while a sub-workflow run is still being cancelled is a 409 that says so, and changes nothing', async () => {
+    sink.decide = (req) => (req.path === '/child-second' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('parent', '1.0.0', {});
+    const childId = (await finished(runId)).steps[0].child_run_id as string;
+    // As if its cancel round had not run yet.
+    await h.dataSource.query(`UPDATE workflow_runs SET status = 'running', cancel_requested = true WHERE run_id = $1`, [childId]);
+    const res = await h.call('POST', `/api/runs/${runId}/retry`);
+    expect(res.status).toBe(409);
+    expect((res.body as { message: string }).message).toContain(`sub-workflow run ${childId}`);
+    expect((await h.run(runId)).status).toBe('failed');
+    await h.dataSource.query(`UPDATE workflow_runs SET status = 'failed', cancel_requested = false WHERE run_id = $1`, [childId]);
   });
 
   it('a run whose deadline is past a timer\'s reach (30 days) waits for its action instead of spinning', async () => {

@@ -17,6 +17,7 @@ import {
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
+import { compensationStepIds } from '@pancha/workflow-engine';
 import type { RunStatus } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
@@ -279,14 +280,22 @@ export class RunsService {
   /** `run` (locked, ended) set going again in the caller's transaction; its ended sub-workflow children with it. */
   private async resume(manager: EntityManager, run: RunRow, control: { actor: string; now: Date }): Promise<void> {
     const { now } = control;
-    // Sub-workflow steps keep their child: it is resumed (or, if it completed, its output taken) instead of replaced.
+    const definition = this.registry.definition(run.workflow, run.version);
+    // The compensation's steps (on_failure.steps) are not resumed: they run again only if the run fails again.
+    const compensation = definition ? [...compensationStepIds(definition)] : [];
+    // Main-path sub-workflow steps keep their child: it is resumed (or, if it completed, its output taken).
     const children: (RunRow & { step_path: string })[] = await manager.query(
       `SELECT c.*, s.path AS step_path FROM workflow_steps s JOIN workflow_runs c ON c.run_id = s.child_run_id
-       WHERE s.run_id = $1 AND ${RESET_STEPS} ORDER BY c.run_id FOR UPDATE OF c`,
-      [run.run_id],
+       WHERE s.run_id = $1 AND ${RESET_STEPS} AND NOT (s.step_id = ANY($2::text[])) ORDER BY c.run_id FOR UPDATE OF c`,
+      [run.run_id, compensation],
     );
+    const ending = children.find((c) => !TERMINAL.includes(c.status));
+    if (ending) {
+      // Its cancel has not finished: resumed now, it would still end cancelled and fail the step again.
+      throw new WorkflowException(WorkflowErrorCode.RunNotRetryable, `sub-workflow run ${ending.run_id} of ${run.run_id} has not ended yet (${ending.status}); retry once it has`, 409);
+    }
     for (const child of children) if (RETRYABLE_FROM.includes(child.status)) await this.resume(manager, child, control);
-    const timeout = this.registry.definition(run.workflow, run.version)?.timeout_ms;
+    const timeout = definition?.timeout_ms;
     await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [run.run_id]);
     await manager.query(
       `UPDATE workflow_steps s SET error = NULL, wake_at = NULL, completed_at = NULL, handled = false, fallback_run_id = NULL,
