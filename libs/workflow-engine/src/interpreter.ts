@@ -1013,28 +1013,16 @@ export function findStep(manifest: WorkflowManifest, id: string): Step | undefin
 
 /** The ids of the steps of `on_failure.steps`, nested ones included: the run's compensation, not its main path. */
 export function compensationStepIds(manifest: WorkflowManifest): Set<string> {
-  const ids = new Set<string>();
-  const visit = (steps: readonly Step[] | undefined): void => {
-    for (const step of steps ?? []) {
-      ids.add(step.id);
-      for (const block of childSteps(step)) visit(block);
-    }
-  };
-  visit(manifest.on_failure?.steps);
-  return ids;
+  return new Set(stepIdsIn(manifest.on_failure?.steps));
 }
 
 function allStepIds(manifest: WorkflowManifest): string[] {
-  const ids: string[] = [];
-  const visit = (steps: readonly Step[] | undefined): void => {
-    for (const step of steps ?? []) {
-      ids.push(step.id);
-      for (const block of childSteps(step)) visit(block);
-    }
-  };
-  visit(manifest.steps);
-  visit(manifest.on_failure?.steps);
-  return ids;
+  return [...stepIdsIn(manifest.steps), ...stepIdsIn(manifest.on_failure?.steps)];
+}
+
+/** Every step id of `steps` and the blocks nested in them, in document order. */
+function stepIdsIn(steps: readonly Step[] | undefined): string[] {
+  return (steps ?? []).flatMap((step) => [step.id, ...childSteps(step).flatMap((block) => stepIdsIn(block))]);
 }
 
 /** The nested blocks of a step, in document order. */

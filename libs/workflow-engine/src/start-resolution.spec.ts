@@ -4,7 +4,7 @@ const wf = (versions: StartableWorkflow['versions'], enabled = true): StartableW
 const v = (version: string, extra: Partial<StartableWorkflow['versions'][number]> = {}) => ({ version, present: true, retired: false, ...extra });
 
 describe('chooseStartVersion', () => {
-  const set = wf([v('1.0.0', { retired: true }), v('1.1.0', { present: false, retired: true }), v('2.0.0', { migrations: ['1.x'] }), v('2.1.0', { migrations: ['1.x'] }), v('3.0.0', { present: false })]);
+  const set = wf([v('1.0.0', { retired: true }), v('1.1.0', { present: false, retired: true }), v('2.0.0', { manifest: { migrations: { '1.x': {} } } }), v('2.1.0', { manifest: { migrations: { '1.x': {} } } }), v('3.0.0', { present: false })]);
 
   it('a live match is taken as asked, never migrated', () => {
     expect(chooseStartVersion(set, 'notify', '2.0.0')).toEqual({ ok: true, version: '2.0.0' });
@@ -25,12 +25,12 @@ describe('chooseStartVersion', () => {
     expect(chooseStartVersion(set, 'notify', '^4')).toMatchObject({ ok: false, reason: 'unknown_version' });
     expect(chooseStartVersion(set, 'notify', 'not a range')).toMatchObject({ ok: false, reason: 'unknown_version' });
     // A range reaching into more than one major names no single format for its inputs: nothing to migrate from.
-    const wide = wf([v('1.0.0', { retired: true }), v('3.0.0', { migrations: ['1.x', '2.x'] })]);
+    const wide = wf([v('1.0.0', { retired: true }), v('3.0.0', { manifest: { migrations: { '1.x': {}, '2.x': {} } } })]);
     expect(chooseStartVersion(wide, 'notify', '>=1 <3')).toMatchObject({ ok: false, reason: 'unknown_version' });
     expect(chooseStartVersion(wide, 'notify', '1.x || 2.x')).toMatchObject({ ok: false, reason: 'unknown_version' });
     expect(chooseStartVersion(wide, 'notify', '^1')).toEqual({ ok: true, version: '3.0.0', migrateFrom: '1.0.0' });
     // Only a later major inherits: 2.x inputs are not moved back to 1.x, nor forward past what was asked.
-    expect(chooseStartVersion(wf([v('1.0.0', { migrations: ['0.x'] })]), 'notify', '^2')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(wf([v('1.0.0', { manifest: { migrations: { '0.x': {} } } })]), 'notify', '^2')).toMatchObject({ ok: false, reason: 'unknown_version' });
   });
 
   it('a disabled workflow starts nothing, migrated or not', () => {

@@ -4,7 +4,8 @@ import { majorOf, majorOfRange, resolveVersion } from '@pancha/workflow-manifest
 export interface StartableWorkflow {
   name: string;
   enabled: boolean;
-  versions: readonly { version: string; present: boolean; retired: boolean; /** Its manifest's `migrations` keys (`1.x`). */ migrations?: readonly string[] }[];
+  /** `manifest.migrations`: the older majors (`1.x`) whose inputs the version takes, migrated. */
+  versions: readonly { version: string; present: boolean; retired: boolean; manifest?: { migrations?: Readonly<Record<string, unknown>> } }[];
 }
 
 export type StartRefusal = 'unknown_workflow' | 'unknown_version' | 'workflow_disabled' | 'version_retired';
@@ -53,7 +54,7 @@ export function chooseStartVersion(workflow: StartableWorkflow | undefined, name
 function migrated(workflow: StartableWorkflow, requested: string): StartChoice | undefined {
   const from = majorOfRange(requested);
   if (from === undefined) return undefined;
-  const heirs = workflow.versions.filter((v) => v.present && !v.retired && majorOf(v.version) > from && v.migrations?.includes(`${from}.x`));
+  const heirs = workflow.versions.filter((v) => v.present && !v.retired && majorOf(v.version) > from && v.manifest?.migrations?.[`${from}.x`] !== undefined);
   const chosen = resolveVersion('*', heirs);
   return chosen ? { ok: true, version: chosen, migrateFrom: `${from}.0.0` } : undefined;
 }

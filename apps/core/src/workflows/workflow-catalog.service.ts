@@ -70,7 +70,7 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplica
   choose(name: string, version?: string): StartChoice {
     const workflow = this.workflows.get(name);
     return chooseStartVersion(
-      workflow && { name, enabled: workflow.enabled, versions: [...workflow.versions.values()].map((v) => ({ ...v, migrations: Object.keys(v.manifest.migrations ?? {}) })) },
+      workflow && { name, enabled: workflow.enabled, versions: [...workflow.versions.values()] },
       name,
       version,
     );

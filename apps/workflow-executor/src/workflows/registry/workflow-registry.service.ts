@@ -207,12 +207,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     return {
       name,
       enabled: this.enabled(name),
-      versions: [...versions.values()].map((v) => ({
-        version: v.manifest.version,
-        present: v.present,
-        retired: v.manifest.retired,
-        migrations: Object.keys(v.manifest.migrations ?? {}),
-      })),
+      versions: [...versions.values()].map((v) => ({ version: v.manifest.version, present: v.present, retired: v.manifest.retired, manifest: v.manifest })),
     };
   }
 
