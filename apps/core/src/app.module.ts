@@ -13,6 +13,7 @@ import { EventsModule } from './events/events.module';
 import { coreEventSink } from './tasks/dispatch/core-event-sink';
 import { WorkflowDispatchHandler } from './tasks/dispatch/workflow-dispatch.handler';
 import { TasksModule } from './tasks/tasks.module';
+import { RunCancelHandler } from './workflows/run-cancel.handler';
 import { RunStartHandler } from './workflows/run-start.handler';
 import { WorkflowsModule } from './workflows/workflows.module';
 // Registers the event router's counters (at 0) so they are on /metrics from the start.
@@ -35,7 +36,7 @@ export class AppModule {
         ClientsModule.forRoot(config),
         OutboxModule.forRoot({
           config,
-          handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler],
+          handlers: [BucketCoreEventHandler, WorkflowDispatchHandler, RunStartHandler, RunCancelHandler],
           imports: [coreEventSink(config)],
         }),
         // The pillars' events reach the router over JetStream when NATS_URL is set (the `publish` grant, like POST /events).

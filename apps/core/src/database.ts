@@ -4,6 +4,7 @@ import { CreateAuditCheckpoints1764200000000 } from './migrations/1764200000000-
 import { TaskIdempotencyKeys1764345100000 } from './migrations/1764345100000-task-idempotency-keys';
 import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-create-workflow-runs';
 import { CreateEvents1764500000000 } from './migrations/1764500000000-create-events';
+import { RunRequestCancelled1765600000000 } from './migrations/1765600000000-run-request-cancelled';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -16,4 +17,5 @@ export const CORE_MIGRATIONS = [
   TaskIdempotencyKeys1764345100000,
   CreateWorkflowRuns1764400000000,
   CreateEvents1764500000000,
+  RunRequestCancelled1765600000000,
 ];

@@ -3,7 +3,9 @@ import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
   CommonErrorCode,
+  EventTopic,
   type ExecutorStartRunDto,
+  type RunCancelledBeforeStartAuditEvent,
   type RunListQueryDto,
   type RunListResponse,
   type RunSummaryView,
@@ -23,6 +25,14 @@ import { WorkflowCatalogService } from './workflow-catalog.service';
 
 /** Outbox topic: a run Core accepted, for the executor to start. Payload: ExecutorStartRunDto. */
 export const RUN_START_TOPIC = 'workflow-executor.run-start';
+/** Outbox topic: a cancel that follows a start the relay was handing over when it was asked. Payload: RunCancelMessage. */
+export const RUN_CANCEL_TOPIC = 'workflow-executor.run-cancel';
+
+export interface RunCancelMessage {
+  run_id: string;
+  /** Who asked Core to cancel (governance actorOf). */
+  actor: string;
+}
 
 export interface StartRunParams {
   workflow: string;
@@ -55,9 +65,10 @@ interface RunRequestRow {
   product: string | null;
   trace_id: string;
   actor: string;
-  delivery: 'queued' | 'delivered' | 'refused';
+  delivery: 'queued' | 'delivered' | 'refused' | 'cancelled';
   reason: string | null;
   created_at: Date;
+  updated_at: Date;
 }
 
 /** Run starts stored per transaction at most. */
@@ -199,15 +210,70 @@ export class WorkflowRunsService {
   }
 
   async control(runId: string, action: 'cancel' | 'retry', requester: VerifiedRequester): Promise<RunSummaryView> {
+    // The executor records who asked Core (a person through PRANA or the CLI), not Core, as the control's actor.
+    const actor = actorOf(requester);
     try {
-      // The executor records who asked Core (a person through PRANA or the CLI), not Core, as the control's actor.
-      const actor = actorOf(requester);
       return action === 'cancel'
         ? await this.executor.cancelRun(runId, scopeOf(requester), actor)
         : await this.executor.retryRun(runId, scopeOf(requester), actor);
     } catch (error) {
+      if (action === 'cancel' && (isStatus(error, 404) || isUnavailable(error))) {
+        const undelivered = await this.cancelUndelivered(runId, requester, actor);
+        if (undelivered === 'delivered' && isStatus(error, 404)) {
+          // Delivered between the executor's answer and our look: the executor has it now.
+          return this.executor.cancelRun(runId, scopeOf(requester), actor).catch((again: unknown) => Promise.reject(this.translate(again)));
+        }
+        if (undelivered && undelivered !== 'delivered') return undelivered;
+      }
       throw this.translate(error);
     }
+  }
+
+  /**
+   * A cancel for a run the executor does not have (its start still in Core's outbox, or the executor down). A start
+   * not yet handed over is withdrawn: its message deleted and the request ended `cancelled` in one transaction, with
+   * its Bucket entry, so the run never starts. A start the relay is handing over right now cannot be taken back: the
+   * cancel follows it as a message of its own (RunCancelHandler), made once the executor has the run. Undefined when
+   * Core has no such run in the caller's products; 'delivered' when the executor has it (its answer stands).
+   */
+  private async cancelUndelivered(runId: string, requester: VerifiedRequester, actor: string): Promise<RunSummaryView | 'delivered' | undefined> {
+    if (!UUID.test(runId)) return undefined;
+    return this.dataSource.transaction(async (manager) => {
+      const [row]: RunRequestRow[] = await manager.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1 FOR UPDATE`, [runId]);
+      if (!row || !inScope(row, requester)) return undefined;
+      if (row.delivery === 'delivered') return 'delivered';
+      if (row.delivery !== 'queued') {
+        throw new DomainException(HttpStatus.CONFLICT, WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${summaryOf(row).status}`);
+      }
+      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered: not ours to take.
+      const [withdrawn]: [{ id: string }[], number] = await manager.query(
+        `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL RETURNING id`,
+        [RUN_START_TOPIC, runId],
+      );
+      if (withdrawn.length === 0) {
+        await this.outbox.enqueue(manager, { topic: RUN_CANCEL_TOPIC, messageKey: runId, payload: { run_id: runId, actor } satisfies RunCancelMessage });
+        return summaryOf(row);
+      }
+      const [[cancelled]]: [RunRequestRow[], number] = await manager.query(
+        `UPDATE workflow_run_requests SET delivery = 'cancelled', reason = $2, updated_at = now() WHERE run_id = $1 RETURNING *`,
+        [runId, `cancelled by ${actor} before the executor received it`],
+      );
+      const audit: RunCancelledBeforeStartAuditEvent = {
+        event_id: randomUUID(),
+        event_type: 'run_cancelled_before_start',
+        trace_id: row.trace_id,
+        run_id: runId,
+        workflow: row.workflow,
+        version: row.version,
+        actor,
+        user_id: row.user_id,
+        ...(row.product !== null ? { product: row.product } : {}),
+        timestamp: new Date().toISOString(),
+      };
+      await this.outbox.enqueue(manager, { topic: EventTopic.BucketCoreEvent, messageKey: `run_cancelled_before_start:${runId}`, payload: { event_data: audit } });
+      this.logger.log({ msg: 'workflow run cancelled before the executor received it', trace_id: row.trace_id, run_id: runId, actor });
+      return summaryOf(cancelled);
+    });
   }
 
   async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
@@ -276,30 +342,40 @@ export class WorkflowRunsService {
   }
 
   private async ownRecord(runId: string, requester: VerifiedRequester): Promise<(RunSummaryView & { delivery: string; reason: string | null }) | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(runId)) return undefined;
+    if (!UUID.test(runId)) return undefined;
     const [row]: RunRequestRow[] = await this.dataSource.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1`, [runId]);
-    if (!row) return undefined;
-    const allowed = productFilter(requester);
-    if (allowed && (row.product === null || !allowed.includes(row.product))) return undefined;
-    return {
-      run_id: row.run_id,
-      workflow: row.workflow,
-      version: row.version,
-      status: row.delivery === 'refused' ? 'failed' : 'pending',
-      user_id: row.user_id,
-      product: row.product,
-      trace_id: row.trace_id,
-      parent_run_id: null,
-      created_at: row.created_at.toISOString(),
-      started_at: null,
-      completed_at: null,
-      duration_ms: null,
-      error: row.delivery === 'refused' ? { code: 'start_refused', message: row.reason ?? 'the executor refused the start', retryable: false } : null,
-      delivery: row.delivery,
-      reason: row.reason,
-    };
+    return row && inScope(row, requester) ? summaryOf(row) : undefined;
   }
 }
+
+/** A run as Core's own record tells it: before the executor has it (queued), or when it never will (refused, cancelled). */
+function summaryOf(row: RunRequestRow): RunSummaryView & { delivery: string; reason: string | null } {
+  const ended = row.delivery === 'refused' || row.delivery === 'cancelled';
+  return {
+    run_id: row.run_id,
+    workflow: row.workflow,
+    version: row.version,
+    status: row.delivery === 'refused' ? 'failed' : row.delivery === 'cancelled' ? 'cancelled' : 'pending',
+    user_id: row.user_id,
+    product: row.product,
+    trace_id: row.trace_id,
+    parent_run_id: null,
+    created_at: row.created_at.toISOString(),
+    started_at: null,
+    completed_at: ended ? row.updated_at.toISOString() : null,
+    duration_ms: null,
+    error: row.delivery === 'refused' ? { code: 'start_refused', message: row.reason ?? 'the executor refused the start', retryable: false } : null,
+    delivery: row.delivery,
+    reason: row.reason,
+  };
+}
+
+function inScope(row: RunRequestRow, requester: VerifiedRequester): boolean {
+  const allowed = productFilter(requester);
+  return !allowed || (row.product !== null && allowed.includes(row.product));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The caller's products for the executor (undefined: every product). */
 function scopeOf(requester: VerifiedRequester): { products?: string[] } {
@@ -307,7 +383,7 @@ function scopeOf(requester: VerifiedRequester): { products?: string[] } {
   return products ? { products } : {};
 }
 
-function isStatus(error: unknown, status: number): boolean {
+export function isStatus(error: unknown, status: number): boolean {
   return error instanceof ServiceCallError && error.status === status;
 }
 

@@ -2,10 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
 import { validateEnv } from '@pancha/service-kit';
+import { OutboxRelay } from '@pancha/outbox';
 import {
   bootService,
   createTestDatabase,
   createTestKeys,
+  deferred,
   holdTable,
   httpJson,
   poll,
@@ -48,7 +50,11 @@ const NOTIFY_1 = { ...NOTIFY, version: '1.0.0', retired: true, migrations: {} };
 
 const keys = createTestKeys('core-wf');
 let catalogEnabled = true;
-let startAnswer: (req: RecordedRequest) => { status: number; body: unknown } = (req) => ({ status: 202, body: { run_id: (req.body as { run_id: string }).run_id } });
+let startAnswer: (req: RecordedRequest) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }> = (req) => ({
+  status: 202,
+  body: { run_id: (req.body as { run_id: string }).run_id },
+});
+let cancelAnswer: (runId: string) => { status: number; body: unknown } = (runId) => ({ status: 202, body: { run_id: runId, status: 'running' } });
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') {
     const catalog: WorkflowCatalog = {
@@ -84,7 +90,9 @@ const executor = new StandInServer((req) => {
   if (req.path === '/api/plugins') return { status: 200, body: { plugins: [{ name: 'json-transform', version: '1.0.0', source: 'directory', status: 'loaded', description: null, retryable_codes: [], secrets: [], error: null, file: 'json-transform/index.js' }] } };
   if (req.path === '/api/plugins/nope') return { status: 404, body: { code: 'unknown_plugin', message: 'no plugin named nope' } };
   if (req.method === 'GET' && req.path.startsWith('/api/runs/')) return { status: 404, body: { code: 'run_not_found', message: 'no run' } };
-  if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/(cancel|retry)$/.test(req.path)) return { status: 202, body: { run_id: 'x', status: 'running' } };
+  const cancel = /^\/api\/runs\/([^/]+)\/cancel$/.exec(req.path);
+  if (req.method === 'POST' && cancel) return cancelAnswer(cancel[1]);
+  if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/retry$/.test(req.path)) return { status: 202, body: { run_id: 'x', status: 'running' } };
   if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/signals\/[^/]+$/.test(req.path)) return { status: 202, body: { signal_id: 's', run: { run_id: 'x', status: 'running' } } };
   const toggle = /^\/api\/workflows\/onboard\/(enable|disable)$/.exec(req.path);
   if (req.method === 'POST' && toggle) {
@@ -350,6 +358,92 @@ describe('Core workflow runs', () => {
       const read = executor.requests.find((r) => r.path === `/api/runs/${runId}`)!;
       const token = String(read.headers.authorization).replace('Bearer ', '');
       expect(decodeJwt(token)).toMatchObject({ sub: 'bhiv_core', products: ['shop'] });
+    });
+  });
+
+  describe('POST /runs/:id/cancel for a run the executor does not have yet', () => {
+    const received = new Set<string>();
+    const ok = (req: RecordedRequest) => {
+      received.add((req.body as { run_id: string }).run_id);
+      return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
+    };
+    const start = (email: string, claims?: { products?: string[] }) =>
+      as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', product: 'a', inputs: { user_id: 'u1', email } }, claims);
+    const startsAtExecutor = (runId: string) => executor.requests.filter((r) => r.method === 'POST' && r.path === '/api/runs' && (r.body as { run_id: string }).run_id === runId);
+
+    beforeEach(() => {
+      startAnswer = ok;
+      // The executor knows only the runs it received (as the real one: 404 run_not_found before that).
+      cancelAnswer = (runId) =>
+        received.has(runId) ? { status: 202, body: { run_id: runId, status: 'running' } } : { status: 404, body: { code: 'run_not_found', message: `no run ${runId}` } };
+    });
+    afterEach(() => {
+      startAnswer = ok;
+      cancelAnswer = (runId) => ({ status: 202, body: { run_id: runId, status: 'running' } });
+      executor.down = false;
+    });
+
+    it('a start still in the outbox is withdrawn: cancelled at once, audited, never started, and a second cancel is a 409', async () => {
+      const relay = core.app.get(OutboxRelay);
+      await relay.stop();
+      let runs: string[] = [];
+      try {
+        runs = [(await start('w1@b.co')).body.run_id, (await start('w2@b.co')).body.run_id];
+        // One cancel is answered 404 by the executor, the other finds it down: either way Core's record decides.
+        const first = await as(RequesterId.Prana, 'POST', `/runs/${runs[0]}/cancel`);
+        executor.down = true;
+        const second = await as(RequesterId.Prana, 'POST', `/runs/${runs[1]}/cancel`);
+        executor.down = false;
+        for (const [i, res] of [first, second].entries()) {
+          expect(res.status).toBe(202);
+          expect(res.body).toMatchObject({ run_id: runs[i], status: 'cancelled', delivery: 'cancelled', reason: `cancelled by ${RequesterId.Prana} before the executor received it` });
+          expect(res.body.completed_at).toEqual(expect.any(String));
+        }
+        expect(await count(`SELECT count(*) AS n FROM outbox WHERE topic = 'workflow-executor.run-start' AND message_key IN ('${runs.join("','")}')`)).toBe(0);
+        expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE delivery = 'cancelled' AND run_id IN ('${runs.join("','")}')`)).toBe(2);
+        const view = await as(RequesterId.Prana, 'GET', `/runs/${runs[0]}`);
+        expect(view.body).toMatchObject({ status: 'cancelled', delivery: 'cancelled' });
+        const again = await as(RequesterId.Prana, 'POST', `/runs/${runs[0]}/cancel`);
+        expect([again.status, again.body.code, again.body.message]).toEqual([409, 'run_not_cancellable', `run ${runs[0]} already ended cancelled`]);
+        // Another product's caller cannot see it, so cannot cancel it.
+        const other = await as(RequesterId.Prana, 'POST', `/runs/${runs[1]}/cancel`, undefined, { products: ['b'] });
+        expect(other.status).toBe(404);
+      } finally {
+        relay.start();
+      }
+      // The audit entries reach Bucket; the starts never reach the executor.
+      for (const runId of runs) {
+        const entry = await poll('the cancel in Bucket', async () =>
+          bucket.requests.map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data).find((e) => e?.event_type === 'run_cancelled_before_start' && e.run_id === runId),
+        );
+        expect(entry).toMatchObject({ workflow: 'onboard', version: '1.2.0', actor: RequesterId.Prana, user_id: 'u1', product: 'a' });
+      }
+      await poll('the outbox drained', async () => (await count(`SELECT count(*) AS n FROM outbox WHERE status = 'pending'`)) === 0 || undefined);
+      for (const runId of runs) expect(startsAtExecutor(runId)).toEqual([]);
+    });
+
+    it('a start being handed over when the cancel comes is followed by the cancel once the executor has it', async () => {
+      const gate = deferred();
+      startAnswer = async (req) => {
+        await gate.promise;
+        return ok(req);
+      };
+      const runId = (await start('h1@b.co')).body.run_id as string;
+      await poll('the start in flight', async () => startsAtExecutor(runId).length > 0 || undefined);
+      const res = await as(RequesterId.Prana, 'POST', `/runs/${runId}/cancel`);
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ run_id: runId, status: 'pending', delivery: 'queued' });
+      expect(executor.requests.filter((r) => r.path === `/api/runs/${runId}/cancel`)).toHaveLength(1);
+      gate.resolve();
+      const followed = await poll('the cancel made at the executor', async () => {
+        const sent = executor.requests.filter((r) => r.path === `/api/runs/${runId}/cancel`);
+        return sent.length >= 2 && received.has(runId) ? sent.at(-1) : undefined;
+      });
+      expect(followed.body).toEqual({ actor: RequesterId.Prana });
+      await poll('the cancel message settled', async () =>
+        (await count(`SELECT count(*) AS n FROM outbox WHERE topic = 'workflow-executor.run-cancel' AND message_key = '${runId}' AND status = 'delivered'`)) === 1 || undefined,
+      );
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE run_id = '${runId}' AND delivery = 'delivered'`)).toBe(1);
     });
   });
 

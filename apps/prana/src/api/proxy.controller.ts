@@ -5,9 +5,6 @@ import { SignedInService } from '../auth/signed-in.service';
 import { PranaException } from '../prana.exception';
 import { UpstreamService, type Upstream } from './upstream.service';
 
-/** `/runs/<id>/cancel`, `/runs/<id>/retry`, `/runs/<id>/signals/<name>`: a person's hand on a run. */
-const RUN_CONTROL = /^\/runs\/[^/]+\/(cancel|retry|signals\/[^/]+)$/;
-
 /** Everything after `/api/<service>` (path and query), refusing dot segments that could climb out of it. */
 function upstreamPath(req: Request, prefix: string): string {
   const raw = req.originalUrl.slice(prefix.length);
@@ -31,8 +28,7 @@ function safeDecode(path: string): string | undefined {
 
 /**
  * `/api/core/**`, `/api/bucket/**`, `/api/karma/**`: the console's window on the services. Each call is
- * checked against the person's permissions first; Core (and the executor, for run controls) then gets the
- * person's own token (and applies its RBAC again), Bucket and Karma get reads with PRANA's identity and the
+ * checked against the person's permissions first; Core then gets the person's own token (and applies its RBAC again), Bucket and Karma get reads with PRANA's identity and the
  * person named as the acting user.
  */
 @Controller('api')
@@ -48,13 +44,9 @@ export class ProxyController {
     const permission = corePermission(req.method, path.split('?')[0]);
     if (!permission) throw notPassedOn('core', req.method, path);
     const { tokens } = await this.signedIn.require(req, permission);
-    // Cancel, retry and signals (approvals) go to the executor, which runs them and records them in Bucket, with
-    // the person's own token: it then records `user:<username>` as the actor. Core only relays these (same
-    // answer, same errors) and would put its own service identity in the person's place.
-    if (req.method === 'POST' && RUN_CONTROL.test(path.split('?')[0])) {
-      await this.forward('workflow-executor', req, res, `/api${path}`, tokens.access_token);
-      return;
-    }
+    // Run controls (cancel, retry, signals) go through Core like the rest: Core tells the executor who asked
+    // (`user:<username>`, recorded as the actor in Bucket), and only Core can cancel a run whose start is still in
+    // its outbox (the executor answers 404 for it).
     await this.forward('core', req, res, path, tokens.access_token);
   }
 

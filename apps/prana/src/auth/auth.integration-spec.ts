@@ -267,28 +267,28 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(claims).toEqual(expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }));
     });
 
-    it("sends cancel, retry and signals to the executor with the person's own token (the executor records the actor), not through Core", async () => {
+    it("sends cancel, retry and signals to Core with the person's own token (Core tells the executor who asked), not to the executor", async () => {
       const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
       const runId = randomUUID();
-      const coreBefore = core.requests.length;
+      const executorBefore = executor.requests.length;
       for (const [action, body] of [['cancel', {}], ['retry', {}], ['signals/mentor_ok', { payload: { ok: true } }]] as const) {
         const res = await browser.json(`${prana.url}/api/core/runs/${runId}/${action}`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body });
-        expect(res).toEqual({ status: 202, body: { run_id: runId, status: 'running' } });
-        const seen = executor.requests[executor.requests.length - 1];
-        expect(seen.path).toBe(`/api/runs/${runId}/${action}`);
+        expect(res).toEqual({ status: 202, body: { path: `/runs/${runId}/${action}`, query: {} } });
+        const seen = core.requests[core.requests.length - 1];
+        expect(seen.path).toBe(`/runs/${runId}/${action}`);
         expect(seen.body).toEqual(body);
         expect(seen.headers.cookie).toBeUndefined();
         expect(decodeJwt((seen.headers.authorization as string).replace(/^Bearer /, ''))).toEqual(
           expect.objectContaining({ iss: prana.idp.issuer, aud: 'urn:pancha:api', sub: 'operator', roles: ['operator'] }),
         );
       }
-      expect(core.requests.length).toBe(coreBefore);
-      // A viewer is stopped at the BFF: nothing reaches the executor.
+      expect(executor.requests.length).toBe(executorBefore);
+      // A viewer is stopped at the BFF: nothing reaches Core.
       const viewer = await signedIn('viewer', 'viewer-pass-1');
-      const executorBefore = executor.requests.length;
+      const coreBefore = core.requests.length;
       const refused = await viewer.browser.json(`${prana.url}/api/core/runs/${runId}/cancel`, { method: 'POST', headers: { 'x-csrf-token': viewer.csrf }, body: {} });
       expect(refused.status).toBe(403);
-      expect(executor.requests.length).toBe(executorBefore);
+      expect(core.requests.length).toBe(coreBefore);
     });
 
     it('refuses paths PRANA does not pass on, and dot segments', async () => {

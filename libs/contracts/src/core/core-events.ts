@@ -1,4 +1,5 @@
 import type { EventRoutedAuditEvent } from '../events/router-events';
+import type { RunCancelledBeforeStartAuditEvent } from '../workflows/workflow-runs';
 import type { Decision } from '../workflow-executor';
 import type { TaskStatus } from './task-status';
 
@@ -39,5 +40,5 @@ export interface TaskDispatchDeadEvent extends CoreEventBase {
   reason: string;
 }
 
-/** Task events, and the router's record of each event it routed (`event_routed`). */
-export type CoreEvent = TaskReceivedEvent | TaskDispatchedEvent | TaskDispatchDeadEvent | EventRoutedAuditEvent;
+/** Task events, the router's record of each event it routed (`event_routed`), and runs cancelled before their start. */
+export type CoreEvent = TaskReceivedEvent | TaskDispatchedEvent | TaskDispatchDeadEvent | EventRoutedAuditEvent | RunCancelledBeforeStartAuditEvent;

@@ -114,6 +114,26 @@ export class ExecutorRunControlDto {
   actor?: string;
 }
 
+/**
+ * Bucket `core` channel entry for a run cancelled while its start was still in Core's outbox: the executor never had
+ * it, so this is the run's only record in the audit chain (the executor records the cancels it makes).
+ */
+export interface RunCancelledBeforeStartAuditEvent {
+  /** uuid v4: Bucket's idempotency key. */
+  event_id: string;
+  event_type: 'run_cancelled_before_start';
+  trace_id: string;
+  run_id: string;
+  workflow: string;
+  version: string;
+  /** Who cancelled: a requester id, or `user:<username>`. */
+  actor: string;
+  user_id: string;
+  product?: string;
+  timestamp: string;
+  [field: string]: unknown;
+}
+
 /** Core → executor on a signal: the payload and who sent it to Core. */
 export class ExecutorRunSignalDto extends RunSignalRequestDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
