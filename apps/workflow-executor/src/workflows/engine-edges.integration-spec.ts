@@ -148,6 +148,48 @@ describe('workflow engine edges on PostgreSQL', () => {
     expect(sink.effects.get(`${childId}:second`)).toBe(1);
   });
 
+  it('retrying the failed child of a failed parent resumes the parent with it, so the parent completes too', async () => {
+    sink.decide = (req) => (req.path === '/child-second' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('parent', '1.0.0', {});
+    const childId = (await finished(runId)).steps[0].child_run_id as string;
+    expect((await h.run(childId)).status).toBe('failed');
+
+    sink.decide = () => ({ status: 200, body: { ok: true } });
+    const res = await h.call('POST', `/api/runs/${childId}/retry`);
+    expect([res.status, (res.body as { run_id: string; status: string }).status]).toEqual([202, 'running']);
+    const done = await finished(runId, 'failed');
+
+    expect(done.status).toBe('completed');
+    expect(done.steps[0].child_run_id).toBe(childId);
+    expect((await h.run(childId)).status).toBe('completed');
+    expect(sink.requests.filter((r) => r.key === `${childId}:first`)).toHaveLength(1);
+    // Each resumed run records its retry.
+    const retries: { run_id: string }[] = await h.dataSource.query(
+      `SELECT payload->'event_data'->>'run_id' AS run_id FROM outbox WHERE payload->'event_data'->>'event_type' = 'workflow.retry_requested' AND payload->'event_data'->>'root_run_id' = $1`,
+      [runId],
+    );
+    expect(retries.map((r) => r.run_id).sort()).toEqual([runId, childId].sort());
+  });
+
+  it("retrying a compensation's failed child resumes that child alone: the parent stays failed", async () => {
+    sink.decide = (req) => (req.path === '/main' || req.path === '/undo' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    const runId = await h.startRun('compensated', '1.0.0', {});
+    expect((await finished(runId)).status).toBe('failed');
+    const undo = await eventually(async () => {
+      const step = (await h.run(runId)).steps.find((st) => st.step_id === 'undo');
+      if (!step?.child_run_id || (await h.run(step.child_run_id)).status !== 'failed') throw new Error('undo child not failed yet');
+      return step.child_run_id;
+    });
+    const mains = calls('main');
+
+    sink.decide = (req) => (req.path === '/main' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
+    expect((await h.call('POST', `/api/runs/${undo}/retry`)).status).toBe(202);
+    expect((await finished(undo, 'failed')).status).toBe('completed');
+
+    expect((await h.run(runId)).status).toBe('failed');
+    expect(calls('main')).toBe(mains);
+  });
+
   it('a retry leaves the compensation (on_failure.steps) alone: its failed child is not resumed while the main path is retried', async () => {
     sink.decide = (req) => (req.path === '/main' || req.path === '/undo' ? { status: 400, body: { no: true } } : { status: 200, body: {} });
     const runId = await h.startRun('compensated', '1.0.0', {});

@@ -264,8 +264,16 @@ export class RunsService {
    * same way rather than starting a new one, so the child's completed steps are not repeated either.
    */
   async retry(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
-    await this.visibleRun(runId, requester);
+    const run = await this.visibleRun(runId, requester);
     const now = this.clock.now();
+    // A sub-workflow run whose parent ended with it: resumed alone it would complete with nobody waiting for it, so
+    // the topmost ended ancestor is resumed instead, which resumes this run on its way down (one lock order: parent
+    // before child, as every resume). A run its ancestors would not resume (a compensation's) is resumed alone.
+    const top = await this.endedAncestor(run);
+    if (top && (await this.retryThrough(top, runId, { actor, now }))) {
+      this.worker.poke();
+      return this.summary(runId, requester);
+    }
     await this.dataSource.transaction(async (manager) => {
       const [row]: RunRow[] = await manager.query(`SELECT * FROM workflow_runs WHERE run_id = $1 FOR UPDATE`, [runId]);
       if (!RETRYABLE_FROM.includes(row.status)) {
@@ -275,6 +283,42 @@ export class RunsService {
     });
     this.worker.poke();
     return this.summary(runId, requester);
+  }
+
+  /** The topmost of `run`'s ancestors that ended retryable, each parent up to it having ended too (read unlocked). */
+  private async endedAncestor(run: RunRow): Promise<string | undefined> {
+    let top: string | undefined;
+    for (let parentId = run.parent_run_id; parentId; ) {
+      const [parent]: Pick<RunRow, 'run_id' | 'status' | 'parent_run_id'>[] = await this.dataSource.query(
+        `SELECT run_id, status, parent_run_id FROM workflow_runs WHERE run_id = $1`,
+        [parentId],
+      );
+      if (!parent || !RETRYABLE_FROM.includes(parent.status)) break;
+      top = parent.run_id;
+      parentId = parent.parent_run_id;
+    }
+    return top;
+  }
+
+  /**
+   * Resumes the ended ancestor `topId` if that resumes `runId` too; false (and nothing changed) when the ancestor is
+   * no longer ended or its resume does not reach `runId`.
+   */
+  private async retryThrough(topId: string, runId: string, control: { actor: string; now: Date }): Promise<boolean> {
+    const notReached = new Error('the ancestor does not resume this run');
+    try {
+      return await this.dataSource.transaction(async (manager) => {
+        const [top]: RunRow[] = await manager.query(`SELECT * FROM workflow_runs WHERE run_id = $1 FOR UPDATE`, [topId]);
+        if (!top || !RETRYABLE_FROM.includes(top.status)) return false;
+        await this.resume(manager, top, control);
+        const [after]: Pick<RunRow, 'status'>[] = await manager.query(`SELECT status FROM workflow_runs WHERE run_id = $1`, [runId]);
+        if (after.status !== 'running') throw notReached;
+        return true;
+      });
+    } catch (error) {
+      if (error === notReached) return false;
+      throw error;
+    }
   }
 
   /** `run` (locked, ended) set going again in the caller's transaction; its ended sub-workflow children with it. */
