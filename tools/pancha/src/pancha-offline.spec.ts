@@ -2,7 +2,7 @@
  * The offline commands (validate, test, docs, generate, import) as a user runs them: the built binary in a child
  * process, on files in temporary directories and on the shipped workflows/. No service is needed.
  */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { json, pancha, REPO_ROOT } from './testing/run-cli';
@@ -157,6 +157,16 @@ describe('pancha workflows generate', () => {
     const dir = tmp('generate-bad');
     expect((await pancha(['workflows', 'generate', '--name', 'Bad Name', '--dir', dir])).status).toBe(2);
     expect((await pancha(['workflows', 'generate', '--name', 'ok', '--from', 'nothing', '--dir', dir])).stderr).toContain('--from must be one of task, approval, http, event');
+    // A file that cannot be copied is named, with why, as a usage error; nothing is written.
+    const broken = path.join(dir, 'broken.yaml');
+    const list = path.join(dir, 'list.yaml');
+    writeFileSync(broken, 'name: x\n  bad: [\n');
+    writeFileSync(list, '- a\n- b\n');
+    const notYaml = await pancha(['workflows', 'generate', '--name', 'copy', '--from', broken, '--dir', dir]);
+    expect([notYaml.status, notYaml.stderr]).toEqual([2, expect.stringContaining(`--from ${broken} is not valid YAML: `)]);
+    const notMap = await pancha(['workflows', 'generate', '--name', 'copy', '--from', list, '--dir', dir]);
+    expect([notMap.status, notMap.stderr]).toEqual([2, expect.stringContaining(`--from ${list} is not a manifest: its top level must be a mapping`)]);
+    expect(existsSync(path.join(dir, 'copy.yaml'))).toBe(false);
     expect((await pancha(['workflows', 'generate', '--name', 'ok', '--dir', dir])).status).toBe(0);
     expect((await pancha(['workflows', 'generate', '--name', 'ok', '--dir', dir])).status).toBe(2);
   });

@@ -1,8 +1,8 @@
 /** `pancha workflows generate --name <n> [--from <template>]`: a skeleton that validates and whose tests pass. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parseDocument } from 'yaml';
+import { isMap, parseDocument } from 'yaml';
 import { checkWorkflowFiles, listWorkflowFiles } from '@pancha/workflow-engine';
 import { checkManifest, WORKFLOW_NAME_PATTERN } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
@@ -17,9 +17,12 @@ export async function workflowsGenerate(opts: { name?: string; from: string; dir
   let text: string;
   const template = TEMPLATES[opts.from];
   if (template) text = HEADER(name) + template.body(name);
-  else if (existsSync(opts.from) && /\.ya?ml$/.test(opts.from)) {
+  else if (/\.ya?ml$/.test(opts.from) && existsSync(opts.from) && statSync(opts.from).isFile()) {
     // An existing manifest as the template: renamed, version reset, its tests kept.
     const doc = parseDocument(readFileSync(opts.from, 'utf8'));
+    const [problem] = doc.errors;
+    if (problem) throw new UsageError(`--from ${opts.from} is not valid YAML: ${problem.message.split('\n')[0]}`);
+    if (!isMap(doc.contents)) throw new UsageError(`--from ${opts.from} is not a manifest: its top level must be a mapping (name, version, steps, …)`);
     doc.set('name', name);
     doc.set('version', '0.1.0');
     for (const key of ['deprecated', 'retired', 'migrations']) doc.delete(key);
