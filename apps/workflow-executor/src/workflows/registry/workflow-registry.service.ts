@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError } from '@pancha/contracts';
-import { type ChildRunCommand, chooseStartVersion, type RunRecord, type StartableWorkflow, type StartRefusal } from '@pancha/workflow-engine';
+import { type ChildRunCommand, type RunRecord } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
   compileJsonSchema,
@@ -52,8 +52,6 @@ export interface LoadReport {
   /** What triggered the load: `start`, `request` (POST …/reload) or `watch` (a file changed). */
   trigger?: 'start' | 'request' | 'watch';
 }
-
-export type StartResolution = { ok: true; manifest: WorkflowManifest } | { ok: false; reason: StartRefusal; message: string };
 
 interface DefinitionRow {
   name: string;
@@ -191,24 +189,6 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired })),
     );
     return chosen ? versions.get(chosen) : undefined;
-  }
-
-  /** Which definition a new run of `name` (optionally `version`: exact or a range) gets, or why none. */
-  resolveForStart(name: string, version?: string): StartResolution {
-    const choice = chooseStartVersion(this.startable(name), name, version);
-    if (!choice.ok) return choice;
-    return { ok: true, manifest: this.definition(name, choice.version)! };
-  }
-
-  /** The workflow as chooseStartVersion sees it (shared with Core's mirror). */
-  startable(name: string): StartableWorkflow | undefined {
-    const versions = this.workflows.get(name);
-    if (!versions) return undefined;
-    return {
-      name,
-      enabled: this.enabled(name),
-      versions: [...versions.values()].map((v) => ({ version: v.manifest.version, present: v.present, retired: v.manifest.retired, manifest: v.manifest })),
-    };
   }
 
   /** Inputs checked against the definition's `inputs` schema; each problem names its field. */
