@@ -255,7 +255,8 @@ export interface WorkflowManifest {
   file?: string;
 }
 
-export type ValidationLayer = 'syntax' | 'semantic' | 'security' | 'limits' | 'compatibility';
+export const VALIDATION_LAYERS = ['syntax', 'semantic', 'security', 'limits', 'compatibility'] as const;
+export type ValidationLayer = (typeof VALIDATION_LAYERS)[number];
 export type FindingSeverity = 'error' | 'warning';
 
 /** One problem found in a manifest: which layer found it, how bad, and where (file:line and JSON pointer). */

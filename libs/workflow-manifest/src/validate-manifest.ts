@@ -76,6 +76,8 @@ export interface ValidationContext {
   /** Looks up registered versions of a workflow (for sub-workflow refs and for the compatibility layer). */
   versionsOf?(name: string): RegisteredVersion[];
   limits?: Partial<ManifestLimits>;
+  /** Told how long each layer took on each manifest (the executor's validation-layer duration metric). */
+  layerTimed?(layer: ValidationLayer, seconds: number): void;
 }
 
 /** The built-in actions of the executor (SPEC §2 plus http); plugins add more through ValidationContext.actions. */
@@ -237,11 +239,17 @@ class Findings {
 export function validateManifest(manifest: WorkflowManifest, ctx: ValidationContext, source?: ManifestSource): Finding[] {
   const findings = new Findings(manifest, source);
   const limits = { ...DEFAULT_MANIFEST_LIMITS, ...ctx.limits };
+  const timed = (layer: ValidationLayer, check: () => void): void => {
+    if (!ctx.layerTimed) return check();
+    const started = performance.now();
+    check();
+    ctx.layerTimed(layer, (performance.now() - started) / 1000);
+  };
   const index = indexSteps(manifest);
-  new SemanticChecks(manifest, ctx, index, findings).run();
-  new SecurityChecks(manifest, ctx, index, findings).run();
-  checkLimits(manifest, limits, index, findings);
-  checkCompatibility(manifest, ctx, findings);
+  timed('semantic', () => new SemanticChecks(manifest, ctx, index, findings).run());
+  timed('security', () => new SecurityChecks(manifest, ctx, index, findings).run());
+  timed('limits', () => checkLimits(manifest, limits, index, findings));
+  timed('compatibility', () => checkCompatibility(manifest, ctx, findings));
   return findings.list;
 }
 

@@ -13,6 +13,9 @@ export const MetricName = {
   WorkflowSteps: 'pancha_workflow_step_attempts_total',
   WorkflowStepDuration: 'pancha_workflow_step_attempt_duration_seconds',
   WorkflowStepScheduling: 'pancha_workflow_step_scheduling_seconds',
+  // Manifest validation on each registry load (the executor): the contract engine's validation errors and layer times.
+  WorkflowValidationFindings: 'pancha_workflow_validation_findings_total',
+  WorkflowValidationLayerDuration: 'pancha_workflow_validation_layer_duration_seconds',
   // Action plugins (the executor).
   PluginLoads: 'pancha_plugin_loads_total',
   PluginWorkerStarts: 'pancha_plugin_worker_starts_total',

@@ -62,4 +62,31 @@ describe('validation mode audit (WORKFLOWS.md: nothing refused; every finding re
     const again = findingsEvents().slice(first.length);
     expect(again.sort((a, b) => a.file.localeCompare(b.file))).toEqual(first.sort((a, b) => a.file.localeCompare(b.file)));
   });
+
+  it('each load counts its findings by layer and severity, and times each layer, on GET /metrics', async () => {
+    const scrape = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(`${h.url}/metrics`)).text();
+      return new Map(
+        text
+          .split('\n')
+          .filter((line) => line.startsWith('pancha_workflow_validation_'))
+          .map((line) => [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))]),
+      );
+    };
+    const before = await scrape();
+    const reload = await h.call('POST', '/api/workflows/reload');
+    expect(reload.status).toBe(201);
+    const after = await scrape();
+    const delta = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+    const report = reload.body as { findings: { layer: string; severity: string }[] };
+    const counted = (layer: string, severity: string) => report.findings.filter((f) => f.layer === layer && f.severity === severity).length;
+    for (const layer of ['syntax', 'semantic']) {
+      expect(counted(layer, 'error')).toBeGreaterThan(0);
+      expect(delta(`pancha_workflow_validation_findings_total{layer="${layer}",severity="error"}`)).toBe(counted(layer, 'error'));
+    }
+    // Every layer is a series from the start; each file is parsed once per load, each parsed manifest runs each layer once.
+    expect(after.has('pancha_workflow_validation_findings_total{layer="compatibility",severity="warning"}')).toBe(true);
+    expect(delta('pancha_workflow_validation_layer_duration_seconds_count{layer="syntax"}')).toBe(2);
+    for (const layer of ['semantic', 'security', 'limits', 'compatibility']) expect(delta(`pancha_workflow_validation_layer_duration_seconds_count{layer="${layer}"}`)).toBe(1);
+  });
 });

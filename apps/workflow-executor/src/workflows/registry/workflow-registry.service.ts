@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { FieldError } from '@pancha/contracts';
+import { type FieldError, MetricName } from '@pancha/contracts';
 import { type ChildRunCommand, type RunRecord } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
@@ -14,17 +14,38 @@ import {
   parseManifest,
   resolveVersion,
   type Step,
+  VALIDATION_LAYERS,
   validateWorkflowSet,
   type WorkflowManifest,
   type WorkflowRef,
 } from '@pancha/workflow-manifest';
-import { SerialLoad } from '@pancha/service-kit';
+import { metricsRegistry, SerialLoad } from '@pancha/service-kit';
+import { Counter, Histogram } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker } from '../engine/action-invoker.service';
 import type { NewRun } from '../engine/run-store';
 import { RunEvents } from '../engine/run-events';
 import { watchDirectory } from '../hot-reload';
+
+// What the original contract engine's operators watched as contract_validation_errors_total and
+// validation_layer_duration_seconds (WORKFLOWS.md), per registry load (start, reload, a file changed).
+const validationFindings = new Counter({
+  name: MetricName.WorkflowValidationFindings,
+  help: 'Manifest findings on each registry load, by validation layer and severity (after the validation mode)',
+  labelNames: ['layer', 'severity'],
+  registers: [metricsRegistry],
+});
+const validationLayerDuration = new Histogram({
+  name: MetricName.WorkflowValidationLayerDuration,
+  help: 'Time one validation layer took on one manifest file, on each registry load',
+  labelNames: ['layer'],
+  buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+  registers: [metricsRegistry],
+});
+for (const layer of VALIDATION_LAYERS) {
+  for (const severity of ['error', 'warning']) validationFindings.inc({ layer, severity }, 0);
+}
 
 export interface RegisteredVersion {
   manifest: WorkflowManifest;
@@ -311,7 +332,9 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       } catch (error) {
         return { file, text: '', findings: [readFinding(file, error)] };
       }
+      const started = performance.now();
       const { manifest, source, findings } = parseManifest(text, { file, expectedName: path.basename(file).replace(/\.ya?ml$/, '') });
+      validationLayerDuration.observe({ layer: 'syntax' }, (performance.now() - started) / 1000);
       return { file, text, manifest, source, findings };
     });
 
@@ -321,6 +344,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       {
         actions: this.actions.catalog(),
         policyHttpHosts: this.config.workflowHttpHosts,
+        layerTimed: (layer, seconds) => validationLayerDuration.observe({ layer }, seconds),
         versionsOf: (name) => {
           const stored = [...(this.workflows.get(name)?.values() ?? [])].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
           const fresh = candidates.filter((c) => c.manifest!.name === name && !stored.some((s) => s.version === c.manifest!.version))
@@ -336,6 +360,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       const findings = [...entry.findings, ...(key ? (setFindings.get(key) ?? []) : [])];
       const verdict = applyValidationMode(findings, this.config.WORKFLOW_VALIDATION_MODE);
       report.findings.push(...verdict.findings);
+      for (const f of verdict.findings) validationFindings.inc({ layer: f.layer, severity: f.severity });
       if (this.config.WORKFLOW_VALIDATION_MODE === 'audit') await this.auditFindings(entry, verdict.findings);
       if (!entry.manifest || !verdict.accepted) {
         report.refused.push({ file: entry.file, findings: verdict.findings });
@@ -358,6 +383,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
           path: '/version',
         };
         report.findings.push(finding);
+        validationFindings.inc({ layer: finding.layer, severity: finding.severity });
         report.refused.push({ file: entry.file, findings: [...verdict.findings, finding] });
         // The registered content keeps serving, and stays present: the file still names that version.
         presentNow.add(key!);
