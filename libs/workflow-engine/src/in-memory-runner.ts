@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TERMINAL_RUN_STATUSES, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { childRunInputs } from './child-inputs';
 import { type ActionCommand, type ActionResult, type ChildRunCommand, type EngineEvent, type InterpreterDeps, RunInterpreter } from './interpreter';
 import type { ChildRunView, RunRecord, RunState, StepRecord } from './run-state';
 
@@ -132,7 +133,13 @@ async function runChild(options: InMemoryRunOptions, child: ChildRunCommand, now
       error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not available here`, retryable: false },
     };
   }
-  const result = await runInMemory({ ...options, manifest, inputs: child.inputs, signals: [], startAt: now });
+  let inputs: Record<string, unknown>;
+  try {
+    inputs = childRunInputs(child, manifest).inputs;
+  } catch (error) {
+    return { id: child.run_id, status: 'failed', error: { code: 'inputs_invalid', message: (error as Error).message, retryable: false } };
+  }
+  const result = await runInMemory({ ...options, manifest, inputs, signals: [], startAt: now });
   return { id: child.run_id, status: result.run.status, output: result.run.output, error: result.run.error };
 }
 

@@ -1,4 +1,5 @@
 export * from './backoff';
+export * from './child-inputs';
 export * from './engine-errors';
 export * from './in-memory-runner';
 export * from './interpreter';

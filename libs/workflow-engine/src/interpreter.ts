@@ -50,6 +50,8 @@ export interface ChildRunCommand {
   run_id: string;
   workflow: string;
   version: string;
+  /** The range the manifest names: a version outside it is a later major whose migration the inputs go through. */
+  range?: string;
   inputs: Record<string, unknown>;
   /** The parent step's path (sub-workflow or step fallback); absent for a run-level fallback, which stands alone. */
   parent_step_path?: string;
@@ -361,7 +363,7 @@ export class RunInterpreter {
       } catch (e) {
         return { state: 'failed', error: expressionError(`on_failure.with of step ${step.id}`, e) };
       }
-      rec.fallback_run_id = this.startChild(handler.workflow.name, version, inputs, rec.path, 'step_fallback');
+      rec.fallback_run_id = this.startChild(handler.workflow, version, inputs, rec.path, 'step_fallback');
       this.dirty(rec);
       return WAITING;
     }
@@ -464,7 +466,7 @@ export class RunInterpreter {
       rec.status = 'running';
       rec.attempts++;
       rec.started_at ??= this.now;
-      rec.child_run_id = this.startChild(ref.name, version, asObject(inputs), rec.path, 'subworkflow');
+      rec.child_run_id = this.startChild(ref, version, asObject(inputs), rec.path, 'subworkflow');
       this.dirty(rec);
       return WAITING;
     }
@@ -752,7 +754,7 @@ export class RunInterpreter {
           // The fallback still starts, with the failure facts alone.
         }
         this.run.fallback_run_id = this.startChild(
-          fallback.name,
+          fallback,
           version,
           { ...inputs, failed_run_id: this.run.id, workflow: this.run.workflow, version: this.run.version, error },
           undefined,
@@ -909,14 +911,14 @@ export class RunInterpreter {
   }
 
   private startChild(
-    workflow: string,
+    ref: WorkflowRef,
     version: string,
     inputs: Record<string, unknown>,
     parentStepPath: string | undefined,
     relation: ChildRunCommand['relation'],
   ): string {
     const runId = this.deps.newRunId();
-    this.round.children.push({ run_id: runId, workflow, version, inputs, parent_step_path: parentStepPath, relation });
+    this.round.children.push({ run_id: runId, workflow: ref.name, version, range: ref.range, inputs, parent_step_path: parentStepPath, relation });
     if (relation !== 'run_fallback') this.state.children.set(runId, { id: runId, status: 'pending' } satisfies ChildRunView);
     return runId;
   }

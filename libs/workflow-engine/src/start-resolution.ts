@@ -1,4 +1,4 @@
-import { majorOf, majorOfRange, resolveVersion } from '@pancha/workflow-manifest';
+import { migrationHeir, resolveVersion } from '@pancha/workflow-manifest';
 
 /** A workflow as far as starting a run is concerned (the executor's registry and Core's mirror both have this). */
 export interface StartableWorkflow {
@@ -52,9 +52,6 @@ export function chooseStartVersion(workflow: StartableWorkflow | undefined, name
  * requested major (`migrations['1.x']`) runs instead, its inputs migrated.
  */
 function migrated(workflow: StartableWorkflow, requested: string): StartChoice | undefined {
-  const from = majorOfRange(requested);
-  if (from === undefined) return undefined;
-  const heirs = workflow.versions.filter((v) => v.present && !v.retired && majorOf(v.version) > from && v.manifest?.migrations?.[`${from}.x`] !== undefined);
-  const chosen = resolveVersion('*', heirs);
-  return chosen ? { ok: true, version: chosen, migrateFrom: `${from}.0.0` } : undefined;
+  const heir = migrationHeir(requested, workflow.versions.filter((v) => v.present));
+  return heir ? { ok: true, ...heir } : undefined;
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import {
   type Finding,
   type ManifestSource,
+  migrationHeir,
   parseManifest,
   resolveVersion,
   type ValidationContext,
@@ -76,7 +77,9 @@ export function workflowSetTestOptions(manifests: readonly WorkflowManifest[]): 
     manifestOf: (name, version) => byName.get(name)?.find((m) => m.version === version),
     resolve: (name, range) => {
       const versions = byName.get(name);
-      return versions ? resolveVersion(range, versions.map((m) => ({ version: m.version, retired: m.retired }))) : undefined;
+      if (!versions) return undefined;
+      const candidates = versions.map((m) => ({ version: m.version, retired: m.retired, manifest: m }));
+      return resolveVersion(range, candidates) ?? migrationHeir(range, candidates)?.version;
     },
   };
 }

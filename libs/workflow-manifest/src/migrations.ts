@@ -1,6 +1,6 @@
 import { compileTemplate, renderTemplate } from './expressions';
 import type { WorkflowManifest } from './manifest.types';
-import { isValidVersion, majorOf } from './versions';
+import { isValidVersion, majorOf, majorOfRange, resolveVersion } from './versions';
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -35,4 +35,21 @@ export function migrateInputs(manifest: WorkflowManifest, fromVersion: string, i
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(rendered as Record<string, unknown>)) if (value !== null && value !== undefined) out[name] = value;
   return out;
+}
+
+/**
+ * WORKFLOWS.md's migrations, for whatever names an old major (a start's requested version, a sub-workflow's range):
+ * when no live version matches `range`, the newest live version of a later major that migrates inputs from the
+ * range's major (`migrations['1.x']`) stands in, with `migrateFrom` (a version of that major, for migrateInputs).
+ * Undefined when there is none, or when `range` spans more than one major.
+ */
+export function migrationHeir(
+  range: string,
+  versions: readonly { version: string; retired?: boolean; manifest?: { migrations?: Readonly<Record<string, unknown>> } }[],
+): { version: string; migrateFrom: string } | undefined {
+  const from = majorOfRange(range);
+  if (from === undefined) return undefined;
+  const heirs = versions.filter((v) => !v.retired && isValidVersion(v.version) && majorOf(v.version) > from && v.manifest?.migrations?.[`${from}.x`] !== undefined);
+  const chosen = resolveVersion('*', heirs);
+  return chosen ? { version: chosen, migrateFrom: `${from}.0.0` } : undefined;
 }

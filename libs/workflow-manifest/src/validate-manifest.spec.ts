@@ -244,6 +244,22 @@ describe('semantic layer', () => {
     expectOne(yaml('steps:', '  - id: sub', '    workflow: publish-one@^2'), { code: 'no_matching_version', layer, path: '/steps/0/workflow', needle: 'workflow:', message: /no non-retired version.*known: 1\.0\.0, 2\.0\.0/ }, ctx);
   });
 
+  it('migrated_workflow_ref: a range no live version matches, taken by a later major that migrates its inputs, is a warning', () => {
+    const heir = parse(['name: publish-one', 'version: 2.0.0', 'migrations: { 1.x: { text: "{{ inputs.body }}" } }', 'steps: [{ id: a, action: task }]', ''].join('\n')).manifest;
+    const migrating: ValidationContext = { actions, versionsOf: registry({ 'publish-one': [{ version: '1.0.0', retired: true }, { version: '2.0.0', manifest: heir }] }) };
+    expectOne(yaml('steps:', '  - id: sub', '    workflow: publish-one@^1'), {
+      code: 'migrated_workflow_ref',
+      layer,
+      severity: 'warning',
+      path: '/steps/0/workflow',
+      needle: 'workflow:',
+      message: /no live version of "publish-one" satisfies \^1: runs start publish-one@2\.0\.0 with this step's inputs migrated from 1\.x/,
+    }, migrating);
+    // Without the migration it stays an error.
+    const plain: ValidationContext = { actions, versionsOf: registry({ 'publish-one': [{ version: '1.0.0', retired: true }, { version: '2.0.0' }] }) };
+    expectOne(yaml('steps:', '  - id: sub', '    workflow: publish-one@^1'), { code: 'no_matching_version', layer, path: '/steps/0/workflow', needle: 'workflow:' }, plain);
+  });
+
   it('workflow_cycle: itself, and through a registered workflow', () => {
     expectOne(yaml('steps:', '  - id: again', '    workflow: demo@^1'), { code: 'workflow_cycle', layer, path: '/steps/0/workflow', needle: 'workflow:', message: /demo@1\.0\.0 → demo@1\.0\.0/ }, { actions, versionsOf: registry({}) });
 

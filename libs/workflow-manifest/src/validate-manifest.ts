@@ -13,6 +13,7 @@ import {
   templateReferences,
 } from './expressions';
 import { compileJsonSchema, inputsCompatibility, jsonSchemaProblem } from './json-schema';
+import { migrationHeir } from './migrations';
 import type {
   Finding,
   FindingSeverity,
@@ -464,7 +465,17 @@ class SemanticChecks {
         this.error('unknown_workflow', `workflow "${ref.name}" does not exist (referenced as ${formatWorkflowRef(ref)})`, path);
         continue;
       }
-      const resolved = resolveVersion(ref.range, versions);
+      let resolved = resolveVersion(ref.range, versions);
+      const heir = resolved ? undefined : migrationHeir(ref.range, versions);
+      if (heir) {
+        resolved = heir.version;
+        this.error(
+          'migrated_workflow_ref',
+          `no live version of "${ref.name}" satisfies ${ref.range}: runs start ${ref.name}@${heir.version} with this step's inputs migrated from ${majorOf(heir.migrateFrom)}.x`,
+          path,
+          'warning',
+        );
+      }
       if (!resolved) {
         const retiredMatch = versions.some((v) => v.retired && semver.satisfies(v.version, ref.range));
         const known = [...new Set(versions.map((v) => v.version))].sort(compareVersions).join(', ');

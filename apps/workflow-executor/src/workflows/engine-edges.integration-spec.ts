@@ -72,6 +72,30 @@ timeout: 30d
 security: { actions: [http], http_hosts: [127.0.0.1] }
 steps:${http('call', 'slow')}
 `,
+    // A parent written for kid 1.x; only kid 2.x is live, and it migrates 1.x inputs (WORKFLOWS.md: callers moved without a change).
+    'mparent.yaml': `
+name: mparent
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: sub
+    workflow: mkid@^1
+    with: { mail: "a@example.com" }
+output: { sent: "{{ steps.sub.output.to }}" }
+`,
+    'mkid.yaml': `
+name: mkid
+version: 2.0.0
+inputs: { type: object, required: [email], properties: { email: { type: string } } }
+migrations:
+  1.x: { email: "{{ inputs.mail }}" }
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: send
+    action: http
+    with: { method: POST, url: "${s}/kid", body: { to: "{{ inputs.email }}" } }
+output: { to: "{{ steps.send.output.body.to }}" }
+`,
     'odd-reply.yaml': `
 name: odd-reply
 version: 1.0.0
@@ -188,6 +212,20 @@ describe('workflow engine edges on PostgreSQL', () => {
 
     expect((await h.run(runId)).status).toBe('failed');
     expect(calls('main')).toBe(mains);
+  });
+
+  it("a sub-workflow range no live version matches runs the later major that migrates its inputs, with a warning", async () => {
+    sink.decide = (req) => ({ status: 200, body: req.body as object });
+    const runId = await h.startRun('mparent', '1.0.0', {});
+    const done = await finished(runId);
+
+    expect(done.status).toBe('completed');
+    expect(done.output).toEqual({ sent: 'a@example.com' });
+    const child = await h.run(done.steps[0].child_run_id as string);
+    expect([child.workflow, child.version, child.inputs]).toEqual(['mkid', '2.0.0', { email: 'a@example.com' }]);
+    const [row]: { warnings: string[] }[] = await h.dataSource.query(`SELECT warnings FROM workflow_runs WHERE run_id = $1`, [child.run_id]);
+    expect(row.warnings).toEqual(['no live version of mkid matches ^1: started 2.0.0 with the inputs migrated from 1.x']);
+    expect(done.pins).toEqual({ 'mkid@^1': '2.0.0' });
   });
 
   it('a retry leaves the compensation (on_failure.steps) alone: its failed child is not resumed while the main path is retried', async () => {

@@ -4,12 +4,13 @@ import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type FieldError, MetricName } from '@pancha/contracts';
-import { type ChildRunCommand, type RunRecord } from '@pancha/workflow-engine';
+import { type ChildRunCommand, childRunInputs, type RunRecord } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
   compileJsonSchema,
   compareVersions,
   type Finding,
+  migrationHeir,
   type ManifestSource,
   parseManifest,
   resolveVersion,
@@ -201,14 +202,15 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     return chosen ? versions.get(chosen) : undefined;
   }
 
-  /** name@range → the registered version a sub-workflow reference means now (highest non-retired). */
+  /**
+   * name@range → the registered version a sub-workflow reference means now: the highest non-retired match, else a
+   * later major that migrates the range's inputs (WORKFLOWS.md; childRun migrates them).
+   */
   resolve(name: string, range: string): RegisteredVersion | undefined {
     const versions = this.workflows.get(name);
     if (!versions) return undefined;
-    const chosen = resolveVersion(
-      range,
-      [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired })),
-    );
+    const candidates = [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
+    const chosen = resolveVersion(range, candidates) ?? migrationHeir(range, candidates)?.version;
     return chosen ? versions.get(chosen) : undefined;
   }
 
@@ -256,7 +258,14 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (!manifest) {
       return { ...base, status: 'failed', error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not registered`, retryable: false } };
     }
-    const problems = this.validateInputs(manifest, child.inputs);
+    try {
+      const { inputs, warning } = childRunInputs(child, manifest);
+      base.inputs = inputs;
+      if (warning) base.warnings = [warning];
+    } catch (error) {
+      return { ...base, status: 'failed', error: { code: 'inputs_invalid', message: (error as Error).message, retryable: false } };
+    }
+    const problems = this.validateInputs(manifest, base.inputs);
     if (problems.length > 0) {
       return {
         ...base,
