@@ -5,6 +5,7 @@ import { TaskIdempotencyKeys1764345100000 } from './migrations/1764345100000-tas
 import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-create-workflow-runs';
 import { CreateEvents1764500000000 } from './migrations/1764500000000-create-events';
 import { RunRequestCancelled1765600000000 } from './migrations/1765600000000-run-request-cancelled';
+import { DeferredStartVersion1765700000000 } from './migrations/1765700000000-deferred-start-version';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -18,4 +19,5 @@ export const CORE_MIGRATIONS = [
   CreateWorkflowRuns1764400000000,
   CreateEvents1764500000000,
   RunRequestCancelled1765600000000,
+  DeferredStartVersion1765700000000,
 ];

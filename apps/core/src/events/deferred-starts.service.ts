@@ -13,6 +13,8 @@ interface DeferredRow {
   id: string;
   event_id: string;
   workflow: string;
+  /** The version whose trigger matched; NULL in rows stored before it was kept (they run the default version). */
+  version: string | null;
   trigger: string;
   key: string;
   reason: EventSkipReason;
@@ -68,7 +70,7 @@ export class DeferredStartsService implements OnApplicationBootstrap, OnApplicat
     if (!this.catalog.known) return 0;
     return this.dataSource.transaction(async (manager) => {
       const due: DeferredRow[] = await manager.query(
-        `SELECT id, event_id, workflow, "trigger", key, reason, inputs, user_id, product, trace_id, publisher
+        `SELECT id, event_id, workflow, version, "trigger", key, reason, inputs, user_id, product, trace_id, publisher
          FROM event_deferred_starts WHERE due_at <= $1 ORDER BY due_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
         [new Date()],
       );
@@ -85,6 +87,9 @@ export class DeferredStartsService implements OnApplicationBootstrap, OnApplicat
         const prepared = this.runs.prepare(
           {
             workflow: row.workflow,
+            // The exact version, as any start naming it: retired or gone since, a skip naming it (startRefusal), unless
+            // a later major migrates its inputs (WORKFLOWS.md).
+            ...(row.version ? { version: row.version } : {}),
             inputs: row.inputs,
             user_id: row.user_id,
             ...(row.product ? { product: row.product } : {}),

@@ -32,15 +32,16 @@ export class EventPublishService {
     });
     if (errors.length > 0) throw invalidEvents(errors);
     this.mayPublish(events, requester);
-    // Side by side: a batch's events join one commit, evaluated in the batch's order.
-    const answers = await Promise.all(events.map((event) => this.router.route(event, requester)));
+    // One group item: a batch's events commit together, evaluated in its order, or none does (the request fails whole).
+    const answers = await this.router.routeAll(events, requester);
     return batch ? { events: answers } : answers[0];
   }
 
   /**
    * The pillars' batches (POST /events/batch, their outboxes' event hops): each event answered as `POST /events` would
    * answer it alone (202, or the 422 / 403 that names its problem), so one bad event never fails its neighbours; the
-   * accepted ones join one commit like the events of any concurrent requests.
+   * accepted ones join one commit like concurrent requests, each its own group item (a group that fails is retried
+   * item by item, so neither does an event the database refuses).
    */
   publishEach(items: readonly EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchOutcome<EventAccepted>[]> {
     const now = new Date();

@@ -59,29 +59,32 @@ type Routed = EventAccepted | typeof ALREADY_RECEIVED;
 const ALREADY_RECEIVED = Symbol('already received');
 
 /**
- * Events routed per transaction at most. Groups commit one after another (their filter states are locked in one
- * order), so a process routes at most MAX_GROUP events per commit's latency: at 100, fifty clients sending batches
- * of 100 waited on ten commits in turn (606 events/s in the bench); at 1,000 one commit carries them (1,100-1,850).
+ * Events routed per transaction at most (a request's events are never split between two; a request holds at most
+ * EVENT_LIMITS.batch). Groups commit one after another (their filter states are locked in one order), so a process
+ * routes at most MAX_GROUP events per commit's latency: at 100, fifty clients sending batches of 100 waited on ten
+ * commits in turn (606 events/s in the bench); at 1,000 one commit carries them (1,100-1,850).
  */
 const MAX_GROUP = 1000;
 
 /**
  * Core's event router (SPEC §5, WORKFLOWS.md "Events and triggers"): matches an event to the triggers of every
- * workflow's default version and runs their filters in the manifest's order. Events are committed with group commit:
- * those that arrive while a commit runs share the next transaction, which claims their ids, locks every key's filter
- * state they touch in one global order (workflow, trigger, key: replicas serialise one key's events and never
- * deadlock), evaluates the events one after another in arrival order (a sequential evaluation), and stores the
- * state, the run starts with their outbox messages (the path POST /workflows/:name/runs takes), the decisions and
- * the Bucket audit entries. Each event is answered only after that commit.
+ * workflow's default version and runs their filters in the manifest's order. Events are committed with group commit,
+ * a request's events as one item (they commit together or not at all): those that arrive while a commit runs share
+ * the next transaction, which claims their ids, locks every key's filter state they touch in one global order
+ * (workflow, trigger, key: replicas serialise one key's events and never deadlock), evaluates the events one after
+ * another in arrival order (a sequential evaluation), and stores the state, the run starts with their outbox
+ * messages (the path POST /workflows/:name/runs takes), the decisions and the Bucket audit entries. Each event is
+ * answered only after that commit.
  */
 @Injectable()
 export class EventRouterService implements OnModuleInit {
   private readonly logger = new Logger(EventRouterService.name);
   private exact = new Map<string, CompiledTrigger[]>();
   private patterns: CompiledTrigger[] = [];
-  private readonly group = new GroupCommit<Routing, Routed>((items) => this.dataSource.transaction((manager) => this.decide(manager, items)), {
+  private readonly group = new GroupCommit<readonly Routing[], Routed[]>((items) => this.dataSource.transaction((manager) => this.decide(manager, items)), {
     maxBatch: MAX_GROUP,
-    onIsolate: (size, error) => this.logger.warn({ msg: 'event group failed; routing its events one by one', size, error: (error as Error).message }),
+    weight: (routings) => routings.length,
+    onIsolate: (size, error) => this.logger.warn({ msg: 'event group failed; routing its requests one by one', size, error: (error as Error).message }),
   });
 
   constructor(
@@ -95,7 +98,7 @@ export class EventRouterService implements OnModuleInit {
     this.catalog.onChange((workflows) => this.rebuild(workflows));
   }
 
-  /** Events waiting for the next commit (not those of the commit running now). */
+  /** Requests (one event, or a batch's events) waiting for the next commit (not those of the commit running now). */
   get queued(): number {
     return this.group.queued;
   }
@@ -107,25 +110,50 @@ export class EventRouterService implements OnModuleInit {
     return matching.length === 0 ? exact : [...exact, ...matching];
   }
 
-  /**
-   * Routes one event in its own span (a child of the publisher's traceparent when it sent one). Events routed in
-   * the same tick (a batch) join the same commit, in the order of the calls.
-   */
+  /** Routes one event alone: a group item of its own (see routeAll). */
   async route(event: AcceptedEvent, requester: VerifiedRequester): Promise<EventAccepted> {
-    if (!this.catalog.known) await this.runs.catalogKnown();
-    const carrier = { traceparent: event.traceparent ?? currentTraceparent() ?? '' };
-    return runInTraceContext(carrier, `event.route ${event.type}`, SpanKind.INTERNAL, () => this.routeInTrace(event, requester), {
-      'pancha.event.id': event.id,
-      'pancha.event.type': event.type,
-    });
+    return (await this.routeAll([event], requester))[0];
   }
 
-  private async routeInTrace(event: AcceptedEvent, requester: VerifiedRequester): Promise<EventAccepted> {
+  /**
+   * Routes events as one group item: they commit together, in their order, or none does (the request answers the
+   * error). Each is routed in its own span (a child of the publisher's traceparent when it sent one), and its answer
+   * comes from the commit, or from the stored record when its id was already received (before, or earlier in `events`).
+   */
+  async routeAll(events: readonly AcceptedEvent[], requester: VerifiedRequester): Promise<EventAccepted[]> {
+    if (!this.catalog.known) await this.runs.catalogKnown();
+    // Each span builds its event's routing; the last one built submits them all, and every span waits on that commit.
+    const routings: Routing[] = [];
+    let waiting = events.length;
+    let settle!: { resolve: (routed: Promise<Routed[]>) => void; reject: (error: unknown) => void };
+    const committed = new Promise<Routed[]>((resolve, reject) => (settle = { resolve, reject }));
+    // Its spans rethrow a refusal; this only keeps a lone event's from being an unhandled rejection.
+    committed.catch(() => undefined);
+    return Promise.all(
+      events.map((event, i) => {
+        const carrier = { traceparent: event.traceparent ?? currentTraceparent() ?? '' };
+        const attributes = { 'pancha.event.id': event.id, 'pancha.event.type': event.type };
+        return runInTraceContext(carrier, `event.route ${event.type}`, SpanKind.INTERNAL, async () => {
+          try {
+            routings[i] = this.routing(event, requester);
+          } catch (error) {
+            settle.reject(error);
+            throw error;
+          }
+          if (--waiting === 0) settle.resolve(this.group.submit(routings));
+          const routed = (await committed)[i];
+          return routed === ALREADY_RECEIVED ? { ...(await this.answerOf(event.id)), replayed: true } : routed;
+        }, attributes);
+      }),
+    );
+  }
+
+  /** An event's way through its triggers before the transaction, in the active (its own) span. */
+  private routing(event: AcceptedEvent, requester: VerifiedRequester): Routing {
     const traceId = currentTraceId() ?? traceIdOf(event.traceparent) ?? randomUUID().replace(/-/g, '');
     const candidates = this.triggersFor(event.type).map((trigger) => this.candidate(trigger, event, requester, traceId));
     candidates.sort((a, b) => compare(a, b));
-    const routed = await this.group.submit({ event, requester, traceId, candidates, headers: injectTraceHeaders() });
-    return routed === ALREADY_RECEIVED ? { ...(await this.answerOf(event.id)), replayed: true } : routed;
+    return { event, requester, traceId, candidates, headers: injectTraceHeaders() };
   }
 
   /** Everything that needs no state: enabled, `if`, key, filter fields, inputs and the start's own checks. */
@@ -155,8 +183,9 @@ export class EventRouterService implements OnModuleInit {
     return candidate;
   }
 
-  /** One group's transaction: see the class comment. Answers one outcome per item, in order. */
-  private async decide(manager: EntityManager, items: readonly Routing[]): Promise<GroupItemOutcome<Routed>[]> {
+  /** One group's transaction: see the class comment. Answers one outcome per request, in order. */
+  private async decide(manager: EntityManager, requests: readonly (readonly Routing[])[]): Promise<GroupItemOutcome<Routed[]>[]> {
+    const items = requests.flat();
     // 1. Claim the ids (in one order; the placeholder decisions are replaced in step 5). An id another transaction
     //    is inserting waits for it; one already stored, or earlier in this group, is a replay.
     const firstOf = new Map<string, number>();
@@ -281,10 +310,8 @@ export class EventRouterService implements OnModuleInit {
       audits.push({ topic: EventTopic.BucketCoreEvent, messageKey: `event_routed:${audit.event_id}`, payload: { event_data: audit }, headers: item.headers });
     }
     await this.outbox.enqueueAll(manager, audits);
-    return items.map((item, i): GroupItemOutcome<Routed> => {
-      const answer = firstOf.get(item.event.id) === i ? answers.get(item.event.id) : undefined;
-      return { ok: true, result: answer ?? ALREADY_RECEIVED };
-    });
+    const outcomes = items.map((item, i): Routed => (firstOf.get(item.event.id) === i ? answers.get(item.event.id) : undefined) ?? ALREADY_RECEIVED);
+    return requests.map((request) => ({ ok: true, result: outcomes.splice(0, request.length) }));
   }
 
   /**
@@ -331,10 +358,26 @@ export class EventRouterService implements OnModuleInit {
       superseded = rows.map((row) => row.event_id);
     }
     const { user_id, product } = runOwner(event);
+    // The start runs the version whose trigger matched (its decision names it), whatever the default is when it fires.
     await manager.query(
-      `INSERT INTO event_deferred_starts (id, event_id, workflow, "trigger", key, reason, due_at, inputs, user_id, product, trace_id, publisher, debounce_slot)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13)`,
-      [randomUUID(), event.id, c.trigger.workflow, c.trigger.name, c.key, reason, new Date(dueAt), JSON.stringify(c.inputs ?? {}), user_id, product ?? null, traceId, requester.id, slot],
+      `INSERT INTO event_deferred_starts (id, event_id, workflow, version, "trigger", key, reason, due_at, inputs, user_id, product, trace_id, publisher, debounce_slot)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)`,
+      [
+        randomUUID(),
+        event.id,
+        c.trigger.workflow,
+        c.trigger.version,
+        c.trigger.name,
+        c.key,
+        reason,
+        new Date(dueAt),
+        JSON.stringify(c.inputs ?? {}),
+        user_id,
+        product ?? null,
+        traceId,
+        requester.id,
+        slot,
+      ],
     );
     return superseded;
   }
@@ -377,16 +420,17 @@ export class EventRouterService implements OnModuleInit {
 function patchDeferred(decisions: EventDecisionView[], workflow: string, trigger: string, patch: Partial<EventDecisionView>): void {
   decisions.forEach((d, i) => {
     if (d.workflow !== workflow || d.trigger !== trigger || d.outcome !== 'deferred') return;
-    const { due_at: _dueAt, ...rest } = d;
+    // What it was deferred for (due_at, reason) is replaced by what became of it.
+    const { due_at: _dueAt, reason: _reason, detail: _detail, ...rest } = d;
     decisions[i] = { ...rest, ...patch };
   });
 }
 
-/** Rewrites one trigger's decision in an event's trail (a deferred start made, or superseded). */
+/** Rewrites one trigger's decision in an event's trail (a deferred start made, or superseded): why it waited goes. */
 export async function setDecision(manager: EntityManager, eventId: string, workflow: string, trigger: string, patch: Partial<EventDecisionView>): Promise<void> {
   await manager.query(
     `UPDATE events SET decisions = (
-       SELECT jsonb_agg(CASE WHEN d->>'workflow' = $2 AND d->>'trigger' = $3 AND d->>'outcome' = 'deferred' THEN (d - 'due_at') || $4::jsonb ELSE d END ORDER BY n)
+       SELECT jsonb_agg(CASE WHEN d->>'workflow' = $2 AND d->>'trigger' = $3 AND d->>'outcome' = 'deferred' THEN (d - 'due_at' - 'reason' - 'detail') || $4::jsonb ELSE d END ORDER BY n)
        FROM jsonb_array_elements(decisions) WITH ORDINALITY AS t(d, n))
      WHERE event_id = $1`,
     [eventId, workflow, trigger, JSON.stringify(patch)],

@@ -9,10 +9,11 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { EventRouterService } from './event-router.service';
 import { CoreConfig } from '../config/env.validation';
+import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
 
 jest.setTimeout(90_000);
 // A recording tracer, as `register` installs in a real process: each event's span has a trace the test can follow.
-installInMemoryTracing();
+const tracing = installInMemoryTracing();
 
 function manifest(text: string): WorkflowManifest {
   const parsed = parseManifest(text);
@@ -73,16 +74,32 @@ triggers: [{ event: system.critical_error }]
 steps: [{ id: a, action: task, with: { title: x } }]
 `);
 
+const PINNED = `
+name: pinned
+version: 1.0.0
+inputs: { type: object, required: [n], properties: { n: { type: number } } }
+security: { actions: [task] }
+triggers:
+  - name: later
+    event: pin.changed
+    key: event.data.item
+    # Never quiet on its own during the suite: a test makes the start due (its due_at) when it wants it made.
+    debounce: { quiet: 1h }
+    inputs: { n: "{{ event.data.n }}" }
+steps: [{ id: a, action: task, with: { title: x } }]
+`;
+const PINNED_1 = manifest(PINNED);
+const PINNED_2 = manifest(PINNED.replace('version: 1.0.0', 'version: 2.0.0'));
+const PINNED_3 = manifest(PINNED.replace('version: 1.0.0', 'version: 3.0.0'));
+
 const keys = createTestKeys('core-events');
-const entry = (m: WorkflowManifest, enabled = true) => ({
-  name: m.name,
-  enabled,
-  default_version: m.version,
-  versions: [{ version: m.version, present: true, deprecated: false, retired: false, manifest: m as unknown as Record<string, unknown> }],
-});
+const version = (m: WorkflowManifest, retired = false) => ({ version: m.version, present: true, deprecated: false, retired, manifest: m as unknown as Record<string, unknown> });
+const entry = (m: WorkflowManifest, enabled = true) => ({ name: m.name, enabled, default_version: m.version, versions: [version(m)] });
+// A test changes it (a new default version, a retired one), then has Core fetch it again.
+let pinned: WorkflowCatalog['workflows'][number] = entry(PINNED_1);
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(ESCALATE), entry(LEARN), entry(KPI), entry(OFF, false)] };
+    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(ESCALATE), entry(LEARN), entry(KPI), entry(OFF, false), pinned] };
     return { status: 200, body: catalog };
   }
   if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
@@ -267,6 +284,8 @@ describe('Core event router', () => {
       });
       await poll('the start at the executor', async () => startsFor(last.run_id)[0]);
       expect(startsFor(last.run_id)[0].body).toMatchObject({ inputs: { value: 3 } });
+      // Made, it says so alone: why it waited (reason, due_at) is gone.
+      expect([last.reason, last.due_at]).toEqual([undefined, undefined]);
       for (const id of ids.slice(0, 2)) {
         const view = await as(RequesterId.Operator, 'GET', `/events/${id}`);
         expect(view.body.decisions.find((d: { trigger: string }) => d.trigger === 'quiet')).toMatchObject({ outcome: 'skipped', reason: 'debounced' });
@@ -413,5 +432,132 @@ describe('Core event router', () => {
       expect(messages).toHaveLength(2);
       for (const m of messages) expect(m.headers.traceparent).toMatch(new RegExp(`^00-${row.trace_id}-`));
     }
+  });
+
+  describe('POST /events: an array is one transaction', () => {
+    const healing = (id: string) => ({ id, type: 'test_quality.healing_required', data: { component: id, severity: 'WARNING' } });
+
+    it('answers 202 with one answer per event, in order, each routed in its own span and trace; a repeated id in the array is a replay', async () => {
+      const traceIds = ['2af7651916cd43dd8448eb211c80319c', '3bf7651916cd43dd8448eb211c80319d'];
+      tracing.reset();
+      const res = await publish([
+        { ...healing('arr-1'), traceparent: `00-${traceIds[0]}-b7ad6b7169203331-01` },
+        { ...healing('arr-2'), traceparent: `00-${traceIds[1]}-b7ad6b7169203331-01` },
+        healing('arr-1'),
+      ]);
+      expect(res.status).toBe(202);
+      const [first, second, repeat] = res.body.events;
+      expect(res.body.events.map((e: { event_id: string }) => e.event_id)).toEqual(['arr-1', 'arr-2', 'arr-1']);
+      expect([first, second]).toMatchObject([
+        { trace_id: traceIds[0], runs: [{ workflow: 'learn' }] },
+        { trace_id: traceIds[1], runs: [{ workflow: 'learn' }] },
+      ]);
+      expect(first.replayed).toBeUndefined();
+      expect(repeat).toMatchObject({ replayed: true, trace_id: traceIds[0], runs: [{ run_id: first.runs[0].run_id }] });
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE source IN ('event:arr-1', 'event:arr-2')`)).toBe(2);
+      const spans = tracing.spans().filter((s) => s.name === 'event.route test_quality.healing_required');
+      expect(spans.map((s) => s.attributes['pancha.event.id']).sort()).toEqual(['arr-1', 'arr-1', 'arr-2']);
+      // Each event's run start is sent from its own span, in its own trace.
+      for (const [i, traceId] of traceIds.entries()) {
+        const span = spans.find((s) => s.attributes['pancha.event.id'] === res.body.events[i].event_id && s.spanContext().traceId === traceId);
+        expect(span).toBeDefined();
+        const [message] = (await dataSource.query(`SELECT headers FROM outbox WHERE message_key = $1`, [res.body.events[i].runs[0].run_id])) as { headers: { traceparent: string } }[];
+        expect(message.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-${span?.spanContext().spanId}-`));
+      }
+    });
+
+    it('a transaction that fails on one event stores none of the array\'s events and starts nothing (500); a request that shared its group commits', async () => {
+      // PostgreSQL refuses one event's decisions, the last write of the group's transaction (after its run starts and messages).
+      await dataSource.query(`CREATE FUNCTION test_refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+      await dataSource.query(`CREATE TRIGGER test_refuse_event BEFORE UPDATE ON events FOR EACH ROW WHEN (NEW.event_id = 'tx-bad') EXECUTE FUNCTION test_refuse_event()`);
+      try {
+        // Hold the table so that a concurrent request and the array queue for the same commit.
+        const held = await holdTable(dataSource, 'events');
+        let replies: Awaited<ReturnType<typeof publish>>[];
+        try {
+          const router = core.app.get(EventRouterService);
+          const first = publish(healing('tx-0'));
+          await held.waiting('INSERT INTO events');
+          const other = publish(healing('tx-other'));
+          await poll('the other request queued for the next commit', async () => router.queued === 1 || undefined);
+          const array = publish([healing('tx-1'), healing('tx-bad'), healing('tx-2')]);
+          await poll('the array queued for the next commit', async () => router.queued > 1 || undefined);
+          await held.release();
+          replies = await Promise.all([first, array, other]);
+        } catch (error) {
+          await held.release();
+          throw error;
+        }
+        const [a, b, c] = replies;
+        expect([a.status, b.status, c.status]).toEqual([202, 500, 202]);
+        expect(b.body).toMatchObject({ code: 'internal_error' });
+        const ids = ['tx-1', 'tx-bad', 'tx-2'];
+        expect(await count(`SELECT count(*) AS n FROM events WHERE event_id = ANY($1)`, [ids])).toBe(0);
+        expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE source = ANY($1)`, [ids.map((id) => `event:${id}`)])).toBe(0);
+        expect(
+          await count(`SELECT count(*) AS n FROM outbox WHERE payload->'inputs'->>'component' = ANY($1) OR payload->'event_data'->>'routed_event_id' = ANY($1)`, [ids]),
+        ).toBe(0);
+        expect(await count(`SELECT count(*) AS n FROM events WHERE event_id IN ('tx-0', 'tx-other')`)).toBe(2);
+        expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE source = 'event:tx-other'`)).toBe(1);
+      } finally {
+        await dataSource.query(`DROP TRIGGER IF EXISTS test_refuse_event ON events`);
+        await dataSource.query(`DROP FUNCTION IF EXISTS test_refuse_event()`);
+      }
+      // Nothing of it was stored: the same array is routed whole once PostgreSQL takes it.
+      const again = await publish([healing('tx-1'), healing('tx-bad'), healing('tx-2')]);
+      expect(again.status).toBe(202);
+      expect(again.body.events.map((e: { replayed?: boolean; runs: unknown[] }) => [e.replayed, e.runs.length])).toEqual([
+        [undefined, 1],
+        [undefined, 1],
+        [undefined, 1],
+      ]);
+    });
+  });
+
+  describe('deferred starts', () => {
+    const catalog = () => core.app.get(WorkflowCatalogService);
+    const decisionOf = async (eventId: string) =>
+      (await as(RequesterId.Operator, 'GET', `/events/${eventId}`)).body.decisions.find((d: { workflow: string }) => d.workflow === 'pinned');
+    const made = (eventId: string) => poll(`the deferred start of ${eventId} made`, async () => {
+      const decision = await decisionOf(eventId);
+      return decision.outcome === 'deferred' ? undefined : decision;
+    });
+    const makeDue = (eventId: string) => dataSource.query(`UPDATE event_deferred_starts SET due_at = now() WHERE event_id = $1`, [eventId]);
+    const setPinned = async (next: typeof pinned) => {
+      pinned = next;
+      await catalog().sync();
+      expect(catalog().get('pinned')?.default_version).toBe(next.default_version);
+    };
+
+    it('runs the version whose trigger matched the event, though another became the default meanwhile', async () => {
+      const res = await publish({ id: 'pin-1', type: 'pin.changed', data: { item: 'a', n: 1 } });
+      expect(res.body.deferred).toEqual([expect.objectContaining({ workflow: 'pinned', reason: 'debounced' })]);
+      await setPinned({ ...pinned, default_version: '2.0.0', versions: [version(PINNED_1), version(PINNED_2)] });
+      await makeDue('pin-1');
+      const decision = await made('pin-1');
+      expect(decision).toMatchObject({ outcome: 'run', version: '1.0.0' });
+      const [request] = await dataSource.query(`SELECT version FROM workflow_run_requests WHERE run_id = $1`, [decision.run_id]);
+      expect(request.version).toBe('1.0.0');
+      const start = await poll('the start at the executor', async () => startsFor(decision.run_id)[0]);
+      expect(start.body).toMatchObject({ workflow: 'pinned', version: '1.0.0', inputs: { n: 1 } });
+    });
+
+    it('a version retired before its start was due is a skip that names it', async () => {
+      const res = await publish({ id: 'pin-2', type: 'pin.changed', data: { item: 'b', n: 2 } });
+      expect(res.body.deferred).toEqual([expect.objectContaining({ workflow: 'pinned' })]);
+      expect(await decisionOf('pin-2')).toMatchObject({ outcome: 'deferred', version: '2.0.0' });
+      await setPinned({ ...pinned, default_version: '1.0.0', versions: [version(PINNED_1), version(PINNED_2, true)] });
+      await makeDue('pin-2');
+      expect(await made('pin-2')).toMatchObject({ outcome: 'skipped', reason: 'workflow_disabled', detail: expect.stringContaining('pinned@2.0.0 is retired') });
+    });
+
+    it('a start stored before starts kept their version runs the default version when due', async () => {
+      await publish({ id: 'pin-3', type: 'pin.changed', data: { item: 'c', n: 3 } });
+      expect(await decisionOf('pin-3')).toMatchObject({ outcome: 'deferred', version: '1.0.0' });
+      await dataSource.query(`UPDATE event_deferred_starts SET version = NULL WHERE event_id = 'pin-3'`);
+      await setPinned({ ...pinned, default_version: '3.0.0', versions: [version(PINNED_1), version(PINNED_2, true), version(PINNED_3)] });
+      await makeDue('pin-3');
+      expect(await made('pin-3')).toMatchObject({ outcome: 'run', version: '3.0.0' });
+    });
   });
 });
