@@ -120,12 +120,13 @@ export class PgTokenReplayStore extends TokenReplayStore implements OnModuleDest
   }
 
   /**
-   * A redelivery of the same message presents the same token: allowed. A separate statement, so it sees a row a
-   * concurrent first claim committed after the INSERT started.
+   * A redelivery of the same message presents the same token: allowed, however long after its first claim (a message
+   * retried past the claim's expiry is still that message; refused as a replay it was dead-lettered and lost). A
+   * separate statement, so it sees a row a concurrent first claim committed after the INSERT started.
    */
   private async sameBinding(use: TokenUse): Promise<boolean> {
     const rows = (await this.dataSource.query(
-      'SELECT 1 FROM used_tokens WHERE issuer = $1 AND jti = $2 AND binding = $3 AND expires_at > now()',
+      'SELECT 1 FROM used_tokens WHERE issuer = $1 AND jti = $2 AND binding = $3',
       [use.issuer, use.jti, use.binding],
     )) as unknown[];
     return rows.length > 0;

@@ -122,6 +122,9 @@ describe('PgTokenReplayStore', () => {
     expect(await store.claim({ ...use, expiresAt: new Date(Date.now() + 60_000), jti: `${use.jti}-live` })).toBe(true);
     expect(await store.claim({ ...use, expiresAt: new Date(Date.now() + 60_000), jti: `${use.jti}-live` })).toBe(true);
     expect(await store.claim({ ...use, expiresAt: new Date(Date.now() + 60_000), jti: `${use.jti}-live`, binding: 'PANCHA:43' })).toBe(false);
+    // A message still retried after its claim expired (and before the purge) is the same message, not a replay.
+    expect(await store.claim({ ...use, expiresAt: new Date(Date.now() + 60_000) })).toBe(true);
+    expect(await store.claim({ ...use, expiresAt: new Date(Date.now() + 60_000), binding: 'PANCHA:44' })).toBe(false);
     now += 61_000;
     await store.claim({ ...use, jti: `${use.jti}-trigger`, expiresAt: new Date(Date.now() + 60_000) });
     // The purge runs beside the claim that triggered it.
