@@ -1,7 +1,7 @@
 // The batch write routes (POST /core/write-events, /workflow/write-events) on the real app and PostgreSQL.
 import { BUCKET_WRITE_EVENTS_ROUTES, BucketErrorCode, CommonErrorCode, MAX_EVENT_BATCH, RequesterId } from '@pancha/contracts';
 import type { ServiceWithDatabase } from '@pancha/testing';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { bootBucket } from '../testing/bucket-test-app';
 
@@ -56,6 +56,20 @@ describe('bucket batch writes (HTTP, real PostgreSQL)', () => {
     expect((results[5].body.seq as number) - (results[0].body.seq as number)).toBe(1);
     expect((await rowOf(good[0].event_id)).event_data).toEqual(good[0]);
     expect(await countRows()).toBe(before + 3);
+  });
+
+  it('an agent_id longer than read-context can index is that event\'s 422, never a 500 for it or its neighbours', async () => {
+    const before = await countRows();
+    const good = newEvent({ agent_id: 'agent-7' });
+    const res = await coreBatch([coreItem(newEvent({ agent_id: randomBytes(3000).toString('hex') })), coreItem(good), coreItem(newEvent({ agent_id: { big: 'x' } }))]);
+    expect(res.status).toBe(200);
+    const results = res.body.results as { status: number; body: { errors?: { field: string }[] } }[];
+    expect(results.map((r) => r.status)).toEqual([422, 201, 422]);
+    expect(results[0].body.errors?.map((e) => e.field)).toEqual(['event_data.agent_id']);
+    expect(results[2].body.errors?.map((e) => e.field)).toEqual(['event_data.agent_id']);
+    expect(await countRows()).toBe(before + 1);
+    const single = await post('/core/write-event', { requester_id: RequesterId.Core, event_data: newEvent({ agent_id: 'a'.repeat(256) }) });
+    expect([single.status, single.body.errors?.[0]?.field]).toEqual([422, 'event_data.agent_id']);
   });
 
   it('deduplicates a retried batch (and a repeat inside one batch): the originals are answered 200, nothing is stored twice', async () => {

@@ -1,7 +1,7 @@
 import { GENESIS_HASH } from '@pancha/contracts';
 import { buildDataSourceOptions } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createTestDatabase, holdTable, poll, type TestDatabase } from '@pancha/testing';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import type { OutboxService } from '@pancha/outbox';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
@@ -94,6 +94,24 @@ describe('LedgerService on PostgreSQL', () => {
         [GENESIS_HASH],
       ),
     ).rejects.toThrow(/must follow the head/);
+  });
+
+  it('a request whose row the database refuses fails alone: the requests that shared its commit are appended', async () => {
+    const held = await holdTable(dataSource, 'bucket_entries');
+    const first = ledger.append([event()]);
+    await held.waiting('INSERT INTO bucket_entries');
+    // An agent_id past the index's row limit, incompressible (the HTTP routes refuse it with a 422 before it gets here).
+    const bad = event({ event_data: { event_type: 'test_event', agent_id: randomBytes(3000).toString('hex') } });
+    const rest = [ledger.append([event(), event()]), ledger.append([bad]), ledger.append([event()])];
+    await poll('three requests queued for the next commit', async () => ledger.queued === 3 || undefined);
+    await held.release();
+    const outcomes = await Promise.allSettled([first, ...rest]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[2] as PromiseRejectedResult).reason.message).toMatch(/index row size/);
+    const appended = outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value : []));
+    expect(appended.map((r) => r.status)).toEqual(['appended', 'appended', 'appended', 'appended']);
+    expect((await dataSource.query('SELECT count(*)::int AS n FROM bucket_entries WHERE event_id = $1', [bad.event_id]))[0].n).toBe(0);
+    await expect(audit.verify()).resolves.toMatchObject({ ok: true });
   });
 
   it('appends a batch in one transaction, deduplicating within it', async () => {

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { canonicalJson, CanonicalJson } from '@pancha/contracts';
+import { GroupCommit } from '@pancha/service-kit';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
 import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
@@ -62,19 +63,28 @@ const MAX_GROUP_EVENTS = 500;
 /** An event with its data canonicalised once: the content hash, the entry hash and the stored row all use that text. */
 type PreparedEvent = NewEvent & { content_hash: string; event_json: CanonicalJson };
 
-interface PendingAppend {
-  events: PreparedEvent[];
-  resolve: (results: AppendResult[]) => void;
-  reject: (error: unknown) => void;
-}
-
 @Injectable()
 export class LedgerService {
-  /** Appends waiting for the chain lock; drained by one loop so concurrent callers share a commit. */
-  private readonly queue: PendingAppend[] = [];
-  private draining = false;
+  /**
+   * Appends waiting for the chain lock share the next commit, a request's events never split. A group that fails
+   * for a reason other than the database being down is retried request by request, so one request's bad row
+   * (a constraint, an index limit) fails that request alone, never the others it happened to share a commit with.
+   */
+  private readonly group = new GroupCommit<PreparedEvent[], AppendResult[]>(
+    async (requests) => {
+      const results = await this.appendLocked(requests.flat());
+      bucketMetrics.appends.inc(results.filter((r) => r.status === 'appended').length);
+      return requests.map((request) => ({ ok: true, result: results.splice(0, request.length) }));
+    },
+    { maxBatch: MAX_GROUP_EVENTS, weight: (events) => events.length },
+  );
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Appends waiting for the next commit (not those of the commit running now). */
+  get queued(): number {
+    return this.group.queued;
+  }
 
   /**
    * Appends the events in order, all or nothing, deduplicating by event_id. Callers arriving while an
@@ -92,41 +102,7 @@ export class LedgerService {
     // Retries of events already recorded (the outbox's normal case) are answered without the lock.
     const known = await this.findRecorded(this.dataSource.manager, ids);
     if (ids.every((id) => known.has(id))) return prepared.map((e) => compare(e, known.get(e.event_id) as RecordedRef));
-
-    return new Promise<AppendResult[]>((resolve, reject) => {
-      this.queue.push({ events: prepared, resolve, reject });
-      void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length) {
-        const group: PendingAppend[] = [this.queue.shift() as PendingAppend];
-        let size = group[0].events.length;
-        while (this.queue.length && size + this.queue[0].events.length <= MAX_GROUP_EVENTS) {
-          const next = this.queue.shift() as PendingAppend;
-          size += next.events.length;
-          group.push(next);
-        }
-        try {
-          const results = await this.appendLocked(group.flatMap((p) => p.events));
-          bucketMetrics.appends.inc(results.filter((r) => r.status === 'appended').length);
-          let offset = 0;
-          for (const pending of group) {
-            pending.resolve(results.slice(offset, offset + pending.events.length));
-            offset += pending.events.length;
-          }
-        } catch (error) {
-          // The transaction rolled back: nothing of this group is stored, and every caller hears why.
-          for (const pending of group) pending.reject(error);
-        }
-      }
-    } finally {
-      this.draining = false;
-    }
+    return this.group.submit(prepared);
   }
 
   private appendLocked(prepared: PreparedEvent[]): Promise<AppendResult[]> {

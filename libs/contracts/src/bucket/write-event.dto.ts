@@ -9,6 +9,8 @@ export const BUCKET_LIMITS = {
   traceId: 128,
   product: ID_LIMITS.product,
   userId: 255,
+  /** event_data.agent_id (read-context finds entries by it through an index, whose rows hold at most 2.7 kB). */
+  agentId: 255,
   requesterId: 64,
   /** Deepest nesting of objects/arrays accepted in a request body (the body itself is depth 1). */
   jsonDepth: MAX_JSON_DEPTH,
@@ -34,6 +36,9 @@ export class BucketEventDataDto {
 
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.userId)
   user_id?: string;
+
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(BUCKET_LIMITS.agentId)
+  agent_id?: string;
 }
 
 export class WriteEventRequestDto implements WriteEventRequest {
