@@ -86,6 +86,9 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         const data = await post({ type: 'atonement', data: { user_id: 'u', amount: -1 } });
         expect(data.status).toBe(422);
         expect(data.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['data.amount', 'data.atonement_type', 'data.plan_id']);
+        // An amount whose sums overflow to Infinity (shown as null everywhere) is refused like a negative one.
+        const huge = await post({ type: 'atonement', data: { user_id: 'u', plan_id: '1', atonement_type: 'Jap', amount: 1.7e308 } });
+        expect([huge.status, huge.body.errors?.map((e: { field: string }) => e.field)]).toEqual([422, ['data.amount']]);
       });
 
       it('makes any event idempotent by data.event_id: a repeat returns the first reply and changes nothing', async () => {

@@ -4,6 +4,8 @@ import {
   CommonErrorCode,
   KARMA_HISTORY_BUCKETS,
   KARMA_HISTORY_MAX_BUCKETS,
+  parseTimestamp,
+  TIMESTAMP_RULE,
   type FieldError,
   type KarmaHistory,
   type KarmaHistoryBucket,
@@ -132,11 +134,8 @@ export class HistoryService {
 }
 
 function instant(v: unknown, field: string, errors: FieldError[]): Date | undefined {
-  const d = typeof v === 'string' && /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? new Date(v) : undefined;
-  if (!d || Number.isNaN(d.getTime())) {
-    errors.push({ field, messages: ['must be an ISO 8601 date or date-time'] });
-    return undefined;
-  }
+  const d = parseTimestamp(v);
+  if (!d) errors.push({ field, messages: [`must be ${TIMESTAMP_RULE}`] });
   return d;
 }
 

@@ -1,7 +1,6 @@
 import {
   IsDefined,
   IsIn,
-  IsISO8601,
   IsNotEmpty,
   IsNumber,
   IsObject,
@@ -9,11 +8,13 @@ import {
   IsPositive,
   IsString,
   IsUUID,
+  Max,
   MaxLength,
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
 import { FIELD_LIMITS } from '../common/field-limits';
+import { IsTimestamp } from '../common/timestamp';
 
 /** The five event types of `POST /v1/event/` (SPEC §2; names kept from the original Karma service). */
 export enum KarmaEventType {
@@ -36,6 +37,8 @@ export const KARMA_LIMITS = {
   context: FIELD_LIMITS.context,
   proof: 2000,
   txHash: 128,
+  /** Largest atonement amount in one event: far beyond any plan, and short of sums that overflow to Infinity. */
+  amount: 1_000_000_000,
 } as const;
 
 /** The envelope every Karma event arrives in. `data` is validated per type by the service. */
@@ -54,7 +57,7 @@ export class KarmaEventRequestDto implements KarmaEventRequest {
   @IsDefined() @IsObject()
   data: Record<string, unknown>;
 
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional() @IsTimestamp()
   timestamp?: string | null;
 
   @IsOptional() @IsString() @MaxLength(KARMA_LIMITS.source)
@@ -119,7 +122,7 @@ export class AtonementDataDto extends UserScopedDataDto {
   @IsString() @IsNotEmpty() @MaxLength(KARMA_LIMITS.name)
   atonement_type: string;
 
-  @IsNumber({ allowNaN: false, allowInfinity: false }) @IsPositive()
+  @IsNumber({ allowNaN: false, allowInfinity: false }) @IsPositive() @Max(KARMA_LIMITS.amount)
   amount: number;
 
   @IsOptional() @IsString() @MaxLength(KARMA_LIMITS.proof)
