@@ -56,12 +56,14 @@ export class ApiExceptionFilter implements ExceptionFilter {
       return { status, body: { code, message, trace_id, ...(errors ? { errors } : {}) } };
     }
     const bp = exception as BodyParserError;
-    if (bp && typeof bp === 'object' && typeof bp.type === 'string' && typeof bp.status === 'number' && bp.status < 500) {
-      // body-parser: oversized or unparsable bodies are the caller's problem, never ours.
+    // body-parser (an http-errors error: a `type`, or `expose` for a 4xx such as a body that does not match its
+    // Content-Encoding): oversized, undecodable or unparsable bodies are the caller's problem, never ours.
+    const fromBodyParser = bp && typeof bp === 'object' && (typeof bp.type === 'string' || bp.expose === true);
+    if (fromBodyParser && typeof bp.status === 'number' && bp.status >= 400 && bp.status < 500) {
       if (bp.type === 'entity.too.large') {
         return { status: 413, body: { code: CommonErrorCode.PayloadTooLarge, message: 'request body exceeds 256 KiB', trace_id } };
       }
-      return { status: bp.status, body: { code: CommonErrorCode.BadRequest, message: bp.message ?? 'bad request', trace_id } };
+      return { status: bp.status, body: { code: CODE_BY_STATUS[bp.status] ?? CommonErrorCode.BadRequest, message: bp.message ?? 'bad request', trace_id } };
     }
     if (isDatabaseUnavailableError(exception)) {
       return {

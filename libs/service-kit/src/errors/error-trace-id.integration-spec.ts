@@ -90,13 +90,15 @@ interface Sent {
   method?: string;
   body?: string | ReadableStream<Uint8Array>;
   contentType?: string;
+  contentEncoding?: string;
   /** The caller's trace: sent as traceparent, so the server span (and the answer) must be in it. */
   traceId?: string;
 }
 
-async function send(path: string, { method = 'GET', body, contentType, traceId }: Sent = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function send(path: string, { method = 'GET', body, contentType, contentEncoding, traceId }: Sent = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   if (contentType) headers['content-type'] = contentType;
+  if (contentEncoding) headers['content-encoding'] = contentEncoding;
   if (traceId) headers.traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
   const res = await fetch(`${svc.url}${path}`, { method, headers, body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -131,6 +133,14 @@ describe('trace_id in error bodies', () => {
     ],
     ['a body in a media type other than JSON', '/probe/names', { method: 'POST', contentType: 'text/plain', body: 'x' }, 415, CommonErrorCode.UnsupportedMediaType],
     ['an unknown route', '/no-such-route', {}, 404, CommonErrorCode.NotFound],
+    // A body that does not decode as its Content-Encoding says (a 500 before: the error has a status but no type).
+    ...(['gzip', 'deflate', 'br'] as const).map((encoding): [string, string, Omit<Sent, 'traceId'>, number, string] => [
+      `a body that is not ${encoding}`,
+      '/probe/names',
+      { method: 'POST', contentType: 'application/json', contentEncoding: encoding, body: '{"name":"x"}' },
+      400,
+      CommonErrorCode.BadRequest,
+    ]),
   ])('names the caller\'s trace for %s (%s)', async (_what, path, sent, status, code) => {
     const traceId = newTraceId();
     const res = await send(path, { ...sent, traceId });
