@@ -9,9 +9,12 @@ import { StandInServer } from '../testing/stand-in-server';
 
 jest.setTimeout(60_000);
 
+/** The task each trace belongs to (Core's entries name their task). */
+const taskOfTrace = new Map<string, string>();
+
 /** Entries Bucket holds for a trace: what Core and the executor wrote, and what others forged on their channels. */
 function entriesFor(traceId: string): BucketEntry[] {
-  const entry = (seq: number, requester_id: string, channel: BucketEntry['channel'], event_type: string): BucketEntry => {
+  const entry = (seq: number, requester_id: string, channel: BucketEntry['channel'], event_type: string, data: Record<string, unknown> = {}): BucketEntry => {
     const event_id = randomUUID();
     return {
       seq,
@@ -22,7 +25,7 @@ function entriesFor(traceId: string): BucketEntry[] {
       trace_id: traceId,
       product: null,
       user_id: 'u-1',
-      event_data: { event_id, event_type, trace_id: traceId },
+      event_data: { event_id, event_type, trace_id: traceId, ...(channel === 'core' ? { task_id: taskOfTrace.get(traceId) } : {}), ...data },
       content_hash: 'c',
       prev_hash: 'p',
       hash: 'h',
@@ -37,6 +40,11 @@ function entriesFor(traceId: string): BucketEntry[] {
     entry(5, 'bhiv_core', 'workflow', 'workflow_execution'), // even Core does not speak for the executor
     entry(6, 'workflow_executor', 'core', 'task_dispatched'), // nor the executor for Core
     entry(7, 'prana', 'prana', 'prana_packet'),
+    // Not this task's, though on its trace (a caller may send a run's trace id as its traceparent): a run's events
+    // and Core's record of other things.
+    entry(8, 'workflow_executor', 'workflow', 'workflow.started', { run_id: 'r-other', root_run_id: 'r-other', inputs: { email: 'secret@acme.example' } }),
+    entry(9, 'bhiv_core', 'core', 'event_routed', { task_id: undefined, routed_event_id: 'e1' }),
+    entry(10, 'bhiv_core', 'core', 'task_received', { task_id: 'another-task' }),
   ];
 }
 
@@ -62,6 +70,7 @@ describe('core: what GET /tasks/:task_id shows to whom', () => {
     for (const product of ['alpha', 'beta', undefined] as const) {
       const res = await request(core.app.getHttpServer()).post('/handle_task').send({ input: 'good morning', user_id: 'u-1', product }).expect(202);
       tasks[product ?? 'none'] = res.body.task_id;
+      taskOfTrace.set(res.body.trace_id, res.body.task_id);
     }
   });
 
@@ -86,7 +95,27 @@ describe('core: what GET /tasks/:task_id shows to whom', () => {
     for (const id of Object.values(tasks)) expect((await view(id, prana())).status).toBe(200);
   });
 
-  it('shows in the timeline only entries written by the owner of their channel', async () => {
+  it('a credential narrowed to a product submits only for it (403 naming each task), and nothing is stored', async () => {
+    const before = await core.dataSource.query(`SELECT count(*)::int AS n FROM tasks`);
+    const one = await request(core.app.getHttpServer())
+      .post('/handle_task')
+      .set('authorization', `Bearer ${await prana(['alpha'])}`)
+      .send({ input: 'good morning', user_id: 'u-2', product: 'beta' });
+    expect([one.status, one.body.code, one.body.errors]).toEqual([403, 'forbidden', [{ field: 'product', messages: ['requester prana may not act for product beta'] }]]);
+    const many = await request(core.app.getHttpServer())
+      .post('/handle_tasks')
+      .set('authorization', `Bearer ${await prana(['alpha'])}`)
+      .send({ tasks: [{ input: 'hi', user_id: 'u-2', product: 'alpha' }, { input: 'hi', user_id: 'u-2', product: 'beta' }] });
+    expect([many.status, many.body.errors?.map((e: { field: string }) => e.field)]).toEqual([403, ['tasks[1].product']]);
+    expect(await core.dataSource.query(`SELECT count(*)::int AS n FROM tasks`)).toEqual(before);
+    const own = await request(core.app.getHttpServer())
+      .post('/handle_task')
+      .set('authorization', `Bearer ${await prana(['alpha'])}`)
+      .send({ input: 'good morning', user_id: 'u-2', product: 'alpha' });
+    expect(own.status).toBe(202);
+  });
+
+  it('shows in the timeline only entries written by the owner of their channel, about this task', async () => {
     const res = await view(tasks.none);
     expect(res.body.timeline.map((e: BucketEntry) => [e.requester_id, e.channel, e.event_type])).toEqual([
       ['bhiv_core', 'core', 'task_received'],

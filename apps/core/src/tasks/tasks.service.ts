@@ -13,9 +13,11 @@ import {
   type HandleTaskRequestDto,
   type HandleTasksAccepted,
   type HandleTasksRequestDto,
+  ANONYMOUS,
   RequesterId,
   TaskStatus,
   TimelineError,
+  WORKFLOW_EXECUTION_EVENT_TYPE,
 } from '@pancha/contracts';
 import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf } from '@pancha/governance';
 import type { EnqueueInput } from '@pancha/outbox';
@@ -36,7 +38,7 @@ import {
 import { TaskAcceptWriter, type TaskWithMessages, TraceIdTaken, WriteTokenReplayed } from './task-accept.writer';
 import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
-import { IdempotencyKeyReusedException, TaskNotFoundException } from './tasks.exception';
+import { IdempotencyKeyReusedException, TaskNotFoundException, TaskProductForbiddenException } from './tasks.exception';
 import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
 
 const TIMELINE_LIMIT = 1000;
@@ -100,6 +102,7 @@ export class TasksService {
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
   async handle(body: HandleTaskRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome> {
+    assertProducts([{ field: 'product', product: body.product }], requester);
     // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
     return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStore(body, token, requester, claim));
   }
@@ -109,6 +112,7 @@ export class TasksService {
    * linked to the request's; answers their 202s in request order. Idempotency-Key and token as for one task.
    */
   async handleMany(body: HandleTasksRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome<HandleTasksAccepted>> {
+    assertProducts(body.tasks.map((task, i) => ({ field: `tasks[${i}].product`, product: task.product })), requester);
     return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStoreMany(body.tasks, token, requester, claim));
   }
 
@@ -223,7 +227,9 @@ export class TasksService {
       // credential on behalf of a caller who may be anonymous, and a caller picks the trace id it sends
       // (traceparent): other channels on that trace (PRANA packets, say) are not this task's to show, and
       // neither is an entry on the core or workflow channel that its owner did not write.
-      view.timeline = page.events.filter(writtenByChannelOwner);
+      // Nor is what else happened on the trace (a caller may send a run's trace id as its traceparent): Core's
+      // entries name their task, the executor's are the task's execution or its run's.
+      view.timeline = page.events.filter((entry) => writtenByChannelOwner(entry) && aboutTask(entry, task));
     } catch (error) {
       // Bucket being down must not hide the task itself (graceful degradation).
       this.logger.warn({ msg: 'task timeline unavailable', task_id: taskId, error: (error as Error).message });
@@ -386,6 +392,18 @@ function decisionInput(body: HandleTaskRequestDto) {
 /** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */
 class IdempotencyKeyTaken extends Error {}
 
+/**
+ * A credential submits tasks (and the runs their rules start) only for its products, as it starts runs (T9): a token
+ * narrowed to `b` may not label a task `acme`. An anonymous caller has no credential to narrow; it may label a task
+ * with a product as the original clients do, and then cannot read it back (GET /tasks answers it 404).
+ */
+function assertProducts(tasks: readonly { field: string; product?: string }[], requester: VerifiedRequester): void {
+  const allowed = productFilter(requester);
+  if (!allowed || requester.id === ANONYMOUS) return;
+  const refused = tasks.flatMap((t) => (t.product !== undefined && !allowed.includes(t.product) ? [{ field: t.field, product: t.product }] : []));
+  if (refused.length > 0) throw new TaskProductForbiddenException(requester.id, refused);
+}
+
 async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, taskId: string, reply: IdempotentReply): Promise<void> {
   const inserted = await manager
     .createQueryBuilder()
@@ -396,6 +414,14 @@ async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyCla
     .returning(['idempotency_key'])
     .execute();
   if ((inserted.raw as unknown[]).length === 0) throw new IdempotencyKeyTaken();
+}
+
+/** An entry of this task: Core's name it; the executor's are the execution of its action, or events of its run. */
+function aboutTask(entry: BucketEntry, task: TaskEntity): boolean {
+  const data = entry.event_data as Record<string, unknown>;
+  if (entry.channel === 'core') return data.task_id === task.taskId;
+  if (entry.event_type === WORKFLOW_EXECUTION_EVENT_TYPE) return true;
+  return task.runId !== null && task.runId !== undefined && (data.root_run_id === task.runId || data.run_id === task.runId);
 }
 
 function writtenByChannelOwner(entry: BucketEntry): boolean {
