@@ -71,6 +71,12 @@ describe('LlmAgent', () => {
     expect(user).toEqual({ role: 'user', content: 'could you ping dana@example.com and ask about lunch' });
   });
 
+  it('accepts a workflow whose address inputs are ones the user wrote', async () => {
+    reply = answer({ decision: 'workflow', workflow: 'onboard-learner', inputs: { user_id: 'asha', email: 'Asha@Example.com' } });
+    const d = await agent().decide({ input: 'please get asha@example.com started on the course', user_id: 'asha' });
+    expect(d).toMatchObject({ decision: Decision.Workflow, workflow: { name: 'onboard-learner', inputs: { user_id: 'asha', email: 'Asha@Example.com' } }, decided_by: 'llm' });
+  });
+
   it('accepts a fenced JSON answer and a non-workflow decision without payload', async () => {
     reply = { content: '```json\n{"decision": "respond", "action_type": null, "payload": null}\n```' };
     expect(await agent().decide({ input: 'good morning', user_id: 'u-1' })).toEqual({
@@ -88,6 +94,16 @@ describe('LlmAgent', () => {
     ['a payload with foreign fields', answer({ decision: 'workflow', action_type: 'task', payload: { title: 't', admin: 'true' } }), /payload\.admin is not a field of action_type task/],
     ['a payload missing a field', answer({ decision: 'workflow', action_type: 'email', payload: { recipient: 'a@b.co' } }), /payload\.subject is required/],
     ['a recipient the user never wrote', answer({ decision: 'workflow', action_type: 'whatsapp', payload: { recipient: '+19998887777', message: 'x' } }), /recipient does not appear in the request/],
+    [
+      'a workflow input holding an email address the user never wrote',
+      answer({ decision: 'workflow', workflow: 'onboard-learner', inputs: { user_id: 'u-1', email: 'attacker@evil.example' } }),
+      /inputs\.email names an address that does not appear in the request/,
+    ],
+    [
+      'a workflow input holding a phone number the user never wrote',
+      answer({ decision: 'workflow', workflow: 'onboard-learner', inputs: { note: 'call +1 (999) 888-7777 now' } }),
+      /inputs\.note names an address that does not appear in the request/,
+    ],
     ['a 500', { status: 500, raw: '{"error":"boom"}' }, /^llm_unavailable: chat completions answered HTTP 500/],
     ['no choices', { raw: '{"choices":[]}' }, /no message content/],
   ])('falls back to the rules on %s, recording why', async (_label, stub, reason) => {

@@ -110,8 +110,8 @@ export class LlmAgent extends DecisionAgent {
     return content;
   }
 
-  private interpretWorkflow(answer: Record<string, unknown>): AgentDecision {
-    return interpretWorkflowAnswer(answer, this.rules.ruleSet.workflows);
+  private interpretWorkflow(answer: Record<string, unknown>, input: AgentInput): AgentDecision {
+    return interpretWorkflowAnswer(answer, this.rules.ruleSet.workflows, input.input);
   }
 
   /** Exported behaviour for tests through decide(); kept strict on purpose. */
@@ -135,7 +135,7 @@ export class LlmAgent extends DecisionAgent {
       return { decision: decision as Decision, action_type: null, payload: null, decided_by: 'llm' };
     }
 
-    if (answer.workflow !== undefined && answer.workflow !== null) return this.interpretWorkflow(answer);
+    if (answer.workflow !== undefined && answer.workflow !== null) return this.interpretWorkflow(answer, input);
     const actionType = answer.action_type;
     if (!isActionType(actionType) || !this.allowedActionTypes.includes(actionType)) {
       throw new LlmAnswerRejected(
@@ -154,8 +154,12 @@ export class LlmAgent extends DecisionAgent {
   }
 }
 
-/** A workflow chosen by the model: only one the rules name, with string inputs (the run checks them against its schema). */
-function interpretWorkflowAnswer(answer: Record<string, unknown>, allowed: readonly string[]): AgentDecision {
+/**
+ * A workflow chosen by the model: only one the rules name, with string inputs (the run checks them against its schema),
+ * and, as for an action's recipient, any address among them (an email, a phone number) one the user wrote: a workflow
+ * sends mail too, and the model must not pick who gets it.
+ */
+function interpretWorkflowAnswer(answer: Record<string, unknown>, allowed: readonly string[], text: string): AgentDecision {
   const name = answer.workflow;
   if (typeof name !== 'string' || !allowed.includes(name)) {
     throw new LlmAnswerRejected(`workflow ${JSON.stringify(name)} is not one the rules know (${allowed.join(', ')})`);
@@ -166,6 +170,11 @@ function interpretWorkflowAnswer(answer: Record<string, unknown>, allowed: reado
   if (entries.length > MAX_WORKFLOW_INPUTS || entries.some(([, v]) => typeof v !== 'string' || v.length > MAX_INPUT_CHARS)) {
     throw new LlmAnswerRejected(`inputs must be at most ${MAX_WORKFLOW_INPUTS} string fields of at most ${MAX_INPUT_CHARS} characters`);
   }
+  for (const [key, value] of entries) {
+    const addresses = [...(value as string).matchAll(ADDRESS)].map((m) => m[0]);
+    const unwritten = addresses.find((address) => !mentions(text, address));
+    if (unwritten !== undefined) throw new LlmAnswerRejected(`inputs.${key} names an address that does not appear in the request`);
+  }
   return {
     decision: Decision.Workflow,
     action_type: null,
@@ -174,6 +183,9 @@ function interpretWorkflowAnswer(answer: Record<string, unknown>, allowed: reado
     decided_by: 'llm',
   };
 }
+
+/** Email addresses, and phone numbers (a run of at least six digits, with the usual separators). */
+const ADDRESS = /[^\s@<>(),;:"']+@[^\s@<>(),;:"']+|\+?\d[\d\s().-]{4,}\d/g;
 
 /** The LLM may route a message only to an address the user typed (digits compared for phone numbers). */
 function mentions(text: string, recipient: string): boolean {
