@@ -499,6 +499,11 @@ describe('with workflow execution enabled', () => {
       expect((tooLong.body.errors as { field: string }[]).map((e) => e.field)).toEqual(['input']);
       const missing = await request(core.app.getHttpServer()).post('/handle_task').send({}).expect(422);
       expect((missing.body.errors as { field: string }[]).map((e) => e.field).sort()).toEqual(['input', 'user_id']);
+      const blank = await request(core.app.getHttpServer()).post('/handle_task').send({ input: '  \n\t', user_id: '   ' }).expect(422);
+      expect((blank.body.errors as { field: string; messages: string[] }[]).map((e) => [e.field, e.messages])).toEqual([
+        ['input', ['input must not be blank']],
+        ['user_id', ['user_id must not be blank']],
+      ]);
       expect(await counts(core)).toEqual(before);
     });
 
