@@ -75,4 +75,18 @@ describe('WorkflowExecutorClient', () => {
     await expect(client.outbox({ channel: 'email' })).resolves.toEqual([{ id: 'm' }]);
     expect(seen.at(-1)?.url).toBe('/api/outbox?channel=email');
   });
+
+  it('asks for stats with the caller\'s products in its token, as for runs; unrestricted without a scope', async () => {
+    const scoped = new WorkflowExecutorClient({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      tokens: { tokenFor: async (aud, opts) => `token-for-${aud}${opts?.products ? `-products-${opts.products.join('+')}` : ''}` },
+    });
+    reply = () => ({ status: 200, body: { window: '24h', since: 'x', workflows: [] } });
+    await scoped.workflowStats({ window: '24h', name: 'publish-one', bucket: 'hour' }, { products: ['acme'] });
+    expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/api/workflows/stats?window=24h&name=publish-one&bucket=hour', auth: 'Bearer token-for-workflow-executor-products-acme' });
+    await scoped.workflowStats({ window: '24h' }, { products: [] });
+    expect(seen.at(-1)?.auth).toBe('Bearer token-for-workflow-executor-products-');
+    await scoped.workflowStats({ window: '24h' });
+    expect(seen.at(-1)?.auth).toBe('Bearer token-for-workflow-executor');
+  });
 });

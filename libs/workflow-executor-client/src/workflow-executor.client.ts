@@ -165,13 +165,14 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     return (await this.request<unknown>({ method: 'GET', url: '/api/workflows/findings' })).data;
   }
 
-  async workflowStats(query: { window?: string; name?: string; bucket?: string } = {}): Promise<WorkflowStatsResponse> {
+  /** `scope`: the products of the caller the stats are for (as for runs); the executor counts only their runs. */
+  async workflowStats(query: { window?: string; name?: string; bucket?: string } = {}, scope: ProductScopeOption = {}): Promise<WorkflowStatsResponse> {
     const params = new URLSearchParams();
     if (query.window) params.set('window', query.window);
     if (query.name) params.set('name', query.name);
     if (query.bucket) params.set('bucket', query.bucket);
     const qs = params.size > 0 ? `?${params.toString()}` : '';
-    return (await this.request<WorkflowStatsResponse>({ method: 'GET', url: `/api/workflows/stats${qs}` })).data;
+    return (await this.request<WorkflowStatsResponse>({ method: 'GET', url: `/api/workflows/stats${qs}`, products: scope.products })).data;
   }
 
   async plugins(): Promise<PluginListResponse> {

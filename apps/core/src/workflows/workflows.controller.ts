@@ -9,7 +9,7 @@ import {
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, productFilter, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { DomainException } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
@@ -69,13 +69,20 @@ export class WorkflowsController {
 
   /**
    * The executor's stats (`window` default 24h, optional `name`, optional `bucket=hour|day` for the per-bucket
-   * series); the executor refuses a bad window or bucket with 400.
+   * series); the executor refuses a bad window or bucket with 400. Asked with the caller's products, as run reads are
+   * (the executor's token says them), so a narrowed or anonymous caller gets the figures of its products' runs only.
    */
   @Get('stats')
   @RequireOperation('read')
-  async stats(@Query('window') window?: string, @Query('name') name?: string, @Query('bucket') bucket?: string): Promise<WorkflowStatsResponse> {
+  async stats(
+    @Requester() requester: VerifiedRequester,
+    @Query('window') window?: string,
+    @Query('name') name?: string,
+    @Query('bucket') bucket?: string,
+  ): Promise<WorkflowStatsResponse> {
+    const products = productFilter(requester);
     try {
-      return await this.executor.workflowStats({ window, name, bucket });
+      return await this.executor.workflowStats({ window, name, bucket }, products ? { products } : {});
     } catch (error) {
       throw this.runs.translate(error);
     }

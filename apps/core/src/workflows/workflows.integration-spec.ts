@@ -157,6 +157,20 @@ describe('Core workflow runs', () => {
       expect(Object.fromEntries(seen?.query ?? [])).toEqual({ window: '7d', name: 'onboard', bucket: 'hour' });
     });
 
+    it('passes the caller’s products on to the executor in the token, as run reads do; unrestricted callers are not narrowed', async () => {
+      const tokenOf = async (claims?: { products?: string[] }, who: RequesterId | 'anonymous' = RequesterId.Prana) => {
+        const res = await as(who, 'GET', '/workflows/stats?window=24h&name=publish-one&bucket=day', undefined, claims);
+        expect(res.status).toBe(200);
+        const seen = executor.requests.filter((r) => r.path === '/api/workflows/stats').at(-1);
+        expect(Object.fromEntries(seen?.query ?? [])).toEqual({ window: '24h', name: 'publish-one', bucket: 'day' });
+        return decodeJwt(String(seen?.headers.authorization).replace('Bearer ', ''));
+      };
+      expect(await tokenOf({ products: ['other'] })).toMatchObject({ sub: 'bhiv_core', products: ['other'] });
+      // Anonymous callers may read but are granted no products: the executor is told none, so it counts no run.
+      expect(await tokenOf(undefined, 'anonymous')).toMatchObject({ sub: 'bhiv_core', products: [] });
+      expect(await tokenOf()).not.toHaveProperty('products');
+    });
+
     it('a bad window is the executor’s 400 with its code', async () => {
       const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=soon');
       expect(res.status).toBe(400);

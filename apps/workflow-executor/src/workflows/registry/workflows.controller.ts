@@ -8,7 +8,7 @@ import {
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actingFor, productFilter, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
 import { PluginRegistry } from '../plugins/plugin-registry.service';
@@ -71,12 +71,19 @@ export class WorkflowsController {
 
   /**
    * Per workflow@version over `window` (default 24h): runs by status, success rate, p50/p95, slowest step, retries, last
-   * failure; with `bucket=hour|day` also `series`, the window's runs per bucket (a bad bucket is a 400).
+   * failure; with `bucket=hour|day` also `series`, the window's runs per bucket (a bad bucket is a 400). Every figure is
+   * of the caller's products only, as the runs list: a narrowed caller counts neither other products' runs nor runs
+   * without a product.
    */
   @Get('stats')
   @RequireOperation('read')
-  statistics(@Query('window') window?: string, @Query('name') name?: string, @Query('bucket') bucket?: string): Promise<WorkflowStatsResponse> {
-    return this.stats.stats(window || undefined, name || undefined, bucket || undefined);
+  statistics(
+    @Requester() requester: VerifiedRequester,
+    @Query('window') window?: string,
+    @Query('name') name?: string,
+    @Query('bucket') bucket?: string,
+  ): Promise<WorkflowStatsResponse> {
+    return this.stats.stats(window || undefined, name || undefined, bucket || undefined, productFilter(requester));
   }
 
   /** Plugins first (a manifest may name an action that just came), then the workflows directory. */

@@ -2,8 +2,8 @@
  * GET /api/workflows/stats on PostgreSQL: real runs (one flaky provider, one that refuses for good) and the figures
  * a user reads from them — runs by status, success rate, durations, the slowest step, retries, the last failure.
  */
-import { type WorkflowStats, type WorkflowStatsPoint, WorkflowErrorCode } from '@pancha/contracts';
-import { eventually, StandInServer } from '@pancha/testing';
+import { RequesterId, type WorkflowStats, type WorkflowStatsPoint, WorkflowErrorCode } from '@pancha/contracts';
+import { eventually, httpJson, StandInServer } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
 jest.setTimeout(90_000);
@@ -37,6 +37,17 @@ version: 2.0.0
 security: { actions: [http], http_hosts: [127.0.0.1] }
 steps:
   - { id: refuse, action: http, with: { method: POST, url: "${url}/broken" } }
+`,
+    // Started for two products (and none) by the product-scope test; no other test starts it.
+    'stats-scoped.yaml': `
+name: stats-scoped
+version: 1.0.0
+inputs: { type: object, required: [path], properties: { path: { type: string } } }
+security: { actions: [task, http], http_hosts: [127.0.0.1] }
+retry: { max_attempts: 3, initial_interval: 10ms, backoff_coefficient: 1, max_interval: 10ms }
+steps:
+  - { id: create, action: task, with: { title: "scoped" } }
+  - { id: call, action: http, with: { method: POST, url: "${url}/{{ inputs.path }}" } }
 `,
   };
 }
@@ -133,5 +144,74 @@ describe('GET /api/workflows/stats', () => {
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({ code: WorkflowErrorCode.InvalidStatsWindow, message: expect.stringContaining(window) });
     }
+  });
+
+  it('counts only the runs of a narrowed caller’s products (no product-less runs): counts, durations, slowest step, retries, last failure and series', async () => {
+    // acme: two runs that complete after one retry each and one that fails; other: one of each; none: one that fails.
+    const started: Array<{ id: string; product?: string; path: string }> = [];
+    for (const [product, path] of [['acme', 'flaky'], ['acme', 'flaky'], ['acme', 'broken'], ['other', 'flaky'], ['other', 'broken'], [undefined, 'broken']] as const) {
+      started.push({ id: await h.startRun('stats-scoped', '1.0.0', { path }, product ? { product } : {}), product, path });
+    }
+    for (const run of started) await eventually(async () => expect((await h.run(run.id)).status).toBe(run.path === 'broken' ? 'failed' : 'completed'));
+    // Fixed durations per product: acme's runs take 1s (steps 10ms and 500ms), the others' 1h (their `create` 1h), so any
+    // figure taken over another product's runs shows; the latest failure is other's, then the product-less one's.
+    await h.dataSource.query(
+      `UPDATE workflow_runs SET started_at = created_at,
+         completed_at = created_at + CASE product WHEN 'acme' THEN interval '1 second' WHEN 'other' THEN interval '1 hour' ELSE interval '2 hours' END
+       WHERE workflow = 'stats-scoped'`,
+    );
+    await h.dataSource.query(
+      `UPDATE workflow_steps s SET completed_at = s.started_at + CASE WHEN r.product = 'acme' AND s.step_id = 'create' THEN interval '10 ms'
+         WHEN r.product = 'acme' THEN interval '500 ms' WHEN s.step_id = 'create' THEN interval '1 hour' ELSE interval '500 ms' END
+       FROM workflow_runs r WHERE r.run_id = s.run_id AND r.workflow = 'stats-scoped' AND s.started_at IS NOT NULL AND s.completed_at IS NOT NULL`,
+    );
+    const stats = async (query: string, products?: string[]) => {
+      const res = await httpJson('GET', `${h.url}/api/workflows/stats?${query}`, undefined, await h.keys.mint(RequesterId.Core, 'workflow-executor', products ? { products } : undefined));
+      expect(res.status).toBe(200);
+      const body = res.body as { workflows: WorkflowStats[]; series?: WorkflowStatsPoint[] };
+      return { workflows: body.workflows, series: body.series ?? [] };
+    };
+    const failureOf = (product?: string) => started.find((r) => r.product === product && r.path === 'broken')?.id;
+    const [acmeFailure, otherFailure, noneFailure] = [failureOf('acme'), failureOf('other'), failureOf(undefined)];
+
+    // Narrowed to acme, with or without a name: only acme's runs; the product-less stats-ok/stats-bad runs are not counted.
+    for (const query of ['window=24h&bucket=hour', 'window=24h&name=stats-scoped&bucket=hour']) {
+      const acme = await stats(query, ['acme']);
+      expect(acme.workflows).toEqual([
+        {
+          name: 'stats-scoped',
+          version: '1.0.0',
+          runs: { completed: 2, failed: 1 },
+          total: 3,
+          success_rate: 2 / 3,
+          p50_ms: 1000,
+          p95_ms: 1000,
+          slowest_step: { step_id: 'call', p95_ms: 500 },
+          retries: 2,
+          last_failure: { run_id: acmeFailure, at: expect.any(String), error: expect.stringContaining('http_unexpected_status') },
+        },
+      ]);
+      expect(acme.series.reduce((n, p) => n + p.total, 0)).toBe(3);
+      expect(acme.series.reduce((n, p) => n + (p.runs.failed ?? 0), 0)).toBe(1);
+      expect(acme.series.every((p) => p.p95_ms === 1000)).toBe(true);
+    }
+    const other = (await stats('window=24h&name=stats-scoped', ['other'])).workflows;
+    expect(other).toEqual([expect.objectContaining({ runs: { completed: 1, failed: 1 }, total: 2, retries: 1, last_failure: expect.objectContaining({ run_id: otherFailure }) })]);
+    // A caller of products with no runs (as an anonymous one with none) sees no figures at all.
+    expect(await stats('window=24h&bucket=day', ['nobody'])).toMatchObject({ workflows: [], series: [] });
+
+    // Unrestricted (Core's own token, no products claim): every run, product-less ones included, as before.
+    const all = await stats('window=24h&bucket=hour');
+    const byName = Object.fromEntries(all.workflows.map((w) => [w.name, w]));
+    expect(Object.keys(byName).sort()).toEqual(['stats-bad', 'stats-ok', 'stats-scoped']);
+    expect(byName['stats-scoped']).toMatchObject({
+      runs: { completed: 3, failed: 3 },
+      total: 6,
+      retries: 3,
+      slowest_step: { step_id: 'create', p95_ms: 3_600_000 },
+      last_failure: { run_id: noneFailure },
+    });
+    expect(byName['stats-scoped'].p95_ms).toBeGreaterThan(3_600_000);
+    expect(all.series.reduce((n, p) => n + p.total, 0)).toBe(11);
   });
 });

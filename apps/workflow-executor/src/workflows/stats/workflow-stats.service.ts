@@ -13,6 +13,13 @@ export const DEFAULT_STATS_WINDOW = '24h';
 const CONTAINER_KINDS = ['group', 'parallel', 'foreach', 'switch'];
 
 /**
+ * The caller's products, $4 (NULL: every product, runs without one included). As the runs list (`product = ANY`): a
+ * narrowed caller counts only runs of its products, never a run without a product. Every CTE of both statements
+ * reads their `runs`, so steps, attempts, the last failure and the series come from in-scope runs only.
+ */
+const IN_SCOPE = `($4::text[] IS NULL OR product = ANY($4::text[]))`;
+
+/**
  * One statement over the run, step and attempt tables: every figure of every workflow@version in the window comes
  * from the same snapshot. Runs count by when they were created; durations are of runs that ended (first start to
  * end); a retry is any attempt after a step's first.
@@ -21,7 +28,7 @@ const STATS_SQL = `
 WITH runs AS (
   SELECT run_id, workflow, version, status, error, created_at, started_at, completed_at
   FROM workflow_runs
-  WHERE created_at >= $1 AND ($2::text IS NULL OR workflow = $2)
+  WHERE created_at >= $1 AND ($2::text IS NULL OR workflow = $2) AND ${IN_SCOPE}
 ),
 by_status AS (
   SELECT workflow, version, jsonb_object_agg(status, n) AS runs, sum(n)::int AS total
@@ -73,12 +80,15 @@ LEFT JOIN retries rt ON rt.workflow = b.workflow AND rt.version = b.version
 LEFT JOIN last_failure lf ON lf.workflow = b.workflow AND lf.version = b.version
 ORDER BY b.workflow, b.version`;
 
-/** The window's runs per bucket of $3 seconds: counts by status, and p50/p95 of the durations of those that ended. */
+/**
+ * The window's runs (of the caller's products, $4) per bucket of $3 seconds: counts by status, and p50/p95 of the
+ * durations of those that ended.
+ */
 const SERIES_SQL = `
 WITH runs AS (
   SELECT to_timestamp(floor(extract(epoch FROM created_at) / $3) * $3) AS at, status, created_at, started_at, completed_at
   FROM workflow_runs
-  WHERE created_at >= $1 AND ($2::text IS NULL OR workflow = $2)
+  WHERE created_at >= $1 AND ($2::text IS NULL OR workflow = $2) AND ${IN_SCOPE}
 ),
 by_status AS (
   SELECT at, jsonb_object_agg(status, n) AS runs, sum(n)::int AS total
@@ -116,7 +126,10 @@ interface StatsRow {
   last_failure_error: string | null;
 }
 
-/** Per workflow@version over a window: runs by status, success rate, p50/p95 duration, slowest step, retries, last failure. */
+/**
+ * Per workflow@version over a window: runs by status, success rate, p50/p95 duration, slowest step, retries, last failure;
+ * of the caller's products only (product scope of reads, T9).
+ */
 @Injectable()
 export class WorkflowStatsService {
   constructor(
@@ -124,19 +137,20 @@ export class WorkflowStatsService {
     private readonly clock: EngineClock,
   ) {}
 
-  async stats(window: string = DEFAULT_STATS_WINDOW, name?: string, bucket?: string): Promise<WorkflowStatsResponse> {
+  /** `products`: the caller's (productFilter); undefined = every product, else only runs of these products. */
+  async stats(window: string = DEFAULT_STATS_WINDOW, name?: string, bucket?: string, products?: string[]): Promise<WorkflowStatsResponse> {
     const windowMs = parseWindow(window);
     if (bucket !== undefined && !(WORKFLOW_STATS_BUCKETS as readonly string[]).includes(bucket)) {
       throw new WorkflowException(WorkflowErrorCode.InvalidStatsWindow, `bucket must be hour or day, not "${bucket}"`, 400);
     }
     const since = new Date(this.clock.now().getTime() - windowMs);
-    const rows: StatsRow[] = await this.dataSource.query(STATS_SQL, [since, name ?? null, CONTAINER_KINDS]);
+    const rows: StatsRow[] = await this.dataSource.query(STATS_SQL, [since, name ?? null, CONTAINER_KINDS, products ?? null]);
     const answer: WorkflowStatsResponse = { window, since: since.toISOString(), workflows: rows.map(toStats) };
     if (bucket === undefined) return answer;
     const b = bucket as WorkflowStatsBucket;
     const points: Array<{ at: Date; runs: Record<string, number>; total: number; p50_ms: number | null; p95_ms: number | null }> = await this.dataSource.query(
       SERIES_SQL,
-      [since, name ?? null, BUCKET_SECONDS[b]],
+      [since, name ?? null, BUCKET_SECONDS[b], products ?? null],
     );
     const series: WorkflowStatsPoint[] = points.map((p) => ({
       at: new Date(p.at).toISOString(),
