@@ -342,6 +342,7 @@ describe('with workflow execution enabled', () => {
         workflow: null,
         run_id: null,
         status: 'dispatched_success',
+        agent_note: null,
         execution_result: { success: true, task_id: 'exec-task-1', task_status: 'CREATED' },
         created_at: expect.any(String),
         updated_at: expect.any(String),

@@ -216,6 +216,7 @@ export class TasksService {
       workflow: task.workflow ?? null,
       run_id: task.runId ?? null,
       status: task.status,
+      agent_note: task.agentNote,
       execution_result: task.executionResult,
       created_at: task.createdAt.toISOString(),
       updated_at: task.updatedAt.toISOString(),

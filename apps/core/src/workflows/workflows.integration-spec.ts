@@ -468,7 +468,7 @@ describe('Core workflow runs', () => {
       expect(res.status).toBe(202);
       expect(res.body).toMatchObject({ decision: 'workflow', status: 'run_refused' });
       const task = await as('anonymous', 'GET', `/tasks/${res.body.task_id}`);
-      expect(task.body).toMatchObject({ status: 'run_refused', workflow: 'onboard-learner', run_id: null });
+      expect(task.body).toMatchObject({ status: 'run_refused', workflow: 'onboard-learner', run_id: null, agent_note: expect.stringMatching(/^workflow onboard-learner not started: unknown_workflow: /) });
       expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE user_id = 'asha'`)).toBe(0);
     });
   });

@@ -18,6 +18,8 @@ export interface CoreTaskView {
   workflow?: string | null;
   run_id?: string | null;
   status: TaskStatus;
+  /** Why it went as it did, when there is more to say: the workflow not started (`run_refused`), the rules deciding for an LLM. */
+  agent_note: string | null;
   /** The executor's execution_result once it answered (or the reason the dispatch died); null before. */
   execution_result: Record<string, unknown> | null;
   created_at: string;
