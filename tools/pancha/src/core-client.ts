@@ -55,23 +55,18 @@ export class CoreClient {
       throw new ConnectionError(`cannot reach Core at ${this.url}: ${reason(error, this.timeoutMs)}`);
     }
     const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      // not JSON: kept as text for the error message
+    const contentType = res.headers.get('content-type');
+    const parsed = text === '' ? undefined : jsonOf(text, contentType);
+    if (parsed === NOT_JSON) {
+      // A web page is no answer of Core's, neither data to draw nor an error to quote: PRANA's console answers 200
+      // with its index for any path, a proxy in front of nothing its own 404 or 502 page.
+      throw new ConnectionError(`${this.url} answered ${res.status} with ${contentType || 'no content type'}, not JSON: is it Core's address (PANCHA_URL, --url)?`);
     }
     if (!res.ok) {
       const b = (parsed ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
       const code = typeof b.code === 'string' ? b.code : undefined;
-      const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : String(text).slice(0, 200) || res.statusText;
+      const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : text.slice(0, 200) || res.statusText;
       throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`, fieldErrors(b.errors));
-    }
-    if (text !== '' && (typeof parsed === 'string' || !/json/i.test(res.headers.get('content-type') ?? ''))) {
-      // A web page (PRANA's console answers 200 with its index for any path) is not an answer to draw as data.
-      throw new ConnectionError(
-        `${this.url} answered ${res.status} with ${res.headers.get('content-type') || 'no content type'}, not JSON: is it Core's address (PANCHA_URL, --url)?`,
-      );
     }
     return { body: parsed as T, headers: res.headers };
   }
@@ -96,6 +91,19 @@ export class CoreClient {
       }
     }
     return this.issuer.tokenFor('core');
+  }
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+/** A non-empty body as JSON, or NOT_JSON when it is not a JSON document (by its content type or its text) or is a bare string. */
+function jsonOf(text: string, contentType: string | null): unknown {
+  if (!/json/i.test(contentType ?? '')) return NOT_JSON;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'string' ? NOT_JSON : parsed;
+  } catch {
+    return NOT_JSON;
   }
 }
 

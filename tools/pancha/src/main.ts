@@ -150,14 +150,14 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
   events.command('show <event_id>').description("an event and its decision trail (what it started, and why not the others)").action(act((id, _o, c) => eventsCmd().eventsShow(id, c)));
   const tasks = p.command('tasks').description('tasks for Core to decide, as a producer sends them');
   tasks.command('submit [file]')
-    .description('submit one task (--input, --user) or a file of them (JSON Lines or a JSON array; - for stdin), up to 100 a request; running it again after a failure resumes without storing anything twice')
+    .description('submit one task (--input, --user) or a file of them (JSON Lines or a JSON array; - for stdin), up to 100 a request; a file submitted again (after a failure, say) resumes without storing anything twice, one task submitted again is a new task unless --key names it')
     .option('--input <text>', 'the task\'s text (one task, no file)')
     .option('--user <user_id>', 'the user the task is for (one task, no file)')
     .option('--product <product>', 'the product, for every task that names none')
     .option('--agent <name>', 'the calling agent\'s name, for every task that names none')
     .option('--tag <tag>', 'a tag for every task that has none (repeatable)', (tag: string, all: string[] = []) => [...all, tag])
     .option('--batch <n>', 'tasks per request (1 to 100, default 100)')
-    .option('--key <name>', 'names this submission: the same file with another key is submitted again as new tasks')
+    .option('--key <name>', 'names this submission: the same file with another key is submitted again as new tasks; one task (--input) is resumed by the same --key, and without one each run submits a new task')
     .action(act((file, o, c) => tasksCmd().tasksSubmit(file, o, c)));
   return p;
 }

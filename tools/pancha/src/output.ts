@@ -48,6 +48,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** A hint about the output (not part of it) on stderr, so piped output stays data: `pancha: <text>`, like warnings. */
+export function hint(text: string): void {
+  process.stderr.write(`pancha: ${text}\n`);
+}
+
 /** One line of progress on stderr, on a terminal only (rewritten in place); nothing when piped. */
 export class Progress {
   private active = false;

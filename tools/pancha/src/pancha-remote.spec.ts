@@ -30,6 +30,18 @@ const summary = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 const runSummary = { run_id: RUN, workflow: 'onboard-learner', version: '1.2.0', status: 'failed', user_id: 'u1', product: null, trace_id: 'a'.repeat(32), parent_run_id: null, created_at: '2026-11-28T10:00:00.000Z', started_at: '2026-11-28T10:00:00.100Z', completed_at: '2026-11-28T10:00:01.600Z', duration_ms: 1500, error: { code: 'provider_down', message: 'email provider refused' } };
+// Runs Core answers from its own record (RunSummaryView plus delivery and reason; no steps, children, signals, inputs).
+const QUEUED = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+const REFUSED = '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e';
+const CANCELLED = '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f';
+const ownRecord = (run_id: string, delivery: string, over: Record<string, unknown>) => ({
+  ...runSummary, run_id, status: 'pending', started_at: null, completed_at: null, duration_ms: null, error: null, delivery, reason: null, ...over,
+});
+const records: Record<string, Record<string, unknown>> = {
+  [QUEUED]: ownRecord(QUEUED, 'queued', {}),
+  [REFUSED]: ownRecord(REFUSED, 'refused', { status: 'failed', completed_at: '2026-11-28T10:00:02.000Z', reason: 'no workflow onboard-learner@1.2.0 here', error: { code: 'start_refused', message: 'no workflow onboard-learner@1.2.0 here', retryable: false } }),
+  [CANCELLED]: ownRecord(CANCELLED, 'cancelled', { status: 'cancelled', completed_at: '2026-11-28T10:00:03.000Z', reason: 'cancelled by operator before the executor received it' }),
+};
 const manifest = parseManifest(readFileSync(path.join(REPO_ROOT, 'workflows/onboard-learner.yaml'), 'utf8')).manifest;
 
 function answer(req: RecordedRequest): { status: number; body: unknown } {
@@ -76,7 +88,12 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
         },
       };
     case 'GET /runs':
-      return { status: 200, body: { runs: [runSummary], next_cursor: null } };
+      // --limit 1 leaves more runs out: Core says so with a cursor.
+      return { status: 200, body: { runs: [runSummary], next_cursor: req.query.get('limit') === '1' ? 'cursor-2' : null } };
+    case `GET /runs/${QUEUED}`:
+    case `GET /runs/${REFUSED}`:
+    case `GET /runs/${CANCELLED}`:
+      return { status: 200, body: records[req.path.slice('/runs/'.length)] };
     case `GET /runs/${RUN}`:
       return { status: 200, body: { ...runSummary, inputs: {}, output: null, actor: 'operator', root_run_id: RUN, relation: null, fallback_run_id: null, cancel_requested: false, deadline_at: null, pins: {}, steps: [{ path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{}], input: {}, output: {}, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: null, completed_at: null, duration_ms: 120 }], signals: [], children: [] } };
     case `POST /runs/${RUN}/cancel`:
@@ -89,7 +106,7 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
     case 'GET /plugins/sms':
       return { status: 200, body: { name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js', loaded_at: '2026-11-28T09:00:00.000Z', reload_error: null, workers: { alive: 2, warm: 2, busy: 0, started: 2, reused: 40 }, input_schema: { type: 'object', required: ['to'] }, output_schema: { type: 'object' } } };
     case 'GET /events/stats':
-      return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10 } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
+      return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10, skipped: { duplicate: 10, condition_false: 8 } }, 'workflow.completed': { received: 20, runs_started: 0, skipped: {} } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
     case 'GET /events':
       return { status: 200, body: { events: [{ event_id: 'ev-1', type: 'test_quality.healing_required', received_at: '2026-11-28T10:00:00.000Z', runs_started: 1 }] } };
     case 'POST /events': {
@@ -267,6 +284,47 @@ describe('pancha against Core (a stand-in)', () => {
       expect(json(await pancha(['runs', 'show', RUN, '--json'], { env })).steps).toHaveLength(1);
     });
 
+    it('show prints a run Core answers from its own record (not received, refused, cancelled before start); --json the body as is', async () => {
+      const queued = await pancha(['runs', 'show', QUEUED], { env });
+      expect([queued.status, queued.stderr]).toEqual([0, '']);
+      expect(queued.stdout).toMatch(/workflow\s+onboard-learner@1\.2\.0/);
+      expect(queued.stdout).toMatch(/status\s+pending/);
+      expect(queued.stdout).toMatch(/delivery\s+queued/);
+      expect(queued.stdout).toMatch(/reason\s+-/);
+      expect(queued.stdout).toContain("the executor has not received this run yet: its start waits in Core's outbox");
+      expect(queued.stdout).not.toMatch(/^STEP/m);
+
+      const refused = await pancha(['runs', 'show', REFUSED], { env });
+      expect([refused.status, refused.stderr]).toEqual([0, '']);
+      expect(refused.stdout).toMatch(/status\s+failed/);
+      expect(refused.stdout).toMatch(/error\s+start_refused: no workflow onboard-learner@1\.2\.0 here/);
+      expect(refused.stdout).toMatch(/delivery\s+refused/);
+      expect(refused.stdout).toMatch(/reason\s+no workflow onboard-learner@1\.2\.0 here/);
+      expect(refused.stdout).toContain('this run never started: the executor refused its start');
+
+      const cancelled = await pancha(['runs', 'show', CANCELLED], { env });
+      expect([cancelled.status, cancelled.stderr]).toEqual([0, '']);
+      expect(cancelled.stdout).toMatch(/status\s+cancelled/);
+      expect(cancelled.stdout).toMatch(/ended\s+2026-11-28 10:00:03Z/);
+      expect(cancelled.stdout).toMatch(/delivery\s+cancelled/);
+      expect(cancelled.stdout).toMatch(/reason\s+cancelled by operator before the executor received it/);
+      expect(cancelled.stdout).toContain('this run never started: it was cancelled before the executor received it');
+
+      const asJson = await pancha(['runs', 'show', REFUSED, '--json'], { env });
+      expect(asJson.status).toBe(0);
+      expect(json(asJson)).toEqual(records[REFUSED]);
+    });
+
+    it('list says more runs match on stderr, so piped stdout is the table alone', async () => {
+      const res = await pancha(['runs', 'list', '--limit', '1'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout.trimEnd().split('\n')).toHaveLength(2);
+      expect(res.stdout).not.toContain('more runs match');
+      expect(res.stderr).toBe('pancha: more runs match: narrow with --since/--status or raise --limit\n');
+      const all = await pancha(['runs', 'list'], { env });
+      expect([all.status, all.stderr]).toEqual([0, '']);
+    });
+
     it('cancel, retry and signal post to the run', async () => {
       expect((await pancha(['runs', 'cancel', RUN], { env })).stdout).toContain(`cancel requested for ${RUN}`);
       expect(last()).toMatchObject({ method: 'POST', path: `/runs/${RUN}/cancel` });
@@ -309,6 +367,31 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.stdout).toMatch(/duplicate\s+10/);
       expect(res.stdout).toMatch(/test_quality\.healing_required\s+100\s+10/);
       expect(res.stdout).toMatch(/auth-tests\s+40/);
+    });
+
+    it('stats shows no skips as "-", in a per-type row and at the top, never as {}', async () => {
+      const res = await pancha(['events', 'stats'], { env });
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/^TYPE\s+RECEIVED\s+RUNS_STARTED\s+SKIPPED$/m);
+      expect(res.stdout).toMatch(/^workflow\.completed\s+20\s+0\s+-$/m);
+      expect(res.stdout).not.toContain('{');
+      expect(res.stdout).toMatch(/^test_quality\.healing_required\s+100\s+10\s+duplicate: 10, condition_false: 8$/m);
+
+      const original = core.handler;
+      core.handler = (req) =>
+        req.path === '/events/stats'
+          ? { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 0, matched: 0, runs_started: 0, skipped: {}, deferred: 0, by_type: {}, by_trigger: {}, noisiest_keys: [] } }
+          : original(req);
+      try {
+        const quiet = await pancha(['events', 'stats'], { env });
+        expect(quiet.status).toBe(0);
+        expect(quiet.stdout).toMatch(/^skipped\s+-$/m);
+        expect(quiet.stdout).toMatch(/^by_type\s+-$/m);
+        expect(quiet.stdout).not.toMatch(/^KEY\s+VALUE$/m);
+        expect(quiet.stdout).not.toContain('{');
+      } finally {
+        core.handler = original;
+      }
     });
 
     it("stats --window asks for the window's start (since), and a window that is no duration is exit 2 before any request", async () => {
@@ -384,6 +467,22 @@ describe('pancha against Core (a stand-in)', () => {
         expect(res.stderr).toBe(`pancha: ${url} answered 200 with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
       } finally {
         await new Promise((resolve) => page.close(resolve));
+      }
+    });
+
+    it('an error page that is not JSON (a proxy\'s 404 or 502) is one line naming the status, exit 2, like a 200 page', async () => {
+      const html = '<!doctype html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<h1>Bad Gateway</h1>\n</body>\n</html>\n';
+      const proxy = createServer((req, res) => res.writeHead(req.url?.startsWith('/runs') ? 502 : 404, { 'content-type': 'text/html' }).end(html));
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+        for (const [args, status] of [[['workflows', 'list'], 404], [['runs', 'list'], 502]] as const) {
+          const res = await pancha([...args], { env: { ...env, PANCHA_URL: url } });
+          expect([res.status, res.stdout]).toEqual([2, '']);
+          expect(res.stderr).toBe(`pancha: ${url} answered ${status} with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
+        }
+      } finally {
+        await new Promise((resolve) => proxy.close(resolve));
       }
     });
 

@@ -26,11 +26,12 @@ describe('pancha tasks submit', () => {
     const tasks = (req.body as { tasks: Task[] }).tasks;
     const bad = tasks.flatMap((t, i) => (typeof t.user_id === 'string' ? [] : [{ field: `tasks.${i}.user_id`, messages: ['user_id must be a string'] }]));
     if (bad.length) return { status: 422, body: { code: 'validation_failed', message: `invalid request: ${bad.map((b) => b.field).join(', ')}`, trace_id: 'x', errors: bad } };
-    const key = String(req.headers['idempotency-key']);
-    const earlier = seenKeys.get(key);
+    const key = req.headers['idempotency-key'];
+    const earlier = key === undefined ? undefined : seenKeys.get(String(key));
     if (earlier) return { status: 202, body: earlier, headers: { 'idempotent-replay': 'true' } };
     const body = { tasks: tasks.map((t) => ({ task_id: `task-${String(t.user_id)}`, trace_id: `trace-${String(t.user_id)}`, decision: 'respond', status: 'decided' })) };
-    seenKeys.set(key, body);
+    // Without a key every request is stored anew (as Core does).
+    if (key !== undefined) seenKeys.set(String(key), body);
     return { status: 202, body };
   }
 
@@ -112,6 +113,35 @@ describe('pancha tasks submit', () => {
     expect((await pancha(['tasks', 'submit', file('one.jsonl', '{}'), '--batch', '101'], { env })).stderr).toContain('--batch must be an integer from 1 to 100');
     expect((await pancha(['tasks', 'submit'], { env })).stderr).toContain('give a file of tasks, or --input and --user');
     expect(core.requests).toHaveLength(0);
+  });
+
+  it('accepts a file that starts with a UTF-8 byte order mark, as JSON Lines or an array', async () => {
+    const lines = await pancha(['tasks', 'submit', file('bom.jsonl', '\uFEFF{"input":"a","user_id":"bom1"}\n{"input":"b","user_id":"bom2"}\n')], { env });
+    expect([lines.status, lines.stderr]).toEqual([0, '']);
+    const array = await pancha(['tasks', 'submit', file('bom.json', '\uFEFF[{"input":"c","user_id":"bom3"}]')], { env });
+    expect([array.status, array.stderr]).toEqual([0, '']);
+    expect(sent()).toEqual([[{ input: 'a', user_id: 'bom1' }, { input: 'b', user_id: 'bom2' }], [{ input: 'c', user_id: 'bom3' }]]);
+    expect(lines.stdout.trimEnd().split('\n').slice(1, 3).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([['1', 'task-bom1'], ['2', 'task-bom2']]);
+  });
+
+  it('one task from the options run twice is two tasks: no Idempotency-Key unless --key names the submission', async () => {
+    const args = ['--json', 'tasks', 'submit', '--input', 'same words', '--user', 'pat'];
+    const first = await pancha(args, { env });
+    const second = await pancha(args, { env });
+    expect([first.status, second.status]).toEqual([0, 0]);
+    expect(core.requests).toHaveLength(2);
+    expect(keysSent()).toEqual([undefined, undefined]);
+    expect(json(second).tasks[0].replayed).toBe(false);
+    const plain = await pancha(args.slice(1), { env });
+    expect(plain.stdout).toContain('1 task in 1 request\n');
+    expect(plain.stdout).not.toContain('stored by an earlier run');
+    // Named with --key, the same command again is answered from its key: stored once.
+    core.requests.splice(0);
+    await pancha([...args, '--key', 'monday'], { env });
+    const resumed = await pancha([...args, '--key', 'monday'], { env });
+    expect(keysSent()[0]).toMatch(/^pancha-tasks-[0-9a-f]{64}$/);
+    expect(keysSent()[1]).toBe(keysSent()[0]);
+    expect(json(resumed).tasks[0].replayed).toBe(true);
   });
 
   it('submits one task from the options, and --json prints the answers with their lines', async () => {

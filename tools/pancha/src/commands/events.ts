@@ -74,9 +74,20 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Drawn in one cell or field: a scalar, a list of scalars, or nothing at all (an empty map, such as no skips). */
+function isInline(v: unknown): boolean {
+  return isScalar(v) || (Array.isArray(v) && v.every(isScalar)) || (isPlainObject(v) && Object.keys(v).length === 0);
+}
+
+/** One cell's text: an empty list or map is `-`; a map of counts `reason: n, …` (skips by reason in a per-type row). */
 function brief(v: unknown): string {
   if (isScalar(v)) return v === null ? '-' : String(v);
-  if (Array.isArray(v)) return v.every(isScalar) ? v.join(', ') : `${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (Array.isArray(v)) return v.length === 0 ? '-' : v.every(isScalar) ? v.join(', ') : `${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (isPlainObject(v)) {
+    const entries = Object.entries(v);
+    if (entries.length === 0) return '-';
+    if (entries.every(([, x]) => isScalar(x))) return entries.map(([k, x]) => `${k}: ${brief(x)}`).join(', ');
+  }
   return JSON.stringify(v);
 }
 
@@ -84,10 +95,10 @@ function brief(v: unknown): string {
 export function renderRecord(record: Record<string, unknown>, title?: string): string {
   const out: string[] = [];
   if (title) out.push(colours.bold(title));
-  const scalars = Object.entries(record).filter(([, v]) => isScalar(v) || (Array.isArray(v) && v.every(isScalar)));
+  const scalars = Object.entries(record).filter(([, v]) => isInline(v));
   if (scalars.length > 0) out.push(fields(scalars.map(([k, v]) => [k, brief(v)])));
   for (const [key, value] of Object.entries(record)) {
-    if (isScalar(value) || (Array.isArray(value) && value.every(isScalar))) continue;
+    if (isInline(value)) continue;
     out.push('');
     if (Array.isArray(value)) {
       out.push(colours.bold(key));

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { type RunListResponse, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
 import { EXIT_OK, UsageError } from '../cli-errors';
-import { colours, duration, fields, print, printJson, statusColour, table, when } from '../output';
+import { duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
 import { coreClient, globals, query, seg, sinceToIso } from './context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -37,7 +37,7 @@ export async function runsList(opts: RunsListOptions, cmd: Command): Promise<num
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   if (res.runs.length === 0) return print('no runs match'), EXIT_OK;
   print(runTable(res.runs));
-  if (res.next_cursor) print(colours.dim(`more runs match: narrow with --since/--status or raise --limit`));
+  if (res.next_cursor) hint('more runs match: narrow with --since/--status or raise --limit');
   return EXIT_OK;
 }
 
@@ -48,9 +48,20 @@ function runTable(runs: RunSummaryView[]): string {
   );
 }
 
+/**
+ * What `GET /runs/<id>` answers: the executor's view of the run, or, when the executor does not have it (its start still
+ * in Core's outbox, refused, or cancelled before it got there) or does not answer, Core's own record of the request.
+ */
+type RunRecord = RunSummaryView & { delivery: string; reason: string | null };
+
+function isRunView(run: RunView | RunRecord): run is RunView {
+  return Array.isArray((run as Partial<RunView>).steps);
+}
+
 export async function runsShow(id: string, cmd: Command): Promise<number> {
-  const run = await coreClient(cmd).get<RunView>(`/runs/${runId(id)}`);
+  const run = await coreClient(cmd).get<RunView | RunRecord>(`/runs/${runId(id)}`);
   if (globals(cmd).json) return printJson(run), EXIT_OK;
+  if (!isRunView(run)) return printRecord(run), EXIT_OK;
   print(
     fields([
       ['run', run.run_id],
@@ -74,11 +85,45 @@ export async function runsShow(id: string, cmd: Command): Promise<number> {
       ),
     );
   }
-  if (run.children.length > 0) {
+  const children = run.children ?? [];
+  if (children.length > 0) {
     print('');
-    print(runTable(run.children));
+    print(runTable(children));
   }
   return EXIT_OK;
+}
+
+/** A run as Core's own record tells it: no steps, no children, and a line on where its start stands. */
+function printRecord(run: RunRecord): void {
+  print(
+    fields([
+      ['run', run.run_id],
+      ['workflow', `${run.workflow}@${run.version}`],
+      ['status', statusColour(run.status)],
+      ['trace', run.trace_id],
+      ['user / product', `${run.user_id ?? '-'} / ${run.product ?? '-'}`],
+      ['created', when(run.created_at)],
+      ['ended', when(run.completed_at)],
+      ['error', run.error ? `${run.error.code}: ${run.error.message}` : null],
+      ['delivery', run.delivery],
+      ['reason', run.reason],
+    ]),
+  );
+  print('');
+  print(deliveryNote(run.delivery));
+}
+
+function deliveryNote(delivery: string): string {
+  switch (delivery) {
+    case 'queued':
+      return 'the executor has not received this run yet: its start waits in Core\'s outbox, and its steps show once the executor has it';
+    case 'refused':
+      return 'this run never started: the executor refused its start';
+    case 'cancelled':
+      return 'this run never started: it was cancelled before the executor received it';
+    default:
+      return `the executor did not answer: this is Core's own record of the run (delivery ${delivery}), without its steps`;
+  }
 }
 
 export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: Command): Promise<number> {

@@ -2,8 +2,10 @@
  * `pancha tasks submit [file]`: tasks to Core as a producer sends them, as the operator. One task from the options
  * (`--input`, `--user`), or a file of them (JSON Lines, or one JSON array; `-` reads stdin) in batches of up to 100 (and
  * 256 KiB) per `POST /handle_tasks`: each batch is stored whole or not at all, and a refused one is reported by the file's line.
- * Every batch carries an Idempotency-Key made from its content and position, so running the same command again after a
- * failure resumes it: batches already stored are answered from their key and stored nothing twice.
+ * Every batch of a file carries an Idempotency-Key made from its content and position, so running the same command again
+ * after a failure resumes it: batches already stored are answered from their key and stored nothing twice. One task from
+ * the options is a person's words: run again, it is a new task, so it carries a key only when `--key` names the
+ * submission (the same `--key` again is then answered from it).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -32,7 +34,10 @@ interface TaskLine {
 type Submitted = HandleTaskAccepted & { line: number; replayed: boolean };
 
 export async function tasksSubmit(file: string | undefined, opts: SubmitOptions, cmd: Command): Promise<number> {
-  const tasks = file === undefined ? [taskFromOptions(opts)] : readTasks(file, opts);
+  const single = file === undefined;
+  const tasks = single ? [taskFromOptions(opts)] : readTasks(file, opts);
+  // A file resumes by its keys; one task by the options is keyed only when the user names the submission.
+  const keyed = !single || opts.key !== undefined;
   const client = coreClient(cmd);
   const submitted: Submitted[] = [];
   const requests = batches(tasks, batchSize(opts.batch));
@@ -40,7 +45,8 @@ export async function tasksSubmit(file: string | undefined, opts: SubmitOptions,
     const bodies = batch.map((t) => t.body);
     let answer: { body: HandleTasksAccepted; headers: Headers };
     try {
-      answer = await client.exchange<HandleTasksAccepted>('POST', '/handle_tasks', { tasks: bodies }, { 'idempotency-key': idempotencyKey(opts.key, index, bodies) });
+      const headers: Record<string, string> = keyed ? { 'idempotency-key': idempotencyKey(opts.key, index, bodies) } : {};
+      answer = await client.exchange<HandleTasksAccepted>('POST', '/handle_tasks', { tasks: bodies }, headers);
     } catch (error) {
       throw refusal(error, batch, submitted.length);
     }
@@ -83,6 +89,8 @@ function readTasks(file: string, opts: SubmitOptions): TaskLine[] {
     throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
   }
   const name = file === '-' ? 'stdin' : file;
+  // Editors on Windows start UTF-8 files with a byte order mark; it is no part of the JSON.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   const tasks = text.trimStart().startsWith('[') ? fromArray(text, name) : fromLines(text, name);
   if (tasks.length === 0) throw new UsageError(`${name} holds no tasks`);
   return tasks.map((t) => ({ ...t, body: withOptions(t.body, opts) }));
@@ -151,7 +159,7 @@ function batchSize(raw: string | undefined): number {
 
 /**
  * The same batch at the same place of the same submission gets the same key, so a rerun is answered from it. `--key`
- * names a submission: another key submits the same tasks again as new ones.
+ * names a submission: another key submits the same tasks again as new ones. One task by the options is keyed only with `--key`.
  */
 function idempotencyKey(prefix: string | undefined, index: number, bodies: readonly unknown[]): string {
   const hash = createHash('sha256').update(`${prefix ?? ''}\n${index}\n${JSON.stringify(bodies)}`).digest('hex');
