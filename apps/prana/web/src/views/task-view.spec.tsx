@@ -17,6 +17,7 @@ function task(over: Partial<CoreTaskView> = {}): CoreTaskView {
     workflow: 'onboard-learner',
     run_id: RUN_ID,
     status: 'run_started' as CoreTaskView['status'],
+    agent_note: null,
     execution_result: null,
     created_at: '2026-11-28T10:00:00.000Z',
     updated_at: '2026-11-28T10:00:00.000Z',
