@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { canonicalJson, CanonicalJson } from '@pancha/contracts';
-import { GroupCommit } from '@pancha/service-kit';
+import { GroupCommit, outcomesPerList } from '@pancha/service-kit';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
 import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
@@ -74,7 +74,7 @@ export class LedgerService {
     async (requests) => {
       const results = await this.appendLocked(requests.flat());
       bucketMetrics.appends.inc(results.filter((r) => r.status === 'appended').length);
-      return requests.map((request) => ({ ok: true, result: results.splice(0, request.length) }));
+      return outcomesPerList(requests, results);
     },
     { maxBatch: MAX_GROUP_EVENTS, weight: (events) => events.length },
   );

@@ -22,7 +22,7 @@ import {
 } from '@pancha/event-router';
 import type { VerifiedRequester } from '@pancha/governance';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { DomainException, GroupCommit, type GroupItemOutcome, outcomesPerList } from '@pancha/service-kit';
 import { currentTraceId, currentTraceparent, injectTraceHeaders, runInTraceContext, SpanKind } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
@@ -311,7 +311,7 @@ export class EventRouterService implements OnModuleInit {
     }
     await this.outbox.enqueueAll(manager, audits);
     const outcomes = items.map((item, i): Routed => (firstOf.get(item.event.id) === i ? answers.get(item.event.id) : undefined) ?? ALREADY_RECEIVED);
-    return requests.map((request) => ({ ok: true, result: outcomes.splice(0, request.length) }));
+    return outcomesPerList(requests, outcomes);
   }
 
   /**

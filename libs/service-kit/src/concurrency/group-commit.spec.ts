@@ -1,4 +1,4 @@
-import { GroupCommit, type GroupItemOutcome } from './group-commit';
+import { GroupCommit, type GroupItemOutcome, outcomesPerList } from './group-commit';
 
 function deferred<T>() {
   let resolve!: (value: T) => void;
@@ -129,5 +129,16 @@ describe('GroupCommit', () => {
     }, { maxBatch: 10 });
     await expect(group.submit('a')).rejects.toThrow('down');
     await expect(group.submit('b')).resolves.toBe('b');
+  });
+});
+
+describe('outcomesPerList', () => {
+  it('hands each list item the results of its own elements, in order (an empty item gets none)', () => {
+    expect(outcomesPerList([['a', 'b'], [], ['c'], ['d', 'e', 'f']], [1, 2, 3, 4, 5, 6])).toEqual([
+      { ok: true, result: [1, 2] },
+      { ok: true, result: [] },
+      { ok: true, result: [3] },
+      { ok: true, result: [4, 5, 6] },
+    ]);
   });
 });

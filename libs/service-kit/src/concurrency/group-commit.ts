@@ -18,6 +18,15 @@ export interface GroupCommitOptions<I = unknown> {
   onIsolate?: (size: number, error: unknown) => void;
 }
 
+/**
+ * For a group whose items are lists (a request's events, never split): `results` holds one result per element of all
+ * the items, in order, and each item gets back the slice of its own elements.
+ */
+export function outcomesPerList<R>(items: readonly { readonly length: number }[], results: readonly R[]): GroupItemOutcome<R[]>[] {
+  let at = 0;
+  return items.map((item) => ({ ok: true, result: results.slice(at, (at += item.length)) }));
+}
+
 interface Pending<I, R> {
   item: I;
   resolve: (result: R) => void;
