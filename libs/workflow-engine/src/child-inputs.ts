@@ -1,4 +1,4 @@
-import { majorOfRange, migrateInputs, resolveVersion, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { majorOfRange, migrateInputs, migrationWarning, resolveVersion, type WorkflowManifest } from '@pancha/workflow-manifest';
 import type { ChildRunCommand } from './interpreter';
 
 /**
@@ -7,10 +7,9 @@ import type { ChildRunCommand } from './interpreter';
  * for the run's start. Throws MigrationError when the migration cannot render them.
  */
 export function childRunInputs(child: ChildRunCommand, manifest: WorkflowManifest): { inputs: Record<string, unknown>; warning?: string } {
-  const from = child.range !== undefined && resolveVersion(child.range, [{ version: child.version }]) === undefined ? majorOfRange(child.range) : undefined;
-  if (from === undefined) return { inputs: child.inputs };
-  return {
-    inputs: migrateInputs(manifest, `${from}.0.0`, child.inputs),
-    warning: `no live version of ${child.workflow} matches ${child.range}: started ${child.version} with the inputs migrated from ${from}.x`,
-  };
+  const { range } = child;
+  const from = range !== undefined && resolveVersion(range, [{ version: child.version }]) === undefined ? majorOfRange(range) : undefined;
+  if (range === undefined || from === undefined) return { inputs: child.inputs };
+  const migrateFrom = `${from}.0.0`;
+  return { inputs: migrateInputs(manifest, migrateFrom, child.inputs), warning: migrationWarning(child.workflow, range, child.version, migrateFrom) };
 }

@@ -8,9 +8,8 @@ import path from 'node:path';
 import {
   type Finding,
   type ManifestSource,
-  migrationHeir,
   parseManifest,
-  resolveVersion,
+  resolveOrMigrate,
   type ValidationContext,
   validateWorkflowSet,
   type WorkflowManifest,
@@ -78,8 +77,7 @@ export function workflowSetTestOptions(manifests: readonly WorkflowManifest[]): 
     resolve: (name, range) => {
       const versions = byName.get(name);
       if (!versions) return undefined;
-      const candidates = versions.map((m) => ({ version: m.version, retired: m.retired, manifest: m }));
-      return resolveVersion(range, candidates) ?? migrationHeir(range, candidates)?.version;
+      return resolveOrMigrate(range, versions.map((m) => ({ version: m.version, retired: m.retired, manifest: m })))?.version;
     },
   };
 }

@@ -53,3 +53,17 @@ export function migrationHeir(
   const chosen = resolveVersion('*', heirs);
   return chosen ? { version: chosen, migrateFrom: `${from}.0.0` } : undefined;
 }
+
+/** What a sub-workflow reference means now: the newest live version `range` matches, else its migration heir. */
+export function resolveOrMigrate(
+  range: string,
+  versions: readonly { version: string; retired?: boolean; manifest?: { migrations?: Readonly<Record<string, unknown>> } }[],
+): { version: string; migrateFrom?: string } | undefined {
+  const version = resolveVersion(range, versions);
+  return version ? { version } : migrationHeir(range, versions);
+}
+
+/** The warning a run started through a migration carries (in a start's 202, and on the run). */
+export function migrationWarning(workflow: string, requested: string, version: string, migrateFrom: string): string {
+  return `no live version of ${workflow} matches ${requested}: started ${version} with the inputs migrated from ${majorOf(migrateFrom)}.x`;
+}

@@ -13,7 +13,7 @@ import {
   templateReferences,
 } from './expressions';
 import { compileJsonSchema, inputsCompatibility, jsonSchemaProblem } from './json-schema';
-import { migrationHeir } from './migrations';
+import { resolveOrMigrate } from './migrations';
 import type {
   Finding,
   FindingSeverity,
@@ -26,7 +26,7 @@ import type {
   WorkflowRef,
 } from './manifest.types';
 import type { ManifestSource } from './parse-manifest';
-import { compareVersions, majorOf, resolveVersion } from './versions';
+import { compareVersions, majorOf } from './versions';
 import { formatWorkflowRef } from './workflow-ref';
 
 export interface ManifestLimits {
@@ -465,17 +465,16 @@ class SemanticChecks {
         this.error('unknown_workflow', `workflow "${ref.name}" does not exist (referenced as ${formatWorkflowRef(ref)})`, path);
         continue;
       }
-      let resolved = resolveVersion(ref.range, versions);
-      const heir = resolved ? undefined : migrationHeir(ref.range, versions);
-      if (heir) {
-        resolved = heir.version;
+      const chosen = resolveOrMigrate(ref.range, versions);
+      if (chosen?.migrateFrom !== undefined) {
         this.error(
           'migrated_workflow_ref',
-          `no live version of "${ref.name}" satisfies ${ref.range}: runs start ${ref.name}@${heir.version} with this step's inputs migrated from ${majorOf(heir.migrateFrom)}.x`,
+          `no live version of "${ref.name}" satisfies ${ref.range}: runs start ${ref.name}@${chosen.version} with this step's inputs migrated from ${majorOf(chosen.migrateFrom)}.x`,
           path,
           'warning',
         );
       }
+      const resolved = chosen?.version;
       if (!resolved) {
         const retiredMatch = versions.some((v) => v.retired && semver.satisfies(v.version, ref.range));
         const known = [...new Set(versions.map((v) => v.version))].sort(compareVersions).join(', ');
@@ -701,7 +700,8 @@ function findCycle(
     const m = manifestOf(node.slice(0, at), node.slice(at + 1));
     if (!m) continue;
     for (const { ref: next } of workflowRefsOf(m)) {
-      const version = resolveVersion(next.range, versionsOf(next.name));
+      // Resolved as runs resolve it (a migration heir included), so a cycle through a migrated reference is found too.
+      const version = resolveOrMigrate(next.range, versionsOf(next.name))?.version;
       if (!version) continue;
       const target = `${next.name}@${version}`;
       if (target === start) {

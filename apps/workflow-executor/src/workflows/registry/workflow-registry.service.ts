@@ -10,9 +10,9 @@ import {
   compileJsonSchema,
   compareVersions,
   type Finding,
-  migrationHeir,
   type ManifestSource,
   parseManifest,
+  resolveOrMigrate,
   resolveVersion,
   type Step,
   VALIDATION_LAYERS,
@@ -210,7 +210,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     const versions = this.workflows.get(name);
     if (!versions) return undefined;
     const candidates = [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
-    const chosen = resolveVersion(range, candidates) ?? migrationHeir(range, candidates)?.version;
+    const chosen = resolveOrMigrate(range, candidates)?.version;
     return chosen ? versions.get(chosen) : undefined;
   }
 
