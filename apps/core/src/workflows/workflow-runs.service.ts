@@ -6,11 +6,14 @@ import {
   EventTopic,
   type ExecutorStartRunDto,
   type RunCancelledBeforeStartAuditEvent,
+  type RunDelivery,
   type RunListQueryDto,
   type RunListResponse,
+  type RunRequestView,
   type RunSummaryView,
   type RunView,
   type StartRunAccepted,
+  type WorkflowStatsResponse,
   WorkflowErrorCode,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
@@ -19,7 +22,7 @@ import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pan
 import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
-import { majorOf, migrateInputs } from '@pancha/workflow-manifest';
+import { migrateInputs, migrationWarning } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 
@@ -65,7 +68,7 @@ interface RunRequestRow {
   product: string | null;
   trace_id: string;
   actor: string;
-  delivery: 'queued' | 'delivered' | 'refused' | 'cancelled';
+  delivery: RunDelivery;
   reason: string | null;
   created_at: Date;
   updated_at: Date;
@@ -190,7 +193,7 @@ export class WorkflowRunsService {
     return starts.map(({ prepared: { start }, headers }) => ({ topic: RUN_START_TOPIC, messageKey: start.run_id, payload: start, ...(headers ? { headers } : {}) }));
   }
 
-  async view(runId: string, requester: VerifiedRequester): Promise<RunView | (RunSummaryView & { delivery: string; reason: string | null })> {
+  async view(runId: string, requester: VerifiedRequester): Promise<RunView | RunRequestView> {
     try {
       return await this.executor.run(runId, scopeOf(requester));
     } catch (error) {
@@ -204,6 +207,15 @@ export class WorkflowRunsService {
   async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
     try {
       return await this.executor.runs(query, scopeOf(requester));
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  /** The executor's workflow stats, of the caller's products' runs only (as run reads). */
+  async stats(query: { window?: string; name?: string; bucket?: string }, requester: VerifiedRequester): Promise<WorkflowStatsResponse> {
+    try {
+      return await this.executor.workflowStats(query, scopeOf(requester));
     } catch (error) {
       throw this.translate(error);
     }
@@ -236,7 +248,7 @@ export class WorkflowRunsService {
    * cancel follows it as a message of its own (RunCancelHandler), made once the executor has the run. Undefined when
    * Core has no such run in the caller's products; 'delivered' when the executor has it (its answer stands).
    */
-  private async cancelUndelivered(runId: string, requester: VerifiedRequester, actor: string): Promise<RunSummaryView | 'delivered' | undefined> {
+  private async cancelUndelivered(runId: string, requester: VerifiedRequester, actor: string): Promise<RunRequestView | 'delivered' | undefined> {
     if (!UUID.test(runId)) return undefined;
     return this.dataSource.transaction(async (manager) => {
       const [row]: RunRequestRow[] = await manager.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1 FOR UPDATE`, [runId]);
@@ -327,7 +339,7 @@ export class WorkflowRunsService {
         const message = (error as Error).message;
         throw new DomainException(HttpStatus.UNPROCESSABLE_ENTITY, WorkflowErrorCode.InputsInvalid, message, [{ field: 'inputs', messages: [message] }]);
       }
-      warnings.push(`no live version of ${params.workflow} matches ${params.version}: started ${choice.version} with the inputs migrated from ${majorOf(choice.migrateFrom)}.x`);
+      warnings.push(migrationWarning(params.workflow, params.version!, choice.version, choice.migrateFrom));
     }
     const problems = this.catalog.validateInputs(entry.manifest, inputs);
     if (problems.length > 0) {
@@ -341,7 +353,7 @@ export class WorkflowRunsService {
     return { version: choice.version, warnings, inputs };
   }
 
-  private async ownRecord(runId: string, requester: VerifiedRequester): Promise<(RunSummaryView & { delivery: string; reason: string | null }) | undefined> {
+  private async ownRecord(runId: string, requester: VerifiedRequester): Promise<RunRequestView | undefined> {
     if (!UUID.test(runId)) return undefined;
     const [row]: RunRequestRow[] = await this.dataSource.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1`, [runId]);
     return row && inScope(row, requester) ? summaryOf(row) : undefined;
@@ -349,7 +361,7 @@ export class WorkflowRunsService {
 }
 
 /** A run as Core's own record tells it: before the executor has it (queued), or when it never will (refused, cancelled). */
-function summaryOf(row: RunRequestRow): RunSummaryView & { delivery: string; reason: string | null } {
+function summaryOf(row: RunRequestRow): RunRequestView {
   const ended = row.delivery === 'refused' || row.delivery === 'cancelled';
   return {
     run_id: row.run_id,

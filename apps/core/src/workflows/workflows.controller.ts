@@ -9,7 +9,7 @@ import {
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
-import { actorOf, productFilter, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { DomainException } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
@@ -80,12 +80,7 @@ export class WorkflowsController {
     @Query('name') name?: string,
     @Query('bucket') bucket?: string,
   ): Promise<WorkflowStatsResponse> {
-    const products = productFilter(requester);
-    try {
-      return await this.executor.workflowStats({ window, name, bucket }, products ? { products } : {});
-    } catch (error) {
-      throw this.runs.translate(error);
-    }
+    return this.runs.stats({ window, name, bucket }, requester);
   }
 
   @Get('findings')

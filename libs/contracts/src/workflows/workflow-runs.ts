@@ -239,6 +239,19 @@ export interface RunSummaryView {
   updated_at?: string;
 }
 
+/** Where Core's record of a run it accepted stands: in its outbox, at the executor, refused by it, cancelled before. */
+export type RunDelivery = 'queued' | 'delivered' | 'refused' | 'cancelled';
+
+/**
+ * `GET /runs/:run_id` (and a cancel) answered from Core's own record, when the executor does not have the run (its
+ * start still queued, refused, or cancelled before it got there) or does not answer: no steps, no children.
+ */
+export interface RunRequestView extends RunSummaryView {
+  delivery: RunDelivery;
+  /** Why it was refused or cancelled. */
+  reason: string | null;
+}
+
 export interface RunView extends RunSummaryView {
   inputs: Record<string, unknown>;
   output: unknown;

@@ -1,6 +1,6 @@
 /** `pancha runs list|show|cancel|retry|signal`: runs through Core's public API. */
 import type { Command } from 'commander';
-import { type RunListResponse, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
+import { type RunDelivery, type RunListResponse, type RunRequestView, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
 import { EXIT_OK, UsageError } from '../cli-errors';
 import { duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
 import { coreClient, globals, query, seg, sinceToIso } from './context';
@@ -48,18 +48,13 @@ function runTable(runs: RunSummaryView[]): string {
   );
 }
 
-/**
- * What `GET /runs/<id>` answers: the executor's view of the run, or, when the executor does not have it (its start still
- * in Core's outbox, refused, or cancelled before it got there) or does not answer, Core's own record of the request.
- */
-type RunRecord = RunSummaryView & { delivery: string; reason: string | null };
-
-function isRunView(run: RunView | RunRecord): run is RunView {
+/** `GET /runs/<id>` answers the executor's view of the run, or Core's own record of it (RunRequestView). */
+function isRunView(run: RunView | RunRequestView): run is RunView {
   return Array.isArray((run as Partial<RunView>).steps);
 }
 
 export async function runsShow(id: string, cmd: Command): Promise<number> {
-  const run = await coreClient(cmd).get<RunView | RunRecord>(`/runs/${runId(id)}`);
+  const run = await coreClient(cmd).get<RunView | RunRequestView>(`/runs/${runId(id)}`);
   if (globals(cmd).json) return printJson(run), EXIT_OK;
   if (!isRunView(run)) return printRecord(run), EXIT_OK;
   print(
@@ -85,16 +80,15 @@ export async function runsShow(id: string, cmd: Command): Promise<number> {
       ),
     );
   }
-  const children = run.children ?? [];
-  if (children.length > 0) {
+  if (run.children.length > 0) {
     print('');
-    print(runTable(children));
+    print(runTable(run.children));
   }
   return EXIT_OK;
 }
 
 /** A run as Core's own record tells it: no steps, no children, and a line on where its start stands. */
-function printRecord(run: RunRecord): void {
+function printRecord(run: RunRequestView): void {
   print(
     fields([
       ['run', run.run_id],
@@ -113,7 +107,7 @@ function printRecord(run: RunRecord): void {
   print(deliveryNote(run.delivery));
 }
 
-function deliveryNote(delivery: string): string {
+function deliveryNote(delivery: RunDelivery): string {
   switch (delivery) {
     case 'queued':
       return 'the executor has not received this run yet: its start waits in Core\'s outbox, and its steps show once the executor has it';
