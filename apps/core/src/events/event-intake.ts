@@ -7,6 +7,7 @@ import type { AcceptedEvent } from './event-router.service';
 export enum EventErrorCode {
   EventInvalid = 'event_invalid',
   EventNotFound = 'event_not_found',
+  EventIdConflict = 'event_id_conflict',
   PublishForbidden = 'publish_forbidden',
 }
 

@@ -1,7 +1,8 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EventDecisionView, type EventListResponse, type EventStats, type EventStatsCounts, type EventView, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
-import { DomainException } from '@pancha/service-kit';
+import { productFilter, type VerifiedRequester } from '@pancha/governance';
+import { DomainException, findUnstorableJson } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
 import { EventErrorCode } from './event-intake';
 
@@ -34,17 +35,18 @@ const DAY_MS = 86_400_000;
 export class EventQueriesService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async view(eventId: string): Promise<EventView> {
-    const [row]: EventRow[] = await this.dataSource.query(`SELECT * FROM events WHERE event_id = $1`, [eventId]);
+  async view(eventId: string, requester: VerifiedRequester): Promise<EventView> {
+    const params: unknown[] = [eventId];
+    const [row]: EventRow[] = await this.dataSource.query(`SELECT * FROM events WHERE event_id = $1 AND ${inScope(requester, params)}`, params);
     if (!row) throw new DomainException(HttpStatus.NOT_FOUND, EventErrorCode.EventNotFound, `no event ${eventId.slice(0, 128)}`);
     return { ...toView(row), data: row.data };
   }
 
   /** Newest first; `cursor` continues after the last event of the previous page. */
-  async list(query: EventListQuery): Promise<EventListResponse> {
+  async list(query: EventListQuery, requester: VerifiedRequester): Promise<EventListResponse> {
     const limit = intIn(query.limit, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
     const params: unknown[] = [];
-    const where: string[] = [];
+    const where: string[] = [inScope(requester, params)];
     if (query.type !== undefined) {
       params.push(query.type);
       where.push(`type = $${params.length}`);
@@ -61,7 +63,7 @@ export class EventQueriesService {
     params.push(limit + 1);
     const rows: (EventRow & { cursor_at: string })[] = await this.dataSource.query(
       `SELECT event_id, type, source, subject, time, received_at, received_at::text AS cursor_at, trace_id, publisher, decisions FROM events
-       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, event_id DESC LIMIT $${params.length}`,
+       WHERE ${where.join(' AND ')} ORDER BY received_at DESC, event_id DESC LIMIT $${params.length}`,
       params,
     );
     const page = rows.slice(0, limit);
@@ -73,8 +75,10 @@ export class EventQueriesService {
   }
 
   /** Counts since `since` (default: the last 24 hours), computed from the recorded decisions. */
-  async stats(sinceParam?: string): Promise<EventStats> {
+  async stats(sinceParam: string | undefined, requester: VerifiedRequester): Promise<EventStats> {
     const since = sinceParam === undefined ? new Date(Date.now() - DAY_MS) : dateParam(sinceParam, 'since');
+    const params: unknown[] = [since];
+    const scope = inScope(requester, params, 'e');
     const [byType, byDecision, noisiest]: [
       { type: string; received: string; matched: string }[],
       { type: string; workflow: string; trigger: string; outcome: string; reason: string | null; n: string }[],
@@ -82,19 +86,19 @@ export class EventQueriesService {
     ] = await Promise.all([
       this.dataSource.query(
         `SELECT type, count(*) AS received, count(*) FILTER (WHERE jsonb_array_length(decisions) > 0) AS matched
-         FROM events WHERE received_at >= $1 GROUP BY type`,
-        [since],
+         FROM events e WHERE e.received_at >= $1 AND ${scope} GROUP BY type`,
+        params,
       ),
       this.dataSource.query(
         `SELECT e.type, d->>'workflow' AS workflow, d->>'trigger' AS "trigger", d->>'outcome' AS outcome, d->>'reason' AS reason, count(*) AS n
-         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 GROUP BY 1, 2, 3, 4, 5`,
-        [since],
+         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 AND ${scope} GROUP BY 1, 2, 3, 4, 5`,
+        params,
       ),
       this.dataSource.query(
         `SELECT d->>'workflow' AS workflow, d->>'trigger' AS "trigger", d->>'key' AS key, count(*) AS n
-         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 AND d->>'key' IS NOT NULL
+         FROM events e, jsonb_array_elements(e.decisions) d WHERE e.received_at >= $1 AND ${scope} AND d->>'key' IS NOT NULL
          GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT 10`,
-        [since],
+        params,
       ),
     ]);
     const total = emptyCounts();
@@ -126,6 +130,20 @@ export class EventQueriesService {
       noisiest_keys: noisiest.map((r) => ({ workflow: r.workflow, trigger: r.trigger, key: r.key, events: Number(r.n) })),
     };
   }
+}
+
+/**
+ * The events `requester` may read, as a WHERE clause (its parameters appended to `params`). An event's product is
+ * its `data.product` when that is a non-empty string (the product the runs it starts act on, `runOwner`); an event
+ * without one is open to every reader, as a task without a product is. A credential narrowed to some products sees
+ * the events of those products only; to it the others do not exist (404, so ids cannot be probed).
+ */
+function inScope(requester: VerifiedRequester, params: unknown[], alias = 'events'): string {
+  const products = productFilter(requester);
+  if (products === undefined) return 'true';
+  params.push(products);
+  const product = `${alias}.data -> 'product'`;
+  return `(jsonb_typeof(${product}) IS DISTINCT FROM 'string' OR ${alias}.data ->> 'product' = '' OR left(${alias}.data ->> 'product', 128) = ANY($${params.length}::text[]))`;
 }
 
 function toView(row: EventRow): Omit<EventView, 'data'> {
@@ -171,7 +189,8 @@ function encodeCursor(receivedAt: string, eventId: string): string {
 function decodeCursor(cursor: string): [string, string] {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (parseTimestamp(at) && typeof id === 'string') return [at as string, id];
+    // The id goes to PostgreSQL as text: a NUL or a lone surrogate would be its encoding error (a 500), not a miss.
+    if (parseTimestamp(at) && typeof id === 'string' && id.length <= 512 && findUnstorableJson(id, 1).length === 0) return [at as string, id];
   } catch {
     // fall through to the 400
   }

@@ -28,6 +28,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
 import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
+import { EventErrorCode } from './event-intake';
 
 /** An event that passed validation and permission, ready to route. */
 export interface AcceptedEvent extends RoutedEvent {
@@ -219,6 +220,7 @@ export class EventRouterService implements OnModuleInit {
         )) as { event_id: string }[]
       ).map((row) => row.event_id),
     );
+    await refuseForeignIds(manager, items, firstOf, claimed);
     const routing = items.filter((item, i) => firstOf.get(item.event.id) === i && claimed.has(item.event.id));
 
     // 2. Lock every key's state the group needs, in the global order, in one statement.
@@ -388,7 +390,7 @@ export class EventRouterService implements OnModuleInit {
       `SELECT trace_id, decisions FROM events WHERE event_id = $1`,
       [eventId],
     );
-    if (!row) throw new DomainException(HttpStatus.NOT_FOUND, 'event_not_found', `no event ${eventId.slice(0, 128)}`);
+    if (!row) throw new DomainException(HttpStatus.NOT_FOUND, EventErrorCode.EventNotFound, `no event ${eventId.slice(0, 128)}`);
     return answerFromDecisions(eventId, row.trace_id, row.decisions);
   }
 
@@ -500,4 +502,27 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function traceIdOf(traceparent: string | undefined): string | undefined {
   return traceparent?.split('-')[1];
+}
+
+/**
+ * Ids are their publishers' own (CloudEvents: unique per source), so an id another publisher sent first is not a retry
+ * of this event. Answering it as a replay would hand this publisher the other's runs and trace and drop its event
+ * silently; it is a 409 that tells nothing of the other event instead. Thrown inside the group's transaction, so a
+ * group of several requests is retried one request at a time (GroupCommit) and only the one that reuses the id fails,
+ * with nothing stored. Costs a query only when the group holds an id received before.
+ */
+async function refuseForeignIds(manager: EntityManager, items: readonly Routing[], firstOf: ReadonlyMap<string, number>, claimed: ReadonlySet<string>): Promise<void> {
+  const repeated = items.filter((item, i) => firstOf.get(item.event.id) !== i || !claimed.has(item.event.id));
+  if (repeated.length === 0) return;
+  const stored = new Map(
+    ((await manager.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1::text[])`, [[...new Set(repeated.map((item) => item.event.id))]])) as { event_id: string; publisher: string }[]).map(
+      (row) => [row.event_id, row.publisher],
+    ),
+  );
+  for (const { event, requester } of repeated) {
+    const first = claimed.has(event.id) ? items[firstOf.get(event.id)!].requester.id : stored.get(event.id);
+    if (first !== undefined && first !== requester.id) {
+      throw new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${event.id.slice(0, 128)} was already received from another publisher; use an id of your own`);
+    }
+  }
 }

@@ -24,23 +24,23 @@ export class EventsController {
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  stats(@Query('since') since?: string): Promise<EventStats> {
-    return this.queries.stats(since);
+  stats(@Query('since') since: string | undefined, @Requester() requester: VerifiedRequester): Promise<EventStats> {
+    return this.queries.stats(since, requester);
   }
 
   @Get(':event_id')
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  view(@Param('event_id') eventId: string): Promise<EventView> {
-    return this.queries.view(eventId);
+  view(@Param('event_id') eventId: string, @Requester() requester: VerifiedRequester): Promise<EventView> {
+    return this.queries.view(eventId, requester);
   }
 
   @Get()
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  list(@Query() query: EventListQuery): Promise<EventListResponse> {
-    return this.queries.list(query);
+  list(@Query() query: EventListQuery, @Requester() requester: VerifiedRequester): Promise<EventListResponse> {
+    return this.queries.list(query, requester);
   }
 }

@@ -396,6 +396,66 @@ describe('Core event router', () => {
     });
   });
 
+  describe('whose events a caller sees, and whose ids', () => {
+    const narrowed = (method: string, route: string) => keys.mint(RequesterId.Operator, 'core', { products: ['p1'] }).then((token) => httpJson(method, `${core.url}${route}`, undefined, token));
+
+    beforeAll(async () => {
+      for (const [id, data] of [
+        ['scope-p2', { user_id: 'alice', product: 'p2', ssn: '123-45-6789' }],
+        ['scope-p1', { user_id: 'bob', product: 'p1' }],
+        ['scope-none', { user_id: 'carol' }],
+      ] as const) {
+        expect((await publish({ id, type: 'scope.ping', data })).status).toBe(202);
+      }
+    });
+
+    it('a token narrowed to products reads only their events and events without a product: another product\'s is a 404, and absent from lists and counts', async () => {
+      expect((await narrowed('GET', '/events/scope-p2')).status).toBe(404);
+      expect(await narrowed('GET', '/events/scope-p2').then((res) => JSON.stringify(res.body))).not.toContain('123-45-6789');
+      expect((await narrowed('GET', '/events/scope-p1')).body).toMatchObject({ event_id: 'scope-p1', data: { product: 'p1' } });
+      expect((await narrowed('GET', '/events/scope-none')).status).toBe(200);
+      const listed = await narrowed('GET', '/events?type=scope.ping');
+      expect(listed.body.events.map((e: { event_id: string }) => e.event_id).sort()).toEqual(['scope-none', 'scope-p1']);
+      expect((await narrowed('GET', '/events/stats')).body.by_type['scope.ping']).toMatchObject({ received: 2 });
+      // A token that sees every product sees all three.
+      expect((await as(RequesterId.Operator, 'GET', '/events/scope-p2')).body).toMatchObject({ data: { ssn: '123-45-6789' } });
+      expect((await as(RequesterId.Operator, 'GET', '/events/stats')).body.by_type['scope.ping']).toMatchObject({ received: 3 });
+    });
+
+    it('an id another publisher sent first is a 409 that tells nothing of that event; its row stays the first publisher\'s and the publisher\'s own retry is a replay', async () => {
+      const taken = await publish({ id: 'scope-p2', type: 'scope.ping', data: { user_id: 'mallory' } }, RequesterId.Prana);
+      expect(taken.status).toBe(409);
+      expect(taken.body).toMatchObject({ code: 'event_id_conflict' });
+      const [{ trace_id: theirs }] = await dataSource.query(`SELECT trace_id FROM events WHERE event_id = 'scope-p2'`);
+      expect(JSON.stringify(taken.body)).not.toContain(theirs);
+      expect(taken.body).not.toHaveProperty('runs');
+      // The array form is one transaction: its other event is not stored either.
+      const array = await publish([{ id: 'scope-fresh-1', type: 'scope.ping', data: {} }, { id: 'scope-p2', type: 'scope.ping', data: {} }], RequesterId.Prana);
+      expect(array.status).toBe(409);
+      expect(await count(`SELECT count(*) AS n FROM events WHERE event_id = 'scope-fresh-1'`)).toBe(0);
+      // The pillars' batch answers per event: the reused id fails alone, its neighbour is routed.
+      const batch = await as(RequesterId.Karma, 'POST', CORE_EVENTS_BATCH_ROUTE, {
+        events: [
+          { body: { id: 'scope-fresh-2', type: 'karma.role_changed', data: { user_id: 'u-s2', role: 'mentor' } } },
+          { body: { id: 'scope-p2', type: 'karma.role_changed', data: { user_id: 'u-s3', role: 'mentor' } } },
+        ],
+      });
+      expect(batch.body.results.map((r: { status: number }) => r.status)).toEqual([202, 409]);
+      expect(await dataSource.query(`SELECT publisher, type FROM events WHERE event_id IN ('scope-p2', 'scope-fresh-2') ORDER BY event_id`)).toEqual([
+        { publisher: 'karma', type: 'karma.role_changed' },
+        { publisher: 'operator', type: 'scope.ping' },
+      ]);
+      const retry = await publish({ id: 'scope-p2', type: 'scope.ping', data: { user_id: 'alice', product: 'p2' } });
+      expect(retry.body).toMatchObject({ event_id: 'scope-p2', replayed: true });
+    });
+
+    it('a cursor whose id PostgreSQL cannot hold as text (a NUL) is a 400 naming the cursor, not a 500', async () => {
+      const nul = Buffer.from(JSON.stringify(['2026-01-01 00:00:00+00', 'a\u0000'])).toString('base64url');
+      const res = await as(RequesterId.Operator, 'GET', `/events?cursor=${nul}`);
+      expect([res.status, res.body.errors?.[0]?.field]).toEqual([400, 'cursor']);
+    });
+  });
+
   it('concurrent events share one commit, each answered after it and each in its own trace; a repeated id in the group is a replay', async () => {
     // Hold the table: the first event's transaction waits on the lock, and the events after it queue for the next commit.
     const held = await holdTable(dataSource, 'events');
