@@ -29,3 +29,4 @@ export * from './validation/storable-json.guard';
 export * from './validation/validation.pipe';
 export * from './validation/batch-items';
 export * from './validation/validation-metadata-cache';
+export * from './validation/no-query-parameters';

@@ -89,4 +89,20 @@ describe('WorkflowExecutorClient', () => {
     await scoped.workflowStats({ window: '24h' });
     expect(seen.at(-1)?.auth).toBe('Bearer token-for-workflow-executor');
   });
+
+  it('asks for the registry (list, show, enable/disable) with the caller\'s products, whose runs live_runs counts; unrestricted without a scope', async () => {
+    const scoped = new WorkflowExecutorClient({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      tokens: { tokenFor: async (aud, opts) => `token-for-${aud}${opts?.products ? `-products-${opts.products.join('+')}` : ''}` },
+    });
+    reply = () => ({ status: 200, body: { workflows: [], revision: 'r' } });
+    await scoped.workflows({ products: ['acme'] });
+    expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/api/workflows', auth: 'Bearer token-for-workflow-executor-products-acme' });
+    await scoped.workflow('onboard', { products: [] });
+    expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/api/workflows/onboard', auth: 'Bearer token-for-workflow-executor-products-' });
+    await scoped.setWorkflowEnabled('onboard', false, { actor: 'operator' }, { products: ['acme', 'other'] });
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/api/workflows/onboard/disable', auth: 'Bearer token-for-workflow-executor-products-acme+other' });
+    await scoped.workflows();
+    expect(seen.at(-1)?.auth).toBe('Bearer token-for-workflow-executor');
+  });
 });

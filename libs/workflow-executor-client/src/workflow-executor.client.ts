@@ -134,12 +134,13 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     return { catalog: res.data, etag: res.headers.etag };
   }
 
-  async workflows(): Promise<WorkflowListResponse> {
-    return (await this.request<WorkflowListResponse>({ method: 'GET', url: '/api/workflows' })).data;
+  /** `scope`: the products of the caller the list is for; the executor counts `live_runs` of their runs only. */
+  async workflows(scope: ProductScopeOption = {}): Promise<WorkflowListResponse> {
+    return (await this.request<WorkflowListResponse>({ method: 'GET', url: '/api/workflows', products: scope.products })).data;
   }
 
-  async workflow(name: string): Promise<WorkflowSummaryView> {
-    return (await this.request<WorkflowSummaryView>({ method: 'GET', url: `/api/workflows/${encodeURIComponent(name)}` })).data;
+  async workflow(name: string, scope: ProductScopeOption = {}): Promise<WorkflowSummaryView> {
+    return (await this.request<WorkflowSummaryView>({ method: 'GET', url: `/api/workflows/${encodeURIComponent(name)}`, products: scope.products })).data;
   }
 
   async workflowVersion(name: string, version: string): Promise<Record<string, unknown>> {
@@ -147,14 +148,17 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     return (await this.request<Record<string, unknown>>({ method: 'GET', url })).data;
   }
 
-  /** `actor`: who asked Core (actorOf), recorded by the executor and in Bucket instead of Core itself. */
-  async setWorkflowEnabled(name: string, enabled: boolean, change: ExecutorSetWorkflowEnabledDto = {}): Promise<WorkflowSummaryView> {
+  /**
+   * `actor`: who asked Core (actorOf), recorded by the executor and in Bucket instead of Core itself; `scope`: the
+   * caller's products, of whose runs the answer's `live_runs` are.
+   */
+  async setWorkflowEnabled(name: string, enabled: boolean, change: ExecutorSetWorkflowEnabledDto = {}, scope: ProductScopeOption = {}): Promise<WorkflowSummaryView> {
     const url = `/api/workflows/${encodeURIComponent(name)}/${enabled ? 'enable' : 'disable'}`;
     const data: ExecutorSetWorkflowEnabledDto = {
       ...(change.reason ? { reason: change.reason } : {}),
       ...(change.actor ? { actor: change.actor } : {}),
     };
-    return (await this.request<WorkflowSummaryView>({ method: 'POST', url, data })).data;
+    return (await this.request<WorkflowSummaryView>({ method: 'POST', url, data, products: scope.products })).data;
   }
 
   async reloadWorkflows(): Promise<unknown> {

@@ -390,7 +390,7 @@ function inScope(row: RunRequestRow, requester: VerifiedRequester): boolean {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The caller's products for the executor (undefined: every product). */
-function scopeOf(requester: VerifiedRequester): { products?: string[] } {
+export function scopeOf(requester: VerifiedRequester): { products?: string[] } {
   const products = productFilter(requester);
   return products ? { products } : {};
 }

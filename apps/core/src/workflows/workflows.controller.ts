@@ -10,10 +10,10 @@ import {
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { DomainException } from '@pancha/service-kit';
+import { DomainException, refuseQueryParameters } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
-import { WorkflowRunsService } from './workflow-runs.service';
+import { scopeOf, WorkflowRunsService } from './workflow-runs.service';
 
 /** Workflows on Core's public port: start runs, and look at or manage the executor's registry. */
 @Controller('workflows')
@@ -24,11 +24,20 @@ export class WorkflowsController {
     private readonly executor: WorkflowExecutorClient,
   ) {}
 
-  /** 202 once the run is stored with its outbox message; the executor starts it right after. */
+  /**
+   * 202 once the run is stored with its outbox message; the executor starts it right after. The route takes no query
+   * parameter: any (`?dry=1`) is a 400 naming it, and nothing is stored.
+   */
   @Post(':name/runs')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('start')
-  start(@Param('name') name: string, @Body() body: StartRunRequestDto, @Requester() requester: VerifiedRequester): Promise<StartRunAccepted> {
+  start(
+    @Param('name') name: string,
+    @Body() body: StartRunRequestDto,
+    @Requester() requester: VerifiedRequester,
+    @Query() query: Record<string, unknown>,
+  ): Promise<StartRunAccepted> {
+    refuseQueryParameters(query, 'POST /workflows/:name/runs');
     assertName(name);
     return this.runs.start(
       {
@@ -44,11 +53,12 @@ export class WorkflowsController {
     );
   }
 
+  /** The executor's registry; asked with the caller's products, so `live_runs` counts only runs the caller may see. */
   @Get()
   @RequireOperation('read')
-  async list(): Promise<WorkflowListResponse> {
+  async list(@Requester() requester: VerifiedRequester): Promise<WorkflowListResponse> {
     try {
-      return await this.executor.workflows();
+      return await this.executor.workflows(scopeOf(requester));
     } catch (error) {
       throw this.runs.translate(error);
     }
@@ -95,15 +105,16 @@ export class WorkflowsController {
 
   /**
    * The executor's view; when it is ahead of this Core's mirror (a version the watcher just registered), the mirror
-   * catches up before the answer, so a start right after a show gets the version the show named.
+   * catches up before the answer, so a start right after a show gets the version the show named. `live_runs` counts
+   * the caller's products' runs only, as for the list.
    */
   @Get(':name')
   @RequireOperation('read')
-  async show(@Param('name') name: string): Promise<WorkflowSummaryView> {
+  async show(@Param('name') name: string, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     assertName(name);
     let summary: WorkflowSummaryView;
     try {
-      summary = await this.executor.workflow(name);
+      summary = await this.executor.workflow(name, scopeOf(requester));
     } catch (error) {
       throw this.runs.translate(error);
     }
@@ -137,12 +148,15 @@ export class WorkflowsController {
     return this.setEnabled(name, false, body.reason, requester);
   }
 
-  /** The executor records the change (its setting and the Bucket entry) in the name of who asked Core, not Core's. */
+  /**
+   * The executor records the change (its setting and the Bucket entry) in the name of who asked Core, not Core's, and
+   * answers the summary with `live_runs` of the caller's products.
+   */
   private async setEnabled(name: string, enabled: boolean, reason: string | undefined, requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     assertName(name);
     let summary: WorkflowSummaryView;
     try {
-      summary = await this.executor.setWorkflowEnabled(name, enabled, { reason, actor: actorOf(requester) });
+      summary = await this.executor.setWorkflowEnabled(name, enabled, { reason, actor: actorOf(requester) }, scopeOf(requester));
     } catch (error) {
       throw this.runs.translate(error);
     }

@@ -94,14 +94,34 @@ const executor = new StandInServer((req) => {
   if (req.method === 'POST' && cancel) return cancelAnswer(cancel[1]);
   if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/retry$/.test(req.path)) return { status: 202, body: { run_id: 'x', status: 'running' } };
   if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/signals\/[^/]+$/.test(req.path)) return { status: 202, body: { signal_id: 's', run: { run_id: 'x', status: 'running' } } };
+  if (req.method === 'GET' && req.path === '/api/workflows') return { status: 200, body: { workflows: [onboardSummary(req, catalogEnabled)], revision: `r-${catalogEnabled}` } };
+  if (req.method === 'GET' && req.path === '/api/workflows/onboard') return { status: 200, body: onboardSummary(req, catalogEnabled) };
   const toggle = /^\/api\/workflows\/onboard\/(enable|disable)$/.exec(req.path);
   if (req.method === 'POST' && toggle) {
     const { actor, reason } = req.body as { actor?: string; reason?: string };
-    return { status: 200, body: { name: 'onboard', enabled: toggle[1] === 'enable', setting: { enabled: toggle[1] === 'enable', updated_by: actor, reason } } };
+    const enabled = toggle[1] === 'enable';
+    return { status: 200, body: { ...onboardSummary(req, enabled), setting: { enabled, updated_by: actor, reason } } };
   }
   return { status: 404, body: { code: 'not_found' } };
 });
 executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+
+/** onboard@1.2.0's live runs per product at the stand-in executor, one of them without a product. */
+const LIVE_ONBOARD_RUNS: (string | null)[] = ['acme', 'acme', 'other', null];
+
+/** The executor's summary of onboard, its live_runs counted as the executor does: of the products its token names. */
+function onboardSummary(req: RecordedRequest, enabled: boolean) {
+  const { products } = decodeJwt(String(req.headers.authorization).replace(/^Bearer /, '')) as { products?: string[] };
+  const live = LIVE_ONBOARD_RUNS.filter((product) => !products || (product !== null && products.includes(product))).length;
+  return {
+    name: 'onboard',
+    enabled,
+    default_version: '1.2.0',
+    description: null,
+    versions: [{ version: '1.2.0', content_hash: 'h', registered_at: '2026-01-01T00:00:00.000Z', present: true, deprecated: false, retired: false, description: null, file: 'onboard.yaml', live_runs: live }],
+    setting: null,
+  };
+}
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core workflow runs', () => {
@@ -186,6 +206,24 @@ describe('Core workflow runs', () => {
     });
   });
 
+  describe('GET /workflows and GET /workflows/:name (the executor’s registry, through Core)', () => {
+    it('live_runs counts only runs the caller may see: Core asks with the caller’s products, as for runs and stats', async () => {
+      const liveOf = async (who: RequesterId | 'anonymous', claims?: { products?: string[] }) => {
+        const list = await as(who, 'GET', '/workflows', undefined, claims);
+        const show = await as(who, 'GET', '/workflows/onboard', undefined, claims);
+        expect([list.status, show.status]).toEqual([200, 200]);
+        const onboard = (list.body.workflows as { name: string; versions: { live_runs: number }[] }[]).find((w) => w.name === 'onboard');
+        return [onboard?.versions[0].live_runs, show.body.versions[0].live_runs];
+      };
+      expect(await liveOf(RequesterId.Prana, { products: ['acme'] })).toEqual([2, 2]);
+      expect(await liveOf(RequesterId.Prana, { products: ['other'] })).toEqual([1, 1]);
+      // Anonymous callers may read but are granted no products: no live run is theirs.
+      expect(await liveOf('anonymous')).toEqual([0, 0]);
+      // Unrestricted: every live run, the product-less one included.
+      expect(await liveOf(RequesterId.Prana)).toEqual([4, 4]);
+    });
+  });
+
   describe('POST /workflows/:name/enable and /disable', () => {
     it('the executor is told who asked Core (actorOf), so its setting and Bucket entry name the operator, not Core', async () => {
       const off = await as(RequesterId.Operator, 'POST', '/workflows/onboard/disable', { reason: 'provider outage', actor: 'user:someone-else' });
@@ -199,6 +237,14 @@ describe('Core workflow runs', () => {
         ['/api/workflows/onboard/enable', { actor: RequesterId.Operator }],
       ]);
       expect(decodeJwt(String(sent[0].headers.authorization).replace(/^Bearer /, ''))).toMatchObject({ sub: RequesterId.Core });
+    });
+
+    it('enable and disable answer live_runs of the caller’s products too', async () => {
+      const off = await as(RequesterId.Operator, 'POST', '/workflows/onboard/disable', { reason: 'scope' }, { products: ['other'] });
+      const on = await as(RequesterId.Operator, 'POST', '/workflows/onboard/enable', {}, { products: ['acme'] });
+      expect([off.status, on.status]).toEqual([200, 200]);
+      expect([off.body.versions[0].live_runs, on.body.versions[0].live_runs]).toEqual([1, 2]);
+      expect((await as(RequesterId.Operator, 'POST', '/workflows/onboard/enable', {})).body.versions[0].live_runs).toBe(4);
     });
   });
 
@@ -275,6 +321,21 @@ describe('Core workflow runs', () => {
       expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['inputs.email', 'inputs.user_id']);
       expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(before);
       expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE inputs->>'email' = 'nope'`)).toBe(0);
+    });
+
+    it('refuses a query parameter the route does not define (?dry=1) with a 400 naming it: nothing is stored or sent', async () => {
+      const before = await count(`SELECT count(*) AS n FROM outbox`);
+      const body = { user_id: 'u1', inputs: { user_id: 'u1', email: 'dry-run@example.com' } };
+      const dry = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs?dry=1', body);
+      expect(dry.status).toBe(400);
+      expect(dry.body).toMatchObject({ code: 'bad_request', message: expect.stringContaining('dry'), errors: [{ field: 'dry', messages: [expect.any(String)] }] });
+      const two = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs?dry=1&validate_only', body);
+      expect([two.status, two.body.errors.map((e: { field: string }) => e.field)]).toEqual([400, ['dry', 'validate_only']]);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(before);
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE inputs->>'email' = 'dry-run@example.com'`)).toBe(0);
+      expect(executor.requests.some((r) => JSON.stringify(r.body ?? {}).includes('dry-run@example.com'))).toBe(false);
+      // Without the query string the same request starts the run.
+      expect((await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', body)).status).toBe(202);
     });
 
     it('an unknown workflow or version is a 404; a retired version a 409', async () => {

@@ -491,6 +491,23 @@ describe('workflow engine on PostgreSQL', () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it('POST /api/runs and /api/runs/batch refuse a query parameter they do not define (?dry=1) with a 400 naming it, and start nothing', async () => {
+    const start = () => ({ run_id: randomUUID(), workflow: 'three-steps', version: '1.0.0', inputs: { user: 'dry' }, user_id: 'u1', trace_id: randomBytes(16).toString('hex') });
+    const single = start();
+    const res = await h.call('POST', '/api/runs?dry=1', single);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'bad_request', message: expect.stringContaining('dry'), errors: [{ field: 'dry', messages: [expect.any(String)] }] });
+    const batched = start();
+    const batch = await h.call('POST', '/api/runs/batch?dry=1&validate_only=true', { events: [{ body: batched }] });
+    expect(batch.status).toBe(400);
+    expect((batch.body as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['dry', 'validate_only']);
+    const stored: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM workflow_runs WHERE run_id = ANY($1::uuid[])`, [[single.run_id, batched.run_id]]);
+    expect(stored[0].n).toBe(0);
+    // The same start without the query string is an ordinary start.
+    expect((await h.call('POST', '/api/runs', single)).status).toBe(202);
+    expect((await finished(single.run_id)).status).toBe('completed');
+  });
+
   it('starts that arrive while an insert runs share the next one, each keeping its own creation time; a start repeated in a batch starts its run once', async () => {
     const starts = ['grouped-a', 'grouped-b', 'grouped-c', 'grouped-d'].map((user) => ({
       run_id: randomUUID(),

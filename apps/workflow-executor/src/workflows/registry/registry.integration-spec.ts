@@ -4,7 +4,7 @@
  * invalid manifest is refused with findings that name layer, code, file and line.
  */
 import { RequesterId } from '@pancha/contracts';
-import { eventually, poll } from '@pancha/testing';
+import { eventually, httpJson, poll } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -166,5 +166,40 @@ describe('hot reload, drain and enable/disable', () => {
     await eventually(() => {
       expect(settingEvents('workflow.enabled')).toEqual([expect.objectContaining({ workflow: 'greet', actor: RequesterId.Core })]);
     });
+  });
+
+  it('live_runs counts only the caller’s products’ runs (no product-less ones when narrowed) in the list, the show and enable/disable', async () => {
+    h.writeWorkflow('held.yaml', `
+name: held
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - { id: gate, approval: { signal: go } }
+`);
+    await h.call('POST', '/api/workflows/reload');
+    // Live (waiting at the gate): acme two, other one, none one.
+    const runs: string[] = [];
+    for (const product of ['acme', 'acme', 'other', undefined]) runs.push(await h.startRun('held', '1.0.0', {}, product ? { product } : {}));
+    for (const id of runs) await eventually(async () => expect((await h.run(id)).status).toBe('running'));
+    const as = async (method: string, route: string, products?: string[], body?: unknown) => {
+      const res = await httpJson(method, `${h.url}${route}`, body, await h.keys.mint(RequesterId.Core, 'workflow-executor', products ? { products } : undefined));
+      expect(res.status).toBe(200);
+      return res.body as { workflows?: { name: string; versions: { version: string; live_runs: number }[] }[]; versions?: { version: string; live_runs: number }[] };
+    };
+    const liveOf = async (products?: string[]) => {
+      const list = (await as('GET', '/api/workflows', products)).workflows?.find((w) => w.name === 'held');
+      const show = await as('GET', '/api/workflows/held', products);
+      const off = await as('POST', '/api/workflows/held/disable', products, { reason: 'scope test' });
+      const on = await as('POST', '/api/workflows/held/enable', products, {});
+      return [list, show, off, on].map((summary) => summary?.versions?.find((v) => v.version === '1.0.0')?.live_runs);
+    };
+    expect(await liveOf(['acme'])).toEqual([2, 2, 2, 2]);
+    expect(await liveOf(['other'])).toEqual([1, 1, 1, 1]);
+    expect(await liveOf(['acme', 'other'])).toEqual([3, 3, 3, 3]);
+    // A caller granted no products (as an anonymous one through Core) sees no live run.
+    expect(await liveOf([])).toEqual([0, 0, 0, 0]);
+    // Unrestricted (Core's own token, no products claim): every live run, the product-less one included.
+    expect(await liveOf()).toEqual([4, 4, 4, 4]);
+    for (const id of runs) await h.call('POST', `/api/runs/${id}/cancel`, {});
   });
 });

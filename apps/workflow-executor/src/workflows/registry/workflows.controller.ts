@@ -27,10 +27,11 @@ export class WorkflowsController {
     private readonly plugins: PluginRegistry,
   ) {}
 
+  /** `live_runs` per version counts the caller's products' runs only, as the runs list and stats do. */
   @Get()
   @RequireOperation('read')
-  async list(): Promise<WorkflowListResponse> {
-    const live = await this.runs.liveRunCounts();
+  async list(@Requester() requester: VerifiedRequester): Promise<WorkflowListResponse> {
+    const live = await this.runs.liveRunCounts(productFilter(requester));
     return { workflows: this.registry.names().map((name) => this.summary(name, live)), revision: this.registry.revision };
   }
 
@@ -96,9 +97,9 @@ export class WorkflowsController {
 
   @Get(':name')
   @RequireOperation('read')
-  async show(@Param('name') name: string): Promise<WorkflowSummaryView> {
+  async show(@Param('name') name: string, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
-    return this.summary(name, await this.runs.liveRunCounts());
+    return this.summary(name, await this.runs.liveRunCounts(productFilter(requester)));
   }
 
   @Get(':name/versions/:version')
@@ -115,7 +116,7 @@ export class WorkflowsController {
   async enable(@Param('name') name: string, @Body() body: ExecutorSetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
     await this.registry.setEnabled(name, true, actingFor(requester, body.actor), body.reason);
-    return this.summary(name, await this.runs.liveRunCounts());
+    return this.summary(name, await this.runs.liveRunCounts(productFilter(requester)));
   }
 
   @Post(':name/disable')
@@ -124,7 +125,7 @@ export class WorkflowsController {
   async disable(@Param('name') name: string, @Body() body: ExecutorSetWorkflowEnabledDto, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
     await this.registry.setEnabled(name, false, actingFor(requester, body.actor), body.reason);
-    return this.summary(name, await this.runs.liveRunCounts());
+    return this.summary(name, await this.runs.liveRunCounts(productFilter(requester)));
   }
 
   private assertKnown(name: string): void {

@@ -13,7 +13,7 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { answerEachItem, BatchEvents, validationException } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, refuseQueryParameters, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -25,11 +25,15 @@ const runIdPipe = new ParseUUIDPipe({
 export class RunsController {
   constructor(private readonly runs: RunsService) {}
 
-  /** Starts a run Core accepted; idempotent on run_id (a redelivered start answers with the run as it is). */
+  /**
+   * Starts a run Core accepted; idempotent on run_id (a redelivered start answers with the run as it is). It takes no
+   * query parameter: any (`?dry=1`) is a 400 naming it, and nothing starts.
+   */
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('execute')
-  start(@Body() body: ExecutorStartRunDto, @Requester() requester: VerifiedRequester): Promise<RunSummaryView> {
+  start(@Body() body: ExecutorStartRunDto, @Requester() requester: VerifiedRequester, @Query() query: Record<string, unknown>): Promise<RunSummaryView> {
+    refuseQueryParameters(query, 'POST /api/runs');
     return this.runs.start(body, requester);
   }
 
@@ -44,7 +48,9 @@ export class RunsController {
   async startBatch(
     @BatchEvents() events: EventBatchItem[],
     @Requester() requester: VerifiedRequester,
+    @Query() query: Record<string, unknown>,
   ): Promise<EventBatchReply<RunSummaryView>> {
+    refuseQueryParameters(query, `POST ${EXECUTOR_RUN_STARTS_ROUTE}`);
     const results = await answerEachItem(events, ExecutorStartRunDto, 'workflow run start', async (body) => ({
       status: HttpStatus.ACCEPTED,
       body: await this.runs.start(body, requester),

@@ -378,10 +378,16 @@ export class RunsService {
     return { signal_id: id, run: await this.summary(runId, requester) };
   }
 
-  /** Runs of each version not ended yet (the drain of a replaced version). */
-  async liveRunCounts(): Promise<Map<string, number>> {
+  /**
+   * Runs of each version not ended yet (the drain of a replaced version), of the caller's products only, as the runs
+   * list (`products`: productFilter; undefined = every product, else no run of another product and none without one).
+   */
+  async liveRunCounts(products?: string[]): Promise<Map<string, number>> {
     const rows: { workflow: string; version: string; n: number }[] = await this.dataSource.query(
-      `SELECT workflow, version, count(*)::int AS n FROM workflow_runs WHERE status IN ('pending', 'running') GROUP BY workflow, version`,
+      `SELECT workflow, version, count(*)::int AS n FROM workflow_runs
+       WHERE status IN ('pending', 'running') AND ($1::text[] IS NULL OR product = ANY($1::text[]))
+       GROUP BY workflow, version`,
+      [products ?? null],
     );
     return new Map(rows.map((r) => [`${r.workflow}@${r.version}`, Number(r.n)]));
   }
