@@ -1,7 +1,9 @@
+import { UseGuards } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { eventBatchTopic, EventTopic, WriteEventRequestDto } from '@pancha/contracts';
 import type { BucketWriteChannel, EventBatchItem, EventBatchOutcome, WriteEventData, WriteEventResult } from '@pancha/contracts';
 import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
+import { EventDataMembersGuard } from './event-data-members';
 import { EventsService } from './events.service';
 
 /**
@@ -18,6 +20,7 @@ export class EventsConsumerController {
 
   /** Core's task events. */
   @EventPattern(EventTopic.BucketCoreEvent)
+  @UseGuards(EventDataMembersGuard)
   async core(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,
@@ -28,6 +31,7 @@ export class EventsConsumerController {
 
   /** The executor's workflow_execution events. */
   @EventPattern(EventTopic.BucketWorkflowEvent)
+  @UseGuards(EventDataMembersGuard)
   async workflow(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,

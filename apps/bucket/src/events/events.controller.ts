@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { BUCKET_WRITE_EVENTS_ROUTES, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
 import type {
   BucketStats,
@@ -14,6 +14,7 @@ import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import { BatchEvents } from '@pancha/service-kit';
 import type { Response } from 'express';
+import { EventDataMembersGuard } from './event-data-members';
 import { EventsService } from './events.service';
 
 @Controller()
@@ -22,6 +23,7 @@ export class EventsController {
 
   @Post('core/write-event')
   @RequireOperation('write')
+  @UseGuards(EventDataMembersGuard)
   writeCore(
     @Body() body: WriteEventRequestDto,
     // The same event_data unvalidated: an object type is passed through by the validation pipe untouched.
@@ -34,6 +36,7 @@ export class EventsController {
 
   @Post('workflow/write-event')
   @RequireOperation('write')
+  @UseGuards(EventDataMembersGuard)
   writeWorkflow(
     @Body() body: WriteEventRequestDto,
     @Body('event_data') eventData: WriteEventData,
@@ -46,7 +49,8 @@ export class EventsController {
   /**
    * The batch twins of the write routes (the outbox relays of Core and the executor send their audit events
    * here): the same token, `write` operation, requester and channel checks, product scope and event_id dedup,
-   * per event; one append transaction; 200 with one outcome (status + body) per event, in order.
+   * per event; one append transaction; 200 with one outcome (status + body) per event, in order. An item's body
+   * that PostgreSQL cannot store, nests too deep or names a refused member is that item's 422 (EventsService).
    */
   @Post(BUCKET_WRITE_EVENTS_ROUTES.core)
   @RequireOperation('write')

@@ -17,6 +17,7 @@ import { batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
 import { currentTraceId, extractTraceContext, getTracer, type Span, SpanKind, SpanStatusCode, traceIdOfTraceparent } from '@pancha/trace-context';
 import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
+import { assertNoRefusedMembers } from './event-data-members';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { ChannelForbiddenException, EventIdConflictException } from '../ledger/ledger.exception';
 import { type AppendResult, LedgerService, type NewEvent } from '../ledger/ledger.service';
@@ -47,7 +48,8 @@ export class EventsService {
   /**
    * A batch of writes to one channel: each event validated, governed and deduplicated exactly as `write` would,
    * the valid ones appended together (one transaction), and one outcome per event in order (a refused event
-   * never fails its neighbours). Only a failure of the append itself (the database) fails the whole request.
+   * never fails its neighbours, nor does one whose body the database cannot store or that nests too deep: those are
+   * checked per item, BatchEvents). Only a failure of the append itself (the database) fails the whole request.
    * An event that carries a traceparent gets a span of its own in that trace (the producer's).
    */
   async writeBatch(channel: BucketWriteChannel, items: readonly EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchOutcome<WriteEventResult>[]> {
@@ -59,6 +61,8 @@ export class EventsService {
         ? getTracer().startSpan(`bucket write-event ${channel}`, { kind: SpanKind.CONSUMER, attributes: { 'pancha.batch.index': index } }, extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }))
         : undefined;
       try {
+        // The refused members before class-transformer walks the body (validateBatchItem checks it is storable first).
+        assertNoRefusedMembers(item.body);
         const body = await validateBatchItem(WriteEventRequestDto, item.body);
         // event_data exactly as sent: validation drops members it does not know, but every member is part of the record.
         const eventData = (item.body as { event_data: WriteEventData }).event_data;

@@ -72,6 +72,49 @@ describe('bucket batch writes (HTTP, real PostgreSQL)', () => {
     expect([single.status, single.body.errors?.[0]?.field]).toEqual([422, 'event_data.agent_id']);
   });
 
+  it('answers an event holding text PostgreSQL cannot store, or nested too deep, with its own 422 naming the field, storing its neighbours', async () => {
+    const before = await countRows();
+    const good = [newEvent({ n: 1 }), newEvent({ n: 2 })];
+    const deep = JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`);
+    const res = await coreBatch([
+      coreItem(newEvent({ note: 'lone \ud800 surrogate' })),
+      coreItem(good[0]),
+      coreItem(newEvent({ deep })),
+      coreItem(newEvent({ 'k\u0000': 'NUL in a key' })),
+      coreItem(good[1]),
+    ]);
+    expect(res.status).toBe(200);
+    const results = res.body.results as { status: number; body: { code?: string; errors?: { field: string; messages: string[] }[] } }[];
+    expect(results.map((r) => r.status)).toEqual([422, 201, 422, 422, 201]);
+    expect(results[0].body).toMatchObject({ code: CommonErrorCode.ValidationFailed, errors: [{ field: 'event_data.note', messages: ['must be well-formed Unicode (unpaired surrogate)'] }] });
+    // The item's body is measured as the single route measures its body: the same 32 levels, the same path.
+    expect(results[2].body.errors?.map((e) => e.field)).toEqual([['event_data', 'deep', ...Array<string>(30).fill('0')].join('.')]);
+    expect(results[3].body.errors?.map((e) => e.field)).toEqual(['event_data.k\u0000']);
+    expect((await rowOf(good[1].event_id)).event_data).toEqual(good[1]);
+    expect(await countRows()).toBe(before + 2);
+  });
+
+  it('answers an event nested 100k levels deep with its own 422, not a crash', async () => {
+    const good = newEvent();
+    const raw = `{"events":[{"body":{"requester_id":"bhiv_core","event_data":{"event_id":"${randomUUID()}","event_type":"t","d":${'['.repeat(100_000)}${']'.repeat(100_000)}}}},${JSON.stringify(coreItem(good))}]}`;
+    const res = await request(bucket.url)
+      .post(BUCKET_WRITE_EVENTS_ROUTES.core)
+      .set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`)
+      .set('content-type', 'application/json')
+      .send(raw);
+    expect(res.status).toBe(200);
+    expect(res.body.results.map((r: { status: number }) => r.status)).toEqual([422, 201]);
+    expect(await rowOf(good.event_id)).toBeDefined();
+  });
+
+  it("still refuses the whole request when the envelope itself holds what cannot be stored (an item's traceparent)", async () => {
+    const before = await countRows();
+    const res = await coreBatch([coreItem(newEvent()), coreItem(newEvent(), { traceparent: 'a\u0000b' })]);
+    expect(res.status).toBe(422);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['events.1.traceparent']);
+    expect(await countRows()).toBe(before);
+  });
+
   it('deduplicates a retried batch (and a repeat inside one batch): the originals are answered 200, nothing is stored twice', async () => {
     const events = [newEvent({ a: 1 }), newEvent({ b: 2 })];
     const first = await coreBatch(events.map((e) => coreItem(e)));

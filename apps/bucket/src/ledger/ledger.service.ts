@@ -94,15 +94,41 @@ export class LedgerService {
    */
   async append(events: NewEvent[]): Promise<AppendResult[]> {
     const prepared: PreparedEvent[] = events.map((event) => {
-      const event_json = CanonicalJson.of(event.event_data);
-      return { ...event, event_id: event.event_id.toLowerCase(), event_json, content_hash: computeContentHash(event_json) };
+      // One spelling of the id, before anything is hashed: an id sent in upper case and its retry in lower case
+      // (or the other way round) are the same event, with the same content hash.
+      const canonical = withCanonicalEventId(event);
+      const event_json = CanonicalJson.of(canonical.event_data);
+      return { ...canonical, event_json, content_hash: computeContentHash(event_json) };
     });
     const ids = [...new Set(prepared.map((e) => e.event_id))];
 
     // Retries of events already recorded (the outbox's normal case) are answered without the lock.
     const known = await this.findRecorded(this.dataSource.manager, ids);
-    if (ids.every((id) => known.has(id))) return prepared.map((e) => compare(e, known.get(e.event_id) as RecordedRef));
+    if (ids.every((id) => known.has(id))) {
+      return this.settleConflicts(this.dataSource.manager, prepared, prepared.map((e) => compare(e, known.get(e.event_id) as RecordedRef)));
+    }
     return this.group.submit(prepared);
+  }
+
+  /**
+   * A conflict may be an entry appended before event ids were canonicalised: its event_data holds the id as that
+   * producer spelled it (upper case), so its content hash differs from the canonical retry's. Such an entry is
+   * compared by its content with the id canonicalised, and a match is the replay it is. Entries never change: the
+   * chain still hashes what was stored.
+   */
+  private async settleConflicts(manager: EntityManager, prepared: PreparedEvent[], results: AppendResult[]): Promise<AppendResult[]> {
+    const suspects = results.flatMap((r, i) => (r.status === 'conflict' ? [i] : []));
+    if (suspects.length === 0) return results;
+    const rows = (await manager.query('SELECT seq, requester_id, event_data FROM bucket_entries WHERE seq = ANY($1::bigint[])', [
+      suspects.map((i) => results[i].seq),
+    ])) as Array<{ seq: string; requester_id: string; event_data: Record<string, unknown> }>;
+    const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
+    return results.map((result, i) => {
+      const prior = bySeq.get(result.seq);
+      if (result.status !== 'conflict' || !prior || prior.requester_id !== prepared[i].requester_id) return result;
+      const priorHash = computeContentHash(withCanonicalEventId({ event_id: result.event_id, event_data: prior.event_data }).event_data);
+      return priorHash === prepared[i].content_hash ? { ...result, status: 'replayed' } : result;
+    });
   }
 
   private appendLocked(prepared: PreparedEvent[]): Promise<AppendResult[]> {
@@ -141,7 +167,7 @@ export class LedgerService {
         prevHash = entry.hash;
       }
       if (rows.length) await insertRows(manager, rows);
-      return results;
+      return this.settleConflicts(manager, prepared, results);
     });
   }
 
@@ -152,6 +178,17 @@ export class LedgerService {
     )) as Array<{ event_id: string; seq: string; hash: string; requester_id: string; content_hash: string }>;
     return new Map(rows.map((r) => [r.event_id, { ...r, seq: Number(r.seq) }]));
   }
+}
+
+/**
+ * The event with its id in lower case, the one spelling a uuid is stored, compared and hashed in; event_data's
+ * event_id, when it is that id spelled otherwise, is the same id and is rewritten with it (other members untouched).
+ */
+export function withCanonicalEventId<T extends { event_id: string; event_data: Record<string, unknown> }>(event: T): T {
+  const event_id = event.event_id.toLowerCase();
+  const sent = event.event_data.event_id;
+  const event_data = typeof sent === 'string' && sent !== event_id && sent.toLowerCase() === event_id ? { ...event.event_data, event_id } : event.event_data;
+  return { ...event, event_id, event_data };
 }
 
 function compare(event: { event_id: string; requester_id: string; content_hash: string }, prior: RecordedRef): AppendResult {

@@ -335,6 +335,17 @@ describe('Core event router', () => {
       }
     });
 
+    it('an item whose body PostgreSQL cannot store (a NUL) is that item\'s 422 naming the field; its neighbour is routed', async () => {
+      const res = await batch([
+        { body: { id: 'kb-nul', type: 'karma.role_changed', data: { user_id: 'u-\u0000', role: 'mentor' } } },
+        { body: { id: 'kb-after-nul', type: 'karma.role_changed', data: { user_id: 'u-b9', role: 'mentor' } } },
+      ]);
+      expect(res.status).toBe(200);
+      expect(res.body.results.map((r: { status: number }) => r.status)).toEqual([422, 202]);
+      expect(res.body.results[0].body.errors).toEqual([expect.objectContaining({ field: 'data.user_id' })]);
+      expect(await count(`SELECT count(*) AS n FROM events WHERE event_id IN ('kb-nul', 'kb-after-nul')`)).toBe(1);
+    });
+
     it('refuses a malformed envelope whole (422), and anonymous callers (401)', async () => {
       expect((await batch([])).status).toBe(422);
       expect((await as(RequesterId.Karma, 'POST', CORE_EVENTS_BATCH_ROUTE, { events: 'x' })).status).toBe(422);

@@ -1,10 +1,12 @@
 import { Body, HttpStatus, type PipeTransform } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
-import { type EventBatchItem, type EventBatchOutcome, type EventBatchRequest, eventBatchErrors } from '@pancha/contracts';
+import { type EventBatchItem, type EventBatchOutcome, type EventBatchRequest, eventBatchErrors, MAX_JSON_DEPTH } from '@pancha/contracts';
 import { extractTraceContext, getTracer, SpanKind, SpanStatusCode } from '@pancha/trace-context';
 import { type ClassConstructor, plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { ApiExceptionFilter } from '../errors/api-exception.filter';
+import { StorableItemsCheckedAlone } from './storable-json.guard';
+import { findUnstorableJson } from './storable-json';
 import { flattenValidationErrors, validationException } from './validation.pipe';
 
 const filter = new ApiExceptionFilter();
@@ -22,14 +24,35 @@ class EventBatchPipe implements PipeTransform<unknown, EventBatchItem[]> {
  * The items of a batch route's body (`{ events: [...] }`), its envelope checked; each item's body is left as sent
  * for the route to validate on its own, so a bad one fails alone. Declare the parameter as `EventBatchItem[]` (an
  * array type, which the global validation pipe leaves alone).
+ *
+ *
+ * An item's body holding what PostgreSQL cannot store (U+0000, an unpaired surrogate) or nested too deep is that
+ * item's 422, not the whole request's: StorableJsonGuard checks only the envelope of these routes, and every item is
+ * read through validateBatchItem, answerEachItem or answerEachItemWith, which check its body.
  */
-export const BatchEvents = (): ParameterDecorator => Body(new EventBatchPipe());
+export const BatchEvents = (): ParameterDecorator => (target, key, index) => {
+  Body(new EventBatchPipe())(target, key, index);
+  if (key !== undefined) StorableItemsCheckedAlone()(target, key, Object.getOwnPropertyDescriptor(target, key) as PropertyDescriptor);
+};
+
+/** The 422 naming every member of `plain` PostgreSQL cannot store, or nested deeper than MAX_JSON_DEPTH (a batch item's body). */
+export function assertStorableJson(plain: unknown): void {
+  const unstorable = findUnstorableJson(plain, MAX_JSON_DEPTH);
+  if (unstorable.length) throw validationException(unstorable);
+}
 
 /**
  * One body of a batch request validated as the global validation pipe validates a single request's body
  * (unknown members dropped, declared conversions applied); throws the same 422 naming every bad field.
  */
-export async function validateBatchItem<T extends object>(cls: ClassConstructor<T>, plain: unknown): Promise<T> {
+export function validateBatchItem<T extends object>(cls: ClassConstructor<T>, plain: unknown): Promise<T> {
+  // The guard checked only the envelope (BatchEvents); before class-transformer walks (and recurses) the body.
+  assertStorableJson(plain);
+  return validateStorableItem(cls, plain);
+}
+
+/** validateBatchItem of a body already found storable (answerEachItemWith checks every item's). */
+async function validateStorableItem<T extends object>(cls: ClassConstructor<T>, plain: unknown): Promise<T> {
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     throw validationException([{ field: '(body)', messages: ['must be a JSON object'] }]);
   }
@@ -64,7 +87,7 @@ export function answerEachItem<T extends object, R>(
   spanName: string,
   handle: (body: T) => Promise<BatchItemAnswer<R>>,
 ): Promise<EventBatchOutcome<R>[]> {
-  return answerEachItemWith(items, (plain) => validateBatchItem(cls, plain), spanName, handle);
+  return answerEachItemWith(items, (plain) => validateStorableItem(cls, plain), spanName, handle);
 }
 
 /** answerEachItem for a body read by the route's own reader (`read` throws the 4xx that names what is wrong). */
@@ -80,6 +103,7 @@ export function answerEachItemWith<T, R>(
       return getTracer().startActiveSpan(spanName, { kind: SpanKind.SERVER, attributes: { 'pancha.batch.index': index } }, parent, async (span) => {
         let outcome: EventBatchOutcome<R>;
         try {
+          assertStorableJson(item.body);
           outcome = await handle(await read(item.body));
         } catch (error) {
           outcome = batchErrorOutcome(error);

@@ -1,8 +1,30 @@
+import { SetMetadata } from '@nestjs/common';
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { MAX_JSON_DEPTH } from '@pancha/contracts';
 import type { Request } from 'express';
 import { findUnstorableJson } from './storable-json';
 import { validationException } from './validation.pipe';
+
+const ITEMS_CHECKED_ALONE = 'pancha:storable-json:items-checked-alone';
+
+/**
+ * Marks a batch route whose items' bodies the route checks one by one (validateBatchItem and answerEachItem do):
+ * the guard then checks only the envelope, so an unstorable or too deeply nested item is that item's 422 and its
+ * neighbours go on, as over JetStream. BatchEvents() applies it.
+ */
+export const StorableItemsCheckedAlone = (): MethodDecorator => SetMetadata(ITEMS_CHECKED_ALONE, true);
+
+/** A batch envelope (`{ events: [{ body, … }] }`) without its items' bodies; anything else as it is. */
+function envelopeOnly(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || !Array.isArray((body as { events?: unknown }).events)) return body;
+  const events = (body as { events: unknown[] }).events.map((item) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) return item;
+    const { body: _checkedAlone, ...rest } = item as Record<string, unknown>;
+    return rest;
+  });
+  return { ...body, events };
+}
 
 /**
  * Refuses (422, fields named) bodies, query strings and path parameters the database cannot store
@@ -16,13 +38,16 @@ import { validationException } from './validation.pipe';
  * caller is authenticated and before the pipe.
  */
 export class StorableJsonGuard implements CanActivate {
+  private readonly reflector = new Reflector();
+
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     const req = context.switchToHttp().getRequest<Request>();
+    const body = this.reflector.get<boolean | undefined>(ITEMS_CHECKED_ALONE, context.getHandler()) ? envelopeOnly(req.body) : req.body;
     const errors = [
       ...findUnstorableJson(req.params ?? {}, MAX_JSON_DEPTH),
       ...findUnstorableJson(req.query ?? {}, MAX_JSON_DEPTH),
-      ...(req.body === undefined ? [] : findUnstorableJson(req.body, MAX_JSON_DEPTH)),
+      ...(body === undefined ? [] : findUnstorableJson(body, MAX_JSON_DEPTH)),
     ];
     if (errors.length) throw validationException(errors);
     return true;
