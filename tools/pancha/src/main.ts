@@ -138,7 +138,8 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
     .description('recent events')
     .option('--type <type>', 'only this event type')
     .option('--since <when>', 'received since: a duration back (30m, 24h) or an ISO time')
-    .option('--limit <n>', 'at most n events')
+    .option('--limit <n>', 'at most n events (Core sends 50 unless told)')
+    .option('--cursor <cursor>', 'the next page: the cursor a previous list printed when more events matched')
     .action(act((o, c) => eventsCmd().eventsList(o, c)));
   events.command('send <type>')
     .description('publish one event by hand (checked against its type\'s schema) and print what it started and skipped')

@@ -108,7 +108,14 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
     case 'GET /events/stats':
       return { status: 200, body: { since: '2026-11-28T00:00:00.000Z', received: 120, matched: 30, runs_started: 12, skipped: { duplicate: 10, condition_false: 8 }, by_type: { 'test_quality.healing_required': { received: 100, runs_started: 10, skipped: { duplicate: 10, condition_false: 8 } }, 'workflow.completed': { received: 20, runs_started: 0, skipped: {} } }, noisiest_keys: [{ key: 'auth-tests', events: 40 }] } };
     case 'GET /events':
-      return { status: 200, body: { events: [{ event_id: 'ev-1', type: 'test_quality.healing_required', received_at: '2026-11-28T10:00:00.000Z', runs_started: 1 }] } };
+      // --limit 1 leaves more events out: Core says so with a cursor (the whole first page, as Core encodes it).
+      return {
+        status: 200,
+        body: {
+          events: [{ event_id: 'ev-1', type: 'test_quality.healing_required', received_at: '2026-11-28T10:00:00.000Z', runs_started: 1 }],
+          ...(req.query.get('limit') === '1' ? { next_cursor: 'WyIyMDI2LTExLTI4In0' } : {}),
+        },
+      };
     case 'POST /events': {
       const event = req.body as { type: string; data: { component?: string } };
       if (!event.data.component) {
@@ -414,6 +421,22 @@ describe('pancha against Core (a stand-in)', () => {
       expect(list.stdout).toMatch(/ev-1\s+test_quality\.healing_required/);
       const show = await pancha(['events', 'show', 'ev-1'], { env });
       expect(show.stdout).toMatch(/learning-path\s+skipped\s+-\s+condition_false/);
+    });
+
+    it('list says on stderr when more events match and how to see them; --cursor asks Core for that page', async () => {
+      const first = await pancha(['events', 'list', '--type', 'test_quality.healing_required', '--limit', '1'], { env });
+      expect(first.status).toBe(0);
+      expect(first.stdout.trimEnd().split('\n')).toHaveLength(2);
+      expect(first.stderr).toBe('pancha: more events match: see the next page with --cursor WyIyMDI2LTExLTI4In0\n');
+      const next = await pancha(['events', 'list', '--type', 'test_quality.healing_required', '--cursor', 'WyIyMDI2LTExLTI4In0'], { env });
+      expect([next.status, next.stderr]).toEqual([0, '']);
+      expect(Object.fromEntries(last().query)).toEqual({ type: 'test_quality.healing_required', cursor: 'WyIyMDI2LTExLTI4In0' });
+      expect(next.stdout).toMatch(/ev-1\s+test_quality\.healing_required/);
+      expect(json(await pancha(['events', 'list', '--limit', '1', '--json'], { env })).next_cursor).toBe('WyIyMDI2LTExLTI4In0');
+      core.requests.splice(0);
+      const empty = await pancha(['events', 'list', '--cursor', ' '], { env });
+      expect([empty.status, empty.stderr]).toEqual([2, 'pancha: --cursor must not be empty\n']);
+      expect(core.requests).toHaveLength(0);
     });
 
     it('send publishes one event with its id and prints what it started and skipped; a bad one is refused with exit 1', async () => {

@@ -101,6 +101,25 @@ describe('karma batch events (HTTP, real PostgreSQL)', () => {
     });
   });
 
+  it('answers a stats_request after the events before it in the batch, as POST /v1/event/ would answer it in order', async () => {
+    const fresh = `fresh-${randomUUID()}`;
+    const known = `known-${randomUUID()}`;
+    const life = (user_id: string, action: string) => ({ type: 'life_event', data: { event_id: randomUUID(), user_id, action } });
+    const stats = (user_id: string) => ({ type: 'stats_request', data: { user_id } });
+    expect(statuses(await batch([life(known, 'completing_lessons')], RequesterId.Core))).toEqual([200]);
+
+    const res = await batch(
+      [life(fresh, 'completing_lessons'), stats(fresh), life(known, 'completing_lessons'), stats(known), life(known, 'helping_peers'), stats(known)],
+      RequesterId.Core,
+    );
+    expect(statuses(res)).toEqual([200, 200, 200, 200, 200, 200]);
+    const seen = (k: number) => res.body.results[k].body.data.stats;
+    expect(seen(1)).toMatchObject({ events: 1, actions: { completing_lessons: 1 } });
+    expect(seen(3)).toMatchObject({ events: 2, actions: { completing_lessons: 2 } });
+    expect(seen(5)).toMatchObject({ events: 3, actions: { completing_lessons: 2, helping_peers: 1 } });
+    expect(res.body.results[5].body.data.merit).toBeCloseTo(res.body.results[4].body.data.merit_after, 6);
+  });
+
   it('refuses a malformed envelope whole (422)', async () => {
     expect((await postWith(KARMA_EVENTS_ROUTE, { events: [] }, await tokenOf(RequesterId.WorkflowExecutor))).status).toBe(422);
     expect((await postWith(KARMA_EVENTS_ROUTE, { events: 'x' }, await tokenOf(RequesterId.WorkflowExecutor))).status).toBe(422);

@@ -39,7 +39,8 @@ export class EventsService {
 
   /**
    * A batch of events (POST /v1/events): each validated and checked exactly as `submit` would, the valid ones
-   * queued together for the ledger's group commit (one transaction), one outcome per event in order; a refused
+   * queued together for the ledger's group commit (one transaction; a read-only stats_request splits it, being
+   * answered after the commit of the events before it), one outcome per event in order; a refused
    * event (422, 403, 409) never fails its neighbours. An event that carries a traceparent gets a span in that trace.
    */
   async submitBatch(items: readonly EventBatchItem[], requester: VerifiedRequester): Promise<EventBatchOutcome<KarmaEventReply>[]> {
@@ -50,10 +51,17 @@ export class EventsService {
         : undefined,
     );
     const queued: { index: number; event: ParsedKarmaEvent }[] = [];
+    /** One per queued event, in queue order: the ones handed to the ledger so far. */
+    const submitted: Promise<IngestResult>[] = [];
+    const submitQueued = () => submitted.push(...this.ledger.ingestAll(queued.slice(submitted.length).map((q) => q.event)));
     for (let index = 0; index < items.length; index++) {
       try {
         const event = this.prepare(await validateBatchItem(KarmaEventRequestDto, items[index].body), requester);
         if (isReadOnly(event)) {
+          // Answered as the single route would answer it in order: after the commit of the events before it
+          // (their own group commit), so a stats_request sees what its batch recorded up to there.
+          submitQueued();
+          await Promise.allSettled(submitted);
           outcomes[index] = answered(await this.engine.ingest(this.ledger.reader(), event, this.clock.now().getTime()));
         } else {
           queued.push({ index, event });
@@ -62,7 +70,8 @@ export class EventsService {
         outcomes[index] = batchErrorOutcome(error);
       }
     }
-    const settled = await Promise.allSettled(this.ledger.ingestAll(queued.map((q) => q.event)));
+    submitQueued();
+    const settled = await Promise.allSettled(submitted);
     settled.forEach((result, k) => {
       const { index, event } = queued[k];
       outcomes[index] = result.status === 'fulfilled' ? answered(this.recorded(event, result.value)) : batchErrorOutcome(result.reason);

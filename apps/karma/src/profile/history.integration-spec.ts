@@ -109,6 +109,17 @@ describe('GET /v1/karma/:user_id/history (real PostgreSQL)', () => {
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
   });
 
+  it('counts the buckets the answer holds, since\'s through until\'s: 1000 are answered, a 1001st is a 422 even within 1000 days', async () => {
+    const most = await get('/v1/karma/hist-user/history?bucket=day&since=2026-01-01T23:00:00Z&until=2028-09-26T23:00:00Z');
+    expect(most.status).toBe(200);
+    expect(most.body.points).toHaveLength(1000);
+    // Exactly 1000 days, over 1001 calendar days (2026-01-01 … 2028-09-27).
+    const over = await get('/v1/karma/hist-user/history?bucket=day&since=2026-01-01T23:00:00Z&until=2028-09-27T23:00:00Z');
+    expect([over.status, over.body.code, over.body.errors?.map((e: { field: string }) => e.field)]).toEqual([422, 'validation_failed', ['since']]);
+    const hours = await get('/v1/karma/hist-user/history?bucket=hour&since=2025-06-01T00:30:00Z&until=2025-07-12T16:30:00Z');
+    expect([hours.status, hours.body.code]).toEqual([422, 'validation_failed']);
+  });
+
   it('is governed like the other reads: no token, no history', async () => {
     expect((await http().get('/v1/karma/hist-user/history')).status).toBe(401);
   });

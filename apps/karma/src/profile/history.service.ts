@@ -117,7 +117,7 @@ export class HistoryService {
       query.since === undefined ? (until ? new Date(until.getTime() - DEFAULT_BUCKETS[bucket] * BUCKET_MS[bucket]) : undefined) : instant(query.since, 'since', errors);
     if (since && until && errors.length === 0) {
       if (since.getTime() >= until.getTime()) errors.push({ field: 'since', messages: ['must be before until'] });
-      else if ((until.getTime() - since.getTime()) / BUCKET_MS[bucket] > KARMA_HISTORY_MAX_BUCKETS) {
+      else if (bucketCount(since, until, bucket) > KARMA_HISTORY_MAX_BUCKETS) {
         errors.push({ field: 'since', messages: [`the range spans more than ${KARMA_HISTORY_MAX_BUCKETS} ${bucket} buckets; narrow it or use a wider bucket`] });
       }
     }
@@ -131,6 +131,15 @@ export class HistoryService {
     }
     return { bucket, since, until };
   }
+}
+
+/**
+ * The points the answer holds: every bucket from since's, rounded down, through until's (generate_series above).
+ * UTC hours and days are whole multiples of their length since the epoch, so flooring is date_trunc.
+ */
+function bucketCount(since: Date, until: Date, bucket: KarmaHistoryBucket): number {
+  const size = BUCKET_MS[bucket];
+  return Math.floor(until.getTime() / size) - Math.floor(since.getTime() / size) + 1;
 }
 
 function instant(v: unknown, field: string, errors: FieldError[]): Date | undefined {

@@ -1,4 +1,4 @@
-import { CORE_EVENTS_BATCH_ROUTE, RequesterId } from '@pancha/contracts';
+import { CORE_EVENTS_BATCH_ROUTE, KARMA_EVENTS_ROUTE, RequesterId } from '@pancha/contracts';
 import { eventually, StandInServer, type ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
@@ -93,6 +93,39 @@ describe('karma.role_changed (real PostgreSQL, outbox to a stand-in Core)', () =
     expect(rows).toHaveLength(before + 1);
     expect(rows[rows.length - 1].payload).toMatchObject({ subject: 'doomed', data: { role: 'volunteer', previous_role: 'learner' } });
     await eventually(() => expect(core.requests.filter((r) => r.path === '/events')).toHaveLength(before + 1));
+  });
+
+  it('a blank user id is a 422 on every route that takes one: nothing recorded, no role change for Core to refuse', async () => {
+    const token = () => karma.keys.mint(RequesterId.Core, 'karma');
+    const count = async (table: string): Promise<number> => (await karma.dataSource.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n;
+    const stored = async () => [await count('karma_event'), await count('karma_ledger'), await count('outbox')];
+    const before = await stored();
+    const fields = (body: { errors?: { field: string }[] }) => body.errors?.map((e) => e.field);
+
+    for (const blank of ['   ', '\t\n', '\u00a0']) {
+      const single = await life(blank, 'selfless_service'); // 75 merit: a role change, were it recorded
+      expect([single.status, single.body.code, fields(single.body)]).toEqual([422, 'validation_failed', ['data.user_id']]);
+      const stats = await request(karma.url).post('/v1/event/').set('authorization', `Bearer ${await token()}`).send({ type: 'stats_request', data: { user_id: blank } });
+      expect([stats.status, fields(stats.body)]).toEqual([422, ['data.user_id']]);
+
+      const events = [
+        { type: 'life_event', data: { user_id: blank, action: 'selfless_service', event_id: randomUUID() } },
+        { type: 'stats_request', data: { user_id: blank } },
+        { type: 'death_event', data: { user_id: blank, event_id: randomUUID() } },
+      ];
+      const batch = await request(karma.url).post(KARMA_EVENTS_ROUTE).set('authorization', `Bearer ${await token()}`).send({ events: events.map((body) => ({ body })) });
+      expect(batch.status).toBe(200);
+      expect(batch.body.results.map((r: { status: number; body: { code: string; errors?: { field: string }[] } }) => [r.status, r.body.code, fields(r.body)])).toEqual(
+        events.map(() => [422, 'validation_failed', ['data.user_id']]),
+      );
+
+      const user = encodeURIComponent(blank);
+      for (const path of [`/api/v1/karma/${user}`, `/v1/stats/user/${user}`, `/v1/karma/${user}/history`, `/v1/karma/${user}/head`]) {
+        const read = await request(karma.url).get(path).set('authorization', `Bearer ${await token()}`);
+        expect([path, read.status, read.body.code, fields(read.body)]).toEqual([path, 422, 'validation_failed', ['user_id']]);
+      }
+    }
+    expect(await stored()).toEqual(before);
   });
 
   it('an event that does not change the role publishes nothing; the next change is a new event', async () => {

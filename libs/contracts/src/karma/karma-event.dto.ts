@@ -8,6 +8,7 @@ import {
   IsPositive,
   IsString,
   IsUUID,
+  Matches,
   Max,
   MaxLength,
   ValidateBy,
@@ -84,11 +85,14 @@ export function IsStringOrObject(maxChars: number, options?: ValidationOptions):
   );
 }
 
+/** A user id holds something besides whitespace: the ledger keys on it, and Core refuses a blank event subject. */
+export const KARMA_USER_ID_PATTERN = /\S/;
+
 class UserScopedDataDto {
   @IsOptional() @IsUUID('all')
   event_id?: string;
 
-  @IsString() @IsNotEmpty() @MaxLength(KARMA_LIMITS.userId)
+  @IsString() @IsNotEmpty() @Matches(KARMA_USER_ID_PATTERN, { message: '$property must not be blank' }) @MaxLength(KARMA_LIMITS.userId)
   user_id: string;
 }
 

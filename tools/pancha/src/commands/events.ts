@@ -1,11 +1,12 @@
 /**
- * `pancha events stats|list|show|send`: the event router on Core (`GET /events/stats`, `GET /events?type=&since=`,
+ * `pancha events stats|list|show|send`: the event router on Core (`GET /events/stats`, `GET /events?type=&since=&cursor=`,
  * `GET /events/<id>`, `POST /events`). Rendered from the shape of what comes back (scalars as fields, maps of counts and lists of
  * records as tables), so a field the router adds shows up without a CLI release.
  */
 import type { Command } from 'commander';
+import type { EventListResponse } from '@pancha/contracts';
 import { EXIT_OK, UsageError } from '../cli-errors';
-import { colours, fields, print, printJson, table } from '../output';
+import { colours, fields, hint, print, printJson, table } from '../output';
 import { checkWindow, coreClient, globals, query, seg, sinceToIso } from './context';
 
 export async function eventsStats(opts: { window?: string }, cmd: Command): Promise<number> {
@@ -17,14 +18,20 @@ export async function eventsStats(opts: { window?: string }, cmd: Command): Prom
   return EXIT_OK;
 }
 
-export async function eventsList(opts: { type?: string; since?: string; limit?: string }, cmd: Command): Promise<number> {
+export async function eventsList(opts: { type?: string; since?: string; limit?: string; cursor?: string }, cmd: Command): Promise<number> {
   const limit = opts.limit === undefined ? undefined : Number(opts.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new UsageError('--limit must be a positive integer');
-  const res = await coreClient(cmd).get<unknown>(`/events${query({ type: opts.type, since: opts.since === undefined ? undefined : sinceToIso(opts.since), limit })}`);
+  // Dropped, an empty --cursor would silently show the first page again.
+  if (opts.cursor !== undefined && opts.cursor.trim() === '') throw new UsageError('--cursor must not be empty');
+  const since = opts.since === undefined ? undefined : sinceToIso(opts.since);
+  const res = await coreClient(cmd).get<unknown>(`/events${query({ type: opts.type, since, limit, cursor: opts.cursor })}`);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
-  const events = Array.isArray(res) ? res : Array.isArray((res as { events?: unknown }).events) ? (res as { events: unknown[] }).events : [];
+  const page = (Array.isArray(res) ? { events: res } : res) as Partial<EventListResponse>;
+  const events = Array.isArray(page.events) ? page.events : [];
   if (events.length === 0) return print('no events match'), EXIT_OK;
-  print(recordsTable(events as Record<string, unknown>[]));
+  print(recordsTable(events as unknown as Record<string, unknown>[]));
+  // On stderr, so piped stdout stays the table alone (as `runs list`).
+  if (typeof page.next_cursor === 'string' && page.next_cursor) hint(`more events match: see the next page with --cursor ${page.next_cursor}`);
   return EXIT_OK;
 }
 
