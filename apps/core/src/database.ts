@@ -6,6 +6,7 @@ import { CreateWorkflowRuns1764400000000 } from './migrations/1764400000000-crea
 import { CreateEvents1764500000000 } from './migrations/1764500000000-create-events';
 import { RunRequestCancelled1765600000000 } from './migrations/1765600000000-run-request-cancelled';
 import { DeferredStartVersion1765700000000 } from './migrations/1765700000000-deferred-start-version';
+import { EventChainDepth1765800000000 } from './migrations/1765800000000-event-chain-depth';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -20,4 +21,5 @@ export const CORE_MIGRATIONS = [
   CreateEvents1764500000000,
   RunRequestCancelled1765600000000,
   DeferredStartVersion1765700000000,
+  EventChainDepth1765800000000,
 ];

@@ -74,6 +74,13 @@ export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   @IsOptional() @Type(() => Number) @IsInt() @Min(20) @Max(60_000)
   EVENTS_DEFERRED_POLL_MS = 250;
 
+  /**
+   * The most runs one chain of workflow events may start: a run's workflow.completed / workflow.failed that starts a
+   * run whose end starts another… Past it the router starts nothing more (skip `chain_too_deep`).
+   */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  EVENTS_MAX_CHAIN_DEPTH = 8;
+
   /** JetStream transport for the Bucket task events (libs/nats-transport); unset → HTTP. The executor call always stays HTTP. */
   @IsOptional() @IsNatsUrl()
   NATS_URL?: string;

@@ -28,6 +28,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
 import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
+import { CoreConfig } from '../config/env.validation';
 import { EventErrorCode } from './event-intake';
 
 /** An event that passed validation and permission, ready to route. */
@@ -93,6 +94,7 @@ export class EventRouterService implements OnModuleInit {
     private readonly catalog: WorkflowCatalogService,
     private readonly runs: WorkflowRunsService,
     private readonly outbox: OutboxService,
+    private readonly config: CoreConfig,
   ) {}
 
   onModuleInit(): void {
@@ -161,6 +163,10 @@ export class EventRouterService implements OnModuleInit {
   private candidate(trigger: CompiledTrigger, event: AcceptedEvent, requester: VerifiedRequester, traceId: string): Candidate {
     const pre = prefilter(trigger, event);
     if (!pre.ok) return { trigger, key: pre.key, skip: { reason: pre.reason, detail: pre.detail } };
+    if (isRunEnd(event.type) && isRecord(event.data) && event.data.workflow === trigger.workflow) {
+      // A run whose end starts its own workflow again would never stop (each run's end is a new event).
+      return { trigger, key: pre.key, skip: { reason: EventSkipReason.SelfTriggered, detail: `${event.type} of ${trigger.workflow} itself: a workflow does not trigger on its own runs' ends` } };
+    }
     const inputs = isRecord(pre.inputs) ? pre.inputs : { value: pre.inputs };
     const candidate: Candidate = { trigger, key: pre.key, values: pre.values, inputs };
     try {
@@ -187,6 +193,7 @@ export class EventRouterService implements OnModuleInit {
   /** One group's transaction: see the class comment. Answers one outcome per request, in order. */
   private async decide(manager: EntityManager, requests: readonly (readonly Routing[])[]): Promise<GroupItemOutcome<Routed[]>[]> {
     const items = requests.flat();
+    const depths = await this.chainDepths(manager, items);
     // 1. Claim the ids (in one order; the placeholder decisions are replaced in step 5). An id another transaction
     //    is inserting waits for it; one already stored, or earlier in this group, is a replay.
     const firstOf = new Map<string, number>();
@@ -194,9 +201,9 @@ export class EventRouterService implements OnModuleInit {
     const claimed = new Set(
       (
         (await manager.query(
-          `INSERT INTO events (event_id, type, source, subject, time, trace_id, publisher, data, decisions)
-           SELECT e.event_id, e.type, e.source, e.subject, e.time, e.trace_id, e.publisher, COALESCE(e.data, 'null'::jsonb), '[]'::jsonb
-           FROM jsonb_to_recordset($1::jsonb) AS e(ord int, event_id text, type text, source text, subject text, time timestamptz, trace_id text, publisher text, data jsonb)
+          `INSERT INTO events (event_id, type, source, subject, time, trace_id, publisher, data, decisions, chain_depth)
+           SELECT e.event_id, e.type, e.source, e.subject, e.time, e.trace_id, e.publisher, COALESCE(e.data, 'null'::jsonb), '[]'::jsonb, e.chain_depth
+           FROM jsonb_to_recordset($1::jsonb) AS e(ord int, event_id text, type text, source text, subject text, time timestamptz, trace_id text, publisher text, data jsonb, chain_depth int)
            ORDER BY e.ord
            ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
           [
@@ -205,6 +212,7 @@ export class EventRouterService implements OnModuleInit {
                 .map((i) => items[i])
                 .sort((a, b) => cmp(a.event.id, b.event.id))
                 .map(({ event, traceId, requester }, ord) => ({
+                  chain_depth: depths.get(event.id) ?? 0,
                   ord,
                   event_id: event.id,
                   type: event.type,
@@ -385,6 +393,40 @@ export class EventRouterService implements OnModuleInit {
   }
 
   /** The stored answer for an event id (a replay, or GET). */
+  /**
+   * Each run-end event's place in a chain of event-started runs (docs/events.md, "Chains"): its run's (the root run's,
+   * for a sub-workflow) starting event's depth + 1, or 0 when no event started that run. An event at
+   * EVENTS_MAX_CHAIN_DEPTH or deeper starts nothing: its triggers are skipped as `chain_too_deep`. One query, and only
+   * for a group that holds run ends.
+   */
+  private async chainDepths(manager: EntityManager, items: readonly Routing[]): Promise<Map<string, number>> {
+    const runOf = new Map<string, string>();
+    for (const { event } of items) {
+      if (!isRunEnd(event.type) || !isRecord(event.data)) continue;
+      const run = event.data.root_run_id ?? event.data.run_id;
+      if (typeof run === 'string' && UUID.test(run)) runOf.set(event.id, run.toLowerCase());
+    }
+    const depths = new Map<string, number>();
+    if (runOf.size === 0) return depths;
+    const rows: { run_id: string; chain_depth: number; event_id: string }[] = await manager.query(
+      `SELECT r.run_id::text AS run_id, e.chain_depth, e.event_id FROM workflow_run_requests r JOIN events e ON e.event_id = substring(r.source FROM 7)
+       WHERE r.run_id = ANY($1::uuid[]) AND r.source LIKE 'event:%'`,
+      [[...new Set(runOf.values())]],
+    );
+    const startedBy = new Map(rows.map((row) => [row.run_id, row]));
+    const max = this.config.EVENTS_MAX_CHAIN_DEPTH;
+    for (const item of items) {
+      const from = startedBy.get(runOf.get(item.event.id) ?? '');
+      if (!from) continue;
+      const depth = from.chain_depth + 1;
+      depths.set(item.event.id, depth);
+      if (depth < max) continue;
+      const detail = `run ${runOf.get(item.event.id)} was started by event ${from.event_id.slice(0, 128)}: this is run end ${depth} of a chain of runs started by one another's events (EVENTS_MAX_CHAIN_DEPTH ${max})`;
+      for (const c of item.candidates) c.skip ??= { reason: EventSkipReason.ChainTooDeep, detail };
+    }
+    return depths;
+  }
+
   async answerOf(eventId: string): Promise<EventAccepted> {
     const [row]: { trace_id: string; decisions: EventDecisionView[] }[] = await this.dataSource.query(
       `SELECT trace_id, decisions FROM events WHERE event_id = $1`,
@@ -525,4 +567,11 @@ async function refuseForeignIds(manager: EntityManager, items: readonly Routing[
       throw new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${event.id.slice(0, 128)} was already received from another publisher; use an id of your own`);
     }
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The executor's events for a run's end (apps/workflow-executor/src/events/router-events.ts). */
+function isRunEnd(type: string): boolean {
+  return type === 'workflow.completed' || type === 'workflow.failed';
 }

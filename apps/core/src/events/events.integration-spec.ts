@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 // The event router on Core's public port: the real app on PostgreSQL, a stand-in executor serving the catalog and
 // taking run starts, a stand-in Bucket taking the audit entries.
 import { CORE_EVENTS_BATCH_ROUTE, RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
@@ -74,6 +75,29 @@ triggers: [{ event: system.critical_error }]
 steps: [{ id: a, action: task, with: { title: x } }]
 `);
 
+// Two workflows that start each other when they complete, and one that alerts on any failure (its own included).
+const PING = manifest(`
+name: ping
+version: 1.0.0
+security: { actions: [task] }
+triggers: [{ event: workflow.completed, if: 'event.data.workflow == "pong"' }]
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+const PONG = manifest(`
+name: pong
+version: 1.0.0
+security: { actions: [task] }
+triggers: [{ event: workflow.completed, if: 'event.data.workflow == "ping"' }]
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+const ALERT = manifest(`
+name: alert-on-failure
+version: 1.0.0
+security: { actions: [task] }
+triggers: [{ event: workflow.failed, inputs: { failed: "{{ event.data.workflow }}" } }]
+steps: [{ id: a, action: task, with: { title: x } }]
+`);
+
 const PINNED = `
 name: pinned
 version: 1.0.0
@@ -99,7 +123,7 @@ const entry = (m: WorkflowManifest, enabled = true) => ({ name: m.name, enabled,
 let pinned: WorkflowCatalog['workflows'][number] = entry(PINNED_1);
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(ESCALATE), entry(LEARN), entry(KPI), entry(OFF, false), pinned] };
+    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(ESCALATE), entry(LEARN), entry(KPI), entry(OFF, false), pinned, entry(PING), entry(PONG), entry(ALERT)] };
     return { status: 200, body: catalog };
   }
   if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
@@ -135,6 +159,7 @@ describe('Core event router', () => {
       OUTBOX_BASE_DELAY_MS: '50',
       OUTBOX_MAX_DELAY_MS: '200',
       EVENTS_DEFERRED_POLL_MS: '50',
+      EVENTS_MAX_CHAIN_DEPTH: '3',
       NATS_URL: '',
     });
     core = await bootService(AppModule.forRoot(config));
@@ -404,6 +429,38 @@ describe('Core event router', () => {
       expect(stats.body.by_trigger['escalate/critical']).toMatchObject({ runs_started: 2, skipped: { duplicate: 1 } });
       expect(stats.body.skipped.workflow_disabled).toBe(1);
       expect(stats.body.noisiest_keys[0]).toEqual(expect.objectContaining({ events: expect.any(Number) }));
+    });
+  });
+
+  describe('chains of runs started by one another\'s ends', () => {
+    const runEnd = (type: 'workflow.completed' | 'workflow.failed', runId: string, workflow: string) =>
+      publish({ id: `${runId}:${type}`, type, data: { run_id: runId, root_run_id: runId, workflow, version: '1.0.0' } }, RequesterId.WorkflowExecutor);
+
+    it('a workflow that alerts on any failure is not started by its own run\'s failure (self_triggered), only by another workflow\'s', async () => {
+      const first = await runEnd('workflow.failed', randomUUID(), 'payments');
+      expect(first.body.runs).toEqual([expect.objectContaining({ workflow: 'alert-on-failure' })]);
+      const own = await runEnd('workflow.failed', first.body.runs[0].run_id, 'alert-on-failure');
+      expect(own.status).toBe(202);
+      expect(own.body.runs).toEqual([]);
+      expect(own.body.skipped).toEqual([expect.objectContaining({ workflow: 'alert-on-failure', reason: 'self_triggered' })]);
+    });
+
+    it('two workflows that start each other stop after EVENTS_MAX_CHAIN_DEPTH runs (chain_too_deep); each event records its depth', async () => {
+      let end = await runEnd('workflow.completed', randomUUID(), 'pong');
+      const started: string[] = [];
+      for (let hop = 0; end.body.runs.length > 0 && hop < 10; hop++) {
+        const run = end.body.runs[0];
+        started.push(run.workflow);
+        end = await runEnd('workflow.completed', run.run_id, run.workflow);
+      }
+      expect(started).toEqual(['ping', 'pong', 'ping']);
+      expect(end.body.skipped).toEqual(
+        expect.arrayContaining([expect.objectContaining({ workflow: 'pong', reason: 'chain_too_deep', detail: expect.stringContaining('EVENTS_MAX_CHAIN_DEPTH 3') })]),
+      );
+      const depths = await dataSource.query(`SELECT chain_depth FROM events WHERE type = 'workflow.completed' ORDER BY received_at`);
+      expect(depths.map((r: { chain_depth: number }) => r.chain_depth)).toEqual([0, 1, 2, 3]);
+      // A run started some other way begins a chain of its own.
+      expect((await runEnd('workflow.completed', randomUUID(), 'ping')).body.runs).toEqual([expect.objectContaining({ workflow: 'pong' })]);
     });
   });
 

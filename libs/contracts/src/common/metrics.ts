@@ -66,6 +66,8 @@ export const ROUTER_SKIP_REASONS = [
   'debounced',
   'workflow_disabled',
   'invalid',
+  'self_triggered',
+  'chain_too_deep',
 ] as const;
 export type RouterSkipReason = (typeof ROUTER_SKIP_REASONS)[number];
 /** The label sets the router's decision counter is created with (each present at 0 before the first event). */

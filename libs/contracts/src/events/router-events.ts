@@ -13,6 +13,10 @@ export enum EventSkipReason {
   Debounced = 'debounced',
   WorkflowDisabled = 'workflow_disabled',
   Invalid = 'invalid',
+  /** A workflow.completed / workflow.failed of the trigger's own workflow: a run would start itself again without end. */
+  SelfTriggered = 'self_triggered',
+  /** The event ends a chain of runs started by one another's workflow events longer than EVENTS_MAX_CHAIN_DEPTH. */
+  ChainTooDeep = 'chain_too_deep',
 }
 
 export const EVENT_SKIP_REASONS: readonly EventSkipReason[] = Object.values(EventSkipReason);
