@@ -1,55 +1,61 @@
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
-import type { FieldError } from '@pancha/contracts';
-import { validationException } from '@pancha/service-kit';
 import type { Request } from 'express';
 
 /**
- * Member names the framework strips without a word (Nest's validation pipe deletes them, at every depth, from the
- * body it is given) and class-transformer cannot walk. Storing them would mean reading event_data around the pipe and
- * handing every reader of the chain a prototype-pollution gadget; dropping them acknowledges an event that is not
- * stored as sent. Bucket refuses such an event instead (422 naming the member), before anything walks it.
+ * Member names Nest's validation pipe deletes, at every depth and in place, from the body it is given (against
+ * prototype pollution), and that class-transformer cannot copy. event_data is the record: Bucket stores it as sent,
+ * these members included. A step's output is whatever a provider answered (`{"constructor": …}` is valid JSON), and
+ * an audit store that dropped a member, or refused the entry so that the producer's outbox dead-lettered it, would
+ * lose what it was given. JSON.parse makes them own data properties, which canonical JSON, JSON.stringify, jsonb and
+ * structuredClone all keep; nothing here assigns them to an object, so no prototype changes.
  */
-const REFUSED_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
-const REFUSED_MESSAGE = 'member name is refused (__proto__, constructor and prototype would not be stored as sent)';
-const MAX_REPORTED = 20;
+const STRIPPED_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/**
- * The members of `eventData` (at any depth) named __proto__, constructor or prototype, by dotted path under `path`.
- * Iterative, like findUnstorableJson: a batch item's body reaches here before any depth check.
- */
-export function findRefusedMembers(eventData: unknown, path = 'event_data'): FieldError[] {
-  const errors: FieldError[] = [];
-  const stack: Array<{ value: unknown; path: string }> = [{ value: eventData, path }];
-  while (stack.length && errors.length < MAX_REPORTED) {
-    const { value, path: at } = stack.pop() as { value: unknown; path: string };
-    if (value === null || typeof value !== 'object') continue;
-    const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [String(i), item]) : Object.entries(value);
-    const children: Array<{ value: unknown; path: string }> = [];
-    for (const [key, item] of entries) {
-      const childPath = `${at}.${key}`;
-      if (!Array.isArray(value) && REFUSED_MEMBERS.has(key)) errors.push({ field: childPath, messages: [REFUSED_MESSAGE] });
-      else children.push({ value: item, path: childPath });
+/** event_data objects the validation pipe will strip, each with its copy taken before it did. */
+const asSent = new WeakMap<object, unknown>();
+
+/** Whether `value` holds, at any depth, a member the validation pipe strips. Iterative (a body may nest deeply). */
+export function holdsStrippedMembers(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const at = stack.pop();
+    if (at === null || typeof at !== 'object') continue;
+    if (Array.isArray(at)) {
+      stack.push(...at);
+      continue;
     }
-    stack.push(...children.reverse());
+    for (const key of Object.keys(at)) {
+      if (STRIPPED_MEMBERS.has(key)) return true;
+      stack.push((at as Record<string, unknown>)[key]);
+    }
   }
-  return errors;
+  return false;
 }
 
-/** Throws the 422 naming every refused member of a write body's event_data (the record; other members are dropped). */
-export function assertNoRefusedMembers(body: unknown): void {
-  if (body === null || typeof body !== 'object') return;
-  const errors = findRefusedMembers((body as { event_data?: unknown }).event_data);
-  if (errors.length) throw validationException(errors);
+/** A deep copy of `value` without the members the validation pipe strips: what class-transformer may walk. */
+export function withoutStrippedMembers<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => withoutStrippedMembers(item)) as T;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) if (!STRIPPED_MEMBERS.has(key)) copy[key] = withoutStrippedMembers(item);
+  return copy as T;
+}
+
+/** The event_data as the producer sent it: the copy taken before the validation pipe stripped it, if it was. */
+export function eventDataAsSent<T>(eventData: T): T {
+  return (eventData !== null && typeof eventData === 'object' ? (asSent.get(eventData) as T | undefined) : undefined) ?? eventData;
 }
 
 /**
- * The check of a single write, over HTTP or JetStream: a guard, because guards run before the validation pipe,
- * which would otherwise have deleted the members already.
+ * Runs before the validation pipe (guards do): copies a single write's event_data when the pipe would strip members
+ * of it, so the route stores it whole (eventDataAsSent). Over HTTP and JetStream alike.
  */
-export class EventDataMembersGuard implements CanActivate {
+export class EventDataAsSentGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    if (context.getType() === 'http') assertNoRefusedMembers(context.switchToHttp().getRequest<Request>().body);
-    else if (context.getType() === 'rpc') assertNoRefusedMembers(context.switchToRpc().getData());
+    const body: unknown =
+      context.getType() === 'http' ? context.switchToHttp().getRequest<Request>().body : context.getType() === 'rpc' ? context.switchToRpc().getData() : undefined;
+    const eventData = body !== null && typeof body === 'object' ? (body as { event_data?: unknown }).event_data : undefined;
+    if (eventData !== null && typeof eventData === 'object' && holdsStrippedMembers(eventData)) asSent.set(eventData, structuredClone(eventData));
     return true;
   }
 }

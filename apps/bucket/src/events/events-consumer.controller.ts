@@ -3,7 +3,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { eventBatchTopic, EventTopic, WriteEventRequestDto } from '@pancha/contracts';
 import type { BucketWriteChannel, EventBatchItem, EventBatchOutcome, WriteEventData, WriteEventResult } from '@pancha/contracts';
 import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
-import { EventDataMembersGuard } from './event-data-members';
+import { EventDataAsSentGuard } from './event-data-members';
 import { EventsService } from './events.service';
 
 /**
@@ -20,7 +20,7 @@ export class EventsConsumerController {
 
   /** Core's task events. */
   @EventPattern(EventTopic.BucketCoreEvent)
-  @UseGuards(EventDataMembersGuard)
+  @UseGuards(EventDataAsSentGuard)
   async core(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,
@@ -31,7 +31,7 @@ export class EventsConsumerController {
 
   /** The executor's workflow_execution events. */
   @EventPattern(EventTopic.BucketWorkflowEvent)
-  @UseGuards(EventDataMembersGuard)
+  @UseGuards(EventDataAsSentGuard)
   async workflow(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,

@@ -14,7 +14,7 @@ import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import { BatchEvents } from '@pancha/service-kit';
 import type { Response } from 'express';
-import { EventDataMembersGuard } from './event-data-members';
+import { EventDataAsSentGuard } from './event-data-members';
 import { EventsService } from './events.service';
 
 @Controller()
@@ -23,7 +23,7 @@ export class EventsController {
 
   @Post('core/write-event')
   @RequireOperation('write')
-  @UseGuards(EventDataMembersGuard)
+  @UseGuards(EventDataAsSentGuard)
   writeCore(
     @Body() body: WriteEventRequestDto,
     // The same event_data unvalidated: an object type is passed through by the validation pipe untouched.
@@ -36,7 +36,7 @@ export class EventsController {
 
   @Post('workflow/write-event')
   @RequireOperation('write')
-  @UseGuards(EventDataMembersGuard)
+  @UseGuards(EventDataAsSentGuard)
   writeWorkflow(
     @Body() body: WriteEventRequestDto,
     @Body('event_data') eventData: WriteEventData,
@@ -50,7 +50,7 @@ export class EventsController {
    * The batch twins of the write routes (the outbox relays of Core and the executor send their audit events
    * here): the same token, `write` operation, requester and channel checks, product scope and event_id dedup,
    * per event; one append transaction; 200 with one outcome (status + body) per event, in order. An item's body
-   * that PostgreSQL cannot store, nests too deep or names a refused member is that item's 422 (EventsService).
+   * that PostgreSQL cannot store or nests too deep is that item's 422 (EventsService).
    */
   @Post(BUCKET_WRITE_EVENTS_ROUTES.core)
   @RequireOperation('write')

@@ -13,11 +13,11 @@ import type {
 } from '@pancha/contracts';
 import { assertBodyRequester, PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
+import { assertStorableJson, batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
 import { currentTraceId, extractTraceContext, getTracer, type Span, SpanKind, SpanStatusCode, traceIdOfTraceparent } from '@pancha/trace-context';
 import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
-import { assertNoRefusedMembers } from './event-data-members';
+import { eventDataAsSent, holdsStrippedMembers, withoutStrippedMembers } from './event-data-members';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { ChannelForbiddenException, EventIdConflictException } from '../ledger/ledger.exception';
 import { type AppendResult, LedgerService, type NewEvent } from '../ledger/ledger.service';
@@ -32,7 +32,8 @@ export class EventsService {
 
   /**
    * `body` is the validated request; `eventData` the body's event_data exactly as sent (validation
-   * strips members it does not know, but every member is part of the record).
+   * strips members it does not know, and the pipe deletes __proto__, constructor and prototype, but every member is
+   * part of the record: the route's EventDataAsSentGuard kept a copy of such an event_data).
    */
   async write(
     channel: BucketWriteChannel,
@@ -40,7 +41,7 @@ export class EventsService {
     eventData: WriteEventData,
     requester: VerifiedRequester,
   ): Promise<WriteEventResult> {
-    const event = this.prepare(channel, body, eventData, requester, currentTraceId());
+    const event = this.prepare(channel, body, eventDataAsSent(eventData), requester, currentTraceId());
     const [result] = await this.ledger.append([event]);
     return toWriteResult(result);
   }
@@ -61,9 +62,11 @@ export class EventsService {
         ? getTracer().startSpan(`bucket write-event ${channel}`, { kind: SpanKind.CONSUMER, attributes: { 'pancha.batch.index': index } }, extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }))
         : undefined;
       try {
-        // The refused members before class-transformer walks the body (validateBatchItem checks it is storable first).
-        assertNoRefusedMembers(item.body);
-        const body = await validateBatchItem(WriteEventRequestDto, item.body);
+        // class-transformer cannot copy __proto__ / constructor / prototype members: it validates a copy without them
+        // (made once the body is known not to nest too deep for the copy).
+        const stripped = holdsStrippedMembers(item.body);
+        if (stripped) assertStorableJson(item.body);
+        const body = await validateBatchItem(WriteEventRequestDto, stripped ? withoutStrippedMembers(item.body) : item.body);
         // event_data exactly as sent: validation drops members it does not know, but every member is part of the record.
         const eventData = (item.body as { event_data: WriteEventData }).event_data;
         const traceId = traceIdOfTraceparent(item.traceparent) ?? currentTraceId();

@@ -1,6 +1,6 @@
 // What a write stores when the producer spells its event_id in upper case, or names a member __proto__, constructor
 // or prototype: the single and batch routes on the real app and PostgreSQL.
-import { BUCKET_WRITE_EVENTS_ROUTES, canonicalJson, CommonErrorCode, RequesterId } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, canonicalJson, RequesterId } from '@pancha/contracts';
 import type { ServiceWithDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
@@ -113,36 +113,46 @@ describe('bucket write input (HTTP, real PostgreSQL)', () => {
   });
 
   describe('members named __proto__, constructor or prototype', () => {
-    it.each(['__proto__', 'constructor', 'prototype'])('refuse a write naming %s (422 naming the member), storing nothing', async (name) => {
-      const before = await countRows();
+    /** The row's event_data as PostgreSQL holds it (its text: a member named __proto__ shows as written). */
+    const storedText = async (eventId: string) =>
+      ((await bucket.dataSource.query('SELECT event_data::text AS t FROM bucket_entries WHERE event_id = $1', [eventId])) as { t: string }[])[0]?.t;
+
+    it.each(['__proto__', 'constructor', 'prototype'])('a write naming %s is stored with it as sent, read back with it, and the chain verifies', async (name) => {
       const id = randomUUID();
       const res = await postRaw(
         '/core/write-event',
         `{"requester_id":"bhiv_core","event_data":{"event_id":"${id}","event_type":"x","detail":{"list":[{"${name}":{"polluted":true}}]}}}`,
       );
-      expect(res.status).toBe(422);
-      expect(res.body.code).toBe(CommonErrorCode.ValidationFailed);
-      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([`event_data.detail.list.0.${name}`]);
-      expect(await countRows()).toBe(before);
+      expect(res.status).toBe(201);
+      expect(JSON.parse((await storedText(id)) ?? 'null').detail.list[0]).toEqual(JSON.parse(`{"${name}":{"polluted":true}}`));
+      const read = await request(bucket.url).get(`/core/events?after_seq=${Number(res.body.seq) - 1}&limit=1`).set('authorization', `Bearer ${await token()}`);
+      expect(read.status).toBe(200);
+      expect(JSON.stringify(read.body)).toContain(`"${name}":{"polluted":true}`);
+      // The retry as sent is the replay, not a conflict: the same content was hashed.
+      const retry = await postRaw(
+        '/core/write-event',
+        `{"requester_id":"bhiv_core","event_data":{"event_id":"${id}","event_type":"x","detail":{"list":[{"${name}":{"polluted":true}}]}}}`,
+      );
+      expect([retry.status, retry.body.replayed]).toEqual([200, true]);
+      expect(await verify()).toMatchObject({ ok: true });
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     });
 
-    it('refuse that event alone in a batch (its own 422), storing its neighbours', async () => {
+    it('a batch item naming them is stored as sent beside its neighbours', async () => {
       const before = await countRows();
-      const [good, bad, other] = [randomUUID(), randomUUID(), randomUUID()];
+      const [good, odd, other] = [randomUUID(), randomUUID(), randomUUID()];
       const res = await postRaw(
         BUCKET_WRITE_EVENTS_ROUTES.core,
         `{"events":[${JSON.stringify(coreItem({ event_id: good, event_type: 'x' }))},` +
-          `{"body":{"requester_id":"bhiv_core","event_data":{"event_id":"${bad}","event_type":"x","__proto__":{"a":1},"nested":{"constructor":"c"}}}},` +
+          `{"body":{"requester_id":"bhiv_core","event_data":{"event_id":"${odd}","event_type":"x","__proto__":{"a":1},"nested":{"constructor":"c"}}}},` +
           `${JSON.stringify(coreItem({ event_id: other, event_type: 'x' }))}]}`,
       );
       expect(res.status).toBe(200);
-      const results = res.body.results as { status: number; body: { code?: string; errors?: { field: string }[] } }[];
-      expect(results.map((r) => r.status)).toEqual([201, 422, 201]);
-      expect(results[1].body.code).toBe(CommonErrorCode.ValidationFailed);
-      expect(results[1].body.errors?.map((e) => e.field)).toEqual(['event_data.__proto__', 'event_data.nested.constructor']);
-      expect(await rowsOf(bad)).toEqual([]);
-      expect(await countRows()).toBe(before + 2);
+      expect((res.body.results as { status: number }[]).map((r) => r.status)).toEqual([201, 201, 201]);
+      expect(await storedText(odd)).toContain('"__proto__": {"a": 1}');
+      expect(await storedText(odd)).toContain('"constructor": "c"');
+      expect(await countRows()).toBe(before + 3);
+      expect(await verify()).toMatchObject({ ok: true });
     });
   });
 });
