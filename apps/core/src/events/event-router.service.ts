@@ -397,12 +397,13 @@ export class EventRouterService implements OnModuleInit {
    * Each run-end event's place in a chain of event-started runs (docs/events.md, "Chains"): its run's (the root run's,
    * for a sub-workflow) starting event's depth + 1, or 0 when no event started that run. An event at
    * EVENTS_MAX_CHAIN_DEPTH or deeper starts nothing: its triggers are skipped as `chain_too_deep`. One query, and only
-   * for a group that holds run ends.
+   * for a group that holds run ends some trigger would start a run from (others keep depth 0, never read).
    */
   private async chainDepths(manager: EntityManager, items: readonly Routing[]): Promise<Map<string, number>> {
     const runOf = new Map<string, string>();
-    for (const { event } of items) {
-      if (!isRunEnd(event.type) || !isRecord(event.data)) continue;
+    for (const { event, candidates } of items) {
+      // An event that starts nothing needs no depth: only a started run's starting event's is ever read.
+      if (!isRunEnd(event.type) || !isRecord(event.data) || candidates.every((c) => c.skip)) continue;
       const run = event.data.root_run_id ?? event.data.run_id;
       if (typeof run === 'string' && UUID.test(run)) runOf.set(event.id, run.toLowerCase());
     }
