@@ -3,7 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { MAX_BODY_BYTES } from '@pancha/contracts';
 import type { KeyStore } from '@pancha/governance';
-import { applyHttpTimeouts, httpMetricsMiddleware, jsonOnly, trustProxySetting, useServiceLogging } from '@pancha/service-kit';
+import { currentTraceId } from '@pancha/trace-context';
+import { applyHttpTimeouts, httpMetricsMiddleware, trustProxySetting, useServiceLogging } from '@pancha/service-kit';
 import type { Request, RequestHandler } from 'express';
 import { Redis } from 'ioredis';
 import type { Server } from 'node:http';
@@ -41,7 +42,7 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
     { bufferLogs: true, bodyParser: false },
   );
   // The console's pages and assets (anything outside /api and /auth) log at debug: a page load is dozens of them.
-  useServiceLogging(app, { quieter: (req) => !/^\/(api|auth)(\/|\?|$)/.test(req.url ?? '') });
+  useServiceLogging(app, { quieter: (req) => !/^\/(api|auth)(\/|\?|$)/i.test(req.url ?? '') });
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   applyHttpTimeouts(app.getHttpServer() as Server, {
@@ -50,7 +51,7 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
     keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
   });
   app.use(httpMetricsMiddleware);
-  app.use(onlyUnder('/api', jsonOnly));
+  app.use(onlyUnder('/api', jsonBodiesOnly));
   app.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   for (const handler of parts.middleware) app.use(handler);
 
@@ -69,6 +70,24 @@ export async function createPranaApp(config: PranaConfig, options: PranaAppOptio
   return app;
 }
 
+/** `prefix` and everything below it, in any case: Express routes `/API/core/…` to the same handlers as `/api/core/…`. */
 function onlyUnder(prefix: string, handler: RequestHandler): RequestHandler {
-  return (req: Request, res, next) => (req.path.startsWith(prefix) ? handler(req, res, next) : next());
+  const under = new RegExp(`^${prefix}(/|$)`, 'i');
+  return (req: Request, res, next) => (under.test(req.path) ? handler(req, res, next) : next());
 }
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/;
+
+/**
+ * The services' JSON-only rule (service-kit's jsonOnly) in PRANA's error shape: a request with a body in any
+ * other media type is a 415 `{ error: 'unsupported_media_type', message }` before any parser runs. An HTML form
+ * can only send urlencoded, multipart or text bodies, so this also closes cross-site form posts.
+ */
+const jsonBodiesOnly: RequestHandler = (req, res, next) => {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (!hasBody || JSON_TYPE.test(type)) return next();
+  // The body is never read: close the connection rather than drain whatever the client is sending.
+  res.setHeader('connection', 'close');
+  res.status(415).json({ error: 'unsupported_media_type', message: `request body must be application/json (Content-Type: ${type || 'none'})`, trace_id: currentTraceId() ?? null });
+};

@@ -28,8 +28,8 @@ function safeDecode(path: string): string | undefined {
 
 /**
  * `/api/core/**`, `/api/bucket/**`, `/api/karma/**`: the console's window on the services. Each call is
- * checked against the person's permissions first; Core then gets the person's own token (and applies its RBAC again), Bucket and Karma get reads with PRANA's identity and the
- * person named as the acting user.
+ * checked against the person's permissions first; Core then gets the person's own token (and applies its RBAC again), Bucket and Karma get GETs with PRANA's identity
+ * narrowed to the products people see (the same `people.products` Core applies to the person's token) and the person named as the acting user.
  */
 @Controller('api')
 export class ProxyController {
@@ -53,9 +53,8 @@ export class ProxyController {
   @All('bucket/*path')
   async bucket(@Req() req: Request, @Res() res: Response): Promise<void> {
     const path = upstreamPath(req, '/api/bucket');
-    const bare = path.split('?')[0];
-    // Reads only; /audit/verify whatever its method (it changes nothing).
-    if (req.method !== 'GET' && !/^\/audit\/verify$/.test(bare)) throw notPassedOn('bucket', req.method, path);
+    // Reads only (the console verifies the chain with a GET too).
+    if (req.method !== 'GET') throw notPassedOn('bucket', req.method, path);
     await this.viaPrana('bucket', 'view:audit', req, res, path);
   }
 
@@ -66,9 +65,9 @@ export class ProxyController {
     await this.viaPrana('karma', 'view:karma', req, res, path);
   }
 
-  private async viaPrana(service: Upstream, permission: Permission, req: Request, res: Response, path: string): Promise<void> {
+  private async viaPrana(service: 'bucket' | 'karma', permission: Permission, req: Request, res: Response, path: string): Promise<void> {
     const { user } = await this.signedIn.require(req, permission);
-    await this.forward(service, req, res, path, await this.upstream.bearer(service), { 'x-pancha-acting-user': user.username });
+    await this.forward(service, req, res, path, await this.upstream.personBearer(service), { 'x-pancha-acting-user': user.username });
   }
 
   private async forward(service: Upstream, req: Request, res: Response, path: string, bearer: string, headers?: Record<string, string>): Promise<void> {

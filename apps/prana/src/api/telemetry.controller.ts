@@ -9,6 +9,7 @@ import {
   type PranaPacket,
   type PranaRawSignals,
 } from '@pancha/contracts';
+import { ALL_PRODUCTS, PolicyService } from '@pancha/governance';
 import { flattenValidationErrors } from '@pancha/service-kit';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
@@ -73,6 +74,19 @@ export function parseTelemetry(body: unknown): { packets: ClientPacket[]; proble
 }
 
 /**
+ * Packets naming a product people may not see (config/policy.yaml `people.products`): a person writes only into
+ * the products they may read. Bucket refuses them too (PRANA's token is narrowed to the same list); this names the field.
+ */
+export function outsideProducts(packets: ClientPacket[], products: readonly string[]): FieldProblem[] {
+  if (products.includes(ALL_PRODUCTS)) return [];
+  return packets.flatMap((p, i) =>
+    p.product !== undefined && !products.includes(p.product)
+      ? [{ field: `packets[${i}].product`, messages: [`product ${p.product} is not one you may see (${products.join(', ') || 'none'})`] }]
+      : [],
+  );
+}
+
+/**
  * The packets as Bucket stores them: the signed-in user, `state` for cognitive_state, and the original packet's
  * fields (seconds, focus_score, lesson_id, system_type, role, raw_signals) checked by the same rules Bucket
  * applies (PranaIngestDto in contracts), unknown keys dropped. Problems are named by the client's field names.
@@ -105,8 +119,8 @@ export function forBucket(packets: ClientPacket[], userId: string): { packets: P
 }
 
 /**
- * Focus telemetry from the console: validated, stamped with the signed-in user, appended to Bucket's PRANA
- * channel with PRANA's identity, and each change of focus state reported to Karma (which caps what it rewards
+ * Focus telemetry from the console: validated, stamped with the signed-in user, kept to the products people may
+ * see, appended to Bucket's PRANA channel with PRANA's identity (narrowed to those products), and each change of focus state reported to Karma (which caps what it rewards
  * per day). Packets are deduplicated by event_id in Bucket, so a client retry counts once.
  */
 @Controller('api')
@@ -116,6 +130,7 @@ export class TelemetryController {
   constructor(
     private readonly signedIn: SignedInService,
     private readonly upstream: UpstreamService,
+    private readonly policy: PolicyService,
   ) {}
 
   @Post('telemetry')
@@ -123,13 +138,14 @@ export class TelemetryController {
   async ingest(@Body() body: unknown, @Req() req: Request): Promise<{ accepted: number; duplicates: number }> {
     const { user } = await this.signedIn.require(req);
     const parsed = parseTelemetry(body);
+    if (!parsed.problems.length) parsed.problems.push(...outsideProducts(parsed.packets, this.policy.peopleProducts()));
     const mapped = parsed.problems.length ? { packets: [], problems: parsed.problems } : forBucket(parsed.packets, user.username);
     const { problems } = mapped;
     if (problems.length) throw new PranaException(422, 'validation_failed', problems.map((p) => `${p.field}: ${p.messages.join(', ')}`).join('; '), { errors: problems });
     const packets = parsed.packets;
     const toBucket = mapped.packets;
     const answer = await this.upstream.call('bucket', 'POST', '/bucket/prana/ingest', {
-      bearer: await this.upstream.bearer('bucket'),
+      bearer: await this.upstream.personBearer('bucket'),
       body: { packets: toBucket },
       req,
     });
@@ -152,7 +168,7 @@ export class TelemetryController {
       last = p.cognitive_state;
       try {
         const answer = await this.upstream.call('karma', 'POST', '/v1/event', {
-          bearer: await this.upstream.bearer('karma'),
+          bearer: await this.upstream.personBearer('karma'),
           body: {
             type: 'life_event',
             data: { event_id: p.event_id, user_id: userId, action: p.cognitive_state.toLowerCase() },

@@ -1,5 +1,5 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { TokenIssuer } from '@pancha/governance';
+import { ALL_PRODUCTS, PolicyService, TokenIssuer } from '@pancha/governance';
 import { injectTraceHeaders } from '@pancha/trace-context';
 import type { Request } from 'express';
 import { PranaConfig } from '../config/env.validation';
@@ -18,7 +18,7 @@ const PASSED_HEADERS = ['accept', 'idempotency-key'];
 
 /**
  * Calls to the Pancha services: Core with the user's own access token (Core authorises the person), Bucket
- * and Karma with PRANA's service identity. Trace context goes along; a service that does not answer is a
+ * and Karma with PRANA's service identity (narrowed to people's products when a person asks). Trace context goes along; a service that does not answer is a
  * 502/504 naming it, never a hang.
  */
 @Injectable()
@@ -26,6 +26,7 @@ export class UpstreamService {
   constructor(
     private readonly config: PranaConfig,
     private readonly tokens: TokenIssuer,
+    private readonly policy: PolicyService,
   ) {}
 
   baseUrl(service: Upstream): string {
@@ -38,11 +39,15 @@ export class UpstreamService {
     return urls[service].replace(/\/+$/, '');
   }
 
-  /** A bearer for `service`: the user's token for Core, else a fresh PRANA service token. */
-  async bearer(service: Upstream, userToken?: string): Promise<string> {
-    if (service === 'core' && userToken) return userToken;
-    if (service === 'core') throw new Error('Core calls are made with the user token');
-    return this.tokens.issue(service);
+  /**
+   * PRANA's token for Bucket or Karma when it calls on a signed-in person's behalf (the console's reads,
+   * telemetry): narrowed by a `products` claim to the products people see (config/policy.yaml `people.products`,
+   * what Core applies to a person's own token), so the service shows and accepts no other product's entries.
+   * No claim when people see every product. Core is called with the person's own token instead.
+   */
+  async personBearer(service: Exclude<Upstream, 'core'>): Promise<string> {
+    const products = this.policy.peopleProducts();
+    return this.tokens.issue(service, products.includes(ALL_PRODUCTS) ? {} : { products });
   }
 
   /**

@@ -128,7 +128,7 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
   });
 
   describe('open redirects in return_to', () => {
-    it.each(['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'evil.com', 'javascript:alert(1)', '/%5Cevil.com'])(
+    it.each(['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'evil.com', 'javascript:alert(1)', '/%5Cevil.com', '/.//evil.com', '/..//evil.com', '/%2e//evil.com'])(
       'return_to=%j lands on / (or stays on PRANA)',
       async (target) => {
         const browser = new TestBrowser();
@@ -165,6 +165,31 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(res.status).toBe(403);
     });
 
+    it('checks every write whatever the spelling of its path (routing ignores case): /API/…, /AUTH/logout', async () => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const before = core.requests.length;
+      const cancel = await browser.json(`${prana.url}/API/core/runs/${randomUUID()}/cancel`, { method: 'POST', body: {} });
+      expect(cancel).toEqual({ status: 403, body: expect.objectContaining({ error: 'csrf' }) });
+      const mixed = await browser.json(`${prana.url}/Api/Core/handle_task`, { method: 'POST', body: { input: 'x', user_id: 'operator' } });
+      expect(mixed.status).toBe(403);
+      // A form-like body is refused before anything reads it, in any case too.
+      const text = await browser.request(`${prana.url}/API/core/runs/${randomUUID()}/cancel`, { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'text/plain' }, body: 'x' });
+      expect(text.status).toBe(415);
+      expect(core.requests.length).toBe(before);
+
+      expect((await browser.json(`${prana.url}/AUTH/logout`, { method: 'POST' })).status).toBe(403);
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(200);
+    });
+
+    it("answers a body that is not JSON with 415 in PRANA's shape { error, message }", async () => {
+      const { browser, csrf } = await signedIn('operator', 'operator-pass-1');
+      const before = bucket.requests.length;
+      const res = await browser.request(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'text/plain' }, body: 'x' });
+      expect(res.status).toBe(415);
+      expect(await res.json()).toEqual(expect.objectContaining({ error: 'unsupported_media_type', message: expect.stringContaining('text/plain') }));
+      expect(bucket.requests.length).toBe(before);
+    });
+
     it("POST /auth/logout needs it too, then ends the session and names the provider's logout URL", async () => {
       const { browser, csrf } = await signedIn('viewer', 'viewer-pass-1');
       expect((await browser.json(`${prana.url}/auth/logout`, { method: 'POST' })).status).toBe(403);
@@ -187,6 +212,29 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
         prana.clock.offsetMs = 0;
       }
       expect((await browser.json(`${prana.url}/api/session`)).status).toBe(401);
+    });
+
+    it('the first request after an idle expiry can start a sign-in: /auth/login is a 302 to the provider, /auth/callback a 400', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      prana.clock.offsetMs = 601_000;
+      try {
+        const login = await browser.request(`${prana.url}/auth/login?return_to=%2Fruns`);
+        expect(login.status).toBe(302);
+        expect(new URL(login.headers.get('location') as string).origin).toBe(prana.idp.issuer);
+      } finally {
+        prana.clock.offsetMs = 0;
+      }
+      const other = await signedIn('viewer', 'viewer-pass-1');
+      prana.clock.offsetMs = 601_000;
+      try {
+        const callback = await other.browser.json(`${prana.url}/auth/callback?code=abc&state=forged`);
+        expect(callback).toEqual({ status: 400, body: expect.objectContaining({ error: 'login_state' }) });
+      } finally {
+        prana.clock.offsetMs = 0;
+      }
+      // The browser whose session idled out signs in again (the provider still knows it) and lands where it asked to.
+      expect((await browser.follow(`${prana.url}/auth/login?return_to=%2Fruns`)).url).toBe(`${prana.url}/runs`);
+      expect((await browser.json(`${prana.url}/api/session`)).status).toBe(200);
     });
 
     it('the session cookie is issued at sign-in only: a cookie the browser dropped is never handed back by a later response', async () => {
@@ -312,11 +360,20 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       const seen = bucket.requests[bucket.requests.length - 1];
       expect(seen.path).toBe('/audit/verify');
       expect(seen.headers['x-pancha-acting-user']).toBe('viewer');
-      expect(decodeJwt((seen.headers.authorization as string).slice(7))).toEqual(expect.objectContaining({ iss: 'prana', sub: 'prana', aud: 'bucket' }));
+      const claims = decodeJwt((seen.headers.authorization as string).slice(7));
+      expect(claims).toEqual(expect.objectContaining({ iss: 'prana', sub: 'prana', aud: 'bucket' }));
+      // People see every product (config/policy.yaml): the token is not narrowed.
+      expect(claims.products).toBeUndefined();
     });
 
     it('passes no writes to Bucket or Karma', async () => {
       const { browser, csrf } = await signedIn('admin', 'admin-pass-1');
+      const before = bucket.requests.length;
+      for (const method of ['DELETE', 'POST', 'PUT', 'PATCH']) {
+        const res = await browser.json(`${prana.url}/api/bucket/audit/verify`, { method, headers: { 'x-csrf-token': csrf } });
+        expect({ method, status: res.status, error: res.body.error }).toEqual({ method, status: 404, error: 'not_found' });
+      }
+      expect(bucket.requests.length).toBe(before);
       expect((await browser.json(`${prana.url}/api/bucket/core/write-event`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: {} })).status).toBe(404);
       expect((await browser.json(`${prana.url}/api/karma/v1/event`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: {} })).status).toBe(404);
     });

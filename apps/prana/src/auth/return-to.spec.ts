@@ -20,6 +20,11 @@ describe('safeReturnTo', () => {
     '/\n/evil.com',
     'javascript:alert(1)',
     'evil.com',
+    '/.//evil.com',
+    '/..//evil.com',
+    '/%2e//evil.com',
+    '/%2E%2E//evil.com',
+    '/a/..//evil.com',
     '',
     `/${'a'.repeat(3000)}`,
   ])('sends %j to /', (given) => {

@@ -1,6 +1,8 @@
 /**
  * Where the browser may be sent after sign-in: a same-origin path only. Anything that a browser could read
- * as another origin (`//evil.com`, `/\evil.com`, `https://evil.com`, control characters) falls back to `/`.
+ * as another origin (`//evil.com`, `/\evil.com`, `https://evil.com`, control characters) falls back to `/`,
+ * also when it only becomes one once its dot segments are resolved (`/.//evil.com`, `/..//evil.com`,
+ * `/%2e//evil.com` all resolve to `//evil.com`): the result is checked, not only the input.
  */
 export function safeReturnTo(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/';
@@ -13,6 +15,8 @@ export function safeReturnTo(value: unknown): string {
     const base = 'http://prana.invalid';
     const url = new URL(value, base);
     if (url.origin !== base) return '/';
+    // The Location header carries the resolved path: one that starts with `//` is another host to the browser.
+    if (url.pathname.startsWith('//') || url.pathname.includes('\\')) return '/';
     return `${url.pathname}${url.search}${url.hash}`;
   } catch {
     return '/';

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { PranaConfig } from '../config/env.validation';
+import { MemoryRevocations, RedisRevocations, RevocableStore } from './revocable-store';
 import './session-data';
 
 export const SESSION_COOKIE = 'prana.sid';
@@ -22,12 +23,17 @@ export interface SessionParts {
 /**
  * Sessions with tokens held server-side: express-session (connect-redis when REDIS_URL is set, so every
  * replica sees every session; memory otherwise), the cookie `prana.sid` (httpOnly, SameSite=Lax, Secure
- * over https, set only when a session id is issued), idle and absolute expiry checked against the injected clock, and double-submit CSRF tokens
- * (csrf-csrf) bound to the session id for every write under /api and for /auth/logout.
+ * over https, set only when a session id is issued), idle and absolute expiry checked against the injected clock, ended
+ * session ids that stay ended (RevocableStore), and double-submit CSRF tokens (csrf-csrf) bound to the session id
+ * for every request that is not a GET, HEAD or OPTIONS (every write under /api, and /auth/logout).
  */
 export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): SessionParts {
   const secrets = config.SESSION_SECRET?.length ? config.SESSION_SECRET : [randomBytes(32).toString('base64url')];
-  const store: Store = redis ? redisStore(redis, config, clock) : new session.MemoryStore();
+  // An ended session id stays ended: a response that ends after the sign-out must not write the session back.
+  const revocations = redis
+    ? new RedisRevocations(redis, config.SESSION_REDIS_PREFIX, config.SESSION_ABSOLUTE_SECONDS)
+    : new MemoryRevocations(() => clock.now(), () => config.SESSION_ABSOLUTE_SECONDS * 1000);
+  const store: Store = new RevocableStore(redis ? redisStore(redis, config, clock) : new session.MemoryStore(), revocations);
   const secure = (config.PRANA_PUBLIC_URL ?? '').startsWith('https:');
 
   // The cookie is set when a session id is issued (a sign-in starting, then the new id at the callback) and
@@ -60,7 +66,10 @@ export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): 
     next();
   };
 
-  /** An expired session is destroyed before anything reads it: the request then counts as signed out. */
+  /**
+   * An expired session is ended before anything reads it and the request goes on with a new, empty one (not
+   * saved, no cookie, unless a sign-in starts in it): it counts as signed out, and /auth/login still works.
+   */
   const expiry: RequestHandler = (req, _res, next) => {
     const s = req.session;
     if (!s?.user) return next();
@@ -68,7 +77,7 @@ export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): 
     const idle = now - (s.last_seen_at ?? 0) > config.SESSION_IDLE_SECONDS * 1000;
     const absolute = now - (s.created_at ?? 0) > config.SESSION_ABSOLUTE_SECONDS * 1000;
     if (idle || absolute) {
-      s.destroy(() => next());
+      s.regenerate((err: unknown) => next(err));
       return;
     }
     s.last_seen_at = now;
@@ -83,7 +92,9 @@ export function sessionParts(config: PranaConfig, clock: Clock, redis?: Redis): 
 
   return {
     middleware: [cookies, sessions, expiry, csrf],
-    csrfToken: (req, res) => generateCsrfToken(req, res, { overwrite: false, validateOnReuse: true }),
+    // A CSRF cookie bound to an earlier session (one that idled out, and the browser signed in again) is replaced,
+    // not an error: refusing it made every GET /api/session of the new session a 403 until the browser closed.
+    csrfToken: (req, res) => generateCsrfToken(req, res, { overwrite: false, validateOnReuse: false }),
     store,
   };
 }
@@ -107,10 +118,13 @@ export function parseCookies(header: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Every request but GET, HEAD and OPTIONS, whatever its path: routing ignores case (`/API/…`, `/AUTH/logout`
+ * reach the same handlers), so a check by path would be one spelling away from skipped. Nothing that changes
+ * state is a GET (the sign-in callback is one, guarded by state and PKCE instead).
+ */
 function needsCsrf(req: Request): boolean {
-  if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return false;
-  const path = req.path;
-  return path.startsWith('/api/') || path === '/auth/logout';
+  return !['GET', 'HEAD', 'OPTIONS'].includes(req.method);
 }
 
 /**

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Paths the SPA fallback never answers: they belong to the BFF (or the provider) and must 404 as JSON there. */
-const NOT_THE_CONSOLE = /^\/(api|auth|oidc|health|readyz|metrics)(\/|$)/;
+const NOT_THE_CONSOLE = /^\/(api|auth|oidc|health|readyz|metrics)(\/|$)/i;
 
 /** dist/apps/prana/web, found from this file in dist/ or src/ (Jest), else under the working directory. */
 export function defaultWebDir(): string {

@@ -1,0 +1,99 @@
+// people.products (config/policy.yaml) applied to what PRANA asks of Bucket and Karma on a person's behalf: the
+// console's reads and telemetry go with PRANA's token narrowed by a `products` claim (Bucket answers only those
+// products' entries, and refuses a write into another), and telemetry naming another product is a 422.
+import { StandInServer, TestBrowser } from '@pancha/testing';
+import { decodeJwt } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
+
+jest.setTimeout(60_000);
+
+const bucket = new StandInServer((req) =>
+  req.path === '/bucket/prana/ingest'
+    ? {
+        status: 201,
+        body: {
+          accepted: (req.body as { packets: unknown[] }).packets.length,
+          duplicates: 0,
+          conflicts: 0,
+          entries: (req.body as { packets: Array<{ event_id: string }> }).packets.map((p, i) => ({ event_id: p.event_id, seq: i + 1, duplicate: false, conflict: false })),
+        },
+      }
+    : { status: 200, body: { events: [] } },
+);
+const karma = new StandInServer((req) => ({ status: req.method === 'POST' ? 201 : 200, body: { ok: true } }));
+const core = new StandInServer(() => ({ status: 200, body: {} }));
+
+const claimsOf = (req: { headers: Record<string, string | string[] | undefined> }) => decodeJwt((req.headers.authorization as string).slice('Bearer '.length));
+
+describe("PRANA with people.products = ['alpha']", () => {
+  let prana: PranaHarness;
+  let dir: string;
+
+  beforeAll(async () => {
+    await Promise.all([bucket.start(), karma.start(), core.start()]);
+    dir = mkdtempSync(path.join(tmpdir(), 'prana-policy-'));
+    const file = path.join(dir, 'policy.yaml');
+    const policy = readFileSync(path.resolve(__dirname, '../../../../config/policy.yaml'), 'utf8');
+    expect(policy).toMatch(/^ {2}products: \['\*'\]$/m);
+    writeFileSync(file, policy.replace(/^ {2}products: \['\*'\]$/m, "  products: ['alpha']"));
+    prana = await startPranaHarness({ CORE_URL: core.url, BUCKET_URL: bucket.url, KARMA_URL: karma.url, WORKFLOW_EXECUTOR_URL: core.url, PANCHA_POLICY_FILE: file });
+  });
+  afterAll(async () => {
+    await prana?.close();
+    await Promise.all([bucket.close(), karma.close(), core.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const signedIn = async (username: string, password: string): Promise<{ browser: TestBrowser; csrf: string }> => {
+    const browser = new TestBrowser();
+    expect((await browser.signIn(prana.url, username, password)).status).toBe(302);
+    return { browser, csrf: (await browser.json(`${prana.url}/api/session`)).body.csrf_token };
+  };
+
+  describe('GET /api/bucket and /api/karma', () => {
+    it("asks Bucket and Karma with PRANA's token narrowed to the person's products", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      expect((await browser.json(`${prana.url}/api/bucket/core/events?product=beta`)).status).toBe(200);
+      const read = bucket.requests.at(-1)!;
+      expect(read.path).toBe('/core/events');
+      expect(claimsOf(read)).toEqual(expect.objectContaining({ iss: 'prana', aud: 'bucket', products: ['alpha'] }));
+
+      expect((await browser.json(`${prana.url}/api/karma/v1/karma/viewer/history?bucket=day`)).status).toBe(200);
+      expect(claimsOf(karma.requests.at(-1)!)).toEqual(expect.objectContaining({ iss: 'prana', aud: 'karma', products: ['alpha'] }));
+    });
+  });
+
+  describe('POST /api/telemetry', () => {
+    const packet = (product?: string) => ({
+      event_id: randomUUID(),
+      cognitive_state: 'DEEP_FOCUS',
+      timestamp: new Date().toISOString(),
+      ...(product ? { product } : {}),
+    });
+
+    it('refuses a packet of another product with 422 naming packets[i].product, and sends nothing', async () => {
+      const { browser, csrf } = await signedIn('viewer', 'viewer-pass-1');
+      const before = bucket.requests.length;
+      const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [packet('alpha'), packet('beta')] } });
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['packets[1].product']);
+      expect(bucket.requests.length).toBe(before);
+    });
+
+    it("takes the person's own products, with the narrowed token to Bucket and Karma", async () => {
+      const { browser, csrf } = await signedIn('viewer', 'viewer-pass-1');
+      const karmaBefore = karma.requests.length;
+      const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [packet('alpha')] } });
+      expect(res).toEqual({ status: 202, body: { accepted: 1, duplicates: 0 } });
+      const ingest = bucket.requests.filter((r) => r.path === '/bucket/prana/ingest').at(-1)!;
+      expect(claimsOf(ingest)).toEqual(expect.objectContaining({ aud: 'bucket', products: ['alpha'] }));
+      const toKarma = karma.requests.slice(karmaBefore);
+      expect(toKarma).toHaveLength(1);
+      expect(claimsOf(toKarma[0])).toEqual(expect.objectContaining({ aud: 'karma', products: ['alpha'] }));
+    });
+  });
+});
