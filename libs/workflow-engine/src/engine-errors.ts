@@ -17,6 +17,8 @@ export enum EngineErrorCode {
   UnknownAction = 'unknown_action',
   WorkflowNotFound = 'workflow_not_found',
   SleepUntilInvalid = 'sleep_until_invalid',
+  /** A sleep whose computed `for` / `until` is further away than the longest sleep allowed (max_sleep_ms). */
+  SleepTooLong = 'sleep_too_long',
 }
 
 export function engineError(code: EngineErrorCode, message: string, retryable = false): StepError {

@@ -420,6 +420,139 @@ describe('RunInterpreter (in memory, fake clock)', () => {
   });
 });
 
+describe('ending a run while its compensation runs', () => {
+  const failing = () => action('charge', 'echo');
+  /** A run whose `charge` failed, now in its compensation (`on_failure.steps`). */
+  function inCompensation(compensation: Step[], extra: Partial<ReturnType<typeof manifest>> = {}) {
+    const { interpreter, state } = interp(manifest([failing()], { on_failure: { steps: compensation }, ...extra }));
+    state.run.pins = { 'undo-charge@^1': '1.0.0' };
+    const t0 = new Date('2026-01-01T00:00:00.000Z');
+    interpreter.advance(t0);
+    interpreter.takeRound();
+    interpreter.applyActionResult('charge', err('declined', false), t0);
+    interpreter.advanceUntilStable(t0);
+    const round = interpreter.takeRound();
+    expect(state.steps.get('#on_failure')?.status).toBe('running');
+    return { interpreter, state, t0, round };
+  }
+  const statuses = (state: RunState) => Object.fromEntries([...state.steps.values()].map((r) => [r.path, r.status]));
+
+  it('a cancel cancels the compensation and its sleep: no step is left running', () => {
+    const { interpreter, state, t0 } = inCompensation([{ kind: 'sleep', id: 'undo_wait', duration_ms: 3_600_000, source: { pointer: '' } }]);
+    state.run.cancel_requested = true;
+    interpreter.advance(new Date(t0.getTime() + 1_000));
+    const round = interpreter.takeRound();
+    expect(state.run.status).toBe('cancelled');
+    expect(statuses(state)).toEqual({ charge: 'failed', '#on_failure': 'cancelled', undo_wait: 'cancelled' });
+    expect(round.dirtySteps).toEqual(new Set(['#on_failure', 'undo_wait']));
+    expect(round.nextWakeAt).toBeUndefined();
+  });
+
+  it("a cancel cancels the compensation's sub-workflow run", () => {
+    const { interpreter, state, round: started } = inCompensation([
+      { kind: 'workflow', id: 'undo', workflow: { name: 'undo-charge', range: '^1' }, with: {}, retry: retry({}), source: { pointer: '' } },
+    ]);
+    expect(started.children.map((c) => c.run_id)).toEqual(['child-1']);
+    state.children.set('child-1', { id: 'child-1', status: 'running' });
+    state.run.cancel_requested = true;
+    interpreter.advance(new Date());
+    const round = interpreter.takeRound();
+    expect(round.cancels).toEqual([{ kind: 'cancel_child', run_id: 'child-1' }]);
+    expect(state.run.status).toBe('cancelled');
+    expect(statuses(state)).toEqual({ charge: 'failed', '#on_failure': 'cancelled', undo: 'cancelled' });
+  });
+
+  it("the run's timeout ends the compensation too, and the run is timed_out", async () => {
+    const result = await runInMemory({
+      manifest: manifest([failing()], {
+        timeout_ms: 60_000,
+        on_failure: { steps: [{ kind: 'sleep', id: 'undo_wait', duration_ms: 3_600_000, source: { pointer: '' } }] },
+      }),
+      inputs: {},
+      action: () => err('declined', false),
+    });
+    expect(result.run.status).toBe('timed_out');
+    expect(result.run.error?.code).toBe('run_timeout');
+    expect(result.steps.map((r) => [r.path, r.status])).toEqual([
+      ['charge', 'failed'],
+      ['#on_failure', 'cancelled'],
+      ['undo_wait', 'cancelled'],
+    ]);
+  });
+});
+
+describe('sleep for / until computed at run time', () => {
+  const napFor = (wait: string) =>
+    runInMemory({
+      manifest: manifest([{ kind: 'sleep', id: 'nap', for: '{{ inputs.wait }}', source: { pointer: '' } }, action('after', 'echo')]),
+      inputs: { wait },
+      action: actions().fn,
+    });
+
+  it.each(['100000000d', '365d', '30d1ms'])('fails the step when `for` is %s, beyond the longest sleep (30d)', async (wait) => {
+    const result = await napFor(wait);
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error).toMatchObject({ code: 'sleep_too_long', message: expect.stringContaining('30d') });
+    expect(result.steps.map((r) => [r.step_id, r.status])).toEqual([['nap', 'failed']]);
+  });
+
+  it('sleeps up to the longest sleep allowed', async () => {
+    const result = await napFor('30d');
+    expect(result.run.status).toBe('completed');
+    expect(result.stepsTaken).toEqual(['nap', 'after']);
+  });
+
+  it.each([
+    ['2027-01-01T00:00:00Z', 'sleep_too_long'],
+    ['+275760-09-13T00:00:01Z', 'sleep_until_invalid'],
+  ])('fails the step when `until` is %s, past the longest sleep (%s)', async (at, code) => {
+    const result = await runInMemory({
+      manifest: manifest([{ kind: 'sleep', id: 'nap', until: '{{ inputs.at }}', source: { pointer: '' } }]),
+      inputs: { at },
+      action: actions().fn,
+      startAt: new Date('2026-01-01T00:00:00.000Z'),
+    });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error?.code).toBe(code);
+    expect(result.steps[0].status).toBe('failed');
+  });
+});
+
+describe('parallel join any', () => {
+  it('a failed branch its on_failure let go on does not win; the branch that completes does', async () => {
+    const par: Step = {
+      kind: 'parallel',
+      id: 'race',
+      join: 'any',
+      fail_fast: true,
+      branches: [action('bad', 'echo', {}, { on_failure: { continue: true } }), { kind: 'sleep', id: 'good', duration_ms: 2_000, source: { pointer: '' } }],
+      source: { pointer: '' },
+    };
+    const result = await runInMemory({ manifest: manifest([par]), inputs: {}, action: () => err('boom', false) });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ winner: 'good', output: { slept_until: '2026-01-01T00:00:02.000Z' } });
+    expect(result.steps.map((r) => [r.path, r.status])).toEqual([
+      ['race', 'completed'],
+      ['bad', 'failed'],
+      ['good', 'completed'],
+    ]);
+  });
+
+  it('fails with the first error when no branch completed', async () => {
+    const par: Step = {
+      kind: 'parallel',
+      id: 'race',
+      join: 'any',
+      fail_fast: true,
+      branches: [action('bad', 'echo', {}, { on_failure: { continue: true } }), action('worse', 'echo', {}, { on_failure: { continue: true } })],
+      source: { pointer: '' },
+    };
+    const result = await runInMemory({ manifest: manifest([par]), inputs: {}, action: () => err('boom', false) });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error?.code).toBe('boom');
+  });
+});
+
 function interp(m: ReturnType<typeof manifest>, inputs: Record<string, unknown> = {}): { interpreter: RunInterpreter; state: RunState } {
   const state: RunState = {
     run: { id: 'run-1', workflow: m.name, version: m.version, status: 'pending', inputs, trace_id: 't', pins: {}, cancel_requested: false, created_at: new Date() },

@@ -3,8 +3,10 @@ import {
   type ApprovalStep,
   compileExpression,
   compileTemplate,
+  DEFAULT_MANIFEST_LIMITS,
   type ExpressionScope,
   type ForeachStep,
+  formatDuration,
   isExpressionString,
   parseDuration,
   type ParallelStep,
@@ -117,6 +119,8 @@ const WAITING: Outcome = { state: 'waiting' };
 const COMPENSATION_PATH = '#on_failure';
 const DEFAULT_MAX_INTERRUPTIONS = 10;
 const MAX_FOREACH_ITEMS = 10_000;
+/** The longest sleep, whether written in the manifest (validation refuses more) or computed by `for` / `until`. */
+const MAX_SLEEP_MS = DEFAULT_MANIFEST_LIMITS.max_sleep_ms;
 
 interface Frame {
   /** Prepended to step ids to make record paths ('' at the top, `fe[2].` inside an iteration). */
@@ -203,12 +207,12 @@ export class RunInterpreter {
       this.emit({ type: 'workflow.started', status: 'running' });
     }
     if (run.cancel_requested) {
-      this.cancelSteps(this.manifest.steps, ROOT);
+      this.cancelEverything();
       this.finishRun('cancelled', undefined, engineError(EngineErrorCode.Cancelled, 'the run was cancelled'));
       return;
     }
     if (run.deadline_at && now >= run.deadline_at) {
-      this.cancelSteps(this.manifest.steps, ROOT);
+      this.cancelEverything();
       this.failRun(engineError(EngineErrorCode.RunTimeout, `the run did not finish within its timeout`), 'timed_out');
       return;
     }
@@ -514,6 +518,13 @@ export class RunInterpreter {
       } else {
         until = this.now.getTime() + (step.duration_ms ?? 0);
       }
+      // A computed time is bound like a fixed sleep (validation's max_sleep_ms): beyond it a run would wait for
+      // years, and beyond a Date's range the timer itself could not be written.
+      if (!Number.isFinite(until) || until - this.now.getTime() > MAX_SLEEP_MS) {
+        const which = step.until !== undefined ? 'sleep.until' : 'sleep.for';
+        this.failStep(rec, engineError(EngineErrorCode.SleepTooLong, `${which} of step ${step.id} is more than ${formatDuration(MAX_SLEEP_MS)} away, the longest sleep allowed`));
+        return { state: 'failed', error: rec.error! };
+      }
       rec.status = 'running';
       rec.started_at = this.now;
       rec.wake_at = new Date(until);
@@ -596,8 +607,9 @@ export class RunInterpreter {
     const waiting = outcomes.some((o) => o.state === 'waiting');
     const firstFailure = outcomes.find((o): o is { state: 'failed'; error: StepError } => o.state === 'failed');
     if (step.join === 'any') {
-      // The first branch to complete wins (a skipped branch did not complete); fail_fast has no meaning here.
-      const winner = step.branches.find((b, i) => outcomes[i].state === 'done' && this.record(b, frame)?.status !== 'skipped');
+      // The first branch to complete wins: not a skipped one, nor a failed one its on_failure let go on (continue,
+      // goto or a fallback). fail_fast has no meaning here.
+      const winner = step.branches.find((b, i) => outcomes[i].state === 'done' && this.record(b, frame)?.status === 'completed');
       if (winner) {
         this.cancelSteps(step.branches.filter((b) => b !== winner), frame);
         const output = { winner: winner.id, output: this.record(winner, frame)?.output ?? null };
@@ -605,7 +617,8 @@ export class RunInterpreter {
         return { state: 'done', output };
       }
       if (waiting) return WAITING;
-      const error = firstFailure?.error ?? engineError(EngineErrorCode.Cancelled, `no branch of step ${step.id} ran`);
+      const letGo = step.branches.map((b) => this.record(b, frame)).find((r) => r?.status === 'failed' && r.error)?.error;
+      const error = firstFailure?.error ?? letGo ?? engineError(EngineErrorCode.Cancelled, `no branch of step ${step.id} ran`);
       this.failStep(rec, error);
       return { state: 'failed', error };
     }
@@ -779,6 +792,17 @@ export class RunInterpreter {
   }
 
   // ---- cancellation ------------------------------------------------------------------------------------
+
+  /**
+   * Stops all the run still has going, the compensation (`on_failure.steps`) included: an ended run leaves no step
+   * running, and its children (a compensation's sub-workflow too) get their cancel.
+   */
+  private cancelEverything(): void {
+    this.cancelSteps(this.manifest.steps, ROOT);
+    this.cancelSteps(this.manifest.on_failure?.steps ?? [], ROOT);
+    const compensation = this.state.steps.get(COMPENSATION_PATH);
+    if (compensation && (compensation.status === 'running' || compensation.status === 'pending')) this.cancelRecord(compensation);
+  }
 
   private cancelSteps(steps: readonly Step[], frame: Frame): void {
     for (const step of steps) {

@@ -119,6 +119,7 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
     .option('--since <when>', 'created since: a duration back (30m, 24h, 7d) or an ISO time')
     .option('--limit <n>', 'at most n runs (1-500)')
     .option('--children', 'include sub-workflow runs')
+    .option('--cursor <cursor>', 'the next page: the cursor a previous list printed when more runs matched (keep the same filters)')
     .action(act((o, c) => runsCmd().runsList(o, c)));
   runs.command('show <run_id>').description('a run with its steps, attempts and children').action(act((id, _o, c) => runsCmd().runsShow(id, c)));
   runs.command('cancel <run_id>').description('cancel a run (it stops at its next step boundary)').action(act((id, _o, c) => runsCmd().runsControl(id, 'cancel', c)));

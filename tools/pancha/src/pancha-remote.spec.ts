@@ -88,8 +88,8 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
         },
       };
     case 'GET /runs':
-      // --limit 1 leaves more runs out: Core says so with a cursor.
-      return { status: 200, body: { runs: [runSummary], next_cursor: req.query.get('limit') === '1' ? 'cursor-2' : null } };
+      // --limit 1 leaves more runs out: Core says so with a cursor (its page is the last).
+      return { status: 200, body: { runs: [runSummary], next_cursor: req.query.get('limit') === '1' && !req.query.has('cursor') ? 'cursor-2' : null } };
     case `GET /runs/${QUEUED}`:
     case `GET /runs/${REFUSED}`:
     case `GET /runs/${CANCELLED}`:
@@ -322,14 +322,22 @@ describe('pancha against Core (a stand-in)', () => {
       expect(json(asJson)).toEqual(records[REFUSED]);
     });
 
-    it('list says more runs match on stderr, so piped stdout is the table alone', async () => {
-      const res = await pancha(['runs', 'list', '--limit', '1'], { env });
+    it('list says on stderr when more runs match and how to see them, so piped stdout is the table alone; --cursor asks Core for that page', async () => {
+      const res = await pancha(['runs', 'list', '--status', 'failed', '--limit', '1'], { env });
       expect(res.status).toBe(0);
       expect(res.stdout.trimEnd().split('\n')).toHaveLength(2);
       expect(res.stdout).not.toContain('more runs match');
-      expect(res.stderr).toBe('pancha: more runs match: narrow with --since/--status or raise --limit\n');
+      expect(res.stderr).toBe('pancha: more runs match: see the next page with --cursor cursor-2\n');
+      const next = await pancha(['runs', 'list', '--status', 'failed', '--limit', '1', '--cursor', 'cursor-2'], { env });
+      expect([next.status, next.stderr]).toEqual([0, '']);
+      expect(Object.fromEntries(last().query)).toEqual({ status: 'failed', limit: '1', cursor: 'cursor-2' });
+      expect(next.stdout).toContain(RUN);
       const all = await pancha(['runs', 'list'], { env });
       expect([all.status, all.stderr]).toEqual([0, '']);
+      core.requests.splice(0);
+      const empty = await pancha(['runs', 'list', '--cursor', ' '], { env });
+      expect([empty.status, empty.stderr]).toEqual([2, 'pancha: --cursor must not be empty\n']);
+      expect(core.requests).toHaveLength(0);
     });
 
     it('cancel, retry and signal post to the run', async () => {

@@ -18,6 +18,7 @@ export interface RunsListOptions {
   since?: string;
   limit?: string;
   children?: boolean;
+  cursor?: string;
 }
 
 export async function runsList(opts: RunsListOptions, cmd: Command): Promise<number> {
@@ -26,18 +27,22 @@ export async function runsList(opts: RunsListOptions, cmd: Command): Promise<num
   }
   const limit = opts.limit === undefined ? undefined : Number(opts.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 500)) throw new UsageError('--limit must be an integer from 1 to 500');
+  // Dropped, an empty --cursor would silently show the first page again.
+  if (opts.cursor !== undefined && opts.cursor.trim() === '') throw new UsageError('--cursor must not be empty');
   const q = query({
     workflow: opts.workflow,
     status: opts.status,
     since: opts.since === undefined ? undefined : sinceToIso(opts.since),
     limit,
     include_children: opts.children ? 'true' : undefined,
+    cursor: opts.cursor,
   });
   const res = await coreClient(cmd).get<RunListResponse>(`/runs${q}`);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   if (res.runs.length === 0) return print('no runs match'), EXIT_OK;
   print(runTable(res.runs));
-  if (res.next_cursor) hint('more runs match: narrow with --since/--status or raise --limit');
+  // On stderr, so piped stdout stays the table alone (as `events list`).
+  if (res.next_cursor) hint(`more runs match: see the next page with --cursor ${res.next_cursor}`);
   return EXIT_OK;
 }
 

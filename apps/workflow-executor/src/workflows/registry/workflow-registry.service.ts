@@ -102,6 +102,9 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
    */
   readonly loaded = new Promise<void>((resolve) => (this.markLoaded = resolve));
   private readonly settings = new Map<string, WorkflowSetting>();
+  /** When the settings were last read from the database (Date.now), and the read in flight, if any. */
+  private settingsReadAt = 0;
+  private settingsRead?: Promise<void>;
   private lastReport?: LoadReport;
   private revisionCounter = 0;
   /** A load requested while one runs loads again after it: files may have changed after the running load read them. */
@@ -300,18 +303,35 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     return setting;
   }
 
+  /**
+   * The settings as stored at most `maxAgeMs` ago: a start checks them, and another replica may have disabled the
+   * workflow. Concurrent callers share one read.
+   */
+  async settingsWithin(maxAgeMs: number): Promise<void> {
+    if (Date.now() - this.settingsReadAt < maxAgeMs) return;
+    this.settingsRead ??= this.refreshSettings().finally(() => {
+      this.settingsRead = undefined;
+    });
+    await this.settingsRead;
+  }
+
   /** Settings written by another replica become visible here (Core mirrors the catalog through any replica). */
   async refreshSettings(): Promise<void> {
+    const readAt = Date.now();
     const rows: { name: string; enabled: boolean; updated_by: string; updated_at: Date; reason: string | null }[] =
       await this.dataSource.query(`SELECT name, enabled, updated_by, updated_at, reason FROM workflow_settings`);
     let changed = false;
     for (const row of rows) {
       const current = this.settings.get(row.name);
-      if (current?.enabled === row.enabled && current.updated_at.getTime() === row.updated_at.getTime()) continue;
+      // A row older than what this replica holds is not taken: a read that began before this replica's own
+      // setEnabled committed must not undo it.
+      const held = current?.updated_at.getTime() ?? -Infinity;
+      if (held > row.updated_at.getTime() || (held === row.updated_at.getTime() && current?.enabled === row.enabled)) continue;
       this.settings.set(row.name, { enabled: row.enabled, updated_by: row.updated_by, updated_at: row.updated_at, reason: row.reason ?? undefined });
       changed = true;
     }
     if (changed) this.revisionCounter++;
+    this.settingsReadAt = Math.max(this.settingsReadAt, readAt);
   }
 
   private async loadStored(): Promise<void> {

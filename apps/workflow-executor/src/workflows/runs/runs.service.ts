@@ -18,7 +18,7 @@ import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governan
 import { GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import { compensationStepIds } from '@pancha/workflow-engine';
-import type { RunStatus } from '@pancha/workflow-manifest';
+import type { RunStatus, WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { EngineClock } from '../engine/engine-clock';
@@ -33,6 +33,8 @@ const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'
 /** The steps a retry runs again: the cancelled ones and the failed ones no handler dealt with. */
 const RESET_STEPS = `(s.status = 'cancelled' OR (s.status = 'failed' AND NOT s.handled))`;
 const DEFAULT_PAGE = 50;
+/** How stale this replica's enable/disable settings may be when a start is checked against them. */
+const SETTINGS_MAX_AGE_MS = 1000;
 /** Most starts inserted by one statement. */
 const MAX_STARTS_PER_INSERT = 100;
 
@@ -95,6 +97,16 @@ export class RunsService {
     if (!manifest) {
       throw new WorkflowException(WorkflowErrorCode.UnknownVersion, `${dto.workflow}@${dto.version} is not registered`, 404);
     }
+    // Core checked its mirror of the catalog when it accepted the start, but the start may have waited in its outbox
+    // (or come through a stale replica) since: the executor's own setting decides. A run that exists already was
+    // started before, so its redelivery is answered with it, whatever the setting is now.
+    await this.registry.settingsWithin(SETTINGS_MAX_AGE_MS);
+    const refusal = this.startRefusal(dto.workflow, manifest);
+    if (refusal) {
+      const [existing]: unknown[] = await this.dataSource.query(`SELECT 1 FROM workflow_runs WHERE run_id = $1`, [dto.run_id]);
+      if (existing) return this.summary(dto.run_id, requester);
+      throw new WorkflowException(refusal.code, refusal.message, 409);
+    }
     const problems = this.registry.validateInputs(manifest, dto.inputs);
     if (problems.length > 0) throw validationException(problems);
     const now = this.clock.now();
@@ -138,6 +150,18 @@ export class RunsService {
     };
     // A redelivered start (already inserted) answers with the run as it is now.
     return inserted ? summary : this.summary(dto.run_id, requester);
+  }
+
+  /** Why no new run of this workflow version may start now (disabled, or the version retired); undefined when it may. */
+  private startRefusal(name: string, manifest: WorkflowManifest): { code: WorkflowErrorCode; message: string } | undefined {
+    if (!this.registry.enabled(name)) {
+      const reason = this.registry.setting(name)?.reason;
+      return { code: WorkflowErrorCode.WorkflowDisabled, message: `workflow ${name} is disabled${reason ? ` (${reason})` : ''}; no new runs start` };
+    }
+    if (manifest.retired) {
+      return { code: WorkflowErrorCode.VersionRetired, message: `${name}@${manifest.version} is retired; no new runs start` };
+    }
+    return undefined;
   }
 
   /**
