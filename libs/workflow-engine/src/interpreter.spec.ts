@@ -538,6 +538,29 @@ describe('parallel join any', () => {
     ]);
   });
 
+  it('a failed branch stood in for by a fallback workflow that completed wins with the fallback\'s output', async () => {
+    const par: Step = {
+      kind: 'parallel',
+      id: 'race',
+      join: 'any',
+      fail_fast: true,
+      branches: [
+        action('primary', 'ai', {}, { on_failure: { workflow: { name: 'plain-summary', range: '*' } } }),
+        action('other', 'echo', {}, { on_failure: { continue: true } }),
+      ],
+      source: { pointer: '' },
+    };
+    const result = await runInMemory({
+      manifest: manifest([par]),
+      inputs: {},
+      pins: { 'plain-summary@*': '1.0.0' },
+      action: () => err('provider_down', false),
+      child: (command) => ({ id: command.run_id, status: 'completed', output: { text: 'fallback summary' } }),
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ winner: 'primary', output: { text: 'fallback summary' } });
+  });
+
   it('fails with the first error when no branch completed', async () => {
     const par: Step = {
       kind: 'parallel',

@@ -607,9 +607,10 @@ export class RunInterpreter {
     const waiting = outcomes.some((o) => o.state === 'waiting');
     const firstFailure = outcomes.find((o): o is { state: 'failed'; error: StepError } => o.state === 'failed');
     if (step.join === 'any') {
-      // The first branch to complete wins: not a skipped one, nor a failed one its on_failure let go on (continue,
-      // goto or a fallback). fail_fast has no meaning here.
-      const winner = step.branches.find((b, i) => outcomes[i].state === 'done' && this.record(b, frame)?.status === 'completed');
+      // The first branch to complete wins: not a skipped one, nor a failed one its on_failure let go on (continue or
+      // goto); a failed one whose fallback workflow completed does, the fallback's output standing in for it.
+      // fail_fast has no meaning here.
+      const winner = step.branches.find((b, i) => outcomes[i].state === 'done' && completedOrStoodIn(this.record(b, frame)));
       if (winner) {
         this.cancelSteps(step.branches.filter((b) => b !== winner), frame);
         const output = { winner: winner.id, output: this.record(winner, frame)?.output ?? null };
@@ -1080,3 +1081,8 @@ function assertUnreachable(value: never): never {
 }
 
 export type { WorkflowStep };
+
+/** A step that completed, or failed and was stood in for by a fallback workflow that completed (its output kept). */
+function completedOrStoodIn(rec: StepRecord | undefined): boolean {
+  return rec?.status === 'completed' || (rec?.status === 'failed' && rec.handled && rec.fallback_run_id !== undefined);
+}
