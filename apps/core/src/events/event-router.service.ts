@@ -492,17 +492,20 @@ export function answerFromDecisions(eventId: string, traceId: string, decisions:
   return answer;
 }
 
-/** Who a run started by an event is for: `data.user_id`, else the event's subject, else the event type. */
+/**
+ * Who a run started by an event is for: `data.user_id` (not only whitespace: Karma scores the run's end for that user
+ * and refuses a blank one), else the event's subject, else the event type.
+ */
 export function runOwner(event: RoutedEvent): { user_id: string; product?: string } {
   const data = isRecord(event.data) ? event.data : {};
-  const user = typeof data.user_id === 'string' && data.user_id !== '' ? data.user_id : (event.subject ?? `event:${event.type}`);
+  const user = typeof data.user_id === 'string' && /\S/.test(data.user_id) ? data.user_id : (event.subject ?? `event:${event.type}`);
   return { user_id: user.slice(0, 128), ...(typeof data.product === 'string' && data.product !== '' ? { product: data.product.slice(0, 128) } : {}) };
 }
 
 function owner(event: RoutedEvent): { user_id?: string; product?: string } {
   const data = isRecord(event.data) ? event.data : {};
   return {
-    ...(typeof data.user_id === 'string' && data.user_id !== '' ? { user_id: data.user_id.slice(0, 255) } : {}),
+    ...(typeof data.user_id === 'string' && /\S/.test(data.user_id) ? { user_id: data.user_id.slice(0, 255) } : {}),
     ...(typeof data.product === 'string' && data.product !== '' ? { product: data.product.slice(0, 128) } : {}),
   };
 }

@@ -445,6 +445,12 @@ describe('Core event router', () => {
       expect(own.body.skipped).toEqual([expect.objectContaining({ workflow: 'alert-on-failure', reason: 'self_triggered' })]);
     });
 
+    it('a run end whose data.user_id is only whitespace starts a run for its subject (Karma refuses a blank user)', async () => {
+      const runId = randomUUID();
+      const res = await publish({ id: `${runId}:blank`, type: 'workflow.failed', subject: runId, data: { run_id: runId, workflow: 'payments', version: '1.0.0', user_id: '   ' } }, RequesterId.WorkflowExecutor);
+      expect(await dataSource.query(`SELECT user_id FROM workflow_run_requests WHERE run_id = $1`, [res.body.runs[0].run_id])).toEqual([{ user_id: runId }]);
+    });
+
     it('two workflows that start each other stop after EVENTS_MAX_CHAIN_DEPTH runs (chain_too_deep); each event records its depth', async () => {
       let end = await runEnd('workflow.completed', randomUUID(), 'pong');
       const started: string[] = [];

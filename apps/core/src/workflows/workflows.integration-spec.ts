@@ -323,6 +323,13 @@ describe('Core workflow runs', () => {
       expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE inputs->>'email' = 'nope'`)).toBe(0);
     });
 
+    it('a user_id of only whitespace is a 422 naming it (Karma could not score the run), and nothing is stored', async () => {
+      const before = await count(`SELECT count(*) AS n FROM outbox`);
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: ' \t ', inputs: { user_id: 'u1', email: 'blank@example.com' } });
+      expect([res.status, res.body.errors?.[0]?.field]).toEqual([422, 'user_id']);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(before);
+    });
+
     it('refuses a query parameter the route does not define (?dry=1) with a 400 naming it: nothing is stored or sent', async () => {
       const before = await count(`SELECT count(*) AS n FROM outbox`);
       const body = { user_id: 'u1', inputs: { user_id: 'u1', email: 'dry-run@example.com' } };

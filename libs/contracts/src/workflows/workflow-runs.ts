@@ -47,7 +47,8 @@ export class StartRunRequestDto {
   @IsOptional() @IsObject()
   inputs?: Record<string, unknown>;
 
-  @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.userId)
+  // Not only whitespace: the run's end is scored in Karma for this user, and Karma refuses a blank one.
+  @IsString() @IsNotEmpty() @Matches(/\S/, { message: '$property must not be blank' }) @MaxLength(ID_LIMITS.userId)
   user_id: string;
 
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)

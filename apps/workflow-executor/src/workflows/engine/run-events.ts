@@ -86,7 +86,8 @@ export class RunEvents {
         });
       }
       const scored = event.type === 'workflow.completed' || event.type === 'workflow.failed';
-      if (scored && scope.isRoot && run.user_id !== undefined && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
+      // A blank user (a start stored before Core refused one) has no Karma ledger: Karma would refuse the event.
+      if (scored && scope.isRoot && run.user_id !== undefined && /\S/.test(run.user_id) && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
         const key = `${run.id}:karma:${event.at.getTime()}`;
         messages.push({
           topic: EventTopic.KarmaLifeEvent,
