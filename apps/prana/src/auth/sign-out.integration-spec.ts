@@ -1,7 +1,7 @@
 // A sign-out stays a sign-out: requests that began before it (a live stream, a slow proxied call) end after it, and
 // express-session saves a request's session when its response ends. That save must not bring the session back,
 // in memory or in Redis (as replicas run).
-import { deferred, StandInServer, TestBrowser, type Deferred } from '@pancha/testing';
+import { deferred, poll, StandInServer, TestBrowser, type Deferred } from '@pancha/testing';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
@@ -73,7 +73,8 @@ describe.each([
     const { browser, csrf, sid } = await signedIn();
     slow = deferred();
     const pending = browser.request(`${prana.url}/api/core/tasks/slow`);
-    await new Promise((r) => setTimeout(r, 300));
+    // Core has the request: the session was loaded before the sign-out below.
+    await poll('the slow call at Core', () => core.requests.some((r) => r.path === '/tasks/slow') || undefined);
     await signOut(browser, csrf);
     expect(await withOldCookie(sid)).toBe(401);
     slow.resolve();
@@ -87,7 +88,6 @@ describe.each([
     const stream = await fetch(`${prana.url}/api/stream?topics=runs`, { headers: { cookie: `prana.sid=${sid}` } });
     expect(stream.status).toBe(200);
     const ended = stream.text();
-    await new Promise((r) => setTimeout(r, 200));
     await signOut(browser, csrf);
     expect(await withOldCookie(sid)).toBe(401);
     await ended; // at PRANA_STREAM_MAX_AGE_MS
