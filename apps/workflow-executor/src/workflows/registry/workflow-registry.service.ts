@@ -105,6 +105,8 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   /** When the settings were last read from the database (Date.now), and the read in flight, if any. */
   private settingsReadAt = 0;
   private settingsRead?: Promise<void>;
+  /** This replica's own setEnabled calls, counted: a settings read during which one landed may predate it. */
+  private localWrites = 0;
   private lastReport?: LoadReport;
   private revisionCounter = 0;
   /** A load requested while one runs loads again after it: files may have changed after the running load read them. */
@@ -299,6 +301,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     });
     const setting: WorkflowSetting = { enabled, updated_by: actor, updated_at: rows[0].updated_at, reason };
     this.settings.set(name, setting);
+    this.localWrites++;
     this.revisionCounter++;
     return setting;
   }
@@ -315,18 +318,22 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     await this.settingsRead;
   }
 
-  /** Settings written by another replica become visible here (Core mirrors the catalog through any replica). */
+  /**
+   * Settings written by another replica become visible here (Core mirrors the catalog through any replica). A read
+   * during which this replica's own setEnabled landed may have begun before it: it is dropped whole, so it cannot
+   * undo that write (the next start reads again). Rows are otherwise taken as stored: the table is the truth, and
+   * `updated_at` (a transaction's start time) does not order two replicas' concurrent writes.
+   */
   async refreshSettings(): Promise<void> {
     const readAt = Date.now();
+    const writesBefore = this.localWrites;
     const rows: { name: string; enabled: boolean; updated_by: string; updated_at: Date; reason: string | null }[] =
       await this.dataSource.query(`SELECT name, enabled, updated_by, updated_at, reason FROM workflow_settings`);
+    if (this.localWrites !== writesBefore) return;
     let changed = false;
     for (const row of rows) {
       const current = this.settings.get(row.name);
-      // A row older than what this replica holds is not taken: a read that began before this replica's own
-      // setEnabled committed must not undo it.
-      const held = current?.updated_at.getTime() ?? -Infinity;
-      if (held > row.updated_at.getTime() || (held === row.updated_at.getTime() && current?.enabled === row.enabled)) continue;
+      if (current?.enabled === row.enabled && current.updated_at.getTime() === row.updated_at.getTime()) continue;
       this.settings.set(row.name, { enabled: row.enabled, updated_by: row.updated_by, updated_at: row.updated_at, reason: row.reason ?? undefined });
       changed = true;
     }
