@@ -75,8 +75,8 @@ export class CoreConfig extends withOutboxConfig(BaseServiceConfig) {
   EVENTS_DEFERRED_POLL_MS = 250;
 
   /**
-   * The most runs one chain of workflow events may start: a run's workflow.completed / workflow.failed that starts a
-   * run whose end starts another… Past it the router starts nothing more (skip `chain_too_deep`).
+   * How deep a chain of runs started by one another's ends may go: a run's workflow.completed / workflow.failed that
+   * starts a run whose end starts another… Past it the router starts nothing more (skip `chain_too_deep`).
    */
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
   EVENTS_MAX_CHAIN_DEPTH = 8;
