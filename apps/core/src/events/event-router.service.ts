@@ -228,7 +228,7 @@ export class EventRouterService implements OnModuleInit {
         )) as { event_id: string }[]
       ).map((row) => row.event_id),
     );
-    await refuseForeignIds(manager, items, firstOf, claimed);
+    const refused = await refuseForeignIds(manager, requests, firstOf, claimed);
     const routing = items.filter((item, i) => firstOf.get(item.event.id) === i && claimed.has(item.event.id));
 
     // 2. Lock every key's state the group needs, in the global order, in one statement.
@@ -321,7 +321,7 @@ export class EventRouterService implements OnModuleInit {
     }
     await this.outbox.enqueueAll(manager, audits);
     const outcomes = items.map((item, i): Routed => (firstOf.get(item.event.id) === i ? answers.get(item.event.id) : undefined) ?? ALREADY_RECEIVED);
-    return outcomesPerList(requests, outcomes);
+    return outcomesPerList(requests, outcomes).map((outcome, r) => (refused.has(r) ? { ok: false, error: refused.get(r) } : outcome));
   }
 
   /**
@@ -553,24 +553,45 @@ function traceIdOf(traceparent: string | undefined): string | undefined {
 /**
  * Ids are their publishers' own (CloudEvents: unique per source), so an id another publisher sent first is not a retry
  * of this event. Answering it as a replay would hand this publisher the other's runs and trace and drop its event
- * silently; it is a 409 that tells nothing of the other event instead. Thrown inside the group's transaction, so a
- * group of several requests is retried one request at a time (GroupCommit) and only the one that reuses the id fails,
- * with nothing stored. Costs a query only when the group holds an id received before.
+ * silently; it is a 409 that tells nothing of the other event instead, for the whole request that carries it (an
+ * array is one transaction). Found after the group's ids are claimed: the refused requests' rows are taken back in
+ * the same transaction, and the rest of the group goes on in it (one publisher that keeps reusing ids costs its own
+ * requests, not everyone's group commit). Only when a request that goes on shares an id with a refused one is the
+ * whole group retried request by request (GroupCommit). Costs a query only when the group holds an id received before.
  */
-async function refuseForeignIds(manager: EntityManager, items: readonly Routing[], firstOf: ReadonlyMap<string, number>, claimed: ReadonlySet<string>): Promise<void> {
-  const repeated = items.filter((item, i) => firstOf.get(item.event.id) !== i || !claimed.has(item.event.id));
-  if (repeated.length === 0) return;
+async function refuseForeignIds(
+  manager: EntityManager,
+  requests: readonly (readonly Routing[])[],
+  firstOf: ReadonlyMap<string, number>,
+  claimed: Set<string>,
+): Promise<Map<number, DomainException>> {
+  const refused = new Map<number, DomainException>();
+  const items = requests.flat();
+  const requestOf = requests.flatMap((request, r) => request.map(() => r));
+  const repeated = items.flatMap((item, i) => (firstOf.get(item.event.id) !== i || !claimed.has(item.event.id) ? [i] : []));
+  if (repeated.length === 0) return refused;
   const stored = new Map(
-    ((await manager.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1::text[])`, [[...new Set(repeated.map((item) => item.event.id))]])) as { event_id: string; publisher: string }[]).map(
+    ((await manager.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1::text[])`, [[...new Set(repeated.map((i) => items[i].event.id))]])) as { event_id: string; publisher: string }[]).map(
       (row) => [row.event_id, row.publisher],
     ),
   );
-  for (const { event, requester } of repeated) {
+  for (const i of repeated) {
+    const { event, requester } = items[i];
     const first = claimed.has(event.id) ? items[firstOf.get(event.id)!].requester.id : stored.get(event.id);
-    if (first !== undefined && first !== requester.id) {
-      throw new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${event.id.slice(0, 128)} was already received from another publisher; use an id of your own`);
-    }
+    if (first === undefined || first === requester.id || refused.has(requestOf[i])) continue;
+    refused.set(
+      requestOf[i],
+      new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${event.id.slice(0, 128)} was already received from another publisher; use an id of your own`),
+    );
   }
+  if (refused.size === 0) return refused;
+  const takenBack = new Set(items.flatMap((item, i) => (refused.has(requestOf[i]) && firstOf.get(item.event.id) === i && claimed.has(item.event.id) ? [item.event.id] : [])));
+  if (items.some((item, i) => !refused.has(requestOf[i]) && takenBack.has(item.event.id))) throw refused.values().next().value;
+  if (takenBack.size > 0) {
+    await manager.query(`DELETE FROM events WHERE event_id = ANY($1::text[])`, [[...takenBack]]);
+    for (const id of takenBack) claimed.delete(id);
+  }
+  return refused;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

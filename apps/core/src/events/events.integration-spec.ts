@@ -523,6 +523,32 @@ describe('Core event router', () => {
       expect(retry.body).toMatchObject({ event_id: 'scope-p2', replayed: true });
     });
 
+    it('a request reusing another publisher\'s id fails alone inside the group commit: the requests beside it commit in the same transaction', async () => {
+      const router = core.app.get(EventRouterService);
+      const isolated = jest.spyOn((router as unknown as { logger: { warn: (...args: unknown[]) => void } }).logger, 'warn');
+      const held = await holdTable(dataSource, 'events');
+      let replies: Awaited<ReturnType<typeof publish>>[];
+      try {
+        const first = publish({ id: 'scope-g0', type: 'scope.ping', data: {} });
+        await held.waiting('INSERT INTO events');
+        const reusing = publish([{ id: 'scope-g1', type: 'scope.ping', data: {} }, { id: 'scope-p2', type: 'scope.ping', data: {} }], RequesterId.Prana);
+        const beside = publish({ id: 'scope-g2', type: 'scope.ping', data: {} }, RequesterId.Prana);
+        await poll('both requests queued for the next commit', async () => router.queued === 2 || undefined);
+        await held.release();
+        replies = await Promise.all([first, reusing, beside]);
+      } catch (error) {
+        await held.release();
+        throw error;
+      }
+      expect(replies.map((r) => r.status)).toEqual([202, 409, 202]);
+      expect(await dataSource.query(`SELECT event_id FROM events WHERE event_id IN ('scope-g0', 'scope-g1', 'scope-g2') ORDER BY event_id`)).toEqual([
+        { event_id: 'scope-g0' },
+        { event_id: 'scope-g2' },
+      ]);
+      expect(isolated).not.toHaveBeenCalled();
+      isolated.mockRestore();
+    });
+
     it('a cursor whose id PostgreSQL cannot hold as text (a NUL) is a 400 naming the cursor, not a 500', async () => {
       const nul = Buffer.from(JSON.stringify(['2026-01-01 00:00:00+00', 'a\u0000'])).toString('base64url');
       const res = await as(RequesterId.Operator, 'GET', `/events?cursor=${nul}`);
