@@ -7,23 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
+import { standInBucket, startPranaHarness, type PranaHarness } from '../testing/prana-harness';
 
 jest.setTimeout(60_000);
 
-const bucket = new StandInServer((req) =>
-  req.path === '/bucket/prana/ingest'
-    ? {
-        status: 201,
-        body: {
-          accepted: (req.body as { packets: unknown[] }).packets.length,
-          duplicates: 0,
-          conflicts: 0,
-          entries: (req.body as { packets: Array<{ event_id: string }> }).packets.map((p, i) => ({ event_id: p.event_id, seq: i + 1, duplicate: false, conflict: false })),
-        },
-      }
-    : { status: 200, body: { events: [] } },
-);
+const bucket = standInBucket({ events: [] });
 const karma = new StandInServer((req) => ({ status: req.method === 'POST' ? 201 : 200, body: { ok: true } }));
 const core = new StandInServer(() => ({ status: 200, body: {} }));
 

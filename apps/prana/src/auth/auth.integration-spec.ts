@@ -2,24 +2,12 @@
 import { StandInServer, TestBrowser } from '@pancha/testing';
 import { decodeJwt } from 'jose';
 import { randomUUID } from 'node:crypto';
-import { startPranaHarness, type PranaHarness } from '../testing/prana-harness';
+import { standInBucket, startPranaHarness, type PranaHarness } from '../testing/prana-harness';
 
 jest.setTimeout(60_000);
 
 const core = new StandInServer((req) => ({ status: req.method === 'POST' ? 202 : 200, body: { path: req.path, query: Object.fromEntries(req.query) } }));
-const bucket = new StandInServer((req) =>
-  req.path === '/bucket/prana/ingest'
-    ? {
-        status: 201,
-        body: {
-          accepted: (req.body as { packets: unknown[] }).packets.length,
-          duplicates: 0,
-          conflicts: 0,
-          entries: (req.body as { packets: Array<{ event_id: string }> }).packets.map((p, i) => ({ event_id: p.event_id, seq: i + 1, duplicate: false, conflict: false })),
-        },
-      }
-    : { status: 200, body: { ok: true } },
-);
+const bucket = standInBucket();
 const karma = new StandInServer(() => ({ status: 201, body: { ok: true } }));
 // Only the run controls: its /healthz is a 404, so /api/health still reports the executor down.
 const executor = new StandInServer((req) => (/^\/api\/runs\//.test(req.path) ? { status: 202, body: { run_id: req.path.split('/')[3], status: 'running' } } : { status: 404, body: {} }));

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { startDevIdp, type DevUser, type RunningDevIdp } from '@pancha/dev-idp';
 import { validateEnv } from '@pancha/service-kit';
-import { createTestKeys, freePort, type TestKeys } from '@pancha/testing';
+import { createTestKeys, freePort, StandInServer, type TestKeys } from '@pancha/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -83,4 +83,21 @@ export async function startPranaHarness(env: Record<string, string> = {}, option
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A stand-in Bucket: PRANA's telemetry ingest answered as Bucket answers it (every packet accepted), any other call 200 `other`. */
+export function standInBucket(other: unknown = { ok: true }): StandInServer {
+  return new StandInServer((req) =>
+    req.path === '/bucket/prana/ingest'
+      ? {
+          status: 201,
+          body: {
+            accepted: (req.body as { packets: unknown[] }).packets.length,
+            duplicates: 0,
+            conflicts: 0,
+            entries: (req.body as { packets: Array<{ event_id: string }> }).packets.map((p, i) => ({ event_id: p.event_id, seq: i + 1, duplicate: false, conflict: false })),
+          },
+        }
+      : { status: 200, body: other },
+  );
 }
