@@ -8,6 +8,7 @@ import {
   type EventRoutedAuditEvent,
   EventSkipReason,
   EventTopic,
+  isNotBlank,
 } from '@pancha/contracts';
 import {
   applyFilters,
@@ -27,7 +28,7 @@ import { currentTraceId, currentTraceparent, injectTraceHeaders, runInTraceConte
 import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
-import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
+import { type PreparedStart, UUID, WorkflowRunsService } from '../workflows/workflow-runs.service';
 import { CoreConfig } from '../config/env.validation';
 import { EventErrorCode } from './event-intake';
 
@@ -498,14 +499,14 @@ export function answerFromDecisions(eventId: string, traceId: string, decisions:
  */
 export function runOwner(event: RoutedEvent): { user_id: string; product?: string } {
   const data = isRecord(event.data) ? event.data : {};
-  const user = typeof data.user_id === 'string' && /\S/.test(data.user_id) ? data.user_id : (event.subject ?? `event:${event.type}`);
+  const user = isNotBlank(data.user_id) ? data.user_id : (event.subject ?? `event:${event.type}`);
   return { user_id: user.slice(0, 128), ...(typeof data.product === 'string' && data.product !== '' ? { product: data.product.slice(0, 128) } : {}) };
 }
 
 function owner(event: RoutedEvent): { user_id?: string; product?: string } {
   const data = isRecord(event.data) ? event.data : {};
   return {
-    ...(typeof data.user_id === 'string' && /\S/.test(data.user_id) ? { user_id: data.user_id.slice(0, 255) } : {}),
+    ...(isNotBlank(data.user_id) ? { user_id: data.user_id.slice(0, 255) } : {}),
     ...(typeof data.product === 'string' && data.product !== '' ? { product: data.product.slice(0, 128) } : {}),
   };
 }
@@ -593,8 +594,6 @@ async function refuseForeignIds(
   }
   return refused;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The executor's events for a run's end (apps/workflow-executor/src/events/router-events.ts). */
 function isRunEnd(type: string): boolean {

@@ -387,7 +387,8 @@ function inScope(row: RunRequestRow, requester: VerifiedRequester): boolean {
   return !allowed || (row.product !== null && allowed.includes(row.product));
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A run id's shape (any case). */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The caller's products for the executor (undefined: every product). */
 export function scopeOf(requester: VerifiedRequester): { products?: string[] } {

@@ -1,5 +1,5 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
-import { KARMA_USER_ID_PATTERN } from '@pancha/contracts';
+import { isNotBlank } from '@pancha/contracts';
 import { validationException } from '@pancha/service-kit';
 
 /**
@@ -9,7 +9,7 @@ import { validationException } from '@pancha/service-kit';
 @Injectable()
 export class UserIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
-    if (!KARMA_USER_ID_PATTERN.test(value)) throw validationException([{ field: 'user_id', messages: ['user_id must not be blank'] }]);
+    if (!isNotBlank(value)) throw validationException([{ field: 'user_id', messages: ['user_id must not be blank'] }]);
     return value;
   }
 }

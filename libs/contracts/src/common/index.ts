@@ -4,3 +4,4 @@ export * from './health';
 export * from './identity';
 export * from './metrics';
 export * from './timestamp';
+export * from './not-blank';

@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import { ID_LIMITS } from '../common/api-error';
+import { IsNotBlank } from '../common/not-blank';
 import type { Decision } from '../workflow-executor';
 import type { TaskStatus } from './task-status';
 
@@ -23,14 +24,14 @@ export class HandleTaskRequestDto implements HandleTaskRequest {
   @IsOptional() @IsString() @MaxLength(255)
   agent?: string;
 
-  @IsString() @IsNotEmpty() @Matches(/\S/, { message: '$property must not be blank' }) @MaxLength(MAX_TASK_INPUT_LENGTH)
+  @IsString() @IsNotEmpty() @IsNotBlank() @MaxLength(MAX_TASK_INPUT_LENGTH)
   input: string;
 
   @IsOptional() @IsString() @MaxLength(64)
   input_type?: string;
 
   /** Karma and Bucket take ids up to ID_LIMITS: a longer one accepted here could never be recorded there. */
-  @IsString() @IsNotEmpty() @Matches(/\S/, { message: '$property must not be blank' }) @MaxLength(ID_LIMITS.userId)
+  @IsString() @IsNotEmpty() @IsNotBlank() @MaxLength(ID_LIMITS.userId)
   user_id: string;
 
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)

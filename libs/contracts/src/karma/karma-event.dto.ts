@@ -8,13 +8,13 @@ import {
   IsPositive,
   IsString,
   IsUUID,
-  Matches,
   Max,
   MaxLength,
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
 import { FIELD_LIMITS } from '../common/field-limits';
+import { IsNotBlank } from '../common/not-blank';
 import { IsTimestamp } from '../common/timestamp';
 
 /** The five event types of `POST /v1/event/` (SPEC §2; names kept from the original Karma service). */
@@ -85,14 +85,11 @@ export function IsStringOrObject(maxChars: number, options?: ValidationOptions):
   );
 }
 
-/** A user id holds something besides whitespace: the ledger keys on it, and Core refuses a blank event subject. */
-export const KARMA_USER_ID_PATTERN = /\S/;
-
 class UserScopedDataDto {
   @IsOptional() @IsUUID('all')
   event_id?: string;
 
-  @IsString() @IsNotEmpty() @Matches(KARMA_USER_ID_PATTERN, { message: '$property must not be blank' }) @MaxLength(KARMA_LIMITS.userId)
+  @IsString() @IsNotEmpty() @IsNotBlank() @MaxLength(KARMA_LIMITS.userId)
   user_id: string;
 }
 

@@ -16,6 +16,7 @@ import {
   Min,
 } from 'class-validator';
 import { ID_LIMITS } from '../common/api-error';
+import { IsNotBlank } from '../common/not-blank';
 import { IsTimestamp } from '../common/timestamp';
 
 /** Run states (WORKFLOWS.md): pending → running → completed | failed | cancelled | timed_out. */
@@ -48,7 +49,7 @@ export class StartRunRequestDto {
   inputs?: Record<string, unknown>;
 
   // Not only whitespace: the run's end is scored in Karma for this user, and Karma refuses a blank one.
-  @IsString() @IsNotEmpty() @Matches(/\S/, { message: '$property must not be blank' }) @MaxLength(ID_LIMITS.userId)
+  @IsString() @IsNotEmpty() @IsNotBlank() @MaxLength(ID_LIMITS.userId)
   user_id: string;
 
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(ID_LIMITS.product)

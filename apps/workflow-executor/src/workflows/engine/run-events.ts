@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { EventTopic, RequesterId } from '@pancha/contracts';
+import { EventTopic, isNotBlank, RequesterId } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
@@ -87,7 +87,7 @@ export class RunEvents {
       }
       const scored = event.type === 'workflow.completed' || event.type === 'workflow.failed';
       // A blank user (a start stored before Core refused one) has no Karma ledger: Karma would refuse the event.
-      if (scored && scope.isRoot && run.user_id !== undefined && /\S/.test(run.user_id) && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
+      if (scored && scope.isRoot && isNotBlank(run.user_id) && this.config.WORKFLOW_BEHAVIORAL_TRACKING) {
         const key = `${run.id}:karma:${event.at.getTime()}`;
         messages.push({
           topic: EventTopic.KarmaLifeEvent,
