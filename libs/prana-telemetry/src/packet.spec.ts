@@ -62,5 +62,12 @@ describe('buildPacket', () => {
       raw_signals: raw,
     });
     expect(buildPacket(ctx, 'ON_TASK', ['active'], raw, 0).event_id).not.toBe(p.event_id);
+    expect('product' in p).toBe(false);
+  });
+
+  it("names the context's product (PRANA requires one of theirs from people restricted to products)", () => {
+    const p = buildPacket({ ...ctx, product: 'alpha' }, 'DEEP_FOCUS', ['active'], raw, 0);
+    expect(p.product).toBe('alpha');
+    expect(JSON.parse(JSON.stringify(p))).toEqual(expect.objectContaining({ product: 'alpha', user_id: 'u-1' }));
   });
 });

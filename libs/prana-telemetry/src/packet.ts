@@ -18,6 +18,11 @@ export interface PacketContext {
   lesson_id: string;
   system_type: SystemType;
   role: PranaRole;
+  /**
+   * The product the packets belong to. PRANA requires one of the person's products when people are restricted to
+   * some (config/policy.yaml `people.products`): a packet without one is refused there (422, `packets[i].product`).
+   */
+  product?: string;
 }
 
 export interface TelemetryPacket extends PacketContext {
@@ -82,9 +87,12 @@ export function newEventId(): string {
 
 export function buildPacket(ctx: PacketContext, state: FocusState, kinds: readonly SecondKind[], raw: RawSignals, at: number): TelemetryPacket {
   const seconds = splitSeconds(kinds);
+  const { product, ...rest } = ctx;
   return {
     event_id: newEventId(),
-    ...ctx,
+    ...rest,
+    // Only when set: a packet of an unrestricted deployment carries no product key at all.
+    ...(product ? { product } : {}),
     timestamp: new Date(at).toISOString(),
     cognitive_state: state,
     ...seconds,

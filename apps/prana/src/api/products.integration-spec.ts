@@ -1,6 +1,7 @@
 // people.products (config/policy.yaml) applied to what PRANA asks of Bucket and Karma on a person's behalf: the
 // console's reads and telemetry go with PRANA's token narrowed by a `products` claim (Bucket answers only those
-// products' entries, and refuses a write into another), and telemetry naming another product is a 422.
+// products' entries, and refuses a write into another), and telemetry naming another product, or none, is a 422.
+// Karma keeps no products, so a restricted person reads only their own karma (any other user is a 403).
 import { StandInServer, TestBrowser } from '@pancha/testing';
 import { decodeJwt } from 'jose';
 import { randomUUID } from 'node:crypto';
@@ -55,6 +56,79 @@ describe("PRANA with people.products = ['alpha']", () => {
     });
   });
 
+  describe('GET /api/session', () => {
+    it('names the products people see', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      expect((await browser.json(`${prana.url}/api/session`)).body.products).toEqual(['alpha']);
+    });
+  });
+
+  describe('Karma, which keeps no products: a restricted person reads only their own karma', () => {
+    it('passes on their own profile, ledger history and head, and stats', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      for (const path of ['/api/v1/karma/viewer', '/v1/karma/viewer/history?bucket=hour', '/v1/karma/viewer/head', '/v1/stats/user/viewer', '/api/v1/karma/view%65r']) {
+        const before = karma.requests.length;
+        expect({ path, status: (await browser.json(`${prana.url}/api/karma${path}`)).status }).toEqual({ path, status: 200 });
+        expect(karma.requests.length).toBe(before + 1);
+      }
+    });
+
+    it("refuses another user's karma with 403 karma_outside_products, and asks Karma nothing", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const before = karma.requests.length;
+      const res = await browser.json(`${prana.url}/api/karma/api/v1/karma/operator`);
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({
+        error: 'karma_outside_products',
+        message: "Karma keeps no products, so people restricted to products (alpha) may read only their own karma (viewer), not operator's",
+        products: ['alpha'],
+        user_id: 'operator',
+      });
+      // Every spelling Karma's router would take, and the reads that name no user (the Q-table learns from everyone).
+      for (const path of [
+        '/v1/karma/operator/history?bucket=day',
+        '/v1/karma/operator/head',
+        '/v1/stats/user/operator',
+        '/API/V1/KARMA/operator',
+        '/v1/karma/operator/history/',
+        '/v1/karma/VIEWER/head',
+        '/api/v1/karma/viewer%2Fx',
+        '/v1/q-table',
+        '/v1/karma/viewer/history/extra',
+      ]) {
+        const r = await browser.json(`${prana.url}/api/karma${path}`);
+        expect({ path, status: r.status, error: r.body.error }).toEqual({ path, status: 403, error: 'karma_outside_products' });
+      }
+      expect(karma.requests.length).toBe(before);
+    });
+
+    it("refuses the live karma:<user> topic of another user (403), and opens their own", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const sid = browser.cookie(prana.url, 'prana.sid') as string;
+      const stream = async (topics: string) => {
+        const ac = new AbortController();
+        const res = await fetch(`${prana.url}/api/stream?topics=${encodeURIComponent(topics)}`, { headers: { cookie: `prana.sid=${sid}` }, signal: ac.signal });
+        let body: unknown = null;
+        if (res.status === 200) {
+          // Until `ready`: the stream is open and watching (closing sooner leaves its bounded ready wait pending).
+          const reader = res.body!.getReader();
+          let text = '';
+          for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+            text += new TextDecoder().decode(chunk.value);
+            if (text.includes('event: ready')) break;
+          }
+          body = /event: ready\ndata: (.*)/.exec(text)?.[1];
+        } else body = await res.json();
+        ac.abort();
+        return { status: res.status, body };
+      };
+      expect(await stream('runs,karma:operator')).toEqual({ status: 403, body: expect.objectContaining({ error: 'karma_outside_products', user_id: 'operator' }) });
+      const own = await stream('karma:viewer');
+      expect(own.status).toBe(200);
+      expect(JSON.parse(own.body as string)).toEqual(expect.objectContaining({ topics: ['karma:viewer'] }));
+    });
+  });
+
   describe('POST /api/telemetry', () => {
     const packet = (product?: string) => ({
       event_id: randomUUID(),
@@ -70,6 +144,17 @@ describe("PRANA with people.products = ['alpha']", () => {
       expect(res.status).toBe(422);
       expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['packets[1].product']);
       expect(bucket.requests.length).toBe(before);
+    });
+
+    it('refuses a packet without a product with 422 naming packets[i].product, and stores nothing', async () => {
+      const { browser, csrf } = await signedIn('viewer', 'viewer-pass-1');
+      const [bucketBefore, karmaBefore] = [bucket.requests.length, karma.requests.length];
+      const res = await browser.json(`${prana.url}/api/telemetry`, { method: 'POST', headers: { 'x-csrf-token': csrf }, body: { packets: [packet('alpha'), packet()] } });
+      expect(res.status).toBe(422);
+      expect(res.body.error).toBe('validation_failed');
+      expect(res.body.errors).toEqual([{ field: 'packets[1].product', messages: ['product is required: you may see only some products (alpha); name one of them'] }]);
+      expect(bucket.requests.length).toBe(bucketBefore);
+      expect(karma.requests.length).toBe(karmaBefore);
     });
 
     it("takes the person's own products, with the narrowed token to Bucket and Karma", async () => {

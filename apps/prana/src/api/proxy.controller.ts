@@ -2,7 +2,9 @@ import { All, Controller, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { corePermission, type Permission } from '../auth/permissions';
 import { SignedInService } from '../auth/signed-in.service';
+import { PolicyService } from '@pancha/governance';
 import { PranaException } from '../prana.exception';
+import { karmaPathUser, karmaReadRefusal } from './karma-scope';
 import { UpstreamService, type Upstream } from './upstream.service';
 
 /** Everything after `/api/<service>` (path and query), refusing dot segments that could climb out of it. */
@@ -30,12 +32,14 @@ function safeDecode(path: string): string | undefined {
  * `/api/core/**`, `/api/bucket/**`, `/api/karma/**`: the console's window on the services. Each call is
  * checked against the person's permissions first; Core then gets the person's own token (and applies its RBAC again), Bucket and Karma get GETs with PRANA's identity
  * narrowed to the products people see (the same `people.products` Core applies to the person's token) and the person named as the acting user.
+ * Karma keeps no products, so people restricted to some read only their own karma there (karma-scope.ts).
  */
 @Controller('api')
 export class ProxyController {
   constructor(
     private readonly signedIn: SignedInService,
     private readonly upstream: UpstreamService,
+    private readonly policy: PolicyService,
   ) {}
 
   @All('core/*path')
@@ -62,11 +66,23 @@ export class ProxyController {
   async karma(@Req() req: Request, @Res() res: Response): Promise<void> {
     const path = upstreamPath(req, '/api/karma');
     if (req.method !== 'GET') throw notPassedOn('karma', req.method, path);
-    await this.viaPrana('karma', 'view:karma', req, res, path);
+    // Karma keeps no products: people restricted to some read their own karma only (karma-scope.ts).
+    await this.viaPrana('karma', 'view:karma', req, res, path, (username) =>
+      karmaReadRefusal(this.policy.peopleProducts(), username, karmaPathUser(path.split('?')[0])),
+    );
   }
 
-  private async viaPrana(service: 'bucket' | 'karma', permission: Permission, req: Request, res: Response, path: string): Promise<void> {
+  private async viaPrana(
+    service: 'bucket' | 'karma',
+    permission: Permission,
+    req: Request,
+    res: Response,
+    path: string,
+    refusal?: (username: string) => PranaException | undefined,
+  ): Promise<void> {
     const { user } = await this.signedIn.require(req, permission);
+    const refused = refusal?.(user.username);
+    if (refused) throw refused;
     await this.forward(service, req, res, path, await this.upstream.personBearer(service), { 'x-pancha-acting-user': user.username });
   }
 

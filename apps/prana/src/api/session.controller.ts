@@ -1,4 +1,5 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
+import { PolicyService } from '@pancha/governance';
 import type { Request, Response } from 'express';
 import { SignedInService } from '../auth/signed-in.service';
 import { CsrfTokens } from '../auth/session-parts';
@@ -10,9 +11,14 @@ export class SessionController {
     private readonly signedIn: SignedInService,
     private readonly config: PranaConfig,
     private readonly parts: CsrfTokens,
+    private readonly policy: PolicyService,
   ) {}
 
-  /** Who is signed in, what they may do, the CSRF token for writes and when the session ends. */
+  /**
+   * Who is signed in, what they may do, the products they see (config/policy.yaml `people.products`, `['*']` for
+   * every product: the console names the first of a restricted list in its telemetry), the CSRF token for writes
+   * and when the session ends.
+   */
   @Get('session')
   async session(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<unknown> {
     const { user, permissions } = await this.signedIn.require(req);
@@ -23,6 +29,7 @@ export class SessionController {
     return {
       user: { sub: user.sub, username: user.username, name: user.name, roles: user.roles },
       permissions,
+      products: this.policy.peopleProducts(),
       csrf_token: this.parts.csrfToken(req, res),
       expires_at: new Date(Math.min(idleEnd, absoluteEnd)).toISOString(),
     };

@@ -6,6 +6,7 @@ import { SignedInService } from '../auth/signed-in.service';
 import { PranaConfig } from '../config/env.validation';
 import type { Permission } from '../auth/permissions';
 import { PranaException } from '../prana.exception';
+import { karmaReadRefusal } from './karma-scope';
 import { FeedWatch, type FeedEvent } from './feed-watch.service';
 import { RunWatch, type RunWatchEvent } from './run-watch.service';
 
@@ -91,9 +92,14 @@ export class StreamController implements BeforeApplicationShutdown {
 
   @Get('stream')
   async stream(@Req() req: Request, @Res() res: Response, @Query('topics') rawTopics: unknown): Promise<void> {
-    await this.signedIn.require(req);
+    const { user } = await this.signedIn.require(req);
     const topics = parseTopics(rawTopics);
     for (const permission of new Set(topics.map(topicPermission))) await this.signedIn.require(req, permission);
+    // What GET /api/karma would refuse (people restricted to products read their own karma only), the stream refuses.
+    for (const topic of topics.filter((t) => t.startsWith('karma:'))) {
+      const refused = karmaReadRefusal(this.policy.peopleProducts(), user.username, topic.slice('karma:'.length));
+      if (refused) throw refused;
+    }
     const sid = req.sessionID;
     const open = this.perSession.get(sid) ?? 0;
     if (open >= this.config.PRANA_STREAM_MAX_PER_SESSION) {

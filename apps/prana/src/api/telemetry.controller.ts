@@ -74,16 +74,20 @@ export function parseTelemetry(body: unknown): { packets: ClientPacket[]; proble
 }
 
 /**
- * Packets naming a product people may not see (config/policy.yaml `people.products`): a person writes only into
- * the products they may read. Bucket refuses them too (PRANA's token is narrowed to the same list); this names the field.
+ * Packets outside the products people may see (config/policy.yaml `people.products`): a person writes only into
+ * the products they may read. People restricted to some products must name one of them in every packet: a packet
+ * without a product could be read back only by people who see every product, so it is refused like a foreign one.
+ * Bucket refuses a foreign product too (PRANA's token is narrowed to the same list); this names the field.
  */
 export function outsideProducts(packets: ClientPacket[], products: readonly string[]): FieldProblem[] {
   if (products.includes(ALL_PRODUCTS)) return [];
-  return packets.flatMap((p, i) =>
-    p.product !== undefined && !products.includes(p.product)
-      ? [{ field: `packets[${i}].product`, messages: [`product ${p.product} is not one you may see (${products.join(', ') || 'none'})`] }]
-      : [],
-  );
+  const scope = products.join(', ') || 'none';
+  return packets.flatMap((p, i) => {
+    if (p.product === undefined) {
+      return [{ field: `packets[${i}].product`, messages: [`product is required: you may see only some products (${scope}); name one of them`] }];
+    }
+    return products.includes(p.product) ? [] : [{ field: `packets[${i}].product`, messages: [`product ${p.product} is not one you may see (${scope})`] }];
+  });
 }
 
 /**

@@ -66,6 +66,7 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(session.body.permissions).toEqual([
         'view:tasks', 'view:runs', 'view:workflows', 'view:audit', 'view:karma', 'view:events', 'submit:tasks', 'start:runs', 'operate:runs',
       ]);
+      expect(session.body.products).toEqual(['*']);
       expect(typeof session.body.csrf_token).toBe('string');
       expect(Date.parse(session.body.expires_at)).toBeGreaterThan(Date.now());
       expect(JSON.stringify(session.body)).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
@@ -352,6 +353,16 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       expect(claims).toEqual(expect.objectContaining({ iss: 'prana', sub: 'prana', aud: 'bucket' }));
       // People see every product (config/policy.yaml): the token is not narrowed.
       expect(claims.products).toBeUndefined();
+    });
+
+    it("reads any user's karma for people who see every product (Karma keeps no products)", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      for (const path of ['/api/v1/karma/asha', '/v1/karma/asha/history?bucket=day', '/v1/q-table']) {
+        const before = karma.requests.length;
+        expect({ path, status: (await browser.json(`${prana.url}/api/karma${path}`)).status }).toEqual({ path, status: 201 });
+        expect(karma.requests.at(-1)?.path).toBe(path.split('?')[0]);
+        expect(karma.requests.length).toBe(before + 1);
+      }
     });
 
     it('passes no writes to Bucket or Karma', async () => {

@@ -13,6 +13,8 @@ export interface SessionUser {
 export interface Session {
   user: SessionUser;
   permissions: string[];
+  /** The products people see (`['*']`: every product); absent from an older BFF, read as every product. */
+  products?: string[];
   csrf_token: string;
   expires_at: string;
   /** Base URL of the Jaeger UI (JAEGER_UI_URL); see the contract's Changes. */

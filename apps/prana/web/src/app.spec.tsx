@@ -1,5 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import { App } from './app';
+import { Api } from './api';
+import { App, telemetryProduct } from './app';
 import { FakeBff } from './testing/fake-bff';
 import { runSummary, runView, workflowSummary } from './testing/fixtures';
 import { renderApp } from './testing/render';
@@ -120,5 +121,34 @@ describe('User data is escaped (no markup from data ever runs)', () => {
     expect((await screen.findByLabelText('event 1 data')).textContent).toContain('<script>');
     expect(r4.container.querySelector('img, script')).toBeNull();
     expect((window as unknown as { __xss?: number }).__xss).toBeUndefined();
+  });
+});
+
+describe('Telemetry and the products people see', () => {
+  it('names no product when people see every product, the first of theirs when restricted, and is off with none', () => {
+    expect(telemetryProduct({})).toEqual({ disabled: false });
+    expect(telemetryProduct({ products: ['*'] })).toEqual({ disabled: false });
+    expect(telemetryProduct({ products: ['alpha', 'beta'] })).toEqual({ product: 'alpha', disabled: false });
+    expect(telemetryProduct({ products: [] })).toEqual({ disabled: true });
+  });
+
+  it("a restricted person's console builds its packets naming their first product (the BFF refuses them without one)", async () => {
+    jest.useFakeTimers();
+    try {
+      const bff = new FakeBff('viewer');
+      bff.session = { ...bff.session!, products: ['alpha', 'beta'] };
+      window.history.replaceState(null, '', '/telemetry');
+      localStorage.clear();
+      render(<App api={new Api(bff.fetch as typeof fetch)} />);
+      await waitFor(() => expect(screen.getByTestId('telemetry-status').textContent).toBe('running'));
+      await act(async () => {
+        await jest.advanceTimersByTimeAsync(5_000);
+      });
+      fireEvent.click(screen.getByRole('button', { name: /Show packet/ }));
+      const packet = JSON.parse(screen.getAllByLabelText(/^packet /)[0].textContent ?? '{}');
+      expect(packet).toEqual(expect.objectContaining({ product: 'alpha', user_id: 'viewer' }));
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -161,10 +161,12 @@ export function App({ api: given, redirect = (url: string) => window.location.as
   useEffect(() => {
     if (!session) return;
     // The BFF records packets under the signed-in username (whatever user_id a packet names): the same id here.
+    const { product, disabled } = telemetryProduct(session);
     const t = new PranaTelemetry({
-      context: { user_id: session.user.username, session_id: sessionId(), lesson_id: 'prana-console', system_type: 'ems', role: 'employee' },
+      context: { user_id: session.user.username, session_id: sessionId(), lesson_id: 'prana-console', system_type: 'ems', role: 'employee', ...(product ? { product } : {}) },
       headers: () => ({ 'x-csrf-token': api.csrfToken }),
       panel: () => document.getElementById('main'),
+      ...(disabled ? { disabled } : {}),
     });
     t.start();
     setTelemetry(t);
@@ -190,6 +192,17 @@ export function App({ api: given, redirect = (url: string) => window.location.as
       <Shell ctx={ctx} telemetry={telemetry} onSignOut={() => void signOut()} />
     </Router>
   );
+}
+
+/**
+ * The product the console's telemetry names: none when people see every product; the first of their products when
+ * they are restricted (the BFF refuses a restricted person's packet without one of theirs); and no telemetry at all
+ * when people see no product (there is nowhere it could go).
+ */
+export function telemetryProduct(session: Pick<Session, 'products'>): { product?: string; disabled: boolean } {
+  const products = session.products ?? ['*'];
+  if (products.includes('*')) return { disabled: false };
+  return products.length ? { product: products[0], disabled: false } : { disabled: true };
 }
 
 /** One id per browser tab (sessionStorage): packets of one sitting share it. */

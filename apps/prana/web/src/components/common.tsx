@@ -16,7 +16,7 @@ export function serviceOf(url: string): string | null {
 /** An error in words, with what to do; never a blank page. */
 export function ErrorState({ error, what }: { error: ApiError; what: string }) {
   let hint = '';
-  if (error.status === 403) hint = 'Your role does not allow this.';
+  if (error.status === 403) hint = error.code === 'karma_outside_products' ? 'Your access is limited to some products: you may read your own karma only.' : 'Your role does not allow this.';
   else if (error.status === 0) hint = 'Check your connection; PRANA will retry.';
   else if (error.status >= 500) hint = 'A service behind PRANA is not answering; see the service status above.';
   else if (error.status === 404) hint = 'It does not exist, or is not visible to you.';
