@@ -13,13 +13,14 @@ import {
   type RunSummaryView,
   type RunView,
   type StartRunAccepted,
+  type WorkflowRunStatus,
   type WorkflowStatsResponse,
   WorkflowErrorCode,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
 import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pancha/outbox';
-import { DomainException, GroupCommit, type GroupItemOutcome } from '@pancha/service-kit';
+import { DomainException, GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { migrateInputs, migrationWarning } from '@pancha/workflow-manifest';
@@ -204,12 +205,75 @@ export class WorkflowRunsService {
     }
   }
 
+  /**
+   * GET /runs: the executor's runs merged, newest first, with the runs only Core has (a start still in its outbox,
+   * refused by the executor, or cancelled before it got there), under the same filters and product scope. A page's
+   * cursor holds both positions (`<executor's cursor>.<Core's>`, `-` for a side that is done), so paging neither
+   * skips nor repeats a run; a page may hold fewer than `limit` runs with a `next_cursor` still. The change feed
+   * (`updated_since`) is the executor's alone.
+   */
   async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
+    if (query.updated_since) return this.executorRuns(query, requester);
+    const at = parseListCursor(query.cursor);
+    const limit = query.limit ?? DEFAULT_RUN_PAGE;
+    const own = at.core === DONE ? [] : await this.ownRuns(query, requester, decodePosition(at.core), limit + 1);
+    const executorPage = (size: number): Promise<RunListResponse> =>
+      at.executor === DONE ? Promise.resolve({ runs: [], next_cursor: null }) : this.executorRuns({ ...query, cursor: at.executor || undefined, limit: size }, requester);
+    const ownMore = own.length > limit;
+    let theirs = await executorPage(limit);
+    let merged = mergeRuns(theirs, own, ownMore, limit);
+    while (merged.fromExecutor > 0 && merged.fromExecutor < theirs.runs.length) {
+      // The page ends inside the executor's: ask again for just the runs it keeps, for the executor's exact cursor
+      // (a smaller page each time, so this ends; once, unless runs came or went between the two asks).
+      theirs = await executorPage(merged.fromExecutor);
+      merged = mergeRuns(theirs, own, ownMore, limit);
+    }
+    const executor = merged.fromExecutor === 0 && theirs.runs.length > 0 ? at.executor : (theirs.next_cursor ?? DONE);
+    const lastOwn = merged.fromCore > 0 ? own[merged.fromCore - 1] : undefined;
+    const core = merged.fromCore === own.length && !ownMore ? DONE : lastOwn ? encodePosition(lastOwn.cursor_at, lastOwn.run_id) : at.core;
+    return { runs: merged.runs, next_cursor: executor === DONE && core === DONE ? null : `${executor}.${core}` };
+  }
+
+  private async executorRuns(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
     try {
       return await this.executor.runs(query, scopeOf(requester));
     } catch (error) {
       throw this.translate(error);
     }
+  }
+
+  /** Core's own runs (never at the executor, or not yet) matching the list's filters, after `position`, newest first. */
+  private async ownRuns(query: RunListQueryDto, requester: VerifiedRequester, position: [string, string] | undefined, limit: number): Promise<OwnRunRow[]> {
+    const params: unknown[] = [];
+    const where: string[] = [`delivery <> 'delivered'`];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.status) {
+      const delivery = OWN_STATUS[query.status];
+      if (!delivery) return [];
+      add('delivery = ?', delivery);
+    }
+    if (query.workflow) add('workflow = ?', query.workflow);
+    if (query.version) add('version = ?', query.version);
+    if (query.user_id) add('user_id = ?', query.user_id);
+    if (query.product) add('product = ?', query.product);
+    if (query.trace_id) add('trace_id = ?', query.trace_id);
+    if (query.since) add('created_at >= ?', query.since);
+    if (query.until) add('created_at < ?', query.until);
+    const products = productFilter(requester);
+    if (products) add('product = ANY(?)', products);
+    if (position) {
+      params.push(...position);
+      where.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(limit);
+    return this.dataSource.query(
+      `SELECT *, created_at::text AS cursor_at FROM workflow_run_requests WHERE ${where.join(' AND ')}
+       ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
+      params,
+    );
   }
 
   /** The executor's workflow stats, of the caller's products' runs only (as run reads). */
@@ -380,6 +444,76 @@ function summaryOf(row: RunRequestRow): RunRequestView {
     delivery: row.delivery,
     reason: row.reason,
   };
+}
+
+/** The executor's page size when a list names none (its DEFAULT_PAGE). */
+const DEFAULT_RUN_PAGE = 50;
+/** A side of the list cursor with nothing left. */
+const DONE = '-';
+/** The statuses a run only Core has can be in, by its delivery. */
+const OWN_STATUS: Partial<Record<WorkflowRunStatus, RunDelivery>> = { pending: 'queued', failed: 'refused', cancelled: 'cancelled' };
+
+interface OwnRunRow extends RunRequestRow {
+  /** created_at with its microseconds (a JS Date drops them), for an exact cursor. */
+  cursor_at: string;
+}
+
+/**
+ * Merges a page of the executor's runs with Core's own, newest first, up to `limit`; it stops where either side's
+ * page ends while that side has more.
+ * A run in both (its start delivered while the page was read) is the executor's.
+ */
+function mergeRuns(
+  theirs: RunListResponse,
+  own: readonly OwnRunRow[],
+  ownMore: boolean,
+  limit: number,
+): { runs: RunSummaryView[]; fromExecutor: number; fromCore: number } {
+  const runs: RunSummaryView[] = [];
+  const ids = new Set(theirs.runs.map((r) => r.run_id));
+  let e = 0;
+  let c = 0;
+  while (runs.length < limit) {
+    const next = theirs.runs[e];
+    const mine = own[c];
+    if ((!next && (theirs.next_cursor || !mine)) || (!mine && ownMore)) break;
+    if (next && (!mine || newerOrSame(next, mine))) {
+      runs.push(next);
+      e++;
+    } else {
+      if (!ids.has(mine.run_id)) runs.push(summaryOf(mine));
+      c++;
+    }
+  }
+  return { runs, fromExecutor: e, fromCore: c };
+}
+
+function newerOrSame(run: RunSummaryView, row: OwnRunRow): boolean {
+  const created = row.created_at.toISOString();
+  return run.created_at !== created ? run.created_at > created : run.run_id >= row.run_id;
+}
+
+/** The list cursor's two sides: the executor's own cursor and Core's position ('' from the start, DONE when done). */
+function parseListCursor(cursor: string | undefined): { executor: string; core: string } {
+  if (!cursor) return { executor: '', core: '' };
+  const parts = cursor.split('.');
+  // A cursor of the executor's alone (Core passed those on before): Core's runs go on from the same place.
+  const [executor, core] = parts.length === 1 ? [cursor, cursor] : parts;
+  const side = /^(-|[A-Za-z0-9_-]*)$/;
+  if (parts.length > 2 || !side.test(executor) || !(core === '' || core === DONE || decodePosition(core))) {
+    throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
+  }
+  return { executor, core };
+}
+
+function encodePosition(createdAt: string, runId: string): string {
+  return Buffer.from(`${createdAt}|${runId}`).toString('base64url');
+}
+
+function decodePosition(position: string): [string, string] | undefined {
+  const [createdAt, runId] = Buffer.from(position, 'base64url').toString('utf8').split('|');
+  if (!createdAt || Number.isNaN(Date.parse(createdAt.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))) || !UUID.test(runId ?? '')) return undefined;
+  return [createdAt, runId];
 }
 
 function inScope(row: RunRequestRow, requester: VerifiedRequester): boolean {

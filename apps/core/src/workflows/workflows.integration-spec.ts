@@ -102,9 +102,31 @@ const executor = new StandInServer((req) => {
     const enabled = toggle[1] === 'enable';
     return { status: 200, body: { ...onboardSummary(req, enabled), setting: { enabled, updated_by: actor, reason } } };
   }
+  if (req.method === 'GET' && req.path === '/api/runs') return listRuns(req);
   return { status: 404, body: { code: 'not_found' } };
 });
 executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+
+/** Runs the stand-in executor lists (GET /api/runs), as the real one: newest first, filtered, in the token's products. */
+const executorRuns: { run_id: string; workflow: string; version: string; status: string; user_id: string; product: string | null; created_at: string }[] = [];
+
+function listRuns(req: RecordedRequest) {
+  const { products } = decodeJwt(String(req.headers.authorization).replace(/^Bearer /, '')) as { products?: string[] };
+  const q = req.query;
+  const key = (r: { created_at: string; run_id: string }) => `${r.created_at}|${r.run_id}`;
+  const cursor = q.get('cursor');
+  const after = cursor ? Buffer.from(cursor, 'base64url').toString() : undefined;
+  const limit = Number(q.get('limit') ?? 50);
+  const rows = executorRuns
+    .filter((r) => (!q.get('user_id') || r.user_id === q.get('user_id')) && (!q.get('status') || r.status === q.get('status')))
+    .filter((r) => !products || (r.product !== null && products.includes(r.product)))
+    .sort((a, b) => (key(a) < key(b) ? 1 : -1))
+    .filter((r) => after === undefined || key(r) < after);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  const next = rows.length > limit && last ? Buffer.from(key(last)).toString('base64url') : null;
+  return { status: 200, body: { runs: page.map((r) => ({ ...r, trace_id: 't', parent_run_id: null, started_at: null, completed_at: null, duration_ms: null, error: null })), next_cursor: next } };
+}
 
 /** onboard@1.2.0's live runs per product at the stand-in executor, one of them without a product. */
 const LIVE_ONBOARD_RUNS: (string | null)[] = ['acme', 'acme', 'other', null];
@@ -421,6 +443,33 @@ describe('Core workflow runs', () => {
       }
     });
 
+    it('a start refused because an operator disabled the workflow records the executor\'s message, with the operator\'s reason', async () => {
+      const long = 'x'.repeat(5000);
+      const messages = ['workflow onboard is disabled (supplier outage, back at 14:00); no new runs start', `workflow onboard is disabled (${long}); no new runs start`];
+      let n = 0;
+      startAnswer = () => ({ status: 409, body: { code: 'workflow_disabled', message: messages[n++ % 2] } });
+      try {
+        const views = [];
+        for (const email of ['d1@b.co', 'd2@b.co']) {
+          const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email } });
+          expect(res.status).toBe(202);
+          views.push(
+            await poll('the refusal recorded', async () => {
+              const r = await as(RequesterId.Prana, 'GET', `/runs/${res.body.run_id}`);
+              return r.body.delivery === 'refused' ? r.body : undefined;
+            }),
+          );
+        }
+        const reason = `workflow-executor answered 409 workflow_disabled: ${messages[0]}`;
+        expect(views[0]).toMatchObject({ status: 'failed', reason, error: { code: 'start_refused', message: reason, retryable: false } });
+        // A long message is cut, and nothing says how Core asked (route, batch position) or how its relay judged it.
+        expect(views[1].reason).toBe(`workflow-executor answered 409 workflow_disabled: workflow onboard is disabled (${long.slice(0, 1000 - 'workflow onboard is disabled ('.length)}…`);
+        for (const view of views) expect(view.reason).not.toMatch(/api\/runs|event \d|non_retryable/);
+      } finally {
+        startAnswer = (req) => ({ status: 202, body: { run_id: (req.body as { run_id: string }).run_id } });
+      }
+    });
+
     it('with the executor unreachable a start is still accepted (queued) and readable from Core', async () => {
       startAnswer = () => ({ status: 503, body: {} });
       try {
@@ -502,6 +551,64 @@ describe('Core workflow runs', () => {
       }
       await poll('the outbox drained', async () => (await count(`SELECT count(*) AS n FROM outbox WHERE status = 'pending'`)) === 0 || undefined);
       for (const runId of runs) expect(startsAtExecutor(runId)).toEqual([]);
+    });
+
+    it('GET /runs lists the runs only Core has (cancelled before the start, queued) among the executor\'s, filtered and paged', async () => {
+      const relay = core.app.get(OutboxRelay);
+      await relay.stop();
+      const user = `lister-${randomUUID().slice(0, 8)}`;
+      const theirs = (status: string, created_at: string): string => {
+        const run_id = randomUUID();
+        executorRuns.push({ run_id, workflow: 'onboard', version: '1.2.0', status, user_id: user, product: 'a', created_at });
+        return run_id;
+      };
+      const ours: string[] = [];
+      try {
+        // The executor's runs before, between and after Core's own, so the two interleave.
+        theirs('completed', '2020-01-01T00:00:00.000Z');
+        for (const email of ['l1@b.co', 'l2@b.co', 'l3@b.co']) {
+          theirs('running', new Date(Date.now() - 1).toISOString());
+          const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: user, product: 'a', inputs: { user_id: user, email } });
+          ours.push(res.body.run_id);
+        }
+        const newest = theirs('cancelled', '2099-01-01T00:00:00.000Z');
+        expect((await as(RequesterId.Prana, 'POST', `/runs/${ours[1]}/cancel`)).body).toMatchObject({ status: 'cancelled', delivery: 'cancelled' });
+
+        const all = await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}`);
+        expect(all.status).toBe(200);
+        expect(all.body.next_cursor).toBeNull();
+        const listed = all.body.runs as { run_id: string; status: string; created_at: string }[];
+        expect(listed).toHaveLength(8);
+        expect(listed.find((r) => r.run_id === ours[1])).toMatchObject({ status: 'cancelled', delivery: 'cancelled', workflow: 'onboard', user_id: user });
+        expect(listed.filter((r) => ours.includes(r.run_id)).map((r) => r.status).sort()).toEqual(['cancelled', 'pending', 'pending']);
+        expect(listed.map((r) => r.created_at)).toEqual(listed.map((r) => r.created_at).sort().reverse());
+
+        // Page by page, every size: the same runs in the same order, none twice, none left out.
+        for (const limit of [1, 2, 3, 5]) {
+          const paged: string[] = [];
+          let cursor: string | null = null;
+          do {
+            const page = await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+            expect(page.status).toBe(200);
+            expect(page.body.runs.length).toBeLessThanOrEqual(limit);
+            paged.push(...page.body.runs.map((r: { run_id: string }) => r.run_id));
+            cursor = page.body.next_cursor;
+          } while (cursor);
+          expect(paged).toEqual(listed.map((r) => r.run_id));
+        }
+
+        // Filters apply to Core's runs too: the status, and the caller's products.
+        const cancelled = await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}&status=cancelled`);
+        expect(cancelled.body.runs.map((r: { run_id: string }) => r.run_id)).toEqual([newest, ours[1]]);
+        const running = await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}&status=running`);
+        expect(running.body.runs.every((r: { run_id: string }) => !ours.includes(r.run_id))).toBe(true);
+        expect((await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}`, undefined, { products: ['b'] })).body).toEqual({ runs: [], next_cursor: null });
+        expect((await as(RequesterId.Prana, 'GET', `/runs?user_id=${user}&product=a`, undefined, { products: ['a'] })).body.runs).toHaveLength(8);
+        const bad = await as(RequesterId.Prana, 'GET', `/runs?cursor=x.y.z`);
+        expect([bad.status, bad.body.errors?.[0]?.field]).toEqual([422, 'cursor']);
+      } finally {
+        relay.start();
+      }
     });
 
     it('a start being handed over when the cancel comes is followed by the cancel once the executor has it', async () => {
