@@ -29,8 +29,34 @@ export interface ManifestTestOptions {
  */
 export async function runManifestTests(manifest: WorkflowManifest, options: ManifestTestOptions = {}): Promise<ManifestTestResult[]> {
   const results: ManifestTestResult[] = [];
-  for (const testCase of manifest.tests) results.push(await runCase(manifest, testCase, options));
+  for (const testCase of manifest.tests) {
+    const started = performance.now();
+    try {
+      results.push(await runCase(manifest, testCase, options));
+    } catch (error) {
+      // A bug of the engine (or of a stub it cannot take) fails this case alone, named; the other cases still run.
+      results.push(crashed(manifest, testCase, error, performance.now() - started));
+    }
+  }
   return results;
+}
+
+/** Longest error message a crashed case reports. */
+const MAX_CRASH_MESSAGE = 500;
+
+function crashed(manifest: WorkflowManifest, testCase: WorkflowTestCase, error: unknown, durationMs: number): ManifestTestResult {
+  const raw = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const message = raw.length > MAX_CRASH_MESSAGE ? `${raw.slice(0, MAX_CRASH_MESSAGE)}…` : raw;
+  return {
+    workflow: manifest.name,
+    version: manifest.version,
+    name: testCase.name,
+    passed: false,
+    failures: [`the engine failed unexpectedly while running this test: ${message}`],
+    run: { status: 'failed', output: undefined, error: { code: 'engine_error', message, retryable: false } },
+    stepsTaken: [],
+    durationMs,
+  };
 }
 
 async function runCase(manifest: WorkflowManifest, testCase: WorkflowTestCase, options: ManifestTestOptions): Promise<ManifestTestResult> {

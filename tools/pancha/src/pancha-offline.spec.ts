@@ -106,6 +106,36 @@ describe('pancha workflows test', () => {
     const unknown = await pancha(['workflows', 'test', 'nope', '--dir', dir]);
     expect(unknown.status).toBe(2);
   });
+
+  it('an exception inside the engine fails the test it happened in, named with the error; the other tests still run (exit 1)', async () => {
+    const dir = tmp('crash');
+    // The crash is injected into the built engine the CLI loads: its interpreter throws for a run whose inputs say so.
+    const preload = path.join(dir, 'crash-engine.js');
+    writeFileSync(
+      preload,
+      `const { RunInterpreter } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist/libs/workflow-engine/src/interpreter.js'))});
+const advance = RunInterpreter.prototype.advance;
+RunInterpreter.prototype.advance = function (...args) {
+  if (this.state.run.inputs && this.state.run.inputs.crash === true) throw new TypeError('injected engine crash');
+  return advance.apply(this, args);
+};
+`,
+    );
+    const crashing = GOOD.replace('  - name: makes the task\n    inputs: {}', '  - name: crashes the engine\n    inputs: { crash: true }\n    stub: {}\n    expect: { status: completed }\n  - name: makes the task\n    inputs: {}');
+    writeFileSync(path.join(dir, 'greet.yaml'), crashing);
+    writeFileSync(path.join(dir, 'other.yaml'), GOOD.replace('name: greet', 'name: other'));
+    const env = { NODE_OPTIONS: `--require ${preload}` };
+    const res = await pancha(['workflows', 'test', '--dir', dir], { env });
+    expect(res.status).toBe(1);
+    expect(res.stdout).toContain('✗ greet@1.0.0 › crashes the engine');
+    expect(res.stdout).toContain('the engine failed unexpectedly while running this test: TypeError: injected engine crash');
+    expect(res.stdout).toContain('✓ greet@1.0.0 › makes the task');
+    expect(res.stdout).toContain('✓ other@1.0.0 › makes the task');
+    expect(res.stdout).toContain('2 passed, 1 failed (2 workflows)');
+    const body = json(await pancha(['workflows', 'test', '--dir', dir, '--json'], { env }));
+    expect(body).toMatchObject({ ok: false, passed: 2, failed: 1 });
+    expect(body.results.find((r: { passed: boolean }) => !r.passed)).toMatchObject({ workflow: 'greet', name: 'crashes the engine', run: { error: { code: 'engine_error' } } });
+  });
 });
 
 describe('pancha workflows docs', () => {

@@ -1,0 +1,46 @@
+import { parseManifest } from '@pancha/workflow-manifest';
+import { runManifestTests } from './manifest-tests';
+
+const PARENT = parseManifest(`
+name: parent
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - id: child
+    workflow: child@^1
+  - id: note
+    action: task
+    with: { title: done }
+tests:
+  - name: runs the child for real
+    inputs: {}
+    stub: { note: { output: { task_id: t1 } } }
+    expect: { status: completed }
+  - name: stubs the child
+    inputs: {}
+    stub: { child: { output: { ok: true } }, note: { output: { task_id: t2 } } }
+    expect: { status: completed, steps_taken: [child, note] }
+`);
+
+describe('runManifestTests', () => {
+  it('an exception inside the engine fails that case alone, named with the error; the other cases still run', async () => {
+    expect(PARENT.manifest).toBeDefined();
+    // The sub-workflow lookup is the engine's to call while it runs a case: here it throws, as an engine bug would.
+    const results = await runManifestTests(PARENT.manifest!, {
+      resolve: () => '1.0.0',
+      manifestOf: () => {
+        throw new TypeError('registry lookup exploded');
+      },
+    });
+    expect(results.map((r) => [r.name, r.passed])).toEqual([
+      ['runs the child for real', false],
+      ['stubs the child', true],
+    ]);
+    expect(results[0]).toMatchObject({
+      workflow: 'parent',
+      version: '1.0.0',
+      failures: ['the engine failed unexpectedly while running this test: TypeError: registry lookup exploded'],
+      run: { status: 'failed', error: { code: 'engine_error', message: 'TypeError: registry lookup exploded' } },
+    });
+  });
+});
