@@ -26,6 +26,8 @@ export interface InMemoryRunOptions {
   deps?: Partial<InterpreterDeps>;
   /** Guards against a manifest that never ends (e.g. waiting for a signal nobody sends). */
   maxRounds?: number;
+  /** The runs this one is a sub-workflow of (`name@version`, outermost first): set by runChild, not by callers. */
+  ancestry?: readonly string[];
 }
 
 export interface InMemoryRunResult {
@@ -133,13 +135,24 @@ async function runChild(options: InMemoryRunOptions, child: ChildRunCommand, now
       error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not available here`, retryable: false },
     };
   }
+  // A workflow that reaches itself again (a cycle the set checks did not see, e.g. a file tested alone) would recurse
+  // until the stack overflowed: the repeated run fails instead, naming the chain.
+  const ancestry = [...(options.ancestry ?? [`${options.manifest.name}@${options.manifest.version}`])];
+  const self = `${manifest.name}@${manifest.version}`;
+  if (ancestry.includes(self)) {
+    return {
+      id: child.run_id,
+      status: 'failed',
+      error: { code: 'workflow_cycle', message: `sub-workflows form a cycle: ${[...ancestry, self].join(' → ')}`, retryable: false },
+    };
+  }
   let inputs: Record<string, unknown>;
   try {
     inputs = childRunInputs(child, manifest).inputs;
   } catch (error) {
     return { id: child.run_id, status: 'failed', error: { code: 'inputs_invalid', message: (error as Error).message, retryable: false } };
   }
-  const result = await runInMemory({ ...options, manifest, inputs, signals: [], startAt: now });
+  const result = await runInMemory({ ...options, manifest, inputs, signals: [], startAt: now, ancestry: [...ancestry, self] });
   return { id: child.run_id, status: result.run.status, output: result.run.output, error: result.run.error };
 }
 

@@ -44,3 +44,29 @@ describe('runManifestTests', () => {
     });
   });
 });
+
+describe('runManifestTests with a workflow that reaches itself', () => {
+  const LOOP = parseManifest(`
+name: loop
+version: 1.0.0
+steps:
+  - id: again
+    workflow: loop@^1
+tests:
+  - name: calls itself
+    inputs: {}
+    expect: { status: failed }
+`);
+
+  it('fails the repeated run with workflow_cycle, naming the chain, instead of recursing until the stack overflows', async () => {
+    expect(LOOP.manifest).toBeDefined();
+    const results = await runManifestTests(LOOP.manifest!, { resolve: () => '1.0.0', manifestOf: () => LOOP.manifest });
+    expect(results).toHaveLength(1);
+    expect(results[0].passed).toBe(true);
+    expect(results[0].run.status).toBe('failed');
+    // The failure names the cycle once, not one nested subworkflow_failed per level of a stack overflow.
+    const said = JSON.stringify(results[0].run.error);
+    expect(said).toContain('sub-workflows form a cycle: loop@1.0.0 → loop@1.0.0');
+    expect(said.length).toBeLessThan(2000);
+  });
+});
