@@ -9,6 +9,7 @@ import {
   KarmaEventRequestDto,
   KarmaEventType,
   LifeEventDataDto,
+  parseTimestamp,
 } from '@pancha/contracts';
 import { flattenValidationErrors, validationException } from '@pancha/service-kit';
 import { plainToInstance } from 'class-transformer';
@@ -64,7 +65,9 @@ export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDt
   // An explicit null (what a Python client sends for None) means "not given", for the envelope as for data.
   let occurredAt: number | null = null;
   if (body.timestamp !== undefined && body.timestamp !== null) {
-    occurredAt = Date.parse(body.timestamp);
+    // The instant the DTO's check read (parseTimestamp), never Date.parse: that one reads some forms the check takes
+    // otherwise (a time without offset in the process's zone) or not at all (`T10:00+05`: NaN, then a 500).
+    occurredAt = (parseTimestamp(body.timestamp) as Date).getTime();
     if (occurredAt > now + cfg.maxFutureSkewSeconds * 1000) {
       throw new KarmaException(
         HttpStatus.UNPROCESSABLE_ENTITY,

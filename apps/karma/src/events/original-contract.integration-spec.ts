@@ -119,10 +119,20 @@ describe('karma: the original contract (HTTP, real PostgreSQL)', () => {
   });
 
   it('a timestamp ISO 8601 allows but no date can be read from (week dates, basic format, hour-only) is a 422 naming it, never a 500', async () => {
-    for (const timestamp of ['2024-W01-1', '20240101', '2024-01-01T10Z', '2024-01-01T10:00+05', '2024-01-01T10:00:00,5Z', '2024-100', '0000-01-01T00:00:00Z']) {
+    for (const timestamp of ['2024-W01-1', '20240101', '2024-01-01T10Z', '2024-01-01T10:00:00,5Z', '2024-100', '0000-01-01T00:00:00Z', '2024-01-01T10:00+16:00']) {
       const res = await post({ type: 'life_event', data: { user_id: 'orig-7', action: 'completing_lessons' }, timestamp }, RequesterId.Core);
       expect([timestamp, res.status, res.body.errors?.map((e: { field: string }) => e.field)]).toEqual([timestamp, 422, ['timestamp']]);
     }
     expect(await ledgerOf('orig-7')).toEqual([]);
+  });
+
+  it('reads a timestamp as the validation did: an ±hh offset, and a time without offset as UTC (never a 500)', async () => {
+    for (const [timestamp, occurred] of [
+      ['2024-01-01T10:00+05', '2024-01-01T05:00:00.000Z'],
+      ['2024-01-01T10:00:00', '2024-01-01T10:00:00.000Z'],
+    ]) {
+      const res = await post({ type: 'life_event', data: { user_id: 'orig-8', action: 'completing_lessons' }, timestamp }, RequesterId.Core);
+      expect([timestamp, res.status, res.body.data?.occurred_at]).toEqual([timestamp, 200, occurred]);
+    }
   });
 });
