@@ -108,6 +108,33 @@ describe('karma (HTTP, real PostgreSQL)', () => {
         expect(other.body.code).toBe('event_id_conflict');
       });
 
+      it('answers a repeat with the first answer byte for byte (status and body text), single route and batch', async () => {
+        const event_id = randomUUID();
+        // Members in an order PostgreSQL's jsonb would not keep (it sorts keys by length, then bytes).
+        const body = {
+          type: 'life_event',
+          data: { event_id, user_id: 'idem-bytes', action: 'helping_peers', note: 'n', context: { zeta: 1, a: [1.5, { yy: true, x: null }], mid: 'é\u2028' } },
+          source: 'test',
+        };
+        const first = await post(body);
+        expect(first.status).toBe(200);
+        h.clock.advance(60_000);
+        const again = await post(body);
+        expect(again.status).toBe(first.status);
+        expect(again.headers['idempotent-replay']).toBe('true');
+        expect(again.text).toBe(first.text);
+
+        const batchOf = async (events: unknown[]) =>
+          http().post('/v1/events').set('authorization', `Bearer ${await tokenOf(RequesterId.Core)}`).send({ events: events.map((b) => ({ body: b })) });
+        const fresh = { ...body, data: { ...body.data, event_id: randomUUID() } };
+        const firstBatch = await batchOf([fresh]);
+        const retried = await batchOf([fresh, body]);
+        expect(retried.body.results.map((r: { replayed: boolean }) => r.replayed)).toEqual([true, true]);
+        // Each replayed body is the first body, member order included.
+        expect(JSON.stringify(retried.body.results[0].body)).toBe(JSON.stringify(firstBatch.body.results[0].body));
+        expect(JSON.stringify(retried.body.results[1].body)).toBe(first.text);
+      });
+
       it('atonement: a met plan atones its paap entry; appeal and death_event are recorded; stats_request answers', async () => {
         const u = 'seeker';
         await life(u, 'completing_lessons');

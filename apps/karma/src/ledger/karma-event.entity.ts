@@ -26,6 +26,7 @@ export class KarmaEventEntity {
   @Column({ name: 'recorded_at', type: 'timestamptz' })
   recordedAt: Date;
 
-  @Column({ type: 'jsonb' })
+  /** json, not jsonb: the reply's text as first sent (member order included), so a replay answers it byte for byte. */
+  @Column({ type: 'json' })
   reply: KarmaEventReply;
 }
