@@ -141,8 +141,32 @@ export function toCelValue(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => toCelValue(v, depth + 1));
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toCelValue(v, depth + 1);
-  return out;
+  let reserved = false;
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    reserved ||= isReservedMember(k);
+    setMember(out, k, toCelValue(v, depth + 1));
+  }
+  return reserved ? celMapOf(out) : out;
+}
+
+/**
+ * Member names JSON may hold (a run's inputs, a provider's answer) that a plain object cannot carry into CEL as
+ * data: `out[k] = v` with `__proto__` sets the prototype, and cel-js reads a value's type from its `constructor`.
+ */
+function isReservedMember(key: string): boolean {
+  return key === '__proto__' || key === 'constructor' || key === 'prototype';
+}
+
+/** `out[key] = value` as an own data property whatever the key: `__proto__` never becomes the prototype. */
+function setMember(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
+/** An object holding a reserved member, as a CEL map (a Map: cel-js types it by what it is, not by `constructor`). */
+function celMapOf(out: Record<string, unknown>): Map<string, unknown> {
+  return new Map(Object.keys(out).map((k) => [k, out[k]]));
 }
 
 /**
@@ -159,12 +183,12 @@ export function fromCelValue(value: unknown, depth = 0): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   if (value instanceof Map) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of value) out[String(k)] = fromCelValue(v, depth + 1);
+    for (const [k, v] of value) setMember(out, String(k), fromCelValue(v, depth + 1));
     return out;
   }
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = fromCelValue(v, depth + 1);
+    for (const [k, v] of Object.entries(value)) setMember(out, k, fromCelValue(v, depth + 1));
     return out;
   }
   // cel-js wrappers: UnsignedInt (valueOf → bigint), Duration (toString → "90s"), type values.
@@ -354,10 +378,13 @@ function needTree(refs: ExpressionReferences): Map<string, NeedNode> {
 function convertNeeded(value: unknown, need: NeedNode): unknown {
   if (need.full || value === null || typeof value !== 'object' || Array.isArray(value) || !isPlainObject(value)) return toCelValue(value);
   const out: Record<string, unknown> = {};
+  let reserved = false;
   for (const [key, child] of need.children) {
-    if (Object.prototype.hasOwnProperty.call(value, key) && value[key] !== undefined) out[key] = convertNeeded(value[key], child);
+    if (!Object.prototype.hasOwnProperty.call(value, key) || value[key] === undefined) continue;
+    reserved ||= isReservedMember(key);
+    setMember(out, key, convertNeeded(value[key], child));
   }
-  return out;
+  return reserved ? celMapOf(out) : out;
 }
 
 function celScope(scope: ExpressionScope, refs: ExpressionReferences, secrets: 'reveal' | 'redact'): Record<string, unknown> {
@@ -575,7 +602,7 @@ function renderNode(node: TemplateNode, context: Record<string, unknown>): unkno
       return node.items.map((item) => renderNode(item, context));
     case 'object': {
       const out: Record<string, unknown> = {};
-      for (const [key, child] of node.entries) out[key] = renderNode(child, context);
+      for (const [key, child] of node.entries) setMember(out, key, renderNode(child, context));
       return out;
     }
   }
@@ -744,7 +771,7 @@ export function redactSecrets<T>(value: T, secretValues: readonly string[]): T {
     if (Array.isArray(v)) return v.map((x) => redact(x, depth + 1));
     if (!isPlainObject(v)) return v;
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = redact(x, depth + 1);
+    for (const [k, x] of Object.entries(v)) setMember(out, k, redact(x, depth + 1));
     return out;
   };
   return redact(value, 0) as T;
