@@ -24,6 +24,7 @@ export * from './rate-limit/rate-limit.storage';
 export * from './service-identity';
 export * from './service-kit.module';
 export * from './token-replay/pg-token-replay.store';
+export * from './validation/as-sent-json';
 export * from './validation/storable-json';
 export * from './validation/storable-json.guard';
 export * from './validation/validation.pipe';

@@ -1,12 +1,15 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { validationException } from '@pancha/service-kit';
+import { keepAsSent, validationException } from '@pancha/service-kit';
 import { WorkflowRunsService } from './workflow-runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
+
+// A signal's payload is any JSON (the approval step's output): handed on as sent, whatever its members are named.
+keepAsSent(RunSignalRequestDto, 'payload');
 
 /** Runs: status, steps, attempts (from the executor), and cancel / retry / signal, within the caller's products. */
 @Controller('runs')

@@ -10,10 +10,13 @@ import {
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { DomainException, refuseQueryParameters } from '@pancha/service-kit';
+import { DomainException, keepAsSent, refuseQueryParameters } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 import { scopeOf, WorkflowRunsService } from './workflow-runs.service';
+
+// A run's inputs are free-form JSON, stored and handed on as sent (members named __proto__, constructor, prototype too).
+keepAsSent(StartRunRequestDto, 'inputs');
 
 /** Workflows on Core's public port: start runs, and look at or manage the executor's registry. */
 @Controller('workflows')

@@ -11,8 +11,7 @@ import {
   LifeEventDataDto,
   parseTimestamp,
 } from '@pancha/contracts';
-import { flattenValidationErrors, validationException } from '@pancha/service-kit';
-import { plainToInstance } from 'class-transformer';
+import { flattenValidationErrors, plainToInstanceAsSent, validationException } from '@pancha/service-kit';
 import { validateSync } from 'class-validator';
 import { createHash, randomUUID } from 'node:crypto';
 import type { KarmaModelConfig } from '../config/karma-config';
@@ -58,7 +57,9 @@ function resolveAction(cfg: KarmaModelConfig, action: string): string | null {
  */
 export function parseKarmaEvent(cfg: KarmaModelConfig, body: KarmaEventRequestDto, now: number): ParsedKarmaEvent {
   const dto = KARMA_EVENT_DATA_DTOS[body.type];
-  const data = plainToInstance(dto as new () => object, body.data) as Record<string, unknown>;
+  // class-transformer walks a copy without members named __proto__, constructor or prototype; a context or metadata
+  // object is then recorded as sent (declared with keepAsSent beside the events controller).
+  const data = plainToInstanceAsSent(dto as new () => object, body.data) as Record<string, unknown>;
   const errors = validateSync(data, { validationError: { target: false, value: false } });
   if (errors.length) throw validationException(flattenValidationErrors(errors, 'data'));
 

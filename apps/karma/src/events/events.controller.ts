@@ -1,8 +1,15 @@
 import { Body, Controller, HttpCode, HttpStatus, Inject, Post, Res } from '@nestjs/common';
-import { KarmaEventReply, KarmaEventRequestDto } from '@pancha/contracts';
+import { AppealDataDto, KarmaEventReply, KarmaEventRequestDto, LifeEventDataDto } from '@pancha/contracts';
 import { RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
+import { keepAsSent } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { EventsService } from './events.service';
+
+// An event's data, and the context and metadata objects in it, are recorded as sent, whatever their members are named
+// (__proto__, constructor, prototype too): over HTTP, JetStream and in batches (parseKarmaEvent reads data as sent).
+keepAsSent(KarmaEventRequestDto, 'data');
+keepAsSent(LifeEventDataDto, 'metadata', 'context');
+keepAsSent(AppealDataDto, 'context');
 
 @Controller('v1/event')
 export class EventsController {

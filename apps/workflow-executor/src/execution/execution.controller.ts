@@ -6,9 +6,13 @@ import {
   ExecuteWorkflowRequestDto,
 } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
-import { answerEachItem, BatchEvents } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, keepAsSent } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { ExecutionService, type ExecuteReply } from './execution.service';
+
+// The action's payload is open (each adapter reads its own fields): executed and recorded as sent, whatever its
+// members are named (__proto__, constructor, prototype too), on the single and the batch route.
+keepAsSent(ExecuteWorkflowRequestDto, 'data.payload');
 
 @Controller()
 export class ExecutionController {

@@ -5,6 +5,7 @@ import { extractTraceContext, getTracer, SpanKind, SpanStatusCode } from '@panch
 import { type ClassConstructor, plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { ApiExceptionFilter } from '../errors/api-exception.filter';
+import { asSentPathsOf, holdsStrippedMembers, restoreAsSent, withoutStrippedMembers } from './as-sent-json';
 import { StorableItemsCheckedAlone } from './storable-json.guard';
 import { findUnstorableJson } from './storable-json';
 import { flattenValidationErrors, validationException } from './validation.pipe';
@@ -43,7 +44,8 @@ export function assertStorableJson(plain: unknown): void {
 
 /**
  * One body of a batch request validated as the global validation pipe validates a single request's body
- * (unknown members dropped, declared conversions applied); throws the same 422 naming every bad field.
+ * (unknown members dropped, declared conversions applied, members declared free-form kept as sent: keepAsSent);
+ * throws the same 422 naming every bad field.
  */
 export function validateBatchItem<T extends object>(cls: ClassConstructor<T>, plain: unknown): Promise<T> {
   // The guard checked only the envelope (BatchEvents); before class-transformer walks (and recurses) the body.
@@ -56,9 +58,14 @@ async function validateStorableItem<T extends object>(cls: ClassConstructor<T>, 
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     throw validationException([{ field: '(body)', messages: ['must be a JSON object'] }]);
   }
-  const instance = plainToInstance(cls, plain);
+  // As the global pipe (AsSentValidationPipe): class-transformer walks a copy without members named __proto__,
+  // constructor or prototype (it cannot copy them: a 500, or a changed prototype), and the members `cls` declares
+  // free-form get their values as sent. The item's body itself is never changed.
+  const held = holdsStrippedMembers(plain);
+  const instance = plainToInstance(cls, held ? withoutStrippedMembers(plain) : plain);
   const errors = await validate(instance, { whitelist: true, stopAtFirstError: false, validationError: { target: false, value: false } });
   if (errors.length) throw validationException(flattenValidationErrors(errors));
+  if (held) restoreAsSent(instance, plain, asSentPathsOf(cls));
   return instance;
 }
 

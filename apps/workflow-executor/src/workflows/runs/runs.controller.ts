@@ -13,12 +13,16 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { answerEachItem, BatchEvents, refuseQueryParameters, validationException } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, keepAsSent, refuseQueryParameters, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
+
+// Free-form JSON stored as sent, members named __proto__, constructor or prototype too (single and batch starts alike).
+keepAsSent(ExecutorStartRunDto, 'inputs');
+keepAsSent(ExecutorRunSignalDto, 'payload');
 
 /** The executor's governed runs API (Core's public /runs routes sit on top of it). */
 @Controller('api/runs')
