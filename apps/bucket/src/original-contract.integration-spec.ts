@@ -97,6 +97,69 @@ describe('bucket: the original contract and channel ownership (HTTP, real Postgr
     });
   });
 
+  describe('a derived event id cannot be squatted by another requester', () => {
+    // The executor's original write (no event_id): its key is derived from requester and content, so anyone who can
+    // guess the content can compute it and write first under it with an explicit event_id.
+    const original = () => ({ event_type: 'workflow_execution', action_type: 'email', status: 'success', run: randomUUID() });
+    const executorWrite = (data: Record<string, unknown>) =>
+      post('/workflow/write-event', { requester_id: 'workflow_executor', event_data: data }, RequesterId.WorkflowExecutor);
+    const rowOf = async (eventId: string) =>
+      (await bucket.dataSource.query('SELECT seq::int AS seq, requester_id, event_data FROM bucket_entries WHERE event_id = $1', [eventId]))[0];
+
+    it('records the producer\'s write (201, its own entry) when Core wrote first under its derived id, and dedupes its retry', async () => {
+      const data = original();
+      const squatted = deriveEventId('workflow_executor', data);
+      const squat = await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_type: 'task_received', event_id: squatted } });
+      expect(squat.status).toBe(201);
+
+      const first = await executorWrite(data);
+      expect(first.status).toBe(201);
+      expect(first.body).toMatchObject({ success: true, replayed: false, event_id: deriveEventId('workflow_executor', data, 1) });
+      expect(await rowOf(first.body.event_id)).toEqual({ seq: first.body.seq, requester_id: 'workflow_executor', event_data: data });
+      // The squatter's entry is untouched.
+      expect(await rowOf(squatted)).toMatchObject({ seq: squat.body.seq, requester_id: 'bhiv_core' });
+
+      const before = await countRows();
+      const retry = await executorWrite(Object.fromEntries(Object.entries(data).reverse()));
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ replayed: true, event_id: first.body.event_id, seq: first.body.seq, hash: first.body.hash });
+      expect(await countRows()).toBe(before);
+    });
+
+    it('still finds a free id when several candidates are squatted (HTTP, PRANA packets and the batch route)', async () => {
+      const data = original();
+      const core = await post('/core/write-event', { requester_id: 'bhiv_core', event_data: { event_type: 't', event_id: deriveEventId('workflow_executor', data) } });
+      const prana = await post(
+        '/bucket/prana/ingest',
+        { packets: [{ event_id: deriveEventId('workflow_executor', data, 1), user_id: 'u', state: 'IDLE', timestamp: new Date().toISOString() }] },
+        RequesterId.Prana,
+      );
+      expect([core.status, prana.status]).toEqual([201, 201]);
+
+      const batch = async () =>
+        post('/workflow/write-events', { events: [{ body: { requester_id: 'workflow_executor', event_data: data } }] }, RequesterId.WorkflowExecutor);
+      const first = await batch();
+      expect(first.status).toBe(200);
+      expect(first.body.results[0]).toMatchObject({ status: 201, body: { event_id: deriveEventId('workflow_executor', data, 2), replayed: false } });
+      const again = await batch();
+      expect(again.body.results[0]).toMatchObject({ status: 200, body: { event_id: first.body.results[0].body.event_id, replayed: true } });
+      // The single route agrees with the batch route.
+      const single = await executorWrite(data);
+      expect(single.status).toBe(200);
+      expect(single.body.seq).toBe(first.body.results[0].body.seq);
+      expect(await rowOf(single.body.event_id)).toMatchObject({ requester_id: 'workflow_executor', event_data: data });
+    });
+
+    it('keeps an entry written before this fix under the first derived id: its retry is still the replay', async () => {
+      const data = original();
+      const first = await executorWrite(data);
+      expect(first.body.event_id).toBe(deriveEventId('workflow_executor', data));
+      const retry = await executorWrite(data);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ event_id: first.body.event_id, seq: first.body.seq, replayed: true });
+    });
+  });
+
   describe('channels belong to requesters (config/policy.yaml channels.bucket)', () => {
     it.each([
       ['prana writes a task_dispatched to the core channel', '/core/write-event', RequesterId.Prana, 'core'],

@@ -1,9 +1,7 @@
-import { UseGuards } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { eventBatchTopic, EventTopic, WriteEventRequestDto } from '@pancha/contracts';
 import type { BucketWriteChannel, EventBatchItem, EventBatchOutcome, WriteEventData, WriteEventResult } from '@pancha/contracts';
 import { JetStreamConsumer, JetStreamContext } from '@pancha/nats-transport';
-import { EventDataAsSentGuard } from './event-data-members';
 import { EventsService } from './events.service';
 
 /**
@@ -20,7 +18,6 @@ export class EventsConsumerController {
 
   /** Core's task events. */
   @EventPattern(EventTopic.BucketCoreEvent)
-  @UseGuards(EventDataAsSentGuard)
   async core(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,
@@ -31,7 +28,6 @@ export class EventsConsumerController {
 
   /** The executor's workflow_execution events. */
   @EventPattern(EventTopic.BucketWorkflowEvent)
-  @UseGuards(EventDataAsSentGuard)
   async workflow(
     @Payload() body: WriteEventRequestDto,
     @Payload('event_data') eventData: WriteEventData,

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
 import { BUCKET_WRITE_EVENTS_ROUTES, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
 import type {
   BucketStats,
@@ -12,10 +12,13 @@ import type {
 } from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { BatchEvents } from '@pancha/service-kit';
+import { BatchEvents, keepAsSent } from '@pancha/service-kit';
 import type { Response } from 'express';
-import { EventDataAsSentGuard } from './event-data-members';
 import { EventsService } from './events.service';
+
+// event_data is the record, stored as sent: members named __proto__, constructor or prototype too (the validated
+// DTO holds it as sent like the routes' raw `@Body('event_data')`, over HTTP, JetStream and in batches).
+keepAsSent(WriteEventRequestDto, 'event_data');
 
 @Controller()
 export class EventsController {
@@ -23,7 +26,6 @@ export class EventsController {
 
   @Post('core/write-event')
   @RequireOperation('write')
-  @UseGuards(EventDataAsSentGuard)
   writeCore(
     @Body() body: WriteEventRequestDto,
     // The same event_data unvalidated: an object type is passed through by the validation pipe untouched.
@@ -36,7 +38,6 @@ export class EventsController {
 
   @Post('workflow/write-event')
   @RequireOperation('write')
-  @UseGuards(EventDataAsSentGuard)
   writeWorkflow(
     @Body() body: WriteEventRequestDto,
     @Body('event_data') eventData: WriteEventData,

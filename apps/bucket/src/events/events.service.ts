@@ -13,11 +13,10 @@ import type {
 } from '@pancha/contracts';
 import { assertBodyRequester, PolicyService } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { assertStorableJson, batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
+import { batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
 import { currentTraceId, extractTraceContext, getTracer, type Span, SpanKind, SpanStatusCode, traceIdOfTraceparent } from '@pancha/trace-context';
 import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
-import { eventDataAsSent, holdsStrippedMembers, withoutStrippedMembers } from './event-data-members';
 import { LedgerReader } from '../ledger/ledger-reader';
 import { ChannelForbiddenException, EventIdConflictException } from '../ledger/ledger.exception';
 import { type AppendResult, LedgerService, type NewEvent } from '../ledger/ledger.service';
@@ -32,8 +31,8 @@ export class EventsService {
 
   /**
    * `body` is the validated request; `eventData` the body's event_data exactly as sent (validation
-   * strips members it does not know, and the pipe deletes __proto__, constructor and prototype, but every member is
-   * part of the record: the route's EventDataAsSentGuard kept a copy of such an event_data).
+   * strips members it does not know, but every member is part of the record, those named __proto__, constructor or
+   * prototype included: the validation pipe leaves the body as sent, AsSentValidationPipe).
    */
   async write(
     channel: BucketWriteChannel,
@@ -41,7 +40,7 @@ export class EventsService {
     eventData: WriteEventData,
     requester: VerifiedRequester,
   ): Promise<WriteEventResult> {
-    const event = this.prepare(channel, body, eventDataAsSent(eventData), requester, currentTraceId());
+    const event = this.prepare(channel, body, eventData, requester, currentTraceId());
     const [result] = await this.ledger.append([event]);
     return toWriteResult(result);
   }
@@ -62,11 +61,8 @@ export class EventsService {
         ? getTracer().startSpan(`bucket write-event ${channel}`, { kind: SpanKind.CONSUMER, attributes: { 'pancha.batch.index': index } }, extractTraceContext({ traceparent: item.traceparent, tracestate: item.tracestate }))
         : undefined;
       try {
-        // class-transformer cannot copy __proto__ / constructor / prototype members: it validates a copy without them
-        // (made once the body is known not to nest too deep for the copy).
-        const stripped = holdsStrippedMembers(item.body);
-        if (stripped) assertStorableJson(item.body);
-        const body = await validateBatchItem(WriteEventRequestDto, stripped ? withoutStrippedMembers(item.body) : item.body);
+        // Members named __proto__, constructor or prototype are validated on a copy without them (validateBatchItem).
+        const body = await validateBatchItem(WriteEventRequestDto, item.body);
         // event_data exactly as sent: validation drops members it does not know, but every member is part of the record.
         const eventData = (item.body as { event_data: WriteEventData }).event_data;
         const traceId = traceIdOfTraceparent(item.traceparent) ?? currentTraceId();
@@ -110,10 +106,13 @@ export class EventsService {
     if (!this.policy.mayWriteChannel('bucket', requester.id, channel)) throw new ChannelForbiddenException(requester.id, channel);
     const { event_type, trace_id, product, user_id } = body.event_data;
     ProductScope.of(requester).assertAllows(product);
-    // Without an event_id (the original clients) the key is derived from who sent what, so a retry is a replay.
+    // Without an event_id (the original clients) the key is derived from who sent what, so a retry is a replay; the
+    // ledger moves it to a further candidate when another entry holds that id (nobody can squat an original write).
+    const derived = body.event_data.event_id == null;
     const event_id = body.event_data.event_id ?? deriveEventId(body.requester_id, eventData);
     return {
       event_id,
+      derived,
       requester_id: body.requester_id,
       channel,
       event_type,

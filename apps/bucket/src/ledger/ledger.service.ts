@@ -5,12 +5,17 @@ import type { EntityManager } from 'typeorm';
 import { canonicalJson, CanonicalJson } from '@pancha/contracts';
 import { GroupCommit, outcomesPerList } from '@pancha/service-kit';
 import { computeContentHash, sealEntry } from '../chain/chain-hash';
+import { derivedEventIdOf } from '../chain/derived-event-id';
 import type { ChainEntry, ChainFields } from '../chain/chain-hash';
 import { CHAIN_LOCK_KEY, timestampSql } from './ledger-sql';
 import { bucketMetrics } from './bucket-metrics';
 
-/** An event to append; event_data is stored and hashed verbatim. */
-export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown> };
+/**
+ * An event to append; event_data is stored and hashed verbatim. `derived`: the producer sent no event_id and
+ * event_id is the first derived candidate (deriveEventId); the ledger may store the event under a later candidate
+ * when another entry holds that one (the AppendResult says which).
+ */
+export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown>; derived?: boolean };
 
 /**
  * What happened to one event: appended now, a replay of the recorded one (same requester, same
@@ -63,6 +68,15 @@ const MAX_GROUP_EVENTS = 500;
 /** An event with its data canonicalised once: the content hash, the entry hash and the stored row all use that text. */
 type PreparedEvent = NewEvent & { content_hash: string; event_json: CanonicalJson };
 
+/** Further derived candidates looked up at once when the first is held by another entry (one query per window). */
+const DERIVED_WINDOW = 8;
+
+/** Entries by event id, as far as they were looked up (`checked`: ids looked up, recorded or not). */
+interface KnownIds {
+  refs: Map<string, RecordedRef>;
+  checked: Set<string>;
+}
+
 @Injectable()
 export class LedgerService {
   /**
@@ -100,14 +114,46 @@ export class LedgerService {
       const event_json = CanonicalJson.of(canonical.event_data);
       return { ...canonical, event_json, content_hash: computeContentHash(event_json) };
     });
-    const ids = [...new Set(prepared.map((e) => e.event_id))];
 
     // Retries of events already recorded (the outbox's normal case) are answered without the lock.
-    const known = await this.findRecorded(this.dataSource.manager, ids);
-    if (ids.every((id) => known.has(id))) {
-      return this.settleConflicts(this.dataSource.manager, prepared, prepared.map((e) => compare(e, known.get(e.event_id) as RecordedRef)));
+    const manager = this.dataSource.manager;
+    const known = await this.lookUp(manager, prepared);
+    const ids: string[] = [];
+    for (const event of prepared) ids.push(event.derived ? await this.idOfDerived(manager, event, known) : event.event_id);
+    if (ids.every((id) => known.refs.has(id))) {
+      return this.settleConflicts(manager, prepared, prepared.map((e, i) => compare({ ...e, event_id: ids[i] }, known.refs.get(ids[i]) as RecordedRef)));
     }
     return this.group.submit(prepared);
+  }
+
+  /** The entries holding the events' ids (a derived event's is its first candidate: further ones only when needed). */
+  private async lookUp(manager: EntityManager, prepared: PreparedEvent[]): Promise<KnownIds> {
+    const known: KnownIds = { refs: new Map(), checked: new Set() };
+    await this.fetchInto(manager, known, prepared.map((e) => e.event_id));
+    return known;
+  }
+
+  /**
+   * The id a derived event is stored under: its first candidate that is free or already holds this very event
+   * (same requester, same content: the replay). A candidate another entry holds — another requester wrote first
+   * under an id it could compute, or this requester chose it as an explicit id — is passed over, never a conflict,
+   * so an original write is never refused or mistaken for someone else's. Deterministic while entries never change:
+   * a retry reaches the same candidate. Ends: only as many candidates can be held as there are entries.
+   */
+  private async idOfDerived(manager: EntityManager, event: PreparedEvent, known: KnownIds): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const id = attempt === 0 ? event.event_id : derivedEventIdOf(event.requester_id, event.event_json.text, attempt);
+      if (!known.checked.has(id)) await this.fetchInto(manager, known, [id, ...derivedWindow(event, attempt + 1)]);
+      const ref = known.refs.get(id);
+      if (!ref || (ref.requester_id === event.requester_id && ref.content_hash === event.content_hash)) return id;
+    }
+  }
+
+  private async fetchInto(manager: EntityManager, known: KnownIds, ids: string[]): Promise<void> {
+    const unique = [...new Set(ids)].filter((id) => !known.checked.has(id));
+    if (unique.length === 0) return;
+    for (const [id, ref] of await this.findRecorded(manager, unique)) known.refs.set(id, ref);
+    for (const id of unique) known.checked.add(id);
   }
 
   /**
@@ -136,13 +182,16 @@ export class LedgerService {
     return this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [CHAIN_LOCK_KEY]);
       const [head] = (await manager.query(LOCKED_READ_SQL, [ids])) as LockedRead[];
-      const recorded = new Map<string, RecordedRef>(head.recorded.map((r) => [r.event_id, { ...r, seq: Number(r.seq) }]));
+      // Under the lock: what was looked up stays true but for what this transaction appends (added as it goes).
+      const known: KnownIds = { refs: new Map(head.recorded.map((r) => [r.event_id, { ...r, seq: Number(r.seq) }])), checked: new Set(ids) };
+      const recorded = known.refs;
       let seq = head.head_seq === null ? 0 : Number(head.head_seq);
       let prevHash = head.head_hash ?? '0'.repeat(64);
 
       const results: AppendResult[] = [];
       const rows: ChainEntry[] = [];
-      for (const event of prepared) {
+      for (const sent of prepared) {
+        const event = sent.derived ? { ...sent, event_id: await this.idOfDerived(manager, sent, known) } : sent;
         const prior = recorded.get(event.event_id);
         if (prior) {
           results.push(compare(event, prior));
@@ -189,6 +238,11 @@ export function withCanonicalEventId<T extends { event_id: string; event_data: R
   const sent = event.event_data.event_id;
   const event_data = typeof sent === 'string' && sent !== event_id && sent.toLowerCase() === event_id ? { ...event.event_data, event_id } : event.event_data;
   return { ...event, event_id, event_data };
+}
+
+/** The event's derived candidates from `from` on, one window of them (less the first, which the caller has). */
+function derivedWindow(event: PreparedEvent, from: number): string[] {
+  return Array.from({ length: DERIVED_WINDOW - 1 }, (_, k) => derivedEventIdOf(event.requester_id, event.event_json.text, from + k));
 }
 
 function compare(event: { event_id: string; requester_id: string; content_hash: string }, prior: RecordedRef): AppendResult {
