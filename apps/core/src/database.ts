@@ -7,7 +7,7 @@ import { CreateEvents1764500000000 } from './migrations/1764500000000-create-eve
 import { RunRequestCancelled1765600000000 } from './migrations/1765600000000-run-request-cancelled';
 import { DeferredStartVersion1765700000000 } from './migrations/1765700000000-deferred-start-version';
 import { EventChainDepth1765800000000 } from './migrations/1765800000000-event-chain-depth';
-import { RunRequestUndeliveredIndex1765810000000 } from './migrations/1765810000000-run-request-undelivered-index';
+import { RunRequestEndedIndex1765810000000 } from './migrations/1765810000000-run-request-ended-index';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -23,5 +23,5 @@ export const CORE_MIGRATIONS = [
   RunRequestCancelled1765600000000,
   DeferredStartVersion1765700000000,
   EventChainDepth1765800000000,
-  RunRequestUndeliveredIndex1765810000000,
+  RunRequestEndedIndex1765810000000,
 ];

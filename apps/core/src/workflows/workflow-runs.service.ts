@@ -12,6 +12,7 @@ import {
   type RunRequestView,
   type RunSummaryView,
   type RunView,
+  parseTimestamp,
   type StartRunAccepted,
   type WorkflowRunStatus,
   type WorkflowStatsResponse,
@@ -206,11 +207,12 @@ export class WorkflowRunsService {
   }
 
   /**
-   * GET /runs: the executor's runs merged, newest first, with the runs only Core has (a start still in its outbox,
-   * refused by the executor, or cancelled before it got there), under the same filters and product scope. A page's
-   * cursor holds both positions (`<executor's cursor>.<Core's>`, `-` for a side that is done), so paging neither
-   * skips nor repeats a run; a page may hold fewer than `limit` runs with a `next_cursor` still. The change feed
-   * (`updated_since`) is the executor's alone.
+   * GET /runs: the executor's runs merged, newest first, with the runs that ended in Core without reaching it
+   * (refused by the executor, or cancelled before it got there), under the same filters and product scope. A page's
+   * cursor holds both positions (`<executor's cursor>.<Core's>`, `-` for a side that is done); a page may hold fewer
+   * than `limit` runs with a `next_cursor` still. A start still queued is left out: it moves to the executor's side
+   * with the executor's own created_at, so listing it would let a paging reader see it twice or not at all
+   * (GET /runs/:id answers it). The change feed (`updated_since`) is the executor's alone.
    */
   async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
     if (query.updated_since) return this.executorRuns(query, requester);
@@ -242,10 +244,15 @@ export class WorkflowRunsService {
     }
   }
 
-  /** Core's own runs (never at the executor, or not yet) matching the list's filters, after `position`, newest first. */
+  /**
+   * Core's own runs that ended without reaching the executor (refused, cancelled before it got there) matching the
+   * list's filters, after `position`, newest first. Exactly those rows hold a `reason` (set by the two updates that
+   * end them), and the list's index is on that (IDX_workflow_run_requests_ended): an index on `delivery` would make
+   * the relay's mark-delivered update a non-HOT update, on every start.
+   */
   private async ownRuns(query: RunListQueryDto, requester: VerifiedRequester, position: [string, string] | undefined, limit: number): Promise<OwnRunRow[]> {
     const params: unknown[] = [];
-    const where: string[] = [`delivery <> 'delivered'`];
+    const where: string[] = [`reason IS NOT NULL`, `delivery IN ('refused', 'cancelled')`];
     const add = (sql: string, value: unknown): void => {
       params.push(value);
       where.push(sql.replace('?', `$${params.length}`));
@@ -270,7 +277,7 @@ export class WorkflowRunsService {
     }
     params.push(limit);
     return this.dataSource.query(
-      `SELECT *, created_at::text AS cursor_at FROM workflow_run_requests WHERE ${where.join(' AND ')}
+      `SELECT ${SUMMARY_COLUMNS}, created_at::text AS cursor_at FROM workflow_run_requests WHERE ${where.join(' AND ')}
        ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
       params,
     );
@@ -425,7 +432,7 @@ export class WorkflowRunsService {
 }
 
 /** A run as Core's own record tells it: before the executor has it (queued), or when it never will (refused, cancelled). */
-function summaryOf(row: RunRequestRow): RunRequestView {
+function summaryOf(row: Omit<RunRequestRow, 'inputs'>): RunRequestView {
   const ended = row.delivery === 'refused' || row.delivery === 'cancelled';
   return {
     run_id: row.run_id,
@@ -450,10 +457,13 @@ function summaryOf(row: RunRequestRow): RunRequestView {
 const DEFAULT_RUN_PAGE = 50;
 /** A side of the list cursor with nothing left. */
 const DONE = '-';
-/** The statuses a run only Core has can be in, by its delivery. */
-const OWN_STATUS: Partial<Record<WorkflowRunStatus, RunDelivery>> = { pending: 'queued', failed: 'refused', cancelled: 'cancelled' };
+/** The statuses a run that ended in Core can be in, by its delivery. */
+const OWN_STATUS: Partial<Record<WorkflowRunStatus, RunDelivery>> = { failed: 'refused', cancelled: 'cancelled' };
 
-interface OwnRunRow extends RunRequestRow {
+/** What a list summary of a run request reads (not its inputs, up to 256 KiB each). */
+const SUMMARY_COLUMNS = 'run_id, workflow, version, user_id, product, trace_id, actor, delivery, reason, created_at, updated_at';
+
+interface OwnRunRow extends Omit<RunRequestRow, 'inputs'> {
   /** created_at with its microseconds (a JS Date drops them), for an exact cursor. */
   cursor_at: string;
 }
@@ -512,7 +522,8 @@ function encodePosition(createdAt: string, runId: string): string {
 
 function decodePosition(position: string): [string, string] | undefined {
   const [createdAt, runId] = Buffer.from(position, 'base64url').toString('utf8').split('|');
-  if (!createdAt || Number.isNaN(Date.parse(createdAt.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))) || !UUID.test(runId ?? '')) return undefined;
+  // parseTimestamp takes exactly what PostgreSQL stores (Date.parse took 2024-02-30, a 500 at the query).
+  if (!parseTimestamp(createdAt) || !UUID.test(runId ?? '')) return undefined;
   return [createdAt, runId];
 }
 
