@@ -84,6 +84,26 @@ describe('Delivery', () => {
     expect(q.dropped.rejected).toBe(1);
   });
 
+  it('drops only the packets a 422 names, and sends the rest of the batch at once', async () => {
+    const q = new OfflineQueue(localStorage, 'q');
+    const packets = Array.from({ length: 3 }, packet);
+    for (const p of packets) q.push(p);
+    const drops: unknown[] = [];
+    const calls: TelemetryPacket[][] = [];
+    // The BFF refuses the packet at [1] (queued before the person's products changed: no product).
+    const send: Sender = async (batch) => {
+      calls.push(batch);
+      return calls.length === 1
+        ? { ok: false, status: 422, body: { code: 'validation_failed', errors: [{ field: 'packets[1].product', messages: ['product is required'] }] } }
+        : { ok: true, status: 202 };
+    };
+    await new Delivery(q, send, { ...noSleep, onDrop: (r) => drops.push(r) }).flush();
+    expect(calls.map((c) => c.map((p) => p.event_id))).toEqual([packets.map((p) => p.event_id), [packets[0].event_id, packets[2].event_id]]);
+    expect(drops).toEqual([{ reason: 'rejected', count: 1, event_ids: [packets[1].event_id], status: 422 }]);
+    expect(q.size).toBe(0);
+    expect(q.dropped.rejected).toBe(1);
+  });
+
   it('keeps packets without retrying on 401/403 (signed out, CSRF token changed)', async () => {
     const q = new OfflineQueue(localStorage, 'q');
     q.push(packet());

@@ -3,7 +3,8 @@
  * Delivery to the BFF: batches of up to 5 from the head of the offline queue, each tried 3 times more with
  * exponential backoff (jittered) on a network error, 408, 429 or 5xx; then the batch waits in the queue for
  * the next flush (the next packet, or the browser going online). A 4xx that retrying cannot fix (400, 413,
- * 422) drops the batch and reports it, instead of re-queuing it forever as the original client did.
+ * 422) drops the batch and reports it, instead of re-queuing it forever as the original client did; a 422 that
+ * names some of the batch's packets (`packets[i]…`) drops only those, and the others go in the next batch.
  * 401/403 (signed out, CSRF token rotated) keep the packets: they go once the user is signed in again.
  */
 import type { DropReport, OfflineQueue } from './offline-queue';
@@ -129,6 +130,16 @@ export class Delivery {
       }
       this.options.onError?.(result, attempt);
       if (isHeld(result.status)) return false;
+      const named = result.status === 422 ? packetsNamed(result.body, batch.length) : [];
+      if (named.length > 0 && named.length < batch.length) {
+        // The BFF named the packets it refuses (e.g. one queued before the person's products changed): only those
+        // are dropped, and the rest go again at once in the next batch, instead of being lost with them.
+        const refused = named.map((i) => batch[i].event_id);
+        this.queue.remove(refused);
+        this.queue.countRejected(refused.length);
+        this.options.onDrop?.({ reason: 'rejected', count: refused.length, event_ids: refused, status: result.status });
+        return true;
+      }
       if (!isRetryable(result.status)) {
         this.queue.remove(ids);
         this.queue.countRejected(ids.length);
@@ -138,4 +149,17 @@ export class Delivery {
     }
     return false;
   }
+}
+
+/** The batch positions a 422's `errors` name (`packets[3].product`): within the batch, each once, in order. */
+export function packetsNamed(body: unknown, size: number): number[] {
+  const errors = (body as { errors?: unknown } | null | undefined)?.errors;
+  if (!Array.isArray(errors)) return [];
+  const named = new Set<number>();
+  for (const error of errors) {
+    const field = (error as { field?: unknown } | null)?.field;
+    const m = typeof field === 'string' ? /^packets\[(\d+)\]/.exec(field) : null;
+    if (m && Number(m[1]) < size) named.add(Number(m[1]));
+  }
+  return [...named].sort((a, b) => a - b);
 }

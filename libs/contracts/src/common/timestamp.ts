@@ -30,7 +30,8 @@ const END_US = BigInt(utcMs(LAST_YEAR + 1, 1, 1, 0, 0, 0)) * 1000n;
  * - a time without an offset is UTC (as a date alone is), whatever the process's time zone;
  * - the range is judged in UTC after the offset (`9999-12-31T23:59:59-05:00` is year 10000: refused), and on the
  *   instant PostgreSQL would store, which rounds to microseconds (`9999-12-31T23:59:59.9999999Z` is year 10000 there);
- * - an offset is at most ±15:59, as in PostgreSQL; hour 24 only as 24:00:00 (the next midnight), seconds up to 59.
+ * - an offset is at most ±15:59, as in PostgreSQL; hour 24 only as 24:00 (the next midnight; validator refuses
+ *   24:00:00), seconds up to 59.
  * The Date returned keeps milliseconds (the fraction beyond them is dropped, as Date does).
  */
 export function parseTimestamp(text: unknown): Date | undefined {
