@@ -109,6 +109,23 @@ describe('compileExpression / evaluate', () => {
     }
   });
 
+  it('refuses a map literal keyed __proto__, constructor or prototype (CEL would drop the key), naming it and its column', () => {
+    for (const key of ['constructor', '__proto__', 'prototype']) {
+      try {
+        compileExpression(`inputs.r == {"${key}": "c"}`);
+        throw new Error('expected a syntax error');
+      } catch (error) {
+        expect(error).toBeInstanceOf(ExpressionSyntaxError);
+        expect((error as ExpressionSyntaxError).code).toBe('reserved_map_key');
+        expect((error as ExpressionSyntaxError).column).toBe(14);
+        expect((error as Error).message).toContain(`cannot hold the key "${key}"`);
+      }
+    }
+    // Reading such a member of data stays allowed, as does a map literal with other keys.
+    const data = { inputs: JSON.parse('{"r":{"constructor":"c"}}') as Record<string, unknown> };
+    expect(evaluate('inputs.r.constructor == "c" && {"name": 1}.name == 1', data)).toBe(true);
+  });
+
   it('refuses unknown variables and functions at compile time', () => {
     expect(() => compileExpression('input.user_id')).toThrow(/unknown variable: input/i);
     expect(() => compileExpression('lowercase(inputs.user_id)')).toThrow(ExpressionSyntaxError);

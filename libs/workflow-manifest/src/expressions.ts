@@ -159,9 +159,41 @@ function isReservedMember(key: string): boolean {
 }
 
 /** `out[key] = value` as an own data property whatever the key: `__proto__` never becomes the prototype. */
-function setMember(out: Record<string, unknown>, key: string, value: unknown): void {
+export function setMember(out: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   else out[key] = value;
+}
+
+/**
+ * cel-js builds a map literal as a plain object and drops a `__proto__`, `constructor` or `prototype` key from it
+ * silently (`{"constructor": 1}` is `{}`), so such a literal is refused where it is written, naming the key. Data
+ * holding those members is read as sent (celMapOf); a key computed at run time (`{inputs.k: v}`) is dropped by CEL.
+ */
+function refuseReservedMapKeys(text: string, offset: number, ast: ASTNode): void {
+  const stack: unknown[] = [ast];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    const n = node as { op?: unknown; args?: unknown; pos?: unknown };
+    if (n.op === 'map' && Array.isArray(n.args)) {
+      for (const entry of n.args) {
+        const key = Array.isArray(entry) ? (entry[0] as { op?: unknown; args?: unknown; pos?: unknown }) : undefined;
+        if (key?.op === 'value' && typeof key.args === 'string' && isReservedMember(key.args)) {
+          throw new ExpressionSyntaxError(
+            `a map literal cannot hold the key "${key.args}": CEL would drop it (data holding such a member is read as sent)`,
+            text,
+            offset + (typeof key.pos === 'number' ? key.pos : 0) + 1,
+            'reserved_map_key',
+          );
+        }
+      }
+    }
+    if (n.op !== 'value') stack.push(n.args);
+  }
 }
 
 /** An object holding a reserved member, as a CEL map (a Map: cel-js types it by what it is, not by `constructor`). */
@@ -277,6 +309,7 @@ function compileCel(text: string): CelExpression {
   }
   const checked = program.check();
   if (!checked.valid) throw syntaxError(text, source, offset, checked.error);
+  refuseReservedMapKeys(text, offset, program.ast);
   const compiled = new CelExpression(source, program);
   expressionCache.set(text, compiled);
   if (expressionCache.size > EXPRESSION_CACHE_SIZE) {

@@ -43,7 +43,8 @@ export const MANIFEST_JSON_SCHEMA = {
       properties: {
         actions: stringList,
         http_hosts: { type: 'array', items: { type: 'string', pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$' } },
-        secrets: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+        // Not __proto__, constructor or prototype: a secrets scope is a plain object, where those names are not data.
+        secrets: { type: 'array', items: { type: 'string', pattern: '^(?!(?:__proto__|constructor|prototype)$)[A-Za-z_][A-Za-z0-9_]*$' } },
       },
     },
     triggers: { type: 'array', items: { $ref: '#/$defs/trigger' } },

@@ -23,6 +23,17 @@ describe('migrateInputs', () => {
     expect(migrateInputs(v3, '2.0.0', { user: 'u2', email: 'b@example.com', tags: ['x'] })).toEqual({ user_id: 'u2', email: 'b@example.com', tags: ['x'] });
   });
 
+  it('keeps a migrated member named __proto__ as data, never as the prototype', () => {
+    const m = parseManifest(
+      ['name: onboard', 'version: 2.0.0', 'security: { actions: [task] }', 'steps: [{ id: a, action: task }]', 'migrations:', '  1.x: { "__proto__": "{{ inputs.p }}", keep: "{{ inputs.k }}" }', ''].join('\n'),
+    ).manifest;
+    if (!m) throw new Error('fixture does not parse');
+    const out = migrateInputs(m, '1.0.0', JSON.parse('{"p":{"polluted":true},"k":1}'));
+    expect(JSON.stringify(out)).toBe('{"__proto__":{"polluted":true},"keep":1}');
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect((out as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
   it('leaves out a key that renders to null', () => {
     expect(migrateInputs(v3, '1.0.0', { uid: 'u1', mail: 'a@example.com' })).toEqual({ user_id: 'u1', email: 'a@example.com' });
   });

@@ -1,4 +1,4 @@
-import { compileTemplate, renderTemplate } from './expressions';
+import { compileTemplate, renderTemplate, setMember } from './expressions';
 import type { WorkflowManifest } from './manifest.types';
 import { isValidVersion, majorOf, majorOfRange, resolveVersion } from './versions';
 
@@ -33,7 +33,7 @@ export function migrateInputs(manifest: WorkflowManifest, fromVersion: string, i
     throw new MigrationError(`migration of ${manifest.name} from ${key} failed: ${(error as Error).message}`);
   }
   const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(rendered as Record<string, unknown>)) if (value !== null && value !== undefined) out[name] = value;
+  for (const [name, value] of Object.entries(rendered as Record<string, unknown>)) if (value !== null && value !== undefined) setMember(out, name, value);
   return out;
 }
 

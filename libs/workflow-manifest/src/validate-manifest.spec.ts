@@ -311,6 +311,17 @@ describe('security layer', () => {
     ]);
   });
 
+  it('refuses a secret named __proto__, constructor or prototype (a secrets scope cannot hold them as data)', () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const text = ['name: demo', 'version: 1.0.0', `security: { actions: [task], secrets: [OK_TOKEN, ${name}] }`, 'steps: [{ id: a, action: task }]', ''].join('\n');
+      const parsed = parseManifest(text, { file: 'demo.yaml' });
+      expect(parsed.manifest).toBeUndefined();
+      expect(parsed.findings.filter((f) => f.severity === 'error').map((f) => [f.path, f.message.startsWith(`"${name}" does not match`)])).toEqual([['/security/secrets/1', true]]);
+    }
+    const fine = ['name: demo', 'version: 1.0.0', 'security: { actions: [task], secrets: [OK_TOKEN, constructor_key] }', 'steps: [{ id: a, action: task }]', ''].join('\n');
+    expect(findingsOf(fine).filter((f) => f.severity === 'error')).toEqual([]);
+  });
+
   it('http_host_not_allowed, including a wildcard that does not cover the bare domain', () => {
     expectOne(yaml('steps:', '  - id: call', '    action: http', '    with: { method: GET, url: "https://evil.example.org/x" }'), { code: 'http_host_not_allowed', layer, path: '/steps/0/with/url', needle: 'evil' });
     expectOne(yaml('steps:', '  - id: call', '    action: http', '    with: { method: GET, url: "https://internal.example.com/x" }'), { code: 'http_host_not_allowed', layer, path: '/steps/0/with/url', needle: 'https://internal' });
