@@ -11,6 +11,7 @@ import { AppModule } from '../app.module';
 import { EventRouterService } from './event-router.service';
 import { CoreConfig } from '../config/env.validation';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
+import { coreSpecEnv } from '../testing/core-test-app';
 
 jest.setTimeout(90_000);
 // A recording tracer, as `register` installs in a real process: each event's span has a trace the test can follow.
@@ -147,20 +148,10 @@ describe('Core event router', () => {
     await Promise.all([executor.start(), bucket.start()]);
     db = await createTestDatabase('core_events');
     const config = validateEnv(CoreConfig, {
-      DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keys.dir,
-      APP_ENV: 'test',
+      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      WORKFLOW_CATALOG_REFRESH_MS: '100',
-      AUDIT_WITNESS_INTERVAL_MS: '0',
-      OUTBOX_POLL_INTERVAL_MS: '50',
-      OUTBOX_BASE_DELAY_MS: '50',
-      OUTBOX_MAX_DELAY_MS: '200',
       EVENTS_DEFERRED_POLL_MS: '50',
       EVENTS_MAX_CHAIN_DEPTH: '3',
-      NATS_URL: '',
     });
     core = await bootService(AppModule.forRoot(config));
     dataSource = core.app.get(DataSource);

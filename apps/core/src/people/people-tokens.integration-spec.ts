@@ -26,6 +26,7 @@ import * as oidc from 'openid-client';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { coreSpecEnv } from '../testing/core-test-app';
 
 jest.setTimeout(90_000);
 
@@ -150,16 +151,7 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
 
     db = await createTestDatabase('core_people');
     const config = validateEnv(CoreConfig, {
-      DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keys.dir,
-      APP_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      WORKFLOW_CATALOG_REFRESH_MS: '100',
-      AUDIT_WITNESS_INTERVAL_MS: '0',
-      OUTBOX_POLL_INTERVAL_MS: '50',
-      NATS_URL: '',
+      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
       OIDC_ISSUER: idp.issuer,
       OIDC_AUDIENCE: AUDIENCE,
       RATE_LIMIT_AUTH_FAILURE_LIMIT: '0',

@@ -69,3 +69,25 @@ export async function startCoreTestApp(options: {
     },
   };
 }
+
+/**
+ * The environment Core's HTTP specs boot it with: a test database, its keys, stand-ins for the executor and Bucket,
+ * and short intervals (catalog refresh, outbox polling and backoff) so a spec waits on conditions, not on defaults.
+ * Specs add or override what they test.
+ */
+export function coreSpecEnv(options: { databaseUrl: string; keysDir: string; executorUrl: string; bucketUrl: string }): Record<string, string> {
+  return {
+    DATABASE_URL: options.databaseUrl,
+    PANCHA_KEYS_DIR: options.keysDir,
+    APP_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    WORKFLOW_EXECUTOR_URL: options.executorUrl,
+    BUCKET_URL: options.bucketUrl,
+    WORKFLOW_CATALOG_REFRESH_MS: '100',
+    AUDIT_WITNESS_INTERVAL_MS: '0',
+    OUTBOX_POLL_INTERVAL_MS: '50',
+    OUTBOX_BASE_DELAY_MS: '50',
+    OUTBOX_MAX_DELAY_MS: '200',
+    NATS_URL: '',
+  };
+}

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { coreSpecEnv } from '../testing/core-test-app';
 
 jest.setTimeout(60_000);
 
@@ -57,18 +58,7 @@ describe('Core: free-form JSON is kept as sent', () => {
     await Promise.all([executor.start(), bucket.start()]);
     db = await createTestDatabase('core_as_sent');
     const config = validateEnv(CoreConfig, {
-      DATABASE_URL: db.url,
-      PANCHA_KEYS_DIR: keys.dir,
-      APP_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EXECUTOR_URL: executor.url,
-      BUCKET_URL: bucket.url,
-      WORKFLOW_CATALOG_REFRESH_MS: '100',
-      AUDIT_WITNESS_INTERVAL_MS: '0',
-      OUTBOX_POLL_INTERVAL_MS: '50',
-      OUTBOX_BASE_DELAY_MS: '50',
-      OUTBOX_MAX_DELAY_MS: '200',
-      NATS_URL: '',
+      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
     });
     core = await bootService(AppModule.forRoot(config));
     dataSource = core.app.get(DataSource);
