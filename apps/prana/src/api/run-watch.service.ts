@@ -101,10 +101,11 @@ export class RunWatch implements OnModuleDestroy {
       const first = this.position === undefined;
       // Listeners load their view when they connect: the first ask only sets the position.
       const since = first ? new Date(Date.now() - WATCH_OVERLAP_MS).toISOString() : new Date(Date.parse(this.position!) - WATCH_OVERLAP_MS).toISOString();
+      const bearer = await this.upstream.serviceBearer('core');
+      // Stopped while the token was made: no ask on behalf of nobody.
+      if (generation !== this.generation) return;
       this.upstreamCalls += 1;
-      const answer = await this.upstream.call('core', 'GET', `/runs?updated_since=${encodeURIComponent(since)}&include_children=true&limit=${PAGE}`, {
-        bearer: await this.upstream.serviceBearer('core'),
-      });
+      const answer = await this.upstream.call('core', 'GET', `/runs?updated_since=${encodeURIComponent(since)}&include_children=true&limit=${PAGE}`, { bearer });
       if (generation !== this.generation) return;
       if (answer.status !== 200) throw new Error(`core answered ${answer.status} to the runs change feed`);
       const body = answer.body as RunListResponse;
