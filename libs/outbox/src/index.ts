@@ -16,6 +16,7 @@ export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
 export {
   decideTransition,
+  FINAL_REFUSAL_PREFIX,
   outcomeFromError,
   type DeliveryOutcome,
   type OutboxTransition,

@@ -18,6 +18,9 @@ export interface RetryPolicy {
 
 const MAX_REASON_LENGTH = 2000;
 
+/** How a dead row's reason begins when the receiver refused it for good (it will answer the same again). */
+export const FINAL_REFUSAL_PREFIX = 'non_retryable: ';
+
 /**
  * The relay's state machine, pure so the accounting can be property-tested without a database.
  * `attemptsBefore` is the row's attempts column when it was claimed.
@@ -34,7 +37,7 @@ export function decideTransition(
     case 'failure': {
       const attempts = attemptsBefore + 1;
       const reason = truncate(outcome.reason);
-      if (!outcome.retryable) return { kind: 'dead', attempts, reason: `non_retryable: ${reason}` };
+      if (!outcome.retryable) return { kind: 'dead', attempts, reason: `${FINAL_REFUSAL_PREFIX}${reason}` };
       if (attempts >= policy.maxAttempts) return { kind: 'dead', attempts, reason: `max_attempts_exceeded: ${reason}` };
       const delayMs = computeBackoffMs(attemptsBefore, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs }, random);
       return { kind: 'retry', attempts, delayMs, error: reason };

@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { ExecutorStartRunDto } from '@pancha/contracts';
 import { ServiceCallError } from '@pancha/http-client';
-import { batchItemsOf, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
+import { batchItemsOf, FINAL_REFUSAL_PREFIX, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource, type EntityManager } from 'typeorm';
-import { RUN_START_TOPIC } from './workflow-runs.service';
+import { isStatus, RUN_START_TOPIC } from './workflow-runs.service';
 
 /**
  * Delivers an accepted run to the executor (POST /api/runs, idempotent on run_id). A refusal (4xx) is final:
@@ -35,15 +35,36 @@ export class RunStartHandler implements OutboxHandler {
   }
 
   /**
-   * The executor refused the start for good: the run request says so, in the dead-letter transaction, with the
-   * executor's answer (its code and message: a disabled workflow's message carries the operator's reason).
+   * The relay gave up on the start. A refusal (the executor answered a 4xx it will answer again) is final: the run
+   * request says `refused`, with the executor's answer (its code and message: a disabled workflow's message carries the
+   * operator's reason). Attempts used up on answers that were lost (timeouts, 5xx) say nothing of whether the
+   * executor has the run, so Core asks it first: a run it has is `delivered` (it is listed and read from the executor,
+   * once); a run it does not have is `refused` with the last error. While the executor cannot say, this throws: the
+   * relay records nothing and tries the start again with backoff, so an accepted start is never marked refused while
+   * it may be running.
    */
   async onDeadLetter(manager: EntityManager, message: OutboxMessage, reason: string): Promise<void> {
     const start = message.payload as ExecutorStartRunDto;
+    const refused = reason.startsWith(FINAL_REFUSAL_PREFIX);
+    if (!refused && (await this.executorHas(start.run_id))) {
+      await manager.query(MARK_DELIVERED_SQL, [[start.run_id]]);
+      return;
+    }
     await manager.query(
       `UPDATE workflow_run_requests SET delivery = 'refused', reason = $2, updated_at = now() WHERE run_id = $1 AND delivery <> 'delivered'`,
-      [start.run_id, reason.replace(/^non_retryable: /, '').slice(0, 2000)],
+      [start.run_id, (refused ? reason.slice(FINAL_REFUSAL_PREFIX.length) : reason).slice(0, 2000)],
     );
+  }
+
+  /** Whether the executor holds the run: true or false from its answer, and a throw when it gives none (down, 5xx). */
+  private async executorHas(runId: string): Promise<boolean> {
+    try {
+      await this.executor.run(runId);
+      return true;
+    } catch (error) {
+      if (isStatus(error, 404)) return false;
+      throw new Error(`could not ask the executor whether it has run ${runId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 }
 

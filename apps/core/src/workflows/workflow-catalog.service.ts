@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError, WorkflowCatalog } from '@pancha/contracts';
 import { chooseStartVersion, type StartChoice } from '@pancha/workflow-engine';
@@ -21,14 +21,16 @@ export interface CatalogWorkflow {
  * executor is down. A change made through this Core (enable/disable) is applied here at once.
  */
 @Injectable()
-export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(WorkflowCatalogService.name);
   private workflows = new Map<string, CatalogWorkflow>();
   private etag?: string;
   private revision?: string;
   private timer?: NodeJS.Timeout;
   /** One fetch at a time: a poll shares the one in flight, a sync gets one that starts after it asked. */
-  private readonly fetches = new SerialLoad(() => this.fetch());
+  private readonly fetches = new SerialLoad(() => (this.fetching = this.fetch()));
+  /** The latest fetch, which shutdown waits out: it may be writing the cache while the pool closes. */
+  private fetching?: Promise<boolean>;
   private failures = 0;
   private readonly listeners: ((catalog: ReadonlyMap<string, CatalogWorkflow>) => void)[] = [];
 
@@ -45,8 +47,10 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnApplica
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  /** Stops polling and waits out a fetch in flight, before the database closes under its cache write. */
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
+    await this.fetching?.catch(() => undefined);
   }
 
   /** Called with the whole catalog after every change (the event router rebuilds its trigger index). */

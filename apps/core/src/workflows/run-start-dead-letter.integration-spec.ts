@@ -1,0 +1,135 @@
+// A run start whose attempts ran out on lost answers (the executor timed out or answered 5xx every time) may still be
+// at the executor: Core asks it before it ends the run request, so GET /runs lists such a run once, and an accepted
+// start is never called refused while it may be running.
+import { EXECUTOR_RUN_STARTS_ROUTE, type WorkflowCatalog } from '@pancha/contracts';
+import { poll, type RecordedRequest } from '@pancha/testing';
+import { parseManifest } from '@pancha/workflow-manifest';
+import request from 'supertest';
+import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
+import { StandInServer } from '../testing/stand-in-server';
+
+jest.setTimeout(60_000);
+
+const ONBOARD = parseManifest(`
+name: onboard
+version: 1.0.0
+inputs: { type: object, required: [email], properties: { email: { type: string } } }
+security: { actions: [task] }
+steps: [{ id: a, action: task, with: { title: x } }]
+`).manifest!;
+
+const CATALOG: WorkflowCatalog = {
+  revision: 'r1',
+  workflows: [
+    {
+      name: 'onboard',
+      enabled: true,
+      default_version: '1.0.0',
+      versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: ONBOARD as unknown as Record<string, unknown> }],
+    },
+  ],
+};
+
+/** What the stand-in executor says of a run when Core asks for it (GET /api/runs/:id), by the email it was started with. */
+type Knows = 'has' | 'missing' | 'down';
+const knows = new Map<string, Knows>();
+/** Emails whose start the executor takes (202); every other start is answered 503. */
+const takes = new Set<string>();
+const runs = new Map<string, { email: string; created_at: string }>();
+
+function answer(req: RecordedRequest): { status: number; body: unknown } {
+  if (req.path === '/api/workflows/catalog') return { status: 200, body: CATALOG };
+  if (req.method === 'POST' && req.path === '/api/runs') {
+    const start = req.body as { run_id: string; inputs: { email: string } };
+    runs.set(start.run_id, { email: start.inputs.email, created_at: new Date().toISOString() });
+    return takes.has(start.inputs.email) ? { status: 202, body: { run_id: start.run_id, status: 'pending' } } : { status: 503, body: { code: 'unavailable' } };
+  }
+  const one = /^\/api\/runs\/([^/]+)$/.exec(req.path);
+  if (req.method === 'GET' && one) {
+    const run = runs.get(one[1]);
+    const state = run ? knows.get(run.email) : undefined;
+    if (state === 'down') return { status: 503, body: { code: 'unavailable' } };
+    if (state !== 'has' || !run) return { status: 404, body: { code: 'run_not_found', message: 'no such run' } };
+    return { status: 200, body: summary(one[1], run.created_at) };
+  }
+  if (req.method === 'GET' && req.path === '/api/runs') {
+    const held = [...runs].filter(([, run]) => knows.get(run.email) === 'has').map(([id, run]) => summary(id, run.created_at));
+    return { status: 200, body: { runs: held.reverse(), next_cursor: null } };
+  }
+  return { status: 404, body: { code: 'not_found' } };
+}
+
+function summary(runId: string, createdAt: string) {
+  return { run_id: runId, workflow: 'onboard', version: '1.0.0', status: 'running', user_id: 'u1', product: null, trace_id: 't', created_at: createdAt, updated_at: createdAt };
+}
+
+describe('core: a start whose attempts ran out', () => {
+  const executor = new StandInServer(answer).speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+  const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
+  let core: CoreTestApp;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    Object.assign(process.env, { OUTBOX_MAX_ATTEMPTS: '2', OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '100', WORKFLOW_CATALOG_REFRESH_MS: '100' });
+    core = await startCoreTestApp({ name: 'core-start-dead', executor, bucket });
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await core?.close();
+  });
+
+  async function start(email: string): Promise<string> {
+    const res = await request(core.app.getHttpServer())
+      .post('/workflows/onboard/runs')
+      .set('authorization', `Bearer ${await core.pranaToken()}`)
+      .send({ user_id: 'u1', inputs: { email } });
+    expect(res.status).toBe(202);
+    return res.body.run_id as string;
+  }
+
+  const row = async (runId: string): Promise<{ delivery: string; reason: string | null }> =>
+    (await core.dataSource.query(`SELECT delivery, reason FROM workflow_run_requests WHERE run_id = $1`, [runId]))[0];
+  const deadLetters = async (runId: string): Promise<number> =>
+    Number((await core.dataSource.query(`SELECT count(*) AS n FROM outbox_dead_letter WHERE message_key = $1`, [runId]))[0].n);
+
+  it('a run the executor has is delivered, and GET /runs lists it once', async () => {
+    knows.set('has@b.co', 'has');
+    const runId = await start('has@b.co');
+    await poll('the start dead-lettered', async () => ((await deadLetters(runId)) > 0 ? true : undefined));
+    expect(await row(runId)).toEqual({ delivery: 'delivered', reason: null });
+    const list = await request(core.app.getHttpServer()).get('/runs').set('authorization', `Bearer ${await core.pranaToken()}`);
+    expect(list.status).toBe(200);
+    expect(list.body.runs.filter((r: { run_id: string }) => r.run_id === runId)).toHaveLength(1);
+    const view = await request(core.app.getHttpServer()).get(`/runs/${runId}`).set('authorization', `Bearer ${await core.pranaToken()}`);
+    expect(view.body).toMatchObject({ run_id: runId, status: 'running' });
+  });
+
+  it('a run the executor does not have is refused, with the last error', async () => {
+    knows.set('missing@b.co', 'missing');
+    const runId = await start('missing@b.co');
+    const ended = await poll('the start refused', async () => {
+      const r = await row(runId);
+      return r.delivery === 'refused' ? r : undefined;
+    });
+    expect(ended.reason).toMatch(/^max_attempts_exceeded: .*503/);
+    expect(await deadLetters(runId)).toBe(1);
+    const view = await request(core.app.getHttpServer()).get(`/runs/${runId}`).set('authorization', `Bearer ${await core.pranaToken()}`);
+    expect(view.body).toMatchObject({ run_id: runId, status: 'failed', delivery: 'refused', error: { code: 'start_refused' } });
+  });
+
+  it('while the executor cannot say, the start stays queued and is tried again until it lands', async () => {
+    knows.set('down@b.co', 'down');
+    const runId = await start('down@b.co');
+    const pending = await poll('the dead letter put off', async () => {
+      const [entry]: { status: string; last_error: string | null }[] = await core.dataSource.query(`SELECT status, last_error FROM outbox WHERE message_key = $1`, [runId]);
+      return entry?.last_error?.startsWith('on_dead_letter_failed') ? entry : undefined;
+    });
+    expect(pending.status).toBe('pending');
+    expect(await row(runId)).toEqual({ delivery: 'queued', reason: null });
+    expect(await deadLetters(runId)).toBe(0);
+    takes.add('down@b.co');
+    await poll('the start delivered', async () => ((await row(runId)).delivery === 'delivered' ? true : undefined));
+    expect(await deadLetters(runId)).toBe(0);
+  });
+});
