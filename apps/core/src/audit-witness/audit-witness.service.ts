@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { BucketClient, verifyCheckpoint } from '@pancha/bucket-client';
 import { ChainFault, RequesterId } from '@pancha/contracts';
@@ -29,7 +29,7 @@ export class CheckpointSignatureError extends Error {}
  * Core's GET /audit/verify then compares Bucket's chain with that latest witnessed checkpoint.
  */
 @Injectable()
-export class AuditWitnessService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class AuditWitnessService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AuditWitnessService.name);
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<WitnessOutcome> | undefined;
@@ -50,8 +50,10 @@ export class AuditWitnessService implements OnApplicationBootstrap, OnApplicatio
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  /** Stops the rounds and waits out one in flight, before the database closes under its checkpoint write. */
+  async beforeApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.round?.catch(() => undefined);
   }
 
   /** The newest checkpoint Core kept, or null. */

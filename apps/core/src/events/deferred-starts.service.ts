@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type EventSkipReason, RequesterId } from '@pancha/contracts';
 import type { VerifiedRequester } from '@pancha/governance';
@@ -33,7 +33,7 @@ const BATCH = 100;
  * commit together, so a due start is made exactly once even across a crash.
  */
 @Injectable()
-export class DeferredStartsService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class DeferredStartsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(DeferredStartsService.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
@@ -50,7 +50,8 @@ export class DeferredStartsService implements OnApplicationBootstrap, OnApplicat
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Stops polling and waits out a pass in flight, before the database closes (onApplicationShutdown) under it. */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.running?.catch(() => undefined);
   }
