@@ -2,16 +2,13 @@ import { randomUUID } from 'node:crypto';
 // The event router on Core's public port: the real app on PostgreSQL, a stand-in executor serving the catalog and
 // taking run starts, a stand-in Bucket taking the audit entries.
 import { CORE_EVENTS_BATCH_ROUTE, RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
 import { installInMemoryTracing } from '@pancha/trace-context';
-import { bootService, createTestDatabase, createTestKeys, holdTable, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
+import { holdTable, httpJson, poll, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
 import { EventRouterService } from './event-router.service';
-import { CoreConfig } from '../config/env.validation';
 import { WorkflowCatalogService } from '../workflows/workflow-catalog.service';
-import { coreSpecEnv } from '../testing/core-test-app';
+import { bootCoreSpec } from '../testing/core-test-app';
 
 jest.setTimeout(90_000);
 // A recording tracer, as `register` installs in a real process: each event's span has a trace the test can follow.
@@ -117,7 +114,6 @@ const PINNED_1 = manifest(PINNED);
 const PINNED_2 = manifest(PINNED.replace('version: 1.0.0', 'version: 2.0.0'));
 const PINNED_3 = manifest(PINNED.replace('version: 1.0.0', 'version: 3.0.0'));
 
-const keys = createTestKeys('core-events');
 const version = (m: WorkflowManifest, retired = false) => ({ version: m.version, present: true, deprecated: false, retired, manifest: m as unknown as Record<string, unknown> });
 const entry = (m: WorkflowManifest, enabled = true) => ({ name: m.name, enabled, default_version: m.version, versions: [version(m)] });
 // A test changes it (a new default version, a retired one), then has Core fetch it again.
@@ -134,35 +130,26 @@ executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core event router', () => {
-  let db: TestDatabase;
-  let core: TestService;
+  let core: ServiceWithDatabase;
   let dataSource: DataSource;
 
   const as = async (who: RequesterId | 'anonymous', method: string, route: string, body?: unknown) =>
-    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await keys.mint(who, 'core'));
+    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await core.keys.mint(who, 'core'));
   const publish = (body: unknown, who: RequesterId = RequesterId.Operator) => as(who, 'POST', '/events', body);
   const count = async (sql: string, params: unknown[] = []): Promise<number> => Number((await dataSource.query(sql, params))[0].n);
   const startsFor = (runId: string) => executor.requests.filter((r) => r.method === 'POST' && r.path === '/api/runs' && (r.body as { run_id: string }).run_id === runId);
 
   beforeAll(async () => {
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_events');
-    const config = validateEnv(CoreConfig, {
-      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      EVENTS_DEFERRED_POLL_MS: '50',
-      EVENTS_MAX_CHAIN_DEPTH: '3',
+    core = await bootCoreSpec({
+      name: 'core_events',
+      executor,
+      bucket,
+      env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', EVENTS_DEFERRED_POLL_MS: '50', EVENTS_MAX_CHAIN_DEPTH: '3' },
     });
-    core = await bootService(AppModule.forRoot(config));
-    dataSource = core.app.get(DataSource);
+    dataSource = core.dataSource;
   });
 
-  afterAll(async () => {
-    await core?.close();
-    await db?.drop();
-    await Promise.all([executor.close(), bucket.close()]);
-    keys.remove();
-  });
+  afterAll(() => core?.close());
 
   describe('POST /events', () => {
     it('a CRITICAL healing_required starts the escalation workflow, says why learn did not start, and the executor gets the start', async () => {
@@ -462,7 +449,7 @@ describe('Core event router', () => {
   });
 
   describe('whose events a caller sees, and whose ids', () => {
-    const narrowed = (method: string, route: string) => keys.mint(RequesterId.Operator, 'core', { products: ['p1'] }).then((token) => httpJson(method, `${core.url}${route}`, undefined, token));
+    const narrowed = (method: string, route: string) => core.keys.mint(RequesterId.Operator, 'core', { products: ['p1'] }).then((token) => httpJson(method, `${core.url}${route}`, undefined, token));
 
     beforeAll(async () => {
       for (const [id, data] of [

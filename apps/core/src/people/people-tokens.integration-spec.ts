@@ -3,19 +3,7 @@
 // them expired or for another audience, or with another key (forged). Core runs for real on PostgreSQL.
 import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
 import { startDevIdp, type RunningDevIdp } from '@pancha/dev-idp';
-import { validateEnv } from '@pancha/service-kit';
-import {
-  bootService,
-  createTestDatabase,
-  createTestKeys,
-  freePort,
-  httpJson,
-  poll,
-  StandInServer,
-  TestBrowser,
-  type TestDatabase,
-  type TestService,
-} from '@pancha/testing';
+import { freePort, httpJson, poll, type ServiceWithDatabase, StandInServer, TestBrowser } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,9 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
-import { coreSpecEnv } from '../testing/core-test-app';
+import { bootCoreSpec } from '../testing/core-test-app';
 
 jest.setTimeout(90_000);
 
@@ -40,7 +26,6 @@ security: { actions: [task] }
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest!;
 
-const keys = createTestKeys('core-people');
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') {
     const catalog: WorkflowCatalog = {
@@ -65,8 +50,7 @@ const executor = new StandInServer((req) => {
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe("Core with people's tokens (OIDC_ISSUER)", () => {
-  let db: TestDatabase;
-  let core: TestService;
+  let core: ServiceWithDatabase;
   let idp: RunningDevIdp;
   let dataDir: string;
   let signingKey: SigningKey;
@@ -130,7 +114,6 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
   const asUser = (token: string | undefined, method: string, route: string, body?: unknown) => httpJson(method, `${core.url}${route}`, body, token);
 
   beforeAll(async () => {
-    await Promise.all([executor.start(), bucket.start()]);
     dataDir = mkdtempSync(path.join(tmpdir(), 'core-people-'));
     const users = [
       { username: 'admin', password: 'a-pass', roles: ['admin'] },
@@ -149,23 +132,18 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
     kid = stored.signing.kid;
     signingKey = (await importJWK(stored.signing, 'RS256')) as SigningKey;
 
-    db = await createTestDatabase('core_people');
-    const config = validateEnv(CoreConfig, {
-      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
-      OIDC_ISSUER: idp.issuer,
-      OIDC_AUDIENCE: AUDIENCE,
-      RATE_LIMIT_AUTH_FAILURE_LIMIT: '0',
+    core = await bootCoreSpec({
+      name: 'core_people',
+      executor,
+      bucket,
+      env: { OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: AUDIENCE, RATE_LIMIT_AUTH_FAILURE_LIMIT: '0' },
     });
-    core = await bootService(AppModule.forRoot(config));
     for (const u of users) realTokens.set(u.username, await signIn(u.username, u.password));
   });
 
   afterAll(async () => {
     await core?.close();
-    await db?.drop();
     await idp?.close();
-    await Promise.all([executor.close(), bucket.close()]);
-    keys.remove();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -248,7 +226,7 @@ describe("Core with people's tokens (OIDC_ISSUER)", () => {
 
   describe('service tokens and anonymous callers work as before', () => {
     it('a service token still starts runs with the service as actor', async () => {
-      const res = await httpJson('POST', `${core.url}/workflows/onboard/runs`, { user_id: 'u1', inputs: {} }, await keys.mint(RequesterId.Prana, 'core'));
+      const res = await httpJson('POST', `${core.url}/workflows/onboard/runs`, { user_id: 'u1', inputs: {} }, await core.keys.mint(RequesterId.Prana, 'core'));
       expect(res.status).toBe(202);
     });
 

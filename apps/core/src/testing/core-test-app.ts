@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
 import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
 import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
+import { bootServiceWithDatabase, createTestDatabase, type ServiceWithDatabase, type TestDatabase } from '@pancha/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,5 +89,57 @@ export function coreSpecEnv(options: { databaseUrl: string; keysDir: string; exe
     OUTBOX_BASE_DELAY_MS: '50',
     OUTBOX_MAX_DELAY_MS: '200',
     NATS_URL: '',
+  };
+}
+
+/**
+ * Core as its HTTP specs boot it: starts the executor and Bucket stand-ins (the spec keeps them, to shape answers and
+ * read requests), then Core listening on a port, on a database and keys of its own, configured from coreSpecEnv with
+ * the spec's `env` over it. close() takes it down in reverse: Core, the database and keys, the stand-ins. A boot that
+ * fails closes what it started.
+ */
+export async function bootCoreSpec(options: {
+  /** Names the database and the keys directory. */
+  name: string;
+  executor: StandInServer;
+  bucket: StandInServer;
+  /** What the spec adds to or overrides in coreSpecEnv. */
+  env?: Record<string, string>;
+}): Promise<ServiceWithDatabase> {
+  const { executor, bucket } = options;
+  const closeStandIns = async () => {
+    await Promise.all([executor.close(), bucket.close()]);
+  };
+  let core: ServiceWithDatabase;
+  try {
+    await Promise.all([executor.start(), bucket.start()]);
+    core = await bootServiceWithDatabase({
+      database: options.name,
+      // Only the harness's database and keys: Core sees coreSpecEnv, not process.env.
+      module: ({ DATABASE_URL, PANCHA_KEYS_DIR }) =>
+        AppModule.forRoot(
+          validateEnv(CoreConfig, {
+            ...coreSpecEnv({ databaseUrl: String(DATABASE_URL), keysDir: String(PANCHA_KEYS_DIR), executorUrl: executor.url, bucketUrl: bucket.url }),
+            ...options.env,
+          }),
+        ),
+    });
+  } catch (error) {
+    await closeStandIns();
+    throw error;
+  }
+  return {
+    app: core.app,
+    url: core.url,
+    db: core.db,
+    keys: core.keys,
+    dataSource: core.dataSource,
+    async close() {
+      try {
+        await core.close();
+      } finally {
+        await closeStandIns();
+      }
+    },
   };
 }

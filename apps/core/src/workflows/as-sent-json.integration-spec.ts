@@ -1,14 +1,11 @@
 // Free-form JSON on Core's write routes holding members named __proto__, constructor or prototype at depth: stored,
 // handed on and read back as sent (the real app on PostgreSQL, a stand-in executor), never dropped, a 422 or a 500.
 import { canonicalJson, CORE_EVENTS_BATCH_ROUTE, EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
-import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
+import { httpJson, poll, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
-import { coreSpecEnv } from '../testing/core-test-app';
+import { bootCoreSpec } from '../testing/core-test-app';
 
 jest.setTimeout(60_000);
 
@@ -24,7 +21,6 @@ steps: [{ id: a, action: task, with: { title: x } }]
 const AS_SENT = '{"list":[{"__proto__":{"polluted":true},"constructor":1,"prototype":{"p":[{"constructor":{"x":2}}]}}],"plain":"v"}';
 const asSent = () => JSON.parse(AS_SENT) as Record<string, unknown>;
 
-const keys = createTestKeys('core-as-sent');
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') {
     const catalog: WorkflowCatalog = {
@@ -48,28 +44,17 @@ executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core: free-form JSON is kept as sent', () => {
-  let db: TestDatabase;
-  let core: TestService;
+  let core: ServiceWithDatabase;
   let dataSource: DataSource;
 
-  const as = async (method: string, route: string, body?: unknown) => httpJson(method, `${core.url}${route}`, body, await keys.mint(RequesterId.Operator, 'core'));
+  const as = async (method: string, route: string, body?: unknown) => httpJson(method, `${core.url}${route}`, body, await core.keys.mint(RequesterId.Operator, 'core'));
 
   beforeAll(async () => {
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_as_sent');
-    const config = validateEnv(CoreConfig, {
-      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
-    });
-    core = await bootService(AppModule.forRoot(config));
-    dataSource = core.app.get(DataSource);
+    core = await bootCoreSpec({ name: 'core_as_sent', executor, bucket });
+    dataSource = core.dataSource;
   });
 
-  afterAll(async () => {
-    await core?.close();
-    await db?.drop();
-    await Promise.all([executor.close(), bucket.close()]);
-    keys.remove();
-  });
+  afterAll(() => core?.close());
 
   it('POST /workflows/:name/runs stores the inputs as sent and the executor gets them as sent', async () => {
     const res = await as('POST', `/workflows/${OPEN.name}/runs`, { user_id: 'u1', inputs: asSent() });

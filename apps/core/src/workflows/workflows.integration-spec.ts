@@ -1,28 +1,13 @@
 // Workflow runs on Core's public port: the real app on PostgreSQL, with a stand-in executor serving the catalog.
 import { randomUUID } from 'node:crypto';
 import { RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
-import { validateEnv } from '@pancha/service-kit';
 import { OutboxRelay } from '@pancha/outbox';
-import {
-  bootService,
-  createTestDatabase,
-  createTestKeys,
-  deferred,
-  holdTable,
-  httpJson,
-  poll,
-  type RecordedRequest,
-  StandInServer,
-  type TestDatabase,
-  type TestService,
-} from '@pancha/testing';
+import { deferred, holdTable, httpJson, poll, type RecordedRequest, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
 import { decodeJwt } from 'jose';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../app.module';
-import { CoreConfig } from '../config/env.validation';
 import { WorkflowRunsService } from './workflow-runs.service';
-import { coreSpecEnv } from '../testing/core-test-app';
+import { bootCoreSpec } from '../testing/core-test-app';
 
 jest.setTimeout(60_000);
 
@@ -49,7 +34,6 @@ steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest!;
 const NOTIFY_1 = { ...NOTIFY, version: '1.0.0', retired: true, migrations: {} };
 
-const keys = createTestKeys('core-wf');
 let catalogEnabled = true;
 let startAnswer: (req: RecordedRequest) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }> = (req) => ({
   status: 202,
@@ -148,30 +132,19 @@ function onboardSummary(req: RecordedRequest, enabled: boolean) {
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core workflow runs', () => {
-  let db: TestDatabase;
-  let core: TestService;
+  let core: ServiceWithDatabase;
   let dataSource: DataSource;
 
   const as = async (who: RequesterId | 'anonymous', method: string, route: string, body?: unknown, claims?: { products?: string[] }) =>
-    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await keys.mint(who, 'core', claims));
+    httpJson(method, `${core.url}${route}`, body, who === 'anonymous' ? undefined : await core.keys.mint(who, 'core', claims));
   const count = async (sql: string): Promise<number> => Number((await dataSource.query(sql))[0].n);
 
   beforeAll(async () => {
-    await Promise.all([executor.start(), bucket.start()]);
-    db = await createTestDatabase('core_wf');
-    const config = validateEnv(CoreConfig, {
-      ...coreSpecEnv({ databaseUrl: db.url, keysDir: keys.dir, executorUrl: executor.url, bucketUrl: bucket.url }),
-    });
-    core = await bootService(AppModule.forRoot(config));
-    dataSource = core.app.get(DataSource);
+    core = await bootCoreSpec({ name: 'core_wf', executor, bucket });
+    dataSource = core.dataSource;
   });
 
-  afterAll(async () => {
-    await core?.close();
-    await db?.drop();
-    await Promise.all([executor.close(), bucket.close()]);
-    keys.remove();
-  });
+  afterAll(() => core?.close());
 
   describe('GET /workflows/stats and GET /plugins (the executor’s, through Core)', () => {
     it('passes window and name on and answers with the executor’s stats', async () => {
