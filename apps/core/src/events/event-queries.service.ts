@@ -1,6 +1,6 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { type EventDecisionView, type EventListResponse, type EventStats, type EventStatsCounts, type EventView, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
+import { CommonErrorCode, type EventDecisionView, type EventListResponse, type EventStats, type EventStatsCounts, type EventView, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
 import { productFilter, type VerifiedRequester } from '@pancha/governance';
 import { DomainException, findUnstorableJson } from '@pancha/service-kit';
 import { DataSource } from 'typeorm';
@@ -164,8 +164,9 @@ function emptyCounts(): EventStatsCounts {
   return { received: 0, matched: 0, runs_started: 0, skipped: {}, deferred: 0 };
 }
 
+/** A query parameter out of its schema: a 422 naming it, as GET /runs answers (SPEC: 422 for schema violations). */
 function bad(field: string, message: string): DomainException {
-  return new DomainException(HttpStatus.BAD_REQUEST, 'bad_request', `${field} ${message}`, [{ field, messages: [message] }]);
+  return new DomainException(HttpStatus.UNPROCESSABLE_ENTITY, CommonErrorCode.ValidationFailed, `${field} ${message}`, [{ field, messages: [message] }]);
 }
 
 function intIn(value: string | undefined, field: string, min: number, max: number): number | undefined {
@@ -192,7 +193,7 @@ function decodeCursor(cursor: string): [string, string] {
     // The id goes to PostgreSQL as text: a NUL or a lone surrogate would be its encoding error (a 500), not a miss.
     if (parseTimestamp(at) && typeof id === 'string' && id.length <= 512 && findUnstorableJson(id, 1).length === 0) return [at as string, id];
   } catch {
-    // fall through to the 400
+    // fall through to the 422
   }
   throw bad('cursor', 'is not a cursor this API returned');
 }

@@ -388,14 +388,14 @@ describe('Core event router', () => {
       expect(new Set(seen).size).toBe(5);
       const future = await as(RequesterId.Operator, 'GET', `/events?since=${new Date(Date.now() + 60_000).toISOString()}`);
       expect(future.body.events).toEqual([]);
-      expect((await as(RequesterId.Operator, 'GET', '/events?cursor=garbage')).status).toBe(400);
-      // Times JavaScript reads and PostgreSQL refuses: a 400 naming the parameter, never a 500.
+      expect((await as(RequesterId.Operator, 'GET', '/events?cursor=garbage')).body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'cursor' }] });
+      // Times JavaScript reads and PostgreSQL refuses: a 422 naming the parameter, never a 500.
       const feb30 = Buffer.from(JSON.stringify(['2026-02-30 10:00:00+00', 'x'])).toString('base64url');
       for (const query of ['since=-010000-01-01T00:00:00Z', 'since=2026-02-30', `cursor=${feb30}`]) {
         const res = await as(RequesterId.Operator, 'GET', `/events?${query}`);
-        expect([res.status, res.body.errors?.[0]?.field]).toEqual([400, query.split('=')[0]]);
+        expect([res.status, res.body.errors?.[0]?.field]).toEqual([422, query.split('=')[0]]);
       }
-      expect((await as(RequesterId.Operator, 'GET', '/events/stats?since=0000-01-01T00:00:00Z')).status).toBe(400);
+      expect((await as(RequesterId.Operator, 'GET', '/events/stats?since=0000-01-01T00:00:00Z')).status).toBe(422);
     });
 
     it('GET /events/stats counts received, matched, runs and skips by reason, per type and trigger, and the noisiest keys', async () => {
@@ -527,10 +527,10 @@ describe('Core event router', () => {
       isolated.mockRestore();
     });
 
-    it('a cursor whose id PostgreSQL cannot hold as text (a NUL) is a 400 naming the cursor, not a 500', async () => {
+    it('a cursor whose id PostgreSQL cannot hold as text (a NUL) is a 422 naming the cursor, not a 500', async () => {
       const nul = Buffer.from(JSON.stringify(['2026-01-01 00:00:00+00', 'a\u0000'])).toString('base64url');
       const res = await as(RequesterId.Operator, 'GET', `/events?cursor=${nul}`);
-      expect([res.status, res.body.errors?.[0]?.field]).toEqual([400, 'cursor']);
+      expect([res.status, res.body.errors?.[0]?.field]).toEqual([422, 'cursor']);
     });
   });
 
