@@ -21,7 +21,7 @@ import {
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
 import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pancha/outbox';
-import { DomainException, GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
+import { DomainException, GroupCommit, type GroupItemOutcome, SqlConditions, validationException } from '@pancha/service-kit';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { migrateInputs, migrationWarning } from '@pancha/workflow-manifest';
@@ -251,35 +251,21 @@ export class WorkflowRunsService {
    * the relay's mark-delivered update a non-HOT update, on every start.
    */
   private async ownRuns(query: RunListQueryDto, requester: VerifiedRequester, position: [string, string] | undefined, limit: number): Promise<OwnRunRow[]> {
-    const params: unknown[] = [];
-    const where: string[] = [`reason IS NOT NULL`, `delivery IN ('refused', 'cancelled')`];
-    const add = (sql: string, value: unknown): void => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
+    const conditions = new SqlConditions(`reason IS NOT NULL`, `delivery IN ('refused', 'cancelled')`);
     if (query.status) {
       const delivery = OWN_STATUS[query.status];
       if (!delivery) return [];
-      add('delivery = ?', delivery);
+      conditions.add('delivery = ?', delivery);
     }
-    if (query.workflow) add('workflow = ?', query.workflow);
-    if (query.version) add('version = ?', query.version);
-    if (query.user_id) add('user_id = ?', query.user_id);
-    if (query.product) add('product = ?', query.product);
-    if (query.trace_id) add('trace_id = ?', query.trace_id);
-    if (query.since) add('created_at >= ?', query.since);
-    if (query.until) add('created_at < ?', query.until);
-    const products = productFilter(requester);
-    if (products) add('product = ANY(?)', products);
-    if (position) {
-      params.push(...position);
-      where.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
-    }
-    params.push(limit);
+    conditions
+      .equal(query, ['workflow', 'version', 'user_id', 'product', 'trace_id'])
+      .between('created_at', query.since, query.until)
+      .anyOf('product', productFilter(requester))
+      .before('created_at', 'run_id', position);
     return this.dataSource.query(
-      `SELECT ${SUMMARY_COLUMNS}, created_at::text AS cursor_at FROM workflow_run_requests WHERE ${where.join(' AND ')}
-       ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
-      params,
+      `SELECT ${SUMMARY_COLUMNS}, created_at::text AS cursor_at FROM workflow_run_requests ${conditions.where()}
+       ORDER BY created_at DESC, run_id DESC LIMIT ${conditions.param(limit)}`,
+      conditions.params,
     );
   }
 

@@ -15,7 +15,7 @@ import {
   type WorkflowRunStatus,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
-import { GroupCommit, type GroupItemOutcome, validationException } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, SqlConditions, timestampParam, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import { compensationStepIds } from '@pancha/workflow-engine';
 import type { RunStatus, WorkflowManifest } from '@pancha/workflow-manifest';
@@ -220,39 +220,25 @@ export class RunsService {
   }
 
   async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
-    const params: unknown[] = [];
-    const where: string[] = [];
-    const add = (sql: string, value: unknown): void => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (query.workflow) add('workflow = ?', query.workflow);
-    if (query.version) add('version = ?', query.version);
-    if (query.status) add('status = ?', query.status);
-    if (query.user_id) add('user_id = ?', query.user_id);
-    if (query.product) add('product = ?', query.product);
-    if (query.trace_id) add('trace_id = ?', query.trace_id);
-    if (query.since) add('created_at >= ?', query.since);
-    if (query.until) add('created_at < ?', query.until);
-    if (query.include_children !== 'true') where.push('parent_run_id IS NULL');
-    const products = productFilter(requester);
-    if (products) add('product = ANY(?)', products);
+    // Sub-workflow runs only when asked for.
+    const conditions = new SqlConditions(...(query.include_children === 'true' ? [] : ['parent_run_id IS NULL']))
+      .equal(query, ['workflow', 'version', 'status', 'user_id', 'product', 'trace_id'])
+      .between('created_at', query.since, query.until)
+      .anyOf('product', productFilter(requester));
     if (query.updated_since) {
       if (query.cursor) throw validationException([{ field: 'cursor', messages: ['cursor pages the list by creation; it cannot be combined with updated_since'] }]);
-      add('updated_at > ?', query.updated_since);
+      conditions.add('updated_at > ?', timestampParam(query.updated_since));
     }
     if (query.cursor) {
       const cursor = decodeCursor(query.cursor);
       if (!cursor) throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
-      params.push(cursor.created_at, cursor.run_id);
-      where.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+      conditions.before('created_at', 'run_id', [cursor.created_at, cursor.run_id]);
     }
     const limit = query.limit ?? DEFAULT_PAGE;
-    params.push(limit + 1);
     const rows: RunRow[] = await this.dataSource.query(
-      `SELECT ${SUMMARY_COLUMNS} FROM workflow_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY ${query.updated_since ? 'updated_at ASC, run_id ASC' : 'created_at DESC, run_id DESC'} LIMIT $${params.length}`,
-      params,
+      `SELECT ${SUMMARY_COLUMNS} FROM workflow_runs ${conditions.where()}
+       ORDER BY ${query.updated_since ? 'updated_at ASC, run_id ASC' : 'created_at DESC, run_id DESC'} LIMIT ${conditions.param(limit + 1)}`,
+      conditions.params,
     );
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
