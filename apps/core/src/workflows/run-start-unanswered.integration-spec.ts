@@ -1,6 +1,7 @@
-// A run start whose attempts ran out on lost answers (the executor timed out or answered 5xx every time) may still be
-// at the executor: Core asks it before it ends the run request, so GET /runs lists such a run once, and an accepted
-// start is never called refused while it may be running.
+// A run start sent without an answer (the executor timed out or answered 5xx) may still be at the executor, or on its
+// way there. When its attempts run out, Core asks the executor before it ends the run request, so GET /runs lists
+// such a run once and an accepted start is never called refused while it may be running; and a cancel does not
+// withdraw it, so Core never says "cancelled before the executor received it" of a run that may be running.
 import { EXECUTOR_RUN_STARTS_ROUTE, type WorkflowCatalog } from '@pancha/contracts';
 import { poll, type RecordedRequest } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
@@ -63,45 +64,57 @@ function summary(runId: string, createdAt: string) {
   return { run_id: runId, workflow: 'onboard', version: '1.0.0', status: 'running', user_id: 'u1', product: null, trace_id: 't', created_at: createdAt, updated_at: createdAt };
 }
 
-describe('core: a start whose attempts ran out', () => {
+/** Core booted against the stand-in executor with the given outbox settings (its relay's attempts and backoff). */
+function coreWith(name: string, outbox: Record<string, string>) {
   const executor = new StandInServer(answer).speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
   const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
-  let core: CoreTestApp;
+  const spec = { core: undefined as unknown as CoreTestApp };
   const saved = { ...process.env };
-
   beforeAll(async () => {
-    Object.assign(process.env, { OUTBOX_MAX_ATTEMPTS: '2', OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '100', WORKFLOW_CATALOG_REFRESH_MS: '100' });
-    core = await startCoreTestApp({ name: 'core-start-dead', executor, bucket });
+    Object.assign(process.env, { OUTBOX_POLL_INTERVAL_MS: '50', WORKFLOW_CATALOG_REFRESH_MS: '100', ...outbox });
+    spec.core = await startCoreTestApp({ name, executor, bucket });
   });
-
   afterAll(async () => {
     process.env = saved;
-    await core?.close();
+    await spec.core?.close();
   });
+  return spec;
+}
 
-  async function start(email: string): Promise<string> {
-    const res = await request(core.app.getHttpServer())
-      .post('/workflows/onboard/runs')
-      .set('authorization', `Bearer ${await core.pranaToken()}`)
-      .send({ user_id: 'u1', inputs: { email } });
-    expect(res.status).toBe(202);
-    return res.body.run_id as string;
-  }
+function helpers(spec: { core: CoreTestApp }) {
+  const as = async (method: 'get' | 'post', path: string, body?: object) => {
+    const req = request(spec.core.app.getHttpServer())[method](path).set('authorization', `Bearer ${await spec.core.pranaToken()}`);
+    return body ? req.send(body) : req;
+  };
+  return {
+    as,
+    async start(email: string): Promise<string> {
+      const res = await as('post', '/workflows/onboard/runs', { user_id: 'u1', inputs: { email } });
+      expect(res.status).toBe(202);
+      return res.body.run_id as string;
+    },
+    row: async (runId: string): Promise<{ delivery: string; reason: string | null }> =>
+      (await spec.core.dataSource.query(`SELECT delivery, reason FROM workflow_run_requests WHERE run_id = $1`, [runId]))[0],
+    deadLetters: async (runId: string): Promise<number> =>
+      Number((await spec.core.dataSource.query(`SELECT count(*) AS n FROM outbox_dead_letter WHERE message_key = $1`, [runId]))[0].n),
+    outboxRows: (runId: string): Promise<{ topic: string; status: string; attempts: number; last_error: string | null }[]> =>
+      spec.core.dataSource.query(`SELECT topic, status, attempts, last_error FROM outbox WHERE message_key = $1 ORDER BY topic DESC`, [runId]),
+  };
+}
 
-  const row = async (runId: string): Promise<{ delivery: string; reason: string | null }> =>
-    (await core.dataSource.query(`SELECT delivery, reason FROM workflow_run_requests WHERE run_id = $1`, [runId]))[0];
-  const deadLetters = async (runId: string): Promise<number> =>
-    Number((await core.dataSource.query(`SELECT count(*) AS n FROM outbox_dead_letter WHERE message_key = $1`, [runId]))[0].n);
+describe('core: a start whose attempts ran out', () => {
+  const spec = coreWith('core-start-dead', { OUTBOX_MAX_ATTEMPTS: '2', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '100' });
+  const { as, start, row, deadLetters, outboxRows } = helpers(spec);
 
   it('a run the executor has is delivered, and GET /runs lists it once', async () => {
     knows.set('has@b.co', 'has');
     const runId = await start('has@b.co');
     await poll('the start dead-lettered', async () => ((await deadLetters(runId)) > 0 ? true : undefined));
     expect(await row(runId)).toEqual({ delivery: 'delivered', reason: null });
-    const list = await request(core.app.getHttpServer()).get('/runs').set('authorization', `Bearer ${await core.pranaToken()}`);
+    const list = await as('get', '/runs');
     expect(list.status).toBe(200);
     expect(list.body.runs.filter((r: { run_id: string }) => r.run_id === runId)).toHaveLength(1);
-    const view = await request(core.app.getHttpServer()).get(`/runs/${runId}`).set('authorization', `Bearer ${await core.pranaToken()}`);
+    const view = await as('get', `/runs/${runId}`);
     expect(view.body).toMatchObject({ run_id: runId, status: 'running' });
   });
 
@@ -114,7 +127,7 @@ describe('core: a start whose attempts ran out', () => {
     });
     expect(ended.reason).toMatch(/^max_attempts_exceeded: .*503/);
     expect(await deadLetters(runId)).toBe(1);
-    const view = await request(core.app.getHttpServer()).get(`/runs/${runId}`).set('authorization', `Bearer ${await core.pranaToken()}`);
+    const view = await as('get', `/runs/${runId}`);
     expect(view.body).toMatchObject({ run_id: runId, status: 'failed', delivery: 'refused', error: { code: 'start_refused' } });
   });
 
@@ -122,7 +135,7 @@ describe('core: a start whose attempts ran out', () => {
     knows.set('down@b.co', 'down');
     const runId = await start('down@b.co');
     const pending = await poll('the dead letter put off', async () => {
-      const [entry]: { status: string; last_error: string | null }[] = await core.dataSource.query(`SELECT status, last_error FROM outbox WHERE message_key = $1`, [runId]);
+      const [entry] = await outboxRows(runId);
       return entry?.last_error?.startsWith('on_dead_letter_failed') ? entry : undefined;
     });
     expect(pending.status).toBe('pending');
@@ -132,4 +145,24 @@ describe('core: a start whose attempts ran out', () => {
     await poll('the start delivered', async () => ((await row(runId)).delivery === 'delivered' ? true : undefined));
     expect(await deadLetters(runId)).toBe(0);
   });
+});
+
+describe('core: a cancel for a start sent without an answer', () => {
+  // The relay waits a long backoff after a failed attempt, so the start sits pending, unleased, with one attempt.
+  const spec = coreWith('core-start-cancel', { OUTBOX_BASE_DELAY_MS: '600000', OUTBOX_MAX_DELAY_MS: '600000' });
+  const { as, start, row, outboxRows } = helpers(spec);
+
+  it('does not withdraw it: the cancel follows the start as a message, and Core does not call the run cancelled', async () => {
+    const runId = await start('timed-out@b.co');
+    await poll('one attempt made', async () => ((await outboxRows(runId))[0]?.attempts === 1 ? true : undefined));
+    const res = await as('post', `/runs/${runId}/cancel`);
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ run_id: runId, status: 'pending', delivery: 'queued' });
+    expect(await row(runId)).toEqual({ delivery: 'queued', reason: null });
+    expect((await outboxRows(runId)).map((r) => [r.topic, r.status])).toEqual([
+      ['workflow-executor.run-start', 'pending'],
+      ['workflow-executor.run-cancel', 'pending'],
+    ]);
+  });
+
 });

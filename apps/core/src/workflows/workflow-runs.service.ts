@@ -300,8 +300,9 @@ export class WorkflowRunsService {
 
   /**
    * A cancel for a run the executor does not have (its start still in Core's outbox, or the executor down). A start
-   * not yet handed over is withdrawn: its message deleted and the request ended `cancelled` in one transaction, with
-   * its Bucket entry, so the run never starts. A start the relay is handing over right now cannot be taken back: the
+   * never yet sent is withdrawn: its message deleted and the request ended `cancelled` in one transaction, with its
+   * Bucket entry, so the run never starts. A start the relay is handing over right now, or has sent before without an
+   * answer (a timeout: the executor may have it, or get it from a request still on its way), cannot be taken back: the
    * cancel follows it as a message of its own (RunCancelHandler), made once the executor has the run. Undefined when
    * Core has no such run in the caller's products; 'delivered' when the executor has it (its answer stands).
    */
@@ -314,9 +315,10 @@ export class WorkflowRunsService {
       if (row.delivery !== 'queued') {
         throw new DomainException(HttpStatus.CONFLICT, WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${summaryOf(row).status}`);
       }
-      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered: not ours to take.
+      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered, and one with attempts
+      // was sent already: neither is ours to take.
       const [withdrawn]: [{ id: string }[], number] = await manager.query(
-        `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL RETURNING id`,
+        `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL AND attempts = 0 RETURNING id`,
         [RUN_START_TOPIC, runId],
       );
       if (withdrawn.length === 0) {
