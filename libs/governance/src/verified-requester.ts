@@ -65,3 +65,23 @@ export function canAccessProduct(requester: VerifiedRequester, product: string):
 export function productFilter(requester: VerifiedRequester): string[] | undefined {
   return requester.products.includes(ALL_PRODUCTS) ? undefined : [...requester.products];
 }
+
+/**
+ * The product a write acts for when it names `product` or none: as named; for a requester restricted to exactly one
+ * product and naming none, that one (what it writes must stay readable to it: a product-less run is visible only to
+ * requesters that see every product). `ambiguous` when a requester restricted to several names none: the caller must
+ * name one (a 422). Whether a named product is allowed is checked apart (canAccessProduct).
+ */
+export function impliedProduct(requester: VerifiedRequester, product: string | undefined): { product?: string } | { ambiguous: string[] } {
+  if (product !== undefined) return { product };
+  const allowed = productFilter(requester);
+  if (!allowed) return {};
+  return allowed.length === 1 ? { product: allowed[0] } : { ambiguous: allowed };
+}
+
+/** What a 422 says when a requester restricted to several products names none (impliedProduct's `ambiguous`). */
+export function productRequired(requesterId: string, allowed: readonly string[]): string {
+  return allowed.length === 0
+    ? `requester ${requesterId} acts for no product`
+    : `product is required: requester ${requesterId} acts for several products (${allowed.join(', ')}); name the one this is for`;
+}

@@ -115,6 +115,25 @@ describe('core: what GET /tasks/:task_id shows to whom', () => {
     expect(own.status).toBe(202);
   });
 
+  it('a task that names no product is the credential\'s only product\'s; with several products it must name one (422)', async () => {
+    const one = await request(core.app.getHttpServer())
+      .post('/handle_task')
+      .set('authorization', `Bearer ${await prana(['alpha'])}`)
+      .send({ input: 'good morning', user_id: 'u-3' });
+    expect(one.status).toBe(202);
+    expect((await view(one.body.task_id, prana(['alpha']))).body).toMatchObject({ task_id: one.body.task_id, product: 'alpha' });
+    expect(await core.dataSource.query(`SELECT product FROM tasks WHERE task_id = $1`, [one.body.task_id])).toEqual([{ product: 'alpha' }]);
+
+    const before = await core.dataSource.query(`SELECT count(*)::int AS n FROM tasks`);
+    const many = await request(core.app.getHttpServer())
+      .post('/handle_tasks')
+      .set('authorization', `Bearer ${await prana(['alpha', 'beta'])}`)
+      .send({ tasks: [{ input: 'hi', user_id: 'u-3', product: 'beta' }, { input: 'hi', user_id: 'u-3' }] });
+    expect([many.status, many.body.code, many.body.errors?.map((e: { field: string }) => e.field)]).toEqual([422, 'validation_failed', ['tasks[1].product']]);
+    expect(many.body.errors[0].messages[0]).toMatch(/several products \(alpha, beta\)/);
+    expect(await core.dataSource.query(`SELECT count(*)::int AS n FROM tasks`)).toEqual(before);
+  });
+
   it('shows in the timeline only entries written by the owner of their channel, about this task', async () => {
     const res = await view(tasks.none);
     expect(res.body.timeline.map((e: BucketEntry) => [e.requester_id, e.channel, e.event_type])).toEqual([

@@ -9,6 +9,7 @@ import {
   CoreEventType,
   type CoreTaskView,
   Decision,
+  type FieldError,
   type HandleTaskAccepted,
   type HandleTaskRequestDto,
   type HandleTasksAccepted,
@@ -19,9 +20,9 @@ import {
   TimelineError,
   WORKFLOW_EXECUTION_EVENT_TYPE,
 } from '@pancha/contracts';
-import { actorOf, productFilter, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf } from '@pancha/governance';
+import { actorOf, impliedProduct, productFilter, productRequired, tokenReplayed, type TokenUse, type VerifiedRequester, writeTokenOf } from '@pancha/governance';
 import type { EnqueueInput } from '@pancha/outbox';
-import { DomainException, mapConcurrently } from '@pancha/service-kit';
+import { DomainException, mapConcurrently, validationException } from '@pancha/service-kit';
 import { currentTraceId, getTracer, injectTraceHeaders } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type AgentDecision, DecisionAgent } from '../agent/decision-agent';
@@ -102,7 +103,7 @@ export class TasksService {
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
   async handle(body: HandleTaskRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome> {
-    assertProducts([{ field: 'product', product: body.product }], requester);
+    assertProducts([{ field: 'product', task: body }], requester);
     // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
     return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStore(body, token, requester, claim));
   }
@@ -112,7 +113,7 @@ export class TasksService {
    * linked to the request's; answers their 202s in request order. Idempotency-Key and token as for one task.
    */
   async handleMany(body: HandleTasksRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome<HandleTasksAccepted>> {
-    assertProducts(body.tasks.map((task, i) => ({ field: `tasks[${i}].product`, product: task.product })), requester);
+    assertProducts(body.tasks.map((task, i) => ({ field: `tasks[${i}].product`, task })), requester);
     return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStoreMany(body.tasks, token, requester, claim));
   }
 
@@ -395,14 +396,23 @@ class IdempotencyKeyTaken extends Error {}
 
 /**
  * A credential submits tasks (and the runs their rules start) only for its products, as it starts runs (T9): a token
- * narrowed to `b` may not label a task `acme`. An anonymous caller has no credential to narrow; it may label a task
- * with a product as the original clients do, and then cannot read it back (GET /tasks answers it 404).
+ * narrowed to `b` may not label a task `acme`. A task that names no product is its only product's when the credential
+ * has one (set on the task, so the task and its run stay readable to it), and a 422 naming the field when it has
+ * several. An anonymous caller has no credential to narrow; it may label a task with a product as the original
+ * clients do, and then cannot read it back (GET /tasks answers it 404).
  */
-function assertProducts(tasks: readonly { field: string; product?: string }[], requester: VerifiedRequester): void {
+function assertProducts(tasks: readonly { field: string; task: { product?: string } }[], requester: VerifiedRequester): void {
   const allowed = productFilter(requester);
   if (!allowed || requester.id === ANONYMOUS) return;
-  const refused = tasks.flatMap((t) => (t.product !== undefined && !allowed.includes(t.product) ? [{ field: t.field, product: t.product }] : []));
+  const refused = tasks.flatMap(({ field, task }) => (task.product !== undefined && !allowed.includes(task.product) ? [{ field, product: task.product }] : []));
   if (refused.length > 0) throw new TaskProductForbiddenException(requester.id, refused);
+  const unnamed: FieldError[] = [];
+  for (const { field, task } of tasks) {
+    const implied = impliedProduct(requester, task.product);
+    if ('ambiguous' in implied) unnamed.push({ field, messages: [productRequired(requester.id, implied.ambiguous)] });
+    else task.product = implied.product;
+  }
+  if (unnamed.length > 0) throw validationException(unnamed);
 }
 
 async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, taskId: string, reply: IdempotentReply): Promise<void> {

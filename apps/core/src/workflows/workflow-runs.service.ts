@@ -18,7 +18,7 @@ import {
   type WorkflowStatsResponse,
   WorkflowErrorCode,
 } from '@pancha/contracts';
-import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
+import { actorOf, impliedProduct, productFilter, productRequired, type VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
 import { type EnqueueInput, OutboxService, type OutboxStatementPart } from '@pancha/outbox';
 import { DomainException, GroupCommit, type GroupItemOutcome, SqlConditions, validationException } from '@pancha/service-kit';
@@ -147,7 +147,7 @@ export class WorkflowRunsService {
       version: checked.version,
       inputs: checked.inputs,
       user_id: params.user_id,
-      ...(params.product !== undefined ? { product: params.product } : {}),
+      ...(checked.product !== undefined ? { product: checked.product } : {}),
       trace_id: traceId,
       actor: params.actor,
       ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
@@ -370,10 +370,21 @@ export class WorkflowRunsService {
     );
   }
 
-  private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[]; inputs: Record<string, unknown> } {
-    const allowed = productFilter(requester);
-    if (params.checkProduct !== false && params.product !== undefined && allowed && !allowed.includes(params.product)) {
-      throw new DomainException(HttpStatus.FORBIDDEN, CommonErrorCode.Forbidden, `requester ${requester.id} may not act for product ${params.product}`);
+  /**
+   * A start names a product its requester may act for; naming none, it is the requester's only product (the run stays
+   * readable to it: a product-less run is visible only to requesters that see every product), or a 422 naming
+   * `product` when the requester has several.
+   */
+  private check(params: StartRunParams, requester: VerifiedRequester): { version: string; warnings: string[]; inputs: Record<string, unknown>; product?: string } {
+    let product = params.product;
+    if (params.checkProduct !== false) {
+      const allowed = productFilter(requester);
+      if (product !== undefined && allowed && !allowed.includes(product)) {
+        throw new DomainException(HttpStatus.FORBIDDEN, CommonErrorCode.Forbidden, `requester ${requester.id} may not act for product ${product}`);
+      }
+      const implied = impliedProduct(requester, product);
+      if ('ambiguous' in implied) throw validationException([{ field: 'product', messages: [productRequired(requester.id, implied.ambiguous)] }]);
+      product = implied.product;
     }
     if (!this.catalog.known) {
       throw new DomainException(
@@ -409,7 +420,7 @@ export class WorkflowRunsService {
         problems,
       );
     }
-    return { version: choice.version, warnings, inputs };
+    return { version: choice.version, warnings, inputs, product };
   }
 
   private async ownRecord(runId: string, requester: VerifiedRequester): Promise<RunRequestView | undefined> {

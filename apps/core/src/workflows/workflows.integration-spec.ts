@@ -388,6 +388,24 @@ describe('Core workflow runs', () => {
       const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', product: 'b', inputs: { user_id: 'u1', email: 'a@b.co' } }, { products: ['a'] });
       expect([res.status, res.body.code]).toEqual([403, 'forbidden']);
     });
+
+    it('a caller narrowed to one product that names none starts the run for that product, so it can read it back', async () => {
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'one@b.co' } }, { products: ['a'] });
+      expect(res.status).toBe(202);
+      const start = await poll('the start at the executor', async () =>
+        executor.requests.find((r) => r.method === 'POST' && (r.body as { run_id?: string }).run_id === res.body.run_id),
+      );
+      expect(start.body).toMatchObject({ product: 'a' });
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE run_id = '${res.body.run_id}' AND product = 'a'`)).toBe(1);
+    });
+
+    it('a caller narrowed to several products must name one: a 422 naming product, nothing stored', async () => {
+      const before = await count(`SELECT count(*) AS n FROM workflow_run_requests`);
+      const res = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', inputs: { user_id: 'u1', email: 'two@b.co' } }, { products: ['a', 'b'] });
+      expect([res.status, res.body.code, res.body.errors?.[0]?.field]).toEqual([422, 'validation_failed', 'product']);
+      expect(res.body.errors[0].messages[0]).toMatch(/several products \(a, b\); name the one this is for/);
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests`)).toBe(before);
+    });
   });
 
   describe('when the executor refuses or is down', () => {
