@@ -13,6 +13,10 @@ jest.setTimeout(60_000);
 // The executor has no runs: the list is Core's own.
 const executor = new StandInServer((req) => {
   if (req.path === '/api/workflows/catalog') return { status: 200, body: { revision: 'r', workflows: [] } };
+  // The change feed is the executor's alone: answered with the cursor it was asked with.
+  if (req.method === 'GET' && req.path === '/api/runs' && req.query.get('updated_since')) {
+    return { status: 200, body: { runs: [], next_cursor: req.query.get('cursor'), next_updated_since: null } };
+  }
   if (req.method === 'GET' && req.path === '/api/runs') return { status: 200, body: { runs: [], next_cursor: null } };
   return { status: 404, body: { code: 'not_found' } };
 });
@@ -66,6 +70,14 @@ describe('GET /runs on a database in Asia/Kolkata (UTC+05:30)', () => {
     expect(await listed('since=2026-03-01T10:00:00')).toEqual([late]);
     expect(await listed('until=2026-03-01T10:00:00')).toEqual([early]);
     expect(await listed(`since=${encodeURIComponent('2026-03-01T15:00:00+05:30')}`)).toEqual([late]);
+  });
+
+  it('passes the change feed to the executor as asked, its cursor too, and answers with the executor\'s', async () => {
+    const cursor = Buffer.from('feed|2026-03-01T10:00:00.000001Z|3f0c8f7e-9a51-4d4e-8e1a-2b7c1d9e0a11').toString('base64url');
+    const res = await httpJson('GET', `${core.url}/runs?updated_since=2026-03-01T10:00:00Z&limit=2&cursor=${cursor}`, undefined, await core.keys.mint(RequesterId.Prana, 'core'));
+    expect(res).toMatchObject({ status: 200, body: { runs: [], next_cursor: cursor, next_updated_since: null } });
+    const asked = executor.requests.filter((r) => r.path === '/api/runs' && r.query.get('updated_since')).at(-1);
+    expect([asked?.query.get('updated_since'), asked?.query.get('cursor'), asked?.query.get('limit')]).toEqual(['2026-03-01T10:00:00Z', cursor, '2']);
   });
 
   it('pages by the position PostgreSQL wrote in its own time zone', async () => {

@@ -7,10 +7,19 @@ import { UpstreamService } from './upstream.service';
 export type RunWatchEvent = { type: 'runs'; runs: RunSummaryView[] } | { type: 'upstream'; up: boolean; message?: string };
 export type RunWatchListener = (event: RunWatchEvent) => void;
 
-/** A transaction that commits late can carry an earlier updated_at: each ask reaches back this far and de-duplicates. */
+/** A transaction that commits late can carry an earlier updated_at: each pass reaches back this far and de-duplicates. */
 export const WATCH_OVERLAP_MS = 3_000;
 const PAGE = 500;
 const MAX_BACKOFF_MS = 10_000;
+
+/** One read of the change feed from `since` to its end, a page at a time. */
+interface Pass {
+  since: string;
+  /** Core's next_cursor after the last page read: the next page starts right after that run. */
+  cursor: string | undefined;
+  /** The pass that sets the position: what it reads is in the view listeners load, so it is not pushed. */
+  first: boolean;
+}
 
 /**
  * The one upstream watch of PRANA's live stream: however many browser tabs listen, a single loop asks Core's
@@ -25,11 +34,13 @@ export class RunWatch implements OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
   private position: string | undefined;
+  /** The pass under way, when its last page was full. */
+  private pass: Pass | undefined;
   /** run_id → updated_at already announced, for the overlap window. */
   private readonly seen = new Map<string, string>();
   private up = true;
   private failures = 0;
-  /** Resolves once the running watch has its position (or its first ask failed): changes from then on are pushed. */
+  /** Resolves once the running watch has its position (its first pass read, or an ask failed): changes from then on are pushed. */
   private positioned: Promise<void> = Promise.resolve();
   private markPositioned: () => void = () => undefined;
   /** Calls made to Core's change feed (tests and /metrics-style checks: one watch, not one per tab). */
@@ -77,6 +88,7 @@ export class RunWatch implements OnModuleDestroy {
   private start(): void {
     this.generation += 1;
     this.position = undefined;
+    this.pass = undefined;
     this.seen.clear();
     this.up = true;
     this.failures = 0;
@@ -98,14 +110,18 @@ export class RunWatch implements OnModuleDestroy {
   private async tick(generation: number): Promise<void> {
     let delay = this.config.PRANA_STREAM_POLL_MS;
     try {
+      // Each pass reads the feed from the position less the overlap to its end, a page at a time, each page from
+      // Core's cursor after the last: many runs share one updated_at (one statement updates a batch), and however many
+      // changed in the overlap, a pass never asks for the same page twice. Listeners load their view when they
+      // connect: the first pass only sets the position.
       const first = this.position === undefined;
-      // Listeners load their view when they connect: the first ask only sets the position.
-      const since = first ? new Date(Date.now() - WATCH_OVERLAP_MS).toISOString() : new Date(Date.parse(this.position!) - WATCH_OVERLAP_MS).toISOString();
+      const pass = this.pass ?? { since: new Date((first ? Date.now() : Date.parse(this.position!)) - WATCH_OVERLAP_MS).toISOString(), cursor: undefined, first };
       const bearer = await this.upstream.serviceBearer('core');
       // Stopped while the token was made: no ask on behalf of nobody.
       if (generation !== this.generation) return;
       this.upstreamCalls += 1;
-      const answer = await this.upstream.call('core', 'GET', `/runs?updated_since=${encodeURIComponent(since)}&include_children=true&limit=${PAGE}`, { bearer });
+      const after = pass.cursor ? `&cursor=${encodeURIComponent(pass.cursor)}` : '';
+      const answer = await this.upstream.call('core', 'GET', `/runs?updated_since=${encodeURIComponent(pass.since)}&include_children=true&limit=${PAGE}${after}`, { bearer });
       if (generation !== this.generation) return;
       if (answer.status !== 200) throw new Error(`core answered ${answer.status} to the runs change feed`);
       const body = answer.body as RunListResponse;
@@ -115,10 +131,10 @@ export class RunWatch implements OnModuleDestroy {
         const known = this.seen.get(run.run_id);
         if (known !== undefined && known >= at) continue;
         this.seen.set(run.run_id, at);
-        if (!first) changed.push(run);
+        if (!pass.first) changed.push(run);
         if (!this.position || at > this.position) this.position = at;
       }
-      if (!this.position) this.position = since;
+      if (!this.position) this.position = pass.since;
       this.forget();
       if (!this.up) {
         this.up = true;
@@ -126,10 +142,14 @@ export class RunWatch implements OnModuleDestroy {
       }
       this.failures = 0;
       if (changed.length) this.emit({ type: 'runs', runs: changed });
-      // A full page: more are waiting; ask again at once.
-      if ((body.runs?.length ?? 0) >= PAGE && changed.length) delay = 0;
+      // A full page: more are waiting; the pass goes on at once, after this page.
+      const more = (body.runs?.length ?? 0) >= PAGE && !!body.next_cursor;
+      this.pass = more ? { ...pass, cursor: body.next_cursor! } : undefined;
+      if (more) delay = 0;
     } catch (error) {
       if (generation !== this.generation) return;
+      // The pass resumes from its last page; ready is said below, so what it reads from now on is pushed.
+      if (this.pass) this.pass.first = false;
       this.failures += 1;
       delay = Math.min(MAX_BACKOFF_MS, this.config.PRANA_STREAM_POLL_MS * 2 ** Math.min(this.failures, 4));
       if (this.up) {
@@ -139,7 +159,7 @@ export class RunWatch implements OnModuleDestroy {
       }
     }
     if (generation !== this.generation) return;
-    this.markPositioned();
+    if (!this.pass?.first) this.markPositioned();
     this.schedule(delay, generation);
   }
 

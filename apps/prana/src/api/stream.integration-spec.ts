@@ -19,10 +19,14 @@ function summary(run_id: string, status: RunSummaryView['status'], updated_at: s
   };
 }
 
-/** Core's change feed as a stand-in: runs with their updated_at; answers what changed after updated_since. */
+/**
+ * Core's change feed as a stand-in: runs with their updated_at; answers, `limit` at a time in (updated_at, run_id)
+ * order, what changed after updated_since, or after the run its `cursor` (a page's next_cursor) names.
+ */
 let feed: RunSummaryView[] = [];
 let hold: Deferred<void> | null = null;
 let pending = 0;
+const feedKey = (r: RunSummaryView) => `${r.updated_at}|${r.run_id}`;
 const core = new StandInServer(async (req) => {
   if (req.path === '/runs' && req.query.get('updated_since')) {
     pending += 1;
@@ -32,8 +36,14 @@ const core = new StandInServer(async (req) => {
       pending -= 1;
     }
     const since = req.query.get('updated_since')!;
-    const runs = feed.filter((r) => r.updated_at! > since).sort((a, b) => a.updated_at!.localeCompare(b.updated_at!));
-    const body: RunListResponse = { runs, next_cursor: null, next_updated_since: runs.at(-1)?.updated_at ?? null };
+    const cursor = req.query.get('cursor');
+    const after = cursor ? Buffer.from(cursor, 'base64url').toString() : undefined;
+    const runs = feed
+      .filter((r) => (after ? feedKey(r) > after : r.updated_at! > since))
+      .sort((a, b) => feedKey(a).localeCompare(feedKey(b)))
+      .slice(0, Number(req.query.get('limit') ?? 50));
+    const last = runs.at(-1);
+    const body: RunListResponse = { runs, next_cursor: last ? Buffer.from(feedKey(last)).toString('base64url') : cursor, next_updated_since: last?.updated_at ?? null };
     return { status: 200, body };
   }
   return { status: 200, body: { path: req.path } };
@@ -216,6 +226,41 @@ describe('PRANA live stream (GET /api/stream)', () => {
     hold.resolve();
     hold = null;
     await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    a.close();
+  });
+
+  it('pushes every run when more than a page of them change within the look-back window, and goes on after them', async () => {
+    const watch = prana.app.get(RunWatch);
+    await eventually(() => expect(watch.running).toBe(false));
+    feed = [];
+    const a = await open(operator, prana.url, 'runs');
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    const pushed = () => new Set(a.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id)));
+    // One statement's batch: 700 runs (more than the watch's page of 500) sharing one updated_at.
+    const at = new Date(Date.now() + 1).toISOString();
+    const burst = Array.from({ length: 700 }, () => summary(randomUUID(), 'completed', at));
+    feed = burst;
+    await eventually(() => expect(burst.filter((r) => !pushed().has(r.run_id)).length).toBe(0));
+    // Still within the window of the burst, the next change is pushed too.
+    const later = summary(randomUUID(), 'running', new Date(Date.parse(at) + 1).toISOString());
+    feed = [...burst, later];
+    await eventually(() => expect(pushed().has(later.run_id)).toBe(true));
+    a.close();
+  });
+
+  it('after more than a page of runs changed just before the stream opened, the next change is pushed', async () => {
+    const watch = prana.app.get(RunWatch);
+    await eventually(() => expect(watch.running).toBe(false));
+    // Within the first pass's look-back: the view the stream's person loads has them.
+    const at = new Date(Date.now() - 1_000).toISOString();
+    const burst = Array.from({ length: 700 }, () => summary(randomUUID(), 'completed', at));
+    feed = burst;
+    const a = await open(operator, prana.url, 'runs');
+    await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
+    const later = summary(randomUUID(), 'running', new Date(Date.parse(at) + 1).toISOString());
+    feed = [...burst, later];
+    const pushed = () => a.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id));
+    await eventually(() => expect(pushed()).toContain(later.run_id));
     a.close();
   });
 

@@ -174,15 +174,21 @@ export class RunListQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
   limit?: number;
 
-  /** Opaque cursor from the previous page's `next_cursor`. */
+  /**
+   * Opaque cursor from the previous page's `next_cursor`. With `updated_since` it is the change feed's cursor (a feed
+   * page's `next_cursor`, refused elsewhere) and the page starts right after it; else the list's, by creation.
+   */
   @IsOptional() @IsString() @MaxLength(200)
   cursor?: string;
 
   /**
-   * Change feed: only runs whose row changed after this instant (`updated_at` > it), oldest change first, with
-   * `next_updated_since` to pass on next time (microsecond precision). Not combinable with `cursor`. A watcher
-   * (PRANA's live stream) asks with a small overlap and de-duplicates by (run_id, updated_at): a transaction
-   * that commits late can carry an earlier timestamp.
+   * Change feed: runs whose row changed after this instant (`updated_at` > it, microsecond precision), oldest change
+   * first (by `updated_at`, then `run_id`). To follow it, ask again with the same `updated_since` and `cursor` set to
+   * the page's `next_cursor`: the page then starts right after that run, which `updated_since` alone cannot say, since
+   * one statement updates many runs and they share one `updated_at` (continuing from `next_updated_since` skips the
+   * rest of such a tie). A run is there once per change it had since. A watcher (PRANA's live stream) also reaches
+   * back a few seconds and de-duplicates by (run_id, updated_at): a transaction that commits late can carry an
+   * earlier timestamp.
    */
   @IsOptional() @IsTimestamp()
   updated_since?: string;
@@ -272,6 +278,13 @@ export interface RunView extends RunSummaryView {
 export interface RunListResponse {
   runs: RunSummaryView[];
   next_cursor: string | null;
-  /** With `updated_since`: the newest `updated_at` of this page (pass it as the next `updated_since`), or null when empty. */
+  /**
+   * With `updated_since`: the newest `updated_at` of this page, or null when empty. Kept for older followers: as the
+   * next `updated_since` it skips the runs that share it after this page; follow `next_cursor` instead.
+   */
   next_updated_since?: string | null;
 }
+  /**
+   * Where the next page starts. The list: null after its last page. The change feed (`updated_since`): after this
+   * page's last run, or the `cursor` asked with (null without one) when nothing changed since; never the end.
+   */

@@ -226,10 +226,18 @@ export class RunsService {
       .between('created_at', query.since, query.until)
       .anyOf('product', productFilter(requester));
     if (query.updated_since) {
-      if (query.cursor) throw validationException([{ field: 'cursor', messages: ['cursor pages the list by creation; it cannot be combined with updated_since'] }]);
-      conditions.add('updated_at > ?', timestampParam(query.updated_since));
-    }
-    if (query.cursor) {
+      // The change feed. Its cursor is exact where updated_since is not: one statement updates a batch of runs, so
+      // many share one updated_at and a page can end inside them. From a cursor, the page starts right after that run,
+      // whatever updated_since is sent with it (a follower passing next_updated_since there still skips nothing).
+      const after = query.cursor ? decodeFeedCursor(query.cursor) : undefined;
+      if (query.cursor && !after) throw validationException([{ field: 'cursor', messages: ['cursor is not one this change feed gave out'] }]);
+      if (after) {
+        const at = conditions.param(timestampParam(after.updated_at));
+        conditions.add(`(updated_at, run_id) > (${at}::timestamptz, ?::uuid)`, after.run_id);
+      } else {
+        conditions.add('updated_at > ?', timestampParam(query.updated_since));
+      }
+    } else if (query.cursor) {
       const cursor = decodeCursor(query.cursor);
       if (!cursor) throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
       conditions.before('created_at', 'run_id', [cursor.created_at, cursor.run_id]);
@@ -243,8 +251,13 @@ export class RunsService {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     if (query.updated_since) {
-      // The change feed: oldest change first; the caller continues from the last one it got.
-      return { runs: page.map(toSummary), next_cursor: null, next_updated_since: last ? last.updated_at_text : null };
+      // The change feed: oldest change first; the caller continues after the last one it got (next_cursor, exact), or
+      // where it was when nothing changed. A feed has no end: the cursor is there on every page, full or not.
+      return {
+        runs: page.map(toSummary),
+        next_cursor: last ? encodeFeedCursor(last.updated_at_text, last.run_id) : (query.cursor ?? null),
+        next_updated_since: last ? last.updated_at_text : null,
+      };
     }
     return {
       runs: page.map(toSummary),
@@ -524,4 +537,17 @@ function decodeCursor(cursor: string): { created_at: string; run_id: string } | 
   const [createdAt, runId] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (!parseTimestamp(createdAt) || !UUID.test(runId ?? '')) return undefined;
   return { created_at: createdAt, run_id: runId };
+}
+
+/** The change feed's position: a run's (updated_at, run_id), marked so that neither list takes the other's cursor. */
+const FEED_CURSOR = 'feed';
+
+function encodeFeedCursor(updatedAt: string, runId: string): string {
+  return Buffer.from(`${FEED_CURSOR}|${updatedAt}|${runId}`).toString('base64url');
+}
+
+function decodeFeedCursor(cursor: string): { updated_at: string; run_id: string } | undefined {
+  const [mark, updatedAt, runId, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (mark !== FEED_CURSOR || rest.length > 0 || !parseTimestamp(updatedAt ?? '') || !UUID.test(runId ?? '')) return undefined;
+  return { updated_at: updatedAt, run_id: runId };
 }
