@@ -129,6 +129,128 @@ describe("PRANA with people.products = ['alpha']", () => {
     });
   });
 
+  describe("Core's events: karma events carry no product, so a restricted person sees only their own", () => {
+    const roleChanged = (user: string, seq: number) => ({
+      event_id: `karma:role_changed:${seq}`,
+      type: 'karma.role_changed',
+      source: 'karma',
+      subject: user,
+      time: '2026-11-28T10:00:00.000Z',
+      received_at: '2026-11-28T10:00:00.100Z',
+      trace_id: 'a'.repeat(32),
+      publisher: 'karma',
+      decisions: [{ workflow: 'mentor-match', trigger: 'promoted', key: user, outcome: 'skipped', reason: 'condition_false' }],
+    });
+    const deployed = {
+      event_id: 'deploy-1',
+      type: 'deploy.finished',
+      source: 'ci',
+      subject: 'web',
+      time: '2026-11-28T10:00:00.000Z',
+      received_at: '2026-11-28T10:00:00.200Z',
+      trace_id: 'b'.repeat(32),
+      publisher: 'operator',
+      decisions: [{ workflow: 'notify-ops', trigger: 'deployed', key: 'web', outcome: 'run', run_id: randomUUID() }],
+    };
+    const counts = { received: 1, matched: 1, runs_started: 0, skipped: {}, deferred: 0 };
+    const stats = {
+      since: '2026-11-27T10:00:00.000Z',
+      ...counts,
+      by_type: { 'karma.role_changed': counts, 'deploy.finished': counts },
+      by_trigger: { 'mentor-match/promoted': { matched: 3, runs_started: 0, skipped: { condition_false: 3 }, deferred: 0 }, 'notify-ops/deployed': { matched: 1, runs_started: 1, skipped: {}, deferred: 0 } },
+      noisiest_keys: [
+        { workflow: 'mentor-match', trigger: 'promoted', key: 'kuser_14466', events: 2 },
+        { workflow: 'mentor-match', trigger: 'promoted', key: 'viewer', events: 1 },
+        { workflow: 'notify-ops', trigger: 'deployed', key: 'web', events: 1 },
+      ],
+    };
+    let karmaPage: { events: unknown[]; next_cursor?: string } = { events: [roleChanged('kuser_14466', 755), roleChanged('viewer', 756)] };
+    beforeAll(() => {
+      core.handler = (req) => {
+        if (req.path === '/events/stats') return { status: 200, body: stats };
+        if (req.path === '/events/karma:role_changed:755') return { status: 200, body: { ...roleChanged('kuser_14466', 755), data: { user_id: 'kuser_14466', role: 'volunteer', previous_role: 'learner', merit: 80, net_karma: 75 } } };
+        if (req.path === '/events/karma:role_changed:756') return { status: 200, body: { ...roleChanged('viewer', 756), data: { user_id: 'viewer', role: 'volunteer' } } };
+        // Not Karma's own, but a karma event all the same: its data names another user than its subject.
+        if (req.path === '/events/karma:forged') return { status: 200, body: { ...roleChanged('viewer', 757), publisher: 'operator', data: { user_id: 'kuser_14466' } } };
+        if (req.path === '/events/deploy-1') return { status: 200, body: { ...deployed, data: { service: 'web' } } };
+        if (req.path === '/events' && req.query.get('type') === 'karma.role_changed') return { status: 200, body: karmaPage };
+        if (req.path === '/events') return { status: 200, body: { events: [roleChanged('kuser_14466', 755), deployed, roleChanged('viewer', 756)], next_cursor: 'c2' } };
+        return { status: 404, body: { code: 'event_not_found' } };
+      };
+    });
+    afterAll(() => {
+      core.handler = () => ({ status: 200, body: {} });
+    });
+
+    it("refuses another user's karma event with 403 karma_outside_products, and shows their own and other events", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const other = await browser.json(`${prana.url}/api/core/events/karma:role_changed:755`);
+      expect(other.status).toBe(403);
+      expect(other.body).toEqual(expect.objectContaining({ error: 'karma_outside_products', products: ['alpha'], user_id: 'kuser_14466' }));
+      expect(JSON.stringify(other.body)).not.toContain('net_karma');
+      const forged = await browser.json(`${prana.url}/api/core/events/karma:forged`);
+      expect({ status: forged.status, error: forged.body.error }).toEqual({ status: 403, error: 'karma_outside_products' });
+
+      const own = await browser.json(`${prana.url}/api/core/events/karma:role_changed:756`);
+      expect(own.status).toBe(200);
+      expect(own.body.data).toEqual({ user_id: 'viewer', role: 'volunteer' });
+      const notKarma = await browser.json(`${prana.url}/api/core/events/deploy-1`);
+      expect(notKarma).toEqual({ status: 200, body: expect.objectContaining({ event_id: 'deploy-1', data: { service: 'web' } }) });
+      expect((await browser.json(`${prana.url}/api/core/events/missing`)).status).toBe(404);
+    });
+
+    it("leaves other users' karma events out of a page, keeping Core's next_cursor", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const page = await browser.json(`${prana.url}/api/core/events?limit=3`);
+      expect(page.status).toBe(200);
+      expect(page.body.events.map((e: { event_id: string }) => e.event_id)).toEqual(['deploy-1', 'karma:role_changed:756']);
+      expect(page.body.next_cursor).toBe('c2');
+      expect(core.requests.at(-1)!.query.get('limit')).toBe('3');
+      const byType = await browser.json(`${prana.url}/api/core/events?type=karma.role_changed`);
+      expect(byType.body.events.map((e: { subject: string }) => e.subject)).toEqual(['viewer']);
+    });
+
+    it('keeps the stats’ counts, but not the noisiest keys of the triggers karma events reach (bar their own)', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const res = await browser.json(`${prana.url}/api/core/events/stats`);
+      expect(res.status).toBe(200);
+      expect(res.body.by_type).toEqual(stats.by_type);
+      expect(res.body.by_trigger).toEqual(stats.by_trigger);
+      expect(res.body.noisiest_keys).toEqual([stats.noisiest_keys[1], stats.noisiest_keys[2]]);
+      const asked = core.requests.filter((r) => r.path === '/events' && r.query.get('type') === 'karma.role_changed').at(-1)!;
+      expect(Object.fromEntries(asked.query)).toEqual({ type: 'karma.role_changed', since: stats.since, limit: '500' });
+
+      // More karma events than one page: which triggers they reach is not known, so no key but their own is shown.
+      karmaPage = { events: [roleChanged('viewer', 756)], next_cursor: 'more' };
+      try {
+        const unsure = await browser.json(`${prana.url}/api/core/events/stats`);
+        expect(unsure.body.noisiest_keys).toEqual([stats.noisiest_keys[1]]);
+      } finally {
+        karmaPage = { events: [roleChanged('kuser_14466', 755), roleChanged('viewer', 756)] };
+      }
+    });
+  });
+
+  describe("Karma's profile: the Q-table's row is not a person's own", () => {
+    const profile = { user_id: 'viewer', merit: 10, role: 'learner', recommended_action: 'help', q_values: { help: 0.8, study: 0.2 } };
+    beforeAll(() => {
+      karma.handler = (req) => ({ status: 200, body: req.path.startsWith('/v1/stats/user/viewer') ? { ...profile, stats: { events: 1 } } : profile });
+    });
+    afterAll(() => {
+      karma.handler = (req) => ({ status: req.method === 'POST' ? 201 : 200, body: { ok: true } });
+    });
+
+    it('leaves q_values out of their own profile and user stats', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const own = await browser.json(`${prana.url}/api/karma/api/v1/karma/viewer`);
+      expect(own).toEqual({ status: 200, body: { user_id: 'viewer', merit: 10, role: 'learner', recommended_action: 'help' } });
+      const ownStats = await browser.json(`${prana.url}/api/karma/v1/stats/user/viewer/`);
+      expect(ownStats.status).toBe(200);
+      expect(ownStats.body).not.toHaveProperty('q_values');
+      expect(ownStats.body.stats).toEqual({ events: 1 });
+    });
+  });
+
   describe('POST /api/telemetry', () => {
     const packet = (product?: string) => ({
       event_id: randomUUID(),

@@ -365,6 +365,25 @@ describe('PRANA BFF (real oidc-provider in-process)', () => {
       }
     });
 
+    it("passes Karma's profiles and Core's karma events on whole to people who see every product", async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const [karmaHandler, coreHandler] = [karma.handler, core.handler];
+      const event = { event_id: 'karma:role_changed:755', type: 'karma.role_changed', subject: 'asha', publisher: 'karma', decisions: [], data: { user_id: 'asha', merit: 80 } };
+      const stats = { since: '2026-11-27T10:00:00.000Z', by_type: { 'karma.role_changed': {} }, noisiest_keys: [{ workflow: 'w', trigger: 't', key: 'asha', events: 3 }] };
+      karma.handler = () => ({ status: 200, body: { user_id: 'asha', q_values: { help: 0.5 } } });
+      core.handler = (req) => ({ status: 200, body: req.path === '/events' ? { events: [event] } : req.path === '/events/stats' ? stats : event });
+      try {
+        expect(await browser.json(`${prana.url}/api/karma/api/v1/karma/asha`)).toEqual({ status: 200, body: { user_id: 'asha', q_values: { help: 0.5 } } });
+        expect(await browser.json(`${prana.url}/api/core/events/karma:role_changed:755`)).toEqual({ status: 200, body: event });
+        expect(await browser.json(`${prana.url}/api/core/events?type=karma.role_changed`)).toEqual({ status: 200, body: { events: [event] } });
+        const coreBefore = core.requests.length;
+        expect(await browser.json(`${prana.url}/api/core/events/stats`)).toEqual({ status: 200, body: stats });
+        expect(core.requests.length).toBe(coreBefore + 1);
+      } finally {
+        [karma.handler, core.handler] = [karmaHandler, coreHandler];
+      }
+    });
+
     it('passes no writes to Bucket or Karma', async () => {
       const { browser, csrf } = await signedIn('admin', 'admin-pass-1');
       const before = bucket.requests.length;

@@ -87,6 +87,20 @@ describe('Karma', () => {
     await waitFor(() => expect(bff.requests.filter((r) => r.path === '/api/karma/v1/karma/viewer/history').at(-1)?.query.get('bucket')).toBe('hour'));
   });
 
+  it('shows the profile without Q-values when the BFF leaves them out (people restricted to some products)', async () => {
+    const bff = new FakeBff('viewer');
+    bff.session = { ...bff.session!, products: ['alpha'] };
+    const { q_values: _row, ...withoutRow } = profile;
+    bff.on('GET', '/api/karma/api/v1/karma/viewer', () => withoutRow);
+    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => history([['2026-11-28T00:00:00.000Z', 10, 2, 13]]));
+    renderApp(bff, '/karma');
+    expect(await screen.findByText('volunteer')).toBeTruthy();
+    expect(screen.getByText('Net karma').nextElementSibling?.textContent).toBe('13');
+    expect(screen.getByText(/Not shown: the Q-table learns from everyone/)).toBeTruthy();
+    expect(screen.queryByRole('table', { name: /Q-values/ })).toBeNull();
+    await screen.findByText(/Merit and paap recorded per day/);
+  });
+
   it('says so when the user has no ledger entries in the range', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);

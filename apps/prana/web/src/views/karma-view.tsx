@@ -7,6 +7,12 @@ import { EmptyState, ErrorState, Loading, TableScroll } from '../components/comm
 import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import type { KarmaProfile } from '../types';
 
+/**
+ * A profile as the BFF passes it on: without `q_values` (the Q-table's row for the role) for people restricted to
+ * some products, whom the Q-table, learnt from everyone, is not shown (docs/prana.md).
+ */
+type ProfileSeen = Omit<KarmaProfile, 'q_values'> & Partial<Pick<KarmaProfile, 'q_values'>>;
+
 /** sRGB relative luminance (WCAG 2.x) of an `hsl(h s% l%)` colour. */
 function luminanceOfHsl(h: number, s: number, l: number): number {
   const a = s * Math.min(l, 1 - l);
@@ -85,7 +91,7 @@ export function KarmaView() {
     },
   });
   const pollMs = live === 'down' ? FALLBACK_POLL_MS : undefined;
-  const profile = useLoad(() => api.get<KarmaProfile>(paths.karmaProfile(userId)), `p:${userId}`, pollMs);
+  const profile = useLoad(() => api.get<ProfileSeen>(paths.karmaProfile(userId)), `p:${userId}`, pollMs);
   const [bucket, setBucket] = useState<KarmaHistoryBucket>('day');
   const history = useLoad(() => api.get<KarmaHistory>(paths.karmaHistory(userId, bucket)), `h:${userId}:${bucket}`, pollMs);
   const submit = (e: FormEvent) => {
@@ -132,9 +138,13 @@ export function KarmaView() {
           </dl>
           <section className="card" aria-labelledby="q-h">
             <h2 id="q-h">Q-values</h2>
-            <TableScroll label="Q-values heat map">
-              <QHeatMap values={p.q_values} />
-            </TableScroll>
+            {p.q_values ? (
+              <TableScroll label="Q-values heat map">
+                <QHeatMap values={p.q_values} />
+              </TableScroll>
+            ) : (
+              <p className="muted">Not shown: the Q-table learns from everyone, and your access is limited to some products.</p>
+            )}
           </section>
         </>
       )}

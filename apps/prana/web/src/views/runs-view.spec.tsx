@@ -60,6 +60,37 @@ describe('Tasks and runs', () => {
     expect(write.body).toEqual({ input: 'Onboard Asha', user_id: 'operator' });
   });
 
+  it('submits a task for the only product of a person restricted to one, and asks for one among several', async () => {
+    const one = new FakeBff('operator');
+    one.session = { ...one.session!, products: ['alpha'] };
+    one.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    one.on('POST', '/api/core/handle_task', () => ({ status: 202, body: { task_id: 't-1', trace_id: 'b'.repeat(32), status: 'PENDING' } }));
+    const { unmount } = renderApp(one, '/');
+    fireEvent.change(await screen.findByLabelText('What should Pancha do?'), { target: { value: 'Onboard Asha' } });
+    expect(screen.getByText('alpha').closest('p')?.textContent).toBe('For product alpha');
+    fireEvent.click(screen.getByRole('button', { name: 'Submit task' }));
+    await screen.findByRole('status');
+    expect(one.writes().map((w) => w.body)).toEqual([{ input: 'Onboard Asha', user_id: 'operator', product: 'alpha' }]);
+    unmount();
+
+    const several = new FakeBff('operator');
+    several.session = { ...several.session!, products: ['alpha', 'beta'] };
+    several.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));
+    several.on('POST', '/api/core/handle_task', () => ({ status: 202, body: { task_id: 't-2', trace_id: 'b'.repeat(32), status: 'PENDING' } }));
+    renderApp(several, '/');
+    fireEvent.change(await screen.findByLabelText('What should Pancha do?'), { target: { value: 'Onboard Asha' } });
+    const select = screen.getByLabelText(/^Product/) as HTMLSelectElement;
+    expect(select.required).toBe(true);
+    expect([...select.options].map((o) => o.value)).toEqual(['', 'alpha', 'beta']);
+    fireEvent.submit(select.form!);
+    expect(await screen.findByText('Choose a product.')).toBeTruthy();
+    expect(several.writes()).toHaveLength(0);
+    fireEvent.change(select, { target: { value: 'beta' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Submit task' }));
+    await screen.findByRole('status');
+    expect(several.writes().map((w) => w.body)).toEqual([{ input: 'Onboard Asha', user_id: 'operator', product: 'beta' }]);
+  });
+
   it('a viewer gets no task form', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/core/runs', () => ({ runs: [], next_cursor: null }));

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { Duration, EmptyState, ErrorState, Loading, Pager, StatusBadge, TableScroll, Time, TraceLink, useCursorPager } from '../components/common';
+import { useProductField } from '../components/product-field';
 import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link } from '../router';
 import type { HandleTaskAccepted, RunListResponse } from '../types';
@@ -9,20 +10,22 @@ import type { HandleTaskAccepted, RunListResponse } from '../types';
 const STATUSES = ['', 'pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
 const PAGE = 50;
 
-/** "Submit a task in words": POST /handle_task as the signed-in user. */
+/** "Submit a task in words": POST /handle_task as the signed-in user, for their product when they are restricted to some. */
 export function SubmitTask() {
   const { api, session, can } = useApp();
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<HandleTaskAccepted>();
   const [error, setError] = useState<ApiError>();
+  const product = useProductField('task-product');
   if (!can('submit:tasks')) return null;
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    if (!product.check()) return;
     setBusy(true);
     setError(undefined);
     try {
-      setResult(await api.post<HandleTaskAccepted>(paths.handleTask, { input, user_id: session.user.username }));
+      setResult(await api.post<HandleTaskAccepted>(paths.handleTask, { input, user_id: session.user.username, ...product.body }));
       setInput('');
     } catch (err) {
       setError(err as ApiError);
@@ -36,6 +39,7 @@ export function SubmitTask() {
       <form onSubmit={submit}>
         <label htmlFor="task-input">What should Pancha do?</label>
         <textarea id="task-input" value={input} onChange={(e) => setInput(e.target.value)} required maxLength={10_000} rows={3} />
+        {product.field}
         <button type="submit" disabled={busy || !input.trim()}>
           {busy ? 'Submitting…' : 'Submit task'}
         </button>

@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { FakeBff } from '../testing/fake-bff';
 import { ONBOARD_MANIFEST, runSummary, workflowSummary } from '../testing/fixtures';
 import { renderApp } from '../testing/render';
@@ -44,6 +44,25 @@ describe('Workflows', () => {
     expect(screen.getByText('workflows/bad.yaml:3')).toBeTruthy();
   });
 
+  it("shows on a workflow's page the findings of its files only (a finding names its file, not a workflow)", async () => {
+    const bff = new FakeBff('viewer');
+    serve(bff);
+    bff.on('GET', '/api/core/workflows/findings', () => ({
+      loaded_at: '2026-11-28T10:00:00.000Z',
+      kept: [{ file: 'onboard-learner-old.yaml', workflow: 'onboard-learner', version: '1.0.0' }],
+      findings: [
+        { file: 'workflows/bad.yaml', line: 3, severity: 'error', code: 'unknown_action', message: 'unknown action teleport' },
+        { file: 'onboard-learner.yaml', line: 7, severity: 'warning', code: 'deprecated_field', message: 'retries is deprecated' },
+        { file: 'onboard-learner-v2.yaml', line: 1, severity: 'error', code: 'name_mismatch', message: 'name does not match the file name' },
+        { file: 'onboard-learner-old.yaml', line: 2, severity: 'error', code: 'version_immutable', message: 'already registered with other content' },
+      ],
+    }));
+    renderApp(bff, '/workflows/onboard-learner');
+    const section = (await screen.findByRole('heading', { name: 'Validation findings' })).closest('section') as HTMLElement;
+    await within(section).findByText(/retries is deprecated/);
+    expect(within(section).getAllByRole('listitem').map((li) => li.querySelector('code')?.textContent)).toEqual(['onboard-learner.yaml:7', 'onboard-learner-old.yaml:2']);
+  });
+
   it('starts a workflow from a form generated from its inputs schema, typed values, with CSRF', async () => {
     const bff = new FakeBff('operator');
     serve(bff);
@@ -67,6 +86,31 @@ describe('Workflows', () => {
     expect(start.headers['x-csrf-token']).toBe('csrf-operator');
     expect(start.body).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com', attempts: 3, urgent: true, platforms: ['web', 'ios'] }, user_id: 'operator', version: '1.0.0' });
     await waitFor(() => expect(window.location.pathname).toBe('/runs/r-9'));
+  });
+
+  it('starts a run for the only product of a person restricted to one, and asks for one among several', async () => {
+    const start = async (products: string[], choose?: string) => {
+      const bff = new FakeBff('operator');
+      bff.session = { ...bff.session!, products };
+      serve(bff);
+      bff.on('POST', '/api/core/workflows/onboard-learner/runs', () => ({ status: 202, body: { run_id: 'r-9', trace_id: 'c'.repeat(32), workflow: 'onboard-learner', version: '1.0.0', status: 'pending' } }));
+      bff.on('GET', '/api/core/runs/r-9', () => ({ status: 404, body: { message: 'not yet' } }));
+      const view = renderApp(bff, '/workflows/onboard-learner');
+      fireEvent.change(await screen.findByLabelText(/^user_id/), { target: { value: 'asha' } });
+      fireEvent.change(screen.getByLabelText(/^email/), { target: { value: 'asha@example.com' } });
+      if (choose) {
+        fireEvent.click(screen.getByRole('button', { name: 'Start run' }));
+        expect(await screen.findByText('Choose a product.')).toBeTruthy();
+        expect(bff.writes()).toHaveLength(0);
+        fireEvent.change(screen.getByLabelText(/^Product/), { target: { value: choose } });
+      }
+      fireEvent.click(screen.getByRole('button', { name: 'Start run' }));
+      await waitFor(() => expect(bff.writes()).toHaveLength(1));
+      view.unmount();
+      return bff.writes()[0].body;
+    };
+    expect(await start(['alpha'])).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com' }, user_id: 'operator', version: '1.0.0', product: 'alpha' });
+    expect(await start(['alpha', 'beta'], 'beta')).toEqual({ inputs: { user_id: 'asha', email: 'asha@example.com' }, user_id: 'operator', version: '1.0.0', product: 'beta' });
   });
 
   it('draws the runs-by-status and p50/p95 charts from the executor’s per-bucket series (every run of 7 days); admin alone can disable', async () => {

@@ -3,6 +3,7 @@ import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, 
 import { ApiError, paths } from '../api';
 import { useApp, useLoad } from '../app-context';
 import { EmptyState, ErrorState, Json, Loading, StatusBadge, TableScroll, Time } from '../components/common';
+import { useProductField } from '../components/product-field';
 import { SchemaForm, type JsonSchema } from '../components/schema-form';
 import { FALLBACK_POLL_MS, LiveBadge, useLive } from '../live';
 import { Link, useRouter } from '../router';
@@ -20,6 +21,7 @@ const STATUS_COLORS: Record<string, string> = {
 };
 const STATUSES = Object.keys(STATUS_COLORS);
 
+/** One finding of the executor's last load (`GET /workflows/findings`): a file of the workflows directory and where in it. */
 interface Finding {
   file?: string;
   line?: number;
@@ -27,7 +29,6 @@ interface Finding {
   level?: string;
   message?: string;
   code?: string;
-  workflow?: string;
 }
 
 function findingsOf(data: unknown): Finding[] {
@@ -36,8 +37,24 @@ function findingsOf(data: unknown): Finding[] {
   return Array.isArray(o.findings) ? (o.findings as Finding[]) : [];
 }
 
-export function FindingsList({ findings, workflow }: { findings: Finding[]; workflow?: string }) {
-  const shown = workflow ? findings.filter((f) => !f.workflow || f.workflow === workflow || f.file?.includes(workflow)) : findings;
+/**
+ * The files of the workflows directory that are a workflow's: a finding names its file, not a workflow. They are the
+ * files its versions were registered from, the files the last load kept serving it from (`kept`), and `<name>.yaml`
+ * / `.yml`, the file its manifest must be in (a new version that was refused was never registered from anywhere).
+ */
+export function workflowFiles(workflow: WorkflowSummaryView, report: unknown): Set<string> {
+  const files = new Set([`${workflow.name}.yaml`, `${workflow.name}.yml`]);
+  for (const v of workflow.versions) if (v.file) files.add(v.file);
+  const kept = (report as { kept?: unknown } | undefined)?.kept;
+  if (Array.isArray(kept)) for (const k of kept as Array<{ file?: unknown; workflow?: unknown }>) if (k?.workflow === workflow.name && typeof k.file === 'string') files.add(k.file);
+  return files;
+}
+
+const baseName = (file: string) => file.slice(file.lastIndexOf('/') + 1);
+
+/** Every finding, or with `files` those of these files only (a workflow's page). */
+export function FindingsList({ findings, files }: { findings: Finding[]; files?: ReadonlySet<string> }) {
+  const shown = files ? findings.filter((f) => f.file !== undefined && (files.has(f.file) || files.has(baseName(f.file)))) : findings;
   if (shown.length === 0) return <EmptyState>No validation findings.</EmptyState>;
   return (
     <ul className="findings">
@@ -179,14 +196,16 @@ export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
   const manifest = useLoad(() => (version ? api.get<{ inputs?: JsonSchema; manifest?: { inputs?: JsonSchema } }>(paths.workflowVersion(workflow.name, version)) : Promise.resolve(null)), `${workflow.name}@${version}`);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError>();
+  const product = useProductField('start-product');
   if (!can('start:runs')) return null;
   if (!workflow.enabled) return <p className="muted">This workflow is disabled: no new runs start.</p>;
   const schema: JsonSchema = manifest.data?.inputs ?? manifest.data?.manifest?.inputs ?? { type: 'object', properties: {} };
   const start = async (inputs: Record<string, unknown>) => {
+    if (!product.check()) return;
     setBusy(true);
     setError(undefined);
     try {
-      const r = await api.post<{ run_id: string }>(paths.startRun(workflow.name), { inputs, user_id: userId, version });
+      const r = await api.post<{ run_id: string }>(paths.startRun(workflow.name), { inputs, user_id: userId, version, ...product.body });
       navigate(`/runs/${r.run_id}`);
     } catch (e) {
       setError(e as ApiError);
@@ -213,6 +232,7 @@ export function StartWorkflow({ workflow }: { workflow: WorkflowSummaryView }) {
           <input value={userId} onChange={(e) => setUserId(e.target.value)} required />
         </label>
       </div>
+      {product.field}
       {manifest.error && <ErrorState error={manifest.error} what="the inputs schema" />}
       {manifest.data && <SchemaForm key={version} schema={schema} onSubmit={start} submitLabel="Start run" busy={busy} />}
       {error && <ErrorState error={error} what="the run" />}
@@ -311,7 +331,7 @@ export function WorkflowView({ name }: { name: string }) {
       <section className="card" aria-labelledby="wf-findings-h">
         <h2 id="wf-findings-h">Validation findings</h2>
         {findings.error && <ErrorState error={findings.error} what="findings" />}
-        {findings.data !== undefined && <FindingsList findings={findingsOf(findings.data)} workflow={w.name} />}
+        {findings.data !== undefined && <FindingsList findings={findingsOf(findings.data)} files={workflowFiles(w, findings.data)} />}
       </section>
       <RunsList workflow={w.name} />
       <details>
