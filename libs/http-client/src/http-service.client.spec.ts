@@ -127,7 +127,7 @@ describe('HttpServiceClient', () => {
     const client = new TestClient({ baseUrl: base, timeoutMs: 5_000 });
     const late = await client.call({ url: '/slow', timeoutMs: 100 }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(ServiceCallError);
-    expect(late).toMatchObject({ status: undefined, retryable: true, message: 'bucket unreachable (timed out) on GET /slow' });
+    expect(late).toMatchObject({ status: undefined, retryable: true, timedOut: true, message: 'bucket unreachable (timed out) on GET /slow' });
   });
 
   it('maps a refused connection to a retryable error naming the cause', async () => {

@@ -114,8 +114,8 @@ export abstract class HttpServiceClient {
       // Always read the body: an unread body keeps its connection out of the pool.
       data = parseBody(await res.body.text());
     } catch (error) {
-      const reason = isTimeout(error) ? 'timed out' : describe(error);
-      throw new ServiceCallError(`${this.audience} unreachable (${reason}) on ${method} ${config.url}`, undefined, undefined, true);
+      const timedOut = isTimeout(error);
+      throw new ServiceCallError(`${this.audience} unreachable (${timedOut ? 'timed out' : describe(error)}) on ${method} ${config.url}`, undefined, undefined, true, timedOut);
     }
     if ((status < 200 || status >= 300) && !config.acceptStatus?.includes(status)) throw this.refusal(status, data, `${method} ${config.url}`);
     return { status, data: data as T, headers: responseHeaders };

@@ -5,6 +5,8 @@ export class ServiceCallError extends Error {
     readonly status: number | undefined,
     readonly body: unknown,
     readonly retryable: boolean,
+    /** No answer came in time: the other side may have done what was asked (unlike a refused connection). */
+    readonly timedOut = false,
   ) {
     super(message);
     this.name = 'ServiceCallError';

@@ -116,9 +116,10 @@ export class WorkflowExecutorClient extends HttpServiceClient {
     payload: unknown,
     scope: ProductScopeOption = {},
     actor?: string,
+    idempotencyKey?: string,
   ): Promise<{ signal_id: string; run: RunSummaryView }> {
     const url = `/api/runs/${encodeURIComponent(runId)}/signals/${encodeURIComponent(name)}`;
-    const data: ExecutorRunSignalDto = { payload, ...(actor ? { actor } : {}) };
+    const data: ExecutorRunSignalDto = { payload, ...(actor ? { actor } : {}), ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) };
     return (await this.request<{ signal_id: string; run: RunSummaryView }>({ method: 'POST', url, data, products: scope.products })).data;
   }
 

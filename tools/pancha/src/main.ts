@@ -127,6 +127,7 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
   runs.command('signal <run_id> <name>')
     .description('send a signal (e.g. an approval) to a run')
     .option('--payload <json>', 'the signal payload (JSON)')
+    .option('--key <key>', 'its Idempotency-Key (default: a new one, printed if Core cannot say whether the signal arrived): the same key sends it once however often it is repeated')
     .action(act((id, name, o, c) => runsCmd().runsSignal(id, name, o, c)));
 
   const plugins = p.command('plugins').description('action plugins the executor loaded');

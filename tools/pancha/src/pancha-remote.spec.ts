@@ -101,6 +101,8 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
       return { status: 202, body: { ...runSummary, status: 'running' } };
     case `POST /runs/${RUN}/signals/mentor_ok`:
       return { status: 202, body: { signal_id: 'sig-1', run: { ...runSummary, status: 'running' } } };
+    case `POST /runs/${RUN}/signals/slow`:
+      return { status: 504, body: { code: 'executor_timeout', message: 'the workflow executor did not answer in time; the signal may have been made' } };
     case 'GET /plugins':
       return { status: 200, body: { plugins: [{ name: 'sms', version: '1.0.0', source: 'directory', status: 'loaded', description: 'Send an SMS', retryable_codes: ['rate_limited'], secrets: ['SMS_TOKEN'], error: null, file: 'plugins/sms/index.js' }, { name: 'broken', version: '0.0.1', source: 'directory', status: 'failed', description: null, retryable_codes: [], secrets: [], error: 'threw at load: boom', file: 'plugins/broken/index.js' }, { name: 'slack', version: '2.0.0', source: 'directory', status: 'loaded', description: 'Posts to Slack', retryable_codes: [], secrets: [], error: null, file: 'slack/index.js', reload_error: "loading threw: Unexpected token '}'" }] } };
     case 'GET /plugins/sms':
@@ -351,6 +353,18 @@ describe('pancha against Core (a stand-in)', () => {
       const bad = await pancha(['runs', 'signal', RUN, 'mentor_ok', '--payload', '{oops'], { env });
       expect(bad.status).toBe(2);
       expect(bad.stderr).toContain('--payload must be JSON');
+    });
+
+    it('a signal carries an Idempotency-Key: --key, or a new one that a 504 names so a repeat sends it once', async () => {
+      await pancha(['runs', 'signal', RUN, 'mentor_ok', '--key', 'approve-7'], { env });
+      expect(last().headers['idempotency-key']).toBe('approve-7');
+      const timedOut = await pancha(['runs', 'signal', RUN, 'slow', '--payload', '{"by":"mentor"}'], { env });
+      const key = last().headers['idempotency-key'] as string;
+      expect(key).toMatch(/^[0-9a-f-]{36}$/);
+      expect(timedOut.status).not.toBe(0);
+      expect(timedOut.stderr).toContain(`to repeat it safely: pancha runs signal ${RUN} slow --key ${key} --payload '{"by":"mentor"}'`);
+      const badKey = await pancha(['runs', 'signal', RUN, 'mentor_ok', '--key', 'has space'], { env });
+      expect([badKey.status, badKey.stderr]).toEqual([2, 'pancha: --key must be 1 to 255 visible ASCII characters\n']);
     });
   });
 

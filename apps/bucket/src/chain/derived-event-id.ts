@@ -1,5 +1,5 @@
 import { canonicalJson } from '@pancha/contracts';
-import { createHash } from 'node:crypto';
+import { nameBasedUuid } from '@pancha/service-kit';
 
 /** Namespace of Bucket's derived event ids (fixed forever: changing it would split retries from originals). */
 export const DERIVED_EVENT_ID_NAMESPACE = '6c1b9f8e-3d2a-4e57-9b0c-5f1e7a2d4c80';
@@ -23,12 +23,6 @@ export function deriveEventId(requesterId: string, eventData: Record<string, unk
 /** deriveEventId from the canonical JSON text of event_data (what the ledger already holds). */
 export function derivedEventIdOf(requesterId: string, canonicalContent: string, attempt = 0): string {
   if (!Number.isSafeInteger(attempt) || attempt < 0) throw new RangeError(`derived event id attempt ${attempt} is not a whole number ≥ 0`);
-  const namespace = Buffer.from(DERIVED_EVENT_ID_NAMESPACE.replace(/-/g, ''), 'hex');
   const suffix = attempt === 0 ? '' : `\n${attempt}`;
-  const name = Buffer.from(`${requesterId}\n${canonicalContent}${suffix}`, 'utf8');
-  const bytes = createHash('sha1').update(namespace).update(name).digest().subarray(0, 16);
-  bytes[6] = (bytes[6] & 0x0f) | 0x50;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return nameBasedUuid(DERIVED_EVENT_ID_NAMESPACE, `${requesterId}\n${canonicalContent}${suffix}`);
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
-import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, type HandleTasksAccepted, HandleTasksRequestDto, IDEMPOTENCY_KEY_PATTERN } from '@pancha/contracts';
+import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, type HandleTasksAccepted, HandleTasksRequestDto } from '@pancha/contracts';
 import { ClaimTokenWithWrite, RequireCredential, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
-import { validationException } from '@pancha/service-kit';
+import { checkedIdempotencyKey, validationException } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { TasksService } from './tasks.service';
 
@@ -61,11 +61,4 @@ export class TasksController {
   task(@Param('task_id', taskIdPipe) taskId: string, @Requester() requester: VerifiedRequester): Promise<CoreTaskView> {
     return this.tasks.view(taskId, requester);
   }
-}
-
-function checkedIdempotencyKey(key: string | undefined): string | undefined {
-  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-    throw validationException([{ field: 'Idempotency-Key', messages: ['Idempotency-Key must be 1 to 255 visible ASCII characters (a random UUID, say)'] }]);
-  }
-  return key;
 }

@@ -3,7 +3,7 @@
 // such a run once and an accepted start is never called refused while it may be running; and a cancel does not
 // withdraw it, so Core never says "cancelled before the executor received it" of a run that may be running.
 import { EXECUTOR_RUN_STARTS_ROUTE, type WorkflowCatalog } from '@pancha/contracts';
-import { poll, type RecordedRequest } from '@pancha/testing';
+import { type Deferred, deferred, poll, type RecordedRequest } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
 import request from 'supertest';
 import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
@@ -38,8 +38,14 @@ const knows = new Map<string, Knows>();
 const takes = new Set<string>();
 const runs = new Map<string, { email: string; created_at: string }>();
 
-function answer(req: RecordedRequest): { status: number; body: unknown } {
+/** While set, the stand-in executor answers no signal or cancel until it settles (Core's call times out first). */
+let controlsHeld: Deferred | undefined;
+
+function answer(req: RecordedRequest): { status: number; body: unknown } | Promise<{ status: number; body: unknown }> {
   if (req.path === '/api/workflows/catalog') return { status: 200, body: CATALOG };
+  if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/(signals\/[^/]+|cancel)$/.test(req.path) && controlsHeld) {
+    return controlsHeld.promise.then(() => ({ status: 202, body: { signal_id: 's', run: { run_id: 'r', status: 'running' } } }));
+  }
   if (req.method === 'POST' && req.path === '/api/runs') {
     const start = req.body as { run_id: string; inputs: { email: string } };
     runs.set(start.run_id, { email: start.inputs.email, created_at: new Date().toISOString() });
@@ -68,7 +74,7 @@ function summary(runId: string, createdAt: string) {
 function coreWith(name: string, outbox: Record<string, string>) {
   const executor = new StandInServer(answer).speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
   const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
-  const spec = { core: undefined as unknown as CoreTestApp };
+  const spec = { core: undefined as unknown as CoreTestApp, executor };
   const saved = { ...process.env };
   beforeAll(async () => {
     Object.assign(process.env, { OUTBOX_POLL_INTERVAL_MS: '50', WORKFLOW_CATALOG_REFRESH_MS: '100', ...outbox });
@@ -165,4 +171,44 @@ describe('core: a cancel for a start sent without an answer', () => {
     ]);
   });
 
+});
+
+describe('core: a signal or cancel the executor does not answer in time', () => {
+  const spec = coreWith('core-control-timeout', { WORKFLOW_TIMEOUT: '0.3' });
+  const { as } = helpers(spec);
+  const runId = '5f0c2a9e-8b1d-4c3e-9a7f-1e2d3c4b5a69';
+
+  beforeEach(() => {
+    controlsHeld = deferred();
+  });
+  afterEach(() => controlsHeld?.resolve());
+
+  it('is a 504 executor_timeout saying the change may have been made, not a 503 "try again"', async () => {
+    const signal = await as('post', `/runs/${runId}/signals/approve`, { payload: { ok: true } });
+    expect(signal.status).toBe(504);
+    expect(signal.body).toMatchObject({ code: 'executor_timeout', message: expect.stringMatching(/the signal may have been made: read the run before asking again/) });
+    const cancel = await as('post', `/runs/${runId}/cancel`);
+    expect([cancel.status, cancel.body.code]).toEqual([504, 'executor_timeout']);
+    expect(cancel.body.message).toMatch(/the cancel may have been made/);
+  });
+
+  it('with an Idempotency-Key, passes the key on and says a repeat is safe; a malformed key is a 422 naming it', async () => {
+    const key = 'b7c1e0d2-approve-1';
+    const req = request(spec.core.app.getHttpServer())
+      .post(`/runs/${runId}/signals/approve`)
+      .set('authorization', `Bearer ${await spec.core.pranaToken()}`)
+      .set('idempotency-key', key);
+    const res = await req.send({ payload: { ok: true } });
+    expect([res.status, res.body.code]).toEqual([504, 'executor_timeout']);
+    expect(res.body.message).toMatch(/sending it again with the same Idempotency-Key is safe/);
+    const sent = spec.executor.requests.filter((r) => r.path === `/api/runs/${runId}/signals/approve`).at(-1);
+    expect(sent?.body).toMatchObject({ payload: { ok: true }, idempotency_key: key });
+
+    const bad = await request(spec.core.app.getHttpServer())
+      .post(`/runs/${runId}/signals/approve`)
+      .set('authorization', `Bearer ${await spec.core.pranaToken()}`)
+      .set('idempotency-key', 'not ok')
+      .send({ payload: {} });
+    expect([bad.status, bad.body.errors?.[0]?.field]).toEqual([422, 'Idempotency-Key']);
+  });
 });

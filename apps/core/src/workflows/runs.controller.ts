@@ -1,7 +1,7 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { keepAsSent, validationException } from '@pancha/service-kit';
+import { checkedIdempotencyKey, keepAsSent, validationException } from '@pancha/service-kit';
 import { WorkflowRunsService } from './workflow-runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -42,6 +42,10 @@ export class RunsController {
     return this.runs.control(runId, 'retry', requester);
   }
 
+  /**
+   * With an `Idempotency-Key`, a signal sent again (after a timeout, say) is answered with the first and stored once;
+   * the same key with another payload is a 409 `idempotency_key_reused`.
+   */
   @Post(':run_id/signals/:name')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('operate')
@@ -50,8 +54,9 @@ export class RunsController {
     @Param('name') name: string,
     @Body() body: RunSignalRequestDto,
     @Requester() requester: VerifiedRequester,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
   ): Promise<{ signal_id: string; run: RunSummaryView }> {
     if (!SIGNAL_NAME_REGEX.test(name)) throw validationException([{ field: 'name', messages: ['a signal name is 1-128 of [a-z0-9_.-]'] }]);
-    return this.runs.signal(runId, name, body.payload, requester);
+    return this.runs.signal(runId, name, body.payload, requester, checkedIdempotencyKey(idempotencyKey));
   }
 }

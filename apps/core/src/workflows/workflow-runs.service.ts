@@ -290,11 +290,11 @@ export class WorkflowRunsService {
         const undelivered = await this.cancelUndelivered(runId, requester, actor);
         if (undelivered === 'delivered' && isStatus(error, 404)) {
           // Delivered between the executor's answer and our look: the executor has it now.
-          return this.executor.cancelRun(runId, scopeOf(requester), actor).catch((again: unknown) => Promise.reject(this.translate(again)));
+          return this.executor.cancelRun(runId, scopeOf(requester), actor).catch((again: unknown) => Promise.reject(this.translate(again, { change: 'the cancel' })));
         }
         if (undelivered && undelivered !== 'delivered') return undelivered;
       }
-      throw this.translate(error);
+      throw this.translate(error, { change: `the ${action}` });
     }
   }
 
@@ -347,21 +347,35 @@ export class WorkflowRunsService {
     });
   }
 
-  async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester): Promise<{ signal_id: string; run: RunSummaryView }> {
+  async signal(runId: string, name: string, payload: unknown, requester: VerifiedRequester, idempotencyKey?: string): Promise<{ signal_id: string; run: RunSummaryView }> {
     try {
-      return await this.executor.signalRun(runId, name, payload, scopeOf(requester), actorOf(requester));
+      return await this.executor.signalRun(runId, name, payload, scopeOf(requester), actorOf(requester), idempotencyKey);
     } catch (error) {
-      throw this.translate(error);
+      throw this.translate(error, { change: 'the signal', idempotent: idempotencyKey !== undefined });
     }
   }
 
-  /** Any executor refusal as the same HTTP answer; an executor that cannot be reached, or fails, is a 503 saying which. */
-  translate(error: unknown): Error {
+  /**
+   * Any executor refusal as the same HTTP answer; an executor that cannot be reached, or fails, is a 503 saying which.
+   * One that did not answer in time is a 504 `executor_timeout`: a `change` asked for (a signal, a cancel) may have been
+   * made, so the answer says so instead of "try again", and how to repeat it safely.
+   */
+  translate(error: unknown, asked?: { change: string; idempotent?: boolean }): Error {
     if (error instanceof ServiceCallError && error.status !== undefined && error.status >= 400 && error.status < 500) {
       const body = (error.body ?? {}) as { code?: string; message?: string; errors?: { field: string; messages: string[] }[] };
       return new DomainException(error.status, body.code ?? CommonErrorCode.BadRequest, body.message ?? error.message, body.errors);
     }
     this.logger.warn({ msg: 'workflow executor unavailable', error: (error as Error).message });
+    if (asked && error instanceof ServiceCallError && error.timedOut) {
+      const repeat = asked.idempotent
+        ? 'sending it again with the same Idempotency-Key is safe (a repeat is answered with the first)'
+        : 'read the run before asking again (an Idempotency-Key makes a repeated signal safe)';
+      return new DomainException(
+        HttpStatus.GATEWAY_TIMEOUT,
+        WorkflowErrorCode.ExecutorTimeout,
+        `the workflow executor did not answer in time; ${asked.change} may have been made: ${repeat}`,
+      );
+    }
     const failed = error instanceof ServiceCallError && error.status !== undefined;
     return new DomainException(
       HttpStatus.SERVICE_UNAVAILABLE,

@@ -48,8 +48,8 @@ export class Api {
 
   constructor(private readonly fetchImpl: Fetch = (...args) => globalThis.fetch(...args)) {}
 
-  async request<T>(method: string, url: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  async request<T>(method: string, url: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET') headers['x-csrf-token'] = this.csrfToken;
     let res: Response;
@@ -79,8 +79,9 @@ export class Api {
     return this.request<T>('GET', url);
   }
 
-  post<T>(url: string, body: unknown = {}): Promise<T> {
-    return this.request<T>('POST', url, body);
+  /** `headers`: an Idempotency-Key, say (the BFF passes it on to Core). */
+  post<T>(url: string, body: unknown = {}, headers?: Record<string, string>): Promise<T> {
+    return this.request<T>('POST', url, body, headers);
   }
 
   session(): Promise<Session> {

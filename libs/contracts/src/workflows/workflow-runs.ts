@@ -16,6 +16,7 @@ import {
   Min,
 } from 'class-validator';
 import { ID_LIMITS } from '../common/api-error';
+import { IDEMPOTENCY_KEY_PATTERN } from '../core/core-error-code';
 import { IsNotBlank } from '../common/not-blank';
 import { IsTimestamp } from '../common/timestamp';
 
@@ -37,8 +38,15 @@ export enum WorkflowErrorCode {
   RunNotCancellable = 'run_not_cancellable',
   RunNotRetryable = 'run_not_retryable',
   RunFinished = 'run_finished',
-  /** The executor has not answered (down or unreachable): the request is refused, nothing changed. */
+  /** 503: the executor could not be reached, or failed: nothing changed unless said otherwise; try again. */
   ExecutorUnavailable = 'executor_unavailable',
+  /**
+   * 504: the executor did not answer in time. A change asked for (a signal, a cancel, a retry) may or may not have been
+   * made: read the run, or send a signal again with the same Idempotency-Key (it is then answered with the first).
+   */
+  ExecutorTimeout = 'executor_timeout',
+  /** 409: this Idempotency-Key already named another signal (another name or payload) of the same sender and run. */
+  SignalKeyReused = 'idempotency_key_reused',
   /** `GET /workflows/stats?window=`: not a duration (`90m`, `24h`, `7d`) or longer than 90 days. */
   InvalidStatsWindow = 'invalid_stats_window',
 }
@@ -136,10 +144,16 @@ export interface RunCancelledBeforeStartAuditEvent {
   [field: string]: unknown;
 }
 
-/** Core → executor on a signal: the payload and who sent it to Core. */
+/**
+ * Core → executor on a signal: the payload, who sent it to Core, and the sender's Idempotency-Key: a signal sent again
+ * with the same key (same sender, run and name) is answered with the first and stored once.
+ */
 export class ExecutorRunSignalDto extends RunSignalRequestDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
   actor?: string;
+
+  @IsOptional() @IsString() @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotency_key must be 1 to 255 visible ASCII characters' })
+  idempotency_key?: string;
 }
 
 export class RunListQueryDto {
@@ -277,6 +291,10 @@ export interface RunView extends RunSummaryView {
 
 export interface RunListResponse {
   runs: RunSummaryView[];
+  /**
+   * Where the next page starts. The list: null after its last page. The change feed (`updated_since`): after this
+   * page's last run, or the `cursor` asked with (null without one) when nothing changed since; never the end.
+   */
   next_cursor: string | null;
   /**
    * With `updated_since`: the newest `updated_at` of this page, or null when empty. Kept for older followers: as the
@@ -284,7 +302,3 @@ export interface RunListResponse {
    */
   next_updated_since?: string | null;
 }
-  /**
-   * Where the next page starts. The list: null after its last page. The change feed (`updated_since`): after this
-   * page's last run, or the `cursor` asked with (null without one) when nothing changed since; never the end.
-   */

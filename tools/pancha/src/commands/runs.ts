@@ -1,7 +1,8 @@
 /** `pancha runs list|show|cancel|retry|signal`: runs through Core's public API. */
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { type RunDelivery, type RunListResponse, type RunRequestView, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
-import { EXIT_OK, UsageError } from '../cli-errors';
+import { IDEMPOTENCY_KEY_PATTERN, type RunDelivery, type RunListResponse, type RunRequestView, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
+import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
 import { duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
 import { coreClient, globals, query, seg, sinceToIso } from './context';
 
@@ -132,7 +133,11 @@ export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: C
   return EXIT_OK;
 }
 
-export async function runsSignal(id: string, name: string, opts: { payload?: string }, cmd: Command): Promise<number> {
+/**
+ * Every signal goes with an Idempotency-Key (`--key`, or a new one): when Core cannot say whether the executor took it
+ * (a 504), the error names the key, and repeating the command with it sends the signal once.
+ */
+export async function runsSignal(id: string, name: string, opts: { payload?: string; key?: string }, cmd: Command): Promise<number> {
   let payload: unknown;
   if (opts.payload !== undefined) {
     try {
@@ -141,7 +146,18 @@ export async function runsSignal(id: string, name: string, opts: { payload?: str
       throw new UsageError(`--payload must be JSON: ${(error as Error).message}`);
     }
   }
-  const res = await coreClient(cmd).post<{ signal_id: string; run: RunSummaryView }>(`/runs/${runId(id)}/signals/${seg(name)}`, payload === undefined ? {} : { payload });
+  const key = opts.key ?? randomUUID();
+  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new UsageError('--key must be 1 to 255 visible ASCII characters');
+  const path = `/runs/${runId(id)}/signals/${seg(name)}`;
+  const res = await coreClient(cmd)
+    .exchange<{ signal_id: string; run: RunSummaryView }>('POST', path, payload === undefined ? {} : { payload }, { 'idempotency-key': key })
+    .then((answer) => answer.body)
+    .catch((error: unknown) => {
+      if (error instanceof ApiError && error.status === 504 && opts.key === undefined) {
+        error.message += `\nto repeat it safely: pancha runs signal ${id} ${name} --key ${key}${opts.payload !== undefined ? ` --payload '${opts.payload}'` : ''}`;
+      }
+      throw error;
+    });
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(`signal ${name} sent to ${res.run.run_id} (signal ${res.signal_id}; run ${statusColour(res.run.status)})`);
   return EXIT_OK;

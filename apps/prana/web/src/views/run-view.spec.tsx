@@ -63,6 +63,9 @@ describe('Run page', () => {
     const [approve, cancel] = bff.writes();
     expect(approve.path).toBe(`/api/core/runs/${run.run_id}/signals/mentor_ok_signal`);
     expect(approve.body).toEqual({ payload: { approved: true } });
+    // One key per wait of the step: a repeat after an unanswered approval is the same signal at Core.
+    const wait = run.steps.find((s) => s.kind === 'approval' && (s.status === 'running' || s.status === 'waiting'))!;
+    expect(approve.headers['idempotency-key']).toBe(`approve:${run.run_id}:${wait.path}:${wait.started_at ?? ''}`);
     expect(cancel.path).toBe(`/api/core/runs/${run.run_id}/cancel`);
     for (const w of bff.writes()) expect(w.headers['x-csrf-token']).toBe('csrf-operator');
   });

@@ -154,7 +154,14 @@ export function RunView({ runId }: { runId: string }) {
           {(manifest.data || manifest.error) && waiting.map((s) => {
             const signal = approvalSignal(manifest.data, s.step_id);
             return (
-              <button type="button" key={s.path} disabled={!!busy} onClick={() => act(`approve ${s.path}`, () => api.post(paths.signal(r.run_id, signal), { payload: { approved: true } }))}>
+              // One Idempotency-Key per wait of the step (its path and when it started): a click again after Core
+              // could not say whether the approval arrived (a 504) is answered with the first, never a second signal.
+              <button
+                type="button"
+                key={s.path}
+                disabled={!!busy}
+                onClick={() => act(`approve ${s.path}`, () => api.post(paths.signal(r.run_id, signal), { payload: { approved: true } }, { 'idempotency-key': `approve:${r.run_id}:${s.path}:${s.started_at ?? ''}` }))}
+              >
                 Approve {s.step_id}
               </button>
             );

@@ -404,12 +404,16 @@ export class RunStore {
     manager: EntityManager,
     signal: { id: string; run_id: string; name: string; payload: unknown; sender: string },
     now: Date,
-  ): Promise<void> {
-    await manager.query(
-      `INSERT INTO workflow_signals (id, run_id, name, payload, sender, received_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6)`,
+  ): Promise<boolean> {
+    // TypeORM answers an INSERT … RETURNING with its rows.
+    const inserted: { id: string }[] = await manager.query(
+      `INSERT INTO workflow_signals (id, run_id, name, payload, sender, received_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
       [signal.id, signal.run_id, signal.name, json(signal.payload), signal.sender, now.toISOString()],
     );
+    if (inserted.length === 0) return false;
     await this.poke(manager, [signal.run_id], now);
+    return true;
   }
 
   private async loadSignals(runId: string): Promise<SignalRecord[]> {

@@ -54,6 +54,6 @@ describe('RunsController cancel/retry/signal: who may name the actor', () => {
     await controller.retry(run, {}, person);
     expect(runs.retry).toHaveBeenCalledWith(run, person, 'user:mallory');
     await controller.signal(run, 'approve', { payload: { ok: true }, actor: 'user:asha' }, core);
-    expect(runs.signal).toHaveBeenCalledWith(run, 'approve', { ok: true }, core, 'user:asha');
+    expect(runs.signal).toHaveBeenCalledWith(run, 'approve', { ok: true }, core, 'user:asha', undefined);
   });
 });

@@ -98,6 +98,6 @@ export class RunsController {
     @Requester() requester: VerifiedRequester,
   ): Promise<{ signal_id: string; run: RunSummaryView }> {
     if (!SIGNAL_NAME_REGEX.test(name)) throw validationException([{ field: 'name', messages: ['a signal name is 1-128 of [a-z0-9_.-]'] }]);
-    return this.runs.signal(runId, name, body.payload, requester, actingFor(requester, body.actor));
+    return this.runs.signal(runId, name, body.payload, requester, actingFor(requester, body.actor), body.idempotency_key);
   }
 }

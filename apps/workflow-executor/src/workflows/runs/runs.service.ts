@@ -15,7 +15,7 @@ import {
   type WorkflowRunStatus,
 } from '@pancha/contracts';
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
-import { GroupCommit, type GroupItemOutcome, SqlConditions, timestampParam, validationException } from '@pancha/service-kit';
+import { GroupCommit, type GroupItemOutcome, nameBasedUuid, SqlConditions, timestampParam, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
 import { compensationStepIds } from '@pancha/workflow-engine';
 import type { RunStatus, WorkflowManifest } from '@pancha/workflow-manifest';
@@ -68,6 +68,9 @@ interface RunRow {
 const SUMMARY_COLUMNS = `run_id, workflow, version, status, user_id, product, trace_id, parent_run_id, created_at, started_at,
   completed_at, error, created_at::text AS cursor_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at_text`;
+
+/** Namespace of signal ids derived from an Idempotency-Key (fixed forever: changing it would split retries from firsts). */
+const SIGNAL_ID_NAMESPACE = '2f0d8c1a-7b4e-4f3a-9c61-0e5b8d7a3f12';
 
 /** The executor's governed runs API: start (from Core's outbox), read, list, cancel, retry, signal. */
 @Injectable()
@@ -381,24 +384,55 @@ export class RunsService {
     await this.events.recordControlEvent(manager, 'workflow.retry_requested', run, { actor: control.actor, at: now, request_id: randomUUID() });
   }
 
-  /** Delivers a signal (an approval); kept until a step waiting for that name consumes it. */
+  /**
+   * Delivers a signal (an approval); kept until a step waiting for that name consumes it. With the sender's
+   * Idempotency-Key the signal's id is derived from the sender, run, name and key, so a signal sent again (after a
+   * timeout, say) is answered with the first and stored once, even after the run ended; the key naming another signal
+   * (another payload) is a 409.
+   */
   async signal(
     runId: string,
     name: string,
     payload: unknown,
     requester: VerifiedRequester,
     sender = actorOf(requester),
+    idempotencyKey?: string,
   ): Promise<{ signal_id: string; run: RunSummaryView }> {
     const row = await this.visibleRun(runId, requester);
+    const id = idempotencyKey === undefined ? randomUUID() : nameBasedUuid(SIGNAL_ID_NAMESPACE, [sender, runId, name, idempotencyKey].join('\n'));
+    const replay = async (): Promise<{ signal_id: string; run: RunSummaryView } | undefined> => {
+      const [sent]: { payload_text: string | null }[] = await this.dataSource.query(`SELECT payload::text AS payload_text FROM workflow_signals WHERE id = $1`, [id]);
+      if (!sent) return undefined;
+      if (sent.payload_text !== (await this.asStored(payload))) {
+        throw new WorkflowException(WorkflowErrorCode.SignalKeyReused, `this Idempotency-Key already sent signal ${name} to run ${runId} with another payload; use a new key for a new signal`, 409);
+      }
+      return { signal_id: id, run: toSummary(row) };
+    };
+    if (idempotencyKey !== undefined) {
+      const first = await replay();
+      if (first) return first;
+    }
     if (TERMINAL.includes(row.status)) throw new WorkflowException(WorkflowErrorCode.RunFinished, `run ${runId} already ended ${row.status}`, 409);
-    const id = randomUUID();
     const now = this.clock.now();
-    await this.dataSource.transaction(async (manager) => {
-      await this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender }, now);
+    const stored = await this.dataSource.transaction(async (manager) => {
+      if (!(await this.store.insertSignal(manager, { id, run_id: runId, name, payload: payload ?? null, sender }, now))) return false;
       await this.events.recordControlEvent(manager, 'workflow.signal_received', row, { actor: sender, at: now, request_id: id, signal: name });
+      return true;
     });
+    if (!stored) {
+      // The same keyed signal, sent twice at once: the other request stored it.
+      const first = await replay();
+      if (first) return first;
+    }
     this.worker.poke();
     return { signal_id: id, run: await this.summary(runId, requester) };
+  }
+
+  /** `payload` as workflow_signals.payload::text reads it back (jsonb's own text form), to compare a replay's. */
+  private async asStored(payload: unknown): Promise<string | null> {
+    if (payload === undefined || payload === null) return null;
+    const [{ text }]: { text: string }[] = await this.dataSource.query(`SELECT $1::jsonb::text AS text`, [JSON.stringify(payload)]);
+    return text;
   }
 
   /**
