@@ -25,13 +25,15 @@ function withDatabase(serverUrl: string, database: string): string {
 }
 
 /** Creates an empty database with a unique name on the test server, so suites never share state. */
-export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
+export async function createTestDatabase(prefix: string, options: { timeZone?: string } = {}): Promise<TestDatabase> {
   const server = testServerUrl();
   const name = `t_${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const admin = new Client({ connectionString: withDatabase(server, 'postgres') });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE "${name}"`);
+    // The database's own default, as a server configured for another zone would give every session.
+    if (options.timeZone) await admin.query(`ALTER DATABASE "${name}" SET timezone TO ${escapeLiteral(options.timeZone)}`);
   } finally {
     await admin.end();
   }
@@ -48,4 +50,8 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
       }
     },
   };
+}
+
+function escapeLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
 }

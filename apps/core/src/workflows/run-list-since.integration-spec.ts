@@ -5,7 +5,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { RequesterId } from '@pancha/contracts';
 import { createTestDatabase, httpJson, type ServiceWithDatabase, StandInServer, type TestDatabase } from '@pancha/testing';
-import { Client } from 'pg';
 import { bootCoreSpec } from '../testing/core-test-app';
 
 jest.setTimeout(60_000);
@@ -29,14 +28,7 @@ describe('GET /runs on a database in Asia/Kolkata (UTC+05:30)', () => {
   const [early, late] = [randomUUID(), randomUUID()];
 
   beforeAll(async () => {
-    db = await createTestDatabase('core_tz');
-    const admin = new Client({ connectionString: db.url });
-    await admin.connect();
-    try {
-      await admin.query(`ALTER DATABASE "${db.name}" SET timezone TO 'Asia/Kolkata'`);
-    } finally {
-      await admin.end();
-    }
+    db = await createTestDatabase('core_tz', { timeZone: 'Asia/Kolkata' });
     core = await bootCoreSpec({ name: 'core_tz', executor, bucket, env: { DATABASE_URL: db.url } });
     // Two starts Core refused before they reached the executor (the rows its refusal leaves), an hour either side of 10:00 UTC.
     for (const [runId, createdAt] of [

@@ -3,7 +3,6 @@
  * sets it): a time without an offset is UTC, as validation reads it, not the session's time zone.
  */
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
-import { Client } from 'pg';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -25,14 +24,7 @@ describe('GET /api/runs on a database in Asia/Kolkata (UTC+05:30)', () => {
   let late: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('wf_tz');
-    const admin = new Client({ connectionString: db.url });
-    await admin.connect();
-    try {
-      await admin.query(`ALTER DATABASE "${db.name}" SET timezone TO 'Asia/Kolkata'`);
-    } finally {
-      await admin.end();
-    }
+    db = await createTestDatabase('wf_tz', { timeZone: 'Asia/Kolkata' });
     h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST }, env: { DATABASE_URL: db.url } });
     [early, late] = [await h.startRun('at-rest', '1.0.0', {}), await h.startRun('at-rest', '1.0.0', {})];
     await eventually(async () => {
