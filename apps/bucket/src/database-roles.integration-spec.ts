@@ -5,7 +5,7 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { RequesterId } from '@pancha/contracts';
-import { createTestDatabase, createTestKeys, type ServiceEnv, testServerUrl, type TestDatabase, type TestKeys } from '@pancha/testing';
+import { createTestDatabase, createTestKeys, testServerUrl, type TestDatabase, type TestKeys } from '@pancha/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
@@ -44,8 +44,8 @@ describe('bucket serves as a runtime role that cannot lift the append-only guara
   let ownerUrl: string;
 
   /** Bucket on the test's database, connecting as `databaseUrl` and migrating as `migrationUrl`. */
-  const boot = async (databaseUrl: string, migrationUrl?: string, env: ServiceEnv = {}): Promise<INestApplication> =>
-    (await bootBucket({ database: db, keys, env: { DATABASE_URL: databaseUrl, DATABASE_MIGRATION_URL: migrationUrl ?? '', ...env } })).app;
+  const boot = async (databaseUrl: string, migrationUrl?: string): Promise<INestApplication> =>
+    (await bootBucket({ database: db, keys, env: { DATABASE_URL: databaseUrl, DATABASE_MIGRATION_URL: migrationUrl ?? '' } })).app;
 
   beforeAll(async () => {
     db = await createTestDatabase('bucket_roles');
@@ -132,11 +132,7 @@ describe('bucket serves as a runtime role that cannot lift the append-only guara
   });
 
   it('refuses to start when DATABASE_URL is a superuser or the owner itself', async () => {
-    // Without REDIS_URL: a start refused while the database is set up leaves the rate limit's Redis client (made
-    // before it, libs/service-kit RateLimitStorage) connected, since Nest never destroys a module that failed to
-    // initialise; that open socket kept this suite's process from exiting after it passed.
-    const noRedis = { REDIS_URL: undefined };
-    await expect(boot(testServerUrl().replace(/\/[^/]*$/, `/${db.name}`), ownerUrl, noRedis)).rejects.toThrow(/rolsuper|runtime role/);
-    await expect(boot(ownerUrl, ownerUrl, noRedis)).rejects.toThrow(/both log in as/);
+    await expect(boot(testServerUrl().replace(/\/[^/]*$/, `/${db.name}`), ownerUrl)).rejects.toThrow(/rolsuper|runtime role/);
+    await expect(boot(ownerUrl, ownerUrl)).rejects.toThrow(/both log in as/);
   });
 });

@@ -1,4 +1,4 @@
-import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
+import { Logger, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { MAX_BODY_BYTES } from '@pancha/contracts';
@@ -65,6 +65,58 @@ function configOf(app: INestApplication): BaseServiceConfig {
   }
 }
 
+/** Longest wait for the close after a failed start before the failure is reported anyway. */
+const FAILED_START_CLOSE_TIMEOUT_MS = 10_000;
+
+export interface StartServiceOptions {
+  port: number;
+  host: string;
+  /** Attaches message transports (e.g. @pancha/nats-transport's connectJetStream); they start before HTTP listens. */
+  microservices?: (app: INestApplication) => unknown;
+  /** Longest wait for the app to close after a failed start (default 10 s). */
+  closeTimeoutMs?: number;
+}
+
+/**
+ * Starts an app built from a service's root module: configureApp, its message transports, then HTTP. A start that
+ * fails (a module's init or bootstrap hook, a transport, the port taken) closes the app first, so the clients its
+ * modules opened (the rate limit's Redis, the database pool, NATS) do not keep the process alive, and then rejects
+ * with that failure: an error of the close is only logged, it never hides why the service did not start, and a close
+ * that does not finish within closeTimeoutMs is given up on (main.ts exits on the failure; a close that hangs must
+ * not keep it from hearing of it).
+ */
+export async function startService(app: INestApplication, options: StartServiceOptions): Promise<INestApplication> {
+  try {
+    configureApp(app);
+    if (options.microservices) {
+      options.microservices(app);
+      await app.startAllMicroservices();
+    }
+    await app.listen(options.port, options.host);
+    return app;
+  } catch (error) {
+    await closeAfterFailedStart(app, options.closeTimeoutMs ?? FAILED_START_CLOSE_TIMEOUT_MS);
+    throw error;
+  }
+}
+
+async function closeAfterFailedStart(app: INestApplication, timeoutMs: number): Promise<void> {
+  const logger = new Logger('bootstrap');
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([app.close().then(() => 'closed' as const), gaveUp]);
+    if (outcome === 'timeout') logger.error(`closing after a failed start did not finish within ${timeoutMs} ms; giving up on it`);
+  } catch (closeError) {
+    logger.error(`closing after a failed start failed too: ${(closeError as Error)?.message ?? String(closeError)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** main.ts's start: the app from `module`, started by startService on PORT (else `defaultPort`) and HOST. */
 export async function bootstrapService(
   module: Type<unknown> | DynamicModule,
   options: {
@@ -75,11 +127,5 @@ export async function bootstrapService(
   },
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
-  configureApp(app);
-  if (options.microservices) {
-    options.microservices(app);
-    await app.startAllMicroservices();
-  }
-  await app.listen(options.config.PORT ?? options.defaultPort, options.config.HOST);
-  return app;
+  return startService(app, { port: options.config.PORT ?? options.defaultPort, host: options.config.HOST, microservices: options.microservices });
 }

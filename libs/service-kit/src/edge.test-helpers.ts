@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { configureApp } from './bootstrap';
+import { startService } from './bootstrap';
 import { BaseServiceConfig, validateEnv } from './config/env.validation';
 import { ServiceKitModule } from './service-kit.module';
 
@@ -109,9 +109,7 @@ export async function startEdgeApp(options: {
     ],
     controllers: [ThingsController],
   }).compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false });
-  configureApp(app);
-  await app.listen(0, '127.0.0.1');
+  const app = await startService(moduleRef.createNestApplication({ bodyParser: false }), { port: 0, host: '127.0.0.1' });
   const { port } = app.getHttpServer().address() as AddressInfo;
   const db = app.get(DataSource);
   return {

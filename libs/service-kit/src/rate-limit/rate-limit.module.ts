@@ -21,8 +21,10 @@ export class RateLimitModule {
       module: RateLimitModule,
       imports: [
         ThrottlerModule.forRootAsync({
-          useFactory: async () => ({
-            storage: await RateLimitStorage.create(config),
+          useFactory: () => ({
+            // Connected by its onModuleInit (Nest calls it on ThrottlerModule's ThrottlerStorage provider), so a start
+            // that fails while the modules are built leaves no client open.
+            storage: RateLimitStorage.unconnected(config),
             throttlers: anonymous
               ? [{ name: ANONYMOUS_THROTTLER, limit: config.RATE_LIMIT_ANONYMOUS_LIMIT, ttl: config.RATE_LIMIT_ANONYMOUS_WINDOW_MS }]
               : [],
