@@ -401,7 +401,7 @@ export class RunsService {
     const row = await this.visibleRun(runId, requester);
     const id = idempotencyKey === undefined ? randomUUID() : nameBasedUuid(SIGNAL_ID_NAMESPACE, [sender, runId, name, idempotencyKey].join('\n'));
     const replay = async (): Promise<{ signal_id: string; run: RunSummaryView } | undefined> => {
-      const [sent]: { payload_text: string | null }[] = await this.dataSource.query(`SELECT payload::text AS payload_text FROM workflow_signals WHERE id = $1`, [id]);
+      const [sent]: { payload_text: string | null }[] = await this.dataSource.query(`SELECT coalesce(payload::text, 'null') AS payload_text FROM workflow_signals WHERE id = $1`, [id]);
       if (!sent) return undefined;
       if (sent.payload_text !== (await this.asStored(payload))) {
         throw new WorkflowException(WorkflowErrorCode.SignalKeyReused, `this Idempotency-Key already sent signal ${name} to run ${runId} with another payload; use a new key for a new signal`, 409);
@@ -428,10 +428,12 @@ export class RunsService {
     return { signal_id: id, run: await this.summary(runId, requester) };
   }
 
-  /** `payload` as workflow_signals.payload::text reads it back (jsonb's own text form), to compare a replay's. */
-  private async asStored(payload: unknown): Promise<string | null> {
-    if (payload === undefined || payload === null) return null;
-    const [{ text }]: { text: string }[] = await this.dataSource.query(`SELECT $1::jsonb::text AS text`, [JSON.stringify(payload)]);
+  /**
+   * `payload` as workflow_signals.payload::text reads it back (jsonb's own text form), to compare a replay's: a signal
+   * without a payload is stored as JSON null (insertSignal), so it reads back `null` too.
+   */
+  private async asStored(payload: unknown): Promise<string> {
+    const [{ text }]: { text: string }[] = await this.dataSource.query(`SELECT $1::jsonb::text AS text`, [JSON.stringify(payload ?? null)]);
     return text;
   }
 

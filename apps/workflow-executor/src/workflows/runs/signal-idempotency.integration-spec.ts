@@ -73,4 +73,17 @@ steps:
     const bad = await send({ payload: {}, idempotency_key: 'has space' });
     expect([bad.status, (bad.body as { errors: { field: string }[] }).errors[0].field]).toEqual([422, 'idempotency_key']);
   });
+
+  it('a repeat of a keyed signal without a payload, or with null, is the first signal too', async () => {
+    const runId = await heldRun();
+    for (const body of [{}, { payload: null }]) {
+      const key = `k-${JSON.stringify(body)}`;
+      const send = () => h.call('POST', `/api/runs/${runId}/signals/ping`, { ...body, actor: 'user:asha', idempotency_key: key });
+      const [first, again] = await Promise.all([send(), send()]);
+      expect([first.status, again.status]).toEqual([202, 202]);
+      expect((again.body as { signal_id: string }).signal_id).toBe((first.body as { signal_id: string }).signal_id);
+      expect((await send()).status).toBe(202);
+    }
+    expect(await stored(runId)).toHaveLength(2);
+  });
 });
