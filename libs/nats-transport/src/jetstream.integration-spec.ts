@@ -15,7 +15,7 @@ import path from 'node:path';
 import { JetStreamConsumer } from './jetstream-consumer.decorator';
 import { JetStreamContext } from './jetstream.context';
 import { JetStreamPublisher } from './jetstream.publisher';
-import { DLQ_HEADERS } from './jetstream.server';
+import { DLQ_HEADERS, JetStreamServer } from './jetstream.server';
 import { subjectFor } from './nats.config';
 import { startTestConsumer } from './testing/test-consumer';
 import { createTestStream, testNatsUrl, type TestStream } from './testing/test-stream';
@@ -238,5 +238,19 @@ describeNats('JetStream transport (real NATS)', () => {
     expect(consumerSpan?.spanContext().traceId).toBe(rootTraceId);
     expect(consumerSpan?.parentSpanContext?.spanId).toBe(publishSpan?.spanContext().spanId);
     expect(consumerSpan?.attributes['messaging.nats.disposition']).toBe('ack');
+  });
+
+  it('a close that comes while the consumer is being set up ends it, instead of both waiting on each other for good', async () => {
+    const server = new JetStreamServer({ settings: stream.settings, service: 'karma', keys: loadKeyStore(RequesterId.Karma, env), policy });
+    let closing: Promise<void> | undefined;
+    const ensure = (server as unknown as { ensureConsumer: (jsm: unknown) => Promise<void> }).ensureConsumer.bind(server);
+    // The close lands between the consumer's creation and its first consume(), the window the run loop had left open.
+    jest.spyOn(server as unknown as { ensureConsumer: (jsm: unknown) => Promise<void> }, 'ensureConsumer').mockImplementation(async (jsm) => {
+      await ensure(jsm);
+      closing = server.close();
+    });
+    server.listen(() => undefined);
+    await eventually(() => expect(closing).toBeDefined());
+    await expect(closing).resolves.toBeUndefined();
   });
 });

@@ -165,6 +165,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         await this.ensureConsumer(link.jsm);
         const consumer = await link.js.consumers.get(this.options.settings.stream, this.durableName);
         this.messages = await consumer.consume({ max_messages: this.concurrency * 2 });
+        // close() came while the consumer was being set up: it found no messages to stop, so stop them here (or the
+        // loop below would wait on them, and close() on this loop, for good). Their close settles once the loop has
+        // ended, so it is not awaited: the loop ends at once.
+        if (this.closed) void this.messages.close().catch(() => undefined);
         this.log.log(`consuming ${this.filterSubject} from stream ${this.options.settings.stream} as ${this.durableName}`);
         for await (const msg of this.messages) {
           while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
