@@ -8,6 +8,7 @@ import { RunRequestCancelled1765600000000 } from './migrations/1765600000000-run
 import { DeferredStartVersion1765700000000 } from './migrations/1765700000000-deferred-start-version';
 import { EventChainDepth1765800000000 } from './migrations/1765800000000-event-chain-depth';
 import { RunRequestEndedIndex1765810000000 } from './migrations/1765810000000-run-request-ended-index';
+import { RunRequestMaybeSent1765820000000 } from './migrations/1765820000000-run-request-maybe-sent';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -24,4 +25,5 @@ export const CORE_MIGRATIONS = [
   DeferredStartVersion1765700000000,
   EventChainDepth1765800000000,
   RunRequestEndedIndex1765810000000,
+  RunRequestMaybeSent1765820000000,
 ];

@@ -4,7 +4,7 @@ import { getTracer, installInMemoryTracing } from '@pancha/trace-context';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpServiceClient, type ServiceClientOptions, type ServiceRequest } from './http-service.client';
-import { ServiceCallError } from './service-call.error';
+import { describesTimeout, mayHaveTakenEffect, ServiceCallError } from './service-call.error';
 
 // What `register` does in a service: a recording tracer and the undici instrumentation (it listens on
 // undici's diagnostics channels, so no require hook is needed under Jest).
@@ -127,7 +127,22 @@ describe('HttpServiceClient', () => {
     const client = new TestClient({ baseUrl: base, timeoutMs: 5_000 });
     const late = await client.call({ url: '/slow', timeoutMs: 100 }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(ServiceCallError);
-    expect(late).toMatchObject({ status: undefined, retryable: true, timedOut: true, message: 'bucket unreachable (timed out) on GET /slow' });
+    expect(late).toMatchObject({ status: undefined, retryable: true, timedOut: true, notSent: false, message: 'bucket unreachable (timed out) on GET /slow' });
+    expect([mayHaveTakenEffect(late), describesTimeout((late as Error).message)]).toEqual([true, true]);
+  });
+
+  it('says a refused connection never sent the request (no effect possible), unlike a timeout or a 5xx', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = await new TestClient({ baseUrl: `http://127.0.0.1:${closed}` }).call({ url: '/x' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: undefined, retryable: true, timedOut: false, notSent: true });
+    expect([mayHaveTakenEffect(refused), describesTimeout((refused as Error).message)]).toEqual([false, false]);
+    expect(mayHaveTakenEffect(new ServiceCallError('answered 503', 503, {}, true))).toBe(true);
+    expect(mayHaveTakenEffect(new ServiceCallError('answered 409', 409, {}, false))).toBe(false);
   });
 
   it('maps a refused connection to a retryable error naming the cause', async () => {

@@ -2,7 +2,7 @@ import { context } from '@opentelemetry/api';
 import { Pool } from 'undici';
 import { type EventBatchItem, type EventBatchReply, MAX_BODY_BYTES, MAX_EVENT_BATCH, type ServiceName, type TokenSource } from '@pancha/contracts';
 import { extractTraceContext } from '@pancha/trace-context';
-import { isRetryableStatus, ServiceCallError } from './service-call.error';
+import { isRetryableStatus, ServiceCallError, TIMED_OUT } from './service-call.error';
 
 export interface ServiceClientOptions {
   baseUrl: string;
@@ -115,7 +115,8 @@ export abstract class HttpServiceClient {
       data = parseBody(await res.body.text());
     } catch (error) {
       const timedOut = isTimeout(error);
-      throw new ServiceCallError(`${this.audience} unreachable (${timedOut ? 'timed out' : describe(error)}) on ${method} ${config.url}`, undefined, undefined, true, timedOut);
+      const message = `${this.audience} unreachable (${timedOut ? TIMED_OUT : describe(error)}) on ${method} ${config.url}`;
+      throw new ServiceCallError(message, undefined, undefined, true, timedOut, isRefused(error));
     }
     if ((status < 200 || status >= 300) && !config.acceptStatus?.includes(status)) throw this.refusal(status, data, `${method} ${config.url}`);
     return { status, data: data as T, headers: responseHeaders };
@@ -254,6 +255,12 @@ function isTimeout(error: unknown): boolean {
     e?.code === 'UND_ERR_HEADERS_TIMEOUT' ||
     e?.code === 'UND_ERR_BODY_TIMEOUT'
   );
+}
+
+/** The connection was refused (nothing listened): the request never left this process. */
+function isRefused(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | undefined;
+  return e?.code === 'ECONNREFUSED' || e?.cause?.code === 'ECONNREFUSED';
 }
 
 function describe(error: unknown): string {

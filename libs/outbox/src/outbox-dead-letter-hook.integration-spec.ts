@@ -48,7 +48,7 @@ describe('OutboxHandler.onDeadLetter', () => {
   });
 
   /** A handler that always fails with `error`, whose hook records the verdict (and may enqueue a follow-up). */
-  function refusing(error: Error, onDead: (manager: EntityManager, message: OutboxMessage, reason: string) => Promise<void>): OutboxHandler {
+  function refusing(error: Error, onDead: (manager: EntityManager, message: OutboxMessage, reason: string, prepared?: unknown) => Promise<void>): OutboxHandler {
     return {
       topic: 'command',
       async deliver() {
@@ -98,6 +98,37 @@ describe('OutboxHandler.onDeadLetter', () => {
     const [row] = await dataSource.query(`SELECT status, attempts FROM outbox WHERE message_key = 'c2'`);
     expect(row).toEqual({ status: 'dead', attempts: 3 });
     expect(await deadLetters()).toHaveLength(1);
+  });
+
+  it('beforeDeadLetter runs outside the transaction and hands its result to onDeadLetter; if it throws, nothing is recorded', async () => {
+    let asks = 0;
+    const openTransactions: number[] = [];
+    const handler: OutboxHandler = {
+      ...refusing(new OutboxDeliveryError('HTTP 422', { retryable: false }), async (manager, message, reason, prepared) => {
+        await manager.query(`INSERT INTO verdicts (message_key, reason) VALUES ($1, $2)`, [message.messageKey, `${reason} | ${String(prepared)}`]);
+      }),
+      async beforeDeadLetter(message) {
+        asks++;
+        // No transaction of this message is open while it asks (the peer's answer may take seconds).
+        const [{ n }] = await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()`);
+        openTransactions.push(n);
+        if (asks === 1) throw new Error('peer down');
+        return `asked about ${message.messageKey}`;
+      },
+    };
+    const { relay, outbox } = relayOn(dataSource, [handler], { enabled: false });
+    relays.push(relay);
+    await dataSource.transaction((m) => outbox.enqueue(m, { topic: 'command', messageKey: 'c4', payload: {} }));
+
+    await relay.drainOnce();
+    const [afterFailure] = await dataSource.query(`SELECT status, last_error FROM outbox WHERE message_key = 'c4'`);
+    expect(afterFailure).toEqual({ status: 'pending', last_error: 'on_dead_letter_failed: peer down; non_retryable: HTTP 422' });
+    expect(await deadLetters()).toEqual([]);
+
+    await dataSource.query(`UPDATE outbox SET next_attempt_at = now() WHERE message_key = 'c4'`);
+    await relay.drainOnce();
+    expect(await verdicts()).toEqual([{ message_key: 'c4', reason: 'non_retryable: HTTP 422 | asked about c4' }]);
+    expect(openTransactions).toEqual([0, 0]);
   });
 
   it('when the hook fails, neither the dead letter nor its writes exist; the message is retried and buried later', async () => {

@@ -55,7 +55,13 @@ export interface OutboxHandler {
    * (and any `OutboxService.enqueue(manager, …)`) commits together with the dead letter or not at all. If it
    * throws, nothing is recorded and the message is retried with backoff.
    */
-  onDeadLetter?(manager: EntityManager, message: OutboxMessage, reason: string): Promise<void>;
+  onDeadLetter?(manager: EntityManager, message: OutboxMessage, reason: string, prepared?: unknown): Promise<void>;
+  /**
+   * Called before the dead-letter transaction opens, for what onDeadLetter needs from elsewhere (a peer's answer):
+   * its result is onDeadLetter's `prepared`, so no transaction waits on the network. If it throws, nothing is
+   * recorded and the message is retried with backoff, as when onDeadLetter throws.
+   */
+  beforeDeadLetter?(message: OutboxMessage, reason: string): Promise<unknown>;
 }
 
 /** Injection token for the list of handler instances registered through OutboxModule.forRoot. */

@@ -523,8 +523,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /**
-   * The dead row, its dead letter and the handler's onDeadLetter commit together. If the hook fails, none of
-   * them happened: the message is retried with backoff (and buried again once it fails again).
+   * The dead row, its dead letter and the handler's onDeadLetter commit together (its beforeDeadLetter first, outside
+   * the transaction). If either hook fails, none of them happened: the message is retried with backoff (and buried
+   * again once it fails again).
    */
   private async bury(
     handler: OutboxHandler,
@@ -535,7 +536,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const onDeadLetter = handler.onDeadLetter?.bind(handler);
     if (!onDeadLetter) return { recorded: await this.store.bury(entry, transition), transition };
     try {
-      const hook = (manager: Parameters<typeof onDeadLetter>[0]) => onDeadLetter(manager, message, transition.reason);
+      const prepared = handler.beforeDeadLetter ? await handler.beforeDeadLetter(message, transition.reason) : undefined;
+      const hook = (manager: Parameters<typeof onDeadLetter>[0]) => onDeadLetter(manager, message, transition.reason, prepared);
       return { recorded: await this.store.bury(entry, transition, hook), transition };
     } catch (error) {
       const retry: OutboxTransition = {

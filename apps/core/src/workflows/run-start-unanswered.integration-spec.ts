@@ -38,6 +38,8 @@ const knows = new Map<string, Knows>();
 const takes = new Set<string>();
 const runs = new Map<string, { email: string; created_at: string }>();
 
+/** Starts (by email) the stand-in holds unanswered, as an executor still storing them, until the deferred settles. */
+const startsHeld = new Map<string, Deferred>();
 /** While set, the stand-in executor answers no signal or cancel until it settles (Core's call times out first). */
 let controlsHeld: Deferred | undefined;
 
@@ -48,6 +50,7 @@ function answer(req: RecordedRequest): { status: number; body: unknown } | Promi
   }
   if (req.method === 'POST' && req.path === '/api/runs') {
     const start = req.body as { run_id: string; inputs: { email: string } };
+    if (startsHeld.has(start.inputs.email)) return startsHeld.get(start.inputs.email)!.promise.then(() => answer(req));
     runs.set(start.run_id, { email: start.inputs.email, created_at: new Date().toISOString() });
     return takes.has(start.inputs.email) ? { status: 202, body: { run_id: start.run_id, status: 'pending' } } : { status: 503, body: { code: 'unavailable' } };
   }
@@ -171,6 +174,19 @@ describe('core: a cancel for a start sent without an answer', () => {
     ]);
   });
 
+  it('withdraws one whose attempts all found the executor down (connection refused): it never reached it', async () => {
+    await spec.executor.stop();
+    try {
+      const runId = await start('refused-conn@b.co');
+      await poll('one attempt made', async () => ((await outboxRows(runId))[0]?.attempts === 1 ? true : undefined));
+      const res = await as('post', `/runs/${runId}/cancel`);
+      expect([res.status, res.body.status, res.body.delivery]).toEqual([202, 'cancelled', 'cancelled']);
+      expect(await outboxRows(runId)).toEqual([]);
+    } finally {
+      await spec.executor.start();
+    }
+  });
+
 });
 
 describe('core: a signal or cancel the executor does not answer in time', () => {
@@ -210,5 +226,33 @@ describe('core: a signal or cancel the executor does not answer in time', () => 
       .set('idempotency-key', 'not ok')
       .send({ payload: {} });
     expect([bad.status, bad.body.errors?.[0]?.field]).toEqual([422, 'Idempotency-Key']);
+  });
+});
+
+describe('core: a start whose last attempt timed out', () => {
+  const spec = coreWith('core-start-slow', { OUTBOX_MAX_ATTEMPTS: '1', OUTBOX_BASE_DELAY_MS: '50', OUTBOX_MAX_DELAY_MS: '100', WORKFLOW_TIMEOUT: '0.3' });
+  const { start, row, deadLetters, outboxRows } = helpers(spec);
+
+  it('is not refused on the executor\'s "no such run" (it may still be storing that request): sent again until it lands', async () => {
+    const held = deferred();
+    startsHeld.set('slow@b.co', held);
+    knows.set('slow@b.co', 'missing');
+    try {
+      const runId = await start('slow@b.co');
+      await poll('the dead letter put off', async () => {
+        const [entry] = await outboxRows(runId);
+        return entry?.last_error?.startsWith('on_dead_letter_failed') ? entry : undefined;
+      });
+      expect(await row(runId)).toEqual({ delivery: 'queued', reason: null });
+      expect(await deadLetters(runId)).toBe(0);
+      takes.add('slow@b.co');
+      startsHeld.delete('slow@b.co');
+      held.resolve();
+      await poll('the start delivered', async () => ((await row(runId)).delivery === 'delivered' ? true : undefined));
+      expect(await deadLetters(runId)).toBe(0);
+    } finally {
+      startsHeld.delete('slow@b.co');
+      held.resolve();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { ExecutorStartRunDto } from '@pancha/contracts';
-import { ServiceCallError } from '@pancha/http-client';
+import { describesTimeout, mayHaveTakenEffect, ServiceCallError } from '@pancha/http-client';
 import { batchItemsOf, FINAL_REFUSAL_PREFIX, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -23,36 +23,65 @@ export class RunStartHandler implements OutboxHandler {
 
   async deliver(message: OutboxMessage): Promise<void> {
     const start = message.payload as ExecutorStartRunDto;
-    await this.executor.startRun(start).catch((error: unknown) => Promise.reject(judged(error)));
+    try {
+      await this.executor.startRun(start);
+    } catch (error) {
+      if (mayHaveTakenEffect(error)) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [[start.run_id]]);
+      throw judged(error);
+    }
     await this.dataSource.query(MARK_DELIVERED_SQL, [[start.run_id]]);
   }
 
   async deliverBatch(messages: readonly OutboxMessage[]): Promise<readonly OutboxBatchResult[]> {
-    const results = await this.executor.startRuns(batchItemsOf<ExecutorStartRunDto>(messages));
-    const delivered = messages.filter((_, i) => results[i].ok).map((m) => (m.payload as ExecutorStartRunDto).run_id);
+    const runIds = messages.map((m) => (m.payload as ExecutorStartRunDto).run_id);
+    let results: Awaited<ReturnType<WorkflowExecutorClient['startRuns']>>;
+    try {
+      results = await this.executor.startRuns(batchItemsOf<ExecutorStartRunDto>(messages));
+    } catch (error) {
+      if (mayHaveTakenEffect(error)) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [runIds]);
+      throw error;
+    }
+    const delivered = runIds.filter((_, i) => results[i].ok);
+    const maybeSent = runIds.filter((_, i) => {
+      const result = results[i];
+      return !result.ok && mayHaveTakenEffect(result.error);
+    });
     if (delivered.length > 0) await this.dataSource.query(MARK_DELIVERED_SQL, [delivered]);
+    if (maybeSent.length > 0) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [maybeSent]);
     return results.map((result) => (result.ok ? { ok: true } : { ok: false, error: judged(result.error) }));
   }
 
   /**
    * The relay gave up on the start. A refusal (the executor answered a 4xx it will answer again) is final: the run
    * request says `refused`, with the executor's answer (its code and message: a disabled workflow's message carries the
-   * operator's reason). Attempts used up on answers that were lost (timeouts, 5xx) say nothing of whether the
-   * executor has the run, so Core asks it first: a run it has is `delivered` (it is listed and read from the executor,
-   * once); a run it does not have is `refused` with the last error. While the executor cannot say, this throws: the
-   * relay records nothing and tries the start again with backoff, so an accepted start is never marked refused while
+   * operator's reason). Attempts used up otherwise: a start that never reached the executor (every attempt a refused
+   * connection) is `refused` with the last error. One that may have (maybe_sent) is asked for first, outside the
+   * transaction, so it is listed once: a run the executor has is `delivered`; one it does not have is `refused`, but
+   * only when the last attempt was answered (a 5xx): after a timeout the executor may still be storing that very
+   * request, so its "no such run" proves nothing yet. Then, and while the executor cannot say, this throws: the relay
+   * records nothing and sends the start again after its backoff, so an accepted start is never marked refused while
    * it may be running.
    */
-  async onDeadLetter(manager: EntityManager, message: OutboxMessage, reason: string): Promise<void> {
+  async beforeDeadLetter(message: OutboxMessage, reason: string): Promise<DeadStart> {
     const start = message.payload as ExecutorStartRunDto;
-    const refused = reason.startsWith(FINAL_REFUSAL_PREFIX);
-    if (!refused && (await this.executorHas(start.run_id))) {
+    if (reason.startsWith(FINAL_REFUSAL_PREFIX)) return 'refused';
+    const [row]: { maybe_sent: boolean }[] = await this.dataSource.query(`SELECT maybe_sent FROM workflow_run_requests WHERE run_id = $1`, [start.run_id]);
+    if (!row?.maybe_sent) return 'refused';
+    if (await this.executorHas(start.run_id)) return 'delivered';
+    if (describesTimeout(reason)) throw new Error(`the last start of run ${start.run_id} timed out: the executor may still be storing it`);
+    return 'refused';
+  }
+
+  async onDeadLetter(manager: EntityManager, message: OutboxMessage, reason: string, prepared?: unknown): Promise<void> {
+    const start = message.payload as ExecutorStartRunDto;
+    if (prepared === 'delivered') {
       await manager.query(MARK_DELIVERED_SQL, [[start.run_id]]);
       return;
     }
+    const said = reason.startsWith(FINAL_REFUSAL_PREFIX) ? reason.slice(FINAL_REFUSAL_PREFIX.length) : reason;
     await manager.query(
       `UPDATE workflow_run_requests SET delivery = 'refused', reason = $2, updated_at = now() WHERE run_id = $1 AND delivery <> 'delivered'`,
-      [start.run_id, (refused ? reason.slice(FINAL_REFUSAL_PREFIX.length) : reason).slice(0, 2000)],
+      [start.run_id, said.slice(0, 2000)],
     );
   }
 
@@ -67,6 +96,9 @@ export class RunStartHandler implements OutboxHandler {
     }
   }
 }
+
+/** What the relay's dead letter of a start records: the run request `refused`, or `delivered` (the executor has it). */
+type DeadStart = 'refused' | 'delivered';
 
 /** Most characters of the executor's message kept in a refused run's reason. */
 export const MAX_REFUSAL_MESSAGE = 1000;
@@ -86,3 +118,6 @@ export function judged(error: unknown): unknown {
 }
 
 const MARK_DELIVERED_SQL = `UPDATE workflow_run_requests SET delivery = 'delivered', updated_at = now() WHERE run_id = ANY($1::uuid[]) AND delivery = 'queued'`;
+
+/** A delivery that may have reached the executor (mayHaveTakenEffect): a cancel may no longer withdraw the start. */
+const MARK_MAYBE_SENT_SQL = `UPDATE workflow_run_requests SET maybe_sent = true WHERE run_id = ANY($1::uuid[]) AND NOT maybe_sent`;

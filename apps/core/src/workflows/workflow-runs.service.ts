@@ -72,6 +72,8 @@ interface RunRequestRow {
   actor: string;
   delivery: RunDelivery;
   reason: string | null;
+  /** A delivery of the start may have reached the executor (RunStartHandler): a cancel cannot withdraw it. */
+  maybe_sent: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -300,9 +302,10 @@ export class WorkflowRunsService {
 
   /**
    * A cancel for a run the executor does not have (its start still in Core's outbox, or the executor down). A start
-   * never yet sent is withdrawn: its message deleted and the request ended `cancelled` in one transaction, with its
-   * Bucket entry, so the run never starts. A start the relay is handing over right now, or has sent before without an
-   * answer (a timeout: the executor may have it, or get it from a request still on its way), cannot be taken back: the
+   * that never reached the executor (not sent yet, or only to a refused connection) is withdrawn: its message deleted
+   * and the request ended `cancelled` in one transaction, with its Bucket entry, so the run never starts. A start the
+   * relay is handing over right now, or that may have reached the executor before (a timeout, a 5xx: it may be stored
+   * there, or be on its way in a request still open; RunStartHandler marks it `maybe_sent`), cannot be taken back: the
    * cancel follows it as a message of its own (RunCancelHandler), made once the executor has the run. Undefined when
    * Core has no such run in the caller's products; 'delivered' when the executor has it (its answer stands).
    */
@@ -315,12 +318,15 @@ export class WorkflowRunsService {
       if (row.delivery !== 'queued') {
         throw new DomainException(HttpStatus.CONFLICT, WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${summaryOf(row).status}`);
       }
-      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered, and one with attempts
-      // was sent already: neither is ours to take.
-      const [withdrawn]: [{ id: string }[], number] = await manager.query(
-        `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL AND attempts = 0 RETURNING id`,
-        [RUN_START_TOPIC, runId],
-      );
+      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered, and one that may
+      // have reached the executor (maybe_sent: an attempt timed out or got a 5xx) may be stored there: neither is ours
+      // to take. A start whose attempts all found the executor down (connection refused) is.
+      const [withdrawn]: [{ id: string }[], number] = row.maybe_sent
+        ? [[], 0]
+        : await manager.query(`DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL RETURNING id`, [
+            RUN_START_TOPIC,
+            runId,
+          ]);
       if (withdrawn.length === 0) {
         await this.outbox.enqueue(manager, { topic: RUN_CANCEL_TOPIC, messageKey: runId, payload: { run_id: runId, actor } satisfies RunCancelMessage });
         return summaryOf(row);
