@@ -3,6 +3,7 @@
  * (libs/testing) that records what it was asked. Asserts the requests (path, query, body, a valid operator token),
  * what is printed (plain tables when piped, boxed with FORCE_COLOR, `--json`), and the exit status.
  */
+import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -363,6 +364,14 @@ describe('pancha against Core (a stand-in)', () => {
       expect(key).toMatch(/^[0-9a-f-]{36}$/);
       expect(timedOut.status).not.toBe(0);
       expect(timedOut.stderr).toContain(`to repeat it safely: pancha runs signal ${RUN} slow --key ${key} --payload '{"by":"mentor"}'`);
+      // A payload with a quote in it: the command printed gives a POSIX shell the same arguments back.
+      const payload = `{"note":"it's 'done'"}`;
+      const quoted = await pancha(['runs', 'signal', RUN, 'slow', '--payload', payload], { env });
+      const quotedKey = last().headers['idempotency-key'] as string;
+      const repeat = /to repeat it safely: pancha (.*)$/m.exec(quoted.stderr)?.[1];
+      expect(repeat).toBe(`runs signal ${RUN} slow --key ${quotedKey} --payload '{"note":"it'\\''s '\\''done'\\''"}'`);
+      const words = execFileSync('sh', ['-c', `printf '%s\\0' ${repeat}`]).toString().split('\0').slice(0, -1);
+      expect(words).toEqual(['runs', 'signal', RUN, 'slow', '--key', quotedKey, '--payload', payload]);
       const badKey = await pancha(['runs', 'signal', RUN, 'mentor_ok', '--key', 'has space'], { env });
       expect([badKey.status, badKey.stderr]).toEqual([2, 'pancha: --key must be 1 to 255 visible ASCII characters\n']);
     });

@@ -1,6 +1,7 @@
 // A client that retries POST /handle_task after a connection reset must not create the task (and send its
 // email) twice: with an Idempotency-Key, the same key and body get the first answer, another body a 409.
-import { randomUUID } from 'node:crypto';
+import { canonicalJson } from '@pancha/contracts';
+import { createHash, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { type CoreTestApp, startCoreTestApp } from '../testing/core-test-app';
@@ -82,6 +83,44 @@ describe('core: POST /handle_task with an Idempotency-Key', () => {
     expect(fromPrana.body.task_id).not.toBe(anonymous.body.task_id);
     expect(fromPrana.headers['idempotent-replay']).toBeUndefined();
     expect((await stored(body.input)).tasks).toBe(2);
+  });
+
+  describe('from a credential that implies the product', () => {
+    const narrowed = (products: string[]) => core.pranaToken({ products });
+    const productOf = async (taskId: string) => ((await dataSource.query(`SELECT product FROM tasks WHERE task_id = $1`, [taskId])) as { product: string | null }[])[0]?.product;
+
+    it('compares the body as sent: the key row hashes it without the implied product, which the task keeps', async () => {
+      const key = randomUUID();
+      const body = { input: 'create a task to renew the alpha certificate', user_id: 'u-7' };
+      const first = await submit(body, key, await narrowed(['alpha'])).expect(202);
+      const retry = await submit(body, key, await narrowed(['alpha']));
+      expect([retry.status, retry.body.task_id, retry.headers['idempotent-replay']]).toEqual([202, first.body.task_id, 'true']);
+      expect(await productOf(first.body.task_id)).toBe('alpha');
+      const [row] = await dataSource.query(`SELECT request_hash FROM task_idempotency_keys WHERE requester_id = 'prana' AND idempotency_key = $1`, [key]);
+      expect(row.request_hash).toBe(createHash('sha256').update(canonicalJson(body)).digest('hex'));
+    });
+
+    it.each([
+      // A key stored before products were implied (or while the credential named every product) has no product in its hash.
+      ['every product', undefined, ['alpha']],
+      ['alpha', ['alpha'], ['beta']],
+    ])('a retry after the credential went from %s to another is the first answer, not a 409', async (_from, before, after) => {
+      const key = randomUUID();
+      const body = { input: `create a task to rotate keys (${before?.join() ?? 'all'} then ${after.join()})`, user_id: 'u-8' };
+      const first = await submit(body, key, await core.pranaToken(before ? { products: before } : {})).expect(202);
+      const retry = await submit(body, key, await narrowed(after));
+      expect([retry.status, retry.body.task_id, retry.headers['idempotent-replay']]).toEqual([202, first.body.task_id, 'true']);
+      expect(await stored(body.input)).toEqual({ tasks: 1, dispatches: 1, keys: 1 });
+    });
+
+    it('POST /handle_tasks too: a retry after the credential narrowed is the first answer', async () => {
+      const key = randomUUID();
+      const body = { tasks: [{ input: 'create a task to file the alpha report', user_id: 'u-9' }] };
+      const batch = (token: string) => request(core.app.getHttpServer()).post('/handle_tasks').set('idempotency-key', key).set('authorization', `Bearer ${token}`).send(body);
+      const first = await batch(await core.pranaToken()).expect(202);
+      const retry = await batch(await narrowed(['alpha']));
+      expect([retry.status, retry.body, retry.headers['idempotent-replay']]).toEqual([202, first.body, 'true']);
+    });
   });
 
   it('without a key every request is a new task (as before)', async () => {

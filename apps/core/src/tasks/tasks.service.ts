@@ -103,9 +103,10 @@ export class TasksService {
    * here: Bucket and the executor are reached by the outbox relay after the 202 has gone out.
    */
   async handle(body: HandleTaskRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome> {
+    const sent = requestHash(body);
     assertProducts([{ field: 'product', task: body }], requester);
     // POST /handle_task is @ClaimTokenWithWrite(): the write claims the request's token.
-    return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStore(body, token, requester, claim));
+    return this.once(sent, requester, idempotencyKey, (token, claim) => this.decideAndStore(body, token, requester, claim));
   }
 
   /**
@@ -113,23 +114,25 @@ export class TasksService {
    * linked to the request's; answers their 202s in request order. Idempotency-Key and token as for one task.
    */
   async handleMany(body: HandleTasksRequestDto, requester: VerifiedRequester, idempotencyKey?: string): Promise<HandleTaskOutcome<HandleTasksAccepted>> {
+    const sent = requestHash(body);
     assertProducts(body.tasks.map((task, i) => ({ field: `tasks[${i}].product`, task })), requester);
-    return this.once(body, requester, idempotencyKey, (token, claim) => this.decideAndStoreMany(body.tasks, token, requester, claim));
+    return this.once(sent, requester, idempotencyKey, (token, claim) => this.decideAndStoreMany(body.tasks, token, requester, claim));
   }
 
   /**
    * Runs `store` once per Idempotency-Key: a retry of a finished request (same requester, key and body) gets the first
    * answer, before anything is decided again (an LLM agent costs money); a concurrent one waits for the first's commit.
+   * `sentHash`: requestHash of the body as sent.
    */
   private async once<R extends IdempotentReply>(
-    body: object,
+    sentHash: string,
     requester: VerifiedRequester,
     idempotencyKey: string | undefined,
     store: (token: TokenUse | undefined, claim: IdempotencyClaim | undefined) => Promise<R>,
   ): Promise<HandleTaskOutcome<R>> {
     const claim: IdempotencyClaim | undefined = idempotencyKey === undefined
       ? undefined
-      : { requesterId: requester.id, key: idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(body)).digest('hex') };
+      : { requesterId: requester.id, key: idempotencyKey, requestHash: sentHash };
     const earlier = claim && (await this.firstAnswer<R>(claim));
     if (earlier) return earlier;
     try {
@@ -389,6 +392,15 @@ export class TasksService {
 
 function decisionInput(body: HandleTaskRequestDto) {
   return { input: body.input, input_type: body.input_type, user_id: body.user_id, product: body.product, tags: body.tags };
+}
+
+/**
+ * What an Idempotency-Key's request is compared by: sha256 (hex) of the canonical JSON of the body as the caller sent
+ * it, taken before assertProducts fills in an implied product. So a retry is the same request whatever the
+ * credential's products are by then, and a key stored before products were implied still matches its retry.
+ */
+function requestHash(body: object): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
 /** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */

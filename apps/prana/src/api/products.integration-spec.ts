@@ -165,9 +165,14 @@ describe("PRANA with people.products = ['alpha']", () => {
       ],
     };
     let karmaPage: { events: unknown[]; next_cursor?: string } = { events: [roleChanged('kuser_14466', 755), roleChanged('viewer', 756)] };
+    /** Core answers the stats, then goes away (every connection reset) before the karma events are listed. */
+    let downAfterStats = false;
     beforeAll(() => {
       core.handler = (req) => {
-        if (req.path === '/events/stats') return { status: 200, body: stats };
+        if (req.path === '/events/stats') {
+          core.down = downAfterStats;
+          return { status: 200, body: stats };
+        }
         if (req.path === '/events/karma:role_changed:755') return { status: 200, body: { ...roleChanged('kuser_14466', 755), data: { user_id: 'kuser_14466', role: 'volunteer', previous_role: 'learner', merit: 80, net_karma: 75 } } };
         if (req.path === '/events/karma:role_changed:756') return { status: 200, body: { ...roleChanged('viewer', 756), data: { user_id: 'viewer', role: 'volunteer' } } };
         // Not Karma's own, but a karma event all the same: its data names another user than its subject.
@@ -227,6 +232,23 @@ describe("PRANA with people.products = ['alpha']", () => {
         expect(unsure.body.noisiest_keys).toEqual([stats.noisiest_keys[1]]);
       } finally {
         karmaPage = { events: [roleChanged('kuser_14466', 755), roleChanged('viewer', 756)] };
+      }
+    });
+
+    it('keeps the stats but no key but their own when Core does not answer the karma events’ list', async () => {
+      const { browser } = await signedIn('viewer', 'viewer-pass-1');
+      const listed = () => core.requests.filter((r) => r.path === '/events' && r.query.get('type') === 'karma.role_changed').length;
+      const before = listed();
+      downAfterStats = true;
+      try {
+        const res = await browser.json(`${prana.url}/api/core/events/stats`);
+        expect(res.status).toBe(200);
+        expect(res.body.by_type).toEqual(stats.by_type);
+        expect(res.body.noisiest_keys).toEqual([stats.noisiest_keys[1]]);
+        expect(listed()).toBe(before);
+      } finally {
+        downAfterStats = false;
+        core.down = false;
       }
     });
   });

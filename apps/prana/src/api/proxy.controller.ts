@@ -128,7 +128,12 @@ export class ProxyController {
     const triggers = new Set<string>();
     for (const type of karmaEventTypes(stats)) {
       const query = new URLSearchParams({ type, limit: String(KARMA_TRIGGER_PAGE), ...(typeof stats.since === 'string' ? { since: stats.since } : {}) });
-      const page = await this.upstream.call('core', 'GET', `/events?${query}`, { bearer, req });
+      const page = await this.upstream.call('core', 'GET', `/events?${query}`, { bearer, req }).catch((error: unknown) => {
+        // Core unreachable or too slow (a 502/504 for this call alone): the stats it did answer still go out, narrowed.
+        if (error instanceof PranaException) return undefined;
+        throw error;
+      });
+      if (!page) return undefined;
       const body = page.body as { events?: unknown; next_cursor?: unknown } | undefined;
       if (page.status !== 200 || !Array.isArray(body?.events) || body.next_cursor) return undefined;
       for (const event of body.events as Array<{ decisions?: unknown }>) {

@@ -251,16 +251,25 @@ describe('PRANA live stream (GET /api/stream)', () => {
   it('after more than a page of runs changed just before the stream opened, the next change is pushed', async () => {
     const watch = prana.app.get(RunWatch);
     await eventually(() => expect(watch.running).toBe(false));
-    // Within the first pass's look-back: the view the stream's person loads has them.
-    const at = new Date(Date.now() - 1_000).toISOString();
+    feed = [];
+    hold = deferred();
+    const a = await open(operator, prana.url, 'runs');
+    await eventually(() => expect(pending).toBe(1));
+    // Within the first pass's look-back, read off the ask itself (not the clock: opening the stream may take long on a
+    // busy machine): a millisecond after where it starts, before the stream opened. The view its person loads has them.
+    const since = core.requests.filter((r) => r.path === '/runs' && r.query.get('updated_since')).at(-1)!.query.get('updated_since')!;
+    const at = new Date(Date.parse(since) + 1).toISOString();
     const burst = Array.from({ length: 700 }, () => summary(randomUUID(), 'completed', at));
     feed = burst;
-    const a = await open(operator, prana.url, 'runs');
+    hold.resolve();
+    hold = null;
     await eventually(() => expect(a.events.map((e) => e.event)).toContain('ready'));
     const later = summary(randomUUID(), 'running', new Date(Date.parse(at) + 1).toISOString());
     feed = [...burst, later];
     const pushed = () => a.events.filter((e) => e.event === 'runs').flatMap((e) => (e.data as { runs: RunSummaryView[] }).runs.map((r) => r.run_id));
     await eventually(() => expect(pushed()).toContain(later.run_id));
+    // The burst was the first pass's, all 700 of it over two pages: in the view, never pushed.
+    expect(pushed()).toEqual([later.run_id]);
     a.close();
   });
 

@@ -1,3 +1,5 @@
+import { parseTimestamp } from '@pancha/contracts';
+import fc from 'fast-check';
 import { SqlConditions, timestampParam } from './sql-conditions';
 
 describe('SqlConditions', () => {
@@ -41,11 +43,16 @@ describe('timestampParam', () => {
     ['2026-03-01T10:00:00-03', '2026-03-01T13:00:00.000000Z'],
     ['2026-03-01T00:15:00+0130', '2026-02-28T22:45:00.000000Z'],
     ['2026-03-01T24:00', '2026-03-02T00:00:00.000000Z'],
-    // Rounded to microseconds as PostgreSQL 15 reads it (half to even), carrying into the next second.
-    ['2026-03-01T10:00:00.1234565Z', '2026-03-01T10:00:00.123456Z'],
+    // Rounded to microseconds as parseTimestamp judges the range (half up on the seventh digit, the rest ignored),
+    // carrying into the next second.
+    ['2026-03-01T10:00:00.1234565Z', '2026-03-01T10:00:00.123457Z'],
     ['2026-03-01T10:00:00.1234575Z', '2026-03-01T10:00:00.123458Z'],
+    ['2026-03-01T10:00:00.1234564999999999999Z', '2026-03-01T10:00:00.123456Z'],
     ['2026-03-01T10:00:00.00000050000001Z', '2026-03-01T10:00:00.000001Z'],
     ['2026-03-01T10:00:59.9999996Z', '2026-03-01T10:01:00.000000Z'],
+    // The last microsecond parseTimestamp accepts stays in year 9999 (as a double, the fraction would round into 10000).
+    ['9999-12-31T23:59:59.9999994999999999999Z', '9999-12-31T23:59:59.999999Z'],
+    ['9999-12-31T18:59:59.9999994999999999999-05:00', '9999-12-31T23:59:59.999999Z'],
     // Before 1970 (a negative epoch) and a two-digit-century year.
     ['1969-12-31T23:59:59.999999Z', '1969-12-31T23:59:59.999999Z'],
     ['0050-06-01T00:00:00.000001', '0050-06-01T00:00:00.000001Z'],
@@ -55,5 +62,37 @@ describe('timestampParam', () => {
 
   it('refuses text parseTimestamp refuses', () => {
     expect(() => timestampParam('2026-02-30')).toThrow(TypeError);
+    expect(() => timestampParam('9999-12-31T23:59:59.9999995Z')).toThrow(TypeError);
+  });
+
+  it('is, for every text parseTimestamp accepts, an instant it accepts too, in four-digit years, within its millisecond', () => {
+    const two = (n: number) => String(n).padStart(2, '0');
+    // Near both ends of the range, with fractions that round up (runs of 9) and long tails that doubles misread.
+    const text = fc
+      .record({
+        date: fc.constantFrom('0001-01-01', '9999-12-31', '2026-03-01'),
+        hour: fc.constantFrom(0, 12, 23),
+        minute: fc.constantFrom(0, 59),
+        second: fc.constantFrom(0, 59),
+        fraction: fc.option(fc.tuple(fc.stringMatching(/^9{0,8}$/), fc.stringMatching(/^\d{0,14}$/)).map(([nines, rest]) => nines + rest), { nil: undefined }),
+        offset: fc.option(fc.integer({ min: -(15 * 60 + 59), max: 15 * 60 + 59 }), { nil: undefined }),
+      })
+      .map((t) => {
+        const zone = t.offset === undefined ? 'Z' : `${t.offset < 0 ? '-' : '+'}${two(Math.floor(Math.abs(t.offset) / 60))}:${two(Math.abs(t.offset) % 60)}`;
+        return `${t.date}T${two(t.hour)}:${two(t.minute)}:${two(t.second)}${t.fraction ? `.${t.fraction}` : ''}${zone}`;
+      });
+    fc.assert(
+      fc.property(text, (text) => {
+        const read = parseTimestamp(text);
+        if (!read) return;
+        const param = timestampParam(text);
+        expect(param).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+        expect(parseTimestamp(param)).toBeDefined();
+        const us = BigInt(Date.parse(param)) * 1000n + BigInt(param.slice(23, 26));
+        const ms = BigInt(read.getTime()) * 1000n;
+        expect([text, us >= ms && us - ms <= 1000n]).toEqual([text, true]);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

@@ -66,17 +66,12 @@ export class SqlConditions {
 export function timestampParam(text: string): string {
   const at = parseTimestamp(text);
   if (!at) throw new TypeError(`not a timestamp: ${JSON.stringify(text)}`);
-  // The Date keeps the fraction's first three digits. PostgreSQL reads the fraction as a double and rounds it to
-  // microseconds half to even (rint(frac * 1000000)): the same arithmetic here, so both see one instant.
-  const fraction = /\.(\d+)/.exec(text)?.[1] ?? '0';
+  // The Date keeps the fraction's first three digits. parseTimestamp judged years 0001–9999 on the fraction rounded to
+  // microseconds half up on its seventh digit: the same rounding here, so the instant is the one it accepted, never
+  // year 10000 (which toISOString writes as +010000-…, text PostgreSQL refuses).
+  const fraction = /\.(\d+)/.exec(text)?.[1] ?? '';
   const wholeMs = at.getTime() - Number(`${fraction}000`.slice(0, 3));
-  const us = BigInt(wholeMs) * 1000n + BigInt(rint(Number(`0.${fraction}`) * 1_000_000));
+  const us = BigInt(wholeMs) * 1000n + BigInt(Math.round(Number(`${fraction}0000000`.slice(0, 7)) / 10));
   const subMs = ((us % 1000n) + 1000n) % 1000n;
   return new Date(Number((us - subMs) / 1000n)).toISOString().replace('Z', `${String(subMs).padStart(3, '0')}Z`);
-}
-
-/** C's rint: to the nearest integer, halves to the even one. */
-function rint(value: number): number {
-  const nearest = Math.round(value);
-  return nearest - value === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
 }

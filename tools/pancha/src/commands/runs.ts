@@ -137,6 +137,16 @@ export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: C
  * Every signal goes with an Idempotency-Key (`--key`, or a new one): when Core cannot say whether the executor took it
  * (a 504), the error names the key, and repeating the command with it sends the signal once.
  */
+/** `text` in single quotes for a POSIX shell, each `'` in it closing, escaping and reopening them: the same text back. */
+function shellQuoted(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `text` as one shell word: bare when nothing in it is special to a shell, quoted otherwise. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : shellQuoted(text);
+}
+
 export async function runsSignal(id: string, name: string, opts: { payload?: string; key?: string }, cmd: Command): Promise<number> {
   let payload: unknown;
   if (opts.payload !== undefined) {
@@ -154,7 +164,8 @@ export async function runsSignal(id: string, name: string, opts: { payload?: str
     .then((answer) => answer.body)
     .catch((error: unknown) => {
       if (error instanceof ApiError && error.status === 504 && opts.key === undefined) {
-        error.message += `\nto repeat it safely: pancha runs signal ${id} ${name} --key ${key}${opts.payload !== undefined ? ` --payload '${opts.payload}'` : ''}`;
+        const payloadArg = opts.payload !== undefined ? ` --payload ${shellQuoted(opts.payload)}` : '';
+        error.message += `\nto repeat it safely: pancha runs signal ${shellWord(id)} ${shellWord(name)} --key ${key}${payloadArg}`;
       }
       throw error;
     });

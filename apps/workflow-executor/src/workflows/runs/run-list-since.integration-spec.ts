@@ -65,6 +65,24 @@ describe('GET /api/runs on a database in Asia/Kolkata (UTC+05:30)', () => {
     expect(await listed('updated_since=2026-03-01T11:00:00.0005')).toEqual([]);
   });
 
+  it('a time at the last microsecond of year 9999 is an answer, never a 500: since, until, updated_since and cursors', async () => {
+    // Validation accepts it (half up on the seventh digit it is 23:59:59.999999); read as a double it is year 10000.
+    const last = encodeURIComponent('9999-12-31T23:59:59.9999994999999999999Z');
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    const queries = [
+      `since=${last}`,
+      `until=${last}`,
+      `updated_since=${last}`,
+      `cursor=${cursor(`9999-12-31T23:59:59.9999994999999999999Z|${late}`)}`,
+      `updated_since=2026-01-01&cursor=${cursor(`feed|9999-12-31T23:59:59.9999994999999999999Z|${late}`)}`,
+    ];
+    const statuses = await Promise.all(queries.map(async (q) => [q, (await h.call('GET', `/api/runs?workflow=at-rest&${q}`)).status]));
+    expect(statuses).toEqual(queries.map((q) => [q, 200]));
+    expect(await listed(`since=${last}`)).toEqual([]);
+    expect(await listed(`until=${last}`)).toEqual([late, early]);
+    expect(await listed(`cursor=${cursor(`9999-12-31T23:59:59.9999994999999999999Z|${late}`)}`)).toEqual([late, early]);
+  });
+
   it('pages by the cursor PostgreSQL wrote in its own time zone', async () => {
     const first = await h.call('GET', '/api/runs?workflow=at-rest&limit=1');
     const page = first.body as { runs: { run_id: string }[]; next_cursor: string };
