@@ -59,7 +59,8 @@ export interface OutboxHandler {
   /**
    * Called before the dead-letter transaction opens, for what onDeadLetter needs from elsewhere (a peer's answer):
    * its result is onDeadLetter's `prepared`, so no transaction waits on the network. If it throws, nothing is
-   * recorded and the message is retried with backoff, as when onDeadLetter throws.
+   * recorded and the message is retried with backoff, as when onDeadLetter throws. Only called for a handler with
+   * an onDeadLetter (there is nothing else to hand its result to).
    */
   beforeDeadLetter?(message: OutboxMessage, reason: string): Promise<unknown>;
 }

@@ -174,6 +174,27 @@ describe('core: a cancel for a start sent without an answer', () => {
     ]);
   });
 
+  it('counts a send before it is made, so a send whose outcome is lost (a crash mid-call) still keeps the start', async () => {
+    const held = deferred();
+    startsHeld.set('crash@b.co', held);
+    try {
+      const runId = await start('crash@b.co');
+      // The send is out and unanswered: already counted.
+      await poll('the send counted', async () => {
+        const [counts] = await spec.core.dataSource.query(`SELECT start_sends, start_refusals FROM workflow_run_requests WHERE run_id = $1`, [runId]);
+        return counts?.start_sends === 1 ? counts : undefined;
+      });
+      // As if the Core that sent it died there: its lease lapsed, nothing settled, no attempt recorded.
+      await spec.core.dataSource.query(`UPDATE outbox SET lease_token = NULL, locked_until = NULL, next_attempt_at = now() + interval '1 hour' WHERE message_key = $1`, [runId]);
+      const res = await as('post', `/runs/${runId}/cancel`);
+      expect([res.status, res.body.status, res.body.delivery]).toEqual([202, 'pending', 'queued']);
+      expect((await outboxRows(runId)).map((r) => r.topic)).toEqual(['workflow-executor.run-start', 'workflow-executor.run-cancel']);
+    } finally {
+      startsHeld.delete('crash@b.co');
+      held.resolve();
+    }
+  });
+
   it('withdraws one whose attempts all found the executor down (connection refused): it never reached it', async () => {
     await spec.executor.stop();
     try {

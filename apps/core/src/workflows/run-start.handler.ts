@@ -5,7 +5,7 @@ import { describesTimeout, mayHaveTakenEffect, ServiceCallError } from '@pancha/
 import { batchItemsOf, FINAL_REFUSAL_PREFIX, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource, type EntityManager } from 'typeorm';
-import { isStatus, RUN_START_TOPIC } from './workflow-runs.service';
+import { isStatus, MAYBE_SENT, RUN_START_TOPIC } from './workflow-runs.service';
 
 /**
  * Delivers an accepted run to the executor (POST /api/runs, idempotent on run_id). A refusal (4xx) is final:
@@ -23,10 +23,11 @@ export class RunStartHandler implements OutboxHandler {
 
   async deliver(message: OutboxMessage): Promise<void> {
     const start = message.payload as ExecutorStartRunDto;
+    await this.dataSource.query(COUNT_SENDS_SQL, [[start.run_id]]);
     try {
       await this.executor.startRun(start);
     } catch (error) {
-      if (mayHaveTakenEffect(error)) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [[start.run_id]]);
+      if (!mayHaveTakenEffect(error)) await this.dataSource.query(COUNT_REFUSALS_SQL, [[start.run_id]]);
       throw judged(error);
     }
     await this.dataSource.query(MARK_DELIVERED_SQL, [[start.run_id]]);
@@ -34,28 +35,31 @@ export class RunStartHandler implements OutboxHandler {
 
   async deliverBatch(messages: readonly OutboxMessage[]): Promise<readonly OutboxBatchResult[]> {
     const runIds = messages.map((m) => (m.payload as ExecutorStartRunDto).run_id);
+    // Counted before the send: a send whose outcome is lost (a crash, a lapsed lease) still counts as one that may
+    // have reached the executor.
+    await this.dataSource.query(COUNT_SENDS_SQL, [runIds]);
     let results: Awaited<ReturnType<WorkflowExecutorClient['startRuns']>>;
     try {
       results = await this.executor.startRuns(batchItemsOf<ExecutorStartRunDto>(messages));
     } catch (error) {
-      if (mayHaveTakenEffect(error)) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [runIds]);
+      if (!mayHaveTakenEffect(error)) await this.dataSource.query(COUNT_REFUSALS_SQL, [runIds]);
       throw error;
     }
     const delivered = runIds.filter((_, i) => results[i].ok);
-    const maybeSent = runIds.filter((_, i) => {
+    const refused = runIds.filter((_, i) => {
       const result = results[i];
-      return !result.ok && mayHaveTakenEffect(result.error);
+      return !result.ok && !mayHaveTakenEffect(result.error);
     });
     if (delivered.length > 0) await this.dataSource.query(MARK_DELIVERED_SQL, [delivered]);
-    if (maybeSent.length > 0) await this.dataSource.query(MARK_MAYBE_SENT_SQL, [maybeSent]);
+    if (refused.length > 0) await this.dataSource.query(COUNT_REFUSALS_SQL, [refused]);
     return results.map((result) => (result.ok ? { ok: true } : { ok: false, error: judged(result.error) }));
   }
 
   /**
    * The relay gave up on the start. A refusal (the executor answered a 4xx it will answer again) is final: the run
    * request says `refused`, with the executor's answer (its code and message: a disabled workflow's message carries the
-   * operator's reason). Attempts used up otherwise: a start that never reached the executor (every attempt a refused
-   * connection) is `refused` with the last error. One that may have (maybe_sent) is asked for first, outside the
+   * operator's reason). Attempts used up otherwise: a start that never reached the executor (every send a refused
+   * connection, or a 4xx) is `refused` with the last error. One that may have (more sends than refusals) is asked for first, outside the
    * transaction, so it is listed once: a run the executor has is `delivered`; one it does not have is `refused`, but
    * only when the last attempt was answered (a 5xx): after a timeout the executor may still be storing that very
    * request, so its "no such run" proves nothing yet. Then, and while the executor cannot say, this throws: the relay
@@ -65,10 +69,11 @@ export class RunStartHandler implements OutboxHandler {
   async beforeDeadLetter(message: OutboxMessage, reason: string): Promise<DeadStart> {
     const start = message.payload as ExecutorStartRunDto;
     if (reason.startsWith(FINAL_REFUSAL_PREFIX)) return 'refused';
-    const [row]: { maybe_sent: boolean }[] = await this.dataSource.query(`SELECT maybe_sent FROM workflow_run_requests WHERE run_id = $1`, [start.run_id]);
+    const [row]: { maybe_sent: boolean }[] = await this.dataSource.query(`SELECT ${MAYBE_SENT} AS maybe_sent FROM workflow_run_requests WHERE run_id = $1`, [start.run_id]);
     if (!row?.maybe_sent) return 'refused';
     if (await this.executorHas(start.run_id)) return 'delivered';
-    if (describesTimeout(reason)) throw new Error(`the last start of run ${start.run_id} timed out: the executor may still be storing it`);
+    // The client's timeout, or the relay's own (OUTBOX_DELIVERY_TIMEOUT_MS) around the whole delivery.
+    if (describesTimeout(reason) || reason.includes('delivery timed out after')) throw new Error(`the last start of run ${start.run_id} timed out: the executor may still be storing it`);
     return 'refused';
   }
 
@@ -119,5 +124,8 @@ export function judged(error: unknown): unknown {
 
 const MARK_DELIVERED_SQL = `UPDATE workflow_run_requests SET delivery = 'delivered', updated_at = now() WHERE run_id = ANY($1::uuid[]) AND delivery = 'queued'`;
 
-/** A delivery that may have reached the executor (mayHaveTakenEffect): a cancel may no longer withdraw the start. */
-const MARK_MAYBE_SENT_SQL = `UPDATE workflow_run_requests SET maybe_sent = true WHERE run_id = ANY($1::uuid[]) AND NOT maybe_sent`;
+/** A send of these starts is about to be made (before it, so a send whose outcome is lost still counts). */
+const COUNT_SENDS_SQL = `UPDATE workflow_run_requests SET start_sends = start_sends + 1 WHERE run_id = ANY($1::uuid[]) AND delivery = 'queued'`;
+
+/** A send that never reached the executor (the connection refused; a 4xx answer said no): it stored nothing. */
+const COUNT_REFUSALS_SQL = `UPDATE workflow_run_requests SET start_refusals = start_refusals + 1 WHERE run_id = ANY($1::uuid[]) AND delivery = 'queued'`;

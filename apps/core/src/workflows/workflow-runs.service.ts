@@ -72,8 +72,10 @@ interface RunRequestRow {
   actor: string;
   delivery: RunDelivery;
   reason: string | null;
-  /** A delivery of the start may have reached the executor (RunStartHandler): a cancel cannot withdraw it. */
-  maybe_sent: boolean;
+  /** Sends of the start the relay began (counted before each send: RunStartHandler). */
+  start_sends: number;
+  /** Sends that found the executor's connection refused, or a 4xx: they stored nothing. */
+  start_refusals: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -305,7 +307,7 @@ export class WorkflowRunsService {
    * that never reached the executor (not sent yet, or only to a refused connection) is withdrawn: its message deleted
    * and the request ended `cancelled` in one transaction, with its Bucket entry, so the run never starts. A start the
    * relay is handing over right now, or that may have reached the executor before (a timeout, a 5xx: it may be stored
-   * there, or be on its way in a request still open; RunStartHandler marks it `maybe_sent`), cannot be taken back: the
+   * there, or be on its way in a request still open; RunStartHandler counts sends and refusals), cannot be taken back: the
    * cancel follows it as a message of its own (RunCancelHandler), made once the executor has the run. Undefined when
    * Core has no such run in the caller's products; 'delivered' when the executor has it (its answer stands).
    */
@@ -318,15 +320,17 @@ export class WorkflowRunsService {
       if (row.delivery !== 'queued') {
         throw new DomainException(HttpStatus.CONFLICT, WorkflowErrorCode.RunNotCancellable, `run ${runId} already ended ${summaryOf(row).status}`);
       }
-      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered, and one that may
-      // have reached the executor (maybe_sent: an attempt timed out or got a 5xx) may be stored there: neither is ours
-      // to take. A start whose attempts all found the executor down (connection refused) is.
-      const [withdrawn]: [{ id: string }[], number] = row.maybe_sent
-        ? [[], 0]
-        : await manager.query(`DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL RETURNING id`, [
-            RUN_START_TOPIC,
-            runId,
-          ]);
+      // TypeORM answers a DELETE … RETURNING with [rows, count]. A leased row is being delivered, and a start with a
+      // send that was not refused (a timeout, a 5xx, a send whose outcome was lost) may be stored at the executor:
+      // neither is ours to take. A start whose sends all found the executor down (connection refused) is. The
+      // row's settled attempts must be refusals too: a relay of a Core before the send counts counted none.
+      const [withdrawn]: [{ id: string }[], number] =
+        row.start_sends > row.start_refusals
+          ? [[], 0]
+          : await manager.query(
+              `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL AND attempts <= $3 RETURNING id`,
+              [RUN_START_TOPIC, runId, row.start_refusals],
+            );
       if (withdrawn.length === 0) {
         await this.outbox.enqueue(manager, { topic: RUN_CANCEL_TOPIC, messageKey: runId, payload: { run_id: runId, actor } satisfies RunCancelMessage });
         return summaryOf(row);
@@ -476,6 +480,9 @@ function summaryOf(row: Omit<RunRequestRow, 'inputs'>): RunRequestView {
 const DEFAULT_RUN_PAGE = 50;
 /** A side of the list cursor with nothing left. */
 const DONE = '-';
+/** SQL over workflow_run_requests: a send of the start may have reached the executor (more sends than refusals). */
+export const MAYBE_SENT = '(start_sends > start_refusals)';
+
 /** The statuses a run that ended in Core can be in, by its delivery. */
 const OWN_STATUS: Partial<Record<WorkflowRunStatus, RunDelivery>> = { failed: 'refused', cancelled: 'cancelled' };
 

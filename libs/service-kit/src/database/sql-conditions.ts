@@ -68,7 +68,8 @@ export function timestampParam(text: string): string {
   if (!at) throw new TypeError(`not a timestamp: ${JSON.stringify(text)}`);
   // The Date keeps the fraction's first three digits. parseTimestamp judged years 0001–9999 on the fraction rounded to
   // microseconds half up on its seventh digit: the same rounding here, so the instant is the one it accepted, never
-  // year 10000 (which toISOString writes as +010000-…, text PostgreSQL refuses).
+  // year 10000 (which toISOString writes as +010000-…, text PostgreSQL refuses). PostgreSQL itself, reading text,
+  // rounds half to even (.0000025 → 2 µs): a half-microsecond tie can land one microsecond apart from its reading.
   const fraction = /\.(\d+)/.exec(text)?.[1] ?? '';
   const wholeMs = at.getTime() - Number(`${fraction}000`.slice(0, 3));
   const us = BigInt(wholeMs) * 1000n + BigInt(Math.round(Number(`${fraction}0000000`.slice(0, 7)) / 10));

@@ -133,10 +133,6 @@ export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: C
   return EXIT_OK;
 }
 
-/**
- * Every signal goes with an Idempotency-Key (`--key`, or a new one): when Core cannot say whether the executor took it
- * (a 504), the error names the key, and repeating the command with it sends the signal once.
- */
 /** `text` in single quotes for a POSIX shell, each `'` in it closing, escaping and reopening them: the same text back. */
 function shellQuoted(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
@@ -147,6 +143,10 @@ function shellWord(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : shellQuoted(text);
 }
 
+/**
+ * Every signal goes with an Idempotency-Key (`--key`, or a new one): when Core cannot say whether the executor took it
+ * (a 504), the error names the key, and repeating the command with it sends the signal once.
+ */
 export async function runsSignal(id: string, name: string, opts: { payload?: string; key?: string }, cmd: Command): Promise<number> {
   let payload: unknown;
   if (opts.payload !== undefined) {
