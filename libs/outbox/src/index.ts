@@ -12,7 +12,7 @@ export { OutboxClaimKeyRuns1765200000000 } from './migrations/1765200000000-outb
 export { OutboxFillfactor1765300000000 } from './migrations/1765300000000-outbox-fillfactor';
 export { OutboxLeaseOnlyWhilePending1765400000000 } from './migrations/1765400000000-outbox-lease-only-while-pending';
 export { batchItemsOf, messageKeysOf, OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
-export { OutboxDeliveryError, toDeliveryError } from './outbox-delivery.error';
+export { describesRelayTimeout, OutboxDeliveryError, relayTimeoutError, toDeliveryError } from './outbox-delivery.error';
 export { computeBackoffMs, type BackoffOptions } from './outbox-backoff';
 export {
   decideTransition,

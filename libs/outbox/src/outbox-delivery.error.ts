@@ -23,3 +23,16 @@ export function toDeliveryError(error: unknown): OutboxDeliveryError {
   const verdict = (error as { retryable?: unknown } | null)?.retryable;
   return new OutboxDeliveryError(message, { retryable: typeof verdict === 'boolean' ? verdict : true });
 }
+
+/** How the relay words a delivery it stopped waiting for (OUTBOX_DELIVERY_TIMEOUT_MS), in a row's error and a dead letter's reason. */
+const RELAY_TIMEOUT = 'delivery timed out after';
+
+/** The relay's own timeout around one delivery: retryable, since the receiver may still be storing what it was sent. */
+export function relayTimeoutError(timeoutMs: number): OutboxDeliveryError {
+  return new OutboxDeliveryError(`${RELAY_TIMEOUT} ${timeoutMs} ms`, { retryable: true });
+}
+
+/** Whether `reason` (a row's last error, a dead letter's reason) tells of a delivery the relay stopped waiting for. */
+export function describesRelayTimeout(reason: string): boolean {
+  return reason.includes(RELAY_TIMEOUT);
+}

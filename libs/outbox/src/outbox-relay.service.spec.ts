@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { deferred, eventually } from '@pancha/testing';
+import { describesRelayTimeout } from './outbox-delivery.error';
 import type { OutboxHandler, OutboxMessage } from './outbox-handler.interface';
 import { OutboxRelay } from './outbox-relay.service';
 import type { OutboxOptions } from './outbox.options';
@@ -81,6 +82,9 @@ describe('OutboxRelay', () => {
     store.insert('t', 'k', {});
     await make(store, [handler], { deliveryTimeoutMs: 30 }).drainOnce();
     expect(only(store)).toMatchObject({ status: 'pending', attempts: 1, lastError: 'delivery timed out after 30 ms' });
+    // What a handler's beforeDeadLetter reads to tell the relay's timeout from the receiver's answer.
+    expect(describesRelayTimeout(only(store).lastError ?? '')).toBe(true);
+    expect(describesRelayTimeout('non_retryable: 422 invalid_payload')).toBe(false);
   });
 
   it('delivers at most `concurrency` messages at once', async () => {

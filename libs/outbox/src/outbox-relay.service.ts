@@ -10,7 +10,7 @@ import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opent
 import { extractTraceContext, getTracer, injectTraceHeaders, runInTraceContext } from '@pancha/trace-context';
 import { computeBackoffMs } from './outbox-backoff';
 import { recordOutboxOutcome } from './outbox-metrics';
-import { OutboxDeliveryError } from './outbox-delivery.error';
+import { OutboxDeliveryError, relayTimeoutError } from './outbox-delivery.error';
 import { OUTBOX_HANDLERS, type OutboxBatchResult, type OutboxHandler, type OutboxMessage } from './outbox-handler.interface';
 import { type DeliveryOutcome, type OutboxTransition, decideTransition, outcomeFromError } from './outbox-transition';
 import { OUTBOX_OPTIONS, type OutboxOptions, resolveOutboxOptions } from './outbox.options';
@@ -599,10 +599,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         // Promise.resolve().then turns a handler that throws synchronously into a rejection.
         Promise.resolve().then(deliver),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new OutboxDeliveryError(`delivery timed out after ${timeoutMs} ms`, { retryable: true })),
-            timeoutMs,
-          );
+          timer = setTimeout(() => reject(relayTimeoutError(timeoutMs)), timeoutMs);
           // A hung downstream call must not be what keeps a stopping process alive.
           timer.unref();
         }),

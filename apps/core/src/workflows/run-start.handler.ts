@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { ExecutorStartRunDto } from '@pancha/contracts';
 import { describesTimeout, mayHaveTakenEffect, ServiceCallError } from '@pancha/http-client';
-import { batchItemsOf, FINAL_REFUSAL_PREFIX, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
+import { batchItemsOf, describesRelayTimeout, FINAL_REFUSAL_PREFIX, type OutboxBatchResult, OutboxDeliveryError, type OutboxHandler, type OutboxMessage } from '@pancha/outbox';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { isStatus, MAYBE_SENT, RUN_START_TOPIC } from './workflow-runs.service';
@@ -73,7 +73,7 @@ export class RunStartHandler implements OutboxHandler {
     if (!row?.maybe_sent) return 'refused';
     if (await this.executorHas(start.run_id)) return 'delivered';
     // The client's timeout, or the relay's own (OUTBOX_DELIVERY_TIMEOUT_MS) around the whole delivery.
-    if (describesTimeout(reason) || reason.includes('delivery timed out after')) throw new Error(`the last start of run ${start.run_id} timed out: the executor may still be storing it`);
+    if (describesTimeout(reason) || describesRelayTimeout(reason)) throw new Error(`the last start of run ${start.run_id} timed out: the executor may still be storing it`);
     return 'refused';
   }
 

@@ -314,7 +314,10 @@ export class WorkflowRunsService {
   private async cancelUndelivered(runId: string, requester: VerifiedRequester, actor: string): Promise<RunRequestView | 'delivered' | undefined> {
     if (!UUID.test(runId)) return undefined;
     return this.dataSource.transaction(async (manager) => {
-      const [row]: RunRequestRow[] = await manager.query(`SELECT * FROM workflow_run_requests WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const [row]: (RunRequestRow & { maybe_sent: boolean })[] = await manager.query(
+        `SELECT *, ${MAYBE_SENT} AS maybe_sent FROM workflow_run_requests WHERE run_id = $1 FOR UPDATE`,
+        [runId],
+      );
       if (!row || !inScope(row, requester)) return undefined;
       if (row.delivery === 'delivered') return 'delivered';
       if (row.delivery !== 'queued') {
@@ -325,7 +328,7 @@ export class WorkflowRunsService {
       // neither is ours to take. A start whose sends all found the executor down (connection refused) is. The
       // row's settled attempts must be refusals too: a relay of a Core before the send counts counted none.
       const [withdrawn]: [{ id: string }[], number] =
-        row.start_sends > row.start_refusals
+        row.maybe_sent
           ? [[], 0]
           : await manager.query(
               `DELETE FROM outbox WHERE topic = $1 AND message_key = $2 AND status = 'pending' AND lease_token IS NULL AND attempts <= $3 RETURNING id`,
