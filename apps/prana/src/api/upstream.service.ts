@@ -86,16 +86,16 @@ export class UpstreamService {
         signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PRANA_UPSTREAM_TIMEOUT_MS),
       });
     } catch (error) {
-      const timedOut = (error as Error).name === 'TimeoutError';
-      throw new PranaException(
-        timedOut ? HttpStatus.GATEWAY_TIMEOUT : HttpStatus.BAD_GATEWAY,
-        'service_unavailable',
-        `${service} ${timedOut ? 'did not answer in time' : 'cannot be reached'}`,
-        { service },
-      );
+      throw unavailable(service, error, 'cannot be reached');
     }
     const contentType = res.headers.get('content-type') ?? 'application/json';
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (error) {
+      // The body is read under the same timeout; a connection that drops after the headers fails here.
+      throw unavailable(service, error, 'broke off its answer');
+    }
     let body: unknown = text;
     if (contentType.includes('json') && text !== '') {
       try {
@@ -106,4 +106,15 @@ export class UpstreamService {
     }
     return { status: res.status, body: text === '' ? undefined : body, contentType };
   }
+}
+
+/** 504 when the upstream timeout ran out, else 502 with `what` happened: the service named, never a 500. */
+function unavailable(service: Upstream, error: unknown, what: string): PranaException {
+  const timedOut = (error as Error).name === 'TimeoutError';
+  return new PranaException(
+    timedOut ? HttpStatus.GATEWAY_TIMEOUT : HttpStatus.BAD_GATEWAY,
+    'service_unavailable',
+    `${service} ${timedOut ? 'did not answer in time' : what}`,
+    { service },
+  );
 }
