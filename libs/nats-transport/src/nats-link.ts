@@ -75,7 +75,12 @@ export class NatsLinkManager {
         });
         const jsm = await nc.jetstreamManager({ timeout: 5000 });
         await ensureStream(jsm, this.settings);
-        if (this.closed) break;
+        if (this.closed) {
+          // close() came while this attempt was in flight: nobody holds this connection, and an open one keeps
+          // the process alive.
+          await nc.close().catch(() => undefined);
+          break;
+        }
         this.connection = nc;
         this.watch(nc);
         this.logger.log(`connected to ${nc.getServer()}, stream ${this.settings.stream}`);
