@@ -113,10 +113,10 @@ describe('Karma', () => {
   it('shows which service failed when the history cannot be loaded, and still shows the profile', async () => {
     const bff = new FakeBff('viewer');
     bff.on('GET', '/api/karma/api/v1/karma/viewer', () => profile);
-    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => ({ status: 503, body: { error: 'upstream_unavailable', message: 'karma is not answering' } }));
+    bff.on('GET', '/api/karma/v1/karma/viewer/history', () => ({ status: 504, body: { error: 'service_unavailable', message: 'karma did not answer in time', service: 'karma' } }));
     renderApp(bff, '/karma');
     const alert = await screen.findByText(/Could not load the karma ledger of viewer \(Karma\)/);
-    expect(alert.closest('[role=alert]')?.textContent).toContain('karma is not answering');
+    expect(alert.closest('[role=alert]')?.textContent).toContain('karma did not answer in time');
     expect(await screen.findByText('volunteer')).toBeTruthy();
   });
 });

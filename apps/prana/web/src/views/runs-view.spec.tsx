@@ -39,11 +39,11 @@ describe('Tasks and runs', () => {
 
     const down = new FakeBff('viewer');
     down.health = { core: 'down', executor: 'up', bucket: 'up', karma: 'up' };
-    down.on('GET', '/api/core/runs', () => ({ status: 502, body: { error: 'upstream_unavailable', message: 'core did not answer' } }));
+    down.on('GET', '/api/core/runs', () => ({ status: 502, body: { error: 'service_unavailable', message: 'core cannot be reached', service: 'core' } }));
     renderApp(down, '/');
     expect(await screen.findByText(/core is down/)).toBeTruthy();
     const alert = await screen.findByText(/Could not load runs/);
-    expect(alert.closest('[role=alert]')?.textContent).toContain('core did not answer');
+    expect(alert.closest('[role=alert]')?.textContent).toContain('core cannot be reached');
   });
 
   it('submits a task in words with the CSRF token and links to its run', async () => {

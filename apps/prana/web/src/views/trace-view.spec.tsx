@@ -43,11 +43,11 @@ describe('Trace page', () => {
   it('still shows the audit entries when the runs cannot be read, and says so', async () => {
     const bff = new FakeBff('viewer');
     serve(bff);
-    bff.on('GET', '/api/core/runs', () => ({ status: 503, body: { error: 'upstream_unavailable', message: 'core is down' } }));
+    bff.on('GET', '/api/core/runs', () => ({ status: 502, body: { error: 'service_unavailable', message: 'core cannot be reached', service: 'core' } }));
     renderApp(bff, `/traces/${TRACE}`);
     const list = await screen.findByRole('list', { name: 'Trace timeline' });
     expect(within(list).getAllByRole('listitem').map((li) => li.getAttribute('data-source'))).toEqual(['audit', 'audit']);
-    expect(screen.getByText(/the runs of this trace/).closest('[role=alert]')?.textContent).toContain('core is down');
+    expect(screen.getByText(/the runs of this trace/).closest('[role=alert]')?.textContent).toContain('core cannot be reached');
   });
 
   it('is where a trace link goes (from a run page)', async () => {
