@@ -15,7 +15,9 @@ import { verifyFailedMessage } from '../router-events/verify-failed';
 import { CheckpointKey } from './checkpoint-key';
 
 /** Faults found against the verified point itself: the point stays, so every later run reports them too. */
-const ANCHOR_FAULTS = new Set<ChainFault | undefined>([ChainFault.Truncated, ChainFault.CheckpointMismatch]);
+// Faults every incremental run finds again against the point by itself, so the point is kept: a hole below it is
+// counted each run (and a chain then cut back below the hole still fails as truncated).
+const ANCHOR_FAULTS = new Set<ChainFault | undefined>([ChainFault.Truncated, ChainFault.CheckpointMismatch, ChainFault.SeqGap]);
 
 interface VerifiedPoint {
   size: number;
@@ -112,6 +114,10 @@ export class AuditService {
       if ((await this.reader.hashAt(anchor.size, manager)) !== anchor.head_hash) {
         return { ...base, first_bad_seq: anchor.size, reason: ChainFault.CheckpointMismatch };
       }
+      // An entry deleted below the point leaves the point's hash as it was: counted here, since the incremental run
+      // re-hashes nothing before it (a full walk finds the hole itself, with any earlier fault first).
+      const missing = full ? undefined : await this.reader.firstMissingThrough(anchor.size, manager);
+      if (missing !== undefined) return { ...base, first_bad_seq: missing, reason: ChainFault.SeqGap };
     }
     const from = full ? undefined : anchor;
     const verifier = new ChainVerifier(from);

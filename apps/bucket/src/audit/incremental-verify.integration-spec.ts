@@ -124,6 +124,29 @@ describe('AuditService.verify: incremental, one at a time (real PostgreSQL)', ()
     await expect(audit.verify()).resolves.toMatchObject({ ok: false, size: 0, first_bad_seq: 1, reason: ChainFault.Truncated });
   });
 
+  it('finds an old entry deleted below the verified point, and keeps finding it, the point kept', async () => {
+    const audit = newAudit();
+    await append(14);
+    await audit.verify();
+    await tamper([['DELETE FROM bucket_entries WHERE seq = 3']]);
+    // The point (seq 14) still has its hash; only the count below it shows the hole.
+    await expect(audit.verify()).resolves.toMatchObject({ ok: false, size: 14, first_bad_seq: 3, reason: ChainFault.SeqGap, verified_from: 14 });
+    await expect(audit.verify({ full: true })).resolves.toMatchObject({ ok: false, first_bad_seq: 3, reason: ChainFault.SeqGap });
+    await append(2);
+    await expect(audit.verify()).resolves.toMatchObject({ ok: false, size: 16, first_bad_seq: 3, reason: ChainFault.SeqGap });
+    // The point was kept: cutting the chain back below the hole is still found against it.
+    await tamper([['DELETE FROM bucket_entries WHERE seq > 2']]);
+    await expect(audit.verify()).resolves.toMatchObject({ ok: false, size: 2, reason: ChainFault.Truncated });
+  });
+
+  it('names the first of several holes below the point, the first row included', async () => {
+    const audit = newAudit();
+    await append(10);
+    await audit.verify();
+    await tamper([['DELETE FROM bucket_entries WHERE seq IN (1, 6, 7)']]);
+    await expect(audit.verify()).resolves.toMatchObject({ ok: false, first_bad_seq: 1, reason: ChainFault.SeqGap });
+  });
+
   it('leaves an old entry edited without re-hashing to the full walk, which then keeps every run reporting it', async () => {
     const audit = newAudit();
     await append(15);

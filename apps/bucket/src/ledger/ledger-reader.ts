@@ -54,6 +54,21 @@ export class LedgerReader {
     return row?.hash;
   }
 
+  /**
+   * The first seq in 1..`throughSeq` with no entry, or undefined when all are there. A count on the primary key
+   * answers the common case; only a chain with a hole is scanned for where it is.
+   */
+  async firstMissingThrough(throughSeq: number, manager: EntityManager = this.dataSource.manager): Promise<number | undefined> {
+    const [{ n }] = (await manager.query('SELECT count(*)::bigint AS n FROM bucket_entries WHERE seq BETWEEN 1 AND $1', [throughSeq])) as Array<{ n: string }>;
+    if (Number(n) === throughSeq) return undefined;
+    const [hole] = (await manager.query(
+      `SELECT expected FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS expected FROM bucket_entries WHERE seq BETWEEN 1 AND $1) t
+       WHERE seq <> expected ORDER BY seq LIMIT 1`,
+      [throughSeq],
+    )) as Array<{ expected: string }>;
+    return hole ? Number(hole.expected) : Number(n) + 1;
+  }
+
   /** Entries with seq > afterSeq in seq order, at most `limit` (the verifier's batches, unscoped). */
   async batchAfter(afterSeq: number, limit: number, manager: EntityManager = this.dataSource.manager): Promise<BucketEntry[]> {
     const rows = (await manager.query(`SELECT ${ENTRY_COLUMNS_SQL} FROM bucket_entries WHERE seq > $1 ORDER BY seq LIMIT $2`, [
