@@ -11,9 +11,9 @@ import type {
   WriteEventData,
   WriteEventResult,
 } from '@pancha/contracts';
-import { assertBodyRequester, PolicyService } from '@pancha/governance';
+import { assertBodyRequester, impliedProduct, PolicyService, productRequired } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { batchErrorOutcome, validateBatchItem } from '@pancha/service-kit';
+import { batchErrorOutcome, validateBatchItem, validationException } from '@pancha/service-kit';
 import { currentTraceId, extractTraceContext, getTracer, type Span, SpanKind, SpanStatusCode, traceIdOfTraceparent } from '@pancha/trace-context';
 import { deriveEventId } from '../chain/derived-event-id';
 import { ProductScope } from '../common/product-scope';
@@ -42,7 +42,7 @@ export class EventsService {
   ): Promise<WriteEventResult> {
     const event = this.prepare(channel, body, eventData, requester, currentTraceId());
     const [result] = await this.ledger.append([event]);
-    return toWriteResult(result);
+    return toWriteResult(result, ProductScope.of(requester));
   }
 
   /**
@@ -80,9 +80,10 @@ export class EventsService {
       for (const a of accepted) endSpan(a.span, 503);
       throw error;
     }
+    const scope = ProductScope.of(requester);
     accepted.forEach(({ index, span }, k) => {
       try {
-        const result = toWriteResult(results[k]);
+        const result = toWriteResult(results[k], scope);
         // 201 for a new entry; 200 when the same event was already recorded (the original entry).
         outcomes[index] = { status: result.replayed ? 200 : 201, body: result, replayed: result.replayed };
       } catch (error) {
@@ -93,7 +94,12 @@ export class EventsService {
     return outcomes;
   }
 
-  /** The checks and the entry of one write; throws the refusal (403, 422) before anything is stored. */
+  /**
+   * The checks and the entry of one write; throws the refusal (403, 422) before anything is stored. An event naming
+   * no product, from a credential narrowed to exactly one, is that product's (impliedProduct): a product-less entry
+   * is visible only to callers of every product, so the writer could not read back what it wrote. The entry's product
+   * is set, event_data stays as sent. Narrowed to several, the event must name one (422 naming event_data.product).
+   */
   private prepare(
     channel: BucketWriteChannel,
     body: WriteEventRequestDto,
@@ -104,8 +110,12 @@ export class EventsService {
     assertBodyRequester(body.requester_id, requester);
     // A channel is a timeline its readers trust (Core's task view): only the requester the policy names writes it.
     if (!this.policy.mayWriteChannel('bucket', requester.id, channel)) throw new ChannelForbiddenException(requester.id, channel);
-    const { event_type, trace_id, product, user_id } = body.event_data;
-    ProductScope.of(requester).assertAllows(product);
+    const { event_type, trace_id, user_id } = body.event_data;
+    ProductScope.of(requester).assertAllows(body.event_data.product);
+    // `product: null` (validation lets it through) names no product, as an absent one does.
+    const implied = impliedProduct(requester, body.event_data.product ?? undefined);
+    if ('ambiguous' in implied) throw validationException([{ field: 'event_data.product', messages: [productRequired(requester.id, implied.ambiguous)] }]);
+    const { product } = implied;
     // Without an event_id (the original clients) the key is derived from who sent what, so a retry is a replay; the
     // ledger moves it to a further candidate when another entry holds that id (nobody can squat an original write).
     const derived = body.event_data.event_id == null;
@@ -158,9 +168,12 @@ export class EventsService {
   }
 }
 
-/** The answer to one appended (or replayed) event; a conflict is the 409 a single write answers. */
-function toWriteResult(result: AppendResult): WriteEventResult {
-  if (result.status === 'conflict') throw new EventIdConflictException(result.event_id, result.seq);
+/**
+ * The answer to one appended (or replayed) event; a conflict is the 409 a single write answers, naming the entry's seq
+ * only when `scope` covers that entry's product (else only that the id is taken: ids cannot be probed).
+ */
+function toWriteResult(result: AppendResult, scope: ProductScope): WriteEventResult {
+  if (result.status === 'conflict') throw new EventIdConflictException(result.event_id, scope.allows(result.product) ? result.seq : undefined);
   const replayed = result.status === 'replayed';
   return {
     success: true,

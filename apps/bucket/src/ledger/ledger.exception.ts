@@ -3,12 +3,19 @@ import { BucketErrorCode } from '@pancha/contracts';
 import type { FieldError } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 
+/**
+ * A write reusing a recorded event_id with other content. `seq` is the recorded entry's, given only when the caller's
+ * products name that entry's product: of an entry outside them the answer says only that the id is taken, so ids
+ * cannot be probed for other products' entries.
+ */
 export class EventIdConflictException extends DomainException {
-  constructor(eventId: string, seq: number) {
+  constructor(eventId: string, seq?: number) {
     super(
       HttpStatus.CONFLICT,
       BucketErrorCode.EventIdConflict,
-      `event_id ${eventId} is already recorded (seq ${seq}) with different content or by another requester`,
+      seq === undefined
+        ? `event_id ${eventId} is already recorded`
+        : `event_id ${eventId} is already recorded (seq ${seq}) with different content or by another requester`,
     );
   }
 }

@@ -19,13 +19,15 @@ export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & 
 
 /**
  * What happened to one event: appended now, a replay of the recorded one (same requester, same
- * canonical content), or a conflict with it. seq/hash are those of the entry that holds the event_id.
+ * canonical content, same product), or a conflict with it. seq/hash/product are those of the entry that holds the
+ * event_id: a caller answering a conflict tells its seq only to a requester whose products name that entry's product.
  */
 export interface AppendResult {
   status: 'appended' | 'replayed' | 'conflict';
   event_id: string;
   seq: number;
   hash: string;
+  product: string | null;
 }
 
 interface RecordedRef {
@@ -33,6 +35,7 @@ interface RecordedRef {
   hash: string;
   requester_id: string;
   content_hash: string;
+  product: string | null;
 }
 
 const INSERT_COLUMNS = [
@@ -50,7 +53,7 @@ const LOCKED_READ_SQL = `
   SELECT ${timestampSql('clock_timestamp()')} AS now, h.seq AS head_seq, h.hash AS head_hash,
          (SELECT coalesce(json_agg(json_build_object(
                    'event_id', r.event_id, 'seq', r.seq, 'hash', r.hash, 'requester_id', r.requester_id,
-                   'content_hash', r.content_hash)), '[]'::json)
+                   'content_hash', r.content_hash, 'product', r.product)), '[]'::json)
           FROM bucket_entries AS r WHERE r.event_id = ANY($1::uuid[])) AS recorded
   FROM (SELECT 1) AS one
   LEFT JOIN LATERAL (SELECT seq, hash FROM bucket_entries ORDER BY seq DESC LIMIT 1) AS h ON true`;
@@ -145,7 +148,7 @@ export class LedgerService {
       const id = attempt === 0 ? event.event_id : derivedEventIdOf(event.requester_id, event.event_json.text, attempt);
       if (!known.checked.has(id)) await this.fetchInto(manager, known, [id, ...derivedWindow(event, attempt + 1)]);
       const ref = known.refs.get(id);
-      if (!ref || (ref.requester_id === event.requester_id && ref.content_hash === event.content_hash)) return id;
+      if (!ref || sameEvent(ref, event)) return id;
     }
   }
 
@@ -165,13 +168,13 @@ export class LedgerService {
   private async settleConflicts(manager: EntityManager, prepared: PreparedEvent[], results: AppendResult[]): Promise<AppendResult[]> {
     const suspects = results.flatMap((r, i) => (r.status === 'conflict' ? [i] : []));
     if (suspects.length === 0) return results;
-    const rows = (await manager.query('SELECT seq, requester_id, event_data FROM bucket_entries WHERE seq = ANY($1::bigint[])', [
+    const rows = (await manager.query('SELECT seq, requester_id, product, event_data FROM bucket_entries WHERE seq = ANY($1::bigint[])', [
       suspects.map((i) => results[i].seq),
-    ])) as Array<{ seq: string; requester_id: string; event_data: Record<string, unknown> }>;
+    ])) as Array<{ seq: string; requester_id: string; product: string | null; event_data: Record<string, unknown> }>;
     const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
     return results.map((result, i) => {
       const prior = bySeq.get(result.seq);
-      if (result.status !== 'conflict' || !prior || prior.requester_id !== prepared[i].requester_id) return result;
+      if (result.status !== 'conflict' || !prior || prior.requester_id !== prepared[i].requester_id || prior.product !== prepared[i].product) return result;
       const priorHash = computeContentHash(withCanonicalEventId({ event_id: result.event_id, event_data: prior.event_data }).event_data);
       return priorHash === prepared[i].content_hash ? { ...result, status: 'replayed' } : result;
     });
@@ -211,8 +214,8 @@ export class LedgerService {
           created_at: head.now,
         });
         rows.push(entry);
-        recorded.set(event.event_id, { seq, hash: entry.hash, requester_id: entry.requester_id, content_hash: entry.content_hash });
-        results.push({ status: 'appended', event_id: event.event_id, seq, hash: entry.hash });
+        recorded.set(event.event_id, { seq, hash: entry.hash, requester_id: entry.requester_id, content_hash: entry.content_hash, product: entry.product });
+        results.push({ status: 'appended', event_id: event.event_id, seq, hash: entry.hash, product: entry.product });
         prevHash = entry.hash;
       }
       if (rows.length) await insertRows(manager, rows);
@@ -222,9 +225,9 @@ export class LedgerService {
 
   private async findRecorded(manager: EntityManager, ids: string[]): Promise<Map<string, RecordedRef>> {
     const rows = (await manager.query(
-      'SELECT event_id, seq, hash, requester_id, content_hash FROM bucket_entries WHERE event_id = ANY($1::uuid[])',
+      'SELECT event_id, seq, hash, requester_id, content_hash, product FROM bucket_entries WHERE event_id = ANY($1::uuid[])',
       [ids],
-    )) as Array<{ event_id: string; seq: string; hash: string; requester_id: string; content_hash: string }>;
+    )) as Array<{ event_id: string; seq: string; hash: string; requester_id: string; content_hash: string; product: string | null }>;
     return new Map(rows.map((r) => [r.event_id, { ...r, seq: Number(r.seq) }]));
   }
 }
@@ -245,9 +248,17 @@ function derivedWindow(event: PreparedEvent, from: number): string[] {
   return Array.from({ length: DERIVED_WINDOW - 1 }, (_, k) => derivedEventIdOf(event.requester_id, event.event_json.text, from + k));
 }
 
-function compare(event: { event_id: string; requester_id: string; content_hash: string }, prior: RecordedRef): AppendResult {
-  const same = prior.requester_id === event.requester_id && prior.content_hash === event.content_hash;
-  return { status: same ? 'replayed' : 'conflict', event_id: event.event_id, seq: prior.seq, hash: prior.hash };
+/**
+ * Whether the recorded entry is this very event: same requester, same content and same product. The product is not
+ * always part of the content: a writer narrowed to one product that names none writes for that product (impliedProduct),
+ * so the same content sent under another credential is another product's event, not a replay of this one.
+ */
+function sameEvent(prior: RecordedRef, event: { requester_id: string; content_hash: string; product: string | null }): boolean {
+  return prior.requester_id === event.requester_id && prior.content_hash === event.content_hash && prior.product === event.product;
+}
+
+function compare(event: { event_id: string; requester_id: string; content_hash: string; product: string | null }, prior: RecordedRef): AppendResult {
+  return { status: sameEvent(prior, event) ? 'replayed' : 'conflict', event_id: event.event_id, seq: prior.seq, hash: prior.hash, product: prior.product };
 }
 
 async function insertRows(manager: EntityManager, rows: ChainEntry[]): Promise<void> {
