@@ -54,7 +54,12 @@ type Step =
   | { kind: 'death'; user: number; dt: number }
   | { kind: 'stats'; user: number; dt: number };
 
-const dt = fc.oneof(fc.integer({ min: 0, max: 3 * 3600_000 }), fc.integer({ min: 0, max: 40 * DAY_MS }));
+// Now and then about a year, so that grants and penalties expire between two events of a user (roles move with time).
+const dt = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 3 * 3600_000 }) },
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 40 * DAY_MS }) },
+  { weight: 1, arbitrary: fc.integer({ min: 300 * DAY_MS, max: 400 * DAY_MS }) },
+);
 const user = fc.integer({ min: 0, max: USERS.length - 1 });
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('life' as const), user, action: fc.constantFrom(...cfg.actionNames), dt }) },
@@ -75,13 +80,15 @@ function uuid(i: number): string {
 }
 
 describe('KarmaEngine properties', () => {
-  it('the profile is a fold of the ledger, a replay changes nothing, merit is never NaN, the Q-table is a replay of the ledger', async () => {
+  it('the profile is a fold of the ledger, a replay changes nothing, merit is never NaN, the Q-table is a replay of the ledger, role changes chain', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
         const store = new MemoryKarmaStore();
         const engine = new KarmaEngine(cfg);
         let now = T0;
         const accepted: { body: Record<string, unknown>; reply: unknown }[] = [];
+        // What a karma.role_changed subscriber knows of each user: the role of the last change published.
+        const published = new Map<string, string>();
 
         for (const [i, s] of steps.entries()) {
           now += s.dt;
@@ -101,9 +108,18 @@ describe('KarmaEngine properties', () => {
           }
           const body = { type, data };
           try {
-            const { reply, replayed } = await engine.ingest(store, parseKarmaEvent(cfg, plainToInstance(KarmaEventRequestDto, body), now), now);
+            const { reply, replayed, roleChanges } = await engine.ingest(store, parseKarmaEvent(cfg, plainToInstance(KarmaEventRequestDto, body), now), now);
             expect(replayed).toBe(false);
             accepted.push({ body, reply });
+            // Each change starts where the last published one ended, and after an event that wrote to the ledger the
+            // subscriber knows the user's role as of now (time included), never a role the user left without an event.
+            for (const c of roleChanges) {
+              expect([c.userId, c.from]).toEqual([user_id, published.get(user_id) ?? 'learner']);
+              expect(c.to).not.toBe(c.from);
+              published.set(user_id, c.to);
+            }
+            const entries = await store.userEntries(user_id);
+            if (entries.some((e) => e.eventId === data.event_id)) expect(published.get(user_id) ?? 'learner').toBe(referenceFold(cfg, entries, now).role);
           } catch (error) {
             // Only the caller's mistakes may be refused (no plan, unknown user): never a 5xx.
             expect(error).toBeInstanceOf(DomainException);
@@ -136,7 +152,7 @@ describe('KarmaEngine properties', () => {
         for (const { body, reply } of accepted) {
           now += DAY_MS;
           const again = await engine.ingest(store, parseKarmaEvent(cfg, plainToInstance(KarmaEventRequestDto, body), now), now);
-          expect(again).toEqual({ reply, replayed: true });
+          expect(again).toEqual({ reply, replayed: true, roleChanges: [] });
         }
         expect(store.ledger).toEqual(ledgerBefore);
         expect(store.table).toEqual(tableBefore);

@@ -7,7 +7,7 @@ import { DAY_MS } from '../model/ledger-entry';
 import { buildProfile } from '../model/profile-view';
 import { qValue, replayQTable } from '../model/q-learning';
 import { parseKarmaEvent } from './event-parser';
-import { KarmaEngine } from './karma-engine';
+import { IngestResult, KarmaEngine } from './karma-engine';
 
 const cfg = loadKarmaConfig();
 const T0 = Date.parse('2025-03-01T12:00:00.000Z');
@@ -155,7 +155,7 @@ describe('KarmaEngine', () => {
       const body = { type: 'life_event', data: { event_id: '6f1c1f4e-9a57-4c5e-9d0e-1b7f5cf0a001', user_id: 'u', action: 'helping_peers' } };
       const first = await submit(body, T0);
       const again = await submit(body, T0 + DAY_MS);
-      expect(again).toEqual({ reply: first.reply, replayed: true });
+      expect(again).toEqual({ reply: first.reply, replayed: true, roleChanges: [] });
       expect(store.ledger).toHaveLength(1);
       expect(store.table.get('learner')?.get('helping_peers')?.updates).toBe(1);
     });
@@ -255,6 +255,103 @@ describe('KarmaEngine', () => {
       });
       expect(store.ledger).toHaveLength(1);
       expect(store.events.size).toBe(1);
+    });
+  });
+
+  describe('role changes (karma.role_changed)', () => {
+    const YEAR_AND_A_DAY = T0 + 366 * DAY_MS;
+    /** What a subscriber sees: [previous_role, role, cause] of every change, in publishing order. */
+    const seen = (results: IngestResult[]) => results.flatMap((r) => r.roleChanges.map((c) => [c.from, c.to, c.cause]));
+    /** Each change starts from the role the one before it ended on (the first from the role of no merit). */
+    const expectChained = (results: IngestResult[]) => {
+      let role = 'learner';
+      for (const c of results.flatMap((r) => r.roleChanges)) {
+        expect(c.from).toBe(role);
+        role = c.to;
+      }
+    };
+
+    it('a role lost to expiry is published by the next event, and the next gain starts from it', async () => {
+      const { store, life } = setup();
+      const results: IngestResult[] = [];
+      for (let i = 0; i < 10; i++) results.push(await life('u', 'completing_lessons', T0 + i)); // 10 × 5 Dharma = 50
+      expect(seen(results)).toEqual([['learner', 'volunteer', 'event']]);
+
+      // A year and a day on the Dharma grants have expired: the user is a learner, and nothing told anyone yet.
+      expect(buildProfile(cfg, 'u', await store.userEntries('u'), YEAR_AND_A_DAY, store.table)).toMatchObject({ merit: 0, role: 'learner' });
+      const idle = await life('u', 'idle', YEAR_AND_A_DAY);
+      expect(idle.reply.data).toMatchObject({ role_before: 'learner', role_after: 'learner' });
+      const idleSeq = store.ledger[store.ledger.length - 1].seq;
+      expect(idle.roleChanges).toEqual([
+        { userId: 'u', from: 'volunteer', to: 'learner', cause: 'time', netKarma: 0, merit: 0, ledgerSeq: idleSeq, eventId: idle.reply.data.event_id, at: YEAR_AND_A_DAY },
+      ]);
+      results.push(idle);
+
+      for (let i = 1; i <= 10; i++) results.push(await life('u', 'completing_lessons', YEAR_AND_A_DAY + i));
+      expect(seen(results)).toEqual([
+        ['learner', 'volunteer', 'event'],
+        ['volunteer', 'learner', 'time'],
+        ['learner', 'volunteer', 'event'],
+      ]);
+      expectChained(results);
+      expect(store.roles.get('u')).toMatchObject({ role: 'volunteer', at: YEAR_AND_A_DAY + 10 });
+    });
+
+    it('an event that wins back a role lost to time publishes the loss first, then its own change, on the same seq', async () => {
+      const { store, life } = setup();
+      const first = await life('u', 'completing_lessons', T0);
+      const results = [first];
+      for (let i = 1; i < 10; i++) results.push(await life('u', 'completing_lessons', T0 + i));
+      const back = await life('u', 'selfless_service', YEAR_AND_A_DAY); // 0 → 75
+      results.push(back);
+      expect(back.reply.data).toMatchObject({ role_before: 'learner', role_after: 'volunteer' });
+      const seq = store.ledger[store.ledger.length - 1].seq;
+      expect(back.roleChanges.map((c) => [c.from, c.to, c.cause, c.ledgerSeq, c.merit])).toEqual([
+        ['volunteer', 'learner', 'time', seq, 0],
+        ['learner', 'volunteer', 'event', seq, 75],
+      ]);
+      expectChained(results);
+    });
+
+    it('a role gained as penalties expire is published by any event that writes to the ledger (an appeal here)', async () => {
+      const { submit, life } = setup();
+      const results = [await life('u', 'selfless_service', T0)]; // 75: volunteer
+      for (let i = 1; i <= 4; i++) results.push(await life('u', 'cheat', T0 + i)); // −2 −5 −10 −20: 38, learner
+      expect(seen(results)).toEqual([
+        ['learner', 'volunteer', 'event'],
+        ['volunteer', 'learner', 'event'],
+      ]);
+      // A year and a day on the Dharma penalties have expired (the Punya grant lasts two years): volunteer again.
+      const appeal = await submit({ type: 'appeal', data: { user_id: 'u', action: 'cheat' } }, YEAR_AND_A_DAY);
+      results.push(appeal);
+      expect(appeal.roleChanges).toHaveLength(1);
+      expect(appeal.roleChanges[0]).toMatchObject({ from: 'learner', to: 'volunteer', cause: 'time' });
+      expect(appeal.roleChanges[0].merit).toBeCloseTo(75 * Math.pow(1 - 0.0001, 366), 9);
+      expectChained(results);
+    });
+
+    it('a replay publishes nothing again, and neither does an event that finds the role as last published', async () => {
+      const { store, submit, life } = setup();
+      for (let i = 0; i < 10; i++) await life('u', 'completing_lessons', T0 + i);
+      // Nothing moved since: no change, however many events.
+      expect((await life('u', 'helping_peers', T0 + 20)).roleChanges).toEqual([]);
+      expect((await submit({ type: 'death_event', data: { user_id: 'u' } }, T0 + 21)).roleChanges).toEqual([]);
+      // A stats_request writes nothing, so it publishes nothing even after the role moved; the next write does, once.
+      expect((await submit({ type: 'stats_request', data: { user_id: 'u' } }, YEAR_AND_A_DAY)).roleChanges).toEqual([]);
+      const event = { type: 'life_event', data: { user_id: 'u', action: 'idle', event_id: '0b7ad0f4-6c2f-4f7e-9d0e-1a7c3c1f2a11' } };
+      const idle = await submit(event, YEAR_AND_A_DAY);
+      expect(idle.roleChanges.map((c) => [c.from, c.to, c.cause])).toEqual([['volunteer', 'learner', 'time']]);
+      const replay = await submit(event, YEAR_AND_A_DAY + 1);
+      expect(replay).toMatchObject({ replayed: true, roleChanges: [] });
+      expect((await life('u', 'idle', YEAR_AND_A_DAY + 2)).roleChanges).toEqual([]);
+      expect(store.roles.get('u')).toMatchObject({ role: 'learner', at: YEAR_AND_A_DAY });
+    });
+
+    it('a user whose role never moved has nothing published and no stored role', async () => {
+      const { store, life } = setup();
+      const r = await life('u', 'completing_lessons', T0);
+      expect(r.roleChanges).toEqual([]);
+      expect(store.roles.has('u')).toBe(false);
     });
   });
 

@@ -1,21 +1,32 @@
 import { KarmaEventReply, KarmaEventType, LifeEventReplyData } from '@pancha/contracts';
 import type { KarmaModelConfig } from '../config/karma-config';
 import type { KarmaStore } from './karma-store';
-import { decideAction, foldLedger, lokaFor, paapStates } from '../model/karma-model';
+import { decideAction, foldLedger, lokaFor, meritAt, paapStates, roleFor } from '../model/karma-model';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { buildProfile, buildUserStats, planIdOf, planView } from '../model/profile-view';
 import { maxQ, qUpdatedValue, qValue } from '../model/q-learning';
 import type { ParsedKarmaEvent } from './event-parser';
 import { eventIdConflict, planClosed, planNotFound, userNotFound } from './karma.exception';
 
-/** A user's derived role moved because of one recorded event (published as `karma.role_changed`). */
+/**
+ * Why a published role change happened: `event`, the recorded event moved merit across a threshold; `time`, the role
+ * had already moved since the last published change, with no event in between (grants or penalties expiring,
+ * decay; a changed role configuration looks the same), and the next recorded event of the user found it.
+ */
+export type RoleChangeCause = 'event' | 'time';
+
+/**
+ * A user's derived role moved (published as `karma.role_changed`). Every change's `from` is the `to` of the previous
+ * one published for the user (the stored last published role), so a subscriber's view of the role never skips a step.
+ */
 export interface RoleChange {
   userId: string;
   from: string;
   to: string;
+  cause: RoleChangeCause;
   netKarma: number;
   merit: number;
-  /** The seq of the event's first ledger entry: the change's identity (its event id is derived from it). */
+  /** The seq of the event's first ledger entry: the change's identity (its event id is derived from it and the cause). */
   ledgerSeq: number;
   eventId: string;
   /** When the change was recorded (ms). */
@@ -26,11 +37,14 @@ export interface IngestResult {
   reply: KarmaEventReply;
   /** True when the event_id was already recorded and the first reply is returned unchanged. */
   replayed: boolean;
-  /** Set only when this (new) event changed the user's role. */
-  roleChange?: RoleChange;
+  /**
+   * The role changes to publish for this (new) event, in order: at most one `time` change (the role the user had
+   * when the event arrived differs from the last published one), then at most one `event` change. Empty on a replay.
+   */
+  roleChanges: RoleChange[];
 }
 
-type Handled = Omit<KarmaEventReply, 'status' | 'event_type' | 'timestamp'> & { roleChange?: RoleChange };
+type Handled = Omit<KarmaEventReply, 'status' | 'event_type' | 'timestamp'>;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -49,10 +63,10 @@ export class KarmaEngine {
     const existing = await store.findEvent(event.eventId);
     if (existing) {
       if (existing.fingerprint !== event.fingerprint || existing.type !== event.type) throw eventIdConflict(event.eventId);
-      return { reply: existing.reply, replayed: true };
+      return { reply: existing.reply, replayed: true, roleChanges: [] };
     }
     const occurredAt = event.occurredAt ?? now;
-    const { roleChange, ...handled } = await this.handle(store, event, now, occurredAt);
+    const handled = await this.handle(store, event, now, occurredAt);
     const reply: KarmaEventReply = { status: 'success', event_type: event.type, timestamp: iso(now), ...handled };
     // A stats_request writes nothing; it is remembered only when the caller asked for idempotency.
     if (event.type !== KarmaEventType.StatsRequest || event.clientEventId) {
@@ -67,7 +81,36 @@ export class KarmaEngine {
         reply,
       });
     }
-    return { reply, replayed: false, ...(roleChange ? { roleChange } : {}) };
+    return { reply, replayed: false, roleChanges: await this.roleChanges(store, event, now) };
+  }
+
+  /**
+   * The role changes an event that wrote ledger entries publishes, and the new last published role (same store, so
+   * same transaction as the entries and the outbox). The role before the event is compared with the last published
+   * one first: a role that moved with time alone is published then, before the event's own change, so each change's
+   * previous role is the role of the change published before it. An event that wrote nothing (stats) publishes nothing.
+   */
+  private async roleChanges(store: KarmaStore, event: ParsedKarmaEvent, now: number): Promise<RoleChange[]> {
+    const cfg = this.config;
+    const all = await store.userEntries(event.userId);
+    const own = all.filter((e) => e.eventId === event.eventId);
+    if (own.length === 0) return [];
+    const prior = all.filter((e) => e.eventId !== event.eventId);
+    const published = (await store.publishedRole(event.userId)) ?? initialRole(cfg);
+    const before = roleFor(cfg, meritAt(cfg, prior, now));
+    const after = roleFor(cfg, meritAt(cfg, all, now));
+    const base = { userId: event.userId, ledgerSeq: own[0].seq, eventId: event.eventId, at: now };
+    const changes: RoleChange[] = [];
+    if (published !== before) {
+      const fold = foldLedger(cfg, prior, now);
+      changes.push({ ...base, from: published, to: before, cause: 'time', netKarma: fold.netKarma, merit: fold.merit });
+    }
+    if (before !== after) {
+      const fold = foldLedger(cfg, all, now);
+      changes.push({ ...base, from: before, to: after, cause: 'event', netKarma: fold.netKarma, merit: fold.merit });
+    }
+    if (changes.length > 0) await store.savePublishedRole({ userId: event.userId, role: after, ledgerSeq: own[0].seq, at: now });
+    return changes;
   }
 
   private async handle(store: KarmaStore, event: ParsedKarmaEvent, now: number, occurredAt: number): Promise<Handled> {
@@ -133,20 +176,6 @@ export class KarmaEngine {
       message: `${event.action} recorded for ${event.userId}: ${what}${paapEntry ? `, ${paapEntry.paapClass} paap` : ''}${d.capped ? ' (daily cap reached)' : ''}`,
       data: data as unknown as Record<string, unknown>,
       routing_info: { handler: event.type, ledger_entries: appended.length, q_update: true },
-      ...(d.roleBefore !== d.roleAfter && appended.length > 0
-        ? {
-            roleChange: {
-              userId: event.userId,
-              from: d.roleBefore,
-              to: d.roleAfter,
-              netKarma: fold.netKarma,
-              merit: d.meritAfter,
-              ledgerSeq: appended[0].seq,
-              eventId: event.eventId,
-              at: now,
-            },
-          }
-        : {}),
     };
   }
 
@@ -288,6 +317,11 @@ export class KarmaEngine {
       occurredAt,
     };
   }
+}
+
+/** The role of a user with no merit: what a user who never had a change published is taken to have. */
+function initialRole(cfg: KarmaModelConfig): string {
+  return roleFor(cfg, 0);
 }
 
 function assertUnreachable(value: never): never {

@@ -1,12 +1,13 @@
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
-import type { KarmaStore, StoredEvent } from './karma-store';
+import type { KarmaStore, PublishedRole, StoredEvent } from './karma-store';
 
 /** The ledger in memory, for unit and property tests of the engine (no database). */
 export class MemoryKarmaStore implements KarmaStore {
   readonly ledger: LedgerEntry[] = [];
   readonly events = new Map<string, StoredEvent>();
   readonly table: QTable = new Map();
+  readonly roles = new Map<string, PublishedRole>();
 
   async findEvent(eventId: string): Promise<StoredEvent | null> {
     return this.events.get(eventId) ?? null;
@@ -33,5 +34,13 @@ export class MemoryKarmaStore implements KarmaStore {
 
   async saveQ(role: string, action: string, value: number): Promise<void> {
     recordQUpdate(this.table, role, action, value);
+  }
+
+  async publishedRole(userId: string): Promise<string | null> {
+    return this.roles.get(userId)?.role ?? null;
+  }
+
+  async savePublishedRole(role: PublishedRole): Promise<void> {
+    this.roles.set(role.userId, { ...role });
   }
 }

@@ -87,7 +87,7 @@ export class KarmaLedgerService {
       await store.flush();
       // In the same transaction as the ledger rows: a role change is published if and only if it is recorded.
       const messages: EnqueueInput[] = [];
-      for (const o of done) if (this.options.routerEvents && o.ok && o.result.roleChange) messages.push(roleChangedMessage(o.result.roleChange));
+      for (const o of done) if (this.options.routerEvents && o.ok) messages.push(...o.result.roleChanges.map(roleChangedMessage));
       await this.outbox.enqueueAll(manager, messages);
       return done;
     });

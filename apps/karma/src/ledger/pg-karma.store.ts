@@ -2,7 +2,7 @@ import type { KarmaEventReply } from '@pancha/contracts';
 import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, LedgerKind, NewLedgerEntry } from '../model/ledger-entry';
 import type { QTable } from '../model/q-learning';
-import type { KarmaStore, StoredEvent } from '../engine/karma-store';
+import type { KarmaStore, PublishedRole, StoredEvent } from '../engine/karma-store';
 
 export interface LedgerRow {
   seq: string;
@@ -80,6 +80,11 @@ export function toQTable(rows: readonly QValueRow[]): QTable {
   return table;
 }
 
+/** Writes karma_published_role rows: append `VALUES (…), …` and then ON_PUBLISHED_ROLE_CONFLICT (one row per user). */
+export const UPSERT_PUBLISHED_ROLE = 'INSERT INTO karma_published_role (user_id, role, ledger_seq, published_at) VALUES';
+export const ON_PUBLISHED_ROLE_CONFLICT =
+  'ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, ledger_seq = EXCLUDED.ledger_seq, published_at = EXCLUDED.published_at';
+
 /** The store over one EntityManager: inside the ingest transaction, or the plain manager for reads. */
 export class PgKarmaStore implements KarmaStore {
   constructor(private readonly manager: EntityManager) {}
@@ -140,6 +145,15 @@ export class PgKarmaStore implements KarmaStore {
        ON CONFLICT (role, action) DO UPDATE SET value = EXCLUDED.value, updates = karma_q_value.updates + 1, updated_at = EXCLUDED.updated_at`,
       [role, action, value],
     );
+  }
+
+  async publishedRole(userId: string): Promise<string | null> {
+    const rows: Array<{ role: string }> = await this.manager.query(`SELECT role FROM karma_published_role WHERE user_id = $1`, [userId]);
+    return rows[0]?.role ?? null;
+  }
+
+  async savePublishedRole(r: PublishedRole): Promise<void> {
+    await this.manager.query(`${UPSERT_PUBLISHED_ROLE} ($1, $2, $3, $4) ${ON_PUBLISHED_ROLE_CONFLICT}`, [r.userId, r.role, r.ledgerSeq, new Date(r.at)]);
   }
 
   /** The whole ledger in seq order (integration checks and audits). */
