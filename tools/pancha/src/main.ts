@@ -165,7 +165,20 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
   return p;
 }
 
+/**
+ * A reader that stops early (`pancha events list | head -1`) closes the pipe. What it wanted is out, so the CLI ends
+ * quietly with status 0, as Unix tools do, instead of an unhandled EPIPE and its stack trace.
+ */
+function endQuietlyOnClosedPipe(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_OK);
+    process.stderr.write(`pancha: cannot write the output: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipe();
   const p = program();
   // Every subcommand exits through the same override: usage errors are status 2, help and --version 0.
   const override = (c: Command): void => {

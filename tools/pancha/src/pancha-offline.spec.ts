@@ -27,6 +27,14 @@ tests:
     expect: { status: completed, output: { task_id: t1 }, steps_taken: [make_task] }
 `;
 
+describe('a reader that closes the pipe early (| head)', () => {
+  it('ends the CLI quietly with status 0, not an EPIPE stack trace', async () => {
+    const res = await pancha(['--json', 'workflows', 'validate'], { closeStdout: true });
+    expect(res.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(res.status).toBe(0);
+  });
+});
+
 describe('pancha workflows validate', () => {
   it('passes the shipped workflows/ (exit 0) and prints a summary', async () => {
     const res = await pancha(['workflows', 'validate']);

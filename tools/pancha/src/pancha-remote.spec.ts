@@ -67,7 +67,11 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
           loaded_at: '2026-11-28T10:00:00.000Z',
           registered: [{ workflow: 'onboard-learner', version: '1.3.0', file: 'onboard-learner.yaml' }],
           unchanged: 5,
-          refused: [{ file: 'broken.yaml', findings: [{ layer: 'semantic', severity: 'error', code: 'unknown_action', message: 'action "fax" is not known', file: 'broken.yaml', line: 9, column: 13, path: '/steps/1/action' }] }],
+          refused: [
+            { file: 'broken.yaml', findings: [{ layer: 'semantic', severity: 'error', code: 'unknown_action', message: 'action "fax" is not known', file: 'broken.yaml', line: 9, column: 13, path: '/steps/1/action' }] },
+            { file: 'fresh.yaml', findings: [{ layer: 'schema', severity: 'error', code: 'required', message: 'steps is required', file: 'fresh.yaml', line: 1, column: 1, path: '' }] },
+          ],
+          kept: [{ file: 'broken.yaml', workflow: 'broken', version: '1.0.0' }],
           findings: [],
           plugins: {
             loaded_at: '2026-11-28T10:00:00.000Z',
@@ -242,14 +246,16 @@ describe('pancha against Core (a stand-in)', () => {
     const res = await pancha(['workflows', 'reload'], { env });
     expect(res.status).toBe(1);
     expect(res.stdout).toContain('registered onboard-learner@1.3.0 (onboard-learner.yaml)');
-    expect(res.stdout).toContain('refused broken.yaml: the version registered before keeps serving');
+    expect(res.stdout).toContain('refused broken.yaml: broken@1.0.0, registered before, keeps serving');
+    // A new file that never loaded has nothing serving in its place: the CLI does not pretend otherwise.
+    expect(res.stdout).toContain('refused fresh.yaml: nothing registered from it');
     expect(res.stdout).toContain('broken.yaml:9:13: error unknown_action action "fax" is not known (at /steps/1/action)');
-    expect(res.stdout).toContain('1 registered, 5 unchanged, 1 refused');
+    expect(res.stdout).toContain('1 registered, 5 unchanged, 2 refused');
     // The plugins are reloaded first: what loaded, what failed with the version that keeps serving, what went.
     expect(res.stdout).toContain('plugin loaded sms@1.1.0 (sms/index.js), replacing 1.0.0 for new attempts');
     expect(res.stdout).toContain("plugin failed slack/index.js: loading threw: Unexpected token '}' (slack@2.0.0 keeps serving)");
     expect(res.stdout).toContain('plugin removed fax (fax.js)');
-    expect(json(await pancha(['workflows', 'reload', '--json'], { env })).refused).toHaveLength(1);
+    expect(json(await pancha(['workflows', 'reload', '--json'], { env })).refused).toHaveLength(2);
   });
 
   it('stats asks for the window and shows rates, percentiles, the slowest step and the last failure', async () => {

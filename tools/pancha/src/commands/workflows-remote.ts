@@ -85,6 +85,8 @@ interface LoadReport {
   registered: { workflow: string; version: string; file?: string }[];
   unchanged: number;
   refused: { file: string; findings: Finding[] }[];
+  /** Refused files whose previously registered version keeps serving (absent from executors that predate it). */
+  kept?: { file: string; workflow: string; version: string }[];
   findings: Finding[];
   /** The plugin reload the executor does first (absent from executors that predate it). */
   plugins?: PluginReloadReport;
@@ -108,7 +110,8 @@ export async function workflowsReload(cmd: Command): Promise<number> {
   for (const p of plugins?.removed ?? []) print(`${colours.yellow('plugin removed')} ${p.name} (${p.file})`);
   for (const r of report.registered) print(`${colours.green('registered')} ${r.workflow}@${r.version}${r.file ? ` (${r.file})` : ''}`);
   for (const r of report.refused) {
-    print(`${colours.red('refused')} ${r.file}: the version registered before keeps serving`);
+    const kept = report.kept?.find((k) => k.file === r.file);
+    print(`${colours.red('refused')} ${r.file}: ${kept ? `${kept.workflow}@${kept.version}, registered before, keeps serving` : 'nothing registered from it'}`);
     for (const f of r.findings) print(`  ${formatFindingLine({ ...f, file: f.file ?? r.file })}`);
   }
   const warnings = report.findings.filter((f) => f.severity !== 'error' && !report.refused.some((r) => r.findings.includes(f)));

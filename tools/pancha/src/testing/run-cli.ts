@@ -14,7 +14,10 @@ export interface CliResult {
  * Runs `pancha <args>` as a user would: the real bin script, a child process, piped output (not a TTY, so
  * plain tables unless FORCE_COLOR is set), and an environment of the test's choosing.
  */
-export function pancha(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
+export function pancha(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; /** close the read end at once, as `| head` does early */ closeStdout?: boolean } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, PANCHA_URL: undefined, PANCHA_TOKEN: undefined, PANCHA_KEYS_DIR: undefined, ...options.env })) {
@@ -23,7 +26,8 @@ export function pancha(args: string[], options: { env?: Record<string, string | 
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    if (options.closeStdout) child.stdout.destroy();
+    else child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
