@@ -10,7 +10,7 @@ import {
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { DomainException, keepAsSent, refuseQueryParameters } from '@pancha/service-kit';
+import { DomainException, keepAsSent, refuseQueryParameters, refuseUnknownBodyFields } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 import { scopeOf, WorkflowRunsService } from './workflow-runs.service';
@@ -29,7 +29,8 @@ export class WorkflowsController {
 
   /**
    * 202 once the run is stored with its outbox message; the executor starts it right after. The route takes no query
-   * parameter: any (`?dry=1`) is a 400 naming it, and nothing is stored.
+   * parameter: any (`?dry=1`) is a 400 naming it, and a body field it does not define (`verison`) a 422 naming it;
+   * nothing is stored either way.
    */
   @Post(':name/runs')
   @HttpCode(HttpStatus.ACCEPTED)
@@ -39,8 +40,10 @@ export class WorkflowsController {
     @Body() body: StartRunRequestDto,
     @Requester() requester: VerifiedRequester,
     @Query() query: Record<string, unknown>,
+    @Body() sent: Record<string, unknown>,
   ): Promise<StartRunAccepted> {
     refuseQueryParameters(query, 'POST /workflows/:name/runs');
+    refuseUnknownBodyFields(sent, body, 'POST /workflows/:name/runs');
     assertName(name);
     return this.runs.start(
       {

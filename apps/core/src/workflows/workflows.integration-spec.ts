@@ -330,6 +330,18 @@ describe('Core workflow runs', () => {
       expect((await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', body)).status).toBe(202);
     });
 
+    it('refuses a body field the route does not define (a typo of version) with a 422 naming it: nothing is stored or sent', async () => {
+      const before = await count(`SELECT count(*) AS n FROM outbox`);
+      const body = { user_id: 'u1', verison: '1.0.0', inputs: { user_id: 'u1', email: 'typo@example.com' } };
+      const typo = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', body);
+      expect([typo.status, typo.body.code, typo.body.errors]).toEqual([422, 'validation_failed', [{ field: 'verison', messages: [expect.stringContaining('is not a field')] }]]);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(before);
+      expect(await count(`SELECT count(*) AS n FROM workflow_run_requests WHERE inputs->>'email' = 'typo@example.com'`)).toBe(0);
+      // The fields it defines, all of them, are taken.
+      const { verison: _typo, ...known } = body;
+      expect((await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { ...known, product: undefined })).status).toBe(202);
+    });
+
     it('an unknown workflow or version is a 404; a retired version a 409', async () => {
       expect((await as(RequesterId.Prana, 'POST', '/workflows/nope/runs', { user_id: 'u1' })).body).toMatchObject({ code: 'unknown_workflow' });
       const version = await as(RequesterId.Prana, 'POST', '/workflows/onboard/runs', { user_id: 'u1', version: '^2', inputs: { user_id: 'u1', email: 'a@b.co' } });

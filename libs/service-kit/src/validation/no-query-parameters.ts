@@ -1,6 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { CommonErrorCode } from '@pancha/contracts';
 import { DomainException } from '../errors/domain.exception';
+import { validationException } from './validation.pipe';
 
 /**
  * For a route that defines no query parameter and has effects (a run start): one it does not know (`?dry=1`) would be
@@ -15,4 +16,17 @@ export function refuseQueryParameters(query: Record<string, unknown>, route: str
     `unknown query parameter${names.length === 1 ? '' : 's'} ${names.join(', ')}: ${route} takes none, and nothing was started`,
     names.map((field) => ({ field, messages: [`is not a query parameter of ${route}`] })),
   );
+}
+
+/**
+ * For a body whose fields choose the effect (a run start's `version`): a field the DTO does not define is dropped by
+ * the validation pipe's whitelist, so a typo (`verison`) would start the default version. `sent` is the body as
+ * parsed, `accepted` the validated DTO (the whitelist kept exactly the known fields): a 422 naming each other field,
+ * before anything is stored.
+ */
+export function refuseUnknownBodyFields(sent: unknown, accepted: object, route: string): void {
+  if (sent === null || typeof sent !== 'object' || Array.isArray(sent)) return;
+  const unknown = Object.keys(sent).filter((name) => !Object.prototype.hasOwnProperty.call(accepted, name));
+  if (unknown.length === 0) return;
+  throw validationException(unknown.map((name) => ({ field: name.slice(0, 80), messages: [`is not a field of ${route}: nothing was started`] })));
 }
