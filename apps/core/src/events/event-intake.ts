@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { HttpStatus } from '@nestjs/common';
-import { CommonErrorCode, EVENT_LIMITS, type FieldError, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
+import { CommonErrorCode, EVENT_LIMITS, EventErrorCode, type FieldError, parseTimestamp, TIMESTAMP_RULE } from '@pancha/contracts';
 import { DomainException } from '@pancha/service-kit';
 import type { AcceptedEvent } from './event-router.service';
 
-export enum EventErrorCode {
-  EventInvalid = 'event_invalid',
-  EventNotFound = 'event_not_found',
-  EventIdConflict = 'event_id_conflict',
-  PublishForbidden = 'publish_forbidden',
-}
+// The codes live in @pancha/contracts (clients read them); re-exported for the router's own files.
+export { EventErrorCode } from '@pancha/contracts';
 
 const TYPE = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i;
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;

@@ -134,8 +134,9 @@ export class EventQueriesService {
 
 /**
  * The events `requester` may read, as a WHERE clause (its parameters appended to `params`). An event's product is
- * its `data.product` when that is a non-empty string (the product the runs it starts act on, `runOwner`); an event
- * without one is open to every reader, as a task without a product is. A credential narrowed to some products sees
+ * its `data.product` when that is a non-empty string, whole (the product the runs it starts act on, `runOwner`, which
+ * never cuts it); an event without one is open to every reader, as a task without a product is. A replay of an id
+ * checks the same scope in memory (event-router.service.ts eventInScope). A credential narrowed to some products sees
  * the events of those products only; to it the others do not exist (404, so ids cannot be probed).
  */
 function inScope(requester: VerifiedRequester, params: unknown[], alias = 'events'): string {
@@ -143,7 +144,7 @@ function inScope(requester: VerifiedRequester, params: unknown[], alias = 'event
   if (products === undefined) return 'true';
   params.push(products);
   const product = `${alias}.data -> 'product'`;
-  return `(jsonb_typeof(${product}) IS DISTINCT FROM 'string' OR ${alias}.data ->> 'product' = '' OR left(${alias}.data ->> 'product', 128) = ANY($${params.length}::text[]))`;
+  return `(jsonb_typeof(${product}) IS DISTINCT FROM 'string' OR ${alias}.data ->> 'product' = '' OR ${alias}.data ->> 'product' = ANY($${params.length}::text[]))`;
 }
 
 function toView(row: EventRow): Omit<EventView, 'data'> {

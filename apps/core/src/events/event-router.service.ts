@@ -8,7 +8,9 @@ import {
   type EventRoutedAuditEvent,
   EventSkipReason,
   EventTopic,
+  ID_LIMITS,
   isNotBlank,
+  MAX_JSON_DEPTH,
 } from '@pancha/contracts';
 import {
   applyFilters,
@@ -21,9 +23,9 @@ import {
   type TriggerState,
   typeMatches,
 } from '@pancha/event-router';
-import type { VerifiedRequester } from '@pancha/governance';
+import { productFilter, type VerifiedRequester } from '@pancha/governance';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
-import { DomainException, GroupCommit, type GroupItemOutcome, outcomesPerList } from '@pancha/service-kit';
+import { DomainException, findUnstorableJson, GroupCommit, toStorableJson, type GroupItemOutcome, outcomesPerList } from '@pancha/service-kit';
 import { currentTraceId, currentTraceparent, injectTraceHeaders, runInTraceContext, SpanKind } from '@pancha/trace-context';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { CatalogWorkflow } from '../workflows/workflow-catalog.service';
@@ -160,15 +162,27 @@ export class EventRouterService implements OnModuleInit {
     return { event, requester, traceId, candidates, headers: injectTraceHeaders() };
   }
 
-  /** Everything that needs no state: enabled, `if`, key, filter fields, inputs and the start's own checks. */
+  /**
+   * Everything that needs no state: enabled, `if`, key, filter fields, inputs and the start's own checks. A key or
+   * inputs the expressions rendered that PostgreSQL cannot store (a U+0000 made with CEL's `"\u0000"`), and a run
+   * owner longer than a run holds, are this trigger's `invalid` skip: never the event's error (a 500), never cut.
+   */
   private candidate(trigger: CompiledTrigger, event: AcceptedEvent, requester: VerifiedRequester, traceId: string): Candidate {
     const pre = prefilter(trigger, event);
-    if (!pre.ok) return { trigger, key: pre.key, skip: { reason: pre.reason, detail: pre.detail } };
+    // The key is stored in the decision (and the state row) whatever the outcome; the event's own data was checked.
+    const badKey = pre.key === null ? undefined : unstorable(pre.key, 'key');
+    if (badKey) return { trigger, key: null, skip: { reason: EventSkipReason.Invalid, detail: badKey } };
+    // A CEL error's message may quote a value the expression made (a U+0000 too).
+    if (!pre.ok) return { trigger, key: pre.key, skip: { reason: pre.reason, detail: toStorableJson(pre.detail) } };
     if (isRunEnd(event.type) && isRecord(event.data) && event.data.workflow === trigger.workflow) {
       // A run whose end starts its own workflow again would never stop (each run's end is a new event).
       return { trigger, key: pre.key, skip: { reason: EventSkipReason.SelfTriggered, detail: `${event.type} of ${trigger.workflow} itself: a workflow does not trigger on its own runs' ends` } };
     }
     const inputs = isRecord(pre.inputs) ? pre.inputs : { value: pre.inputs };
+    const badInputs = unstorable(inputs, 'inputs');
+    if (badInputs) return { trigger, key: pre.key, skip: { reason: EventSkipReason.Invalid, detail: badInputs } };
+    const owner = runOwner(event);
+    if ('invalid' in owner) return { trigger, key: pre.key, skip: { reason: EventSkipReason.Invalid, detail: owner.invalid } };
     const candidate: Candidate = { trigger, key: pre.key, values: pre.values, inputs };
     try {
       candidate.prepared = this.runs.prepare(
@@ -176,7 +190,7 @@ export class EventRouterService implements OnModuleInit {
           workflow: trigger.workflow,
           version: trigger.version,
           inputs,
-          ...runOwner(event),
+          ...owner,
           actor: requester.id,
           source: `event:${event.id}`,
           trace_id: traceId,
@@ -229,7 +243,7 @@ export class EventRouterService implements OnModuleInit {
         )) as { event_id: string }[]
       ).map((row) => row.event_id),
     );
-    const refused = await refuseForeignIds(manager, requests, firstOf, claimed);
+    const refused = await refuseRepeats(manager, requests, firstOf, claimed);
     const routing = items.filter((item, i) => firstOf.get(item.event.id) === i && claimed.has(item.event.id));
 
     // 2. Lock every key's state the group needs, in the global order, in one statement.
@@ -368,7 +382,8 @@ export class EventRouterService implements OnModuleInit {
       const [rows]: [{ event_id: string }[], number] = await manager.query(`DELETE FROM event_deferred_starts WHERE debounce_slot = $1 RETURNING event_id`, [slot]);
       superseded = rows.map((row) => row.event_id);
     }
-    const { user_id, product } = runOwner(event);
+    // Only a candidate whose owner fits gets here (candidate()).
+    const { user_id, product } = runOwner(event) as RunOwner;
     // The start runs the version whose trigger matched (its decision names it), whatever the default is when it fires.
     await manager.query(
       `INSERT INTO event_deferred_starts (id, event_id, workflow, version, "trigger", key, reason, due_at, inputs, user_id, product, trace_id, publisher, debounce_slot)
@@ -493,14 +508,52 @@ export function answerFromDecisions(eventId: string, traceId: string, decisions:
   return answer;
 }
 
+export interface RunOwner {
+  user_id: string;
+  product?: string;
+}
+
 /**
  * Who a run started by an event is for: `data.user_id` (not only whitespace: Karma scores the run's end for that user
- * and refuses a blank one), else the event's subject, else the event type.
+ * and refuses a blank one), else the event's subject, else the event type; and the product, `data.product`. A value
+ * longer than a run holds (what POST /workflows/:name/runs refuses with a 422) is never cut (two users sharing a
+ * prefix would become one): `invalid` names the field and the limit.
  */
-export function runOwner(event: RoutedEvent): { user_id: string; product?: string } {
+export function runOwner(event: RoutedEvent): RunOwner | { invalid: string } {
   const data = isRecord(event.data) ? event.data : {};
-  const user = isNotBlank(data.user_id) ? data.user_id : (event.subject ?? `event:${event.type}`);
-  return { user_id: user.slice(0, 128), ...(typeof data.product === 'string' && data.product !== '' ? { product: data.product.slice(0, 128) } : {}) };
+  const [field, user] = isNotBlank(data.user_id) ? ['data.user_id', data.user_id] : event.subject !== undefined ? ['subject', event.subject] : ['type', `event:${event.type}`];
+  if (user.length > ID_LIMITS.userId) {
+    return { invalid: `${field} is ${user.length} characters long; a run's user_id holds at most ${ID_LIMITS.userId} (it is not cut)` };
+  }
+  const product = productOf(event.data);
+  if (product !== undefined && product.length > ID_LIMITS.product) {
+    return { invalid: `data.product is ${product.length} characters long; a run's product holds at most ${ID_LIMITS.product} (it is not cut)` };
+  }
+  return { user_id: user, ...(product !== undefined ? { product } : {}) };
+}
+
+/**
+ * An event's product: its `data.product` when that is a non-empty string (the product its runs act on; what
+ * GET /events/:id scopes by, event-queries.service.ts inScope).
+ */
+export function productOf(data: unknown): string | undefined {
+  return isRecord(data) && typeof data.product === 'string' && data.product !== '' ? data.product : undefined;
+}
+
+/** Whether `requester` may see an event of `data` (GET /events/:id's scope): one without a product is everyone's. */
+export function eventInScope(requester: VerifiedRequester, data: unknown): boolean {
+  const products = productFilter(requester);
+  const product = productOf(data);
+  return products === undefined || product === undefined || products.includes(product);
+}
+
+/** Why `value`, rendered for `field`, cannot be stored (PostgreSQL text and jsonb), naming the path; else undefined. */
+function unstorable(value: unknown, field: string): string | undefined {
+  const [problem] = findUnstorableJson(value, MAX_JSON_DEPTH);
+  if (!problem) return undefined;
+  const at = problem.field === '(body)' ? field : `${field}.${problem.field}`;
+  // The path may hold the very character refused (an object key): it goes in the detail made storable (U+FFFD).
+  return `${toStorableJson(at)} ${problem.messages.join(', ')}`;
 }
 
 function owner(event: RoutedEvent): { user_id?: string; product?: string } {
@@ -552,15 +605,23 @@ function traceIdOf(traceparent: string | undefined): string | undefined {
 }
 
 /**
- * Ids are their publishers' own (CloudEvents: unique per source), so an id another publisher sent first is not a retry
- * of this event. Answering it as a replay would hand this publisher the other's runs and trace and drop its event
- * silently; it is a 409 that tells nothing of the other event instead, for the whole request that carries it (an
- * array is one transaction). Found after the group's ids are claimed: the refused requests' rows are taken back in
- * the same transaction, and the rest of the group goes on in it (one publisher that keeps reusing ids costs its own
- * requests, not everyone's group commit). Only when a request that goes on shares an id with a refused one is the
- * whole group retried request by request (GroupCommit). Costs a query only when the group holds an id received before.
+ * A repeated id (received before, or earlier in this group) is a replay only when it is the same event, of the same
+ * publisher, that the caller may see; else the whole request that carries it is refused (an array is one transaction):
+ * - another publisher sent it first: ids are their publishers' own (CloudEvents: unique per source), so this is not a
+ *   retry. Answering it as a replay would hand this publisher the other's runs and trace and drop its event silently;
+ *   it is a 409 `event_id_conflict` that tells nothing of the other event;
+ * - the event's product is outside the caller's products (GET /events/:id answers 404 to it): the same 409, telling
+ *   nothing (a replay would hand it that product's runs and trace). A repeat inside the same request is exempt;
+ * - the publisher sent the id before with other content (type, source, subject or data, compared as stored: jsonb
+ *   equality, so key order and number spelling do not count; `time` does not count, as Core fills in an absent one
+ *   at receipt and a retry resends the same event): a 409 `event_id_reused` naming what differs.
+ * Found after the group's ids are claimed, against the stored rows (an id claimed earlier in this group is in its
+ * row already): the refused requests' rows are taken back in the same transaction, and the rest of the group goes on
+ * in it (one publisher that keeps reusing ids costs its own requests, not everyone's group commit). Only when a
+ * request that goes on shares an id with a refused one is the whole group retried request by request (GroupCommit).
+ * Costs a query only when the group holds an id received before.
  */
-async function refuseForeignIds(
+async function refuseRepeats(
   manager: EntityManager,
   requests: readonly (readonly Routing[])[],
   firstOf: ReadonlyMap<string, number>,
@@ -571,18 +632,42 @@ async function refuseForeignIds(
   const requestOf = requests.flatMap((request, r) => request.map(() => r));
   const repeated = items.flatMap((item, i) => (firstOf.get(item.event.id) !== i || !claimed.has(item.event.id) ? [i] : []));
   if (repeated.length === 0) return refused;
-  const stored = new Map(
-    ((await manager.query(`SELECT event_id, publisher FROM events WHERE event_id = ANY($1::text[])`, [[...new Set(repeated.map((i) => items[i].event.id))]])) as { event_id: string; publisher: string }[]).map(
-      (row) => [row.event_id, row.publisher],
-    ),
-  );
+  const rows = (await manager.query(
+    `SELECT r.ord, e.publisher, e.data -> 'product' AS product,
+            e.type IS DISTINCT FROM r.type AS type, e.source IS DISTINCT FROM r.source AS source,
+            e.subject IS DISTINCT FROM r.subject AS subject, e.data IS DISTINCT FROM COALESCE(r.data, 'null'::jsonb) AS data
+     FROM jsonb_to_recordset($1::jsonb) AS r(ord int, event_id text, type text, source text, subject text, data jsonb)
+     JOIN events e ON e.event_id = r.event_id`,
+    [
+      JSON.stringify(
+        repeated.map((i) => {
+          const { event } = items[i];
+          return { ord: i, event_id: event.id, type: event.type, source: event.source ?? null, subject: event.subject ?? null, data: event.data ?? null };
+        }),
+      ),
+    ],
+  )) as ({ ord: number; publisher: string; product: unknown } & Record<'type' | 'source' | 'subject' | 'data', boolean>)[];
+  const storedOf = new Map(rows.map((row) => [row.ord, row]));
   for (const i of repeated) {
     const { event, requester } = items[i];
-    const first = claimed.has(event.id) ? items[firstOf.get(event.id)!].requester.id : stored.get(event.id);
-    if (first === undefined || first === requester.id || refused.has(requestOf[i])) continue;
+    const row = storedOf.get(i);
+    if (row === undefined || refused.has(requestOf[i])) continue;
+    const first = firstOf.get(event.id)!;
+    const sameRequest = claimed.has(event.id) && requestOf[first] === requestOf[i];
+    const id = event.id.slice(0, 128);
+    if (row.publisher !== requester.id || (!sameRequest && !eventInScope(requester, { product: row.product }))) {
+      refused.set(requestOf[i], new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${id} was already received from another publisher; use an id of your own`));
+      continue;
+    }
+    const differs = (['type', 'source', 'subject', 'data'] as const).filter((field) => row[field]);
+    if (differs.length === 0) continue;
     refused.set(
       requestOf[i],
-      new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${event.id.slice(0, 128)} was already received from another publisher; use an id of your own`),
+      new DomainException(
+        HttpStatus.CONFLICT,
+        EventErrorCode.EventIdReused,
+        `event id ${id} was already received with another ${differs.join(', ')}: a retry resends the same event (time aside); a new event needs an id of its own`,
+      ),
     );
   }
   if (refused.size === 0) return refused;
