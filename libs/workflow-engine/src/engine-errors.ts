@@ -19,6 +19,10 @@ export enum EngineErrorCode {
   SleepUntilInvalid = 'sleep_until_invalid',
   /** A sleep whose computed `for` / `until` is further away than the longest sleep allowed (max_sleep_ms). */
   SleepTooLong = 'sleep_too_long',
+  /** A value an expression rendered (a step's `with`, the run's `output`) that PostgreSQL cannot store (U+0000, …). */
+  ValueUnstorable = 'value_unstorable',
+  /** The run's state could not be written, round after round, for a reason that does not go away (RunWorker). */
+  RoundUnwritable = 'round_unwritable',
 }
 
 export function engineError(code: EngineErrorCode, message: string, retryable = false): StepError {

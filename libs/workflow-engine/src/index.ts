@@ -5,5 +5,6 @@ export * from './in-memory-runner';
 export * from './interpreter';
 export * from './run-state';
 export * from './start-resolution';
+export * from './storable';
 export * from './manifest-tests';
 export * from './workflow-set';

@@ -33,6 +33,7 @@ import {
   type StepError,
   type StepRecord,
 } from './run-state';
+import { assertStorable, findUnstorableValue, storableError, UnstorableValueError, unstorableError } from './storable';
 
 /** An action attempt the worker must perform after the round's state is committed. */
 export interface ActionCommand {
@@ -240,7 +241,7 @@ export class RunInterpreter {
       this.completeStep(rec, this.scrub(result.output));
       return true;
     }
-    const error = { ...result.error, message: this.scrub(result.error.message) as string };
+    const error = storableError({ ...result.error, message: this.scrub(result.error.message) as string });
     const policy = retry;
     const countable = rec.attempts - rec.interruptions - rec.attempt_base;
     const retryable = error.retryable && policy !== undefined && !policy.non_retryable.includes(error.code);
@@ -253,6 +254,20 @@ export class RunInterpreter {
     }
     this.failStep(rec, error);
     return true;
+  }
+
+  /**
+   * Ends the run failed at once with `error`, stopping all it still has going as a cancel does: the worker's last
+   * resort for a run whose rounds cannot be written. Its compensation steps (`on_failure.steps`) do not run (they
+   * would need more rounds of a run that cannot be written); a run fallback workflow starts.
+   */
+  abandon(error: StepError, now: Date): void {
+    this.now = now;
+    this.inFlight = new Set();
+    if (TERMINAL_RUN_STATUSES.includes(this.run.status)) return;
+    this.run.started_at ??= now;
+    this.cancelEverything();
+    this.failRun(error, 'failed');
   }
 
   // ---- blocks and steps ------------------------------------------------------------------------------
@@ -359,13 +374,13 @@ export class RunInterpreter {
       let inputs: Record<string, unknown>;
       try {
         inputs = {
-          ...asObject(this.render(handler.with ?? {}, this.scope(frame))),
+          ...asObject(this.render(handler.with ?? {}, this.scope(frame), 'on_failure.with')),
           failed_run_id: this.run.id,
           failed_step: step.id,
           error,
         };
       } catch (e) {
-        return { state: 'failed', error: expressionError(`on_failure.with of step ${step.id}`, e) };
+        return { state: 'failed', error: renderError(`on_failure.with of step ${step.id}`, e, step.id) };
       }
       rec.fallback_run_id = this.startChild(handler.workflow, version, inputs, rec.path, 'step_fallback');
       this.dirty(rec);
@@ -428,10 +443,10 @@ export class RunInterpreter {
     let input: unknown;
     let stored: unknown;
     try {
-      input = this.render(spec.with, scope);
-      stored = this.render(spec.with, scope, true);
+      input = this.render(spec.with, scope, 'with');
+      stored = this.render(spec.with, scope, 'with', true);
     } catch (error) {
-      this.failStep(rec, expressionError(`with of step ${rec.step_id}`, error));
+      this.failStep(rec, renderError(`with of step ${rec.step_id}`, error, rec.step_id));
       return { state: 'failed', error: rec.error! };
     }
     rec.status = 'running';
@@ -461,10 +476,10 @@ export class RunInterpreter {
       }
       let inputs: unknown;
       try {
-        inputs = this.render(withTemplate, this.scope(frame));
-        rec.input = this.render(withTemplate, this.scope(frame), true);
+        inputs = this.render(withTemplate, this.scope(frame), 'with');
+        rec.input = this.render(withTemplate, this.scope(frame), 'with', true);
       } catch (error) {
-        this.failStep(rec, expressionError(`with of step ${rec.step_id}`, error));
+        this.failStep(rec, renderError(`with of step ${rec.step_id}`, error, rec.step_id));
         return { state: 'failed', error: rec.error! };
       }
       rec.status = 'running';
@@ -496,9 +511,9 @@ export class RunInterpreter {
       if (step.until !== undefined) {
         let text: unknown;
         try {
-          text = this.render(step.until, this.scope(frame));
+          text = this.render(step.until, this.scope(frame), 'sleep.until');
         } catch (error) {
-          this.failStep(rec, expressionError(`sleep.until of step ${step.id}`, error));
+          this.failStep(rec, renderError(`sleep.until of step ${step.id}`, error, step.id));
           return { state: 'failed', error: rec.error! };
         }
         until = typeof text === 'string' || text instanceof Date ? new Date(text).getTime() : Number.NaN;
@@ -509,10 +524,11 @@ export class RunInterpreter {
       } else if (step.for !== undefined) {
         let wait: unknown;
         try {
-          wait = this.render(step.for, this.scope(frame));
+          wait = this.render(step.for, this.scope(frame), 'sleep.for');
           until = this.now.getTime() + parseDuration(wait as string | number);
         } catch (error) {
-          this.failStep(rec, engineError(EngineErrorCode.SleepUntilInvalid, `sleep.for of step ${step.id} is not a duration: ${String(wait ?? (error as Error).message)}`));
+          if (error instanceof UnstorableValueError) this.failStep(rec, unstorableError(error, step.id));
+          else this.failStep(rec, engineError(EngineErrorCode.SleepUntilInvalid, `sleep.for of step ${step.id} is not a duration: ${String(wait ?? (error as Error).message)}`));
           return { state: 'failed', error: rec.error! };
         }
       } else {
@@ -642,8 +658,9 @@ export class RunInterpreter {
         items = isExpressionString(step.items)
           ? renderTemplate(compileTemplate(step.items), this.scope(frame))
           : compileExpression(step.items).evaluate(this.scope(frame));
+        assertStorable(items, 'foreach');
       } catch (error) {
-        this.failStep(rec, expressionError(`foreach of step ${step.id}`, error));
+        this.failStep(rec, renderError(`foreach of step ${step.id}`, error, step.id));
         return { state: 'failed', error: rec.error! };
       }
       if (!Array.isArray(items) || items.length > MAX_FOREACH_ITEMS) {
@@ -716,13 +733,19 @@ export class RunInterpreter {
     let output = lastOutput;
     if (this.manifest.output !== undefined) {
       try {
-        output = this.render(this.manifest.output, this.scope(ROOT));
+        output = this.render(this.manifest.output, this.scope(ROOT), 'output');
       } catch (error) {
-        this.onRunFailure(expressionError('output', error));
+        this.onRunFailure(renderError('output', error));
         return;
       }
     }
     output = this.scrub(output);
+    // Also without an `output:` template (the last step's output): what the run row holds must be storable.
+    const unstorable = findUnstorableValue(output, 'output');
+    if (unstorable) {
+      this.onRunFailure(unstorableError(unstorable));
+      return;
+    }
     const problems = this.deps.validateOutput?.(this.manifest, output) ?? [];
     if (problems.length > 0) {
       this.onRunFailure(engineError(EngineErrorCode.OutputInvalid, `the run's output does not match outputs: ${problems.join('; ')}`));
@@ -731,7 +754,8 @@ export class RunInterpreter {
     this.finishRun('completed', output);
   }
 
-  private onRunFailure(error: StepError): void {
+  private onRunFailure(failure: StepError): void {
+    const error = storableError(failure);
     const compensation = this.manifest.on_failure?.steps;
     if (compensation && compensation.length > 0) {
       const rec = this.newRecord(COMPENSATION_PATH, COMPENSATION_PATH, 'group');
@@ -763,7 +787,7 @@ export class RunInterpreter {
       if (version) {
         let inputs: Record<string, unknown> = {};
         try {
-          inputs = asObject(this.render(this.manifest.on_failure?.with ?? {}, this.scope(ROOT)));
+          inputs = asObject(this.render(this.manifest.on_failure?.with ?? {}, this.scope(ROOT), 'on_failure.with'));
         } catch {
           // The fallback still starts, with the failure facts alone.
         }
@@ -779,8 +803,9 @@ export class RunInterpreter {
     this.finishRun(status, undefined, error);
   }
 
-  private finishRun(status: 'completed' | 'failed' | 'cancelled' | 'timed_out', output?: unknown, error?: StepError): void {
+  private finishRun(status: 'completed' | 'failed' | 'cancelled' | 'timed_out', output?: unknown, failure?: StepError): void {
     const run = this.run;
+    const error = failure && storableError(failure);
     run.status = status;
     run.completed_at = this.now;
     run.output = output;
@@ -912,8 +937,10 @@ export class RunInterpreter {
     this.emit({ type: 'workflow.step_completed', path: rec.path, step_id: rec.step_id, kind: rec.kind, attempts: rec.attempts, status: 'completed', output });
   }
 
-  private failStep(rec: StepRecord, error: StepError): void {
+  private failStep(rec: StepRecord, failure: StepError): void {
     if (rec.status === 'failed') return;
+    // What a message quotes (a rendered value, an expression's own error) must not make the round unwritable.
+    const error = storableError(failure);
     rec.status = 'failed';
     rec.error = error;
     rec.wake_at = undefined;
@@ -965,8 +992,14 @@ export class RunInterpreter {
 
   // ---- expressions ---------------------------------------------------------------------------------------
 
-  private render(template: TemplateValue, scope: ExpressionScope, redact = false): unknown {
-    return renderTemplate(compileTemplate(template), scope, redact ? { secrets: 'redact' } : undefined);
+  /**
+   * A template rendered, as the run's tables can hold it: a value PostgreSQL cannot store (U+0000 in a text, an
+   * unpaired surrogate, a non-finite number) throws UnstorableValueError naming `field` and the member's path, so the
+   * step (or the run) fails by its rules instead of every round that would write it failing. Every rendered value
+   * that a round writes (a step's input, a child's inputs, a fallback's inputs, the run's output) comes through here.
+   */
+  private render(template: TemplateValue, scope: ExpressionScope, field: string, redact = false): unknown {
+    return assertStorable(renderTemplate(compileTemplate(template), scope, redact ? { secrets: 'redact' } : undefined), field);
   }
 
   private scrub(value: unknown): unknown {
@@ -1070,6 +1103,11 @@ export function childSteps(step: Step): Step[][] {
 
 export function refText(ref: WorkflowRef): string {
   return `${ref.name}@${ref.range}`;
+}
+
+/** A render that threw: a value that cannot be stored, or an expression that failed. */
+function renderError(where: string, error: unknown, stepId?: string): StepError {
+  return error instanceof UnstorableValueError ? unstorableError(error, stepId) : expressionError(where, error);
 }
 
 function asObject(value: unknown): Record<string, unknown> {

@@ -36,6 +36,13 @@ import { traceparentExemplar, workflowMetrics } from './workflow-metrics';
 const MAX_ROUNDS_PER_COMMIT = 50;
 /** Local actions performed while one round is built, in passes (a step's result can start the next step's action). */
 const MAX_LOCAL_PASSES = 64;
+/**
+ * Claims in a row whose round failed to write for a reason that does not go away (unwritableRound) before the run
+ * is failed with that reason: otherwise it would be claimed, fail and wait out its lease forever.
+ */
+export const MAX_UNWRITABLE_ROUNDS = 3;
+/** Runs whose unwritable rounds are counted at most (an entry left by a run another replica ended is dropped with the rest). */
+const MAX_UNWRITABLE_TRACKED = 10_000;
 
 /** One run's round, waiting for the next group commit. */
 interface RoundWrite {
@@ -97,6 +104,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly logger = new Logger(RunWorker.name);
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly held = new Map<string, HeldRun>();
+  /** Per run: its claims in a row here whose round could not be written for a reason that does not go away. */
+  private readonly unwritable = new Map<string, number>();
   private running = false;
   private loop?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
@@ -303,12 +312,61 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       if (!run) return;
       this.held.set(lease.runId, run);
       await this.runUntilIdle(run);
+      // Not on any round written: a claim that fails writes its interruption round first (the attempt the failed
+      // round left running is started again), then fails the same way again.
+      this.unwritable.delete(lease.runId);
     } catch (error) {
       if (!(error instanceof LeaseLostError)) {
-        this.logger.error({ msg: 'workflow run round failed; the run is retried when its lease expires', run_id: lease.runId, error: describe(error) });
+        const failures = unwritableRound(error) ? (this.unwritable.get(lease.runId) ?? 0) + 1 : 0;
+        this.unwritable.delete(lease.runId);
+        if (failures >= MAX_UNWRITABLE_ROUNDS) {
+          for (const { abort } of run?.inFlight.values() ?? []) abort.abort();
+          await this.abandon(lease, error, failures);
+        } else {
+          if (failures > 0) {
+            if (this.unwritable.size >= MAX_UNWRITABLE_TRACKED) this.unwritable.clear();
+            this.unwritable.set(lease.runId, failures);
+          }
+          this.logger.error({ msg: 'workflow run round failed; the run is retried when its lease expires', run_id: lease.runId, failures, error: describe(error) });
+        }
       }
     } finally {
       this.held.delete(lease.runId);
+    }
+  }
+
+  /**
+   * Fails a run whose rounds could not be written `failures` times in a row for a reason that does not go away (a
+   * value PostgreSQL refuses that no check caught): from its state as last written, everything it has going stopped
+   * (RunInterpreter.abandon), the database's error as the reason. If even that cannot be written, the run is claimed
+   * again when its lease expires.
+   */
+  private async abandon(lease: Lease, cause: unknown, failures: number): Promise<void> {
+    try {
+      const loaded = await this.store.load(lease.runId);
+      if (!loaded || TERMINAL_RUN_STATUSES.includes(loaded.state.run.status)) return;
+      const run = await this.open(lease, loaded);
+      if (!run) return;
+      const now = this.clock.now();
+      const reason = describe(cause).slice(0, 500);
+      run.interpreter.abandon(engineError(EngineErrorCode.RoundUnwritable, `the run's state could not be written (${failures} times in a row): ${reason}`), now);
+      const round = run.interpreter.takeRound();
+      const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
+      // The attempts its steps had running (in a process that has let them go) are closed with them.
+      const closed: AttemptResult[] = [];
+      for (const cancel of round.cancels) {
+        const rec = cancel.kind === 'abort_action' ? run.state.steps.get(cancel.path) : undefined;
+        if (!rec || rec.attempts === 0) continue;
+        const command: ActionCommand = { path: rec.path, step_id: rec.step_id, action: '', input: undefined, attempt: rec.attempts, idempotency_key: '' };
+        closed.push({ command, invoked: { result: { ok: false, error: engineError(EngineErrorCode.Cancelled, `step ${rec.step_id} was cancelled`) } }, at: performance.now() });
+      }
+      run.releasing = true;
+      await this.persist(run, round, childRows, closed, now, { now });
+      if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
+      this.logger.error({ msg: 'workflow run failed: its rounds could not be written', run_id: lease.runId, failures, error: reason });
+    } catch (error) {
+      if (error instanceof LeaseLostError) return;
+      this.logger.error({ msg: 'could not fail a workflow run whose rounds cannot be written; retried when its lease expires', run_id: lease.runId, error: describe(error) });
     }
   }
 
@@ -575,6 +633,18 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     state.run.error = engineError(EngineErrorCode.WorkflowNotFound, message);
     await this.store.dataSource.transaction((manager) => this.store.writeRun(manager, lease, state.run, { now: this.clock.now() }));
   }
+}
+
+/**
+ * A round that failed for a reason that writing it again will not change: PostgreSQL refusing the data (SQLSTATE
+ * class 22, data exception: U+0000 in jsonb, a value out of range; class 54, a program limit) or the round not even
+ * serialising (a TypeError or RangeError: a BigInt, an invalid Date). A lost connection or a deadlock is none of these.
+ */
+export function unwritableRound(error: unknown): boolean {
+  if (error instanceof TypeError || error instanceof RangeError) return true;
+  const e = error as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
 }
 
 function describe(error: unknown): string {
