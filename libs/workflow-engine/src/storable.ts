@@ -1,13 +1,10 @@
+import { storableText, unstorableTextProblem } from '@pancha/contracts';
 import { EngineErrorCode, engineError } from './engine-errors';
 import type { StepError } from './run-state';
 
 // PostgreSQL's text and jsonb hold neither U+0000 nor unpaired UTF-16 surrogates, and JSON has no Infinity or NaN
 // (JSON.stringify would quietly write null). The same rules as service-kit's findUnstorableJson, which refuses them
 // in requests; the engine checks what its expressions made, which no request guard has seen.
-const NUL = String.fromCharCode(0);
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
-const REPLACEMENT = '\ufffd';
 
 /** A rendered value the run's tables could not hold: the round writing it would fail, again and again. */
 export class UnstorableValueError extends Error {
@@ -21,10 +18,11 @@ export class UnstorableValueError extends Error {
   }
 }
 
+const TEXT_PROBLEMS = { nul: 'holds U+0000', lone_surrogate: 'holds an unpaired UTF-16 surrogate' };
+
 function textProblem(text: string): string | undefined {
-  if (text.includes(NUL)) return 'holds U+0000';
-  if (LONE_SURROGATE.test(text)) return 'holds an unpaired UTF-16 surrogate';
-  return undefined;
+  const problem = unstorableTextProblem(text);
+  return problem && TEXT_PROBLEMS[problem];
 }
 
 /**
@@ -68,10 +66,8 @@ export function assertStorable<T>(value: T, field: string): T {
   return value;
 }
 
-/** `text` as the run's tables can hold it: U+0000 and unpaired surrogates become U+FFFD (for messages, never for data). */
-export function storableText(text: string): string {
-  return text.split(NUL).join(REPLACEMENT).replace(LONE_SURROGATES, REPLACEMENT);
-}
+/** `text` as the run's tables can hold it (contracts' storableText): for messages, never for data. */
+export { storableText };
 
 /**
  * An error as the run's tables can hold it: a message that quotes a rendered value (`sleep.until … is not a time: …`)

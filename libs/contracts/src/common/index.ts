@@ -5,3 +5,4 @@ export * from './identity';
 export * from './metrics';
 export * from './timestamp';
 export * from './not-blank';
+export * from './storable-text';

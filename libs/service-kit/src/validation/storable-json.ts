@@ -1,11 +1,7 @@
 import type { FieldError } from '@pancha/contracts';
+import { storableText, unstorableTextProblem } from '@pancha/contracts';
 
-// PostgreSQL text and jsonb cannot hold U+0000 or unpaired UTF-16 surrogates (JSON.parse accepts both).
-const NUL = String.fromCharCode(0);
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const MAX_REPORTED = 20;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
-const REPLACEMENT = '\ufffd';
 
 /**
  * `value` with every string (object keys too) made storable: U+0000 and unpaired surrogates become U+FFFD. For text
@@ -18,7 +14,7 @@ export function toStorableJson<T>(value: T, maxDepth = 8): T {
 }
 
 function storable(value: unknown, depth: number, maxDepth: number): unknown {
-  if (typeof value === 'string') return value.split(NUL).join(REPLACEMENT).replace(LONE_SURROGATES, REPLACEMENT);
+  if (typeof value === 'string') return storableText(value);
   if (value === null || typeof value !== 'object' || depth > maxDepth) return value;
   if (Array.isArray(value)) return value.map((item) => storable(item, depth + 1, maxDepth));
   const prototype = Object.getPrototypeOf(value);
@@ -26,10 +22,11 @@ function storable(value: unknown, depth: number, maxDepth: number): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k, depth + 1, maxDepth) as string, storable(v, depth + 1, maxDepth)]));
 }
 
+const STRING_PROBLEMS = { nul: 'must not contain U+0000 (PostgreSQL cannot store it)', lone_surrogate: 'must be well-formed Unicode (unpaired surrogate)' };
+
 function stringProblem(value: string): string | undefined {
-  if (value.includes(NUL)) return 'must not contain U+0000 (PostgreSQL cannot store it)';
-  if (LONE_SURROGATE.test(value)) return 'must be well-formed Unicode (unpaired surrogate)';
-  return undefined;
+  const problem = unstorableTextProblem(value);
+  return problem && STRING_PROBLEMS[problem];
 }
 
 /**
