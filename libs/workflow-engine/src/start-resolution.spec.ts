@@ -33,6 +33,23 @@ describe('chooseStartVersion', () => {
     expect(chooseStartVersion(wf([v('1.0.0', { manifest: { migrations: { '0.x': {} } } })]), 'notify', '^2')).toMatchObject({ ok: false, reason: 'unknown_version' });
   });
 
+  it('a version no longer in the directory starts no new run, exactly named or matched by a range', () => {
+    const gone = wf([v('1.0.0', { present: false }), v('1.1.0', { present: false }), v('1.3.0')]);
+    expect(chooseStartVersion(gone, 'notify', '1.0.0')).toEqual({ ok: false, reason: 'version_retired', message: 'notify@1.0.0 is retired: no longer in the workflows directory' });
+    expect(chooseStartVersion(gone, 'notify', '~1.0.0')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(gone, 'notify', '^1.0.0')).toEqual({ ok: true, version: '1.3.0' });
+    expect(chooseStartVersion(gone, 'notify', '1.3.0')).toEqual({ ok: true, version: '1.3.0' });
+    // The whole file removed: nothing present, so no default, and no exact version or range either.
+    const removed = wf([v('1.0.0', { present: false }), v('1.1.0', { present: false, retired: true })]);
+    expect(chooseStartVersion(removed, 'notify')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(removed, 'notify', '1.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
+    expect(chooseStartVersion(removed, 'notify', '1.1.0')).toEqual({ ok: false, reason: 'version_retired', message: 'notify@1.1.0 is retired' });
+    expect(chooseStartVersion(removed, 'notify', '^1')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    // A later major present that migrates the old one's inputs still takes its callers.
+    expect(chooseStartVersion(set, 'notify', '3.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
+    expect(chooseStartVersion(set, 'notify', '^3')).toMatchObject({ ok: false, reason: 'unknown_version' });
+  });
+
   it('a disabled workflow starts nothing, migrated or not', () => {
     expect(chooseStartVersion(wf(set.versions, false), 'notify', '1.0.0')).toMatchObject({ ok: false, reason: 'workflow_disabled' });
   });

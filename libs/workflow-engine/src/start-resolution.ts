@@ -18,8 +18,10 @@ export type StartChoice = { ok: true; version: string; migrateFrom?: string } | 
 
 /**
  * Which version a new run gets: without `requested`, the newest version present in the workflows directory and
- * not retired; with it, that exact version or the newest matching a semver range. Disabled workflows and
- * retired versions start nothing. One function, so the executor and Core's mirror can never disagree.
+ * not retired; with it, that exact version or the newest matching a semver range, among the versions present.
+ * Disabled workflows and retired versions start nothing, and a version no longer in the directory is retired as
+ * far as new runs go (its in-flight runs, and their sub-workflows pinned to it, finish: they are not started
+ * here). One function, so the executor and Core's mirror can never disagree.
  */
 export function chooseStartVersion(workflow: StartableWorkflow | undefined, name: string, requested?: string): StartChoice {
   if (!workflow || workflow.versions.length === 0) return { ok: false, reason: 'unknown_workflow', message: `no workflow named ${name}` };
@@ -32,13 +34,13 @@ export function chooseStartVersion(workflow: StartableWorkflow | undefined, name
   }
   const exact = workflow.versions.find((v) => v.version === requested);
   if (exact) {
-    return exact.retired
-      ? (migrated(workflow, requested) ?? { ok: false, reason: 'version_retired', message: `${name}@${requested} is retired` })
-      : { ok: true, version: exact.version };
+    if (!exact.retired && exact.present) return { ok: true, version: exact.version };
+    const why = exact.retired ? 'is retired' : 'is retired: no longer in the workflows directory';
+    return migrated(workflow, requested) ?? { ok: false, reason: 'version_retired', message: `${name}@${requested} ${why}` };
   }
   let chosen: string | undefined;
   try {
-    chosen = resolveVersion(requested, workflow.versions);
+    chosen = resolveVersion(requested, workflow.versions.filter((v) => v.present));
   } catch {
     chosen = undefined;
   }

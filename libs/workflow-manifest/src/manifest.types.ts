@@ -249,8 +249,15 @@ export interface WorkflowManifest {
   tests: WorkflowTestCase[];
   /** From an older major (`1.x`) to this version: a map of input templates over the old `inputs`. */
   migrations: Record<string, Record<string, TemplateValue>>;
-  /** sha256 (hex) of the canonical JSON of the document as written: what "same content" means. */
+  /** sha256 (hex) of the canonical JSON of the document as written (lifecycle flags included). */
   content_hash: string;
+  /**
+   * sha256 (hex) of the canonical JSON of the document without its lifecycle flags (`deprecated`, `retired`): what
+   * "same definition" means. The flags are a registered version's mutable state, so a file differing only in them
+   * is the same version with its state changed, not other content (see sameDefinition). Absent in manifests stored
+   * before it existed; the registry reparses stored sources, so it is always there for the registry's own.
+   */
+  definition_hash?: string;
   /** The file it was read from (relative to the workflows directory), when it came from one. */
   file?: string;
 }

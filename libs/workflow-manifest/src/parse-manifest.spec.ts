@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_RETRY_POLICY, type Finding } from './manifest.types';
-import { parseManifest } from './parse-manifest';
+import { parseManifest, sameDefinition } from './parse-manifest';
 
 const example = readFileSync(join(__dirname, 'fixtures/onboard-learner.yaml'), 'utf8');
 
@@ -75,6 +75,21 @@ describe('parseManifest: the example manifest from WORKFLOWS.md', () => {
     expect(reformatted?.content_hash).toBe(m?.content_hash);
     expect(m?.content_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(parseManifest(example.replace('First lesson', 'Second lesson')).manifest?.content_hash).not.toBe(m?.content_hash);
+  });
+
+  it('the lifecycle flags change the content hash but not the definition: the same version with its state changed', () => {
+    const flagged = (flags: string) => parseManifest(example.replace('name: onboard-learner', `name: onboard-learner\n${flags}`)).manifest!;
+    for (const flags of ['deprecated: true', 'retired: true', 'deprecated: true\nretired: true', 'retired: false']) {
+      const other = flagged(flags);
+      expect(other.definition_hash).toBe(m?.definition_hash);
+      expect(sameDefinition(other, m!)).toBe(true);
+    }
+    expect(flagged('retired: true').content_hash).not.toBe(m?.content_hash);
+    const edited = parseManifest(example.replace('First lesson', 'Second lesson')).manifest!;
+    expect(sameDefinition(edited, m!)).toBe(false);
+    // A manifest stored before definition_hash existed: the same content hash is the same definition, nothing else is.
+    expect(sameDefinition({ content_hash: m!.content_hash }, m!)).toBe(true);
+    expect(sameDefinition({ content_hash: flagged('retired: true').content_hash }, m!)).toBe(false);
   });
 });
 

@@ -130,10 +130,30 @@ export function parseManifest(text: string, opts: ParseManifestOptions = {}): Pa
   }
 
   const normaliser = new Normaliser(source, opts.file);
-  const manifest = normaliser.manifest(doc0, contentHash(raw));
+  const manifest = normaliser.manifest(doc0, contentHash(raw), definitionHashOf(raw));
   findings.push(...normaliser.findings);
   const failed = findings.some((f) => f.severity === 'error');
   return { manifest: failed ? undefined : manifest, findings, source };
+}
+
+/** The lifecycle flags: a registered version's mutable state, not part of what it is (sameDefinition). */
+export const LIFECYCLE_FLAGS = ['deprecated', 'retired'] as const;
+
+/** The content hash of a document without its lifecycle flags (`retired: false` and no `retired` are the same). */
+function definitionHashOf(raw: object): string {
+  const rest: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const flag of LIFECYCLE_FLAGS) delete rest[flag];
+  return contentHash(rest);
+}
+
+/**
+ * Whether two manifests of one name@version are the same definition: the same content, or content that differs only
+ * in the lifecycle flags (`deprecated`, `retired`), which may change after registration (WORKFLOWS.md). Hashes
+ * stored before `definition_hash` existed still compare: equal content hashes are the same definition.
+ */
+export function sameDefinition(a: Pick<WorkflowManifest, 'content_hash' | 'definition_hash'>, b: Pick<WorkflowManifest, 'content_hash' | 'definition_hash'>): boolean {
+  if (a.content_hash === b.content_hash) return true;
+  return a.definition_hash !== undefined && a.definition_hash === b.definition_hash;
 }
 
 interface LinePos {
@@ -417,7 +437,7 @@ class Normaliser {
     return line === undefined ? { pointer } : { pointer, line };
   }
 
-  manifest(raw: RawManifest, hash: string): WorkflowManifest {
+  manifest(raw: RawManifest, hash: string, definitionHash: string): WorkflowManifest {
     for (const key of ['inputs', 'outputs'] as const) {
       if (raw[key] === undefined) continue;
       const problem = jsonSchemaProblem(raw[key]);
@@ -448,6 +468,7 @@ class Normaliser {
       tests: (raw.tests ?? []).map((t, i) => this.test(t, `/tests/${i}`)),
       migrations: { ...(raw.migrations ?? {}) },
       content_hash: hash,
+      definition_hash: definitionHash,
       file: this.file,
     };
     return compact(manifest);

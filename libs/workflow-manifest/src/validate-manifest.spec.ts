@@ -455,6 +455,16 @@ describe('compatibility layer', () => {
     expect(findingsOf(same, ctx).map((f) => f.code)).toEqual(['compatibility_unchecked']); // against 0.9.0, whose inputs are unknown
   });
 
+  it('the lifecycle flags may change on a registered version: deprecated or retired later is not other content', () => {
+    const base = ['name: demo', 'version: 1.0.0', 'inputs: { type: object, required: [user_id], properties: { user_id: { type: string }, plan: { enum: [free, pro] } } }', 'security: { actions: [task] }', 'steps: [{ id: a, action: task }]'];
+    for (const flags of [['deprecated: true'], ['retired: true'], ['deprecated: true', 'retired: true']]) {
+      const text = [...base, ...flags, ''].join('\n');
+      expect(findingsOf(text, ctx).map((f) => f.code)).toEqual(['compatibility_unchecked']);
+    }
+    // With other content as well, the flags do not hide it.
+    expect(findingsOf([...base.slice(0, 4), 'steps: [{ id: b, action: task }]', 'retired: true', ''].join('\n'), ctx).map((f) => f.code)).toContain('version_immutable');
+  });
+
   it('compatibility_unchecked when the previous manifest is unknown', () => {
     const text = next('0.9.5', 'type: object');
     expectOne(text, { code: 'compatibility_unchecked', layer, severity: 'warning', path: '/inputs', needle: 'inputs:' }, ctx);
@@ -485,6 +495,14 @@ describe('validateWorkflowSet', () => {
   it('refuses two files with the same name@version and different content', () => {
     const one = file('dup', '1.0.0', '  - { id: a, action: task }');
     const two = file('dup', '1.0.0', '  - { id: b, action: task }');
+    const findings = validateWorkflowSet([one, two], { actions }).get('dup@1.0.0') ?? [];
+    expect(findings.filter((f) => f.code === 'version_immutable')).toHaveLength(2);
+  });
+
+  it('two files naming one name@version must agree on the lifecycle flags too', () => {
+    const one = file('dup', '1.0.0', '  - { id: a, action: task }');
+    const text = `${one.text}retired: true\n`;
+    const two = { text, ...parse(text, 'dup-2.yaml') };
     const findings = validateWorkflowSet([one, two], { actions }).get('dup@1.0.0') ?? [];
     expect(findings.filter((f) => f.code === 'version_immutable')).toHaveLength(2);
   });

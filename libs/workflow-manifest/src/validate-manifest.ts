@@ -25,7 +25,7 @@ import type {
   WorkflowManifest,
   WorkflowRef,
 } from './manifest.types';
-import type { ManifestSource } from './parse-manifest';
+import { type ManifestSource, sameDefinition } from './parse-manifest';
 import { compareVersions, majorOf } from './versions';
 import { formatWorkflowRef } from './workflow-ref';
 
@@ -67,6 +67,11 @@ export interface RegisteredVersion {
   retired?: boolean;
   /** The registered manifest, when known: needed for the compatibility layer and for cycles through the registry. */
   manifest?: WorkflowManifest;
+  /**
+   * One of the manifests validated together (validateWorkflowSet), not a registered one: two files naming one
+   * name@version must be the same document, lifecycle flags included (they would otherwise flip each other's state).
+   */
+  loadedTogether?: boolean;
 }
 
 export interface ValidationContext {
@@ -266,7 +271,7 @@ export function validateWorkflowSet(
   const inSet = new Map<string, RegisteredVersion[]>();
   for (const { manifest } of entries) {
     const list = inSet.get(manifest.name) ?? [];
-    list.push({ version: manifest.version, retired: manifest.retired, manifest });
+    list.push({ version: manifest.version, retired: manifest.retired, manifest, loadedTogether: true });
     inSet.set(manifest.name, list);
   }
   const setCtx: ValidationContext = {
@@ -1015,7 +1020,9 @@ function checkCompatibility(manifest: WorkflowManifest, ctx: ValidationContext, 
   const error = (code: string, message: string, path: string, severity: FindingSeverity = 'error') => findings.add('compatibility', severity, code, message, path);
   const versions = ctx.versionsOf(manifest.name);
   for (const v of versions) {
-    if (v.version === manifest.version && v.manifest && v.manifest.content_hash !== manifest.content_hash) {
+    // The lifecycle flags (deprecated, retired) may change on a registered version: only other content is refused.
+    if (v.version !== manifest.version || !v.manifest) continue;
+    if (v.loadedTogether ? v.manifest.content_hash !== manifest.content_hash : !sameDefinition(v.manifest, manifest)) {
       error('version_immutable', `${manifest.name}@${manifest.version} is already registered with other content; give this one a new version`, '/version');
       break;
     }

@@ -88,8 +88,9 @@ export class DeferredStartsService implements OnApplicationBootstrap, BeforeAppl
         const prepared = this.runs.prepare(
           {
             workflow: row.workflow,
-            // The exact version, as any start naming it: retired or gone since, a skip naming it (startRefusal), unless
-            // a later major migrates its inputs (WORKFLOWS.md).
+            // The exact version, as any start naming it: retired since, or no longer in the workflows directory (its
+            // file replaced by another version or deleted: chooseStartVersion takes it as retired), a skip naming it
+            // (startRefusal), unless a later major migrates its inputs (WORKFLOWS.md).
             ...(row.version ? { version: row.version } : {}),
             inputs: row.inputs,
             user_id: row.user_id,

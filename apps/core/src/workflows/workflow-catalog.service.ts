@@ -121,10 +121,23 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
     return this.fetches.fresh();
   }
 
-  /** True when the executor's view of a workflow (as a caller just read it) is not what this mirror holds. */
-  differs(view: { name: string; enabled: boolean; default_version: string | null }): boolean {
+  /**
+   * True when the executor's view of a workflow (as a caller just read it) is not what this mirror holds: enabled,
+   * the default version, or a version's presence and lifecycle flags (a version deprecated or retired on a reload
+   * keeps the default where it was).
+   */
+  differs(view: {
+    name: string;
+    enabled: boolean;
+    default_version: string | null;
+    versions?: readonly { version: string; present: boolean; deprecated: boolean; retired: boolean }[];
+  }): boolean {
     const mine = this.workflows.get(view.name);
-    return !mine || mine.enabled !== view.enabled || mine.default_version !== view.default_version;
+    if (!mine || mine.enabled !== view.enabled || mine.default_version !== view.default_version) return true;
+    return (view.versions ?? []).some((v) => {
+      const held = mine.versions.get(v.version);
+      return !held || held.present !== v.present || held.deprecated !== v.deprecated || held.retired !== v.retired;
+    });
   }
 
   private async fetch(): Promise<boolean> {

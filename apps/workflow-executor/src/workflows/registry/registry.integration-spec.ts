@@ -3,8 +3,12 @@
  * immutable (other content under the same version is refused and the registered one keeps serving), and an
  * invalid manifest is refused with findings that name layer, code, file and line.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { RequesterId } from '@pancha/contracts';
 import { eventually, httpJson, poll } from '@pancha/testing';
+import { chooseStartVersion } from '@pancha/workflow-engine';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 
 jest.setTimeout(60_000);
@@ -201,5 +205,169 @@ steps:
     // Unrestricted (Core's own token, no products claim): every live run, the product-less one included.
     expect(await liveOf()).toEqual([4, 4, 4, 4]);
     for (const id of runs) await h.call('POST', `/api/runs/${id}/cancel`, {});
+  });
+});
+
+/**
+ * WORKFLOWS.md: a version may be marked `deprecated: true` and later `retired: true`. The flags are a registered
+ * version's state, not its content: a file that differs from the registered version only in them changes that state
+ * on reload (stored, in the catalog Core mirrors, recorded in Bucket); any other change stays `version_immutable`.
+ */
+describe('lifecycle flags of a registered version', () => {
+  const LIFE = V1.replace('name: greet', 'name: life');
+  const at = (version: string, ...flags: string[]) => `${LIFE.replace('version: 1.0.0', `version: ${version}`)}${flags.join('\n')}\n`;
+  let h: ExecutorHarness;
+
+  beforeAll(async () => {
+    h = await startExecutorHarness({ workflows: { 'life.yaml': at('1.0.0') } });
+    h.writeWorkflow('life.yaml', at('1.1.0'));
+    expect((await h.call('POST', '/api/workflows/reload')).body.registered).toEqual([expect.objectContaining({ workflow: 'life', version: '1.1.0' })]);
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const show = async () => (await h.call('GET', '/api/workflows/life')).body as { default_version: string | null; versions: { version: string; present: boolean; deprecated: boolean; retired: boolean; content_hash: string }[] };
+  const flagsOf = (versions: { version: string; present: boolean; deprecated: boolean; retired: boolean }[]) =>
+    versions.map((v) => [v.version, v.present, v.deprecated, v.retired]);
+  /** GET …/catalog as Core's mirror asks for it: with the ETag of its last copy. */
+  const catalogEntry = async (etag?: string) => {
+    const res = await fetch(`${h.url}/api/workflows/catalog`, { headers: { authorization: `Bearer ${await h.token()}`, ...(etag ? { 'if-none-match': etag } : {}) } });
+    const text = await res.text();
+    return { status: res.status, etag: res.headers.get('etag') ?? undefined, body: text ? JSON.parse(text) : undefined };
+  };
+  const definitionEvents = (type: string) =>
+    h.bucket.requests.map((r) => (r.body as { event_data?: Record<string, unknown> }).event_data).filter((e) => e?.event_type === type && e.workflow === 'life');
+  const start = (version: string) =>
+    h.call('POST', '/api/runs', { run_id: randomUUID(), workflow: 'life', version, inputs: { who: 'x' }, user_id: 'u1', trace_id: randomBytes(16).toString('hex') });
+
+  it('deprecated: true added later: the version is deprecated, in the catalog too (new ETag), and recorded in Bucket', async () => {
+    const before = await catalogEntry();
+    expect((await catalogEntry(before.etag)).status).toBe(304);
+    h.writeWorkflow('life.yaml', at('1.1.0', 'deprecated: true'));
+    const reload = await h.call('POST', '/api/workflows/reload');
+    expect(reload.body).toMatchObject({
+      refused: [],
+      registered: [],
+      lifecycle: [{ workflow: 'life', version: '1.1.0', file: 'life.yaml', deprecated: true, retired: false, was: { deprecated: false, retired: false } }],
+    });
+    expect(reload.body.findings.map((f: { code: string }) => f.code)).not.toContain('version_immutable');
+    const shown = await show();
+    expect(shown.default_version).toBe('1.1.0');
+    expect(flagsOf(shown.versions)).toEqual([
+      ['1.1.0', true, true, false],
+      ['1.0.0', false, false, false],
+    ]);
+    // Core's mirror asks with its ETag: the old one no longer matches, and the new catalog carries the flag.
+    const after = await catalogEntry(before.etag);
+    expect(after.status).toBe(200);
+    expect(after.body.workflows.find((w: { name: string }) => w.name === 'life').versions.find((v: { version: string }) => v.version === '1.1.0')).toMatchObject({
+      deprecated: true,
+      retired: false,
+      manifest: expect.objectContaining({ deprecated: true }),
+    });
+    // A deprecated version still starts.
+    expect((await start('1.1.0')).status).toBe(202);
+    await eventually(() => expect(definitionEvents('workflow.deprecated')).toEqual([expect.objectContaining({ version: '1.1.0', file: 'life.yaml' })]));
+    // The same file again changes nothing.
+    expect((await h.call('POST', '/api/workflows/reload')).body).toMatchObject({ lifecycle: [], refused: [] });
+  });
+
+  it('retired: true added later: no new run starts on it, the default moves off it, and Bucket records it', async () => {
+    h.writeWorkflow('life.yaml', at('1.1.0', 'deprecated: true', 'retired: true'));
+    const reload = await h.call('POST', '/api/workflows/reload');
+    expect(reload.body).toMatchObject({ refused: [], lifecycle: [expect.objectContaining({ version: '1.1.0', deprecated: true, retired: true, was: { deprecated: true, retired: false } })] });
+    const shown = await show();
+    // The only version in the directory is retired: no default (1.0.0 is no longer in the directory either).
+    expect(shown.default_version).toBeNull();
+    expect(flagsOf(shown.versions)).toEqual([
+      ['1.1.0', true, true, true],
+      ['1.0.0', false, false, false],
+    ]);
+    const refused = await start('1.1.0');
+    expect(refused).toMatchObject({ status: 409, body: { code: 'version_retired' } });
+    await eventually(() => expect(definitionEvents('workflow.retired')).toEqual([expect.objectContaining({ version: '1.1.0' })]));
+    const [row] = await h.dataSource.query(`SELECT source, manifest->>'retired' AS retired FROM workflow_definitions WHERE name = 'life' AND version = '1.1.0'`);
+    expect(row).toEqual({ source: at('1.1.0', 'deprecated: true', 'retired: true'), retired: 'true' });
+  });
+
+  it('any other change to the registered version is still version_immutable, flags or not, and the state stays', async () => {
+    h.writeWorkflow('life.yaml', at('1.1.0', 'retired: false').replace('hello {{', 'HELLO {{'));
+    const reload = await h.call('POST', '/api/workflows/reload');
+    expect(reload.body.lifecycle).toEqual([]);
+    expect(reload.body.refused).toEqual([expect.objectContaining({ file: 'life.yaml', findings: expect.arrayContaining([expect.objectContaining({ code: 'version_immutable' })]) })]);
+    expect(flagsOf((await show()).versions)[0]).toEqual(['1.1.0', true, true, true]);
+    h.writeWorkflow('life.yaml', at('1.1.0', 'deprecated: true', 'retired: true'));
+    expect((await h.call('POST', '/api/workflows/reload')).body).toMatchObject({ refused: [], lifecycle: [], unchanged: 1 });
+  });
+
+  it('the state survives a restart, and a definition stored before the change (no definition_hash) still takes a flag change', async () => {
+    // As stored by the registry before the flags could change: the manifest column has no definition_hash.
+    await h.dataSource.query(`UPDATE workflow_definitions SET manifest = manifest - 'definition_hash' WHERE name = 'life'`);
+    const replica = await startExecutorHarness({ workflows: {}, shared: { db: h.db, keys: h.keys, workflowsDir: h.workflowsDir, bucket: h.bucket, karma: h.karma } });
+    try {
+      expect((await replica.call('GET', '/api/workflows/findings')).body).toMatchObject({ refused: [], lifecycle: [] });
+      const shown = (await replica.call('GET', '/api/workflows/life')).body;
+      expect(flagsOf(shown.versions)).toEqual([
+        ['1.1.0', true, true, true],
+        ['1.0.0', false, false, false],
+      ]);
+      // Un-retired by the file (the operator's choice): starts again.
+      h.writeWorkflow('life.yaml', at('1.1.0', 'deprecated: true'));
+      const reload = await replica.call('POST', '/api/workflows/reload');
+      expect(reload.body).toMatchObject({ refused: [], lifecycle: [expect.objectContaining({ version: '1.1.0', retired: false, was: { deprecated: true, retired: true } })] });
+      // The first replica, reading the same file, takes the state the other stored (recorded once, by that one).
+      const first = await h.call('POST', '/api/workflows/reload');
+      expect(first.body).toMatchObject({ refused: [], lifecycle: [expect.objectContaining({ version: '1.1.0', retired: false })] });
+      expect((await start('1.1.0')).status).toBe(202);
+      await eventually(() => expect(definitionEvents('workflow.unretired')).toHaveLength(1));
+    } finally {
+      await replica.close();
+    }
+  });
+});
+
+describe('a removed file: no new runs of its versions, but in-flight runs finish and start their children', () => {
+  const CHILD = `
+name: kid
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - { id: work, action: task, with: { title: "child" } }
+`;
+  const PARENT = `
+name: mom
+version: 1.0.0
+security: { actions: [task] }
+steps:
+  - { id: gate, approval: { signal: go } }
+  - { id: call, workflow: "kid@^1" }
+`;
+  let h: ExecutorHarness;
+
+  beforeAll(async () => {
+    h = await startExecutorHarness({ workflows: { 'kid.yaml': CHILD, 'mom.yaml': PARENT } });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('kid@1.0.0 leaves the directory: no exact or range start chooses it; a waiting parent pinned to it still runs it', async () => {
+    const parent = await h.startRun('mom', '1.0.0', {});
+    await eventually(async () => expect((await h.run(parent)).status).toBe('running'));
+    expect((await h.run(parent)).pins).toEqual({ 'kid@^1': '1.0.0' });
+    rmSync(path.join(h.workflowsDir, 'kid.yaml'));
+    await h.call('POST', '/api/workflows/reload');
+    const kid = (await h.call('GET', '/api/workflows/catalog')).body.workflows.find((w: { name: string }) => w.name === 'kid');
+    expect(kid).toMatchObject({ default_version: null, versions: [expect.objectContaining({ version: '1.0.0', present: false })] });
+    // What Core's start (and its event router and deferred starts) choose from this catalog: nothing.
+    expect(chooseStartVersion(kid, 'kid', '1.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
+    expect(chooseStartVersion(kid, 'kid', '^1.0.0')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(kid, 'kid')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    await h.call('POST', `/api/runs/${parent}/signals/go`, { payload: {} });
+    await eventually(async () => expect((await h.run(parent)).status).toBe('completed'));
+    expect((await h.run(parent)).children).toEqual([expect.objectContaining({ workflow: 'kid', version: '1.0.0', status: 'completed' })]);
   });
 });

@@ -14,6 +14,7 @@ import {
   parseManifest,
   resolveOrMigrate,
   resolveVersion,
+  sameDefinition,
   type Step,
   VALIDATION_LAYERS,
   validateWorkflowSet,
@@ -26,7 +27,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { ActionInvoker } from '../engine/action-invoker.service';
 import type { NewRun } from '../engine/run-store';
-import { RunEvents } from '../engine/run-events';
+import { type DefinitionEventType, RunEvents } from '../engine/run-events';
 import { watchDirectory } from '../hot-reload';
 
 // What the original contract engine's operators watched as contract_validation_errors_total and
@@ -70,9 +71,35 @@ export interface LoadReport {
   refused: { file: string; findings: Finding[] }[];
   /** Refused files whose previously registered version keeps serving new runs (an invalid edit never replaces a valid one). */
   kept: { file: string; workflow: string; version: string }[];
+  /**
+   * Registered versions whose lifecycle flags (`deprecated`, `retired`) this load changed: the file is the registered
+   * one but for them, so it is the same version with its state changed (not `version_immutable`).
+   */
+  lifecycle: LifecycleChange[];
   findings: Finding[];
   /** What triggered the load: `start`, `request` (POST …/reload) or `watch` (a file changed). */
   trigger?: 'start' | 'request' | 'watch';
+}
+
+/** A registered version's lifecycle flags, before and after a load changed them. */
+export interface LifecycleChange {
+  workflow: string;
+  version: string;
+  file?: string;
+  deprecated: boolean;
+  retired: boolean;
+  was: { deprecated: boolean; retired: boolean };
+}
+
+/**
+ * The Bucket entry for each flag a change turned on or off (as enable/disable are recorded). RunEvents types only
+ * the original three; Bucket takes any event type.
+ */
+function lifecycleEvents(change: LifecycleChange): DefinitionEventType[] {
+  const types: string[] = [];
+  if (change.deprecated !== change.was.deprecated) types.push(change.deprecated ? 'workflow.deprecated' : 'workflow.undeprecated');
+  if (change.retired !== change.was.retired) types.push(change.retired ? 'workflow.retired' : 'workflow.unretired');
+  return types as DefinitionEventType[];
 }
 
 interface DefinitionRow {
@@ -87,7 +114,8 @@ interface DefinitionRow {
 /**
  * The executor's registry of workflow definitions: the manifests of WORKFLOWS_DIR, validated in layers and
  * registered once per name@version (immutable: the same version with other content is refused, the registered
- * one keeps serving). Every registered version stays in the database, so runs pinned to it finish even after its
+ * one keeps serving; only its lifecycle flags, `deprecated` and `retired`, change on a reload, stored and recorded
+ * in Bucket). Every registered version stays in the database, so runs pinned to it finish even after its
  * file changed or went away. Enable/disable is a setting stored beside it (survives restarts).
  */
 @Injectable()
@@ -109,6 +137,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   private localWrites = 0;
   private lastReport?: LoadReport;
   private revisionCounter = 0;
+  private revisionDigest?: { counter: number; digest: string };
   /** A load requested while one runs loads again after it: files may have changed after the running load read them. */
   private readonly loads = new SerialLoad((trigger: LoadReport['trigger']) => this.load(trigger));
   private watcher?: { close(): void };
@@ -158,9 +187,25 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     });
   }
 
-  /** A revision string that changes whenever what Core mirrors changes (definitions, presence, settings). */
+  /**
+   * A revision string that changes whenever what Core mirrors changes (definitions and their lifecycle flags,
+   * presence, settings): a digest of that state, so it never repeats for other state, whether this process
+   * restarted since Core's last fetch or Core now reads another replica (a counter would: Core's ETag would then
+   * match and it would keep a stale mirror).
+   */
   get revision(): string {
-    return `${this.revisionCounter}`;
+    if (this.revisionDigest?.counter !== this.revisionCounter) {
+      const hash = createHash('sha256');
+      for (const name of this.names()) {
+        hash.update(`${name}\0${this.enabled(name)}\0${this.settings.get(name)?.updated_at.getTime() ?? ''}\0`);
+        for (const [version, v] of this.workflows.get(name)!) {
+          hash.update(`${version}\0${v.manifest.content_hash}\0${v.present}\0${v.manifest.deprecated}\0${v.manifest.retired}\0`);
+        }
+        hash.update('\n');
+      }
+      this.revisionDigest = { counter: this.revisionCounter, digest: hash.digest('hex').slice(0, 32) };
+    }
+    return this.revisionDigest.digest;
   }
 
   get report(): LoadReport | undefined {
@@ -359,7 +404,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
 
   private async load(trigger: LoadReport['trigger']): Promise<LoadReport> {
     const dir = this.config.workflowsDir;
-    const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], kept: [], findings: [], trigger };
+    const report: LoadReport = { loaded_at: new Date().toISOString(), registered: [], unchanged: 0, refused: [], kept: [], lifecycle: [], findings: [], trigger };
     const files = listManifestFiles(dir);
     const parsed: { file: string; text: string; manifest?: WorkflowManifest; source?: ManifestSource; findings: Finding[] }[] = files.map((file) => {
       let text: string;
@@ -427,6 +472,7 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
       }
       presentNow.add(key!);
       if (outcome === 'registered') report.registered.push({ workflow: manifest.name, version: manifest.version, file: entry.file });
+      else if (typeof outcome === 'object') report.lifecycle.push(outcome);
       else report.unchanged++;
     }
     for (const [name, versions] of this.workflows) {
@@ -434,6 +480,9 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     }
     this.revisionCounter++;
     this.lastReport = report;
+    for (const change of report.lifecycle) {
+      this.logger.log({ msg: 'workflow version lifecycle changed', workflow: change.workflow, version: change.version, file: change.file, deprecated: change.deprecated, retired: change.retired, was: change.was });
+    }
     for (const finding of report.findings.filter((f) => f.severity === 'error')) {
       this.logger.warn({ msg: 'workflow manifest finding', file: finding.file, line: finding.line, layer: finding.layer, code: finding.code, detail: finding.message, path: finding.path });
     }
@@ -459,23 +508,54 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     return pool.sort((a, b) => compareVersions(b.manifest.version, a.manifest.version))[0];
   }
 
-  /** Inserts name@version once; the same content again is a no-op, other content a conflict. */
-  private async register(manifest: WorkflowManifest, source: string): Promise<'registered' | 'unchanged' | 'conflict'> {
+  /**
+   * Inserts name@version once; the same content again is a no-op, other content a conflict. The same definition
+   * with other lifecycle flags (`deprecated`, `retired`) is the registered version's state changing: the stored row
+   * takes the new source (so a restart keeps it), and each flag turned on or off is recorded in Bucket. Rows stored
+   * before the flags could change compare the same way: both sides are reparsed from their source, flags left out.
+   */
+  private async register(manifest: WorkflowManifest, source: string): Promise<'registered' | 'unchanged' | 'conflict' | LifecycleChange> {
     const existing = this.workflows.get(manifest.name)?.get(manifest.version);
-    if (existing) return existing.manifest.content_hash === manifest.content_hash ? 'unchanged' : 'conflict';
+    if (existing) {
+      if (existing.manifest.content_hash === manifest.content_hash) return 'unchanged';
+      if (!sameDefinition(existing.manifest, manifest)) return 'conflict';
+    }
     const result = await this.dataSource.transaction(async (manager: EntityManager) => {
-      const inserted: { registered_at: Date }[] = await manager.query(
-        `INSERT INTO workflow_definitions (name, version, content_hash, manifest, source, file)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (name, version) DO NOTHING RETURNING registered_at`,
-        [manifest.name, manifest.version, manifest.content_hash, JSON.stringify(manifest), source, manifest.file ?? null],
-      );
+      const inserted: { registered_at: Date }[] = existing
+        ? []
+        : await manager.query(
+            `INSERT INTO workflow_definitions (name, version, content_hash, manifest, source, file)
+             VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (name, version) DO NOTHING RETURNING registered_at`,
+            [manifest.name, manifest.version, manifest.content_hash, JSON.stringify(manifest), source, manifest.file ?? null],
+          );
       if (inserted.length === 0) {
-        // Another replica registered it first: same content is fine, other content is a conflict.
-        const [row]: { content_hash: string; registered_at: Date }[] = await manager.query(
-          `SELECT content_hash, registered_at FROM workflow_definitions WHERE name = $1 AND version = $2`,
+        // Registered before (here, or by another replica first): the same content is fine, the same definition with
+        // other flags updates them, other content is a conflict. The row is locked: replicas reloading the same
+        // change at once record it once.
+        const [row]: { content_hash: string; source: string; file: string | null; registered_at: Date }[] = await manager.query(
+          `SELECT content_hash, source, file, registered_at FROM workflow_definitions WHERE name = $1 AND version = $2 FOR UPDATE`,
           [manifest.name, manifest.version],
         );
-        return row.content_hash === manifest.content_hash ? { status: 'unchanged' as const, at: row.registered_at } : { status: 'conflict' as const };
+        if (row.content_hash === manifest.content_hash) return { status: 'unchanged' as const, at: row.registered_at };
+        const stored = parseManifest(row.source, { file: row.file ?? undefined }).manifest;
+        if (!stored || !sameDefinition(stored, manifest)) return { status: 'conflict' as const };
+        await manager.query(
+          `UPDATE workflow_definitions SET content_hash = $3, manifest = $4::jsonb, source = $5, file = $6 WHERE name = $1 AND version = $2`,
+          [manifest.name, manifest.version, manifest.content_hash, JSON.stringify(manifest), source, manifest.file ?? null],
+        );
+        const [{ at }]: { at: Date }[] = await manager.query(`SELECT now() AS at`);
+        const change: LifecycleChange = {
+          workflow: manifest.name,
+          version: manifest.version,
+          file: manifest.file,
+          deprecated: manifest.deprecated,
+          retired: manifest.retired,
+          was: { deprecated: stored.deprecated, retired: stored.retired },
+        };
+        for (const type of lifecycleEvents(change)) {
+          await this.events.recordDefinitionEvent(manager, type, { workflow: manifest.name, version: manifest.version, content_hash: manifest.content_hash, file: manifest.file, at });
+        }
+        return { status: 'lifecycle' as const, at: row.registered_at, change };
       }
       await this.events.recordDefinitionEvent(manager, 'workflow.registered', {
         workflow: manifest.name,
@@ -488,6 +568,18 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     });
     if (result.status === 'conflict') return 'conflict';
     this.put({ manifest, registered_at: result.at, present: true });
+    if (result.status === 'lifecycle') return result.change;
+    // Another replica changed the flags first: this one's state changed all the same (recorded once, by that one).
+    if (existing && result.status === 'unchanged') {
+      return {
+        workflow: manifest.name,
+        version: manifest.version,
+        file: manifest.file,
+        deprecated: manifest.deprecated,
+        retired: manifest.retired,
+        was: { deprecated: existing.manifest.deprecated, retired: existing.manifest.retired },
+      };
+    }
     return result.status;
   }
 
