@@ -17,8 +17,8 @@ import {
 import { actorOf, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { GroupCommit, type GroupItemOutcome, nameBasedUuid, SqlConditions, timestampParam, validationException } from '@pancha/service-kit';
 import { currentTraceparent, getTracer } from '@pancha/trace-context';
-import { compensationStepIds } from '@pancha/workflow-engine';
-import type { RunStatus, WorkflowManifest } from '@pancha/workflow-manifest';
+import { childSteps, compensationStepIds } from '@pancha/workflow-engine';
+import type { RunStatus, Step, WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
 import { WorkflowExecutorConfig } from '../../config/env.validation';
 import { EngineClock } from '../engine/engine-clock';
@@ -30,8 +30,8 @@ import { WorkflowException } from '../workflow.exception';
 
 const TERMINAL: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'];
-/** The steps a retry runs again: the cancelled ones and the failed ones no handler dealt with. */
-const RESET_STEPS = `(s.status = 'cancelled' OR (s.status = 'failed' AND NOT s.handled))`;
+/** Errors of a sub-workflow run refused at its start: it never ran a step (workflow-registry childRun, the worker). */
+const NEVER_STARTED_ERRORS: readonly string[] = ['inputs_invalid', 'workflow_not_found'];
 const DEFAULT_PAGE = 50;
 /** How stale this replica's enable/disable settings may be when a start is checked against them. */
 const SETTINGS_MAX_AGE_MS = 1000;
@@ -291,6 +291,15 @@ export class RunsService {
    */
   async retry(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
     const run = await this.visibleRun(runId, requester);
+    if (run.parent_run_id && neverStarted(run)) {
+      // Resumed, it would run with the inputs its start refused (or with none checked): only its parent's step can
+      // start it again, rendering and checking them anew.
+      throw new WorkflowException(
+        WorkflowErrorCode.RunNotRetryable,
+        `run ${runId} never started (${run.error?.code}); retry its parent run ${run.parent_run_id}, whose step starts it anew`,
+        409,
+      );
+    }
     const now = this.clock.now();
     // A sub-workflow run whose parent ended with it: resumed alone it would complete with nobody waiting for it, so
     // the topmost ended ancestor is resumed instead, which resumes this run on its way down (one lock order: parent
@@ -351,29 +360,55 @@ export class RunsService {
   private async resume(manager: EntityManager, run: RunRow, control: { actor: string; now: Date }): Promise<void> {
     const { now } = control;
     const definition = this.registry.definition(run.workflow, run.version);
-    // The compensation's steps (on_failure.steps) are not resumed: they run again only if the run fails again.
-    const compensation = definition ? [...compensationStepIds(definition)] : [];
+    const compensation = definition ? compensationStepIds(definition) : new Set<string>();
+    const steps: StepResetRow[] = await manager.query(
+      `SELECT path, step_id, status, handled, attempts FROM workflow_steps WHERE run_id = $1 AND path <> '#on_failure'`,
+      [run.run_id],
+    );
+    const again = stepsToRunAgain(steps.filter((s) => !compensation.has(s.step_id)), definition);
     // Main-path sub-workflow steps keep their child: it is resumed (or, if it completed, its output taken).
     const children: (RunRow & { step_path: string })[] = await manager.query(
       `SELECT c.*, s.path AS step_path FROM workflow_steps s JOIN workflow_runs c ON c.run_id = s.child_run_id
-       WHERE s.run_id = $1 AND ${RESET_STEPS} AND NOT (s.step_id = ANY($2::text[])) ORDER BY c.run_id FOR UPDATE OF c`,
-      [run.run_id, compensation],
+       WHERE s.run_id = $1 AND s.path = ANY($2::text[]) ORDER BY c.run_id FOR UPDATE OF c`,
+      [run.run_id, again],
     );
     const ending = children.find((c) => !TERMINAL.includes(c.status));
     if (ending) {
       // Its cancel has not finished: resumed now, it would still end cancelled and fail the step again.
       throw new WorkflowException(WorkflowErrorCode.RunNotRetryable, `sub-workflow run ${ending.run_id} of ${run.run_id} has not ended yet (${ending.status}); retry once it has`, 409);
     }
-    for (const child of children) if (RETRYABLE_FROM.includes(child.status)) await this.resume(manager, child, control);
+    // A child refused at its start (inputs that do not match its schema, a workflow not registered) never ran: resumed,
+    // it would run with what was refused. Its step starts over instead: it renders and checks the child's inputs again
+    // and starts a new child run (the refused one stays, failed, as the record of the first try).
+    const kept = children.filter((c) => !neverStarted(c));
+    const restarted = children.filter(neverStarted).map((c) => c.step_path);
+    for (const child of kept) if (RETRYABLE_FROM.includes(child.status)) await this.resume(manager, child, control);
     const timeout = definition?.timeout_ms;
     await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [run.run_id]);
     await manager.query(
       `UPDATE workflow_steps s SET error = NULL, wake_at = NULL, completed_at = NULL, handled = false, fallback_run_id = NULL,
          attempt_base = attempts - interruptions,
-         status = CASE WHEN path = ANY($2::text[]) THEN 'running' ELSE 'pending' END,
-         started_at = CASE WHEN path = ANY($2::text[]) THEN $3::timestamptz END
-       WHERE run_id = $1 AND ${RESET_STEPS}`,
-      [run.run_id, children.map((c) => c.step_path), now],
+         status = CASE WHEN path = ANY($3::text[]) THEN 'running' ELSE 'pending' END,
+         started_at = CASE WHEN path = ANY($3::text[]) THEN $4::timestamptz END,
+         child_run_id = CASE WHEN path = ANY($5::text[]) THEN NULL ELSE child_run_id END
+       WHERE run_id = $1 AND path = ANY($2::text[])`,
+      [run.run_id, again, kept.map((c) => c.step_path), now, restarted],
+    );
+    // The compensation (on_failure.steps) is not resumed: it runs again, from its start, only if the run fails again.
+    // Its steps that never ran an attempt (skipped, containers, approvals, sleeps) are forgotten, so their `if`,
+    // `switch` and `foreach` are decided anew; those that did run keep their rows (their attempts, under the same
+    // idempotency keys) and wait, pending, with a fresh retry budget; a sub-workflow one starts a new child.
+    const compensating = steps.filter((s) => compensation.has(s.step_id));
+    await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = ANY($2::text[])`, [
+      run.run_id,
+      compensating.filter((s) => s.attempts === 0).map((s) => s.path),
+    ]);
+    await manager.query(
+      `UPDATE workflow_steps SET status = 'pending', input = NULL, output = NULL, error = NULL, decision = NULL, handled = false,
+         child_run_id = NULL, fallback_run_id = NULL, wake_at = NULL, started_at = NULL, completed_at = NULL,
+         attempt_base = attempts - interruptions
+       WHERE run_id = $1 AND path = ANY($2::text[])`,
+      [run.run_id, compensating.filter((s) => s.attempts > 0).map((s) => s.path)],
     );
     await manager.query(
       `UPDATE workflow_runs SET status = 'running', error = NULL, output = NULL, completed_at = NULL, fallback_run_id = NULL,
@@ -464,6 +499,73 @@ export class RunsService {
     }
     return row;
   }
+}
+
+/** A sub-workflow run refused at its start (failed before it ever ran), which a retry must not resume. */
+function neverStarted(run: Pick<RunRow, 'status' | 'started_at' | 'error'>): boolean {
+  return run.status === 'failed' && run.started_at === null && NEVER_STARTED_ERRORS.includes(run.error?.code ?? '');
+}
+
+interface StepResetRow {
+  path: string;
+  step_id: string;
+  status: string;
+  handled: boolean;
+  attempts: number;
+}
+
+/**
+ * The paths of the main-path steps a retry runs again: the cancelled ones and the failed ones no handler dealt with,
+ * each only if the step holding it (a group, a parallel, a switch, a foreach or one of its items) runs again too. A
+ * `join: any` loser, cancelled inside a parallel that completed, or a failed branch of a step whose `on_failure` let
+ * the run go on, stays as it ended: nothing would ever advance it again.
+ */
+function stepsToRunAgain(rows: readonly StepResetRow[], definition: WorkflowManifest | undefined): string[] {
+  const enclosing = enclosingSteps(definition);
+  const byPath = new Map(rows.map((r) => [r.path, r]));
+  const decided = new Map<string, boolean>();
+  const runsAgain = (row: StepResetRow): boolean => {
+    const known = decided.get(row.path);
+    if (known !== undefined) return known;
+    let again = row.status === 'cancelled' || (row.status === 'failed' && !row.handled);
+    const holder = containerPath(row, enclosing);
+    const container = holder === undefined ? undefined : byPath.get(holder);
+    if (again && container) again = runsAgain(container);
+    decided.set(row.path, again);
+    return again;
+  };
+  return rows.filter(runsAgain).map((r) => r.path);
+}
+
+/** Each step id of the manifest → the step whose block holds it (none for a step at the top of its list). */
+function enclosingSteps(definition: WorkflowManifest | undefined): Map<string, Step> {
+  const holders = new Map<string, Step>();
+  const walk = (steps: readonly Step[] | undefined, holder?: Step): void => {
+    for (const step of steps ?? []) {
+      if (holder) holders.set(step.id, holder);
+      for (const block of childSteps(step)) walk(block, step);
+    }
+  };
+  walk(definition?.steps);
+  walk(definition?.on_failure?.steps);
+  return holders;
+}
+
+/**
+ * The path of the record holding `row` (the interpreter's paths: `<prefix><id>`, a foreach item `<prefix><id>[i]`,
+ * a step of an item's group `<prefix><id>[i].<step id>`); undefined for a step at the top of the run.
+ */
+function containerPath(row: Pick<StepResetRow, 'path' | 'step_id'>, enclosing: ReadonlyMap<string, Step>): string | undefined {
+  if (!row.path.endsWith(row.step_id)) {
+    // A foreach item: held by its foreach.
+    const item = /^(.*)\[\d+\]$/.exec(row.path);
+    return item ? item[1] : undefined;
+  }
+  const prefix = row.path.slice(0, row.path.length - row.step_id.length);
+  const holder = enclosing.get(row.step_id);
+  if (!holder) return undefined;
+  // A step of a foreach's group body is held by its item (`<id>[i]`); any other by its container's record.
+  return holder.kind === 'foreach' ? prefix.replace(/\.$/, '') : `${prefix}${holder.id}`;
 }
 
 interface StepRow {
