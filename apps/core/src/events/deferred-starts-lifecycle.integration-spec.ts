@@ -91,7 +91,7 @@ describe('version lifecycle under Core: catalog, starts and deferred starts', ()
     expect(catalog().differs({ name: 'later', enabled: true, default_version: '1.0.0', versions: [{ version: '1.0.0', present: false, deprecated: true, retired: false }] })).toBe(true);
   });
 
-  it('the file replaced by 1.1.0: 1.0.0 takes no new run, by exact version or range, and its deferred start is skipped', async () => {
+  it('the file replaced by 1.1.0: 1.0.0 takes no new run, by exact version or range; its deferred start runs on 1.1.0', async () => {
     await deferred('life-1', 'a', '1.0.0');
     await setLater({ ...later, default_version: '1.1.0', versions: [version(manifest('1.0.0', 'deprecated: true'), false), version(manifest('1.1.0'))] });
     const exact = await startLater('1.0.0');
@@ -99,8 +99,10 @@ describe('version lifecycle under Core: catalog, starts and deferred starts', ()
     const range = await startLater('~1.0.0');
     expect([range.status, range.body.code]).toEqual([404, 'unknown_version']);
     expect((await startLater('^1.0.0')).body).toMatchObject({ version: '1.1.0' });
+    // A deploy of the same major does not drop the starts waiting on the version it replaced: they run on the newest
+    // present version of that major.
     await makeDue('life-1');
-    expect(await made('life-1')).toMatchObject({ outcome: 'skipped', reason: 'workflow_disabled', detail: expect.stringContaining('later@1.0.0 is retired') });
+    expect(await made('life-1')).toMatchObject({ outcome: 'run', version: '1.1.0', run_id: expect.any(String) });
     expect(await core.dataSource.query(`SELECT 1 FROM event_deferred_starts WHERE event_id = 'life-1'`)).toEqual([]);
   });
 
@@ -123,6 +125,7 @@ describe('version lifecycle under Core: catalog, starts and deferred starts', ()
     expect(await made('life-3')).toMatchObject({ outcome: 'skipped', reason: 'workflow_disabled', detail: expect.stringContaining('later@1.2.0 is retired') });
     // Nothing reached the executor for the skipped starts.
     const started = executor.requests.filter((r) => r.method === 'POST' && r.path === '/api/runs').map((r) => (r.body as { version: string }).version);
-    expect(started).toEqual(['1.0.0', '1.1.0']);
+    // Two API starts (1.0.0, then ^1.0.0 on 1.1.0) and life-1's deferred start on 1.1.0.
+    expect(started.sort()).toEqual(['1.0.0', '1.1.0', '1.1.0']);
   });
 });

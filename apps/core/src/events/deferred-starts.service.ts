@@ -80,6 +80,20 @@ export class DeferredStartsService implements OnApplicationBootstrap, BeforeAppl
     });
   }
 
+  /**
+   * The version a deferred start asks for: the one whose trigger matched. When its file has since been replaced by a
+   * later version of the same major (the version gone from the directory, not retired), the newest present version of
+   * that major (`^<version>`): a patch or minor deploy must not drop the debounced and delayed starts waiting on the
+   * version it replaced. Retired, or with no present version of its major (the file deleted), the exact version is
+   * asked for, and refused.
+   */
+  private requestedVersion(workflow: string, version: string): string {
+    const matched = this.catalog.get(workflow)?.versions.get(version);
+    if (!matched || matched.present || matched.retired) return version;
+    const sameMajor = `^${version}`;
+    return this.catalog.choose(workflow, sameMajor).ok ? sameMajor : version;
+  }
+
   private async start(manager: EntityManager, row: DeferredRow): Promise<void> {
     await runInTraceContext({ traceparent: `00-${row.trace_id}-${'0'.repeat(15)}1-01` }, 'event.deferred_start', SpanKind.INTERNAL, async () => {
       // The publisher's rights were checked when the event was accepted; the start is made on its behalf.
@@ -88,10 +102,9 @@ export class DeferredStartsService implements OnApplicationBootstrap, BeforeAppl
         const prepared = this.runs.prepare(
           {
             workflow: row.workflow,
-            // The exact version, as any start naming it: retired since, or no longer in the workflows directory (its
-            // file replaced by another version or deleted: chooseStartVersion takes it as retired), a skip naming it
+            // The matched version (see requestedVersion): retired since, or its file deleted, a skip naming it
             // (startRefusal), unless a later major migrates its inputs (WORKFLOWS.md).
-            ...(row.version ? { version: row.version } : {}),
+            ...(row.version ? { version: this.requestedVersion(row.workflow, row.version) } : {}),
             inputs: row.inputs,
             user_id: row.user_id,
             ...(row.product ? { product: row.product } : {}),
