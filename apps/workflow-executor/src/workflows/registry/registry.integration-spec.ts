@@ -69,8 +69,9 @@ describe('workflow registry', () => {
       ['1.1.0', true],
       ['1.0.0', false],
     ]);
-    const old = await h.startRun('greet', '1.0.0', { who: 'old' });
-    expect((await h.run(old)).version).toBe('1.0.0');
+    // The old version's file is gone: it drains, and takes no new run even asked for by version (a Core whose mirror
+    // was stale, or a start that waited in its outbox).
+    await expect(h.startRun('greet', '1.0.0', { who: 'old' })).rejects.toThrow(/409 .*version_retired.*no longer in the workflows directory/);
   });
 
   it('an invalid manifest is refused with findings naming layer, code, file and line', async () => {
@@ -129,11 +130,13 @@ describe('hot reload, drain and enable/disable', () => {
     h.writeWorkflow('greet.yaml', V1.replace('version: 1.0.0', 'version: 1.4.0').replace('steps:', 'steps:\n  - { id: gate, approval: { signal: go } }'));
     await h.call('POST', '/api/workflows/reload');
     const held = await h.startRun('greet', '1.4.0', { who: 'held' });
-    const old = await h.startRun('greet', '1.0.0', { who: 'old' });
-    await eventually(async () => expect((await h.run(old)).status).toBe('completed'));
+    // 1.4.0's file is replaced: its run in flight drains on it, counted as live until it ends.
+    h.writeWorkflow('greet.yaml', V1.replace('version: 1.0.0', 'version: 1.5.0'));
+    await h.call('POST', '/api/workflows/reload');
     const show = await h.call('GET', '/api/workflows/greet');
     const live = Object.fromEntries(show.body.versions.map((v: { version: string; live_runs: number }) => [v.version, v.live_runs]));
-    expect(live).toMatchObject({ '1.4.0': 1, '1.0.0': 0 });
+    expect(live).toMatchObject({ '1.5.0': 0, '1.4.0': 1, '1.0.0': 0 });
+    expect(show.body).toMatchObject({ default_version: '1.5.0' });
     await h.call('POST', `/api/runs/${held}/signals/go`, { payload: {} });
     await eventually(async () => expect((await h.run(held)).status).toBe('completed'));
     expect((await h.run(held)).version).toBe('1.4.0');
