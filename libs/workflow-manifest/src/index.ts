@@ -10,3 +10,4 @@ export * from './parse-manifest';
 export * from './validate-manifest';
 export * from './migrations';
 export * from './check-manifest';
+export * from './load-report';

@@ -72,6 +72,7 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
             { file: 'fresh.yaml', findings: [{ layer: 'schema', severity: 'error', code: 'required', message: 'steps is required', file: 'fresh.yaml', line: 1, column: 1, path: '' }] },
           ],
           kept: [{ file: 'broken.yaml', workflow: 'broken', version: '1.0.0' }],
+          lifecycle: [{ workflow: 'old-flow', version: '2.1.0', file: 'old-flow.yaml', deprecated: false, retired: true, was: { deprecated: false, retired: false } }],
           findings: [],
           plugins: {
             loaded_at: '2026-11-28T10:00:00.000Z',
@@ -249,6 +250,8 @@ describe('pancha against Core (a stand-in)', () => {
     expect(res.stdout).toContain('refused broken.yaml: broken@1.0.0, registered before, keeps serving');
     // A new file that never loaded has nothing serving in its place: the CLI does not pretend otherwise.
     expect(res.stdout).toContain('refused fresh.yaml: nothing registered from it');
+    // A version whose file changed only in its lifecycle flags.
+    expect(res.stdout).toContain('retired old-flow@2.1.0 (old-flow.yaml)');
     expect(res.stdout).toContain('broken.yaml:9:13: error unknown_action action "fax" is not known (at /steps/1/action)');
     expect(res.stdout).toContain('1 registered, 5 unchanged, 2 refused');
     // The plugins are reloaded first: what loaded, what failed with the version that keeps serving, what went.

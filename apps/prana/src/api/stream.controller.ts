@@ -1,5 +1,6 @@
 import { type BeforeApplicationShutdown, Controller, Get, HttpStatus, Query, Req, Res } from '@nestjs/common';
 import type { BucketEntry } from '@pancha/contracts';
+import { WORKFLOW_DEFINITION_EVENT_TYPES } from '@pancha/contracts';
 import { PolicyService } from '@pancha/governance';
 import type { Request, Response } from 'express';
 import { SignedInService } from '../auth/signed-in.service';
@@ -18,7 +19,7 @@ const MAX_TOPICS = 16;
 /** Longest a stream waits for its watches' positions before it says `ready` anyway. */
 const READY_WAIT_MS = 5_000;
 /** Bucket entries that change a workflow definition's state (the executor records them). */
-const WORKFLOW_DEFINITION_EVENTS = new Set(['workflow.enabled', 'workflow.disabled', 'workflow.registered']);
+const WORKFLOW_DEFINITION_EVENTS = new Set<string>(WORKFLOW_DEFINITION_EVENT_TYPES);
 
 /** Parses `topics=runs,run:<uuid>,…` or refuses it with a 400 naming the parameter. */
 export function parseTopics(raw: unknown): string[] {

@@ -66,3 +66,19 @@ export class ExecutorSetWorkflowEnabledDto extends SetWorkflowEnabledDto {
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(160)
   actor?: string;
 }
+
+/**
+ * The Bucket entries (event_type) the executor writes when a workflow's definition or setting changes: a version
+ * registered, the workflow enabled or disabled, a version's lifecycle flag turned on or off. PRANA's live view
+ * refreshes a workflow's page on any of them.
+ */
+export const WORKFLOW_DEFINITION_EVENT_TYPES = [
+  'workflow.registered',
+  'workflow.enabled',
+  'workflow.disabled',
+  'workflow.deprecated',
+  'workflow.undeprecated',
+  'workflow.retired',
+  'workflow.unretired',
+] as const;
+export type WorkflowDefinitionEventType = (typeof WORKFLOW_DEFINITION_EVENT_TYPES)[number];

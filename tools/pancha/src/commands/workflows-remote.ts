@@ -1,7 +1,7 @@
 /** `pancha workflows list|show|enable|disable|reload|stats`: the executor's registry through Core's public API. */
 import type { Command } from 'commander';
 import type { PluginReloadReport, WorkflowListResponse, WorkflowStatsResponse, WorkflowSummaryView } from '@pancha/contracts';
-import type { Finding, WorkflowManifest } from '@pancha/workflow-manifest';
+import type { WorkflowLoadReport, WorkflowManifest } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { formatFindingLine } from '../findings';
 import { colours, duration, fields, percent, print, printJson, Progress, statusColour, table, when } from '../output';
@@ -80,17 +80,8 @@ export async function workflowsSetEnabled(name: string, enabled: boolean, opts: 
   return EXIT_OK;
 }
 
-interface LoadReport {
-  loaded_at: string;
-  registered: { workflow: string; version: string; file?: string }[];
-  unchanged: number;
-  refused: { file: string; findings: Finding[] }[];
-  /** Refused files whose previously registered version keeps serving (absent from executors that predate it). */
-  kept?: { file: string; workflow: string; version: string }[];
-  findings: Finding[];
-  /** The plugin reload the executor does first (absent from executors that predate it). */
-  plugins?: PluginReloadReport;
-}
+/** The executor's report, with the plugin reload it does first (absent from executors that predate it). */
+type LoadReport = Partial<Pick<WorkflowLoadReport, 'kept' | 'lifecycle'>> & Omit<WorkflowLoadReport, 'kept' | 'lifecycle'> & { plugins?: PluginReloadReport };
 
 export async function workflowsReload(cmd: Command): Promise<number> {
   const progress = new Progress();
@@ -109,6 +100,7 @@ export async function workflowsReload(cmd: Command): Promise<number> {
   }
   for (const p of plugins?.removed ?? []) print(`${colours.yellow('plugin removed')} ${p.name} (${p.file})`);
   for (const r of report.registered) print(`${colours.green('registered')} ${r.workflow}@${r.version}${r.file ? ` (${r.file})` : ''}`);
+  for (const c of report.lifecycle ?? []) print(`${colours.yellow(lifecycleWord(c))} ${c.workflow}@${c.version}${c.file ? ` (${c.file})` : ''}`);
   for (const r of report.refused) {
     const kept = report.kept?.find((k) => k.file === r.file);
     print(`${colours.red('refused')} ${r.file}: ${kept ? `${kept.workflow}@${kept.version}, registered before, keeps serving` : 'nothing registered from it'}`);
@@ -145,4 +137,10 @@ export async function workflowsStats(name: string | undefined, opts: { window: s
     ),
   );
   return EXIT_OK;
+}
+
+/** What a load did to a version's lifecycle flags, in a word or two (`retired`, `deprecated`, `no longer retired`). */
+function lifecycleWord(c: NonNullable<LoadReport['lifecycle']>[number]): string {
+  if (c.retired !== c.was.retired) return c.retired ? 'retired' : 'no longer retired';
+  return c.deprecated ? 'deprecated' : 'no longer deprecated';
 }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { EventTopic, isNotBlank, RequesterId } from '@pancha/contracts';
+import { EventTopic, isNotBlank, RequesterId, type WorkflowDefinitionEventType } from '@pancha/contracts';
 import { type EnqueueInput, OutboxService } from '@pancha/outbox';
 import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import type { EngineEvent, RunState } from '@pancha/workflow-engine';
@@ -12,7 +12,7 @@ import { routerEventMessage } from '../../events/router-events';
 /** Outputs and inputs larger than this are summarised in Bucket (the run's own rows keep them whole). */
 const MAX_EVENT_VALUE_BYTES = 8 * 1024;
 
-export type DefinitionEventType = 'workflow.registered' | 'workflow.enabled' | 'workflow.disabled';
+export type DefinitionEventType = WorkflowDefinitionEventType;
 
 /** A person's (or a service's) hand on a run: who asked for a cancel, a retry, or sent a signal (an approval). */
 export type ControlEventType = 'workflow.cancel_requested' | 'workflow.retry_requested' | 'workflow.signal_received';

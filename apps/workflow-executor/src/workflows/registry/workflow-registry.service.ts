@@ -10,6 +10,7 @@ import {
   compileJsonSchema,
   compareVersions,
   type Finding,
+  type LifecycleChange,
   type ManifestSource,
   parseManifest,
   resolveOrMigrate,
@@ -18,6 +19,7 @@ import {
   type Step,
   VALIDATION_LAYERS,
   validateWorkflowSet,
+  type WorkflowLoadReport,
   type WorkflowManifest,
   type WorkflowRef,
 } from '@pancha/workflow-manifest';
@@ -63,43 +65,15 @@ export interface WorkflowSetting {
   reason?: string;
 }
 
-/** What one (re)load of the workflows directory did, per file. */
-export interface LoadReport {
-  loaded_at: string;
-  registered: { workflow: string; version: string; file?: string }[];
-  unchanged: number;
-  refused: { file: string; findings: Finding[] }[];
-  /** Refused files whose previously registered version keeps serving new runs (an invalid edit never replaces a valid one). */
-  kept: { file: string; workflow: string; version: string }[];
-  /**
-   * Registered versions whose lifecycle flags (`deprecated`, `retired`) this load changed: the file is the registered
-   * one but for them, so it is the same version with its state changed (not `version_immutable`).
-   */
-  lifecycle: LifecycleChange[];
-  findings: Finding[];
-  /** What triggered the load: `start`, `request` (POST …/reload) or `watch` (a file changed). */
-  trigger?: 'start' | 'request' | 'watch';
-}
+/** What one (re)load of the workflows directory did (the shape the CLI reads, named once in workflow-manifest). */
+export type LoadReport = WorkflowLoadReport;
 
-/** A registered version's lifecycle flags, before and after a load changed them. */
-export interface LifecycleChange {
-  workflow: string;
-  version: string;
-  file?: string;
-  deprecated: boolean;
-  retired: boolean;
-  was: { deprecated: boolean; retired: boolean };
-}
-
-/**
- * The Bucket entry for each flag a change turned on or off (as enable/disable are recorded). RunEvents types only
- * the original three; Bucket takes any event type.
- */
+/** The Bucket entry for each flag a change turned on or off (as enable/disable are recorded). */
 function lifecycleEvents(change: LifecycleChange): DefinitionEventType[] {
-  const types: string[] = [];
+  const types: DefinitionEventType[] = [];
   if (change.deprecated !== change.was.deprecated) types.push(change.deprecated ? 'workflow.deprecated' : 'workflow.undeprecated');
   if (change.retired !== change.was.retired) types.push(change.retired ? 'workflow.retired' : 'workflow.unretired');
-  return types as DefinitionEventType[];
+  return types;
 }
 
 interface DefinitionRow {
