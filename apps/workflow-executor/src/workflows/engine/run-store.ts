@@ -10,6 +10,11 @@ export interface Lease {
   token: string;
   /** wake_version when claimed: a signal, cancel or child end since then bumps it, so release cannot lose the poke. */
   wakeVersion: number;
+  /**
+   * performance.now() when the request that took the lease was sent: it holds at least until then plus the lease's
+   * length (the database counts from later), which is all the worker may assume without a renewal.
+   */
+  takenAt?: number;
 }
 
 export class LeaseLostError extends Error {
@@ -245,8 +250,12 @@ export class RunStore {
     return inserted.map((r) => r.run_id);
   }
 
-  /** Leases up to `limit` runs that are due, for `leaseMs` of database time. */
-  async claim(owner: string, limit: number, leaseMs: number, now: Date): Promise<Lease[]> {
+  /**
+   * Leases up to `limit` runs that are due, for `leaseMs` of database time; never one of `held` (runs this process
+   * still drives: a lease of its that lapsed is its to renew, not to claim again beside the attempts it has out).
+   */
+  async claim(owner: string, limit: number, leaseMs: number, now: Date, held: readonly string[] = []): Promise<Lease[]> {
+    const takenAt = performance.now();
     const rows: { run_id: string; lease_token: string; wake_version: number }[] = await this.dataSource.query(
       // (UPDATE … RETURNING inside a CTE: TypeORM hands back the rows of a SELECT as they are.)
       `WITH claimed AS (
@@ -255,18 +264,22 @@ export class RunStore {
          WHERE run_id IN (
            SELECT run_id FROM workflow_runs
            WHERE status IN ('pending', 'running') AND next_wake_at IS NOT NULL AND next_wake_at <= $3::timestamptz
-             AND (lease_until IS NULL OR lease_until < now())
+             AND (lease_until IS NULL OR lease_until < now()) AND NOT (run_id = ANY($5::uuid[]))
            ORDER BY next_wake_at
            FOR UPDATE SKIP LOCKED
            LIMIT $4)
          RETURNING run_id, lease_token, wake_version
        ) SELECT run_id, lease_token, wake_version FROM claimed`,
-      [owner, leaseMs, now.toISOString(), limit],
+      [owner, leaseMs, now.toISOString(), limit, held],
     );
-    return rows.map((r) => ({ runId: r.run_id, token: r.lease_token, wakeVersion: Number(r.wake_version) }));
+    return rows.map((r) => ({ runId: r.run_id, token: r.lease_token, wakeVersion: Number(r.wake_version), takenAt }));
   }
 
-  /** Extends the leases still held; returns each one's wake_version (a moved one means: look again). Missing = lost. */
+  /**
+   * Extends the leases still held; returns each one's wake_version (a moved one means: look again). Missing = lost.
+   * A lease that lapsed while renewals failed is still held if nobody claimed it since (a claim or a release changes
+   * the token): it is extended like the others.
+   */
   async renew(owner: string, leases: Lease[], leaseMs: number): Promise<Map<string, number>> {
     if (leases.length === 0) return new Map();
     const rows: { run_id: string; wake_version: number }[] = await this.dataSource.query(
@@ -274,7 +287,7 @@ export class RunStore {
       // deadlock.
       `WITH held AS (
          SELECT run_id FROM workflow_runs
-         WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[]) AND lease_until >= now()
+         WHERE lease_owner = $1 AND lease_token = ANY($3::uuid[])
          ORDER BY run_id FOR UPDATE
        ), renewed AS (
          UPDATE workflow_runs w SET lease_until = now() + ($2::int * interval '1 millisecond')

@@ -87,6 +87,16 @@ interface HeldRun {
   results: AttemptResult[];
   /** Set by renewal when the lease is gone: stop, write nothing more. */
   lost: boolean;
+  /**
+   * performance.now() until which the lease surely holds: from when the request that took or last renewed it was
+   * sent, plus the lease's length. Past it (renewals failing), another worker may hold the run: the run writes and
+   * launches nothing until a renewal says whether the lease is still its own (it is extended) or lost.
+   */
+  leaseUntil: number;
+  /** Set while the run waits for a renewal to confirm its lease: the next successful renewal wakes it. */
+  confirming?: boolean;
+  /** Actions its last round started that were not launched because the lease was past leaseUntil by then. */
+  deferred: ActionCommand[];
   /** Set while the round that releases the run is written: renewal must not take the cleared lease for a lost one. */
   releasing?: boolean;
   /** Set when wake_version moved while held (a signal, a cancel, a child's end): reload those before the next round. */
@@ -237,7 +247,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       let claimed = 0;
       if (free > 0) {
         try {
-          const leases = await this.store.claim(this.owner, free, this.config.WORKFLOW_LEASE_MS, this.clock.now());
+          // Never a run still driven here, even with its lease lapsed: its attempts may still be out (renewal takes it back).
+          const leases = await this.store.claim(this.owner, free, this.config.WORKFLOW_LEASE_MS, this.clock.now(), [...this.held.keys()]);
           claimed = leases.length;
           for (const lease of leases) void this.drive(lease);
           failures = 0;
@@ -267,24 +278,31 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     if (this.held.size === 0) return;
     const runs = [...this.held.values()].filter((r) => !r.releasing);
     let versions: Map<string, number>;
+    // The renewed leases hold at least until this plus their length (the database counts from later).
+    const sent = performance.now();
     try {
       versions = await this.store.renew(this.owner, runs.map((r) => r.lease), this.config.WORKFLOW_LEASE_MS);
     } catch (error) {
+      // Not confirmed: each run stops writing and launching once its leaseUntil passes (runUntilIdle).
       this.logger.warn({ msg: 'could not renew workflow leases', error: describe(error) });
       return;
     }
     for (const run of runs) {
       const version = versions.get(run.lease.runId);
       if (version === undefined) {
-        if (!this.held.has(run.lease.runId) || run.releasing) continue;
+        if (this.held.get(run.lease.runId) !== run || run.releasing) continue;
         this.logger.warn({ msg: 'workflow run lease lost; another worker resumes it', run_id: run.lease.runId });
         run.lost = true;
         for (const { abort } of run.inFlight.values()) abort.abort();
-      } else if (version !== run.lease.wakeVersion) {
-        run.lease.wakeVersion = version;
-        run.poked = true;
       } else {
-        continue;
+        // (Math.max: a slow renewal that returns after a later one must not move it back.)
+        run.leaseUntil = Math.max(run.leaseUntil, sent + this.config.WORKFLOW_LEASE_MS);
+        if (version !== run.lease.wakeVersion) {
+          run.lease.wakeVersion = version;
+          run.poked = true;
+        } else if (!run.confirming) {
+          continue;
+        }
       }
       run.wake?.();
     }
@@ -296,7 +314,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    */
   offerLease(runId: string): Lease | undefined {
     if (!this.running || this.held.size >= this.config.WORKFLOW_MAX_ACTIVE_RUNS) return undefined;
-    return { runId, token: randomUUID(), wakeVersion: 0 };
+    return { runId, token: randomUUID(), wakeVersion: 0, takenAt: performance.now() };
   }
 
   /** Runs a run inserted here with a lease from offerLease (its state is what was inserted). */
@@ -331,7 +349,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         }
       }
     } finally {
-      this.held.delete(lease.runId);
+      // Only its own entry: a later drive of the same run (after this one's lease was lost) keeps its hold.
+      if (run && this.held.get(lease.runId) === run) this.held.delete(lease.runId);
     }
   }
 
@@ -398,6 +417,8 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       inFlight: new Map(),
       results: [],
       lost: false,
+      leaseUntil: (lease.takenAt ?? performance.now()) + this.config.WORKFLOW_LEASE_MS,
+      deferred: [],
       poked: false,
     };
   }
@@ -405,6 +426,15 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private async runUntilIdle(run: HeldRun): Promise<void> {
     for (;;) {
       if (run.lost) throw new LeaseLostError(run.lease.runId);
+      if (performance.now() > run.leaseUntil) {
+        // Renewals failed for a whole lease: another worker may hold the run by now. Nothing is written or launched
+        // until a renewal extends the lease (nobody took it) or finds it lost. The attempts out are left to finish
+        // (aborting one cannot take back what its provider was sent; a takeover repeats it with the same key), and
+        // their results wait here.
+        await this.leaseConfirmed(run);
+        continue;
+      }
+      for (const command of run.deferred.splice(0)) if (stillRunning(run.state, command)) this.launch(run, command);
       if (run.poked) {
         run.poked = false;
         await this.store.refreshExternal(run.state);
@@ -452,11 +482,26 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         const waited = (performance.now() - arrived) / 1000;
         for (let i = 0; i < toLaunch.length; i++) workflowMetrics.scheduling.observe(waited);
       }
-      for (const command of toLaunch) this.launch(run, command);
+      // The round is written, but the lease may have lapsed since (its write was fenced, the launch is not).
+      if (performance.now() > run.leaseUntil) run.deferred.push(...toLaunch);
+      else for (const command of toLaunch) this.launch(run, command);
       if (ended) for (const { abort } of run.inFlight.values()) abort.abort();
-      if (stillborn.length > 0) continue;
+      if (stillborn.length > 0 || run.deferred.length > 0) continue;
       await this.waitForNews(run, round.nextWakeAt);
     }
+  }
+
+  /** Until a renewal confirms the run's lease, or anything else wakes it (a result, its lease lost, the worker stopping). */
+  private leaseConfirmed(run: HeldRun): Promise<void> {
+    if (run.lost) return Promise.resolve();
+    run.confirming = true;
+    return new Promise<void>((resolve) => {
+      run.wake = () => {
+        run.wake = undefined;
+        run.confirming = false;
+        resolve();
+      };
+    });
   }
 
   /** Until an action returns, the run is poked, its lease is lost, or a timer of the run falls due. */
