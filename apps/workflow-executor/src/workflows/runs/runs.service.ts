@@ -155,7 +155,7 @@ export class RunsService {
     return inserted ? summary : this.summary(dto.run_id, requester);
   }
 
-  /** Why no new run of this workflow version may start now (disabled, the version retired or gone); undefined when it may. */
+  /** Why no new run of this workflow version may start now (disabled, or the version retired); undefined when it may. */
   private startRefusal(name: string, manifest: WorkflowManifest): { code: WorkflowErrorCode; message: string } | undefined {
     if (!this.registry.enabled(name)) {
       const reason = this.registry.setting(name)?.reason;
@@ -164,11 +164,9 @@ export class RunsService {
     if (manifest.retired) {
       return { code: WorkflowErrorCode.VersionRetired, message: `${name}@${manifest.version} is retired; no new runs start` };
     }
-    // As chooseStartVersion has it: a version whose file is gone (replaced or deleted) drains; it takes no new run,
-    // whichever Core mirror or outbox wait let the start through.
-    if (this.registry.versions(name)?.get(manifest.version)?.present === false) {
-      return { code: WorkflowErrorCode.VersionRetired, message: `${name}@${manifest.version} is retired: no longer in the workflows directory; no new runs start` };
-    }
+    // A version whose file is gone (replaced or deleted) is not refused here: Core chose it when it accepted the start
+    // (chooseStartVersion refuses new starts on it there), and a start it acknowledged before a deploy, then queued
+    // while the executor restarted, must run, not end refused.
     return undefined;
   }
 
