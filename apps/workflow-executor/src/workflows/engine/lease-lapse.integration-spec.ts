@@ -57,8 +57,8 @@ describe('a lease that lapses while its renewals fail (real PostgreSQL)', () => 
 
   beforeAll(async () => {
     await provider.server.start();
-    // A short lease (renewed every 300 ms), so it lapses quickly once renewals fail.
-    h = await startExecutorHarness({ workflows: workflows(provider.server.url), env: { WORKFLOW_LEASE_MS: '900' } });
+    // A short lease (renewed every 700 ms), so it lapses quickly once renewals fail.
+    h = await startExecutorHarness({ workflows: workflows(provider.server.url), env: { WORKFLOW_LEASE_MS: '2000' } });
   });
   afterAll(async () => {
     for (const answer of provider.held) answer.resolve(OK);
@@ -68,7 +68,9 @@ describe('a lease that lapses while its renewals fail (real PostgreSQL)', () => 
 
   it('is not taken back by its own process: the slow attempt is the only one, and the run completes once renewal recovers', async () => {
     const store = h.app.get(RunStore);
-    const renew = jest.spyOn(store, 'renew').mockRejectedValue(new Error('connection reset (simulated)'));
+    // Renewals fail only once the attempt is out: before that, a slow start on a busy machine must not find its lease
+    // unconfirmed and hold the first launch back for a renewal that never comes.
+    const renew = jest.spyOn(store, 'renew');
     const claim = jest.spyOn(store, 'claim');
     const invoke = jest.spyOn(h.app.get(ActionInvoker), 'invoke');
     /** Lets the worker's claim loop go round `n` more times (each claim completed). */
@@ -80,6 +82,7 @@ describe('a lease that lapses while its renewals fail (real PostgreSQL)', () => 
     try {
       const runId = await h.startRun('slow', '1.0.0', {});
       await eventually(() => expect(provider.slow()).toBe(1));
+      renew.mockRejectedValue(new Error('connection reset (simulated)'));
       const { token } = await leaseOf(h, runId);
       expect(token).not.toBeNull();
 
@@ -133,7 +136,7 @@ describe('a round written just as its lease became unconfirmed (real PostgreSQL)
   it('launches the actions it started only once a renewal confirms the lease', async () => {
     const store = h.app.get(RunStore);
     const held = (h.worker as unknown as { held: Map<string, { leaseUntil: number; confirming?: boolean }> }).held;
-    const renew = jest.spyOn(store, 'renew').mockRejectedValue(new Error('connection reset (simulated)'));
+    const renew = jest.spyOn(store, 'renew');
     const writeRounds = store.writeRounds.bind(store);
     // The round that starts `after` is written only once the worker can no longer be sure of its lease (its last
     // renewal is older than the lease) while the database still honours it (a renewal that committed, its answer lost).
@@ -149,6 +152,8 @@ describe('a round written just as its lease became unconfirmed (real PostgreSQL)
     try {
       const runId = await h.startRun('slow', '1.0.0', {});
       await eventually(() => expect(provider.slow()).toBe(1));
+      // From here renewals fail (not before: the first launch must not wait on one).
+      renew.mockRejectedValue(new Error('connection reset (simulated)'));
       await h.dataSource.query(`UPDATE workflow_runs SET lease_until = now() + interval '60 seconds' WHERE run_id = $1`, [runId]);
       provider.held[0].resolve(OK);
       await eventually(async () => expect(await attempts(h, runId)).toContainEqual({ path: 'after', attempt: 1, status: 'running' }), 10_000);
@@ -193,10 +198,12 @@ describe('a lease that lapses while its renewals fail, with another executor (re
   it('is taken over once by the other executor; the first one writes nothing more and lets the run go', async () => {
     // B claims only once A holds the run.
     await b.worker.stop();
-    const renew = jest.spyOn(a.app.get(RunStore), 'renew').mockRejectedValue(new Error('connection reset (simulated)'));
+    const renew = jest.spyOn(a.app.get(RunStore), 'renew');
     try {
       const runId = await a.startRun('slow', '1.0.0', {});
       await eventually(() => expect(provider.slow()).toBe(1));
+      // A's renewals fail once its attempt is out (not before: its first launch must not wait on one).
+      renew.mockRejectedValue(new Error('connection reset (simulated)'));
       await eventually(async () => expect((await leaseOf(a, runId)).lapsed).toBe(true));
       b.worker.start();
       // B finds the attempt running with nobody performing it that it knows of: the same key, a new attempt.

@@ -57,7 +57,8 @@ describe('values PostgreSQL cannot store do not make a run loop (real PostgreSQL
   beforeAll(async () => {
     await sink.start();
     // A short lease: a run whose round failed is claimed again once it expires (what the unwritable-round test counts).
-    h = await startExecutorHarness({ workflows: workflows(sink.url), env: { WORKFLOW_LEASE_MS: '300' } });
+    // Not shorter: on a busy machine a renewal late by a whole lease would fence a round out and add an attempt.
+    h = await startExecutorHarness({ workflows: workflows(sink.url), env: { WORKFLOW_LEASE_MS: '1500' } });
   });
 
   afterAll(async () => {
