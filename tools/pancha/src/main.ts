@@ -166,12 +166,15 @@ Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
 }
 
 /**
- * A reader that stops early (`pancha events list | head -1`) closes the pipe. What it wanted is out, so the CLI ends
- * quietly with status 0, as Unix tools do, instead of an unhandled EPIPE and its stack trace.
+ * A reader that stops early (`pancha events list | head -1`) closes the pipe. The CLI ends quietly, as a Unix tool
+ * killed by SIGPIPE does (status 141, which `set -o pipefail` sees), instead of an unhandled EPIPE and its stack trace.
  */
+/** 128 + SIGPIPE (13): what a shell reports for a writer whose reader went away. */
+const EXIT_CLOSED_PIPE = 141;
+
 function endQuietlyOnClosedPipe(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(EXIT_OK);
+    if (error.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
     process.stderr.write(`pancha: cannot write the output: ${error.message}\n`);
     process.exit(1);
   });
