@@ -374,4 +374,17 @@ steps:
     await eventually(async () => expect((await h.run(parent)).status).toBe('completed'));
     expect((await h.run(parent)).children).toEqual([expect.objectContaining({ workflow: 'kid', version: '1.0.0', status: 'completed' })]);
   });
+
+  it('a child rolled back (1.1.0 out, 1.0.0 back in the directory): a new parent pins the version present, not the higher one gone', async () => {
+    h.writeWorkflow('kid.yaml', CHILD.replace('version: 1.0.0', 'version: 1.1.0'));
+    await h.call('POST', '/api/workflows/reload');
+    expect((await h.run(await h.startRun('mom', '1.0.0', {}))).pins).toEqual({ 'kid@^1': '1.1.0' });
+    h.writeWorkflow('kid.yaml', CHILD);
+    await h.call('POST', '/api/workflows/reload');
+    expect((await h.run(await h.startRun('mom', '1.0.0', {}))).pins).toEqual({ 'kid@^1': '1.0.0' });
+    // With no version of it in the directory at all, a reference resolves as it did before (any registered one).
+    rmSync(path.join(h.workflowsDir, 'kid.yaml'));
+    await h.call('POST', '/api/workflows/reload');
+    expect((await h.run(await h.startRun('mom', '1.0.0', {}))).pins).toEqual({ 'kid@^1': '1.1.0' });
+  });
 });

@@ -233,8 +233,11 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
   resolve(name: string, range: string): RegisteredVersion | undefined {
     const versions = this.workflows.get(name);
     if (!versions) return undefined;
-    const candidates = [...versions.values()].map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
-    const chosen = resolveOrMigrate(range, candidates)?.version;
+    const candidates = (all: RegisteredVersion[]) => all.map((v) => ({ version: v.manifest.version, retired: v.manifest.retired, manifest: v.manifest }));
+    // The versions in the directory first, as a new run's own start (a file rolled back from 1.1.0 to 1.0.0 pins
+    // 1.0.0); only when none of them matches, any registered one, so a reference that resolved before still does.
+    const registered = [...versions.values()];
+    const chosen = (resolveOrMigrate(range, candidates(registered.filter((v) => v.present))) ?? resolveOrMigrate(range, candidates(registered)))?.version;
     return chosen ? versions.get(chosen) : undefined;
   }
 
