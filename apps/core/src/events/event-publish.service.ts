@@ -1,14 +1,16 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { EVENT_LIMITS, type EventAccepted, type EventBatchAccepted, type EventBatchItem, type EventBatchOutcome, type FieldError } from '@pancha/contracts';
-import { PolicyService, type VerifiedRequester } from '@pancha/governance';
+import { PolicyService, productFilter, type VerifiedRequester } from '@pancha/governance';
 import { answerEachItemWith, DomainException } from '@pancha/service-kit';
 import { batchTooLarge, EventErrorCode, invalidEvents, readEvent } from './event-intake';
-import { type AcceptedEvent, EventRouterService } from './event-router.service';
+import { TaskProductForbiddenException } from '../tasks/tasks.exception';
+import { type AcceptedEvent, EventRouterService, productOf } from './event-router.service';
 import { EventSchemasService } from './event-schemas.service';
 
 /**
  * One way in for events, whatever carried them (POST /events, or the pillars' JetStream hop): the shape and the
- * type's schema (422 naming each field), the publisher's right to each type (403), then routing. A batch is checked whole before anything is stored.
+ * type's schema (422 naming each field), the publisher's right to each type and to each event's product (403), then
+ * routing. A batch is checked whole before anything is stored.
  */
 @Injectable()
 export class EventPublishService {
@@ -31,7 +33,7 @@ export class EventPublishService {
       if (event) events.push(event);
     });
     if (errors.length > 0) throw invalidEvents(errors);
-    this.mayPublish(events, requester);
+    this.mayPublish(events, requester, batch ? (i) => `[${i}].` : () => '');
     // One group item: a batch's events commit together, evaluated in its order, or none does (the request fails whole).
     const answers = await this.router.routeAll(events, requester);
     return batch ? { events: answers } : answers[0];
@@ -49,7 +51,7 @@ export class EventPublishService {
       const errors: FieldError[] = [];
       const event = this.read(raw, '', errors, now);
       if (!event || errors.length > 0) throw invalidEvents(errors);
-      this.mayPublish([event], requester);
+      this.mayPublish([event], requester, () => '');
       return event;
     };
     return answerEachItemWith(items, readOne, 'POST /events', async (event) => {
@@ -66,11 +68,24 @@ export class EventPublishService {
     return event;
   }
 
-  /** 403 naming every type among `events` the requester may not publish. */
-  private mayPublish(events: readonly AcceptedEvent[], requester: VerifiedRequester): void {
+  /**
+   * 403 naming every type among `events` the requester may not publish (`publish_forbidden`); then 403 naming each
+   * event whose product (`data.product`, productOf) is outside the requester's products, as POST /tasks and
+   * POST /workflows/:name/runs refuse one (`forbidden`, `errors` naming `data.product`, `[i].data.product` in an
+   * array). A credential publishes only for its products (T9): the runs an event starts act on its product, and a
+   * replay of it would hand them back. An event without a product, and a credential for every product, are not held.
+   */
+  private mayPublish(events: readonly AcceptedEvent[], requester: VerifiedRequester, at: (i: number) => string): void {
     const forbidden = [...new Set(events.map((e) => e.type).filter((type) => !this.policy.mayPublish(requester.id, type)))];
     if (forbidden.length > 0) {
       throw new DomainException(HttpStatus.FORBIDDEN, EventErrorCode.PublishForbidden, `requester ${requester.id} may not publish ${forbidden.join(', ')}`);
     }
+    const allowed = productFilter(requester);
+    if (!allowed) return;
+    const refused = events.flatMap((event, i) => {
+      const product = productOf(event.data);
+      return product !== undefined && !allowed.includes(product) ? [{ field: `${at(i)}data.product`, product }] : [];
+    });
+    if (refused.length > 0) throw new TaskProductForbiddenException(requester.id, refused);
   }
 }

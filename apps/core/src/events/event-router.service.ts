@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { HttpStatus, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
@@ -194,7 +194,9 @@ export class EventRouterService implements OnModuleInit {
           actor: requester.id,
           source: `event:${event.id}`,
           trace_id: traceId,
-          // Who may publish the event type is the policy's `events` section; the run acts on the event's product.
+          // The run acts on the event's product, which EventPublishService held to the publisher's products already;
+          // a start's own check would also imply a product for an event without one (or refuse it, 422, for a
+          // credential of several products): such an event's runs stay product-less, as they always were.
           checkProduct: false,
         },
         requester,
@@ -521,7 +523,7 @@ export interface RunOwner {
  */
 export function runOwner(event: RoutedEvent): RunOwner | { invalid: string } {
   const data = isRecord(event.data) ? event.data : {};
-  const [field, user] = isNotBlank(data.user_id) ? ['data.user_id', data.user_id] : event.subject !== undefined ? ['subject', event.subject] : ['type', `event:${event.type}`];
+  const [field, user] = isNotBlank(data.user_id) ? ['data.user_id', data.user_id] : event.subject !== undefined ? ['subject', event.subject] : ['type', typeOwner(event.type)];
   if (user.length > ID_LIMITS.userId) {
     return { invalid: `${field} is ${user.length} characters long; a run's user_id holds at most ${ID_LIMITS.userId} (it is not cut)` };
   }
@@ -530,6 +532,15 @@ export function runOwner(event: RoutedEvent): RunOwner | { invalid: string } {
     return { invalid: `data.product is ${product.length} characters long; a run's product holds at most ${ID_LIMITS.product} (it is not cut)` };
   }
   return { user_id: user, ...(product !== undefined ? { product } : {}) };
+}
+
+/**
+ * The owner of a run an event with neither `data.user_id` nor `subject` starts: `event:<type>`, or, for a type too long
+ * for a run's user_id, `event:sha256:<hex of the type>` (a name for the type, not a person: nothing merges).
+ */
+function typeOwner(type: string): string {
+  const owner = `event:${type}`;
+  return owner.length <= ID_LIMITS.userId ? owner : `event:sha256:${createHash('sha256').update(type).digest('hex')}`;
 }
 
 /**
@@ -611,7 +622,10 @@ function traceIdOf(traceparent: string | undefined): string | undefined {
  *   retry. Answering it as a replay would hand this publisher the other's runs and trace and drop its event silently;
  *   it is a 409 `event_id_conflict` that tells nothing of the other event;
  * - the event's product is outside the caller's products (GET /events/:id answers 404 to it): the same 409, telling
- *   nothing (a replay would hand it that product's runs and trace). A repeat inside the same request is exempt;
+ *   nothing (a replay would hand it that product's runs and trace), and not claiming another publisher when the
+ *   caller is the publisher: its event was stored under a credential of other products (an event outside the
+ *   caller's own products never gets here: EventPublishService refuses it, 403). A repeat inside the same request is
+ *   exempt;
  * - the publisher sent the id before with other content (type, source, subject or data, compared as stored: jsonb
  *   equality, so key order and number spelling do not count; `time` does not count, as Core fills in an absent one
  *   at receipt and a retry resends the same event): a 409 `event_id_reused` naming what differs.
@@ -655,8 +669,13 @@ async function refuseRepeats(
     const first = firstOf.get(event.id)!;
     const sameRequest = claimed.has(event.id) && requestOf[first] === requestOf[i];
     const id = event.id.slice(0, 128);
-    if (row.publisher !== requester.id || (!sameRequest && !eventInScope(requester, { product: row.product }))) {
+    if (row.publisher !== requester.id) {
       refused.set(requestOf[i], new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${id} was already received from another publisher; use an id of your own`));
+      continue;
+    }
+    if (!sameRequest && !eventInScope(requester, { product: row.product })) {
+      // Its own publisher, under a credential of other products (this request's own events are within its products).
+      refused.set(requestOf[i], new DomainException(HttpStatus.CONFLICT, EventErrorCode.EventIdConflict, `event id ${id} is already taken; use another id`));
       continue;
     }
     const differs = (['type', 'source', 'subject', 'data'] as const).filter((field) => row[field]);

@@ -1,6 +1,7 @@
 // The router's edges a tester found on a live stack: values a trigger renders that PostgreSQL cannot store, a replay
 // across product scopes, run owners too long for a run, and an id reused for another event. The real app on
 // PostgreSQL, a stand-in executor serving the catalog and taking run starts, a stand-in Bucket.
+import { createHash } from 'node:crypto';
 import { EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
 import { httpJson, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
@@ -38,7 +39,7 @@ const BASIC = manifest(`
 name: basic
 version: 1.0.0
 security: { actions: [task] }
-triggers: [{ name: any, event: t.basic }]
+triggers: [{ name: any, event: t.basic }, { name: long, event: "long.*" }]
 steps: [{ id: a, action: task, with: { title: x } }]
 `);
 
@@ -112,13 +113,17 @@ describe('Core event router: stored values, scopes, owners and reused ids', () =
     it('is a 409 event_id_conflict that tells nothing of the event, as GET /events/:id is a 404; nothing is stored', async () => {
       const token = await core.keys.mint(RequesterId.Operator, 'core', { products: ['p1'] });
       expect((await httpJson('GET', `${core.url}/events/leak-2`, undefined, token)).status).toBe(404);
-      const replay = await publish(leak, ['p1']);
+      // The event itself is outside the token's products: a 403 before any id is looked at
+      // (events-product-scope.integration-spec.ts). The id sent with an event of the token's own product:
+      const reuse = { ...leak, data: { product: 'p1', user_id: 'alice' } };
+      expect((await publish(leak, ['p1'])).status).toBe(403);
+      const replay = await publish(reuse, ['p1']);
       expect(replay.status).toBe(409);
       expect(replay.body.code).toBe('event_id_conflict');
       const text = JSON.stringify(replay.body);
       for (const secret of [first.run_id, first.trace_id, 'basic', 'p3']) expect(text).not.toContain(secret);
       // An array is one transaction: its other event is not stored either.
-      const array = await publish([{ id: 'leak-fresh', type: 't.basic', data: { product: 'p1', user_id: 'bob' } }, leak], ['p1']);
+      const array = await publish([{ id: 'leak-fresh', type: 't.basic', data: { product: 'p1', user_id: 'bob' } }, reuse], ['p1']);
       expect(array.status).toBe(409);
       expect(await stored('leak-fresh')).toBe(0);
     });
@@ -152,6 +157,14 @@ describe('Core event router: stored values, scopes, owners and reused ids', () =
       const fits = await publish({ id: 'own-fits', type: 't.basic', data: { user_id: long('u'), product: long('p') } });
       expect(fits.body.runs).toHaveLength(1);
       expect(await dataSource.query(`SELECT user_id, product FROM workflow_run_requests WHERE source = 'event:own-fits'`)).toEqual([{ user_id: long('u'), product: long('p') }]);
+    });
+
+    it('an event with neither data.user_id nor subject, whose type is too long for `event:<type>`, runs as a digest of the type', async () => {
+      const type = `long.${'t'.repeat(123)}`; // 128 characters: event:<type> would be 134
+      const res = await publish({ id: 'own-type', type, data: {} });
+      expect([res.status, res.body.skipped, res.body.runs]).toEqual([202, [], [expect.objectContaining({ workflow: 'basic', trigger: 'long' })]]);
+      const [row] = await dataSource.query(`SELECT user_id FROM workflow_run_requests WHERE source = 'event:own-type'`);
+      expect(row.user_id).toBe(`event:sha256:${createHash('sha256').update(type).digest('hex')}`);
     });
   });
 
