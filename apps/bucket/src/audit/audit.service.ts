@@ -83,7 +83,7 @@ export class AuditService {
       const result = await this.walk(runner.manager, anchor, full);
       // A finding is published to Core's router (deduplicated per finding) before the answer says it: once the
       // caller sees ok: false, the event is durable.
-      const message = this.config.BUCKET_ROUTER_EVENTS_ENABLED ? verifyFailedMessage(result, full, new Date()) : undefined;
+      const message = this.config.BUCKET_ROUTER_EVENTS_ENABLED ? verifyFailedMessage(result, new Date()) : undefined;
       if (message) await this.outbox.enqueue(runner.manager, message);
       await runner.commitTransaction();
       if (result.ok) this.verified = { size: result.size, head_hash: result.head_hash };

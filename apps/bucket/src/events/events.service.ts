@@ -129,6 +129,8 @@ export class EventsService {
       // The producer's trace id when it sent one (a relayed outbox hop), else this request's (or event's) own trace.
       trace_id: trace_id ?? requestTraceId ?? null,
       product: product ?? null,
+      // Named by no one, implied by the credential: also the replay of an entry stored with none (ledger sameEvent).
+      productImplied: product !== undefined && body.event_data.product == null,
       user_id: user_id ?? null,
       event_data: eventData,
     };

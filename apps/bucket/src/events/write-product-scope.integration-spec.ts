@@ -118,24 +118,6 @@ describe('bucket writes under a products-narrowed credential (HTTP, real Postgre
       expect((await rowOf(single.event_id)).product).toBe('acme');
     });
 
-    it('written without a product by an unrestricted writer is not replayed by a one-product writer', async () => {
-      // Same requester, same content: the one-product writer's event is acme's, the recorded one belongs to no product.
-      const data = newEvent();
-      const first = await coreWrite(data);
-      expect(first.status).toBe(201);
-      const res = await coreWrite(data, ['acme']);
-      expect(res.status).toBe(409);
-      expect(mentionsSeq(res.body, first.body.seq)).toBe(false);
-
-      // Without an event_id the derived id is not a conflict: the acme event is stored under a further id.
-      const derived = { event_type: 'task_received', note: randomUUID() };
-      const unrestricted = await coreWrite(derived);
-      const narrowed = await coreWrite(derived, ['acme']);
-      expect([unrestricted.status, narrowed.status]).toEqual([201, 201]);
-      expect(narrowed.body.event_id).not.toBe(unrestricted.body.event_id);
-      expect((await rowOf(narrowed.body.event_id)).product).toBe('acme');
-    });
-
     it('in a PRANA batch: a one-product writer\'s packet is that product\'s; several products and none named refuse the batch (422)', async () => {
       const mine = packet();
       const ok = await prana([mine], ['acme']);
@@ -204,6 +186,38 @@ describe('bucket writes under a products-narrowed credential (HTTP, real Postgre
       const inside = await prana([{ ...acme, state: 'IDLE' }], ['acme']);
       expect(inside.status).toBe(409);
       expect(inside.body.errors).toEqual([{ field: 'packets.0.event_id', messages: [`event_id ${acme.event_id} is already recorded (seq ${seq}) with other content`] }]);
+    });
+  });
+
+  describe('an entry the release before implied products stored with no product (upgrade)', () => {
+    // The old release stored a one-product writer's product-less write with product NULL; the same requester writing
+    // with an unrestricted credential stores exactly that row (same requester, same content, no product), so the two
+    // cannot be told apart: such an entry is the replay of the same requester's same content with an implied product.
+    it('resent with its event_id by the narrowed writer is the replay (200, same seq), not a 409', async () => {
+      const data = newEvent({ note: randomUUID() });
+      const old = await coreWrite(data);
+      expect(old.status).toBe(201);
+      expect((await rowOf(data.event_id)).product).toBeNull();
+      const before = await countRows();
+
+      const retry = await coreWrite(data, ['acme']);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ event_id: data.event_id, seq: old.body.seq, hash: old.body.hash, replayed: true });
+      expect(await countRows()).toBe(before);
+      expect((await rowOf(data.event_id)).product).toBeNull();
+    });
+
+    it('resent without an event_id (derived id) by the narrowed writer is the replay, not a second entry', async () => {
+      const derived = { event_type: 'task_received', note: randomUUID() };
+      const old = await coreWrite(derived);
+      expect(old.status).toBe(201);
+      expect((await rowOf(old.body.event_id)).product).toBeNull();
+      const before = await countRows();
+
+      const retry = await coreWrite(derived, ['acme']);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ event_id: old.body.event_id, seq: old.body.seq, replayed: true });
+      expect(await countRows()).toBe(before);
     });
   });
 });

@@ -14,8 +14,10 @@ import { bucketMetrics } from './bucket-metrics';
  * An event to append; event_data is stored and hashed verbatim. `derived`: the producer sent no event_id and
  * event_id is the first derived candidate (deriveEventId); the ledger may store the event under a later candidate
  * when another entry holds that one (the AppendResult says which).
+ * `productImplied`: the writer named no product and `product` is the one its credential is narrowed to
+ * (impliedProduct). Such a write is the same event as an entry the release before that rule stored with no product.
  */
-export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown>; derived?: boolean };
+export type NewEvent = Omit<ChainFields, 'seq' | 'created_at' | 'event_data'> & { event_data: Record<string, unknown>; derived?: boolean; productImplied?: boolean };
 
 /**
  * What happened to one event: appended now, a replay of the recorded one (same requester, same
@@ -174,7 +176,7 @@ export class LedgerService {
     const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
     return results.map((result, i) => {
       const prior = bySeq.get(result.seq);
-      if (result.status !== 'conflict' || !prior || prior.requester_id !== prepared[i].requester_id || prior.product !== prepared[i].product) return result;
+      if (result.status !== 'conflict' || !prior || prior.requester_id !== prepared[i].requester_id || !sameProduct(prior.product, prepared[i])) return result;
       const priorHash = computeContentHash(withCanonicalEventId({ event_id: result.event_id, event_data: prior.event_data }).event_data);
       return priorHash === prepared[i].content_hash ? { ...result, status: 'replayed' } : result;
     });
@@ -248,16 +250,27 @@ function derivedWindow(event: PreparedEvent, from: number): string[] {
   return Array.from({ length: DERIVED_WINDOW - 1 }, (_, k) => derivedEventIdOf(event.requester_id, event.event_json.text, from + k));
 }
 
+type Comparable = { requester_id: string; content_hash: string; product: string | null; productImplied?: boolean };
+
 /**
  * Whether the recorded entry is this very event: same requester, same content and same product. The product is not
  * always part of the content: a writer narrowed to one product that names none writes for that product (impliedProduct),
  * so the same content sent under another credential is another product's event, not a replay of this one.
  */
-function sameEvent(prior: RecordedRef, event: { requester_id: string; content_hash: string; product: string | null }): boolean {
-  return prior.requester_id === event.requester_id && prior.content_hash === event.content_hash && prior.product === event.product;
+function sameEvent(prior: RecordedRef, event: Comparable): boolean {
+  return prior.requester_id === event.requester_id && prior.content_hash === event.content_hash && sameProduct(prior.product, event);
 }
 
-function compare(event: { event_id: string; requester_id: string; content_hash: string; product: string | null }, prior: RecordedRef): AppendResult {
+/**
+ * An entry with no product is also the same as a write whose product was implied: the release before impliedProduct
+ * stored that writer's product-less write with none, and its retry (event_id or derived) must replay that entry, not
+ * be refused (409) nor appended a second time.
+ */
+function sameProduct(prior: string | null, event: Pick<Comparable, 'product' | 'productImplied'>): boolean {
+  return prior === event.product || (prior === null && event.productImplied === true);
+}
+
+function compare(event: Comparable & { event_id: string }, prior: RecordedRef): AppendResult {
   return { status: sameEvent(prior, event) ? 'replayed' : 'conflict', event_id: event.event_id, seq: prior.seq, hash: prior.hash, product: prior.product };
 }
 
