@@ -187,6 +187,25 @@ describe('bucket writes under a products-narrowed credential (HTTP, real Postgre
       expect(inside.status).toBe(409);
       expect(inside.body.errors).toEqual([{ field: 'packets.0.event_id', messages: [`event_id ${acme.event_id} is already recorded (seq ${seq}) with other content`] }]);
     });
+    it("in a PRANA batch that stores others: the conflicting packet's entry has no seq of another product's entry", async () => {
+      const acme = packet({ product: 'acme' });
+      const first = await prana([acme], ['acme']);
+      expect(first.status).toBe(201);
+      const seq = first.body.entries[0].seq as number;
+
+      const fresh = packet({ product: 'beta' });
+      const mixed = await prana([{ ...acme, product: 'beta', state: 'IDLE' }, fresh], ['beta']);
+      expect(mixed.status).toBe(201);
+      expect(mixed.body).toMatchObject({ accepted: 1, duplicates: 0, conflicts: 1 });
+      expect(mixed.body.entries[0]).toEqual({ event_id: acme.event_id, duplicate: false, conflict: true });
+      expect(mixed.body.entries[1]).toEqual({ event_id: fresh.event_id, seq: expect.any(Number), duplicate: false, conflict: false });
+      expect(mentionsSeq(mixed.body.entries[0], seq)).toBe(false);
+
+      // The caller whose products name the entry still sees its seq.
+      const own = await prana([{ ...acme, state: 'IDLE' }, packet({ product: 'acme' })], ['acme']);
+      expect(own.status).toBe(201);
+      expect(own.body.entries[0]).toEqual({ event_id: acme.event_id, seq, duplicate: false, conflict: true });
+    });
   });
 
   describe('an entry the release before implied products stored with no product (upgrade)', () => {

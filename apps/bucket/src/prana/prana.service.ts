@@ -71,9 +71,10 @@ export class PranaService {
       accepted: count('appended'),
       duplicates: count('replayed'),
       conflicts: count('conflict'),
+      // A conflict's seq is told only to a caller whose products name that entry's product (ids cannot be probed).
       entries: results.map((r) => ({
         event_id: r.event_id,
-        seq: r.seq,
+        ...(r.status !== 'conflict' || scope.allows(r.product) ? { seq: r.seq } : {}),
         duplicate: r.status === 'replayed',
         conflict: r.status === 'conflict',
       })),

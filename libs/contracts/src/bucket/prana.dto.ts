@@ -191,8 +191,11 @@ export interface PranaIngestResult {
   duplicates: number;
   /** Packets whose event_id was already recorded with other content: refused, the original stands. */
   conflicts: number;
-  /** Every packet in request order with the seq of its entry (the original one for duplicates and conflicts). */
-  entries: Array<{ event_id: string; seq: number; duplicate: boolean; conflict: boolean }>;
+  /**
+   * Every packet in request order with the seq of its entry (the original one for duplicates and conflicts). A
+   * conflict with an entry of a product outside the caller's products has no `seq`: ids cannot be probed.
+   */
+  entries: Array<{ event_id: string; seq?: number; duplicate: boolean; conflict: boolean }>;
 }
 
 /** `GET /bucket/prana/user/:user_id` query. */
