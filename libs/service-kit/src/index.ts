@@ -7,6 +7,7 @@ export * from './config/secret';
 export * from './database/data-source-options';
 export * from './database/database-roles';
 export * from './database/generic-plan-connection';
+export * from './database/locked-migrations';
 export * from './database/sql-conditions';
 export * from './edge/http-timeouts';
 export * from './edge/json-only.middleware';

@@ -10,6 +10,7 @@ import { BaseServiceConfig } from './config/env.validation';
 import type { DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions, DatabaseOptions } from './database/data-source-options';
 import { DatabaseRoleError, migrateAsOwner } from './database/database-roles';
+import { initializeMigrated } from './database/locked-migrations';
 import { HealthController } from './health/health.controller';
 import { ServiceLoggingModule } from './logging/service-logging.module';
 import { ThrottlerAuthFailureLimiter } from './rate-limit/auth-failure.limiter';
@@ -51,8 +52,9 @@ export class ServiceKitModule {
         TypeOrmModule.forRootAsync({
           useFactory: () => ({
             ...buildDataSourceOptions({ ...options.database, url: options.config.DATABASE_URL }),
-            // With an owner URL the migrations run as the owner (below), never as the runtime role.
-            migrationsRun: !options.config.DATABASE_MIGRATION_URL,
+            // The factory below runs the migrations under a lock (as the owner when there is an owner URL, never as
+            // the runtime role); TypeORM's own run at initialize would take none.
+            migrationsRun: false,
             // Keep trying while the database comes up (compose/k8s start order is not guaranteed).
             retryAttempts: 60,
             retryDelay: 1000,
@@ -64,7 +66,7 @@ export class ServiceKitModule {
             if (migrationUrl) {
               await migrateAsOwner(dataSourceOptions as DataSourceOptions, migrationUrl, options.config.DATABASE_URL, options.database.runtimeGrants);
             }
-            return new DataSource(dataSourceOptions as DataSourceOptions).initialize();
+            return initializeMigrated(new DataSource(dataSourceOptions as DataSourceOptions), !migrationUrl);
           },
         }),
         RateLimitModule.forRoot(options.service, config),

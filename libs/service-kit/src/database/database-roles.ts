@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import type { DataSourceOptions } from 'typeorm';
+import { runMigrationsLocked } from './locked-migrations';
 
 /** Table privileges a runtime role can be given (never TRUNCATE, REFERENCES or TRIGGER). */
 export type RuntimePrivilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
@@ -42,7 +43,8 @@ export async function migrateAsOwner(
   if (runtime === owner) {
     throw new DatabaseRoleError(`DATABASE_URL and DATABASE_MIGRATION_URL both log in as ${JSON.stringify(owner)}: serve with a runtime role that owns nothing`);
   }
-  const ds = new DataSource({ ...options, url: migrationUrl, migrationsRun: false, extra: { max: 1, connectionTimeoutMillis: 3000 } } as DataSourceOptions);
+  // Two connections: one holds the migration lock while the other runs them (locked-migrations.ts).
+  const ds = new DataSource({ ...options, url: migrationUrl, migrationsRun: false, extra: { max: 2, connectionTimeoutMillis: 3000 } } as DataSourceOptions);
   await ds.initialize();
   try {
     const [role] = (await ds.query('SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles WHERE rolname = $1', [runtime])) as Array<
@@ -53,7 +55,7 @@ export async function migrateAsOwner(
     if (powers.length) {
       throw new DatabaseRoleError(`DATABASE_URL's role ${JSON.stringify(runtime)} has ${powers.join(', ')}: a runtime role must be LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS`);
     }
-    await ds.runMigrations({ transaction: 'each' });
+    await runMigrationsLocked(ds);
     const r = quoteIdent(runtime);
     await ds.transaction(async (manager) => {
       await manager.query(`GRANT USAGE ON SCHEMA public TO ${r}`);
