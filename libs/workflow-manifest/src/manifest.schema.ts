@@ -4,13 +4,27 @@
  * kind, a switch case) is checked while normalising, where the message can say what was meant. Editors can use it
  * too.
  *
- * Custom formats (registered by parse-manifest.ts): `duration`, `semver`, `workflow-name`, `step-id`,
- * `workflow-ref`. A duration may be a string or a number of milliseconds, so it is typed
+ * Custom formats (registered by parse-manifest.ts): `duration`, `window` (a trigger's), `semver`, `workflow-name`,
+ * `step-id`, `workflow-ref`. A duration may be a string or a number of milliseconds, so it is typed
  * `['string', 'integer']`: `format` applies to the string, `minimum` to the number.
  */
 import { RUN_STATUSES } from './manifest.types';
 
 const duration = { type: ['string', 'integer'], format: 'duration', minimum: 0 } as const;
+
+/** The longest trigger window (`dedup.window`, `rate_limit.per`, `debounce.quiet`): 365 days. */
+export const MAX_TRIGGER_WINDOW_MS = 365 * 86_400_000;
+/**
+ * The most starts `rate_limit.max` may allow per window. The router keeps the time of each start of the window in the
+ * key's state row (`event_filter_state`, JSON), rewritten by every event of the key: the bound keeps that row small.
+ */
+export const MAX_RATE_LIMIT_MAX = 1000;
+/**
+ * A trigger's window: a duration longer than 0 (a window of 0 would let every event through, the filter doing
+ * nothing) and at most MAX_TRIGGER_WINDOW_MS (Core adds it to its clock and shows the end as a time). The custom
+ * format `window` checks the string form, minimum and maximum the number of milliseconds.
+ */
+const window = { type: ['string', 'integer'], format: 'window', minimum: 1, maximum: MAX_TRIGGER_WINDOW_MS } as const;
 // Whether an expression compiles is the semantic layer's finding (it can say which variable or column).
 const expression = { type: 'string', minLength: 1 } as const;
 const stepId = { type: 'string', format: 'step-id' } as const;
@@ -153,14 +167,23 @@ export const MANIFEST_JSON_SCHEMA = {
           additionalProperties: false,
           properties: { field: expression, min_change: { type: 'number', minimum: 0 }, relative: { type: 'boolean' } },
         },
-        dedup: { type: 'object', required: ['window'], additionalProperties: false, properties: { window: duration } },
+        dedup: { type: 'object', required: ['window'], additionalProperties: false, properties: { window } },
         rate_limit: {
           type: 'object',
           required: ['max', 'per'],
           additionalProperties: false,
-          properties: { max: { type: 'integer', minimum: 1 }, per: duration, mode: { enum: ['drop', 'delay'] } },
+          properties: {
+            max: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_RATE_LIMIT_MAX,
+              description: "the router keeps each start of the window in the key's state; for a higher rate, shorten per",
+            },
+            per: window,
+            mode: { enum: ['drop', 'delay'] },
+          },
         },
-        debounce: { type: 'object', required: ['quiet'], additionalProperties: false, properties: { quiet: duration } },
+        debounce: { type: 'object', required: ['quiet'], additionalProperties: false, properties: { quiet: window } },
         inputs: {},
       },
     },

@@ -343,6 +343,43 @@ describe('parseManifest: syntax findings', () => {
     expectFinding(manifest('triggers:', '  - event: kpi.score', '    threshold: { field: event.data.x }', 'steps: [{ id: a, action: task }]'), 'invalid_threshold', '/triggers/0/threshold', 'threshold:', /exactly one of above or below/);
   });
 
+  describe('invalid_window: a trigger window of 0 (the filter would let every event through) or past the longest', () => {
+    const trigger = (filter: string) => manifest('triggers:', '  - event: kpi.score', `    ${filter}`, 'steps: [{ id: a, action: task }]');
+    it.each([
+      ['rate_limit: { max: 3, per: 0s }', '/triggers/0/rate_limit/per', /^triggers\[0\]\.rate_limit\.per must be longer than 0: /],
+      ['rate_limit: { max: 3, per: 0 }', '/triggers/0/rate_limit/per', /^triggers\[0\]\.rate_limit\.per must be longer than 0: /],
+      ['debounce: { quiet: 0s }', '/triggers/0/debounce/quiet', /^triggers\[0\]\.debounce\.quiet must be longer than 0: /],
+      ['debounce: { quiet: "0" }', '/triggers/0/debounce/quiet', /^triggers\[0\]\.debounce\.quiet must be longer than 0: /],
+      ['dedup: { window: 0ms }', '/triggers/0/dedup/window', /^triggers\[0\]\.dedup\.window must be longer than 0: /],
+      // Rounds to 0 ms, as the router would hold it.
+      ['dedup: { window: 0.4ms }', '/triggers/0/dedup/window', /must be longer than 0/],
+      ['dedup: { window: 366d }', '/triggers/0/dedup/window', /^triggers\[0\]\.dedup\.window 366d is longer than the longest trigger window, 365d/],
+      // Past JavaScript's last date once added to the clock: the router could not have shown the time it ends.
+      ['dedup: { window: 100000000d }', '/triggers/0/dedup/window', /is longer than the longest trigger window, 365d/],
+      ['rate_limit: { max: 1, per: 31536000001 }', '/triggers/0/rate_limit/per', /^triggers\[0\]\.rate_limit\.per 365d1ms is longer than the longest trigger window, 365d/],
+      ['debounce: { quiet: 8761h }', '/triggers/0/debounce/quiet', /^triggers\[0\]\.debounce\.quiet 8761h is longer/],
+    ])('%s', (filter, path, message) => {
+      expectFinding(trigger(filter), 'invalid_window', path, filter.split(':')[0] + ':', message);
+    });
+
+    it('an unparsable window is still invalid_duration; 1ms and 365d are windows', () => {
+      expectFinding(trigger('debounce: { quiet: soon }'), 'invalid_duration', '/triggers/0/debounce/quiet', 'debounce:', /invalid duration "soon"/);
+      expectFinding(trigger('dedup: { window: -5 }'), 'invalid_duration', '/triggers/0/dedup/window', 'dedup:', /non-negative/);
+      for (const filter of ['dedup: { window: 1ms }', 'dedup: { window: 365d }', 'rate_limit: { max: 1, per: 31536000000 }', 'debounce: { quiet: 1 }']) {
+        expect({ filter, findings: parseManifest(trigger(filter)).findings }).toEqual({ filter, findings: [] });
+      }
+    });
+  });
+
+  it('invalid_value: rate_limit.max past 1000 (the router keeps each start of the window in the key\'s state), naming the field', () => {
+    const trigger = (max: string) => manifest('triggers:', '  - event: kpi.score', `    rate_limit: { max: ${max}, per: 1h }`, 'steps: [{ id: a, action: task }]');
+    for (const max of ['1001', '1000000000000000', '1e20']) {
+      expectFinding(trigger(max), 'invalid_value', '/triggers/0/rate_limit/max', 'rate_limit:', /^triggers\[0\]\.rate_limit\.max must be at most 1000 \(.*state/);
+    }
+    expectFinding(trigger('0'), 'invalid_value', '/triggers/0/rate_limit/max', 'rate_limit:', /must be at least 1/);
+    expect(parseManifest(trigger('1000')).manifest?.triggers[0].rate_limit).toEqual({ max: 1000, per_ms: 3_600_000, mode: 'drop' });
+  });
+
   it('reports every problem of a document at once', () => {
     const text = ['name: Bad', 'version: 1', 'steps:', '  - id: A', '    action: task', '    timeout: soon', ''].join('\n');
     const codes = parseManifest(text).findings.map((f) => f.code).sort();

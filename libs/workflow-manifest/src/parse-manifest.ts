@@ -5,10 +5,10 @@
 import Ajv2020, { ErrorObject } from 'ajv/dist/2020';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { contentHash } from './canonical-json';
-import { DurationError, parseDuration } from './duration';
+import { DurationError, formatDuration, parseDuration } from './duration';
 import { escapePointerToken, unwrapExpression } from './expressions';
 import { jsonSchemaProblem } from './json-schema';
-import { MANIFEST_JSON_SCHEMA } from './manifest.schema';
+import { MANIFEST_JSON_SCHEMA, MAX_TRIGGER_WINDOW_MS } from './manifest.schema';
 import {
   DEFAULT_RETRY_POLICY,
   type Finding,
@@ -58,6 +58,7 @@ export interface ParseManifestResult {
 // The manifest format's own schema: strict (a mistake in it is ours), every error, with the offending data.
 const formatAjv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, logger: false });
 formatAjv.addFormat('duration', { type: 'string', validate: (s: string) => durationProblem(s) === null });
+formatAjv.addFormat('window', { type: 'string', validate: (s: string) => durationProblem(s) === null && windowProblem(s) === null });
 formatAjv.addFormat('semver', { type: 'string', validate: (s: string) => isValidVersion(s) });
 formatAjv.addFormat('workflow-name', { type: 'string', validate: (s: string) => WORKFLOW_NAME_PATTERN.test(s) });
 formatAjv.addFormat('step-id', { type: 'string', validate: (s: string) => STEP_ID_PATTERN.test(s) });
@@ -71,6 +72,34 @@ function durationProblem(value: string | number): string | null {
   } catch (error) {
     return error instanceof DurationError ? error.message : String(error);
   }
+}
+
+/**
+ * What is wrong with a trigger window that parses as a duration (null when nothing): 0 (the filter would let every
+ * event through) or longer than MAX_TRIGGER_WINDOW_MS.
+ */
+function windowProblem(value: string | number): string | null {
+  const ms = parseDuration(value);
+  const written = typeof value === 'number' ? formatDuration(ms) : value;
+  if (ms === 0) return `must be longer than 0: a window of ${written} would let every event through, the filter doing nothing`;
+  if (ms > MAX_TRIGGER_WINDOW_MS) return `${written} is longer than the longest trigger window, ${formatDuration(MAX_TRIGGER_WINDOW_MS)}`;
+  return null;
+}
+
+/** The finding for a trigger window at `pointer` out of its format: not a duration at all, or one out of range. */
+function windowFinding(value: string | number, pointer: string): { code: string; message: string } {
+  const problem = durationProblem(value);
+  if (problem !== null) return { code: 'invalid_duration', message: problem };
+  return { code: 'invalid_window', message: `${fieldOf(pointer)} ${windowProblem(value) ?? 'is not a window'}` };
+}
+
+/** `/triggers/0/rate_limit/per` → `triggers[0].rate_limit.per`: the field as a message names it. */
+function fieldOf(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((out, token) => (/^\d+$/.test(token) ? `${out}[${token}]` : out ? `${out}.${token}` : token), '');
 }
 
 function refProblem(value: string): string | null {
@@ -229,6 +258,12 @@ function formatFindings(errors: ErrorObject[]): { code: string; message: string;
         break;
       case 'format': {
         const format = String(e.params.format);
+        // A window that is not even a duration is that duration's problem; one that is, out of range, the window's.
+        if (format === 'window') {
+          const f = windowFinding(e.data as string, at);
+          add(f.code, f.message, at);
+          break;
+        }
         add(FORMAT_CODES[format] ?? 'invalid_value', formatMessage(format, e.data), at);
         break;
       }
@@ -249,8 +284,21 @@ function formatFindings(errors: ErrorObject[]): { code: string; message: string;
       case 'propertyNames':
         break; // reported by the pattern error of the property name itself
       case 'minimum':
-        add('invalid_value', `must be at least ${String(e.params.limit)}`, at);
+      case 'maximum': {
+        // A window written as a number of milliseconds: the same words as for the string form.
+        if ((e.parentSchema as { format?: string } | undefined)?.format === 'window' && typeof e.data === 'number') {
+          const f = windowFinding(e.data, at);
+          add(f.code, f.message, at);
+          break;
+        }
+        if (e.keyword === 'minimum') {
+          add('invalid_value', `must be at least ${String(e.params.limit)}`, at);
+          break;
+        }
+        const why = (e.parentSchema as { description?: string } | undefined)?.description;
+        add('invalid_value', `${fieldOf(at)} must be at most ${String(e.params.limit)}${why ? ` (${why})` : ''}`, at);
         break;
+      }
       case 'minLength':
         add('invalid_value', 'must not be empty', at);
         break;

@@ -19,12 +19,12 @@ interface EventRow {
   decisions: EventDecisionView[];
 }
 
-export interface EventListQuery {
-  type?: string;
-  since?: string;
-  limit?: string;
-  cursor?: string;
-}
+/** The query parameters GET /events defines (the controller refuses any other) and GET /events/stats's. */
+export const EVENT_LIST_PARAMETERS = ['type', 'since', 'limit', 'cursor'] as const;
+export const EVENT_STATS_PARAMETERS = ['since'] as const;
+
+/** GET /events's query as parsed: a parameter sent twice (`?type=a&type=b`) arrives as an array. */
+export type EventListQuery = Partial<Record<(typeof EVENT_LIST_PARAMETERS)[number], unknown>>;
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
@@ -44,19 +44,20 @@ export class EventQueriesService {
 
   /** Newest first; `cursor` continues after the last event of the previous page. */
   async list(query: EventListQuery, requester: VerifiedRequester): Promise<EventListResponse> {
-    const limit = intIn(query.limit, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+    const [type, since, cursor] = [single(query.type, 'type'), single(query.since, 'since'), single(query.cursor, 'cursor')];
+    const limit = intIn(single(query.limit, 'limit'), 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
     const params: unknown[] = [];
     const where: string[] = [inScope(requester, params)];
-    if (query.type !== undefined) {
-      params.push(query.type);
+    if (type !== undefined) {
+      params.push(type);
       where.push(`type = $${params.length}`);
     }
-    if (query.since !== undefined) {
-      params.push(dateParam(query.since, 'since'));
+    if (since !== undefined) {
+      params.push(dateParam(since, 'since'));
       where.push(`received_at >= $${params.length}`);
     }
-    if (query.cursor !== undefined) {
-      const [at, id] = decodeCursor(query.cursor);
+    if (cursor !== undefined) {
+      const [at, id] = decodeCursor(cursor);
       params.push(at, id);
       where.push(`(received_at, event_id) < ($${params.length - 1}::timestamptz, $${params.length})`);
     }
@@ -75,8 +76,9 @@ export class EventQueriesService {
   }
 
   /** Counts since `since` (default: the last 24 hours), computed from the recorded decisions. */
-  async stats(sinceParam: string | undefined, requester: VerifiedRequester): Promise<EventStats> {
-    const since = sinceParam === undefined ? new Date(Date.now() - DAY_MS) : dateParam(sinceParam, 'since');
+  async stats(sinceParam: unknown, requester: VerifiedRequester): Promise<EventStats> {
+    const sent = single(sinceParam, 'since');
+    const since = sent === undefined ? new Date(Date.now() - DAY_MS) : dateParam(sent, 'since');
     const params: unknown[] = [since];
     const scope = inScope(requester, params, 'e');
     const [byType, byDecision, noisiest]: [
@@ -168,6 +170,15 @@ function emptyCounts(): EventStatsCounts {
 /** A query parameter out of its schema: a 422 naming it, as GET /runs answers (SPEC: 422 for schema violations). */
 function bad(field: string, message: string): DomainException {
   return new DomainException(HttpStatus.UNPROCESSABLE_ENTITY, CommonErrorCode.ValidationFailed, `${field} ${message}`, [{ field, messages: [message] }]);
+}
+
+/**
+ * A query parameter's one value. Sent twice (`?type=a&type=b`) it arrives as an array, which no filter reads as
+ * meant (type = '{a,b}' matches nothing; Number(['5']) is 5): a 422 naming it.
+ */
+function single(value: unknown, field: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw bad(field, Array.isArray(value) ? 'is given more than once' : 'must be a single value');
 }
 
 function intIn(value: string | undefined, field: string, min: number, max: number): number | undefined {

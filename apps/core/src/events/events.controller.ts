@@ -1,10 +1,18 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
 import type { EventAccepted, EventBatchAccepted, EventListResponse, EventStats, EventView } from '@pancha/contracts';
 import { Requester, RequireCredential, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { refuseUnknownQueryParameters } from '@pancha/service-kit';
 import { EventPublishService } from './event-publish.service';
-import { type EventListQuery, EventQueriesService } from './event-queries.service';
+import { EVENT_LIST_PARAMETERS, EVENT_STATS_PARAMETERS, EventQueriesService } from './event-queries.service';
 
-/** The event router on Core's public port (SPEC §5): publish events, and see what each one did and why. */
+/** GET /workflows/stats takes `window`; this route the window's start (`pancha events stats --window 24h` sends it). */
+const STATS_HINTS = { window: "it takes since (the window's start, an RFC 3339 time such as 2026-12-01T09:00:00Z), not window" };
+
+/**
+ * The event router on Core's public port (SPEC §5): publish events, and see what each one did and why. A read
+ * route answers a query parameter it does not define with a 400 naming it: ignored, a typo in a filter
+ * (`?stauts=`, `?typ=`) would have answered the unfiltered list as if filtered.
+ */
 @Controller('events')
 export class EventsController {
   constructor(
@@ -24,15 +32,17 @@ export class EventsController {
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  stats(@Query('since') since: string | undefined, @Requester() requester: VerifiedRequester): Promise<EventStats> {
-    return this.queries.stats(since, requester);
+  stats(@Query() query: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<EventStats> {
+    refuseUnknownQueryParameters(query, EVENT_STATS_PARAMETERS, 'GET /events/stats', STATS_HINTS);
+    return this.queries.stats(query.since, requester);
   }
 
   @Get(':event_id')
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  view(@Param('event_id') eventId: string, @Requester() requester: VerifiedRequester): Promise<EventView> {
+  view(@Param('event_id') eventId: string, @Query() query: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<EventView> {
+    refuseUnknownQueryParameters(query, [], 'GET /events/:event_id');
     return this.queries.view(eventId, requester);
   }
 
@@ -40,7 +50,8 @@ export class EventsController {
   @RequireOperation('read')
   // Events carry user data: a verified token is needed even though anonymous may `read` on core (its tasks).
   @RequireCredential()
-  list(@Query() query: EventListQuery, @Requester() requester: VerifiedRequester): Promise<EventListResponse> {
+  list(@Query() query: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<EventListResponse> {
+    refuseUnknownQueryParameters(query, EVENT_LIST_PARAMETERS, 'GET /events');
     return this.queries.list(query, requester);
   }
 }

@@ -399,6 +399,32 @@ describe('Core event router', () => {
       expect((await as(RequesterId.Operator, 'GET', '/events/stats?since=0000-01-01T00:00:00Z')).status).toBe(422);
     });
 
+    it('a query parameter a read route does not define is a 400 naming it: a typo in a filter would have answered unfiltered', async () => {
+      const cases: [string, string[], string][] = [
+        ['/events?stauts=skipped', ['stauts'], 'GET /events takes type, since, limit, cursor'],
+        ['/events?type=kpi.threshold_breach&typ=x&Since=2026-01-01', ['typ', 'Since'], 'GET /events takes type, since, limit, cursor'],
+        // `pancha events stats --window 24h` sends since; GET /workflows/stats is the route that takes window.
+        ['/events/stats?window=1h', ['window'], 'GET /events/stats takes since'],
+        ['/events/tm-2?verbose=1', ['verbose'], 'GET /events/:event_id takes none'],
+      ];
+      for (const [route, fields, takes] of cases) {
+        const res = await as(RequesterId.Operator, 'GET', route);
+        expect({ route, status: res.status, code: res.body.code, fields: res.body.errors?.map((e: { field: string }) => e.field) }).toEqual({ route, status: 400, code: 'bad_request', fields });
+        expect(res.body.message).toContain(takes);
+      }
+      const window = await as(RequesterId.Operator, 'GET', '/events/stats?window=1h');
+      expect(window.body.errors[0].messages[0]).toMatch(/takes since .*not window/);
+      // The documented ones still answer; a filter given twice is a 422 naming it, not a silent empty page.
+      expect((await as(RequesterId.Operator, 'GET', `/events?type=kpi.threshold_breach&since=2000-01-01T00:00:00Z&limit=1`)).body.events).toHaveLength(1);
+      expect((await as(RequesterId.Operator, 'GET', `/events/stats?since=2000-01-01T00:00:00Z`)).status).toBe(200);
+      for (const query of ['type=kpi.threshold_breach&type=kpi.metric_updated', 'limit=1&limit=1', 'since=2000-01-01T00:00:00Z&since=2000-01-01T00:00:00Z']) {
+        const res = await as(RequesterId.Operator, 'GET', `/events?${query}`);
+        expect([query, res.status, res.body.errors?.[0]?.field, res.body.errors?.[0]?.messages?.[0]]).toEqual([query, 422, query.split('=')[0], 'is given more than once']);
+      }
+      const twice = await as(RequesterId.Operator, 'GET', '/events/stats?since=2000-01-01T00:00:00Z&since=2000-01-01T00:00:00Z');
+      expect([twice.status, twice.body.errors?.[0]?.field]).toEqual([422, 'since']);
+    });
+
     it('GET /events/stats counts received, matched, runs and skips by reason, per type and trigger, and the noisiest keys', async () => {
       const stats = await as(RequesterId.Operator, 'GET', '/events/stats');
       expect(stats.status).toBe(200);

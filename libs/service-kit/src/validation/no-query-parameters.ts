@@ -30,3 +30,35 @@ export function refuseUnknownBodyFields(sent: unknown, accepted: object, route: 
   if (unknown.length === 0) return;
   throw validationException(unknown.map((name) => ({ field: name.slice(0, 80), messages: [`is not a field of ${route}: nothing was started`] })));
 }
+
+/** At most this many unknown names are listed: a query of a thousand made-up parameters gets a bounded answer. */
+const MAX_NAMED = 20;
+
+/**
+ * For a read route whose query parameters filter what it answers (`GET /events?type=`): one it does not define
+ * (`?stauts=skipped`, `?typ=x`) would be ignored and the unfiltered answer taken for a filtered one. A 400 naming
+ * each, saying which the route takes; `hints` adds a word for a name callers are known to send by mistake
+ * (`window` to a route that takes `since`).
+ */
+export function refuseUnknownQueryParameters(
+  query: Record<string, unknown>,
+  known: readonly string[],
+  route: string,
+  hints: Readonly<Record<string, string>> = {},
+): void {
+  const allowed = new Set(known);
+  const unknown = Object.keys(query).filter((name) => !allowed.has(name));
+  if (unknown.length === 0) return;
+  const named = unknown.slice(0, MAX_NAMED).map((name) => name.slice(0, 80));
+  const more = unknown.length > named.length ? ` and ${unknown.length - named.length} more` : '';
+  const takes = known.length === 0 ? `${route} takes none` : `${route} takes ${known.join(', ')}`;
+  throw new DomainException(
+    HttpStatus.BAD_REQUEST,
+    CommonErrorCode.BadRequest,
+    `unknown query parameter${unknown.length === 1 ? '' : 's'} ${named.join(', ')}${more}: ${takes}`,
+    named.map((field) => {
+      const hint = Object.prototype.hasOwnProperty.call(hints, field) ? `: ${hints[field]}` : '';
+      return { field, messages: [`is not a query parameter of ${route}${hint}`] };
+    }),
+  );
+}
