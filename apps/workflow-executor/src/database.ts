@@ -6,6 +6,7 @@ import { ProductScopedReads1764345000000 } from './migrations/1764345000000-prod
 import { CreateWorkflowTables1764400000000 } from './migrations/1764400000000-create-workflow-tables';
 import { RunsChangeFeed1764500000000 } from './migrations/1764500000000-runs-change-feed';
 import { RunStartWarnings1764600000000 } from './migrations/1764600000000-run-start-warnings';
+import { RunRetryGeneration1764700000000 } from './migrations/1764700000000-run-retry-generation';
 import { TaskEntity } from './tasks/task.entity';
 
 /** The executor database's schema, listed once for Nest (app.module.ts) and the TypeORM CLI (data-source.ts). */
@@ -17,4 +18,5 @@ export const EXECUTOR_MIGRATIONS = [
   CreateWorkflowTables1764400000000,
   RunsChangeFeed1764500000000,
   RunStartWarnings1764600000000,
+  RunRetryGeneration1764700000000,
 ];

@@ -602,3 +602,123 @@ describe('advanceUntilStable', () => {
     expect(state.steps.get('a')?.interruptions).toBe(0);
   });
 });
+
+describe('after a retry of the run', () => {
+  /** What POST /runs/<id>/retry does to the state (RunsService.resume): a new generation, the failure set back. */
+  function retryByHand(state: RunState, compensation: string[]): void {
+    state.steps.delete('#on_failure');
+    for (const rec of state.steps.values()) {
+      const again = compensation.includes(rec.step_id) || rec.status === 'failed' || rec.status === 'cancelled';
+      if (!again) continue;
+      Object.assign(rec, { status: 'pending', error: undefined, wake_at: undefined, started_at: undefined, completed_at: undefined, attempt_base: rec.attempts - rec.interruptions });
+      if (compensation.includes(rec.step_id)) Object.assign(rec, { input: undefined, output: undefined, decision: undefined });
+    }
+    Object.assign(state.run, { status: 'running', error: undefined, completed_at: undefined, retry_generation: (state.run.retry_generation ?? 0) + 1 });
+  }
+
+  /** Advances until the run waits for actions, answering each from `answer`; returns the commands performed. */
+  function drive(interpreter: RunInterpreter, now: Date, answer: (c: ActionCommand) => ActionResult): ActionCommand[] {
+    const performed: ActionCommand[] = [];
+    for (let i = 0; i < 20; i++) {
+      interpreter.advanceUntilStable(now);
+      const { actions: commands } = interpreter.takeRound();
+      if (commands.length === 0) return performed;
+      for (const command of commands) {
+        performed.push(command);
+        interpreter.applyActionResult(command.path, answer(command), now);
+      }
+    }
+    throw new Error('the run did not settle');
+  }
+
+  const m = manifest([action('charge', 'echo')], {
+    on_failure: { steps: [action('report', 'echo', {}, { if: 'steps.charge.error.code == "declined"' }), action('refund', 'echo')] },
+  });
+
+  it("carries keys of the retry's own generation, the same across a crash within it; a run never retried keeps <run_id>:<path>", () => {
+    const { interpreter, state } = interp(m);
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    const first = drive(interpreter, now, (c) => (c.step_id === 'charge' ? err('declined', false) : ok({})));
+    expect(first.map((c) => [c.path, c.attempt, c.idempotency_key])).toEqual([
+      ['charge', 1, 'run-1:charge'],
+      ['report', 1, 'run-1:report'],
+      ['refund', 1, 'run-1:refund'],
+    ]);
+    expect(state.run.status).toBe('failed');
+
+    retryByHand(state, ['report', 'refund']);
+    const retried = new RunInterpreter(m, state, { newRunId: () => 'x' });
+    retried.advanceUntilStable(now);
+    const charge = retried.takeRound().actions;
+    expect(charge.map((c) => [c.path, c.attempt, c.idempotency_key])).toEqual([['charge', 2, 'run-1:charge:retry-1']]);
+    // The process dies with the attempt out: the next one repeats it under the same key.
+    const resumed = new RunInterpreter(m, state, { newRunId: () => 'x' });
+    const second = drive(resumed, now, (c) => (c.step_id === 'charge' ? err('declined', false) : ok({})));
+    expect(second.map((c) => [c.path, c.attempt, c.idempotency_key])).toEqual([
+      ['charge', 3, 'run-1:charge:retry-1'],
+      ['report', 2, 'run-1:report:retry-1'],
+      ['refund', 2, 'run-1:refund:retry-1'],
+    ]);
+
+    retryByHand(state, ['report', 'refund']);
+    const third = drive(new RunInterpreter(m, state, { newRunId: () => 'x' }), now, (c) => (c.step_id === 'charge' ? err('declined', false) : ok({})));
+    expect(new Set(third.map((c) => c.idempotency_key))).toEqual(new Set(['run-1:charge:retry-2', 'run-1:report:retry-2', 'run-1:refund:retry-2']));
+  });
+
+  it("decides a kept compensation step's if again, from the run as it is now", () => {
+    const { interpreter, state } = interp(m);
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    drive(interpreter, now, (c) => (c.step_id === 'charge' ? err('declined', false) : ok({})));
+    expect(state.steps.get('report')).toMatchObject({ status: 'completed', attempts: 1 });
+
+    // The second failure is another one: the report's condition no longer holds.
+    retryByHand(state, ['report', 'refund']);
+    const performed = drive(new RunInterpreter(m, state, { newRunId: () => 'x' }), now, (c) => (c.step_id === 'charge' ? err('expired', false) : ok({})));
+    expect(performed.map((c) => c.path)).toEqual(['charge', 'refund']);
+    expect(state.run).toMatchObject({ status: 'failed', error: { code: 'expired' } });
+    expect(state.steps.get('report')).toMatchObject({ status: 'skipped', attempts: 1, decision: { skipped: 'condition_false' } });
+
+    // And again when it holds once more: the step runs, its attempts numbered on.
+    retryByHand(state, ['report', 'refund']);
+    const again = drive(new RunInterpreter(m, state, { newRunId: () => 'x' }), now, (c) => (c.step_id === 'charge' ? err('declined', false) : ok({})));
+    expect(again.map((c) => [c.path, c.attempt])).toEqual([
+      ['charge', 3],
+      ['report', 2],
+      ['refund', 3],
+    ]);
+  });
+
+  it("decides a main-path step's if again: one whose if failed to evaluate fails again instead of running unasked", () => {
+    const gated = manifest([action('charge', 'echo', {}, { if: 'inputs.customer.tier == "gold"' })]);
+    const { interpreter, state } = interp(gated);
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    expect(drive(interpreter, now, () => ok({}))).toEqual([]);
+    expect(state.run.status).toBe('failed');
+    expect(state.steps.get('charge')).toMatchObject({ status: 'failed', attempts: 0 });
+    const firstError = state.steps.get('charge')!.error;
+
+    retryByHand(state, []);
+    expect(drive(new RunInterpreter(gated, state, { newRunId: () => 'x' }), now, () => ok({}))).toEqual([]);
+    expect(state.run.status).toBe('failed');
+    expect(state.steps.get('charge')).toMatchObject({ status: 'failed', attempts: 0, error: { code: firstError!.code } });
+  });
+
+  it('does not decide it again while the step waits out a backoff of its own attempts', () => {
+    const flaky = manifest([action('charge', 'echo')], {
+      on_failure: { steps: [action('report', 'echo', {}, { if: 'steps.charge.error.code == "declined"', retry: retry({ max_attempts: 3 }) })] },
+    });
+    const { interpreter, state } = interp(flaky);
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    interpreter.advance(now);
+    interpreter.applyActionResult('charge', err('declined', false), now);
+    interpreter.advanceUntilStable(now);
+    interpreter.takeRound();
+    interpreter.applyActionResult('report', err('adapter_timeout', true), now);
+    expect(state.steps.get('report')).toMatchObject({ status: 'pending', attempts: 1 });
+    // The condition would not hold now; the step was started in this generation, so it is not asked again.
+    state.steps.get('charge')!.error = { code: 'other', message: 'other', retryable: false };
+    const later = new Date(now.getTime() + 60_000);
+    interpreter.advanceUntilStable(later);
+    expect(interpreter.takeRound().actions.map((c) => [c.path, c.attempt])).toEqual([['report', 2]]);
+  });
+});

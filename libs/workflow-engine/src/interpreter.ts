@@ -293,13 +293,13 @@ export class RunInterpreter {
 
   private advanceStep(step: Step, frame: Frame): Outcome {
     let rec = this.record(step, frame);
-    if (!rec) {
+    if (!rec || awaitsDecision(rec)) {
       if (step.if !== undefined) {
         let run: unknown;
         try {
           run = compileExpression(step.if).evaluate(this.scope(frame));
         } catch (error) {
-          rec = this.createRecord(step, frame);
+          rec ??= this.createRecord(step, frame);
           this.failStep(rec, expressionError(`if of step ${step.id}`, error));
           return this.afterFailure(step, rec, frame);
         }
@@ -308,7 +308,7 @@ export class RunInterpreter {
           return { state: 'done' };
         }
       }
-      rec = this.createRecord(step, frame);
+      rec ??= this.createRecord(step, frame);
     }
     switch (rec.status) {
       case 'completed':
@@ -461,7 +461,7 @@ export class RunInterpreter {
       action: spec.action,
       input,
       attempt: rec.attempts,
-      idempotency_key: idempotencyKey(this.run.id, rec.path),
+      idempotency_key: idempotencyKey(this.run.id, rec.path, this.run.retry_generation),
       timeout_ms: spec.timeout_ms,
     });
     return WAITING;
@@ -1123,4 +1123,15 @@ export type { WorkflowStep };
 /** A step that completed, or failed and was stood in for by a fallback workflow that completed (its output kept). */
 function completedOrStoodIn(rec: StepRecord | undefined): boolean {
   return rec?.status === 'completed' || (rec?.status === 'failed' && rec.handled && rec.fallback_run_id !== undefined);
+}
+
+/**
+ * A step set back to pending, never started since, by an operator's retry of the run (RunsService.resume): a failed
+ * main-path step, or a compensation step that ran an attempt. Its record is kept (its attempts stay numbered), but
+ * whether it runs is decided again from the run as it is now, as for a step without a record: a main-path step whose
+ * `if` failed to evaluate fails again instead of running unasked. (The interpreter itself never leaves a record
+ * pending without a start between rounds: it starts it, or ends it, in the pass that creates it.)
+ */
+function awaitsDecision(rec: StepRecord): boolean {
+  return rec.status === 'pending' && rec.started_at === undefined;
 }

@@ -32,12 +32,18 @@ export interface RunRecord {
   fallback_run_id?: string;
   /** What its start was warned of (a deprecated version, migrated inputs): recorded with `workflow.started`. */
   warnings?: string[];
+  /**
+   * How many times an operator retried the run (POST /runs/<id>/retry); absent or 0 for a run never retried. Part of
+   * every idempotency key of its attempts from then on (idempotencyKey), so what a retry runs again reaches providers
+   * as a new request, not the replay of the earlier one.
+   */
+  retry_generation?: number;
 }
 
 /**
  * One step instance of a run (one row of workflow_steps). `path` names it within the run: the step id, prefixed
  * by its foreach iterations (`per_platform[2].publish`); `<run_id>:<path>` is the idempotency key every attempt
- * of it carries.
+ * of it carries (`<run_id>:<path>:retry-<n>` once the run was retried n times: idempotencyKey).
  */
 export interface StepRecord {
   path: string;
@@ -96,6 +102,13 @@ export interface RunState {
   children: Map<string, ChildRunView>;
 }
 
-export function idempotencyKey(runId: string, path: string): string {
-  return `${runId}:${path}`;
+/**
+ * The idempotency key of an attempt of the step at `path`: the same for every attempt of one run attempt (a
+ * `retry` policy's attempts, an attempt repeated after a crash), so a provider that honours it performs the effect
+ * once. An operator's retry of the run starts a new generation with keys of its own: what it runs again (a failed
+ * step, the compensation of a second failure) is a new request, not the replay of the first attempt's answer. A run
+ * never retried keeps the key it always had, `<run_id>:<path>` (step paths never hold a `:`).
+ */
+export function idempotencyKey(runId: string, path: string, retryGeneration = 0): string {
+  return retryGeneration > 0 ? `${runId}:${path}:retry-${retryGeneration}` : `${runId}:${path}`;
 }

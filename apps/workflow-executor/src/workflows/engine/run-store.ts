@@ -89,6 +89,7 @@ interface RunRow {
   started_at: Date | null;
   completed_at: Date | null;
   deadline_at: Date | null;
+  retry_generation: number;
 }
 
 export interface LoadedRun {
@@ -99,7 +100,7 @@ export interface LoadedRun {
 }
 
 const RUN_COLUMNS = `run_id, workflow, version, status, inputs, output, error, user_id, product, actor, warnings, trace_id, traceparent, pins,
-  parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at`;
+  parent_run_id, root_run_id, fallback_run_id, cancel_requested, created_at, started_at, completed_at, deadline_at, retry_generation`;
 
 const SIGNAL_COLUMNS = 'id, name, payload, received_at, consumed_by';
 const CHILD_COLUMNS = 'run_id, status, output, error';
@@ -510,6 +511,8 @@ function toRunRecord(row: RunRow): RunRecord {
     completed_at: row.completed_at ?? undefined,
     deadline_at: row.deadline_at ?? undefined,
     fallback_run_id: row.fallback_run_id ?? undefined,
+    // Part of the idempotency keys of its attempts (idempotencyKey); absent for a run never retried.
+    ...(row.retry_generation > 0 ? { retry_generation: row.retry_generation } : {}),
   };
 }
 

@@ -104,6 +104,9 @@ interface HeldRun {
   wake?: () => void;
 }
 
+/** What writing a round needs of the run it belongs to (RunWorker.persist). */
+type RoundOwner = Pick<HeldRun, 'lease' | 'state' | 'traceparent' | 'rootRunId' | 'parentRunId'>;
+
 /**
  * Runs workflows durably: leases due runs (FOR UPDATE SKIP LOCKED, any number of replicas), asks the interpreter
  * what to do, writes each round's decisions in one fenced transaction, then performs the actions. A completed
@@ -396,7 +399,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const manifest = this.registry.definition(state.run.workflow, state.run.version);
     if (!manifest) {
       // The definition should always be in the registry (it is stored when registered); fail loudly, not silently.
-      await this.failUnstartable(lease, state, `${state.run.workflow}@${state.run.version} is not registered on this executor`);
+      await this.failUnstartable(lease, loaded, `${state.run.workflow}@${state.run.version} is not registered on this executor`);
       return undefined;
     }
     const interpreter = new RunInterpreter(manifest, state, {
@@ -604,7 +607,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * ready meanwhile. Returns false when the round changed nothing (no write).
    */
   private async persist(
-    run: HeldRun,
+    run: RoundOwner,
     round: Round,
     childRows: NewRun[],
     results: AttemptResult[],
@@ -672,11 +675,30 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     return true;
   }
 
-  private async failUnstartable(lease: Lease, state: RunState, message: string): Promise<void> {
+  /**
+   * Fails a run this executor has no definition for (no interpreter can run it) and lets it go, as any run's failure
+   * ends: a round of its own through the same group commit, with its `workflow.failed` event (and Karma's
+   * workflow_failure for a top-level run) in the outbox and its parent, a sub-workflow's run waiting on it, poked.
+   * A lease lost meanwhile writes nothing (LeaseLostError).
+   */
+  private async failUnstartable(lease: Lease, loaded: LoadedRun, message: string): Promise<void> {
+    const { state } = loaded;
+    const now = this.clock.now();
+    const error = engineError(EngineErrorCode.WorkflowNotFound, message);
     state.run.status = 'failed';
-    state.run.completed_at = this.clock.now();
-    state.run.error = engineError(EngineErrorCode.WorkflowNotFound, message);
-    await this.store.dataSource.transaction((manager) => this.store.writeRun(manager, lease, state.run, { now: this.clock.now() }));
+    state.run.completed_at = now;
+    state.run.error = error;
+    const round: Round = {
+      dirtySteps: new Set(),
+      dirtySignals: new Set(),
+      runChanged: true,
+      actions: [],
+      children: [],
+      cancels: [],
+      events: [{ type: 'workflow.failed', at: now, status: 'failed', error }],
+    };
+    const run: RoundOwner = { lease, state, traceparent: loaded.traceparent, rootRunId: loaded.rootRunId, parentRunId: loaded.parentRunId };
+    await this.persist(run, round, [], [], now, { now });
   }
 }
 

@@ -49,6 +49,24 @@ on_failure:
       action: http
       with: { method: POST, url: "${url}/never" }
 `,
+    'rcond.yaml': `
+name: rcond
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: call
+    action: http
+    with: { method: POST, url: "${url}/c-call" }
+  - id: later
+    action: http
+    with: { method: POST, url: "${url}/c-later" }
+on_failure:
+  steps:
+    - id: report
+      if: steps.call.status == "failed"
+      action: http
+      with: { method: POST, url: "${url}/c-report" }
+`,
     'rany.yaml': `
 name: rany
 version: 1.0.0
@@ -170,7 +188,7 @@ describe('POST /api/runs/:id/retry', () => {
     expect(requests('/send')).toHaveLength(0);
   });
 
-  it('a retried run that fails again runs its compensation again, with the same idempotency keys', async () => {
+  it('a retried run that fails again runs its compensation again, under keys of the retry: the provider performs it again', async () => {
     sink.decide = (req) => (req.path === '/call' ? { status: 400, body: { error: 'refused' } } : { status: 200, body: { ok: true } });
     const runId = await h.startRun('rcomp', '1.0.0', {});
     const first = await ended(runId);
@@ -183,19 +201,55 @@ describe('POST /api/runs/:id/retry', () => {
     const second = await ended(runId);
     expect(second.status).toBe('failed');
     expect(second.error).toMatchObject({ code: first.error?.code });
-    expect(requests('/call')).toHaveLength(2);
-    // The compensation ran again for the second failure: its step completed again, after a second attempt.
+    // The failed step ran again as a new request (a provider remembering the first key would answer its failure).
+    expect(requests('/call').map((r) => r.key)).toEqual([`${runId}:call`, `${runId}:call:retry-1`]);
+    // The compensation ran again for the second failure: its step completed again, after a second attempt with the
+    // retry's key. A provider that honours keys performed it twice, not once and then a replay of the first answer.
     expect(requests('/undo')).toHaveLength(2);
     const undo = step(second, 'undo');
     expect(undo.status).toBe('completed');
     expect(undo.attempts.map((a) => [a.attempt, a.status, a.idempotency_key])).toEqual([
       [1, 'completed', `${runId}:undo`],
-      [2, 'completed', `${runId}:undo`],
+      [2, 'completed', `${runId}:undo:retry-1`],
     ]);
-    expect(new Set(requests('/undo').map((r) => r.key))).toEqual(new Set([`${runId}:undo`]));
+    expect(requests('/undo').map((r) => r.key)).toEqual([`${runId}:undo`, `${runId}:undo:retry-1`]);
+    expect(sink.effects.get(`${runId}:undo`)).toBe(1);
+    expect(sink.effects.get(`${runId}:undo:retry-1`)).toBe(1);
     // Its `if` was decided again (still false): the step did not run.
     expect(step(second, 'never').status).toBe('skipped');
     expect(requests('/never')).toHaveLength(0);
+
+    // A second retry is a generation of its own again.
+    await retry(runId);
+    const third = await ended(runId);
+    expect(third.status).toBe('failed');
+    expect(step(third, 'undo').attempts.map((a) => a.idempotency_key)).toEqual([`${runId}:undo`, `${runId}:undo:retry-1`, `${runId}:undo:retry-2`]);
+    expect(sink.effects.get(`${runId}:undo:retry-2`)).toBe(1);
+  });
+
+  it("a compensation step that ran before the retry has its if decided again when the run fails again", async () => {
+    let calls = 0;
+    sink.decide = (req) => {
+      // The first attempt of `call` fails; retried, it completes and `later` fails instead.
+      if (req.path === '/c-call') return ++calls === 1 ? { status: 400, body: { error: 'refused' } } : { status: 200, body: { ok: true } };
+      if (req.path === '/c-later') return { status: 400, body: { error: 'refused' } };
+      return { status: 200, body: { ok: true } };
+    };
+    const runId = await h.startRun('rcond', '1.0.0', {});
+    const first = await ended(runId);
+    expect(first.status).toBe('failed');
+    expect(step(first, 'report').status).toBe('completed');
+    expect(requests('/c-report').filter((r) => r.key?.startsWith(runId))).toHaveLength(1);
+
+    await retry(runId);
+    const second = await ended(runId);
+    expect(second.status).toBe('failed');
+    expect(step(second, 'call').status).toBe('completed');
+    expect(step(second, 'later').status).toBe('failed');
+    // `call` did not fail this time: the report's condition is false now, and it did not run again.
+    expect(step(second, 'report')).toMatchObject({ status: 'skipped', decision: { skipped: 'condition_false' } });
+    expect(step(second, 'report').attempts.map((a) => a.attempt)).toEqual([1]);
+    expect(requests('/c-report').filter((r) => r.key?.startsWith(runId))).toHaveLength(1);
   });
 
   it('a join: any loser stays cancelled after a retry, inside a parallel that completed', async () => {

@@ -288,9 +288,12 @@ export class RunsService {
 
   /**
    * Resumes a run that ended failed, timed out or cancelled from where it failed: completed steps stay completed
-   * (never run again); failed and cancelled ones run again with the same idempotency keys, each with a fresh retry
-   * budget and, for a step with a `timeout`, a fresh deadline. A failed sub-workflow step resumes its child run the
-   * same way rather than starting a new one, so the child's completed steps are not repeated either.
+   * (never run again); failed and cancelled ones run again, each with a fresh retry budget and, for a step with a
+   * `timeout`, a fresh deadline. A failed sub-workflow step resumes its child run the same way rather than starting a
+   * new one, so the child's completed steps are not repeated either. Each retry starts a new generation of the run
+   * (`retry_generation`, the resumed children's too): the attempts it makes carry idempotency keys of their own
+   * (idempotencyKey), so a provider that remembers the first attempt's key does not answer the second with what it
+   * remembered (a compensation that would not happen again, a failure repeated).
    */
   async retry(runId: string, requester: VerifiedRequester, actor = actorOf(requester)): Promise<RunSummaryView> {
     const run = await this.visibleRun(runId, requester);
@@ -399,8 +402,9 @@ export class RunsService {
     );
     // The compensation (on_failure.steps) is not resumed: it runs again, from its start, only if the run fails again.
     // Its steps that never ran an attempt (skipped, containers, approvals, sleeps) are forgotten, so their `if`,
-    // `switch` and `foreach` are decided anew; those that did run keep their rows (their attempts, under the same
-    // idempotency keys) and wait, pending, with a fresh retry budget; a sub-workflow one starts a new child.
+    // `switch` and `foreach` are decided anew; those that did run keep their rows (their attempts stay numbered) and
+    // wait, pending and never started, with a fresh retry budget: the interpreter decides their `if` anew too, and
+    // their attempts carry the new generation's keys; a sub-workflow one starts a new child.
     const compensating = steps.filter((s) => compensation.has(s.step_id));
     await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = ANY($2::text[])`, [
       run.run_id,
@@ -415,7 +419,8 @@ export class RunsService {
     );
     await manager.query(
       `UPDATE workflow_runs SET status = 'running', error = NULL, output = NULL, completed_at = NULL, fallback_run_id = NULL,
-         cancel_requested = false, deadline_at = $2, next_wake_at = $3, wake_version = wake_version + 1, updated_at = now()
+         cancel_requested = false, deadline_at = $2, next_wake_at = $3, wake_version = wake_version + 1,
+         retry_generation = retry_generation + 1, updated_at = now()
        WHERE run_id = $1`,
       [run.run_id, timeout !== undefined ? new Date(now.getTime() + timeout) : null, now],
     );
