@@ -27,6 +27,7 @@ import { loadedFromNew, type NewRun, RunStore } from '../engine/run-store';
 import { RunWorker } from '../engine/run-worker.service';
 import { WorkflowRegistry } from '../registry/workflow-registry.service';
 import { WorkflowException } from '../workflow.exception';
+import { feedHorizon } from './feed-horizon';
 
 const TERMINAL: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 const RETRYABLE_FROM: readonly RunStatus[] = ['failed', 'timed_out', 'cancelled'];
@@ -243,6 +244,8 @@ export class RunsService {
       } else {
         conditions.add('updated_at > ?', timestampParam(query.updated_since));
       }
+      // Not past a change a transaction still open may commit (feed-horizon.ts): read before the page's statement.
+      conditions.add('updated_at < ?::timestamptz', await feedHorizon(this.dataSource));
     } else if (query.cursor) {
       const cursor = decodeCursor(query.cursor);
       if (!cursor) throw validationException([{ field: 'cursor', messages: ['cursor is not one this API gave out'] }]);
