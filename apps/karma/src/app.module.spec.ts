@@ -21,4 +21,20 @@ describe('AppModule.forRoot', () => {
     const config = validateEnv(KarmaConfig, { DATABASE_URL: 'postgres://127.0.0.1:1/karma' });
     expect(AppModule.forRoot(config).module).toBe(AppModule);
   });
+
+  it('runs the role sweep every minute by default, and refuses a bad interval or batch size, naming it', () => {
+    const base = { DATABASE_URL: 'postgres://127.0.0.1:1/karma' };
+    expect(validateEnv(KarmaConfig, base)).toMatchObject({ KARMA_ROLE_SWEEP_INTERVAL_MS: 60_000, KARMA_ROLE_SWEEP_BATCH_SIZE: 100 });
+    expect(validateEnv(KarmaConfig, { ...base, KARMA_ROLE_SWEEP_INTERVAL_MS: '0' }).KARMA_ROLE_SWEEP_INTERVAL_MS).toBe(0);
+    for (const [key, value] of [
+      ['KARMA_ROLE_SWEEP_INTERVAL_MS', '-1'],
+      ['KARMA_ROLE_SWEEP_INTERVAL_MS', '1.5'],
+      ['KARMA_ROLE_SWEEP_INTERVAL_MS', 'soon'],
+      ['KARMA_ROLE_SWEEP_INTERVAL_MS', '86400001'],
+      ['KARMA_ROLE_SWEEP_BATCH_SIZE', '0'],
+      ['KARMA_ROLE_SWEEP_BATCH_SIZE', '10001'],
+    ]) {
+      expect(() => validateEnv(KarmaConfig, { ...base, [key]: value })).toThrow(key);
+    }
+  });
 });

@@ -27,7 +27,11 @@ export class AppModule {
         }),
         // The outbox carries `karma.role_changed` to Core's event router (docs/events.md).
         OutboxModule.forRoot({ config, handlers: [EventHopHandler(EventTopic.CoreKarmaEvent)], imports: [karmaEventSink(config)] }),
-        LedgerModule.forRoot(model, { routerEvents: config.KARMA_ROUTER_EVENTS_ENABLED }),
+        LedgerModule.forRoot(model, {
+          routerEvents: config.KARMA_ROUTER_EVENTS_ENABLED,
+          roleSweepIntervalMs: config.KARMA_ROLE_SWEEP_INTERVAL_MS,
+          roleSweepBatchSize: config.KARMA_ROLE_SWEEP_BATCH_SIZE,
+        }),
         // Provides the JetStream consumer only when NATS_URL is set; main.ts attaches it (connectJetStream).
         JetStreamConsumerModule.forRoot({ service: 'karma', config }),
         EventsModule,

@@ -5,6 +5,7 @@ import { QValueEntity } from './ledger/q-value.entity';
 import { CreateKarmaLedger1763900000000 } from './migrations/1763900000000-create-karma-ledger';
 import { KarmaEventReplyAsSent1765400000000 } from './migrations/1765400000000-karma-event-reply-as-sent';
 import { KarmaPublishedRole1765900000000 } from './migrations/1765900000000-karma-published-role';
+import { KarmaRoleSweep1766000000000 } from './migrations/1766000000000-karma-role-sweep';
 
 /** The karma database's schema, listed once for Nest (app.module.ts) and the TypeORM CLI (data-source.ts). */
 export const KARMA_ENTITIES = [KarmaEventEntity, LedgerEntryEntity, QValueEntity, ...OUTBOX_ENTITIES];
@@ -13,5 +14,6 @@ export const KARMA_MIGRATIONS = [
   CreateKarmaLedger1763900000000,
   KarmaEventReplyAsSent1765400000000,
   KarmaPublishedRole1765900000000,
+  KarmaRoleSweep1766000000000,
   ...OUTBOX_MIGRATIONS,
 ];

@@ -1,8 +1,8 @@
 import { DEFAULT_NATS_STREAM, IsNatsStreamName, IsNatsUrl } from '@pancha/nats-transport';
 import { withOutboxConfig } from '@pancha/outbox';
 import { BaseServiceConfig, parseBoolean } from '@pancha/service-kit';
-import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional, IsString, IsUrl } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
 
 /** Karma's environment (see .env.example). The behavioural model itself lives in karma.config.yaml. */
 export class KarmaConfig extends withOutboxConfig(BaseServiceConfig) {
@@ -24,4 +24,16 @@ export class KarmaConfig extends withOutboxConfig(BaseServiceConfig) {
   /** Publish `karma.role_changed` to Core's event router when an event changes a user's role. */
   @IsOptional() @Transform(parseBoolean) @IsBoolean()
   KARMA_ROUTER_EVENTS_ENABLED = true;
+
+  /**
+   * How often Karma's role sweep publishes the role changes time made (grants and penalties expiring, decay) for the
+   * users due, instead of waiting for their next event (ms; 0 = off: such a change waits for the user's next event).
+   * Off while router events are. At most a day.
+   */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(86_400_000)
+  KARMA_ROLE_SWEEP_INTERVAL_MS = 60_000;
+
+  /** Users per role-sweep transaction (their rows stay locked until it commits; a round runs batches until none is due). */
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000)
+  KARMA_ROLE_SWEEP_BATCH_SIZE = 100;
 }

@@ -283,7 +283,7 @@ describe('KarmaEngine', () => {
       expect(idle.reply.data).toMatchObject({ role_before: 'learner', role_after: 'learner' });
       const idleSeq = store.ledger[store.ledger.length - 1].seq;
       expect(idle.roleChanges).toEqual([
-        { userId: 'u', from: 'volunteer', to: 'learner', cause: 'time', netKarma: 0, merit: 0, ledgerSeq: idleSeq, eventId: idle.reply.data.event_id, at: YEAR_AND_A_DAY },
+        { id: `karma:role_changed:${idleSeq}:time`, userId: 'u', from: 'volunteer', to: 'learner', cause: 'time', netKarma: 0, merit: 0, ledgerSeq: idleSeq, eventId: idle.reply.data.event_id, at: YEAR_AND_A_DAY },
       ]);
       results.push(idle);
 

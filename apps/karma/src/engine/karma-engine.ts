@@ -1,7 +1,7 @@
 import { KarmaEventReply, KarmaEventType, LifeEventReplyData } from '@pancha/contracts';
 import type { KarmaModelConfig } from '../config/karma-config';
-import type { KarmaStore } from './karma-store';
-import { decideAction, foldLedger, lokaFor, meritAt, paapStates, roleFor } from '../model/karma-model';
+import type { KarmaStore, PublishedRole } from './karma-store';
+import { decideAction, foldLedger, lokaFor, meritAt, nextRoleChangeAt, paapStates, roleFor } from '../model/karma-model';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { buildProfile, buildUserStats, planIdOf, planView } from '../model/profile-view';
 import { maxQ, qUpdatedValue, qValue } from '../model/q-learning';
@@ -9,9 +9,11 @@ import type { ParsedKarmaEvent } from './event-parser';
 import { eventIdConflict, planClosed, planNotFound, userNotFound } from './karma.exception';
 
 /**
- * Why a published role change happened: `event`, the recorded event moved merit across a threshold; `time`, the role
- * had already moved since the last published change, with no event in between (grants or penalties expiring,
- * decay; a changed role configuration looks the same), and the next recorded event of the user found it.
+ * Why a published role change happened: `event`, a recorded event moved merit across a threshold; `time`, the role
+ * moved since the last published change with no event moving it (grants or penalties expiring, decay; a changed role
+ * configuration looks the same), found by the user's next recorded event or by the scheduled sweep. A change held back
+ * while router events were off is published once they are on again, with cause `event` when an event recorded meanwhile
+ * moved the role (the last such event's id), `time` when time alone did.
  */
 export type RoleChangeCause = 'event' | 'time';
 
@@ -20,17 +22,45 @@ export type RoleChangeCause = 'event' | 'time';
  * one published for the user (the stored last published role), so a subscriber's view of the role never skips a step.
  */
 export interface RoleChange {
+  /** The event id: a function of the ledger (see roleChangeId), never the id of another change. */
+  id: string;
   userId: string;
   from: string;
   to: string;
   cause: RoleChangeCause;
   netKarma: number;
   merit: number;
-  /** The seq of the event's first ledger entry: the change's identity (its event id is derived from it and the cause). */
+  /** The seq of the event's first ledger entry (the sweep: the user's last entry, the ledger the role was derived from). */
   ledgerSeq: number;
-  eventId: string;
+  /** The event that recorded the change; null for a change the sweep found. */
+  eventId: string | null;
   /** When the change was recorded (ms). */
   at: number;
+}
+
+/**
+ * The event id of a change: `karma:role_changed:<seq>` for an event's own change (the seq of its first ledger entry),
+ * `karma:role_changed:<seq>:time` for a change time made that the event found, `karma:role_changed:<seq>:time:<ms>` for
+ * one the sweep found at `ms` (`seq` the user's last entry: two sweeps of one ledger are told apart by their moment).
+ */
+export function roleChangeId(ledgerSeq: number, found: 'event' | 'time' | { sweptAt: number }): string {
+  const base = `karma:role_changed:${ledgerSeq}`;
+  return found === 'event' ? base : found === 'time' ? `${base}:time` : `${base}:time:${found.sweptAt}`;
+}
+
+export interface KarmaEngineOptions {
+  /**
+   * Role changes are published (KARMA_ROUTER_EVENTS_ENABLED): the engine returns them and advances the stored published
+   * role. When false it returns none and the stored role stays the last one actually published, so the difference is
+   * published once when they are turned on again.
+   */
+  publishRoleChanges: boolean;
+}
+
+/** What the sweep does for one user: the change to publish (or none) and the user's row to write. */
+export interface SweepOutcome {
+  change: RoleChange | null;
+  row: PublishedRole;
 }
 
 export interface IngestResult {
@@ -57,7 +87,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
  * store, so a refused event leaves the batch it was part of untouched.
  */
 export class KarmaEngine {
-  constructor(readonly config: KarmaModelConfig) {}
+  constructor(
+    readonly config: KarmaModelConfig,
+    private readonly options: KarmaEngineOptions = { publishRoleChanges: true },
+  ) {}
 
   async ingest(store: KarmaStore, event: ParsedKarmaEvent, now: number): Promise<IngestResult> {
     const existing = await store.findEvent(event.eventId);
@@ -85,10 +118,12 @@ export class KarmaEngine {
   }
 
   /**
-   * The role changes an event that wrote ledger entries publishes, and the new last published role (same store, so
-   * same transaction as the entries and the outbox). The role before the event is compared with the last published
-   * one first: a role that moved with time alone is published then, before the event's own change, so each change's
-   * previous role is the role of the change published before it. An event that wrote nothing (stats) publishes nothing.
+   * The role changes an event that wrote ledger entries publishes, and the user's new row (same store, so same
+   * transaction as the entries and the outbox). The role before the event is compared with the last published one
+   * first: a role that moved since (time alone, or events while nothing was published) is published then, before the
+   * event's own change, so each change's previous role is the role of the change published before it. The row also
+   * gets the next moment time may move the role (the sweep's index). An event that wrote nothing (stats) publishes
+   * nothing and leaves the row alone.
    */
   private async roleChanges(store: KarmaStore, event: ParsedKarmaEvent, now: number): Promise<RoleChange[]> {
     const cfg = this.config;
@@ -96,21 +131,81 @@ export class KarmaEngine {
     const own = all.filter((e) => e.eventId === event.eventId);
     if (own.length === 0) return [];
     const prior = all.filter((e) => e.eventId !== event.eventId);
-    const published = (await store.publishedRole(event.userId)) ?? initialRole(cfg);
+    const row = await store.publishedRole(event.userId);
+    const published = row?.role ?? initialRole(cfg);
     const before = roleFor(cfg, meritAt(cfg, prior, now));
     const after = roleFor(cfg, meritAt(cfg, all, now));
-    const base = { userId: event.userId, ledgerSeq: own[0].seq, eventId: event.eventId, at: now };
+    const seq = own[0].seq;
     const changes: RoleChange[] = [];
-    if (published !== before) {
-      const fold = foldLedger(cfg, prior, now);
-      changes.push({ ...base, from: published, to: before, cause: 'time', netKarma: fold.netKarma, merit: fold.merit });
-    }
+    if (published !== before) changes.push(this.heldBack(event.userId, published, before, prior, row, now, { ledgerSeq: seq, eventId: event.eventId }));
     if (before !== after) {
       const fold = foldLedger(cfg, all, now);
-      changes.push({ ...base, from: before, to: after, cause: 'event', netKarma: fold.netKarma, merit: fold.merit });
+      changes.push({ id: roleChangeId(seq, 'event'), userId: event.userId, from: before, to: after, cause: 'event', netKarma: fold.netKarma, merit: fold.merit, ledgerSeq: seq, eventId: event.eventId, at: now });
     }
-    if (changes.length > 0) await store.savePublishedRole({ userId: event.userId, role: after, ledgerSeq: own[0].seq, at: now });
-    return changes;
+    let next: PublishedRole = row ?? { userId: event.userId, role: null, ledgerSeq: null, at: null, nextTimeChangeAt: null, unpublishedEventSeq: null };
+    if (!this.options.publishRoleChanges) {
+      // Nothing is published, so the stored role stays the last one that was; remember whether an event moved it.
+      const marker = after === published ? null : before !== after ? seq : next.unpublishedEventSeq;
+      next = { ...next, unpublishedEventSeq: marker };
+    } else {
+      // Published: the role is the one just published (or, with no change, the one before, which is `after`).
+      next = changes.length > 0 ? { ...next, role: after, ledgerSeq: seq, at: now, unpublishedEventSeq: null } : { ...next, unpublishedEventSeq: null };
+    }
+    next = { ...next, nextTimeChangeAt: this.nextLook(all, next.role, now) };
+    if (!sameRow(row, next)) await store.savePublishedRole(next);
+    return this.options.publishRoleChanges ? changes : [];
+  }
+
+  /**
+   * The scheduled sweep's step for one user whose row is due: the role as of now, derived from the user's ledger, is
+   * compared with the last published one; a difference is published (cause `time`, or `event` for one an event made
+   * while nothing was published) and becomes the published role; either way the row gets the next moment to look.
+   * Nothing is published and the role is left as it is when role changes are not published.
+   */
+  sweep(row: PublishedRole, entries: readonly LedgerEntry[], now: number): SweepOutcome {
+    const cfg = this.config;
+    const published = row.role ?? initialRole(cfg);
+    const current = roleFor(cfg, meritAt(cfg, entries, now));
+    if (current === published) return { change: null, row: { ...row, unpublishedEventSeq: null, nextTimeChangeAt: nextRoleChangeAt(cfg, entries, now) } };
+    if (!this.options.publishRoleChanges) return { change: null, row: { ...row, nextTimeChangeAt: now } };
+    const change = this.heldBack(row.userId, published, current, entries, row, now, null);
+    return {
+      change,
+      row: { userId: row.userId, role: current, ledgerSeq: change.ledgerSeq, at: now, nextTimeChangeAt: nextRoleChangeAt(cfg, entries, now), unpublishedEventSeq: null },
+    };
+  }
+
+  /**
+   * The change from the last published role to the role `entries` give as of now, which no event being recorded made:
+   * cause `event` with that event's id when an event recorded while nothing was published moved the role, else `time`,
+   * with an id from the event that found it (`found`) or, for the sweep, from the user's last entry and the moment.
+   */
+  private heldBack(
+    userId: string,
+    from: string,
+    to: string,
+    entries: readonly LedgerEntry[],
+    row: PublishedRole | null,
+    now: number,
+    found: { ledgerSeq: number; eventId: string } | null,
+  ): RoleChange {
+    const fold = foldLedger(this.config, entries, now);
+    const base = { userId, from, to, netKarma: fold.netKarma, merit: fold.merit, at: now };
+    const marker = row?.unpublishedEventSeq ?? null;
+    if (marker !== null) {
+      const eventId = entries.find((e) => e.seq === marker)?.eventId ?? null;
+      return { ...base, id: roleChangeId(marker, 'event'), cause: 'event', ledgerSeq: marker, eventId };
+    }
+    if (found) return { ...base, id: roleChangeId(found.ledgerSeq, 'time'), cause: 'time', ...found };
+    const last = entries.length ? entries[entries.length - 1].seq : 0;
+    return { ...base, id: roleChangeId(last, { sweptAt: now }), cause: 'time', ledgerSeq: last, eventId: null };
+  }
+
+  /** When the sweep should look at the user next: now if the role already differs from the published one, else when time may move it. */
+  private nextLook(entries: readonly LedgerEntry[], publishedRole: string | null, now: number): number | null {
+    const cfg = this.config;
+    if (roleFor(cfg, meritAt(cfg, entries, now)) !== (publishedRole ?? initialRole(cfg))) return now;
+    return nextRoleChangeAt(cfg, entries, now);
   }
 
   private async handle(store: KarmaStore, event: ParsedKarmaEvent, now: number, occurredAt: number): Promise<Handled> {
@@ -322,6 +417,18 @@ export class KarmaEngine {
 /** The role of a user with no merit: what a user who never had a change published is taken to have. */
 function initialRole(cfg: KarmaModelConfig): string {
   return roleFor(cfg, 0);
+}
+
+/** Whether writing `next` would change the stored row (a user without a row needs one only when there is something in it). */
+function sameRow(row: PublishedRole | null, next: PublishedRole): boolean {
+  if (!row) return next.role === null && next.nextTimeChangeAt === null && next.unpublishedEventSeq === null;
+  return (
+    row.role === next.role &&
+    row.ledgerSeq === next.ledgerSeq &&
+    row.at === next.at &&
+    row.nextTimeChangeAt === next.nextTimeChangeAt &&
+    row.unpublishedEventSeq === next.unpublishedEventSeq
+  );
 }
 
 function assertUnreachable(value: never): never {

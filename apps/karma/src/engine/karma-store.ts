@@ -14,14 +14,29 @@ export interface StoredEvent {
   reply: KarmaEventReply;
 }
 
-/** The role last published for a user (`karma.role_changed`) and the change that published it. */
+/**
+ * A user's row of karma_published_role: the role last published for them (`karma.role_changed`) and the change that
+ * published it, and when time alone may next move their role away from it (the scheduled sweep's index).
+ */
 export interface PublishedRole {
   userId: string;
-  role: string;
-  /** The ledger seq the change's id is derived from (the first entry of the event that published it). */
-  ledgerSeq: number;
-  /** When it was published (ms). */
-  at: number;
+  /** The role of the last change published; null while none was (the user is taken to have the role of no merit). */
+  role: string | null;
+  /** The ledger seq the last published change's id is derived from; null while none was. */
+  ledgerSeq: number | null;
+  /** When the last change was published (ms); null while none was. */
+  at: number | null;
+  /**
+   * No earlier than this moment (ms) can the user's role, derived from their ledger, differ from `role`: the sweep
+   * looks at the user from then on. The moment itself when it already differs (nothing could be published); null
+   * when time alone can never make it differ (until the next event).
+   */
+  nextTimeChangeAt: number | null;
+  /**
+   * The first ledger seq of the last event that moved the role while nothing was published (router events off), so
+   * that the change held back is published later with cause `event`; null when none did, or once published.
+   */
+  unpublishedEventSeq: number | null;
 }
 
 /**
@@ -39,8 +54,8 @@ export interface KarmaStore {
   qTable(roles?: string[]): Promise<QTable>;
   /** Sets Q[role, action] and counts one update. */
   saveQ(role: string, action: string, value: number): Promise<void>;
-  /** The role last published for the user, null when none ever was. */
-  publishedRole(userId: string): Promise<string | null>;
-  /** Records the role just published for the user (written with the ledger entries and the outbox messages). */
+  /** The user's karma_published_role row, null when they have none (nothing published, nothing to watch). */
+  publishedRole(userId: string): Promise<PublishedRole | null>;
+  /** Writes the user's row (with the ledger entries and the outbox messages, in one transaction). */
   savePublishedRole(role: PublishedRole): Promise<void>;
 }

@@ -36,8 +36,9 @@ export class MemoryKarmaStore implements KarmaStore {
     recordQUpdate(this.table, role, action, value);
   }
 
-  async publishedRole(userId: string): Promise<string | null> {
-    return this.roles.get(userId)?.role ?? null;
+  async publishedRole(userId: string): Promise<PublishedRole | null> {
+    const row = this.roles.get(userId);
+    return row ? { ...row } : null;
   }
 
   async savePublishedRole(role: PublishedRole): Promise<void> {

@@ -3,20 +3,41 @@ import type { EntityManager } from 'typeorm';
 import type { LedgerEntry, NewLedgerEntry } from '../model/ledger-entry';
 import { copyQTable, recordQUpdate, type QTable } from '../model/q-learning';
 import type { KarmaStore, PublishedRole, StoredEvent } from '../engine/karma-store';
-import { EVENT_COLUMNS, type EventRow, LEDGER_COLUMNS, ON_PUBLISHED_ROLE_CONFLICT, UPSERT_PUBLISHED_ROLE, type LedgerRow, Q_COLUMNS, type QValueRow, toLedgerEntry, toQTable, toStoredEvent } from './pg-karma.store';
+import {
+  EVENT_COLUMNS,
+  type EventRow,
+  LEDGER_COLUMNS,
+  type LedgerRow,
+  ON_PUBLISHED_ROLE_CONFLICT,
+  PUBLISHED_ROLE_COLUMNS,
+  type PublishedRoleRow,
+  publishedRoleValues,
+  Q_COLUMNS,
+  type QValueRow,
+  toLedgerEntry,
+  toPublishedRole,
+  toQTable,
+  toStoredEvent,
+  UPSERT_PUBLISHED_ROLE,
+} from './pg-karma.store';
 
 /**
  * Everything a batch can touch, in one statement (one round trip instead of four; its one snapshot is taken after
- * the caller's ledger lock): the batch's stored events, its users' ledger entries in seq order and last published
- * roles, the Q-table and the last seq. Rows come as json_agg text: times as ISO text (read back to the millisecond,
+ * the caller's ledger lock): the batch's stored events, its users' ledger entries in seq order and published-role
+ * rows, the Q-table and the last seq. Rows come as json_agg text: times as ISO text (read back to the millisecond,
  * as node-postgres does), float8 in its shortest exact form.
+ *
+ * The published-role rows are locked (FOR UPDATE) until the batch commits: the scheduled sweep (KarmaRoleSweep), which
+ * does not take the ledger lock, locks the rows it works on too (FOR UPDATE SKIP LOCKED), so for any one user either
+ * the sweep or an event compares and publishes, never both. A row the sweep holds is waited for and read as the sweep
+ * left it (PostgreSQL re-reads a row locked after a wait), so an event never publishes again what the sweep just did.
  */
 const LOAD_SQL = `
   SELECT
     (SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT ${EVENT_COLUMNS} FROM karma_event WHERE event_id = ANY($1::uuid[])) e) AS events,
     (SELECT coalesce(json_agg(l ORDER BY l.seq), '[]'::json) FROM (SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($2::text[])) l) AS ledger,
     (SELECT coalesce(json_agg(q), '[]'::json) FROM (SELECT ${Q_COLUMNS} FROM karma_q_value) q) AS q_values,
-    (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT user_id, role FROM karma_published_role WHERE user_id = ANY($2::text[])) r) AS roles,
+    (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT ${PUBLISHED_ROLE_COLUMNS} FROM karma_published_role WHERE user_id = ANY($2::text[]) FOR UPDATE) r) AS roles,
     (SELECT coalesce(max(seq), 0)::text FROM karma_ledger) AS last_seq`;
 
 /**
@@ -33,7 +54,7 @@ export class BatchKarmaStore implements KarmaStore {
   private readonly newEntries: LedgerEntry[] = [];
   private readonly newEvents: StoredEvent[] = [];
   private readonly dirtyQ = new Map<string, { role: string; action: string; updates: number }>();
-  private readonly roles = new Map<string, string>();
+  private readonly roles = new Map<string, PublishedRole>();
   /** The batch's last published role per user (the last one wins: one row per user in flush's upsert). */
   private readonly newRoles = new Map<string, PublishedRole>();
 
@@ -43,14 +64,14 @@ export class BatchKarmaStore implements KarmaStore {
     const store = new BatchKarmaStore(manager);
     const users = [...new Set(userIds)];
     for (const u of users) store.entries.set(u, []);
-    const [loaded]: Array<{ events: EventRow[]; ledger: LedgerRow[]; q_values: QValueRow[]; roles: Array<{ user_id: string; role: string }>; last_seq: string }> = await manager.query(LOAD_SQL, [
+    const [loaded]: Array<{ events: EventRow[]; ledger: LedgerRow[]; q_values: QValueRow[]; roles: PublishedRoleRow[]; last_seq: string }> = await manager.query(LOAD_SQL, [
       [...new Set(eventIds)],
       users,
     ]);
     for (const row of loaded.events) store.events.set(row.event_id, toStoredEvent(row));
     for (const row of loaded.ledger) store.entries.get(row.user_id)?.push(toLedgerEntry(row));
     store.table = toQTable(loaded.q_values);
-    for (const row of loaded.roles) store.roles.set(row.user_id, row.role);
+    for (const row of loaded.roles) store.roles.set(row.user_id, toPublishedRole(row));
     store.lastSeq = Number(loaded.last_seq);
     return store;
   }
@@ -93,19 +114,20 @@ export class BatchKarmaStore implements KarmaStore {
     else this.dirtyQ.set(key, { role, action, updates: 1 });
   }
 
-  async publishedRole(userId: string): Promise<string | null> {
-    return this.roles.get(userId) ?? null;
+  async publishedRole(userId: string): Promise<PublishedRole | null> {
+    const row = this.roles.get(userId);
+    return row ? { ...row } : null;
   }
 
   async savePublishedRole(role: PublishedRole): Promise<void> {
-    this.roles.set(role.userId, role.role);
+    this.roles.set(role.userId, { ...role });
     this.newRoles.set(role.userId, { ...role });
   }
 
   /**
    * Writes what the batch produced in one statement, the caller commits: its ledger entries (the serial sequence moved
-   * past their seqs, so a plain INSERT would still continue after them), its events, its Q cells and its users' last
-   * published roles.
+   * past their seqs, so a plain INSERT would still continue after them), its events, its Q cells and its users' published-role
+   * rows.
    */
   async flush(): Promise<void> {
     const params: unknown[] = [];
@@ -136,7 +158,7 @@ export class BatchKarmaStore implements KarmaStore {
         SET value = EXCLUDED.value, updates = karma_q_value.updates + EXCLUDED.updates, updated_at = EXCLUDED.updated_at)`);
     }
     if (this.newRoles.size) {
-      const tuples = [...this.newRoles.values()].map((r) => tuple(params, [r.userId, r.role, r.ledgerSeq, new Date(r.at)]));
+      const tuples = [...this.newRoles.values()].map((r) => tuple(params, publishedRoleValues(r)));
       writes.push(`roles AS (${UPSERT_PUBLISHED_ROLE} ${tuples.join(', ')} ${ON_PUBLISHED_ROLE_CONFLICT})`);
     }
     if (writes.length === 0) return;

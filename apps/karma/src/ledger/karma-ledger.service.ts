@@ -19,9 +19,19 @@ export const KARMA_LEDGER_LOCK = 0x4b41524d; // 'KARM'
 
 export const LEDGER_OPTIONS = Symbol('karma.ledger-options');
 export interface LedgerOptions {
-  /** Enqueue `karma.role_changed` for Core's event router with each role change (KARMA_ROUTER_EVENTS_ENABLED). */
+  /**
+   * Enqueue `karma.role_changed` for Core's event router with each role change (KARMA_ROUTER_EVENTS_ENABLED). When
+   * false nothing is enqueued and the stored published role stays the last one enqueued (KarmaEngine's option).
+   */
   routerEvents: boolean;
+  /** How often the role sweep runs, ms (KARMA_ROLE_SWEEP_INTERVAL_MS); 0 = never. */
+  roleSweepIntervalMs: number;
+  /** Users per sweep transaction (KARMA_ROLE_SWEEP_BATCH_SIZE). */
+  roleSweepBatchSize: number;
 }
+
+/** The options of a Karma with router events and its role sweep on, every minute. */
+export const DEFAULT_LEDGER_OPTIONS: LedgerOptions = { routerEvents: true, roleSweepIntervalMs: 60_000, roleSweepBatchSize: 100 };
 
 /** Events recorded per transaction at most (group commit). */
 export const MAX_BATCH = 128;
@@ -45,7 +55,6 @@ export class KarmaLedgerService {
     @Inject(KarmaEngine) private readonly engine: KarmaEngine,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(OutboxService) private readonly outbox: OutboxService,
-    @Inject(LEDGER_OPTIONS) private readonly options: LedgerOptions,
   ) {}
 
   ingest(event: ParsedKarmaEvent): Promise<IngestResult> {
@@ -85,9 +94,10 @@ export class KarmaLedgerService {
         }
       }
       await store.flush();
-      // In the same transaction as the ledger rows: a role change is published if and only if it is recorded.
+      // In the same transaction as the ledger rows: a role change is published if and only if it is recorded (the
+      // engine returns none when router events are off, and then leaves the stored published role as it was).
       const messages: EnqueueInput[] = [];
-      for (const o of done) if (this.options.routerEvents && o.ok) messages.push(...o.result.roleChanges.map(roleChangedMessage));
+      for (const o of done) if (o.ok) messages.push(...o.result.roleChanges.map(roleChangedMessage));
       await this.outbox.enqueueAll(manager, messages);
       return done;
     });

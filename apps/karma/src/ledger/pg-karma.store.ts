@@ -80,10 +80,42 @@ export function toQTable(rows: readonly QValueRow[]): QTable {
   return table;
 }
 
+/** A karma_published_role row; times as Date from a column or ISO text from json_agg, bigints as text or number. */
+export interface PublishedRoleRow {
+  user_id: string;
+  role: string | null;
+  ledger_seq: string | number | null;
+  published_at: Date | string | null;
+  next_time_change_at: Date | string | null;
+  unpublished_event_seq: string | number | null;
+}
+
+export const PUBLISHED_ROLE_COLUMNS = 'user_id, role, ledger_seq, published_at, next_time_change_at, unpublished_event_seq';
+
+const msOrNull = (v: Date | string | null): number | null => (v === null ? null : new Date(v).getTime());
+const numberOrNull = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+export function toPublishedRole(row: PublishedRoleRow): PublishedRole {
+  return {
+    userId: row.user_id,
+    role: row.role,
+    ledgerSeq: numberOrNull(row.ledger_seq),
+    at: msOrNull(row.published_at),
+    nextTimeChangeAt: msOrNull(row.next_time_change_at),
+    unpublishedEventSeq: numberOrNull(row.unpublished_event_seq),
+  };
+}
+
+/** The values of a row in PUBLISHED_ROLE_COLUMNS order. */
+export function publishedRoleValues(r: PublishedRole): unknown[] {
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+  return [r.userId, r.role, r.ledgerSeq, date(r.at), date(r.nextTimeChangeAt), r.unpublishedEventSeq];
+}
+
 /** Writes karma_published_role rows: append `VALUES (…), …` and then ON_PUBLISHED_ROLE_CONFLICT (one row per user). */
-export const UPSERT_PUBLISHED_ROLE = 'INSERT INTO karma_published_role (user_id, role, ledger_seq, published_at) VALUES';
-export const ON_PUBLISHED_ROLE_CONFLICT =
-  'ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, ledger_seq = EXCLUDED.ledger_seq, published_at = EXCLUDED.published_at';
+export const UPSERT_PUBLISHED_ROLE = `INSERT INTO karma_published_role (${PUBLISHED_ROLE_COLUMNS}) VALUES`;
+export const ON_PUBLISHED_ROLE_CONFLICT = `ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, ledger_seq = EXCLUDED.ledger_seq,
+  published_at = EXCLUDED.published_at, next_time_change_at = EXCLUDED.next_time_change_at, unpublished_event_seq = EXCLUDED.unpublished_event_seq`;
 
 /** The store over one EntityManager: inside the ingest transaction, or the plain manager for reads. */
 export class PgKarmaStore implements KarmaStore {
@@ -147,13 +179,13 @@ export class PgKarmaStore implements KarmaStore {
     );
   }
 
-  async publishedRole(userId: string): Promise<string | null> {
-    const rows: Array<{ role: string }> = await this.manager.query(`SELECT role FROM karma_published_role WHERE user_id = $1`, [userId]);
-    return rows[0]?.role ?? null;
+  async publishedRole(userId: string): Promise<PublishedRole | null> {
+    const rows: PublishedRoleRow[] = await this.manager.query(`SELECT ${PUBLISHED_ROLE_COLUMNS} FROM karma_published_role WHERE user_id = $1`, [userId]);
+    return rows.length ? toPublishedRole(rows[0]) : null;
   }
 
   async savePublishedRole(r: PublishedRole): Promise<void> {
-    await this.manager.query(`${UPSERT_PUBLISHED_ROLE} ($1, $2, $3, $4) ${ON_PUBLISHED_ROLE_CONFLICT}`, [r.userId, r.role, r.ledgerSeq, new Date(r.at)]);
+    await this.manager.query(`${UPSERT_PUBLISHED_ROLE} ($1, $2, $3, $4, $5, $6) ${ON_PUBLISHED_ROLE_CONFLICT}`, publishedRoleValues(r));
   }
 
   /** The whole ledger in seq order (integration checks and audits). */

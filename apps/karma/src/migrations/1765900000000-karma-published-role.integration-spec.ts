@@ -9,6 +9,7 @@ import { KARMA_MIGRATIONS } from '../database';
 import { DAY_MS } from '../model/ledger-entry';
 import { bootKarma } from '../testing/karma-test-app';
 import { KarmaPublishedRole1765900000000 } from './1765900000000-karma-published-role';
+import { KarmaRoleSweep1766000000000 } from './1766000000000-karma-role-sweep';
 
 jest.setTimeout(240_000);
 
@@ -46,7 +47,8 @@ describe('migration KarmaPublishedRole1765900000000 (real PostgreSQL)', () => {
     await core.start();
     db = await createTestDatabase('karma_role_backfill');
     const old = new DataSource({
-      ...buildDataSourceOptions({ url: db.url, entities: [], migrations: KARMA_MIGRATIONS.filter((m) => m !== KarmaPublishedRole1765900000000) }),
+      // The release before: every migration but this one and those after it.
+      ...buildDataSourceOptions({ url: db.url, entities: [], migrations: KARMA_MIGRATIONS.filter((m) => m !== KarmaPublishedRole1765900000000 && m !== KarmaRoleSweep1766000000000) }),
       migrationsRun: false,
     });
     await old.initialize();
@@ -78,7 +80,8 @@ describe('migration KarmaPublishedRole1765900000000 (real PostgreSQL)', () => {
   });
 
   it('backfills the last published role of each user from their replies, and the upgrade publishes nothing', async () => {
-    const rows = await karma.dataSource.query(`SELECT user_id, role, ledger_seq::int AS ledger_seq FROM karma_published_role ORDER BY user_id`);
+    // (Rows with nothing published are the role sweep's, migration 1766000000000.)
+    const rows = await karma.dataSource.query(`SELECT user_id, role, ledger_seq::int AS ledger_seq FROM karma_published_role WHERE role IS NOT NULL ORDER BY user_id`);
     expect(rows).toEqual([
       { user_id: 'faller', role: 'learner', ledger_seq: seqOf.get(`faller:${T0 + 1}`) },
       { user_id: 'lapser', role: 'volunteer', ledger_seq: seqOf.get(`lapser:${T0}`) },

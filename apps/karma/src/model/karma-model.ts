@@ -235,3 +235,153 @@ export function decideAction(cfg: KarmaModelConfig, entries: readonly LedgerEntr
     roleAfter: roleFor(cfg, meritAfter),
   };
 }
+
+/** Breakpoints walked at most by nextRoleChangeAt before it settles for a moment to look again. */
+export const ROLE_CHANGE_SEARCH_STEPS = 10_000;
+
+/**
+ * The first moment after `from` at which the user's role, as derived from these entries, may differ from their role
+ * at `from`; null when time alone can never change it (no future step of merit can cross a role threshold).
+ *
+ * Merit is a step function of time: a token entry's value changes only at a whole day since it was recorded (decay)
+ * and at its expiry (to 0), and an entry recorded after `from` starts counting at its `at`. The walk visits those
+ * moments in order, keeping merit up to date one entry at a time, and answers the first one whose role differs. It
+ * stops early when every value still to come (each entry only shrinks towards 0; a future one adds its amount) keeps
+ * merit inside the current role's band. The answer is exact, or earlier, never later: a step whose merit comes within
+ * rounding distance of a threshold is checked with meritAt itself, and after `maxSteps` breakpoints (a user with many
+ * decaying grants) the walk answers the next breakpoint, where whoever looks again starts from.
+ */
+export function nextRoleChangeAt(cfg: KarmaModelConfig, entries: readonly LedgerEntry[], from: number, maxSteps = ROLE_CHANGE_SEARCH_STEPS): number | null {
+  const role = roleFor(cfg, meritAt(cfg, entries, from));
+  const thresholds = cfg.roles.map((r) => r.minMerit);
+  interface Item {
+    entry: LedgerEntry;
+    weight: number;
+    expiresAt: number;
+    decays: boolean;
+    /** weight × value as of the last breakpoint visited. */
+    contribution: number;
+  }
+  const items: Item[] = [];
+  let merit = 0;
+  let scale = 1;
+  /** Σ of the positive contributions (they can all fall to 0) and of |the negative and future ones| (they can rise). */
+  let canFall = 0;
+  let canRise = 0;
+  const queue = new MinHeap<Item>();
+  const nextBreak = (item: Item, after: number): number | null => {
+    if (after < item.entry.at) return item.entry.at;
+    if (after >= item.expiresAt) return null;
+    if (!item.decays) return item.expiresAt;
+    const day = item.entry.at + (Math.floor((after - item.entry.at) / DAY_MS) + 1) * DAY_MS;
+    return Math.min(day, item.expiresAt);
+  };
+  for (const entry of entries) {
+    const rule = entry.kind === 'action' && entry.token ? cfg.tokens[entry.token] : undefined;
+    if (!rule || entry.amount === 0 || rule.meritWeight === 0) continue;
+    const item: Item = { entry, weight: rule.meritWeight, expiresAt: entry.at + rule.expiryDays * DAY_MS, decays: rule.dailyDecay !== 0, contribution: 0 };
+    item.contribution = rule.meritWeight * tokenValue(cfg, entry, from);
+    merit += item.contribution;
+    scale += Math.abs(rule.meritWeight * entry.amount);
+    const future = rule.meritWeight * entry.amount;
+    if (item.contribution > 0) canFall += item.contribution;
+    else canRise -= item.contribution;
+    if (from < entry.at) {
+      if (future > 0) canRise += future;
+      else canFall -= future;
+    }
+    const at = nextBreak(item, from);
+    if (at !== null) queue.push(at, item);
+    items.push(item);
+  }
+  const tolerance = 1e-9 * scale;
+  const bandHolds = () => roleFor(cfg, merit - canFall - tolerance) === role && roleFor(cfg, merit + canRise + tolerance) === role;
+  let steps = 0;
+  while (queue.size > 0) {
+    if (bandHolds()) return null;
+    if (steps >= maxSteps) return queue.peekKey();
+    const at = queue.peekKey() as number;
+    while (queue.size > 0 && queue.peekKey() === at) {
+      const item = queue.pop() as Item;
+      steps += 1;
+      const before = item.contribution;
+      const after = item.weight * tokenValue(cfg, item.entry, at);
+      item.contribution = after;
+      merit += after - before;
+      if (at === item.entry.at) {
+        // A future entry starts counting: it no longer rises, its value can now fall back to 0.
+        if (after > 0) {
+          canRise -= after;
+          canFall += after;
+        } else {
+          canFall += after;
+          canRise -= after;
+        }
+      } else if (before > 0) canFall -= before - after;
+      else canRise -= after - before;
+      const next = nextBreak(item, at);
+      if (next !== null) queue.push(next, item);
+    }
+    const near = thresholds.some((t) => Math.abs(merit - t) <= tolerance);
+    if (near || roleFor(cfg, merit) !== role) {
+      // Rounding could put the running sum on the wrong side of a threshold: the model's own sum decides.
+      merit = meritAt(cfg, entries, at);
+      if (roleFor(cfg, merit) !== role) return at;
+    }
+  }
+  return null;
+}
+
+/** A binary min-heap of values by a numeric key. */
+class MinHeap<T> {
+  private readonly keys: number[] = [];
+  private readonly values: T[] = [];
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  peekKey(): number | null {
+    return this.keys.length ? this.keys[0] : null;
+  }
+
+  push(key: number, value: T): void {
+    this.keys.push(key);
+    this.values.push(value);
+    let i = this.keys.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.keys[parent] <= key) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    if (this.keys.length === 0) return undefined;
+    const top = this.values[0];
+    const lastKey = this.keys.pop() as number;
+    const lastValue = this.values.pop() as T;
+    if (this.keys.length > 0) {
+      this.keys[0] = lastKey;
+      this.values[0] = lastValue;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.keys.length && this.keys[l] < this.keys[m]) m = l;
+        if (r < this.keys.length && this.keys[r] < this.keys[m]) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private swap(a: number, b: number): void {
+    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
+    [this.values[a], this.values[b]] = [this.values[b], this.values[a]];
+  }
+}
