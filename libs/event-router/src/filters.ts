@@ -1,5 +1,5 @@
 import { EventSkipReason } from '@pancha/contracts';
-import type { TriggerSpec } from '@pancha/workflow-manifest';
+import { formatDuration, type TriggerSpec } from '@pancha/workflow-manifest';
 
 /**
  * What a trigger remembers about one key, between events (stored as JSON in Core's `event_filter_state`).
@@ -14,7 +14,11 @@ export interface TriggerState {
   ref?: number;
   /** dedup: until when (ms epoch, exclusive) an event of this key is a duplicate. */
   dedup_until?: number;
-  /** rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included. */
+  /**
+   * rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included, in
+   * order; only the latest `max` (with debounce `max + 1`: the pending start, which the next event takes back, and
+   * the `max` before it). The next free slot depends on no earlier one.
+   */
   runs?: number[];
   /** debounce: when the key's pending start fires (ms epoch); until then the next event replaces it, and its rate_limit slot. */
   pending?: number;
@@ -36,6 +40,21 @@ export type FilterResult =
   | { outcome: 'skipped'; reason: EventSkipReason; detail: string }
   | { outcome: 'deferred'; reason: EventSkipReason.RateLimited | EventSkipReason.Debounced; due_at: number };
 
+/** Delay mode schedules a start at most this many windows (`per`) ahead of the event… */
+export const DELAY_HORIZON_WINDOWS = 100;
+/** … and no further than 24 h ahead, unless one window is longer. */
+export const DELAY_HORIZON_CAP_MS = 24 * 3_600_000;
+
+/**
+ * How far ahead of the event `rate_limit` in delay mode may schedule its start (docs/events.md, "rate_limit"): 100
+ * windows, at most 24 h, at least one window. Past it the event is skipped `rate_limited`, as in drop mode. So the
+ * starts waiting for one key are at most 100 × max, the next window's slot is always reachable (delay means
+ * something for `per: 365d` too), and a due time is at most 365 days (the longest window) past the clock.
+ */
+export function delayHorizonMs(perMs: number): number {
+  return Math.max(perMs, Math.min(DELAY_HORIZON_WINDOWS * perMs, DELAY_HORIZON_CAP_MS));
+}
+
 export function isStateful(filters: StatefulFilters): boolean {
   return !!(filters.threshold || filters.delta || filters.dedup || filters.rate_limit || filters.debounce);
 }
@@ -44,6 +63,8 @@ export function isStateful(filters: StatefulFilters): boolean {
  * Runs the stateful filters in order (threshold, delta, dedup, rate_limit, debounce) on one event of one key.
  * Pure: the same state, values and clock give the same result and next state, so a sequential replay of a key's
  * events reproduces what the router decided. A filter sees only the events every filter before it let through.
+ * The windows are the validator's (more than 0, at most 365 days; compileTrigger refuses others), so every time it
+ * computes is within a few years of `now`.
  */
 export function applyFilters(
   filters: StatefulFilters,
@@ -83,19 +104,24 @@ export function applyFilters(
 
   if (filters.dedup) {
     if (state.dedup_until !== undefined && now < state.dedup_until) {
-      return skip(EventSkipReason.Duplicate, `same key within ${filters.dedup.window_ms} ms (until ${new Date(state.dedup_until).toISOString()})`);
+      return skip(EventSkipReason.Duplicate, `same key within ${filters.dedup.window_ms} ms (until ${timeOf(state.dedup_until)})`);
     }
     state.dedup_until = now + filters.dedup.window_ms;
   }
 
   let due = now;
   let runs: number[] | undefined;
+  let keep = 0;
   if (filters.rate_limit) {
     const { max, per_ms, mode } = filters.rate_limit;
     // Times still in the window: a run at t occupies a slot until t + per (exclusive). Under debounce the window is
     // judged when the start would fire (after the quiet period), which is when it takes its slot.
     const at = filters.debounce ? now + filters.debounce.quiet_ms : now;
-    const live = (state.runs ?? []).filter((t) => t + per_ms > at).sort((a, b) => a - b);
+    // Only the latest `max` times decide (the slot after them is the earliest of them + per), and with debounce the
+    // pending start besides, which this event may take back: an event never reads or writes more. The times in the
+    // window are the latest ones, so cutting before or after the window's filter keeps the same times.
+    keep = filters.debounce ? max + 1 : max;
+    const live = latest((state.runs ?? []).filter((t) => t + per_ms > at), keep);
     // Under debounce this event replaces the key's pending start (if it has not fired), and takes back its slot.
     runs = filters.debounce ? without(live, state.pending !== undefined && state.pending > now ? state.pending : undefined) : live;
     if (runs.length >= max) {
@@ -104,20 +130,42 @@ export function applyFilters(
         state.runs = live;
         return skip(EventSkipReason.RateLimited, `${max} runs per ${per_ms} ms already started for this key`);
       }
-      // delay: the earliest time a slot frees up once the runs already queued have taken theirs.
+      // delay: the earliest time a slot frees up once the runs already queued have taken theirs …
       due = runs[runs.length - max] + per_ms;
+      // … unless that is past the horizon: then the event is dropped, and takes no slot.
+      const horizon = delayHorizonMs(per_ms);
+      if (due - now > horizon) {
+        state.runs = live;
+        return skip(
+          EventSkipReason.RateLimited,
+          `${max} ${max === 1 ? 'run' : 'runs'} per ${formatDuration(per_ms)} already started or waiting for this key; the next free slot is ` +
+            `${formatDuration(due - now)} away, further than delay mode schedules a start (${formatDuration(horizon)} ahead for per ${formatDuration(per_ms)})`,
+        );
+      }
     }
   }
 
   // Every event restarts the quiet period; only the last one's start fires (the caller keeps one pending start per key).
   const fires = filters.debounce ? Math.max(due, now + filters.debounce.quiet_ms) : due;
-  if (runs) state.runs = [...runs, fires];
+  if (runs) state.runs = latest([...runs, fires], keep);
   if (filters.debounce) {
     state.pending = fires;
     return { result: { outcome: 'deferred', reason: EventSkipReason.Debounced, due_at: fires }, state };
   }
   if (due > now) return { result: { outcome: 'deferred', reason: EventSkipReason.RateLimited, due_at: due }, state };
   return { result: { outcome: 'run' }, state };
+}
+
+/** The latest `n` of `times`, in order (sorted only if they are not: the router stores them in order). */
+function latest(times: number[], n: number): number[] {
+  const sorted = times.every((t, i) => i === 0 || times[i - 1] <= t) ? times : [...times].sort((a, b) => a - b);
+  return sorted.length > n ? sorted.slice(sorted.length - n) : sorted;
+}
+
+/** A time for a detail: ISO 8601, or the ms when a state an earlier Core stored holds one past JavaScript's dates. */
+function timeOf(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms after 1970` : date.toISOString();
 }
 
 /** `times` less one occurrence of `time` (when given and present). */

@@ -5,6 +5,8 @@ import {
   type CompiledTemplate,
   compileExpression,
   compileTemplate,
+  MAX_RATE_LIMIT_MAX,
+  MAX_TRIGGER_WINDOW_MS,
   renderTemplate,
   type TriggerSpec,
 } from '@pancha/workflow-manifest';
@@ -42,7 +44,13 @@ export type Prefiltered =
   | { ok: true; key: string; values: FilterValues; inputs: unknown }
   | { ok: false; key: string | null; reason: EventSkipReason; detail: string };
 
+/**
+ * Throws when a CEL expression does not compile, or when a window or `rate_limit.max` is out of the validator's range:
+ * the registry refuses such manifests, but a catalog mirrored from an older registry may hold one, and the filters'
+ * times are within JavaScript's dates only for windows of at most 365 days.
+ */
 export function compileTrigger(workflow: string, version: string, enabled: boolean, spec: TriggerSpec): CompiledTrigger {
+  checkBounds(spec);
   return {
     workflow,
     version,
@@ -57,6 +65,19 @@ export function compileTrigger(workflow: string, version: string, enabled: boole
     deltaField: spec.delta ? compileExpression(spec.delta.field) : undefined,
     inputs: compileTemplate(spec.inputs),
   };
+}
+
+function checkBounds(spec: TriggerSpec): void {
+  const windows: [string, number | undefined][] = [
+    ['dedup.window', spec.dedup?.window_ms],
+    ['rate_limit.per', spec.rate_limit?.per_ms],
+    ['debounce.quiet', spec.debounce?.quiet_ms],
+  ];
+  for (const [field, ms] of windows) {
+    if (ms !== undefined && !(ms > 0 && ms <= MAX_TRIGGER_WINDOW_MS)) throw new Error(`${field} ${ms} ms is not a trigger window (more than 0, at most ${MAX_TRIGGER_WINDOW_MS} ms)`);
+  }
+  const max = spec.rate_limit?.max;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1 && max <= MAX_RATE_LIMIT_MAX)) throw new Error(`rate_limit.max ${max} is not 1 to ${MAX_RATE_LIMIT_MAX}`);
 }
 
 /** `kpi.*` matches `kpi.x` and `kpi.x.y`; `*` matches every type; anything else matches exactly. */
