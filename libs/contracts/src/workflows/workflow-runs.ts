@@ -284,6 +284,11 @@ export interface RunView extends RunSummaryView {
   cancel_requested: boolean;
   deadline_at: string | null;
   pins: Record<string, string>;
+  /**
+   * What the run's start was warned of (a deprecated version, inputs migrated from an older major: Core's 202
+   * `warnings`, or the pin of a sub-workflow run), as recorded with the run; [] when there were none.
+   */
+  warnings: string[];
   steps: RunStepView[];
   signals: { name: string; received_at: string; consumed_by: string | null; sender: string }[];
   children: RunSummaryView[];

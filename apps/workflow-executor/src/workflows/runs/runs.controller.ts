@@ -13,12 +13,39 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { answerEachItem, BatchEvents, keepAsSent, refuseQueryParameters, validationException } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, keepAsSent, refuseQueryParameters, refuseUnknownQueryParameters, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
+
+/**
+ * The query parameters of GET /api/runs: every field of RunListQueryDto (a Record over its keys, so a field added to
+ * the DTO and not here fails to compile rather than being refused as unknown). The validation pipe's whitelist would
+ * drop any other name silently, and a typo in a filter (`?state=failed`) answer every run as if filtered: a 400 instead.
+ */
+const LIST_PARAMETERS: Record<keyof RunListQueryDto, true> = {
+  workflow: true,
+  version: true,
+  status: true,
+  user_id: true,
+  product: true,
+  trace_id: true,
+  since: true,
+  until: true,
+  include_children: true,
+  limit: true,
+  cursor: true,
+  updated_since: true,
+};
+export const RUN_LIST_PARAMETERS: readonly string[] = Object.keys(LIST_PARAMETERS);
+
+/** Names callers send by mistake for a filter of GET /api/runs. */
+const RUN_LIST_HINTS: Readonly<Record<string, string>> = {
+  state: "a run's state is filtered by status",
+  name: 'the workflow is filtered by workflow',
+};
 
 // Free-form JSON stored as sent, members named __proto__, constructor or prototype too (single and batch starts alike).
 keepAsSent(ExecutorStartRunDto, 'inputs');
@@ -62,15 +89,23 @@ export class RunsController {
     return { results };
   }
 
+  /**
+   * Runs, filtered, newest first (or the change feed, with `updated_since`). A query parameter the route does not
+   * define (`?state=failed`) is a 400 naming it: ignored, it would answer the unfiltered list as if filtered.
+   * `sent` is the query as parsed; `query` the validated DTO, which the whitelist stripped of any other name.
+   */
   @Get()
   @RequireOperation('read')
-  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
+  list(@Query() query: RunListQueryDto, @Query() sent: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
+    refuseUnknownQueryParameters(sent, RUN_LIST_PARAMETERS, 'GET /api/runs', RUN_LIST_HINTS);
     return this.runs.list(query, requester);
   }
 
+  /** One run with its steps, attempts, signals, children and start warnings; it takes no query parameter (any is a 400). */
   @Get(':run_id')
   @RequireOperation('read')
-  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunView> {
+  view(@Param('run_id', runIdPipe) runId: string, @Query() query: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<RunView> {
+    refuseUnknownQueryParameters(query, [], 'GET /api/runs/:run_id');
     return this.runs.view(runId, requester);
   }
 

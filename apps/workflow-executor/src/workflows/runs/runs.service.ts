@@ -50,6 +50,8 @@ interface RunRow {
   user_id: string | null;
   product: string | null;
   actor: string | null;
+  /** What the start was warned of (jsonb; null for none). In the whole row (visibleRun), not in SUMMARY_COLUMNS. */
+  warnings?: string[] | null;
   trace_id: string;
   pins: Record<string, string>;
   parent_run_id: string | null;
@@ -220,6 +222,7 @@ export class RunsService {
       cancel_requested: row.cancel_requested,
       deadline_at: iso(row.deadline_at),
       pins: row.pins,
+      warnings: row.warnings ?? [],
       steps: steps.map((s) => toStepView(s, byPath.get(s.path) ?? [])),
       signals: signals.map((s) => ({ name: s.name, received_at: s.received_at.toISOString(), consumed_by: s.consumed_by, sender: s.sender })),
       children: children.map(toSummary),
