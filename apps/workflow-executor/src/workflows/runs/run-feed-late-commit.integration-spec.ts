@@ -6,19 +6,10 @@
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import { Client } from 'pg';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
+import { AT_REST_WORKFLOW } from '../testing/at-rest.workflow';
 import { feedHorizon } from './feed-horizon';
 
 jest.setTimeout(60_000);
-
-const AT_REST = `
-name: at-rest
-version: 1.0.0
-security: { actions: [task] }
-steps:
-  - id: only
-    action: task
-    with: { title: "only" }
-`;
 
 interface FeedPage {
   runs: { run_id: string; updated_at: string }[];
@@ -33,7 +24,7 @@ describe('GET /api/runs?updated_since= and a transaction that commits late', () 
 
   beforeAll(async () => {
     db = await createTestDatabase('wf_feed_late');
-    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST }, env: { DATABASE_URL: db.url } });
+    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST_WORKFLOW }, env: { DATABASE_URL: db.url } });
     runIds = await Promise.all(Array.from({ length: 2 }, () => h.startRun('at-rest', '1.0.0', {})));
     await eventually(async () => {
       for (const runId of runIds) expect((await h.run(runId)).status).toBe('completed');

@@ -4,18 +4,9 @@
  */
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
+import { AT_REST_WORKFLOW } from '../testing/at-rest.workflow';
 
 jest.setTimeout(60_000);
-
-const AT_REST = `
-name: at-rest
-version: 1.0.0
-security: { actions: [task] }
-steps:
-  - id: only
-    action: task
-    with: { title: "only" }
-`;
 
 const TIE = '2026-03-01T10:00:00.123456Z';
 
@@ -33,7 +24,7 @@ describe('GET /api/runs?updated_since= followed with next_cursor', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('wf_feed');
-    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST }, env: { DATABASE_URL: db.url } });
+    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST_WORKFLOW }, env: { DATABASE_URL: db.url } });
     const runIds = await Promise.all(Array.from({ length: 12 }, () => h.startRun('at-rest', '1.0.0', {})));
     await eventually(async () => {
       for (const runId of runIds) expect((await h.run(runId)).status).toBe('completed');

@@ -4,18 +4,9 @@
  */
 import { createTestDatabase, eventually, type TestDatabase } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
+import { AT_REST_WORKFLOW } from '../testing/at-rest.workflow';
 
 jest.setTimeout(60_000);
-
-const AT_REST = `
-name: at-rest
-version: 1.0.0
-security: { actions: [task] }
-steps:
-  - id: only
-    action: task
-    with: { title: "only" }
-`;
 
 describe('GET /api/runs on a database in Asia/Kolkata (UTC+05:30)', () => {
   let db: TestDatabase;
@@ -25,7 +16,7 @@ describe('GET /api/runs on a database in Asia/Kolkata (UTC+05:30)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('wf_tz', { timeZone: 'Asia/Kolkata' });
-    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST }, env: { DATABASE_URL: db.url } });
+    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST_WORKFLOW }, env: { DATABASE_URL: db.url } });
     [early, late] = [await h.startRun('at-rest', '1.0.0', {}), await h.startRun('at-rest', '1.0.0', {})];
     await eventually(async () => {
       for (const runId of [early, late]) expect((await h.run(runId)).status).toBe('completed');

@@ -6,19 +6,10 @@
 import type { RunListQueryDto, RunView } from '@pancha/contracts';
 import { eventually } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
+import { AT_REST_WORKFLOW } from '../testing/at-rest.workflow';
 import { RUN_LIST_PARAMETERS } from './runs.controller';
 
 jest.setTimeout(60_000);
-
-const AT_REST = `
-name: at-rest
-version: 1.0.0
-security: { actions: [task] }
-steps:
-  - id: only
-    action: task
-    with: { title: "only" }
-`;
 
 const HELD = `
 name: held
@@ -42,7 +33,7 @@ describe('run reads', () => {
   let held: string;
 
   beforeAll(async () => {
-    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST, 'held.yaml': HELD } });
+    h = await startExecutorHarness({ workflows: { 'at-rest.yaml': AT_REST_WORKFLOW, 'held.yaml': HELD } });
     warned = await h.startRun('at-rest', '1.0.0', {}, { warnings: ['at-rest@1.0.0 is deprecated', 'inputs migrated from at-rest@0'] });
     plain = await h.startRun('at-rest', '1.0.0', {});
     held = await h.startRun('held', '1.0.0', {});
