@@ -9,6 +9,7 @@ import { DeferredStartVersion1765700000000 } from './migrations/1765700000000-de
 import { EventChainDepth1765800000000 } from './migrations/1765800000000-event-chain-depth';
 import { RunRequestEndedIndex1765810000000 } from './migrations/1765810000000-run-request-ended-index';
 import { RunRequestMaybeSent1765820000000 } from './migrations/1765820000000-run-request-maybe-sent';
+import { RunIdempotencyKeys1765830000000 } from './migrations/1765830000000-run-idempotency-keys';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -26,4 +27,5 @@ export const CORE_MIGRATIONS = [
   EventChainDepth1765800000000,
   RunRequestEndedIndex1765810000000,
   RunRequestMaybeSent1765820000000,
+  RunIdempotencyKeys1765830000000,
 ];

@@ -1,12 +1,36 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { checkedIdempotencyKey, keepAsSent, validationException } from '@pancha/service-kit';
+import { checkedIdempotencyKey, keepAsSent, refuseUnknownQueryParameters, validationException } from '@pancha/service-kit';
 import { WorkflowRunsService } from './workflow-runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
+
+/** GET /runs's query parameters: exactly RunListQueryDto's (apps/core/README.md, docs/workflow-engine.md). */
+const RUN_LIST_PARAMETERS = [
+  'workflow',
+  'version',
+  'status',
+  'user_id',
+  'product',
+  'trace_id',
+  'since',
+  'until',
+  'updated_since',
+  'include_children',
+  'cursor',
+  'limit',
+] as const satisfies readonly (keyof RunListQueryDto)[];
+
+/** Names callers send by mistake for one GET /runs takes. */
+const RUN_LIST_HINTS: Readonly<Record<string, string>> = {
+  state: 'the run status filter is status',
+  name: 'the workflow filter is workflow',
+  window: 'a time window is since and until',
+  page_size: 'the page size is limit',
+};
 
 // A signal's payload is any JSON (the approval step's output): handed on as sent, whatever its members are named.
 keepAsSent(RunSignalRequestDto, 'payload');
@@ -16,15 +40,22 @@ keepAsSent(RunSignalRequestDto, 'payload');
 export class RunsController {
   constructor(private readonly runs: WorkflowRunsService) {}
 
+  /**
+   * The executor's runs merged with Core's own. A query parameter it does not define (`?state=failed`) is a 400 naming
+   * it, not the unfiltered list taken for a filtered one. Top-level runs only, unless `include_children=true` (then
+   * sub-workflow and fallback runs too: both have a parent run).
+   */
   @Get()
   @RequireOperation('read')
-  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
+  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester, @Query() sent: Record<string, unknown>): Promise<RunListResponse> {
+    refuseUnknownQueryParameters(sent, RUN_LIST_PARAMETERS, 'GET /runs', RUN_LIST_HINTS);
     return this.runs.list(query, requester);
   }
 
   @Get(':run_id')
   @RequireOperation('read')
-  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<unknown> {
+  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester, @Query() sent: Record<string, unknown>): Promise<unknown> {
+    refuseUnknownQueryParameters(sent, [], 'GET /runs/:run_id');
     return this.runs.view(runId, requester);
   }
 

@@ -3,16 +3,62 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError, WorkflowCatalog } from '@pancha/contracts';
 import { chooseStartVersion, type StartChoice } from '@pancha/workflow-engine';
 import { SerialLoad } from '@pancha/service-kit';
-import { compileJsonSchema, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
+import { compareVersions, compileJsonSchema, isValidVersion, resolveVersion, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
+import semver from 'semver';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource } from 'typeorm';
 import { CoreConfig } from '../config/env.validation';
 
+export interface CatalogVersion {
+  version: string;
+  present: boolean;
+  deprecated: boolean;
+  retired: boolean;
+  manifest: WorkflowManifest;
+}
+
 export interface CatalogWorkflow {
   name: string;
   enabled: boolean;
+  /**
+   * The operator's reason for the workflow's setting (a disable's "supplier outage"): the catalog's when it carries
+   * one, else the one given through this Core while the setting it was given with holds.
+   */
+  reason?: string;
   default_version: string | null;
-  versions: Map<string, { version: string; present: boolean; deprecated: boolean; retired: boolean; manifest: WorkflowManifest }>;
+  versions: Map<string, CatalogVersion>;
+}
+
+/**
+ * A start that found no version to run while versions it asked for exist but cannot start: with a range (or nothing,
+ * the newest in the directory), every registered version it matches is retired or gone from the workflows directory,
+ * and at least one is retired. A 409 naming them (newest first, at most 10); undefined when the range matches no
+ * registered version, or only versions replaced in the directory (the 404 of before).
+ */
+function unstartableMatches(workflow: CatalogWorkflow, requested: string | undefined): StartChoice | undefined {
+  const range = requested ?? '*';
+  const matching = [...workflow.versions.values()]
+    .filter((v) => {
+      if (!isValidVersion(v.version)) return false;
+      try {
+        return semver.satisfies(v.version, range);
+      } catch {
+        return false;
+      }
+    })
+    // Without a version asked for, only the directory's versions are what the caller meant ("the newest one there").
+    .filter((v) => requested !== undefined || v.present)
+    .sort((a, b) => compareVersions(b.version, a.version));
+  // Versions only gone from the directory (replaced, none retired) keep today's 404 (the exact one is a 409 already).
+  if (!matching.some((v) => v.retired)) return undefined;
+  const named = matching.slice(0, 10).map((v) => `${v.version}${v.retired ? '' : ' (no longer in the workflows directory)'}`);
+  const more = matching.length > named.length ? ` and ${matching.length - named.length} more` : '';
+  const asked = requested === undefined ? `every version of ${workflow.name} in the workflows directory` : `every version of ${workflow.name} matching ${requested}`;
+  return {
+    ok: false,
+    reason: 'version_retired',
+    message: `${asked} is retired: ${named.join(', ')}${more}; no new runs start (start a live version, or un-retire one)`,
+  };
 }
 
 /**
@@ -32,6 +78,11 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
   /** The latest fetch, which shutdown waits out: it may be writing the cache while the pool closes. */
   private fetching?: Promise<boolean>;
   private failures = 0;
+  /**
+   * Reasons for a disable given through this Core, for a catalog that carries none: kept while the workflow stays
+   * disabled, dropped when it is enabled (here or as the catalog says).
+   */
+  private readonly givenReasons = new Map<string, string>();
   private readonly listeners: ((catalog: ReadonlyMap<string, CatalogWorkflow>) => void)[] = [];
 
   constructor(
@@ -71,13 +122,45 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
     return this.workflows.get(name);
   }
 
+  /**
+   * chooseStartVersion over the mirror, with two answers made exact: a disabled workflow's 409 carries the operator's
+   * reason when the catalog has it (as the executor's own refusal does), and a start that finds only versions that
+   * cannot start (retired, or no longer in the workflows directory) matching what it asked for (nothing, a range) is
+   * a 409 `version_retired` naming them, not a 404 saying no version exists. A range nothing registered matches stays
+   * a 404 `unknown_version`.
+   */
   choose(name: string, version?: string): StartChoice {
     const workflow = this.workflows.get(name);
-    return chooseStartVersion(
+    const choice = chooseStartVersion(
       workflow && { name, enabled: workflow.enabled, versions: [...workflow.versions.values()] },
       name,
       version,
     );
+    if (choice.ok || !workflow) return choice;
+    if (choice.reason === 'workflow_disabled' && workflow.reason) {
+      return { ...choice, message: `workflow ${name} is disabled (${workflow.reason}); no new runs start` };
+    }
+    if (choice.reason === 'unknown_version') return unstartableMatches(workflow, version) ?? choice;
+    return choice;
+  }
+
+  /**
+   * The registered version whose inputs a caller of `requested` wrote for: that exact version when the catalog has it
+   * (retired or replaced too: the executor keeps every version it registered), else the newest registered version the
+   * range matches. Undefined when none is known (the migration's input is then checked only through the new schema).
+   */
+  requestedVersion(name: string, requested: string): CatalogVersion | undefined {
+    const versions = this.workflows.get(name)?.versions;
+    if (!versions) return undefined;
+    const exact = versions.get(requested);
+    if (exact) return exact;
+    let newest: string | undefined;
+    try {
+      newest = resolveVersion(requested, [...versions.keys()].map((v) => ({ version: v })));
+    } catch {
+      newest = undefined;
+    }
+    return newest === undefined ? undefined : versions.get(newest);
   }
 
   manifest(name: string, version: string): WorkflowManifest | undefined {
@@ -99,9 +182,14 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
   }
 
   /** Applies an enable/disable this Core just made through the executor, without waiting for the next poll. */
-  applyEnabled(name: string, enabled: boolean): void {
+  applyEnabled(name: string, enabled: boolean, reason?: string): void {
     const wf = this.workflows.get(name);
-    if (!wf || wf.enabled === enabled) return;
+    if (!wf) return;
+    if (enabled) this.givenReasons.delete(name);
+    else if (reason) this.givenReasons.set(name, reason);
+    else this.givenReasons.delete(name);
+    wf.reason = reason || undefined;
+    if (wf.enabled === enabled) return;
     wf.enabled = enabled;
     this.etag = undefined;
     this.notify();
@@ -182,9 +270,12 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
   private apply(catalog: WorkflowCatalog, etag: string | undefined): void {
     const next = new Map<string, CatalogWorkflow>();
     for (const wf of catalog.workflows) {
+      if (wf.enabled) this.givenReasons.delete(wf.name);
+      const reason = wf.reason !== undefined ? (wf.reason ?? undefined) : wf.enabled ? undefined : this.givenReasons.get(wf.name);
       next.set(wf.name, {
         name: wf.name,
         enabled: wf.enabled,
+        ...(reason ? { reason } : {}),
         default_version: wf.default_version,
         versions: new Map(
           wf.versions.map((v) => [

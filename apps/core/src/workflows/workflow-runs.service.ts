@@ -26,6 +26,7 @@ import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { migrateInputs, migrationWarning } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
+import { claimIdempotencyKey, type IdempotencyClaim, type IdempotencyKeyTable, type IdempotentOutcome, once, requestHash } from './idempotent-request';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 
 /** Outbox topic: a run Core accepted, for the executor to start. Payload: ExecutorStartRunDto. */
@@ -80,6 +81,9 @@ interface RunRequestRow {
   updated_at: Date;
 }
 
+/** Where a run start's Idempotency-Key is kept (RunIdempotencyKeys1765830000000), with the run it started. */
+const RUN_IDEMPOTENCY_KEYS: IdempotencyKeyTable = { table: 'run_idempotency_keys', idColumn: 'run_id' };
+
 /** Run starts stored per transaction at most. */
 const MAX_GROUP = 100;
 
@@ -129,6 +133,27 @@ export class WorkflowRunsService {
     const prepared = this.prepare(params, requester);
     await this.group.submit({ prepared, headers: injectTraceHeaders() });
     return prepared.accepted;
+  }
+
+  /**
+   * POST /workflows/:name/runs with an `Idempotency-Key` (Core's mechanism of /handle_task: idempotent-request.ts): a
+   * retry by the same requester with the same key and request (`sent`: the workflow and the body as sent) is answered
+   * with the first 202 before anything is checked again, and starts nothing; the same key with another request is a
+   * 409 `idempotency_key_reused`. The key is claimed in the transaction that stores the run request (its own, not a
+   * group's), so of two concurrent requests with one key, one run starts and both get its answer. Without a key, start().
+   */
+  async startOnce(params: StartRunParams, requester: VerifiedRequester, sent: object, idempotencyKey: string | undefined): Promise<IdempotentOutcome<StartRunAccepted>> {
+    if (idempotencyKey === undefined) return { reply: await this.start(params, requester), replayed: false };
+    const claim: IdempotencyClaim = { requesterId: requester.id, key: idempotencyKey, requestHash: requestHash(sent) };
+    return once(this.dataSource, RUN_IDEMPOTENCY_KEYS, claim, async () => {
+      await this.catalogKnown();
+      const prepared = this.prepare(params, requester);
+      await this.dataSource.transaction(async (manager) => {
+        await claimIdempotencyKey(manager, RUN_IDEMPOTENCY_KEYS, claim, prepared.start.run_id, prepared.accepted);
+        await this.commit(manager, prepared);
+      });
+      return prepared.accepted;
+    });
   }
 
   /** A Core that has never seen the catalog (just started, nothing cached) asks the executor once before refusing. */
@@ -429,7 +454,20 @@ export class WorkflowRunsService {
     const warnings = entry.deprecated ? [`${params.workflow}@${choice.version} is deprecated`] : [];
     let inputs = params.inputs;
     if (choice.migrateFrom !== undefined) {
-      // A caller of an old major, moved to the version that migrates its inputs (WORKFLOWS.md: without a change).
+      // A caller of an old major, moved to the version that migrates its inputs (WORKFLOWS.md: without a change). Its
+      // inputs are checked first against the schema of the version it asked for, when the catalog still has it
+      // (retired or replaced versions stay registered): a mistake is named in the caller's own fields, and a field that
+      // version refused is refused, not dropped by the migration.
+      const asked = params.version === undefined ? undefined : this.catalog.requestedVersion(params.workflow, params.version);
+      const before = asked ? this.catalog.validateInputs(asked.manifest, params.inputs) : [];
+      if (asked && before.length > 0) {
+        throw new DomainException(
+          HttpStatus.UNPROCESSABLE_ENTITY,
+          WorkflowErrorCode.InputsInvalid,
+          `invalid inputs for ${params.workflow}@${asked.version}: ${before.map((p) => p.field).join(', ')}`,
+          before,
+        );
+      }
       try {
         inputs = migrateInputs(entry.manifest, choice.migrateFrom, params.inputs);
       } catch (error) {

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
 import {
   SetWorkflowEnabledDto,
   type StartRunAccepted,
@@ -10,8 +10,9 @@ import {
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { DomainException, keepAsSent, refuseQueryParameters, refuseUnknownBodyFields } from '@pancha/service-kit';
+import { checkedIdempotencyKey, DomainException, keepAsSent, refuseQueryParameters, refuseUnknownBodyFields } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
+import type { Response } from 'express';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 import { scopeOf, WorkflowRunsService } from './workflow-runs.service';
 
@@ -29,34 +30,41 @@ export class WorkflowsController {
 
   /**
    * 202 once the run is stored with its outbox message; the executor starts it right after. The route takes no query
-   * parameter: any (`?dry=1`) is a 400 naming it, and a body field it does not define (`verison`) a 422 naming it;
-   * nothing is stored either way.
+   * parameter: any (`?dry=1`) is a 400 naming it, and a body field it does not define (`verison`, `idempotency_key`) a
+   * 422 naming it; nothing is stored either way. With an `Idempotency-Key` header a retry (same requester, key, workflow
+   * and body) gets the first 202 again (header `idempotent-replay: true`) and starts nothing; the same key with another
+   * request is a 409 `idempotency_key_reused`.
    */
   @Post(':name/runs')
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('start')
-  start(
+  async start(
     @Param('name') name: string,
     @Body() body: StartRunRequestDto,
     @Requester() requester: VerifiedRequester,
     @Query() query: Record<string, unknown>,
     @Body() sent: Record<string, unknown>,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<StartRunAccepted> {
     refuseQueryParameters(query, 'POST /workflows/:name/runs');
     refuseUnknownBodyFields(sent, body, 'POST /workflows/:name/runs');
+    const key = checkedIdempotencyKey(idempotencyKey);
     assertName(name);
-    return this.runs.start(
-      {
-        workflow: name,
-        version: body.version,
-        inputs: body.inputs ?? {},
-        user_id: body.user_id,
-        product: body.product,
-        actor: actorOf(requester),
-        source: 'api',
-      },
-      requester,
-    );
+    const params = {
+      workflow: name,
+      version: body.version,
+      inputs: body.inputs ?? {},
+      user_id: body.user_id,
+      product: body.product,
+      actor: actorOf(requester),
+      source: 'api',
+    };
+    // What a retry must repeat: the workflow and every field of the body, as sent (before a product is implied).
+    const request = { workflow: name, version: body.version, inputs: params.inputs, user_id: body.user_id, product: body.product };
+    const { reply, replayed } = await this.runs.startOnce(params, requester, request, key);
+    if (replayed) res.setHeader('idempotent-replay', 'true');
+    return reply;
   }
 
   /** The executor's registry; asked with the caller's products, so `live_runs` counts only runs the caller may see. */
@@ -166,7 +174,7 @@ export class WorkflowsController {
     } catch (error) {
       throw this.runs.translate(error);
     }
-    this.catalog.applyEnabled(name, enabled);
+    this.catalog.applyEnabled(name, enabled, summary.setting?.reason ?? reason);
     await this.catalog.sync();
     return summary;
   }

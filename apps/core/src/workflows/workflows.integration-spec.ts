@@ -32,7 +32,14 @@ migrations:
 security: { actions: [task] }
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest!;
-const NOTIFY_1 = { ...NOTIFY, version: '1.0.0', retired: true, migrations: {} };
+// 1.x's own schema: a caller of 1.x is checked against it before its inputs are migrated.
+const NOTIFY_1 = {
+  ...NOTIFY,
+  version: '1.0.0',
+  retired: true,
+  migrations: {},
+  inputs: { type: 'object', required: ['mail'], properties: { mail: { type: 'string' }, via: { type: 'string' } } },
+};
 
 let catalogEnabled = true;
 let startAnswer: (req: RecordedRequest) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }> = (req) => ({
@@ -364,12 +371,12 @@ describe('Core workflow runs', () => {
         // The executor records the warning with the run (workflow.started in Bucket).
         expect((start.body as { warnings?: string[] }).warnings).toEqual(res.body.warnings);
       }
-      // Old inputs the migration cannot carry are a 422 saying so; inputs it carries are checked by the new schema.
+      // Old inputs are checked against 1.x's schema first (it is still registered): a 422 names the caller's own fields.
       const bad = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '1.0.0', inputs: {} });
-      expect([bad.status, bad.body.code, bad.body.errors?.[0]?.field]).toEqual([422, 'inputs_invalid', 'inputs']);
-      expect(bad.body.message).toMatch(/^migration of notify from 1\.x failed/);
+      expect([bad.status, bad.body.code, bad.body.errors?.[0]?.field]).toEqual([422, 'inputs_invalid', 'inputs.mail']);
+      expect(bad.body.message).toBe('invalid inputs for notify@1.0.0: inputs.mail');
       const wrongType = await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '1.0.0', inputs: { mail: 42 } });
-      expect([wrongType.status, wrongType.body.errors?.[0]?.field]).toEqual([422, 'inputs.email']);
+      expect([wrongType.status, wrongType.body.errors?.[0]?.field]).toEqual([422, 'inputs.mail']);
       // No migration from a major that never existed.
       expect((await as(RequesterId.Prana, 'POST', '/workflows/notify/runs', { user_id: 'u1', version: '^3', inputs: {} })).body.code).toBe('unknown_version');
     });

@@ -39,6 +39,11 @@ export interface WorkflowCatalog {
   workflows: {
     name: string;
     enabled: boolean;
+    /**
+     * The operator's reason for the current setting (a disable's "supplier outage"), when the executor says it: Core's
+     * 409 `workflow_disabled` then carries it, as the executor's own refusal does. Absent from an executor that does not.
+     */
+    reason?: string | null;
     default_version: string | null;
     versions: {
       version: string;
