@@ -1,11 +1,10 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { context, trace } from '@opentelemetry/api';
 import { BucketClient } from '@pancha/bucket-client';
 import {
   type BucketEntry,
-  canonicalJson,
   CoreEventType,
   type CoreTaskView,
   Decision,
@@ -37,10 +36,10 @@ import {
   type WorkflowDispatchMessage,
 } from './core-events';
 import { TaskAcceptWriter, type TaskWithMessages, TraceIdTaken, WriteTokenReplayed } from './task-accept.writer';
-import { TaskIdempotencyKeyEntity } from './task-idempotency-key.entity';
 import { TaskEntity } from './task.entity';
-import { IdempotencyKeyReusedException, TaskNotFoundException, TaskProductForbiddenException } from './tasks.exception';
+import { TaskNotFoundException, TaskProductForbiddenException } from './tasks.exception';
 import { type PreparedStart, WorkflowRunsService } from '../workflows/workflow-runs.service';
+import { claimIdempotencyKey, type IdempotencyClaim, type IdempotencyKeyTable, type IdempotentOutcome, once, requestHash } from '../idempotency/idempotent-request';
 
 const TIMELINE_LIMIT = 1000;
 /**
@@ -51,20 +50,13 @@ const TIMELINE_LIMIT = 1000;
 const TIMELINE_CHANNEL_OWNERS: Readonly<Record<string, RequesterId>> = { core: RequesterId.Core, workflow: RequesterId.WorkflowExecutor };
 
 /** What POST /handle_task (or /handle_tasks) answers, and whether it is the stored first answer to an Idempotency-Key retry. */
-export interface HandleTaskOutcome<R extends IdempotentReply = HandleTaskAccepted> {
-  reply: R;
-  replayed: boolean;
-}
+export type HandleTaskOutcome<R extends IdempotentReply = HandleTaskAccepted> = IdempotentOutcome<R>;
+
+/** Where /handle_task and /handle_tasks keep their Idempotency-Keys (one namespace for both routes). */
+const TASK_KEYS: IdempotencyKeyTable = { table: 'task_idempotency_keys', idColumn: 'task_id' };
 
 /** The answer an Idempotency-Key keeps: a task's 202 or a batch's. */
 type IdempotentReply = HandleTaskAccepted | HandleTasksAccepted;
-
-/** The key a retry names itself by, scoped to who sent it; the hash tells a retry from a reuse of the key. */
-interface IdempotencyClaim {
-  requesterId: string;
-  key: string;
-  requestHash: string;
-}
 
 /**
  * A decided task ready to store: its row, its outbox messages, its 202, the run it starts, if any, and its trace context
@@ -120,9 +112,10 @@ export class TasksService {
   }
 
   /**
-   * Runs `store` once per Idempotency-Key: a retry of a finished request (same requester, key and body) gets the first
-   * answer, before anything is decided again (an LLM agent costs money); a concurrent one waits for the first's commit.
-   * `sentHash`: requestHash of the body as sent.
+   * Runs `store` once per Idempotency-Key (idempotent-request.ts): a retry of a finished request (same requester, key
+   * and body) gets the first answer, before anything is decided again (an LLM agent costs money); a concurrent one
+   * waits for the first's commit. The hash covers the body's shape, so a key first used on the other route is a 409
+   * too, never the wrong answer type. `sentHash`: requestHash of the body as sent.
    */
   private async once<R extends IdempotentReply>(
     sentHash: string,
@@ -133,31 +126,12 @@ export class TasksService {
     const claim: IdempotencyClaim | undefined = idempotencyKey === undefined
       ? undefined
       : { requesterId: requester.id, key: idempotencyKey, requestHash: sentHash };
-    const earlier = claim && (await this.firstAnswer<R>(claim));
-    if (earlier) return earlier;
     try {
-      return { reply: await store(writeTokenOf(requester), claim), replayed: false };
+      return await once<R>(this.dataSource.manager, TASK_KEYS, claim, (c) => store(writeTokenOf(requester), c));
     } catch (error) {
       if (error instanceof WriteTokenReplayed) throw tokenReplayed(error.token.jti, 'submit');
-      // A concurrent request with the same key committed first: its answer is the answer.
-      if (!(error instanceof IdempotencyKeyTaken) || !claim) throw error;
-      const first = await this.firstAnswer<R>(claim);
-      if (!first) throw new Error(`idempotency key of ${claim.requesterId} vanished after a conflict`);
-      return first;
+      throw error;
     }
-  }
-
-  /**
-   * The stored answer to this key, or a 409 when the key was used with another body; undefined when it is new. The
-   * hash covers the body's shape, so a key first used on the other route is a 409 too, never the wrong answer type.
-   */
-  private async firstAnswer<R extends IdempotentReply>(claim: IdempotencyClaim): Promise<HandleTaskOutcome<R> | undefined> {
-    const row = await this.dataSource.manager.findOne(TaskIdempotencyKeyEntity, {
-      where: { requesterId: claim.requesterId, idempotencyKey: claim.key },
-    });
-    if (!row) return undefined;
-    if (row.requestHash !== claim.requestHash) throw new IdempotencyKeyReusedException();
-    return { reply: row.response as R, replayed: true };
   }
 
   private async decideAndStoreMany(
@@ -352,7 +326,7 @@ export class TasksService {
       await this.dataSource.transaction(async (manager: EntityManager) => {
         // The key first: a concurrent request with the same key waits here until this transaction ends, then
         // finds the key taken and answers with this reply (or commits its own if this one rolled back).
-        if (claim) await claimIdempotencyKey(manager, claim, prepared[0].task.taskId, reply);
+        if (claim) await claimIdempotencyKey(manager, TASK_KEYS, claim, prepared[0].task.taskId, reply);
         await this.accepted.insert(manager, { tasks: prepared, token });
         await this.workflowRuns.commitAll(manager, runs);
       });
@@ -395,18 +369,6 @@ function decisionInput(body: HandleTaskRequestDto) {
 }
 
 /**
- * What an Idempotency-Key's request is compared by: sha256 (hex) of the canonical JSON of the body as the caller sent
- * it, taken before assertProducts fills in an implied product. So a retry is the same request whatever the
- * credential's products are by then, and a key stored before products were implied still matches its retry.
- */
-function requestHash(body: object): string {
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
-}
-
-/** Another request of the same requester committed this Idempotency-Key first; thrown to roll this one back. */
-class IdempotencyKeyTaken extends Error {}
-
-/**
  * A credential submits tasks (and the runs their rules start) only for its products, as it starts runs (T9): a token
  * narrowed to `b` may not label a task `acme`. A task that names no product is its only product's when the credential
  * has one (set on the task, so the task and its run stay readable to it), and a 422 naming the field when it has
@@ -425,18 +387,6 @@ function assertProducts(tasks: readonly { field: string; task: { product?: strin
     else task.product = implied.product;
   }
   if (unnamed.length > 0) throw validationException(unnamed);
-}
-
-async function claimIdempotencyKey(manager: EntityManager, claim: IdempotencyClaim, taskId: string, reply: IdempotentReply): Promise<void> {
-  const inserted = await manager
-    .createQueryBuilder()
-    .insert()
-    .into(TaskIdempotencyKeyEntity)
-    .values({ requesterId: claim.requesterId, idempotencyKey: claim.key, requestHash: claim.requestHash, taskId, response: reply })
-    .orIgnore()
-    .returning(['idempotency_key'])
-    .execute();
-  if ((inserted.raw as unknown[]).length === 0) throw new IdempotencyKeyTaken();
 }
 
 /** An entry of this task: Core's name it; the executor's are the execution of its action, or events of its run. */

@@ -26,7 +26,7 @@ import { currentTraceId, injectTraceHeaders } from '@pancha/trace-context';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { migrateInputs, migrationWarning } from '@pancha/workflow-manifest';
 import { DataSource, type EntityManager } from 'typeorm';
-import { claimIdempotencyKey, type IdempotencyClaim, type IdempotencyKeyTable, type IdempotentOutcome, once, requestHash } from './idempotent-request';
+import { claimIdempotencyKey, type IdempotencyClaim, type IdempotencyKeyTable, type IdempotentOutcome, once, requestHash } from '../idempotency/idempotent-request';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 
 /** Outbox topic: a run Core accepted, for the executor to start. Payload: ExecutorStartRunDto. */
