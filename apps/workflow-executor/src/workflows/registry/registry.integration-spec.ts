@@ -164,7 +164,8 @@ describe('hot reload, drain and enable/disable', () => {
     try {
       expect((await replica.call('GET', '/api/workflows/greet')).body).toMatchObject({ enabled: false });
       const catalog = await replica.call('GET', '/api/workflows/catalog');
-      expect(catalog.body.workflows.find((w: { name: string }) => w.name === 'greet')).toMatchObject({ enabled: false });
+      // The catalog carries the reason, so Core's 409 for a start can say why (whichever replica Core asks).
+      expect(catalog.body.workflows.find((w: { name: string }) => w.name === 'greet')).toMatchObject({ enabled: false, reason: 'night incident' });
     } finally {
       await replica.close();
     }

@@ -51,6 +51,7 @@ export class WorkflowsController {
       workflows: this.registry.names().map((name) => ({
         name,
         enabled: this.registry.enabled(name),
+        reason: this.registry.setting(name)?.reason ?? null,
         default_version: this.registry.defaultVersion(name)?.manifest.version ?? null,
         versions: [...(this.registry.versions(name)?.values() ?? [])].map((v) => ({
           version: v.manifest.version,
