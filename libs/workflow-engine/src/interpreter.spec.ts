@@ -462,7 +462,8 @@ describe('ending a run while its compensation runs', () => {
     expect(statuses(state)).toEqual({ charge: 'failed', '#on_failure': 'cancelled', undo: 'cancelled' });
   });
 
-  it("the run's timeout ends the compensation too, and the run is timed_out", async () => {
+  it("a compensation still running a run timeout after the run's deadline is cancelled, and the run is timed_out", async () => {
+    const start = new Date('2026-01-01T00:00:00.000Z');
     const result = await runInMemory({
       manifest: manifest([failing()], {
         timeout_ms: 60_000,
@@ -470,14 +471,175 @@ describe('ending a run while its compensation runs', () => {
       }),
       inputs: {},
       action: () => err('declined', false),
+      startAt: start,
     });
     expect(result.run.status).toBe('timed_out');
     expect(result.run.error?.code).toBe('run_timeout');
+    expect(result.run.error?.message).toContain('compensation');
+    // The deadline (60 s) does not cut the compensation of a failure: a second window of the run's timeout does.
+    expect(result.endedAt.getTime() - start.getTime()).toBe(120_000);
     expect(result.steps.map((r) => [r.path, r.status])).toEqual([
       ['charge', 'failed'],
       ['#on_failure', 'cancelled'],
       ['undo_wait', 'cancelled'],
     ]);
+  });
+
+  it("a compensation of a failure that finishes after the run's deadline (within the second window) ends the run failed", async () => {
+    const result = await runInMemory({
+      manifest: manifest([failing()], {
+        timeout_ms: 60_000,
+        on_failure: { steps: [{ kind: 'sleep', id: 'undo_wait', duration_ms: 90_000, source: { pointer: '' } }, action('undo', 'echo')] },
+      }),
+      inputs: {},
+      action: (c) => (c.step_id === 'charge' ? err('declined', false) : ok({ undone: true })),
+    });
+    expect(result.run.status).toBe('failed');
+    expect(result.run.error?.code).toBe('declined');
+    expect(result.stepsTaken).toEqual(['charge', 'undo_wait', 'undo']);
+  });
+});
+
+describe("the run's timeout", () => {
+  const nap = (id: string, ms: number): Step => ({ kind: 'sleep', id, duration_ms: ms, source: { pointer: '' } });
+
+  it('cancels the main path, runs the compensation, then ends timed_out and starts the fallback', async () => {
+    const a = actions();
+    const started: string[] = [];
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({
+      manifest: manifest([nap('wait', 10_000)], {
+        timeout_ms: 1_000,
+        on_failure: { steps: [action('undo', 'http', { why: '{{ run.error.code }}' })], workflow: { name: 'notify-ops', range: '^1' } },
+      }),
+      pins: { 'notify-ops@^1': '1.0.0' },
+      inputs: {},
+      action: a.fn,
+      child: (c) => {
+        started.push(`${c.relation}:${c.workflow}`);
+        return { id: c.run_id, status: 'completed' };
+      },
+      startAt: start,
+    });
+    expect(result.run.status).toBe('timed_out');
+    expect(result.run.error?.code).toBe('run_timeout');
+    expect(a.calls.map((c) => [c.step_id, c.input])).toEqual([['undo', { why: 'run_timeout' }]]);
+    expect(started).toEqual(['run_fallback:notify-ops']);
+    expect(result.endedAt.getTime() - start.getTime()).toBe(1_000);
+    expect(result.steps.map((r) => [r.path, r.status])).toEqual([
+      ['wait', 'cancelled'],
+      ['#on_failure', 'completed'],
+      ['undo', 'completed'],
+    ]);
+    expect(result.events.map((e) => `${e.type}${e.step_id ? `:${e.step_id}` : ''}:${e.status}`)).toEqual([
+      'workflow.started:running',
+      'workflow.step_completed:undo:completed',
+      'workflow.failed:timed_out',
+    ]);
+  });
+
+  it('aborts the action in flight at the deadline before the compensation starts', () => {
+    const { interpreter, state } = interp(manifest([action('charge', 'http')], { timeout_ms: 1_000, on_failure: { steps: [action('undo', 'http')] } }));
+    const t0 = new Date('2026-01-01T00:00:00.000Z');
+    state.run.deadline_at = new Date(t0.getTime() + 1_000);
+    interpreter.advance(t0);
+    expect(interpreter.takeRound().nextWakeAt).toEqual(new Date(t0.getTime() + 1_000));
+    interpreter.advanceUntilStable(new Date(t0.getTime() + 1_000), new Set(['charge']));
+    const round = interpreter.takeRound();
+    expect(round.cancels).toEqual([{ kind: 'abort_action', path: 'charge' }]);
+    expect(round.actions.map((c) => c.path)).toEqual(['undo']);
+    // The compensation is watched until its own bound: one more run timeout.
+    expect(round.nextWakeAt).toEqual(new Date(t0.getTime() + 2_000));
+    expect(state.run.status).toBe('running');
+    expect(state.steps.get('charge')?.status).toBe('cancelled');
+    // A result of the aborted attempt that still arrives changes nothing.
+    expect(interpreter.applyActionResult('charge', ok({}), new Date(t0.getTime() + 1_100))).toBe(false);
+    interpreter.applyActionResult('undo', ok({}), new Date(t0.getTime() + 1_200));
+    interpreter.advanceUntilStable(new Date(t0.getTime() + 1_200));
+    expect(state.run.status).toBe('timed_out');
+    expect(state.run.error?.code).toBe('run_timeout');
+  });
+
+  it('bounds the compensation a timeout started: still running a run timeout later, it is cancelled', async () => {
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({
+      manifest: manifest([nap('wait', 10_000)], { timeout_ms: 1_000, on_failure: { steps: [nap('undo_wait', 3_600_000)] } }),
+      inputs: {},
+      action: actions().fn,
+      startAt: start,
+    });
+    expect(result.run.status).toBe('timed_out');
+    expect(result.run.error?.code).toBe('run_timeout');
+    expect(result.endedAt.getTime() - start.getTime()).toBe(2_000);
+    expect(result.steps.map((r) => [r.path, r.status])).toEqual([
+      ['wait', 'cancelled'],
+      ['#on_failure', 'cancelled'],
+      ['undo_wait', 'cancelled'],
+    ]);
+  });
+
+  it('without a compensation ends the run timed_out at the deadline, as before', async () => {
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({ manifest: manifest([nap('wait', 10_000)], { timeout_ms: 1_000 }), inputs: {}, action: actions().fn, startAt: start });
+    expect(result.run.status).toBe('timed_out');
+    expect(result.endedAt.getTime() - start.getTime()).toBe(1_000);
+  });
+});
+
+describe('conditions must be bools', () => {
+  it.each([
+    ['inputs.n', { n: 3 }, 'int'],
+    ['inputs.s', { s: 'true' }, 'string'],
+    ['inputs.missing_ok', { missing_ok: null }, 'null'],
+    ['inputs.l', { l: [true] }, 'list'],
+  ])('an if of %s fails the step (expression_failed), not skips it', async (expr, inputs, type) => {
+    const a = actions();
+    const result = await runInMemory({ manifest: manifest([action('gated', 'echo', {}, { if: expr })]), inputs, action: a.fn });
+    expect(result.run.status).toBe('failed');
+    expect(a.calls).toHaveLength(0);
+    expect(result.steps[0]).toMatchObject({ status: 'failed', error: { code: 'expression_failed' } });
+    expect(result.run.error?.message).toBe(`if of step gated must be a bool, got ${type} (${expr})`);
+  });
+
+  it('an if that is a bool still runs or skips the step', async () => {
+    const run = (flag: boolean) => runInMemory({ manifest: manifest([action('gated', 'echo', {}, { if: 'inputs.flag' })]), inputs: { flag }, action: actions().fn });
+    expect((await run(true)).stepsTaken).toEqual(['gated']);
+    const skipped = await run(false);
+    expect(skipped.run.status).toBe('completed');
+    expect(skipped.steps[0]).toMatchObject({ status: 'skipped', decision: { skipped: 'condition_false' } });
+  });
+
+  it("a non-bool if goes through the step's on_failure like any failure of it", async () => {
+    const result = await runInMemory({
+      manifest: manifest([action('gated', 'echo', {}, { if: 'inputs.n', on_failure: { continue: true } }), action('next', 'echo')]),
+      inputs: { n: 1 },
+      action: actions().fn,
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.steps.map((r) => [r.path, r.status, r.error?.code ?? null])).toEqual([
+      ['gated', 'failed', 'expression_failed'],
+      ['next', 'completed', null],
+    ]);
+  });
+
+  it("a switch case whose when is not a bool fails the switch instead of falling to the default", async () => {
+    const a = actions();
+    const result = await runInMemory({
+      manifest: manifest([
+        {
+          kind: 'switch',
+          id: 'route',
+          cases: [{ when: 'inputs.severity', steps: [action('escalate', 'echo')], source: { pointer: '' } }],
+          default: [action('ignore', 'echo')],
+          source: { pointer: '' },
+        },
+      ]),
+      inputs: { severity: 'CRITICAL' },
+      action: a.fn,
+    });
+    expect(result.run.status).toBe('failed');
+    expect(a.calls).toHaveLength(0);
+    expect(result.run.error).toMatchObject({ code: 'expression_failed', message: 'switch case 0 of step route must be a bool, got string (inputs.severity)' });
   });
 });
 

@@ -4,10 +4,12 @@ import {
   compileExpression,
   compileTemplate,
   DEFAULT_MANIFEST_LIMITS,
+  ExpressionEvaluationError,
   type ExpressionScope,
   type ForeachStep,
   formatDuration,
   isExpressionString,
+  NOT_A_BOOL,
   parseDuration,
   type ParallelStep,
   redactSecrets,
@@ -212,14 +214,33 @@ export class RunInterpreter {
       this.finishRun('cancelled', undefined, engineError(EngineErrorCode.Cancelled, 'the run was cancelled'));
       return;
     }
-    if (run.deadline_at && now >= run.deadline_at) {
-      this.cancelEverything();
-      this.failRun(engineError(EngineErrorCode.RunTimeout, `the run did not finish within its timeout`), 'timed_out');
-      return;
-    }
-    if (run.deadline_at) this.wakeAt(run.deadline_at);
-
     const compensation = this.state.steps.get(COMPENSATION_PATH);
+    if (run.deadline_at) {
+      if (compensation) {
+        // The compensation is bounded too, by a second window as long as the run's timeout after its deadline.
+        const limit = this.compensationDeadline(run.deadline_at);
+        if (now >= limit) {
+          this.cancelEverything();
+          this.failRun(
+            engineError(
+              EngineErrorCode.RunTimeout,
+              `the run's compensation (on_failure.steps) did not finish by ${limit.toISOString()}, a run timeout after the run's deadline`,
+            ),
+            'timed_out',
+          );
+          return;
+        }
+        this.wakeAt(limit);
+      } else if (now >= run.deadline_at) {
+        // Like a failure: the main path stops, then the compensation runs (if any) and the run ends timed_out.
+        this.cancelSteps(this.manifest.steps, ROOT);
+        this.onRunFailure(engineError(EngineErrorCode.RunTimeout, `the run did not finish within its timeout`), 'timed_out');
+        return;
+      } else {
+        this.wakeAt(run.deadline_at);
+      }
+    }
+
     if (compensation) {
       this.advanceCompensation(compensation);
       return;
@@ -295,15 +316,15 @@ export class RunInterpreter {
     let rec = this.record(step, frame);
     if (!rec || awaitsDecision(rec)) {
       if (step.if !== undefined) {
-        let run: unknown;
+        let run: boolean;
         try {
-          run = compileExpression(step.if).evaluate(this.scope(frame));
+          run = compileExpression(step.if).evaluateBool(this.scope(frame));
         } catch (error) {
           rec ??= this.createRecord(step, frame);
-          this.failStep(rec, expressionError(`if of step ${step.id}`, error));
+          this.failStep(rec, conditionError(`if of step ${step.id}`, error));
           return this.afterFailure(step, rec, frame);
         }
-        if (run !== true) {
+        if (!run) {
           this.skipStep(step, frame, 'condition_false');
           return { state: 'done' };
         }
@@ -597,14 +618,14 @@ export class RunInterpreter {
       let chosen: number | 'default' | 'none' = step.default ? 'default' : 'none';
       const scope = this.scope(frame);
       for (let i = 0; i < step.cases.length; i++) {
-        let hit: unknown;
+        let hit: boolean;
         try {
-          hit = compileExpression(step.cases[i].when).evaluate(scope);
+          hit = compileExpression(step.cases[i].when).evaluateBool(scope);
         } catch (error) {
-          this.failStep(rec, expressionError(`switch case ${i} of step ${step.id}`, error));
+          this.failStep(rec, conditionError(`switch case ${i} of step ${step.id}`, error));
           return { state: 'failed', error: rec.error! };
         }
-        if (hit === true) {
+        if (hit) {
           chosen = i;
           break;
         }
@@ -754,20 +775,29 @@ export class RunInterpreter {
     this.finishRun('completed', output);
   }
 
-  private onRunFailure(failure: StepError): void {
+  /**
+   * The run failed (or reached its deadline: `timed_out`): its compensation (`on_failure.steps`) runs first, if it
+   * has one, then the run ends with `status` and the first error.
+   */
+  private onRunFailure(failure: StepError, status: 'failed' | 'timed_out' = 'failed'): void {
     const error = storableError(failure);
     const compensation = this.manifest.on_failure?.steps;
     if (compensation && compensation.length > 0) {
       const rec = this.newRecord(COMPENSATION_PATH, COMPENSATION_PATH, 'group');
       rec.error = error;
+      if (status === 'timed_out') rec.decision = { ends: 'timed_out' };
       this.markRunning(rec);
+      if (this.run.deadline_at) this.wakeAt(this.compensationDeadline(this.run.deadline_at));
       this.advanceCompensation(rec);
       return;
     }
-    this.failRun(error, 'failed');
+    this.failRun(error, status);
   }
 
-  /** Compensating steps run after a failure; the run ends failed either way, with the first error. */
+  /**
+   * Compensating steps run after a failure; the run ends failed either way (timed_out when its deadline started
+   * them), with the first error.
+   */
   private advanceCompensation(rec: StepRecord): void {
     const error = rec.error!;
     if (rec.status === 'running') {
@@ -777,7 +807,17 @@ export class RunInterpreter {
       rec.completed_at = this.now;
       this.dirty(rec);
     }
-    this.failRun(error, 'failed');
+    const timedOut = (rec.decision as { ends?: string } | undefined)?.ends === 'timed_out';
+    this.failRun(error, timedOut ? 'timed_out' : 'failed');
+  }
+
+  /**
+   * Until when a run's compensation may run: one more run `timeout` after the run's deadline, whether the deadline
+   * or a failure before it started the compensation. Past it, what the compensation still has going is cancelled and
+   * the run ends `timed_out` (`run_timeout`), so a run never outlives twice its timeout.
+   */
+  private compensationDeadline(deadline: Date): Date {
+    return new Date(deadline.getTime() + (this.manifest.timeout_ms ?? 0));
   }
 
   private failRun(error: StepError, status: 'failed' | 'timed_out'): void {
@@ -1108,6 +1148,17 @@ export function refText(ref: WorkflowRef): string {
 /** A render that threw: a value that cannot be stored, or an expression that failed. */
 function renderError(where: string, error: unknown, stepId?: string): StepError {
   return error instanceof UnstorableValueError ? unstorableError(error, stepId) : expressionError(where, error);
+}
+
+/**
+ * A condition (`if`, a switch case's `when`) that failed: CEL is typed, so one whose value is not a bool fails the
+ * step (`if of step x must be a bool, got int (inputs.n)`) instead of being taken as false.
+ */
+function conditionError(where: string, error: unknown): StepError {
+  if (error instanceof ExpressionEvaluationError && error.code === NOT_A_BOOL) {
+    return engineError(EngineErrorCode.ExpressionFailed, `${where} ${error.message}`);
+  }
+  return expressionError(where, error);
 }
 
 function asObject(value: unknown): Record<string, unknown> {

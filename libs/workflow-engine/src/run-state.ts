@@ -76,7 +76,9 @@ export interface StepRecord {
 export type StepDecision =
   | { switch_case: number | 'default' | 'none' }
   | { items: unknown[] }
-  | { skipped: string };
+  | { skipped: string }
+  /** On the compensation record (`#on_failure`) of a run whose deadline started it: the run ends timed_out. */
+  | { ends: 'timed_out' };
 
 /** A signal sent to the run (POST /runs/:id/signals/:name), kept until a step consumes it. */
 export interface SignalRecord {

@@ -318,3 +318,32 @@ describe('secrets', () => {
     expect(redactSecrets('pass-1234-extra', ['pass-1234', 'pass-1234-extra'])).toBe('[REDACTED]');
   });
 });
+
+describe('conditions: type and evaluateBool', () => {
+  it('knows the type where it does not depend on the data, dyn where it does', () => {
+    expect(compileExpression('inputs.n > 1').type).toBe('bool');
+    expect(compileExpression('int(inputs.n)').type).toBe('int');
+    expect(compileExpression('"true"').type).toBe('string');
+    expect(compileExpression('inputs.n').type).toBe('dyn');
+  });
+
+  it('gives a bool as it is, and refuses anything else naming its CEL type', () => {
+    expect(compileExpression('inputs.n > 1').evaluateBool(scope)).toBe(true);
+    expect(compileExpression('has(inputs.missing)').evaluateBool(scope)).toBe(false);
+    const refusal = (source: string): ExpressionEvaluationError => {
+      try {
+        compileExpression(source).evaluateBool(scope);
+      } catch (error) {
+        return error as ExpressionEvaluationError;
+      }
+      throw new Error(`${source} was taken as a bool`);
+    };
+    expect(refusal('inputs.n')).toMatchObject({ code: 'not_a_bool', message: 'must be a bool, got int (inputs.n)' });
+    expect(refusal('inputs.ratio')).toMatchObject({ message: 'must be a bool, got double (inputs.ratio)' });
+    expect(refusal('"true"')).toMatchObject({ message: 'must be a bool, got string ("true")' });
+    expect(refusal('run.product')).toMatchObject({ message: 'must be a bool, got null (run.product)' });
+    expect(refusal('inputs.tags')).toMatchObject({ message: 'must be a bool, got list (inputs.tags)' });
+    expect(refusal('inputs.nested')).toMatchObject({ message: 'must be a bool, got map (inputs.nested)' });
+    expect(refusal('inputs.?missing')).toMatchObject({ message: 'must be a bool, got optional_type (inputs.?missing)' });
+  });
+});

@@ -44,8 +44,56 @@ export interface ExpressionReferences {
 export interface CompiledExpression {
   /** The bare CEL source (a `{{ }}` wrapper around the whole string is removed). */
   readonly source: string;
+  /**
+   * The type the checker infers for the result (`bool`, `int`, `string`, `list(dyn)`, …), or `dyn` when it depends
+   * on the data (the scope variables are `dyn`): `inputs.n > 1` is `bool`, `inputs.n + 1` is `int`, `inputs.n` `dyn`.
+   */
+  readonly type: string;
   evaluate(scope: ExpressionScope): unknown;
+  /**
+   * Evaluates a condition (`if`, a switch case's `when`): CEL is typed, so a result that is not a bool (an int, a
+   * string "true", null) throws ExpressionEvaluationError with code `not_a_bool` ("must be a bool, got int")
+   * instead of being taken as false.
+   */
+  evaluateBool(scope: ExpressionScope): boolean;
   references(): ExpressionReferences;
+}
+
+/** The code of the ExpressionEvaluationError a condition whose value is not a bool throws (evaluateBool). */
+export const NOT_A_BOOL = 'not_a_bool';
+
+/**
+ * Whether a checked type can be a bool at run time: `bool` itself, or `dyn` (it depends on the data). Any other type
+ * (`int`, `string`, `null`, `list(int)`, …) never is, so a condition of that type is wrong whatever the data.
+ */
+export function canBeBool(type: string): boolean {
+  return type === 'bool' || type === 'dyn';
+}
+
+/** The CEL name of a value's type as an expression produced it: `int`, `double`, `string`, `bool`, `null`, `list`, `map`, … */
+export function celTypeName(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'bigint':
+      return 'int';
+    case 'number':
+      return 'double';
+    case 'string':
+      return 'string';
+    case 'boolean':
+      return 'bool';
+    default:
+      break;
+  }
+  if (Array.isArray(value)) return 'list';
+  if (value instanceof Optional) return 'optional_type';
+  if (value instanceof Date) return 'google.protobuf.Timestamp';
+  if (value instanceof Uint8Array) return 'bytes';
+  if (value instanceof Map || isPlainObject(value as object)) return 'map';
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  if (name === 'UnsignedInt') return 'uint';
+  if (name === 'Duration') return 'google.protobuf.Duration';
+  return typeof name === 'string' && name !== '' ? name : 'dyn';
 }
 
 export interface CompiledTemplate {
@@ -242,7 +290,7 @@ function isPlainObject(value: object): value is Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------------------------
 // Expressions
 
-type CelProgram = ((context: Record<string, unknown>) => unknown) & { ast: ASTNode; check(): { valid: boolean; error?: Error } };
+type CelProgram = ((context: Record<string, unknown>) => unknown) & { ast: ASTNode; check(): { valid: boolean; type?: string; error?: Error } };
 
 class CelExpression implements CompiledExpression {
   private refs?: ExpressionReferences;
@@ -250,10 +298,17 @@ class CelExpression implements CompiledExpression {
   constructor(
     readonly source: string,
     private readonly program: CelProgram,
+    readonly type: string,
   ) {}
 
   evaluate(scope: ExpressionScope): unknown {
     return fromCelValue(this.run(celScope(scope, this.references(), 'reveal')));
+  }
+
+  evaluateBool(scope: ExpressionScope): boolean {
+    const value = this.run(celScope(scope, this.references(), 'reveal'));
+    if (typeof value === 'boolean') return value;
+    throw new ExpressionEvaluationError(`must be a bool, got ${celTypeName(value)} (${this.source.trim()})`, this.source, NOT_A_BOOL);
   }
 
   /** Evaluates against a scope already converted by celScope (templates convert once for all their expressions). */
@@ -310,7 +365,7 @@ function compileCel(text: string): CelExpression {
   const checked = program.check();
   if (!checked.valid) throw syntaxError(text, source, offset, checked.error);
   refuseReservedMapKeys(text, offset, program.ast);
-  const compiled = new CelExpression(source, program);
+  const compiled = new CelExpression(source, program, checked.type ?? 'dyn');
   expressionCache.set(text, compiled);
   if (expressionCache.size > EXPRESSION_CACHE_SIZE) {
     const oldest = expressionCache.keys().next().value;

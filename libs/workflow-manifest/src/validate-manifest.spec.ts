@@ -192,6 +192,81 @@ describe('semantic layer', () => {
     expectOne(text, { code: 'step_reference_not_earlier', layer, path: '/steps/1/with', needle: 'steps.per_item', message: /read steps\.each\.output/ });
   });
 
+  describe('unknown_step_member: steps.<id> has output, status and error only', () => {
+    it('in the run output, at the field, naming the path and the members (the tester\'s case)', () => {
+      const text = yaml('steps:', '  - id: typed', '    action: task', 'output: { ok: "{{ steps.typed.output }}", typed_in: "{{ steps.typed.input }}" }');
+      const f = expectOne(text, { code: 'unknown_step_member', layer, path: '/output/typed_in', needle: 'typed_in' });
+      expect(f.message).toBe('steps.typed.input: a step has no member "input"; expressions see steps.typed.output, .status and .error only');
+      expect(applyValidationMode(findingsOf(text), 'strict').accepted).toBe(false);
+    });
+
+    it.each([
+      ['a step if', ['  - id: b', '    if: steps.a.result == "x"', '    action: task'], '/steps/1/if', 'if:'],
+      ['a has() in an if', ['  - id: b', '    if: has(steps.a.outputs.x)', '    action: task'], '/steps/1/if', 'if:'],
+      ['an index with a literal key', ['  - id: b', '    action: task', '    with: { t: "{{ steps[\'a\'][\'statuss\'] }}" }'], '/steps/1/with/t', 'with:'],
+      ['an interpolation in a nested with', ['  - id: b', '    action: task', '    with: { body: { lines: ["x", "n={{ steps.a.data.n }}"] } }'], '/steps/1/with/body/lines/1', 'with:'],
+      ['a switch case', ['  - id: b', '    switch:', '      - when: steps.a.code == 1', '        steps: [{ id: c, action: task }]'], '/steps/1/switch/0/when', 'when:'],
+      ['a foreach list', ['  - id: b', '    foreach: steps.a.items', '    steps: [{ id: c, action: task }]'], '/steps/1/foreach', 'foreach:'],
+      ['a sleep until', ['  - id: b', '    sleep: { until: "{{ steps.a.at }}" }'], '/steps/1/sleep/until', 'until:'],
+      ["a step fallback's with", ['  - id: b', '    action: task', '    on_failure: { workflow: "notify-ops@^1", with: { e: "{{ steps.b.errors }}" } }'], '/steps/1/on_failure/with/e', 'on_failure:'],
+    ])('in %s', (_what, lines, path, needle) => {
+      const text = yaml('steps:', '  - id: a', '    action: task', ...lines);
+      expectOne(text, { code: 'unknown_step_member', layer, path, needle, message: /^steps\.(a|b)\.\w+: a step has no member/ });
+    });
+
+    it("in the run's on_failure with, and a suggestion for a near miss", () => {
+      const text = yaml('steps:', '  - id: a', '    action: task', 'on_failure:', '  workflow: notify-ops@^1', '  with: { why: "{{ steps.a.erorr.code }}" }');
+      expectOne(text, { code: 'unknown_step_member', layer, path: '/on_failure/with/why', needle: 'with:', message: /did you mean "error"/ });
+    });
+
+    it('allows output, status and error at any depth, and a step read whole', () => {
+      const text = yaml(
+        'steps:',
+        '  - id: a',
+        '    action: task',
+        '  - id: b',
+        '    if: steps.a.status == "completed" && has(steps.a.output.input) && steps.a.error == null',
+        '    action: task',
+        '    with: { whole: "{{ steps.a }}", deep: "{{ steps.a.output.input.status }}", opt: "{{ steps.a.?output.orValue(null) }}" }',
+      );
+      expect(findingsOf(text).filter((f) => f.code === 'unknown_step_member')).toEqual([]);
+    });
+
+    it('reports an unknown step as unknown_step_reference alone, not its member too', () => {
+      const text = yaml('steps:', '  - id: a', '    action: task', 'output: { x: "{{ steps.nope.input }}" }');
+      expect(findingsOf(text).map((f) => f.code)).toEqual(['unknown_step_reference']);
+    });
+  });
+
+  describe('condition_not_bool: a condition whose type the checker knows is not bool', () => {
+    it.each([
+      ['a step if of an int', ['  - id: a', '    if: int(inputs.n)', '    action: task'], '/steps/0/if', 'if:', 'if of step a must be a bool, got int (int(inputs.n))'],
+      ['a step if of a list', ['  - id: a', '    if: "[inputs.flag]"', '    action: task'], '/steps/0/if', 'if:', 'if of step a must be a bool, got list ([inputs.flag])'],
+      ['a step if of a string literal', ['  - id: a', '    if: "\'true\'"', '    action: task'], '/steps/0/if', 'if:', `if of step a must be a bool, got string ('true')`],
+      [
+        'a switch case',
+        ['  - id: a', '    switch:', '      - when: size(inputs.items)', '        steps: [{ id: c, action: task }]'],
+        '/steps/0/switch/0/when',
+        'when:',
+        'switch case 0 of step a must be a bool, got int (size(inputs.items))',
+      ],
+    ])('%s', (_what, lines, path, needle, message) => {
+      const text = yaml('steps:', ...lines);
+      const f = expectOne(text, { code: 'condition_not_bool', layer, path, needle });
+      expect(f.message).toBe(message);
+    });
+
+    it("a trigger's if", () => {
+      const text = yaml('triggers:', '  - event: kpi.updated', '    if: string(event.data.score)', 'steps: [{ id: a, action: task }]');
+      expectOne(text, { code: 'condition_not_bool', layer, path: '/triggers/0/if', needle: 'if: string', message: /^if of triggers\[0\] must be a bool, got string/ });
+    });
+
+    it('accepts bools and values that depend on the data (dyn: checked when the step runs)', () => {
+      const text = yaml('steps:', '  - id: a', '    if: inputs.flag', '    action: task', '  - id: b', '    if: has(inputs.x) && inputs.n > 1', '    action: task');
+      expect(findingsOf(text)).toEqual([]);
+    });
+  });
+
   it('allows earlier steps, earlier body steps, parallel branches after the join, and a fallback reading its own step', () => {
     const text = yaml(
       'steps:',

@@ -4,8 +4,10 @@
  */
 import semver from 'semver';
 import {
+  canBeBool,
   compileExpression,
   compileTemplate,
+  escapePointerToken,
   type ExpressionReferences,
   type ExpressionSyntaxError,
   isExpressionString,
@@ -302,7 +304,13 @@ interface ExpressionSite {
   foreachBody?: string;
   /** Only an action's `with` may read secrets: what it renders is stored redacted, everything else is stored as is. */
   secretsAllowed: boolean;
+  /** A condition (`if`, a switch case's `when`): its value must be a bool. Names it in a finding (`if of step a`). */
+  condition?: string;
 }
+
+/** The members of `steps.<id>` an expression can read (docs/WORKFLOWS.md): anything else is a no_such_key at run time. */
+export const STEP_SCOPE_MEMBERS = ['output', 'status', 'error'] as const;
+const STEP_SCOPE_MEMBER_SET: ReadonlySet<string> = new Set(STEP_SCOPE_MEMBERS);
 
 class SemanticChecks {
   constructor(
@@ -351,7 +359,13 @@ class SemanticChecks {
     let refs: ExpressionReferences;
     if (site.mode === 'expression') {
       try {
-        refs = compileExpression(site.value as string).references();
+        const compiled = compileExpression(site.value as string);
+        refs = compiled.references();
+        // The checker knows the type where it does not depend on the data (`inputs.n + 1` is an int): such a
+        // condition can never be a bool, so every run would fail the step on it.
+        if (site.condition && !canBeBool(compiled.type)) {
+          this.error('condition_not_bool', `${site.condition} must be a bool, got ${compiled.type} (${compiled.source.trim()})`, site.path);
+        }
       } catch (error) {
         this.error('invalid_expression', (error as ExpressionSyntaxError).message, site.path);
         return;
@@ -382,6 +396,32 @@ class SemanticChecks {
       this.error('dynamic_step_reference', 'steps is read with a computed id, so the reference cannot be checked', site.path, 'warning');
     }
     for (const id of refs.steps) this.stepReference(id, site);
+    this.stepMembers(site);
+  }
+
+  /**
+   * `steps.<id>` has `output`, `status` and `error` only: another member (`steps.a.input`) would fail the expression
+   * only when it is evaluated, possibly at the run's end, after all its side effects. Reported at the string it is in.
+   */
+  private stepMembers(site: ExpressionSite): void {
+    const places: [string, ExpressionReferences][] =
+      site.mode === 'expression'
+        ? [[site.path, compileExpression(site.value as string).references()]]
+        : templateStrings(site.value, site.path).map(([path, text]) => [path, templateReferences(compileTemplate(text))]);
+    for (const [path, refs] of places) {
+      const seen = new Set<string>();
+      for (const chain of refs.paths) {
+        if (chain[0] !== 'steps' || chain.length < 3 || STEP_SCOPE_MEMBER_SET.has(chain[2]) || !this.index.byId.has(chain[1])) continue;
+        const field = `steps.${chain[1]}.${chain[2]}`;
+        if (seen.has(field)) continue;
+        seen.add(field);
+        this.error(
+          'unknown_step_member',
+          `${field}: a step has no member "${chain[2]}"; expressions see steps.${chain[1]}.output, .status and .error only${suggestId(chain[2], [...STEP_SCOPE_MEMBERS])}`,
+          path,
+        );
+      }
+    }
   }
 
   private stepReference(id: string, site: ExpressionSite): void {
@@ -606,7 +646,7 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
     const p = step.source.pointer;
     const kind: SiteKind = 'step';
     const base = { kind, visible: info.visible, self: info, foreachBody: info.foreachBody, secretsAllowed: false };
-    if (step.if !== undefined) sites.push({ ...base, path: `${p}/if`, mode: 'expression', value: step.if });
+    if (step.if !== undefined) sites.push({ ...base, path: `${p}/if`, mode: 'expression', value: step.if, condition: `if of step ${step.id}` });
     if (step.on_failure && 'workflow' in step.on_failure && step.on_failure.with !== undefined) {
       // A fallback may read the failed step itself (its error).
       sites.push({ ...base, visible: new Set([...info.visible, step.id]), path: `${p}/on_failure/with`, mode: 'template', value: step.on_failure.with });
@@ -625,7 +665,9 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
         }
         break;
       case 'switch':
-        for (const c of step.cases) sites.push({ ...base, path: `${c.source.pointer}/when`, mode: 'expression', value: c.when });
+        step.cases.forEach((c, i) =>
+          sites.push({ ...base, path: `${c.source.pointer}/when`, mode: 'expression', value: c.when, condition: `switch case ${i} of step ${step.id}` }),
+        );
         break;
       case 'sleep':
         if (step.until !== undefined) sites.push({ ...base, path: `${p}/sleep/until`, mode: 'template', value: step.until });
@@ -639,7 +681,7 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
     const base = { kind: 'trigger' as const, visible: new Set<string>(), secretsAllowed: false };
     const t = `/triggers/${i}`;
     if (trigger.key !== undefined) sites.push({ ...base, path: `${t}/key`, mode: 'expression', value: trigger.key });
-    if (trigger.if !== undefined) sites.push({ ...base, path: `${t}/if`, mode: 'expression', value: trigger.if });
+    if (trigger.if !== undefined) sites.push({ ...base, path: `${t}/if`, mode: 'expression', value: trigger.if, condition: `if of triggers[${i}]` });
     if (trigger.threshold) sites.push({ ...base, path: `${t}/threshold/field`, mode: 'expression', value: trigger.threshold.field });
     if (trigger.delta) sites.push({ ...base, path: `${t}/delta/field`, mode: 'expression', value: trigger.delta.field });
     sites.push({ ...base, path: `${t}/inputs`, mode: 'template', value: trigger.inputs });
@@ -654,6 +696,19 @@ function expressionSites(manifest: WorkflowManifest, index: StepIndex): Expressi
     sites.push({ kind: 'migration', visible: new Set(), secretsAllowed: false, path: `/migrations/${key}`, mode: 'template', value: template });
   }
   return sites;
+}
+
+/** Every string of a template value that holds a `{{ }}`, with its JSON pointer (as compileTemplate walks it). */
+function templateStrings(value: unknown, path: string, depth = 0, out: [string, string][] = []): [string, string][] {
+  if (depth > 128) return out;
+  if (typeof value === 'string') {
+    if (value.includes('{{')) out.push([path, value]);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => templateStrings(v, `${path}/${i}`, depth + 1, out));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) templateStrings(v, `${path}/${escapePointerToken(key)}`, depth + 1, out);
+  }
+  return out;
 }
 
 function retryOf(step: Step): RetryPolicy | undefined {
