@@ -49,6 +49,27 @@ describe('the TriggerMesh routes of the shipped workflows', () => {
     expect(bad.pre).toMatchObject({ ok: false, reason: 'invalid', detail: expect.stringContaining('threshold.field') });
   });
 
+  it('an if that gives no bool is the event\'s invalid skip naming it, never condition_false', () => {
+    const m = parseManifest(`
+name: counted
+version: 1.0.0
+security: { actions: [task] }
+triggers:
+  - name: on-count
+    event: counter.ticked
+    if: event.data.count
+steps:
+  - id: only
+    action: task
+    with: { title: "t" }
+`).manifest as WorkflowManifest;
+    const [t] = triggersOf(m);
+    expect(prefilter(t, event('counter.ticked', { count: 3 }))).toMatchObject({ ok: false, reason: 'invalid', detail: expect.stringContaining('must be a bool, got int') });
+    expect(prefilter(t, event('counter.ticked', { count: 'true' }))).toMatchObject({ ok: false, reason: 'invalid', detail: expect.stringContaining('got string') });
+    expect(prefilter(t, event('counter.ticked', { count: false }))).toMatchObject({ ok: false, reason: 'condition_false' });
+    expect(prefilter(t, event('counter.ticked', { count: true }))).toMatchObject({ ok: true });
+  });
+
   it('a disabled workflow records workflow_disabled before anything is evaluated', () => {
     const [t] = triggersOf(shipped('learning-path'), false);
     expect(prefilter(t, event('test_quality.healing_required', {}))).toMatchObject({ ok: false, reason: 'workflow_disabled' });

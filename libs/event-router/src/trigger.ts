@@ -95,13 +95,14 @@ export function prefilter(trigger: CompiledTrigger, event: RoutedEvent): Prefilt
   if (!trigger.enabled) return { ok: false, key: null, reason: EventSkipReason.WorkflowDisabled, detail: `${trigger.workflow} is disabled` };
   const scope = { event };
   if (trigger.condition) {
-    let passed: unknown;
+    let passed: boolean;
     try {
-      passed = trigger.condition.evaluate(scope);
+      // A bool or nothing: an int or the string "true" is this event's `invalid`, never taken as false.
+      passed = trigger.condition.evaluateBool(scope);
     } catch (error) {
       return { ok: false, key: null, reason: EventSkipReason.Invalid, detail: `if: ${(error as Error).message}` };
     }
-    if (passed !== true) return { ok: false, key: null, reason: EventSkipReason.ConditionFalse, detail: `if: ${trigger.condition.source}` };
+    if (!passed) return { ok: false, key: null, reason: EventSkipReason.ConditionFalse, detail: `if: ${trigger.condition.source}` };
   }
   let key = event.type;
   if (trigger.key) {
