@@ -9,6 +9,12 @@ export class UsageError extends Error {}
 /** The stack cannot be reached (or no identity to call it with): exit 2. */
 export class ConnectionError extends Error {}
 
+/**
+ * The server answered, but not as Core does (a web page, an empty body, JSON of another shape): PANCHA_URL points at
+ * something else, or something between rewrote the answer. Exit 2, like a Core that cannot be reached.
+ */
+export class UnexpectedAnswer extends ConnectionError {}
+
 /** A bad field Core named in a 422. */
 export interface FieldError {
   field: string;

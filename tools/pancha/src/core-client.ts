@@ -5,8 +5,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TokenIssuer } from '@pancha/governance';
-import { ApiError, ConnectionError, UsageError, type FieldError } from './cli-errors';
+import { ApiError, ConnectionError, UnexpectedAnswer, UsageError, type FieldError } from './cli-errors';
+import { type Answer, CORE_ERROR } from './core-answers';
 import { repoRoot } from './repo';
+import { excerpt, printable, ShapeMismatch } from './shape';
 
 export const DEFAULT_CORE_URL = 'http://127.0.0.1:8002';
 const TOKEN_TTL_SECONDS = 60;
@@ -27,22 +29,28 @@ export class CoreClient {
     this.timeoutMs = options.timeoutMs ?? (Number(process.env.PANCHA_TIMEOUT_MS) || 30_000);
   }
 
-  get<T>(pathAndQuery: string): Promise<T> {
-    return this.request<T>('GET', pathAndQuery);
+  get<T>(pathAndQuery: string, answer: Answer<T>): Promise<T> {
+    return this.request('GET', pathAndQuery, answer);
   }
 
-  post<T>(pathAndQuery: string, body: unknown = {}): Promise<T> {
-    return this.request<T>('POST', pathAndQuery, body);
+  post<T>(pathAndQuery: string, answer: Answer<T>, body: unknown = {}): Promise<T> {
+    return this.request('POST', pathAndQuery, answer, body);
   }
 
-  async request<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
-    return (await this.exchange<T>(method, pathAndQuery, body)).body;
+  async request<T>(method: string, pathAndQuery: string, answer: Answer<T>, body?: unknown): Promise<T> {
+    return (await this.exchange(method, pathAndQuery, answer, body)).body;
   }
 
-  /** The request (with `headers` of its own: an Idempotency-Key, say) and its answer with the response headers. */
-  async exchange<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
+  /**
+   * The request (with `headers` of its own: an Idempotency-Key, say) and its answer, checked as `answer` (Core's error
+   * body for a 4xx/5xx), with the response headers. An answer of another shape is no answer of Core's: an
+   * UnexpectedAnswer naming the request, what was expected and where the body differs.
+   */
+  async exchange<T>(method: string, pathAndQuery: string, answer: Answer<T>, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: T; headers: Headers }> {
     const token = await this.token();
     const payload = body === undefined ? undefined : serialised(body);
+    // Named in errors without its query (a cursor can be long): the route says what was asked.
+    const request = `${method} ${this.url}${pathAndQuery.replace(/\?.*$/, '')}`;
     let res: Response;
     try {
       res = await fetch(`${this.url}${pathAndQuery}`, {
@@ -54,21 +62,25 @@ export class CoreClient {
     } catch (error) {
       throw new ConnectionError(`cannot reach Core at ${this.url}: ${reason(error, this.timeoutMs)}`);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (error) {
+      throw new ConnectionError(`${request} answered ${res.status} but its body could not be read: ${reason(error, this.timeoutMs)}`);
+    }
     const contentType = res.headers.get('content-type');
     const parsed = text === '' ? undefined : jsonOf(text, contentType);
     if (parsed === NOT_JSON) {
       // A web page is no answer of Core's, neither data to draw nor an error to quote: PRANA's console answers 200
       // with its index for any path, a proxy in front of nothing its own 404 or 502 page.
-      throw new ConnectionError(`${this.url} answered ${res.status} with ${contentType || 'no content type'}, not JSON: is it Core's address (PANCHA_URL, --url)?`);
+      throw new UnexpectedAnswer(`${request} answered ${res.status} with ${printable(contentType || 'no content type')}, not JSON${NOT_CORE}`);
     }
     if (!res.ok) {
-      const b = (parsed ?? {}) as { code?: unknown; message?: unknown; errors?: unknown };
-      const code = typeof b.code === 'string' ? b.code : undefined;
-      const message = Array.isArray(b.message) ? b.message.join('; ') : typeof b.message === 'string' ? b.message : text.slice(0, 200) || res.statusText;
-      throw new ApiError(res.status, code, `Core answered ${res.status}${code ? ` ${code}` : ''}: ${message}`, fieldErrors(b.errors));
+      const b = checked(request, res.status, CORE_ERROR, parsed, text === '');
+      const message = Array.isArray(b.message) ? b.message.join('; ') : b.message;
+      throw new ApiError(res.status, b.code, `Core answered ${res.status} ${printable(b.code)}: ${printable(message)}`, fieldErrors(b.errors));
     }
-    return { body: parsed as T, headers: res.headers };
+    return { body: checked(request, res.status, answer, parsed, text === ''), headers: res.headers };
   }
 
   private async token(): Promise<string> {
@@ -96,14 +108,28 @@ export class CoreClient {
 
 const NOT_JSON = Symbol('not JSON');
 
-/** A non-empty body as JSON, or NOT_JSON when it is not a JSON document (by its content type or its text) or is a bare string. */
+const NOT_CORE = ": is it Core's address (PANCHA_URL, --url)?";
+
+/** A non-empty body as JSON, or NOT_JSON when it is not a JSON document (by its content type or its text). */
 function jsonOf(text: string, contentType: string | null): unknown {
   if (!/json/i.test(contentType ?? '')) return NOT_JSON;
   try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'string' ? NOT_JSON : parsed;
+    return JSON.parse(text) as unknown;
   } catch {
     return NOT_JSON;
+  }
+}
+
+/** The body as `answer` (or an UnexpectedAnswer saying how it is not): the one place an answer's shape is checked. */
+function checked<T>(request: string, status: number, answer: Answer<T>, body: unknown, empty: boolean): T {
+  if (empty) throw new UnexpectedAnswer(`${request} answered ${status} with an empty body, not ${answer.what}${NOT_CORE}`);
+  try {
+    return answer.check(body, '');
+  } catch (error) {
+    if (!(error instanceof ShapeMismatch)) throw error;
+    // Deep in the body, the body itself (its start) tells which server this is.
+    const whole = error.at ? `; body ${excerpt(body)}` : '';
+    throw new UnexpectedAnswer(`${request} answered ${status} but not ${answer.what} (${error.message}${whole})${NOT_CORE}`);
   }
 }
 

@@ -57,7 +57,7 @@ Environment:
   PANCHA_KEYS_DIR   keys directory holding operator.key.pem (default .data/keys in the repository)
   PANCHA_TOKEN      a ready operator token instead of the keys (writes need a fresh token each)
 
-Exit status: 0 ok, 1 findings or failures, 2 usage or connection error.`,
+Exit status: 0 ok, 1 findings or failures, 2 usage or connection error (or an answer that is not Core's).`,
     );
 
   const wf = p.command('workflows').alias('wf').description('workflow definitions: list, inspect, switch on/off, reload, check, test, document');

@@ -527,7 +527,7 @@ describe('pancha against Core (a stand-in)', () => {
         const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
         const res = await pancha(['events', 'stats'], { env: { ...env, PANCHA_URL: url } });
         expect([res.status, res.stdout]).toEqual([2, '']);
-        expect(res.stderr).toBe(`pancha: ${url} answered 200 with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
+        expect(res.stderr).toBe(`pancha: GET ${url}/events/stats answered 200 with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
       } finally {
         await new Promise((resolve) => page.close(resolve));
       }
@@ -539,10 +539,10 @@ describe('pancha against Core (a stand-in)', () => {
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
       try {
         const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-        for (const [args, status] of [[['workflows', 'list'], 404], [['runs', 'list'], 502]] as const) {
+        for (const [args, route, status] of [[['workflows', 'list'], '/workflows', 404], [['runs', 'list', '--limit', '5'], '/runs', 502]] as const) {
           const res = await pancha([...args], { env: { ...env, PANCHA_URL: url } });
           expect([res.status, res.stdout]).toEqual([2, '']);
-          expect(res.stderr).toBe(`pancha: ${url} answered ${status} with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
+          expect(res.stderr).toBe(`pancha: GET ${url}${route} answered ${status} with text/html, not JSON: is it Core's address (PANCHA_URL, --url)?\n`);
         }
       } finally {
         await new Promise((resolve) => proxy.close(resolve));

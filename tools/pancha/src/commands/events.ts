@@ -4,15 +4,15 @@
  * records as tables), so a field the router adds shows up without a CLI release.
  */
 import type { Command } from 'commander';
-import type { EventListResponse } from '@pancha/contracts';
 import { EXIT_OK, UsageError } from '../cli-errors';
+import { EVENT, EVENT_ACCEPTED, EVENT_LIST, EVENT_STATS } from '../core-answers';
 import { colours, fields, hint, print, printJson, table } from '../output';
 import { checkWindow, coreClient, globals, query, seg, sinceToIso } from './context';
 
 export async function eventsStats(opts: { window?: string }, cmd: Command): Promise<number> {
   // Core's route takes the start of the window (default 24 h back).
   const since = opts.window === undefined ? undefined : sinceToIso(checkWindow(opts.window), Date.now(), '--window');
-  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/stats${query({ since })}`);
+  const res = await coreClient(cmd).get(`/events/stats${query({ since })}`, EVENT_STATS);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));
   return EXIT_OK;
@@ -24,14 +24,12 @@ export async function eventsList(opts: { type?: string; since?: string; limit?: 
   // Dropped, an empty --cursor would silently show the first page again.
   if (opts.cursor !== undefined && opts.cursor.trim() === '') throw new UsageError('--cursor must not be empty');
   const since = opts.since === undefined ? undefined : sinceToIso(opts.since);
-  const res = await coreClient(cmd).get<unknown>(`/events${query({ type: opts.type, since, limit, cursor: opts.cursor })}`);
-  if (globals(cmd).json) return printJson(res), EXIT_OK;
-  const page = (Array.isArray(res) ? { events: res } : res) as Partial<EventListResponse>;
-  const events = Array.isArray(page.events) ? page.events : [];
-  if (events.length === 0) return print('no events match'), EXIT_OK;
-  print(recordsTable(events as unknown as Record<string, unknown>[]));
+  const page = await coreClient(cmd).get(`/events${query({ type: opts.type, since, limit, cursor: opts.cursor })}`, EVENT_LIST);
+  if (globals(cmd).json) return printJson(page), EXIT_OK;
+  if (page.events.length === 0) return print('no events match'), EXIT_OK;
+  print(recordsTable(page.events));
   // On stderr, so piped stdout stays the table alone (as `runs list`).
-  if (typeof page.next_cursor === 'string' && page.next_cursor) hint(`more events match: see the next page with --cursor ${page.next_cursor}`);
+  if (page.next_cursor) hint(`more events match: see the next page with --cursor ${page.next_cursor}`);
   return EXIT_OK;
 }
 
@@ -57,7 +55,7 @@ export async function eventsSend(
     if (opts[option] !== undefined && opts[option]?.trim() === '') throw new UsageError(`--${option} must not be empty`);
   }
   const event = { type, data, ...(opts.id ? { id: opts.id } : {}), ...(opts.source ? { source: opts.source } : {}), ...(opts.subject ? { subject: opts.subject } : {}) };
-  const res = await coreClient(cmd).post<Record<string, unknown>>('/events', event);
+  const res = await coreClient(cmd).post('/events', EVENT_ACCEPTED, event);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));
   return EXIT_OK;
@@ -65,7 +63,7 @@ export async function eventsSend(
 
 export async function eventsShow(id: string, cmd: Command): Promise<number> {
   if (id.trim() === '') throw new UsageError('expected an event id, got an empty one');
-  const res = await coreClient(cmd).get<Record<string, unknown>>(`/events/${seg(id)}`);
+  const res = await coreClient(cmd).get(`/events/${seg(id)}`, EVENT);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));
   return EXIT_OK;

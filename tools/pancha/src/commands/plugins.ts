@@ -1,12 +1,12 @@
 /** `pancha plugins list|show`: the executor's action plugins (built-in and loaded) through Core. */
 import type { Command } from 'commander';
-import type { PluginDetailView, PluginListResponse } from '@pancha/contracts';
 import { EXIT_OK } from '../cli-errors';
+import { PLUGIN, PLUGIN_LIST } from '../core-answers';
 import { colours, fields, print, printJson, statusColour, table } from '../output';
 import { coreClient, globals, seg } from './context';
 
 export async function pluginsList(cmd: Command): Promise<number> {
-  const res = await coreClient(cmd).get<PluginListResponse>('/plugins');
+  const res = await coreClient(cmd).get('/plugins', PLUGIN_LIST);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   if (res.plugins.length === 0) return print('no plugins'), EXIT_OK;
   print(
@@ -29,7 +29,7 @@ export async function pluginsList(cmd: Command): Promise<number> {
 }
 
 export async function pluginsShow(name: string, cmd: Command): Promise<number> {
-  const p = await coreClient(cmd).get<PluginDetailView>(`/plugins/${seg(name)}`);
+  const p = await coreClient(cmd).get(`/plugins/${seg(name)}`, PLUGIN);
   if (globals(cmd).json) return printJson(p), EXIT_OK;
   print(
     fields([

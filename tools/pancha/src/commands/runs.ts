@@ -1,8 +1,9 @@
 /** `pancha runs list|show|cancel|retry|signal`: runs through Core's public API. */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { IDEMPOTENCY_KEY_PATTERN, type RunDelivery, type RunListResponse, type RunRequestView, type RunSummaryView, type RunView, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
+import { IDEMPOTENCY_KEY_PATTERN, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
 import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
+import { RUN, RUN_LIST, RUN_SUMMARY, type RunDetail, type RunRecord, type RunSummary, SIGNAL_SENT } from '../core-answers';
 import { duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
 import { coreClient, globals, query, seg, sinceToIso } from './context';
 
@@ -38,7 +39,7 @@ export async function runsList(opts: RunsListOptions, cmd: Command): Promise<num
     include_children: opts.children ? 'true' : undefined,
     cursor: opts.cursor,
   });
-  const res = await coreClient(cmd).get<RunListResponse>(`/runs${q}`);
+  const res = await coreClient(cmd).get(`/runs${q}`, RUN_LIST);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   if (res.runs.length === 0) return print('no runs match'), EXIT_OK;
   print(runTable(res.runs));
@@ -47,7 +48,7 @@ export async function runsList(opts: RunsListOptions, cmd: Command): Promise<num
   return EXIT_OK;
 }
 
-function runTable(runs: RunSummaryView[]): string {
+function runTable(runs: readonly RunSummary[]): string {
   return table(
     ['RUN', 'WORKFLOW', 'STATUS', 'CREATED', 'DURATION', 'ERROR'],
     runs.map((r) => [r.run_id, `${r.workflow}@${r.version}`, statusColour(r.status), when(r.created_at), duration(r.duration_ms), r.error ? `${r.error.code}: ${r.error.message}` : null]),
@@ -55,12 +56,12 @@ function runTable(runs: RunSummaryView[]): string {
 }
 
 /** `GET /runs/<id>` answers the executor's view of the run, or Core's own record of it (RunRequestView). */
-function isRunView(run: RunView | RunRequestView): run is RunView {
-  return Array.isArray((run as Partial<RunView>).steps);
+function isRunView(run: RunDetail | RunRecord): run is RunDetail {
+  return 'steps' in run;
 }
 
 export async function runsShow(id: string, cmd: Command): Promise<number> {
-  const run = await coreClient(cmd).get<RunView | RunRequestView>(`/runs/${runId(id)}`);
+  const run = await coreClient(cmd).get(`/runs/${runId(id)}`, RUN);
   if (globals(cmd).json) return printJson(run), EXIT_OK;
   if (!isRunView(run)) return printRecord(run), EXIT_OK;
   print(
@@ -94,7 +95,7 @@ export async function runsShow(id: string, cmd: Command): Promise<number> {
 }
 
 /** A run as Core's own record tells it: no steps, no children, and a line on where its start stands. */
-function printRecord(run: RunRequestView): void {
+function printRecord(run: RunRecord): void {
   print(
     fields([
       ['run', run.run_id],
@@ -113,7 +114,7 @@ function printRecord(run: RunRequestView): void {
   print(deliveryNote(run.delivery));
 }
 
-function deliveryNote(delivery: RunDelivery): string {
+function deliveryNote(delivery: string): string {
   switch (delivery) {
     case 'queued':
       return 'the executor has not received this run yet: its start waits in Core\'s outbox, and its steps show once the executor has it';
@@ -127,7 +128,7 @@ function deliveryNote(delivery: RunDelivery): string {
 }
 
 export async function runsControl(id: string, action: 'cancel' | 'retry', cmd: Command): Promise<number> {
-  const run = await coreClient(cmd).post<RunSummaryView>(`/runs/${runId(id)}/${action}`);
+  const run = await coreClient(cmd).post(`/runs/${runId(id)}/${action}`, RUN_SUMMARY);
   if (globals(cmd).json) return printJson(run), EXIT_OK;
   print(`${action === 'cancel' ? 'cancel requested for' : 'retrying'} ${run.run_id} (${run.workflow}@${run.version}, now ${statusColour(run.status)})`);
   return EXIT_OK;
@@ -160,7 +161,7 @@ export async function runsSignal(id: string, name: string, opts: { payload?: str
   if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new UsageError('--key must be 1 to 255 visible ASCII characters');
   const path = `/runs/${runId(id)}/signals/${seg(name)}`;
   const res = await coreClient(cmd)
-    .exchange<{ signal_id: string; run: RunSummaryView }>('POST', path, payload === undefined ? {} : { payload }, { 'idempotency-key': key })
+    .exchange('POST', path, SIGNAL_SENT, payload === undefined ? {} : { payload }, { 'idempotency-key': key })
     .then((answer) => answer.body)
     .catch((error: unknown) => {
       if (error instanceof ApiError && error.status === 504 && opts.key === undefined) {

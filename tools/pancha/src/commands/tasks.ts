@@ -9,9 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type HandleTaskAccepted, type HandleTasksAccepted, MAX_BODY_BYTES, MAX_TASK_BATCH } from '@pancha/contracts';
+import { MAX_BODY_BYTES, MAX_TASK_BATCH } from '@pancha/contracts';
 import type { Command } from 'commander';
 import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
+import { type TaskAccepted, tasksAcceptedFor } from '../core-answers';
 import { print, printJson, table } from '../output';
 import { coreClient, globals } from './context';
 
@@ -31,7 +32,7 @@ interface TaskLine {
   body: Record<string, unknown>;
 }
 
-type Submitted = HandleTaskAccepted & { line: number; replayed: boolean };
+type Submitted = TaskAccepted & { line: number; replayed: boolean };
 
 export async function tasksSubmit(file: string | undefined, opts: SubmitOptions, cmd: Command): Promise<number> {
   const single = file === undefined;
@@ -43,10 +44,11 @@ export async function tasksSubmit(file: string | undefined, opts: SubmitOptions,
   const requests = batches(tasks, batchSize(opts.batch));
   for (const [index, batch] of requests.entries()) {
     const bodies = batch.map((t) => t.body);
-    let answer: { body: HandleTasksAccepted; headers: Headers };
+    let answer: { body: { tasks: TaskAccepted[] }; headers: Headers };
     try {
       const headers: Record<string, string> = keyed ? { 'idempotency-key': idempotencyKey(opts.key, index, bodies) } : {};
-      answer = await client.exchange<HandleTasksAccepted>('POST', '/handle_tasks', { tasks: bodies }, headers);
+      // One answer per task sent, in order (checked): each is told by its task's line.
+      answer = await client.exchange('POST', '/handle_tasks', tasksAcceptedFor(bodies.length), { tasks: bodies }, headers);
     } catch (error) {
       throw refusal(error, batch, submitted.length);
     }

@@ -1,14 +1,13 @@
 /** `pancha workflows list|show|enable|disable|reload|stats`: the executor's registry through Core's public API. */
 import type { Command } from 'commander';
-import type { PluginReloadReport, WorkflowListResponse, WorkflowStatsResponse, WorkflowSummaryView } from '@pancha/contracts';
-import type { WorkflowLoadReport, WorkflowManifest } from '@pancha/workflow-manifest';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
+import { LOAD_REPORT, type LoadReport, WORKFLOW, WORKFLOW_LIST, WORKFLOW_STATS, WORKFLOW_VERSION } from '../core-answers';
 import { formatFindingLine } from '../findings';
 import { colours, duration, fields, percent, print, printJson, Progress, statusColour, table, when } from '../output';
 import { checkWindow, coreClient, globals, query, seg } from './context';
 
 export async function workflowsList(cmd: Command): Promise<number> {
-  const res = await coreClient(cmd).get<WorkflowListResponse>('/workflows');
+  const res = await coreClient(cmd).get('/workflows', WORKFLOW_LIST);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   if (res.workflows.length === 0) return print('no workflows registered'), EXIT_OK;
   print(
@@ -34,13 +33,13 @@ export async function workflowsShow(ref: string, cmd: Command): Promise<number> 
   if (!name || version === '') throw new UsageError(`expected <name> or <name>@<version>, got "${ref}"`);
   const client = coreClient(cmd);
   if (version !== undefined) {
-    const manifest = await client.get<WorkflowManifest>(`/workflows/${seg(name)}/versions/${seg(version)}`);
+    const manifest = await client.get(`/workflows/${seg(name)}/versions/${seg(version)}`, WORKFLOW_VERSION);
     if (globals(cmd).json) return printJson(manifest), EXIT_OK;
     // Only this command needs the manifest library.
     (require('./manifest-view') as typeof import('./manifest-view')).printManifest(manifest);
     return EXIT_OK;
   }
-  const w = await client.get<WorkflowSummaryView>(`/workflows/${seg(name)}`);
+  const w = await client.get(`/workflows/${seg(name)}`, WORKFLOW);
   if (globals(cmd).json) return printJson(w), EXIT_OK;
   print(
     fields([
@@ -69,7 +68,7 @@ export async function workflowsShow(ref: string, cmd: Command): Promise<number> 
 }
 
 export async function workflowsSetEnabled(name: string, enabled: boolean, opts: { reason?: string }, cmd: Command): Promise<number> {
-  const w = await coreClient(cmd).post<WorkflowSummaryView>(`/workflows/${seg(name)}/${enabled ? 'enable' : 'disable'}`, opts.reason ? { reason: opts.reason } : {});
+  const w = await coreClient(cmd).post(`/workflows/${seg(name)}/${enabled ? 'enable' : 'disable'}`, WORKFLOW, opts.reason ? { reason: opts.reason } : {});
   if (globals(cmd).json) return printJson(w), EXIT_OK;
   const live = w.versions.reduce((n, v) => n + v.live_runs, 0);
   print(
@@ -80,14 +79,11 @@ export async function workflowsSetEnabled(name: string, enabled: boolean, opts: 
   return EXIT_OK;
 }
 
-/** The executor's report, with the plugin reload it does first (absent from executors that predate it). */
-type LoadReport = Partial<Pick<WorkflowLoadReport, 'kept' | 'lifecycle'>> & Omit<WorkflowLoadReport, 'kept' | 'lifecycle'> & { plugins?: PluginReloadReport };
-
 export async function workflowsReload(cmd: Command): Promise<number> {
   const progress = new Progress();
   progress.update('reloading the plugins and the workflows directory…');
   const report = await coreClient(cmd)
-    .post<LoadReport>('/workflows/reload')
+    .post('/workflows/reload', LOAD_REPORT)
     .finally(() => progress.done());
   const failed = report.refused.length > 0 || (report.plugins?.failed.length ?? 0) > 0 ? EXIT_FAILURE : EXIT_OK;
   if (globals(cmd).json) return printJson(report), failed;
@@ -113,7 +109,7 @@ export async function workflowsReload(cmd: Command): Promise<number> {
 }
 
 export async function workflowsStats(name: string | undefined, opts: { window: string }, cmd: Command): Promise<number> {
-  const res = await coreClient(cmd).get<WorkflowStatsResponse>(`/workflows/stats${query({ window: checkWindow(opts.window), name })}`);
+  const res = await coreClient(cmd).get(`/workflows/stats${query({ window: checkWindow(opts.window), name })}`, WORKFLOW_STATS);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(colours.dim(`runs started since ${when(res.since)} (${res.window})`));
   if (res.workflows.length === 0) return print('no runs in this window'), EXIT_OK;
