@@ -200,6 +200,8 @@ const runView = object({
   ...runSummaryFields,
   actor: nullable(string),
   cancel_requested: boolean,
+  // What its start was warned of (a deprecated version, migrated inputs); absent from an executor before it was shown.
+  warnings: optional(arrayOf(string)),
   steps: arrayOf(object({ path: string, kind: string, status: string, attempts: arrayOf(anything), duration_ms: nullable(number), error: runError })),
   children: arrayOf(runSummary),
 });

@@ -101,7 +101,7 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
     case `GET /runs/${CANCELLED}`:
       return { status: 200, body: records[req.path.slice('/runs/'.length)] };
     case `GET /runs/${RUN}`:
-      return { status: 200, body: { ...runSummary, inputs: {}, output: null, actor: 'operator', root_run_id: RUN, relation: null, fallback_run_id: null, cancel_requested: false, deadline_at: null, pins: {}, steps: [{ path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{}], input: {}, output: {}, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: null, completed_at: null, duration_ms: 120 }], signals: [], children: [] } };
+      return { status: 200, body: { ...runSummary, inputs: {}, output: null, actor: 'operator', root_run_id: RUN, relation: null, fallback_run_id: null, cancel_requested: false, deadline_at: null, pins: {}, warnings: ['onboard-learner@1.2.0 is deprecated'], steps: [{ path: 'create_task', step_id: 'create_task', kind: 'action', status: 'completed', attempts: [{}], input: {}, output: {}, error: null, handled: false, decision: null, child_run_id: null, fallback_run_id: null, wake_at: null, started_at: null, completed_at: null, duration_ms: 120 }], signals: [], children: [] } };
     case `POST /runs/${RUN}/cancel`:
     case `POST /runs/${RUN}/retry`:
       return { status: 202, body: { ...runSummary, status: 'running' } };
@@ -209,7 +209,8 @@ describe('pancha against Core (a stand-in)', () => {
       const res = await pancha(['workflows', 'show', 'onboard-learner'], { env });
       expect(res.status).toBe(0);
       expect(res.stdout).toMatch(/setting\s+enabled by operator at 2026-11-03 09:00:00Z \(back on\)/);
-      expect(res.stdout).toMatch(/1\.1\.0\s+no\s+deprecated\s+2\s+2026-11-01 10:00:00Z/);
+      // Gone from the directory, it starts no new run whatever its flags said (Core answers 409 version_retired).
+      expect(res.stdout).toMatch(/1\.1\.0\s+no\s+retired \(not in directory\)\s+2\s+2026-11-01 10:00:00Z/);
       expect(res.stdout).toMatch(/1\.2\.0 \(default\)\s+yes\s+active\s+3\s+.*onboard-learner\.yaml/);
     });
 
@@ -300,6 +301,7 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.status).toBe(0);
       expect(res.stdout).toMatch(/workflow\s+onboard-learner@1\.2\.0/);
       expect(res.stdout).toMatch(/create_task\s+action\s+completed\s+1\s+120ms/);
+      expect(res.stdout).toMatch(/warnings\s+onboard-learner@1\.2\.0 is deprecated/);
       expect(json(await pancha(['runs', 'show', RUN, '--json'], { env })).steps).toHaveLength(1);
     });
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { IDEMPOTENCY_KEY_PATTERN, WORKFLOW_RUN_STATUSES } from '@pancha/contracts';
 import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
 import { RUN, RUN_LIST, RUN_SUMMARY, type RunDetail, type RunRecord, type RunSummary, SIGNAL_SENT } from '../core-answers';
-import { duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
+import { colours, duration, fields, hint, print, printJson, statusColour, table, when } from '../output';
 import { coreClient, globals, query, seg, sinceToIso } from './context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -76,6 +76,7 @@ export async function runsShow(id: string, cmd: Command): Promise<number> {
       ['duration', duration(run.duration_ms)],
       ['parent', run.parent_run_id],
       ['error', run.error ? `${run.error.code}: ${run.error.message}` : null],
+      ['warnings', run.warnings?.length ? colours.yellow(run.warnings.join('; ')) : null],
     ]),
   );
   if (run.steps.length > 0) {

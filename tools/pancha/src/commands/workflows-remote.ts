@@ -57,7 +57,7 @@ export async function workflowsShow(ref: string, cmd: Command): Promise<number> 
       w.versions.map((v) => [
         v.version === w.default_version ? `${v.version} ${colours.cyan('(default)')}` : v.version,
         v.present ? 'yes' : 'no',
-        v.retired ? colours.red('retired') : v.deprecated ? colours.yellow('deprecated') : 'active',
+        lifecycle(v),
         v.live_runs,
         when(v.registered_at),
         v.file,
@@ -133,6 +133,16 @@ export async function workflowsStats(name: string | undefined, opts: { window: s
     ),
   );
   return EXIT_OK;
+}
+
+/**
+ * A version's lifecycle as a start meets it: one no longer in the directory starts no new run (409 version_retired),
+ * whatever its flags said when it was there.
+ */
+function lifecycle(v: { present: boolean; retired: boolean; deprecated: boolean }): string {
+  if (v.retired) return colours.red('retired');
+  if (!v.present) return colours.red('retired (not in directory)');
+  return v.deprecated ? colours.yellow('deprecated') : 'active';
 }
 
 /** What a load did to a version's lifecycle flags, in a word or two (`retired`, `deprecated`, `no longer retired`). */
