@@ -70,3 +70,53 @@ tests:
     expect(said.length).toBeLessThan(2000);
   });
 });
+
+describe('runManifestTests with inputs the workflow\'s inputs schema refuses', () => {
+  const STRICT = parseManifest(`
+name: strict
+version: 1.0.0
+security: { actions: [task] }
+inputs:
+  type: object
+  required: [a]
+  additionalProperties: false
+  properties: { a: { type: integer } }
+steps:
+  - id: note
+    action: task
+    with: { title: done }
+tests:
+  - name: refused inputs
+    inputs: { b: str }
+    stub: { note: { output: { task_id: t1 } } }
+    expect: { status: completed }
+  - name: refused inputs, expecting the refusal
+    inputs: { a: "1" }
+    stub: { note: { output: { task_id: t1 } } }
+    expect: { status: failed, error: inputs_invalid }
+  - name: good inputs
+    inputs: { a: 1 }
+    stub: { note: { output: { task_id: t1 } } }
+    expect: { status: completed, steps_taken: [note] }
+`);
+
+  it('fails the case, naming each field as the 422 of a real start would, and runs nothing; a valid case still passes', async () => {
+    expect(STRICT.manifest).toBeDefined();
+    const results = await runManifestTests(STRICT.manifest!);
+    expect(results.map((r) => [r.name, r.passed])).toEqual([
+      ['refused inputs', false],
+      // The file is refused by `workflows validate` (invalid_test_inputs) whatever the case expects: so is the case.
+      ['refused inputs, expecting the refusal', false],
+      ['good inputs', true],
+    ]);
+    expect(results[0]).toMatchObject({
+      failures: [
+        'inputs: a real start refuses them (422 inputs_invalid): inputs.a is required',
+        'inputs: a real start refuses them (422 inputs_invalid): inputs.b is not allowed',
+      ],
+      run: { status: 'failed', error: { code: 'inputs_invalid', message: 'invalid inputs: inputs.a, inputs.b' } },
+      stepsTaken: [],
+    });
+    expect(results[1].failures).toEqual(['inputs: a real start refuses them (422 inputs_invalid): inputs.a must be integer']);
+  });
+});

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { WorkflowManifest, WorkflowTestCase } from '@pancha/workflow-manifest';
+import { compileJsonSchema, type WorkflowManifest, type WorkflowTestCase } from '@pancha/workflow-manifest';
 import { type InMemoryRunResult, runInMemory } from './in-memory-runner';
 import type { ActionResult } from './interpreter';
 
@@ -25,7 +25,8 @@ export interface ManifestTestOptions {
 /**
  * Runs a manifest's `tests:` cases with the engine's own interpreter, in memory, on a fake clock, with no service:
  * actions answer from the case's `stub` (by step id); a step with neither a stub nor a runnable sub-workflow fails
- * the case with a message naming it, rather than reaching a real provider.
+ * the case with a message naming it, rather than reaching a real provider. A case whose inputs the manifest's
+ * `inputs` schema refuses fails without running, one line per field, as a real start would answer 422.
  */
 export async function runManifestTests(manifest: WorkflowManifest, options: ManifestTestOptions = {}): Promise<ManifestTestResult[]> {
   const results: ManifestTestResult[] = [];
@@ -59,8 +60,32 @@ function crashed(manifest: WorkflowManifest, testCase: WorkflowTestCase, error: 
   };
 }
 
+/**
+ * The inputs checked as a real start checks them (Core's and the executor's `validateInputs`: the same compiled
+ * schema, rooted at `inputs`). A refused start runs nothing, whatever the case expects: `workflows validate`
+ * refuses such a case too (invalid_test_inputs), so a manifest has no way to expect the refusal.
+ */
+function refusedInputs(manifest: WorkflowManifest, testCase: WorkflowTestCase, started: number): ManifestTestResult | undefined {
+  if (manifest.inputs === undefined) return undefined;
+  // parseManifest refuses a schema that does not compile, so this does not throw for a parsed manifest.
+  const problems = compileJsonSchema(manifest.inputs, { rootName: 'inputs' })(testCase.inputs);
+  if (problems.length === 0) return undefined;
+  return {
+    workflow: manifest.name,
+    version: manifest.version,
+    name: testCase.name,
+    passed: false,
+    failures: problems.map((p) => `inputs: a real start refuses them (422 inputs_invalid): ${p.field} ${p.messages.join(', ')}`),
+    run: { status: 'failed', output: undefined, error: { code: 'inputs_invalid', message: `invalid inputs: ${problems.map((p) => p.field).join(', ')}`, retryable: false } },
+    stepsTaken: [],
+    durationMs: performance.now() - started,
+  };
+}
+
 async function runCase(manifest: WorkflowManifest, testCase: WorkflowTestCase, options: ManifestTestOptions): Promise<ManifestTestResult> {
   const started = performance.now();
+  const refused = refusedInputs(manifest, testCase, started);
+  if (refused) return refused;
   const failures: string[] = [];
   const unstubbed = new Set<string>();
   const pins: Record<string, string> = {};

@@ -115,6 +115,25 @@ describe('pancha workflows test', () => {
     expect(unknown.status).toBe(2);
   });
 
+  it('a case whose inputs the inputs schema refuses fails (exit 1), naming each field as a real start\'s 422 would', async () => {
+    const dir = tmp('inputs');
+    const strict = GOOD.replace('steps:\n', 'inputs:\n  type: object\n  required: [a]\n  additionalProperties: false\n  properties: { a: { type: integer } }\nsteps:\n').replace(
+      '    inputs: {}\n    stub: { make_task: { output: { task_id: t1 } } }\n    expect: { status: completed, output: { task_id: t1 }, steps_taken: [make_task] }',
+      '    inputs: { b: "str" }\n    stub: { make_task: { output: { task_id: t1 } } }\n    expect: { status: completed }',
+    );
+    writeFileSync(path.join(dir, 'greet.yaml'), strict);
+    const res = await pancha(['workflows', 'test', '--dir', dir]);
+    expect(res.status).toBe(1);
+    expect(res.stdout).toContain('✗ greet@1.0.0 › makes the task');
+    expect(res.stdout).toContain('inputs: a real start refuses them (422 inputs_invalid): inputs.a is required');
+    expect(res.stdout).toContain('inputs: a real start refuses them (422 inputs_invalid): inputs.b is not allowed');
+    expect(res.stdout).toContain('0 passed, 1 failed');
+    // `workflows validate` refuses the same file for the same reason.
+    const validated = await pancha(['workflows', 'validate', dir]);
+    expect(validated.status).toBe(1);
+    expect(validated.stdout).toContain('invalid_test_inputs');
+  });
+
   it('an exception inside the engine fails the test it happened in, named with the error; the other tests still run (exit 1)', async () => {
     const dir = tmp('crash');
     // The crash is injected into the built engine the CLI loads: its interpreter throws for a run whose inputs say so.
