@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TERMINAL_RUN_STATUSES, type WorkflowManifest } from '@pancha/workflow-manifest';
-import { childRunInputs } from './child-inputs';
+import { checkedChildInputs } from './child-inputs';
 import { type ActionCommand, type ActionResult, type ChildRunCommand, type EngineEvent, type InterpreterDeps, RunInterpreter } from './interpreter';
 import type { ChildRunView, RunRecord, RunState, StepRecord } from './run-state';
 
@@ -146,13 +146,9 @@ async function runChild(options: InMemoryRunOptions, child: ChildRunCommand, now
       error: { code: 'workflow_cycle', message: `sub-workflows form a cycle: ${[...ancestry, self].join(' → ')}`, retryable: false },
     };
   }
-  let inputs: Record<string, unknown>;
-  try {
-    inputs = childRunInputs(child, manifest).inputs;
-  } catch (error) {
-    return { id: child.run_id, status: 'failed', error: { code: 'inputs_invalid', message: (error as Error).message, retryable: false } };
-  }
-  const result = await runInMemory({ ...options, manifest, inputs, signals: [], startAt: now, ancestry: [...ancestry, self] });
+  const taken = checkedChildInputs(child, manifest);
+  if ('error' in taken) return { id: child.run_id, status: 'failed', error: taken.error };
+  const result = await runInMemory({ ...options, manifest, inputs: taken.inputs, signals: [], startAt: now, ancestry: [...ancestry, self] });
   return { id: child.run_id, status: result.run.status, output: result.run.output, error: result.run.error };
 }
 

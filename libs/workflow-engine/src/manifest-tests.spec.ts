@@ -120,3 +120,43 @@ tests:
     expect(results[1].failures).toEqual(['inputs: a real start refuses them (422 inputs_invalid): inputs.a must be integer']);
   });
 });
+
+describe('runManifestTests with a sub-workflow run for real', () => {
+  const CHILD = parseManifest(`
+name: child
+version: 1.0.0
+security: { actions: [task] }
+inputs:
+  type: object
+  required: [n]
+  properties: { n: { type: integer } }
+steps:
+  - id: note
+    action: task
+    with: { title: done }
+`);
+  const PARENT = parseManifest(`
+name: parent
+version: 1.0.0
+steps:
+  - id: sub
+    workflow: child@^1
+    with: { n: "not a number" }
+tests:
+  - name: the child refuses its inputs
+    inputs: {}
+    stub: {}
+    expect: { status: failed }
+`);
+
+  it("fails the child with inputs_invalid, as the executor's child run would, instead of running it", async () => {
+    expect(CHILD.manifest && PARENT.manifest).toBeDefined();
+    const results = await runManifestTests(PARENT.manifest!, {
+      resolve: () => '1.0.0',
+      manifestOf: (name: string) => (name === 'child' ? CHILD.manifest : PARENT.manifest),
+    });
+    expect(results[0].passed).toBe(true);
+    expect(JSON.stringify(results[0].run.error)).toContain('inputs_invalid');
+    expect(JSON.stringify(results[0].run.error)).toContain('inputs.n');
+  });
+});

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type FieldError, MetricName } from '@pancha/contracts';
-import { type ChildRunCommand, childRunInputs, type RunRecord } from '@pancha/workflow-engine';
+import { type ChildRunCommand, checkedChildInputs, type RunRecord } from '@pancha/workflow-engine';
 import {
   applyValidationMode,
   compileJsonSchema,
@@ -285,21 +285,10 @@ export class WorkflowRegistry implements OnApplicationBootstrap, OnApplicationSh
     if (!manifest) {
       return { ...base, status: 'failed', error: { code: 'workflow_not_found', message: `${child.workflow}@${child.version} is not registered`, retryable: false } };
     }
-    try {
-      const { inputs, warning } = childRunInputs(child, manifest);
-      base.inputs = inputs;
-      if (warning) base.warnings = [warning];
-    } catch (error) {
-      return { ...base, status: 'failed', error: { code: 'inputs_invalid', message: (error as Error).message, retryable: false } };
-    }
-    const problems = this.validateInputs(manifest, base.inputs);
-    if (problems.length > 0) {
-      return {
-        ...base,
-        status: 'failed',
-        error: { code: 'inputs_invalid', message: problems.map((p) => `${p.field}: ${p.messages.join(', ')}`).join('; '), retryable: false },
-      };
-    }
+    const taken = checkedChildInputs(child, manifest);
+    if ('error' in taken) return { ...base, inputs: taken.inputs ?? base.inputs, status: 'failed', error: taken.error };
+    base.inputs = taken.inputs;
+    if (taken.warning) base.warnings = [taken.warning];
     return base;
   }
 
