@@ -34,6 +34,7 @@ export function runView(patch: Partial<RunView> = {}): RunView {
     cancel_requested: false,
     deadline_at: null,
     pins: {},
+    warnings: [],
     signals: [],
     children: [],
     steps: [
