@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import { RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
+import { RUN_LIST_QUERY_PARAMETERS, RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
 import { checkedIdempotencyKey, keepAsSent, refuseUnknownQueryParameters, validationException } from '@pancha/service-kit';
 import { WorkflowRunsService } from './workflow-runs.service';
@@ -7,22 +7,6 @@ import { WorkflowRunsService } from './workflow-runs.service';
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
-
-/** GET /runs's query parameters: exactly RunListQueryDto's (apps/core/README.md, docs/workflow-engine.md). */
-const RUN_LIST_PARAMETERS = [
-  'workflow',
-  'version',
-  'status',
-  'user_id',
-  'product',
-  'trace_id',
-  'since',
-  'until',
-  'updated_since',
-  'include_children',
-  'cursor',
-  'limit',
-] as const satisfies readonly (keyof RunListQueryDto)[];
 
 /** Names callers send by mistake for one GET /runs takes. */
 const RUN_LIST_HINTS: Readonly<Record<string, string>> = {
@@ -48,7 +32,7 @@ export class RunsController {
   @Get()
   @RequireOperation('read')
   list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester, @Query() sent: Record<string, unknown>): Promise<RunListResponse> {
-    refuseUnknownQueryParameters(sent, RUN_LIST_PARAMETERS, 'GET /runs', RUN_LIST_HINTS);
+    refuseUnknownQueryParameters(sent, RUN_LIST_QUERY_PARAMETERS, 'GET /runs', RUN_LIST_HINTS);
     return this.runs.list(query, requester);
   }
 

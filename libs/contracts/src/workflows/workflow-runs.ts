@@ -208,6 +208,27 @@ export class RunListQueryDto {
   updated_since?: string;
 }
 
+/**
+ * GET /runs's query parameters, Core's and the executor's: every field of RunListQueryDto (a Record over its keys, so
+ * a field added to the DTO and not here fails to compile). Each route answers any other name with a 400, since the
+ * validation pipe's whitelist would drop it and a typo in a filter answer every run as if filtered.
+ */
+const RUN_LIST_QUERY_FIELDS: Record<keyof RunListQueryDto, true> = {
+  workflow: true,
+  version: true,
+  status: true,
+  user_id: true,
+  product: true,
+  trace_id: true,
+  since: true,
+  until: true,
+  updated_since: true,
+  include_children: true,
+  cursor: true,
+  limit: true,
+};
+export const RUN_LIST_QUERY_PARAMETERS: readonly string[] = Object.keys(RUN_LIST_QUERY_FIELDS);
+
 export interface RunErrorView {
   code: string;
   message: string;

@@ -3,11 +3,10 @@
  * (the run's `warnings` column), and a query parameter a read does not define is a 400 naming it, never ignored (a typo
  * in a filter would answer every run as if filtered).
  */
-import type { RunListQueryDto, RunView } from '@pancha/contracts';
+import { RUN_LIST_QUERY_PARAMETERS, type RunListQueryDto, type RunView } from '@pancha/contracts';
 import { eventually } from '@pancha/testing';
 import { type ExecutorHarness, startExecutorHarness } from '../testing/executor-harness';
 import { AT_REST_WORKFLOW } from '../testing/at-rest.workflow';
-import { RUN_LIST_PARAMETERS } from './runs.controller';
 
 jest.setTimeout(60_000);
 
@@ -108,7 +107,7 @@ describe('run reads', () => {
         cursor,
         updated_since: '2026-01-01T00:00:00Z',
       };
-      expect([...RUN_LIST_PARAMETERS].sort()).toEqual(Object.keys(values).sort());
+      expect([...RUN_LIST_QUERY_PARAMETERS].sort()).toEqual(Object.keys(values).sort());
       for (const [name, value] of Object.entries(values)) {
         const res = await h.call('GET', `/api/runs?${name}=${encodeURIComponent(value)}`);
         expect([name, res.status]).toEqual([name, 200]);

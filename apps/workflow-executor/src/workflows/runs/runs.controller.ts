@@ -6,6 +6,7 @@ import {
   ExecutorRunControlDto,
   ExecutorRunSignalDto,
   ExecutorStartRunDto,
+  RUN_LIST_QUERY_PARAMETERS,
   RunListQueryDto,
   type RunListResponse,
   type RunSummaryView,
@@ -19,27 +20,6 @@ import { RunsService } from './runs.service';
 const runIdPipe = new ParseUUIDPipe({
   exceptionFactory: () => validationException([{ field: 'run_id', messages: ['run_id must be a UUID'] }]),
 });
-
-/**
- * The query parameters of GET /api/runs: every field of RunListQueryDto (a Record over its keys, so a field added to
- * the DTO and not here fails to compile rather than being refused as unknown). The validation pipe's whitelist would
- * drop any other name silently, and a typo in a filter (`?state=failed`) answer every run as if filtered: a 400 instead.
- */
-const LIST_PARAMETERS: Record<keyof RunListQueryDto, true> = {
-  workflow: true,
-  version: true,
-  status: true,
-  user_id: true,
-  product: true,
-  trace_id: true,
-  since: true,
-  until: true,
-  include_children: true,
-  limit: true,
-  cursor: true,
-  updated_since: true,
-};
-export const RUN_LIST_PARAMETERS: readonly string[] = Object.keys(LIST_PARAMETERS);
 
 /** Names callers send by mistake for a filter of GET /api/runs. */
 const RUN_LIST_HINTS: Readonly<Record<string, string>> = {
@@ -97,7 +77,7 @@ export class RunsController {
   @Get()
   @RequireOperation('read')
   list(@Query() query: RunListQueryDto, @Query() sent: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
-    refuseUnknownQueryParameters(sent, RUN_LIST_PARAMETERS, 'GET /api/runs', RUN_LIST_HINTS);
+    refuseUnknownQueryParameters(sent, RUN_LIST_QUERY_PARAMETERS, 'GET /api/runs', RUN_LIST_HINTS);
     return this.runs.list(query, requester);
   }
 
