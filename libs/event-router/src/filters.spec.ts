@@ -74,6 +74,27 @@ describe('dedup', () => {
   it('a duplicate does not extend the window', () => {
     expect(feed(f, [0, 900, 1000].map((at) => ({ at })))).toEqual(['run', 'duplicate', 'run']);
   });
+
+  it('a version that changes the window applies it to the window already open (state carries across versions)', () => {
+    const opened = applyFilters({ dedup: { window_ms: 3_600_000 } }, {}, EMPTY_STATE, 0).state;
+    // The new version's window is 1 m: 2 m after the event that opened the window, the key is no longer a duplicate …
+    expect(applyFilters({ dedup: { window_ms: 60_000 } }, {}, opened, 59_999).result).toEqual({
+      outcome: 'skipped',
+      reason: EventSkipReason.Duplicate,
+      detail: 'same key within 1m (until 1970-01-01T00:01:00.000Z)',
+    });
+    expect(applyFilters({ dedup: { window_ms: 60_000 } }, {}, opened, 120_000).result).toEqual({ outcome: 'run' });
+    // … and a longer window keeps it a duplicate past the old end.
+    expect(applyFilters({ dedup: { window_ms: 7_200_000 } }, {}, opened, 3_600_000).result).toMatchObject({ reason: EventSkipReason.Duplicate });
+  });
+
+  it('a window end an earlier Core stored (dedup_until) is honoured, and replaced by the opening time at the next pass', () => {
+    const legacy: TriggerState = { seq: 3, dedup_until: 5000 };
+    expect(applyFilters(f, {}, legacy, 4999).result).toMatchObject({ reason: EventSkipReason.Duplicate });
+    const passed = applyFilters(f, {}, legacy, 5000);
+    expect(passed.result).toEqual({ outcome: 'run' });
+    expect(passed.state).toEqual({ seq: 4, dedup_at: 5000 });
+  });
 });
 
 describe('rate_limit', () => {
@@ -88,6 +109,16 @@ describe('rate_limit', () => {
       'run',
       'rate_limited',
     ]);
+  });
+
+  it('drop: the detail names the limit in the manifest\'s units', () => {
+    const f: StatefulFilters = { rate_limit: { max: 1, per_ms: 3_600_000, mode: 'drop' } };
+    const first = applyFilters(f, {}, EMPTY_STATE, 0);
+    expect(applyFilters(f, {}, first.state, 1).result).toEqual({
+      outcome: 'skipped',
+      reason: EventSkipReason.RateLimited,
+      detail: '1 run per 1h already started for this key',
+    });
   });
 
   it('delay: an event over the limit is started when a slot frees, after the ones already waiting', () => {

@@ -12,7 +12,13 @@ export interface TriggerState {
   last?: number;
   /** delta: the field's value on the previous event. */
   ref?: number;
-  /** dedup: until when (ms epoch, exclusive) an event of this key is a duplicate. */
+  /**
+   * dedup: when (ms epoch) the event that opened the key's window passed. The window's end is judged with the
+   * trigger's current `dedup.window`, so a version that shortens or lengthens the window applies it to a window
+   * already open.
+   */
+  dedup_at?: number;
+  /** dedup, as an earlier Core stored it: until when (ms epoch, exclusive) an event of this key is a duplicate. Read, never written. */
   dedup_until?: number;
   /**
    * rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included, in
@@ -103,10 +109,13 @@ export function applyFilters(
   }
 
   if (filters.dedup) {
-    if (state.dedup_until !== undefined && now < state.dedup_until) {
-      return skip(EventSkipReason.Duplicate, `same key within ${filters.dedup.window_ms} ms (until ${timeOf(state.dedup_until)})`);
+    const { window_ms } = filters.dedup;
+    const until = state.dedup_at !== undefined ? state.dedup_at + window_ms : state.dedup_until;
+    if (until !== undefined && now < until) {
+      return skip(EventSkipReason.Duplicate, `same key within ${formatDuration(window_ms)} (until ${timeOf(until)})`);
     }
-    state.dedup_until = now + filters.dedup.window_ms;
+    state.dedup_at = now;
+    delete state.dedup_until;
   }
 
   let due = now;
@@ -128,7 +137,7 @@ export function applyFilters(
       if (mode === 'drop') {
         // Dropped, the event replaces nothing: a pending start keeps its slot.
         state.runs = live;
-        return skip(EventSkipReason.RateLimited, `${max} runs per ${per_ms} ms already started for this key`);
+        return skip(EventSkipReason.RateLimited, `${max} ${max === 1 ? 'run' : 'runs'} per ${formatDuration(per_ms)} already started for this key`);
       }
       // delay: the earliest time a slot frees up once the runs already queued have taken theirs …
       due = runs[runs.length - max] + per_ms;

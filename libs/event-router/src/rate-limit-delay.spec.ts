@@ -233,7 +233,7 @@ describe('dates from the other windows', () => {
     const dedup = applyFilters({ dedup: { window_ms: MAX_TRIGGER_WINDOW_MS } }, {}, EMPTY_STATE, now);
     expect(applyFilters({ dedup: { window_ms: MAX_TRIGGER_WINDOW_MS } }, {}, dedup.state, now + 1).result).toMatchObject({
       reason: EventSkipReason.Duplicate,
-      detail: 'same key within 31536000000 ms (until 2027-12-02T00:00:00.000Z)',
+      detail: 'same key within 365d (until 2027-12-02T00:00:00.000Z)',
     });
     const quiet = applyFilters({ debounce: { quiet_ms: MAX_TRIGGER_WINDOW_MS } }, {}, EMPTY_STATE, now).result;
     expect(quiet).toEqual({ outcome: 'deferred', reason: EventSkipReason.Debounced, due_at: now + MAX_TRIGGER_WINDOW_MS });
@@ -242,7 +242,7 @@ describe('dates from the other windows', () => {
   it('a dedup end an earlier Core stored past the last date (a window the validator now refuses) still gives a duplicate, not a throw', () => {
     const legacy: TriggerState = { seq: 1, dedup_until: LAST_DATE + DAY };
     const next = applyFilters({ dedup: { window_ms: HOUR } }, {}, legacy, Date.UTC(2026, 11, 2));
-    expect(next.result).toEqual({ outcome: 'skipped', reason: EventSkipReason.Duplicate, detail: `same key within 3600000 ms (until ${LAST_DATE + DAY} ms after 1970)` });
+    expect(next.result).toEqual({ outcome: 'skipped', reason: EventSkipReason.Duplicate, detail: `same key within 1h (until ${LAST_DATE + DAY} ms after 1970)` });
   });
 });
 
