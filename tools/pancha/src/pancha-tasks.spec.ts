@@ -24,6 +24,9 @@ describe('pancha tasks submit', () => {
   function answer(req: RecordedRequest) {
     if (req.method !== 'POST' || req.path !== '/handle_tasks') return { status: 404, body: { code: 'not_found', message: 'no route' } };
     const tasks = (req.body as { tasks: Task[] }).tasks;
+    // Something that is not Core (a proxy's page as JSON), or a connection cut before any answer.
+    if (tasks.some((t) => t.user_id === 'foreign')) return { status: 202, body: { ok: true } };
+    if (tasks.some((t) => t.user_id === 'cut')) throw new Error('connection cut');
     const bad = tasks.flatMap((t, i) => (typeof t.user_id === 'string' ? [] : [{ field: `tasks.${i}.user_id`, messages: ['user_id must be a string'] }]));
     if (bad.length) return { status: 422, body: { code: 'validation_failed', message: `invalid request: ${bad.map((b) => b.field).join(', ')}`, trace_id: 'x', errors: bad } };
     const key = req.headers['idempotency-key'];
@@ -92,6 +95,17 @@ describe('pancha tasks submit', () => {
     const res = await pancha(['tasks', 'submit', tasks, '--batch', '2'], { env });
     expect(res.status).toBe(1);
     expect(res.stderr).toContain('lines 3–4 not stored: line 4 user_id: user_id must be a string; the 2 tasks before them were stored: run the same command again to resume');
+  });
+
+  it.each([
+    ['a foreign answer', 'foreign', '/handle_tasks answered 202 but not an answer for 1 task'],
+    ['a connection cut before the answer', 'cut', 'cannot reach Core at'],
+  ])('on %s to a later batch, says that batch may or may not be stored and how many before it were (exit 2)', async (_what, user, said) => {
+    const tasks = file(`later-${user}.jsonl`, ['{"input":"a","user_id":"l1"}', '{"input":"b","user_id":"l2"}', `{"input":"c","user_id":"${user}"}`].join('\n'));
+    const res = await pancha(['tasks', 'submit', tasks, '--batch', '2', '--key', `later-${user}`], { env });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain(said);
+    expect(res.stderr).toContain('line 3 may or may not be stored; the 2 tasks before them were stored: run the same command again to resume (nothing is stored twice)');
   });
 
   it('keeps each request within the body Core takes (256 KiB), splitting before the batch size when tasks are large', async () => {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MAX_BODY_BYTES, MAX_TASK_BATCH } from '@pancha/contracts';
 import type { Command } from 'commander';
-import { ApiError, EXIT_OK, UsageError } from '../cli-errors';
+import { ApiError, ConnectionError, EXIT_OK, UsageError } from '../cli-errors';
 import { type TaskAccepted, tasksAcceptedFor } from '../core-answers';
 import { print, printJson, table } from '../output';
 import { coreClient, globals } from './context';
@@ -168,15 +168,22 @@ function idempotencyKey(prefix: string | undefined, index: number, bodies: reado
   return `pancha-tasks-${hash}`;
 }
 
-/** Core's refusal of a batch, told by the file's lines, with what was stored before it. */
+/**
+ * Core's refusal of a batch, told by the file's lines, with what was stored before it. A batch that got no answer Core
+ * gives (unreachable, or a foreign answer) may or may not be stored: it says so, with the count before it, since a
+ * rerun resumes by the same keys whatever happened.
+ */
 function refusal(error: unknown, batch: readonly TaskLine[], before: number): unknown {
-  if (!(error instanceof ApiError)) return error;
   const lines = batch.length === 1 ? `line ${batch[0].line}` : `lines ${batch[0].line}–${batch[batch.length - 1].line}`;
+  const stored = before ? `; the ${before} task${before === 1 ? '' : 's'} before them were stored: run the same command again to resume` : '';
+  if (error instanceof ConnectionError && before) {
+    return new (error.constructor as new (message: string) => ConnectionError)(`${error.message}\n${lines} may or may not be stored${stored} (nothing is stored twice)`);
+  }
+  if (!(error instanceof ApiError)) return error;
   const fields = (error.errors ?? []).map(({ field, messages }) => {
     const m = /^tasks\.(\d+)(?:\.(.+))?$/.exec(field);
     const task = m ? batch[Number(m[1])] : undefined;
     return `${task ? `line ${task.line}${m?.[2] ? ` ${m[2]}` : ''}` : field}: ${messages.join('; ')}`;
   });
-  const stored = before ? `; the ${before} task${before === 1 ? '' : 's'} before them were stored: run the same command again to resume` : '';
   return new ApiError(error.status, error.code, `${lines} not stored: ${fields.length ? fields.join(', ') : error.message}${stored}`, error.errors);
 }
