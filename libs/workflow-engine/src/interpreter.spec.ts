@@ -1,7 +1,7 @@
-import type { Step } from '@pancha/workflow-manifest';
+import type { RetryPolicy, Step } from '@pancha/workflow-manifest';
 import { runInMemory } from './in-memory-runner';
 import { type ActionCommand, type ActionResult, RunInterpreter } from './interpreter';
-import type { RunState } from './run-state';
+import type { ChildRunView, RunState } from './run-state';
 import { action, manifest, retry } from './testing/manifest-builders';
 
 const ok = (output: unknown): ActionResult => ({ ok: true, output });
@@ -882,5 +882,95 @@ describe('after a retry of the run', () => {
     const later = new Date(now.getTime() + 60_000);
     interpreter.advanceUntilStable(later);
     expect(interpreter.takeRound().actions.map((c) => [c.path, c.attempt])).toEqual([['report', 2]]);
+  });
+});
+
+describe('retry of a sub-workflow step', () => {
+  const sub = (policy: Partial<RetryPolicy>): Step => ({
+    kind: 'workflow',
+    id: 'sub',
+    workflow: { name: 'child', range: '^1' },
+    with: { n: '{{ inputs.n }}' },
+    retry: retry(policy),
+    source: { pointer: '' },
+  });
+  const failedChild = (id: string, code: string, retryable: boolean) => ({ id, status: 'failed' as const, error: { code, message: code, retryable } });
+
+  it('starts a fresh child after the backoff for a retryable child error, up to max_attempts', async () => {
+    const ends = [failedChild('', 'http_unexpected_status', true), failedChild('', 'http_unexpected_status', true)];
+    const started: string[] = [];
+    const start = new Date('2026-01-01T00:00:00.000Z');
+    const result = await runInMemory({
+      manifest: manifest([sub({ max_attempts: 3, initial_interval_ms: 1000 })]),
+      inputs: { n: 7 },
+      pins: { 'child@^1': '1.0.0' },
+      startAt: start,
+      action: actions().fn,
+      child: (command) => {
+        started.push(command.run_id);
+        expect(command.inputs).toEqual({ n: 7 });
+        return ends.shift() ?? { id: command.run_id, status: 'completed', output: { ok: started.length } };
+      },
+    });
+    expect(result.run.status).toBe('completed');
+    expect(result.run.output).toEqual({ ok: 3 });
+    expect(new Set(started).size).toBe(3);
+    const rec = result.steps.find((s) => s.path === 'sub');
+    expect(rec).toMatchObject({ status: 'completed', attempts: 3, child_run_id: started[2] });
+    // random() = 0.5: 0.5 × 1000 then 0.5 × 2000
+    expect(result.endedAt.getTime() - start.getTime()).toBe(500 + 1000);
+  });
+
+  it("does not retry a child whose error is not retryable, or whose code the step's non_retryable lists, or that was cancelled", async () => {
+    const cases: [ChildRunView, Partial<RetryPolicy>][] = [
+      [failedChild('', 'missing_recipient', false), {}],
+      [failedChild('', 'http_unexpected_status', true), { non_retryable: ['http_unexpected_status'] }],
+      [{ id: '', status: 'cancelled', error: { code: 'cancelled', message: 'cancelled', retryable: true } }, {}],
+    ];
+    for (const [end, policy] of cases) {
+      let children = 0;
+      const result = await runInMemory({
+        manifest: manifest([sub({ max_attempts: 3, ...policy })]),
+        inputs: { n: 1 },
+        pins: { 'child@^1': '1.0.0' },
+        action: actions().fn,
+        child: () => {
+          children++;
+          return end;
+        },
+      });
+      expect(result.run.status).toBe('failed');
+      expect(result.run.error?.code).toBe('subworkflow_failed');
+      expect(children).toBe(1);
+    }
+  });
+
+  it('a restart from the state a round wrote does not start a second child for the same attempt', () => {
+    const m = manifest([sub({ max_attempts: 3, initial_interval_ms: 1000 })]);
+    let ids = 0;
+    const state: RunState = {
+      run: { id: 'r', workflow: m.name, version: m.version, status: 'pending', inputs: { n: 1 }, trace_id: 't', pins: { 'child@^1': '1.0.0' }, cancel_requested: false, created_at: new Date() },
+      steps: new Map(),
+      signals: [],
+      children: new Map(),
+    };
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    const first = new RunInterpreter(m, state, { newRunId: () => `c${++ids}`, random: () => 0.5 });
+    first.advanceUntilStable(now);
+    expect(first.takeRound().children.map((c) => c.run_id)).toEqual(['c1']);
+    // The child fails retryably; the backoff (500 ms) is written; the process dies; another picks the run up.
+    state.children.set('c1', failedChild('c1', 'adapter_timeout', true));
+    first.advanceUntilStable(now);
+    expect(first.takeRound().children).toEqual([]);
+    const again = new RunInterpreter(m, state, { newRunId: () => `c${++ids}`, random: () => 0.5 });
+    again.advanceUntilStable(new Date(now.getTime() + 499));
+    expect(again.takeRound().children).toEqual([]);
+    again.advanceUntilStable(new Date(now.getTime() + 500));
+    expect(again.takeRound().children.map((c) => c.run_id)).toEqual(['c2']);
+    // The child of attempt 2 is in the state the round wrote: a restart now waits for it, it starts no other.
+    const third = new RunInterpreter(m, state, { newRunId: () => `c${++ids}`, random: () => 0.5 });
+    third.advanceUntilStable(new Date(now.getTime() + 10_000));
+    expect(third.takeRound().children).toEqual([]);
+    expect(state.steps.get('sub')).toMatchObject({ status: 'running', attempts: 2, child_run_id: 'c2' });
   });
 });

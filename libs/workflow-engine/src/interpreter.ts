@@ -488,7 +488,19 @@ export class RunInterpreter {
     return WAITING;
   }
 
+  /**
+   * A sub-workflow step: each attempt is a child run of its own, started in the round that records the attempt (its
+   * row and the step's `child_run_id` commit together, so a restart finds the child, never starts a second one for
+   * the same attempt). A child that ends failed (or timed out) with a retryable error whose code the step's `retry`
+   * does not list as non_retryable starts a fresh child after the backoff, up to `retry.max_attempts`; a cancelled
+   * child is never retried.
+   */
   private advanceSubworkflow(rec: StepRecord, ref: WorkflowRef, withTemplate: TemplateValue, frame: Frame): Outcome {
+    if (rec.status === 'pending' && rec.wake_at && rec.wake_at > this.now) {
+      // Backing off after a failed child: the next one starts when the wait is over.
+      this.wakeAt(rec.wake_at);
+      return WAITING;
+    }
     if (rec.status === 'pending') {
       const version = this.pinOf(ref);
       if (!version) {
@@ -505,6 +517,7 @@ export class RunInterpreter {
       }
       rec.status = 'running';
       rec.attempts++;
+      rec.wake_at = undefined;
       rec.started_at ??= this.now;
       rec.child_run_id = this.startChild(ref, version, asObject(inputs), rec.path, 'subworkflow');
       this.dirty(rec);
@@ -516,13 +529,25 @@ export class RunInterpreter {
       this.completeStep(rec, child.output);
       return { state: 'done', output: child.output };
     }
-    this.failStep(
-      rec,
-      engineError(
-        EngineErrorCode.SubworkflowFailed,
-        `sub-workflow ${refText(ref)} run ${child.id} ended ${child.status}${child.error ? ` (${child.error.code}: ${child.error.message})` : ''}`,
-      ),
+    const error = engineError(
+      EngineErrorCode.SubworkflowFailed,
+      `sub-workflow ${refText(ref)} run ${child.id} ended ${child.status}${child.error ? ` (${child.error.code}: ${child.error.message})` : ''}`,
     );
+    const policy = this.retryOf(rec.path);
+    const countable = rec.attempts - rec.interruptions - rec.attempt_base;
+    const retryable =
+      child.status !== 'cancelled' && child.error?.retryable === true && policy !== undefined && !policy.non_retryable.includes(child.error.code);
+    if (retryable && countable < policy.max_attempts) {
+      rec.status = 'pending';
+      rec.error = storableError(error);
+      rec.wake_at = new Date(this.now.getTime() + retryDelayMs(policy, countable, this.deps.random));
+      this.dirty(rec);
+      // Due at once (a zero backoff): the next child starts in this very round.
+      if (rec.wake_at <= this.now) return this.advanceSubworkflow(rec, ref, withTemplate, frame);
+      this.wakeAt(rec.wake_at);
+      return WAITING;
+    }
+    this.failStep(rec, error);
     return { state: 'failed', error: rec.error! };
   }
 
@@ -845,6 +870,9 @@ export class RunInterpreter {
 
   private finishRun(status: 'completed' | 'failed' | 'cancelled' | 'timed_out', output?: unknown, failure?: StepError): void {
     const run = this.run;
+    // Every step of an ended run is in a final state: a record still pending (kept by an operator's retry and never
+    // reached again) ends skipped.
+    for (const rec of this.state.steps.values()) if (rec.status === 'pending') this.skipRecord(rec, 'run_ended');
     const error = failure && storableError(failure);
     run.status = status;
     run.completed_at = this.now;
@@ -946,10 +974,32 @@ export class RunInterpreter {
   private skipStep(step: Step, frame: Frame, reason: string): void {
     const rec = this.record(step, frame) ?? this.createRecord(step, frame);
     if (rec.status !== 'pending') return;
+    this.skipRecord(rec, reason);
+    // A container skipped after an operator's retry may hold records kept from before it (a compensation step that
+    // ran an attempt, a failed step set back to pending): they are skipped with it, never left pending.
+    this.skipKeptInside(step, frame, `skipped with ${step.id}`);
+  }
+
+  private skipRecord(rec: StepRecord, reason: string): void {
     rec.status = 'skipped';
     rec.decision = { skipped: reason };
+    rec.wake_at = undefined;
     rec.completed_at = this.now;
     this.dirty(rec);
+  }
+
+  /** The pending records inside `step` (a container) at `frame`, foreach items and their steps included, skipped. */
+  private skipKeptInside(step: Step, frame: Frame, reason: string): void {
+    if (step.kind === 'foreach') {
+      const items = `${frame.prefix}${step.id}[`;
+      for (const rec of this.state.steps.values()) if (rec.path.startsWith(items) && rec.status === 'pending') this.skipRecord(rec, reason);
+      return;
+    }
+    for (const inner of childSteps(step).flat()) {
+      const rec = this.record(inner, frame);
+      if (rec?.status === 'pending') this.skipRecord(rec, reason);
+      this.skipKeptInside(inner, frame, reason);
+    }
   }
 
   private markRunning(rec: StepRecord): void {
@@ -1092,6 +1142,42 @@ export class RunInterpreter {
       ...(index !== undefined ? { item, index } : {}),
     };
   }
+}
+
+/**
+ * Ends a run that no interpreter can run (its definition is not on this executor) failed with `error`, stopping what
+ * it had going as a cancel does, from its records alone: every step still pending or running ends cancelled (a running
+ * action's attempt is to be closed: an `abort_action` command), and every child run a step started (a sub-workflow, a
+ * step's fallback) that has not ended gets its cancel. A failed step stays failed; its fallback run is cancelled too.
+ * The run's own fallback workflow (on_failure.workflow) cannot start: it is named by the missing definition.
+ */
+export function failWithoutDefinition(state: RunState, failure: StepError, now: Date): Round {
+  const round = emptyRound();
+  const error = storableError(failure);
+  const run = state.run;
+  if (TERMINAL_RUN_STATUSES.includes(run.status)) return round;
+  for (const rec of state.steps.values()) {
+    if (rec.status === 'completed' || rec.status === 'skipped' || rec.status === 'cancelled') continue;
+    for (const runId of [rec.child_run_id, rec.fallback_run_id]) {
+      if (!runId) continue;
+      const child = state.children.get(runId);
+      if (!child || !TERMINAL_RUN_STATUSES.includes(child.status)) round.cancels.push({ kind: 'cancel_child', run_id: runId });
+    }
+    if (rec.status === 'failed') continue;
+    if (rec.status === 'running' && rec.kind === 'action') round.cancels.push({ kind: 'abort_action', path: rec.path });
+    rec.status = 'cancelled';
+    rec.completed_at = now;
+    rec.wake_at = undefined;
+    rec.error ??= engineError(EngineErrorCode.Cancelled, `step ${rec.step_id} was cancelled`);
+    round.dirtySteps.add(rec.path);
+  }
+  // started_at stays as it was: a run that never started (its step may start a new child on a retry) still looks so.
+  run.status = 'failed';
+  run.completed_at = now;
+  run.error = error;
+  round.runChanged = true;
+  round.events.push({ type: 'workflow.failed', at: now, status: 'failed', error });
+  return round;
 }
 
 function emptyRound(): Round {

@@ -110,6 +110,25 @@ describe('parseManifest: normalisation', () => {
     expect(m?.steps[1]).toMatchObject({ retry: m?.retry, with: {} });
   });
 
+  it('a sub-workflow step retries only with its own retry, filled from the manifest\'s (one attempt otherwise)', () => {
+    const text = manifest(
+      'retry: { max_attempts: 4, initial_interval: 2s }',
+      'steps:',
+      '  - id: plain',
+      '    workflow: kid@^1',
+      '  - id: asked',
+      '    workflow: kid@^1',
+      '    retry: { max_interval: 10s }',
+      '  - id: each',
+      '    foreach: "[1]"',
+      '    workflow: kid@^1',
+    );
+    const m = parseManifest(text).manifest;
+    expect(m?.steps[0]).toMatchObject({ kind: 'workflow', retry: { ...m?.retry, max_attempts: 1 } });
+    expect(m?.steps[1]).toMatchObject({ retry: { max_attempts: 4, initial_interval_ms: 2_000, max_interval_ms: 10_000 } });
+    expect(m?.steps[2]).toMatchObject({ kind: 'foreach', body: { kind: 'workflow', retry: { max_attempts: 1 } } });
+  });
+
   it('reads switch cases (when or if) with a default entry, groups, foreach bodies and sleep until', () => {
     const text = manifest(
       'steps:',

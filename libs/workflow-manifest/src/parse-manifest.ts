@@ -566,7 +566,7 @@ class Normaliser {
           body: this.foreachBody(raw, pointer, inheritedRetry, retry),
         });
       case 'workflow':
-        return compact({ ...base, kind, workflow: parseWorkflowRef(raw.workflow as string), with: raw.with ?? {}, retry });
+        return compact({ ...base, kind, workflow: parseWorkflowRef(raw.workflow as string), with: raw.with ?? {}, retry: subworkflowRetry(inheritedRetry, raw.retry) });
       case 'sleep': {
         const sleep = raw.sleep as Duration | { until?: string; for?: string };
         return compact(
@@ -649,7 +649,7 @@ class Normaliser {
   }
 
   private foreachBody(raw: RawStep, pointer: string, inherited: RetryPolicy, retry: RetryPolicy): ForeachBody {
-    if (raw.workflow !== undefined) return { kind: 'workflow', workflow: parseWorkflowRef(raw.workflow), with: raw.with ?? {}, retry };
+    if (raw.workflow !== undefined) return { kind: 'workflow', workflow: parseWorkflowRef(raw.workflow), with: raw.with ?? {}, retry: subworkflowRetry(inherited, raw.retry) };
     if (raw.steps !== undefined) {
       for (const key of ['with', 'retry'] as const) {
         if (raw[key] !== undefined) this.error('key_not_applicable', `"${key}" does not apply to a foreach with a steps body (put it on the inner steps)`, `${pointer}/${key}`);
@@ -730,6 +730,16 @@ function mergeRetry(base: RetryPolicy, raw: RawRetry | undefined): RetryPolicy {
     max_interval_ms: raw?.max_interval === undefined ? base.max_interval_ms : parseDuration(raw.max_interval),
     non_retryable: [...(raw?.non_retryable ?? base.non_retryable)],
   };
+}
+
+/**
+ * A sub-workflow step's retry: none (one attempt) unless the step writes `retry`, whose fields the manifest's `retry`
+ * then fills. The manifest's `retry` is the default of action steps only (WORKFLOWS.md): each retry of a sub-workflow
+ * is a fresh child run, whose effects happen again, so it is asked for step by step, never inherited (Temporal does
+ * not retry child workflows by default either).
+ */
+function subworkflowRetry(inherited: RetryPolicy, raw: RawRetry | undefined): RetryPolicy {
+  return raw === undefined ? { ...mergeRetry(inherited, undefined), max_attempts: 1 } : mergeRetry(inherited, raw);
 }
 
 /** Drops undefined members, so the stored JSON and deep-equality in tests see only what is there. */

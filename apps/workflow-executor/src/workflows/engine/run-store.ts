@@ -149,7 +149,7 @@ const ROUNDS_SQL = `
   WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, token uuid, status text, output jsonb, error jsonb,
       started_at timestamptz, completed_at timestamptz, fallback_run_id uuid, release boolean, wake_version int,
-      next_wake_at timestamptz, released_at timestamptz)
+      next_wake_at timestamptz, released_at timestamptz, retry_generation int)
   ), held AS MATERIALIZED (
     SELECT w.run_id FROM workflow_runs w
     WHERE w.run_id = ANY($5::uuid[])
@@ -157,18 +157,32 @@ const ROUNDS_SQL = `
            OR EXISTS (SELECT 1 FROM r WHERE r.run_id = w.run_id AND r.token = w.lease_token AND w.lease_until >= now()))
     ORDER BY w.run_id FOR NO KEY UPDATE
   ), run AS (
-    UPDATE workflow_runs w SET status = r.status, output = r.output, error = r.error, started_at = r.started_at,
-      completed_at = r.completed_at, fallback_run_id = r.fallback_run_id, updated_at = now(),
+    -- A run an operator retried since its holder loaded it (retry_generation moved: only an ended run can be retried,
+    -- and its holder may still hold it while it waits for the aborts of its last attempts) is stale for the round:
+    -- nothing of the holder's older view is written over the retry's (the run's state, its steps, attempts started);
+    -- only the attempts the round closes, and the lease let go when it releases (the run stays due: the retry set
+    -- next_wake_at). Decided in the SET, not the WHERE, so a retry committed while this statement waited for the
+    -- row's lock is seen (the row is re-read then; a WHERE would have been decided on the version before).
+    UPDATE workflow_runs w SET
+      status = CASE WHEN w.retry_generation = r.retry_generation THEN r.status ELSE w.status END,
+      output = CASE WHEN w.retry_generation = r.retry_generation THEN r.output ELSE w.output END,
+      error = CASE WHEN w.retry_generation = r.retry_generation THEN r.error ELSE w.error END,
+      started_at = CASE WHEN w.retry_generation = r.retry_generation THEN r.started_at ELSE w.started_at END,
+      completed_at = CASE WHEN w.retry_generation = r.retry_generation THEN r.completed_at ELSE w.completed_at END,
+      fallback_run_id = CASE WHEN w.retry_generation = r.retry_generation THEN r.fallback_run_id ELSE w.fallback_run_id END,
+      updated_at = CASE WHEN w.retry_generation = r.retry_generation THEN now() ELSE w.updated_at END,
       lease_owner = CASE WHEN r.release THEN NULL ELSE w.lease_owner END,
       lease_token = CASE WHEN r.release THEN NULL ELSE w.lease_token END,
       lease_until = CASE WHEN r.release THEN NULL ELSE w.lease_until END,
-      next_wake_at = CASE WHEN NOT r.release THEN w.next_wake_at
+      next_wake_at = CASE WHEN NOT r.release OR w.retry_generation <> r.retry_generation THEN w.next_wake_at
                           WHEN r.status NOT IN ('pending', 'running') THEN NULL
                           WHEN w.wake_version <> r.wake_version THEN r.released_at
                           ELSE r.next_wake_at END
     FROM r
     WHERE w.run_id = r.run_id AND w.run_id IN (SELECT run_id FROM held) AND w.lease_token = r.token AND w.lease_until >= now()
-    RETURNING w.run_id
+    RETURNING w.run_id, w.retry_generation <> r.retry_generation AS stale
+  ), current AS (
+    SELECT run_id FROM run WHERE NOT stale
   ), steps AS (
     INSERT INTO workflow_steps (run_id, path, step_id, kind, status, attempts, interruptions, attempt_base, input, output, error,
       handled, decision, child_run_id, fallback_run_id, wake_at, started_at, completed_at)
@@ -177,7 +191,7 @@ const ROUNDS_SQL = `
     FROM jsonb_to_recordset($2::jsonb) AS s(run_id uuid, path text, step_id text, kind text, status text, attempts int,
       interruptions int, attempt_base int, input jsonb, output jsonb, error jsonb, handled boolean, decision jsonb,
       child_run_id uuid, fallback_run_id uuid, wake_at timestamptz, started_at timestamptz, completed_at timestamptz)
-    WHERE s.run_id IN (SELECT run_id FROM run)
+    WHERE s.run_id IN (SELECT run_id FROM current)
     ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
       interruptions = excluded.interruptions, attempt_base = excluded.attempt_base, input = excluded.input, output = excluded.output,
       error = excluded.error, handled = excluded.handled, decision = excluded.decision, child_run_id = excluded.child_run_id,
@@ -187,7 +201,7 @@ const ROUNDS_SQL = `
   ), started AS (
     SELECT * FROM jsonb_to_recordset($3::jsonb) AS a(run_id uuid, path text, attempt int, idempotency_key text, worker text,
       at timestamptz, status text, completed_at timestamptz, error jsonb)
-    WHERE a.run_id IN (SELECT run_id FROM run)
+    WHERE a.run_id IN (SELECT run_id FROM current)
   ), finishing AS (
     SELECT * FROM jsonb_to_recordset($4::jsonb) AS f(run_id uuid, path text, attempt int, status text, completed_at timestamptz, error jsonb)
     WHERE f.run_id IN (SELECT run_id FROM run)
@@ -211,7 +225,7 @@ const ROUNDS_SQL = `
     WHERE w.run_id = f.run_id AND w.path = f.path AND w.attempt = f.attempt AND w.status = 'running'
     RETURNING 1
   )
-  SELECT run_id FROM run`;
+  SELECT run_id, stale FROM run`;
 
 /** Pokes a run: it is due now, and a worker holding it will see wake_version move. */
 const POKE_SQL = `
@@ -348,11 +362,13 @@ export class RunStore {
 
   /**
    * Everything of each round that belongs to its run, for many runs in one statement (see ROUNDS_SQL); answers the
-   * runs whose lease held, as the rounds name them. A round whose lease is no longer ours wrote nothing. One round
-   * per run: two would be written in no defined order, so they are refused (an Error, which fails the group's
-   * transaction).
+   * runs whose lease held, as the rounds name them. A round whose lease is no longer ours wrote nothing. A round of a
+   * run an operator retried since its holder loaded it (its `retry_generation` moved: the run had ended, its holder
+   * was waiting for its last attempts' aborts) writes nothing over the retry: only the attempts it closes, and its
+   * release; it is not among the runs answered, but added to `stale` when given. One round per run: two would be
+   * written in no defined order, so they are refused (an Error, which fails the group's transaction).
    */
-  async writeRounds(manager: EntityManager, rounds: readonly RoundRecord[]): Promise<Set<string>> {
+  async writeRounds(manager: EntityManager, rounds: readonly RoundRecord[], stale?: Set<string>): Promise<Set<string>> {
     if (rounds.length === 0) return new Set();
     if (new Set(rounds.map((r) => r.lease.runId)).size !== rounds.length) throw new Error('two rounds of one run in one statement');
     const runs = rounds.map(({ lease, run, release }) => ({
@@ -368,6 +384,7 @@ export class RunStore {
       wake_version: lease.wakeVersion,
       next_wake_at: release?.nextWakeAt ?? null,
       released_at: release?.now ?? null,
+      retry_generation: run.retry_generation ?? 0,
     }));
     const steps = rounds.flatMap((r) => r.steps.map((step) => ({ run_id: r.lease.runId, ...stepRow(step) })));
     const started = rounds.flatMap((r) => {
@@ -381,7 +398,7 @@ export class RunStore {
     });
     const finished = rounds.flatMap((r) => r.finished.map((a) => ({ run_id: r.lease.runId, ...a, error: a.error ?? null })));
     const others = [...new Set(rounds.flatMap((r) => r.locks ?? []))];
-    const rows: { run_id: string }[] = await manager.query(ROUNDS_SQL, [
+    const rows: { run_id: string; stale: boolean }[] = await manager.query(ROUNDS_SQL, [
       JSON.stringify(runs),
       JSON.stringify(steps),
       JSON.stringify(started),
@@ -390,7 +407,9 @@ export class RunStore {
       others,
     ]);
     // PostgreSQL answers uuids in lower case; a round may name its run otherwise.
-    const written = new Set(rows.map((r) => r.run_id));
+    const written = new Set(rows.filter((r) => !r.stale).map((r) => r.run_id));
+    const outdated = new Set(rows.filter((r) => r.stale).map((r) => r.run_id));
+    for (const id of runs.map((r) => r.run_id)) if (outdated.has(id.toLowerCase())) stale?.add(id);
     return new Set(runs.map((r) => r.run_id).filter((id) => written.has(id.toLowerCase())));
   }
 

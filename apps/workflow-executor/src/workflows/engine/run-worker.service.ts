@@ -14,6 +14,7 @@ import {
   type ActionResult,
   EngineErrorCode,
   engineError,
+  failWithoutDefinition,
   type Round,
   RunInterpreter,
   type RunState,
@@ -141,9 +142,10 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         });
         // A span of its own (not under whichever request's context started this drain), linked to each run's trace.
         const attributes = { 'pancha.workflow.rounds': writes.length };
+        const stale = new Set<string>();
         const held = await getTracer().startActiveSpan('workflow.rounds', { attributes, links }, ROOT_CONTEXT, async (span) => {
           try {
-            return await this.store.writeRounds(manager, records);
+            return await this.store.writeRounds(manager, records, stale);
           } catch (error) {
             span.recordException(error as Error);
             span.setStatus({ code: SpanStatusCode.ERROR, message: describe(error) });
@@ -158,6 +160,12 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         const order = writes.map((_, i) => i).sort((a, b) => (writes[a].runId < writes[b].runId ? -1 : writes[a].runId > writes[b].runId ? 1 : 0));
         for (const i of order) {
           const { runId, context, then } = writes[i];
+          if (stale.has(runId)) {
+            // Retried by an operator while this process still held it, ended: the retry stands, and the round wrote
+            // only the attempts it closed (and its release). What else it decided belongs to the generation before.
+            outcomes[i] = { ok: true, result: undefined };
+            continue;
+          }
           if (!held.has(runId)) {
             outcomes[i] = { ok: false, error: new LeaseLostError(runId) };
             continue;
@@ -375,13 +383,7 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       const round = run.interpreter.takeRound();
       const childRows = round.children.map((child) => this.registry.childRun(child, run.state.run, run.rootRunId, run.traceparent, now));
       // The attempts its steps had running (in a process that has let them go) are closed with them.
-      const closed: AttemptResult[] = [];
-      for (const cancel of round.cancels) {
-        const rec = cancel.kind === 'abort_action' ? run.state.steps.get(cancel.path) : undefined;
-        if (!rec || rec.attempts === 0) continue;
-        const command: ActionCommand = { path: rec.path, step_id: rec.step_id, action: '', input: undefined, attempt: rec.attempts, idempotency_key: '' };
-        closed.push({ command, invoked: { result: { ok: false, error: engineError(EngineErrorCode.Cancelled, `step ${rec.step_id} was cancelled`) } }, at: performance.now() });
-      }
+      const closed = closedAttempts(run.state, round);
       run.releasing = true;
       await this.persist(run, round, childRows, closed, now, { now });
       if (round.children.length > 0 || round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
@@ -679,27 +681,33 @@ export class RunWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * Fails a run this executor has no definition for (no interpreter can run it) and lets it go, as any run's failure
    * ends: a round of its own through the same group commit, with its `workflow.failed` event (and Karma's
    * workflow_failure for a top-level run) in the outbox and its parent, a sub-workflow's run waiting on it, poked.
+   * What it had going is stopped as a cancel stops it (failWithoutDefinition): its steps still pending or running end
+   * cancelled, their attempts closed, and the child runs its steps started get their cancel in the same transaction.
    * A lease lost meanwhile writes nothing (LeaseLostError).
    */
   private async failUnstartable(lease: Lease, loaded: LoadedRun, message: string): Promise<void> {
     const { state } = loaded;
     const now = this.clock.now();
-    const error = engineError(EngineErrorCode.WorkflowNotFound, message);
-    state.run.status = 'failed';
-    state.run.completed_at = now;
-    state.run.error = error;
-    const round: Round = {
-      dirtySteps: new Set(),
-      dirtySignals: new Set(),
-      runChanged: true,
-      actions: [],
-      children: [],
-      cancels: [],
-      events: [{ type: 'workflow.failed', at: now, status: 'failed', error }],
-    };
+    const round = failWithoutDefinition(state, engineError(EngineErrorCode.WorkflowNotFound, message), now);
     const run: RoundOwner = { lease, state, traceparent: loaded.traceparent, rootRunId: loaded.rootRunId, parentRunId: loaded.parentRunId };
-    await this.persist(run, round, [], [], now, { now });
+    await this.persist(run, round, [], closedAttempts(state, round), now, { now });
+    if (round.cancels.some((c) => c.kind === 'cancel_child')) this.poke();
   }
+}
+
+/**
+ * The attempts the steps a round cancelled still had open (in a process that let them go, or none: a crash), closed
+ * as cancelled with their steps.
+ */
+function closedAttempts(state: RunState, round: Round): AttemptResult[] {
+  const closed: AttemptResult[] = [];
+  for (const cancel of round.cancels) {
+    const rec = cancel.kind === 'abort_action' ? state.steps.get(cancel.path) : undefined;
+    if (!rec || rec.attempts === 0) continue;
+    const command: ActionCommand = { path: rec.path, step_id: rec.step_id, action: '', input: undefined, attempt: rec.attempts, idempotency_key: '' };
+    closed.push({ command, invoked: { result: { ok: false, error: engineError(EngineErrorCode.Cancelled, `step ${rec.step_id} was cancelled`) } }, at: performance.now() });
+  }
+  return closed;
 }
 
 /**

@@ -111,6 +111,36 @@ describe('a run whose definition this executor does not have', () => {
     });
   });
 
+  it('a parent run failed so cancels the child runs it had going, as a cancelled parent does, and closes its steps', async () => {
+    const parentId = await h.startRun('uparent', '1.0.0', {});
+    const childId = await eventually(async () => {
+      const parent = await h.run(parentId);
+      const child = parent.steps.find((s) => s.path === 'sub')?.child_run_id;
+      if (!child) throw new Error('no child yet');
+      return child;
+    });
+    await waiting(childId);
+    await eventually(async () => expect(await row(parentId)).toMatchObject({ status: 'running', lease_token: null }));
+
+    await loseDefinition(parentId);
+    const parent = await eventually(async (): Promise<RunView> => {
+      const run = await h.run(parentId);
+      expect(run.status).toBe('failed');
+      return run;
+    });
+    expect(parent.error).toMatchObject({ code: 'workflow_not_found' });
+    // Its step waiting on the child ended with it; the child got its cancel and ended cancelled.
+    expect(parent.steps.find((s) => s.path === 'sub')).toMatchObject({ status: 'cancelled', child_run_id: childId });
+    const child = await eventually(async () => {
+      const found = await row(childId);
+      expect(found.status).toBe('cancelled');
+      return found;
+    });
+    expect(child.lease_token).toBeNull();
+    const [hold]: { status: string }[] = await h.dataSource.query(`SELECT status FROM workflow_steps WHERE run_id = $1 AND path = 'hold'`, [childId]);
+    expect(hold.status).toBe('cancelled');
+  });
+
   it('a top-level run fails with workflow.failed to Bucket and workflow_failure to Karma, as any failed run', async () => {
     const runId = await h.startRun('uchild', '1.0.0', {}, { user_id: 'u-unstartable' });
     await waiting(runId);

@@ -67,6 +67,31 @@ on_failure:
       action: http
       with: { method: POST, url: "${url}/c-report" }
 `,
+    'rcgroup.yaml': `
+name: rcgroup
+version: 1.0.0
+security: { actions: [http], http_hosts: [127.0.0.1] }
+steps:
+  - id: call
+    action: http
+    with: { method: POST, url: "${url}/g-call" }
+  - id: later
+    action: http
+    with: { method: POST, url: "${url}/g-later" }
+on_failure:
+  steps:
+    - id: tidy
+      if: steps.call.status == "failed"
+      parallel:
+        - id: tidy_a
+          action: http
+          with: { method: POST, url: "${url}/g-tidy-a" }
+        - id: tidy_b
+          steps:
+            - id: tidy_b1
+              action: http
+              with: { method: POST, url: "${url}/g-tidy-b" }
+`,
     'rany.yaml': `
 name: rany
 version: 1.0.0
@@ -250,6 +275,33 @@ describe('POST /api/runs/:id/retry', () => {
     expect(step(second, 'report')).toMatchObject({ status: 'skipped', decision: { skipped: 'condition_false' } });
     expect(step(second, 'report').attempts.map((a) => a.attempt)).toEqual([1]);
     expect(requests('/c-report').filter((r) => r.key?.startsWith(runId))).toHaveLength(1);
+  });
+
+  it('a compensation container skipped when its if is decided again skips the steps it kept: no step of the ended run stays pending', async () => {
+    let calls = 0;
+    sink.decide = (req) => {
+      // The first attempt of `call` fails; retried, it completes and `later` fails instead.
+      if (req.path === '/g-call') return ++calls === 1 ? { status: 400, body: { error: 'refused' } } : { status: 200, body: { ok: true } };
+      if (req.path === '/g-later') return { status: 400, body: { error: 'refused' } };
+      return { status: 200, body: { ok: true } };
+    };
+    const runId = await h.startRun('rcgroup', '1.0.0', {});
+    const first = await ended(runId);
+    expect(first.status).toBe('failed');
+    expect(['tidy', 'tidy_a', 'tidy_b', 'tidy_b1'].map((p) => step(first, p).status)).toEqual(['completed', 'completed', 'completed', 'completed']);
+
+    await retry(runId);
+    const second = await ended(runId);
+    expect(second.status).toBe('failed');
+    expect(step(second, 'later').status).toBe('failed');
+    // `call` did not fail this time: the compensation's parallel is skipped, and with it the steps it kept (they ran
+    // an attempt before the retry), which do not run again.
+    expect(step(second, 'tidy')).toMatchObject({ status: 'skipped', decision: { skipped: 'condition_false' } });
+    expect(step(second, 'tidy_a')).toMatchObject({ status: 'skipped', decision: { skipped: 'skipped with tidy' } });
+    expect(step(second, 'tidy_b1')).toMatchObject({ status: 'skipped', decision: { skipped: 'skipped with tidy' } });
+    expect(second.steps.filter((s) => !['completed', 'failed', 'skipped', 'cancelled'].includes(s.status))).toEqual([]);
+    expect(requests('/g-tidy-a').filter((r) => r.key?.startsWith(runId))).toHaveLength(1);
+    expect(requests('/g-tidy-b').filter((r) => r.key?.startsWith(runId))).toHaveLength(1);
   });
 
   it('a join: any loser stays cancelled after a retry, inside a parallel that completed', async () => {
