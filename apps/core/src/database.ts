@@ -10,6 +10,7 @@ import { EventChainDepth1765800000000 } from './migrations/1765800000000-event-c
 import { RunRequestEndedIndex1765810000000 } from './migrations/1765810000000-run-request-ended-index';
 import { RunRequestMaybeSent1765820000000 } from './migrations/1765820000000-run-request-maybe-sent';
 import { RunIdempotencyKeys1765830000000 } from './migrations/1765830000000-run-idempotency-keys';
+import { RunRequestWarnings1765840000000 } from './migrations/1765840000000-run-request-warnings';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -28,4 +29,5 @@ export const CORE_MIGRATIONS = [
   RunRequestEndedIndex1765810000000,
   RunRequestMaybeSent1765820000000,
   RunIdempotencyKeys1765830000000,
+  RunRequestWarnings1765840000000,
 ];

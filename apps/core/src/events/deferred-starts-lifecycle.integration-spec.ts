@@ -96,8 +96,14 @@ describe('version lifecycle under Core: catalog, starts and deferred starts', ()
     await setLater({ ...later, default_version: '1.1.0', versions: [version(manifest('1.0.0', 'deprecated: true'), false), version(manifest('1.1.0'))] });
     const exact = await startLater('1.0.0');
     expect([exact.status, exact.body.code, exact.body.message]).toEqual([409, 'version_retired', 'later@1.0.0 is retired: no longer in the workflows directory']);
+    // A range matching only the replaced version is the exact version's 409, naming it (it was a 404 "no version
+    // … matches", as if the version had never existed).
     const range = await startLater('~1.0.0');
-    expect([range.status, range.body.code]).toEqual([404, 'unknown_version']);
+    expect([range.status, range.body.code, range.body.message]).toEqual([
+      409,
+      'version_retired',
+      'every version of later matching ~1.0.0 is retired: 1.0.0 (no longer in the workflows directory); no new runs start (start a version in the workflows directory, or put the file back)',
+    ]);
     expect((await startLater('^1.0.0')).body).toMatchObject({ version: '1.1.0' });
     // A deploy of the same major does not drop the starts waiting on the version it replaced: they run on the newest
     // present version of that major.

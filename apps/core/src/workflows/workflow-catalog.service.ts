@@ -3,8 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { FieldError, WorkflowCatalog } from '@pancha/contracts';
 import { chooseStartVersion, type StartChoice } from '@pancha/workflow-engine';
 import { SerialLoad } from '@pancha/service-kit';
-import { compareVersions, compileJsonSchema, isValidVersion, resolveVersion, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
-import semver from 'semver';
+import { compileJsonSchema, resolveVersion, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { DataSource } from 'typeorm';
 import { CoreConfig } from '../config/env.validation';
@@ -27,38 +26,6 @@ export interface CatalogWorkflow {
   reason?: string;
   default_version: string | null;
   versions: Map<string, CatalogVersion>;
-}
-
-/**
- * A start that found no version to run while versions it asked for exist but cannot start: with a range (or nothing,
- * the newest in the directory), every registered version it matches is retired or gone from the workflows directory,
- * and at least one is retired. A 409 naming them (newest first, at most 10); undefined when the range matches no
- * registered version, or only versions replaced in the directory (the 404 of before).
- */
-function unstartableMatches(workflow: CatalogWorkflow, requested: string | undefined): StartChoice | undefined {
-  const range = requested ?? '*';
-  const matching = [...workflow.versions.values()]
-    .filter((v) => {
-      if (!isValidVersion(v.version)) return false;
-      try {
-        return semver.satisfies(v.version, range);
-      } catch {
-        return false;
-      }
-    })
-    // Without a version asked for, only the directory's versions are what the caller meant ("the newest one there").
-    .filter((v) => requested !== undefined || v.present)
-    .sort((a, b) => compareVersions(b.version, a.version));
-  // Versions only gone from the directory (replaced, none retired) keep today's 404 (the exact one is a 409 already).
-  if (!matching.some((v) => v.retired)) return undefined;
-  const named = matching.slice(0, 10).map((v) => `${v.version}${v.retired ? '' : ' (no longer in the workflows directory)'}`);
-  const more = matching.length > named.length ? ` and ${matching.length - named.length} more` : '';
-  const asked = requested === undefined ? `every version of ${workflow.name} in the workflows directory` : `every version of ${workflow.name} matching ${requested}`;
-  return {
-    ok: false,
-    reason: 'version_retired',
-    message: `${asked} is retired: ${named.join(', ')}${more}; no new runs start (start a live version, or un-retire one)`,
-  };
 }
 
 /**
@@ -123,11 +90,10 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
   }
 
   /**
-   * chooseStartVersion over the mirror, with two answers made exact: a disabled workflow's 409 carries the operator's
-   * reason when the catalog has it (as the executor's own refusal does), and a start that finds only versions that
-   * cannot start (retired, or no longer in the workflows directory) matching what it asked for (nothing, a range) is
-   * a 409 `version_retired` naming them, not a 404 saying no version exists. A range nothing registered matches stays
-   * a 404 `unknown_version`.
+   * chooseStartVersion over the mirror (the executor's rule, refusals and their messages included: a range or no
+   * version matching only versions that cannot start, retired or no longer in the workflows directory, is its 409
+   * `version_retired` naming them), with one answer made exact: a disabled workflow's 409 carries the operator's
+   * reason when the catalog has it (as the executor's own refusal does).
    */
   choose(name: string, version?: string): StartChoice {
     const workflow = this.workflows.get(name);
@@ -140,7 +106,6 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
     if (choice.reason === 'workflow_disabled' && workflow.reason) {
       return { ...choice, message: `workflow ${name} is disabled (${workflow.reason}); no new runs start` };
     }
-    if (choice.reason === 'unknown_version') return unstartableMatches(workflow, version) ?? choice;
     return choice;
   }
 

@@ -73,6 +73,8 @@ interface RunRequestRow {
   actor: string;
   delivery: RunDelivery;
   reason: string | null;
+  /** What the start was warned of (its 202's `warnings`); null for none, and for requests stored before the column. */
+  warnings: string[] | null;
   /** Sends of the start the relay began (counted before each send: RunStartHandler). */
   start_sends: number;
   /** Sends that found the executor's connection refused, or a 4xx: they stored nothing. */
@@ -226,7 +228,9 @@ export class WorkflowRunsService {
 
   async view(runId: string, requester: VerifiedRequester): Promise<RunView | RunRequestView> {
     try {
-      return await this.executor.run(runId, scopeOf(requester));
+      const run = await this.executor.run(runId, scopeOf(requester));
+      // An executor from before warnings were recorded answers without them: the same [] as Core's record.
+      return { ...run, warnings: run.warnings ?? [] };
     } catch (error) {
       // The executor may not have the run yet (queued in Core's outbox) or be down: Core's own record still answers.
       const queued = await this.ownRecord(runId, requester);
@@ -244,6 +248,29 @@ export class WorkflowRunsService {
    * (GET /runs/:id answers it). The change feed (`updated_since`) is the executor's alone.
    */
   async list(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
+    const page = await this.page(query, requester);
+    return { ...page, runs: await this.withWarnings(page.runs) };
+  }
+
+  /**
+   * Every summary of a list with its `warnings`: the executor's own when its summary carries them, else those Core
+   * stored with the run's request (a run Core started), else [] (a sub-workflow or fallback run: the executor's run
+   * view has its warnings). One look-up by primary key per page, of the runs that need it.
+   */
+  private async withWarnings(runs: RunSummaryView[]): Promise<RunSummaryView[]> {
+    const missing = runs.filter((r) => !Array.isArray(r.warnings) && UUID.test(r.run_id)).map((r) => r.run_id);
+    const stored = new Map<string, string[]>();
+    if (missing.length > 0) {
+      const rows: { run_id: string; warnings: string[] }[] = await this.dataSource.query(
+        `SELECT run_id::text AS run_id, warnings FROM workflow_run_requests WHERE run_id = ANY($1::uuid[]) AND warnings IS NOT NULL`,
+        [missing],
+      );
+      for (const row of rows) stored.set(row.run_id, row.warnings);
+    }
+    return runs.map((r) => (Array.isArray(r.warnings) ? r : { ...r, warnings: stored.get(r.run_id.toLowerCase()) ?? [] }));
+  }
+
+  private async page(query: RunListQueryDto, requester: VerifiedRequester): Promise<RunListResponse> {
     if (query.updated_since) return this.executorRuns(query, requester);
     const at = parseListCursor(query.cursor);
     const limit = query.limit ?? DEFAULT_RUN_PAGE;
@@ -514,6 +541,7 @@ function summaryOf(row: Omit<RunRequestRow, 'inputs'>): RunRequestView {
     error: row.delivery === 'refused' ? { code: 'start_refused', message: row.reason ?? 'the executor refused the start', retryable: false } : null,
     delivery: row.delivery,
     reason: row.reason,
+    warnings: row.warnings ?? [],
   };
 }
 
@@ -528,7 +556,7 @@ export const MAYBE_SENT = '(start_sends > start_refusals)';
 const OWN_STATUS: Partial<Record<WorkflowRunStatus, RunDelivery>> = { failed: 'refused', cancelled: 'cancelled' };
 
 /** What a list summary of a run request reads (not its inputs, up to 256 KiB each). */
-const SUMMARY_COLUMNS = 'run_id, workflow, version, user_id, product, trace_id, actor, delivery, reason, created_at, updated_at';
+const SUMMARY_COLUMNS = 'run_id, workflow, version, user_id, product, trace_id, actor, delivery, reason, warnings, created_at, updated_at';
 
 interface OwnRunRow extends Omit<RunRequestRow, 'inputs'> {
   /** created_at with its microseconds (a JS Date drops them), for an exact cursor. */
@@ -618,9 +646,10 @@ function isUnavailable(error: unknown): boolean {
 
 /** $1: the starts as a JSON array (requestsJson). */
 const INSERT_REQUESTS_SQL = `
-  INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source)
-  SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source
-  FROM jsonb_to_recordset($1::jsonb) AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text)`;
+  INSERT INTO workflow_run_requests (run_id, workflow, version, inputs, user_id, product, trace_id, actor, source, warnings)
+  SELECT r.run_id, r.workflow, r.version, r.inputs, r.user_id, r.product, r.trace_id, r.actor, r.source, r.warnings
+  FROM jsonb_to_recordset($1::jsonb)
+    AS r(run_id uuid, workflow text, version text, inputs jsonb, user_id text, product text, trace_id text, actor text, source text, warnings jsonb)`;
 
 function requestsJson(starts: readonly { prepared: PreparedStart }[]): string {
   return JSON.stringify(
@@ -634,6 +663,8 @@ function requestsJson(starts: readonly { prepared: PreparedStart }[]): string {
       trace_id: start.trace_id,
       actor: start.actor ?? 'anonymous',
       source,
+      // A JSON null is SQL NULL in jsonb_to_recordset: none recorded.
+      warnings: start.warnings?.length ? start.warnings : null,
     })),
   );
 }

@@ -280,6 +280,11 @@ export interface RunSummaryView {
   error: RunErrorView | null;
   /** When the run's row last changed (ISO 8601 with microseconds): the change-feed position of `updated_since`. */
   updated_at?: string;
+  /**
+   * What the run's start was warned of (as RunView's `warnings`). Core's answers (`GET /runs`, its own record of a
+   * run) always carry it, [] when there were none; the executor's summaries may leave it out.
+   */
+  warnings?: string[];
 }
 
 /** Where Core's record of a run it accepted stands: in its outbox, at the executor, refused by it, cancelled before. */
@@ -293,6 +298,8 @@ export interface RunRequestView extends RunSummaryView {
   delivery: RunDelivery;
   /** Why it was refused or cancelled. */
   reason: string | null;
+  /** What Core warned the start of (its 202's `warnings`), as stored with the request; [] when there were none. */
+  warnings: string[];
 }
 
 export interface RunView extends RunSummaryView {

@@ -1,7 +1,7 @@
-import { fireEvent, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { act } from '@testing-library/react';
 import { FakeBff, withStreams } from '../testing/fake-bff';
-import { ONBOARD_MANIFEST, runView } from '../testing/fixtures';
+import { ONBOARD_MANIFEST, runSummary, runView } from '../testing/fixtures';
 import { renderApp } from '../testing/render';
 import { approvalSignal, stepGraph } from './run-view';
 
@@ -78,6 +78,45 @@ describe('Run page', () => {
     fireEvent.click(await screen.findByRole('button', { name: 'Retry run' }));
     expect(screen.queryByRole('button', { name: 'Cancel run' })).toBeNull();
     expect((await screen.findByText(/Could not load that action/)).closest('[role=alert]')?.textContent).toContain('the run is not retryable');
+  });
+
+  it('shows what the start was warned of, as text under a Warnings heading, and nothing when there were none', async () => {
+    const bff = new FakeBff('viewer');
+    const warnings = ['onboard-learner@1.0.0 is deprecated', 'no live version of onboard-learner matches ^0: started 1.0.0 with the inputs migrated from 0.x'];
+    const run = serve(bff, runView({ warnings }));
+    renderApp(bff, `/runs/${run.run_id}`);
+    const section = (await screen.findByRole('heading', { name: 'Warnings' })).closest('section')!;
+    expect(section.getAttribute('aria-labelledby')).toBe('warnings-h');
+    expect(within(section).getAllByRole('listitem').map((li) => li.textContent)).toEqual(warnings);
+
+    cleanup();
+    const quiet = new FakeBff('viewer');
+    const plain = serve(quiet, runView());
+    renderApp(quiet, `/runs/${plain.run_id}`);
+    await screen.findByText(/create_task · action · completed/);
+    expect(screen.queryByRole('heading', { name: 'Warnings' })).toBeNull();
+  });
+
+  it('Core’s record of a start the executor never got (no steps, no signals): its warnings are shown too', async () => {
+    const bff = new FakeBff('viewer');
+    // Core's own record (RunRequestView): the summary's fields, no steps, signals or inputs.
+    const queued = { ...runSummary({ status: 'cancelled' }), delivery: 'cancelled', reason: 'cancelled by prana before the executor received it', warnings: ['onboard-learner@1.0.0 is deprecated'] };
+    bff.on('GET', `/api/core/runs/${queued.run_id}`, () => queued);
+    bff.on('GET', '/api/core/workflows/onboard-learner/versions/1.0.0', () => ONBOARD_MANIFEST);
+    renderApp(bff, `/runs/${queued.run_id}`);
+    const section = (await screen.findByRole('heading', { name: 'Warnings' })).closest('section')!;
+    expect(section.textContent).toContain('onboard-learner@1.0.0 is deprecated');
+    expect(screen.getByText('No step has started yet.')).toBeTruthy();
+  });
+
+  it('a run view without warnings (an older Core) shows the run, and no Warnings section', async () => {
+    const bff = new FakeBff('viewer');
+    const older = runView();
+    delete (older as Partial<typeof older>).warnings;
+    serve(bff, older);
+    renderApp(bff, `/runs/${older.run_id}`);
+    await screen.findByText(/create_task · action · completed/);
+    expect(screen.queryByRole('heading', { name: 'Warnings' })).toBeNull();
   });
 
   it('a run that does not exist is a clear error', async () => {

@@ -64,10 +64,18 @@ export function RunView({ runId }: { runId: string }) {
   // A push for this run (or one of its sub-runs) reloads it; it polls slowly only while the stream is down.
   const live = useLive([`run:${runId}`], { onRuns: () => run.reload(), onReconnect: () => run.reload() });
   const run = useLoad(() => api.get<Run>(paths.run(runId)), runId, live === 'down' ? FALLBACK_POLL_MS : undefined);
-  // Tolerate a run view without steps/attempts/signals (queued runs, an older executor): never a blank page. Made
-  // again only when the run is loaded again, so the graph below keeps its nodes across the page's other renders.
+  // Tolerate a run view without steps/attempts/signals/warnings (queued runs, an older Core or executor): never a blank
+  // page. Made again only when the run is loaded again, so the graph below keeps its nodes across the page's other renders.
   const r = useMemo(
-    () => (run.data ? { ...run.data, steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })), signals: run.data.signals ?? [] } : undefined),
+    () =>
+      run.data
+        ? {
+            ...run.data,
+            steps: (run.data.steps ?? []).map((s) => ({ ...s, attempts: s.attempts ?? [] })),
+            signals: run.data.signals ?? [],
+            warnings: run.data.warnings ?? [],
+          }
+        : undefined,
     [run.data],
   );
   const manifest = useLoad(() => (r ? api.get<unknown>(paths.workflowVersion(r.workflow, r.version)) : Promise.resolve(null)), r ? `${r.workflow}@${r.version}` : '');
@@ -169,6 +177,18 @@ export function RunView({ runId }: { runId: string }) {
         </div>
       )}
       {actionError && <ErrorState error={actionError} what="that action" />}
+      {/* What the start was warned of (a deprecated version, inputs migrated from an older major): accepted all the same. */}
+      {r.warnings.length > 0 && (
+        <section aria-labelledby="warnings-h" className="card">
+          <h2 id="warnings-h">Warnings</h2>
+          <p className="muted">What its start was warned of:</p>
+          <ul>
+            {r.warnings.map((w, i) => (
+              <li key={i}>{w}</li>
+            ))}
+          </ul>
+        </section>
+      )}
 
       <section aria-labelledby="graph-h" className="card">
         <h2 id="graph-h">Steps</h2>

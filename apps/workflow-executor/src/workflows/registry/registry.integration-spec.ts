@@ -369,7 +369,7 @@ steps:
     expect(kid).toMatchObject({ default_version: null, versions: [expect.objectContaining({ version: '1.0.0', present: false })] });
     // What Core's start (and its event router and deferred starts) choose from this catalog: nothing.
     expect(chooseStartVersion(kid, 'kid', '1.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
-    expect(chooseStartVersion(kid, 'kid', '^1.0.0')).toMatchObject({ ok: false, reason: 'unknown_version' });
+    expect(chooseStartVersion(kid, 'kid', '^1.0.0')).toMatchObject({ ok: false, reason: 'version_retired' });
     expect(chooseStartVersion(kid, 'kid')).toMatchObject({ ok: false, reason: 'unknown_version' });
     await h.call('POST', `/api/runs/${parent}/signals/go`, { payload: {} });
     await eventually(async () => expect((await h.run(parent)).status).toBe('completed'));

@@ -63,6 +63,14 @@ describe('run reads', () => {
       expect(res.body).toHaveProperty('warnings', []);
     });
 
+    it('lists each run with its warnings ([] for none), so Core and PRANA show them for sub-workflow runs too', async () => {
+      const res = await h.call('GET', `/api/runs?workflow=at-rest&limit=100`);
+      expect(res.status).toBe(200);
+      const runs = (res.body as { runs: { run_id: string; warnings: string[] }[] }).runs;
+      expect(runs.find((r) => r.run_id === warned)?.warnings).toEqual(['at-rest@1.0.0 is deprecated', 'inputs migrated from at-rest@0']);
+      expect(runs.find((r) => r.run_id === plain)?.warnings).toEqual([]);
+    });
+
     it('refuses a query parameter with a 400 naming it: the route takes none', async () => {
       const res = await h.call('GET', `/api/runs/${warned}?steps=false`);
       expect(res.status).toBe(400);

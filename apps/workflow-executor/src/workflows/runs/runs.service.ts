@@ -50,7 +50,7 @@ interface RunRow {
   user_id: string | null;
   product: string | null;
   actor: string | null;
-  /** What the start was warned of (jsonb; null for none). In the whole row (visibleRun), not in SUMMARY_COLUMNS. */
+  /** What the start was warned of (jsonb; null for none). */
   warnings?: string[] | null;
   trace_id: string;
   pins: Record<string, string>;
@@ -69,7 +69,7 @@ interface RunRow {
 
 // created_at::text keeps the microseconds a JS Date would drop, so a page cursor never skips a row.
 const SUMMARY_COLUMNS = `run_id, workflow, version, status, user_id, product, trace_id, parent_run_id, created_at, started_at,
-  completed_at, error, created_at::text AS cursor_at,
+  completed_at, error, warnings, created_at::text AS cursor_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at_text`;
 
 /** Namespace of signal ids derived from an Idempotency-Key (fixed forever: changing it would split retries from firsts). */
@@ -222,7 +222,6 @@ export class RunsService {
       cancel_requested: row.cancel_requested,
       deadline_at: iso(row.deadline_at),
       pins: row.pins,
-      warnings: row.warnings ?? [],
       steps: steps.map((s) => toStepView(s, byPath.get(s.path) ?? [])),
       signals: signals.map((s) => ({ name: s.name, received_at: s.received_at.toISOString(), consumed_by: s.consumed_by, sender: s.sender })),
       children: children.map(toSummary),
@@ -635,7 +634,7 @@ function openRunSpan(dto: ExecutorStartRunDto): string | undefined {
   return value;
 }
 
-function toSummary(row: RunRow): RunSummaryView {
+function toSummary(row: RunRow): RunSummaryView & { warnings: string[] } {
   return {
     run_id: row.run_id,
     workflow: row.workflow,
@@ -650,6 +649,7 @@ function toSummary(row: RunRow): RunSummaryView {
     completed_at: iso(row.completed_at),
     duration_ms: row.started_at && row.completed_at ? row.completed_at.getTime() - row.started_at.getTime() : null,
     error: row.error ?? null,
+    warnings: row.warnings ?? [],
     ...(row.updated_at_text ? { updated_at: row.updated_at_text } : {}),
   };
 }
