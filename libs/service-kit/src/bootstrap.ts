@@ -5,7 +5,7 @@ import { MAX_BODY_BYTES } from '@pancha/contracts';
 import type { Server } from 'node:http';
 import { BaseServiceConfig } from './config/env.validation';
 import { applyHttpTimeouts } from './edge/http-timeouts';
-import { jsonOnly } from './edge/json-only.middleware';
+import { jsonOnly, jsonScalarBody } from './edge/json-only.middleware';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { httpMetricsMiddleware } from './health/metrics';
 import { useServiceLogging } from './logging/service-logging.module';
@@ -47,6 +47,7 @@ export function configureApp(app: INestApplication): INestApplication {
   }
   express.use(jsonOnly);
   express.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
+  express.use(jsonScalarBody);
   // After the APP_GUARDs (the caller is known), before the pipe: input nested too deep or holding text
   // PostgreSQL cannot store is a 422, never a 5xx.
   express.useGlobalGuards(new StorableJsonGuard());

@@ -59,6 +59,25 @@ describe('JSON only', () => {
     expect(await svc.things()).toBe(2);
   });
 
+  it.each([
+    ['null', 'null'],
+    ['"x"', 'a string'],
+    [' 5', 'a number'],
+    ['true', 'a boolean'],
+  ])('answers a JSON body that is not an object or array (%s) with a 400 saying so, not "not valid JSON"', async (body, what) => {
+    const res = await post('application/json', body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'bad_request', message: `request body must be a JSON object or array, got ${what}`, trace_id: null });
+    expect(await svc.things()).toBe(2);
+  });
+
+  it('still answers a body that is not JSON as invalid_json', async () => {
+    const res = await post('application/json', 'nul');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('invalid_json');
+    expect(await svc.things()).toBe(2);
+  });
+
   it('leaves requests without a body alone (they meet validation, not 415)', async () => {
     const res = await fetch(`${svc.url}/things`, { method: 'POST' });
     expect(res.status).toBe(422);

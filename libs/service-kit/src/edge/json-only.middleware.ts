@@ -40,3 +40,29 @@ export function jsonOnly(req: Request, res: Response, next: NextFunction): void 
   res.setHeader('connection', 'close');
   res.status(status).json(body);
 }
+
+/**
+ * The body parser (strict: a body is a JSON object or array, what every route takes) refuses `null`, `"x"` or `5` with
+ * a SyntaxError that says the body "is not valid JSON", which it is. This error handler, mounted right after the
+ * parser, answers such a body for what it is: a 400 saying a body must be an object or an array, naming what came.
+ * Anything else goes on as it was.
+ */
+export function jsonScalarBody(error: unknown, req: Request, res: Response, next: NextFunction): void {
+  const raw = (error as { type?: unknown; body?: unknown } | null)?.type === 'entity.parse.failed' ? (error as { body?: unknown }).body : undefined;
+  let value: unknown;
+  try {
+    value = typeof raw === 'string' ? JSON.parse(raw) : undefined;
+  } catch {
+    next(error);
+    return;
+  }
+  if (typeof raw !== 'string' || (value !== null && typeof value === 'object')) {
+    next(error);
+    return;
+  }
+  const what = value === null ? 'null' : typeof value === 'string' ? 'a string' : typeof value === 'number' ? 'a number' : 'a boolean';
+  const { status, body } = new ApiExceptionFilter().toBody(
+    new DomainException(HttpStatus.BAD_REQUEST, CommonErrorCode.BadRequest, `request body must be a JSON object or array, got ${what}`),
+  );
+  res.status(status).json(body);
+}
