@@ -1,13 +1,9 @@
-import { Logger } from '@nestjs/common';
 import { connectJetStream } from '@pancha/nats-transport';
-import { bootstrapService, validateEnv } from '@pancha/service-kit';
+import { bootstrapService, exitOnFailedStart, validateEnv } from '@pancha/service-kit';
 import { AppModule } from './app.module';
 import { KarmaConfig } from './config/env.validation';
 
-function fail(error: unknown): never {
-  new Logger('karma').error(`failed to start: ${(error as Error)?.message ?? String(error)}`);
-  process.exit(1);
-}
+const fail = exitOnFailedStart('karma');
 
 try {
   const config = validateEnv(KarmaConfig);

@@ -1,12 +1,7 @@
-import { Logger } from '@nestjs/common';
-import { validateEnv } from '@pancha/service-kit';
+import { exitOnFailedStart, validateEnv } from '@pancha/service-kit';
 import { PranaConfig } from './config/env.validation';
 import { createPranaApp } from './prana-app';
 
-function fail(error: unknown): never {
-  new Logger('prana').error(`failed to start: ${(error as Error)?.message ?? String(error)}`);
-  process.exit(1);
-}
 
 async function main(): Promise<void> {
   const config = validateEnv(PranaConfig);
@@ -15,4 +10,4 @@ async function main(): Promise<void> {
   await app.listen(config.PORT ?? config.PRANA_PORT ?? 4200, config.HOST);
 }
 
-main().catch(fail);
+main().catch(exitOnFailedStart('prana'));

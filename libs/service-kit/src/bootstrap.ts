@@ -130,3 +130,19 @@ export async function bootstrapService(
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
   return startService(app, { port: options.config.PORT ?? options.defaultPort, host: options.config.HOST, microservices: options.microservices });
 }
+
+/**
+ * main.ts's answer to a start that failed, for every service: what Nest logged until then, the failure (with its
+ * stack), exit 1. The app is created with `bufferLogs` (its first lines go through the service's own logger), and Nest
+ * prints that buffer only once HTTP listens: a start that failed before (the port taken, a module's start hook
+ * throwing) logged into the buffer, so a main that logged and exited printed nothing at all, and the launcher showed
+ * an empty log tail. The buffer is flushed first, then the failure goes out unbuffered.
+ */
+export function exitOnFailedStart(service: string): (error: unknown) => never {
+  return (error: unknown) => {
+    Logger.flush();
+    const stack = error instanceof Error ? error.stack : undefined;
+    new Logger(service).error(`failed to start: ${(error as Error)?.message ?? String(error)}`, stack);
+    process.exit(1);
+  };
+}
