@@ -33,7 +33,10 @@ export class KarmaConfig extends withOutboxConfig(BaseServiceConfig) {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(86_400_000)
   KARMA_ROLE_SWEEP_INTERVAL_MS = 60_000;
 
-  /** Users per role-sweep transaction (their rows stay locked until it commits; a round runs batches until none is due). */
+  /**
+   * Users per role-sweep batch: claimed, their ledgers read and folded with no lock held, then settled in one short
+   * transaction; a round runs batches until none is due.
+   */
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10_000)
   KARMA_ROLE_SWEEP_BATCH_SIZE = 100;
 }

@@ -41,12 +41,20 @@ export interface RoleChange {
 /**
  * The event id of a change: `karma:role_changed:<seq>` for an event's own change (the seq of its first ledger entry),
  * `karma:role_changed:<seq>:time` for a change time made that the event found, `karma:role_changed:<seq>:time:<ms>` for
- * one the sweep found at `ms` (`seq` the user's last entry: two sweeps of one ledger are told apart by their moment).
+ * one the sweep found that happened at `ms` (`seq` the user's last entry: two changes of one ledger are told apart by
+ * their moment).
  */
-export function roleChangeId(ledgerSeq: number, found: 'event' | 'time' | { sweptAt: number }): string {
+export function roleChangeId(ledgerSeq: number, found: 'event' | 'time' | { at: number }): string {
   const base = `karma:role_changed:${ledgerSeq}`;
-  return found === 'event' ? base : found === 'time' ? `${base}:time` : `${base}:time:${found.sweptAt}`;
+  return found === 'event' ? base : found === 'time' ? `${base}:time` : `${base}:time:${found.at}`;
 }
+
+/**
+ * How far back the sweep walks a user's ledger for the changes time made (KarmaEngine.sweep): a day, many rounds of
+ * any sweep interval. A row due for longer (a sweep stopped that long, or the upgrade's rows due at the epoch) gets
+ * the changes before that as one: the role at the look-back's start against the one published, dated then.
+ */
+export const ROLE_SWEEP_LOOKBACK_MS = 24 * 3_600_000;
 
 export interface KarmaEngineOptions {
   /**
@@ -57,9 +65,9 @@ export interface KarmaEngineOptions {
   publishRoleChanges: boolean;
 }
 
-/** What the sweep does for one user: the change to publish (or none) and the user's row to write. */
+/** What the sweep does for one user: the changes to publish, in the order they happened (often none), and the user's row to write. */
 export interface SweepOutcome {
-  change: RoleChange | null;
+  changes: RoleChange[];
   row: PublishedRole;
 }
 
@@ -157,26 +165,50 @@ export class KarmaEngine {
   }
 
   /**
-   * The scheduled sweep's step for one user whose row is due: the role as of now, derived from the user's ledger, is
-   * compared with the last published one; a difference is published (cause `time`, or `event` for one an event made
-   * while nothing was published) and becomes the published role; either way the row gets the next moment to look.
-   * Nothing is published and the role is left as it is when role changes are not published.
+   * The scheduled sweep's step for one user whose row is due: every change of role time made since the row's last
+   * write, each at the moment it happened, in order, so a role lost and won back between two rounds is published as
+   * two changes, not as none. The walk starts where the role may first have moved (`nextTimeChangeAt`, never before the
+   * user's last entry, nor more than ROLE_SWEEP_LOOKBACK_MS before now: a row the upgrade made due at the epoch starts
+   * there) and goes from one moment the role may move
+   * (nextRoleChangeAt) to the next until now; each moment whose role differs from the one published before it is a
+   * change (cause `time`; the first one `event` when an event moved the role while nothing was published). The row
+   * gets the last change as its published role and the first moment after now that may move it. Nothing is published
+   * and the role is left as it is when role changes are not published.
    */
   sweep(row: PublishedRole, entries: readonly LedgerEntry[], now: number): SweepOutcome {
     const cfg = this.config;
     const published = row.role ?? initialRole(cfg);
-    const current = roleFor(cfg, meritAt(cfg, entries, now));
-    if (current === published) return { change: null, row: { ...row, unpublishedEventSeq: null, nextTimeChangeAt: nextRoleChangeAt(cfg, entries, now) } };
-    if (!this.options.publishRoleChanges) return { change: null, row: { ...row, nextTimeChangeAt: now } };
-    const change = this.heldBack(row.userId, published, current, entries, row, now, null);
-    return {
-      change,
-      row: { userId: row.userId, role: current, ledgerSeq: change.ledgerSeq, at: now, nextTimeChangeAt: nextRoleChangeAt(cfg, entries, now), unpublishedEventSeq: null },
-    };
+    if (!this.options.publishRoleChanges) {
+      const current = roleFor(cfg, meritAt(cfg, entries, now));
+      if (current === published) return { changes: [], row: { ...row, unpublishedEventSeq: null, nextTimeChangeAt: nextRoleChangeAt(cfg, entries, now) } };
+      // Left due where it is, so that once they are on the walk starts where the role moved.
+      return { changes: [], row: { ...row } };
+    }
+    const lastAt = entries.reduce((m, e) => Math.max(m, e.at), Number.NEGATIVE_INFINITY);
+    // No further back than ROLE_SWEEP_LOOKBACK_MS: a backlog (the upgrade's rows, due at the epoch; a long stop) is
+    // published as the role at the look-back's start, not as every change of a year of history, each a start of the
+    // workflows triggered on karma.role_changed.
+    const start = Math.max(row.nextTimeChangeAt ?? now, lastAt, now - ROLE_SWEEP_LOOKBACK_MS);
+    const changes: RoleChange[] = [];
+    let role = published;
+    let at: number | null = start;
+    while (at !== null && at <= now) {
+      const current = roleFor(cfg, meritAt(cfg, entries, at));
+      if (current !== role) {
+        // Only a change found where the walk starts can be one an event made while nothing was published.
+        changes.push(this.heldBack(row.userId, role, current, entries, at === start ? row : null, at, null));
+        role = current;
+      }
+      at = nextRoleChangeAt(cfg, entries, at);
+    }
+    const last = changes[changes.length - 1];
+    const next = { nextTimeChangeAt: at, unpublishedEventSeq: null };
+    return { changes, row: last ? { ...row, ...next, role: last.to, ledgerSeq: last.ledgerSeq, at: last.at } : { ...row, ...next } };
   }
 
   /**
-   * The change from the last published role to the role `entries` give as of now, which no event being recorded made:
+   * The change from the last published role to the role `entries` give as of `now` (for the sweep, the moment the
+   * change happened; its merit and net karma are as of then), which no event being recorded made:
    * cause `event` with that event's id when an event recorded while nothing was published moved the role, else `time`,
    * with an id from the event that found it (`found`) or, for the sweep, from the user's last entry and the moment.
    */
@@ -198,7 +230,7 @@ export class KarmaEngine {
     }
     if (found) return { ...base, id: roleChangeId(found.ledgerSeq, 'time'), cause: 'time', ...found };
     const last = entries.length ? entries[entries.length - 1].seq : 0;
-    return { ...base, id: roleChangeId(last, { sweptAt: now }), cause: 'time', ledgerSeq: last, eventId: null };
+    return { ...base, id: roleChangeId(last, { at: now }), cause: 'time', ledgerSeq: last, eventId: null };
   }
 
   /** When the sweep should look at the user next: now if the role already differs from the published one, else when time may move it. */

@@ -5,7 +5,7 @@ import { loadKarmaConfig } from '../config/karma-config';
 import { meritAt, roleFor } from '../model/karma-model';
 import { DAY_MS } from '../model/ledger-entry';
 import { parseKarmaEvent } from './event-parser';
-import { KarmaEngine, type RoleChange } from './karma-engine';
+import { KarmaEngine, ROLE_SWEEP_LOOKBACK_MS, type RoleChange } from './karma-engine';
 import { MemoryKarmaStore } from './memory-karma.store';
 
 const cfg = loadKarmaConfig();
@@ -30,7 +30,7 @@ function setup() {
       if (row.nextTimeChangeAt === null || row.nextTimeChangeAt > now) continue;
       const outcome = engine.sweep({ ...row }, await store.userEntries(row.userId), now);
       await store.savePublishedRole(outcome.row);
-      if (outcome.change) changes.push(outcome.change);
+      changes.push(...outcome.changes);
     }
     return changes;
   };
@@ -61,12 +61,53 @@ describe('KarmaEngine.sweep (role changes time makes, published when they happen
     expect((await life(on, 'u', 'idle', EXPIRY + DAY_MS)).roleChanges).toEqual([]);
   });
 
+  it('walks no further back than the look-back: a row due for longer (the upgrade, a long stop) gets the older changes as one, dated at its start', async () => {
+    const { store, on, life, sweep, lastSeq } = setup();
+    const HOUR = 3_600_000;
+    await life(on, 'u', 'completing_lessons', T0); // +5, expires at EXPIRY
+    await life(on, 'u', 'cheat', T0 + HOUR); // −2 and a medium paap, both for a year
+    for (let i = 0; i < 10; i++) await life(on, 'u', 'completing_lessons', T0 + 2 * HOUR); // 53: volunteer
+    // Lost at EXPIRY (48), won back an hour later (50), lost two hours later (the +50 expires): all a month before
+    // the round. Within the look-back the walk would publish the three; past it, the role at its start, once.
+    await store.savePublishedRole({ ...store.roles.get('u')!, nextTimeChangeAt: 0 }); // as the upgrade leaves it
+    const round = EXPIRY + 30 * DAY_MS;
+    const changes = await sweep(on, round);
+    expect(changes.map((c) => [c.from, c.to, c.cause, c.at])).toEqual([['volunteer', 'learner', 'time', round - ROLE_SWEEP_LOOKBACK_MS]]);
+    expect(changes[0].id).toBe(`karma:role_changed:${lastSeq()}:time:${round - ROLE_SWEEP_LOOKBACK_MS}`);
+    // The same history swept within the look-back: each change at its moment.
+    await store.savePublishedRole({ ...store.roles.get('u')!, role: 'volunteer', nextTimeChangeAt: 0 });
+    const near = await sweep(on, EXPIRY + 3 * HOUR);
+    expect(near.map((c) => [c.from, c.to, c.at])).toEqual([
+      ['volunteer', 'learner', EXPIRY],
+      ['learner', 'volunteer', EXPIRY + HOUR],
+      ['volunteer', 'learner', EXPIRY + 2 * HOUR],
+    ]);
+  });
+
   it('publishes a gain as a penalty expires for a user who never had a change published', async () => {
     const { store, on, life, sweep } = setup();
     await life(on, 'p', 'cheat', T0); // −2 Dharma
     for (let i = 1; i <= 10; i++) await life(on, 'p', 'completing_lessons', T0 + i); // 48: learner throughout
     expect(store.roles.get('p')).toEqual({ userId: 'p', role: null, ledgerSeq: null, at: null, nextTimeChangeAt: EXPIRY, unpublishedEventSeq: null });
     expect(transitions(await sweep(on, EXPIRY))).toEqual([['p', 'learner', 'volunteer', 'time']]);
+  });
+
+  it('publishes a role lost and won back between two rounds as two changes, each at its moment, in order', async () => {
+    const { store, on, life, sweep, lastSeq } = setup();
+    const HOUR = 3_600_000;
+    await life(on, 'u', 'completing_lessons', T0); // +5, expires at EXPIRY
+    await life(on, 'u', 'cheat', T0 + HOUR); // −2 and a medium paap (weight 2.5), both for a year
+    for (let i = 0; i < 10; i++) await life(on, 'u', 'completing_lessons', T0 + 2 * HOUR); // +50, two hours later: 53, volunteer
+    expect(store.roles.get('u')).toMatchObject({ role: 'volunteer', nextTimeChangeAt: EXPIRY });
+
+    // 48 from EXPIRY (learner), 50 from an hour later (volunteer): the round after both sees volunteer, as published.
+    const seq = lastSeq();
+    const [lost, regained, ...rest] = await sweep(on, EXPIRY + 90 * 60_000);
+    expect(rest).toEqual([]);
+    expect(lost).toEqual({ id: `karma:role_changed:${seq}:time:${EXPIRY}`, userId: 'u', from: 'volunteer', to: 'learner', cause: 'time', netKarma: 48 - 2.5, merit: 48, ledgerSeq: seq, eventId: null, at: EXPIRY });
+    expect(regained).toEqual({ id: `karma:role_changed:${seq}:time:${EXPIRY + HOUR}`, userId: 'u', from: 'learner', to: 'volunteer', cause: 'time', netKarma: 50, merit: 50, ledgerSeq: seq, eventId: null, at: EXPIRY + HOUR });
+    expect(store.roles.get('u')).toMatchObject({ role: 'volunteer', at: EXPIRY + HOUR, nextTimeChangeAt: EXPIRY + 2 * HOUR });
+    expect(transitions(await sweep(on, EXPIRY + 3 * HOUR))).toEqual([['u', 'volunteer', 'learner', 'time']]);
   });
 
   it('with router events off an event publishes nothing and the published role stays; turned on, the change is published once, cause event', async () => {
@@ -82,9 +123,10 @@ describe('KarmaEngine.sweep (role changes time makes, published when they happen
     expect(await sweep(off, T0 + 11)).toEqual([]);
     expect(store.roles.get('u')).toMatchObject({ role: null, unpublishedEventSeq: upSeq });
 
-    // On again: the sweep publishes the change the event made, with that event's id and cause.
+    // On again: the sweep publishes the change the event made, with that event's id and cause, at the moment the row
+    // was last written while it was held back (the idle event's; nothing later moved the role).
     const [held] = await sweep(on, T0 + 12);
-    expect(held).toMatchObject({ id: `karma:role_changed:${upSeq}`, from: 'learner', to: 'volunteer', cause: 'event', ledgerSeq: upSeq, eventId: up.reply.data.event_id, at: T0 + 12 });
+    expect(held).toMatchObject({ id: `karma:role_changed:${upSeq}`, from: 'learner', to: 'volunteer', cause: 'event', ledgerSeq: upSeq, eventId: up.reply.data.event_id, at: T0 + 10 });
     expect(store.roles.get('u')).toMatchObject({ role: 'volunteer', unpublishedEventSeq: null, nextTimeChangeAt: EXPIRY });
     expect(await sweep(on, T0 + 13)).toEqual([]);
   });

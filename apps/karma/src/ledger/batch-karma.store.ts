@@ -28,9 +28,11 @@ import {
  * as node-postgres does), float8 in its shortest exact form.
  *
  * The published-role rows are locked (FOR UPDATE) until the batch commits: the scheduled sweep (KarmaRoleSweep), which
- * does not take the ledger lock, locks the rows it works on too (FOR UPDATE SKIP LOCKED), so for any one user either
- * the sweep or an event compares and publishes, never both. A row the sweep holds is waited for and read as the sweep
- * left it (PostgreSQL re-reads a row locked after a wait), so an event never publishes again what the sweep just did.
+ * does not take the ledger lock, settles its users under their row locks too (FOR UPDATE SKIP LOCKED, in a short
+ * transaction after its fold, only if the row and the ledger are still as it folded them), so for any one user either
+ * the sweep or an event compares and publishes, never both. A row a settling sweep holds is waited for (never for a
+ * fold) and read as the sweep left it (PostgreSQL re-reads a row locked after a wait), so an event never publishes
+ * again what the sweep just did.
  */
 const LOAD_SQL = `
   SELECT

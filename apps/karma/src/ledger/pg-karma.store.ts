@@ -112,10 +112,15 @@ export function publishedRoleValues(r: PublishedRole): unknown[] {
   return [r.userId, r.role, r.ledgerSeq, date(r.at), date(r.nextTimeChangeAt), r.unpublishedEventSeq];
 }
 
-/** Writes karma_published_role rows: append `VALUES (…), …` and then ON_PUBLISHED_ROLE_CONFLICT (one row per user). */
+/**
+ * Writes karma_published_role rows: append `VALUES (…), …` and then ON_PUBLISHED_ROLE_CONFLICT (one row per user). A
+ * write clears the row's sweep claim: a sweep batch that folded the row as it was will find it changed and leave it,
+ * so another round may take it at once.
+ */
 export const UPSERT_PUBLISHED_ROLE = `INSERT INTO karma_published_role (${PUBLISHED_ROLE_COLUMNS}) VALUES`;
 export const ON_PUBLISHED_ROLE_CONFLICT = `ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, ledger_seq = EXCLUDED.ledger_seq,
-  published_at = EXCLUDED.published_at, next_time_change_at = EXCLUDED.next_time_change_at, unpublished_event_seq = EXCLUDED.unpublished_event_seq`;
+  published_at = EXCLUDED.published_at, next_time_change_at = EXCLUDED.next_time_change_at, unpublished_event_seq = EXCLUDED.unpublished_event_seq,
+  sweep_claimed_until = NULL`;
 
 /** The store over one EntityManager: inside the ingest transaction, or the plain manager for reads. */
 export class PgKarmaStore implements KarmaStore {

@@ -3,8 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { OutboxService } from '@pancha/outbox';
 import { DataSource } from 'typeorm';
 import { Clock } from '../clock/clock';
-import { KarmaEngine } from '../engine/karma-engine';
+import { KarmaEngine, type SweepOutcome } from '../engine/karma-engine';
 import type { PublishedRole } from '../engine/karma-store';
+import type { LedgerEntry } from '../model/ledger-entry';
 import { roleChangedMessage } from '../router-events/role-changed';
 import { LEDGER_OPTIONS, type LedgerOptions } from './karma-ledger.service';
 import {
@@ -30,39 +31,64 @@ export class RoleSweepTimer {
   }
 }
 
-/** What one sweep round did: users looked at (due rows) and role changes enqueued. */
+/** What one sweep round did: users whose role it derived and settled, and role changes enqueued. */
 export interface RoleSweepResult {
   checked: number;
   published: number;
 }
 
+/** What one batch did: the round's result, how many users it claimed, and those it left (written meanwhile). */
+interface BatchResult extends RoleSweepResult {
+  claimed: number;
+  left: string[];
+}
+
 /**
- * The due rows of one batch, locked until it commits. SKIP LOCKED: a row another replica's sweep or an ingest batch
- * (BatchKarmaStore locks its users' rows) holds is left to it; that one writes the row's next moment anyway.
+ * How long a batch's claim keeps other rounds (another replica's) off its users, by PostgreSQL's clock: the claim is
+ * cleared when the batch settles or anything writes the row, and lapses by itself only after a crashed or stalled batch.
  */
-const DUE_SQL = `
-  SELECT ${PUBLISHED_ROLE_COLUMNS} FROM karma_published_role
-  WHERE next_time_change_at <= $1
-  ORDER BY next_time_change_at
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED`;
+export const ROLE_SWEEP_CLAIM_MS = 10 * 60_000;
+
+/**
+ * Claims up to a batch of due rows in one statement: the row locks last as long as it does (SKIP LOCKED: a row an
+ * ingest batch holds is its own to settle; so is one another round claimed). The latest moments first, so that a
+ * backlog (the upgrade makes every user due at the epoch; a long stop) does not hold back the changes happening now:
+ * each batch takes the rows that became due meanwhile before older ones, and the backlog is worked off behind them.
+ * Returned in the order they were due.
+ */
+const CLAIM_SQL = `
+  WITH claimed AS (
+    UPDATE karma_published_role SET sweep_claimed_until = clock_timestamp() + $3 * interval '1 millisecond'
+    FROM (
+      SELECT user_id AS due_user FROM karma_published_role
+      WHERE next_time_change_at <= $1 AND (sweep_claimed_until IS NULL OR sweep_claimed_until <= clock_timestamp())
+        AND NOT (user_id = ANY($4::text[]))
+      ORDER BY next_time_change_at DESC
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED) due
+    WHERE user_id = due_user
+    RETURNING ${PUBLISHED_ROLE_COLUMNS})
+  SELECT * FROM claimed ORDER BY next_time_change_at, user_id`;
 
 /**
  * Publishes the role changes time makes (grants and penalties expiring, decay) when they happen, not at the user's next
  * event: every KARMA_ROLE_SWEEP_INTERVAL_MS (0 = off; off too when router events are) a round takes the users whose
- * karma_published_role row is due (next_time_change_at ≤ now, Karma's Clock), derives each one's role from their
- * ledger as of now and, when it differs from the last published role, enqueues `karma.role_changed` (cause `time`,
- * or `event` for a change an event made while router events were off) through the outbox, with the ordering key of
- * the event path, and stores it as the published role with the next moment to look; all in one transaction per batch
- * of KARMA_ROLE_SWEEP_BATCH_SIZE users, until no due row is left.
+ * karma_published_role row is due (next_time_change_at ≤ now, Karma's Clock), walks each one's ledger from the moment
+ * the row says the role may first have moved to now (KarmaEngine.sweep) and enqueues every change found, at the moment
+ * it happened and in order, as `karma.role_changed` (cause `time`, or `event` for a change an event made while router
+ * events were off) through the outbox with the ordering key of the event path, storing the last one as the published
+ * role with the next moment to look; batches of KARMA_ROLE_SWEEP_BATCH_SIZE users until no due row is left.
  *
- * Safe with any number of replicas and against concurrent events without the ledger lock (ingest goes on while a
- * round runs): a batch holds its rows' locks (FOR UPDATE SKIP LOCKED) until it commits, and an ingest batch locks its
- * users' rows before it compares (BatchKarmaStore), so one user's comparison and publication are made by one
- * transaction at a time, each reading the row the one before it committed. The ledger of a user is only written by an
- * ingest batch holding that user's row lock (or, for a user with no row, one the sweep cannot select), so what a batch
- * reads of a locked user's ledger stays true until it commits. Nothing lives only in memory: a crashed round leaves
- * its rows due.
+ * A batch never holds a lock while it folds ledgers, so an ingest batch (which holds the global ledger lock) never
+ * waits for a fold: (1) one statement claims the due rows (CLAIM_SQL; the claim keeps other replicas' rounds off them);
+ * (2) their ledgers are read and folded with no transaction open; (3) a short transaction locks the rows it can (FOR
+ * UPDATE SKIP LOCKED: a row an ingest batch holds is left to it) and settles only the users whose row and ledger are
+ * still what was folded (the last ledger seq tells: an ingest batch writes a user's entries only while it holds the
+ * user's row lock, so none can be added between this check and the commit). A user written meanwhile is left to the
+ * next round, unless the event that wrote it settled it; either way one user's changes are published by one
+ * transaction at a time, each reading the row the one before it committed, so nothing is published twice with any
+ * number of replicas. Nothing lives only in memory: a crashed round leaves its rows due (claimed for
+ * ROLE_SWEEP_CLAIM_MS).
  */
 @Injectable()
 export class KarmaRoleSweep implements OnApplicationBootstrap, OnModuleDestroy {
@@ -114,49 +140,94 @@ export class KarmaRoleSweep implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * One round: batches of due users until a batch finds fewer than a full batch (or the process stops). Each batch
-   * moves every row it takes past its `now` (a published row is the role as of now; time moves it only later), so a
-   * round ends. Nothing is done while router events are off: nothing could be published, and the rows stay due.
+   * One round: batches of due users until a batch claims fewer than a full batch (or the process stops). Each batch
+   * moves every row it settles past its `now` (a published row is the role as of now; time moves it only later), and a
+   * user written meanwhile is not taken again in this round, so a round ends. Nothing is done while router events are
+   * off: nothing could be published, and the rows stay due.
    */
   async runOnce(): Promise<RoleSweepResult> {
     const total: RoleSweepResult = { checked: 0, published: 0 };
     if (!this.options.routerEvents) return total;
+    const left: string[] = [];
     for (;;) {
-      const batch = await this.sweepBatch();
+      const batch = await this.sweepBatch(left);
       total.checked += batch.checked;
       total.published += batch.published;
-      if (batch.checked < this.options.roleSweepBatchSize || this.stopped) return total;
+      left.push(...batch.left);
+      if (batch.claimed < this.options.roleSweepBatchSize || this.stopped) return total;
     }
   }
 
-  /** One transaction: lock up to a batch of due rows, derive each user's role as of now, publish and store the differences. */
-  async sweepBatch(): Promise<RoleSweepResult> {
-    return this.dataSource.transaction(async (manager) => {
-      const now = this.clock.now().getTime();
-      const due: PublishedRoleRow[] = await manager.query(DUE_SQL, [new Date(now), this.options.roleSweepBatchSize]);
-      if (due.length === 0) return { checked: 0, published: 0 };
-      const rows = due.map(toPublishedRole);
-      const ledger: LedgerRow[] = await manager.query(`SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($1::text[]) ORDER BY seq`, [rows.map((r) => r.userId)]);
-      const entries = new Map(rows.map((r) => [r.userId, [] as ReturnType<typeof toLedgerEntry>[]]));
-      for (const row of ledger) entries.get(row.user_id)?.push(toLedgerEntry(row));
+  /** One batch: claim due users (but not `skip`), fold their ledgers with no lock held, settle those still as folded. */
+  async sweepBatch(skip: readonly string[] = []): Promise<BatchResult> {
+    const now = this.clock.now().getTime();
+    const claimed: PublishedRoleRow[] = await this.dataSource.query(CLAIM_SQL, [new Date(now), this.options.roleSweepBatchSize, ROLE_SWEEP_CLAIM_MS, skip]);
+    if (claimed.length === 0) return { claimed: 0, checked: 0, published: 0, left: [] };
+    const rows = claimed.map(toPublishedRole);
+    const ledger: LedgerRow[] = await this.dataSource.query(`SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($1::text[]) ORDER BY seq`, [
+      rows.map((r) => r.userId),
+    ]);
+    const entries = new Map(rows.map((r) => [r.userId, [] as LedgerEntry[]]));
+    for (const row of ledger) entries.get(row.user_id)?.push(toLedgerEntry(row));
+    const outcomes = await this.fold(rows, entries, now);
+    const lastSeq = (userId: string) => entries.get(userId)?.at(-1)?.seq ?? null;
+    return this.settle(rows.map((row, i) => ({ row, lastSeq: lastSeq(row.userId), outcome: outcomes[i] })));
+  }
 
-      const written: PublishedRole[] = [];
-      const messages = [];
-      for (const row of rows) {
-        const outcome = this.engine.sweep(row, entries.get(row.userId) ?? [], now);
-        written.push(outcome.row);
-        if (outcome.change) messages.push(roleChangedMessage(outcome.change));
-      }
-      const params: unknown[] = [];
-      const tuples = written.map((r) => {
-        const values = publishedRoleValues(r);
-        const placeholders = values.map((v) => `$${params.push(v)}`);
-        return `(${placeholders.join(', ')})`;
+  /** Each user's walk (KarmaEngine.sweep), yielding to the event loop between users: no lock is held meanwhile. */
+  private async fold(rows: readonly PublishedRole[], entries: ReadonlyMap<string, LedgerEntry[]>, now: number): Promise<SweepOutcome[]> {
+    const outcomes: SweepOutcome[] = [];
+    for (const row of rows) {
+      outcomes.push(this.engine.sweep(row, entries.get(row.userId) ?? [], now));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return outcomes;
+  }
+
+  /**
+   * One short transaction: lock the claimed rows no one else holds, and publish and store the outcome of each user
+   * whose row and last ledger seq are still those that were folded (in the transaction that stores them as published:
+   * a change is published if and only if it is recorded). The others' claims are released: they are left as written.
+   */
+  private async settle(folded: ReadonlyArray<{ row: PublishedRole; lastSeq: number | null; outcome: SweepOutcome }>): Promise<BatchResult> {
+    return this.dataSource.transaction(async (manager) => {
+      const ids = folded.map((f) => f.row.userId);
+      const locked: PublishedRoleRow[] = await manager.query(
+        `SELECT ${PUBLISHED_ROLE_COLUMNS} FROM karma_published_role WHERE user_id = ANY($1::text[]) FOR UPDATE SKIP LOCKED`,
+        [ids],
+      );
+      // After the locks (a statement of its own, so its snapshot is taken once they are held): no entry can be added now.
+      const heads: Array<{ user_id: string; seq: string }> = locked.length
+        ? await manager.query(`SELECT user_id, max(seq)::text AS seq FROM karma_ledger WHERE user_id = ANY($1::text[]) GROUP BY user_id`, [locked.map((r) => r.user_id)])
+        : [];
+      const held = new Map(locked.map((r) => [r.user_id, toPublishedRole(r)]));
+      const head = new Map(heads.map((h) => [h.user_id, Number(h.seq)]));
+      const settled = folded.filter((f) => {
+        const current = held.get(f.row.userId);
+        return current !== undefined && samePublishedRole(current, f.row) && (head.get(f.row.userId) ?? null) === f.lastSeq;
       });
-      await manager.query(`${UPSERT_PUBLISHED_ROLE} ${tuples.join(', ')} ${ON_PUBLISHED_ROLE_CONFLICT}`, params);
-      // In the transaction that stores them as published: a change is published if and only if it is recorded.
+      const written = new Set(settled.map((f) => f.row.userId));
+      const changed = [...held.keys()].filter((id) => !written.has(id));
+      if (settled.length > 0) {
+        const params: unknown[] = [];
+        const tuples = settled.map((f) => `(${publishedRoleValues(f.outcome.row).map((v) => `$${params.push(v)}`).join(', ')})`);
+        await manager.query(`${UPSERT_PUBLISHED_ROLE} ${tuples.join(', ')} ${ON_PUBLISHED_ROLE_CONFLICT}`, params);
+      }
+      if (changed.length > 0) await manager.query(`UPDATE karma_published_role SET sweep_claimed_until = NULL WHERE user_id = ANY($1::text[])`, [changed]);
+      const messages = settled.flatMap((f) => f.outcome.changes.map(roleChangedMessage));
       await this.outbox.enqueueAll(manager, messages);
-      return { checked: rows.length, published: messages.length };
+      return { claimed: folded.length, checked: settled.length, published: messages.length, left: ids.filter((id) => !written.has(id)) };
     });
   }
+}
+
+/** Whether two reads of a user's row are the same (the sweep claim aside). */
+function samePublishedRole(a: PublishedRole, b: PublishedRole): boolean {
+  return (
+    a.role === b.role &&
+    a.ledgerSeq === b.ledgerSeq &&
+    a.at === b.at &&
+    a.nextTimeChangeAt === b.nextTimeChangeAt &&
+    a.unpublishedEventSeq === b.unpublishedEventSeq
+  );
 }

@@ -10,6 +10,7 @@ import { DAY_MS } from '../model/ledger-entry';
 import { bootKarma } from '../testing/karma-test-app';
 import { KarmaPublishedRole1765900000000 } from './1765900000000-karma-published-role';
 import { KarmaRoleSweep1766000000000 } from './1766000000000-karma-role-sweep';
+import { KarmaRoleSweepClaim1766100000000 } from './1766100000000-karma-role-sweep-claim';
 
 jest.setTimeout(240_000);
 
@@ -48,7 +49,7 @@ describe('migration KarmaPublishedRole1765900000000 (real PostgreSQL)', () => {
     db = await createTestDatabase('karma_role_backfill');
     const old = new DataSource({
       // The release before: every migration but this one and those after it.
-      ...buildDataSourceOptions({ url: db.url, entities: [], migrations: KARMA_MIGRATIONS.filter((m) => m !== KarmaPublishedRole1765900000000 && m !== KarmaRoleSweep1766000000000) }),
+      ...buildDataSourceOptions({ url: db.url, entities: [], migrations: KARMA_MIGRATIONS.filter((m) => m !== KarmaPublishedRole1765900000000 && m !== KarmaRoleSweep1766000000000 && m !== KarmaRoleSweepClaim1766100000000) }),
       migrationsRun: false,
     });
     await old.initialize();

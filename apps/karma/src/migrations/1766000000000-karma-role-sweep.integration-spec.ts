@@ -9,6 +9,7 @@ import { KarmaRoleSweep } from '../ledger/role-sweep.service';
 import { DAY_MS } from '../model/ledger-entry';
 import { bootKarma } from '../testing/karma-test-app';
 import { KarmaRoleSweep1766000000000 } from './1766000000000-karma-role-sweep';
+import { KarmaRoleSweepClaim1766100000000 } from './1766100000000-karma-role-sweep-claim';
 
 jest.setTimeout(240_000);
 
@@ -24,7 +25,7 @@ describe('migration KarmaRoleSweep1766000000000 (real PostgreSQL)', () => {
   let karma: ServiceWithDatabase;
   const clock = new FixedClock(T0 + 367 * DAY_MS);
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } })).speaksBatch(CORE_EVENTS_BATCH_ROUTE, '/events');
-  const before = KARMA_MIGRATIONS.filter((m) => m !== KarmaRoleSweep1766000000000);
+  const before = KARMA_MIGRATIONS.filter((m) => m !== KarmaRoleSweep1766000000000 && m !== KarmaRoleSweepClaim1766100000000);
 
   /** One event as the release before recorded it: its karma_event row and its one ledger entry. */
   async function entry(old: DataSource, user: string, kind: string, token: string | null, amount: number, at: number): Promise<number> {
@@ -110,8 +111,9 @@ describe('migration KarmaRoleSweep1766000000000 (real PostgreSQL)', () => {
     const revert = new DataSource({ ...buildDataSourceOptions({ url: db.url, entities: [], migrations: KARMA_MIGRATIONS }), migrationsRun: false });
     await revert.initialize();
     try {
-      const [last] = await revert.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 1`);
-      expect(last.name).toBe('KarmaRoleSweep1766000000000');
+      const last = await revert.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 2`);
+      expect(last.map((m: { name: string }) => m.name)).toEqual(['KarmaRoleSweepClaim1766100000000', 'KarmaRoleSweep1766000000000']);
+      await revert.undoLastMigration();
       await revert.undoLastMigration();
       expect(await revert.query(`SELECT user_id, role FROM karma_published_role ORDER BY user_id`)).toEqual([
         { user_id: 'lapser', role: 'learner' },

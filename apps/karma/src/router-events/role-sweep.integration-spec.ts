@@ -43,6 +43,23 @@ class ManualTimer extends RoleSweepTimer {
   }
 }
 
+/** The sweep's fold (KarmaRoleSweep's private step between claiming its users and settling them), for a test to pause. */
+type Foldable = { fold: (...args: unknown[]) => Promise<unknown> };
+
+/** Pauses the next fold of `sweep` until the returned gate opens; `folding` resolves once it has started. */
+function pauseFold(sweep: KarmaRoleSweep): { folding: Promise<void>; resume: () => void; restore: () => void } {
+  const target = sweep as unknown as Foldable;
+  const fold = target.fold.bind(sweep);
+  const started = gate();
+  const paused = gate();
+  const spy = jest.spyOn(target, 'fold').mockImplementationOnce(async (...args: unknown[]) => {
+    started.open();
+    await paused.wait;
+    return fold(...args);
+  });
+  return { folding: started.wait, resume: paused.open, restore: () => (paused.open(), spy.mockRestore()) };
+}
+
 /** A promise the test resolves: what a paused transaction waits on. */
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -51,6 +68,8 @@ function gate(): { wait: Promise<void>; open: () => void } {
 }
 
 describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a stand-in Core)', () => {
+  /** Karma's clock, set by each test (every Karma here reads it). */
+  const clock = new FixedClock(T0);
   const core = new StandInServer(() => ({ status: 202, body: { event_id: 'x', trace_id: 't', runs: [], skipped: [], deferred: [] } })).speaksBatch(CORE_EVENTS_BATCH_ROUTE, '/events');
   let keys: TestKeys;
 
@@ -84,6 +103,32 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
   const waitingForLock = async (karma: ServiceWithDatabase): Promise<number> =>
     (await karma.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
 
+  /**
+   * Resolves once a session of this database is seen waiting for a lock (polling pg_stat_activity until `stop`; it
+   * never resolves if none is): the condition an event racing a paused sweep must never meet.
+   */
+  const lockWaitSeen = (karma: ServiceWithDatabase) => {
+    let stopped = false;
+    const seen = (async () => {
+      while (!stopped) {
+        if ((await waitingForLock(karma)) > 0) return 'an ingest batch waited for a lock';
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return new Promise<string>(() => undefined);
+    })();
+    return { seen, stop: () => (stopped = true) };
+  };
+  /** Volunteer at T0 + 2 h with 53 merit that falls to 48 at EXPIRY (learner) and rises to 50 an hour later (volunteer). */
+  const HOUR = 3_600_000;
+  const seesaw = async (karma: ServiceWithDatabase, user: string) => {
+    clock.set(T0);
+    await life(karma, user, 'completing_lessons'); // +5 Dharma until EXPIRY
+    clock.set(T0 + HOUR);
+    await life(karma, user, 'cheat'); // −2 Dharma until EXPIRY + 1 h
+    clock.set(T0 + 2 * HOUR);
+    for (let i = 0; i < 10; i++) await life(karma, user, 'completing_lessons'); // +50 until EXPIRY + 2 h
+  };
+
   beforeAll(async () => {
     keys = createTestKeys('karma-role-sweep');
     await core.start();
@@ -96,7 +141,6 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
 
   describe('one Karma, rounds run by the test', () => {
     let karma: ServiceWithDatabase;
-    const clock = new FixedClock(T0);
     const sweep = () => karma.app.get(KarmaRoleSweep).runOnce();
 
     beforeAll(async () => {
@@ -145,14 +189,14 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
       expect(await enqueued(karma, 'lapser')).toHaveLength(2);
     });
 
-    it('an event for a user whose row the sweep holds waits for it, then finds the role as the sweep published it', async () => {
+    it('an event for a user whose row a batch is settling waits for that short transaction, then finds the role as published', async () => {
       clock.set(T0);
       await volunteer(karma, 'racer');
       clock.set(EXPIRY + 1);
       const outbox = karma.app.get(OutboxService);
       const enqueue = outbox.enqueueAll.bind(outbox);
       const paused = gate();
-      // The sweep's transaction stops just before it enqueues: the row is locked and updated, not yet committed.
+      // The batch's settling transaction stops just before it enqueues: the row is locked and updated, not yet committed.
       const spy = jest.spyOn(outbox, 'enqueueAll').mockImplementationOnce(async (manager, messages) => {
         await paused.wait;
         return enqueue(manager, messages);
@@ -177,6 +221,55 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
       expect(events[1].id).toMatch(/:time:\d+$/);
     });
 
+    it('an event for a user the sweep is folding is recorded without waiting for the fold, and the sweep leaves that user to it', async () => {
+      clock.set(T0);
+      await volunteer(karma, 'folded');
+      clock.set(EXPIRY + 3);
+      const sweeper = karma.app.get(KarmaRoleSweep);
+      const pause = pauseFold(sweeper);
+      const watch = lockWaitSeen(karma);
+      try {
+        const round = sweep();
+        await pause.folding;
+        // The sweep has claimed the user and is folding their ledger: the event's batch (ledger lock, then the user's
+        // row) must go through now, not once the fold is over.
+        const recorded = life(karma, 'folded', 'idle').then(() => 'recorded');
+        await expect(Promise.race([recorded, watch.seen])).resolves.toBe('recorded');
+        pause.resume();
+        // The row was written meanwhile: the sweep publishes nothing for it and leaves it.
+        await expect(round).resolves.toEqual({ checked: 0, published: 0 });
+      } finally {
+        watch.stop();
+        pause.restore();
+      }
+      const events = await enqueued(karma, 'folded');
+      expect(transitions(events)).toEqual([
+        ['folded', 'learner', 'volunteer', 'event'],
+        ['folded', 'volunteer', 'learner', 'time'],
+      ]);
+      expect(events[1].id).toMatch(/:time$/); // the event's
+      expect(await row(karma, 'folded')).toMatchObject({ role: 'learner', next_time_change_at: null });
+      await expect(sweep()).resolves.toEqual({ checked: 0, published: 0 });
+    });
+
+    it('a backlog due since the epoch (the upgrade) does not hold back a user due now: the first batch takes them', async () => {
+      clock.set(T0);
+      await volunteer(karma, 'current');
+      const backlog = Array.from({ length: 150 }, (_, i) => `backlog${i}`); // more than a batch (100)
+      await karma.dataSource.query(
+        `INSERT INTO karma_published_role (user_id, next_time_change_at) SELECT u, to_timestamp(0) FROM unnest($1::text[]) u`,
+        [backlog],
+      );
+      clock.set(EXPIRY + 4);
+      const sweeper = karma.app.get(KarmaRoleSweep);
+      await expect(sweeper.sweepBatch()).resolves.toMatchObject({ claimed: 100, checked: 100, published: 1 });
+      expect(transitions(await enqueued(karma, 'current'))).toEqual([
+        ['current', 'learner', 'volunteer', 'event'],
+        ['current', 'volunteer', 'learner', 'time'],
+      ]);
+      await expect(sweep()).resolves.toEqual({ checked: 51, published: 0 });
+    });
+
     it('an event that comes first publishes the change itself, and the round after it has nothing to do', async () => {
       clock.set(T0);
       await volunteer(karma, 'early');
@@ -195,7 +288,6 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
     let db: TestDatabase;
     let a: ServiceWithDatabase;
     let b: ServiceWithDatabase;
-    const clock = new FixedClock(T0);
 
     beforeAll(async () => {
       db = await createTestDatabase('karma_role_sweep_replicas');
@@ -237,11 +329,49 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
       expect(new Set(losses.map((e) => e.id)).size).toBe(users.length);
       await expect(b.app.get(KarmaRoleSweep).runOnce()).resolves.toEqual({ checked: 0, published: 0 });
     });
+
+    it('a role lost and won back between two rounds is published as both changes, at their moments, in order, once across the replicas', async () => {
+      const users = ['s1', 's2', 's3'];
+      for (const u of users) await seesaw(a, u);
+      clock.set(EXPIRY + 90 * 60_000); // after the loss (EXPIRY) and the regain (EXPIRY + 1 h): volunteer again, as published
+      const sweepA = a.app.get(KarmaRoleSweep);
+      const sweepB = b.app.get(KarmaRoleSweep);
+      const pause = pauseFold(sweepA);
+      try {
+        // Replica a claims a batch of two and stops in its fold; b takes the one left.
+        const first = sweepA.runOnce();
+        await pause.folding;
+        await expect(sweepB.runOnce()).resolves.toEqual({ checked: 1, published: 2 });
+        // a's claims lapse (as after a stall): b folds a's users too and settles them first.
+        await b.dataSource.query(`UPDATE karma_published_role SET sweep_claimed_until = NULL`);
+        await expect(sweepB.runOnce()).resolves.toEqual({ checked: 2, published: 4 });
+        // a finds its rows written meanwhile and publishes nothing.
+        pause.resume();
+        await expect(first).resolves.toEqual({ checked: 0, published: 0 });
+      } finally {
+        pause.restore();
+      }
+      for (const u of users) {
+        const events = await enqueued(a, u);
+        const seq = await lastSeq(a, u);
+        expect(events.map((e) => [e.data.previous_role, e.data.role, e.data.cause, e.time])).toEqual([
+          ['learner', 'volunteer', 'event', new Date(T0 + 2 * HOUR).toISOString()],
+          ['volunteer', 'learner', 'time', new Date(EXPIRY).toISOString()],
+          ['learner', 'volunteer', 'time', new Date(EXPIRY + HOUR).toISOString()],
+        ]);
+        expect(events.slice(1).map((e) => [e.id, e.data.merit, e.data.at])).toEqual([
+          [`karma:role_changed:${seq}:time:${EXPIRY}`, 48, new Date(EXPIRY).toISOString()],
+          [`karma:role_changed:${seq}:time:${EXPIRY + HOUR}`, 50, new Date(EXPIRY + HOUR).toISOString()],
+        ]);
+        expect(await row(a, u)).toMatchObject({ role: 'volunteer', next_time_change_at: new Date(EXPIRY + 2 * HOUR) });
+        await eventually(() => expect(sentToCore(u)).toEqual(events.map((e) => e.id)), { what: `${u}'s three changes to reach Core, once each, in order` });
+      }
+      await expect(sweepA.runOnce()).resolves.toEqual({ checked: 0, published: 0 });
+    });
   });
 
   describe('router events off, then on again', () => {
     let db: TestDatabase;
-    const clock = new FixedClock(T0);
 
     beforeAll(async () => {
       db = await createTestDatabase('karma_role_events_off');
