@@ -281,7 +281,11 @@ describe('workflow engine on PostgreSQL', () => {
     const held = await holdTable(h.dataSource, 'workflow_step_attempts');
     let runIds: string[] = [];
     try {
-      runIds = await Promise.all(['g1', 'g2', 'g3', 'g4', 'g5'].map((item) => h.startRun('one-item', '1.2.0', { item })));
+      // One run first, until its round's commit waits on the lock: started together, the five could be claimed
+      // together and make one group, with nothing left to queue.
+      runIds = [await h.startRun('one-item', '1.2.0', { item: 'g1' })];
+      await held.waiting('AS r(run_id uuid, token uuid');
+      runIds.push(...(await Promise.all(['g2', 'g3', 'g4', 'g5'].map((item) => h.startRun('one-item', '1.2.0', { item })))));
       await eventually(async () => expect(h.worker.queuedRounds).toBeGreaterThanOrEqual(2));
     } finally {
       await held.release();
