@@ -11,6 +11,7 @@ import { RunRequestEndedIndex1765810000000 } from './migrations/1765810000000-ru
 import { RunRequestMaybeSent1765820000000 } from './migrations/1765820000000-run-request-maybe-sent';
 import { RunIdempotencyKeys1765830000000 } from './migrations/1765830000000-run-idempotency-keys';
 import { RunRequestWarnings1765840000000 } from './migrations/1765840000000-run-request-warnings';
+import { EventFilterStateProduct1765850000000 } from './migrations/1765850000000-event-filter-state-product';
 import { TaskIdempotencyKeyEntity } from './tasks/task-idempotency-key.entity';
 import { TaskEntity } from './tasks/task.entity';
 
@@ -30,4 +31,5 @@ export const CORE_MIGRATIONS = [
   RunRequestMaybeSent1765820000000,
   RunIdempotencyKeys1765830000000,
   RunRequestWarnings1765840000000,
+  EventFilterStateProduct1765850000000,
 ];

@@ -48,6 +48,12 @@ export function readEvent(raw: unknown, at: string, errors: FieldError[], now: D
     if (!when) problem('time', `must be ${TIMESTAMP_RULE}`);
   }
   if (!('data' in e) || e.data === undefined) problem('data', 'is required');
+  // The product the event's runs act on, its filter state's and its readers' scope (productOf): a non-empty string,
+  // or none (absent or null). Anything else would silently make the event product-less, past a narrowed credential.
+  const product = isRecord(e.data) ? e.data.product : undefined;
+  if (product !== undefined && product !== null && (typeof product !== 'string' || product === '')) {
+    problem('data.product', `must be a non-empty string (the product the event's runs act on), or absent or null for none; got ${describe(product)}`);
+  }
   const traceparent = text('traceparent', 55);
   if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) problem('traceparent', 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)');
   if (type === undefined) return undefined;
@@ -60,6 +66,16 @@ export function readEvent(raw: unknown, at: string, errors: FieldError[], now: D
     data: e.data,
     ...(traceparent !== undefined ? { traceparent } : {}),
   };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === '') return 'an empty string';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 export function invalidEvents(errors: FieldError[]): DomainException {

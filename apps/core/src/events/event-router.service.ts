@@ -43,6 +43,11 @@ export interface AcceptedEvent extends RoutedEvent {
 interface Candidate {
   trigger: CompiledTrigger;
   key: string | null;
+  /**
+   * The product whose state of the key this trigger uses: the event's (`data.product`), '' for an event without one.
+   * Set once the run's owner is known (a candidate that reaches the stateful filters always has it).
+   */
+  product?: string;
   values?: { threshold?: number; delta?: number };
   inputs?: Record<string, unknown>;
   prepared?: PreparedStart;
@@ -183,7 +188,7 @@ export class EventRouterService implements OnModuleInit {
     if (badInputs) return { trigger, key: pre.key, skip: { reason: EventSkipReason.Invalid, detail: badInputs } };
     const owner = runOwner(event);
     if ('invalid' in owner) return { trigger, key: pre.key, skip: { reason: EventSkipReason.Invalid, detail: owner.invalid } };
-    const candidate: Candidate = { trigger, key: pre.key, values: pre.values, inputs };
+    const candidate: Candidate = { trigger, key: pre.key, product: owner.product ?? '', values: pre.values, inputs };
     try {
       candidate.prepared = this.runs.prepare(
         {
@@ -267,7 +272,7 @@ export class EventRouterService implements OnModuleInit {
         let result: FilterResult = { outcome: 'run' };
         let seq: { seq: number } | Record<string, never> = {};
         if (c.trigger.stateful) {
-          const slot = states.get(stateKey(c.trigger.workflow, c.trigger.name, c.key))!;
+          const slot = states.get(stateKey(c.trigger.workflow, c.trigger.name, c.product, c.key))!;
           const next = applyFilters(c.trigger.filters, c.values ?? {}, slot.state, Date.now());
           slot.state = next.state;
           result = next.result;
@@ -301,8 +306,8 @@ export class EventRouterService implements OnModuleInit {
     if (changed.length > 0) {
       await manager.query(
         `UPDATE event_filter_state s SET state = v.state, updated_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS v(workflow text, "trigger" text, key text, state jsonb)
-         WHERE s.workflow = v.workflow AND s."trigger" = v."trigger" AND s.key = v.key`,
+         FROM jsonb_to_recordset($1::jsonb) AS v(workflow text, "trigger" text, product text, key text, state jsonb)
+         WHERE s.workflow = v.workflow AND s."trigger" = v."trigger" AND s.product = v.product AND s.key = v.key`,
         [JSON.stringify(changed)],
       );
     }
@@ -342,33 +347,37 @@ export class EventRouterService implements OnModuleInit {
   }
 
   /**
-   * The keys' states, locked until the transaction ends. One statement, in the global order: the upsert creates a
-   * row the first time and otherwise takes its row lock (a concurrent event of the same key, on any replica, waits
-   * here) and returns the latest committed state.
+   * The keys' states, locked until the transaction ends. One statement, in the global order (workflow, trigger,
+   * product, key): the upsert creates a row the first time and otherwise takes its row lock (a concurrent event of the
+   * same key and product, on any replica, waits here) and returns the latest committed state. Each product has its
+   * own state of a key (T9: one product's events use up nothing of another's, and a skip's detail tells nothing of
+   * it); events without a product share the state of product ''.
    */
   private async lockStates(manager: EntityManager, candidates: readonly Candidate[]): Promise<Map<string, StateSlot>> {
     const slots = new Map<string, StateSlot>();
     for (const c of candidates) {
-      const id = stateKey(c.trigger.workflow, c.trigger.name, c.key);
-      if (!slots.has(id)) slots.set(id, { workflow: c.trigger.workflow, trigger: c.trigger.name, key: c.key ?? '', state: EMPTY_STATE });
+      const id = stateKey(c.trigger.workflow, c.trigger.name, c.product, c.key);
+      if (!slots.has(id)) slots.set(id, { workflow: c.trigger.workflow, trigger: c.trigger.name, product: c.product ?? '', key: c.key ?? '', state: EMPTY_STATE });
     }
     if (slots.size === 0) return slots;
-    const ordered = [...slots.values()].sort((a, b) => cmp(a.workflow, b.workflow) || cmp(a.trigger, b.trigger) || cmp(a.key, b.key));
-    const rows: { workflow: string; trigger: string; key: string; state: TriggerState }[] = await manager.query(
-      `INSERT INTO event_filter_state (workflow, "trigger", key, state)
-       SELECT k.workflow, k."trigger", k.key, $2::jsonb
-       FROM jsonb_to_recordset($1::jsonb) AS k(ord int, workflow text, "trigger" text, key text)
+    const ordered = [...slots.values()].sort((a, b) => cmp(a.workflow, b.workflow) || cmp(a.trigger, b.trigger) || cmp(a.product, b.product) || cmp(a.key, b.key));
+    const rows: { workflow: string; trigger: string; product: string; key: string; state: TriggerState }[] = await manager.query(
+      `INSERT INTO event_filter_state (workflow, "trigger", product, key, state)
+       SELECT k.workflow, k."trigger", k.product, k.key, $2::jsonb
+       FROM jsonb_to_recordset($1::jsonb) AS k(ord int, workflow text, "trigger" text, product text, key text)
        ORDER BY k.ord
-       ON CONFLICT (workflow, "trigger", key) DO UPDATE SET updated_at = now() RETURNING workflow, "trigger", key, state`,
-      [JSON.stringify(ordered.map(({ workflow, trigger, key }, ord) => ({ ord, workflow, trigger, key }))), JSON.stringify(EMPTY_STATE)],
+       ON CONFLICT (workflow, "trigger", product, key) DO UPDATE SET updated_at = now() RETURNING workflow, "trigger", product, key, state`,
+      [JSON.stringify(ordered.map(({ workflow, trigger, product, key }, ord) => ({ ord, workflow, trigger, product, key }))), JSON.stringify(EMPTY_STATE)],
     );
-    for (const row of rows) slots.get(stateKey(row.workflow, row.trigger, row.key))!.state = row.state;
+    for (const row of rows) slots.get(stateKey(row.workflow, row.trigger, row.product, row.key))!.state = row.state;
     return slots;
   }
 
   /**
-   * A start made later by the deferred-start poller. A debounced one replaces the key's pending start (serialised by
-   * the state row's lock); answers the events whose pending start it replaced.
+   * A start made later by the deferred-start poller. A debounced one replaces the pending start of its key and product
+   * (serialised by the state row's lock: the slot names the same (workflow, trigger, key, product) as the state row,
+   * built in SQL, as migration 1765850000000 renamed the rows waiting then); answers the events whose pending start it
+   * replaced.
    */
   private async deferStart(
     manager: EntityManager,
@@ -377,26 +386,31 @@ export class EventRouterService implements OnModuleInit {
     reason: EventSkipReason.RateLimited | EventSkipReason.Debounced,
     dueAt: number,
   ): Promise<string[]> {
-    const slot = reason === EventSkipReason.Debounced ? JSON.stringify([c.trigger.workflow, c.trigger.name, c.key]) : null;
+    const debounced = reason === EventSkipReason.Debounced;
     let superseded: string[] = [];
-    if (slot) {
+    if (debounced) {
       // TypeORM answers a DELETE … RETURNING with [rows, count].
-      const [rows]: [{ event_id: string }[], number] = await manager.query(`DELETE FROM event_deferred_starts WHERE debounce_slot = $1 RETURNING event_id`, [slot]);
+      const [rows]: [{ event_id: string }[], number] = await manager.query(
+        `DELETE FROM event_deferred_starts WHERE debounce_slot = ${DEBOUNCE_SLOT} RETURNING event_id`,
+        [c.trigger.workflow, c.trigger.name, c.key ?? '', c.product ?? ''],
+      );
       superseded = rows.map((row) => row.event_id);
     }
     // Only a candidate whose owner fits gets here (candidate()).
     const { user_id, product } = runOwner(event) as RunOwner;
     // The start runs the version whose trigger matched (its decision names it), whatever the default is when it fires.
+    // $1, $2, $3, $4 are the slot's parts (DEBOUNCE_SLOT): workflow, trigger, key, product ('' for none).
     await manager.query(
       `INSERT INTO event_deferred_starts (id, event_id, workflow, version, "trigger", key, reason, due_at, inputs, user_id, product, trace_id, publisher, debounce_slot)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)`,
+       VALUES ($5, $6, $1::text, $7, $2::text, $3::text, $8, $9, $10::jsonb, $11, $12, $13, $14, CASE WHEN $15::boolean THEN ${DEBOUNCE_SLOT} END)`,
       [
+        c.trigger.workflow,
+        c.trigger.name,
+        c.key ?? '',
+        c.product ?? '',
         randomUUID(),
         event.id,
-        c.trigger.workflow,
         c.trigger.version,
-        c.trigger.name,
-        c.key,
         reason,
         new Date(dueAt),
         JSON.stringify(c.inputs ?? {}),
@@ -404,7 +418,7 @@ export class EventRouterService implements OnModuleInit {
         product ?? null,
         traceId,
         requester.id,
-        slot,
+        debounced,
       ],
     );
     return superseded;
@@ -544,8 +558,10 @@ function typeOwner(type: string): string {
 }
 
 /**
- * An event's product: its `data.product` when that is a non-empty string (the product its runs act on; what
- * GET /events/:id scopes by, event-queries.service.ts inScope).
+ * An event's product: its `data.product` when that is a non-empty string (the product its runs act on, whose filter
+ * state its triggers use; what GET /events/:id scopes by, event-queries.service.ts inScope). readEvent refuses an
+ * event whose `data.product` is present (not null) and anything else (422), so for an event accepted now undefined
+ * means none; an event stored before that rule with `product: 5` or `""` reads as one without a product everywhere.
  */
 export function productOf(data: unknown): string | undefined {
   return isRecord(data) && typeof data.product === 'string' && data.product !== '' ? data.product : undefined;
@@ -587,17 +603,25 @@ export function startRefusal(error: unknown): { reason: EventSkipReason; detail:
   throw error;
 }
 
-/** One key's filter state in a group: the locked row's, then each event's result in turn. */
+/** One key's filter state (of one product, '' for none) in a group: the locked row's, then each event's result in turn. */
 interface StateSlot {
   workflow: string;
   trigger: string;
+  product: string;
   key: string;
   state: TriggerState;
 }
 
-function stateKey(workflow: string, trigger: string, key: string | null): string {
-  return JSON.stringify([workflow, trigger, key ?? '']);
+function stateKey(workflow: string, trigger: string, product: string | undefined, key: string | null): string {
+  return JSON.stringify([workflow, trigger, product ?? '', key ?? '']);
 }
+
+/**
+ * The name of a key's pending debounced start (`event_deferred_starts.debounce_slot`, unique), from the parameters
+ * $1 workflow, $2 trigger, $3 key, $4 product ('' for none): one pending start per state row. Built in SQL so that
+ * migration 1765850000000 could name the rows already waiting the same way.
+ */
+const DEBOUNCE_SLOT = `jsonb_build_array($1::text, $2::text, $3::text, $4::text)::text`;
 
 function compare(a: Candidate, b: Candidate): number {
   return cmp(a.trigger.workflow, b.trigger.workflow) || cmp(a.trigger.name, b.trigger.name) || cmp(a.key ?? '', b.key ?? '');
