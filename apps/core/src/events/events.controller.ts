@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
-import type { EventAccepted, EventBatchAccepted, EventListResponse, EventStats, EventView } from '@pancha/contracts';
+import { type EventAccepted, type EventBatchAccepted, EventErrorCode, type EventListResponse, type EventStats, type EventView } from '@pancha/contracts';
 import { Requester, RequireCredential, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { refuseUnknownQueryParameters } from '@pancha/service-kit';
+import { refuseUnknownQueryParameters, StorableJsonRefusedAs } from '@pancha/service-kit';
 import { EventPublishService } from './event-publish.service';
 import { EVENT_LIST_PARAMETERS, EVENT_STATS_PARAMETERS, EventQueriesService } from './event-queries.service';
 
@@ -24,6 +24,8 @@ export class EventsController {
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @RequireOperation('publish')
+  // Text PostgreSQL cannot store, or nesting too deep, is an invalid event like any other (not validation_failed).
+  @StorableJsonRefusedAs(EventErrorCode.EventInvalid, 'event')
   publish(@Body() body: unknown, @Requester() requester: VerifiedRequester): Promise<EventAccepted | EventBatchAccepted> {
     return this.publisher.publish(body, requester);
   }

@@ -204,6 +204,20 @@ describe('Core event router', () => {
       expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(outbox);
     });
 
+    it('text PostgreSQL cannot store (a NUL) or nesting past the limit is event_invalid too, named as the other checks name fields', async () => {
+      const [events, outbox] = [await count(`SELECT count(*) AS n FROM events`), await count(`SELECT count(*) AS n FROM outbox`)];
+      const batch = await publish([{ type: 'kpi.metric_updated', data: { metric: 'a', value: 1 } }, { type: 'kpi.metric_updated', data: { metric: 'b\u0000', value: 1 } }]);
+      expect(batch.status).toBe(422);
+      expect(batch.body).toMatchObject({ code: 'event_invalid', message: 'invalid event: [1].data.metric', errors: [{ field: '[1].data.metric' }] });
+      let deep: unknown = 1;
+      for (let i = 0; i < 40; i++) deep = { d: deep };
+      const nested = await publish({ type: 'kpi.metric_updated', data: { metric: 'c', value: 1, deep } });
+      expect(nested.status).toBe(422);
+      expect(nested.body.code).toBe('event_invalid');
+      expect(await count(`SELECT count(*) AS n FROM events`)).toBe(events);
+      expect(await count(`SELECT count(*) AS n FROM outbox`)).toBe(outbox);
+    });
+
     it('a time PostgreSQL cannot hold (year 0, 30 February), or the id stats (GET /events/stats), is a 422 naming it; a batch holding one is refused whole', async () => {
       const [events, outbox] = [await count(`SELECT count(*) AS n FROM events`), await count(`SELECT count(*) AS n FROM outbox`)];
       for (const id of ['stats', 'STATS']) {

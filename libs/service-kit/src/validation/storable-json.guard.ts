@@ -1,7 +1,8 @@
-import { SetMetadata } from '@nestjs/common';
+import { HttpStatus, SetMetadata } from '@nestjs/common';
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { MAX_JSON_DEPTH } from '@pancha/contracts';
+import { DomainException } from '../errors/domain.exception';
 import type { Request } from 'express';
 import { findUnstorableJson } from './storable-json';
 import { validationException } from './validation.pipe';
@@ -14,6 +15,15 @@ const ITEMS_CHECKED_ALONE = 'pancha:storable-json:items-checked-alone';
  * neighbours go on, as over JetStream. BatchEvents() applies it.
  */
 export const StorableItemsCheckedAlone = (): MethodDecorator => SetMetadata(ITEMS_CHECKED_ALONE, true);
+
+const REFUSED_AS = 'pancha:storable-json:refused-as';
+
+/**
+ * The 422 a route answers its own bad input with, for the guard's refusals too: `code`, and the message
+ * `invalid <what>: <fields>` (POST /events: `event_invalid`, `invalid event: [1].data.s`), so a client sees one code
+ * whichever check found the problem. Without it the guard answers `validation_failed`, as the validation pipe does.
+ */
+export const StorableJsonRefusedAs = (code: string, what: string): MethodDecorator => SetMetadata(REFUSED_AS, { code, what });
 
 /** A batch envelope (`{ events: [{ body, … }] }`) without its items' bodies; anything else as it is. */
 function envelopeOnly(body: unknown): unknown {
@@ -49,7 +59,12 @@ export class StorableJsonGuard implements CanActivate {
       ...findUnstorableJson(req.query ?? {}, MAX_JSON_DEPTH),
       ...(body === undefined ? [] : findUnstorableJson(body, MAX_JSON_DEPTH)),
     ];
-    if (errors.length) throw validationException(errors);
+    if (errors.length) {
+      const as = this.reflector.get<{ code: string; what: string } | undefined>(REFUSED_AS, context.getHandler());
+      if (!as) throw validationException(errors);
+      const names = [...new Set(errors.map((e) => e.field))].slice(0, 20).join(', ');
+      throw new DomainException(HttpStatus.UNPROCESSABLE_ENTITY, as.code, `invalid ${as.what}: ${names}`, errors);
+    }
     return true;
   }
 }

@@ -10,6 +10,11 @@ describe('findUnstorableJson', () => {
     expect(findUnstorableJson(body, 32).map((e) => e.field).sort()).toEqual(['event_data.k\u0000', 'event_data.list.1', 'event_data.note']);
   });
 
+  it('names an item of a body that is an array as the routes do ([1].data.s), nested arrays by dots', () => {
+    const body = JSON.parse('[{"data":{"s":"ok"}},{"data":{"s":"a\\u0000b","l":["\\ud800"]}}]');
+    expect(findUnstorableJson(body, 32).map((e) => e.field).sort()).toEqual(['[1].data.l.0', '[1].data.s']);
+  });
+
   it('stops at the depth limit without recursing (100k levels)', () => {
     const deep = JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`);
     const errors = findUnstorableJson(deep, 32);

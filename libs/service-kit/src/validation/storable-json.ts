@@ -59,7 +59,8 @@ export function findUnstorableJson(root: unknown, maxDepth: number): FieldError[
       : Object.entries(value as Record<string, unknown>);
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, item] = entries[i];
-      const childPath = path ? `${path}.${key}` : key;
+      // An item of a body that is an array (a batch of events) is named as the routes name it: `[2].data.s`.
+      const childPath = path ? `${path}.${key}` : Array.isArray(value) ? `[${key}]` : key;
       const keyProblem = Array.isArray(value) ? undefined : stringProblem(key);
       if (keyProblem) {
         errors.push({ field: childPath, messages: [`key ${keyProblem}`] });
