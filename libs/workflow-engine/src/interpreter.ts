@@ -491,7 +491,7 @@ export class RunInterpreter {
   /**
    * A sub-workflow step: each attempt is a child run of its own, started in the round that records the attempt (its
    * row and the step's `child_run_id` commit together, so a restart finds the child, never starts a second one for
-   * the same attempt). A child that ends failed (or timed out) with a retryable error whose code the step's `retry`
+   * the same attempt). A child that ends failed with a retryable error (a timed-out one never: run_timeout is not retryable) whose code the step's `retry`
    * does not list as non_retryable starts a fresh child after the backoff, up to `retry.max_attempts`; a cancelled
    * child is never retried.
    */

@@ -161,8 +161,9 @@ const ROUNDS_SQL = `
     -- and its holder may still hold it while it waits for the aborts of its last attempts) is stale for the round:
     -- nothing of the holder's older view is written over the retry's (the run's state, its steps, attempts started);
     -- only the attempts the round closes, and the lease let go when it releases (the run stays due: the retry set
-    -- next_wake_at). Decided in the SET, not the WHERE, so a retry committed while this statement waited for the
-    -- row's lock is seen (the row is re-read then; a WHERE would have been decided on the version before).
+    -- next_wake_at). Decided in the SET, on the row as it is once locked (a retry committed while this statement waited
+    -- for the row is seen: PostgreSQL evaluates SET, and re-checks WHERE, on the latest version), and not in the WHERE,
+    -- since the stale round still writes its attempts and its release.
     UPDATE workflow_runs w SET
       status = CASE WHEN w.retry_generation = r.retry_generation THEN r.status ELSE w.status END,
       output = CASE WHEN w.retry_generation = r.retry_generation THEN r.output ELSE w.output END,

@@ -125,6 +125,20 @@ describe('retry on a sub-workflow step', () => {
     expect(sends('default')).toHaveLength(1);
   });
 
+  it('after an operator retry, a step that asked for no retry resumes its child once and starts no new one when it fails again', async () => {
+    sink.decide = (req) => (req.path === '/sr-send' ? { status: 503, body: { error: 'busy' } } : { status: 200, body: { ok: true } });
+    const runId = await h.startRun('sr-default', '1.0.0', { tag: 'resumed' });
+    expect((await ended(runId)).status).toBe('failed');
+    const [first] = await children(runId);
+    expect((await h.call('POST', `/api/runs/${runId}/retry`)).status).toBe(202);
+    await eventually(async () => expect(sends('resumed')).toHaveLength(2));
+    const run = await ended(runId);
+    expect(run.status).toBe('failed');
+    // The one child, resumed (its send made again under the retry's key), and no second child after it.
+    expect((await children(runId)).map((k) => k.run_id)).toEqual([first.run_id]);
+    expect(run.steps.find((s) => s.path === 'sub')).toMatchObject({ status: 'failed', child_run_id: first.run_id });
+  });
+
   it("a step's own retry is filled from the manifest's: up to the manifest's max_attempts", async () => {
     sink.decide = (req) => (req.path === '/sr-send' ? { status: 503, body: { error: 'busy' } } : { status: 200, body: { ok: true } });
     const runId = await h.startRun('sr-filled', '1.0.0', { tag: 'filled' });

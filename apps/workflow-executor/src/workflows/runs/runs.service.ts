@@ -398,7 +398,9 @@ export class RunsService {
     await manager.query(`DELETE FROM workflow_steps WHERE run_id = $1 AND path = '#on_failure'`, [run.run_id]);
     await manager.query(
       `UPDATE workflow_steps s SET error = NULL, wake_at = NULL, completed_at = NULL, handled = false, fallback_run_id = NULL,
-         attempt_base = attempts - interruptions,
+         -- A step whose child is resumed has made the new generation's first attempt with it: a step that asked for no
+         -- retry (one attempt) starts no new child when the resumed one fails again.
+         attempt_base = attempts - interruptions - CASE WHEN path = ANY($3::text[]) THEN 1 ELSE 0 END,
          status = CASE WHEN path = ANY($3::text[]) THEN 'running' ELSE 'pending' END,
          started_at = CASE WHEN path = ANY($3::text[]) THEN $4::timestamptz END,
          child_run_id = CASE WHEN path = ANY($5::text[]) THEN NULL ELSE child_run_id END
