@@ -50,11 +50,17 @@ export function roleChangeId(ledgerSeq: number, found: 'event' | 'time' | { at: 
 }
 
 /**
- * How far back the sweep walks a user's ledger for the changes time made (KarmaEngine.sweep): a day, many rounds of
- * any sweep interval. A row due for longer (a sweep stopped that long, or the upgrade's rows due at the epoch) gets
- * the changes before that as one: the role at the look-back's start against the one published, dated then.
+ * How far back the sweep walks a user's ledger for the changes time made (KarmaEngine.sweep): a day, or three sweep
+ * intervals when they are longer (roleSweepLookbackMs), so a row due just after a round is always walked from its
+ * moment. A row due for longer (a sweep stopped that long, or the upgrade's rows due at the epoch) gets the changes
+ * before that as one: the role at the look-back's start against the one published, dated then.
  */
 export const ROLE_SWEEP_LOOKBACK_MS = 24 * 3_600_000;
+
+/** The sweep's look-back for a sweep interval: ROLE_SWEEP_LOOKBACK_MS, or three intervals when that is longer. */
+export function roleSweepLookbackMs(intervalMs: number): number {
+  return Math.max(ROLE_SWEEP_LOOKBACK_MS, 3 * intervalMs);
+}
 
 export interface KarmaEngineOptions {
   /**
@@ -168,14 +174,14 @@ export class KarmaEngine {
    * The scheduled sweep's step for one user whose row is due: every change of role time made since the row's last
    * write, each at the moment it happened, in order, so a role lost and won back between two rounds is published as
    * two changes, not as none. The walk starts where the role may first have moved (`nextTimeChangeAt`, never before the
-   * user's last entry, nor more than ROLE_SWEEP_LOOKBACK_MS before now: a row the upgrade made due at the epoch starts
+   * user's last entry, nor more than `lookbackMs` before now: a row the upgrade made due at the epoch starts
    * there) and goes from one moment the role may move
    * (nextRoleChangeAt) to the next until now; each moment whose role differs from the one published before it is a
    * change (cause `time`; the first one `event` when an event moved the role while nothing was published). The row
    * gets the last change as its published role and the first moment after now that may move it. Nothing is published
    * and the role is left as it is when role changes are not published.
    */
-  sweep(row: PublishedRole, entries: readonly LedgerEntry[], now: number): SweepOutcome {
+  sweep(row: PublishedRole, entries: readonly LedgerEntry[], now: number, lookbackMs: number = ROLE_SWEEP_LOOKBACK_MS): SweepOutcome {
     const cfg = this.config;
     const published = row.role ?? initialRole(cfg);
     if (!this.options.publishRoleChanges) {
@@ -188,7 +194,7 @@ export class KarmaEngine {
     // No further back than ROLE_SWEEP_LOOKBACK_MS: a backlog (the upgrade's rows, due at the epoch; a long stop) is
     // published as the role at the look-back's start, not as every change of a year of history, each a start of the
     // workflows triggered on karma.role_changed.
-    const start = Math.max(row.nextTimeChangeAt ?? now, lastAt, now - ROLE_SWEEP_LOOKBACK_MS);
+    const start = Math.max(row.nextTimeChangeAt ?? now, lastAt, now - lookbackMs);
     const changes: RoleChange[] = [];
     let role = published;
     let at: number | null = start;

@@ -5,7 +5,7 @@ import { loadKarmaConfig } from '../config/karma-config';
 import { meritAt, roleFor } from '../model/karma-model';
 import { DAY_MS } from '../model/ledger-entry';
 import { parseKarmaEvent } from './event-parser';
-import { KarmaEngine, ROLE_SWEEP_LOOKBACK_MS, type RoleChange } from './karma-engine';
+import { KarmaEngine, ROLE_SWEEP_LOOKBACK_MS, roleSweepLookbackMs, type RoleChange } from './karma-engine';
 import { MemoryKarmaStore } from './memory-karma.store';
 
 const cfg = loadKarmaConfig();
@@ -74,6 +74,12 @@ describe('KarmaEngine.sweep (role changes time makes, published when they happen
     const changes = await sweep(on, round);
     expect(changes.map((c) => [c.from, c.to, c.cause, c.at])).toEqual([['volunteer', 'learner', 'time', round - ROLE_SWEEP_LOOKBACK_MS]]);
     expect(changes[0].id).toBe(`karma:role_changed:${lastSeq()}:time:${round - ROLE_SWEEP_LOOKBACK_MS}`);
+    // A sweep interval of 12 h looks back three of them (36 h): a row due just after a round is walked from its moment.
+    expect(roleSweepLookbackMs(12 * HOUR)).toBe(36 * HOUR);
+    expect(roleSweepLookbackMs(60_000)).toBe(ROLE_SWEEP_LOOKBACK_MS);
+    await store.savePublishedRole({ ...store.roles.get('u')!, role: 'volunteer', nextTimeChangeAt: 0 });
+    const longer = (await store.userEntries('u')).length && on.sweep({ ...store.roles.get('u')! }, await store.userEntries('u'), EXPIRY + 30 * HOUR, 36 * HOUR);
+    expect((longer as { changes: RoleChange[] }).changes.map((c) => c.at)).toEqual([EXPIRY, EXPIRY + HOUR, EXPIRY + 2 * HOUR]);
     // The same history swept within the look-back: each change at its moment.
     await store.savePublishedRole({ ...store.roles.get('u')!, role: 'volunteer', nextTimeChangeAt: 0 });
     const near = await sweep(on, EXPIRY + 3 * HOUR);

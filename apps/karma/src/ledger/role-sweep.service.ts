@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { OutboxService } from '@pancha/outbox';
 import { DataSource } from 'typeorm';
 import { Clock } from '../clock/clock';
-import { KarmaEngine, type SweepOutcome } from '../engine/karma-engine';
+import { KarmaEngine, roleSweepLookbackMs, type SweepOutcome } from '../engine/karma-engine';
 import type { PublishedRole } from '../engine/karma-store';
 import type { LedgerEntry } from '../model/ledger-entry';
 import { roleChangedMessage } from '../router-events/role-changed';
@@ -37,10 +37,11 @@ export interface RoleSweepResult {
   published: number;
 }
 
-/** What one batch did: the round's result, how many users it claimed, and those it left (written meanwhile). */
+/** What one batch did: the round's result, how many users it claimed, those it left (written meanwhile), and of them those whose row an ingest batch held. */
 interface BatchResult extends RoleSweepResult {
   claimed: number;
   left: string[];
+  skipped: string[];
 }
 
 /**
@@ -67,8 +68,18 @@ const CLAIM_SQL = `
       LIMIT $2
       FOR UPDATE SKIP LOCKED) due
     WHERE user_id = due_user
-    RETURNING ${PUBLISHED_ROLE_COLUMNS})
+    RETURNING ${PUBLISHED_ROLE_COLUMNS}, sweep_claimed_until::text AS claim)
   SELECT * FROM claimed ORDER BY next_time_change_at, user_id`;
+
+/**
+ * Lets go of the claims a batch could not settle because an ingest batch held the row (an event that writes nothing
+ * to it, a stats request, a replay, leaves the claim in place): each only if it is still this batch's (the text of the
+ * time it set, µs and all), never another round's claim made since.
+ */
+const RELEASE_CLAIMS_SQL = `
+  UPDATE karma_published_role p SET sweep_claimed_until = NULL
+  FROM unnest($1::text[], $2::text[]) AS c(user_id, claim)
+  WHERE p.user_id = c.user_id AND p.sweep_claimed_until::text = c.claim`;
 
 /**
  * Publishes the role changes time makes (grants and penalties expiring, decay) when they happen, not at the user's next
@@ -161,8 +172,8 @@ export class KarmaRoleSweep implements OnApplicationBootstrap, OnModuleDestroy {
   /** One batch: claim due users (but not `skip`), fold their ledgers with no lock held, settle those still as folded. */
   async sweepBatch(skip: readonly string[] = []): Promise<BatchResult> {
     const now = this.clock.now().getTime();
-    const claimed: PublishedRoleRow[] = await this.dataSource.query(CLAIM_SQL, [new Date(now), this.options.roleSweepBatchSize, ROLE_SWEEP_CLAIM_MS, skip]);
-    if (claimed.length === 0) return { claimed: 0, checked: 0, published: 0, left: [] };
+    const claimed: (PublishedRoleRow & { claim: string })[] = await this.dataSource.query(CLAIM_SQL, [new Date(now), this.options.roleSweepBatchSize, ROLE_SWEEP_CLAIM_MS, skip]);
+    if (claimed.length === 0) return { claimed: 0, checked: 0, published: 0, left: [], skipped: [] };
     const rows = claimed.map(toPublishedRole);
     const ledger: LedgerRow[] = await this.dataSource.query(`SELECT ${LEDGER_COLUMNS} FROM karma_ledger WHERE user_id = ANY($1::text[]) ORDER BY seq`, [
       rows.map((r) => r.userId),
@@ -171,14 +182,19 @@ export class KarmaRoleSweep implements OnApplicationBootstrap, OnModuleDestroy {
     for (const row of ledger) entries.get(row.user_id)?.push(toLedgerEntry(row));
     const outcomes = await this.fold(rows, entries, now);
     const lastSeq = (userId: string) => entries.get(userId)?.at(-1)?.seq ?? null;
-    return this.settle(rows.map((row, i) => ({ row, lastSeq: lastSeq(row.userId), outcome: outcomes[i] })));
+    const result = await this.settle(rows.map((row, i) => ({ row, lastSeq: lastSeq(row.userId), outcome: outcomes[i] })));
+    // A row an ingest batch held at settle time: its claim is let go now (that batch has committed or soon will; this
+    // waits for it), so the user is due to the next round instead of passed over until the claim lapses.
+    const skipped = claimed.filter((c) => result.skipped.includes(c.user_id));
+    if (skipped.length > 0) await this.dataSource.query(RELEASE_CLAIMS_SQL, [skipped.map((c) => c.user_id), skipped.map((c) => c.claim)]);
+    return result;
   }
 
   /** Each user's walk (KarmaEngine.sweep), yielding to the event loop between users: no lock is held meanwhile. */
   private async fold(rows: readonly PublishedRole[], entries: ReadonlyMap<string, LedgerEntry[]>, now: number): Promise<SweepOutcome[]> {
     const outcomes: SweepOutcome[] = [];
     for (const row of rows) {
-      outcomes.push(this.engine.sweep(row, entries.get(row.userId) ?? [], now));
+      outcomes.push(this.engine.sweep(row, entries.get(row.userId) ?? [], now, roleSweepLookbackMs(this.options.roleSweepIntervalMs)));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return outcomes;
@@ -216,7 +232,13 @@ export class KarmaRoleSweep implements OnApplicationBootstrap, OnModuleDestroy {
       if (changed.length > 0) await manager.query(`UPDATE karma_published_role SET sweep_claimed_until = NULL WHERE user_id = ANY($1::text[])`, [changed]);
       const messages = settled.flatMap((f) => f.outcome.changes.map(roleChangedMessage));
       await this.outbox.enqueueAll(manager, messages);
-      return { claimed: folded.length, checked: settled.length, published: messages.length, left: ids.filter((id) => !written.has(id)) };
+      return {
+        claimed: folded.length,
+        checked: settled.length,
+        published: messages.length,
+        left: ids.filter((id) => !written.has(id)),
+        skipped: ids.filter((id) => !held.has(id)),
+      };
     });
   }
 }

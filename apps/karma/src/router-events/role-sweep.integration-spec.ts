@@ -252,6 +252,48 @@ describe('karma.role_changed from the role sweep (real PostgreSQL, outbox to a s
       await expect(sweep()).resolves.toEqual({ checked: 0, published: 0 });
     });
 
+    it('a user whose row an event held at settle time without writing it (a stats request) is due to the next round, not claimed for 10 minutes', async () => {
+      clock.set(T0);
+      await volunteer(karma, 'held-row');
+      clock.set(EXPIRY + 5);
+      const pause = pauseFold(karma.app.get(KarmaRoleSweep));
+      // Stands for an ingest batch of an event that writes nothing to the row: it locks the row, and commits as it was.
+      const ingest = karma.dataSource.createQueryRunner();
+      await ingest.connect();
+      try {
+        const round = sweep();
+        await pause.folding;
+        await ingest.startTransaction();
+        await ingest.query(`SELECT 1 FROM karma_published_role WHERE user_id = 'held-row' FOR UPDATE`);
+        pause.resume();
+        // The batch settles without the row (SKIP LOCKED), then lets go of its claim, waiting for the row if it must.
+        const releaseWaits = (async () => {
+          for (;;) {
+            const [{ n }] = await karma.dataSource.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND position('unnest($1::text[], $2::text[])' in query) > 0`,
+            );
+            if (n > 0) return;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        })();
+        await Promise.race([round, releaseWaits]);
+        await ingest.commitTransaction();
+        await expect(round).resolves.toEqual({ checked: 0, published: 0 });
+      } finally {
+        pause.restore();
+        if (ingest.isTransactionActive) await ingest.rollbackTransaction();
+        await ingest.release();
+      }
+      const [{ claimed }] = await karma.dataSource.query(`SELECT sweep_claimed_until IS NOT NULL AS claimed FROM karma_published_role WHERE user_id = 'held-row'`);
+      expect(claimed).toBe(false);
+      // The next round takes the user at once.
+      await expect(sweep()).resolves.toEqual({ checked: 1, published: 1 });
+      expect(transitions(await enqueued(karma, 'held-row'))).toEqual([
+        ['held-row', 'learner', 'volunteer', 'event'],
+        ['held-row', 'volunteer', 'learner', 'time'],
+      ]);
+    });
+
     it('a backlog due since the epoch (the upgrade) does not hold back a user due now: the first batch takes them', async () => {
       clock.set(T0);
       await volunteer(karma, 'current');
