@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
-import { BUCKET_WRITE_EVENTS_ROUTES, EventsQueryDto, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
+import { BUCKET_WRITE_EVENTS_ROUTES, EVENTS_QUERY_PARAMETERS, EventsQueryDto, READ_CONTEXT_QUERY_PARAMETERS, ReadContextQueryDto, WriteEventRequestDto } from '@pancha/contracts';
 import type {
   BucketStats,
   BucketWriteChannel,
@@ -12,9 +12,16 @@ import type {
 } from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
-import { BatchEvents, keepAsSent } from '@pancha/service-kit';
+import { BatchEvents, keepAsSent, QueryParameters } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { EventsService } from './events.service';
+
+/** Names callers send by mistake for a filter of GET /core/events. */
+const EVENTS_HINTS: Readonly<Record<string, string>> = {
+  traceid: 'the trace filter is trace_id',
+  type: 'Bucket filters by trace_id, product and user_id (event types are counted by GET /core/stats)',
+  cursor: 'the page after the last one is after_seq (its next_after_seq)',
+};
 
 // event_data is the record, stored as sent: members named __proto__, constructor or prototype too (the validated
 // DTO holds it as sent like the routes' raw `@Body('event_data')`, over HTTP, JetStream and in batches).
@@ -73,20 +80,29 @@ export class EventsController {
     return this.writeBatch('workflow', events, requester);
   }
 
+  /**
+   * The reads take only the query parameters they define: any other name (`?traceid=`, `?trace_id[a]=`) is a 400 naming
+   * it and a repeated one (`?limit=1&limit=2`) a 422 "is given more than once" (@QueryParameters), never an answer
+   * that ignored it and looked filtered.
+   */
   @Get('core/events')
   @RequireOperation('read')
+  @QueryParameters(EVENTS_QUERY_PARAMETERS, EVENTS_HINTS)
   list(@Query() query: EventsQueryDto, @Requester() requester: VerifiedRequester): Promise<EventsPage> {
     return this.events.events(query, requester);
   }
 
+  /** Counts of the entries the caller's products allow; it takes no query parameter (a `?product=` is a 400). */
   @Get('core/stats')
   @RequireOperation('read')
+  @QueryParameters([])
   stats(@Requester() requester: VerifiedRequester): Promise<BucketStats> {
     return this.events.stats(requester);
   }
 
   @Get('core/read-context')
   @RequireOperation('read')
+  @QueryParameters(READ_CONTEXT_QUERY_PARAMETERS)
   readContext(@Query() query: ReadContextQueryDto, @Requester() requester: VerifiedRequester): Promise<ReadContextResult> {
     return this.events.readContext(query.agent_id, query.limit, requester);
   }

@@ -1,8 +1,9 @@
 import { Body, Controller, Get, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
-import { PranaIngestDto, PranaUserQueryDto } from '@pancha/contracts';
+import { PRANA_USER_QUERY_PARAMETERS, PranaIngestDto, PranaUserQueryDto } from '@pancha/contracts';
 import type { PranaIngestResult, PranaUserPackets } from '@pancha/contracts';
 import { Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
+import { QueryParameters } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { PranaService } from './prana.service';
 
@@ -25,8 +26,10 @@ export class PranaController {
     return result;
   }
 
+  /** The user's latest packets: `limit` only (any other query parameter is a 400 naming it, a repeated one a 422). */
   @Get('user/:user_id')
   @RequireOperation('read')
+  @QueryParameters(PRANA_USER_QUERY_PARAMETERS)
   user(
     @Param('user_id') userId: string,
     @Query() query: PranaUserQueryDto,

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
 import { type CoreTaskView, type HandleTaskAccepted, HandleTaskRequestDto, type HandleTasksAccepted, HandleTasksRequestDto } from '@pancha/contracts';
 import { ClaimTokenWithWrite, RequireCredential, RequireOperation, Requester, type VerifiedRequester } from '@pancha/governance';
-import { checkedIdempotencyKey, validationException } from '@pancha/service-kit';
+import { checkedIdempotencyKey, QueryParameters, validationException } from '@pancha/service-kit';
 import type { Response } from 'express';
 import { TasksService } from './tasks.service';
 
@@ -55,9 +55,13 @@ export class TasksController {
     return reply;
   }
 
-  /** The task if the caller's products allow it (a product-less task is open to every reader), else 404. */
+  /**
+   * The task if the caller's products allow it (a product-less task is open to every reader), else 404. It takes no
+   * query parameter: any is a 400 naming it.
+   */
   @Get('tasks/:task_id')
   @RequireOperation('read')
+  @QueryParameters([])
   task(@Param('task_id', taskIdPipe) taskId: string, @Requester() requester: VerifiedRequester): Promise<CoreTaskView> {
     return this.tasks.view(taskId, requester);
   }

@@ -1,10 +1,14 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import type { PluginDetailView, PluginListResponse } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
+import { QueryParameters } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import { WorkflowRunsService } from './workflow-runs.service';
 
-/** The executor's action plugins (built-in, directory, package) with their load status, on Core's public port. */
+/**
+ * The executor's action plugins (built-in, directory, package) with their load status, on Core's public port. Neither
+ * read takes a query parameter: any is a 400 naming it (`?status=failed` filters nothing).
+ */
 @Controller('plugins')
 export class PluginsController {
   constructor(
@@ -14,6 +18,7 @@ export class PluginsController {
 
   @Get()
   @RequireOperation('read')
+  @QueryParameters([])
   async list(): Promise<PluginListResponse> {
     try {
       return await this.executor.plugins();
@@ -24,6 +29,7 @@ export class PluginsController {
 
   @Get(':name')
   @RequireOperation('read')
+  @QueryParameters([])
   async show(@Param('name') name: string): Promise<PluginDetailView> {
     try {
       return await this.executor.plugin(name);

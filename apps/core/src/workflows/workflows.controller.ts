@@ -4,22 +4,33 @@ import {
   type StartRunAccepted,
   StartRunRequestDto,
   WORKFLOW_NAME_REGEX,
+  WORKFLOW_STATS_QUERY_PARAMETERS,
   WorkflowErrorCode,
   type WorkflowListResponse,
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
 } from '@pancha/contracts';
 import { actorOf, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { checkedIdempotencyKey, DomainException, keepAsSent, refuseQueryParameters, refuseUnknownBodyFields } from '@pancha/service-kit';
+import { checkedIdempotencyKey, DomainException, keepAsSent, QueryParameters, refuseQueryParameters, refuseUnknownBodyFields } from '@pancha/service-kit';
 import { WorkflowExecutorClient } from '@pancha/workflow-executor-client';
 import type { Response } from 'express';
 import { WorkflowCatalogService } from './workflow-catalog.service';
 import { scopeOf, WorkflowRunsService } from './workflow-runs.service';
 
+/** Names callers send by mistake for one GET /workflows/stats takes. */
+const STATS_HINTS: Readonly<Record<string, string>> = {
+  workflow: 'the workflow is named by name',
+  since: 'the window is a duration such as 24h, given as window',
+};
+
 // A run's inputs are free-form JSON, stored and handed on as sent (members named __proto__, constructor, prototype too).
 keepAsSent(StartRunRequestDto, 'inputs');
 
-/** Workflows on Core's public port: start runs, and look at or manage the executor's registry. */
+/**
+ * Workflows on Core's public port: start runs, and look at or manage the executor's registry. A read route answers a
+ * query parameter it does not define with a 400 naming it and a repeated one with a 422 (@QueryParameters): ignored,
+ * `GET /workflows/stats?nme=x` would answer every workflow's figures as if they were x's.
+ */
 @Controller('workflows')
 export class WorkflowsController {
   constructor(
@@ -70,6 +81,7 @@ export class WorkflowsController {
   /** The executor's registry; asked with the caller's products, so `live_runs` counts only runs the caller may see. */
   @Get()
   @RequireOperation('read')
+  @QueryParameters([])
   async list(@Requester() requester: VerifiedRequester): Promise<WorkflowListResponse> {
     try {
       return await this.executor.workflows(scopeOf(requester));
@@ -98,6 +110,7 @@ export class WorkflowsController {
    */
   @Get('stats')
   @RequireOperation('read')
+  @QueryParameters(WORKFLOW_STATS_QUERY_PARAMETERS, STATS_HINTS)
   async stats(
     @Requester() requester: VerifiedRequester,
     @Query('window') window?: string,
@@ -109,6 +122,7 @@ export class WorkflowsController {
 
   @Get('findings')
   @RequireOperation('read')
+  @QueryParameters([])
   async findings(): Promise<unknown> {
     try {
       return await this.executor.workflowFindings();
@@ -124,6 +138,7 @@ export class WorkflowsController {
    */
   @Get(':name')
   @RequireOperation('read')
+  @QueryParameters([])
   async show(@Param('name') name: string, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     assertName(name);
     let summary: WorkflowSummaryView;
@@ -138,6 +153,7 @@ export class WorkflowsController {
 
   @Get(':name/versions/:version')
   @RequireOperation('read')
+  @QueryParameters([])
   async version(@Param('name') name: string, @Param('version') version: string): Promise<Record<string, unknown>> {
     assertName(name);
     try {

@@ -14,6 +14,10 @@ export class AuditVerifyQueryDto {
   full?: boolean;
 }
 
+/** GET /audit/verify's query parameters: every field of AuditVerifyQueryDto (as EVENTS_QUERY_PARAMETERS). */
+const AUDIT_VERIFY_QUERY_FIELDS: Record<keyof AuditVerifyQueryDto, true> = { full: true };
+export const AUDIT_VERIFY_QUERY_PARAMETERS: readonly string[] = Object.keys(AUDIT_VERIFY_QUERY_FIELDS);
+
 /**
  * `GET /audit/verify` reply: the chain recomputed from the rows (all of it, or incrementally after the last
  * verified point; see AuditVerifyQueryDto).

@@ -28,6 +28,14 @@ export class EventsQueryDto {
   limit?: number;
 }
 
+/**
+ * GET /core/events's query parameters: every field of EventsQueryDto (a Record over its keys, so a field added to the
+ * DTO and not here fails to compile). Bucket answers any other name with a 400 and a repeated one with a 422
+ * (`@QueryParameters`), since the validation pipe's whitelist would drop a typo and answer every entry as if filtered.
+ */
+const EVENTS_QUERY_FIELDS: Record<keyof EventsQueryDto, true> = { trace_id: true, product: true, user_id: true, after_seq: true, limit: true };
+export const EVENTS_QUERY_PARAMETERS: readonly string[] = Object.keys(EVENTS_QUERY_FIELDS);
+
 /** `GET /core/events` reply, ordered by seq; pass next_after_seq back as after_seq for the next page. */
 export interface EventsPage {
   events: BucketEntry[];
@@ -43,6 +51,10 @@ export class ReadContextQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_EVENTS_PAGE)
   limit?: number;
 }
+
+/** GET /core/read-context's query parameters: every field of ReadContextQueryDto (as EVENTS_QUERY_PARAMETERS). */
+const READ_CONTEXT_QUERY_FIELDS: Record<keyof ReadContextQueryDto, true> = { agent_id: true, limit: true };
+export const READ_CONTEXT_QUERY_PARAMETERS: readonly string[] = Object.keys(READ_CONTEXT_QUERY_FIELDS);
 
 /** `GET /core/read-context` reply: the latest entries whose user_id or event_data.agent_id is the agent, newest first. */
 export interface ReadContextResult {

@@ -204,6 +204,10 @@ export class PranaUserQueryDto {
   limit?: number;
 }
 
+/** GET /bucket/prana/user/:user_id's query parameters: every field of PranaUserQueryDto (as EVENTS_QUERY_PARAMETERS). */
+const PRANA_USER_QUERY_FIELDS: Record<keyof PranaUserQueryDto, true> = { limit: true };
+export const PRANA_USER_QUERY_PARAMETERS: readonly string[] = Object.keys(PRANA_USER_QUERY_FIELDS);
+
 /** A recorded packet as read back. */
 export interface PranaPacketView extends PranaPacket {
   seq: number;

@@ -140,6 +140,17 @@ export interface QTableView {
 /** The width of one bucket of `GET /v1/karma/:user_id/history`. */
 export type KarmaHistoryBucket = 'hour' | 'day';
 export const KARMA_HISTORY_BUCKETS: readonly KarmaHistoryBucket[] = ['hour', 'day'];
+/**
+ * `GET /v1/karma/:user_id/history` query: `since` and `until` (RFC 3339; until defaults to now), `bucket` (default
+ * day). Any other name is a 400 and a repeated one a 422: ignored, `?buckets=hour` would answer days as if hours.
+ */
+export interface KarmaHistoryQuery {
+  since?: string;
+  until?: string;
+  bucket?: string;
+}
+const KARMA_HISTORY_QUERY_FIELDS: Record<keyof KarmaHistoryQuery, true> = { since: true, until: true, bucket: true };
+export const KARMA_HISTORY_QUERY_PARAMETERS: readonly string[] = Object.keys(KARMA_HISTORY_QUERY_FIELDS);
 /** A history answer spans at most this many buckets (a wider range is a 422 naming `since`). */
 export const KARMA_HISTORY_MAX_BUCKETS = 1000;
 

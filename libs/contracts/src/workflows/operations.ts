@@ -34,6 +34,19 @@ export interface WorkflowStatsPoint {
 export type WorkflowStatsBucket = 'hour' | 'day';
 export const WORKFLOW_STATS_BUCKETS: readonly WorkflowStatsBucket[] = ['hour', 'day'];
 
+/**
+ * `GET /workflows/stats` (Core) and `GET /api/workflows/stats` (the executor): `window` (a duration, default 24h),
+ * `name` (one workflow), `bucket` (hour | day: the per-bucket series). Any other name is a 400 and a repeated one a
+ * 422 on both: ignored, `?nme=x` would answer every workflow's figures as if they were x's.
+ */
+export interface WorkflowStatsQuery {
+  window?: string;
+  name?: string;
+  bucket?: string;
+}
+const WORKFLOW_STATS_QUERY_FIELDS: Record<keyof WorkflowStatsQuery, true> = { window: true, name: true, bucket: true };
+export const WORKFLOW_STATS_QUERY_PARAMETERS: readonly string[] = Object.keys(WORKFLOW_STATS_QUERY_FIELDS);
+
 export interface WorkflowStatsResponse {
   /** The window asked for, as given (e.g. `24h`). */
   window: string;

@@ -1,16 +1,20 @@
 import { Controller, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
 import { type PluginDetailView, PluginErrorCode, type PluginListResponse, type PluginReloadReport } from '@pancha/contracts';
 import { RequireOperation } from '@pancha/governance';
-import { DomainException } from '@pancha/service-kit';
+import { DomainException, QueryParameters } from '@pancha/service-kit';
 import { PluginRegistry } from './plugin-registry.service';
 
-/** Every action the engine can run: built-ins and plugins, with versions, schemas, secrets and load failures. */
+/**
+ * Every action the engine can run: built-ins and plugins, with versions, schemas, secrets and load failures. Neither
+ * read takes a query parameter: any is a 400 naming it.
+ */
 @Controller('api/plugins')
 export class PluginsController {
   constructor(private readonly plugins: PluginRegistry) {}
 
   @Get()
   @RequireOperation('read')
+  @QueryParameters([])
   list(): PluginListResponse {
     return { plugins: this.plugins.list() };
   }
@@ -25,6 +29,7 @@ export class PluginsController {
 
   @Get(':name')
   @RequireOperation('read')
+  @QueryParameters([])
   show(@Param('name') name: string): PluginDetailView {
     const detail = this.plugins.detail(name);
     if (!detail) throw new DomainException(404, PluginErrorCode.UnknownPlugin, `no plugin named ${name}`);

@@ -7,8 +7,10 @@ import {
   type WorkflowListResponse,
   type WorkflowStatsResponse,
   type WorkflowSummaryView,
+  WORKFLOW_STATS_QUERY_PARAMETERS,
 } from '@pancha/contracts';
 import { actingFor, productFilter, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
+import { QueryParameters } from '@pancha/service-kit';
 import { compareVersions } from '@pancha/workflow-manifest';
 import type { Response } from 'express';
 import { PluginRegistry } from '../plugins/plugin-registry.service';
@@ -17,7 +19,10 @@ import { WorkflowStatsService } from '../stats/workflow-stats.service';
 import { WorkflowException } from '../workflow.exception';
 import { type LoadReport, WorkflowRegistry } from './workflow-registry.service';
 
-/** The registry: definitions with their versions, enable/disable, reload, and the catalog Core mirrors. */
+/**
+ * The registry: definitions with their versions, enable/disable, reload, and the catalog Core mirrors. A read route
+ * answers a query parameter it does not define with a 400 naming it and a repeated one with a 422 (@QueryParameters).
+ */
 @Controller('api/workflows')
 export class WorkflowsController {
   constructor(
@@ -30,6 +35,7 @@ export class WorkflowsController {
   /** `live_runs` per version counts the caller's products' runs only, as the runs list and stats do. */
   @Get()
   @RequireOperation('read')
+  @QueryParameters([])
   async list(@Requester() requester: VerifiedRequester): Promise<WorkflowListResponse> {
     const live = await this.runs.liveRunCounts(productFilter(requester));
     return { workflows: this.registry.names().map((name) => this.summary(name, live)), revision: this.registry.revision };
@@ -38,6 +44,7 @@ export class WorkflowsController {
   /** Everything Core needs to accept runs and route events without asking; 304 when nothing changed. */
   @Get('catalog')
   @RequireOperation('read')
+  @QueryParameters([])
   async catalog(@Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: Response): Promise<WorkflowCatalog | undefined> {
     await this.registry.refreshSettings();
     const etag = `"${this.registry.revision}"`;
@@ -67,6 +74,7 @@ export class WorkflowsController {
   /** The last (re)load's findings, per file: what was refused and why (layer, code, file:line). */
   @Get('findings')
   @RequireOperation('read')
+  @QueryParameters([])
   findings(): LoadReport | { loaded_at: null } {
     return this.registry.report ?? { loaded_at: null };
   }
@@ -79,6 +87,7 @@ export class WorkflowsController {
    */
   @Get('stats')
   @RequireOperation('read')
+  @QueryParameters(WORKFLOW_STATS_QUERY_PARAMETERS)
   statistics(
     @Requester() requester: VerifiedRequester,
     @Query('window') window?: string,
@@ -98,6 +107,7 @@ export class WorkflowsController {
 
   @Get(':name')
   @RequireOperation('read')
+  @QueryParameters([])
   async show(@Param('name') name: string, @Requester() requester: VerifiedRequester): Promise<WorkflowSummaryView> {
     this.assertKnown(name);
     return this.summary(name, await this.runs.liveRunCounts(productFilter(requester)));
@@ -105,6 +115,7 @@ export class WorkflowsController {
 
   @Get(':name/versions/:version')
   @RequireOperation('read')
+  @QueryParameters([])
   version(@Param('name') name: string, @Param('version') version: string): Record<string, unknown> {
     const manifest = this.registry.definition(name, version);
     if (!manifest) throw new WorkflowException(WorkflowErrorCode.UnknownVersion, `${name}@${version} is not registered`, 404);

@@ -14,7 +14,7 @@ import {
   SIGNAL_NAME_REGEX,
 } from '@pancha/contracts';
 import { actingFor, Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { answerEachItem, BatchEvents, keepAsSent, refuseQueryParameters, refuseUnknownQueryParameters, validationException } from '@pancha/service-kit';
+import { answerEachItem, BatchEvents, keepAsSent, QueryParameters, refuseQueryParameters, validationException } from '@pancha/service-kit';
 import { RunsService } from './runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -71,21 +71,21 @@ export class RunsController {
 
   /**
    * Runs, filtered, newest first (or the change feed, with `updated_since`). A query parameter the route does not
-   * define (`?state=failed`) is a 400 naming it: ignored, it would answer the unfiltered list as if filtered.
-   * `sent` is the query as parsed; `query` the validated DTO, which the whitelist stripped of any other name.
+   * define (`?state=failed`) is a 400 naming it: ignored, it would answer the unfiltered list as if filtered. A
+   * repeated one (`?status=a&status=b`) is a 422 "is given more than once", before the DTO's validators see it.
    */
   @Get()
   @RequireOperation('read')
-  list(@Query() query: RunListQueryDto, @Query() sent: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
-    refuseUnknownQueryParameters(sent, RUN_LIST_QUERY_PARAMETERS, 'GET /api/runs', RUN_LIST_HINTS);
+  @QueryParameters(RUN_LIST_QUERY_PARAMETERS, RUN_LIST_HINTS)
+  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
     return this.runs.list(query, requester);
   }
 
   /** One run with its steps, attempts, signals, children and start warnings; it takes no query parameter (any is a 400). */
   @Get(':run_id')
   @RequireOperation('read')
-  view(@Param('run_id', runIdPipe) runId: string, @Query() query: Record<string, unknown>, @Requester() requester: VerifiedRequester): Promise<RunView> {
-    refuseUnknownQueryParameters(query, [], 'GET /api/runs/:run_id');
+  @QueryParameters([])
+  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<RunView> {
     return this.runs.view(runId, requester);
   }
 
