@@ -161,6 +161,8 @@ const manifest = object({
   owner: optional(string),
   deprecated: boolean,
   retired: boolean,
+  // Whether the version is in the workflows directory (one that is not starts no new run); absent from a Core before it.
+  present: optional(boolean),
   timeout_ms: optional(number),
   triggers: arrayOf(object({ event: string })),
   security: object({ actions: arrayOf(string), http_hosts: arrayOf(string), secrets: arrayOf(string) }),
@@ -169,9 +171,9 @@ const manifest = object({
   on_failure: optional(object({ steps: optional(steps) })),
 });
 /** Every field the manifest view reads is checked above, the step tree through: the rest is the manifest as registered. */
-export const WORKFLOW_VERSION: Answer<WorkflowManifest> = {
+export const WORKFLOW_VERSION: Answer<WorkflowManifest & { present?: boolean }> = {
   what: 'a workflow version',
-  check: (v, at) => manifest(v, at) as unknown as WorkflowManifest,
+  check: (v, at) => manifest(v, at) as unknown as WorkflowManifest & { present?: boolean },
 };
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TokenIssuer } from '@pancha/governance';
-import { ApiError, ConnectionError, UnexpectedAnswer, UsageError, type FieldError } from './cli-errors';
+import { ApiError, ConnectionError, UnexpectedAnswer, UsageError, type FieldError, withFieldDetails } from './cli-errors';
 import { type Answer, CORE_ERROR } from './core-answers';
 import { repoRoot } from './repo';
 import { excerpt, printable, ShapeMismatch } from './shape';
@@ -78,7 +78,13 @@ export class CoreClient {
     if (!res.ok) {
       const b = checked(request, res.status, CORE_ERROR, parsed, text === '');
       const message = Array.isArray(b.message) ? b.message.join('; ') : b.message;
-      throw new ApiError(res.status, b.code, `Core answered ${res.status} ${printable(b.code)}: ${printable(message)}`, fieldErrors(b.errors));
+      if (res.status === 404 && NO_ROUTE.test(message)) {
+        // Every route the CLI asks for is one of Core's: a server without it (Bucket, another Nest service with the
+        // same error filter) is not Core, whatever the shape of its error.
+        throw new UnexpectedAnswer(`${request} answered 404 ${printable(b.code)}: ${printable(message)} (no such route here; Core has it)${NOT_CORE}`);
+      }
+      const errors = fieldErrors(b.errors);
+      throw new ApiError(res.status, b.code, `Core answered ${res.status} ${printable(b.code)}: ${printable(withFieldDetails(message, errors))}`, errors, b);
     }
     return { body: checked(request, res.status, answer, parsed, text === ''), headers: res.headers };
   }
@@ -109,6 +115,9 @@ export class CoreClient {
 const NOT_JSON = Symbol('not JSON');
 
 const NOT_CORE = ": is it Core's address (PANCHA_URL, --url)?";
+
+/** Express's (and so Nest's) answer for a route the server does not have: `Cannot GET /events`. */
+const NO_ROUTE = /^Cannot (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \//;
 
 /** A non-empty body as JSON, or NOT_JSON when it is not a JSON document (by its content type or its text). */
 function jsonOf(text: string, contentType: string | null): unknown {

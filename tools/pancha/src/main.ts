@@ -5,9 +5,9 @@
  */
 import 'reflect-metadata';
 import { Command, CommanderError, Option } from 'commander';
-import { ConnectionError, EXIT_OK, EXIT_USAGE, exitCodeOf } from './cli-errors';
+import { ApiError, ConnectionError, EXIT_OK, EXIT_USAGE, exitCodeOf } from './cli-errors';
 import { TEMPLATES } from './commands/templates';
-import { colours } from './output';
+import { colours, printJson } from './output';
 
 // Each command loads only what it needs: a remote command never loads the manifest validator, an offline one never
 // loads the token issuer (and Nest with it). It keeps startup short.
@@ -27,13 +27,22 @@ const tasksCmd = lazy(() => require('./commands/tasks') as typeof import('./comm
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands each action its own argument list
 type Handler = (...args: any[]) => Promise<number>;
 
-/** Runs a command's handler; its number becomes the exit status, an error one clear line on stderr. */
+/**
+ * Runs a command's handler; its number becomes the exit status, an error one clear line on stderr. With `--json`, an
+ * error Core answered is also printed on stdout as Core sent it (`{code, message, trace_id, errors?}`), the exit status
+ * unchanged: what Core answered, as for a success. An error without an answer of Core's (a usage error, Core
+ * unreachable, an answer that is not Core's) prints nothing on stdout.
+ */
 function act(handler: Handler): (...args: unknown[]) => Promise<void> {
   return async (...args) => {
     try {
       process.exitCode = await handler(...args);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      const cmd = args[args.length - 1];
+      if (error instanceof ApiError && error.body !== undefined && cmd instanceof Command && cmd.optsWithGlobals<{ json?: boolean }>().json) {
+        printJson(error.body);
+      }
       process.stderr.write(`pancha: ${error instanceof ConnectionError ? message : colours.red(message)}\n`);
       process.exitCode = exitCodeOf(error);
     }

@@ -66,6 +66,8 @@ const MODES: Record<string, (route: string) => Reply> = {
   // Express's own 404 (another Nest service without Core's error filter): no `code`.
   'error-express': () => ({ status: 404, body: '{"statusCode":404,"message":"Cannot GET /x","error":"Not Found"}' }),
   'error-message-object': () => ({ status: 502, body: '{"code":"bad_gateway","message":{"detail":"upstream"}}' }),
+  // Another service with the same error filter as Core (Bucket): Nest's 404 for a route it does not have.
+  'no-route': (route) => ({ status: 404, body: JSON.stringify({ code: 'not_found', message: `Cannot ${route.replace(' ', ' /no-route')}`, trace_id: null }) }),
 };
 
 /** Every command that talks to Core, with arguments that pass the CLI's own checks (so a request is made). */
@@ -193,6 +195,15 @@ describe("pancha against a server that is not Core's", () => {
     for (const [c, res] of await runAll([['workflows', 'list'], ['events', 'list'], ['runs', 'show', RUN]], (args) => pancha(['--json', ...args], { env: env('hello') }))) {
       expectNotCore(c, res, 'hello', 'but not .+ \\(.+\\)');
     }
+  });
+
+  it("a 404 saying the route does not exist (Nest's `Cannot GET /events`, from Bucket say) is no answer of Core's: exit 2 for every command, --json too", async () => {
+    const results = await runAll(REMOTE, (c) => pancha(c.args, { env: env('no-route') }));
+    for (const [c, res] of results) expectNotCore(c.args, res, 'no-route', 'not_found: Cannot (GET|POST) /no-route/\\S+ \\(no such route here; Core has it\\)');
+    expect(results.find(([c]) => c.command === 'events list')?.[1].stderr).toBe(
+      `pancha: GET ${base}/no-route/events answered 404 not_found: Cannot GET /no-route/events (no such route here; Core has it): is it Core's address (PANCHA_URL, --url)?\n`,
+    );
+    expectNotCore('--json', await pancha(['--json', 'events', 'list'], { env: env('no-route') }), 'no-route', 'not_found: .+');
   });
 
   it('an answer with fewer tasks than were sent is not taken as stored: exit 2 saying how many it had', async () => {

@@ -291,6 +291,17 @@ describe('pancha workflows import', () => {
     expect((await pancha(['workflows', 'validate', copy, '--actions', 'pagerduty_handler'])).status).toBe(0);
   });
 
+  it('a definition without a name says so, rather than that "undefined" was renamed', async () => {
+    const dir = tmp('import-nameless');
+    writeFileSync(path.join(dir, 'empty.json'), '{}');
+    writeFileSync(path.join(dir, 'nameless.yaml'), 'trigger:\n  event_type: x.y\nactions: []\n');
+    const dn = json(await pancha(['workflows', 'import', path.join(dir, 'empty.json'), '--out', path.join(dir, 'out'), '--json']));
+    expect(dn.workflows[0].notes).toContain('no name given: named "imported-workflow"');
+    const tm = json(await pancha(['workflows', 'import', path.join(dir, 'nameless.yaml'), '--out', path.join(dir, 'out'), '--json']));
+    expect(tm.workflows[0].notes).toContain('no name or id given: named "imported-workflow-1"');
+    for (const body of [dn, tm]) expect(JSON.stringify(body)).not.toContain('undefined');
+  });
+
   it('a file that cannot be read is a usage error', async () => {
     const res = await pancha(['workflows', 'import', '/nonexistent/flow.json']);
     expect(res.status).toBe(2);

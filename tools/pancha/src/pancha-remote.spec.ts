@@ -53,10 +53,18 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
     case 'GET /workflows/onboard-learner':
       return { status: 200, body: summary({ setting: { enabled: true, updated_by: 'operator', updated_at: '2026-11-03T09:00:00.000Z', reason: 'back on' } }) };
     case 'GET /workflows/onboard-learner/versions/1.2.0':
-      return { status: 200, body: manifest };
+      return { status: 200, body: { ...manifest, present: true } };
+    case 'GET /workflows/onboard-learner/versions/1.1.0':
+      // Gone from the directory, its flags unchanged: Core says so with present (a start on it is a 409 version_retired).
+      return { status: 200, body: { ...manifest, version: '1.1.0', deprecated: true, retired: false, present: false } };
+    case 'GET /workflows/notify-ops':
+      return { status: 200, body: summary({ name: 'notify-ops', default_version: '1.0.0', versions: [] }) };
     case 'GET /workflows/nope':
       return { status: 404, body: { code: 'unknown_workflow', message: 'no workflow named nope', trace_id: 'x' } };
     case 'POST /workflows/onboard-learner/disable':
+      if (String((req.body as { reason?: string }).reason ?? '').length > 500) {
+        return { status: 422, body: { code: 'validation_failed', message: 'invalid request: reason', trace_id: 'x', errors: [{ field: 'reason', messages: ['reason must be shorter than or equal to 500 characters'] }] } };
+      }
       return { status: 200, body: summary({ enabled: false }) };
     case 'POST /workflows/onboard-learner/enable':
       return { status: 200, body: summary() };
@@ -85,6 +93,8 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
         },
       };
     case 'GET /workflows/stats':
+      // Core counts the runs of any name, known or not: one without runs is an empty list, not a 404.
+      if (req.query.has('name') && req.query.get('name') !== 'onboard-learner') return { status: 200, body: { window: req.query.get('window'), since: '2026-11-27T10:00:00.000Z', workflows: [] } };
       return {
         status: 200,
         body: {
@@ -125,7 +135,14 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
         },
       };
     case 'POST /events': {
-      const event = req.body as { type: string; data: { component?: string } };
+      const event = req.body as { type: string; data: { component?: string; metric?: string; value?: unknown } };
+      if (event.type === 'kpi.threshold_breach') {
+        const errors = [
+          ...(event.data.metric === undefined ? [{ field: 'data.metric', messages: ['is required'] }] : []),
+          ...(typeof event.data.value !== 'number' ? [{ field: 'data.value', messages: ['must be number'] }] : []),
+        ];
+        return { status: 422, body: { code: 'event_invalid', message: `invalid event: ${errors.map((e) => e.field).join(', ')}`, errors, trace_id: 'x' } };
+      }
       if (!event.data.component) {
         return { status: 422, body: { code: 'event_invalid', message: 'invalid event: data.component', errors: [{ field: 'data.component', messages: ['is required'] }], trace_id: 'x' } };
       }
@@ -134,6 +151,9 @@ function answer(req: RecordedRequest): { status: number; body: unknown } {
         body: { event_id: 'ev-2', trace_id: 't'.repeat(32), runs: [{ workflow: 'incident-escalation', version: '1.1.0', run_id: RUN, trigger: 'critical' }], skipped: [{ workflow: 'learning-path', trigger: 'warning', reason: 'condition_false', detail: 'severity is CRITICAL' }], deferred: [] },
       };
     }
+    case 'GET /plugins/task':
+      // A built-in action declares no schemas.
+      return { status: 200, body: { name: 'task', version: '1.0.0', source: 'builtin', status: 'loaded', description: 'Create a task', retryable_codes: [], secrets: [], error: null, file: null, input_schema: null, output_schema: null } };
     case 'GET /events/ev-1':
       return { status: 200, body: { event_id: 'ev-1', type: 'test_quality.healing_required', decisions: [{ workflow: 'incident-escalation', outcome: 'started', run_id: RUN }, { workflow: 'learning-path', outcome: 'skipped', reason: 'condition_false' }] } };
     default:
@@ -225,6 +245,31 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.stdout).toMatch(/create_task\s+action\s+task/);
     });
 
+    it('name@version of a version gone from the directory says it starts no new run, as the workflow\'s list of versions does', async () => {
+      const gone = await pancha(['workflows', 'show', 'onboard-learner@1.1.0'], { env });
+      expect([gone.status, gone.stderr]).toEqual([0, '']);
+      expect(gone.stdout).toMatch(/^lifecycle\s+retired \(not in directory\)$/m);
+      expect(core.requests.map((r) => r.path)).toEqual(['/workflows/onboard-learner/versions/1.1.0']);
+      const here = await pancha(['workflows', 'show', 'onboard-learner@1.2.0'], { env });
+      expect(here.stdout).toMatch(/^lifecycle\s+active$/m);
+
+      // A Core whose version view does not carry `present`: the workflow's page says where the version stands.
+      const original = core.handler;
+      core.handler = (req) => {
+        const answered = answer(req);
+        return req.path.includes('/versions/') ? { ...answered, body: { ...(answered.body as object), present: undefined } } : answered;
+      };
+      try {
+        core.requests.splice(0);
+        const older = await pancha(['workflows', 'show', 'onboard-learner@1.1.0'], { env });
+        expect([older.status, older.stderr]).toEqual([0, '']);
+        expect(older.stdout).toMatch(/^lifecycle\s+retired \(not in directory\)$/m);
+        expect(core.requests.map((r) => r.path)).toEqual(['/workflows/onboard-learner/versions/1.1.0', '/workflows/onboard-learner']);
+      } finally {
+        core.handler = original;
+      }
+    });
+
     it('an unknown workflow is a failure (exit 1) with Core\'s code and message on stderr', async () => {
       const res = await pancha(['workflows', 'show', 'nope'], { env });
       expect(res.status).toBe(1);
@@ -271,6 +316,83 @@ describe('pancha against Core (a stand-in)', () => {
     const bad = await pancha(['workflows', 'stats', '--window', 'forever'], { env });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--window must be a duration');
+  });
+
+  it('stats --window reads a duration as manifests write them (1h30m, 1.5h) and sends its canonical form', async () => {
+    for (const window of ['1h30m', '1.5h', '90m']) {
+      const res = await pancha(['workflows', 'stats', '--window', window], { env });
+      expect({ window, status: res.status }).toEqual({ window, status: 0 });
+      expect(last().query.get('window')).toBe('1h30m');
+    }
+    expect((await pancha(['workflows', 'stats', '--window', '90d'], { env })).status).toBe(0);
+    expect(last().query.get('window')).toBe('90d');
+  });
+
+  it('a window of nothing, or longer than the 90 days Core counts, is exit 2 before any request', async () => {
+    const cases: Array<[string[], string]> = [
+      [['workflows', 'stats', '--window', '0h'], 'pancha: --window must be more than 0, got "0h"\n'],
+      [['workflows', 'stats', '--window', '0'], 'pancha: --window must be more than 0, got "0"\n'],
+      [['workflows', 'stats', '--window', '100000d'], 'pancha: --window must be at most 90d, got "100000d"\n'],
+      [['workflows', 'stats', '--window', '90d1m'], 'pancha: --window must be at most 90d, got "90d1m"\n'],
+      [['workflows', 'stats', '--window', '999999999999d'], 'pancha: --window must be at most 90d, got "999999999999d"\n'],
+      [['workflows', 'stats', '--window', '1h1h'], 'pancha: --window must be a duration like 30m, 24h, 7d or 1h30m, got "1h1h"\n'],
+      [['events', 'stats', '--window', '0m'], 'pancha: --window must be more than 0, got "0m"\n'],
+      [['events', 'stats', '--window', '999999999d'], 'pancha: --window must not reach back before the year 0001, got "999999999d"\n'],
+      [['events', 'list', '--since', '0s'], 'pancha: --since must be more than 0, got "0s"\n'],
+      [['runs', 'list', '--since', '0m'], 'pancha: --since must be more than 0, got "0m"\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const res = await pancha(args, { env });
+      expect({ args, status: res.status, stdout: res.stdout, stderr: res.stderr }).toEqual({ args, status: 2, stdout: '', stderr });
+    }
+    expect(core.requests).toHaveLength(0);
+  });
+
+  it('stats of a workflow Core does not have is its 404 (exit 1); of one without runs in the window, says so', async () => {
+    const unknown = await pancha(['workflows', 'stats', 'nope'], { env });
+    expect([unknown.status, unknown.stdout, unknown.stderr]).toEqual([1, '', 'pancha: Core answered 404 unknown_workflow: no workflow named nope\n']);
+    expect(core.requests.map((r) => r.path)).toEqual(['/workflows/stats', '/workflows/nope']);
+    const quiet = await pancha(['workflows', 'stats', 'notify-ops'], { env });
+    expect([quiet.status, quiet.stderr]).toEqual([0, '']);
+    expect(quiet.stdout).toContain('no runs of notify-ops in this window');
+    // With runs, the statistics answer for the workflow: nothing more is asked.
+    core.requests.splice(0);
+    expect((await pancha(['workflows', 'stats', 'onboard-learner'], { env })).status).toBe(0);
+    expect(core.requests.map((r) => r.path)).toEqual(['/workflows/stats']);
+  });
+
+  describe('errors Core answers', () => {
+    const longReason = 'x'.repeat(5000);
+
+    it('name each bad field with its messages, whatever the command', async () => {
+      const event = await pancha(['events', 'send', 'kpi.threshold_breach', '--data', '{"value":"x"}'], { env });
+      expect([event.status, event.stdout, event.stderr]).toEqual([1, '', 'pancha: Core answered 422 event_invalid: invalid event: data.metric: is required; data.value: must be number\n']);
+      const reason = await pancha(['workflows', 'disable', 'onboard-learner', '--reason', longReason], { env });
+      expect([reason.status, reason.stdout, reason.stderr]).toEqual([1, '', 'pancha: Core answered 422 validation_failed: invalid request: reason: reason must be shorter than or equal to 500 characters\n']);
+    });
+
+    it('--json prints the error Core answered on stdout, as Core sent it, with the same exit status and line on stderr', async () => {
+      const cases: Array<[string[], unknown]> = [
+        [['workflows', 'show', 'nope'], { code: 'unknown_workflow', message: 'no workflow named nope', trace_id: 'x' }],
+        [['workflows', 'stats', 'nope'], { code: 'unknown_workflow', message: 'no workflow named nope', trace_id: 'x' }],
+        [['workflows', 'disable', 'onboard-learner', '--reason', longReason], { code: 'validation_failed', message: 'invalid request: reason', trace_id: 'x', errors: [{ field: 'reason', messages: ['reason must be shorter than or equal to 500 characters'] }] }],
+        [['events', 'send', 'kpi.threshold_breach', '--data', '{"value":"x"}'], { code: 'event_invalid', message: 'invalid event: data.metric, data.value', trace_id: 'x', errors: [{ field: 'data.metric', messages: ['is required'] }, { field: 'data.value', messages: ['must be number'] }] }],
+        [['runs', 'signal', RUN, 'slow'], { code: 'executor_timeout', message: 'the workflow executor did not answer in time; the signal may have been made' }],
+      ];
+      for (const [args, body] of cases) {
+        const res = await pancha(['--json', ...args], { env });
+        // Exit 1, as without --json (the tests above).
+        expect({ args: args.slice(0, 3), status: res.status }).toEqual({ args: args.slice(0, 3), status: 1 });
+        expect(json(res)).toEqual(body);
+        expect(res.stderr).toMatch(/^pancha: Core answered \d{3} /);
+      }
+      // No answer of Core's, nothing on stdout: a usage error, or Core not there.
+      const usage = await pancha(['--json', 'workflows', 'stats', '--window', '0h'], { env });
+      expect([usage.status, usage.stdout]).toEqual([2, '']);
+      const port = await freePort();
+      const away = await pancha(['--json', 'workflows', 'list'], { env: { ...env, PANCHA_URL: `http://127.0.0.1:${port}` } });
+      expect([away.status, away.stdout]).toEqual([2, '']);
+    });
   });
 
   describe('runs', () => {
@@ -406,6 +528,14 @@ describe('pancha against Core (a stand-in)', () => {
       expect(res.stdout).toContain('"required": [\n    "to"\n  ]');
       expect(json(await pancha(['plugins', 'show', 'sms', '--json'], { env })).input_schema).toEqual({ type: 'object', required: ['to'] });
     });
+
+    it('show says a plugin declares no schema, rather than printing null', async () => {
+      const res = await pancha(['plugins', 'show', 'task'], { env });
+      expect([res.status, res.stderr]).toEqual([0, '']);
+      expect(res.stdout).toMatch(/^input schema {2}none declared$/m);
+      expect(res.stdout).toMatch(/^output schema {2}none declared$/m);
+      expect(res.stdout).not.toContain('null');
+    });
   });
 
   describe('events', () => {
@@ -452,8 +582,14 @@ describe('pancha against Core (a stand-in)', () => {
       expect(last().query.has('window')).toBe(false);
       core.requests.splice(0);
       const bogus = await pancha(['events', 'stats', '--window', 'bogus'], { env });
-      expect([bogus.status, bogus.stderr]).toEqual([2, 'pancha: --window must be a duration like 1h, 24h or 7d, got "bogus"\n']);
+      expect([bogus.status, bogus.stderr]).toEqual([2, 'pancha: --window must be a duration like 30m, 24h, 7d or 1h30m, got "bogus"\n']);
       expect(core.requests).toHaveLength(0);
+      // As manifests write durations: 1h30m is 90 minutes.
+      const compound = Date.now();
+      expect((await pancha(['events', 'stats', '--window', '1h30m'], { env })).status).toBe(0);
+      const start = Date.parse(String(last().query.get('since')));
+      expect(start).toBeGreaterThanOrEqual(compound - 5_400_000);
+      expect(start).toBeLessThanOrEqual(Date.now() - 5_400_000);
     });
 
     it('list passes --type and --since; show prints the decision trail', async () => {
@@ -502,7 +638,7 @@ describe('pancha against Core (a stand-in)', () => {
         [['events', 'send', 'x.y', '--id', ''], '--id must not be empty'],
         [['events', 'send', 'x.y', '--data', deep], 'the request body cannot be sent as JSON'],
         [['events', 'show', ''], 'expected an event id'],
-        [['events', 'list', '--since', '999999999d'], '--since must be a duration (30m, 24h, 7d) or an ISO 8601 time in years 0001-9999'],
+        [['events', 'list', '--since', '999999999d'], '--since must be a duration (30m, 24h, 7d, 1h30m) or an ISO 8601 time in years 0001-9999'],
       ];
       for (const [args, message] of cases) {
         const res = await pancha(args, { env });

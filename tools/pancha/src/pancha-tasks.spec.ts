@@ -27,7 +27,10 @@ describe('pancha tasks submit', () => {
     // Something that is not Core (a proxy's page as JSON), or a connection cut before any answer.
     if (tasks.some((t) => t.user_id === 'foreign')) return { status: 202, body: { ok: true } };
     if (tasks.some((t) => t.user_id === 'cut')) throw new Error('connection cut');
-    const bad = tasks.flatMap((t, i) => (typeof t.user_id === 'string' ? [] : [{ field: `tasks.${i}.user_id`, messages: ['user_id must be a string'] }]));
+    const bad = tasks.flatMap((t, i) => [
+      ...(t.input === '' ? [{ field: `tasks.${i}.input`, messages: ['input should not be empty'] }] : []),
+      ...(typeof t.user_id === 'string' ? [] : [{ field: `tasks.${i}.user_id`, messages: ['user_id must be a string'] }]),
+    ]);
     if (bad.length) return { status: 422, body: { code: 'validation_failed', message: `invalid request: ${bad.map((b) => b.field).join(', ')}`, trace_id: 'x', errors: bad } };
     const key = req.headers['idempotency-key'];
     const earlier = key === undefined ? undefined : seenKeys.get(String(key));
@@ -156,6 +159,18 @@ describe('pancha tasks submit', () => {
     expect(keysSent()[0]).toMatch(/^pancha-tasks-[0-9a-f]{64}$/);
     expect(keysSent()[1]).toBe(keysSent()[0]);
     expect(json(resumed).tasks[0].replayed).toBe(true);
+  });
+
+  it('one task from the options that Core refuses is told by its fields, without file lines it does not have (exit 1)', async () => {
+    const res = await pancha(['tasks', 'submit', '--input', '', '--user', 'solo'], { env });
+    expect([res.status, res.stdout, res.stderr]).toEqual([1, '', 'pancha: task not stored: input: input should not be empty\n']);
+    // From a file, each field by its line, each with its messages.
+    const lines = await pancha(['tasks', 'submit', file('two-bad.jsonl', '{"input":"","user_id":5}\n')], { env });
+    expect([lines.status, lines.stderr]).toEqual([1, 'pancha: line 1 not stored: line 1 input: input should not be empty; line 1 user_id: user_id must be a string\n']);
+    // --json: Core's error as it answered it, on stdout.
+    const asJson = await pancha(['--json', 'tasks', 'submit', '--input', '', '--user', 'solo'], { env });
+    expect(asJson.status).toBe(1);
+    expect(json(asJson)).toEqual({ code: 'validation_failed', message: 'invalid request: tasks.0.input', trace_id: 'x', errors: [{ field: 'tasks.0.input', messages: ['input should not be empty'] }] });
   });
 
   it('submits one task from the options, and --json prints the answers with their lines', async () => {

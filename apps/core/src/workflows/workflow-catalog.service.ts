@@ -128,6 +128,20 @@ export class WorkflowCatalogService implements OnApplicationBootstrap, OnModuleD
     return newest === undefined ? undefined : versions.get(newest);
   }
 
+  /**
+   * `GET /workflows/:name/versions/:version`: the version's manifest as the executor answered it, with `present`, whether
+   * the version is in the workflows directory as this mirror holds it, which is what a start here meets (one that is
+   * not starts no new run, 409 version_retired, whatever its `retired` says), as the workflow's list of versions tells.
+   * A version the mirror does not hold yet (registered since its last fetch) is fetched first; `present` is left out
+   * only when the mirror still has no such version.
+   */
+  async versionView(name: string, manifest: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const version = String(manifest.version);
+    if (!this.workflows.get(name)?.versions.has(version)) await this.sync();
+    const present = this.workflows.get(name)?.versions.get(version)?.present;
+    return present === undefined ? manifest : { ...manifest, present };
+  }
+
   manifest(name: string, version: string): WorkflowManifest | undefined {
     return this.workflows.get(name)?.versions.get(version)?.manifest;
   }

@@ -156,11 +156,15 @@ export class WorkflowsController {
   @QueryParameters([])
   async version(@Param('name') name: string, @Param('version') version: string): Promise<Record<string, unknown>> {
     assertName(name);
+    let manifest: Record<string, unknown>;
     try {
-      return await this.executor.workflowVersion(name, version);
+      manifest = await this.executor.workflowVersion(name, version);
     } catch (error) {
       throw this.runs.translate(error);
     }
+    // With `present` (whether the version is still in the workflows directory), as the list view has it: a version
+    // gone from it is not `retired` in its manifest, yet a start on it is a 409 version_retired.
+    return this.catalog.versionView(name, manifest);
   }
 
   /** Takes effect for new runs on this Core at once (others within one catalog refresh); in-flight runs finish. */

@@ -88,6 +88,8 @@ const executor = new StandInServer((req) => {
   if (req.method === 'POST' && /^\/api\/runs\/[^/]+\/signals\/[^/]+$/.test(req.path)) return { status: 202, body: { signal_id: 's', run: { run_id: 'x', status: 'running' } } };
   if (req.method === 'GET' && req.path === '/api/workflows') return { status: 200, body: { workflows: [onboardSummary(req, catalogEnabled)], revision: `r-${catalogEnabled}` } };
   if (req.method === 'GET' && req.path === '/api/workflows/onboard') return { status: 200, body: onboardSummary(req, catalogEnabled) };
+  const version = /^\/api\/workflows\/onboard\/versions\/([^/]+)$/.exec(req.path);
+  if (req.method === 'GET' && version) return { status: 200, body: version[1] === '1.0.0' ? OLD : ONBOARD };
   const toggle = /^\/api\/workflows\/onboard\/(enable|disable)$/.exec(req.path);
   if (req.method === 'POST' && toggle) {
     const { actor, reason } = req.body as { actor?: string; reason?: string };
@@ -187,6 +189,14 @@ describe('Core workflow runs', () => {
       const res = await as(RequesterId.Operator, 'GET', '/workflows/stats?window=soon');
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({ code: 'invalid_stats_window' });
+    });
+
+    it('a version view says whether the version is still in the workflows directory (present), as the list does', async () => {
+      const gone = await as(RequesterId.Operator, 'GET', '/workflows/onboard/versions/1.0.0');
+      expect(gone.status).toBe(200);
+      expect(gone.body).toMatchObject({ version: '1.0.0', present: false });
+      const live = await as(RequesterId.Operator, 'GET', '/workflows/onboard/versions/1.2.0');
+      expect(live.body).toMatchObject({ version: '1.2.0', present: true });
     });
 
     it('lists plugins and answers 404 unknown_plugin for a name the executor does not have', async () => {

@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { EXIT_OK, UsageError } from '../cli-errors';
 import { EVENT, EVENT_ACCEPTED, EVENT_LIST, EVENT_STATS } from '../core-answers';
 import { colours, fields, hint, print, printJson, table } from '../output';
-import { checkWindow, coreClient, globals, query, seg, sinceToIso } from './context';
+import { coreClient, globals, query, seg, sinceToIso, windowStartIso } from './context';
 
 export async function eventsStats(opts: { window?: string }, cmd: Command): Promise<number> {
   // Core's route takes the start of the window (default 24 h back).
-  const since = opts.window === undefined ? undefined : sinceToIso(checkWindow(opts.window), Date.now(), '--window');
+  const since = opts.window === undefined ? undefined : windowStartIso(opts.window);
   const res = await coreClient(cmd).get(`/events/stats${query({ since })}`, EVENT_STATS);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(renderRecord(res));

@@ -1,14 +1,19 @@
 /** `pancha workflows show <name>@<version>`: one registered version, its settings and its steps. */
 import { indexSteps, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { duration, fields, print, table } from '../output';
+import { lifecycle } from './workflows-remote';
 
-export function printManifest(m: WorkflowManifest): void {
+/**
+ * `present`: whether the version is in the workflows directory (undefined: not known). One that is not starts no new
+ * run (409 version_retired) whatever its flags say, as `workflows show <name>` tells it.
+ */
+export function printManifest(m: WorkflowManifest, present?: boolean): void {
   print(
     fields([
       ['name', `${m.name}@${m.version}`],
       ['description', m.description],
       ['owner', m.owner],
-      ['lifecycle', m.retired ? 'retired' : m.deprecated ? 'deprecated' : 'active'],
+      ['lifecycle', lifecycle({ present: present ?? true, retired: m.retired, deprecated: m.deprecated })],
       ['timeout', m.timeout_ms === undefined ? null : duration(m.timeout_ms)],
       ['triggers', m.triggers.map((t) => t.event).join(', ')],
       ['actions allowed', m.security.actions.join(', ')],

@@ -48,8 +48,13 @@ export async function pluginsShow(name: string, cmd: Command): Promise<number> {
   );
   for (const [title, schema] of [['input', p.input_schema], ['output', p.output_schema]] as const) {
     print('');
+    // A plugin that declares no schema (the built-in actions check their own fields): said so, not printed as `null`.
+    if (schema === null || schema === undefined) {
+      print(`${colours.bold(`${title} schema`)}  none declared`);
+      continue;
+    }
     print(colours.bold(`${title} schema`));
-    print(JSON.stringify(schema ?? null, null, 2));
+    print(JSON.stringify(schema, null, 2));
   }
   return EXIT_OK;
 }

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MAX_BODY_BYTES, MAX_TASK_BATCH } from '@pancha/contracts';
 import type { Command } from 'commander';
-import { ApiError, ConnectionError, EXIT_OK, UsageError } from '../cli-errors';
+import { ApiError, ConnectionError, EXIT_OK, fieldDetails, UsageError } from '../cli-errors';
 import { type TaskAccepted, tasksAcceptedFor } from '../core-answers';
 import { print, printJson, table } from '../output';
 import { coreClient, globals } from './context';
@@ -50,7 +50,7 @@ export async function tasksSubmit(file: string | undefined, opts: SubmitOptions,
       // One answer per task sent, in order (checked): each is told by its task's line.
       answer = await client.exchange('POST', '/handle_tasks', tasksAcceptedFor(bodies.length), { tasks: bodies }, headers);
     } catch (error) {
-      throw refusal(error, batch, submitted.length);
+      throw refusal(error, batch, submitted.length, single);
     }
     const replayed = answer.headers.get('idempotent-replay') === 'true';
     answer.body.tasks.forEach((task, i) => submitted.push({ ...task, line: batch[i].line, replayed }));
@@ -171,10 +171,11 @@ function idempotencyKey(prefix: string | undefined, index: number, bodies: reado
 /**
  * Core's refusal of a batch, told by the file's lines, with what was stored before it. A batch that got no answer Core
  * gives (unreachable, or a foreign answer) may or may not be stored: it says so, with the count before it, since a
- * rerun resumes by the same keys whatever happened.
+ * rerun resumes by the same keys whatever happened. One task given by the options has no lines: its fields are named
+ * as they are (`task not stored: input: …`).
  */
-function refusal(error: unknown, batch: readonly TaskLine[], before: number): unknown {
-  const lines = batch.length === 1 ? `line ${batch[0].line}` : `lines ${batch[0].line}–${batch[batch.length - 1].line}`;
+function refusal(error: unknown, batch: readonly TaskLine[], before: number, single: boolean): unknown {
+  const lines = single ? 'task' : batch.length === 1 ? `line ${batch[0].line}` : `lines ${batch[0].line}–${batch[batch.length - 1].line}`;
   const stored = before ? `; the ${before} task${before === 1 ? '' : 's'} before them were stored: run the same command again to resume` : '';
   if (error instanceof ConnectionError && before) {
     return new (error.constructor as new (message: string) => ConnectionError)(`${error.message}\n${lines} may or may not be stored${stored} (nothing is stored twice)`);
@@ -183,7 +184,8 @@ function refusal(error: unknown, batch: readonly TaskLine[], before: number): un
   const fields = (error.errors ?? []).map(({ field, messages }) => {
     const m = /^tasks\.(\d+)(?:\.(.+))?$/.exec(field);
     const task = m ? batch[Number(m[1])] : undefined;
-    return `${task ? `line ${task.line}${m?.[2] ? ` ${m[2]}` : ''}` : field}: ${messages.join('; ')}`;
+    if (!task) return { field, messages };
+    return { field: single ? (m?.[2] ?? 'task') : `line ${task.line}${m?.[2] ? ` ${m[2]}` : ''}`, messages };
   });
-  return new ApiError(error.status, error.code, `${lines} not stored: ${fields.length ? fields.join(', ') : error.message}${stored}`, error.errors);
+  return new ApiError(error.status, error.code, `${lines} not stored: ${fields.length ? fieldDetails(fields) : error.message}${stored}`, error.errors, error.body);
 }

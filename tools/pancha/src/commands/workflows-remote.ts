@@ -4,7 +4,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError } from '../cli-errors';
 import { LOAD_REPORT, type LoadReport, WORKFLOW, WORKFLOW_LIST, WORKFLOW_STATS, WORKFLOW_VERSION } from '../core-answers';
 import { formatFindingLine } from '../findings';
 import { colours, duration, fields, percent, print, printJson, Progress, statusColour, table, when } from '../output';
-import { checkWindow, coreClient, globals, query, seg } from './context';
+import { coreClient, globals, query, seg, statsWindow } from './context';
 
 export async function workflowsList(cmd: Command): Promise<number> {
   const res = await coreClient(cmd).get('/workflows', WORKFLOW_LIST);
@@ -35,8 +35,10 @@ export async function workflowsShow(ref: string, cmd: Command): Promise<number> 
   if (version !== undefined) {
     const manifest = await client.get(`/workflows/${seg(name)}/versions/${seg(version)}`, WORKFLOW_VERSION);
     if (globals(cmd).json) return printJson(manifest), EXIT_OK;
+    // A Core whose version view does not say whether the version is in the directory: the workflow's page does.
+    const present = manifest.present ?? (await client.get(`/workflows/${seg(name)}`, WORKFLOW)).versions.find((v) => v.version === manifest.version)?.present;
     // Only this command needs the manifest library.
-    (require('./manifest-view') as typeof import('./manifest-view')).printManifest(manifest);
+    (require('./manifest-view') as typeof import('./manifest-view')).printManifest(manifest, present);
     return EXIT_OK;
   }
   const w = await client.get(`/workflows/${seg(name)}`, WORKFLOW);
@@ -109,10 +111,14 @@ export async function workflowsReload(cmd: Command): Promise<number> {
 }
 
 export async function workflowsStats(name: string | undefined, opts: { window: string }, cmd: Command): Promise<number> {
-  const res = await coreClient(cmd).get(`/workflows/stats${query({ window: checkWindow(opts.window), name })}`, WORKFLOW_STATS);
+  const client = coreClient(cmd);
+  const res = await client.get(`/workflows/stats${query({ window: statsWindow(opts.window), name })}`, WORKFLOW_STATS);
+  // Core counts the runs of any name it is given, known or not: no runs of a workflow it does not have is no answer
+  // about that workflow. Its own page says whether it has it (a 404 unknown_workflow otherwise, as `show` gets).
+  if (name !== undefined && res.workflows.length === 0) await client.get(`/workflows/${seg(name)}`, WORKFLOW);
   if (globals(cmd).json) return printJson(res), EXIT_OK;
   print(colours.dim(`runs started since ${when(res.since)} (${res.window})`));
-  if (res.workflows.length === 0) return print('no runs in this window'), EXIT_OK;
+  if (res.workflows.length === 0) return print(name === undefined ? 'no runs in this window' : `no runs of ${name} in this window`), EXIT_OK;
   print(
     table(
       ['WORKFLOW', 'RUNS', 'BY STATUS', 'SUCCESS', 'P50', 'P95', 'SLOWEST STEP (P95)', 'RETRIES', 'LAST FAILURE'],
@@ -139,7 +145,7 @@ export async function workflowsStats(name: string | undefined, opts: { window: s
  * A version's lifecycle as a start meets it: one no longer in the directory starts no new run (409 version_retired),
  * whatever its flags said when it was there.
  */
-function lifecycle(v: { present: boolean; retired: boolean; deprecated: boolean }): string {
+export function lifecycle(v: { present: boolean; retired: boolean; deprecated: boolean }): string {
   if (v.retired) return colours.red('retired');
   if (!v.present) return colours.red('retired (not in directory)');
   return v.deprecated ? colours.yellow('deprecated') : 'active';

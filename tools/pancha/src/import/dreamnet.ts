@@ -13,7 +13,8 @@ const HANDLED = new Set(['name', 'version', 'description', 'author', 'inputs', '
 export function importDreamNet(doc: Obj): ImportedWorkflow {
   const notes: string[] = [];
   const name = slugName(doc.name, 'imported-workflow');
-  if (doc.name !== name) notes.push(`name "${String(doc.name)}" became "${name}" (lower-case letters, digits, hyphens)`);
+  if (doc.name === undefined || doc.name === null || String(doc.name).trim() === '') notes.push(`no name given: named "${name}"`);
+  else if (doc.name !== name) notes.push(`name "${String(doc.name)}" became "${name}" (lower-case letters, digits, hyphens)`);
   const manifest: Obj = { name, version: semverOf(doc.version ?? '1.0.0', notes) };
   if (typeof doc.description === 'string') manifest.description = doc.description;
   if (typeof doc.author === 'string') manifest.owner = doc.author;

@@ -15,8 +15,10 @@ export function importTriggerMesh(doc: unknown): ImportedWorkflow[] {
 
 function importOne(w: Obj, index: number): ImportedWorkflow {
   const notes: string[] = [];
-  const name = slugName(w.name ?? w.id, `imported-workflow-${index + 1}`);
-  if (w.name !== undefined && w.name !== name) notes.push(`name "${String(w.name)}" became "${name}"`);
+  const given = (v: unknown) => v !== undefined && v !== null && String(v).trim() !== '';
+  const name = slugName(given(w.name) ? w.name : w.id, `imported-workflow-${index + 1}`);
+  if (!given(w.name) && !given(w.id)) notes.push(`no name or id given: named "${name}"`);
+  else if (given(w.name) && w.name !== name) notes.push(`name "${String(w.name)}" became "${name}"`);
   const manifest: Obj = { name, version: semverOf(w.version ?? '1.0.0', notes) };
   if (typeof w.description === 'string') manifest.description = w.description;
   if (w.enabled === false) manifest.enabled = false;
