@@ -88,12 +88,17 @@ describe('dedup', () => {
     expect(applyFilters({ dedup: { window_ms: 7_200_000 } }, {}, opened, 3_600_000).result).toMatchObject({ reason: EventSkipReason.Duplicate });
   });
 
-  it('a window end an earlier Core stored (dedup_until) is honoured, and replaced by the opening time at the next pass', () => {
+  it('a window end an earlier Core stored (dedup_until) is honoured; the next pass stores its opening time, and the end for earlier Cores', () => {
     const legacy: TriggerState = { seq: 3, dedup_until: 5000 };
     expect(applyFilters(f, {}, legacy, 4999).result).toMatchObject({ reason: EventSkipReason.Duplicate });
     const passed = applyFilters(f, {}, legacy, 5000);
     expect(passed.result).toEqual({ outcome: 'run' });
-    expect(passed.state).toEqual({ seq: 4, dedup_at: 5000 });
+    // dedup_until still written beside it, for a replica of the release before during a rolling upgrade.
+    expect(passed.state).toEqual({ seq: 4, dedup_at: 5000, dedup_window_ms: 1000, dedup_until: 6000 });
+    // A replica of the release before then opens a window of its own (it rewrites dedup_until, keeps dedup_at): its end holds.
+    const rewritten = { ...passed.state, seq: 5, dedup_until: 9000 };
+    expect(applyFilters(f, {}, rewritten, 8999).result).toMatchObject({ reason: EventSkipReason.Duplicate });
+    expect(applyFilters(f, {}, rewritten, 9000).result).toEqual({ outcome: 'run' });
   });
 });
 

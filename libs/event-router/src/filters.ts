@@ -18,7 +18,13 @@ export interface TriggerState {
    * already open.
    */
   dedup_at?: number;
-  /** dedup, as an earlier Core stored it: until when (ms epoch, exclusive) an event of this key is a duplicate. Read, never written. */
+  /** dedup: the window that was in force when `dedup_at` was written (so a `dedup_until` an earlier Core rewrote since is told apart). */
+  dedup_window_ms?: number;
+  /**
+   * dedup, as an earlier Core reads it: until when (ms epoch, exclusive) an event of this key is a duplicate. Read only
+   * when `dedup_at` is absent (a state an earlier Core wrote); still written beside it, so that during a rolling upgrade
+   * a replica of the release before sees the window this one opened (it knows no `dedup_at`).
+   */
   dedup_until?: number;
   /**
    * rate_limit: start times (ms epoch) of the runs let through within the last window, delayed ones included, in
@@ -110,12 +116,16 @@ export function applyFilters(
 
   if (filters.dedup) {
     const { window_ms } = filters.dedup;
-    const until = state.dedup_at !== undefined ? state.dedup_at + window_ms : state.dedup_until;
+    // dedup_at judged with the current window; unless a replica of the release before (which keeps dedup_at as it found
+    // it) opened a window since: then dedup_until no longer matches what was written with dedup_at, and is the end.
+    const ours = state.dedup_at !== undefined && state.dedup_until === state.dedup_at + (state.dedup_window_ms ?? Number.NaN);
+    const until = ours ? (state.dedup_at as number) + window_ms : state.dedup_until;
     if (until !== undefined && now < until) {
       return skip(EventSkipReason.Duplicate, `same key within ${formatDuration(window_ms)} (until ${timeOf(until)})`);
     }
     state.dedup_at = now;
-    delete state.dedup_until;
+    state.dedup_window_ms = window_ms;
+    state.dedup_until = now + window_ms;
   }
 
   let due = now;

@@ -1,10 +1,10 @@
 import { Controller, Get, HttpStatus, Query } from '@nestjs/common';
-import { AuditVerifyQueryDto, CommonErrorCode } from '@pancha/contracts';
+import { AUDIT_VERIFY_QUERY_PARAMETERS, AuditVerifyQueryDto, CommonErrorCode } from '@pancha/contracts';
 import type { WitnessedVerifyResult } from '@pancha/contracts';
 import { forbidden, productFilter, Requester, RequireOperation } from '@pancha/governance';
 import type { VerifiedRequester } from '@pancha/governance';
 import { ServiceCallError } from '@pancha/http-client';
-import { DomainException } from '@pancha/service-kit';
+import { DomainException, QueryParameters } from '@pancha/service-kit';
 import { AuditWitnessService, CheckpointSignatureError } from './audit-witness.service';
 
 @Controller('audit')
@@ -14,6 +14,7 @@ export class AuditWitnessController {
   /** Bucket's chain verified against the latest checkpoint Core witnessed; the whole chain, so every product's readers only. */
   @Get('verify')
   @RequireOperation('read')
+  @QueryParameters(AUDIT_VERIFY_QUERY_PARAMETERS)
   verify(@Query() query: AuditVerifyQueryDto, @Requester() requester: VerifiedRequester): Promise<WitnessedVerifyResult> {
     if (productFilter(requester) !== undefined) throw forbidden('the audit of the whole chain needs a credential that sees every product');
     return this.witness.verify({ full: query.full }).catch((error: unknown) => {

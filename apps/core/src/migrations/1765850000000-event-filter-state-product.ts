@@ -17,6 +17,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   rows waiting now are renamed the same way from their own `product` (the event's), so the next event of their
  *   product and key replaces them, and an event of another product does not. A state row stored before this
  *   migration may still count such a pending start for the product-less state (one start, once, at the upgrade).
+ * - Not for a rolling upgrade: a Core of the release before fails every event of a stateful trigger against the new
+ *   key (its ON CONFLICT names the old one) and no longer finds the slots renamed here. Stop the old Core replicas
+ *   first (docs/deploy.md, "Upgrades that are not rolling").
  *
  * down() keeps the product-less states and drops the per-product ones (the shared state before this migration had
  * no room for them). Every pending start is kept (each still fires); the latest debounced one of each key is named as

@@ -1,4 +1,4 @@
-// Core's read routes of workflows, plugins and tasks take only the query parameters they define: the real app on
+// Core's read routes of workflows, plugins, tasks, runs and the audit take only the query parameters they define: the real app on
 // PostgreSQL, with a stand-in executor that records what it was asked.
 import { randomUUID } from 'node:crypto';
 import { RequesterId, type WorkflowCatalog } from '@pancha/contracts';
@@ -42,6 +42,8 @@ describe('Core read routes: query parameters', () => {
     ['/plugins?status=failed', 'status', 'GET /plugins takes none'],
     ['/plugins/json-transform?version=2', 'version', 'GET /plugins/:name takes none'],
     [`/tasks/${task}?verbose=1`, 'verbose', 'GET /tasks/:task_id takes none'],
+    ['/audit/verify?x=1', 'x', 'GET /audit/verify takes full'],
+    [`/runs/${task}?steps=false`, 'steps', 'GET /runs/:run_id takes none'],
   ])('GET %s is a 400 naming %s, and the executor is not asked', async (route, field, takes) => {
     const before = executorReads();
     const res = await get(route);
@@ -64,6 +66,8 @@ describe('Core read routes: query parameters', () => {
     ['/workflows/stats?name=a&name=b', 'name'],
     ['/workflows/stats?window=1h&window=7d', 'window'],
     ['/workflows/stats?bucket=hour&bucket=day', 'bucket'],
+    ['/runs?limit=1&limit=2', 'limit'],
+    ['/runs?status=failed&status=completed', 'status'],
   ])('GET %s is a 422: %s is given more than once, and the executor is not asked', async (route, field) => {
     const before = executorReads();
     const res = await get(route);

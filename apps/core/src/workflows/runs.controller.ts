@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, HttpStatus, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { RUN_LIST_QUERY_PARAMETERS, RunListQueryDto, type RunListResponse, RunSignalRequestDto, type RunSummaryView, SIGNAL_NAME_REGEX } from '@pancha/contracts';
 import { Requester, RequireOperation, type VerifiedRequester } from '@pancha/governance';
-import { checkedIdempotencyKey, keepAsSent, refuseUnknownQueryParameters, validationException } from '@pancha/service-kit';
+import { checkedIdempotencyKey, keepAsSent, QueryParameters, validationException } from '@pancha/service-kit';
 import { WorkflowRunsService } from './workflow-runs.service';
 
 const runIdPipe = new ParseUUIDPipe({
@@ -31,15 +31,16 @@ export class RunsController {
    */
   @Get()
   @RequireOperation('read')
-  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester, @Query() sent: Record<string, unknown>): Promise<RunListResponse> {
-    refuseUnknownQueryParameters(sent, RUN_LIST_QUERY_PARAMETERS, 'GET /runs', RUN_LIST_HINTS);
+  // Before the DTO is validated: a repeated filter (`?limit=1&limit=2`) is 'given more than once', not every rule.
+  @QueryParameters(RUN_LIST_QUERY_PARAMETERS, RUN_LIST_HINTS)
+  list(@Query() query: RunListQueryDto, @Requester() requester: VerifiedRequester): Promise<RunListResponse> {
     return this.runs.list(query, requester);
   }
 
   @Get(':run_id')
   @RequireOperation('read')
-  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester, @Query() sent: Record<string, unknown>): Promise<unknown> {
-    refuseUnknownQueryParameters(sent, [], 'GET /runs/:run_id');
+  @QueryParameters([])
+  view(@Param('run_id', runIdPipe) runId: string, @Requester() requester: VerifiedRequester): Promise<unknown> {
     return this.runs.view(runId, requester);
   }
 
