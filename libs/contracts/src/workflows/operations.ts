@@ -39,6 +39,9 @@ export const WORKFLOW_STATS_BUCKETS: readonly WorkflowStatsBucket[] = ['hour', '
  * `name` (one workflow), `bucket` (hour | day: the per-bucket series). Any other name is a 400 and a repeated one a
  * 422 on both: ignored, `?nme=x` would answer every workflow's figures as if they were x's.
  */
+/** The longest window GET /workflows/stats answers (90 days); a longer one is a 400 `invalid_stats_window`. */
+export const MAX_WORKFLOW_STATS_WINDOW_MS = 90 * 86_400_000;
+
 export interface WorkflowStatsQuery {
   window?: string;
   name?: string;

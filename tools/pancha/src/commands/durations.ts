@@ -6,8 +6,8 @@
 import { DurationError, formatDuration, parseDuration } from '@pancha/workflow-manifest';
 import { UsageError } from '../cli-errors';
 
-/** The longest window the workflow statistics answer: the executor refuses more than 90 days with a 400. */
-export const MAX_STATS_WINDOW_MS = 90 * 86_400_000;
+/** The longest window the workflow statistics answer: the executor refuses more than that with a 400. */
+export { MAX_WORKFLOW_STATS_WINDOW_MS as MAX_STATS_WINDOW_MS } from '@pancha/contracts';
 
 /**
  * Milliseconds, more than 0 and at most `max`, or a usage error naming the option (before any request); Infinity for

@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { WORKFLOW_STATS_BUCKETS, WorkflowErrorCode, type WorkflowStats, type WorkflowStatsBucket, type WorkflowStatsPoint, type WorkflowStatsResponse } from '@pancha/contracts';
+import { MAX_WORKFLOW_STATS_WINDOW_MS, WORKFLOW_STATS_BUCKETS, WorkflowErrorCode, type WorkflowStats, type WorkflowStatsBucket, type WorkflowStatsPoint, type WorkflowStatsResponse } from '@pancha/contracts';
 import { parseDuration } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { EngineClock } from '../engine/engine-clock';
 import { WorkflowException } from '../workflow.exception';
 
-const MAX_WINDOW_MS = 90 * 24 * 3_600_000;
 export const DEFAULT_STATS_WINDOW = '24h';
 
 /** Steps that only contain other steps: their duration is their children's, so they are never "the slowest step". */
@@ -170,7 +169,7 @@ function parseWindow(window: string): number {
   } catch {
     throw new WorkflowException(WorkflowErrorCode.InvalidStatsWindow, `window must be a duration such as 90m, 24h or 7d, not "${window}"`, 400);
   }
-  if (!(ms > 0) || ms > MAX_WINDOW_MS) throw new WorkflowException(WorkflowErrorCode.InvalidStatsWindow, `window must be more than 0 and at most 90d, not "${window}"`, 400);
+  if (!(ms > 0) || ms > MAX_WORKFLOW_STATS_WINDOW_MS) throw new WorkflowException(WorkflowErrorCode.InvalidStatsWindow, `window must be more than 0 and at most 90d, not "${window}"`, 400);
   return ms;
 }
 
