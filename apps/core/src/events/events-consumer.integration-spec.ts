@@ -5,7 +5,7 @@
  * Skipped, saying so, when NATS_URL is unset.
  */
 import type { INestApplication } from '@nestjs/common';
-import { EventTopic, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { EventTopic, RequesterId } from '@pancha/contracts';
 import { connectJetStream, createTestStream, DLQ_HEADERS, JetStreamPublisher, testNatsUrl, type TestStream } from '@pancha/nats-transport';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, eventually, StandInServer, type TestDatabase, type TestKeys } from '@pancha/testing';
@@ -13,6 +13,7 @@ import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest'
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(90_000);
 
@@ -31,24 +32,7 @@ triggers:
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest as WorkflowManifest;
 
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [
-        {
-          name: 'follow-up',
-          enabled: true,
-          default_version: '1.0.0',
-          versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: FOLLOW_UP as unknown as Record<string, unknown> }],
-        },
-      ],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
+const executor = catalogExecutor([FOLLOW_UP]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describeNats('Core consuming the pillars’ events from JetStream', () => {

@@ -2,11 +2,12 @@
 // data.product (POST /events alone or in an array, POST /events/batch), nothing stored; and a publisher's id stored
 // under a credential of other products is a 409 that does not claim another publisher. The real app on PostgreSQL,
 // a stand-in executor serving the catalog and taking run starts, a stand-in Bucket.
-import { CORE_EVENTS_BATCH_ROUTE, EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { CORE_EVENTS_BATCH_ROUTE, RequesterId } from '@pancha/contracts';
 import { httpJson, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { bootCoreSpec } from '../testing/core-test-app';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(90_000);
 
@@ -20,25 +21,7 @@ steps: [{ id: a, action: task, with: { title: x } }]
 if (!parsed.manifest) throw new Error(JSON.stringify(parsed));
 const BASIC = parsed.manifest;
 
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [
-        {
-          name: BASIC.name,
-          enabled: true,
-          default_version: BASIC.version,
-          versions: [{ version: BASIC.version, present: true, deprecated: false, retired: false, manifest: BASIC as unknown as Record<string, unknown> }],
-        },
-      ],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([BASIC]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core event router: a publisher held to its products', () => {

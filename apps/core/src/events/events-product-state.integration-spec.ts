@@ -3,11 +3,12 @@
 // without a product share one state. Replaying each (trigger, product, key)'s events through applyFilters in seq order
 // gives the recorded outcomes. And a data.product that is present but not a non-empty string is a 422 naming it,
 // storing nothing. The real app on PostgreSQL, a stand-in executor serving the catalog and taking run starts.
-import { CORE_EVENTS_BATCH_ROUTE, type EventDecisionView, EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { CORE_EVENTS_BATCH_ROUTE, type EventDecisionView, RequesterId } from '@pancha/contracts';
 import { applyFilters, EMPTY_STATE, type StatefulFilters, type TriggerState } from '@pancha/event-router';
 import { httpJson, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest, type TriggerSpec, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { bootCoreSpec } from '../testing/core-test-app';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(180_000);
 
@@ -46,25 +47,7 @@ steps: [{ id: a, action: task, with: { title: x } }]
 if (!parsed.manifest) throw new Error(JSON.stringify(parsed));
 const SHARED: WorkflowManifest = parsed.manifest;
 
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [
-        {
-          name: SHARED.name,
-          enabled: true,
-          default_version: SHARED.version,
-          versions: [{ version: SHARED.version, present: true, deprecated: false, retired: false, manifest: SHARED as unknown as Record<string, unknown> }],
-        },
-      ],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([SHARED]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 interface Answer {

@@ -1,10 +1,11 @@
 // rate_limit with `mode: delay` under a burst to one key (docs/events.md): the key's state row stays a few bytes per
 // start of the window however many events wait, the deferred starts stop at the delay horizon, and a year-long window
 // answers 202 with the events past it skipped `rate_limited`. The real app on PostgreSQL, a stand-in executor.
-import { EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { RequesterId } from '@pancha/contracts';
 import { httpJson, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { bootCoreSpec } from '../testing/core-test-app';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(180_000);
 
@@ -24,18 +25,7 @@ triggers:
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest as WorkflowManifest;
 
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [{ name: 'queue', enabled: true, default_version: '1.0.0', versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: QUEUE as unknown as Record<string, unknown> }] }],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([QUEUE]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 interface Answer {

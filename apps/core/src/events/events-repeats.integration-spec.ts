@@ -2,11 +2,12 @@
 // across product scopes, run owners too long for a run, and an id reused for another event. The real app on
 // PostgreSQL, a stand-in executor serving the catalog and taking run starts, a stand-in Bucket.
 import { createHash } from 'node:crypto';
-import { EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { RequesterId } from '@pancha/contracts';
 import { httpJson, type ServiceWithDatabase, StandInServer } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
 import { DataSource } from 'typeorm';
 import { bootCoreSpec } from '../testing/core-test-app';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(90_000);
 
@@ -43,21 +44,7 @@ triggers: [{ name: any, event: t.basic }, { name: long, event: "long.*" }]
 steps: [{ id: a, action: task, with: { title: x } }]
 `);
 
-const entry = (m: WorkflowManifest) => ({
-  name: m.name,
-  enabled: true,
-  default_version: m.version,
-  versions: [{ version: m.version, present: true, deprecated: false, retired: false, manifest: m as unknown as Record<string, unknown> }],
-});
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = { revision: 'r1', workflows: [entry(NUL), entry(BASIC)] };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([NUL, BASIC]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('Core event router: stored values, scopes, owners and reused ids', () => {

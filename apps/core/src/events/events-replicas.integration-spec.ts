@@ -1,6 +1,6 @@
 // Two Core replicas on one PostgreSQL, 20 concurrent clients, 1,000 events for 10 keys: the runs are exactly the ones a
 // sequential evaluation gives, and every event that did not start a trigger's workflow records why.
-import { type EventDecisionView, RequesterId, type WorkflowCatalog, EXECUTOR_RUN_STARTS_ROUTE } from '@pancha/contracts';
+import { type EventDecisionView, RequesterId } from '@pancha/contracts';
 import { applyFilters, EMPTY_STATE, type StatefulFilters, type TriggerState } from '@pancha/event-router';
 import { validateEnv } from '@pancha/service-kit';
 import { bootService, createTestDatabase, createTestKeys, httpJson, poll, StandInServer, type TestDatabase, type TestService } from '@pancha/testing';
@@ -8,6 +8,7 @@ import { parseManifest, type TriggerSpec, type WorkflowManifest } from '@pancha/
 import { DataSource } from 'typeorm';
 import { AppModule } from '../app.module';
 import { CoreConfig } from '../config/env.validation';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(300_000);
 
@@ -46,25 +47,7 @@ steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest as WorkflowManifest;
 
 const keys = createTestKeys('core-events-replicas');
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [
-        {
-          name: 'watch',
-          enabled: true,
-          default_version: '1.0.0',
-          versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: WATCH as unknown as Record<string, unknown> }],
-        },
-      ],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([WATCH]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 /** Deterministic pseudo-random values (seeded), so a failure reproduces. */

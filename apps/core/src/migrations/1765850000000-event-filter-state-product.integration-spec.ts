@@ -1,7 +1,7 @@
 // The upgrade to per-product filter state on a database written by the release before it: the shared state rows
 // become the product-less state (events without a product go on from them), a product starts from a state of its own,
 // and a debounced start waiting at the upgrade is replaced by the next event of its own product, not another's.
-import { EXECUTOR_RUN_STARTS_ROUTE, RequesterId, type WorkflowCatalog } from '@pancha/contracts';
+import { RequesterId } from '@pancha/contracts';
 import { buildDataSourceOptions, validateEnv } from '@pancha/service-kit';
 import { bootServiceWithDatabase, createTestDatabase, httpJson, type ServiceWithDatabase, StandInServer, type TestDatabase } from '@pancha/testing';
 import { parseManifest, type WorkflowManifest } from '@pancha/workflow-manifest';
@@ -11,6 +11,7 @@ import { CoreConfig } from '../config/env.validation';
 import { CORE_MIGRATIONS } from '../database';
 import { coreSpecEnv } from '../testing/core-test-app';
 import { EventFilterStateProduct1765850000000 } from './1765850000000-event-filter-state-product';
+import { catalogExecutor } from '../testing/catalog-executor';
 
 jest.setTimeout(180_000);
 
@@ -30,25 +31,7 @@ triggers:
 steps: [{ id: a, action: task, with: { title: x } }]
 `).manifest as WorkflowManifest;
 
-const executor = new StandInServer((req) => {
-  if (req.path === '/api/workflows/catalog') {
-    const catalog: WorkflowCatalog = {
-      revision: 'r1',
-      workflows: [
-        {
-          name: 'shared',
-          enabled: true,
-          default_version: '1.0.0',
-          versions: [{ version: '1.0.0', present: true, deprecated: false, retired: false, manifest: SHARED as unknown as Record<string, unknown> }],
-        },
-      ],
-    };
-    return { status: 200, body: catalog };
-  }
-  if (req.method === 'POST' && req.path === '/api/runs') return { status: 202, body: { run_id: (req.body as { run_id: string }).run_id } };
-  return { status: 404, body: { code: 'not_found' } };
-});
-executor.speaksBatch(EXECUTOR_RUN_STARTS_ROUTE, '/api/runs');
+const executor = catalogExecutor([SHARED]);
 const bucket = new StandInServer(() => ({ status: 201, body: { success: true } }));
 
 describe('migration EventFilterStateProduct1765850000000 (real PostgreSQL)', () => {
