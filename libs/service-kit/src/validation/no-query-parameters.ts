@@ -1,7 +1,6 @@
-import { type CallHandler, type ExecutionContext, HttpStatus, type NestInterceptor, RequestMethod, UseInterceptors } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, HttpStatus, RequestMethod, UseGuards } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { CommonErrorCode, type FieldError } from '@pancha/contracts';
-import type { Observable } from 'rxjs';
 import { DomainException } from '../errors/domain.exception';
 import { validationException } from './validation.pipe';
 
@@ -81,9 +80,11 @@ export function refuseUnknownQueryParameters(
 /**
  * refuseUnknownQueryParameters on a route's query before anything else reads it: the validation pipe of a query DTO
  * included, which would otherwise drop an unknown name (its whitelist) and answer a repeated one with its validators'
- * words. An interceptor runs after the guards (a caller without a credential still gets its 401) and before the pipes.
+ * words. A route's guard runs after the global ones (a caller without a credential still gets its 401) and before
+ * the pipes; a guard, not an interceptor, since any interceptor wraps the request in rxjs (StorableJsonGuard says
+ * what that costs).
  */
-class QueryParametersInterceptor implements NestInterceptor {
+class QueryParametersGuard implements CanActivate {
   private route?: string;
 
   constructor(
@@ -91,12 +92,12 @@ class QueryParametersInterceptor implements NestInterceptor {
     private readonly hints: Readonly<Record<string, string>>,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  canActivate(context: ExecutionContext): boolean {
     if (context.getType() === 'http') {
       const query = (context.switchToHttp().getRequest<{ query?: Record<string, unknown> }>().query ?? {}) as Record<string, unknown>;
       refuseUnknownQueryParameters(query, this.known, (this.route ??= routeOf(context)), this.hints);
     }
-    return next.handle();
+    return true;
   }
 }
 
@@ -116,5 +117,5 @@ function routeOf(context: ExecutionContext): string {
  * read (refuseUnknownQueryParameters). The route's name in the answer is the one its decorators declare.
  */
 export function QueryParameters(known: readonly string[], hints: Readonly<Record<string, string>> = {}): MethodDecorator {
-  return UseInterceptors(new QueryParametersInterceptor(known, hints));
+  return UseGuards(new QueryParametersGuard(known, hints));
 }
