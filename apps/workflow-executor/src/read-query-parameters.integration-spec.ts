@@ -1,66 +1,30 @@
 // Every GET route of the executor takes only the query parameters it defines: a typo'd or unknown one is a 400 naming
 // it, never the unfiltered answer taken for a filtered one; a repeated one is a 422 "is given more than once".
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { REQUESTER_IDS, RequesterId } from '@pancha/contracts';
-import { ensureKeyPairs, loadKeyStore, TokenIssuer } from '@pancha/governance';
-import { configureApp, validateEnv } from '@pancha/service-kit';
-import { createTestDatabase, type TestDatabase } from '@pancha/testing';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import request from 'supertest';
-import { AppModule } from './app.module';
-import { WorkflowExecutorConfig } from './config/env.validation';
+import { type ExecutorHarness, startExecutorHarness } from './workflows/testing/executor-harness';
 
 jest.setTimeout(60_000);
 
 describe('workflow-executor read routes: query parameters', () => {
-  let db: TestDatabase;
-  let keysDir: string;
-  let app: INestApplication;
-
-  const token = () => new TokenIssuer(loadKeyStore(RequesterId.Core, process.env)).issue('workflow-executor', {});
-  const get = async (url: string) => request(app.getHttpServer()).get(url).set('authorization', `Bearer ${await token()}`);
+  let h: ExecutorHarness;
+  const get = (url: string) => h.call('GET', url);
 
   beforeAll(async () => {
-    db = await createTestDatabase('executor_query');
-    keysDir = mkdtempSync(path.join(tmpdir(), 'executor-query-keys-'));
-    ensureKeyPairs(keysDir, [...REQUESTER_IDS]);
-    process.env.PANCHA_KEYS_DIR = keysDir;
-    const env: Record<string, string | undefined> = {
-      ...process.env,
-      DATABASE_URL: db.url,
-      LOG_LEVEL: 'silent',
-      WORKFLOW_EVENTS_ENABLED: 'false',
-      WORKFLOW_BEHAVIORAL_TRACKING: 'false',
-    };
-    for (const name of ['SMTP_URL', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN']) delete env[name];
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(validateEnv(WorkflowExecutorConfig, env))] }).compile();
-    app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
-    configureApp(app);
-    await app.init();
-
+    h = await startExecutorHarness({ workflows: {} });
     // A task and a captured email for two users.
     for (const user_id of ['u-1', 'u-2']) {
       for (const payload of [
         { action_type: 'task', title: `task of ${user_id}`, user_id },
         { action_type: 'email', recipient: `${user_id}@example.com`, subject: 's', body: `mail of ${user_id}`, user_id },
       ]) {
-        const res = await request(app.getHttpServer())
-          .post('/api/workflow/execute')
-          .set('authorization', `Bearer ${await token()}`)
-          .send({ trace_id: `${user_id}-${payload.action_type}`, decision: 'workflow', data: { workflow_type: 'workflow', payload } });
+        const res = await h.call('POST', '/api/workflow/execute', { trace_id: `${user_id}-${payload.action_type}`, decision: 'workflow', data: { workflow_type: 'workflow', payload } });
         expect(res.body).toMatchObject({ status: 'success' });
       }
     }
   });
 
   afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    rmSync(keysDir, { recursive: true, force: true });
+    await h?.close();
   });
 
   const run = randomUUID();
